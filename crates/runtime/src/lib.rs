@@ -1,0 +1,1 @@
+//! Service runtime: config, telemetry, auth, errors to gRPC status, server bootstrap.

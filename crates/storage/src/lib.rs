@@ -1,0 +1,1 @@
+//! Storage plumbing: connect by URL scheme, migrations, idempotency, transactional outbox.

@@ -1,0 +1,1 @@
+//! The medbill remittance service.

@@ -1,0 +1,217 @@
+//! Domain structs of the remittance service: an ERA (one received 835 file) with its payment summary and the
+//! places where it does not balance.
+//!
+//! Money is [`Decimal`] with at most two places (stored as cents), dates are [`NaiveDate`], timestamps are
+//! UTC. The wire (proto) and database shapes are mapped to and from these types at their boundaries.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use thiserror::Error;
+use uuid::Uuid;
+
+/// Reports that a stored or wire code is not one of an enum's known values.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown {kind} {value:?}")]
+pub struct UnknownCode {
+    /// What kind of code was parsed (e.g. "ERA status").
+    pub kind: &'static str,
+    /// The rejected value.
+    pub value: String,
+}
+
+macro_rules! code_enum {
+    ($(#[$meta:meta])* $name:ident, $kind:literal, { $($(#[$vmeta:meta])* $variant:ident => $code:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// Returns the code stored in the database and used in logs.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $code),+
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownCode;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($code => Ok($name::$variant),)+
+                    other => Err(UnknownCode { kind: $kind, value: other.to_owned() }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+code_enum!(
+    /// What happened to a received 835.
+    EraStatus, "ERA status", {
+        /// Stored; not (yet) parsed.
+        Received => "RECEIVED",
+        /// Parsed, balanced and posted.
+        Posted => "POSTED",
+        /// Parsed but does not balance: flagged, not posted.
+        Unbalanced => "UNBALANCED",
+        /// Does not parse as an 835; the raw bytes are kept for inspection.
+        Rejected => "REJECTED",
+    }
+);
+
+code_enum!(
+    /// Which 835 balancing rule failed (DOMAIN.md "Balancing").
+    BalanceLevel, "balance level", {
+        /// SVC02 - sum(line CAS) = SVC03.
+        Line => "LINE",
+        /// CLP03 - sum(claim CAS + line CAS) = CLP04.
+        Claim => "CLAIM",
+        /// BPR02 = sum(CLP04) - sum(PLB).
+        Transaction => "TRANSACTION",
+    }
+);
+
+/// One failed balancing check of an ERA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceProblem {
+    /// Which rule failed.
+    pub level: BalanceLevel,
+    /// CLP01 of the claim concerned; empty at the transaction level.
+    pub claim_ref: String,
+    /// 1-based SVC position within the claim for line problems.
+    pub line_number: Option<u32>,
+    /// The amount the rule requires (e.g. SVC03, CLP04, BPR02).
+    pub expected: Decimal,
+    /// The amount computed from the other elements.
+    pub actual: Decimal,
+    /// `actual - expected`.
+    pub difference: Decimal,
+}
+
+/// The payment summary of a parsed 835 (BPR, TRN, N1 loops, claim count).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EraSummary {
+    /// N1*PR 02.
+    pub payer_name: Option<String>,
+    /// N1*PR 04 (or REF*2U).
+    pub payer_id: Option<String>,
+    /// N1*PE 04 when qualified XX.
+    pub payee_npi: Option<String>,
+    /// BPR02 total actual provider payment (summed over the file's transaction sets).
+    pub payment_amount: Option<Decimal>,
+    /// BPR03: "C" credit or "D" debit.
+    pub credit_debit: Option<String>,
+    /// BPR04: ACH, CHK, NON, BOP, FWT.
+    pub payment_method: Option<String>,
+    /// BPR16.
+    pub payment_date: Option<NaiveDate>,
+    /// TRN02: check or EFT trace number.
+    pub trace_number: Option<String>,
+    /// Number of CLP loops.
+    pub claim_count: u32,
+}
+
+/// A received 835 file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Era {
+    /// UUID v7, assigned at receipt.
+    pub id: Uuid,
+    /// When the file was received.
+    pub received_at: DateTime<Utc>,
+    /// When the record last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Lowercase hex SHA-256 of the content.
+    pub content_sha256: String,
+    /// Size of the content in bytes.
+    pub byte_size: u64,
+    /// What happened to the file.
+    pub status: EraStatus,
+    /// Why the file was rejected (segment and position); empty unless status is REJECTED.
+    pub rejection_reason: String,
+    /// Parsed summary; all `None` / zero when not parsed.
+    pub summary: EraSummary,
+    /// Failed balancing checks, in file order.
+    pub balance_problems: Vec<BalanceProblem>,
+}
+
+/// An ERA to store: the raw bytes and what parsing them found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEra {
+    /// The raw 835 bytes.
+    pub content: Vec<u8>,
+    /// Status after parsing (RECEIVED when not parsed).
+    pub status: EraStatus,
+    /// Why the file was rejected; empty unless REJECTED.
+    pub rejection_reason: String,
+    /// Parsed summary.
+    pub summary: EraSummary,
+    /// Failed balancing checks.
+    pub balance_problems: Vec<BalanceProblem>,
+}
+
+/// Filters of an ERA listing; `None` means "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EraFilter {
+    /// Only ERAs in this status.
+    pub status: Option<EraStatus>,
+    /// Only ERAs from this payer.
+    pub payer_id: Option<String>,
+    /// Only ERAs with this TRN02.
+    pub trace_number: Option<String>,
+    /// Only ERAs received at or after this instant.
+    pub received_from: Option<DateTime<Utc>>,
+    /// Only ERAs received before this instant.
+    pub received_to: Option<DateTime<Utc>>,
+}
+
+/// Returns the lowercase hex SHA-256 of `content`.
+pub fn sha256_hex(content: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(content);
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
+        out.push(char::from_digit(u32::from(byte & 0x0f), 16).unwrap_or('0'));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_of_known_input() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for s in EraStatus::ALL {
+            assert_eq!(s.as_str().parse::<EraStatus>().unwrap(), *s);
+        }
+        for l in BalanceLevel::ALL {
+            assert_eq!(l.as_str().parse::<BalanceLevel>().unwrap(), *l);
+        }
+        assert!("DONE".parse::<EraStatus>().is_err());
+    }
+}

@@ -1,0 +1,262 @@
+//! Problems found while reading X12: where they are and what is wrong.
+//!
+//! The reader does not stop at the first problem when it can go on: it collects
+//! every [`Error`] in a list (see [`crate::tree::Document::problems`]). Each one
+//! names the segment (1-based ordinal in the input and id), the element and
+//! component (1-based, as X12 numbers them: ISA01 is element 1), the byte offset
+//! of the segment in the input, and what is wrong.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// How serious a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The input was read, but something was assumed (for example delimiters
+    /// without an ISA); worth telling a person, not a reason to refuse the file.
+    Warning,
+    /// The input breaks an X12 rule or does not balance; do not post it as is.
+    Error,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        })
+    }
+}
+
+/// Where a problem is in the input.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Position {
+    /// 1-based ordinal of the segment in the input (0 when the problem is not tied to a segment).
+    pub segment_index: usize,
+    /// Segment id (`CLP`, `SE`, ...), empty when unknown.
+    pub segment_id: String,
+    /// 1-based element position (`CLP03` is 3), if the problem is in one element.
+    pub element: Option<u16>,
+    /// 1-based component position inside the element, if the problem is in one component.
+    pub component: Option<u16>,
+    /// Byte offset of the start of the segment in the input.
+    pub offset: usize,
+}
+
+impl Position {
+    /// Returns a position pointing at the element `element` (1-based) of this position's segment.
+    pub fn with_element(mut self, element: u16) -> Self {
+        self.element = Some(element);
+        self
+    }
+
+    /// Returns a position pointing at the component `component` (1-based) of this position's element.
+    pub fn with_component(mut self, component: u16) -> Self {
+        self.component = Some(component);
+        self
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.segment_index == 0 {
+            return write!(f, "byte {}", self.offset);
+        }
+        write!(f, "segment {} ({}", self.segment_index, self.segment_id)?;
+        if let Some(e) = self.element {
+            write!(f, "{e:02}")?;
+            if let Some(c) = self.component {
+                write!(f, "-{c}")?;
+            }
+        }
+        write!(f, ") at byte {}", self.offset)
+    }
+}
+
+/// What is wrong. Messages never echo names or member ids (PHI); they may echo
+/// codes, amounts and control numbers, which is what a person needs to fix a file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The input is empty or only whitespace.
+    #[error("the input holds no segments")]
+    Empty,
+    /// The first segment is not ISA, and no delimiters could be found in it.
+    #[error(
+        "cannot find delimiters: the input starts with neither an ISA nor a segment id followed by a separator"
+    )]
+    NoDelimiters,
+    /// The ISA segment is malformed, so its delimiters cannot be trusted.
+    #[error("malformed ISA: {0}")]
+    InvalidIsa(String),
+    /// Delimiters were assumed rather than read from an ISA.
+    #[error(
+        "no ISA envelope: delimiters taken from the first segment (element '{element}', segment terminator {segment}), component '{component}' {component_how}, repetition {repetition}"
+    )]
+    DelimitersAssumed {
+        /// Element separator found.
+        element: char,
+        /// Segment terminator found, printed readably.
+        segment: String,
+        /// Component separator used.
+        component: char,
+        /// Whether the component separator was seen in the data or assumed.
+        component_how: &'static str,
+        /// Repetition separator used, printed readably.
+        repetition: String,
+    },
+    /// The ISA is not the fixed 106 characters wide; it was read by its separators instead.
+    #[error("ISA is {0} characters long, not the fixed 106; read by its separators")]
+    IsaNotFixedWidth(usize),
+    /// The input ends inside a segment (no terminator): the file is probably truncated.
+    #[error("segment is not terminated: the input ends inside it (truncated file?)")]
+    NotTerminated,
+    /// A segment is longer than the reader's limit.
+    #[error("segment is longer than the limit of {limit} bytes; skipped")]
+    SegmentTooLong {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A segment id is not 2 or 3 upper-case letters or digits (junk bytes?).
+    #[error("invalid segment id {0:?} (junk bytes or wrong delimiters?)")]
+    InvalidSegmentId(String),
+    /// A header and its trailer carry different control numbers.
+    #[error("{trailer} control number {trailer_value:?} does not match {header} {header_value:?}")]
+    ControlNumberMismatch {
+        /// Header element, e.g. `ISA13`.
+        header: &'static str,
+        /// Value in the header.
+        header_value: String,
+        /// Trailer element, e.g. `IEA02`.
+        trailer: &'static str,
+        /// Value in the trailer.
+        trailer_value: String,
+    },
+    /// A trailer's count is not the number actually present.
+    #[error("{element} says {stated:?} {what} but there are {actual}")]
+    CountMismatch {
+        /// Trailer element, e.g. `SE01`.
+        element: &'static str,
+        /// What is counted, e.g. `segments`.
+        what: &'static str,
+        /// Value in the trailer.
+        stated: String,
+        /// Number counted.
+        actual: usize,
+    },
+    /// A header was never closed by its trailer.
+    #[error("{header} {control:?} is not closed by {trailer}")]
+    MissingTrailer {
+        /// Header segment id (`ISA`, `GS`, `ST`).
+        header: &'static str,
+        /// The header's control number.
+        control: String,
+        /// Expected trailer segment id.
+        trailer: &'static str,
+    },
+    /// A segment appears where the envelope structure does not allow it.
+    #[error("unexpected {found} {context}")]
+    UnexpectedSegment {
+        /// Segment id found.
+        found: String,
+        /// Why it is unexpected, e.g. `outside a transaction set`.
+        context: &'static str,
+    },
+    /// A required element is missing or empty.
+    #[error("required element {0} is missing")]
+    MissingElement(&'static str),
+    /// A required segment is missing.
+    #[error("required segment {0} is missing")]
+    MissingSegment(&'static str),
+    /// An element that must be a decimal amount is not one.
+    #[error("{element} {value:?} is not a decimal number")]
+    InvalidDecimal {
+        /// Element name, e.g. `CLP03`.
+        element: &'static str,
+        /// The text found.
+        value: String,
+    },
+    /// An element that must be a date (CCYYMMDD) is not one.
+    #[error("{element} {value:?} is not a date (CCYYMMDD)")]
+    InvalidDate {
+        /// Element name, e.g. `BPR16`.
+        element: &'static str,
+        /// The text found.
+        value: String,
+    },
+    /// An element holds a code that is not allowed there.
+    #[error("{element} {value:?} is not a valid code: {expected}")]
+    InvalidCode {
+        /// Element name, e.g. `BPR03`.
+        element: &'static str,
+        /// The text found.
+        value: String,
+        /// What is allowed.
+        expected: &'static str,
+    },
+    /// A transaction set is of another type than the reader asked for.
+    #[error("transaction set is a {found}, not a {expected}")]
+    WrongTransactionType {
+        /// Type asked for.
+        expected: &'static str,
+        /// ST01 found.
+        found: String,
+    },
+    /// Reading the underlying input failed.
+    #[error("read failed: {0}")]
+    Io(String),
+}
+
+/// One problem: severity, position and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{severity} at {position}: {kind}")]
+pub struct Error {
+    /// How serious the problem is.
+    pub severity: Severity,
+    /// Where it is.
+    pub position: Position,
+    /// What is wrong.
+    pub kind: ErrorKind,
+}
+
+impl Error {
+    /// Creates an error-severity problem.
+    pub fn at(position: Position, kind: ErrorKind) -> Self {
+        Self {
+            severity: Severity::Error,
+            position,
+            kind,
+        }
+    }
+
+    /// Creates a warning-severity problem.
+    pub fn warn_at(position: Position, kind: ErrorKind) -> Self {
+        Self {
+            severity: Severity::Warning,
+            position,
+            kind,
+        }
+    }
+
+    /// Returns true when the problem is an error rather than a warning.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl Serialize for Error {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Error", 7)?;
+        s.serialize_field("severity", &self.severity)?;
+        s.serialize_field("segment_index", &self.position.segment_index)?;
+        s.serialize_field("segment_id", &self.position.segment_id)?;
+        s.serialize_field("element", &self.position.element)?;
+        s.serialize_field("component", &self.position.component)?;
+        s.serialize_field("offset", &self.position.offset)?;
+        s.serialize_field("message", &self.kind.to_string())?;
+        s.end()
+    }
+}

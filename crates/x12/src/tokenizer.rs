@@ -1,0 +1,429 @@
+//! Splits input into segments, reading delimiters from each ISA.
+//!
+//! The [`Scanner`] is the one place that finds segment boundaries; the slice
+//! [`Tokenizer`] and the streaming reader ([`crate::stream`]) both drive it.
+//! Tolerated between segments: CR/LF, blank lines, spaces and tabs
+//! (indentation), and a UTF-8 byte order mark at the start. Each `ISA` re-reads
+//! the delimiters, so interchanges with different delimiters can be appended.
+//! Input without an ISA (a bare `ST..SE`) is read with delimiters guessed from
+//! its first segment, and a warning says so.
+
+use crate::delimiters::{Delimiters, printable};
+use crate::error::{Error, ErrorKind, Position};
+use crate::segment::Segment;
+
+/// Longest segment accepted, in bytes (1 MiB). Real segments are under a few
+/// hundred bytes; the limit keeps memory bounded when a file has a wrong or
+/// missing terminator (a 100 MB "segment" becomes an error, not a 100 MB buffer).
+pub const MAX_SEGMENT_LEN: usize = 1 << 20;
+
+/// Bytes needed after a segment start to read an ISA or guess delimiters without
+/// waiting for more input.
+pub(crate) const DETECT_WINDOW: usize = 64 * 1024;
+
+/// What the scanner found at the current position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scan {
+    /// A segment occupies `buf[start..end]`; scanning continues at `next`.
+    Segment {
+        start: usize,
+        end: usize,
+        next: usize,
+    },
+    /// More input is needed; bytes before `keep_from` are no longer needed.
+    NeedMore { keep_from: usize },
+    /// The input is exhausted.
+    Done,
+}
+
+/// Segment-boundary state machine shared by the slice and streaming readers.
+#[derive(Debug, Clone)]
+pub(crate) struct Scanner {
+    pub(crate) delimiters: Option<Delimiters>,
+    /// Number of segments produced so far (the next one gets `index + 1`).
+    pub(crate) index: usize,
+    pub(crate) max_segment_len: usize,
+    pub(crate) problems: Vec<Error>,
+    skipping: bool,
+    started: bool,
+    gave_up: bool,
+}
+
+impl Scanner {
+    pub(crate) fn new(max_segment_len: usize) -> Self {
+        Self {
+            delimiters: None,
+            index: 0,
+            max_segment_len,
+            problems: Vec::new(),
+            skipping: false,
+            started: false,
+            gave_up: false,
+        }
+    }
+
+    /// Finds the next segment in `buf` from `pos`. `base` is the absolute offset
+    /// of `buf[0]`; `eof` says whether `buf` holds the rest of the input.
+    pub(crate) fn scan(&mut self, buf: &[u8], mut pos: usize, base: usize, eof: bool) -> Scan {
+        loop {
+            if self.gave_up {
+                return Scan::Done;
+            }
+            if self.skipping {
+                let seg_term = self.delimiters.map(|d| d.segment).unwrap_or(b'~');
+                match memchr::memchr(seg_term, &buf[pos.min(buf.len())..]) {
+                    Some(p) => {
+                        self.skipping = false;
+                        pos += p + 1;
+                    }
+                    None if eof => return Scan::Done,
+                    None => {
+                        return Scan::NeedMore {
+                            keep_from: buf.len(),
+                        };
+                    }
+                }
+            }
+            if !self.started && buf.len() >= pos + 3 && buf[pos..].starts_with(b"\xEF\xBB\xBF") {
+                pos += 3;
+            }
+            while pos < buf.len() && matches!(buf[pos], b'\r' | b'\n' | b' ' | b'\t' | 0) {
+                pos += 1;
+            }
+            if pos >= buf.len() {
+                return if eof {
+                    self.finish(base + pos)
+                } else {
+                    Scan::NeedMore { keep_from: pos }
+                };
+            }
+            self.started = true;
+            let rest = &buf[pos..];
+            let isa_here =
+                rest.len() >= 4 && &rest[..3] == b"ISA" && !rest[3].is_ascii_alphanumeric();
+            if isa_here || self.delimiters.is_none() {
+                if !eof && rest.len() < DETECT_WINDOW {
+                    // An ISA fits in far less, but guessing the component
+                    // separator of a bare ST looks further; ask for the window.
+                    let enough = isa_here && rest.len() > 600;
+                    if !enough {
+                        return Scan::NeedMore { keep_from: pos };
+                    }
+                }
+                if !self.detect(rest, base + pos, isa_here) {
+                    return Scan::Done;
+                }
+            }
+            let Some(d) = self.delimiters else {
+                return Scan::Done;
+            };
+            let limit = self.max_segment_len;
+            let window = &rest[..rest.len().min(limit + 1)];
+            let (end, next) = match memchr::memchr(d.segment, window) {
+                Some(p) if p <= limit => (pos + p, pos + p + 1),
+                _ if window.len() > limit => {
+                    self.index += 1;
+                    self.problems.push(Error::at(
+                        Position {
+                            segment_index: self.index,
+                            offset: base + pos,
+                            ..Position::default()
+                        },
+                        ErrorKind::SegmentTooLong { limit },
+                    ));
+                    self.skipping = true;
+                    pos += window.len();
+                    continue;
+                }
+                _ if !eof => return Scan::NeedMore { keep_from: pos },
+                _ => {
+                    self.problems.push(Error::at(
+                        Position {
+                            segment_index: self.index + 1,
+                            offset: base + pos,
+                            ..Position::default()
+                        },
+                        ErrorKind::NotTerminated,
+                    ));
+                    (buf.len(), buf.len())
+                }
+            };
+            let mut end = end;
+            while end > pos && matches!(buf[end - 1], b'\r' | b'\n')
+                || (d.segment == b'\n' && end > pos && matches!(buf[end - 1], b' ' | b'\t'))
+            {
+                end -= 1;
+            }
+            if end == pos {
+                pos = next;
+                continue;
+            }
+            self.index += 1;
+            self.check_id(&buf[pos..end], d, base + pos);
+            return Scan::Segment {
+                start: pos,
+                end,
+                next,
+            };
+        }
+    }
+
+    fn finish(&mut self, offset: usize) -> Scan {
+        if !self.started {
+            self.started = true;
+            self.problems.push(Error::at(
+                Position {
+                    offset,
+                    ..Position::default()
+                },
+                ErrorKind::Empty,
+            ));
+        }
+        Scan::Done
+    }
+
+    /// Reads delimiters at a segment start; returns false when reading must stop.
+    fn detect(&mut self, rest: &[u8], offset: usize, isa_here: bool) -> bool {
+        let position = Position {
+            segment_index: self.index + 1,
+            segment_id: if isa_here {
+                "ISA".into()
+            } else {
+                String::new()
+            },
+            element: None,
+            component: None,
+            offset,
+        };
+        if isa_here {
+            match Delimiters::from_isa(rest) {
+                Ok(found) => {
+                    if found.isa_len != 105 {
+                        self.problems.push(Error::warn_at(
+                            position,
+                            ErrorKind::IsaNotFixedWidth(found.isa_len + 1),
+                        ));
+                    }
+                    self.delimiters = Some(found.delimiters);
+                    return true;
+                }
+                Err(kind) => {
+                    self.problems.push(Error::at(position.clone(), kind));
+                    if self.delimiters.is_some() {
+                        // Keep the previous interchange's delimiters and go on.
+                        return true;
+                    }
+                }
+            }
+        }
+        match Delimiters::guess_from_segment(rest) {
+            Some((d, seen)) => {
+                self.problems.push(Error::warn_at(
+                    position,
+                    ErrorKind::DelimitersAssumed {
+                        element: d.element as char,
+                        segment: printable(d.segment),
+                        component: d.component as char,
+                        component_how: if seen {
+                            "seen in a procedure composite"
+                        } else {
+                            "assumed"
+                        },
+                        repetition: d.repetition.map(printable).unwrap_or_else(|| "none".into()),
+                    },
+                ));
+                self.delimiters = Some(d);
+                true
+            }
+            None => {
+                self.problems
+                    .push(Error::at(position, ErrorKind::NoDelimiters));
+                self.gave_up = true;
+                false
+            }
+        }
+    }
+
+    fn check_id(&mut self, raw: &[u8], d: Delimiters, offset: usize) {
+        let id = match memchr::memchr(d.element, raw) {
+            Some(p) => &raw[..p],
+            None => raw,
+        };
+        let ok = (2..=3).contains(&id.len())
+            && id[0].is_ascii_uppercase()
+            && id
+                .iter()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if !ok {
+            let shown = String::from_utf8_lossy(&id[..id.len().min(16)]).into_owned();
+            self.problems.push(Error::at(
+                Position {
+                    segment_index: self.index,
+                    segment_id: shown.clone(),
+                    offset,
+                    ..Position::default()
+                },
+                ErrorKind::InvalidSegmentId(shown),
+            ));
+        }
+    }
+}
+
+/// Iterates over the segments of an in-memory input.
+///
+/// Problems met while splitting (bad ISA, junk segment ids, a missing final
+/// terminator, over-long segments) are collected; read them with
+/// [`Tokenizer::problems`] or [`Tokenizer::take_problems`].
+#[derive(Debug, Clone)]
+pub struct Tokenizer<'a> {
+    input: &'a [u8],
+    pos: usize,
+    scanner: Scanner,
+}
+
+impl<'a> Tokenizer<'a> {
+    /// Creates a tokenizer over `input` with the default [`MAX_SEGMENT_LEN`].
+    pub fn new(input: &'a [u8]) -> Self {
+        Self::with_max_segment_len(input, MAX_SEGMENT_LEN)
+    }
+
+    /// Creates a tokenizer with a custom segment length limit.
+    pub fn with_max_segment_len(input: &'a [u8], max_segment_len: usize) -> Self {
+        Self {
+            input,
+            pos: 0,
+            scanner: Scanner::new(max_segment_len),
+        }
+    }
+
+    /// Returns the delimiters in force (those of the latest ISA), if known yet.
+    pub fn delimiters(&self) -> Option<Delimiters> {
+        self.scanner.delimiters
+    }
+
+    /// Returns the problems found so far.
+    pub fn problems(&self) -> &[Error] {
+        &self.scanner.problems
+    }
+
+    /// Removes and returns the problems found so far.
+    pub fn take_problems(&mut self) -> Vec<Error> {
+        std::mem::take(&mut self.scanner.problems)
+    }
+}
+
+impl<'a> Iterator for Tokenizer<'a> {
+    type Item = Segment<'a>;
+
+    fn next(&mut self) -> Option<Segment<'a>> {
+        match self.scanner.scan(self.input, self.pos, 0, true) {
+            Scan::Segment { start, end, next } => {
+                self.pos = next;
+                let d = self.scanner.delimiters?;
+                Some(Segment::new(
+                    &self.input[start..end],
+                    start,
+                    self.scanner.index,
+                    d,
+                ))
+            }
+            Scan::NeedMore { .. } | Scan::Done => {
+                self.pos = self.input.len();
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(input: &[u8]) -> (Vec<String>, Vec<Error>) {
+        let mut t = Tokenizer::new(input);
+        let ids = t
+            .by_ref()
+            .map(|s| String::from_utf8_lossy(s.raw()).into_owned())
+            .collect();
+        (ids, t.take_problems())
+    }
+
+    const ISA: &str = "ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *240101*1200*^*00501*000000001*0*P*:~";
+
+    #[test]
+    fn tolerates_crlf_blank_lines_and_indentation() {
+        let input = format!("{ISA}\r\n\r\n   GS*HP*A~\r\n\tST*835*0001~\n\nSE*2*0001~\n");
+        let (ids, problems) = ids(input.as_bytes());
+        assert_eq!(ids.len(), 4);
+        assert_eq!(ids[1], "GS*HP*A");
+        assert_eq!(ids[3], "SE*2*0001");
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn newline_terminator_with_crlf() {
+        let isa = ISA.replace(":~", ":\r\n");
+        let input = format!("{isa}GS*HP*A  \r\nST*835*0001\r\n");
+        let (ids, problems) = ids(input.as_bytes());
+        assert_eq!(ids, [isa.trim_end(), "GS*HP*A", "ST*835*0001"]);
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn redetects_delimiters_at_each_isa() {
+        let isa2 = ISA.replace('*', "|").replace(":~", ">\n");
+        let input = format!("{ISA}IEA*0*000000001~\n{isa2}GS|HP|X>Y\nIEA|0|000000001\n");
+        let mut t = Tokenizer::new(input.as_bytes());
+        let segs: Vec<_> = t.by_ref().collect();
+        assert_eq!(segs.len(), 5);
+        assert_eq!(segs[3].text(2), "X>Y");
+        assert_eq!(segs[3].element(2).unwrap().component(2), Some(&b"Y"[..]));
+        assert_eq!(segs[4].index(), 5);
+    }
+
+    #[test]
+    fn unterminated_last_segment_is_reported() {
+        let input = format!("{ISA}GS*HP*A~ST*835");
+        let (ids, problems) = ids(input.as_bytes());
+        assert_eq!(ids.last().map(String::as_str), Some("ST*835"));
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].kind, ErrorKind::NotTerminated);
+        assert_eq!(problems[0].position.segment_index, 3);
+        assert_eq!(problems[0].position.offset, 106 + 8);
+    }
+
+    #[test]
+    fn bare_st_warns_about_assumed_delimiters() {
+        let (ids, problems) = ids(b"ST*835*1234~BPR*I~SE*3*1234~");
+        assert_eq!(ids.len(), 3);
+        assert_eq!(problems.len(), 1);
+        assert!(!problems[0].is_error());
+    }
+
+    #[test]
+    fn junk_segment_id_is_reported_and_kept() {
+        let input = format!("{ISA}\u{1}\u{2}zz*1~GS*HP~");
+        let (ids, problems) = ids(input.as_bytes());
+        assert_eq!(ids.len(), 3);
+        assert!(matches!(problems[0].kind, ErrorKind::InvalidSegmentId(_)));
+        assert_eq!(problems[0].position.segment_index, 2);
+    }
+
+    #[test]
+    fn overlong_segment_is_skipped() {
+        let input = format!("{ISA}GS*{}~ST*835*1~", "x".repeat(200));
+        let mut t = Tokenizer::with_max_segment_len(input.as_bytes(), 150);
+        let segs: Vec<_> = t.by_ref().map(|s| s.id().to_string()).collect();
+        assert_eq!(segs, ["ISA", "ST"]);
+        let p = t.take_problems();
+        assert_eq!(p[0].kind, ErrorKind::SegmentTooLong { limit: 150 });
+        assert_eq!(p[0].position.segment_index, 2);
+    }
+
+    #[test]
+    fn garbage_without_delimiters_stops() {
+        let (ids, problems) = ids(b"hello world");
+        assert!(ids.is_empty());
+        assert_eq!(problems[0].kind, ErrorKind::NoDelimiters);
+    }
+}

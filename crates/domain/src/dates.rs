@@ -177,6 +177,51 @@ pub fn format_x12_date_range(from: NaiveDate, to: NaiveDate) -> String {
     format!("{}-{}", format_x12_date(from), format_x12_date(to))
 }
 
+/// Strict ISO `YYYY-MM-DD` serde for `NaiveDate` fields: `#[serde(with = "medbill_domain::dates::iso")]`.
+///
+/// chrono's own serde accepts more forms (signed and 5-digit years); this accepts only [`parse_iso_date`].
+pub mod iso {
+    use chrono::NaiveDate;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serializes a date as `YYYY-MM-DD`.
+    pub fn serialize<S: Serializer>(date: &NaiveDate, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::format_iso_date(*date))
+    }
+
+    /// Deserializes a date from a `YYYY-MM-DD` string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<NaiveDate, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        super::parse_iso_date(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Strict ISO serde for `Option<NaiveDate>` fields: `#[serde(default, with = "medbill_domain::dates::iso_option")]`.
+pub mod iso_option {
+    use chrono::NaiveDate;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serializes `Some(date)` as `YYYY-MM-DD` and `None` as null.
+    pub fn serialize<S: Serializer>(
+        date: &Option<NaiveDate>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match date {
+            Some(d) => serializer.serialize_some(&super::format_iso_date(*d)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    /// Deserializes null as `None` and a `YYYY-MM-DD` string as `Some(date)`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<NaiveDate>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|s| super::parse_iso_date(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,5 +360,43 @@ mod tests {
             parse_x12_date_range("20260230-20260301"),
             Err(DateError::Day { day: 30, .. })
         ));
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Row {
+        #[serde(with = "super::iso")]
+        on: NaiveDate,
+        #[serde(default, with = "super::iso_option")]
+        until: Option<NaiveDate>,
+    }
+
+    #[test]
+    fn strict_serde() {
+        let row: Row = serde_json::from_str(r#"{"on":"2026-01-15","until":null}"#)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            row,
+            Row {
+                on: d(2026, 1, 15),
+                until: None
+            }
+        );
+        let row: Row =
+            serde_json::from_str(r#"{"on":"2026-01-15"}"#).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(row.until, None);
+        let json = serde_json::to_string(&Row {
+            on: d(2026, 1, 5),
+            until: Some(d(2026, 2, 1)),
+        })
+        .unwrap_or_default();
+        assert_eq!(json, r#"{"on":"2026-01-05","until":"2026-02-01"}"#);
+        let err = serde_json::from_str::<Row>(r#"{"on":"+2026-01-15"}"#)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not in the form YYYY-MM-DD"), "{err}");
+        assert!(
+            serde_json::from_str::<Row>(r#"{"on":"2026-01-15","until":"2026-02-30"}"#).is_err()
+        );
     }
 }

@@ -196,6 +196,18 @@ pub enum ErrorKind {
         /// What is allowed.
         expected: &'static str,
     },
+    /// A composite uses another component separator than the ISA declares.
+    #[error(
+        "{element} uses '{found}' as component separator but ISA16 declares '{declared}'; read with '{found}'"
+    )]
+    ComponentSeparatorMismatch {
+        /// Element name, e.g. `SVC01`.
+        element: &'static str,
+        /// Separator found in the element.
+        found: char,
+        /// Separator declared in ISA16.
+        declared: char,
+    },
     /// A transaction set is of another type than the reader asked for.
     #[error("transaction set is a {found}, not a {expected}")]
     WrongTransactionType {

@@ -40,6 +40,7 @@
 //! assert_eq!(set.body()[0].element(2).unwrap().text(), "0");
 //! ```
 
+pub mod balance;
 pub mod decimal;
 pub mod delimiters;
 pub mod envelope;
@@ -47,6 +48,7 @@ pub mod error;
 pub mod model;
 pub mod segment;
 pub mod tokenizer;
+pub mod transactions;
 pub mod tree;
 pub mod write;
 

@@ -1,0 +1,1263 @@
+//! Typed 835 (005010X221A1 health care claim payment / remittance advice) reader.
+//!
+//! [`Era835Builder`] is fed the segments of one ST..SE set one at a time, so the
+//! same code serves the in-memory reader ([`read_835`]) and the streaming reader
+//! ([`crate::stream`]). Text fields borrow from the input (`Cow::Borrowed`) unless
+//! they hold invalid UTF-8; amounts are exact [`Decimal`]s. When a required
+//! element is missing or is not a number, the field is zero or empty and a
+//! problem names the element: a remittance with error problems must not be posted.
+
+use std::borrow::Cow;
+
+use rust_decimal::Decimal;
+
+use crate::decimal::parse_decimal;
+use crate::error::{Error, ErrorKind};
+use crate::segment::Segment;
+use crate::tree::TransactionSet;
+
+/// Text borrowed from the input when it is valid UTF-8.
+pub type Text<'a> = Cow<'a, str>;
+
+/// One 835 transaction set: a payment (or notice) from one payer to one payee.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Remittance<'a> {
+    /// ST02 transaction set control number.
+    pub control_number: Text<'a>,
+    /// ST03 implementation convention reference, when present.
+    pub implementation: Option<Text<'a>>,
+    /// BPR: the money.
+    pub payment: Payment<'a>,
+    /// TRN: check or EFT trace number.
+    pub trace: Option<Trace<'a>>,
+    /// Header CUR01-02 (entity and currency), when present.
+    pub currency: Option<Text<'a>>,
+    /// Header REF segments (EV receiver id, F2 version).
+    pub references: Vec<Reference<'a>>,
+    /// Header DTM segments (405 production date).
+    pub dates: Vec<DateRef<'a>>,
+    /// Loop 1000A payer (N1*PR).
+    pub payer: Party<'a>,
+    /// Loop 1000B payee (N1*PE).
+    pub payee: Party<'a>,
+    /// Loop 2000 header numbers (LX) with their TS3/TS2 summaries.
+    pub header_numbers: Vec<HeaderNumber<'a>>,
+    /// Loop 2100 claim payments, in input order (flattened across LX).
+    pub claims: Vec<ClaimPayment<'a>>,
+    /// PLB provider adjustments, one entry per reason/amount pair.
+    pub provider_adjustments: Vec<ProviderAdjustment<'a>>,
+    /// Number of claims read (equals `claims.len()` unless streaming took them out).
+    pub claim_count: usize,
+    /// Sum of CLP04 over all claims read (kept when streaming hands claims out).
+    pub claims_paid_total: Decimal,
+    /// Number of segments from ST to SE inclusive.
+    pub segment_count: usize,
+}
+
+/// BPR financial information.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Payment<'a> {
+    /// BPR01 transaction handling code (C, D, H, I, P, U, X).
+    pub handling: Text<'a>,
+    /// BPR02 total actual provider payment amount.
+    pub amount: Decimal,
+    /// BPR03 C (credit) or D (debit).
+    pub credit_debit: Text<'a>,
+    /// BPR04 payment method (ACH, BOP, CHK, FWT, NON).
+    pub method: Text<'a>,
+    /// BPR05 payment format (CCP, CTX).
+    pub format: Option<Text<'a>>,
+    /// BPR10 originating company identifier.
+    pub originating_company_id: Option<Text<'a>>,
+    /// BPR16 check issue or EFT effective date (CCYYMMDD).
+    pub date: Option<Text<'a>>,
+    /// 1-based index of the BPR segment in the input (0 when missing).
+    pub segment_index: usize,
+}
+
+/// TRN reassociation trace number.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Trace<'a> {
+    /// TRN01 trace type code (1 = current transaction trace numbers).
+    pub type_code: Text<'a>,
+    /// TRN02 check or EFT trace number.
+    pub number: Text<'a>,
+    /// TRN03 payer identifier (1 + EIN).
+    pub originator: Option<Text<'a>>,
+    /// TRN04 originating company supplemental code.
+    pub supplemental: Option<Text<'a>>,
+}
+
+/// A payer or payee (N1 with its N3, N4, REF and PER).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Party<'a> {
+    /// N101 entity identifier code (PR payer, PE payee).
+    pub entity: Text<'a>,
+    /// N102 name.
+    pub name: Text<'a>,
+    /// N103 identification code qualifier (XX NPI, FI tax id, XV plan id, PI payer id).
+    pub id_qualifier: Option<Text<'a>>,
+    /// N104 identification code.
+    pub id: Option<Text<'a>>,
+    /// N3 address lines.
+    pub address_lines: Vec<Text<'a>>,
+    /// N401 city.
+    pub city: Option<Text<'a>>,
+    /// N402 state or province.
+    pub state: Option<Text<'a>>,
+    /// N403 postal code.
+    pub postal_code: Option<Text<'a>>,
+    /// REF segments (2U payer id, TJ tax id, PQ payee id...).
+    pub references: Vec<Reference<'a>>,
+    /// PER contacts: (function code, name, [(qualifier, number)]).
+    pub contacts: Vec<Contact<'a>>,
+}
+
+impl<'a> Party<'a> {
+    /// Returns the NPI: N104 when N103 is `XX`.
+    pub fn npi(&self) -> Option<&str> {
+        match (&self.id_qualifier, &self.id) {
+            (Some(q), Some(id)) if q == "XX" => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// A PER contact.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Contact<'a> {
+    /// PER01 contact function code (CX, BL, IC).
+    pub function: Text<'a>,
+    /// PER02 name.
+    pub name: Option<Text<'a>>,
+    /// PER03..PER08 as (qualifier, number) pairs (TE, EM, FX, UR, EX).
+    pub numbers: Vec<(Text<'a>, Text<'a>)>,
+}
+
+/// LX header number with its optional provider summaries.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HeaderNumber<'a> {
+    /// LX01 assigned number.
+    pub number: Text<'a>,
+    /// TS3 provider summary information.
+    pub summary: Option<ProviderSummary<'a>>,
+    /// TS2 amounts (TS201..TS219; `None` where empty).
+    pub supplemental: Option<Vec<Option<Decimal>>>,
+}
+
+/// TS3 provider summary.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProviderSummary<'a> {
+    /// TS301 provider identifier.
+    pub provider_id: Text<'a>,
+    /// TS302 facility type code.
+    pub facility_code: Text<'a>,
+    /// TS303 fiscal period date.
+    pub fiscal_period_date: Text<'a>,
+    /// TS304 total claim count.
+    pub claim_count: Decimal,
+    /// TS305 total claim charge amount.
+    pub total_charge: Decimal,
+    /// TS306..TS324 amounts (`None` where empty).
+    pub amounts: Vec<Option<Decimal>>,
+}
+
+/// Loop 2100: one claim payment (CLP and what follows it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClaimPayment<'a> {
+    /// LX01 of the header-number loop the claim is in, when there is one.
+    pub header_number: Option<Text<'a>>,
+    /// CLP01 patient control number (our CLM01): how a payment finds its claim.
+    pub patient_control_number: Text<'a>,
+    /// CLP02 claim status code (1, 2, 3, 4, 19, 20, 21, 22 reversal, 23, 25).
+    pub status_code: Text<'a>,
+    /// CLP03 total claim charge amount.
+    pub charge: Decimal,
+    /// CLP04 claim payment amount.
+    pub paid: Decimal,
+    /// CLP05 patient responsibility amount.
+    pub patient_responsibility: Option<Decimal>,
+    /// CLP06 claim filing indicator code.
+    pub filing_indicator: Option<Text<'a>>,
+    /// CLP07 payer claim control number.
+    pub payer_claim_control_number: Option<Text<'a>>,
+    /// CLP08 facility type code.
+    pub facility_type: Option<Text<'a>>,
+    /// CLP09 claim frequency type code.
+    pub frequency: Option<Text<'a>>,
+    /// CLP11 DRG code.
+    pub drg_code: Option<Text<'a>>,
+    /// CLP12 DRG weight.
+    pub drg_weight: Option<Decimal>,
+    /// CLP13 discharge fraction (percent).
+    pub discharge_fraction: Option<Decimal>,
+    /// Claim-level CAS adjustments, one entry per (reason, amount, quantity) triplet.
+    pub adjustments: Vec<Adjustment<'a>>,
+    /// NM1 names (QC patient, IL insured, 74 corrected insured, 82 rendering, TT crossover carrier, PR corrected payer...).
+    pub names: Vec<Name<'a>>,
+    /// MIA inpatient adjudication.
+    pub inpatient: Option<InpatientAdjudication<'a>>,
+    /// MOA outpatient adjudication.
+    pub outpatient: Option<OutpatientAdjudication<'a>>,
+    /// Claim REF segments (1L, EA, F8, CE...).
+    pub references: Vec<Reference<'a>>,
+    /// Claim DTM segments (232/233 statement period, 050 received, 036/050...).
+    pub dates: Vec<DateRef<'a>>,
+    /// Claim PER contacts.
+    pub contacts: Vec<Contact<'a>>,
+    /// Claim AMT segments (AU coverage, I interest, D8 discount, DY per day...).
+    pub amounts: Vec<AmountRef<'a>>,
+    /// Claim QTY segments (CA covered, CD co-insured, LA life-time reserve...).
+    pub quantities: Vec<QuantityRef<'a>>,
+    /// Loop 2110 service lines.
+    pub services: Vec<ServicePayment<'a>>,
+    /// 1-based index of the CLP segment in the input.
+    pub segment_index: usize,
+}
+
+impl<'a> ClaimPayment<'a> {
+    /// Returns true for a reversal of a previous payment (CLP02 = 22).
+    pub fn is_reversal(&self) -> bool {
+        self.status_code == "22"
+    }
+
+    /// Returns the claim-level remark codes (MIA05, MIA20-24, MOA03-07), in order.
+    pub fn remark_codes(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        if let Some(m) = &self.inpatient {
+            out.extend(m.remark_codes.iter().map(|c| c.as_ref()));
+        }
+        if let Some(m) = &self.outpatient {
+            out.extend(m.remark_codes.iter().map(|c| c.as_ref()));
+        }
+        out
+    }
+
+    /// Returns the claim AMT amount with qualifier `qualifier` (`I` interest, `AU` coverage).
+    pub fn amount(&self, qualifier: &str) -> Option<Decimal> {
+        self.amounts
+            .iter()
+            .find(|a| a.qualifier == qualifier)
+            .map(|a| a.amount)
+    }
+}
+
+/// One CAS adjustment: a (reason, amount, quantity) triplet with its group code.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Adjustment<'a> {
+    /// CAS01 claim adjustment group code (CO, PR, OA, PI, CR).
+    pub group: Text<'a>,
+    /// Claim adjustment reason code (CARC).
+    pub reason: Text<'a>,
+    /// Adjustment amount (may be negative).
+    pub amount: Decimal,
+    /// Adjustment quantity, when given.
+    pub quantity: Option<Decimal>,
+}
+
+/// An NM1 name. Holds PHI: never log it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Name<'a> {
+    /// NM101 entity identifier code.
+    pub entity: Text<'a>,
+    /// NM102 entity type qualifier (1 person, 2 organisation).
+    pub entity_type: Text<'a>,
+    /// NM103 last or organisation name.
+    pub last: Option<Text<'a>>,
+    /// NM104 first name.
+    pub first: Option<Text<'a>>,
+    /// NM105 middle name.
+    pub middle: Option<Text<'a>>,
+    /// NM107 suffix.
+    pub suffix: Option<Text<'a>>,
+    /// NM108 identification code qualifier.
+    pub id_qualifier: Option<Text<'a>>,
+    /// NM109 identification code.
+    pub id: Option<Text<'a>>,
+}
+
+/// MIA inpatient adjudication information.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InpatientAdjudication<'a> {
+    /// MIA01 covered days or visits count.
+    pub covered_days_or_visits: Option<Decimal>,
+    /// MIA02 PPS operating outlier amount.
+    pub pps_operating_outlier: Option<Decimal>,
+    /// MIA04 claim DRG amount.
+    pub claim_drg_amount: Option<Decimal>,
+    /// MIA05, MIA20, MIA21, MIA22, MIA23 remark codes (RARC), non-empty ones.
+    pub remark_codes: Vec<Text<'a>>,
+    /// All MIA elements as text (MIA01 first), for what is not typed above.
+    pub elements: Vec<Text<'a>>,
+}
+
+/// MOA outpatient adjudication information.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutpatientAdjudication<'a> {
+    /// MOA01 reimbursement rate (percent as a decimal).
+    pub reimbursement_rate: Option<Decimal>,
+    /// MOA02 HCPCS payable amount.
+    pub hcpcs_payable_amount: Option<Decimal>,
+    /// MOA03..MOA07 remark codes (RARC), non-empty ones.
+    pub remark_codes: Vec<Text<'a>>,
+    /// MOA08 ESRD payment amount.
+    pub esrd_payment_amount: Option<Decimal>,
+    /// MOA09 non-payable professional component amount.
+    pub nonpayable_professional_component: Option<Decimal>,
+}
+
+/// Loop 2110: one service line payment (SVC and what follows it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServicePayment<'a> {
+    /// SVC01 adjudicated procedure (qualifier, code, modifiers).
+    pub procedure: Procedure<'a>,
+    /// SVC02 line item charge amount.
+    pub charge: Decimal,
+    /// SVC03 line item provider payment amount.
+    pub paid: Decimal,
+    /// SVC04 national uniform billing committee revenue code.
+    pub revenue_code: Option<Text<'a>>,
+    /// SVC05 units of service paid.
+    pub units: Option<Decimal>,
+    /// SVC06 submitted procedure, when the payer changed the billed one.
+    pub submitted_procedure: Option<Procedure<'a>>,
+    /// SVC07 original units of service submitted.
+    pub submitted_units: Option<Decimal>,
+    /// DTM segments (472 service date, 150/151 service period).
+    pub dates: Vec<DateRef<'a>>,
+    /// Line-level CAS adjustments, one entry per triplet.
+    pub adjustments: Vec<Adjustment<'a>>,
+    /// REF segments (6R line item control number, LU location...).
+    pub references: Vec<Reference<'a>>,
+    /// AMT segments (B6 allowed, KH late filing reduction...).
+    pub amounts: Vec<AmountRef<'a>>,
+    /// QTY segments.
+    pub quantities: Vec<QuantityRef<'a>>,
+    /// LQ remark codes (HE = RARC).
+    pub remarks: Vec<Remark<'a>>,
+    /// 1-based index of the SVC segment in the input.
+    pub segment_index: usize,
+}
+
+impl<'a> ServicePayment<'a> {
+    /// Returns the service date: DTM*472, else DTM*150 (period start).
+    pub fn service_date(&self) -> Option<&str> {
+        let find = |q: &str| {
+            self.dates
+                .iter()
+                .find(|d| d.qualifier == q)
+                .map(|d| d.date.as_ref())
+        };
+        find("472").or_else(|| find("150"))
+    }
+
+    /// Returns REF*6R, the line item control number (ties the line to our 837 line).
+    pub fn line_control_number(&self) -> Option<&str> {
+        self.references
+            .iter()
+            .find(|r| r.qualifier == "6R")
+            .map(|r| r.value.as_ref())
+    }
+
+    /// Returns AMT*B6, the allowed amount.
+    pub fn allowed(&self) -> Option<Decimal> {
+        self.amounts
+            .iter()
+            .find(|a| a.qualifier == "B6")
+            .map(|a| a.amount)
+    }
+}
+
+/// A procedure composite (SVC01 or SVC06).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Procedure<'a> {
+    /// Product/service id qualifier (HC, AD, ER, IV, N4, NU, WK...).
+    pub qualifier: Text<'a>,
+    /// Procedure code.
+    pub code: Text<'a>,
+    /// Up to four modifiers (components 3-6), non-empty ones.
+    pub modifiers: Vec<Text<'a>>,
+    /// Component 7, the description, when given.
+    pub description: Option<Text<'a>>,
+}
+
+/// A qualified date (DTM).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DateRef<'a> {
+    /// DTM01 qualifier.
+    pub qualifier: Text<'a>,
+    /// DTM02 date, CCYYMMDD.
+    pub date: Text<'a>,
+}
+
+/// A qualified reference (REF).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reference<'a> {
+    /// REF01 qualifier.
+    pub qualifier: Text<'a>,
+    /// REF02 value.
+    pub value: Text<'a>,
+}
+
+/// A qualified amount (AMT).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AmountRef<'a> {
+    /// AMT01 qualifier.
+    pub qualifier: Text<'a>,
+    /// AMT02 amount.
+    pub amount: Decimal,
+}
+
+/// A qualified quantity (QTY).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuantityRef<'a> {
+    /// QTY01 qualifier.
+    pub qualifier: Text<'a>,
+    /// QTY02 quantity.
+    pub quantity: Decimal,
+}
+
+/// A line remark (LQ).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Remark<'a> {
+    /// LQ01 code list qualifier (HE = RARC, RX = NCPDP reject code).
+    pub qualifier: Text<'a>,
+    /// LQ02 remark code.
+    pub code: Text<'a>,
+}
+
+/// One PLB provider adjustment (a reason/amount pair of a PLB segment).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderAdjustment<'a> {
+    /// PLB01 provider identifier.
+    pub provider_id: Text<'a>,
+    /// PLB02 fiscal period date (CCYYMMDD).
+    pub fiscal_period_date: Text<'a>,
+    /// Adjustment reason code (composite component 1: WO, L6, FB, 72, CS, J1, CV...).
+    pub reason: Text<'a>,
+    /// Reference identification (composite component 2), when given.
+    pub reference: Option<Text<'a>>,
+    /// Amount: positive reduces the payment, negative increases it.
+    pub amount: Decimal,
+    /// 1-based index of the PLB segment in the input.
+    pub segment_index: usize,
+}
+
+/// Reads one 835 transaction set from the lossless tree.
+///
+/// Returns the remittance and the problems found (missing or malformed
+/// elements, segments out of place). Envelope problems are not repeated here:
+/// they are in [`crate::Document::problems`].
+pub fn read_835<'a>(set: &TransactionSet<'a>) -> (Remittance<'a>, Vec<Error>) {
+    let mut b = Era835Builder::new();
+    for seg in &set.segments {
+        b.push(seg);
+    }
+    b.finish()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Loop {
+    Header,
+    Payer,
+    Payee,
+    Other,
+    HeaderNumber,
+    Claim,
+    Service,
+    Trailer,
+}
+
+/// Push-based 835 reader: feed it the segments of one set (ST..SE) in order.
+#[derive(Debug)]
+pub struct Era835Builder<'a> {
+    r: Remittance<'a>,
+    problems: Vec<Error>,
+    state: Loop,
+    claim: Option<ClaimPayment<'a>>,
+    fields: Vec<&'a [u8]>,
+    hold_claims: bool,
+    finished: std::collections::VecDeque<ClaimPayment<'a>>,
+    seen_bpr: bool,
+    seen_payer: bool,
+    seen_payee: bool,
+    last_index: usize,
+    last_offset: usize,
+}
+
+impl Default for Era835Builder<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'a> Era835Builder<'a> {
+    /// Creates a builder that keeps every claim in [`Remittance::claims`].
+    pub fn new() -> Self {
+        Self {
+            r: Remittance::default(),
+            problems: Vec::new(),
+            state: Loop::Header,
+            claim: None,
+            fields: Vec::with_capacity(32),
+            hold_claims: true,
+            finished: std::collections::VecDeque::new(),
+            seen_bpr: false,
+            seen_payer: false,
+            seen_payee: false,
+            last_index: 0,
+            last_offset: 0,
+        }
+    }
+
+    /// Creates a builder that hands completed claims out through
+    /// [`Era835Builder::pop_claim`] instead of keeping them, so memory stays
+    /// bounded by one claim; [`Remittance::claim_count`] and
+    /// [`Remittance::claims_paid_total`] still cover every claim.
+    pub fn streaming() -> Self {
+        Self {
+            hold_claims: false,
+            ..Self::new()
+        }
+    }
+
+    /// Returns the header read so far (BPR, TRN, payer, payee...).
+    pub fn header(&self) -> &Remittance<'a> {
+        &self.r
+    }
+
+    /// Removes and returns the oldest completed claim (streaming mode).
+    pub fn pop_claim(&mut self) -> Option<ClaimPayment<'a>> {
+        self.finished.pop_front()
+    }
+
+    /// Removes and returns the problems found so far.
+    pub fn take_problems(&mut self) -> Vec<Error> {
+        std::mem::take(&mut self.problems)
+    }
+
+    /// Reads one segment.
+    pub fn push(&mut self, seg: &Segment<'a>) {
+        self.r.segment_count += 1;
+        self.last_index = seg.index();
+        self.last_offset = seg.offset();
+        let mut fields = std::mem::take(&mut self.fields);
+        fields.clear();
+        let sep = seg.delimiters().element;
+        let raw = seg.raw();
+        let mut start = 0;
+        for p in memchr::memchr_iter(sep, raw) {
+            fields.push(&raw[start..p]);
+            start = p + 1;
+        }
+        fields.push(&raw[start..]);
+        let mut problems = std::mem::take(&mut self.problems);
+        self.dispatch(
+            &Fields {
+                seg,
+                fields: &fields,
+            },
+            &mut problems,
+        );
+        self.problems = problems;
+        self.fields = fields;
+    }
+
+    fn dispatch(&mut self, f: &Fields<'_, 'a>, problems: &mut Vec<Error>) {
+        let seg = f.seg;
+        match f.get(0) {
+            b"ST" => {
+                if f.get(1) != b"835" {
+                    problems.push(Error::at(
+                        seg.position_at(1),
+                        ErrorKind::WrongTransactionType {
+                            expected: "835",
+                            found: f.text(1).into_owned(),
+                        },
+                    ));
+                }
+                self.r.control_number = f.text(2);
+                self.r.implementation = f.opt(3);
+            }
+            b"SE" => self.close_claim(),
+            b"BPR" => {
+                self.seen_bpr = true;
+                let p = &mut self.r.payment;
+                p.handling = f.req(1, "BPR01", problems);
+                p.amount = f.req_dec(2, "BPR02", problems);
+                p.credit_debit = f.req(3, "BPR03", problems);
+                if !matches!(f.get(3), b"C" | b"D" | b"") {
+                    problems.push(Error::at(
+                        seg.position_at(3),
+                        ErrorKind::InvalidCode {
+                            element: "BPR03",
+                            value: f.text(3).into_owned(),
+                            expected: "C or D",
+                        },
+                    ));
+                }
+                p.method = f.req(4, "BPR04", problems);
+                p.format = f.opt(5);
+                p.originating_company_id = f.opt(10);
+                p.date = f.opt_date(16, "BPR16", problems);
+                p.segment_index = seg.index();
+            }
+            b"TRN" if matches!(self.state, Loop::Header) => {
+                self.r.trace = Some(Trace {
+                    type_code: f.req(1, "TRN01", problems),
+                    number: f.req(2, "TRN02", problems),
+                    originator: f.opt(3),
+                    supplemental: f.opt(4),
+                })
+            }
+            b"CUR" if matches!(self.state, Loop::Header) => self.r.currency = f.opt(2),
+            b"N1" => {
+                let party = Party {
+                    entity: f.req(1, "N101", problems),
+                    name: f.text(2),
+                    id_qualifier: f.opt(3),
+                    id: f.opt(4),
+                    ..Party::default()
+                };
+                match f.get(1) {
+                    b"PR" => {
+                        self.seen_payer = true;
+                        self.r.payer = party;
+                        self.state = Loop::Payer;
+                    }
+                    b"PE" => {
+                        self.seen_payee = true;
+                        self.r.payee = party;
+                        self.state = Loop::Payee;
+                    }
+                    _ => self.state = Loop::Other,
+                }
+            }
+            b"N3" | b"N4" | b"RDM"
+                if matches!(self.state, Loop::Payer | Loop::Payee | Loop::Other) =>
+            {
+                let party = match self.state {
+                    Loop::Payer => &mut self.r.payer,
+                    Loop::Payee => &mut self.r.payee,
+                    _ => return,
+                };
+                match f.get(0) {
+                    b"N3" => {
+                        party.address_lines.push(f.text(1));
+                        if let Some(l2) = f.opt(2) {
+                            party.address_lines.push(l2);
+                        }
+                    }
+                    b"N4" => {
+                        party.city = f.opt(1);
+                        party.state = f.opt(2);
+                        party.postal_code = f.opt(3);
+                    }
+                    _ => {}
+                }
+            }
+            b"REF" => {
+                let r = Reference {
+                    qualifier: f.req(1, "REF01", problems),
+                    value: f.req(2, "REF02", problems),
+                };
+                match self.state {
+                    Loop::Header => self.r.references.push(r),
+                    Loop::Payer => self.r.payer.references.push(r),
+                    Loop::Payee => self.r.payee.references.push(r),
+                    Loop::Claim => {
+                        if let Some(c) = &mut self.claim {
+                            c.references.push(r)
+                        }
+                    }
+                    Loop::Service => {
+                        if let Some(s) = self.claim.as_mut().and_then(|c| c.services.last_mut()) {
+                            s.references.push(r)
+                        }
+                    }
+                    Loop::Other => {}
+                    Loop::HeaderNumber | Loop::Trailer => misplaced(
+                        problems,
+                        seg,
+                        "outside the header, payer, payee, claim or service loops",
+                    ),
+                }
+            }
+            b"PER" => {
+                let c = f.contact(problems);
+                match self.state {
+                    Loop::Payer => self.r.payer.contacts.push(c),
+                    Loop::Payee => self.r.payee.contacts.push(c),
+                    Loop::Claim => {
+                        if let Some(claim) = &mut self.claim {
+                            claim.contacts.push(c)
+                        }
+                    }
+                    Loop::Other => {}
+                    _ => misplaced(problems, seg, "outside the payer, payee or claim loops"),
+                }
+            }
+            b"DTM" => {
+                let d = DateRef {
+                    qualifier: f.req(1, "DTM01", problems),
+                    date: f.req_date(2, "DTM02", problems),
+                };
+                match self.state {
+                    Loop::Header => self.r.dates.push(d),
+                    Loop::Claim => {
+                        if let Some(c) = &mut self.claim {
+                            c.dates.push(d)
+                        }
+                    }
+                    Loop::Service => {
+                        if let Some(s) = self.claim.as_mut().and_then(|c| c.services.last_mut()) {
+                            s.dates.push(d)
+                        }
+                    }
+                    _ => misplaced(problems, seg, "outside the header, claim or service loops"),
+                }
+            }
+            b"LX" => {
+                self.close_claim();
+                self.state = Loop::HeaderNumber;
+                self.r.header_numbers.push(HeaderNumber {
+                    number: f.req(1, "LX01", problems),
+                    ..HeaderNumber::default()
+                });
+            }
+            b"TS3" | b"TS2" if matches!(self.state, Loop::HeaderNumber) => {
+                let Some(h) = self.r.header_numbers.last_mut() else {
+                    return;
+                };
+                if f.get(0) == b"TS3" {
+                    h.summary = Some(ProviderSummary {
+                        provider_id: f.req(1, "TS301", problems),
+                        facility_code: f.req(2, "TS302", problems),
+                        fiscal_period_date: f.req_date(3, "TS303", problems),
+                        claim_count: f.req_dec(4, "TS304", problems),
+                        total_charge: f.req_dec(5, "TS305", problems),
+                        amounts: (6..f.len())
+                            .map(|i| f.opt_dec(i, "TS3", problems))
+                            .collect(),
+                    });
+                } else {
+                    h.supplemental = Some(
+                        (1..f.len())
+                            .map(|i| f.opt_dec(i, "TS2", problems))
+                            .collect(),
+                    );
+                }
+            }
+            b"CLP" => {
+                self.close_claim();
+                self.state = Loop::Claim;
+                self.claim = Some(ClaimPayment {
+                    header_number: self.r.header_numbers.last().map(|h| h.number.clone()),
+                    patient_control_number: f.req(1, "CLP01", problems),
+                    status_code: f.req(2, "CLP02", problems),
+                    charge: f.req_dec(3, "CLP03", problems),
+                    paid: f.req_dec(4, "CLP04", problems),
+                    patient_responsibility: f.opt_dec(5, "CLP05", problems),
+                    filing_indicator: f.opt(6),
+                    payer_claim_control_number: f.opt(7),
+                    facility_type: f.opt(8),
+                    frequency: f.opt(9),
+                    drg_code: f.opt(11),
+                    drg_weight: f.opt_dec(12, "CLP12", problems),
+                    discharge_fraction: f.opt_dec(13, "CLP13", problems),
+                    segment_index: seg.index(),
+                    ..ClaimPayment::default()
+                });
+            }
+            b"CAS" => {
+                let adjustments = match self.state {
+                    Loop::Claim => self.claim.as_mut().map(|c| &mut c.adjustments),
+                    Loop::Service => self
+                        .claim
+                        .as_mut()
+                        .and_then(|c| c.services.last_mut())
+                        .map(|s| &mut s.adjustments),
+                    _ => None,
+                };
+                match adjustments {
+                    Some(list) => f.cas(list, problems),
+                    None => misplaced(problems, seg, "outside a claim or service loop"),
+                }
+            }
+            b"NM1" | b"MIA" | b"MOA" if matches!(self.state, Loop::Claim) => {
+                let Some(c) = &mut self.claim else { return };
+                match f.get(0) {
+                    b"NM1" => c.names.push(Name {
+                        entity: f.req(1, "NM101", problems),
+                        entity_type: f.req(2, "NM102", problems),
+                        last: f.opt(3),
+                        first: f.opt(4),
+                        middle: f.opt(5),
+                        suffix: f.opt(7),
+                        id_qualifier: f.opt(8),
+                        id: f.opt(9),
+                    }),
+                    b"MIA" => {
+                        c.inpatient = Some(InpatientAdjudication {
+                            covered_days_or_visits: f.opt_dec(1, "MIA01", problems),
+                            pps_operating_outlier: f.opt_dec(2, "MIA02", problems),
+                            claim_drg_amount: f.opt_dec(4, "MIA04", problems),
+                            remark_codes: [5, 20, 21, 22, 23]
+                                .into_iter()
+                                .filter_map(|i| f.opt(i))
+                                .collect(),
+                            elements: (1..f.len()).map(|i| f.text(i)).collect(),
+                        })
+                    }
+                    _ => {
+                        c.outpatient = Some(OutpatientAdjudication {
+                            reimbursement_rate: f.opt_dec(1, "MOA01", problems),
+                            hcpcs_payable_amount: f.opt_dec(2, "MOA02", problems),
+                            remark_codes: (3..=7).filter_map(|i| f.opt(i)).collect(),
+                            esrd_payment_amount: f.opt_dec(8, "MOA08", problems),
+                            nonpayable_professional_component: f.opt_dec(9, "MOA09", problems),
+                        })
+                    }
+                }
+            }
+            b"AMT" | b"QTY" => {
+                let qualifier = f.req(
+                    1,
+                    if f.get(0) == b"AMT" { "AMT01" } else { "QTY01" },
+                    problems,
+                );
+                let value = f.req_dec(
+                    2,
+                    if f.get(0) == b"AMT" { "AMT02" } else { "QTY02" },
+                    problems,
+                );
+                let is_amt = f.get(0) == b"AMT";
+                let target = match self.state {
+                    Loop::Claim => self
+                        .claim
+                        .as_mut()
+                        .map(|c| (&mut c.amounts, &mut c.quantities)),
+                    Loop::Service => self
+                        .claim
+                        .as_mut()
+                        .and_then(|c| c.services.last_mut())
+                        .map(|s| (&mut s.amounts, &mut s.quantities)),
+                    _ => None,
+                };
+                match target {
+                    Some((amounts, _)) if is_amt => amounts.push(AmountRef {
+                        qualifier,
+                        amount: value,
+                    }),
+                    Some((_, quantities)) => quantities.push(QuantityRef {
+                        qualifier,
+                        quantity: value,
+                    }),
+                    None => misplaced(problems, seg, "outside a claim or service loop"),
+                }
+            }
+            b"SVC" => match &mut self.claim {
+                Some(c) => {
+                    self.state = Loop::Service;
+                    c.services.push(ServicePayment {
+                        procedure: f.procedure(1, "SVC01", true, problems).unwrap_or_default(),
+                        charge: f.req_dec(2, "SVC02", problems),
+                        paid: f.req_dec(3, "SVC03", problems),
+                        revenue_code: f.opt(4),
+                        units: f.opt_dec(5, "SVC05", problems),
+                        submitted_procedure: f.procedure(6, "SVC06", false, problems),
+                        submitted_units: f.opt_dec(7, "SVC07", problems),
+                        segment_index: seg.index(),
+                        ..ServicePayment::default()
+                    });
+                }
+                None => misplaced(problems, seg, "before any CLP"),
+            },
+            b"LQ" if matches!(self.state, Loop::Service) => {
+                if let Some(s) = self.claim.as_mut().and_then(|c| c.services.last_mut()) {
+                    s.remarks.push(Remark {
+                        qualifier: f.req(1, "LQ01", problems),
+                        code: f.req(2, "LQ02", problems),
+                    });
+                }
+            }
+            b"PLB" => {
+                self.close_claim();
+                self.state = Loop::Trailer;
+                f.plb(&mut self.r.provider_adjustments, problems);
+            }
+            _ => misplaced(
+                problems,
+                seg,
+                "where the 835 does not define it (kept in the tree, ignored by the 835 reader)",
+            ),
+        }
+    }
+
+    /// Ends the set and returns the remittance with every problem found.
+    pub fn finish(mut self) -> (Remittance<'a>, Vec<Error>) {
+        self.close_claim();
+        let at = crate::error::Position {
+            segment_index: self.last_index,
+            segment_id: "SE".into(),
+            offset: self.last_offset,
+            ..Default::default()
+        };
+        if !self.seen_bpr {
+            self.problems
+                .push(Error::at(at.clone(), ErrorKind::MissingSegment("BPR")));
+        }
+        if !self.seen_payer {
+            self.problems.push(Error::at(
+                at.clone(),
+                ErrorKind::MissingSegment("N1*PR (payer)"),
+            ));
+        }
+        if !self.seen_payee {
+            self.problems
+                .push(Error::at(at, ErrorKind::MissingSegment("N1*PE (payee)")));
+        }
+        (self.r, self.problems)
+    }
+
+    fn close_claim(&mut self) {
+        if let Some(c) = self.claim.take() {
+            self.r.claim_count += 1;
+            self.r.claims_paid_total += c.paid;
+            if self.hold_claims {
+                self.r.claims.push(c);
+            } else {
+                self.finished.push_back(c);
+            }
+        }
+    }
+}
+
+fn misplaced(problems: &mut Vec<Error>, seg: &Segment<'_>, context: &'static str) {
+    problems.push(Error::warn_at(
+        seg.position(),
+        ErrorKind::UnexpectedSegment {
+            found: seg.id().to_string(),
+            context,
+        },
+    ));
+}
+
+/// A segment split into elements once, with typed accessors that record problems.
+struct Fields<'s, 'a> {
+    seg: &'s Segment<'a>,
+    fields: &'s [&'a [u8]],
+}
+
+fn text_of(b: &[u8]) -> Text<'_> {
+    String::from_utf8_lossy(b)
+}
+
+impl<'s, 'a> Fields<'s, 'a> {
+    fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    fn get(&self, i: usize) -> &'a [u8] {
+        self.fields.get(i).copied().unwrap_or(b"")
+    }
+
+    fn text(&self, i: usize) -> Text<'a> {
+        text_of(self.get(i))
+    }
+
+    fn opt(&self, i: usize) -> Option<Text<'a>> {
+        let b = self.get(i);
+        if b.is_empty() { None } else { Some(text_of(b)) }
+    }
+
+    fn req(&self, i: usize, name: &'static str, problems: &mut Vec<Error>) -> Text<'a> {
+        let b = self.get(i);
+        if b.is_empty() {
+            problems.push(Error::at(
+                self.seg.position_at(i),
+                ErrorKind::MissingElement(name),
+            ));
+        }
+        text_of(b)
+    }
+
+    fn dec(
+        &self,
+        b: &[u8],
+        i: usize,
+        name: &'static str,
+        problems: &mut Vec<Error>,
+    ) -> Option<Decimal> {
+        let v = parse_decimal(b);
+        if v.is_none() {
+            problems.push(Error::at(
+                self.seg.position_at(i),
+                ErrorKind::InvalidDecimal {
+                    element: name,
+                    value: String::from_utf8_lossy(&b[..b.len().min(40)]).into_owned(),
+                },
+            ));
+        }
+        v
+    }
+
+    fn req_dec(&self, i: usize, name: &'static str, problems: &mut Vec<Error>) -> Decimal {
+        let b = self.get(i);
+        if b.is_empty() {
+            problems.push(Error::at(
+                self.seg.position_at(i),
+                ErrorKind::MissingElement(name),
+            ));
+            return Decimal::ZERO;
+        }
+        self.dec(b, i, name, problems).unwrap_or_default()
+    }
+
+    fn opt_dec(&self, i: usize, name: &'static str, problems: &mut Vec<Error>) -> Option<Decimal> {
+        let b = self.get(i);
+        if b.is_empty() {
+            None
+        } else {
+            self.dec(b, i, name, problems)
+        }
+    }
+
+    fn check_date(&self, b: &[u8], i: usize, name: &'static str, problems: &mut Vec<Error>) {
+        if !is_date(b) {
+            problems.push(Error::at(
+                self.seg.position_at(i),
+                ErrorKind::InvalidDate {
+                    element: name,
+                    value: String::from_utf8_lossy(&b[..b.len().min(40)]).into_owned(),
+                },
+            ));
+        }
+    }
+
+    fn req_date(&self, i: usize, name: &'static str, problems: &mut Vec<Error>) -> Text<'a> {
+        let b = self.get(i);
+        if b.is_empty() {
+            problems.push(Error::at(
+                self.seg.position_at(i),
+                ErrorKind::MissingElement(name),
+            ));
+        } else {
+            self.check_date(b, i, name, problems);
+        }
+        text_of(b)
+    }
+
+    fn opt_date(
+        &self,
+        i: usize,
+        name: &'static str,
+        problems: &mut Vec<Error>,
+    ) -> Option<Text<'a>> {
+        let b = self.get(i);
+        if b.is_empty() {
+            return None;
+        }
+        self.check_date(b, i, name, problems);
+        Some(text_of(b))
+    }
+
+    fn contact(&self, problems: &mut Vec<Error>) -> Contact<'a> {
+        let mut numbers = Vec::new();
+        let mut i = 3;
+        while i + 1 < self.len() || (i < self.len() && !self.get(i).is_empty()) {
+            if let (Some(q), n) = (self.opt(i), self.text(i + 1)) {
+                numbers.push((q, n));
+            }
+            i += 2;
+        }
+        Contact {
+            function: self.req(1, "PER01", problems),
+            name: self.opt(2),
+            numbers,
+        }
+    }
+
+    /// Reads a procedure composite; `required` reports a missing one.
+    fn procedure(
+        &self,
+        i: usize,
+        name: &'static str,
+        required: bool,
+        problems: &mut Vec<Error>,
+    ) -> Option<Procedure<'a>> {
+        let b = self.get(i);
+        if b.is_empty() {
+            if required {
+                problems.push(Error::at(
+                    self.seg.position_at(i),
+                    ErrorKind::MissingElement(name),
+                ));
+            }
+            return None;
+        }
+        let declared = self.seg.delimiters().component;
+        let mut sep = declared;
+        // Real files sometimes use another component separator in procedure
+        // composites than ISA16 declares (`HC>12345>26` under ISA16 `:`). A
+        // two-letter qualifier followed by punctuation is unambiguous, so read
+        // it and warn rather than lose the procedure code.
+        if memchr::memchr(declared, b).is_none()
+            && b.len() > 3
+            && b[..2].iter().all(u8::is_ascii_alphabetic)
+            && matches!(b[2], b'>' | b':' | b'^' | b'|' | b'\\' | b'<' | b'!' | b'@')
+        {
+            sep = b[2];
+            problems.push(Error::warn_at(
+                self.seg.position_at(i),
+                ErrorKind::ComponentSeparatorMismatch {
+                    element: name,
+                    found: sep as char,
+                    declared: declared as char,
+                },
+            ));
+        }
+        let mut parts = b.split(|&c| c == sep);
+        let qualifier = parts.next().unwrap_or(b"");
+        let code = parts.next().unwrap_or(b"");
+        if code.is_empty() {
+            problems.push(Error::at(
+                self.seg.position_at(i).with_component(2),
+                ErrorKind::MissingElement(if required {
+                    "SVC01-2 (procedure code)"
+                } else {
+                    "SVC06-2 (procedure code)"
+                }),
+            ));
+        }
+        let mut modifiers = Vec::new();
+        let mut description = None;
+        for (n, part) in parts.enumerate() {
+            if n < 4 {
+                if !part.is_empty() {
+                    modifiers.push(text_of(part));
+                }
+            } else if n == 4 && !part.is_empty() {
+                description = Some(text_of(part));
+            }
+        }
+        Some(Procedure {
+            qualifier: text_of(qualifier),
+            code: text_of(code),
+            modifiers,
+            description,
+        })
+    }
+
+    /// Reads a CAS segment: group code then any number of (reason, amount, quantity) triplets.
+    fn cas(&self, out: &mut Vec<Adjustment<'a>>, problems: &mut Vec<Error>) {
+        let group = self.req(1, "CAS01", problems);
+        let mut i = 2;
+        let mut any = false;
+        while i < self.len() {
+            let (reason, amount, quantity) = (self.get(i), self.get(i + 1), self.get(i + 2));
+            if reason.is_empty() && amount.is_empty() && quantity.is_empty() {
+                i += 3;
+                continue;
+            }
+            any = true;
+            if reason.is_empty() {
+                problems.push(Error::at(
+                    self.seg.position_at(i),
+                    ErrorKind::MissingElement(CAS_REASON[(i - 2) / 3 % 6]),
+                ));
+            }
+            let amount = if amount.is_empty() {
+                problems.push(Error::at(
+                    self.seg.position_at(i + 1),
+                    ErrorKind::MissingElement(CAS_AMOUNT[(i - 2) / 3 % 6]),
+                ));
+                Decimal::ZERO
+            } else {
+                self.dec(amount, i + 1, CAS_AMOUNT[(i - 2) / 3 % 6], problems)
+                    .unwrap_or_default()
+            };
+            let quantity = if quantity.is_empty() {
+                None
+            } else {
+                self.dec(quantity, i + 2, "CAS quantity", problems)
+            };
+            out.push(Adjustment {
+                group: group.clone(),
+                reason: text_of(reason),
+                amount,
+                quantity,
+            });
+            i += 3;
+        }
+        if !any {
+            problems.push(Error::at(
+                self.seg.position_at(2),
+                ErrorKind::MissingElement("CAS02"),
+            ));
+        }
+    }
+
+    /// Reads a PLB: provider, fiscal period, then any number of (composite reason, amount) pairs.
+    fn plb(&self, out: &mut Vec<ProviderAdjustment<'a>>, problems: &mut Vec<Error>) {
+        let provider_id = self.req(1, "PLB01", problems);
+        let fiscal_period_date = self.req_date(2, "PLB02", problems);
+        let mut i = 3;
+        let mut any = false;
+        while i < self.len() {
+            let (composite, amount) = (self.get(i), self.get(i + 1));
+            if composite.is_empty() && amount.is_empty() {
+                i += 2;
+                continue;
+            }
+            any = true;
+            let mut parts = composite.split(|&c| c == self.seg.delimiters().component);
+            let reason = parts.next().unwrap_or(b"");
+            let reference = parts.next().filter(|r| !r.is_empty()).map(text_of);
+            if reason.is_empty() {
+                problems.push(Error::at(
+                    self.seg.position_at(i).with_component(1),
+                    ErrorKind::MissingElement("PLB adjustment reason"),
+                ));
+            }
+            let amount = if amount.is_empty() {
+                problems.push(Error::at(
+                    self.seg.position_at(i + 1),
+                    ErrorKind::MissingElement("PLB adjustment amount"),
+                ));
+                Decimal::ZERO
+            } else {
+                self.dec(amount, i + 1, "PLB adjustment amount", problems)
+                    .unwrap_or_default()
+            };
+            out.push(ProviderAdjustment {
+                provider_id: provider_id.clone(),
+                fiscal_period_date: fiscal_period_date.clone(),
+                reason: text_of(reason),
+                reference,
+                amount,
+                segment_index: self.seg.index(),
+            });
+            i += 2;
+        }
+        if !any {
+            problems.push(Error::at(
+                self.seg.position_at(3),
+                ErrorKind::MissingElement("PLB03"),
+            ));
+        }
+    }
+}
+
+const CAS_REASON: [&str; 6] = ["CAS02", "CAS05", "CAS08", "CAS11", "CAS14", "CAS17"];
+const CAS_AMOUNT: [&str; 6] = ["CAS03", "CAS06", "CAS09", "CAS12", "CAS15", "CAS18"];
+
+/// True for CCYYMMDD with a plausible month and day.
+fn is_date(b: &[u8]) -> bool {
+    if b.len() != 8 || !b.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let month = (b[4] - b'0') * 10 + (b[5] - b'0');
+    let day = (b[6] - b'0') * 10 + (b[7] - b'0');
+    (1..=12).contains(&month) && (1..=31).contains(&day)
+}

@@ -8,7 +8,9 @@ pub mod claim837;
 pub mod claim_status277;
 pub mod eligibility271;
 pub mod era835;
+pub mod inquiry270;
 pub mod read;
+pub mod status276;
 pub mod ta1;
 
 pub use read::Parsed;

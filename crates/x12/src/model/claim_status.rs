@@ -1,0 +1,181 @@
+//! Claim status models: the 276 inquiry we write (005010X212) and the 277 / 277CA we read
+//! (005010X212 / 005010X214).
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::{DateRange, PartyName, PersonName, TransactionHeader};
+use crate::model::claim::Procedure;
+
+/// A 276 claim status inquiry: one payer, provider and subscriber, one or more claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimStatusInquiry {
+    /// BHT03/04/05.
+    pub header: TransactionHeader,
+    /// 2100A NM1*PR name.
+    pub payer_name: String,
+    /// 2100A NM109 with qualifier PI.
+    pub payer_id: String,
+    /// 2100B NM1*41: the information receiver (us or our clearinghouse account).
+    pub receiver_name: PartyName,
+    /// 2100B NM109 with qualifier 46 (ETIN).
+    pub receiver_id: String,
+    /// 2100C NM1*1P: the service provider.
+    pub provider_name: PartyName,
+    /// 2100C NM109 with qualifier XX.
+    pub provider_npi: String,
+    /// 2100D NM1*IL.
+    pub subscriber_name: PersonName,
+    /// 2100D NM109 with qualifier MI.
+    pub member_id: String,
+    /// 2000D DMG02 (required when the subscriber is the patient).
+    pub subscriber_birth_date: Option<NaiveDate>,
+    /// 2000D DMG03.
+    pub subscriber_gender: Option<String>,
+    /// HL 23 when the patient is a dependent.
+    pub dependent: Option<StatusDependent>,
+    /// Claims asked about (2200D or 2200E).
+    pub claims: Vec<StatusClaimQuery>,
+}
+
+/// A dependent patient in a 276 (2000E/2100E).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusDependent {
+    /// NM1*QC.
+    pub name: PersonName,
+    /// DMG02.
+    pub birth_date: NaiveDate,
+    /// DMG03.
+    pub gender: Option<String>,
+}
+
+/// One claim in a 276.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusClaimQuery {
+    /// TRN*1 trace number, echoed by the 277 as TRN*2.
+    pub trace_number: String,
+    /// REF*1K: the payer's claim control number.
+    pub payer_claim_number: Option<String>,
+    /// REF*BLT: institutional type of bill.
+    pub bill_type: Option<String>,
+    /// REF*EJ: our patient control number (CLM01).
+    pub patient_control_number: Option<String>,
+    /// AMT*T3: total claim charge.
+    pub total_charge: Option<Decimal>,
+    /// DTP*472: service dates.
+    pub service_date: Option<DateRange>,
+}
+
+/// A status code triple (STC01, STC10 or STC11): category, status and entity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCode {
+    /// Health care claim status category code (A1, A2, A3, A7, F0, P3...).
+    pub category: String,
+    /// Health care claim status code.
+    pub status: String,
+    /// Entity identifier code the status refers to (85 billing provider, QC patient...).
+    pub entity: Option<String>,
+}
+
+impl StatusCode {
+    /// Tells whether the category means the claim was accepted into adjudication (A1, A2, A5).
+    pub fn is_accepted(&self) -> bool {
+        matches!(self.category.as_str(), "A1" | "A2" | "A5")
+    }
+
+    /// Tells whether the category is a rejection (A3, A4 not found, A6, A7, A8).
+    pub fn is_rejected(&self) -> bool {
+        matches!(self.category.as_str(), "A3" | "A4" | "A6" | "A7" | "A8")
+    }
+}
+
+/// One STC segment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusInfo {
+    /// STC01, then STC10 and STC11 when present.
+    pub codes: Vec<StatusCode>,
+    /// STC02: status information effective date.
+    pub effective_date: Option<NaiveDate>,
+    /// STC03: action code (WQ accept, U reject in 277CA).
+    pub action: Option<String>,
+    /// STC04: total charge.
+    pub charge: Option<Decimal>,
+    /// STC05: payment amount.
+    pub paid: Option<Decimal>,
+    /// STC12: free-form message.
+    pub message: Option<String>,
+}
+
+/// Where a claim status came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusKind {
+    /// 277 response to a 276 (005010X212).
+    StatusResponse,
+    /// 277CA claim acknowledgment (005010X214).
+    ClaimAcknowledgment,
+}
+
+/// A service line status (2220D/2220E: SVC, STC, REF*FJ, DTP*472).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineStatus {
+    /// SVC01.
+    pub procedure: Procedure,
+    /// SVC02.
+    pub charge: Option<Decimal>,
+    /// SVC03.
+    pub paid: Option<Decimal>,
+    /// SVC04: revenue code.
+    pub revenue_code: Option<String>,
+    /// SVC07: units.
+    pub units: Option<Decimal>,
+    /// STC segments.
+    pub statuses: Vec<StatusInfo>,
+    /// REF*FJ: line item control number.
+    pub line_control_number: Option<String>,
+    /// DTP*472.
+    pub service_date: Option<DateRange>,
+}
+
+/// The status of one claim (2200D or 2200E of a 277 / 277CA).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimStatus {
+    /// TRN02 at claim level: the 276 trace echoed (277) or CLM01 (277CA).
+    pub trace_number: Option<String>,
+    /// CLM01: REF*EJ when present, else (277CA only) the claim-level TRN02.
+    pub patient_control_number: Option<String>,
+    /// REF*1K: payer claim control number.
+    pub payer_claim_number: Option<String>,
+    /// REF*BLT: type of bill.
+    pub bill_type: Option<String>,
+    /// NM109 of the provider (HL 19) the claim sits under.
+    pub provider_id: Option<String>,
+    /// NM109 of the subscriber (NM1*IL) or patient (NM1*QC).
+    pub member_id: Option<String>,
+    /// STC segments at claim level.
+    pub statuses: Vec<StatusInfo>,
+    /// DTP*472 (or 232/233 claim dates).
+    pub service_date: Option<DateRange>,
+    /// Service lines.
+    pub lines: Vec<LineStatus>,
+}
+
+/// A 277 or 277CA transaction set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimStatusResponse {
+    /// Which guide the set follows.
+    pub kind: StatusKind,
+    /// BHT03.
+    pub reference: Option<String>,
+    /// 2100A payer (NM1*PR) name.
+    pub payer_name: Option<String>,
+    /// 2100A payer id.
+    pub payer_id: Option<String>,
+    /// TRN02 and STC at the information receiver level (277CA batch totals).
+    pub receiver_trace: Option<String>,
+    /// STC at the receiver or provider levels (not tied to a claim).
+    pub batch_statuses: Vec<StatusInfo>,
+    /// Claims, in file order.
+    pub claims: Vec<ClaimStatus>,
+}

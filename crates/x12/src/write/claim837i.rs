@@ -1,0 +1,185 @@
+//! The 837I (005010X223A2) writer.
+
+use rust_decimal::Decimal;
+
+use super::claim837::{self as c, Hierarchy, Parties};
+use super::format::{amount, d8, decimal, invalid};
+use super::{Element, WriteError, X12Writer, validate as v};
+use crate::model::claim::{InstitutionalClaim, InstitutionalClaimSet};
+use crate::seg;
+
+/// GS08 / ST03 of the 837I.
+pub const VERSION: &str = "005010X223A2";
+
+/// Writes one 837I transaction set (ST..SE) with ST02 `control` into the writer's open group.
+///
+/// Claims are validated first: nothing is written when any claim breaks a rule.
+pub fn write_837i(
+    w: &mut X12Writer,
+    set: &InstitutionalClaimSet,
+    control: u32,
+) -> Result<(), WriteError> {
+    if set.claims.is_empty() {
+        return Err(invalid("set", "claims", "an 837 needs at least one claim"));
+    }
+    for (i, claim) in set.claims.iter().enumerate() {
+        check(&format!("claim {}", i + 1), claim)?;
+    }
+    c::write_header(w, &set.header, control, VERSION)?;
+    let mut h = Hierarchy::new();
+    let mut prev: Option<Parties<'_>> = None;
+    for (i, claim) in set.claims.iter().enumerate() {
+        let parties = parties(claim);
+        h.open(w, &parties, prev.as_ref())?;
+        write_claim(w, &format!("claim {}", i + 1), claim)?;
+        prev = Some(parties);
+    }
+    w.end_set()
+}
+
+fn parties(c: &InstitutionalClaim) -> Parties<'_> {
+    Parties {
+        billing: &c.billing_provider,
+        subscriber: &c.subscriber,
+        patient: c.patient.as_ref(),
+        payer: &c.payer,
+    }
+}
+
+fn check(ctx: &str, claim: &InstitutionalClaim) -> Result<(), WriteError> {
+    c::check_parties(ctx, &parties(claim), true)?;
+    let total: Decimal = claim.lines.iter().map(|l| l.charge).sum();
+    c::check_common(ctx, &claim.claim, total, claim.lines.len(), 999)?;
+    v::digits(ctx, "facility_type", &claim.facility_type, 2)?;
+    if let Some(to) = claim.statement_period.to
+        && to < claim.statement_period.from
+    {
+        return Err(invalid(ctx, "statement_period", "ends before it starts"));
+    }
+    v::optional(ctx, "admission_type", &claim.admission_type, 1)?;
+    v::optional(ctx, "admission_source", &claim.admission_source, 1)?;
+    v::digits(ctx, "patient_status", &claim.patient_status, 2)?;
+    if claim.condition_codes.len() > 12 || claim.value_codes.len() > 12 {
+        return Err(invalid(
+            ctx,
+            "condition_codes",
+            "at most 12 condition codes and 12 value codes",
+        ));
+    }
+    for (code, amt) in &claim.value_codes {
+        v::required(ctx, "value_codes", code, 2)?;
+        amount(ctx, "value_codes", *amt)?;
+    }
+    for code in &claim.condition_codes {
+        v::required(ctx, "condition_codes", code, 2)?;
+    }
+    if let Some(a) = &claim.attending_provider {
+        v::party(ctx, "attending_provider.name", &a.name)?;
+        v::npi(ctx, "attending_provider.npi", &a.npi)?;
+        if let Some(t) = &a.taxonomy {
+            c::taxonomy(ctx, "attending_provider.taxonomy", t)?;
+        }
+    }
+    for (j, l) in claim.lines.iter().enumerate() {
+        let lctx = format!("{ctx} line {}", j + 1);
+        v::digits(&lctx, "revenue_code", &l.revenue_code, 4)?;
+        if let Some(p) = &l.procedure {
+            c::check_procedure(&lctx, "procedure", p)?;
+        }
+        amount(&lctx, "charge", l.charge)?;
+        if l.charge < Decimal::ZERO {
+            return Err(invalid(&lctx, "charge", "must not be negative"));
+        }
+        v::code(&lctx, "unit_basis", &l.unit_basis, &["UN", "DA"])?;
+        if l.units <= Decimal::ZERO {
+            return Err(invalid(&lctx, "units", "must be positive"));
+        }
+        v::optional(&lctx, "line_control_number", &l.line_control_number, 50)?;
+        c::check_adjudications(&lctx, &claim.claim, &l.adjudications)?;
+    }
+    Ok(())
+}
+
+fn write_claim(w: &mut X12Writer, ctx: &str, claim: &InstitutionalClaim) -> Result<(), WriteError> {
+    let k = &claim.claim;
+    w.segment(
+        "CLM",
+        &[
+            (&k.patient_control_number).into(),
+            amount(ctx, "total_charge", k.total_charge)?.into(),
+            "".into(),
+            "".into(),
+            Element::composite(&[claim.facility_type.as_str(), "A", k.frequency.code()]),
+            "".into(),
+            (&k.assignment).into(),
+            (&k.benefits_assigned).into(),
+            (&k.release_of_information).into(),
+        ],
+    )?;
+    c::write_dtp(w, "434", &claim.statement_period)?;
+    if let Some(a) = claim.admission_date {
+        seg!(w, "DTP", "435", "D8", d8(a))?;
+    }
+    seg!(
+        w,
+        "CL1",
+        &claim.admission_type,
+        &claim.admission_source,
+        &claim.patient_status
+    )?;
+    c::write_claim_refs(w, k)?;
+    c::write_diagnoses(w, k, true)?;
+    if !claim.value_codes.is_empty() {
+        let els: Vec<Element> = claim
+            .value_codes
+            .iter()
+            .map(|(code, amt)| {
+                Ok(Element::Composite(vec![
+                    "BE".into(),
+                    code.clone(),
+                    String::new(),
+                    String::new(),
+                    amount(ctx, "value_codes", *amt)?,
+                ]))
+            })
+            .collect::<Result<_, WriteError>>()?;
+        w.segment("HI", &els)?;
+    }
+    if !claim.condition_codes.is_empty() {
+        let els: Vec<Element> = claim
+            .condition_codes
+            .iter()
+            .map(|code| Element::composite(&["BG", code.as_str()]))
+            .collect();
+        w.segment("HI", &els)?;
+    }
+    if let Some(a) = &claim.attending_provider {
+        c::nm1(w, "71", &a.name, "XX", &a.npi)?;
+        if let Some(t) = &a.taxonomy {
+            seg!(w, "PRV", "AT", "PXC", t)?;
+        }
+    }
+    c::write_other_payers(w, ctx, k)?;
+    for (j, l) in claim.lines.iter().enumerate() {
+        let lctx = format!("{ctx} line {}", j + 1);
+        seg!(w, "LX", (j + 1).to_string())?;
+        w.segment(
+            "SV2",
+            &[
+                (&l.revenue_code).into(),
+                l.procedure.as_ref().map_or(Element::from(""), c::procedure),
+                amount(&lctx, "charge", l.charge)?.into(),
+                (&l.unit_basis).into(),
+                decimal(l.units).into(),
+            ],
+        )?;
+        if let Some(d) = &l.service_date {
+            c::write_dtp(w, "472", d)?;
+        }
+        if let Some(n) = &l.line_control_number {
+            seg!(w, "REF", "6R", n)?;
+        }
+        c::write_line_adjudications(w, &lctx, &l.adjudications)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! The 837P (005010X222A1) writer.
+
+use rust_decimal::Decimal;
+
+use super::claim837::{self as c, Hierarchy, Parties};
+use super::format::{amount, decimal, invalid};
+use super::{Element, WriteError, X12Writer, validate as v};
+use crate::model::claim::{ProfessionalClaim, ProfessionalClaimSet};
+use crate::seg;
+
+/// GS08 / ST03 of the 837P.
+pub const VERSION: &str = "005010X222A1";
+
+/// Writes one 837P transaction set (ST..SE) with ST02 `control` into the writer's open group.
+///
+/// Claims are validated first: nothing is written when any claim breaks a rule.
+pub fn write_837p(
+    w: &mut X12Writer,
+    set: &ProfessionalClaimSet,
+    control: u32,
+) -> Result<(), WriteError> {
+    if set.claims.is_empty() {
+        return Err(invalid("set", "claims", "an 837 needs at least one claim"));
+    }
+    for (i, claim) in set.claims.iter().enumerate() {
+        check(&format!("claim {}", i + 1), claim)?;
+    }
+    c::write_header(w, &set.header, control, VERSION)?;
+    let mut h = Hierarchy::new();
+    let mut prev: Option<Parties<'_>> = None;
+    for (i, claim) in set.claims.iter().enumerate() {
+        let parties = parties(claim);
+        h.open(w, &parties, prev.as_ref())?;
+        write_claim(w, &format!("claim {}", i + 1), claim)?;
+        prev = Some(parties);
+    }
+    w.end_set()
+}
+
+fn parties(c: &ProfessionalClaim) -> Parties<'_> {
+    Parties {
+        billing: &c.billing_provider,
+        subscriber: &c.subscriber,
+        patient: c.patient.as_ref(),
+        payer: &c.payer,
+    }
+}
+
+fn check(ctx: &str, claim: &ProfessionalClaim) -> Result<(), WriteError> {
+    c::check_parties(ctx, &parties(claim), false)?;
+    let total: Decimal = claim.lines.iter().map(|l| l.charge).sum();
+    c::check_common(ctx, &claim.claim, total, claim.lines.len(), 50)?;
+    v::digits(ctx, "place_of_service", &claim.place_of_service, 2)?;
+    if let Some(r) = &claim.rendering_provider {
+        v::party(ctx, "rendering_provider.name", &r.name)?;
+        v::npi(ctx, "rendering_provider.npi", &r.npi)?;
+        if let Some(t) = &r.taxonomy {
+            c::taxonomy(ctx, "rendering_provider.taxonomy", t)?;
+        }
+    }
+    let n_dx = claim.claim.diagnoses.len();
+    for (j, l) in claim.lines.iter().enumerate() {
+        let lctx = format!("{ctx} line {}", j + 1);
+        c::check_procedure(&lctx, "procedure", &l.procedure)?;
+        amount(&lctx, "charge", l.charge)?;
+        if l.charge < Decimal::ZERO {
+            return Err(invalid(&lctx, "charge", "must not be negative"));
+        }
+        v::code(&lctx, "unit_basis", &l.unit_basis, &["UN", "MJ"])?;
+        if l.units <= Decimal::ZERO {
+            return Err(invalid(&lctx, "units", "must be positive"));
+        }
+        if let Some(p) = &l.place_of_service {
+            v::digits(&lctx, "place_of_service", p, 2)?;
+        }
+        if l.diagnosis_pointers.is_empty() || l.diagnosis_pointers.len() > 4 {
+            return Err(invalid(
+                &lctx,
+                "diagnosis_pointers",
+                "must hold 1 to 4 pointers",
+            ));
+        }
+        if l.diagnosis_pointers
+            .iter()
+            .any(|&p| p == 0 || usize::from(p) > n_dx)
+        {
+            return Err(invalid(
+                &lctx,
+                "diagnosis_pointers",
+                "must point at one of the claim's diagnoses (1-based)",
+            ));
+        }
+        v::optional(&lctx, "line_control_number", &l.line_control_number, 50)?;
+        c::check_adjudications(&lctx, &claim.claim, &l.adjudications)?;
+    }
+    Ok(())
+}
+
+fn write_claim(w: &mut X12Writer, ctx: &str, claim: &ProfessionalClaim) -> Result<(), WriteError> {
+    let k = &claim.claim;
+    w.segment(
+        "CLM",
+        &[
+            (&k.patient_control_number).into(),
+            amount(ctx, "total_charge", k.total_charge)?.into(),
+            "".into(),
+            "".into(),
+            Element::composite(&[claim.place_of_service.as_str(), "B", k.frequency.code()]),
+            (if claim.provider_signature { "Y" } else { "N" }).into(),
+            (&k.assignment).into(),
+            (&k.benefits_assigned).into(),
+            (&k.release_of_information).into(),
+        ],
+    )?;
+    c::write_claim_refs(w, k)?;
+    c::write_diagnoses(w, k, false)?;
+    if let Some(r) = &claim.rendering_provider {
+        c::nm1(w, "82", &r.name, "XX", &r.npi)?;
+        if let Some(t) = &r.taxonomy {
+            seg!(w, "PRV", "PE", "PXC", t)?;
+        }
+    }
+    c::write_other_payers(w, ctx, k)?;
+    for (j, l) in claim.lines.iter().enumerate() {
+        let lctx = format!("{ctx} line {}", j + 1);
+        seg!(w, "LX", (j + 1).to_string())?;
+        let pointers: Vec<String> = l.diagnosis_pointers.iter().map(u8::to_string).collect();
+        w.segment(
+            "SV1",
+            &[
+                c::procedure(&l.procedure),
+                amount(&lctx, "charge", l.charge)?.into(),
+                (&l.unit_basis).into(),
+                decimal(l.units).into(),
+                (&l.place_of_service).into(),
+                "".into(),
+                Element::Composite(pointers),
+            ],
+        )?;
+        c::write_dtp(w, "472", &l.service_date)?;
+        if let Some(n) = &l.line_control_number {
+            seg!(w, "REF", "6R", n)?;
+        }
+        c::write_line_adjudications(w, &lctx, &l.adjudications)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! Writers: an envelope-aware segment writer ([`X12Writer`]) and typed writers for 837P, 837I,
+//! 270, 276, 999 and TA1.
+//!
+//! The writer owns every count and trailer: SE01, GE01 and IEA01 are counted, SE02, GE02 and IEA02
+//! repeat the caller's control numbers, the ISA is padded to its fixed width of 106 characters and
+//! HL numbers are generated per transaction set. Typed writers validate their models first and
+//! return a [`WriteError`] instead of writing X12 that a payer would reject.
+//!
+//! ```
+//! use medbill_x12::write::{Separators, X12Writer, InterchangeHeader, GroupHeader};
+//! # fn main() -> Result<(), medbill_x12::write::WriteError> {
+//! let mut w = X12Writer::new(Separators::default())?;
+//! let isa = InterchangeHeader::test_default(1);
+//! w.begin_interchange(&isa)?;
+//! w.begin_group("HS", &GroupHeader::new("SENDER", "RECEIVER", isa.date, isa.time, 1), "005010X279A1")?;
+//! // ... typed writers add their sets here ...
+//! w.end_group()?;
+//! w.end_interchange()?;
+//! let _text = w.finish()?;
+//! # Ok(()) }
+//! ```
+
+mod ack999;
+mod claim837;
+mod claim837i;
+mod claim837p;
+mod eligibility270;
+mod envelope;
+mod error;
+mod format;
+pub mod samples;
+mod segment;
+mod status276;
+mod ta1;
+mod validate;
+
+pub use ack999::write_999;
+pub use claim837i::write_837i;
+pub use claim837p::write_837p;
+pub use eligibility270::write_270;
+pub use envelope::{GroupHeader, InterchangeHeader, Separators, Usage};
+pub use error::WriteError;
+pub use segment::{Element, X12Writer};
+pub use status276::write_276;
+pub use ta1::write_ta1;
+pub use validate::is_valid_npi;
+
+/// Everything needed to wrap one transaction set in an interchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// ISA values.
+    pub interchange: InterchangeHeader,
+    /// GS values.
+    pub group: GroupHeader,
+    /// ST02 / SE02.
+    pub set_control_number: u32,
+}
+
+/// Writes `model` as one transaction set in its own interchange and group.
+///
+/// `functional_id` is GS01 and `version` GS08; `body` is one of the `write_*` functions.
+pub fn write_interchange<M>(
+    separators: Separators,
+    envelope: &Envelope,
+    functional_id: &str,
+    version: &str,
+    model: &M,
+    body: fn(&mut X12Writer, &M, u32) -> Result<(), WriteError>,
+) -> Result<String, WriteError> {
+    let mut w = X12Writer::new(separators)?;
+    w.begin_interchange(&envelope.interchange)?;
+    w.begin_group(functional_id, &envelope.group, version)?;
+    body(&mut w, model, envelope.set_control_number)?;
+    w.end_group()?;
+    w.end_interchange()?;
+    w.finish()
+}
+
+/// Writes an 837P interchange holding one transaction set.
+pub fn professional_interchange(
+    separators: Separators,
+    envelope: &Envelope,
+    set: &crate::model::claim::ProfessionalClaimSet,
+) -> Result<String, WriteError> {
+    write_interchange(
+        separators,
+        envelope,
+        "HC",
+        claim837p::VERSION,
+        set,
+        write_837p,
+    )
+}
+
+/// Writes an 837I interchange holding one transaction set.
+pub fn institutional_interchange(
+    separators: Separators,
+    envelope: &Envelope,
+    set: &crate::model::claim::InstitutionalClaimSet,
+) -> Result<String, WriteError> {
+    write_interchange(
+        separators,
+        envelope,
+        "HC",
+        claim837i::VERSION,
+        set,
+        write_837i,
+    )
+}
+
+/// Writes a 270 interchange holding one inquiry.
+pub fn eligibility_interchange(
+    separators: Separators,
+    envelope: &Envelope,
+    inquiry: &crate::model::eligibility::EligibilityInquiry,
+) -> Result<String, WriteError> {
+    write_interchange(
+        separators,
+        envelope,
+        "HS",
+        eligibility270::VERSION,
+        inquiry,
+        write_270,
+    )
+}
+
+/// Writes a 276 interchange holding one inquiry.
+pub fn claim_status_interchange(
+    separators: Separators,
+    envelope: &Envelope,
+    inquiry: &crate::model::claim_status::ClaimStatusInquiry,
+) -> Result<String, WriteError> {
+    write_interchange(
+        separators,
+        envelope,
+        "HR",
+        status276::VERSION,
+        inquiry,
+        write_276,
+    )
+}
+
+/// Writes a 999 interchange holding one acknowledgment.
+pub fn ack_interchange(
+    separators: Separators,
+    envelope: &Envelope,
+    ack: &crate::model::ack::FunctionalAck,
+) -> Result<String, WriteError> {
+    write_interchange(separators, envelope, "FA", ack999::VERSION, ack, write_999)
+}
+
+/// Writes an interchange holding only a TA1 (no functional group, IEA01 = 0).
+pub fn ta1_interchange(
+    separators: Separators,
+    interchange: &InterchangeHeader,
+    ack: &crate::model::ack::InterchangeAck,
+) -> Result<String, WriteError> {
+    let mut w = X12Writer::new(separators)?;
+    w.begin_interchange(interchange)?;
+    write_ta1(&mut w, ack)?;
+    w.end_interchange()?;
+    w.finish()
+}

@@ -1,0 +1,498 @@
+//! Complete, valid example models for every writer: used by the round-trip tests, the
+//! `write_samples` example (pyx12 validation) and as a starting point for callers.
+//!
+//! All names and ids are made up; NPIs carry valid check digits.
+
+use std::str::FromStr;
+
+use chrono::{NaiveDate, NaiveTime};
+use rust_decimal::Decimal;
+
+use crate::model::ack::{
+    ElementError, ElementPosition, FunctionalAck, InterchangeAck, SegmentError, SetAck,
+};
+use crate::model::claim::{
+    Adjustment, BillingProvider, ClaimCommon, ClaimFrequency, ClaimProvider, ClaimSetHeader,
+    InstitutionalClaim, InstitutionalClaimSet, InstitutionalLine, LineAdjudication, OtherPayer,
+    Patient, Payer, Procedure, ProfessionalClaim, ProfessionalClaimSet, ProfessionalLine, Receiver,
+    Submitter, Subscriber, TaxId,
+};
+use crate::model::claim_status::{ClaimStatusInquiry, StatusClaimQuery, StatusDependent};
+use crate::model::eligibility::{Dependent, EligibilityInquiry, Trace};
+use crate::model::{Address, DateRange, PartyName, PersonName, TransactionHeader};
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
+}
+
+fn dec(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap_or_default()
+}
+
+fn addr(line1: &str, city: &str, state: &str, zip: &str) -> Address {
+    Address {
+        line1: line1.into(),
+        line2: None,
+        city: city.into(),
+        state: state.into(),
+        postal_code: zip.into(),
+    }
+}
+
+fn header(reference: &str) -> TransactionHeader {
+    TransactionHeader {
+        reference: reference.into(),
+        created_date: date(2026, 3, 2),
+        created_time: NaiveTime::from_hms_opt(9, 30, 0).unwrap_or_default(),
+    }
+}
+
+fn claim_set_header() -> ClaimSetHeader {
+    ClaimSetHeader {
+        transaction: header("BATCH0001"),
+        submitter: Submitter {
+            name: PartyName::organization("MEDBILL CLINIC BILLING"),
+            id: "MB123456".into(),
+            contact_name: "BILLING DESK".into(),
+            phone: "5555550100".into(),
+        },
+        receiver: Receiver {
+            name: "EXAMPLE CLEARINGHOUSE".into(),
+            id: "CH0001".into(),
+        },
+    }
+}
+
+/// Returns the billing provider used by the examples (an organisation).
+pub fn billing_provider() -> BillingProvider {
+    BillingProvider {
+        name: PartyName::organization("SUNRISE FAMILY MEDICINE"),
+        npi: "1234567893".into(),
+        tax_id: TaxId::Ein("123456789".into()),
+        address: addr("100 MAIN ST", "SPRINGFIELD", "IL", "627010001"),
+        taxonomy: Some("207Q00000X".into()),
+    }
+}
+
+fn payer() -> Payer {
+    Payer {
+        name: "ACME HEALTH PLAN".into(),
+        id: "ACME01".into(),
+        address: Some(addr("PO BOX 1000", "CHICAGO", "IL", "60601")),
+    }
+}
+
+fn self_subscriber() -> Subscriber {
+    Subscriber {
+        payer_responsibility: "P".into(),
+        group_number: Some("GRP7788".into()),
+        group_name: None,
+        claim_filing_indicator: "CI".into(),
+        name: PersonName {
+            last: "DOE".into(),
+            first: Some("JANE".into()),
+            middle: Some("Q".into()),
+            suffix: None,
+        },
+        member_id: "XJ123456789".into(),
+        address: Some(addr("12 ELM ST", "SPRINGFIELD", "IL", "62702")),
+        birth_date: Some(date(1980, 4, 15)),
+        gender: Some("F".into()),
+    }
+}
+
+fn child_patient() -> Patient {
+    Patient {
+        relationship: "19".into(),
+        name: PersonName::new("DOE", "TIMMY"),
+        address: addr("12 ELM ST", "SPRINGFIELD", "IL", "62702"),
+        birth_date: date(2015, 8, 1),
+        gender: "M".into(),
+    }
+}
+
+fn common(pcn: &str, total: &str, diagnoses: &[&str]) -> ClaimCommon {
+    ClaimCommon {
+        patient_control_number: pcn.into(),
+        total_charge: dec(total),
+        frequency: ClaimFrequency::Original,
+        payer_claim_number: None,
+        assignment: "A".into(),
+        benefits_assigned: "Y".into(),
+        release_of_information: "Y".into(),
+        prior_authorization: None,
+        medical_record_number: None,
+        diagnoses: diagnoses.iter().map(|d| (*d).to_owned()).collect(),
+        other_payers: Vec::new(),
+    }
+}
+
+fn pline(
+    code: &str,
+    mods: &[&str],
+    charge: &str,
+    units: &str,
+    pointers: &[u8],
+    day: NaiveDate,
+    ctl: &str,
+) -> ProfessionalLine {
+    ProfessionalLine {
+        procedure: Procedure {
+            qualifier: "HC".into(),
+            code: code.into(),
+            modifiers: mods.iter().map(|m| (*m).to_owned()).collect(),
+        },
+        charge: dec(charge),
+        unit_basis: "UN".into(),
+        units: dec(units),
+        place_of_service: None,
+        diagnosis_pointers: pointers.to_vec(),
+        service_date: DateRange::day(day),
+        line_control_number: Some(ctl.into()),
+        adjudications: Vec::new(),
+    }
+}
+
+/// Returns an 837P set with three claims: an original claim for a self-subscriber, a
+/// replacement (frequency 7 with REF*F8) for a child patient, and a secondary (COB) claim with
+/// 2320/2330 and 2430 adjudication from the primary payer.
+pub fn professional_set() -> ProfessionalClaimSet {
+    let dos = date(2026, 2, 20);
+    let original = ProfessionalClaim {
+        billing_provider: billing_provider(),
+        subscriber: self_subscriber(),
+        patient: None,
+        payer: payer(),
+        claim: common("PCN-2026-0001", "185.50", &["E119", "I10"]),
+        place_of_service: "11".into(),
+        provider_signature: true,
+        rendering_provider: Some(ClaimProvider {
+            name: PartyName::Person(PersonName::new("SMITH", "ALAN")),
+            npi: "1912301953".into(),
+            taxonomy: Some("207Q00000X".into()),
+        }),
+        lines: vec![
+            pline("99214", &["25"], "150.00", "1", &[1, 2], dos, "L1-0001"),
+            pline("83036", &[], "35.50", "1", &[1], dos, "L2-0001"),
+        ],
+    };
+    let mut replacement = ProfessionalClaim {
+        subscriber: Subscriber {
+            address: None,
+            birth_date: None,
+            gender: None,
+            ..self_subscriber()
+        },
+        patient: Some(child_patient()),
+        claim: ClaimCommon {
+            frequency: ClaimFrequency::Replacement,
+            payer_claim_number: Some("PAYERCLM998877".into()),
+            prior_authorization: Some("AUTH5544".into()),
+            ..common("PCN-2026-0002", "95", &["J069"])
+        },
+        rendering_provider: None,
+        lines: vec![pline(
+            "99213",
+            &[],
+            "95.00",
+            "1",
+            &[1],
+            date(2026, 2, 21),
+            "L1-0002",
+        )],
+        ..original.clone()
+    };
+    replacement.claim.medical_record_number = Some("MRN000321".into());
+    let mut secondary = original.clone();
+    secondary.subscriber.payer_responsibility = "S".into();
+    secondary.claim = ClaimCommon {
+        other_payers: vec![OtherPayer {
+            payer_responsibility: "P".into(),
+            relationship: "18".into(),
+            group_number: Some("PRIMGRP1".into()),
+            claim_filing_indicator: "MB".into(),
+            adjustments: vec![
+                Adjustment {
+                    group: "CO".into(),
+                    reason: "45".into(),
+                    amount: dec("40.00"),
+                    quantity: None,
+                },
+                Adjustment {
+                    group: "PR".into(),
+                    reason: "2".into(),
+                    amount: dec("19.10"),
+                    quantity: None,
+                },
+            ],
+            paid_amount: Some(dec("76.40")),
+            remaining_patient_liability: Some(dec("19.10")),
+            benefits_assigned: "Y".into(),
+            release_of_information: "Y".into(),
+            subscriber_name: PersonName::new("DOE", "JANE"),
+            subscriber_id: "1EG4TE5MK73".into(),
+            payer_name: "MEDICARE PART B".into(),
+            payer_id: "MCRB01".into(),
+            adjudication_date: Some(date(2026, 3, 1)),
+        }],
+        ..common("PCN-2026-0003", "135.50", &["M545"])
+    };
+    secondary.lines = vec![ProfessionalLine {
+        adjudications: vec![LineAdjudication {
+            payer_id: "MCRB01".into(),
+            paid_amount: dec("76.40"),
+            procedure: Procedure::hc("97110"),
+            revenue_code: None,
+            units: dec("2"),
+            adjustments: vec![
+                Adjustment {
+                    group: "CO".into(),
+                    reason: "45".into(),
+                    amount: dec("40.00"),
+                    quantity: None,
+                },
+                Adjustment {
+                    group: "PR".into(),
+                    reason: "2".into(),
+                    amount: dec("19.10"),
+                    quantity: Some(dec("1")),
+                },
+            ],
+            adjudication_date: date(2026, 3, 1),
+        }],
+        ..pline("97110", &["GP"], "135.50", "2", &[1], dos, "L1-0003")
+    }];
+    ProfessionalClaimSet {
+        header: claim_set_header(),
+        claims: vec![original, replacement, secondary],
+    }
+}
+
+/// Returns an 837I set with an outpatient claim (two lines) and an inpatient void (frequency 8
+/// with REF*F8) for a child patient.
+pub fn institutional_set() -> InstitutionalClaimSet {
+    let hospital = BillingProvider {
+        name: PartyName::organization("GENERAL HOSPITAL"),
+        npi: "9876540805".into(),
+        tax_id: TaxId::Ein("987654321".into()),
+        address: addr("500 HOSPITAL DR", "SPRINGFIELD", "IL", "62701"),
+        taxonomy: Some("282N00000X".into()),
+    };
+    let day = date(2026, 2, 10);
+    let outpatient = InstitutionalClaim {
+        billing_provider: hospital,
+        subscriber: self_subscriber(),
+        patient: None,
+        payer: payer(),
+        claim: ClaimCommon {
+            medical_record_number: Some("MRN77".into()),
+            ..common("HOSP-0001", "1289.95", &["R0789", "I10"])
+        },
+        facility_type: "13".into(),
+        statement_period: DateRange {
+            from: day,
+            to: Some(day),
+        },
+        admission_date: None,
+        admission_type: None,
+        admission_source: None,
+        patient_status: "01".into(),
+        condition_codes: vec!["09".into()],
+        value_codes: vec![("A1".into(), dec("15.31"))],
+        attending_provider: Some(ClaimProvider {
+            name: PartyName::Person(PersonName::new("JONES", "MARY")),
+            npi: "1122334455".into(),
+            taxonomy: None,
+        }),
+        lines: vec![
+            InstitutionalLine {
+                revenue_code: "0450".into(),
+                procedure: Some(Procedure {
+                    qualifier: "HC".into(),
+                    code: "99284".into(),
+                    modifiers: vec!["25".into()],
+                }),
+                charge: dec("1200.00"),
+                unit_basis: "UN".into(),
+                units: dec("1"),
+                service_date: Some(DateRange::day(day)),
+                line_control_number: Some("H1-1".into()),
+                adjudications: Vec::new(),
+            },
+            InstitutionalLine {
+                revenue_code: "0300".into(),
+                procedure: Some(Procedure::hc("85025")),
+                charge: dec("89.95"),
+                unit_basis: "UN".into(),
+                units: dec("1"),
+                service_date: Some(DateRange::day(day)),
+                line_control_number: Some("H1-2".into()),
+                adjudications: Vec::new(),
+            },
+        ],
+    };
+    let inpatient_void = InstitutionalClaim {
+        subscriber: Subscriber {
+            address: None,
+            birth_date: None,
+            gender: None,
+            ..self_subscriber()
+        },
+        patient: Some(child_patient()),
+        claim: ClaimCommon {
+            frequency: ClaimFrequency::Void,
+            payer_claim_number: Some("HOSPCLM123".into()),
+            ..common("HOSP-0002", "4500", &["J189"])
+        },
+        facility_type: "11".into(),
+        statement_period: DateRange {
+            from: date(2026, 1, 5),
+            to: Some(date(2026, 1, 8)),
+        },
+        admission_date: Some(date(2026, 1, 5)),
+        admission_type: Some("1".into()),
+        admission_source: Some("7".into()),
+        patient_status: "01".into(),
+        condition_codes: Vec::new(),
+        value_codes: Vec::new(),
+        lines: vec![InstitutionalLine {
+            revenue_code: "0120".into(),
+            procedure: None,
+            charge: dec("4500.00"),
+            unit_basis: "DA".into(),
+            units: dec("3"),
+            service_date: None,
+            line_control_number: None,
+            adjudications: Vec::new(),
+        }],
+        ..outpatient.clone()
+    };
+    InstitutionalClaimSet {
+        header: claim_set_header(),
+        claims: vec![outpatient, inpatient_void],
+    }
+}
+
+/// Returns a 270 asking for plan coverage and office visits for a dependent.
+pub fn eligibility_inquiry() -> EligibilityInquiry {
+    EligibilityInquiry {
+        header: header("ELIG0001"),
+        payer_name: "ACME HEALTH PLAN".into(),
+        payer_id: "ACME01".into(),
+        provider_name: PartyName::organization("SUNRISE FAMILY MEDICINE"),
+        provider_npi: "1234567893".into(),
+        trace: Trace {
+            kind: "1".into(),
+            number: "TRACE-0001".into(),
+            originator: Some("1123456789".into()),
+        },
+        subscriber_name: PersonName::new("DOE", "JANE"),
+        member_id: "XJ123456789".into(),
+        subscriber_birth_date: Some(date(1980, 4, 15)),
+        subscriber_gender: Some("F".into()),
+        dependent: Some(Dependent {
+            name: PersonName::new("DOE", "TIMMY"),
+            birth_date: date(2015, 8, 1),
+            gender: Some("M".into()),
+        }),
+        service_date: Some(DateRange::day(date(2026, 3, 2))),
+        service_types: vec!["30".into(), "98".into()],
+    }
+}
+
+/// Returns a 276 asking about two claims of a self-subscriber.
+pub fn claim_status_inquiry() -> ClaimStatusInquiry {
+    ClaimStatusInquiry {
+        header: header("STAT0001"),
+        payer_name: "ACME HEALTH PLAN".into(),
+        payer_id: "ACME01".into(),
+        receiver_name: PartyName::organization("MEDBILL CLINIC BILLING"),
+        receiver_id: "MB123456".into(),
+        provider_name: PartyName::organization("SUNRISE FAMILY MEDICINE"),
+        provider_npi: "1234567893".into(),
+        subscriber_name: PersonName::new("DOE", "JANE"),
+        member_id: "XJ123456789".into(),
+        subscriber_birth_date: Some(date(1980, 4, 15)),
+        subscriber_gender: Some("F".into()),
+        dependent: None::<StatusDependent>,
+        claims: vec![
+            StatusClaimQuery {
+                trace_number: "ST-TRACE-1".into(),
+                payer_claim_number: Some("PAYERCLM998877".into()),
+                bill_type: None,
+                patient_control_number: Some("PCN-2026-0001".into()),
+                total_charge: Some(dec("185.50")),
+                service_date: Some(DateRange::day(date(2026, 2, 20))),
+            },
+            StatusClaimQuery {
+                trace_number: "ST-TRACE-2".into(),
+                payer_claim_number: None,
+                bill_type: Some("131".into()),
+                patient_control_number: Some("HOSP-0001".into()),
+                total_charge: Some(dec("1289.95")),
+                service_date: Some(DateRange {
+                    from: date(2026, 2, 10),
+                    to: Some(date(2026, 2, 10)),
+                }),
+            },
+        ],
+    }
+}
+
+/// Returns a 999 acknowledging two 837 sets: one accepted, one rejected with an IK3/IK4 error.
+pub fn functional_ack() -> FunctionalAck {
+    FunctionalAck {
+        functional_id: "HC".into(),
+        group_control_number: "101".into(),
+        version: Some("005010X222A1".into()),
+        sets: vec![
+            SetAck {
+                set_id: "837".into(),
+                control_number: "0001".into(),
+                version: Some("005010X222A1".into()),
+                errors: Vec::new(),
+                status: "A".into(),
+                codes: Vec::new(),
+            },
+            SetAck {
+                set_id: "837".into(),
+                control_number: "0002".into(),
+                version: Some("005010X222A1".into()),
+                errors: vec![SegmentError {
+                    segment_id: "CLM".into(),
+                    position: 22,
+                    loop_id: Some("2300".into()),
+                    code: Some("8".into()),
+                    elements: vec![ElementError {
+                        position: ElementPosition {
+                            element: 5,
+                            component: Some(3),
+                            repetition: None,
+                        },
+                        reference: Some("1325".into()),
+                        code: "7".into(),
+                        bad_value: Some("9".into()),
+                    }],
+                }],
+                status: "R".into(),
+                codes: vec!["5".into()],
+            },
+        ],
+        status: "P".into(),
+        included: 2,
+        received: 2,
+        accepted: 1,
+        codes: Vec::new(),
+    }
+}
+
+/// Returns a TA1 accepting interchange 101.
+pub fn interchange_ack() -> InterchangeAck {
+    InterchangeAck {
+        control_number: 101,
+        date: date(2026, 3, 2),
+        time: NaiveTime::from_hms_opt(9, 31, 0).unwrap_or_default(),
+        status: "A".into(),
+        note_code: "000".into(),
+    }
+}

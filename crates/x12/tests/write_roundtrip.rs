@@ -1,0 +1,229 @@
+//! Write-then-read round trips for every writer, with default and unusual separators, plus the
+//! envelope facts (ISA width, counts, control numbers, HL numbering) checked on the text.
+
+use medbill_x12::Document;
+use medbill_x12::transactions::{ack999, claim837, inquiry270, status276, ta1};
+use medbill_x12::write::{self, Envelope, GroupHeader, InterchangeHeader, Separators, samples};
+
+fn envelope(isa: u32, gs: u32, st: u32) -> Envelope {
+    let interchange = InterchangeHeader::test_default(isa);
+    let group = GroupHeader::new(
+        "SENDERAPP",
+        "RECEIVERAPP",
+        interchange.date,
+        interchange.time,
+        gs,
+    );
+    Envelope {
+        interchange,
+        group,
+        set_control_number: st,
+    }
+}
+
+fn odd_separators() -> Separators {
+    Separators {
+        element: '|',
+        component: '>',
+        repetition: '!',
+        segment: '\n',
+        newline: false,
+    }
+}
+
+fn newline_separators() -> Separators {
+    Separators {
+        newline: true,
+        ..Separators::default()
+    }
+}
+
+fn all_separators() -> [Separators; 3] {
+    [
+        Separators::default(),
+        odd_separators(),
+        newline_separators(),
+    ]
+}
+
+/// Parses `text`, asserts the envelope checks found nothing and returns the document.
+fn parse(text: &str) -> Document<'_> {
+    let doc = Document::parse(text.as_bytes());
+    assert!(
+        doc.problems.is_empty(),
+        "envelope problems: {:?}",
+        doc.problems
+    );
+    doc
+}
+
+fn segments(text: &str, sep: Separators) -> Vec<Vec<String>> {
+    text.split(sep.segment)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.split(sep.element).map(str::to_owned).collect())
+        .collect()
+}
+
+#[test]
+fn professional_round_trip() {
+    let set = samples::professional_set();
+    for sep in all_separators() {
+        let text = write::professional_interchange(sep, &envelope(905, 77, 12), &set).unwrap();
+        let doc = parse(&text);
+        let (_, group, ts) = doc.sets().next().unwrap();
+        assert_eq!(group.gs.unwrap().text(8), "005010X222A1");
+        assert_eq!(ts.control_number(), "0012");
+        let back = claim837::read_837p(ts);
+        assert!(back.problems.is_empty(), "{:?}", back.problems);
+        assert_eq!(back.value, set);
+        // read_837 tells the kind from ST03.
+        assert!(matches!(
+            claim837::read_837(ts).value,
+            claim837::ClaimSet::Professional(_)
+        ));
+    }
+}
+
+#[test]
+fn institutional_round_trip() {
+    let set = samples::institutional_set();
+    for sep in all_separators() {
+        let text = write::institutional_interchange(sep, &envelope(906, 78, 1), &set).unwrap();
+        let doc = parse(&text);
+        let (_, group, ts) = doc.sets().next().unwrap();
+        assert_eq!(group.gs.unwrap().text(8), "005010X223A2");
+        let back = claim837::read_837i(ts);
+        assert!(back.problems.is_empty(), "{:?}", back.problems);
+        assert_eq!(back.value, set);
+        assert!(matches!(
+            claim837::read_837(ts).value,
+            claim837::ClaimSet::Institutional(_)
+        ));
+    }
+}
+
+#[test]
+fn eligibility_round_trip() {
+    let q = samples::eligibility_inquiry();
+    let mut no_dependent = q.clone();
+    no_dependent.dependent = None;
+    no_dependent.service_types = vec!["30".into()];
+    for sep in all_separators() {
+        for model in [&q, &no_dependent] {
+            let text = write::eligibility_interchange(sep, &envelope(1, 1, 1), model).unwrap();
+            let doc = parse(&text);
+            let (_, _, ts) = doc.sets().next().unwrap();
+            let back = inquiry270::read_270(ts);
+            assert!(back.problems.is_empty(), "{:?}", back.problems);
+            assert_eq!(&back.value, model);
+        }
+    }
+    // EQ01 uses the repetition separator.
+    let text = write::eligibility_interchange(odd_separators(), &envelope(1, 1, 1), &q).unwrap();
+    assert!(text.contains("\nEQ|30!98\n"), "{text}");
+}
+
+#[test]
+fn claim_status_round_trip() {
+    let q = samples::claim_status_inquiry();
+    for sep in all_separators() {
+        let text = write::claim_status_interchange(sep, &envelope(2, 2, 2), &q).unwrap();
+        let doc = parse(&text);
+        let (_, _, ts) = doc.sets().next().unwrap();
+        let back = status276::read_276(ts);
+        assert!(back.problems.is_empty(), "{:?}", back.problems);
+        assert_eq!(back.value, q);
+    }
+}
+
+#[test]
+fn functional_ack_round_trip() {
+    let a = samples::functional_ack();
+    for sep in all_separators() {
+        let text = write::ack_interchange(sep, &envelope(3, 3, 3), &a).unwrap();
+        let doc = parse(&text);
+        let (_, group, ts) = doc.sets().next().unwrap();
+        assert_eq!(group.gs.unwrap().text(1), "FA");
+        let back = ack999::read_999(ts);
+        assert!(back.problems.is_empty(), "{:?}", back.problems);
+        assert_eq!(back.value, a);
+    }
+    let text = write::ack_interchange(Separators::default(), &envelope(3, 3, 3), &a).unwrap();
+    assert!(text.contains("~IK4*5:3*1325*7*9~"), "{text}");
+}
+
+#[test]
+fn ta1_round_trip() {
+    let a = samples::interchange_ack();
+    for sep in all_separators() {
+        let text = write::ta1_interchange(sep, &InterchangeHeader::test_default(44), &a).unwrap();
+        let doc = parse(&text);
+        let ic = &doc.interchanges[0];
+        assert!(ic.groups.is_empty());
+        assert_eq!(ic.iea.unwrap().text(1), "0");
+        let back = ta1::read_ta1s(ic);
+        assert!(back.problems.is_empty(), "{:?}", back.problems);
+        assert_eq!(back.value, vec![a.clone()]);
+    }
+}
+
+#[test]
+fn envelope_is_fixed_width_and_counted() {
+    let set = samples::professional_set();
+    let sep = Separators::default();
+    let text = write::professional_interchange(sep, &envelope(905, 77, 12), &set).unwrap();
+    let isa_end = text.find('~').unwrap();
+    assert_eq!(
+        isa_end + 1,
+        106,
+        "ISA with its terminator is 106 characters"
+    );
+    assert!(text.starts_with(
+        "ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *260102*1200*^*00501*000000905*0*T*:~"
+    ));
+    let segs = segments(&text, sep);
+    let st = segs.iter().position(|s| s[0] == "ST").unwrap();
+    let se = segs.iter().position(|s| s[0] == "SE").unwrap();
+    assert_eq!(segs[se][1], (se - st + 1).to_string());
+    assert_eq!(segs[se][2], "0012");
+    let ge = segs.iter().find(|s| s[0] == "GE").unwrap();
+    assert_eq!(ge[1..], ["1".to_string(), "77".to_string()]);
+    let iea = segs.iter().find(|s| s[0] == "IEA").unwrap();
+    assert_eq!(iea[1..], ["1".to_string(), "000000905".to_string()]);
+}
+
+#[test]
+fn hl_numbering_follows_the_hierarchy() {
+    let set = samples::professional_set();
+    let sep = Separators::default();
+    let text = write::professional_interchange(sep, &envelope(1, 1, 1), &set).unwrap();
+    let hls: Vec<String> = segments(&text, sep)
+        .into_iter()
+        .filter(|s| s[0] == "HL")
+        .map(|s| s[1..].join("*"))
+        .collect();
+    // Claim 1: self subscriber; claim 2: child patient (new HL 22 with an HL 23);
+    // claim 3: secondary coverage of the same subscriber (new HL 22, SBR01 = S).
+    assert_eq!(
+        hls,
+        ["1**20*1", "2*1*22*0", "3*1*22*1", "4*3*23*0", "5*1*22*0"]
+    );
+}
+
+#[test]
+fn two_sets_in_one_group_are_counted() {
+    let set = samples::professional_set();
+    let mut w = write::X12Writer::new(Separators::default()).unwrap();
+    let env = envelope(10, 20, 1);
+    w.begin_interchange(&env.interchange).unwrap();
+    w.begin_group("HC", &env.group, "005010X222A1").unwrap();
+    write::write_837p(&mut w, &set, 1).unwrap();
+    write::write_837p(&mut w, &set, 2).unwrap();
+    w.end_group().unwrap();
+    w.end_interchange().unwrap();
+    let text = w.finish().unwrap();
+    let doc = parse(&text);
+    assert_eq!(doc.sets().count(), 2);
+    assert!(text.contains("~GE*2*20~"));
+}

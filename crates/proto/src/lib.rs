@@ -1,1 +1,82 @@
-//! Generated protobuf and gRPC code for the medbill v1 contracts.
+//! Generated protobuf messages and tonic gRPC clients and servers for the
+//! medbill v1 contracts (`proto/medbill/**/v1/*.proto`).
+//!
+//! The full module tree mirrors the protobuf packages
+//! (`medbill_proto::medbill::claims::v1`); short re-exports such as
+//! `medbill_proto::claims::v1` point at the same modules.
+//! [`FILE_DESCRIPTOR_SET`] holds the encoded descriptors for gRPC server
+//! reflection.
+
+/// Encoded `google.protobuf.FileDescriptorSet` of every medbill v1 file and
+/// its imports (with source info, so reflection clients see the doc
+/// comments). Pass it to `tonic_reflection`'s
+/// `Builder::register_encoded_file_descriptor_set`.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/medbill_descriptor.bin"));
+
+/// Generated code, one module per protobuf package.
+#[allow(
+    missing_docs,
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery,
+    rustdoc::all
+)]
+pub mod medbill {
+    /// `medbill.common.v1`: shared value types.
+    pub mod common {
+        /// Shared value types (names, addresses, providers, dates, adjustments).
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/medbill.common.v1.rs"));
+        }
+    }
+    /// `medbill.eligibility.v1`: coverages, eligibility checks, estimates,
+    /// prior authorizations.
+    pub mod eligibility {
+        /// Messages, `eligibility_service_client` and
+        /// `eligibility_service_server`.
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/medbill.eligibility.v1.rs"));
+        }
+    }
+    /// `medbill.claims.v1`: claims, scrubbing, submission, acknowledgements.
+    pub mod claims {
+        /// Messages, `claims_service_client` and `claims_service_server`.
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/medbill.claims.v1.rs"));
+        }
+    }
+    /// `medbill.remittance.v1`: ERAs, payments, denials, deposits.
+    pub mod remittance {
+        /// Messages, `remittance_service_client` and
+        /// `remittance_service_server`.
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/medbill.remittance.v1.rs"));
+        }
+    }
+    /// `medbill.collections.v1`: accounts, ledger, statements, plans, dunning.
+    pub mod collections {
+        /// Messages, `collections_service_client` and
+        /// `collections_service_server`.
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/medbill.collections.v1.rs"));
+        }
+    }
+}
+
+pub use medbill::{claims, collections, common, eligibility, remittance};
+
+/// Fully qualified gRPC service names, as used by health checks and
+/// reflection.
+pub mod service_names {
+    /// `medbill.eligibility.v1.EligibilityService`.
+    pub const ELIGIBILITY: &str = "medbill.eligibility.v1.EligibilityService";
+    /// `medbill.claims.v1.ClaimsService`.
+    pub const CLAIMS: &str = "medbill.claims.v1.ClaimsService";
+    /// `medbill.remittance.v1.RemittanceService`.
+    pub const REMITTANCE: &str = "medbill.remittance.v1.RemittanceService";
+    /// `medbill.collections.v1.CollectionsService`.
+    pub const COLLECTIONS: &str = "medbill.collections.v1.CollectionsService";
+    /// All four, in the order eligibility, claims, remittance, collections.
+    pub const ALL: [&str; 4] = [ELIGIBILITY, CLAIMS, REMITTANCE, COLLECTIONS];
+}

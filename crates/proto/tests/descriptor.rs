@@ -188,3 +188,129 @@ fn every_rpc_and_message_carries_its_doc_comment() {
     }
     assert!(checked > 100, "only {checked} items checked");
 }
+
+/// Maps ".package.Message" to its descriptor for every medbill message.
+fn messages(set: &FileDescriptorSet) -> BTreeMap<String, prost_types::DescriptorProto> {
+    let mut out = BTreeMap::new();
+    for file in set
+        .file
+        .iter()
+        .filter(|f| f.package().starts_with("medbill."))
+    {
+        for msg in &file.message_type {
+            out.insert(format!(".{}.{}", file.package(), msg.name()), msg.clone());
+        }
+    }
+    out
+}
+
+fn field<'a>(
+    msg: &'a prost_types::DescriptorProto,
+    name: &str,
+) -> Option<&'a prost_types::FieldDescriptorProto> {
+    msg.field.iter().find(|f| f.name() == name)
+}
+
+fn is_read_only(rpc: &str) -> bool {
+    ["Get", "List", "Watch"].iter().any(|p| rpc.starts_with(p)) || rpc == "AgingReport"
+}
+
+#[test]
+fn every_mutating_request_carries_an_idempotency_key() {
+    use prost_types::field_descriptor_proto::{Label, Type};
+    let set = decode();
+    let msgs = messages(&set);
+    let mut mutating = 0;
+    for (service, methods) in services(&set) {
+        for rpc in methods.iter().filter(|m| !is_read_only(m.name())) {
+            // A client-streaming upload carries its key in the header message.
+            let carrier = if rpc.client_streaming() {
+                rpc.input_type().replace("Request", "Header")
+            } else {
+                rpc.input_type().to_owned()
+            };
+            let msg = msgs
+                .get(&carrier)
+                .unwrap_or_else(|| panic!("{carrier} missing"));
+            let key = field(msg, "idempotency_key")
+                .unwrap_or_else(|| panic!("{service}/{} has no idempotency_key", rpc.name()));
+            assert_eq!(key.r#type(), Type::String);
+            assert_eq!(key.label(), Label::Optional, "singular, not repeated");
+            mutating += 1;
+        }
+    }
+    // 4 eligibility + 7 claims + 3 remittance + 9 collections mutating RPCs.
+    assert_eq!(mutating, 23);
+}
+
+#[test]
+fn list_rpcs_page_with_tokens() {
+    use prost_types::field_descriptor_proto::Type;
+    let set = decode();
+    let msgs = messages(&set);
+    let mut lists = 0;
+    for methods in services(&set).values() {
+        for rpc in methods
+            .iter()
+            .filter(|m| m.name().starts_with("List") || m.name() == "AgingReport")
+        {
+            let req = &msgs[rpc.input_type()];
+            let resp = &msgs[rpc.output_type()];
+            let size = field(req, "page_size").expect("page_size");
+            assert_eq!(size.r#type(), Type::Int32, "{}", rpc.name());
+            let token = field(req, "page_token").expect("page_token");
+            assert_eq!(token.r#type(), Type::String, "{}", rpc.name());
+            let next = field(resp, "next_page_token").expect("next_page_token");
+            assert_eq!(next.r#type(), Type::String, "{}", rpc.name());
+            lists += 1;
+        }
+    }
+    assert!(lists >= 9, "only {lists} list rpcs");
+}
+
+#[test]
+fn no_message_takes_a_tenant() {
+    let set = decode();
+    for (name, msg) in messages(&set) {
+        for f in &msg.field {
+            assert!(
+                !f.name().contains("tenant"),
+                "{name}.{} looks like a tenant field; the tenant comes from the token",
+                f.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn money_and_dates_travel_as_strings() {
+    use prost_types::field_descriptor_proto::Type;
+    let set = decode();
+    let money_like = [
+        "amount",
+        "charge",
+        "paid",
+        "balance",
+        "total_charge",
+        "allowed_amount",
+        "copay",
+        "deductible",
+        "coinsurance",
+        "patient_responsibility",
+        "coinsurance_rate",
+        "payment_amount",
+    ];
+    let mut seen = 0;
+    for (name, msg) in messages(&set) {
+        for f in &msg.field {
+            let n = f.name();
+            let is_money = money_like.contains(&n) || n.ends_with("_amount");
+            let is_date = n.ends_with("_date") || n == "date";
+            if is_money || is_date {
+                assert_eq!(f.r#type(), Type::String, "{name}.{n} must be a string");
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 50, "only {seen} money/date fields seen");
+}

@@ -1,0 +1,432 @@
+//! Connecting by URL scheme, per-service namespaces, migrations and transactions.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgPool, SqlitePool, Transaction};
+
+use crate::StorageError;
+use crate::url::{backend_of, redact, sqlite_service_path, validate_namespace};
+
+/// Name of the table that records the platform (idempotency, outbox) migrations in every
+/// namespace, kept apart from the service's own `_sqlx_migrations`.
+pub const PLATFORM_MIGRATIONS_TABLE: &str = "_medbill_platform_migrations";
+
+/// Prefix of the PostgreSQL `application_name`; the namespace follows it.
+const APP_NAME_PREFIX: &str = "medbill-";
+
+static PLATFORM_PG: LazyLock<Migrator> = LazyLock::new(|| {
+    let mut m = sqlx::migrate!("migrations/postgres");
+    m.dangerous_set_table_name(PLATFORM_MIGRATIONS_TABLE);
+    m
+});
+
+static PLATFORM_SQLITE: LazyLock<Migrator> = LazyLock::new(|| {
+    let mut m = sqlx::migrate!("migrations/sqlite");
+    m.dangerous_set_table_name(PLATFORM_MIGRATIONS_TABLE);
+    m
+});
+
+/// Which database engine a [`Database`] or [`Tx`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// PostgreSQL: one schema per service.
+    Postgres,
+    /// SQLite: one file per service.
+    Sqlite,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        })
+    }
+}
+
+/// Connection-pool settings (deserialisable from the service configuration).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolSettings {
+    /// Maximum pooled connections on PostgreSQL.
+    pub max_connections: u32,
+    /// Connections kept open even when idle (SQLite in-memory databases always keep one).
+    pub min_connections: u32,
+    /// How long a caller waits for a free connection before failing, in milliseconds.
+    pub acquire_timeout_ms: u64,
+    /// Idle connections are closed after this many seconds; 0 keeps them forever.
+    pub idle_timeout_secs: u64,
+    /// Connections are recycled after this many seconds; 0 keeps them forever.
+    pub max_lifetime_secs: u64,
+    /// Maximum pooled connections on SQLite. Writers are serialised by the database anyway
+    /// (every [`Tx`] is `BEGIN IMMEDIATE`), so more connections only add concurrent readers.
+    pub sqlite_max_connections: u32,
+    /// How long SQLite waits for the write lock before reporting SQLITE_BUSY, in milliseconds.
+    pub sqlite_busy_timeout_ms: u64,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout_ms: 10_000,
+            idle_timeout_secs: 600,
+            max_lifetime_secs: 1_800,
+            sqlite_max_connections: 4,
+            sqlite_busy_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl PoolSettings {
+    fn idle_timeout(&self) -> Option<Duration> {
+        (self.idle_timeout_secs > 0).then(|| Duration::from_secs(self.idle_timeout_secs))
+    }
+
+    fn max_lifetime(&self) -> Option<Duration> {
+        (self.max_lifetime_secs > 0).then(|| Duration::from_secs(self.max_lifetime_secs))
+    }
+
+    fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.acquire_timeout_ms.max(1))
+    }
+}
+
+/// A service's database: a pool on PostgreSQL (the service's own schema) or SQLite (the
+/// service's own file). Cheap to clone (the pools are reference counted).
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// PostgreSQL pool whose connections have `search_path` set to the service schema.
+    Postgres(PgPool),
+    /// SQLite pool on the service's own file (WAL, foreign keys on).
+    Sqlite(SqlitePool),
+}
+
+impl AsRef<Database> for Database {
+    fn as_ref(&self) -> &Database {
+        self
+    }
+}
+
+impl Database {
+    /// Connects to `url`, choosing the backend by scheme, in the namespace `namespace`
+    /// (the service name, e.g. `"claims"`).
+    ///
+    /// - `postgres://` / `postgresql://`: creates schema `namespace` if missing and sets
+    ///   `search_path` to it on every pooled connection, so unqualified table names (and the
+    ///   migrations tables) live in the service's schema.
+    /// - `sqlite:`: opens a separate file per service, derived from the URL's path by
+    ///   [`crate::url::sqlite_service_path`] (`sqlite://data/medbill.db` ->
+    ///   `data/medbill-claims.db`; `sqlite://data/` -> `data/claims.db`; `sqlite::memory:` -> a
+    ///   private in-memory database per call). The parent directory is created if missing.
+    ///   WAL journal, `create_if_missing`, foreign keys on, busy timeout from the settings.
+    pub async fn connect(
+        url: &str,
+        settings: &PoolSettings,
+        namespace: &str,
+    ) -> Result<Self, StorageError> {
+        validate_namespace(namespace)?;
+        match backend_of(url)? {
+            Backend::Postgres => connect_postgres(url, settings, namespace).await,
+            Backend::Sqlite => connect_sqlite(url, settings, namespace).await,
+        }
+    }
+
+    /// Returns the backend of this database.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Database::Postgres(_) => Backend::Postgres,
+            Database::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Returns a description of the database for startup logs, never containing a password:
+    /// `postgres://user@host:port/db (schema claims)` or `sqlite://data/medbill-claims.db`.
+    pub fn redacted_url(&self) -> String {
+        match self {
+            Database::Postgres(pool) => {
+                let o = pool.connect_options();
+                let schema = o
+                    .get_application_name()
+                    .and_then(|a| a.strip_prefix(APP_NAME_PREFIX))
+                    .unwrap_or("public");
+                format!(
+                    "postgres://{}@{}:{}/{} (schema {schema})",
+                    o.get_username(),
+                    o.get_host(),
+                    o.get_port(),
+                    o.get_database().unwrap_or("")
+                )
+            }
+            Database::Sqlite(pool) => {
+                let o = pool.connect_options();
+                format!("sqlite://{}", o.get_filename().display())
+            }
+        }
+    }
+
+    /// Runs the platform migrations (idempotency keys, outbox; recorded in
+    /// [`PLATFORM_MIGRATIONS_TABLE`]) and then the service's own migrator for this backend
+    /// (recorded in `_sqlx_migrations`). Safe to call at every start and from several replicas.
+    pub async fn migrate(
+        &self,
+        postgres: &Migrator,
+        sqlite: &Migrator,
+    ) -> Result<(), StorageError> {
+        self.migrate_platform().await?;
+        let result = match self {
+            Database::Postgres(pool) => postgres.run(pool).await,
+            Database::Sqlite(pool) => sqlite.run(pool).await,
+        };
+        result.map_err(|source| StorageError::Migrate {
+            what: "service",
+            source,
+        })
+    }
+
+    /// Runs only the platform migrations (idempotency keys, outbox).
+    pub async fn migrate_platform(&self) -> Result<(), StorageError> {
+        let result = match self {
+            Database::Postgres(pool) => PLATFORM_PG.run(pool).await,
+            Database::Sqlite(pool) => PLATFORM_SQLITE.run(pool).await,
+        };
+        result.map_err(|source| StorageError::Migrate {
+            what: "platform",
+            source,
+        })
+    }
+
+    /// Begins a read-write transaction.
+    ///
+    /// On SQLite this is `BEGIN IMMEDIATE`: the write lock is taken up front (waiting up to the
+    /// busy timeout), so a transaction that reads before it writes cannot fail half-way with
+    /// SQLITE_BUSY. On PostgreSQL it is a plain `BEGIN` (READ COMMITTED).
+    pub async fn begin(&self) -> Result<Tx, StorageError> {
+        let inner = match self {
+            Database::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
+            Database::Sqlite(pool) => TxInner::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+        };
+        Ok(Tx {
+            inner,
+            pending_idempotency: Vec::new(),
+        })
+    }
+
+    /// Closes the pool, waiting for checked-out connections to be returned.
+    pub async fn close(&self) {
+        match self {
+            Database::Postgres(pool) => pool.close().await,
+            Database::Sqlite(pool) => pool.close().await,
+        }
+    }
+}
+
+async fn connect_postgres(
+    url: &str,
+    settings: &PoolSettings,
+    namespace: &str,
+) -> Result<Database, StorageError> {
+    let redacted = redact(url);
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| StorageError::InvalidUrl {
+            url: redacted.clone(),
+            reason: e.to_string(),
+        })?
+        .application_name(&format!("{APP_NAME_PREFIX}{namespace}"));
+    let connect_err = |source| StorageError::Connect {
+        backend: Backend::Postgres,
+        url: redacted.clone(),
+        source,
+    };
+
+    // The namespace is validated as a plain identifier, so quoting it is enough.
+    let create = format!("CREATE SCHEMA IF NOT EXISTS \"{namespace}\"");
+    let mut conn = PgConnection::connect_with(&options)
+        .await
+        .map_err(connect_err)?;
+    match conn.execute(AssertSqlSafe(create)).await {
+        Ok(_) => {}
+        // Two services racing on `CREATE SCHEMA IF NOT EXISTS` can both pass the existence
+        // check; the loser sees a unique violation on pg_namespace, and the schema exists.
+        Err(e) if crate::error::is_unique_violation(&e) => {}
+        Err(e) => return Err(connect_err(e)),
+    }
+    conn.close().await.ok();
+
+    let set_path: std::sync::Arc<str> = format!("SET search_path TO \"{namespace}\"").into();
+    let pool = PgPoolOptions::new()
+        .max_connections(settings.max_connections.max(1))
+        .min_connections(settings.min_connections)
+        .acquire_timeout(settings.acquire_timeout())
+        .idle_timeout(settings.idle_timeout())
+        .max_lifetime(settings.max_lifetime())
+        .after_connect(move |conn, _meta| {
+            let set_path = set_path.clone();
+            Box::pin(async move {
+                conn.execute(AssertSqlSafe(set_path)).await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await
+        .map_err(connect_err)?;
+    Ok(Database::Postgres(pool))
+}
+
+async fn connect_sqlite(
+    url: &str,
+    settings: &PoolSettings,
+    namespace: &str,
+) -> Result<Database, StorageError> {
+    let redacted = redact(url);
+    let parsed = SqliteConnectOptions::from_str(url).map_err(|e| StorageError::InvalidUrl {
+        url: redacted.clone(),
+        reason: e.to_string(),
+    })?;
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let options = if in_memory {
+        // `sqlite::memory:` parses to a fresh shared-cache name per call, i.e. per service.
+        parsed
+    } else {
+        let path = sqlite_service_path(parsed.get_filename(), namespace);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StorageError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        parsed.filename(path).journal_mode(SqliteJournalMode::Wal)
+    };
+    let options = options
+        .create_if_missing(true)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_millis(settings.sqlite_busy_timeout_ms));
+
+    let mut pool = SqlitePoolOptions::new()
+        .max_connections(settings.sqlite_max_connections.max(1))
+        .acquire_timeout(settings.acquire_timeout());
+    pool = if in_memory {
+        // The in-memory database lives only while a connection is open: keep one forever.
+        pool.min_connections(settings.min_connections.max(1))
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        pool.min_connections(settings.min_connections)
+            .idle_timeout(settings.idle_timeout())
+            .max_lifetime(settings.max_lifetime())
+    };
+    let pool = pool
+        .connect_with(options)
+        .await
+        .map_err(|source| StorageError::Connect {
+            backend: Backend::Sqlite,
+            url: redacted,
+            source,
+        })?;
+    Ok(Database::Sqlite(pool))
+}
+
+enum TxInner {
+    Postgres(Transaction<'static, sqlx::Postgres>),
+    Sqlite(Transaction<'static, sqlx::Sqlite>),
+}
+
+/// A read-write transaction on either backend.
+///
+/// Store functions take `&mut Tx` so a service can combine several writes, the idempotency
+/// record ([`crate::idempotency`]) and outbox messages ([`crate::outbox`]) in one atomic unit.
+/// Dropping a `Tx` without [`Tx::commit`] rolls it back.
+pub struct Tx {
+    inner: TxInner,
+    /// (scope, key) of idempotency keys claimed in this transaction and not yet completed.
+    pending_idempotency: Vec<(String, String)>,
+}
+
+impl fmt::Debug for Tx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tx")
+            .field("backend", &self.backend())
+            .field("pending_idempotency", &self.pending_idempotency.len())
+            .finish()
+    }
+}
+
+/// The connection of a [`Tx`], typed per backend; obtained with [`Tx::conn`] and normally
+/// used through [`crate::with_tx!`].
+#[derive(Debug)]
+pub enum TxConn<'a> {
+    /// A PostgreSQL connection inside the transaction.
+    Postgres(&'a mut PgConnection),
+    /// A SQLite connection inside the transaction.
+    Sqlite(&'a mut SqliteConnection),
+}
+
+impl Tx {
+    /// Returns the backend of this transaction.
+    pub fn backend(&self) -> Backend {
+        match self.inner {
+            TxInner::Postgres(_) => Backend::Postgres,
+            TxInner::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Returns the transaction's connection, typed per backend.
+    pub fn conn(&mut self) -> TxConn<'_> {
+        match &mut self.inner {
+            TxInner::Postgres(t) => TxConn::Postgres(&mut **t),
+            TxInner::Sqlite(t) => TxConn::Sqlite(&mut **t),
+        }
+    }
+
+    /// Commits the transaction.
+    ///
+    /// Fails with [`StorageError::IdempotencyNotCompleted`] (and rolls back) when an
+    /// idempotency key claimed in this transaction was not completed with its response: a
+    /// committed key without a response could never be replayed.
+    pub async fn commit(self) -> Result<(), StorageError> {
+        if let Some((scope, key)) = self.pending_idempotency.first().cloned() {
+            self.rollback().await?;
+            return Err(StorageError::IdempotencyNotCompleted { scope, key });
+        }
+        match self.inner {
+            TxInner::Postgres(t) => t.commit().await?,
+            TxInner::Sqlite(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Rolls the transaction back.
+    pub async fn rollback(self) -> Result<(), StorageError> {
+        match self.inner {
+            TxInner::Postgres(t) => t.rollback().await?,
+            TxInner::Sqlite(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+
+    pub(crate) fn push_pending(&mut self, scope: &str, key: &str) {
+        self.pending_idempotency
+            .push((scope.to_owned(), key.to_owned()));
+    }
+
+    pub(crate) fn take_pending(&mut self, scope: &str, key: &str) -> bool {
+        match self
+            .pending_idempotency
+            .iter()
+            .position(|(s, k)| s == scope && k == key)
+        {
+            Some(i) => {
+                self.pending_idempotency.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+}

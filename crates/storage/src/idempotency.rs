@@ -1,0 +1,199 @@
+//! Idempotency keys claimed inside the caller's transaction.
+//!
+//! A mutating RPC handler does, in ONE [`Tx`]:
+//!
+//! 1. [`claim`] `(tenant, scope, key)` with the [`Fingerprint`] of the canonical request bytes;
+//! 2. on [`Claim::New`]: perform its writes (and [`crate::outbox::enqueue`] if needed), then
+//!    [`complete`] with the encoded response, then [`Tx::commit`];
+//!    on [`Claim::Replay`]: return the stored response (decode it) and write nothing;
+//!    on [`Claim::Conflict`]: reject (FAILED_PRECONDITION naming the key reuse).
+//!
+//! Because the record is written in the same transaction as the effect, a failure anywhere
+//! leaves neither. Two concurrent identical requests: on PostgreSQL the second `claim` waits on
+//! the first transaction's uncommitted key row, then sees it committed and replays (or, if the
+//! first rolled back, proceeds as new); on SQLite every [`Tx`] is `BEGIN IMMEDIATE`, so the
+//! second transaction starts only after the first finished. Either way the effect happens once.
+//! If the wait exceeds the lock / busy timeout the error is [`StorageError::is_retryable`].
+
+use sha2::{Digest, Sha256};
+
+use crate::{Database, StorageError, Tx, time, with_db, with_tx};
+
+/// SHA-256 of the canonical request bytes (e.g. the protobuf encoding of the request with its
+/// idempotency key cleared), identifying "the same request" for replays.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    /// Computes the fingerprint of the canonical request bytes.
+    pub fn of(canonical_request: &[u8]) -> Self {
+        Self(Sha256::digest(canonical_request).into())
+    }
+
+    /// Returns the raw 32 digest bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Returns the lowercase hex form stored in the database.
+    pub fn to_hex(&self) -> String {
+        use std::fmt::Write;
+        self.0.iter().fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    }
+}
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fingerprint({})", self.to_hex())
+    }
+}
+
+/// The outcome of [`claim`].
+#[derive(Debug)]
+#[must_use = "a claimed key must be completed, replayed or rejected"]
+pub enum Claim {
+    /// First time this key is seen: proceed, then [`complete`] in the same transaction.
+    New(Pending),
+    /// The same request was already processed: return these response bytes, write nothing.
+    Replay(Vec<u8>),
+    /// The key was already used for a different request.
+    Conflict,
+}
+
+/// A claimed key awaiting its response; consumed by [`complete`].
+#[derive(Debug)]
+#[must_use = "pass this to idempotency::complete before committing"]
+pub struct Pending {
+    tenant_id: String,
+    scope: String,
+    key: String,
+}
+
+impl Pending {
+    /// Returns the idempotency key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// Claims `(tenant_id, scope, key)` for a request with `fingerprint` in the caller's transaction.
+///
+/// `scope` names the operation (e.g. the RPC's full method name), so the same key may be
+/// reused across different RPCs without conflict.
+pub async fn claim(
+    tx: &mut Tx,
+    tenant_id: &str,
+    scope: &str,
+    key: &str,
+    fingerprint: &Fingerprint,
+) -> Result<Claim, StorageError> {
+    let hex = fingerprint.to_hex();
+    let now = time::now_micros();
+    let inserted = with_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO platform_idempotency (tenant_id, scope, idem_key, request_sha256, created_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant_id, scope, idem_key) DO NOTHING",
+        )
+        .bind(tenant_id)
+        .bind(scope)
+        .bind(key)
+        .bind(&hex)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    if inserted == 1 {
+        tx.push_pending(scope, key);
+        return Ok(Claim::New(Pending {
+            tenant_id: tenant_id.to_owned(),
+            scope: scope.to_owned(),
+            key: key.to_owned(),
+        }));
+    }
+
+    let row: Option<(String, Option<Vec<u8>>)> = with_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT request_sha256, response FROM platform_idempotency \
+             WHERE tenant_id = $1 AND scope = $2 AND idem_key = $3",
+        )
+        .bind(tenant_id)
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await?
+    });
+    let incomplete = || StorageError::IdempotencyIncomplete {
+        scope: scope.to_owned(),
+        key: key.to_owned(),
+    };
+    match row {
+        Some((stored, _)) if stored != hex => Ok(Claim::Conflict),
+        Some((_, Some(response))) => Ok(Claim::Replay(response)),
+        // A committed record always has a response (Tx::commit enforces it), so these mean the
+        // row was written or purged outside this API; the caller may retry.
+        Some((_, None)) | None => Err(incomplete()),
+    }
+}
+
+/// Stores the response for a key claimed with [`claim`] in this same transaction.
+pub async fn complete(tx: &mut Tx, pending: Pending, response: &[u8]) -> Result<(), StorageError> {
+    let now = time::now_micros();
+    let updated = with_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE platform_idempotency SET response = $1, completed_at = $2 \
+             WHERE tenant_id = $3 AND scope = $4 AND idem_key = $5 AND response IS NULL",
+        )
+        .bind(response)
+        .bind(now)
+        .bind(&pending.tenant_id)
+        .bind(&pending.scope)
+        .bind(&pending.key)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    if updated != 1 || !tx.take_pending(&pending.scope, &pending.key) {
+        return Err(StorageError::Corrupt {
+            what: "idempotency record",
+            detail: format!(
+                "key `{}` (scope `{}`) was not pending in this transaction",
+                pending.key, pending.scope
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Deletes completed idempotency records created before `cutoff_micros` (unix micros);
+/// returns how many were deleted. Keys older than the retention window can then be reused.
+pub async fn purge_before(db: &Database, cutoff_micros: i64) -> Result<u64, StorageError> {
+    let n = with_db!(db, |pool| {
+        sqlx::query(
+            "DELETE FROM platform_idempotency WHERE created_at < $1 AND response IS NOT NULL",
+        )
+        .bind(cutoff_micros)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_are_sha256() {
+        assert_eq!(
+            Fingerprint::of(b"abc").to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_ne!(Fingerprint::of(b"a"), Fingerprint::of(b"b"));
+    }
+}

@@ -1,0 +1,512 @@
+//! Transactional outbox and relay.
+//!
+//! A call to another service that must not be lost is written with [`enqueue`] in the same
+//! [`Tx`] as the change that causes it. A [`Relay`] (one per service process) polls for due
+//! messages, hands each to a [`Deliver`] implementation (normally a gRPC client call whose
+//! idempotency key is the message's `message_key`), and records the outcome:
+//!
+//! - `Ok(())`: marked DELIVERED;
+//! - [`DeliveryError::Retryable`]: retried with exponential backoff (`attempts`,
+//!   `next_attempt_at`, `last_error`), DEAD after [`RelayConfig::max_attempts`];
+//! - [`DeliveryError::Permanent`]: DEAD at once (kept for operators, never retried).
+//!
+//! Delivery is at-least-once (a crash between the receiver's commit and our DELIVERED update
+//! re-sends the message); the receiver deduplicates by `message_key` with
+//! [`crate::idempotency::claim`], so the effect is exactly once.
+//!
+//! Claiming is a lease: a claimed message's `next_attempt_at` moves `lease` into the future and
+//! gets a fresh `lease_token`, in one short statement (`FOR UPDATE SKIP LOCKED` on PostgreSQL,
+//! so replicas never claim the same message; SQLite has a single writer). No transaction stays
+//! open while delivering, and a relay that dies mid-delivery only delays the message until
+//! its lease expires. Messages carry no ordering guarantee.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::{Database, StorageError, Tx, time, with_tx};
+
+const STATUS_PENDING: &str = "PENDING";
+const STATUS_DELIVERED: &str = "DELIVERED";
+const STATUS_DEAD: &str = "DEAD";
+
+/// Result of [`enqueue`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Enqueued {
+    /// The message was added; its id (UUID v7).
+    New(String),
+    /// A message with this `(tenant, destination, message_key)` already exists; nothing added.
+    Duplicate,
+}
+
+/// Adds a message to the outbox inside the caller's transaction.
+///
+/// `destination` names the receiver (e.g. `"claims.ApplyAdjudication"`), `message_key` is
+/// the idempotency key the receiver deduplicates by, `payload` the encoded request.
+pub async fn enqueue(
+    tx: &mut Tx,
+    tenant_id: &str,
+    destination: &str,
+    message_key: &str,
+    payload: &[u8],
+) -> Result<Enqueued, StorageError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let now = time::now_micros();
+    let inserted = with_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO platform_outbox \
+             (id, tenant_id, destination, message_key, payload, status, attempts, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 'PENDING', 0, $6, $6) \
+             ON CONFLICT (tenant_id, destination, message_key) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(tenant_id)
+        .bind(destination)
+        .bind(message_key)
+        .bind(payload)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(if inserted == 1 {
+        Enqueued::New(id)
+    } else {
+        Enqueued::Duplicate
+    })
+}
+
+/// A message handed to [`Deliver::deliver`].
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct OutboxMessage {
+    /// The outbox id (UUID v7).
+    pub id: String,
+    /// The tenant the message belongs to.
+    pub tenant_id: String,
+    /// The receiver, as given to [`enqueue`].
+    pub destination: String,
+    /// The idempotency key the receiver deduplicates by.
+    pub message_key: String,
+    /// The encoded request.
+    pub payload: Vec<u8>,
+    /// Delivery attempts including this one (1 on the first try).
+    pub attempts: i64,
+    /// When the message was enqueued (unix micros).
+    pub created_at: i64,
+}
+
+/// Why a delivery failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// The receiver is unavailable or overloaded; try again later.
+    #[error("retryable delivery failure: {0}")]
+    Retryable(String),
+    /// The receiver rejected the message for good (e.g. INVALID_ARGUMENT); do not retry.
+    #[error("permanent delivery failure: {0}")]
+    Permanent(String),
+}
+
+/// Delivers outbox messages to their receivers (implemented by each service).
+pub trait Deliver: Send + Sync + 'static {
+    /// Delivers one message; the receiver must deduplicate by `message.message_key`.
+    fn deliver(
+        &self,
+        message: &OutboxMessage,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+}
+
+impl<D: Deliver> Deliver for Arc<D> {
+    fn deliver(
+        &self,
+        message: &OutboxMessage,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send {
+        D::deliver(self, message)
+    }
+}
+
+/// Relay settings (deserialisable from the service configuration).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelayConfig {
+    /// How often the relay looks for due messages when not notified, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// Maximum messages claimed per pass.
+    pub batch_size: u32,
+    /// Attempts after which a retryable failure becomes DEAD.
+    pub max_attempts: u32,
+    /// Delay before the second attempt, in milliseconds; doubles per attempt.
+    pub backoff_initial_ms: u64,
+    /// Upper bound of the retry delay, in milliseconds.
+    pub backoff_max_ms: u64,
+    /// How long a claimed message stays invisible to other relays while being delivered, in
+    /// milliseconds; longer than the slowest delivery (the client's deadline).
+    pub lease_ms: u64,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: 1_000,
+            batch_size: 32,
+            max_attempts: 20,
+            backoff_initial_ms: 500,
+            backoff_max_ms: 300_000,
+            lease_ms: 60_000,
+        }
+    }
+}
+
+impl RelayConfig {
+    /// Returns the delay before the next attempt after `attempts` failed attempts.
+    pub fn backoff(&self, attempts: i64) -> Duration {
+        let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 32)).unwrap_or(32);
+        let ms = self
+            .backoff_initial_ms
+            .saturating_mul(1u64.checked_shl(exp).unwrap_or(u64::MAX))
+            .min(self.backoff_max_ms);
+        Duration::from_millis(ms)
+    }
+}
+
+/// What one relay pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RelayPass {
+    /// Messages claimed.
+    pub claimed: usize,
+    /// Messages delivered.
+    pub delivered: usize,
+    /// Messages scheduled for another attempt.
+    pub retried: usize,
+    /// Messages moved to DEAD.
+    pub dead: usize,
+}
+
+/// Wakes a relay for prompt delivery (call after committing a transaction that enqueued).
+#[derive(Clone, Debug, Default)]
+pub struct RelayNotifier(Arc<Notify>);
+
+impl RelayNotifier {
+    /// Asks the relay to run a pass now instead of at the next poll.
+    pub fn notify(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Polls the outbox of one [`Database`] and delivers due messages.
+pub struct Relay<D> {
+    db: Database,
+    deliver: Arc<D>,
+    config: RelayConfig,
+    notifier: RelayNotifier,
+}
+
+impl<D: Deliver> Relay<D> {
+    /// Creates a relay over `db`'s outbox delivering through `deliver`.
+    pub fn new(db: Database, deliver: D, config: RelayConfig) -> Self {
+        Self {
+            db,
+            deliver: Arc::new(deliver),
+            config,
+            notifier: RelayNotifier::default(),
+        }
+    }
+
+    /// Returns a handle that wakes this relay.
+    pub fn notifier(&self) -> RelayNotifier {
+        self.notifier.clone()
+    }
+
+    /// Claims up to `batch_size` due messages and delivers them one by one.
+    pub async fn run_once(&self) -> Result<RelayPass, StorageError> {
+        let now = time::now_micros();
+        let lease_until = now.saturating_add(micros(Duration::from_millis(self.config.lease_ms)));
+        let token = uuid::Uuid::new_v4().to_string();
+        let limit = i64::from(self.config.batch_size.max(1));
+        let mut messages: Vec<OutboxMessage> = match &self.db {
+            Database::Postgres(pool) => {
+                sqlx::query_as(
+                    "UPDATE platform_outbox \
+                     SET attempts = attempts + 1, next_attempt_at = $2, lease_token = $3 \
+                     WHERE id IN (SELECT id FROM platform_outbox \
+                                  WHERE status = 'PENDING' AND next_attempt_at <= $1 \
+                                  ORDER BY next_attempt_at, id LIMIT $4 \
+                                  FOR UPDATE SKIP LOCKED) \
+                     RETURNING id, tenant_id, destination, message_key, payload, attempts, created_at",
+                )
+                .bind(now)
+                .bind(lease_until)
+                .bind(&token)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            }
+            Database::Sqlite(pool) => {
+                sqlx::query_as(
+                    "UPDATE platform_outbox \
+                     SET attempts = attempts + 1, next_attempt_at = $2, lease_token = $3 \
+                     WHERE id IN (SELECT id FROM platform_outbox \
+                                  WHERE status = 'PENDING' AND next_attempt_at <= $1 \
+                                  ORDER BY next_attempt_at, id LIMIT $4) \
+                     RETURNING id, tenant_id, destination, message_key, payload, attempts, created_at",
+                )
+                .bind(now)
+                .bind(lease_until)
+                .bind(&token)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        messages.sort_by(|a, b| a.id.cmp(&b.id));
+
+        let mut pass = RelayPass {
+            claimed: messages.len(),
+            ..RelayPass::default()
+        };
+        for message in &messages {
+            let outcome = self.deliver.deliver(message).await;
+            match outcome {
+                Ok(()) => {
+                    self.finish(message, &token, STATUS_DELIVERED, None, time::now_micros())
+                        .await?;
+                    debug!(message_id = %message.id, destination = %message.destination, "outbox message delivered");
+                    pass.delivered += 1;
+                }
+                Err(DeliveryError::Retryable(reason))
+                    if message.attempts < i64::from(self.config.max_attempts) =>
+                {
+                    let next = time::now_micros()
+                        .saturating_add(micros(self.config.backoff(message.attempts)));
+                    self.finish(message, &token, STATUS_PENDING, Some(&reason), next)
+                        .await?;
+                    info!(message_id = %message.id, destination = %message.destination,
+                        attempts = message.attempts, error = %reason, "outbox delivery failed, will retry");
+                    pass.retried += 1;
+                }
+                Err(DeliveryError::Retryable(reason) | DeliveryError::Permanent(reason)) => {
+                    self.finish(
+                        message,
+                        &token,
+                        STATUS_DEAD,
+                        Some(&reason),
+                        time::now_micros(),
+                    )
+                    .await?;
+                    warn!(message_id = %message.id, destination = %message.destination,
+                        attempts = message.attempts, error = %reason, "outbox message dead-lettered");
+                    pass.dead += 1;
+                }
+            }
+        }
+        Ok(pass)
+    }
+
+    /// Records a delivery outcome, guarded by the lease token: if our lease expired and another
+    /// relay re-claimed the message, its outcome wins and this update changes nothing.
+    async fn finish(
+        &self,
+        message: &OutboxMessage,
+        token: &str,
+        status: &str,
+        error: Option<&str>,
+        at: i64,
+    ) -> Result<(), StorageError> {
+        let delivered_at = (status == STATUS_DELIVERED).then_some(at);
+        crate::with_db!(&self.db, |pool| {
+            sqlx::query(
+                "UPDATE platform_outbox \
+                 SET status = $1, next_attempt_at = $2, last_error = COALESCE($3, last_error), \
+                     delivered_at = $4, lease_token = NULL \
+                 WHERE id = $5 AND lease_token = $6",
+            )
+            .bind(status)
+            .bind(at)
+            .bind(error)
+            .bind(delivered_at)
+            .bind(&message.id)
+            .bind(token)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Starts the relay loop on the current tokio runtime.
+    ///
+    /// The loop runs a pass, then waits for the poll interval or a notification (a full batch
+    /// is followed by another pass at once). Database errors are logged and retried at the next
+    /// poll. Stop it with [`RelayHandle::shutdown`]; dropping the handle aborts the task.
+    pub fn spawn(self) -> RelayHandle {
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let notifier = self.notifier.clone();
+        let poll = Duration::from_millis(self.config.poll_interval_ms.max(1));
+        let batch = usize::try_from(self.config.batch_size.max(1)).unwrap_or(usize::MAX);
+        let join = tokio::spawn(async move {
+            loop {
+                if *stop_rx.borrow() {
+                    break;
+                }
+                let full_batch = match self.run_once().await {
+                    Ok(pass) => pass.claimed >= batch,
+                    Err(e) => {
+                        warn!(error = %e, "outbox relay pass failed");
+                        false
+                    }
+                };
+                if full_batch {
+                    continue;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = self.notifier.0.notified() => {}
+                    _ = stop_rx.changed() => {}
+                }
+            }
+            debug!("outbox relay stopped");
+        });
+        RelayHandle {
+            stop: stop_tx,
+            join: Some(join),
+            notifier,
+        }
+    }
+}
+
+/// A running relay (see [`Relay::spawn`]).
+#[derive(Debug)]
+pub struct RelayHandle {
+    stop: watch::Sender<bool>,
+    join: Option<JoinHandle<()>>,
+    notifier: RelayNotifier,
+}
+
+impl RelayHandle {
+    /// Returns a handle that wakes the relay.
+    pub fn notifier(&self) -> RelayNotifier {
+        self.notifier.clone()
+    }
+
+    /// Stops the relay after the delivery in progress (if any) is recorded, and waits for it.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(join) = self.join.take() {
+            if let Err(e) = join.await {
+                warn!(error = %e, "outbox relay task ended abnormally");
+            }
+        }
+    }
+}
+
+impl Drop for RelayHandle {
+    fn drop(&mut self) {
+        // Without a graceful shutdown, behave like a crash: claimed messages are re-delivered
+        // after their lease expires.
+        if let Some(join) = self.join.take() {
+            join.abort();
+        }
+    }
+}
+
+/// Counts of outbox messages by status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// Messages waiting for (re)delivery.
+    pub pending: i64,
+    /// Messages delivered.
+    pub delivered: i64,
+    /// Messages given up on.
+    pub dead: i64,
+}
+
+/// Returns how many outbox messages are pending, delivered and dead (all tenants).
+pub async fn counts(db: &Database) -> Result<OutboxCounts, StorageError> {
+    let rows: Vec<(String, i64)> = crate::with_db!(db, |pool| {
+        sqlx::query_as("SELECT status, COUNT(*) FROM platform_outbox GROUP BY status")
+            .fetch_all(pool)
+            .await?
+    });
+    let mut c = OutboxCounts::default();
+    for (status, n) in rows {
+        match status.as_str() {
+            STATUS_PENDING => c.pending = n,
+            STATUS_DELIVERED => c.delivered = n,
+            STATUS_DEAD => c.dead = n,
+            other => {
+                return Err(StorageError::Corrupt {
+                    what: "outbox status",
+                    detail: format!("unknown status `{other}`"),
+                });
+            }
+        }
+    }
+    Ok(c)
+}
+
+/// The stored state of one outbox message (for operators and tests).
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct OutboxState {
+    /// PENDING, DELIVERED or DEAD.
+    pub status: String,
+    /// Delivery attempts so far.
+    pub attempts: i64,
+    /// When the next attempt is due (unix micros).
+    pub next_attempt_at: i64,
+    /// The last delivery error, if any.
+    pub last_error: Option<String>,
+    /// When it was delivered (unix micros).
+    pub delivered_at: Option<i64>,
+}
+
+/// Returns the state of the message with `id`, if it exists.
+pub async fn state(db: &Database, id: &str) -> Result<Option<OutboxState>, StorageError> {
+    let s = crate::with_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT status, attempts, next_attempt_at, last_error, delivered_at \
+             FROM platform_outbox WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(s)
+}
+
+/// Deletes delivered messages delivered before `cutoff_micros`; returns how many.
+pub async fn purge_delivered(db: &Database, cutoff_micros: i64) -> Result<u64, StorageError> {
+    let n = crate::with_db!(db, |pool| {
+        sqlx::query("DELETE FROM platform_outbox WHERE status = 'DELIVERED' AND delivered_at < $1")
+            .bind(cutoff_micros)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    Ok(n)
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let c = RelayConfig {
+            backoff_initial_ms: 100,
+            backoff_max_ms: 1_000,
+            ..RelayConfig::default()
+        };
+        assert_eq!(c.backoff(1), Duration::from_millis(100));
+        assert_eq!(c.backoff(2), Duration::from_millis(200));
+        assert_eq!(c.backoff(4), Duration::from_millis(800));
+        assert_eq!(c.backoff(5), Duration::from_millis(1_000));
+        assert_eq!(c.backoff(500), Duration::from_millis(1_000));
+        assert_eq!(c.backoff(0), Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,491 @@
+//! Bearer-token authentication that resolves the caller's tenant.
+//!
+//! Tokens are mapped to tenants in config (`auth.tokens`). [`AuthLayer`] checks the
+//! `authorization: Bearer <token>` header of every call except health and reflection, rejects
+//! a missing, malformed or unknown token with UNAUTHENTICATED, and stores the resolved
+//! [`Tenant`] (and the presented token, for passing on to downstream services) in the request
+//! extensions, where handlers read it with [`tenant`].
+//!
+//! Dev mode (no tokens configured): a call without a token is the tenant
+//! [`DEFAULT_TENANT`](crate::config::DEFAULT_TENANT). A call *with* a token is rejected as
+//! unknown: the caller evidently expects a secured deployment, and silently filing its data
+//! under "default" would mix tenants once tokens are configured.
+//!
+//! Tokens are compared as SHA-256 digests against every configured token without early exit,
+//! so timing does not reveal how much of a token matched. Tokens are never logged.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use sha2::{Digest, Sha256};
+use tonic::Status;
+use tonic::metadata::MetadataValue;
+use tower::{Layer, Service};
+
+use crate::config::{AuthConfig, DEFAULT_TENANT, Secret};
+
+/// Path prefixes reachable without a token: probes and service discovery.
+pub const EXEMPT_PATH_PREFIXES: &[&str] = &["/grpc.health.v1.Health/", "/grpc.reflection."];
+
+/// The billing organisation a call acts for.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tenant(String);
+
+impl Tenant {
+    /// Wraps a tenant id.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// Returns the tenant id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Tenant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tenant({:?})", self.0)
+    }
+}
+
+/// The bearer token a call was authenticated with, kept so handlers can pass it on.
+#[derive(Clone, Debug)]
+pub struct CallerToken(pub Secret);
+
+/// Why a call was not authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No `authorization` header.
+    #[error("missing bearer token: send the header `authorization: Bearer <token>`")]
+    Missing,
+    /// The header is not `Bearer <token>`.
+    #[error("malformed authorization header: expected `Bearer <token>`")]
+    Malformed,
+    /// The token is not configured.
+    #[error("unknown bearer token")]
+    Unknown,
+    /// A token was sent to a server in dev mode, which has none configured.
+    #[error(
+        "unknown bearer token: this server runs in dev mode (no tokens configured); \
+         call it without a token, or configure auth.tokens"
+    )]
+    UnknownInDevMode,
+}
+
+impl From<AuthError> for Status {
+    fn from(err: AuthError) -> Self {
+        Status::unauthenticated(err.to_string())
+    }
+}
+
+/// Resolves bearer tokens to tenants.
+#[derive(Clone)]
+pub struct Authenticator {
+    entries: Vec<([u8; 32], Tenant)>,
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("token_count", &self.entries.len())
+            .finish()
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Compares two digests in time independent of where they differ.
+fn digests_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Authenticator {
+    /// Builds an authenticator from the configured token map.
+    pub fn from_config(config: &AuthConfig) -> Self {
+        Self {
+            entries: config
+                .tokens
+                .iter()
+                .map(|(token, tenant)| (digest(token.expose()), Tenant::new(tenant.clone())))
+                .collect(),
+        }
+    }
+
+    /// Builds a dev-mode authenticator (no tokens).
+    pub fn dev() -> Self {
+        Self {
+            entries: Vec::new(),
+        }
+    }
+
+    /// Reports whether no tokens are configured, so every token-less caller is the default
+    /// tenant.
+    pub fn is_dev_mode(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Resolves the tenant for a call given its `authorization` header value (`None` when the
+    /// header is absent).
+    pub fn authenticate(
+        &self,
+        authorization: Option<&[u8]>,
+    ) -> Result<(Tenant, Option<Secret>), AuthError> {
+        let Some(raw) = authorization else {
+            return if self.is_dev_mode() {
+                Ok((Tenant::new(DEFAULT_TENANT), None))
+            } else {
+                Err(AuthError::Missing)
+            };
+        };
+        let token = parse_bearer(raw)?;
+        if self.is_dev_mode() {
+            return Err(AuthError::UnknownInDevMode);
+        }
+        let presented = digest(token);
+        let mut found: Option<&Tenant> = None;
+        // Every entry is compared so the time taken does not depend on which one matched.
+        for (expected, tenant) in &self.entries {
+            if digests_equal(expected, &presented) && found.is_none() {
+                found = Some(tenant);
+            }
+        }
+        found
+            .map(|tenant| (tenant.clone(), Some(Secret::new(token))))
+            .ok_or(AuthError::Unknown)
+    }
+}
+
+/// Extracts the token from `Bearer <token>` (scheme case-insensitive).
+fn parse_bearer(raw: &[u8]) -> Result<&str, AuthError> {
+    let value = std::str::from_utf8(raw).map_err(|_| AuthError::Malformed)?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or(AuthError::Malformed)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(AuthError::Malformed);
+    }
+    Ok(token)
+}
+
+/// Reports whether `path` is reachable without a token.
+pub fn is_exempt(path: &str) -> bool {
+    EXEMPT_PATH_PREFIXES
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
+}
+
+/// Returns the tenant resolved by [`AuthLayer`] for this call.
+///
+/// Fails with INTERNAL (and logs) when there is none, which means the server was built
+/// without the auth layer: a bug, not a caller error.
+pub fn tenant<T>(request: &tonic::Request<T>) -> Result<Tenant, Status> {
+    request
+        .extensions()
+        .get::<Tenant>()
+        .cloned()
+        .ok_or_else(|| {
+            tracing::error!("no tenant in request extensions: auth layer not installed");
+            Status::internal("internal error")
+        })
+}
+
+/// Returns the token the caller authenticated with (none in dev mode).
+pub fn caller_token<T>(request: &tonic::Request<T>) -> Option<Secret> {
+    request
+        .extensions()
+        .get::<CallerToken>()
+        .map(|token| token.0.clone())
+}
+
+/// Sets `authorization: Bearer <token>` on an outgoing request.
+pub fn attach_bearer<T>(request: &mut tonic::Request<T>, token: &Secret) -> Result<(), Status> {
+    let value = MetadataValue::try_from(format!("Bearer {}", token.expose()))
+        .map_err(|_| Status::internal("configured token is not a valid header value"))?;
+    request.metadata_mut().insert("authorization", value);
+    Ok(())
+}
+
+/// Passes the inbound caller's token on to an outgoing request, so the downstream service
+/// resolves the same tenant. In dev mode there is no token and nothing is set.
+pub fn forward_caller_token<T, U>(
+    inbound: &tonic::Request<T>,
+    outbound: &mut tonic::Request<U>,
+) -> Result<(), Status> {
+    match caller_token(inbound) {
+        Some(token) => attach_bearer(outbound, &token),
+        None => Ok(()),
+    }
+}
+
+/// Tower layer that authenticates every non-exempt call (see the module docs).
+#[derive(Clone, Debug)]
+pub struct AuthLayer {
+    authenticator: Arc<Authenticator>,
+}
+
+impl AuthLayer {
+    /// Wraps an authenticator.
+    pub fn new(authenticator: Authenticator) -> Self {
+        Self {
+            authenticator: Arc::new(authenticator),
+        }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            authenticator: Arc::clone(&self.authenticator),
+        }
+    }
+}
+
+/// Service produced by [`AuthLayer`].
+#[derive(Clone, Debug)]
+pub struct AuthService<S> {
+    inner: S,
+    authenticator: Arc<Authenticator>,
+}
+
+impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for AuthService<S>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ResBody: Default + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future =
+        futures::future::Either<S::Future, futures::future::Ready<Result<S::Response, S::Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<ReqBody>) -> Self::Future {
+        if is_exempt(req.uri().path()) {
+            return futures::future::Either::Left(self.inner.call(req));
+        }
+        let header = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .map(http::HeaderValue::as_bytes);
+        match self.authenticator.authenticate(header) {
+            Ok((tenant, token)) => {
+                tracing::Span::current().record("tenant", tenant.as_str());
+                req.extensions_mut().insert(tenant);
+                if let Some(token) = token {
+                    req.extensions_mut().insert(CallerToken(token));
+                }
+                futures::future::Either::Left(self.inner.call(req))
+            }
+            Err(err) => {
+                tracing::info!(path = req.uri().path(), reason = ?err, "call rejected: unauthenticated");
+                let response = Status::from(err).into_http::<ResBody>();
+                futures::future::Either::Right(futures::future::ready(Ok(response)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::convert::Infallible;
+    use tower::ServiceExt as _;
+
+    fn configured() -> Authenticator {
+        let mut tokens = BTreeMap::new();
+        tokens.insert(Secret::new("tok-a"), "clinic-a".to_owned());
+        tokens.insert(Secret::new("tok-b"), "clinic-b".to_owned());
+        Authenticator::from_config(&AuthConfig { tokens })
+    }
+
+    #[test]
+    fn known_tokens_resolve_to_their_tenants() {
+        let auth = configured();
+        let (tenant, token) = auth.authenticate(Some(b"Bearer tok-a")).unwrap();
+        assert_eq!(tenant.as_str(), "clinic-a");
+        assert_eq!(token.unwrap().expose(), "tok-a");
+        let (tenant, _) = auth.authenticate(Some(b"bearer   tok-b ")).unwrap();
+        assert_eq!(tenant.as_str(), "clinic-b");
+    }
+
+    #[test]
+    fn missing_malformed_and_unknown_tokens_are_rejected() {
+        let auth = configured();
+        assert_eq!(auth.authenticate(None).unwrap_err(), AuthError::Missing);
+        assert_eq!(
+            auth.authenticate(Some(b"tok-a")).unwrap_err(),
+            AuthError::Malformed
+        );
+        assert_eq!(
+            auth.authenticate(Some(b"Basic dG9rLWE=")).unwrap_err(),
+            AuthError::Malformed
+        );
+        assert_eq!(
+            auth.authenticate(Some(b"Bearer ")).unwrap_err(),
+            AuthError::Malformed
+        );
+        assert_eq!(
+            auth.authenticate(Some(&[0xff, 0xfe])).unwrap_err(),
+            AuthError::Malformed
+        );
+        assert_eq!(
+            auth.authenticate(Some(b"Bearer tok-c")).unwrap_err(),
+            AuthError::Unknown
+        );
+        // A prefix of a real token is not that token.
+        assert_eq!(
+            auth.authenticate(Some(b"Bearer tok-")).unwrap_err(),
+            AuthError::Unknown
+        );
+    }
+
+    #[test]
+    fn dev_mode_gives_the_default_tenant_and_rejects_tokens() {
+        let auth = Authenticator::from_config(&AuthConfig::default());
+        assert!(auth.is_dev_mode());
+        let (tenant, token) = auth.authenticate(None).unwrap();
+        assert_eq!(tenant.as_str(), DEFAULT_TENANT);
+        assert!(token.is_none());
+        let err = auth.authenticate(Some(b"Bearer anything")).unwrap_err();
+        assert_eq!(err, AuthError::UnknownInDevMode);
+        assert!(err.to_string().contains("dev mode"));
+    }
+
+    #[test]
+    fn statuses_never_contain_the_token() {
+        let auth = configured();
+        let err = auth
+            .authenticate(Some(b"Bearer secret-guess-123"))
+            .unwrap_err();
+        let status = Status::from(err);
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+        assert!(!status.message().contains("secret-guess-123"));
+        assert_eq!(status.message(), "unknown bearer token");
+    }
+
+    async fn call(
+        auth: Authenticator,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> http::Response<String> {
+        let inner = tower::service_fn(|req: http::Request<()>| async move {
+            let tenant = req
+                .extensions()
+                .get::<Tenant>()
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_else(|| "<none>".to_owned());
+            Ok::<_, Infallible>(http::Response::new(tenant))
+        });
+        let mut builder = http::Request::builder().uri(path);
+        if let Some(value) = authorization {
+            builder = builder.header("authorization", value);
+        }
+        AuthLayer::new(auth)
+            .layer(inner)
+            .oneshot(builder.body(()).unwrap())
+            .await
+            .unwrap()
+    }
+
+    fn grpc_status(response: &http::Response<String>) -> Option<&str> {
+        response
+            .headers()
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+    }
+
+    #[tokio::test]
+    async fn layer_puts_the_tenant_in_extensions_or_answers_unauthenticated() {
+        let ok = call(
+            configured(),
+            "/medbill.claims.v1.ClaimsService/GetClaim",
+            Some("Bearer tok-b"),
+        )
+        .await;
+        assert_eq!(ok.body(), "clinic-b");
+        assert_eq!(grpc_status(&ok), None);
+
+        let missing = call(
+            configured(),
+            "/medbill.claims.v1.ClaimsService/GetClaim",
+            None,
+        )
+        .await;
+        assert_eq!(grpc_status(&missing), Some("16"));
+        assert!(missing.body().is_empty(), "inner service not called");
+        let message = missing
+            .headers()
+            .get("grpc-message")
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert!(message.contains("missing%20bearer%20token"), "{message}");
+
+        let unknown = call(configured(), "/x.Y/Z", Some("Bearer nope")).await;
+        assert_eq!(grpc_status(&unknown), Some("16"));
+
+        let dev = call(Authenticator::dev(), "/x.Y/Z", None).await;
+        assert_eq!(dev.body(), DEFAULT_TENANT);
+    }
+
+    #[tokio::test]
+    async fn health_and_reflection_need_no_token() {
+        for path in [
+            "/grpc.health.v1.Health/Check",
+            "/grpc.health.v1.Health/Watch",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ] {
+            let response = call(configured(), path, None).await;
+            assert_eq!(grpc_status(&response), None, "{path}");
+            assert_eq!(response.body(), "<none>");
+        }
+        // Lookalikes are not exempt.
+        let response = call(configured(), "/grpc.health.v1.HealthX/Check", None).await;
+        assert_eq!(grpc_status(&response), Some("16"));
+    }
+
+    #[test]
+    fn tenant_helper_reads_extensions_and_tokens_are_forwarded() {
+        let mut inbound = tonic::Request::new(());
+        assert_eq!(tenant(&inbound).unwrap_err().code(), tonic::Code::Internal);
+        inbound.extensions_mut().insert(Tenant::new("clinic-a"));
+        inbound
+            .extensions_mut()
+            .insert(CallerToken(Secret::new("tok-a")));
+        assert_eq!(tenant(&inbound).unwrap().as_str(), "clinic-a");
+
+        let mut outbound = tonic::Request::new(());
+        forward_caller_token(&inbound, &mut outbound).unwrap();
+        assert_eq!(
+            outbound
+                .metadata()
+                .get("authorization")
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "Bearer tok-a"
+        );
+
+        let mut dev_outbound = tonic::Request::new(());
+        forward_caller_token(&tonic::Request::new(()), &mut dev_outbound).unwrap();
+        assert!(dev_outbound.metadata().get("authorization").is_none());
+    }
+}

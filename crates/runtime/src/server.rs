@@ -1,0 +1,451 @@
+//! gRPC server bootstrap: health, reflection, tracing, auth, limits, deadlines and graceful
+//! shutdown around a set of service routes.
+//!
+//! ```no_run
+//! # async fn run(routes: tonic::service::Routes, fds: &'static [u8]) -> Result<(), Box<dyn std::error::Error>> {
+//! use medbill_runtime::{auth::Authenticator, config::Config, server::{Server, shutdown_signal}};
+//! let config = Config::default();
+//! let listener = tokio::net::TcpListener::bind(config.listen).await?;
+//! let handle = Server::new(routes)
+//!     .descriptor_set(fds)
+//!     .serving("medbill.claims.v1.ClaimsService")
+//!     .grpc_config(&config.grpc)
+//!     .authenticator(Authenticator::from_config(&config.auth))
+//!     .start(listener).await?;
+//! println!("listening on {}", handle.local_addr());
+//! handle.run_until(shutdown_signal()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Message-size limits are a property of each generated service type in tonic, so service
+//! routes must apply them when they are built, with [`crate::with_grpc_limits!`]; the server
+//! applies them to health and reflection itself; an oversized message is answered
+//! OUT_OF_RANGE (tonic's code for it). The default deadline (`grpc.request_timeout_ms`)
+//! applies to every call; a shorter `grpc-timeout` sent by the client wins. When it passes,
+//! the handler future is dropped and the call answers DEADLINE_EXCEEDED (see
+//! [`DeadlineLayer`]).
+//!
+//! Shutdown: health turns NOT_SERVING for every service, the server waits
+//! `grpc.shutdown_grace_ms`, stops accepting, and lets in-flight calls finish (HTTP/2 GOAWAY)
+//! for at most `grpc.drain_timeout_ms`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tower::{Layer, Service};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::service::Routes;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::auth::{AuthLayer, Authenticator};
+use crate::config::{DEFAULT_TENANT, GrpcConfig};
+use crate::propagation::GrpcTraceLayer;
+
+/// Health service name, always registered.
+pub const HEALTH_SERVICE_NAME: &str = "grpc.health.v1.Health";
+
+/// Applies `GrpcConfig`'s message-size limits to a generated tonic server or client:
+/// `with_grpc_limits!(ClaimsServiceServer::new(svc), &config.grpc)`.
+#[macro_export]
+macro_rules! with_grpc_limits {
+    ($service:expr, $limits:expr) => {{
+        let limits: &$crate::config::GrpcConfig = $limits;
+        $service
+            .max_decoding_message_size(limits.max_decoding_message_size)
+            .max_encoding_message_size(limits.max_encoding_message_size)
+    }};
+}
+
+/// Reports why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A descriptor set given for reflection does not decode.
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The listener has no local address.
+    #[error("cannot read the listener's address: {0}")]
+    Listener(#[from] std::io::Error),
+    /// The transport failed.
+    #[error("gRPC transport failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The server task panicked or was cancelled.
+    #[error("server task ended abnormally: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Builds and starts a gRPC server for a set of routes.
+#[derive(Debug)]
+pub struct Server {
+    routes: Routes,
+    descriptor_sets: Vec<Vec<u8>>,
+    serving: Vec<String>,
+    grpc: GrpcConfig,
+    authenticator: Authenticator,
+}
+
+impl Server {
+    /// Starts a builder for `routes` (the medbill services; health and reflection are added),
+    /// with default limits and dev-mode auth.
+    pub fn new(routes: Routes) -> Self {
+        Self {
+            routes,
+            descriptor_sets: Vec::new(),
+            serving: Vec::new(),
+            grpc: GrpcConfig::default(),
+            authenticator: Authenticator::dev(),
+        }
+    }
+
+    /// Adds an encoded `FileDescriptorSet` served by reflection (v1 and v1alpha).
+    pub fn descriptor_set(mut self, bytes: impl AsRef<[u8]>) -> Self {
+        self.descriptor_sets.push(bytes.as_ref().to_vec());
+        self
+    }
+
+    /// Names a fully qualified service this server serves (e.g.
+    /// `medbill.claims.v1.ClaimsService`): reported SERVING by health and listed by
+    /// reflection. Without any, reflection lists every service in the descriptor sets.
+    pub fn serving(mut self, service_name: impl Into<String>) -> Self {
+        self.serving.push(service_name.into());
+        self
+    }
+
+    /// Sets limits, the default deadline and shutdown timing.
+    pub fn grpc_config(mut self, grpc: &GrpcConfig) -> Self {
+        self.grpc = grpc.clone();
+        self
+    }
+
+    /// Sets the token authenticator (default: dev mode).
+    pub fn authenticator(mut self, authenticator: Authenticator) -> Self {
+        self.authenticator = authenticator;
+        self
+    }
+
+    /// Starts serving on `listener` in a background task and returns its handle.
+    pub async fn start(self, listener: TcpListener) -> Result<ServerHandle, ServerError> {
+        let local_addr = listener.local_addr()?;
+        if self.authenticator.is_dev_mode() {
+            tracing::warn!(
+                tenant = DEFAULT_TENANT,
+                "auth dev mode: no tokens configured, every call without a token is tenant \"default\""
+            );
+        }
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let health_service = with_grpc_limits!(health_service, &self.grpc);
+
+        let mut reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+        let mut reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+        for set in &self.descriptor_sets {
+            reflection_v1 = reflection_v1.register_encoded_file_descriptor_set(set);
+            reflection_v1alpha = reflection_v1alpha.register_encoded_file_descriptor_set(set);
+        }
+        if !self.serving.is_empty() {
+            let always = [
+                HEALTH_SERVICE_NAME,
+                "grpc.reflection.v1.ServerReflection",
+                "grpc.reflection.v1alpha.ServerReflection",
+            ];
+            for name in self.serving.iter().map(String::as_str).chain(always) {
+                reflection_v1 = reflection_v1.with_service_name(name);
+                reflection_v1alpha = reflection_v1alpha.with_service_name(name);
+            }
+        }
+        let reflection_v1 = with_grpc_limits!(reflection_v1.build_v1()?, &self.grpc);
+        let reflection_v1alpha = with_grpc_limits!(reflection_v1alpha.build_v1alpha()?, &self.grpc);
+
+        // No `Server::timeout`: tonic answers an expired deadline with CANCELLED, so
+        // `DeadlineLayer` enforces it and answers DEADLINE_EXCEEDED instead.
+        let router = tonic::transport::Server::builder()
+            .layer(GrpcTraceLayer)
+            .layer(DeadlineLayer::new(self.grpc.request_timeout()))
+            .layer(AuthLayer::new(self.authenticator))
+            .add_routes(self.routes)
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha);
+
+        let (trigger, triggered) = watch::channel(false);
+        let serving = self.serving.clone();
+        let grace = Duration::from_millis(self.grpc.shutdown_grace_ms);
+        let drain = Duration::from_millis(self.grpc.drain_timeout_ms);
+        let task_health = health.clone();
+
+        // SERVING before returning, so a probe right after `start` sees it.
+        set_all(&health, &serving, ServingStatus::Serving).await;
+        let task = tokio::spawn(async move {
+            let stop_accepting = {
+                let mut triggered = triggered.clone();
+                let health = task_health.clone();
+                let serving = serving.clone();
+                async move {
+                    wait_triggered(&mut triggered).await;
+                    tracing::info!("shutting down: health NOT_SERVING, draining in-flight calls");
+                    set_all(&health, &serving, ServingStatus::NotServing).await;
+                    tokio::time::sleep(grace).await;
+                }
+            };
+            let serve =
+                router.serve_with_incoming_shutdown(TcpIncoming::from(listener), stop_accepting);
+            let mut triggered = triggered;
+            let deadline = async move {
+                wait_triggered(&mut triggered).await;
+                tokio::time::sleep(grace + drain).await;
+            };
+            tokio::select! {
+                result = serve => {
+                    tracing::info!("server stopped");
+                    result.map_err(ServerError::from)
+                }
+                () = deadline => {
+                    tracing::warn!(
+                        drain_timeout_ms = drain.as_millis() as u64,
+                        "drain timeout reached; abandoning calls still in flight"
+                    );
+                    Ok(())
+                }
+            }
+        });
+
+        Ok(ServerHandle {
+            local_addr,
+            trigger,
+            task,
+            health,
+        })
+    }
+}
+
+async fn wait_triggered(triggered: &mut watch::Receiver<bool>) {
+    // A dropped sender (handle dropped without shutdown) also stops the server.
+    let _ = triggered.wait_for(|stop| *stop).await;
+}
+
+async fn set_all(health: &HealthReporter, names: &[String], status: ServingStatus) {
+    for name in names.iter().map(String::as_str).chain([""]) {
+        health.set_service_status(name, status).await;
+    }
+}
+
+/// A running server: its address, health reporter and shutdown controls.
+///
+/// Dropping the handle without calling [`ServerHandle::shutdown`] also shuts the server down
+/// (gracefully, in the background).
+#[derive(Debug)]
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    trigger: watch::Sender<bool>,
+    task: JoinHandle<Result<(), ServerError>>,
+    health: HealthReporter,
+}
+
+impl ServerHandle {
+    /// Returns the address the server listens on (useful after binding port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Returns `http://<local_addr>`, dialable even when bound to 0.0.0.0.
+    pub fn url(&self) -> String {
+        crate::config::local_url(self.local_addr)
+    }
+
+    /// Returns the health reporter, to mark services NOT_SERVING (e.g. when a dependency is
+    /// lost) or SERVING again.
+    pub fn health(&self) -> &HealthReporter {
+        &self.health
+    }
+
+    /// Starts graceful shutdown without waiting for it.
+    pub fn trigger_shutdown(&self) {
+        // send_replace works even when no receiver is left (server already stopped).
+        self.trigger.send_replace(true);
+    }
+
+    /// Shuts down gracefully and waits until the server has stopped.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        self.trigger_shutdown();
+        self.wait().await
+    }
+
+    /// Waits until the server stops (after a shutdown was triggered or the transport failed).
+    pub async fn wait(self) -> Result<(), ServerError> {
+        // The trigger must outlive the wait: dropping it would itself start shutdown.
+        let ServerHandle { trigger, task, .. } = self;
+        let result = task.await?;
+        drop(trigger);
+        result
+    }
+
+    /// Serves until `signal` completes (e.g. [`shutdown_signal`]), then shuts down gracefully.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) -> Result<(), ServerError> {
+        let ServerHandle {
+            trigger, mut task, ..
+        } = self;
+        tokio::select! {
+            result = &mut task => return result?,
+            () = signal => {}
+        }
+        trigger.send_replace(true);
+        task.await?
+    }
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C); on non-Unix platforms, on Ctrl-C only.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!(signal = "SIGINT", "shutdown signal received"),
+        () = terminate => tracing::info!(signal = "SIGTERM", "shutdown signal received"),
+    }
+}
+
+/// Margin by which the server gives up before the deadline, so its DEADLINE_EXCEEDED reaches
+/// the client (and beats tonic's own timer, which would answer CANCELLED).
+const DEADLINE_MARGIN: Duration = Duration::from_millis(5);
+
+/// Parses a `grpc-timeout` header value (1-8 digits and a unit: H M S m u n).
+pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let split = value.len().checked_sub(1)?;
+    if !value.is_char_boundary(split) {
+        return None;
+    }
+    let (digits, unit) = value.split_at(split);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// Tower layer that bounds every call by the shorter of the client's `grpc-timeout` and a
+/// server default, answering DEADLINE_EXCEEDED (and dropping the handler) when it passes.
+#[derive(Clone, Copy, Debug)]
+pub struct DeadlineLayer {
+    default: Duration,
+}
+
+impl DeadlineLayer {
+    /// Builds the layer with the deadline used when the client sends none.
+    pub fn new(default: Duration) -> Self {
+        Self { default }
+    }
+}
+
+impl<S> Layer<S> for DeadlineLayer {
+    type Service = DeadlineService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        DeadlineService {
+            inner,
+            default: self.default,
+        }
+    }
+}
+
+/// Service produced by [`DeadlineLayer`].
+#[derive(Clone, Debug)]
+pub struct DeadlineService<S> {
+    inner: S,
+    default: Duration,
+}
+
+impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for DeadlineService<S>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+    ResBody: Default + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
+        let client = req
+            .headers()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout);
+        let deadline = client.map_or(self.default, |c| c.min(self.default));
+        let future = self.inner.call(req);
+        Box::pin(async move {
+            match tokio::time::timeout(deadline.saturating_sub(DEADLINE_MARGIN), future).await {
+                Ok(result) => result,
+                Err(_) => {
+                    let millis = deadline.as_millis() as u64;
+                    tracing::info!(deadline_ms = millis, "call exceeded its deadline");
+                    Ok(tonic::Status::deadline_exceeded(format!(
+                        "deadline of {millis} ms exceeded"
+                    ))
+                    .into_http())
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_values_parse() {
+        assert_eq!(parse_grpc_timeout("100m"), Some(Duration::from_millis(100)));
+        assert_eq!(
+            parse_grpc_timeout("1500000u"),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            parse_grpc_timeout("20000000n"),
+            Some(Duration::from_millis(20))
+        );
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("3M"), Some(Duration::from_secs(180)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        for bad in ["", "m", "123456789m", "10x", "-1S", "1.5S", "1é"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad}");
+        }
+    }
+}

@@ -380,8 +380,8 @@ impl Tx {
     /// Returns the transaction's connection, typed per backend.
     pub fn conn(&mut self) -> TxConn<'_> {
         match &mut self.inner {
-            TxInner::Postgres(t) => TxConn::Postgres(&mut **t),
-            TxInner::Sqlite(t) => TxConn::Sqlite(&mut **t),
+            TxInner::Postgres(t) => TxConn::Postgres(t),
+            TxInner::Sqlite(t) => TxConn::Sqlite(t),
         }
     }
 

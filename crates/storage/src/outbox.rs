@@ -393,10 +393,10 @@ impl RelayHandle {
     /// Stops the relay after the delivery in progress (if any) is recorded, and waits for it.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        if let Some(join) = self.join.take() {
-            if let Err(e) = join.await {
-                warn!(error = %e, "outbox relay task ended abnormally");
-            }
+        if let Some(join) = self.join.take()
+            && let Err(e) = join.await
+        {
+            warn!(error = %e, "outbox relay task ended abnormally");
         }
     }
 }

@@ -514,7 +514,7 @@ medbill_storage::conformance_tests! {
     }
 
     async fn relay_retries_then_dead_letters(db: Database) -> anyhow::Result<()> {
-        let receiver = Scripted::default();
+        let receiver = Scripted;
         let mut tx = db.begin().await?;
         let Enqueued::New(retry_id) = outbox::enqueue(&mut tx, "t1", "d", "retry", b"1").await? else { bail!("new") };
         let Enqueued::New(perm_id) = outbox::enqueue(&mut tx, "t1", "d", "perm", b"2").await? else { bail!("new") };
@@ -544,7 +544,7 @@ medbill_storage::conformance_tests! {
         let mut tx = db.begin().await?;
         let Enqueued::New(slow_id) = outbox::enqueue(&mut tx, "t1", "d", "retry-slow", b"3").await? else { bail!("new") };
         tx.commit().await?;
-        let relay = Relay::new(db.clone(), Scripted::default(), RelayConfig { backoff_initial_ms: 3_600_000, ..RelayConfig::default() });
+        let relay = Relay::new(db.clone(), Scripted, RelayConfig { backoff_initial_ms: 3_600_000, backoff_max_ms: 3_600_000, ..RelayConfig::default() });
         assert_eq!(relay.run_once().await?.retried, 1);
         assert_eq!(relay.run_once().await?.claimed, 0);
         let slow = outbox::state(&db, &slow_id).await?.context("slow")?;

@@ -1,1 +1,19 @@
-//! The medbill collections service.
+//! The medbill collections service: patient accounts on a double-entry ledger.
+//!
+//! - [`model`]: accounts, journal entries and postings, with the double-entry check;
+//! - [`store`]: the [`CollectionsStore`] trait and its PostgreSQL/SQLite implementation, with
+//!   [`open_store`] to migrate and connect.
+//!
+//! An account's balance is derived from the ledger, never stored: the sum of its postings on
+//! `PATIENT_AR` (debit positive: what the patient owes).
+
+#![forbid(unsafe_code)]
+
+pub mod model;
+pub mod store;
+
+pub use model::{
+    Account, AccountFilter, AccountStatus, EntryKind, JournalEntry, LedgerAccount, LedgerError,
+    NewAccount, NewJournalEntry, Posting,
+};
+pub use store::{CollectionsStore, SqlCollectionsStore, StoreError, open_store};

@@ -1,0 +1,485 @@
+//! The gRPC face of the eligibility service: request validation, proto <-> model mapping,
+//! tenant from the caller's token, paging, and errors as precise gRPC statuses.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use medbill_domain::{CoverageId, IdempotencyKey, TenantId, format_iso_date, parse_iso_date};
+use medbill_proto::eligibility::v1 as pb;
+use medbill_proto::eligibility::v1::eligibility_service_server::EligibilityServiceServer;
+use medbill_runtime::ServiceError;
+use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
+use tonic::{Request, Response, Status};
+
+use crate::model::{
+    Coverage, CoverageFilter, CoverageOrder, NewCoverage, RELATIONSHIP_CODES, RELATIONSHIP_SELF,
+    is_relationship_code,
+};
+use crate::store::{EligibilityStore, StoreError};
+
+/// Longest EHR reference (patient_ref) accepted, in characters.
+const MAX_REF_LEN: usize = 128;
+
+/// The eligibility gRPC service over an [`EligibilityStore`].
+#[derive(Clone)]
+pub struct EligibilityService {
+    store: Arc<dyn EligibilityStore>,
+}
+
+impl std::fmt::Debug for EligibilityService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EligibilityService").finish_non_exhaustive()
+    }
+}
+
+impl EligibilityService {
+    /// Builds the service over a store (see [`crate::store::open_store`]).
+    pub fn new(store: Arc<dyn EligibilityStore>) -> Self {
+        Self { store }
+    }
+
+    /// Wraps the service in its generated tonic server (apply message limits with
+    /// `medbill_runtime::with_grpc_limits!`).
+    pub fn into_server(self) -> EligibilityServiceServer<Self> {
+        EligibilityServiceServer::new(self)
+    }
+}
+
+fn unimplemented(rpc: &str, what: &str) -> Status {
+    Status::unimplemented(format!("{rpc} arrives with {what}"))
+}
+
+#[tonic::async_trait]
+impl pb::eligibility_service_server::EligibilityService for EligibilityService {
+    async fn create_coverage(
+        &self,
+        request: Request<pb::CreateCoverageRequest>,
+    ) -> Result<Response<pb::CreateCoverageResponse>, Status> {
+        let tenant = tenant_of(&request)?;
+        let req = request.into_inner();
+        let key = idempotency_key(&req.idempotency_key)?;
+        let new = validate_create(&req)?;
+        let coverage = self
+            .store
+            .create_coverage(&tenant, &key, &new)
+            .await
+            .map_err(store_error)?;
+        tracing::info!(coverage_id = %coverage.id, tenant = %tenant, "coverage created");
+        Ok(Response::new(pb::CreateCoverageResponse {
+            coverage: Some(to_proto(&coverage)),
+        }))
+    }
+
+    async fn get_coverage(
+        &self,
+        request: Request<pb::GetCoverageRequest>,
+    ) -> Result<Response<pb::GetCoverageResponse>, Status> {
+        let tenant = tenant_of(&request)?;
+        let req = request.into_inner();
+        let id = parse_id(&req.id)?;
+        let coverage = self
+            .store
+            .get_coverage(&tenant, &id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ServiceError::not_found(format!("coverage {id}")))?;
+        Ok(Response::new(pb::GetCoverageResponse {
+            coverage: Some(to_proto(&coverage)),
+        }))
+    }
+
+    async fn list_coverages(
+        &self,
+        request: Request<pb::ListCoveragesRequest>,
+    ) -> Result<Response<pb::ListCoveragesResponse>, Status> {
+        let tenant = tenant_of(&request)?;
+        let req = request.into_inner();
+        let size = PageSize::from_i32(req.page_size)?;
+        let filter = CoverageFilter {
+            patient_ref: non_empty(&req.patient_ref),
+            payer_id: non_empty(&req.payer_id),
+        };
+        let fingerprint = QueryFingerprint::builder("eligibility.ListCoverages")
+            .field("tenant", tenant.as_str())
+            .optional("patient_ref", filter.patient_ref.as_deref())
+            .optional("payer_id", filter.payer_id.as_deref())
+            .finish();
+        let after = decode_page_token(&req.page_token, &fingerprint)?
+            .map(|cursor| {
+                CoverageId::parse(&cursor).map_err(|_| {
+                    ServiceError::invalid_argument("page_token", "malformed page token")
+                })
+            })
+            .transpose()?;
+        let rows = self
+            .store
+            .list_coverages(&tenant, &filter, after.as_ref(), size.fetch_limit())
+            .await
+            .map_err(store_error)?;
+        let (page, next_page_token) = split_page(rows, size, &fingerprint, |c| c.id.to_string());
+        Ok(Response::new(pb::ListCoveragesResponse {
+            coverages: page.iter().map(to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn check_eligibility(
+        &self,
+        _request: Request<pb::CheckEligibilityRequest>,
+    ) -> Result<Response<pb::CheckEligibilityResponse>, Status> {
+        Err(unimplemented(
+            "CheckEligibility",
+            "issue 3 (real-time eligibility, X12 270/271)",
+        ))
+    }
+
+    async fn get_eligibility_check(
+        &self,
+        _request: Request<pb::GetEligibilityCheckRequest>,
+    ) -> Result<Response<pb::GetEligibilityCheckResponse>, Status> {
+        Err(unimplemented(
+            "GetEligibilityCheck",
+            "issue 3 (real-time eligibility, X12 270/271)",
+        ))
+    }
+
+    async fn list_eligibility_checks(
+        &self,
+        _request: Request<pb::ListEligibilityChecksRequest>,
+    ) -> Result<Response<pb::ListEligibilityChecksResponse>, Status> {
+        Err(unimplemented(
+            "ListEligibilityChecks",
+            "issue 3 (real-time eligibility, X12 270/271)",
+        ))
+    }
+
+    async fn estimate_patient_cost(
+        &self,
+        _request: Request<pb::EstimatePatientCostRequest>,
+    ) -> Result<Response<pb::EstimatePatientCostResponse>, Status> {
+        Err(unimplemented(
+            "EstimatePatientCost",
+            "issue 3 (patient cost estimates)",
+        ))
+    }
+
+    async fn get_cost_estimate(
+        &self,
+        _request: Request<pb::GetCostEstimateRequest>,
+    ) -> Result<Response<pb::GetCostEstimateResponse>, Status> {
+        Err(unimplemented(
+            "GetCostEstimate",
+            "issue 3 (patient cost estimates)",
+        ))
+    }
+
+    async fn request_prior_authorization(
+        &self,
+        _request: Request<pb::RequestPriorAuthorizationRequest>,
+    ) -> Result<Response<pb::RequestPriorAuthorizationResponse>, Status> {
+        Err(unimplemented(
+            "RequestPriorAuthorization",
+            "issue 3 (prior authorization, X12 278)",
+        ))
+    }
+
+    async fn get_prior_authorization(
+        &self,
+        _request: Request<pb::GetPriorAuthorizationRequest>,
+    ) -> Result<Response<pb::GetPriorAuthorizationResponse>, Status> {
+        Err(unimplemented(
+            "GetPriorAuthorization",
+            "issue 3 (prior authorization, X12 278)",
+        ))
+    }
+}
+
+/// Returns the caller's tenant as resolved by the auth layer.
+fn tenant_of<T>(request: &Request<T>) -> Result<TenantId, Status> {
+    let tenant = medbill_runtime::tenant(request)?;
+    // Tenant ids come from configuration; one that is not a valid id is a deployment error.
+    TenantId::parse(tenant.as_str()).map_err(|e| ServiceError::internal(e).into())
+}
+
+/// Maps store failures to statuses: key reuse is the caller's error, a busy database is
+/// retryable, anything else is internal (logged, not shown).
+fn store_error(err: StoreError) -> Status {
+    match err {
+        StoreError::IdempotencyKeyReused { key } => ServiceError::AlreadyExists(format!(
+            "idempotency key {key:?} was already used with a different request; \
+             use a new key for a new request"
+        ))
+        .into(),
+        e if e.is_retryable() => {
+            tracing::warn!(error = %e, "database busy");
+            ServiceError::Unavailable("the database is busy; retry the call".to_owned()).into()
+        }
+        e => ServiceError::internal(e).into(),
+    }
+}
+
+fn idempotency_key(raw: &str) -> Result<IdempotencyKey, ServiceError> {
+    if raw.is_empty() {
+        return Err(ServiceError::invalid_argument(
+            "idempotency_key",
+            "is required",
+        ));
+    }
+    IdempotencyKey::parse(raw)
+        .map_err(|e| ServiceError::invalid_argument("idempotency_key", e.to_string()))
+}
+
+fn parse_id(raw: &str) -> Result<CoverageId, ServiceError> {
+    if raw.is_empty() {
+        return Err(ServiceError::invalid_argument("id", "is required"));
+    }
+    CoverageId::parse(raw).map_err(|e| ServiceError::invalid_argument("id", e.to_string()))
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+/// Checks a free-text field: not blank (when required), at most `max` characters, no control
+/// characters. The value itself is never echoed (it may be PHI).
+fn text(
+    field: &str,
+    value: &str,
+    max: usize,
+    required: bool,
+) -> Result<Option<String>, ServiceError> {
+    if value.trim().is_empty() {
+        return if required {
+            Err(ServiceError::invalid_argument(field, "is required"))
+        } else if value.is_empty() {
+            Ok(None)
+        } else {
+            Err(ServiceError::invalid_argument(
+                field,
+                "is blank; leave it empty or give a value",
+            ))
+        };
+    }
+    let len = value.chars().count();
+    if len > max {
+        return Err(ServiceError::invalid_argument(
+            field,
+            format!("is {len} characters long; at most {max} are allowed"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ServiceError::invalid_argument(
+            field,
+            "contains control characters",
+        ));
+    }
+    if value.trim() != value {
+        return Err(ServiceError::invalid_argument(
+            field,
+            "has leading or trailing whitespace",
+        ));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+fn required(field: &str, value: &str, max: usize) -> Result<String, ServiceError> {
+    text(field, value, max, true)?
+        .ok_or_else(|| ServiceError::invalid_argument(field, "is required"))
+}
+
+fn date(field: &str, value: &str) -> Result<NaiveDate, ServiceError> {
+    if value.is_empty() {
+        return Err(ServiceError::invalid_argument(field, "is required"));
+    }
+    parse_iso_date(value).map_err(|e| ServiceError::invalid_argument(field, e.to_string()))
+}
+
+/// Validates a CreateCoverage request into the model, naming the first offending field.
+/// Lengths follow the X12 5010 element maxima the fields end up in (NM103 60, NM104 35,
+/// NM109 80, REF02 50).
+fn validate_create(req: &pb::CreateCoverageRequest) -> Result<NewCoverage, ServiceError> {
+    let patient_ref = required("patient_ref", &req.patient_ref, MAX_REF_LEN)?;
+    let payer_id = required("payer_id", &req.payer_id, 80)?;
+    let payer_name = required("payer_name", &req.payer_name, 60)?;
+    let member_id = required("member_id", &req.member_id, 80)?;
+    let group_number = text("group_number", &req.group_number, 50, false)?;
+    let plan_name = text("plan_name", &req.plan_name, 128, false)?;
+    let subscriber_first_name = required("subscriber_first_name", &req.subscriber_first_name, 35)?;
+    let subscriber_last_name = required("subscriber_last_name", &req.subscriber_last_name, 60)?;
+    let subscriber_birth_date = date("subscriber_birth_date", &req.subscriber_birth_date)?;
+    if subscriber_birth_date > Utc::now().date_naive() {
+        return Err(ServiceError::invalid_argument(
+            "subscriber_birth_date",
+            "is in the future",
+        ));
+    }
+    let relationship_to_subscriber = match req.relationship_to_subscriber.as_str() {
+        "" => RELATIONSHIP_SELF.to_owned(),
+        code if is_relationship_code(code) => code.to_owned(),
+        _ => {
+            return Err(ServiceError::invalid_argument(
+                "relationship_to_subscriber",
+                format!(
+                    "is not an X12 individual relationship code; expected one of {}",
+                    RELATIONSHIP_CODES.join(", ")
+                ),
+            ));
+        }
+    };
+    let coverage_order = match pb::CoverageOrder::try_from(req.coverage_order) {
+        Ok(pb::CoverageOrder::Unspecified | pb::CoverageOrder::Primary) => CoverageOrder::Primary,
+        Ok(pb::CoverageOrder::Secondary) => CoverageOrder::Secondary,
+        Ok(pb::CoverageOrder::Tertiary) => CoverageOrder::Tertiary,
+        Err(_) => {
+            return Err(ServiceError::invalid_argument(
+                "coverage_order",
+                format!("unknown value {}", req.coverage_order),
+            ));
+        }
+    };
+    let effective_date = date("effective_date", &req.effective_date)?;
+    let termination_date = match req.termination_date.as_str() {
+        "" => None,
+        raw => Some(date("termination_date", raw)?),
+    };
+    if let Some(end) = termination_date
+        && end < effective_date
+    {
+        return Err(ServiceError::invalid_argument(
+            "termination_date",
+            format!("{end} is before effective_date {effective_date}"),
+        ));
+    }
+    Ok(NewCoverage {
+        patient_ref,
+        payer_id,
+        payer_name,
+        member_id,
+        group_number,
+        plan_name,
+        subscriber_first_name,
+        subscriber_last_name,
+        subscriber_birth_date,
+        relationship_to_subscriber,
+        coverage_order,
+        effective_date,
+        termination_date,
+    })
+}
+
+fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        // Always below 1e9, so it fits.
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// Maps a stored coverage to its wire form (absent optionals as empty strings).
+pub fn to_proto(c: &Coverage) -> pb::Coverage {
+    let f = &c.fields;
+    pb::Coverage {
+        id: c.id.to_string(),
+        patient_ref: f.patient_ref.clone(),
+        payer_id: f.payer_id.clone(),
+        payer_name: f.payer_name.clone(),
+        member_id: f.member_id.clone(),
+        group_number: f.group_number.clone().unwrap_or_default(),
+        plan_name: f.plan_name.clone().unwrap_or_default(),
+        subscriber_first_name: f.subscriber_first_name.clone(),
+        subscriber_last_name: f.subscriber_last_name.clone(),
+        subscriber_birth_date: format_iso_date(f.subscriber_birth_date),
+        relationship_to_subscriber: f.relationship_to_subscriber.clone(),
+        coverage_order: match f.coverage_order {
+            CoverageOrder::Primary => pb::CoverageOrder::Primary,
+            CoverageOrder::Secondary => pb::CoverageOrder::Secondary,
+            CoverageOrder::Tertiary => pb::CoverageOrder::Tertiary,
+        } as i32,
+        effective_date: format_iso_date(f.effective_date),
+        termination_date: f.termination_date.map(format_iso_date).unwrap_or_default(),
+        created_at: Some(timestamp(c.created_at)),
+        updated_at: Some(timestamp(c.updated_at)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> pb::CreateCoverageRequest {
+        pb::CreateCoverageRequest {
+            idempotency_key: "k".into(),
+            patient_ref: "pat-1".into(),
+            payer_id: "60054".into(),
+            payer_name: "AETNA".into(),
+            member_id: "W1".into(),
+            group_number: String::new(),
+            plan_name: String::new(),
+            subscriber_first_name: "ANN".into(),
+            subscriber_last_name: "LEE".into(),
+            subscriber_birth_date: "1980-02-29".into(),
+            relationship_to_subscriber: String::new(),
+            coverage_order: 0,
+            effective_date: "2026-01-01".into(),
+            termination_date: String::new(),
+        }
+    }
+
+    fn field_of(err: ServiceError) -> String {
+        match err {
+            ServiceError::InvalidArgument { field, .. } => field,
+            other => format!("not invalid argument: {other}"),
+        }
+    }
+
+    #[test]
+    fn defaults_apply_to_optional_fields() {
+        let new = validate_create(&valid()).expect("valid");
+        assert_eq!(new.relationship_to_subscriber, "18");
+        assert_eq!(new.coverage_order, CoverageOrder::Primary);
+        assert_eq!(new.group_number, None);
+        assert_eq!(new.termination_date, None);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        type Breaker = fn(&mut pb::CreateCoverageRequest);
+        let cases: [(&str, Breaker); 11] = [
+            ("patient_ref", |r| r.patient_ref.clear()),
+            ("payer_id", |r| r.payer_id = " ".into()),
+            ("payer_name", |r| r.payer_name = "x".repeat(61)),
+            ("member_id", |r| r.member_id.clear()),
+            ("group_number", |r| r.group_number = "  ".into()),
+            ("subscriber_first_name", |r| {
+                r.subscriber_first_name = "A\u{7}".into()
+            }),
+            ("subscriber_birth_date", |r| {
+                r.subscriber_birth_date = "1980-02-30".into()
+            }),
+            ("relationship_to_subscriber", |r| {
+                r.relationship_to_subscriber = "99".into()
+            }),
+            ("coverage_order", |r| r.coverage_order = 42),
+            ("effective_date", |r| r.effective_date = "01/01/2026".into()),
+            ("termination_date", |r| {
+                r.termination_date = "2025-12-31".into()
+            }),
+        ];
+        for (field, breaker) in cases {
+            let mut req = valid();
+            breaker(&mut req);
+            let err = validate_create(&req).expect_err(field);
+            assert_eq!(field_of(err), field);
+        }
+    }
+
+    #[test]
+    fn a_birth_date_in_the_future_is_rejected() {
+        let mut req = valid();
+        req.subscriber_birth_date = format_iso_date(Utc::now().date_naive() + chrono::Days::new(2));
+        assert_eq!(
+            field_of(validate_create(&req).expect_err("future")),
+            "subscriber_birth_date"
+        );
+    }
+}

@@ -38,6 +38,9 @@ pub struct BalanceProblem {
     pub line: Option<usize>,
     /// 1-based index of the SVC, CLP or BPR segment in the input.
     pub segment_index: usize,
+    /// Byte offset of that segment in the input.
+    #[serde(skip)]
+    pub segment_offset: usize,
     /// Amount computed from the file (charge minus adjustments; or claims minus PLB).
     #[serde(with = "rust_decimal::serde::str")]
     pub expected: Decimal,
@@ -100,6 +103,7 @@ pub fn balance_claim(claim: &ClaimPayment<'_>, out: &mut Vec<BalanceProblem>) {
                 claim: Some(claim.patient_control_number.to_string()),
                 line: Some(n + 1),
                 segment_index: svc.segment_index,
+                segment_offset: svc.segment_offset,
                 expected,
                 actual: svc.paid,
                 difference: svc.paid - expected,
@@ -114,6 +118,7 @@ pub fn balance_claim(claim: &ClaimPayment<'_>, out: &mut Vec<BalanceProblem>) {
             claim: Some(claim.patient_control_number.to_string()),
             line: None,
             segment_index: claim.segment_index,
+            segment_offset: claim.segment_offset,
             expected,
             actual: claim.paid,
             difference: claim.paid - expected,
@@ -139,6 +144,7 @@ pub fn balance_transaction(
         claim: None,
         line: None,
         segment_index: remittance.payment.segment_index,
+        segment_offset: remittance.payment.segment_offset,
         expected,
         actual,
         difference: actual - expected,

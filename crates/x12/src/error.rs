@@ -216,6 +216,9 @@ pub enum ErrorKind {
         /// ST01 found.
         found: String,
     },
+    /// An 835 does not balance at line, claim or transaction level.
+    #[error("{0}")]
+    Imbalance(Box<crate::balance::BalanceProblem>),
     /// Reading the underlying input failed.
     #[error("read failed: {0}")]
     Io(String),

@@ -45,6 +45,7 @@ pub mod decimal;
 pub mod delimiters;
 pub mod envelope;
 pub mod error;
+pub mod inspect;
 pub mod model;
 pub mod segment;
 pub mod tokenizer;

@@ -137,9 +137,11 @@ impl Scanner {
                 }
                 _ if !eof => return Scan::NeedMore { keep_from: pos },
                 _ => {
+                    let id_end = memchr::memchr(d.element, rest).unwrap_or(rest.len()).min(3);
                     self.problems.push(Error::at(
                         Position {
                             segment_index: self.index + 1,
+                            segment_id: String::from_utf8_lossy(&rest[..id_end]).into_owned(),
                             offset: base + pos,
                             ..Position::default()
                         },

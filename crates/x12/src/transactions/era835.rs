@@ -73,6 +73,8 @@ pub struct Payment<'a> {
     pub date: Option<Text<'a>>,
     /// 1-based index of the BPR segment in the input (0 when missing).
     pub segment_index: usize,
+    /// Byte offset of the BPR segment in the input.
+    pub segment_offset: usize,
 }
 
 /// TRN reassociation trace number.
@@ -213,6 +215,8 @@ pub struct ClaimPayment<'a> {
     pub services: Vec<ServicePayment<'a>>,
     /// 1-based index of the CLP segment in the input.
     pub segment_index: usize,
+    /// Byte offset of the CLP segment in the input.
+    pub segment_offset: usize,
 }
 
 impl<'a> ClaimPayment<'a> {
@@ -337,6 +341,8 @@ pub struct ServicePayment<'a> {
     pub remarks: Vec<Remark<'a>>,
     /// 1-based index of the SVC segment in the input.
     pub segment_index: usize,
+    /// Byte offset of the SVC segment in the input.
+    pub segment_offset: usize,
 }
 
 impl<'a> ServicePayment<'a> {
@@ -475,7 +481,7 @@ pub struct Era835Builder<'a> {
     problems: Vec<Error>,
     state: Loop,
     claim: Option<ClaimPayment<'a>>,
-    fields: Vec<&'a [u8]>,
+    ranges: Vec<(usize, usize)>,
     hold_claims: bool,
     finished: std::collections::VecDeque<ClaimPayment<'a>>,
     seen_bpr: bool,
@@ -499,7 +505,7 @@ impl<'a> Era835Builder<'a> {
             problems: Vec::new(),
             state: Loop::Header,
             claim: None,
-            fields: Vec::with_capacity(32),
+            ranges: Vec::with_capacity(32),
             hold_claims: true,
             finished: std::collections::VecDeque::new(),
             seen_bpr: false,
@@ -536,34 +542,38 @@ impl<'a> Era835Builder<'a> {
         std::mem::take(&mut self.problems)
     }
 
-    /// Reads one segment.
+    /// Reads one segment; text fields borrow from it.
     pub fn push(&mut self, seg: &Segment<'a>) {
+        self.push_with(seg, borrow_text);
+    }
+
+    fn push_with<'x>(&mut self, seg: &Segment<'x>, make: fn(&'x [u8]) -> Text<'a>) {
         self.r.segment_count += 1;
         self.last_index = seg.index();
         self.last_offset = seg.offset();
-        let mut fields = std::mem::take(&mut self.fields);
-        fields.clear();
-        let sep = seg.delimiters().element;
+        let mut ranges = std::mem::take(&mut self.ranges);
+        ranges.clear();
         let raw = seg.raw();
         let mut start = 0;
-        for p in memchr::memchr_iter(sep, raw) {
-            fields.push(&raw[start..p]);
+        for p in memchr::memchr_iter(seg.delimiters().element, raw) {
+            ranges.push((start, p));
             start = p + 1;
         }
-        fields.push(&raw[start..]);
+        ranges.push((start, raw.len()));
         let mut problems = std::mem::take(&mut self.problems);
         self.dispatch(
             &Fields {
                 seg,
-                fields: &fields,
+                ranges: &ranges,
+                make,
             },
             &mut problems,
         );
         self.problems = problems;
-        self.fields = fields;
+        self.ranges = ranges;
     }
 
-    fn dispatch(&mut self, f: &Fields<'_, 'a>, problems: &mut Vec<Error>) {
+    fn dispatch<'x>(&mut self, f: &Fields<'_, 'x, 'a>, problems: &mut Vec<Error>) {
         let seg = f.seg;
         match f.get(0) {
             b"ST" => {
@@ -601,6 +611,7 @@ impl<'a> Era835Builder<'a> {
                 p.originating_company_id = f.opt(10);
                 p.date = f.opt_date(16, "BPR16", problems);
                 p.segment_index = seg.index();
+                p.segment_offset = seg.offset();
             }
             b"TRN" if matches!(self.state, Loop::Header) => {
                 self.r.trace = Some(Trace {
@@ -766,6 +777,7 @@ impl<'a> Era835Builder<'a> {
                     drg_weight: f.opt_dec(12, "CLP12", problems),
                     discharge_fraction: f.opt_dec(13, "CLP13", problems),
                     segment_index: seg.index(),
+                    segment_offset: seg.offset(),
                     ..ClaimPayment::default()
                 });
             }
@@ -868,6 +880,7 @@ impl<'a> Era835Builder<'a> {
                         submitted_procedure: f.procedure(6, "SVC06", false, problems),
                         submitted_units: f.opt_dec(7, "SVC07", problems),
                         segment_index: seg.index(),
+                        segment_offset: seg.offset(),
                         ..ServicePayment::default()
                     });
                 }
@@ -933,6 +946,14 @@ impl<'a> Era835Builder<'a> {
     }
 }
 
+impl Era835Builder<'static> {
+    /// Reads one segment, copying its text, so the segment's buffer may be
+    /// reused afterwards (the streaming reader's path).
+    pub fn push_owned(&mut self, seg: &Segment<'_>) {
+        self.push_with(seg, owned_text);
+    }
+}
+
 fn misplaced(problems: &mut Vec<Error>, seg: &Segment<'_>, context: &'static str) {
     problems.push(Error::warn_at(
         seg.position(),
@@ -944,34 +965,47 @@ fn misplaced(problems: &mut Vec<Error>, seg: &Segment<'_>, context: &'static str
 }
 
 /// A segment split into elements once, with typed accessors that record problems.
-struct Fields<'s, 'a> {
-    seg: &'s Segment<'a>,
-    fields: &'s [&'a [u8]],
+struct Fields<'s, 'x, 'o> {
+    seg: &'s Segment<'x>,
+    ranges: &'s [(usize, usize)],
+    /// Makes output text from input bytes: borrows (zero-copy reader) or copies (streaming reader).
+    make: fn(&'x [u8]) -> Text<'o>,
 }
 
-fn text_of(b: &[u8]) -> Text<'_> {
+fn borrow_text(b: &[u8]) -> Text<'_> {
     String::from_utf8_lossy(b)
 }
 
-impl<'s, 'a> Fields<'s, 'a> {
+fn owned_text(b: &[u8]) -> Text<'static> {
+    Cow::Owned(String::from_utf8_lossy(b).into_owned())
+}
+
+impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
     fn len(&self) -> usize {
-        self.fields.len()
+        self.ranges.len()
     }
 
-    fn get(&self, i: usize) -> &'a [u8] {
-        self.fields.get(i).copied().unwrap_or(b"")
+    fn get(&self, i: usize) -> &'x [u8] {
+        match self.ranges.get(i) {
+            Some(&(a, b)) => self.seg.raw().get(a..b).unwrap_or(b""),
+            None => b"",
+        }
     }
 
-    fn text(&self, i: usize) -> Text<'a> {
-        text_of(self.get(i))
+    fn text(&self, i: usize) -> Text<'o> {
+        (self.make)(self.get(i))
     }
 
-    fn opt(&self, i: usize) -> Option<Text<'a>> {
+    fn opt(&self, i: usize) -> Option<Text<'o>> {
         let b = self.get(i);
-        if b.is_empty() { None } else { Some(text_of(b)) }
+        if b.is_empty() {
+            None
+        } else {
+            Some((self.make)(b))
+        }
     }
 
-    fn req(&self, i: usize, name: &'static str, problems: &mut Vec<Error>) -> Text<'a> {
+    fn req(&self, i: usize, name: &'static str, problems: &mut Vec<Error>) -> Text<'o> {
         let b = self.get(i);
         if b.is_empty() {
             problems.push(Error::at(
@@ -979,7 +1013,7 @@ impl<'s, 'a> Fields<'s, 'a> {
                 ErrorKind::MissingElement(name),
             ));
         }
-        text_of(b)
+        (self.make)(b)
     }
 
     fn dec(
@@ -1035,7 +1069,7 @@ impl<'s, 'a> Fields<'s, 'a> {
         }
     }
 
-    fn req_date(&self, i: usize, name: &'static str, problems: &mut Vec<Error>) -> Text<'a> {
+    fn req_date(&self, i: usize, name: &'static str, problems: &mut Vec<Error>) -> Text<'o> {
         let b = self.get(i);
         if b.is_empty() {
             problems.push(Error::at(
@@ -1045,7 +1079,7 @@ impl<'s, 'a> Fields<'s, 'a> {
         } else {
             self.check_date(b, i, name, problems);
         }
-        text_of(b)
+        (self.make)(b)
     }
 
     fn opt_date(
@@ -1053,16 +1087,16 @@ impl<'s, 'a> Fields<'s, 'a> {
         i: usize,
         name: &'static str,
         problems: &mut Vec<Error>,
-    ) -> Option<Text<'a>> {
+    ) -> Option<Text<'o>> {
         let b = self.get(i);
         if b.is_empty() {
             return None;
         }
         self.check_date(b, i, name, problems);
-        Some(text_of(b))
+        Some((self.make)(b))
     }
 
-    fn contact(&self, problems: &mut Vec<Error>) -> Contact<'a> {
+    fn contact(&self, problems: &mut Vec<Error>) -> Contact<'o> {
         let mut numbers = Vec::new();
         let mut i = 3;
         while i + 1 < self.len() || (i < self.len() && !self.get(i).is_empty()) {
@@ -1085,7 +1119,7 @@ impl<'s, 'a> Fields<'s, 'a> {
         name: &'static str,
         required: bool,
         problems: &mut Vec<Error>,
-    ) -> Option<Procedure<'a>> {
+    ) -> Option<Procedure<'o>> {
         let b = self.get(i);
         if b.is_empty() {
             if required {
@@ -1135,22 +1169,22 @@ impl<'s, 'a> Fields<'s, 'a> {
         for (n, part) in parts.enumerate() {
             if n < 4 {
                 if !part.is_empty() {
-                    modifiers.push(text_of(part));
+                    modifiers.push((self.make)(part));
                 }
             } else if n == 4 && !part.is_empty() {
-                description = Some(text_of(part));
+                description = Some((self.make)(part));
             }
         }
         Some(Procedure {
-            qualifier: text_of(qualifier),
-            code: text_of(code),
+            qualifier: (self.make)(qualifier),
+            code: (self.make)(code),
             modifiers,
             description,
         })
     }
 
     /// Reads a CAS segment: group code then any number of (reason, amount, quantity) triplets.
-    fn cas(&self, out: &mut Vec<Adjustment<'a>>, problems: &mut Vec<Error>) {
+    fn cas(&self, out: &mut Vec<Adjustment<'o>>, problems: &mut Vec<Error>) {
         let group = self.req(1, "CAS01", problems);
         let mut i = 2;
         let mut any = false;
@@ -1184,7 +1218,7 @@ impl<'s, 'a> Fields<'s, 'a> {
             };
             out.push(Adjustment {
                 group: group.clone(),
-                reason: text_of(reason),
+                reason: (self.make)(reason),
                 amount,
                 quantity,
             });
@@ -1199,7 +1233,7 @@ impl<'s, 'a> Fields<'s, 'a> {
     }
 
     /// Reads a PLB: provider, fiscal period, then any number of (composite reason, amount) pairs.
-    fn plb(&self, out: &mut Vec<ProviderAdjustment<'a>>, problems: &mut Vec<Error>) {
+    fn plb(&self, out: &mut Vec<ProviderAdjustment<'o>>, problems: &mut Vec<Error>) {
         let provider_id = self.req(1, "PLB01", problems);
         let fiscal_period_date = self.req_date(2, "PLB02", problems);
         let mut i = 3;
@@ -1213,7 +1247,10 @@ impl<'s, 'a> Fields<'s, 'a> {
             any = true;
             let mut parts = composite.split(|&c| c == self.seg.delimiters().component);
             let reason = parts.next().unwrap_or(b"");
-            let reference = parts.next().filter(|r| !r.is_empty()).map(text_of);
+            let reference = parts
+                .next()
+                .filter(|r| !r.is_empty())
+                .map(|r| (self.make)(r));
             if reason.is_empty() {
                 problems.push(Error::at(
                     self.seg.position_at(i).with_component(1),
@@ -1233,7 +1270,7 @@ impl<'s, 'a> Fields<'s, 'a> {
             out.push(ProviderAdjustment {
                 provider_id: provider_id.clone(),
                 fiscal_period_date: fiscal_period_date.clone(),
-                reason: text_of(reason),
+                reason: (self.make)(reason),
                 reference,
                 amount,
                 segment_index: self.seg.index(),

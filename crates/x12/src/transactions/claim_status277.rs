@@ -66,10 +66,12 @@ pub fn read_277(set: &TransactionSet<'_>) -> Parsed<ClaimStatusResponse> {
                         provider_id = None;
                         Level::Provider
                     }
-                    "22" | "23" | "PT" => {
+                    // A dependent (23) keeps the subscriber's member id unless its NM1 has one.
+                    "22" | "PT" => {
                         member_id = None;
                         Level::Person
                     }
+                    "23" => Level::Person,
                     _ => level,
                 };
             }

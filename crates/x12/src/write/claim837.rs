@@ -123,6 +123,13 @@ pub(crate) fn check_parties(
         TaxId::Ein(t) | TaxId::Ssn(t) => v::digits(ctx, "billing_provider.tax_id", t, 9)?,
     }
     v::address(ctx, &b.address)?;
+    if b.address.postal_code.len() != 9 {
+        return Err(invalid(
+            ctx,
+            "billing_provider.address.postal_code",
+            "the TR3 requires the 9-digit ZIP+4",
+        ));
+    }
     if let Some(t) = &b.taxonomy {
         taxonomy(ctx, "billing_provider.taxonomy", t)?;
     }

@@ -275,7 +275,7 @@ pub fn institutional_set() -> InstitutionalClaimSet {
         name: PartyName::organization("GENERAL HOSPITAL"),
         npi: "9876540805".into(),
         tax_id: TaxId::Ein("987654321".into()),
-        address: addr("500 HOSPITAL DR", "SPRINGFIELD", "IL", "62701"),
+        address: addr("500 HOSPITAL DR", "SPRINGFIELD", "IL", "627015000"),
         taxonomy: Some("282N00000X".into()),
     };
     let day = date(2026, 2, 10);

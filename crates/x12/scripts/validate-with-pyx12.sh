@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Independent validation of the X12 writers with pyx12's x12valid (PyPI, BSD licence).
+#
+# Generates the example 837P, 837I and 999 interchanges with our writers
+# (`cargo run -p medbill-x12 --example write_samples -- DIR`) and runs x12valid on each.
+# Exits non-zero when pyx12 reports any error, cannot run, or a file is missing.
+# pyx12 has no 5010 map for 270/276: the 270 is checked against the segment and element
+# tables in crates/x12/data/x12 by the Rust test tests/x12_tables_270.rs instead.
+#
+# Environment: PYX12_VENV (default /var/tmp/medbill-pyx12-venv), PYX12_VERSION (default 4.0.0),
+# CARGO_TARGET_DIR (passed through to cargo).
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+
+venv="${PYX12_VENV:-/var/tmp/medbill-pyx12-venv}"
+version="${PYX12_VERSION:-4.0.0}"
+python="$venv/bin/python"
+
+if ! "$python" -c "import pyx12" 2>/dev/null; then
+  echo "installing pyx12 $version into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "pyx12==$version"
+fi
+
+out="$(mktemp -d /var/tmp/medbill-pyx12-XXXXXX)"
+trap 'rm -rf "$out"' EXIT
+
+cargo run --quiet -p medbill-x12 --example write_samples -- "$out" >/dev/null
+
+failed=()
+passed=()
+for name in 837p 837i 999; do
+  file="$out/$name.x12"
+  if [ ! -s "$file" ]; then
+    echo "FAIL $name: the example did not write $file"
+    failed+=("$name")
+    continue
+  fi
+  # x12valid is run as a module: its console-script wrapper exits 1 even on success. It exits 0
+  # when a file fails validation too, so its report is read: a passing file gets "<file>: OK"
+  # and no ERROR line.
+  log="$out/$name.log"
+  set +e
+  "$python" -m pyx12.scripts.x12valid "$file" >"$log" 2>&1
+  rc=$?
+  set -e
+  if [ "$rc" -eq 0 ] && grep -q "^$file: OK$" "$log" && ! grep -q "ERROR" "$log"; then
+    echo "ok   $name"
+    passed+=("$name")
+  else
+    echo "FAIL $name (x12valid exit $rc):"
+    sed 's/^/     /' "$log"
+    failed+=("$name")
+  fi
+done
+
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "pyx12 validation FAILED: ${failed[*]} rejected; ${#passed[@]} of 3 files accepted"
+  exit 1
+fi
+echo "pyx12 validation PASSED: pyx12 $version accepted all 3 generated files (${passed[*]})"

@@ -2,5 +2,13 @@
 //! service lines, and the history of their status changes.
 //!
 //! - [`model`]: the claim and its validation rules (CLM01, diagnosis pointers, modifiers, total charge).
+//! - [`store`]: the [`ClaimStore`] trait and its PostgreSQL/SQLite implementation.
 
 pub mod model;
+pub mod store;
+
+pub use model::{
+    Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, NewClaim, NewClaimLine,
+    StatusChange, StatusChangeSource,
+};
+pub use store::{ClaimStore, ClaimStoreError, SqlClaimStore, open_store};

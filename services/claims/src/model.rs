@@ -1,12 +1,13 @@
 //! Domain structs of the claims service: a claim with its diagnoses, service lines and status history.
 //!
-//! Money is [`Decimal`] with at most two places (stored as cents), dates are [`NaiveDate`], timestamps are
+//! Money is [`Money`] (exact, whole cents when stored), dates are [`NaiveDate`], timestamps are
 //! UTC. The wire (proto) and database shapes are mapped to and from these types at their boundaries.
 
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use medbill_domain::{ClaimId, Money, Npi, PatientControlNumber};
 use rust_decimal::Decimal;
 use thiserror::Error;
 use uuid::Uuid;
@@ -117,6 +118,31 @@ code_enum!(
     }
 );
 
+code_enum!(
+    /// What caused a claim's status change.
+    StatusChangeSource, "status change source", {
+        /// CreateClaim.
+        Create => "CREATE",
+        /// ScrubClaim.
+        Scrub => "SCRUB",
+        /// SubmitClaims.
+        Submission => "SUBMISSION",
+        /// A 999 or TA1.
+        SyntaxAcknowledgement => "SYNTAX_ACKNOWLEDGEMENT",
+        /// A 277CA.
+        ClaimAcknowledgement => "CLAIM_ACKNOWLEDGEMENT",
+        /// An ERA applied through ApplyAdjudication.
+        Adjudication => "ADJUDICATION",
+        /// CorrectClaim.
+        Correction => "CORRECTION",
+        /// VoidClaim.
+        Void => "VOID",
+    }
+);
+
+/// Longest line item control number (REF*6R allows 50 characters).
+pub const MAX_LINE_CONTROL_NUMBER_LEN: usize = 50;
+
 /// One service line of a claim (loop 2400: SV1 on 837P, SV2 on 837I).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimLine {
@@ -131,7 +157,7 @@ pub struct ClaimLine {
     /// NUBC revenue code (SV201), institutional claims only.
     pub revenue_code: Option<String>,
     /// Line charge (SV102 / SV203).
-    pub charge: Decimal,
+    pub charge: Money,
     /// Units of service (SV104 / SV205), exact.
     pub units: Decimal,
     /// Date of service (DTP*472).
@@ -144,9 +170,9 @@ pub struct ClaimLine {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
     /// UUID v7, assigned at creation.
-    pub id: Uuid,
+    pub id: ClaimId,
     /// CLM01: our patient control number, unique per tenant.
-    pub patient_control_number: String,
+    pub patient_control_number: PatientControlNumber,
     /// Professional or institutional.
     pub claim_type: ClaimType,
     /// Current status.
@@ -162,9 +188,9 @@ pub struct Claim {
     /// The EHR's opaque patient id.
     pub patient_ref: String,
     /// Billing provider NPI (loop 2010AA NM109).
-    pub billing_provider_npi: String,
+    pub billing_provider_npi: Npi,
     /// Rendering provider NPI (loop 2310B), when different from the billing provider.
-    pub rendering_provider_npi: Option<String>,
+    pub rendering_provider_npi: Option<Npi>,
     /// CLM05-1 place of service, professional claims.
     pub place_of_service: Option<String>,
     /// CLM05-1 facility type code, institutional claims.
@@ -174,7 +200,7 @@ pub struct Claim {
     /// Service lines in line-number order.
     pub lines: Vec<ClaimLine>,
     /// CLM02: the sum of the line charges.
-    pub total_charge: Decimal,
+    pub total_charge: Money,
     /// First date of service over the lines.
     pub service_date_from: NaiveDate,
     /// Last date of service over the lines.
@@ -190,14 +216,22 @@ pub struct Claim {
 /// One entry of a claim's status history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusChange {
-    /// UUID v7: orders the history.
+    /// UUID v7 of the entry.
     pub id: Uuid,
+    /// Per-tenant event number: 1, 2, 3... in commit order, without gaps.
+    pub sequence: u64,
     /// The claim that changed.
-    pub claim_id: Uuid,
+    pub claim_id: ClaimId,
+    /// CLM01 of the claim.
+    pub patient_control_number: PatientControlNumber,
     /// The previous status; `None` for the creating entry.
     pub from: Option<ClaimStatus>,
     /// The new status.
     pub to: ClaimStatus,
+    /// What caused the change.
+    pub source: StatusChangeSource,
+    /// Id of the causing record (batch, acknowledgement, ERA, replacement claim); empty when none.
+    pub source_id: String,
     /// Why it changed (e.g. scrub failures, 277CA category code).
     pub reason: String,
     /// When it changed.
@@ -207,8 +241,12 @@ pub struct StatusChange {
 /// Filters of a claim listing; `None` means "any".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClaimFilter {
-    /// Only claims in this status.
-    pub status: Option<ClaimStatus>,
+    /// Only claims in any of these statuses; empty means any status.
+    pub statuses: Vec<ClaimStatus>,
+    /// Only the claim with this CLM01.
+    pub patient_control_number: Option<String>,
+    /// Only claims billed to this coverage.
+    pub coverage_id: Option<String>,
     /// Only claims of this patient.
     pub patient_ref: Option<String>,
     /// Only claims to this payer.
@@ -222,6 +260,8 @@ pub struct ClaimFilter {
 /// One service line of a claim being created, as validated input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewClaimLine {
+    /// REF*6R line item control number; `None` lets the store assign one.
+    pub line_control_number: Option<String>,
     /// CPT or HCPCS Level II code.
     pub procedure_code: String,
     /// Procedure modifiers, 0 to 4.
@@ -229,7 +269,7 @@ pub struct NewClaimLine {
     /// NUBC revenue code, institutional claims only.
     pub revenue_code: Option<String>,
     /// Line charge.
-    pub charge: Decimal,
+    pub charge: Money,
     /// Units of service.
     pub units: Decimal,
     /// Date of service.
@@ -243,7 +283,7 @@ pub struct NewClaimLine {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewClaim {
     /// CLM01, unique per tenant.
-    pub patient_control_number: String,
+    pub patient_control_number: PatientControlNumber,
     /// Professional or institutional.
     pub claim_type: ClaimType,
     /// CLM05-3.
@@ -257,9 +297,9 @@ pub struct NewClaim {
     /// The EHR's patient id.
     pub patient_ref: String,
     /// Billing provider NPI (already check-digit validated).
-    pub billing_provider_npi: String,
+    pub billing_provider_npi: Npi,
     /// Rendering provider NPI (already check-digit validated).
-    pub rendering_provider_npi: Option<String>,
+    pub rendering_provider_npi: Option<Npi>,
     /// Place of service, professional claims.
     pub place_of_service: Option<String>,
     /// Facility type code, institutional claims.
@@ -268,6 +308,12 @@ pub struct NewClaim {
     pub diagnoses: Vec<String>,
     /// Service lines in order.
     pub lines: Vec<NewClaimLine>,
+    /// The caller's expected total charge; when given it must equal the sum of the line charges.
+    pub total_charge: Option<Money>,
+    /// First date of service; `None` means the earliest line date.
+    pub service_date_from: Option<NaiveDate>,
+    /// Last date of service; `None` means the latest line date.
+    pub service_date_to: Option<NaiveDate>,
     /// The EHR encounter.
     pub encounter_ref: Option<String>,
 }
@@ -365,7 +411,7 @@ impl NewClaim {
             }
         }
 
-        let mut total = Decimal::ZERO;
+        let mut total = Money::ZERO;
         let mut from: Option<NaiveDate> = None;
         let mut to: Option<NaiveDate> = None;
         for (i, line) in self.lines.iter().enumerate() {
@@ -378,6 +424,31 @@ impl NewClaim {
                         line.procedure_code
                     ),
                 ));
+            }
+            if let Some(lcn) = &line.line_control_number {
+                if lcn.is_empty()
+                    || lcn.len() > MAX_LINE_CONTROL_NUMBER_LEN
+                    || !lcn
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+                {
+                    return Err(ClaimValidationError::new(
+                        at("line_control_number"),
+                        format!(
+                            "{lcn:?} is not 1 to {MAX_LINE_CONTROL_NUMBER_LEN} characters of A-Z, a-z, 0-9, '-', '.' and '_'"
+                        ),
+                    ));
+                }
+                let first = self
+                    .lines
+                    .iter()
+                    .position(|l| l.line_control_number.as_deref() == Some(lcn.as_str()));
+                if first != Some(i) {
+                    return Err(ClaimValidationError::new(
+                        at("line_control_number"),
+                        format!("{lcn:?} is used by more than one line of the claim"),
+                    ));
+                }
             }
             if line.modifiers.len() > MAX_MODIFIERS {
                 return Err(ClaimValidationError::new(
@@ -396,13 +467,13 @@ impl NewClaim {
                     ));
                 }
             }
-            if line.charge.is_sign_negative() {
+            if line.charge.is_negative() {
                 return Err(ClaimValidationError::new(
                     at("charge"),
                     "must not be negative",
                 ));
             }
-            if line.charge.scale() > 2 && line.charge != line.charge.round_dp(2) {
+            if !line.charge.is_whole_cents() {
                 return Err(ClaimValidationError::new(
                     at("charge"),
                     "must have at most two decimal places",
@@ -462,17 +533,45 @@ impl NewClaim {
             from = Some(from.map_or(line.service_date, |d| d.min(line.service_date)));
             to = Some(to.map_or(line.service_date, |d| d.max(line.service_date)));
         }
-        match (from, to) {
-            (Some(service_date_from), Some(service_date_to)) => Ok(ValidatedTotals {
-                total_charge: total.round_dp(2),
-                service_date_from,
-                service_date_to,
-            }),
-            _ => Err(ClaimValidationError::new(
+        if let Some(given) = self.total_charge
+            && given != total
+        {
+            return Err(ClaimValidationError::new(
+                "total_charge",
+                format!("{given} does not equal the sum of the line charges, {total}"),
+            ));
+        }
+        let (Some(first_line), Some(last_line)) = (from, to) else {
+            return Err(ClaimValidationError::new(
                 "lines",
                 "at least one service line is required",
-            )),
-        }
+            ));
+        };
+        let service_date_from = match self.service_date_from {
+            Some(d) if d > first_line => {
+                return Err(ClaimValidationError::new(
+                    "service_date_from",
+                    format!("{d} is after the earliest line date of service, {first_line}"),
+                ));
+            }
+            Some(d) => d,
+            None => first_line,
+        };
+        let service_date_to = match self.service_date_to {
+            Some(d) if d < last_line => {
+                return Err(ClaimValidationError::new(
+                    "service_date_to",
+                    format!("{d} is before the latest line date of service, {last_line}"),
+                ));
+            }
+            Some(d) => d,
+            None => last_line,
+        };
+        Ok(ValidatedTotals {
+            total_charge: total,
+            service_date_from,
+            service_date_to,
+        })
     }
 }
 
@@ -480,10 +579,10 @@ impl NewClaim {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ValidatedTotals {
     /// The sum of the line charges (CLM02).
-    pub total_charge: Decimal,
-    /// The earliest line date of service.
+    pub total_charge: Money,
+    /// The claim's first date of service (given, or the earliest line date).
     pub service_date_from: NaiveDate,
-    /// The latest line date of service.
+    /// The claim's last date of service (given, or the latest line date).
     pub service_date_to: NaiveDate,
 }
 
@@ -521,12 +620,17 @@ mod tests {
     use super::*;
     use rust_decimal_macros::dec;
 
+    fn m(s: &str) -> Money {
+        Money::parse(s).unwrap()
+    }
+
     fn date(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
     }
 
-    fn line(code: &str, charge: Decimal, day: &str, pointers: Vec<u32>) -> NewClaimLine {
+    fn line(code: &str, charge: Money, day: &str, pointers: Vec<u32>) -> NewClaimLine {
         NewClaimLine {
+            line_control_number: None,
             procedure_code: code.into(),
             modifiers: vec![],
             revenue_code: None,
@@ -539,30 +643,77 @@ mod tests {
 
     fn claim() -> NewClaim {
         NewClaim {
-            patient_control_number: "PCN-1".into(),
+            patient_control_number: PatientControlNumber::parse("PCN-1").unwrap(),
             claim_type: ClaimType::Professional,
             frequency_code: FrequencyCode::Original,
             payer_claim_control_number: None,
             coverage_id: "cov".into(),
             payer_id: "60054".into(),
             patient_ref: "pat-1".into(),
-            billing_provider_npi: "1234567893".into(),
+            billing_provider_npi: Npi::parse("1234567893").unwrap(),
             rendering_provider_npi: None,
             place_of_service: Some("11".into()),
             facility_type_code: None,
             diagnoses: vec!["E119".into(), "I10".into()],
             lines: vec![
-                line("99213", dec!(125.00), "2026-03-02", vec![1, 2]),
-                line("G0439", dec!(80.55), "2026-03-01", vec![2]),
+                line("99213", m("125.00"), "2026-03-02", vec![1, 2]),
+                line("G0439", m("80.55"), "2026-03-01", vec![2]),
             ],
+            total_charge: None,
+            service_date_from: None,
+            service_date_to: None,
             encounter_ref: None,
         }
     }
 
     #[test]
+    fn a_given_total_must_equal_the_sum() {
+        let mut c = claim();
+        c.total_charge = Some(m("205.55"));
+        assert!(c.validate().is_ok());
+        c.total_charge = Some(m("205.50"));
+        let e = c.validate().unwrap_err();
+        assert_eq!(e.field, "total_charge");
+        assert!(e.message.contains("205.55"), "{e}");
+    }
+
+    #[test]
+    fn given_service_dates_must_cover_the_lines() {
+        let mut c = claim();
+        c.service_date_from = Some(date("2026-02-28"));
+        c.service_date_to = Some(date("2026-03-05"));
+        let t = c.validate().unwrap();
+        assert_eq!(
+            (t.service_date_from, t.service_date_to),
+            (date("2026-02-28"), date("2026-03-05"))
+        );
+        c.service_date_from = Some(date("2026-03-02"));
+        assert_eq!(c.validate().unwrap_err().field, "service_date_from");
+        c.service_date_from = None;
+        c.service_date_to = Some(date("2026-03-01"));
+        assert_eq!(c.validate().unwrap_err().field, "service_date_to");
+    }
+
+    #[test]
+    fn line_control_numbers_are_unique_within_the_claim() {
+        let mut c = claim();
+        c.lines[0].line_control_number = Some("L-1".into());
+        c.lines[1].line_control_number = Some("L-1".into());
+        assert_eq!(
+            c.validate().unwrap_err().field,
+            "lines[1].line_control_number"
+        );
+        c.lines[1].line_control_number = Some("L 2".into());
+        assert_eq!(
+            c.validate().unwrap_err().field,
+            "lines[1].line_control_number"
+        );
+    }
+
+    #[test]
     fn totals_are_the_sum_of_lines_and_the_date_range() {
         let t = claim().validate().unwrap();
-        assert_eq!(t.total_charge, dec!(205.55));
+        assert_eq!(t.total_charge, m("205.55"));
         assert_eq!(t.service_date_from, date("2026-03-01"));
         assert_eq!(t.service_date_to, date("2026-03-02"));
     }
@@ -615,11 +766,11 @@ mod tests {
     #[test]
     fn sub_cent_and_negative_charges_are_rejected() {
         let mut c = claim();
-        c.lines[0].charge = dec!(1.005);
+        c.lines[0].charge = Money::from_decimal(dec!(1.005));
         assert_eq!(c.validate().unwrap_err().field, "lines[0].charge");
-        c.lines[0].charge = dec!(-1);
+        c.lines[0].charge = m("-1");
         assert_eq!(c.validate().unwrap_err().field, "lines[0].charge");
-        c.lines[0].charge = dec!(1.500);
+        c.lines[0].charge = Money::from_decimal(dec!(1.500));
         assert!(c.validate().is_ok());
     }
 

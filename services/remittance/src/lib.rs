@@ -2,5 +2,10 @@
 //! summarised, with the places where they do not balance.
 //!
 //! - [`model`]: the ERA, its payment summary and balance problems.
+//! - [`store`]: the [`EraStore`] trait and its PostgreSQL/SQLite implementation.
 
 pub mod model;
+pub mod store;
+
+pub use model::{BalanceLevel, BalanceProblem, Era, EraFilter, EraStatus, EraSummary, NewEra};
+pub use store::{EraStore, EraStoreError, Ingested, SqlEraStore, open_store};

@@ -1,16 +1,15 @@
 //! Domain structs of the remittance service: an ERA (one received 835 file) with its payment summary and the
 //! places where it does not balance.
 //!
-//! Money is [`Decimal`] with at most two places (stored as cents), dates are [`NaiveDate`], timestamps are
+//! Money is [`Money`] (exact, whole cents when stored), dates are [`NaiveDate`], timestamps are
 //! UTC. The wire (proto) and database shapes are mapped to and from these types at their boundaries.
 
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rust_decimal::Decimal;
+use medbill_domain::{EraId, Money};
 use thiserror::Error;
-use uuid::Uuid;
 
 /// Reports that a stored or wire code is not one of an enum's known values.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -94,27 +93,50 @@ pub struct BalanceProblem {
     pub level: BalanceLevel,
     /// CLP01 of the claim concerned; empty at the transaction level.
     pub claim_ref: String,
+    /// REF*6R of the line for line problems when the payer sent it; empty otherwise.
+    pub line_control_number: String,
     /// 1-based SVC position within the claim for line problems.
     pub line_number: Option<u32>,
-    /// The amount the rule requires (e.g. SVC03, CLP04, BPR02).
-    pub expected: Decimal,
-    /// The amount computed from the other elements.
-    pub actual: Decimal,
-    /// `actual - expected`.
-    pub difference: Decimal,
+    /// The amount the file states (SVC03, CLP04, BPR02).
+    pub expected: Money,
+    /// The amount computed from the other elements (e.g. CLP03 minus all adjustments).
+    pub actual: Money,
+    /// `expected - actual`.
+    pub difference: Money,
+    /// Human-readable explanation naming the elements involved.
+    pub message: String,
+}
+
+/// One PLB provider-level adjustment (a reason/amount pair), not tied to a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderAdjustment {
+    /// PLB01 provider identifier (NPI or TIN).
+    pub provider_id: String,
+    /// PLB02 fiscal period date, when readable.
+    pub fiscal_period_date: Option<NaiveDate>,
+    /// PLB03-1 reason code (WO, L6, FB, 72, CS, J1...).
+    pub reason: String,
+    /// PLB03-2 reference; empty when not sent.
+    pub reference: String,
+    /// PLB04: positive reduces the payment, negative increases it.
+    pub amount: Money,
 }
 
 /// The payment summary of a parsed 835 (BPR, TRN, N1 loops, claim count).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EraSummary {
+    /// BPR01 transaction handling code (C, I, H, D, P...).
+    pub handling_code: Option<String>,
     /// N1*PR 02.
     pub payer_name: Option<String>,
     /// N1*PR 04 (or REF*2U).
     pub payer_id: Option<String>,
+    /// N1*PE 02.
+    pub payee_name: Option<String>,
     /// N1*PE 04 when qualified XX.
     pub payee_npi: Option<String>,
     /// BPR02 total actual provider payment (summed over the file's transaction sets).
-    pub payment_amount: Option<Decimal>,
+    pub payment_amount: Option<Money>,
     /// BPR03: "C" credit or "D" debit.
     pub credit_debit: Option<String>,
     /// BPR04: ACH, CHK, NON, BOP, FWT.
@@ -131,7 +153,7 @@ pub struct EraSummary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Era {
     /// UUID v7, assigned at receipt.
-    pub id: Uuid,
+    pub id: EraId,
     /// When the file was received.
     pub received_at: DateTime<Utc>,
     /// When the record last changed.
@@ -144,10 +166,14 @@ pub struct Era {
     pub status: EraStatus,
     /// Why the file was rejected (segment and position); empty unless status is REJECTED.
     pub rejection_reason: String,
+    /// Original file name; empty when not given.
+    pub file_name: String,
     /// Parsed summary; all `None` / zero when not parsed.
     pub summary: EraSummary,
     /// Failed balancing checks, in file order.
     pub balance_problems: Vec<BalanceProblem>,
+    /// PLB provider-level adjustments, in file order.
+    pub provider_adjustments: Vec<ProviderAdjustment>,
 }
 
 /// An ERA to store: the raw bytes and what parsing them found.
@@ -159,10 +185,14 @@ pub struct NewEra {
     pub status: EraStatus,
     /// Why the file was rejected; empty unless REJECTED.
     pub rejection_reason: String,
+    /// Original file name; empty when not given.
+    pub file_name: String,
     /// Parsed summary.
     pub summary: EraSummary,
     /// Failed balancing checks.
     pub balance_problems: Vec<BalanceProblem>,
+    /// PLB provider-level adjustments.
+    pub provider_adjustments: Vec<ProviderAdjustment>,
 }
 
 /// Filters of an ERA listing; `None` means "any".

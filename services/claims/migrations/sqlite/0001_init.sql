@@ -38,6 +38,7 @@ CREATE TABLE claims (
 CREATE INDEX claims_tenant_status_idx ON claims (tenant_id, status, id);
 CREATE INDEX claims_tenant_patient_idx ON claims (tenant_id, patient_ref, id);
 CREATE INDEX claims_tenant_payer_idx ON claims (tenant_id, payer_id, id);
+CREATE INDEX claims_tenant_coverage_idx ON claims (tenant_id, coverage_id, id);
 CREATE INDEX claims_tenant_service_date_idx ON claims (tenant_id, service_date_from, service_date_to);
 
 -- HI: diagnoses in order; position 1 is the principal diagnosis (ABK/ABJ), the rest ABF/ABN.
@@ -56,8 +57,9 @@ CREATE TABLE claim_lines (
     tenant_id           TEXT    NOT NULL,
     claim_id            TEXT    NOT NULL,
     line_number         INTEGER NOT NULL CHECK (line_number >= 1),
-    -- REF*6R: our line item control number, echoed back by the payer in the 835.
-    line_control_number TEXT    NOT NULL,
+    -- REF*6R: our line item control number, echoed back by the payer in the 835 (given by the
+    -- caller or assigned by us); the 835 finds the claim by CLP01 and then the line by REF*6R.
+    line_control_number TEXT    NOT NULL CHECK (length(line_control_number) BETWEEN 1 AND 50),
     procedure_code      TEXT    NOT NULL,
     -- Up to four procedure modifiers, comma separated, in order ('' when none).
     modifiers           TEXT    NOT NULL DEFAULT '',
@@ -69,7 +71,7 @@ CREATE TABLE claim_lines (
     -- 1-based pointers into claim_diagnoses.position, comma separated, in order.
     diagnosis_pointers  TEXT    NOT NULL DEFAULT '',
     PRIMARY KEY (tenant_id, claim_id, line_number),
-    CONSTRAINT claim_lines_line_control_number_key UNIQUE (tenant_id, line_control_number),
+    CONSTRAINT claim_lines_line_control_number_key UNIQUE (tenant_id, claim_id, line_control_number),
     FOREIGN KEY (tenant_id, claim_id) REFERENCES claims (tenant_id, id) ON DELETE CASCADE
 );
 
@@ -77,15 +79,33 @@ CREATE TABLE claim_lines (
 -- The creating transition has from_status NULL.
 CREATE TABLE claim_status_history (
     tenant_id   TEXT   NOT NULL,
-    -- UUID v7: time ordered, so a watcher resumes after the last id it saw.
+    -- UUID v7 of the entry.
     id          TEXT   NOT NULL,
+    -- Per-tenant event number, 1, 2, 3... without gaps, allocated from claim_event_sequences in
+    -- the writing transaction: a watcher resumes after the last sequence it saw.
+    sequence    BIGINT NOT NULL CHECK (sequence >= 1),
     claim_id    TEXT   NOT NULL,
     from_status TEXT,
     to_status   TEXT   NOT NULL,
+    -- What caused the change: CREATE, SCRUB, SUBMISSION, SYNTAX_ACKNOWLEDGEMENT,
+    -- CLAIM_ACKNOWLEDGEMENT, ADJUDICATION, CORRECTION, VOID.
+    source      TEXT   NOT NULL,
+    -- Id of the causing record (batch, acknowledgement, ERA, replacement claim); '' when none.
+    source_id   TEXT   NOT NULL DEFAULT '',
+    -- Short plain-language reason, never PHI.
     reason      TEXT   NOT NULL DEFAULT '',
     at          BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, id),
+    CONSTRAINT claim_status_history_sequence_key UNIQUE (tenant_id, sequence),
     FOREIGN KEY (tenant_id, claim_id) REFERENCES claims (tenant_id, id) ON DELETE CASCADE
 );
 
-CREATE INDEX claim_status_history_claim_idx ON claim_status_history (tenant_id, claim_id, id);
+CREATE INDEX claim_status_history_claim_idx ON claim_status_history (tenant_id, claim_id, sequence);
+
+-- The last status-history sequence handed out per tenant. Allocating with
+-- INSERT ... ON CONFLICT DO UPDATE ... RETURNING locks the tenant's row until commit, so
+-- sequences are gap-free and become visible in order.
+CREATE TABLE claim_event_sequences (
+    tenant_id     TEXT   NOT NULL PRIMARY KEY,
+    last_sequence BIGINT NOT NULL
+);

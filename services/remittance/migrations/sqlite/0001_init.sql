@@ -16,9 +16,13 @@ CREATE TABLE eras (
     status               TEXT    NOT NULL CHECK (status IN ('RECEIVED', 'POSTED', 'UNBALANCED', 'REJECTED')),
     -- Why the file was rejected (X12 segment and position), empty unless status is REJECTED.
     rejection_reason     TEXT    NOT NULL DEFAULT '',
+    -- Original file name, for audit; '' when not given.
+    file_name            TEXT    NOT NULL DEFAULT '',
     -- Summary of the (first) transaction set; NULL until the file is parsed.
+    handling_code        TEXT,                -- BPR01
     payer_name           TEXT,                -- N1*PR 02
     payer_id             TEXT,                -- N1*PR 04 (or REF*2U)
+    payee_name           TEXT,                -- N1*PE 02
     payee_npi            TEXT,                -- N1*PE 04 when N1*PE 03 = XX
     payment_amount_cents BIGINT,              -- BPR02 (sum over the sets of the file)
     credit_debit         TEXT,                -- BPR03: C credit, D debit
@@ -44,12 +48,34 @@ CREATE TABLE era_balance_problems (
     -- LINE (SVC02 - CAS = SVC03), CLAIM (CLP03 - CAS = CLP04), TRANSACTION (BPR02 = sum CLP04 - sum PLB).
     level            TEXT    NOT NULL CHECK (level IN ('LINE', 'CLAIM', 'TRANSACTION')),
     -- CLP01 patient control number of the claim concerned; empty at the transaction level.
-    claim_ref        TEXT    NOT NULL DEFAULT '',
+    claim_ref           TEXT    NOT NULL DEFAULT '',
+    -- REF*6R of the line for LINE problems when the payer sent it; '' otherwise.
+    line_control_number TEXT    NOT NULL DEFAULT '',
     -- 1-based SVC position within the claim for LINE problems.
-    line_number      INTEGER,
-    expected_cents   BIGINT  NOT NULL,
-    actual_cents     BIGINT  NOT NULL,
-    difference_cents BIGINT  NOT NULL,
+    line_number         INTEGER,
+    -- The amount the file states (SVC03, CLP04, BPR02).
+    expected_cents      BIGINT  NOT NULL,
+    -- The amount computed from the other elements.
+    actual_cents        BIGINT  NOT NULL,
+    -- expected - actual.
+    difference_cents    BIGINT  NOT NULL,
+    -- Human-readable explanation naming the elements involved.
+    message             TEXT    NOT NULL DEFAULT '',
+    PRIMARY KEY (tenant_id, era_id, position),
+    FOREIGN KEY (tenant_id, era_id) REFERENCES eras (tenant_id, id) ON DELETE CASCADE
+);
+
+-- PLB provider-level adjustments of an ERA, one row per reason/amount pair, in file order.
+CREATE TABLE era_provider_adjustments (
+    tenant_id          TEXT    NOT NULL,
+    era_id             TEXT    NOT NULL,
+    position           INTEGER NOT NULL CHECK (position >= 1),
+    provider_id        TEXT    NOT NULL,  -- PLB01
+    fiscal_period_date TEXT    NOT NULL,  -- PLB02 as YYYY-MM-DD ('' when unreadable)
+    reason             TEXT    NOT NULL,  -- PLB03-1 (WO, L6, FB, 72, CS, J1...)
+    reference          TEXT    NOT NULL DEFAULT '',  -- PLB03-2
+    -- Positive reduces the payment, negative increases it.
+    amount_cents       BIGINT  NOT NULL,
     PRIMARY KEY (tenant_id, era_id, position),
     FOREIGN KEY (tenant_id, era_id) REFERENCES eras (tenant_id, id) ON DELETE CASCADE
 );

@@ -1,0 +1,655 @@
+//! Persistence of ERAs: the [`EraStore`] trait and its one implementation, [`SqlEraStore`], whose queries
+//! are written once and run on PostgreSQL and SQLite (see `medbill_storage`'s store pattern).
+//!
+//! An ingest runs in one transaction: the idempotency key, the ERA with its raw bytes and its balance
+//! problems are written together or not at all. The same content (by SHA-256) received again, under any
+//! key, is the same ERA: nothing new is written and the existing ERA is returned.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use medbill_domain::{EraId, IdempotencyKey, Money, TenantId, format_iso_date, parse_iso_date};
+use medbill_storage::idempotency::{self, Fingerprint};
+use medbill_storage::{Database, StorageError, time, with_db, with_tx};
+use sqlx::migrate::Migrator;
+use thiserror::Error;
+
+use crate::model::{
+    BalanceLevel, BalanceProblem, Era, EraFilter, EraStatus, EraSummary, NewEra,
+    ProviderAdjustment, sha256_hex,
+};
+
+/// The PostgreSQL migrations of the remittance service.
+pub static PG_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+/// The SQLite migrations of the remittance service.
+pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// The storage namespace (PostgreSQL schema, SQLite file suffix) of the remittance service.
+pub const NAMESPACE: &str = "remittance";
+
+/// The idempotency scope of ERA ingestion (shared by the unary and the streaming RPC: both ingest a file).
+pub const INGEST_ERA_SCOPE: &str = "medbill.remittance.v1.RemittanceService/IngestEra";
+
+/// Errors of the ERA store; each names what is wrong precisely.
+#[derive(Debug, Error)]
+pub enum EraStoreError {
+    /// The idempotency key was used before with a different request.
+    #[error("idempotency key {0:?} was already used with a different request")]
+    IdempotencyKeyReused(String),
+    /// A value cannot be stored (e.g. an amount that is not whole cents).
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Which value.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A stored row does not have the shape this store writes.
+    #[error("corrupt {what} in the remittance store: {detail}")]
+    Corrupt {
+        /// Which value is corrupt.
+        what: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<sqlx::Error> for EraStoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Storage(StorageError::Database(e))
+    }
+}
+
+/// The result of an ingest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ingested {
+    /// The ERA (as it is stored now).
+    pub era: Era,
+    /// True when nothing was written: the key was replayed or the same content was already stored.
+    pub duplicate: bool,
+}
+
+/// Stores ERAs; every method is scoped to one tenant.
+#[async_trait]
+pub trait EraStore: Send + Sync {
+    /// Stores a received 835 under an idempotency key, once per content.
+    ///
+    /// `fingerprint` identifies the request: the same key with the same fingerprint returns the ERA it
+    /// stored, with another fingerprint it is [`EraStoreError::IdempotencyKeyReused`]. Content already
+    /// stored under another key returns the existing ERA (`duplicate`).
+    async fn ingest_era(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        fingerprint: &Fingerprint,
+        era: &NewEra,
+    ) -> Result<Ingested, EraStoreError>;
+
+    /// Returns the ERA with this id, or `None` when the tenant has none.
+    async fn get_era(&self, tenant: &TenantId, id: EraId) -> Result<Option<Era>, EraStoreError>;
+
+    /// Returns the raw bytes of an ERA, or `None` when the tenant has no such ERA.
+    async fn era_content(
+        &self,
+        tenant: &TenantId,
+        id: EraId,
+    ) -> Result<Option<Vec<u8>>, EraStoreError>;
+
+    /// Returns up to `limit` ERAs matching `filter` with ids greater than `after`, in id order.
+    async fn list_eras(
+        &self,
+        tenant: &TenantId,
+        filter: &EraFilter,
+        after: Option<EraId>,
+        limit: u32,
+    ) -> Result<Vec<Era>, EraStoreError>;
+}
+
+/// Runs the remittance migrations on `db` and returns the store over it.
+pub async fn open_store(db: Database) -> Result<Arc<dyn EraStore>, StorageError> {
+    db.migrate(&PG_MIGRATOR, &SQLITE_MIGRATOR).await?;
+    Ok(Arc::new(SqlEraStore::new(db)))
+}
+
+/// The [`EraStore`] over PostgreSQL or SQLite.
+#[derive(Debug, Clone)]
+pub struct SqlEraStore {
+    db: Database,
+}
+
+impl SqlEraStore {
+    /// Wraps a migrated database.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct EraRow {
+    id: String,
+    received_at: i64,
+    updated_at: i64,
+    content_sha256: String,
+    byte_size: i64,
+    status: String,
+    rejection_reason: String,
+    file_name: String,
+    handling_code: Option<String>,
+    payer_name: Option<String>,
+    payer_id: Option<String>,
+    payee_name: Option<String>,
+    payee_npi: Option<String>,
+    payment_amount_cents: Option<i64>,
+    credit_debit: Option<String>,
+    payment_method: Option<String>,
+    payment_date: Option<String>,
+    trace_number: Option<String>,
+    claim_count: i32,
+}
+
+#[derive(sqlx::FromRow)]
+struct ProblemRow {
+    era_id: String,
+    level: String,
+    claim_ref: String,
+    line_control_number: String,
+    line_number: Option<i32>,
+    expected_cents: i64,
+    actual_cents: i64,
+    difference_cents: i64,
+    message: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct PlbRow {
+    era_id: String,
+    provider_id: String,
+    fiscal_period_date: String,
+    reason: String,
+    reference: String,
+    amount_cents: i64,
+}
+
+macro_rules! era_columns {
+    () => {
+        "id, received_at, updated_at, content_sha256, byte_size, status, rejection_reason, file_name, \
+         handling_code, payer_name, payer_id, payee_name, payee_npi, payment_amount_cents, credit_debit, payment_method, payment_date, \
+         trace_number, claim_count"
+    };
+}
+
+/// The list filter, shared by the header query and the problems subquery so they select the same page.
+/// `$1` tenant, `$2` status, `$3` payer_id, `$4` trace_number, `$5` received from, `$6` received to,
+/// `$7` after id, `$8` limit.
+macro_rules! problem_columns {
+    () => {
+        "era_id, level, claim_ref, line_control_number, line_number, expected_cents, actual_cents, \
+         difference_cents, message"
+    };
+}
+
+macro_rules! plb_columns {
+    () => {
+        "era_id, provider_id, fiscal_period_date, reason, reference, amount_cents"
+    };
+}
+
+macro_rules! list_filter {
+    () => {
+        "SELECT id FROM eras WHERE tenant_id = $1 \
+         AND ($2 IS NULL OR status = $2) \
+         AND ($3 IS NULL OR payer_id = $3) \
+         AND ($4 IS NULL OR trace_number = $4) \
+         AND ($5 IS NULL OR received_at >= $5) \
+         AND ($6 IS NULL OR received_at < $6) \
+         AND ($7 IS NULL OR id > $7) \
+         ORDER BY id LIMIT $8"
+    };
+}
+
+fn corrupt(what: &'static str, detail: impl Into<String>) -> EraStoreError {
+    EraStoreError::Corrupt {
+        what,
+        detail: detail.into(),
+    }
+}
+
+fn cents(m: Money, field: &str) -> Result<i64, EraStoreError> {
+    m.to_minor_units().map_err(|e| EraStoreError::Invalid {
+        field: field.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn code<T: FromStr>(s: &str, what: &'static str) -> Result<T, EraStoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e: T::Err| corrupt(what, e.to_string()))
+}
+
+fn era_from_rows(
+    row: EraRow,
+    balance_problems: Vec<BalanceProblem>,
+    provider_adjustments: Vec<ProviderAdjustment>,
+) -> Result<Era, EraStoreError> {
+    let ts = |micros: i64, what: &'static str| -> Result<DateTime<Utc>, EraStoreError> {
+        time::from_micros(micros).ok_or_else(|| corrupt(what, format!("{micros} is out of range")))
+    };
+    Ok(Era {
+        id: EraId::parse(&row.id).map_err(|e| corrupt("ERA id", e.to_string()))?,
+        received_at: ts(row.received_at, "ERA received_at")?,
+        updated_at: ts(row.updated_at, "ERA updated_at")?,
+        content_sha256: row.content_sha256,
+        byte_size: u64::try_from(row.byte_size)
+            .map_err(|_| corrupt("ERA byte size", row.byte_size.to_string()))?,
+        status: code::<EraStatus>(&row.status, "ERA status")?,
+        rejection_reason: row.rejection_reason,
+        file_name: row.file_name,
+        summary: EraSummary {
+            handling_code: row.handling_code,
+            payer_name: row.payer_name,
+            payer_id: row.payer_id,
+            payee_name: row.payee_name,
+            payee_npi: row.payee_npi,
+            payment_amount: row.payment_amount_cents.map(Money::from_minor_units),
+            credit_debit: row.credit_debit,
+            payment_method: row.payment_method,
+            payment_date: row
+                .payment_date
+                .as_deref()
+                .map(parse_iso_date)
+                .transpose()
+                .map_err(|e| corrupt("ERA payment date", e.to_string()))?,
+            trace_number: row.trace_number,
+            claim_count: u32::try_from(row.claim_count)
+                .map_err(|_| corrupt("ERA claim count", row.claim_count.to_string()))?,
+        },
+        balance_problems,
+        provider_adjustments,
+    })
+}
+
+fn problem_from_row(row: ProblemRow) -> Result<BalanceProblem, EraStoreError> {
+    Ok(BalanceProblem {
+        level: code::<BalanceLevel>(&row.level, "balance problem level")?,
+        claim_ref: row.claim_ref,
+        line_control_number: row.line_control_number,
+        line_number: row
+            .line_number
+            .map(|n| u32::try_from(n).map_err(|_| corrupt("balance problem line", n.to_string())))
+            .transpose()?,
+        expected: Money::from_minor_units(row.expected_cents),
+        actual: Money::from_minor_units(row.actual_cents),
+        difference: Money::from_minor_units(row.difference_cents),
+        message: row.message,
+    })
+}
+
+fn plb_from_row(row: PlbRow) -> Result<ProviderAdjustment, EraStoreError> {
+    Ok(ProviderAdjustment {
+        provider_id: row.provider_id,
+        fiscal_period_date: if row.fiscal_period_date.is_empty() {
+            None
+        } else {
+            Some(
+                parse_iso_date(&row.fiscal_period_date)
+                    .map_err(|e| corrupt("PLB fiscal period date", e.to_string()))?,
+            )
+        },
+        reason: row.reason,
+        reference: row.reference,
+        amount: Money::from_minor_units(row.amount_cents),
+    })
+}
+
+fn assemble(
+    headers: Vec<EraRow>,
+    problems: Vec<ProblemRow>,
+    plbs: Vec<PlbRow>,
+) -> Result<Vec<Era>, EraStoreError> {
+    let mut by_era: HashMap<String, Vec<BalanceProblem>> = HashMap::new();
+    for p in problems {
+        let era_id = p.era_id.clone();
+        by_era.entry(era_id).or_default().push(problem_from_row(p)?);
+    }
+    let mut plb_by_era: HashMap<String, Vec<ProviderAdjustment>> = HashMap::new();
+    for p in plbs {
+        let era_id = p.era_id.clone();
+        plb_by_era.entry(era_id).or_default().push(plb_from_row(p)?);
+    }
+    headers
+        .into_iter()
+        .map(|h| {
+            let p = by_era.remove(&h.id).unwrap_or_default();
+            let a = plb_by_era.remove(&h.id).unwrap_or_default();
+            era_from_rows(h, p, a)
+        })
+        .collect()
+}
+
+impl SqlEraStore {
+    async fn load(&self, tenant: &str, id: &str) -> Result<Option<Era>, EraStoreError> {
+        let (headers, problems, plbs) = with_db!(self.db, |pool| {
+            let headers: Vec<EraRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                era_columns!(),
+                " FROM eras WHERE tenant_id = $1 AND id = $2"
+            ))
+            .bind(tenant)
+            .bind(id)
+            .fetch_all(pool)
+            .await?;
+            if headers.is_empty() {
+                return Ok(None);
+            }
+            let problems: Vec<ProblemRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                problem_columns!(),
+                " FROM era_balance_problems WHERE tenant_id = $1 AND era_id = $2 ORDER BY position"
+            ))
+            .bind(tenant)
+            .bind(id)
+            .fetch_all(pool)
+            .await?;
+            let plbs: Vec<PlbRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                plb_columns!(),
+                " FROM era_provider_adjustments WHERE tenant_id = $1 AND era_id = $2 ORDER BY position"
+            ))
+            .bind(tenant)
+            .bind(id)
+            .fetch_all(pool)
+            .await?;
+            (headers, problems, plbs)
+        });
+        Ok(assemble(headers, problems, plbs)?.into_iter().next())
+    }
+}
+
+#[async_trait]
+impl EraStore for SqlEraStore {
+    async fn ingest_era(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        fingerprint: &Fingerprint,
+        era: &NewEra,
+    ) -> Result<Ingested, EraStoreError> {
+        let s = &era.summary;
+        let payment_cents = s
+            .payment_amount
+            .map(|m| cents(m, "payment_amount"))
+            .transpose()?;
+        let mut problem_cents = Vec::with_capacity(era.balance_problems.len());
+        for (i, p) in era.balance_problems.iter().enumerate() {
+            let field = |f: &str| format!("balance_problems[{i}].{f}");
+            problem_cents.push((
+                cents(p.expected, &field("expected"))?,
+                cents(p.actual, &field("actual"))?,
+                cents(p.difference, &field("difference"))?,
+            ));
+        }
+        let plb_cents = era
+            .provider_adjustments
+            .iter()
+            .enumerate()
+            .map(|(i, a)| cents(a.amount, &format!("provider_adjustments[{i}].amount")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let byte_size = i64::try_from(era.content.len()).map_err(|_| EraStoreError::Invalid {
+            field: "content".into(),
+            message: "too large".into(),
+        })?;
+        let claim_count = i32::try_from(s.claim_count).map_err(|_| EraStoreError::Invalid {
+            field: "claim_count".into(),
+            message: format!("{} does not fit", s.claim_count),
+        })?;
+        let sha = sha256_hex(&era.content);
+        let t = tenant.as_str();
+
+        let mut tx = self.db.begin().await?;
+        let pending =
+            match idempotency::claim(&mut tx, t, INGEST_ERA_SCOPE, key.as_str(), fingerprint)
+                .await?
+            {
+                idempotency::Claim::New(pending) => pending,
+                idempotency::Claim::Conflict => {
+                    return Err(EraStoreError::IdempotencyKeyReused(key.as_str().to_owned()));
+                }
+                idempotency::Claim::Replay(response) => {
+                    drop(tx);
+                    let id = std::str::from_utf8(&response)
+                        .map_err(|_| corrupt("idempotency response", "not UTF-8"))?
+                        .to_owned();
+                    let era = self.load(t, &id).await?.ok_or_else(|| {
+                        corrupt("idempotency response", format!("ERA {id} no longer exists"))
+                    })?;
+                    return Ok(Ingested {
+                        era,
+                        duplicate: true,
+                    });
+                }
+            };
+
+        // ON CONFLICT makes "the same bytes received before, under another key" (also a concurrent
+        // ingest of the same bytes on PostgreSQL, which waits for the first) resolve to the first ERA.
+        let id_text = EraId::new().to_string();
+        let now = time::now_micros();
+        let inserted = with_tx!(tx, |conn| {
+            sqlx::query(
+                        "INSERT INTO eras (tenant_id, id, received_at, updated_at, content, content_sha256, \
+                         byte_size, status, rejection_reason, payer_name, payer_id, payee_npi, \
+                         payment_amount_cents, credit_debit, payment_method, payment_date, trace_number, claim_count, \
+                         file_name, handling_code, payee_name) \
+                         VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+                         ON CONFLICT (tenant_id, content_sha256) DO NOTHING",
+                    )
+                    .bind(t)
+                    .bind(&id_text)
+                    .bind(now)
+                    .bind(&era.content)
+                    .bind(&sha)
+                    .bind(byte_size)
+                    .bind(era.status.as_str())
+                    .bind(&era.rejection_reason)
+                    .bind(s.payer_name.as_deref())
+                    .bind(s.payer_id.as_deref())
+                    .bind(s.payee_npi.as_deref())
+                    .bind(payment_cents)
+                    .bind(s.credit_debit.as_deref())
+                    .bind(s.payment_method.as_deref())
+                    .bind(s.payment_date.map(format_iso_date))
+                    .bind(s.trace_number.as_deref())
+                    .bind(claim_count)
+                    .bind(&era.file_name)
+                    .bind(s.handling_code.as_deref())
+                    .bind(s.payee_name.as_deref())
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected()
+        });
+        let (id_text, duplicate) = if inserted == 0 {
+            let existing: Option<String> = with_tx!(tx, |conn| {
+                sqlx::query_scalar(
+                    "SELECT id FROM eras WHERE tenant_id = $1 AND content_sha256 = $2",
+                )
+                .bind(t)
+                .bind(&sha)
+                .fetch_optional(&mut *conn)
+                .await?
+            });
+            let id = existing.ok_or_else(|| {
+                corrupt(
+                    "ERA",
+                    format!("content {sha} conflicts but no ERA holds it"),
+                )
+            })?;
+            (id, true)
+        } else {
+            for (i, (p, (expected, actual, difference))) in
+                era.balance_problems.iter().zip(&problem_cents).enumerate()
+            {
+                let position = i32::try_from(i + 1)
+                    .map_err(|_| corrupt("balance problem position", i.to_string()))?;
+                let line_number = p.line_number.map(i32::try_from).transpose().map_err(|_| {
+                    EraStoreError::Invalid {
+                        field: format!("balance_problems[{i}].line_number"),
+                        message: "does not fit".into(),
+                    }
+                })?;
+                with_tx!(tx, |conn| {
+                    sqlx::query(
+                            "INSERT INTO era_balance_problems (tenant_id, era_id, position, level, claim_ref, \
+                             line_number, expected_cents, actual_cents, difference_cents, line_control_number, message) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                        )
+                        .bind(t)
+                        .bind(&id_text)
+                        .bind(position)
+                        .bind(p.level.as_str())
+                        .bind(&p.claim_ref)
+                        .bind(line_number)
+                        .bind(*expected)
+                        .bind(*actual)
+                        .bind(*difference)
+                        .bind(&p.line_control_number)
+                        .bind(&p.message)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected()
+                });
+            }
+            for (i, (a, amount_cents)) in
+                era.provider_adjustments.iter().zip(&plb_cents).enumerate()
+            {
+                let position = i32::try_from(i + 1)
+                    .map_err(|_| corrupt("provider adjustment position", i.to_string()))?;
+                with_tx!(tx, |conn| {
+                    sqlx::query(
+                            "INSERT INTO era_provider_adjustments (tenant_id, era_id, position, provider_id, \
+                             fiscal_period_date, reason, reference, amount_cents) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        )
+                        .bind(t)
+                        .bind(&id_text)
+                        .bind(position)
+                        .bind(&a.provider_id)
+                        .bind(a.fiscal_period_date.map(format_iso_date).unwrap_or_default())
+                        .bind(&a.reason)
+                        .bind(&a.reference)
+                        .bind(*amount_cents)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected()
+                });
+            }
+            (id_text, false)
+        };
+        idempotency::complete(&mut tx, pending, id_text.as_bytes()).await?;
+        tx.commit().await?;
+        let era = self
+            .load(t, &id_text)
+            .await?
+            .ok_or_else(|| corrupt("ERA", format!("ERA {id_text} vanished after commit")))?;
+        Ok(Ingested { era, duplicate })
+    }
+
+    async fn get_era(&self, tenant: &TenantId, id: EraId) -> Result<Option<Era>, EraStoreError> {
+        self.load(tenant.as_str(), &id.to_string()).await
+    }
+
+    async fn era_content(
+        &self,
+        tenant: &TenantId,
+        id: EraId,
+    ) -> Result<Option<Vec<u8>>, EraStoreError> {
+        let t = tenant.as_str();
+        let id_text = id.to_string();
+        Ok(with_db!(self.db, |pool| {
+            sqlx::query_scalar("SELECT content FROM eras WHERE tenant_id = $1 AND id = $2")
+                .bind(t)
+                .bind(&id_text)
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
+    async fn list_eras(
+        &self,
+        tenant: &TenantId,
+        filter: &EraFilter,
+        after: Option<EraId>,
+        limit: u32,
+    ) -> Result<Vec<Era>, EraStoreError> {
+        let t = tenant.as_str();
+        let status = filter.status.map(EraStatus::as_str);
+        let from = filter.received_from.map(time::to_micros);
+        let to = filter.received_to.map(time::to_micros);
+        let after = after.map(|a| a.to_string());
+        let limit = i64::from(limit);
+        let (headers, problems, plbs) = with_db!(self.db, |pool| {
+            let headers: Vec<EraRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                era_columns!(),
+                " FROM eras WHERE tenant_id = $1 AND id IN (",
+                list_filter!(),
+                ") ORDER BY id"
+            ))
+            .bind(t)
+            .bind(status)
+            .bind(filter.payer_id.as_deref())
+            .bind(filter.trace_number.as_deref())
+            .bind(from)
+            .bind(to)
+            .bind(after.as_deref())
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            if headers.is_empty() {
+                return Ok(Vec::new());
+            }
+            let problems: Vec<ProblemRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                problem_columns!(),
+                " FROM era_balance_problems WHERE tenant_id = $1 AND era_id IN (",
+                list_filter!(),
+                ") ORDER BY era_id, position"
+            ))
+            .bind(t)
+            .bind(status)
+            .bind(filter.payer_id.as_deref())
+            .bind(filter.trace_number.as_deref())
+            .bind(from)
+            .bind(to)
+            .bind(after.as_deref())
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            let plbs: Vec<PlbRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                plb_columns!(),
+                " FROM era_provider_adjustments WHERE tenant_id = $1 AND era_id IN (",
+                list_filter!(),
+                ") ORDER BY era_id, position"
+            ))
+            .bind(t)
+            .bind(status)
+            .bind(filter.payer_id.as_deref())
+            .bind(filter.trace_number.as_deref())
+            .bind(from)
+            .bind(to)
+            .bind(after.as_deref())
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            (headers, problems, plbs)
+        });
+        assemble(headers, problems, plbs)
+    }
+}

@@ -25,9 +25,9 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::config::{ClientConfig, RetryPolicy, Secret};
 
-/// A channel whose calls go through [`ClientInterceptor`]; generated clients accept it:
-/// `ClaimsServiceClient::new(channel)`.
-pub type TracedChannel = InterceptedService<Channel, ClientInterceptor>;
+/// A channel whose calls go through [`ClientInterceptor`] and whose local timeouts read as
+/// DEADLINE_EXCEEDED; generated clients accept it: `ClaimsServiceClient::new(channel)`.
+pub type TracedChannel = InterceptedService<DeadlineAsStatus<Channel>, ClientInterceptor>;
 
 /// Reports a client that cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -61,13 +61,82 @@ pub fn connect_channel(url: &str, config: &ClientConfig) -> Result<Channel, Clie
     Ok(endpoint.connect_lazy())
 }
 
-/// Builds a lazy channel to `url` wrapped in a [`ClientInterceptor`] using `config`'s token.
+/// Builds a lazy channel to `url` wrapped in a [`ClientInterceptor`] using `config`'s token,
+/// with local timeouts reported as DEADLINE_EXCEEDED (see [`DeadlineAsStatus`]).
 pub fn connect(url: &str, config: &ClientConfig) -> Result<TracedChannel, ClientError> {
     let channel = connect_channel(url, config)?;
     Ok(InterceptedService::new(
-        channel,
+        DeadlineAsStatus::new(channel),
         ClientInterceptor::new(config),
     ))
+}
+
+/// Wraps a channel so that a call cut off by the client's own timer (tonic reports it as
+/// CANCELLED "Timeout expired") answers DEADLINE_EXCEEDED, the code gRPC prescribes and the
+/// one [`retry_idempotent`] and callers check for.
+#[derive(Clone, Debug)]
+pub struct DeadlineAsStatus<S> {
+    inner: S,
+}
+
+impl<S> DeadlineAsStatus<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        Self { inner }
+    }
+}
+
+/// Reports whether `err` or one of its sources is tonic's timeout marker.
+fn is_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.is::<tonic::TimeoutExpired>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+impl<S> tower::Service<http::Request<tonic::body::Body>> for DeadlineAsStatus<S>
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+        >,
+    S::Error: Into<tonic::codegen::StdError>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = tonic::codegen::StdError;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        let future = self.inner.call(req);
+        Box::pin(async move {
+            match future.await {
+                Ok(response) => Ok(response),
+                Err(err) => {
+                    let err: tonic::codegen::StdError = err.into();
+                    if is_timeout(err.as_ref()) {
+                        Ok(Status::deadline_exceeded(
+                            "deadline exceeded before the server answered",
+                        )
+                        .into_http())
+                    } else {
+                        Err(err)
+                    }
+                }
+            }
+        })
+    }
 }
 
 /// Interceptor for outgoing calls: injects the current trace context, sets the default

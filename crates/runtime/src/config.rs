@@ -36,6 +36,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "listen",
     "data_dir",
     "database_url",
+    "database_pool",
     "endpoints",
     "auth",
     "grpc",
@@ -122,9 +123,12 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Directory for the default SQLite databases and other local state.
     pub data_dir: PathBuf,
-    /// Database URL (`postgres://...` or `sqlite://...`); unset means one SQLite file per
-    /// service in `data_dir` (see [`Config::database_url_for`]).
+    /// Database URL (`postgres://...` or `sqlite://...`); unset means
+    /// `sqlite://<data_dir>/medbill.db` (see [`Config::effective_database_url`]). The storage
+    /// layer gives each service its own PostgreSQL schema or SQLite file from this one URL.
     pub database_url: Option<String>,
+    /// Connection-pool settings (same keys as `medbill_storage::PoolSettings`).
+    pub database_pool: DatabasePoolConfig,
     /// Where the other services are reached in split mode.
     pub endpoints: Endpoints,
     /// Bearer tokens and their tenants.
@@ -147,6 +151,7 @@ impl Default for Config {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 50051),
             data_dir: PathBuf::from("./data"),
             database_url: None,
+            database_pool: DatabasePoolConfig::default(),
             endpoints: Endpoints::default(),
             auth: AuthConfig::default(),
             grpc: GrpcConfig::default(),
@@ -167,6 +172,7 @@ impl fmt::Debug for Config {
                 "database_url",
                 &self.database_url.as_deref().map(redact_url_password),
             )
+            .field("database_pool", &self.database_pool)
             .field("endpoints", &self.endpoints)
             .field("auth", &self.auth)
             .field("grpc", &self.grpc)
@@ -179,18 +185,20 @@ impl fmt::Debug for Config {
 }
 
 impl Config {
-    /// Returns the database URL for `service`: `database_url` when set (all services share
-    /// it; each keeps its own tables), else `sqlite://<data_dir>/<service>.db`.
-    pub fn database_url_for(&self, service: ServiceKind) -> String {
+    /// Returns the database URL to connect with: `database_url` when set, else
+    /// `sqlite://<data_dir>/medbill.db` (from which storage derives one file per service,
+    /// e.g. `medbill-claims.db`).
+    pub fn effective_database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!(
-                "sqlite://{}",
-                self.data_dir
-                    .join(format!("{}.db", service.as_str()))
-                    .display()
-            ),
+            None => format!("sqlite://{}", self.data_dir.join("medbill.db").display()),
         }
+    }
+
+    /// Returns [`Config::effective_database_url`] with any password replaced by `***`, for
+    /// printing at start.
+    pub fn database_url_for_display(&self) -> String {
+        redact_url_password(&self.effective_database_url())
     }
 
     /// Returns the URL at which `service` is called: the configured endpoint, or else this
@@ -246,11 +254,20 @@ impl Config {
         if self.client.retry.max_attempts == 0 {
             return invalid("client.retry.max_attempts", "must be at least 1");
         }
-        if self.outbox.relay_interval_ms == 0 {
-            return invalid("outbox.relay_interval_ms", "must be greater than 0");
+        if self.outbox.poll_interval_ms == 0 {
+            return invalid("outbox.poll_interval_ms", "must be greater than 0");
         }
         if self.outbox.batch_size == 0 {
             return invalid("outbox.batch_size", "must be greater than 0");
+        }
+        if self.outbox.max_attempts == 0 {
+            return invalid("outbox.max_attempts", "must be at least 1");
+        }
+        if self.database_pool.max_connections == 0 {
+            return invalid("database_pool.max_connections", "must be at least 1");
+        }
+        if self.database_pool.sqlite_max_connections == 0 {
+            return invalid("database_pool.sqlite_max_connections", "must be at least 1");
         }
         for service in ServiceKind::ALL {
             if let Some(url) = self.endpoints.get(service)
@@ -478,29 +495,76 @@ impl Default for TelemetryConfig {
     }
 }
 
-/// Holds transactional-outbox relay settings.
-#[derive(Clone, Debug, Deserialize)]
+/// Holds transactional-outbox relay settings (same keys and defaults as
+/// `medbill_storage::outbox::RelayConfig`, so the binary can convert field by field).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutboxConfig {
-    /// Pause between relay passes when the outbox is empty.
-    pub relay_interval_ms: u64,
-    /// Messages delivered per relay pass.
+    /// How often the relay looks for due messages when not notified.
+    pub poll_interval_ms: u64,
+    /// Maximum messages claimed per pass.
     pub batch_size: u32,
+    /// Attempts after which a retryable failure becomes dead.
+    pub max_attempts: u32,
+    /// Delay before the second attempt; doubles per attempt.
+    pub backoff_initial_ms: u64,
+    /// Upper bound of the retry delay.
+    pub backoff_max_ms: u64,
+    /// How long a claimed message stays invisible to other relays while being delivered.
+    pub lease_ms: u64,
 }
 
 impl Default for OutboxConfig {
     fn default() -> Self {
         Self {
-            relay_interval_ms: 1_000,
-            batch_size: 100,
+            poll_interval_ms: 1_000,
+            batch_size: 32,
+            max_attempts: 20,
+            backoff_initial_ms: 500,
+            backoff_max_ms: 300_000,
+            lease_ms: 60_000,
         }
     }
 }
 
 impl OutboxConfig {
-    /// Returns the relay interval.
-    pub fn relay_interval(&self) -> Duration {
-        Duration::from_millis(self.relay_interval_ms)
+    /// Returns the relay poll interval.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+}
+
+/// Holds connection-pool settings (same keys and defaults as `medbill_storage::PoolSettings`).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabasePoolConfig {
+    /// Maximum pooled connections on PostgreSQL.
+    pub max_connections: u32,
+    /// Connections kept open even when idle.
+    pub min_connections: u32,
+    /// How long a caller waits for a free connection before failing.
+    pub acquire_timeout_ms: u64,
+    /// Idle connections are closed after this many seconds; 0 keeps them forever.
+    pub idle_timeout_secs: u64,
+    /// Connections are recycled after this many seconds; 0 keeps them forever.
+    pub max_lifetime_secs: u64,
+    /// Maximum pooled connections on SQLite.
+    pub sqlite_max_connections: u32,
+    /// How long SQLite waits for the write lock before reporting SQLITE_BUSY.
+    pub sqlite_busy_timeout_ms: u64,
+}
+
+impl Default for DatabasePoolConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout_ms: 10_000,
+            idle_timeout_secs: 600,
+            max_lifetime_secs: 1_800,
+            sqlite_max_connections: 4,
+            sqlite_busy_timeout_ms: 10_000,
+        }
     }
 }
 
@@ -655,14 +719,15 @@ mod tests {
             assert_eq!(config.data_dir, PathBuf::from("./data"));
             assert_eq!(config.database_url, None);
             assert_eq!(
-                config.database_url_for(ServiceKind::Claims),
-                "sqlite://./data/claims.db"
+                config.effective_database_url(),
+                "sqlite://./data/medbill.db"
             );
+            assert_eq!(config.database_pool, DatabasePoolConfig::default());
             assert!(config.auth.is_dev_mode());
             assert_eq!(config.grpc.max_decoding_message_size, 16 * 1024 * 1024);
             assert_eq!(config.grpc.request_timeout(), Duration::from_secs(30));
             assert_eq!(config.telemetry.log_format, LogFormat::Pretty);
-            assert_eq!(config.outbox.relay_interval(), Duration::from_secs(1));
+            assert_eq!(config.outbox.poll_interval(), Duration::from_secs(1));
             assert_eq!(config.eligibility.cache_ttl(), Duration::from_secs(86_400));
             Ok(())
         });
@@ -737,6 +802,43 @@ mod tests {
             assert_eq!(from_flags.grpc.request_timeout_ms, 2222);
             Ok(())
         });
+    }
+
+    #[test]
+    fn pool_and_outbox_sections_layer_like_the_rest() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "medbill.toml",
+                "[outbox]\nbatch_size = 7\nlease_ms = 1234\n[database_pool]\nmax_connections = 20\n",
+            )?;
+            jail.set_env("MEDBILL_DATABASE_POOL__MAX_CONNECTIONS", "3");
+            jail.set_env("MEDBILL_OUTBOX__POLL_INTERVAL_MS", "250");
+            let config = load_in_jail(Some("medbill.toml"), &ConfigOverrides::default())
+                .map_err(|e| e.to_string())?;
+            assert_eq!(config.database_pool.max_connections, 3);
+            assert_eq!(config.database_pool.sqlite_max_connections, 4);
+            assert_eq!(config.outbox.batch_size, 7);
+            assert_eq!(config.outbox.lease_ms, 1234);
+            assert_eq!(config.outbox.poll_interval(), Duration::from_millis(250));
+            assert_eq!(config.outbox.max_attempts, 20);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn database_url_for_display_hides_the_password() {
+        let config = Config {
+            database_url: Some("postgres://medbill:pw@db/medbill".to_owned()),
+            ..Config::default()
+        };
+        assert_eq!(
+            config.effective_database_url(),
+            "postgres://medbill:pw@db/medbill"
+        );
+        assert_eq!(
+            config.database_url_for_display(),
+            "postgres://medbill:***@db/medbill"
+        );
     }
 
     #[test]

@@ -405,12 +405,30 @@ async fn deadlines_are_enforced_by_server_default_and_by_client_timeout() {
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
     handle.shutdown().await.unwrap();
 
-    // Server default is long; the client's grpc-timeout is short and wins.
+    // Server default is long; the client's grpc-timeout is short and wins (whichever side's
+    // timer fires first, the caller sees DEADLINE_EXCEEDED).
     let handle = start(slow, &AuthConfig::default(), &GrpcConfig::default()).await;
     let mut request = Request::new(String::new());
     request.set_timeout(Duration::from_millis(100));
     let status = whoami(channel(&handle), request).await.unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+
+    // Only the client's own per-request timeout is short: tonic reports that as CANCELLED,
+    // the client wrapper turns it into DEADLINE_EXCEEDED.
+    let short = ClientConfig {
+        request_timeout_ms: 100,
+        ..ClientConfig::default()
+    };
+    let mut request = Request::new(String::new());
+    request.set_timeout(Duration::from_secs(30));
+    let status = whoami(client::connect(&handle.url(), &short).unwrap(), request)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        status.message().contains("before the server answered"),
+        "{status:?}"
+    );
     handle.shutdown().await.unwrap();
 }
 

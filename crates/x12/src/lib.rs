@@ -48,6 +48,7 @@ pub mod error;
 pub mod inspect;
 pub mod model;
 pub mod segment;
+pub mod stream;
 pub mod tokenizer;
 pub mod transactions;
 pub mod tree;

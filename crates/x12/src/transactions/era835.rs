@@ -933,6 +933,12 @@ impl<'a> Era835Builder<'a> {
         (self.r, self.problems)
     }
 
+    /// Closes the claim being read, if any (the streaming reader calls it at
+    /// the end of a set so the last claim can be popped before [`Self::finish`]).
+    pub fn flush_claim(&mut self) {
+        self.close_claim();
+    }
+
     fn close_claim(&mut self) {
         if let Some(c) = self.claim.take() {
             self.r.claim_count += 1;

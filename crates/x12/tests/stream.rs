@@ -1,0 +1,216 @@
+//! Streaming reader: same results as the in-memory reader, bounded buffer.
+
+use std::io::Read;
+
+use medbill_x12::stream::{Era835Stream, SegmentReader, StreamEvent};
+use medbill_x12::transactions::era835::read_835;
+use medbill_x12::{Document, ErrorKind, MAX_SEGMENT_LEN};
+use rust_decimal::Decimal;
+
+fn fixture(path: &str) -> Vec<u8> {
+    let full = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+/// A reader that hands out at most `step` bytes per read, cycling 1..=step,
+/// so segments and ISAs straddle buffer refills.
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+    n: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.n = self.n % self.step + 1;
+        let k = self.n.min(buf.len()).min(self.data.len());
+        buf[..k].copy_from_slice(&self.data[..k]);
+        self.data = &self.data[k..];
+        Ok(k)
+    }
+}
+
+fn all_835_input() -> Vec<u8> {
+    let mut input = Vec::new();
+    for f in [
+        "synthetic/multi-st.835",
+        "synthetic/reversal-plb-interest.835",
+        "lfh-x12/medicare-part-a.835",
+        "synthetic/unusual-delimiters.835",
+        "edi-835-parser/united_healthcare_legacy_sample.txt",
+        "synthetic/newline-terminator.835",
+        "lfh-x12/managed-care.835",
+    ] {
+        input.extend(fixture(f));
+        input.push(b'\n');
+    }
+    input
+}
+
+#[test]
+fn segment_reader_matches_tokenizer_across_refills() {
+    let input = all_835_input();
+    let want: Vec<_> = medbill_x12::Tokenizer::new(&input)
+        .map(|s| (s.index(), s.offset(), s.raw().to_vec()))
+        .collect();
+    for step in [1, 7, 4096] {
+        let mut r = SegmentReader::new(Trickle {
+            data: &input,
+            step,
+            n: 0,
+        });
+        let mut got = Vec::new();
+        while let Some(s) = r.next_segment() {
+            got.push((s.index(), s.offset(), s.raw().to_vec()));
+        }
+        assert_eq!(got.len(), want.len(), "step {step}");
+        assert!(got == want, "step {step}");
+        assert!(r.take_problems().is_empty());
+    }
+}
+
+#[test]
+fn stream_yields_the_same_claims_as_the_tree() {
+    let input = all_835_input();
+    let doc = Document::parse(&input);
+    let mut want_claims = Vec::new();
+    let mut want_sets = Vec::new();
+    for (_, _, set) in doc.sets() {
+        let (r, problems) = read_835(set);
+        want_sets.push((
+            r.control_number.to_string(),
+            r.payment.amount,
+            r.claims.len(),
+            problems.len(),
+        ));
+        want_claims.extend(r.claims);
+    }
+    let mut stream = Era835Stream::new(Trickle {
+        data: &input,
+        step: 13,
+        n: 0,
+    });
+    let mut claims = Vec::new();
+    let mut sets = Vec::new();
+    let mut headers = 0;
+    for event in stream.by_ref() {
+        match event {
+            StreamEvent::Header(h) => {
+                headers += 1;
+                assert!(h.claims.is_empty());
+            }
+            StreamEvent::Claim { claim, imbalances } => {
+                assert!(imbalances.is_empty(), "{imbalances:?}");
+                claims.push(*claim);
+            }
+            StreamEvent::SetEnd {
+                remittance,
+                imbalance,
+                problems,
+            } => {
+                assert!(imbalance.is_none());
+                sets.push((
+                    remittance.control_number.to_string(),
+                    remittance.payment.amount,
+                    remittance.claim_count,
+                    problems.len(),
+                ));
+            }
+            StreamEvent::OtherSet { .. } => panic!("only 835s here"),
+        }
+    }
+    assert_eq!(headers, want_sets.len());
+    assert_eq!(sets, want_sets);
+    assert_eq!(claims.len(), want_claims.len());
+    for (got, want) in claims.iter().zip(&want_claims) {
+        assert_eq!(got, want);
+    }
+    // Only the managed-care BPR16 date problem, from the reader; the envelope is clean.
+    assert!(stream.take_problems().is_empty());
+    assert_eq!(sets.iter().map(|s| s.3).sum::<usize>(), 1);
+}
+
+#[test]
+fn stream_reports_imbalances_per_claim_and_set() {
+    let text = String::from_utf8(fixture("synthetic/multi-st.835"))
+        .unwrap()
+        .replace("CLP*PCN-B1*1*100.00*80.00", "CLP*PCN-B1*1*100.00*79.00");
+    let events: Vec<_> = Era835Stream::new(text.as_bytes()).collect();
+    let claim_problems: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::Claim { claim, imbalances } if !imbalances.is_empty() => Some((
+                claim.patient_control_number.to_string(),
+                imbalances[0].difference,
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        claim_problems,
+        [("PCN-B1".to_string(), Decimal::new(-100, 2))]
+    );
+    let set_problems: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::SetEnd {
+                imbalance: Some(p), ..
+            } => Some((p.expected, p.actual)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        set_problems,
+        [(Decimal::new(7900, 2), Decimal::new(8000, 2))]
+    );
+}
+
+#[test]
+fn hundred_megabyte_segment_is_an_error_not_a_buffer() {
+    let head = b"ISA*00*          *00*          *ZZ*S              *ZZ*R              *240101*1200*^*00501*000000001*0*P*:~GS*HP*S*R*20240101*1200*1*X*005010X221A1~ST*835*0001~N1*PR*";
+    let tail = b"~SE*3*0001~GE*1*1~IEA*1*000000001~";
+    let body = std::io::repeat(b'x').take(100_000_000);
+    let input = (&head[..]).chain(body).chain(&tail[..]);
+    let mut r = SegmentReader::new(input);
+    let mut ids = Vec::new();
+    let mut max_buffered = 0;
+    while let Some(s) = r.next_segment() {
+        ids.push(s.id().to_string());
+        max_buffered = max_buffered.max(r.buffered());
+    }
+    max_buffered = max_buffered.max(r.buffered());
+    assert_eq!(ids, ["ISA", "GS", "ST", "SE", "GE", "IEA"]);
+    let problems = r.take_problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(
+        problems[0].kind,
+        ErrorKind::SegmentTooLong {
+            limit: MAX_SEGMENT_LEN
+        }
+    );
+    assert_eq!(
+        (
+            problems[0].position.segment_index,
+            problems[0].position.offset
+        ),
+        (4, head.len() - 6)
+    );
+    assert!(
+        max_buffered < MAX_SEGMENT_LEN + 2 * medbill_x12::stream::CHUNK_SIZE,
+        "{max_buffered}"
+    );
+}
+
+#[test]
+fn other_transaction_types_are_skipped() {
+    let input = fixture("imsweb-x12-parser/x12_999_accepted_ta1.txt");
+    let events: Vec<_> = Era835Stream::new(&input[..]).collect();
+    assert_eq!(
+        events,
+        [StreamEvent::OtherSet {
+            set_id: "999".into(),
+            control_number: "0001".into(),
+            segment_index: 4
+        }]
+    );
+}

@@ -146,6 +146,18 @@ pub struct TransactionReport {
 pub enum Content {
     /// An 835 remittance.
     Remittance(Box<RemittanceReport>),
+    /// A 271 eligibility response with its summary.
+    Eligibility(Box<crate::model::eligibility::EligibilityReport>),
+    /// A 277 claim status response or 277CA claim acknowledgment.
+    ClaimStatus(Box<crate::model::claim_status::ClaimStatusResponse>),
+    /// A 999 implementation acknowledgment.
+    Acknowledgment(Box<crate::model::ack::FunctionalAck>),
+    /// An 837P or 837I claim set.
+    Claims(Box<crate::transactions::claim837::ClaimSet>),
+    /// A 270 eligibility inquiry.
+    EligibilityInquiry(Box<crate::model::eligibility::EligibilityInquiry>),
+    /// A 276 claim status inquiry.
+    ClaimStatusInquiry(Box<crate::model::claim_status::ClaimStatusInquiry>),
 }
 
 /// An 835 transaction set as JSON.
@@ -344,6 +356,7 @@ pub fn check_set(set: &TransactionSet<'_>, group: &Group<'_>) -> Vec<Error> {
             problems.extend(balance(&r).problems.into_iter().map(imbalance_error));
             problems
         }
+        "271" | "277" | "999" | "837" | "270" | "276" => read_other(set).1,
         _ => Vec::new(),
     }
 }
@@ -362,6 +375,28 @@ pub fn read_content(set: &TransactionSet<'_>, group: &Group<'_>) -> (Option<Cont
                 problems,
             )
         }
+        _ => read_other(set),
+    }
+}
+
+/// Reads 271, 277/277CA, 999, 837, 270 and 276 sets with their typed readers.
+fn read_other(set: &TransactionSet<'_>) -> (Option<Content>, Vec<Error>) {
+    use crate::transactions::{
+        ack999, claim_status277, claim837, eligibility271, inquiry270, status276,
+    };
+    fn wrap<T>(
+        p: crate::transactions::Parsed<T>,
+        f: fn(Box<T>) -> Content,
+    ) -> (Option<Content>, Vec<Error>) {
+        (Some(f(Box::new(p.value))), p.problems)
+    }
+    match set.set_id().as_str() {
+        "271" => wrap(eligibility271::report_271(set), Content::Eligibility),
+        "277" => wrap(claim_status277::read_277(set), Content::ClaimStatus),
+        "999" => wrap(ack999::read_999(set), Content::Acknowledgment),
+        "837" => wrap(claim837::read_837(set), Content::Claims),
+        "270" => wrap(inquiry270::read_270(set), Content::EligibilityInquiry),
+        "276" => wrap(status276::read_276(set), Content::ClaimStatusInquiry),
         _ => (None, Vec::new()),
     }
 }

@@ -187,3 +187,16 @@ pub struct EligibilitySummary {
     /// EB01 B amounts by service type code.
     pub copays: BTreeMap<String, Decimal>,
 }
+
+/// A 271 response with its summary: what `medbill x12 inspect` prints for a 271.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EligibilityReport {
+    /// The response as read.
+    #[serde(flatten)]
+    pub response: EligibilityResponse,
+    /// In-network individual coverage summary.
+    pub summary: EligibilitySummary,
+    /// Further subscribers when the set holds more than one (each with its own summary).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub more_subscribers: Vec<EligibilityReport>,
+}

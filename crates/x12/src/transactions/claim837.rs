@@ -23,8 +23,9 @@ use crate::model::{Address, DateRange, PartyName, PersonName, TransactionHeader}
 use crate::segment::Segment;
 use crate::tree::TransactionSet;
 
-/// An 837 set of either kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An 837 set of either kind (serialised as the set itself, without a tag).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
 pub enum ClaimSet {
     /// 837P.
     Professional(ProfessionalClaimSet),

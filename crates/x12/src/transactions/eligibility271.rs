@@ -10,8 +10,8 @@ use rust_decimal::Decimal;
 use super::read::{Parsed, Problems, apply_n3, apply_n4, opt, person_name, repetitions, text};
 use crate::model::Address;
 use crate::model::eligibility::{
-    Benefit, EligibilityPerson, EligibilityResponse, EligibilitySummary, Rejection, RejectionLevel,
-    Trace,
+    Benefit, EligibilityPerson, EligibilityReport, EligibilityResponse, EligibilitySummary,
+    Rejection, RejectionLevel, Trace,
 };
 use crate::segment::Segment;
 use crate::tree::TransactionSet;
@@ -328,6 +328,23 @@ pub fn summary(r: &EligibilityResponse) -> EligibilitySummary {
         oop_remaining,
         coinsurance,
         copays: copays.into_iter().map(|(k, (_, v))| (k, v)).collect(),
+    }
+}
+
+/// Reads a 271 set into the report `medbill x12 inspect` prints: the first subscriber with its
+/// summary, and any further subscribers under `more_subscribers`.
+pub fn report_271(set: &TransactionSet<'_>) -> Parsed<EligibilityReport> {
+    let Parsed { value, problems } = read_271_all(set);
+    let mut reports = value.into_iter().map(|response| EligibilityReport {
+        summary: summary(&response),
+        response,
+        more_subscribers: Vec::new(),
+    });
+    let mut first = reports.next().unwrap_or_default();
+    first.more_subscribers = reports.collect();
+    Parsed {
+        value: first,
+        problems,
     }
 }
 

@@ -219,6 +219,23 @@ impl Database {
         })
     }
 
+    /// Checks that a connection can be acquired and answers `SELECT 1` (for readiness probes).
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        let one: i64 = crate::with_db!(self, |pool| {
+            sqlx::query_scalar("SELECT CAST(1 AS BIGINT)")
+                .fetch_one(pool)
+                .await?
+        });
+        if one == 1 {
+            Ok(())
+        } else {
+            Err(StorageError::Corrupt {
+                what: "ping result",
+                detail: format!("SELECT 1 returned {one}"),
+            })
+        }
+    }
+
     /// Closes the pool, waiting for checked-out connections to be returned.
     pub async fn close(&self) {
         match self {

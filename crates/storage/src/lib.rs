@@ -75,6 +75,11 @@
 //! }
 //! ```
 //!
+//! Both arms of the macro must produce the same type: return plain values (`rows_affected()`,
+//! mapped rows, `()`), not driver types such as `PgQueryResult`. Give `query_as` / `query_scalar`
+//! their row type through the binding (`let row: Option<ClaimRow> = with_db!(…)`) or a turbofish
+//! on the row type only (`sqlx::query_as::<_, ClaimRow>`).
+//!
 //! Portable SQL rules (both hold on PostgreSQL 13+ and the bundled SQLite 3.4x):
 //! - placeholders are `$1, $2, …` (sqlx's SQLite driver binds `$N` by number; a number may
 //!   repeat); the SQL is a `&'static str` (sqlx 0.9 requires [`sqlx::SqlSafeStr`]); build
@@ -88,6 +93,10 @@
 //! - `INSERT … ON CONFLICT (…) DO NOTHING/UPDATE`, `RETURNING`, `LIMIT $n`, keyset pagination
 //!   `WHERE id > $n ORDER BY id` all work on both;
 //! - every table has `tenant_id TEXT NOT NULL` and every query filters on it;
+//! - no `SELECT … FOR UPDATE` (SQLite lacks it): change state with one conditional statement
+//!   (`UPDATE claims SET status = $1 WHERE tenant_id = $2 AND id = $3 AND status = $4
+//!   RETURNING …`) and treat 0 rows as "not found / state changed"; on SQLite every `Tx` already
+//!   holds the write lock, on PostgreSQL the `UPDATE` row lock serialises writers;
 //! - map constraint violations with [`error::is_unique_violation`] (SQLite reports no
 //!   constraint name; PostgreSQL's is in [`error::violated_constraint`]).
 //!

@@ -142,8 +142,11 @@ pub struct RelayConfig {
     pub backoff_initial_ms: u64,
     /// Upper bound of the retry delay, in milliseconds.
     pub backoff_max_ms: u64,
+    /// A delivery still running after this many milliseconds counts as a retryable failure.
+    pub delivery_timeout_ms: u64,
     /// How long a claimed message stays invisible to other relays while being delivered, in
-    /// milliseconds; longer than the slowest delivery (the client's deadline).
+    /// milliseconds. Must exceed `delivery_timeout_ms` (it is raised to twice that if not), so
+    /// only a crashed relay's messages are re-claimed.
     pub lease_ms: u64,
 }
 
@@ -155,7 +158,8 @@ impl Default for RelayConfig {
             max_attempts: 20,
             backoff_initial_ms: 500,
             backoff_max_ms: 300_000,
-            lease_ms: 60_000,
+            delivery_timeout_ms: 30_000,
+            lease_ms: 120_000,
         }
     }
 }
@@ -223,7 +227,9 @@ impl<D: Deliver> Relay<D> {
     /// Claims up to `batch_size` due messages and delivers them one by one.
     pub async fn run_once(&self) -> Result<RelayPass, StorageError> {
         let now = time::now_micros();
-        let lease_until = now.saturating_add(micros(Duration::from_millis(self.config.lease_ms)));
+        let timeout = Duration::from_millis(self.config.delivery_timeout_ms.max(1));
+        let lease = Duration::from_millis(self.config.lease_ms).max(timeout.saturating_mul(2));
+        let lease_until = now.saturating_add(micros(lease));
         let token = uuid::Uuid::new_v4().to_string();
         let limit = i64::from(self.config.batch_size.max(1));
         let mut messages: Vec<OutboxMessage> = match &self.db {
@@ -268,7 +274,14 @@ impl<D: Deliver> Relay<D> {
             ..RelayPass::default()
         };
         for message in &messages {
-            let outcome = self.deliver.deliver(message).await;
+            let outcome = tokio::time::timeout(timeout, self.deliver.deliver(message))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(DeliveryError::Retryable(format!(
+                        "delivery timed out after {} ms",
+                        timeout.as_millis()
+                    )))
+                });
             match outcome {
                 Ok(()) => {
                     self.finish(message, &token, STATUS_DELIVERED, None, time::now_micros())

@@ -263,6 +263,44 @@ fn sqlite_file_per_service_in_data_dir() {
     assert!(dir.path().join("nested/medbill-eligibility.db").is_file());
 }
 
+#[test]
+fn sqlite_in_memory_is_private_per_service_and_serialises_writers() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let settings = PoolSettings::default();
+        let a = Database::connect("sqlite::memory:", &settings, "items")
+            .await
+            .unwrap();
+        let b = Database::connect("sqlite::memory:", &settings, "other")
+            .await
+            .unwrap();
+        a.migrate(&PG_MIGRATOR, &SQLITE_MIGRATOR).await.unwrap();
+        b.migrate_platform().await.unwrap();
+        let store = Arc::new(ItemStore::new(a.clone()));
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let (db, store) = (a.clone(), store.clone());
+            tasks.push(tokio::spawn(async move {
+                let key = format!("k{}", i % 2);
+                create_item_rpc(&db, &store, "t1", &key, &key, 1, Duration::from_millis(20)).await
+            }));
+        }
+        let mut news = 0;
+        for t in tasks {
+            let (_, new) = t.await.unwrap().unwrap();
+            news += usize::from(new);
+        }
+        assert_eq!(news, 2);
+        assert_eq!(store.count_named("t1", "k0").await.unwrap(), 1);
+        assert_eq!(outbox::counts(&a).await.unwrap().pending, 2);
+        assert_eq!(outbox::counts(&b).await.unwrap().pending, 0);
+    });
+}
+
 medbill_storage::conformance_tests! {
     namespace = "items";
     migrations = (&PG_MIGRATOR, &SQLITE_MIGRATOR);
@@ -270,25 +308,39 @@ medbill_storage::conformance_tests! {
     async fn connects_and_migrates(env: TestEnv) -> anyhow::Result<()> {
         let db = env.db();
         assert_eq!(db.backend(), env.backend());
+        db.ping().await?;
         // Running the migrations again (a restart, a second replica) is a no-op.
         db.migrate(&PG_MIGRATOR, &SQLITE_MIGRATOR).await?;
         let platform: i64 = with_db!(db, |pool| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM _medbill_platform_migrations").fetch_one(pool).await?
+            sqlx::query_scalar("SELECT COUNT(*) FROM _medbill_platform_migrations")
+                .fetch_one(pool)
+                .await?
         });
         let service: i64 = with_db!(db, |pool| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(pool).await?
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+                .fetch_one(pool)
+                .await?
         });
         assert_eq!((platform, service), (1, 1));
         let url = db.redacted_url();
         match db {
             Database::Postgres(pool) => {
-                let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(pool).await?;
+                let schema: String = sqlx::query_scalar("SELECT current_schema()")
+                    .fetch_one(pool)
+                    .await?;
                 assert_eq!(schema, "items");
-                assert!(url.starts_with("postgres://") && url.ends_with("(schema items)"), "{url}");
+                assert!(
+                    url.starts_with("postgres://") && url.ends_with("(schema items)"),
+                    "{url}"
+                );
             }
             Database::Sqlite(pool) => {
-                let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(pool).await?;
-                let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(pool).await?;
+                let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                    .fetch_one(pool)
+                    .await?;
+                let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                    .fetch_one(pool)
+                    .await?;
                 assert_eq!((mode.as_str(), fk), ("wal", 1));
                 assert!(url.ends_with("/medbill-items.db"), "{url}");
             }
@@ -299,7 +351,10 @@ medbill_storage::conformance_tests! {
         let counts = outbox::counts(&other).await?;
         assert_eq!(counts, outbox::OutboxCounts::default());
         let missing = with_db!(other, |pool| {
-            sqlx::query("SELECT COUNT(*) FROM items").fetch_one(pool).await.is_err()
+            sqlx::query("SELECT COUNT(*) FROM items")
+                .fetch_one(pool)
+                .await
+                .is_err()
         });
         assert!(missing, "items must not be visible from another namespace");
         Ok(())
@@ -314,7 +369,9 @@ medbill_storage::conformance_tests! {
             store.insert(&mut tx, &it).await?;
             written.push(it);
         }
-        store.insert(&mut tx, &item("t2", "other-tenant", 5)).await?;
+        store
+            .insert(&mut tx, &item("t2", "other-tenant", 5))
+            .await?;
         tx.commit().await?;
 
         for it in &written {
@@ -330,40 +387,78 @@ medbill_storage::conformance_tests! {
         let expected: Vec<_> = written.iter().map(|i| i.id.clone()).collect();
         assert_eq!(ids, expected, "keyset pagination in id order");
         let active = store.list("t1", Some(true), None, 10).await?;
-        assert_eq!(active.iter().map(|i| i.amount_cents).collect::<Vec<_>>(), vec![150, 2]);
+        assert_eq!(
+            active.iter().map(|i| i.amount_cents).collect::<Vec<_>>(),
+            vec![150, 2]
+        );
 
         let mut tx = db.begin().await?;
-        let err = store.insert(&mut tx, &item("t1", "item-0", 1)).await.unwrap_err();
-        assert!(matches!(err, StoreError::DuplicateName(ref n) if n == "item-0"), "{err}");
+        let err = store
+            .insert(&mut tx, &item("t1", "item-0", 1))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::DuplicateName(ref n) if n == "item-0"),
+            "{err}"
+        );
         Ok(())
     }
 
     async fn idempotency_new_replay_conflict(db: Database) -> anyhow::Result<()> {
         let store = ItemStore::new(db.clone());
-        let (first, new) = create_item_rpc(&db, &store, "t1", "key-1", "a", 100, Duration::ZERO).await?;
+        let (first, new) =
+            create_item_rpc(&db, &store, "t1", "key-1", "a", 100, Duration::ZERO).await?;
         assert!(new);
-        let (again, new) = create_item_rpc(&db, &store, "t1", "key-1", "a", 100, Duration::ZERO).await?;
+        let (again, new) =
+            create_item_rpc(&db, &store, "t1", "key-1", "a", 100, Duration::ZERO).await?;
         assert!(!new);
         assert_eq!(again, first, "replay returns the first response");
         assert_eq!(store.count_named("t1", "a").await?, 1);
         assert_eq!(outbox::counts(&db).await?.pending, 1);
 
         let mut tx = db.begin().await?;
-        let c = idempotency::claim(&mut tx, "t1", "test.CreateItem", "key-1", &Fingerprint::of(b"b|100")).await?;
+        let c = idempotency::claim(
+            &mut tx,
+            "t1",
+            "test.CreateItem",
+            "key-1",
+            &Fingerprint::of(b"b|100"),
+        )
+        .await?;
         assert!(matches!(c, Claim::Conflict), "{c:?}");
         // The same key under another tenant or another RPC is independent.
-        let c = idempotency::claim(&mut tx, "t2", "test.CreateItem", "key-1", &Fingerprint::of(b"b|100")).await?;
-        let Claim::New(p1) = c else { bail!("expected New for another tenant, got {c:?}") };
-        let c = idempotency::claim(&mut tx, "t1", "test.OtherRpc", "key-1", &Fingerprint::of(b"b|100")).await?;
-        let Claim::New(p2) = c else { bail!("expected New for another scope, got {c:?}") };
+        let c = idempotency::claim(
+            &mut tx,
+            "t2",
+            "test.CreateItem",
+            "key-1",
+            &Fingerprint::of(b"b|100"),
+        )
+        .await?;
+        let Claim::New(p1) = c else {
+            bail!("expected New for another tenant, got {c:?}")
+        };
+        let c = idempotency::claim(
+            &mut tx,
+            "t1",
+            "test.OtherRpc",
+            "key-1",
+            &Fingerprint::of(b"b|100"),
+        )
+        .await?;
+        let Claim::New(p2) = c else {
+            bail!("expected New for another scope, got {c:?}")
+        };
         idempotency::complete(&mut tx, p1, b"r1").await?;
         idempotency::complete(&mut tx, p2, b"r2").await?;
         tx.commit().await?;
 
         // Purging old records frees keys for reuse.
-        let purged = idempotency::purge_before(&db, medbill_storage::time::now_micros() + 1).await?;
+        let purged =
+            idempotency::purge_before(&db, medbill_storage::time::now_micros() + 1).await?;
         assert_eq!(purged, 3);
-        let (_, new) = create_item_rpc(&db, &store, "t1", "key-1", "b", 100, Duration::ZERO).await?;
+        let (_, new) =
+            create_item_rpc(&db, &store, "t1", "key-1", "b", 100, Duration::ZERO).await?;
         assert!(new);
         Ok(())
     }
@@ -375,7 +470,17 @@ medbill_storage::conformance_tests! {
             let (db, store) = (db.clone(), store.clone());
             tasks.push(tokio::spawn(async move {
                 loop {
-                    match create_item_rpc(&db, &store, "t1", "same-key", "x", 42, Duration::from_millis(150)).await {
+                    match create_item_rpc(
+                        &db,
+                        &store,
+                        "t1",
+                        "same-key",
+                        "x",
+                        42,
+                        Duration::from_millis(150),
+                    )
+                    .await
+                    {
                         Err(StoreError::Storage(e)) if e.is_retryable() => continue,
                         other => return other,
                     }
@@ -390,7 +495,10 @@ medbill_storage::conformance_tests! {
             responses.push(bytes);
         }
         assert_eq!(news, 1, "exactly one request performs the write");
-        assert!(responses.windows(2).all(|w| w[0] == w[1]), "all replay the winner's response");
+        assert!(
+            responses.windows(2).all(|w| w[0] == w[1]),
+            "all replay the winner's response"
+        );
         assert_eq!(store.count_named("t1", "x").await?, 1);
         assert_eq!(outbox::counts(&db).await?.pending, 1);
         Ok(())
@@ -401,7 +509,8 @@ medbill_storage::conformance_tests! {
         let fp = Fingerprint::of(b"req");
         {
             let mut tx = db.begin().await?;
-            let Claim::New(_pending) = idempotency::claim(&mut tx, "t1", "s", "k", &fp).await? else {
+            let Claim::New(_pending) = idempotency::claim(&mut tx, "t1", "s", "k", &fp).await?
+            else {
                 bail!("expected New");
             };
             store.insert(&mut tx, &item("t1", "dup", 1)).await?;
@@ -413,19 +522,26 @@ medbill_storage::conformance_tests! {
         {
             // Committing without completing the claimed key is refused and rolls back.
             let mut tx = db.begin().await?;
-            let Claim::New(_pending) = idempotency::claim(&mut tx, "t1", "s", "k", &fp).await? else {
+            let Claim::New(_pending) = idempotency::claim(&mut tx, "t1", "s", "k", &fp).await?
+            else {
                 bail!("expected New");
             };
             store.insert(&mut tx, &item("t1", "dup", 1)).await?;
             outbox::enqueue(&mut tx, "t1", "peer", "k", b"payload").await?;
             let err = tx.commit().await.unwrap_err();
-            assert!(matches!(err, StorageError::IdempotencyNotCompleted { .. }), "{err}");
+            assert!(
+                matches!(err, StorageError::IdempotencyNotCompleted { .. }),
+                "{err}"
+            );
         }
         assert_eq!(store.count_named("t1", "dup").await?, 0);
         assert_eq!(outbox::counts(&db).await?, outbox::OutboxCounts::default());
         let mut tx = db.begin().await?;
         let c = idempotency::claim(&mut tx, "t1", "s", "k", &fp).await?;
-        assert!(matches!(c, Claim::New(_)), "no idempotency record survived: {c:?}");
+        assert!(
+            matches!(c, Claim::New(_)),
+            "no idempotency record survived: {c:?}"
+        );
         Ok(())
     }
 
@@ -459,15 +575,27 @@ medbill_storage::conformance_tests! {
         let relay = Relay::new(sender.clone(), receiver.clone(), config.clone()).spawn();
         relay.notifier().notify();
         wait_for("three failed attempts", || async {
-            Ok(outbox::state(&sender, &msg_id).await?.context("message")?.attempts >= 3)
+            Ok(outbox::state(&sender, &msg_id)
+                .await?
+                .context("message")?
+                .attempts
+                >= 3)
         })
         .await?;
         // Simulated sender crash: the relay task is aborted and its pool is closed.
         drop(relay);
         sender.close().await;
-        let state = outbox::state(&env.connect(env.namespace()).await?, &msg_id).await?.context("message")?;
+        let state = outbox::state(&env.connect(env.namespace()).await?, &msg_id)
+            .await?
+            .context("message")?;
         assert_eq!(state.status, "PENDING");
-        assert!(state.last_error.as_deref().is_some_and(|e| e.contains("receiver down")), "{state:?}");
+        assert!(
+            state
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("receiver down")),
+            "{state:?}"
+        );
         assert_eq!(receiver.applied(), 0);
 
         // Receiver comes back but the first acknowledgement is lost: the relay must retry and
@@ -476,13 +604,20 @@ medbill_storage::conformance_tests! {
         let restarted = env.connect(env.namespace()).await?;
         let relay = Relay::new(restarted.clone(), receiver.clone(), config).spawn();
         wait_for("delivery", || async {
-            Ok(outbox::state(&restarted, &msg_id).await?.context("message")?.status == "DELIVERED")
+            Ok(outbox::state(&restarted, &msg_id)
+                .await?
+                .context("message")?
+                .status
+                == "DELIVERED")
         })
         .await?;
         relay.shutdown().await;
 
         assert_eq!(receiver.applied(), 1, "applied exactly once");
-        assert!(receiver.replayed() >= 1, "the lost ack was followed by a replay");
+        assert!(
+            receiver.replayed() >= 1,
+            "the lost ack was followed by a replay"
+        );
         let rstore = ItemStore::new(receiver_db);
         assert_eq!(rstore.count_named("t1", "remit-77").await?, 1);
         let counts = outbox::counts(&restarted).await?;
@@ -497,34 +632,102 @@ medbill_storage::conformance_tests! {
         receiver.set_mode(Mode::Hang);
         let sender = env.db().clone();
         let mut tx = sender.begin().await?;
-        outbox::enqueue(&mut tx, "t1", "receiver.Apply", "m-1", b"x").await?;
+        let Enqueued::New(id) =
+            outbox::enqueue(&mut tx, "t1", "receiver.Apply", "m-1", b"x").await?
+        else {
+            bail!("new")
+        };
         tx.commit().await?;
 
-        let config = RelayConfig { poll_interval_ms: 10, lease_ms: 300, ..RelayConfig::default() };
-        let relay = Relay::new(sender.clone(), receiver.clone(), config.clone()).spawn();
+        // Relay A claims the message (lease 300 ms) and "crashes" while the delivery hangs.
+        let crashing = RelayConfig {
+            poll_interval_ms: 10,
+            delivery_timeout_ms: 150,
+            lease_ms: 300,
+            ..RelayConfig::default()
+        };
+        let config = RelayConfig {
+            delivery_timeout_ms: 5_000,
+            ..crashing.clone()
+        };
+        let relay = Relay::new(sender.clone(), receiver.clone(), crashing).spawn();
         wait_for("a hanging delivery", || async { Ok(receiver.calls() >= 1) }).await?;
         drop(relay); // crash while the message is leased
         receiver.set_mode(Mode::Up);
-        let relay = Relay::new(env.connect(env.namespace()).await?, receiver.clone(), config).spawn();
-        wait_for("redelivery after the lease", || async { Ok(outbox::counts(&sender).await?.delivered == 1) })
-            .await?;
+        let relay = Relay::new(
+            env.connect(env.namespace()).await?,
+            receiver.clone(),
+            config,
+        )
+        .spawn();
+        wait_for("redelivery after the lease", || async {
+            Ok(outbox::counts(&sender).await?.delivered == 1)
+        })
+        .await?;
         relay.shutdown().await;
         assert_eq!(receiver.applied(), 1);
+        let state = outbox::state(&sender, &id).await?.context("message")?;
+        assert_eq!(
+            (state.status.as_str(), state.attempts),
+            ("DELIVERED", 2),
+            "{state:?}"
+        );
+        Ok(())
+    }
+
+    async fn relay_times_out_hanging_deliveries(db: Database) -> anyhow::Result<()> {
+        let receiver = Arc::new(Receiver::new(db.clone()));
+        receiver.set_mode(Mode::Hang);
+        let mut tx = db.begin().await?;
+        let Enqueued::New(id) = outbox::enqueue(&mut tx, "t1", "d", "m", b"x").await? else {
+            bail!("new")
+        };
+        tx.commit().await?;
+        let relay = Relay::new(
+            db.clone(),
+            receiver,
+            RelayConfig {
+                delivery_timeout_ms: 50,
+                ..RelayConfig::default()
+            },
+        );
+        let p = relay.run_once().await?;
+        assert_eq!((p.claimed, p.retried), (1, 1));
+        let state = outbox::state(&db, &id).await?.context("message")?;
+        assert_eq!(state.status, "PENDING");
+        assert_eq!(
+            state.last_error.as_deref(),
+            Some("delivery timed out after 50 ms")
+        );
         Ok(())
     }
 
     async fn relay_retries_then_dead_letters(db: Database) -> anyhow::Result<()> {
         let receiver = Scripted;
         let mut tx = db.begin().await?;
-        let Enqueued::New(retry_id) = outbox::enqueue(&mut tx, "t1", "d", "retry", b"1").await? else { bail!("new") };
-        let Enqueued::New(perm_id) = outbox::enqueue(&mut tx, "t1", "d", "perm", b"2").await? else { bail!("new") };
-        assert_eq!(outbox::enqueue(&mut tx, "t1", "d", "perm", b"2").await?, Enqueued::Duplicate);
+        let Enqueued::New(retry_id) = outbox::enqueue(&mut tx, "t1", "d", "retry", b"1").await?
+        else {
+            bail!("new")
+        };
+        let Enqueued::New(perm_id) = outbox::enqueue(&mut tx, "t1", "d", "perm", b"2").await?
+        else {
+            bail!("new")
+        };
+        assert_eq!(
+            outbox::enqueue(&mut tx, "t1", "d", "perm", b"2").await?,
+            Enqueued::Duplicate
+        );
         tx.commit().await?;
 
         let relay = Relay::new(
             db.clone(),
             receiver,
-            RelayConfig { max_attempts: 3, backoff_initial_ms: 0, backoff_max_ms: 0, ..RelayConfig::default() },
+            RelayConfig {
+                max_attempts: 3,
+                backoff_initial_ms: 0,
+                backoff_max_ms: 0,
+                ..RelayConfig::default()
+            },
         );
         let p = relay.run_once().await?;
         assert_eq!((p.claimed, p.delivered, p.retried, p.dead), (2, 0, 1, 1));
@@ -538,13 +741,29 @@ medbill_storage::conformance_tests! {
         let retry = outbox::state(&db, &retry_id).await?.context("retry")?;
         assert_eq!((retry.status.as_str(), retry.attempts), ("DEAD", 3));
         assert_eq!(retry.last_error.as_deref(), Some("busy"));
-        assert_eq!(relay.run_once().await?.claimed, 0, "dead messages are not retried");
+        assert_eq!(
+            relay.run_once().await?.claimed,
+            0,
+            "dead messages are not retried"
+        );
 
         // Exponential backoff: a retried message is not due again before its delay.
         let mut tx = db.begin().await?;
-        let Enqueued::New(slow_id) = outbox::enqueue(&mut tx, "t1", "d", "retry-slow", b"3").await? else { bail!("new") };
+        let Enqueued::New(slow_id) =
+            outbox::enqueue(&mut tx, "t1", "d", "retry-slow", b"3").await?
+        else {
+            bail!("new")
+        };
         tx.commit().await?;
-        let relay = Relay::new(db.clone(), Scripted, RelayConfig { backoff_initial_ms: 3_600_000, backoff_max_ms: 3_600_000, ..RelayConfig::default() });
+        let relay = Relay::new(
+            db.clone(),
+            Scripted,
+            RelayConfig {
+                backoff_initial_ms: 3_600_000,
+                backoff_max_ms: 3_600_000,
+                ..RelayConfig::default()
+            },
+        );
         assert_eq!(relay.run_once().await?.retried, 1);
         assert_eq!(relay.run_once().await?.claimed, 0);
         let slow = outbox::state(&db, &slow_id).await?.context("slow")?;
@@ -560,7 +779,10 @@ medbill_storage::conformance_tests! {
         }
         tx.commit().await?;
         let counter = Arc::new(Counting::default());
-        let config = RelayConfig { batch_size: 5, ..RelayConfig::default() };
+        let config = RelayConfig {
+            batch_size: 5,
+            ..RelayConfig::default()
+        };
         let a = Relay::new(db.clone(), counter.clone(), config.clone());
         let b = Relay::new(env.connect(env.namespace()).await?, counter.clone(), config);
         let drain = |r: Relay<Arc<Counting>>| async move {
@@ -573,9 +795,16 @@ medbill_storage::conformance_tests! {
         let (ra, rb) = tokio::join!(tokio::spawn(drain(a)), tokio::spawn(drain(b)));
         ra??;
         rb??;
-        let seen = counter.seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+        let seen = counter
+            .seen
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .clone();
         assert_eq!(seen.len(), 60);
-        ensure!(seen.values().all(|&n| n == 1), "a message was delivered twice: {seen:?}");
+        ensure!(
+            seen.values().all(|&n| n == 1),
+            "a message was delivered twice: {seen:?}"
+        );
         assert_eq!(outbox::counts(&db).await?.delivered, 60);
         Ok(())
     }

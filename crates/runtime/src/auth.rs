@@ -7,7 +7,7 @@
 //! extensions, where handlers read it with [`tenant`].
 //!
 //! Dev mode (no tokens configured): a call without a token is the tenant
-//! [`DEFAULT_TENANT`](crate::config::DEFAULT_TENANT). A call *with* a token is rejected as
+//! [`crate::config::DEFAULT_TENANT`]. A call *with* a token is rejected as
 //! unknown: the caller evidently expects a secured deployment, and silently filing its data
 //! under "default" would mix tenants once tokens are configured.
 //!

@@ -196,8 +196,13 @@ impl Server {
                     tokio::time::sleep(grace).await;
                 }
             };
-            let serve =
-                router.serve_with_incoming_shutdown(TcpIncoming::from(listener), stop_accepting);
+            let serve = router.serve_with_incoming_shutdown(
+                // Small unary replies must not wait for Nagle's algorithm.
+                TcpIncoming::from(listener)
+                    .with_nodelay(Some(true))
+                    .with_keepalive(Some(Duration::from_secs(60))),
+                stop_accepting,
+            );
             let mut triggered = triggered;
             let deadline = async move {
                 wait_triggered(&mut triggered).await;

@@ -501,7 +501,11 @@ pub(crate) fn write_diagnoses(
     }
     if split_principal {
         // 837I: the principal diagnosis has its own HI; other diagnoses follow in another.
-        let rest = comps.split_off(1);
+        let rest = if comps.len() > 1 {
+            comps.split_off(1)
+        } else {
+            Vec::new()
+        };
         w.segment("HI", &comps)?;
         if !rest.is_empty() {
             w.segment("HI", &rest)?;

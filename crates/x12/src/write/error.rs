@@ -16,6 +16,14 @@ pub enum WriteError {
         /// 1-based element position.
         position: usize,
     },
+    /// A value starts or ends with a space, which readers may not keep.
+    #[error("{segment}{position:02}: value has leading or trailing spaces")]
+    UntrimmedValue {
+        /// Segment id.
+        segment: String,
+        /// 1-based element position.
+        position: usize,
+    },
     /// A segment was written out of envelope order (e.g. ST without GS).
     #[error("envelope order: {0}")]
     EnvelopeOrder(&'static str),

@@ -137,6 +137,12 @@ impl X12Writer {
                 position,
             });
         }
+        if value.trim_matches(' ') != value {
+            return Err(WriteError::UntrimmedValue {
+                segment: segment.to_owned(),
+                position,
+            });
+        }
         Ok(())
     }
 

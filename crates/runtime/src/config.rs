@@ -490,7 +490,8 @@ impl Default for TelemetryConfig {
         Self {
             service_name: "medbill".to_owned(),
             log_format: LogFormat::Pretty,
-            filter: "info".to_owned(),
+            // The OpenTelemetry SDK logs routine lifecycle messages at INFO.
+            filter: "info,opentelemetry=warn,opentelemetry_sdk=warn".to_owned(),
         }
     }
 }

@@ -8,6 +8,9 @@
 //!    on [`Claim::Replay`]: return the stored response (decode it) and write nothing;
 //!    on [`Claim::Conflict`]: reject (FAILED_PRECONDITION naming the key reuse).
 //!
+//! [`begin`] bundles steps 1 and the commit: it opens the transaction, claims the key and
+//! returns an [`Operation`] whose [`Operation::commit`] completes the key and commits.
+//!
 //! Because the record is written in the same transaction as the effect, a failure anywhere
 //! leaves neither. Two concurrent identical requests: on PostgreSQL the second `claim` waits on
 //! the first transaction's uncommitted key row, then sees it committed and replays (or, if the
@@ -167,6 +170,67 @@ pub async fn complete(tx: &mut Tx, pending: Pending, response: &[u8]) -> Result<
         });
     }
     Ok(())
+}
+
+/// The outcome of [`begin`].
+#[derive(Debug)]
+#[must_use = "a new operation must be committed; a replay returned; a conflict rejected"]
+pub enum Begin {
+    /// First time this key is seen: write through [`Operation::tx`], then [`Operation::commit`].
+    New(Operation),
+    /// The same request was already processed: return these response bytes.
+    Replay(Vec<u8>),
+    /// The key was already used for a different request.
+    Conflict,
+}
+
+/// A transaction that claimed an idempotency key; dropping it rolls everything back.
+#[derive(Debug)]
+pub struct Operation {
+    tx: Tx,
+    pending: Pending,
+}
+
+impl Operation {
+    /// Returns the transaction for the operation's writes and outbox messages.
+    pub fn tx(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+
+    /// Returns the idempotency key.
+    pub fn key(&self) -> &str {
+        self.pending.key()
+    }
+
+    /// Stores `response` for the key and commits everything written in the transaction.
+    pub async fn commit(mut self, response: &[u8]) -> Result<(), StorageError> {
+        complete(&mut self.tx, self.pending, response).await?;
+        self.tx.commit().await
+    }
+}
+
+/// Begins a transaction on `db` and claims `(tenant_id, scope, key)` in it (see [`claim`]).
+///
+/// On [`Begin::Replay`] and [`Begin::Conflict`] the transaction is already rolled back.
+pub async fn begin(
+    db: &Database,
+    tenant_id: &str,
+    scope: &str,
+    key: &str,
+    fingerprint: &Fingerprint,
+) -> Result<Begin, StorageError> {
+    let mut tx = db.begin().await?;
+    match claim(&mut tx, tenant_id, scope, key, fingerprint).await? {
+        Claim::New(pending) => Ok(Begin::New(Operation { tx, pending })),
+        Claim::Replay(response) => {
+            tx.rollback().await?;
+            Ok(Begin::Replay(response))
+        }
+        Claim::Conflict => {
+            tx.rollback().await?;
+            Ok(Begin::Conflict)
+        }
+    }
 }
 
 /// Deletes completed idempotency records created before `cutoff_micros` (unix micros);

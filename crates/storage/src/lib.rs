@@ -100,22 +100,32 @@
 //! - map constraint violations with [`error::is_unique_violation`] (SQLite reports no
 //!   constraint name; PostgreSQL's is in [`error::violated_constraint`]).
 //!
-//! A mutating RPC runs in one transaction:
+//! A mutating RPC runs in one transaction with its idempotency record and outbox messages
+//! (store methods take `&mut Tx`, so they compose):
 //!
 //! ```ignore
-//! let mut tx = db.begin().await?;
-//! match idempotency::claim(&mut tx, tenant, "claims.CreateClaim", key, &Fingerprint::of(&req_bytes)).await? {
-//!     Claim::Replay(bytes) => return decode(bytes),          // tx dropped = rolled back
-//!     Claim::Conflict => return Err(key_reused(key)),
-//!     Claim::New(pending) => {
-//!         store.insert(&mut tx, &row).await?;               // any number of writes
-//!         outbox::enqueue(&mut tx, tenant, "collections.PostPatientResponsibility", key, &msg).await?;
-//!         idempotency::complete(&mut tx, pending, &response_bytes).await?;
-//!         tx.commit().await?;                                // all or nothing
-//!         relay_notifier.notify();                           // prompt delivery
+//! let fp = Fingerprint::of(&canonical_request_bytes); // request encoded with the key cleared
+//! match idempotency::begin(&db, tenant, "medbill.claims.v1.ClaimsService/CreateClaim", key, &fp).await? {
+//!     Begin::Replay(bytes) => return decode_response(&bytes),        // nothing written
+//!     Begin::Conflict => return Err(key_reused(key)),              // FAILED_PRECONDITION
+//!     Begin::New(mut op) => {
+//!         store.insert_claim(op.tx(), &claim).await?;             // any number of writes
+//!         outbox::enqueue(op.tx(), tenant, "collections.PostPatientResponsibility",
+//!                         &message_key, &payload).await?;
+//!         op.commit(&encode_response(&claim)).await?;            // key + writes + outbox, atomically
+//!         relay_notifier.notify();                                 // prompt delivery
 //!     }
 //! }
 //! ```
+//!
+//! An early return (`?`) drops the operation and rolls everything back: no row, no idempotency
+//! record, no outbox message. The lower-level [`idempotency::claim`] / [`idempotency::complete`]
+//! do the same inside a [`Tx`] the caller opened with [`Database::begin`]; [`Tx::commit`] refuses
+//! (and rolls back) when a claimed key was not completed. On a [`StorageError::is_retryable`]
+//! error (lock timeout, SQLITE_BUSY after the busy timeout) the whole operation may be retried.
+//!
+//! The receiver of an outbox message is an ordinary idempotent RPC whose idempotency key is the
+//! message's `message_key`: delivery is at-least-once, the effect exactly once.
 //!
 //! A store method that needs backend-specific SQL (rare) matches on [`Tx::conn`] /
 //! [`Database`] directly; [`outbox::Relay`] does so for `FOR UPDATE SKIP LOCKED`.

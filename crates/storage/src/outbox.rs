@@ -488,6 +488,24 @@ pub async fn state(db: &Database, id: &str) -> Result<Option<OutboxState>, Stora
     Ok(s)
 }
 
+/// Puts a DEAD message of `tenant_id` back in the queue (attempts reset, due now), e.g. after
+/// an operator fixed the cause; returns false when no such dead message exists.
+pub async fn requeue_dead(db: &Database, tenant_id: &str, id: &str) -> Result<bool, StorageError> {
+    let n = crate::with_db!(db, |pool| {
+        sqlx::query(
+            "UPDATE platform_outbox SET status = 'PENDING', attempts = 0, next_attempt_at = $1 \
+             WHERE tenant_id = $2 AND id = $3 AND status = 'DEAD'",
+        )
+        .bind(time::now_micros())
+        .bind(tenant_id)
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    Ok(n == 1)
+}
+
 /// Deletes delivered messages delivered before `cutoff_micros`; returns how many.
 pub async fn purge_delivered(db: &Database, cutoff_micros: i64) -> Result<u64, StorageError> {
     let n = crate::with_db!(db, |pool| {

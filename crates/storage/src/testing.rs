@@ -133,7 +133,12 @@ where
 {
     let pg_server = std::env::var(PG_URL_ENV).ok().filter(|u| !u.is_empty());
     if backend == Backend::Postgres && pg_server.is_none() {
-        eprintln!("note: skipping {test_name} on postgres: {PG_URL_ENV} is not set");
+        // Written to stderr directly (not `eprintln!`) so libtest's capture does not hide it.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: skipping {test_name}: {PG_URL_ENV} is not set"
+        );
         return Fut::Output::skipped();
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
-use medbill_storage::idempotency::{self, Claim, Fingerprint};
+use medbill_storage::idempotency::{self, Begin, Claim, Fingerprint};
 use medbill_storage::outbox::{
     self, Deliver, DeliveryError, Enqueued, OutboxMessage, Relay, RelayConfig,
 };
@@ -856,29 +856,30 @@ impl Receiver {
         self.replayed.load(Ordering::SeqCst)
     }
 
+    /// The receiving RPC handler, written with `idempotency::begin`: the message key is the
+    /// request's idempotency key.
     async fn apply(&self, m: &OutboxMessage) -> Result<(), StoreError> {
         let store = ItemStore::new(self.db.clone());
-        let mut tx = self.db.begin().await?;
-        match idempotency::claim(
-            &mut tx,
+        let fp = Fingerprint::of(&m.payload);
+        match idempotency::begin(
+            &self.db,
             &m.tenant_id,
             "receiver.Apply",
             &m.message_key,
-            &Fingerprint::of(&m.payload),
+            &fp,
         )
         .await?
         {
-            Claim::Replay(_) => {
+            Begin::Replay(_) => {
                 self.replayed.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             }
-            Claim::Conflict => Err(StoreError::DuplicateName(m.message_key.clone())),
-            Claim::New(pending) => {
+            Begin::Conflict => Err(StoreError::DuplicateName(m.message_key.clone())),
+            Begin::New(mut op) => {
                 store
-                    .insert(&mut tx, &item(&m.tenant_id, &m.message_key, 1))
+                    .insert(op.tx(), &item(&m.tenant_id, &m.message_key, 1))
                     .await?;
-                idempotency::complete(&mut tx, pending, b"ok").await?;
-                tx.commit().await?;
+                op.commit(b"ok").await?;
                 self.applied.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             }

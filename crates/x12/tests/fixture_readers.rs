@@ -450,7 +450,12 @@ fn institutional_837() {
     assert_eq!(c.claim.patient_control_number, "756048Q");
     assert_eq!(c.claim.total_charge, dec("89.93"));
     assert_eq!(c.facility_type, "14");
-    assert_eq!(c.statement_period, DateRange::day(day(1996, 9, 11)));
+    // The sample writes DTP*434 as D8 (the TR3 wants RD8): a one-day statement.
+    assert_eq!(
+        (c.statement_from, c.statement_to),
+        (day(1996, 9, 11), day(1996, 9, 11))
+    );
+    assert!(c.present_on_admission.is_empty());
     assert_eq!(
         (c.admission_type.as_deref(), c.patient_status.as_str()),
         (Some("3"), "01")
@@ -498,11 +503,8 @@ fn institutional_837_two_claims() {
     assert_eq!(set.claims[1].subscriber.member_id, "123405074");
     assert_eq!(set.claims[1].claim.total_charge, dec("50.00"));
     assert_eq!(
-        set.claims[1].statement_period,
-        DateRange {
-            from: day(2005, 4, 1),
-            to: Some(day(2005, 4, 1))
-        }
+        (set.claims[1].statement_from, set.claims[1].statement_to),
+        (day(2005, 4, 1), day(2005, 4, 1))
     );
     assert_eq!(
         set.claims[1]

@@ -316,10 +316,36 @@ pub struct ProfessionalClaim {
     pub place_of_service: String,
     /// CLM06: provider signature on file (Y or N).
     pub provider_signature: bool,
+    /// AMT*F5: what the patient already paid toward this claim.
+    pub patient_paid: Option<Decimal>,
+    /// Loop 2310A (NM1*DN) when a referral is part of the claim.
+    pub referring_provider: Option<ClaimProvider>,
     /// Loop 2310B when the rendering provider differs from the billing provider.
     pub rendering_provider: Option<ClaimProvider>,
+    /// Loop 2310C when the service was performed away from the billing provider's address.
+    pub service_facility: Option<ServiceFacility>,
     /// Loop 2400, 1 to 50 lines.
     pub lines: Vec<ProfessionalLine>,
+}
+
+/// Where the service was performed (837P loop 2310C, NM1*77 with N3/N4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceFacility {
+    /// NM103: facility name.
+    pub name: String,
+    /// NM109 with qualifier XX, when the facility has its own NPI.
+    pub npi: Option<String>,
+    /// N3/N4.
+    pub address: Address,
+}
+
+/// An ICD-10-PCS procedure on an inpatient claim (HI*BBR principal, HI*BBQ others).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IcdProcedure {
+    /// ICD-10-PCS code, 7 characters.
+    pub code: String,
+    /// Date the procedure was performed.
+    pub date: NaiveDate,
 }
 
 /// One 837P transaction set.
@@ -367,8 +393,10 @@ pub struct InstitutionalClaim {
     pub claim: ClaimCommon,
     /// CLM05-1: facility type code, the first two digits of the type of bill (e.g. 13, 11).
     pub facility_type: String,
-    /// DTP*434: statement covers period.
-    pub statement_period: DateRange,
+    /// DTP*434 RD8 start: first day the statement covers.
+    pub statement_from: NaiveDate,
+    /// DTP*434 RD8 end: last day the statement covers.
+    pub statement_to: NaiveDate,
     /// DTP*435: admission date (inpatient).
     pub admission_date: Option<NaiveDate>,
     /// CL101: priority (type) of admission.
@@ -377,6 +405,11 @@ pub struct InstitutionalClaim {
     pub admission_source: Option<String>,
     /// CL103: patient status (discharge status).
     pub patient_status: String,
+    /// HI-09 present-on-admission indicators (Y, N, U, W, 1), one per diagnosis in the same
+    /// order as [`ClaimCommon::diagnoses`]; empty when not reported (outpatient claims).
+    pub present_on_admission: Vec<String>,
+    /// ICD-10-PCS procedures (inpatient): the first is the principal procedure.
+    pub procedures: Vec<IcdProcedure>,
     /// HI*BG: condition codes.
     pub condition_codes: Vec<String>,
     /// HI*BE: value codes with amounts.

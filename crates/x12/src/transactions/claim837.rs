@@ -15,9 +15,9 @@ use super::read::{
 use crate::error::ErrorKind;
 use crate::model::claim::{
     Adjustment, BillingProvider, ClaimCommon, ClaimFrequency, ClaimProvider, ClaimSetHeader,
-    InstitutionalClaim, InstitutionalClaimSet, InstitutionalLine, LineAdjudication, OtherPayer,
-    Patient, Payer, Procedure, ProfessionalClaim, ProfessionalClaimSet, ProfessionalLine, Receiver,
-    Submitter, Subscriber, TaxId,
+    IcdProcedure, InstitutionalClaim, InstitutionalClaimSet, InstitutionalLine, LineAdjudication,
+    OtherPayer, Patient, Payer, Procedure, ProfessionalClaim, ProfessionalClaimSet,
+    ProfessionalLine, Receiver, ServiceFacility, Submitter, Subscriber, TaxId,
 };
 use crate::model::{Address, DateRange, PartyName, PersonName, TransactionHeader};
 use crate::segment::Segment;
@@ -109,6 +109,7 @@ enum Loop {
     Claim,
     Rendering,
     Attending,
+    ServiceFacility,
     OtherClaimEntity,
     OtherPayer,
     OtherSubscriberName,
@@ -134,8 +135,15 @@ struct Draft<'a> {
     facility_code: String,
     signature: bool,
     rendering: Option<ClaimProvider>,
+    referring: Option<ClaimProvider>,
+    facility: Option<ServiceFacility>,
+    patient_paid: Option<Decimal>,
     attending: Option<ClaimProvider>,
     statement_period: Option<DateRange>,
+    /// HI-09 of each diagnosis, by diagnosis position (principal first).
+    poa: Vec<String>,
+    principal_poa: String,
+    procedures: Vec<IcdProcedure>,
     admission_date: Option<NaiveDate>,
     cl1: Option<(Option<String>, Option<String>, String)>,
     condition_codes: Vec<String>,
@@ -269,6 +277,22 @@ fn walk<'a>(set: &TransactionSet<'a>) -> (ClaimSetHeader, Vec<Draft<'a>>, Proble
                         }
                         Loop::Rendering
                     }
+                    ("DN", _) if matches!(line, LineDraft::None) => {
+                        if let Some(d) = drafts.last_mut() {
+                            d.referring = Some(provider(seg));
+                        }
+                        Loop::OtherClaimEntity
+                    }
+                    ("77", _) if matches!(line, LineDraft::None) => {
+                        if let Some(d) = drafts.last_mut() {
+                            d.facility = Some(ServiceFacility {
+                                name: text(seg, 3),
+                                npi: opt(seg, 9),
+                                address: Address::default(),
+                            });
+                        }
+                        Loop::ServiceFacility
+                    }
                     ("71", _) if matches!(line, LineDraft::None) => {
                         if let Some(d) = drafts.last_mut() {
                             d.attending = Some(provider(seg));
@@ -329,6 +353,10 @@ fn walk<'a>(set: &TransactionSet<'a>) -> (ClaimSetHeader, Vec<Draft<'a>>, Proble
                         .as_mut()
                         .map(|s| s.address.get_or_insert_with(Address::default)),
                     Loop::Patient => parties.patient.as_mut().map(|pt| &mut pt.address),
+                    Loop::ServiceFacility => drafts
+                        .last_mut()
+                        .and_then(|d| d.facility.as_mut())
+                        .map(|f| &mut f.address),
                     _ => None,
                 };
                 if let Some(a) = target {
@@ -518,6 +546,12 @@ fn walk<'a>(set: &TransactionSet<'a>) -> (ClaimSetHeader, Vec<Draft<'a>>, Proble
                     _ => {}
                 }
             }
+            "AMT" if lp == Loop::Claim && seg.text(1) == "F5" => {
+                let v = p.req_decimal(seg, 2, "AMT02");
+                if let Some(d) = drafts.last_mut() {
+                    d.patient_paid = v;
+                }
+            }
             "AMT" if lp == Loop::OtherPayer => {
                 let q = seg.text(1);
                 let v = p.req_decimal(seg, 2, "AMT02");
@@ -672,8 +706,14 @@ fn start_claim<'a>(seg: &Segment<'a>, parties: &Parties, p: &mut Problems) -> Dr
         facility_code: clm05.first().cloned().unwrap_or_default(),
         signature: seg.text(6) == "Y",
         rendering: None,
+        referring: None,
+        facility: None,
+        patient_paid: None,
         attending: None,
         statement_period: None,
+        poa: Vec::new(),
+        principal_poa: String::new(),
+        procedures: Vec::new(),
         admission_date: None,
         cl1: None,
         condition_codes: Vec::new(),
@@ -694,9 +734,42 @@ fn read_hi(seg: &Segment<'_>, d: &mut Draft<'_>, p: &mut Problems) {
         let (Some(q), Some(code)) = (parts.first(), parts.get(1)) else {
             continue;
         };
+        let poa = parts.get(8).cloned().unwrap_or_default();
         match q.as_str() {
-            "ABK" | "BK" => d.common.diagnoses.insert(0, code.clone()),
-            "ABF" | "BF" => d.common.diagnoses.push(code.clone()),
+            "ABK" | "BK" => {
+                d.common.diagnoses.insert(0, code.clone());
+                d.principal_poa = poa;
+            }
+            "ABF" | "BF" => {
+                d.common.diagnoses.push(code.clone());
+                d.poa.push(poa);
+            }
+            "BBR" | "BBQ" => {
+                let date = parts
+                    .get(3)
+                    .and_then(|t| NaiveDate::parse_from_str(t, "%Y%m%d").ok());
+                match date {
+                    Some(date) if q == "BBR" => d.procedures.insert(
+                        0,
+                        IcdProcedure {
+                            code: code.clone(),
+                            date,
+                        },
+                    ),
+                    Some(date) => d.procedures.push(IcdProcedure {
+                        code: code.clone(),
+                        date,
+                    }),
+                    None => p.push(
+                        seg,
+                        n + 1,
+                        ErrorKind::InvalidDate {
+                            element: "HI-04",
+                            value: parts.get(3).cloned().unwrap_or_default(),
+                        },
+                    ),
+                }
+            }
             "BG" => d.condition_codes.push(code.clone()),
             "BE" => {
                 let amount = parts
@@ -856,7 +929,10 @@ impl Draft<'_> {
             claim: self.common,
             place_of_service: self.facility_code,
             provider_signature: self.signature,
+            patient_paid: self.patient_paid,
+            referring_provider: self.referring,
             rendering_provider: self.rendering,
+            service_facility: self.facility,
             lines: self.plines,
         })
     }
@@ -869,6 +945,11 @@ impl Draft<'_> {
             p.missing_segment(Some(&self.clm), "DTP*434 statement dates");
             return None;
         };
+        let mut poa = vec![self.principal_poa.clone()];
+        poa.extend(self.poa.iter().cloned());
+        if poa.iter().all(String::is_empty) {
+            poa.clear();
+        }
         let (billing_provider, subscriber, payer) = self.parties(p)?;
         let (admission_type, admission_source, patient_status) = self.cl1.unwrap_or_default();
         Some(InstitutionalClaim {
@@ -878,7 +959,11 @@ impl Draft<'_> {
             payer,
             claim: self.common,
             facility_type: self.facility_code,
-            statement_period,
+            statement_from: statement_period.from,
+            // A one-day statement written as D8 (not the TR3's RD8) ends the day it starts.
+            statement_to: statement_period.to.unwrap_or(statement_period.from),
+            present_on_admission: poa,
+            procedures: self.procedures,
             admission_date: self.admission_date,
             admission_type,
             admission_source,

@@ -487,33 +487,51 @@ pub(crate) fn write_claim_refs(w: &mut X12Writer, c: &ClaimCommon) -> Result<(),
     Ok(())
 }
 
-/// Writes HI segments: the principal diagnosis with `principal`, others with `other`, at most
-/// `per_segment` composites per HI.
+/// Writes the diagnosis HI segments: ABK principal then ABF others, with HI-09
+/// present-on-admission indicators when `poa` is not empty. An 837P puts all codes in one HI;
+/// an 837I (`poa` given or not) gives the principal diagnosis its own HI.
 pub(crate) fn write_diagnoses(
     w: &mut X12Writer,
     c: &ClaimCommon,
-    split_principal: bool,
+    poa: &[String],
 ) -> Result<(), WriteError> {
     let mut comps: Vec<Element> = Vec::new();
     for (i, d) in c.diagnoses.iter().enumerate() {
         let q = if i == 0 { "ABK" } else { "ABF" };
-        comps.push(Element::composite(&[q, d.as_str()]));
-    }
-    if split_principal {
-        // 837I: the principal diagnosis has its own HI; other diagnoses follow in another.
-        let rest = if comps.len() > 1 {
-            comps.split_off(1)
-        } else {
-            Vec::new()
-        };
-        w.segment("HI", &comps)?;
-        if !rest.is_empty() {
-            w.segment("HI", &rest)?;
+        let mut parts = vec![q.to_owned(), d.clone()];
+        if let Some(p) = poa.get(i).filter(|p| !p.is_empty()) {
+            parts.extend(std::iter::repeat_n(String::new(), 6));
+            parts.push(p.clone());
         }
-        Ok(())
-    } else {
-        w.segment("HI", &comps)
+        comps.push(Element::Composite(parts));
     }
+    w.segment("HI", &comps)
+}
+
+/// Writes the 837I diagnosis HI segments: the principal diagnosis alone, then the others.
+pub(crate) fn write_institutional_diagnoses(
+    w: &mut X12Writer,
+    c: &ClaimCommon,
+    poa: &[String],
+) -> Result<(), WriteError> {
+    let principal = ClaimCommon {
+        diagnoses: c.diagnoses.iter().take(1).cloned().collect(),
+        ..c.clone()
+    };
+    write_diagnoses(w, &principal, poa)?;
+    if c.diagnoses.len() > 1 {
+        let mut comps: Vec<Element> = Vec::new();
+        for (i, d) in c.diagnoses.iter().enumerate().skip(1) {
+            let mut parts = vec!["ABF".to_owned(), d.clone()];
+            if let Some(p) = poa.get(i).filter(|p| !p.is_empty()) {
+                parts.extend(std::iter::repeat_n(String::new(), 6));
+                parts.push(p.clone());
+            }
+            comps.push(Element::Composite(parts));
+        }
+        w.segment("HI", &comps)?;
+    }
+    Ok(())
 }
 
 /// Writes loops 2320, 2330A and 2330B.

@@ -51,10 +51,51 @@ fn check(ctx: &str, claim: &InstitutionalClaim) -> Result<(), WriteError> {
     let total: Decimal = claim.lines.iter().map(|l| l.charge).sum();
     c::check_common(ctx, &claim.claim, total, claim.lines.len(), 999)?;
     v::digits(ctx, "facility_type", &claim.facility_type, 2)?;
-    if let Some(to) = claim.statement_period.to
-        && to < claim.statement_period.from
-    {
-        return Err(invalid(ctx, "statement_period", "ends before it starts"));
+    if claim.statement_to < claim.statement_from {
+        return Err(invalid(ctx, "statement_to", "ends before it starts"));
+    }
+    let poa = &claim.present_on_admission;
+    if !poa.is_empty() {
+        if poa.len() != claim.claim.diagnoses.len() {
+            return Err(invalid(
+                ctx,
+                "present_on_admission",
+                "needs one indicator per diagnosis",
+            ));
+        }
+        if poa.iter().all(String::is_empty) {
+            return Err(invalid(
+                ctx,
+                "present_on_admission",
+                "leave it empty when nothing is reported",
+            ));
+        }
+        for p in poa {
+            if !p.is_empty() {
+                v::code(ctx, "present_on_admission", p, &["N", "U", "W", "Y", "1"])?;
+            }
+        }
+    }
+    if claim.procedures.len() > 25 {
+        return Err(invalid(
+            ctx,
+            "procedures",
+            "at most 25 ICD-10-PCS procedures",
+        ));
+    }
+    for p in &claim.procedures {
+        if p.code.len() != 7
+            || !p
+                .code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            return Err(invalid(
+                ctx,
+                "procedures",
+                "ICD-10-PCS codes are 7 letters or digits",
+            ));
+        }
     }
     v::optional(ctx, "admission_type", &claim.admission_type, 1)?;
     v::optional(ctx, "admission_source", &claim.admission_source, 1)?;
@@ -116,7 +157,12 @@ fn write_claim(w: &mut X12Writer, ctx: &str, claim: &InstitutionalClaim) -> Resu
             (&k.release_of_information).into(),
         ],
     )?;
-    c::write_dtp(w, "434", &claim.statement_period)?;
+    // The TR3 allows only RD8 here, even for a one-day statement.
+    let period = crate::model::DateRange {
+        from: claim.statement_from,
+        to: Some(claim.statement_to),
+    };
+    c::write_dtp(w, "434", &period)?;
     if let Some(a) = claim.admission_date {
         seg!(w, "DTP", "435", "D8", d8(a))?;
     }
@@ -128,7 +174,17 @@ fn write_claim(w: &mut X12Writer, ctx: &str, claim: &InstitutionalClaim) -> Resu
         &claim.patient_status
     )?;
     c::write_claim_refs(w, k)?;
-    c::write_diagnoses(w, k, true)?;
+    c::write_institutional_diagnoses(w, k, &claim.present_on_admission)?;
+    if let Some((first, rest)) = claim.procedures.split_first() {
+        let comp = |q: &str, p: &crate::model::claim::IcdProcedure| {
+            Element::composite(&[q, p.code.as_str(), "D8", d8(p.date).as_str()])
+        };
+        w.segment("HI", &[comp("BBR", first)])?;
+        for chunk in rest.chunks(12) {
+            let els: Vec<Element> = chunk.iter().map(|p| comp("BBQ", p)).collect();
+            w.segment("HI", &els)?;
+        }
+    }
     if !claim.value_codes.is_empty() {
         let els: Vec<Element> = claim
             .value_codes

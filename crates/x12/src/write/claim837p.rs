@@ -51,6 +51,33 @@ fn check(ctx: &str, claim: &ProfessionalClaim) -> Result<(), WriteError> {
     let total: Decimal = claim.lines.iter().map(|l| l.charge).sum();
     c::check_common(ctx, &claim.claim, total, claim.lines.len(), 50)?;
     v::digits(ctx, "place_of_service", &claim.place_of_service, 2)?;
+    if let Some(p) = claim.patient_paid {
+        amount(ctx, "patient_paid", p)?;
+        if p < Decimal::ZERO {
+            return Err(invalid(ctx, "patient_paid", "must not be negative"));
+        }
+    }
+    if let Some(r) = &claim.referring_provider {
+        if !matches!(r.name, crate::model::PartyName::Person(_)) {
+            return Err(invalid(ctx, "referring_provider.name", "must be a person"));
+        }
+        v::party(ctx, "referring_provider.name", &r.name)?;
+        v::npi(ctx, "referring_provider.npi", &r.npi)?;
+    }
+    if let Some(f) = &claim.service_facility {
+        v::required(ctx, "service_facility.name", &f.name, 60)?;
+        if let Some(n) = &f.npi {
+            v::npi(ctx, "service_facility.npi", n)?;
+        }
+        v::address(ctx, &f.address)?;
+        if f.address.postal_code.len() != 9 {
+            return Err(invalid(
+                ctx,
+                "service_facility.address.postal_code",
+                "the TR3 requires the 9-digit ZIP+4",
+            ));
+        }
+    }
     if let Some(r) = &claim.rendering_provider {
         v::party(ctx, "rendering_provider.name", &r.name)?;
         v::npi(ctx, "rendering_provider.npi", &r.npi)?;
@@ -112,13 +139,27 @@ fn write_claim(w: &mut X12Writer, ctx: &str, claim: &ProfessionalClaim) -> Resul
             (&k.release_of_information).into(),
         ],
     )?;
+    if let Some(p) = claim.patient_paid {
+        seg!(w, "AMT", "F5", amount(ctx, "patient_paid", p)?)?;
+    }
     c::write_claim_refs(w, k)?;
-    c::write_diagnoses(w, k, false)?;
+    c::write_diagnoses(w, k, &[])?;
+    if let Some(r) = &claim.referring_provider {
+        c::nm1(w, "DN", &r.name, "XX", &r.npi)?;
+    }
     if let Some(r) = &claim.rendering_provider {
         c::nm1(w, "82", &r.name, "XX", &r.npi)?;
         if let Some(t) = &r.taxonomy {
             seg!(w, "PRV", "PE", "PXC", t)?;
         }
+    }
+    if let Some(f) = &claim.service_facility {
+        let name = crate::model::PartyName::organization(f.name.clone());
+        match &f.npi {
+            Some(npi) => c::nm1(w, "77", &name, "XX", npi)?,
+            None => c::nm1(w, "77", &name, "", "")?,
+        }
+        c::n3n4(w, &f.address)?;
     }
     c::write_other_payers(w, ctx, k)?;
     for (j, l) in claim.lines.iter().enumerate() {

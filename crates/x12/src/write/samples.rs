@@ -13,9 +13,9 @@ use crate::model::ack::{
 };
 use crate::model::claim::{
     Adjustment, BillingProvider, ClaimCommon, ClaimFrequency, ClaimProvider, ClaimSetHeader,
-    InstitutionalClaim, InstitutionalClaimSet, InstitutionalLine, LineAdjudication, OtherPayer,
-    Patient, Payer, Procedure, ProfessionalClaim, ProfessionalClaimSet, ProfessionalLine, Receiver,
-    Submitter, Subscriber, TaxId,
+    IcdProcedure, InstitutionalClaim, InstitutionalClaimSet, InstitutionalLine, LineAdjudication,
+    OtherPayer, Patient, Payer, Procedure, ProfessionalClaim, ProfessionalClaimSet,
+    ProfessionalLine, Receiver, ServiceFacility, Submitter, Subscriber, TaxId,
 };
 use crate::model::claim_status::{ClaimStatusInquiry, StatusClaimQuery, StatusDependent};
 use crate::model::eligibility::{Dependent, EligibilityInquiry, Trace};
@@ -166,6 +166,17 @@ pub fn professional_set() -> ProfessionalClaimSet {
         claim: common("PCN-2026-0001", "185.50", &["E119", "I10"]),
         place_of_service: "11".into(),
         provider_signature: true,
+        patient_paid: Some(dec("20.00")),
+        referring_provider: Some(ClaimProvider {
+            name: PartyName::Person(PersonName::new("REFERRER", "RITA")),
+            npi: "1666666668".into(),
+            taxonomy: None,
+        }),
+        service_facility: Some(ServiceFacility {
+            name: "SUNRISE WALK-IN CENTER".into(),
+            npi: Some("1581234568".into()),
+            address: addr("200 OAK AVE", "SPRINGFIELD", "IL", "627040002"),
+        }),
         rendering_provider: Some(ClaimProvider {
             name: PartyName::Person(PersonName::new("SMITH", "ALAN")),
             npi: "1912301953".into(),
@@ -191,6 +202,9 @@ pub fn professional_set() -> ProfessionalClaimSet {
             ..common("PCN-2026-0002", "95", &["J069"])
         },
         rendering_provider: None,
+        patient_paid: None,
+        referring_provider: None,
+        service_facility: None,
         lines: vec![pline(
             "99213",
             &[],
@@ -289,10 +303,10 @@ pub fn institutional_set() -> InstitutionalClaimSet {
             ..common("HOSP-0001", "1289.95", &["R0789", "I10"])
         },
         facility_type: "13".into(),
-        statement_period: DateRange {
-            from: day,
-            to: Some(day),
-        },
+        statement_from: day,
+        statement_to: day,
+        present_on_admission: Vec::new(),
+        procedures: Vec::new(),
         admission_date: None,
         admission_type: None,
         admission_source: None,
@@ -345,10 +359,19 @@ pub fn institutional_set() -> InstitutionalClaimSet {
             ..common("HOSP-0002", "4500", &["J189"])
         },
         facility_type: "11".into(),
-        statement_period: DateRange {
-            from: date(2026, 1, 5),
-            to: Some(date(2026, 1, 8)),
-        },
+        statement_from: date(2026, 1, 5),
+        statement_to: date(2026, 1, 8),
+        present_on_admission: vec!["Y".into()],
+        procedures: vec![
+            IcdProcedure {
+                code: "0BH17EZ".into(),
+                date: date(2026, 1, 5),
+            },
+            IcdProcedure {
+                code: "5A1955Z".into(),
+                date: date(2026, 1, 6),
+            },
+        ],
         admission_date: Some(date(2026, 1, 5)),
         admission_type: Some("1".into()),
         admission_source: Some("7".into()),

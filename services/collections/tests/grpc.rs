@@ -249,6 +249,7 @@ medbill_storage::conformance_tests! {
             a.run_dunning(pb::RunDunningRequest::default()).await.map(|_| ()),
             a.place_with_agency(pb::PlaceWithAgencyRequest::default()).await.map(|_| ()),
             a.aging_report(pb::AgingReportRequest::default()).await.map(|_| ()),
+            a.get_account(pb::GetAccountRequest { id: String::new(), include_aging: true }).await.map(|_| ()),
         ];
         for result in results {
             let status = result.expect_err("not built yet");

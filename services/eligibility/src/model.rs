@@ -9,7 +9,7 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, Utc};
 use medbill_domain::{CoverageId, TenantId};
 
-/// Longest accepted free-text reference or name, in characters.
+/// Longest accepted EHR reference or free-text name (patient_ref, plan_name), in characters.
 pub const MAX_TEXT_LEN: usize = 128;
 
 /// Which payer pays first when a patient has more than one coverage (coordination of benefits).
@@ -179,6 +179,56 @@ mod tests {
         }
         let err = "primary".parse::<CoverageOrder>().unwrap_err();
         assert_eq!(err.value, "primary");
+    }
+
+    fn sample() -> Coverage {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap_or_default();
+        Coverage {
+            id: CoverageId::new(),
+            tenant_id: TenantId::parse("clinic-a").unwrap_or_else(|e| panic!("{e}")),
+            fields: NewCoverage {
+                patient_ref: "pat-1".into(),
+                payer_id: "60054".into(),
+                payer_name: "AETNA".into(),
+                member_id: "W987654321".into(),
+                group_number: Some("GRP-1".into()),
+                plan_name: None,
+                subscriber_first_name: "JOHANNA".into(),
+                subscriber_last_name: "SMITHERSON".into(),
+                subscriber_birth_date: d(1971, 8, 23),
+                relationship_to_subscriber: RELATIONSHIP_SELF.into(),
+                coverage_order: CoverageOrder::Primary,
+                effective_date: d(2026, 1, 1),
+                termination_date: Some(d(2026, 6, 30)),
+            },
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_phi() {
+        let text = format!("{:?}", sample());
+        for phi in ["W987654321", "JOHANNA", "SMITHERSON", "1971"] {
+            assert!(!text.contains(phi), "{phi} leaked into {text}");
+        }
+        assert!(
+            text.contains("60054"),
+            "non-PHI fields stay visible: {text}"
+        );
+    }
+
+    #[test]
+    fn activity_includes_both_ends() {
+        let c = sample();
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap_or_default();
+        assert!(!c.is_active_on(d(2025, 12, 31)));
+        assert!(c.is_active_on(d(2026, 1, 1)));
+        assert!(c.is_active_on(d(2026, 6, 30)));
+        assert!(!c.is_active_on(d(2026, 7, 1)));
+        let mut open_ended = c.clone();
+        open_ended.fields.termination_date = None;
+        assert!(open_ended.is_active_on(d(2040, 1, 1)));
     }
 
     #[test]

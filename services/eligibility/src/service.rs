@@ -12,13 +12,10 @@ use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, spl
 use tonic::{Request, Response, Status};
 
 use crate::model::{
-    Coverage, CoverageFilter, CoverageOrder, NewCoverage, RELATIONSHIP_CODES, RELATIONSHIP_SELF,
-    is_relationship_code,
+    Coverage, CoverageFilter, CoverageOrder, MAX_TEXT_LEN, NewCoverage, RELATIONSHIP_CODES,
+    RELATIONSHIP_SELF, is_relationship_code,
 };
 use crate::store::{EligibilityStore, StoreError};
-
-/// Longest EHR reference (patient_ref) accepted, in characters.
-const MAX_REF_LEN: usize = 128;
 
 /// The eligibility gRPC service over an [`EligibilityStore`].
 #[derive(Clone)]
@@ -298,12 +295,12 @@ fn date(field: &str, value: &str) -> Result<NaiveDate, ServiceError> {
 /// Lengths follow the X12 5010 element maxima the fields end up in (NM103 60, NM104 35,
 /// NM109 80, REF02 50).
 fn validate_create(req: &pb::CreateCoverageRequest) -> Result<NewCoverage, ServiceError> {
-    let patient_ref = required("patient_ref", &req.patient_ref, MAX_REF_LEN)?;
+    let patient_ref = required("patient_ref", &req.patient_ref, MAX_TEXT_LEN)?;
     let payer_id = required("payer_id", &req.payer_id, 80)?;
     let payer_name = required("payer_name", &req.payer_name, 60)?;
     let member_id = required("member_id", &req.member_id, 80)?;
     let group_number = text("group_number", &req.group_number, 50, false)?;
-    let plan_name = text("plan_name", &req.plan_name, 128, false)?;
+    let plan_name = text("plan_name", &req.plan_name, MAX_TEXT_LEN, false)?;
     let subscriber_first_name = required("subscriber_first_name", &req.subscriber_first_name, 35)?;
     let subscriber_last_name = required("subscriber_last_name", &req.subscriber_last_name, 60)?;
     let subscriber_birth_date = date("subscriber_birth_date", &req.subscriber_birth_date)?;

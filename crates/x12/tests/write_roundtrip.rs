@@ -227,3 +227,84 @@ fn two_sets_in_one_group_are_counted() {
     assert_eq!(doc.sets().count(), 2);
     assert!(text.contains("~GE*2*20~"));
 }
+
+#[test]
+fn acknowledgments_for_received_files() {
+    use medbill_x12::write::{acknowledge_group, acknowledge_interchange};
+    // A clean 837P interchange: accepted by 999 and TA1.
+    let set = samples::professional_set();
+    let text =
+        write::professional_interchange(Separators::default(), &envelope(55, 66, 1), &set).unwrap();
+    let doc = parse(&text);
+    let ic = &doc.interchanges[0];
+    let ack = acknowledge_group(&ic.groups[0], &doc.problems);
+    assert_eq!(
+        (
+            ack.functional_id.as_str(),
+            ack.group_control_number.as_str()
+        ),
+        ("HC", "66")
+    );
+    assert_eq!(
+        (
+            ack.status.as_str(),
+            ack.included,
+            ack.received,
+            ack.accepted
+        ),
+        ("A", 1, 1, 1)
+    );
+    assert_eq!(ack.sets[0].control_number, "0001");
+    let ta1 = acknowledge_interchange(ic, &doc.problems).unwrap();
+    assert_eq!(
+        (
+            ta1.control_number,
+            ta1.status.as_str(),
+            ta1.note_code.as_str()
+        ),
+        (55, "A", "000")
+    );
+
+    // Break SE01, GE02 and IEA02, and blank CLM02 with a reader problem: all are acknowledged.
+    let broken = text
+        .replacen("~SE*", "~SE*9", 1)
+        .replace("GE*1*66~", "GE*1*67~")
+        .replace("IEA*1*000000055~", "IEA*1*000000056~");
+    let doc = Document::parse(broken.as_bytes());
+    let ic = &doc.interchanges[0];
+    let mut problems = doc.problems.clone();
+    let (_, _, ts) = doc.sets().next().unwrap();
+    let mut bad_claim = ts.clone();
+    let clm = bad_claim.segments.iter().position(|s| s.is("CLM")).unwrap();
+    let fake = broken.replacen("CLM*PCN-2026-0001*185.5*", "CLM*PCN-2026-0001*X*", 1);
+    let fake_doc = Document::parse(fake.as_bytes());
+    let (_, _, fake_ts) = fake_doc.sets().next().unwrap();
+    bad_claim.segments[clm] = fake_ts.segments[clm];
+    problems.extend(medbill_x12::transactions::claim837::read_837p(&bad_claim).problems);
+    let ack = acknowledge_group(&ic.groups[0], &problems);
+    assert_eq!(ack.status, "R");
+    assert_eq!(ack.codes, ["4"]);
+    let s = &ack.sets[0];
+    assert_eq!(s.status, "R");
+    assert_eq!(s.codes, ["4", "5"]);
+    assert_eq!(s.errors.len(), 1);
+    assert_eq!(
+        (s.errors[0].segment_id.as_str(), s.errors[0].code.as_deref()),
+        ("CLM", Some("8"))
+    );
+    assert_eq!(s.errors[0].elements[0].position.element, 2);
+    assert_eq!(s.errors[0].elements[0].code, "6");
+    // IK302 counts from ST = 1.
+    let st = ts.st().unwrap().index();
+    assert_eq!(
+        s.errors[0].position as usize,
+        ts.segments[clm].index() - st + 1
+    );
+    let ta1 = acknowledge_interchange(ic, &problems).unwrap();
+    assert_eq!((ta1.status.as_str(), ta1.note_code.as_str()), ("R", "001"));
+    // The 999 built from them is itself writable and reads back equal.
+    let text = write::ack_interchange(Separators::default(), &envelope(1, 1, 1), &ack).unwrap();
+    let doc = parse(&text);
+    let (_, _, ts) = doc.sets().next().unwrap();
+    assert_eq!(medbill_x12::transactions::ack999::read_999(ts).value, ack);
+}

@@ -73,11 +73,12 @@ fn check(a: &FunctionalAck) -> Result<(), WriteError> {
         &a.status,
         &["A", "E", "M", "P", "R", "W", "X"],
     )?;
-    if a.accepted > a.received || a.received > a.included {
+    // AK902 repeats the received GE01, which may be wrong; only accepted <= received must hold.
+    if a.accepted > a.received {
         return Err(invalid(
             ctx,
             "accepted",
-            "accepted <= received <= included must hold",
+            "accepted must not exceed received",
         ));
     }
     if a.codes.len() > 5 {

@@ -21,6 +21,7 @@
 //! ```
 
 mod ack999;
+mod acknowledge;
 mod claim837;
 mod claim837i;
 mod claim837p;
@@ -35,6 +36,7 @@ mod ta1;
 mod validate;
 
 pub use ack999::write_999;
+pub use acknowledge::{acknowledge_group, acknowledge_interchange};
 pub use claim837i::write_837i;
 pub use claim837p::write_837p;
 pub use eligibility270::write_270;

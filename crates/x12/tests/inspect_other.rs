@@ -30,6 +30,7 @@ fn eligibility_271_json() {
         10
     );
     assert_eq!(t["rejections"], json!([]));
+    assert_eq!(t["benefits"][0]["info_description"], "Active Coverage");
     let s = &t["summary"];
     assert_eq!(s["active"], true);
     assert_eq!(s["plan"], "GOLD 123 PLAN");
@@ -41,7 +42,8 @@ fn eligibility_271_json() {
     let t = first_set("lfh-x12/subscriber-health-benefit-check-error.271");
     assert_eq!(
         t["rejections"],
-        json!([{ "level": "receiver", "valid_request": true, "reason": "50", "follow_up": "N" }])
+        json!([{ "level": "receiver", "valid_request": true, "reason": "50", "follow_up": "N",
+                 "description": "Provider Ineligible for Inquiries" }])
     );
     assert_eq!(t["subscriber"], Value::Null);
 }
@@ -51,9 +53,15 @@ fn claim_acknowledgment_and_999_json() {
     let t = first_set("imsweb-x12-parser/x12_277CA_rejected.txt");
     assert_eq!(t["kind"], "claim_acknowledgment");
     assert_eq!(t["claims"][0]["patient_control_number"], "3920394930203");
+    let code = &t["claims"][0]["statuses"][0]["codes"][0];
     assert_eq!(
-        t["claims"][0]["statuses"][0]["codes"][0],
-        json!({ "category": "A7", "status": "562", "entity": "85" })
+        (&code["category"], &code["status"], &code["entity"]),
+        (&json!("A7"), &json!("562"), &json!("85"))
+    );
+    let meaning = code["category_description"].as_str().unwrap();
+    assert!(
+        meaning.starts_with("Acknowledgement/Rejected for Invalid Information"),
+        "{meaning}"
     );
     assert_eq!(t["claims"][0]["statuses"][0]["charge"], "199.14");
 

@@ -72,6 +72,9 @@ pub struct StatusClaimQuery {
 pub struct StatusCode {
     /// Health care claim status category code (A1, A2, A3, A7, F0, P3...).
     pub category: String,
+    /// Category meaning from the code lists (`None` for an unknown code).
+    #[serde(default)]
+    pub category_description: Option<String>,
     /// Health care claim status code.
     pub status: String,
     /// Entity identifier code the status refers to (85 billing provider, QC patient...).

@@ -88,6 +88,9 @@ pub struct Rejection {
     pub reason: String,
     /// AAA04: follow-up action (C correct and resubmit, N resubmission not allowed, R resubmit, ...).
     pub follow_up: Option<String>,
+    /// AAA03 meaning from the code lists (`None` for an unknown code).
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 /// A person (subscriber or dependent) in a 271.
@@ -116,6 +119,9 @@ pub struct EligibilityPerson {
 pub struct Benefit {
     /// EB01: 1 active coverage, 6 inactive, A coinsurance, B copay, C deductible, G out of pocket, F limitations...
     pub info: String,
+    /// EB01 meaning from the code lists (`None` for an unknown code).
+    #[serde(default)]
+    pub info_description: Option<String>,
     /// EB02: IND, FAM, EMP, ESP, CHD...
     pub coverage_level: Option<String>,
     /// EB03: service type codes (repetition-separated in the file).

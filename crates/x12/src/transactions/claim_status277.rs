@@ -166,6 +166,11 @@ pub fn read_277(set: &TransactionSet<'_>) -> Parsed<ClaimStatusResponse> {
 fn status_code(parts: &[String]) -> Option<StatusCode> {
     let category = parts.first().filter(|c| !c.is_empty())?.clone();
     Some(StatusCode {
+        category_description: medbill_codesets::short_description(
+            medbill_codesets::CodeList::ClaimStatusCategory,
+            &category,
+        )
+        .map(str::to_owned),
         category,
         status: parts.get(1).cloned().unwrap_or_default(),
         entity: parts.get(2).filter(|e| !e.is_empty()).cloned(),

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use medbill_codesets::{CodeList, short_description};
 use rust_decimal::Decimal;
 
 use super::read::{Parsed, Problems, apply_n3, apply_n4, opt, person_name, repetitions, text};
@@ -122,6 +123,7 @@ pub fn read_271_all(set: &TransactionSet<'_>) -> Parsed<Vec<EligibilityResponse>
                     valid_request: seg.text(1) == "Y",
                     reason: text(seg, 3),
                     follow_up: opt(seg, 4),
+                    description: describe(CodeList::AaaReject, &seg.text(3)),
                 });
             }
             "EB" => {
@@ -187,6 +189,10 @@ pub fn read_271_all(set: &TransactionSet<'_>) -> Parsed<Vec<EligibilityResponse>
     }
 }
 
+fn describe(list: CodeList, code: &str) -> Option<String> {
+    short_description(list, code).map(str::to_owned)
+}
+
 fn header_only(r: &EligibilityResponse) -> EligibilityResponse {
     EligibilityResponse {
         reference: r.reference.clone(),
@@ -215,6 +221,7 @@ fn person_mut(r: &mut EligibilityResponse, level: Level) -> Option<&mut Eligibil
 fn read_eb(seg: &Segment<'_>, p: &mut Problems) -> Benefit {
     Benefit {
         info: text(seg, 1),
+        info_description: describe(CodeList::EligibilityBenefit, &seg.text(1)),
         coverage_level: opt(seg, 2),
         service_types: repetitions(seg, 3),
         insurance_type: opt(seg, 4),

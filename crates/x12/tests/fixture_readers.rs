@@ -653,3 +653,17 @@ fn claim_status_276() {
         })
     );
 }
+
+#[test]
+fn malformed_birth_dates_are_not_echoed() {
+    let bytes = fixture("lfh-x12/subscriber-health-benefit-check.270");
+    let text = String::from_utf8(bytes)
+        .unwrap()
+        .replace("DMG*D8*19430519", "DMG*D8*19431399");
+    let doc = Document::parse(text.as_bytes());
+    let q = inquiry270::read_270(sets(&doc)[0]);
+    assert_eq!(q.problems.len(), 1);
+    let msg = q.problems[0].to_string();
+    assert!(msg.contains("DMG02") && !msg.contains("19431399"), "{msg}");
+    assert_eq!(q.value.subscriber_birth_date, None);
+}

@@ -114,12 +114,18 @@ impl Problems {
             .get(..8)
             .and_then(|t| NaiveDate::parse_from_str(t, "%Y%m%d").ok());
         if d.is_none() {
+            // A birth date is PHI even when malformed: it is not echoed.
+            let value = if name == "DMG02" {
+                "(redacted)".to_owned()
+            } else {
+                text.to_owned()
+            };
             self.push(
                 seg,
                 n,
                 ErrorKind::InvalidDate {
                     element: name,
-                    value: text.to_owned(),
+                    value,
                 },
             );
         }

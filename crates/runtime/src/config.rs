@@ -496,78 +496,12 @@ impl Default for TelemetryConfig {
     }
 }
 
-/// Holds transactional-outbox relay settings (same keys and defaults as
-/// `medbill_storage::outbox::RelayConfig`, so the binary can convert field by field).
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
-pub struct OutboxConfig {
-    /// How often the relay looks for due messages when not notified.
-    pub poll_interval_ms: u64,
-    /// Maximum messages claimed per pass.
-    pub batch_size: u32,
-    /// Attempts after which a retryable failure becomes dead.
-    pub max_attempts: u32,
-    /// Delay before the second attempt; doubles per attempt.
-    pub backoff_initial_ms: u64,
-    /// Upper bound of the retry delay.
-    pub backoff_max_ms: u64,
-    /// How long a claimed message stays invisible to other relays while being delivered.
-    pub lease_ms: u64,
-}
+/// Relay settings of the transactional outbox: the storage crate's own type, so keys and
+/// defaults have one source.
+pub type OutboxConfig = medbill_storage::outbox::RelayConfig;
 
-impl Default for OutboxConfig {
-    fn default() -> Self {
-        Self {
-            poll_interval_ms: 1_000,
-            batch_size: 32,
-            max_attempts: 20,
-            backoff_initial_ms: 500,
-            backoff_max_ms: 300_000,
-            lease_ms: 60_000,
-        }
-    }
-}
-
-impl OutboxConfig {
-    /// Returns the relay poll interval.
-    pub fn poll_interval(&self) -> Duration {
-        Duration::from_millis(self.poll_interval_ms)
-    }
-}
-
-/// Holds connection-pool settings (same keys and defaults as `medbill_storage::PoolSettings`).
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
-pub struct DatabasePoolConfig {
-    /// Maximum pooled connections on PostgreSQL.
-    pub max_connections: u32,
-    /// Connections kept open even when idle.
-    pub min_connections: u32,
-    /// How long a caller waits for a free connection before failing.
-    pub acquire_timeout_ms: u64,
-    /// Idle connections are closed after this many seconds; 0 keeps them forever.
-    pub idle_timeout_secs: u64,
-    /// Connections are recycled after this many seconds; 0 keeps them forever.
-    pub max_lifetime_secs: u64,
-    /// Maximum pooled connections on SQLite.
-    pub sqlite_max_connections: u32,
-    /// How long SQLite waits for the write lock before reporting SQLITE_BUSY.
-    pub sqlite_busy_timeout_ms: u64,
-}
-
-impl Default for DatabasePoolConfig {
-    fn default() -> Self {
-        Self {
-            max_connections: 10,
-            min_connections: 0,
-            acquire_timeout_ms: 10_000,
-            idle_timeout_secs: 600,
-            max_lifetime_secs: 1_800,
-            sqlite_max_connections: 4,
-            sqlite_busy_timeout_ms: 10_000,
-        }
-    }
-}
+/// Connection-pool settings: the storage crate's own type, so keys and defaults have one source.
+pub type DatabasePoolConfig = medbill_storage::PoolSettings;
 
 /// Holds eligibility-service settings.
 #[derive(Clone, Debug, Deserialize)]
@@ -728,7 +662,7 @@ mod tests {
             assert_eq!(config.grpc.max_decoding_message_size, 16 * 1024 * 1024);
             assert_eq!(config.grpc.request_timeout(), Duration::from_secs(30));
             assert_eq!(config.telemetry.log_format, LogFormat::Pretty);
-            assert_eq!(config.outbox.poll_interval(), Duration::from_secs(1));
+            assert_eq!(config.outbox.poll_interval_ms, 1_000);
             assert_eq!(config.eligibility.cache_ttl(), Duration::from_secs(86_400));
             Ok(())
         });
@@ -820,7 +754,7 @@ mod tests {
             assert_eq!(config.database_pool.sqlite_max_connections, 4);
             assert_eq!(config.outbox.batch_size, 7);
             assert_eq!(config.outbox.lease_ms, 1234);
-            assert_eq!(config.outbox.poll_interval(), Duration::from_millis(250));
+            assert_eq!(config.outbox.poll_interval_ms, 250);
             assert_eq!(config.outbox.max_attempts, 20);
             Ok(())
         });

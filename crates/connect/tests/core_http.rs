@@ -103,6 +103,21 @@ impl CoreHandler for SlowResponder {
     }
 }
 
+/// Answers each request with its own payload behind a fixed prefix, so crossed answers would show.
+struct EchoResponder;
+
+#[async_trait]
+impl CoreHandler for EchoResponder {
+    async fn handle(&self, request: InboundRequest) -> Result<HandlerReply, HandlerError> {
+        let mut payload = b"ECHO:".to_vec();
+        payload.extend_from_slice(&request.payload);
+        Ok(HandlerReply {
+            payload_type: PayloadType::X12_271_RESPONSE,
+            payload: Bytes::from(payload),
+        })
+    }
+}
+
 /// Keeps batch submissions and offers queued result files until they are acknowledged by checksum.
 #[derive(Default)]
 struct BatchQueue {
@@ -659,4 +674,26 @@ async fn batch_submission_retrieval_and_acknowledgement_over_http() {
     assert_eq!(again.file_id, file.file_id);
     connection.acknowledge(&file.file_id).await.unwrap();
     assert!(connection.next_inbound().await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn concurrent_exchanges_each_get_their_own_answer() {
+    let addr = serve(CoreServer::new(EchoResponder).router("/core")).await;
+    let connection =
+        Arc::new(Connection::open(&payer(format!("http://{addr}/core"), None)).unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let connection = connection.clone();
+        tasks.push(tokio::spawn(async move {
+            let payload = format!("ISA*request {i}~");
+            let response = connection
+                .exchange(PayloadType::X12_270_REQUEST, Bytes::from(payload.clone()))
+                .await
+                .unwrap();
+            assert_eq!(response.payload, format!("ECHO:{payload}").into_bytes());
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
 }

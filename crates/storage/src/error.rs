@@ -112,11 +112,11 @@ pub fn is_retryable(e: &sqlx::Error) -> bool {
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => true,
         sqlx::Error::Database(db) => {
             let Some(code) = db.code() else { return false };
-            match code.as_ref() {
-                "40001" | "40P01" | "55P03" | "53300" => true,
-                other => other
-                    .parse::<i64>()
-                    .is_ok_and(|n| matches!(n & 0xff, 5 | 6)),
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // Extended result codes keep the primary code in the low byte.
+                code.parse::<i64>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
+            } else {
+                matches!(code.as_ref(), "40001" | "40P01" | "55P03" | "53300")
             }
         }
         _ => false,

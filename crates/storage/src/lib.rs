@@ -132,8 +132,8 @@
 //!
 //! # Tests
 //!
-//! With the `testing` feature, [`conformance_tests!`] turns each `async fn(db: Database)` into a
-//! SQLite and a PostgreSQL test on a fresh database (see [`testing`]).
+//! With the `testing` feature, `conformance_tests!` turns each `async fn(db: Database)` into a
+//! SQLite and a PostgreSQL test on a fresh database (see the `testing` module).
 
 #![forbid(unsafe_code)]
 

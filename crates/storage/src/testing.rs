@@ -160,7 +160,8 @@ where
     rt.block_on(async {
         let extra: Vec<Database> = opened.lock().map(|v| v.clone()).unwrap_or_default();
         for db in extra.iter().chain(std::iter::once(&main_db)) {
-            db.close().await;
+            // A connection still held by a task the test left running must not hang the run.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), db.close()).await;
         }
         guard.cleanup().await;
     });

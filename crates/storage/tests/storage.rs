@@ -504,6 +504,40 @@ medbill_storage::conformance_tests! {
         Ok(())
     }
 
+    async fn lock_waits_end_in_retryable_errors(env: TestEnv) -> anyhow::Result<()> {
+        let settings = PoolSettings {
+            sqlite_busy_timeout_ms: 50,
+            ..PoolSettings::default()
+        };
+        let db = Database::connect(env.url(), &settings, env.namespace()).await?;
+        let fp = Fingerprint::of(b"r");
+        let mut a = db.begin().await?;
+        let Claim::New(_pending) = idempotency::claim(&mut a, "t1", "s", "k", &fp).await? else {
+            bail!("expected New");
+        };
+        // A second writer waits for the first; when the wait exceeds the lock timeout the error
+        // says "retry", never a half-applied request.
+        let err = match db.backend() {
+            Backend::Sqlite => db.begin().await.unwrap_err(),
+            Backend::Postgres => {
+                let mut b = db.begin().await?;
+                with_tx!(b, |conn| {
+                    sqlx::query("SET LOCAL lock_timeout = '50ms'")
+                        .execute(&mut *conn)
+                        .await
+                        .map(|_| ())
+                })?;
+                idempotency::claim(&mut b, "t1", "s", "k", &fp)
+                    .await
+                    .unwrap_err()
+            }
+        };
+        assert!(err.is_retryable(), "{err}");
+        drop(a);
+        db.close().await;
+        Ok(())
+    }
+
     async fn failure_mid_transaction_leaves_nothing(db: Database) -> anyhow::Result<()> {
         let store = ItemStore::new(db.clone());
         let fp = Fingerprint::of(b"req");

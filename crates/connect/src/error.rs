@@ -59,11 +59,12 @@ pub enum ErrorKind {
     Unavailable,
     /// The payer did not answer in time (even after retries): gRPC `DEADLINE_EXCEEDED`.
     Timeout,
-    /// The payer refused our credentials or our sender id: gRPC `FAILED_PRECONDITION` (operator must fix config).
+    /// The payer refused our credentials or sender id, or its TLS certificate is not trusted: gRPC
+    /// `FAILED_PRECONDITION` (an operator must fix the configuration).
     Unauthorized,
     /// The payer refused the request as such (envelope, payload type, status 4xx): not retryable.
     Rejected,
-    /// The payer's answer does not follow the protocol.
+    /// The payer's answer is broken: malformed envelope, mismatched ids, HTTP 5xx other than gateway errors.
     Protocol,
     /// Our side is misused or misconfigured (unknown payer, unsupported operation, local I/O).
     Local,
@@ -91,6 +92,14 @@ pub enum ConnectError {
         /// The payer.
         payer_id: String,
         /// The underlying error.
+        reason: String,
+    },
+    /// The TLS handshake failed for a reason retrying cannot fix (untrusted or mismatched certificate).
+    #[error("payer {payer_id}: TLS handshake failed: {reason}")]
+    Tls {
+        /// The payer.
+        payer_id: String,
+        /// The rustls error.
         reason: String,
     },
     /// An attempt did not complete within the request timeout (retryable).
@@ -220,7 +229,7 @@ impl ConnectError {
             } => ErrorKind::Unavailable,
             Self::HttpStatus { status, .. } if *status >= 500 => ErrorKind::Protocol,
             Self::HttpStatus { .. } => ErrorKind::Rejected,
-            Self::AuthRejected { .. } => ErrorKind::Unauthorized,
+            Self::AuthRejected { .. } | Self::Tls { .. } => ErrorKind::Unauthorized,
             Self::Refused { code, .. } => match code {
                 ErrorCode::SenderIdNotAuthorized | ErrorCode::ReceiverIdNotAuthorized => {
                     ErrorKind::Unauthorized

@@ -198,7 +198,12 @@ impl CoreHttpClient {
 
         let exchange = async {
             let response = inner.client.request(request).await.map_err(|e| {
-                if e.is_connect() {
+                if let Some(tls) = rustls_error(&e) {
+                    ConnectError::Tls {
+                        payer_id: payer_id(),
+                        reason: tls.to_string(),
+                    }
+                } else if e.is_connect() {
                     ConnectError::Connect {
                         payer_id: payer_id(),
                         reason: error_chain(&e),
@@ -430,6 +435,25 @@ fn tls_client_config(
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(config)
+}
+
+/// Finds a rustls error (bad certificate, handshake failure) in an error's sources.
+fn rustls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && let Some(tls) = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls);
+        }
+        current = e.source();
+    }
+    None
 }
 
 /// Joins an error and its sources into one line.

@@ -134,7 +134,7 @@ impl<D: Deliver> Deliver for Arc<D> {
 pub struct RelayConfig {
     /// How often the relay looks for due messages when not notified, in milliseconds.
     pub poll_interval_ms: u64,
-    /// Maximum messages claimed per pass.
+    /// Maximum messages claimed per pass; they are delivered concurrently.
     pub batch_size: u32,
     /// Attempts after which a retryable failure becomes DEAD.
     pub max_attempts: u32,
@@ -154,7 +154,7 @@ impl Default for RelayConfig {
     fn default() -> Self {
         Self {
             poll_interval_ms: 1_000,
-            batch_size: 32,
+            batch_size: 16,
             max_attempts: 20,
             backoff_initial_ms: 500,
             backoff_max_ms: 300_000,
@@ -224,7 +224,7 @@ impl<D: Deliver> Relay<D> {
         self.notifier.clone()
     }
 
-    /// Claims up to `batch_size` due messages and delivers them one by one.
+    /// Claims up to `batch_size` due messages and delivers them concurrently.
     pub async fn run_once(&self) -> Result<RelayPass, StorageError> {
         let now = time::now_micros();
         let timeout = Duration::from_millis(self.config.delivery_timeout_ms.max(1));
@@ -232,7 +232,7 @@ impl<D: Deliver> Relay<D> {
         let lease_until = now.saturating_add(micros(lease));
         let token = uuid::Uuid::new_v4().to_string();
         let limit = i64::from(self.config.batch_size.max(1));
-        let mut messages: Vec<OutboxMessage> = match &self.db {
+        let messages: Vec<OutboxMessage> = match &self.db {
             Database::Postgres(pool) => {
                 sqlx::query_as(
                     "UPDATE platform_outbox \
@@ -267,55 +267,79 @@ impl<D: Deliver> Relay<D> {
                 .await?
             }
         };
-        messages.sort_by(|a, b| a.id.cmp(&b.id));
 
+        // The batch is delivered concurrently, so a pass lasts at most one delivery timeout
+        // (plus bookkeeping) and stays well inside the lease.
+        let outcomes = futures::future::join_all(
+            messages
+                .iter()
+                .map(|message| self.deliver_one(message, &token, timeout)),
+        )
+        .await;
         let mut pass = RelayPass {
             claimed: messages.len(),
             ..RelayPass::default()
         };
-        for message in &messages {
-            let outcome = tokio::time::timeout(timeout, self.deliver.deliver(message))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(DeliveryError::Retryable(format!(
-                        "delivery timed out after {} ms",
-                        timeout.as_millis()
-                    )))
-                });
-            match outcome {
-                Ok(()) => {
-                    self.finish(message, &token, STATUS_DELIVERED, None, time::now_micros())
-                        .await?;
-                    debug!(message_id = %message.id, destination = %message.destination, "outbox message delivered");
-                    pass.delivered += 1;
-                }
-                Err(DeliveryError::Retryable(reason))
-                    if message.attempts < i64::from(self.config.max_attempts) =>
-                {
-                    let next = time::now_micros()
-                        .saturating_add(micros(self.config.backoff(message.attempts)));
-                    self.finish(message, &token, STATUS_PENDING, Some(&reason), next)
-                        .await?;
-                    info!(message_id = %message.id, destination = %message.destination,
-                        attempts = message.attempts, error = %reason, "outbox delivery failed, will retry");
-                    pass.retried += 1;
-                }
-                Err(DeliveryError::Retryable(reason) | DeliveryError::Permanent(reason)) => {
-                    self.finish(
-                        message,
-                        &token,
-                        STATUS_DEAD,
-                        Some(&reason),
-                        time::now_micros(),
-                    )
-                    .await?;
-                    warn!(message_id = %message.id, destination = %message.destination,
-                        attempts = message.attempts, error = %reason, "outbox message dead-lettered");
-                    pass.dead += 1;
-                }
+        for outcome in outcomes {
+            match outcome? {
+                Outcome::Delivered => pass.delivered += 1,
+                Outcome::Retried => pass.retried += 1,
+                Outcome::Dead => pass.dead += 1,
             }
         }
         Ok(pass)
+    }
+
+    /// Delivers one claimed message and records the outcome.
+    async fn deliver_one(
+        &self,
+        message: &OutboxMessage,
+        token: &str,
+        timeout: Duration,
+    ) -> Result<Outcome, StorageError> {
+        let outcome = tokio::time::timeout(timeout, self.deliver.deliver(message))
+            .await
+            .unwrap_or_else(|_| {
+                Err(DeliveryError::Retryable(format!(
+                    "delivery timed out after {} ms",
+                    timeout.as_millis()
+                )))
+            });
+        match outcome {
+            Ok(()) => {
+                self.finish(message, token, STATUS_DELIVERED, None, time::now_micros())
+                    .await?;
+                debug!(message_id = %message.id, destination = %message.destination,
+                    "outbox message delivered");
+                Ok(Outcome::Delivered)
+            }
+            Err(DeliveryError::Retryable(reason))
+                if message.attempts < i64::from(self.config.max_attempts) =>
+            {
+                let next = time::now_micros()
+                    .saturating_add(micros(self.config.backoff(message.attempts)));
+                self.finish(message, token, STATUS_PENDING, Some(&reason), next)
+                    .await?;
+                info!(message_id = %message.id, destination = %message.destination,
+                    attempts = message.attempts, error = %reason,
+                    "outbox delivery failed, will retry");
+                Ok(Outcome::Retried)
+            }
+            Err(DeliveryError::Retryable(reason) | DeliveryError::Permanent(reason)) => {
+                self.finish(
+                    message,
+                    token,
+                    STATUS_DEAD,
+                    Some(&reason),
+                    time::now_micros(),
+                )
+                .await?;
+                warn!(message_id = %message.id, destination = %message.destination,
+                    attempts = message.attempts, error = %reason,
+                    "outbox message dead-lettered");
+                Ok(Outcome::Dead)
+            }
+        }
     }
 
     /// Records a delivery outcome, guarded by the lease token: if our lease expired and another
@@ -387,6 +411,12 @@ impl<D: Deliver> Relay<D> {
             notifier,
         }
     }
+}
+
+enum Outcome {
+    Delivered,
+    Retried,
+    Dead,
 }
 
 /// A running relay (see [`Relay::spawn`]).

@@ -64,6 +64,7 @@ fn eligibility_271_benefits_and_summary() {
     assert_eq!(s.birth_date, Some(day(1963, 5, 19)));
     assert_eq!(s.address.as_ref().unwrap().postal_code, "64108");
     assert_eq!(s.traces[0].number, "93175-012547");
+    assert_eq!(r.echoed_trace(), Some("93175-012547"));
     assert_eq!(
         s.dates,
         vec![("346".to_string(), DateRange::day(day(2006, 1, 1)))]

@@ -356,6 +356,17 @@ pub fn report_271(set: &TransactionSet<'_>) -> Parsed<EligibilityReport> {
 }
 
 impl EligibilityResponse {
+    /// Returns the trace number the payer echoed (TRN01 = 2) for the subscriber or dependent,
+    /// which matches the 270's TRN02.
+    pub fn echoed_trace(&self) -> Option<&str> {
+        [self.dependent.as_ref(), self.subscriber.as_ref()]
+            .into_iter()
+            .flatten()
+            .flat_map(|p| &p.traces)
+            .find(|t| t.kind == "2")
+            .map(|t| t.number.as_str())
+    }
+
     /// Returns the in-network individual coverage [`summary`].
     pub fn summary(&self) -> EligibilitySummary {
         summary(self)

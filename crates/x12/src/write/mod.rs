@@ -1,22 +1,45 @@
 //! Writers: an envelope-aware segment writer ([`X12Writer`]) and typed writers for 837P, 837I,
-//! 270, 276, 999 and TA1.
+//! 270, 276, 999 and TA1, plus [`acknowledge_group`] / [`acknowledge_interchange`] to build the
+//! 999 and TA1 for a received file.
 //!
 //! The writer owns every count and trailer: SE01, GE01 and IEA01 are counted, SE02, GE02 and IEA02
 //! repeat the caller's control numbers, the ISA is padded to its fixed width of 106 characters and
 //! HL numbers are generated per transaction set. Typed writers validate their models first and
-//! return a [`WriteError`] instead of writing X12 that a payer would reject.
+//! return a [`WriteError`] instead of writing X12 that a payer would reject (CLM01 over 20
+//! characters, a missing or invalid NPI, line charges not summing to CLM02, frequency 7/8 without
+//! REF*F8, ...). Values containing a separator, a control character or surrounding spaces are
+//! refused too.
+//!
+//! One set in its own interchange:
 //!
 //! ```
-//! use medbill_x12::write::{Separators, X12Writer, InterchangeHeader, GroupHeader};
+//! use medbill_x12::write::{self, samples, Envelope, GroupHeader, InterchangeHeader, Separators};
 //! # fn main() -> Result<(), medbill_x12::write::WriteError> {
-//! let mut w = X12Writer::new(Separators::default())?;
+//! let interchange = InterchangeHeader::test_default(905); // ISA13 = 000000905
+//! let group = GroupHeader::new("SUBMITTER", "CLEARINGHOUSE", interchange.date, interchange.time, 12);
+//! let envelope = Envelope { interchange, group, set_control_number: 1 };
+//! let claims = samples::professional_set(); // a ProfessionalClaimSet
+//! let text = write::professional_interchange(Separators::default(), &envelope, &claims)?;
+//! assert!(text.starts_with("ISA*00*"));
+//! assert!(text.ends_with("IEA*1*000000905~"));
+//! # Ok(()) }
+//! ```
+//!
+//! Several sets or groups in one interchange, with the low-level writer:
+//!
+//! ```
+//! use medbill_x12::write::{self, samples, GroupHeader, InterchangeHeader, Separators, X12Writer};
+//! # fn main() -> Result<(), medbill_x12::write::WriteError> {
+//! let mut w = X12Writer::new(Separators { newline: true, ..Separators::default() })?;
 //! let isa = InterchangeHeader::test_default(1);
 //! w.begin_interchange(&isa)?;
 //! w.begin_group("HS", &GroupHeader::new("SENDER", "RECEIVER", isa.date, isa.time, 1), "005010X279A1")?;
-//! // ... typed writers add their sets here ...
-//! w.end_group()?;
+//! write::write_270(&mut w, &samples::eligibility_inquiry(), 1)?;
+//! write::write_270(&mut w, &samples::eligibility_inquiry(), 2)?;
+//! w.end_group()?; // GE*2*1
 //! w.end_interchange()?;
-//! let _text = w.finish()?;
+//! let text = w.finish()?;
+//! assert!(text.contains("GE*2*1~"));
 //! # Ok(()) }
 //! ```
 

@@ -2,13 +2,17 @@
 //! service lines, and the history of their status changes.
 //!
 //! - [`model`]: the claim and its validation rules (CLM01, diagnosis pointers, modifiers, total charge).
+//! - [`service`]: [`ClaimsService`], the gRPC service (CreateClaim, GetClaim, ListClaims; the rest answer
+//!   UNIMPLEMENTED naming what brings them).
 //! - [`store`]: the [`ClaimStore`] trait and its PostgreSQL/SQLite implementation.
 
 pub mod model;
+pub mod service;
 pub mod store;
 
 pub use model::{
     Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, NewClaim, NewClaimLine,
     StatusChange, StatusChangeSource,
 };
+pub use service::ClaimsService;
 pub use store::{ClaimStore, ClaimStoreError, SqlClaimStore, open_store};

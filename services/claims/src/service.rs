@@ -1,0 +1,687 @@
+//! The gRPC face of the claims service: request validation naming the offending field, proto <-> model
+//! mapping, the tenant from the caller's token, idempotency, paging, and errors as precise statuses.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use medbill_domain::{
+    ClaimId, CoverageId, IdempotencyKey, Money, Npi, PatientControlNumber, TenantId,
+    format_iso_date, parse_iso_date,
+};
+use medbill_proto::claims::v1 as pb;
+use medbill_proto::claims::v1::claims_service_server::ClaimsServiceServer;
+use medbill_runtime::ServiceError;
+use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
+use medbill_storage::idempotency::Fingerprint;
+use prost::Message;
+use rust_decimal::Decimal;
+use tonic::{Request, Response, Status};
+
+use crate::model::{
+    Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, NewClaim, NewClaimLine,
+};
+use crate::store::{ClaimStore, ClaimStoreError};
+
+/// Longest free-text reference accepted (patient_ref, encounter_ref).
+const MAX_REF_LEN: usize = 128;
+/// Longest payer identifier (NM109 of the payer is 80 characters).
+const MAX_PAYER_ID_LEN: usize = 80;
+
+/// The claims gRPC service over a [`ClaimStore`].
+#[derive(Clone)]
+pub struct ClaimsService {
+    store: Arc<dyn ClaimStore>,
+}
+
+impl std::fmt::Debug for ClaimsService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimsService").finish_non_exhaustive()
+    }
+}
+
+impl ClaimsService {
+    /// Builds the service over a store (see [`crate::store::open_store`]).
+    pub fn new(store: Arc<dyn ClaimStore>) -> Self {
+        Self { store }
+    }
+
+    /// Wraps the service in its generated tonic server (apply message limits with
+    /// `medbill_runtime::with_grpc_limits!`).
+    pub fn into_server(self) -> ClaimsServiceServer<Self> {
+        ClaimsServiceServer::new(self)
+    }
+}
+
+fn unimplemented(rpc: &str, what: &str) -> Status {
+    Status::unimplemented(format!("{rpc} arrives with {what}"))
+}
+
+#[tonic::async_trait]
+impl pb::claims_service_server::ClaimsService for ClaimsService {
+    async fn create_claim(
+        &self,
+        request: Request<pb::CreateClaimRequest>,
+    ) -> Result<Response<pb::CreateClaimResponse>, Status> {
+        let tenant = tenant_of(&request)?;
+        let req = request.into_inner();
+        let key = idempotency_key(&req.idempotency_key)?;
+        let input = req
+            .claim
+            .as_ref()
+            .ok_or_else(|| ServiceError::invalid_argument("claim", "is required"))?;
+        let new = validate_input(input)?;
+        new.validate()
+            .map_err(|e| ServiceError::invalid_argument(format!("claim.{}", e.field), e.message))?;
+        let fingerprint = request_fingerprint(&req);
+        let created = self
+            .store
+            .create_claim(&tenant, &key, &fingerprint, &new)
+            .await
+            .map_err(store_error)?;
+        if !created.replayed {
+            tracing::info!(claim_id = %created.claim.id, tenant = %tenant, "claim created");
+        }
+        Ok(Response::new(pb::CreateClaimResponse {
+            claim: Some(to_proto(&created.claim)),
+        }))
+    }
+
+    async fn get_claim(
+        &self,
+        request: Request<pb::GetClaimRequest>,
+    ) -> Result<Response<pb::GetClaimResponse>, Status> {
+        let tenant = tenant_of(&request)?;
+        let req = request.into_inner();
+        let id = parse_claim_id("id", &req.id)?;
+        let claim = self
+            .store
+            .get_claim(&tenant, id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ServiceError::not_found(format!("claim {id}")))?;
+        Ok(Response::new(pb::GetClaimResponse {
+            claim: Some(to_proto(&claim)),
+        }))
+    }
+
+    async fn list_claims(
+        &self,
+        request: Request<pb::ListClaimsRequest>,
+    ) -> Result<Response<pb::ListClaimsResponse>, Status> {
+        let tenant = tenant_of(&request)?;
+        let req = request.into_inner();
+        let size = PageSize::from_i32(req.page_size)?;
+        let mut statuses = Vec::with_capacity(req.statuses.len());
+        for (i, raw) in req.statuses.iter().enumerate() {
+            let status = status_from_proto(*raw).ok_or_else(|| {
+                ServiceError::invalid_argument(
+                    format!("statuses[{i}]"),
+                    format!("{raw} is not a claim status"),
+                )
+            })?;
+            if !statuses.contains(&status) {
+                statuses.push(status);
+            }
+        }
+        statuses.sort_by_key(|s| s.as_str());
+        let (from, to) = match &req.service_dates {
+            Some(range) => (
+                optional_date("service_dates.from_date", &range.from_date)?,
+                optional_date("service_dates.to_date", &range.to_date)?,
+            ),
+            None => (None, None),
+        };
+        if let (Some(f), Some(t)) = (from, to)
+            && f > t
+        {
+            return Err(ServiceError::invalid_argument(
+                "service_dates",
+                format!("from_date {f} is after to_date {t}"),
+            )
+            .into());
+        }
+        let filter = ClaimFilter {
+            statuses,
+            patient_control_number: non_empty(&req.patient_control_number),
+            coverage_id: non_empty(&req.coverage_id),
+            patient_ref: non_empty(&req.patient_ref),
+            payer_id: non_empty(&req.payer_id),
+            service_date_from: from,
+            service_date_to: to,
+        };
+        let status_list = filter
+            .statuses
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let fingerprint = QueryFingerprint::builder("claims.ListClaims")
+            .field("tenant", tenant.as_str())
+            .field("statuses", status_list)
+            .optional(
+                "patient_control_number",
+                filter.patient_control_number.as_deref(),
+            )
+            .optional("coverage_id", filter.coverage_id.as_deref())
+            .optional("patient_ref", filter.patient_ref.as_deref())
+            .optional("payer_id", filter.payer_id.as_deref())
+            .optional("from", filter.service_date_from.map(format_iso_date))
+            .optional("to", filter.service_date_to.map(format_iso_date))
+            .finish();
+        let after = decode_page_token(&req.page_token, &fingerprint)?
+            .map(|cursor| {
+                ClaimId::parse(&cursor).map_err(|_| {
+                    ServiceError::invalid_argument("page_token", "malformed page token")
+                })
+            })
+            .transpose()?;
+        let rows = self
+            .store
+            .list_claims(&tenant, &filter, after, size.fetch_limit())
+            .await
+            .map_err(store_error)?;
+        let (page, next_page_token) = split_page(rows, size, &fingerprint, |c| c.id.to_string());
+        Ok(Response::new(pb::ListClaimsResponse {
+            claims: page.iter().map(to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn scrub_claim(
+        &self,
+        _request: Request<pb::ScrubClaimRequest>,
+    ) -> Result<Response<pb::ScrubClaimResponse>, Status> {
+        Err(unimplemented(
+            "ScrubClaim",
+            "claim scrubbing (code sets, NCCI edits, coverage on the date of service)",
+        ))
+    }
+
+    async fn submit_claims(
+        &self,
+        _request: Request<pb::SubmitClaimsRequest>,
+    ) -> Result<Response<pb::SubmitClaimsResponse>, Status> {
+        Err(unimplemented(
+            "SubmitClaims",
+            "claim submission (837P/837I batches to the clearinghouse)",
+        ))
+    }
+
+    async fn get_submission_batch(
+        &self,
+        _request: Request<pb::GetSubmissionBatchRequest>,
+    ) -> Result<Response<pb::GetSubmissionBatchResponse>, Status> {
+        Err(unimplemented(
+            "GetSubmissionBatch",
+            "claim submission (837P/837I batches to the clearinghouse)",
+        ))
+    }
+
+    async fn ingest_acknowledgement(
+        &self,
+        _request: Request<pb::IngestAcknowledgementRequest>,
+    ) -> Result<Response<pb::IngestAcknowledgementResponse>, Status> {
+        Err(unimplemented(
+            "IngestAcknowledgement",
+            "acknowledgement processing (999, TA1 and 277CA)",
+        ))
+    }
+
+    async fn correct_claim(
+        &self,
+        _request: Request<pb::CorrectClaimRequest>,
+    ) -> Result<Response<pb::CorrectClaimResponse>, Status> {
+        Err(unimplemented(
+            "CorrectClaim",
+            "claim corrections (frequency 7 replacements with REF*F8)",
+        ))
+    }
+
+    async fn void_claim(
+        &self,
+        _request: Request<pb::VoidClaimRequest>,
+    ) -> Result<Response<pb::VoidClaimResponse>, Status> {
+        Err(unimplemented(
+            "VoidClaim",
+            "claim corrections (frequency 8 voids with REF*F8)",
+        ))
+    }
+
+    async fn apply_adjudication(
+        &self,
+        _request: Request<pb::ApplyAdjudicationRequest>,
+    ) -> Result<Response<pb::ApplyAdjudicationResponse>, Status> {
+        Err(unimplemented(
+            "ApplyAdjudication",
+            "ERA posting (835 claim payments applied from the remittance service)",
+        ))
+    }
+
+    type WatchClaimsStream = tonic::codegen::BoxStream<pb::WatchClaimsResponse>;
+
+    async fn watch_claims(
+        &self,
+        _request: Request<pb::WatchClaimsRequest>,
+    ) -> Result<Response<Self::WatchClaimsStream>, Status> {
+        Err(unimplemented(
+            "WatchClaims",
+            "claim status tracking (the status history is recorded already; streaming it comes with submission and acknowledgements)",
+        ))
+    }
+}
+
+/// Returns the caller's tenant as resolved by the auth layer.
+fn tenant_of<T>(request: &Request<T>) -> Result<TenantId, Status> {
+    let tenant = medbill_runtime::tenant(request)?;
+    // Tenant ids come from configuration; one that is not a valid id is a deployment error.
+    TenantId::parse(tenant.as_str()).map_err(|e| ServiceError::internal(e).into())
+}
+
+/// Fingerprints the request without its idempotency key: the same body under the same key is a
+/// replay, another body under it is a key reuse.
+fn request_fingerprint(req: &pb::CreateClaimRequest) -> Fingerprint {
+    let mut canonical = req.clone();
+    canonical.idempotency_key.clear();
+    Fingerprint::of(&canonical.encode_to_vec())
+}
+
+/// Maps store failures to statuses: a duplicate CLM01 or a reused key is the caller's error, a busy
+/// database is retryable, anything else is internal (logged, not shown).
+fn store_error(err: ClaimStoreError) -> Status {
+    match err {
+        ClaimStoreError::DuplicatePatientControlNumber(pcn) => {
+            ServiceError::AlreadyExists(format!(
+                "a claim with patient control number {pcn} already exists; CLM01 must be unique"
+            ))
+            .into()
+        }
+        ClaimStoreError::IdempotencyKeyReused(key) => ServiceError::AlreadyExists(format!(
+            "idempotency key {key:?} was already used with a different request; \
+             use a new key for a new request"
+        ))
+        .into(),
+        ClaimStoreError::Invalid(e) => {
+            ServiceError::invalid_argument(format!("claim.{}", e.field), e.message).into()
+        }
+        ClaimStoreError::Storage(e) if e.is_retryable() => {
+            tracing::warn!(error = %e, "database busy");
+            ServiceError::Unavailable("the database is busy; retry the call".to_owned()).into()
+        }
+        e => ServiceError::internal(e).into(),
+    }
+}
+
+fn idempotency_key(raw: &str) -> Result<IdempotencyKey, ServiceError> {
+    if raw.is_empty() {
+        return Err(ServiceError::invalid_argument(
+            "idempotency_key",
+            "is required",
+        ));
+    }
+    IdempotencyKey::parse(raw)
+        .map_err(|e| ServiceError::invalid_argument("idempotency_key", e.to_string()))
+}
+
+fn parse_claim_id(field: &str, raw: &str) -> Result<ClaimId, ServiceError> {
+    if raw.is_empty() {
+        return Err(ServiceError::invalid_argument(field, "is required"));
+    }
+    ClaimId::parse(raw).map_err(|e| ServiceError::invalid_argument(field, e.to_string()))
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+/// Checks a free-text field: not blank when required, at most `max` characters, no control characters
+/// and no surrounding whitespace. The value is not echoed (it may identify a patient).
+fn text(
+    field: &str,
+    value: &str,
+    max: usize,
+    required: bool,
+) -> Result<Option<String>, ServiceError> {
+    if value.is_empty() {
+        return if required {
+            Err(ServiceError::invalid_argument(field, "is required"))
+        } else {
+            Ok(None)
+        };
+    }
+    let len = value.chars().count();
+    if len > max {
+        return Err(ServiceError::invalid_argument(
+            field,
+            format!("is {len} characters long; at most {max} are allowed"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ServiceError::invalid_argument(
+            field,
+            "contains control characters",
+        ));
+    }
+    if value.trim() != value {
+        return Err(ServiceError::invalid_argument(
+            field,
+            "has leading or trailing whitespace",
+        ));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+fn required(field: &str, value: &str, max: usize) -> Result<String, ServiceError> {
+    text(field, value, max, true)?
+        .ok_or_else(|| ServiceError::invalid_argument(field, "is required"))
+}
+
+fn optional_date(field: &str, value: &str) -> Result<Option<NaiveDate>, ServiceError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    parse_iso_date(value)
+        .map(Some)
+        .map_err(|e| ServiceError::invalid_argument(field, e.to_string()))
+}
+
+fn money(field: &str, value: &str) -> Result<Money, ServiceError> {
+    if value.is_empty() {
+        return Err(ServiceError::invalid_argument(
+            field,
+            "is required (a decimal string such as \"125.00\")",
+        ));
+    }
+    Money::parse(value).map_err(|e| ServiceError::invalid_argument(field, e.to_string()))
+}
+
+/// Parses units: a plain decimal (digits and at most one point, up to 3 places), greater than zero.
+fn units(field: &str, value: &str) -> Result<Decimal, ServiceError> {
+    if value.is_empty() {
+        return Err(ServiceError::invalid_argument(
+            field,
+            "is required (a decimal string such as \"1\")",
+        ));
+    }
+    let plain = value.len() <= 12
+        && value.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && value.bytes().filter(|&b| b == b'.').count() <= 1
+        && value.bytes().any(|b| b.is_ascii_digit())
+        && value.split('.').nth(1).is_none_or(|frac| frac.len() <= 3);
+    let parsed = plain
+        .then(|| Decimal::from_str_exact(value).ok())
+        .flatten()
+        .ok_or_else(|| {
+            ServiceError::invalid_argument(
+                field,
+                format!("{value:?} is not a plain decimal with at most 3 decimal places"),
+            )
+        })?;
+    if parsed <= Decimal::ZERO {
+        return Err(ServiceError::invalid_argument(
+            field,
+            "must be greater than zero",
+        ));
+    }
+    Ok(parsed)
+}
+
+/// Checks a two-digit code such as a place of service (CLM05-1 on 837P) or a facility type code.
+fn two_digits(field: &str, value: &str) -> Result<String, ServiceError> {
+    if value.len() == 2 && value.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(value.to_owned())
+    } else {
+        Err(ServiceError::invalid_argument(
+            field,
+            format!("{value:?} is not a two-digit code"),
+        ))
+    }
+}
+
+/// Parses and checks each field of a ClaimInput, naming the first offending one (`claim.<field>`);
+/// cross-field rules are [`NewClaim::validate`]'s.
+fn validate_input(input: &pb::ClaimInput) -> Result<NewClaim, ServiceError> {
+    if input.patient_control_number.is_empty() {
+        return Err(ServiceError::invalid_argument(
+            "claim.patient_control_number",
+            "is required",
+        ));
+    }
+    let patient_control_number = PatientControlNumber::parse(&input.patient_control_number)
+        .map_err(|e| {
+            ServiceError::invalid_argument("claim.patient_control_number", e.to_string())
+        })?;
+    let claim_type = match pb::ClaimType::try_from(input.claim_type) {
+        Ok(pb::ClaimType::Professional) => ClaimType::Professional,
+        Ok(pb::ClaimType::Institutional) => ClaimType::Institutional,
+        Ok(pb::ClaimType::Unspecified) => {
+            return Err(ServiceError::invalid_argument(
+                "claim.claim_type",
+                "is required (CLAIM_TYPE_PROFESSIONAL or CLAIM_TYPE_INSTITUTIONAL)",
+            ));
+        }
+        Err(_) => {
+            return Err(ServiceError::invalid_argument(
+                "claim.claim_type",
+                format!("{} is not a claim type", input.claim_type),
+            ));
+        }
+    };
+    if input.coverage_id.is_empty() {
+        return Err(ServiceError::invalid_argument(
+            "claim.coverage_id",
+            "is required",
+        ));
+    }
+    let coverage_id = CoverageId::parse(&input.coverage_id)
+        .map_err(|e| ServiceError::invalid_argument("claim.coverage_id", e.to_string()))?
+        .to_string();
+    let payer_id = required("claim.payer_id", &input.payer_id, MAX_PAYER_ID_LEN)?;
+    let patient_ref = required("claim.patient_ref", &input.patient_ref, MAX_REF_LEN)?;
+    if input.billing_provider_npi.is_empty() {
+        return Err(ServiceError::invalid_argument(
+            "claim.billing_provider_npi",
+            "is required",
+        ));
+    }
+    let billing_provider_npi = Npi::parse(&input.billing_provider_npi)
+        .map_err(|e| ServiceError::invalid_argument("claim.billing_provider_npi", e.to_string()))?;
+    let rendering_provider_npi = match input.rendering_provider_npi.as_str() {
+        "" => None,
+        raw => Some(Npi::parse(raw).map_err(|e| {
+            ServiceError::invalid_argument("claim.rendering_provider_npi", e.to_string())
+        })?),
+    };
+    let (place_of_service, facility_type_code) = match claim_type {
+        ClaimType::Professional => {
+            if !input.facility_type_code.is_empty() {
+                return Err(ServiceError::invalid_argument(
+                    "claim.facility_type_code",
+                    "is only for institutional claims; a professional claim gives place_of_service",
+                ));
+            }
+            if input.place_of_service.is_empty() {
+                return Err(ServiceError::invalid_argument(
+                    "claim.place_of_service",
+                    "is required on a professional claim",
+                ));
+            }
+            (
+                Some(two_digits(
+                    "claim.place_of_service",
+                    &input.place_of_service,
+                )?),
+                None,
+            )
+        }
+        ClaimType::Institutional => {
+            if !input.place_of_service.is_empty() {
+                return Err(ServiceError::invalid_argument(
+                    "claim.place_of_service",
+                    "is only for professional claims; an institutional claim gives facility_type_code",
+                ));
+            }
+            if input.facility_type_code.is_empty() {
+                return Err(ServiceError::invalid_argument(
+                    "claim.facility_type_code",
+                    "is required on an institutional claim",
+                ));
+            }
+            (
+                None,
+                Some(two_digits(
+                    "claim.facility_type_code",
+                    &input.facility_type_code,
+                )?),
+            )
+        }
+    };
+
+    let mut lines = Vec::with_capacity(input.lines.len());
+    for (i, line) in input.lines.iter().enumerate() {
+        let at = |f: &str| format!("claim.lines[{i}].{f}");
+        let expected_number = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        if line.line_number != 0 && line.line_number != expected_number {
+            return Err(ServiceError::invalid_argument(
+                at("line_number"),
+                format!(
+                    "is {}, but lines must be numbered 1..n in order (expected {expected_number}, or 0 to assign it)",
+                    line.line_number
+                ),
+            ));
+        }
+        if line.procedure_code.is_empty() {
+            return Err(ServiceError::invalid_argument(
+                at("procedure_code"),
+                "is required",
+            ));
+        }
+        lines.push(NewClaimLine {
+            line_control_number: non_empty(&line.line_control_number),
+            procedure_code: line.procedure_code.clone(),
+            modifiers: line.modifiers.clone(),
+            revenue_code: non_empty(&line.revenue_code),
+            charge: money(&at("charge"), &line.charge)?,
+            units: units(&at("units"), &line.units)?,
+            service_date: optional_date(&at("service_date"), &line.service_date)?
+                .ok_or_else(|| ServiceError::invalid_argument(at("service_date"), "is required"))?,
+            diagnosis_pointers: line.diagnosis_pointers.clone(),
+        });
+    }
+    let total_charge = match input.total_charge.as_str() {
+        "" => None,
+        raw => Some(money("claim.total_charge", raw)?),
+    };
+    Ok(NewClaim {
+        patient_control_number,
+        claim_type,
+        // CreateClaim makes originals; replacements and voids come from CorrectClaim / VoidClaim.
+        frequency_code: FrequencyCode::Original,
+        payer_claim_control_number: None,
+        coverage_id,
+        payer_id,
+        patient_ref,
+        billing_provider_npi,
+        rendering_provider_npi,
+        place_of_service,
+        facility_type_code,
+        diagnoses: input.diagnoses.clone(),
+        lines,
+        total_charge,
+        service_date_from: optional_date("claim.service_date_from", &input.service_date_from)?,
+        service_date_to: optional_date("claim.service_date_to", &input.service_date_to)?,
+        encounter_ref: text(
+            "claim.encounter_ref",
+            &input.encounter_ref,
+            MAX_REF_LEN,
+            false,
+        )?,
+    })
+}
+
+fn status_from_proto(raw: i32) -> Option<ClaimStatus> {
+    Some(match pb::ClaimStatus::try_from(raw).ok()? {
+        pb::ClaimStatus::Unspecified => return None,
+        pb::ClaimStatus::Draft => ClaimStatus::Draft,
+        pb::ClaimStatus::Held => ClaimStatus::Held,
+        pb::ClaimStatus::Ready => ClaimStatus::Ready,
+        pb::ClaimStatus::Submitted => ClaimStatus::Submitted,
+        pb::ClaimStatus::Accepted => ClaimStatus::Accepted,
+        pb::ClaimStatus::Rejected => ClaimStatus::Rejected,
+        pb::ClaimStatus::Paid => ClaimStatus::Paid,
+        pb::ClaimStatus::PartiallyPaid => ClaimStatus::PartiallyPaid,
+        pb::ClaimStatus::Denied => ClaimStatus::Denied,
+        pb::ClaimStatus::Void => ClaimStatus::Void,
+    })
+}
+
+fn status_to_proto(s: ClaimStatus) -> pb::ClaimStatus {
+    match s {
+        ClaimStatus::Draft => pb::ClaimStatus::Draft,
+        ClaimStatus::Held => pb::ClaimStatus::Held,
+        ClaimStatus::Ready => pb::ClaimStatus::Ready,
+        ClaimStatus::Submitted => pb::ClaimStatus::Submitted,
+        ClaimStatus::Accepted => pb::ClaimStatus::Accepted,
+        ClaimStatus::Rejected => pb::ClaimStatus::Rejected,
+        ClaimStatus::Paid => pb::ClaimStatus::Paid,
+        ClaimStatus::PartiallyPaid => pb::ClaimStatus::PartiallyPaid,
+        ClaimStatus::Denied => pb::ClaimStatus::Denied,
+        ClaimStatus::Void => pb::ClaimStatus::Void,
+    }
+}
+
+fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+fn line_to_proto(l: &ClaimLine) -> pb::ClaimLine {
+    pb::ClaimLine {
+        line_number: l.line_number,
+        line_control_number: l.line_control_number.clone(),
+        procedure_code: l.procedure_code.clone(),
+        modifiers: l.modifiers.clone(),
+        revenue_code: l.revenue_code.clone().unwrap_or_default(),
+        charge: l.charge.to_string(),
+        units: l.units.to_string(),
+        service_date: format_iso_date(l.service_date),
+        diagnosis_pointers: l.diagnosis_pointers.clone(),
+    }
+}
+
+/// Maps a stored claim to its wire form (money as decimal strings, dates as YYYY-MM-DD).
+pub fn to_proto(c: &Claim) -> pb::Claim {
+    pb::Claim {
+        id: c.id.to_string(),
+        patient_control_number: c.patient_control_number.to_string(),
+        claim_type: match c.claim_type {
+            ClaimType::Professional => pb::ClaimType::Professional,
+            ClaimType::Institutional => pb::ClaimType::Institutional,
+        }
+        .into(),
+        status: status_to_proto(c.status).into(),
+        frequency_code: c.frequency_code.as_str().to_owned(),
+        payer_claim_control_number: c.payer_claim_control_number.clone().unwrap_or_default(),
+        coverage_id: c.coverage_id.clone(),
+        payer_id: c.payer_id.clone(),
+        patient_ref: c.patient_ref.clone(),
+        billing_provider_npi: c.billing_provider_npi.to_string(),
+        rendering_provider_npi: c
+            .rendering_provider_npi
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        place_of_service: c.place_of_service.clone().unwrap_or_default(),
+        facility_type_code: c.facility_type_code.clone().unwrap_or_default(),
+        diagnoses: c.diagnoses.clone(),
+        lines: c.lines.iter().map(line_to_proto).collect(),
+        total_charge: c.total_charge.to_string(),
+        service_date_from: format_iso_date(c.service_date_from),
+        service_date_to: format_iso_date(c.service_date_to),
+        encounter_ref: c.encounter_ref.clone().unwrap_or_default(),
+        created_at: Some(timestamp(c.created_at)),
+        updated_at: Some(timestamp(c.updated_at)),
+        ..Default::default()
+    }
+}

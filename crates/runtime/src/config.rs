@@ -24,6 +24,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use medbill_connect::PayerConnection;
+
 /// Prefix of every environment variable read by [`load`].
 pub const ENV_PREFIX: &str = "MEDBILL_";
 /// Environment variable naming the TOML config file when no `--config` flag is given.
@@ -44,6 +46,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "telemetry",
     "outbox",
     "eligibility",
+    "payers",
 ];
 
 /// Holds a secret string (a bearer token) whose `Debug` never shows the value.
@@ -143,6 +146,8 @@ pub struct Config {
     pub outbox: OutboxConfig,
     /// Eligibility service settings.
     pub eligibility: EligibilityConfig,
+    /// Clearinghouse / payer connections (`[[payers]]` tables), one per payer id.
+    pub payers: Vec<PayerConnection>,
 }
 
 impl Default for Config {
@@ -159,6 +164,7 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             outbox: OutboxConfig::default(),
             eligibility: EligibilityConfig::default(),
+            payers: Vec::new(),
         }
     }
 }
@@ -180,6 +186,7 @@ impl fmt::Debug for Config {
             .field("telemetry", &self.telemetry)
             .field("outbox", &self.outbox)
             .field("eligibility", &self.eligibility)
+            .field("payers", &self.payers)
             .finish()
     }
 }
@@ -268,6 +275,32 @@ impl Config {
         }
         if self.database_pool.sqlite_max_connections == 0 {
             return invalid("database_pool.sqlite_max_connections", "must be at least 1");
+        }
+        if self.eligibility.cache_max_entries == 0 {
+            return invalid("eligibility.cache_max_entries", "must be at least 1");
+        }
+        for (i, schedule) in self.eligibility.fee_schedules.iter().enumerate() {
+            if schedule.tenant.trim().is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: format!("eligibility.fee_schedules[{i}].tenant"),
+                    reason: "must not be empty".to_owned(),
+                });
+            }
+        }
+        let mut payer_ids = std::collections::BTreeSet::new();
+        for payer in &self.payers {
+            if let Err(e) = payer.validate() {
+                return Err(ConfigError::Invalid {
+                    key: format!("payers.{}", payer.payer_id),
+                    reason: e.to_string(),
+                });
+            }
+            if !payer_ids.insert(payer.payer_id.as_str()) {
+                return Err(ConfigError::Invalid {
+                    key: format!("payers.{}", payer.payer_id),
+                    reason: "payer id configured twice".to_owned(),
+                });
+            }
         }
         for service in ServiceKind::ALL {
             if let Some(url) = self.endpoints.get(service)
@@ -504,17 +537,44 @@ pub type OutboxConfig = medbill_storage::outbox::RelayConfig;
 pub type DatabasePoolConfig = medbill_storage::PoolSettings;
 
 /// Holds eligibility-service settings.
+///
+/// ```toml
+/// [eligibility]
+/// cache_ttl_secs = 3600
+/// [eligibility.default_provider]          # the 270's information receiver when a call names none
+/// npi = "1234567893"
+/// organization_name = "MAIN STREET CLINIC"
+/// [eligibility.providers.clinic-a]        # per-tenant provider (wins over the default)
+/// npi = "1245319599"
+/// organization_name = "CLINIC A"
+/// [[eligibility.fee_schedules]]           # allowed amounts per tenant and payer
+/// tenant = "clinic-a"
+/// payer_id = "60054"                      # omit for the tenant's self-pay rates
+/// allowed = { "99213" = "92.00", "80053" = "14.50" }
+/// ```
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EligibilityConfig {
     /// How long a 271 answer is reused for the same patient, payer and date of service.
     pub cache_ttl_secs: u64,
+    /// Most answers kept in the in-memory cache; the oldest are dropped beyond it.
+    pub cache_max_entries: usize,
+    /// Provider asking (270 loop 2100B) when neither the call nor `providers` names one.
+    pub default_provider: Option<ProviderConfig>,
+    /// Provider asking, per tenant id.
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// Allowed amounts per tenant and payer for cost estimates.
+    pub fee_schedules: Vec<FeeScheduleConfig>,
 }
 
 impl Default for EligibilityConfig {
     fn default() -> Self {
         Self {
             cache_ttl_secs: 24 * 60 * 60,
+            cache_max_entries: 100_000,
+            default_provider: None,
+            providers: BTreeMap::new(),
+            fee_schedules: Vec::new(),
         }
     }
 }
@@ -524,6 +584,40 @@ impl EligibilityConfig {
     pub fn cache_ttl(&self) -> Duration {
         Duration::from_secs(self.cache_ttl_secs)
     }
+
+    /// Returns the provider configured for `tenant`, else the default one.
+    pub fn provider_for(&self, tenant: &str) -> Option<&ProviderConfig> {
+        self.providers
+            .get(tenant)
+            .or(self.default_provider.as_ref())
+    }
+}
+
+/// Identifies a provider in eligibility inquiries (not PHI).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// National Provider Identifier (10 digits, Luhn check digit).
+    pub npi: String,
+    /// Organisation name as sent to payers (NM103).
+    pub organization_name: String,
+    /// Employer identification number (9 digits); used as the 270 trace originator when set.
+    #[serde(default)]
+    pub tax_id: Option<String>,
+}
+
+/// Allowed amounts for one tenant and payer (or the tenant's self-pay rates when `payer_id` is
+/// absent): procedure code -> amount per unit as a decimal string.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeeScheduleConfig {
+    /// Tenant id the schedule belongs to.
+    pub tenant: String,
+    /// Payer id; absent means self-pay rates.
+    #[serde(default)]
+    pub payer_id: Option<String>,
+    /// Procedure code (CPT/HCPCS) -> allowed amount per unit, e.g. `"92.00"`.
+    pub allowed: BTreeMap<String, String>,
 }
 
 /// Holds the few values command-line flags may override (highest precedence).
@@ -756,6 +850,79 @@ mod tests {
             assert_eq!(config.outbox.lease_ms, 1234);
             assert_eq!(config.outbox.poll_interval_ms, 250);
             assert_eq!(config.outbox.max_attempts, 20);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn eligibility_and_payer_sections_layer_like_the_rest() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "medbill.toml",
+                r#"
+                [eligibility]
+                cache_ttl_secs = 60
+                [eligibility.default_provider]
+                npi = "1234567893"
+                organization_name = "DEFAULT CLINIC"
+                [eligibility.providers.clinic-a]
+                npi = "1245319599"
+                organization_name = "CLINIC A"
+                tax_id = "123456789"
+                [[eligibility.fee_schedules]]
+                tenant = "clinic-a"
+                payer_id = "60054"
+                allowed = { "99213" = "92.00" }
+                [[eligibility.fee_schedules]]
+                tenant = "clinic-a"
+                allowed = { "99213" = "75.00" }
+                [[payers]]
+                payer_id = "60054"
+                sender_id = "MEDBILL01"
+                receiver_id = "ACMEHEALTH"
+                [payers.transport]
+                kind = "core_http"
+                endpoint = "http://127.0.0.1:9/core"
+                "#,
+            )?;
+            jail.set_env("MEDBILL_ELIGIBILITY__CACHE_TTL_SECS", "5");
+            let config = load_in_jail(Some("medbill.toml"), &ConfigOverrides::default())
+                .map_err(|e| e.to_string())?;
+            let e = &config.eligibility;
+            assert_eq!(e.cache_ttl(), Duration::from_secs(5), "env beats the file");
+            assert_eq!(
+                e.cache_max_entries, 100_000,
+                "untouched key keeps its default"
+            );
+            assert_eq!(
+                e.provider_for("clinic-a").map(|p| p.npi.as_str()),
+                Some("1245319599")
+            );
+            assert_eq!(
+                e.provider_for("other").map(|p| p.npi.as_str()),
+                Some("1234567893")
+            );
+            assert_eq!(e.fee_schedules.len(), 2);
+            assert_eq!(e.fee_schedules[1].payer_id, None);
+            assert_eq!(
+                e.fee_schedules[0].allowed.get("99213").map(String::as_str),
+                Some("92.00")
+            );
+            assert_eq!(config.payers.len(), 1);
+            assert_eq!(config.payers[0].payer_id, "60054");
+
+            jail.create_file("typo.toml", "[eligibility]\ncache_tll_secs = 1\n")?;
+            let err =
+                load_in_jail(Some("typo.toml"), &ConfigOverrides::default()).expect_err("typo");
+            assert!(err.to_string().contains("cache_tll_secs"), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|_jail| {
+            let config =
+                load_in_jail(None, &ConfigOverrides::default()).map_err(|e| e.to_string())?;
+            assert!(config.payers.is_empty());
+            assert!(config.eligibility.fee_schedules.is_empty());
+            assert_eq!(config.eligibility.provider_for("any"), None);
             Ok(())
         });
     }

@@ -164,7 +164,7 @@ fn default_request_timeout_ms() -> u64 {
 }
 
 fn default_max_idle_per_host() -> usize {
-    64
+    256
 }
 
 /// Settings of the mailbox transport.

@@ -28,6 +28,9 @@
 //! pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 //! ```
 //!
+//! (`sqlx::migrate!` and `#[derive(sqlx::FromRow)]` expand to `::sqlx` paths, so the service
+//! depends on `sqlx.workspace = true` itself.)
+//!
 //! [`Database::migrate`] first runs this crate's platform migrations (tables `platform_idempotency`
 //! and `platform_outbox`, recorded in `_medbill_platform_migrations`), then the service's
 //! (recorded in the usual `_sqlx_migrations`). Service migrations must not create tables named
@@ -97,6 +100,11 @@
 //!   (`UPDATE claims SET status = $1 WHERE tenant_id = $2 AND id = $3 AND status = $4
 //!   RETURNING …`) and treat 0 rows as "not found / state changed"; on SQLite every `Tx` already
 //!   holds the write lock, on PostgreSQL the `UPDATE` row lock serialises writers;
+//! - inside a transaction read through `with_tx!` (the same connection), never `with_db!`: a
+//!   second connection while holding the SQLite write lock can starve the pool;
+//! - after a failed statement PostgreSQL aborts the whole transaction, so a store never
+//!   "tries and recovers" inside a `Tx`: use `ON CONFLICT` for insert-if-absent, and return the
+//!   error (dropping the `Tx`) otherwise;
 //! - map constraint violations with [`error::is_unique_violation`] (SQLite reports no
 //!   constraint name; PostgreSQL's is in [`error::violated_constraint`]).
 //!

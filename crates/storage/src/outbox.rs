@@ -111,6 +111,12 @@ pub enum DeliveryError {
 }
 
 /// Delivers outbox messages to their receivers (implemented by each service).
+///
+/// The receiver resolves the tenant from the caller's credentials, so an implementation calls
+/// it with credentials for `message.tenant_id`, and with `message.message_key` as the request's
+/// idempotency key. Map UNAVAILABLE / DEADLINE_EXCEEDED / RESOURCE_EXHAUSTED / ABORTED to
+/// [`DeliveryError::Retryable`] and request errors (INVALID_ARGUMENT, FAILED_PRECONDITION, …) to
+/// [`DeliveryError::Permanent`].
 pub trait Deliver: Send + Sync + 'static {
     /// Delivers one message; the receiver must deduplicate by `message.message_key`.
     fn deliver(

@@ -2,8 +2,10 @@
 //! summarised, with the places where they do not balance.
 //!
 //! - [`model`]: the ERA, its payment summary and balance problems.
+//! - [`ingest`]: parsing and balancing a received 835 with `medbill_x12` (and when a file is rejected).
 //! - [`store`]: the [`EraStore`] trait and its PostgreSQL/SQLite implementation.
 
+pub mod ingest;
 pub mod model;
 pub mod store;
 

@@ -1,4 +1,4 @@
-//! Checks generated 270s against the X12 5010 segment and element tables in `data/x12/`
+//! Checks generated 270s (and 276s) against the X12 5010 segment and element tables in `data/x12/`
 //! (restated from pyx12's maps; pyx12 itself has no 5010 270 map, so `x12valid` cannot check it).
 //!
 //! What the tables cover: the 835, 837P, 837I, 999 and 277 guides. A data element's type and
@@ -140,7 +140,24 @@ fn length_of(t: &str, v: &str) -> usize {
 }
 
 /// Returns every problem found in `text` (written with `sep`).
+/// HL03 level codes of the 270 and the NM101 each level's name must carry.
+const LEVELS_270: &[(&str, &str)] = &[("20", "PR"), ("21", "1P"), ("22", "IL"), ("23", "03")];
+/// The same for the 276.
+const LEVELS_276: &[(&str, &str)] = &[
+    ("20", "PR"),
+    ("21", "41"),
+    ("19", "1P"),
+    ("22", "IL"),
+    ("23", "QC"),
+];
+
 fn check_270(text: &str, sep: Separators) -> Vec<String> {
+    check(text, sep, LEVELS_270)
+}
+
+/// Returns every problem found in `text` (written with `sep`), with `levels` the allowed
+/// (HL03, NM101) pairs.
+fn check(text: &str, sep: Separators, levels: &[(&str, &str)]) -> Vec<String> {
     let t = tables();
     let mut problems = Vec::new();
     let mut level = String::new();
@@ -172,17 +189,17 @@ fn check_270(text: &str, sep: Separators) -> Vec<String> {
             }
             "HL" => {
                 level = els.get(3).copied().unwrap_or("").to_owned();
-                if !["20", "21", "22", "23"].contains(&level.as_str()) {
-                    problems.push(at(format!("HL03 {level:?} is not a 270 level")));
+                if !levels.iter().any(|(l, _)| *l == level) {
+                    problems.push(at(format!(
+                        "HL03 {level:?} is not a level of this transaction"
+                    )));
                 }
             }
             "NM1" => {
-                let want = match level.as_str() {
-                    "20" => "PR",
-                    "21" => "1P",
-                    "22" => "IL",
-                    _ => "03",
-                };
+                let want = levels
+                    .iter()
+                    .find(|(l, _)| *l == level)
+                    .map_or("?", |(_, n)| *n);
                 if els.get(1) != Some(&want) {
                     problems.push(at(format!("NM101 must be {want} under HL {level}")));
                 }
@@ -278,6 +295,31 @@ fn generated_270s_match_the_tables() {
             let problems = check_270(&text, sep);
             assert!(problems.is_empty(), "{}\n{text}", problems.join("\n"));
         }
+    }
+}
+
+#[test]
+fn generated_276_matches_the_tables() {
+    // pyx12 has no 005010X212 request (276) map either; the 277 tables share its data elements.
+    let q = samples::claim_status_inquiry();
+    let mut with_dependent = q.clone();
+    with_dependent.dependent = Some(medbill_x12::model::claim_status::StatusDependent {
+        name: medbill_x12::model::PersonName::new("DOE", "TIMMY"),
+        birth_date: chrono::NaiveDate::from_ymd_opt(2015, 8, 1).unwrap(),
+        gender: Some("M".into()),
+    });
+    for model in [&q, &with_dependent] {
+        let sep = Separators::default();
+        let text = write::claim_status_interchange(sep, &envelope(), model).unwrap();
+        let problems = check(&text, sep, LEVELS_276);
+        assert!(problems.is_empty(), "{}\n{text}", problems.join("\n"));
+        // The same check flags a bad amount and a wrong level in it.
+        let bad = text
+            .replacen("AMT*T3*185.5~", "AMT*T3*18X~", 1)
+            .replacen("*19*1~", "*18*1~", 1);
+        let problems = check(&bad, sep, LEVELS_276);
+        assert!(problems.iter().any(|p| p.contains("AMT02")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("HL03")), "{problems:?}");
     }
 }
 

@@ -595,7 +595,7 @@ pub fn remittance_report(r: &Remittance<'_>, balance: BalanceReport) -> Remittan
                     .iter()
                     .map(|s| ServiceReport {
                         procedure: procedure(&s.procedure),
-                        submitted_procedure: s.submitted_procedure.as_ref().map(procedure),
+                        submitted_procedure: s.submitted_procedure.as_deref().map(procedure),
                         charge: money(s.charge),
                         paid: money(s.paid),
                         units: s.units.map(money),

@@ -41,6 +41,7 @@
 //! ```
 
 pub mod balance;
+pub mod bench_data;
 pub mod decimal;
 pub mod delimiters;
 pub mod envelope;

@@ -247,7 +247,7 @@ impl Scanner {
     }
 
     fn check_id(&mut self, raw: &[u8], d: Delimiters, offset: usize) {
-        let id = match memchr::memchr(d.element, raw) {
+        let id = match raw.iter().take(4).position(|&b| b == d.element) {
             Some(p) => &raw[..p],
             None => raw,
         };

@@ -198,9 +198,9 @@ pub struct ClaimPayment<'a> {
     /// NM1 names (QC patient, IL insured, 74 corrected insured, 82 rendering, TT crossover carrier, PR corrected payer...).
     pub names: Vec<Name<'a>>,
     /// MIA inpatient adjudication.
-    pub inpatient: Option<InpatientAdjudication<'a>>,
+    pub inpatient: Option<Box<InpatientAdjudication<'a>>>,
     /// MOA outpatient adjudication.
-    pub outpatient: Option<OutpatientAdjudication<'a>>,
+    pub outpatient: Option<Box<OutpatientAdjudication<'a>>>,
     /// Claim REF segments (1L, EA, F8, CE...).
     pub references: Vec<Reference<'a>>,
     /// Claim DTM segments (232/233 statement period, 050 received, 036/050...).
@@ -324,7 +324,7 @@ pub struct ServicePayment<'a> {
     /// SVC05 units of service paid.
     pub units: Option<Decimal>,
     /// SVC06 submitted procedure, when the payer changed the billed one.
-    pub submitted_procedure: Option<Procedure<'a>>,
+    pub submitted_procedure: Option<Box<Procedure<'a>>>,
     /// SVC07 original units of service submitted.
     pub submitted_units: Option<Decimal>,
     /// DTM segments (472 service date, 150/151 service period).
@@ -462,6 +462,83 @@ pub fn read_835<'a>(set: &TransactionSet<'a>) -> (Remittance<'a>, Vec<Error>) {
     b.finish()
 }
 
+/// Reads every 835 set of an in-memory input in one pass, without building the
+/// tree (the fastest path). Sets of other types are envelope-checked and
+/// skipped. Returns the remittances in input order and every problem found
+/// (splitting, envelope and 835 reader problems; not balancing: see
+/// [`crate::balance::balance`]).
+pub fn read_all_835(input: &[u8]) -> (Vec<Remittance<'_>>, Vec<Error>) {
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    let envelope = for_each_835(input, |r, p| {
+        out.push(r);
+        problems.extend(p);
+    });
+    problems.extend(envelope);
+    problems.sort_by_key(|p| {
+        (
+            p.position.segment_index,
+            p.position.element.is_none(),
+            p.position.element,
+        )
+    });
+    (out, problems)
+}
+
+/// Reads every 835 set of an in-memory input in one pass and hands each one,
+/// with its reader problems, to `f` as soon as its SE is read; memory then
+/// holds one set's model at a time. Returns the splitting and envelope problems.
+pub fn for_each_835<'a>(
+    input: &'a [u8],
+    mut f: impl FnMut(Remittance<'a>, Vec<Error>),
+) -> Vec<Error> {
+    use crate::envelope::{EnvelopeTracker, Place};
+    let mut tokenizer = crate::tokenizer::Tokenizer::new(input);
+    let mut tracker = EnvelopeTracker::new();
+    let mut builder: Option<Era835Builder<'a>> = None;
+    let mut end = |b: Option<Era835Builder<'a>>| {
+        if let Some(b) = b {
+            let (r, p) = b.finish();
+            f(r, p);
+        }
+    };
+    for seg in tokenizer.by_ref() {
+        match tracker.push(&seg) {
+            Place::SetStart => {
+                end(builder.take());
+                if seg.bytes(1) == b"835" {
+                    let mut b = Era835Builder::new();
+                    b.push(&seg);
+                    builder = Some(b);
+                }
+            }
+            Place::SetBody => {
+                if let Some(b) = &mut builder {
+                    b.push(&seg);
+                }
+            }
+            Place::SetEnd => {
+                if let Some(mut b) = builder.take() {
+                    b.push(&seg);
+                    end(Some(b));
+                }
+            }
+            Place::GroupStart
+            | Place::GroupEnd
+            | Place::InterchangeStart
+            | Place::InterchangeEnd => {
+                end(builder.take());
+            }
+            Place::Ta1 | Place::Stray => {}
+        }
+    }
+    end(builder.take());
+    tracker.finish();
+    let mut problems = tokenizer.take_problems();
+    problems.extend(tracker.take_problems());
+    problems
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Loop {
     Header,
@@ -544,28 +621,41 @@ impl<'a> Era835Builder<'a> {
 
     /// Reads one segment; text fields borrow from it.
     pub fn push(&mut self, seg: &Segment<'a>) {
-        self.push_with(seg, borrow_text);
+        self.push_with(seg, borrow_text, Cow::Borrowed);
     }
 
-    fn push_with<'x>(&mut self, seg: &Segment<'x>, make: fn(&'x [u8]) -> Text<'a>) {
+    fn push_with<'x>(
+        &mut self,
+        seg: &Segment<'x>,
+        make: fn(&'x [u8]) -> Text<'a>,
+        make_str: fn(&'x str) -> Text<'a>,
+    ) {
         self.r.segment_count += 1;
         self.last_index = seg.index();
         self.last_offset = seg.offset();
         let mut ranges = std::mem::take(&mut self.ranges);
         ranges.clear();
         let raw = seg.raw();
+        let sep = seg.delimiters().element;
+        // Segments are short (about 25 bytes): a plain loop beats memchr's setup here.
         let mut start = 0;
-        for p in memchr::memchr_iter(seg.delimiters().element, raw) {
-            ranges.push((start, p));
-            start = p + 1;
+        for (p, &b) in raw.iter().enumerate() {
+            if b == sep {
+                ranges.push((start, p));
+                start = p + 1;
+            }
         }
         ranges.push((start, raw.len()));
+        // One UTF-8 check per segment; fields are then sliced from it without re-checking.
+        let seg_str = std::str::from_utf8(raw).ok();
         let mut problems = std::mem::take(&mut self.problems);
         self.dispatch(
             &Fields {
                 seg,
+                seg_str,
                 ranges: &ranges,
                 make,
+                make_str,
             },
             &mut problems,
         );
@@ -810,7 +900,7 @@ impl<'a> Era835Builder<'a> {
                         id: f.opt(9),
                     }),
                     b"MIA" => {
-                        c.inpatient = Some(InpatientAdjudication {
+                        c.inpatient = Some(Box::new(InpatientAdjudication {
                             covered_days_or_visits: f.opt_dec(1, "MIA01", problems),
                             pps_operating_outlier: f.opt_dec(2, "MIA02", problems),
                             claim_drg_amount: f.opt_dec(4, "MIA04", problems),
@@ -819,16 +909,16 @@ impl<'a> Era835Builder<'a> {
                                 .filter_map(|i| f.opt(i))
                                 .collect(),
                             elements: (1..f.len()).map(|i| f.text(i)).collect(),
-                        })
+                        }))
                     }
                     _ => {
-                        c.outpatient = Some(OutpatientAdjudication {
+                        c.outpatient = Some(Box::new(OutpatientAdjudication {
                             reimbursement_rate: f.opt_dec(1, "MOA01", problems),
                             hcpcs_payable_amount: f.opt_dec(2, "MOA02", problems),
                             remark_codes: (3..=7).filter_map(|i| f.opt(i)).collect(),
                             esrd_payment_amount: f.opt_dec(8, "MOA08", problems),
                             nonpayable_professional_component: f.opt_dec(9, "MOA09", problems),
-                        })
+                        }))
                     }
                 }
             }
@@ -877,7 +967,7 @@ impl<'a> Era835Builder<'a> {
                         paid: f.req_dec(3, "SVC03", problems),
                         revenue_code: f.opt(4),
                         units: f.opt_dec(5, "SVC05", problems),
-                        submitted_procedure: f.procedure(6, "SVC06", false, problems),
+                        submitted_procedure: f.procedure(6, "SVC06", false, problems).map(Box::new),
                         submitted_units: f.opt_dec(7, "SVC07", problems),
                         segment_index: seg.index(),
                         segment_offset: seg.offset(),
@@ -956,7 +1046,7 @@ impl Era835Builder<'static> {
     /// Reads one segment, copying its text, so the segment's buffer may be
     /// reused afterwards (the streaming reader's path).
     pub fn push_owned(&mut self, seg: &Segment<'_>) {
-        self.push_with(seg, owned_text);
+        self.push_with(seg, owned_text, |s| Cow::Owned(s.to_owned()));
     }
 }
 
@@ -973,13 +1063,21 @@ fn misplaced(problems: &mut Vec<Error>, seg: &Segment<'_>, context: &'static str
 /// A segment split into elements once, with typed accessors that record problems.
 struct Fields<'s, 'x, 'o> {
     seg: &'s Segment<'x>,
+    /// The segment as text, when it is valid UTF-8.
+    seg_str: Option<&'x str>,
     ranges: &'s [(usize, usize)],
     /// Makes output text from input bytes: borrows (zero-copy reader) or copies (streaming reader).
     make: fn(&'x [u8]) -> Text<'o>,
+    /// Same, from text already known to be valid.
+    make_str: fn(&'x str) -> Text<'o>,
 }
 
 fn borrow_text(b: &[u8]) -> Text<'_> {
-    String::from_utf8_lossy(b)
+    // from_utf8 has an ASCII fast path that from_utf8_lossy's chunking lacks.
+    match std::str::from_utf8(b) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
 }
 
 fn owned_text(b: &[u8]) -> Text<'static> {
@@ -987,6 +1085,18 @@ fn owned_text(b: &[u8]) -> Text<'static> {
 }
 
 impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
+    /// Returns `b` (a slice of this segment) as output text.
+    fn mk(&self, b: &'x [u8]) -> Text<'o> {
+        if let Some(text) = self.seg_str {
+            // `b` lies inside the segment, so its offset slices the checked text.
+            let off = (b.as_ptr() as usize).wrapping_sub(self.seg.raw().as_ptr() as usize);
+            if let Some(t) = off.checked_add(b.len()).and_then(|end| text.get(off..end)) {
+                return (self.make_str)(t);
+            }
+        }
+        (self.make)(b)
+    }
+
     fn len(&self) -> usize {
         self.ranges.len()
     }
@@ -999,16 +1109,12 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
     }
 
     fn text(&self, i: usize) -> Text<'o> {
-        (self.make)(self.get(i))
+        self.mk(self.get(i))
     }
 
     fn opt(&self, i: usize) -> Option<Text<'o>> {
         let b = self.get(i);
-        if b.is_empty() {
-            None
-        } else {
-            Some((self.make)(b))
-        }
+        if b.is_empty() { None } else { Some(self.mk(b)) }
     }
 
     fn req(&self, i: usize, name: &'static str, problems: &mut Vec<Error>) -> Text<'o> {
@@ -1019,7 +1125,7 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
                 ErrorKind::MissingElement(name),
             ));
         }
-        (self.make)(b)
+        self.mk(b)
     }
 
     fn dec(
@@ -1085,7 +1191,7 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
         } else {
             self.check_date(b, i, name, problems);
         }
-        (self.make)(b)
+        self.mk(b)
     }
 
     fn opt_date(
@@ -1099,7 +1205,7 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
             return None;
         }
         self.check_date(b, i, name, problems);
-        Some((self.make)(b))
+        Some(self.mk(b))
     }
 
     fn contact(&self, problems: &mut Vec<Error>) -> Contact<'o> {
@@ -1175,15 +1281,15 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
         for (n, part) in parts.enumerate() {
             if n < 4 {
                 if !part.is_empty() {
-                    modifiers.push((self.make)(part));
+                    modifiers.push(self.mk(part));
                 }
             } else if n == 4 && !part.is_empty() {
-                description = Some((self.make)(part));
+                description = Some(self.mk(part));
             }
         }
         Some(Procedure {
-            qualifier: (self.make)(qualifier),
-            code: (self.make)(code),
+            qualifier: self.mk(qualifier),
+            code: self.mk(code),
             modifiers,
             description,
         })
@@ -1224,7 +1330,7 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
             };
             out.push(Adjustment {
                 group: group.clone(),
-                reason: (self.make)(reason),
+                reason: self.mk(reason),
                 amount,
                 quantity,
             });
@@ -1253,10 +1359,7 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
             any = true;
             let mut parts = composite.split(|&c| c == self.seg.delimiters().component);
             let reason = parts.next().unwrap_or(b"");
-            let reference = parts
-                .next()
-                .filter(|r| !r.is_empty())
-                .map(|r| (self.make)(r));
+            let reference = parts.next().filter(|r| !r.is_empty()).map(|r| self.mk(r));
             if reason.is_empty() {
                 problems.push(Error::at(
                     self.seg.position_at(i).with_component(1),
@@ -1276,7 +1379,7 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
             out.push(ProviderAdjustment {
                 provider_id: provider_id.clone(),
                 fiscal_period_date: fiscal_period_date.clone(),
-                reason: (self.make)(reason),
+                reason: self.mk(reason),
                 reference,
                 amount,
                 segment_index: self.seg.index(),

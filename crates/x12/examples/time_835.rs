@@ -1,0 +1,67 @@
+//! Times the in-memory typed 835 reader on a file: `time_835 FILE [ROUNDS] [all|each|both]`.
+
+use std::time::Instant;
+
+/// Returns this process's on-CPU time in seconds (Linux `/proc/self/schedstat`),
+/// so figures stay meaningful when other builds share the machine.
+fn cpu_secs() -> f64 {
+    std::fs::read_to_string("/proc/self/schedstat")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |ns| ns / 1e9)
+}
+
+fn main() -> std::io::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let Some(path) = args.next() else {
+        eprintln!("usage: time_835 FILE [ROUNDS]");
+        std::process::exit(2);
+    };
+    let rounds: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(5);
+    let mode = args.next().unwrap_or_else(|| "both".into());
+    let data = std::fs::read(&path)?;
+    for _ in 0..if mode == "each" { 0 } else { rounds } {
+        let start = Instant::now();
+        let cpu = cpu_secs();
+        let (sets, problems) = medbill_x12::transactions::era835::read_all_835(&data);
+        let claims: usize = sets.iter().map(|s| s.claims.len()).sum();
+        let parsed = start.elapsed().as_secs_f64();
+        drop(sets);
+        let total = start.elapsed().as_secs_f64();
+        let cpu = cpu_secs() - cpu;
+        println!(
+            "read_all_835: {} bytes, {claims} claims, {} problems: parse {:.0} ms ({:.0} MB/s), with drop {:.0} ms, cpu with drop {:.0} ms",
+            data.len(),
+            problems.len(),
+            parsed * 1e3,
+            data.len() as f64 / 1e6 / parsed,
+            total * 1e3,
+            cpu * 1e3
+        );
+    }
+    for _ in 0..if mode == "all" { 0 } else { rounds } {
+        let start = Instant::now();
+        let cpu = cpu_secs();
+        let mut claims = 0usize;
+        let mut paid = rust_decimal::Decimal::ZERO;
+        let problems = medbill_x12::transactions::era835::for_each_835(&data, |r, _| {
+            claims += r.claims.len();
+            paid += r.payment.amount;
+        });
+        let secs = start.elapsed().as_secs_f64();
+        let cpu = cpu_secs() - cpu;
+        println!(
+            "for_each_835: {claims} claims, paid {paid}, {} problems: wall {:.0} ms ({:.0} MB/s), cpu {:.0} ms ({:.0} MB/s)",
+            problems.len(),
+            secs * 1e3,
+            data.len() as f64 / 1e6 / secs,
+            cpu * 1e3,
+            data.len() as f64 / 1e6 / cpu
+        );
+    }
+    Ok(())
+}

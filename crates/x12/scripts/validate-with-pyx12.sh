@@ -4,7 +4,7 @@
 # Generates the example 837P, 837I and 999 interchanges with our writers
 # (`cargo run -p medbill-x12 --example write_samples -- DIR`) and runs x12valid on each.
 # Exits non-zero when pyx12 reports any error, cannot run, or a file is missing.
-# pyx12 has no 5010 map for 270/276: the 270 is checked against the segment and element
+# pyx12 has no 5010 map for 270/276: those are checked against the segment and element
 # tables in crates/x12/data/x12 by the Rust test tests/x12_tables_270.rs instead.
 #
 # Environment: PYX12_VENV (default /var/tmp/medbill-pyx12-venv), PYX12_VERSION (default 4.0.0),

@@ -282,8 +282,9 @@ pub fn professional_set() -> ProfessionalClaimSet {
     }
 }
 
-/// Returns an 837I set with an outpatient claim (two lines) and an inpatient void (frequency 8
-/// with REF*F8) for a child patient.
+/// Returns an 837I set with an outpatient claim billed to the secondary payer (two lines, with
+/// the primary's 2320/2330 and 2430 adjudication) and an inpatient void (frequency 8 with REF*F8,
+/// present-on-admission indicator and ICD-10-PCS procedures) for a child patient.
 pub fn institutional_set() -> InstitutionalClaimSet {
     let hospital = BillingProvider {
         name: PartyName::organization("GENERAL HOSPITAL"),
@@ -295,11 +296,35 @@ pub fn institutional_set() -> InstitutionalClaimSet {
     let day = date(2026, 2, 10);
     let outpatient = InstitutionalClaim {
         billing_provider: hospital,
-        subscriber: self_subscriber(),
+        subscriber: Subscriber {
+            payer_responsibility: "S".into(),
+            ..self_subscriber()
+        },
         patient: None,
         payer: payer(),
         claim: ClaimCommon {
             medical_record_number: Some("MRN77".into()),
+            other_payers: vec![OtherPayer {
+                payer_responsibility: "P".into(),
+                relationship: "18".into(),
+                group_number: None,
+                claim_filing_indicator: "MB".into(),
+                adjustments: vec![Adjustment {
+                    group: "CO".into(),
+                    reason: "45".into(),
+                    amount: dec("39.95"),
+                    quantity: None,
+                }],
+                paid_amount: Some(dec("50.00")),
+                remaining_patient_liability: None,
+                benefits_assigned: "Y".into(),
+                release_of_information: "Y".into(),
+                subscriber_name: PersonName::new("DOE", "JANE"),
+                subscriber_id: "1EG4TE5MK73".into(),
+                payer_name: "MEDICARE PART A".into(),
+                payer_id: "MCRA01".into(),
+                adjudication_date: Some(date(2026, 2, 25)),
+            }],
             ..common("HOSP-0001", "1289.95", &["R0789", "I10"])
         },
         facility_type: "13".into(),
@@ -341,7 +366,20 @@ pub fn institutional_set() -> InstitutionalClaimSet {
                 units: dec("1"),
                 service_date: Some(DateRange::day(day)),
                 line_control_number: Some("H1-2".into()),
-                adjudications: Vec::new(),
+                adjudications: vec![LineAdjudication {
+                    payer_id: "MCRA01".into(),
+                    paid_amount: dec("50.00"),
+                    procedure: Procedure::hc("85025"),
+                    revenue_code: Some("0300".into()),
+                    units: dec("1"),
+                    adjustments: vec![Adjustment {
+                        group: "CO".into(),
+                        reason: "45".into(),
+                        amount: dec("39.95"),
+                        quantity: None,
+                    }],
+                    adjudication_date: date(2026, 2, 25),
+                }],
             },
         ],
     };

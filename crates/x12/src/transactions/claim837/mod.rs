@@ -1,0 +1,88 @@
+//! Reads 837P (005010X222A1) and 837I (005010X223A2) sets back into the models the writers
+//! take ([`crate::model::claim`]), so written claims round-trip and received claims can be imported.
+//!
+//! Loops are found by their leading segment and qualifier: HL 20/22/23 set the billing provider,
+//! subscriber and patient; CLM starts a claim; SBR after CLM starts an other-payer loop (2320);
+//! LX starts a line; SVD starts a line adjudication (2430). Segments the model does not hold
+//! (PER in 2010AA, NM1*87 pay-to address, REF*G2, ...) are skipped.
+
+mod draft;
+mod segments;
+mod walk;
+
+use crate::model::claim::{InstitutionalClaimSet, ProfessionalClaimSet};
+use crate::tree::TransactionSet;
+
+use super::read::Parsed;
+
+/// An 837 set of either kind (serialised as the set itself, without a tag).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
+pub enum ClaimSet {
+    /// 837P.
+    Professional(ProfessionalClaimSet),
+    /// 837I.
+    Institutional(InstitutionalClaimSet),
+}
+
+/// Reads an 837 set, telling professional from institutional by ST03 (X222 / X223), else by
+/// the first SV1/SV2 or CL1 segment.
+pub fn read_837(set: &TransactionSet<'_>) -> Parsed<ClaimSet> {
+    if is_institutional(set) {
+        let p = read_837i(set);
+        Parsed {
+            value: ClaimSet::Institutional(p.value),
+            problems: p.problems,
+        }
+    } else {
+        let p = read_837p(set);
+        Parsed {
+            value: ClaimSet::Professional(p.value),
+            problems: p.problems,
+        }
+    }
+}
+
+fn is_institutional(set: &TransactionSet<'_>) -> bool {
+    let version = set.st().map(|s| s.text(3).into_owned()).unwrap_or_default();
+    if version.contains("X223") {
+        return true;
+    }
+    if version.contains("X222") {
+        return false;
+    }
+    set.body()
+        .iter()
+        .find(|s| s.is("SV1") || s.is("SV2") || s.is("CL1"))
+        .is_some_and(|s| !s.is("SV1"))
+}
+
+/// Reads an 837P set.
+pub fn read_837p(set: &TransactionSet<'_>) -> Parsed<ProfessionalClaimSet> {
+    let (header, drafts, mut problems) = walk::walk(set);
+    let mut claims = Vec::with_capacity(drafts.len());
+    for d in drafts {
+        if let Some(c) = d.into_professional(&mut problems) {
+            claims.push(c);
+        }
+    }
+    Parsed {
+        value: ProfessionalClaimSet { header, claims },
+        problems: problems.0,
+    }
+}
+
+/// Reads an 837I set.
+pub fn read_837i(set: &TransactionSet<'_>) -> Parsed<InstitutionalClaimSet> {
+    let (header, drafts, mut problems) = walk::walk(set);
+    let mut claims = Vec::with_capacity(drafts.len());
+    for d in drafts {
+        if let Some(c) = d.into_institutional(&mut problems) {
+            claims.push(c);
+        }
+    }
+    Parsed {
+        value: InstitutionalClaimSet { header, claims },
+        problems: problems.0,
+    }
+}

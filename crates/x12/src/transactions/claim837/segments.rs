@@ -1,0 +1,114 @@
+//! Readers of single 837 segments: CAS, SV1, SV2, SVD and procedure composites.
+
+use chrono::NaiveDate;
+
+use crate::error::ErrorKind;
+use crate::model::DateRange;
+use crate::model::claim::{
+    Adjustment, InstitutionalLine, LineAdjudication, Procedure, ProfessionalLine,
+};
+use crate::segment::Segment;
+use crate::transactions::read::{Problems, components, opt, text};
+
+/// Reads a CAS segment: group then (reason, amount, quantity) triplets.
+pub(crate) fn read_cas(seg: &Segment<'_>, p: &mut Problems) -> Vec<Adjustment> {
+    let group = text(seg, 1);
+    let mut out = Vec::new();
+    for k in 0..6 {
+        let at = 2 + k * 3;
+        let reason = seg.text(at);
+        if reason.is_empty() {
+            continue;
+        }
+        let Some(amount) = p.req_decimal(seg, at + 1, "CAS amount") else {
+            continue;
+        };
+        let quantity = p.decimal(seg, at + 2, "CAS quantity");
+        out.push(Adjustment {
+            group: group.clone(),
+            reason: reason.into_owned(),
+            amount,
+            quantity,
+        });
+    }
+    out
+}
+
+fn procedure_of(seg: &Segment<'_>, n: usize) -> Procedure {
+    let c = components(seg, n);
+    let mut it = c.into_iter();
+    let qualifier = it.next().unwrap_or_default();
+    let code = it.next().unwrap_or_default();
+    // Components 3..6 are modifiers; 7 is a description, which the model does not hold.
+    let modifiers = it.take(4).filter(|m| !m.is_empty()).collect();
+    Procedure {
+        qualifier,
+        code,
+        modifiers,
+    }
+}
+
+pub(super) fn read_sv1(seg: &Segment<'_>, p: &mut Problems) -> Option<ProfessionalLine> {
+    let charge = p.req_decimal(seg, 2, "SV102")?;
+    let units = p.req_decimal(seg, 4, "SV104")?;
+    let mut pointers = Vec::new();
+    for c in components(seg, 7) {
+        match c.parse::<u8>() {
+            Ok(v) => pointers.push(v),
+            Err(_) => p.push(
+                seg,
+                7,
+                ErrorKind::InvalidCode {
+                    element: "SV107",
+                    value: c,
+                    expected: "1 to 12",
+                },
+            ),
+        }
+    }
+    Some(ProfessionalLine {
+        procedure: procedure_of(seg, 1),
+        charge,
+        unit_basis: text(seg, 3),
+        units,
+        place_of_service: opt(seg, 5),
+        diagnosis_pointers: pointers,
+        service_date: DateRange::day(NaiveDate::default()),
+        line_control_number: None,
+        adjudications: Vec::new(),
+    })
+}
+
+pub(super) fn read_sv2(seg: &Segment<'_>, p: &mut Problems) -> Option<InstitutionalLine> {
+    let charge = p.req_decimal(seg, 3, "SV203")?;
+    let units = p.req_decimal(seg, 5, "SV205")?;
+    let procedure = if seg.bytes(2).is_empty() {
+        None
+    } else {
+        Some(procedure_of(seg, 2))
+    };
+    Some(InstitutionalLine {
+        revenue_code: text(seg, 1),
+        procedure,
+        charge,
+        unit_basis: text(seg, 4),
+        units,
+        service_date: None,
+        line_control_number: None,
+        adjudications: Vec::new(),
+    })
+}
+
+pub(super) fn read_svd(seg: &Segment<'_>, p: &mut Problems) -> Option<LineAdjudication> {
+    let paid = p.req_decimal(seg, 2, "SVD02")?;
+    let units = p.req_decimal(seg, 5, "SVD05")?;
+    Some(LineAdjudication {
+        payer_id: text(seg, 1),
+        paid_amount: paid,
+        procedure: procedure_of(seg, 3),
+        revenue_code: opt(seg, 4),
+        units,
+        adjustments: Vec::new(),
+        adjudication_date: NaiveDate::default(),
+    })
+}

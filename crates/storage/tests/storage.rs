@@ -972,3 +972,20 @@ impl Deliver for Counting {
         Ok(())
     }
 }
+
+/// The macro without a header: namespace "test", platform migrations only, `()` return type.
+mod header_defaults {
+    use super::*;
+
+    medbill_storage::conformance_tests! {
+        async fn uses_default_namespace_and_platform_tables(env: TestEnv) {
+            assert_eq!(env.namespace(), "test");
+            let counts = outbox::counts(env.db()).await.unwrap();
+            assert_eq!(counts, outbox::OutboxCounts::default());
+            let no_items = with_db!(env.db(), |pool| {
+                sqlx::query("SELECT COUNT(*) FROM items").fetch_one(pool).await.is_err()
+            });
+            assert!(no_items, "service migrations were not requested");
+        }
+    }
+}

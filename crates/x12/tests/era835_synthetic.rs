@@ -62,7 +62,7 @@ fn several_sets_and_groups_in_one_interchange() {
     assert_eq!(denied.claims[0].status_code, "4");
     assert_eq!(denied.claims[0].adjustments[0].reason, "197");
     let b = &sets[1].0.claims[0].services[0];
-    assert_eq!(b.procedure.modifiers, ["GP"]);
+    assert_eq!(b.procedure.modifiers.as_slice(), ["GP"]);
     assert_eq!(b.units, Some(d("2")));
     let report = inspect(&input);
     assert_eq!(
@@ -111,7 +111,7 @@ fn reversal_then_corrected_payment_with_plb() {
     );
     let restated = svc.submitted_procedure.as_ref().unwrap();
     assert_eq!(
-        (restated.code.as_ref(), restated.modifiers.clone()),
+        (restated.code.as_ref(), restated.modifiers.to_vec()),
         ("99215", vec!["25".into(), "59".into()])
     );
     let adj: Vec<_> = svc
@@ -199,7 +199,7 @@ fn control_characters_as_delimiters() {
     assert!(problems.is_empty(), "{problems:?}");
     let p = &r.claims[0].services[0].procedure;
     assert_eq!(
-        (p.code.as_ref(), p.modifiers.clone()),
+        (p.code.as_ref(), p.modifiers.to_vec()),
         ("99212", vec!["95".into(), "GT".into()])
     );
     assert!(balance(&r).balanced);

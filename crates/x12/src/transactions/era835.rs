@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 
 use rust_decimal::Decimal;
+use smallvec::SmallVec;
 
 use crate::decimal::parse_decimal;
 use crate::error::{Error, ErrorKind};
@@ -194,7 +195,7 @@ pub struct ClaimPayment<'a> {
     /// CLP13 discharge fraction (percent).
     pub discharge_fraction: Option<Decimal>,
     /// Claim-level CAS adjustments, one entry per (reason, amount, quantity) triplet.
-    pub adjustments: Vec<Adjustment<'a>>,
+    pub adjustments: SmallVec<[Adjustment<'a>; 2]>,
     /// NM1 names (QC patient, IL insured, 74 corrected insured, 82 rendering, TT crossover carrier, PR corrected payer...).
     pub names: Vec<Name<'a>>,
     /// MIA inpatient adjudication.
@@ -204,11 +205,11 @@ pub struct ClaimPayment<'a> {
     /// Claim REF segments (1L, EA, F8, CE...).
     pub references: Vec<Reference<'a>>,
     /// Claim DTM segments (232/233 statement period, 050 received, 036/050...).
-    pub dates: Vec<DateRef<'a>>,
+    pub dates: SmallVec<[DateRef<'a>; 2]>,
     /// Claim PER contacts.
     pub contacts: Vec<Contact<'a>>,
     /// Claim AMT segments (AU coverage, I interest, D8 discount, DY per day...).
-    pub amounts: Vec<AmountRef<'a>>,
+    pub amounts: SmallVec<[AmountRef<'a>; 1]>,
     /// Claim QTY segments (CA covered, CD co-insured, LA life-time reserve...).
     pub quantities: Vec<QuantityRef<'a>>,
     /// Loop 2110 service lines.
@@ -328,13 +329,13 @@ pub struct ServicePayment<'a> {
     /// SVC07 original units of service submitted.
     pub submitted_units: Option<Decimal>,
     /// DTM segments (472 service date, 150/151 service period).
-    pub dates: Vec<DateRef<'a>>,
+    pub dates: SmallVec<[DateRef<'a>; 1]>,
     /// Line-level CAS adjustments, one entry per triplet.
-    pub adjustments: Vec<Adjustment<'a>>,
+    pub adjustments: SmallVec<[Adjustment<'a>; 2]>,
     /// REF segments (6R line item control number, LU location...).
-    pub references: Vec<Reference<'a>>,
+    pub references: SmallVec<[Reference<'a>; 1]>,
     /// AMT segments (B6 allowed, KH late filing reduction...).
-    pub amounts: Vec<AmountRef<'a>>,
+    pub amounts: SmallVec<[AmountRef<'a>; 1]>,
     /// QTY segments.
     pub quantities: Vec<QuantityRef<'a>>,
     /// LQ remark codes (HE = RARC).
@@ -382,7 +383,7 @@ pub struct Procedure<'a> {
     /// Procedure code.
     pub code: Text<'a>,
     /// Up to four modifiers (components 3-6), non-empty ones.
-    pub modifiers: Vec<Text<'a>>,
+    pub modifiers: SmallVec<[Text<'a>; 2]>,
     /// Component 7, the description, when given.
     pub description: Option<Text<'a>>,
 }
@@ -496,6 +497,15 @@ pub fn for_each_835<'a>(
     let mut tokenizer = crate::tokenizer::Tokenizer::new(input);
     let mut tracker = EnvelopeTracker::new();
     let mut builder: Option<Era835Builder<'a>> = None;
+    // One UTF-8 check of the whole input (fast on ASCII); each segment's text is
+    // then a slice of it, checked only at its two ends.
+    let whole = std::str::from_utf8(input).ok();
+    let text_of = |seg: &Segment<'a>| -> Option<&'a str> {
+        match whole {
+            Some(t) => t.get(seg.offset()..seg.offset() + seg.raw().len()),
+            None => std::str::from_utf8(seg.raw()).ok(),
+        }
+    };
     let mut end = |b: Option<Era835Builder<'a>>| {
         if let Some(b) = b {
             let (r, p) = b.finish();
@@ -508,18 +518,18 @@ pub fn for_each_835<'a>(
                 end(builder.take());
                 if seg.bytes(1) == b"835" {
                     let mut b = Era835Builder::new();
-                    b.push(&seg);
+                    b.push_text(&seg, text_of(&seg));
                     builder = Some(b);
                 }
             }
             Place::SetBody => {
                 if let Some(b) = &mut builder {
-                    b.push(&seg);
+                    b.push_text(&seg, text_of(&seg));
                 }
             }
             Place::SetEnd => {
                 if let Some(mut b) = builder.take() {
-                    b.push(&seg);
+                    b.push_text(&seg, text_of(&seg));
                     end(Some(b));
                 }
             }
@@ -621,12 +631,20 @@ impl<'a> Era835Builder<'a> {
 
     /// Reads one segment; text fields borrow from it.
     pub fn push(&mut self, seg: &Segment<'a>) {
-        self.push_with(seg, borrow_text, Cow::Borrowed);
+        let text = std::str::from_utf8(seg.raw()).ok();
+        self.push_with(seg, text, borrow_text, Cow::Borrowed);
+    }
+
+    /// Reads one segment whose text the caller already has (`None` when it is
+    /// not valid UTF-8), sparing a second UTF-8 check.
+    fn push_text(&mut self, seg: &Segment<'a>, text: Option<&'a str>) {
+        self.push_with(seg, text, borrow_text, Cow::Borrowed);
     }
 
     fn push_with<'x>(
         &mut self,
         seg: &Segment<'x>,
+        seg_str: Option<&'x str>,
         make: fn(&'x [u8]) -> Text<'a>,
         make_str: fn(&'x str) -> Text<'a>,
     ) {
@@ -646,8 +664,6 @@ impl<'a> Era835Builder<'a> {
             }
         }
         ranges.push((start, raw.len()));
-        // One UTF-8 check per segment; fields are then sliced from it without re-checking.
-        let seg_str = std::str::from_utf8(raw).ok();
         let mut problems = std::mem::take(&mut self.problems);
         self.dispatch(
             &Fields {
@@ -1046,7 +1062,8 @@ impl Era835Builder<'static> {
     /// Reads one segment, copying its text, so the segment's buffer may be
     /// reused afterwards (the streaming reader's path).
     pub fn push_owned(&mut self, seg: &Segment<'_>) {
-        self.push_with(seg, owned_text, |s| Cow::Owned(s.to_owned()));
+        let text = std::str::from_utf8(seg.raw()).ok();
+        self.push_with(seg, text, owned_text, |s| Cow::Owned(s.to_owned()));
     }
 }
 
@@ -1276,7 +1293,7 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
                 }),
             ));
         }
-        let mut modifiers = Vec::new();
+        let mut modifiers = SmallVec::new();
         let mut description = None;
         for (n, part) in parts.enumerate() {
             if n < 4 {
@@ -1296,7 +1313,7 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
     }
 
     /// Reads a CAS segment: group code then any number of (reason, amount, quantity) triplets.
-    fn cas(&self, out: &mut Vec<Adjustment<'o>>, problems: &mut Vec<Error>) {
+    fn cas(&self, out: &mut SmallVec<[Adjustment<'o>; 2]>, problems: &mut Vec<Error>) {
         let group = self.req(1, "CAS01", problems);
         let mut i = 2;
         let mut any = false;

@@ -46,6 +46,8 @@
 mod ack999;
 mod acknowledge;
 mod claim837;
+mod claim837_check;
+mod claim837_cob;
 mod claim837i;
 mod claim837p;
 mod eligibility270;

@@ -3,11 +3,15 @@
 //!
 //! - [`model`]: the ERA, its payment summary and balance problems.
 //! - [`ingest`]: parsing and balancing a received 835 with `medbill_x12` (and when a file is rejected).
+//! - [`service`]: [`RemittanceService`], the gRPC service (IngestEra, IngestEraStream, GetEra, ListEras;
+//!   the rest answer UNIMPLEMENTED naming what brings them).
 //! - [`store`]: the [`EraStore`] trait and its PostgreSQL/SQLite implementation.
 
 pub mod ingest;
 pub mod model;
+pub mod service;
 pub mod store;
 
 pub use model::{BalanceLevel, BalanceProblem, Era, EraFilter, EraStatus, EraSummary, NewEra};
+pub use service::RemittanceService;
 pub use store::{EraStore, EraStoreError, Ingested, SqlEraStore, open_store};

@@ -1,0 +1,567 @@
+//! The gRPC face of the remittance service: ERA ingestion (unary and client streaming), GetEra and
+//! ListEras, with the tenant from the caller's token, idempotency, paging and precise statuses.
+//!
+//! A file that does not parse as an 835 is still stored (status REJECTED, raw bytes kept for audit and
+//! re-processing) and the call answers INVALID_ARGUMENT naming the X12 segment and position and the id
+//! of the stored ERA; a retry of the same file answers the same. An 835 that parses but does not balance
+//! is stored as UNBALANCED and returned normally, with its balance problems.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use medbill_domain::{EraId, IdempotencyKey, TenantId, format_iso_date};
+use medbill_proto::common::v1 as common;
+use medbill_proto::remittance::v1 as pb;
+use medbill_proto::remittance::v1::ingest_era_stream_request::Part;
+use medbill_proto::remittance::v1::remittance_service_server::RemittanceServiceServer;
+use medbill_runtime::ServiceError;
+use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
+use medbill_storage::idempotency::Fingerprint;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::ingest::parse_era;
+use crate::model::{
+    BalanceLevel, BalanceProblem, Era, EraFilter, EraStatus, ProviderAdjustment, sha256_hex,
+};
+use crate::store::{EraStore, EraStoreError, Ingested};
+
+/// Largest 835 accepted by default, in bytes (either RPC).
+pub const DEFAULT_MAX_ERA_BYTES: usize = 64 * 1024 * 1024;
+/// Longest file name accepted.
+const MAX_FILE_NAME_LEN: usize = 255;
+
+/// The remittance gRPC service over an [`EraStore`].
+#[derive(Clone)]
+pub struct RemittanceService {
+    store: Arc<dyn EraStore>,
+    max_era_bytes: usize,
+}
+
+impl std::fmt::Debug for RemittanceService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemittanceService")
+            .field("max_era_bytes", &self.max_era_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RemittanceService {
+    /// Builds the service over a store (see [`crate::store::open_store`]), accepting 835 files up to
+    /// [`DEFAULT_MAX_ERA_BYTES`].
+    pub fn new(store: Arc<dyn EraStore>) -> Self {
+        Self {
+            store,
+            max_era_bytes: DEFAULT_MAX_ERA_BYTES,
+        }
+    }
+
+    /// Sets the largest 835 accepted, in bytes. A unary IngestEra is also bounded by the server's
+    /// message-size limit; IngestEraStream only by this.
+    pub fn with_max_era_bytes(mut self, max: usize) -> Self {
+        self.max_era_bytes = max;
+        self
+    }
+
+    /// Wraps the service in its generated tonic server (apply message limits with
+    /// `medbill_runtime::with_grpc_limits!`).
+    pub fn into_server(self) -> RemittanceServiceServer<Self> {
+        RemittanceServiceServer::new(self)
+    }
+
+    /// Parses, balances and stores one file; the shared body of both ingest RPCs.
+    async fn ingest(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        content: Vec<u8>,
+        file_name: String,
+    ) -> Result<Ingested, Status> {
+        if content.is_empty() {
+            return Err(ServiceError::invalid_argument(
+                "content",
+                "is required (the raw 835 bytes)",
+            )
+            .into());
+        }
+        self.check_size(content.len())?;
+        // The request is the content (by digest) and the file name; both RPCs fingerprint the same way, so
+        // a unary retry of a streamed upload under the same key is recognised as the same request.
+        let sha = sha256_hex(&content);
+        let fingerprint = Fingerprint::of(format!("{sha}\n{file_name}").as_bytes());
+        // Parsing a large file is CPU work: keep it off the async workers.
+        let new = tokio::task::spawn_blocking(move || parse_era(content, file_name))
+            .await
+            .map_err(|e| Status::from(ServiceError::internal(e)))?;
+        let ingested = self
+            .store
+            .ingest_era(tenant, key, &fingerprint, &new)
+            .await
+            .map_err(store_error)?;
+        let era = &ingested.era;
+        if !ingested.duplicate {
+            tracing::info!(
+                era_id = %era.id,
+                tenant = %tenant,
+                status = %era.status,
+                claims = era.summary.claim_count,
+                "ERA received"
+            );
+        }
+        if era.status == EraStatus::Rejected {
+            return Err(ServiceError::invalid_argument(
+                "content",
+                format!(
+                    "not a usable 835: {}; the file is kept as ERA {} with status REJECTED",
+                    era.rejection_reason, era.id
+                ),
+            )
+            .into());
+        }
+        Ok(ingested)
+    }
+
+    fn check_size(&self, len: usize) -> Result<(), Status> {
+        if len > self.max_era_bytes {
+            return Err(ServiceError::invalid_argument(
+                "content",
+                format!(
+                    "is larger than the {} byte limit for one ERA",
+                    self.max_era_bytes
+                ),
+            )
+            .into());
+        }
+        Ok(())
+    }
+}
+
+fn unimplemented(rpc: &str, what: &str) -> Status {
+    Status::unimplemented(format!("{rpc} arrives with {what}"))
+}
+
+#[tonic::async_trait]
+impl pb::remittance_service_server::RemittanceService for RemittanceService {
+    async fn ingest_era(
+        &self,
+        request: Request<pb::IngestEraRequest>,
+    ) -> Result<Response<pb::IngestEraResponse>, Status> {
+        let tenant = tenant_of(&request)?;
+        let req = request.into_inner();
+        let key = idempotency_key(&req.idempotency_key)?;
+        let file_name = file_name("file_name", &req.file_name)?;
+        let ingested = self.ingest(&tenant, &key, req.content, file_name).await?;
+        Ok(Response::new(pb::IngestEraResponse {
+            era: Some(to_proto(&ingested.era)),
+            duplicate: ingested.duplicate,
+        }))
+    }
+
+    async fn ingest_era_stream(
+        &self,
+        request: Request<Streaming<pb::IngestEraStreamRequest>>,
+    ) -> Result<Response<pb::IngestEraStreamResponse>, Status> {
+        let tenant = tenant_of(&request)?;
+        let mut stream = request.into_inner();
+        let header = match stream.message().await? {
+            Some(pb::IngestEraStreamRequest {
+                part: Some(Part::Header(h)),
+            }) => h,
+            Some(_) => {
+                return Err(ServiceError::invalid_argument(
+                    "header",
+                    "the first message must carry the header, not a chunk",
+                )
+                .into());
+            }
+            None => {
+                return Err(ServiceError::invalid_argument(
+                    "header",
+                    "is required: the stream ended before any message",
+                )
+                .into());
+            }
+        };
+        let key = idempotency_key(&header.idempotency_key)
+            .map_err(|e| rename(e, "header.idempotency_key"))?;
+        let file_name = file_name("header.file_name", &header.file_name)?;
+        if header.total_size > 0 {
+            let declared = usize::try_from(header.total_size).unwrap_or(usize::MAX);
+            self.check_size(declared).map_err(|_| {
+                ServiceError::invalid_argument(
+                    "header.total_size",
+                    format!(
+                        "{} is larger than the {} byte limit for one ERA",
+                        header.total_size, self.max_era_bytes
+                    ),
+                )
+            })?;
+        }
+        let mut content = Vec::with_capacity(
+            usize::try_from(header.total_size)
+                .unwrap_or(0)
+                .min(self.max_era_bytes),
+        );
+        let mut n = 0usize;
+        while let Some(message) = stream.message().await? {
+            n += 1;
+            match message.part {
+                Some(Part::Chunk(chunk)) => {
+                    if content.len() + chunk.len() > self.max_era_bytes {
+                        return Err(ServiceError::invalid_argument(
+                            "chunk",
+                            format!(
+                                "the content is larger than the {} byte limit for one ERA",
+                                self.max_era_bytes
+                            ),
+                        )
+                        .into());
+                    }
+                    content.extend_from_slice(&chunk);
+                }
+                Some(Part::Header(_)) => {
+                    return Err(ServiceError::invalid_argument(
+                        "header",
+                        format!("appears again in message {}; send it only first", n + 1),
+                    )
+                    .into());
+                }
+                None => {
+                    return Err(ServiceError::invalid_argument(
+                        "part",
+                        format!("message {} carries neither a header nor a chunk", n + 1),
+                    )
+                    .into());
+                }
+            }
+        }
+        let received = content.len() as u64;
+        if header.total_size > 0 && header.total_size != received {
+            return Err(ServiceError::invalid_argument(
+                "header.total_size",
+                format!(
+                    "declares {} bytes but {received} were received",
+                    header.total_size
+                ),
+            )
+            .into());
+        }
+        if !header.content_sha256.is_empty() {
+            let actual = sha256_hex(&content);
+            if !header.content_sha256.eq_ignore_ascii_case(&actual) {
+                return Err(ServiceError::invalid_argument(
+                    "header.content_sha256",
+                    format!("does not match the received content (its SHA-256 is {actual})"),
+                )
+                .into());
+            }
+        }
+        let ingested = self.ingest(&tenant, &key, content, file_name).await?;
+        Ok(Response::new(pb::IngestEraStreamResponse {
+            era: Some(to_proto(&ingested.era)),
+            duplicate: ingested.duplicate,
+            bytes_received: received,
+        }))
+    }
+
+    async fn get_era(
+        &self,
+        request: Request<pb::GetEraRequest>,
+    ) -> Result<Response<pb::GetEraResponse>, Status> {
+        let tenant = tenant_of(&request)?;
+        let req = request.into_inner();
+        if req.include_claim_payments {
+            return Err(unimplemented(
+                "GetEra with include_claim_payments",
+                "ERA posting (claim payments are not stored yet)",
+            ));
+        }
+        if req.id.is_empty() {
+            return Err(ServiceError::invalid_argument("id", "is required").into());
+        }
+        let id = EraId::parse(&req.id)
+            .map_err(|e| ServiceError::invalid_argument("id", e.to_string()))?;
+        let era = self
+            .store
+            .get_era(&tenant, id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ServiceError::not_found(format!("ERA {id}")))?;
+        let mut out = to_proto(&era);
+        if req.include_content {
+            out.content = self
+                .store
+                .era_content(&tenant, id)
+                .await
+                .map_err(store_error)?
+                .ok_or_else(|| ServiceError::not_found(format!("ERA {id}")))?;
+        }
+        Ok(Response::new(pb::GetEraResponse { era: Some(out) }))
+    }
+
+    async fn list_eras(
+        &self,
+        request: Request<pb::ListErasRequest>,
+    ) -> Result<Response<pb::ListErasResponse>, Status> {
+        let tenant = tenant_of(&request)?;
+        let req = request.into_inner();
+        let size = PageSize::from_i32(req.page_size)?;
+        let status = match pb::EraStatus::try_from(req.status) {
+            Ok(pb::EraStatus::Unspecified) => None,
+            Ok(pb::EraStatus::Received) => Some(EraStatus::Received),
+            Ok(pb::EraStatus::Posted) => Some(EraStatus::Posted),
+            Ok(pb::EraStatus::Unbalanced) => Some(EraStatus::Unbalanced),
+            Ok(pb::EraStatus::Rejected) => Some(EraStatus::Rejected),
+            Err(_) => {
+                return Err(ServiceError::invalid_argument(
+                    "status",
+                    format!("{} is not an ERA status", req.status),
+                )
+                .into());
+            }
+        };
+        let (received_from, received_to) = match &req.received {
+            Some(range) => (
+                instant("received.start_time", range.start_time.as_ref())?,
+                instant("received.end_time", range.end_time.as_ref())?,
+            ),
+            None => (None, None),
+        };
+        let filter = EraFilter {
+            status,
+            payer_id: non_empty(&req.payer_id),
+            trace_number: non_empty(&req.trace_number),
+            received_from,
+            received_to,
+        };
+        let fingerprint = QueryFingerprint::builder("remittance.ListEras")
+            .field("tenant", tenant.as_str())
+            .optional("status", filter.status.map(EraStatus::as_str))
+            .optional("payer_id", filter.payer_id.as_deref())
+            .optional("trace_number", filter.trace_number.as_deref())
+            .optional(
+                "from",
+                received_from.map(|t| t.timestamp_micros().to_string()),
+            )
+            .optional("to", received_to.map(|t| t.timestamp_micros().to_string()))
+            .finish();
+        let after = decode_page_token(&req.page_token, &fingerprint)?
+            .map(|cursor| {
+                EraId::parse(&cursor).map_err(|_| {
+                    ServiceError::invalid_argument("page_token", "malformed page token")
+                })
+            })
+            .transpose()?;
+        let rows = self
+            .store
+            .list_eras(&tenant, &filter, after, size.fetch_limit())
+            .await
+            .map_err(store_error)?;
+        let (page, next_page_token) = split_page(rows, size, &fingerprint, |e| e.id.to_string());
+        Ok(Response::new(pb::ListErasResponse {
+            eras: page.iter().map(to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn list_claim_payments(
+        &self,
+        _request: Request<pb::ListClaimPaymentsRequest>,
+    ) -> Result<Response<pb::ListClaimPaymentsResponse>, Status> {
+        Err(unimplemented(
+            "ListClaimPayments",
+            "ERA posting (claim and line payments stored and posted to claims)",
+        ))
+    }
+
+    async fn list_denials(
+        &self,
+        _request: Request<pb::ListDenialsRequest>,
+    ) -> Result<Response<pb::ListDenialsResponse>, Status> {
+        Err(unimplemented(
+            "ListDenials",
+            "the denial worklist (built from posted ERAs)",
+        ))
+    }
+
+    async fn reconcile_deposit(
+        &self,
+        _request: Request<pb::ReconcileDepositRequest>,
+    ) -> Result<Response<pb::ReconcileDepositResponse>, Status> {
+        Err(unimplemented(
+            "ReconcileDeposit",
+            "deposit reconciliation (bank deposits matched to ERAs by TRN02 and amount)",
+        ))
+    }
+}
+
+/// Returns the caller's tenant as resolved by the auth layer.
+fn tenant_of<T>(request: &Request<T>) -> Result<TenantId, Status> {
+    let tenant = medbill_runtime::tenant(request)?;
+    // Tenant ids come from configuration; one that is not a valid id is a deployment error.
+    TenantId::parse(tenant.as_str()).map_err(|e| ServiceError::internal(e).into())
+}
+
+/// Maps store failures to statuses: a reused key is the caller's error, a busy database is retryable,
+/// anything else is internal (logged, not shown).
+fn store_error(err: EraStoreError) -> Status {
+    match err {
+        EraStoreError::IdempotencyKeyReused(key) => ServiceError::AlreadyExists(format!(
+            "idempotency key {key:?} was already used with a different request; \
+             use a new key for a new file"
+        ))
+        .into(),
+        EraStoreError::Storage(e) if e.is_retryable() => {
+            tracing::warn!(error = %e, "database busy");
+            ServiceError::Unavailable("the database is busy; retry the call".to_owned()).into()
+        }
+        e => ServiceError::internal(e).into(),
+    }
+}
+
+/// Renames the field of an INVALID_ARGUMENT (a header field of the streaming RPC).
+fn rename(err: ServiceError, field: &str) -> ServiceError {
+    match err {
+        ServiceError::InvalidArgument { reason, .. } => {
+            ServiceError::invalid_argument(field, reason)
+        }
+        other => other,
+    }
+}
+
+fn idempotency_key(raw: &str) -> Result<IdempotencyKey, ServiceError> {
+    if raw.is_empty() {
+        return Err(ServiceError::invalid_argument(
+            "idempotency_key",
+            "is required",
+        ));
+    }
+    IdempotencyKey::parse(raw)
+        .map_err(|e| ServiceError::invalid_argument("idempotency_key", e.to_string()))
+}
+
+fn file_name(field: &str, raw: &str) -> Result<String, ServiceError> {
+    let len = raw.chars().count();
+    if len > MAX_FILE_NAME_LEN {
+        return Err(ServiceError::invalid_argument(
+            field,
+            format!("is {len} characters long; at most {MAX_FILE_NAME_LEN} are allowed"),
+        ));
+    }
+    if raw.chars().any(char::is_control) {
+        return Err(ServiceError::invalid_argument(
+            field,
+            "contains control characters",
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+fn instant(
+    field: &str,
+    t: Option<&prost_types::Timestamp>,
+) -> Result<Option<DateTime<Utc>>, ServiceError> {
+    let Some(t) = t else { return Ok(None) };
+    let nanos = u32::try_from(t.nanos)
+        .ok()
+        .filter(|n| *n < 1_000_000_000)
+        .ok_or_else(|| ServiceError::invalid_argument(field, "nanos must be in 0..1e9"))?;
+    DateTime::from_timestamp(t.seconds, nanos)
+        .map(Some)
+        .ok_or_else(|| ServiceError::invalid_argument(field, "is out of range"))
+}
+
+fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// Returns the plain-language meaning of a PLB03-1 adjustment reason, or "" when not known here.
+fn plb_reason_description(code: &str) -> &'static str {
+    match code {
+        "WO" => "Overpayment recovery",
+        "L6" => "Interest owed",
+        "FB" => "Forwarding balance",
+        "72" => "Authorized return",
+        "CS" => "Adjustment",
+        "J1" => "Nonreimbursable",
+        "CV" => "Capital passthru",
+        "50" => "Late charge",
+        "IR" => "Internal Revenue Service withholding",
+        "BD" => "Bad debt adjustment",
+        _ => "",
+    }
+}
+
+fn problem_to_proto(p: &BalanceProblem) -> common::BalanceProblem {
+    common::BalanceProblem {
+        level: match p.level {
+            BalanceLevel::Line => common::BalanceLevel::Line,
+            BalanceLevel::Claim => common::BalanceLevel::Claim,
+            BalanceLevel::Transaction => common::BalanceLevel::Transaction,
+        }
+        .into(),
+        patient_control_number: p.claim_ref.clone(),
+        line_control_number: p.line_control_number.clone(),
+        line_number: p.line_number.unwrap_or(0),
+        expected: p.expected.to_string(),
+        actual: p.actual.to_string(),
+        difference: p.difference.to_string(),
+        message: p.message.clone(),
+    }
+}
+
+fn plb_to_proto(a: &ProviderAdjustment) -> pb::ProviderAdjustment {
+    pb::ProviderAdjustment {
+        provider_id: a.provider_id.clone(),
+        fiscal_period_date: a
+            .fiscal_period_date
+            .map(format_iso_date)
+            .unwrap_or_default(),
+        reason: a.reason.clone(),
+        reference: a.reference.clone(),
+        amount: a.amount.to_string(),
+        description: plb_reason_description(&a.reason).to_owned(),
+    }
+}
+
+/// Maps a stored ERA to its wire form, without claim payments and content.
+pub fn to_proto(e: &Era) -> pb::Era {
+    let s = &e.summary;
+    pb::Era {
+        id: e.id.to_string(),
+        received_at: Some(timestamp(e.received_at)),
+        content_sha256: e.content_sha256.clone(),
+        status: match e.status {
+            EraStatus::Received => pb::EraStatus::Received,
+            EraStatus::Posted => pb::EraStatus::Posted,
+            EraStatus::Unbalanced => pb::EraStatus::Unbalanced,
+            EraStatus::Rejected => pb::EraStatus::Rejected,
+        }
+        .into(),
+        payer_name: s.payer_name.clone().unwrap_or_default(),
+        payer_id: s.payer_id.clone().unwrap_or_default(),
+        payee_npi: s.payee_npi.clone().unwrap_or_default(),
+        payment_amount: s.payment_amount.map(|m| m.to_string()).unwrap_or_default(),
+        payment_method: s.payment_method.clone().unwrap_or_default(),
+        credit_debit: s.credit_debit.clone().unwrap_or_default(),
+        payment_date: s.payment_date.map(format_iso_date).unwrap_or_default(),
+        trace_number: s.trace_number.clone().unwrap_or_default(),
+        claim_count: s.claim_count,
+        balance_problems: e.balance_problems.iter().map(problem_to_proto).collect(),
+        handling_code: s.handling_code.clone().unwrap_or_default(),
+        payee_name: s.payee_name.clone().unwrap_or_default(),
+        file_name: e.file_name.clone(),
+        size_bytes: e.byte_size,
+        error_message: e.rejection_reason.clone(),
+        provider_adjustments: e.provider_adjustments.iter().map(plb_to_proto).collect(),
+        claim_payments: Vec::new(),
+        content: Vec::new(),
+        deposit_id: String::new(),
+    }
+}

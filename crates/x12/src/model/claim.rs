@@ -408,6 +408,10 @@ pub struct InstitutionalClaim {
     /// HI-09 present-on-admission indicators (Y, N, U, W, 1), one per diagnosis in the same
     /// order as [`ClaimCommon::diagnoses`]; empty when not reported (outpatient claims).
     pub present_on_admission: Vec<String>,
+    /// HI*ABJ: admitting diagnosis (inpatient), ICD-10-CM without the dot.
+    pub admitting_diagnosis: Option<String>,
+    /// HI*APR: patient's reason for visit (unscheduled outpatient visits), up to 3 codes.
+    pub reasons_for_visit: Vec<String>,
     /// ICD-10-PCS procedures (inpatient): the first is the principal procedure.
     pub procedures: Vec<IcdProcedure>,
     /// HI*BG: condition codes.

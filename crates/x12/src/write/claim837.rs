@@ -257,12 +257,25 @@ pub(crate) fn write_institutional_diagnoses(
     w: &mut X12Writer,
     c: &ClaimCommon,
     poa: &[String],
+    admitting: Option<&str>,
+    reasons: &[String],
 ) -> Result<(), WriteError> {
     let principal = ClaimCommon {
         diagnoses: c.diagnoses.iter().take(1).cloned().collect(),
         ..c.clone()
     };
     write_diagnoses(w, &principal, poa)?;
+    // TR3 order: principal (ABK), admitting (ABJ), reason for visit (APR), then others (ABF).
+    if let Some(a) = admitting {
+        w.segment("HI", &[Element::composite(&["ABJ", a])])?;
+    }
+    if !reasons.is_empty() {
+        let els: Vec<Element> = reasons
+            .iter()
+            .map(|r| Element::composite(&["APR", r.as_str()]))
+            .collect();
+        w.segment("HI", &els)?;
+    }
     if c.diagnoses.len() > 1 {
         let mut comps: Vec<Element> = Vec::new();
         for (i, d) in c.diagnoses.iter().enumerate().skip(1) {

@@ -76,6 +76,15 @@ fn check(ctx: &str, claim: &InstitutionalClaim) -> Result<(), WriteError> {
             }
         }
     }
+    if let Some(a) = &claim.admitting_diagnosis {
+        v::icd10(ctx, "admitting_diagnosis", a)?;
+    }
+    if claim.reasons_for_visit.len() > 3 {
+        return Err(invalid(ctx, "reasons_for_visit", "at most 3 codes"));
+    }
+    for r in &claim.reasons_for_visit {
+        v::icd10(ctx, "reasons_for_visit", r)?;
+    }
     if claim.procedures.len() > 25 {
         return Err(invalid(
             ctx,
@@ -174,7 +183,13 @@ fn write_claim(w: &mut X12Writer, ctx: &str, claim: &InstitutionalClaim) -> Resu
         &claim.patient_status
     )?;
     c::write_claim_refs(w, k)?;
-    c::write_institutional_diagnoses(w, k, &claim.present_on_admission)?;
+    c::write_institutional_diagnoses(
+        w,
+        k,
+        &claim.present_on_admission,
+        claim.admitting_diagnosis.as_deref(),
+        &claim.reasons_for_visit,
+    )?;
     if let Some((first, rest)) = claim.procedures.split_first() {
         let comp = |q: &str, p: &crate::model::claim::IcdProcedure| {
             Element::composite(&[q, p.code.as_str(), "D8", d8(p.date).as_str()])

@@ -331,6 +331,8 @@ pub fn institutional_set() -> InstitutionalClaimSet {
         statement_from: day,
         statement_to: day,
         present_on_admission: Vec::new(),
+        admitting_diagnosis: None,
+        reasons_for_visit: vec!["R0789".into()],
         procedures: Vec::new(),
         admission_date: None,
         admission_type: None,
@@ -400,6 +402,8 @@ pub fn institutional_set() -> InstitutionalClaimSet {
         statement_from: date(2026, 1, 5),
         statement_to: date(2026, 1, 8),
         present_on_admission: vec!["Y".into()],
+        admitting_diagnosis: Some("R0602".into()),
+        reasons_for_visit: Vec::new(),
         procedures: vec![
             IcdProcedure {
                 code: "0BH17EZ".into(),

@@ -38,6 +38,8 @@ pub(super) struct Draft<'a> {
     pub(super) poa: Vec<String>,
     pub(super) principal_poa: String,
     pub(super) procedures: Vec<IcdProcedure>,
+    pub(super) admitting: Option<String>,
+    pub(super) reasons: Vec<String>,
     pub(super) admission_date: Option<NaiveDate>,
     pub(super) cl1: Option<(Option<String>, Option<String>, String)>,
     pub(super) condition_codes: Vec<String>,
@@ -99,6 +101,8 @@ pub(super) fn start_claim<'a>(seg: &Segment<'a>, parties: &Parties, p: &mut Prob
         poa: Vec::new(),
         principal_poa: String::new(),
         procedures: Vec::new(),
+        admitting: None,
+        reasons: Vec::new(),
         admission_date: None,
         cl1: None,
         condition_codes: Vec::new(),
@@ -129,6 +133,8 @@ pub(super) fn read_hi(seg: &Segment<'_>, d: &mut Draft<'_>, p: &mut Problems) {
                 d.common.diagnoses.push(code.clone());
                 d.poa.push(poa);
             }
+            "ABJ" | "BJ" => d.admitting = Some(code.clone()),
+            "APR" | "PR" => d.reasons.push(code.clone()),
             "BBR" | "BBQ" => {
                 let date = parts
                     .get(3)
@@ -245,6 +251,8 @@ impl Draft<'_> {
             // A one-day statement written as D8 (not the TR3's RD8) ends the day it starts.
             statement_to: statement_period.to.unwrap_or(statement_period.from),
             present_on_admission: poa,
+            admitting_diagnosis: self.admitting,
+            reasons_for_visit: self.reasons,
             procedures: self.procedures,
             admission_date: self.admission_date,
             admission_type,

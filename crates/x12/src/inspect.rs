@@ -335,13 +335,69 @@ pub fn inspect(input: &[u8]) -> Report {
 }
 
 /// Reads `input` and returns every problem (envelope, typed readers, balancing)
-/// in input order, without building JSON content.
+/// in input order, without building JSON content. It holds one transaction set
+/// at a time (not the whole tree), so memory follows the largest set, not the file.
 pub fn validate(input: &[u8]) -> Vec<Error> {
-    let doc = Document::parse(input);
-    let mut problems = doc.problems.clone();
-    for (_, group, set) in doc.sets() {
-        problems.extend(check_set(set, group));
+    use crate::envelope::{EnvelopeTracker, Place};
+    let mut tokenizer = crate::tokenizer::Tokenizer::new(input);
+    let mut tracker = EnvelopeTracker::new();
+    let mut problems = Vec::new();
+    let mut group = Group::default();
+    let mut set: Option<TransactionSet<'_>> = None;
+    let mut spare: Vec<Segment<'_>> = Vec::new();
+    fn flush<'a>(
+        set: &mut Option<TransactionSet<'a>>,
+        group: &Group<'a>,
+        spare: &mut Vec<Segment<'a>>,
+        problems: &mut Vec<Error>,
+    ) {
+        if let Some(s) = set.take() {
+            problems.extend(check_set(&s, group));
+            *spare = s.segments;
+            spare.clear();
+        }
     }
+    for seg in tokenizer.by_ref() {
+        match tracker.push(&seg) {
+            Place::SetStart => {
+                flush(&mut set, &group, &mut spare, &mut problems);
+                let mut segments = std::mem::take(&mut spare);
+                segments.push(seg);
+                set = Some(TransactionSet {
+                    segments,
+                    closed: false,
+                });
+            }
+            Place::SetBody => {
+                if let Some(s) = &mut set {
+                    s.segments.push(seg);
+                }
+            }
+            Place::SetEnd => {
+                if let Some(s) = &mut set {
+                    s.segments.push(seg);
+                    s.closed = true;
+                }
+                flush(&mut set, &group, &mut spare, &mut problems);
+            }
+            Place::GroupStart => {
+                flush(&mut set, &group, &mut spare, &mut problems);
+                group = Group {
+                    gs: Some(seg),
+                    ..Group::default()
+                };
+            }
+            Place::GroupEnd | Place::InterchangeStart | Place::InterchangeEnd => {
+                flush(&mut set, &group, &mut spare, &mut problems);
+                group = Group::default();
+            }
+            Place::Ta1 | Place::Stray => {}
+        }
+    }
+    flush(&mut set, &group, &mut spare, &mut problems);
+    tracker.finish();
+    problems.extend(tokenizer.take_problems());
+    problems.extend(tracker.take_problems());
     let mut summary = Summary::default();
     finish_problems(&mut problems, &mut summary);
     problems

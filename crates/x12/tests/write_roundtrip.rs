@@ -276,7 +276,8 @@ fn acknowledgments_for_received_files() {
     let (_, _, ts) = doc.sets().next().unwrap();
     let mut bad_claim = ts.clone();
     let clm = bad_claim.segments.iter().position(|s| s.is("CLM")).unwrap();
-    let fake = broken.replacen("CLM*PCN-2026-0001*185.5*", "CLM*PCN-2026-0001*X*", 1);
+    let fake = broken.replacen("CLM*PCN-2026-0001*197.5*", "CLM*PCN-2026-0001*X*", 1);
+    assert_ne!(fake, broken);
     let fake_doc = Document::parse(fake.as_bytes());
     let (_, _, fake_ts) = fake_doc.sets().next().unwrap();
     bad_claim.segments[clm] = fake_ts.segments[clm];

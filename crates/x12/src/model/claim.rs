@@ -276,6 +276,17 @@ pub struct LineAdjudication {
     pub adjudication_date: NaiveDate,
 }
 
+/// A drug identified by NDC on a service line (loop 2410).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drug {
+    /// LIN03 with LIN02 = N4: the 11-digit NDC in 5-4-2 format without dashes.
+    pub ndc: String,
+    /// CTP04: national drug unit count.
+    pub quantity: Decimal,
+    /// CTP05-1: unit of measure (F2 international unit, GR gram, ME milligram, ML millilitre, UN unit).
+    pub unit: String,
+}
+
 /// A professional service line (loop 2400: LX, SV1, DTP*472, REF*6R, loop 2430).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProfessionalLine {
@@ -295,6 +306,8 @@ pub struct ProfessionalLine {
     pub service_date: DateRange,
     /// REF*6R: our line item control number; the 835 REF*6R echoes it.
     pub line_control_number: Option<String>,
+    /// Loop 2410 (LIN*N4, CTP): the drug given, for drug codes (J-codes) where payers want the NDC.
+    pub drug: Option<Drug>,
     /// Loop 2430.
     pub adjudications: Vec<LineAdjudication>,
 }
@@ -374,6 +387,8 @@ pub struct InstitutionalLine {
     pub service_date: Option<DateRange>,
     /// REF*6R.
     pub line_control_number: Option<String>,
+    /// Loop 2410 (LIN*N4, CTP): the drug given, for drug codes (J-codes) where payers want the NDC.
+    pub drug: Option<Drug>,
     /// Loop 2430.
     pub adjudications: Vec<LineAdjudication>,
 }

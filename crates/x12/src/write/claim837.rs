@@ -11,7 +11,7 @@ use crate::model::claim::{
 use crate::seg;
 
 pub(crate) use super::claim837_check::{
-    check_adjudications, check_common, check_parties, check_procedure, taxonomy,
+    check_adjudications, check_common, check_drug, check_parties, check_procedure, taxonomy,
 };
 pub(crate) use super::claim837_cob::{write_line_adjudications, write_other_payers};
 
@@ -287,6 +287,27 @@ pub(crate) fn write_institutional_diagnoses(
             comps.push(Element::Composite(parts));
         }
         w.segment("HI", &comps)?;
+    }
+    Ok(())
+}
+
+/// Writes loop 2410 (LIN*N4 and CTP) for a line's drug.
+pub(crate) fn write_drug(
+    w: &mut X12Writer,
+    drug: Option<&crate::model::claim::Drug>,
+) -> Result<(), WriteError> {
+    if let Some(d) = drug {
+        seg!(w, "LIN", "", "N4", &d.ndc)?;
+        w.segment(
+            "CTP",
+            &[
+                "".into(),
+                "".into(),
+                "".into(),
+                super::format::decimal(d.quantity).into(),
+                Element::composite(&[d.unit.as_str()]),
+            ],
+        )?;
     }
     Ok(())
 }

@@ -234,6 +234,19 @@ pub(crate) fn check_procedure(
     Ok(())
 }
 
+/// Checks a line's NDC drug (11 digits, positive quantity, known unit).
+pub(crate) fn check_drug(
+    ctx: &str,
+    drug: Option<&crate::model::claim::Drug>,
+) -> Result<(), WriteError> {
+    let Some(d) = drug else { return Ok(()) };
+    v::digits(ctx, "drug.ndc", &d.ndc, 11)?;
+    if d.quantity <= Decimal::ZERO {
+        return Err(invalid(ctx, "drug.quantity", "must be positive"));
+    }
+    v::code(ctx, "drug.unit", &d.unit, &["F2", "GR", "ME", "ML", "UN"])
+}
+
 pub(crate) fn check_adjudications(
     ctx: &str,
     c: &ClaimCommon,

@@ -145,6 +145,7 @@ fn check(ctx: &str, claim: &InstitutionalClaim) -> Result<(), WriteError> {
             return Err(invalid(&lctx, "units", "must be positive"));
         }
         v::optional(&lctx, "line_control_number", &l.line_control_number, 50)?;
+        c::check_drug(&lctx, l.drug.as_ref())?;
         c::check_adjudications(&lctx, &claim.claim, &l.adjudications)?;
     }
     Ok(())
@@ -250,6 +251,7 @@ fn write_claim(w: &mut X12Writer, ctx: &str, claim: &InstitutionalClaim) -> Resu
         if let Some(n) = &l.line_control_number {
             seg!(w, "REF", "6R", n)?;
         }
+        c::write_drug(w, l.drug.as_ref())?;
         c::write_line_adjudications(w, &lctx, &l.adjudications)?;
     }
     Ok(())

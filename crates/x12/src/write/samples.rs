@@ -12,7 +12,7 @@ use crate::model::ack::{
     ElementError, ElementPosition, FunctionalAck, InterchangeAck, SegmentError, SetAck,
 };
 use crate::model::claim::{
-    Adjustment, BillingProvider, ClaimCommon, ClaimFrequency, ClaimProvider, ClaimSetHeader,
+    Adjustment, BillingProvider, ClaimCommon, ClaimFrequency, ClaimProvider, ClaimSetHeader, Drug,
     IcdProcedure, InstitutionalClaim, InstitutionalClaimSet, InstitutionalLine, LineAdjudication,
     OtherPayer, Patient, Payer, Procedure, ProfessionalClaim, ProfessionalClaimSet,
     ProfessionalLine, Receiver, ServiceFacility, Submitter, Subscriber, TaxId,
@@ -149,6 +149,7 @@ fn pline(
         diagnosis_pointers: pointers.to_vec(),
         service_date: DateRange::day(day),
         line_control_number: Some(ctl.into()),
+        drug: None,
         adjudications: Vec::new(),
     }
 }
@@ -163,7 +164,7 @@ pub fn professional_set() -> ProfessionalClaimSet {
         subscriber: self_subscriber(),
         patient: None,
         payer: payer(),
-        claim: common("PCN-2026-0001", "185.50", &["E119", "I10"]),
+        claim: common("PCN-2026-0001", "197.50", &["E119", "I10"]),
         place_of_service: "11".into(),
         provider_signature: true,
         patient_paid: Some(dec("20.00")),
@@ -185,6 +186,14 @@ pub fn professional_set() -> ProfessionalClaimSet {
         lines: vec![
             pline("99214", &["25"], "150.00", "1", &[1, 2], dos, "L1-0001"),
             pline("83036", &[], "35.50", "1", &[1], dos, "L2-0001"),
+            ProfessionalLine {
+                drug: Some(Drug {
+                    ndc: "00641036725".into(),
+                    quantity: dec("1"),
+                    unit: "ML".into(),
+                }),
+                ..pline("J1100", &[], "12.00", "10", &[1], dos, "L3-0001")
+            },
         ],
     };
     let mut replacement = ProfessionalClaim {
@@ -358,6 +367,7 @@ pub fn institutional_set() -> InstitutionalClaimSet {
                 units: dec("1"),
                 service_date: Some(DateRange::day(day)),
                 line_control_number: Some("H1-1".into()),
+                drug: None,
                 adjudications: Vec::new(),
             },
             InstitutionalLine {
@@ -368,6 +378,7 @@ pub fn institutional_set() -> InstitutionalClaimSet {
                 units: dec("1"),
                 service_date: Some(DateRange::day(day)),
                 line_control_number: Some("H1-2".into()),
+                drug: None,
                 adjudications: vec![LineAdjudication {
                     payer_id: "MCRA01".into(),
                     paid_amount: dec("50.00"),
@@ -428,6 +439,7 @@ pub fn institutional_set() -> InstitutionalClaimSet {
             units: dec("3"),
             service_date: None,
             line_control_number: None,
+            drug: None,
             adjudications: Vec::new(),
         }],
         ..outpatient.clone()

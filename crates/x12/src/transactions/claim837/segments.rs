@@ -75,6 +75,7 @@ pub(super) fn read_sv1(seg: &Segment<'_>, p: &mut Problems) -> Option<Profession
         diagnosis_pointers: pointers,
         service_date: DateRange::day(NaiveDate::default()),
         line_control_number: None,
+        drug: None,
         adjudications: Vec::new(),
     })
 }
@@ -95,6 +96,7 @@ pub(super) fn read_sv2(seg: &Segment<'_>, p: &mut Problems) -> Option<Institutio
         units,
         service_date: None,
         line_control_number: None,
+        drug: None,
         adjudications: Vec::new(),
     })
 }

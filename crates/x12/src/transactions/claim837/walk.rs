@@ -1,14 +1,17 @@
 //! The loop state machine: walks an 837 set and collects claim drafts.
 
 use chrono::NaiveDate;
+use rust_decimal::Decimal;
 
 use crate::model::claim::{
-    BillingProvider, ClaimProvider, ClaimSetHeader, LineAdjudication, OtherPayer, Patient, Payer,
-    Receiver, ServiceFacility, Submitter, Subscriber, TaxId,
+    BillingProvider, ClaimProvider, ClaimSetHeader, Drug, LineAdjudication, OtherPayer, Patient,
+    Payer, Receiver, ServiceFacility, Submitter, Subscriber, TaxId,
 };
 use crate::model::{Address, PartyName, PersonName, TransactionHeader};
 use crate::segment::Segment;
-use crate::transactions::read::{Problems, apply_n3, apply_n4, opt, party_name, person_name, text};
+use crate::transactions::read::{
+    Problems, apply_n3, apply_n4, components, opt, party_name, person_name, text,
+};
 use crate::tree::TransactionSet;
 
 use super::draft::{Draft, LineDraft, Parties, read_hi, start_claim};
@@ -470,6 +473,43 @@ pub(super) fn walk<'a>(set: &TransactionSet<'a>) -> (ClaimSetHeader, Vec<Draft<'
                         }
                         None => d.broken = true,
                     }
+                }
+            }
+            "LIN" if lp == Loop::Line => {
+                let drug = Drug {
+                    ndc: text(seg, 3),
+                    quantity: Decimal::ZERO,
+                    unit: String::new(),
+                };
+                if let Some(d) = drafts.last_mut() {
+                    match line {
+                        LineDraft::Professional(i) => {
+                            if let Some(l) = d.plines.get_mut(i) {
+                                l.drug = Some(drug);
+                            }
+                        }
+                        LineDraft::Institutional(i) => {
+                            if let Some(l) = d.ilines.get_mut(i) {
+                                l.drug = Some(drug);
+                            }
+                        }
+                        LineDraft::None => {}
+                    }
+                }
+            }
+            "CTP" if lp == Loop::Line => {
+                let quantity = p.req_decimal(seg, 4, "CTP04");
+                let unit = components(seg, 5).into_iter().next().unwrap_or_default();
+                let drug = drafts.last_mut().and_then(|d| match line {
+                    LineDraft::Professional(i) => d.plines.get_mut(i).and_then(|l| l.drug.as_mut()),
+                    LineDraft::Institutional(i) => {
+                        d.ilines.get_mut(i).and_then(|l| l.drug.as_mut())
+                    }
+                    LineDraft::None => None,
+                });
+                if let Some(drug) = drug {
+                    drug.quantity = quantity.unwrap_or_default();
+                    drug.unit = unit;
                 }
             }
             "SVD" => {

@@ -135,7 +135,7 @@ pub struct EraSummary {
     pub payee_name: Option<String>,
     /// N1*PE 04 when qualified XX.
     pub payee_npi: Option<String>,
-    /// BPR02 total actual provider payment (summed over the file's transaction sets).
+    /// BPR02 total actual provider payment (of the first transaction set; see [`crate::ingest`]).
     pub payment_amount: Option<Money>,
     /// BPR03: "C" credit or "D" debit.
     pub credit_debit: Option<String>,

@@ -18,13 +18,13 @@ CREATE TABLE eras (
     rejection_reason     TEXT    NOT NULL DEFAULT '',
     -- Original file name, for audit; '' when not given.
     file_name            TEXT    NOT NULL DEFAULT '',
-    -- Summary of the (first) transaction set; NULL until the file is parsed.
+    -- Summary of the first 835 transaction set (claim_count covers every set); NULL until parsed.
     handling_code        TEXT,                -- BPR01
     payer_name           TEXT,                -- N1*PR 02
     payer_id             TEXT,                -- N1*PR 04 (or REF*2U)
     payee_name           TEXT,                -- N1*PE 02
     payee_npi            TEXT,                -- N1*PE 04 when N1*PE 03 = XX
-    payment_amount_cents BIGINT,              -- BPR02 (sum over the sets of the file)
+    payment_amount_cents BIGINT,              -- BPR02 of the first set
     credit_debit         TEXT,                -- BPR03: C credit, D debit
     payment_method       TEXT,                -- BPR04: ACH, CHK, NON, BOP, FWT
     payment_date         TEXT,                -- BPR16

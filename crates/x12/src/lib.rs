@@ -29,6 +29,25 @@
 //! at a time from the streaming reader) and records its own problems with
 //! [`Segment::position_at`].
 //!
+//! # 835 remittances
+//!
+//! - [`transactions::era835::read_835`] reads one set of the tree into a
+//!   [`transactions::era835::Remittance`] (payment, trace, payer, payee, LX/TS3/TS2,
+//!   claims with CAS, names, MIA/MOA, dates, references, amounts, service lines with
+//!   SVC/SVC06, DTM, CAS, REF*6R, AMT*B6, LQ; PLB pairs). Text borrows from the
+//!   input; amounts are exact `Decimal`s.
+//! - [`transactions::era835::for_each_835`] and
+//!   [`transactions::era835::read_all_835`] read every 835 set of an input in one
+//!   pass without the tree (the fast path).
+//! - [`balance::balance`] checks line, claim and transaction balancing and reports
+//!   each imbalance (level, claim, expected, actual, difference); it never plugs.
+//! - [`stream::Era835Stream`] reads any `std::io::Read` and yields one claim at a
+//!   time with its imbalances: memory is bounded by one claim plus a 256 KiB read
+//!   buffer (and [`MAX_SEGMENT_LEN`] for a pathological segment), whatever the file size.
+//! - [`inspect::inspect`] and [`inspect::validate`] back `medbill x12 inspect` and
+//!   `medbill x12 validate` (JSON shape and exit codes: `docs/x12-cli.md`).
+//! - [`bench_data::write_835`] generates large valid 835s for benchmarks.
+//!
 //! ```
 //! let input = b"ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *240101*1200*^*00501*000000001*0*P*:~\
 //! GS*HP*S*R*20240101*1200*1*X*005010X221A1~ST*835*0001~BPR*I*0*C*NON************20240101~SE*3*0001~GE*1*1~IEA*1*000000001~";

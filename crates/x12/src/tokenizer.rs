@@ -1,6 +1,6 @@
 //! Splits input into segments, reading delimiters from each ISA.
 //!
-//! The [`Scanner`] is the one place that finds segment boundaries; the slice
+//! The private `Scanner` is the one place that finds segment boundaries; the slice
 //! [`Tokenizer`] and the streaming reader ([`crate::stream`]) both drive it.
 //! Tolerated between segments: CR/LF, blank lines, spaces and tabs
 //! (indentation), and a UTF-8 byte order mark at the start. Each `ISA` re-reads

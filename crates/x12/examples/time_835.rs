@@ -4,6 +4,9 @@
 
 use std::time::Instant;
 
+/// A timed operation: returns a count so the work cannot be optimised away.
+type Runner = fn(&[u8]) -> usize;
+
 /// Returns this process's on-CPU time in seconds (Linux `/proc/self/schedstat`),
 /// so figures stay meaningful when other builds share the machine.
 fn cpu_secs() -> f64 {
@@ -73,7 +76,7 @@ fn main() -> std::io::Result<()> {
             data.len() as f64 / 1e6 / cpu
         );
     }
-    let other: Option<(&str, fn(&[u8]) -> usize)> = match mode.as_str() {
+    let other: Option<(&str, Runner)> = match mode.as_str() {
         "validate" => Some(("validate", |d| medbill_x12::inspect::validate(d).len())),
         "tokenize" => Some(("tokenize", |d| medbill_x12::Tokenizer::new(d).count())),
         "tree" => Some(("tree", |d| medbill_x12::Document::parse(d).segment_count())),

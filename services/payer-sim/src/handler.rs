@@ -1,0 +1,296 @@
+//! The CORE handler: 270 in, 271 out (a 999 when the 270 fails syntax checks, a CORE error when
+//! the payload is not X12), with the fault switches applied first.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{NaiveDate, Utc};
+use medbill_connect::envelope::EnvelopeField;
+use medbill_connect::{
+    CoreHandler, ErrorCode, HandlerError, HandlerReply, InboundRequest, PayloadType, ProcessingMode,
+};
+use medbill_x12::model::eligibility::{EligibilityInquiry, EligibilityResponse};
+use medbill_x12::transactions::inquiry270::read_270;
+use medbill_x12::write::{
+    self, EligibilityAnswer, Envelope, GroupHeader, InterchangeHeader, Separators, Usage,
+    WriteError,
+};
+use medbill_x12::{Document, Interchange, Segment};
+use tracing::{debug, info};
+
+use crate::adjudicate;
+use crate::catalog::Catalog;
+use crate::faults::{Fault, Faults};
+
+/// What the garbage fault answers: an HTML error page, as a misconfigured proxy returns.
+const GARBAGE: &[u8] =
+    b"<html><head><title>502 Bad Gateway</title></head><body>upstream error</body></html>";
+
+/// Answers 270s from a catalog: the [`CoreHandler`] payer-sim mounts, usable without a transport.
+pub struct SimHandler {
+    catalog: Arc<Catalog>,
+    faults: Faults,
+    requests: Arc<AtomicU64>,
+    /// ISA13/GS06 of the next answer.
+    control: AtomicU32,
+    /// ISA06/GS02 when the 270's receiver ids cannot be echoed.
+    sender_id: String,
+}
+
+impl SimHandler {
+    /// Returns a handler answering from `catalog`, applying `faults` and counting requests in
+    /// `requests`; `sender_id` is the ISA06/GS02 used when the 270's receiver cannot be echoed.
+    pub fn new(
+        catalog: Arc<Catalog>,
+        faults: Faults,
+        requests: Arc<AtomicU64>,
+        sender_id: String,
+    ) -> Self {
+        Self {
+            catalog,
+            faults,
+            requests,
+            control: AtomicU32::new(1),
+            sender_id,
+        }
+    }
+
+    fn next_control(&self) -> u32 {
+        // ISA13 runs 1..=999999999 and then starts again.
+        let n = self.control.fetch_add(1, Ordering::Relaxed);
+        n % 999_999_999 + 1
+    }
+
+    /// Answers one 270 payload (no transport concerns): a 271 or 999 reply, or a CORE error.
+    ///
+    /// `fault` is applied where it shapes the answer (AAA 42, wrong member); `today` is the date
+    /// of service when the 270 has no DTP*291.
+    pub fn answer(
+        &self,
+        payload: &[u8],
+        fault: Option<&Fault>,
+        today: NaiveDate,
+    ) -> Result<HandlerReply, HandlerError> {
+        let doc = Document::parse(payload);
+        let Some(interchange) = doc.interchanges.iter().find(|i| i.isa.is_some()) else {
+            return Err(illegal_payload(
+                "the payload is not an X12 interchange (no ISA segment)",
+            ));
+        };
+        let Some(group) = interchange.groups.first() else {
+            return Err(illegal_payload(
+                "the X12 interchange holds no functional group",
+            ));
+        };
+        let ids = Parties::of(interchange, &self.sender_id);
+        if doc.has_errors() {
+            return self.reply_999(&ids, group, &doc.problems);
+        }
+        let Some(set) = group.sets.first() else {
+            return Err(illegal_payload(
+                "the functional group holds no transaction set",
+            ));
+        };
+        let set_id = set.set_id();
+        if set_id != "270" {
+            return Err(illegal_payload(&format!(
+                "the payload holds a {} transaction set; this endpoint answers 270",
+                set_id.chars().take(3).collect::<String>()
+            )));
+        }
+        let parsed = read_270(set);
+        if parsed.has_errors() {
+            return self.reply_999(&ids, group, &parsed.problems);
+        }
+        let q = parsed.value;
+        let response = match fault {
+            Some(Fault::UnableToRespond) => adjudicate::unable_to_respond(&self.catalog, &q),
+            Some(Fault::WrongMember) => self.wrong_member(&q, today),
+            _ => adjudicate::answer(&self.catalog, &q, today),
+        };
+        self.reply_271(&ids, response)
+    }
+
+    /// Answers about another member of the catalog, with another trace number.
+    fn wrong_member(&self, q: &EligibilityInquiry, today: NaiveDate) -> EligibilityResponse {
+        let other = self
+            .catalog
+            .members()
+            .iter()
+            .find(|m| m.entry.member_id != q.member_id);
+        let Some(other) = other else {
+            return adjudicate::answer(&self.catalog, q, today);
+        };
+        let mut asked = q.clone();
+        asked.payer_id = other.plan.entry.payer.clone();
+        asked.member_id = other.entry.member_id.clone();
+        asked.subscriber_name =
+            medbill_x12::model::PersonName::new(&other.entry.last_name, &other.entry.first_name);
+        asked.subscriber_birth_date = Some(other.entry.birth_date);
+        asked.dependent = None;
+        asked.trace.number = format!("SIM{:010}", self.next_control());
+        adjudicate::answer(&self.catalog, &asked, today)
+    }
+
+    fn reply_271(
+        &self,
+        ids: &Parties,
+        response: EligibilityResponse,
+    ) -> Result<HandlerReply, HandlerError> {
+        let now = Utc::now().naive_utc();
+        let answer = EligibilityAnswer {
+            created_date: now.date(),
+            created_time: now.time(),
+            response,
+        };
+        let envelope = ids.envelope(self.next_control(), now);
+        let text =
+            write::eligibility_response_interchange(Separators::default(), &envelope, &answer)
+                .map_err(unwritable)?;
+        Ok(HandlerReply {
+            payload_type: PayloadType::X12_271_RESPONSE,
+            payload: Bytes::from(text),
+        })
+    }
+
+    fn reply_999(
+        &self,
+        ids: &Parties,
+        group: &medbill_x12::Group<'_>,
+        problems: &[medbill_x12::Error],
+    ) -> Result<HandlerReply, HandlerError> {
+        let ack = write::acknowledge_group(group, problems);
+        let envelope = ids.envelope(self.next_control(), Utc::now().naive_utc());
+        let text =
+            write::ack_interchange(Separators::default(), &envelope, &ack).map_err(unwritable)?;
+        info!(
+            status = %ack.status,
+            problems = problems.len(),
+            "270 failed syntax checks; answered with a 999"
+        );
+        Ok(HandlerReply {
+            payload_type: PayloadType::X12_999_RESPONSE,
+            payload: Bytes::from(text),
+        })
+    }
+}
+
+#[async_trait]
+impl CoreHandler for SimHandler {
+    async fn handle(&self, request: InboundRequest) -> Result<HandlerReply, HandlerError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if request.processing_mode != ProcessingMode::RealTime {
+            return Err(HandlerError::ProcessingModeNotSupported);
+        }
+        if request.payload_type != PayloadType::X12_270_REQUEST {
+            return Err(HandlerError::PayloadTypeNotSupported);
+        }
+        let fault = self.faults.take();
+        if let Some(fault) = &fault {
+            debug!(payload_id = %request.payload_id, ?fault, "fault switch applied");
+        }
+        match fault {
+            Some(Fault::Unavailable) => return Err(HandlerError::Unavailable),
+            Some(Fault::ReceiverDown) => {
+                return Err(HandlerError::ReceiverDown(
+                    "the payer's eligibility system is offline".into(),
+                ));
+            }
+            Some(Fault::Garbage) => {
+                return Ok(HandlerReply {
+                    payload_type: PayloadType::X12_271_RESPONSE,
+                    payload: Bytes::from_static(GARBAGE),
+                });
+            }
+            Some(Fault::Delay { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
+            _ => {}
+        }
+        let today = Utc::now().date_naive();
+        self.answer(&request.payload, fault.as_ref(), today)
+    }
+}
+
+fn illegal_payload(message: &str) -> HandlerError {
+    HandlerError::Core {
+        code: ErrorCode::Illegal(EnvelopeField::Payload),
+        message: message.to_owned(),
+    }
+}
+
+fn unwritable(error: WriteError) -> HandlerError {
+    // Writer errors name fields and rules, never values, so they may travel back.
+    info!(%error, "answer could not be written");
+    illegal_payload(&format!("the answer could not be written: {error}"))
+}
+
+/// The interchange ids of the answer: the 270's sender and receiver swapped.
+struct Parties {
+    sender_qualifier: String,
+    sender_id: String,
+    receiver_qualifier: String,
+    receiver_id: String,
+    group_sender: String,
+    group_receiver: String,
+    usage: Usage,
+}
+
+impl Parties {
+    fn of(interchange: &Interchange<'_>, fallback: &str) -> Self {
+        let isa = interchange.isa.as_ref();
+        let gs = interchange.groups.first().and_then(|g| g.gs.as_ref());
+        let field = |seg: Option<&Segment<'_>>, n: usize, max: usize| -> Option<String> {
+            let t = seg?.text(n);
+            let t = t.trim();
+            (!t.is_empty() && t.len() <= max && t.bytes().all(|b| b.is_ascii_graphic()))
+                .then(|| t.to_owned())
+        };
+        let qualifier = |n| field(isa, n, 2).filter(|q| q.len() == 2);
+        let fallback = fallback.to_owned();
+        Self {
+            sender_qualifier: qualifier(7).unwrap_or_else(|| "ZZ".into()),
+            sender_id: field(isa, 8, 15).unwrap_or_else(|| fallback.clone()),
+            receiver_qualifier: qualifier(5).unwrap_or_else(|| "ZZ".into()),
+            receiver_id: field(isa, 6, 15).unwrap_or_else(|| "UNKNOWN".into()),
+            group_sender: field(gs, 3, 15)
+                .filter(|g| g.len() >= 2)
+                .unwrap_or_else(|| fallback.clone()),
+            group_receiver: field(gs, 2, 15)
+                .filter(|g| g.len() >= 2)
+                .unwrap_or_else(|| "UNKNOWN".into()),
+            usage: if isa.is_some_and(|s| s.text(15) == "P") {
+                Usage::Production
+            } else {
+                Usage::Test
+            },
+        }
+    }
+
+    fn envelope(&self, control: u32, now: chrono::NaiveDateTime) -> Envelope {
+        let interchange = InterchangeHeader {
+            sender_qualifier: self.sender_qualifier.clone(),
+            sender_id: self.sender_id.clone(),
+            receiver_qualifier: self.receiver_qualifier.clone(),
+            receiver_id: self.receiver_id.clone(),
+            date: now.date(),
+            time: now.time(),
+            control_number: control,
+            ack_requested: false,
+            usage: self.usage,
+        };
+        let group = GroupHeader::new(
+            self.group_sender.clone(),
+            self.group_receiver.clone(),
+            now.date(),
+            now.time(),
+            control,
+        );
+        Envelope {
+            interchange,
+            group,
+            set_control_number: 1,
+        }
+    }
+}

@@ -164,6 +164,53 @@ pub struct CoverageFilter {
     pub payer_id: Option<String>,
 }
 
+/// An eligibility check as recorded: the answer (the proto message, raw X12 included) and the
+/// bookkeeping that stays server-side.
+#[derive(Clone)]
+pub struct StoredCheck {
+    /// The billing organisation that owns the record.
+    pub tenant_id: TenantId,
+    /// The caller's idempotency key.
+    pub idempotency_key: String,
+    /// Hash of the request the key came with (hex).
+    pub request_fingerprint: String,
+    /// Payer attempts the exchange took (0 when nothing was sent).
+    pub payer_attempts: u32,
+    /// The check, with `raw_request`/`raw_response` holding the X12 exchanged.
+    pub check: medbill_proto::eligibility::v1::EligibilityCheck,
+}
+
+impl fmt::Debug for StoredCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredCheck")
+            .field("tenant_id", &self.tenant_id)
+            .field("id", &self.check.id)
+            .field("status", &self.check.status)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Narrows an eligibility-check listing; an absent field matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckFilter {
+    /// Only checks of this coverage.
+    pub coverage_id: Option<CoverageId>,
+    /// Only checks of this patient.
+    pub patient_ref: Option<String>,
+    /// Only checks with this payer.
+    pub payer_id: Option<String>,
+    /// Only checks with this stored status (`COMPLETED`, `REJECTED`, `FAILED`, `PENDING`).
+    pub status: Option<String>,
+    /// Only dates of service on or after this day.
+    pub date_of_service_from: Option<NaiveDate>,
+    /// Only dates of service on or before this day.
+    pub date_of_service_to: Option<NaiveDate>,
+    /// Only checks created at or after this instant (unix microseconds).
+    pub created_from_micros: Option<i64>,
+    /// Only checks created before this instant (unix microseconds).
+    pub created_before_micros: Option<i64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

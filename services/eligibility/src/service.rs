@@ -4,12 +4,18 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use medbill_connect::Connections;
 use medbill_domain::{CoverageId, IdempotencyKey, TenantId, format_iso_date, parse_iso_date};
+use medbill_domain::{EligibilityCheckId, EstimateId};
 use medbill_proto::eligibility::v1 as pb;
 use medbill_proto::eligibility::v1::eligibility_service_server::EligibilityServiceServer;
 use medbill_runtime::ServiceError;
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
 use tonic::{Request, Response, Status};
+
+use crate::checks::Checks;
+use crate::model::CheckFilter;
+use crate::settings::{EligibilitySettings, SetupError};
 
 use crate::model::{
     Coverage, CoverageFilter, CoverageOrder, MAX_TEXT_LEN, NewCoverage, RELATIONSHIP_CODES,
@@ -17,10 +23,12 @@ use crate::model::{
 };
 use crate::store::{EligibilityStore, StoreError};
 
-/// The eligibility gRPC service over an [`EligibilityStore`].
+/// The eligibility gRPC service over an [`EligibilityStore`], the payer connections and the
+/// eligibility settings (cache, providers, fee schedules).
 #[derive(Clone)]
 pub struct EligibilityService {
-    store: Arc<dyn EligibilityStore>,
+    pub(crate) store: Arc<dyn EligibilityStore>,
+    pub(crate) checks: Arc<Checks>,
 }
 
 impl std::fmt::Debug for EligibilityService {
@@ -30,9 +38,38 @@ impl std::fmt::Debug for EligibilityService {
 }
 
 impl EligibilityService {
-    /// Builds the service over a store (see [`crate::store::open_store`]).
+    /// Builds the service over a store (see [`crate::store::open_store`]) with no payer
+    /// connections and default settings: coverages work, eligibility checks answer that no
+    /// connection is configured for the payer.
     pub fn new(store: Arc<dyn EligibilityStore>) -> Self {
-        Self { store }
+        Self::with_payers(
+            store,
+            Connections::default(),
+            EligibilitySettings::default(),
+        )
+    }
+
+    /// Builds the service over a store, open payer connections and checked settings.
+    pub fn with_payers(
+        store: Arc<dyn EligibilityStore>,
+        connections: Connections,
+        settings: EligibilitySettings,
+    ) -> Self {
+        Self {
+            store,
+            checks: Arc::new(Checks::new(connections, settings)),
+        }
+    }
+
+    /// Builds the service from the runtime configuration: opens the `[[payers]]` connections
+    /// and checks the `[eligibility]` section (providers, fee schedules, cache).
+    pub fn from_config(
+        store: Arc<dyn EligibilityStore>,
+        config: &medbill_runtime::config::Config,
+    ) -> Result<Self, SetupError> {
+        let settings = EligibilitySettings::from_config(&config.eligibility, &config.payers)?;
+        let connections = EligibilitySettings::open_connections(&config.payers)?;
+        Ok(Self::with_payers(store, connections, settings))
     }
 
     /// Wraps the service in its generated tonic server (apply message limits with
@@ -122,52 +159,110 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
 
     async fn check_eligibility(
         &self,
-        _request: Request<pb::CheckEligibilityRequest>,
+        request: Request<pb::CheckEligibilityRequest>,
     ) -> Result<Response<pb::CheckEligibilityResponse>, Status> {
-        Err(unimplemented(
-            "CheckEligibility",
-            "issue 3 (real-time eligibility, X12 270/271)",
-        ))
+        let tenant = tenant_of(&request)?;
+        let req = request.into_inner();
+        let check = self.checks.check(&self.store, &tenant, &req).await?;
+        Ok(Response::new(pb::CheckEligibilityResponse {
+            check: Some(check),
+        }))
     }
 
     async fn get_eligibility_check(
         &self,
-        _request: Request<pb::GetEligibilityCheckRequest>,
+        request: Request<pb::GetEligibilityCheckRequest>,
     ) -> Result<Response<pb::GetEligibilityCheckResponse>, Status> {
-        Err(unimplemented(
-            "GetEligibilityCheck",
-            "issue 3 (real-time eligibility, X12 270/271)",
-        ))
+        let tenant = tenant_of(&request)?;
+        let req = request.into_inner();
+        let id = parse_check_id("id", &req.id)?;
+        let check = self
+            .store
+            .get_check(&tenant, &id, req.include_raw)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ServiceError::not_found(format!("eligibility check {id}")))?;
+        Ok(Response::new(pb::GetEligibilityCheckResponse {
+            check: Some(check),
+        }))
     }
 
     async fn list_eligibility_checks(
         &self,
-        _request: Request<pb::ListEligibilityChecksRequest>,
+        request: Request<pb::ListEligibilityChecksRequest>,
     ) -> Result<Response<pb::ListEligibilityChecksResponse>, Status> {
-        Err(unimplemented(
-            "ListEligibilityChecks",
-            "issue 3 (real-time eligibility, X12 270/271)",
-        ))
+        let tenant = tenant_of(&request)?;
+        let req = request.into_inner();
+        let size = PageSize::from_i32(req.page_size)?;
+        let filter = check_filter(&req)?;
+        let fingerprint = QueryFingerprint::builder("eligibility.ListEligibilityChecks")
+            .field("tenant", tenant.as_str())
+            .optional("coverage_id", filter.coverage_id.map(|c| c.to_string()))
+            .optional("patient_ref", filter.patient_ref.as_deref())
+            .optional("payer_id", filter.payer_id.as_deref())
+            .optional("status", filter.status.as_deref())
+            .optional("dos_from", filter.date_of_service_from.map(format_iso_date))
+            .optional("dos_to", filter.date_of_service_to.map(format_iso_date))
+            .optional(
+                "created_from",
+                filter.created_from_micros.map(|m| m.to_string()),
+            )
+            .optional(
+                "created_before",
+                filter.created_before_micros.map(|m| m.to_string()),
+            )
+            .finish();
+        let after = decode_page_token(&req.page_token, &fingerprint)?
+            .map(|cursor| {
+                EligibilityCheckId::parse(&cursor).map_err(|_| {
+                    ServiceError::invalid_argument("page_token", "malformed page token")
+                })
+            })
+            .transpose()?;
+        let rows = self
+            .store
+            .list_checks(&tenant, &filter, after.as_ref(), size.fetch_limit())
+            .await
+            .map_err(store_error)?;
+        let (checks, next_page_token) = split_page(rows, size, &fingerprint, |c| c.id.clone());
+        Ok(Response::new(pb::ListEligibilityChecksResponse {
+            checks,
+            next_page_token,
+        }))
     }
 
     async fn estimate_patient_cost(
         &self,
-        _request: Request<pb::EstimatePatientCostRequest>,
+        request: Request<pb::EstimatePatientCostRequest>,
     ) -> Result<Response<pb::EstimatePatientCostResponse>, Status> {
-        Err(unimplemented(
-            "EstimatePatientCost",
-            "issue 3 (patient cost estimates)",
-        ))
+        let tenant = tenant_of(&request)?;
+        let req = request.into_inner();
+        let estimate = self.estimate(&tenant, &req).await?;
+        Ok(Response::new(pb::EstimatePatientCostResponse {
+            estimate: Some(estimate),
+        }))
     }
 
     async fn get_cost_estimate(
         &self,
-        _request: Request<pb::GetCostEstimateRequest>,
+        request: Request<pb::GetCostEstimateRequest>,
     ) -> Result<Response<pb::GetCostEstimateResponse>, Status> {
-        Err(unimplemented(
-            "GetCostEstimate",
-            "issue 3 (patient cost estimates)",
-        ))
+        let tenant = tenant_of(&request)?;
+        let req = request.into_inner();
+        if req.id.is_empty() {
+            return Err(ServiceError::invalid_argument("id", "is required").into());
+        }
+        let id = EstimateId::parse(&req.id)
+            .map_err(|e| ServiceError::invalid_argument("id", e.to_string()))?;
+        let estimate = self
+            .store
+            .get_estimate(&tenant, &id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ServiceError::not_found(format!("cost estimate {id}")))?;
+        Ok(Response::new(pb::GetCostEstimateResponse {
+            estimate: Some(estimate),
+        }))
     }
 
     async fn request_prior_authorization(
@@ -200,7 +295,7 @@ fn tenant_of<T>(request: &Request<T>) -> Result<TenantId, Status> {
 
 /// Maps store failures to statuses: key reuse is the caller's error, a busy database is
 /// retryable, anything else is internal (logged, not shown).
-fn store_error(err: StoreError) -> Status {
+pub(crate) fn store_error(err: StoreError) -> Status {
     match err {
         StoreError::IdempotencyKeyReused { key } => ServiceError::AlreadyExists(format!(
             "idempotency key {key:?} was already used with a different request; \
@@ -215,7 +310,7 @@ fn store_error(err: StoreError) -> Status {
     }
 }
 
-fn idempotency_key(raw: &str) -> Result<IdempotencyKey, ServiceError> {
+pub(crate) fn idempotency_key(raw: &str) -> Result<IdempotencyKey, ServiceError> {
     if raw.is_empty() {
         return Err(ServiceError::invalid_argument(
             "idempotency_key",
@@ -231,6 +326,66 @@ fn parse_id(raw: &str) -> Result<CoverageId, ServiceError> {
         return Err(ServiceError::invalid_argument("id", "is required"));
     }
     CoverageId::parse(raw).map_err(|e| ServiceError::invalid_argument("id", e.to_string()))
+}
+
+fn parse_check_id(field: &str, raw: &str) -> Result<EligibilityCheckId, ServiceError> {
+    if raw.is_empty() {
+        return Err(ServiceError::invalid_argument(field, "is required"));
+    }
+    EligibilityCheckId::parse(raw).map_err(|e| ServiceError::invalid_argument(field, e.to_string()))
+}
+
+fn micros_of(field: &str, t: Option<&prost_types::Timestamp>) -> Result<Option<i64>, ServiceError> {
+    t.map(|t| {
+        if !(0..1_000_000_000).contains(&t.nanos) {
+            return Err(ServiceError::invalid_argument(field, "nanos out of range"));
+        }
+        t.seconds
+            .checked_mul(1_000_000)
+            .and_then(|s| s.checked_add(i64::from(t.nanos / 1_000)))
+            .ok_or_else(|| ServiceError::invalid_argument(field, "out of range"))
+    })
+    .transpose()
+}
+
+/// Maps a ListEligibilityChecks request to the store filter, naming bad fields.
+fn check_filter(req: &pb::ListEligibilityChecksRequest) -> Result<CheckFilter, ServiceError> {
+    let coverage_id = match req.coverage_id.as_str() {
+        "" => None,
+        raw => Some(
+            CoverageId::parse(raw)
+                .map_err(|e| ServiceError::invalid_argument("coverage_id", e.to_string()))?,
+        ),
+    };
+    let status = match pb::EligibilityCheckStatus::try_from(req.status) {
+        Ok(pb::EligibilityCheckStatus::Unspecified) => None,
+        Ok(pb::EligibilityCheckStatus::Pending) => Some("PENDING"),
+        Ok(pb::EligibilityCheckStatus::Completed) => Some("COMPLETED"),
+        Ok(pb::EligibilityCheckStatus::Rejected) => Some("REJECTED"),
+        Ok(pb::EligibilityCheckStatus::Failed) => Some("FAILED"),
+        Err(_) => {
+            return Err(ServiceError::invalid_argument(
+                "status",
+                format!("unknown value {}", req.status),
+            ));
+        }
+    };
+    let range = req.date_of_service.clone().unwrap_or_default();
+    let optional_date = |field: &str, v: &str| match v {
+        "" => Ok(None),
+        raw => date(field, raw).map(Some),
+    };
+    let created = req.created.unwrap_or_default();
+    Ok(CheckFilter {
+        coverage_id,
+        patient_ref: non_empty(&req.patient_ref),
+        payer_id: non_empty(&req.payer_id),
+        status: status.map(str::to_owned),
+        date_of_service_from: optional_date("date_of_service.start_date", &range.start_date)?,
+        date_of_service_to: optional_date("date_of_service.end_date", &range.end_date)?,
+        created_from_micros: micros_of("created.start_time", created.start_time.as_ref())?,
+        created_before_micros: micros_of("created.end_time", created.end_time.as_ref())?,
+    })
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -284,7 +439,7 @@ fn required(field: &str, value: &str, max: usize) -> Result<String, ServiceError
         .ok_or_else(|| ServiceError::invalid_argument(field, "is required"))
 }
 
-fn date(field: &str, value: &str) -> Result<NaiveDate, ServiceError> {
+pub(crate) fn date(field: &str, value: &str) -> Result<NaiveDate, ServiceError> {
     if value.is_empty() {
         return Err(ServiceError::invalid_argument(field, "is required"));
     }
@@ -364,7 +519,7 @@ fn validate_create(req: &pb::CreateCoverageRequest) -> Result<NewCoverage, Servi
     })
 }
 
-fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
+pub(crate) fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: t.timestamp(),
         // Always below 1e9, so it fits.

@@ -6,12 +6,19 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use medbill_domain::{CoverageId, IdempotencyKey, TenantId, format_iso_date, parse_iso_date};
+use medbill_domain::{
+    CoverageId, EligibilityCheckId, EstimateId, IdempotencyKey, TenantId, format_iso_date,
+    parse_iso_date,
+};
+use medbill_proto::eligibility::v1 as pb;
 use medbill_storage::idempotency::{self, Claim, Fingerprint};
 use medbill_storage::{Database, StorageError, Tx, time, with_db, with_tx};
+use prost::Message;
 use sqlx::migrate::Migrator;
 
-use crate::model::{Coverage, CoverageFilter, CoverageOrder, NewCoverage};
+use crate::model::{
+    CheckFilter, Coverage, CoverageFilter, CoverageOrder, NewCoverage, StoredCheck,
+};
 
 /// The service's PostgreSQL migrations, embedded.
 pub static PG_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -23,6 +30,18 @@ pub const NAMESPACE: &str = "eligibility";
 
 /// The idempotency scope of coverage creation.
 pub const CREATE_COVERAGE_SCOPE: &str = "eligibility.CreateCoverage";
+
+/// The idempotency scope of cost estimates.
+pub const ESTIMATE_SCOPE: &str = "eligibility.EstimatePatientCost";
+
+/// The outcome of [`EligibilityStore::insert_check`].
+#[derive(Debug)]
+pub enum Inserted {
+    /// The check was written.
+    New,
+    /// A check with the same idempotency key already existed: this one, with its fingerprint.
+    Existing(String, Box<pb::EligibilityCheck>),
+}
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +107,62 @@ pub trait EligibilityStore: Send + Sync {
         after: Option<&CoverageId>,
         limit: u32,
     ) -> Result<Vec<Coverage>, StoreError>;
+
+    /// Records a finished eligibility check (its audit row). When the tenant already has a check
+    /// under the same idempotency key (a concurrent retry won the race), nothing is written and
+    /// that check is returned as [`Inserted::Existing`].
+    async fn insert_check(&self, check: &StoredCheck) -> Result<Inserted, StoreError>;
+
+    /// Returns the check recorded under `(tenant, idempotency_key)` with its request fingerprint.
+    async fn find_check_by_key(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<(String, pb::EligibilityCheck)>, StoreError>;
+
+    /// Returns the tenant's check `id` (with the raw 270/271 when `include_raw`).
+    async fn get_check(
+        &self,
+        tenant: &TenantId,
+        id: &EligibilityCheckId,
+        include_raw: bool,
+    ) -> Result<Option<pb::EligibilityCheck>, StoreError>;
+
+    /// Returns up to `limit` of the tenant's checks matching `filter` in id order after `after`
+    /// (without raw X12).
+    async fn list_checks(
+        &self,
+        tenant: &TenantId,
+        filter: &CheckFilter,
+        after: Option<&EligibilityCheckId>,
+        limit: u32,
+    ) -> Result<Vec<pb::EligibilityCheck>, StoreError>;
+
+    /// Returns the newest COMPLETED check of a coverage for a date of service.
+    async fn latest_completed_check(
+        &self,
+        tenant: &TenantId,
+        coverage_id: &CoverageId,
+        date_of_service: NaiveDate,
+    ) -> Result<Option<pb::EligibilityCheck>, StoreError>;
+
+    /// Stores a cost estimate once per `(tenant, key)`: a retry with the same request returns
+    /// the estimate stored first; the same key with another request is
+    /// [`StoreError::IdempotencyKeyReused`].
+    async fn create_estimate(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        request_fingerprint: &[u8],
+        estimate: &pb::CostEstimate,
+    ) -> Result<pb::CostEstimate, StoreError>;
+
+    /// Returns the tenant's cost estimate `id`.
+    async fn get_estimate(
+        &self,
+        tenant: &TenantId,
+        id: &EstimateId,
+    ) -> Result<Option<pb::CostEstimate>, StoreError>;
 }
 
 /// Connects the store to a service database after running its migrations (platform tables first).
@@ -154,6 +229,179 @@ impl SqlEligibilityStore {
                 .await?
         });
         row.map(CoverageRow::into_model).transpose()
+    }
+}
+
+impl SqlEligibilityStore {
+    async fn get_estimate_in(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<Option<pb::CostEstimate>, StoreError> {
+        let detail: Option<(Vec<u8>,)> = with_tx!(tx, |conn| {
+            sqlx::query_as(SELECT_ESTIMATE)
+                .bind(tenant.as_str())
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+        });
+        detail.map(|(d,)| decode_estimate(&d)).transpose()
+    }
+}
+
+const SELECT_ESTIMATE: &str = "SELECT detail FROM cost_estimates WHERE tenant_id = $1 AND id = $2";
+
+fn decode_estimate(bytes: &[u8]) -> Result<pb::CostEstimate, StoreError> {
+    pb::CostEstimate::decode(bytes).map_err(|e| StoreError::Corrupt {
+        what: "cost estimate detail",
+        detail: e.to_string(),
+    })
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// An `eligibility_checks` row as written.
+struct CheckRow {
+    tenant_id: String,
+    id: String,
+    idempotency_key: String,
+    request_fingerprint: String,
+    coverage_id: Option<String>,
+    patient_ref: String,
+    payer_id: String,
+    member_id: String,
+    provider_npi: String,
+    date_of_service: String,
+    service_type_codes: String,
+    status: String,
+    coverage_status: String,
+    trace_number: String,
+    plan_name: Option<String>,
+    network_status: Option<String>,
+    ind_deductible_total: Option<i64>,
+    ind_deductible_remaining: Option<i64>,
+    ind_oop_total: Option<i64>,
+    ind_oop_remaining: Option<i64>,
+    coinsurance_rate: Option<String>,
+    aaa_codes: String,
+    error_message: Option<String>,
+    detail: Vec<u8>,
+    raw_270: Vec<u8>,
+    raw_271: Option<Vec<u8>>,
+    payer_attempts: i64,
+    created_at: i64,
+    responded_at: Option<i64>,
+}
+
+impl CheckRow {
+    fn from_model(s: &StoredCheck) -> Result<Self, StoreError> {
+        let c = &s.check;
+        let corrupt = |what: &'static str, detail: String| StoreError::Corrupt { what, detail };
+        let cents = |what: &'static str, v: &str| -> Result<Option<i64>, StoreError> {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            medbill_domain::Money::parse(v)
+                .and_then(|m| m.to_minor_units())
+                .map(Some)
+                .map_err(|e| corrupt(what, e.to_string()))
+        };
+        let summary = c.summary.clone().unwrap_or_default();
+        let ind_ded = summary.individual_deductible.clone().unwrap_or_default();
+        let ind_oop = summary.individual_out_of_pocket.clone().unwrap_or_default();
+        let micros = |t: &Option<prost_types::Timestamp>| {
+            t.as_ref()
+                .map(|t| t.seconds * 1_000_000 + i64::from(t.nanos / 1_000))
+        };
+        let mut detail = c.clone();
+        detail.raw_request.clear();
+        detail.raw_response.clear();
+        Ok(Self {
+            tenant_id: s.tenant_id.as_str().to_owned(),
+            id: c.id.clone(),
+            idempotency_key: s.idempotency_key.clone(),
+            request_fingerprint: s.request_fingerprint.clone(),
+            coverage_id: non_empty(&c.coverage_id).map(str::to_owned),
+            patient_ref: c.patient_ref.clone(),
+            payer_id: c.payer_id.clone(),
+            member_id: c.member_id.clone(),
+            provider_npi: c.provider_npi.clone(),
+            date_of_service: c.date_of_service.clone(),
+            service_type_codes: c.service_type_codes.join(","),
+            status: check_status_name(c.status).to_owned(),
+            coverage_status: coverage_status_name(summary.coverage_status).to_owned(),
+            trace_number: c.trace_number.clone(),
+            plan_name: non_empty(&summary.plan_name).map(str::to_owned),
+            network_status: match pb::NetworkStatus::try_from(summary.network_status) {
+                Ok(pb::NetworkStatus::InNetwork) => Some("IN_NETWORK".to_owned()),
+                Ok(pb::NetworkStatus::OutOfNetwork) => Some("OUT_OF_NETWORK".to_owned()),
+                Ok(pb::NetworkStatus::NotApplicable) => Some("NOT_APPLICABLE".to_owned()),
+                _ => None,
+            },
+            ind_deductible_total: cents("deductible total", &ind_ded.total)?,
+            ind_deductible_remaining: cents("deductible remaining", &ind_ded.remaining)?,
+            ind_oop_total: cents("out-of-pocket total", &ind_oop.total)?,
+            ind_oop_remaining: cents("out-of-pocket remaining", &ind_oop.remaining)?,
+            coinsurance_rate: non_empty(&summary.coinsurance_rate).map(str::to_owned),
+            aaa_codes: c
+                .rejections
+                .iter()
+                .map(|r| r.reason_code.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            error_message: non_empty(&c.error_message).map(str::to_owned),
+            detail: detail.encode_to_vec(),
+            raw_270: c.raw_request.clone(),
+            raw_271: (!c.raw_response.is_empty()).then(|| c.raw_response.clone()),
+            payer_attempts: i64::from(s.payer_attempts),
+            created_at: micros(&c.created_at).unwrap_or_else(time::now_micros),
+            responded_at: micros(&c.responded_at),
+        })
+    }
+}
+
+/// Returns the stored name of a check status.
+fn check_status_name(status: i32) -> &'static str {
+    match pb::EligibilityCheckStatus::try_from(status) {
+        Ok(pb::EligibilityCheckStatus::Completed) => "COMPLETED",
+        Ok(pb::EligibilityCheckStatus::Rejected) => "REJECTED",
+        Ok(pb::EligibilityCheckStatus::Failed) => "FAILED",
+        _ => "PENDING",
+    }
+}
+
+/// Returns the stored name of a coverage status.
+fn coverage_status_name(status: i32) -> &'static str {
+    match pb::CoverageStatus::try_from(status) {
+        Ok(pb::CoverageStatus::Active) => "ACTIVE",
+        Ok(pb::CoverageStatus::Inactive) => "INACTIVE",
+        _ => "UNKNOWN",
+    }
+}
+
+/// The columns of a check read back: the encoded answer and, when asked, the raw X12.
+#[derive(sqlx::FromRow)]
+struct CheckReadRow {
+    request_fingerprint: String,
+    detail: Vec<u8>,
+    raw_270: Option<Vec<u8>>,
+    raw_271: Option<Vec<u8>>,
+}
+
+impl CheckReadRow {
+    fn into_proto(self) -> Result<pb::EligibilityCheck, StoreError> {
+        let mut check = pb::EligibilityCheck::decode(self.detail.as_slice()).map_err(|e| {
+            StoreError::Corrupt {
+                what: "eligibility check detail",
+                detail: e.to_string(),
+            }
+        })?;
+        check.raw_request = self.raw_270.unwrap_or_default();
+        check.raw_response = self.raw_271.unwrap_or_default();
+        Ok(check)
     }
 }
 
@@ -257,6 +505,270 @@ impl EligibilityStore for SqlEligibilityStore {
                 .await?
         });
         rows.into_iter().map(CoverageRow::into_model).collect()
+    }
+
+    async fn insert_check(&self, check: &StoredCheck) -> Result<Inserted, StoreError> {
+        let row = CheckRow::from_model(check)?;
+        let inserted = with_db!(self.db, |pool| {
+            sqlx::query(
+                "INSERT INTO eligibility_checks (tenant_id, id, idempotency_key, request_fingerprint, \
+                 coverage_id, patient_ref, payer_id, member_id, provider_npi, date_of_service, \
+                 service_type_codes, status, coverage_status, trace_number, plan_name, network_status, \
+                 ind_deductible_total, ind_deductible_remaining, ind_oop_total, ind_oop_remaining, \
+                 coinsurance_rate, aaa_codes, error_message, detail, raw_270, raw_271, payer_attempts, \
+                 created_at, responded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+                 $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) \
+                 ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
+            )
+            .bind(&row.tenant_id)
+            .bind(&row.id)
+            .bind(&row.idempotency_key)
+            .bind(&row.request_fingerprint)
+            .bind(&row.coverage_id)
+            .bind(&row.patient_ref)
+            .bind(&row.payer_id)
+            .bind(&row.member_id)
+            .bind(&row.provider_npi)
+            .bind(&row.date_of_service)
+            .bind(&row.service_type_codes)
+            .bind(&row.status)
+            .bind(&row.coverage_status)
+            .bind(&row.trace_number)
+            .bind(&row.plan_name)
+            .bind(&row.network_status)
+            .bind(row.ind_deductible_total)
+            .bind(row.ind_deductible_remaining)
+            .bind(row.ind_oop_total)
+            .bind(row.ind_oop_remaining)
+            .bind(&row.coinsurance_rate)
+            .bind(&row.aaa_codes)
+            .bind(&row.error_message)
+            .bind(&row.detail)
+            .bind(&row.raw_270)
+            .bind(&row.raw_271)
+            .bind(row.payer_attempts)
+            .bind(row.created_at)
+            .bind(row.responded_at)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if inserted == 1 {
+            return Ok(Inserted::New);
+        }
+        let key =
+            IdempotencyKey::parse(&check.idempotency_key).map_err(|e| StoreError::Corrupt {
+                what: "idempotency key",
+                detail: e.to_string(),
+            })?;
+        match self.find_check_by_key(&check.tenant_id, &key).await? {
+            Some((fingerprint, existing)) => {
+                Ok(Inserted::Existing(fingerprint, Box::new(existing)))
+            }
+            None => Err(StoreError::Corrupt {
+                what: "eligibility check",
+                detail: "insert conflicted but no check holds the key".to_owned(),
+            }),
+        }
+    }
+
+    async fn find_check_by_key(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<(String, pb::EligibilityCheck)>, StoreError> {
+        let row: Option<CheckReadRow> = with_db!(self.db, |pool| {
+            sqlx::query_as(
+                "SELECT request_fingerprint, detail, NULL AS raw_270, NULL AS raw_271 \
+                 FROM eligibility_checks WHERE tenant_id = $1 AND idempotency_key = $2",
+            )
+            .bind(tenant.as_str())
+            .bind(key.as_str())
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(|r| {
+            let fingerprint = r.request_fingerprint.clone();
+            r.into_proto().map(|c| (fingerprint, c))
+        })
+        .transpose()
+    }
+
+    async fn get_check(
+        &self,
+        tenant: &TenantId,
+        id: &EligibilityCheckId,
+        include_raw: bool,
+    ) -> Result<Option<pb::EligibilityCheck>, StoreError> {
+        let sql = if include_raw {
+            "SELECT request_fingerprint, detail, raw_270, raw_271 FROM eligibility_checks \
+             WHERE tenant_id = $1 AND id = $2"
+        } else {
+            "SELECT request_fingerprint, detail, NULL AS raw_270, NULL AS raw_271 \
+             FROM eligibility_checks WHERE tenant_id = $1 AND id = $2"
+        };
+        let row: Option<CheckReadRow> = with_db!(self.db, |pool| {
+            sqlx::query_as(sql)
+                .bind(tenant.as_str())
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(CheckReadRow::into_proto).transpose()
+    }
+
+    async fn list_checks(
+        &self,
+        tenant: &TenantId,
+        filter: &CheckFilter,
+        after: Option<&EligibilityCheckId>,
+        limit: u32,
+    ) -> Result<Vec<pb::EligibilityCheck>, StoreError> {
+        let after = after.map(ToString::to_string);
+        let coverage = filter.coverage_id.map(|c| c.to_string());
+        let dos_from = filter.date_of_service_from.map(format_iso_date);
+        let dos_to = filter.date_of_service_to.map(format_iso_date);
+        const SQL: &str = "SELECT request_fingerprint, detail, NULL AS raw_270, NULL AS raw_271 FROM eligibility_checks \
+             WHERE tenant_id = $1 AND ($2 IS NULL OR coverage_id = $2) \
+             AND ($3 IS NULL OR patient_ref = $3) AND ($4 IS NULL OR payer_id = $4) \
+             AND ($5 IS NULL OR status = $5) AND ($6 IS NULL OR date_of_service >= $6) \
+             AND ($7 IS NULL OR date_of_service <= $7) AND ($8 IS NULL OR created_at >= $8) \
+             AND ($9 IS NULL OR created_at < $9) AND ($10 IS NULL OR id > $10) ORDER BY id LIMIT $11";
+        let rows: Vec<CheckReadRow> = with_db!(self.db, |pool| {
+            sqlx::query_as(SQL)
+                .bind(tenant.as_str())
+                .bind(coverage.as_deref())
+                .bind(filter.patient_ref.as_deref())
+                .bind(filter.payer_id.as_deref())
+                .bind(filter.status.as_deref())
+                .bind(dos_from.as_deref())
+                .bind(dos_to.as_deref())
+                .bind(filter.created_from_micros)
+                .bind(filter.created_before_micros)
+                .bind(after.as_deref())
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(CheckReadRow::into_proto).collect()
+    }
+
+    async fn latest_completed_check(
+        &self,
+        tenant: &TenantId,
+        coverage_id: &CoverageId,
+        date_of_service: NaiveDate,
+    ) -> Result<Option<pb::EligibilityCheck>, StoreError> {
+        let row: Option<CheckReadRow> = with_db!(self.db, |pool| {
+            sqlx::query_as(
+                "SELECT request_fingerprint, detail, NULL AS raw_270, NULL AS raw_271 \
+                 FROM eligibility_checks WHERE tenant_id = $1 AND coverage_id = $2 \
+                 AND date_of_service = $3 AND status = 'COMPLETED' ORDER BY id DESC LIMIT 1",
+            )
+            .bind(tenant.as_str())
+            .bind(coverage_id.to_string())
+            .bind(format_iso_date(date_of_service))
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(CheckReadRow::into_proto).transpose()
+    }
+
+    async fn create_estimate(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        request_fingerprint: &[u8],
+        estimate: &pb::CostEstimate,
+    ) -> Result<pb::CostEstimate, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let fingerprint = Fingerprint::of(request_fingerprint);
+        let claim = idempotency::claim(
+            &mut tx,
+            tenant.as_str(),
+            ESTIMATE_SCOPE,
+            key.as_str(),
+            &fingerprint,
+        )
+        .await?;
+        match claim {
+            Claim::Conflict => Err(StoreError::IdempotencyKeyReused {
+                key: key.as_str().to_owned(),
+            }),
+            Claim::Replay(response) => {
+                let id = String::from_utf8(response).map_err(|_| StoreError::Corrupt {
+                    what: "idempotency response",
+                    detail: "estimate id is not UTF-8".to_owned(),
+                })?;
+                let found = self.get_estimate_in(&mut tx, tenant, &id).await?;
+                tx.rollback().await?;
+                found.ok_or_else(|| StoreError::Corrupt {
+                    what: "idempotency response",
+                    detail: format!("estimate {id} recorded for the key does not exist"),
+                })
+            }
+            Claim::New(pending) => {
+                let cents = |what: &'static str, s: &str| -> Result<i64, StoreError> {
+                    medbill_domain::Money::parse(s)
+                        .and_then(|m| m.to_minor_units())
+                        .map_err(|e| StoreError::Corrupt {
+                            what,
+                            detail: e.to_string(),
+                        })
+                };
+                let total_patient = estimate
+                    .total
+                    .as_ref()
+                    .map(|t| cents("total patient responsibility", &t.patient_responsibility))
+                    .transpose()?
+                    .unwrap_or(0);
+                let created_at = estimate
+                    .created_at
+                    .as_ref()
+                    .map(|t| t.seconds * 1_000_000 + i64::from(t.nanos / 1_000))
+                    .unwrap_or_else(time::now_micros);
+                with_tx!(tx, |conn| {
+                    sqlx::query(
+                        "INSERT INTO cost_estimates (tenant_id, id, eligibility_check_id, coverage_id, \
+                         patient_ref, date_of_service, self_pay, total_charge, total_allowed, \
+                         total_patient, detail, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    )
+                    .bind(tenant.as_str())
+                    .bind(&estimate.id)
+                    .bind(non_empty(&estimate.eligibility_check_id))
+                    .bind(non_empty(&estimate.coverage_id))
+                    .bind(&estimate.patient_ref)
+                    .bind(&estimate.date_of_service)
+                    .bind(estimate.self_pay)
+                    .bind(cents("total charge", &estimate.total_charge)?)
+                    .bind(cents("total allowed", &estimate.total_allowed)?)
+                    .bind(total_patient)
+                    .bind(estimate.encode_to_vec())
+                    .bind(created_at)
+                    .execute(&mut *conn)
+                    .await?;
+                });
+                idempotency::complete(&mut tx, pending, estimate.id.as_bytes()).await?;
+                tx.commit().await?;
+                Ok(estimate.clone())
+            }
+        }
+    }
+
+    async fn get_estimate(
+        &self,
+        tenant: &TenantId,
+        id: &EstimateId,
+    ) -> Result<Option<pb::CostEstimate>, StoreError> {
+        let detail: Option<(Vec<u8>,)> = with_db!(self.db, |pool| {
+            sqlx::query_as(SELECT_ESTIMATE)
+                .bind(tenant.as_str())
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await?
+        });
+        detail.map(|(d,)| decode_estimate(&d)).transpose()
     }
 }
 

@@ -225,11 +225,6 @@ medbill_storage::conformance_tests! {
         let server = serve(db).await?;
         let mut a = client(&server, Caller::TenantA);
         let statuses = [
-            a.check_eligibility(pb::CheckEligibilityRequest::default()).await.map(|_| ()),
-            a.get_eligibility_check(pb::GetEligibilityCheckRequest::default()).await.map(|_| ()),
-            a.list_eligibility_checks(pb::ListEligibilityChecksRequest::default()).await.map(|_| ()),
-            a.estimate_patient_cost(pb::EstimatePatientCostRequest::default()).await.map(|_| ()),
-            a.get_cost_estimate(pb::GetCostEstimateRequest::default()).await.map(|_| ()),
             a.request_prior_authorization(pb::RequestPriorAuthorizationRequest::default()).await.map(|_| ()),
             a.get_prior_authorization(pb::GetPriorAuthorizationRequest::default()).await.map(|_| ()),
         ];

@@ -1,0 +1,696 @@
+//! CheckEligibility: validate the question, answer from the cache when a fresh answer exists,
+//! otherwise send one 270 per distinct question in flight, read the 271, record the exchange
+//! (the audit row) and cache usable answers. Failures are recorded and never cached.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use chrono::{NaiveDate, Utc};
+use medbill_connect::{ConnectError, Connections, ErrorKind, PayloadType};
+use medbill_domain::{
+    CoverageId, EligibilityCheckId, IdempotencyKey, Npi, TenantId, format_iso_date,
+};
+use medbill_proto::common::v1 as common;
+use medbill_proto::eligibility::v1 as pb;
+use medbill_runtime::ServiceError;
+use medbill_storage::idempotency::Fingerprint;
+use medbill_x12::model::PersonName;
+use prost::Message;
+use tonic::Status;
+
+use crate::cache::{AnswerCache, CacheKey, SingleFlight};
+use crate::exchange::{AnswerError, Parties, Question, build_270, read_answer};
+use crate::model::{Coverage, StoredCheck};
+use crate::service::{date, idempotency_key, store_error, timestamp};
+use crate::settings::{EligibilitySettings, Provider};
+use crate::store::{EligibilityStore, Inserted};
+
+/// Characters that cannot appear in X12 values we write (the default separators) or in names.
+const X12_RESERVED: &[char] = &['*', '~', '^', ':', '|'];
+
+/// Most coverages kept in memory (coverages never change once created).
+const MAX_CACHED_COVERAGES: usize = 100_000;
+
+/// The eligibility-check engine shared by all calls of one service.
+pub struct Checks {
+    connections: Connections,
+    settings: EligibilitySettings,
+    cache: AnswerCache,
+    flight: SingleFlight,
+    coverages: RwLock<HashMap<(String, String), Arc<Coverage>>>,
+    control: AtomicU32,
+}
+
+impl std::fmt::Debug for Checks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checks")
+            .field("payers", &self.connections.payer_ids().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who is asked about, before the provider and dates are added.
+struct Subject {
+    coverage_id: Option<CoverageId>,
+    patient_ref: String,
+    payer_id: String,
+    payer_name: String,
+    member_id: String,
+    subscriber_name: PersonName,
+    subscriber_birth_date: Option<NaiveDate>,
+    dependent: Option<(PersonName, NaiveDate)>,
+}
+
+/// Everything one payer call needs.
+struct Call {
+    tenant: TenantId,
+    key: IdempotencyKey,
+    fingerprint: String,
+    question: Question,
+    coverage_id: Option<CoverageId>,
+    patient_ref: String,
+}
+
+impl Checks {
+    /// Builds the engine over the payer connections and settings.
+    pub fn new(connections: Connections, settings: EligibilitySettings) -> Self {
+        let cache = AnswerCache::new(settings.cache_ttl, settings.cache_max_entries);
+        // Control numbers only need to differ between nearby interchanges; start from the clock
+        // so a restart does not reuse the last ones.
+        let seed = u32::try_from(Utc::now().timestamp().rem_euclid(900_000_000)).unwrap_or(1);
+        Self {
+            connections,
+            settings,
+            cache,
+            flight: SingleFlight::default(),
+            coverages: RwLock::new(HashMap::new()),
+            control: AtomicU32::new(seed),
+        }
+    }
+
+    /// Returns the settings in force.
+    pub fn settings(&self) -> &EligibilitySettings {
+        &self.settings
+    }
+
+    fn next_control(&self) -> u32 {
+        self.control.fetch_add(1, Ordering::Relaxed) % 999_999_999 + 1
+    }
+
+    /// Answers one CheckEligibility call.
+    pub async fn check(
+        &self,
+        store: &Arc<dyn EligibilityStore>,
+        tenant: &TenantId,
+        req: &pb::CheckEligibilityRequest,
+    ) -> Result<pb::EligibilityCheck, Status> {
+        let key = idempotency_key(&req.idempotency_key)?;
+        let subject = self.subject(store, tenant, req).await?;
+        let date_of_service = match req.date_of_service.as_str() {
+            "" => Utc::now().date_naive(),
+            raw => date("date_of_service", raw)?,
+        };
+        let service_types = service_types(&req.service_type_codes)?;
+        let provider = self.provider(tenant, req.provider.as_ref())?;
+        let question = Question {
+            payer_id: subject.payer_id,
+            payer_name: subject.payer_name,
+            member_id: subject.member_id,
+            subscriber_name: subject.subscriber_name,
+            subscriber_birth_date: subject.subscriber_birth_date,
+            dependent: subject.dependent,
+            provider_npi: provider.npi,
+            provider_name: provider.name,
+            originator: provider.originator,
+            date_of_service,
+            service_types,
+        };
+        let cache_key = CacheKey {
+            tenant: tenant.as_str().to_owned(),
+            payer_id: question.payer_id.clone(),
+            member_id: question.member_id.to_ascii_uppercase(),
+            dependent: question.dependent.as_ref().map(|(name, birth)| {
+                format!(
+                    "{}|{}|{}",
+                    name.last,
+                    name.first.as_deref().unwrap_or_default(),
+                    birth
+                )
+            }),
+            date_of_service,
+            service_types: question.service_types.clone(),
+        };
+        if !req.force_refresh
+            && let Some(hit) = self.cache.get(&cache_key)
+        {
+            return Ok(served_from_cache(&hit));
+        }
+
+        let mut canonical = req.clone();
+        canonical.idempotency_key.clear();
+        let fingerprint = Fingerprint::of(&canonical.encode_to_vec()).to_hex();
+        if let Some((stored, existing)) = store
+            .find_check_by_key(tenant, &key)
+            .await
+            .map_err(store_error)?
+        {
+            return replay(&key, &fingerprint, &stored, existing);
+        }
+
+        let call = Call {
+            tenant: tenant.clone(),
+            key,
+            fingerprint,
+            question,
+            coverage_id: subject.coverage_id,
+            patient_ref: subject.patient_ref,
+        };
+        let (outcome, ran) = self
+            .flight
+            .run(&cache_key, || {
+                self.ask_payer(store, call, cache_key.clone())
+            })
+            .await;
+        let check = outcome?;
+        if ran {
+            Ok((*check).clone())
+        } else {
+            // Another identical call made the payer call; this caller shares its answer.
+            Ok(served_from_cache(&check))
+        }
+    }
+
+    /// Sends the 270, reads the 271, records the exchange and caches a usable answer.
+    async fn ask_payer(
+        &self,
+        store: &Arc<dyn EligibilityStore>,
+        call: Call,
+        cache_key: CacheKey,
+    ) -> Result<Arc<pb::EligibilityCheck>, Status> {
+        let id = EligibilityCheckId::new();
+        let trace = id.as_uuid().simple().to_string();
+        let q = &call.question;
+        let parties: Parties = {
+            let ids = self.settings.payer_ids(&q.payer_id);
+            Parties {
+                sender_id: ids.sender_id,
+                receiver_id: ids.receiver_id,
+            }
+        };
+        let raw_270 =
+            build_270(q, &trace, &parties, self.next_control(), Utc::now()).map_err(|e| {
+                ServiceError::invalid_argument(
+                    "subject",
+                    format!("cannot be written as an X12 270: {e}"),
+                )
+            })?;
+        let connection = self
+            .connections
+            .get(&q.payer_id)
+            .map_err(|e| ServiceError::FailedPrecondition(e.to_string()))?;
+        let created_at = now_timestamp();
+        let mut check = pb::EligibilityCheck {
+            id: id.to_string(),
+            coverage_id: call.coverage_id.map(|c| c.to_string()).unwrap_or_default(),
+            patient_ref: call.patient_ref.clone(),
+            payer_id: q.payer_id.clone(),
+            member_id: q.member_id.clone(),
+            provider_npi: q.provider_npi.clone(),
+            date_of_service: format_iso_date(q.date_of_service),
+            service_type_codes: q.service_types.clone(),
+            status: pb::EligibilityCheckStatus::Pending as i32,
+            trace_number: trace.clone(),
+            raw_request: raw_270.clone().into_bytes(),
+            created_at: Some(created_at),
+            ..Default::default()
+        };
+        let exchanged = connection
+            .exchange(PayloadType::X12_270_REQUEST, Bytes::from(raw_270))
+            .await;
+        let (attempts, failure) = match exchanged {
+            Err(e) => {
+                let attempts = e.attempts();
+                (attempts, Some(payer_failure(&id, &q.payer_id, &e)))
+            }
+            Ok(response) => {
+                check.responded_at = Some(now_timestamp());
+                check.raw_response = response.payload.to_vec();
+                match read_answer(&response.payload, q, &trace) {
+                    Ok(answer) => {
+                        check.status = answer.status as i32;
+                        check.summary = Some(answer.summary);
+                        check.benefits = answer.benefits;
+                        check.rejections = answer.rejections;
+                        check.subscriber = answer.subscriber;
+                        check.dependent = answer.dependent;
+                        (response.attempts, None)
+                    }
+                    Err(e) => (
+                        response.attempts,
+                        Some(answer_failure(&id, &q.payer_id, &e)),
+                    ),
+                }
+            }
+        };
+        if let Some((message, _)) = &failure {
+            check.status = pb::EligibilityCheckStatus::Failed as i32;
+            check.error_message = message.clone();
+            check.summary = Some(pb::BenefitSummary {
+                coverage_status: pb::CoverageStatus::Unknown as i32,
+                ..Default::default()
+            });
+        }
+        let stored = StoredCheck {
+            tenant_id: call.tenant.clone(),
+            idempotency_key: call.key.as_str().to_owned(),
+            request_fingerprint: call.fingerprint.clone(),
+            payer_attempts: attempts,
+            check,
+        };
+        let inserted = store.insert_check(&stored).await.map_err(store_error)?;
+        let mut check = stored.check;
+        if let Inserted::Existing(fingerprint, existing) = inserted {
+            // A concurrent retry with the same key recorded its check first: answer with it.
+            return replay(&call.key, &call.fingerprint, &fingerprint, *existing).map(Arc::new);
+        }
+        tracing::info!(
+            check_id = %id,
+            tenant = %call.tenant,
+            payer_id = %q.payer_id,
+            status = check.status,
+            attempts,
+            "eligibility check recorded"
+        );
+        if let Some((_, status)) = failure {
+            return Err(status);
+        }
+        check.raw_request.clear();
+        check.raw_response.clear();
+        let check = Arc::new(check);
+        if cacheable(&check) {
+            self.cache.put(cache_key, Arc::clone(&check));
+        }
+        Ok(check)
+    }
+
+    /// Resolves the request's subject: a stored coverage or inline subscriber data.
+    async fn subject(
+        &self,
+        store: &Arc<dyn EligibilityStore>,
+        tenant: &TenantId,
+        req: &pb::CheckEligibilityRequest,
+    ) -> Result<Subject, Status> {
+        use pb::check_eligibility_request::Subject as S;
+        match &req.subject {
+            None => Err(ServiceError::invalid_argument(
+                "subject",
+                "coverage_id or inline subscriber data is required",
+            )
+            .into()),
+            Some(S::CoverageId(raw)) => {
+                let coverage = self.coverage(store, tenant, raw).await?;
+                let f = &coverage.fields;
+                if self.connections.get(&f.payer_id).is_err() {
+                    return Err(ServiceError::FailedPrecondition(format!(
+                        "coverage {} names payer {:?}, for which no clearinghouse connection is configured",
+                        coverage.id, f.payer_id
+                    ))
+                    .into());
+                }
+                if let Err(reason) = check_member_id(&f.member_id) {
+                    return Err(ServiceError::FailedPrecondition(format!(
+                        "coverage {}: member_id {reason}; correct the coverage",
+                        coverage.id
+                    ))
+                    .into());
+                }
+                Ok(Subject {
+                    coverage_id: Some(coverage.id),
+                    patient_ref: f.patient_ref.clone(),
+                    payer_id: f.payer_id.clone(),
+                    payer_name: f.payer_name.clone(),
+                    member_id: f.member_id.clone(),
+                    subscriber_name: PersonName::new(
+                        f.subscriber_last_name.clone(),
+                        f.subscriber_first_name.clone(),
+                    ),
+                    subscriber_birth_date: Some(f.subscriber_birth_date),
+                    dependent: None,
+                })
+            }
+            Some(S::Inline(inline)) => self.inline_subject(inline),
+        }
+    }
+
+    fn inline_subject(&self, s: &pb::InlineSubscriber) -> Result<Subject, Status> {
+        if s.payer_id.is_empty() {
+            return Err(ServiceError::invalid_argument("inline.payer_id", "is required").into());
+        }
+        if self.connections.get(&s.payer_id).is_err() {
+            return Err(ServiceError::invalid_argument(
+                "inline.payer_id",
+                format!(
+                    "no clearinghouse connection is configured for payer {:?}",
+                    s.payer_id
+                ),
+            )
+            .into());
+        }
+        check_member_id(&s.member_id)
+            .map_err(|reason| ServiceError::invalid_argument("inline.member_id", reason))?;
+        let subscriber_name = person("inline.subscriber_name", s.subscriber_name.as_ref(), true)?
+            .ok_or_else(|| {
+            ServiceError::invalid_argument("inline.subscriber_name", "is required")
+        })?;
+        let subscriber_birth_date = match s.subscriber_birth_date.as_str() {
+            "" => None,
+            raw => Some(past_date("inline.subscriber_birth_date", raw)?),
+        };
+        let dependent = match person("inline.dependent_name", s.dependent_name.as_ref(), false)? {
+            None => None,
+            Some(name) => {
+                if s.dependent_birth_date.is_empty() {
+                    return Err(ServiceError::invalid_argument(
+                        "inline.dependent_birth_date",
+                        "is required with dependent_name",
+                    )
+                    .into());
+                }
+                Some((
+                    name,
+                    past_date("inline.dependent_birth_date", &s.dependent_birth_date)?,
+                ))
+            }
+        };
+        Ok(Subject {
+            coverage_id: None,
+            patient_ref: s.patient_ref.clone(),
+            payer_id: s.payer_id.clone(),
+            payer_name: s.payer_id.clone(),
+            member_id: s.member_id.clone(),
+            subscriber_name,
+            subscriber_birth_date,
+            dependent,
+        })
+    }
+
+    /// Returns a coverage, from memory when it was read before (coverages are immutable).
+    pub(crate) async fn coverage(
+        &self,
+        store: &Arc<dyn EligibilityStore>,
+        tenant: &TenantId,
+        raw: &str,
+    ) -> Result<Arc<Coverage>, Status> {
+        if raw.is_empty() {
+            return Err(ServiceError::invalid_argument("coverage_id", "is required").into());
+        }
+        let id = CoverageId::parse(raw)
+            .map_err(|e| ServiceError::invalid_argument("coverage_id", e.to_string()))?;
+        let key = (tenant.as_str().to_owned(), id.to_string());
+        if let Some(found) = self
+            .coverages
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(Arc::clone(found));
+        }
+        let coverage = store
+            .get_coverage(tenant, &id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ServiceError::not_found(format!("coverage {id}")))?;
+        let coverage = Arc::new(coverage);
+        let mut map = self.coverages.write().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_CACHED_COVERAGES {
+            map.clear();
+        }
+        map.insert(key, Arc::clone(&coverage));
+        Ok(coverage)
+    }
+
+    /// Returns the provider asking: the request's, else the tenant's configured one.
+    fn provider(
+        &self,
+        tenant: &TenantId,
+        given: Option<&common::ProviderRef>,
+    ) -> Result<Provider, Status> {
+        match given {
+            Some(p) if !p.npi.is_empty() => {
+                let npi = Npi::parse(&p.npi)
+                    .map_err(|e| ServiceError::invalid_argument("provider.npi", e.to_string()))?;
+                let name = if !p.organization_name.is_empty() {
+                    p.organization_name.clone()
+                } else if let Some(n) = p.person_name.as_ref().filter(|n| !n.last_name.is_empty()) {
+                    n.last_name.clone()
+                } else {
+                    return Err(ServiceError::invalid_argument(
+                        "provider.organization_name",
+                        "a provider name is required with provider.npi",
+                    )
+                    .into());
+                };
+                if name.len() > 60 || name.contains(X12_RESERVED) || name.trim() != name {
+                    return Err(ServiceError::invalid_argument(
+                        "provider.organization_name",
+                        "must be 1 to 60 characters without X12 separators",
+                    )
+                    .into());
+                }
+                let originator = match self.settings.provider_for(tenant.as_str()) {
+                    Some(cfg) => cfg.originator.clone(),
+                    None => crate::settings::DEFAULT_ORIGINATOR.to_owned(),
+                };
+                Ok(Provider {
+                    npi: npi.to_string(),
+                    name,
+                    originator,
+                })
+            }
+            _ => self
+                .settings
+                .provider_for(tenant.as_str())
+                .cloned()
+                .ok_or_else(|| {
+                    ServiceError::FailedPrecondition(
+                        "no provider is configured for this tenant (eligibility.providers or \
+                         eligibility.default_provider); pass provider.npi and a name"
+                            .to_owned(),
+                    )
+                    .into()
+                }),
+        }
+    }
+}
+
+/// Returns the check marked as answered without a new payer call.
+fn served_from_cache(check: &pb::EligibilityCheck) -> pb::EligibilityCheck {
+    let mut c = check.clone();
+    c.from_cache = true;
+    c.cached_from_check_id = c.id.clone();
+    c
+}
+
+/// Answers a retry: the same request gets the first check, a different one is refused.
+fn replay(
+    key: &IdempotencyKey,
+    fingerprint: &str,
+    stored_fingerprint: &str,
+    existing: pb::EligibilityCheck,
+) -> Result<pb::EligibilityCheck, Status> {
+    if stored_fingerprint != fingerprint {
+        return Err(ServiceError::AlreadyExists(format!(
+            "idempotency key {:?} was already used with a different request; use a new key for a new request",
+            key.as_str()
+        ))
+        .into());
+    }
+    if existing.status == pb::EligibilityCheckStatus::Failed as i32 {
+        return Err(Status::unavailable(format!(
+            "eligibility check {} under this idempotency key failed: {}; retry with a new key",
+            existing.id, existing.error_message
+        )));
+    }
+    Ok(existing)
+}
+
+/// Answers worth reusing: completed ones, and rejections other than "unable to respond now".
+fn cacheable(check: &pb::EligibilityCheck) -> bool {
+    let completed = check.status == pb::EligibilityCheckStatus::Completed as i32;
+    let rejected = check.status == pb::EligibilityCheckStatus::Rejected as i32;
+    completed || (rejected && !check.rejections.iter().any(|r| r.reason_code == "42"))
+}
+
+/// Maps a transport failure to the recorded message and the caller's status.
+fn payer_failure(id: &EligibilityCheckId, payer: &str, e: &ConnectError) -> (String, Status) {
+    let attempts = e.attempts();
+    let message = match e.kind() {
+        ErrorKind::Timeout => {
+            format!("payer {payer} did not answer in time ({attempts} attempt(s)): {e}")
+        }
+        ErrorKind::Unavailable => {
+            format!("payer {payer} could not be reached ({attempts} attempt(s)): {e}")
+        }
+        ErrorKind::Unauthorized => {
+            format!("payer {payer} refused our connection credentials or identity: {e}")
+        }
+        ErrorKind::Rejected => format!("payer {payer} refused the request: {e}"),
+        ErrorKind::Protocol => format!("payer {payer} answered with a broken response: {e}"),
+        ErrorKind::Local => format!("payer {payer} cannot be reached from here: {e}"),
+    };
+    let text = format!("eligibility check {id}: {message}");
+    let status = match e.kind() {
+        ErrorKind::Timeout => Status::deadline_exceeded(text),
+        ErrorKind::Unavailable | ErrorKind::Protocol => Status::unavailable(text),
+        ErrorKind::Unauthorized | ErrorKind::Rejected | ErrorKind::Local => {
+            Status::failed_precondition(text)
+        }
+    };
+    (message, status)
+}
+
+/// Maps an unusable 271 to the recorded message and the caller's status.
+fn answer_failure(id: &EligibilityCheckId, payer: &str, e: &AnswerError) -> (String, Status) {
+    let message = format!("payer {payer}: {e}");
+    let status = Status::unavailable(format!(
+        "eligibility check {id}: {message} (the exchange is kept for audit)"
+    ));
+    (message, status)
+}
+
+fn now_timestamp() -> prost_types::Timestamp {
+    let micros = medbill_storage::time::now_micros();
+    match medbill_storage::time::from_micros(micros) {
+        Some(t) => timestamp(t),
+        None => prost_types::Timestamp::default(),
+    }
+}
+
+/// Checks a member id: 2 to 80 letters, digits or hyphens (payer-specific, PHI: never echoed).
+fn check_member_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("is required".to_owned());
+    }
+    let len = id.chars().count();
+    if !(2..=80).contains(&len) {
+        return Err(format!("is {len} characters long; 2 to 80 are allowed"));
+    }
+    if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err("may hold only letters, digits and hyphens".to_owned());
+    }
+    Ok(())
+}
+
+/// Validates service type codes: empty means ["30"]; each 1-2 letters or digits; at most 99.
+fn service_types(codes: &[String]) -> Result<Vec<String>, ServiceError> {
+    if codes.is_empty() {
+        return Ok(vec!["30".to_owned()]);
+    }
+    if codes.len() > 99 {
+        return Err(ServiceError::invalid_argument(
+            "service_type_codes",
+            "at most 99 codes are allowed",
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(codes.len());
+    for code in codes {
+        if code.is_empty() || code.len() > 2 || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(ServiceError::invalid_argument(
+                "service_type_codes",
+                format!("{code:?} is not an X12 service type code (1 or 2 letters or digits)"),
+            ));
+        }
+        out.push(code.to_ascii_uppercase());
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Validates a person's name for the 270 (PHI: never echoed).
+fn person(
+    field: &str,
+    name: Option<&common::PersonName>,
+    required: bool,
+) -> Result<Option<PersonName>, ServiceError> {
+    let Some(n) = name.filter(|n| !n.last_name.is_empty() || !n.first_name.is_empty()) else {
+        return if required {
+            Err(ServiceError::invalid_argument(field, "is required"))
+        } else {
+            Ok(None)
+        };
+    };
+    let part = |sub: &str,
+                value: &str,
+                max: usize,
+                needed: bool|
+     -> Result<Option<String>, ServiceError> {
+        let f = format!("{field}.{sub}");
+        if value.is_empty() {
+            return if needed {
+                Err(ServiceError::invalid_argument(f, "is required"))
+            } else {
+                Ok(None)
+            };
+        }
+        if value.chars().count() > max {
+            return Err(ServiceError::invalid_argument(
+                f,
+                format!("is longer than {max} characters"),
+            ));
+        }
+        if value.trim() != value
+            || value
+                .chars()
+                .any(|c| c.is_control() || X12_RESERVED.contains(&c))
+        {
+            return Err(ServiceError::invalid_argument(
+                f,
+                "has leading or trailing spaces, control characters or X12 separators",
+            ));
+        }
+        Ok(Some(value.to_owned()))
+    };
+    Ok(Some(PersonName {
+        last: part("last_name", &n.last_name, 60, true)?.unwrap_or_default(),
+        first: part("first_name", &n.first_name, 35, false)?,
+        middle: part("middle_name", &n.middle_name, 25, false)?,
+        suffix: part("suffix", &n.suffix, 10, false)?,
+    }))
+}
+
+fn past_date(field: &str, raw: &str) -> Result<NaiveDate, ServiceError> {
+    let d = date(field, raw)?;
+    if d > Utc::now().date_naive() {
+        return Err(ServiceError::invalid_argument(field, "is in the future"));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_types_default_sort_and_refuse_junk() {
+        assert_eq!(service_types(&[]).ok(), Some(vec!["30".to_owned()]));
+        let given = vec!["98".to_owned(), "30".to_owned(), "98".to_owned()];
+        assert_eq!(
+            service_types(&given).ok(),
+            Some(vec!["30".to_owned(), "98".to_owned()])
+        );
+        assert!(service_types(&["9*".to_owned()]).is_err());
+        assert!(service_types(&["123".to_owned()]).is_err());
+    }
+
+    #[test]
+    fn member_ids_are_checked_without_echo() {
+        assert!(check_member_id("W123456789").is_ok());
+        let err = check_member_id("W12*45").expect_err("separator");
+        assert!(!err.contains("W12"), "{err}");
+        assert!(check_member_id("").is_err());
+        assert!(check_member_id("X").is_err());
+    }
+}

@@ -1,0 +1,614 @@
+//! The X12 side of an eligibility check: builds the 270 for a validated question and turns the
+//! payer's 271 into the wire summary, refusing answers that do not parse or do not answer the
+//! question asked.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use medbill_codesets::{CodeList, short_description};
+use medbill_domain::format_iso_date;
+use medbill_proto::common::v1 as common;
+use medbill_proto::eligibility::v1 as pb;
+use medbill_x12::Document;
+use medbill_x12::model::eligibility::{
+    Benefit, Dependent, EligibilityInquiry, EligibilityPerson, EligibilityResponse, RejectionLevel,
+    Trace,
+};
+use medbill_x12::model::{DateRange, PartyName, PersonName, TransactionHeader};
+use medbill_x12::transactions::eligibility271::read_271;
+use medbill_x12::write::{
+    Envelope, GroupHeader, InterchangeHeader, Separators, Usage, WriteError,
+    eligibility_interchange,
+};
+use rust_decimal::Decimal;
+
+/// A validated eligibility question: who is asked about, by whom, for what.
+#[derive(Clone)]
+pub struct Question {
+    /// Payer identifier (NM1*PR NM109).
+    pub payer_id: String,
+    /// Payer name (NM1*PR NM103).
+    pub payer_name: String,
+    /// Member id (NM1*IL NM109). PHI.
+    pub member_id: String,
+    /// Subscriber name. PHI.
+    pub subscriber_name: PersonName,
+    /// Subscriber birth date. PHI.
+    pub subscriber_birth_date: Option<NaiveDate>,
+    /// Dependent patient (name and birth date) when the patient is not the subscriber. PHI.
+    pub dependent: Option<(PersonName, NaiveDate)>,
+    /// Provider NPI (NM1*1P NM109).
+    pub provider_npi: String,
+    /// Provider organisation name (NM1*1P NM103).
+    pub provider_name: String,
+    /// TRN03 originator (10 characters).
+    pub originator: String,
+    /// Date of service (DTP*291).
+    pub date_of_service: NaiveDate,
+    /// Service type codes asked (EQ01), sorted and deduplicated.
+    pub service_types: Vec<String>,
+}
+
+impl std::fmt::Debug for Question {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Question")
+            .field("payer_id", &self.payer_id)
+            .field("provider_npi", &self.provider_npi)
+            .field("date_of_service", &self.date_of_service)
+            .field("service_types", &self.service_types)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Envelope identities of one exchange.
+#[derive(Debug, Clone)]
+pub struct Parties {
+    /// ISA06 / GS02: who we are to the payer.
+    pub sender_id: String,
+    /// ISA08 / GS03: the payer (or its clearinghouse).
+    pub receiver_id: String,
+}
+
+/// Writes the 270 interchange for `question` with trace number `trace` and control number
+/// `control` (ISA13, GS06 and ST02 derive from it).
+pub fn build_270(
+    question: &Question,
+    trace: &str,
+    parties: &Parties,
+    control: u32,
+    now: DateTime<Utc>,
+) -> Result<String, WriteError> {
+    let date = now.date_naive();
+    let time = now.time();
+    let inquiry = EligibilityInquiry {
+        header: TransactionHeader {
+            reference: trace.to_owned(),
+            created_date: date,
+            created_time: time,
+        },
+        payer_name: question.payer_name.clone(),
+        payer_id: question.payer_id.clone(),
+        provider_name: PartyName::organization(question.provider_name.clone()),
+        provider_npi: question.provider_npi.clone(),
+        trace: Trace {
+            kind: "1".to_owned(),
+            number: trace.to_owned(),
+            originator: Some(question.originator.clone()),
+        },
+        subscriber_name: question.subscriber_name.clone(),
+        member_id: question.member_id.clone(),
+        subscriber_birth_date: question.subscriber_birth_date,
+        subscriber_gender: None,
+        dependent: question.dependent.as_ref().map(|(name, birth)| Dependent {
+            name: name.clone(),
+            birth_date: *birth,
+            gender: None,
+        }),
+        service_date: Some(DateRange::day(question.date_of_service)),
+        service_types: question.service_types.clone(),
+    };
+    let envelope = Envelope {
+        interchange: InterchangeHeader {
+            sender_qualifier: "ZZ".to_owned(),
+            sender_id: fit(&parties.sender_id, 15),
+            receiver_qualifier: "ZZ".to_owned(),
+            receiver_id: fit(&parties.receiver_id, 15),
+            date,
+            time,
+            control_number: control,
+            ack_requested: false,
+            usage: Usage::Production,
+        },
+        group: GroupHeader::new(
+            fit(&parties.sender_id, 15),
+            fit(&parties.receiver_id, 15),
+            date,
+            time,
+            control,
+        ),
+        set_control_number: control % 10_000,
+    };
+    eligibility_interchange(Separators::default(), &envelope, &inquiry)
+}
+
+fn fit(id: &str, max: usize) -> String {
+    let trimmed: String = id.chars().take(max).collect();
+    if trimmed.chars().count() < 2 {
+        format!("{trimmed:<2}").replace(' ', "X")
+    } else {
+        trimmed
+    }
+}
+
+/// Why a payer's answer cannot be used. Messages carry no PHI.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerError {
+    /// The payer answered with a 999: our 270 was refused as syntax.
+    #[error("the payer refused the 270 with a 999 acknowledgment instead of a 271")]
+    SyntaxRejected,
+    /// The payload is not X12 or its envelope is broken.
+    #[error("the payer's answer is not a well-formed X12 interchange: {0}")]
+    Malformed(String),
+    /// The interchange holds no 271.
+    #[error("the payer's answer holds no 271 transaction set (found: {0})")]
+    No271(String),
+    /// The 271 echoes another trace number.
+    #[error(
+        "the 271 does not answer this inquiry: it echoes trace number {found:?}, we sent {sent:?}"
+    )]
+    TraceMismatch {
+        /// Trace sent.
+        sent: String,
+        /// Trace echoed (empty when none).
+        found: String,
+    },
+    /// The 271 is about another member.
+    #[error("the 271 does not answer this inquiry: it is about a different member id")]
+    MemberMismatch,
+}
+
+/// A usable 271, summarised for the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// COMPLETED or REJECTED.
+    pub status: pb::EligibilityCheckStatus,
+    /// The front-desk summary.
+    pub summary: pb::BenefitSummary,
+    /// Every EB row.
+    pub benefits: Vec<pb::Benefit>,
+    /// AAA rejections.
+    pub rejections: Vec<pb::AaaRejection>,
+    /// Subscriber as returned.
+    pub subscriber: Option<pb::MemberInfo>,
+    /// Dependent as returned.
+    pub dependent: Option<pb::MemberInfo>,
+}
+
+/// Reads the payer's 271 and checks that it answers `question` sent with trace `trace`.
+pub fn read_answer(
+    payload: &[u8],
+    question: &Question,
+    trace: &str,
+) -> Result<Answer, AnswerError> {
+    let doc = Document::parse(payload);
+    if let Some(problem) = doc.problems.iter().find(|p| p.is_error()) {
+        return Err(AnswerError::Malformed(problem.to_string()));
+    }
+    let mut found = BTreeSet::new();
+    let mut set_271 = None;
+    for (_, _, set) in doc.sets() {
+        let id = set.set_id();
+        if id == "271" && set_271.is_none() {
+            set_271 = Some(set);
+        }
+        found.insert(id);
+    }
+    let Some(set) = set_271 else {
+        if found.contains("999") {
+            return Err(AnswerError::SyntaxRejected);
+        }
+        let list = found.into_iter().collect::<Vec<_>>().join(", ");
+        return Err(AnswerError::No271(if list.is_empty() {
+            "nothing".to_owned()
+        } else {
+            list
+        }));
+    };
+    let parsed = read_271(set);
+    if let Some(problem) = parsed.problems.iter().find(|p| p.is_error()) {
+        return Err(AnswerError::Malformed(problem.to_string()));
+    }
+    let response = parsed.value;
+    let echoed = response.echoed_trace().unwrap_or_default();
+    if echoed != trace {
+        return Err(AnswerError::TraceMismatch {
+            sent: trace.to_owned(),
+            found: echoed.to_owned(),
+        });
+    }
+    if let Some(returned) = response
+        .subscriber
+        .as_ref()
+        .and_then(|s| s.member_id.as_deref())
+        && !returned.eq_ignore_ascii_case(&question.member_id)
+    {
+        return Err(AnswerError::MemberMismatch);
+    }
+    Ok(summarise(&response, question.date_of_service))
+}
+
+const ACTIVE: [&str; 5] = ["1", "2", "3", "4", "5"];
+const INACTIVE: [&str; 3] = ["6", "7", "8"];
+
+/// Summarises a 271 for the patient's in-network, individual coverage on `dos`.
+pub fn summarise(r: &EligibilityResponse, dos: NaiveDate) -> Answer {
+    let x12 = r.summary();
+    let person = r.dependent.as_ref().or(r.subscriber.as_ref());
+    let (begin, end) = person.map(plan_dates).unwrap_or((None, None));
+    let in_dates = begin.is_none_or(|b| b <= dos) && end.is_none_or(|e| dos <= e);
+    let coverage_status = match x12.active {
+        Some(true) if in_dates => pb::CoverageStatus::Active,
+        Some(true) | Some(false) => pb::CoverageStatus::Inactive,
+        None => pb::CoverageStatus::Unknown,
+    };
+    let group_number = person
+        .into_iter()
+        .chain(r.subscriber.as_ref())
+        .flat_map(|p| &p.references)
+        .find(|(q, _)| q == "6P" || q == "18")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let any_network = |want: bool| r.benefits.iter().any(|b| b.in_network == Some(want));
+    let network_status = if any_network(true) {
+        pb::NetworkStatus::InNetwork
+    } else if any_network(false) {
+        pb::NetworkStatus::OutOfNetwork
+    } else {
+        pb::NetworkStatus::NotApplicable
+    };
+    let insurance_type_code = r
+        .benefits
+        .iter()
+        .find(|b| ACTIVE.contains(&b.info.as_str()))
+        .and_then(|b| b.insurance_type.clone())
+        .unwrap_or_default();
+    let summary = pb::BenefitSummary {
+        coverage_status: coverage_status as i32,
+        plan_name: x12.plan.clone().unwrap_or_default(),
+        group_number,
+        plan_begin_date: begin.map(format_iso_date).unwrap_or_default(),
+        plan_end_date: end.map(format_iso_date).unwrap_or_default(),
+        network_status: network_status as i32,
+        individual_deductible: Some(accumulator(r, "C", "IND")),
+        family_deductible: Some(accumulator(r, "C", "FAM")),
+        individual_out_of_pocket: Some(accumulator(r, "G", "IND")),
+        family_out_of_pocket: Some(accumulator(r, "G", "FAM")),
+        coinsurance_rate: x12.coinsurance.map(rate_text).unwrap_or_default(),
+        service_types: service_types(r),
+        insurance_type_code,
+    };
+    let has_answer = r
+        .benefits
+        .iter()
+        .any(|b| ACTIVE.contains(&b.info.as_str()) || INACTIVE.contains(&b.info.as_str()));
+    let status = if !r.rejections.is_empty() && !has_answer {
+        pb::EligibilityCheckStatus::Rejected
+    } else {
+        pb::EligibilityCheckStatus::Completed
+    };
+    Answer {
+        status,
+        summary,
+        benefits: r.benefits.iter().map(benefit).collect(),
+        rejections: r
+            .rejections
+            .iter()
+            .map(|x| pb::AaaRejection {
+                level: match x.level {
+                    RejectionLevel::Source => pb::RejectionLevel::InformationSource,
+                    RejectionLevel::Receiver => pb::RejectionLevel::InformationReceiver,
+                    RejectionLevel::Subscriber | RejectionLevel::Benefit => {
+                        pb::RejectionLevel::Subscriber
+                    }
+                    RejectionLevel::Dependent => pb::RejectionLevel::Dependent,
+                } as i32,
+                valid_request: x.valid_request,
+                reason_code: x.reason.clone(),
+                description: x
+                    .description
+                    .clone()
+                    .unwrap_or_else(|| format!("unknown reject reason code {:?}", x.reason)),
+                follow_up_action_code: x.follow_up.clone().unwrap_or_default(),
+                follow_up_action: x
+                    .follow_up
+                    .as_deref()
+                    .map(follow_up_text)
+                    .unwrap_or_default()
+                    .to_owned(),
+            })
+            .collect(),
+        subscriber: r.subscriber.as_ref().map(member),
+        dependent: r.dependent.as_ref().map(member),
+    }
+}
+
+/// Returns the plan (or eligibility) begin and end dates of a person in a 271.
+fn plan_dates(p: &EligibilityPerson) -> (Option<NaiveDate>, Option<NaiveDate>) {
+    let mut begin = None;
+    let mut end = None;
+    for (qualifier, range) in &p.dates {
+        match qualifier.as_str() {
+            "346" | "356" => begin = begin.or(Some(range.from)),
+            "347" | "357" => end = end.or(Some(range.from)),
+            "291" | "307" => {
+                begin = begin.or(Some(range.from));
+                if range.to.is_some() {
+                    end = end.or(range.to);
+                }
+            }
+            _ => {}
+        }
+    }
+    (begin, end)
+}
+
+/// Returns whether a benefit applies to in-network (or unspecified) coverage at `level`.
+fn applies(b: &Benefit, level: &str) -> bool {
+    b.in_network != Some(false)
+        && match b.coverage_level.as_deref() {
+            None => level == "IND",
+            Some(l) => l == level,
+        }
+}
+
+fn plan_level(b: &Benefit) -> bool {
+    b.service_types.is_empty() || b.service_types.iter().any(|s| s == "30")
+}
+
+/// Builds a deductible (`C`) or out-of-pocket (`G`) accumulator from the period rows.
+fn accumulator(r: &EligibilityResponse, info: &str, level: &str) -> pb::Accumulator {
+    let pick = |periods: &[&str]| -> Option<Decimal> {
+        let rows = r.benefits.iter().filter(|b| {
+            b.info == info
+                && applies(b, level)
+                && b.time_period
+                    .as_deref()
+                    .is_some_and(|p| periods.contains(&p))
+        });
+        // Explicit in-network and plan-level rows win.
+        rows.min_by_key(|b| (b.in_network != Some(true), !plan_level(b)))
+            .and_then(|b| b.amount)
+    };
+    let total = pick(&["23", "22", "25", "21", "24"]);
+    let remaining = pick(&["29"]);
+    pb::Accumulator {
+        total: total.map(money_text).unwrap_or_default(),
+        remaining: remaining.map(money_text).unwrap_or_default(),
+        met: match (total, remaining) {
+            (Some(t), Some(r)) => money_text(t - r),
+            _ => String::new(),
+        },
+    }
+}
+
+/// Collects copay, coinsurance, coverage and authorization per service type.
+fn service_types(r: &EligibilityResponse) -> Vec<pb::ServiceTypeBenefit> {
+    let mut by_type: BTreeMap<String, pb::ServiceTypeBenefit> = BTreeMap::new();
+    for b in &r.benefits {
+        if !matches!(b.info.as_str(), "A" | "B" | "I") || !applies(b, "IND") {
+            continue;
+        }
+        for st in &b.service_types {
+            let entry = by_type
+                .entry(st.clone())
+                .or_insert_with(|| pb::ServiceTypeBenefit {
+                    service_type_code: st.clone(),
+                    description: short_description(CodeList::ServiceType, st)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    covered: true,
+                    ..Default::default()
+                });
+            let explicit = b.in_network == Some(true);
+            match b.info.as_str() {
+                "B" => {
+                    if let Some(a) = b.amount
+                        && (entry.copay.is_empty() || explicit)
+                    {
+                        entry.copay = money_text(a);
+                    }
+                }
+                "A" => {
+                    if let Some(p) = b.percent
+                        && (entry.coinsurance_rate.is_empty() || explicit)
+                    {
+                        entry.coinsurance_rate = rate_text(p);
+                    }
+                }
+                _ => entry.covered = false,
+            }
+            if b.authorization_required.as_deref() == Some("Y") {
+                entry.authorization_required = true;
+            }
+        }
+    }
+    by_type.into_values().collect()
+}
+
+fn benefit(b: &Benefit) -> pb::Benefit {
+    pb::Benefit {
+        info_code: b.info.clone(),
+        info_description: b.info_description.clone().unwrap_or_default(),
+        coverage_level: b.coverage_level.clone().unwrap_or_default(),
+        service_type_codes: b.service_types.clone(),
+        insurance_type_code: b.insurance_type.clone().unwrap_or_default(),
+        plan_coverage_description: b.plan_description.clone().unwrap_or_default(),
+        time_period_qualifier: b.time_period.clone().unwrap_or_default(),
+        amount: b.amount.map(money_text).unwrap_or_default(),
+        percent: b.percent.map(rate_text).unwrap_or_default(),
+        quantity_qualifier: b.quantity_qualifier.clone().unwrap_or_default(),
+        quantity: b
+            .quantity
+            .map(|q| q.normalize().to_string())
+            .unwrap_or_default(),
+        authorization_required: b.authorization_required.clone().unwrap_or_default(),
+        in_network: match b.in_network {
+            Some(true) => "Y".to_owned(),
+            Some(false) => "N".to_owned(),
+            None => String::new(),
+        },
+        messages: b.messages.clone(),
+    }
+}
+
+fn member(p: &EligibilityPerson) -> pb::MemberInfo {
+    pb::MemberInfo {
+        name: Some(person_name(&p.name)),
+        member_id: p.member_id.clone().unwrap_or_default(),
+        birth_date: p.birth_date.map(format_iso_date).unwrap_or_default(),
+        gender_code: p.gender.clone().unwrap_or_default(),
+        address: p.address.as_ref().map(|a| common::Address {
+            line1: a.line1.clone(),
+            line2: a.line2.clone().unwrap_or_default(),
+            city: a.city.clone(),
+            state: a.state.clone(),
+            postal_code: a.postal_code.clone(),
+            country_code: String::new(),
+        }),
+    }
+}
+
+fn person_name(n: &PersonName) -> common::PersonName {
+    common::PersonName {
+        last_name: n.last.clone(),
+        first_name: n.first.clone().unwrap_or_default(),
+        middle_name: n.middle.clone().unwrap_or_default(),
+        suffix: n.suffix.clone().unwrap_or_default(),
+    }
+}
+
+/// Formats an amount with two decimal places, as money travels on the wire.
+pub fn money_text(d: Decimal) -> String {
+    let mut v = d.round_dp(2);
+    v.rescale(2);
+    v.to_string()
+}
+
+/// Formats a rate as a fraction without trailing zeros (e.g. `0.2`).
+pub fn rate_text(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+/// Returns the plain meaning of an AAA04 follow-up action code.
+pub fn follow_up_text(code: &str) -> &'static str {
+    match code {
+        "C" => "Please correct and resubmit",
+        "N" => "Resubmission not allowed",
+        "P" => "Please resubmit original transaction",
+        "R" => "Resubmission allowed",
+        "S" => "Do not resubmit; inquiry initiated to a third party",
+        "W" => "Please wait 30 days and resubmit",
+        "X" => "Please wait 10 days and resubmit",
+        "Y" => "Do not resubmit; we will hold your request and respond again shortly",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn question() -> Question {
+        Question {
+            payer_id: "60054".into(),
+            payer_name: "ACME HEALTH".into(),
+            member_id: "W123456789".into(),
+            subscriber_name: PersonName::new("DOE", "JANE"),
+            subscriber_birth_date: NaiveDate::from_ymd_opt(1980, 1, 2),
+            dependent: None,
+            provider_npi: "1234567893".into(),
+            provider_name: "MAIN CLINIC".into(),
+            originator: "9MEDBILL01".into(),
+            date_of_service: NaiveDate::from_ymd_opt(2026, 3, 2).unwrap_or_default(),
+            service_types: vec!["30".into()],
+        }
+    }
+
+    const ACTIVE_271: &str = "ISA*00*          *00*          *ZZ*ACME           *ZZ*MEDBILL01      *260302*1200*^*00501*000000001*0*P*:~\
+GS*HB*ACME*MEDBILL01*20260302*1200*1*X*005010X279A1~ST*271*0001*005010X279A1~BHT*0022*11*T1*20260302*1200~\
+HL*1**20*1~NM1*PR*2*ACME HEALTH*****PI*60054~HL*2*1*21*1~NM1*1P*2*MAIN CLINIC*****XX*1234567893~\
+HL*3*2*22*0~TRN*2*TRACE1*9MEDBILL01~NM1*IL*1*DOE*JANE****MI*W123456789~REF*6P*GRP-7~DMG*D8*19800102*F~\
+DTP*346*D8*20260101~EB*1*IND*30*C1*GOLD PPO~EB*C*IND*30***23*1500~EB*C*IND*30***29*1000~\
+EB*G*IND*30***23*5000~EB*G*IND*30***29*4200~EB*A*IND*30***27**.2****Y~EB*B*IND*98***27*25*****Y~\
+EB*I*IND*88~SE*21*0001~GE*1*1~IEA*1*000000001~";
+
+    #[test]
+    fn an_active_271_is_summarised() {
+        let a = read_answer(ACTIVE_271.as_bytes(), &question(), "TRACE1").expect("usable");
+        assert_eq!(a.status, pb::EligibilityCheckStatus::Completed);
+        let s = a.summary;
+        assert_eq!(s.coverage_status, pb::CoverageStatus::Active as i32);
+        assert_eq!(s.plan_name, "GOLD PPO");
+        assert_eq!(s.group_number, "GRP-7");
+        assert_eq!(s.plan_begin_date, "2026-01-01");
+        let ded = s.individual_deductible.unwrap_or_default();
+        assert_eq!(
+            (ded.total.as_str(), ded.remaining.as_str(), ded.met.as_str()),
+            ("1500.00", "1000.00", "500.00")
+        );
+        let oop = s.individual_out_of_pocket.unwrap_or_default();
+        assert_eq!(
+            (oop.total.as_str(), oop.remaining.as_str()),
+            ("5000.00", "4200.00")
+        );
+        assert_eq!(s.coinsurance_rate, "0.2");
+        assert_eq!(s.network_status, pb::NetworkStatus::InNetwork as i32);
+        let office = s
+            .service_types
+            .iter()
+            .find(|t| t.service_type_code == "98")
+            .expect("98");
+        assert_eq!(office.copay, "25.00");
+        assert!(office.covered);
+        let pharmacy = s
+            .service_types
+            .iter()
+            .find(|t| t.service_type_code == "88")
+            .expect("88");
+        assert!(!pharmacy.covered);
+        assert_eq!(a.benefits.len(), 8);
+    }
+
+    #[test]
+    fn answers_to_another_question_are_refused() {
+        let err = read_answer(ACTIVE_271.as_bytes(), &question(), "OTHER").expect_err("trace");
+        assert!(matches!(err, AnswerError::TraceMismatch { .. }), "{err}");
+        let mut q = question();
+        q.member_id = "X999".into();
+        assert_eq!(
+            read_answer(ACTIVE_271.as_bytes(), &q, "TRACE1"),
+            Err(AnswerError::MemberMismatch)
+        );
+        let err = read_answer(b"HTTP/1.1 500 oops", &question(), "TRACE1").expect_err("garbage");
+        assert!(
+            matches!(err, AnswerError::Malformed(_) | AnswerError::No271(_)),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_270_is_written_for_the_question() {
+        let parties = Parties {
+            sender_id: "MEDBILL01".into(),
+            receiver_id: "ACMEHEALTH".into(),
+        };
+        let now = DateTime::<Utc>::from_timestamp(1_772_000_000, 0).unwrap_or_default();
+        let x12 = build_270(&question(), "TRACE1", &parties, 42, now).expect("written");
+        assert!(x12.contains("NM1*IL*1*DOE*JANE****MI*W123456789~"), "{x12}");
+        assert!(x12.contains("TRN*1*TRACE1*9MEDBILL01~"));
+        assert!(x12.contains("DTP*291*D8*20260302~"));
+        assert!(x12.contains("EQ*30~"));
+        let doc = Document::parse(x12.as_bytes());
+        assert!(!doc.has_errors(), "{:?}", doc.problems);
+    }
+}

@@ -1,6 +1,9 @@
-//! The medbill binary.
+//! The medbill binary: `medbill serve` runs the services, `medbill x12` inspects and validates
+//! X12 files.
 
 mod x12_cli;
+
+use medbill::serve;
 
 use std::process::ExitCode;
 
@@ -16,6 +19,8 @@ struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Run one service, or all four in one process (`--target all`, the default).
+    Serve(serve::ServeArgs),
     /// X12 tools: inspect and validate interchanges.
     #[command(subcommand)]
     X12(x12_cli::X12Command),
@@ -23,6 +28,27 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Serve(args) => run_serve(args),
         Command::X12(cmd) => x12_cli::run(cmd),
+    }
+}
+
+fn run_serve(args: serve::ServeArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("medbill: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("medbill: {err:#}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -1,0 +1,213 @@
+//! `medbill serve`: runs one service, or all four in one process, behind one gRPC listener.
+//!
+//! Every service gets its own database namespace (a PostgreSQL schema or a SQLite file) from
+//! the one configured URL, and reaches the others through their gRPC clients at the
+//! configured endpoints, which default to this process: the code path and the traces are the
+//! same whether the services share a process or not.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use medbill_runtime::auth::Authenticator;
+use medbill_runtime::config::{self, Config, ConfigOverrides, LogFormat, ServiceKind};
+use medbill_runtime::server::{Server, ServerHandle, shutdown_signal};
+use medbill_runtime::{telemetry, with_grpc_limits};
+use medbill_storage::Database;
+use tokio::net::TcpListener;
+use tonic::service::RoutesBuilder;
+
+/// Which services this process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// All four services in one process (the zero-setup default, on SQLite).
+    All,
+    /// The eligibility service only.
+    Eligibility,
+    /// The claims service only.
+    Claims,
+    /// The remittance service only.
+    Remittance,
+    /// The collections service only.
+    Collections,
+}
+
+impl Target {
+    fn services(self) -> Vec<ServiceKind> {
+        match self {
+            Target::All => ServiceKind::ALL.to_vec(),
+            Target::Eligibility => vec![ServiceKind::Eligibility],
+            Target::Claims => vec![ServiceKind::Claims],
+            Target::Remittance => vec![ServiceKind::Remittance],
+            Target::Collections => vec![ServiceKind::Collections],
+        }
+    }
+}
+
+/// Flags of `medbill serve`; each one overrides the file and the environment.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Which services to run.
+    #[arg(long, value_enum, default_value = "all")]
+    pub target: Target,
+    /// TOML configuration file (also `MEDBILL_CONFIG`).
+    #[arg(long, env = "MEDBILL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, e.g. `0.0.0.0:50051` (config key `listen`).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Directory for the default SQLite databases (config key `data_dir`).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://...` or `sqlite://...` (config key `database_url`).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Log line format.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+/// `--log-format` values.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum LogFormatArg {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Loads the configuration, starts the chosen services and serves until SIGTERM/SIGINT.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let overrides = ConfigOverrides {
+        listen: args.listen,
+        data_dir: args.data_dir.clone(),
+        database_url: args.database_url.clone(),
+        log_format: args.log_format.map(|f| match f {
+            LogFormatArg::Pretty => LogFormat::Pretty,
+            LogFormatArg::Json => LogFormat::Json,
+        }),
+    };
+    let config =
+        config::load(args.config.as_deref(), &overrides).context("loading configuration")?;
+    let _telemetry = telemetry::init(&config.telemetry).context("starting telemetry")?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+
+    let running = start(&config, args.target, listener).await?;
+    let names: Vec<&str> = running.services.iter().map(|s| s.as_str()).collect();
+    println!(
+        "medbill listening on {} ({})",
+        running.handle.local_addr(),
+        names.join(", ")
+    );
+    if config.auth.is_dev_mode() {
+        println!(
+            "auth: dev mode (no tokens configured): calls without a token act for tenant \"{}\"",
+            config::DEFAULT_TENANT
+        );
+    }
+    tracing::info!(addr = %running.handle.local_addr(), services = ?names, "medbill started");
+    running
+        .handle
+        .run_until(shutdown_signal())
+        .await
+        .context("serving gRPC")?;
+    println!("medbill stopped");
+    Ok(())
+}
+
+/// A started set of services behind one listener.
+pub struct Running {
+    /// The server: its address, health reporter and shutdown.
+    pub handle: ServerHandle,
+    /// The services it runs.
+    pub services: Vec<ServiceKind>,
+}
+
+/// Opens each of `target`'s databases (running migrations) and starts serving them on
+/// `listener`. Prints each service's database, as an operator wants to see at start.
+pub async fn start(
+    config: &Config,
+    target: Target,
+    listener: TcpListener,
+) -> anyhow::Result<Running> {
+    let services = target.services();
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
+    }
+    let mut routes = RoutesBuilder::default();
+    let mut server_names = Vec::new();
+    for &service in &services {
+        let db = connect(config, service).await?;
+        println!("{service}: database {}", db.redacted_url());
+        server_names.push(add_service(&mut routes, config, service, db).await?);
+    }
+    let mut server = Server::new(routes.routes())
+        .descriptor_set(medbill_proto::FILE_DESCRIPTOR_SET)
+        .grpc_config(&config.grpc)
+        .authenticator(Authenticator::from_config(&config.auth));
+    for name in server_names {
+        server = server.serving(name);
+    }
+    let handle = server
+        .start(listener)
+        .await
+        .context("starting the gRPC server")?;
+    Ok(Running { handle, services })
+}
+
+/// Connects `service` to its own namespace of the configured database.
+async fn connect(config: &Config, service: ServiceKind) -> anyhow::Result<Database> {
+    let url = config.effective_database_url();
+    Database::connect(&url, &config.database_pool, service.as_str())
+        .await
+        .with_context(|| {
+            format!(
+                "{service}: cannot open {}",
+                config.database_url_for_display()
+            )
+        })
+}
+
+/// Opens `service`'s store (running its migrations), adds its gRPC server to `routes` and
+/// returns its fully qualified name for health and reflection.
+async fn add_service(
+    routes: &mut RoutesBuilder,
+    config: &Config,
+    service: ServiceKind,
+    db: Database,
+) -> anyhow::Result<&'static str> {
+    use medbill_proto::service_names;
+    let migrate = |e| anyhow::anyhow!("{service}: migrations failed: {e}");
+    Ok(match service {
+        ServiceKind::Eligibility => {
+            let store = medbill_eligibility::open_store(db).await.map_err(migrate)?;
+            let svc = medbill_eligibility::EligibilityService::new(store).into_server();
+            routes.add_service(with_grpc_limits!(svc, &config.grpc));
+            service_names::ELIGIBILITY
+        }
+        ServiceKind::Claims => {
+            let store = medbill_claims::open_store(db).await.map_err(migrate)?;
+            let svc = medbill_claims::ClaimsService::new(store).into_server();
+            routes.add_service(with_grpc_limits!(svc, &config.grpc));
+            service_names::CLAIMS
+        }
+        ServiceKind::Remittance => {
+            let store = medbill_remittance::open_store(db).await.map_err(migrate)?;
+            let svc = medbill_remittance::RemittanceService::new(store).into_server();
+            routes.add_service(with_grpc_limits!(svc, &config.grpc));
+            service_names::REMITTANCE
+        }
+        ServiceKind::Collections => {
+            let store = medbill_collections::open_store(db).await.map_err(migrate)?;
+            let svc = medbill_collections::CollectionsService::new(store).into_server();
+            routes.add_service(with_grpc_limits!(svc, &config.grpc));
+            service_names::COLLECTIONS
+        }
+    })
+}

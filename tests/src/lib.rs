@@ -1,1 +1,0 @@
-//! Cross-service end-to-end tests live in tests/tests/.

@@ -143,11 +143,19 @@ impl Server {
         let (health, health_service) = tonic_health::server::health_reporter();
         let health_service = with_grpc_limits!(health_service, &self.grpc);
 
-        let mut reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
-        let mut reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
-        for set in &self.descriptor_sets {
+        // Both reflection versions describe every advertised service, themselves included,
+        // so clients that list and then describe everything (grpcurl, buf curl) never miss one.
+        let builtin = [
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+        ];
+        let mut reflection_v1 = tonic_reflection::server::Builder::configure();
+        let mut reflection_v1alpha = tonic_reflection::server::Builder::configure();
+        for set in builtin
+            .into_iter()
+            .chain(self.descriptor_sets.iter().map(Vec::as_slice))
+        {
             reflection_v1 = reflection_v1.register_encoded_file_descriptor_set(set);
             reflection_v1alpha = reflection_v1alpha.register_encoded_file_descriptor_set(set);
         }

@@ -26,7 +26,8 @@ async fn start_suite(env: &TestEnv) -> anyhow::Result<Running> {
     serve::start(&config, Target::All, listener).await
 }
 
-/// Lists the services reflection advertises.
+/// Lists the services reflection advertises, and checks that reflection can describe each of
+/// them (clients such as grpcurl and `buf curl` list, then describe everything).
 async fn reflected_services(url: &str) -> anyhow::Result<Vec<String>> {
     use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
@@ -34,20 +35,40 @@ async fn reflected_services(url: &str) -> anyhow::Result<Vec<String>> {
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
     let mut client = ServerReflectionClient::new(channel_to(url, Caller::Anonymous));
-    let request = ServerReflectionRequest {
+    let ask = |message: MessageRequest| ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
+        message_request: Some(message),
     };
     let mut answers = client
-        .server_reflection_info(tokio_stream::once(request))
+        .server_reflection_info(tokio_stream::once(ask(MessageRequest::ListServices(
+            String::new(),
+        ))))
         .await?
         .into_inner();
-    match answers.message().await?.and_then(|r| r.message_response) {
+    let names: Vec<String> = match answers.message().await?.and_then(|r| r.message_response) {
         Some(MessageResponse::ListServicesResponse(list)) => {
-            Ok(list.service.into_iter().map(|s| s.name).collect())
+            list.service.into_iter().map(|s| s.name).collect()
         }
         other => anyhow::bail!("unexpected reflection answer: {other:?}"),
+    };
+    for name in &names {
+        let mut answers = client
+            .server_reflection_info(tokio_stream::once(ask(
+                MessageRequest::FileContainingSymbol(name.clone()),
+            )))
+            .await?
+            .into_inner();
+        match answers.message().await?.and_then(|r| r.message_response) {
+            Some(MessageResponse::FileDescriptorResponse(files)) => {
+                assert!(
+                    !files.file_descriptor_proto.is_empty(),
+                    "{name}: no descriptor"
+                );
+            }
+            other => anyhow::bail!("reflection cannot describe {name}: {other:?}"),
+        }
     }
+    Ok(names)
 }
 
 medbill_storage::conformance_tests! {

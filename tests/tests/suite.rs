@@ -90,7 +90,7 @@ medbill_storage::conformance_tests! {
                 .status;
             assert_eq!(status, ServingStatus::Serving as i32, "{service}");
         }
-        suite.handle.shutdown().await?;
+        suite.shutdown().await?;
         Ok(())
     }
 
@@ -260,7 +260,7 @@ medbill_storage::conformance_tests! {
         );
         assert!(coll_b.list_accounts(collections::ListAccountsRequest::default()).await?.into_inner().accounts.is_empty());
 
-        suite.handle.shutdown().await?;
+        suite.shutdown().await?;
         Ok(())
     }
 }

@@ -8,11 +8,14 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use medbill_remittance::delivery::CollectionsDelivery;
 use medbill_runtime::auth::Authenticator;
+use medbill_runtime::client;
 use medbill_runtime::config::{self, Config, ConfigOverrides, LogFormat, ServiceKind};
 use medbill_runtime::server::{Server, ServerHandle, shutdown_signal};
 use medbill_runtime::{telemetry, with_grpc_limits};
 use medbill_storage::Database;
+use medbill_storage::outbox::{Relay, RelayHandle};
 use tokio::net::TcpListener;
 use tonic::service::RoutesBuilder;
 
@@ -107,21 +110,38 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     tracing::info!(addr = %running.handle.local_addr(), services = ?names, "medbill started");
-    running
-        .handle
-        .run_until(shutdown_signal())
-        .await
-        .context("serving gRPC")?;
+    running.run_until(shutdown_signal()).await?;
     println!("medbill stopped");
     Ok(())
 }
 
-/// A started set of services behind one listener.
+/// A started set of services behind one listener, with their outbox relays.
 pub struct Running {
     /// The server: its address, health reporter and shutdown.
     pub handle: ServerHandle,
     /// The services it runs.
     pub services: Vec<ServiceKind>,
+    relays: Vec<RelayHandle>,
+}
+
+impl Running {
+    /// Serves until `signal`, then drains in-flight calls and stops the relays gracefully
+    /// (a message being delivered is recorded first).
+    pub async fn run_until(
+        self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let served = self.handle.run_until(signal).await;
+        for relay in self.relays {
+            relay.shutdown().await;
+        }
+        served.context("serving gRPC")
+    }
+
+    /// Stops now: the same drain as [`Running::run_until`], triggered at once.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.run_until(std::future::ready(())).await
+    }
 }
 
 /// Opens each of `target`'s databases (running migrations) and starts serving them on
@@ -140,12 +160,17 @@ pub async fn start(
             )
         })?;
     }
+    let local_addr = listener.local_addr()?;
     let mut routes = RoutesBuilder::default();
     let mut server_names = Vec::new();
+    let mut relays = Vec::new();
     for &service in &services {
         let db = connect(config, service).await?;
         println!("{service}: database {}", db.redacted_url());
-        server_names.push(add_service(&mut routes, config, service, db).await?);
+        server_names.push(add_service(&mut routes, config, service, db.clone()).await?);
+        if service == ServiceKind::Remittance {
+            relays.push(remittance_relay(config, local_addr, db)?);
+        }
     }
     let mut server = Server::new(routes.routes())
         .descriptor_set(medbill_proto::FILE_DESCRIPTOR_SET)
@@ -158,7 +183,25 @@ pub async fn start(
         .start(listener)
         .await
         .context("starting the gRPC server")?;
-    Ok(Running { handle, services })
+    Ok(Running {
+        handle,
+        services,
+        relays,
+    })
+}
+
+/// Starts the relay that delivers what remittance owes collections (see
+/// `medbill_remittance::delivery`), through collections' gRPC client wherever it runs.
+fn remittance_relay(
+    config: &Config,
+    local_addr: std::net::SocketAddr,
+    db: Database,
+) -> anyhow::Result<RelayHandle> {
+    let url = config.endpoint_for(ServiceKind::Collections, local_addr);
+    let channel = client::connect(&url, &config.client)
+        .with_context(|| format!("collections endpoint {url}"))?;
+    let delivery = CollectionsDelivery::new(channel, config.auth.clone());
+    Ok(Relay::new(db, delivery, config.outbox.clone()).spawn())
 }
 
 /// Connects `service` to its own namespace of the configured database.

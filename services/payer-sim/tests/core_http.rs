@@ -565,3 +565,36 @@ async fn shutdown_stops_the_server() -> Result<()> {
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
     Ok(())
 }
+
+#[tokio::test]
+async fn https_when_tls_is_configured() -> Result<()> {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let sim = start(PayerSimConfig {
+        tls: Some(medbill_payer_sim::TlsFiles {
+            cert_file: fixtures.join("server.pem"),
+            key_file: fixtures.join("server.key"),
+        }),
+        ..PayerSimConfig::default()
+    })
+    .await?;
+    assert!(sim.url().starts_with("https://"));
+    let mut http = CoreHttpConfig::new(format!(
+        "https://localhost:{}/core",
+        sim.local_addr().port()
+    ));
+    http.ca_file = Some(fixtures.join("ca.pem"));
+    let conn = Connection::open(&PayerConnection {
+        payer_id: "SIMPPO".into(),
+        sender_id: "MEDBILL01".into(),
+        receiver_id: "MEDBILLSIM".into(),
+        transport: TransportConfig::CoreHttp(http),
+        batch_transport: None,
+        retry: fast_retry(1),
+    })?;
+    let q = inquiry("SIMPPO", "SPX100000002", "SAMPLEMAN", "JORDAN");
+    let s = read(&ask(&conn, &q).await?)?.summary();
+    assert_eq!(s.active, Some(true));
+    assert_eq!(s.oop_remaining, Some(Decimal::ZERO));
+    sim.shutdown().await?;
+    Ok(())
+}

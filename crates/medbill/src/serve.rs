@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
 use medbill_remittance::delivery::CollectionsDelivery;
 use medbill_runtime::auth::Authenticator;
 use medbill_runtime::client;
@@ -167,7 +168,7 @@ pub async fn start(
     for &service in &services {
         let db = connect(config, service).await?;
         println!("{service}: database {}", db.redacted_url());
-        server_names.push(add_service(&mut routes, config, service, db.clone()).await?);
+        server_names.push(add_service(&mut routes, config, service, db.clone(), local_addr).await?);
         if service == ServiceKind::Remittance {
             relays.push(remittance_relay(config, local_addr, db)?);
         }
@@ -224,6 +225,7 @@ async fn add_service(
     config: &Config,
     service: ServiceKind,
     db: Database,
+    local_addr: std::net::SocketAddr,
 ) -> anyhow::Result<&'static str> {
     use medbill_proto::service_names;
     let migrate = |e| anyhow::anyhow!("{service}: migrations failed: {e}");
@@ -236,7 +238,13 @@ async fn add_service(
         }
         ServiceKind::Claims => {
             let store = medbill_claims::open_store(db).await.map_err(migrate)?;
-            let svc = medbill_claims::ClaimsService::new(store).into_server();
+            let url = config.endpoint_for(ServiceKind::Eligibility, local_addr);
+            let channel = client::connect(&url, &config.client)
+                .with_context(|| format!("eligibility endpoint {url}"))?;
+            let eligibility = EligibilityServiceClient::new(channel);
+            let svc =
+                medbill_claims::ClaimsService::new(store, eligibility, config.client.retry.clone())
+                    .into_server();
             routes.add_service(with_grpc_limits!(svc, &config.grpc));
             service_names::CLAIMS
         }

@@ -215,3 +215,92 @@ fn other_transaction_types_are_skipped() {
         }]
     );
 }
+
+/// Yields `head`, then `block` `n` times, then `tail`, without holding the whole input.
+struct Repeat {
+    parts: Vec<Vec<u8>>,
+    n: usize,
+    state: usize,
+    pos: usize,
+    done_blocks: usize,
+}
+
+impl Read for Repeat {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let part = match self.state {
+                0 => &self.parts[0],
+                1 if self.done_blocks < self.n => &self.parts[1],
+                1 => {
+                    self.state = 2;
+                    continue;
+                }
+                2 => &self.parts[2],
+                _ => return Ok(0),
+            };
+            if self.pos == part.len() {
+                self.pos = 0;
+                match self.state {
+                    1 => self.done_blocks += 1,
+                    s => self.state = s + 1,
+                }
+                continue;
+            }
+            let k = (part.len() - self.pos).min(buf.len());
+            buf[..k].copy_from_slice(&part[self.pos..self.pos + k]);
+            self.pos += k;
+            return Ok(k);
+        }
+    }
+}
+
+#[test]
+fn one_huge_set_streams_claim_by_claim() {
+    // Small enough for a debug test run; the 1 GB RSS figure comes from examples/stream_835.
+    let n = 5_000usize;
+    let head = b"ISA*00*          *00*          *ZZ*S              *ZZ*R              *240101*1200*^*00501*000000001*0*P*:~\nGS*HP*S*R*20240101*1200*1*X*005010X221A1~\nST*835*0001~\nBPR*I*400000.00*C*CHK************20240101~\nN1*PR*PAYER~\nN1*PE*CLINIC*XX*1234567893~\nLX*1~\n".to_vec();
+    let block =
+        b"CLP*PCN*1*100.00*80.00*20.00*12*X~\nSVC*HC:99213*100.00*80.00**1~\nCAS*PR*2*20.00~\n"
+            .to_vec();
+    let segments = 2 + 4 + 3 * n;
+    let tail = format!("SE*{segments}*0001~\nGE*1*1~\nIEA*1*000000001~\n").into_bytes();
+    let input = Repeat {
+        parts: vec![head, block, tail],
+        n,
+        state: 0,
+        pos: 0,
+        done_blocks: 0,
+    };
+    let mut stream = Era835Stream::new(input);
+    let mut claims = 0usize;
+    let mut max_buffered = 0usize;
+    let mut end = None;
+    while let Some(event) = stream.next() {
+        max_buffered = max_buffered.max(stream.buffered());
+        match event {
+            StreamEvent::Claim { imbalances, .. } => {
+                assert!(imbalances.is_empty());
+                claims += 1;
+            }
+            StreamEvent::SetEnd {
+                remittance,
+                imbalance,
+                problems,
+            } => end = Some((remittance, imbalance, problems)),
+            _ => {}
+        }
+    }
+    assert_eq!(claims, n);
+    let (r, imbalance, problems) = end.unwrap();
+    // Claims were handed out, not kept: the set's model holds none of them.
+    assert!(r.claims.is_empty());
+    assert_eq!(r.claim_count, n);
+    assert_eq!(r.claims_paid_total, Decimal::new(400_000_00, 2));
+    assert!(imbalance.is_none(), "{imbalance:?}");
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(stream.take_problems().is_empty());
+    assert!(
+        max_buffered <= 2 * medbill_x12::stream::CHUNK_SIZE,
+        "{max_buffered}"
+    );
+}

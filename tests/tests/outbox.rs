@@ -5,12 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use medbill::serve::{self, Target};
+mod common;
+
+use medbill::serve::Target;
 use medbill_proto::collections::v1 as pb;
 use medbill_proto::collections::v1::collections_service_client::CollectionsServiceClient;
 use medbill_remittance::delivery::{CollectionsDelivery, enqueue_open_account};
 use medbill_runtime::client;
-use medbill_runtime::config::{ClientConfig, Config};
+use medbill_runtime::config::ClientConfig;
 use medbill_storage::Database;
 use medbill_storage::outbox::{self, Enqueued, Relay, RelayConfig};
 use medbill_storage::testing::TestEnv;
@@ -75,13 +77,8 @@ medbill_storage::conformance_tests! {
         db.close().await;
 
         // Collections comes back on its address (the binary's own start, its own database).
-        let collections_config = Config {
-            database_url: Some(env.url().to_owned()),
-            auth: two_tenant_auth(),
-            ..Config::default()
-        };
         let listener = tokio::net::TcpListener::bind(collections_addr).await?;
-        let collections = serve::start(&collections_config, Target::Collections, listener).await?;
+        let collections = common::start_on(&env, Target::Collections, listener).await?;
 
         // The restarted sender delivers it.
         let db = remittance_db(&env).await?;

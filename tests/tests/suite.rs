@@ -3,28 +3,18 @@
 //! get and list of each service's main entity, with tenants kept apart. SQLite always;
 //! PostgreSQL too when `MEDBILL_TEST_PG_URL` is set.
 
-use medbill::serve::{self, Running, Target};
+mod common;
+
+use medbill::serve::Target;
 use medbill_proto::claims::v1 as claims;
 use medbill_proto::collections::v1 as collections;
 use medbill_proto::eligibility::v1 as eligibility;
 use medbill_proto::remittance::v1 as remittance;
-use medbill_runtime::config::Config;
 use medbill_storage::testing::TestEnv;
-use medbill_testkit::{Caller, channel_to, two_tenant_auth};
+use medbill_testkit::{Caller, channel_to};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-
-/// Starts all four services on a loopback port against the test's database.
-async fn start_suite(env: &TestEnv) -> anyhow::Result<Running> {
-    let config = Config {
-        database_url: Some(env.url().to_owned()),
-        auth: two_tenant_auth(),
-        ..Config::default()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    serve::start(&config, Target::All, listener).await
-}
 
 /// Lists the services reflection advertises, and checks that reflection can describe each of
 /// them (clients such as grpcurl and `buf curl` list, then describe everything).
@@ -73,7 +63,7 @@ async fn reflected_services(url: &str) -> anyhow::Result<Vec<String>> {
 
 medbill_storage::conformance_tests! {
     async fn all_four_services_answer_health_and_reflection_without_a_token(env: TestEnv) -> anyhow::Result<()> {
-        let suite = start_suite(&env).await?;
+        let suite = common::start(&env, Target::All).await?;
         let url = suite.handle.url();
 
         let names = reflected_services(&url).await?;
@@ -95,7 +85,7 @@ medbill_storage::conformance_tests! {
     }
 
     async fn each_service_creates_gets_and_lists_its_main_entity_per_tenant(env: TestEnv) -> anyhow::Result<()> {
-        let suite = start_suite(&env).await?;
+        let suite = common::start(&env, Target::All).await?;
         let url = suite.handle.url();
 
         // eligibility: a coverage

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use medbill_payer_sim::PayerSimHandle;
 use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
 use medbill_remittance::delivery::CollectionsDelivery;
 use medbill_runtime::auth::Authenticator;
@@ -33,6 +34,8 @@ pub enum Target {
     Remittance,
     /// The collections service only.
     Collections,
+    /// The payer simulator only (the clearinghouse/payer counterparty for development).
+    PayerSim,
 }
 
 impl Target {
@@ -43,7 +46,12 @@ impl Target {
             Target::Claims => vec![ServiceKind::Claims],
             Target::Remittance => vec![ServiceKind::Remittance],
             Target::Collections => vec![ServiceKind::Collections],
+            Target::PayerSim => Vec::new(),
         }
+    }
+
+    fn runs_payer_sim(self) -> bool {
+        matches!(self, Target::All | Target::PayerSim)
     }
 }
 
@@ -93,6 +101,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config =
         config::load(args.config.as_deref(), &overrides).context("loading configuration")?;
     let _telemetry = telemetry::init(&config.telemetry).context("starting telemetry")?;
+    if args.target == Target::PayerSim {
+        let sim = start_payer_sim(&config).await?;
+        shutdown_signal().await;
+        sim.shutdown().await?;
+        println!("medbill stopped");
+        return Ok(());
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -123,6 +138,7 @@ pub struct Running {
     /// The services it runs.
     pub services: Vec<ServiceKind>,
     relays: Vec<RelayHandle>,
+    payer_sim: Option<PayerSimHandle>,
 }
 
 impl Running {
@@ -135,6 +151,9 @@ impl Running {
         let served = self.handle.run_until(signal).await;
         for relay in self.relays {
             relay.shutdown().await;
+        }
+        if let Some(sim) = self.payer_sim {
+            sim.shutdown().await?;
         }
         served.context("serving gRPC")
     }
@@ -161,6 +180,11 @@ pub async fn start(
             )
         })?;
     }
+    let payer_sim = if target.runs_payer_sim() {
+        Some(start_payer_sim(config).await?)
+    } else {
+        None
+    };
     let local_addr = listener.local_addr()?;
     let mut routes = RoutesBuilder::default();
     let mut server_names = Vec::new();
@@ -188,7 +212,17 @@ pub async fn start(
         handle,
         services,
         relays,
+        payer_sim,
     })
+}
+
+/// Starts the payer simulator on its own HTTP listener and says where it listens.
+async fn start_payer_sim(config: &Config) -> anyhow::Result<PayerSimHandle> {
+    let sim = medbill_payer_sim::bind_and_start(config.payer_sim.clone())
+        .await
+        .context("starting payer-sim")?;
+    println!("payer-sim: CORE endpoint {}", sim.url());
+    Ok(sim)
 }
 
 /// Starts the relay that delivers what remittance owes collections (see

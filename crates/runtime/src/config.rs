@@ -47,6 +47,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "outbox",
     "eligibility",
     "payers",
+    "payer_sim",
 ];
 
 /// Holds a secret string (a bearer token) whose `Debug` never shows the value.
@@ -148,6 +149,8 @@ pub struct Config {
     pub eligibility: EligibilityConfig,
     /// Clearinghouse / payer connections (`[[payers]]` tables), one per payer id.
     pub payers: Vec<PayerConnection>,
+    /// The payer simulator run by `--target payer-sim` and `--target all` (`[payer_sim]`).
+    pub payer_sim: medbill_payer_sim::PayerSimConfig,
 }
 
 impl Default for Config {
@@ -165,6 +168,7 @@ impl Default for Config {
             outbox: OutboxConfig::default(),
             eligibility: EligibilityConfig::default(),
             payers: Vec::new(),
+            payer_sim: medbill_payer_sim::PayerSimConfig::default(),
         }
     }
 }
@@ -187,6 +191,7 @@ impl fmt::Debug for Config {
             .field("outbox", &self.outbox)
             .field("eligibility", &self.eligibility)
             .field("payers", &self.payers)
+            .field("payer_sim", &self.payer_sim)
             .finish()
     }
 }

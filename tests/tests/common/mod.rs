@@ -1,0 +1,39 @@
+//! Setup shared by the end-to-end tests: the binary's configuration for a test database,
+//! with the two test tenants and every listener on a port the OS picks.
+
+// Each test binary includes this module and uses a subset of it.
+#![allow(dead_code)]
+use medbill::serve::{self, Running, Target};
+use medbill_runtime::config::Config;
+use medbill_storage::testing::TestEnv;
+use medbill_testkit::two_tenant_auth;
+
+/// Returns the configuration `medbill serve` would load, pointed at the test's database.
+pub fn config(env: &TestEnv) -> Config {
+    let mut config = Config {
+        database_url: Some(env.url().to_owned()),
+        auth: two_tenant_auth(),
+        ..Config::default()
+    };
+    config.payer_sim.listen = ([127, 0, 0, 1], 0).into();
+    config
+}
+
+/// Starts `target` the way `medbill serve --target ...` does, on `listener`.
+pub async fn start_on(
+    env: &TestEnv,
+    target: Target,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<Running> {
+    serve::start(&config(env), target, listener).await
+}
+
+/// Starts `target` on a loopback port chosen by the OS.
+pub async fn start(env: &TestEnv, target: Target) -> anyhow::Result<Running> {
+    start_on(
+        env,
+        target,
+        tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+    )
+    .await
+}

@@ -10,13 +10,17 @@ use medbill_domain::{
 };
 use medbill_proto::claims::v1 as pb;
 use medbill_proto::claims::v1::claims_service_server::ClaimsServiceServer;
+use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
 use medbill_runtime::ServiceError;
+use medbill_runtime::client::TracedChannel;
+use medbill_runtime::config::RetryPolicy;
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
 use medbill_storage::idempotency::Fingerprint;
 use prost::Message;
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
+use crate::coverage::CoverageClient;
 use crate::model::{
     Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, NewClaim, NewClaimLine,
 };
@@ -27,10 +31,11 @@ const MAX_REF_LEN: usize = 128;
 /// Longest payer identifier (NM109 of the payer is 80 characters).
 const MAX_PAYER_ID_LEN: usize = 80;
 
-/// The claims gRPC service over a [`ClaimStore`].
+/// The claims gRPC service over a [`ClaimStore`], checking coverages with the eligibility service.
 #[derive(Clone)]
 pub struct ClaimsService {
     store: Arc<dyn ClaimStore>,
+    coverage: CoverageClient,
 }
 
 impl std::fmt::Debug for ClaimsService {
@@ -40,9 +45,18 @@ impl std::fmt::Debug for ClaimsService {
 }
 
 impl ClaimsService {
-    /// Builds the service over a store (see [`crate::store::open_store`]).
-    pub fn new(store: Arc<dyn ClaimStore>) -> Self {
-        Self { store }
+    /// Builds the service over a store (see [`crate::store::open_store`]) and a client of the
+    /// eligibility service (`medbill_runtime::client::connect(url, &config)` with no token of its
+    /// own: each call forwards the caller's), whose reads are retried under `retry`.
+    pub fn new(
+        store: Arc<dyn ClaimStore>,
+        eligibility: EligibilityServiceClient<TracedChannel>,
+        retry: RetryPolicy,
+    ) -> Self {
+        Self {
+            store,
+            coverage: CoverageClient::new(eligibility, retry),
+        }
     }
 
     /// Wraps the service in its generated tonic server (apply message limits with
@@ -63,7 +77,8 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
         request: Request<pb::CreateClaimRequest>,
     ) -> Result<Response<pb::CreateClaimResponse>, Status> {
         let tenant = tenant_of(&request)?;
-        let req = request.into_inner();
+        // The request itself (not only its body) is kept: the coverage check forwards its token.
+        let req = request.get_ref();
         let key = idempotency_key(&req.idempotency_key)?;
         let input = req
             .claim
@@ -72,7 +87,8 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
         let new = validate_input(input)?;
         new.validate()
             .map_err(|e| ServiceError::invalid_argument(format!("claim.{}", e.field), e.message))?;
-        let fingerprint = request_fingerprint(&req);
+        self.coverage.check_claim(&request, &tenant, &new).await?;
+        let fingerprint = request_fingerprint(req);
         let created = self
             .store
             .create_claim(&tenant, &key, &fingerprint, &new)

@@ -1,27 +1,101 @@
 //! The claims service through its generated gRPC client against a real server on port 0 (runtime
-//! bootstrap: auth with two tenants, health, reflection), on SQLite and, when `MEDBILL_TEST_PG_URL` is set,
-//! on PostgreSQL.
+//! bootstrap: auth with two tenants, health, reflection), pointed at a real eligibility server for
+//! its coverage checks, on SQLite and, when `MEDBILL_TEST_PG_URL` is set, on PostgreSQL.
 
 use medbill_claims::{ClaimsService, open_store};
 use medbill_domain::CoverageId;
+use medbill_eligibility::EligibilityService;
 use medbill_proto::claims::v1 as pb;
 use medbill_proto::claims::v1::claims_service_client::ClaimsServiceClient;
 use medbill_proto::common::v1::ServiceDateRange;
+use medbill_proto::eligibility::v1 as elig;
+use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
 use medbill_runtime::client::TracedChannel;
-use medbill_storage::Database;
-use medbill_testkit::{Caller, TestServer};
+use medbill_runtime::config::{ClientConfig, RetryPolicy};
+use medbill_storage::testing::TestEnv;
+use medbill_testkit::{Caller, TestServer, channel_to};
 use tonic::Code;
 
 type Client = ClaimsServiceClient<TracedChannel>;
 
-async fn serve(db: Database) -> anyhow::Result<TestServer> {
-    let store = open_store(db).await?;
-    let routes = tonic::service::Routes::new(ClaimsService::new(store).into_server());
-    Ok(TestServer::start(routes).await)
+/// A claims server and the eligibility server it checks coverages with, each in its own
+/// database namespace of the test database.
+struct Suite {
+    claims: TestServer,
+    eligibility: TestServer,
 }
 
-fn client(server: &TestServer, caller: Caller) -> Client {
-    ClaimsServiceClient::new(server.channel(caller))
+/// A coverage created in the eligibility service, as a claim refers to it.
+struct Cov {
+    id: String,
+    patient_ref: String,
+    payer_id: String,
+}
+
+impl Suite {
+    /// Starts the eligibility server, then the claims server with a client to it that has no
+    /// token of its own (it forwards each caller's).
+    async fn start(env: &TestEnv) -> anyhow::Result<Self> {
+        let eligibility_store =
+            medbill_eligibility::open_store(env.connect("eligibility").await?).await?;
+        let eligibility = TestServer::start(tonic::service::Routes::new(
+            EligibilityService::new(eligibility_store).into_server(),
+        ))
+        .await;
+        let channel =
+            medbill_runtime::client::connect(&eligibility.url(), &ClientConfig::default())?;
+        // Short pauses keep the "eligibility down" test quick; the attempts are the default's.
+        let retry = RetryPolicy {
+            initial_backoff_ms: 10,
+            max_backoff_ms: 50,
+            ..RetryPolicy::default()
+        };
+        let store = open_store(env.db().clone()).await?;
+        let service = ClaimsService::new(store, EligibilityServiceClient::new(channel), retry);
+        let claims = TestServer::start(tonic::service::Routes::new(service.into_server())).await;
+        Ok(Self {
+            claims,
+            eligibility,
+        })
+    }
+
+    fn client(&self, caller: Caller) -> Client {
+        ClaimsServiceClient::new(self.claims.channel(caller))
+    }
+
+    /// Creates a coverage for `patient_ref` with `payer_id` as `caller`, straight in the
+    /// eligibility service.
+    async fn coverage(
+        &self,
+        caller: Caller,
+        patient_ref: &str,
+        payer_id: &str,
+    ) -> anyhow::Result<Cov> {
+        let mut c = EligibilityServiceClient::new(channel_to(&self.eligibility.url(), caller));
+        let req = elig::CreateCoverageRequest {
+            idempotency_key: CoverageId::new().to_string(),
+            patient_ref: patient_ref.to_owned(),
+            payer_id: payer_id.to_owned(),
+            payer_name: "AETNA".to_owned(),
+            member_id: "W123456789".to_owned(),
+            subscriber_first_name: "JANE".to_owned(),
+            subscriber_last_name: "DOE".to_owned(),
+            subscriber_birth_date: "1984-03-09".to_owned(),
+            effective_date: "2026-01-01".to_owned(),
+            ..Default::default()
+        };
+        let coverage = c
+            .create_coverage(req)
+            .await?
+            .into_inner()
+            .coverage
+            .ok_or_else(|| anyhow::anyhow!("response without coverage"))?;
+        Ok(Cov {
+            id: coverage.id,
+            patient_ref: patient_ref.to_owned(),
+            payer_id: payer_id.to_owned(),
+        })
+    }
 }
 
 fn line(code: &str, charge: &str, day: &str, pointers: Vec<u32>) -> pb::ClaimLine {
@@ -35,13 +109,13 @@ fn line(code: &str, charge: &str, day: &str, pointers: Vec<u32>) -> pb::ClaimLin
     }
 }
 
-fn input(pcn: &str, patient_ref: &str, payer_id: &str) -> pb::ClaimInput {
+fn input(pcn: &str, cov: &Cov) -> pb::ClaimInput {
     pb::ClaimInput {
         patient_control_number: pcn.to_owned(),
         claim_type: pb::ClaimType::Professional.into(),
-        coverage_id: CoverageId::new().to_string(),
-        payer_id: payer_id.to_owned(),
-        patient_ref: patient_ref.to_owned(),
+        coverage_id: cov.id.clone(),
+        payer_id: cov.payer_id.clone(),
+        patient_ref: cov.patient_ref.clone(),
         billing_provider_npi: "1234567893".to_owned(),
         place_of_service: "11".to_owned(),
         diagnoses: vec!["E119".to_owned(), "I10".to_owned()],
@@ -96,10 +170,11 @@ fn assert_invalid(status: &tonic::Status, field: &str) {
 medbill_storage::conformance_tests! {
     namespace = "claims";
 
-    async fn creates_gets_and_lists(db: Database) -> anyhow::Result<()> {
-        let server = serve(db).await?;
-        let mut a = client(&server, Caller::TenantA);
-        let mut claim = input("PCN-1", "pat-1", "60054");
+    async fn creates_gets_and_lists(env: TestEnv) -> anyhow::Result<()> {
+        let suite = Suite::start(&env).await?;
+        let mut a = suite.client(Caller::TenantA);
+        let cov = suite.coverage(Caller::TenantA, "pat-1", "60054").await?;
+        let mut claim = input("PCN-1", &cov);
         claim.lines[1].modifiers = vec!["25".to_owned()];
         claim.lines[1].units = "1.5".to_owned();
         claim.lines[0].charge = "125.5".to_owned();
@@ -129,13 +204,15 @@ medbill_storage::conformance_tests! {
         Ok(())
     }
 
-    async fn filters_pages_and_rejects_foreign_tokens(db: Database) -> anyhow::Result<()> {
-        let server = serve(db).await?;
-        let mut a = client(&server, Caller::TenantA);
+    async fn filters_pages_and_rejects_foreign_tokens(env: TestEnv) -> anyhow::Result<()> {
+        let suite = Suite::start(&env).await?;
+        let mut a = suite.client(Caller::TenantA);
+        let aetna = suite.coverage(Caller::TenantA, "pat-1", "60054").await?;
+        let uhc = suite.coverage(Caller::TenantA, "pat-1", "87726").await?;
         let mut ids = Vec::new();
         for i in 0..5 {
-            let payer = if i % 2 == 0 { "60054" } else { "87726" };
-            ids.push(create(&mut a, request(&format!("k-{i}"), input(&format!("PCN-{i}"), "pat-1", payer))).await?.id);
+            let cov = if i % 2 == 0 { &aetna } else { &uhc };
+            ids.push(create(&mut a, request(&format!("k-{i}"), input(&format!("PCN-{i}"), cov))).await?.id);
         }
 
         let mut seen = Vec::new();
@@ -166,7 +243,7 @@ medbill_storage::conformance_tests! {
         let garbage = list(&mut a, pb::ListClaimsRequest { page_token: "not-a-token".to_owned(), ..Default::default() }).await.unwrap_err();
         assert_invalid(&garbage, "page_token");
         // Another tenant cannot use it either.
-        let mut b = client(&server, Caller::TenantB);
+        let mut b = suite.client(Caller::TenantB);
         let stolen = list(&mut b, pb::ListClaimsRequest { page_token: first.next_page_token, ..by_payer }).await.unwrap_err();
         assert_invalid(&stolen, "page_token");
 
@@ -191,45 +268,50 @@ medbill_storage::conformance_tests! {
         Ok(())
     }
 
-    async fn retries_are_idempotent_and_key_reuse_is_refused(db: Database) -> anyhow::Result<()> {
-        let server = serve(db).await?;
-        let mut a = client(&server, Caller::TenantA);
-        let req = request("k-1", input("PCN-1", "pat-1", "60054"));
+    async fn retries_are_idempotent_and_key_reuse_is_refused(env: TestEnv) -> anyhow::Result<()> {
+        let suite = Suite::start(&env).await?;
+        let mut a = suite.client(Caller::TenantA);
+        let cov = suite.coverage(Caller::TenantA, "pat-1", "60054").await?;
+        let other_patient = suite.coverage(Caller::TenantA, "pat-2", "60054").await?;
+        let req = request("k-1", input("PCN-1", &cov));
         let first = create(&mut a, req.clone()).await?;
         let again = create(&mut a, req).await?;
         assert_eq!(again, first, "a retry returns the first result");
         assert_eq!(list_all(&mut a).await?.len(), 1, "and writes once");
 
-        let reused = a.create_claim(request("k-1", input("PCN-2", "pat-1", "60054"))).await.unwrap_err();
+        let reused = a.create_claim(request("k-1", input("PCN-2", &cov))).await.unwrap_err();
         assert_eq!(reused.code(), Code::AlreadyExists, "{reused:?}");
         assert!(reused.message().contains("k-1"), "{}", reused.message());
         assert_eq!(list_all(&mut a).await?.len(), 1);
 
-        let dup = a.create_claim(request("k-2", input("PCN-1", "pat-2", "60054"))).await.unwrap_err();
+        let dup = a.create_claim(request("k-2", input("PCN-1", &other_patient))).await.unwrap_err();
         assert_eq!(dup.code(), Code::AlreadyExists, "{dup:?}");
         assert!(dup.message().contains("patient control number PCN-1"), "{}", dup.message());
         assert_eq!(list_all(&mut a).await?.len(), 1);
         Ok(())
     }
 
-    async fn tenants_are_isolated(db: Database) -> anyhow::Result<()> {
-        let server = serve(db).await?;
-        let mut a = client(&server, Caller::TenantA);
-        let mut b = client(&server, Caller::TenantB);
-        let created = create(&mut a, request("k-1", input("PCN-1", "pat-1", "60054"))).await?;
+    async fn tenants_are_isolated(env: TestEnv) -> anyhow::Result<()> {
+        let suite = Suite::start(&env).await?;
+        let mut a = suite.client(Caller::TenantA);
+        let mut b = suite.client(Caller::TenantB);
+        let cov_a = suite.coverage(Caller::TenantA, "pat-1", "60054").await?;
+        let cov_b = suite.coverage(Caller::TenantB, "pat-1", "60054").await?;
+        let created = create(&mut a, request("k-1", input("PCN-1", &cov_a))).await?;
         let err = b.get_claim(pb::GetClaimRequest { id: created.id.clone() }).await.unwrap_err();
         assert_eq!(err.code(), Code::NotFound, "{err:?}");
         assert!(list_all(&mut b).await?.is_empty());
         // Tenant B may use the same CLM01 and key for its own claim.
-        let theirs = create(&mut b, request("k-1", input("PCN-1", "pat-1", "60054"))).await?;
+        let theirs = create(&mut b, request("k-1", input("PCN-1", &cov_b))).await?;
         assert_ne!(theirs.id, created.id);
         assert_eq!(list_all(&mut a).await?, vec![created]);
         Ok(())
     }
 
-    async fn bad_input_names_the_field_and_writes_nothing(db: Database) -> anyhow::Result<()> {
-        let server = serve(db).await?;
-        let mut a = client(&server, Caller::TenantA);
+    async fn bad_input_names_the_field_and_writes_nothing(env: TestEnv) -> anyhow::Result<()> {
+        let suite = Suite::start(&env).await?;
+        let mut a = suite.client(Caller::TenantA);
+        let cov = suite.coverage(Caller::TenantA, "pat-1", "60054").await?;
         type Edit = fn(&mut pb::CreateClaimRequest);
         let cases: Vec<(&str, Edit)> = vec![
             ("claim.lines[0].charge", |r| r.claim.as_mut().unwrap().lines[0].charge = "12.3.4".into()),
@@ -259,14 +341,14 @@ medbill_storage::conformance_tests! {
             ("idempotency_key", |r| r.idempotency_key = String::new()),
         ];
         for (i, (field, edit)) in cases.into_iter().enumerate() {
-            let mut req = request(&format!("k-{i}"), input("PCN-1", "pat-1", "60054"));
+            let mut req = request(&format!("k-{i}"), input("PCN-1", &cov));
             edit(&mut req);
             let err = a.create_claim(req).await.unwrap_err();
             assert_invalid(&err, field);
         }
         assert!(list_all(&mut a).await?.is_empty(), "nothing was written");
         // The total matches: accepted (the guard above is about a mismatch only).
-        let mut ok = request("k-ok", input("PCN-1", "pat-1", "60054"));
+        let mut ok = request("k-ok", input("PCN-1", &cov));
         ok.claim.as_mut().unwrap().total_charge = "205.55".into();
         create(&mut a, ok).await?;
 
@@ -275,29 +357,94 @@ medbill_storage::conformance_tests! {
         Ok(())
     }
 
-    async fn unknown_or_missing_tokens_are_unauthenticated(db: Database) -> anyhow::Result<()> {
-        let server = serve(db).await?;
+    async fn unknown_or_missing_tokens_are_unauthenticated(env: TestEnv) -> anyhow::Result<()> {
+        let suite = Suite::start(&env).await?;
+        let cov = suite.coverage(Caller::TenantA, "pat-1", "60054").await?;
         for caller in [Caller::Anonymous, Caller::UnknownToken] {
-            let mut c = client(&server, caller);
-            let err = c.create_claim(request("k-1", input("PCN-1", "pat-1", "60054"))).await.unwrap_err();
+            let mut c = suite.client(caller);
+            let err = c.create_claim(request("k-1", input("PCN-1", &cov))).await.unwrap_err();
             assert_eq!(err.code(), Code::Unauthenticated, "{caller:?}: {err:?}");
             let err = c.list_claims(pb::ListClaimsRequest::default()).await.unwrap_err();
             assert_eq!(err.code(), Code::Unauthenticated, "{caller:?}: {err:?}");
         }
-        let mut a = client(&server, Caller::TenantA);
+        let mut a = suite.client(Caller::TenantA);
         assert!(list_all(&mut a).await?.is_empty(), "nothing was written");
         Ok(())
     }
 
-    async fn later_rpcs_say_what_brings_them(db: Database) -> anyhow::Result<()> {
-        let server = serve(db).await?;
-        let mut a = client(&server, Caller::TenantA);
+    async fn later_rpcs_say_what_brings_them(env: TestEnv) -> anyhow::Result<()> {
+        let suite = Suite::start(&env).await?;
+        let mut a = suite.client(Caller::TenantA);
         let err = a.scrub_claim(pb::ScrubClaimRequest::default()).await.unwrap_err();
         assert_eq!(err.code(), Code::Unimplemented);
         assert!(err.message().starts_with("ScrubClaim arrives with"), "{}", err.message());
         let err = a.watch_claims(pb::WatchClaimsRequest::default()).await.unwrap_err();
         assert_eq!(err.code(), Code::Unimplemented);
         assert!(err.message().starts_with("WatchClaims arrives with"), "{}", err.message());
+        Ok(())
+    }
+
+    async fn unknown_coverage_is_a_failed_precondition_and_writes_nothing(env: TestEnv) -> anyhow::Result<()> {
+        let suite = Suite::start(&env).await?;
+        let mut a = suite.client(Caller::TenantA);
+        let unknown = Cov { id: CoverageId::new().to_string(), patient_ref: "pat-1".to_owned(), payer_id: "60054".to_owned() };
+        let err = a.create_claim(request("k-1", input("PCN-1", &unknown))).await.unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+        assert_eq!(err.message(), format!("claim.coverage_id: coverage {} does not exist for this tenant", unknown.id));
+        assert!(list_all(&mut a).await?.is_empty(), "nothing was written");
+        Ok(())
+    }
+
+    async fn coverage_of_another_payer_or_patient_is_invalid(env: TestEnv) -> anyhow::Result<()> {
+        let suite = Suite::start(&env).await?;
+        let mut a = suite.client(Caller::TenantA);
+        let cov = suite.coverage(Caller::TenantA, "pat-1", "60054").await?;
+
+        let mut other_payer = input("PCN-1", &cov);
+        other_payer.payer_id = "87726".to_owned();
+        let err = a.create_claim(request("k-1", other_payer)).await.unwrap_err();
+        assert_invalid(&err, "claim.payer_id");
+        assert!(err.message().contains("87726") && err.message().contains("60054"), "names both payers: {}", err.message());
+        assert!(err.message().contains(&cov.id), "{}", err.message());
+
+        let mut other_patient = input("PCN-1", &cov);
+        other_patient.patient_ref = "pat-2".to_owned();
+        let err = a.create_claim(request("k-2", other_patient)).await.unwrap_err();
+        assert_invalid(&err, "claim.patient_ref");
+        assert!(!err.message().contains("pat-"), "patient refs are not echoed: {}", err.message());
+
+        assert!(list_all(&mut a).await?.is_empty(), "nothing was written");
+        // The same claim with the coverage's own payer and patient is accepted.
+        create(&mut a, request("k-3", input("PCN-1", &cov))).await?;
+        assert_eq!(list_all(&mut a).await?.len(), 1);
+        Ok(())
+    }
+
+    async fn a_tenant_cannot_use_another_tenants_coverage(env: TestEnv) -> anyhow::Result<()> {
+        let suite = Suite::start(&env).await?;
+        let theirs = suite.coverage(Caller::TenantA, "pat-1", "60054").await?;
+        let mut b = suite.client(Caller::TenantB);
+        let err = b.create_claim(request("k-1", input("PCN-1", &theirs))).await.unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+        assert!(err.message().contains("claim.coverage_id") && err.message().contains(&theirs.id), "{}", err.message());
+        assert!(list_all(&mut b).await?.is_empty(), "nothing was written");
+        // Tenant A, whose token the claims service forwards, may use it.
+        let mut a = suite.client(Caller::TenantA);
+        create(&mut a, request("k-1", input("PCN-1", &theirs))).await?;
+        Ok(())
+    }
+
+    async fn eligibility_down_is_unavailable_and_writes_nothing(env: TestEnv) -> anyhow::Result<()> {
+        let suite = Suite::start(&env).await?;
+        let cov = suite.coverage(Caller::TenantA, "pat-1", "60054").await?;
+        let mut a = suite.client(Caller::TenantA);
+        let first = create(&mut a, request("k-1", input("PCN-1", &cov))).await?;
+
+        suite.eligibility.shutdown().await;
+        let err = a.create_claim(request("k-2", input("PCN-2", &cov))).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+        assert_eq!(err.message(), "eligibility service unavailable; retry");
+        assert_eq!(list_all(&mut a).await?, vec![first], "nothing more was written");
         Ok(())
     }
 }

@@ -1,0 +1,260 @@
+//! The claims service's one question to the eligibility service: does the coverage a claim names
+//! exist for the caller's tenant, and is it the claim's payer and patient?
+//!
+//! The call goes through the generated eligibility client on a
+//! [`TracedChannel`](medbill_runtime::client::TracedChannel) (trace context and a default
+//! deadline), carries the inbound caller's bearer token (so the eligibility service resolves the
+//! same tenant; this client has no token of its own) and is retried on UNAVAILABLE under the
+//! configured [`RetryPolicy`], since a read is idempotent.
+
+use medbill_domain::TenantId;
+use medbill_proto::eligibility::v1 as pb;
+use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
+use medbill_runtime::ServiceError;
+use medbill_runtime::auth::forward_caller_token;
+use medbill_runtime::client::{TracedChannel, retry_idempotent};
+use medbill_runtime::config::RetryPolicy;
+use tonic::{Code, Request, Status};
+
+use crate::model::NewClaim;
+
+/// Explains why a claim's coverage was refused or could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum CoverageError {
+    /// The eligibility service does not know the coverage for the caller's tenant.
+    #[error("claim.coverage_id: coverage {coverage_id} does not exist for this tenant")]
+    NotFound {
+        /// The coverage id the claim named.
+        coverage_id: String,
+    },
+    /// The coverage is with another payer than the claim's.
+    #[error(
+        "invalid claim.payer_id: the claim is for payer {claim_payer}, but coverage {coverage_id} \
+         is with payer {coverage_payer}"
+    )]
+    PayerMismatch {
+        /// The coverage id the claim named.
+        coverage_id: String,
+        /// The claim's payer id.
+        claim_payer: String,
+        /// The coverage's payer id.
+        coverage_payer: String,
+    },
+    /// The coverage belongs to another patient; neither patient reference is repeated (they
+    /// may identify a patient).
+    #[error("invalid claim.patient_ref: coverage {coverage_id} belongs to another patient")]
+    PatientMismatch {
+        /// The coverage id the claim named.
+        coverage_id: String,
+    },
+    /// The eligibility service stayed unavailable (or too slow) through the retries.
+    #[error("eligibility service unavailable; retry")]
+    Unavailable {
+        /// The last status code seen.
+        code: Code,
+    },
+    /// Any other answer: a bug or a deployment error, reported to the caller as internal.
+    #[error("eligibility GetCoverage for coverage {coverage_id} failed with {code:?}: {message}")]
+    Unexpected {
+        /// The coverage id asked for.
+        coverage_id: String,
+        /// The status code answered.
+        code: Code,
+        /// The status message answered (the eligibility service's own text, no PHI).
+        message: String,
+    },
+}
+
+impl From<CoverageError> for Status {
+    fn from(err: CoverageError) -> Self {
+        match err {
+            CoverageError::NotFound { .. } => {
+                ServiceError::FailedPrecondition(err.to_string()).into()
+            }
+            CoverageError::PayerMismatch {
+                ref coverage_id,
+                ref claim_payer,
+                ref coverage_payer,
+            } => ServiceError::invalid_argument(
+                "claim.payer_id",
+                format!(
+                    "the claim is for payer {claim_payer}, but coverage {coverage_id} is with \
+                     payer {coverage_payer}"
+                ),
+            )
+            .into(),
+            CoverageError::PatientMismatch { ref coverage_id } => ServiceError::invalid_argument(
+                "claim.patient_ref",
+                format!("coverage {coverage_id} belongs to another patient"),
+            )
+            .into(),
+            CoverageError::Unavailable { .. } => ServiceError::Unavailable(err.to_string()).into(),
+            // Logged with its detail where it happens (with tenant and coverage id); the caller
+            // sees a bare internal error.
+            CoverageError::Unexpected { .. } => Status::internal("internal error"),
+        }
+    }
+}
+
+/// The generated eligibility client with the retry policy for its reads.
+#[derive(Clone, Debug)]
+pub struct CoverageClient {
+    client: EligibilityServiceClient<TracedChannel>,
+    retry: RetryPolicy,
+}
+
+impl CoverageClient {
+    /// Wraps the eligibility client (built with `medbill_runtime::client::connect` and no token:
+    /// each call forwards the caller's) and the retry policy for its reads.
+    pub fn new(client: EligibilityServiceClient<TracedChannel>, retry: RetryPolicy) -> Self {
+        Self { client, retry }
+    }
+
+    /// Fetches the claim's coverage on behalf of the caller of `inbound` and checks that it is
+    /// the claim's payer and patient.
+    ///
+    /// # Errors
+    /// See [`CoverageError`]; UNAVAILABLE and DEADLINE_EXCEEDED are retried first as the policy
+    /// allows.
+    pub async fn check_claim<T: Sync>(
+        &self,
+        inbound: &Request<T>,
+        tenant: &TenantId,
+        claim: &NewClaim,
+    ) -> Result<(), CoverageError> {
+        let coverage_id = claim.coverage_id.as_str();
+        let answer = retry_idempotent(&self.retry, || {
+            let mut client = self.client.clone();
+            let mut outbound = Request::new(pb::GetCoverageRequest {
+                id: coverage_id.to_owned(),
+            });
+            let forwarded = forward_caller_token(inbound, &mut outbound);
+            async move {
+                forwarded?;
+                client.get_coverage(outbound).await
+            }
+        })
+        .await;
+        let coverage = match answer {
+            Ok(response) => {
+                response
+                    .into_inner()
+                    .coverage
+                    .ok_or_else(|| CoverageError::Unexpected {
+                        coverage_id: coverage_id.to_owned(),
+                        code: Code::Ok,
+                        message: "response without coverage".to_owned(),
+                    })
+            }
+            Err(status) => Err(classify(coverage_id, &status)),
+        };
+        let result = coverage.and_then(|c| matches_claim(&c, claim));
+        match &result {
+            Err(CoverageError::Unavailable { code }) => {
+                tracing::warn!(
+                    coverage_id,
+                    tenant = %tenant,
+                    code = ?code,
+                    "eligibility service unavailable after retries; claim not created"
+                );
+            }
+            Err(err @ CoverageError::Unexpected { .. }) => {
+                tracing::error!(coverage_id, tenant = %tenant, error = %err, "coverage check failed");
+            }
+            _ => {}
+        }
+        result
+    }
+}
+
+/// Maps the eligibility service's failure to a [`CoverageError`].
+fn classify(coverage_id: &str, status: &Status) -> CoverageError {
+    match status.code() {
+        Code::NotFound => CoverageError::NotFound {
+            coverage_id: coverage_id.to_owned(),
+        },
+        code @ (Code::Unavailable | Code::DeadlineExceeded) => CoverageError::Unavailable { code },
+        code => CoverageError::Unexpected {
+            coverage_id: coverage_id.to_owned(),
+            code,
+            message: status.message().to_owned(),
+        },
+    }
+}
+
+/// Checks that `coverage` is with the claim's payer and for the claim's patient.
+fn matches_claim(coverage: &pb::Coverage, claim: &NewClaim) -> Result<(), CoverageError> {
+    if coverage.payer_id != claim.payer_id {
+        return Err(CoverageError::PayerMismatch {
+            coverage_id: claim.coverage_id.clone(),
+            claim_payer: claim.payer_id.clone(),
+            coverage_payer: coverage.payer_id.clone(),
+        });
+    }
+    if coverage.patient_ref != claim.patient_ref {
+        return Err(CoverageError::PatientMismatch {
+            coverage_id: claim.coverage_id.clone(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eligibility_answers_map_to_claim_errors() {
+        let id = "0192f0c4-0000-7000-8000-000000000001";
+        let s: Status = classify(id, &Status::not_found("coverage x not found")).into();
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        assert_eq!(
+            s.message(),
+            format!("claim.coverage_id: coverage {id} does not exist for this tenant")
+        );
+        for down in [
+            Status::unavailable("down"),
+            Status::deadline_exceeded("slow"),
+        ] {
+            let s: Status = classify(id, &down).into();
+            assert_eq!(s.code(), Code::Unavailable, "{down:?}");
+            assert_eq!(s.message(), "eligibility service unavailable; retry");
+        }
+        for other in [
+            Status::unauthenticated("unknown token"),
+            Status::invalid_argument("invalid id"),
+            Status::internal("internal error"),
+        ] {
+            let err = classify(id, &other);
+            assert!(
+                err.to_string().contains(other.message()),
+                "the log line keeps the detail: {err}"
+            );
+            let s: Status = err.into();
+            assert_eq!(s.code(), Code::Internal, "{other:?}");
+            assert_eq!(s.message(), "internal error", "detail is not leaked");
+        }
+    }
+
+    #[test]
+    fn mismatches_name_the_field() {
+        let claim_payer = Status::from(CoverageError::PayerMismatch {
+            coverage_id: "c-1".to_owned(),
+            claim_payer: "87726".to_owned(),
+            coverage_payer: "60054".to_owned(),
+        });
+        assert_eq!(claim_payer.code(), Code::InvalidArgument);
+        assert_eq!(
+            claim_payer.message(),
+            "invalid claim.payer_id: the claim is for payer 87726, but coverage c-1 is with payer 60054"
+        );
+        let patient = Status::from(CoverageError::PatientMismatch {
+            coverage_id: "c-1".to_owned(),
+        });
+        assert_eq!(patient.code(), Code::InvalidArgument);
+        assert_eq!(
+            patient.message(),
+            "invalid claim.patient_ref: coverage c-1 belongs to another patient"
+        );
+    }
+}

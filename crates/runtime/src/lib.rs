@@ -9,6 +9,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod fields;
 pub mod paging;
 pub mod propagation;
 pub mod server;

@@ -3,17 +3,17 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use medbill_domain::{
-    ClaimId, CoverageId, IdempotencyKey, Money, Npi, PatientControlNumber, TenantId,
-    format_iso_date, parse_iso_date,
-};
+use medbill_domain::{ClaimId, CoverageId, Npi, PatientControlNumber, format_iso_date};
 use medbill_proto::claims::v1 as pb;
 use medbill_proto::claims::v1::claims_service_server::ClaimsServiceServer;
 use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
 use medbill_runtime::ServiceError;
 use medbill_runtime::client::TracedChannel;
 use medbill_runtime::config::RetryPolicy;
+use medbill_runtime::fields::{
+    database_busy, idempotency_key, key_reused, money, non_empty, optional_date, required_id,
+    required_text, tenant_id, text, timestamp, unimplemented,
+};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
 use medbill_storage::idempotency::Fingerprint;
 use prost::Message;
@@ -66,17 +66,13 @@ impl ClaimsService {
     }
 }
 
-fn unimplemented(rpc: &str, what: &str) -> Status {
-    Status::unimplemented(format!("{rpc} arrives with {what}"))
-}
-
 #[tonic::async_trait]
 impl pb::claims_service_server::ClaimsService for ClaimsService {
     async fn create_claim(
         &self,
         request: Request<pb::CreateClaimRequest>,
     ) -> Result<Response<pb::CreateClaimResponse>, Status> {
-        let tenant = tenant_of(&request)?;
+        let tenant = tenant_id(&request)?;
         // The request itself (not only its body) is kept: the coverage check forwards its token.
         let req = request.get_ref();
         let key = idempotency_key(&req.idempotency_key)?;
@@ -106,9 +102,9 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
         &self,
         request: Request<pb::GetClaimRequest>,
     ) -> Result<Response<pb::GetClaimResponse>, Status> {
-        let tenant = tenant_of(&request)?;
+        let tenant = tenant_id(&request)?;
         let req = request.into_inner();
-        let id = parse_claim_id("id", &req.id)?;
+        let id = required_id::<ClaimId>("id", &req.id)?;
         let claim = self
             .store
             .get_claim(&tenant, id)
@@ -124,7 +120,7 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
         &self,
         request: Request<pb::ListClaimsRequest>,
     ) -> Result<Response<pb::ListClaimsResponse>, Status> {
-        let tenant = tenant_of(&request)?;
+        let tenant = tenant_id(&request)?;
         let req = request.into_inner();
         let size = PageSize::from_i32(req.page_size)?;
         let mut statuses = Vec::with_capacity(req.statuses.len());
@@ -286,13 +282,6 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
     }
 }
 
-/// Returns the caller's tenant as resolved by the auth layer.
-fn tenant_of<T>(request: &Request<T>) -> Result<TenantId, Status> {
-    let tenant = medbill_runtime::tenant(request)?;
-    // Tenant ids come from configuration; one that is not a valid id is a deployment error.
-    TenantId::parse(tenant.as_str()).map_err(|e| ServiceError::internal(e).into())
-}
-
 /// Fingerprints the request without its idempotency key: the same body under the same key is a
 /// replay, another body under it is a key reuse.
 fn request_fingerprint(req: &pb::CreateClaimRequest) -> Fingerprint {
@@ -311,103 +300,13 @@ fn store_error(err: ClaimStoreError) -> Status {
             ))
             .into()
         }
-        ClaimStoreError::IdempotencyKeyReused(key) => ServiceError::AlreadyExists(format!(
-            "idempotency key {key:?} was already used with a different request; \
-             use a new key for a new request"
-        ))
-        .into(),
+        ClaimStoreError::IdempotencyKeyReused(key) => key_reused(key).into(),
         ClaimStoreError::Invalid(e) => {
             ServiceError::invalid_argument(format!("claim.{}", e.field), e.message).into()
         }
-        ClaimStoreError::Storage(e) if e.is_retryable() => {
-            tracing::warn!(error = %e, "database busy");
-            ServiceError::Unavailable("the database is busy; retry the call".to_owned()).into()
-        }
+        ClaimStoreError::Storage(e) if e.is_retryable() => database_busy(&e).into(),
         e => ServiceError::internal(e).into(),
     }
-}
-
-fn idempotency_key(raw: &str) -> Result<IdempotencyKey, ServiceError> {
-    if raw.is_empty() {
-        return Err(ServiceError::invalid_argument(
-            "idempotency_key",
-            "is required",
-        ));
-    }
-    IdempotencyKey::parse(raw)
-        .map_err(|e| ServiceError::invalid_argument("idempotency_key", e.to_string()))
-}
-
-fn parse_claim_id(field: &str, raw: &str) -> Result<ClaimId, ServiceError> {
-    if raw.is_empty() {
-        return Err(ServiceError::invalid_argument(field, "is required"));
-    }
-    ClaimId::parse(raw).map_err(|e| ServiceError::invalid_argument(field, e.to_string()))
-}
-
-fn non_empty(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_owned())
-}
-
-/// Checks a free-text field: not blank when required, at most `max` characters, no control characters
-/// and no surrounding whitespace. The value is not echoed (it may identify a patient).
-fn text(
-    field: &str,
-    value: &str,
-    max: usize,
-    required: bool,
-) -> Result<Option<String>, ServiceError> {
-    if value.is_empty() {
-        return if required {
-            Err(ServiceError::invalid_argument(field, "is required"))
-        } else {
-            Ok(None)
-        };
-    }
-    let len = value.chars().count();
-    if len > max {
-        return Err(ServiceError::invalid_argument(
-            field,
-            format!("is {len} characters long; at most {max} are allowed"),
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(ServiceError::invalid_argument(
-            field,
-            "contains control characters",
-        ));
-    }
-    if value.trim() != value {
-        return Err(ServiceError::invalid_argument(
-            field,
-            "has leading or trailing whitespace",
-        ));
-    }
-    Ok(Some(value.to_owned()))
-}
-
-fn required(field: &str, value: &str, max: usize) -> Result<String, ServiceError> {
-    text(field, value, max, true)?
-        .ok_or_else(|| ServiceError::invalid_argument(field, "is required"))
-}
-
-fn optional_date(field: &str, value: &str) -> Result<Option<NaiveDate>, ServiceError> {
-    if value.is_empty() {
-        return Ok(None);
-    }
-    parse_iso_date(value)
-        .map(Some)
-        .map_err(|e| ServiceError::invalid_argument(field, e.to_string()))
-}
-
-fn money(field: &str, value: &str) -> Result<Money, ServiceError> {
-    if value.is_empty() {
-        return Err(ServiceError::invalid_argument(
-            field,
-            "is required (a decimal string such as \"125.00\")",
-        ));
-    }
-    Money::parse(value).map_err(|e| ServiceError::invalid_argument(field, e.to_string()))
 }
 
 /// Parses units: a plain decimal (digits and at most one point, up to 3 places), greater than zero.
@@ -491,8 +390,8 @@ fn validate_input(input: &pb::ClaimInput) -> Result<NewClaim, ServiceError> {
     let coverage_id = CoverageId::parse(&input.coverage_id)
         .map_err(|e| ServiceError::invalid_argument("claim.coverage_id", e.to_string()))?
         .to_string();
-    let payer_id = required("claim.payer_id", &input.payer_id, MAX_PAYER_ID_LEN)?;
-    let patient_ref = required("claim.patient_ref", &input.patient_ref, MAX_REF_LEN)?;
+    let payer_id = required_text("claim.payer_id", &input.payer_id, MAX_PAYER_ID_LEN)?;
+    let patient_ref = required_text("claim.patient_ref", &input.patient_ref, MAX_REF_LEN)?;
     if input.billing_provider_npi.is_empty() {
         return Err(ServiceError::invalid_argument(
             "claim.billing_provider_npi",
@@ -642,13 +541,6 @@ fn status_to_proto(s: ClaimStatus) -> pb::ClaimStatus {
         ClaimStatus::PartiallyPaid => pb::ClaimStatus::PartiallyPaid,
         ClaimStatus::Denied => pb::ClaimStatus::Denied,
         ClaimStatus::Void => pb::ClaimStatus::Void,
-    }
-}
-
-fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
     }
 }
 

@@ -3,11 +3,14 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use medbill_domain::{AccountId, IdempotencyKey, TenantId};
+use medbill_domain::AccountId;
 use medbill_proto::collections::v1 as pb;
 use medbill_proto::collections::v1::collections_service_server::CollectionsServiceServer;
 use medbill_runtime::ServiceError;
+use medbill_runtime::fields::{
+    database_busy, idempotency_key, key_reused, required_id, required_text, tenant_id, text,
+    timestamp, unimplemented,
+};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
 use tonic::{Request, Response, Status};
 
@@ -39,10 +42,6 @@ impl CollectionsService {
     }
 }
 
-fn unimplemented(rpc: &str, what: &str) -> Status {
-    Status::unimplemented(format!("{rpc} arrives with {what}"))
-}
-
 /// What the ledger-posting RPCs wait for.
 const POSTING_ISSUE: &str = "the patient-ledger posting issue (remittance to collections)";
 /// What statements, plans, dunning and agencies wait for.
@@ -54,12 +53,12 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
         &self,
         request: Request<pb::OpenAccountRequest>,
     ) -> Result<Response<pb::OpenAccountResponse>, Status> {
-        let tenant = tenant_of(&request)?;
+        let tenant = tenant_id(&request)?;
         let req = request.into_inner();
         let key = idempotency_key(&req.idempotency_key)?;
         let new = NewAccount {
-            patient_ref: required("patient_ref", &req.patient_ref)?,
-            guarantor_ref: optional("guarantor_ref", &req.guarantor_ref)?,
+            patient_ref: required_text("patient_ref", &req.patient_ref, MAX_TEXT_LEN)?,
+            guarantor_ref: text("guarantor_ref", &req.guarantor_ref, MAX_TEXT_LEN, false)?,
         };
         let account = self
             .store
@@ -76,7 +75,7 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
         &self,
         request: Request<pb::GetAccountRequest>,
     ) -> Result<Response<pb::GetAccountResponse>, Status> {
-        let tenant = tenant_of(&request)?;
+        let tenant = tenant_id(&request)?;
         let req = request.into_inner();
         if req.include_aging {
             return Err(unimplemented(
@@ -84,7 +83,7 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
                 COLLECTION_ISSUE,
             ));
         }
-        let id = parse_account_id("id", &req.id)?;
+        let id = required_id::<AccountId>("id", &req.id)?;
         let account = self
             .store
             .get_account(&tenant, &id)
@@ -100,7 +99,7 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
         &self,
         request: Request<pb::ListAccountsRequest>,
     ) -> Result<Response<pb::ListAccountsResponse>, Status> {
-        let tenant = tenant_of(&request)?;
+        let tenant = tenant_id(&request)?;
         let req = request.into_inner();
         let size = PageSize::from_i32(req.page_size)?;
         let status = match pb::AccountStatus::try_from(req.status) {
@@ -213,95 +212,16 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
     }
 }
 
-/// Returns the caller's tenant as resolved by the auth layer.
-fn tenant_of<T>(request: &Request<T>) -> Result<TenantId, Status> {
-    let tenant = medbill_runtime::tenant(request)?;
-    // Tenant ids come from configuration; one that is not a valid id is a deployment error.
-    TenantId::parse(tenant.as_str()).map_err(|e| ServiceError::internal(e).into())
-}
-
 /// Maps store failures to statuses: key reuse and unknown accounts are the caller's errors,
 /// a busy database is retryable, anything else is internal (logged, not shown).
 fn store_error(err: StoreError) -> Status {
     match err {
-        StoreError::IdempotencyKeyReused { key } => ServiceError::AlreadyExists(format!(
-            "idempotency key {key:?} was already used with a different request; \
-             use a new key for a new request"
-        ))
-        .into(),
+        StoreError::IdempotencyKeyReused { key } => key_reused(key).into(),
         StoreError::AccountNotFound(id) => ServiceError::not_found(format!("account {id}")).into(),
         StoreError::Ledger(e) => ServiceError::FailedPrecondition(e.to_string()).into(),
-        e if e.is_retryable() => {
-            tracing::warn!(error = %e, "database busy");
-            ServiceError::Unavailable("the database is busy; retry the call".to_owned()).into()
-        }
+        e if e.is_retryable() => database_busy(&e).into(),
         e => ServiceError::internal(e).into(),
     }
-}
-
-fn idempotency_key(raw: &str) -> Result<IdempotencyKey, ServiceError> {
-    if raw.is_empty() {
-        return Err(ServiceError::invalid_argument(
-            "idempotency_key",
-            "is required",
-        ));
-    }
-    IdempotencyKey::parse(raw)
-        .map_err(|e| ServiceError::invalid_argument("idempotency_key", e.to_string()))
-}
-
-fn parse_account_id(field: &str, raw: &str) -> Result<AccountId, ServiceError> {
-    if raw.is_empty() {
-        return Err(ServiceError::invalid_argument(field, "is required"));
-    }
-    AccountId::parse(raw).map_err(|e| ServiceError::invalid_argument(field, e.to_string()))
-}
-
-/// Checks an EHR reference: at most [`MAX_TEXT_LEN`] characters, no control characters, no
-/// surrounding whitespace. The value is not echoed back.
-fn check_ref(field: &str, value: &str) -> Result<(), ServiceError> {
-    let len = value.chars().count();
-    if len > MAX_TEXT_LEN {
-        return Err(ServiceError::invalid_argument(
-            field,
-            format!("is {len} characters long; at most {MAX_TEXT_LEN} are allowed"),
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(ServiceError::invalid_argument(
-            field,
-            "contains control characters",
-        ));
-    }
-    if value.trim() != value {
-        return Err(ServiceError::invalid_argument(
-            field,
-            "has leading or trailing whitespace",
-        ));
-    }
-    Ok(())
-}
-
-fn required(field: &str, value: &str) -> Result<String, ServiceError> {
-    if value.trim().is_empty() {
-        return Err(ServiceError::invalid_argument(field, "is required"));
-    }
-    check_ref(field, value)?;
-    Ok(value.to_owned())
-}
-
-fn optional(field: &str, value: &str) -> Result<Option<String>, ServiceError> {
-    if value.is_empty() {
-        return Ok(None);
-    }
-    if value.trim().is_empty() {
-        return Err(ServiceError::invalid_argument(
-            field,
-            "is blank; leave it empty or give a value",
-        ));
-    }
-    check_ref(field, value)?;
-    Ok(Some(value.to_owned()))
 }
 
 fn status_from_proto(s: pb::AccountStatus) -> AccountStatus {
@@ -320,14 +240,6 @@ fn status_to_proto(s: AccountStatus) -> pb::AccountStatus {
         AccountStatus::PaymentPlan => pb::AccountStatus::PaymentPlan,
         AccountStatus::InCollections => pb::AccountStatus::InCollections,
         AccountStatus::Closed => pb::AccountStatus::Closed,
-    }
-}
-
-fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        // Always below 1e9, so it fits.
-        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
     }
 }
 
@@ -352,15 +264,28 @@ pub fn to_proto(a: &Account) -> pb::Account {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
+    use medbill_domain::TenantId;
 
     #[test]
     fn references_are_checked() {
-        assert_eq!(required("patient_ref", "p-1").ok().as_deref(), Some("p-1"));
+        assert_eq!(
+            required_text("patient_ref", "p-1", MAX_TEXT_LEN)
+                .ok()
+                .as_deref(),
+            Some("p-1")
+        );
         for bad in ["", "  ", " p", "p\n1", &"x".repeat(MAX_TEXT_LEN + 1)] {
-            assert!(required("patient_ref", bad).is_err(), "{bad:?}");
+            assert!(
+                required_text("patient_ref", bad, MAX_TEXT_LEN).is_err(),
+                "{bad:?}"
+            );
         }
-        assert_eq!(optional("guarantor_ref", "").ok(), Some(None));
-        assert!(optional("guarantor_ref", " ").is_err());
+        assert_eq!(
+            text("guarantor_ref", "", MAX_TEXT_LEN, false).ok(),
+            Some(None)
+        );
+        assert!(text("guarantor_ref", " ", MAX_TEXT_LEN, false).is_err());
     }
 
     #[test]

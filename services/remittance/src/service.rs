@@ -8,13 +8,16 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use medbill_domain::{EraId, IdempotencyKey, TenantId, format_iso_date};
 use medbill_proto::common::v1 as common;
 use medbill_proto::remittance::v1 as pb;
 use medbill_proto::remittance::v1::ingest_era_stream_request::Part;
 use medbill_proto::remittance::v1::remittance_service_server::RemittanceServiceServer;
 use medbill_runtime::ServiceError;
+use medbill_runtime::fields::{
+    database_busy, idempotency_key, key_reused, non_empty, optional_instant, tenant_id, timestamp,
+    unimplemented,
+};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
 use medbill_storage::idempotency::Fingerprint;
 use tonic::{Request, Response, Status, Streaming};
@@ -135,17 +138,13 @@ impl RemittanceService {
     }
 }
 
-fn unimplemented(rpc: &str, what: &str) -> Status {
-    Status::unimplemented(format!("{rpc} arrives with {what}"))
-}
-
 #[tonic::async_trait]
 impl pb::remittance_service_server::RemittanceService for RemittanceService {
     async fn ingest_era(
         &self,
         request: Request<pb::IngestEraRequest>,
     ) -> Result<Response<pb::IngestEraResponse>, Status> {
-        let tenant = tenant_of(&request)?;
+        let tenant = tenant_id(&request)?;
         let req = request.into_inner();
         let key = idempotency_key(&req.idempotency_key)?;
         let file_name = file_name("file_name", &req.file_name)?;
@@ -160,7 +159,7 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
         &self,
         request: Request<Streaming<pb::IngestEraStreamRequest>>,
     ) -> Result<Response<pb::IngestEraStreamResponse>, Status> {
-        let tenant = tenant_of(&request)?;
+        let tenant = tenant_id(&request)?;
         let mut stream = request.into_inner();
         let header = match stream.message().await? {
             Some(pb::IngestEraStreamRequest {
@@ -267,7 +266,7 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
         &self,
         request: Request<pb::GetEraRequest>,
     ) -> Result<Response<pb::GetEraResponse>, Status> {
-        let tenant = tenant_of(&request)?;
+        let tenant = tenant_id(&request)?;
         let req = request.into_inner();
         if req.include_claim_payments {
             return Err(unimplemented(
@@ -302,7 +301,7 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
         &self,
         request: Request<pb::ListErasRequest>,
     ) -> Result<Response<pb::ListErasResponse>, Status> {
-        let tenant = tenant_of(&request)?;
+        let tenant = tenant_id(&request)?;
         let req = request.into_inner();
         let size = PageSize::from_i32(req.page_size)?;
         let status = match pb::EraStatus::try_from(req.status) {
@@ -321,8 +320,8 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
         };
         let (received_from, received_to) = match &req.received {
             Some(range) => (
-                instant("received.start_time", range.start_time.as_ref())?,
-                instant("received.end_time", range.end_time.as_ref())?,
+                optional_instant("received.start_time", range.start_time.as_ref())?,
+                optional_instant("received.end_time", range.end_time.as_ref())?,
             ),
             None => (None, None),
         };
@@ -394,26 +393,12 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
     }
 }
 
-/// Returns the caller's tenant as resolved by the auth layer.
-fn tenant_of<T>(request: &Request<T>) -> Result<TenantId, Status> {
-    let tenant = medbill_runtime::tenant(request)?;
-    // Tenant ids come from configuration; one that is not a valid id is a deployment error.
-    TenantId::parse(tenant.as_str()).map_err(|e| ServiceError::internal(e).into())
-}
-
 /// Maps store failures to statuses: a reused key is the caller's error, a busy database is retryable,
 /// anything else is internal (logged, not shown).
 fn store_error(err: EraStoreError) -> Status {
     match err {
-        EraStoreError::IdempotencyKeyReused(key) => ServiceError::AlreadyExists(format!(
-            "idempotency key {key:?} was already used with a different request; \
-             use a new key for a new file"
-        ))
-        .into(),
-        EraStoreError::Storage(e) if e.is_retryable() => {
-            tracing::warn!(error = %e, "database busy");
-            ServiceError::Unavailable("the database is busy; retry the call".to_owned()).into()
-        }
+        EraStoreError::IdempotencyKeyReused(key) => key_reused(key).into(),
+        EraStoreError::Storage(e) if e.is_retryable() => database_busy(&e).into(),
         e => ServiceError::internal(e).into(),
     }
 }
@@ -426,17 +411,6 @@ fn rename(err: ServiceError, field: &str) -> ServiceError {
         }
         other => other,
     }
-}
-
-fn idempotency_key(raw: &str) -> Result<IdempotencyKey, ServiceError> {
-    if raw.is_empty() {
-        return Err(ServiceError::invalid_argument(
-            "idempotency_key",
-            "is required",
-        ));
-    }
-    IdempotencyKey::parse(raw)
-        .map_err(|e| ServiceError::invalid_argument("idempotency_key", e.to_string()))
 }
 
 fn file_name(field: &str, raw: &str) -> Result<String, ServiceError> {
@@ -454,31 +428,6 @@ fn file_name(field: &str, raw: &str) -> Result<String, ServiceError> {
         ));
     }
     Ok(raw.to_owned())
-}
-
-fn non_empty(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_owned())
-}
-
-fn instant(
-    field: &str,
-    t: Option<&prost_types::Timestamp>,
-) -> Result<Option<DateTime<Utc>>, ServiceError> {
-    let Some(t) = t else { return Ok(None) };
-    let nanos = u32::try_from(t.nanos)
-        .ok()
-        .filter(|n| *n < 1_000_000_000)
-        .ok_or_else(|| ServiceError::invalid_argument(field, "nanos must be in 0..1e9"))?;
-    DateTime::from_timestamp(t.seconds, nanos)
-        .map(Some)
-        .ok_or_else(|| ServiceError::invalid_argument(field, "is out of range"))
-}
-
-fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
-    }
 }
 
 /// Returns the plain-language meaning of a PLB03-1 adjustment reason, or "" when not known here.

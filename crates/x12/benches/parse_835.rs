@@ -11,7 +11,7 @@ use medbill_x12::balance::balance;
 use medbill_x12::bench_data::generate_835;
 use medbill_x12::inspect::validate;
 use medbill_x12::stream::{Era835Stream, StreamEvent};
-use medbill_x12::transactions::era835::{read_835, read_all_835};
+use medbill_x12::transactions::era835::{for_each_835, read_835, read_all_835};
 use medbill_x12::{Document, Tokenizer};
 
 fn parse(c: &mut Criterion) {
@@ -40,6 +40,13 @@ fn parse(c: &mut Criterion) {
         b.iter(|| {
             let (sets, problems) = read_all_835(black_box(&data));
             black_box((sets.len(), problems.len()))
+        })
+    });
+    g.bench_function("typed_835_per_set", |b| {
+        b.iter(|| {
+            let mut claims = 0usize;
+            let problems = for_each_835(black_box(&data), |r, _| claims += r.claims.len());
+            black_box((claims, problems.len()))
         })
     });
     g.bench_function("typed_835_and_balance", |b| {

@@ -174,7 +174,9 @@ fn client(channel: Channel, token: Option<&str>) -> anyhow::Result<Client> {
         }
         Ok(req)
     });
-    Ok(EligibilityServiceClient::with_interceptor(channel, intercept))
+    Ok(EligibilityServiceClient::with_interceptor(
+        channel, intercept,
+    ))
 }
 
 /// The measured outcome of a run.

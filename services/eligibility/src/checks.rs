@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use bytes::Bytes;
 use chrono::{NaiveDate, Utc};
@@ -25,13 +25,89 @@ use crate::exchange::{AnswerError, Parties, Question, build_270, read_answer};
 use crate::model::{Coverage, StoredCheck};
 use crate::service::{date, idempotency_key, store_error, timestamp};
 use crate::settings::{EligibilitySettings, Provider};
-use crate::store::{EligibilityStore, Inserted};
+use crate::store::{EligibilityStore, Inserted, StoreError};
 
 /// Characters that cannot appear in X12 values we write (the default separators) or in names.
 const X12_RESERVED: &[char] = &['*', '~', '^', ':', '|'];
 
 /// Most coverages kept in memory (coverages never change once created).
 const MAX_CACHED_COVERAGES: usize = 100_000;
+
+/// Most audit rows written in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// The outcome of writing one audit row: the row back, and whether it was new.
+type Written = Result<(StoredCheck, Inserted), StoreError>;
+
+/// One audit row waiting for the group commit, and where to send the outcome.
+struct PendingInsert {
+    check: StoredCheck,
+    reply: tokio::sync::oneshot::Sender<Written>,
+}
+
+/// Writes audit rows in batches: calls that finish while a transaction commits share the next
+/// one, so the database's commit rate (an fsync each on SQLite) does not cap the check rate.
+/// Every caller still waits for its own row to be committed before it answers.
+#[derive(Default)]
+struct GroupCommit {
+    sender: OnceLock<tokio::sync::mpsc::Sender<PendingInsert>>,
+}
+
+impl GroupCommit {
+    async fn insert(&self, store: &Arc<dyn EligibilityStore>, check: StoredCheck) -> Written {
+        let sender = self.sender.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::channel(4 * MAX_BATCH);
+            tokio::spawn(write_batches(Arc::clone(store), rx));
+            tx
+        });
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        match sender.send(PendingInsert { check, reply }).await {
+            Ok(()) => answer.await.unwrap_or_else(|_| {
+                Err(StoreError::Corrupt {
+                    what: "audit writer",
+                    detail: "the writer stopped before answering".to_owned(),
+                })
+            }),
+            // The writer is gone (its runtime shut down): write directly.
+            Err(tokio::sync::mpsc::error::SendError(p)) => {
+                let inserted = store.insert_check(&p.check).await?;
+                Ok((p.check, inserted))
+            }
+        }
+    }
+}
+
+async fn write_batches(
+    store: Arc<dyn EligibilityStore>,
+    mut rx: tokio::sync::mpsc::Receiver<PendingInsert>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let (checks, replies): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|p| (p.check, p.reply)).unzip();
+        match store.insert_checks(&checks).await {
+            Ok(outcomes) if outcomes.len() == checks.len() => {
+                for ((check, reply), outcome) in checks.into_iter().zip(replies).zip(outcomes) {
+                    let _ = reply.send(Ok((check, outcome)));
+                }
+            }
+            // One bad row must not fail its neighbours: retry them one by one, so each caller
+            // gets its own outcome.
+            _ => {
+                for (check, reply) in checks.into_iter().zip(replies) {
+                    let written = store.insert_check(&check).await.map(|i| (check, i));
+                    let _ = reply.send(written);
+                }
+            }
+        }
+    }
+}
 
 /// The eligibility-check engine shared by all calls of one service.
 pub struct Checks {
@@ -41,6 +117,7 @@ pub struct Checks {
     flight: SingleFlight,
     coverages: RwLock<HashMap<(String, String), Arc<Coverage>>>,
     control: AtomicU32,
+    writer: GroupCommit,
 }
 
 impl std::fmt::Debug for Checks {
@@ -87,6 +164,7 @@ impl Checks {
             flight: SingleFlight::default(),
             coverages: RwLock::new(HashMap::new()),
             control: AtomicU32::new(seed),
+            writer: GroupCommit::default(),
         }
     }
 
@@ -269,7 +347,11 @@ impl Checks {
             payer_attempts: attempts,
             check,
         };
-        let inserted = store.insert_check(&stored).await.map_err(store_error)?;
+        let (stored, inserted) = self
+            .writer
+            .insert(store, stored)
+            .await
+            .map_err(store_error)?;
         let mut check = stored.check;
         if let Inserted::Existing(fingerprint, existing) = inserted {
             // A concurrent retry with the same key recorded its check first: answer with it.

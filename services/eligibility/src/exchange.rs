@@ -126,7 +126,8 @@ pub fn build_270(
             time,
             control,
         ),
-        set_control_number: control % 10_000,
+        // ST02 is 4 to 9 digits and never zero.
+        set_control_number: control % 9_999 + 1,
     };
     eligibility_interchange(Separators::default(), &envelope, &inquiry)
 }

@@ -113,6 +113,17 @@ pub trait EligibilityStore: Send + Sync {
     /// that check is returned as [`Inserted::Existing`].
     async fn insert_check(&self, check: &StoredCheck) -> Result<Inserted, StoreError>;
 
+    /// Records several finished checks in one transaction (group commit), answering like
+    /// [`EligibilityStore::insert_check`] for each, in order. When the transaction fails nothing
+    /// is written and the error is returned for the whole batch.
+    async fn insert_checks(&self, checks: &[StoredCheck]) -> Result<Vec<Inserted>, StoreError> {
+        let mut out = Vec::with_capacity(checks.len());
+        for check in checks {
+            out.push(self.insert_check(check).await?);
+        }
+        Ok(out)
+    }
+
     /// Returns the check recorded under `(tenant, idempotency_key)` with its request fingerprint.
     async fn find_check_by_key(
         &self,
@@ -233,6 +244,54 @@ impl SqlEligibilityStore {
 }
 
 impl SqlEligibilityStore {
+    /// Inserts one check row unless its idempotency key is taken; returns rows written (0 or 1).
+    async fn insert_row(tx: &mut Tx, row: &CheckRow) -> Result<u64, StoreError> {
+        Ok(with_tx!(tx, |conn| {
+            sqlx::query(
+                    "INSERT INTO eligibility_checks (tenant_id, id, idempotency_key, request_fingerprint, \
+                     coverage_id, patient_ref, payer_id, member_id, provider_npi, date_of_service, \
+                     service_type_codes, status, coverage_status, trace_number, plan_name, network_status, \
+                     ind_deductible_total, ind_deductible_remaining, ind_oop_total, ind_oop_remaining, \
+                     coinsurance_rate, aaa_codes, error_message, detail, raw_270, raw_271, payer_attempts, \
+                     created_at, responded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+                     $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) \
+                     ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
+                )
+                .bind(&row.tenant_id)
+                .bind(&row.id)
+                .bind(&row.idempotency_key)
+                .bind(&row.request_fingerprint)
+                .bind(&row.coverage_id)
+                .bind(&row.patient_ref)
+                .bind(&row.payer_id)
+                .bind(&row.member_id)
+                .bind(&row.provider_npi)
+                .bind(&row.date_of_service)
+                .bind(&row.service_type_codes)
+                .bind(&row.status)
+                .bind(&row.coverage_status)
+                .bind(&row.trace_number)
+                .bind(&row.plan_name)
+                .bind(&row.network_status)
+                .bind(row.ind_deductible_total)
+                .bind(row.ind_deductible_remaining)
+                .bind(row.ind_oop_total)
+                .bind(row.ind_oop_remaining)
+                .bind(&row.coinsurance_rate)
+                .bind(&row.aaa_codes)
+                .bind(&row.error_message)
+                .bind(&row.detail)
+                .bind(&row.raw_270)
+                .bind(&row.raw_271)
+                .bind(row.payer_attempts)
+                .bind(row.created_at)
+                .bind(row.responded_at)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        }))
+    }
+
     async fn get_estimate_in(
         &self,
         tx: &mut Tx,
@@ -508,68 +567,48 @@ impl EligibilityStore for SqlEligibilityStore {
     }
 
     async fn insert_check(&self, check: &StoredCheck) -> Result<Inserted, StoreError> {
-        let row = CheckRow::from_model(check)?;
-        let inserted = with_db!(self.db, |pool| {
-            sqlx::query(
-                "INSERT INTO eligibility_checks (tenant_id, id, idempotency_key, request_fingerprint, \
-                 coverage_id, patient_ref, payer_id, member_id, provider_npi, date_of_service, \
-                 service_type_codes, status, coverage_status, trace_number, plan_name, network_status, \
-                 ind_deductible_total, ind_deductible_remaining, ind_oop_total, ind_oop_remaining, \
-                 coinsurance_rate, aaa_codes, error_message, detail, raw_270, raw_271, payer_attempts, \
-                 created_at, responded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-                 $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) \
-                 ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
-            )
-            .bind(&row.tenant_id)
-            .bind(&row.id)
-            .bind(&row.idempotency_key)
-            .bind(&row.request_fingerprint)
-            .bind(&row.coverage_id)
-            .bind(&row.patient_ref)
-            .bind(&row.payer_id)
-            .bind(&row.member_id)
-            .bind(&row.provider_npi)
-            .bind(&row.date_of_service)
-            .bind(&row.service_type_codes)
-            .bind(&row.status)
-            .bind(&row.coverage_status)
-            .bind(&row.trace_number)
-            .bind(&row.plan_name)
-            .bind(&row.network_status)
-            .bind(row.ind_deductible_total)
-            .bind(row.ind_deductible_remaining)
-            .bind(row.ind_oop_total)
-            .bind(row.ind_oop_remaining)
-            .bind(&row.coinsurance_rate)
-            .bind(&row.aaa_codes)
-            .bind(&row.error_message)
-            .bind(&row.detail)
-            .bind(&row.raw_270)
-            .bind(&row.raw_271)
-            .bind(row.payer_attempts)
-            .bind(row.created_at)
-            .bind(row.responded_at)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        if inserted == 1 {
-            return Ok(Inserted::New);
+        let mut out = self.insert_checks(std::slice::from_ref(check)).await?;
+        out.pop().ok_or_else(|| StoreError::Corrupt {
+            what: "eligibility check",
+            detail: "insert returned no outcome".to_owned(),
+        })
+    }
+
+    async fn insert_checks(&self, checks: &[StoredCheck]) -> Result<Vec<Inserted>, StoreError> {
+        let rows = checks
+            .iter()
+            .map(CheckRow::from_model)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut tx = self.db.begin().await?;
+        let mut written = Vec::with_capacity(rows.len());
+        for row in &rows {
+            written.push(Self::insert_row(&mut tx, row).await? == 1);
         }
-        let key =
-            IdempotencyKey::parse(&check.idempotency_key).map_err(|e| StoreError::Corrupt {
-                what: "idempotency key",
-                detail: e.to_string(),
-            })?;
-        match self.find_check_by_key(&check.tenant_id, &key).await? {
-            Some((fingerprint, existing)) => {
-                Ok(Inserted::Existing(fingerprint, Box::new(existing)))
+        tx.commit().await?;
+        let mut out = Vec::with_capacity(checks.len());
+        for (check, new) in checks.iter().zip(written) {
+            if new {
+                out.push(Inserted::New);
+                continue;
             }
-            None => Err(StoreError::Corrupt {
-                what: "eligibility check",
-                detail: "insert conflicted but no check holds the key".to_owned(),
-            }),
+            let key =
+                IdempotencyKey::parse(&check.idempotency_key).map_err(|e| StoreError::Corrupt {
+                    what: "idempotency key",
+                    detail: e.to_string(),
+                })?;
+            match self.find_check_by_key(&check.tenant_id, &key).await? {
+                Some((fingerprint, existing)) => {
+                    out.push(Inserted::Existing(fingerprint, Box::new(existing)));
+                }
+                None => {
+                    return Err(StoreError::Corrupt {
+                        what: "eligibility check",
+                        detail: "insert conflicted but no check holds the key".to_owned(),
+                    });
+                }
+            }
         }
+        Ok(out)
     }
 
     async fn find_check_by_key(

@@ -1,0 +1,112 @@
+//! A quick harness for `medbill bench eligibility` until `medbill serve --target all` runs
+//! payer-sim: starts payer-sim and the eligibility service (dev-mode auth) on loopback ports in
+//! this process, then runs the same load driver the binary uses (`crates/medbill/src/bench.rs`)
+//! against them.
+//!
+//! ```text
+//! cargo run --release -p medbill-eligibility --example bench_harness -- \
+//!     [--database-url postgres://...] eligibility --mode warm --concurrency 64 --duration 10
+//! ```
+//! Without `--database-url` a fresh SQLite file in a temporary directory is used.
+
+#[path = "../../../crates/medbill/src/bench.rs"]
+mod bench;
+
+use clap::Parser;
+use medbill_connect::{Connections, CoreHttpConfig, PayerConnection, RetryPolicy, TransportConfig};
+use medbill_eligibility::{EligibilityService, EligibilitySettings, open_store};
+use medbill_runtime::auth::Authenticator;
+use medbill_runtime::config::{AuthConfig, EligibilityConfig, ProviderConfig};
+use medbill_runtime::server::Server;
+use medbill_storage::{Database, PoolSettings};
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Database for the eligibility service (default: SQLite in a temporary directory).
+    #[arg(long)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    bench: bench::BenchCommand,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let tmp = std::env::temp_dir().join(format!("medbill-bench-{}", std::process::id()));
+    let url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}/medbill.db", tmp.display()));
+
+    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let sim = medbill_payer_sim::start(medbill_payer_sim::PayerSimConfig::default(), sim_listener)
+        .await?;
+    let payers: Vec<PayerConnection> = ["SIMPPO", "SIMHMO"]
+        .into_iter()
+        .map(|id| PayerConnection {
+            payer_id: id.into(),
+            sender_id: "MEDBILL01".into(),
+            receiver_id: "MEDBILLSIM".into(),
+            transport: TransportConfig::CoreHttp(CoreHttpConfig::new(sim.url())),
+            batch_transport: None,
+            retry: RetryPolicy::default(),
+        })
+        .collect();
+    let config = EligibilityConfig {
+        default_provider: Some(ProviderConfig {
+            npi: "1234567893".into(),
+            organization_name: "BENCH CLINIC".into(),
+            tax_id: None,
+        }),
+        ..EligibilityConfig::default()
+    };
+    let settings = EligibilitySettings::from_config(&config, &payers)?;
+    let db = Database::connect(&url, &PoolSettings::default(), "eligibility").await?;
+    println!("database: {}", db.redacted_url());
+    let store = open_store(db).await?;
+    let service = EligibilityService::with_payers(store, Connections::open(&payers)?, settings);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let server = Server::new(tonic::service::Routes::new(service.into_server()))
+        .authenticator(Authenticator::from_config(&AuthConfig::default()))
+        .start(listener)
+        .await?;
+
+    let bench::BenchCommand::Eligibility { url: _, .. } = &args.bench;
+    let cmd = match args.bench {
+        bench::BenchCommand::Eligibility {
+            token,
+            concurrency,
+            duration,
+            requests,
+            mode,
+            connections,
+            payer_id,
+            member_id,
+            last_name,
+            first_name,
+            birth_date,
+            date_of_service,
+            ..
+        } => bench::BenchCommand::Eligibility {
+            url: server.url(),
+            token,
+            concurrency,
+            duration,
+            requests,
+            mode,
+            connections,
+            payer_id,
+            member_id,
+            last_name,
+            first_name,
+            birth_date,
+            date_of_service,
+        },
+    };
+    bench::run(cmd).await?;
+    println!("payer-sim requests: {}", sim.requests_received());
+    server.shutdown().await?;
+    sim.shutdown().await?;
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}

@@ -3,7 +3,7 @@
 
 mod x12_cli;
 
-use medbill::serve;
+use medbill::{bench, serve};
 
 use std::process::ExitCode;
 
@@ -21,6 +21,9 @@ struct Cli {
 enum Command {
     /// Run one service, or all four in one process (`--target all`, the default).
     Serve(serve::ServeArgs),
+    /// Load drivers against a running suite; they print throughput and latency.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// X12 tools: inspect and validate interchanges.
     #[command(subcommand)]
     X12(x12_cli::X12Command),
@@ -28,12 +31,13 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Serve(args) => run_serve(args),
+        Command::Serve(args) => block_on(serve::run(args)),
+        Command::Bench(cmd) => block_on(bench::run(cmd)),
         Command::X12(cmd) => x12_cli::run(cmd),
     }
 }
 
-fn run_serve(args: serve::ServeArgs) -> ExitCode {
+fn block_on(task: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -44,7 +48,7 @@ fn run_serve(args: serve::ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve::run(args)) {
+    match runtime.block_on(task) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("medbill: {err:#}");

@@ -244,52 +244,55 @@ impl SqlEligibilityStore {
 }
 
 impl SqlEligibilityStore {
-    /// Inserts one check row unless its idempotency key is taken; returns rows written (0 or 1).
-    async fn insert_row(tx: &mut Tx, row: &CheckRow) -> Result<u64, StoreError> {
-        Ok(with_tx!(tx, |conn| {
-            sqlx::query(
-                    "INSERT INTO eligibility_checks (tenant_id, id, idempotency_key, request_fingerprint, \
-                     coverage_id, patient_ref, payer_id, member_id, provider_npi, date_of_service, \
-                     service_type_codes, status, coverage_status, trace_number, plan_name, network_status, \
-                     ind_deductible_total, ind_deductible_remaining, ind_oop_total, ind_oop_remaining, \
-                     coinsurance_rate, aaa_codes, error_message, detail, raw_270, raw_271, payer_attempts, \
-                     created_at, responded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-                     $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) \
-                     ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
-                )
-                .bind(&row.tenant_id)
-                .bind(&row.id)
-                .bind(&row.idempotency_key)
-                .bind(&row.request_fingerprint)
-                .bind(&row.coverage_id)
-                .bind(&row.patient_ref)
-                .bind(&row.payer_id)
-                .bind(&row.member_id)
-                .bind(&row.provider_npi)
-                .bind(&row.date_of_service)
-                .bind(&row.service_type_codes)
-                .bind(&row.status)
-                .bind(&row.coverage_status)
-                .bind(&row.trace_number)
-                .bind(&row.plan_name)
-                .bind(&row.network_status)
-                .bind(row.ind_deductible_total)
-                .bind(row.ind_deductible_remaining)
-                .bind(row.ind_oop_total)
-                .bind(row.ind_oop_remaining)
-                .bind(&row.coinsurance_rate)
-                .bind(&row.aaa_codes)
-                .bind(&row.error_message)
-                .bind(&row.detail)
-                .bind(&row.raw_270)
-                .bind(&row.raw_271)
-                .bind(row.payer_attempts)
-                .bind(row.created_at)
-                .bind(row.responded_at)
-                .execute(&mut *conn)
+    /// Inserts check rows in one statement, skipping rows whose idempotency key is taken;
+    /// returns the ids written.
+    async fn insert_rows(tx: &mut Tx, rows: &[CheckRow]) -> Result<Vec<String>, StoreError> {
+        let ids: Vec<(String,)> = with_tx!(tx, |conn| {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO eligibility_checks (tenant_id, id, idempotency_key, request_fingerprint, \
+                 coverage_id, patient_ref, payer_id, member_id, provider_npi, date_of_service, \
+                 service_type_codes, status, coverage_status, trace_number, plan_name, network_status, \
+                 ind_deductible_total, ind_deductible_remaining, ind_oop_total, ind_oop_remaining, \
+                 coinsurance_rate, aaa_codes, error_message, detail, raw_270, raw_271, payer_attempts, \
+                 created_at, responded_at) ",
+            );
+            qb.push_values(rows, |mut b, row| {
+                b.push_bind(&row.tenant_id)
+                    .push_bind(&row.id)
+                    .push_bind(&row.idempotency_key)
+                    .push_bind(&row.request_fingerprint)
+                    .push_bind(&row.coverage_id)
+                    .push_bind(&row.patient_ref)
+                    .push_bind(&row.payer_id)
+                    .push_bind(&row.member_id)
+                    .push_bind(&row.provider_npi)
+                    .push_bind(&row.date_of_service)
+                    .push_bind(&row.service_type_codes)
+                    .push_bind(&row.status)
+                    .push_bind(&row.coverage_status)
+                    .push_bind(&row.trace_number)
+                    .push_bind(&row.plan_name)
+                    .push_bind(&row.network_status)
+                    .push_bind(row.ind_deductible_total)
+                    .push_bind(row.ind_deductible_remaining)
+                    .push_bind(row.ind_oop_total)
+                    .push_bind(row.ind_oop_remaining)
+                    .push_bind(&row.coinsurance_rate)
+                    .push_bind(&row.aaa_codes)
+                    .push_bind(&row.error_message)
+                    .push_bind(&row.detail)
+                    .push_bind(&row.raw_270)
+                    .push_bind(&row.raw_271)
+                    .push_bind(row.payer_attempts)
+                    .push_bind(row.created_at)
+                    .push_bind(row.responded_at);
+            });
+            qb.push(" ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id");
+            qb.build_query_as::<(String,)>()
+                .fetch_all(&mut *conn)
                 .await?
-                .rows_affected()
-        }))
+        });
+        Ok(ids.into_iter().map(|(id,)| id).collect())
     }
 
     async fn get_estimate_in(
@@ -579,15 +582,16 @@ impl EligibilityStore for SqlEligibilityStore {
             .iter()
             .map(CheckRow::from_model)
             .collect::<Result<Vec<_>, _>>()?;
+        let mut inserted = std::collections::HashSet::new();
         let mut tx = self.db.begin().await?;
-        let mut written = Vec::with_capacity(rows.len());
-        for row in &rows {
-            written.push(Self::insert_row(&mut tx, row).await? == 1);
+        // Bind parameters per statement stay well below SQLite's 32766 and PostgreSQL's 65535.
+        for chunk in rows.chunks(500) {
+            inserted.extend(Self::insert_rows(&mut tx, chunk).await?);
         }
         tx.commit().await?;
         let mut out = Vec::with_capacity(checks.len());
-        for (check, new) in checks.iter().zip(written) {
-            if new {
+        for check in checks {
+            if inserted.contains(&check.check.id) {
                 out.push(Inserted::New);
                 continue;
             }

@@ -3,7 +3,7 @@
 
 use medbill_domain::{EligibilityCheckId, IdempotencyKey, TenantId};
 use medbill_eligibility::store::Inserted;
-use medbill_eligibility::{CheckFilter, EligibilityStore, StoredCheck, open_store};
+use medbill_eligibility::{CheckFilter, StoredCheck, open_store};
 use medbill_proto::eligibility::v1 as pb;
 use medbill_storage::Database;
 

@@ -34,11 +34,11 @@ pub const CREATE_COVERAGE_SCOPE: &str = "eligibility.CreateCoverage";
 /// The idempotency scope of cost estimates.
 pub const ESTIMATE_SCOPE: &str = "eligibility.EstimatePatientCost";
 
-/// Rows per INSERT statement in a SQLite group commit. SQLite runs in process, so statements
-/// cost no round trip and one row per statement keeps the statement text (and its prepared
-/// form) identical. PostgreSQL uses one `UNNEST` statement per batch instead: a VALUES list
-/// with a different text per batch size measured about 50 ms for 16 rows (planning), while
-/// single-row statements pay one round trip each.
+/// Rows per INSERT statement in a group commit. One: on PostgreSQL, statements carrying several
+/// checks with their raw X12 (tens of KB) stalled 40-100 ms each in the socket (sqlx does not
+/// set TCP_NODELAY, so Nagle meets delayed ACKs), while single-row statements in one
+/// transaction cost one quick round trip each; the statement text also stays identical, so it
+/// is prepared once per connection.
 const ROWS_PER_STATEMENT: usize = 1;
 
 /// The outcome of [`EligibilityStore::insert_check`].
@@ -251,69 +251,6 @@ impl SqlEligibilityStore {
 }
 
 impl SqlEligibilityStore {
-    /// PostgreSQL: inserts a whole batch in one statement whose text does not depend on the
-    /// batch size (arrays through `UNNEST`), skipping taken idempotency keys; returns the ids
-    /// written.
-    async fn insert_rows_pg(tx: &mut Tx, rows: &[CheckRow]) -> Result<Vec<String>, StoreError> {
-        let medbill_storage::TxConn::Postgres(conn) = tx.conn() else {
-            return Err(StoreError::Corrupt {
-                what: "transaction",
-                detail: "not a PostgreSQL transaction".to_owned(),
-            });
-        };
-        macro_rules! column {
-            ($field:ident) => {
-                rows.iter().map(|r| r.$field.clone()).collect::<Vec<_>>()
-            };
-        }
-        let ids: Vec<(String,)> = sqlx::query_as(
-            "INSERT INTO eligibility_checks (tenant_id, id, idempotency_key, request_fingerprint, \
-             coverage_id, patient_ref, payer_id, member_id, provider_npi, date_of_service, \
-             service_type_codes, status, coverage_status, trace_number, plan_name, network_status, \
-             ind_deductible_total, ind_deductible_remaining, ind_oop_total, ind_oop_remaining, \
-             coinsurance_rate, aaa_codes, error_message, detail, raw_270, raw_271, payer_attempts, \
-             created_at, responded_at) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
-             $13::text[], $14::text[], $15::text[], $16::text[], $17::bigint[], $18::bigint[], \
-             $19::bigint[], $20::bigint[], $21::text[], $22::text[], $23::text[], $24::bytea[], \
-             $25::bytea[], $26::bytea[], $27::bigint[], $28::bigint[], $29::bigint[]) \
-             ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id",
-        )
-        .bind(column!(tenant_id))
-        .bind(column!(id))
-        .bind(column!(idempotency_key))
-        .bind(column!(request_fingerprint))
-        .bind(column!(coverage_id))
-        .bind(column!(patient_ref))
-        .bind(column!(payer_id))
-        .bind(column!(member_id))
-        .bind(column!(provider_npi))
-        .bind(column!(date_of_service))
-        .bind(column!(service_type_codes))
-        .bind(column!(status))
-        .bind(column!(coverage_status))
-        .bind(column!(trace_number))
-        .bind(column!(plan_name))
-        .bind(column!(network_status))
-        .bind(column!(ind_deductible_total))
-        .bind(column!(ind_deductible_remaining))
-        .bind(column!(ind_oop_total))
-        .bind(column!(ind_oop_remaining))
-        .bind(column!(coinsurance_rate))
-        .bind(column!(aaa_codes))
-        .bind(column!(error_message))
-        .bind(column!(detail))
-        .bind(column!(raw_270))
-        .bind(column!(raw_271))
-        .bind(column!(payer_attempts))
-        .bind(column!(created_at))
-        .bind(column!(responded_at))
-        .fetch_all(&mut *conn)
-        .await?;
-        Ok(ids.into_iter().map(|(id,)| id).collect())
-    }
-
     /// Inserts check rows in one statement, skipping rows whose idempotency key is taken;
     /// returns the ids written.
     async fn insert_rows(tx: &mut Tx, rows: &[CheckRow]) -> Result<Vec<String>, StoreError> {
@@ -654,12 +591,8 @@ impl EligibilityStore for SqlEligibilityStore {
             .collect::<Result<Vec<_>, _>>()?;
         let mut inserted = std::collections::HashSet::new();
         let mut tx = self.db.begin().await?;
-        if tx.backend() == medbill_storage::Backend::Postgres {
-            inserted.extend(Self::insert_rows_pg(&mut tx, &rows).await?);
-        } else {
-            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                inserted.extend(Self::insert_rows(&mut tx, chunk).await?);
-            }
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            inserted.extend(Self::insert_rows(&mut tx, chunk).await?);
         }
         tx.commit().await?;
         let mut out = Vec::with_capacity(checks.len());

@@ -29,6 +29,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod codes;
 pub mod dates;
 pub mod estimate;
 pub mod ids;

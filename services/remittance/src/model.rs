@@ -4,61 +4,10 @@
 //! Money is [`Money`] (exact, whole cents when stored), dates are [`NaiveDate`], timestamps are
 //! UTC. The wire (proto) and database shapes are mapped to and from these types at their boundaries.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, NaiveDate, Utc};
+use medbill_domain::code_enum;
+pub use medbill_domain::codes::UnknownCode;
 use medbill_domain::{EraId, Money};
-use thiserror::Error;
-
-/// Reports that a stored or wire code is not one of an enum's known values.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("unknown {kind} {value:?}")]
-pub struct UnknownCode {
-    /// What kind of code was parsed (e.g. "ERA status").
-    pub kind: &'static str,
-    /// The rejected value.
-    pub value: String,
-}
-
-macro_rules! code_enum {
-    ($(#[$meta:meta])* $name:ident, $kind:literal, { $($(#[$vmeta:meta])* $variant:ident => $code:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($(#[$vmeta])* $variant),+
-        }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// Returns the code stored in the database and used in logs.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $code),+
-                }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = UnknownCode;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s {
-                    $($code => Ok($name::$variant),)+
-                    other => Err(UnknownCode { kind: $kind, value: other.to_owned() }),
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
 
 code_enum!(
     /// What happened to a received 835.

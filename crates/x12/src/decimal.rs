@@ -6,7 +6,55 @@ use rust_decimal::Decimal;
 /// digits (`150000.00`, `-9.00`, `.2`, `1175.4`). Returns `None` for anything
 /// else: empty text, `+`, exponents, spaces, thousands separators, more than 28
 /// significant digits.
+#[inline]
 pub fn parse_decimal(text: &[u8]) -> Option<Decimal> {
+    // Amounts in real files are short (`1234.56`): up to 18 digits fit a u64
+    // mantissa, which goes straight into the decimal's parts.
+    if text.len() <= 19 {
+        return parse_short(text);
+    }
+    parse_long(text)
+}
+
+/// Parses up to 19 bytes (so at most 18 digits, below 10^18): the mantissa fits a
+/// u64 and the scale is at most 18, so the result is always representable.
+#[inline]
+fn parse_short(text: &[u8]) -> Option<Decimal> {
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    let mut mantissa: u64 = 0;
+    let mut scale: u32 = 0;
+    let mut seen_dot = false;
+    let mut seen_digit = false;
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        if d < 10 {
+            mantissa = mantissa * 10 + u64::from(d);
+            seen_digit = true;
+            scale += u32::from(seen_dot);
+        } else if b == b'.' && !seen_dot {
+            seen_dot = true;
+        } else {
+            return None;
+        }
+    }
+    if !seen_digit {
+        return None;
+    }
+    // `-0.00` is zero, not negative zero (as the i128 path gives).
+    let negative = negative && mantissa != 0;
+    Some(Decimal::from_parts(
+        mantissa as u32,
+        (mantissa >> 32) as u32,
+        0,
+        negative,
+        scale,
+    ))
+}
+
+fn parse_long(text: &[u8]) -> Option<Decimal> {
     let (negative, digits) = match text.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, text),
@@ -73,5 +121,48 @@ mod tests {
             assert_eq!(parse_decimal(text.as_bytes()), None, "{text:?}");
         }
         assert_eq!(parse_decimal("9".repeat(40).as_bytes()), None);
+    }
+
+    #[test]
+    fn short_path_matches_long_path() {
+        for text in [
+            "0",
+            "-0",
+            "-0.00",
+            "0.00",
+            "5.",
+            ".2",
+            "-.5",
+            "1175.4",
+            "-9.00",
+            "150000.00",
+            "999999999999999999",
+            "-99999999999999999.9",
+            ".000000000000000001",
+            "4294967296",
+            "18446744073.70",
+            "-1",
+            "1.2.3",
+            "",
+            "-",
+            ".",
+            "+1",
+            "1e5",
+            "12a",
+        ] {
+            let short = parse_short(text.as_bytes());
+            let long = parse_long(text.as_bytes());
+            assert_eq!(short, long, "{text:?}");
+            assert_eq!(
+                short.map(|d| (d.to_string(), d.scale(), d.is_sign_negative())),
+                long.map(|d| (d.to_string(), d.scale(), d.is_sign_negative())),
+                "{text:?}"
+            );
+        }
+        // Past 19 bytes the long path takes over.
+        assert_eq!(
+            parse_decimal(b"12345678901234567890.12"),
+            Decimal::from_str("12345678901234567890.12").ok()
+        );
     }
 }

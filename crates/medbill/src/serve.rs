@@ -8,12 +8,17 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use medbill_payer_sim::PayerSimHandle;
+use medbill_connect::{
+    CoreHttpConfig, PayerConnection, RetryPolicy as ConnectRetryPolicy, TransportConfig,
+};
+use medbill_payer_sim::{Catalog, PayerSimHandle};
 use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
 use medbill_remittance::delivery::CollectionsDelivery;
 use medbill_runtime::auth::Authenticator;
 use medbill_runtime::client;
-use medbill_runtime::config::{self, Config, ConfigOverrides, LogFormat, ServiceKind};
+use medbill_runtime::config::{
+    self, Config, ConfigOverrides, LogFormat, ProviderConfig, ServiceKind,
+};
 use medbill_runtime::server::{Server, ServerHandle, shutdown_signal};
 use medbill_runtime::{telemetry, with_grpc_limits};
 use medbill_storage::Database;
@@ -185,6 +190,14 @@ pub async fn start(
     } else {
         None
     };
+    let demo_config;
+    let config = match &payer_sim {
+        Some(sim) if config.payers.is_empty() => {
+            demo_config = with_demo_payers(config, sim)?;
+            &demo_config
+        }
+        _ => config,
+    };
     let local_addr = listener.local_addr()?;
     let mut routes = RoutesBuilder::default();
     let mut server_names = Vec::new();
@@ -223,6 +236,41 @@ async fn start_payer_sim(config: &Config) -> anyhow::Result<PayerSimHandle> {
         .context("starting payer-sim")?;
     println!("payer-sim: CORE endpoint {}", sim.url());
     Ok(sim)
+}
+
+/// With payer-sim in this process and no `[[payers]]` configured, points eligibility at
+/// payer-sim for every payer in its catalog (and names a demo provider when none is set), so the
+/// zero-setup suite checks eligibility end to end. Says so, because a real deployment
+/// configures its clearinghouse instead.
+fn with_demo_payers(config: &Config, sim: &PayerSimHandle) -> anyhow::Result<Config> {
+    let catalog = match &config.payer_sim.catalog {
+        Some(path) => Catalog::load(path),
+        None => Catalog::default_catalog(),
+    }
+    .context("reading the payer-sim catalog")?;
+    let mut demo = config.clone();
+    for payer_id in catalog.payer_ids() {
+        demo.payers.push(PayerConnection {
+            payer_id: payer_id.to_owned(),
+            sender_id: "MEDBILL".to_owned(),
+            receiver_id: payer_id.to_owned(),
+            transport: TransportConfig::CoreHttp(CoreHttpConfig::new(sim.url())),
+            batch_transport: None,
+            retry: ConnectRetryPolicy::default(),
+        });
+    }
+    if demo.eligibility.default_provider.is_none() {
+        demo.eligibility.default_provider = Some(ProviderConfig {
+            npi: "1234567893".to_owned(),
+            organization_name: "MEDBILL DEMO CLINIC".to_owned(),
+            tax_id: None,
+        });
+    }
+    println!(
+        "eligibility: no [[payers]] configured; payers {} are answered by the in-process payer-sim",
+        catalog.payer_ids().join(", ")
+    );
+    Ok(demo)
 }
 
 /// Starts the relay that delivers what remittance owes collections (see
@@ -266,7 +314,9 @@ async fn add_service(
     Ok(match service {
         ServiceKind::Eligibility => {
             let store = medbill_eligibility::open_store(db).await.map_err(migrate)?;
-            let svc = medbill_eligibility::EligibilityService::new(store).into_server();
+            let svc = medbill_eligibility::EligibilityService::from_config(store, config)
+                .map_err(|e| anyhow::anyhow!("eligibility: {e}"))?
+                .into_server();
             routes.add_service(with_grpc_limits!(svc, &config.grpc));
             service_names::ELIGIBILITY
         }

@@ -251,6 +251,13 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Returns the ids of the payers in the catalog, sorted.
+    pub fn payer_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.payers.keys().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// Returns the built-in demo catalog.
     pub fn default_catalog() -> Result<Self, CatalogError> {
         Self::from_toml(DEFAULT_CATALOG_TOML, "built-in default")

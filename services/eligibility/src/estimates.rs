@@ -14,6 +14,7 @@ use tonic::Status;
 
 use crate::pricing::{self, LineInput, PricingError};
 use crate::service::{EligibilityService, date, idempotency_key, store_error, timestamp};
+use medbill_runtime::fields::required_id;
 
 /// Most services priced in one estimate.
 pub const MAX_SERVICES: usize = 100;
@@ -65,7 +66,7 @@ impl EligibilityService {
                     .into());
                 }
                 Some(B::EligibilityCheckId(raw)) => {
-                    let id = parse_id::<EligibilityCheckId>("eligibility_check_id", raw)?;
+                    let id = required_id::<EligibilityCheckId>("eligibility_check_id", raw)?;
                     self.store
                         .get_check(tenant, &id, false)
                         .await
@@ -73,7 +74,7 @@ impl EligibilityService {
                         .ok_or_else(|| ServiceError::not_found(format!("eligibility check {id}")))?
                 }
                 Some(B::CoverageId(raw)) => {
-                    let id = parse_id::<CoverageId>("coverage_id", raw)?;
+                    let id = required_id::<CoverageId>("coverage_id", raw)?;
                     self.store
                         .latest_completed_check(tenant, &id, dos)
                         .await
@@ -199,29 +200,6 @@ fn valid_until(today: NaiveDate) -> NaiveDate {
     today
         .checked_add_days(Days::new(VALID_DAYS))
         .unwrap_or(today)
-}
-
-trait ParseId: Sized {
-    fn parse_id(s: &str) -> Result<Self, String>;
-}
-
-impl ParseId for EligibilityCheckId {
-    fn parse_id(s: &str) -> Result<Self, String> {
-        EligibilityCheckId::parse(s).map_err(|e| e.to_string())
-    }
-}
-
-impl ParseId for CoverageId {
-    fn parse_id(s: &str) -> Result<Self, String> {
-        CoverageId::parse(s).map_err(|e| e.to_string())
-    }
-}
-
-fn parse_id<T: ParseId>(field: &str, raw: &str) -> Result<T, ServiceError> {
-    if raw.is_empty() {
-        return Err(ServiceError::invalid_argument(field, "is required"));
-    }
-    T::parse_id(raw).map_err(|e| ServiceError::invalid_argument(field, e))
 }
 
 /// Returns whether `code` looks like CPT (5 digits, or 4 digits and F/T/U) or HCPCS Level II

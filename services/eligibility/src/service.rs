@@ -3,13 +3,18 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::Utc;
 use medbill_connect::Connections;
-use medbill_domain::{CoverageId, IdempotencyKey, TenantId, format_iso_date, parse_iso_date};
+use medbill_domain::{CoverageId, format_iso_date};
 use medbill_domain::{EligibilityCheckId, EstimateId};
 use medbill_proto::eligibility::v1 as pb;
 use medbill_proto::eligibility::v1::eligibility_service_server::EligibilityServiceServer;
 use medbill_runtime::ServiceError;
+use medbill_runtime::fields::{
+    database_busy, key_reused, non_empty, required_id, required_text, tenant_id, text,
+    unimplemented,
+};
+pub(crate) use medbill_runtime::fields::{date, idempotency_key, timestamp};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
 use tonic::{Request, Response, Status};
 
@@ -79,17 +84,13 @@ impl EligibilityService {
     }
 }
 
-fn unimplemented(rpc: &str, what: &str) -> Status {
-    Status::unimplemented(format!("{rpc} arrives with {what}"))
-}
-
 #[tonic::async_trait]
 impl pb::eligibility_service_server::EligibilityService for EligibilityService {
     async fn create_coverage(
         &self,
         request: Request<pb::CreateCoverageRequest>,
     ) -> Result<Response<pb::CreateCoverageResponse>, Status> {
-        let tenant = tenant_of(&request)?;
+        let tenant = tenant_id(&request)?;
         let req = request.into_inner();
         let key = idempotency_key(&req.idempotency_key)?;
         let new = validate_create(&req)?;
@@ -108,9 +109,9 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
         &self,
         request: Request<pb::GetCoverageRequest>,
     ) -> Result<Response<pb::GetCoverageResponse>, Status> {
-        let tenant = tenant_of(&request)?;
+        let tenant = tenant_id(&request)?;
         let req = request.into_inner();
-        let id = parse_id(&req.id)?;
+        let id = required_id::<CoverageId>("id", &req.id)?;
         let coverage = self
             .store
             .get_coverage(&tenant, &id)
@@ -126,7 +127,7 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
         &self,
         request: Request<pb::ListCoveragesRequest>,
     ) -> Result<Response<pb::ListCoveragesResponse>, Status> {
-        let tenant = tenant_of(&request)?;
+        let tenant = tenant_id(&request)?;
         let req = request.into_inner();
         let size = PageSize::from_i32(req.page_size)?;
         let filter = CoverageFilter {
@@ -161,7 +162,7 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
         &self,
         request: Request<pb::CheckEligibilityRequest>,
     ) -> Result<Response<pb::CheckEligibilityResponse>, Status> {
-        let tenant = tenant_of(&request)?;
+        let tenant = tenant_id(&request)?;
         let req = request.into_inner();
         let check = self.checks.check(&self.store, &tenant, &req).await?;
         Ok(Response::new(pb::CheckEligibilityResponse {
@@ -173,9 +174,9 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
         &self,
         request: Request<pb::GetEligibilityCheckRequest>,
     ) -> Result<Response<pb::GetEligibilityCheckResponse>, Status> {
-        let tenant = tenant_of(&request)?;
+        let tenant = tenant_id(&request)?;
         let req = request.into_inner();
-        let id = parse_check_id("id", &req.id)?;
+        let id = required_id::<EligibilityCheckId>("id", &req.id)?;
         let check = self
             .store
             .get_check(&tenant, &id, req.include_raw)
@@ -191,7 +192,7 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
         &self,
         request: Request<pb::ListEligibilityChecksRequest>,
     ) -> Result<Response<pb::ListEligibilityChecksResponse>, Status> {
-        let tenant = tenant_of(&request)?;
+        let tenant = tenant_id(&request)?;
         let req = request.into_inner();
         let size = PageSize::from_i32(req.page_size)?;
         let filter = check_filter(&req)?;
@@ -235,7 +236,7 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
         &self,
         request: Request<pb::EstimatePatientCostRequest>,
     ) -> Result<Response<pb::EstimatePatientCostResponse>, Status> {
-        let tenant = tenant_of(&request)?;
+        let tenant = tenant_id(&request)?;
         let req = request.into_inner();
         let estimate = self.estimate(&tenant, &req).await?;
         Ok(Response::new(pb::EstimatePatientCostResponse {
@@ -247,7 +248,7 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
         &self,
         request: Request<pb::GetCostEstimateRequest>,
     ) -> Result<Response<pb::GetCostEstimateResponse>, Status> {
-        let tenant = tenant_of(&request)?;
+        let tenant = tenant_id(&request)?;
         let req = request.into_inner();
         if req.id.is_empty() {
             return Err(ServiceError::invalid_argument("id", "is required").into());
@@ -286,53 +287,14 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
     }
 }
 
-/// Returns the caller's tenant as resolved by the auth layer.
-fn tenant_of<T>(request: &Request<T>) -> Result<TenantId, Status> {
-    let tenant = medbill_runtime::tenant(request)?;
-    // Tenant ids come from configuration; one that is not a valid id is a deployment error.
-    TenantId::parse(tenant.as_str()).map_err(|e| ServiceError::internal(e).into())
-}
-
 /// Maps store failures to statuses: key reuse is the caller's error, a busy database is
 /// retryable, anything else is internal (logged, not shown).
 pub(crate) fn store_error(err: StoreError) -> Status {
     match err {
-        StoreError::IdempotencyKeyReused { key } => ServiceError::AlreadyExists(format!(
-            "idempotency key {key:?} was already used with a different request; \
-             use a new key for a new request"
-        ))
-        .into(),
-        e if e.is_retryable() => {
-            tracing::warn!(error = %e, "database busy");
-            ServiceError::Unavailable("the database is busy; retry the call".to_owned()).into()
-        }
+        StoreError::IdempotencyKeyReused { key } => key_reused(key).into(),
+        e if e.is_retryable() => database_busy(&e).into(),
         e => ServiceError::internal(e).into(),
     }
-}
-
-pub(crate) fn idempotency_key(raw: &str) -> Result<IdempotencyKey, ServiceError> {
-    if raw.is_empty() {
-        return Err(ServiceError::invalid_argument(
-            "idempotency_key",
-            "is required",
-        ));
-    }
-    IdempotencyKey::parse(raw)
-        .map_err(|e| ServiceError::invalid_argument("idempotency_key", e.to_string()))
-}
-
-fn parse_id(raw: &str) -> Result<CoverageId, ServiceError> {
-    if raw.is_empty() {
-        return Err(ServiceError::invalid_argument("id", "is required"));
-    }
-    CoverageId::parse(raw).map_err(|e| ServiceError::invalid_argument("id", e.to_string()))
-}
-
-fn parse_check_id(field: &str, raw: &str) -> Result<EligibilityCheckId, ServiceError> {
-    if raw.is_empty() {
-        return Err(ServiceError::invalid_argument(field, "is required"));
-    }
-    EligibilityCheckId::parse(raw).map_err(|e| ServiceError::invalid_argument(field, e.to_string()))
 }
 
 fn micros_of(field: &str, t: Option<&prost_types::Timestamp>) -> Result<Option<i64>, ServiceError> {
@@ -388,76 +350,20 @@ fn check_filter(req: &pb::ListEligibilityChecksRequest) -> Result<CheckFilter, S
     })
 }
 
-fn non_empty(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_owned())
-}
-
-/// Checks a free-text field: not blank (when required), at most `max` characters, no control
-/// characters. The value itself is never echoed (it may be PHI).
-fn text(
-    field: &str,
-    value: &str,
-    max: usize,
-    required: bool,
-) -> Result<Option<String>, ServiceError> {
-    if value.trim().is_empty() {
-        return if required {
-            Err(ServiceError::invalid_argument(field, "is required"))
-        } else if value.is_empty() {
-            Ok(None)
-        } else {
-            Err(ServiceError::invalid_argument(
-                field,
-                "is blank; leave it empty or give a value",
-            ))
-        };
-    }
-    let len = value.chars().count();
-    if len > max {
-        return Err(ServiceError::invalid_argument(
-            field,
-            format!("is {len} characters long; at most {max} are allowed"),
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(ServiceError::invalid_argument(
-            field,
-            "contains control characters",
-        ));
-    }
-    if value.trim() != value {
-        return Err(ServiceError::invalid_argument(
-            field,
-            "has leading or trailing whitespace",
-        ));
-    }
-    Ok(Some(value.to_owned()))
-}
-
-fn required(field: &str, value: &str, max: usize) -> Result<String, ServiceError> {
-    text(field, value, max, true)?
-        .ok_or_else(|| ServiceError::invalid_argument(field, "is required"))
-}
-
-pub(crate) fn date(field: &str, value: &str) -> Result<NaiveDate, ServiceError> {
-    if value.is_empty() {
-        return Err(ServiceError::invalid_argument(field, "is required"));
-    }
-    parse_iso_date(value).map_err(|e| ServiceError::invalid_argument(field, e.to_string()))
-}
-
 /// Validates a CreateCoverage request into the model, naming the first offending field.
 /// Lengths follow the X12 5010 element maxima the fields end up in (NM103 60, NM104 35,
 /// NM109 80, REF02 50).
 fn validate_create(req: &pb::CreateCoverageRequest) -> Result<NewCoverage, ServiceError> {
-    let patient_ref = required("patient_ref", &req.patient_ref, MAX_TEXT_LEN)?;
-    let payer_id = required("payer_id", &req.payer_id, 80)?;
-    let payer_name = required("payer_name", &req.payer_name, 60)?;
-    let member_id = required("member_id", &req.member_id, 80)?;
+    let patient_ref = required_text("patient_ref", &req.patient_ref, MAX_TEXT_LEN)?;
+    let payer_id = required_text("payer_id", &req.payer_id, 80)?;
+    let payer_name = required_text("payer_name", &req.payer_name, 60)?;
+    let member_id = required_text("member_id", &req.member_id, 80)?;
     let group_number = text("group_number", &req.group_number, 50, false)?;
     let plan_name = text("plan_name", &req.plan_name, MAX_TEXT_LEN, false)?;
-    let subscriber_first_name = required("subscriber_first_name", &req.subscriber_first_name, 35)?;
-    let subscriber_last_name = required("subscriber_last_name", &req.subscriber_last_name, 60)?;
+    let subscriber_first_name =
+        required_text("subscriber_first_name", &req.subscriber_first_name, 35)?;
+    let subscriber_last_name =
+        required_text("subscriber_last_name", &req.subscriber_last_name, 60)?;
     let subscriber_birth_date = date("subscriber_birth_date", &req.subscriber_birth_date)?;
     if subscriber_birth_date > Utc::now().date_naive() {
         return Err(ServiceError::invalid_argument(
@@ -517,14 +423,6 @@ fn validate_create(req: &pb::CreateCoverageRequest) -> Result<NewCoverage, Servi
         effective_date,
         termination_date,
     })
-}
-
-pub(crate) fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        // Always below 1e9, so it fits.
-        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
-    }
 }
 
 /// Maps a stored coverage to its wire form (absent optionals as empty strings).

@@ -457,6 +457,8 @@ pub struct ProviderAdjustment<'a> {
 /// they are in [`crate::Document::problems`].
 pub fn read_835<'a>(set: &TransactionSet<'a>) -> (Remittance<'a>, Vec<Error>) {
     let mut b = Era835Builder::new();
+    b.r.claims
+        .reserve(set.segments.iter().filter(|s| s.is("CLP")).count());
     for seg in &set.segments {
         b.push(seg);
     }
@@ -506,9 +508,14 @@ pub fn for_each_835<'a>(
             None => std::str::from_utf8(seg.raw()).ok(),
         }
     };
+    // The claims vector of a set is reserved at the previous set's claim count:
+    // sets of one file are alike, and growing a vector of ~1 KB claims by
+    // doubling copied more bytes than the input holds.
+    let claims_hint = std::cell::Cell::new(0usize);
     let mut end = |b: Option<Era835Builder<'a>>| {
         if let Some(b) = b {
             let (r, p) = b.finish();
+            claims_hint.set(r.claims.len().min(MAX_CLAIMS_HINT));
             f(r, p);
         }
     };
@@ -518,6 +525,7 @@ pub fn for_each_835<'a>(
                 end(builder.take());
                 if seg.bytes(1) == b"835" {
                     let mut b = Era835Builder::new();
+                    b.r.claims.reserve(claims_hint.get());
                     b.push_text(&seg, text_of(&seg));
                     builder = Some(b);
                 }
@@ -548,6 +556,10 @@ pub fn for_each_835<'a>(
     problems.extend(tracker.take_problems());
     problems
 }
+
+/// Cap on the claims reserved ahead for a set (about 64 MB of claims), so one
+/// huge set does not make every later small one reserve as much.
+const MAX_CLAIMS_HINT: usize = 1 << 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Loop {

@@ -61,6 +61,29 @@ async fn reflected_services(url: &str) -> anyhow::Result<Vec<String>> {
     Ok(names)
 }
 
+/// An eligibility check for payer-sim's demo member Avery Testpatient at `payer_id`.
+fn inline_check(key: &str, payer_id: &str) -> eligibility::CheckEligibilityRequest {
+    eligibility::CheckEligibilityRequest {
+        idempotency_key: key.into(),
+        subject: Some(eligibility::check_eligibility_request::Subject::Inline(
+            eligibility::InlineSubscriber {
+                payer_id: payer_id.into(),
+                member_id: "SPX100000001".into(),
+                subscriber_name: Some(medbill_proto::common::v1::PersonName {
+                    last_name: "TESTPATIENT".into(),
+                    first_name: "AVERY".into(),
+                    ..Default::default()
+                }),
+                subscriber_birth_date: "1985-03-14".into(),
+                patient_ref: "ehr-patient-3".into(),
+                ..Default::default()
+            },
+        )),
+        date_of_service: "2026-03-02".into(),
+        ..Default::default()
+    }
+}
+
 medbill_storage::conformance_tests! {
     async fn all_four_services_answer_health_and_reflection_without_a_token(env: TestEnv) -> anyhow::Result<()> {
         let suite = common::start(&env, Target::All).await?;
@@ -259,25 +282,7 @@ medbill_storage::conformance_tests! {
         let mut elig = eligibility::eligibility_service_client::EligibilityServiceClient::new(
             channel_to(&suite.handle.url(), Caller::TenantA),
         );
-        let request = eligibility::CheckEligibilityRequest {
-            idempotency_key: "check-1".into(),
-            subject: Some(eligibility::check_eligibility_request::Subject::Inline(
-                eligibility::InlineSubscriber {
-                    payer_id: "SIMPPO".into(),
-                    member_id: "SPX100000001".into(),
-                    subscriber_name: Some(medbill_proto::common::v1::PersonName {
-                        last_name: "TESTPATIENT".into(),
-                        first_name: "AVERY".into(),
-                        ..Default::default()
-                    }),
-                    subscriber_birth_date: "1985-03-14".into(),
-                    patient_ref: "ehr-patient-3".into(),
-                    ..Default::default()
-                },
-            )),
-            date_of_service: "2026-03-02".into(),
-            ..Default::default()
-        };
+        let request = inline_check("check-1", "SIMPPO");
         let check = elig.check_eligibility(request).await?.into_inner().check.expect("a check");
         assert_eq!(check.status, eligibility::EligibilityCheckStatus::Completed as i32);
         let summary = check.summary.expect("a benefit summary");
@@ -285,25 +290,7 @@ medbill_storage::conformance_tests! {
         let deductible = summary.individual_deductible.expect("a deductible");
         assert_eq!((deductible.total.as_str(), deductible.remaining.as_str()), ("1500.00", "1250.00"));
 
-        let unknown = eligibility::CheckEligibilityRequest {
-            idempotency_key: "check-2".into(),
-            subject: Some(eligibility::check_eligibility_request::Subject::Inline(
-                eligibility::InlineSubscriber {
-                    payer_id: "NO-SUCH-PAYER".into(),
-                    member_id: "SPX100000001".into(),
-                    subscriber_name: Some(medbill_proto::common::v1::PersonName {
-                        last_name: "TESTPATIENT".into(),
-                        first_name: "AVERY".into(),
-                        ..Default::default()
-                    }),
-                    subscriber_birth_date: "1985-03-14".into(),
-                    patient_ref: "ehr-patient-3".into(),
-                    ..Default::default()
-                },
-            )),
-            date_of_service: "2026-03-02".into(),
-            ..Default::default()
-        };
+        let unknown = inline_check("check-2", "NO-SUCH-PAYER");
         let refused = elig.check_eligibility(unknown).await.expect_err("an unknown payer is refused");
         assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
         assert!(refused.message().contains("NO-SUCH-PAYER"), "{}", refused.message());

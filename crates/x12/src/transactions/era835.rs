@@ -557,6 +557,10 @@ pub fn for_each_835<'a>(
     problems
 }
 
+/// Elements of a segment (id included) split on the stack; longer segments
+/// (a full TS3 has 25) spill into a reused vector.
+const INLINE_ELEMENTS: usize = 32;
+
 /// Cap on the claims reserved ahead for a set (about 64 MB of claims), so one
 /// huge set does not make every later small one reserve as much.
 const MAX_CLAIMS_HINT: usize = 1 << 16;
@@ -580,7 +584,8 @@ pub struct Era835Builder<'a> {
     problems: Vec<Error>,
     state: Loop,
     claim: Option<ClaimPayment<'a>>,
-    ranges: Vec<(usize, usize)>,
+    /// Element end offsets of segments too long for the stack array.
+    spill: Vec<usize>,
     hold_claims: bool,
     finished: std::collections::VecDeque<ClaimPayment<'a>>,
     seen_bpr: bool,
@@ -604,7 +609,7 @@ impl<'a> Era835Builder<'a> {
             problems: Vec::new(),
             state: Loop::Header,
             claim: None,
-            ranges: Vec::with_capacity(32),
+            spill: Vec::new(),
             hold_claims: true,
             finished: std::collections::VecDeque::new(),
             seen_bpr: false,
@@ -663,32 +668,48 @@ impl<'a> Era835Builder<'a> {
         self.r.segment_count += 1;
         self.last_index = seg.index();
         self.last_offset = seg.offset();
-        let mut ranges = std::mem::take(&mut self.ranges);
-        ranges.clear();
         let raw = seg.raw();
         let sep = seg.delimiters().element;
-        // Segments are short (about 25 bytes): a plain loop beats memchr's setup here.
-        let mut start = 0;
+        // Element end offsets go into a stack array: no vector bookkeeping per
+        // element on the hot path. Segments are short (about 25 bytes), so a
+        // plain loop beats memchr's setup here.
+        let mut inline = [0usize; INLINE_ELEMENTS];
+        let mut n = 0;
+        let mut overflow = false;
         for (p, &b) in raw.iter().enumerate() {
             if b == sep {
-                ranges.push((start, p));
-                start = p + 1;
+                if n == INLINE_ELEMENTS - 1 {
+                    overflow = true;
+                    break;
+                }
+                inline[n] = p;
+                n += 1;
             }
         }
-        ranges.push((start, raw.len()));
+        let mut spill = std::mem::take(&mut self.spill);
+        let ends: &[usize] = if overflow {
+            // Rare: a segment with more elements than the array holds.
+            spill.clear();
+            spill.extend(memchr::memchr_iter(sep, raw));
+            spill.push(raw.len());
+            &spill
+        } else {
+            inline[n] = raw.len();
+            &inline[..=n]
+        };
         let mut problems = std::mem::take(&mut self.problems);
         self.dispatch(
             &Fields {
                 seg,
                 seg_str,
-                ranges: &ranges,
+                ends,
                 make,
                 make_str,
             },
             &mut problems,
         );
         self.problems = problems;
-        self.ranges = ranges;
+        self.spill = spill;
     }
 
     fn dispatch<'x>(&mut self, f: &Fields<'_, 'x, 'a>, problems: &mut Vec<Error>) {
@@ -1094,7 +1115,9 @@ struct Fields<'s, 'x, 'o> {
     seg: &'s Segment<'x>,
     /// The segment as text, when it is valid UTF-8.
     seg_str: Option<&'x str>,
-    ranges: &'s [(usize, usize)],
+    /// End offset of each element in the segment (the id first); element `i`
+    /// starts one past the end of element `i - 1`.
+    ends: &'s [usize],
     /// Makes output text from input bytes: borrows (zero-copy reader) or copies (streaming reader).
     make: fn(&'x [u8]) -> Text<'o>,
     /// Same, from text already known to be valid.
@@ -1127,14 +1150,19 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
     }
 
     fn len(&self) -> usize {
-        self.ranges.len()
+        self.ends.len()
     }
 
+    #[inline]
     fn get(&self, i: usize) -> &'x [u8] {
-        match self.ranges.get(i) {
-            Some(&(a, b)) => self.seg.raw().get(a..b).unwrap_or(b""),
-            None => b"",
-        }
+        let Some(&end) = self.ends.get(i) else {
+            return b"";
+        };
+        let start = match i.checked_sub(1) {
+            Some(prev) => self.ends.get(prev).map_or(0, |&e| e + 1),
+            None => 0,
+        };
+        self.seg.raw().get(start..end).unwrap_or(b"")
     }
 
     fn text(&self, i: usize) -> Text<'o> {
@@ -1435,4 +1463,43 @@ fn is_date(b: &[u8]) -> bool {
     let month = (b[4] - b'0') * 10 + (b[5] - b'0');
     let day = (b[6] - b'0') * 10 + (b[7] - b'0');
     (1..=12).contains(&month) && (1..=31).contains(&day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A CAS with twelve triplets (38 elements) takes the spill path of the
+    /// element splitter; amounts, count and the position of a bad amount
+    /// must be the same as on the stack path.
+    #[test]
+    fn long_cas_segment_spills_and_keeps_positions() {
+        let mut cas = String::from("CAS*CO");
+        for k in 1..=12 {
+            let amount = if k == 11 {
+                "1x".to_owned()
+            } else {
+                format!("{k}.50")
+            };
+            cas.push_str(&format!("*{k}*{amount}*"));
+        }
+        let input = format!(
+            "ST*835*0001~BPR*I*10*C*CHK~N1*PR*P~N1*PE*Q*XX*1~CLP*A*1*100*10~{cas}~SE*7*0001~"
+        );
+        let (sets, problems) = read_all_835(input.as_bytes());
+        let claim = &sets[0].claims[0];
+        assert_eq!(claim.adjustments.len(), 12);
+        assert_eq!(claim.adjustments[0].reason, "1");
+        assert_eq!(claim.adjustments[0].amount, Decimal::new(150, 2));
+        assert_eq!(claim.adjustments[11].reason, "12");
+        assert_eq!(claim.adjustments[11].amount, Decimal::new(1250, 2));
+        let bad: Vec<_> = problems
+            .iter()
+            .filter(|p| matches!(p.kind, ErrorKind::InvalidDecimal { .. }))
+            .collect();
+        assert_eq!(bad.len(), 1, "{problems:?}");
+        // Triplet 11 starts at CAS32; its amount is CAS33.
+        assert_eq!(bad[0].position.element, Some(33));
+        assert_eq!(bad[0].position.segment_index, 6);
+    }
 }

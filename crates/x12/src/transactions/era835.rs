@@ -495,6 +495,16 @@ pub fn for_each_835<'a>(
     input: &'a [u8],
     mut f: impl FnMut(Remittance<'a>, Vec<Error>),
 ) -> Vec<Error> {
+    for_each_835_dyn(input, &mut f)
+}
+
+/// The loop of [`for_each_835`], compiled once in this crate rather than in
+/// each caller's: the tokenizer, envelope tracker and builder then inline into
+/// it (one indirect call per set instead of cross-crate calls per segment).
+fn for_each_835_dyn<'a>(
+    input: &'a [u8],
+    f: &mut dyn FnMut(Remittance<'a>, Vec<Error>),
+) -> Vec<Error> {
     use crate::envelope::{EnvelopeTracker, Place};
     let mut tokenizer = crate::tokenizer::Tokenizer::new(input);
     let mut tracker = EnvelopeTracker::new();

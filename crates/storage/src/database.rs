@@ -288,14 +288,6 @@ async fn connect_postgres(
             let set_path = set_path.clone();
             Box::pin(async move {
                 conn.execute(AssertSqlSafe(set_path)).await?;
-                // Every statement here is a short keyed OLTP query whose best plan does not
-                // depend on the values bound. PostgreSQL's default re-plans the first
-                // executions with the values, and on a table whose keys only grow (UUID v7,
-                // idempotency keys) that planning probed the index for the actual key range
-                // and took ~10 ms a call, cutting cold eligibility throughput in half as the
-                // table grew. One generic plan per prepared statement avoids it.
-                conn.execute("SET plan_cache_mode = force_generic_plan")
-                    .await?;
                 Ok(())
             })
         })

@@ -989,23 +989,3 @@ mod header_defaults {
         }
     }
 }
-
-/// PostgreSQL connections plan each prepared statement once (see `connect_postgres`).
-#[test]
-fn postgres_connections_use_generic_plans() {
-    medbill_storage::testing::run(
-        medbill_storage::Backend::Postgres,
-        "postgres_connections_use_generic_plans",
-        "test",
-        None,
-        |env| async move {
-            if let Database::Postgres(pool) = env.db() {
-                let mode: String = sqlx::query_scalar("SHOW plan_cache_mode")
-                    .fetch_one(pool)
-                    .await
-                    .unwrap();
-                assert_eq!(mode, "force_generic_plan");
-            }
-        },
-    );
-}

@@ -199,6 +199,12 @@ pub async fn start(
         _ => config,
     };
     let local_addr = listener.local_addr()?;
+    for (caller, callee) in unreachable_dependencies(config, &services) {
+        println!(
+            "warning: {caller} calls {callee}, which this process does not run and \
+             `endpoints.{callee}` does not name; those calls will fail until it is configured"
+        );
+    }
     let mut routes = RoutesBuilder::default();
     let mut server_names = Vec::new();
     let mut relays = Vec::new();
@@ -227,6 +233,28 @@ pub async fn start(
         relays,
         payer_sim,
     })
+}
+
+/// The services each service calls over gRPC (see DESIGN.md).
+const DEPENDENCIES: [(ServiceKind, ServiceKind); 2] = [
+    (ServiceKind::Claims, ServiceKind::Eligibility),
+    (ServiceKind::Remittance, ServiceKind::Collections),
+];
+
+/// Returns the (caller, callee) pairs where the callee neither runs here nor has an endpoint:
+/// in split mode the default endpoint is this process, which does not serve it.
+fn unreachable_dependencies(
+    config: &Config,
+    running: &[ServiceKind],
+) -> Vec<(ServiceKind, ServiceKind)> {
+    DEPENDENCIES
+        .into_iter()
+        .filter(|(caller, callee)| {
+            running.contains(caller)
+                && !running.contains(callee)
+                && config.endpoints.get(*callee).is_none()
+        })
+        .collect()
 }
 
 /// Starts the payer simulator on its own HTTP listener and says where it listens.
@@ -345,4 +373,25 @@ async fn add_service(
             service_names::COLLECTIONS
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_mode_names_dependencies_without_an_endpoint() {
+        let mut config = Config::default();
+        assert_eq!(
+            unreachable_dependencies(&config, &[ServiceKind::Claims]),
+            [(ServiceKind::Claims, ServiceKind::Eligibility)]
+        );
+        assert!(unreachable_dependencies(&config, &ServiceKind::ALL).is_empty());
+        config.endpoints.eligibility = Some("http://eligibility:50051".to_owned());
+        assert!(unreachable_dependencies(&config, &[ServiceKind::Claims]).is_empty());
+        assert_eq!(
+            unreachable_dependencies(&config, &[ServiceKind::Remittance]),
+            [(ServiceKind::Remittance, ServiceKind::Collections)]
+        );
+    }
 }

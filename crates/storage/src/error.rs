@@ -87,6 +87,14 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// Reports a stored value that does not have the shape this code writes.
+    pub fn corrupt(what: &'static str, detail: impl Into<String>) -> Self {
+        StorageError::Corrupt {
+            what,
+            detail: detail.into(),
+        }
+    }
+
     /// Returns true when retrying the whole operation (a new transaction) may succeed:
     /// lock timeouts, serialization failures, deadlocks, a busy SQLite database, pool timeouts.
     pub fn is_retryable(&self) -> bool {

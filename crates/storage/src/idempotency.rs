@@ -66,6 +66,48 @@ pub enum Claim {
     Conflict,
 }
 
+/// The outcome of [`claim_id`].
+#[derive(Debug)]
+#[must_use = "a claimed key must be completed, replayed or rejected"]
+pub enum IdClaim {
+    /// First time this key is seen: create the entity, then [`complete`] with its id.
+    New(Pending),
+    /// The same request already created the entity with this id: read it, write nothing.
+    Replay(String),
+    /// The key was already used for a different request.
+    Conflict,
+}
+
+/// Claims a key for a request that creates one entity and records the entity's id as its
+/// response (what the medbill stores do): like [`claim`], with the replayed id decoded.
+pub async fn claim_id(
+    tx: &mut Tx,
+    tenant_id: &str,
+    scope: &str,
+    key: &str,
+    fingerprint: &Fingerprint,
+) -> Result<IdClaim, StorageError> {
+    Ok(match claim(tx, tenant_id, scope, key, fingerprint).await? {
+        Claim::New(pending) => IdClaim::New(pending),
+        Claim::Conflict => IdClaim::Conflict,
+        Claim::Replay(response) => IdClaim::Replay(String::from_utf8(response).map_err(|_| {
+            StorageError::corrupt(
+                "idempotency response",
+                format!("{scope}: recorded id is not UTF-8"),
+            )
+        })?),
+    })
+}
+
+/// Reports that the entity (`what`, e.g. "claim") whose id a replayed key recorded no longer
+/// exists.
+pub fn replayed_entity_missing(what: &str, id: &str) -> StorageError {
+    StorageError::corrupt(
+        "idempotency response",
+        format!("{what} {id} recorded for the key does not exist"),
+    )
+}
+
 /// A claimed key awaiting its response; consumed by [`complete`].
 #[derive(Debug)]
 #[must_use = "pass this to idempotency::complete before committing"]

@@ -989,3 +989,29 @@ mod header_defaults {
         }
     }
 }
+
+/// `claim_id`: a creating request records the new entity's id; its replay gets the id back.
+mod entity_ids {
+    use super::*;
+    use medbill_storage::idempotency::IdClaim;
+
+    medbill_storage::conformance_tests! {
+        async fn a_replay_returns_the_recorded_id(db: Database) -> anyhow::Result<()> {
+            let request = Fingerprint::of(b"open account p-1");
+            let mut tx = db.begin().await?;
+            match idempotency::claim_id(&mut tx, "t1", "test.Create", "k1", &request).await? {
+                IdClaim::New(pending) => idempotency::complete(&mut tx, pending, b"id-42").await?,
+                other => bail!("first claim: {other:?}"),
+            }
+            tx.commit().await?;
+
+            let mut tx = db.begin().await?;
+            let replay = idempotency::claim_id(&mut tx, "t1", "test.Create", "k1", &request).await?;
+            ensure!(matches!(&replay, IdClaim::Replay(id) if id == "id-42"), "{replay:?}");
+            let other = Fingerprint::of(b"open account p-2");
+            let conflict = idempotency::claim_id(&mut tx, "t1", "test.Create", "k1", &other).await?;
+            ensure!(matches!(conflict, IdClaim::Conflict), "{conflict:?}");
+            Ok(())
+        }
+    }
+}

@@ -49,14 +49,6 @@ pub enum ClaimStoreError {
     /// The claim breaks a validation rule.
     #[error(transparent)]
     Invalid(#[from] ClaimValidationError),
-    /// A stored row does not have the shape this store writes.
-    #[error("corrupt {what} in the claims store: {detail}")]
-    Corrupt {
-        /// Which value is corrupt.
-        what: &'static str,
-        /// What is wrong with it.
-        detail: String,
-    },
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -327,10 +319,7 @@ macro_rules! line_columns {
 }
 
 fn corrupt(what: &'static str, detail: impl Into<String>) -> ClaimStoreError {
-    ClaimStoreError::Corrupt {
-        what,
-        detail: detail.into(),
-    }
+    ClaimStoreError::from(StorageError::corrupt(what, detail.into()))
 }
 
 fn cents(m: Money, field: &'static str) -> Result<i64, ClaimStoreError> {
@@ -473,26 +462,21 @@ impl ClaimStore for SqlClaimStore {
         let t = tenant.as_str();
         let mut tx = self.db.begin().await?;
         let pending =
-            match idempotency::claim(&mut tx, t, CREATE_CLAIM_SCOPE, key.as_str(), fingerprint)
+            match idempotency::claim_id(&mut tx, t, CREATE_CLAIM_SCOPE, key.as_str(), fingerprint)
                 .await?
             {
-                idempotency::Claim::New(pending) => pending,
-                idempotency::Claim::Conflict => {
+                idempotency::IdClaim::New(pending) => pending,
+                idempotency::IdClaim::Conflict => {
                     return Err(ClaimStoreError::IdempotencyKeyReused(
                         key.as_str().to_owned(),
                     ));
                 }
-                idempotency::Claim::Replay(response) => {
+                idempotency::IdClaim::Replay(id) => {
                     drop(tx);
-                    let id = std::str::from_utf8(&response)
-                        .ok()
-                        .and_then(|s| ClaimId::parse(s).ok())
-                        .ok_or_else(|| corrupt("idempotency response", "not a claim id"))?;
+                    let id = ClaimId::parse(&id)
+                        .map_err(|_| corrupt("idempotency response", "not a claim id"))?;
                     let claim = self.get_claim(tenant, id).await?.ok_or_else(|| {
-                        corrupt(
-                            "idempotency response",
-                            format!("claim {id} no longer exists"),
-                        )
+                        idempotency::replayed_entity_missing("claim", &id.to_string())
                     })?;
                     return Ok(Created {
                         claim,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use medbill_domain::{AccountId, IdempotencyKey, JournalEntryId, Money, TenantId};
-use medbill_storage::idempotency::{self, Claim, Fingerprint};
+use medbill_storage::idempotency::{self, Fingerprint, IdClaim};
 use medbill_storage::{Database, StorageError, Tx, time, with_db, with_tx};
 use sqlx::migrate::Migrator;
 
@@ -50,14 +50,6 @@ pub enum StoreError {
     /// The journal entry breaks the double-entry rules; nothing was written.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-    /// A stored row does not have the shape this store writes.
-    #[error("corrupt {what} in storage: {detail}")]
-    Corrupt {
-        /// Which value is corrupt.
-        what: &'static str,
-        /// What is wrong with it.
-        detail: String,
-    },
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -235,7 +227,7 @@ impl CollectionsStore for SqlCollectionsStore {
             Some(account.patient_ref.as_str()),
             account.guarantor_ref.as_deref(),
         ]));
-        let claim = idempotency::claim(
+        let claim = idempotency::claim_id(
             &mut tx,
             tenant.as_str(),
             OPEN_ACCOUNT_SCOPE,
@@ -244,16 +236,15 @@ impl CollectionsStore for SqlCollectionsStore {
         )
         .await?;
         match claim {
-            Claim::Conflict => Err(StoreError::IdempotencyKeyReused {
+            IdClaim::Conflict => Err(StoreError::IdempotencyKeyReused {
                 key: key.as_str().to_owned(),
             }),
-            Claim::Replay(response) => {
-                let id = response_id(response)?;
+            IdClaim::Replay(id) => {
                 let found = self.account_in(&mut tx, tenant, &id).await?;
                 tx.rollback().await?;
-                found.ok_or_else(|| missing_replay("account", &id))
+                found.ok_or_else(|| idempotency::replayed_entity_missing("account", &id).into())
             }
-            Claim::New(pending) => {
+            IdClaim::New(pending) => {
                 // Stored precision is microseconds; the returned value equals a later read.
                 let now = time::now_micros();
                 let opened = Account {
@@ -347,7 +338,7 @@ impl CollectionsStore for SqlCollectionsStore {
         let fingerprint = Fingerprint::of(&canonical_bytes(&fields));
 
         let mut tx = self.db.begin().await?;
-        let claim = idempotency::claim(
+        let claim = idempotency::claim_id(
             &mut tx,
             tenant.as_str(),
             POST_ENTRY_SCOPE,
@@ -356,18 +347,19 @@ impl CollectionsStore for SqlCollectionsStore {
         )
         .await?;
         let pending = match claim {
-            Claim::Conflict => {
+            IdClaim::Conflict => {
                 return Err(StoreError::IdempotencyKeyReused {
                     key: key.as_str().to_owned(),
                 });
             }
-            Claim::Replay(response) => {
-                let id = response_id(response)?;
+            IdClaim::Replay(id) => {
                 let found = self.entry_in(&mut tx, tenant, &id).await?;
                 tx.rollback().await?;
-                return found.ok_or_else(|| missing_replay("journal entry", &id));
+                return found.ok_or_else(|| {
+                    idempotency::replayed_entity_missing("journal entry", &id).into()
+                });
             }
-            Claim::New(pending) => pending,
+            IdClaim::New(pending) => pending,
         };
 
         let account_id = entry.account_id.to_string();
@@ -492,32 +484,17 @@ fn canonical_bytes(fields: &[Option<&str>]) -> Vec<u8> {
     out
 }
 
-fn response_id(response: Vec<u8>) -> Result<String, StoreError> {
-    String::from_utf8(response).map_err(|_| StoreError::Corrupt {
-        what: "idempotency response",
-        detail: "recorded id is not UTF-8".to_owned(),
-    })
-}
-
-fn missing_replay(what: &str, id: &str) -> StoreError {
-    StoreError::Corrupt {
-        what: "idempotency response",
-        detail: format!("{what} {id} recorded for the key does not exist"),
-    }
-}
-
 fn from_micros(micros: i64) -> Result<DateTime<Utc>, StoreError> {
-    time::from_micros(micros).ok_or_else(|| StoreError::Corrupt {
-        what: "timestamp",
-        detail: format!("{micros} microseconds is out of range"),
+    time::from_micros(micros).ok_or_else(|| {
+        StoreError::from(StorageError::corrupt(
+            "timestamp",
+            format!("{micros} microseconds is out of range"),
+        ))
     })
 }
 
 fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
-    StoreError::Corrupt {
-        what,
-        detail: detail.to_string(),
-    }
+    StoreError::from(StorageError::corrupt(what, detail.to_string()))
 }
 
 #[derive(sqlx::FromRow)]

@@ -63,10 +63,10 @@ impl GroupCommit {
         let (reply, answer) = tokio::sync::oneshot::channel();
         match sender.send(PendingInsert { check, reply }).await {
             Ok(()) => answer.await.unwrap_or_else(|_| {
-                Err(StoreError::Corrupt {
-                    what: "audit writer",
-                    detail: "the writer stopped before answering".to_owned(),
-                })
+                Err(StoreError::from(medbill_storage::StorageError::corrupt(
+                    "audit writer",
+                    "the writer stopped before answering".to_owned(),
+                )))
             }),
             // The writer is gone (its runtime shut down): write directly.
             Err(tokio::sync::mpsc::error::SendError(p)) => {

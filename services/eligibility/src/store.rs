@@ -11,7 +11,7 @@ use medbill_domain::{
     parse_iso_date,
 };
 use medbill_proto::eligibility::v1 as pb;
-use medbill_storage::idempotency::{self, Claim, Fingerprint};
+use medbill_storage::idempotency::{self, Fingerprint, IdClaim};
 use medbill_storage::{Database, StorageError, Tx, time, with_db, with_tx};
 use prost::Message;
 use sqlx::migrate::Migrator;
@@ -58,14 +58,6 @@ pub enum StoreError {
     IdempotencyKeyReused {
         /// The reused key.
         key: String,
-    },
-    /// A stored row does not have the shape this store writes.
-    #[error("corrupt {what} in storage: {detail}")]
-    Corrupt {
-        /// Which value is corrupt.
-        what: &'static str,
-        /// What is wrong with it.
-        detail: String,
     },
     /// The database failed.
     #[error(transparent)]
@@ -322,10 +314,8 @@ impl SqlEligibilityStore {
 const SELECT_ESTIMATE: &str = "SELECT detail FROM cost_estimates WHERE tenant_id = $1 AND id = $2";
 
 fn decode_estimate(bytes: &[u8]) -> Result<pb::CostEstimate, StoreError> {
-    pb::CostEstimate::decode(bytes).map_err(|e| StoreError::Corrupt {
-        what: "cost estimate detail",
-        detail: e.to_string(),
-    })
+    pb::CostEstimate::decode(bytes)
+        .map_err(|e| StoreError::from(StorageError::corrupt("cost estimate detail", e.to_string())))
 }
 
 fn non_empty(s: &str) -> Option<&str> {
@@ -368,7 +358,9 @@ struct CheckRow {
 impl CheckRow {
     fn from_model(s: &StoredCheck) -> Result<Self, StoreError> {
         let c = &s.check;
-        let corrupt = |what: &'static str, detail: String| StoreError::Corrupt { what, detail };
+        let corrupt = |what: &'static str, detail: String| {
+            StoreError::from(StorageError::corrupt(what, detail))
+        };
         let cents = |what: &'static str, v: &str| -> Result<Option<i64>, StoreError> {
             if v.is_empty() {
                 return Ok(None);
@@ -463,10 +455,10 @@ struct CheckReadRow {
 impl CheckReadRow {
     fn into_proto(self) -> Result<pb::EligibilityCheck, StoreError> {
         let mut check = pb::EligibilityCheck::decode(self.detail.as_slice()).map_err(|e| {
-            StoreError::Corrupt {
-                what: "eligibility check detail",
-                detail: e.to_string(),
-            }
+            StoreError::from(StorageError::corrupt(
+                "eligibility check detail",
+                e.to_string(),
+            ))
         })?;
         check.raw_request = self.raw_270.unwrap_or_default();
         check.raw_response = self.raw_271.unwrap_or_default();
@@ -496,7 +488,7 @@ impl EligibilityStore for SqlEligibilityStore {
     ) -> Result<Coverage, StoreError> {
         let mut tx = self.db.begin().await?;
         let fingerprint = Fingerprint::of(&canonical_bytes(coverage));
-        let claim = idempotency::claim(
+        let claim = idempotency::claim_id(
             &mut tx,
             tenant.as_str(),
             CREATE_COVERAGE_SCOPE,
@@ -505,22 +497,15 @@ impl EligibilityStore for SqlEligibilityStore {
         )
         .await?;
         match claim {
-            Claim::Conflict => Err(StoreError::IdempotencyKeyReused {
+            IdClaim::Conflict => Err(StoreError::IdempotencyKeyReused {
                 key: key.as_str().to_owned(),
             }),
-            Claim::Replay(response) => {
-                let id = String::from_utf8(response).map_err(|_| StoreError::Corrupt {
-                    what: "idempotency response",
-                    detail: "coverage id is not UTF-8".to_owned(),
-                })?;
+            IdClaim::Replay(id) => {
                 let found = self.get_in(&mut tx, tenant, &id).await?;
                 tx.rollback().await?;
-                found.ok_or_else(|| StoreError::Corrupt {
-                    what: "idempotency response",
-                    detail: format!("coverage {id} recorded for the key does not exist"),
-                })
+                found.ok_or_else(|| idempotency::replayed_entity_missing("coverage", &id).into())
             }
-            Claim::New(pending) => {
+            IdClaim::New(pending) => {
                 // Stored precision is microseconds; truncate now so the returned value equals
                 // what a later read returns.
                 let now = time::now_micros();
@@ -578,9 +563,11 @@ impl EligibilityStore for SqlEligibilityStore {
 
     async fn insert_check(&self, check: &StoredCheck) -> Result<Inserted, StoreError> {
         let mut out = self.insert_checks(std::slice::from_ref(check)).await?;
-        out.pop().ok_or_else(|| StoreError::Corrupt {
-            what: "eligibility check",
-            detail: "insert returned no outcome".to_owned(),
+        out.pop().ok_or_else(|| {
+            StoreError::from(StorageError::corrupt(
+                "eligibility check",
+                "insert returned no outcome".to_owned(),
+            ))
         })
     }
 
@@ -601,20 +588,18 @@ impl EligibilityStore for SqlEligibilityStore {
                 out.push(Inserted::New);
                 continue;
             }
-            let key =
-                IdempotencyKey::parse(&check.idempotency_key).map_err(|e| StoreError::Corrupt {
-                    what: "idempotency key",
-                    detail: e.to_string(),
-                })?;
+            let key = IdempotencyKey::parse(&check.idempotency_key).map_err(|e| {
+                StoreError::from(StorageError::corrupt("idempotency key", e.to_string()))
+            })?;
             match self.find_check_by_key(&check.tenant_id, &key).await? {
                 Some((fingerprint, existing)) => {
                     out.push(Inserted::Existing(fingerprint, Box::new(existing)));
                 }
                 None => {
-                    return Err(StoreError::Corrupt {
-                        what: "eligibility check",
-                        detail: "insert conflicted but no check holds the key".to_owned(),
-                    });
+                    return Err(StoreError::from(StorageError::corrupt(
+                        "eligibility check",
+                        "insert conflicted but no check holds the key".to_owned(),
+                    )));
                 }
             }
         }
@@ -732,7 +717,7 @@ impl EligibilityStore for SqlEligibilityStore {
     ) -> Result<pb::CostEstimate, StoreError> {
         let mut tx = self.db.begin().await?;
         let fingerprint = Fingerprint::of(request_fingerprint);
-        let claim = idempotency::claim(
+        let claim = idempotency::claim_id(
             &mut tx,
             tenant.as_str(),
             ESTIMATE_SCOPE,
@@ -741,29 +726,19 @@ impl EligibilityStore for SqlEligibilityStore {
         )
         .await?;
         match claim {
-            Claim::Conflict => Err(StoreError::IdempotencyKeyReused {
+            IdClaim::Conflict => Err(StoreError::IdempotencyKeyReused {
                 key: key.as_str().to_owned(),
             }),
-            Claim::Replay(response) => {
-                let id = String::from_utf8(response).map_err(|_| StoreError::Corrupt {
-                    what: "idempotency response",
-                    detail: "estimate id is not UTF-8".to_owned(),
-                })?;
+            IdClaim::Replay(id) => {
                 let found = self.get_estimate_in(&mut tx, tenant, &id).await?;
                 tx.rollback().await?;
-                found.ok_or_else(|| StoreError::Corrupt {
-                    what: "idempotency response",
-                    detail: format!("estimate {id} recorded for the key does not exist"),
-                })
+                found.ok_or_else(|| idempotency::replayed_entity_missing("estimate", &id).into())
             }
-            Claim::New(pending) => {
+            IdClaim::New(pending) => {
                 let cents = |what: &'static str, s: &str| -> Result<i64, StoreError> {
                     medbill_domain::Money::parse(s)
                         .and_then(|m| m.to_minor_units())
-                        .map_err(|e| StoreError::Corrupt {
-                            what,
-                            detail: e.to_string(),
-                        })
+                        .map_err(|e| StoreError::from(StorageError::corrupt(what, e.to_string())))
                 };
                 let total_patient = estimate
                     .total
@@ -855,9 +830,11 @@ fn canonical_bytes(c: &NewCoverage) -> Vec<u8> {
 }
 
 fn from_micros(micros: i64) -> Result<DateTime<Utc>, StoreError> {
-    time::from_micros(micros).ok_or_else(|| StoreError::Corrupt {
-        what: "timestamp",
-        detail: format!("{micros} microseconds is out of range"),
+    time::from_micros(micros).ok_or_else(|| {
+        StoreError::from(StorageError::corrupt(
+            "timestamp",
+            format!("{micros} microseconds is out of range"),
+        ))
     })
 }
 
@@ -908,7 +885,9 @@ impl CoverageRow {
     }
 
     fn into_model(self) -> Result<Coverage, StoreError> {
-        let corrupt = |what: &'static str, detail: String| StoreError::Corrupt { what, detail };
+        let corrupt = |what: &'static str, detail: String| {
+            StoreError::from(StorageError::corrupt(what, detail))
+        };
         let date = |what: &'static str, text: &str| {
             parse_iso_date(text).map_err(|e| corrupt(what, e.to_string()))
         };

@@ -47,14 +47,6 @@ pub enum EraStoreError {
         /// What is wrong with it.
         message: String,
     },
-    /// A stored row does not have the shape this store writes.
-    #[error("corrupt {what} in the remittance store: {detail}")]
-    Corrupt {
-        /// Which value is corrupt.
-        what: &'static str,
-        /// What is wrong with it.
-        detail: String,
-    },
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -214,10 +206,7 @@ macro_rules! list_filter {
 }
 
 fn corrupt(what: &'static str, detail: impl Into<String>) -> EraStoreError {
-    EraStoreError::Corrupt {
-        what,
-        detail: detail.into(),
-    }
+    EraStoreError::from(StorageError::corrupt(what, detail.into()))
 }
 
 fn cents(m: Money, field: &str) -> Result<i64, EraStoreError> {
@@ -415,21 +404,19 @@ impl EraStore for SqlEraStore {
 
         let mut tx = self.db.begin().await?;
         let pending =
-            match idempotency::claim(&mut tx, t, INGEST_ERA_SCOPE, key.as_str(), fingerprint)
+            match idempotency::claim_id(&mut tx, t, INGEST_ERA_SCOPE, key.as_str(), fingerprint)
                 .await?
             {
-                idempotency::Claim::New(pending) => pending,
-                idempotency::Claim::Conflict => {
+                idempotency::IdClaim::New(pending) => pending,
+                idempotency::IdClaim::Conflict => {
                     return Err(EraStoreError::IdempotencyKeyReused(key.as_str().to_owned()));
                 }
-                idempotency::Claim::Replay(response) => {
+                idempotency::IdClaim::Replay(id) => {
                     drop(tx);
-                    let id = std::str::from_utf8(&response)
-                        .map_err(|_| corrupt("idempotency response", "not UTF-8"))?
-                        .to_owned();
-                    let era = self.load(t, &id).await?.ok_or_else(|| {
-                        corrupt("idempotency response", format!("ERA {id} no longer exists"))
-                    })?;
+                    let era = self
+                        .load(t, &id)
+                        .await?
+                        .ok_or_else(|| idempotency::replayed_entity_missing("ERA", &id))?;
                     return Ok(Ingested {
                         era,
                         duplicate: true,

@@ -673,63 +673,49 @@ impl ClaimStore for SqlClaimStore {
         let limit = i64::from(limit);
         // The three queries select the same page because the detail queries repeat the header filter
         // as a subquery; reads of committed rows are stable for a claim's header and lines.
+        // Binds the ten parameters of `list_filter!`, the same for each of the three queries.
+        macro_rules! bind_filter {
+            ($query:expr) => {
+                $query
+                    .bind(t)
+                    .bind(status)
+                    .bind(filter.patient_ref.as_deref())
+                    .bind(filter.payer_id.as_deref())
+                    .bind(from.as_deref())
+                    .bind(to.as_deref())
+                    .bind(after.as_deref())
+                    .bind(limit)
+                    .bind(filter.patient_control_number.as_deref())
+                    .bind(filter.coverage_id.as_deref())
+            };
+        }
         let (headers, diagnoses, lines) = with_db!(self.db, |pool| {
-            let headers: Vec<ClaimRow> = sqlx::query_as(concat!(
+            let headers: Vec<ClaimRow> = bind_filter!(sqlx::query_as(concat!(
                 "SELECT ",
                 claim_columns!(),
                 " FROM claims WHERE tenant_id = $1 AND id IN (",
                 list_filter!(),
                 ") ORDER BY id"
-            ))
-            .bind(t)
-            .bind(status)
-            .bind(filter.patient_ref.as_deref())
-            .bind(filter.payer_id.as_deref())
-            .bind(from.as_deref())
-            .bind(to.as_deref())
-            .bind(after.as_deref())
-            .bind(limit)
-            .bind(filter.patient_control_number.as_deref())
-            .bind(filter.coverage_id.as_deref())
+            )))
             .fetch_all(pool)
             .await?;
             if headers.is_empty() {
                 return Ok(Vec::new());
             }
-            let diagnoses: Vec<DiagnosisRow> = sqlx::query_as(concat!(
+            let diagnoses: Vec<DiagnosisRow> = bind_filter!(sqlx::query_as(concat!(
                 "SELECT claim_id, code FROM claim_diagnoses WHERE tenant_id = $1 AND claim_id IN (",
                 list_filter!(),
                 ") ORDER BY claim_id, position"
-            ))
-            .bind(t)
-            .bind(status)
-            .bind(filter.patient_ref.as_deref())
-            .bind(filter.payer_id.as_deref())
-            .bind(from.as_deref())
-            .bind(to.as_deref())
-            .bind(after.as_deref())
-            .bind(limit)
-            .bind(filter.patient_control_number.as_deref())
-            .bind(filter.coverage_id.as_deref())
+            )))
             .fetch_all(pool)
             .await?;
-            let lines: Vec<LineRow> = sqlx::query_as(concat!(
+            let lines: Vec<LineRow> = bind_filter!(sqlx::query_as(concat!(
                 "SELECT ",
                 line_columns!(),
                 " FROM claim_lines WHERE tenant_id = $1 AND claim_id IN (",
                 list_filter!(),
                 ") ORDER BY claim_id, line_number"
-            ))
-            .bind(t)
-            .bind(status)
-            .bind(filter.patient_ref.as_deref())
-            .bind(filter.payer_id.as_deref())
-            .bind(from.as_deref())
-            .bind(to.as_deref())
-            .bind(after.as_deref())
-            .bind(limit)
-            .bind(filter.patient_control_number.as_deref())
-            .bind(filter.coverage_id.as_deref())
+            )))
             .fetch_all(pool)
             .await?;
             (headers, diagnoses, lines)

@@ -580,59 +580,49 @@ impl EraStore for SqlEraStore {
         let to = filter.received_to.map(time::to_micros);
         let after = after.map(|a| a.to_string());
         let limit = i64::from(limit);
+        // Binds the eight parameters of `list_filter!`, the same for each of the three queries.
+        macro_rules! bind_filter {
+            ($query:expr) => {
+                $query
+                    .bind(t)
+                    .bind(status)
+                    .bind(filter.payer_id.as_deref())
+                    .bind(filter.trace_number.as_deref())
+                    .bind(from)
+                    .bind(to)
+                    .bind(after.as_deref())
+                    .bind(limit)
+            };
+        }
         let (headers, problems, plbs) = with_db!(self.db, |pool| {
-            let headers: Vec<EraRow> = sqlx::query_as(concat!(
+            let headers: Vec<EraRow> = bind_filter!(sqlx::query_as(concat!(
                 "SELECT ",
                 era_columns!(),
                 " FROM eras WHERE tenant_id = $1 AND id IN (",
                 list_filter!(),
                 ") ORDER BY id"
-            ))
-            .bind(t)
-            .bind(status)
-            .bind(filter.payer_id.as_deref())
-            .bind(filter.trace_number.as_deref())
-            .bind(from)
-            .bind(to)
-            .bind(after.as_deref())
-            .bind(limit)
+            )))
             .fetch_all(pool)
             .await?;
             if headers.is_empty() {
                 return Ok(Vec::new());
             }
-            let problems: Vec<ProblemRow> = sqlx::query_as(concat!(
+            let problems: Vec<ProblemRow> = bind_filter!(sqlx::query_as(concat!(
                 "SELECT ",
                 problem_columns!(),
                 " FROM era_balance_problems WHERE tenant_id = $1 AND era_id IN (",
                 list_filter!(),
                 ") ORDER BY era_id, position"
-            ))
-            .bind(t)
-            .bind(status)
-            .bind(filter.payer_id.as_deref())
-            .bind(filter.trace_number.as_deref())
-            .bind(from)
-            .bind(to)
-            .bind(after.as_deref())
-            .bind(limit)
+            )))
             .fetch_all(pool)
             .await?;
-            let plbs: Vec<PlbRow> = sqlx::query_as(concat!(
+            let plbs: Vec<PlbRow> = bind_filter!(sqlx::query_as(concat!(
                 "SELECT ",
                 plb_columns!(),
                 " FROM era_provider_adjustments WHERE tenant_id = $1 AND era_id IN (",
                 list_filter!(),
                 ") ORDER BY era_id, position"
-            ))
-            .bind(t)
-            .bind(status)
-            .bind(filter.payer_id.as_deref())
-            .bind(filter.trace_number.as_deref())
-            .bind(from)
-            .bind(to)
-            .bind(after.as_deref())
-            .bind(limit)
+            )))
             .fetch_all(pool)
             .await?;
             (headers, problems, plbs)

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use medbill_connect::{
     CoreHttpConfig, PayerConnection, RetryPolicy as ConnectRetryPolicy, TransportConfig,
 };
-use medbill_payer_sim::{Catalog, PayerSimHandle};
+use medbill_payer_sim::PayerSimHandle;
 use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
 use medbill_remittance::delivery::CollectionsDelivery;
 use medbill_runtime::auth::Authenticator;
@@ -193,7 +193,7 @@ pub async fn start(
     let demo_config;
     let config = match &payer_sim {
         Some(sim) if config.payers.is_empty() => {
-            demo_config = with_demo_payers(config, sim)?;
+            demo_config = with_demo_payers(config, sim);
             &demo_config
         }
         _ => config,
@@ -270,18 +270,13 @@ async fn start_payer_sim(config: &Config) -> anyhow::Result<PayerSimHandle> {
 /// payer-sim for every payer in its catalog (and names a demo provider when none is set), so the
 /// zero-setup suite checks eligibility end to end. Says so, because a real deployment
 /// configures its clearinghouse instead.
-fn with_demo_payers(config: &Config, sim: &PayerSimHandle) -> anyhow::Result<Config> {
-    let catalog = match &config.payer_sim.catalog {
-        Some(path) => Catalog::load(path),
-        None => Catalog::default_catalog(),
-    }
-    .context("reading the payer-sim catalog")?;
+fn with_demo_payers(config: &Config, sim: &PayerSimHandle) -> Config {
     let mut demo = config.clone();
-    for payer_id in catalog.payer_ids() {
+    for payer_id in sim.payer_ids() {
         demo.payers.push(PayerConnection {
-            payer_id: payer_id.to_owned(),
+            payer_id: payer_id.clone(),
             sender_id: "MEDBILL".to_owned(),
-            receiver_id: payer_id.to_owned(),
+            receiver_id: payer_id.clone(),
             transport: TransportConfig::CoreHttp(CoreHttpConfig::new(sim.url())),
             batch_transport: None,
             retry: ConnectRetryPolicy::default(),
@@ -296,9 +291,9 @@ fn with_demo_payers(config: &Config, sim: &PayerSimHandle) -> anyhow::Result<Con
     }
     println!(
         "eligibility: no [[payers]] configured; payers {} are answered by the in-process payer-sim",
-        catalog.payer_ids().join(", ")
+        sim.payer_ids().join(", ")
     );
-    Ok(demo)
+    demo
 }
 
 /// Starts the relay that delivers what remittance owes collections (see

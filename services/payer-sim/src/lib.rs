@@ -89,12 +89,18 @@ pub struct PayerSimHandle {
     url: String,
     faults: Faults,
     requests: Arc<AtomicU64>,
+    payer_ids: Vec<String>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     grace: Duration,
 }
 
 impl PayerSimHandle {
+    /// Returns the ids of the payers this simulator answers for, sorted.
+    pub fn payer_ids(&self) -> &[String] {
+        &self.payer_ids
+    }
+
     /// Returns the address the server listens on (the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
@@ -197,6 +203,7 @@ pub async fn start_with_catalog(
     };
     let faults = Faults::new(config.fault.clone());
     let requests = Arc::new(AtomicU64::new(0));
+    let payer_ids = catalog.payer_ids().into_iter().map(str::to_owned).collect();
     let handler = handler::SimHandler::new(
         Arc::new(catalog),
         faults.clone(),
@@ -237,6 +244,7 @@ pub async fn start_with_catalog(
         url,
         faults,
         requests,
+        payer_ids,
         shutdown: Some(tx),
         task: Some(task),
         grace: Duration::from_millis(config.shutdown_grace_ms),

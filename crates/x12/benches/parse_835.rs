@@ -11,8 +11,20 @@ use medbill_x12::balance::balance;
 use medbill_x12::bench_data::generate_835;
 use medbill_x12::inspect::validate;
 use medbill_x12::stream::{Era835Stream, StreamEvent};
-use medbill_x12::transactions::era835::{for_each_835, read_835, read_all_835};
+use medbill_x12::transactions::era835::{
+    ClaimPayment, Era835Visitor, Remittance, for_each_835, for_each_claim_835, read_835,
+    read_all_835,
+};
 use medbill_x12::{Document, Tokenizer};
+
+/// Counts the claims [`for_each_claim_835`] lends out.
+struct ClaimCount(usize);
+
+impl<'a> Era835Visitor<'a> for ClaimCount {
+    fn claim(&mut self, _: &Remittance<'a>, claim: &ClaimPayment<'a>) {
+        self.0 += black_box(claim).services.len().min(1);
+    }
+}
 
 fn parse(c: &mut Criterion) {
     let mb: usize = std::env::var("MEDBILL_BENCH_MB")
@@ -47,6 +59,13 @@ fn parse(c: &mut Criterion) {
             let mut claims = 0usize;
             let problems = for_each_835(black_box(&data), |r, _| claims += r.claims.len());
             black_box((claims, problems.len()))
+        })
+    });
+    g.bench_function("typed_835_per_claim", |b| {
+        b.iter(|| {
+            let mut count = ClaimCount(0);
+            let problems = for_each_claim_835(black_box(&data), &mut count);
+            black_box((count.0, problems.len()))
         })
     });
     g.bench_function("typed_835_and_balance", |b| {

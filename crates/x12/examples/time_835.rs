@@ -1,4 +1,4 @@
-//! Times the in-memory typed 835 reader on a file: `time_835 FILE [ROUNDS] [all|each|both|validate|tokenize|tree|stream]`.
+//! Times the in-memory typed 835 reader on a file: `time_835 FILE [ROUNDS] [all|each|both|claims|validate|tokenize|tree|stream]`.
 //!
 //! Prints wall and on-CPU time: the CPU figure is the one to quote on a shared machine.
 
@@ -77,6 +77,22 @@ fn main() -> std::io::Result<()> {
         );
     }
     let other: Option<(&str, Runner)> = match mode.as_str() {
+        "claims" => Some(("for_each_claim_835", |d| {
+            struct Count(usize, rust_decimal::Decimal);
+            impl<'a> medbill_x12::transactions::era835::Era835Visitor<'a> for Count {
+                fn claim(
+                    &mut self,
+                    _: &medbill_x12::transactions::era835::Remittance<'a>,
+                    c: &medbill_x12::transactions::era835::ClaimPayment<'a>,
+                ) {
+                    self.0 += 1;
+                    self.1 += c.paid;
+                }
+            }
+            let mut count = Count(0, rust_decimal::Decimal::ZERO);
+            medbill_x12::transactions::era835::for_each_claim_835(d, &mut count);
+            count.0
+        })),
         "validate" => Some(("validate", |d| medbill_x12::inspect::validate(d).len())),
         "tokenize" => Some(("tokenize", |d| medbill_x12::Tokenizer::new(d).count())),
         "tree" => Some(("tree", |d| medbill_x12::Document::parse(d).segment_count())),

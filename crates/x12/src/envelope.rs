@@ -6,7 +6,7 @@
 //! IEA01 the groups, and that every header is closed. It keeps no segments, so
 //! the tree builder and the streaming reader share it.
 
-use crate::error::{Error, ErrorKind, Position};
+use crate::error::{Error, ErrorKind, Position, ProblemList};
 use crate::segment::Segment;
 
 /// Where a segment belongs in the envelope structure.
@@ -45,7 +45,7 @@ pub struct EnvelopeTracker {
     isa: Option<Open>,
     gs: Option<Open>,
     st: Option<Open>,
-    problems: Vec<Error>,
+    problems: ProblemList,
 }
 
 impl EnvelopeTracker {
@@ -76,12 +76,12 @@ impl EnvelopeTracker {
 
     /// Returns the problems found so far.
     pub fn problems(&self) -> &[Error] {
-        &self.problems
+        self.problems.as_slice()
     }
 
     /// Removes and returns the problems found so far.
     pub fn take_problems(&mut self) -> Vec<Error> {
-        std::mem::take(&mut self.problems)
+        self.problems.take()
     }
 
     /// Places one segment and checks it against the open envelopes.

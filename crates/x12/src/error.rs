@@ -222,6 +222,84 @@ pub enum ErrorKind {
     /// Reading the underlying input failed.
     #[error("read failed: {0}")]
     Io(String),
+    /// A reader stopped listing problems after [`MAX_PROBLEMS`] of them, so
+    /// that junk input cannot fill memory with problems; these were counted.
+    #[error(
+        "{count} more problems from here on are not listed ({errors} of them errors); the first {MAX_PROBLEMS} are"
+    )]
+    ProblemsOmitted {
+        /// Problems counted but not listed.
+        count: usize,
+        /// How many of them are errors rather than warnings.
+        errors: usize,
+    },
+}
+
+/// Most problems one reader lists before it only counts them (see
+/// [`ErrorKind::ProblemsOmitted`]). A real file with that many is broken
+/// throughout; listing millions would only exhaust memory.
+pub const MAX_PROBLEMS: usize = 1000;
+
+/// The problems a reader collects: the first [`MAX_PROBLEMS`] are kept, later
+/// ones are counted, and [`ProblemList::take`] ends the list with one
+/// [`ErrorKind::ProblemsOmitted`] that says how many were left out and where
+/// the first of them was.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ProblemList {
+    kept: Vec<Error>,
+    /// Boxed so the list stays two words wide: readers move it per segment.
+    omitted: Option<Box<Omitted>>,
+}
+
+/// What a full [`ProblemList`] counted instead of keeping.
+#[derive(Debug, Clone)]
+struct Omitted {
+    count: usize,
+    errors: usize,
+    first: Position,
+}
+
+impl ProblemList {
+    /// Adds a problem, or counts it when the list is full.
+    pub(crate) fn push(&mut self, problem: Error) {
+        if self.kept.len() < MAX_PROBLEMS {
+            self.kept.push(problem);
+            return;
+        }
+        let is_error = usize::from(problem.is_error());
+        let omitted = self.omitted.get_or_insert_with(|| {
+            Box::new(Omitted {
+                count: 0,
+                errors: 0,
+                first: problem.position,
+            })
+        });
+        omitted.count += 1;
+        omitted.errors += is_error;
+    }
+
+    /// Returns the problems kept so far.
+    pub(crate) fn as_slice(&self) -> &[Error] {
+        &self.kept
+    }
+
+    /// Removes and returns the problems, with the omission summary last when
+    /// any were left out, and starts a new list.
+    pub(crate) fn take(&mut self) -> Vec<Error> {
+        let mut out = std::mem::take(&mut self.kept);
+        if let Some(omitted) = self.omitted.take() {
+            let kind = ErrorKind::ProblemsOmitted {
+                count: omitted.count,
+                errors: omitted.errors,
+            };
+            out.push(if omitted.errors > 0 {
+                Error::at(omitted.first, kind)
+            } else {
+                Error::warn_at(omitted.first, kind)
+            });
+        }
+        out
+    }
 }
 
 /// One problem: severity, position and what is wrong.
@@ -273,5 +351,60 @@ impl Serialize for Error {
         s.serialize_field("offset", &self.position.offset)?;
         s.serialize_field("message", &self.kind.to_string())?;
         s.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(index: usize, error: bool) -> Error {
+        let position = Position {
+            segment_index: index,
+            segment_id: "ZZ".into(),
+            ..Position::default()
+        };
+        let kind = ErrorKind::InvalidSegmentId("zz".into());
+        if error {
+            Error::at(position, kind)
+        } else {
+            Error::warn_at(position, kind)
+        }
+    }
+
+    #[test]
+    fn list_keeps_the_first_problems_and_counts_the_rest() {
+        let mut list = ProblemList::default();
+        for i in 1..=MAX_PROBLEMS + 5 {
+            // Two of the five omitted ones are errors.
+            list.push(problem(i, i <= MAX_PROBLEMS || i % 2 == 0));
+        }
+        assert_eq!(list.as_slice().len(), MAX_PROBLEMS);
+        let taken = list.take();
+        assert_eq!(taken.len(), MAX_PROBLEMS + 1);
+        let last = &taken[MAX_PROBLEMS];
+        assert_eq!(
+            last.kind,
+            ErrorKind::ProblemsOmitted {
+                count: 5,
+                errors: 2
+            }
+        );
+        assert!(last.is_error());
+        assert_eq!(last.position.segment_index, MAX_PROBLEMS + 1);
+        assert!(last.to_string().contains("5 more problems"), "{last}");
+        // Taking starts a new list.
+        list.push(problem(1, false));
+        assert_eq!(list.take().len(), 1);
+    }
+
+    #[test]
+    fn omitted_warnings_only_are_a_warning() {
+        let mut list = ProblemList::default();
+        for i in 0..=MAX_PROBLEMS {
+            list.push(problem(i, false));
+        }
+        let taken = list.take();
+        assert!(!taken[MAX_PROBLEMS].is_error());
     }
 }

@@ -75,7 +75,7 @@ pub mod tree;
 pub mod write;
 
 pub use delimiters::Delimiters;
-pub use error::{Error, ErrorKind, Position, Severity};
+pub use error::{Error, ErrorKind, MAX_PROBLEMS, Position, Severity};
 pub use segment::{Element, Segment};
 pub use tokenizer::{MAX_SEGMENT_LEN, Tokenizer};
 pub use tree::{Document, Group, Interchange, TransactionSet};

@@ -92,7 +92,7 @@ impl<R: Read> SegmentReader<R> {
 
     /// Removes and returns the problems found so far (splitting, I/O).
     pub fn take_problems(&mut self) -> Vec<Error> {
-        std::mem::take(&mut self.scanner.problems)
+        self.scanner.problems.take()
     }
 
     fn fill(&mut self) {

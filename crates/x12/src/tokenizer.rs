@@ -9,7 +9,7 @@
 //! its first segment, and a warning says so.
 
 use crate::delimiters::{Delimiters, printable};
-use crate::error::{Error, ErrorKind, Position};
+use crate::error::{Error, ErrorKind, Position, ProblemList};
 use crate::segment::Segment;
 
 /// Longest segment accepted, in bytes (1 MiB). Real segments are under a few
@@ -43,7 +43,7 @@ pub(crate) struct Scanner {
     /// Number of segments produced so far (the next one gets `index + 1`).
     pub(crate) index: usize,
     pub(crate) max_segment_len: usize,
-    pub(crate) problems: Vec<Error>,
+    pub(crate) problems: ProblemList,
     skipping: bool,
     started: bool,
     gave_up: bool,
@@ -55,7 +55,7 @@ impl Scanner {
             delimiters: None,
             index: 0,
             max_segment_len,
-            problems: Vec::new(),
+            problems: ProblemList::default(),
             skipping: false,
             started: false,
             gave_up: false,
@@ -251,12 +251,7 @@ impl Scanner {
             Some(p) => &raw[..p],
             None => raw,
         };
-        let ok = (2..=3).contains(&id.len())
-            && id[0].is_ascii_uppercase()
-            && id
-                .iter()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-        if !ok {
+        if !is_segment_id(id) {
             let shown = String::from_utf8_lossy(&id[..id.len().min(16)]).into_owned();
             self.problems.push(Error::at(
                 Position {
@@ -269,6 +264,16 @@ impl Scanner {
             ));
         }
     }
+}
+
+/// True for a well-formed segment id: 2-3 bytes, an uppercase letter then
+/// uppercase letters or digits.
+fn is_segment_id(id: &[u8]) -> bool {
+    (2..=3).contains(&id.len())
+        && id[0].is_ascii_uppercase()
+        && id
+            .iter()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// Iterates over the segments of an in-memory input.
@@ -305,12 +310,12 @@ impl<'a> Tokenizer<'a> {
 
     /// Returns the problems found so far.
     pub fn problems(&self) -> &[Error] {
-        &self.scanner.problems
+        self.scanner.problems.as_slice()
     }
 
     /// Removes and returns the problems found so far.
     pub fn take_problems(&mut self) -> Vec<Error> {
-        std::mem::take(&mut self.scanner.problems)
+        self.scanner.problems.take()
     }
 }
 

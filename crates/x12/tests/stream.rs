@@ -3,8 +3,10 @@
 use std::io::Read;
 
 use medbill_x12::stream::{Era835Stream, SegmentReader, StreamEvent};
-use medbill_x12::transactions::era835::read_835;
-use medbill_x12::{Document, ErrorKind, MAX_SEGMENT_LEN};
+use medbill_x12::transactions::era835::{
+    ClaimPayment, Era835Visitor, Remittance, for_each_claim_835, read_835, read_all_835,
+};
+use medbill_x12::{Document, ErrorKind, MAX_PROBLEMS, MAX_SEGMENT_LEN};
 use rust_decimal::Decimal;
 
 fn fixture(path: &str) -> Vec<u8> {
@@ -303,4 +305,112 @@ fn one_huge_set_streams_claim_by_claim() {
         max_buffered <= 2 * medbill_x12::stream::CHUNK_SIZE,
         "{max_buffered}"
     );
+}
+
+#[test]
+fn junk_segments_leave_a_bounded_problem_list() {
+    // 20,000 junk segments inside one 835 set: each is a problem for the
+    // splitter (bad id), the envelope (counted in SE01) and the 835 reader
+    // (misplaced). Only the first MAX_PROBLEMS of each list are kept.
+    const ISA: &str = "ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *240101*1200*^*00501*000000001*0*P*:~";
+    let junk = "zz*1*2~\n".repeat(20_000);
+    let input = format!(
+        "{ISA}\nGS*HP*A*B*20240101*1200*9*X*005010X221A1~\nST*835*0001~\n{junk}SE*20002*0001~\nGE*1*9~\nIEA*1*000000001~\n"
+    );
+    let mut stream = Era835Stream::new(input.as_bytes());
+    let mut reader_problems = Vec::new();
+    for event in stream.by_ref() {
+        if let StreamEvent::SetEnd { problems, .. } = event {
+            reader_problems.extend(problems);
+        }
+    }
+    let splitting_and_envelope = stream.take_problems();
+    for list in [&reader_problems, &splitting_and_envelope] {
+        assert!(list.len() <= 2 * (MAX_PROBLEMS + 1), "{}", list.len());
+        let omitted: usize = list
+            .iter()
+            .filter_map(|p| match p.kind {
+                ErrorKind::ProblemsOmitted { count, .. } => Some(count),
+                _ => None,
+            })
+            .sum();
+        assert!(omitted > 0, "the omission is reported");
+        assert!(
+            list.len() + omitted >= 20_000,
+            "every junk segment is listed or counted: {} + {omitted}",
+            list.len()
+        );
+    }
+}
+
+/// Collects what [`for_each_claim_835`] lends out: each claim's debug text,
+/// which names every field.
+#[derive(Default)]
+struct Collect {
+    claims: Vec<String>,
+    /// (payer name at claim time) for each claim, to check the header lent with it.
+    payers: Vec<String>,
+    sets: Vec<(usize, Decimal, usize, usize)>,
+}
+
+impl<'a> Era835Visitor<'a> for Collect {
+    fn claim(&mut self, header: &Remittance<'a>, claim: &ClaimPayment<'a>) {
+        self.claims.push(format!("{claim:?}"));
+        self.payers.push(header.payer.name.to_string());
+    }
+
+    fn set(&mut self, remittance: Remittance<'a>, problems: Vec<medbill_x12::Error>) {
+        assert!(remittance.claims.is_empty(), "claims went to the visitor");
+        self.sets.push((
+            remittance.claim_count,
+            remittance.claims_paid_total,
+            remittance.provider_adjustments.len(),
+            problems.len(),
+        ));
+    }
+}
+
+fn check_visitor_matches_whole_sets(input: &[u8]) -> usize {
+    let (sets, _) = read_all_835(input);
+    let mut got = Collect::default();
+    for_each_claim_835(input, &mut got);
+    let want: Vec<_> = sets
+        .iter()
+        .flat_map(|r| r.claims.iter().map(|c| format!("{c:?}")))
+        .collect();
+    assert_eq!(got.claims.len(), want.len());
+    for (i, (g, w)) in got.claims.iter().zip(&want).enumerate() {
+        assert_eq!(
+            g, w,
+            "claim {i}: a reused buffer must not carry anything over"
+        );
+    }
+    let want_payers: Vec<_> = sets
+        .iter()
+        .flat_map(|r| r.claims.iter().map(|_| r.payer.name.to_string()))
+        .collect();
+    assert_eq!(got.payers, want_payers);
+    let want_sets: Vec<_> = sets
+        .iter()
+        .map(|r| {
+            (
+                r.claims.len(),
+                r.claims_paid_total,
+                r.provider_adjustments.len(),
+            )
+        })
+        .collect();
+    let got_sets: Vec<_> = got.sets.iter().map(|s| (s.0, s.1, s.2)).collect();
+    assert_eq!(got_sets, want_sets);
+    want.len()
+}
+
+#[test]
+fn claim_visitor_lends_the_same_claims_as_the_whole_set_reader() {
+    // The fixtures mix inpatient (MIA) and outpatient (MOA) claims, reversals,
+    // and claims with and without service lines, so a buffer reused from a
+    // richer claim would show in the comparison.
+    assert!(check_visitor_matches_whole_sets(&all_835_input()) > 10);
+    let generated = medbill_x12::bench_data::generate_835(400_000, 7);
+    assert!(check_visitor_matches_whole_sets(&generated) > 500);
 }

@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use smallvec::SmallVec;
 
 use crate::decimal::parse_decimal;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, ProblemList};
 use crate::segment::Segment;
 use crate::tree::TransactionSet;
 
@@ -221,6 +221,48 @@ pub struct ClaimPayment<'a> {
 }
 
 impl<'a> ClaimPayment<'a> {
+    /// Empties every list of the claim, keeping their capacity for reuse. The
+    /// pattern names every field, so a new one cannot be forgotten here.
+    fn clear_lists(&mut self) {
+        let Self {
+            header_number: _,
+            patient_control_number: _,
+            status_code: _,
+            charge: _,
+            paid: _,
+            patient_responsibility: _,
+            filing_indicator: _,
+            payer_claim_control_number: _,
+            facility_type: _,
+            frequency: _,
+            drg_code: _,
+            drg_weight: _,
+            discharge_fraction: _,
+            adjustments,
+            names,
+            inpatient,
+            outpatient,
+            references,
+            dates,
+            contacts,
+            amounts,
+            quantities,
+            services,
+            segment_index: _,
+            segment_offset: _,
+        } = self;
+        adjustments.clear();
+        names.clear();
+        *inpatient = None;
+        *outpatient = None;
+        references.clear();
+        dates.clear();
+        contacts.clear();
+        amounts.clear();
+        quantities.clear();
+        services.clear();
+    }
+
     /// Returns true for a reversal of a previous payment (CLP02 = 22).
     pub fn is_reversal(&self) -> bool {
         self.status_code == "22"
@@ -457,7 +499,9 @@ pub struct ProviderAdjustment<'a> {
 /// they are in [`crate::Document::problems`].
 pub fn read_835<'a>(set: &TransactionSet<'a>) -> (Remittance<'a>, Vec<Error>) {
     let mut b = Era835Builder::new();
-    b.r.claims
+    b.reader
+        .r
+        .claims
         .reserve(set.segments.iter().filter(|s| s.is("CLP")).count());
     for seg in &set.segments {
         b.push(seg);
@@ -495,15 +539,49 @@ pub fn for_each_835<'a>(
     input: &'a [u8],
     mut f: impl FnMut(Remittance<'a>, Vec<Error>),
 ) -> Vec<Error> {
-    for_each_835_dyn(input, &mut f)
+    struct Sets<F>(F);
+    impl<'a, F: FnMut(Remittance<'a>, Vec<Error>)> Era835Visitor<'a> for Sets<F> {
+        fn set(&mut self, remittance: Remittance<'a>, problems: Vec<Error>) {
+            (self.0)(remittance, problems)
+        }
+    }
+    drive_835(input, Delivery::Hold, &mut Sets(&mut f))
 }
 
-/// The loop of [`for_each_835`], compiled once in this crate rather than in
-/// each caller's: the tokenizer, envelope tracker and builder then inline into
-/// it (one indirect call per set instead of cross-crate calls per segment).
-fn for_each_835_dyn<'a>(
+/// Receives an 835 claim by claim from [`for_each_claim_835`].
+pub trait Era835Visitor<'a> {
+    /// Called for each completed claim (loop 2100 with its service lines).
+    /// `header` holds what the set has read so far (BPR, TRN, payer, payee,
+    /// LX numbers); `claim` is lent, and its buffers are reused for later claims.
+    fn claim(&mut self, header: &Remittance<'a>, claim: &ClaimPayment<'a>) {
+        let _ = (header, claim);
+    }
+
+    /// Called at each set's SE with the rest of the set (PLB provider
+    /// adjustments, `claim_count`, `claims_paid_total`) and its reader problems.
+    /// In [`for_each_claim_835`] `remittance.claims` is empty: they went to
+    /// [`Era835Visitor::claim`].
+    fn set(&mut self, remittance: Remittance<'a>, problems: Vec<Error>) {
+        let _ = (remittance, problems);
+    }
+}
+
+/// Reads every 835 set of an in-memory input in one pass, lending each claim
+/// to `visitor` as soon as it is complete and reusing its buffers for the next
+/// one: the fastest way to the typed model, and memory is bounded by one claim
+/// whatever the set size. Returns the splitting and envelope problems.
+pub fn for_each_claim_835<'a>(input: &'a [u8], visitor: &mut impl Era835Visitor<'a>) -> Vec<Error> {
+    drive_835(input, Delivery::Visit, visitor)
+}
+
+/// The loop behind [`for_each_835`] and [`for_each_claim_835`], compiled once
+/// in this crate rather than in each caller's: the tokenizer, envelope tracker
+/// and builder then inline into it (one indirect call per claim or set instead
+/// of cross-crate calls per segment).
+fn drive_835<'a>(
     input: &'a [u8],
-    f: &mut dyn FnMut(Remittance<'a>, Vec<Error>),
+    delivery: Delivery,
+    visitor: &mut dyn Era835Visitor<'a>,
 ) -> Vec<Error> {
     use crate::envelope::{EnvelopeTracker, Place};
     let mut tokenizer = crate::tokenizer::Tokenizer::new(input);
@@ -522,45 +600,54 @@ fn for_each_835_dyn<'a>(
     // sets of one file are alike, and growing a vector of ~1 KB claims by
     // doubling copied more bytes than the input holds.
     let claims_hint = std::cell::Cell::new(0usize);
-    let mut end = |b: Option<Era835Builder<'a>>| {
-        if let Some(b) = b {
+    let end = |b: Option<Era835Builder<'a>>, visitor: &mut dyn Era835Visitor<'a>| {
+        if let Some(mut b) = b {
+            b.flush_claim();
+            b.deliver_ready(visitor);
             let (r, p) = b.finish();
             claims_hint.set(r.claims.len().min(MAX_CLAIMS_HINT));
-            f(r, p);
+            visitor.set(r, p);
         }
     };
+    let push =
+        |b: &mut Era835Builder<'a>, seg: &Segment<'a>, visitor: &mut dyn Era835Visitor<'a>| {
+            b.push_with::<Borrow>(seg, text_of(seg));
+            b.deliver_ready(visitor);
+        };
     for seg in tokenizer.by_ref() {
         match tracker.push(&seg) {
             Place::SetStart => {
-                end(builder.take());
+                end(builder.take(), visitor);
                 if seg.bytes(1) == b"835" {
-                    let mut b = Era835Builder::new();
-                    b.r.claims.reserve(claims_hint.get());
-                    b.push_text(&seg, text_of(&seg));
+                    let mut b = Era835Builder::with_delivery(delivery);
+                    if delivery == Delivery::Hold {
+                        b.reader.r.claims.reserve(claims_hint.get());
+                    }
+                    push(&mut b, &seg, visitor);
                     builder = Some(b);
                 }
             }
             Place::SetBody => {
                 if let Some(b) = &mut builder {
-                    b.push_text(&seg, text_of(&seg));
+                    push(b, &seg, visitor);
                 }
             }
             Place::SetEnd => {
                 if let Some(mut b) = builder.take() {
-                    b.push_text(&seg, text_of(&seg));
-                    end(Some(b));
+                    push(&mut b, &seg, visitor);
+                    end(Some(b), visitor);
                 }
             }
             Place::GroupStart
             | Place::GroupEnd
             | Place::InterchangeStart
             | Place::InterchangeEnd => {
-                end(builder.take());
+                end(builder.take(), visitor);
             }
             Place::Ta1 | Place::Stray => {}
         }
     }
-    end(builder.take());
+    end(builder.take(), visitor);
     tracker.finish();
     let mut problems = tokenizer.take_problems();
     problems.extend(tracker.take_problems());
@@ -574,6 +661,17 @@ const INLINE_ELEMENTS: usize = 32;
 /// Cap on the claims reserved ahead for a set (about 64 MB of claims), so one
 /// huge set does not make every later small one reserve as much.
 const MAX_CLAIMS_HINT: usize = 1 << 16;
+
+/// Where the builder puts a completed claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// In [`Remittance::claims`].
+    Hold,
+    /// In a queue read with [`Era835Builder::pop_claim`] (streaming reader).
+    Queue,
+    /// Lent to a visitor, then its buffers are reused ([`for_each_claim_835`]).
+    Visit,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Loop {
@@ -590,19 +688,34 @@ enum Loop {
 /// Push-based 835 reader: feed it the segments of one set (ST..SE) in order.
 #[derive(Debug)]
 pub struct Era835Builder<'a> {
-    r: Remittance<'a>,
-    problems: Vec<Error>,
-    state: Loop,
-    claim: Option<ClaimPayment<'a>>,
+    reader: SetReader<'a>,
+    /// Kept apart from the reader so that reading a segment can borrow both.
+    problems: ProblemList,
     /// Element end offsets of segments too long for the stack array.
-    spill: Vec<usize>,
-    hold_claims: bool,
+    spill: Vec<u32>,
+    last_index: usize,
+    last_offset: usize,
+}
+
+/// What one set's segments build: the remittance, the loop being read and
+/// the claim buffers.
+#[derive(Debug)]
+struct SetReader<'a> {
+    r: Remittance<'a>,
+    state: Loop,
+    /// Two claim buffers used in turn: the one being read (`cur`) and, in
+    /// visiting mode, the one just completed. Reusing them keeps their lists'
+    /// capacity, so steady-state reading allocates nothing per claim.
+    slots: [ClaimPayment<'a>; 2],
+    cur: usize,
+    in_claim: bool,
+    /// Slot of a completed claim not yet handed to the visitor.
+    ready: Option<usize>,
+    delivery: Delivery,
     finished: std::collections::VecDeque<ClaimPayment<'a>>,
     seen_bpr: bool,
     seen_payer: bool,
     seen_payee: bool,
-    last_index: usize,
-    last_offset: usize,
 }
 
 impl Default for Era835Builder<'_> {
@@ -614,17 +727,26 @@ impl Default for Era835Builder<'_> {
 impl<'a> Era835Builder<'a> {
     /// Creates a builder that keeps every claim in [`Remittance::claims`].
     pub fn new() -> Self {
+        Self::with_delivery(Delivery::Hold)
+    }
+
+    fn with_delivery(delivery: Delivery) -> Self {
         Self {
-            r: Remittance::default(),
-            problems: Vec::new(),
-            state: Loop::Header,
-            claim: None,
+            reader: SetReader {
+                r: Remittance::default(),
+                state: Loop::Header,
+                slots: Default::default(),
+                cur: 0,
+                in_claim: false,
+                ready: None,
+                delivery,
+                finished: std::collections::VecDeque::new(),
+                seen_bpr: false,
+                seen_payer: false,
+                seen_payee: false,
+            },
+            problems: ProblemList::default(),
             spill: Vec::new(),
-            hold_claims: true,
-            finished: std::collections::VecDeque::new(),
-            seen_bpr: false,
-            seen_payer: false,
-            seen_payee: false,
             last_index: 0,
             last_offset: 0,
         }
@@ -635,55 +757,49 @@ impl<'a> Era835Builder<'a> {
     /// bounded by one claim; [`Remittance::claim_count`] and
     /// [`Remittance::claims_paid_total`] still cover every claim.
     pub fn streaming() -> Self {
-        Self {
-            hold_claims: false,
-            ..Self::new()
+        Self::with_delivery(Delivery::Queue)
+    }
+
+    /// Lends the claim completed by the last segment pushed, if any, to the
+    /// visitor (visiting mode).
+    fn deliver_ready(&mut self, visitor: &mut dyn Era835Visitor<'a>) {
+        let reader = &mut self.reader;
+        if let Some(slot) = reader.ready.take() {
+            visitor.claim(&reader.r, &reader.slots[slot]);
         }
     }
 
     /// Returns the header read so far (BPR, TRN, payer, payee...).
     pub fn header(&self) -> &Remittance<'a> {
-        &self.r
+        &self.reader.r
     }
 
     /// Removes and returns the oldest completed claim (streaming mode).
     pub fn pop_claim(&mut self) -> Option<ClaimPayment<'a>> {
-        self.finished.pop_front()
+        self.reader.finished.pop_front()
     }
 
     /// Removes and returns the problems found so far.
     pub fn take_problems(&mut self) -> Vec<Error> {
-        std::mem::take(&mut self.problems)
+        self.problems.take()
     }
 
     /// Reads one segment; text fields borrow from it.
     pub fn push(&mut self, seg: &Segment<'a>) {
         let text = std::str::from_utf8(seg.raw()).ok();
-        self.push_with(seg, text, borrow_text, Cow::Borrowed);
+        self.push_with::<Borrow>(seg, text);
     }
 
-    /// Reads one segment whose text the caller already has (`None` when it is
-    /// not valid UTF-8), sparing a second UTF-8 check.
-    fn push_text(&mut self, seg: &Segment<'a>, text: Option<&'a str>) {
-        self.push_with(seg, text, borrow_text, Cow::Borrowed);
-    }
-
-    fn push_with<'x>(
-        &mut self,
-        seg: &Segment<'x>,
-        seg_str: Option<&'x str>,
-        make: fn(&'x [u8]) -> Text<'a>,
-        make_str: fn(&'x str) -> Text<'a>,
-    ) {
-        self.r.segment_count += 1;
+    fn push_with<'x, M: TextMode<'x, 'a>>(&mut self, seg: &Segment<'x>, seg_str: Option<&'x str>) {
+        self.reader.r.segment_count += 1;
         self.last_index = seg.index();
         self.last_offset = seg.offset();
         let raw = seg.raw();
         let sep = seg.delimiters().element;
         // Element end offsets go into a stack array: no vector bookkeeping per
-        // element on the hot path. Segments are short (about 25 bytes), so a
-        // plain loop beats memchr's setup here.
-        let mut inline = [0usize; INLINE_ELEMENTS];
+        // element. Segments are short (about 25 bytes), so a plain loop beats
+        // memchr's setup here.
+        let mut inline = [0u32; INLINE_ELEMENTS];
         let mut n = 0;
         let mut overflow = false;
         for (p, &b) in raw.iter().enumerate() {
@@ -692,37 +808,85 @@ impl<'a> Era835Builder<'a> {
                     overflow = true;
                     break;
                 }
-                inline[n] = p;
+                inline[n] = p as u32;
                 n += 1;
             }
         }
-        let mut spill = std::mem::take(&mut self.spill);
-        let ends: &[usize] = if overflow {
+        let ends: &[u32] = if overflow {
             // Rare: a segment with more elements than the array holds.
-            spill.clear();
-            spill.extend(memchr::memchr_iter(sep, raw));
-            spill.push(raw.len());
-            &spill
+            self.spill.clear();
+            self.spill
+                .extend(memchr::memchr_iter(sep, raw).map(|p| p as u32));
+            self.spill.push(raw.len() as u32);
+            &self.spill
         } else {
-            inline[n] = raw.len();
+            inline[n] = raw.len() as u32;
             &inline[..=n]
         };
-        let mut problems = std::mem::take(&mut self.problems);
-        self.dispatch(
+        self.reader.dispatch(
             &Fields {
                 seg,
                 seg_str,
                 ends,
-                make,
-                make_str,
+                mode: std::marker::PhantomData::<(M, &'a ())>,
             },
-            &mut problems,
+            &mut self.problems,
         );
-        self.problems = problems;
-        self.spill = spill;
     }
 
-    fn dispatch<'x>(&mut self, f: &Fields<'_, 'x, 'a>, problems: &mut Vec<Error>) {
+    /// Ends the set and returns the remittance with every problem found.
+    pub fn finish(mut self) -> (Remittance<'a>, Vec<Error>) {
+        self.reader.close_claim();
+        let at = crate::error::Position {
+            segment_index: self.last_index,
+            segment_id: "SE".into(),
+            offset: self.last_offset,
+            ..Default::default()
+        };
+        if !self.reader.seen_bpr {
+            self.problems
+                .push(Error::at(at.clone(), ErrorKind::MissingSegment("BPR")));
+        }
+        if !self.reader.seen_payer {
+            self.problems.push(Error::at(
+                at.clone(),
+                ErrorKind::MissingSegment("N1*PR (payer)"),
+            ));
+        }
+        if !self.reader.seen_payee {
+            self.problems
+                .push(Error::at(at, ErrorKind::MissingSegment("N1*PE (payee)")));
+        }
+        (self.reader.r, self.problems.take())
+    }
+
+    /// Closes the claim being read, if any (the streaming reader calls it at
+    /// the end of a set so the last claim can be popped before [`Self::finish`]).
+    pub fn flush_claim(&mut self) {
+        self.reader.close_claim();
+    }
+}
+
+impl<'a> SetReader<'a> {
+    /// Returns the claim being read, if a CLP has opened one.
+    fn claim_mut(&mut self) -> Option<&mut ClaimPayment<'a>> {
+        if self.in_claim {
+            Some(&mut self.slots[self.cur])
+        } else {
+            None
+        }
+    }
+
+    /// Returns the service line being read, if an SVC has opened one.
+    fn service_mut(&mut self) -> Option<&mut ServicePayment<'a>> {
+        self.claim_mut().and_then(|c| c.services.last_mut())
+    }
+
+    fn dispatch<'x, M: TextMode<'x, 'a>>(
+        &mut self,
+        f: &Fields<'_, 'x, 'a, M>,
+        problems: &mut ProblemList,
+    ) {
         let seg = f.seg;
         match f.get(0) {
             b"ST" => {
@@ -826,12 +990,12 @@ impl<'a> Era835Builder<'a> {
                     Loop::Payer => self.r.payer.references.push(r),
                     Loop::Payee => self.r.payee.references.push(r),
                     Loop::Claim => {
-                        if let Some(c) = &mut self.claim {
+                        if let Some(c) = self.claim_mut() {
                             c.references.push(r)
                         }
                     }
                     Loop::Service => {
-                        if let Some(s) = self.claim.as_mut().and_then(|c| c.services.last_mut()) {
+                        if let Some(s) = self.service_mut() {
                             s.references.push(r)
                         }
                     }
@@ -849,7 +1013,7 @@ impl<'a> Era835Builder<'a> {
                     Loop::Payer => self.r.payer.contacts.push(c),
                     Loop::Payee => self.r.payee.contacts.push(c),
                     Loop::Claim => {
-                        if let Some(claim) = &mut self.claim {
+                        if let Some(claim) = self.claim_mut() {
                             claim.contacts.push(c)
                         }
                     }
@@ -865,12 +1029,12 @@ impl<'a> Era835Builder<'a> {
                 match self.state {
                     Loop::Header => self.r.dates.push(d),
                     Loop::Claim => {
-                        if let Some(c) = &mut self.claim {
+                        if let Some(c) = self.claim_mut() {
                             c.dates.push(d)
                         }
                     }
                     Loop::Service => {
-                        if let Some(s) = self.claim.as_mut().and_then(|c| c.services.last_mut()) {
+                        if let Some(s) = self.service_mut() {
                             s.dates.push(d)
                         }
                     }
@@ -911,33 +1075,31 @@ impl<'a> Era835Builder<'a> {
             b"CLP" => {
                 self.close_claim();
                 self.state = Loop::Claim;
-                self.claim = Some(ClaimPayment {
-                    header_number: self.r.header_numbers.last().map(|h| h.number.clone()),
-                    patient_control_number: f.req(1, "CLP01", problems),
-                    status_code: f.req(2, "CLP02", problems),
-                    charge: f.req_dec(3, "CLP03", problems),
-                    paid: f.req_dec(4, "CLP04", problems),
-                    patient_responsibility: f.opt_dec(5, "CLP05", problems),
-                    filing_indicator: f.opt(6),
-                    payer_claim_control_number: f.opt(7),
-                    facility_type: f.opt(8),
-                    frequency: f.opt(9),
-                    drg_code: f.opt(11),
-                    drg_weight: f.opt_dec(12, "CLP12", problems),
-                    discharge_fraction: f.opt_dec(13, "CLP13", problems),
-                    segment_index: seg.index(),
-                    segment_offset: seg.offset(),
-                    ..ClaimPayment::default()
-                });
+                self.in_claim = true;
+                let header_number = self.r.header_numbers.last().map(|h| h.number.clone());
+                // Filled in place: the slot's lists keep their capacity.
+                let c = &mut self.slots[self.cur];
+                c.clear_lists();
+                c.header_number = header_number;
+                c.patient_control_number = f.req(1, "CLP01", problems);
+                c.status_code = f.req(2, "CLP02", problems);
+                c.charge = f.req_dec(3, "CLP03", problems);
+                c.paid = f.req_dec(4, "CLP04", problems);
+                c.patient_responsibility = f.opt_dec(5, "CLP05", problems);
+                c.filing_indicator = f.opt(6);
+                c.payer_claim_control_number = f.opt(7);
+                c.facility_type = f.opt(8);
+                c.frequency = f.opt(9);
+                c.drg_code = f.opt(11);
+                c.drg_weight = f.opt_dec(12, "CLP12", problems);
+                c.discharge_fraction = f.opt_dec(13, "CLP13", problems);
+                c.segment_index = seg.index();
+                c.segment_offset = seg.offset();
             }
             b"CAS" => {
                 let adjustments = match self.state {
-                    Loop::Claim => self.claim.as_mut().map(|c| &mut c.adjustments),
-                    Loop::Service => self
-                        .claim
-                        .as_mut()
-                        .and_then(|c| c.services.last_mut())
-                        .map(|s| &mut s.adjustments),
+                    Loop::Claim => self.claim_mut().map(|c| &mut c.adjustments),
+                    Loop::Service => self.service_mut().map(|s| &mut s.adjustments),
                     _ => None,
                 };
                 match adjustments {
@@ -946,7 +1108,7 @@ impl<'a> Era835Builder<'a> {
                 }
             }
             b"NM1" | b"MIA" | b"MOA" if matches!(self.state, Loop::Claim) => {
-                let Some(c) = &mut self.claim else { return };
+                let Some(c) = self.claim_mut() else { return };
                 match f.get(0) {
                     b"NM1" => c.names.push(Name {
                         entity: f.req(1, "NM101", problems),
@@ -995,13 +1157,10 @@ impl<'a> Era835Builder<'a> {
                 let is_amt = f.get(0) == b"AMT";
                 let target = match self.state {
                     Loop::Claim => self
-                        .claim
-                        .as_mut()
+                        .claim_mut()
                         .map(|c| (&mut c.amounts, &mut c.quantities)),
                     Loop::Service => self
-                        .claim
-                        .as_mut()
-                        .and_then(|c| c.services.last_mut())
+                        .service_mut()
                         .map(|s| (&mut s.amounts, &mut s.quantities)),
                     _ => None,
                 };
@@ -1017,26 +1176,29 @@ impl<'a> Era835Builder<'a> {
                     None => misplaced(problems, seg, "outside a claim or service loop"),
                 }
             }
-            b"SVC" => match &mut self.claim {
+            b"SVC" => match self.claim_mut() {
                 Some(c) => {
+                    // Pushed empty and filled in place: a service line is
+                    // large, and building it aside would copy it once more.
+                    c.services.push(ServicePayment::default());
+                    if let Some(s) = c.services.last_mut() {
+                        s.procedure = f.procedure(1, "SVC01", true, problems).unwrap_or_default();
+                        s.charge = f.req_dec(2, "SVC02", problems);
+                        s.paid = f.req_dec(3, "SVC03", problems);
+                        s.revenue_code = f.opt(4);
+                        s.units = f.opt_dec(5, "SVC05", problems);
+                        s.submitted_procedure =
+                            f.procedure(6, "SVC06", false, problems).map(Box::new);
+                        s.submitted_units = f.opt_dec(7, "SVC07", problems);
+                        s.segment_index = seg.index();
+                        s.segment_offset = seg.offset();
+                    }
                     self.state = Loop::Service;
-                    c.services.push(ServicePayment {
-                        procedure: f.procedure(1, "SVC01", true, problems).unwrap_or_default(),
-                        charge: f.req_dec(2, "SVC02", problems),
-                        paid: f.req_dec(3, "SVC03", problems),
-                        revenue_code: f.opt(4),
-                        units: f.opt_dec(5, "SVC05", problems),
-                        submitted_procedure: f.procedure(6, "SVC06", false, problems).map(Box::new),
-                        submitted_units: f.opt_dec(7, "SVC07", problems),
-                        segment_index: seg.index(),
-                        segment_offset: seg.offset(),
-                        ..ServicePayment::default()
-                    });
                 }
                 None => misplaced(problems, seg, "before any CLP"),
             },
             b"LQ" if matches!(self.state, Loop::Service) => {
-                if let Some(s) = self.claim.as_mut().and_then(|c| c.services.last_mut()) {
+                if let Some(s) = self.service_mut() {
                     s.remarks.push(Remark {
                         qualifier: f.req(1, "LQ01", problems),
                         code: f.req(2, "LQ02", problems),
@@ -1056,46 +1218,20 @@ impl<'a> Era835Builder<'a> {
         }
     }
 
-    /// Ends the set and returns the remittance with every problem found.
-    pub fn finish(mut self) -> (Remittance<'a>, Vec<Error>) {
-        self.close_claim();
-        let at = crate::error::Position {
-            segment_index: self.last_index,
-            segment_id: "SE".into(),
-            offset: self.last_offset,
-            ..Default::default()
-        };
-        if !self.seen_bpr {
-            self.problems
-                .push(Error::at(at.clone(), ErrorKind::MissingSegment("BPR")));
-        }
-        if !self.seen_payer {
-            self.problems.push(Error::at(
-                at.clone(),
-                ErrorKind::MissingSegment("N1*PR (payer)"),
-            ));
-        }
-        if !self.seen_payee {
-            self.problems
-                .push(Error::at(at, ErrorKind::MissingSegment("N1*PE (payee)")));
-        }
-        (self.r, self.problems)
-    }
-
-    /// Closes the claim being read, if any (the streaming reader calls it at
-    /// the end of a set so the last claim can be popped before [`Self::finish`]).
-    pub fn flush_claim(&mut self) {
-        self.close_claim();
-    }
-
     fn close_claim(&mut self) {
-        if let Some(c) = self.claim.take() {
-            self.r.claim_count += 1;
-            self.r.claims_paid_total += c.paid;
-            if self.hold_claims {
-                self.r.claims.push(c);
-            } else {
-                self.finished.push_back(c);
+        if !self.in_claim {
+            return;
+        }
+        self.in_claim = false;
+        let slot = &mut self.slots[self.cur];
+        self.r.claim_count += 1;
+        self.r.claims_paid_total += slot.paid;
+        match self.delivery {
+            Delivery::Hold => self.r.claims.push(std::mem::take(slot)),
+            Delivery::Queue => self.finished.push_back(std::mem::take(slot)),
+            Delivery::Visit => {
+                self.ready = Some(self.cur);
+                self.cur ^= 1;
             }
         }
     }
@@ -1106,11 +1242,11 @@ impl Era835Builder<'static> {
     /// reused afterwards (the streaming reader's path).
     pub fn push_owned(&mut self, seg: &Segment<'_>) {
         let text = std::str::from_utf8(seg.raw()).ok();
-        self.push_with(seg, text, owned_text, |s| Cow::Owned(s.to_owned()));
+        self.push_with::<Copy>(seg, text);
     }
 }
 
-fn misplaced(problems: &mut Vec<Error>, seg: &Segment<'_>, context: &'static str) {
+fn misplaced(problems: &mut ProblemList, seg: &Segment<'_>, context: &'static str) {
     problems.push(Error::warn_at(
         seg.position(),
         ErrorKind::UnexpectedSegment {
@@ -1120,43 +1256,69 @@ fn misplaced(problems: &mut Vec<Error>, seg: &Segment<'_>, context: &'static str
     ));
 }
 
+/// How a reader makes output text from input: borrowing it (the zero-copy
+/// readers) or copying it (the streaming reader, whose buffer is reused).
+trait TextMode<'x, 'o> {
+    /// Text from input bytes, which may be invalid UTF-8 (replaced).
+    fn from_bytes(b: &'x [u8]) -> Text<'o>;
+    /// Text from input already known to be valid.
+    fn from_str(s: &'x str) -> Text<'o>;
+}
+
+/// Output text borrows from the input.
+struct Borrow;
+
+impl<'x> TextMode<'x, 'x> for Borrow {
+    fn from_bytes(b: &'x [u8]) -> Text<'x> {
+        // from_utf8 has an ASCII fast path that from_utf8_lossy's chunking lacks.
+        match std::str::from_utf8(b) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(b),
+        }
+    }
+
+    #[inline(always)]
+    fn from_str(s: &'x str) -> Text<'x> {
+        Cow::Borrowed(s)
+    }
+}
+
+/// Output text is copied out of the input.
+struct Copy;
+
+impl<'x> TextMode<'x, 'static> for Copy {
+    fn from_bytes(b: &'x [u8]) -> Text<'static> {
+        Cow::Owned(String::from_utf8_lossy(b).into_owned())
+    }
+
+    fn from_str(s: &'x str) -> Text<'static> {
+        Cow::Owned(s.to_owned())
+    }
+}
+
 /// A segment split into elements once, with typed accessors that record problems.
-struct Fields<'s, 'x, 'o> {
+struct Fields<'s, 'x, 'o, M> {
     seg: &'s Segment<'x>,
     /// The segment as text, when it is valid UTF-8.
     seg_str: Option<&'x str>,
     /// End offset of each element in the segment (the id first); element `i`
     /// starts one past the end of element `i - 1`.
-    ends: &'s [usize],
-    /// Makes output text from input bytes: borrows (zero-copy reader) or copies (streaming reader).
-    make: fn(&'x [u8]) -> Text<'o>,
-    /// Same, from text already known to be valid.
-    make_str: fn(&'x str) -> Text<'o>,
+    ends: &'s [u32],
+    /// Borrows or copies the text (see [`TextMode`]).
+    mode: std::marker::PhantomData<(M, &'o ())>,
 }
 
-fn borrow_text(b: &[u8]) -> Text<'_> {
-    // from_utf8 has an ASCII fast path that from_utf8_lossy's chunking lacks.
-    match std::str::from_utf8(b) {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => String::from_utf8_lossy(b),
-    }
-}
-
-fn owned_text(b: &[u8]) -> Text<'static> {
-    Cow::Owned(String::from_utf8_lossy(b).into_owned())
-}
-
-impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
+impl<'s, 'x, 'o, M: TextMode<'x, 'o>> Fields<'s, 'x, 'o, M> {
     /// Returns `b` (a slice of this segment) as output text.
     fn mk(&self, b: &'x [u8]) -> Text<'o> {
         if let Some(text) = self.seg_str {
             // `b` lies inside the segment, so its offset slices the checked text.
             let off = (b.as_ptr() as usize).wrapping_sub(self.seg.raw().as_ptr() as usize);
             if let Some(t) = off.checked_add(b.len()).and_then(|end| text.get(off..end)) {
-                return (self.make_str)(t);
+                return M::from_str(t);
             }
         }
-        (self.make)(b)
+        M::from_bytes(b)
     }
 
     fn len(&self) -> usize {
@@ -1169,10 +1331,10 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
             return b"";
         };
         let start = match i.checked_sub(1) {
-            Some(prev) => self.ends.get(prev).map_or(0, |&e| e + 1),
+            Some(prev) => self.ends.get(prev).map_or(0, |&e| e as usize + 1),
             None => 0,
         };
-        self.seg.raw().get(start..end).unwrap_or(b"")
+        self.seg.raw().get(start..end as usize).unwrap_or(b"")
     }
 
     fn text(&self, i: usize) -> Text<'o> {
@@ -1184,7 +1346,7 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
         if b.is_empty() { None } else { Some(self.mk(b)) }
     }
 
-    fn req(&self, i: usize, name: &'static str, problems: &mut Vec<Error>) -> Text<'o> {
+    fn req(&self, i: usize, name: &'static str, problems: &mut ProblemList) -> Text<'o> {
         let b = self.get(i);
         if b.is_empty() {
             problems.push(Error::at(
@@ -1200,7 +1362,7 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
         b: &[u8],
         i: usize,
         name: &'static str,
-        problems: &mut Vec<Error>,
+        problems: &mut ProblemList,
     ) -> Option<Decimal> {
         let v = parse_decimal(b);
         if v.is_none() {
@@ -1215,7 +1377,7 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
         v
     }
 
-    fn req_dec(&self, i: usize, name: &'static str, problems: &mut Vec<Error>) -> Decimal {
+    fn req_dec(&self, i: usize, name: &'static str, problems: &mut ProblemList) -> Decimal {
         let b = self.get(i);
         if b.is_empty() {
             problems.push(Error::at(
@@ -1227,7 +1389,7 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
         self.dec(b, i, name, problems).unwrap_or_default()
     }
 
-    fn opt_dec(&self, i: usize, name: &'static str, problems: &mut Vec<Error>) -> Option<Decimal> {
+    fn opt_dec(&self, i: usize, name: &'static str, problems: &mut ProblemList) -> Option<Decimal> {
         let b = self.get(i);
         if b.is_empty() {
             None
@@ -1236,7 +1398,7 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
         }
     }
 
-    fn check_date(&self, b: &[u8], i: usize, name: &'static str, problems: &mut Vec<Error>) {
+    fn check_date(&self, b: &[u8], i: usize, name: &'static str, problems: &mut ProblemList) {
         if !is_date(b) {
             problems.push(Error::at(
                 self.seg.position_at(i),
@@ -1248,7 +1410,7 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
         }
     }
 
-    fn req_date(&self, i: usize, name: &'static str, problems: &mut Vec<Error>) -> Text<'o> {
+    fn req_date(&self, i: usize, name: &'static str, problems: &mut ProblemList) -> Text<'o> {
         let b = self.get(i);
         if b.is_empty() {
             problems.push(Error::at(
@@ -1265,7 +1427,7 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
         &self,
         i: usize,
         name: &'static str,
-        problems: &mut Vec<Error>,
+        problems: &mut ProblemList,
     ) -> Option<Text<'o>> {
         let b = self.get(i);
         if b.is_empty() {
@@ -1275,7 +1437,7 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
         Some(self.mk(b))
     }
 
-    fn contact(&self, problems: &mut Vec<Error>) -> Contact<'o> {
+    fn contact(&self, problems: &mut ProblemList) -> Contact<'o> {
         let mut numbers = Vec::new();
         let mut i = 3;
         while i + 1 < self.len() || (i < self.len() && !self.get(i).is_empty()) {
@@ -1297,7 +1459,7 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
         i: usize,
         name: &'static str,
         required: bool,
-        problems: &mut Vec<Error>,
+        problems: &mut ProblemList,
     ) -> Option<Procedure<'o>> {
         let b = self.get(i);
         if b.is_empty() {
@@ -1363,7 +1525,7 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
     }
 
     /// Reads a CAS segment: group code then any number of (reason, amount, quantity) triplets.
-    fn cas(&self, out: &mut SmallVec<[Adjustment<'o>; 2]>, problems: &mut Vec<Error>) {
+    fn cas(&self, out: &mut SmallVec<[Adjustment<'o>; 2]>, problems: &mut ProblemList) {
         let group = self.req(1, "CAS01", problems);
         let mut i = 2;
         let mut any = false;
@@ -1412,7 +1574,7 @@ impl<'s, 'x, 'o> Fields<'s, 'x, 'o> {
     }
 
     /// Reads a PLB: provider, fiscal period, then any number of (composite reason, amount) pairs.
-    fn plb(&self, out: &mut Vec<ProviderAdjustment<'o>>, problems: &mut Vec<Error>) {
+    fn plb(&self, out: &mut Vec<ProviderAdjustment<'o>>, problems: &mut ProblemList) {
         let provider_id = self.req(1, "PLB01", problems);
         let fiscal_period_date = self.req_date(2, "PLB02", problems);
         let mut i = 3;

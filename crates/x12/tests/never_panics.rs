@@ -2,7 +2,9 @@
 
 use medbill_x12::inspect::{inspect, validate};
 use medbill_x12::stream::{Era835Stream, SegmentReader, StreamEvent};
-use medbill_x12::transactions::era835::read_all_835;
+use medbill_x12::transactions::era835::{
+    ClaimPayment, Era835Visitor, Remittance, for_each_claim_835, read_all_835,
+};
 use medbill_x12::{Document, Tokenizer};
 use proptest::prelude::*;
 
@@ -43,6 +45,21 @@ fn check(input: &[u8]) {
         .filter(|e| matches!(e, StreamEvent::Claim { .. }))
         .count();
     assert_eq!(streamed, claims);
+    // The visitor reuses its claim buffers: what it lends must equal what the
+    // whole-set reader keeps, claim for claim.
+    struct Visited(Vec<String>);
+    impl<'a> Era835Visitor<'a> for Visited {
+        fn claim(&mut self, _: &Remittance<'a>, claim: &ClaimPayment<'a>) {
+            self.0.push(format!("{claim:?}"));
+        }
+    }
+    let mut visited = Visited(Vec::new());
+    for_each_claim_835(input, &mut visited);
+    let held: Vec<String> = sets
+        .iter()
+        .flat_map(|s| s.claims.iter().map(|c| format!("{c:?}")))
+        .collect();
+    assert_eq!(visited.0, held);
     let mut reader = SegmentReader::new(input);
     let mut n = 0;
     while reader.next_segment().is_some() {

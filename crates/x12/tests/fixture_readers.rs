@@ -464,6 +464,21 @@ fn institutional_837() {
     assert_eq!(c.claim.diagnoses, ["3669", "4019", "79431"]);
     assert_eq!(c.value_codes, [("A2".to_string(), dec("15.31"))]);
     assert_eq!(c.condition_codes, ["09"]);
+    let occ: Vec<(&str, NaiveDate)> = c
+        .occurrences
+        .iter()
+        .map(|o| (o.code.as_str(), o.date))
+        .collect();
+    assert_eq!(
+        occ,
+        [
+            ("A1", day(1926, 11, 11)),
+            ("A2", day(1991, 11, 1)),
+            ("B1", day(1926, 11, 11)),
+            ("B2", day(1987, 1, 1))
+        ]
+    );
+    assert!(c.occurrence_spans.is_empty() && c.drg.is_none());
     let att = c.attending_provider.as_ref().unwrap();
     assert_eq!(
         att.name,

@@ -204,10 +204,13 @@ fn hl_numbering_follows_the_hierarchy() {
         .map(|s| s[1..].join("*"))
         .collect();
     // Claim 1: self subscriber; claim 2: child patient (new HL 22 with an HL 23);
-    // claim 3: secondary coverage of the same subscriber (new HL 22, SBR01 = S).
+    // claim 3: secondary coverage of the same subscriber (new HL 22, SBR01 = S); claim 4: primary
+    // coverage again (new HL 22).
     assert_eq!(
         hls,
-        ["1**20*1", "2*1*22*0", "3*1*22*1", "4*3*23*0", "5*1*22*0"]
+        [
+            "1**20*1", "2*1*22*0", "3*1*22*1", "4*3*23*0", "5*1*22*0", "6*1*22*0"
+        ]
     );
 }
 

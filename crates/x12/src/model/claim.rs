@@ -287,7 +287,8 @@ pub struct Drug {
     pub unit: String,
 }
 
-/// A professional service line (loop 2400: LX, SV1, DTP*472, REF*6R, loop 2430).
+/// A professional service line (loop 2400: LX, SV1, PWK, DTP*472, REF*6R, NTE, loops 2410, 2420A..F
+/// and 2430).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProfessionalLine {
     /// SV101.
@@ -308,8 +309,186 @@ pub struct ProfessionalLine {
     pub line_control_number: Option<String>,
     /// Loop 2410 (LIN*N4, CTP): the drug given, for drug codes (J-codes) where payers want the NDC.
     pub drug: Option<Drug>,
+    /// PWK in 2400: line supplemental information (attachments), at most 10.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    /// NTE in 2400: line note (NTE01 ADD or DCP).
+    #[serde(default)]
+    pub note: Option<Note>,
+    /// Loops 2420A..2420F: providers that differ from the claim's for this line, at most one per
+    /// role and in loop order (rendering, purchased service, facility, supervising, ordering,
+    /// referring).
+    #[serde(default)]
+    pub providers: Vec<LineProvider>,
     /// Loop 2430.
     pub adjudications: Vec<LineAdjudication>,
+}
+
+/// A free-text note (NTE): the claim note in 2300 or the line note in 2400.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    /// NTE01 note reference code: ADD additional information, CER certification narrative,
+    /// DCP goals and plans, DGN diagnosis description, TPO third party organisation notes
+    /// (a line note takes ADD or DCP only).
+    pub code: String,
+    /// NTE02, 1 to 80 characters.
+    pub text: String,
+}
+
+/// Supplemental information for the payer (PWK): an attachment sent separately or kept on file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// PWK01 attachment report type code (e.g. 09 progress report, OB operative note, AM ambulance certification).
+    pub report_type: String,
+    /// PWK02 transmission code: AA available on request at provider site, BM by mail, EL
+    /// electronically only, EM e-mail, FT file transfer, FX fax.
+    pub transmission: String,
+    /// PWK06 with PWK05 = AC: the attachment control number that links the paperwork to the
+    /// claim; required for every transmission code but AA, and not sent with AA.
+    #[serde(default)]
+    pub control_number: Option<String>,
+}
+
+/// CLM11 related-causes code: the condition is related to an accident or to employment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelatedCause {
+    /// AA: auto accident.
+    AutoAccident,
+    /// EM: employment.
+    Employment,
+    /// OA: other accident.
+    OtherAccident,
+}
+
+impl RelatedCause {
+    /// Returns the X12 code (AA, EM or OA).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::AutoAccident => "AA",
+            Self::Employment => "EM",
+            Self::OtherAccident => "OA",
+        }
+    }
+
+    /// Parses the X12 code (AA, EM or OA).
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "AA" => Some(Self::AutoAccident),
+            "EM" => Some(Self::Employment),
+            "OA" => Some(Self::OtherAccident),
+            _ => None,
+        }
+    }
+}
+
+/// Accident or employment relation of an 837P claim (CLM11 and DTP*439).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accident {
+    /// CLM11-1 and CLM11-2: one or two different causes.
+    pub causes: Vec<RelatedCause>,
+    /// CLM11-4: the US state or Canadian province of an auto accident; required with AA and not
+    /// sent without it (accidents outside the US and Canada, CLM11-5, are not modelled).
+    #[serde(default)]
+    pub state: Option<String>,
+    /// DTP*439: the accident date; required with AA or OA.
+    #[serde(default)]
+    pub date: Option<NaiveDate>,
+}
+
+/// Ambulance transport information (CR1 in 2300).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AmbulanceTransport {
+    /// CR102 with CR101 = LB: the patient's weight in pounds, when it justifies the level of service.
+    #[serde(default)]
+    pub patient_weight_lb: Option<Decimal>,
+    /// CR104 transport reason: A nearest facility, B preferred physician, C nearness of family,
+    /// D specialist or specialised equipment, E rehabilitation facility.
+    pub reason: String,
+    /// CR106 with CR105 = DH: the transport distance in miles.
+    pub distance_miles: Decimal,
+    /// CR109: why a round trip was needed.
+    #[serde(default)]
+    pub round_trip_purpose: Option<String>,
+    /// CR110: why a stretcher was needed.
+    #[serde(default)]
+    pub stretcher_purpose: Option<String>,
+}
+
+/// An ambulance pick-up (2310E, NM1*PW) or drop-off (2310F, NM1*45) location.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AmbulanceLocation {
+    /// NM103: the drop-off facility's name; the TR3 has no name for a pick-up location.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// N3/N4.
+    pub address: Address,
+}
+
+/// The role of a line-level provider: which 2420 loop it is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineProviderRole {
+    /// 2420A NM1*82 (with PRV*PE): rendering provider.
+    Rendering,
+    /// 2420B NM1*QB: purchased service provider.
+    PurchasedService,
+    /// 2420C NM1*77 (with N3/N4): service facility location.
+    ServiceFacility,
+    /// 2420D NM1*DQ: supervising provider.
+    Supervising,
+    /// 2420E NM1*DK: ordering provider.
+    Ordering,
+    /// 2420F NM1*DN: referring provider.
+    Referring,
+}
+
+impl LineProviderRole {
+    /// Returns the NM101 entity identifier code.
+    pub fn entity_code(self) -> &'static str {
+        match self {
+            Self::Rendering => "82",
+            Self::PurchasedService => "QB",
+            Self::ServiceFacility => "77",
+            Self::Supervising => "DQ",
+            Self::Ordering => "DK",
+            Self::Referring => "DN",
+        }
+    }
+
+    /// Parses the NM101 entity identifier code of a 2420 loop.
+    pub fn from_entity_code(code: &str) -> Option<Self> {
+        match code {
+            "82" => Some(Self::Rendering),
+            "QB" => Some(Self::PurchasedService),
+            "77" => Some(Self::ServiceFacility),
+            "DQ" => Some(Self::Supervising),
+            "DK" => Some(Self::Ordering),
+            "DN" => Some(Self::Referring),
+            _ => None,
+        }
+    }
+}
+
+/// A provider named on one professional line (loops 2420A..2420F), shaped like
+/// [`ClaimProvider`] with the role and the address some loops carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineProvider {
+    /// Which loop.
+    pub role: LineProviderRole,
+    /// NM102..NM107. A service facility is an organisation; supervising, ordering and referring
+    /// providers are people. A purchased service provider has no name in the TR3: only its kind
+    /// (NM102) is sent, so its name text must be empty.
+    pub name: PartyName,
+    /// NM109 with qualifier XX.
+    #[serde(default)]
+    pub npi: Option<String>,
+    /// PRV03 (PRV*PE): rendering provider only.
+    #[serde(default)]
+    pub taxonomy: Option<String>,
+    /// N3/N4: required for a service facility, optional for an ordering provider, not sent otherwise.
+    #[serde(default)]
+    pub address: Option<Address>,
 }
 
 /// A professional claim (837P 005010X222A1).
@@ -337,6 +516,24 @@ pub struct ProfessionalClaim {
     pub rendering_provider: Option<ClaimProvider>,
     /// Loop 2310C when the service was performed away from the billing provider's address.
     pub service_facility: Option<ServiceFacility>,
+    /// CLM11 and DTP*439 when the condition is related to an accident or to employment.
+    #[serde(default)]
+    pub accident: Option<Accident>,
+    /// PWK in 2300: claim supplemental information (attachments), at most 10.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    /// NTE in 2300: the claim note.
+    #[serde(default)]
+    pub note: Option<Note>,
+    /// CR1 in 2300: ambulance transport information.
+    #[serde(default)]
+    pub ambulance_transport: Option<AmbulanceTransport>,
+    /// Loop 2310E: where the ambulance picked the patient up.
+    #[serde(default)]
+    pub ambulance_pickup: Option<AmbulanceLocation>,
+    /// Loop 2310F: where the ambulance took the patient.
+    #[serde(default)]
+    pub ambulance_dropoff: Option<AmbulanceLocation>,
     /// Loop 2400, 1 to 50 lines.
     pub lines: Vec<ProfessionalLine>,
 }
@@ -359,6 +556,26 @@ pub struct IcdProcedure {
     pub code: String,
     /// Date the procedure was performed.
     pub date: NaiveDate,
+}
+
+/// An occurrence code with its date (HI*BH).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Occurrence {
+    /// NUBC occurrence code (e.g. 11 onset of symptoms, 01 auto accident).
+    pub code: String,
+    /// The date it occurred (D8).
+    pub date: NaiveDate,
+}
+
+/// An occurrence span code with its dates (HI*BI).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OccurrenceSpan {
+    /// NUBC occurrence span code (e.g. 70 qualifying stay dates, 74 non-covered level of care).
+    pub code: String,
+    /// First day of the span (RD8 start).
+    pub from: NaiveDate,
+    /// Last day of the span (RD8 end).
+    pub to: NaiveDate,
 }
 
 /// One 837P transaction set.
@@ -429,12 +646,27 @@ pub struct InstitutionalClaim {
     pub reasons_for_visit: Vec<String>,
     /// ICD-10-PCS procedures (inpatient): the first is the principal procedure.
     pub procedures: Vec<IcdProcedure>,
-    /// HI*BG: condition codes.
+    /// HI*DR: the diagnosis related group the provider assigned (inpatient).
+    #[serde(default)]
+    pub drg: Option<String>,
+    /// HI*BI: occurrence span codes with their date ranges, at most 24.
+    #[serde(default)]
+    pub occurrence_spans: Vec<OccurrenceSpan>,
+    /// HI*BH: occurrence codes with their dates, at most 24.
+    #[serde(default)]
+    pub occurrences: Vec<Occurrence>,
+    /// HI*BG: condition codes, at most 24.
     pub condition_codes: Vec<String>,
-    /// HI*BE: value codes with amounts.
+    /// HI*BE: value codes with amounts, at most 24.
     pub value_codes: Vec<(String, Decimal)>,
     /// Loop 2310A NM1*71: attending provider.
     pub attending_provider: Option<ClaimProvider>,
+    /// Loop 2310B NM1*72: operating physician (the loop has no PRV, so no taxonomy).
+    #[serde(default)]
+    pub operating_physician: Option<ClaimProvider>,
+    /// Loop 2310C NM1*ZZ: other operating physician (no taxonomy either).
+    #[serde(default)]
+    pub other_operating_physician: Option<ClaimProvider>,
     /// Loop 2400, 1 to 999 lines.
     pub lines: Vec<InstitutionalLine>,
 }

@@ -1,17 +1,21 @@
 //! Parts shared by the 837P and 837I writers: the header loops, the HL hierarchy with the
 //! billing provider, subscriber, payer and patient loops, claim REF and HI segments. Checks live
-//! in `claim837_check`, the COB loops in `claim837_cob`; both are re-exported here.
+//! in `claim837_check`, the COB loops in `claim837_cob`; both are re-exported here. The NTE, PWK,
+//! provider NM1/PRV and chunked HI writers serve both guides; 837P-only loops are in
+//! `claim837p_loops`.
 
 use super::format::{d8, dtp, nm1_name, person_elements, suffix};
 use super::{Element, WriteError, X12Writer, validate as v};
 use crate::model::Address;
 use crate::model::claim::{
-    BillingProvider, ClaimCommon, ClaimSetHeader, Patient, Payer, Procedure, Subscriber, TaxId,
+    Attachment, BillingProvider, ClaimCommon, ClaimProvider, ClaimSetHeader, Note, Patient, Payer,
+    Procedure, Subscriber, TaxId,
 };
 use crate::seg;
 
 pub(crate) use super::claim837_check::{
-    check_adjudications, check_common, check_drug, check_parties, check_procedure, taxonomy,
+    check_adjudications, check_attachments, check_common, check_drug, check_note, check_parties,
+    check_procedure, check_provider, taxonomy,
 };
 pub(crate) use super::claim837_cob::{write_line_adjudications, write_other_payers};
 
@@ -99,6 +103,55 @@ pub(crate) fn nm1(
             id.into(),
         ],
     )
+}
+
+/// Writes a provider loop's NM1 (NPI qualifier XX) and, when the loop has one (`prv` is the
+/// PRV01 code) and a taxonomy is given, its PRV.
+pub(crate) fn write_provider(
+    w: &mut X12Writer,
+    entity: &str,
+    p: &ClaimProvider,
+    prv: Option<&str>,
+) -> Result<(), WriteError> {
+    nm1(w, entity, &p.name, "XX", &p.npi)?;
+    if let (Some(code), Some(t)) = (prv, &p.taxonomy) {
+        seg!(w, "PRV", code, "PXC", t)?;
+    }
+    Ok(())
+}
+
+/// Writes PWK segments (claim or line supplemental information): PWK05 = AC with the control number.
+pub(crate) fn write_attachments(w: &mut X12Writer, a: &[Attachment]) -> Result<(), WriteError> {
+    for x in a {
+        let q = if x.control_number.is_some() { "AC" } else { "" };
+        seg!(
+            w,
+            "PWK",
+            &x.report_type,
+            &x.transmission,
+            "",
+            "",
+            q,
+            &x.control_number
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes an NTE (claim or line note).
+pub(crate) fn write_note(w: &mut X12Writer, n: Option<&Note>) -> Result<(), WriteError> {
+    if let Some(n) = n {
+        seg!(w, "NTE", &n.code, &n.text)?;
+    }
+    Ok(())
+}
+
+/// Writes HI segments of up to 12 composites each (condition, value, occurrence codes...).
+pub(crate) fn write_hi_chunks(w: &mut X12Writer, els: &[Element]) -> Result<(), WriteError> {
+    for chunk in els.chunks(12) {
+        w.segment("HI", chunk)?;
+    }
+    Ok(())
 }
 
 pub(crate) fn n3n4(w: &mut X12Writer, a: &Address) -> Result<(), WriteError> {
@@ -252,20 +305,23 @@ pub(crate) fn write_diagnoses(
     w.segment("HI", &comps)
 }
 
-/// Writes the 837I diagnosis HI segments: the principal diagnosis alone, then the others.
+/// Writes the 837I diagnosis HI segments: the principal diagnosis alone, then the others, with
+/// the DRG (HI*DR) in its TR3 place between the reasons for visit and the other diagnoses.
 pub(crate) fn write_institutional_diagnoses(
     w: &mut X12Writer,
     c: &ClaimCommon,
     poa: &[String],
     admitting: Option<&str>,
     reasons: &[String],
+    drg: Option<&str>,
 ) -> Result<(), WriteError> {
     let principal = ClaimCommon {
         diagnoses: c.diagnoses.iter().take(1).cloned().collect(),
         ..c.clone()
     };
     write_diagnoses(w, &principal, poa)?;
-    // TR3 order: principal (ABK), admitting (ABJ), reason for visit (APR), then others (ABF).
+    // TR3 order: principal (ABK), admitting (ABJ), reason for visit (APR), DRG (DR), then
+    // others (ABF).
     if let Some(a) = admitting {
         w.segment("HI", &[Element::composite(&["ABJ", a])])?;
     }
@@ -275,6 +331,9 @@ pub(crate) fn write_institutional_diagnoses(
             .map(|r| Element::composite(&["APR", r.as_str()]))
             .collect();
         w.segment("HI", &els)?;
+    }
+    if let Some(d) = drg {
+        w.segment("HI", &[Element::composite(&["DR", d])])?;
     }
     if c.diagnoses.len() > 1 {
         let mut comps: Vec<Element> = Vec::new();

@@ -5,8 +5,10 @@ use rust_decimal::Decimal;
 use super::claim837::Parties;
 use super::format::{amount, invalid, opt_amount};
 use super::{WriteError, validate as v};
+use crate::model::PartyName;
 use crate::model::claim::{
-    Adjustment, ClaimCommon, ClaimFrequency, LineAdjudication, Procedure, TaxId,
+    Adjustment, Attachment, ClaimCommon, ClaimFrequency, ClaimProvider, LineAdjudication, Note,
+    Procedure, TaxId,
 };
 
 /// Checks the billing provider, subscriber, patient and payer of claim `ctx`.
@@ -245,6 +247,91 @@ pub(crate) fn check_drug(
         return Err(invalid(ctx, "drug.quantity", "must be positive"));
     }
     v::code(ctx, "drug.unit", &d.unit, &["F2", "GR", "ME", "ML", "UN"])
+}
+
+/// Checks a provider loop (NM1 with an NPI, PRV when `prv_allowed`); `person_only` for loops
+/// whose NM102 must be 1.
+pub(crate) fn check_provider(
+    ctx: &str,
+    field: &'static str,
+    p: &ClaimProvider,
+    person_only: bool,
+    prv_allowed: bool,
+) -> Result<(), WriteError> {
+    if person_only && !matches!(p.name, PartyName::Person(_)) {
+        return Err(invalid(ctx, field, "must be a person"));
+    }
+    v::party(ctx, field, &p.name)?;
+    v::npi(ctx, field, &p.npi)?;
+    match &p.taxonomy {
+        Some(t) if prv_allowed => taxonomy(ctx, field, t),
+        Some(_) => Err(invalid(
+            ctx,
+            field,
+            "this loop has no PRV: leave the taxonomy empty",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Checks a note: `codes` are the NTE01 values the loop allows; NTE02 is 1 to 80 characters.
+pub(crate) fn check_note(ctx: &str, n: Option<&Note>, codes: &[&str]) -> Result<(), WriteError> {
+    let Some(n) = n else { return Ok(()) };
+    v::code(ctx, "note.code", &n.code, codes)?;
+    v::required(ctx, "note.text", &n.text, 80)
+}
+
+/// PWK01 attachment report type codes of the 837P TR3.
+const REPORT_TYPES: &[&str] = &[
+    "03", "04", "05", "06", "07", "08", "09", "10", "11", "13", "15", "21", "A3", "A4", "AM", "AS",
+    "B2", "B3", "B4", "BR", "BS", "BT", "CB", "CK", "CT", "D2", "DA", "DB", "DG", "DJ", "DS", "EB",
+    "HC", "HR", "I5", "IR", "LA", "M1", "MT", "NN", "OB", "OC", "OD", "OE", "OX", "OZ", "P4", "P5",
+    "PE", "PN", "PO", "PQ", "PY", "PZ", "RB", "RR", "RT", "RX", "SG", "V5", "XP",
+];
+
+/// Checks PWK attachments: at most 10, known codes, and a control number exactly when the
+/// paperwork is sent (every transmission code but AA, available on request at the provider).
+pub(crate) fn check_attachments(ctx: &str, a: &[Attachment]) -> Result<(), WriteError> {
+    if a.len() > 10 {
+        return Err(invalid(ctx, "attachments", "at most 10 PWK segments"));
+    }
+    for x in a {
+        v::code(ctx, "attachments.report_type", &x.report_type, REPORT_TYPES)?;
+        v::code(
+            ctx,
+            "attachments.transmission",
+            &x.transmission,
+            &["AA", "BM", "EL", "EM", "FT", "FX"],
+        )?;
+        match (&x.control_number, x.transmission.as_str()) {
+            (Some(_), "AA") => {
+                return Err(invalid(
+                    ctx,
+                    "attachments.control_number",
+                    "not sent when the paperwork is only available on request (AA)",
+                ));
+            }
+            (Some(n), _) => {
+                v::required(ctx, "attachments.control_number", n, 80)?;
+                if n.chars().count() < 2 {
+                    return Err(invalid(
+                        ctx,
+                        "attachments.control_number",
+                        "must be 2 to 80 characters",
+                    ));
+                }
+            }
+            (None, "AA") => {}
+            (None, _) => {
+                return Err(invalid(
+                    ctx,
+                    "attachments.control_number",
+                    "is required when the paperwork is sent (PWK02 other than AA)",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn check_adjudications(

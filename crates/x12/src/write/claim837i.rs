@@ -109,12 +109,16 @@ fn check(ctx: &str, claim: &InstitutionalClaim) -> Result<(), WriteError> {
     v::optional(ctx, "admission_type", &claim.admission_type, 1)?;
     v::optional(ctx, "admission_source", &claim.admission_source, 1)?;
     v::digits(ctx, "patient_status", &claim.patient_status, 2)?;
-    if claim.condition_codes.len() > 12 || claim.value_codes.len() > 12 {
-        return Err(invalid(
-            ctx,
-            "condition_codes",
-            "at most 12 condition codes and 12 value codes",
-        ));
+    // Each of these HI segments repeats at most twice with 12 codes each.
+    for (field, n) in [
+        ("condition_codes", claim.condition_codes.len()),
+        ("value_codes", claim.value_codes.len()),
+        ("occurrences", claim.occurrences.len()),
+        ("occurrence_spans", claim.occurrence_spans.len()),
+    ] {
+        if n > 24 {
+            return Err(invalid(ctx, field, "at most 24 codes (two HI segments)"));
+        }
     }
     for (code, amt) in &claim.value_codes {
         v::required(ctx, "value_codes", code, 2)?;
@@ -123,12 +127,26 @@ fn check(ctx: &str, claim: &InstitutionalClaim) -> Result<(), WriteError> {
     for code in &claim.condition_codes {
         v::required(ctx, "condition_codes", code, 2)?;
     }
-    if let Some(a) = &claim.attending_provider {
-        v::party(ctx, "attending_provider.name", &a.name)?;
-        v::npi(ctx, "attending_provider.npi", &a.npi)?;
-        if let Some(t) = &a.taxonomy {
-            c::taxonomy(ctx, "attending_provider.taxonomy", t)?;
+    for o in &claim.occurrences {
+        v::required(ctx, "occurrences", &o.code, 2)?;
+    }
+    for s in &claim.occurrence_spans {
+        v::required(ctx, "occurrence_spans", &s.code, 2)?;
+        if s.to < s.from {
+            return Err(invalid(ctx, "occurrence_spans", "ends before it starts"));
         }
+    }
+    if let Some(d) = &claim.drg {
+        v::required(ctx, "drg", d, 30)?;
+    }
+    if let Some(a) = &claim.attending_provider {
+        c::check_provider(ctx, "attending_provider", a, false, true)?;
+    }
+    if let Some(p) = &claim.operating_physician {
+        c::check_provider(ctx, "operating_physician", p, true, false)?;
+    }
+    if let Some(p) = &claim.other_operating_physician {
+        c::check_provider(ctx, "other_operating_physician", p, true, false)?;
     }
     for (j, l) in claim.lines.iter().enumerate() {
         let lctx = format!("{ctx} line {}", j + 1);
@@ -190,46 +208,61 @@ fn write_claim(w: &mut X12Writer, ctx: &str, claim: &InstitutionalClaim) -> Resu
         &claim.present_on_admission,
         claim.admitting_diagnosis.as_deref(),
         &claim.reasons_for_visit,
+        claim.drg.as_deref(),
     )?;
     if let Some((first, rest)) = claim.procedures.split_first() {
         let comp = |q: &str, p: &crate::model::claim::IcdProcedure| {
             Element::composite(&[q, p.code.as_str(), "D8", d8(p.date).as_str()])
         };
         w.segment("HI", &[comp("BBR", first)])?;
-        for chunk in rest.chunks(12) {
-            let els: Vec<Element> = chunk.iter().map(|p| comp("BBQ", p)).collect();
-            w.segment("HI", &els)?;
-        }
+        let others: Vec<Element> = rest.iter().map(|p| comp("BBQ", p)).collect();
+        c::write_hi_chunks(w, &others)?;
     }
-    if !claim.value_codes.is_empty() {
-        let els: Vec<Element> = claim
-            .value_codes
-            .iter()
-            .map(|(code, amt)| {
-                Ok(Element::Composite(vec![
-                    "BE".into(),
-                    code.clone(),
-                    String::new(),
-                    String::new(),
-                    amount(ctx, "value_codes", *amt)?,
-                ]))
-            })
-            .collect::<Result<_, WriteError>>()?;
-        w.segment("HI", &els)?;
-    }
-    if !claim.condition_codes.is_empty() {
-        let els: Vec<Element> = claim
-            .condition_codes
-            .iter()
-            .map(|code| Element::composite(&["BG", code.as_str()]))
-            .collect();
-        w.segment("HI", &els)?;
-    }
+    // TR3 order after the procedures: occurrence spans (BI), occurrences (BH), values (BE),
+    // conditions (BG).
+    let spans: Vec<Element> = claim
+        .occurrence_spans
+        .iter()
+        .map(|s| {
+            let range = format!("{}-{}", d8(s.from), d8(s.to));
+            Element::composite(&["BI", s.code.as_str(), "RD8", range.as_str()])
+        })
+        .collect();
+    c::write_hi_chunks(w, &spans)?;
+    let occurrences: Vec<Element> = claim
+        .occurrences
+        .iter()
+        .map(|o| Element::composite(&["BH", o.code.as_str(), "D8", d8(o.date).as_str()]))
+        .collect();
+    c::write_hi_chunks(w, &occurrences)?;
+    let values: Vec<Element> = claim
+        .value_codes
+        .iter()
+        .map(|(code, amt)| {
+            Ok(Element::Composite(vec![
+                "BE".into(),
+                code.clone(),
+                String::new(),
+                String::new(),
+                amount(ctx, "value_codes", *amt)?,
+            ]))
+        })
+        .collect::<Result<_, WriteError>>()?;
+    c::write_hi_chunks(w, &values)?;
+    let conditions: Vec<Element> = claim
+        .condition_codes
+        .iter()
+        .map(|code| Element::composite(&["BG", code.as_str()]))
+        .collect();
+    c::write_hi_chunks(w, &conditions)?;
     if let Some(a) = &claim.attending_provider {
-        c::nm1(w, "71", &a.name, "XX", &a.npi)?;
-        if let Some(t) = &a.taxonomy {
-            seg!(w, "PRV", "AT", "PXC", t)?;
-        }
+        c::write_provider(w, "71", a, Some("AT"))?;
+    }
+    if let Some(p) = &claim.operating_physician {
+        c::write_provider(w, "72", p, None)?;
+    }
+    if let Some(p) = &claim.other_operating_physician {
+        c::write_provider(w, "ZZ", p, None)?;
     }
     c::write_other_payers(w, ctx, k)?;
     for (j, l) in claim.lines.iter().enumerate() {

@@ -3,6 +3,7 @@
 use rust_decimal::Decimal;
 
 use super::claim837::{self as c, Hierarchy, Parties};
+use super::claim837p_loops as loops;
 use super::format::{amount, decimal, invalid};
 use super::{Element, WriteError, X12Writer, validate as v};
 use crate::model::claim::{ProfessionalClaim, ProfessionalClaimSet};
@@ -58,11 +59,7 @@ fn check(ctx: &str, claim: &ProfessionalClaim) -> Result<(), WriteError> {
         }
     }
     if let Some(r) = &claim.referring_provider {
-        if !matches!(r.name, crate::model::PartyName::Person(_)) {
-            return Err(invalid(ctx, "referring_provider.name", "must be a person"));
-        }
-        v::party(ctx, "referring_provider.name", &r.name)?;
-        v::npi(ctx, "referring_provider.npi", &r.npi)?;
+        c::check_provider(ctx, "referring_provider", r, true, false)?;
     }
     if let Some(f) = &claim.service_facility {
         v::required(ctx, "service_facility.name", &f.name, 60)?;
@@ -79,12 +76,21 @@ fn check(ctx: &str, claim: &ProfessionalClaim) -> Result<(), WriteError> {
         }
     }
     if let Some(r) = &claim.rendering_provider {
-        v::party(ctx, "rendering_provider.name", &r.name)?;
-        v::npi(ctx, "rendering_provider.npi", &r.npi)?;
-        if let Some(t) = &r.taxonomy {
-            c::taxonomy(ctx, "rendering_provider.taxonomy", t)?;
-        }
+        c::check_provider(ctx, "rendering_provider", r, false, true)?;
     }
+    loops::check_accident(ctx, claim.accident.as_ref())?;
+    c::check_attachments(ctx, &claim.attachments)?;
+    c::check_note(
+        ctx,
+        claim.note.as_ref(),
+        &["ADD", "CER", "DCP", "DGN", "TPO"],
+    )?;
+    loops::check_ambulance(
+        ctx,
+        claim.ambulance_transport.as_ref(),
+        claim.ambulance_pickup.as_ref(),
+        claim.ambulance_dropoff.as_ref(),
+    )?;
     let n_dx = claim.claim.diagnoses.len();
     for (j, l) in claim.lines.iter().enumerate() {
         let lctx = format!("{ctx} line {}", j + 1);
@@ -119,6 +125,10 @@ fn check(ctx: &str, claim: &ProfessionalClaim) -> Result<(), WriteError> {
         }
         v::optional(&lctx, "line_control_number", &l.line_control_number, 50)?;
         c::check_drug(&lctx, l.drug.as_ref())?;
+        c::check_attachments(&lctx, &l.attachments)?;
+        // TPO notes have their own 2400 NTE, meant for repricers, which the model does not hold.
+        c::check_note(&lctx, l.note.as_ref(), &["ADD", "DCP"])?;
+        loops::check_line_providers(&lctx, &l.providers)?;
         c::check_adjudications(&lctx, &claim.claim, &l.adjudications)?;
     }
     Ok(())
@@ -138,21 +148,25 @@ fn write_claim(w: &mut X12Writer, ctx: &str, claim: &ProfessionalClaim) -> Resul
             (&k.assignment).into(),
             (&k.benefits_assigned).into(),
             (&k.release_of_information).into(),
+            "".into(),
+            loops::related_causes(claim.accident.as_ref()),
         ],
     )?;
+    // TR3 order in 2300: DTP (accident), PWK, AMT, REF, NTE, CR1, HI, then the 2310 loops.
+    loops::write_accident_date(w, claim.accident.as_ref())?;
+    c::write_attachments(w, &claim.attachments)?;
     if let Some(p) = claim.patient_paid {
         seg!(w, "AMT", "F5", amount(ctx, "patient_paid", p)?)?;
     }
     c::write_claim_refs(w, k)?;
+    c::write_note(w, claim.note.as_ref())?;
+    loops::write_transport(w, claim.ambulance_transport.as_ref())?;
     c::write_diagnoses(w, k, &[])?;
     if let Some(r) = &claim.referring_provider {
-        c::nm1(w, "DN", &r.name, "XX", &r.npi)?;
+        c::write_provider(w, "DN", r, None)?;
     }
     if let Some(r) = &claim.rendering_provider {
-        c::nm1(w, "82", &r.name, "XX", &r.npi)?;
-        if let Some(t) = &r.taxonomy {
-            seg!(w, "PRV", "PE", "PXC", t)?;
-        }
+        c::write_provider(w, "82", r, Some("PE"))?;
     }
     if let Some(f) = &claim.service_facility {
         let name = crate::model::PartyName::organization(f.name.clone());
@@ -162,6 +176,11 @@ fn write_claim(w: &mut X12Writer, ctx: &str, claim: &ProfessionalClaim) -> Resul
         }
         c::n3n4(w, &f.address)?;
     }
+    loops::write_locations(
+        w,
+        claim.ambulance_pickup.as_ref(),
+        claim.ambulance_dropoff.as_ref(),
+    )?;
     c::write_other_payers(w, ctx, k)?;
     for (j, l) in claim.lines.iter().enumerate() {
         let lctx = format!("{ctx} line {}", j + 1);
@@ -179,11 +198,15 @@ fn write_claim(w: &mut X12Writer, ctx: &str, claim: &ProfessionalClaim) -> Resul
                 Element::Composite(pointers),
             ],
         )?;
+        // TR3 order in 2400: PWK, DTP, REF, NTE, then loops 2410, 2420A..F and 2430.
+        c::write_attachments(w, &l.attachments)?;
         c::write_dtp(w, "472", &l.service_date)?;
         if let Some(n) = &l.line_control_number {
             seg!(w, "REF", "6R", n)?;
         }
+        c::write_note(w, l.note.as_ref())?;
         c::write_drug(w, l.drug.as_ref())?;
+        loops::write_line_providers(w, &l.providers)?;
         c::write_line_adjudications(w, &lctx, &l.adjudications)?;
     }
     Ok(())

@@ -50,6 +50,7 @@ mod claim837_check;
 mod claim837_cob;
 mod claim837i;
 mod claim837p;
+mod claim837p_loops;
 mod eligibility270;
 mod eligibility271;
 mod envelope;

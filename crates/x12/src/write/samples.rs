@@ -12,10 +12,12 @@ use crate::model::ack::{
     ElementError, ElementPosition, FunctionalAck, InterchangeAck, SegmentError, SetAck,
 };
 use crate::model::claim::{
-    Adjustment, BillingProvider, ClaimCommon, ClaimFrequency, ClaimProvider, ClaimSetHeader, Drug,
-    IcdProcedure, InstitutionalClaim, InstitutionalClaimSet, InstitutionalLine, LineAdjudication,
-    OtherPayer, Patient, Payer, Procedure, ProfessionalClaim, ProfessionalClaimSet,
-    ProfessionalLine, Receiver, ServiceFacility, Submitter, Subscriber, TaxId,
+    Accident, Adjustment, AmbulanceLocation, AmbulanceTransport, Attachment, BillingProvider,
+    ClaimCommon, ClaimFrequency, ClaimProvider, ClaimSetHeader, Drug, IcdProcedure,
+    InstitutionalClaim, InstitutionalClaimSet, InstitutionalLine, LineAdjudication, LineProvider,
+    LineProviderRole, Note, Occurrence, OccurrenceSpan, OtherPayer, Patient, Payer, Procedure,
+    ProfessionalClaim, ProfessionalClaimSet, ProfessionalLine, Receiver, RelatedCause,
+    ServiceFacility, Submitter, Subscriber, TaxId,
 };
 use crate::model::claim_status::{ClaimStatusInquiry, StatusClaimQuery, StatusDependent};
 use crate::model::eligibility::{Dependent, EligibilityInquiry, Trace};
@@ -150,13 +152,28 @@ fn pline(
         service_date: DateRange::day(day),
         line_control_number: Some(ctl.into()),
         drug: None,
+        attachments: Vec::new(),
+        note: None,
+        providers: Vec::new(),
         adjudications: Vec::new(),
     }
 }
 
-/// Returns an 837P set with three claims: an original claim for a self-subscriber, a
-/// replacement (frequency 7 with REF*F8) for a child patient, and a secondary (COB) claim with
-/// 2320/2330 and 2430 adjudication from the primary payer.
+/// A line provider without address or taxonomy.
+fn line_provider(role: LineProviderRole, name: PartyName, npi: &str) -> LineProvider {
+    LineProvider {
+        role,
+        name,
+        npi: Some(npi.into()),
+        taxonomy: None,
+        address: None,
+    }
+}
+
+/// Returns an 837P set with four claims: an original claim for a self-subscriber (claim and line
+/// notes and attachments, every 2420 line provider), a replacement (frequency 7 with REF*F8) for
+/// a child patient, a secondary (COB) claim with 2320/2330 and 2430 adjudication from the primary
+/// payer, and an ambulance claim after an auto accident (CLM11, DTP*439, CR1, 2310E/F).
 pub fn professional_set() -> ProfessionalClaimSet {
     let dos = date(2026, 2, 20);
     let original = ProfessionalClaim {
@@ -183,15 +200,91 @@ pub fn professional_set() -> ProfessionalClaimSet {
             npi: "1912301953".into(),
             taxonomy: Some("207Q00000X".into()),
         }),
+        accident: None,
+        attachments: vec![
+            Attachment {
+                report_type: "09".into(),
+                transmission: "FX".into(),
+                control_number: Some("PWK-0001-A".into()),
+            },
+            Attachment {
+                report_type: "OZ".into(),
+                transmission: "AA".into(),
+                control_number: None,
+            },
+        ],
+        note: Some(Note {
+            code: "ADD".into(),
+            text: "WALK-IN VISIT AFTER HOURS".into(),
+        }),
+        ambulance_transport: None,
+        ambulance_pickup: None,
+        ambulance_dropoff: None,
         lines: vec![
-            pline("99214", &["25"], "150.00", "1", &[1, 2], dos, "L1-0001"),
-            pline("83036", &[], "35.50", "1", &[1], dos, "L2-0001"),
+            ProfessionalLine {
+                note: Some(Note {
+                    code: "DCP".into(),
+                    text: "RECHECK A1C IN 3 MONTHS".into(),
+                }),
+                providers: vec![
+                    LineProvider {
+                        taxonomy: Some("363LF0000X".into()),
+                        ..line_provider(
+                            LineProviderRole::Rendering,
+                            PartyName::Person(PersonName::new("NURSE", "NORA")),
+                            "1333444556",
+                        )
+                    },
+                    line_provider(
+                        LineProviderRole::Supervising,
+                        PartyName::Person(PersonName::new("SMITH", "ALAN")),
+                        "1912301953",
+                    ),
+                    line_provider(
+                        LineProviderRole::Referring,
+                        PartyName::Person(PersonName::new("REFERRER", "RITA")),
+                        "1666666668",
+                    ),
+                ],
+                ..pline("99214", &["25"], "150.00", "1", &[1, 2], dos, "L1-0001")
+            },
+            ProfessionalLine {
+                providers: vec![
+                    line_provider(
+                        LineProviderRole::PurchasedService,
+                        PartyName::organization(""),
+                        "1444555662",
+                    ),
+                    LineProvider {
+                        address: Some(addr("9 LAB WAY", "SPRINGFIELD", "IL", "627030009")),
+                        ..line_provider(
+                            LineProviderRole::ServiceFacility,
+                            PartyName::organization("PRAIRIE REFERENCE LAB"),
+                            "1555666779",
+                        )
+                    },
+                    LineProvider {
+                        address: Some(addr("300 PINE ST", "SPRINGFIELD", "IL", "62704")),
+                        ..line_provider(
+                            LineProviderRole::Ordering,
+                            PartyName::Person(PersonName::new("ORDERLY", "OTTO")),
+                            "1666777887",
+                        )
+                    },
+                ],
+                ..pline("83036", &[], "35.50", "1", &[1], dos, "L2-0001")
+            },
             ProfessionalLine {
                 drug: Some(Drug {
                     ndc: "00641036725".into(),
                     quantity: dec("1"),
                     unit: "ML".into(),
                 }),
+                attachments: vec![Attachment {
+                    report_type: "RX".into(),
+                    transmission: "EL".into(),
+                    control_number: Some("PWK-0001-L3".into()),
+                }],
                 ..pline("J1100", &[], "12.00", "10", &[1], dos, "L3-0001")
             },
         ],
@@ -214,6 +307,8 @@ pub fn professional_set() -> ProfessionalClaimSet {
         patient_paid: None,
         referring_provider: None,
         service_facility: None,
+        attachments: Vec::new(),
+        note: None,
         lines: vec![pline(
             "99213",
             &[],
@@ -287,13 +382,63 @@ pub fn professional_set() -> ProfessionalClaimSet {
     }];
     ProfessionalClaimSet {
         header: claim_set_header(),
-        claims: vec![original, replacement, secondary],
+        claims: vec![original, replacement, secondary, ambulance_claim()],
+    }
+}
+
+/// An emergency ambulance run from the scene of a car accident to the hospital.
+fn ambulance_claim() -> ProfessionalClaim {
+    let day = date(2026, 2, 18);
+    ProfessionalClaim {
+        billing_provider: billing_provider(),
+        subscriber: self_subscriber(),
+        patient: None,
+        payer: payer(),
+        claim: common("PCN-2026-0004", "1037.50", &["S060X0A", "V4352XA"]),
+        place_of_service: "41".into(),
+        provider_signature: true,
+        patient_paid: None,
+        referring_provider: None,
+        rendering_provider: None,
+        service_facility: None,
+        accident: Some(Accident {
+            causes: vec![RelatedCause::AutoAccident],
+            state: Some("IL".into()),
+            date: Some(day),
+        }),
+        attachments: vec![Attachment {
+            report_type: "AM".into(),
+            transmission: "BM".into(),
+            control_number: Some("RUN-20260218-07".into()),
+        }],
+        note: None,
+        ambulance_transport: Some(AmbulanceTransport {
+            patient_weight_lb: Some(dec("182")),
+            reason: "A".into(),
+            distance_miles: dec("12.5"),
+            round_trip_purpose: None,
+            stretcher_purpose: Some("PATIENT UNABLE TO SIT UPRIGHT".into()),
+        }),
+        ambulance_pickup: Some(AmbulanceLocation {
+            name: None,
+            address: addr("ROUTE 4 AND MAIN ST", "SPRINGFIELD", "IL", "62703"),
+        }),
+        ambulance_dropoff: Some(AmbulanceLocation {
+            name: Some("GENERAL HOSPITAL".into()),
+            address: addr("500 HOSPITAL DR", "SPRINGFIELD", "IL", "627015000"),
+        }),
+        lines: vec![
+            pline("A0427", &["SH"], "850.00", "1", &[1, 2], day, "L1-0004"),
+            pline("A0425", &["SH"], "187.50", "12.5", &[1], day, "L2-0004"),
+        ],
     }
 }
 
 /// Returns an 837I set with an outpatient claim billed to the secondary payer (two lines, with
-/// the primary's 2320/2330 and 2430 adjudication) and an inpatient void (frequency 8 with REF*F8,
-/// present-on-admission indicator and ICD-10-PCS procedures) for a child patient.
+/// the primary's 2320/2330 and 2430 adjudication, an occurrence code) and an inpatient void
+/// (frequency 8 with REF*F8, present-on-admission indicator, ICD-10-PCS procedures, DRG,
+/// occurrence span, occurrence and value codes, operating and other operating physicians) for a
+/// child patient.
 pub fn institutional_set() -> InstitutionalClaimSet {
     let hospital = BillingProvider {
         name: PartyName::organization("GENERAL HOSPITAL"),
@@ -347,6 +492,12 @@ pub fn institutional_set() -> InstitutionalClaimSet {
         admission_type: None,
         admission_source: None,
         patient_status: "01".into(),
+        drg: None,
+        occurrence_spans: Vec::new(),
+        occurrences: vec![Occurrence {
+            code: "11".into(),
+            date: date(2026, 2, 9),
+        }],
         condition_codes: vec!["09".into()],
         value_codes: vec![("A1".into(), dec("15.31"))],
         attending_provider: Some(ClaimProvider {
@@ -354,6 +505,8 @@ pub fn institutional_set() -> InstitutionalClaimSet {
             npi: "1122334455".into(),
             taxonomy: None,
         }),
+        operating_physician: None,
+        other_operating_physician: None,
         lines: vec![
             InstitutionalLine {
                 revenue_code: "0450".into(),
@@ -429,8 +582,34 @@ pub fn institutional_set() -> InstitutionalClaimSet {
         admission_type: Some("1".into()),
         admission_source: Some("7".into()),
         patient_status: "01".into(),
+        drg: Some("193".into()),
+        occurrence_spans: vec![OccurrenceSpan {
+            code: "74".into(),
+            from: date(2026, 1, 6),
+            to: date(2026, 1, 7),
+        }],
+        occurrences: vec![
+            Occurrence {
+                code: "11".into(),
+                date: date(2026, 1, 3),
+            },
+            Occurrence {
+                code: "42".into(),
+                date: date(2026, 1, 8),
+            },
+        ],
         condition_codes: Vec::new(),
-        value_codes: Vec::new(),
+        value_codes: vec![("80".into(), dec("3"))],
+        operating_physician: Some(ClaimProvider {
+            name: PartyName::Person(PersonName::new("CUTTER", "SAM")),
+            npi: "1777888995".into(),
+            taxonomy: None,
+        }),
+        other_operating_physician: Some(ClaimProvider {
+            name: PartyName::Person(PersonName::new("STITCH", "ADA")),
+            npi: "1888999004".into(),
+            taxonomy: None,
+        }),
         lines: vec![InstitutionalLine {
             revenue_code: "0120".into(),
             procedure: None,

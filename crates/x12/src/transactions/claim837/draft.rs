@@ -6,12 +6,15 @@ use rust_decimal::Decimal;
 use crate::error::ErrorKind;
 use crate::model::DateRange;
 use crate::model::claim::{
-    BillingProvider, ClaimCommon, ClaimFrequency, ClaimProvider, IcdProcedure, InstitutionalClaim,
-    InstitutionalLine, Patient, Payer, ProfessionalClaim, ProfessionalLine, ServiceFacility,
-    Subscriber,
+    Accident, AmbulanceLocation, AmbulanceTransport, Attachment, BillingProvider, ClaimCommon,
+    ClaimFrequency, ClaimProvider, IcdProcedure, InstitutionalClaim, InstitutionalLine, Note,
+    Occurrence, OccurrenceSpan, Patient, Payer, ProfessionalClaim, ProfessionalLine,
+    ServiceFacility, Subscriber,
 };
 use crate::segment::Segment;
 use crate::transactions::read::{Problems, components, text};
+
+use super::segments::read_related_causes;
 
 #[derive(Debug, Clone, Default)]
 pub(super) struct Parties {
@@ -44,6 +47,18 @@ pub(super) struct Draft<'a> {
     pub(super) cl1: Option<(Option<String>, Option<String>, String)>,
     pub(super) condition_codes: Vec<String>,
     pub(super) value_codes: Vec<(String, Decimal)>,
+    pub(super) occurrences: Vec<Occurrence>,
+    pub(super) occurrence_spans: Vec<OccurrenceSpan>,
+    pub(super) drg: Option<String>,
+    pub(super) operating: Option<ClaimProvider>,
+    pub(super) other_operating: Option<ClaimProvider>,
+    /// CLM11, with DTP*439 added when it comes.
+    pub(super) accident: Option<Accident>,
+    pub(super) attachments: Vec<Attachment>,
+    pub(super) note: Option<Note>,
+    pub(super) transport: Option<AmbulanceTransport>,
+    pub(super) pickup: Option<AmbulanceLocation>,
+    pub(super) dropoff: Option<AmbulanceLocation>,
     pub(super) plines: Vec<ProfessionalLine>,
     pub(super) ilines: Vec<InstitutionalLine>,
     /// Lines whose required values were unreadable: the claim is dropped.
@@ -107,6 +122,17 @@ pub(super) fn start_claim<'a>(seg: &Segment<'a>, parties: &Parties, p: &mut Prob
         cl1: None,
         condition_codes: Vec::new(),
         value_codes: Vec::new(),
+        occurrences: Vec::new(),
+        occurrence_spans: Vec::new(),
+        drg: None,
+        operating: None,
+        other_operating: None,
+        accident: read_related_causes(seg, p),
+        attachments: Vec::new(),
+        note: None,
+        transport: None,
+        pickup: None,
+        dropoff: None,
         plines: Vec::new(),
         ilines: Vec::new(),
         broken: total.is_none(),
@@ -161,6 +187,28 @@ pub(super) fn read_hi(seg: &Segment<'_>, d: &mut Draft<'_>, p: &mut Problems) {
                     ),
                 }
             }
+            "DR" => d.drg = Some(code.clone()),
+            "BH" => match parts.get(3).and_then(|t| ccyymmdd(t)) {
+                Some(date) => d.occurrences.push(Occurrence {
+                    code: code.clone(),
+                    date,
+                }),
+                None => p.push(seg, n + 1, bad_hi_date(&parts)),
+            },
+            "BI" => {
+                let range = parts
+                    .get(3)
+                    .and_then(|r| r.split_once('-'))
+                    .and_then(|(a, b)| Some((ccyymmdd(a)?, ccyymmdd(b)?)));
+                match range {
+                    Some((from, to)) => d.occurrence_spans.push(OccurrenceSpan {
+                        code: code.clone(),
+                        from,
+                        to,
+                    }),
+                    None => p.push(seg, n + 1, bad_hi_date(&parts)),
+                }
+            }
             "BG" => d.condition_codes.push(code.clone()),
             "BE" => {
                 let amount = parts
@@ -180,6 +228,17 @@ pub(super) fn read_hi(seg: &Segment<'_>, d: &mut Draft<'_>, p: &mut Problems) {
             }
             _ => {}
         }
+    }
+}
+
+fn ccyymmdd(t: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(t, "%Y%m%d").ok()
+}
+
+fn bad_hi_date(parts: &[String]) -> ErrorKind {
+    ErrorKind::InvalidDate {
+        element: "HI-04",
+        value: parts.get(3).cloned().unwrap_or_default(),
     }
 }
 
@@ -221,6 +280,12 @@ impl Draft<'_> {
             referring_provider: self.referring,
             rendering_provider: self.rendering,
             service_facility: self.facility,
+            accident: self.accident,
+            attachments: self.attachments,
+            note: self.note,
+            ambulance_transport: self.transport,
+            ambulance_pickup: self.pickup,
+            ambulance_dropoff: self.dropoff,
             lines: self.plines,
         })
     }
@@ -258,9 +323,14 @@ impl Draft<'_> {
             admission_type,
             admission_source,
             patient_status,
+            drg: self.drg,
+            occurrence_spans: self.occurrence_spans,
+            occurrences: self.occurrences,
             condition_codes: self.condition_codes,
             value_codes: self.value_codes,
             attending_provider: self.attending,
+            operating_physician: self.operating,
+            other_operating_physician: self.other_operating,
             lines: self.ilines,
         })
     }

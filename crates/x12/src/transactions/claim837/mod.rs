@@ -2,9 +2,12 @@
 //! take ([`crate::model::claim`]), so written claims round-trip and received claims can be imported.
 //!
 //! Loops are found by their leading segment and qualifier: HL 20/22/23 set the billing provider,
-//! subscriber and patient; CLM starts a claim; SBR after CLM starts an other-payer loop (2320);
-//! LX starts a line; SVD starts a line adjudication (2430). Segments the model does not hold
-//! (PER in 2010AA, NM1*87 pay-to address, REF*G2, ...) are skipped.
+//! subscriber and patient; CLM starts a claim; NM1 before the first 2320 starts a 2310 loop
+//! (providers, ambulance pick-up PW and drop-off 45); SBR after CLM starts an other-payer loop
+//! (2320), whose 2330 NM1s never count as claim providers; LX starts a line; NM1 82, QB, 77,
+//! DQ, DK or DN on a professional line starts a 2420 loop; SVD starts a line adjudication
+//! (2430). Segments the model does not hold (PER in 2010AA, NM1*87 pay-to address, REF*G2, the
+//! DME PWK and TPO NTE of 2400, line-level CR1, ...) are skipped.
 
 mod draft;
 mod segments;

@@ -1,11 +1,13 @@
-//! Readers of single 837 segments: CAS, SV1, SV2, SVD and procedure composites.
+//! Readers of single 837 segments: CAS, SV1, SV2, SVD, procedure composites, CLM11, NTE, PWK
+//! and CR1.
 
 use chrono::NaiveDate;
 
 use crate::error::ErrorKind;
 use crate::model::DateRange;
 use crate::model::claim::{
-    Adjustment, InstitutionalLine, LineAdjudication, Procedure, ProfessionalLine,
+    Accident, Adjustment, AmbulanceTransport, Attachment, InstitutionalLine, LineAdjudication,
+    Note, Procedure, ProfessionalLine, RelatedCause,
 };
 use crate::segment::Segment;
 use crate::transactions::read::{Problems, components, opt, text};
@@ -76,6 +78,9 @@ pub(super) fn read_sv1(seg: &Segment<'_>, p: &mut Problems) -> Option<Profession
         service_date: DateRange::day(NaiveDate::default()),
         line_control_number: None,
         drug: None,
+        attachments: Vec::new(),
+        note: None,
+        providers: Vec::new(),
         adjudications: Vec::new(),
     })
 }
@@ -113,4 +118,66 @@ pub(super) fn read_svd(seg: &Segment<'_>, p: &mut Problems) -> Option<LineAdjudi
         adjustments: Vec::new(),
         adjudication_date: NaiveDate::default(),
     })
+}
+
+/// Reads CLM11 (related causes and auto accident state); `None` when CLM11 is absent.
+pub(super) fn read_related_causes(clm: &Segment<'_>, p: &mut Problems) -> Option<Accident> {
+    let parts = components(clm, 11);
+    let mut causes = Vec::new();
+    for code in parts.iter().take(2).filter(|c| !c.is_empty()) {
+        match RelatedCause::from_code(code) {
+            Some(c) => causes.push(c),
+            None => p.push(
+                clm,
+                11,
+                ErrorKind::InvalidCode {
+                    element: "CLM11",
+                    value: code.clone(),
+                    expected: "AA, EM or OA",
+                },
+            ),
+        }
+    }
+    let state = parts.get(3).filter(|s| !s.is_empty()).cloned();
+    if causes.is_empty() && state.is_none() {
+        return None;
+    }
+    Some(Accident {
+        causes,
+        state,
+        date: None,
+    })
+}
+
+/// Reads an NTE.
+pub(super) fn read_note(seg: &Segment<'_>) -> Note {
+    Note {
+        code: text(seg, 1),
+        text: text(seg, 2),
+    }
+}
+
+/// Reads a PWK; `None` for the DME certificate of medical necessity PWK of 2400 (its PWK02
+/// codes are AB, AD, AF, AG and NS), which is not an attachment.
+pub(super) fn read_pwk(seg: &Segment<'_>) -> Option<Attachment> {
+    let transmission = text(seg, 2);
+    if matches!(transmission.as_str(), "AB" | "AD" | "AF" | "AG" | "NS") {
+        return None;
+    }
+    Some(Attachment {
+        report_type: text(seg, 1),
+        transmission,
+        control_number: opt(seg, 6),
+    })
+}
+
+/// Reads CR1 (ambulance transport information).
+pub(super) fn read_cr1(seg: &Segment<'_>, p: &mut Problems) -> AmbulanceTransport {
+    AmbulanceTransport {
+        patient_weight_lb: p.decimal(seg, 2, "CR102"),
+        reason: text(seg, 4),
+        distance_miles: p.req_decimal(seg, 6, "CR106").unwrap_or_default(),
+        round_trip_purpose: opt(seg, 9),
+        stretcher_purpose: opt(seg, 10),
+    }
 }

@@ -4,8 +4,9 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use crate::model::claim::{
-    BillingProvider, ClaimProvider, ClaimSetHeader, Drug, LineAdjudication, OtherPayer, Patient,
-    Payer, Receiver, ServiceFacility, Submitter, Subscriber, TaxId,
+    Accident, AmbulanceLocation, BillingProvider, ClaimProvider, ClaimSetHeader, Drug,
+    LineAdjudication, LineProvider, LineProviderRole, OtherPayer, Patient, Payer, ProfessionalLine,
+    Receiver, ServiceFacility, Submitter, Subscriber, TaxId,
 };
 use crate::model::{Address, PartyName, PersonName, TransactionHeader};
 use crate::segment::Segment;
@@ -15,7 +16,7 @@ use crate::transactions::read::{
 use crate::tree::TransactionSet;
 
 use super::draft::{Draft, LineDraft, Parties, read_hi, start_claim};
-use super::segments::{read_cas, read_sv1, read_sv2, read_svd};
+use super::segments::{read_cas, read_cr1, read_note, read_pwk, read_sv1, read_sv2, read_svd};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Loop {
@@ -32,12 +33,16 @@ enum Loop {
     Rendering,
     Attending,
     ServiceFacility,
+    AmbulancePickup,
+    AmbulanceDropoff,
     OtherClaimEntity,
     OtherPayer,
     OtherSubscriberName,
     OtherPayerName,
     Line,
     LineAdjudication,
+    /// 837P 2420A..2420F: a provider of the current professional line.
+    LineProvider,
     LineEntity,
 }
 
@@ -109,6 +114,12 @@ pub(super) fn walk<'a>(set: &TransactionSet<'a>) -> (ClaimSetHeader, Vec<Draft<'
             }
             "NM1" => {
                 let entity = seg.text(1);
+                // The 2310 loops come before 2320 (other payers), whose 2330C..2330I loops reuse
+                // the same entity codes for the other payer's providers.
+                let claim_level = matches!(line, LineDraft::None)
+                    && drafts
+                        .last()
+                        .is_some_and(|d| d.common.other_payers.is_empty());
                 lp = match (entity.as_ref(), lp) {
                     ("41", _) => {
                         header.submitter.name = party_name(seg);
@@ -122,7 +133,7 @@ pub(super) fn walk<'a>(set: &TransactionSet<'a>) -> (ClaimSetHeader, Vec<Draft<'
                         };
                         Loop::Receiver
                     }
-                    ("85", _) => {
+                    ("85", Loop::Billing) => {
                         if let Some(b) = parties.billing.as_mut() {
                             b.name = party_name(seg);
                             b.npi = text(seg, 9);
@@ -150,19 +161,19 @@ pub(super) fn walk<'a>(set: &TransactionSet<'a>) -> (ClaimSetHeader, Vec<Draft<'
                         }
                         Loop::Patient
                     }
-                    ("82", _) if matches!(line, LineDraft::None) => {
+                    ("82", _) if claim_level => {
                         if let Some(d) = drafts.last_mut() {
                             d.rendering = Some(provider(seg));
                         }
                         Loop::Rendering
                     }
-                    ("DN", _) if matches!(line, LineDraft::None) => {
+                    ("DN", _) if claim_level => {
                         if let Some(d) = drafts.last_mut() {
                             d.referring = Some(provider(seg));
                         }
                         Loop::OtherClaimEntity
                     }
-                    ("77", _) if matches!(line, LineDraft::None) => {
+                    ("77", _) if claim_level => {
                         if let Some(d) = drafts.last_mut() {
                             d.facility = Some(ServiceFacility {
                                 name: text(seg, 3),
@@ -172,11 +183,40 @@ pub(super) fn walk<'a>(set: &TransactionSet<'a>) -> (ClaimSetHeader, Vec<Draft<'
                         }
                         Loop::ServiceFacility
                     }
-                    ("71", _) if matches!(line, LineDraft::None) => {
+                    ("71", _) if claim_level => {
                         if let Some(d) = drafts.last_mut() {
                             d.attending = Some(provider(seg));
                         }
                         Loop::Attending
+                    }
+                    ("72" | "ZZ", _) if claim_level => {
+                        if let Some(d) = drafts.last_mut() {
+                            let slot = if entity == "72" {
+                                &mut d.operating
+                            } else {
+                                &mut d.other_operating
+                            };
+                            *slot = Some(provider(seg));
+                        }
+                        Loop::OtherClaimEntity
+                    }
+                    ("PW" | "45", _) if claim_level => {
+                        if let Some(d) = drafts.last_mut() {
+                            let loc = AmbulanceLocation {
+                                name: opt(seg, 3),
+                                address: Address::default(),
+                            };
+                            if entity == "PW" {
+                                d.pickup = Some(loc);
+                            } else {
+                                d.dropoff = Some(loc);
+                            }
+                        }
+                        if entity == "PW" {
+                            Loop::AmbulancePickup
+                        } else {
+                            Loop::AmbulanceDropoff
+                        }
                     }
                     ("IL", Loop::OtherPayer | Loop::OtherSubscriberName | Loop::OtherPayerName) => {
                         if let Some(o) = last_other(&mut drafts) {
@@ -192,7 +232,28 @@ pub(super) fn walk<'a>(set: &TransactionSet<'a>) -> (ClaimSetHeader, Vec<Draft<'
                         }
                         Loop::OtherPayerName
                     }
-                    (_, Loop::Line | Loop::LineAdjudication | Loop::LineEntity) => Loop::LineEntity,
+                    (e, Loop::Line | Loop::LineProvider | Loop::LineEntity)
+                        if LineProviderRole::from_entity_code(e).is_some()
+                            && matches!(line, LineDraft::Professional(_)) =>
+                    {
+                        if let (Some(l), Some(role)) = (
+                            current_pline(&mut drafts, &line),
+                            LineProviderRole::from_entity_code(e),
+                        ) {
+                            l.providers.push(LineProvider {
+                                role,
+                                name: party_name(seg),
+                                npi: opt(seg, 9),
+                                taxonomy: None,
+                                address: None,
+                            });
+                        }
+                        Loop::LineProvider
+                    }
+                    (
+                        _,
+                        Loop::Line | Loop::LineAdjudication | Loop::LineEntity | Loop::LineProvider,
+                    ) => Loop::LineEntity,
                     _ => Loop::OtherClaimEntity,
                 };
             }
@@ -211,6 +272,12 @@ pub(super) fn walk<'a>(set: &TransactionSet<'a>) -> (ClaimSetHeader, Vec<Draft<'
                 (Loop::Rendering, "PE") => {
                     if let Some(r) = drafts.last_mut().and_then(|d| d.rendering.as_mut()) {
                         r.taxonomy = opt(seg, 3);
+                    }
+                }
+                (Loop::LineProvider, "PE") => {
+                    let p = current_pline(&mut drafts, &line).and_then(|l| l.providers.last_mut());
+                    if let Some(p) = p {
+                        p.taxonomy = opt(seg, 3);
                     }
                 }
                 (Loop::Attending, "AT") => {
@@ -236,6 +303,17 @@ pub(super) fn walk<'a>(set: &TransactionSet<'a>) -> (ClaimSetHeader, Vec<Draft<'
                         .last_mut()
                         .and_then(|d| d.facility.as_mut())
                         .map(|f| &mut f.address),
+                    Loop::AmbulancePickup => drafts
+                        .last_mut()
+                        .and_then(|d| d.pickup.as_mut())
+                        .map(|f| &mut f.address),
+                    Loop::AmbulanceDropoff => drafts
+                        .last_mut()
+                        .and_then(|d| d.dropoff.as_mut())
+                        .map(|f| &mut f.address),
+                    Loop::LineProvider => current_pline(&mut drafts, &line)
+                        .and_then(|l| l.providers.last_mut())
+                        .map(|p| p.address.get_or_insert_with(Address::default)),
                     _ => None,
                 };
                 if let Some(a) = target {
@@ -358,6 +436,18 @@ pub(super) fn walk<'a>(set: &TransactionSet<'a>) -> (ClaimSetHeader, Vec<Draft<'
                             d.statement_period = r;
                         }
                     }
+                    (Loop::Claim, "439") => {
+                        let r = p.date_range(seg, 2, "DTP03");
+                        if let Some(d) = drafts.last_mut() {
+                            // An accident date without CLM11 still says there was an accident.
+                            let a = d.accident.get_or_insert_with(|| Accident {
+                                causes: Vec::new(),
+                                state: None,
+                                date: None,
+                            });
+                            a.date = r.map(|r| r.from);
+                        }
+                    }
                     (Loop::Claim, "435") => {
                         let r = p.date_range(seg, 2, "DTP03");
                         if let Some(d) = drafts.last_mut() {
@@ -397,6 +487,33 @@ pub(super) fn walk<'a>(set: &TransactionSet<'a>) -> (ClaimSetHeader, Vec<Draft<'
                         }
                     }
                     _ => {}
+                }
+            }
+            "NTE" if lp == Loop::Claim => {
+                if let Some(d) = drafts.last_mut() {
+                    d.note = Some(read_note(seg));
+                }
+            }
+            // The third party organisation note (TPO) of 2400 is meant for repricers.
+            "NTE" if lp == Loop::Line && seg.text(1) != "TPO" => {
+                if let Some(l) = current_pline(&mut drafts, &line) {
+                    l.note = Some(read_note(seg));
+                }
+            }
+            "PWK" if lp == Loop::Claim => {
+                if let (Some(d), Some(a)) = (drafts.last_mut(), read_pwk(seg)) {
+                    d.attachments.push(a);
+                }
+            }
+            "PWK" if lp == Loop::Line => {
+                if let (Some(l), Some(a)) = (current_pline(&mut drafts, &line), read_pwk(seg)) {
+                    l.attachments.push(a);
+                }
+            }
+            "CR1" if lp == Loop::Claim => {
+                let t = read_cr1(seg, &mut p);
+                if let Some(d) = drafts.last_mut() {
+                    d.transport = Some(t);
                 }
             }
             "CL1" => {
@@ -566,6 +683,16 @@ fn provider(nm1: &Segment<'_>) -> ClaimProvider {
         name: party_name(nm1),
         npi: text(nm1, 9),
         taxonomy: None,
+    }
+}
+
+fn current_pline<'d>(
+    drafts: &'d mut [Draft<'_>],
+    line: &LineDraft,
+) -> Option<&'d mut ProfessionalLine> {
+    match *line {
+        LineDraft::Professional(i) => drafts.last_mut()?.plines.get_mut(i),
+        _ => None,
     }
 }
 

@@ -335,50 +335,74 @@ pub fn inspect(input: &[u8]) -> Report {
 }
 
 /// Reads `input` and returns every problem (envelope, typed readers, balancing)
-/// in input order, without building JSON content. It holds one transaction set
-/// at a time (not the whole tree), so memory follows the largest set, not the file.
+/// in input order, without building JSON content. An 835 set is read segment by
+/// segment and balanced claim by claim, so it is never held; a set of another
+/// type is held until its SE. Memory follows the largest non-835 set, not the file.
 pub fn validate(input: &[u8]) -> Vec<Error> {
     use crate::envelope::{EnvelopeTracker, Place};
-    let mut tokenizer = crate::tokenizer::Tokenizer::new(input);
-    let mut tracker = EnvelopeTracker::new();
-    let mut problems = Vec::new();
-    let mut group = Group::default();
-    let mut set: Option<TransactionSet<'_>> = None;
-    let mut spare: Vec<Segment<'_>> = Vec::new();
+    use crate::transactions::era835::Era835Check;
+    /// The set being read: an 835 checked as it goes, or another type held.
+    enum Open<'a> {
+        Era835(Era835Check<'a>),
+        Held(TransactionSet<'a>),
+    }
     fn flush<'a>(
-        set: &mut Option<TransactionSet<'a>>,
+        set: &mut Option<Open<'a>>,
         group: &Group<'a>,
         spare: &mut Vec<Segment<'a>>,
         problems: &mut Vec<Error>,
     ) {
-        if let Some(s) = set.take() {
-            problems.extend(check_set(&s, group));
-            *spare = s.segments;
-            spare.clear();
+        match set.take() {
+            Some(Open::Era835(check)) => {
+                let (reader, imbalances) = check.finish();
+                problems.extend(reader);
+                problems.extend(imbalances.into_iter().map(imbalance_error));
+            }
+            Some(Open::Held(s)) => {
+                problems.extend(check_set(&s, group));
+                *spare = s.segments;
+                spare.clear();
+            }
+            None => {}
         }
     }
+    let mut tokenizer = crate::tokenizer::Tokenizer::new(input);
+    let mut tracker = EnvelopeTracker::new();
+    let mut problems = Vec::new();
+    let mut group = Group::default();
+    let mut set: Option<Open<'_>> = None;
+    let mut spare: Vec<Segment<'_>> = Vec::new();
     for seg in tokenizer.by_ref() {
-        match tracker.push(&seg) {
+        let place = tracker.push(&seg);
+        match place {
             Place::SetStart => {
                 flush(&mut set, &group, &mut spare, &mut problems);
-                let mut segments = std::mem::take(&mut spare);
-                segments.push(seg);
-                set = Some(TransactionSet {
-                    segments,
-                    closed: false,
+                set = Some(if seg.bytes(1) == b"835" {
+                    let mut check = Era835Check::new();
+                    check.push(&seg);
+                    Open::Era835(check)
+                } else {
+                    let mut segments = std::mem::take(&mut spare);
+                    segments.push(seg);
+                    Open::Held(TransactionSet {
+                        segments,
+                        closed: false,
+                    })
                 });
             }
-            Place::SetBody => {
-                if let Some(s) = &mut set {
-                    s.segments.push(seg);
+            Place::SetBody | Place::SetEnd => {
+                let end = place == Place::SetEnd;
+                match &mut set {
+                    Some(Open::Era835(check)) => check.push(&seg),
+                    Some(Open::Held(s)) => {
+                        s.segments.push(seg);
+                        s.closed = end;
+                    }
+                    None => {}
                 }
-            }
-            Place::SetEnd => {
-                if let Some(s) = &mut set {
-                    s.segments.push(seg);
-                    s.closed = true;
+                if end {
+                    flush(&mut set, &group, &mut spare, &mut problems);
                 }
-                flush(&mut set, &group, &mut spare, &mut problems);
             }
             Place::GroupStart => {
                 flush(&mut set, &group, &mut spare, &mut problems);
@@ -396,11 +420,14 @@ pub fn validate(input: &[u8]) -> Vec<Error> {
     }
     flush(&mut set, &group, &mut spare, &mut problems);
     tracker.finish();
-    problems.extend(tokenizer.take_problems());
-    problems.extend(tracker.take_problems());
+    // Splitting and envelope problems first, as in `inspect`, so that problems
+    // on the same segment and element come out in the same order from both.
+    let mut all = tokenizer.take_problems();
+    all.extend(tracker.take_problems());
+    all.extend(problems);
     let mut summary = Summary::default();
-    finish_problems(&mut problems, &mut summary);
-    problems
+    finish_problems(&mut all, &mut summary);
+    all
 }
 
 /// Returns the problems of one transaction set found by its typed reader and balancing.

@@ -654,6 +654,48 @@ fn drive_835<'a>(
     problems
 }
 
+/// Checks one 835 set fed segment by segment, in memory bounded by one claim:
+/// collects the reader's problems and every imbalance (for
+/// [`crate::inspect::validate`], which then need not hold the set).
+pub(crate) struct Era835Check<'a> {
+    builder: Era835Builder<'a>,
+    imbalances: Vec<crate::balance::BalanceProblem>,
+}
+
+impl<'a> Era835Check<'a> {
+    pub(crate) fn new() -> Self {
+        Self {
+            builder: Era835Builder::with_delivery(Delivery::Visit),
+            imbalances: Vec::new(),
+        }
+    }
+
+    /// Reads one segment; balances the claim it completes, if any.
+    pub(crate) fn push(&mut self, seg: &Segment<'a>) {
+        self.builder.push(seg);
+        self.balance_ready();
+    }
+
+    fn balance_ready(&mut self) {
+        let reader = &mut self.builder.reader;
+        if let Some(slot) = reader.ready.take() {
+            crate::balance::balance_claim(&reader.slots[slot], &mut self.imbalances);
+        }
+    }
+
+    /// Ends the set: the reader's problems, then the imbalances in input
+    /// order (lines and claims, then the transaction), as [`read_835`] and
+    /// [`crate::balance::balance`] give them.
+    pub(crate) fn finish(mut self) -> (Vec<Error>, Vec<crate::balance::BalanceProblem>) {
+        self.builder.flush_claim();
+        self.balance_ready();
+        let (r, problems) = self.builder.finish();
+        self.imbalances
+            .extend(crate::balance::balance_transaction(&r, r.claims_paid_total));
+        (problems, self.imbalances)
+    }
+}
+
 /// Elements of a segment (id included) split on the stack; longer segments
 /// (a full TS3 has 25) spill into a reused vector.
 const INLINE_ELEMENTS: usize = 32;

@@ -341,9 +341,10 @@ pub fn inspect(input: &[u8]) -> Report {
 pub fn validate(input: &[u8]) -> Vec<Error> {
     use crate::envelope::{EnvelopeTracker, Place};
     use crate::transactions::era835::Era835Check;
-    /// The set being read: an 835 checked as it goes, or another type held.
+    /// The set being read: an 835 checked as it goes (boxed: its claim
+    /// buffers are large), or another type held.
     enum Open<'a> {
-        Era835(Era835Check<'a>),
+        Era835(Box<Era835Check<'a>>),
         Held(TransactionSet<'a>),
     }
     fn flush<'a>(
@@ -378,7 +379,7 @@ pub fn validate(input: &[u8]) -> Vec<Error> {
             Place::SetStart => {
                 flush(&mut set, &group, &mut spare, &mut problems);
                 set = Some(if seg.bytes(1) == b"835" {
-                    let mut check = Era835Check::new();
+                    let mut check = Box::new(Era835Check::new());
                     check.push(&seg);
                     Open::Era835(check)
                 } else {

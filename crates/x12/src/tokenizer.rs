@@ -475,19 +475,3 @@ mod tests {
         assert_eq!(problems[0].kind, ErrorKind::NoDelimiters);
     }
 }
-#[cfg(test)]
-mod dbg_tests {
-    #[test]
-    #[ignore]
-    fn dbg_tokenize() {
-        let data = std::fs::read("/var/tmp/bench55.835").unwrap();
-        let mut best = u128::MAX;
-        for _ in 0..15 {
-            let t0 = std::time::Instant::now();
-            let m = super::Tokenizer::new(&data).count();
-            best = best.min(t0.elapsed().as_micros());
-            assert_eq!(m, 2289877);
-        }
-        eprintln!("tokenize best {best} us");
-    }
-}

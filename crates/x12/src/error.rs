@@ -247,7 +247,7 @@ pub const MAX_PROBLEMS: usize = 1000;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ProblemList {
     kept: Vec<Error>,
-    /// Boxed so the list stays two words wide: readers move it per segment.
+    /// Boxed: only a list past [`MAX_PROBLEMS`] needs it.
     omitted: Option<Box<Omitted>>,
 }
 

@@ -601,17 +601,15 @@ fn drive_835<'a>(
     // doubling copied more bytes than the input holds.
     let claims_hint = std::cell::Cell::new(0usize);
     let end = |b: Option<Era835Builder<'a>>, visitor: &mut dyn Era835Visitor<'a>| {
-        if let Some(mut b) = b {
-            b.flush_claim();
-            b.deliver_ready(visitor);
-            let (r, p) = b.finish();
+        if let Some(b) = b {
+            let (r, p) = b.finish_visiting(visitor);
             claims_hint.set(r.claims.len().min(MAX_CLAIMS_HINT));
             visitor.set(r, p);
         }
     };
     let push =
         |b: &mut Era835Builder<'a>, seg: &Segment<'a>, visitor: &mut dyn Era835Visitor<'a>| {
-            b.push_with::<Borrow>(seg, text_of(seg));
+            b.push_with::<BorrowText>(seg, text_of(seg));
             b.deliver_ready(visitor);
         };
     for seg in tokenizer.by_ref() {
@@ -659,40 +657,41 @@ fn drive_835<'a>(
 /// [`crate::inspect::validate`], which then need not hold the set).
 pub(crate) struct Era835Check<'a> {
     builder: Era835Builder<'a>,
-    imbalances: Vec<crate::balance::BalanceProblem>,
+    balance: ClaimBalance,
+}
+
+/// Balances each claim it is lent, keeping the imbalances in input order.
+#[derive(Default)]
+struct ClaimBalance(Vec<crate::balance::BalanceProblem>);
+
+impl<'a> Era835Visitor<'a> for ClaimBalance {
+    fn claim(&mut self, _: &Remittance<'a>, claim: &ClaimPayment<'a>) {
+        crate::balance::balance_claim(claim, &mut self.0);
+    }
 }
 
 impl<'a> Era835Check<'a> {
     pub(crate) fn new() -> Self {
         Self {
             builder: Era835Builder::with_delivery(Delivery::Visit),
-            imbalances: Vec::new(),
+            balance: ClaimBalance::default(),
         }
     }
 
     /// Reads one segment; balances the claim it completes, if any.
     pub(crate) fn push(&mut self, seg: &Segment<'a>) {
         self.builder.push(seg);
-        self.balance_ready();
-    }
-
-    fn balance_ready(&mut self) {
-        let reader = &mut self.builder.reader;
-        if let Some(slot) = reader.ready.take() {
-            crate::balance::balance_claim(&reader.slots[slot], &mut self.imbalances);
-        }
+        self.builder.deliver_ready(&mut self.balance);
     }
 
     /// Ends the set: the reader's problems, then the imbalances in input
     /// order (lines and claims, then the transaction), as [`read_835`] and
     /// [`crate::balance::balance`] give them.
     pub(crate) fn finish(mut self) -> (Vec<Error>, Vec<crate::balance::BalanceProblem>) {
-        self.builder.flush_claim();
-        self.balance_ready();
-        let (r, problems) = self.builder.finish();
-        self.imbalances
-            .extend(crate::balance::balance_transaction(&r, r.claims_paid_total));
-        (problems, self.imbalances)
+        let (r, problems) = self.builder.finish_visiting(&mut self.balance);
+        let mut imbalances = self.balance.0;
+        imbalances.extend(crate::balance::balance_transaction(&r, r.claims_paid_total));
+        (problems, imbalances)
     }
 }
 
@@ -734,7 +733,7 @@ pub struct Era835Builder<'a> {
     /// Kept apart from the reader so that reading a segment can borrow both.
     problems: ProblemList,
     /// Element end offsets of segments too long for the stack array.
-    spill: Vec<u32>,
+    spill: Vec<usize>,
     last_index: usize,
     last_offset: usize,
 }
@@ -829,7 +828,7 @@ impl<'a> Era835Builder<'a> {
     /// Reads one segment; text fields borrow from it.
     pub fn push(&mut self, seg: &Segment<'a>) {
         let text = std::str::from_utf8(seg.raw()).ok();
-        self.push_with::<Borrow>(seg, text);
+        self.push_with::<BorrowText>(seg, text);
     }
 
     fn push_with<'x, M: TextMode<'x, 'a>>(&mut self, seg: &Segment<'x>, seg_str: Option<&'x str>) {
@@ -841,7 +840,7 @@ impl<'a> Era835Builder<'a> {
         // Element end offsets go into a stack array: no vector bookkeeping per
         // element. Segments are short (about 25 bytes), so a plain loop beats
         // memchr's setup here.
-        let mut inline = [0u32; INLINE_ELEMENTS];
+        let mut inline = [0usize; INLINE_ELEMENTS];
         let mut n = 0;
         let mut overflow = false;
         for (p, &b) in raw.iter().enumerate() {
@@ -850,19 +849,18 @@ impl<'a> Era835Builder<'a> {
                     overflow = true;
                     break;
                 }
-                inline[n] = p as u32;
+                inline[n] = p;
                 n += 1;
             }
         }
-        let ends: &[u32] = if overflow {
+        let ends: &[usize] = if overflow {
             // Rare: a segment with more elements than the array holds.
             self.spill.clear();
-            self.spill
-                .extend(memchr::memchr_iter(sep, raw).map(|p| p as u32));
-            self.spill.push(raw.len() as u32);
+            self.spill.extend(memchr::memchr_iter(sep, raw));
+            self.spill.push(raw.len());
             &self.spill
         } else {
-            inline[n] = raw.len() as u32;
+            inline[n] = raw.len();
             &inline[..=n]
         };
         self.reader.dispatch(
@@ -900,6 +898,17 @@ impl<'a> Era835Builder<'a> {
                 .push(Error::at(at, ErrorKind::MissingSegment("N1*PE (payee)")));
         }
         (self.reader.r, self.problems.take())
+    }
+
+    /// Ends the set in visiting mode: lends the last claim to `visitor`, then
+    /// returns what [`Self::finish`] does.
+    fn finish_visiting(
+        mut self,
+        visitor: &mut dyn Era835Visitor<'a>,
+    ) -> (Remittance<'a>, Vec<Error>) {
+        self.flush_claim();
+        self.deliver_ready(visitor);
+        self.finish()
     }
 
     /// Closes the claim being read, if any (the streaming reader calls it at
@@ -1284,7 +1293,7 @@ impl Era835Builder<'static> {
     /// reused afterwards (the streaming reader's path).
     pub fn push_owned(&mut self, seg: &Segment<'_>) {
         let text = std::str::from_utf8(seg.raw()).ok();
-        self.push_with::<Copy>(seg, text);
+        self.push_with::<CopyText>(seg, text);
     }
 }
 
@@ -1308,9 +1317,9 @@ trait TextMode<'x, 'o> {
 }
 
 /// Output text borrows from the input.
-struct Borrow;
+struct BorrowText;
 
-impl<'x> TextMode<'x, 'x> for Borrow {
+impl<'x> TextMode<'x, 'x> for BorrowText {
     fn from_bytes(b: &'x [u8]) -> Text<'x> {
         // from_utf8 has an ASCII fast path that from_utf8_lossy's chunking lacks.
         match std::str::from_utf8(b) {
@@ -1326,9 +1335,9 @@ impl<'x> TextMode<'x, 'x> for Borrow {
 }
 
 /// Output text is copied out of the input.
-struct Copy;
+struct CopyText;
 
-impl<'x> TextMode<'x, 'static> for Copy {
+impl<'x> TextMode<'x, 'static> for CopyText {
     fn from_bytes(b: &'x [u8]) -> Text<'static> {
         Cow::Owned(String::from_utf8_lossy(b).into_owned())
     }
@@ -1345,7 +1354,7 @@ struct Fields<'s, 'x, 'o, M> {
     seg_str: Option<&'x str>,
     /// End offset of each element in the segment (the id first); element `i`
     /// starts one past the end of element `i - 1`.
-    ends: &'s [u32],
+    ends: &'s [usize],
     /// Borrows or copies the text (see [`TextMode`]).
     mode: std::marker::PhantomData<(M, &'o ())>,
 }
@@ -1373,10 +1382,10 @@ impl<'s, 'x, 'o, M: TextMode<'x, 'o>> Fields<'s, 'x, 'o, M> {
             return b"";
         };
         let start = match i.checked_sub(1) {
-            Some(prev) => self.ends.get(prev).map_or(0, |&e| e as usize + 1),
+            Some(prev) => self.ends.get(prev).map_or(0, |&e| e + 1),
             None => 0,
         };
-        self.seg.raw().get(start..end as usize).unwrap_or(b"")
+        self.seg.raw().get(start..end).unwrap_or(b"")
     }
 
     fn text(&self, i: usize) -> Text<'o> {

@@ -142,12 +142,9 @@ impl ClaimFrequency {
 
     /// Parses the X12 code (1, 7 or 8).
     pub fn from_code(code: &str) -> Option<Self> {
-        match code {
-            "1" => Some(Self::Original),
-            "7" => Some(Self::Replacement),
-            "8" => Some(Self::Void),
-            _ => None,
-        }
+        [Self::Original, Self::Replacement, Self::Void]
+            .into_iter()
+            .find(|f| f.code() == code)
     }
 }
 
@@ -373,17 +370,14 @@ impl RelatedCause {
 
     /// Parses the X12 code (AA, EM or OA).
     pub fn from_code(code: &str) -> Option<Self> {
-        match code {
-            "AA" => Some(Self::AutoAccident),
-            "EM" => Some(Self::Employment),
-            "OA" => Some(Self::OtherAccident),
-            _ => None,
-        }
+        [Self::AutoAccident, Self::Employment, Self::OtherAccident]
+            .into_iter()
+            .find(|c| c.code() == code)
     }
 }
 
 /// Accident or employment relation of an 837P claim (CLM11 and DTP*439).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accident {
     /// CLM11-1 and CLM11-2: one or two different causes.
     pub causes: Vec<RelatedCause>,
@@ -458,15 +452,16 @@ impl LineProviderRole {
 
     /// Parses the NM101 entity identifier code of a 2420 loop.
     pub fn from_entity_code(code: &str) -> Option<Self> {
-        match code {
-            "82" => Some(Self::Rendering),
-            "QB" => Some(Self::PurchasedService),
-            "77" => Some(Self::ServiceFacility),
-            "DQ" => Some(Self::Supervising),
-            "DK" => Some(Self::Ordering),
-            "DN" => Some(Self::Referring),
-            _ => None,
-        }
+        [
+            Self::Rendering,
+            Self::PurchasedService,
+            Self::ServiceFacility,
+            Self::Supervising,
+            Self::Ordering,
+            Self::Referring,
+        ]
+        .into_iter()
+        .find(|r| r.entity_code() == code)
     }
 }
 

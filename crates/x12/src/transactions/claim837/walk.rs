@@ -114,6 +114,7 @@ pub(super) fn walk<'a>(set: &TransactionSet<'a>) -> (ClaimSetHeader, Vec<Draft<'
             }
             "NM1" => {
                 let entity = seg.text(1);
+                let line_role = LineProviderRole::from_entity_code(&entity);
                 // The 2310 loops come before 2320 (other payers), whose 2330C..2330I loops reuse
                 // the same entity codes for the other payer's providers.
                 let claim_level = matches!(line, LineDraft::None)
@@ -201,18 +202,19 @@ pub(super) fn walk<'a>(set: &TransactionSet<'a>) -> (ClaimSetHeader, Vec<Draft<'
                         Loop::OtherClaimEntity
                     }
                     ("PW" | "45", _) if claim_level => {
+                        let pickup = entity == "PW";
                         if let Some(d) = drafts.last_mut() {
-                            let loc = AmbulanceLocation {
+                            let slot = if pickup {
+                                &mut d.pickup
+                            } else {
+                                &mut d.dropoff
+                            };
+                            *slot = Some(AmbulanceLocation {
                                 name: opt(seg, 3),
                                 address: Address::default(),
-                            };
-                            if entity == "PW" {
-                                d.pickup = Some(loc);
-                            } else {
-                                d.dropoff = Some(loc);
-                            }
+                            });
                         }
-                        if entity == "PW" {
+                        if pickup {
                             Loop::AmbulancePickup
                         } else {
                             Loop::AmbulanceDropoff
@@ -232,14 +234,12 @@ pub(super) fn walk<'a>(set: &TransactionSet<'a>) -> (ClaimSetHeader, Vec<Draft<'
                         }
                         Loop::OtherPayerName
                     }
-                    (e, Loop::Line | Loop::LineProvider | Loop::LineEntity)
-                        if LineProviderRole::from_entity_code(e).is_some()
-                            && matches!(line, LineDraft::Professional(_)) =>
+                    (_, Loop::Line | Loop::LineProvider | Loop::LineEntity)
+                        if line_role.is_some() && matches!(line, LineDraft::Professional(_)) =>
                     {
-                        if let (Some(l), Some(role)) = (
-                            current_pline(&mut drafts, &line),
-                            LineProviderRole::from_entity_code(e),
-                        ) {
+                        if let (Some(l), Some(role)) =
+                            (current_pline(&mut drafts, &line), line_role)
+                        {
                             l.providers.push(LineProvider {
                                 role,
                                 name: party_name(seg),
@@ -440,11 +440,7 @@ pub(super) fn walk<'a>(set: &TransactionSet<'a>) -> (ClaimSetHeader, Vec<Draft<'
                         let r = p.date_range(seg, 2, "DTP03");
                         if let Some(d) = drafts.last_mut() {
                             // An accident date without CLM11 still says there was an accident.
-                            let a = d.accident.get_or_insert_with(|| Accident {
-                                causes: Vec::new(),
-                                state: None,
-                                date: None,
-                            });
+                            let a = d.accident.get_or_insert_with(Accident::default);
                             a.date = r.map(|r| r.from);
                         }
                     }

@@ -69,6 +69,19 @@ impl EnvelopeTracker {
         self.st.is_some()
     }
 
+    /// Counts a segment the caller knows is no envelope segment (ISA, IEA, GS,
+    /// GE, ST, SE, TA1) as part of the open set, as [`Self::push`] would;
+    /// returns false, counting nothing, when no set is open.
+    pub(crate) fn push_set_body(&mut self) -> bool {
+        match &mut self.st {
+            Some(st) => {
+                st.children += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Returns the number of segments so far in the open transaction set (ST included).
     pub fn set_segment_count(&self) -> usize {
         self.st.as_ref().map_or(0, |s| s.children)

@@ -21,6 +21,10 @@ pub const MAX_SEGMENT_LEN: usize = 1 << 20;
 /// waiting for more input.
 pub(crate) const DETECT_WINDOW: usize = 64 * 1024;
 
+/// Longest segment [`Tokenizer::next_split`] reads; longer ones (rare) take
+/// the checked path, which enforces [`MAX_SEGMENT_LEN`].
+pub(crate) const FAST_SEGMENT_LEN: usize = 4096;
+
 /// What the scanner found at the current position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scan {
@@ -276,6 +280,17 @@ fn is_segment_id(id: &[u8]) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
+/// A `u64` with every byte 1: times a byte, that byte in each lane.
+const SPLAT: u64 = 0x0101_0101_0101_0101;
+
+/// Bit 7 of each byte of `word` that is zero, exactly (no false positives
+/// from borrows, unlike the shorter `(x - SPLAT) & !x & HIGH` form).
+#[inline]
+fn zero_bytes(word: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    !(((word & LOW7) + LOW7) | word | LOW7)
+}
+
 /// Finds the first `byte` in `hay`. Segments are short (about 25 bytes), so
 /// the first 64 bytes are searched eight at a time inline; memchr's vector
 /// search costs more to set up than that.
@@ -337,6 +352,85 @@ impl<'a> Tokenizer<'a> {
     /// Removes and returns the problems found so far.
     pub fn take_problems(&mut self) -> Vec<Error> {
         self.scanner.problems.take()
+    }
+}
+
+impl<'a> Tokenizer<'a> {
+    /// Reads the next segment and splits it into elements in the same pass,
+    /// writing each element's end offset (the id's first) into `ends` and
+    /// returning the segment and how many ends were written.
+    ///
+    /// This is the fast path of the typed readers: it takes only an ordinary
+    /// segment (known delimiters, a valid id, no line break before the
+    /// terminator, at most `ends.len()` parts, under [`FAST_SEGMENT_LEN`]
+    /// bytes). For anything else it returns `None` without moving, and
+    /// [`Iterator::next`] reads the segment with every check and problem.
+    #[inline(always)]
+    pub(crate) fn next_split(&mut self, ends: &mut [usize]) -> Option<(Segment<'a>, usize)> {
+        let s = &self.scanner;
+        if s.skipping || s.gave_up || !s.started {
+            return None;
+        }
+        let d = s.delimiters?;
+        let input = self.input;
+        let mut start = self.pos;
+        while start < input.len() && matches!(input[start], b'\r' | b'\n' | b' ' | b'\t' | 0) {
+            start += 1;
+        }
+        let limit = input
+            .len()
+            .min(start + FAST_SEGMENT_LEN.min(s.max_segment_len + 1));
+        // Eight bytes at a time: a mask of the separators and one of the
+        // terminator per word (see `zero_bytes`), then one step per separator.
+        let sep = SPLAT * u64::from(d.element);
+        let term = SPLAT * u64::from(d.segment);
+        let bytes = &input[start..limit];
+        let mut n = 0;
+        let mut at = 0;
+        let len = loop {
+            let Some(word) = bytes.get(at..at + 8) else {
+                // The last few bytes of the input, one at a time.
+                let rest = bytes.get(at..)?;
+                let i = rest.iter().position(|&b| b == d.segment)?;
+                for (j, &b) in rest[..i].iter().enumerate() {
+                    if b == d.element {
+                        *ends.get_mut(n)? = at + j;
+                        n += 1;
+                    }
+                }
+                break at + i;
+            };
+            let word = u64::from_le_bytes(word.try_into().ok()?);
+            let ends_here = zero_bytes(word ^ term);
+            let mut seps = zero_bytes(word ^ sep);
+            if ends_here != 0 {
+                // Keep the separators before the terminator.
+                seps &= ends_here - 1;
+            }
+            while seps != 0 {
+                *ends.get_mut(n)? = at + (seps.trailing_zeros() / 8) as usize;
+                n += 1;
+                seps &= seps - 1;
+            }
+            if ends_here != 0 {
+                break at + (ends_here.trailing_zeros() / 8) as usize;
+            }
+            at += 8;
+        };
+        let at = start + len;
+        let raw = &input[start..at];
+        let last = *raw.last()?;
+        if matches!(last, b'\r' | b'\n') || (d.segment == b'\n' && matches!(last, b' ' | b'\t')) {
+            return None;
+        }
+        *ends.get_mut(n)? = raw.len();
+        let id = &raw[..ends[0]];
+        if !is_segment_id(id) || id == b"ISA" {
+            return None;
+        }
+        self.pos = at + 1;
+        self.scanner.index += 1;
+        Some((Segment::new(raw, start, self.scanner.index, d), n + 1))
     }
 }
 

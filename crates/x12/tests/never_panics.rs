@@ -3,7 +3,8 @@
 use medbill_x12::inspect::{inspect, validate};
 use medbill_x12::stream::{Era835Stream, SegmentReader, StreamEvent};
 use medbill_x12::transactions::era835::{
-    ClaimPayment, Era835Visitor, Remittance, for_each_claim_835, read_all_835,
+    ClaimPayment, Era835Visitor, Remittance, for_each_835, for_each_claim_835, read_835,
+    read_all_835,
 };
 use medbill_x12::{Document, Tokenizer};
 use proptest::prelude::*;
@@ -40,6 +41,7 @@ fn check(input: &[u8]) {
     // validate streams 835 sets; inspect reads the tree: same problems, same order.
     assert_eq!(report.problems, problems);
     let _ = serde_json::to_string(&report).unwrap();
+    assert_eq!(one_pass_835(input), tree_835(&doc));
     let (sets, _) = read_all_835(input);
     let claims: usize = sets.iter().map(|s| s.claims.len()).sum();
     let streamed = Era835Stream::new(input)
@@ -67,6 +69,26 @@ fn check(input: &[u8]) {
         n += 1;
     }
     assert_eq!(n, tokens);
+}
+
+/// Each 835 set with its reader problems, from the one-pass reader (whose
+/// fast path takes the ordinary claim and service segments).
+fn one_pass_835(input: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    for_each_835(input, |r, p| out.push(format!("{r:?}\n{p:?}")));
+    out
+}
+
+/// The same from the tree, where every segment goes through the general
+/// reader: the fast path must build exactly this, problems included.
+fn tree_835(doc: &Document<'_>) -> Vec<String> {
+    doc.sets()
+        .filter(|(_, _, set)| set.segments.first().is_some_and(|st| st.bytes(1) == b"835"))
+        .map(|(_, _, set)| {
+            let (r, p) = read_835(set);
+            format!("{r:?}\n{p:?}")
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -151,6 +173,17 @@ proptest! {
     fn mutated_fixtures_never_panic(which in 0usize..9, mutations in prop::collection::vec(mutation(), 1..5)) {
         let all = fixtures();
         let mut data = all[which % all.len()].clone();
+        for m in &mutations {
+            data = apply(data, m);
+        }
+        check(&data);
+    }
+
+    #[test]
+    fn mutated_generated_835_never_panics(seed in any::<u64>(), mutations in prop::collection::vec(mutation(), 1..4)) {
+        // Generated remittances are almost all ordinary claim and service
+        // segments: the one-pass reader's fast path, here given broken ones.
+        let mut data = medbill_x12::bench_data::generate_835(6_000, seed);
         for m in &mutations {
             data = apply(data, m);
         }

@@ -414,3 +414,59 @@ fn claim_visitor_lends_the_same_claims_as_the_whole_set_reader() {
     let generated = medbill_x12::bench_data::generate_835(400_000, 7);
     assert!(check_visitor_matches_whole_sets(&generated) > 500);
 }
+
+/// The one-pass reader reads ordinary claim and service segments through a
+/// fast path; the tree reader sends every segment through the general one.
+/// Both must build the same remittances, positions and problems included.
+fn check_one_pass_matches_tree(input: &[u8]) -> usize {
+    let (sets, problems) = read_all_835(input);
+    let doc = Document::parse(input);
+    let mut tree_problems = doc.problems.clone();
+    let tree: Vec<_> = doc
+        .sets()
+        .filter(|(_, _, set)| set.segments[0].bytes(1) == b"835")
+        .map(|(_, _, set)| {
+            let (r, p) = read_835(set);
+            tree_problems.extend(p);
+            r
+        })
+        .collect();
+    assert_eq!(sets.len(), tree.len());
+    for (i, (one_pass, from_tree)) in sets.iter().zip(&tree).enumerate() {
+        assert_eq!(one_pass, from_tree, "set {i}");
+    }
+    tree_problems.sort_by_key(|p| {
+        (
+            p.position.segment_index,
+            p.position.element.is_none(),
+            p.position.element,
+        )
+    });
+    assert_eq!(problems, tree_problems);
+    sets.iter().map(|s| s.claims.len()).sum()
+}
+
+#[test]
+fn one_pass_reader_builds_what_the_tree_reader_builds() {
+    assert!(check_one_pass_matches_tree(&all_835_input()) > 10);
+    let generated = medbill_x12::bench_data::generate_835(400_000, 11);
+    assert!(check_one_pass_matches_tree(&generated) > 500);
+    // A claim-loop segment the fast path must leave to the general reader
+    // (a bad amount, a missing element, a misplaced LQ) reads the same too.
+    let mut broken = generated.clone();
+    for (from, to) in [
+        (&b"CAS*CO*45*"[..], &b"CAS*CO*45*X"[..]),
+        (b"DTM*472*2024", b"DTM*472*2O24"),
+        (b"AMT*B6*", b"AMT**"),
+        (b"~\nSVC*HC:", b"~\nLQ*HE*M1~\nSVC*HC>"),
+    ] {
+        let at = broken
+            .windows(from.len())
+            .position(|w| w == from)
+            .expect("pattern in generated data");
+        broken.splice(at..at + from.len(), to.iter().copied());
+    }
+    let (_, problems) = read_all_835(&broken);
+    assert!(problems.len() >= 4, "{problems:?}");
+    check_one_pass_matches_tree(&broken);
+}

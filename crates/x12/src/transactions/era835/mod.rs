@@ -17,6 +17,8 @@ use crate::error::{Error, ErrorKind, ProblemList};
 use crate::segment::Segment;
 use crate::tree::TransactionSet;
 
+mod fast;
+
 /// Text borrowed from the input when it is valid UTF-8.
 pub type Text<'a> = Cow<'a, str>;
 
@@ -612,8 +614,11 @@ fn drive_835<'a>(
             b.push_with::<BorrowText>(seg, text_of(seg));
             b.deliver_ready(visitor);
         };
-    for seg in tokenizer.by_ref() {
-        match tracker.push(&seg) {
+    let route = |tracker: &mut EnvelopeTracker,
+                 seg: &Segment<'a>,
+                 builder: &mut Option<Era835Builder<'a>>,
+                 visitor: &mut dyn Era835Visitor<'a>| {
+        match tracker.push(seg) {
             Place::SetStart => {
                 end(builder.take(), visitor);
                 if seg.bytes(1) == b"835" {
@@ -621,18 +626,18 @@ fn drive_835<'a>(
                     if delivery == Delivery::Hold {
                         b.reader.r.claims.reserve(claims_hint.get());
                     }
-                    push(&mut b, &seg, visitor);
-                    builder = Some(b);
+                    push(&mut b, seg, visitor);
+                    *builder = Some(b);
                 }
             }
             Place::SetBody => {
-                if let Some(b) = &mut builder {
-                    push(b, &seg, visitor);
+                if let Some(b) = builder {
+                    push(b, seg, visitor);
                 }
             }
             Place::SetEnd => {
                 if let Some(mut b) = builder.take() {
-                    push(&mut b, &seg, visitor);
+                    push(&mut b, seg, visitor);
                     end(Some(b), visitor);
                 }
             }
@@ -644,12 +649,52 @@ fn drive_835<'a>(
             }
             Place::Ta1 | Place::Stray => {}
         }
+    };
+    let mut ends = [0usize; INLINE_ELEMENTS];
+    loop {
+        // Fast path inside an 835 set: the segment is split in the pass that
+        // finds it, and one that is no envelope segment goes straight to the
+        // builder. Anything else takes the checked route below.
+        if let Some(b) = &mut builder {
+            if let Some((seg, n)) = tokenizer.next_split(&mut ends) {
+                if !is_envelope_id(&seg.raw()[..ends[0]]) && tracker.push_set_body() {
+                    let text = text_of(&seg);
+                    if let Some(t) = text
+                        && b.reader.read_fast(&seg, t, &ends[..n])
+                    {
+                        b.reader.r.segment_count += 1;
+                        b.reader.last_index = seg.index();
+                        b.reader.last_offset = seg.offset();
+                        b.deliver_ready(visitor);
+                        continue;
+                    }
+                    Era835Builder::read_split::<BorrowText>(
+                        &mut b.reader,
+                        &mut b.problems,
+                        &seg,
+                        text_of(&seg),
+                        &ends[..n],
+                    );
+                    b.deliver_ready(visitor);
+                } else {
+                    route(&mut tracker, &seg, &mut builder, visitor);
+                }
+                continue;
+            }
+        }
+        let Some(seg) = tokenizer.next() else { break };
+        route(&mut tracker, &seg, &mut builder, visitor);
     }
     end(builder.take(), visitor);
     tracker.finish();
     let mut problems = tokenizer.take_problems();
     problems.extend(tracker.take_problems());
     problems
+}
+
+/// True for the ids of envelope segments, which the envelope tracker must see.
+fn is_envelope_id(id: &[u8]) -> bool {
+    matches!(id, b"ISA" | b"IEA" | b"GS" | b"GE" | b"ST" | b"SE" | b"TA1")
 }
 
 /// Checks one 835 set fed segment by segment, in memory bounded by one claim:
@@ -734,8 +779,6 @@ pub struct Era835Builder<'a> {
     problems: ProblemList,
     /// Element end offsets of segments too long for the stack array.
     spill: Vec<usize>,
-    last_index: usize,
-    last_offset: usize,
 }
 
 /// What one set's segments build: the remittance, the loop being read and
@@ -757,6 +800,10 @@ struct SetReader<'a> {
     seen_bpr: bool,
     seen_payer: bool,
     seen_payee: bool,
+    /// Index and offset of the last segment read (where a missing-segment
+    /// problem is reported).
+    last_index: usize,
+    last_offset: usize,
 }
 
 impl Default for Era835Builder<'_> {
@@ -785,11 +832,11 @@ impl<'a> Era835Builder<'a> {
                 seen_bpr: false,
                 seen_payer: false,
                 seen_payee: false,
+                last_index: 0,
+                last_offset: 0,
             },
             problems: ProblemList::default(),
             spill: Vec::new(),
-            last_index: 0,
-            last_offset: 0,
         }
     }
 
@@ -832,9 +879,6 @@ impl<'a> Era835Builder<'a> {
     }
 
     fn push_with<'x, M: TextMode<'x, 'a>>(&mut self, seg: &Segment<'x>, seg_str: Option<&'x str>) {
-        self.reader.r.segment_count += 1;
-        self.last_index = seg.index();
-        self.last_offset = seg.offset();
         let raw = seg.raw();
         let sep = seg.delimiters().element;
         // Element end offsets go into a stack array: no vector bookkeeping per
@@ -863,14 +907,31 @@ impl<'a> Era835Builder<'a> {
             inline[n] = raw.len();
             &inline[..=n]
         };
-        self.reader.dispatch(
+        Self::read_split::<M>(&mut self.reader, &mut self.problems, seg, seg_str, ends);
+    }
+
+    /// Reads one segment already split: `ends` holds each element's end
+    /// offset, the id's first (see [`Tokenizer::next_split`]).
+    ///
+    /// [`Tokenizer::next_split`]: crate::tokenizer::Tokenizer
+    fn read_split<'x, M: TextMode<'x, 'a>>(
+        reader: &mut SetReader<'a>,
+        problems: &mut ProblemList,
+        seg: &Segment<'x>,
+        seg_str: Option<&'x str>,
+        ends: &[usize],
+    ) {
+        reader.r.segment_count += 1;
+        reader.last_index = seg.index();
+        reader.last_offset = seg.offset();
+        reader.dispatch(
             &Fields {
                 seg,
                 seg_str,
                 ends,
                 mode: std::marker::PhantomData::<(M, &'a ())>,
             },
-            &mut self.problems,
+            problems,
         );
     }
 
@@ -878,9 +939,9 @@ impl<'a> Era835Builder<'a> {
     pub fn finish(mut self) -> (Remittance<'a>, Vec<Error>) {
         self.reader.close_claim();
         let at = crate::error::Position {
-            segment_index: self.last_index,
+            segment_index: self.reader.last_index,
             segment_id: "SE".into(),
-            offset: self.last_offset,
+            offset: self.reader.last_offset,
             ..Default::default()
         };
         if !self.reader.seen_bpr {
@@ -1123,15 +1184,7 @@ impl<'a> SetReader<'a> {
                     );
                 }
             }
-            b"CLP" => {
-                self.close_claim();
-                self.state = Loop::Claim;
-                self.in_claim = true;
-                let header_number = self.r.header_numbers.last().map(|h| h.number.clone());
-                // Filled in place: the slot's lists keep their capacity.
-                let c = &mut self.slots[self.cur];
-                c.clear_lists();
-                c.header_number = header_number;
+            b"CLP" => self.open_claim(|c| {
                 c.patient_control_number = f.req(1, "CLP01", problems);
                 c.status_code = f.req(2, "CLP02", problems);
                 c.charge = f.req_dec(3, "CLP03", problems);
@@ -1146,7 +1199,7 @@ impl<'a> SetReader<'a> {
                 c.discharge_fraction = f.opt_dec(13, "CLP13", problems);
                 c.segment_index = seg.index();
                 c.segment_offset = seg.offset();
-            }
+            }),
             b"CAS" => {
                 let adjustments = match self.state {
                     Loop::Claim => self.claim_mut().map(|c| &mut c.adjustments),
@@ -1227,27 +1280,22 @@ impl<'a> SetReader<'a> {
                     None => misplaced(problems, seg, "outside a claim or service loop"),
                 }
             }
-            b"SVC" => match self.claim_mut() {
-                Some(c) => {
-                    // Pushed empty and filled in place: a service line is
-                    // large, and building it aside would copy it once more.
-                    c.services.push(ServicePayment::default());
-                    if let Some(s) = c.services.last_mut() {
-                        s.procedure = f.procedure(1, "SVC01", true, problems).unwrap_or_default();
-                        s.charge = f.req_dec(2, "SVC02", problems);
-                        s.paid = f.req_dec(3, "SVC03", problems);
-                        s.revenue_code = f.opt(4);
-                        s.units = f.opt_dec(5, "SVC05", problems);
-                        s.submitted_procedure =
-                            f.procedure(6, "SVC06", false, problems).map(Box::new);
-                        s.submitted_units = f.opt_dec(7, "SVC07", problems);
-                        s.segment_index = seg.index();
-                        s.segment_offset = seg.offset();
-                    }
-                    self.state = Loop::Service;
+            b"SVC" => {
+                let opened = self.open_service(|s| {
+                    s.procedure = f.procedure(1, "SVC01", true, problems).unwrap_or_default();
+                    s.charge = f.req_dec(2, "SVC02", problems);
+                    s.paid = f.req_dec(3, "SVC03", problems);
+                    s.revenue_code = f.opt(4);
+                    s.units = f.opt_dec(5, "SVC05", problems);
+                    s.submitted_procedure = f.procedure(6, "SVC06", false, problems).map(Box::new);
+                    s.submitted_units = f.opt_dec(7, "SVC07", problems);
+                    s.segment_index = seg.index();
+                    s.segment_offset = seg.offset();
+                });
+                if !opened {
+                    misplaced(problems, seg, "before any CLP");
                 }
-                None => misplaced(problems, seg, "before any CLP"),
-            },
+            }
             b"LQ" if matches!(self.state, Loop::Service) => {
                 if let Some(s) = self.service_mut() {
                     s.remarks.push(Remark {
@@ -1267,6 +1315,35 @@ impl<'a> SetReader<'a> {
                 "where the 835 does not define it (kept in the tree, ignored by the 835 reader)",
             ),
         }
+    }
+
+    /// Opens a claim (CLP) in the free slot, keeping its lists' capacity, and
+    /// lets `fill` set its CLP values.
+    fn open_claim(&mut self, fill: impl FnOnce(&mut ClaimPayment<'a>)) {
+        self.close_claim();
+        self.state = Loop::Claim;
+        self.in_claim = true;
+        let header_number = self.r.header_numbers.last().map(|h| h.number.clone());
+        let c = &mut self.slots[self.cur];
+        c.clear_lists();
+        c.header_number = header_number;
+        fill(c);
+    }
+
+    /// Opens a service line (SVC) in the claim being read and lets `fill` set
+    /// its SVC values; false when no claim is open.
+    fn open_service(&mut self, fill: impl FnOnce(&mut ServicePayment<'a>)) -> bool {
+        let Some(c) = self.claim_mut() else {
+            return false;
+        };
+        // Pushed empty and filled in place: a service line is large, and
+        // building it aside would copy it once more.
+        c.services.push(ServicePayment::default());
+        if let Some(s) = c.services.last_mut() {
+            fill(s);
+        }
+        self.state = Loop::Service;
+        true
     }
 
     fn close_claim(&mut self) {

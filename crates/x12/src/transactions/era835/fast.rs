@@ -1,0 +1,335 @@
+//! The 835 reader's fast path for the segments that make up most of a
+//! remittance: CLP, NM1, SVC, DTM, REF, AMT, CAS and LQ inside the claim and
+//! service loops.
+//!
+//! It reads a segment already split by [`crate::tokenizer::Tokenizer::next_split`]
+//! straight into the model, without the general reader's per-element
+//! bookkeeping. It takes a segment only when it is well formed and in its
+//! place, so that the general reader would report nothing and build the same
+//! values; for anything else it changes nothing and returns false, and the
+//! general reader (`SetReader::dispatch`) reads the segment with every check.
+
+use std::borrow::Cow;
+
+use rust_decimal::Decimal;
+
+use smallvec::SmallVec;
+
+use super::Text;
+use super::{
+    Adjustment, AmountRef, DateRef, Loop, Name, Procedure, Reference, Remark, SetReader, is_date,
+};
+use crate::decimal::parse_decimal;
+use crate::segment::Segment;
+
+/// Most CAS elements the fast path reads: the group and six triplets.
+const CAS_ELEMENTS: usize = 1 + 6 * 3;
+
+/// A segment's elements as text: `ends[i]` is the end offset of element `i`
+/// (the id is element 0) in `text`.
+struct Elements<'s, 'a> {
+    text: &'a str,
+    ends: &'s [usize],
+}
+
+impl<'a> Elements<'_, 'a> {
+    /// Element `i`, `""` when the segment has fewer elements.
+    #[inline]
+    fn get(&self, i: usize) -> &'a str {
+        let (Some(&end), Some(&prev)) = (self.ends.get(i), self.ends.get(i.wrapping_sub(1))) else {
+            return "";
+        };
+        self.text.get(prev + 1..end).unwrap_or("")
+    }
+
+    /// Element `i` when it is present and not empty.
+    #[inline]
+    fn required(&self, i: usize) -> Option<&'a str> {
+        Some(self.get(i)).filter(|t| !t.is_empty())
+    }
+
+    /// Element `i` as text, `None` when empty or absent.
+    #[inline]
+    fn optional(&self, i: usize) -> Option<Text<'a>> {
+        self.required(i).map(Cow::Borrowed)
+    }
+
+    /// Element `i` as a decimal, when it is present and a valid one.
+    #[inline]
+    fn decimal(&self, i: usize) -> Option<Decimal> {
+        parse_decimal(self.get(i).as_bytes())
+    }
+
+    /// Element `i` as an optional decimal: `Some(None)` when empty or absent,
+    /// `None` when it is not a valid decimal.
+    #[inline]
+    fn optional_decimal(&self, i: usize) -> Option<Option<Decimal>> {
+        optional_decimal(self.get(i))
+    }
+
+    /// Element `i` as a procedure composite split on `component`: `Some(None)`
+    /// when empty or absent, `None` when the general reader would report it
+    /// (no declared separator in it, or no code).
+    fn procedure(&self, i: usize, component: u8) -> Option<Option<Procedure<'a>>> {
+        let b = self.get(i);
+        if b.is_empty() {
+            return Some(None);
+        }
+        // Parts end at each separator; up to seven are read (qualifier, code,
+        // four modifiers, description), as the general reader does.
+        let mut ends = [b.len(); 7];
+        let mut parts = 1;
+        for (at, byte) in b.bytes().enumerate() {
+            if byte == component {
+                if parts == ends.len() {
+                    // The description ends here; what follows is not read.
+                    ends[parts - 1] = at;
+                    break;
+                }
+                ends[parts - 1] = at;
+                parts += 1;
+            }
+        }
+        if parts < 2 || !component.is_ascii() {
+            // No declared separator (the general reader checks for another).
+            return None;
+        }
+        let part = |n: usize| -> &'a str {
+            let start = if n == 0 { 0 } else { ends[n - 1] + 1 };
+            if n < parts {
+                b.get(start..ends[n]).unwrap_or("")
+            } else {
+                ""
+            }
+        };
+        let (qualifier, code) = (part(0), part(1));
+        if code.is_empty() {
+            return None;
+        }
+        let mut modifiers = SmallVec::new();
+        for n in 2..6 {
+            let m = part(n);
+            if !m.is_empty() {
+                modifiers.push(Cow::Borrowed(m));
+            }
+        }
+        let description = Some(part(6)).filter(|d| !d.is_empty()).map(Cow::Borrowed);
+        Some(Some(Procedure {
+            qualifier: Cow::Borrowed(qualifier),
+            code: Cow::Borrowed(code),
+            modifiers,
+            description,
+        }))
+    }
+}
+
+/// `Some(None)` for empty text, `Some(Some(d))` for a valid decimal, `None`
+/// otherwise.
+#[inline]
+fn optional_decimal(text: &str) -> Option<Option<Decimal>> {
+    if text.is_empty() {
+        Some(None)
+    } else {
+        parse_decimal(text.as_bytes()).map(Some)
+    }
+}
+
+impl<'a> SetReader<'a> {
+    /// Reads a common claim- or service-loop segment; see the module text.
+    /// `text` is the segment `seg` (id and elements), `ends` its element ends.
+    pub(super) fn read_fast(&mut self, seg: &Segment<'a>, text: &'a str, ends: &[usize]) -> bool {
+        let e = Elements { text, ends };
+        let in_service = match self.state {
+            Loop::Claim if self.in_claim => false,
+            Loop::Service if self.in_claim => true,
+            _ => return false,
+        };
+        let Some(id) = text.get(..ends[0]) else {
+            return false;
+        };
+        match id {
+            "CLP" => {
+                let (Some(pcn), Some(status), Some(charge), Some(paid)) =
+                    (e.required(1), e.required(2), e.decimal(3), e.decimal(4))
+                else {
+                    return false;
+                };
+                let (Some(responsibility), Some(drg_weight), Some(discharge_fraction)) = (
+                    e.optional_decimal(5),
+                    e.optional_decimal(12),
+                    e.optional_decimal(13),
+                ) else {
+                    return false;
+                };
+                self.open_claim(|c| {
+                    c.patient_control_number = Cow::Borrowed(pcn);
+                    c.status_code = Cow::Borrowed(status);
+                    c.charge = charge;
+                    c.paid = paid;
+                    c.patient_responsibility = responsibility;
+                    c.filing_indicator = e.optional(6);
+                    c.payer_claim_control_number = e.optional(7);
+                    c.facility_type = e.optional(8);
+                    c.frequency = e.optional(9);
+                    c.drg_code = e.optional(11);
+                    c.drg_weight = drg_weight;
+                    c.discharge_fraction = discharge_fraction;
+                    c.segment_index = seg.index();
+                    c.segment_offset = seg.offset();
+                });
+                return true;
+            }
+            "SVC" => {
+                let component = seg.delimiters().component;
+                let (Some(Some(procedure)), Some(charge), Some(paid)) =
+                    (e.procedure(1, component), e.decimal(2), e.decimal(3))
+                else {
+                    return false;
+                };
+                let (Some(units), Some(submitted), Some(submitted_units)) = (
+                    e.optional_decimal(5),
+                    e.procedure(6, component),
+                    e.optional_decimal(7),
+                ) else {
+                    return false;
+                };
+                return self.open_service(|s| {
+                    s.procedure = procedure;
+                    s.charge = charge;
+                    s.paid = paid;
+                    s.revenue_code = e.optional(4);
+                    s.units = units;
+                    s.submitted_procedure = submitted.map(Box::new);
+                    s.submitted_units = submitted_units;
+                    s.segment_index = seg.index();
+                    s.segment_offset = seg.offset();
+                });
+            }
+            _ => {}
+        }
+        let c = &mut self.slots[self.cur];
+        match id {
+            "NM1" if !in_service => {
+                let (Some(entity), Some(entity_type)) = (e.required(1), e.required(2)) else {
+                    return false;
+                };
+                c.names.push(Name {
+                    entity: Cow::Borrowed(entity),
+                    entity_type: Cow::Borrowed(entity_type),
+                    last: e.optional(3),
+                    first: e.optional(4),
+                    middle: e.optional(5),
+                    suffix: e.optional(7),
+                    id_qualifier: e.optional(8),
+                    id: e.optional(9),
+                });
+            }
+            "LQ" if in_service => {
+                let (Some(qualifier), Some(code), Some(s)) =
+                    (e.required(1), e.required(2), c.services.last_mut())
+                else {
+                    return false;
+                };
+                s.remarks.push(Remark {
+                    qualifier: Cow::Borrowed(qualifier),
+                    code: Cow::Borrowed(code),
+                });
+            }
+            "DTM" => {
+                let (Some(qualifier), Some(date)) = (e.required(1), e.required(2)) else {
+                    return false;
+                };
+                if !is_date(date.as_bytes()) {
+                    return false;
+                }
+                let d = DateRef {
+                    qualifier: Cow::Borrowed(qualifier),
+                    date: Cow::Borrowed(date),
+                };
+                match (in_service, c.services.last_mut()) {
+                    (false, _) => c.dates.push(d),
+                    (true, Some(s)) => s.dates.push(d),
+                    (true, None) => return false,
+                }
+            }
+            "REF" => {
+                let (Some(qualifier), Some(value)) = (e.required(1), e.required(2)) else {
+                    return false;
+                };
+                let r = Reference {
+                    qualifier: Cow::Borrowed(qualifier),
+                    value: Cow::Borrowed(value),
+                };
+                match (in_service, c.services.last_mut()) {
+                    (false, _) => c.references.push(r),
+                    (true, Some(s)) => s.references.push(r),
+                    (true, None) => return false,
+                }
+            }
+            "AMT" => {
+                let (Some(qualifier), Some(amount)) = (e.required(1), e.decimal(2)) else {
+                    return false;
+                };
+                let a = AmountRef {
+                    qualifier: Cow::Borrowed(qualifier),
+                    amount,
+                };
+                match (in_service, c.services.last_mut()) {
+                    (false, _) => c.amounts.push(a),
+                    (true, Some(s)) => s.amounts.push(a),
+                    (true, None) => return false,
+                }
+            }
+            "CAS" => {
+                if ends.len() > CAS_ELEMENTS + 1 {
+                    return false;
+                }
+                let Some(group) = e.required(1) else {
+                    return false;
+                };
+                // Checked whole before anything is written, so a bad triplet
+                // leaves the segment to the general reader untouched.
+                let mut read = [("", Decimal::ZERO, None); 6];
+                let mut count = 0;
+                let mut i = 2;
+                while i < ends.len() {
+                    let (reason, amount, quantity) = (e.get(i), e.get(i + 1), e.get(i + 2));
+                    i += 3;
+                    if reason.is_empty() && amount.is_empty() && quantity.is_empty() {
+                        continue;
+                    }
+                    let (false, Some(amount)) =
+                        (reason.is_empty(), parse_decimal(amount.as_bytes()))
+                    else {
+                        return false;
+                    };
+                    let Some(quantity) = optional_decimal(quantity) else {
+                        return false;
+                    };
+                    read[count] = (reason, amount, quantity);
+                    count += 1;
+                }
+                if count == 0 {
+                    return false;
+                }
+                let list = match (in_service, c.services.last_mut()) {
+                    (false, _) => &mut c.adjustments,
+                    (true, Some(s)) => &mut s.adjustments,
+                    (true, None) => return false,
+                };
+                list.extend(
+                    read[..count]
+                        .iter()
+                        .map(|&(reason, amount, quantity)| Adjustment {
+                            group: Cow::Borrowed(group),
+                            reason: Cow::Borrowed(reason),
+                            amount,
+                            quantity,
+                        }),
+                );
+            }
+            _ => return false,
+        }
+        true
+    }
+}

@@ -340,7 +340,7 @@ pub fn inspect(input: &[u8]) -> Report {
 /// type is held until its SE. Memory follows the largest non-835 set, not the file.
 pub fn validate(input: &[u8]) -> Vec<Error> {
     use crate::envelope::{EnvelopeTracker, Place};
-    use crate::transactions::era835::Era835Check;
+    use crate::transactions::era835::{Era835Check, FastReader, FastStep};
     /// The set being read: an 835 checked as it goes (boxed: its claim
     /// buffers are large), or another type held.
     enum Open<'a> {
@@ -373,7 +373,21 @@ pub fn validate(input: &[u8]) -> Vec<Error> {
     let mut group = Group::default();
     let mut set: Option<Open<'_>> = None;
     let mut spare: Vec<Segment<'_>> = Vec::new();
-    for seg in tokenizer.by_ref() {
+    let mut fast = FastReader::new(input);
+    loop {
+        // Inside an 835 set, ordinary body segments take the one-pass reader.
+        let next = match &mut set {
+            Some(Open::Era835(check)) => check.read_next(&mut fast, &mut tokenizer, &mut tracker),
+            _ => FastStep::Checked,
+        };
+        let seg = match next {
+            FastStep::Read => continue,
+            FastStep::Route(seg) => seg,
+            FastStep::Checked => match tokenizer.next() {
+                Some(seg) => seg,
+                None => break,
+            },
+        };
         let place = tracker.push(&seg);
         match place {
             Place::SetStart => {

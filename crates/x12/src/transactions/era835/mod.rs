@@ -13,8 +13,10 @@ use rust_decimal::Decimal;
 use smallvec::SmallVec;
 
 use crate::decimal::parse_decimal;
+use crate::envelope::{EnvelopeTracker, Place};
 use crate::error::{Error, ErrorKind, ProblemList};
 use crate::segment::Segment;
+use crate::tokenizer::Tokenizer;
 use crate::tree::TransactionSet;
 
 mod fast;
@@ -585,19 +587,11 @@ fn drive_835<'a>(
     delivery: Delivery,
     visitor: &mut dyn Era835Visitor<'a>,
 ) -> Vec<Error> {
-    use crate::envelope::{EnvelopeTracker, Place};
-    let mut tokenizer = crate::tokenizer::Tokenizer::new(input);
+    let mut tokenizer = Tokenizer::new(input);
     let mut tracker = EnvelopeTracker::new();
     let mut builder: Option<Era835Builder<'a>> = None;
-    // One UTF-8 check of the whole input (fast on ASCII); each segment's text is
-    // then a slice of it, checked only at its two ends.
-    let whole = std::str::from_utf8(input).ok();
-    let text_of = |seg: &Segment<'a>| -> Option<&'a str> {
-        match whole {
-            Some(t) => t.get(seg.offset()..seg.offset() + seg.raw().len()),
-            None => std::str::from_utf8(seg.raw()).ok(),
-        }
-    };
+    let mut fast = FastReader::new(input);
+    let text = fast.text;
     // The claims vector of a set is reserved at the previous set's claim count:
     // sets of one file are alike, and growing a vector of ~1 KB claims by
     // doubling copied more bytes than the input holds.
@@ -611,7 +605,7 @@ fn drive_835<'a>(
     };
     let push =
         |b: &mut Era835Builder<'a>, seg: &Segment<'a>, visitor: &mut dyn Era835Visitor<'a>| {
-            b.push_with::<BorrowText>(seg, text_of(seg));
+            b.push_with::<BorrowText>(seg, text.of(seg));
             b.deliver_ready(visitor);
         };
     let route = |tracker: &mut EnvelopeTracker,
@@ -650,36 +644,18 @@ fn drive_835<'a>(
             Place::Ta1 | Place::Stray => {}
         }
     };
-    let mut ends = [0usize; INLINE_ELEMENTS];
     loop {
-        // Fast path inside an 835 set: the segment is split in the pass that
-        // finds it, and one that is no envelope segment goes straight to the
-        // builder. Anything else takes the checked route below.
         if let Some(b) = &mut builder {
-            if let Some((seg, n)) = tokenizer.next_split(&mut ends) {
-                if !is_envelope_id(&seg.raw()[..ends[0]]) && tracker.push_set_body() {
-                    let text = text_of(&seg);
-                    if let Some(t) = text
-                        && b.reader.read_fast(&seg, t, &ends[..n])
-                    {
-                        b.reader.r.segment_count += 1;
-                        b.reader.last_index = seg.index();
-                        b.reader.last_offset = seg.offset();
-                        b.deliver_ready(visitor);
-                        continue;
-                    }
-                    Era835Builder::read_split::<BorrowText>(
-                        &mut b.reader,
-                        &mut b.problems,
-                        &seg,
-                        text_of(&seg),
-                        &ends[..n],
-                    );
+            match fast.read_next(b, &mut tokenizer, &mut tracker) {
+                FastStep::Read => {
                     b.deliver_ready(visitor);
-                } else {
-                    route(&mut tracker, &seg, &mut builder, visitor);
+                    continue;
                 }
-                continue;
+                FastStep::Route(seg) => {
+                    route(&mut tracker, &seg, &mut builder, visitor);
+                    continue;
+                }
+                FastStep::Checked => {}
             }
         }
         let Some(seg) = tokenizer.next() else { break };
@@ -690,6 +666,91 @@ fn drive_835<'a>(
     let mut problems = tokenizer.take_problems();
     problems.extend(tracker.take_problems());
     problems
+}
+
+/// The one-pass way through the body of an 835 set, shared by the readers
+/// ([`drive_835`]) and [`crate::inspect::validate`]: each segment is split in
+/// the pass that finds it ([`Tokenizer::next_split`]) and goes straight to the
+/// builder, through its fast path ([`SetReader::read_fast`]) when it is an
+/// ordinary claim or service segment.
+pub(crate) struct FastReader<'a> {
+    text: InputText<'a>,
+    /// Element ends of the segment being read (see [`Tokenizer::next_split`]).
+    ends: [usize; INLINE_ELEMENTS],
+}
+
+/// The whole input as text when it is valid UTF-8 (one check, fast on
+/// ASCII): a segment's text is then a slice of it, checked at its ends.
+#[derive(Clone, Copy)]
+struct InputText<'a>(Option<&'a str>);
+
+impl<'a> InputText<'a> {
+    /// The segment's text, when it is valid UTF-8.
+    fn of(self, seg: &Segment<'a>) -> Option<&'a str> {
+        match self.0 {
+            Some(t) => t.get(seg.offset()..seg.offset() + seg.raw().len()),
+            None => std::str::from_utf8(seg.raw()).ok(),
+        }
+    }
+}
+
+/// What [`FastReader::read_next`] did.
+pub(crate) enum FastStep<'a> {
+    /// Read one body segment into the builder.
+    Read,
+    /// Read a segment that the envelope tracker must see (ISA, GS, ST, SE...):
+    /// the caller routes it as it would one from [`Tokenizer`]'s iterator.
+    Route(Segment<'a>),
+    /// Took nothing: the next segment needs the checked path (the
+    /// tokenizer's iterator), which reports what is wrong with it.
+    Checked,
+}
+
+impl<'a> FastReader<'a> {
+    pub(crate) fn new(input: &'a [u8]) -> Self {
+        Self {
+            text: InputText(std::str::from_utf8(input).ok()),
+            ends: [0; INLINE_ELEMENTS],
+        }
+    }
+
+    /// Reads the next segment of the open 835 set into `builder`, when it is
+    /// an ordinary body segment; see [`FastStep`] for the other outcomes.
+    /// Inlined into each loop: out of line, the tokenizer's state goes
+    /// through memory on every segment.
+    #[inline(always)]
+    pub(crate) fn read_next(
+        &mut self,
+        builder: &mut Era835Builder<'a>,
+        tokenizer: &mut Tokenizer<'a>,
+        tracker: &mut EnvelopeTracker,
+    ) -> FastStep<'a> {
+        let Some((seg, n)) = tokenizer.next_split(&mut self.ends) else {
+            return FastStep::Checked;
+        };
+        let ends = &self.ends[..n];
+        if is_envelope_id(&seg.raw()[..ends[0]]) || !tracker.push_set_body() {
+            return FastStep::Route(seg);
+        }
+        let text = self.text.of(&seg);
+        let reader = &mut builder.reader;
+        if let Some(t) = text
+            && reader.read_fast(&seg, t, ends)
+        {
+            reader.r.segment_count += 1;
+            reader.last_index = seg.index();
+            reader.last_offset = seg.offset();
+        } else {
+            Era835Builder::read_split::<BorrowText>(
+                reader,
+                &mut builder.problems,
+                &seg,
+                text,
+                ends,
+            );
+        }
+        FastStep::Read
+    }
 }
 
 /// True for the ids of envelope segments, which the envelope tracker must see.
@@ -727,6 +788,21 @@ impl<'a> Era835Check<'a> {
     pub(crate) fn push(&mut self, seg: &Segment<'a>) {
         self.builder.push(seg);
         self.builder.deliver_ready(&mut self.balance);
+    }
+
+    /// Reads the next segment through the one-pass reader when it is an
+    /// ordinary body segment, balancing the claim it completes, if any.
+    pub(crate) fn read_next(
+        &mut self,
+        fast: &mut FastReader<'a>,
+        tokenizer: &mut Tokenizer<'a>,
+        tracker: &mut EnvelopeTracker,
+    ) -> FastStep<'a> {
+        let step = fast.read_next(&mut self.builder, tokenizer, tracker);
+        if let FastStep::Read = step {
+            self.builder.deliver_ready(&mut self.balance);
+        }
+        step
     }
 
     /// Ends the set: the reader's problems, then the imbalances in input
@@ -1338,7 +1414,8 @@ impl<'a> SetReader<'a> {
         };
         // Pushed empty and filled in place: a service line is large, and
         // building it aside would copy it once more.
-        c.services.push(ServicePayment::default());
+        c.services
+            .resize_with(c.services.len() + 1, ServicePayment::default);
         if let Some(s) = c.services.last_mut() {
             fill(s);
         }

@@ -24,23 +24,35 @@ fn parse_short(text: &[u8]) -> Option<Decimal> {
         Some((b'-', rest)) => (true, rest),
         _ => (false, text),
     };
+    // Whole digits, then the fraction after one dot: two tight loops rather
+    // than one that tracks the dot at every byte.
     let mut mantissa: u64 = 0;
-    let mut scale: u32 = 0;
-    let mut seen_dot = false;
-    let mut seen_digit = false;
-    for &b in digits {
-        let d = b.wrapping_sub(b'0');
-        if d < 10 {
-            mantissa = mantissa * 10 + u64::from(d);
-            seen_digit = true;
-            scale += u32::from(seen_dot);
-        } else if b == b'.' && !seen_dot {
-            seen_dot = true;
-        } else {
-            return None;
-        }
+    let mut at = 0;
+    while let Some(d) = digits
+        .get(at)
+        .map(|b| b.wrapping_sub(b'0'))
+        .filter(|&d| d < 10)
+    {
+        mantissa = mantissa * 10 + u64::from(d);
+        at += 1;
     }
-    if !seen_digit {
+    let whole_digits = at;
+    let mut scale: u32 = 0;
+    if digits.get(at) == Some(&b'.') {
+        at += 1;
+        let fraction_start = at;
+        while let Some(d) = digits
+            .get(at)
+            .map(|b| b.wrapping_sub(b'0'))
+            .filter(|&d| d < 10)
+        {
+            mantissa = mantissa * 10 + u64::from(d);
+            at += 1;
+        }
+        // At most 18 digits in all, so this fits.
+        scale = (at - fraction_start) as u32;
+    }
+    if at != digits.len() || whole_digits + scale as usize == 0 {
         return None;
     }
     // `-0.00` is zero, not negative zero (as the i128 path gives).

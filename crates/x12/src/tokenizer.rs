@@ -8,6 +8,8 @@
 //! Input without an ISA (a bare `ST..SE`) is read with delimiters guessed from
 //! its first segment, and a warning says so.
 
+use wide::u8x16;
+
 use crate::delimiters::{Delimiters, printable};
 use crate::error::{Error, ErrorKind, Position, ProblemList};
 use crate::segment::Segment;
@@ -280,17 +282,6 @@ fn is_segment_id(id: &[u8]) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
-/// A `u64` with every byte 1: times a byte, that byte in each lane.
-const SPLAT: u64 = 0x0101_0101_0101_0101;
-
-/// Bit 7 of each byte of `word` that is zero, exactly (no false positives
-/// from borrows, unlike the shorter `(x - SPLAT) & !x & HIGH` form).
-#[inline]
-fn zero_bytes(word: u64) -> u64 {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    !(((word & LOW7) + LOW7) | word | LOW7)
-}
-
 /// Finds the first `byte` in `hay`. Segments are short (about 25 bytes), so
 /// the first 64 bytes are searched eight at a time inline; memchr's vector
 /// search costs more to set up than that.
@@ -380,15 +371,15 @@ impl<'a> Tokenizer<'a> {
         let limit = input
             .len()
             .min(start + FAST_SEGMENT_LEN.min(s.max_segment_len + 1));
-        // Eight bytes at a time: a mask of the separators and one of the
-        // terminator per word (see `zero_bytes`), then one step per separator.
-        let sep = SPLAT * u64::from(d.element);
-        let term = SPLAT * u64::from(d.segment);
+        // Sixteen bytes at a time: one compare gives the separators, one the
+        // terminators (a bit per byte), then one step per separator.
+        let sep = u8x16::splat(d.element);
+        let term = u8x16::splat(d.segment);
         let bytes = &input[start..limit];
         let mut n = 0;
         let mut at = 0;
         let len = loop {
-            let Some(word) = bytes.get(at..at + 8) else {
+            let Some(chunk) = bytes.get(at..).and_then(<[u8]>::first_chunk::<16>) else {
                 // The last few bytes of the input, one at a time.
                 let rest = bytes.get(at..)?;
                 let i = rest.iter().position(|&b| b == d.segment)?;
@@ -400,22 +391,22 @@ impl<'a> Tokenizer<'a> {
                 }
                 break at + i;
             };
-            let word = u64::from_le_bytes(word.try_into().ok()?);
-            let ends_here = zero_bytes(word ^ term);
-            let mut seps = zero_bytes(word ^ sep);
+            let chunk = u8x16::from(*chunk);
+            let ends_here = chunk.cmp_eq(term).move_mask() as u32;
+            let mut seps = chunk.cmp_eq(sep).move_mask() as u32;
             if ends_here != 0 {
-                // Keep the separators before the terminator.
+                // Keep the separators before the (first) terminator.
                 seps &= ends_here - 1;
             }
             while seps != 0 {
-                *ends.get_mut(n)? = at + (seps.trailing_zeros() / 8) as usize;
+                *ends.get_mut(n)? = at + seps.trailing_zeros() as usize;
                 n += 1;
                 seps &= seps - 1;
             }
             if ends_here != 0 {
-                break at + (ends_here.trailing_zeros() / 8) as usize;
+                break at + ends_here.trailing_zeros() as usize;
             }
-            at += 8;
+            at += 16;
         };
         let at = start + len;
         let raw = &input[start..at];
@@ -540,6 +531,63 @@ mod tests {
         let p = t.take_problems();
         assert_eq!(p[0].kind, ErrorKind::SegmentTooLong { limit: 150 });
         assert_eq!(p[0].position.segment_index, 2);
+    }
+
+    #[test]
+    fn split_pass_matches_the_checked_path() {
+        // Segments of every length around the 16-byte steps, elements of
+        // every length, CR/LF between segments, a newline terminator, and
+        // segments the split pass must leave to the checked path.
+        let mut inputs: Vec<Vec<u8>> = Vec::new();
+        let isa = "ISA*00*          *00*          *ZZ*A              *ZZ*B              *240101*1200*^*00501*000000001*0*P*:~";
+        for len in 0..40 {
+            let mut t = String::from(isa);
+            t.push_str("\r\nST*835*0001~");
+            for k in 0..6 {
+                t.push_str("REF*");
+                t.push_str(&"A*".repeat((len + k) % 7));
+                t.push_str(&"x".repeat(len));
+                t.push_str("~\n");
+            }
+            t.push_str("DTM*472*20240101\r~SE*8*0001~");
+            inputs.push(t.into_bytes());
+        }
+        inputs.push(
+            isa.replace('~', "\n")
+                .into_bytes()
+                .into_iter()
+                .chain(*b"ST*835*1\nN1*PR*X\nSE*3*1\n")
+                .collect(),
+        );
+        inputs.push(format!("{isa}ST*835*1~{}~SE*3*1~", "CAS*CO*45*1".repeat(4)).into_bytes());
+        inputs.push(format!("{isa}ST*835*1~1BAD*1~SE*3*1~REF*X").into_bytes());
+        for input in &inputs {
+            let checked: Vec<_> = Tokenizer::new(input).collect();
+            let mut split = Tokenizer::new(input);
+            let mut got = Vec::new();
+            let mut ends = [0usize; 32];
+            loop {
+                if let Some((seg, n)) = split.next_split(&mut ends) {
+                    let mut parts = [&b""[..]; 32];
+                    let count = seg.split_into(&mut parts);
+                    assert_eq!(n, count.min(32), "{seg:?}");
+                    let mut start = 0;
+                    for (i, &end) in ends[..n].iter().enumerate() {
+                        assert_eq!(&seg.raw()[start..end], parts[i], "{seg:?} element {i}");
+                        start = end + 1;
+                    }
+                    got.push(seg);
+                } else if let Some(seg) = split.next() {
+                    got.push(seg);
+                } else {
+                    break;
+                }
+            }
+            assert_eq!(got, checked);
+            let mut all = Tokenizer::new(input);
+            all.by_ref().for_each(drop);
+            assert_eq!(split.problems(), all.problems());
+        }
     }
 
     #[test]

@@ -36,9 +36,6 @@ const fn id(b: &[u8; 3]) -> u32 {
     u32::from_le_bytes([b[0], b[1], b[2], 0])
 }
 
-/// Most CAS elements the fast path reads: the group and six triplets.
-const CAS_ELEMENTS: usize = 1 + 6 * 3;
-
 /// A segment's elements as text: `ends[i]` is the end offset of element `i`
 /// (the id is element 0) in `text`.
 struct Elements<'s, 'a> {
@@ -299,16 +296,17 @@ impl<'a> SetReader<'a> {
                 }
             }
             CAS => {
-                if ends.len() > CAS_ELEMENTS + 1 {
-                    return false;
-                }
                 let Some(group) = e.required(1) else {
                     return false;
                 };
-                // Checked whole before anything is written, so a bad triplet
-                // leaves the segment to the general reader untouched.
-                let mut read = [("", Decimal::ZERO, None); 6];
-                let mut count = 0;
+                let list = match (in_service, c.services.last_mut()) {
+                    (false, _) => &mut c.adjustments,
+                    (true, Some(s)) => &mut s.adjustments,
+                    (true, None) => return false,
+                };
+                // Triplets are pushed as they are read; a bad one takes the
+                // segment's back out, so the general reader starts clean.
+                let before = list.len();
                 let mut i = 2;
                 while i < ends.len() {
                     let (reason, amount, quantity) = (e.get(i), e.get(i + 1), e.get(i + 2));
@@ -316,35 +314,24 @@ impl<'a> SetReader<'a> {
                     if reason.is_empty() && amount.is_empty() && quantity.is_empty() {
                         continue;
                     }
-                    let (false, Some(amount)) =
-                        (reason.is_empty(), parse_decimal(amount.as_bytes()))
-                    else {
+                    let (false, Some(amount), Some(quantity)) = (
+                        reason.is_empty(),
+                        parse_decimal(amount.as_bytes()),
+                        optional_decimal(quantity),
+                    ) else {
+                        list.truncate(before);
                         return false;
                     };
-                    let Some(quantity) = optional_decimal(quantity) else {
-                        return false;
-                    };
-                    read[count] = (reason, amount, quantity);
-                    count += 1;
+                    list.push(Adjustment {
+                        group: Cow::Borrowed(group),
+                        reason: Cow::Borrowed(reason),
+                        amount,
+                        quantity,
+                    });
                 }
-                if count == 0 {
+                if list.len() == before {
                     return false;
                 }
-                let list = match (in_service, c.services.last_mut()) {
-                    (false, _) => &mut c.adjustments,
-                    (true, Some(s)) => &mut s.adjustments,
-                    (true, None) => return false,
-                };
-                list.extend(
-                    read[..count]
-                        .iter()
-                        .map(|&(reason, amount, quantity)| Adjustment {
-                            group: Cow::Borrowed(group),
-                            reason: Cow::Borrowed(reason),
-                            amount,
-                            quantity,
-                        }),
-                );
             }
             _ => return false,
         }

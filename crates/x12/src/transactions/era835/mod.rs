@@ -1833,18 +1833,49 @@ const CAS_REASON: [&str; 6] = ["CAS02", "CAS05", "CAS08", "CAS11", "CAS14", "CAS
 const CAS_AMOUNT: [&str; 6] = ["CAS03", "CAS06", "CAS09", "CAS12", "CAS15", "CAS18"];
 
 /// True for CCYYMMDD with a plausible month and day.
+#[inline]
 fn is_date(b: &[u8]) -> bool {
-    if b.len() != 8 || !b.iter().all(u8::is_ascii_digit) {
+    let Ok(&bytes) = <&[u8; 8]>::try_from(b) else {
+        return false;
+    };
+    // All eight are digits when each byte is 0x30..=0x39: its high nibble is
+    // 3, and adding 6 does not carry into the high nibble (checked at once).
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const THREES: u64 = 0x3030_3030_3030_3030;
+    const SIXES: u64 = 0x0606_0606_0606_0606;
+    let word = u64::from_le_bytes(bytes);
+    if word & HIGH != THREES || (word + SIXES) & HIGH != THREES {
         return false;
     }
-    let month = (b[4] - b'0') * 10 + (b[5] - b'0');
-    let day = (b[6] - b'0') * 10 + (b[7] - b'0');
+    let month = (bytes[4] - b'0') * 10 + (bytes[5] - b'0');
+    let day = (bytes[6] - b'0') * 10 + (bytes[7] - b'0');
     (1..=12).contains(&month) && (1..=31).contains(&day)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_eight_digits_with_a_plausible_month_and_day() {
+        for ok in ["20240315", "19991231", "00000101", "99991231"] {
+            assert!(is_date(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "", "2024031", "202403150", "20241315", "20240300", "20240332", "2024O315",
+            "2024/315", "20240:15", "2024031\u{7f}", "20240315 ", "2024-3-5",
+        ] {
+            assert!(!is_date(bad.as_bytes()), "{bad:?}");
+        }
+        // Every byte that is not a digit, in every position.
+        for at in 0..8 {
+            for byte in (0..=255u8).filter(|b| !b.is_ascii_digit()) {
+                let mut d = *b"20240315";
+                d[at] = byte;
+                assert!(!is_date(&d), "{d:?}");
+            }
+        }
+    }
 
     /// A CAS with twelve triplets (38 elements) takes the spill path of the
     /// element splitter; amounts, count and the position of a bad amount

@@ -13,8 +13,6 @@ use std::borrow::Cow;
 
 use rust_decimal::Decimal;
 
-use smallvec::SmallVec;
-
 use super::Text;
 use super::{
     Adjustment, AmountRef, DateRef, Loop, Name, Procedure, Reference, Remark, SetReader, is_date,
@@ -45,7 +43,7 @@ struct Elements<'s, 'a> {
 
 impl<'a> Elements<'_, 'a> {
     /// Element `i`, `""` when the segment has fewer elements.
-    #[inline]
+    #[inline(always)]
     fn get(&self, i: usize) -> &'a str {
         let (Some(&end), Some(&prev)) = (self.ends.get(i), self.ends.get(i.wrapping_sub(1))) else {
             return "";
@@ -81,56 +79,66 @@ impl<'a> Elements<'_, 'a> {
     /// Element `i` as a procedure composite split on `component`: `Some(None)`
     /// when empty or absent, `None` when the general reader would report it
     /// (no declared separator in it, or no code).
-    fn procedure(&self, i: usize, component: u8) -> Option<Option<Procedure<'a>>> {
+    fn procedure(&self, i: usize, component: u8) -> Option<Option<ProcedureParts<'a>>> {
         let b = self.get(i);
         if b.is_empty() {
             return Some(None);
         }
         // Parts end at each separator; up to seven are read (qualifier, code,
         // four modifiers, description), as the general reader does.
-        let mut ends = [b.len(); 7];
-        let mut parts = 1;
+        let mut parts = [""; 7];
+        let mut count = 0;
+        let mut start = 0;
         for (at, byte) in b.bytes().enumerate() {
             if byte == component {
-                if parts == ends.len() {
-                    // The description ends here; what follows is not read.
-                    ends[parts - 1] = at;
+                parts[count] = b.get(start..at)?;
+                count += 1;
+                start = at + 1;
+                if count == parts.len() {
+                    // What follows the description is not read.
                     break;
                 }
-                ends[parts - 1] = at;
-                parts += 1;
             }
         }
-        if parts < 2 || !component.is_ascii() {
+        if count == 0 || !component.is_ascii() {
             // No declared separator (the general reader checks for another).
             return None;
         }
-        let part = |n: usize| -> &'a str {
-            let start = if n == 0 { 0 } else { ends[n - 1] + 1 };
-            if n < parts {
-                b.get(start..ends[n]).unwrap_or("")
-            } else {
-                ""
-            }
-        };
-        let (qualifier, code) = (part(0), part(1));
-        if code.is_empty() {
+        if count < parts.len() {
+            parts[count] = b.get(start..)?;
+        }
+        if parts[1].is_empty() {
             return None;
         }
-        let mut modifiers = SmallVec::new();
-        for n in 2..6 {
-            let m = part(n);
+        Some(Some(ProcedureParts(parts)))
+    }
+}
+
+/// A procedure composite's parts: qualifier, code, four modifiers and the
+/// description (`""` where absent).
+struct ProcedureParts<'a>([&'a str; 7]);
+
+impl<'a> ProcedureParts<'a> {
+    /// Fills `out` (an empty procedure) in place.
+    #[inline]
+    fn fill(&self, out: &mut Procedure<'a>) {
+        let [qualifier, code, m1, m2, m3, m4, description] = self.0;
+        out.qualifier = Cow::Borrowed(qualifier);
+        out.code = Cow::Borrowed(code);
+        for m in [m1, m2, m3, m4] {
             if !m.is_empty() {
-                modifiers.push(Cow::Borrowed(m));
+                out.modifiers.push(Cow::Borrowed(m));
             }
         }
-        let description = Some(part(6)).filter(|d| !d.is_empty()).map(Cow::Borrowed);
-        Some(Some(Procedure {
-            qualifier: Cow::Borrowed(qualifier),
-            code: Cow::Borrowed(code),
-            modifiers,
-            description,
-        }))
+        if !description.is_empty() {
+            out.description = Some(Cow::Borrowed(description));
+        }
+    }
+
+    fn build(&self) -> Procedure<'a> {
+        let mut p = Procedure::default();
+        self.fill(&mut p);
+        p
     }
 }
 
@@ -209,12 +217,12 @@ impl<'a> SetReader<'a> {
                     return false;
                 };
                 return self.open_service(|s| {
-                    s.procedure = procedure;
+                    procedure.fill(&mut s.procedure);
                     s.charge = charge;
                     s.paid = paid;
                     s.revenue_code = e.optional(4);
                     s.units = units;
-                    s.submitted_procedure = submitted.map(Box::new);
+                    s.submitted_procedure = submitted.map(|p| Box::new(p.build()));
                     s.submitted_units = submitted_units;
                     s.segment_index = seg.index();
                     s.segment_offset = seg.offset();

@@ -459,6 +459,12 @@ fn one_pass_reader_builds_what_the_tree_reader_builds() {
         (b"DTM*472*2024", b"DTM*472*2O24"),
         (b"AMT*B6*", b"AMT**"),
         (b"~\nSVC*HC:", b"~\nLQ*HE*M1~\nSVC*HC>"),
+        // Procedure composites: seven parts, eight, empty ones, and one past
+        // the 16 bytes the fast path compares at once.
+        (
+            b"~\nSVC*HC:",
+            b"~\nSVC*HC:1:2:3:4:5:6*1*1~\nSVC*HC:1:2:3:4:5:6:7*1*1~\nSVC*HC:1::3::5:*1*1~\nSVC*HC:99213:25::AB:CD:OFFICE VISIT:X*1*1~\nSVC*HC:",
+        ),
     ] {
         let at = broken
             .windows(from.len())

@@ -12,6 +12,7 @@
 use std::borrow::Cow;
 
 use rust_decimal::Decimal;
+use wide::u8x16;
 
 use super::Text;
 use super::{
@@ -89,14 +90,40 @@ impl<'a> Elements<'_, 'a> {
         let mut parts = [""; 7];
         let mut count = 0;
         let mut start = 0;
-        for (at, byte) in b.bytes().enumerate() {
-            if byte == component {
-                parts[count] = b.get(start..at)?;
-                count += 1;
-                start = at + 1;
-                if count == parts.len() {
-                    // What follows the description is not read.
-                    break;
+        let mut split_at = |at: usize| -> Option<bool> {
+            parts[count] = b.get(start..at)?;
+            count += 1;
+            start = at + 1;
+            // What follows the description is not read.
+            Some(count == parts.len())
+        };
+        // The separators of a composite shorter than 16 bytes, found with one
+        // compare of the 16 bytes where it starts (the segment goes on past it,
+        // or the byte loop below takes over).
+        let from = self.ends[i - 1] + 1;
+        match self
+            .text
+            .as_bytes()
+            .get(from..)
+            .and_then(<[u8]>::first_chunk::<16>)
+        {
+            Some(chunk) if b.len() < 16 => {
+                let found = u8x16::from(*chunk)
+                    .cmp_eq(u8x16::splat(component))
+                    .move_mask();
+                let mut seps = (found as u32) & ((1 << b.len()) - 1);
+                while seps != 0 {
+                    if split_at(seps.trailing_zeros() as usize)? {
+                        break;
+                    }
+                    seps &= seps - 1;
+                }
+            }
+            _ => {
+                for (at, byte) in b.bytes().enumerate() {
+                    if byte == component && split_at(at)? {
+                        break;
+                    }
                 }
             }
         }

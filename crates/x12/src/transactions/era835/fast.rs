@@ -263,7 +263,8 @@ impl<'a> SetReader<'a> {
                 let (Some(entity), Some(entity_type)) = (e.required(1), e.required(2)) else {
                     return false;
                 };
-                c.names.push(Name {
+                // Made where it is stored rather than moved in.
+                c.names.resize_with(c.names.len() + 1, || Name {
                     entity: Cow::Borrowed(entity),
                     entity_type: Cow::Borrowed(entity_type),
                     last: e.optional(3),

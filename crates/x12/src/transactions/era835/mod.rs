@@ -385,7 +385,7 @@ pub struct ServicePayment<'a> {
     /// QTY segments.
     pub quantities: Vec<QuantityRef<'a>>,
     /// LQ remark codes (HE = RARC).
-    pub remarks: SmallVec<[Remark<'a>; 1]>,
+    pub remarks: Vec<Remark<'a>>,
     /// 1-based index of the SVC segment in the input.
     pub segment_index: usize,
     /// Byte offset of the SVC segment in the input.

@@ -27,28 +27,12 @@ fn parse_short(text: &[u8]) -> Option<Decimal> {
     // Whole digits, then the fraction after one dot: two tight loops rather
     // than one that tracks the dot at every byte.
     let mut mantissa: u64 = 0;
-    let mut at = 0;
-    while let Some(d) = digits
-        .get(at)
-        .map(|b| b.wrapping_sub(b'0'))
-        .filter(|&d| d < 10)
-    {
-        mantissa = mantissa * 10 + u64::from(d);
-        at += 1;
-    }
+    let mut at = take_digits(digits, 0, &mut mantissa);
     let whole_digits = at;
     let mut scale: u32 = 0;
     if digits.get(at) == Some(&b'.') {
-        at += 1;
-        let fraction_start = at;
-        while let Some(d) = digits
-            .get(at)
-            .map(|b| b.wrapping_sub(b'0'))
-            .filter(|&d| d < 10)
-        {
-            mantissa = mantissa * 10 + u64::from(d);
-            at += 1;
-        }
+        let fraction_start = at + 1;
+        at = take_digits(digits, fraction_start, &mut mantissa);
         // At most 18 digits in all, so this fits.
         scale = (at - fraction_start) as u32;
     }
@@ -64,6 +48,21 @@ fn parse_short(text: &[u8]) -> Option<Decimal> {
         negative,
         scale,
     ))
+}
+
+/// Appends the digits of `digits` from `at` to `mantissa` and returns where
+/// they stop. The caller bounds the count (at most 18 digits fit).
+#[inline(always)]
+fn take_digits(digits: &[u8], mut at: usize, mantissa: &mut u64) -> usize {
+    while let Some(d) = digits
+        .get(at)
+        .map(|b| b.wrapping_sub(b'0'))
+        .filter(|&d| d < 10)
+    {
+        *mantissa = *mantissa * 10 + u64::from(d);
+        at += 1;
+    }
+    at
 }
 
 fn parse_long(text: &[u8]) -> Option<Decimal> {

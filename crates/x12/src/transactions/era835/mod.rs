@@ -737,9 +737,7 @@ impl<'a> FastReader<'a> {
         if let Some(t) = text
             && reader.read_fast(&seg, t, ends)
         {
-            reader.r.segment_count += 1;
-            reader.last_index = seg.index();
-            reader.last_offset = seg.offset();
+            reader.count(&seg);
         } else {
             Era835Builder::read_split::<BorrowText>(
                 reader,
@@ -997,9 +995,7 @@ impl<'a> Era835Builder<'a> {
         seg_str: Option<&'x str>,
         ends: &[usize],
     ) {
-        reader.r.segment_count += 1;
-        reader.last_index = seg.index();
-        reader.last_offset = seg.offset();
+        reader.count(seg);
         reader.dispatch(
             &Fields {
                 seg,
@@ -1056,6 +1052,15 @@ impl<'a> Era835Builder<'a> {
 }
 
 impl<'a> SetReader<'a> {
+    /// Counts a segment of the set ([`Remittance::segment_count`]) and
+    /// remembers where it was (where a missing-segment problem is reported).
+    #[inline]
+    fn count(&mut self, seg: &Segment<'_>) {
+        self.r.segment_count += 1;
+        self.last_index = seg.index();
+        self.last_offset = seg.offset();
+    }
+
     /// Returns the claim being read, if a CLP has opened one.
     fn claim_mut(&mut self) -> Option<&mut ClaimPayment<'a>> {
         if self.in_claim {

@@ -8,7 +8,7 @@ use medbill_x12::inspect::inspect;
 use medbill_x12::transactions::{
     ack999, claim_status277, claim837, eligibility271, inquiry270, status276, ta1,
 };
-use medbill_x12::write::{self, Envelope, GroupHeader, InterchangeHeader, Separators, samples};
+use medbill_x12::write::{self, Envelope, Separators, samples};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
@@ -175,19 +175,7 @@ fn round_trip(
             ..Separators::default()
         },
     ][sep_pick];
-    let interchange = InterchangeHeader::test_default(1);
-    let group = GroupHeader::new(
-        "SENDERAPP",
-        "RECEIVERAPP",
-        interchange.date,
-        interchange.time,
-        1,
-    );
-    let env = Envelope {
-        interchange,
-        group,
-        set_control_number: 1,
-    };
+    let env = Envelope::test_default(1, 1, 1);
     let Ok(text) = write::professional_interchange(sep, &env, &set) else {
         return Ok(false);
     };
@@ -205,18 +193,6 @@ fn amounts_with_more_than_two_places_are_refused() {
     let mut set = samples::professional_set();
     set.claims[0].lines[1].charge = Decimal::from_str("35.505").unwrap();
     set.claims[0].claim.total_charge = Decimal::from_str("185.505").unwrap();
-    let interchange = InterchangeHeader::test_default(1);
-    let group = GroupHeader::new(
-        "SENDERAPP",
-        "RECEIVERAPP",
-        interchange.date,
-        interchange.time,
-        1,
-    );
-    let env = Envelope {
-        interchange,
-        group,
-        set_control_number: 1,
-    };
+    let env = Envelope::test_default(1, 1, 1);
     assert!(write::professional_interchange(Separators::default(), &env, &set).is_err());
 }

@@ -3,23 +3,7 @@
 
 use medbill_x12::Document;
 use medbill_x12::transactions::{ack999, claim837, inquiry270, status276, ta1};
-use medbill_x12::write::{self, Envelope, GroupHeader, InterchangeHeader, Separators, samples};
-
-fn envelope(isa: u32, gs: u32, st: u32) -> Envelope {
-    let interchange = InterchangeHeader::test_default(isa);
-    let group = GroupHeader::new(
-        "SENDERAPP",
-        "RECEIVERAPP",
-        interchange.date,
-        interchange.time,
-        gs,
-    );
-    Envelope {
-        interchange,
-        group,
-        set_control_number: st,
-    }
-}
+use medbill_x12::write::{self, Envelope, InterchangeHeader, Separators, samples};
 
 fn odd_separators() -> Separators {
     Separators {
@@ -69,7 +53,8 @@ fn segments(text: &str, sep: Separators) -> Vec<Vec<String>> {
 fn professional_round_trip() {
     let set = samples::professional_set();
     for sep in all_separators() {
-        let text = write::professional_interchange(sep, &envelope(905, 77, 12), &set).unwrap();
+        let text = write::professional_interchange(sep, &Envelope::test_default(905, 77, 12), &set)
+            .unwrap();
         let doc = parse(&text);
         let (_, group, ts) = doc.sets().next().unwrap();
         assert_eq!(group.gs.unwrap().text(8), "005010X222A1");
@@ -89,7 +74,8 @@ fn professional_round_trip() {
 fn institutional_round_trip() {
     let set = samples::institutional_set();
     for sep in all_separators() {
-        let text = write::institutional_interchange(sep, &envelope(906, 78, 1), &set).unwrap();
+        let text = write::institutional_interchange(sep, &Envelope::test_default(906, 78, 1), &set)
+            .unwrap();
         let doc = parse(&text);
         let (_, group, ts) = doc.sets().next().unwrap();
         assert_eq!(group.gs.unwrap().text(8), "005010X223A2");
@@ -111,7 +97,8 @@ fn eligibility_round_trip() {
     no_dependent.service_types = vec!["30".into()];
     for sep in all_separators() {
         for model in [&q, &no_dependent] {
-            let text = write::eligibility_interchange(sep, &envelope(1, 1, 1), model).unwrap();
+            let text = write::eligibility_interchange(sep, &Envelope::test_default(1, 1, 1), model)
+                .unwrap();
             let doc = parse(&text);
             let (_, _, ts) = doc.sets().next().unwrap();
             let back = inquiry270::read_270(ts);
@@ -120,7 +107,9 @@ fn eligibility_round_trip() {
         }
     }
     // EQ01 uses the repetition separator.
-    let text = write::eligibility_interchange(odd_separators(), &envelope(1, 1, 1), &q).unwrap();
+    let text =
+        write::eligibility_interchange(odd_separators(), &Envelope::test_default(1, 1, 1), &q)
+            .unwrap();
     assert!(text.contains("\nEQ|30!98\n"), "{text}");
 }
 
@@ -128,7 +117,8 @@ fn eligibility_round_trip() {
 fn claim_status_round_trip() {
     let q = samples::claim_status_inquiry();
     for sep in all_separators() {
-        let text = write::claim_status_interchange(sep, &envelope(2, 2, 2), &q).unwrap();
+        let text =
+            write::claim_status_interchange(sep, &Envelope::test_default(2, 2, 2), &q).unwrap();
         let doc = parse(&text);
         let (_, _, ts) = doc.sets().next().unwrap();
         let back = status276::read_276(ts);
@@ -141,7 +131,7 @@ fn claim_status_round_trip() {
 fn functional_ack_round_trip() {
     let a = samples::functional_ack();
     for sep in all_separators() {
-        let text = write::ack_interchange(sep, &envelope(3, 3, 3), &a).unwrap();
+        let text = write::ack_interchange(sep, &Envelope::test_default(3, 3, 3), &a).unwrap();
         let doc = parse(&text);
         let (_, group, ts) = doc.sets().next().unwrap();
         assert_eq!(group.gs.unwrap().text(1), "FA");
@@ -149,7 +139,8 @@ fn functional_ack_round_trip() {
         assert!(back.problems.is_empty(), "{:?}", back.problems);
         assert_eq!(back.value, a);
     }
-    let text = write::ack_interchange(Separators::default(), &envelope(3, 3, 3), &a).unwrap();
+    let text = write::ack_interchange(Separators::default(), &Envelope::test_default(3, 3, 3), &a)
+        .unwrap();
     assert!(text.contains("~IK4*5:3*1325*7*9~"), "{text}");
 }
 
@@ -172,7 +163,8 @@ fn ta1_round_trip() {
 fn envelope_is_fixed_width_and_counted() {
     let set = samples::professional_set();
     let sep = Separators::default();
-    let text = write::professional_interchange(sep, &envelope(905, 77, 12), &set).unwrap();
+    let text =
+        write::professional_interchange(sep, &Envelope::test_default(905, 77, 12), &set).unwrap();
     let isa_end = text.find('~').unwrap();
     assert_eq!(
         isa_end + 1,
@@ -197,7 +189,8 @@ fn envelope_is_fixed_width_and_counted() {
 fn hl_numbering_follows_the_hierarchy() {
     let set = samples::professional_set();
     let sep = Separators::default();
-    let text = write::professional_interchange(sep, &envelope(1, 1, 1), &set).unwrap();
+    let text =
+        write::professional_interchange(sep, &Envelope::test_default(1, 1, 1), &set).unwrap();
     let hls: Vec<String> = segments(&text, sep)
         .into_iter()
         .filter(|s| s[0] == "HL")
@@ -218,7 +211,7 @@ fn hl_numbering_follows_the_hierarchy() {
 fn two_sets_in_one_group_are_counted() {
     let set = samples::professional_set();
     let mut w = write::X12Writer::new(Separators::default()).unwrap();
-    let env = envelope(10, 20, 1);
+    let env = Envelope::test_default(10, 20, 1);
     w.begin_interchange(&env.interchange).unwrap();
     w.begin_group("HC", &env.group, "005010X222A1").unwrap();
     write::write_837p(&mut w, &set, 1).unwrap();
@@ -236,8 +229,12 @@ fn acknowledgments_for_received_files() {
     use medbill_x12::write::{acknowledge_group, acknowledge_interchange};
     // A clean 837P interchange: accepted by 999 and TA1.
     let set = samples::professional_set();
-    let text =
-        write::professional_interchange(Separators::default(), &envelope(55, 66, 1), &set).unwrap();
+    let text = write::professional_interchange(
+        Separators::default(),
+        &Envelope::test_default(55, 66, 1),
+        &set,
+    )
+    .unwrap();
     let doc = parse(&text);
     let ic = &doc.interchanges[0];
     let ack = acknowledge_group(&ic.groups[0], &doc.problems);
@@ -307,7 +304,12 @@ fn acknowledgments_for_received_files() {
     let ta1 = acknowledge_interchange(ic, &problems).unwrap();
     assert_eq!((ta1.status.as_str(), ta1.note_code.as_str()), ("R", "001"));
     // The 999 built from them is itself writable and reads back equal.
-    let text = write::ack_interchange(Separators::default(), &envelope(1, 1, 1), &ack).unwrap();
+    let text = write::ack_interchange(
+        Separators::default(),
+        &Envelope::test_default(1, 1, 1),
+        &ack,
+    )
+    .unwrap();
     let doc = parse(&text);
     let (_, _, ts) = doc.sets().next().unwrap();
     assert_eq!(medbill_x12::transactions::ack999::read_999(ts).value, ack);

@@ -13,24 +13,8 @@ use medbill_x12::model::claim::{
 };
 use medbill_x12::model::{Address, PartyName, PersonName};
 use medbill_x12::transactions::claim837;
-use medbill_x12::write::{self, Envelope, GroupHeader, InterchangeHeader, Separators, samples};
+use medbill_x12::write::{self, Envelope, Separators, samples};
 use rust_decimal::Decimal;
-
-fn envelope() -> Envelope {
-    let interchange = InterchangeHeader::test_default(7);
-    let group = GroupHeader::new(
-        "SENDERAPP",
-        "RECEIVERAPP",
-        interchange.date,
-        interchange.time,
-        7,
-    );
-    Envelope {
-        interchange,
-        group,
-        set_control_number: 1,
-    }
-}
 
 fn odd() -> Separators {
     Separators {
@@ -52,7 +36,7 @@ fn day(y: i32, m: u32, d: u32) -> NaiveDate {
 
 /// Writes `set` with `sep`, reads it back without problems and returns the text and the set read.
 fn p_round_trip(set: &ProfessionalClaimSet, sep: Separators) -> (String, ProfessionalClaimSet) {
-    let text = write::professional_interchange(sep, &envelope(), set).unwrap();
+    let text = write::professional_interchange(sep, &Envelope::test_default(7, 7, 1), set).unwrap();
     let doc = Document::parse(text.as_bytes());
     assert!(doc.problems.is_empty(), "{:?}", doc.problems);
     let (_, _, ts) = doc.sets().next().unwrap();
@@ -62,7 +46,8 @@ fn p_round_trip(set: &ProfessionalClaimSet, sep: Separators) -> (String, Profess
 }
 
 fn i_round_trip(set: &InstitutionalClaimSet, sep: Separators) -> (String, InstitutionalClaimSet) {
-    let text = write::institutional_interchange(sep, &envelope(), set).unwrap();
+    let text =
+        write::institutional_interchange(sep, &Envelope::test_default(7, 7, 1), set).unwrap();
     let doc = Document::parse(text.as_bytes());
     assert!(doc.problems.is_empty(), "{:?}", doc.problems);
     let (_, _, ts) = doc.sets().next().unwrap();
@@ -73,13 +58,13 @@ fn i_round_trip(set: &InstitutionalClaimSet, sep: Separators) -> (String, Instit
 
 /// The writer's error for `set`, as text.
 fn p_error(set: &ProfessionalClaimSet) -> String {
-    write::professional_interchange(Separators::default(), &envelope(), set)
+    write::professional_interchange(Separators::default(), &Envelope::test_default(7, 7, 1), set)
         .unwrap_err()
         .to_string()
 }
 
 fn i_error(set: &InstitutionalClaimSet) -> String {
-    write::institutional_interchange(Separators::default(), &envelope(), set)
+    write::institutional_interchange(Separators::default(), &Envelope::test_default(7, 7, 1), set)
         .unwrap_err()
         .to_string()
 }
@@ -492,7 +477,12 @@ fn reader_keeps_other_payer_loops_apart() {
     // 2330D (NM1*82) and 2330G (NM1*85) of the COB claim name the other payer's providers:
     // they must not replace the claim's rendering provider or the next claim's billing provider.
     let set = samples::professional_set();
-    let text = write::professional_interchange(Separators::default(), &envelope(), &set).unwrap();
+    let text = write::professional_interchange(
+        Separators::default(),
+        &Envelope::test_default(7, 7, 1),
+        &set,
+    )
+    .unwrap();
     let marker = "DTP*573*D8*20260301~LX*1~";
     assert!(text.contains(marker));
     let text = text.replacen(
@@ -516,7 +506,12 @@ fn reader_keeps_other_payer_loops_apart() {
 #[test]
 fn reader_skips_dme_pwk_and_tpo_line_notes() {
     let set = samples::professional_set();
-    let text = write::professional_interchange(Separators::default(), &envelope(), &set).unwrap();
+    let text = write::professional_interchange(
+        Separators::default(),
+        &Envelope::test_default(7, 7, 1),
+        &set,
+    )
+    .unwrap();
     // A DME certificate PWK and a repricer note on line 2 are other segments of 2400.
     let marker = "SV1*HC:83036*35.5*UN*1***1~";
     let text = text

@@ -3,26 +3,8 @@
 use std::str::FromStr;
 
 use medbill_x12::model::claim::ClaimFrequency;
-use medbill_x12::write::{
-    self, Envelope, GroupHeader, InterchangeHeader, Separators, WriteError, samples,
-};
+use medbill_x12::write::{self, Envelope, Separators, WriteError, samples};
 use rust_decimal::Decimal;
-
-fn env() -> Envelope {
-    let interchange = InterchangeHeader::test_default(1);
-    let group = GroupHeader::new(
-        "SENDERAPP",
-        "RECEIVERAPP",
-        interchange.date,
-        interchange.time,
-        1,
-    );
-    Envelope {
-        interchange,
-        group,
-        set_control_number: 1,
-    }
-}
 
 fn field_of(e: WriteError) -> &'static str {
     match e {
@@ -34,7 +16,14 @@ fn field_of(e: WriteError) -> &'static str {
 fn p_err(f: impl FnOnce(&mut medbill_x12::model::claim::ProfessionalClaimSet)) -> &'static str {
     let mut set = samples::professional_set();
     f(&mut set);
-    field_of(write::professional_interchange(Separators::default(), &env(), &set).unwrap_err())
+    field_of(
+        write::professional_interchange(
+            Separators::default(),
+            &Envelope::test_default(1, 1, 1),
+            &set,
+        )
+        .unwrap_err(),
+    )
 }
 
 #[test]
@@ -99,7 +88,12 @@ fn rejects_invalid_professional_claims() {
 fn rejects_separator_characters_in_values() {
     let mut set = samples::professional_set();
     set.claims[0].payer.name = "ACME*HEALTH".into();
-    let e = write::professional_interchange(Separators::default(), &env(), &set).unwrap_err();
+    let e = write::professional_interchange(
+        Separators::default(),
+        &Envelope::test_default(1, 1, 1),
+        &set,
+    )
+    .unwrap_err();
     assert_eq!(
         e,
         WriteError::SeparatorInValue {
@@ -127,7 +121,7 @@ fn rejects_bad_separators_and_envelopes() {
         write::X12Writer::new(sep),
         Err(WriteError::InvalidSeparators(_))
     ));
-    let mut e = env();
+    let mut e = Envelope::test_default(1, 1, 1);
     e.interchange.sender_id = "A".repeat(16);
     let err =
         write::professional_interchange(Separators::default(), &e, &samples::professional_set())
@@ -145,21 +139,34 @@ fn rejects_invalid_institutional_and_inquiries() {
     let mut set = samples::institutional_set();
     set.claims[0].billing_provider.name =
         medbill_x12::model::PartyName::Person(medbill_x12::model::PersonName::new("A", "B"));
-    let e = write::institutional_interchange(Separators::default(), &env(), &set).unwrap_err();
+    let e = write::institutional_interchange(
+        Separators::default(),
+        &Envelope::test_default(1, 1, 1),
+        &set,
+    )
+    .unwrap_err();
     assert_eq!(field_of(e), "billing_provider.name");
 
     let mut q = samples::eligibility_inquiry();
     q.provider_npi = "1234567890".into();
-    let e = write::eligibility_interchange(Separators::default(), &env(), &q).unwrap_err();
+    let e =
+        write::eligibility_interchange(Separators::default(), &Envelope::test_default(1, 1, 1), &q)
+            .unwrap_err();
     assert_eq!(field_of(e), "provider_npi");
 
     let mut s = samples::claim_status_inquiry();
     s.claims.clear();
-    let e = write::claim_status_interchange(Separators::default(), &env(), &s).unwrap_err();
+    let e = write::claim_status_interchange(
+        Separators::default(),
+        &Envelope::test_default(1, 1, 1),
+        &s,
+    )
+    .unwrap_err();
     assert_eq!(field_of(e), "claims");
 
     let mut a = samples::functional_ack();
     a.accepted = 3;
-    let e = write::ack_interchange(Separators::default(), &env(), &a).unwrap_err();
+    let e = write::ack_interchange(Separators::default(), &Envelope::test_default(1, 1, 1), &a)
+        .unwrap_err();
     assert_eq!(field_of(e), "accepted");
 }

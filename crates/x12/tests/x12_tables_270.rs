@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use medbill_x12::write::{self, Envelope, GroupHeader, InterchangeHeader, Separators, samples};
+use medbill_x12::write::{self, Envelope, Separators, samples};
 
 const SEGMENTS: &str = include_str!("../data/x12/x12_5010_segments.csv");
 const ELEMENTS: &str = include_str!("../data/x12/x12_5010_elements.csv");
@@ -258,22 +258,6 @@ fn check(text: &str, sep: Separators, levels: &[(&str, &str)]) -> Vec<String> {
     problems
 }
 
-fn envelope() -> Envelope {
-    let interchange = InterchangeHeader::test_default(7);
-    let group = GroupHeader::new(
-        "SENDERAPP",
-        "RECEIVERAPP",
-        interchange.date,
-        interchange.time,
-        7,
-    );
-    Envelope {
-        interchange,
-        group,
-        set_control_number: 7,
-    }
-}
-
 #[test]
 fn generated_270s_match_the_tables() {
     let with_dependent = samples::eligibility_inquiry();
@@ -291,7 +275,8 @@ fn generated_270s_match_the_tables() {
         },
     ] {
         for q in [&with_dependent, &subscriber_only] {
-            let text = write::eligibility_interchange(sep, &envelope(), q).unwrap();
+            let text =
+                write::eligibility_interchange(sep, &Envelope::test_default(7, 7, 7), q).unwrap();
             let problems = check_270(&text, sep);
             assert!(problems.is_empty(), "{}\n{text}", problems.join("\n"));
         }
@@ -310,7 +295,8 @@ fn generated_276_matches_the_tables() {
     });
     for model in [&q, &with_dependent] {
         let sep = Separators::default();
-        let text = write::claim_status_interchange(sep, &envelope(), model).unwrap();
+        let text =
+            write::claim_status_interchange(sep, &Envelope::test_default(7, 7, 7), model).unwrap();
         let problems = check(&text, sep, LEVELS_276);
         assert!(problems.is_empty(), "{}\n{text}", problems.join("\n"));
         // The same check flags a bad amount and a wrong level in it.
@@ -326,8 +312,12 @@ fn generated_276_matches_the_tables() {
 #[test]
 fn the_check_catches_bad_270s() {
     let sep = Separators::default();
-    let good =
-        write::eligibility_interchange(sep, &envelope(), &samples::eligibility_inquiry()).unwrap();
+    let good = write::eligibility_interchange(
+        sep,
+        &Envelope::test_default(7, 7, 7),
+        &samples::eligibility_inquiry(),
+    )
+    .unwrap();
     for (from, to, expect) in [
         ("EQ*30^98~", "EQ*30^ZZZ~", "EQ01"),
         ("*F~", "*X~", "DMG03"),

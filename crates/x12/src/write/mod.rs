@@ -86,6 +86,27 @@ pub struct Envelope {
     pub set_control_number: u32,
 }
 
+impl Envelope {
+    /// Returns a test-usage envelope ([`InterchangeHeader::test_default`])
+    /// with a group from `SENDERAPP` to `RECEIVERAPP` at the same date and
+    /// time, and the given ISA13, GS06 and ST02 control numbers.
+    pub fn test_default(interchange: u32, group: u32, set: u32) -> Self {
+        let interchange = InterchangeHeader::test_default(interchange);
+        let group = GroupHeader::new(
+            "SENDERAPP",
+            "RECEIVERAPP",
+            interchange.date,
+            interchange.time,
+            group,
+        );
+        Self {
+            interchange,
+            group,
+            set_control_number: set,
+        }
+    }
+}
+
 /// Writes `model` as one transaction set in its own interchange and group.
 ///
 /// `functional_id` is GS01 and `version` GS08; `body` is one of the `write_*` functions.

@@ -163,13 +163,7 @@ fn round_trip(
     c.claim.total_charge = charge;
     let sep = [
         Separators::default(),
-        Separators {
-            element: '|',
-            component: '>',
-            repetition: '!',
-            segment: '\n',
-            newline: false,
-        },
+        Separators::unusual(),
         Separators {
             newline: true,
             ..Separators::default()

@@ -5,16 +5,6 @@ use medbill_x12::Document;
 use medbill_x12::transactions::{ack999, claim837, inquiry270, status276, ta1};
 use medbill_x12::write::{self, Envelope, InterchangeHeader, Separators, samples};
 
-fn odd_separators() -> Separators {
-    Separators {
-        element: '|',
-        component: '>',
-        repetition: '!',
-        segment: '\n',
-        newline: false,
-    }
-}
-
 fn newline_separators() -> Separators {
     Separators {
         newline: true,
@@ -25,7 +15,7 @@ fn newline_separators() -> Separators {
 fn all_separators() -> [Separators; 3] {
     [
         Separators::default(),
-        odd_separators(),
+        Separators::unusual(),
         newline_separators(),
     ]
 }
@@ -108,7 +98,7 @@ fn eligibility_round_trip() {
     }
     // EQ01 uses the repetition separator.
     let text =
-        write::eligibility_interchange(odd_separators(), &Envelope::test_default(1, 1, 1), &q)
+        write::eligibility_interchange(Separators::unusual(), &Envelope::test_default(1, 1, 1), &q)
             .unwrap();
     assert!(text.contains("\nEQ|30!98\n"), "{text}");
 }

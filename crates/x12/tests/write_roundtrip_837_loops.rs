@@ -16,16 +16,6 @@ use medbill_x12::transactions::claim837;
 use medbill_x12::write::{self, Envelope, Separators, samples};
 use rust_decimal::Decimal;
 
-fn odd() -> Separators {
-    Separators {
-        element: '|',
-        component: '>',
-        repetition: '!',
-        segment: '\n',
-        newline: false,
-    }
-}
-
 fn dec(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
 }
@@ -34,15 +24,26 @@ fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
 
-/// Writes `set` with `sep`, reads it back without problems and returns the text and the set read.
-fn p_round_trip(set: &ProfessionalClaimSet, sep: Separators) -> (String, ProfessionalClaimSet) {
-    let text = write::professional_interchange(sep, &Envelope::test_default(7, 7, 1), set).unwrap();
+/// Writes `set` with `sep`.
+fn p_text(set: &ProfessionalClaimSet, sep: Separators) -> String {
+    write::professional_interchange(sep, &Envelope::test_default(7, 7, 1), set).unwrap()
+}
+
+/// Reads the 837P in `text`, asserting there are no problems.
+fn p_read(text: &str) -> ProfessionalClaimSet {
     let doc = Document::parse(text.as_bytes());
     assert!(doc.problems.is_empty(), "{:?}", doc.problems);
     let (_, _, ts) = doc.sets().next().unwrap();
     let back = claim837::read_837p(ts);
     assert!(back.problems.is_empty(), "{:?}", back.problems);
-    (text, back.value)
+    back.value
+}
+
+/// Writes `set` with `sep`, reads it back without problems and returns the text and the set read.
+fn p_round_trip(set: &ProfessionalClaimSet, sep: Separators) -> (String, ProfessionalClaimSet) {
+    let text = p_text(set, sep);
+    let back = p_read(&text);
+    (text, back)
 }
 
 fn i_round_trip(set: &InstitutionalClaimSet, sep: Separators) -> (String, InstitutionalClaimSet) {
@@ -72,7 +73,7 @@ fn i_error(set: &InstitutionalClaimSet) -> String {
 #[test]
 fn notes_and_attachments() {
     let set = samples::professional_set();
-    for sep in [Separators::default(), odd()] {
+    for sep in [Separators::default(), Separators::unusual()] {
         let (text, back) = p_round_trip(&set, sep);
         assert_eq!(back, set);
         let c = &back.claims[0];
@@ -139,7 +140,7 @@ fn accident_causes_state_and_date() {
         state: None,
         date: Some(day(2026, 2, 17)),
     });
-    let (text, back) = p_round_trip(&set, odd());
+    let (text, back) = p_round_trip(&set, Separators::unusual());
     assert!(
         text.contains("|41>B>1|Y|A|Y|Y||EM>OA\nDTP|439|D8|20260217\n"),
         "{text}"
@@ -260,7 +261,7 @@ fn ambulance_transport_and_locations() {
 #[test]
 fn line_providers() {
     let set = samples::professional_set();
-    let (text, back) = p_round_trip(&set, odd());
+    let (text, back) = p_round_trip(&set, Separators::unusual());
     let l0 = &back.claims[0].lines[0].providers;
     let roles: Vec<LineProviderRole> = l0.iter().map(|p| p.role).collect();
     assert_eq!(
@@ -440,7 +441,7 @@ fn institutional_codes_fill_a_second_hi() {
         })
         .collect();
     c.value_codes = (1..=24).map(|i| (format!("{i:02}"), dec("1.5"))).collect();
-    let (text, back) = i_round_trip(&set, odd());
+    let (text, back) = i_round_trip(&set, Separators::unusual());
     assert_eq!(back, set);
     // The second claim's HI segments (the first claim has one BH and one BE of its own).
     let second = &text[text.find("CLM|HOSP-0002").unwrap()..];
@@ -477,12 +478,7 @@ fn reader_keeps_other_payer_loops_apart() {
     // 2330D (NM1*82) and 2330G (NM1*85) of the COB claim name the other payer's providers:
     // they must not replace the claim's rendering provider or the next claim's billing provider.
     let set = samples::professional_set();
-    let text = write::professional_interchange(
-        Separators::default(),
-        &Envelope::test_default(7, 7, 1),
-        &set,
-    )
-    .unwrap();
+    let text = p_text(&set, Separators::default());
     let marker = "DTP*573*D8*20260301~LX*1~";
     assert!(text.contains(marker));
     let text = text.replacen(
@@ -495,23 +491,13 @@ fn reader_keeps_other_payer_loops_apart() {
     let end = se + text[se..].find('*').unwrap();
     let n: u32 = text[se..end].parse().unwrap();
     let text = format!("{}{}{}", &text[..se], n + 4, &text[end..]);
-    let doc = Document::parse(text.as_bytes());
-    assert!(doc.problems.is_empty(), "{:?}", doc.problems);
-    let (_, _, ts) = doc.sets().next().unwrap();
-    let back = claim837::read_837p(ts);
-    assert!(back.problems.is_empty(), "{:?}", back.problems);
-    assert_eq!(back.value, set);
+    assert_eq!(p_read(&text), set);
 }
 
 #[test]
 fn reader_skips_dme_pwk_and_tpo_line_notes() {
     let set = samples::professional_set();
-    let text = write::professional_interchange(
-        Separators::default(),
-        &Envelope::test_default(7, 7, 1),
-        &set,
-    )
-    .unwrap();
+    let text = p_text(&set, Separators::default());
     // A DME certificate PWK and a repricer note on line 2 are other segments of 2400.
     let marker = "SV1*HC:83036*35.5*UN*1***1~";
     let text = text

@@ -264,16 +264,7 @@ fn generated_270s_match_the_tables() {
     let mut subscriber_only = with_dependent.clone();
     subscriber_only.dependent = None;
     subscriber_only.service_types = vec!["30".into(), "98".into(), "UC".into(), "86".into()];
-    for sep in [
-        Separators::default(),
-        Separators {
-            element: '|',
-            component: '>',
-            repetition: '!',
-            segment: '\n',
-            newline: false,
-        },
-    ] {
+    for sep in [Separators::default(), Separators::unusual()] {
         for q in [&with_dependent, &subscriber_only] {
             let text =
                 write::eligibility_interchange(sep, &Envelope::test_default(7, 7, 7), q).unwrap();

@@ -542,13 +542,7 @@ mod tests {
     fn separators() -> [Separators; 3] {
         [
             Separators::default(),
-            Separators {
-                element: '|',
-                component: '>',
-                repetition: '!',
-                segment: '\n',
-                newline: false,
-            },
+            Separators::unusual(),
             Separators {
                 newline: true,
                 ..Separators::default()

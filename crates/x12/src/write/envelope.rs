@@ -32,6 +32,19 @@ impl Default for Separators {
 }
 
 impl Separators {
+    /// Pipe elements, `>` components, `!` repetitions and newline-terminated
+    /// segments: a set some trading partners use, and the one the writers'
+    /// tests use to catch a hard-coded `*` or `~`.
+    pub fn unusual() -> Self {
+        Self {
+            element: '|',
+            component: '>',
+            repetition: '!',
+            segment: '\n',
+            newline: false,
+        }
+    }
+
     /// Checks that the separators are distinct, single-byte and neither alphanumeric nor spaces.
     pub fn validate(&self) -> Result<(), WriteError> {
         let all = [self.element, self.component, self.repetition, self.segment];

@@ -258,6 +258,21 @@ impl<'a> SetReader<'a> {
             _ => {}
         }
         let c = &mut self.slots[self.cur];
+        // In a service loop the segment belongs to the line being read, else
+        // to the claim.
+        let mut line = match (in_service, c.services.last_mut()) {
+            (false, _) => None,
+            (true, Some(s)) => Some(s),
+            (true, None) => return false,
+        };
+        macro_rules! push_to_line_or_claim {
+            ($list:ident, $value:expr) => {
+                match &mut line {
+                    Some(s) => s.$list.push($value),
+                    None => c.$list.push($value),
+                }
+            };
+        }
         match id {
             NM1 if !in_service => {
                 let (Some(entity), Some(entity_type)) = (e.required(1), e.required(2)) else {
@@ -276,8 +291,7 @@ impl<'a> SetReader<'a> {
                 });
             }
             LQ if in_service => {
-                let (Some(qualifier), Some(code), Some(s)) =
-                    (e.required(1), e.required(2), c.services.last_mut())
+                let (Some(qualifier), Some(code), Some(s)) = (e.required(1), e.required(2), line)
                 else {
                     return false;
                 };
@@ -297,11 +311,7 @@ impl<'a> SetReader<'a> {
                     qualifier: Cow::Borrowed(qualifier),
                     date: Cow::Borrowed(date),
                 };
-                match (in_service, c.services.last_mut()) {
-                    (false, _) => c.dates.push(d),
-                    (true, Some(s)) => s.dates.push(d),
-                    (true, None) => return false,
-                }
+                push_to_line_or_claim!(dates, d);
             }
             REF => {
                 let (Some(qualifier), Some(value)) = (e.required(1), e.required(2)) else {
@@ -311,11 +321,7 @@ impl<'a> SetReader<'a> {
                     qualifier: Cow::Borrowed(qualifier),
                     value: Cow::Borrowed(value),
                 };
-                match (in_service, c.services.last_mut()) {
-                    (false, _) => c.references.push(r),
-                    (true, Some(s)) => s.references.push(r),
-                    (true, None) => return false,
-                }
+                push_to_line_or_claim!(references, r);
             }
             AMT => {
                 let (Some(qualifier), Some(amount)) = (e.required(1), e.decimal(2)) else {
@@ -325,20 +331,15 @@ impl<'a> SetReader<'a> {
                     qualifier: Cow::Borrowed(qualifier),
                     amount,
                 };
-                match (in_service, c.services.last_mut()) {
-                    (false, _) => c.amounts.push(a),
-                    (true, Some(s)) => s.amounts.push(a),
-                    (true, None) => return false,
-                }
+                push_to_line_or_claim!(amounts, a);
             }
             CAS => {
                 let Some(group) = e.required(1) else {
                     return false;
                 };
-                let list = match (in_service, c.services.last_mut()) {
-                    (false, _) => &mut c.adjustments,
-                    (true, Some(s)) => &mut s.adjustments,
-                    (true, None) => return false,
+                let list = match &mut line {
+                    Some(s) => &mut s.adjustments,
+                    None => &mut c.adjustments,
                 };
                 // Triplets are pushed as they are read; a bad one takes the
                 // segment's back out, so the general reader starts clean.

@@ -1,4 +1,4 @@
-//! Times the in-memory typed 835 reader on a file: `time_835 FILE [ROUNDS] [all|each|both|claims|validate|tokenize|tree|stream]`.
+//! Times the in-memory typed 835 reader on a file: `time_835 FILE [ROUNDS] [all|each|both|claims|validate|tokenize|split|tree|stream]`.
 //!
 //! Prints wall and on-CPU time: the CPU figure is the one to quote on a shared machine.
 
@@ -95,6 +95,22 @@ fn main() -> std::io::Result<()> {
         })),
         "validate" => Some(("validate", |d| medbill_x12::inspect::validate(d).len())),
         "tokenize" => Some(("tokenize", |d| medbill_x12::Tokenizer::new(d).count())),
+        // The yardstick of the speed target (issue 2): a zero-copy split into
+        // segments and elements on the ISA's delimiters, nothing checked or
+        // built. Our figures are best read as a share of this one, taken on
+        // the same machine at the same time.
+        "split" => Some(("zero-copy split", |d| {
+            let (Some(&element), Some(&terminator)) = (d.get(3), d.get(105)) else {
+                return 0;
+            };
+            let mut start = 0;
+            let mut parts = 0;
+            for end in memchr::memchr_iter(terminator, d) {
+                parts += memchr::memchr_iter(element, &d[start..end]).count() + 1;
+                start = end + 1;
+            }
+            parts
+        })),
         "tree" => Some(("tree", |d| medbill_x12::Document::parse(d).segment_count())),
         "stream" => Some(("stream_835", |d| {
             medbill_x12::stream::Era835Stream::new(d).count()

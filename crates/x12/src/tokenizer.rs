@@ -282,6 +282,37 @@ fn is_segment_id(id: &[u8]) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
+/// A segment read by [`Tokenizer::next_split`].
+pub(crate) struct Split<'a> {
+    pub(crate) segment: Segment<'a>,
+    /// How many element ends were written (the id and each element).
+    pub(crate) parts: usize,
+    /// The segment id, as [`packed_id`] packs it.
+    pub(crate) id: u32,
+}
+
+/// A segment id as one number, its bytes little-endian and zero-padded:
+/// what the fast paths compare and dispatch on.
+pub(crate) const fn packed_id(id: &[u8; 3]) -> u32 {
+    u32::from_le_bytes([id[0], id[1], id[2], 0])
+}
+
+const ISA: u32 = packed_id(b"ISA");
+
+/// The first `len` bytes of `raw` as a packed id, when they make a valid one
+/// (as [`is_segment_id`] tells, here without a branch per byte).
+#[inline(always)]
+fn packed_segment_id(raw: &[u8], len: usize) -> Option<u32> {
+    let upper = |b: u8| b.wrapping_sub(b'A') < 26;
+    let upper_or_digit = |b: u8| upper(b) | (b.wrapping_sub(b'0') < 10);
+    let (a, b, c, valid) = match (len, raw) {
+        (2, &[a, b, ..]) => (a, b, 0, upper(a) & upper_or_digit(b)),
+        (3, &[a, b, c, ..]) => (a, b, c, upper(a) & upper_or_digit(b) & upper_or_digit(c)),
+        _ => return None,
+    };
+    valid.then_some(u32::from_le_bytes([a, b, c, 0]))
+}
+
 /// Finds the first `byte` in `hay`. Segments are short (about 25 bytes), so
 /// the first 64 bytes are searched 16 at a time inline, as the split pass
 /// does; memchr's vector search costs more to set up than that.
@@ -345,8 +376,7 @@ impl<'a> Tokenizer<'a> {
     }
 
     /// Reads the next segment and splits it into elements in the same pass,
-    /// writing each element's end offset (the id's first) into `ends` and
-    /// returning the segment and how many ends were written.
+    /// writing each element's end offset (the id's first) into `ends`.
     ///
     /// This is the fast path of the typed readers: it takes only an ordinary
     /// segment (known delimiters, a valid id, no line break before the
@@ -354,7 +384,7 @@ impl<'a> Tokenizer<'a> {
     /// bytes). For anything else it returns `None` without moving, and
     /// [`Iterator::next`] reads the segment with every check and problem.
     #[inline(always)]
-    pub(crate) fn next_split(&mut self, ends: &mut [usize]) -> Option<(Segment<'a>, usize)> {
+    pub(crate) fn next_split(&mut self, ends: &mut [usize]) -> Option<Split<'a>> {
         let s = &self.scanner;
         if s.skipping || s.gave_up || !s.started {
             return None;
@@ -362,8 +392,12 @@ impl<'a> Tokenizer<'a> {
         let d = s.delimiters?;
         let input = self.input;
         let mut start = self.pos;
-        while start < input.len() && matches!(input[start], b'\r' | b'\n' | b' ' | b'\t' | 0) {
-            start += 1;
+        // Line breaks or padding between segments: one compare tells there
+        // is none, as in most files.
+        if input.get(start).is_some_and(|&b| b <= b' ') {
+            while start < input.len() && matches!(input[start], b'\r' | b'\n' | b' ' | b'\t' | 0) {
+                start += 1;
+            }
         }
         let limit = input
             .len()
@@ -412,13 +446,17 @@ impl<'a> Tokenizer<'a> {
             return None;
         }
         *ends.get_mut(n)? = raw.len();
-        let id = &raw[..ends[0]];
-        if !is_segment_id(id) || id == b"ISA" {
+        let id = packed_segment_id(raw, ends[0])?;
+        if id == ISA {
             return None;
         }
         self.pos = at + 1;
         self.scanner.index += 1;
-        Some((Segment::new(raw, start, self.scanner.index, d), n + 1))
+        Some(Split {
+            segment: Segment::new(raw, start, self.scanner.index, d),
+            parts: n + 1,
+            id,
+        })
     }
 }
 
@@ -564,7 +602,13 @@ mod tests {
             let mut got = Vec::new();
             let mut ends = [0usize; 32];
             loop {
-                if let Some((seg, n)) = split.next_split(&mut ends) {
+                if let Some(Split {
+                    segment: seg,
+                    parts: n,
+                    id,
+                }) = split.next_split(&mut ends)
+                {
+                    assert_eq!(id.to_le_bytes()[..seg.id().len()], *seg.id().as_bytes());
                     let mut parts = [&b""[..]; 32];
                     let count = seg.split_into(&mut parts);
                     assert_eq!(n, count.min(32), "{seg:?}");

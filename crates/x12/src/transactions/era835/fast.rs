@@ -20,25 +20,28 @@ use super::{
 };
 use crate::decimal::parse_decimal;
 use crate::segment::Segment;
+use crate::tokenizer::packed_id;
 
-/// Segment ids the fast path reads, as [`SetReader::read_fast`] packs them.
-const CLP: u32 = id(b"CLP");
-const SVC: u32 = id(b"SVC");
-const NM1: u32 = id(b"NM1");
-const LQ: u32 = id(b"LQ\0");
-const DTM: u32 = id(b"DTM");
-const REF: u32 = id(b"REF");
-const AMT: u32 = id(b"AMT");
-const CAS: u32 = id(b"CAS");
-
-const fn id(b: &[u8; 3]) -> u32 {
-    u32::from_le_bytes([b[0], b[1], b[2], 0])
-}
+/// Segment ids the fast path reads, packed as the split pass packs them.
+const CLP: u32 = packed_id(b"CLP");
+const SVC: u32 = packed_id(b"SVC");
+const NM1: u32 = packed_id(b"NM1");
+const LQ: u32 = packed_id(b"LQ\0");
+const DTM: u32 = packed_id(b"DTM");
+const REF: u32 = packed_id(b"REF");
+const AMT: u32 = packed_id(b"AMT");
+const CAS: u32 = packed_id(b"CAS");
 
 /// A segment's elements as text: `ends[i]` is the end offset of element `i`
-/// (the id is element 0) in `text`.
+/// (the id is element 0) from the segment's start, `start` bytes into `input`.
+///
+/// Elements are sliced from the whole input rather than from the segment's
+/// own text: one slice fewer per segment, and an element never ends where
+/// the text does (a terminator follows), so the boundary checks do not
+/// depend on which element is read.
 struct Elements<'s, 'a> {
-    text: &'a str,
+    input: &'a str,
+    start: usize,
     ends: &'s [usize],
 }
 
@@ -49,7 +52,9 @@ impl<'a> Elements<'_, 'a> {
         let (Some(&end), Some(&prev)) = (self.ends.get(i), self.ends.get(i.wrapping_sub(1))) else {
             return "";
         };
-        self.text.get(prev + 1..end).unwrap_or("")
+        self.input
+            .get(self.start + prev + 1..self.start + end)
+            .unwrap_or("")
     }
 
     /// Element `i` when it is present and not empty.
@@ -100,9 +105,9 @@ impl<'a> Elements<'_, 'a> {
         // The separators of a composite shorter than 16 bytes, found with one
         // compare of the 16 bytes where it starts (the segment goes on past it,
         // or the byte loop below takes over).
-        let from = self.ends[i - 1] + 1;
+        let from = self.start + self.ends[i - 1] + 1;
         match self
-            .text
+            .input
             .as_bytes()
             .get(from..)
             .and_then(<[u8]>::first_chunk::<16>)
@@ -170,8 +175,9 @@ impl<'a> ProcedureParts<'a> {
 }
 
 /// `Some(None)` for empty text, `Some(Some(d))` for a valid decimal, `None`
-/// otherwise.
-#[inline]
+/// otherwise. Inlined: most optional amounts are absent, and the call cost
+/// more than the test.
+#[inline(always)]
 fn optional_decimal(text: &str) -> Option<Option<Decimal>> {
     if text.is_empty() {
         Some(None)
@@ -182,19 +188,24 @@ fn optional_decimal(text: &str) -> Option<Option<Decimal>> {
 
 impl<'a> SetReader<'a> {
     /// Reads a common claim- or service-loop segment; see the module text.
-    /// `text` is the segment `seg` (id and elements), `ends` its element ends.
+    /// `id` is the segment's packed id (a jump on it, not a string compare
+    /// per arm), `input` the whole input as text, `ends` the element ends.
     #[inline(always)] // into the one-pass loops; out of line it costs ~9% more instructions
-    pub(super) fn read_fast(&mut self, seg: &Segment<'a>, text: &'a str, ends: &[usize]) -> bool {
-        let e = Elements { text, ends };
+    pub(super) fn read_fast(
+        &mut self,
+        seg: &Segment<'a>,
+        id: u32,
+        input: &'a str,
+        ends: &[usize],
+    ) -> bool {
+        let e = Elements {
+            input,
+            start: seg.offset(),
+            ends,
+        };
         let in_service = match self.state {
             Loop::Claim if self.in_claim => false,
             Loop::Service if self.in_claim => true,
-            _ => return false,
-        };
-        // The id as one number: a jump on it, not a string compare per arm.
-        let id = match text.as_bytes().get(..ends[0]) {
-            Some(&[a, b]) => u32::from_le_bytes([a, b, 0, 0]),
-            Some(&[a, b, c]) => u32::from_le_bytes([a, b, c, 0]),
             _ => return false,
         };
         match id {

@@ -16,7 +16,7 @@ use crate::decimal::parse_decimal;
 use crate::envelope::{EnvelopeTracker, Place};
 use crate::error::{Error, ErrorKind, ProblemList};
 use crate::segment::Segment;
-use crate::tokenizer::Tokenizer;
+use crate::tokenizer::{Split, Tokenizer, packed_id};
 use crate::tree::TransactionSet;
 
 mod fast;
@@ -725,17 +725,21 @@ impl<'a> FastReader<'a> {
         tokenizer: &mut Tokenizer<'a>,
         tracker: &mut EnvelopeTracker,
     ) -> FastStep<'a> {
-        let Some((seg, n)) = tokenizer.next_split(&mut self.ends) else {
+        let Some(Split {
+            segment: seg,
+            parts,
+            id,
+        }) = tokenizer.next_split(&mut self.ends)
+        else {
             return FastStep::Checked;
         };
-        let ends = &self.ends[..n];
-        if is_envelope_id(&seg.raw()[..ends[0]]) || !tracker.push_set_body() {
+        let ends = &self.ends[..parts];
+        if is_envelope_id(id) || !tracker.push_set_body() {
             return FastStep::Route(seg);
         }
-        let text = self.text.of(&seg);
         let reader = &mut builder.reader;
-        if let Some(t) = text
-            && reader.read_fast(&seg, t, ends)
+        if let Some(input) = self.text.0
+            && reader.read_fast(&seg, id, input, ends)
         {
             reader.count(&seg);
         } else {
@@ -743,7 +747,7 @@ impl<'a> FastReader<'a> {
                 reader,
                 &mut builder.problems,
                 &seg,
-                text,
+                self.text.of(&seg),
                 ends,
             );
         }
@@ -751,9 +755,19 @@ impl<'a> FastReader<'a> {
     }
 }
 
-/// True for the ids of envelope segments, which the envelope tracker must see.
-fn is_envelope_id(id: &[u8]) -> bool {
-    matches!(id, b"ISA" | b"IEA" | b"GS" | b"GE" | b"ST" | b"SE" | b"TA1")
+/// True for the (packed) ids of envelope segments, which the envelope
+/// tracker must see.
+fn is_envelope_id(id: u32) -> bool {
+    const ENVELOPE: [u32; 7] = [
+        packed_id(b"ISA"),
+        packed_id(b"IEA"),
+        packed_id(b"GS\0"),
+        packed_id(b"GE\0"),
+        packed_id(b"ST\0"),
+        packed_id(b"SE\0"),
+        packed_id(b"TA1"),
+    ];
+    ENVELOPE.contains(&id)
 }
 
 /// Checks one 835 set fed segment by segment, in memory bounded by one claim:

@@ -299,18 +299,35 @@ pub(crate) const fn packed_id(id: &[u8; 3]) -> u32 {
 
 const ISA: u32 = packed_id(b"ISA");
 
+/// What each byte may be in a segment id: [`LETTER`], [`DIGIT`] or neither (0).
+const ID_BYTES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match b as u8 {
+            b'A'..=b'Z' => LETTER,
+            b'0'..=b'9' => DIGIT,
+            _ => 0,
+        };
+        b += 1;
+    }
+    table
+};
+const LETTER: u8 = 1;
+const DIGIT: u8 = 2;
+
 /// The first `len` bytes of `raw` as a packed id, when they make a valid one
-/// (as [`is_segment_id`] tells, here without a branch per byte).
+/// (as [`is_segment_id`] tells, here with a table and no branch per byte).
 #[inline(always)]
 fn packed_segment_id(raw: &[u8], len: usize) -> Option<u32> {
-    let upper = |b: u8| b.wrapping_sub(b'A') < 26;
-    let upper_or_digit = |b: u8| upper(b) | (b.wrapping_sub(b'0') < 10);
-    let (a, b, c, valid) = match (len, raw) {
-        (2, &[a, b, ..]) => (a, b, 0, upper(a) & upper_or_digit(b)),
-        (3, &[a, b, c, ..]) => (a, b, c, upper(a) & upper_or_digit(b) & upper_or_digit(c)),
+    let class = |b: u8| ID_BYTES[usize::from(b)];
+    let (a, b, c, rest) = match (len, raw) {
+        (2, &[a, b, ..]) => (a, b, 0, class(b)),
+        // Non-zero when both are a letter or a digit.
+        (3, &[a, b, c, ..]) => (a, b, c, class(b).min(class(c))),
         _ => return None,
     };
-    valid.then_some(u32::from_le_bytes([a, b, c, 0]))
+    (class(a) == LETTER && rest != 0).then_some(u32::from_le_bytes([a, b, c, 0]))
 }
 
 /// Finds the first `byte` in `hay`. Segments are short (about 25 bytes), so
@@ -343,6 +360,31 @@ pub struct Tokenizer<'a> {
     input: &'a [u8],
     pos: usize,
     scanner: Scanner,
+    /// What [`Tokenizer::next_split`] compares sixteen bytes with, made once
+    /// per set of delimiters rather than once per segment.
+    split_with: SplitVectors,
+    /// Longest segment [`Tokenizer::next_split`] reads (the smaller of
+    /// [`FAST_SEGMENT_LEN`] and the limit the checked path enforces).
+    split_len: usize,
+}
+
+/// The element separator and segment terminator, each in all sixteen lanes,
+/// and the pair they were made from.
+#[derive(Debug, Clone, Copy)]
+struct SplitVectors {
+    made_from: (u8, u8),
+    element: u8x16,
+    segment: u8x16,
+}
+
+impl SplitVectors {
+    fn new(element: u8, segment: u8) -> Self {
+        Self {
+            made_from: (element, segment),
+            element: u8x16::splat(element),
+            segment: u8x16::splat(segment),
+        }
+    }
 }
 
 impl<'a> Tokenizer<'a> {
@@ -357,6 +399,8 @@ impl<'a> Tokenizer<'a> {
             input,
             pos: 0,
             scanner: Scanner::new(max_segment_len),
+            split_with: SplitVectors::new(b'*', b'~'),
+            split_len: FAST_SEGMENT_LEN.min(max_segment_len.saturating_add(1)),
         }
     }
 
@@ -399,13 +443,17 @@ impl<'a> Tokenizer<'a> {
                 start += 1;
             }
         }
-        let limit = input
-            .len()
-            .min(start + FAST_SEGMENT_LEN.min(s.max_segment_len + 1));
+        let limit = input.len().min(start + self.split_len);
         // Sixteen bytes at a time: one compare gives the separators, one the
         // terminators (a bit per byte), then one step per separator.
-        let sep = u8x16::splat(d.element);
-        let term = u8x16::splat(d.segment);
+        if self.split_with.made_from != (d.element, d.segment) {
+            self.split_with = SplitVectors::new(d.element, d.segment);
+        }
+        let SplitVectors {
+            element: sep,
+            segment: term,
+            ..
+        } = self.split_with;
         let bytes = &input[start..limit];
         let mut n = 0;
         let mut at = 0;

@@ -268,7 +268,7 @@ impl<'a> SetReader<'a> {
             }
             _ => {}
         }
-        let c = &mut self.slots[self.cur];
+        let c = &mut self.slots[self.cur & 1];
         // In a service loop the segment belongs to the line being read, else
         // to the claim.
         let mut line = match (in_service, c.services.last_mut()) {

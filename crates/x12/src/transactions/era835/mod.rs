@@ -879,6 +879,7 @@ struct SetReader<'a> {
     /// visiting mode, the one just completed. Reusing them keeps their lists'
     /// capacity, so steady-state reading allocates nothing per claim.
     slots: [ClaimPayment<'a>; 2],
+    /// 0 or 1; read as `slots[cur & 1]`, which needs no bounds check.
     cur: usize,
     in_claim: bool,
     /// Slot of a completed claim not yet handed to the visitor.
@@ -1078,7 +1079,7 @@ impl<'a> SetReader<'a> {
     /// Returns the claim being read, if a CLP has opened one.
     fn claim_mut(&mut self) -> Option<&mut ClaimPayment<'a>> {
         if self.in_claim {
-            Some(&mut self.slots[self.cur])
+            Some(&mut self.slots[self.cur & 1])
         } else {
             None
         }
@@ -1419,7 +1420,7 @@ impl<'a> SetReader<'a> {
         self.state = Loop::Claim;
         self.in_claim = true;
         let header_number = self.r.header_numbers.last().map(|h| h.number.clone());
-        let c = &mut self.slots[self.cur];
+        let c = &mut self.slots[self.cur & 1];
         c.clear_lists();
         c.header_number = header_number;
         fill(c);
@@ -1447,7 +1448,7 @@ impl<'a> SetReader<'a> {
             return;
         }
         self.in_claim = false;
-        let slot = &mut self.slots[self.cur];
+        let slot = &mut self.slots[self.cur & 1];
         self.r.claim_count += 1;
         self.r.claims_paid_total += slot.paid;
         match self.delivery {

@@ -377,11 +377,10 @@ pub fn validate(input: &[u8]) -> Vec<Error> {
     loop {
         // Inside an 835 set, ordinary body segments take the one-pass reader.
         let next = match &mut set {
-            Some(Open::Era835(check)) => check.read_next(&mut fast, &mut tokenizer, &mut tracker),
+            Some(Open::Era835(check)) => check.read_run(&mut fast, &mut tokenizer, &mut tracker),
             _ => FastStep::Checked,
         };
         let seg = match next {
-            FastStep::Read => continue,
             FastStep::Route(seg) => seg,
             FastStep::Checked => match tokenizer.next() {
                 Some(seg) => seg,

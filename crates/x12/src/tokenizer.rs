@@ -23,7 +23,7 @@ pub const MAX_SEGMENT_LEN: usize = 1 << 20;
 /// waiting for more input.
 pub(crate) const DETECT_WINDOW: usize = 64 * 1024;
 
-/// Longest segment [`Tokenizer::next_split`] reads; longer ones (rare) take
+/// Longest segment [`SplitRun::next`] reads; longer ones (rare) take
 /// the checked path, which enforces [`MAX_SEGMENT_LEN`].
 pub(crate) const FAST_SEGMENT_LEN: usize = 4096;
 
@@ -282,7 +282,7 @@ fn is_segment_id(id: &[u8]) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
-/// A segment read by [`Tokenizer::next_split`].
+/// A segment read by [`SplitRun::next`].
 pub(crate) struct Split<'a> {
     pub(crate) segment: Segment<'a>,
     /// How many element ends were written (the id and each element).
@@ -360,10 +360,10 @@ pub struct Tokenizer<'a> {
     input: &'a [u8],
     pos: usize,
     scanner: Scanner,
-    /// What [`Tokenizer::next_split`] compares sixteen bytes with, made once
+    /// What [`SplitRun::next`] compares sixteen bytes with, made once
     /// per set of delimiters rather than once per segment.
     split_with: SplitVectors,
-    /// Longest segment [`Tokenizer::next_split`] reads (the smaller of
+    /// Longest segment [`SplitRun::next`] reads (the smaller of
     /// [`FAST_SEGMENT_LEN`] and the limit the checked path enforces).
     split_len: usize,
 }
@@ -419,21 +419,64 @@ impl<'a> Tokenizer<'a> {
         self.scanner.problems.take()
     }
 
-    /// Reads the next segment and splits it into elements in the same pass,
-    /// writing each element's end offset (the id's first) into `ends`.
-    ///
-    /// This is the fast path of the typed readers: it takes only an ordinary
-    /// segment (known delimiters, a valid id, no line break before the
-    /// terminator, at most `ends.len()` parts, under [`FAST_SEGMENT_LEN`]
-    /// bytes). For anything else it returns `None` without moving, and
-    /// [`Iterator::next`] reads the segment with every check and problem.
+    /// Starts a run of [`SplitRun::next`] reads: the fast path of the typed
+    /// readers, which splits a segment into elements in the pass that finds
+    /// it. `None` when the checked path must read next (before the first
+    /// ISA, while skipping junk, after giving up). The state checked here
+    /// cannot change during the run, since only the checked path changes it;
+    /// [`Tokenizer::end_split_run`] hands the position back.
     #[inline(always)]
-    pub(crate) fn next_split(&mut self, ends: &mut [usize]) -> Option<Split<'a>> {
+    pub(crate) fn split_run(&mut self) -> Option<SplitRun<'a>> {
         let s = &self.scanner;
         if s.skipping || s.gave_up || !s.started {
             return None;
         }
         let d = s.delimiters?;
+        if self.split_with.made_from != (d.element, d.segment) {
+            self.split_with = SplitVectors::new(d.element, d.segment);
+        }
+        Some(SplitRun {
+            input: self.input,
+            pos: self.pos,
+            index: s.index,
+            delimiters: d,
+            vectors: self.split_with,
+            split_len: self.split_len,
+        })
+    }
+
+    /// Ends a run: the tokenizer goes on after the last segment it read.
+    #[inline(always)]
+    pub(crate) fn end_split_run(&mut self, run: SplitRun<'a>) {
+        self.pos = run.pos;
+        self.scanner.index = run.index;
+    }
+}
+
+/// Reads segments split into elements, with the tokenizer's position and
+/// segment count held here (in registers, in the readers' loops) until
+/// [`Tokenizer::end_split_run`].
+pub(crate) struct SplitRun<'a> {
+    input: &'a [u8],
+    pos: usize,
+    index: usize,
+    delimiters: Delimiters,
+    vectors: SplitVectors,
+    split_len: usize,
+}
+
+impl<'a> SplitRun<'a> {
+    /// Reads the next segment and splits it into elements in the same pass,
+    /// writing each element's end offset (the id's first) into `ends`.
+    ///
+    /// It takes only an ordinary segment (a valid id other than ISA, no line
+    /// break before the terminator, at most `ends.len()` parts, under
+    /// [`FAST_SEGMENT_LEN`] bytes). For anything else it returns `None`
+    /// without moving, and [`Iterator::next`] reads the segment with every
+    /// check and problem.
+    #[inline(always)]
+    pub(crate) fn next(&mut self, ends: &mut [usize]) -> Option<Split<'a>> {
+        let d = self.delimiters;
         let input = self.input;
         let mut start = self.pos;
         // Line breaks or padding between segments: one compare tells there
@@ -446,14 +489,11 @@ impl<'a> Tokenizer<'a> {
         let limit = input.len().min(start + self.split_len);
         // Sixteen bytes at a time: one compare gives the separators, one the
         // terminators (a bit per byte), then one step per separator.
-        if self.split_with.made_from != (d.element, d.segment) {
-            self.split_with = SplitVectors::new(d.element, d.segment);
-        }
         let SplitVectors {
             element: sep,
             segment: term,
             ..
-        } = self.split_with;
+        } = self.vectors;
         let bytes = &input[start..limit];
         let mut n = 0;
         let mut at = 0;
@@ -499,9 +539,9 @@ impl<'a> Tokenizer<'a> {
             return None;
         }
         self.pos = at + 1;
-        self.scanner.index += 1;
+        self.index += 1;
         Some(Split {
-            segment: Segment::new(raw, start, self.scanner.index, d),
+            segment: Segment::new(raw, start, self.index, d),
             parts: n + 1,
             id,
         })
@@ -654,8 +694,11 @@ mod tests {
                     segment: seg,
                     parts: n,
                     id,
-                }) = split.next_split(&mut ends)
-                {
+                }) = split.split_run().and_then(|mut run| {
+                    let read = run.next(&mut ends);
+                    split.end_split_run(run);
+                    read
+                }) {
                     assert_eq!(id.to_le_bytes()[..seg.id().len()], *seg.id().as_bytes());
                     let mut parts = [&b""[..]; 32];
                     let count = seg.split_into(&mut parts);

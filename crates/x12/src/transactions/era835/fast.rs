@@ -2,7 +2,7 @@
 //! remittance: CLP, NM1, SVC, DTM, REF, AMT, CAS and LQ inside the claim and
 //! service loops.
 //!
-//! It reads a segment already split by [`crate::tokenizer::Tokenizer::next_split`]
+//! It reads a segment already split by [`crate::tokenizer::SplitRun::next`]
 //! straight into the model, without the general reader's per-element
 //! bookkeeping. It takes a segment only when it is well formed and in its
 //! place, so that the general reader would report nothing and build the same

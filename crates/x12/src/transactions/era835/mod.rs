@@ -646,11 +646,7 @@ fn drive_835<'a>(
     };
     loop {
         if let Some(b) = &mut builder {
-            match fast.read_next(b, &mut tokenizer, &mut tracker) {
-                FastStep::Read => {
-                    b.deliver_ready(visitor);
-                    continue;
-                }
+            match fast.read_run(b, &mut tokenizer, &mut tracker, visitor) {
                 FastStep::Route(seg) => {
                     route(&mut tracker, &seg, &mut builder, visitor);
                     continue;
@@ -670,12 +666,12 @@ fn drive_835<'a>(
 
 /// The one-pass way through the body of an 835 set, shared by the readers
 /// ([`drive_835`]) and [`crate::inspect::validate`]: each segment is split in
-/// the pass that finds it ([`Tokenizer::next_split`]) and goes straight to the
+/// the pass that finds it ([`crate::tokenizer::SplitRun::next`]) and goes straight to the
 /// builder, through its fast path ([`SetReader::read_fast`]) when it is an
 /// ordinary claim or service segment.
 pub(crate) struct FastReader<'a> {
     text: InputText<'a>,
-    /// Element ends of the segment being read (see [`Tokenizer::next_split`]).
+    /// Element ends of the segment being read (see [`crate::tokenizer::SplitRun::next`]).
     ends: [usize; INLINE_ELEMENTS],
 }
 
@@ -694,15 +690,14 @@ impl<'a> InputText<'a> {
     }
 }
 
-/// What [`FastReader::read_next`] did.
+/// Why [`FastReader::read_run`] stopped.
 pub(crate) enum FastStep<'a> {
-    /// Read one body segment into the builder.
-    Read,
-    /// Read a segment that the envelope tracker must see (ISA, GS, ST, SE...):
-    /// the caller routes it as it would one from [`Tokenizer`]'s iterator.
+    /// It read a segment that the envelope tracker must see (ISA, GS, ST,
+    /// SE...): the caller routes it as it would one from [`Tokenizer`]'s
+    /// iterator.
     Route(Segment<'a>),
-    /// Took nothing: the next segment needs the checked path (the
-    /// tokenizer's iterator), which reports what is wrong with it.
+    /// The next segment needs the checked path (the tokenizer's iterator),
+    /// which reports what is wrong with it; or the input has ended.
     Checked,
 }
 
@@ -714,44 +709,52 @@ impl<'a> FastReader<'a> {
         }
     }
 
-    /// Reads the next segment of the open 835 set into `builder`, when it is
-    /// an ordinary body segment; see [`FastStep`] for the other outcomes.
-    /// Inlined into each loop: out of line, the tokenizer's state goes
-    /// through memory on every segment.
+    /// Reads the ordinary body segments of the open 835 set into `builder`,
+    /// lending `visitor` each claim as it completes, until a segment needs
+    /// more (see [`FastStep`]). One loop for the run rather than a call per
+    /// segment: what cannot change between segments is checked once.
     #[inline(always)]
-    pub(crate) fn read_next(
+    pub(crate) fn read_run(
         &mut self,
         builder: &mut Era835Builder<'a>,
         tokenizer: &mut Tokenizer<'a>,
         tracker: &mut EnvelopeTracker,
+        visitor: &mut dyn Era835Visitor<'a>,
     ) -> FastStep<'a> {
-        let Some(Split {
-            segment: seg,
-            parts,
-            id,
-        }) = tokenizer.next_split(&mut self.ends)
-        else {
+        let Some(mut run) = tokenizer.split_run() else {
             return FastStep::Checked;
         };
-        let ends = &self.ends[..parts];
-        if is_envelope_id(id) || !tracker.push_set_body() {
-            return FastStep::Route(seg);
-        }
-        let reader = &mut builder.reader;
-        if let Some(input) = self.text.0
-            && reader.read_fast(&seg, id, input, ends)
-        {
-            reader.count(&seg);
-        } else {
-            Era835Builder::read_split::<BorrowText>(
-                reader,
-                &mut builder.problems,
-                &seg,
-                self.text.of(&seg),
-                ends,
-            );
-        }
-        FastStep::Read
+        let step = loop {
+            let Some(Split {
+                segment: seg,
+                parts,
+                id,
+            }) = run.next(&mut self.ends)
+            else {
+                break FastStep::Checked;
+            };
+            let ends = &self.ends[..parts];
+            if is_envelope_id(id) || !tracker.push_set_body() {
+                break FastStep::Route(seg);
+            }
+            let reader = &mut builder.reader;
+            if let Some(input) = self.text.0
+                && reader.read_fast(&seg, id, input, ends)
+            {
+                reader.count(&seg);
+            } else {
+                Era835Builder::read_split::<BorrowText>(
+                    reader,
+                    &mut builder.problems,
+                    &seg,
+                    self.text.of(&seg),
+                    ends,
+                );
+            }
+            builder.deliver_ready(visitor);
+        };
+        tokenizer.end_split_run(run);
+        step
     }
 }
 
@@ -802,19 +805,15 @@ impl<'a> Era835Check<'a> {
         self.builder.deliver_ready(&mut self.balance);
     }
 
-    /// Reads the next segment through the one-pass reader when it is an
-    /// ordinary body segment, balancing the claim it completes, if any.
-    pub(crate) fn read_next(
+    /// Reads ordinary body segments through the one-pass reader, balancing
+    /// each claim as it completes; see [`FastReader::read_run`].
+    pub(crate) fn read_run(
         &mut self,
         fast: &mut FastReader<'a>,
         tokenizer: &mut Tokenizer<'a>,
         tracker: &mut EnvelopeTracker,
     ) -> FastStep<'a> {
-        let step = fast.read_next(&mut self.builder, tokenizer, tracker);
-        if let FastStep::Read = step {
-            self.builder.deliver_ready(&mut self.balance);
-        }
-        step
+        fast.read_run(&mut self.builder, tokenizer, tracker, &mut self.balance)
     }
 
     /// Ends the set: the reader's problems, then the imbalances in input
@@ -1000,9 +999,7 @@ impl<'a> Era835Builder<'a> {
     }
 
     /// Reads one segment already split: `ends` holds each element's end
-    /// offset, the id's first (see [`Tokenizer::next_split`]).
-    ///
-    /// [`Tokenizer::next_split`]: crate::tokenizer::Tokenizer
+    /// offset, the id's first (see [`crate::tokenizer::SplitRun::next`]).
     fn read_split<'x, M: TextMode<'x, 'a>>(
         reader: &mut SetReader<'a>,
         problems: &mut ProblemList,

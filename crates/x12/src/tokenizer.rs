@@ -538,7 +538,10 @@ impl<'a> SplitRun<'a> {
         if id == ISA {
             return None;
         }
-        self.pos = at + 1;
+        // A line break after the terminator (files written to be read by
+        // people) is stepped over here, where the byte is at hand, rather
+        // than by the loop at the top of the next call.
+        self.pos = at + 1 + usize::from(input.get(at + 1) == Some(&b'\n'));
         self.index += 1;
         Some(Split {
             segment: Segment::new(raw, start, self.index, d),

@@ -734,14 +734,18 @@ impl<'a> FastReader<'a> {
                 break FastStep::Checked;
             };
             let ends = &self.ends[..parts];
-            if is_envelope_id(id) || !tracker.push_set_body() {
-                break FastStep::Route(seg);
-            }
             let reader = &mut builder.reader;
+            // The claim and line segments of the fast path are never
+            // envelope segments, so it goes first; what it leaves is placed
+            // as the tracker would place it.
             if let Some(input) = self.text.0
+                && tracker.set_open()
                 && reader.read_fast(&seg, id, input, ends)
             {
+                tracker.push_set_body();
                 reader.count(&seg);
+            } else if is_envelope_id(id) || !tracker.push_set_body() {
+                break FastStep::Route(seg);
             } else {
                 Era835Builder::read_split::<BorrowText>(
                     reader,

@@ -283,8 +283,17 @@ fn is_segment_id(id: &[u8]) -> bool {
 }
 
 /// A segment read by [`SplitRun::next`].
-pub(crate) struct Split<'a> {
-    pub(crate) segment: Segment<'a>,
+///
+/// Where it is, not the [`Segment`] itself: the readers' fast path needs only
+/// this, and [`SplitRun::segment`] makes the segment for the other paths.
+#[derive(Clone, Copy)]
+pub(crate) struct Split {
+    /// Byte offset of the segment in the input.
+    pub(crate) start: usize,
+    /// Length of the segment, terminator excluded.
+    pub(crate) len: usize,
+    /// 1-based index of the segment in the input.
+    pub(crate) index: usize,
     /// How many element ends were written (the id and each element).
     pub(crate) parts: usize,
     /// The segment id, as [`packed_id`] packs it.
@@ -475,7 +484,7 @@ impl<'a> SplitRun<'a> {
     /// without moving, and [`Iterator::next`] reads the segment with every
     /// check and problem.
     #[inline(always)]
-    pub(crate) fn next(&mut self, ends: &mut [usize]) -> Option<Split<'a>> {
+    pub(crate) fn next(&mut self, ends: &mut [usize]) -> Option<Split> {
         let d = self.delimiters;
         let input = self.input;
         let mut start = self.pos;
@@ -544,10 +553,27 @@ impl<'a> SplitRun<'a> {
         self.pos = at + 1 + usize::from(input.get(at + 1) == Some(&b'\n'));
         self.index += 1;
         Some(Split {
-            segment: Segment::new(raw, start, self.index, d),
+            start,
+            len: raw.len(),
+            index: self.index,
             parts: n + 1,
             id,
         })
+    }
+
+    /// The segment `split` read.
+    pub(crate) fn segment(&self, split: &Split) -> Segment<'a> {
+        Segment::new(
+            &self.input[split.start..split.start + split.len],
+            split.start,
+            split.index,
+            self.delimiters,
+        )
+    }
+
+    /// The delimiters of the run.
+    pub(crate) fn delimiters(&self) -> Delimiters {
+        self.delimiters
     }
 }
 
@@ -693,15 +719,13 @@ mod tests {
             let mut got = Vec::new();
             let mut ends = [0usize; 32];
             loop {
-                if let Some(Split {
-                    segment: seg,
-                    parts: n,
-                    id,
-                }) = split.split_run().and_then(|mut run| {
-                    let read = run.next(&mut ends);
-                    split.end_split_run(run);
-                    read
-                }) {
+                if let Some((seg, Split { parts: n, id, .. })) =
+                    split.split_run().and_then(|mut run| {
+                        let read = run.next(&mut ends).map(|s| (run.segment(&s), s));
+                        split.end_split_run(run);
+                        read
+                    })
+                {
                     assert_eq!(id.to_le_bytes()[..seg.id().len()], *seg.id().as_bytes());
                     let mut parts = [&b""[..]; 32];
                     let count = seg.split_into(&mut parts);

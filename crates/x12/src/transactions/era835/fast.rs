@@ -19,8 +19,7 @@ use super::{
     Adjustment, AmountRef, DateRef, Loop, Name, Procedure, Reference, Remark, SetReader, is_date,
 };
 use crate::decimal::parse_decimal;
-use crate::segment::Segment;
-use crate::tokenizer::packed_id;
+use crate::tokenizer::{Split, packed_id};
 
 /// Segment ids the fast path reads, packed as the split pass packs them.
 const CLP: u32 = packed_id(b"CLP");
@@ -188,19 +187,21 @@ fn optional_decimal(text: &str) -> Option<Option<Decimal>> {
 
 impl<'a> SetReader<'a> {
     /// Reads a common claim- or service-loop segment; see the module text.
-    /// `id` is the segment's packed id (a jump on it, not a string compare
-    /// per arm), `input` the whole input as text, `ends` the element ends.
+    /// `seg` says where the segment is and holds its packed id (a jump on
+    /// it, not a string compare per arm); `component` is the component
+    /// separator, `input` the whole input as text, `ends` the element ends.
     #[inline(always)] // into the one-pass loops; out of line it costs ~9% more instructions
     pub(super) fn read_fast(
         &mut self,
-        seg: &Segment<'a>,
-        id: u32,
+        seg: &Split,
+        component: u8,
         input: &'a str,
         ends: &[usize],
     ) -> bool {
+        let id = seg.id;
         let e = Elements {
             input,
-            start: seg.offset(),
+            start: seg.start,
             ends,
         };
         let in_service = match self.state {
@@ -235,13 +236,12 @@ impl<'a> SetReader<'a> {
                     c.drg_code = e.optional(11);
                     c.drg_weight = drg_weight;
                     c.discharge_fraction = discharge_fraction;
-                    c.segment_index = seg.index();
-                    c.segment_offset = seg.offset();
+                    c.segment_index = seg.index;
+                    c.segment_offset = seg.start;
                 });
                 return true;
             }
             SVC => {
-                let component = seg.delimiters().component;
                 let (Some(Some(procedure)), Some(charge), Some(paid)) =
                     (e.procedure(1, component), e.decimal(2), e.decimal(3))
                 else {
@@ -262,8 +262,8 @@ impl<'a> SetReader<'a> {
                     s.units = units;
                     s.submitted_procedure = submitted.map(|p| Box::new(p.build()));
                     s.submitted_units = submitted_units;
-                    s.segment_index = seg.index();
-                    s.segment_offset = seg.offset();
+                    s.segment_index = seg.index;
+                    s.segment_offset = seg.start;
                 });
             }
             _ => {}

@@ -16,7 +16,7 @@ use crate::decimal::parse_decimal;
 use crate::envelope::{EnvelopeTracker, Place};
 use crate::error::{Error, ErrorKind, ProblemList};
 use crate::segment::Segment;
-use crate::tokenizer::{Split, Tokenizer, packed_id};
+use crate::tokenizer::{Tokenizer, packed_id};
 use crate::tree::TransactionSet;
 
 mod fast;
@@ -725,26 +725,25 @@ impl<'a> FastReader<'a> {
             return FastStep::Checked;
         };
         let step = loop {
-            let Some(Split {
-                segment: seg,
-                parts,
-                id,
-            }) = run.next(&mut self.ends)
-            else {
+            let Some(split) = run.next(&mut self.ends) else {
                 break FastStep::Checked;
             };
-            let ends = &self.ends[..parts];
+            let ends = &self.ends[..split.parts];
             let reader = &mut builder.reader;
             // The claim and line segments of the fast path are never
             // envelope segments, so it goes first; what it leaves is placed
             // as the tracker would place it.
             if let Some(input) = self.text.0
                 && tracker.set_open()
-                && reader.read_fast(&seg, id, input, ends)
+                && reader.read_fast(&split, run.delimiters().component, input, ends)
             {
                 tracker.push_set_body();
-                reader.count(&seg);
-            } else if is_envelope_id(id) || !tracker.push_set_body() {
+                reader.count_at(split.index, split.start);
+                builder.deliver_ready(visitor);
+                continue;
+            }
+            let seg = run.segment(&split);
+            if is_envelope_id(split.id) || !tracker.push_set_body() {
                 break FastStep::Route(seg);
             } else {
                 Era835Builder::read_split::<BorrowText>(
@@ -1072,9 +1071,15 @@ impl<'a> SetReader<'a> {
     /// remembers where it was (where a missing-segment problem is reported).
     #[inline]
     fn count(&mut self, seg: &Segment<'_>) {
+        self.count_at(seg.index(), seg.offset());
+    }
+
+    /// [`Self::count`] for the segment at `index` and byte `offset`.
+    #[inline]
+    fn count_at(&mut self, index: usize, offset: usize) {
         self.r.segment_count += 1;
-        self.last_index = seg.index();
-        self.last_offset = seg.offset();
+        self.last_index = index;
+        self.last_offset = offset;
     }
 
     /// Returns the claim being read, if a CLP has opened one.

@@ -943,7 +943,10 @@ impl<'a> Era835Builder<'a> {
     /// visitor (visiting mode).
     fn deliver_ready(&mut self, visitor: &mut dyn Era835Visitor<'a>) {
         let reader = &mut self.reader;
-        if let Some(slot) = reader.ready.take() {
+        // Looked at before it is taken: most segments complete no claim, and
+        // `take` would write it back every time.
+        if let Some(slot) = reader.ready {
+            reader.ready = None;
             visitor.claim(&reader.r, &reader.slots[slot]);
         }
     }

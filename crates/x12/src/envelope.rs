@@ -69,11 +69,6 @@ impl EnvelopeTracker {
         self.st.is_some()
     }
 
-    /// True while a transaction set is open (between ST and SE).
-    pub(crate) fn set_open(&self) -> bool {
-        self.st.is_some()
-    }
-
     /// Counts a segment the caller knows is no envelope segment (ISA, IEA, GS,
     /// GE, ST, SE, TA1) as part of the open set, as [`Self::push`] would;
     /// returns false, counting nothing, when no set is open.

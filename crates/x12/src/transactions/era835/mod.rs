@@ -734,7 +734,7 @@ impl<'a> FastReader<'a> {
             // envelope segments, so it goes first; what it leaves is placed
             // as the tracker would place it.
             if let Some(input) = self.text.0
-                && tracker.set_open()
+                && tracker.in_set()
                 && reader.read_fast(&split, run.delimiters().component, input, ends)
             {
                 tracker.push_set_body();
@@ -745,15 +745,14 @@ impl<'a> FastReader<'a> {
             let seg = run.segment(&split);
             if is_envelope_id(split.id) || !tracker.push_set_body() {
                 break FastStep::Route(seg);
-            } else {
-                Era835Builder::read_split::<BorrowText>(
-                    reader,
-                    &mut builder.problems,
-                    &seg,
-                    self.text.of(&seg),
-                    ends,
-                );
             }
+            Era835Builder::read_split::<BorrowText>(
+                reader,
+                &mut builder.problems,
+                &seg,
+                self.text.of(&seg),
+                ends,
+            );
             builder.deliver_ready(visitor);
         };
         tokenizer.end_split_run(run);

@@ -100,9 +100,10 @@ fn main() -> std::io::Result<()> {
         // built. Our figures are best read as a share of this one, taken on
         // the same machine at the same time.
         "split" => Some(("zero-copy split", |d| {
-            let (Some(&element), Some(&terminator)) = (d.get(3), d.get(105)) else {
+            let Ok(isa) = medbill_x12::Delimiters::from_isa(d) else {
                 return 0;
             };
+            let (element, terminator) = (isa.delimiters.element, isa.delimiters.segment);
             let mut start = 0;
             let mut parts = 0;
             for end in memchr::memchr_iter(terminator, d) {

@@ -275,11 +275,7 @@ impl Scanner {
 /// True for a well-formed segment id: 2-3 bytes, an uppercase letter then
 /// uppercase letters or digits.
 fn is_segment_id(id: &[u8]) -> bool {
-    (2..=3).contains(&id.len())
-        && id[0].is_ascii_uppercase()
-        && id
-            .iter()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    packed_segment_id(id, id.len()).is_some()
 }
 
 /// A segment read by [`SplitRun::next`].
@@ -326,7 +322,8 @@ const LETTER: u8 = 1;
 const DIGIT: u8 = 2;
 
 /// The first `len` bytes of `raw` as a packed id, when they make a valid one
-/// (as [`is_segment_id`] tells, here with a table and no branch per byte).
+/// (two or three capital letters and digits, a letter first), checked with a
+/// table and no branch per byte.
 #[inline(always)]
 fn packed_segment_id(raw: &[u8], len: usize) -> Option<u32> {
     let class = |b: u8| ID_BYTES[usize::from(b)];
@@ -369,31 +366,6 @@ pub struct Tokenizer<'a> {
     input: &'a [u8],
     pos: usize,
     scanner: Scanner,
-    /// What [`SplitRun::next`] compares sixteen bytes with, made once
-    /// per set of delimiters rather than once per segment.
-    split_with: SplitVectors,
-    /// Longest segment [`SplitRun::next`] reads (the smaller of
-    /// [`FAST_SEGMENT_LEN`] and the limit the checked path enforces).
-    split_len: usize,
-}
-
-/// The element separator and segment terminator, each in all sixteen lanes,
-/// and the pair they were made from.
-#[derive(Debug, Clone, Copy)]
-struct SplitVectors {
-    made_from: (u8, u8),
-    element: u8x16,
-    segment: u8x16,
-}
-
-impl SplitVectors {
-    fn new(element: u8, segment: u8) -> Self {
-        Self {
-            made_from: (element, segment),
-            element: u8x16::splat(element),
-            segment: u8x16::splat(segment),
-        }
-    }
 }
 
 impl<'a> Tokenizer<'a> {
@@ -408,8 +380,6 @@ impl<'a> Tokenizer<'a> {
             input,
             pos: 0,
             scanner: Scanner::new(max_segment_len),
-            split_with: SplitVectors::new(b'*', b'~'),
-            split_len: FAST_SEGMENT_LEN.min(max_segment_len.saturating_add(1)),
         }
     }
 
@@ -441,16 +411,15 @@ impl<'a> Tokenizer<'a> {
             return None;
         }
         let d = s.delimiters?;
-        if self.split_with.made_from != (d.element, d.segment) {
-            self.split_with = SplitVectors::new(d.element, d.segment);
-        }
+        // Made once per run rather than once per segment.
         Some(SplitRun {
             input: self.input,
             pos: self.pos,
             index: s.index,
             delimiters: d,
-            vectors: self.split_with,
-            split_len: self.split_len,
+            element: u8x16::splat(d.element),
+            terminator: u8x16::splat(d.segment),
+            split_len: FAST_SEGMENT_LEN.min(s.max_segment_len.saturating_add(1)),
         })
     }
 
@@ -470,7 +439,11 @@ pub(crate) struct SplitRun<'a> {
     pos: usize,
     index: usize,
     delimiters: Delimiters,
-    vectors: SplitVectors,
+    /// The element separator and the segment terminator in all 16 lanes.
+    element: u8x16,
+    terminator: u8x16,
+    /// Longest segment read (the smaller of [`FAST_SEGMENT_LEN`] and the
+    /// limit the checked path enforces).
     split_len: usize,
 }
 
@@ -498,11 +471,7 @@ impl<'a> SplitRun<'a> {
         let limit = input.len().min(start + self.split_len);
         // Sixteen bytes at a time: one compare gives the separators, one the
         // terminators (a bit per byte), then one step per separator.
-        let SplitVectors {
-            element: sep,
-            segment: term,
-            ..
-        } = self.vectors;
+        let (sep, term) = (self.element, self.terminator);
         let bytes = &input[start..limit];
         let mut n = 0;
         let mut at = 0;

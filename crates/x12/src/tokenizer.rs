@@ -411,6 +411,11 @@ impl<'a> Tokenizer<'a> {
             return None;
         }
         let d = s.delimiters?;
+        // The fast path cuts text at the delimiters without a char-boundary
+        // check, which is sound only for ASCII ones (any real file's).
+        if !(d.element.is_ascii() && d.segment.is_ascii()) {
+            return None;
+        }
         // Made once per run rather than once per segment.
         Some(SplitRun {
             input: self.input,
@@ -451,11 +456,19 @@ impl<'a> SplitRun<'a> {
     /// Reads the next segment and splits it into elements in the same pass,
     /// writing each element's end offset (the id's first) into `ends`.
     ///
-    /// It takes only an ordinary segment (a valid id other than ISA, no line
+    /// It takes only a segment with an id of two or three bytes, no line
     /// break before the terminator, at most `ends.len()` parts, under
-    /// [`FAST_SEGMENT_LEN`] bytes). For anything else it returns `None`
+    /// [`FAST_SEGMENT_LEN`] bytes. For anything else it returns `None`
     /// without moving, and [`Iterator::next`] reads the segment with every
     /// check and problem.
+    ///
+    /// The id's bytes are not checked here: a reader matching it against the
+    /// ids it knows needs no check, and any other segment goes through
+    /// [`SplitRun::ordinary`] first.
+    ///
+    /// Every offset written is that of a delimiter byte (an element
+    /// separator, the terminator last), and a run has ASCII delimiters: the
+    /// 835 fast path cuts text at these offsets without a char-boundary check.
     #[inline(always)]
     pub(crate) fn next(&mut self, ends: &mut [usize]) -> Option<Split> {
         let d = self.delimiters;
@@ -512,10 +525,12 @@ impl<'a> SplitRun<'a> {
             return None;
         }
         *ends.get_mut(n)? = raw.len();
-        let id = packed_segment_id(raw, ends[0])?;
-        if id == ISA {
-            return None;
-        }
+        let id = match (ends[0], raw) {
+            (2, &[a, b, ..]) => u32::from_le_bytes([a, b, 0, 0]),
+            // A zero third byte would read as a two-byte id.
+            (3, &[a, b, c, ..]) if c != 0 => u32::from_le_bytes([a, b, c, 0]),
+            _ => return None,
+        };
         // A line break after the terminator (files written to be read by
         // people) is stepped over here, where the byte is at hand, rather
         // than by the loop at the top of the next call.
@@ -528,6 +543,19 @@ impl<'a> SplitRun<'a> {
             parts: n + 1,
             id,
         })
+    }
+
+    /// True when `split` is an ordinary segment: a valid id other than ISA.
+    /// Otherwise it is unread, and the checked path reads (and reports) it.
+    pub(crate) fn ordinary(&mut self, split: &Split) -> bool {
+        let raw = &self.input[split.start..split.start + split.len];
+        let id_len = if split.id >> 16 == 0 { 2 } else { 3 };
+        if packed_segment_id(raw, id_len).is_some_and(|id| id != ISA) {
+            return true;
+        }
+        self.pos = split.start;
+        self.index -= 1;
+        false
     }
 
     /// The segment `split` read.
@@ -690,7 +718,10 @@ mod tests {
             loop {
                 if let Some((seg, Split { parts: n, id, .. })) =
                     split.split_run().and_then(|mut run| {
-                        let read = run.next(&mut ends).map(|s| (run.segment(&s), s));
+                        let read = run
+                            .next(&mut ends)
+                            .filter(|s| run.ordinary(s))
+                            .map(|s| (run.segment(&s), s));
                         split.end_split_run(run);
                         read
                     })

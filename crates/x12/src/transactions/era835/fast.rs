@@ -47,13 +47,22 @@ struct Elements<'s, 'a> {
 impl<'a> Elements<'_, 'a> {
     /// Element `i`, `""` when the segment has fewer elements.
     #[inline(always)]
+    #[allow(unsafe_code)] // the one cut on the hot path without a char-boundary check
     fn get(&self, i: usize) -> &'a str {
         let (Some(&end), Some(&prev)) = (self.ends.get(i), self.ends.get(i.wrapping_sub(1))) else {
             return "";
         };
-        self.input
-            .get(self.start + prev + 1..self.start + end)
-            .unwrap_or("")
+        let (from, to) = (self.start + prev + 1, self.start + end);
+        let Some(bytes) = self.input.as_bytes().get(from..to) else {
+            return "";
+        };
+        debug_assert!(self.input.is_char_boundary(from) && self.input.is_char_boundary(to));
+        // SAFETY: `input` is valid UTF-8, and by `read_fast`'s contract `ends`
+        // are where the split pass found a delimiter, which `SplitRun` only
+        // does with ASCII delimiters. So `to` is the offset of an ASCII byte
+        // and `from` is one past one: both are char boundaries, and the bytes
+        // between them are valid UTF-8.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
     /// Element `i` when it is present and not empty.
@@ -84,10 +93,15 @@ impl<'a> Elements<'_, 'a> {
     /// Element `i` as a procedure composite split on `component`: `Some(None)`
     /// when empty or absent, `None` when the general reader would report it
     /// (no declared separator in it, or no code).
+    #[allow(unsafe_code)] // parts are cut at ASCII separators, as in `get`
     fn procedure(&self, i: usize, component: u8) -> Option<Option<ProcedureParts<'a>>> {
         let b = self.get(i);
         if b.is_empty() {
             return Some(None);
+        }
+        if !component.is_ascii() {
+            // The general reader reads (and reports) such a composite.
+            return None;
         }
         // Parts end at each separator; up to seven are read (qualifier, code,
         // four modifiers, description), as the general reader does.
@@ -95,7 +109,12 @@ impl<'a> Elements<'_, 'a> {
         let mut count = 0;
         let mut start = 0;
         let mut split_at = |at: usize| -> Option<bool> {
-            parts[count] = b.get(start..at)?;
+            let bytes = b.as_bytes().get(start..at)?;
+            debug_assert!(b.is_char_boundary(start) && b.is_char_boundary(at));
+            // SAFETY: `b` is valid UTF-8, `start` is 0 or one past an ASCII
+            // component separator and `at` is the offset of one, so both are
+            // char boundaries.
+            parts[count] = unsafe { std::str::from_utf8_unchecked(bytes) };
             count += 1;
             start = at + 1;
             // What follows the description is not read.
@@ -131,7 +150,7 @@ impl<'a> Elements<'_, 'a> {
                 }
             }
         }
-        if count == 0 || !component.is_ascii() {
+        if count == 0 {
             // No declared separator (the general reader checks for another).
             return None;
         }
@@ -190,8 +209,15 @@ impl<'a> SetReader<'a> {
     /// `seg` says where the segment is and holds its packed id (a jump on
     /// it, not a string compare per arm); `component` is the component
     /// separator, `input` the whole input as text, `ends` the element ends.
+    ///
+    /// # Safety
+    ///
+    /// `seg` and `ends` must be what [`crate::tokenizer::SplitRun::next`]
+    /// returned and wrote for a run over `input`'s bytes: element text is cut
+    /// at those offsets without a char-boundary check.
     #[inline(always)] // into the one-pass loops; out of line it costs ~9% more instructions
-    pub(super) fn read_fast(
+    #[allow(unsafe_code)]
+    pub(super) unsafe fn read_fast(
         &mut self,
         seg: &Split,
         component: u8,

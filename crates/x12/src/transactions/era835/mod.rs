@@ -733,14 +733,21 @@ impl<'a> FastReader<'a> {
             // The claim and line segments of the fast path are never
             // envelope segments, so it goes first; what it leaves is placed
             // as the tracker would place it.
-            if let Some(input) = self.text.0
-                && tracker.in_set()
-                && reader.read_fast(&split, run.delimiters().component, input, ends)
-            {
+            // SAFETY: `split` and `ends` are what `run.next` just returned
+            // and wrote, over `input`'s bytes (`text` is the same input).
+            #[allow(unsafe_code)]
+            let fast_read = self.text.0.is_some_and(|input| {
+                tracker.in_set()
+                    && unsafe { reader.read_fast(&split, run.delimiters().component, input, ends) }
+            });
+            if fast_read {
                 tracker.push_set_body();
                 reader.count_at(split.index, split.start);
                 builder.deliver_ready(visitor);
                 continue;
+            }
+            if !run.ordinary(&split) {
+                break FastStep::Checked;
             }
             let seg = run.segment(&split);
             if is_envelope_id(split.id) || !tracker.push_set_body() {

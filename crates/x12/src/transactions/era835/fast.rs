@@ -315,8 +315,7 @@ impl<'a> SetReader<'a> {
                 let (Some(entity), Some(entity_type)) = (e.required(1), e.required(2)) else {
                     return false;
                 };
-                // Made where it is stored rather than moved in.
-                c.names.resize_with(c.names.len() + 1, || Name {
+                c.names.push(Name {
                     entity: Cow::Borrowed(entity),
                     entity_type: Cow::Borrowed(entity_type),
                     last: e.optional(3),

@@ -568,6 +568,11 @@ impl<'a> SplitRun<'a> {
         )
     }
 
+    /// The input the run reads.
+    pub(crate) fn input(&self) -> &'a [u8] {
+        self.input
+    }
+
     /// The delimiters of the run.
     pub(crate) fn delimiters(&self) -> Delimiters {
         self.delimiters
@@ -747,6 +752,29 @@ mod tests {
             all.by_ref().for_each(drop);
             assert_eq!(split.problems(), all.problems());
         }
+    }
+
+    #[test]
+    fn split_pass_needs_ascii_delimiters() {
+        // The fast path cuts text at the delimiters without a char-boundary
+        // check; a non-ASCII one (here 0xC3, a UTF-8 lead byte) must leave
+        // every segment to the checked path.
+        let isa = "ISA*00*          *00*          *ZZ*A              *ZZ*B              *240101*1200*^*00501*000000001*0*P*:~";
+        let ascii = format!("{isa}ST*835*1~REF*6R*1~SE*3*1~").into_bytes();
+        let mut input = ascii.clone();
+        for b in &mut input {
+            if *b == b'*' {
+                *b = 0xC3;
+            }
+        }
+        let mut t = Tokenizer::new(&input);
+        assert_eq!(t.next().map(|s| s.id().to_string()), Some("ISA".into()));
+        assert_eq!(t.delimiters().map(|d| d.element), Some(0xC3));
+        assert!(t.split_run().is_none());
+        // The same input with ASCII delimiters does take the split pass.
+        let mut t = Tokenizer::new(&ascii);
+        t.next();
+        assert!(t.split_run().is_some());
     }
 
     #[test]

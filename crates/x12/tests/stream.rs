@@ -475,4 +475,38 @@ fn one_pass_reader_builds_what_the_tree_reader_builds() {
     let (_, problems) = read_all_835(&broken);
     assert!(problems.len() >= 4, "{problems:?}");
     check_one_pass_matches_tree(&broken);
+    // Multi-byte UTF-8 text in the elements the fast path cuts without a
+    // char-boundary check: names, references, CAS reasons and procedure
+    // parts read the same as through the general reader.
+    let mut accented = String::from_utf8(generated).expect("generated data is ASCII");
+    for (from, to) in [
+        ("NM1*QC*1*", "NM1*QC*1*ŁÓDŹ-MÜLLER*"),
+        ("REF*6R*", "REF*6R*€ü"),
+        ("CAS*CO*45*", "CAS*CO*4é*"),
+        ("~\nSVC*HC:", "~\nSVC*HC:é€:"),
+    ] {
+        assert!(accented.contains(from), "{from}");
+        accented = accented.replacen(from, to, 3);
+    }
+    let claims = check_one_pass_matches_tree(accented.as_bytes());
+    let mut names = CountNames(0);
+    for_each_claim_835(accented.as_bytes(), &mut names);
+    assert!(
+        claims > 500 && names.0 == 3,
+        "{claims} claims, {} names",
+        names.0
+    );
+}
+
+/// Counts the lent claims' names with the accented last name above.
+struct CountNames(usize);
+
+impl<'a> Era835Visitor<'a> for CountNames {
+    fn claim(&mut self, _: &Remittance<'a>, claim: &ClaimPayment<'a>) {
+        self.0 += claim
+            .names
+            .iter()
+            .filter(|n| n.last.as_deref() == Some("ŁÓDŹ-MÜLLER"))
+            .count();
+    }
 }

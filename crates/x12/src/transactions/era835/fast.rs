@@ -47,7 +47,7 @@ struct Elements<'s, 'a> {
 impl<'a> Elements<'_, 'a> {
     /// Element `i`, `""` when the segment has fewer elements.
     #[inline(always)]
-    #[allow(unsafe_code)] // the one cut on the hot path without a char-boundary check
+    #[allow(unsafe_code)] // a cut without a char-boundary check: see SAFETY below
     fn get(&self, i: usize) -> &'a str {
         let (Some(&end), Some(&prev)) = (self.ends.get(i), self.ends.get(i.wrapping_sub(1))) else {
             return "";

@@ -724,6 +724,12 @@ impl<'a> FastReader<'a> {
         let Some(mut run) = tokenizer.split_run() else {
             return FastStep::Checked;
         };
+        // The text the fast path cuts, when it is the run's own input (checked
+        // once per run: the fast path's cuts rely on it).
+        let text = self
+            .text
+            .0
+            .filter(|t| std::ptr::eq(t.as_bytes(), run.input()));
         let step = loop {
             let Some(split) = run.next(&mut self.ends) else {
                 break FastStep::Checked;
@@ -734,9 +740,9 @@ impl<'a> FastReader<'a> {
             // envelope segments, so it goes first; what it leaves is placed
             // as the tracker would place it.
             // SAFETY: `split` and `ends` are what `run.next` just returned
-            // and wrote, over `input`'s bytes (`text` is the same input).
+            // and wrote, over `input`'s bytes (`text` is the run's input).
             #[allow(unsafe_code)]
-            let fast_read = self.text.0.is_some_and(|input| {
+            let fast_read = text.is_some_and(|input| {
                 tracker.in_set()
                     && unsafe { reader.read_fast(&split, run.delimiters().component, input, ends) }
             });

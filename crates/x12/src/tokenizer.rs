@@ -521,14 +521,21 @@ impl<'a> SplitRun<'a> {
         let at = start + len;
         let raw = &input[start..at];
         let last = *raw.last()?;
-        if matches!(last, b'\r' | b'\n') || (d.segment == b'\n' && matches!(last, b' ' | b'\t')) {
+        // One compare for the usual last byte, a letter or digit.
+        if last <= b' '
+            && (matches!(last, b'\r' | b'\n')
+                || (d.segment == b'\n' && matches!(last, b' ' | b'\t')))
+        {
             return None;
         }
         *ends.get_mut(n)? = raw.len();
-        let id = match (ends[0], raw) {
-            (2, &[a, b, ..]) => u32::from_le_bytes([a, b, 0, 0]),
+        // The id from one 4-byte load: the first segment bytes, cut to the
+        // id's length (a segment near the input's end goes the checked way).
+        let word = u32::from_le_bytes(*input.get(start..)?.first_chunk::<4>()?);
+        let id = match ends[0] {
+            2 => word & 0xFFFF,
             // A zero third byte would read as a two-byte id.
-            (3, &[a, b, c, ..]) if c != 0 => u32::from_le_bytes([a, b, c, 0]),
+            3 if word & 0xFF_0000 != 0 => word & 0xFF_FFFF,
             _ => return None,
         };
         // A line break after the terminator (files written to be read by

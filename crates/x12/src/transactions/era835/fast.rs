@@ -16,7 +16,8 @@ use wide::u8x16;
 
 use super::Text;
 use super::{
-    Adjustment, AmountRef, DateRef, Loop, Name, Procedure, Reference, Remark, SetReader, is_date,
+    Adjustment, AmountRef, DateRef, INLINE_ELEMENTS, Loop, Name, Procedure, Reference, Remark,
+    SetReader, is_date,
 };
 use crate::decimal::parse_decimal;
 use crate::tokenizer::{Split, packed_id};
@@ -41,7 +42,9 @@ const CAS: u32 = packed_id(b"CAS");
 struct Elements<'s, 'a> {
     input: &'a str,
     start: usize,
-    ends: &'s [usize],
+    /// All the element-end slots; the first `parts` are this segment's.
+    ends: &'s [usize; INLINE_ELEMENTS],
+    parts: usize,
 }
 
 impl<'a> Elements<'_, 'a> {
@@ -49,20 +52,21 @@ impl<'a> Elements<'_, 'a> {
     #[inline(always)]
     #[allow(unsafe_code)] // a cut without a char-boundary check: see SAFETY below
     fn get(&self, i: usize) -> &'a str {
-        let (Some(&end), Some(&prev)) = (self.ends.get(i), self.ends.get(i.wrapping_sub(1))) else {
+        // `i` is a constant in every call, so the array needs no bounds
+        // check; only whether the segment has element `i`.
+        if i >= self.parts || i == 0 {
             return "";
-        };
+        }
+        let (end, prev) = (self.ends[i], self.ends[i - 1]);
         let (from, to) = (self.start + prev + 1, self.start + end);
-        let Some(bytes) = self.input.as_bytes().get(from..to) else {
-            return "";
-        };
+        debug_assert!(from <= to && to < self.input.len());
         debug_assert!(self.input.is_char_boundary(from) && self.input.is_char_boundary(to));
-        // SAFETY: `input` is valid UTF-8, and by `read_fast`'s contract `ends`
-        // are where the split pass found a delimiter, which `SplitRun` only
-        // does with ASCII delimiters. So `to` is the offset of an ASCII byte
-        // and `from` is one past one: both are char boundaries, and the bytes
-        // between them are valid UTF-8.
-        unsafe { std::str::from_utf8_unchecked(bytes) }
+        // SAFETY: by `read_fast`'s contract `ends` are where the split pass
+        // found a delimiter in `input`, in increasing order, and `SplitRun`
+        // only runs with ASCII delimiters. So `from <= to < input.len()`;
+        // `to` is the offset of an ASCII byte and `from` is one past one, so
+        // both are char boundaries of the valid UTF-8 `input`.
+        unsafe { self.input.get_unchecked(from..to) }
     }
 
     /// Element `i` when it is present and not empty.
@@ -208,7 +212,8 @@ impl<'a> SetReader<'a> {
     /// Reads a common claim- or service-loop segment; see the module text.
     /// `seg` says where the segment is and holds its packed id (a jump on
     /// it, not a string compare per arm); `component` is the component
-    /// separator, `input` the whole input as text, `ends` the element ends.
+    /// separator, `input` the whole input as text, `ends` the element ends
+    /// (the first `seg.parts` of them).
     ///
     /// # Safety
     ///
@@ -222,13 +227,14 @@ impl<'a> SetReader<'a> {
         seg: &Split,
         component: u8,
         input: &'a str,
-        ends: &[usize],
+        ends: &[usize; INLINE_ELEMENTS],
     ) -> bool {
         let id = seg.id;
         let e = Elements {
             input,
             start: seg.start,
             ends,
+            parts: seg.parts,
         };
         let in_service = match self.state {
             Loop::Claim if self.in_claim => false,
@@ -381,7 +387,7 @@ impl<'a> SetReader<'a> {
                 // segment's back out, so the general reader starts clean.
                 let before = list.len();
                 let mut i = 2;
-                while i < ends.len() {
+                while i < seg.parts {
                     let (reason, amount, quantity) = (e.get(i), e.get(i + 1), e.get(i + 2));
                     i += 3;
                     if reason.is_empty() && amount.is_empty() && quantity.is_empty() {

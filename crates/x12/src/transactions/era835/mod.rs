@@ -744,7 +744,9 @@ impl<'a> FastReader<'a> {
             #[allow(unsafe_code)]
             let fast_read = text.is_some_and(|input| {
                 tracker.in_set()
-                    && unsafe { reader.read_fast(&split, run.delimiters().component, input, ends) }
+                    && unsafe {
+                        reader.read_fast(&split, run.delimiters().component, input, &self.ends)
+                    }
             });
             if fast_read {
                 tracker.push_set_body();

@@ -300,10 +300,11 @@ impl<'a> SetReader<'a> {
             }
             _ => {}
         }
+        let lines = self.lines;
         let c = &mut self.slots[self.cur & 1];
         // In a service loop the segment belongs to the line being read, else
         // to the claim.
-        let mut line = match (in_service, c.services.last_mut()) {
+        let mut line = match (in_service, c.services.get_mut(lines.wrapping_sub(1))) {
             (false, _) => None,
             (true, Some(s)) => Some(s),
             (true, None) => return false,

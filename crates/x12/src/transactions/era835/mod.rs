@@ -225,8 +225,10 @@ pub struct ClaimPayment<'a> {
 }
 
 impl<'a> ClaimPayment<'a> {
-    /// Empties every list of the claim, keeping their capacity for reuse. The
-    /// pattern names every field, so a new one cannot be forgotten here.
+    /// Empties every list of the claim but its service lines, keeping their
+    /// capacity for reuse (the reader reuses the lines themselves: see
+    /// [`SetReader::open_service`]). The pattern names every field, so a new
+    /// one cannot be forgotten here.
     fn clear_lists(&mut self) {
         let Self {
             header_number: _,
@@ -251,7 +253,7 @@ impl<'a> ClaimPayment<'a> {
             contacts,
             amounts,
             quantities,
-            services,
+            services: _,
             segment_index: _,
             segment_offset: _,
         } = self;
@@ -264,7 +266,6 @@ impl<'a> ClaimPayment<'a> {
         contacts.clear();
         amounts.clear();
         quantities.clear();
-        services.clear();
     }
 
     /// Returns true for a reversal of a previous payment (CLP02 = 22).
@@ -393,6 +394,53 @@ pub struct ServicePayment<'a> {
 }
 
 impl<'a> ServicePayment<'a> {
+    /// Makes a used line equal to a default one, keeping its lists' capacity
+    /// (cheaper than dropping it and making a new one). The pattern names
+    /// every field, so a new one cannot be forgotten here.
+    fn reset(&mut self) {
+        let Self {
+            procedure,
+            charge,
+            paid,
+            revenue_code,
+            units,
+            submitted_procedure,
+            submitted_units,
+            dates,
+            adjustments,
+            references,
+            amounts,
+            quantities,
+            remarks,
+            segment_index,
+            segment_offset,
+        } = self;
+        let Procedure {
+            qualifier,
+            code,
+            modifiers,
+            description,
+        } = procedure;
+        *qualifier = Text::default();
+        *code = Text::default();
+        modifiers.clear();
+        *description = None;
+        *charge = Decimal::ZERO;
+        *paid = Decimal::ZERO;
+        *revenue_code = None;
+        *units = None;
+        *submitted_procedure = None;
+        *submitted_units = None;
+        dates.clear();
+        adjustments.clear();
+        references.clear();
+        amounts.clear();
+        quantities.clear();
+        remarks.clear();
+        *segment_index = 0;
+        *segment_offset = 0;
+    }
+
     /// Returns the service date: DTM*472, else DTM*150 (period start).
     pub fn service_date(&self) -> Option<&str> {
         let find = |q: &str| {
@@ -897,6 +945,10 @@ struct SetReader<'a> {
     slots: [ClaimPayment<'a>; 2],
     /// 0 or 1; read as `slots[cur & 1]`, which needs no bounds check.
     cur: usize,
+    /// Service lines of the claim being read. The slot's `services` may hold
+    /// more: lines of the slot's previous claim, reused in place by
+    /// [`SetReader::open_service`] and cut off when the claim closes.
+    lines: usize,
     in_claim: bool,
     /// Slot of a completed claim not yet handed to the visitor.
     ready: Option<usize>,
@@ -930,6 +982,7 @@ impl<'a> Era835Builder<'a> {
                 state: Loop::Header,
                 slots: Default::default(),
                 cur: 0,
+                lines: 0,
                 in_claim: false,
                 ready: None,
                 delivery,
@@ -1110,7 +1163,8 @@ impl<'a> SetReader<'a> {
 
     /// Returns the service line being read, if an SVC has opened one.
     fn service_mut(&mut self) -> Option<&mut ServicePayment<'a>> {
-        self.claim_mut().and_then(|c| c.services.last_mut())
+        let line = self.lines.checked_sub(1)?;
+        self.claim_mut().and_then(|c| c.services.get_mut(line))
     }
 
     fn dispatch<'x, M: TextMode<'x, 'a>>(
@@ -1452,16 +1506,21 @@ impl<'a> SetReader<'a> {
     /// Opens a service line (SVC) in the claim being read and lets `fill` set
     /// its SVC values; false when no claim is open.
     fn open_service(&mut self, fill: impl FnOnce(&mut ServicePayment<'a>)) -> bool {
+        let line = self.lines;
         let Some(c) = self.claim_mut() else {
             return false;
         };
-        // Pushed empty and filled in place: a service line is large, and
-        // building it aside would copy it once more.
-        c.services
-            .resize_with(c.services.len() + 1, ServicePayment::default);
-        if let Some(s) = c.services.last_mut() {
+        // A line of the slot's previous claim is reset and reused; else one
+        // is pushed empty. Either way it is filled in place: a service line
+        // is large, and building it aside would copy it once more.
+        match c.services.get_mut(line) {
+            Some(s) => s.reset(),
+            None => c.services.resize_with(line + 1, ServicePayment::default),
+        }
+        if let Some(s) = c.services.get_mut(line) {
             fill(s);
         }
+        self.lines = line + 1;
         self.state = Loop::Service;
         true
     }
@@ -1472,6 +1531,9 @@ impl<'a> SetReader<'a> {
         }
         self.in_claim = false;
         let slot = &mut self.slots[self.cur & 1];
+        // Lines left from the slot's previous claim are not this claim's.
+        slot.services.truncate(self.lines);
+        self.lines = 0;
         self.r.claim_count += 1;
         self.r.claims_paid_total += slot.paid;
         match self.delivery {

@@ -52,8 +52,8 @@ impl<'a> Elements<'_, 'a> {
     #[inline(always)]
     #[allow(unsafe_code)] // a cut without a char-boundary check: see SAFETY below
     fn get(&self, i: usize) -> &'a str {
-        // `i` is a constant in every call, so the array needs no bounds
-        // check; only whether the segment has element `i`.
+        // Where `i` is a constant (all but CAS's triplets) the fixed array
+        // needs no bounds check, only the test that the segment has element `i`.
         if i >= self.parts || i == 0 {
             return "";
         }

@@ -373,7 +373,7 @@ pub fn validate(input: &[u8]) -> Vec<Error> {
     let mut group = Group::default();
     let mut set: Option<Open<'_>> = None;
     let mut spare: Vec<Segment<'_>> = Vec::new();
-    let mut fast = FastReader::new(input);
+    let mut fast = FastReader::new();
     loop {
         // Inside an 835 set, ordinary body segments take the one-pass reader.
         let next = match &mut set {

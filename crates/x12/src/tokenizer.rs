@@ -411,11 +411,6 @@ impl<'a> Tokenizer<'a> {
             return None;
         }
         let d = s.delimiters?;
-        // The fast path cuts text at the delimiters without a char-boundary
-        // check, which is sound only for ASCII ones (any real file's).
-        if !(d.element.is_ascii() && d.segment.is_ascii()) {
-            return None;
-        }
         // Made once per run rather than once per segment.
         Some(SplitRun {
             input: self.input,
@@ -466,9 +461,11 @@ impl<'a> SplitRun<'a> {
     /// ids it knows needs no check, and any other segment goes through
     /// [`SplitRun::ordinary`] first.
     ///
-    /// Every offset written is that of a delimiter byte (an element
-    /// separator, the terminator last), and a run has ASCII delimiters: the
-    /// 835 fast path cuts text at these offsets without a char-boundary check.
+    /// Every byte of a segment it returns is ASCII (a segment with any other
+    /// byte goes the checked way, which reads it as UTF-8), and every offset
+    /// written is that of a delimiter byte (an element separator, the
+    /// terminator last): the 835 fast path makes text of the bytes between
+    /// these offsets without a UTF-8 check.
     #[inline(always)]
     pub(crate) fn next(&mut self, ends: &mut [usize]) -> Option<Split> {
         let d = self.delimiters;
@@ -493,6 +490,9 @@ impl<'a> SplitRun<'a> {
                 // The last few bytes of the input, one at a time.
                 let rest = bytes.get(at..)?;
                 let i = rest.iter().position(|&b| b == d.segment)?;
+                if !rest[..i].is_ascii() {
+                    return None;
+                }
                 for (j, &b) in rest[..i].iter().enumerate() {
                     if b == d.element {
                         *ends.get_mut(n)? = at + j;
@@ -504,9 +504,15 @@ impl<'a> SplitRun<'a> {
             let chunk = u8x16::from(*chunk);
             let ends_here = chunk.cmp_eq(term).move_mask() as u32;
             let mut seps = chunk.cmp_eq(sep).move_mask() as u32;
+            // Bytes of 0x80 and up: their high bits.
+            let mut not_ascii = chunk.move_mask() as u32;
             if ends_here != 0 {
-                // Keep the separators before the (first) terminator.
+                // Keep the separators (and bytes) before the (first) terminator.
                 seps &= ends_here - 1;
+                not_ascii &= ends_here - 1;
+            }
+            if not_ascii != 0 {
+                return None;
             }
             while seps != 0 {
                 *ends.get_mut(n)? = at + seps.trailing_zeros() as usize;
@@ -762,10 +768,10 @@ mod tests {
     }
 
     #[test]
-    fn split_pass_needs_ascii_delimiters() {
-        // The fast path cuts text at the delimiters without a char-boundary
-        // check; a non-ASCII one (here 0xC3, a UTF-8 lead byte) must leave
-        // every segment to the checked path.
+    fn split_pass_takes_only_ascii_segments() {
+        // The fast path makes text of a segment's bytes without a UTF-8
+        // check; a non-ASCII delimiter (here 0xC3, a UTF-8 lead byte) must
+        // leave every segment to the checked path.
         let isa = "ISA*00*          *00*          *ZZ*A              *ZZ*B              *240101*1200*^*00501*000000001*0*P*:~";
         let ascii = format!("{isa}ST*835*1~REF*6R*1~SE*3*1~").into_bytes();
         let mut input = ascii.clone();
@@ -777,11 +783,41 @@ mod tests {
         let mut t = Tokenizer::new(&input);
         assert_eq!(t.next().map(|s| s.id().to_string()), Some("ISA".into()));
         assert_eq!(t.delimiters().map(|d| d.element), Some(0xC3));
-        assert!(t.split_run().is_none());
-        // The same input with ASCII delimiters does take the split pass.
+        assert!(
+            t.split_run()
+                .and_then(|mut run| run.next(&mut [0; 32]))
+                .is_none()
+        );
+        // The same input with ASCII delimiters does take the split pass,
+        // but not a segment with a byte that is not ASCII (here in UTF-8 and
+        // in Latin-1), whose text the checked path makes.
         let mut t = Tokenizer::new(&ascii);
         t.next();
-        assert!(t.split_run().is_some());
+        let mut ends = [0usize; 32];
+        let mut run = t.split_run().expect("a run");
+        assert!(
+            run.next(&mut ends)
+                .is_some_and(|s| s.id == packed_id(b"ST\0"))
+        );
+        for name in ["REF*6R*\u{e9}~", "REF*6R*x\u{e9}0123456789abcdef~"] {
+            let mut text = format!("{isa}{name}").into_bytes();
+            let mut t = Tokenizer::new(&text);
+            t.next();
+            assert!(
+                t.split_run()
+                    .and_then(|mut run| run.next(&mut ends))
+                    .is_none()
+            );
+            let at = text.iter().position(|&b| b == 0xC3).expect("the e-acute");
+            text.splice(at..at + 2, [0xE9]);
+            let mut t = Tokenizer::new(&text);
+            t.next();
+            assert!(
+                t.split_run()
+                    .and_then(|mut run| run.next(&mut ends))
+                    .is_none()
+            );
+        }
     }
 
     #[test]

@@ -496,6 +496,17 @@ fn one_pass_reader_builds_what_the_tree_reader_builds() {
         "{claims} claims, {} names",
         names.0
     );
+    // A Latin-1 byte (not UTF-8) in one name: the split pass leaves that
+    // segment to the general reader (which makes its text with a replacement
+    // character), and both readers agree.
+    let mut latin1 = accented.into_bytes();
+    let at = latin1
+        .windows(9)
+        .position(|w| w == b"NM1*QC*1*")
+        .expect("a patient name");
+    latin1.insert(at + 9, 0xC9);
+    assert!(std::str::from_utf8(&latin1).is_err());
+    assert!(check_one_pass_matches_tree(&latin1) > 500);
 }
 
 /// Counts the lent claims' names with the accented last name above.

@@ -40,7 +40,7 @@ const CAS: u32 = packed_id(b"CAS");
 /// the text does (a terminator follows), so the boundary checks do not
 /// depend on which element is read.
 struct Elements<'s, 'a> {
-    input: &'a str,
+    input: &'a [u8],
     start: usize,
     /// All the element-end slots; the first `parts` are this segment's.
     ends: &'s [usize; INLINE_ELEMENTS],
@@ -60,13 +60,12 @@ impl<'a> Elements<'_, 'a> {
         let (end, prev) = (self.ends[i], self.ends[i - 1]);
         let (from, to) = (self.start + prev + 1, self.start + end);
         debug_assert!(from <= to && to < self.input.len());
-        debug_assert!(self.input.is_char_boundary(from) && self.input.is_char_boundary(to));
-        // SAFETY: by `read_fast`'s contract `ends` are where the split pass
-        // found a delimiter in `input`, in increasing order, and `SplitRun`
-        // only runs with ASCII delimiters. So `from <= to < input.len()`;
-        // `to` is the offset of an ASCII byte and `from` is one past one, so
-        // both are char boundaries of the valid UTF-8 `input`.
-        unsafe { self.input.get_unchecked(from..to) }
+        debug_assert!(self.input[from..to].is_ascii());
+        // SAFETY: by `read_fast`'s contract, `ends` are where the split pass
+        // found delimiters in `input`, in increasing order, inside a segment
+        // whose bytes it checked are all ASCII. So `from <= to < input.len()`
+        // and the bytes between are ASCII, which is valid UTF-8.
+        unsafe { std::str::from_utf8_unchecked(self.input.get_unchecked(from..to)) }
     }
 
     /// Element `i` when it is present and not empty.
@@ -97,7 +96,7 @@ impl<'a> Elements<'_, 'a> {
     /// Element `i` as a procedure composite split on `component`: `Some(None)`
     /// when empty or absent, `None` when the general reader would report it
     /// (no declared separator in it, or no code).
-    #[allow(unsafe_code)] // parts are cut at ASCII separators, as in `get`
+    #[allow(unsafe_code)] // parts of ASCII text, as in `get`
     fn procedure(&self, i: usize, component: u8) -> Option<Option<ProcedureParts<'a>>> {
         let b = self.get(i);
         if b.is_empty() {
@@ -114,10 +113,8 @@ impl<'a> Elements<'_, 'a> {
         let mut start = 0;
         let mut split_at = |at: usize| -> Option<bool> {
             let bytes = b.as_bytes().get(start..at)?;
-            debug_assert!(b.is_char_boundary(start) && b.is_char_boundary(at));
-            // SAFETY: `b` is valid UTF-8, `start` is 0 or one past an ASCII
-            // component separator and `at` is the offset of one, so both are
-            // char boundaries.
+            // SAFETY: `b` is all ASCII (see `get`), so any part of it is
+            // valid UTF-8.
             parts[count] = unsafe { std::str::from_utf8_unchecked(bytes) };
             count += 1;
             start = at + 1;
@@ -128,12 +125,7 @@ impl<'a> Elements<'_, 'a> {
         // compare of the 16 bytes where it starts (the segment goes on past it,
         // or the byte loop below takes over).
         let from = self.start + self.ends[i - 1] + 1;
-        match self
-            .input
-            .as_bytes()
-            .get(from..)
-            .and_then(<[u8]>::first_chunk::<16>)
-        {
+        match self.input.get(from..).and_then(<[u8]>::first_chunk::<16>) {
             Some(chunk) if b.len() < 16 => {
                 let found = u8x16::from(*chunk)
                     .cmp_eq(u8x16::splat(component))
@@ -212,21 +204,21 @@ impl<'a> SetReader<'a> {
     /// Reads a common claim- or service-loop segment; see the module text.
     /// `seg` says where the segment is and holds its packed id (a jump on
     /// it, not a string compare per arm); `component` is the component
-    /// separator, `input` the whole input as text, `ends` the element ends
-    /// (the first `seg.parts` of them).
+    /// separator, `input` the whole input, `ends` the element ends (the first
+    /// `seg.parts` of them).
     ///
     /// # Safety
     ///
     /// `seg` and `ends` must be what [`crate::tokenizer::SplitRun::next`]
-    /// returned and wrote for a run over `input`'s bytes: element text is cut
-    /// at those offsets without a char-boundary check.
+    /// returned and wrote for a run over `input`: element text is made of the
+    /// bytes between those offsets without a bounds or UTF-8 check.
     #[inline(always)] // into the one-pass loops; out of line it costs ~9% more instructions
     #[allow(unsafe_code)]
     pub(super) unsafe fn read_fast(
         &mut self,
         seg: &Split,
         component: u8,
-        input: &'a str,
+        input: &'a [u8],
         ends: &[usize; INLINE_ELEMENTS],
     ) -> bool {
         let id = seg.id;

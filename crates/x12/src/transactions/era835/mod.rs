@@ -638,8 +638,7 @@ fn drive_835<'a>(
     let mut tokenizer = Tokenizer::new(input);
     let mut tracker = EnvelopeTracker::new();
     let mut builder: Option<Era835Builder<'a>> = None;
-    let mut fast = FastReader::new(input);
-    let text = fast.text;
+    let mut fast = FastReader::new();
     // The claims vector of a set is reserved at the previous set's claim count:
     // sets of one file are alike, and growing a vector of ~1 KB claims by
     // doubling copied more bytes than the input holds.
@@ -653,7 +652,7 @@ fn drive_835<'a>(
     };
     let push =
         |b: &mut Era835Builder<'a>, seg: &Segment<'a>, visitor: &mut dyn Era835Visitor<'a>| {
-            b.push_with::<BorrowText>(seg, text.of(seg));
+            b.push_with::<BorrowText>(seg, std::str::from_utf8(seg.raw()).ok());
             b.deliver_ready(visitor);
         };
     let route = |tracker: &mut EnvelopeTracker,
@@ -717,25 +716,9 @@ fn drive_835<'a>(
 /// the pass that finds it ([`crate::tokenizer::SplitRun::next`]) and goes straight to the
 /// builder, through its fast path ([`SetReader::read_fast`]) when it is an
 /// ordinary claim or service segment.
-pub(crate) struct FastReader<'a> {
-    text: InputText<'a>,
+pub(crate) struct FastReader {
     /// Element ends of the segment being read (see [`crate::tokenizer::SplitRun::next`]).
     ends: [usize; INLINE_ELEMENTS],
-}
-
-/// The whole input as text when it is valid UTF-8 (one check, fast on
-/// ASCII): a segment's text is then a slice of it, checked at its ends.
-#[derive(Clone, Copy)]
-struct InputText<'a>(Option<&'a str>);
-
-impl<'a> InputText<'a> {
-    /// The segment's text, when it is valid UTF-8.
-    fn of(self, seg: &Segment<'a>) -> Option<&'a str> {
-        match self.0 {
-            Some(t) => t.get(seg.offset()..seg.offset() + seg.raw().len()),
-            None => std::str::from_utf8(seg.raw()).ok(),
-        }
-    }
 }
 
 /// Why [`FastReader::read_run`] stopped.
@@ -749,10 +732,9 @@ pub(crate) enum FastStep<'a> {
     Checked,
 }
 
-impl<'a> FastReader<'a> {
-    pub(crate) fn new(input: &'a [u8]) -> Self {
+impl FastReader {
+    pub(crate) fn new() -> Self {
         Self {
-            text: InputText(std::str::from_utf8(input).ok()),
             ends: [0; INLINE_ELEMENTS],
         }
     }
@@ -762,7 +744,7 @@ impl<'a> FastReader<'a> {
     /// more (see [`FastStep`]). One loop for the run rather than a call per
     /// segment: what cannot change between segments is checked once.
     #[inline(always)]
-    pub(crate) fn read_run(
+    pub(crate) fn read_run<'a>(
         &mut self,
         builder: &mut Era835Builder<'a>,
         tokenizer: &mut Tokenizer<'a>,
@@ -772,12 +754,6 @@ impl<'a> FastReader<'a> {
         let Some(mut run) = tokenizer.split_run() else {
             return FastStep::Checked;
         };
-        // The text the fast path cuts, when it is the run's own input (checked
-        // once per run: the fast path's cuts rely on it).
-        let text = self
-            .text
-            .0
-            .filter(|t| std::ptr::eq(t.as_bytes(), run.input()));
         let step = loop {
             let Some(split) = run.next(&mut self.ends) else {
                 break FastStep::Checked;
@@ -787,15 +763,13 @@ impl<'a> FastReader<'a> {
             // The claim and line segments of the fast path are never
             // envelope segments, so it goes first; what it leaves is placed
             // as the tracker would place it.
-            // SAFETY: `split` and `ends` are what `run.next` just returned
-            // and wrote, over `input`'s bytes (`text` is the run's input).
+            // SAFETY: `split` and `self.ends` are what `run.next` just
+            // returned and wrote, over the run's own input.
             #[allow(unsafe_code)]
-            let fast_read = text.is_some_and(|input| {
-                tracker.in_set()
-                    && unsafe {
-                        reader.read_fast(&split, run.delimiters().component, input, &self.ends)
-                    }
-            });
+            let fast_read = tracker.in_set()
+                && unsafe {
+                    reader.read_fast(&split, run.delimiters().component, run.input(), &self.ends)
+                };
             if fast_read {
                 tracker.push_set_body();
                 reader.count_at(split.index, split.start);
@@ -813,7 +787,7 @@ impl<'a> FastReader<'a> {
                 reader,
                 &mut builder.problems,
                 &seg,
-                self.text.of(&seg),
+                std::str::from_utf8(seg.raw()).ok(),
                 ends,
             );
             builder.deliver_ready(visitor);
@@ -874,7 +848,7 @@ impl<'a> Era835Check<'a> {
     /// each claim as it completes; see [`FastReader::read_run`].
     pub(crate) fn read_run(
         &mut self,
-        fast: &mut FastReader<'a>,
+        fast: &mut FastReader,
         tokenizer: &mut Tokenizer<'a>,
         tracker: &mut EnvelopeTracker,
     ) -> FastStep<'a> {

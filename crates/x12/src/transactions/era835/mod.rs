@@ -394,51 +394,46 @@ pub struct ServicePayment<'a> {
 }
 
 impl<'a> ServicePayment<'a> {
-    /// Makes a used line equal to a default one, keeping its lists' capacity
-    /// (cheaper than dropping it and making a new one). The pattern names
-    /// every field, so a new one cannot be forgotten here.
+    /// Readies a used line for [`SetReader::open_service`]'s fill, keeping
+    /// its lists' capacity (cheaper than dropping it and making a new one):
+    /// empties what a fill adds to, and leaves the SVC values, which every
+    /// fill sets. The pattern names every field, so a new one cannot be
+    /// forgotten here.
     fn reset(&mut self) {
         let Self {
+            // SVC values: set by every fill.
             procedure,
-            charge,
-            paid,
-            revenue_code,
-            units,
-            submitted_procedure,
-            submitted_units,
+            charge: _,
+            paid: _,
+            revenue_code: _,
+            units: _,
+            submitted_procedure: _,
+            submitted_units: _,
+            segment_index: _,
+            segment_offset: _,
+            // Added to by later segments.
             dates,
             adjustments,
             references,
             amounts,
             quantities,
             remarks,
-            segment_index,
-            segment_offset,
         } = self;
+        // The fast path sets the qualifier and code and adds the rest.
         let Procedure {
-            qualifier,
-            code,
+            qualifier: _,
+            code: _,
             modifiers,
             description,
         } = procedure;
-        *qualifier = Text::default();
-        *code = Text::default();
         modifiers.clear();
         *description = None;
-        *charge = Decimal::ZERO;
-        *paid = Decimal::ZERO;
-        *revenue_code = None;
-        *units = None;
-        *submitted_procedure = None;
-        *submitted_units = None;
         dates.clear();
         adjustments.clear();
         references.clear();
         amounts.clear();
         quantities.clear();
         remarks.clear();
-        *segment_index = 0;
-        *segment_offset = 0;
     }
 
     /// Returns the service date: DTM*472, else DTM*150 (period start).
@@ -1478,7 +1473,8 @@ impl<'a> SetReader<'a> {
     }
 
     /// Opens a service line (SVC) in the claim being read and lets `fill` set
-    /// its SVC values; false when no claim is open.
+    /// its SVC values (all of them: a reused line keeps its old ones, see
+    /// [`ServicePayment::reset`]); false when no claim is open.
     fn open_service(&mut self, fill: impl FnOnce(&mut ServicePayment<'a>)) -> bool {
         let line = self.lines;
         let Some(c) = self.claim_mut() else {

@@ -35,10 +35,8 @@ const CAS: u32 = packed_id(b"CAS");
 /// A segment's elements as text: `ends[i]` is the end offset of element `i`
 /// (the id is element 0) from the segment's start, `start` bytes into `input`.
 ///
-/// Elements are sliced from the whole input rather than from the segment's
-/// own text: one slice fewer per segment, and an element never ends where
-/// the text does (a terminator follows), so the boundary checks do not
-/// depend on which element is read.
+/// Elements are cut from the whole input, at offsets the split pass found,
+/// without bounds or UTF-8 checks: see [`Elements::get`].
 struct Elements<'s, 'a> {
     input: &'a [u8],
     start: usize,
@@ -102,10 +100,6 @@ impl<'a> Elements<'_, 'a> {
         if b.is_empty() {
             return Some(None);
         }
-        if !component.is_ascii() {
-            // The general reader reads (and reports) such a composite.
-            return None;
-        }
         // Parts end at each separator; up to seven are read (qualifier, code,
         // four modifiers, description), as the general reader does.
         let mut parts = [""; 7];
@@ -148,6 +142,7 @@ impl<'a> Elements<'_, 'a> {
         }
         if count == 0 {
             // No declared separator (the general reader checks for another).
+            // A non-ASCII separator lands here too: `b` is all ASCII.
             return None;
         }
         if count < parts.len() {

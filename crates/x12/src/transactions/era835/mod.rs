@@ -647,7 +647,7 @@ fn drive_835<'a>(
     };
     let push =
         |b: &mut Era835Builder<'a>, seg: &Segment<'a>, visitor: &mut dyn Era835Visitor<'a>| {
-            b.push_with::<BorrowText>(seg, std::str::from_utf8(seg.raw()).ok());
+            b.push(seg);
             b.deliver_ready(visitor);
         };
     let route = |tracker: &mut EnvelopeTracker,

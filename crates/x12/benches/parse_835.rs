@@ -12,8 +12,8 @@ use medbill_x12::bench_data::generate_835;
 use medbill_x12::inspect::validate;
 use medbill_x12::stream::{Era835Stream, StreamEvent};
 use medbill_x12::transactions::era835::{
-    ClaimPayment, Era835Visitor, Remittance, for_each_835, for_each_claim_835, read_835,
-    read_all_835,
+    ClaimPayment, Era835Visitor, Remittance, for_each_835, for_each_claim_835,
+    for_each_claim_835_read, read_835, read_all_835,
 };
 use medbill_x12::{Document, Tokenizer};
 
@@ -65,6 +65,14 @@ fn parse(c: &mut Criterion) {
         b.iter(|| {
             let mut count = ClaimCount(0);
             let problems = for_each_claim_835(black_box(&data), &mut count);
+            black_box((count.0, problems.len()))
+        })
+    });
+    g.bench_function("typed_835_per_claim_read", |b| {
+        // The windowed reader over `Read`, here over the in-memory bytes.
+        b.iter(|| {
+            let mut count = ClaimCount(0);
+            let problems = for_each_claim_835_read(black_box(&data[..]), &mut count);
             black_box((count.0, problems.len()))
         })
     });

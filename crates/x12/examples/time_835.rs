@@ -1,4 +1,4 @@
-//! Times the in-memory typed 835 reader on a file: `time_835 FILE [ROUNDS] [all|each|both|claims|validate|tokenize|split|tree|stream]`.
+//! Times the in-memory typed 835 reader on a file: `time_835 FILE [ROUNDS] [all|each|both|claims|read|validate|tokenize|split|tree|stream]`.
 //!
 //! Prints wall and on-CPU time: the CPU figure is the one to quote on a shared machine.
 
@@ -91,6 +91,23 @@ fn main() -> std::io::Result<()> {
             }
             let mut count = Count(0, rust_decimal::Decimal::ZERO);
             medbill_x12::transactions::era835::for_each_claim_835(d, &mut count);
+            count.0
+        })),
+        // The same claims through the windowed reader over `Read` (here the
+        // in-memory bytes, so the figure is the windowing's cost, not I/O).
+        "read" => Some(("for_each_claim_835_read", |mut d| {
+            struct Count(usize);
+            impl<'a> medbill_x12::transactions::era835::Era835Visitor<'a> for Count {
+                fn claim(
+                    &mut self,
+                    _: &medbill_x12::transactions::era835::Remittance<'a>,
+                    _: &medbill_x12::transactions::era835::ClaimPayment<'a>,
+                ) {
+                    self.0 += 1;
+                }
+            }
+            let mut count = Count(0);
+            medbill_x12::transactions::era835::for_each_claim_835_read(&mut d, &mut count);
             count.0
         })),
         "validate" => Some(("validate", |d| medbill_x12::inspect::validate(d).len())),

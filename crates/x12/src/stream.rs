@@ -12,6 +12,11 @@
 //! Memory is bounded by one claim, not by the transaction set or the file.
 //! Text in the yielded values is owned (`Cow::Owned`), since the buffer it was
 //! read from is reused.
+//!
+//! When lending each claim to a visitor is enough,
+//! [`crate::transactions::era835::for_each_claim_835_read`] reads a `Read`
+//! about five times faster: it runs the in-memory reader over windows of the
+//! input and copies only what is open at a window's end.
 
 use std::collections::VecDeque;
 use std::io::Read;

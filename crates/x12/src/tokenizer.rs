@@ -109,9 +109,10 @@ impl Scanner {
                 rest.len() >= 4 && &rest[..3] == b"ISA" && !rest[3].is_ascii_alphanumeric();
             if isa_here || self.delimiters.is_none() {
                 if !eof && rest.len() < DETECT_WINDOW {
-                    // An ISA fits in far less, but guessing the component
-                    // separator of a bare ST looks further; ask for the window.
-                    let enough = isa_here && rest.len() > 600;
+                    // An ISA fits in far less, but guessing delimiters (a bare
+                    // ST, or an ISA that does not parse) looks further; ask for
+                    // the window, so that a stream reads as the whole input.
+                    let enough = isa_here && rest.len() > 600 && Delimiters::from_isa(rest).is_ok();
                     if !enough {
                         return Scan::NeedMore { keep_from: pos };
                     }
@@ -284,8 +285,11 @@ fn is_segment_id(id: &[u8]) -> bool {
 /// this, and [`SplitRun::segment`] makes the segment for the other paths.
 #[derive(Clone, Copy)]
 pub(crate) struct Split {
-    /// Byte offset of the segment in the input.
+    /// Byte offset of the segment in the input the run reads.
     pub(crate) start: usize,
+    /// Byte offset of the segment in the whole input (`start` but for a
+    /// window of a stream).
+    pub(crate) offset: usize,
     /// Length of the segment, terminator excluded.
     pub(crate) len: usize,
     /// 1-based index of the segment in the input.
@@ -366,6 +370,14 @@ pub struct Tokenizer<'a> {
     input: &'a [u8],
     pos: usize,
     scanner: Scanner,
+    /// Offset of `input[0]` in the whole input: not 0 when `input` is one
+    /// window of a stream (see [`Tokenizer::window`]).
+    base: usize,
+    /// Whether `input` holds the end of the input.
+    eof: bool,
+    /// Where the next window must start, once this one ends inside a
+    /// segment (or where more input is needed to read on).
+    keep_from: Option<usize>,
 }
 
 impl<'a> Tokenizer<'a> {
@@ -376,11 +388,28 @@ impl<'a> Tokenizer<'a> {
 
     /// Creates a tokenizer with a custom segment length limit.
     pub fn with_max_segment_len(input: &'a [u8], max_segment_len: usize) -> Self {
+        Self::window(input, 0, true, Scanner::new(max_segment_len))
+    }
+
+    /// A tokenizer over one window of a longer input that starts `base` bytes
+    /// in, going on from `scanner`'s state (the previous window's); `eof` says
+    /// whether the window holds the end of the input. Offsets in segments and
+    /// problems count from the start of the whole input.
+    pub(crate) fn window(input: &'a [u8], base: usize, eof: bool, scanner: Scanner) -> Self {
         Self {
             input,
             pos: 0,
-            scanner: Scanner::new(max_segment_len),
+            scanner,
+            base,
+            eof,
+            keep_from: None,
         }
+    }
+
+    /// Ends a window: the scanner state to go on with, and where in this
+    /// window the next one must start (`None` when the input has ended).
+    pub(crate) fn end_window(self) -> (Scanner, Option<usize>) {
+        (self.scanner, self.keep_from)
     }
 
     /// Returns the delimiters in force (those of the latest ISA), if known yet.
@@ -414,6 +443,7 @@ impl<'a> Tokenizer<'a> {
         // Made once per run rather than once per segment.
         Some(SplitRun {
             input: self.input,
+            base: self.base,
             pos: self.pos,
             index: s.index,
             delimiters: d,
@@ -436,6 +466,8 @@ impl<'a> Tokenizer<'a> {
 /// [`Tokenizer::end_split_run`].
 pub(crate) struct SplitRun<'a> {
     input: &'a [u8],
+    /// Offset of `input[0]` in the whole input (see [`Tokenizer::window`]).
+    base: usize,
     pos: usize,
     index: usize,
     delimiters: Delimiters,
@@ -551,6 +583,7 @@ impl<'a> SplitRun<'a> {
         self.index += 1;
         Some(Split {
             start,
+            offset: self.base + start,
             len: raw.len(),
             index: self.index,
             parts: n + 1,
@@ -575,7 +608,7 @@ impl<'a> SplitRun<'a> {
     pub(crate) fn segment(&self, split: &Split) -> Segment<'a> {
         Segment::new(
             &self.input[split.start..split.start + split.len],
-            split.start,
+            split.offset,
             split.index,
             self.delimiters,
         )
@@ -596,18 +629,23 @@ impl<'a> Iterator for Tokenizer<'a> {
     type Item = Segment<'a>;
 
     fn next(&mut self) -> Option<Segment<'a>> {
-        match self.scanner.scan(self.input, self.pos, 0, true) {
+        match self.scanner.scan(self.input, self.pos, self.base, self.eof) {
             Scan::Segment { start, end, next } => {
                 self.pos = next;
                 let d = self.scanner.delimiters?;
                 Some(Segment::new(
                     &self.input[start..end],
-                    start,
+                    self.base + start,
                     self.scanner.index,
                     d,
                 ))
             }
-            Scan::NeedMore { .. } | Scan::Done => {
+            Scan::NeedMore { keep_from } => {
+                self.keep_from = Some(keep_from);
+                self.pos = self.input.len();
+                None
+            }
+            Scan::Done => {
                 self.pos = self.input.len();
                 None
             }

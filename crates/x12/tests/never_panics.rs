@@ -3,8 +3,8 @@
 use medbill_x12::inspect::{inspect, validate};
 use medbill_x12::stream::{Era835Stream, SegmentReader, StreamEvent};
 use medbill_x12::transactions::era835::{
-    ClaimPayment, Era835Visitor, Remittance, for_each_835, for_each_claim_835, read_835,
-    read_all_835,
+    ClaimPayment, Era835Visitor, Remittance, for_each_835, for_each_claim_835,
+    for_each_claim_835_read_windowed, read_835, read_all_835,
 };
 use medbill_x12::{Document, Tokenizer};
 use proptest::prelude::*;
@@ -55,14 +55,29 @@ fn check(input: &[u8]) {
         fn claim(&mut self, _: &Remittance<'a>, claim: &ClaimPayment<'a>) {
             self.0.push(format!("{claim:?}"));
         }
+        fn set(&mut self, remittance: Remittance<'a>, problems: Vec<medbill_x12::Error>) {
+            self.0.push(format!("{remittance:?}\n{problems:?}"));
+        }
     }
     let mut visited = Visited(Vec::new());
-    for_each_claim_835(input, &mut visited);
+    let visited_problems = for_each_claim_835(input, &mut visited);
     let held: Vec<String> = sets
         .iter()
         .flat_map(|s| s.claims.iter().map(|c| format!("{c:?}")))
         .collect();
-    assert_eq!(visited.0, held);
+    let claims_only: Vec<&String> = visited
+        .0
+        .iter()
+        .filter(|v| !v.starts_with("Remittance"))
+        .collect();
+    assert_eq!(claims_only, held.iter().collect::<Vec<_>>());
+    // Read in windows (ending anywhere, down to one byte), the same claims,
+    // sets and problems.
+    let window = 16 + input.len() % 509;
+    let mut windowed = Visited(Vec::new());
+    let windowed_problems = for_each_claim_835_read_windowed(input, window, &mut windowed);
+    assert_eq!(windowed.0, visited.0, "window {window}");
+    assert_eq!(windowed_problems, visited_problems, "window {window}");
     let mut reader = SegmentReader::new(input);
     let mut n = 0;
     while reader.next_segment().is_some() {

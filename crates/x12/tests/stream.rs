@@ -4,7 +4,8 @@ use std::io::Read;
 
 use medbill_x12::stream::{Era835Stream, SegmentReader, StreamEvent};
 use medbill_x12::transactions::era835::{
-    ClaimPayment, Era835Visitor, Remittance, for_each_claim_835, read_835, read_all_835,
+    ClaimPayment, Era835Visitor, Relife, Remittance, for_each_claim_835, for_each_claim_835_read,
+    for_each_claim_835_read_windowed, read_835, read_all_835,
 };
 use medbill_x12::{Document, ErrorKind, MAX_PROBLEMS, MAX_SEGMENT_LEN};
 use rust_decimal::Decimal;
@@ -202,6 +203,21 @@ fn hundred_megabyte_segment_is_an_error_not_a_buffer() {
         max_buffered < MAX_SEGMENT_LEN + 2 * medbill_x12::stream::CHUNK_SIZE,
         "{max_buffered}"
     );
+    // The windowed reader skips it the same way (its buffer is bounded the
+    // same way too: the skipped bytes are dropped as they are read).
+    let input = (&head[..])
+        .chain(std::io::repeat(b'x').take(100_000_000))
+        .chain(&tail[..]);
+    let mut sets = Record::default();
+    let windowed = for_each_claim_835_read(input, &mut sets);
+    // Its problems add the envelope's: SE01 counts the segment skipped.
+    assert_eq!(windowed[..1], problems[..]);
+    assert!(
+        matches!(&windowed[1].kind, ErrorKind::CountMismatch { element, .. } if *element == "SE01"),
+        "{windowed:?}"
+    );
+    assert_eq!(sets.0.len(), 1);
+    assert!(sets.0[0].starts_with("set "), "{:?}", sets.0);
 }
 
 #[test]
@@ -520,4 +536,144 @@ impl<'a> Era835Visitor<'a> for CountNames {
             .filter(|n| n.last.as_deref() == Some("ŁÓDŹ-MÜLLER"))
             .count();
     }
+}
+
+/// Everything a claim visitor is given, in order, as text (`Debug` shows a
+/// text's content, not whether it is borrowed or owned).
+#[derive(Default)]
+struct Record(Vec<String>);
+
+impl<'a> Era835Visitor<'a> for Record {
+    fn claim(&mut self, header: &Remittance<'a>, claim: &ClaimPayment<'a>) {
+        self.0
+            .push(format!("claim {claim:?}\nwith header {header:?}"));
+    }
+
+    fn set(&mut self, remittance: Remittance<'a>, problems: Vec<medbill_x12::Error>) {
+        self.0.push(format!("set {remittance:?}\n{problems:?}"));
+    }
+}
+
+/// Reads `input` in memory and through windows of `window` bytes fed by
+/// reads of at most `step` bytes, and checks both lend the same claims and
+/// sets and return the same problems. Returns how many things were lent.
+fn check_windows_read_as_memory(input: &[u8], window: usize, step: usize) -> usize {
+    let mut want = Record::default();
+    let want_problems = for_each_claim_835(input, &mut want);
+    let mut got = Record::default();
+    let reader = Trickle {
+        data: input,
+        step,
+        n: 0,
+    };
+    let got_problems = for_each_claim_835_read_windowed(reader, window, &mut got);
+    assert_eq!(got.0.len(), want.0.len(), "window {window}, step {step}");
+    for (i, (g, w)) in got.0.iter().zip(&want.0).enumerate() {
+        assert_eq!(g, w, "window {window}, step {step}: item {i}");
+    }
+    assert_eq!(got_problems, want_problems, "window {window}, step {step}");
+    want.0.len()
+}
+
+#[test]
+fn windowed_reader_lends_what_the_in_memory_reader_lends() {
+    // Window ends fall inside ISAs, headers, claims, lines and composites;
+    // the state carried across them must leave nothing out or over.
+    let fixtures = all_835_input();
+    for (window, step) in [
+        (1, 1),
+        (7, 3),
+        (64, 64),
+        (100, 7),
+        (1000, 333),
+        (4096, 4096),
+    ] {
+        assert!(check_windows_read_as_memory(&fixtures, window, step) > 10);
+    }
+    let generated = medbill_x12::bench_data::generate_835(300_000, 5);
+    for (window, step) in [(97, 50), (5000, 1 << 20), (1 << 20, 1 << 20)] {
+        assert!(check_windows_read_as_memory(&generated, window, step) > 500);
+    }
+    // Problems (bad amounts, missing elements, a misplaced LQ, junk, a
+    // segment id that is not one) keep their positions across window ends.
+    let mut broken = String::from_utf8(generated).expect("ASCII");
+    for (from, to) in [
+        ("CAS*CO*45*", "CAS*CO*45*X"),
+        ("AMT*B6*", "AMT**"),
+        ("~\nSVC*HC:", "~\nLQ*HE*M1~\n1BAD*X~\nSVC*HC>"),
+        ("~\nCLP*", "~\n\u{e9}\u{e9}*1~\nCLP*"),
+    ] {
+        broken = broken.replacen(from, to, 5);
+    }
+    let broken = broken.into_bytes();
+    let (_, problems) = read_all_835(&broken);
+    assert!(problems.len() >= 15, "{problems:?}");
+    for (window, step) in [(13, 5), (700, 1000), (65_536, 10_000)] {
+        check_windows_read_as_memory(&broken, window, step);
+    }
+}
+
+#[test]
+fn windowed_reader_over_a_file_holds_one_window() {
+    // The public entry reads a `File` in 1 MiB windows; a 3 MB input spans
+    // several, and what it lends matches the in-memory reader's.
+    let input = medbill_x12::bench_data::generate_835(3_000_000, 9);
+    let path = std::env::temp_dir().join(format!("medbill-windowed-{}.835", std::process::id()));
+    std::fs::write(&path, &input).expect("temp file");
+    let mut want = Record::default();
+    let want_problems = for_each_claim_835(&input, &mut want);
+    let mut got = Record::default();
+    let file = std::fs::File::open(&path).expect("temp file");
+    let got_problems = for_each_claim_835_read(file, &mut got);
+    std::fs::remove_file(&path).ok();
+    assert!(want_problems.is_empty(), "{want_problems:?}");
+    assert_eq!(got_problems, want_problems);
+    assert!(want.0.len() > 5000);
+    assert!(got.0 == want.0, "the windowed reader lent something else");
+    // A claim kept past the visit owns its text.
+    struct Keep(Vec<ClaimPayment<'static>>);
+    impl<'a> Era835Visitor<'a> for Keep {
+        fn claim(&mut self, _: &Remittance<'a>, claim: &ClaimPayment<'a>) {
+            if self.0.len() < 3 {
+                self.0.push(claim.clone().relife());
+            }
+        }
+    }
+    let mut kept = Keep(Vec::new());
+    for_each_claim_835_read(&input[..], &mut kept);
+    let (sets, _) = read_all_835(&input);
+    let first: Vec<ClaimPayment<'static>> = sets[0].claims[..3]
+        .iter()
+        .map(|c| c.clone().relife())
+        .collect();
+    assert_eq!(kept.0, first);
+    assert!(first[0].patient_control_number.len() > 3);
+}
+
+#[test]
+fn windowed_reader_reports_a_read_error_where_it_happened() {
+    // Half a file, then an I/O error: the claims read so far are lent, and
+    // the error is a problem at the offset the input stopped.
+    struct Failing<'a>(&'a [u8]);
+    impl Read for Failing<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            let k = self.0.len().min(buf.len());
+            buf[..k].copy_from_slice(&self.0[..k]);
+            self.0 = &self.0[k..];
+            Ok(k)
+        }
+    }
+    let input = medbill_x12::bench_data::generate_835(200_000, 3);
+    let half = &input[..input.len() / 2];
+    let mut got = Record::default();
+    let problems = for_each_claim_835_read_windowed(Failing(half), 4096, &mut got);
+    let io = problems
+        .iter()
+        .find(|p| matches!(&p.kind, ErrorKind::Io(m) if m.contains("disk on fire")))
+        .expect("the read error is reported");
+    assert_eq!(io.position.offset, half.len());
+    assert!(got.0.len() > 100);
 }

@@ -256,7 +256,7 @@ impl<'a> SetReader<'a> {
                     c.drg_weight = drg_weight;
                     c.discharge_fraction = discharge_fraction;
                     c.segment_index = seg.index;
-                    c.segment_offset = seg.start;
+                    c.segment_offset = seg.offset;
                 });
                 return true;
             }
@@ -282,7 +282,7 @@ impl<'a> SetReader<'a> {
                     s.submitted_procedure = submitted.map(|p| Box::new(p.build()));
                     s.submitted_units = submitted_units;
                     s.segment_index = seg.index;
-                    s.segment_offset = seg.start;
+                    s.segment_offset = seg.offset;
                 });
             }
             _ => {}

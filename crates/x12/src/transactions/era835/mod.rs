@@ -13,13 +13,18 @@ use rust_decimal::Decimal;
 use smallvec::SmallVec;
 
 use crate::decimal::parse_decimal;
-use crate::envelope::{EnvelopeTracker, Place};
+use crate::envelope::EnvelopeTracker;
 use crate::error::{Error, ErrorKind, ProblemList};
 use crate::segment::Segment;
 use crate::tokenizer::{Tokenizer, packed_id};
 use crate::tree::TransactionSet;
+use drive::drive_835;
 
+mod drive;
 mod fast;
+mod owned;
+
+pub use owned::Relife;
 
 /// Text borrowed from the input when it is valid UTF-8.
 pub type Text<'a> = Cow<'a, str>;
@@ -621,89 +626,39 @@ pub fn for_each_claim_835<'a>(input: &'a [u8], visitor: &mut impl Era835Visitor<
     drive_835(input, Delivery::Visit, visitor)
 }
 
-/// The loop behind [`for_each_835`] and [`for_each_claim_835`], compiled once
-/// in this crate rather than in each caller's: the tokenizer, envelope tracker
-/// and builder then inline into it (one indirect call per claim or set instead
-/// of cross-crate calls per segment).
-fn drive_835<'a>(
-    input: &'a [u8],
-    delivery: Delivery,
-    visitor: &mut dyn Era835Visitor<'a>,
-) -> Vec<Error> {
-    let mut tokenizer = Tokenizer::new(input);
-    let mut tracker = EnvelopeTracker::new();
-    let mut builder: Option<Era835Builder<'a>> = None;
-    let mut fast = FastReader::new();
-    // The claims vector of a set is reserved at the previous set's claim count:
-    // sets of one file are alike, and growing a vector of ~1 KB claims by
-    // doubling copied more bytes than the input holds.
-    let claims_hint = std::cell::Cell::new(0usize);
-    let end = |b: Option<Era835Builder<'a>>, visitor: &mut dyn Era835Visitor<'a>| {
-        if let Some(b) = b {
-            let (r, p) = b.finish_visiting(visitor);
-            claims_hint.set(r.claims.len().min(MAX_CLAIMS_HINT));
-            visitor.set(r, p);
-        }
-    };
-    let push =
-        |b: &mut Era835Builder<'a>, seg: &Segment<'a>, visitor: &mut dyn Era835Visitor<'a>| {
-            b.push(seg);
-            b.deliver_ready(visitor);
-        };
-    let route = |tracker: &mut EnvelopeTracker,
-                 seg: &Segment<'a>,
-                 builder: &mut Option<Era835Builder<'a>>,
-                 visitor: &mut dyn Era835Visitor<'a>| {
-        match tracker.push(seg) {
-            Place::SetStart => {
-                end(builder.take(), visitor);
-                if seg.bytes(1) == b"835" {
-                    let mut b = Era835Builder::with_delivery(delivery);
-                    if delivery == Delivery::Hold {
-                        b.reader.r.claims.reserve(claims_hint.get());
-                    }
-                    push(&mut b, seg, visitor);
-                    *builder = Some(b);
-                }
-            }
-            Place::SetBody => {
-                if let Some(b) = builder {
-                    push(b, seg, visitor);
-                }
-            }
-            Place::SetEnd => {
-                if let Some(mut b) = builder.take() {
-                    push(&mut b, seg, visitor);
-                    end(Some(b), visitor);
-                }
-            }
-            Place::GroupStart
-            | Place::GroupEnd
-            | Place::InterchangeStart
-            | Place::InterchangeEnd => {
-                end(builder.take(), visitor);
-            }
-            Place::Ta1 | Place::Stray => {}
-        }
-    };
-    loop {
-        if let Some(b) = &mut builder {
-            match fast.read_run(b, &mut tokenizer, &mut tracker, visitor) {
-                FastStep::Route(seg) => {
-                    route(&mut tracker, &seg, &mut builder, visitor);
-                    continue;
-                }
-                FastStep::Checked => {}
-            }
-        }
-        let Some(seg) = tokenizer.next() else { break };
-        route(&mut tracker, &seg, &mut builder, visitor);
-    }
-    end(builder.take(), visitor);
-    tracker.finish();
-    let mut problems = tokenizer.take_problems();
-    problems.extend(tracker.take_problems());
-    problems
+/// Reads every 835 set of `reader` claim by claim, as [`for_each_claim_835`]
+/// reads an in-memory input and with the same results (problems and their
+/// byte offsets included), holding about one window of input (1 MiB, more
+/// only while one segment is longer) and one claim. Text lent to the visitor
+/// borrows from the window being read, so the visitor is called for any
+/// lifetime; to keep a claim, copy it with [`Relife::relife`]
+/// (`let kept: ClaimPayment<'static> = claim.clone().relife();`).
+///
+/// The fast way to stream a large file: [`crate::stream::Era835Stream`]
+/// hands out owned claims and events instead, at a fraction of the speed.
+/// A read error ends the input and is reported at its offset.
+pub fn for_each_claim_835_read<R, V>(reader: R, visitor: &mut V) -> Vec<Error>
+where
+    R: std::io::Read,
+    V: for<'w> Era835Visitor<'w>,
+{
+    for_each_claim_835_read_windowed(reader, drive::WINDOW, visitor)
+}
+
+/// [`for_each_claim_835_read`] with the window size chosen: smaller holds
+/// less, larger copies the open claim at fewer window ends (each window end
+/// copies the text of the set header and the claim being read). Any size
+/// reads the same; below a segment's length the window grows to hold it.
+pub fn for_each_claim_835_read_windowed<R, V>(
+    reader: R,
+    window: usize,
+    visitor: &mut V,
+) -> Vec<Error>
+where
+    R: std::io::Read,
+    V: for<'w> Era835Visitor<'w>,
+{
+    drive::drive_835_windows(reader, window, visitor)
 }
 
 /// The one-pass way through the body of an 835 set, shared by the readers
@@ -767,7 +722,7 @@ impl FastReader {
                 };
             if fast_read {
                 tracker.push_set_body();
-                reader.count_at(split.index, split.start);
+                reader.count_at(split.index, split.offset);
                 builder.deliver_ready(visitor);
                 continue;
             }

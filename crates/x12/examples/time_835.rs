@@ -20,6 +20,25 @@ fn cpu_secs() -> f64 {
         .map_or(f64::NAN, |ns| ns / 1e9)
 }
 
+/// Counts the claims a visitor is lent and sums what they paid (so that the
+/// claims are looked at, as a caller would).
+#[derive(Default)]
+struct ClaimCount {
+    claims: usize,
+    paid: rust_decimal::Decimal,
+}
+
+impl<'a> medbill_x12::transactions::era835::Era835Visitor<'a> for ClaimCount {
+    fn claim(
+        &mut self,
+        _: &medbill_x12::transactions::era835::Remittance<'a>,
+        c: &medbill_x12::transactions::era835::ClaimPayment<'a>,
+    ) {
+        self.claims += 1;
+        self.paid += c.paid;
+    }
+}
+
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let Some(path) = args.next() else {
@@ -78,37 +97,16 @@ fn main() -> std::io::Result<()> {
     }
     let other: Option<(&str, Runner)> = match mode.as_str() {
         "claims" => Some(("for_each_claim_835", |d| {
-            struct Count(usize, rust_decimal::Decimal);
-            impl<'a> medbill_x12::transactions::era835::Era835Visitor<'a> for Count {
-                fn claim(
-                    &mut self,
-                    _: &medbill_x12::transactions::era835::Remittance<'a>,
-                    c: &medbill_x12::transactions::era835::ClaimPayment<'a>,
-                ) {
-                    self.0 += 1;
-                    self.1 += c.paid;
-                }
-            }
-            let mut count = Count(0, rust_decimal::Decimal::ZERO);
+            let mut count = ClaimCount::default();
             medbill_x12::transactions::era835::for_each_claim_835(d, &mut count);
-            count.0
+            count.claims
         })),
         // The same claims through the windowed reader over `Read` (here the
         // in-memory bytes, so the figure is the windowing's cost, not I/O).
         "read" => Some(("for_each_claim_835_read", |mut d| {
-            struct Count(usize);
-            impl<'a> medbill_x12::transactions::era835::Era835Visitor<'a> for Count {
-                fn claim(
-                    &mut self,
-                    _: &medbill_x12::transactions::era835::Remittance<'a>,
-                    _: &medbill_x12::transactions::era835::ClaimPayment<'a>,
-                ) {
-                    self.0 += 1;
-                }
-            }
-            let mut count = Count(0);
+            let mut count = ClaimCount::default();
             medbill_x12::transactions::era835::for_each_claim_835_read(&mut d, &mut count);
-            count.0
+            count.claims
         })),
         "validate" => Some(("validate", |d| medbill_x12::inspect::validate(d).len())),
         "tokenize" => Some(("tokenize", |d| medbill_x12::Tokenizer::new(d).count())),

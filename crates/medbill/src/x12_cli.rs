@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use medbill_x12::inspect::{inspect, validate};
+use medbill_x12::inspect::{inspect, validate_read};
 
 /// X12 tools.
 #[derive(Debug, clap::Subcommand)]
@@ -62,11 +62,21 @@ fn run_inspect(file: &Path) -> ExitCode {
 }
 
 fn run_validate(file: &Path) -> ExitCode {
-    let input = match read(file) {
+    // Read in windows rather than whole: memory stays about 1 MiB whatever
+    // the file's size (plus the largest non-835 transaction set).
+    let input = match std::fs::File::open(file) {
         Ok(input) => input,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("{}: cannot read: {e}", file.display());
+            return ExitCode::from(2);
+        }
     };
-    let problems = validate(&input);
+    let problems = validate_read(input);
+    // A read error part way through is printed with the rest, and the file
+    // counts as not read.
+    let unreadable = problems
+        .iter()
+        .any(|p| matches!(p.kind, medbill_x12::ErrorKind::Io(_)));
     let mut out = std::io::stdout().lock();
     let name = file.display();
     let mut errors = 0usize;
@@ -88,7 +98,9 @@ fn run_validate(file: &Path) -> ExitCode {
     {
         return ExitCode::from(2);
     }
-    if errors > 0 {
+    if unreadable {
+        ExitCode::from(2)
+    } else if errors > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -339,109 +339,30 @@ pub fn inspect(input: &[u8]) -> Report {
 /// segment and balanced claim by claim, so it is never held; a set of another
 /// type is held until its SE. Memory follows the largest non-835 set, not the file.
 pub fn validate(input: &[u8]) -> Vec<Error> {
-    use crate::envelope::{EnvelopeTracker, Place};
-    use crate::transactions::era835::{Era835Check, FastReader, FastStep};
-    /// The set being read: an 835 checked as it goes (boxed: its claim
-    /// buffers are large), or another type held.
-    enum Open<'a> {
-        Era835(Box<Era835Check<'a>>),
-        Held(TransactionSet<'a>),
-    }
-    fn flush<'a>(
-        set: &mut Option<Open<'a>>,
-        group: &Group<'a>,
-        spare: &mut Vec<Segment<'a>>,
-        problems: &mut Vec<Error>,
-    ) {
-        match set.take() {
-            Some(Open::Era835(check)) => {
-                let (reader, imbalances) = check.finish();
-                problems.extend(reader);
-                problems.extend(imbalances.into_iter().map(imbalance_error));
-            }
-            Some(Open::Held(s)) => {
-                problems.extend(check_set(&s, group));
-                *spare = s.segments;
-                spare.clear();
-            }
-            None => {}
-        }
-    }
     let mut tokenizer = crate::tokenizer::Tokenizer::new(input);
-    let mut tracker = EnvelopeTracker::new();
-    let mut problems = Vec::new();
-    let mut group = Group::default();
-    let mut set: Option<Open<'_>> = None;
-    let mut spare: Vec<Segment<'_>> = Vec::new();
-    let mut fast = FastReader::new();
-    loop {
-        // Inside an 835 set, ordinary body segments take the one-pass reader.
-        let next = match &mut set {
-            Some(Open::Era835(check)) => check.read_run(&mut fast, &mut tokenizer, &mut tracker),
-            _ => FastStep::Checked,
-        };
-        let seg = match next {
-            FastStep::Route(seg) => seg,
-            FastStep::Checked => match tokenizer.next() {
-                Some(seg) => seg,
-                None => break,
-            },
-        };
-        let place = tracker.push(&seg);
-        match place {
-            Place::SetStart => {
-                flush(&mut set, &group, &mut spare, &mut problems);
-                set = Some(if seg.bytes(1) == b"835" {
-                    let mut check = Box::new(Era835Check::new());
-                    check.push(&seg);
-                    Open::Era835(check)
-                } else {
-                    let mut segments = std::mem::take(&mut spare);
-                    segments.push(seg);
-                    Open::Held(TransactionSet {
-                        segments,
-                        closed: false,
-                    })
-                });
-            }
-            Place::SetBody | Place::SetEnd => {
-                let end = place == Place::SetEnd;
-                match &mut set {
-                    Some(Open::Era835(check)) => check.push(&seg),
-                    Some(Open::Held(s)) => {
-                        s.segments.push(seg);
-                        s.closed = end;
-                    }
-                    None => {}
-                }
-                if end {
-                    flush(&mut set, &group, &mut spare, &mut problems);
-                }
-            }
-            Place::GroupStart => {
-                flush(&mut set, &group, &mut spare, &mut problems);
-                group = Group {
-                    gs: Some(seg),
-                    ..Group::default()
-                };
-            }
-            Place::GroupEnd | Place::InterchangeStart | Place::InterchangeEnd => {
-                flush(&mut set, &group, &mut spare, &mut problems);
-                group = Group::default();
-            }
-            Place::Ta1 | Place::Stray => {}
-        }
-    }
-    flush(&mut set, &group, &mut spare, &mut problems);
-    tracker.finish();
-    // Splitting and envelope problems first, as in `inspect`, so that problems
-    // on the same segment and element come out in the same order from both.
-    let mut all = tokenizer.take_problems();
-    all.extend(tracker.take_problems());
-    all.extend(problems);
-    let mut summary = Summary::default();
-    finish_problems(&mut all, &mut summary);
-    all
+    let mut validator = crate::validator::Validator::new();
+    validator.run(&mut tokenizer);
+    validator.finish(tokenizer.take_problems())
+}
+
+/// [`validate`] over any [`std::io::Read`] (a file, a socket), with the same
+/// problems in the same order, offsets included. The input is read in 1 MiB
+/// windows: memory is about one window, plus the largest transaction set of
+/// a type other than 835 (held until its SE, as `validate` holds it), not
+/// the file. A read error ends the input and is a problem at its offset.
+pub fn validate_read(reader: impl std::io::Read) -> Vec<Error> {
+    validate_read_windowed(reader, crate::window::WINDOW)
+}
+
+/// [`validate_read`] with the window size chosen. Any size finds the same
+/// problems; below a segment's length the window grows to hold it.
+pub fn validate_read_windowed(reader: impl std::io::Read, window: usize) -> Vec<Error> {
+    crate::window::read_windows(
+        reader,
+        window,
+        &mut crate::validator::Validating,
+        crate::validator::Validator::new(),
+    )
 }
 
 /// Returns the problems of one transaction set found by its typed reader and balancing.
@@ -516,8 +437,9 @@ pub fn imbalance_error(p: BalanceProblem) -> Error {
     )
 }
 
-fn finish_problems(problems: &mut [Error], summary: &mut Summary) {
-    // Within a segment: element problems first, then whole-segment ones (imbalances, truncation).
+/// Puts problems in input order: by segment, and within a segment element
+/// problems first, then whole-segment ones (imbalances, truncation).
+pub(crate) fn sort_problems(problems: &mut [Error]) {
     problems.sort_by_key(|p| {
         (
             p.position.segment_index,
@@ -526,6 +448,10 @@ fn finish_problems(problems: &mut [Error], summary: &mut Summary) {
             p.position.component,
         )
     });
+}
+
+fn finish_problems(problems: &mut [Error], summary: &mut Summary) {
+    sort_problems(problems);
     summary.errors = problems
         .iter()
         .filter(|p| p.severity == Severity::Error)

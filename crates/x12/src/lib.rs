@@ -72,6 +72,8 @@ pub mod stream;
 pub mod tokenizer;
 pub mod transactions;
 pub mod tree;
+mod validator;
+mod window;
 pub mod write;
 
 pub use delimiters::Delimiters;

@@ -1,6 +1,6 @@
 //! Property tests: random and mutated inputs never panic, and the readers agree.
 
-use medbill_x12::inspect::{inspect, validate};
+use medbill_x12::inspect::{inspect, validate, validate_read_windowed};
 use medbill_x12::stream::{Era835Stream, SegmentReader, StreamEvent};
 use medbill_x12::transactions::era835::{
     ClaimPayment, Era835Visitor, Remittance, for_each_835, for_each_claim_835,
@@ -37,6 +37,13 @@ fn check(input: &[u8]) {
         let _ = p.to_string();
     }
     let problems = validate(input);
+    // Read in windows (ending anywhere), the same problems in the same order.
+    let window = 16 + input.len() % 509;
+    assert_eq!(
+        validate_read_windowed(input, window),
+        problems,
+        "window {window}"
+    );
     let report = inspect(input);
     // validate streams 835 sets; inspect reads the tree: same problems, same order.
     assert_eq!(report.problems, problems);

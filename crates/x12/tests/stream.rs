@@ -677,3 +677,67 @@ fn windowed_reader_reports_a_read_error_where_it_happened() {
     assert_eq!(io.position.offset, half.len());
     assert!(got.0.len() > 100);
 }
+
+#[test]
+fn windowed_validate_finds_what_validate_finds() {
+    use medbill_x12::inspect::{validate, validate_read, validate_read_windowed};
+    // Every kind of set the validator reads: 835s (read claim by claim) and
+    // 837, 271, 270, 276, 277, 277CA and 999 sets (held until their SE, and
+    // copied out of a window that ends inside them).
+    let mut input = all_835_input();
+    for f in [
+        "lfh-x12/demo.example1.837",
+        "lfh-x12/institutional-claim.837i",
+        "lfh-x12/subscriber-health-benefit-check.271",
+        "lfh-x12/subscriber-health-benefit-check-error.271",
+        "lfh-x12/subscriber-health-benefit-check.270",
+        "lfh-x12/claim-level-status.276",
+        "lfh-x12/claim-level-status.277",
+        "imsweb-x12-parser/x12_277CA_rejected.txt",
+        "imsweb-x12-parser/x12_999_rejected.txt",
+        "imsweb-x12-parser/x12_many_claims.txt",
+        "imsweb-x12-parser/x12_multiple_isa.txt",
+    ] {
+        input.extend(fixture(f));
+        input.push(b'\n');
+    }
+    let want = validate(&input);
+    assert!(want.len() >= 3, "{want:?}");
+    for window in [1, 9, 100, 1000, 8192] {
+        let reader = Trickle {
+            data: &input,
+            step: 777,
+            n: 0,
+        };
+        assert_eq!(
+            validate_read_windowed(reader, window),
+            want,
+            "window {window}"
+        );
+    }
+    assert_eq!(validate_read(&input[..]), want);
+    // Broken: junk, bad amounts in 835 and 837 claims (the 837 problems come
+    // from sets held, and copied at window ends), a truncated end.
+    let mut broken = String::from_utf8_lossy(&input).into_owned();
+    broken = broken
+        .replacen("CLP*", "CLP*X*", 2)
+        .replacen("~N1*", "~1BAD*Q~N1*", 3)
+        .replace("CLM*26463774*100.00*", "CLM*26463774*1X0*")
+        .replace("CLM*A37YH667*500*", "CLM*A37YH667*5O0*");
+    broken.truncate(broken.len() - 40);
+    let want = validate(broken.as_bytes());
+    assert!(
+        want.iter()
+            .filter(|p| p.position.segment_id == "CLM")
+            .count()
+            >= 2,
+        "{want:?}"
+    );
+    for window in [3, 500] {
+        assert_eq!(
+            validate_read_windowed(broken.as_bytes(), window),
+            want,
+            "window {window}"
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! The one-pass loop behind the visiting readers ([`super::for_each_835`],
-//! [`super::for_each_claim_835`]) and its windowed form over a [`Read`]
-//! ([`super::for_each_claim_835_read`]).
+//! [`super::for_each_claim_835`]) and its windowed form over a `Read`
+//! ([`super::for_each_claim_835_read`], through [`crate::window`]).
 //!
 //! [`Driver`] holds what the loop keeps between segments (envelope tracker,
 //! the open set's builder), apart from the input, so that the windowed reader
@@ -9,19 +9,14 @@
 //! header and claim buffers), reads on, and goes on in the next window with
 //! the same code and the same results as over the whole input.
 
-use std::io::Read;
-
 use super::{
     Delivery, Era835Builder, Era835Visitor, FastReader, FastStep, MAX_CLAIMS_HINT, Relife,
 };
 use crate::envelope::{EnvelopeTracker, Place};
-use crate::error::{Error, ErrorKind, Position};
+use crate::error::Error;
 use crate::segment::Segment;
-use crate::tokenizer::{MAX_SEGMENT_LEN, Scanner, Tokenizer};
-
-/// Bytes the windowed reader holds before it reads them (plus, at most, the
-/// rest of one segment).
-pub(super) const WINDOW: usize = 1 << 20;
+use crate::tokenizer::Tokenizer;
+use crate::window::WindowReader;
 
 /// What the loop keeps from one segment to the next.
 pub(super) struct Driver<'a> {
@@ -152,82 +147,25 @@ pub(super) fn drive_835<'a>(
     problems
 }
 
-/// Reads `reader` in windows of about `window` bytes; see
+/// The claim visitor as a [`WindowReader`]; see
 /// [`super::for_each_claim_835_read`].
-pub(super) fn drive_835_windows<R: Read, V: for<'w> Era835Visitor<'w>>(
-    mut reader: R,
-    window: usize,
-    visitor: &mut V,
-) -> Vec<Error> {
-    let window = window.max(1);
-    let mut buf: Vec<u8> = Vec::with_capacity(window);
-    let mut base = 0;
-    let mut eof = false;
-    let mut scanner = Scanner::new(MAX_SEGMENT_LEN);
-    let mut carried: Driver<'static> = Driver::new(Delivery::Visit);
-    // True when the last window ended without reading anything: the segment
-    // (or the delimiter check, which looks 64 KiB ahead) needs more than the
-    // window holds. The buffer then doubles, so a long segment is read again
-    // a few times, not once per window's worth of bytes.
-    let mut stalled = false;
-    loop {
-        let target = if stalled {
-            (buf.len() * 2).max(window)
-        } else {
-            window
-        };
-        while !eof && buf.len() < target {
-            let want = target - buf.len();
-            eof = read_some(&mut reader, &mut buf, want, base, &mut scanner);
-        }
-        let mut tokenizer = Tokenizer::window(&buf, base, eof, scanner);
-        let mut driver: Driver<'_> = carried.relife();
-        driver.run(&mut tokenizer, visitor);
-        let keep_from;
-        (scanner, keep_from) = tokenizer.end_window();
-        let Some(keep_from) = keep_from else {
-            let envelope = driver.finish(visitor);
-            let mut problems = scanner.problems.take();
-            problems.extend(envelope);
-            return problems;
-        };
-        carried = driver.relife();
-        stalled = keep_from == 0;
-        buf.drain(..keep_from);
-        base += keep_from;
-    }
-}
+pub(super) struct Visiting<'v, V>(pub(super) &'v mut V);
 
-/// Appends up to `chunk` bytes from `reader` to `buf`; true at the end of the
-/// input. A read error is a problem at the offset where it happened, and ends
-/// the input.
-fn read_some(
-    reader: &mut impl Read,
-    buf: &mut Vec<u8>,
-    chunk: usize,
-    base: usize,
-    scanner: &mut Scanner,
-) -> bool {
-    let len = buf.len();
-    buf.resize(len + chunk, 0);
-    loop {
-        match reader.read(&mut buf[len..]) {
-            Ok(n) => {
-                buf.truncate(len + n);
-                return n == 0;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                buf.truncate(len);
-                scanner.problems.push(Error::at(
-                    Position {
-                        offset: base + len,
-                        ..Position::default()
-                    },
-                    ErrorKind::Io(e.to_string()),
-                ));
-                return true;
-            }
-        }
+impl<V: for<'w> Era835Visitor<'w>> WindowReader for Visiting<'_, V> {
+    type State<'w> = Driver<'w>;
+
+    fn run<'w>(&mut self, state: &mut Driver<'w>, tokenizer: &mut Tokenizer<'w>) {
+        state.run(tokenizer, self.0);
+    }
+
+    fn carry<'w, 'n>(state: Driver<'w>) -> Driver<'n> {
+        state.relife()
+    }
+
+    fn finish<'w>(&mut self, state: Driver<'w>, splitting: Vec<Error>) -> Vec<Error> {
+        let envelope = state.finish(self.0);
+        let mut problems = splitting;
+        problems.extend(envelope);
+        problems
     }
 }

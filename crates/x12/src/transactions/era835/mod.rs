@@ -642,7 +642,7 @@ where
     R: std::io::Read,
     V: for<'w> Era835Visitor<'w>,
 {
-    for_each_claim_835_read_windowed(reader, drive::WINDOW, visitor)
+    for_each_claim_835_read_windowed(reader, crate::window::WINDOW, visitor)
 }
 
 /// [`for_each_claim_835_read`] with the window size chosen: smaller holds
@@ -658,7 +658,12 @@ where
     R: std::io::Read,
     V: for<'w> Era835Visitor<'w>,
 {
-    drive::drive_835_windows(reader, window, visitor)
+    crate::window::read_windows(
+        reader,
+        window,
+        &mut drive::Visiting(visitor),
+        drive::Driver::new(Delivery::Visit),
+    )
 }
 
 /// The one-pass way through the body of an 835 set, shared by the readers

@@ -13,8 +13,8 @@ use rust_decimal::Decimal;
 use smallvec::SmallVec;
 
 use super::{
-    Adjustment, AmountRef, ClaimPayment, Contact, DateRef, Era835Builder, HeaderNumber,
-    InpatientAdjudication, Name, OutpatientAdjudication, Party, Payment, Procedure,
+    Adjustment, AmountRef, ClaimPayment, Contact, DateRef, Era835Builder, Era835Check,
+    HeaderNumber, InpatientAdjudication, Name, OutpatientAdjudication, Party, Payment, Procedure,
     ProviderAdjustment, ProviderSummary, QuantityRef, Reference, Remark, Remittance,
     ServicePayment, SetReader, Trace,
 };
@@ -315,6 +315,18 @@ impl<'b> Relife<'b> for Era835Builder<'_> {
             },
             problems,
             spill,
+        }
+    }
+}
+
+impl<'b> Relife<'b> for Era835Check<'_> {
+    type Out = Era835Check<'b>;
+    /// The check with its builder's text owned (see [`Era835Builder`]'s).
+    fn relife(self) -> Era835Check<'b> {
+        let Era835Check { builder, balance } = self;
+        Era835Check {
+            builder: builder.relife(),
+            balance,
         }
     }
 }

@@ -43,6 +43,7 @@ impl<'a> Driver<'a> {
 
     /// Reads every segment `tokenizer` has: body segments of an 835 set in
     /// the fast reader's runs, the rest one at a time.
+    #[inline(always)] // into drive_835, so the in-memory loop keeps its state in locals
     pub(super) fn run(
         &mut self,
         tokenizer: &mut Tokenizer<'a>,

@@ -36,10 +36,13 @@ pub fn run(cmd: X12Command) -> ExitCode {
 }
 
 fn read(file: &Path) -> Result<Vec<u8>, ExitCode> {
-    std::fs::read(file).map_err(|e| {
-        eprintln!("{}: cannot read: {e}", file.display());
-        ExitCode::from(2)
-    })
+    std::fs::read(file).map_err(|e| cannot_read(file, &e))
+}
+
+/// Says why `file` could not be read; the exit code for it.
+fn cannot_read(file: &Path, e: &std::io::Error) -> ExitCode {
+    eprintln!("{}: cannot read: {e}", file.display());
+    ExitCode::from(2)
 }
 
 fn run_inspect(file: &Path) -> ExitCode {
@@ -66,10 +69,7 @@ fn run_validate(file: &Path) -> ExitCode {
     // the file's size (plus the largest non-835 transaction set).
     let input = match std::fs::File::open(file) {
         Ok(input) => input,
-        Err(e) => {
-            eprintln!("{}: cannot read: {e}", file.display());
-            return ExitCode::from(2);
-        }
+        Err(e) => return cannot_read(file, &e),
     };
     let problems = validate_read(input);
     // A read error part way through is printed with the rest, and the file

@@ -23,10 +23,11 @@ use std::io::Read;
 
 use crate::balance::{BalanceProblem, balance_claim, balance_transaction};
 use crate::envelope::{EnvelopeTracker, Place};
-use crate::error::{Error, ErrorKind, Position};
+use crate::error::Error;
 use crate::segment::Segment;
 use crate::tokenizer::{MAX_SEGMENT_LEN, Scan, Scanner};
 use crate::transactions::era835::{ClaimPayment, Era835Builder, Remittance};
+use crate::window::read_some;
 
 /// Bytes read from the underlying reader at a time (256 KiB).
 pub const CHUNK_SIZE: usize = 256 * 1024;
@@ -101,34 +102,13 @@ impl<R: Read> SegmentReader<R> {
     }
 
     fn fill(&mut self) {
-        let len = self.buf.len();
-        self.buf.resize(len + CHUNK_SIZE, 0);
-        loop {
-            match self.reader.read(&mut self.buf[len..]) {
-                Ok(0) => {
-                    self.eof = true;
-                    self.buf.truncate(len);
-                    return;
-                }
-                Ok(n) => {
-                    self.buf.truncate(len + n);
-                    return;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.scanner.problems.push(Error::at(
-                        Position {
-                            offset: self.base + len,
-                            ..Position::default()
-                        },
-                        ErrorKind::Io(e.to_string()),
-                    ));
-                    self.eof = true;
-                    self.buf.truncate(len);
-                    return;
-                }
-            }
-        }
+        self.eof = read_some(
+            &mut self.reader,
+            &mut self.buf,
+            CHUNK_SIZE,
+            self.base,
+            &mut self.scanner,
+        );
     }
 }
 

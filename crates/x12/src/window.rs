@@ -74,10 +74,11 @@ pub(crate) fn read_windows<W: WindowReader>(
     }
 }
 
-/// Appends up to `chunk` bytes from `reader` to `buf`; true at the end of the
-/// input. A read error is a problem at the offset where it happened, and ends
-/// the input.
-fn read_some(
+/// Appends up to `chunk` bytes from `reader` to `buf` (whose first byte is
+/// `base` bytes into the input); true at the end of the input. A read error
+/// is a problem at the offset where it happened, and ends the input. Also
+/// the refill of [`crate::stream::SegmentReader`].
+pub(crate) fn read_some(
     reader: &mut impl Read,
     buf: &mut Vec<u8>,
     chunk: usize,

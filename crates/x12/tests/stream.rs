@@ -33,9 +33,18 @@ impl Read for Trickle<'_> {
     }
 }
 
-fn all_835_input() -> Vec<u8> {
+/// The fixtures at `paths`, one after another, each ended by a line break.
+fn joined(paths: &[&str]) -> Vec<u8> {
     let mut input = Vec::new();
-    for f in [
+    for f in paths {
+        input.extend(fixture(f));
+        input.push(b'\n');
+    }
+    input
+}
+
+fn all_835_input() -> Vec<u8> {
+    joined(&[
         "synthetic/multi-st.835",
         "synthetic/reversal-plb-interest.835",
         "lfh-x12/medicare-part-a.835",
@@ -43,11 +52,7 @@ fn all_835_input() -> Vec<u8> {
         "edi-835-parser/united_healthcare_legacy_sample.txt",
         "synthetic/newline-terminator.835",
         "lfh-x12/managed-care.835",
-    ] {
-        input.extend(fixture(f));
-        input.push(b'\n');
-    }
-    input
+    ])
 }
 
 #[test]
@@ -685,7 +690,7 @@ fn windowed_validate_finds_what_validate_finds() {
     // 837, 271, 270, 276, 277, 277CA and 999 sets (held until their SE, and
     // copied out of a window that ends inside them).
     let mut input = all_835_input();
-    for f in [
+    input.extend(joined(&[
         "lfh-x12/demo.example1.837",
         "lfh-x12/institutional-claim.837i",
         "lfh-x12/subscriber-health-benefit-check.271",
@@ -697,10 +702,7 @@ fn windowed_validate_finds_what_validate_finds() {
         "imsweb-x12-parser/x12_999_rejected.txt",
         "imsweb-x12-parser/x12_many_claims.txt",
         "imsweb-x12-parser/x12_multiple_isa.txt",
-    ] {
-        input.extend(fixture(f));
-        input.push(b'\n');
-    }
+    ]));
     let want = validate(&input);
     assert!(want.len() >= 3, "{want:?}");
     for window in [1, 9, 100, 1000, 8192] {

@@ -65,11 +65,17 @@ impl<'a> Driver<'a> {
     }
 
     /// Ends the input: closes the open set and the envelope checks, and
-    /// returns the envelope problems.
-    pub(super) fn finish(mut self, visitor: &mut dyn Era835Visitor<'a>) -> Vec<Error> {
+    /// returns the tokenizer's problems (`splitting`), then the envelope's.
+    pub(super) fn finish(
+        mut self,
+        visitor: &mut dyn Era835Visitor<'a>,
+        splitting: Vec<Error>,
+    ) -> Vec<Error> {
         self.end_set(visitor);
         self.tracker.finish();
-        self.tracker.take_problems()
+        let mut problems = splitting;
+        problems.extend(self.tracker.take_problems());
+        problems
     }
 
     /// The same state with every text it holds owned, so that it no longer
@@ -142,10 +148,7 @@ pub(super) fn drive_835<'a>(
     let mut tokenizer = Tokenizer::new(input);
     let mut driver = Driver::new(delivery);
     driver.run(&mut tokenizer, visitor);
-    let envelope = driver.finish(visitor);
-    let mut problems = tokenizer.take_problems();
-    problems.extend(envelope);
-    problems
+    driver.finish(visitor, tokenizer.take_problems())
 }
 
 /// The claim visitor as a [`WindowReader`]; see
@@ -164,9 +167,6 @@ impl<V: for<'w> Era835Visitor<'w>> WindowReader for Visiting<'_, V> {
     }
 
     fn finish<'w>(&mut self, state: Driver<'w>, splitting: Vec<Error>) -> Vec<Error> {
-        let envelope = state.finish(self.0);
-        let mut problems = splitting;
-        problems.extend(envelope);
-        problems
+        state.finish(self.0, splitting)
     }
 }

@@ -66,6 +66,33 @@ pub mod medbill {
 
 pub use medbill::{claims, collections, common, eligibility, remittance};
 
+/// The request of a mutating RPC: it carries an `idempotency_key`, and a retry with the same key
+/// and the same request replays the first response.
+///
+/// Implemented (by the build script, from the descriptors) for every unary RPC whose request
+/// has an `idempotency_key` field; `medbill_runtime::idempotent` is the one place that uses it.
+pub trait IdempotentRequest: prost::Message + Clone + Default {
+    /// The RPC's response message, stored and replayed.
+    type Response: prost::Message + Default;
+    /// The full gRPC method name, `package.Service/Method`: the scope of the key.
+    const METHOD: &'static str;
+    /// Returns the key as sent (possibly empty).
+    fn idempotency_key(&self) -> &str;
+    /// Clears the key, leaving what identifies "the same request".
+    fn clear_idempotency_key(&mut self);
+    /// Returns the canonical bytes of the request: its encoding with the key cleared.
+    fn canonical_bytes(&self) -> Vec<u8> {
+        let mut canonical = self.clone();
+        canonical.clear_idempotency_key();
+        canonical.encode_to_vec()
+    }
+}
+
+#[allow(missing_docs, clippy::all)]
+mod idempotent_requests {
+    include!(concat!(env!("OUT_DIR"), "/idempotent_requests.rs"));
+}
+
 /// Fully qualified gRPC service names, as used by health checks and
 /// reflection.
 pub mod service_names {

@@ -49,6 +49,68 @@ pub enum ServiceError {
     /// A bug or an unexpected failure; logged, never shown to the client (INTERNAL).
     #[error("internal error")]
     Internal(#[source] BoxError),
+    /// An error that declared its own code through [`ErrorCode`] (a store error, say).
+    #[error("{message}")]
+    Coded {
+        /// The gRPC code the error declared.
+        code: Code,
+        /// The message for the client.
+        message: String,
+    },
+}
+
+/// An error that declares the gRPC code it answers with, the way a store error does: the one
+/// rule from library errors to statuses, in place of a mapper per service.
+///
+/// `?` turns any `ErrorCode` into a [`ServiceError`]: INTERNAL keeps the error as the logged
+/// source (the client sees a bare "internal error"); UNAVAILABLE is logged and answered with
+/// [`ErrorCode::client_message`]; any other code answers with that message.
+pub trait ErrorCode: StdError + Send + Sync + 'static {
+    /// Returns the gRPC code the error answers with.
+    fn error_code(&self) -> Code;
+
+    /// Returns the message the client sees (not used for INTERNAL); the error's `Display` unless
+    /// it holds detail a client must not see.
+    fn client_message(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl<E: ErrorCode> From<E> for ServiceError {
+    fn from(err: E) -> Self {
+        match err.error_code() {
+            Code::Internal => ServiceError::Internal(Box::new(err)),
+            Code::Unavailable => {
+                tracing::warn!(error = %chain(&err), "dependency unavailable");
+                ServiceError::Unavailable(err.client_message())
+            }
+            code => ServiceError::Coded {
+                code,
+                message: err.client_message(),
+            },
+        }
+    }
+}
+
+/// The storage layer's own errors: a busy database may be retried, a value that cannot be
+/// stored is the client's, everything else is ours.
+impl ErrorCode for medbill_storage::StorageError {
+    fn error_code(&self) -> Code {
+        match self {
+            _ if self.is_retryable() => Code::Unavailable,
+            medbill_storage::StorageError::Unstorable { .. } => Code::InvalidArgument,
+            _ => Code::Internal,
+        }
+    }
+
+    fn client_message(&self) -> String {
+        match self {
+            medbill_storage::StorageError::Unstorable { field, reason } => {
+                format!("invalid {field}: {reason}")
+            }
+            _ => "the database is busy; retry the call".to_owned(),
+        }
+    }
 }
 
 impl ServiceError {
@@ -82,8 +144,41 @@ impl ServiceError {
             Self::Unavailable(_) => Code::Unavailable,
             Self::DeadlineExceeded(_) => Code::DeadlineExceeded,
             Self::Internal(_) => Code::Internal,
+            Self::Coded { code, .. } => *code,
         }
     }
+}
+
+/// The longest run of non-blank characters echoed back in a message (a code, an id, a value).
+const MAX_ECHOED_RUN: usize = 40;
+/// The longest client message; gRPC metadata (where the message travels) is limited to 16 KiB.
+const MAX_MESSAGE: usize = 400;
+
+/// Caps what a message echoes of the client's input: each run of non-blank characters longer
+/// than [`MAX_ECHOED_RUN`] keeps its start and says how long it was, and the whole message stops
+/// at [`MAX_MESSAGE`] characters. The field name, which comes first, always survives.
+pub fn cap_echo(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(MAX_MESSAGE + 16));
+    for (i, word) in message.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let len = word.chars().count();
+        if len > MAX_ECHOED_RUN {
+            out.extend(word.chars().take(24));
+            out.push_str(&format!("…({len} characters)"));
+        } else {
+            out.push_str(word);
+        }
+        if out.chars().count() > MAX_MESSAGE {
+            break;
+        }
+    }
+    if out.chars().count() > MAX_MESSAGE {
+        out = out.chars().take(MAX_MESSAGE).collect();
+        out.push('…');
+    }
+    out
 }
 
 /// Renders an error and its source chain on one line, for logs.
@@ -106,7 +201,7 @@ impl From<ServiceError> for Status {
                 tracing::error!(error = %chain(source.as_ref()), "internal error");
                 Status::internal("internal error")
             }
-            other => Status::new(code, other.to_string()),
+            other => Status::new(code, cap_echo(&other.to_string())),
         }
     }
 }
@@ -197,6 +292,91 @@ mod tests {
             "internal error: insert into claims failed: connection refused to db.internal:5432"
         );
         assert_eq!(err.code(), Code::Internal);
+    }
+
+    #[test]
+    fn echoed_values_are_capped_and_the_field_kept() {
+        let huge = "A".repeat(10_000);
+        let s = status(ServiceError::invalid_argument(
+            "claim.diagnoses[0]",
+            format!("\"{huge}\" is not an ICD-10-CM code"),
+        ));
+        assert!(s.message().starts_with("invalid claim.diagnoses[0]: "));
+        assert!(
+            s.message().contains("(10002 characters)"),
+            "{}",
+            s.message()
+        );
+        assert!(s.message().ends_with("is not an ICD-10-CM code"));
+        assert!(s.message().len() < 120, "{}", s.message().len());
+
+        let many_words = "AB ".repeat(500_000);
+        let s = status(ServiceError::invalid_argument("note", many_words));
+        assert!(s.message().starts_with("invalid note: AB"));
+        assert!(s.message().chars().count() <= MAX_MESSAGE + 1);
+
+        let short = status(ServiceError::invalid_argument("code", "\"Z99\" is unknown"));
+        assert_eq!(short.message(), "invalid code: \"Z99\" is unknown");
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    enum ExampleStoreError {
+        #[error("account {0} not found")]
+        AccountNotFound(String),
+        #[error("ledger is out of balance")]
+        Broken,
+        #[error(transparent)]
+        Storage(#[from] medbill_storage::StorageError),
+    }
+
+    impl ErrorCode for ExampleStoreError {
+        fn error_code(&self) -> Code {
+            match self {
+                Self::AccountNotFound(_) => Code::NotFound,
+                Self::Broken => Code::Internal,
+                Self::Storage(e) => e.error_code(),
+            }
+        }
+        fn client_message(&self) -> String {
+            match self {
+                Self::Storage(e) => e.client_message(),
+                other => other.to_string(),
+            }
+        }
+    }
+
+    #[test]
+    fn store_errors_answer_with_the_code_they_declare() {
+        let s = status(ExampleStoreError::AccountNotFound("a-1".into()).into());
+        assert_eq!(
+            (s.code(), s.message()),
+            (Code::NotFound, "account a-1 not found")
+        );
+        let s = status(ExampleStoreError::Broken.into());
+        assert_eq!((s.code(), s.message()), (Code::Internal, "internal error"));
+        let unstorable = medbill_storage::StorageError::Unstorable {
+            field: "lines[0].charge".into(),
+            reason: "has a fraction of a cent".into(),
+        };
+        let s = status(ExampleStoreError::Storage(unstorable).into());
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(
+            s.message(),
+            "invalid lines[0].charge: has a fraction of a cent"
+        );
+        let busy = medbill_storage::StorageError::Database(sqlx_pool_timeout());
+        let s = status(ExampleStoreError::Storage(busy).into());
+        assert_eq!(
+            (s.code(), s.message()),
+            (Code::Unavailable, "the database is busy; retry the call")
+        );
+        let corrupt = medbill_storage::StorageError::corrupt("claims.status", "\"X\"");
+        let s = status(ExampleStoreError::Storage(corrupt).into());
+        assert_eq!((s.code(), s.message()), (Code::Internal, "internal error"));
+    }
+
+    fn sqlx_pool_timeout() -> medbill_storage::sqlx::Error {
+        medbill_storage::sqlx::Error::PoolTimedOut
     }
 
     #[test]

@@ -11,9 +11,11 @@ use tonic::{Request, Status};
 
 use crate::ServiceError;
 
-/// Answers an RPC that a later piece of work brings, saying which.
+/// Answers an RPC this version does not provide, saying in plain words what is missing.
 pub fn unimplemented(rpc: &str, what: &str) -> Status {
-    Status::unimplemented(format!("{rpc} arrives with {what}"))
+    Status::unimplemented(format!(
+        "{rpc} is not available in this version of medbill: {what} is not built yet"
+    ))
 }
 
 /// Returns the caller's tenant as resolved by the auth layer.

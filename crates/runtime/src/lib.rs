@@ -3,13 +3,15 @@
 //! one error type mapped to gRPC status, page tokens, the gRPC server bootstrap (health,
 //! reflection, limits, deadlines, graceful shutdown) and service-to-service clients.
 //!
-//! This crate knows no medbill protos: reflection descriptor sets are passed in as bytes.
+//! Of the medbill protos it knows only `IdempotentRequest` (which requests carry a key, and their
+//! RPC); reflection descriptor sets are passed in as bytes.
 
 pub mod auth;
 pub mod client;
 pub mod config;
 pub mod error;
 pub mod fields;
+pub mod idempotent;
 pub mod paging;
 pub mod propagation;
 pub mod server;
@@ -17,4 +19,4 @@ pub mod telemetry;
 
 pub use auth::{Tenant, tenant};
 pub use config::{Config, Secret, ServiceKind};
-pub use error::ServiceError;
+pub use error::{ErrorCode, ServiceError};

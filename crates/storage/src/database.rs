@@ -362,7 +362,7 @@ enum TxInner {
 /// Dropping a `Tx` without [`Tx::commit`] rolls it back.
 pub struct Tx {
     inner: TxInner,
-    /// (scope, key) of idempotency keys claimed in this transaction and not yet completed.
+    /// (scope, key) of idempotency keys reserved in this transaction and not yet completed.
     pending_idempotency: Vec<(String, String)>,
 }
 
@@ -405,7 +405,7 @@ impl Tx {
     /// Commits the transaction.
     ///
     /// Fails with [`StorageError::IdempotencyNotCompleted`] (and rolls back) when an
-    /// idempotency key claimed in this transaction was not completed with its response: a
+    /// idempotency key reserved in this transaction was not completed with its response: a
     /// committed key without a response could never be replayed.
     pub async fn commit(self) -> Result<(), StorageError> {
         if let Some((scope, key)) = self.pending_idempotency.first().cloned() {

@@ -60,7 +60,7 @@ pub enum StorageError {
     Database(#[from] sqlx::Error),
     /// A transaction was committed although an idempotency key it claimed was never completed.
     #[error(
-        "idempotency key `{key}` (scope `{scope}`) was claimed but not completed before commit; transaction rolled back"
+        "idempotency key `{key}` (scope `{scope}`) was reserved but not completed before commit; transaction rolled back"
     )]
     IdempotencyNotCompleted {
         /// The RPC / operation scope of the key.
@@ -75,6 +75,15 @@ pub enum StorageError {
         scope: String,
         /// The idempotency key.
         key: String,
+    },
+    /// A value cannot be stored in its column (an amount with a fraction of a cent, or one
+    /// beyond the BIGINT range): a request the handler should have refused; the client's error.
+    #[error("{field}: {reason}")]
+    Unstorable {
+        /// The field as the client names it.
+        field: String,
+        /// Why it cannot be stored.
+        reason: String,
     },
     /// A stored value does not have the shape this crate wrote (corruption or manual edits).
     #[error("corrupt {what} in storage: {detail}")]

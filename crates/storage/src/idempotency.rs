@@ -1,18 +1,22 @@
-//! Idempotency keys claimed inside the caller's transaction.
+//! Idempotency keys reserved inside the caller's transaction.
 //!
-//! A mutating RPC handler does, in ONE [`Tx`]:
+//! Services do not call this module directly: `medbill_runtime::idempotent` is the one path a
+//! mutating RPC takes (scope = the full gRPC method name, fingerprint = the request encoded with
+//! its key cleared, response = the encoded response message). This module is the storage half:
 //!
-//! 1. [`claim`] `(tenant, scope, key)` with the [`Fingerprint`] of the canonical request bytes;
-//! 2. on [`Claim::New`]: perform its writes (and [`crate::outbox::enqueue`] if needed), then
-//!    [`complete`] with the encoded response, then [`Tx::commit`];
-//!    on [`Claim::Replay`]: return the stored response (decode it) and write nothing;
-//!    on [`Claim::Conflict`]: reject (FAILED_PRECONDITION naming the key reuse).
+//! 1. [`reserve`] `(tenant, scope, key)` with the [`Fingerprint`] of the canonical request bytes;
+//! 2. on [`Reservation::New`]: perform the writes (and [`crate::outbox::enqueue`] if needed),
+//!    then [`complete`] with the encoded response, then [`Tx::commit`];
+//!    on [`Reservation::Replay`]: return the stored response and write nothing;
+//!    on [`Reservation::Conflict`]: reject (the runtime answers ALREADY_EXISTS naming the key).
 //!
-//! [`begin`] bundles steps 1 and the commit: it opens the transaction, claims the key and
+//! [`begin`] bundles step 1 and the commit: it opens the transaction, reserves the key and
 //! returns an [`Operation`] whose [`Operation::commit`] completes the key and commits.
+//! [`lookup`] reads a key without reserving it, for handlers that do slow outside work (a payer
+//! call) before they write and must not hold a transaction meanwhile.
 //!
 //! Because the record is written in the same transaction as the effect, a failure anywhere
-//! leaves neither. Two concurrent identical requests: on PostgreSQL the second `claim` waits on
+//! leaves neither. Two concurrent identical requests: on PostgreSQL the second `reserve` waits on
 //! the first transaction's uncommitted key row, then sees it committed and replays (or, if the
 //! first rolled back, proceeds as new); on SQLite every [`Tx`] is `BEGIN IMMEDIATE`, so the
 //! second transaction starts only after the first finished. Either way the effect happens once.
@@ -54,10 +58,10 @@ impl std::fmt::Debug for Fingerprint {
     }
 }
 
-/// The outcome of [`claim`].
+/// The outcome of [`reserve`].
 #[derive(Debug)]
-#[must_use = "a claimed key must be completed, replayed or rejected"]
-pub enum Claim {
+#[must_use = "a reserved key must be completed, replayed or rejected"]
+pub enum Reservation {
     /// First time this key is seen: proceed, then [`complete`] in the same transaction.
     New(Pending),
     /// The same request was already processed: return these response bytes, write nothing.
@@ -66,10 +70,10 @@ pub enum Claim {
     Conflict,
 }
 
-/// The outcome of [`claim_id`].
+/// The outcome of [`reserve_id`].
 #[derive(Debug)]
-#[must_use = "a claimed key must be completed, replayed or rejected"]
-pub enum IdClaim {
+#[must_use = "a reserved key must be completed, replayed or rejected"]
+pub enum IdReservation {
     /// First time this key is seen: create the entity, then [`complete`] with its id.
     New(Pending),
     /// The same request already created the entity with this id: read it, write nothing.
@@ -78,28 +82,33 @@ pub enum IdClaim {
     Conflict,
 }
 
-/// Claims a key for a request that creates one entity and records the entity's id as its
-/// response (what the medbill stores do): like [`claim`], with the replayed id decoded.
-pub async fn claim_id(
+/// Reserves a key for a request that records the id of the entity it created as its response
+/// (the older form; `medbill_runtime::idempotent` stores the response message instead, and
+/// stores still on this form move to it).
+pub async fn reserve_id(
     tx: &mut Tx,
     tenant_id: &str,
     scope: &str,
     key: &str,
     fingerprint: &Fingerprint,
-) -> Result<IdClaim, StorageError> {
-    Ok(match claim(tx, tenant_id, scope, key, fingerprint).await? {
-        Claim::New(pending) => IdClaim::New(pending),
-        Claim::Conflict => IdClaim::Conflict,
-        Claim::Replay(response) => IdClaim::Replay(String::from_utf8(response).map_err(|_| {
-            StorageError::corrupt(
-                "idempotency response",
-                format!("{scope}: recorded id is not UTF-8"),
-            )
-        })?),
-    })
+) -> Result<IdReservation, StorageError> {
+    Ok(
+        match reserve(tx, tenant_id, scope, key, fingerprint).await? {
+            Reservation::New(pending) => IdReservation::New(pending),
+            Reservation::Conflict => IdReservation::Conflict,
+            Reservation::Replay(response) => {
+                IdReservation::Replay(String::from_utf8(response).map_err(|_| {
+                    StorageError::corrupt(
+                        "idempotency response",
+                        format!("{scope}: recorded id is not UTF-8"),
+                    )
+                })?)
+            }
+        },
+    )
 }
 
-/// Reports that the entity (`what`, e.g. "claim") whose id a replayed key recorded no longer
+/// Reports that the entity (`what`, e.g. "account") whose id a replayed key recorded no longer
 /// exists.
 pub fn replayed_entity_missing(what: &str, id: &str) -> StorageError {
     StorageError::corrupt(
@@ -108,7 +117,18 @@ pub fn replayed_entity_missing(what: &str, id: &str) -> StorageError {
     )
 }
 
-/// A claimed key awaiting its response; consumed by [`complete`].
+/// The outcome of [`lookup`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// No completed request holds the key (an uncommitted one may: [`reserve`] decides).
+    Absent,
+    /// The same request was already processed: these are its response bytes.
+    Replay(Vec<u8>),
+    /// The key was already used for a different request.
+    Conflict,
+}
+
+/// A reserved key awaiting its response; consumed by [`complete`].
 #[derive(Debug)]
 #[must_use = "pass this to idempotency::complete before committing"]
 pub struct Pending {
@@ -124,17 +144,18 @@ impl Pending {
     }
 }
 
-/// Claims `(tenant_id, scope, key)` for a request with `fingerprint` in the caller's transaction.
+/// Reserves `(tenant_id, scope, key)` for a request with `fingerprint` in the caller's
+/// transaction.
 ///
-/// `scope` names the operation (e.g. the RPC's full method name), so the same key may be
-/// reused across different RPCs without conflict.
-pub async fn claim(
+/// `scope` names the operation (the RPC's full method name), so the same key may be reused
+/// across different RPCs without conflict.
+pub async fn reserve(
     tx: &mut Tx,
     tenant_id: &str,
     scope: &str,
     key: &str,
     fingerprint: &Fingerprint,
-) -> Result<Claim, StorageError> {
+) -> Result<Reservation, StorageError> {
     let hex = fingerprint.to_hex();
     let now = time::now_micros();
     let inserted = with_tx!(tx, |conn| {
@@ -154,7 +175,7 @@ pub async fn claim(
     });
     if inserted == 1 {
         tx.push_pending(scope, key);
-        return Ok(Claim::New(Pending {
+        return Ok(Reservation::New(Pending {
             tenant_id: tenant_id.to_owned(),
             scope: scope.to_owned(),
             key: key.to_owned(),
@@ -177,15 +198,15 @@ pub async fn claim(
         key: key.to_owned(),
     };
     match row {
-        Some((stored, _)) if stored != hex => Ok(Claim::Conflict),
-        Some((_, Some(response))) => Ok(Claim::Replay(response)),
+        Some((stored, _)) if stored != hex => Ok(Reservation::Conflict),
+        Some((_, Some(response))) => Ok(Reservation::Replay(response)),
         // A committed record always has a response (Tx::commit enforces it), so these mean the
         // row was written or purged outside this API; the caller may retry.
         Some((_, None)) | None => Err(incomplete()),
     }
 }
 
-/// Stores the response for a key claimed with [`claim`] in this same transaction.
+/// Stores the response for a key reserved with [`reserve`] in this same transaction.
 pub async fn complete(tx: &mut Tx, pending: Pending, response: &[u8]) -> Result<(), StorageError> {
     let now = time::now_micros();
     let updated = with_tx!(tx, |conn| {
@@ -226,7 +247,7 @@ pub enum Begin {
     Conflict,
 }
 
-/// A transaction that claimed an idempotency key; dropping it rolls everything back.
+/// A transaction that reserved an idempotency key; dropping it rolls everything back.
 #[derive(Debug)]
 pub struct Operation {
     tx: Tx,
@@ -251,7 +272,7 @@ impl Operation {
     }
 }
 
-/// Begins a transaction on `db` and claims `(tenant_id, scope, key)` in it (see [`claim`]).
+/// Begins a transaction on `db` and reserves `(tenant_id, scope, key)` in it (see [`reserve`]).
 ///
 /// On [`Begin::Replay`] and [`Begin::Conflict`] the transaction is already rolled back.
 pub async fn begin(
@@ -262,17 +283,47 @@ pub async fn begin(
     fingerprint: &Fingerprint,
 ) -> Result<Begin, StorageError> {
     let mut tx = db.begin().await?;
-    match claim(&mut tx, tenant_id, scope, key, fingerprint).await? {
-        Claim::New(pending) => Ok(Begin::New(Operation { tx, pending })),
-        Claim::Replay(response) => {
+    match reserve(&mut tx, tenant_id, scope, key, fingerprint).await? {
+        Reservation::New(pending) => Ok(Begin::New(Operation { tx, pending })),
+        Reservation::Replay(response) => {
             tx.rollback().await?;
             Ok(Begin::Replay(response))
         }
-        Claim::Conflict => {
+        Reservation::Conflict => {
             tx.rollback().await?;
             Ok(Begin::Conflict)
         }
     }
+}
+
+/// Reads the completed record of `(tenant_id, scope, key)` without reserving it.
+///
+/// A handler that must call something slow before it writes (a payer) checks here first, so a
+/// retry replays and a reused key is refused before any outside work; it then reserves the key
+/// with [`begin`], which settles a race with a concurrent first call.
+pub async fn lookup(
+    db: &Database,
+    tenant_id: &str,
+    scope: &str,
+    key: &str,
+    fingerprint: &Fingerprint,
+) -> Result<Lookup, StorageError> {
+    let row: Option<(String, Option<Vec<u8>>)> = with_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT request_sha256, response FROM platform_idempotency \
+             WHERE tenant_id = $1 AND scope = $2 AND idem_key = $3",
+        )
+        .bind(tenant_id)
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(match row {
+        Some((stored, _)) if stored != fingerprint.to_hex() => Lookup::Conflict,
+        Some((_, Some(response))) => Lookup::Replay(response),
+        Some((_, None)) | None => Lookup::Absent,
+    })
 }
 
 /// Deletes completed idempotency records created before `cutoff_micros` (unix micros);

@@ -109,27 +109,27 @@
 //!   constraint name; PostgreSQL's is in [`error::violated_constraint`]).
 //!
 //! A mutating RPC runs in one transaction with its idempotency record and outbox messages
-//! (store methods take `&mut Tx`, so they compose):
+//! (store methods take `&mut Tx`, so they compose). Handlers reach this through
+//! `medbill_runtime::idempotent`, which fixes the scope (the full gRPC method name), the
+//! fingerprint (the request encoded with its key cleared) and the replay (the stored response
+//! message); `docs/architecture.md` shows a handler end to end. Underneath:
 //!
 //! ```ignore
-//! let fp = Fingerprint::of(&canonical_request_bytes); // request encoded with the key cleared
 //! match idempotency::begin(&db, tenant, "medbill.claims.v1.ClaimsService/CreateClaim", key, &fp).await? {
 //!     Begin::Replay(bytes) => return decode_response(&bytes),        // nothing written
-//!     Begin::Conflict => return Err(key_reused(key)),              // FAILED_PRECONDITION
+//!     Begin::Conflict => return Err(key_reused(key)),              // ALREADY_EXISTS
 //!     Begin::New(mut op) => {
 //!         store.insert_claim(op.tx(), &claim).await?;             // any number of writes
-//!         outbox::enqueue(op.tx(), tenant, "collections.PostPatientResponsibility",
-//!                         &message_key, &payload).await?;
+//!         outbox::enqueue(op.tx(), tenant, destination, &message_key, &payload).await?;
 //!         op.commit(&encode_response(&claim)).await?;            // key + writes + outbox, atomically
-//!         relay_notifier.notify();                                 // prompt delivery
 //!     }
 //! }
 //! ```
 //!
 //! An early return (`?`) drops the operation and rolls everything back: no row, no idempotency
-//! record, no outbox message. The lower-level [`idempotency::claim`] / [`idempotency::complete`]
+//! record, no outbox message. The lower-level [`idempotency::reserve`] / [`idempotency::complete`]
 //! do the same inside a [`Tx`] the caller opened with [`Database::begin`]; [`Tx::commit`] refuses
-//! (and rolls back) when a claimed key was not completed. On a [`StorageError::is_retryable`]
+//! (and rolls back) when a reserved key was not completed. On a [`StorageError::is_retryable`]
 //! error (lock timeout, SQLITE_BUSY after the busy timeout) the whole operation may be retried.
 //!
 //! The receiver of an outbox message is an ordinary idempotent RPC whose idempotency key is the
@@ -149,6 +149,7 @@ mod database;
 pub mod error;
 pub mod idempotency;
 pub mod outbox;
+pub mod rows;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;

@@ -12,7 +12,7 @@
 //!
 //! Delivery is at-least-once (a crash between the receiver's commit and our DELIVERED update
 //! re-sends the message); the receiver deduplicates by `message_key` with
-//! [`crate::idempotency::claim`], so the effect is exactly once.
+//! [`crate::idempotency::reserve`], so the effect is exactly once.
 //!
 //! Claiming is a lease: a claimed message's `next_attempt_at` moves `lease` into the future and
 //! gets a fresh `lease_token`, in one short statement (`FOR UPDATE SKIP LOCKED` on PostgreSQL,

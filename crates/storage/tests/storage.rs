@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
-use medbill_storage::idempotency::{self, Begin, Claim, Fingerprint};
+use medbill_storage::idempotency::{self, Begin, Fingerprint, Lookup, Reservation};
 use medbill_storage::outbox::{
     self, Deliver, DeliveryError, Enqueued, OutboxMessage, Relay, RelayConfig,
 };
@@ -158,7 +158,7 @@ fn item(tenant: &str, name: &str, cents: i64) -> Item {
     }
 }
 
-/// The handler of an idempotent "create item" RPC in THE pattern: claim, write, outbox,
+/// The handler of an idempotent "create item" RPC in THE pattern: reserve, write, outbox,
 /// complete, commit in one transaction. Returns the response bytes and whether it was new.
 async fn create_item_rpc(
     db: &Database,
@@ -171,7 +171,7 @@ async fn create_item_rpc(
 ) -> Result<(Vec<u8>, bool), StoreError> {
     let request = format!("{name}|{cents}");
     let mut tx = db.begin().await?;
-    match idempotency::claim(
+    match idempotency::reserve(
         &mut tx,
         tenant,
         "test.CreateItem",
@@ -180,9 +180,9 @@ async fn create_item_rpc(
     )
     .await?
     {
-        Claim::Replay(bytes) => Ok((bytes, false)),
-        Claim::Conflict => Err(StoreError::DuplicateName(format!("key {key} reused"))),
-        Claim::New(pending) => {
+        Reservation::Replay(bytes) => Ok((bytes, false)),
+        Reservation::Conflict => Err(StoreError::DuplicateName(format!("key {key} reused"))),
+        Reservation::New(pending) => {
             let it = item(tenant, name, cents);
             store.insert(&mut tx, &it).await?;
             outbox::enqueue(&mut tx, tenant, "peer.ItemCreated", key, it.id.as_bytes()).await?;
@@ -321,7 +321,7 @@ medbill_storage::conformance_tests! {
                 .fetch_one(pool)
                 .await?
         });
-        assert_eq!((platform, service), (1, 1));
+        assert_eq!((platform, service), (2, 1));
         let url = db.redacted_url();
         match db {
             Database::Postgres(pool) => {
@@ -417,7 +417,7 @@ medbill_storage::conformance_tests! {
         assert_eq!(outbox::counts(&db).await?.pending, 1);
 
         let mut tx = db.begin().await?;
-        let c = idempotency::claim(
+        let c = idempotency::reserve(
             &mut tx,
             "t1",
             "test.CreateItem",
@@ -425,9 +425,9 @@ medbill_storage::conformance_tests! {
             &Fingerprint::of(b"b|100"),
         )
         .await?;
-        assert!(matches!(c, Claim::Conflict), "{c:?}");
+        assert!(matches!(c, Reservation::Conflict), "{c:?}");
         // The same key under another tenant or another RPC is independent.
-        let c = idempotency::claim(
+        let c = idempotency::reserve(
             &mut tx,
             "t2",
             "test.CreateItem",
@@ -435,10 +435,10 @@ medbill_storage::conformance_tests! {
             &Fingerprint::of(b"b|100"),
         )
         .await?;
-        let Claim::New(p1) = c else {
+        let Reservation::New(p1) = c else {
             bail!("expected New for another tenant, got {c:?}")
         };
-        let c = idempotency::claim(
+        let c = idempotency::reserve(
             &mut tx,
             "t1",
             "test.OtherRpc",
@@ -446,7 +446,7 @@ medbill_storage::conformance_tests! {
             &Fingerprint::of(b"b|100"),
         )
         .await?;
-        let Claim::New(p2) = c else {
+        let Reservation::New(p2) = c else {
             bail!("expected New for another scope, got {c:?}")
         };
         idempotency::complete(&mut tx, p1, b"r1").await?;
@@ -512,7 +512,7 @@ medbill_storage::conformance_tests! {
         let db = Database::connect(env.url(), &settings, env.namespace()).await?;
         let fp = Fingerprint::of(b"r");
         let mut a = db.begin().await?;
-        let Claim::New(_pending) = idempotency::claim(&mut a, "t1", "s", "k", &fp).await? else {
+        let Reservation::New(_pending) = idempotency::reserve(&mut a, "t1", "s", "k", &fp).await? else {
             bail!("expected New");
         };
         // A second writer waits for the first; when the wait exceeds the lock timeout the error
@@ -527,7 +527,7 @@ medbill_storage::conformance_tests! {
                         .await
                         .map(|_| ())
                 })?;
-                idempotency::claim(&mut b, "t1", "s", "k", &fp)
+                idempotency::reserve(&mut b, "t1", "s", "k", &fp)
                     .await
                     .unwrap_err()
             }
@@ -543,7 +543,7 @@ medbill_storage::conformance_tests! {
         let fp = Fingerprint::of(b"req");
         {
             let mut tx = db.begin().await?;
-            let Claim::New(_pending) = idempotency::claim(&mut tx, "t1", "s", "k", &fp).await?
+            let Reservation::New(_pending) = idempotency::reserve(&mut tx, "t1", "s", "k", &fp).await?
             else {
                 bail!("expected New");
             };
@@ -554,9 +554,9 @@ medbill_storage::conformance_tests! {
             assert!(matches!(err, Err(StoreError::DuplicateName(_))), "{err:?}");
         }
         {
-            // Committing without completing the claimed key is refused and rolls back.
+            // Committing without completing the reserved key is refused and rolls back.
             let mut tx = db.begin().await?;
-            let Claim::New(_pending) = idempotency::claim(&mut tx, "t1", "s", "k", &fp).await?
+            let Reservation::New(_pending) = idempotency::reserve(&mut tx, "t1", "s", "k", &fp).await?
             else {
                 bail!("expected New");
             };
@@ -571,9 +571,9 @@ medbill_storage::conformance_tests! {
         assert_eq!(store.count_named("t1", "dup").await?, 0);
         assert_eq!(outbox::counts(&db).await?, outbox::OutboxCounts::default());
         let mut tx = db.begin().await?;
-        let c = idempotency::claim(&mut tx, "t1", "s", "k", &fp).await?;
+        let c = idempotency::reserve(&mut tx, "t1", "s", "k", &fp).await?;
         assert!(
-            matches!(c, Claim::New(_)),
+            matches!(c, Reservation::New(_)),
             "no idempotency record survived: {c:?}"
         );
         Ok(())
@@ -990,27 +990,31 @@ mod header_defaults {
     }
 }
 
-/// `claim_id`: a creating request records the new entity's id; its replay gets the id back.
-mod entity_ids {
+/// `lookup`: reads a completed key without reserving it (what a handler asks before slow work).
+mod lookups {
     use super::*;
-    use medbill_storage::idempotency::IdClaim;
 
     medbill_storage::conformance_tests! {
-        async fn a_replay_returns_the_recorded_id(db: Database) -> anyhow::Result<()> {
-            let request = Fingerprint::of(b"open account p-1");
-            let mut tx = db.begin().await?;
-            match idempotency::claim_id(&mut tx, "t1", "test.Create", "k1", &request).await? {
-                IdClaim::New(pending) => idempotency::complete(&mut tx, pending, b"id-42").await?,
-                other => bail!("first claim: {other:?}"),
-            }
-            tx.commit().await?;
+        async fn lookup_sees_only_completed_keys(db: Database) -> anyhow::Result<()> {
+            let request = Fingerprint::of(b"check eligibility p-1");
+            let other = Fingerprint::of(b"check eligibility p-2");
+            ensure!(idempotency::lookup(&db, "t1", "s", "k1", &request).await? == Lookup::Absent);
 
-            let mut tx = db.begin().await?;
-            let replay = idempotency::claim_id(&mut tx, "t1", "test.Create", "k1", &request).await?;
-            ensure!(matches!(&replay, IdClaim::Replay(id) if id == "id-42"), "{replay:?}");
-            let other = Fingerprint::of(b"open account p-2");
-            let conflict = idempotency::claim_id(&mut tx, "t1", "test.Create", "k1", &other).await?;
-            ensure!(matches!(conflict, IdClaim::Conflict), "{conflict:?}");
+            let Begin::New(op) = idempotency::begin(&db, "t1", "s", "k1", &request).await? else {
+                bail!("first call must be new");
+            };
+            // Reserved but not committed: another reader does not see it yet.
+            let seen = idempotency::lookup(&db, "t1", "s", "k1", &request).await?;
+            ensure!(seen == Lookup::Absent, "{seen:?}");
+            op.commit(b"response-1").await?;
+
+            let seen = idempotency::lookup(&db, "t1", "s", "k1", &request).await?;
+            ensure!(seen == Lookup::Replay(b"response-1".to_vec()), "{seen:?}");
+            let seen = idempotency::lookup(&db, "t1", "s", "k1", &other).await?;
+            ensure!(seen == Lookup::Conflict, "{seen:?}");
+            // Scope and tenant separate keys.
+            ensure!(idempotency::lookup(&db, "t1", "s2", "k1", &other).await? == Lookup::Absent);
+            ensure!(idempotency::lookup(&db, "t2", "s", "k1", &other).await? == Lookup::Absent);
             Ok(())
         }
     }

@@ -11,12 +11,11 @@ use medbill_runtime::ServiceError;
 use medbill_runtime::client::TracedChannel;
 use medbill_runtime::config::RetryPolicy;
 use medbill_runtime::fields::{
-    database_busy, idempotency_key, key_reused, money, non_empty, optional_date, required_id,
-    required_text, tenant_id, text, timestamp, unimplemented,
+    money, non_empty, optional_date, required_id, required_text, tenant_id, text, timestamp,
+    unimplemented,
 };
+use medbill_runtime::idempotent::{Begun, IdempotentCall};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
-use medbill_storage::idempotency::Fingerprint;
-use prost::Message;
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
@@ -24,7 +23,7 @@ use crate::coverage::CoverageClient;
 use crate::model::{
     Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, NewClaim, NewClaimLine,
 };
-use crate::store::{ClaimStore, ClaimStoreError};
+use crate::store::ClaimStore;
 
 /// Longest free-text reference accepted (patient_ref, encounter_ref).
 const MAX_REF_LEN: usize = 128;
@@ -75,7 +74,7 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
         let tenant = tenant_id(&request)?;
         // The request itself (not only its body) is kept: the coverage check forwards its token.
         let req = request.get_ref();
-        let key = idempotency_key(&req.idempotency_key)?;
+        let call = IdempotentCall::of(req)?;
         let input = req
             .claim
             .as_ref()
@@ -83,19 +82,27 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
         let new = validate_input(input)?;
         new.validate()
             .map_err(|e| ServiceError::invalid_argument(format!("claim.{}", e.field), e.message))?;
-        self.coverage.check_claim(&request, &tenant, &new).await?;
-        let fingerprint = request_fingerprint(req);
-        let created = self
-            .store
-            .create_claim(&tenant, &key, &fingerprint, &new)
-            .await
-            .map_err(store_error)?;
-        if !created.replayed {
-            tracing::info!(claim_id = %created.claim.id, tenant = %tenant, "claim created");
+        let db = self.store.database();
+        // A retry replays before the coverage check is asked again.
+        if let Some(first) = call.replayed(db, &tenant).await? {
+            return Ok(Response::new(first));
         }
-        Ok(Response::new(pb::CreateClaimResponse {
-            claim: Some(to_proto(&created.claim)),
-        }))
+        self.coverage.check_claim(&request, &tenant, &new).await?;
+        let mut op = match call.begin(db, &tenant).await? {
+            Begun::Replay(first) => return Ok(Response::new(first)),
+            Begun::New(op) => op,
+        };
+        let claim = self
+            .store
+            .create_claim(op.tx(), &tenant, &new)
+            .await
+            .map_err(ServiceError::from)?;
+        let response = pb::CreateClaimResponse {
+            claim: Some(to_proto(&claim)),
+        };
+        op.commit(&response).await?;
+        tracing::info!(claim_id = %claim.id, tenant = %tenant, "claim created");
+        Ok(Response::new(response))
     }
 
     async fn get_claim(
@@ -109,7 +116,7 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
             .store
             .get_claim(&tenant, id)
             .await
-            .map_err(store_error)?
+            .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::not_found(format!("claim {id}")))?;
         Ok(Response::new(pb::GetClaimResponse {
             claim: Some(to_proto(&claim)),
@@ -191,7 +198,7 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
             .store
             .list_claims(&tenant, &filter, after, size.fetch_limit())
             .await
-            .map_err(store_error)?;
+            .map_err(ServiceError::from)?;
         let (page, next_page_token) = split_page(rows, size, &fingerprint, |c| c.id.to_string());
         Ok(Response::new(pb::ListClaimsResponse {
             claims: page.iter().map(to_proto).collect(),
@@ -279,33 +286,6 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
             "WatchClaims",
             "claim status tracking (the status history is recorded already; streaming it comes with submission and acknowledgements)",
         ))
-    }
-}
-
-/// Fingerprints the request without its idempotency key: the same body under the same key is a
-/// replay, another body under it is a key reuse.
-fn request_fingerprint(req: &pb::CreateClaimRequest) -> Fingerprint {
-    let mut canonical = req.clone();
-    canonical.idempotency_key.clear();
-    Fingerprint::of(&canonical.encode_to_vec())
-}
-
-/// Maps store failures to statuses: a duplicate CLM01 or a reused key is the caller's error, a busy
-/// database is retryable, anything else is internal (logged, not shown).
-fn store_error(err: ClaimStoreError) -> Status {
-    match err {
-        ClaimStoreError::DuplicatePatientControlNumber(pcn) => {
-            ServiceError::AlreadyExists(format!(
-                "a claim with patient control number {pcn} already exists; CLM01 must be unique"
-            ))
-            .into()
-        }
-        ClaimStoreError::IdempotencyKeyReused(key) => key_reused(key).into(),
-        ClaimStoreError::Invalid(e) => {
-            ServiceError::invalid_argument(format!("claim.{}", e.field), e.message).into()
-        }
-        ClaimStoreError::Storage(e) if e.is_retryable() => database_busy(&e).into(),
-        e => ServiceError::internal(e).into(),
     }
 }
 

@@ -7,18 +7,14 @@ use medbill_claims::model::{
     ClaimFilter, ClaimStatus, ClaimType, FrequencyCode, NewClaim, NewClaimLine, StatusChangeSource,
 };
 use medbill_claims::store::{ClaimStoreError, NAMESPACE, PG_MIGRATOR, SQLITE_MIGRATOR};
-use medbill_claims::{ClaimStore, SqlClaimStore};
-use medbill_domain::{IdempotencyKey, Money, Npi, PatientControlNumber, TenantId};
-use medbill_storage::idempotency::Fingerprint;
+use medbill_claims::{Claim, ClaimStore, SqlClaimStore};
+use medbill_domain::{Money, Npi, PatientControlNumber, TenantId};
+use medbill_storage::idempotency::{self, Begin, Fingerprint};
 use medbill_storage::{Database, with_db};
 use rust_decimal_macros::dec;
 
 fn tenant(s: &str) -> TenantId {
     TenantId::parse(s).expect("valid tenant")
-}
-
-fn key(s: &str) -> IdempotencyKey {
-    IdempotencyKey::parse(s).expect("valid key")
 }
 
 fn money(s: &str) -> Money {
@@ -64,9 +60,45 @@ fn new_claim(pcn: &str, patient: &str, payer: &str, day: &str) -> NewClaim {
     }
 }
 
-/// The fingerprint a service would compute: here simply over the claim's debug form.
-fn fp(c: &NewClaim) -> Fingerprint {
-    Fingerprint::of(format!("{c:?}").as_bytes())
+/// What a create under an idempotency key came to.
+#[derive(Debug)]
+enum Keyed {
+    Created(Claim),
+    Replayed,
+    Conflict,
+}
+
+/// Creates a claim as CreateClaim does: in one transaction with its idempotency key (the
+/// fingerprint here is simply the claim's debug form).
+async fn create_keyed(
+    store: &SqlClaimStore,
+    t: &TenantId,
+    key: &str,
+    input: &NewClaim,
+) -> Result<Keyed, ClaimStoreError> {
+    let fp = Fingerprint::of(format!("{input:?}").as_bytes());
+    match idempotency::begin(store.database(), t.as_str(), "test/CreateClaim", key, &fp).await? {
+        Begin::Replay(_) => Ok(Keyed::Replayed),
+        Begin::Conflict => Ok(Keyed::Conflict),
+        Begin::New(mut op) => {
+            let claim = store.create_claim(op.tx(), t, input).await?;
+            op.commit(claim.id.to_string().as_bytes()).await?;
+            Ok(Keyed::Created(claim))
+        }
+    }
+}
+
+/// Creates a claim that must be new.
+async fn create(
+    store: &SqlClaimStore,
+    t: &TenantId,
+    key: &str,
+    input: &NewClaim,
+) -> Result<Claim, ClaimStoreError> {
+    match create_keyed(store, t, key, input).await? {
+        Keyed::Created(claim) => Ok(claim),
+        other => panic!("key {key}: expected a new claim, got {other:?}"),
+    }
 }
 
 async fn count(db: &Database, table: &'static str) -> Result<i64> {
@@ -96,9 +128,7 @@ medbill_storage::conformance_tests! {
         input.lines[1].units = dec!(1.5);
         input.lines[0].line_control_number = Some("LINE-A".into());
         input.lines[1].service_date = date("2026-03-04");
-        let created = store.create_claim(&t, &key("k1"), &fp(&input), &input).await?;
-        ensure!(!created.replayed);
-        let c = &created.claim;
+        let c = &create(&store, &t, "k1", &input).await?;
         assert_eq!(c.status, ClaimStatus::Draft);
         assert_eq!(c.total_charge, money("205.55"));
         assert_eq!(c.total_charge.to_minor_units()?, 20555);
@@ -138,8 +168,8 @@ medbill_storage::conformance_tests! {
             let payer = if i < 3 { "60054" } else { "87726" };
             let day = format!("2026-03-0{}", i + 1);
             let input = new_claim(&format!("PCN-{i}"), patient, payer, &day);
-            let c = store.create_claim(&t, &key(&format!("k{i}")), &fp(&input), &input).await?;
-            ids.push(c.claim.id);
+            let c = create(&store, &t, &format!("k{i}"), &input).await?;
+            ids.push(c.id);
         }
         let all = store.list_claims(&t, &ClaimFilter::default(), None, 100).await?;
         assert_eq!(all.iter().map(|c| c.id).collect::<Vec<_>>(), ids, "id (creation) order");
@@ -202,18 +232,17 @@ medbill_storage::conformance_tests! {
         let a = tenant("tenant-a");
         let b = tenant("tenant-b");
         let input = new_claim("PCN-1", "pat-1", "60054", "2026-03-02");
-        let created = store.create_claim(&a, &key("k1"), &fp(&input), &input).await?;
-        assert_eq!(store.get_claim(&b, created.claim.id).await?, None);
+        let created = create(&store, &a, "k1", &input).await?;
+        assert_eq!(store.get_claim(&b, created.id).await?, None);
         assert!(store.list_claims(&b, &ClaimFilter::default(), None, 100).await?.is_empty());
-        assert!(store.status_history(&b, created.claim.id).await?.is_empty());
+        assert!(store.status_history(&b, created.id).await?.is_empty());
         assert!(store.status_changes_after(&b, 0, 100).await?.is_empty());
 
         // The same CLM01 and the same idempotency key are free in another tenant.
-        let other = store.create_claim(&b, &key("k1"), &fp(&input), &input).await?;
-        ensure!(!other.replayed);
-        assert_ne!(other.claim.id, created.claim.id);
+        let other = create(&store, &b, "k1", &input).await?;
+        assert_ne!(other.id, created.id);
         // Sequences are per tenant.
-        assert_eq!(store.status_history(&b, other.claim.id).await?[0].sequence, 1);
+        assert_eq!(store.status_history(&b, other.id).await?[0].sequence, 1);
         Ok(())
     }
 
@@ -221,21 +250,17 @@ medbill_storage::conformance_tests! {
         let store = SqlClaimStore::new(db.clone());
         let t = tenant("tenant-a");
         let input = new_claim("PCN-1", "pat-1", "60054", "2026-03-02");
-        let first = store.create_claim(&t, &key("k1"), &fp(&input), &input).await?;
-        let again = store.create_claim(&t, &key("k1"), &fp(&input), &input).await?;
-        ensure!(again.replayed, "the retry must be a replay");
-        assert_eq!(again.claim, first.claim);
+        create(&store, &t, "k1", &input).await?;
+        let again = create_keyed(&store, &t, "k1", &input).await?;
+        ensure!(matches!(again, Keyed::Replayed), "the retry must be a replay: {again:?}");
         assert_eq!(count(&db, "claims").await?, 1);
         assert_eq!(count(&db, "claim_lines").await?, 2);
         assert_eq!(count(&db, "claim_status_history").await?, 1);
 
         let mut different = input.clone();
         different.patient_control_number = PatientControlNumber::parse("PCN-2")?;
-        let err = store.create_claim(&t, &key("k1"), &fp(&different), &different).await.unwrap_err();
-        assert!(
-            matches!(&err, ClaimStoreError::IdempotencyKeyReused(k) if k == "k1"),
-            "unexpected {err:?}"
-        );
+        let reused = create_keyed(&store, &t, "k1", &different).await?;
+        ensure!(matches!(reused, Keyed::Conflict), "unexpected {reused:?}");
         assert_eq!(count(&db, "claims").await?, 1);
         Ok(())
     }
@@ -244,23 +269,25 @@ medbill_storage::conformance_tests! {
         let store = SqlClaimStore::new(db.clone());
         let t = tenant("tenant-a");
         let input = new_claim("PCN-1", "pat-1", "60054", "2026-03-02");
-        store.create_claim(&t, &key("k1"), &fp(&input), &input).await?;
+        create(&store, &t, "k1", &input).await?;
         let before = (count(&db, "claims").await?, count(&db, "platform_idempotency").await?);
 
         let dup = new_claim("PCN-1", "pat-2", "60054", "2026-03-05");
-        let err = store.create_claim(&t, &key("k2"), &fp(&dup), &dup).await.unwrap_err();
+        let err = create(&store, &t, "k2", &dup).await.unwrap_err();
         assert!(
             matches!(&err, ClaimStoreError::DuplicatePatientControlNumber(p) if p == "PCN-1"),
             "unexpected {err:?}"
         );
-        assert_eq!(err.to_string(), "a claim with patient control number PCN-1 already exists");
+        assert_eq!(
+            err.to_string(),
+            "a claim with patient control number PCN-1 already exists; CLM01 must be unique"
+        );
         let after = (count(&db, "claims").await?, count(&db, "platform_idempotency").await?);
         assert_eq!(before, after, "the failed create wrote nothing, not even its key");
 
         // The key was not consumed: a corrected request with it succeeds.
         let fixed = new_claim("PCN-2", "pat-2", "60054", "2026-03-05");
-        let ok = store.create_claim(&t, &key("k2"), &fp(&fixed), &fixed).await?;
-        ensure!(!ok.replayed);
+        create(&store, &t, "k2", &fixed).await?;
         Ok(())
     }
 
@@ -296,15 +323,15 @@ medbill_storage::conformance_tests! {
         let t = tenant("tenant-a");
         let mut input = new_claim("PCN-1", "pat-1", "60054", "2026-03-02");
         input.lines[1].procedure_code = "99499".into();
-        let err = store.create_claim(&t, &key("k1"), &fp(&input), &input).await.unwrap_err();
+        let err = create(&store, &t, "k1", &input).await.unwrap_err();
         assert!(matches!(err, ClaimStoreError::Storage(_)), "unexpected {err:?}");
         for table in ["claims", "claim_lines", "claim_diagnoses", "claim_status_history", "platform_idempotency"] {
             assert_eq!(count(&db, table).await?, 0, "{table} must be empty after the failed create");
         }
         // The sequence was not consumed either: the next event of the tenant is number 1.
         let ok_input = new_claim("PCN-1", "pat-1", "60054", "2026-03-02");
-        let ok = store.create_claim(&t, &key("k1"), &fp(&ok_input), &ok_input).await?;
-        assert_eq!(store.status_history(&t, ok.claim.id).await?[0].sequence, 1);
+        let ok = create(&store, &t, "k1", &ok_input).await?;
+        assert_eq!(store.status_history(&t, ok.id).await?[0].sequence, 1);
         Ok(())
     }
 
@@ -313,7 +340,7 @@ medbill_storage::conformance_tests! {
         let t = tenant("tenant-a");
         let mut input = new_claim("PCN-1", "pat-1", "60054", "2026-03-02");
         input.lines[0].diagnosis_pointers = vec![3];
-        let err = store.create_claim(&t, &key("k1"), &fp(&input), &input).await.unwrap_err();
+        let err = create(&store, &t, "k1", &input).await.unwrap_err();
         match err {
             ClaimStoreError::Invalid(e) => assert_eq!(e.field, "lines[0].diagnosis_pointers[0]"),
             other => anyhow::bail!("unexpected {other:?}"),
@@ -323,15 +350,61 @@ medbill_storage::conformance_tests! {
         Ok(())
     }
 
+    async fn status_changes_follow_the_life_cycle(db: Database) -> Result<()> {
+        let store = SqlClaimStore::new(db.clone());
+        let t = tenant("tenant-a");
+        let c = create(&store, &t, "k1", &new_claim("PCN-1", "pat-1", "60054", "2026-03-02")).await?;
+
+        let mut tx = db.begin().await?;
+        let change = store
+            .transition(&mut tx, &t, c.id, ClaimStatus::Ready, StatusChangeSource::Scrub, "", "scrubbing passed")
+            .await?;
+        tx.commit().await?;
+        assert_eq!((change.from, change.to, change.sequence), (Some(ClaimStatus::Draft), ClaimStatus::Ready, 2));
+        assert_eq!(store.get_claim(&t, c.id).await?.context("claim")?.status, ClaimStatus::Ready);
+        let history = store.status_history(&t, c.id).await?;
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[1], change, "the returned change is the stored history entry");
+
+        // READY -> PAID skips submission: refused naming both statuses, nothing written.
+        let mut tx = db.begin().await?;
+        let err = store
+            .transition(&mut tx, &t, c.id, ClaimStatus::Paid, StatusChangeSource::Adjudication, "era-1", "paid")
+            .await
+            .unwrap_err();
+        drop(tx);
+        assert!(matches!(err, ClaimStoreError::IllegalTransition(_)), "unexpected {err:?}");
+        assert_eq!(err.to_string(), "a claim in status READY cannot move to PAID");
+        assert_eq!(store.get_claim(&t, c.id).await?.context("claim")?.status, ClaimStatus::Ready);
+        assert_eq!(count(&db, "claim_status_history").await?, 2);
+
+        // Another tenant's claim is not found, and a rolled-back change leaves no trace.
+        let mut tx = db.begin().await?;
+        let err = store
+            .transition(&mut tx, &tenant("tenant-b"), c.id, ClaimStatus::Void, StatusChangeSource::Void, "", "x")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ClaimStoreError::NotFound(id) if id == c.id), "unexpected {err:?}");
+        store
+            .transition(&mut tx, &t, c.id, ClaimStatus::Void, StatusChangeSource::Void, "", "cancelled")
+            .await?;
+        tx.rollback().await?;
+        assert_eq!(store.get_claim(&t, c.id).await?.context("claim")?.status, ClaimStatus::Ready);
+        assert_eq!(count(&db, "claim_status_history").await?, 2);
+        Ok(())
+    }
+
     async fn open_store_migrates_and_reopens(env: medbill_storage::testing::TestEnv) -> Result<()> {
         // A second connection to the same (already migrated) database: migrations are idempotent.
         let db = env.connect(NAMESPACE).await?;
         let store = medbill_claims::open_store(db.clone()).await?;
         let t = tenant("tenant-a");
         let input = new_claim("PCN-9", "pat-1", "60054", "2026-03-02");
-        let c = store.create_claim(&t, &key("k9"), &fp(&input), &input).await?;
+        let mut tx = db.begin().await?;
+        let c = store.create_claim(&mut tx, &t, &input).await?;
+        tx.commit().await?;
         let reopened = medbill_claims::open_store(db).await?;
-        assert_eq!(reopened.get_claim(&t, c.claim.id).await?, Some(c.claim));
+        assert_eq!(reopened.get_claim(&t, c.id).await?, Some(c));
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! The medbill collections service: patient accounts on a double-entry ledger.
 //!
+//! - [`aging`]: what is owed by age, from the ledger (oldest charges paid first);
 //! - [`model`]: accounts, journal entries and postings, with the double-entry check;
 //! - [`store`]: the [`CollectionsStore`] trait and its PostgreSQL/SQLite implementation, with
 //!   [`open_store`] to migrate and connect;
@@ -10,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod aging;
 pub mod model;
 pub mod service;
 pub mod store;

@@ -8,14 +8,15 @@ use medbill_proto::collections::v1 as pb;
 use medbill_proto::collections::v1::collections_service_server::CollectionsServiceServer;
 use medbill_runtime::ServiceError;
 use medbill_runtime::fields::{
-    database_busy, idempotency_key, key_reused, required_id, required_text, tenant_id, text,
-    timestamp, unimplemented,
+    required_id, required_text, tenant_id, text, timestamp, unimplemented,
 };
+use medbill_runtime::idempotent::{Begun, IdempotentCall};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
 use tonic::{Request, Response, Status};
 
+use crate::aging::{self, Aging};
 use crate::model::{Account, AccountFilter, AccountStatus, MAX_TEXT_LEN, NewAccount};
-use crate::store::{CollectionsStore, StoreError};
+use crate::store::CollectionsStore;
 
 /// The collections gRPC service over a [`CollectionsStore`].
 #[derive(Clone)]
@@ -42,10 +43,11 @@ impl CollectionsService {
     }
 }
 
-/// What the ledger-posting RPCs wait for.
-const POSTING_ISSUE: &str = "the patient-ledger posting issue (remittance to collections)";
-/// What statements, plans, dunning and agencies wait for.
-const COLLECTION_ISSUE: &str = "the patient billing and collections issue";
+/// What the ledger-posting RPCs need that is not built yet.
+const POSTING_ISSUE: &str = "posting to the patient ledger (payments, refunds, write-offs, patient responsibility from remittance)";
+/// What statements, plans, dunning and agencies need that is not built yet.
+const COLLECTION_ISSUE: &str =
+    "patient billing (statements, payment plans, dunning, agency placement, aging reports)";
 
 #[tonic::async_trait]
 impl pb::collections_service_server::CollectionsService for CollectionsService {
@@ -55,20 +57,26 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
     ) -> Result<Response<pb::OpenAccountResponse>, Status> {
         let tenant = tenant_id(&request)?;
         let req = request.into_inner();
-        let key = idempotency_key(&req.idempotency_key)?;
+        let call = IdempotentCall::of(&req)?;
         let new = NewAccount {
             patient_ref: required_text("patient_ref", &req.patient_ref, MAX_TEXT_LEN)?,
             guarantor_ref: text("guarantor_ref", &req.guarantor_ref, MAX_TEXT_LEN, false)?,
         };
+        let mut op = match call.begin(self.store.database(), &tenant).await? {
+            Begun::Replay(first) => return Ok(Response::new(first)),
+            Begun::New(op) => op,
+        };
         let account = self
             .store
-            .open_account(&tenant, &key, &new)
+            .open_account(op.tx(), &tenant, &new)
             .await
-            .map_err(store_error)?;
+            .map_err(ServiceError::from)?;
+        let response = pb::OpenAccountResponse {
+            account: Some(to_proto(&account, None)),
+        };
+        op.commit(&response).await?;
         tracing::info!(account_id = %account.id, tenant = %tenant, "account opened");
-        Ok(Response::new(pb::OpenAccountResponse {
-            account: Some(to_proto(&account)),
-        }))
+        Ok(Response::new(response))
     }
 
     async fn get_account(
@@ -77,21 +85,25 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
     ) -> Result<Response<pb::GetAccountResponse>, Status> {
         let tenant = tenant_id(&request)?;
         let req = request.into_inner();
-        if req.include_aging {
-            return Err(unimplemented(
-                "GetAccount with include_aging",
-                COLLECTION_ISSUE,
-            ));
-        }
         let id = required_id::<AccountId>("id", &req.id)?;
         let account = self
             .store
             .get_account(&tenant, &id)
             .await
-            .map_err(store_error)?
+            .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::not_found(format!("account {id}")))?;
+        let aging = if req.include_aging {
+            let entries = self
+                .store
+                .list_journal_entries(&tenant, &id)
+                .await
+                .map_err(ServiceError::from)?;
+            Some(aging::age(&entries, chrono::Utc::now().date_naive()))
+        } else {
+            None
+        };
         Ok(Response::new(pb::GetAccountResponse {
-            account: Some(to_proto(&account)),
+            account: Some(to_proto(&account, aging.as_ref())),
         }))
     }
 
@@ -133,10 +145,10 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
             .store
             .list_accounts(&tenant, &filter, after.as_ref(), size.fetch_limit())
             .await
-            .map_err(store_error)?;
+            .map_err(ServiceError::from)?;
         let (page, next_page_token) = split_page(rows, size, &fingerprint, |a| a.id.to_string());
         Ok(Response::new(pb::ListAccountsResponse {
-            accounts: page.iter().map(to_proto).collect(),
+            accounts: page.iter().map(|a| to_proto(a, None)).collect(),
             next_page_token,
         }))
     }
@@ -212,18 +224,6 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
     }
 }
 
-/// Maps store failures to statuses: key reuse and unknown accounts are the caller's errors,
-/// a busy database is retryable, anything else is internal (logged, not shown).
-fn store_error(err: StoreError) -> Status {
-    match err {
-        StoreError::IdempotencyKeyReused { key } => key_reused(key).into(),
-        StoreError::AccountNotFound(id) => ServiceError::not_found(format!("account {id}")).into(),
-        StoreError::Ledger(e) => ServiceError::FailedPrecondition(e.to_string()).into(),
-        e if e.is_retryable() => database_busy(&e).into(),
-        e => ServiceError::internal(e).into(),
-    }
-}
-
 fn status_from_proto(s: pb::AccountStatus) -> AccountStatus {
     match s {
         // Unspecified never reaches here (it means "no filter"); OPEN is the safe reading.
@@ -244,7 +244,7 @@ fn status_to_proto(s: AccountStatus) -> pb::AccountStatus {
 }
 
 /// Maps a stored account to its wire form (balance as a decimal string with cents).
-pub fn to_proto(a: &Account) -> pb::Account {
+pub fn to_proto(a: &Account, aging: Option<&Aging>) -> pb::Account {
     pb::Account {
         id: a.id.to_string(),
         patient_ref: a.patient_ref.clone(),
@@ -253,11 +253,22 @@ pub fn to_proto(a: &Account) -> pb::Account {
         balance: a.balance.to_string(),
         created_at: Some(timestamp(a.created_at)),
         updated_at: Some(timestamp(a.updated_at)),
-        // Aging, statements and plans arrive with the collections issue.
-        aging: None,
+        aging: aging.map(aging_to_proto),
+        // Statements and plans are not built yet.
         first_statement_date: String::new(),
         last_statement_date: String::new(),
         payment_plan_id: String::new(),
+    }
+}
+
+fn aging_to_proto(a: &Aging) -> pb::AgingBuckets {
+    pb::AgingBuckets {
+        days_0_30: a.days_0_30.to_string(),
+        days_31_60: a.days_31_60.to_string(),
+        days_61_90: a.days_61_90.to_string(),
+        days_91_120: a.days_91_120.to_string(),
+        days_over_120: a.days_over_120.to_string(),
+        total: a.total().to_string(),
     }
 }
 
@@ -307,7 +318,7 @@ mod tests {
             created_at: Utc::now(),
             updated_at: Utc::now(),
         };
-        let wire = to_proto(&account);
+        let wire = to_proto(&account, None);
         assert_eq!(wire.balance, "0.00");
         assert_eq!(wire.guarantor_ref, "");
         assert_eq!(wire.status, pb::AccountStatus::Open as i32);

@@ -10,11 +10,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use medbill_domain::{AccountId, IdempotencyKey, JournalEntryId, Money, TenantId};
-use medbill_storage::idempotency::{self, Fingerprint, IdClaim};
+use medbill_runtime::ErrorCode;
+use medbill_storage::rows::timestamp;
 use medbill_storage::{Database, StorageError, Tx, time, with_db, with_tx};
 use sqlx::migrate::Migrator;
+use tonic::Code;
 
 use crate::model::{
     Account, AccountFilter, AccountStatus, JournalEntry, LedgerAccount, LedgerError, NewAccount,
@@ -29,21 +30,12 @@ pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 /// The namespace (PostgreSQL schema, SQLite file suffix) of the collections service's tables.
 pub const NAMESPACE: &str = "collections";
 
-/// The idempotency scope of opening an account.
-pub const OPEN_ACCOUNT_SCOPE: &str = "collections.OpenAccount";
-
-/// The idempotency scope of posting a journal entry.
-pub const POST_ENTRY_SCOPE: &str = "collections.PostJournalEntry";
-
-/// Why a store operation failed.
+/// Why a store operation failed; each error declares its gRPC code.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The idempotency key was already used for a different request.
-    #[error("idempotency key {key:?} was already used with a different request")]
-    IdempotencyKeyReused {
-        /// The reused key.
-        key: String,
-    },
+    /// A journal entry with this key was already posted (each key posts one entry).
+    #[error("a journal entry with key {0:?} was already posted")]
+    DuplicateEntryKey(String),
     /// The account does not exist for this tenant.
     #[error("account {0} not found")]
     AccountNotFound(AccountId),
@@ -61,23 +53,36 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-impl StoreError {
-    /// Returns true when retrying the whole operation may succeed (lock timeouts, busy database).
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Storage(e) if e.is_retryable())
+impl ErrorCode for StoreError {
+    fn error_code(&self) -> Code {
+        match self {
+            StoreError::DuplicateEntryKey(_) => Code::AlreadyExists,
+            StoreError::AccountNotFound(_) => Code::NotFound,
+            StoreError::Ledger(_) => Code::FailedPrecondition,
+            StoreError::Storage(e) => e.error_code(),
+        }
+    }
+
+    fn client_message(&self) -> String {
+        match self {
+            StoreError::Storage(e) => e.client_message(),
+            other => other.to_string(),
+        }
     }
 }
 
-/// Stores patient accounts and their ledger, every operation scoped to one tenant.
+/// Stores patient accounts and their ledger, every operation scoped to one tenant. Writes take
+/// the caller's transaction (the RPC's, which also holds its idempotency key).
 #[async_trait]
 pub trait CollectionsStore: Send + Sync {
-    /// Opens an account (status OPEN, balance zero) once per `(tenant, key)`: a retry with the
-    /// same key and fields returns the account opened first and writes nothing; the same key
-    /// with different fields is [`StoreError::IdempotencyKeyReused`].
+    /// Returns the database the store writes to (the RPC opens its transaction there).
+    fn database(&self) -> &Database;
+
+    /// Opens an account (status OPEN, balance zero) in `tx`.
     async fn open_account(
         &self,
+        tx: &mut Tx,
         tenant: &TenantId,
-        key: &IdempotencyKey,
         account: &NewAccount,
     ) -> Result<Account, StoreError>;
 
@@ -99,13 +104,14 @@ pub trait CollectionsStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Account>, StoreError>;
 
-    /// Posts a balanced journal entry to one of the tenant's accounts, once per `(tenant, key)`.
+    /// Posts a balanced journal entry to one of the tenant's accounts in `tx`, recording `key`
+    /// (the posting call's idempotency key) on it; a key posts one entry per tenant.
     ///
     /// An unbalanced entry is [`StoreError::Ledger`] and writes nothing; an unknown account is
-    /// [`StoreError::AccountNotFound`]. A retry with the same key and entry returns the entry
-    /// posted first; the same key with a different entry is [`StoreError::IdempotencyKeyReused`].
+    /// [`StoreError::AccountNotFound`]; a key already posted is [`StoreError::DuplicateEntryKey`].
     async fn post_journal_entry(
         &self,
+        tx: &mut Tx,
         tenant: &TenantId,
         key: &IdempotencyKey,
         entry: &NewJournalEntry,
@@ -156,56 +162,7 @@ impl SqlCollectionsStore {
     pub fn new(db: Database) -> Self {
         Self { db }
     }
-
-    async fn account_in(
-        &self,
-        tx: &mut Tx,
-        tenant: &TenantId,
-        id: &str,
-    ) -> Result<Option<Account>, StoreError> {
-        let row: Option<AccountRow> = with_tx!(tx, |conn| {
-            sqlx::query_as(SELECT_ACCOUNT)
-                .bind(tenant.as_str())
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?
-        });
-        row.map(AccountRow::into_model).transpose()
-    }
-
-    async fn entry_in(
-        &self,
-        tx: &mut Tx,
-        tenant: &TenantId,
-        id: &str,
-    ) -> Result<Option<JournalEntry>, StoreError> {
-        let header: Option<EntryRow> = with_tx!(tx, |conn| {
-            sqlx::query_as(SELECT_ENTRY)
-                .bind(tenant.as_str())
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?
-        });
-        let Some(header) = header else {
-            return Ok(None);
-        };
-        let postings: Vec<PostingRow> = with_tx!(tx, |conn| {
-            sqlx::query_as(SELECT_ENTRY_POSTINGS)
-                .bind(tenant.as_str())
-                .bind(id)
-                .fetch_all(&mut *conn)
-                .await?
-        });
-        header.into_model(postings).map(Some)
-    }
 }
-
-const SELECT_ENTRY: &str = "SELECT tenant_id, id, account_id, kind, memo, source_ref, posted_at, \
-     idempotency_key \
-     FROM journal_entries WHERE tenant_id = $1 AND id = $2";
-
-const SELECT_ENTRY_POSTINGS: &str = "SELECT entry_id, line_no, ledger_account, amount_cents \
-     FROM postings WHERE tenant_id = $1 AND entry_id = $2 ORDER BY line_no";
 
 const SELECT_ACCOUNT_ENTRIES: &str = "SELECT tenant_id, id, account_id, kind, memo, source_ref, posted_at, \
      idempotency_key FROM journal_entries WHERE tenant_id = $1 AND account_id = $2 ORDER BY id";
@@ -216,68 +173,45 @@ const SELECT_ACCOUNT_POSTINGS: &str = "SELECT p.entry_id, p.line_no, p.ledger_ac
 
 #[async_trait]
 impl CollectionsStore for SqlCollectionsStore {
+    fn database(&self) -> &Database {
+        &self.db
+    }
+
     async fn open_account(
         &self,
+        tx: &mut Tx,
         tenant: &TenantId,
-        key: &IdempotencyKey,
         account: &NewAccount,
     ) -> Result<Account, StoreError> {
-        let mut tx = self.db.begin().await?;
-        let fingerprint = Fingerprint::of(&canonical_bytes(&[
-            Some(account.patient_ref.as_str()),
-            account.guarantor_ref.as_deref(),
-        ]));
-        let claim = idempotency::claim_id(
-            &mut tx,
-            tenant.as_str(),
-            OPEN_ACCOUNT_SCOPE,
-            key.as_str(),
-            &fingerprint,
-        )
-        .await?;
-        match claim {
-            IdClaim::Conflict => Err(StoreError::IdempotencyKeyReused {
-                key: key.as_str().to_owned(),
-            }),
-            IdClaim::Replay(id) => {
-                let found = self.account_in(&mut tx, tenant, &id).await?;
-                tx.rollback().await?;
-                found.ok_or_else(|| idempotency::replayed_entity_missing("account", &id).into())
-            }
-            IdClaim::New(pending) => {
-                // Stored precision is microseconds; the returned value equals a later read.
-                let now = time::now_micros();
-                let opened = Account {
-                    id: AccountId::new(),
-                    tenant_id: tenant.clone(),
-                    patient_ref: account.patient_ref.clone(),
-                    guarantor_ref: account.guarantor_ref.clone(),
-                    status: AccountStatus::Open,
-                    balance: Money::ZERO,
-                    created_at: from_micros(now)?,
-                    updated_at: from_micros(now)?,
-                };
-                let id = opened.id.to_string();
-                with_tx!(tx, |conn| {
-                    sqlx::query(
-                        "INSERT INTO accounts (tenant_id, id, patient_ref, guarantor_ref, status, \
-                         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(tenant.as_str())
-                    .bind(&id)
-                    .bind(&opened.patient_ref)
-                    .bind(&opened.guarantor_ref)
-                    .bind(opened.status.as_str())
-                    .bind(now)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?;
-                });
-                idempotency::complete(&mut tx, pending, id.as_bytes()).await?;
-                tx.commit().await?;
-                Ok(opened)
-            }
-        }
+        // Stored precision is microseconds; the returned value equals a later read.
+        let now = time::now_micros();
+        let opened = Account {
+            id: AccountId::new(),
+            tenant_id: tenant.clone(),
+            patient_ref: account.patient_ref.clone(),
+            guarantor_ref: account.guarantor_ref.clone(),
+            status: AccountStatus::Open,
+            balance: Money::ZERO,
+            created_at: timestamp(now, "accounts.created_at")?,
+            updated_at: timestamp(now, "accounts.updated_at")?,
+        };
+        let id = opened.id.to_string();
+        with_tx!(tx, |conn| {
+            sqlx::query(
+                "INSERT INTO accounts (tenant_id, id, patient_ref, guarantor_ref, status, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(tenant.as_str())
+            .bind(&id)
+            .bind(&opened.patient_ref)
+            .bind(&opened.guarantor_ref)
+            .bind(opened.status.as_str())
+            .bind(now)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        });
+        Ok(opened)
     }
 
     async fn get_account(
@@ -318,50 +252,13 @@ impl CollectionsStore for SqlCollectionsStore {
 
     async fn post_journal_entry(
         &self,
+        tx: &mut Tx,
         tenant: &TenantId,
         key: &IdempotencyKey,
         entry: &NewJournalEntry,
     ) -> Result<JournalEntry, StoreError> {
         // Checked before any I/O: an unbalanced entry never reaches the database.
         let cents = entry.balanced_cents()?;
-        let mut canonical: Vec<Option<String>> = vec![
-            Some(entry.account_id.to_string()),
-            Some(entry.kind.as_str().to_owned()),
-            Some(entry.memo.clone()),
-            entry.source_ref.clone(),
-        ];
-        for (posting, c) in entry.postings.iter().zip(&cents) {
-            canonical.push(Some(posting.ledger_account.as_str().to_owned()));
-            canonical.push(Some(c.to_string()));
-        }
-        let fields: Vec<Option<&str>> = canonical.iter().map(Option::as_deref).collect();
-        let fingerprint = Fingerprint::of(&canonical_bytes(&fields));
-
-        let mut tx = self.db.begin().await?;
-        let claim = idempotency::claim_id(
-            &mut tx,
-            tenant.as_str(),
-            POST_ENTRY_SCOPE,
-            key.as_str(),
-            &fingerprint,
-        )
-        .await?;
-        let pending = match claim {
-            IdClaim::Conflict => {
-                return Err(StoreError::IdempotencyKeyReused {
-                    key: key.as_str().to_owned(),
-                });
-            }
-            IdClaim::Replay(id) => {
-                let found = self.entry_in(&mut tx, tenant, &id).await?;
-                tx.rollback().await?;
-                return found.ok_or_else(|| {
-                    idempotency::replayed_entity_missing("journal entry", &id).into()
-                });
-            }
-            IdClaim::New(pending) => pending,
-        };
-
         let account_id = entry.account_id.to_string();
         let exists: Option<String> = with_tx!(tx, |conn| {
             sqlx::query_scalar("SELECT id FROM accounts WHERE tenant_id = $1 AND id = $2")
@@ -382,7 +279,7 @@ impl CollectionsStore for SqlCollectionsStore {
             kind: entry.kind,
             memo: entry.memo.clone(),
             source_ref: entry.source_ref.clone(),
-            posted_at: from_micros(now)?,
+            posted_at: timestamp(now, "journal_entries.posted_at")?,
             idempotency_key: Some(key.as_str().to_owned()),
             postings: entry.postings.clone(),
         };
@@ -405,7 +302,7 @@ impl CollectionsStore for SqlCollectionsStore {
                 .await?;
             });
         }
-        with_tx!(tx, |conn| {
+        let inserted = with_tx!(tx, |conn| {
             sqlx::query(
                 "INSERT INTO journal_entries (tenant_id, id, account_id, kind, memo, source_ref, \
                  posted_at, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -419,7 +316,17 @@ impl CollectionsStore for SqlCollectionsStore {
             .bind(now)
             .bind(key.as_str())
             .execute(&mut *conn)
-            .await?;
+            .await
+            .map(|r| r.rows_affected())
+        });
+        if let Err(e) = inserted {
+            // A fresh UUID v7 cannot collide: the unique key broken is (tenant, idempotency_key).
+            if medbill_storage::error::is_unique_violation(&e) {
+                return Err(StoreError::DuplicateEntryKey(key.as_str().to_owned()));
+            }
+            return Err(e.into());
+        }
+        with_tx!(tx, |conn| {
             // The account's activity changes what it owes; keep updated_at meaningful.
             sqlx::query("UPDATE accounts SET updated_at = $3 WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.as_str())
@@ -428,8 +335,6 @@ impl CollectionsStore for SqlCollectionsStore {
                 .execute(&mut *conn)
                 .await?;
         });
-        idempotency::complete(&mut tx, pending, entry_id.as_bytes()).await?;
-        tx.commit().await?;
         Ok(posted)
     }
 
@@ -467,32 +372,6 @@ impl CollectionsStore for SqlCollectionsStore {
     }
 }
 
-/// Encodes request fields for an idempotency fingerprint, each length-prefixed so adjacent
-/// fields cannot run into each other and absent differs from empty.
-fn canonical_bytes(fields: &[Option<&str>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for field in fields {
-        match field {
-            None => out.push(0u8),
-            Some(text) => {
-                out.push(1u8);
-                out.extend_from_slice(&(text.len() as u64).to_le_bytes());
-                out.extend_from_slice(text.as_bytes());
-            }
-        }
-    }
-    out
-}
-
-fn from_micros(micros: i64) -> Result<DateTime<Utc>, StoreError> {
-    time::from_micros(micros).ok_or_else(|| {
-        StoreError::from(StorageError::corrupt(
-            "timestamp",
-            format!("{micros} microseconds is out of range"),
-        ))
-    })
-}
-
 fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
     StoreError::from(StorageError::corrupt(what, detail.to_string()))
 }
@@ -521,8 +400,8 @@ impl AccountRow {
                 .parse()
                 .map_err(|e| corrupt("account status", e))?,
             balance: Money::from_minor_units(self.balance_cents),
-            created_at: from_micros(self.created_at)?,
-            updated_at: from_micros(self.updated_at)?,
+            created_at: timestamp(self.created_at, "accounts.created_at")?,
+            updated_at: timestamp(self.updated_at, "accounts.updated_at")?,
         })
     }
 }
@@ -572,7 +451,7 @@ impl EntryRow {
                 .map_err(|e| corrupt("journal entry kind", e))?,
             memo: self.memo,
             source_ref: self.source_ref,
-            posted_at: from_micros(self.posted_at)?,
+            posted_at: timestamp(self.posted_at, "journal_entries.posted_at")?,
             idempotency_key: self.idempotency_key,
             postings,
         })

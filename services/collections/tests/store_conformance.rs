@@ -3,8 +3,8 @@
 
 use medbill_collections::store::StoreError;
 use medbill_collections::{
-    AccountFilter, AccountStatus, CollectionsStore, EntryKind, LedgerAccount, LedgerError,
-    NewAccount, NewJournalEntry, Posting, open_store,
+    Account, AccountFilter, AccountStatus, CollectionsStore, EntryKind, JournalEntry,
+    LedgerAccount, LedgerError, NewAccount, NewJournalEntry, Posting, open_store,
 };
 use medbill_domain::{AccountId, IdempotencyKey, Money, TenantId};
 use medbill_storage::{Database, with_tx};
@@ -15,6 +15,38 @@ fn tenant(s: &str) -> TenantId {
 
 fn key(s: &str) -> IdempotencyKey {
     IdempotencyKey::parse(s).expect("valid idempotency key")
+}
+
+/// Store writes in their own committed transaction, as an RPC runs them (its key aside).
+trait Committed {
+    async fn open(&self, t: &TenantId, account: &NewAccount) -> Result<Account, StoreError>;
+    async fn post(
+        &self,
+        t: &TenantId,
+        key: &IdempotencyKey,
+        entry: &NewJournalEntry,
+    ) -> Result<JournalEntry, StoreError>;
+}
+
+impl Committed for dyn CollectionsStore {
+    async fn open(&self, t: &TenantId, account: &NewAccount) -> Result<Account, StoreError> {
+        let mut tx = self.database().begin().await?;
+        let opened = self.open_account(&mut tx, t, account).await?;
+        tx.commit().await?;
+        Ok(opened)
+    }
+
+    async fn post(
+        &self,
+        t: &TenantId,
+        key: &IdempotencyKey,
+        entry: &NewJournalEntry,
+    ) -> Result<JournalEntry, StoreError> {
+        let mut tx = self.database().begin().await?;
+        let posted = self.post_journal_entry(&mut tx, t, key, entry).await?;
+        tx.commit().await?;
+        Ok(posted)
+    }
 }
 
 fn money(s: &str) -> Money {
@@ -100,7 +132,7 @@ medbill_storage::conformance_tests! {
         let store = open_store(db).await?;
         let t = tenant("clinic-a");
         let new = NewAccount { patient_ref: "pat-1".into(), guarantor_ref: Some("guar-9".into()) };
-        let opened = store.open_account(&t, &key("k-1"), &new).await?;
+        let opened = store.open(&t, &new).await?;
         assert_eq!(opened.patient_ref, "pat-1");
         assert_eq!(opened.guarantor_ref.as_deref(), Some("guar-9"));
         assert_eq!(opened.status, AccountStatus::Open);
@@ -118,8 +150,8 @@ medbill_storage::conformance_tests! {
         let store = open_store(db).await?;
         let t = tenant("clinic-a");
         let mut ids = Vec::new();
-        for (i, patient) in ["pat-1", "pat-2", "pat-1", "pat-3", "pat-1"].into_iter().enumerate() {
-            ids.push(store.open_account(&t, &key(&format!("k-{i}")), &account(patient)).await?.id);
+        for patient in ["pat-1", "pat-2", "pat-1", "pat-3", "pat-1"].into_iter() {
+            ids.push(store.open(&t, &account(patient)).await?.id);
         }
         let all = AccountFilter::default();
         let mut seen = Vec::new();
@@ -152,8 +184,8 @@ medbill_storage::conformance_tests! {
         let store = open_store(db).await?;
         let a = tenant("clinic-a");
         let b = tenant("clinic-b");
-        let opened = store.open_account(&a, &key("k-1"), &account("pat-1")).await?;
-        store.post_journal_entry(&a, &key("e-1"), &patient_responsibility(opened.id, "80.00")).await?;
+        let opened = store.open(&a, &account("pat-1")).await?;
+        store.post(&a, &key("e-1"), &patient_responsibility(opened.id, "80.00")).await?;
 
         assert!(store.get_account(&b, &opened.id).await?.is_none());
         assert_eq!(count_accounts(store.as_ref(), &b).await?, 0);
@@ -161,43 +193,27 @@ medbill_storage::conformance_tests! {
 
         // Tenant B cannot post to tenant A's account.
         let err = store
-            .post_journal_entry(&b, &key("e-2"), &payment(opened.id, "80.00"))
+            .post(&b, &key("e-2"), &payment(opened.id, "80.00"))
             .await
             .expect_err("foreign account");
         assert!(matches!(err, StoreError::AccountNotFound(id) if id == opened.id), "{err}");
         assert_eq!(balance(store.as_ref(), &a, &opened.id).await?, money("80.00"));
 
         // The same key in another tenant is another request.
-        let other = store.open_account(&b, &key("k-1"), &account("pat-1")).await?;
+        let other = store.open(&b, &account("pat-1")).await?;
         assert_ne!(other.id, opened.id);
-        Ok(())
-    }
-
-    async fn open_is_idempotent_per_key(db: Database) -> anyhow::Result<()> {
-        let store = open_store(db).await?;
-        let t = tenant("clinic-a");
-        let first = store.open_account(&t, &key("k-1"), &account("pat-1")).await?;
-        let again = store.open_account(&t, &key("k-1"), &account("pat-1")).await?;
-        assert_eq!(again, first);
-        assert_eq!(count_accounts(store.as_ref(), &t).await?, 1);
-
-        let err = store.open_account(&t, &key("k-1"), &account("pat-2")).await.expect_err("key reuse");
-        assert!(matches!(&err, StoreError::IdempotencyKeyReused { key } if key == "k-1"), "{err}");
-        let with_guarantor = NewAccount { patient_ref: "pat-1".into(), guarantor_ref: Some(String::new()) };
-        assert!(store.open_account(&t, &key("k-1"), &with_guarantor).await.is_err(), "absent != empty");
-        assert_eq!(count_accounts(store.as_ref(), &t).await?, 1);
         Ok(())
     }
 
     async fn balance_is_the_sum_of_patient_ar_postings(db: Database) -> anyhow::Result<()> {
         let store = open_store(db).await?;
         let t = tenant("clinic-a");
-        let acct = store.open_account(&t, &key("k-1"), &account("pat-1")).await?;
-        let other = store.open_account(&t, &key("k-2"), &account("pat-2")).await?;
+        let acct = store.open(&t, &account("pat-1")).await?;
+        let other = store.open(&t, &account("pat-2")).await?;
 
-        store.post_journal_entry(&t, &key("e-1"), &patient_responsibility(acct.id, "125.40")).await?;
+        store.post(&t, &key("e-1"), &patient_responsibility(acct.id, "125.40")).await?;
         assert_eq!(balance(store.as_ref(), &t, &acct.id).await?, money("125.40"));
-        store.post_journal_entry(&t, &key("e-2"), &payment(acct.id, "40.05")).await?;
+        store.post(&t, &key("e-2"), &payment(acct.id, "40.05")).await?;
         assert_eq!(balance(store.as_ref(), &t, &acct.id).await?, money("85.35"));
         // A write-off of the rest, split over two expense accounts (three legs).
         let writeoff = entry(
@@ -209,14 +225,14 @@ medbill_storage::conformance_tests! {
                 (LedgerAccount::PatientAr, "-85.35"),
             ],
         );
-        store.post_journal_entry(&t, &key("e-3"), &writeoff).await?;
+        store.post(&t, &key("e-3"), &writeoff).await?;
         assert_eq!(balance(store.as_ref(), &t, &acct.id).await?, Money::ZERO);
         // An overpayment leaves a credit balance.
-        store.post_journal_entry(&t, &key("e-4"), &payment(acct.id, "10.00")).await?;
+        store.post(&t, &key("e-4"), &payment(acct.id, "10.00")).await?;
         assert_eq!(balance(store.as_ref(), &t, &acct.id).await?, money("-10.00"));
 
         // Another account's postings do not leak into this balance; listing agrees with get.
-        store.post_journal_entry(&t, &key("e-5"), &patient_responsibility(other.id, "7.00")).await?;
+        store.post(&t, &key("e-5"), &patient_responsibility(other.id, "7.00")).await?;
         let listed = store.list_accounts(&t, &AccountFilter::default(), None, 50).await?;
         let balances: Vec<_> = listed.iter().map(|a| (a.id, a.balance)).collect();
         assert_eq!(balances, vec![(acct.id, money("-10.00")), (other.id, money("7.00"))]);
@@ -236,25 +252,25 @@ medbill_storage::conformance_tests! {
     async fn an_unbalanced_entry_is_rejected_and_writes_nothing(db: Database) -> anyhow::Result<()> {
         let store = open_store(db).await?;
         let t = tenant("clinic-a");
-        let acct = store.open_account(&t, &key("k-1"), &account("pat-1")).await?;
-        store.post_journal_entry(&t, &key("e-1"), &patient_responsibility(acct.id, "50.00")).await?;
+        let acct = store.open(&t, &account("pat-1")).await?;
+        store.post(&t, &key("e-1"), &patient_responsibility(acct.id, "50.00")).await?;
         let before = store.get_account(&t, &acct.id).await?;
 
         let unbalanced =
             entry(acct.id, EntryKind::Payment, &[(LedgerAccount::Cash, "20.00"), (LedgerAccount::PatientAr, "-19.99")]);
-        let err = store.post_journal_entry(&t, &key("e-2"), &unbalanced).await.expect_err("unbalanced");
+        let err = store.post(&t, &key("e-2"), &unbalanced).await.expect_err("unbalanced");
         assert!(
             matches!(&err, StoreError::Ledger(LedgerError::Unbalanced { sum }) if *sum == money("0.01")),
             "{err}"
         );
         let one_leg = entry(acct.id, EntryKind::Payment, &[(LedgerAccount::Cash, "20.00")]);
-        let err = store.post_journal_entry(&t, &key("e-2"), &one_leg).await.expect_err("one leg");
+        let err = store.post(&t, &key("e-2"), &one_leg).await.expect_err("one leg");
         assert!(matches!(err, StoreError::Ledger(LedgerError::TooFewPostings { count: 1 })), "{err}");
 
         assert_eq!(store.list_journal_entries(&t, &acct.id).await?.len(), 1, "no entry written");
         assert_eq!(store.get_account(&t, &acct.id).await?, before, "balance and account unchanged");
         // The key was not consumed by the failed attempts.
-        store.post_journal_entry(&t, &key("e-2"), &payment(acct.id, "20.00")).await?;
+        store.post(&t, &key("e-2"), &payment(acct.id, "20.00")).await?;
         assert_eq!(balance(store.as_ref(), &t, &acct.id).await?, money("30.00"));
         Ok(())
     }
@@ -262,8 +278,8 @@ medbill_storage::conformance_tests! {
     async fn the_database_itself_refuses_unbalanced_or_edited_entries(db: Database) -> anyhow::Result<()> {
         let store = open_store(db.clone()).await?;
         let t = tenant("clinic-a");
-        let acct = store.open_account(&t, &key("k-1"), &account("pat-1")).await?;
-        let posted = store.post_journal_entry(&t, &key("e-1"), &patient_responsibility(acct.id, "50.00")).await?;
+        let acct = store.open(&t, &account("pat-1")).await?;
+        let posted = store.post(&t, &key("e-1"), &patient_responsibility(acct.id, "50.00")).await?;
         let account_id = acct.id.to_string();
         let posted_id = posted.id.to_string();
 
@@ -305,21 +321,22 @@ medbill_storage::conformance_tests! {
         Ok(())
     }
 
-    async fn posting_is_idempotent_per_key(db: Database) -> anyhow::Result<()> {
+    async fn a_key_posts_one_entry(db: Database) -> anyhow::Result<()> {
         let store = open_store(db).await?;
         let t = tenant("clinic-a");
-        let acct = store.open_account(&t, &key("k-1"), &account("pat-1")).await?;
-        let first = store.post_journal_entry(&t, &key("e-1"), &payment(acct.id, "12.00")).await?;
-        let again = store.post_journal_entry(&t, &key("e-1"), &payment(acct.id, "12.00")).await?;
-        assert_eq!(again, first);
-        assert_eq!(balance(store.as_ref(), &t, &acct.id).await?, money("-12.00"), "posted once");
-
+        let acct = store.open(&t, &account("pat-1")).await?;
+        store.post(&t, &key("e-1"), &payment(acct.id, "12.00")).await?;
         let err = store
-            .post_journal_entry(&t, &key("e-1"), &payment(acct.id, "13.00"))
+            .post(&t, &key("e-1"), &payment(acct.id, "12.00"))
             .await
-            .expect_err("key reuse");
-        assert!(matches!(err, StoreError::IdempotencyKeyReused { .. }), "{err}");
+            .expect_err("the key posted already");
+        assert!(matches!(&err, StoreError::DuplicateEntryKey(k) if k == "e-1"), "{err}");
+        assert_eq!(balance(store.as_ref(), &t, &acct.id).await?, money("-12.00"), "posted once");
         assert_eq!(store.list_journal_entries(&t, &acct.id).await?.len(), 1);
+        // Keys are per tenant.
+        let b = tenant("clinic-b");
+        let theirs = store.open(&b, &account("pat-1")).await?;
+        store.post(&b, &key("e-1"), &payment(theirs.id, "1.00")).await?;
         Ok(())
     }
 
@@ -328,15 +345,15 @@ medbill_storage::conformance_tests! {
         let t = tenant("clinic-a");
         let missing = AccountId::new();
         let err = store
-            .post_journal_entry(&t, &key("e-1"), &payment(missing, "5.00"))
+            .post(&t, &key("e-1"), &payment(missing, "5.00"))
             .await
             .expect_err("unknown account");
         assert!(matches!(err, StoreError::AccountNotFound(id) if id == missing), "{err}");
-        // The claimed key was rolled back with everything else.
-        let acct = store.open_account(&t, &key("k-1"), &account("pat-1")).await?;
+        // Nothing was written, so the key is still free.
+        let acct = store.open(&t, &account("pat-1")).await?;
         let mut retry = payment(missing, "5.00");
         retry.account_id = acct.id;
-        store.post_journal_entry(&t, &key("e-1"), &retry).await?;
+        store.post(&t, &key("e-1"), &retry).await?;
         assert_eq!(balance(store.as_ref(), &t, &acct.id).await?, money("-5.00"));
         Ok(())
     }

@@ -272,7 +272,7 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
     ) -> Result<Response<pb::RequestPriorAuthorizationResponse>, Status> {
         Err(unimplemented(
             "RequestPriorAuthorization",
-            "issue 3 (prior authorization, X12 278)",
+            "prior authorization (X12 278)",
         ))
     }
 
@@ -282,7 +282,7 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
     ) -> Result<Response<pb::GetPriorAuthorizationResponse>, Status> {
         Err(unimplemented(
             "GetPriorAuthorization",
-            "issue 3 (prior authorization, X12 278)",
+            "prior authorization (X12 278)",
         ))
     }
 }

@@ -11,7 +11,7 @@ use medbill_domain::{
     parse_iso_date,
 };
 use medbill_proto::eligibility::v1 as pb;
-use medbill_storage::idempotency::{self, Fingerprint, IdClaim};
+use medbill_storage::idempotency::{self, Fingerprint, IdReservation};
 use medbill_storage::{Database, StorageError, Tx, time, with_db, with_tx};
 use prost::Message;
 use sqlx::migrate::Migrator;
@@ -488,7 +488,7 @@ impl EligibilityStore for SqlEligibilityStore {
     ) -> Result<Coverage, StoreError> {
         let mut tx = self.db.begin().await?;
         let fingerprint = Fingerprint::of(&canonical_bytes(coverage));
-        let claim = idempotency::claim_id(
+        let claim = idempotency::reserve_id(
             &mut tx,
             tenant.as_str(),
             CREATE_COVERAGE_SCOPE,
@@ -497,15 +497,15 @@ impl EligibilityStore for SqlEligibilityStore {
         )
         .await?;
         match claim {
-            IdClaim::Conflict => Err(StoreError::IdempotencyKeyReused {
+            IdReservation::Conflict => Err(StoreError::IdempotencyKeyReused {
                 key: key.as_str().to_owned(),
             }),
-            IdClaim::Replay(id) => {
+            IdReservation::Replay(id) => {
                 let found = self.get_in(&mut tx, tenant, &id).await?;
                 tx.rollback().await?;
                 found.ok_or_else(|| idempotency::replayed_entity_missing("coverage", &id).into())
             }
-            IdClaim::New(pending) => {
+            IdReservation::New(pending) => {
                 // Stored precision is microseconds; truncate now so the returned value equals
                 // what a later read returns.
                 let now = time::now_micros();
@@ -717,7 +717,7 @@ impl EligibilityStore for SqlEligibilityStore {
     ) -> Result<pb::CostEstimate, StoreError> {
         let mut tx = self.db.begin().await?;
         let fingerprint = Fingerprint::of(request_fingerprint);
-        let claim = idempotency::claim_id(
+        let claim = idempotency::reserve_id(
             &mut tx,
             tenant.as_str(),
             ESTIMATE_SCOPE,
@@ -726,15 +726,15 @@ impl EligibilityStore for SqlEligibilityStore {
         )
         .await?;
         match claim {
-            IdClaim::Conflict => Err(StoreError::IdempotencyKeyReused {
+            IdReservation::Conflict => Err(StoreError::IdempotencyKeyReused {
                 key: key.as_str().to_owned(),
             }),
-            IdClaim::Replay(id) => {
+            IdReservation::Replay(id) => {
                 let found = self.get_estimate_in(&mut tx, tenant, &id).await?;
                 tx.rollback().await?;
                 found.ok_or_else(|| idempotency::replayed_entity_missing("estimate", &id).into())
             }
-            IdClaim::New(pending) => {
+            IdReservation::New(pending) => {
                 let cents = |what: &'static str, s: &str| -> Result<i64, StoreError> {
                     medbill_domain::Money::parse(s)
                         .and_then(|m| m.to_minor_units())

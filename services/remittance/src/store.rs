@@ -404,14 +404,14 @@ impl EraStore for SqlEraStore {
 
         let mut tx = self.db.begin().await?;
         let pending =
-            match idempotency::claim_id(&mut tx, t, INGEST_ERA_SCOPE, key.as_str(), fingerprint)
+            match idempotency::reserve_id(&mut tx, t, INGEST_ERA_SCOPE, key.as_str(), fingerprint)
                 .await?
             {
-                idempotency::IdClaim::New(pending) => pending,
-                idempotency::IdClaim::Conflict => {
+                idempotency::IdReservation::New(pending) => pending,
+                idempotency::IdReservation::Conflict => {
                     return Err(EraStoreError::IdempotencyKeyReused(key.as_str().to_owned()));
                 }
-                idempotency::IdClaim::Replay(id) => {
+                idempotency::IdReservation::Replay(id) => {
                     drop(tx);
                     let era = self
                         .load(t, &id)

@@ -1,140 +1,18 @@
-//! Persistence of claims: the [`ClaimStore`] trait and its one implementation, [`SqlClaimStore`], whose
-//! queries are written once and run on PostgreSQL and SQLite (see `medbill_storage`'s store pattern).
-//!
-//! A create runs in one transaction: the idempotency key, the claim header, its diagnoses, lines and the
-//! first status-history entry are written together or not at all.
+//! Claims, their diagnoses and service lines: create, get and list.
 
 use std::collections::HashMap;
-use std::str::FromStr;
-use std::sync::Arc;
 
-use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
-use medbill_domain::{
-    ClaimId, ClaimLineId, IdempotencyKey, Money, Npi, PatientControlNumber, TenantId,
-    format_iso_date, parse_iso_date,
-};
-use medbill_storage::idempotency::{self, Fingerprint};
-use medbill_storage::{Database, StorageError, time, with_db, with_tx};
+use medbill_domain::{ClaimId, ClaimLineId, Npi, PatientControlNumber, TenantId, format_iso_date};
+use medbill_storage::rows::{cents, code, date, money, timestamp};
+use medbill_storage::{Tx, time, with_db, with_tx};
 use rust_decimal::Decimal;
-use sqlx::migrate::Migrator;
-use thiserror::Error;
-use uuid::Uuid;
 
+use super::history::{Transition, record_change};
+use super::{ClaimStoreError, SqlClaimStore, corrupt};
 use crate::model::{
-    Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, ClaimValidationError, FrequencyCode,
-    NewClaim, StatusChange, StatusChangeSource,
+    Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, NewClaim,
+    StatusChangeSource,
 };
-
-/// The PostgreSQL migrations of the claims service.
-pub static PG_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
-/// The SQLite migrations of the claims service.
-pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
-
-/// The storage namespace (PostgreSQL schema, SQLite file suffix) of the claims service.
-pub const NAMESPACE: &str = "claims";
-
-/// The idempotency scope of claim creation.
-pub const CREATE_CLAIM_SCOPE: &str = "medbill.claims.v1.ClaimsService/CreateClaim";
-
-/// Errors of the claims store; each names what is wrong precisely.
-#[derive(Debug, Error)]
-pub enum ClaimStoreError {
-    /// Another claim of the tenant already uses this CLM01.
-    #[error("a claim with patient control number {0} already exists")]
-    DuplicatePatientControlNumber(String),
-    /// The idempotency key was used before with a different request.
-    #[error("idempotency key {0:?} was already used with a different request")]
-    IdempotencyKeyReused(String),
-    /// The claim breaks a validation rule.
-    #[error(transparent)]
-    Invalid(#[from] ClaimValidationError),
-    /// The database failed.
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-}
-
-impl From<sqlx::Error> for ClaimStoreError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Storage(StorageError::Database(e))
-    }
-}
-
-/// The result of a create: the claim and whether it was replayed from an earlier call with the same key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Created {
-    /// The claim (as it is stored now).
-    pub claim: Claim,
-    /// True when the idempotency key had already created this claim and nothing was written.
-    pub replayed: bool,
-}
-
-/// Stores claims; every method is scoped to one tenant.
-#[async_trait]
-pub trait ClaimStore: Send + Sync {
-    /// Creates a claim in status DRAFT under an idempotency key.
-    ///
-    /// `fingerprint` identifies the request: the same key with the same fingerprint returns the claim it
-    /// created (`replayed`), with another fingerprint it is [`ClaimStoreError::IdempotencyKeyReused`].
-    async fn create_claim(
-        &self,
-        tenant: &TenantId,
-        key: &IdempotencyKey,
-        fingerprint: &Fingerprint,
-        claim: &NewClaim,
-    ) -> Result<Created, ClaimStoreError>;
-
-    /// Returns the claim with this id, or `None` when the tenant has none.
-    async fn get_claim(
-        &self,
-        tenant: &TenantId,
-        id: ClaimId,
-    ) -> Result<Option<Claim>, ClaimStoreError>;
-
-    /// Returns up to `limit` claims matching `filter` with ids greater than `after`, in id order.
-    async fn list_claims(
-        &self,
-        tenant: &TenantId,
-        filter: &ClaimFilter,
-        after: Option<ClaimId>,
-        limit: u32,
-    ) -> Result<Vec<Claim>, ClaimStoreError>;
-
-    /// Returns a claim's status history, oldest first (empty when the tenant has no such claim).
-    async fn status_history(
-        &self,
-        tenant: &TenantId,
-        id: ClaimId,
-    ) -> Result<Vec<StatusChange>, ClaimStoreError>;
-
-    /// Returns up to `limit` status changes of the tenant with a sequence greater than
-    /// `after_sequence`, in sequence order (what WatchClaims replays).
-    async fn status_changes_after(
-        &self,
-        tenant: &TenantId,
-        after_sequence: u64,
-        limit: u32,
-    ) -> Result<Vec<StatusChange>, ClaimStoreError>;
-}
-
-/// Runs the claims migrations on `db` and returns the store over it.
-pub async fn open_store(db: Database) -> Result<Arc<dyn ClaimStore>, StorageError> {
-    db.migrate(&PG_MIGRATOR, &SQLITE_MIGRATOR).await?;
-    Ok(Arc::new(SqlClaimStore::new(db)))
-}
-
-/// The [`ClaimStore`] over PostgreSQL or SQLite.
-#[derive(Debug, Clone)]
-pub struct SqlClaimStore {
-    db: Database,
-}
-
-impl SqlClaimStore {
-    /// Wraps a migrated database.
-    pub fn new(db: Database) -> Self {
-        Self { db }
-    }
-}
 
 #[derive(sqlx::FromRow)]
 struct ClaimRow {
@@ -179,110 +57,6 @@ struct LineRow {
     diagnosis_pointers: String,
 }
 
-#[derive(sqlx::FromRow)]
-struct HistoryRow {
-    id: String,
-    sequence: i64,
-    claim_id: String,
-    patient_control_number: String,
-    from_status: Option<String>,
-    to_status: String,
-    source: String,
-    source_id: String,
-    reason: String,
-    at: i64,
-}
-
-macro_rules! history_select {
-    () => {
-        "SELECT h.id, h.sequence, h.claim_id, c.patient_control_number, h.from_status, h.to_status, \
-         h.source, h.source_id, h.reason, h.at \
-         FROM claim_status_history h JOIN claims c ON c.tenant_id = h.tenant_id AND c.id = h.claim_id "
-    };
-}
-
-fn change_from_row(r: HistoryRow) -> Result<StatusChange, ClaimStoreError> {
-    Ok(StatusChange {
-        id: Uuid::try_parse(&r.id).map_err(|e| corrupt("status history id", e.to_string()))?,
-        sequence: u64::try_from(r.sequence)
-            .map_err(|_| corrupt("status history sequence", r.sequence.to_string()))?,
-        claim_id: ClaimId::parse(&r.claim_id)
-            .map_err(|e| corrupt("status history claim id", e.to_string()))?,
-        patient_control_number: PatientControlNumber::parse(&r.patient_control_number)
-            .map_err(|e| corrupt("patient control number", e.to_string()))?,
-        from: r
-            .from_status
-            .as_deref()
-            .map(|s| code::<ClaimStatus>(s, "status history from"))
-            .transpose()?,
-        to: code::<ClaimStatus>(&r.to_status, "status history to")?,
-        source: code::<StatusChangeSource>(&r.source, "status history source")?,
-        source_id: r.source_id,
-        reason: r.reason,
-        at: timestamp(r.at, "status history at")?,
-    })
-}
-
-/// One status transition to record with [`record_status_change`].
-#[derive(Debug, Clone, Copy)]
-pub struct Transition<'a> {
-    /// The claim.
-    pub claim_id: &'a str,
-    /// The previous status (`None` when the claim is created).
-    pub from: Option<ClaimStatus>,
-    /// The new status.
-    pub to: ClaimStatus,
-    /// What caused it.
-    pub source: StatusChangeSource,
-    /// Id of the causing record, or "".
-    pub source_id: &'a str,
-    /// Plain-language reason (no PHI).
-    pub reason: &'a str,
-    /// When, in unix micros.
-    pub at: i64,
-}
-
-/// Appends a status change to the history in the caller's transaction and returns its per-tenant
-/// sequence number. The tenant's sequence row stays locked until the transaction ends, so numbers are
-/// gap-free and commit in order.
-pub async fn record_status_change(
-    tx: &mut medbill_storage::Tx,
-    tenant: &str,
-    t: Transition<'_>,
-) -> Result<u64, ClaimStoreError> {
-    let sequence: i64 = with_tx!(tx, |conn| {
-        sqlx::query_scalar(
-            "INSERT INTO claim_event_sequences (tenant_id, last_sequence) VALUES ($1, 1) \
-             ON CONFLICT (tenant_id) DO UPDATE SET last_sequence = claim_event_sequences.last_sequence + 1 \
-             RETURNING last_sequence",
-        )
-        .bind(tenant)
-        .fetch_one(&mut *conn)
-        .await?
-    });
-    let id = Uuid::now_v7().to_string();
-    with_tx!(tx, |conn| {
-        sqlx::query(
-            "INSERT INTO claim_status_history (tenant_id, id, sequence, claim_id, from_status, to_status, \
-             source, source_id, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(tenant)
-        .bind(&id)
-        .bind(sequence)
-        .bind(t.claim_id)
-        .bind(t.from.map(ClaimStatus::as_str))
-        .bind(t.to.as_str())
-        .bind(t.source.as_str())
-        .bind(t.source_id)
-        .bind(t.reason)
-        .bind(t.at)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-    });
-    u64::try_from(sequence).map_err(|_| corrupt("claim event sequence", sequence.to_string()))
-}
-
 /// The list filter, shared by the header query and the detail subqueries so they select the same page.
 /// `$1` tenant, `$2` statuses (comma separated), `$3` patient_ref, `$4` payer_id, `$5` from date, `$6` to
 /// date, `$7` after id, `$8` limit, `$9` patient control number, `$10` coverage id. A status set travels as
@@ -318,34 +92,6 @@ macro_rules! line_columns {
     };
 }
 
-fn corrupt(what: &'static str, detail: impl Into<String>) -> ClaimStoreError {
-    ClaimStoreError::from(StorageError::corrupt(what, detail.into()))
-}
-
-fn cents(m: Money, field: &'static str) -> Result<i64, ClaimStoreError> {
-    m.to_minor_units().map_err(|e| {
-        ClaimStoreError::Invalid(ClaimValidationError {
-            field: field.to_owned(),
-            message: e.to_string(),
-        })
-    })
-}
-
-fn date(s: &str, what: &'static str) -> Result<NaiveDate, ClaimStoreError> {
-    parse_iso_date(s).map_err(|e| corrupt(what, e.to_string()))
-}
-
-fn timestamp(micros: i64, what: &'static str) -> Result<DateTime<Utc>, ClaimStoreError> {
-    time::from_micros(micros).ok_or_else(|| corrupt(what, format!("{micros} is out of range")))
-}
-
-fn code<T: FromStr>(s: &str, what: &'static str) -> Result<T, ClaimStoreError>
-where
-    T::Err: std::fmt::Display,
-{
-    s.parse().map_err(|e: T::Err| corrupt(what, e.to_string()))
-}
-
 fn split_list(s: &str) -> impl Iterator<Item = &str> {
     s.split(',').filter(|p| !p.is_empty())
 }
@@ -361,7 +107,7 @@ fn line_from_row(row: LineRow) -> Result<ClaimLine, ClaimStoreError> {
         procedure_code: row.procedure_code,
         modifiers: split_list(&row.modifiers).map(str::to_owned).collect(),
         revenue_code: row.revenue_code,
-        charge: Money::from_minor_units(row.charge_cents),
+        charge: money(row.charge_cents),
         units: Decimal::from_str_exact(&row.units)
             .map_err(|e| corrupt("claim line units", format!("{:?}: {e}", row.units)))?,
         service_date: date(&row.service_date, "claim line service date")?,
@@ -397,7 +143,7 @@ fn claim_from_rows(
         facility_type_code: row.facility_type_code,
         diagnoses,
         lines,
-        total_charge: Money::from_minor_units(row.total_charge_cents),
+        total_charge: money(row.total_charge_cents),
         service_date_from: date(&row.service_date_from, "claim service date from")?,
         service_date_to: date(&row.service_date_to, "claim service date to")?,
         encounter_ref: row.encounter_ref,
@@ -438,53 +184,21 @@ fn join<T: ToString>(items: &[T]) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
-
-#[async_trait]
-impl ClaimStore for SqlClaimStore {
-    async fn create_claim(
+impl SqlClaimStore {
+    /// Writes a new DRAFT claim with its diagnoses, lines and first history entry in `tx`.
+    pub(super) async fn insert_claim(
         &self,
+        tx: &mut Tx,
         tenant: &TenantId,
-        key: &IdempotencyKey,
-        fingerprint: &Fingerprint,
         claim: &NewClaim,
-    ) -> Result<Created, ClaimStoreError> {
+    ) -> Result<Claim, ClaimStoreError> {
         let totals = claim.validate()?;
-        let total_cents = cents(totals.total_charge, "total_charge")?;
+        let total_cents = cents(totals.total_charge, "claim.total_charge")?;
         let mut line_cents = Vec::with_capacity(claim.lines.len());
         for (i, line) in claim.lines.iter().enumerate() {
-            line_cents.push(cents(line.charge, "lines[].charge").map_err(|_| {
-                ClaimStoreError::Invalid(ClaimValidationError {
-                    field: format!("lines[{i}].charge"),
-                    message: format!("{} does not fit in 64-bit cents", line.charge),
-                })
-            })?);
+            line_cents.push(cents(line.charge, &format!("claim.lines[{i}].charge"))?);
         }
         let t = tenant.as_str();
-        let mut tx = self.db.begin().await?;
-        let pending =
-            match idempotency::claim_id(&mut tx, t, CREATE_CLAIM_SCOPE, key.as_str(), fingerprint)
-                .await?
-            {
-                idempotency::IdClaim::New(pending) => pending,
-                idempotency::IdClaim::Conflict => {
-                    return Err(ClaimStoreError::IdempotencyKeyReused(
-                        key.as_str().to_owned(),
-                    ));
-                }
-                idempotency::IdClaim::Replay(id) => {
-                    drop(tx);
-                    let id = ClaimId::parse(&id)
-                        .map_err(|_| corrupt("idempotency response", "not a claim id"))?;
-                    let claim = self.get_claim(tenant, id).await?.ok_or_else(|| {
-                        idempotency::replayed_entity_missing("claim", &id.to_string())
-                    })?;
-                    return Ok(Created {
-                        claim,
-                        replayed: true,
-                    });
-                }
-            };
-
         let id = ClaimId::new();
         let id_text = id.to_string();
         let now = time::now_micros();
@@ -550,6 +264,7 @@ impl ClaimStore for SqlClaimStore {
             });
         }
 
+        let mut lines = Vec::with_capacity(claim.lines.len());
         for (i, (line, charge_cents)) in claim.lines.iter().zip(&line_cents).enumerate() {
             let line_number =
                 i32::try_from(i + 1).map_err(|_| corrupt("claim line number", i.to_string()))?;
@@ -578,10 +293,22 @@ impl ClaimStore for SqlClaimStore {
                 .await?
                 .rows_affected()
             });
+            lines.push(ClaimLine {
+                line_number: u32::try_from(line_number)
+                    .map_err(|_| corrupt("claim line number", line_number.to_string()))?,
+                line_control_number,
+                procedure_code: line.procedure_code.clone(),
+                modifiers: line.modifiers.clone(),
+                revenue_code: line.revenue_code.clone(),
+                charge: line.charge,
+                units: line.units,
+                service_date: line.service_date,
+                diagnosis_pointers: line.diagnosis_pointers.clone(),
+            });
         }
 
-        record_status_change(
-            &mut tx,
+        record_change(
+            tx,
             t,
             Transition {
                 claim_id: &id_text,
@@ -595,20 +322,34 @@ impl ClaimStore for SqlClaimStore {
         )
         .await?;
 
-        idempotency::complete(&mut tx, pending, id_text.as_bytes()).await?;
-        tx.commit().await?;
-
-        let claim = self
-            .get_claim(tenant, id)
-            .await?
-            .ok_or_else(|| corrupt("claim", format!("claim {id} vanished after commit")))?;
-        Ok(Created {
-            claim,
-            replayed: false,
+        let at = timestamp(now, "claim created_at")?;
+        Ok(Claim {
+            id,
+            patient_control_number: claim.patient_control_number.clone(),
+            claim_type: claim.claim_type,
+            status,
+            frequency_code: claim.frequency_code,
+            payer_claim_control_number: claim.payer_claim_control_number.clone(),
+            coverage_id: claim.coverage_id.clone(),
+            payer_id: claim.payer_id.clone(),
+            patient_ref: claim.patient_ref.clone(),
+            billing_provider_npi: claim.billing_provider_npi.clone(),
+            rendering_provider_npi: claim.rendering_provider_npi.clone(),
+            place_of_service: claim.place_of_service.clone(),
+            facility_type_code: claim.facility_type_code.clone(),
+            diagnoses: claim.diagnoses.clone(),
+            lines,
+            total_charge: totals.total_charge,
+            service_date_from: totals.service_date_from,
+            service_date_to: totals.service_date_to,
+            encounter_ref: claim.encounter_ref.clone(),
+            created_at: at,
+            updated_at: at,
         })
     }
 
-    async fn get_claim(
+    /// Reads one claim with its diagnoses and lines.
+    pub(super) async fn get(
         &self,
         tenant: &TenantId,
         id: ClaimId,
@@ -650,7 +391,8 @@ impl ClaimStore for SqlClaimStore {
         Ok(assemble(headers, diagnoses, lines)?.into_iter().next())
     }
 
-    async fn list_claims(
+    /// Reads a page of claims matching `filter`, in id order.
+    pub(super) async fn list(
         &self,
         tenant: &TenantId,
         filter: &ClaimFilter,
@@ -721,48 +463,5 @@ impl ClaimStore for SqlClaimStore {
             (headers, diagnoses, lines)
         });
         assemble(headers, diagnoses, lines)
-    }
-
-    async fn status_history(
-        &self,
-        tenant: &TenantId,
-        id: ClaimId,
-    ) -> Result<Vec<StatusChange>, ClaimStoreError> {
-        let t = tenant.as_str();
-        let id_text = id.to_string();
-        let rows: Vec<HistoryRow> = with_db!(self.db, |pool| {
-            sqlx::query_as(concat!(
-                history_select!(),
-                "WHERE h.tenant_id = $1 AND h.claim_id = $2 ORDER BY h.sequence"
-            ))
-            .bind(t)
-            .bind(&id_text)
-            .fetch_all(pool)
-            .await?
-        });
-        rows.into_iter().map(change_from_row).collect()
-    }
-
-    async fn status_changes_after(
-        &self,
-        tenant: &TenantId,
-        after_sequence: u64,
-        limit: u32,
-    ) -> Result<Vec<StatusChange>, ClaimStoreError> {
-        let t = tenant.as_str();
-        // Sequences beyond i64 cannot exist in the database, so clamping finds nothing after them.
-        let after = i64::try_from(after_sequence).unwrap_or(i64::MAX);
-        let rows: Vec<HistoryRow> = with_db!(self.db, |pool| {
-            sqlx::query_as(concat!(
-                history_select!(),
-                "WHERE h.tenant_id = $1 AND h.sequence > $2 ORDER BY h.sequence LIMIT $3"
-            ))
-            .bind(t)
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await?
-        });
-        rows.into_iter().map(change_from_row).collect()
     }
 }

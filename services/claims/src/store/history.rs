@@ -1,0 +1,239 @@
+//! The status history of claims, and status changes checked against the life cycle.
+
+use medbill_domain::{ClaimId, PatientControlNumber, TenantId};
+use medbill_storage::rows::{code, timestamp};
+use medbill_storage::{Tx, time, with_db, with_tx};
+use uuid::Uuid;
+
+use super::{ClaimStoreError, SqlClaimStore, corrupt};
+use crate::lifecycle;
+use crate::model::{ClaimStatus, StatusChange, StatusChangeSource};
+
+#[derive(sqlx::FromRow)]
+struct HistoryRow {
+    id: String,
+    sequence: i64,
+    claim_id: String,
+    patient_control_number: String,
+    from_status: Option<String>,
+    to_status: String,
+    source: String,
+    source_id: String,
+    reason: String,
+    at: i64,
+}
+
+macro_rules! history_select {
+    () => {
+        "SELECT h.id, h.sequence, h.claim_id, c.patient_control_number, h.from_status, h.to_status, \
+         h.source, h.source_id, h.reason, h.at \
+         FROM claim_status_history h JOIN claims c ON c.tenant_id = h.tenant_id AND c.id = h.claim_id "
+    };
+}
+
+fn change_from_row(r: HistoryRow) -> Result<StatusChange, ClaimStoreError> {
+    Ok(StatusChange {
+        id: Uuid::try_parse(&r.id).map_err(|e| corrupt("status history id", e.to_string()))?,
+        sequence: u64::try_from(r.sequence)
+            .map_err(|_| corrupt("status history sequence", r.sequence.to_string()))?,
+        claim_id: ClaimId::parse(&r.claim_id)
+            .map_err(|e| corrupt("status history claim id", e.to_string()))?,
+        patient_control_number: PatientControlNumber::parse(&r.patient_control_number)
+            .map_err(|e| corrupt("patient control number", e.to_string()))?,
+        from: r
+            .from_status
+            .as_deref()
+            .map(|s| code::<ClaimStatus>(s, "status history from"))
+            .transpose()?,
+        to: code::<ClaimStatus>(&r.to_status, "status history to")?,
+        source: code::<StatusChangeSource>(&r.source, "status history source")?,
+        source_id: r.source_id,
+        reason: r.reason,
+        at: timestamp(r.at, "status history at")?,
+    })
+}
+
+/// One status change to append with [`record_change`].
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Transition<'a> {
+    /// The claim.
+    pub claim_id: &'a str,
+    /// The previous status (`None` when the claim is created).
+    pub from: Option<ClaimStatus>,
+    /// The new status.
+    pub to: ClaimStatus,
+    /// What caused it.
+    pub source: StatusChangeSource,
+    /// Id of the causing record, or "".
+    pub source_id: &'a str,
+    /// Plain-language reason (no PHI).
+    pub reason: &'a str,
+    /// When, in unix micros.
+    pub at: i64,
+}
+
+/// Appends a status change to the history in the caller's transaction and returns its id and per-tenant
+/// sequence number. The tenant's sequence row stays locked until the transaction ends, so numbers are
+/// gap-free and commit in order.
+pub(super) async fn record_change(
+    tx: &mut Tx,
+    tenant: &str,
+    t: Transition<'_>,
+) -> Result<(Uuid, u64), ClaimStoreError> {
+    let sequence: i64 = with_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "INSERT INTO claim_event_sequences (tenant_id, last_sequence) VALUES ($1, 1) \
+             ON CONFLICT (tenant_id) DO UPDATE SET last_sequence = claim_event_sequences.last_sequence + 1 \
+             RETURNING last_sequence",
+        )
+        .bind(tenant)
+        .fetch_one(&mut *conn)
+        .await?
+    });
+    let uuid = Uuid::now_v7();
+    let id = uuid.to_string();
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO claim_status_history (tenant_id, id, sequence, claim_id, from_status, to_status, \
+             source, source_id, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(tenant)
+        .bind(&id)
+        .bind(sequence)
+        .bind(t.claim_id)
+        .bind(t.from.map(ClaimStatus::as_str))
+        .bind(t.to.as_str())
+        .bind(t.source.as_str())
+        .bind(t.source_id)
+        .bind(t.reason)
+        .bind(t.at)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    let sequence = u64::try_from(sequence)
+        .map_err(|_| corrupt("claim event sequence", sequence.to_string()))?;
+    Ok((uuid, sequence))
+}
+
+/// Moves a claim to `to` if the life cycle allows it from the status it has now: one
+/// conditional update (it still has the status read) and the history entry, in `tx`.
+pub(super) async fn transition(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    claim_id: ClaimId,
+    to: ClaimStatus,
+    source: StatusChangeSource,
+    source_id: &str,
+    reason: &str,
+) -> Result<StatusChange, ClaimStoreError> {
+    let t = tenant.as_str();
+    let id_text = claim_id.to_string();
+    let current: Option<(String, String)> = with_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT status, patient_control_number FROM claims WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(t)
+        .bind(&id_text)
+        .fetch_optional(&mut *conn)
+        .await?
+    });
+    let (status, pcn) = current.ok_or(ClaimStoreError::NotFound(claim_id))?;
+    let from = code::<ClaimStatus>(&status, "claim status")?;
+    lifecycle::check(from, to)?;
+    let now = time::now_micros();
+    let updated = with_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE claims SET status = $1, updated_at = $2 \
+             WHERE tenant_id = $3 AND id = $4 AND status = $5",
+        )
+        .bind(to.as_str())
+        .bind(now)
+        .bind(t)
+        .bind(&id_text)
+        .bind(from.as_str())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    if updated != 1 {
+        return Err(ClaimStoreError::ChangedConcurrently {
+            claim_id,
+            expected: from.as_str(),
+        });
+    }
+    let (id, sequence) = record_change(
+        tx,
+        t,
+        Transition {
+            claim_id: &id_text,
+            from: Some(from),
+            to,
+            source,
+            source_id,
+            reason,
+            at: now,
+        },
+    )
+    .await?;
+    Ok(StatusChange {
+        id,
+        sequence,
+        claim_id,
+        patient_control_number: PatientControlNumber::parse(&pcn)
+            .map_err(|e| corrupt("patient control number", e.to_string()))?,
+        from: Some(from),
+        to,
+        source,
+        source_id: source_id.to_owned(),
+        reason: reason.to_owned(),
+        at: timestamp(now, "status history at")?,
+    })
+}
+
+impl SqlClaimStore {
+    /// Reads a claim's status history, oldest first.
+    pub(super) async fn history(
+        &self,
+        tenant: &TenantId,
+        id: ClaimId,
+    ) -> Result<Vec<StatusChange>, ClaimStoreError> {
+        let t = tenant.as_str();
+        let id_text = id.to_string();
+        let rows: Vec<HistoryRow> = with_db!(self.db, |pool| {
+            sqlx::query_as(concat!(
+                history_select!(),
+                "WHERE h.tenant_id = $1 AND h.claim_id = $2 ORDER BY h.sequence"
+            ))
+            .bind(t)
+            .bind(&id_text)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(change_from_row).collect()
+    }
+
+    /// Reads the tenant's status changes after a sequence number, in order.
+    pub(super) async fn changes_after(
+        &self,
+        tenant: &TenantId,
+        after_sequence: u64,
+        limit: u32,
+    ) -> Result<Vec<StatusChange>, ClaimStoreError> {
+        let t = tenant.as_str();
+        // Sequences beyond i64 cannot exist in the database, so clamping finds nothing after them.
+        let after = i64::try_from(after_sequence).unwrap_or(i64::MAX);
+        let rows: Vec<HistoryRow> = with_db!(self.db, |pool| {
+            sqlx::query_as(concat!(
+                history_select!(),
+                "WHERE h.tenant_id = $1 AND h.sequence > $2 ORDER BY h.sequence LIMIT $3"
+            ))
+            .bind(t)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(change_from_row).collect()
+    }
+}

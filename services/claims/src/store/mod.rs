@@ -1,0 +1,238 @@
+//! Persistence of claims: the [`ClaimStore`] trait and its one implementation, [`SqlClaimStore`], whose
+//! queries are written once and run on PostgreSQL and SQLite (see `medbill_storage`'s store pattern).
+//!
+//! Writes run in the caller's transaction (the RPC's, which also holds its idempotency key):
+//! a create writes the claim header, its diagnoses, lines and the first status-history entry; a
+//! status change ([`ClaimStore::transition`]) checks the life cycle, updates the status only if
+//! it is still the one read, and appends the history entry. One file per aggregate:
+//!
+//! - `claims.rs`: claims, their diagnoses and lines (create, get, list);
+//! - `history.rs`: the status history and status changes.
+
+mod claims;
+mod history;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use medbill_domain::{ClaimId, TenantId};
+use medbill_runtime::ErrorCode;
+use medbill_storage::{Database, StorageError, Tx};
+use sqlx::migrate::Migrator;
+use thiserror::Error;
+use tonic::Code;
+
+use crate::lifecycle::IllegalTransition;
+use crate::model::{
+    Claim, ClaimFilter, ClaimStatus, ClaimValidationError, NewClaim, StatusChange,
+    StatusChangeSource,
+};
+
+/// The PostgreSQL migrations of the claims service.
+pub static PG_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+/// The SQLite migrations of the claims service.
+pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// The storage namespace (PostgreSQL schema, SQLite file suffix) of the claims service.
+pub const NAMESPACE: &str = "claims";
+
+/// Errors of the claims store; each names what is wrong precisely and declares its gRPC code.
+#[derive(Debug, Error)]
+pub enum ClaimStoreError {
+    /// Another claim of the tenant already uses this CLM01.
+    #[error("a claim with patient control number {0} already exists; CLM01 must be unique")]
+    DuplicatePatientControlNumber(String),
+    /// The claim breaks a validation rule.
+    #[error("invalid claim.{}: {}", .0.field, .0.message)]
+    Invalid(#[from] ClaimValidationError),
+    /// The claim does not exist for the tenant.
+    #[error("claim {0} not found")]
+    NotFound(ClaimId),
+    /// The life cycle does not allow the status change.
+    #[error(transparent)]
+    IllegalTransition(#[from] IllegalTransition),
+    /// The claim's status changed between reading and updating it (a concurrent change).
+    #[error("claim {claim_id} changed status concurrently (it was {expected}); retry the call")]
+    ChangedConcurrently {
+        /// The claim.
+        claim_id: ClaimId,
+        /// The status it had when read.
+        expected: &'static str,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<sqlx::Error> for ClaimStoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Storage(StorageError::Database(e))
+    }
+}
+
+impl ErrorCode for ClaimStoreError {
+    fn error_code(&self) -> Code {
+        match self {
+            Self::DuplicatePatientControlNumber(_) => Code::AlreadyExists,
+            Self::Invalid(_) => Code::InvalidArgument,
+            Self::NotFound(_) => Code::NotFound,
+            Self::IllegalTransition(_) => Code::FailedPrecondition,
+            Self::ChangedConcurrently { .. } => Code::Aborted,
+            Self::Storage(e) => e.error_code(),
+        }
+    }
+
+    fn client_message(&self) -> String {
+        match self {
+            Self::Storage(e) => e.client_message(),
+            other => other.to_string(),
+        }
+    }
+}
+
+fn corrupt(what: &'static str, detail: impl Into<String>) -> ClaimStoreError {
+    StorageError::corrupt(what, detail).into()
+}
+
+/// Stores claims; every method is scoped to one tenant. Writes take the caller's transaction.
+#[async_trait]
+pub trait ClaimStore: Send + Sync {
+    /// Returns the database the store writes to (the RPC opens its transaction there).
+    fn database(&self) -> &Database;
+
+    /// Creates a claim in status DRAFT in `tx` and returns it as it will be stored.
+    async fn create_claim(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        claim: &NewClaim,
+    ) -> Result<Claim, ClaimStoreError>;
+
+    /// Moves a claim to `to` in `tx` if the life cycle allows it from its current status
+    /// (FAILED_PRECONDITION naming both otherwise), and appends the history entry.
+    async fn transition(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        claim_id: ClaimId,
+        to: ClaimStatus,
+        source: StatusChangeSource,
+        source_id: &str,
+        reason: &str,
+    ) -> Result<StatusChange, ClaimStoreError>;
+
+    /// Returns the claim with this id, or `None` when the tenant has none.
+    async fn get_claim(
+        &self,
+        tenant: &TenantId,
+        id: ClaimId,
+    ) -> Result<Option<Claim>, ClaimStoreError>;
+
+    /// Returns up to `limit` claims matching `filter` with ids greater than `after`, in id order.
+    async fn list_claims(
+        &self,
+        tenant: &TenantId,
+        filter: &ClaimFilter,
+        after: Option<ClaimId>,
+        limit: u32,
+    ) -> Result<Vec<Claim>, ClaimStoreError>;
+
+    /// Returns a claim's status history, oldest first (empty when the tenant has no such claim).
+    async fn status_history(
+        &self,
+        tenant: &TenantId,
+        id: ClaimId,
+    ) -> Result<Vec<StatusChange>, ClaimStoreError>;
+
+    /// Returns up to `limit` status changes of the tenant with a sequence greater than
+    /// `after_sequence`, in sequence order (what WatchClaims replays).
+    async fn status_changes_after(
+        &self,
+        tenant: &TenantId,
+        after_sequence: u64,
+        limit: u32,
+    ) -> Result<Vec<StatusChange>, ClaimStoreError>;
+}
+
+/// Runs the claims migrations on `db` and returns the store over it.
+pub async fn open_store(db: Database) -> Result<Arc<dyn ClaimStore>, StorageError> {
+    db.migrate(&PG_MIGRATOR, &SQLITE_MIGRATOR).await?;
+    Ok(Arc::new(SqlClaimStore::new(db)))
+}
+
+/// The [`ClaimStore`] over PostgreSQL or SQLite.
+#[derive(Debug, Clone)]
+pub struct SqlClaimStore {
+    db: Database,
+}
+
+impl SqlClaimStore {
+    /// Wraps a migrated database.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl ClaimStore for SqlClaimStore {
+    fn database(&self) -> &Database {
+        &self.db
+    }
+
+    async fn create_claim(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        claim: &NewClaim,
+    ) -> Result<Claim, ClaimStoreError> {
+        self.insert_claim(tx, tenant, claim).await
+    }
+
+    async fn transition(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        claim_id: ClaimId,
+        to: ClaimStatus,
+        source: StatusChangeSource,
+        source_id: &str,
+        reason: &str,
+    ) -> Result<StatusChange, ClaimStoreError> {
+        history::transition(tx, tenant, claim_id, to, source, source_id, reason).await
+    }
+
+    async fn get_claim(
+        &self,
+        tenant: &TenantId,
+        id: ClaimId,
+    ) -> Result<Option<Claim>, ClaimStoreError> {
+        self.get(tenant, id).await
+    }
+
+    async fn list_claims(
+        &self,
+        tenant: &TenantId,
+        filter: &ClaimFilter,
+        after: Option<ClaimId>,
+        limit: u32,
+    ) -> Result<Vec<Claim>, ClaimStoreError> {
+        self.list(tenant, filter, after, limit).await
+    }
+
+    async fn status_history(
+        &self,
+        tenant: &TenantId,
+        id: ClaimId,
+    ) -> Result<Vec<StatusChange>, ClaimStoreError> {
+        self.history(tenant, id).await
+    }
+
+    async fn status_changes_after(
+        &self,
+        tenant: &TenantId,
+        after_sequence: u64,
+        limit: u32,
+    ) -> Result<Vec<StatusChange>, ClaimStoreError> {
+        self.changes_after(tenant, after_sequence, limit).await
+    }
+}

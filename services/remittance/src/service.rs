@@ -8,25 +8,23 @@
 
 use std::sync::Arc;
 
-use medbill_domain::{EraId, IdempotencyKey, TenantId, format_iso_date};
+use medbill_domain::{EraId, TenantId, format_iso_date};
 use medbill_proto::common::v1 as common;
 use medbill_proto::remittance::v1 as pb;
 use medbill_proto::remittance::v1::ingest_era_stream_request::Part;
 use medbill_proto::remittance::v1::remittance_service_server::RemittanceServiceServer;
 use medbill_runtime::ServiceError;
-use medbill_runtime::fields::{
-    database_busy, idempotency_key, key_reused, non_empty, optional_instant, tenant_id, timestamp,
-    unimplemented,
-};
+use medbill_runtime::fields::{non_empty, optional_instant, tenant_id, timestamp, unimplemented};
+use medbill_runtime::idempotent::{Begun, IdempotentCall, IdempotentRequest};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
-use medbill_storage::idempotency::Fingerprint;
+use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::ingest::parse_era;
 use crate::model::{
     BalanceLevel, BalanceProblem, Era, EraFilter, EraStatus, ProviderAdjustment, sha256_hex,
 };
-use crate::store::{EraStore, EraStoreError, Ingested};
+use crate::store::EraStore;
 
 /// Largest 835 accepted by default, in bytes (either RPC).
 pub const DEFAULT_MAX_ERA_BYTES: usize = 64 * 1024 * 1024;
@@ -72,13 +70,18 @@ impl RemittanceService {
     }
 
     /// Parses, balances and stores one file; the shared body of both ingest RPCs.
+    ///
+    /// Both RPCs are one operation for idempotency: the scope is IngestEra's and the request is
+    /// the IngestEra message with its key cleared, so a unary retry of a streamed upload under
+    /// the same key is recognised as the same request. `key_field` names the key in errors.
     async fn ingest(
         &self,
         tenant: &TenantId,
-        key: &IdempotencyKey,
+        key: &str,
+        key_field: &str,
         content: Vec<u8>,
         file_name: String,
-    ) -> Result<Ingested, Status> {
+    ) -> Result<pb::IngestEraResponse, Status> {
         if content.is_empty() {
             return Err(ServiceError::invalid_argument(
                 "content",
@@ -87,19 +90,45 @@ impl RemittanceService {
             .into());
         }
         self.check_size(content.len())?;
-        // The request is the content (by digest) and the file name; both RPCs fingerprint the same way, so
-        // a unary retry of a streamed upload under the same key is recognised as the same request.
-        let sha = sha256_hex(&content);
-        let fingerprint = Fingerprint::of(format!("{sha}\n{file_name}").as_bytes());
+        let canonical = pb::IngestEraRequest {
+            idempotency_key: String::new(),
+            content,
+            file_name,
+        };
+        let call = IdempotentCall::from_parts(
+            pb::IngestEraRequest::METHOD,
+            key,
+            &canonical.encode_to_vec(),
+        )
+        .map_err(|e| rename(e, key_field))?;
+        let pb::IngestEraRequest {
+            content, file_name, ..
+        } = canonical;
+        let db = self.store.database();
+        // A retry is answered before the file is parsed again.
+        if let Some(first) = call.replayed(db, tenant).await? {
+            return answer(first, true);
+        }
         // Parsing a large file is CPU work: keep it off the async workers.
         let new = tokio::task::spawn_blocking(move || parse_era(content, file_name))
             .await
             .map_err(|e| Status::from(ServiceError::internal(e)))?;
+        let mut op = match call.begin(db, tenant).await? {
+            Begun::Replay(first) => return answer(first, true),
+            Begun::New(op) => op,
+        };
         let ingested = self
             .store
-            .ingest_era(tenant, key, &fingerprint, &new)
+            .ingest_era(op.tx(), tenant, &new)
             .await
-            .map_err(store_error)?;
+            .map_err(ServiceError::from)?;
+        let response = pb::IngestEraResponse {
+            era: Some(to_proto(&ingested.era)),
+            duplicate: ingested.duplicate,
+        };
+        // A file that is not a usable 835 is kept (REJECTED) and its key answers the same error
+        // on every retry: the stored response is the ERA, the error is made from it.
+        op.commit(&response).await?;
         let era = &ingested.era;
         if !ingested.duplicate {
             tracing::info!(
@@ -110,17 +139,7 @@ impl RemittanceService {
                 "ERA received"
             );
         }
-        if era.status == EraStatus::Rejected {
-            return Err(ServiceError::invalid_argument(
-                "content",
-                format!(
-                    "not a usable 835: {}; the file is kept as ERA {} with status REJECTED",
-                    era.rejection_reason, era.id
-                ),
-            )
-            .into());
-        }
-        Ok(ingested)
+        answer(response, false)
     }
 
     fn check_size(&self, len: usize) -> Result<(), Status> {
@@ -146,13 +165,17 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
     ) -> Result<Response<pb::IngestEraResponse>, Status> {
         let tenant = tenant_id(&request)?;
         let req = request.into_inner();
-        let key = idempotency_key(&req.idempotency_key)?;
         let file_name = file_name("file_name", &req.file_name)?;
-        let ingested = self.ingest(&tenant, &key, req.content, file_name).await?;
-        Ok(Response::new(pb::IngestEraResponse {
-            era: Some(to_proto(&ingested.era)),
-            duplicate: ingested.duplicate,
-        }))
+        let response = self
+            .ingest(
+                &tenant,
+                &req.idempotency_key,
+                "idempotency_key",
+                req.content,
+                file_name,
+            )
+            .await?;
+        Ok(Response::new(response))
     }
 
     async fn ingest_era_stream(
@@ -180,8 +203,11 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
                 .into());
             }
         };
-        let key = idempotency_key(&header.idempotency_key)
-            .map_err(|e| rename(e, "header.idempotency_key"))?;
+        if header.idempotency_key.is_empty() {
+            return Err(
+                ServiceError::invalid_argument("header.idempotency_key", "is required").into(),
+            );
+        }
         let file_name = file_name("header.file_name", &header.file_name)?;
         if header.total_size > 0 {
             let declared = usize::try_from(header.total_size).unwrap_or(usize::MAX);
@@ -254,10 +280,18 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
                 .into());
             }
         }
-        let ingested = self.ingest(&tenant, &key, content, file_name).await?;
+        let response = self
+            .ingest(
+                &tenant,
+                &header.idempotency_key,
+                "header.idempotency_key",
+                content,
+                file_name,
+            )
+            .await?;
         Ok(Response::new(pb::IngestEraStreamResponse {
-            era: Some(to_proto(&ingested.era)),
-            duplicate: ingested.duplicate,
+            era: response.era,
+            duplicate: response.duplicate,
             bytes_received: received,
         }))
     }
@@ -268,12 +302,9 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
     ) -> Result<Response<pb::GetEraResponse>, Status> {
         let tenant = tenant_id(&request)?;
         let req = request.into_inner();
-        if req.include_claim_payments {
-            return Err(unimplemented(
-                "GetEra with include_claim_payments",
-                "ERA posting (claim payments are not stored yet)",
-            ));
-        }
+        // Claim payments are stored once posting exists; until then include_claim_payments
+        // answers the ERA without them (its summary still counts the claims) rather than
+        // failing the whole call over optional detail.
         if req.id.is_empty() {
             return Err(ServiceError::invalid_argument("id", "is required").into());
         }
@@ -283,7 +314,7 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
             .store
             .get_era(&tenant, id)
             .await
-            .map_err(store_error)?
+            .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::not_found(format!("ERA {id}")))?;
         let mut out = to_proto(&era);
         if req.include_content {
@@ -291,7 +322,7 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
                 .store
                 .era_content(&tenant, id)
                 .await
-                .map_err(store_error)?
+                .map_err(ServiceError::from)?
                 .ok_or_else(|| ServiceError::not_found(format!("ERA {id}")))?;
         }
         Ok(Response::new(pb::GetEraResponse { era: Some(out) }))
@@ -354,7 +385,7 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
             .store
             .list_eras(&tenant, &filter, after, size.fetch_limit())
             .await
-            .map_err(store_error)?;
+            .map_err(ServiceError::from)?;
         let (page, next_page_token) = split_page(rows, size, &fingerprint, |e| e.id.to_string());
         Ok(Response::new(pb::ListErasResponse {
             eras: page.iter().map(to_proto).collect(),
@@ -393,14 +424,27 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
     }
 }
 
-/// Maps store failures to statuses: a reused key is the caller's error, a busy database is retryable,
-/// anything else is internal (logged, not shown).
-fn store_error(err: EraStoreError) -> Status {
-    match err {
-        EraStoreError::IdempotencyKeyReused(key) => key_reused(key).into(),
-        EraStoreError::Storage(e) if e.is_retryable() => database_busy(&e).into(),
-        e => ServiceError::internal(e).into(),
+/// Answers an ingest from its (first) response: an ERA kept as REJECTED is the client's error,
+/// naming the problem and the stored ERA, on the first call and on every retry. A replay changed
+/// nothing, so it reports `duplicate` as the contract defines it.
+fn answer(
+    mut response: pb::IngestEraResponse,
+    replayed: bool,
+) -> Result<pb::IngestEraResponse, Status> {
+    if let Some(era) = &response.era
+        && era.status == pb::EraStatus::Rejected as i32
+    {
+        return Err(ServiceError::invalid_argument(
+            "content",
+            format!(
+                "not a usable 835: {}; the file is kept as ERA {} with status REJECTED",
+                era.error_message, era.id
+            ),
+        )
+        .into());
     }
+    response.duplicate |= replayed;
+    Ok(response)
 }
 
 /// Renames the field of an INVALID_ARGUMENT (a header field of the streaming RPC).

@@ -1,21 +1,23 @@
 //! Persistence of ERAs: the [`EraStore`] trait and its one implementation, [`SqlEraStore`], whose queries
 //! are written once and run on PostgreSQL and SQLite (see `medbill_storage`'s store pattern).
 //!
-//! An ingest runs in one transaction: the idempotency key, the ERA with its raw bytes and its balance
-//! problems are written together or not at all. The same content (by SHA-256) received again, under any
-//! key, is the same ERA: nothing new is written and the existing ERA is returned.
+//! An ingest writes in the caller's transaction (the RPC's, which also holds its idempotency key): the
+//! ERA with its raw bytes, its balance problems and provider adjustments, together or not at all. The
+//! same content (by SHA-256) received again, under any key, is the same ERA: nothing new is written and
+//! the existing ERA is returned.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use medbill_domain::{EraId, IdempotencyKey, Money, TenantId, format_iso_date, parse_iso_date};
-use medbill_storage::idempotency::{self, Fingerprint};
-use medbill_storage::{Database, StorageError, time, with_db, with_tx};
+use medbill_domain::{EraId, Money, TenantId, format_iso_date, parse_iso_date};
+use medbill_runtime::ErrorCode;
+use medbill_storage::rows::{cents, code};
+use medbill_storage::{Database, StorageError, Tx, time, with_db, with_tx};
 use sqlx::migrate::Migrator;
 use thiserror::Error;
+use tonic::Code;
 
 use crate::model::{
     BalanceLevel, BalanceProblem, Era, EraFilter, EraStatus, EraSummary, NewEra,
@@ -30,15 +32,9 @@ pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 /// The storage namespace (PostgreSQL schema, SQLite file suffix) of the remittance service.
 pub const NAMESPACE: &str = "remittance";
 
-/// The idempotency scope of ERA ingestion (shared by the unary and the streaming RPC: both ingest a file).
-pub const INGEST_ERA_SCOPE: &str = "medbill.remittance.v1.RemittanceService/IngestEra";
-
-/// Errors of the ERA store; each names what is wrong precisely.
+/// Errors of the ERA store; each names what is wrong precisely and declares its gRPC code.
 #[derive(Debug, Error)]
 pub enum EraStoreError {
-    /// The idempotency key was used before with a different request.
-    #[error("idempotency key {0:?} was already used with a different request")]
-    IdempotencyKeyReused(String),
     /// A value cannot be stored (e.g. an amount that is not whole cents).
     #[error("{field}: {message}")]
     Invalid {
@@ -52,6 +48,22 @@ pub enum EraStoreError {
     Storage(#[from] StorageError),
 }
 
+impl ErrorCode for EraStoreError {
+    fn error_code(&self) -> Code {
+        match self {
+            Self::Invalid { .. } => Code::InvalidArgument,
+            Self::Storage(e) => e.error_code(),
+        }
+    }
+
+    fn client_message(&self) -> String {
+        match self {
+            Self::Invalid { field, message } => format!("invalid {field}: {message}"),
+            Self::Storage(e) => e.client_message(),
+        }
+    }
+}
+
 impl From<sqlx::Error> for EraStoreError {
     fn from(e: sqlx::Error) -> Self {
         Self::Storage(StorageError::Database(e))
@@ -63,23 +75,22 @@ impl From<sqlx::Error> for EraStoreError {
 pub struct Ingested {
     /// The ERA (as it is stored now).
     pub era: Era,
-    /// True when nothing was written: the key was replayed or the same content was already stored.
+    /// True when nothing was written: the same content was already stored.
     pub duplicate: bool,
 }
 
-/// Stores ERAs; every method is scoped to one tenant.
+/// Stores ERAs; every method is scoped to one tenant. Writes take the caller's transaction.
 #[async_trait]
 pub trait EraStore: Send + Sync {
-    /// Stores a received 835 under an idempotency key, once per content.
-    ///
-    /// `fingerprint` identifies the request: the same key with the same fingerprint returns the ERA it
-    /// stored, with another fingerprint it is [`EraStoreError::IdempotencyKeyReused`]. Content already
-    /// stored under another key returns the existing ERA (`duplicate`).
+    /// Returns the database the store writes to (the RPC opens its transaction there).
+    fn database(&self) -> &Database;
+
+    /// Stores a received 835 in `tx`, once per content: content already stored (under any key)
+    /// returns the existing ERA (`duplicate`) and writes nothing.
     async fn ingest_era(
         &self,
+        tx: &mut Tx,
         tenant: &TenantId,
-        key: &IdempotencyKey,
-        fingerprint: &Fingerprint,
         era: &NewEra,
     ) -> Result<Ingested, EraStoreError>;
 
@@ -209,20 +220,6 @@ fn corrupt(what: &'static str, detail: impl Into<String>) -> EraStoreError {
     EraStoreError::from(StorageError::corrupt(what, detail.into()))
 }
 
-fn cents(m: Money, field: &str) -> Result<i64, EraStoreError> {
-    m.to_minor_units().map_err(|e| EraStoreError::Invalid {
-        field: field.to_owned(),
-        message: e.to_string(),
-    })
-}
-
-fn code<T: FromStr>(s: &str, what: &'static str) -> Result<T, EraStoreError>
-where
-    T::Err: std::fmt::Display,
-{
-    s.parse().map_err(|e: T::Err| corrupt(what, e.to_string()))
-}
-
 fn era_from_rows(
     row: EraRow,
     balance_problems: Vec<BalanceProblem>,
@@ -323,52 +320,66 @@ fn assemble(
         .collect()
 }
 
+/// Reads one ERA's header, balance problems and provider adjustments through `$exec` (a pool,
+/// or `&mut *conn` inside a transaction); returns `Ok(None)` from the caller when there is none.
+macro_rules! load_era_rows {
+    ($exec:expr, $tenant:expr, $id:expr) => {{
+        let headers: Vec<EraRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            era_columns!(),
+            " FROM eras WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind($tenant)
+        .bind($id)
+        .fetch_all($exec)
+        .await?;
+        if headers.is_empty() {
+            return Ok(None);
+        }
+        let problems: Vec<ProblemRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            problem_columns!(),
+            " FROM era_balance_problems WHERE tenant_id = $1 AND era_id = $2 ORDER BY position"
+        ))
+        .bind($tenant)
+        .bind($id)
+        .fetch_all($exec)
+        .await?;
+        let plbs: Vec<PlbRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            plb_columns!(),
+            " FROM era_provider_adjustments WHERE tenant_id = $1 AND era_id = $2 ORDER BY position"
+        ))
+        .bind($tenant)
+        .bind($id)
+        .fetch_all($exec)
+        .await?;
+        (headers, problems, plbs)
+    }};
+}
+
 impl SqlEraStore {
     async fn load(&self, tenant: &str, id: &str) -> Result<Option<Era>, EraStoreError> {
-        let (headers, problems, plbs) = with_db!(self.db, |pool| {
-            let headers: Vec<EraRow> = sqlx::query_as(concat!(
-                "SELECT ",
-                era_columns!(),
-                " FROM eras WHERE tenant_id = $1 AND id = $2"
-            ))
-            .bind(tenant)
-            .bind(id)
-            .fetch_all(pool)
-            .await?;
-            if headers.is_empty() {
-                return Ok(None);
-            }
-            let problems: Vec<ProblemRow> = sqlx::query_as(concat!(
-                "SELECT ",
-                problem_columns!(),
-                " FROM era_balance_problems WHERE tenant_id = $1 AND era_id = $2 ORDER BY position"
-            ))
-            .bind(tenant)
-            .bind(id)
-            .fetch_all(pool)
-            .await?;
-            let plbs: Vec<PlbRow> = sqlx::query_as(concat!(
-                "SELECT ",
-                plb_columns!(),
-                " FROM era_provider_adjustments WHERE tenant_id = $1 AND era_id = $2 ORDER BY position"
-            ))
-            .bind(tenant)
-            .bind(id)
-            .fetch_all(pool)
-            .await?;
-            (headers, problems, plbs)
-        });
+        let (headers, problems, plbs) = with_db!(self.db, |pool| load_era_rows!(pool, tenant, id));
+        Ok(assemble(headers, problems, plbs)?.into_iter().next())
+    }
+
+    async fn load_in(tx: &mut Tx, tenant: &str, id: &str) -> Result<Option<Era>, EraStoreError> {
+        let (headers, problems, plbs) = with_tx!(tx, |conn| load_era_rows!(&mut *conn, tenant, id));
         Ok(assemble(headers, problems, plbs)?.into_iter().next())
     }
 }
 
 #[async_trait]
 impl EraStore for SqlEraStore {
+    fn database(&self) -> &Database {
+        &self.db
+    }
+
     async fn ingest_era(
         &self,
+        tx: &mut Tx,
         tenant: &TenantId,
-        key: &IdempotencyKey,
-        fingerprint: &Fingerprint,
         era: &NewEra,
     ) -> Result<Ingested, EraStoreError> {
         let s = &era.summary;
@@ -401,28 +412,6 @@ impl EraStore for SqlEraStore {
         })?;
         let sha = sha256_hex(&era.content);
         let t = tenant.as_str();
-
-        let mut tx = self.db.begin().await?;
-        let pending =
-            match idempotency::reserve_id(&mut tx, t, INGEST_ERA_SCOPE, key.as_str(), fingerprint)
-                .await?
-            {
-                idempotency::IdReservation::New(pending) => pending,
-                idempotency::IdReservation::Conflict => {
-                    return Err(EraStoreError::IdempotencyKeyReused(key.as_str().to_owned()));
-                }
-                idempotency::IdReservation::Replay(id) => {
-                    drop(tx);
-                    let era = self
-                        .load(t, &id)
-                        .await?
-                        .ok_or_else(|| idempotency::replayed_entity_missing("ERA", &id))?;
-                    return Ok(Ingested {
-                        era,
-                        duplicate: true,
-                    });
-                }
-            };
 
         // ON CONFLICT makes "the same bytes received before, under another key" (also a concurrent
         // ingest of the same bytes on PostgreSQL, which waits for the first) resolve to the first ERA.
@@ -538,12 +527,9 @@ impl EraStore for SqlEraStore {
             }
             (id_text, false)
         };
-        idempotency::complete(&mut tx, pending, id_text.as_bytes()).await?;
-        tx.commit().await?;
-        let era = self
-            .load(t, &id_text)
+        let era = Self::load_in(tx, t, &id_text)
             .await?
-            .ok_or_else(|| corrupt("ERA", format!("ERA {id_text} vanished after commit")))?;
+            .ok_or_else(|| corrupt("ERA", format!("ERA {id_text} vanished in its transaction")))?;
         Ok(Ingested { era, duplicate })
     }
 

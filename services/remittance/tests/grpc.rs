@@ -143,6 +143,13 @@ medbill_storage::conformance_tests! {
 
         let got = a.get_era(pb::GetEraRequest { id: era.id.clone(), ..Default::default() }).await?.into_inner().era;
         assert_eq!(got.as_ref(), Some(&era));
+        // Optional detail not stored yet does not fail the call: the ERA comes back without it.
+        let detailed = a
+            .get_era(pb::GetEraRequest { id: era.id.clone(), include_claim_payments: true, ..Default::default() })
+            .await?
+            .into_inner()
+            .era;
+        assert_eq!(detailed.as_ref(), Some(&era));
         let with_content = a.get_era(pb::GetEraRequest { id: era.id.clone(), include_content: true, ..Default::default() }).await?.into_inner().era.expect("era");
         assert_eq!(with_content.content, BALANCED);
         assert_eq!(list_all(&mut a).await?, vec![era]);

@@ -3,12 +3,12 @@
 
 use anyhow::{Context, Result, ensure};
 use chrono::{Duration, Utc};
-use medbill_domain::{IdempotencyKey, Money, TenantId};
+use medbill_domain::{EraId, Money, TenantId};
 use medbill_remittance::ingest::parse_era;
 use medbill_remittance::model::{BalanceLevel, EraFilter, EraStatus, NewEra, sha256_hex};
-use medbill_remittance::store::{EraStoreError, NAMESPACE, PG_MIGRATOR, SQLITE_MIGRATOR};
+use medbill_remittance::store::{EraStoreError, Ingested, NAMESPACE, PG_MIGRATOR, SQLITE_MIGRATOR};
 use medbill_remittance::{EraStore, SqlEraStore};
-use medbill_storage::idempotency::Fingerprint;
+use medbill_storage::idempotency::{self, Begin, Fingerprint};
 use medbill_storage::{Database, with_db};
 
 const BALANCED: &[u8] = include_bytes!("fixtures/medicare-part-a.835");
@@ -19,19 +19,59 @@ fn tenant(s: &str) -> TenantId {
     TenantId::parse(s).expect("valid tenant")
 }
 
-fn key(s: &str) -> IdempotencyKey {
-    IdempotencyKey::parse(s).expect("valid key")
-}
-
 fn money(s: &str) -> Money {
     Money::parse(s).expect("valid amount")
 }
 
-/// The fingerprint a service would compute over the request (content and file name).
-fn fp(e: &NewEra) -> Fingerprint {
+/// What an ingest under an idempotency key came to.
+#[derive(Debug)]
+enum Keyed {
+    Done(Ingested),
+    Conflict,
+}
+
+/// Ingests as IngestEra does: in one transaction with its idempotency key (the fingerprint here
+/// is the content and file name; a replay answers the ERA the key recorded).
+async fn ingest_keyed(
+    store: &dyn EraStore,
+    t: &TenantId,
+    key: &str,
+    e: &NewEra,
+) -> Result<Keyed, EraStoreError> {
     let mut bytes = e.content.clone();
     bytes.extend_from_slice(e.file_name.as_bytes());
-    Fingerprint::of(&bytes)
+    let fp = Fingerprint::of(&bytes);
+    match idempotency::begin(store.database(), t.as_str(), "test/IngestEra", key, &fp).await? {
+        Begin::Conflict => Ok(Keyed::Conflict),
+        Begin::Replay(id) => {
+            let id = EraId::parse(std::str::from_utf8(&id).expect("utf-8 id")).expect("era id");
+            let era = store
+                .get_era(t, id)
+                .await?
+                .expect("the recorded ERA exists");
+            Ok(Keyed::Done(Ingested {
+                era,
+                duplicate: true,
+            }))
+        }
+        Begin::New(mut op) => {
+            let ingested = store.ingest_era(op.tx(), t, e).await?;
+            op.commit(ingested.era.id.to_string().as_bytes()).await?;
+            Ok(Keyed::Done(ingested))
+        }
+    }
+}
+
+async fn ingest(
+    store: &dyn EraStore,
+    t: &TenantId,
+    key: &str,
+    e: &NewEra,
+) -> Result<Ingested, EraStoreError> {
+    match ingest_keyed(store, t, key, e).await? {
+        Keyed::Done(ingested) => Ok(ingested),
+        Keyed::Conflict => panic!("key {key} was used for another request"),
+    }
 }
 
 /// A balanced file whose bytes differ from the fixture (so it is another ERA), with its own TRN02.
@@ -62,7 +102,7 @@ medbill_storage::conformance_tests! {
         let store = SqlEraStore::new(db);
         let t = tenant("tenant-a");
         let new = parse_era(BALANCED.to_vec(), "medicare.835".into());
-        let ingested = store.ingest_era(&t, &key("k1"), &fp(&new), &new).await?;
+        let ingested = ingest(&store, &t, "k1", &new).await?;
         ensure!(!ingested.duplicate);
         let era = &ingested.era;
         assert_eq!(era.status, EraStatus::Received);
@@ -89,7 +129,7 @@ medbill_storage::conformance_tests! {
         let store = SqlEraStore::new(db);
         let t = tenant("tenant-a");
         let new = parse_era(UNBALANCED.to_vec(), String::new());
-        let era = store.ingest_era(&t, &key("k1"), &fp(&new), &new).await?.era;
+        let era = ingest(&store, &t, "k1", &new).await?.era;
         assert_eq!(era.status, EraStatus::Unbalanced);
         let got = store.get_era(&t, era.id).await?.context("ERA not found")?;
         assert_eq!(got.balance_problems.len(), 2);
@@ -106,7 +146,7 @@ medbill_storage::conformance_tests! {
         let store = SqlEraStore::new(db);
         let t = tenant("tenant-a");
         let new = parse_era(BAD_AMOUNT.to_vec(), String::new());
-        let era = store.ingest_era(&t, &key("k1"), &fp(&new), &new).await?.era;
+        let era = ingest(&store, &t, "k1", &new).await?.era;
         assert_eq!(era.status, EraStatus::Rejected);
         assert!(era.rejection_reason.contains("BPR02"), "{}", era.rejection_reason);
         assert_eq!(era.summary.payment_amount, None);
@@ -118,13 +158,13 @@ medbill_storage::conformance_tests! {
         let store = SqlEraStore::new(db.clone());
         let t = tenant("tenant-a");
         let new = parse_era(BALANCED.to_vec(), String::new());
-        let first = store.ingest_era(&t, &key("k1"), &fp(&new), &new).await?;
+        let first = ingest(&store, &t, "k1", &new).await?;
         // Another key, same bytes: the existing ERA, nothing written.
-        let second = store.ingest_era(&t, &key("k2"), &fp(&new), &new).await?;
+        let second = ingest(&store, &t, "k2", &new).await?;
         ensure!(second.duplicate);
         assert_eq!(second.era, first.era);
         // The same key again: a replay.
-        let third = store.ingest_era(&t, &key("k1"), &fp(&new), &new).await?;
+        let third = ingest(&store, &t, "k1", &new).await?;
         ensure!(third.duplicate);
         assert_eq!(third.era.id, first.era.id);
         assert_eq!(count(&db, "eras").await?, 1);
@@ -137,10 +177,10 @@ medbill_storage::conformance_tests! {
         let store = SqlEraStore::new(db.clone());
         let t = tenant("tenant-a");
         let a = parse_era(BALANCED.to_vec(), String::new());
-        store.ingest_era(&t, &key("k1"), &fp(&a), &a).await?;
+        ingest(&store, &t, "k1", &a).await?;
         let b = parse_era(UNBALANCED.to_vec(), String::new());
-        let err = store.ingest_era(&t, &key("k1"), &fp(&b), &b).await.unwrap_err();
-        assert!(matches!(&err, EraStoreError::IdempotencyKeyReused(k) if k == "k1"), "unexpected {err:?}");
+        let reused = ingest_keyed(&store, &t, "k1", &b).await?;
+        ensure!(matches!(reused, Keyed::Conflict), "unexpected {reused:?}");
         assert_eq!(count(&db, "eras").await?, 1);
         Ok(())
     }
@@ -150,12 +190,12 @@ medbill_storage::conformance_tests! {
         let a = tenant("tenant-a");
         let b = tenant("tenant-b");
         let new = parse_era(BALANCED.to_vec(), String::new());
-        let era = store.ingest_era(&a, &key("k1"), &fp(&new), &new).await?.era;
+        let era = ingest(&store, &a, "k1", &new).await?.era;
         assert_eq!(store.get_era(&b, era.id).await?, None);
         assert_eq!(store.era_content(&b, era.id).await?, None);
         assert!(store.list_eras(&b, &EraFilter::default(), None, 100).await?.is_empty());
         // The same file sent by another tenant is that tenant's own ERA.
-        let theirs = store.ingest_era(&b, &key("k1"), &fp(&new), &new).await?;
+        let theirs = ingest(&store, &b, "k1", &new).await?;
         ensure!(!theirs.duplicate);
         assert_ne!(theirs.era.id, era.id);
         Ok(())
@@ -168,10 +208,10 @@ medbill_storage::conformance_tests! {
         let mut ids = Vec::new();
         for i in 0..4 {
             let new = parse_era(variant(&format!("TRACE{i}")), String::new());
-            ids.push(store.ingest_era(&t, &key(&format!("k{i}")), &fp(&new), &new).await?.era.id);
+            ids.push(ingest(&store, &t, &format!("k{i}"), &new).await?.era.id);
         }
         let unbalanced = parse_era(UNBALANCED.to_vec(), String::new());
-        ids.push(store.ingest_era(&t, &key("ku"), &fp(&unbalanced), &unbalanced).await?.era.id);
+        ids.push(ingest(&store, &t, "ku", &unbalanced).await?.era.id);
 
         let all = store.list_eras(&t, &EraFilter::default(), None, 100).await?;
         assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), ids);
@@ -244,7 +284,7 @@ medbill_storage::conformance_tests! {
         let store = SqlEraStore::new(db.clone());
         let t = tenant("tenant-a");
         let new = parse_era(BALANCED.to_vec(), String::new());
-        let err = store.ingest_era(&t, &key("k1"), &fp(&new), &new).await.unwrap_err();
+        let err = ingest(&store, &t, "k1", &new).await.unwrap_err();
         assert!(matches!(err, EraStoreError::Storage(_)), "unexpected {err:?}");
         for table in ["eras", "era_balance_problems", "era_provider_adjustments", "platform_idempotency"] {
             assert_eq!(count(&db, table).await?, 0, "{table} must be empty after the failed ingest");
@@ -257,7 +297,7 @@ medbill_storage::conformance_tests! {
         let store = medbill_remittance::open_store(db.clone()).await?;
         let t = tenant("tenant-a");
         let new = parse_era(BALANCED.to_vec(), String::new());
-        let era = store.ingest_era(&t, &key("k1"), &fp(&new), &new).await?.era;
+        let era = ingest(store.as_ref(), &t, "k1", &new).await?.era;
         let reopened = medbill_remittance::open_store(db).await?;
         assert_eq!(reopened.get_era(&t, era.id).await?, Some(era));
         Ok(())

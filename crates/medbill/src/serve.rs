@@ -235,7 +235,7 @@ pub async fn start(
     })
 }
 
-/// The services each service calls over gRPC (see DESIGN.md).
+/// The services each service calls over gRPC (see docs/architecture.md).
 const DEPENDENCIES: [(ServiceKind, ServiceKind); 2] = [
     (ServiceKind::Claims, ServiceKind::Eligibility),
     (ServiceKind::Remittance, ServiceKind::Collections),

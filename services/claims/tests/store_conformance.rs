@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use medbill_claims::model::{
     ClaimFilter, ClaimStatus, ClaimType, FrequencyCode, NewClaim, NewClaimLine, StatusChangeSource,
 };
-use medbill_claims::store::{ClaimStoreError, NAMESPACE, PG_MIGRATOR, SQLITE_MIGRATOR};
+use medbill_claims::store::{ClaimStoreError, NAMESPACE, NewStatus, PG_MIGRATOR, SQLITE_MIGRATOR};
 use medbill_claims::{Claim, ClaimStore, SqlClaimStore};
 use medbill_domain::{Money, Npi, PatientControlNumber, TenantId};
 use medbill_storage::idempotency::{self, Begin, Fingerprint};
@@ -63,7 +63,7 @@ fn new_claim(pcn: &str, patient: &str, payer: &str, day: &str) -> NewClaim {
 /// What a create under an idempotency key came to.
 #[derive(Debug)]
 enum Keyed {
-    Created(Claim),
+    Created(Box<Claim>),
     Replayed,
     Conflict,
 }
@@ -83,7 +83,7 @@ async fn create_keyed(
         Begin::New(mut op) => {
             let claim = store.create_claim(op.tx(), t, input).await?;
             op.commit(claim.id.to_string().as_bytes()).await?;
-            Ok(Keyed::Created(claim))
+            Ok(Keyed::Created(Box::new(claim)))
         }
     }
 }
@@ -96,7 +96,7 @@ async fn create(
     input: &NewClaim,
 ) -> Result<Claim, ClaimStoreError> {
     match create_keyed(store, t, key, input).await? {
-        Keyed::Created(claim) => Ok(claim),
+        Keyed::Created(claim) => Ok(*claim),
         other => panic!("key {key}: expected a new claim, got {other:?}"),
     }
 }
@@ -357,7 +357,7 @@ medbill_storage::conformance_tests! {
 
         let mut tx = db.begin().await?;
         let change = store
-            .transition(&mut tx, &t, c.id, ClaimStatus::Ready, StatusChangeSource::Scrub, "", "scrubbing passed")
+            .transition(&mut tx, &t, c.id, NewStatus { to: ClaimStatus::Ready, source: StatusChangeSource::Scrub, source_id: "", reason: "scrubbing passed" })
             .await?;
         tx.commit().await?;
         assert_eq!((change.from, change.to, change.sequence), (Some(ClaimStatus::Draft), ClaimStatus::Ready, 2));
@@ -369,7 +369,7 @@ medbill_storage::conformance_tests! {
         // READY -> PAID skips submission: refused naming both statuses, nothing written.
         let mut tx = db.begin().await?;
         let err = store
-            .transition(&mut tx, &t, c.id, ClaimStatus::Paid, StatusChangeSource::Adjudication, "era-1", "paid")
+            .transition(&mut tx, &t, c.id, NewStatus { to: ClaimStatus::Paid, source: StatusChangeSource::Adjudication, source_id: "era-1", reason: "paid" })
             .await
             .unwrap_err();
         drop(tx);
@@ -381,12 +381,12 @@ medbill_storage::conformance_tests! {
         // Another tenant's claim is not found, and a rolled-back change leaves no trace.
         let mut tx = db.begin().await?;
         let err = store
-            .transition(&mut tx, &tenant("tenant-b"), c.id, ClaimStatus::Void, StatusChangeSource::Void, "", "x")
+            .transition(&mut tx, &tenant("tenant-b"), c.id, NewStatus { to: ClaimStatus::Void, source: StatusChangeSource::Void, source_id: "", reason: "x" })
             .await
             .unwrap_err();
         assert!(matches!(err, ClaimStoreError::NotFound(id) if id == c.id), "unexpected {err:?}");
         store
-            .transition(&mut tx, &t, c.id, ClaimStatus::Void, StatusChangeSource::Void, "", "cancelled")
+            .transition(&mut tx, &t, c.id, NewStatus { to: ClaimStatus::Void, source: StatusChangeSource::Void, source_id: "", reason: "cancelled" })
             .await?;
         tx.rollback().await?;
         assert_eq!(store.get_claim(&t, c.id).await?.context("claim")?.status, ClaimStatus::Ready);

@@ -37,7 +37,7 @@ impl Aging {
             91..=120 => &mut self.days_91_120,
             _ => &mut self.days_over_120,
         };
-        *bucket = *bucket + amount;
+        *bucket += amount;
     }
 }
 
@@ -55,7 +55,7 @@ pub fn age(entries: &[JournalEntry], today: NaiveDate) -> Aging {
             if posting.amount > Money::ZERO {
                 charges.push((day, posting.amount));
             } else {
-                credits = credits - posting.amount;
+                credits -= posting.amount;
             }
         }
     }
@@ -63,7 +63,7 @@ pub fn age(entries: &[JournalEntry], today: NaiveDate) -> Aging {
     let mut aging = Aging::default();
     for (day, amount) in charges {
         let applied = if credits >= amount { amount } else { credits };
-        credits = credits - applied;
+        credits -= applied;
         let open = amount - applied;
         if open > Money::ZERO {
             aging.add((today - day).num_days(), open);

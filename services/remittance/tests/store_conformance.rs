@@ -26,7 +26,7 @@ fn money(s: &str) -> Money {
 /// What an ingest under an idempotency key came to.
 #[derive(Debug)]
 enum Keyed {
-    Done(Ingested),
+    Done(Box<Ingested>),
     Conflict,
 }
 
@@ -49,15 +49,15 @@ async fn ingest_keyed(
                 .get_era(t, id)
                 .await?
                 .expect("the recorded ERA exists");
-            Ok(Keyed::Done(Ingested {
+            Ok(Keyed::Done(Box::new(Ingested {
                 era,
                 duplicate: true,
-            }))
+            })))
         }
         Begin::New(mut op) => {
             let ingested = store.ingest_era(op.tx(), t, e).await?;
             op.commit(ingested.era.id.to_string().as_bytes()).await?;
-            Ok(Keyed::Done(ingested))
+            Ok(Keyed::Done(Box::new(ingested)))
         }
     }
 }
@@ -69,7 +69,7 @@ async fn ingest(
     e: &NewEra,
 ) -> Result<Ingested, EraStoreError> {
     match ingest_keyed(store, t, key, e).await? {
-        Keyed::Done(ingested) => Ok(ingested),
+        Keyed::Done(ingested) => Ok(*ingested),
         Keyed::Conflict => panic!("key {key} was used for another request"),
     }
 }

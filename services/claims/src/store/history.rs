@@ -5,7 +5,7 @@ use medbill_storage::rows::{code, timestamp};
 use medbill_storage::{Tx, time, with_db, with_tx};
 use uuid::Uuid;
 
-use super::{ClaimStoreError, SqlClaimStore, corrupt};
+use super::{ClaimStoreError, NewStatus, SqlClaimStore, corrupt};
 use crate::lifecycle;
 use crate::model::{ClaimStatus, StatusChange, StatusChangeSource};
 
@@ -122,11 +122,14 @@ pub(super) async fn transition(
     tx: &mut Tx,
     tenant: &TenantId,
     claim_id: ClaimId,
-    to: ClaimStatus,
-    source: StatusChangeSource,
-    source_id: &str,
-    reason: &str,
+    change: NewStatus<'_>,
 ) -> Result<StatusChange, ClaimStoreError> {
+    let NewStatus {
+        to,
+        source,
+        source_id,
+        reason,
+    } = change;
     let t = tenant.as_str();
     let id_text = claim_id.to_string();
     let current: Option<(String, String)> = with_tx!(tx, |conn| {

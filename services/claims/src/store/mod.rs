@@ -90,6 +90,19 @@ impl ErrorCode for ClaimStoreError {
     }
 }
 
+/// A status change asked of [`ClaimStore::transition`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewStatus<'a> {
+    /// The status to move to.
+    pub to: ClaimStatus,
+    /// What causes the change.
+    pub source: StatusChangeSource,
+    /// Id of the causing record (batch, acknowledgement, ERA), or "".
+    pub source_id: &'a str,
+    /// Plain-language reason (no PHI).
+    pub reason: &'a str,
+}
+
 fn corrupt(what: &'static str, detail: impl Into<String>) -> ClaimStoreError {
     StorageError::corrupt(what, detail).into()
 }
@@ -108,17 +121,14 @@ pub trait ClaimStore: Send + Sync {
         claim: &NewClaim,
     ) -> Result<Claim, ClaimStoreError>;
 
-    /// Moves a claim to `to` in `tx` if the life cycle allows it from its current status
+    /// Moves a claim to `change.to` in `tx` if the life cycle allows it from its current status
     /// (FAILED_PRECONDITION naming both otherwise), and appends the history entry.
     async fn transition(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
         claim_id: ClaimId,
-        to: ClaimStatus,
-        source: StatusChangeSource,
-        source_id: &str,
-        reason: &str,
+        change: NewStatus<'_>,
     ) -> Result<StatusChange, ClaimStoreError>;
 
     /// Returns the claim with this id, or `None` when the tenant has none.
@@ -193,12 +203,9 @@ impl ClaimStore for SqlClaimStore {
         tx: &mut Tx,
         tenant: &TenantId,
         claim_id: ClaimId,
-        to: ClaimStatus,
-        source: StatusChangeSource,
-        source_id: &str,
-        reason: &str,
+        change: NewStatus<'_>,
     ) -> Result<StatusChange, ClaimStoreError> {
-        history::transition(tx, tenant, claim_id, to, source, source_id, reason).await
+        history::transition(tx, tenant, claim_id, change).await
     }
 
     async fn get_claim(

@@ -130,6 +130,20 @@ pub fn optional_date(field: &str, value: &str) -> Result<Option<NaiveDate>, Serv
         .map_err(|e| ServiceError::invalid_argument(field, e.to_string()))
 }
 
+/// Parses an optional `YYYY-MM-DD` date of a field that may identify a patient (a birth date):
+/// the error names the field and says what is wrong, but never repeats the value.
+pub fn phi_date(field: &str, value: &str) -> Result<Option<NaiveDate>, ServiceError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    parse_iso_date(value).map(Some).map_err(|_| {
+        ServiceError::invalid_argument(
+            field,
+            "is not a real date in the form YYYY-MM-DD (the value is not repeated: it may identify a patient)",
+        )
+    })
+}
+
 /// Parses a required money amount (a decimal string such as "125.00").
 pub fn money(field: &str, value: &str) -> Result<Money, ServiceError> {
     if value.is_empty() {
@@ -193,6 +207,18 @@ mod tests {
             "service_date",
         );
         names(date("service_date", "").unwrap_err(), "service_date");
+        let birth = Status::from(phi_date("subscriber_birth_date", "1971-02-30").unwrap_err());
+        assert!(
+            birth
+                .message()
+                .starts_with("invalid subscriber_birth_date: ")
+        );
+        assert!(
+            !birth.message().contains("1971") && !birth.message().contains("02"),
+            "{}",
+            birth.message()
+        );
+        assert_eq!(phi_date("d", "").unwrap(), None);
         names(money("charge", "1e3").unwrap_err(), "charge");
         let bad = prost_types::Timestamp {
             seconds: 0,

@@ -1,6 +1,9 @@
 //! Patient-responsibility estimate: what a patient will owe for services priced in order under a
 //! plan's remaining deductible, coinsurance, copay and out-of-pocket room (DOMAIN.md).
 
+use std::fmt;
+
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::money::{Money, Rate};
@@ -42,21 +45,23 @@ pub struct ServiceToPrice {
 
 /// The estimate for one service.
 ///
-/// `deductible + coinsurance + copay == patient` and `patient + plan_pays == allowed`;
-/// `capped_by_oop` is how much the out-of-pocket maximum took off the share the patient would
-/// otherwise owe (the cap reduces coinsurance first, then deductible, since the deductible is
-/// applied first and uses the out-of-pocket room first).
+/// The parts are the patient's share as the plan's rules give it, before the out-of-pocket
+/// maximum; `capped_by_oop` is what the maximum takes off. So
+/// `deductible + coinsurance + copay - capped_by_oop == patient` and
+/// `patient + plan_pays == allowed` always hold (the breakdown of the wire estimate).
+/// The remaining deductible goes down by the deductible part the patient still owes after the
+/// cap (`deductible.min(patient)`): an amount the cap removed is paid by the plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineEstimate {
     /// The allowed amount priced.
     pub allowed: Money,
-    /// Part of the patient amount applied to the deductible.
+    /// Amount applied to the remaining deductible, before the cap.
     pub deductible: Money,
-    /// Part of the patient amount that is coinsurance.
+    /// Coinsurance on the allowed amount above the deductible, before the cap.
     pub coinsurance: Money,
-    /// Part of the patient amount that is a copay.
+    /// Copay, before the cap.
     pub copay: Money,
-    /// Amount removed by the out-of-pocket cap.
+    /// Amount the out-of-pocket maximum removed from the parts above (zero or positive).
     pub capped_by_oop: Money,
     /// What the patient owes for this service.
     pub patient: Money,
@@ -131,8 +136,8 @@ fn check(field: impl Fn() -> String, value: Money) -> Result<Money, EstimateErro
 /// For each service with allowed amount A:
 /// - copay services: patient = min(P, A), and the deductible is untouched;
 /// - otherwise: d = min(A, D); patient = d + c * (A - d);
-/// - then patient = min(patient, M); D goes down by the deductible part and M by the patient
-///   amount before the next service is priced.
+/// - then patient = min(patient, M); D goes down by the deductible part the patient still owes
+///   and M by the patient amount before the next service is priced.
 ///
 /// The patient amount is rounded to the cent (half away from zero) once, at the end of each
 /// line. All inputs must be non-negative whole cents.
@@ -181,14 +186,16 @@ pub fn estimate_patient_responsibility(
             None => before_cap,
         };
         let capped_by_oop = before_cap - patient;
-        let (deductible, coinsurance_part, copay) = if copay_amount.is_some() {
-            (Money::ZERO, Money::ZERO, patient)
-        } else {
-            let deductible = deductible_applied.min(patient);
-            (deductible, patient - deductible, Money::ZERO)
+        let (deductible, coinsurance_part, copay) = match copay_amount {
+            Some(_) => (Money::ZERO, Money::ZERO, before_cap),
+            None => (
+                deductible_applied,
+                before_cap - deductible_applied,
+                Money::ZERO,
+            ),
         };
 
-        remaining_deductible -= deductible;
+        remaining_deductible -= deductible_applied.min(patient);
         remaining_oop = remaining_oop.map(|m| m - patient);
         lines.push(LineEstimate {
             allowed,
@@ -210,6 +217,102 @@ pub fn estimate_patient_responsibility(
         remaining_deductible,
         remaining_oop,
     })
+}
+
+/// Units of service of a line (837P SV104, 837I SV205, an estimate's input): a plain decimal
+/// greater than zero, at most [`ServiceUnits::MAX_LEN`] characters with at most
+/// [`ServiceUnits::MAX_DECIMAL_PLACES`] decimal places (the 837's R element with room to spare).
+/// Claims and estimates read units with this one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceUnits(Decimal);
+
+/// Explains why text is not [`ServiceUnits`]; the text itself is not repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UnitsError {
+    /// Not digits with at most one decimal point, too long, or too many decimal places.
+    #[error(
+        "must be a plain decimal such as \"1\" or \"2.5\": digits and one optional point, at most 12 characters and 3 decimal places"
+    )]
+    Syntax,
+    /// Zero.
+    #[error("must be greater than zero")]
+    NotPositive,
+}
+
+impl ServiceUnits {
+    /// Longest accepted text, in characters.
+    pub const MAX_LEN: usize = 12;
+    /// Most decimal places accepted.
+    pub const MAX_DECIMAL_PLACES: usize = 3;
+    /// One unit, what an absent units field means.
+    pub const ONE: ServiceUnits = ServiceUnits(Decimal::ONE);
+
+    /// Parses units such as `"1"`, `"2.5"` or `".25"` exactly.
+    pub fn parse(s: &str) -> Result<ServiceUnits, UnitsError> {
+        let bytes = s.as_bytes();
+        let points = bytes.iter().filter(|&&b| b == b'.').count();
+        let plain = !bytes.is_empty()
+            && bytes.len() <= Self::MAX_LEN
+            && bytes.iter().all(|b| b.is_ascii_digit() || *b == b'.')
+            && points <= 1
+            && bytes.iter().any(u8::is_ascii_digit)
+            && s.split('.')
+                .nth(1)
+                .is_none_or(|frac| frac.len() <= Self::MAX_DECIMAL_PLACES);
+        if !plain {
+            return Err(UnitsError::Syntax);
+        }
+        let text = s.strip_suffix('.').unwrap_or(s);
+        let value = Decimal::from_str_exact(text).map_err(|_| UnitsError::Syntax)?;
+        if value.is_zero() {
+            return Err(UnitsError::NotPositive);
+        }
+        Ok(ServiceUnits(value))
+    }
+
+    /// Returns the exact value.
+    pub const fn as_decimal(&self) -> Decimal {
+        self.0
+    }
+}
+
+impl fmt::Display for ServiceUnits {
+    /// Prints the value without trailing zeros (`2.5`, `3`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.normalize())
+    }
+}
+
+/// A place of service code (837P CLM05-1 and SV105, CMS list): two digits, e.g. `11` office.
+/// Claims and estimates read it with this one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PlaceOfService([u8; 2]);
+
+/// Reports text that is not a two-digit place of service code; the text is not repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be a two-digit place of service code such as \"11\"")]
+pub struct PlaceOfServiceError;
+
+impl PlaceOfService {
+    /// Parses a two-digit code.
+    pub fn parse(s: &str) -> Result<PlaceOfService, PlaceOfServiceError> {
+        match s.as_bytes() {
+            [a, b] if a.is_ascii_digit() && b.is_ascii_digit() => Ok(PlaceOfService([*a, *b])),
+            _ => Err(PlaceOfServiceError),
+        }
+    }
+
+    /// Returns the code.
+    pub fn as_str(&self) -> &str {
+        // Two ASCII digits are always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or("00")
+    }
+}
+
+impl fmt::Display for PlaceOfService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[cfg(test)]
@@ -272,7 +375,10 @@ mod tests {
         assert_eq!(l.plan_pays, m(plan_pays), "plan in {l:?}");
         assert_eq!(l.remaining_deductible, m(d_after), "D after in {l:?}");
         assert_eq!(l.remaining_oop, m_after.map(m), "M after in {l:?}");
-        assert_eq!(l.deductible + l.coinsurance + l.copay, l.patient);
+        assert_eq!(
+            l.deductible + l.coinsurance + l.copay - l.capped_by_oop,
+            l.patient
+        );
         assert_eq!(l.patient + l.plan_pays, l.allowed);
     }
 
@@ -427,7 +533,7 @@ mod tests {
         assert_line(
             &e.lines[1],
             "0",
-            "100",
+            "120",
             "0",
             "20",
             "100",
@@ -436,7 +542,17 @@ mod tests {
             Some("0"),
         );
         // cap reached: the plan pays everything
-        assert_line(&e.lines[2], "0", "0", "0", "60", "0", "300", "0", Some("0"));
+        assert_line(
+            &e.lines[2],
+            "0",
+            "60",
+            "0",
+            "60",
+            "0",
+            "300",
+            "0",
+            Some("0"),
+        );
         assert_eq!(e.total_patient, m("200"));
         assert_eq!(e.total_plan_pays, m("1200"));
         assert_eq!(e.remaining_oop, Some(m("0")));
@@ -446,10 +562,11 @@ mod tests {
     fn oop_cap_smaller_than_deductible_share() {
         let p = plan("500", ".2", None, Some("50"));
         let e = run(&p, &[svc("300")]);
-        // 300 would go to the deductible; the cap leaves 50, all of it deductible
+        // 300 would go to the deductible; the cap leaves 50 of it to the patient, and only that
+        // much comes off the deductible
         assert_line(
             &e.lines[0],
-            "50",
+            "300",
             "0",
             "0",
             "250",
@@ -605,5 +722,89 @@ mod tests {
             estimate_patient_responsibility(&q, &[]).map_err(|e| e.to_string()),
             Err("remaining deductible is 1.005; it must be a whole number of cents".into())
         );
+    }
+
+    #[test]
+    fn the_parts_before_the_cap_add_up_to_the_patient_share() {
+        // A 100000.00 charge with 1250.00 of deductible, 20% coinsurance and 4600.00 of
+        // out-of-pocket room: 1250 + 19750 - 16400 = 4600.
+        let p = plan("1250", ".2", None, Some("4600"));
+        let e = run(&p, &[svc("100000")]);
+        assert_line(
+            &e.lines[0],
+            "1250",
+            "19750",
+            "0",
+            "16400",
+            "4600",
+            "95400",
+            "0",
+            Some("0"),
+        );
+        // A copay larger than the room left is capped the same way.
+        let e = run(&plan("0", ".2", Some("25"), Some("10")), &[copay_svc("80")]);
+        assert_line(
+            &e.lines[0],
+            "0",
+            "0",
+            "25",
+            "15",
+            "10",
+            "70",
+            "0",
+            Some("0"),
+        );
+    }
+
+    #[test]
+    fn units_follow_the_claim_rule() {
+        for (text, value) in [("1", "1"), ("2.5", "2.5"), (".25", "0.25"), ("007", "7")] {
+            assert_eq!(
+                ServiceUnits::parse(text).map(|u| u.to_string()),
+                Ok(value.to_owned()),
+                "{text}"
+            );
+        }
+        assert_eq!(ServiceUnits::parse("0"), Err(UnitsError::NotPositive));
+        assert_eq!(ServiceUnits::parse("0.000"), Err(UnitsError::NotPositive));
+        for bad in [
+            "",
+            "99999999999999999999",
+            "1234567890123",
+            "1.2345",
+            "-1",
+            "+1",
+            "1e3",
+            "1.2.3",
+            ".",
+            " 1",
+            "1,5",
+            "NaN",
+        ] {
+            assert_eq!(ServiceUnits::parse(bad), Err(UnitsError::Syntax), "{bad}");
+        }
+        assert!(
+            !UnitsError::Syntax.to_string().contains("9999"),
+            "the value is not echoed"
+        );
+    }
+
+    #[test]
+    fn places_of_service_are_two_digits() {
+        assert_eq!(
+            PlaceOfService::parse("11").map(|p| p.to_string()),
+            Ok("11".into())
+        );
+        assert_eq!(
+            PlaceOfService::parse("02").map(|p| p.to_string()),
+            Ok("02".into())
+        );
+        for bad in ["", "1", "111", "1a", "ab", "１１", " 1"] {
+            assert_eq!(
+                PlaceOfService::parse(bad),
+                Err(PlaceOfServiceError),
+                "{bad}"
+            );
+        }
     }
 }

@@ -179,6 +179,17 @@ pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     }
 }
 
+/// Checks an identifier field (an EHR patient reference, a payer id, a member or group number,
+/// any opaque id a caller sends): one rule for every service, at most 128 characters, no control
+/// characters, no surrounding whitespace, not blank when required. The value is never echoed.
+pub fn identifier(
+    field: &str,
+    value: &str,
+    required: bool,
+) -> Result<Option<String>, ServiceError> {
+    text(field, value, 128, required)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

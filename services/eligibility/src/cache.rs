@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use medbill_proto::eligibility::v1 as pb;
 use tokio::sync::OnceCell;
-use tonic::Status;
+
+use crate::model::EligibilityCheck;
 
 const SHARDS: usize = 16;
 
@@ -54,7 +54,7 @@ impl CacheKey {
 
 struct Entry {
     expires: Instant,
-    check: Arc<pb::EligibilityCheck>,
+    check: Arc<EligibilityCheck>,
 }
 
 /// A sharded map of answers with a time to live and a size bound.
@@ -83,7 +83,7 @@ impl AnswerCache {
     }
 
     /// Returns the fresh answer for `key`, if any.
-    pub fn get(&self, key: &CacheKey) -> Option<Arc<pb::EligibilityCheck>> {
+    pub fn get(&self, key: &CacheKey) -> Option<Arc<EligibilityCheck>> {
         let shard = self.shards.get(key.shard())?;
         let map = shard.read().unwrap_or_else(|e| e.into_inner());
         map.get(key)
@@ -92,7 +92,7 @@ impl AnswerCache {
     }
 
     /// Stores an answer for `key` (a zero TTL stores nothing).
-    pub fn put(&self, key: CacheKey, check: Arc<pb::EligibilityCheck>) {
+    pub fn put(&self, key: CacheKey, check: Arc<EligibilityCheck>) {
         if self.ttl.is_zero() {
             return;
         }
@@ -138,29 +138,34 @@ impl AnswerCache {
     }
 }
 
-/// The shared outcome of one payer call.
-pub type Flight = Result<Arc<pb::EligibilityCheck>, Status>;
-
 /// Concurrent identical checks share one payer call: the first caller runs it, the others wait
-/// for its outcome. When the running caller is cancelled, a waiting one takes over.
-#[derive(Default)]
-pub struct SingleFlight {
-    in_flight: Mutex<HashMap<CacheKey, Arc<OnceCell<Flight>>>>,
+/// for its outcome (`T`, cloned to each). When the running caller is cancelled, a waiting one
+/// takes over.
+pub struct SingleFlight<T> {
+    in_flight: Mutex<HashMap<CacheKey, Arc<OnceCell<T>>>>,
 }
 
-impl std::fmt::Debug for SingleFlight {
+impl<T> Default for SingleFlight<T> {
+    fn default() -> Self {
+        Self {
+            in_flight: Mutex::default(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for SingleFlight<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SingleFlight").finish_non_exhaustive()
     }
 }
 
-impl SingleFlight {
+impl<T: Clone> SingleFlight<T> {
     /// Runs `call` unless an identical one is running, and returns the shared outcome with
     /// `true` when this caller's `call` was the one that ran.
-    pub async fn run<F, Fut>(&self, key: &CacheKey, call: F) -> (Flight, bool)
+    pub async fn run<F, Fut>(&self, key: &CacheKey, call: F) -> (T, bool)
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Flight>,
+        Fut: Future<Output = T>,
     {
         let cell = {
             let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
@@ -185,6 +190,8 @@ impl SingleFlight {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::CheckStatus;
+    use medbill_domain::EligibilityCheckId;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn key(member: &str) -> CacheKey {
@@ -198,10 +205,28 @@ mod tests {
         }
     }
 
-    fn check(id: &str) -> Arc<pb::EligibilityCheck> {
-        Arc::new(pb::EligibilityCheck {
-            id: id.into(),
-            ..Default::default()
+    fn check(id: &str) -> Arc<EligibilityCheck> {
+        Arc::new(EligibilityCheck {
+            id: EligibilityCheckId::parse(id).unwrap_or_else(|_| EligibilityCheckId::new()),
+            coverage_id: None,
+            patient_ref: None,
+            payer_id: "p".into(),
+            member_id: "m".into(),
+            provider_npi: "1234567893".into(),
+            date_of_service: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default(),
+            service_type_codes: vec!["30".into()],
+            status: CheckStatus::Completed,
+            summary: None,
+            benefits: Vec::new(),
+            rejections: Vec::new(),
+            subscriber: None,
+            dependent: None,
+            trace_number: id.into(),
+            error_message: None,
+            raw_request: Vec::new(),
+            raw_response: Vec::new(),
+            created_at: chrono::Utc::now(),
+            responded_at: None,
         })
     }
 
@@ -209,7 +234,10 @@ mod tests {
     fn answers_expire_and_keys_differ() {
         let cache = AnswerCache::new(Duration::from_secs(60), 100);
         cache.put(key("A"), check("1"));
-        assert_eq!(cache.get(&key("A")).map(|c| c.id.clone()), Some("1".into()));
+        assert_eq!(
+            cache.get(&key("A")).map(|c| c.trace_number.clone()),
+            Some("1".into())
+        );
         assert!(cache.get(&key("B")).is_none());
         let expired = AnswerCache::new(Duration::from_nanos(1), 100);
         expired.put(key("A"), check("1"));
@@ -242,7 +270,7 @@ mod tests {
                     .run(&key("A"), || async move {
                         calls.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(50)).await;
-                        Ok(check("shared"))
+                        Ok::<_, String>(check("shared"))
                     })
                     .await
             }));
@@ -250,14 +278,16 @@ mod tests {
         let mut leaders = 0;
         for t in tasks {
             let (outcome, ran) = t.await.expect("task");
-            assert_eq!(outcome.expect("ok").id, "shared");
+            assert_eq!(outcome.expect("ok").trace_number, "shared");
             leaders += usize::from(ran);
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(leaders, 1);
         // Once finished, the next call runs again (failures and answers are not kept here).
         let (again, ran) = flight
-            .run(&key("A"), || async { Err(Status::unavailable("down")) })
+            .run(&key("A"), || async {
+                Err::<Arc<EligibilityCheck>, _>("down".to_owned())
+            })
             .await;
         assert!(ran);
         assert!(again.is_err());

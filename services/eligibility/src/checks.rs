@@ -1,6 +1,9 @@
-//! CheckEligibility: validate the question, answer from the cache when a fresh answer exists,
-//! otherwise send one 270 per distinct question in flight, read the 271, record the exchange
-//! (the audit row) and cache usable answers. Failures are recorded and never cached.
+//! CheckEligibility: validate the question, look the idempotency key up (a retry replays, a
+//! reused key is refused), answer from the cache when a fresh answer exists, otherwise send one
+//! 270 per distinct question in flight, read the 271, record the exchange (the audit row) and
+//! cache usable answers. Every answer, cached or shared included, is recorded under the caller's
+//! key before it is given, so one key always means one request. Failures are recorded and never
+//! cached.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -9,12 +12,11 @@ use std::sync::{Arc, OnceLock, RwLock};
 use bytes::Bytes;
 use chrono::{NaiveDate, Utc};
 use medbill_connect::{ConnectError, Connections, ErrorKind, PayloadType};
-use medbill_domain::{
-    CoverageId, EligibilityCheckId, IdempotencyKey, Npi, TenantId, format_iso_date,
-};
+use medbill_domain::{CoverageId, EligibilityCheckId, IdempotencyKey, Npi, TenantId};
 use medbill_proto::common::v1 as common;
 use medbill_proto::eligibility::v1 as pb;
 use medbill_runtime::ServiceError;
+use medbill_runtime::fields::{identifier, key_reused};
 use medbill_storage::idempotency::Fingerprint;
 use medbill_x12::model::PersonName;
 use prost::Message;
@@ -22,10 +24,10 @@ use tonic::Status;
 
 use crate::cache::{AnswerCache, CacheKey, SingleFlight};
 use crate::exchange::{AnswerError, Parties, Question, build_270, read_answer};
-use crate::model::{Coverage, StoredCheck};
-use crate::service::{date, idempotency_key, store_error, timestamp};
+use crate::model::{BenefitSummary, CheckStatus, Coverage, EligibilityCheck, StoredCheck};
+use crate::service::{date, idempotency_key, store_error, x12_identifier};
 use crate::settings::{EligibilitySettings, Provider};
-use crate::store::{EligibilityStore, Inserted, StoreError};
+use crate::store::{CheckRecord, EligibilityStore, KeyLookup, KeyedCheck, Recorded, StoreError};
 
 /// Characters that cannot appear in X12 values we write (the default separators) or in names.
 const X12_RESERVED: &[char] = &['*', '~', '^', ':', '|'];
@@ -33,35 +35,41 @@ const X12_RESERVED: &[char] = &['*', '~', '^', ':', '|'];
 /// Most coverages kept in memory (coverages never change once created).
 const MAX_CACHED_COVERAGES: usize = 100_000;
 
-/// Most audit rows written in one transaction.
+/// Most records written in one transaction.
 const MAX_BATCH: usize = 256;
 
-/// The outcome of writing one audit row: the row back, and whether it was new.
-type Written = Result<(StoredCheck, Inserted), StoreError>;
+/// Times a call starts over when the identical call it shared could not record its answer.
+const MAX_ROUNDS: usize = 3;
 
-/// One audit row waiting for the group commit, and where to send the outcome.
-struct PendingInsert {
-    check: StoredCheck,
+/// Longest payer id, in characters (270 NM1*PR NM109).
+const MAX_PAYER_ID_LEN: usize = 80;
+
+/// The outcome of writing one record: the record back, and what its key held.
+type Written = Result<(CheckRecord, Recorded), StoreError>;
+
+/// One record waiting for the group commit, and where to send the outcome.
+struct PendingRecord {
+    record: CheckRecord,
     reply: tokio::sync::oneshot::Sender<Written>,
 }
 
-/// Writes audit rows in batches: calls that finish while a transaction commits share the next
-/// one, so the database's commit rate (an fsync each on SQLite) does not cap the check rate.
-/// Every caller still waits for its own row to be committed before it answers.
+/// Writes records in batches: calls that finish while a transaction commits share the next one,
+/// so the database's commit rate (an fsync each on SQLite) does not cap the check rate. Every
+/// caller still waits for its own record to be committed before it answers.
 #[derive(Default)]
 struct GroupCommit {
-    sender: OnceLock<tokio::sync::mpsc::Sender<PendingInsert>>,
+    sender: OnceLock<tokio::sync::mpsc::Sender<PendingRecord>>,
 }
 
 impl GroupCommit {
-    async fn insert(&self, store: &Arc<dyn EligibilityStore>, check: StoredCheck) -> Written {
+    async fn record(&self, store: &Arc<dyn EligibilityStore>, record: CheckRecord) -> Written {
         let sender = self.sender.get_or_init(|| {
             let (tx, rx) = tokio::sync::mpsc::channel(4 * MAX_BATCH);
             tokio::spawn(write_batches(Arc::clone(store), rx));
             tx
         });
         let (reply, answer) = tokio::sync::oneshot::channel();
-        match sender.send(PendingInsert { check, reply }).await {
+        match sender.send(PendingRecord { record, reply }).await {
             Ok(()) => answer.await.unwrap_or_else(|_| {
                 Err(StoreError::from(medbill_storage::StorageError::corrupt(
                     "audit writer",
@@ -70,8 +78,8 @@ impl GroupCommit {
             }),
             // The writer is gone (its runtime shut down): write directly.
             Err(tokio::sync::mpsc::error::SendError(p)) => {
-                let inserted = store.insert_check(&p.check).await?;
-                Ok((p.check, inserted))
+                let recorded = store.record_check(&p.record).await?;
+                Ok((p.record, recorded))
             }
         }
     }
@@ -79,7 +87,7 @@ impl GroupCommit {
 
 async fn write_batches(
     store: Arc<dyn EligibilityStore>,
-    mut rx: tokio::sync::mpsc::Receiver<PendingInsert>,
+    mut rx: tokio::sync::mpsc::Receiver<PendingRecord>,
 ) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -89,19 +97,19 @@ async fn write_batches(
                 Err(_) => break,
             }
         }
-        let (checks, replies): (Vec<_>, Vec<_>) =
-            batch.into_iter().map(|p| (p.check, p.reply)).unzip();
-        match store.insert_checks(&checks).await {
-            Ok(outcomes) if outcomes.len() == checks.len() => {
-                for ((check, reply), outcome) in checks.into_iter().zip(replies).zip(outcomes) {
-                    let _ = reply.send(Ok((check, outcome)));
+        let (records, replies): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|p| (p.record, p.reply)).unzip();
+        match store.record_checks(&records).await {
+            Ok(outcomes) if outcomes.len() == records.len() => {
+                for ((record, reply), outcome) in records.into_iter().zip(replies).zip(outcomes) {
+                    let _ = reply.send(Ok((record, outcome)));
                 }
             }
-            // One bad row must not fail its neighbours: retry them one by one, so each caller
+            // One bad record must not fail its neighbours: retry them one by one, so each caller
             // gets its own outcome.
             _ => {
-                for (check, reply) in checks.into_iter().zip(replies) {
-                    let written = store.insert_check(&check).await.map(|i| (check, i));
+                for (record, reply) in records.into_iter().zip(replies) {
+                    let written = store.record_check(&record).await.map(|r| (record, r));
                     let _ = reply.send(written);
                 }
             }
@@ -109,12 +117,34 @@ async fn write_batches(
     }
 }
 
+/// A CheckEligibility answer: the check, and whether it was reused from an earlier call (the
+/// cache, or an identical call in flight) rather than asked of the payer for this call.
+#[derive(Debug, Clone)]
+pub struct CheckAnswer {
+    /// The check (without raw X12).
+    pub check: Arc<EligibilityCheck>,
+    /// True when the check was made for an earlier call.
+    pub from_cache: bool,
+}
+
+/// What an identical call in flight shares with the calls waiting on it.
+#[derive(Clone)]
+enum Flight {
+    /// The payer answered and the check is recorded under the running call's key.
+    Answered(Arc<EligibilityCheck>),
+    /// The exchange failed (recorded under the running call's key): everyone gets this status.
+    Failed(Status),
+    /// The running call's key already held a request (its outcome inside), so its exchange was
+    /// not recorded and cannot be shared: the waiting calls start over.
+    KeyTaken(Box<Recorded>),
+}
+
 /// The eligibility-check engine shared by all calls of one service.
 pub struct Checks {
     connections: Connections,
     settings: EligibilitySettings,
     cache: AnswerCache,
-    flight: SingleFlight,
+    flight: SingleFlight<Flight>,
     coverages: RwLock<HashMap<(String, String), Arc<Coverage>>>,
     control: AtomicU32,
     writer: GroupCommit,
@@ -131,7 +161,7 @@ impl std::fmt::Debug for Checks {
 /// Who is asked about, before the provider and dates are added.
 struct Subject {
     coverage_id: Option<CoverageId>,
-    patient_ref: String,
+    patient_ref: Option<String>,
     payer_id: String,
     payer_name: String,
     member_id: String,
@@ -141,13 +171,14 @@ struct Subject {
 }
 
 /// Everything one payer call needs.
+#[derive(Clone)]
 struct Call {
     tenant: TenantId,
     key: IdempotencyKey,
-    fingerprint: String,
+    fingerprint: Fingerprint,
     question: Question,
     coverage_id: Option<CoverageId>,
-    patient_ref: String,
+    patient_ref: Option<String>,
 }
 
 impl Checks {
@@ -183,7 +214,7 @@ impl Checks {
         store: &Arc<dyn EligibilityStore>,
         tenant: &TenantId,
         req: &pb::CheckEligibilityRequest,
-    ) -> Result<pb::EligibilityCheck, Status> {
+    ) -> Result<CheckAnswer, Status> {
         let key = idempotency_key(&req.idempotency_key)?;
         let subject = self.subject(store, tenant, req).await?;
         let date_of_service = match req.date_of_service.as_str() {
@@ -220,53 +251,107 @@ impl Checks {
             date_of_service,
             service_types: question.service_types.clone(),
         };
-        if !req.force_refresh
-            && let Some(hit) = self.cache.get(&cache_key)
-        {
-            return Ok(served_from_cache(&hit));
-        }
 
         let mut canonical = req.clone();
         canonical.idempotency_key.clear();
-        let fingerprint = Fingerprint::of(&canonical.encode_to_vec()).to_hex();
-        if let Some((stored, existing)) = store
-            .find_check_by_key(tenant, &key)
-            .await
-            .map_err(store_error)?
-        {
-            return replay(&key, &fingerprint, &stored, existing);
-        }
-
         let call = Call {
             tenant: tenant.clone(),
             key,
-            fingerprint,
+            fingerprint: Fingerprint::of(&canonical.encode_to_vec()),
             question,
             coverage_id: subject.coverage_id,
             patient_ref: subject.patient_ref,
         };
-        let (outcome, ran) = self
-            .flight
-            .run(&cache_key, || {
-                self.ask_payer(store, call, cache_key.clone())
-            })
-            .await;
-        let check = outcome?;
-        if ran {
-            Ok((*check).clone())
-        } else {
-            // Another identical call made the payer call; this caller shares its answer.
-            Ok(served_from_cache(&check))
+        for _ in 0..MAX_ROUNDS {
+            // The key before the cache: a retry gets its first answer and a reused key is
+            // refused, whatever happens to be cached now.
+            match store
+                .find_check_by_key(tenant, &call.key, &call.fingerprint)
+                .await
+                .map_err(store_error)?
+            {
+                KeyLookup::Free => {}
+                KeyLookup::Replay(found) => return replay(*found),
+                KeyLookup::Conflict => return Err(key_reused(call.key.as_str()).into()),
+            }
+            if !req.force_refresh
+                && let Some(hit) = self.cache.get(&cache_key)
+            {
+                return self.reuse(store, &call, hit).await;
+            }
+            let (outcome, ran) = self
+                .flight
+                .run(&cache_key, || {
+                    self.ask_payer(store, call.clone(), cache_key.clone())
+                })
+                .await;
+            match outcome {
+                Flight::Answered(check) if ran => {
+                    return Ok(CheckAnswer {
+                        check,
+                        from_cache: false,
+                    });
+                }
+                // Another identical call made the payer call; this one shares its answer.
+                Flight::Answered(check) => return self.reuse(store, &call, check).await,
+                Flight::Failed(status) => return Err(status),
+                Flight::KeyTaken(recorded) if ran => return key_outcome(&call.key, *recorded),
+                // The call this one waited on was not recorded: start over, key first.
+                Flight::KeyTaken(_) => {}
+            }
+        }
+        Err(Status::unavailable(
+            "eligibility check could not be completed because concurrent calls kept colliding; retry the call",
+        ))
+    }
+
+    /// Answers with an earlier check after recording it under the caller's key.
+    async fn reuse(
+        &self,
+        store: &Arc<dyn EligibilityStore>,
+        call: &Call,
+        check: Arc<EligibilityCheck>,
+    ) -> Result<CheckAnswer, Status> {
+        let record = CheckRecord::Reused {
+            tenant_id: call.tenant.clone(),
+            idempotency_key: call.key.clone(),
+            request_fingerprint: call.fingerprint,
+            check_id: check.id,
+        };
+        let (_, recorded) = self
+            .writer
+            .record(store, record)
+            .await
+            .map_err(store_error)?;
+        match recorded {
+            Recorded::New => Ok(CheckAnswer {
+                check,
+                from_cache: true,
+            }),
+            other => key_outcome(&call.key, other),
         }
     }
 
-    /// Sends the 270, reads the 271, records the exchange and caches a usable answer.
+    /// Sends the 270, reads the 271, records the exchange under the call's key and caches a
+    /// usable answer.
     async fn ask_payer(
         &self,
         store: &Arc<dyn EligibilityStore>,
         call: Call,
         cache_key: CacheKey,
-    ) -> Result<Arc<pb::EligibilityCheck>, Status> {
+    ) -> Flight {
+        match self.exchange(store, call, cache_key).await {
+            Ok(flight) => flight,
+            Err(status) => Flight::Failed(status),
+        }
+    }
+
+    async fn exchange(
+        &self,
+        store: &Arc<dyn EligibilityStore>,
+        call: Call,
+        cache_key: CacheKey,
+    ) -> Result<Flight, Status> {
         let id = EligibilityCheckId::new();
         let trace = id.as_uuid().simple().to_string();
         let q = &call.question;
@@ -288,21 +373,27 @@ impl Checks {
             .connections
             .get(&q.payer_id)
             .map_err(|e| ServiceError::FailedPrecondition(e.to_string()))?;
-        let created_at = now_timestamp();
-        let mut check = pb::EligibilityCheck {
-            id: id.to_string(),
-            coverage_id: call.coverage_id.map(|c| c.to_string()).unwrap_or_default(),
+        let mut check = EligibilityCheck {
+            id,
+            coverage_id: call.coverage_id,
             patient_ref: call.patient_ref.clone(),
             payer_id: q.payer_id.clone(),
             member_id: q.member_id.clone(),
             provider_npi: q.provider_npi.clone(),
-            date_of_service: format_iso_date(q.date_of_service),
+            date_of_service: q.date_of_service,
             service_type_codes: q.service_types.clone(),
-            status: pb::EligibilityCheckStatus::Pending as i32,
+            status: CheckStatus::Pending,
+            summary: None,
+            benefits: Vec::new(),
+            rejections: Vec::new(),
+            subscriber: None,
+            dependent: None,
             trace_number: trace.clone(),
+            error_message: None,
             raw_request: raw_270.clone().into_bytes(),
-            created_at: Some(created_at),
-            ..Default::default()
+            raw_response: Vec::new(),
+            created_at: now(),
+            responded_at: None,
         };
         let exchanged = connection
             .exchange(PayloadType::X12_270_REQUEST, Bytes::from(raw_270))
@@ -313,11 +404,11 @@ impl Checks {
                 (attempts, Some(payer_failure(&id, &q.payer_id, &e)))
             }
             Ok(response) => {
-                check.responded_at = Some(now_timestamp());
+                check.responded_at = Some(now());
                 check.raw_response = response.payload.to_vec();
                 match read_answer(&response.payload, q, &trace) {
                     Ok(answer) => {
-                        check.status = answer.status as i32;
+                        check.status = answer.status;
                         check.summary = Some(answer.summary);
                         check.benefits = answer.benefits;
                         check.rejections = answer.rejections;
@@ -333,48 +424,55 @@ impl Checks {
             }
         };
         if let Some((message, _)) = &failure {
-            check.status = pb::EligibilityCheckStatus::Failed as i32;
-            check.error_message = message.clone();
-            check.summary = Some(pb::BenefitSummary {
-                coverage_status: pb::CoverageStatus::Unknown as i32,
-                ..Default::default()
-            });
+            check.status = CheckStatus::Failed;
+            check.error_message = Some(message.clone());
+            check.summary = Some(BenefitSummary::unknown());
         }
-        let stored = StoredCheck {
+        let record = CheckRecord::Exchange(Box::new(StoredCheck {
             tenant_id: call.tenant.clone(),
-            idempotency_key: call.key.as_str().to_owned(),
-            request_fingerprint: call.fingerprint.clone(),
+            idempotency_key: call.key.clone(),
+            request_fingerprint: call.fingerprint,
             payer_attempts: attempts,
             check,
-        };
-        let (stored, inserted) = self
+        }));
+        let (record, recorded) = self
             .writer
-            .insert(store, stored)
+            .record(store, record)
             .await
             .map_err(store_error)?;
-        let mut check = stored.check;
-        if let Inserted::Existing(fingerprint, existing) = inserted {
-            // A concurrent retry with the same key recorded its check first: answer with it.
-            return replay(&call.key, &call.fingerprint, &fingerprint, *existing).map(Arc::new);
+        let CheckRecord::Exchange(stored) = record else {
+            return Err(ServiceError::internal(StoreError::from(
+                medbill_storage::StorageError::corrupt(
+                    "audit writer",
+                    "answered with another record".to_owned(),
+                ),
+            ))
+            .into());
+        };
+        if recorded != Recorded::New {
+            // The key already held a request (a concurrent call with the same key won): this
+            // exchange is not recorded, so it is neither cached nor shared.
+            return Ok(Flight::KeyTaken(Box::new(recorded)));
         }
+        let mut check = stored.check;
         tracing::info!(
             check_id = %id,
             tenant = %call.tenant,
             payer_id = %q.payer_id,
-            status = check.status,
+            status = %check.status,
             attempts,
             "eligibility check recorded"
         );
         if let Some((_, status)) = failure {
-            return Err(status);
+            return Ok(Flight::Failed(status));
         }
         check.raw_request.clear();
         check.raw_response.clear();
         let check = Arc::new(check);
-        if cacheable(&check) {
+        if check.is_reusable() {
             self.cache.put(cache_key, Arc::clone(&check));
         }
-        Ok(check)
+        Ok(Flight::Answered(check))
     }
 
     /// Resolves the request's subject: a stored coverage or inline subscriber data.
@@ -410,7 +508,7 @@ impl Checks {
                 }
                 Ok(Subject {
                     coverage_id: Some(coverage.id),
-                    patient_ref: f.patient_ref.clone(),
+                    patient_ref: Some(f.patient_ref.clone()),
                     payer_id: f.payer_id.clone(),
                     payer_name: f.payer_name.clone(),
                     member_id: f.member_id.clone(),
@@ -427,21 +525,19 @@ impl Checks {
     }
 
     fn inline_subject(&self, s: &pb::InlineSubscriber) -> Result<Subject, Status> {
-        if s.payer_id.is_empty() {
-            return Err(ServiceError::invalid_argument("inline.payer_id", "is required").into());
-        }
-        if self.connections.get(&s.payer_id).is_err() {
+        let payer_id = x12_identifier("inline.payer_id", &s.payer_id, true, MAX_PAYER_ID_LEN)?
+            .unwrap_or_default();
+        if self.connections.get(&payer_id).is_err() {
             return Err(ServiceError::invalid_argument(
                 "inline.payer_id",
-                format!(
-                    "no clearinghouse connection is configured for payer {:?}",
-                    s.payer_id
-                ),
+                format!("no clearinghouse connection is configured for payer {payer_id:?}"),
             )
             .into());
         }
+        identifier("inline.member_id", &s.member_id, true)?;
         check_member_id(&s.member_id)
             .map_err(|reason| ServiceError::invalid_argument("inline.member_id", reason))?;
+        let patient_ref = identifier("inline.patient_ref", &s.patient_ref, false)?;
         let subscriber_name = person("inline.subscriber_name", s.subscriber_name.as_ref(), true)?
             .ok_or_else(|| {
             ServiceError::invalid_argument("inline.subscriber_name", "is required")
@@ -468,9 +564,9 @@ impl Checks {
         };
         Ok(Subject {
             coverage_id: None,
-            patient_ref: s.patient_ref.clone(),
-            payer_id: s.payer_id.clone(),
-            payer_name: s.payer_id.clone(),
+            patient_ref,
+            payer_name: payer_id.clone(),
+            payer_id,
             member_id: s.member_id.clone(),
             subscriber_name,
             subscriber_birth_date,
@@ -513,14 +609,23 @@ impl Checks {
         Ok(coverage)
     }
 
-    /// Returns the provider asking: the request's, else the tenant's configured one.
+    /// Returns the provider asking: the request's, else the tenant's configured one. A provider
+    /// given in the request must carry its NPI; an empty provider message counts as unset.
     fn provider(
         &self,
         tenant: &TenantId,
         given: Option<&common::ProviderRef>,
     ) -> Result<Provider, Status> {
         match given {
-            Some(p) if !p.npi.is_empty() => {
+            Some(p) if *p != common::ProviderRef::default() => {
+                if p.npi.is_empty() {
+                    return Err(ServiceError::invalid_argument(
+                        "provider.npi",
+                        "is required when provider is given; leave provider unset to use the \
+                         tenant's configured provider",
+                    )
+                    .into());
+                }
                 let npi = Npi::parse(&p.npi)
                     .map_err(|e| ServiceError::invalid_argument("provider.npi", e.to_string()))?;
                 let name = if !p.organization_name.is_empty() {
@@ -534,10 +639,14 @@ impl Checks {
                     )
                     .into());
                 };
-                if name.len() > 60 || name.contains(X12_RESERVED) || name.trim() != name {
+                if name.chars().count() > 60
+                    || name.contains(X12_RESERVED)
+                    || name.chars().any(char::is_control)
+                    || name.trim() != name
+                {
                     return Err(ServiceError::invalid_argument(
                         "provider.organization_name",
-                        "must be 1 to 60 characters without X12 separators",
+                        "must be 1 to 60 characters without X12 separators or control characters",
                     )
                     .into());
                 }
@@ -567,42 +676,38 @@ impl Checks {
     }
 }
 
-/// Returns the check marked as answered without a new payer call.
-fn served_from_cache(check: &pb::EligibilityCheck) -> pb::EligibilityCheck {
-    let mut c = check.clone();
-    c.from_cache = true;
-    c.cached_from_check_id = c.id.clone();
-    c
-}
-
-/// Answers a retry: the same request gets the first check, a different one is refused.
-fn replay(
-    key: &IdempotencyKey,
-    fingerprint: &str,
-    stored_fingerprint: &str,
-    existing: pb::EligibilityCheck,
-) -> Result<pb::EligibilityCheck, Status> {
-    if stored_fingerprint != fingerprint {
-        return Err(ServiceError::AlreadyExists(format!(
-            "idempotency key {:?} was already used with a different request; use a new key for a new request",
-            key.as_str()
-        ))
-        .into());
-    }
-    if existing.status == pb::EligibilityCheckStatus::Failed as i32 {
+/// Answers a retry with the check its key recorded; a failed check is not an answer.
+fn replay(found: KeyedCheck) -> Result<CheckAnswer, Status> {
+    if found.check.status == CheckStatus::Failed {
         return Err(Status::unavailable(format!(
             "eligibility check {} under this idempotency key failed: {}; retry with a new key",
-            existing.id, existing.error_message
+            found.check.id,
+            found
+                .check
+                .error_message
+                .as_deref()
+                .unwrap_or("no usable answer")
         )));
     }
-    Ok(existing)
+    Ok(CheckAnswer {
+        check: Arc::new(found.check),
+        from_cache: found.reused,
+    })
 }
 
-/// Answers worth reusing: completed ones, and rejections other than "unable to respond now".
-fn cacheable(check: &pb::EligibilityCheck) -> bool {
-    let completed = check.status == pb::EligibilityCheckStatus::Completed as i32;
-    let rejected = check.status == pb::EligibilityCheckStatus::Rejected as i32;
-    completed || (rejected && !check.rejections.iter().any(|r| r.reason_code == "42"))
+/// Answers a call whose key turned out to be taken when its answer was recorded.
+fn key_outcome(key: &IdempotencyKey, recorded: Recorded) -> Result<CheckAnswer, Status> {
+    match recorded {
+        Recorded::Replay(found) => replay(*found),
+        Recorded::Conflict => Err(key_reused(key.as_str()).into()),
+        Recorded::New => Err(ServiceError::internal(StoreError::from(
+            medbill_storage::StorageError::corrupt(
+                "eligibility check record",
+                "a recorded key was reported as taken".to_owned(),
+            ),
+        ))
+        .into()),
+    }
 }
 
 /// Maps a transport failure to the recorded message and the caller's status.
@@ -642,12 +747,10 @@ fn answer_failure(id: &EligibilityCheckId, payer: &str, e: &AnswerError) -> (Str
     (message, status)
 }
 
-fn now_timestamp() -> prost_types::Timestamp {
+/// Returns the current time at the microsecond precision the database keeps.
+fn now() -> chrono::DateTime<Utc> {
     let micros = medbill_storage::time::now_micros();
-    match medbill_storage::time::from_micros(micros) {
-        Some(t) => timestamp(t),
-        None => prost_types::Timestamp::default(),
-    }
+    medbill_storage::time::from_micros(micros).unwrap_or_else(Utc::now)
 }
 
 /// Checks a member id: 2 to 80 letters, digits or hyphens (payer-specific, PHI: never echoed).

@@ -2,19 +2,20 @@
 //! coverage's latest one for the date of service), price the lines and store the estimate.
 
 use chrono::{Days, NaiveDate, Utc};
-use medbill_domain::{
-    CoverageId, EligibilityCheckId, EstimateId, Money, TenantId, format_iso_date,
-};
+use medbill_domain::estimate::{PlaceOfService, ServiceUnits};
+use medbill_domain::{CoverageId, EligibilityCheckId, EstimateId, Money, Npi, TenantId};
 use medbill_proto::common::v1 as common;
 use medbill_proto::eligibility::v1 as pb;
 use medbill_runtime::ServiceError;
+use medbill_runtime::fields::{identifier, required_id, text};
+use medbill_storage::idempotency::Fingerprint;
 use prost::Message;
-use rust_decimal::Decimal;
 use tonic::Status;
 
+use crate::mapping::provider_from_proto;
+use crate::model::{CheckStatus, CostEstimate, CoverageStatus, Procedure, ProviderRef};
 use crate::pricing::{self, LineInput, PricingError};
-use crate::service::{EligibilityService, date, idempotency_key, store_error, timestamp};
-use medbill_runtime::fields::required_id;
+use crate::service::{EligibilityService, date, idempotency_key, store_error};
 
 /// Most services priced in one estimate.
 pub const MAX_SERVICES: usize = 100;
@@ -39,23 +40,22 @@ impl EligibilityService {
         &self,
         tenant: &TenantId,
         req: &pb::EstimatePatientCostRequest,
-    ) -> Result<pb::CostEstimate, Status> {
+    ) -> Result<CostEstimate, Status> {
         use pb::estimate_patient_cost_request::BenefitsSource as B;
         let key = idempotency_key(&req.idempotency_key)?;
         let dos = date("date_of_service", &req.date_of_service)?;
         let lines = validate_services(&req.services)?;
-        let provider = req.provider.clone();
+        let given_patient_ref = identifier("patient_ref", &req.patient_ref, false)?;
+        if req.self_pay && given_patient_ref.is_none() {
+            return Err(
+                ServiceError::invalid_argument("patient_ref", "is required for self_pay").into(),
+            );
+        }
+        let provider = validate_provider(req.provider.as_ref())?;
         let settings = self.checks.settings();
 
-        let (check, coverage_id, payer_id, patient_ref) = if req.self_pay {
-            if req.patient_ref.is_empty() {
-                return Err(ServiceError::invalid_argument(
-                    "patient_ref",
-                    "is required for self_pay",
-                )
-                .into());
-            }
-            (None, None, None, req.patient_ref.clone())
+        let (check, patient_ref) = if req.self_pay {
+            (None, given_patient_ref.unwrap_or_default())
         } else {
             let check = match &req.benefits_source {
                 None => {
@@ -87,39 +87,36 @@ impl EligibilityService {
                         })?
                 }
             };
-            if check.status != pb::EligibilityCheckStatus::Completed as i32 {
+            if check.status != CheckStatus::Completed {
                 return Err(ServiceError::FailedPrecondition(format!(
                     "eligibility check {} did not complete; its benefits cannot be used",
                     check.id
                 ))
                 .into());
             }
-            let summary = check.summary.clone().unwrap_or_default();
-            if summary.coverage_status != pb::CoverageStatus::Active as i32 {
+            let active = check
+                .summary
+                .as_ref()
+                .is_some_and(|s| s.coverage_status == CoverageStatus::Active);
+            if !active {
                 return Err(ServiceError::FailedPrecondition(format!(
                     "eligibility check {} found no active coverage on {}; estimate as self_pay",
                     check.id, check.date_of_service
                 ))
                 .into());
             }
-            let patient_ref = if req.patient_ref.is_empty() {
-                check.patient_ref.clone()
-            } else {
-                req.patient_ref.clone()
-            };
-            let coverage = (!check.coverage_id.is_empty()).then(|| check.coverage_id.clone());
-            let payer = Some(check.payer_id.clone());
-            (Some(check), coverage, payer, patient_ref)
+            let patient_ref = given_patient_ref
+                .or_else(|| check.patient_ref.clone())
+                .unwrap_or_default();
+            (Some(check), patient_ref)
         };
+        let payer_id = check.as_ref().map(|c| c.payer_id.as_str());
 
         let priced_input: Vec<_> = lines
             .into_iter()
             .map(|line| {
-                let per_unit = settings.allowed_amount(
-                    tenant.as_str(),
-                    payer_id.as_deref(),
-                    &line.procedure.code,
-                );
+                let per_unit =
+                    settings.allowed_amount(tenant.as_str(), payer_id, &line.procedure.code);
                 let (allowed, source) = pricing::allowed_amount(&line, per_unit);
                 (line, allowed, source)
             })
@@ -127,13 +124,12 @@ impl EligibilityService {
         let total_charge: Money = priced_input.iter().map(|(l, _, _)| l.charge).sum();
         let total_allowed: Money = priced_input.iter().map(|(_, a, _)| *a).sum();
         let (lines, deductible_after, oop_after) = match &check {
-            None => (
-                pricing::price_self_pay(&priced_input),
-                String::new(),
-                String::new(),
-            ),
+            None => (pricing::price_self_pay(&priced_input), None, None),
             Some(check) => {
-                let summary = check.summary.clone().unwrap_or_default();
+                let summary = check
+                    .summary
+                    .clone()
+                    .unwrap_or_else(crate::model::BenefitSummary::unknown);
                 let priced =
                     pricing::price_insured(&summary, &priced_input).map_err(|e| match e {
                         PricingError::Estimate(inner) => Status::from(
@@ -143,29 +139,25 @@ impl EligibilityService {
                     })?;
                 (
                     priced.lines,
-                    priced.remaining_deductible.round_cents().to_string(),
-                    priced
-                        .remaining_oop
-                        .map(|m| m.round_cents().to_string())
-                        .unwrap_or_default(),
+                    Some(priced.remaining_deductible.round_cents()),
+                    priced.remaining_oop.map(|m| m.round_cents()),
                 )
             }
         };
         let total = pricing::total(&lines);
-        let created = timestamp(Utc::now());
-        let today = Utc::now().date_naive();
-        let estimate = pb::CostEstimate {
-            id: EstimateId::new().to_string(),
-            eligibility_check_id: check.as_ref().map(|c| c.id.clone()).unwrap_or_default(),
-            coverage_id: coverage_id.unwrap_or_default(),
+        let now = Utc::now();
+        let estimate = CostEstimate {
+            id: EstimateId::new(),
+            eligibility_check_id: check.as_ref().map(|c| c.id),
+            coverage_id: check.as_ref().and_then(|c| c.coverage_id),
             patient_ref,
-            date_of_service: format_iso_date(dos),
+            date_of_service: dos,
             self_pay: req.self_pay,
             good_faith_estimate: req.self_pay,
             lines,
-            total_charge: total_charge.round_cents().to_string(),
-            total_allowed: total_allowed.round_cents().to_string(),
-            total: Some(total),
+            total_charge: total_charge.round_cents(),
+            total_allowed: total_allowed.round_cents(),
+            total,
             deductible_remaining_after: deductible_after,
             out_of_pocket_remaining_after: oop_after,
             disclaimer: if req.self_pay {
@@ -174,15 +166,20 @@ impl EligibilityService {
                 INSURED_DISCLAIMER
             }
             .to_owned(),
-            valid_until: format_iso_date(valid_until(today)),
+            valid_until: valid_until(now.date_naive()),
             provider,
-            created_at: Some(created),
+            created_at: now,
         };
         let mut canonical = req.clone();
         canonical.idempotency_key.clear();
         let stored = self
             .store
-            .create_estimate(tenant, &key, &canonical.encode_to_vec(), &estimate)
+            .create_estimate(
+                tenant,
+                &key,
+                &Fingerprint::of(&canonical.encode_to_vec()),
+                &estimate,
+            )
             .await
             .map_err(store_error)?;
         tracing::info!(
@@ -194,6 +191,53 @@ impl EligibilityService {
         );
         Ok(stored)
     }
+}
+
+/// Validates the provider of an estimate: a given provider carries a valid NPI (checked as
+/// CreateClaim checks its NPIs), its identifiers follow the identifier rule, and its names and
+/// address fit the X12 element lengths. An empty provider message counts as unset.
+fn validate_provider(
+    given: Option<&common::ProviderRef>,
+) -> Result<Option<ProviderRef>, ServiceError> {
+    let Some(p) = given.filter(|p| **p != common::ProviderRef::default()) else {
+        return Ok(None);
+    };
+    if p.npi.is_empty() {
+        return Err(ServiceError::invalid_argument(
+            "provider.npi",
+            "is required when provider is given",
+        ));
+    }
+    Npi::parse(&p.npi)
+        .map_err(|e| ServiceError::invalid_argument("provider.npi", e.to_string()))?;
+    text(
+        "provider.organization_name",
+        &p.organization_name,
+        60,
+        false,
+    )?;
+    if let Some(n) = &p.person_name {
+        text("provider.person_name.last_name", &n.last_name, 60, false)?;
+        text("provider.person_name.first_name", &n.first_name, 35, false)?;
+        text(
+            "provider.person_name.middle_name",
+            &n.middle_name,
+            25,
+            false,
+        )?;
+        text("provider.person_name.suffix", &n.suffix, 10, false)?;
+    }
+    identifier("provider.tax_id", &p.tax_id, false)?;
+    identifier("provider.taxonomy_code", &p.taxonomy_code, false)?;
+    if let Some(a) = &p.address {
+        text("provider.address.line1", &a.line1, 55, false)?;
+        text("provider.address.line2", &a.line2, 55, false)?;
+        text("provider.address.city", &a.city, 30, false)?;
+        text("provider.address.state", &a.state, 2, false)?;
+        text("provider.address.postal_code", &a.postal_code, 15, false)?;
+        text("provider.address.country_code", &a.country_code, 3, false)?;
+    }
+    Ok(Some(provider_from_proto(p)))
 }
 
 fn valid_until(today: NaiveDate) -> NaiveDate {
@@ -240,15 +284,21 @@ fn validate_services(
             .procedure
             .as_ref()
             .ok_or_else(|| ServiceError::invalid_argument(field("procedure"), "is required"))?;
-        let qualifier = if p.qualifier.is_empty() {
-            "HC"
-        } else {
-            p.qualifier.as_str()
+        let qualifier = match p.qualifier.as_str() {
+            "" => "HC",
+            q if q.len() == 2 && q.chars().all(|c| c.is_ascii_alphanumeric()) => q,
+            _ => {
+                return Err(ServiceError::invalid_argument(
+                    field("procedure.qualifier"),
+                    "must be a two-character code qualifier such as HC",
+                ));
+            }
         };
+        identifier(&field("procedure.code"), &p.code, true)?;
         if qualifier == "HC" && !is_procedure_code(&p.code) {
             return Err(ServiceError::invalid_argument(
                 field("procedure.code"),
-                format!("{:?} is not a CPT or HCPCS code", p.code),
+                "is not a CPT or HCPCS code (5 digits, 4 digits and F, T or U, or a letter and 4 digits)",
             ));
         }
         if p.modifiers.len() > 4
@@ -274,23 +324,15 @@ fn validate_services(
             }
         };
         let units = match s.units.as_str() {
-            "" => Decimal::ONE,
-            raw => {
-                let u = Decimal::from_str_exact(raw).map_err(|_| {
-                    ServiceError::invalid_argument(
-                        field("units"),
-                        format!("{raw:?} is not a decimal"),
-                    )
-                })?;
-                if u <= Decimal::ZERO || u.scale() > 3 {
-                    return Err(ServiceError::invalid_argument(
-                        field("units"),
-                        "must be positive with at most 3 decimal places",
-                    ));
-                }
-                u
-            }
+            "" => ServiceUnits::ONE,
+            raw => ServiceUnits::parse(raw)
+                .map_err(|e| ServiceError::invalid_argument(field("units"), e.to_string()))?,
         };
+        if !s.place_of_service.is_empty() {
+            PlaceOfService::parse(&s.place_of_service).map_err(|e| {
+                ServiceError::invalid_argument(field("place_of_service"), e.to_string())
+            })?;
+        }
         if s.charge.is_empty() {
             return Err(ServiceError::invalid_argument(
                 field("charge"),
@@ -306,11 +348,10 @@ fn validate_services(
             ));
         }
         out.push(LineInput {
-            procedure: common::Procedure {
+            procedure: Procedure {
                 qualifier: qualifier.to_owned(),
                 code: p.code.clone(),
                 modifiers: p.modifiers.clone(),
-                description: String::new(),
             },
             service_type,
             units,
@@ -342,11 +383,13 @@ mod tests {
                 ..Default::default()
             }),
             charge: "150.00".into(),
+            units: "2.5".into(),
+            place_of_service: "11".into(),
             ..Default::default()
         };
         assert!(validate_services(std::slice::from_ref(&good)).is_ok());
         type Breaker = fn(&mut pb::EstimateServiceInput);
-        let cases: [(&str, Breaker); 5] = [
+        let cases: [(&str, Breaker); 12] = [
             ("services[0].procedure", |s| s.procedure = None),
             ("services[0].procedure.code", |s| {
                 s.procedure = Some(common::Procedure {
@@ -354,17 +397,78 @@ mod tests {
                     ..Default::default()
                 })
             }),
+            ("services[0].procedure.code", |s| {
+                s.procedure = Some(common::Procedure {
+                    qualifier: "ZZ".into(),
+                    code: "x".repeat(1 << 20),
+                    ..Default::default()
+                })
+            }),
+            ("services[0].procedure.qualifier", |s| {
+                s.procedure = Some(common::Procedure {
+                    qualifier: "H\u{7}".into(),
+                    code: "99213".into(),
+                    ..Default::default()
+                })
+            }),
             ("services[0].charge", |s| s.charge = "1.005".into()),
             ("services[0].charge", |s| s.charge = "-1.00".into()),
             ("services[0].units", |s| s.units = "0".into()),
+            ("services[0].units", |s| {
+                s.units = "99999999999999999999".into()
+            }),
+            ("services[0].units", |s| s.units = "1.2345".into()),
+            ("services[0].place_of_service", |s| {
+                s.place_of_service = "office".into()
+            }),
+            ("services[0].place_of_service", |s| {
+                s.place_of_service = "111".into()
+            }),
+            ("services[0].place_of_service", |s| {
+                s.place_of_service = "1".into()
+            }),
         ];
         for (field, breaker) in cases {
             let mut s = good.clone();
             breaker(&mut s);
             match validate_services(&[s]) {
-                Err(ServiceError::InvalidArgument { field: f, .. }) => assert_eq!(f, field),
+                Err(ServiceError::InvalidArgument { field: f, reason }) => {
+                    assert_eq!(f, field);
+                    assert!(reason.len() < 200, "the value is not echoed: {reason}");
+                }
                 other => panic!("{field}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_given_provider_needs_a_valid_npi() {
+        let provider = |npi: &str| common::ProviderRef {
+            npi: npi.into(),
+            organization_name: "SUNRISE FAMILY MEDICINE".into(),
+            ..Default::default()
+        };
+        let ok = validate_provider(Some(&provider("1234567893"))).expect("valid");
+        assert_eq!(ok.map(|p| p.npi), Some("1234567893".to_owned()));
+        assert_eq!(validate_provider(None).ok(), Some(None));
+        assert_eq!(
+            validate_provider(Some(&common::ProviderRef::default())).ok(),
+            Some(None),
+            "an empty message is unset"
+        );
+        for bad in ["", "1234567890", "123456789", "12345678931", "12345678A3"] {
+            match validate_provider(Some(&provider(bad))) {
+                Err(ServiceError::InvalidArgument { field, .. }) => {
+                    assert_eq!(field, "provider.npi", "{bad}")
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let mut long_tax_id = provider("1234567893");
+        long_tax_id.tax_id = "9".repeat(200);
+        assert!(matches!(
+            validate_provider(Some(&long_tax_id)),
+            Err(ServiceError::InvalidArgument { field, .. }) if field == "provider.tax_id"
+        ));
     }
 }

@@ -1,14 +1,12 @@
 //! The X12 side of an eligibility check: builds the 270 for a validated question and turns the
-//! payer's 271 into the wire summary, refusing answers that do not parse or do not answer the
-//! question asked.
+//! payer's 271 into the model's answer (summary, benefit rows, rejections, members), refusing
+//! answers that do not parse or do not answer the question asked.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use medbill_codesets::{CodeList, short_description};
-use medbill_domain::format_iso_date;
-use medbill_proto::common::v1 as common;
-use medbill_proto::eligibility::v1 as pb;
+use medbill_domain::Money;
 use medbill_x12::Document;
 use medbill_x12::model::eligibility::{
     Benefit, Dependent, EligibilityInquiry, EligibilityPerson, EligibilityResponse, RejectionLevel,
@@ -21,6 +19,11 @@ use medbill_x12::write::{
     eligibility_interchange,
 };
 use rust_decimal::Decimal;
+
+use crate::model::{
+    AaaRejection, Accumulator, Address, BenefitSummary, CheckStatus, CoverageStatus, MemberInfo,
+    NetworkStatus, RejectionLevel as Level, ServiceTypeBenefit,
+};
 
 /// A validated eligibility question: who is asked about, by whom, for what.
 #[derive(Clone)]
@@ -168,21 +171,21 @@ pub enum AnswerError {
     MemberMismatch,
 }
 
-/// A usable 271, summarised for the wire.
+/// A usable 271, summarised.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
-    /// COMPLETED or REJECTED.
-    pub status: pb::EligibilityCheckStatus,
+    /// Completed or rejected.
+    pub status: CheckStatus,
     /// The front-desk summary.
-    pub summary: pb::BenefitSummary,
+    pub summary: BenefitSummary,
     /// Every EB row.
-    pub benefits: Vec<pb::Benefit>,
+    pub benefits: Vec<crate::model::Benefit>,
     /// AAA rejections.
-    pub rejections: Vec<pb::AaaRejection>,
+    pub rejections: Vec<AaaRejection>,
     /// Subscriber as returned.
-    pub subscriber: Option<pb::MemberInfo>,
+    pub subscriber: Option<MemberInfo>,
     /// Dependent as returned.
-    pub dependent: Option<pb::MemberInfo>,
+    pub dependent: Option<MemberInfo>,
 }
 
 /// Reads the payer's 271 and checks that it answers `question` sent with trace `trace`.
@@ -248,54 +251,52 @@ pub fn summarise(r: &EligibilityResponse, dos: NaiveDate) -> Answer {
     let (begin, end) = person.map(plan_dates).unwrap_or((None, None));
     let in_dates = begin.is_none_or(|b| b <= dos) && end.is_none_or(|e| dos <= e);
     let coverage_status = match x12.active {
-        Some(true) if in_dates => pb::CoverageStatus::Active,
-        Some(true) | Some(false) => pb::CoverageStatus::Inactive,
-        None => pb::CoverageStatus::Unknown,
+        Some(true) if in_dates => CoverageStatus::Active,
+        Some(true) | Some(false) => CoverageStatus::Inactive,
+        None => CoverageStatus::Unknown,
     };
     let group_number = person
         .into_iter()
         .chain(r.subscriber.as_ref())
         .flat_map(|p| &p.references)
         .find(|(q, _)| q == "6P" || q == "18")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+        .map(|(_, v)| v.clone());
     let any_network = |want: bool| r.benefits.iter().any(|b| b.in_network == Some(want));
     let network_status = if any_network(true) {
-        pb::NetworkStatus::InNetwork
+        NetworkStatus::InNetwork
     } else if any_network(false) {
-        pb::NetworkStatus::OutOfNetwork
+        NetworkStatus::OutOfNetwork
     } else {
-        pb::NetworkStatus::NotApplicable
+        NetworkStatus::NotApplicable
     };
     let insurance_type_code = r
         .benefits
         .iter()
         .find(|b| ACTIVE.contains(&b.info.as_str()))
-        .and_then(|b| b.insurance_type.clone())
-        .unwrap_or_default();
-    let summary = pb::BenefitSummary {
-        coverage_status: coverage_status as i32,
-        plan_name: x12.plan.clone().unwrap_or_default(),
-        group_number,
-        plan_begin_date: begin.map(format_iso_date).unwrap_or_default(),
-        plan_end_date: end.map(format_iso_date).unwrap_or_default(),
-        network_status: network_status as i32,
+        .and_then(|b| b.insurance_type.clone());
+    let summary = BenefitSummary {
+        coverage_status,
+        plan_name: x12.plan.clone().filter(|p| !p.is_empty()),
+        group_number: group_number.filter(|g| !g.is_empty()),
+        plan_begin_date: begin,
+        plan_end_date: end,
+        network_status: Some(network_status),
         individual_deductible: Some(accumulator(r, "C", "IND")),
         family_deductible: Some(accumulator(r, "C", "FAM")),
         individual_out_of_pocket: Some(accumulator(r, "G", "IND")),
         family_out_of_pocket: Some(accumulator(r, "G", "FAM")),
-        coinsurance_rate: x12.coinsurance.map(rate_text).unwrap_or_default(),
+        coinsurance_rate: x12.coinsurance,
         service_types: service_types(r),
-        insurance_type_code,
+        insurance_type_code: insurance_type_code.filter(|c| !c.is_empty()),
     };
     let has_answer = r
         .benefits
         .iter()
         .any(|b| ACTIVE.contains(&b.info.as_str()) || INACTIVE.contains(&b.info.as_str()));
     let status = if !r.rejections.is_empty() && !has_answer {
-        pb::EligibilityCheckStatus::Rejected
+        CheckStatus::Rejected
     } else {
-        pb::EligibilityCheckStatus::Completed
+        CheckStatus::Completed
     };
     Answer {
         status,
@@ -304,28 +305,20 @@ pub fn summarise(r: &EligibilityResponse, dos: NaiveDate) -> Answer {
         rejections: r
             .rejections
             .iter()
-            .map(|x| pb::AaaRejection {
-                level: match x.level {
-                    RejectionLevel::Source => pb::RejectionLevel::InformationSource,
-                    RejectionLevel::Receiver => pb::RejectionLevel::InformationReceiver,
-                    RejectionLevel::Subscriber | RejectionLevel::Benefit => {
-                        pb::RejectionLevel::Subscriber
-                    }
-                    RejectionLevel::Dependent => pb::RejectionLevel::Dependent,
-                } as i32,
+            .map(|x| AaaRejection {
+                level: Some(match x.level {
+                    RejectionLevel::Source => Level::InformationSource,
+                    RejectionLevel::Receiver => Level::InformationReceiver,
+                    RejectionLevel::Subscriber | RejectionLevel::Benefit => Level::Subscriber,
+                    RejectionLevel::Dependent => Level::Dependent,
+                }),
                 valid_request: x.valid_request,
                 reason_code: x.reason.clone(),
                 description: x
                     .description
                     .clone()
                     .unwrap_or_else(|| format!("unknown reject reason code {:?}", x.reason)),
-                follow_up_action_code: x.follow_up.clone().unwrap_or_default(),
-                follow_up_action: x
-                    .follow_up
-                    .as_deref()
-                    .map(follow_up_text)
-                    .unwrap_or_default()
-                    .to_owned(),
+                follow_up_action_code: x.follow_up.clone().filter(|f| !f.is_empty()),
             })
             .collect(),
         subscriber: r.subscriber.as_ref().map(member),
@@ -367,7 +360,7 @@ fn plan_level(b: &Benefit) -> bool {
 }
 
 /// Builds a deductible (`C`) or out-of-pocket (`G`) accumulator from the period rows.
-fn accumulator(r: &EligibilityResponse, info: &str, level: &str) -> pb::Accumulator {
+fn accumulator(r: &EligibilityResponse, info: &str, level: &str) -> Accumulator {
     let pick = |periods: &[&str]| -> Option<Decimal> {
         let rows = r.benefits.iter().filter(|b| {
             b.info == info
@@ -380,21 +373,15 @@ fn accumulator(r: &EligibilityResponse, info: &str, level: &str) -> pb::Accumula
         rows.min_by_key(|b| (b.in_network != Some(true), !plan_level(b)))
             .and_then(|b| b.amount)
     };
-    let total = pick(&["23", "22", "25", "21", "24"]);
-    let remaining = pick(&["29"]);
-    pb::Accumulator {
-        total: total.map(money_text).unwrap_or_default(),
-        remaining: remaining.map(money_text).unwrap_or_default(),
-        met: match (total, remaining) {
-            (Some(t), Some(r)) => money_text(t - r),
-            _ => String::new(),
-        },
+    Accumulator {
+        total: pick(&["23", "22", "25", "21", "24"]).map(cents),
+        remaining: pick(&["29"]).map(cents),
     }
 }
 
 /// Collects copay, coinsurance, coverage and authorization per service type.
-fn service_types(r: &EligibilityResponse) -> Vec<pb::ServiceTypeBenefit> {
-    let mut by_type: BTreeMap<String, pb::ServiceTypeBenefit> = BTreeMap::new();
+fn service_types(r: &EligibilityResponse) -> Vec<ServiceTypeBenefit> {
+    let mut by_type: BTreeMap<String, ServiceTypeBenefit> = BTreeMap::new();
     for b in &r.benefits {
         if !matches!(b.info.as_str(), "A" | "B" | "I") || !applies(b, "IND") {
             continue;
@@ -402,28 +389,30 @@ fn service_types(r: &EligibilityResponse) -> Vec<pb::ServiceTypeBenefit> {
         for st in &b.service_types {
             let entry = by_type
                 .entry(st.clone())
-                .or_insert_with(|| pb::ServiceTypeBenefit {
+                .or_insert_with(|| ServiceTypeBenefit {
                     service_type_code: st.clone(),
                     description: short_description(CodeList::ServiceType, st)
                         .unwrap_or_default()
                         .to_owned(),
                     covered: true,
-                    ..Default::default()
+                    copay: None,
+                    coinsurance_rate: None,
+                    authorization_required: false,
                 });
             let explicit = b.in_network == Some(true);
             match b.info.as_str() {
                 "B" => {
                     if let Some(a) = b.amount
-                        && (entry.copay.is_empty() || explicit)
+                        && (entry.copay.is_none() || explicit)
                     {
-                        entry.copay = money_text(a);
+                        entry.copay = Some(cents(a));
                     }
                 }
                 "A" => {
                     if let Some(p) = b.percent
-                        && (entry.coinsurance_rate.is_empty() || explicit)
+                        && (entry.coinsurance_rate.is_none() || explicit)
                     {
-                        entry.coinsurance_rate = rate_text(p);
+                        entry.coinsurance_rate = Some(p);
                     }
                 }
                 _ => entry.covered = false,
@@ -436,68 +425,46 @@ fn service_types(r: &EligibilityResponse) -> Vec<pb::ServiceTypeBenefit> {
     by_type.into_values().collect()
 }
 
-fn benefit(b: &Benefit) -> pb::Benefit {
-    pb::Benefit {
+fn benefit(b: &Benefit) -> crate::model::Benefit {
+    let text = |v: &Option<String>| v.clone().filter(|t| !t.is_empty());
+    crate::model::Benefit {
         info_code: b.info.clone(),
-        info_description: b.info_description.clone().unwrap_or_default(),
-        coverage_level: b.coverage_level.clone().unwrap_or_default(),
+        info_description: text(&b.info_description),
+        coverage_level: text(&b.coverage_level),
         service_type_codes: b.service_types.clone(),
-        insurance_type_code: b.insurance_type.clone().unwrap_or_default(),
-        plan_coverage_description: b.plan_description.clone().unwrap_or_default(),
-        time_period_qualifier: b.time_period.clone().unwrap_or_default(),
-        amount: b.amount.map(money_text).unwrap_or_default(),
-        percent: b.percent.map(rate_text).unwrap_or_default(),
-        quantity_qualifier: b.quantity_qualifier.clone().unwrap_or_default(),
-        quantity: b
-            .quantity
-            .map(|q| q.normalize().to_string())
-            .unwrap_or_default(),
-        authorization_required: b.authorization_required.clone().unwrap_or_default(),
-        in_network: match b.in_network {
-            Some(true) => "Y".to_owned(),
-            Some(false) => "N".to_owned(),
-            None => String::new(),
-        },
+        insurance_type_code: text(&b.insurance_type),
+        plan_coverage_description: text(&b.plan_description),
+        time_period_qualifier: text(&b.time_period),
+        amount: b.amount.map(cents),
+        percent: b.percent,
+        quantity_qualifier: text(&b.quantity_qualifier),
+        quantity: b.quantity,
+        authorization_required: text(&b.authorization_required),
+        in_network: b.in_network,
         messages: b.messages.clone(),
     }
 }
 
-fn member(p: &EligibilityPerson) -> pb::MemberInfo {
-    pb::MemberInfo {
-        name: Some(person_name(&p.name)),
-        member_id: p.member_id.clone().unwrap_or_default(),
-        birth_date: p.birth_date.map(format_iso_date).unwrap_or_default(),
-        gender_code: p.gender.clone().unwrap_or_default(),
-        address: p.address.as_ref().map(|a| common::Address {
+fn member(p: &EligibilityPerson) -> MemberInfo {
+    MemberInfo {
+        name: p.name.clone(),
+        member_id: p.member_id.clone().filter(|m| !m.is_empty()),
+        birth_date: p.birth_date,
+        gender_code: p.gender.clone().filter(|g| !g.is_empty()),
+        address: p.address.as_ref().map(|a| Address {
             line1: a.line1.clone(),
-            line2: a.line2.clone().unwrap_or_default(),
+            line2: a.line2.clone().filter(|l| !l.is_empty()),
             city: a.city.clone(),
             state: a.state.clone(),
             postal_code: a.postal_code.clone(),
-            country_code: String::new(),
+            country_code: None,
         }),
     }
 }
 
-fn person_name(n: &PersonName) -> common::PersonName {
-    common::PersonName {
-        last_name: n.last.clone(),
-        first_name: n.first.clone().unwrap_or_default(),
-        middle_name: n.middle.clone().unwrap_or_default(),
-        suffix: n.suffix.clone().unwrap_or_default(),
-    }
-}
-
-/// Formats an amount with two decimal places, as money travels on the wire.
-pub fn money_text(d: Decimal) -> String {
-    let mut v = d.round_dp(2);
-    v.rescale(2);
-    v.to_string()
-}
-
-/// Formats a rate as a fraction without trailing zeros (e.g. `0.2`).
-pub fn rate_text(d: Decimal) -> String {
-    d.normalize().to_string()
+/// Rounds an X12 amount to the cent, as money is kept.
+fn cents(d: Decimal) -> Money {
+    Money::from_decimal(d).round_cents()
 }
 
 /// Returns the plain meaning of an AAA04 follow-up action code.
@@ -546,30 +513,28 @@ EB*I*IND*88~SE*21*0001~GE*1*1~IEA*1*000000001~";
     #[test]
     fn an_active_271_is_summarised() {
         let a = read_answer(ACTIVE_271.as_bytes(), &question(), "TRACE1").expect("usable");
-        assert_eq!(a.status, pb::EligibilityCheckStatus::Completed);
+        assert_eq!(a.status, CheckStatus::Completed);
         let s = a.summary;
-        assert_eq!(s.coverage_status, pb::CoverageStatus::Active as i32);
-        assert_eq!(s.plan_name, "GOLD PPO");
-        assert_eq!(s.group_number, "GRP-7");
-        assert_eq!(s.plan_begin_date, "2026-01-01");
+        let m = |t: &str| Money::parse(t).ok();
+        assert_eq!(s.coverage_status, CoverageStatus::Active);
+        assert_eq!(s.plan_name.as_deref(), Some("GOLD PPO"));
+        assert_eq!(s.group_number.as_deref(), Some("GRP-7"));
+        assert_eq!(s.plan_begin_date, NaiveDate::from_ymd_opt(2026, 1, 1));
         let ded = s.individual_deductible.unwrap_or_default();
         assert_eq!(
-            (ded.total.as_str(), ded.remaining.as_str(), ded.met.as_str()),
-            ("1500.00", "1000.00", "500.00")
+            (ded.total, ded.remaining, ded.met()),
+            (m("1500.00"), m("1000.00"), m("500.00"))
         );
         let oop = s.individual_out_of_pocket.unwrap_or_default();
-        assert_eq!(
-            (oop.total.as_str(), oop.remaining.as_str()),
-            ("5000.00", "4200.00")
-        );
-        assert_eq!(s.coinsurance_rate, "0.2");
-        assert_eq!(s.network_status, pb::NetworkStatus::InNetwork as i32);
+        assert_eq!((oop.total, oop.remaining), (m("5000.00"), m("4200.00")));
+        assert_eq!(s.coinsurance_rate, Some(Decimal::new(2, 1)));
+        assert_eq!(s.network_status, Some(NetworkStatus::InNetwork));
         let office = s
             .service_types
             .iter()
             .find(|t| t.service_type_code == "98")
             .expect("98");
-        assert_eq!(office.copay, "25.00");
+        assert_eq!(office.copay, m("25.00"));
         assert!(office.covered);
         let pharmacy = s
             .service_types

@@ -18,6 +18,7 @@ pub mod cache;
 pub mod checks;
 pub mod estimates;
 pub mod exchange;
+pub mod mapping;
 pub mod model;
 pub mod pricing;
 pub mod service;

@@ -1,5 +1,6 @@
-//! The gRPC face of the eligibility service: request validation, proto <-> model mapping,
-//! tenant from the caller's token, paging, and errors as precise gRPC statuses.
+//! The gRPC face of the eligibility service: request validation, proto <-> model mapping (here
+//! for coverages, in [`crate::mapping`] for checks and estimates), tenant from the caller's
+//! token, paging, and errors as precise gRPC statuses.
 
 use std::sync::Arc;
 
@@ -11,14 +12,15 @@ use medbill_proto::eligibility::v1 as pb;
 use medbill_proto::eligibility::v1::eligibility_service_server::EligibilityServiceServer;
 use medbill_runtime::ServiceError;
 use medbill_runtime::fields::{
-    database_busy, key_reused, non_empty, required_id, required_text, tenant_id, text,
+    database_busy, identifier, key_reused, required_id, required_text, tenant_id, text, timestamp,
     unimplemented,
 };
-pub(crate) use medbill_runtime::fields::{date, idempotency_key, timestamp};
+pub(crate) use medbill_runtime::fields::{date, idempotency_key};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
 use tonic::{Request, Response, Status};
 
 use crate::checks::Checks;
+use crate::mapping::{answer_to_proto, check_to_proto, estimate_to_proto, status_from_proto};
 use crate::model::CheckFilter;
 use crate::settings::{EligibilitySettings, SetupError};
 
@@ -131,8 +133,8 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
         let req = request.into_inner();
         let size = PageSize::from_i32(req.page_size)?;
         let filter = CoverageFilter {
-            patient_ref: non_empty(&req.patient_ref),
-            payer_id: non_empty(&req.payer_id),
+            patient_ref: identifier("patient_ref", &req.patient_ref, false)?,
+            payer_id: identifier("payer_id", &req.payer_id, false)?,
         };
         let fingerprint = QueryFingerprint::builder("eligibility.ListCoverages")
             .field("tenant", tenant.as_str())
@@ -164,9 +166,9 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
     ) -> Result<Response<pb::CheckEligibilityResponse>, Status> {
         let tenant = tenant_id(&request)?;
         let req = request.into_inner();
-        let check = self.checks.check(&self.store, &tenant, &req).await?;
+        let answer = self.checks.check(&self.store, &tenant, &req).await?;
         Ok(Response::new(pb::CheckEligibilityResponse {
-            check: Some(check),
+            check: Some(answer_to_proto(&answer)),
         }))
     }
 
@@ -184,7 +186,7 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
             .map_err(store_error)?
             .ok_or_else(|| ServiceError::not_found(format!("eligibility check {id}")))?;
         Ok(Response::new(pb::GetEligibilityCheckResponse {
-            check: Some(check),
+            check: Some(check_to_proto(&check)),
         }))
     }
 
@@ -201,7 +203,7 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
             .optional("coverage_id", filter.coverage_id.map(|c| c.to_string()))
             .optional("patient_ref", filter.patient_ref.as_deref())
             .optional("payer_id", filter.payer_id.as_deref())
-            .optional("status", filter.status.as_deref())
+            .optional("status", filter.status.map(|s| s.as_str()))
             .optional("dos_from", filter.date_of_service_from.map(format_iso_date))
             .optional("dos_to", filter.date_of_service_to.map(format_iso_date))
             .optional(
@@ -225,9 +227,9 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
             .list_checks(&tenant, &filter, after.as_ref(), size.fetch_limit())
             .await
             .map_err(store_error)?;
-        let (checks, next_page_token) = split_page(rows, size, &fingerprint, |c| c.id.clone());
+        let (checks, next_page_token) = split_page(rows, size, &fingerprint, |c| c.id.to_string());
         Ok(Response::new(pb::ListEligibilityChecksResponse {
-            checks,
+            checks: checks.iter().map(check_to_proto).collect(),
             next_page_token,
         }))
     }
@@ -240,7 +242,7 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
         let req = request.into_inner();
         let estimate = self.estimate(&tenant, &req).await?;
         Ok(Response::new(pb::EstimatePatientCostResponse {
-            estimate: Some(estimate),
+            estimate: Some(estimate_to_proto(&estimate)),
         }))
     }
 
@@ -262,7 +264,7 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
             .map_err(store_error)?
             .ok_or_else(|| ServiceError::not_found(format!("cost estimate {id}")))?;
         Ok(Response::new(pb::GetCostEstimateResponse {
-            estimate: Some(estimate),
+            estimate: Some(estimate_to_proto(&estimate)),
         }))
     }
 
@@ -319,19 +321,13 @@ fn check_filter(req: &pb::ListEligibilityChecksRequest) -> Result<CheckFilter, S
                 .map_err(|e| ServiceError::invalid_argument("coverage_id", e.to_string()))?,
         ),
     };
-    let status = match pb::EligibilityCheckStatus::try_from(req.status) {
-        Ok(pb::EligibilityCheckStatus::Unspecified) => None,
-        Ok(pb::EligibilityCheckStatus::Pending) => Some("PENDING"),
-        Ok(pb::EligibilityCheckStatus::Completed) => Some("COMPLETED"),
-        Ok(pb::EligibilityCheckStatus::Rejected) => Some("REJECTED"),
-        Ok(pb::EligibilityCheckStatus::Failed) => Some("FAILED"),
-        Err(_) => {
-            return Err(ServiceError::invalid_argument(
-                "status",
-                format!("unknown value {}", req.status),
-            ));
-        }
-    };
+    let status = status_from_proto(req.status);
+    if status.is_none() && req.status != pb::EligibilityCheckStatus::Unspecified as i32 {
+        return Err(ServiceError::invalid_argument(
+            "status",
+            format!("unknown value {}", req.status),
+        ));
+    }
     let range = req.date_of_service.clone().unwrap_or_default();
     let optional_date = |field: &str, v: &str| match v {
         "" => Ok(None),
@@ -340,9 +336,9 @@ fn check_filter(req: &pb::ListEligibilityChecksRequest) -> Result<CheckFilter, S
     let created = req.created.unwrap_or_default();
     Ok(CheckFilter {
         coverage_id,
-        patient_ref: non_empty(&req.patient_ref),
-        payer_id: non_empty(&req.payer_id),
-        status: status.map(str::to_owned),
+        patient_ref: identifier("patient_ref", &req.patient_ref, false)?,
+        payer_id: identifier("payer_id", &req.payer_id, false)?,
+        status,
         date_of_service_from: optional_date("date_of_service.start_date", &range.start_date)?,
         date_of_service_to: optional_date("date_of_service.end_date", &range.end_date)?,
         created_from_micros: micros_of("created.start_time", created.start_time.as_ref())?,
@@ -350,15 +346,37 @@ fn check_filter(req: &pb::ListEligibilityChecksRequest) -> Result<CheckFilter, S
     })
 }
 
+/// Checks an identifier (the one rule of `medbill_runtime::fields::identifier`) that also goes
+/// into an X12 element of at most `x12_max` characters.
+pub(crate) fn x12_identifier(
+    field: &str,
+    value: &str,
+    required: bool,
+    x12_max: usize,
+) -> Result<Option<String>, ServiceError> {
+    let checked = identifier(field, value, required)?;
+    if checked
+        .as_ref()
+        .is_some_and(|v| v.chars().count() > x12_max)
+    {
+        return Err(ServiceError::invalid_argument(
+            field,
+            format!("is longer than {x12_max} characters, the X12 maximum"),
+        ));
+    }
+    Ok(checked)
+}
+
 /// Validates a CreateCoverage request into the model, naming the first offending field.
-/// Lengths follow the X12 5010 element maxima the fields end up in (NM103 60, NM104 35,
-/// NM109 80, REF02 50).
+/// Identifiers follow the identifier rule; lengths follow the X12 5010 element maxima the fields
+/// end up in (NM103 60, NM104 35, NM109 80, REF02 50).
 fn validate_create(req: &pb::CreateCoverageRequest) -> Result<NewCoverage, ServiceError> {
-    let patient_ref = required_text("patient_ref", &req.patient_ref, MAX_TEXT_LEN)?;
-    let payer_id = required_text("payer_id", &req.payer_id, 80)?;
+    let required = |v: Option<String>| v.unwrap_or_default();
+    let patient_ref = required(identifier("patient_ref", &req.patient_ref, true)?);
+    let payer_id = required(x12_identifier("payer_id", &req.payer_id, true, 80)?);
     let payer_name = required_text("payer_name", &req.payer_name, 60)?;
-    let member_id = required_text("member_id", &req.member_id, 80)?;
-    let group_number = text("group_number", &req.group_number, 50, false)?;
+    let member_id = required(x12_identifier("member_id", &req.member_id, true, 80)?);
+    let group_number = x12_identifier("group_number", &req.group_number, false, 50)?;
     let plan_name = text("plan_name", &req.plan_name, MAX_TEXT_LEN, false)?;
     let subscriber_first_name =
         required_text("subscriber_first_name", &req.subscriber_first_name, 35)?;

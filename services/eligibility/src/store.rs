@@ -1,23 +1,29 @@
-//! Persistence of coverages: the [`EligibilityStore`] trait and its one implementation over
-//! PostgreSQL and SQLite ([`SqlEligibilityStore`], written once with portable SQL through
-//! `medbill_storage`'s `with_tx!`/`with_db!`).
+//! Persistence of the eligibility service: the [`EligibilityStore`] trait and its one
+//! implementation over PostgreSQL and SQLite ([`SqlEligibilityStore`], written once with
+//! portable SQL through `medbill_storage`'s `with_tx!`/`with_db!`). It reads and writes model
+//! types; a check's parsed answer and an estimate are kept in their protobuf encoding through
+//! [`crate::mapping`].
+//!
+//! Idempotency keys of every mutating RPC live in the platform table through
+//! `medbill_storage::idempotency`; CheckEligibility records its key even when it answers with an
+//! earlier check (the cache, or an identical call in flight), so a key always means one request.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use medbill_domain::{
-    CoverageId, EligibilityCheckId, EstimateId, IdempotencyKey, TenantId, format_iso_date,
+    CoverageId, EligibilityCheckId, EstimateId, IdempotencyKey, Money, TenantId, format_iso_date,
     parse_iso_date,
 };
-use medbill_proto::eligibility::v1 as pb;
 use medbill_storage::idempotency::{self, Fingerprint, IdReservation};
 use medbill_storage::{Database, StorageError, Tx, time, with_db, with_tx};
-use prost::Message;
 use sqlx::migrate::Migrator;
 
+use crate::mapping::{self, DecodeError};
 use crate::model::{
-    CheckFilter, Coverage, CoverageFilter, CoverageOrder, NewCoverage, StoredCheck,
+    CheckFilter, CheckStatus, CostEstimate, Coverage, CoverageFilter, CoverageOrder,
+    CoverageStatus, EligibilityCheck, NewCoverage, StoredCheck,
 };
 
 /// The service's PostgreSQL migrations, embedded.
@@ -31,23 +37,96 @@ pub const NAMESPACE: &str = "eligibility";
 /// The idempotency scope of coverage creation.
 pub const CREATE_COVERAGE_SCOPE: &str = "eligibility.CreateCoverage";
 
+/// The idempotency scope of eligibility checks (migration 0003 moved the keys recorded before
+/// into it).
+pub const CHECK_ELIGIBILITY_SCOPE: &str = "eligibility.CheckEligibility";
+
 /// The idempotency scope of cost estimates.
 pub const ESTIMATE_SCOPE: &str = "eligibility.EstimatePatientCost";
 
-/// Rows per INSERT statement in a group commit. One: on PostgreSQL, statements carrying several
-/// checks with their raw X12 (tens of KB) stalled 40-100 ms each in the socket (sqlx does not
-/// set TCP_NODELAY, so Nagle meets delayed ACKs), while single-row statements in one
-/// transaction cost one quick round trip each; the statement text also stays identical, so it
-/// is prepared once per connection.
-const ROWS_PER_STATEMENT: usize = 1;
+/// What one CheckEligibility call records under its idempotency key.
+#[derive(Debug, Clone)]
+pub enum CheckRecord {
+    /// A new payer exchange: its audit row, written with the key.
+    Exchange(Box<StoredCheck>),
+    /// An answer reused from an earlier recorded check (the cache, or an identical call in
+    /// flight): only the key is written, pointing at that check.
+    Reused {
+        /// The caller's tenant.
+        tenant_id: TenantId,
+        /// The caller's idempotency key.
+        idempotency_key: IdempotencyKey,
+        /// Fingerprint of the caller's request.
+        request_fingerprint: Fingerprint,
+        /// The check answered with.
+        check_id: EligibilityCheckId,
+    },
+}
 
-/// The outcome of [`EligibilityStore::insert_check`].
-#[derive(Debug)]
-pub enum Inserted {
-    /// The check was written.
+impl CheckRecord {
+    fn tenant(&self) -> &TenantId {
+        match self {
+            CheckRecord::Exchange(s) => &s.tenant_id,
+            CheckRecord::Reused { tenant_id, .. } => tenant_id,
+        }
+    }
+
+    fn key(&self) -> &IdempotencyKey {
+        match self {
+            CheckRecord::Exchange(s) => &s.idempotency_key,
+            CheckRecord::Reused {
+                idempotency_key, ..
+            } => idempotency_key,
+        }
+    }
+
+    fn fingerprint(&self) -> &Fingerprint {
+        match self {
+            CheckRecord::Exchange(s) => &s.request_fingerprint,
+            CheckRecord::Reused {
+                request_fingerprint,
+                ..
+            } => request_fingerprint,
+        }
+    }
+
+    fn check_id(&self) -> EligibilityCheckId {
+        match self {
+            CheckRecord::Exchange(s) => s.check.id,
+            CheckRecord::Reused { check_id, .. } => *check_id,
+        }
+    }
+}
+
+/// A check found under an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedCheck {
+    /// The check the key's call answered with (without raw X12).
+    pub check: EligibilityCheck,
+    /// True when that call reused an earlier check instead of asking the payer itself.
+    pub reused: bool,
+}
+
+/// The outcome of recording one [`CheckRecord`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// The key was free: the record is written.
     New,
-    /// A check with the same idempotency key already existed: this one, with its fingerprint.
-    Existing(String, Box<pb::EligibilityCheck>),
+    /// The key already holds this same request; answer with its check (nothing was written).
+    Replay(Box<KeyedCheck>),
+    /// The key already holds a different request (nothing was written).
+    Conflict,
+}
+
+/// What an idempotency key holds for CheckEligibility, compared with a request's fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyLookup {
+    /// Nothing: the request is new.
+    Free,
+    /// The same request was answered with this check.
+    Replay(Box<KeyedCheck>),
+    /// A different request holds the key.
+    Conflict,
 }
 
 /// Why a store operation failed.
@@ -70,6 +149,12 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+impl From<DecodeError> for StoreError {
+    fn from(e: DecodeError) -> Self {
+        StoreError::Storage(StorageError::corrupt(e.what, e.detail))
+    }
+}
+
 impl StoreError {
     /// Returns true when retrying the whole operation may succeed (lock timeouts, busy database).
     pub fn is_retryable(&self) -> bool {
@@ -77,7 +162,7 @@ impl StoreError {
     }
 }
 
-/// Stores coverages, every operation scoped to one tenant.
+/// Stores coverages, eligibility checks and cost estimates, every operation scoped to one tenant.
 #[async_trait]
 pub trait EligibilityStore: Send + Sync {
     /// Creates a coverage once per `(tenant, key)`: a retry with the same key and the same fields
@@ -107,28 +192,33 @@ pub trait EligibilityStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Coverage>, StoreError>;
 
-    /// Records a finished eligibility check (its audit row). When the tenant already has a check
-    /// under the same idempotency key (a concurrent retry won the race), nothing is written and
-    /// that check is returned as [`Inserted::Existing`].
-    async fn insert_check(&self, check: &StoredCheck) -> Result<Inserted, StoreError>;
+    /// Records CheckEligibility answers under their idempotency keys in one transaction (group
+    /// commit), answering for each, in order: [`Recorded::New`] when the key was free (the
+    /// audit row of an exchange is written with it), otherwise what the key already holds, and
+    /// then nothing of that record is written. When the transaction fails nothing is written
+    /// and the error is returned for the whole batch.
+    async fn record_checks(&self, records: &[CheckRecord]) -> Result<Vec<Recorded>, StoreError>;
 
-    /// Records several finished checks in one transaction (group commit), answering like
-    /// [`EligibilityStore::insert_check`] for each, in order. When the transaction fails nothing
-    /// is written and the error is returned for the whole batch.
-    async fn insert_checks(&self, checks: &[StoredCheck]) -> Result<Vec<Inserted>, StoreError> {
-        let mut out = Vec::with_capacity(checks.len());
-        for check in checks {
-            out.push(self.insert_check(check).await?);
-        }
-        Ok(out)
+    /// Records one CheckEligibility answer (see [`EligibilityStore::record_checks`]).
+    async fn record_check(&self, record: &CheckRecord) -> Result<Recorded, StoreError> {
+        self.record_checks(std::slice::from_ref(record))
+            .await?
+            .pop()
+            .ok_or_else(|| {
+                StoreError::from(StorageError::corrupt(
+                    "eligibility check record",
+                    "recording returned no outcome",
+                ))
+            })
     }
 
-    /// Returns the check recorded under `(tenant, idempotency_key)` with its request fingerprint.
+    /// Returns what `(tenant, key)` holds for CheckEligibility, compared with `fingerprint`.
     async fn find_check_by_key(
         &self,
         tenant: &TenantId,
         key: &IdempotencyKey,
-    ) -> Result<Option<(String, pb::EligibilityCheck)>, StoreError>;
+        fingerprint: &Fingerprint,
+    ) -> Result<KeyLookup, StoreError>;
 
     /// Returns the tenant's check `id` (with the raw 270/271 when `include_raw`).
     async fn get_check(
@@ -136,7 +226,7 @@ pub trait EligibilityStore: Send + Sync {
         tenant: &TenantId,
         id: &EligibilityCheckId,
         include_raw: bool,
-    ) -> Result<Option<pb::EligibilityCheck>, StoreError>;
+    ) -> Result<Option<EligibilityCheck>, StoreError>;
 
     /// Returns up to `limit` of the tenant's checks matching `filter` in id order after `after`
     /// (without raw X12).
@@ -146,33 +236,33 @@ pub trait EligibilityStore: Send + Sync {
         filter: &CheckFilter,
         after: Option<&EligibilityCheckId>,
         limit: u32,
-    ) -> Result<Vec<pb::EligibilityCheck>, StoreError>;
+    ) -> Result<Vec<EligibilityCheck>, StoreError>;
 
-    /// Returns the newest COMPLETED check of a coverage for a date of service.
+    /// Returns the newest completed check of a coverage for a date of service.
     async fn latest_completed_check(
         &self,
         tenant: &TenantId,
         coverage_id: &CoverageId,
         date_of_service: NaiveDate,
-    ) -> Result<Option<pb::EligibilityCheck>, StoreError>;
+    ) -> Result<Option<EligibilityCheck>, StoreError>;
 
-    /// Stores a cost estimate once per `(tenant, key)`: a retry with the same request returns
-    /// the estimate stored first; the same key with another request is
-    /// [`StoreError::IdempotencyKeyReused`].
+    /// Stores a cost estimate once per `(tenant, key)`: a retry with the same request (the same
+    /// `request_fingerprint`) returns the estimate stored first; the same key with another
+    /// request is [`StoreError::IdempotencyKeyReused`].
     async fn create_estimate(
         &self,
         tenant: &TenantId,
         key: &IdempotencyKey,
-        request_fingerprint: &[u8],
-        estimate: &pb::CostEstimate,
-    ) -> Result<pb::CostEstimate, StoreError>;
+        request_fingerprint: &Fingerprint,
+        estimate: &CostEstimate,
+    ) -> Result<CostEstimate, StoreError>;
 
     /// Returns the tenant's cost estimate `id`.
     async fn get_estimate(
         &self,
         tenant: &TenantId,
         id: &EstimateId,
-    ) -> Result<Option<pb::CostEstimate>, StoreError>;
+    ) -> Result<Option<CostEstimate>, StoreError>;
 }
 
 /// Connects the store to a service database after running its migrations (platform tables first).
@@ -186,6 +276,86 @@ pub async fn open_store(db: Database) -> Result<Arc<dyn EligibilityStore>, Stora
 pub struct SqlEligibilityStore {
     db: Database,
 }
+
+/// A look-up by key or id the store makes, and the unique index whose columns its `WHERE`
+/// names exactly, so the planner takes that index whatever the statistics say (tests check each
+/// with `EXPLAIN` on a never-analysed database). Every parameter is text.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyedLookup {
+    /// What is looked up.
+    pub name: &'static str,
+    /// The statement as the store runs it.
+    pub sql: &'static str,
+    /// Its table.
+    pub table: &'static str,
+    /// The unique index it must use (PostgreSQL's name; on SQLite the table's primary key).
+    pub index: &'static str,
+    /// Number of parameters.
+    pub params: usize,
+}
+
+const SELECT_COVERAGE: &str = "SELECT tenant_id, id, patient_ref, payer_id, payer_name, member_id, \
+     group_number, plan_name, subscriber_first_name, subscriber_last_name, subscriber_birth_date, \
+     relationship_to_subscriber, coverage_order, effective_date, termination_date, created_at, \
+     updated_at FROM coverages WHERE tenant_id = $1 AND id = $2";
+
+const SELECT_COVERAGE_PAGE: &str = "SELECT tenant_id, id, patient_ref, payer_id, payer_name, member_id, \
+     group_number, plan_name, subscriber_first_name, subscriber_last_name, subscriber_birth_date, \
+     relationship_to_subscriber, coverage_order, effective_date, termination_date, created_at, \
+     updated_at FROM coverages \
+     WHERE tenant_id = $1 AND ($2 IS NULL OR patient_ref = $2) AND ($3 IS NULL OR payer_id = $3) \
+     AND ($4 IS NULL OR id > $4) ORDER BY id LIMIT $5";
+
+const SELECT_CHECK: &str = "SELECT idempotency_key, detail, NULL AS raw_270, NULL AS raw_271 \
+     FROM eligibility_checks WHERE tenant_id = $1 AND id = $2";
+
+const SELECT_CHECK_RAW: &str = "SELECT idempotency_key, detail, raw_270, raw_271 \
+     FROM eligibility_checks WHERE tenant_id = $1 AND id = $2";
+
+/// The key look-up before a check; a read-only twin of the one `idempotency::claim` makes.
+const SELECT_CHECK_KEY: &str = "SELECT request_sha256, response FROM platform_idempotency \
+     WHERE tenant_id = $1 AND scope = $2 AND idem_key = $3";
+
+const SELECT_ESTIMATE: &str = "SELECT detail FROM cost_estimates WHERE tenant_id = $1 AND id = $2";
+
+/// The store's look-ups by key or id, with the index each must use.
+pub const KEYED_LOOKUPS: &[KeyedLookup] = &[
+    KeyedLookup {
+        name: "coverage by id",
+        sql: SELECT_COVERAGE,
+        table: "coverages",
+        index: "coverages_pkey",
+        params: 2,
+    },
+    KeyedLookup {
+        name: "eligibility check by id",
+        sql: SELECT_CHECK,
+        table: "eligibility_checks",
+        index: "eligibility_checks_pkey",
+        params: 2,
+    },
+    KeyedLookup {
+        name: "eligibility check by id, raw X12 included",
+        sql: SELECT_CHECK_RAW,
+        table: "eligibility_checks",
+        index: "eligibility_checks_pkey",
+        params: 2,
+    },
+    KeyedLookup {
+        name: "CheckEligibility idempotency key",
+        sql: SELECT_CHECK_KEY,
+        table: "platform_idempotency",
+        index: "platform_idempotency_pkey",
+        params: 3,
+    },
+    KeyedLookup {
+        name: "cost estimate by id",
+        sql: SELECT_ESTIMATE,
+        table: "cost_estimates",
+        index: "cost_estimates_pkey",
+        params: 2,
+    },
+];
 
 impl SqlEligibilityStore {
     /// Wraps a migrated database.
@@ -232,7 +402,7 @@ impl SqlEligibilityStore {
         id: &str,
     ) -> Result<Option<Coverage>, StoreError> {
         let row: Option<CoverageRow> = with_tx!(tx, |conn| {
-            sqlx::query_as(SELECT_ONE)
+            sqlx::query_as(SELECT_COVERAGE)
                 .bind(tenant.as_str())
                 .bind(id)
                 .fetch_optional(&mut *conn)
@@ -243,55 +413,103 @@ impl SqlEligibilityStore {
 }
 
 impl SqlEligibilityStore {
-    /// Inserts check rows in one statement, skipping rows whose idempotency key is taken;
-    /// returns the ids written.
-    async fn insert_rows(tx: &mut Tx, rows: &[CheckRow]) -> Result<Vec<String>, StoreError> {
-        let ids: Vec<(String,)> = with_tx!(tx, |conn| {
-            let mut qb = sqlx::QueryBuilder::new(
+    /// Records one answer in the caller's transaction: claims the key and, when it was free,
+    /// writes the exchange's audit row and completes the key with the check id.
+    async fn record_in(
+        tx: &mut Tx,
+        record: &CheckRecord,
+        row: Option<&CheckRow>,
+    ) -> Result<Step, StoreError> {
+        let claim = idempotency::reserve_id(
+            tx,
+            record.tenant().as_str(),
+            CHECK_ELIGIBILITY_SCOPE,
+            record.key().as_str(),
+            record.fingerprint(),
+        )
+        .await?;
+        match claim {
+            IdReservation::Conflict => Ok(Step::Conflict),
+            IdReservation::Replay(id) => Ok(Step::Replay(id)),
+            IdReservation::New(pending) => {
+                if let Some(row) = row {
+                    Self::insert_check_row(tx, row).await?;
+                }
+                let id = record.check_id().to_string();
+                idempotency::complete(tx, pending, id.as_bytes()).await?;
+                Ok(Step::New)
+            }
+        }
+    }
+
+    async fn insert_check_row(tx: &mut Tx, row: &CheckRow) -> Result<(), StoreError> {
+        with_tx!(tx, |conn| {
+            sqlx::query(
                 "INSERT INTO eligibility_checks (tenant_id, id, idempotency_key, request_fingerprint, \
                  coverage_id, patient_ref, payer_id, member_id, provider_npi, date_of_service, \
                  service_type_codes, status, coverage_status, trace_number, plan_name, network_status, \
                  ind_deductible_total, ind_deductible_remaining, ind_oop_total, ind_oop_remaining, \
                  coinsurance_rate, aaa_codes, error_message, detail, raw_270, raw_271, payer_attempts, \
-                 created_at, responded_at) ",
-            );
-            qb.push_values(rows, |mut b, row| {
-                b.push_bind(&row.tenant_id)
-                    .push_bind(&row.id)
-                    .push_bind(&row.idempotency_key)
-                    .push_bind(&row.request_fingerprint)
-                    .push_bind(&row.coverage_id)
-                    .push_bind(&row.patient_ref)
-                    .push_bind(&row.payer_id)
-                    .push_bind(&row.member_id)
-                    .push_bind(&row.provider_npi)
-                    .push_bind(&row.date_of_service)
-                    .push_bind(&row.service_type_codes)
-                    .push_bind(&row.status)
-                    .push_bind(&row.coverage_status)
-                    .push_bind(&row.trace_number)
-                    .push_bind(&row.plan_name)
-                    .push_bind(&row.network_status)
-                    .push_bind(row.ind_deductible_total)
-                    .push_bind(row.ind_deductible_remaining)
-                    .push_bind(row.ind_oop_total)
-                    .push_bind(row.ind_oop_remaining)
-                    .push_bind(&row.coinsurance_rate)
-                    .push_bind(&row.aaa_codes)
-                    .push_bind(&row.error_message)
-                    .push_bind(&row.detail)
-                    .push_bind(&row.raw_270)
-                    .push_bind(&row.raw_271)
-                    .push_bind(row.payer_attempts)
-                    .push_bind(row.created_at)
-                    .push_bind(row.responded_at);
-            });
-            qb.push(" ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id");
-            qb.build_query_as::<(String,)>()
-                .fetch_all(&mut *conn)
+                 created_at, responded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)",
+            )
+            .bind(&row.tenant_id)
+            .bind(&row.id)
+            .bind(&row.idempotency_key)
+            .bind(&row.request_fingerprint)
+            .bind(&row.coverage_id)
+            .bind(&row.patient_ref)
+            .bind(&row.payer_id)
+            .bind(&row.member_id)
+            .bind(&row.provider_npi)
+            .bind(&row.date_of_service)
+            .bind(&row.service_type_codes)
+            .bind(row.status)
+            .bind(row.coverage_status)
+            .bind(&row.trace_number)
+            .bind(&row.plan_name)
+            .bind(row.network_status)
+            .bind(row.ind_deductible_total)
+            .bind(row.ind_deductible_remaining)
+            .bind(row.ind_oop_total)
+            .bind(row.ind_oop_remaining)
+            .bind(&row.coinsurance_rate)
+            .bind(&row.aaa_codes)
+            .bind(&row.error_message)
+            .bind(&row.detail)
+            .bind(&row.raw_270)
+            .bind(&row.raw_271)
+            .bind(row.payer_attempts)
+            .bind(row.created_at)
+            .bind(row.responded_at)
+            .execute(&mut *conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Reads the check a key's response names, and whether the key's call reused it.
+    async fn keyed_check(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        id: &str,
+    ) -> Result<KeyedCheck, StoreError> {
+        let row: Option<CheckReadRow> = with_db!(self.db, |pool| {
+            sqlx::query_as(SELECT_CHECK)
+                .bind(tenant.as_str())
+                .bind(id)
+                .fetch_optional(pool)
                 .await?
         });
-        Ok(ids.into_iter().map(|(id,)| id).collect())
+        let row =
+            row.ok_or_else(|| idempotency::replayed_entity_missing("eligibility check", id))?;
+        let reused = row.idempotency_key != key.as_str();
+        Ok(KeyedCheck {
+            check: row.into_model()?,
+            reused,
+        })
     }
 
     async fn get_estimate_in(
@@ -299,7 +517,7 @@ impl SqlEligibilityStore {
         tx: &mut Tx,
         tenant: &TenantId,
         id: &str,
-    ) -> Result<Option<pb::CostEstimate>, StoreError> {
+    ) -> Result<Option<CostEstimate>, StoreError> {
         let detail: Option<(Vec<u8>,)> = with_tx!(tx, |conn| {
             sqlx::query_as(SELECT_ESTIMATE)
                 .bind(tenant.as_str())
@@ -307,19 +525,26 @@ impl SqlEligibilityStore {
                 .fetch_optional(&mut *conn)
                 .await?
         });
-        detail.map(|(d,)| decode_estimate(&d)).transpose()
+        Ok(detail
+            .map(|(d,)| mapping::decode_estimate(&d))
+            .transpose()?)
     }
 }
 
-const SELECT_ESTIMATE: &str = "SELECT detail FROM cost_estimates WHERE tenant_id = $1 AND id = $2";
-
-fn decode_estimate(bytes: &[u8]) -> Result<pb::CostEstimate, StoreError> {
-    pb::CostEstimate::decode(bytes)
-        .map_err(|e| StoreError::from(StorageError::corrupt("cost estimate detail", e.to_string())))
+/// What recording one answer did inside the transaction.
+enum Step {
+    New,
+    Replay(String),
+    Conflict,
 }
 
-fn non_empty(s: &str) -> Option<&str> {
-    (!s.is_empty()).then_some(s)
+fn corrupt(what: &'static str, detail: impl Into<String>) -> StoreError {
+    StoreError::from(StorageError::corrupt(what, detail))
+}
+
+fn cents(what: &'static str, m: Option<Money>) -> Result<Option<i64>, StoreError> {
+    m.map(|m| m.to_minor_units().map_err(|e| corrupt(what, e.to_string())))
+        .transpose()
 }
 
 /// An `eligibility_checks` row as written.
@@ -335,11 +560,11 @@ struct CheckRow {
     provider_npi: String,
     date_of_service: String,
     service_type_codes: String,
-    status: String,
-    coverage_status: String,
+    status: &'static str,
+    coverage_status: &'static str,
     trace_number: String,
     plan_name: Option<String>,
-    network_status: Option<String>,
+    network_status: Option<&'static str>,
     ind_deductible_total: Option<i64>,
     ind_deductible_remaining: Option<i64>,
     ind_oop_total: Option<i64>,
@@ -358,125 +583,82 @@ struct CheckRow {
 impl CheckRow {
     fn from_model(s: &StoredCheck) -> Result<Self, StoreError> {
         let c = &s.check;
-        let corrupt = |what: &'static str, detail: String| {
-            StoreError::from(StorageError::corrupt(what, detail))
-        };
-        let cents = |what: &'static str, v: &str| -> Result<Option<i64>, StoreError> {
-            if v.is_empty() {
-                return Ok(None);
-            }
-            medbill_domain::Money::parse(v)
-                .and_then(|m| m.to_minor_units())
-                .map(Some)
-                .map_err(|e| corrupt(what, e.to_string()))
-        };
-        let summary = c.summary.clone().unwrap_or_default();
-        let ind_ded = summary.individual_deductible.clone().unwrap_or_default();
-        let ind_oop = summary.individual_out_of_pocket.clone().unwrap_or_default();
-        let micros = |t: &Option<prost_types::Timestamp>| {
-            t.as_ref()
-                .map(|t| t.seconds * 1_000_000 + i64::from(t.nanos / 1_000))
-        };
-        let mut detail = c.clone();
-        detail.raw_request.clear();
-        detail.raw_response.clear();
+        let summary = c.summary.as_ref();
+        let ind_ded = summary.and_then(|s| s.individual_deductible.clone());
+        let ind_oop = summary.and_then(|s| s.individual_out_of_pocket.clone());
         Ok(Self {
             tenant_id: s.tenant_id.as_str().to_owned(),
-            id: c.id.clone(),
-            idempotency_key: s.idempotency_key.clone(),
-            request_fingerprint: s.request_fingerprint.clone(),
-            coverage_id: non_empty(&c.coverage_id).map(str::to_owned),
-            patient_ref: c.patient_ref.clone(),
+            id: c.id.to_string(),
+            idempotency_key: s.idempotency_key.as_str().to_owned(),
+            request_fingerprint: s.request_fingerprint.to_hex(),
+            coverage_id: c.coverage_id.map(|id| id.to_string()),
+            patient_ref: c.patient_ref.clone().unwrap_or_default(),
             payer_id: c.payer_id.clone(),
             member_id: c.member_id.clone(),
             provider_npi: c.provider_npi.clone(),
-            date_of_service: c.date_of_service.clone(),
+            date_of_service: format_iso_date(c.date_of_service),
             service_type_codes: c.service_type_codes.join(","),
-            status: check_status_name(c.status).to_owned(),
-            coverage_status: coverage_status_name(summary.coverage_status).to_owned(),
+            status: c.status.as_str(),
+            coverage_status: summary
+                .map_or(CoverageStatus::Unknown, |s| s.coverage_status)
+                .as_str(),
             trace_number: c.trace_number.clone(),
-            plan_name: non_empty(&summary.plan_name).map(str::to_owned),
-            network_status: match pb::NetworkStatus::try_from(summary.network_status) {
-                Ok(pb::NetworkStatus::InNetwork) => Some("IN_NETWORK".to_owned()),
-                Ok(pb::NetworkStatus::OutOfNetwork) => Some("OUT_OF_NETWORK".to_owned()),
-                Ok(pb::NetworkStatus::NotApplicable) => Some("NOT_APPLICABLE".to_owned()),
-                _ => None,
-            },
-            ind_deductible_total: cents("deductible total", &ind_ded.total)?,
-            ind_deductible_remaining: cents("deductible remaining", &ind_ded.remaining)?,
-            ind_oop_total: cents("out-of-pocket total", &ind_oop.total)?,
-            ind_oop_remaining: cents("out-of-pocket remaining", &ind_oop.remaining)?,
-            coinsurance_rate: non_empty(&summary.coinsurance_rate).map(str::to_owned),
+            plan_name: summary.and_then(|s| s.plan_name.clone()),
+            network_status: summary.and_then(|s| s.network_status).map(|n| n.as_str()),
+            ind_deductible_total: cents(
+                "deductible total",
+                ind_ded.as_ref().and_then(|a| a.total),
+            )?,
+            ind_deductible_remaining: cents(
+                "deductible remaining",
+                ind_ded.as_ref().and_then(|a| a.remaining),
+            )?,
+            ind_oop_total: cents(
+                "out-of-pocket total",
+                ind_oop.as_ref().and_then(|a| a.total),
+            )?,
+            ind_oop_remaining: cents(
+                "out-of-pocket remaining",
+                ind_oop.as_ref().and_then(|a| a.remaining),
+            )?,
+            coinsurance_rate: summary
+                .and_then(|s| s.coinsurance_rate)
+                .map(|r| r.normalize().to_string()),
             aaa_codes: c
                 .rejections
                 .iter()
                 .map(|r| r.reason_code.as_str())
                 .collect::<Vec<_>>()
                 .join(","),
-            error_message: non_empty(&c.error_message).map(str::to_owned),
-            detail: detail.encode_to_vec(),
+            error_message: c.error_message.clone(),
+            detail: mapping::encode_check_detail(c),
             raw_270: c.raw_request.clone(),
             raw_271: (!c.raw_response.is_empty()).then(|| c.raw_response.clone()),
             payer_attempts: i64::from(s.payer_attempts),
-            created_at: micros(&c.created_at).unwrap_or_else(time::now_micros),
-            responded_at: micros(&c.responded_at),
+            created_at: time::to_micros(c.created_at),
+            responded_at: c.responded_at.map(time::to_micros),
         })
     }
 }
 
-/// Returns the stored name of a check status.
-fn check_status_name(status: i32) -> &'static str {
-    match pb::EligibilityCheckStatus::try_from(status) {
-        Ok(pb::EligibilityCheckStatus::Completed) => "COMPLETED",
-        Ok(pb::EligibilityCheckStatus::Rejected) => "REJECTED",
-        Ok(pb::EligibilityCheckStatus::Failed) => "FAILED",
-        _ => "PENDING",
-    }
-}
-
-/// Returns the stored name of a coverage status.
-fn coverage_status_name(status: i32) -> &'static str {
-    match pb::CoverageStatus::try_from(status) {
-        Ok(pb::CoverageStatus::Active) => "ACTIVE",
-        Ok(pb::CoverageStatus::Inactive) => "INACTIVE",
-        _ => "UNKNOWN",
-    }
-}
-
-/// The columns of a check read back: the encoded answer and, when asked, the raw X12.
+/// The columns of a check read back: the key it was made under, the encoded answer and, when
+/// asked, the raw X12.
 #[derive(sqlx::FromRow)]
 struct CheckReadRow {
-    request_fingerprint: String,
+    idempotency_key: String,
     detail: Vec<u8>,
     raw_270: Option<Vec<u8>>,
     raw_271: Option<Vec<u8>>,
 }
 
 impl CheckReadRow {
-    fn into_proto(self) -> Result<pb::EligibilityCheck, StoreError> {
-        let mut check = pb::EligibilityCheck::decode(self.detail.as_slice()).map_err(|e| {
-            StoreError::from(StorageError::corrupt(
-                "eligibility check detail",
-                e.to_string(),
-            ))
-        })?;
+    fn into_model(self) -> Result<EligibilityCheck, StoreError> {
+        let mut check = mapping::decode_check_detail(&self.detail)?;
         check.raw_request = self.raw_270.unwrap_or_default();
         check.raw_response = self.raw_271.unwrap_or_default();
         Ok(check)
     }
 }
-
-const SELECT_ONE: &str = "SELECT tenant_id, id, patient_ref, payer_id, payer_name, member_id, \
-     group_number, plan_name, subscriber_first_name, subscriber_last_name, subscriber_birth_date, \
-     relationship_to_subscriber, coverage_order, effective_date, termination_date, created_at, \
-     updated_at FROM coverages WHERE tenant_id = $1 AND id = $2";
-
-const SELECT_PAGE: &str = "SELECT tenant_id, id, patient_ref, payer_id, payer_name, member_id, \
-     group_number, plan_name, subscriber_first_name, subscriber_last_name, subscriber_birth_date, \
-     relationship_to_subscriber, coverage_order, effective_date, termination_date, created_at, \
-     updated_at FROM coverages \
-     WHERE tenant_id = $1 AND ($2 IS NULL OR patient_ref = $2) AND ($3 IS NULL OR payer_id = $3) \
-     AND ($4 IS NULL OR id > $4) ORDER BY id LIMIT $5";
 
 #[async_trait]
 impl EligibilityStore for SqlEligibilityStore {
@@ -531,7 +713,7 @@ impl EligibilityStore for SqlEligibilityStore {
         id: &CoverageId,
     ) -> Result<Option<Coverage>, StoreError> {
         let row: Option<CoverageRow> = with_db!(self.db, |pool| {
-            sqlx::query_as(SELECT_ONE)
+            sqlx::query_as(SELECT_COVERAGE)
                 .bind(tenant.as_str())
                 .bind(id.to_string())
                 .fetch_optional(pool)
@@ -549,7 +731,7 @@ impl EligibilityStore for SqlEligibilityStore {
     ) -> Result<Vec<Coverage>, StoreError> {
         let after = after.map(ToString::to_string);
         let rows: Vec<CoverageRow> = with_db!(self.db, |pool| {
-            sqlx::query_as(SELECT_PAGE)
+            sqlx::query_as(SELECT_COVERAGE_PAGE)
                 .bind(tenant.as_str())
                 .bind(filter.patient_ref.as_deref())
                 .bind(filter.payer_id.as_deref())
@@ -561,47 +743,46 @@ impl EligibilityStore for SqlEligibilityStore {
         rows.into_iter().map(CoverageRow::into_model).collect()
     }
 
-    async fn insert_check(&self, check: &StoredCheck) -> Result<Inserted, StoreError> {
-        let mut out = self.insert_checks(std::slice::from_ref(check)).await?;
-        out.pop().ok_or_else(|| {
-            StoreError::from(StorageError::corrupt(
-                "eligibility check",
-                "insert returned no outcome".to_owned(),
-            ))
-        })
-    }
-
-    async fn insert_checks(&self, checks: &[StoredCheck]) -> Result<Vec<Inserted>, StoreError> {
-        let rows = checks
+    async fn record_checks(&self, records: &[CheckRecord]) -> Result<Vec<Recorded>, StoreError> {
+        // Encode before taking the write lock.
+        let rows = records
             .iter()
-            .map(CheckRow::from_model)
+            .map(|r| match r {
+                CheckRecord::Exchange(stored) => CheckRow::from_model(stored).map(Some),
+                CheckRecord::Reused { .. } => Ok(None),
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut inserted = std::collections::HashSet::new();
+        // Keys are claimed in one order, so two replicas' batches cannot deadlock on PostgreSQL.
+        let mut order: Vec<usize> = (0..records.len()).collect();
+        order.sort_by(|&a, &b| {
+            let key = |i: usize| {
+                records
+                    .get(i)
+                    .map(|r| (r.tenant().as_str(), r.key().as_str()))
+            };
+            key(a).cmp(&key(b))
+        });
+        let mut steps: Vec<Option<Step>> = records.iter().map(|_| None).collect();
         let mut tx = self.db.begin().await?;
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            inserted.extend(Self::insert_rows(&mut tx, chunk).await?);
+        for i in order {
+            let (Some(record), Some(row), Some(step)) =
+                (records.get(i), rows.get(i), steps.get_mut(i))
+            else {
+                continue;
+            };
+            *step = Some(Self::record_in(&mut tx, record, row.as_ref()).await?);
         }
         tx.commit().await?;
-        let mut out = Vec::with_capacity(checks.len());
-        for check in checks {
-            if inserted.contains(&check.check.id) {
-                out.push(Inserted::New);
-                continue;
-            }
-            let key = IdempotencyKey::parse(&check.idempotency_key).map_err(|e| {
-                StoreError::from(StorageError::corrupt("idempotency key", e.to_string()))
-            })?;
-            match self.find_check_by_key(&check.tenant_id, &key).await? {
-                Some((fingerprint, existing)) => {
-                    out.push(Inserted::Existing(fingerprint, Box::new(existing)));
-                }
-                None => {
-                    return Err(StoreError::from(StorageError::corrupt(
-                        "eligibility check",
-                        "insert conflicted but no check holds the key".to_owned(),
-                    )));
-                }
-            }
+        let mut out = Vec::with_capacity(records.len());
+        for (record, step) in records.iter().zip(steps) {
+            out.push(match step {
+                Some(Step::New) => Recorded::New,
+                Some(Step::Conflict) => Recorded::Conflict,
+                Some(Step::Replay(id)) => Recorded::Replay(Box::new(
+                    self.keyed_check(record.tenant(), record.key(), &id).await?,
+                )),
+                None => return Err(corrupt("eligibility check record", "a record was skipped")),
+            });
         }
         Ok(out)
     }
@@ -610,22 +791,32 @@ impl EligibilityStore for SqlEligibilityStore {
         &self,
         tenant: &TenantId,
         key: &IdempotencyKey,
-    ) -> Result<Option<(String, pb::EligibilityCheck)>, StoreError> {
-        let row: Option<CheckReadRow> = with_db!(self.db, |pool| {
-            sqlx::query_as(
-                "SELECT request_fingerprint, detail, NULL AS raw_270, NULL AS raw_271 \
-                 FROM eligibility_checks WHERE tenant_id = $1 AND idempotency_key = $2",
-            )
-            .bind(tenant.as_str())
-            .bind(key.as_str())
-            .fetch_optional(pool)
-            .await?
+        fingerprint: &Fingerprint,
+    ) -> Result<KeyLookup, StoreError> {
+        let row: Option<(String, Option<Vec<u8>>)> = with_db!(self.db, |pool| {
+            sqlx::query_as(SELECT_CHECK_KEY)
+                .bind(tenant.as_str())
+                .bind(CHECK_ELIGIBILITY_SCOPE)
+                .bind(key.as_str())
+                .fetch_optional(pool)
+                .await?
         });
-        row.map(|r| {
-            let fingerprint = r.request_fingerprint.clone();
-            r.into_proto().map(|c| (fingerprint, c))
-        })
-        .transpose()
+        match row {
+            None => Ok(KeyLookup::Free),
+            Some((stored, _)) if stored != fingerprint.to_hex() => Ok(KeyLookup::Conflict),
+            Some((_, Some(response))) => {
+                let id = String::from_utf8(response)
+                    .map_err(|_| corrupt("idempotency response", "recorded id is not UTF-8"))?;
+                Ok(KeyLookup::Replay(Box::new(
+                    self.keyed_check(tenant, key, &id).await?,
+                )))
+            }
+            // A committed record always has its response; see `idempotency::claim`.
+            Some((_, None)) => Err(StoreError::from(StorageError::IdempotencyIncomplete {
+                scope: CHECK_ELIGIBILITY_SCOPE.to_owned(),
+                key: key.as_str().to_owned(),
+            })),
+        }
     }
 
     async fn get_check(
@@ -633,13 +824,11 @@ impl EligibilityStore for SqlEligibilityStore {
         tenant: &TenantId,
         id: &EligibilityCheckId,
         include_raw: bool,
-    ) -> Result<Option<pb::EligibilityCheck>, StoreError> {
+    ) -> Result<Option<EligibilityCheck>, StoreError> {
         let sql = if include_raw {
-            "SELECT request_fingerprint, detail, raw_270, raw_271 FROM eligibility_checks \
-             WHERE tenant_id = $1 AND id = $2"
+            SELECT_CHECK_RAW
         } else {
-            "SELECT request_fingerprint, detail, NULL AS raw_270, NULL AS raw_271 \
-             FROM eligibility_checks WHERE tenant_id = $1 AND id = $2"
+            SELECT_CHECK
         };
         let row: Option<CheckReadRow> = with_db!(self.db, |pool| {
             sqlx::query_as(sql)
@@ -648,7 +837,7 @@ impl EligibilityStore for SqlEligibilityStore {
                 .fetch_optional(pool)
                 .await?
         });
-        row.map(CheckReadRow::into_proto).transpose()
+        row.map(CheckReadRow::into_model).transpose()
     }
 
     async fn list_checks(
@@ -657,12 +846,13 @@ impl EligibilityStore for SqlEligibilityStore {
         filter: &CheckFilter,
         after: Option<&EligibilityCheckId>,
         limit: u32,
-    ) -> Result<Vec<pb::EligibilityCheck>, StoreError> {
+    ) -> Result<Vec<EligibilityCheck>, StoreError> {
         let after = after.map(ToString::to_string);
         let coverage = filter.coverage_id.map(|c| c.to_string());
         let dos_from = filter.date_of_service_from.map(format_iso_date);
         let dos_to = filter.date_of_service_to.map(format_iso_date);
-        const SQL: &str = "SELECT request_fingerprint, detail, NULL AS raw_270, NULL AS raw_271 FROM eligibility_checks \
+        let status = filter.status.map(CheckStatus::as_str);
+        const SQL: &str = "SELECT idempotency_key, detail, NULL AS raw_270, NULL AS raw_271 FROM eligibility_checks \
              WHERE tenant_id = $1 AND ($2 IS NULL OR coverage_id = $2) \
              AND ($3 IS NULL OR patient_ref = $3) AND ($4 IS NULL OR payer_id = $4) \
              AND ($5 IS NULL OR status = $5) AND ($6 IS NULL OR date_of_service >= $6) \
@@ -674,7 +864,7 @@ impl EligibilityStore for SqlEligibilityStore {
                 .bind(coverage.as_deref())
                 .bind(filter.patient_ref.as_deref())
                 .bind(filter.payer_id.as_deref())
-                .bind(filter.status.as_deref())
+                .bind(status)
                 .bind(dos_from.as_deref())
                 .bind(dos_to.as_deref())
                 .bind(filter.created_from_micros)
@@ -684,7 +874,7 @@ impl EligibilityStore for SqlEligibilityStore {
                 .fetch_all(pool)
                 .await?
         });
-        rows.into_iter().map(CheckReadRow::into_proto).collect()
+        rows.into_iter().map(CheckReadRow::into_model).collect()
     }
 
     async fn latest_completed_check(
@@ -692,10 +882,10 @@ impl EligibilityStore for SqlEligibilityStore {
         tenant: &TenantId,
         coverage_id: &CoverageId,
         date_of_service: NaiveDate,
-    ) -> Result<Option<pb::EligibilityCheck>, StoreError> {
+    ) -> Result<Option<EligibilityCheck>, StoreError> {
         let row: Option<CheckReadRow> = with_db!(self.db, |pool| {
             sqlx::query_as(
-                "SELECT request_fingerprint, detail, NULL AS raw_270, NULL AS raw_271 \
+                "SELECT idempotency_key, detail, NULL AS raw_270, NULL AS raw_271 \
                  FROM eligibility_checks WHERE tenant_id = $1 AND coverage_id = $2 \
                  AND date_of_service = $3 AND status = 'COMPLETED' ORDER BY id DESC LIMIT 1",
             )
@@ -705,24 +895,33 @@ impl EligibilityStore for SqlEligibilityStore {
             .fetch_optional(pool)
             .await?
         });
-        row.map(CheckReadRow::into_proto).transpose()
+        row.map(CheckReadRow::into_model).transpose()
     }
 
     async fn create_estimate(
         &self,
         tenant: &TenantId,
         key: &IdempotencyKey,
-        request_fingerprint: &[u8],
-        estimate: &pb::CostEstimate,
-    ) -> Result<pb::CostEstimate, StoreError> {
+        request_fingerprint: &Fingerprint,
+        estimate: &CostEstimate,
+    ) -> Result<CostEstimate, StoreError> {
+        let amount = |what: &'static str, m: Money| {
+            m.to_minor_units().map_err(|e| corrupt(what, e.to_string()))
+        };
+        let total_charge = amount("total charge", estimate.total_charge)?;
+        let total_allowed = amount("total allowed", estimate.total_allowed)?;
+        let total_patient = amount(
+            "total patient responsibility",
+            estimate.total.patient_responsibility,
+        )?;
+        let detail = mapping::encode_estimate(estimate);
         let mut tx = self.db.begin().await?;
-        let fingerprint = Fingerprint::of(request_fingerprint);
         let claim = idempotency::reserve_id(
             &mut tx,
             tenant.as_str(),
             ESTIMATE_SCOPE,
             key.as_str(),
-            &fingerprint,
+            request_fingerprint,
         )
         .await?;
         match claim {
@@ -735,22 +934,6 @@ impl EligibilityStore for SqlEligibilityStore {
                 found.ok_or_else(|| idempotency::replayed_entity_missing("estimate", &id).into())
             }
             IdReservation::New(pending) => {
-                let cents = |what: &'static str, s: &str| -> Result<i64, StoreError> {
-                    medbill_domain::Money::parse(s)
-                        .and_then(|m| m.to_minor_units())
-                        .map_err(|e| StoreError::from(StorageError::corrupt(what, e.to_string())))
-                };
-                let total_patient = estimate
-                    .total
-                    .as_ref()
-                    .map(|t| cents("total patient responsibility", &t.patient_responsibility))
-                    .transpose()?
-                    .unwrap_or(0);
-                let created_at = estimate
-                    .created_at
-                    .as_ref()
-                    .map(|t| t.seconds * 1_000_000 + i64::from(t.nanos / 1_000))
-                    .unwrap_or_else(time::now_micros);
                 with_tx!(tx, |conn| {
                     sqlx::query(
                         "INSERT INTO cost_estimates (tenant_id, id, eligibility_check_id, coverage_id, \
@@ -759,21 +942,21 @@ impl EligibilityStore for SqlEligibilityStore {
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                     )
                     .bind(tenant.as_str())
-                    .bind(&estimate.id)
-                    .bind(non_empty(&estimate.eligibility_check_id))
-                    .bind(non_empty(&estimate.coverage_id))
+                    .bind(estimate.id.to_string())
+                    .bind(estimate.eligibility_check_id.map(|id| id.to_string()))
+                    .bind(estimate.coverage_id.map(|id| id.to_string()))
                     .bind(&estimate.patient_ref)
-                    .bind(&estimate.date_of_service)
+                    .bind(format_iso_date(estimate.date_of_service))
                     .bind(estimate.self_pay)
-                    .bind(cents("total charge", &estimate.total_charge)?)
-                    .bind(cents("total allowed", &estimate.total_allowed)?)
+                    .bind(total_charge)
+                    .bind(total_allowed)
                     .bind(total_patient)
-                    .bind(estimate.encode_to_vec())
-                    .bind(created_at)
+                    .bind(&detail)
+                    .bind(time::to_micros(estimate.created_at))
                     .execute(&mut *conn)
                     .await?;
                 });
-                idempotency::complete(&mut tx, pending, estimate.id.as_bytes()).await?;
+                idempotency::complete(&mut tx, pending, estimate.id.to_string().as_bytes()).await?;
                 tx.commit().await?;
                 Ok(estimate.clone())
             }
@@ -784,7 +967,7 @@ impl EligibilityStore for SqlEligibilityStore {
         &self,
         tenant: &TenantId,
         id: &EstimateId,
-    ) -> Result<Option<pb::CostEstimate>, StoreError> {
+    ) -> Result<Option<CostEstimate>, StoreError> {
         let detail: Option<(Vec<u8>,)> = with_db!(self.db, |pool| {
             sqlx::query_as(SELECT_ESTIMATE)
                 .bind(tenant.as_str())
@@ -792,7 +975,9 @@ impl EligibilityStore for SqlEligibilityStore {
                 .fetch_optional(pool)
                 .await?
         });
-        detail.map(|(d,)| decode_estimate(&d)).transpose()
+        Ok(detail
+            .map(|(d,)| mapping::decode_estimate(&d))
+            .transpose()?)
     }
 }
 

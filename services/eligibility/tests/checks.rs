@@ -519,4 +519,236 @@ medbill_storage::conformance_tests! {
         assert_eq!(hidden.code(), Code::NotFound);
         Ok(())
     }
+
+    async fn the_key_is_checked_before_the_cache(db: Database) -> anyhow::Result<()> {
+        let env = setup(db).await?;
+        let mut a = env.client(Caller::TenantA);
+        let on = |key: &str, dos: &str| pb::CheckEligibilityRequest { date_of_service: dos.into(), ..avery(key) };
+        let first = check(&mut a, on("k-1", DOS)).await?;
+        let warm = check(&mut a, on("k-2", "2026-03-03")).await?;
+        assert!(!first.from_cache && !warm.from_cache);
+
+        // k-1 with another date of service is another request, cached answer or not.
+        let status = check(&mut a, on("k-1", "2026-03-03")).await.expect_err("key reused");
+        assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+        assert!(status.message().contains("k-1"), "{}", status.message());
+
+        // A key answered from the cache is recorded too: it replays, and means one request.
+        let cached = check(&mut a, on("k-3", DOS)).await?;
+        assert!(cached.from_cache);
+        assert_eq!(cached.cached_from_check_id, first.id);
+        for other in [on("k-3", "2026-03-03"), on("k-3", "2026-03-04")] {
+            let status = check(&mut a, other).await.expect_err("key reused");
+            assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+        }
+        let replayed = check(&mut a, on("k-3", DOS)).await?;
+        assert_eq!(replayed, cached, "a retry gets the first answer again");
+        assert_eq!(check(&mut a, on("k-1", DOS)).await?, first);
+        assert_eq!(env.payer_calls(), 2, "refused and replayed calls never reach the payer");
+        Ok(())
+    }
+
+    async fn twenty_different_bodies_on_one_key_get_one_answer(db: Database) -> anyhow::Result<()> {
+        let env = setup(db).await?;
+        let mut a = env.client(Caller::TenantA);
+        // Some bodies find their answer in the cache, the others wait on a slow payer.
+        check(&mut a, avery("warm-1")).await?;
+        env.sim.faults().set(Fault::Delay { ms: 200 });
+        let body = |key: &str, variant: usize| {
+            let mut req = if variant.is_multiple_of(4) {
+                avery(key)
+            } else {
+                pb::CheckEligibilityRequest { date_of_service: format!("2026-04-{:02}", variant % 28 + 1), ..avery(key) }
+            };
+            if let Some(pb::check_eligibility_request::Subject::Inline(i)) = req.subject.as_mut() {
+                i.patient_ref = format!("pat-{variant}");
+            }
+            req
+        };
+        for (key, variants) in [("race-1", 20), ("race-2", 5)] {
+            let mut tasks = Vec::new();
+            for i in 0..20usize {
+                let mut c = env.client(Caller::TenantA);
+                let req = body(key, i % variants);
+                tasks.push(tokio::spawn(async move { (i % variants, check(&mut c, req).await) }));
+            }
+            let mut answered = Vec::new();
+            for t in tasks {
+                match t.await? {
+                    (variant, Ok(got)) => answered.push((variant, got.id)),
+                    (_, Err(status)) => assert_eq!(status.code(), Code::AlreadyExists, "{key}: {status:?}"),
+                }
+            }
+            assert!(!answered.is_empty(), "{key}: one request wins the key");
+            let (variant, id) = answered[0].clone();
+            assert!(
+                answered.iter().all(|(v, i)| *v == variant && *i == id),
+                "{key}: only identical bodies get OK, all with the same check: {answered:?}"
+            );
+            if variants == 20 {
+                assert_eq!(answered.len(), 1, "{key}: twenty different bodies, one answer");
+            }
+            // Afterwards the key answers its own request only.
+            let again = check(&mut a, body(key, variant)).await?;
+            assert_eq!(again.id, id);
+            let other = check(&mut a, body(key, variant + 1)).await.expect_err("reused");
+            assert_eq!(other.code(), Code::AlreadyExists);
+        }
+        Ok(())
+    }
+
+    async fn a_provider_without_an_npi_is_refused_not_replaced(db: Database) -> anyhow::Result<()> {
+        let env = setup(db).await?;
+        let mut a = env.client(Caller::TenantA);
+        let with_provider = |key: &str, npi: &str| pb::CheckEligibilityRequest {
+            provider: Some(common::ProviderRef { npi: npi.into(), organization_name: "NORTH CLINIC".into(), ..Default::default() }),
+            ..avery(key)
+        };
+        for (key, npi) in [("p-1", ""), ("p-2", "1234567890"), ("p-3", "123456789"), ("p-4", "12345678931"), ("p-5", "12345678A3")] {
+            let status = check(&mut a, with_provider(key, npi)).await.expect_err(npi);
+            assert_eq!(status.code(), Code::InvalidArgument, "{npi:?}: {status:?}");
+            assert!(status.message().contains("provider.npi"), "{}", status.message());
+        }
+        let given = check(&mut a, with_provider("p-6", "1245319599")).await?;
+        assert_eq!(given.provider_npi, "1245319599");
+        let unset = check(&mut a, pb::CheckEligibilityRequest {
+            provider: Some(common::ProviderRef::default()),
+            date_of_service: "2026-03-03".into(),
+            ..avery("p-7")
+        }).await?;
+        assert_eq!(unset.provider_npi, "1234567893", "an empty provider is the configured one");
+        Ok(())
+    }
+
+    async fn identifiers_follow_one_rule_in_checks_and_estimates(db: Database) -> anyhow::Result<()> {
+        let env = setup(db).await?;
+        let mut a = env.client(Caller::TenantA);
+        let megabyte = "P".repeat(1 << 20);
+        for (i, bad) in [megabyte.as_str(), "pat\u{1}1", " pat-1", &"p".repeat(129)].into_iter().enumerate() {
+            let mut req = avery(&format!("id-{i}"));
+            if let Some(pb::check_eligibility_request::Subject::Inline(s)) = req.subject.as_mut() {
+                s.patient_ref = bad.to_owned();
+            }
+            let status = check(&mut a, req).await.expect_err("bad patient_ref");
+            assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+            assert!(status.message().contains("inline.patient_ref"), "{}", status.message());
+            assert!(status.message().len() < 200, "the value is not echoed");
+
+            let estimate = a.estimate_patient_cost(pb::EstimatePatientCostRequest {
+                idempotency_key: format!("est-{i}"),
+                self_pay: true,
+                patient_ref: bad.to_owned(),
+                date_of_service: DOS.into(),
+                services: vec![pb::EstimateServiceInput {
+                    procedure: Some(common::Procedure { code: "99213".into(), ..Default::default() }),
+                    charge: "100.00".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }).await.expect_err("bad patient_ref");
+            assert_eq!(estimate.code(), Code::InvalidArgument, "{estimate:?}");
+            assert!(estimate.message().contains("patient_ref"), "{}", estimate.message());
+        }
+        let ok = "p".repeat(128);
+        let mut req = avery("id-ok");
+        if let Some(pb::check_eligibility_request::Subject::Inline(s)) = req.subject.as_mut() {
+            s.patient_ref = ok.clone();
+        }
+        assert_eq!(check(&mut a, req).await?.patient_ref, ok);
+        Ok(())
+    }
+
+    async fn estimates_validate_providers_and_lines_as_claims_do(db: Database) -> anyhow::Result<()> {
+        let env = setup(db).await?;
+        let mut a = env.client(Caller::TenantA);
+        let base = |key: &str| pb::EstimatePatientCostRequest {
+            idempotency_key: key.into(),
+            self_pay: true,
+            patient_ref: "pat-1".into(),
+            date_of_service: DOS.into(),
+            services: vec![pb::EstimateServiceInput {
+                procedure: Some(common::Procedure { code: "99213".into(), ..Default::default() }),
+                charge: "100.00".into(),
+                place_of_service: "11".into(),
+                units: "2".into(),
+                ..Default::default()
+            }],
+            provider: Some(common::ProviderRef { npi: "1234567893".into(), organization_name: "SUNRISE".into(), ..Default::default() }),
+            ..Default::default()
+        };
+        a.estimate_patient_cost(base("ok")).await?;
+        let npi = |key: &str, npi: &str| {
+            let mut r = base(key);
+            if let Some(p) = r.provider.as_mut() { p.npi = npi.into(); }
+            r
+        };
+        let line = |key: &str, pos: &str, units: &str| {
+            let mut r = base(key);
+            r.services[0].place_of_service = pos.into();
+            r.services[0].units = units.into();
+            r
+        };
+        let cases = [
+            ("provider.npi", npi("n-1", "1234567890")),
+            ("provider.npi", npi("n-2", "")),
+            ("provider.npi", npi("n-3", "123456789")),
+            ("provider.npi", npi("n-4", "12345678931")),
+            ("provider.npi", npi("n-5", "ABCDEFGHIJ")),
+            ("services[0].place_of_service", line("l-1", "office", "1")),
+            ("services[0].place_of_service", line("l-2", "123", "1")),
+            ("services[0].units", line("l-3", "11", "99999999999999999999")),
+            ("services[0].units", line("l-4", "11", "-1")),
+        ];
+        for (field, req) in cases {
+            let status = a.estimate_patient_cost(req).await.expect_err(field);
+            assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+            assert!(status.message().contains(field), "{field}: {}", status.message());
+        }
+        Ok(())
+    }
+
+    async fn an_estimate_breakdown_adds_up_on_the_wire(db: Database) -> anyhow::Result<()> {
+        let env = setup(db).await?;
+        let mut a = env.client(Caller::TenantA);
+        let got = check(&mut a, avery("k-1")).await?;
+        let est = a.estimate_patient_cost(pb::EstimatePatientCostRequest {
+            idempotency_key: "est-1".into(),
+            benefits_source: Some(pb::estimate_patient_cost_request::BenefitsSource::EligibilityCheckId(got.id.clone())),
+            date_of_service: DOS.into(),
+            services: vec![
+                pb::EstimateServiceInput {
+                    procedure: Some(common::Procedure { code: "27447".into(), ..Default::default() }),
+                    charge: "100000.00".into(),
+                    ..Default::default()
+                },
+                pb::EstimateServiceInput {
+                    procedure: Some(common::Procedure { code: "99213".into(), ..Default::default() }),
+                    service_type_code: "98".into(),
+                    charge: "150.00".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }).await?.into_inner().estimate.unwrap_or_default();
+        let money = |s: &str| medbill_domain::Money::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        let adds_up = |b: &pb::ResponsibilityBreakdown, allowed: &str| {
+            assert_eq!(
+                money(&b.deductible) + money(&b.coinsurance) + money(&b.copay) - money(&b.out_of_pocket_cap_reduction),
+                money(&b.patient_responsibility),
+                "{b:?}"
+            );
+            assert_eq!(money(&b.patient_responsibility) + money(&b.plan_pays), money(allowed), "{b:?}");
+        };
+        let b0 = est.lines[0].breakdown.clone().unwrap_or_default();
+        assert_eq!(
+            (b0.deductible.as_str(), b0.coinsurance.as_str(), b0.out_of_pocket_cap_reduction.as_str(), b0.patient_responsibility.as_str()),
+            ("1250.00", "19750.00", "16400.00", "4600.00")
+        );
+        for l in &est.lines {
+            adds_up(&l.breakdown.clone().unwrap_or_default(), &l.allowed_amount);
+        }
+        adds_up(&est.total.clone().unwrap_or_default(), &est.total_allowed);
+        assert_eq!(est.out_of_pocket_remaining_after, "0.00");
+        Ok(())
+    }
 }

@@ -1,18 +1,5 @@
-//! Background work with one start and one shutdown path: outbox relays, pollers (ERA and
-//! acknowledgement retrieval), schedulers (dunning), and companion servers.
-//!
-//! A service hands its work to the binary as named [`BackgroundTask`]s (in
-//! [`super::ServiceParts`]); the binary runs them all in one [`BackgroundTasks`] and, after the
-//! gRPC server has drained, asks them to stop and waits for them.
-//!
-//! # Every task must be safe with several replicas
-//!
-//! In production every service runs as several replicas, and each replica runs the same tasks.
-//! A task must therefore never assume it is alone: it takes each unit of work through a lease
-//! (a row claimed with an expiry and a token, as the outbox relay does) or through
-//! `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL, so that two replicas never do the same
-//! job. SQLite has a single writer and runs one replica. Work that is not in the database
-//! (a listener that only answers requests, such as payer-sim) is safe by construction.
+//! Background work with one start and one shutdown path ([`BackgroundTask`],
+//! [`BackgroundTasks`], [`Shutdown`]); the replica rule is on [`BackgroundTask`].
 
 use std::fmt;
 use std::future::Future;
@@ -49,9 +36,20 @@ impl Shutdown {
 
 type TaskFn = Box<dyn FnOnce(Shutdown) -> BoxFuture<'static, Result<(), TaskError>> + Send>;
 
-/// A named unit of background work, not yet started.
+/// A named unit of background work, not yet started: an outbox relay, a poller (ERA and
+/// acknowledgement retrieval), a scheduler (dunning), a companion server.
 ///
-/// See the [module docs](self) for the rule every task must follow with several replicas.
+/// A service returns its tasks in [`super::ServiceParts`]; the binary runs every task of the
+/// process in one [`BackgroundTasks`] and stops them after the gRPC server has drained.
+///
+/// # Every task must be safe with several replicas
+///
+/// In production every service runs as several replicas, and each replica runs the same tasks.
+/// A task must therefore never assume it is alone: it takes each unit of work through a lease
+/// (a row claimed with an expiry and a token, as the outbox relay does) or through
+/// `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL, so that two replicas never do the same
+/// job. SQLite has a single writer and runs one replica. Work that is not in the database
+/// (a listener that only answers requests, such as payer-sim) is safe by construction.
 ///
 /// ```
 /// use medbill_runtime::service::BackgroundTask;

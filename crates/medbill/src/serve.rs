@@ -1,30 +1,46 @@
 //! `medbill serve`: runs one service, or all four in one process, behind one gRPC listener.
 //!
+//! Every service is started the same way (see `medbill_runtime::service`): the binary lists
+//! each crate's `SERVICE`, and for each one it runs it creates a `StartContext`, awaits its
+//! `start`, adds its routes to the one gRPC server, and starts its background tasks (and one
+//! outbox relay if it delivers any destination) in one `BackgroundTasks`. On shutdown gRPC
+//! drains first, then the tasks stop.
+//!
 //! Every service gets its own database namespace (a PostgreSQL schema or a SQLite file) from
 //! the one configured URL, and reaches the others through their gRPC clients at the
 //! configured endpoints, which default to this process: the code path and the traces are the
 //! same whether the services share a process or not.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use medbill_connect::{
     CoreHttpConfig, PayerConnection, RetryPolicy as ConnectRetryPolicy, TransportConfig,
 };
-use medbill_payer_sim::PayerSimHandle;
-use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
-use medbill_remittance::delivery::CollectionsDelivery;
+use medbill_eligibility::{EligibilityConfig, ProviderConfig};
+use medbill_payer_sim::{PayerSimConfig, PayerSimHandle};
 use medbill_runtime::auth::Authenticator;
-use medbill_runtime::client;
 use medbill_runtime::config::{
-    self, Config, ConfigOverrides, LogFormat, ProviderConfig, ServiceKind,
+    self, Config, ConfigError, ConfigOverrides, LoadedConfig, LogFormat, ServiceKind,
 };
 use medbill_runtime::server::{Server, ServerHandle, shutdown_signal};
-use medbill_runtime::{telemetry, with_grpc_limits};
-use medbill_storage::Database;
-use medbill_storage::outbox::{Relay, RelayHandle};
+use medbill_runtime::service::{
+    BackgroundTask, BackgroundTasks, Destination, ServiceDef, StartContext, TaskError,
+};
+use medbill_runtime::telemetry;
 use tokio::net::TcpListener;
 use tonic::service::RoutesBuilder;
+
+/// Every service this binary runs, in start order.
+pub const SERVICES: [ServiceDef; 4] = [
+    medbill_eligibility::SERVICE,
+    medbill_claims::SERVICE,
+    medbill_remittance::SERVICE,
+    medbill_collections::SERVICE,
+];
 
 /// Which services this process runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -44,15 +60,17 @@ pub enum Target {
 }
 
 impl Target {
-    fn services(self) -> Vec<ServiceKind> {
-        match self {
-            Target::All => ServiceKind::ALL.to_vec(),
-            Target::Eligibility => vec![ServiceKind::Eligibility],
-            Target::Claims => vec![ServiceKind::Claims],
-            Target::Remittance => vec![ServiceKind::Remittance],
-            Target::Collections => vec![ServiceKind::Collections],
-            Target::PayerSim => Vec::new(),
-        }
+    /// Returns the services the target runs, in start order.
+    fn services(self) -> Vec<&'static ServiceDef> {
+        let only = match self {
+            Target::All => return SERVICES.iter().collect(),
+            Target::PayerSim => return Vec::new(),
+            Target::Eligibility => ServiceKind::Eligibility,
+            Target::Claims => ServiceKind::Claims,
+            Target::Remittance => ServiceKind::Remittance,
+            Target::Collections => ServiceKind::Collections,
+        };
+        SERVICES.iter().filter(|def| def.service == only).collect()
     }
 
     fn runs_payer_sim(self) -> bool {
@@ -69,9 +87,10 @@ pub struct ServeArgs {
     /// TOML configuration file (also `MEDBILL_CONFIG`).
     #[arg(long, env = "MEDBILL_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Address to listen on, e.g. `0.0.0.0:50051` (config key `listen`).
+    /// Address to listen on, e.g. `0.0.0.0:50051`: the gRPC listener (config key `listen`), or
+    /// payer-sim's with `--target payer-sim` (config key `payer_sim.listen`).
     #[arg(long)]
-    pub listen: Option<std::net::SocketAddr>,
+    pub listen: Option<SocketAddr>,
     /// Directory for the default SQLite databases (config key `data_dir`).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -92,6 +111,32 @@ pub enum LogFormatArg {
     Json,
 }
 
+/// Returns every top-level configuration key a service (or payer-sim) claims.
+pub fn sections() -> Vec<&'static str> {
+    let mut sections: Vec<&'static str> = SERVICES
+        .iter()
+        .flat_map(|def| def.sections.iter().copied())
+        .chain([medbill_payer_sim::SECTION])
+        .collect();
+    sections.sort_unstable();
+    sections.dedup();
+    sections
+}
+
+/// Loads the configuration as `medbill serve` does (file, environment, `overrides`) and checks
+/// every service's section, whichever services will run, so a typo anywhere fails at start.
+pub fn load_config(
+    config_file: Option<&Path>,
+    overrides: &ConfigOverrides,
+) -> Result<LoadedConfig, ConfigError> {
+    let loaded = config::load(config_file, overrides, &sections())?;
+    for def in &SERVICES {
+        (def.check)(&loaded)?;
+    }
+    payer_sim_config(&loaded)?;
+    Ok(loaded)
+}
+
 /// Loads the configuration, starts the chosen services and serves until SIGTERM/SIGINT.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let overrides = ConfigOverrides {
@@ -103,21 +148,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             LogFormatArg::Json => LogFormat::Json,
         }),
     };
-    let config =
-        config::load(args.config.as_deref(), &overrides).context("loading configuration")?;
+    let loaded =
+        load_config(args.config.as_deref(), &overrides).context("loading configuration")?;
+    let config = loaded.config();
     let _telemetry = telemetry::init(&config.telemetry).context("starting telemetry")?;
     if args.target == Target::PayerSim {
-        let sim = start_payer_sim(&config).await?;
+        // payer-sim alone serves no gRPC: `--listen` is its own address.
+        let sim = start_payer_sim(&loaded, args.listen).await?;
         shutdown_signal().await;
         sim.shutdown().await?;
         println!("medbill stopped");
         return Ok(());
     }
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener = bind("gRPC", config.listen).await?;
 
-    let running = start(&config, args.target, listener).await?;
+    let running = start(&loaded, args.target, listener).await?;
     let names: Vec<&str> = running.services.iter().map(|s| s.as_str()).collect();
     println!(
         "medbill listening on {} ({})",
@@ -130,37 +175,51 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             config::DEFAULT_TENANT
         );
     }
-    tracing::info!(addr = %running.handle.local_addr(), services = ?names, "medbill started");
+    tracing::info!(addr = %running.handle.local_addr(), services = ?names,
+        tasks = ?running.task_names(), "medbill started");
     running.run_until(shutdown_signal()).await?;
     println!("medbill stopped");
     Ok(())
 }
 
-/// A started set of services behind one listener, with their outbox relays.
+/// Binds `addr`; a failure names the listener and the address.
+async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("{what} listener {addr}: {e}"))
+}
+
+/// A started set of services behind one listener, with their background tasks.
 pub struct Running {
     /// The server: its address, health reporter and shutdown.
     pub handle: ServerHandle,
     /// The services it runs.
     pub services: Vec<ServiceKind>,
-    relays: Vec<RelayHandle>,
-    payer_sim: Option<PayerSimHandle>,
+    tasks: BackgroundTasks,
+    task_grace: Duration,
+    /// What each service declared, for the wiring tests.
+    #[cfg(test)]
+    started: Vec<Started>,
 }
 
 impl Running {
-    /// Serves until `signal`, then drains in-flight calls and stops the relays gracefully
-    /// (a message being delivered is recorded first).
+    /// Returns the names of the background tasks running (outbox relays, payer-sim, ...).
+    pub fn task_names(&self) -> Vec<&str> {
+        self.tasks.names()
+    }
+
+    /// Serves until `signal`, then drains in-flight calls and stops the background tasks
+    /// (a relay records the delivery in hand first), waiting for them at most
+    /// `grpc.drain_timeout_ms`.
     pub async fn run_until(
         self,
         signal: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<()> {
         let served = self.handle.run_until(signal).await;
-        for relay in self.relays {
-            relay.shutdown().await;
-        }
-        if let Some(sim) = self.payer_sim {
-            sim.shutdown().await?;
-        }
-        served.context("serving gRPC")
+        let stopped = self.tasks.shutdown(self.task_grace).await;
+        served.context("serving gRPC")?;
+        stopped?;
+        Ok(())
     }
 
     /// Stops now: the same drain as [`Running::run_until`], triggered at once.
@@ -169,224 +228,327 @@ impl Running {
     }
 }
 
-/// Opens each of `target`'s databases (running migrations) and starts serving them on
-/// `listener`. Prints each service's database, as an operator wants to see at start.
+/// What one started service declared, kept for the wiring checks.
+struct Started {
+    service: ServiceKind,
+    callees: Vec<ServiceKind>,
+    delivers: Vec<Destination>,
+    receives: Vec<Destination>,
+}
+
+/// Starts each of `target`'s services on `listener` (payer-sim first with `--target all`).
+/// Prints each service's database and notices, as an operator wants to see at start.
 pub async fn start(
-    config: &Config,
+    loaded: &LoadedConfig,
     target: Target,
     listener: TcpListener,
 ) -> anyhow::Result<Running> {
-    let services = target.services();
-    if config.database_url.is_none() {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                config.data_dir.display()
-            )
-        })?;
-    }
-    let payer_sim = if target.runs_payer_sim() {
-        Some(start_payer_sim(config).await?)
-    } else {
-        None
-    };
-    let demo_config;
-    let config = match &payer_sim {
-        Some(sim) if config.payers.is_empty() => {
-            demo_config = with_demo_payers(config, sim);
-            &demo_config
-        }
-        _ => config,
-    };
+    anyhow::ensure!(
+        target != Target::PayerSim,
+        "payer-sim serves no gRPC; it runs alone through `medbill serve --target payer-sim`"
+    );
     let local_addr = listener.local_addr()?;
-    for (caller, callee) in unreachable_dependencies(config, &services) {
+    let mut loaded = loaded.clone();
+    let mut tasks = BackgroundTasks::new();
+    if target.runs_payer_sim() {
+        let sim = start_payer_sim(&loaded, None).await?;
+        let payers: Vec<PayerConnection> = loaded.section(medbill_eligibility::PAYERS_SECTION)?;
+        if payers.is_empty() {
+            loaded = with_demo_payers(loaded, &sim)?;
+        }
+        tasks.spawn(payer_sim_task(sim));
+    }
+    let loaded = Arc::new(loaded);
+    let config = loaded.config();
+
+    let mut routes = RoutesBuilder::default();
+    let mut serving = Vec::new();
+    let mut pending = Vec::new();
+    let mut started = Vec::new();
+    for def in target.services() {
+        let service = def.service;
+        let ctx = StartContext::new(service, loaded.clone(), local_addr);
+        let parts = (def.start)(ctx.clone())
+            .await
+            .with_context(|| service.to_string())?;
+        if let Some(db) = ctx.opened_database() {
+            println!("{service}: database {}", db.redacted_url());
+        }
+        for notice in &parts.notices {
+            println!("{service}: {notice}");
+        }
+        for route in parts.routes {
+            serving.push(route.name());
+            route.add_to(&mut routes);
+        }
+        pending.extend(parts.tasks);
+        let delivers = match parts.outbox {
+            Some(outbox) => {
+                let destinations = outbox.destinations().to_vec();
+                pending.push(outbox.into_task(service, &config.outbox));
+                destinations
+            }
+            None => Vec::new(),
+        };
+        started.push(Started {
+            service,
+            callees: ctx.callees(),
+            delivers,
+            receives: parts.receives,
+        });
+    }
+    check_destinations(&started)?;
+    for (caller, callee) in unreachable_dependencies(config, &started) {
         println!(
             "warning: {caller} calls {callee}, which this process does not run and \
              `endpoints.{callee}` does not name; those calls will fail until it is configured"
         );
     }
-    let mut routes = RoutesBuilder::default();
-    let mut server_names = Vec::new();
-    let mut relays = Vec::new();
-    for &service in &services {
-        let db = connect(config, service).await?;
-        println!("{service}: database {}", db.redacted_url());
-        server_names.push(add_service(&mut routes, config, service, db.clone(), local_addr).await?);
-        if service == ServiceKind::Remittance {
-            relays.push(remittance_relay(config, local_addr, db)?);
-        }
-    }
+
     let mut server = Server::new(routes.routes())
         .descriptor_set(medbill_proto::FILE_DESCRIPTOR_SET)
         .grpc_config(&config.grpc)
         .authenticator(Authenticator::from_config(&config.auth));
-    for name in server_names {
+    for name in serving {
         server = server.serving(name);
     }
     let handle = server
         .start(listener)
         .await
         .context("starting the gRPC server")?;
+    // After the server is up, so work that calls a service in this process finds it serving.
+    for task in pending {
+        tasks.spawn(task);
+    }
     Ok(Running {
         handle,
-        services,
-        relays,
-        payer_sim,
+        services: started.iter().map(|s| s.service).collect(),
+        tasks,
+        task_grace: Duration::from_millis(config.grpc.drain_timeout_ms),
+        #[cfg(test)]
+        started,
     })
 }
 
-/// The services each service calls over gRPC (see docs/architecture.md).
-const DEPENDENCIES: [(ServiceKind, ServiceKind); 2] = [
-    (ServiceKind::Claims, ServiceKind::Eligibility),
-    (ServiceKind::Remittance, ServiceKind::Collections),
-];
+/// Refuses wiring that cannot work: a service receiving a destination addressed to another
+/// service, or a destination delivered to a service in this process that does not receive it.
+fn check_destinations(started: &[Started]) -> anyhow::Result<()> {
+    for s in started {
+        if let Some(d) = s.receives.iter().find(|d| d.receiver() != s.service) {
+            anyhow::bail!(
+                "{}: declares it receives outbox destination {d}, which is addressed to {}",
+                s.service,
+                d.receiver()
+            );
+        }
+    }
+    for s in started {
+        for d in &s.delivers {
+            let receiver = started.iter().find(|r| r.service == d.receiver());
+            if let Some(receiver) = receiver
+                && !receiver.receives.contains(d)
+            {
+                anyhow::bail!(
+                    "{}: delivers outbox destination {d}, which {} does not declare it receives",
+                    s.service,
+                    receiver.service
+                );
+            }
+        }
+    }
+    Ok(())
+}
 
 /// Returns the (caller, callee) pairs where the callee neither runs here nor has an endpoint:
 /// in split mode the default endpoint is this process, which does not serve it.
 fn unreachable_dependencies(
     config: &Config,
-    running: &[ServiceKind],
+    started: &[Started],
 ) -> Vec<(ServiceKind, ServiceKind)> {
-    DEPENDENCIES
-        .into_iter()
-        .filter(|(caller, callee)| {
-            running.contains(caller)
-                && !running.contains(callee)
-                && config.endpoints.get(*callee).is_none()
-        })
+    let running: Vec<ServiceKind> = started.iter().map(|s| s.service).collect();
+    started
+        .iter()
+        .flat_map(|s| s.callees.iter().map(move |&callee| (s.service, callee)))
+        .filter(|(_, callee)| !running.contains(callee) && config.endpoints.get(*callee).is_none())
         .collect()
 }
 
-/// Starts the payer simulator on its own HTTP listener and says where it listens.
-async fn start_payer_sim(config: &Config) -> anyhow::Result<PayerSimHandle> {
-    let sim = medbill_payer_sim::bind_and_start(config.payer_sim.clone())
-        .await
-        .context("starting payer-sim")?;
+/// Reads the `[payer_sim]` section.
+fn payer_sim_config(loaded: &LoadedConfig) -> Result<PayerSimConfig, ConfigError> {
+    loaded.section(medbill_payer_sim::SECTION)
+}
+
+/// Starts the payer simulator on its own HTTP listener (`listen` when given, else
+/// `payer_sim.listen`) and says where it listens.
+async fn start_payer_sim(
+    loaded: &LoadedConfig,
+    listen: Option<SocketAddr>,
+) -> anyhow::Result<PayerSimHandle> {
+    let mut config = payer_sim_config(loaded)?;
+    if let Some(addr) = listen {
+        config.listen = addr;
+    }
+    // Its errors name payer-sim (and the address, for a bind failure) themselves.
+    let sim = medbill_payer_sim::bind_and_start(config).await?;
     println!("payer-sim: CORE endpoint {}", sim.url());
     Ok(sim)
+}
+
+/// Runs payer-sim until shutdown, as a background task of the suite.
+fn payer_sim_task(sim: PayerSimHandle) -> BackgroundTask {
+    BackgroundTask::new("payer-sim", move |shutdown| async move {
+        shutdown.requested().await;
+        sim.shutdown().await.map_err(|e| Box::new(e) as TaskError)
+    })
 }
 
 /// With payer-sim in this process and no `[[payers]]` configured, points eligibility at
 /// payer-sim for every payer in its catalog (and names a demo provider when none is set), so the
 /// zero-setup suite checks eligibility end to end. Says so, because a real deployment
 /// configures its clearinghouse instead.
-fn with_demo_payers(config: &Config, sim: &PayerSimHandle) -> Config {
-    let mut demo = config.clone();
-    for payer_id in sim.payer_ids() {
-        demo.payers.push(PayerConnection {
+fn with_demo_payers(loaded: LoadedConfig, sim: &PayerSimHandle) -> anyhow::Result<LoadedConfig> {
+    let payers: Vec<PayerConnection> = sim
+        .payer_ids()
+        .iter()
+        .map(|payer_id| PayerConnection {
             payer_id: payer_id.clone(),
             sender_id: "MEDBILL".to_owned(),
             receiver_id: payer_id.clone(),
             transport: TransportConfig::CoreHttp(CoreHttpConfig::new(sim.url())),
             batch_transport: None,
             retry: ConnectRetryPolicy::default(),
-        });
-    }
-    if demo.eligibility.default_provider.is_none() {
-        demo.eligibility.default_provider = Some(ProviderConfig {
-            npi: "1234567893".to_owned(),
-            organization_name: "MEDBILL DEMO CLINIC".to_owned(),
-            tax_id: None,
-        });
+        })
+        .collect();
+    let mut loaded = loaded.with_value(medbill_eligibility::PAYERS_SECTION, payers);
+    let eligibility: EligibilityConfig = loaded.section(medbill_eligibility::SECTION)?;
+    if eligibility.default_provider.is_none() {
+        loaded = loaded.with_value(
+            "eligibility.default_provider",
+            ProviderConfig {
+                npi: "1234567893".to_owned(),
+                organization_name: "MEDBILL DEMO CLINIC".to_owned(),
+                tax_id: None,
+            },
+        );
     }
     println!(
         "eligibility: no [[payers]] configured; payers {} are answered by the in-process payer-sim",
         sim.payer_ids().join(", ")
     );
-    demo
-}
-
-/// Starts the relay that delivers what remittance owes collections (see
-/// `medbill_remittance::delivery`), through collections' gRPC client wherever it runs.
-fn remittance_relay(
-    config: &Config,
-    local_addr: std::net::SocketAddr,
-    db: Database,
-) -> anyhow::Result<RelayHandle> {
-    let url = config.endpoint_for(ServiceKind::Collections, local_addr);
-    let channel = client::connect(&url, &config.client)
-        .with_context(|| format!("collections endpoint {url}"))?;
-    let delivery = CollectionsDelivery::new(channel, config.auth.clone());
-    Ok(Relay::new(db, delivery, config.outbox.clone()).spawn())
-}
-
-/// Connects `service` to its own namespace of the configured database.
-async fn connect(config: &Config, service: ServiceKind) -> anyhow::Result<Database> {
-    let url = config.effective_database_url();
-    Database::connect(&url, &config.database_pool, service.as_str())
-        .await
-        .with_context(|| {
-            format!(
-                "{service}: cannot open {}",
-                config.database_url_for_display()
-            )
-        })
-}
-
-/// Opens `service`'s store (running its migrations), adds its gRPC server to `routes` and
-/// returns its fully qualified name for health and reflection.
-async fn add_service(
-    routes: &mut RoutesBuilder,
-    config: &Config,
-    service: ServiceKind,
-    db: Database,
-    local_addr: std::net::SocketAddr,
-) -> anyhow::Result<&'static str> {
-    use medbill_proto::service_names;
-    let migrate = |e| anyhow::anyhow!("{service}: migrations failed: {e}");
-    Ok(match service {
-        ServiceKind::Eligibility => {
-            let store = medbill_eligibility::open_store(db).await.map_err(migrate)?;
-            let svc = medbill_eligibility::EligibilityService::from_config(store, config)
-                .map_err(|e| anyhow::anyhow!("eligibility: {e}"))?
-                .into_server();
-            routes.add_service(with_grpc_limits!(svc, &config.grpc));
-            service_names::ELIGIBILITY
-        }
-        ServiceKind::Claims => {
-            let store = medbill_claims::open_store(db).await.map_err(migrate)?;
-            let url = config.endpoint_for(ServiceKind::Eligibility, local_addr);
-            let channel = client::connect(&url, &config.client)
-                .with_context(|| format!("eligibility endpoint {url}"))?;
-            let eligibility = EligibilityServiceClient::new(channel);
-            let svc =
-                medbill_claims::ClaimsService::new(store, eligibility, config.client.retry.clone())
-                    .into_server();
-            routes.add_service(with_grpc_limits!(svc, &config.grpc));
-            service_names::CLAIMS
-        }
-        ServiceKind::Remittance => {
-            let store = medbill_remittance::open_store(db).await.map_err(migrate)?;
-            let svc = medbill_remittance::RemittanceService::new(store).into_server();
-            routes.add_service(with_grpc_limits!(svc, &config.grpc));
-            service_names::REMITTANCE
-        }
-        ServiceKind::Collections => {
-            let store = medbill_collections::open_store(db).await.map_err(migrate)?;
-            let svc = medbill_collections::CollectionsService::new(store).into_server();
-            routes.add_service(with_grpc_limits!(svc, &config.grpc));
-            service_names::COLLECTIONS
-        }
-    })
+    Ok(loaded)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn started(
+        service: ServiceKind,
+        callees: &[ServiceKind],
+        delivers: &[Destination],
+        receives: &[Destination],
+    ) -> Started {
+        Started {
+            service,
+            callees: callees.to_vec(),
+            delivers: delivers.to_vec(),
+            receives: receives.to_vec(),
+        }
+    }
+
     #[test]
     fn split_mode_names_dependencies_without_an_endpoint() {
         let mut config = Config::default();
+        let claims = || started(ServiceKind::Claims, &[ServiceKind::Eligibility], &[], &[]);
+        let eligibility = || started(ServiceKind::Eligibility, &[], &[], &[]);
+        let remittance = || {
+            started(
+                ServiceKind::Remittance,
+                &[ServiceKind::Collections],
+                &[],
+                &[],
+            )
+        };
         assert_eq!(
-            unreachable_dependencies(&config, &[ServiceKind::Claims]),
+            unreachable_dependencies(&config, &[claims()]),
             [(ServiceKind::Claims, ServiceKind::Eligibility)]
         );
-        assert!(unreachable_dependencies(&config, &ServiceKind::ALL).is_empty());
+        assert!(unreachable_dependencies(&config, &[claims(), eligibility()]).is_empty());
         config.endpoints.eligibility = Some("http://eligibility:50051".to_owned());
-        assert!(unreachable_dependencies(&config, &[ServiceKind::Claims]).is_empty());
+        assert!(unreachable_dependencies(&config, &[claims()]).is_empty());
         assert_eq!(
-            unreachable_dependencies(&config, &[ServiceKind::Remittance]),
+            unreachable_dependencies(&config, &[remittance()]),
             [(ServiceKind::Remittance, ServiceKind::Collections)]
         );
+    }
+
+    #[test]
+    fn outbox_wiring_is_checked_against_the_registry() {
+        let open = Destination::CollectionsOpenAccount;
+        let sender = || started(ServiceKind::Remittance, &[], &[open], &[]);
+        // The receiver in this process must declare it.
+        let deaf = started(ServiceKind::Collections, &[], &[], &[]);
+        let err = check_destinations(&[sender(), deaf]).expect_err("undeclared receiver");
+        assert!(
+            err.to_string().contains("collections does not declare"),
+            "{err}"
+        );
+        let receiver = || started(ServiceKind::Collections, &[], &[], &[open]);
+        check_destinations(&[sender(), receiver()]).expect("declared");
+        // Split mode: the receiver runs elsewhere.
+        check_destinations(&[sender()]).expect("receiver elsewhere");
+        // A service cannot receive another's destination.
+        let thief = started(ServiceKind::Claims, &[], &[], &[open]);
+        let err = check_destinations(&[thief]).expect_err("wrong receiver");
+        assert!(
+            err.to_string().contains("addressed to collections"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_section_is_claimed_once_listed_and_the_registry_is_covered() {
+        let sections = sections();
+        for key in ["eligibility", "payers", "payer_sim"] {
+            assert!(sections.contains(&key), "{key} missing from {sections:?}");
+        }
+        for key in medbill_runtime::config::runtime_keys() {
+            assert!(!sections.contains(key), "{key} is the runtime's");
+        }
+        let kinds: Vec<ServiceKind> = SERVICES.iter().map(|d| d.service).collect();
+        assert_eq!(
+            kinds,
+            ServiceKind::ALL,
+            "one SERVICE per service, in start order"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_whole_suite_wires_every_destination_and_stops_its_tasks() -> anyhow::Result<()> {
+        let dir = std::env::temp_dir().join(format!("medbill-serve-test-{}", std::process::id()));
+        let mut loaded = LoadedConfig::default().with_value("payer_sim.listen", "127.0.0.1:0");
+        loaded.config_mut().data_dir = dir.clone();
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let running = start(&loaded, Target::All, listener).await?;
+        assert_eq!(running.services, ServiceKind::ALL);
+        let tasks = running.task_names();
+        assert!(tasks.contains(&"payer-sim"), "{tasks:?}");
+        assert!(tasks.contains(&"remittance outbox relay"), "{tasks:?}");
+        // Every destination in the registry is delivered by some service and received by its
+        // receiver.
+        for d in Destination::ALL {
+            assert!(
+                running.started.iter().any(|s| s.delivers.contains(d)),
+                "{d}: no service delivers it"
+            );
+            let receiver = running.started.iter().find(|s| s.service == d.receiver());
+            assert!(
+                receiver.is_some_and(|r| r.receives.contains(d)),
+                "{d}: its receiver does not declare it"
+            );
+        }
+        running.shutdown().await?;
+        let _ = std::fs::remove_dir_all(dir);
+        Ok(())
     }
 }

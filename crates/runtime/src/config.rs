@@ -8,9 +8,19 @@
 //!   double underscore: `MEDBILL_GRPC__REQUEST_TIMEOUT_MS=5000`, `MEDBILL_DATABASE_URL=postgres://...`.
 //!   Values are parsed like TOML values, so a map is written inline:
 //!   `MEDBILL_AUTH__TOKENS='{"tok-a"="clinic-a","tok-b"="clinic-b"}'`.
-//!   Only variables whose first segment names a known section are read, so unrelated
+//!   Only variables whose first segment names a known key or section are read, so unrelated
 //!   variables such as `MEDBILL_TEST_PG_URL` do not trip the unknown-key check.
 //! * Unknown keys in the file or in a known section are errors, so typos are caught at start.
+//!
+//! The runtime owns the shared keys ([`Config`]: listen address, database, endpoints, auth, gRPC,
+//! client, telemetry, outbox). Each service owns its own section (`[eligibility]`, `[[payers]]`,
+//! `[payer_sim]`, ...) and extracts it from the same layered sources with
+//! [`LoadedConfig::section`]; [`load`] is told the section names so that a top-level key nobody
+//! claims is rejected, and each section's type rejects unknown keys inside it
+//! (`#[serde(deny_unknown_fields)]`).
+//!
+//! Errors name the key as the user wrote it: `grpc.request_timeout_ms` for the file,
+//! `MEDBILL_GRPC__REQUEST_TIMEOUT_MS` for the environment.
 //!
 //! Durations are integer milliseconds (`*_ms`) or seconds (`*_secs`): no floats.
 
@@ -22,9 +32,8 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-
-pub use medbill_connect::PayerConnection;
 
 /// Prefix of every environment variable read by [`load`].
 pub const ENV_PREFIX: &str = "MEDBILL_";
@@ -32,23 +41,6 @@ pub const ENV_PREFIX: &str = "MEDBILL_";
 pub const CONFIG_FILE_ENV: &str = "MEDBILL_CONFIG";
 /// Tenant every caller gets in dev mode (no tokens configured).
 pub const DEFAULT_TENANT: &str = "default";
-
-/// Top-level sections and keys; the environment provider only reads these.
-const TOP_LEVEL_KEYS: &[&str] = &[
-    "listen",
-    "data_dir",
-    "database_url",
-    "database_pool",
-    "endpoints",
-    "auth",
-    "grpc",
-    "client",
-    "telemetry",
-    "outbox",
-    "eligibility",
-    "payers",
-    "payer_sim",
-];
 
 /// Holds a secret string (a bearer token) whose `Debug` never shows the value.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
@@ -119,9 +111,13 @@ impl fmt::Display for ServiceKind {
     }
 }
 
-/// Holds the whole medbill configuration.
+/// Holds the shared configuration every service runs with (the runtime's keys).
+///
+/// Services' own sections are not here: they are read from [`LoadedConfig::section`]. Unknown
+/// top-level keys are rejected by [`load`] (which knows the services' section names), not by
+/// this type, so it carries no `deny_unknown_fields` at the top; every nested section does.
 #[derive(Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Config {
     /// Address the gRPC server listens on.
     pub listen: SocketAddr,
@@ -145,12 +141,6 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Transactional outbox relay.
     pub outbox: OutboxConfig,
-    /// Eligibility service settings.
-    pub eligibility: EligibilityConfig,
-    /// Clearinghouse / payer connections (`[[payers]]` tables), one per payer id.
-    pub payers: Vec<PayerConnection>,
-    /// The payer simulator run by `--target payer-sim` and `--target all` (`[payer_sim]`).
-    pub payer_sim: medbill_payer_sim::PayerSimConfig,
 }
 
 impl Default for Config {
@@ -166,9 +156,6 @@ impl Default for Config {
             client: ClientConfig::default(),
             telemetry: TelemetryConfig::default(),
             outbox: OutboxConfig::default(),
-            eligibility: EligibilityConfig::default(),
-            payers: Vec::new(),
-            payer_sim: medbill_payer_sim::PayerSimConfig::default(),
         }
     }
 }
@@ -189,9 +176,6 @@ impl fmt::Debug for Config {
             .field("client", &self.client)
             .field("telemetry", &self.telemetry)
             .field("outbox", &self.outbox)
-            .field("eligibility", &self.eligibility)
-            .field("payers", &self.payers)
-            .field("payer_sim", &self.payer_sim)
             .finish()
     }
 }
@@ -280,32 +264,6 @@ impl Config {
         }
         if self.database_pool.sqlite_max_connections == 0 {
             return invalid("database_pool.sqlite_max_connections", "must be at least 1");
-        }
-        if self.eligibility.cache_max_entries == 0 {
-            return invalid("eligibility.cache_max_entries", "must be at least 1");
-        }
-        for (i, schedule) in self.eligibility.fee_schedules.iter().enumerate() {
-            if schedule.tenant.trim().is_empty() {
-                return Err(ConfigError::Invalid {
-                    key: format!("eligibility.fee_schedules[{i}].tenant"),
-                    reason: "must not be empty".to_owned(),
-                });
-            }
-        }
-        let mut payer_ids = std::collections::BTreeSet::new();
-        for payer in &self.payers {
-            if let Err(e) = payer.validate() {
-                return Err(ConfigError::Invalid {
-                    key: format!("payers.{}", payer.payer_id),
-                    reason: e.to_string(),
-                });
-            }
-            if !payer_ids.insert(payer.payer_id.as_str()) {
-                return Err(ConfigError::Invalid {
-                    key: format!("payers.{}", payer.payer_id),
-                    reason: "payer id configured twice".to_owned(),
-                });
-            }
         }
         for service in ServiceKind::ALL {
             if let Some(url) = self.endpoints.get(service)
@@ -541,90 +499,6 @@ pub type OutboxConfig = medbill_storage::outbox::RelayConfig;
 /// Connection-pool settings: the storage crate's own type, so keys and defaults have one source.
 pub type DatabasePoolConfig = medbill_storage::PoolSettings;
 
-/// Holds eligibility-service settings.
-///
-/// ```toml
-/// [eligibility]
-/// cache_ttl_secs = 3600
-/// [eligibility.default_provider]          # the 270's information receiver when a call names none
-/// npi = "1234567893"
-/// organization_name = "MAIN STREET CLINIC"
-/// [eligibility.providers.clinic-a]        # per-tenant provider (wins over the default)
-/// npi = "1245319599"
-/// organization_name = "CLINIC A"
-/// [[eligibility.fee_schedules]]           # allowed amounts per tenant and payer
-/// tenant = "clinic-a"
-/// payer_id = "60054"                      # omit for the tenant's self-pay rates
-/// allowed = { "99213" = "92.00", "80053" = "14.50" }
-/// ```
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EligibilityConfig {
-    /// How long a 271 answer is reused for the same patient, payer and date of service.
-    pub cache_ttl_secs: u64,
-    /// Most answers kept in the in-memory cache; the oldest are dropped beyond it.
-    pub cache_max_entries: usize,
-    /// Provider asking (270 loop 2100B) when neither the call nor `providers` names one.
-    pub default_provider: Option<ProviderConfig>,
-    /// Provider asking, per tenant id.
-    pub providers: BTreeMap<String, ProviderConfig>,
-    /// Allowed amounts per tenant and payer for cost estimates.
-    pub fee_schedules: Vec<FeeScheduleConfig>,
-}
-
-impl Default for EligibilityConfig {
-    fn default() -> Self {
-        Self {
-            cache_ttl_secs: 24 * 60 * 60,
-            cache_max_entries: 100_000,
-            default_provider: None,
-            providers: BTreeMap::new(),
-            fee_schedules: Vec::new(),
-        }
-    }
-}
-
-impl EligibilityConfig {
-    /// Returns the cache time-to-live.
-    pub fn cache_ttl(&self) -> Duration {
-        Duration::from_secs(self.cache_ttl_secs)
-    }
-
-    /// Returns the provider configured for `tenant`, else the default one.
-    pub fn provider_for(&self, tenant: &str) -> Option<&ProviderConfig> {
-        self.providers
-            .get(tenant)
-            .or(self.default_provider.as_ref())
-    }
-}
-
-/// Identifies a provider in eligibility inquiries (not PHI).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderConfig {
-    /// National Provider Identifier (10 digits, Luhn check digit).
-    pub npi: String,
-    /// Organisation name as sent to payers (NM103).
-    pub organization_name: String,
-    /// Employer identification number (9 digits); used as the 270 trace originator when set.
-    #[serde(default)]
-    pub tax_id: Option<String>,
-}
-
-/// Allowed amounts for one tenant and payer (or the tenant's self-pay rates when `payer_id` is
-/// absent): procedure code -> amount per unit as a decimal string.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct FeeScheduleConfig {
-    /// Tenant id the schedule belongs to.
-    pub tenant: String,
-    /// Payer id; absent means self-pay rates.
-    #[serde(default)]
-    pub payer_id: Option<String>,
-    /// Procedure code (CPT/HCPCS) -> allowed amount per unit, e.g. `"92.00"`.
-    pub allowed: BTreeMap<String, String>,
-}
-
 /// Holds the few values command-line flags may override (highest precedence).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ConfigOverrides {
@@ -669,9 +543,11 @@ pub enum ConfigError {
         /// The path that was asked for.
         path: PathBuf,
     },
-    /// A value has the wrong type, or a key is unknown (figment names key and source).
+    /// A value has the wrong type, or a key is unknown. The text names each key as the user
+    /// wrote it (`grpc.request_timeout_ms` in a file, `MEDBILL_GRPC__REQUEST_TIMEOUT_MS` in the
+    /// environment) and where it came from.
     #[error("invalid configuration: {0}")]
-    Figment(#[from] Box<figment::Error>),
+    Rejected(String),
     /// A value deserialised but is out of range.
     #[error("invalid configuration key {key}: {reason}")]
     Invalid {
@@ -682,12 +558,63 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// Describes a figment error against the figment it came from (see [`ConfigError::Rejected`]).
+    fn from_figment(figment: &Figment, error: figment::Error) -> Self {
+        let lines: Vec<String> = error
+            .into_iter()
+            .map(|e| describe_figment_error(figment, &e))
+            .collect();
+        ConfigError::Rejected(lines.join("; "))
+    }
+}
+
+/// Returns the top-level keys of [`Config`] (the runtime's own keys), read from its
+/// `Deserialize` implementation so the list cannot drift from the struct.
+pub fn runtime_keys() -> &'static [&'static str] {
+    static KEYS: std::sync::OnceLock<&'static [&'static str]> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let mut fields: &'static [&'static str] = &[];
+        let _ = Config::deserialize(FieldsProbe(&mut fields));
+        fields
+    })
+}
+
+/// A deserializer that only records the field names a derived `Deserialize` asks for.
+struct FieldsProbe<'a>(&'a mut &'static [&'static str]);
+
+impl<'de> serde::Deserializer<'de> for FieldsProbe<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("not a struct"))
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = fields;
+        Err(serde::de::Error::custom("fields recorded"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
 /// Builds the layered figment (defaults are supplied by `#[serde(default)]`): TOML file, then
 /// environment, then flag overrides. `config_file` is the `--config` flag; without it
-/// `MEDBILL_CONFIG` is consulted.
+/// `MEDBILL_CONFIG` is consulted. `sections` names the services' top-level keys, so that their
+/// environment variables are read too.
 pub fn figment(
     config_file: Option<&Path>,
     overrides: &ConfigOverrides,
+    sections: &[&str],
 ) -> Result<Figment, ConfigError> {
     let mut figment = Figment::new();
     let file = config_file
@@ -699,9 +626,14 @@ pub fn figment(
         }
         figment = figment.merge(Toml::file_exact(path));
     }
-    let env = Env::prefixed(ENV_PREFIX).split("__").filter(|key| {
+    let known: Vec<String> = runtime_keys()
+        .iter()
+        .chain(sections)
+        .map(|k| k.to_ascii_lowercase())
+        .collect();
+    let env = Env::prefixed(ENV_PREFIX).split("__").filter(move |key| {
         let first = key.as_str().split('.').next().unwrap_or_default();
-        TOP_LEVEL_KEYS.iter().any(|k| k.eq_ignore_ascii_case(first))
+        known.iter().any(|k| k.eq_ignore_ascii_case(first))
     });
     figment = figment.merge(env);
     let layer = OverrideLayer {
@@ -716,15 +648,239 @@ pub fn figment(
 }
 
 /// Loads and validates the configuration (see the module docs for the layering).
+///
+/// `sections` are the top-level keys the services claim (`eligibility`, `payers`, ...): a
+/// top-level key that is neither one of them nor a [`runtime_keys`] key is an error. The
+/// sections themselves are checked by their owners ([`LoadedConfig::section`]).
 pub fn load(
     config_file: Option<&Path>,
     overrides: &ConfigOverrides,
-) -> Result<Config, ConfigError> {
-    let config: Config = figment(config_file, overrides)?
-        .extract()
-        .map_err(Box::new)?;
-    config.validate()?;
-    Ok(config)
+    sections: &[&str],
+) -> Result<LoadedConfig, ConfigError> {
+    let figment = figment(config_file, overrides, sections)?;
+    let loaded = LoadedConfig::from_figment(figment)?;
+    loaded.check_top_level_keys(sections)?;
+    Ok(loaded)
+}
+
+/// The loaded configuration: the shared runtime keys ([`Config`]) and the layered sources the
+/// services extract their own sections from ([`LoadedConfig::section`]).
+#[derive(Clone)]
+pub struct LoadedConfig {
+    config: Config,
+    figment: Figment,
+}
+
+impl fmt::Debug for LoadedConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The figment holds raw values (tokens among them): never print it.
+        f.debug_struct("LoadedConfig")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for LoadedConfig {
+    fn default() -> Self {
+        Self::new(Config::default())
+    }
+}
+
+impl LoadedConfig {
+    /// Wraps a configuration built in code, with no file or environment behind it: every service
+    /// section has its defaults until [`LoadedConfig::with_value`] sets one (tests, tools).
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            figment: Figment::new(),
+        }
+    }
+
+    /// Extracts and validates the runtime keys of `figment`.
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::from_figment(&figment, e))?;
+        config.validate()?;
+        Ok(Self { config, figment })
+    }
+
+    /// Returns the shared runtime configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Returns the shared runtime configuration for changes made in code (tests, tools).
+    pub fn config_mut(&mut self) -> &mut Config {
+        &mut self.config
+    }
+
+    /// Sets the service-section value at the dotted `key` (e.g. `payer_sim.listen`) above every
+    /// other source. Runtime keys are changed through [`LoadedConfig::config_mut`] instead.
+    pub fn with_value(mut self, key: &str, value: impl Serialize) -> Self {
+        self.figment = self.figment.merge(Serialized::default(key, value));
+        self
+    }
+
+    /// Reports whether `key` (dotted path) is set by any source.
+    pub fn contains(&self, key: &str) -> bool {
+        self.figment.contains(key)
+    }
+
+    /// Extracts the section at top-level key `key` as `T`; a section no source sets is
+    /// `T::default()`. `T` should be `#[serde(deny_unknown_fields)]` so typos inside the section
+    /// are rejected; errors name the key as the user wrote it.
+    pub fn section<T: DeserializeOwned + Default>(&self, key: &str) -> Result<T, ConfigError> {
+        if !self.figment.contains(key) {
+            return Ok(T::default());
+        }
+        self.figment.extract_inner::<T>(key).map_err(|error| {
+            // figment appends the section key to the error's path; put it first again.
+            let segments: Vec<String> = key.split('.').map(str::to_owned).collect();
+            let lines: Vec<String> = error
+                .into_iter()
+                .map(|mut e| {
+                    if e.path.ends_with(&segments) {
+                        e.path.rotate_right(segments.len());
+                    }
+                    describe_figment_error(&self.figment, &e)
+                })
+                .collect();
+            ConfigError::Rejected(lines.join("; "))
+        })
+    }
+
+    /// Rejects top-level keys that are neither runtime keys nor one of `sections`.
+    pub fn check_top_level_keys(&self, sections: &[&str]) -> Result<(), ConfigError> {
+        let top: BTreeMap<String, figment::value::Value> = self
+            .figment
+            .extract()
+            .map_err(|e| ConfigError::from_figment(&self.figment, e))?;
+        let mut unknown = Vec::new();
+        for key in top.keys() {
+            let claimed = runtime_keys().iter().chain(sections).any(|k| k == key);
+            if !claimed {
+                let origin = self
+                    .figment
+                    .find_metadata(key)
+                    .map(|md| origin_of(md, std::slice::from_ref(key)))
+                    .unwrap_or_else(|| key.clone());
+                unknown.push(origin);
+            }
+        }
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let mut expected: Vec<&str> = runtime_keys().iter().chain(sections).copied().collect();
+        expected.sort_unstable();
+        expected.dedup();
+        Err(ConfigError::Rejected(
+            unknown
+                .into_iter()
+                .map(|key| {
+                    format!(
+                        "{key}: unknown key; expected one of {}",
+                        expected.join(", ")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        ))
+    }
+}
+
+/// Describes one figment error as `KEY (in SOURCE): REASON`, naming the key as the user wrote it
+/// (figment's own text prefixes file keys with the profile, `default.`).
+fn describe_figment_error(figment: &Figment, error: &figment::Error) -> String {
+    use figment::error::Kind;
+    let mut path = error.path.clone();
+    let reason = match &error.kind {
+        Kind::UnknownField(field, expected) => {
+            if path.last() != Some(field) {
+                path.push(field.clone());
+            }
+            format!("unknown key; expected {}", one_of(expected))
+        }
+        Kind::UnknownVariant(found, expected) => {
+            format!("unknown value `{found}`; expected {}", one_of(expected))
+        }
+        Kind::MissingField(field) => {
+            if path.last().map(String::as_str) != Some(field.as_ref()) {
+                path.push(field.to_string());
+            }
+            "is required".to_owned()
+        }
+        other => other.to_string(),
+    };
+    let metadata = error.metadata.as_ref().or_else(|| {
+        (1..=path.len())
+            .rev()
+            .find_map(|n| figment.find_metadata(&path[..n].join(".")))
+    });
+    let key = match metadata {
+        Some(md) => origin_of(md, &path),
+        None if path.is_empty() => "configuration".to_owned(),
+        None => dotted(&path),
+    };
+    format!("{key}: {reason}")
+}
+
+/// Names the key at `path` as its source spells it: `MEDBILL_A__B` for an environment variable,
+/// `a.b (in FILE)` for a file, `a.b` otherwise; array elements as `a[0].b`.
+fn origin_of(md: &figment::Metadata, path: &[String]) -> String {
+    let is_index = |s: &String| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if md.name.contains("environment variable") {
+        // The variable is named down to the first array index; below it the value is inline TOML.
+        let split = path.iter().position(is_index).unwrap_or(path.len());
+        let name = path[..split]
+            .iter()
+            .map(|s| s.to_ascii_uppercase())
+            .collect::<Vec<_>>()
+            .join("__");
+        return format!("{ENV_PREFIX}{name}{}", dotted(&path[split..]));
+    }
+    let key = if path.is_empty() {
+        "configuration".to_owned()
+    } else {
+        dotted(path)
+    };
+    match &md.source {
+        Some(figment::Source::File(file)) => format!("{key} (in {})", file.display()),
+        _ => key,
+    }
+}
+
+/// Joins key segments with dots, array indexes as `[n]`: `payers[0].sender_id`.
+fn dotted(path: &[String]) -> String {
+    let mut out = String::new();
+    for segment in path {
+        if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            out.push('[');
+            out.push_str(segment);
+            out.push(']');
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(segment);
+        }
+    }
+    out
+}
+
+/// Formats serde's expected names: `` `a`, `b` or `c` ``.
+fn one_of(names: &[&str]) -> String {
+    match names {
+        [] => "nothing".to_owned(),
+        [one] => format!("`{one}`"),
+        [init @ .., last] => format!(
+            "{} or `{last}`",
+            init.iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -734,11 +890,56 @@ mod tests {
     use super::*;
     use figment::Jail;
 
+    /// Sections a test pretends services claim.
+    const SECTIONS: &[&str] = &["widgets", "gadgets"];
+
     fn load_in_jail(
         file: Option<&str>,
         overrides: &ConfigOverrides,
     ) -> Result<Config, ConfigError> {
-        load(file.map(Path::new), overrides)
+        load_sources(file, overrides).map(|loaded| loaded.config().clone())
+    }
+
+    fn load_sources(
+        file: Option<&str>,
+        overrides: &ConfigOverrides,
+    ) -> Result<LoadedConfig, ConfigError> {
+        load(file.map(Path::new), overrides, SECTIONS)
+    }
+
+    /// A service's section as a service crate would declare it.
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(default, deny_unknown_fields)]
+    struct Widgets {
+        ttl_secs: u64,
+        max_entries: usize,
+        owner: Option<Owner>,
+        per_tenant: BTreeMap<String, Owner>,
+    }
+
+    impl Default for Widgets {
+        fn default() -> Self {
+            Self {
+                ttl_secs: 60,
+                max_entries: 10,
+                owner: None,
+                per_tenant: BTreeMap::new(),
+            }
+        }
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Owner {
+        name: String,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Gadget {
+        id: String,
+        #[serde(default)]
+        weight: u32,
     }
 
     #[test]
@@ -762,7 +963,6 @@ mod tests {
             assert_eq!(config.grpc.request_timeout(), Duration::from_secs(30));
             assert_eq!(config.telemetry.log_format, LogFormat::Pretty);
             assert_eq!(config.outbox.poll_interval_ms, 1_000);
-            assert_eq!(config.eligibility.cache_ttl(), Duration::from_secs(86_400));
             Ok(())
         });
     }
@@ -860,74 +1060,195 @@ mod tests {
     }
 
     #[test]
-    fn eligibility_and_payer_sections_layer_like_the_rest() {
+    fn service_sections_layer_like_the_rest_and_reject_typos() {
         Jail::expect_with(|jail| {
             jail.create_file(
                 "medbill.toml",
                 r#"
-                [eligibility]
-                cache_ttl_secs = 60
-                [eligibility.default_provider]
-                npi = "1234567893"
-                organization_name = "DEFAULT CLINIC"
-                [eligibility.providers.clinic-a]
-                npi = "1245319599"
-                organization_name = "CLINIC A"
-                tax_id = "123456789"
-                [[eligibility.fee_schedules]]
-                tenant = "clinic-a"
-                payer_id = "60054"
-                allowed = { "99213" = "92.00" }
-                [[eligibility.fee_schedules]]
-                tenant = "clinic-a"
-                allowed = { "99213" = "75.00" }
-                [[payers]]
-                payer_id = "60054"
-                sender_id = "MEDBILL01"
-                receiver_id = "ACMEHEALTH"
-                [payers.transport]
-                kind = "core_http"
-                endpoint = "http://127.0.0.1:9/core"
+                [widgets]
+                ttl_secs = 30
+                [widgets.owner]
+                name = "default"
+                [widgets.per_tenant.clinic-a]
+                name = "a"
+                [[gadgets]]
+                id = "g1"
+                [[gadgets]]
+                id = "g2"
+                weight = 7
                 "#,
             )?;
-            jail.set_env("MEDBILL_ELIGIBILITY__CACHE_TTL_SECS", "5");
-            let config = load_in_jail(Some("medbill.toml"), &ConfigOverrides::default())
+            jail.set_env("MEDBILL_WIDGETS__TTL_SECS", "5");
+            let loaded = load_sources(Some("medbill.toml"), &ConfigOverrides::default())
                 .map_err(|e| e.to_string())?;
-            let e = &config.eligibility;
-            assert_eq!(e.cache_ttl(), Duration::from_secs(5), "env beats the file");
+            let widgets: Widgets = loaded.section("widgets").map_err(|e| e.to_string())?;
+            assert_eq!(widgets.ttl_secs, 5, "env beats the file");
+            assert_eq!(widgets.max_entries, 10, "untouched key keeps its default");
             assert_eq!(
-                e.cache_max_entries, 100_000,
-                "untouched key keeps its default"
+                widgets.owner.as_ref().map(|o| o.name.as_str()),
+                Some("default")
             );
             assert_eq!(
-                e.provider_for("clinic-a").map(|p| p.npi.as_str()),
-                Some("1245319599")
+                widgets.per_tenant.get("clinic-a").map(|o| o.name.as_str()),
+                Some("a")
             );
-            assert_eq!(
-                e.provider_for("other").map(|p| p.npi.as_str()),
-                Some("1234567893")
-            );
-            assert_eq!(e.fee_schedules.len(), 2);
-            assert_eq!(e.fee_schedules[1].payer_id, None);
-            assert_eq!(
-                e.fee_schedules[0].allowed.get("99213").map(String::as_str),
-                Some("92.00")
-            );
-            assert_eq!(config.payers.len(), 1);
-            assert_eq!(config.payers[0].payer_id, "60054");
+            let gadgets: Vec<Gadget> = loaded.section("gadgets").map_err(|e| e.to_string())?;
+            assert_eq!(gadgets.len(), 2);
+            assert_eq!((gadgets[1].id.as_str(), gadgets[1].weight), ("g2", 7));
 
-            jail.create_file("typo.toml", "[eligibility]\ncache_tll_secs = 1\n")?;
-            let err =
-                load_in_jail(Some("typo.toml"), &ConfigOverrides::default()).expect_err("typo");
-            assert!(err.to_string().contains("cache_tll_secs"), "{err}");
+            // A typo inside a section names the whole key and the file, without figment's profile.
+            jail.create_file("typo.toml", "[widgets]\nttl_sces = 1\n")?;
+            let loaded = load_sources(Some("typo.toml"), &ConfigOverrides::default())
+                .map_err(|e| e.to_string())?;
+            let err = loaded.section::<Widgets>("widgets").expect_err("typo");
+            let text = err.to_string();
+            assert!(text.contains("widgets.ttl_sces (in "), "{text}");
+            assert!(text.contains("typo.toml"), "{text}");
+            assert!(!text.contains("default."), "{text}");
+
+            // A bad value from the environment names the variable.
+            jail.set_env("MEDBILL_WIDGETS__MAX_ENTRIES", "many");
+            let loaded =
+                load_sources(None, &ConfigOverrides::default()).map_err(|e| e.to_string())?;
+            let text = loaded
+                .section::<Widgets>("widgets")
+                .expect_err("not a number")
+                .to_string();
+            assert!(text.contains("MEDBILL_WIDGETS__MAX_ENTRIES"), "{text}");
             Ok(())
         });
         Jail::expect_with(|_jail| {
-            let config =
-                load_in_jail(None, &ConfigOverrides::default()).map_err(|e| e.to_string())?;
-            assert!(config.payers.is_empty());
-            assert!(config.eligibility.fee_schedules.is_empty());
-            assert_eq!(config.eligibility.provider_for("any"), None);
+            let loaded =
+                load_sources(None, &ConfigOverrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(
+                loaded
+                    .section::<Widgets>("widgets")
+                    .map_err(|e| e.to_string())?,
+                Widgets::default()
+            );
+            assert!(
+                loaded
+                    .section::<Vec<Gadget>>("gadgets")
+                    .map_err(|e| e.to_string())?
+                    .is_empty()
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn top_level_keys_must_be_claimed_by_the_runtime_or_a_section() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "medbill.toml",
+                "listen = \"127.0.0.1:1\"\n[widgetz]\nttl_secs = 1\n",
+            )?;
+            let err = load_sources(Some("medbill.toml"), &ConfigOverrides::default())
+                .expect_err("unclaimed section");
+            let text = err.to_string();
+            assert!(text.contains("widgetz (in "), "{text}");
+            assert!(text.contains("unknown key"), "{text}");
+            assert!(
+                text.contains("widgets"),
+                "the expected keys are listed: {text}"
+            );
+
+            // The same file is fine when a service claims the section.
+            load(
+                Some(Path::new("medbill.toml")),
+                &ConfigOverrides::default(),
+                &["widgetz"],
+            )
+            .map_err(|e| e.to_string())?;
+
+            // Environment variables of claimed sections are read; others are ignored.
+            jail.set_env("MEDBILL_GADGETS", r#"[{id="from-env"}]"#);
+            jail.set_env("MEDBILL_UNRELATED__THING", "1");
+            let loaded =
+                load_sources(None, &ConfigOverrides::default()).map_err(|e| e.to_string())?;
+            let gadgets: Vec<Gadget> = loaded.section("gadgets").map_err(|e| e.to_string())?;
+            assert_eq!(gadgets[0].id, "from-env");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn runtime_keys_are_the_config_fields() {
+        let keys = runtime_keys();
+        for key in [
+            "listen",
+            "data_dir",
+            "database_url",
+            "database_pool",
+            "endpoints",
+            "auth",
+            "grpc",
+            "client",
+            "telemetry",
+            "outbox",
+        ] {
+            assert!(keys.contains(&key), "{key} missing from {keys:?}");
+        }
+        assert!(
+            !keys.contains(&"eligibility"),
+            "service sections are not runtime keys"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key_once_as_written() {
+        Jail::expect_with(|jail| {
+            jail.create_file("typo.toml", "[grpc]\nrequest_timout_ms = 5\n")?;
+            let text = load_in_jail(Some("typo.toml"), &ConfigOverrides::default())
+                .expect_err("typo")
+                .to_string();
+            assert!(text.contains("grpc.request_timout_ms (in "), "{text}");
+            assert!(text.contains("unknown key; expected"), "{text}");
+            assert!(!text.contains("default."), "{text}");
+            assert_eq!(text.matches("request_timout_ms").count(), 1, "{text}");
+
+            jail.create_file("type.toml", "[grpc]\nrequest_timeout_ms = \"soon\"\n")?;
+            let text = load_in_jail(Some("type.toml"), &ConfigOverrides::default())
+                .expect_err("a string")
+                .to_string();
+            assert!(text.contains("grpc.request_timeout_ms (in "), "{text}");
+            assert!(!text.contains("default."), "{text}");
+
+            jail.set_env("MEDBILL_GRPC__REQUEST_TIMEOUT_MS", "soon");
+            let text = load_in_jail(None, &ConfigOverrides::default())
+                .expect_err("a string")
+                .to_string();
+            assert!(
+                text.contains("MEDBILL_GRPC__REQUEST_TIMEOUT_MS: invalid type"),
+                "{text}"
+            );
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            // Array elements read as they are written: by index in a file, inline in a variable.
+            jail.create_file(
+                "arr.toml",
+                "[[gadgets]]\nid = \"g1\"\n[[gadgets]]\nweight = 1\n",
+            )?;
+            let loaded = load_sources(Some("arr.toml"), &ConfigOverrides::default())
+                .map_err(|e| e.to_string())?;
+            let text = loaded
+                .section::<Vec<Gadget>>("gadgets")
+                .expect_err("no id")
+                .to_string();
+            assert!(text.contains("gadgets[1].id (in "), "{text}");
+            assert!(text.contains("is required"), "{text}");
+            jail.set_env("MEDBILL_GADGETS", "[{weight=1}]");
+            let loaded =
+                load_sources(None, &ConfigOverrides::default()).map_err(|e| e.to_string())?;
+            let text = loaded
+                .section::<Vec<Gadget>>("gadgets")
+                .expect_err("no id")
+                .to_string();
+            assert!(
+                text.contains("MEDBILL_GADGETS[0].id: is required"),
+                "{text}"
+            );
             Ok(())
         });
     }

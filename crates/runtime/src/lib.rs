@@ -1,10 +1,13 @@
 //! Service runtime shared by the medbill services: layered config, telemetry (tracing +
 //! OpenTelemetry with W3C propagation across gRPC), bearer-token auth resolving the tenant,
 //! one error type mapped to gRPC status, page tokens, the gRPC server bootstrap (health,
-//! reflection, limits, deadlines, graceful shutdown) and service-to-service clients.
+//! reflection, limits, deadlines, graceful shutdown), service-to-service clients, and the
+//! [`service`] contract by which every service crate is started, with its background tasks and
+//! outbox destinations.
 //!
 //! Of the medbill protos it knows only `IdempotentRequest` (which requests carry a key, and their
-//! RPC); reflection descriptor sets are passed in as bytes.
+//! RPC); reflection descriptor sets are passed in as bytes. It depends on no service crate: each
+//! service owns its settings and extracts them from the configuration the runtime loads.
 
 pub mod auth;
 pub mod client;
@@ -15,8 +18,13 @@ pub mod idempotent;
 pub mod paging;
 pub mod propagation;
 pub mod server;
+pub mod service;
 pub mod telemetry;
 
 pub use auth::{Tenant, tenant};
-pub use config::{Config, Secret, ServiceKind};
+pub use config::{Config, LoadedConfig, Secret, ServiceKind};
 pub use error::{ErrorCode, ServiceError};
+
+// Used by `grpc_route!` so callers need not name tonic themselves.
+#[doc(hidden)]
+pub use tonic as __tonic;

@@ -8,6 +8,7 @@
 //! - [`service`]: [`ClaimsService`], the gRPC service (CreateClaim, GetClaim, ListClaims; the rest answer
 //!   UNIMPLEMENTED saying what is not built yet).
 //! - [`store`]: the [`ClaimStore`] trait and its PostgreSQL/SQLite implementation.
+//! - [`start`]: the service as the binary runs it (see `medbill_runtime::service`).
 
 pub mod coverage;
 pub mod lifecycle;
@@ -22,3 +23,27 @@ pub use model::{
 };
 pub use service::ClaimsService;
 pub use store::{ClaimStore, ClaimStoreError, SqlClaimStore, open_store};
+
+use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
+use medbill_runtime::service::{ServiceDef, ServiceParts, StartContext, StartError, no_settings};
+use medbill_runtime::{ServiceKind, grpc_route};
+
+/// The claims service as the binary lists it (no settings of its own yet).
+pub const SERVICE: ServiceDef = ServiceDef {
+    service: ServiceKind::Claims,
+    sections: &[],
+    check: no_settings,
+    start: |ctx| Box::pin(start(ctx)),
+};
+
+/// Starts the claims service: opens its store (running migrations), connects to eligibility
+/// for coverage checks, and returns its gRPC routes.
+pub async fn start(ctx: StartContext) -> Result<ServiceParts, StartError> {
+    let store = open_store(ctx.database().await?)
+        .await
+        .map_err(StartError::Migrations)?;
+    let eligibility = EligibilityServiceClient::new(ctx.channel(ServiceKind::Eligibility)?);
+    let server =
+        ClaimsService::new(store, eligibility, ctx.config().client.retry.clone()).into_server();
+    Ok(ServiceParts::new().route(grpc_route!(server, ctx.grpc())))
+}

@@ -4,7 +4,8 @@
 //! - [`model`]: accounts, journal entries and postings, with the double-entry check;
 //! - [`store`]: the [`CollectionsStore`] trait and its PostgreSQL/SQLite implementation, with
 //!   [`open_store`] to migrate and connect;
-//! - [`service`]: [`CollectionsService`], the gRPC service (`CollectionsService::new(store).into_server()`).
+//! - [`service`]: [`CollectionsService`], the gRPC service (`CollectionsService::new(store).into_server()`);
+//! - [`start`]: the service as the binary runs it (see `medbill_runtime::service`).
 //!
 //! An account's balance is derived from the ledger, never stored: the sum of its postings on
 //! `PATIENT_AR` (debit positive: what the patient owes).
@@ -22,3 +23,29 @@ pub use model::{
 };
 pub use service::CollectionsService;
 pub use store::{CollectionsStore, SqlCollectionsStore, StoreError, open_store};
+
+use medbill_runtime::service::{
+    Destination, ServiceDef, ServiceParts, StartContext, StartError, no_settings,
+};
+use medbill_runtime::{ServiceKind, grpc_route};
+
+/// The collections service as the binary lists it (no settings of its own yet).
+pub const SERVICE: ServiceDef = ServiceDef {
+    service: ServiceKind::Collections,
+    sections: &[],
+    check: no_settings,
+    start: |ctx| Box::pin(start(ctx)),
+};
+
+/// Starts the collections service: opens its store (running migrations) and returns its gRPC
+/// routes. It receives remittance's account requests through the outbox
+/// ([`Destination::CollectionsOpenAccount`], deduplicated by idempotency key).
+pub async fn start(ctx: StartContext) -> Result<ServiceParts, StartError> {
+    let store = open_store(ctx.database().await?)
+        .await
+        .map_err(StartError::Migrations)?;
+    let server = CollectionsService::new(store).into_server();
+    Ok(ServiceParts::new()
+        .route(grpc_route!(server, ctx.grpc()))
+        .receives(&[Destination::CollectionsOpenAccount]))
+}

@@ -14,9 +14,11 @@ mod bench;
 
 use clap::Parser;
 use medbill_connect::{Connections, CoreHttpConfig, PayerConnection, RetryPolicy, TransportConfig};
-use medbill_eligibility::{EligibilityService, EligibilitySettings, open_store};
+use medbill_eligibility::{
+    EligibilityConfig, EligibilityService, EligibilitySettings, ProviderConfig, open_store,
+};
 use medbill_runtime::auth::Authenticator;
-use medbill_runtime::config::{AuthConfig, EligibilityConfig, ProviderConfig};
+use medbill_runtime::config::AuthConfig;
 use medbill_runtime::server::Server;
 use medbill_storage::{Database, PoolSettings};
 

@@ -8,9 +8,10 @@
 //!   [`open_store`] to migrate and connect;
 //! - [`exchange`]: the 270 writer call and the 271 summary; [`cache`]: answer cache and single
 //!   flight; [`checks`]: CheckEligibility; [`pricing`] and [`estimates`]: EstimatePatientCost;
-//! - [`settings`]: providers, fee schedules and payer identities from configuration;
-//! - [`service`]: [`EligibilityService`], the gRPC service
-//!   (`EligibilityService::from_config(store, &config)?.into_server()`).
+//! - [`settings`]: the `[eligibility]` section ([`EligibilityConfig`]), the `[[payers]]` table,
+//!   and providers, fee schedules and payer identities resolved from them;
+//! - [`service`]: [`EligibilityService`], the gRPC service;
+//! - [`start`]: the service as the binary runs it (see `medbill_runtime::service`).
 
 #![forbid(unsafe_code)]
 
@@ -27,5 +28,51 @@ pub mod store;
 
 pub use model::{CheckFilter, Coverage, CoverageFilter, CoverageOrder, NewCoverage, StoredCheck};
 pub use service::EligibilityService;
-pub use settings::{EligibilitySettings, Provider, SetupError};
+pub use settings::{
+    EligibilityConfig, EligibilitySettings, FeeScheduleConfig, PAYERS_SECTION, Provider,
+    ProviderConfig, SECTION, SetupError,
+};
 pub use store::{EligibilityStore, SqlEligibilityStore, StoreError, open_store};
+
+use medbill_runtime::service::{ServiceDef, ServiceParts, StartContext, StartError};
+use medbill_runtime::{LoadedConfig, ServiceKind, grpc_route};
+
+/// The eligibility service as the binary lists it.
+pub const SERVICE: ServiceDef = ServiceDef {
+    service: ServiceKind::Eligibility,
+    sections: &[SECTION, PAYERS_SECTION],
+    check: check_settings,
+    start: |ctx| Box::pin(start(ctx)),
+};
+
+/// Reads and checks the `[eligibility]` section and the `[[payers]]` table.
+fn check_settings(config: &LoadedConfig) -> Result<(), medbill_runtime::config::ConfigError> {
+    EligibilityConfig::load(config).map(drop)
+}
+
+/// Starts the eligibility service: checks its settings, opens the payer connections, opens its
+/// store (running migrations) and returns its gRPC routes. Says at start when no payer
+/// connection or no provider is configured, since checks then fail until one is.
+pub async fn start(ctx: StartContext) -> Result<ServiceParts, StartError> {
+    let (config, payers) = EligibilityConfig::load(ctx.loaded())?;
+    let settings = EligibilitySettings::from_config(&config, &payers).map_err(StartError::setup)?;
+    let connections = EligibilitySettings::open_connections(&payers).map_err(StartError::setup)?;
+    let store = open_store(ctx.database().await?)
+        .await
+        .map_err(StartError::Migrations)?;
+    let server = EligibilityService::with_payers(store, connections, settings).into_server();
+    let mut parts = ServiceParts::new().route(grpc_route!(server, ctx.grpc()));
+    if payers.is_empty() {
+        parts = parts.notice(
+            "no [[payers]] configured: eligibility checks cannot reach any payer until \
+             clearinghouse connections are added (see docs/configuration.md)",
+        );
+    }
+    if config.default_provider.is_none() && config.providers.is_empty() {
+        parts = parts.notice(
+            "no provider configured (eligibility.default_provider or eligibility.providers): \
+             eligibility checks must name the provider",
+        );
+    }
+    Ok(parts)
+}

@@ -22,7 +22,7 @@ use tonic::{Request, Response, Status};
 use crate::checks::Checks;
 use crate::mapping::{answer_to_proto, check_to_proto, estimate_to_proto, status_from_proto};
 use crate::model::CheckFilter;
-use crate::settings::{EligibilitySettings, SetupError};
+use crate::settings::EligibilitySettings;
 
 use crate::model::{
     Coverage, CoverageFilter, CoverageOrder, MAX_TEXT_LEN, NewCoverage, RELATIONSHIP_CODES,
@@ -66,17 +66,6 @@ impl EligibilityService {
             store,
             checks: Arc::new(Checks::new(connections, settings)),
         }
-    }
-
-    /// Builds the service from the runtime configuration: opens the `[[payers]]` connections
-    /// and checks the `[eligibility]` section (providers, fee schedules, cache).
-    pub fn from_config(
-        store: Arc<dyn EligibilityStore>,
-        config: &medbill_runtime::config::Config,
-    ) -> Result<Self, SetupError> {
-        let settings = EligibilitySettings::from_config(&config.eligibility, &config.payers)?;
-        let connections = EligibilitySettings::open_connections(&config.payers)?;
-        Ok(Self::with_payers(store, connections, settings))
     }
 
     /// Wraps the service in its generated tonic server (apply message limits with

@@ -1,12 +1,150 @@
-//! Eligibility settings resolved from configuration at start: payer envelope identities,
-//! providers per tenant and fee schedules, checked once so requests never meet a bad value.
+//! Eligibility settings: the `[eligibility]` section ([`EligibilityConfig`]) and the
+//! `[[payers]]` table (medbill-connect's [`PayerConnection`]) as configured, and
+//! [`EligibilitySettings`], the same resolved at start (payer envelope identities, providers per
+//! tenant, fee schedules), checked once so requests never meet a bad value.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use medbill_connect::{ConfigError, Connections, PayerConnection};
 use medbill_domain::{Money, Npi};
-use medbill_runtime::config::{EligibilityConfig, ProviderConfig};
+use medbill_runtime::LoadedConfig;
+use serde::{Deserialize, Serialize};
+
+/// Top-level configuration key of the eligibility section.
+pub const SECTION: &str = "eligibility";
+/// Top-level configuration key of the payer connections (`[[payers]]`), shared with any other
+/// service that reaches payers.
+pub const PAYERS_SECTION: &str = "payers";
+
+/// Holds the `[eligibility]` section as configured.
+///
+/// ```toml
+/// [eligibility]
+/// cache_ttl_secs = 3600
+/// [eligibility.default_provider]          # the 270's information receiver when a call names none
+/// npi = "1234567893"
+/// organization_name = "MAIN STREET CLINIC"
+/// [eligibility.providers.clinic-a]        # per-tenant provider (wins over the default)
+/// npi = "1245319599"
+/// organization_name = "CLINIC A"
+/// [[eligibility.fee_schedules]]           # allowed amounts per tenant and payer
+/// tenant = "clinic-a"
+/// payer_id = "60054"                      # omit for the tenant's self-pay rates
+/// allowed = { "99213" = "92.00", "80053" = "14.50" }
+/// ```
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EligibilityConfig {
+    /// How long a 271 answer is reused for the same patient, payer and date of service.
+    pub cache_ttl_secs: u64,
+    /// Most answers kept in the in-memory cache; the oldest are dropped beyond it.
+    pub cache_max_entries: usize,
+    /// Provider asking (270 loop 2100B) when neither the call nor `providers` names one.
+    pub default_provider: Option<ProviderConfig>,
+    /// Provider asking, per tenant id.
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// Allowed amounts per tenant and payer for cost estimates.
+    pub fee_schedules: Vec<FeeScheduleConfig>,
+}
+
+impl Default for EligibilityConfig {
+    fn default() -> Self {
+        Self {
+            cache_ttl_secs: 24 * 60 * 60,
+            cache_max_entries: 100_000,
+            default_provider: None,
+            providers: BTreeMap::new(),
+            fee_schedules: Vec::new(),
+        }
+    }
+}
+
+impl EligibilityConfig {
+    /// Returns the cache time-to-live.
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_secs(self.cache_ttl_secs)
+    }
+
+    /// Returns the provider configured for `tenant`, else the default one.
+    pub fn provider_for(&self, tenant: &str) -> Option<&ProviderConfig> {
+        self.providers
+            .get(tenant)
+            .or(self.default_provider.as_ref())
+    }
+
+    /// Reads the `[eligibility]` section and the `[[payers]]` table and checks what can be
+    /// checked without opening anything: ranges, empty names, payer connection settings,
+    /// payer ids configured twice. Errors name the key.
+    pub fn load(
+        config: &LoadedConfig,
+    ) -> Result<(Self, Vec<PayerConnection>), medbill_runtime::config::ConfigError> {
+        use medbill_runtime::config::ConfigError as Invalid;
+        let invalid = |key: String, reason: &str| Invalid::Invalid {
+            key,
+            reason: reason.to_owned(),
+        };
+        let eligibility: Self = config.section(SECTION)?;
+        let payers: Vec<PayerConnection> = config.section(PAYERS_SECTION)?;
+        if eligibility.cache_max_entries == 0 {
+            return Err(invalid(
+                "eligibility.cache_max_entries".into(),
+                "must be at least 1",
+            ));
+        }
+        for (i, schedule) in eligibility.fee_schedules.iter().enumerate() {
+            if schedule.tenant.trim().is_empty() {
+                return Err(invalid(
+                    format!("eligibility.fee_schedules[{i}].tenant"),
+                    "must not be empty",
+                ));
+            }
+        }
+        let mut payer_ids = BTreeSet::new();
+        for payer in &payers {
+            if let Err(e) = payer.validate() {
+                return Err(invalid(
+                    format!("payers.{}", payer.payer_id),
+                    &e.to_string(),
+                ));
+            }
+            if !payer_ids.insert(payer.payer_id.as_str()) {
+                return Err(invalid(
+                    format!("payers.{}", payer.payer_id),
+                    "payer id configured twice",
+                ));
+            }
+        }
+        Ok((eligibility, payers))
+    }
+}
+
+/// Identifies a provider in eligibility inquiries (not PHI).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// National Provider Identifier (10 digits, Luhn check digit).
+    pub npi: String,
+    /// Organisation name as sent to payers (NM103).
+    pub organization_name: String,
+    /// Employer identification number (9 digits); used as the 270 trace originator when set.
+    #[serde(default)]
+    pub tax_id: Option<String>,
+}
+
+/// Allowed amounts for one tenant and payer (or the tenant's self-pay rates when `payer_id` is
+/// absent): procedure code -> amount per unit as a decimal string.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeeScheduleConfig {
+    /// Tenant id the schedule belongs to.
+    pub tenant: String,
+    /// Payer id; absent means self-pay rates.
+    #[serde(default)]
+    pub payer_id: Option<String>,
+    /// Procedure code (CPT/HCPCS) -> allowed amount per unit, e.g. `"92.00"`.
+    pub allowed: BTreeMap<String, String>,
+}
 
 /// Why the eligibility settings cannot be built from configuration.
 #[derive(Debug, thiserror::Error)]
@@ -233,8 +371,6 @@ impl EligibilitySettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use medbill_runtime::config::FeeScheduleConfig;
-    use std::collections::BTreeMap;
 
     #[test]
     fn fee_schedules_and_providers_are_checked_and_indexed() {
@@ -279,5 +415,79 @@ mod tests {
         };
         let err = EligibilitySettings::from_config(&bad, &[]).expect_err("npi");
         assert!(err.to_string().contains("default_provider"), "{err}");
+    }
+
+    fn payer(id: &str) -> PayerConnection {
+        PayerConnection {
+            payer_id: id.into(),
+            sender_id: "MEDBILL01".into(),
+            receiver_id: "ACMEHEALTH".into(),
+            transport: medbill_connect::TransportConfig::CoreHttp(
+                medbill_connect::CoreHttpConfig::new("http://127.0.0.1:9/core"),
+            ),
+            batch_transport: None,
+            retry: medbill_connect::RetryPolicy::default(),
+        }
+    }
+
+    #[test]
+    fn the_section_and_the_payer_table_are_read_from_the_loaded_configuration() {
+        let loaded = LoadedConfig::default()
+            .with_value("eligibility.cache_ttl_secs", 60)
+            .with_value(
+                "eligibility.providers.clinic-a",
+                ProviderConfig {
+                    npi: "1245319599".into(),
+                    organization_name: "CLINIC A".into(),
+                    tax_id: Some("123456789".into()),
+                },
+            )
+            .with_value("payers", vec![payer("60054")]);
+        let (config, payers) = EligibilityConfig::load(&loaded).expect("valid");
+        assert_eq!(config.cache_ttl(), Duration::from_secs(60));
+        assert_eq!(config.cache_max_entries, 100_000, "default kept");
+        assert_eq!(
+            config.provider_for("clinic-a").map(|p| p.npi.as_str()),
+            Some("1245319599")
+        );
+        assert_eq!(config.provider_for("other"), None);
+        assert_eq!(payers, vec![payer("60054")]);
+
+        let (config, payers) = EligibilityConfig::load(&LoadedConfig::default()).expect("empty");
+        assert!(payers.is_empty());
+        assert!(config.fee_schedules.is_empty());
+    }
+
+    #[test]
+    fn bad_sections_are_refused_naming_the_key() {
+        let err = |loaded: LoadedConfig| {
+            EligibilityConfig::load(&loaded)
+                .expect_err("invalid")
+                .to_string()
+        };
+        let typo = err(LoadedConfig::default().with_value("eligibility.cache_tll_secs", 1));
+        assert!(typo.contains("eligibility.cache_tll_secs"), "{typo}");
+        let zero = err(LoadedConfig::default().with_value("eligibility.cache_max_entries", 0));
+        assert!(zero.contains("eligibility.cache_max_entries"), "{zero}");
+        let tenant = err(LoadedConfig::default().with_value(
+            "eligibility.fee_schedules",
+            vec![FeeScheduleConfig {
+                tenant: " ".into(),
+                payer_id: None,
+                allowed: BTreeMap::new(),
+            }],
+        ));
+        assert!(
+            tenant.contains("eligibility.fee_schedules[0].tenant"),
+            "{tenant}"
+        );
+        let twice =
+            err(LoadedConfig::default().with_value("payers", vec![payer("60054"), payer("60054")]));
+        assert!(twice.contains("payers.60054"), "{twice}");
+        assert!(twice.contains("configured twice"), "{twice}");
+        let mut bad = payer("60054");
+        bad.sender_id = String::new();
+        let invalid = err(LoadedConfig::default().with_value("payers", vec![bad]));
+        assert!(invalid.contains("payers.60054"), "{invalid}");
     }
 }

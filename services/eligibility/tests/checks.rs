@@ -5,13 +5,15 @@
 use std::collections::BTreeMap;
 
 use medbill_connect::{Connections, CoreHttpConfig, PayerConnection, RetryPolicy, TransportConfig};
-use medbill_eligibility::{EligibilityService, EligibilitySettings, open_store};
+use medbill_eligibility::{
+    EligibilityConfig, EligibilityService, EligibilitySettings, FeeScheduleConfig, ProviderConfig,
+    open_store,
+};
 use medbill_payer_sim::{Fault, PayerSimConfig, PayerSimHandle};
 use medbill_proto::common::v1 as common;
 use medbill_proto::eligibility::v1 as pb;
 use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
 use medbill_runtime::client::TracedChannel;
-use medbill_runtime::config::{EligibilityConfig, FeeScheduleConfig, ProviderConfig};
 use medbill_storage::Database;
 use medbill_testkit::{Caller, TestServer};
 use tonic::Code;

@@ -1,4 +1,5 @@
-//! payer-sim configuration (serde, every field defaulted), embeddable in the runtime config.
+//! payer-sim configuration (serde, every field defaulted): the `[payer_sim]` section of the
+//! medbill configuration, which the binary reads when it runs payer-sim.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -7,6 +8,9 @@ use medbill_connect::CredentialsConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::faults::Fault;
+
+/// Top-level configuration key of the payer-sim section.
+pub const SECTION: &str = "payer_sim";
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: SocketAddr =
@@ -33,7 +37,8 @@ pub const DEFAULT_LISTEN: SocketAddr =
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PayerSimConfig {
-    /// Where to listen (the caller binds it; see [`crate::start`]).
+    /// Where to listen (the caller binds it; see [`crate::start`]). `medbill serve --target
+    /// payer-sim --listen ADDR` overrides it.
     pub listen: SocketAddr,
     /// The HTTP path of the CORE endpoint.
     pub path: String,

@@ -48,7 +48,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 pub use catalog::{Catalog, CatalogError, DEFAULT_CATALOG_TOML};
-pub use config::{AcceptedCredentialConfig, DEFAULT_LISTEN, PayerSimConfig, TlsFiles};
+pub use config::{AcceptedCredentialConfig, DEFAULT_LISTEN, PayerSimConfig, SECTION, TlsFiles};
 pub use faults::{Fault, Faults};
 pub use handler::SimHandler;
 
@@ -68,6 +68,14 @@ pub enum PayerSimError {
         field: &'static str,
         /// What is wrong.
         reason: String,
+    },
+    /// The listen address could not be bound.
+    #[error("payer-sim listener {addr}: {reason}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The I/O error (e.g. address already in use).
+        reason: std::io::Error,
     },
     /// The listener's address could not be read.
     #[error("payer-sim listener: {0}")]
@@ -168,11 +176,15 @@ pub async fn start(
     start_with_catalog(config, catalog, listener).await
 }
 
-/// Binds `config.listen` and starts payer-sim there.
+/// Binds `config.listen` and starts payer-sim there; a bind failure names the address.
 pub async fn bind_and_start(config: PayerSimConfig) -> Result<PayerSimHandle, PayerSimError> {
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(PayerSimError::Listener)?;
+    let listener =
+        TcpListener::bind(config.listen)
+            .await
+            .map_err(|reason| PayerSimError::Bind {
+                addr: config.listen,
+                reason,
+            })?;
     start(config, listener).await
 }
 

@@ -3,23 +3,24 @@
 //! Posting an ERA must not lose what it owes collections (a patient's account, the patient
 //! responsibility), even when collections is down or this process restarts. So remittance
 //! writes those calls to its outbox in the same transaction as the posting
-//! ([`enqueue_open_account`]), and a relay ([`medbill_storage::outbox::Relay`]) delivers them
-//! with [`CollectionsDelivery`] until collections accepts them. Collections deduplicates by
-//! the idempotency key, which is the outbox message key, so delivery is exactly once in
-//! effect.
+//! ([`enqueue_open_account`]), and a relay (started by the binary from remittance's
+//! `OutboxDelivery`, see [`crate::start`]) delivers them with [`CollectionsDelivery`] until
+//! collections accepts them. Collections deduplicates by the idempotency key, which is the
+//! outbox message key, so delivery is exactly once in effect.
 
 use medbill_proto::collections::v1 as pb;
 use medbill_proto::collections::v1::collections_service_client::CollectionsServiceClient;
 use medbill_runtime::auth::attach_bearer;
 use medbill_runtime::client::TracedChannel;
 use medbill_runtime::config::AuthConfig;
-use medbill_storage::outbox::{self, Deliver, DeliveryError, Enqueued, OutboxMessage};
+use medbill_runtime::service::Destination;
+use medbill_storage::outbox::{Deliver, DeliveryError, Enqueued, OutboxMessage};
 use medbill_storage::{StorageError, Tx};
 use prost::Message as _;
 use tonic::Code;
 
-/// Outbox destination: `CollectionsService/OpenAccount`.
-pub const OPEN_ACCOUNT: &str = "collections.OpenAccount";
+/// The outbox destinations remittance delivers to.
+pub const DESTINATIONS: &[Destination] = &[Destination::CollectionsOpenAccount];
 
 /// Writes, in the caller's transaction, a request that collections open an account for
 /// `patient_ref`; `key` is the idempotency key collections deduplicates by.
@@ -34,7 +35,9 @@ pub async fn enqueue_open_account(
         patient_ref: patient_ref.to_owned(),
         guarantor_ref: String::new(),
     };
-    outbox::enqueue(tx, tenant, OPEN_ACCOUNT, key, &request.encode_to_vec()).await
+    Destination::CollectionsOpenAccount
+        .enqueue(tx, tenant, key, &request.encode_to_vec())
+        .await
 }
 
 /// Delivers remittance's outbox messages to the collections service, calling as the
@@ -78,8 +81,8 @@ impl CollectionsDelivery {
 
 impl Deliver for CollectionsDelivery {
     async fn deliver(&self, message: &OutboxMessage) -> Result<(), DeliveryError> {
-        match message.destination.as_str() {
-            OPEN_ACCOUNT => {
+        match Destination::parse(&message.destination) {
+            Some(Destination::CollectionsOpenAccount) => {
                 let body = pb::OpenAccountRequest::decode(message.payload.as_slice())
                     .map_err(|e| DeliveryError::Permanent(format!("undecodable payload: {e}")))?;
                 let request = self.request(&message.tenant_id, body)?;
@@ -90,8 +93,9 @@ impl Deliver for CollectionsDelivery {
                     .map(drop)
                     .map_err(classify)
             }
-            other => Err(DeliveryError::Permanent(format!(
-                "unknown outbox destination {other}"
+            _ => Err(DeliveryError::Permanent(format!(
+                "remittance does not deliver to outbox destination {}",
+                message.destination
             ))),
         }
     }

@@ -4,19 +4,18 @@
 // Each test binary includes this module and uses a subset of it.
 #![allow(dead_code)]
 use medbill::serve::{self, Running, Target};
-use medbill_runtime::config::Config;
+use medbill_runtime::config::{Config, LoadedConfig};
 use medbill_storage::testing::TestEnv;
 use medbill_testkit::two_tenant_auth;
 
 /// Returns the configuration `medbill serve` would load, pointed at the test's database.
-pub fn config(env: &TestEnv) -> Config {
-    let mut config = Config {
+pub fn config(env: &TestEnv) -> LoadedConfig {
+    let config = Config {
         database_url: Some(env.url().to_owned()),
         auth: two_tenant_auth(),
         ..Config::default()
     };
-    config.payer_sim.listen = ([127, 0, 0, 1], 0).into();
-    config
+    LoadedConfig::new(config).with_value("payer_sim.listen", "127.0.0.1:0")
 }
 
 /// Starts `target` the way `medbill serve --target ...` does, on `listener`.

@@ -1,0 +1,254 @@
+//! `medbill serve` run as a process: where it listens, what a bind failure says, how a
+//! configuration error is printed, the log format chosen, and what split mode says at start.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `medbill serve` command with no `MEDBILL_*` or `RUST_LOG` from the test's environment.
+fn medbill(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_medbill"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("MEDBILL_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.env_remove("RUST_LOG")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .arg("serve")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Returns a loopback address nothing listens on (bound and released).
+fn free_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address")
+}
+
+/// Reads the child's stdout until a line contains `marker`; returns the lines read. Panics
+/// (with stderr) when the process ends first.
+fn stdout_until(child: &mut Child, marker: &str) -> Vec<String> {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("UTF-8 stdout");
+        let done = line.contains(marker);
+        lines.push(line);
+        if done {
+            return lines;
+        }
+    }
+    let _ = child.kill();
+    let mut stderr = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut stderr);
+    }
+    panic!("medbill ended before printing {marker:?}; stdout {lines:?}; stderr:\n{stderr}");
+}
+
+/// Stops the child and returns its stderr.
+fn stop(mut child: Child) -> String {
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("medbill exits");
+    String::from_utf8(out.stderr).expect("UTF-8 stderr")
+}
+
+/// Runs a command that must fail; returns its stderr.
+fn failure(mut cmd: Command) -> String {
+    let out = cmd.output().expect("medbill runs");
+    let stderr = String::from_utf8(out.stderr).expect("UTF-8 stderr");
+    assert!(
+        !out.status.success(),
+        "expected a failure; stderr:\n{stderr}"
+    );
+    stderr
+}
+
+fn connects(addr: SocketAddr) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn payer_sim_alone_listens_on_the_listen_flag_and_logs_json_when_asked() {
+    let addr = free_addr();
+    let mut child = medbill(&[
+        "--target",
+        "payer-sim",
+        "--listen",
+        &addr.to_string(),
+        "--log-format",
+        "json",
+    ])
+    .spawn()
+    .expect("medbill starts");
+    let lines = stdout_until(&mut child, "payer-sim: CORE endpoint");
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some(format!("payer-sim: CORE endpoint http://{addr}/core").as_str())
+    );
+    assert!(connects(addr), "nothing listens on {addr}");
+    let stderr = stop(child);
+    let first = stderr.lines().next().expect("a log line");
+    let line: serde_json::Value = serde_json::from_str(first)
+        .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {first}"));
+    assert!(line.get("level").is_some(), "{first}");
+}
+
+#[test]
+fn pretty_logs_stay_pretty() {
+    let addr = free_addr();
+    let mut child = medbill(&[
+        "--target",
+        "payer-sim",
+        "--listen",
+        &addr.to_string(),
+        "--log-format",
+        "pretty",
+    ])
+    .spawn()
+    .expect("medbill starts");
+    stdout_until(&mut child, "payer-sim: CORE endpoint");
+    let stderr = stop(child);
+    assert!(stderr.contains("payer-sim listening"), "{stderr}");
+    assert!(
+        stderr.lines().all(|l| !l.trim_start().starts_with('{')),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn every_bind_failure_names_the_listener_and_its_address() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = taken.local_addr().expect("its address");
+    let data = tempfile::tempdir().expect("a temp dir");
+    let data_dir = data.path().to_str().expect("UTF-8 path");
+
+    // payer-sim alone, on --listen.
+    let stderr = failure(medbill(&[
+        "--target",
+        "payer-sim",
+        "--listen",
+        &addr.to_string(),
+    ]));
+    assert!(
+        stderr.contains(&format!("payer-sim listener {addr}: ")),
+        "{stderr}"
+    );
+    assert!(stderr.to_lowercase().contains("in use"), "{stderr}");
+
+    // payer-sim beside the services, on payer_sim.listen.
+    let mut cmd = medbill(&[
+        "--target",
+        "all",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data_dir,
+    ]);
+    cmd.env("MEDBILL_PAYER_SIM__LISTEN", addr.to_string());
+    let stderr = failure(cmd);
+    assert!(
+        stderr.contains(&format!("payer-sim listener {addr}: ")),
+        "{stderr}"
+    );
+
+    // The gRPC listener.
+    let stderr = failure(medbill(&[
+        "--target",
+        "collections",
+        "--listen",
+        &addr.to_string(),
+        "--data-dir",
+        data_dir,
+    ]));
+    assert!(
+        stderr.contains(&format!("gRPC listener {addr}: ")),
+        "{stderr}"
+    );
+    drop(taken);
+}
+
+#[test]
+fn a_configuration_error_is_printed_once_naming_the_key_as_written() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("medbill.toml");
+    std::fs::write(&file, "[grpc]\nrequest_timout_ms = 5\n").expect("write");
+    let stderr = failure(medbill(&["--config", file.to_str().expect("UTF-8")]));
+    assert_eq!(stderr.matches("request_timout_ms").count(), 1, "{stderr}");
+    assert!(stderr.contains("grpc.request_timout_ms (in "), "{stderr}");
+    assert!(!stderr.contains("default."), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+
+    let mut cmd = medbill(&[]);
+    cmd.env("MEDBILL_GRPC__REQUEST_TIMEOUT_MS", "soon");
+    let stderr = failure(cmd);
+    assert_eq!(
+        stderr.matches("MEDBILL_GRPC__REQUEST_TIMEOUT_MS").count(),
+        1,
+        "{stderr}"
+    );
+
+    // A service's section is checked whichever service runs, and an unclaimed table is refused.
+    std::fs::write(&file, "[eligibility]\ncache_tll_secs = 1\n").expect("write");
+    let stderr = failure(medbill(&[
+        "--config",
+        file.to_str().expect("UTF-8"),
+        "--target",
+        "claims",
+    ]));
+    assert!(
+        stderr.contains("eligibility.cache_tll_secs (in "),
+        "{stderr}"
+    );
+    std::fs::write(&file, "[eligibilty]\ncache_ttl_secs = 1\n").expect("write");
+    let stderr = failure(medbill(&["--config", file.to_str().expect("UTF-8")]));
+    assert!(stderr.contains("eligibilty (in "), "{stderr}");
+    assert!(stderr.contains("unknown key"), "{stderr}");
+}
+
+#[test]
+fn split_mode_eligibility_without_payers_says_so_at_start() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let mut child = medbill(&[
+        "--target",
+        "eligibility",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.path().to_str().expect("UTF-8"),
+    ])
+    .spawn()
+    .expect("medbill starts");
+    let lines = stdout_until(&mut child, "medbill listening");
+    stop(child);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("eligibility: no [[payers]] configured")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("eligibility: no provider configured")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("eligibility: database sqlite://")),
+        "{lines:?}"
+    );
+}

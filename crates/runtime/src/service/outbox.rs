@@ -1,0 +1,247 @@
+//! Outbox destinations (one registry) and the delivery a service hands the binary.
+//!
+//! A call to another service that must not be lost is written to the sender's outbox in the
+//! same transaction as the change that causes it ([`Destination::enqueue`]) and delivered by a
+//! relay ([`medbill_storage::outbox::Relay`]). The sender declares what it delivers with an
+//! [`OutboxDelivery`] in its [`super::ServiceParts`]; the binary starts one relay for every
+//! service that has one. The receiver declares the destinations it receives
+//! ([`super::ServiceParts::receives`]) and deduplicates by the message key (the request's
+//! idempotency key).
+//!
+//! Adding a destination: add a variant to [`Destination`] with its receiver, RPC and stored
+//! name; enqueue it from the sender's store; match it in the sender's [`Deliver`]
+//! implementation; list it in the sender's [`OutboxDelivery`] and in the receiver's
+//! `receives`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use medbill_storage::outbox::{
+    self, Deliver, DeliveryError, Enqueued, OutboxMessage, Relay, RelayConfig,
+};
+use medbill_storage::{Database, StorageError, Tx};
+
+use super::background::BackgroundTask;
+use crate::config::ServiceKind;
+
+/// Where an outbox message goes: the receiving service and the RPC that takes it.
+///
+/// The registry of every destination in the suite. [`Destination::as_str`] is what the outbox
+/// table stores, so a variant's stored name never changes once released (messages in flight
+/// carry it).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Destination {
+    /// `CollectionsService/OpenAccount`: remittance asks collections to open the account of a
+    /// patient an ERA leaves a balance for.
+    CollectionsOpenAccount,
+}
+
+impl Destination {
+    /// Every destination.
+    pub const ALL: &'static [Destination] = &[Destination::CollectionsOpenAccount];
+
+    /// Returns the service that receives it.
+    pub const fn receiver(self) -> ServiceKind {
+        match self {
+            Destination::CollectionsOpenAccount => ServiceKind::Collections,
+        }
+    }
+
+    /// Returns the receiver's RPC (method name) that takes the message's payload.
+    pub const fn rpc(self) -> &'static str {
+        match self {
+            Destination::CollectionsOpenAccount => "OpenAccount",
+        }
+    }
+
+    /// Returns the name stored in the outbox: `<receiver>.<Rpc>`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Destination::CollectionsOpenAccount => "collections.OpenAccount",
+        }
+    }
+
+    /// Returns the destination stored as `name`, if it is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|d| d.as_str() == name)
+    }
+
+    /// Writes a message for this destination in the caller's transaction (see
+    /// [`medbill_storage::outbox::enqueue`]): `message_key` is the idempotency key the receiver
+    /// deduplicates by, `payload` the encoded request.
+    pub async fn enqueue(
+        self,
+        tx: &mut Tx,
+        tenant_id: &str,
+        message_key: &str,
+        payload: &[u8],
+    ) -> Result<Enqueued, StorageError> {
+        outbox::enqueue(tx, tenant_id, self.as_str(), message_key, payload).await
+    }
+}
+
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// [`Deliver`] without its generic future, so deliveries of different types fit one list.
+trait ErasedDeliver: Send + Sync + 'static {
+    fn deliver_boxed<'a>(
+        &'a self,
+        message: &'a OutboxMessage,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>>;
+}
+
+impl<D: Deliver> ErasedDeliver for D {
+    fn deliver_boxed<'a>(
+        &'a self,
+        message: &'a OutboxMessage,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        Box::pin(Deliver::deliver(self, message))
+    }
+}
+
+/// What a service delivers from its outbox: the database whose outbox it drains, the
+/// destinations it delivers to, and the [`Deliver`] implementation that calls the receivers.
+pub struct OutboxDelivery {
+    db: Database,
+    destinations: Vec<Destination>,
+    deliver: Arc<dyn ErasedDeliver>,
+}
+
+impl fmt::Debug for OutboxDelivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutboxDelivery")
+            .field("destinations", &self.destinations)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OutboxDelivery {
+    /// Declares that the outbox of `db` holds messages for `destinations`, delivered by
+    /// `deliver`. A message for any other destination is dead-lettered (it cannot be
+    /// delivered by this service).
+    pub fn new<D: Deliver>(db: Database, destinations: &[Destination], deliver: D) -> Self {
+        Self {
+            db,
+            destinations: destinations.to_vec(),
+            deliver: Arc::new(deliver),
+        }
+    }
+
+    /// Returns the destinations delivered.
+    pub fn destinations(&self) -> &[Destination] {
+        &self.destinations
+    }
+
+    /// Returns the relay as a background task named `"<service> outbox relay"`.
+    ///
+    /// The relay leases each message it claims (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so any
+    /// number of replicas may run it. On shutdown it records the delivery in hand first.
+    pub fn into_task(self, service: ServiceKind, config: &RelayConfig) -> BackgroundTask {
+        let config = config.clone();
+        let deliver = Checked {
+            destinations: self.destinations,
+            inner: self.deliver,
+        };
+        let db = self.db;
+        BackgroundTask::new(
+            format!("{service} outbox relay"),
+            move |shutdown| async move {
+                let relay = Relay::new(db, deliver, config).spawn();
+                shutdown.requested().await;
+                relay.shutdown().await;
+                Ok(())
+            },
+        )
+    }
+}
+
+/// Delivers only the declared destinations.
+struct Checked {
+    destinations: Vec<Destination>,
+    inner: Arc<dyn ErasedDeliver>,
+}
+
+impl Deliver for Checked {
+    async fn deliver(&self, message: &OutboxMessage) -> Result<(), DeliveryError> {
+        match Destination::parse(&message.destination) {
+            Some(d) if self.destinations.contains(&d) => self.inner.deliver_boxed(message).await,
+            _ => Err(DeliveryError::Permanent(format!(
+                "outbox destination {} is not delivered by this service",
+                message.destination
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_round_trips_and_names_receivers() {
+        for &d in Destination::ALL {
+            assert_eq!(Destination::parse(d.as_str()), Some(d));
+            assert_eq!(
+                d.as_str(),
+                format!("{}.{}", d.receiver(), d.rpc()),
+                "stored name is <receiver>.<Rpc>"
+            );
+        }
+        assert_eq!(Destination::parse("collections.OpenAcount"), None);
+    }
+
+    struct Always;
+
+    impl Deliver for Always {
+        async fn deliver(&self, _: &OutboxMessage) -> Result<(), DeliveryError> {
+            Ok(())
+        }
+    }
+
+    fn message(destination: &str) -> OutboxMessage {
+        OutboxMessage {
+            id: "m1".into(),
+            tenant_id: "t".into(),
+            destination: destination.into(),
+            message_key: "k".into(),
+            payload: Vec::new(),
+            attempts: 1,
+            created_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn only_declared_destinations_are_delivered() {
+        let checked = Checked {
+            destinations: vec![Destination::CollectionsOpenAccount],
+            inner: Arc::new(Always),
+        };
+        assert_eq!(
+            checked.deliver(&message("collections.OpenAccount")).await,
+            Ok(())
+        );
+        let err = checked
+            .deliver(&message("claims.ApplyAdjudication"))
+            .await
+            .expect_err("not declared");
+        assert!(
+            matches!(&err, DeliveryError::Permanent(m) if m.contains("claims.ApplyAdjudication")),
+            "{err:?}"
+        );
+        let none = Checked {
+            destinations: Vec::new(),
+            inner: Arc::new(Always),
+        };
+        assert!(
+            none.deliver(&message("collections.OpenAccount"))
+                .await
+                .is_err()
+        );
+    }
+}

@@ -149,6 +149,7 @@ mod database;
 pub mod error;
 pub mod idempotency;
 pub mod outbox;
+pub mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;

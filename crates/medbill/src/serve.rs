@@ -20,7 +20,7 @@ use medbill_runtime::config::{
     self, Config, ConfigOverrides, LogFormat, ProviderConfig, ServiceKind,
 };
 use medbill_runtime::server::{Server, ServerHandle, shutdown_signal};
-use medbill_runtime::{telemetry, with_grpc_limits};
+use medbill_runtime::{metrics, telemetry, with_grpc_limits};
 use medbill_storage::Database;
 use medbill_storage::outbox::{Relay, RelayHandle};
 use tokio::net::TcpListener;
@@ -112,6 +112,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         sim.shutdown().await?;
         println!("medbill stopped");
         return Ok(());
+    }
+    let metrics = metrics::init(&config.metrics, &config.telemetry.service_name)
+        .await
+        .context("starting metrics")?;
+    if let Some(url) = metrics.url() {
+        println!("metrics: {url}");
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -212,6 +218,8 @@ pub async fn start(
         let db = connect(config, service).await?;
         println!("{service}: database {}", db.redacted_url());
         server_names.push(add_service(&mut routes, config, service, db.clone(), local_addr).await?);
+        // After add_service: its migrations created the outbox table.
+        metrics::observe_database(service.as_str(), &db);
         if service == ServiceKind::Remittance {
             relays.push(remittance_relay(config, local_addr, db)?);
         }

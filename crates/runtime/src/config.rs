@@ -48,6 +48,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "eligibility",
     "payers",
     "payer_sim",
+    "metrics",
 ];
 
 /// Holds a secret string (a bearer token) whose `Debug` never shows the value.
@@ -151,6 +152,8 @@ pub struct Config {
     pub payers: Vec<PayerConnection>,
     /// The payer simulator run by `--target payer-sim` and `--target all` (`[payer_sim]`).
     pub payer_sim: medbill_payer_sim::PayerSimConfig,
+    /// The Prometheus `/metrics` listener and the outbox poll (`[metrics]`).
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 impl Default for Config {
@@ -169,6 +172,7 @@ impl Default for Config {
             eligibility: EligibilityConfig::default(),
             payers: Vec::new(),
             payer_sim: medbill_payer_sim::PayerSimConfig::default(),
+            metrics: crate::metrics::MetricsConfig::default(),
         }
     }
 }
@@ -192,6 +196,7 @@ impl fmt::Debug for Config {
             .field("eligibility", &self.eligibility)
             .field("payers", &self.payers)
             .field("payer_sim", &self.payer_sim)
+            .field("metrics", &self.metrics)
             .finish()
     }
 }

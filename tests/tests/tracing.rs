@@ -1,6 +1,7 @@
 //! One request that crosses two services is one trace: CreateClaim on claims calls GetCoverage
-//! on eligibility through its gRPC client, and the eligibility server span is a child of the
-//! claims server span, which is a child of the caller's span. Spans carry no PHI.
+//! on eligibility through its gRPC client. Each call has a client span at the caller and a
+//! server span at the callee: caller -> CreateClaim client -> CreateClaim server -> GetCoverage
+//! client -> GetCoverage server. Spans carry no PHI.
 //! SQLite always; PostgreSQL too when `MEDBILL_TEST_PG_URL` is set.
 
 use std::time::Duration;
@@ -24,20 +25,32 @@ const GET_COVERAGE: &str = "medbill.eligibility.v1.EligibilityService/GetCoverag
 /// PHI used in the requests; none of it may appear in any span.
 const PHI: [&str; 4] = ["W987654321", "ROSALIND", "FRANKLIN", "1920-07-25"];
 
-/// Waits (bounded) until the trace holds server spans named `names`, and returns them.
-async fn server_spans(trace_id: opentelemetry::trace::TraceId, names: &[&str]) -> Vec<SpanData> {
+/// Waits (bounded) until the trace holds a client and a server span for each of `names`, and
+/// returns its spans.
+async fn call_spans(trace_id: opentelemetry::trace::TraceId, names: &[&str]) -> Vec<SpanData> {
     let mut spans = Vec::new();
     for _ in 0..300 {
-        spans = testing::spans_of_trace(trace_id)
-            .into_iter()
-            .filter(|s| s.span_kind == SpanKind::Server)
-            .collect();
-        if names.iter().all(|n| spans.iter().any(|s| s.name == *n)) {
+        spans = testing::spans_of_trace(trace_id);
+        let has = |name: &str, kind: SpanKind| {
+            spans.iter().any(|s| s.name == name && s.span_kind == kind)
+        };
+        if names
+            .iter()
+            .all(|n| has(n, SpanKind::Server) && has(n, SpanKind::Client))
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     spans
+}
+
+/// Returns the span named `name` of `kind`.
+fn find<'a>(spans: &'a [SpanData], name: &str, kind: SpanKind) -> &'a SpanData {
+    spans
+        .iter()
+        .find(|s| s.name == name && s.span_kind == kind)
+        .unwrap_or_else(|| panic!("no {kind:?} span {name} in the caller's trace: {spans:?}"))
 }
 
 medbill_storage::conformance_tests! {
@@ -95,20 +108,22 @@ medbill_storage::conformance_tests! {
             claims::claims_service_client::ClaimsServiceClient::new(channel_to(&url, Caller::TenantA));
         claims_client.create_claim(request).instrument(caller).await?;
 
-        let spans = server_spans(caller_context.trace_id(), &[CREATE_CLAIM, GET_COVERAGE]).await;
-        let claims_span = spans
-            .iter()
-            .find(|s| s.name == CREATE_CLAIM)
-            .unwrap_or_else(|| panic!("no claims server span in the caller's trace: {spans:?}"));
-        assert_eq!(claims_span.parent_span_id, caller_context.span_id());
-        let eligibility_span = spans
-            .iter()
-            .find(|s| s.name == GET_COVERAGE)
-            .unwrap_or_else(|| panic!("no eligibility server span in the caller's trace: {spans:?}"));
+        let spans = call_spans(caller_context.trace_id(), &[CREATE_CLAIM, GET_COVERAGE]).await;
+        let claims_client_span = find(&spans, CREATE_CLAIM, SpanKind::Client);
+        assert_eq!(claims_client_span.parent_span_id, caller_context.span_id());
+        let claims_span = find(&spans, CREATE_CLAIM, SpanKind::Server);
+        assert_eq!(claims_span.parent_span_id, claims_client_span.span_context.span_id());
+        let coverage_client_span = find(&spans, GET_COVERAGE, SpanKind::Client);
+        assert_eq!(
+            coverage_client_span.parent_span_id,
+            claims_span.span_context.span_id(),
+            "the eligibility call is made inside the claims call"
+        );
+        let eligibility_span = find(&spans, GET_COVERAGE, SpanKind::Server);
         assert_eq!(
             eligibility_span.parent_span_id,
-            claims_span.span_context.span_id(),
-            "the eligibility call is a child of the claims call"
+            coverage_client_span.span_context.span_id(),
+            "the eligibility server span is a child of the claims service's client span"
         );
 
         for span in exporter.get_finished_spans()? {

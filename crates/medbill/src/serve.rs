@@ -30,7 +30,7 @@ use medbill_runtime::server::{Server, ServerHandle, shutdown_signal};
 use medbill_runtime::service::{
     BackgroundTask, BackgroundTasks, Destination, ServiceDef, StartContext, TaskError,
 };
-use medbill_runtime::telemetry;
+use medbill_runtime::{metrics, telemetry};
 use tokio::net::TcpListener;
 use tonic::service::RoutesBuilder;
 
@@ -160,6 +160,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         println!("medbill stopped");
         return Ok(());
     }
+    let metrics = metrics::init(&config.metrics, &config.telemetry.service_name)
+        .await
+        .context("starting metrics")?;
+    if let Some(url) = metrics.url() {
+        println!("metrics: {url}");
+    }
     let listener = bind("gRPC", config.listen).await?;
 
     let running = start(&loaded, args.target, listener).await?;
@@ -273,6 +279,8 @@ pub async fn start(
             .with_context(|| service.to_string())?;
         if let Some(db) = ctx.opened_database() {
             println!("{service}: database {}", db.redacted_url());
+            // After start: its migrations created the outbox table the gauges read.
+            metrics::observe_database(service.as_str(), db);
         }
         for notice in &parts.notices {
             println!("{service}: {notice}");

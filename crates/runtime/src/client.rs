@@ -1,5 +1,6 @@
-//! Service-to-service gRPC clients: lazy channels with timeouts, an interceptor that carries
-//! trace context, a default deadline and credentials, and retries for idempotent calls.
+//! Service-to-service gRPC clients: lazy channels with timeouts, a client span per call whose
+//! context travels in `traceparent` (and the `rpc.client.*` metrics), an interceptor that sets
+//! a default deadline and credentials, and retries for idempotent calls.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,12 +23,16 @@ use tonic::Status;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
+use tower::Layer as _;
 
 use crate::config::{ClientConfig, RetryPolicy, Secret};
+use crate::propagation::{ClientTraceLayer, ClientTraceService};
 
-/// A channel whose calls go through [`ClientInterceptor`] and whose local timeouts read as
-/// DEADLINE_EXCEEDED; generated clients accept it: `ClaimsServiceClient::new(channel)`.
-pub type TracedChannel = InterceptedService<DeadlineAsStatus<Channel>, ClientInterceptor>;
+/// A channel whose calls go through [`ClientInterceptor`], each in a client span
+/// ([`ClientTraceService`]), and whose local timeouts read as DEADLINE_EXCEEDED; generated
+/// clients accept it: `ClaimsServiceClient::new(channel)`.
+pub type TracedChannel =
+    InterceptedService<ClientTraceService<DeadlineAsStatus<Channel>>, ClientInterceptor>;
 
 /// Reports a client that cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -62,11 +67,19 @@ pub fn connect_channel(url: &str, config: &ClientConfig) -> Result<Channel, Clie
 }
 
 /// Builds a lazy channel to `url` wrapped in a [`ClientInterceptor`] using `config`'s token,
-/// with local timeouts reported as DEADLINE_EXCEEDED (see [`DeadlineAsStatus`]).
+/// tracing and measuring every call (see [`ClientTraceLayer`]), with local timeouts reported
+/// as DEADLINE_EXCEEDED (see [`DeadlineAsStatus`]).
 pub fn connect(url: &str, config: &ClientConfig) -> Result<TracedChannel, ClientError> {
     let channel = connect_channel(url, config)?;
+    // `connect_channel` accepted the URL, so it has an authority.
+    let server = url
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|uri| uri.authority().map(|a| a.as_str().to_owned()))
+        .unwrap_or_default();
+    let traced = ClientTraceLayer::new(&server).layer(DeadlineAsStatus::new(channel));
     Ok(InterceptedService::new(
-        DeadlineAsStatus::new(channel),
+        traced,
         ClientInterceptor::new(config),
     ))
 }

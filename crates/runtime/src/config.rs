@@ -141,6 +141,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Transactional outbox relay.
     pub outbox: OutboxConfig,
+    /// The Prometheus `/metrics` listener and the outbox poll (`[metrics]`).
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 impl Default for Config {
@@ -156,6 +158,7 @@ impl Default for Config {
             client: ClientConfig::default(),
             telemetry: TelemetryConfig::default(),
             outbox: OutboxConfig::default(),
+            metrics: crate::metrics::MetricsConfig::default(),
         }
     }
 }
@@ -176,6 +179,7 @@ impl fmt::Debug for Config {
             .field("client", &self.client)
             .field("telemetry", &self.telemetry)
             .field("outbox", &self.outbox)
+            .field("metrics", &self.metrics)
             .finish()
     }
 }

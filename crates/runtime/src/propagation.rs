@@ -1,22 +1,33 @@
-//! W3C trace-context propagation across gRPC.
+//! W3C trace-context propagation across gRPC, and the spans and metrics of every call.
 //!
 //! Server side, [`GrpcTraceLayer`] opens one span per call, named after the gRPC method, and
 //! gives it the remote parent from the inbound `traceparent`/`tracestate` headers while the
 //! span is still unbuilt: tracing-opentelemetry >= 0.32 refuses to change the parent once the
 //! span has started, so the parent is set right after creation and before the span is first
 //! entered. The span is created as an explicit root (`parent: None`) so that whatever span
-//! happens to be current in the accepting task cannot become its parent.
+//! happens to be current in the accepting task cannot become its parent. The same layer feeds
+//! the `rpc.server.*` metrics ([`crate::metrics::RpcInstruments`]).
 //!
-//! Client side, [`TraceContextInterceptor`] (or [`inject_context`]) writes the current span's
-//! context into the outgoing metadata.
+//! Client side, [`crate::client::connect`] wraps the channel in [`ClientTraceLayer`]: one
+//! client span per outgoing call (a child of the caller's current span) whose context is sent
+//! in the `traceparent` header, and the `rpc.client.*` metrics. [`TraceContextInterceptor`]
+//! (or [`inject_context`]) only writes the current span's context into the outgoing metadata.
+//!
+//! A call lasts until its response body ends: the gRPC status of a successful unary call
+//! arrives in the trailers, after the message, so spans and durations are recorded when the
+//! body is finished (or dropped, which reads as CANCELLED). Health checks and reflection are
+//! neither traced nor counted: they are probe and tooling noise.
 //!
 //! Spans carry only the method and gRPC status (and, after auth, the tenant id): no request
 //! data, so no PHI.
 
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use futures::future::BoxFuture;
+use http_body_util::BodyExt as _;
 use opentelemetry::propagation::{Extractor, Injector};
+use tonic::body::Body;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::service::Interceptor;
 use tower::{Layer, Service};
@@ -24,8 +35,10 @@ use tracing::Instrument as _;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-/// Name of the health service, whose spans are DEBUG so probes do not flood traces.
-const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+use crate::metrics::{RpcInstruments, RpcSide};
+
+/// Service name prefixes of calls that get no span and no metrics.
+const UNTRACED_PREFIXES: [&str; 2] = ["/grpc.health.v1.Health/", "/grpc.reflection."];
 /// Longest service or method name copied into a span (paths are caller-controlled).
 const MAX_NAME_LEN: usize = 128;
 
@@ -56,6 +69,28 @@ impl Injector for MetadataInjector<'_> {
     }
 }
 
+/// Writes propagation headers into an HTTP header map.
+pub struct HeaderInjector<'a>(pub &'a mut http::HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// Writes `span`'s trace context into HTTP headers (replacing any there).
+pub fn inject_span_context(span: &Span, headers: &mut http::HeaderMap) {
+    let context = span.context();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut HeaderInjector(headers));
+    });
+}
+
 /// Splits `/pkg.Service/Method` into service and method; anything else is `("unknown", "unknown")`.
 fn split_path(path: &str) -> (&str, &str) {
     let valid = |s: &str| {
@@ -70,37 +105,29 @@ fn split_path(path: &str) -> (&str, &str) {
     }
 }
 
+/// Reports whether calls to `path` go without span and metrics (health, reflection).
+pub fn is_untraced(path: &str) -> bool {
+    UNTRACED_PREFIXES
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
+}
+
 /// Creates the server span for a call to `path`, parented on the context in `headers`.
 pub fn server_span(path: &str, headers: &http::HeaderMap) -> Span {
     let (service, method) = split_path(path);
     let name = format!("{service}/{method}");
-    let span = if service == HEALTH_SERVICE {
-        tracing::debug_span!(
-            parent: None,
-            "grpc.server",
-            otel.name = %name,
-            otel.kind = "server",
-            rpc.system = "grpc",
-            rpc.service = %service,
-            rpc.method = %method,
-            rpc.grpc.status_code = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
-            tenant = tracing::field::Empty,
-        )
-    } else {
-        tracing::info_span!(
-            parent: None,
-            "grpc.server",
-            otel.name = %name,
-            otel.kind = "server",
-            rpc.system = "grpc",
-            rpc.service = %service,
-            rpc.method = %method,
-            rpc.grpc.status_code = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
-            tenant = tracing::field::Empty,
-        )
-    };
+    let span = tracing::info_span!(
+        parent: None,
+        "grpc.server",
+        otel.name = %name,
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = %service,
+        rpc.method = %method,
+        rpc.grpc.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+        tenant = tracing::field::Empty,
+    );
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
         // Extract onto an empty context: plain `extract` starts from the current context and
         // would make whatever span is active in this task the parent of a header-less call.
@@ -112,41 +139,148 @@ pub fn server_span(path: &str, headers: &http::HeaderMap) -> Span {
     span
 }
 
-/// Records the gRPC status of a trailers-only response (how tonic answers handler errors) on
-/// the span. Statuses sent in trailers after a streamed body are not seen here.
-fn record_status(span: &Span, headers: &http::HeaderMap) {
-    let Some(code) = headers
+/// Creates the client span for an outgoing call to `path` on `server` (`host:port`), a child
+/// of the current span.
+pub fn client_span(path: &str, server: &str) -> Span {
+    let (service, method) = split_path(path);
+    let name = format!("{service}/{method}");
+    tracing::info_span!(
+        "grpc.client",
+        otel.name = %name,
+        otel.kind = "client",
+        rpc.system = "grpc",
+        rpc.service = %service,
+        rpc.method = %method,
+        server.address = %server,
+        rpc.grpc.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    )
+}
+
+/// Reads the numeric `grpc-status` of a header or trailer map.
+fn grpc_status(headers: &http::HeaderMap) -> Option<i32> {
+    headers
         .get("grpc-status")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i32>().ok())
-    else {
-        return;
-    };
-    span.record("rpc.grpc.status_code", code);
-    // Server-side error codes per the OpenTelemetry RPC conventions.
-    let server_error = matches!(
-        tonic::Code::from_i32(code),
-        tonic::Code::Unknown
-            | tonic::Code::DeadlineExceeded
-            | tonic::Code::Unimplemented
-            | tonic::Code::Internal
-            | tonic::Code::Unavailable
-            | tonic::Code::DataLoss
-    );
-    if server_error {
-        span.record("otel.status_code", "error");
+}
+
+/// Reports whether `code` makes the span an error: any failure for a client, only the
+/// server-side codes for a server (OpenTelemetry RPC conventions).
+fn is_error(code: i32, side: RpcSide) -> bool {
+    let code = tonic::Code::from_i32(code);
+    match side {
+        RpcSide::Client => code != tonic::Code::Ok,
+        RpcSide::Server => matches!(
+            code,
+            tonic::Code::Unknown
+                | tonic::Code::DeadlineExceeded
+                | tonic::Code::Unimplemented
+                | tonic::Code::Internal
+                | tonic::Code::Unavailable
+                | tonic::Code::DataLoss
+        ),
     }
 }
 
-/// Tower layer that traces every inbound gRPC call (see the module docs).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct GrpcTraceLayer;
+/// One call in progress: records its status on the span and in the metrics when dropped,
+/// which is when the response body is finished or abandoned.
+struct CallRecord {
+    span: Span,
+    instruments: RpcInstruments,
+    side: RpcSide,
+    service: String,
+    method: String,
+    started: Instant,
+    status: Option<i32>,
+}
+
+impl CallRecord {
+    fn start(span: Span, instruments: RpcInstruments, side: RpcSide, path: &str) -> Self {
+        let (service, method) = split_path(path);
+        instruments.started(service, method);
+        Self {
+            span,
+            instruments,
+            side,
+            service: service.to_owned(),
+            method: method.to_owned(),
+            started: Instant::now(),
+            status: None,
+        }
+    }
+
+    /// Sets the status of a call that got no response.
+    fn set_status(&mut self, code: tonic::Code) {
+        self.status = Some(code as i32);
+    }
+
+    /// Takes the status from response headers (trailers-only answer) or trailers.
+    fn observe(&mut self, headers: &http::HeaderMap) {
+        if let Some(code) = grpc_status(headers) {
+            self.status = Some(code);
+        }
+    }
+}
+
+impl Drop for CallRecord {
+    fn drop(&mut self) {
+        // No status seen: the body was dropped before its trailers (the peer went away).
+        let code = self.status.unwrap_or(tonic::Code::Cancelled as i32);
+        self.span.record("rpc.grpc.status_code", code);
+        if is_error(code, self.side) {
+            self.span.record("otel.status_code", "error");
+        }
+        self.instruments
+            .finished(&self.service, &self.method, code, self.started.elapsed());
+    }
+}
+
+/// Wraps `response`'s body so that `record` sees its trailers and is dropped with it.
+fn observe_body<B>(response: http::Response<B>, mut record: CallRecord) -> http::Response<Body>
+where
+    B: tonic::codegen::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError>,
+{
+    record.observe(response.headers());
+    response.map(|body| {
+        Body::new(body.map_frame(move |frame| {
+            if let Some(trailers) = frame.trailers_ref() {
+                record.observe(trailers);
+            }
+            frame
+        }))
+    })
+}
+
+/// Tower layer that traces and measures every inbound gRPC call (see the module docs).
+#[derive(Clone, Debug)]
+pub struct GrpcTraceLayer {
+    instruments: RpcInstruments,
+}
+
+impl GrpcTraceLayer {
+    /// Builds the layer recording into `instruments`.
+    pub fn new(instruments: RpcInstruments) -> Self {
+        Self { instruments }
+    }
+}
+
+impl Default for GrpcTraceLayer {
+    /// Records into the global meter's `rpc.server.*` instruments.
+    fn default() -> Self {
+        Self::new(RpcInstruments::global(RpcSide::Server))
+    }
+}
 
 impl<S> Layer<S> for GrpcTraceLayer {
     type Service = GrpcTraceService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        GrpcTraceService { inner }
+        GrpcTraceService {
+            inner,
+            instruments: self.instruments.clone(),
+        }
     }
 }
 
@@ -154,33 +288,135 @@ impl<S> Layer<S> for GrpcTraceLayer {
 #[derive(Clone, Debug)]
 pub struct GrpcTraceService<S> {
     inner: S,
+    instruments: RpcInstruments,
 }
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for GrpcTraceService<S>
 where
     S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
     S::Future: Send + 'static,
+    ResBody: tonic::codegen::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<tonic::codegen::StdError>,
 {
-    type Response = S::Response;
+    type Response = http::Response<Body>;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
+    type Future = BoxFuture<'static, Result<Self::Response, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
-        let span = server_span(req.uri().path(), req.headers());
+        let path = req.uri().path().to_owned();
+        if is_untraced(&path) {
+            let future = self.inner.call(req);
+            return Box::pin(async move { Ok(future.await?.map(Body::new)) });
+        }
+        let span = server_span(&path, req.headers());
+        let record = CallRecord::start(
+            span.clone(),
+            self.instruments.clone(),
+            RpcSide::Server,
+            &path,
+        );
         // Inner layers (auth) run their synchronous part inside the span too.
         let future = span.in_scope(|| self.inner.call(req));
-        let status_span = span.clone();
         Box::pin(
             async move {
-                let result = future.await;
-                if let Ok(response) = &result {
-                    record_status(&status_span, response.headers());
+                // A call abandoned before its response drops `record` here: CANCELLED.
+                let response = future.await?;
+                Ok(observe_body(response, record))
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// Tower layer for outgoing calls: a client span per call, its context in `traceparent`, and
+/// the `rpc.client.*` metrics (see the module docs).
+#[derive(Clone, Debug)]
+pub struct ClientTraceLayer {
+    server: std::sync::Arc<str>,
+    instruments: RpcInstruments,
+}
+
+impl ClientTraceLayer {
+    /// Builds the layer for calls to `server` (`host:port`, recorded as `server.address`),
+    /// recording into the global meter's `rpc.client.*` instruments.
+    pub fn new(server: &str) -> Self {
+        Self {
+            server: server.into(),
+            instruments: RpcInstruments::global(RpcSide::Client),
+        }
+    }
+}
+
+impl<S> Layer<S> for ClientTraceLayer {
+    type Service = ClientTraceService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ClientTraceService {
+            inner,
+            server: self.server.clone(),
+            instruments: self.instruments.clone(),
+        }
+    }
+}
+
+/// Service produced by [`ClientTraceLayer`].
+#[derive(Clone, Debug)]
+pub struct ClientTraceService<S> {
+    inner: S,
+    server: std::sync::Arc<str>,
+    instruments: RpcInstruments,
+}
+
+impl<S, ResBody> Service<http::Request<Body>> for ClientTraceService<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<ResBody>>,
+    S::Error: Into<tonic::codegen::StdError>,
+    S::Future: Send + 'static,
+    ResBody: tonic::codegen::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<tonic::codegen::StdError>,
+{
+    type Response = http::Response<Body>;
+    type Error = tonic::codegen::StdError;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut req: http::Request<Body>) -> Self::Future {
+        let path = req.uri().path().to_owned();
+        if is_untraced(&path) {
+            let future = self.inner.call(req);
+            return Box::pin(async move {
+                match future.await {
+                    Ok(response) => Ok(response.map(Body::new)),
+                    Err(err) => Err(err.into()),
                 }
-                result
+            });
+        }
+        let span = client_span(&path, &self.server);
+        inject_span_context(&span, req.headers_mut());
+        let mut record = CallRecord::start(
+            span.clone(),
+            self.instruments.clone(),
+            RpcSide::Client,
+            &path,
+        );
+        let future = span.in_scope(|| self.inner.call(req));
+        Box::pin(
+            async move {
+                match future.await {
+                    Ok(response) => Ok(observe_body(response, record)),
+                    Err(err) => {
+                        // tonic reports a transport failure as UNAVAILABLE.
+                        record.set_status(tonic::Code::Unavailable);
+                        Err(err.into())
+                    }
+                }
             }
             .instrument(span),
         )
@@ -244,7 +480,7 @@ mod tests {
         let inner = tower::service_fn(|_req: http::Request<()>| async {
             // The handler runs inside the request span.
             let seen = Span::current().context().span().span_context().trace_id();
-            let mut response = http::Response::new(());
+            let mut response = http::Response::new(Body::empty());
             response.extensions_mut().insert(seen);
             response
                 .headers_mut()
@@ -256,8 +492,14 @@ mod tests {
             .header("traceparent", traceparent)
             .body(())
             .unwrap();
-        let response = GrpcTraceLayer.layer(inner).oneshot(request).await.unwrap();
+        let response = GrpcTraceLayer::default()
+            .layer(inner)
+            .oneshot(request)
+            .await
+            .unwrap();
         assert_eq!(response.extensions().get::<TraceId>(), Some(&trace_id));
+        // The call ends with its body.
+        drop(response);
 
         let spans = testing::spans_of_trace(trace_id);
         assert_eq!(spans.len(), 1, "{spans:?}");
@@ -280,13 +522,13 @@ mod tests {
         let outer = tracing::info_span!("unrelated-outer");
         let outer_trace = outer.context().span().span_context().trace_id();
         let inner = tower::service_fn(|_req: http::Request<()>| async {
-            let mut response = http::Response::new(());
+            let mut response = http::Response::new(Body::empty());
             let id = Span::current().context().span().span_context().trace_id();
             response.extensions_mut().insert(id);
             Ok::<_, Infallible>(response)
         });
         let request = http::Request::builder().uri("/x.Y/Z").body(()).unwrap();
-        let response = GrpcTraceLayer
+        let response = GrpcTraceLayer::default()
             .layer(inner)
             .oneshot(request)
             .instrument(outer)
@@ -333,6 +575,37 @@ mod tests {
             .call(tonic::Request::new(()))
             .unwrap();
         assert!(request.metadata().get("traceparent").is_none());
+    }
+
+    #[tokio::test]
+    async fn health_and_reflection_calls_get_no_span() {
+        let _ = testing::span_exporter();
+        for path in [
+            "/grpc.health.v1.Health/Check",
+            "/grpc.health.v1.Health/Watch",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ] {
+            assert!(is_untraced(path), "{path}");
+            let inner = tower::service_fn(|_req: http::Request<()>| async {
+                let mut response = http::Response::new(Body::empty());
+                response.extensions_mut().insert(Span::current().id());
+                Ok::<_, Infallible>(response)
+            });
+            let request = http::Request::builder().uri(path).body(()).unwrap();
+            let response = GrpcTraceLayer::default()
+                .layer(inner)
+                .oneshot(request)
+                .await
+                .unwrap();
+            assert_eq!(
+                response.extensions().get::<Option<tracing::span::Id>>(),
+                Some(&None),
+                "{path} ran inside a span"
+            );
+        }
+        assert!(!is_untraced("/medbill.claims.v1.ClaimsService/GetClaim"));
+        assert!(!is_untraced("/grpc.healthy.Fake/Check"));
     }
 
     #[test]

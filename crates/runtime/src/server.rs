@@ -25,6 +25,13 @@
 //! the handler future is dropped and the call answers DEADLINE_EXCEEDED (see
 //! [`DeadlineLayer`]).
 //!
+//! A request message that does not decode (garbage, truncated, invalid UTF-8 in a string
+//! field) answers INVALID_ARGUMENT naming what prost could not read, for every service: tonic
+//! itself answers INTERNAL, which [`DecodeErrorLayer`] corrects.
+//!
+//! Every call but health and reflection gets a server span and the `rpc.server.*` metrics
+//! ([`GrpcTraceLayer`]).
+//!
 //! Shutdown: health turns NOT_SERVING for every service, the server waits
 //! `grpc.shutdown_grace_ms`, stops accepting, and lets in-flight calls finish (HTTP/2 GOAWAY)
 //! for at most `grpc.drain_timeout_ms`.
@@ -176,7 +183,8 @@ impl Server {
         // No `Server::timeout`: tonic answers an expired deadline with CANCELLED, so
         // `DeadlineLayer` enforces it and answers DEADLINE_EXCEEDED instead.
         let router = tonic::transport::Server::builder()
-            .layer(GrpcTraceLayer)
+            .layer(GrpcTraceLayer::default())
+            .layer(DecodeErrorLayer)
             .layer(DeadlineLayer::new(self.grpc.request_timeout()))
             .layer(AuthLayer::new(self.authenticator))
             .add_routes(self.routes)
@@ -439,9 +447,161 @@ where
     }
 }
 
+/// The start of the messages tonic gives a request it cannot decode, and what the client is
+/// told instead (tonic 0.14 and prost 0.14 wording, pinned by the tests/grpc.rs decode tests).
+const DECODE_FAILURES: [(&str, &str); 3] = [
+    // prost: "failed to decode Protobuf message: Type.field: what went wrong"
+    ("failed to decode Protobuf message: ", ""),
+    // The body ended inside a length-prefixed message.
+    (
+        "Unexpected EOF decoding stream.",
+        "the request ends inside a message",
+    ),
+    // A unary call whose body holds no message at all.
+    ("Missing request message.", "the request holds no message"),
+];
+
+/// Returns the INVALID_ARGUMENT message for a decode failure reported as `message`, or None
+/// when `message` is no decode failure.
+fn decode_failure(message: &str) -> Option<String> {
+    DECODE_FAILURES.iter().find_map(|(prefix, replacement)| {
+        message.strip_prefix(prefix).map(|detail| {
+            let detail = if replacement.is_empty() {
+                detail
+            } else {
+                replacement
+            };
+            format!("invalid request message: {detail}")
+        })
+    })
+}
+
+/// Tower layer that answers INVALID_ARGUMENT instead of INTERNAL when the request message
+/// does not decode.
+///
+/// tonic decodes the request before the handler runs and answers a failure at once, with the
+/// status in the response headers (a trailers-only response), as INTERNAL following gRPC's
+/// status code guide; the caller sent bad bytes, so medbill answers INVALID_ARGUMENT, keeping
+/// prost's description (type and field, never the value). A client-streaming handler that
+/// passes the decoder's status on unchanged is corrected the same way. Other INTERNAL answers
+/// are left alone (handlers send a bare "internal error", see [`crate::error`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DecodeErrorLayer;
+
+impl<S> Layer<S> for DecodeErrorLayer {
+    type Service = DecodeErrorService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        DecodeErrorService { inner }
+    }
+}
+
+/// Service produced by [`DecodeErrorLayer`].
+#[derive(Clone, Debug)]
+pub struct DecodeErrorService<S> {
+    inner: S,
+}
+
+impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for DecodeErrorService<S>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
+        let future = self.inner.call(req);
+        Box::pin(async move {
+            let mut response = future.await?;
+            correct_decode_failure(response.headers_mut());
+            Ok(response)
+        })
+    }
+}
+
+/// Rewrites a trailers-only INTERNAL decode failure in `headers` to INVALID_ARGUMENT.
+fn correct_decode_failure(headers: &mut http::HeaderMap) {
+    let Some(status) = tonic::Status::from_header_map(headers) else {
+        return;
+    };
+    if status.code() != tonic::Code::Internal {
+        return;
+    }
+    let Some(message) = decode_failure(status.message()) else {
+        return;
+    };
+    headers.remove("grpc-message");
+    headers.remove("grpc-status-details-bin");
+    // Only fails for a message that cannot be a header value; ours is percent-encoded.
+    if tonic::Status::invalid_argument(message)
+        .add_header(headers)
+        .is_err()
+    {
+        headers.insert(
+            "grpc-status",
+            http::HeaderValue::from(tonic::Code::InvalidArgument as i32),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decode_failures_become_invalid_argument_with_prosts_description() {
+        let mut headers = http::HeaderMap::new();
+        tonic::Status::internal(
+            "failed to decode Protobuf message: StringValue.value: invalid string value: \
+             data is not UTF-8 encoded",
+        )
+        .add_header(&mut headers)
+        .unwrap();
+        correct_decode_failure(&mut headers);
+        let status = tonic::Status::from_header_map(&headers).unwrap();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            status.message(),
+            "invalid request message: StringValue.value: invalid string value: \
+             data is not UTF-8 encoded"
+        );
+
+        let mut headers = http::HeaderMap::new();
+        tonic::Status::internal("Unexpected EOF decoding stream.")
+            .add_header(&mut headers)
+            .unwrap();
+        correct_decode_failure(&mut headers);
+        let status = tonic::Status::from_header_map(&headers).unwrap();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            status.message(),
+            "invalid request message: the request ends inside a message"
+        );
+    }
+
+    #[test]
+    fn other_statuses_are_left_alone() {
+        for status in [
+            tonic::Status::internal("internal error"),
+            tonic::Status::not_found("claim 1 not found"),
+            tonic::Status::unavailable("failed to decode Protobuf message: upstream said so"),
+        ] {
+            let mut headers = http::HeaderMap::new();
+            status.add_header(&mut headers).unwrap();
+            let before = headers.clone();
+            correct_decode_failure(&mut headers);
+            assert_eq!(headers, before, "{status:?}");
+        }
+        let mut empty = http::HeaderMap::new();
+        correct_decode_failure(&mut empty);
+        assert!(empty.is_empty());
+    }
 
     #[test]
     fn grpc_timeout_values_parse() {

@@ -3,7 +3,10 @@
 //!
 //! [`init`] installs, once per process: an `EnvFilter` (`RUST_LOG` if set, else the configured
 //! filter), a fmt layer (pretty or JSON, on stderr so stdout stays free for the binary's own
-//! output), and a `tracing-opentelemetry` layer. Spans are exported over OTLP/gRPC only when
+//! output), and a `tracing-opentelemetry` layer. JSON lines carry the `trace_id` and `span_id`
+//! of the OpenTelemetry span they were logged in (see [`json_log_layer`]), so a log line leads
+//! to its trace; pretty lines are coloured only when stderr is a terminal and `NO_COLOR` is
+//! unset. Spans are exported over OTLP/gRPC only when
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is set; without it spans still get trace and span ids, so
 //! inbound trace context is still passed on to downstream calls. The W3C
 //! `TraceContextPropagator` is installed globally.
@@ -11,13 +14,20 @@
 //! Tests use [`testing::span_exporter`] instead, which installs an in-memory exporter once and
 //! hands every test the same exporter.
 
-use opentelemetry::trace::TracerProvider as _;
+use std::io::IsTerminal as _;
+
+use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::{Format, Json, JsonFields, Writer};
+use tracing_subscriber::fmt::time::SystemTime;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
-use tracing_subscriber::{EnvFilter, Layer as _};
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{LogFormat, TelemetryConfig};
 
@@ -77,6 +87,101 @@ impl Drop for TelemetryGuard {
     }
 }
 
+/// Reports whether OTLP export is switched on (`OTEL_EXPORTER_OTLP_ENDPOINT` set and not blank).
+pub fn otlp_configured() -> bool {
+    std::env::var(OTLP_ENDPOINT_ENV).is_ok_and(|v| !v.trim().is_empty())
+}
+
+/// Reports whether log lines on stderr may use ANSI colours: only for a terminal, and never
+/// when `NO_COLOR` is set (<https://no-color.org>).
+pub fn stderr_supports_colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Returns the JSON log layer writing to `make_writer`: tracing-subscriber's JSON lines
+/// (timestamp, level, fields, target, current span) plus `trace_id` and `span_id` of the
+/// OpenTelemetry span the event belongs to (absent outside any span).
+pub fn json_log_layer<S, W>(make_writer: W) -> impl Layer<S> + Send + Sync + 'static
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .fmt_fields(JsonFields::new())
+        .event_format(JsonWithTraceIds::default())
+        .with_ansi(false)
+        .with_writer(make_writer)
+}
+
+/// Formats an event as tracing-subscriber's JSON line and adds the OpenTelemetry ids.
+struct JsonWithTraceIds {
+    inner: Format<Json, SystemTime>,
+}
+
+impl Default for JsonWithTraceIds {
+    fn default() -> Self {
+        Self {
+            inner: tracing_subscriber::fmt::format()
+                .json()
+                .with_current_span(true)
+                .with_span_list(false),
+        }
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for JsonWithTraceIds
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let mut line = String::new();
+        self.inner
+            .format_event(ctx, Writer::new(&mut line), event)?;
+        // The inner formatter writes one JSON object and a newline; the ids go in before the
+        // closing brace. Anything else is passed on untouched.
+        match (event_trace_ids(ctx), line.strip_suffix("}\n")) {
+            (Some((trace_id, span_id)), Some(object)) => {
+                writer.write_str(object)?;
+                write!(
+                    writer,
+                    ",\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\"}}"
+                )?;
+                writeln!(writer)
+            }
+            _ => writer.write_str(&line),
+        }
+    }
+}
+
+/// Returns the trace and span id of the OpenTelemetry span the event is logged in.
+fn event_trace_ids<S, N>(ctx: &FmtContext<'_, S, N>) -> Option<(String, String)>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    let span = ctx.event_scope()?.next()?;
+    let id = span.id();
+    // No extension of the span may be borrowed here: the lookup locks them.
+    drop(span);
+    let context = tracing::dispatcher::get_default(|dispatch| {
+        tracing_opentelemetry::get_otel_context(&id, dispatch)
+    })?;
+    let otel_span = context.span();
+    let span_context = otel_span.span_context();
+    span_context.is_valid().then(|| {
+        (
+            span_context.trace_id().to_string(),
+            span_context.span_id().to_string(),
+        )
+    })
+}
+
 /// Returns the filter directives to use: `RUST_LOG` when set, else the configured filter.
 fn filter_directives(config: &TelemetryConfig) -> String {
     match std::env::var("RUST_LOG") {
@@ -103,7 +208,7 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
         .with_service_name(config.service_name.clone())
         .build();
     let mut builder = SdkTracerProvider::builder().with_resource(resource);
-    let otlp = std::env::var(OTLP_ENDPOINT_ENV).is_ok_and(|v| !v.trim().is_empty());
+    let otlp = otlp_configured();
     if otlp {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(TelemetryError::NoRuntime);
@@ -119,13 +224,9 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
     let tracer = provider.tracer(TRACER_NAME);
 
     let fmt_layer = match config.log_format {
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_writer(std::io::stderr)
-            .boxed(),
+        LogFormat::Json => json_log_layer(std::io::stderr).boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_ansi(stderr_supports_colour())
             .with_writer(std::io::stderr)
             .boxed(),
     };
@@ -226,7 +327,6 @@ pub mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::TraceContextExt as _;
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
     #[test]

@@ -1,158 +1,29 @@
 //! End-to-end tests of the runtime over real gRPC on loopback: health, reflection, auth,
-//! trace propagation across two servers, deadlines, message limits and graceful shutdown.
-//!
-//! The test service `medbill.test.Whoami/Get` is written by hand (no proto crate): it takes a
-//! `google.protobuf.StringValue`-shaped message and answers the caller's tenant, optionally
-//! after calling another Whoami server (to cross a service boundary) or after a delay.
+//! trace propagation across two servers (server and client spans), untraced health and
+//! reflection, request messages that do not decode, deadlines, message limits and graceful
+//! shutdown. The test service is in `common`.
 
-use std::convert::Infallible;
+mod common;
+
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-use http::uri::PathAndQuery;
-use medbill_runtime::auth::{self, Authenticator};
-use medbill_runtime::client::{self, TracedChannel};
+use common::*;
+use medbill_runtime::client;
 use medbill_runtime::config::{AuthConfig, ClientConfig, GrpcConfig, Secret};
-use medbill_runtime::server::{Server, ServerHandle};
+use medbill_runtime::server::Server;
 use medbill_runtime::telemetry::testing;
-use opentelemetry::trace::{SpanKind, TraceContextExt as _};
+use opentelemetry::trace::{SpanKind, TraceContextExt as _, TraceId};
+use opentelemetry_sdk::trace::SpanData;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
-use tonic::body::Body;
-use tonic::server::NamedService;
 use tonic::service::Routes;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Code, Request};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_prost::ProstCodec;
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-
-const WHOAMI: &str = "medbill.test.Whoami";
-const WHOAMI_GET: &str = "/medbill.test.Whoami/Get";
-
-#[derive(Clone, Default)]
-struct Whoami {
-    downstream: Option<TracedChannel>,
-    delay: Duration,
-    started: Option<Arc<Notify>>,
-    limits: GrpcConfig,
-}
-
-impl NamedService for Whoami {
-    const NAME: &'static str = WHOAMI;
-}
-
-impl tower::Service<http::Request<Body>> for Whoami {
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move {
-            if req.uri().path() != WHOAMI_GET {
-                return Ok(Status::unimplemented("no such method").into_http());
-            }
-            let mut grpc = tonic::server::Grpc::new(ProstCodec::<String, String>::default())
-                .apply_max_message_size_config(
-                    Some(this.limits.max_decoding_message_size),
-                    Some(this.limits.max_encoding_message_size),
-                );
-            Ok(grpc.unary(GetHandler(this), req).await)
-        })
-    }
-}
-
-struct GetHandler(Whoami);
-
-impl tonic::server::UnaryService<String> for GetHandler {
-    type Response = String;
-    type Future = BoxFuture<'static, Result<Response<String>, Status>>;
-
-    fn call(&mut self, request: Request<String>) -> Self::Future {
-        let this = self.0.clone();
-        Box::pin(async move {
-            let tenant = auth::tenant(&request)?;
-            if let Some(started) = &this.started {
-                started.notify_one();
-            }
-            if !this.delay.is_zero() {
-                tokio::time::sleep(this.delay).await;
-            }
-            match this.downstream {
-                Some(channel) => {
-                    let mut outbound = Request::new(String::new());
-                    auth::forward_caller_token(&request, &mut outbound)?;
-                    let answer = whoami(channel, outbound).await?;
-                    Ok(Response::new(format!("{tenant}->{answer}")))
-                }
-                None => Ok(Response::new(tenant.to_string())),
-            }
-        })
-    }
-}
-
-async fn whoami(channel: TracedChannel, request: Request<String>) -> Result<String, Status> {
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready()
-        .await
-        .map_err(|e| Status::unavailable(format!("not ready: {e}")))?;
-    grpc.unary(
-        request,
-        PathAndQuery::from_static(WHOAMI_GET),
-        ProstCodec::<String, String>::default(),
-    )
-    .await
-    .map(Response::into_inner)
-}
-
-fn tokens(pairs: &[(&str, &str)]) -> AuthConfig {
-    AuthConfig {
-        tokens: pairs
-            .iter()
-            .map(|(token, tenant)| (Secret::new(*token), (*tenant).to_owned()))
-            .collect(),
-    }
-}
-
-async fn start(service: Whoami, auth: &AuthConfig, grpc: &GrpcConfig) -> ServerHandle {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    Server::new(Routes::new(service))
-        .serving(WHOAMI)
-        .grpc_config(grpc)
-        .authenticator(Authenticator::from_config(auth))
-        .start(listener)
-        .await
-        .unwrap()
-}
-
-fn channel(handle: &ServerHandle) -> TracedChannel {
-    client::connect(&handle.url(), &ClientConfig::default()).unwrap()
-}
-
-fn with_token(token: &str) -> Request<String> {
-    let mut request = Request::new(String::new());
-    auth::attach_bearer(&mut request, &Secret::new(token)).unwrap();
-    request
-}
-
-async fn health_status(handle: &ServerHandle, service: &str) -> Result<i32, Status> {
-    let mut health = HealthClient::new(channel(handle));
-    health
-        .check(HealthCheckRequest {
-            service: service.to_owned(),
-        })
-        .await
-        .map(|r| r.into_inner().status)
-}
 
 #[tokio::test]
 async fn health_and_reflection_work_without_a_token_and_auth_guards_the_rest() {
@@ -227,75 +98,6 @@ async fn health_and_reflection_work_without_a_token_and_auth_guards_the_rest() {
     handle.shutdown().await.unwrap();
 }
 
-async fn list_services(handle: &ServerHandle, version: &str) -> Vec<String> {
-    use tokio_stream_shim::once;
-    match version {
-        "v1" => {
-            use tonic_reflection::pb::v1::{
-                ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-                server_reflection_request::MessageRequest,
-                server_reflection_response::MessageResponse,
-            };
-            let mut client = ServerReflectionClient::new(channel(handle));
-            let request = ServerReflectionRequest {
-                host: String::new(),
-                message_request: Some(MessageRequest::ListServices(String::new())),
-            };
-            let mut stream = client
-                .server_reflection_info(once(request))
-                .await
-                .unwrap()
-                .into_inner();
-            match stream
-                .message()
-                .await
-                .unwrap()
-                .and_then(|r| r.message_response)
-            {
-                Some(MessageResponse::ListServicesResponse(list)) => {
-                    list.service.into_iter().map(|s| s.name).collect()
-                }
-                other => panic!("unexpected reflection answer: {other:?}"),
-            }
-        }
-        _ => {
-            use tonic_reflection::pb::v1alpha::{
-                ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-                server_reflection_request::MessageRequest,
-                server_reflection_response::MessageResponse,
-            };
-            let mut client = ServerReflectionClient::new(channel(handle));
-            let request = ServerReflectionRequest {
-                host: String::new(),
-                message_request: Some(MessageRequest::ListServices(String::new())),
-            };
-            let mut stream = client
-                .server_reflection_info(once(request))
-                .await
-                .unwrap()
-                .into_inner();
-            match stream
-                .message()
-                .await
-                .unwrap()
-                .and_then(|r| r.message_response)
-            {
-                Some(MessageResponse::ListServicesResponse(list)) => {
-                    list.service.into_iter().map(|s| s.name).collect()
-                }
-                other => panic!("unexpected reflection answer: {other:?}"),
-            }
-        }
-    }
-}
-
-/// A one-item request stream without pulling in tokio-stream.
-mod tokio_stream_shim {
-    pub fn once<T: Send + 'static>(item: T) -> impl futures::Stream<Item = T> + Send + 'static {
-        futures::stream::iter([item])
-    }
-}
-
 #[tokio::test]
 async fn dev_mode_serves_the_default_tenant_and_rejects_tokens() {
     let _ = testing::span_exporter();
@@ -347,28 +149,40 @@ async fn a_call_across_two_services_is_one_trace_and_keeps_the_tenant() {
     assert_eq!(answer, "clinic-a->clinic-a");
 
     let trace_id = caller_context.trace_id();
-    // Server spans end just after the response is written; wait for both (bounded).
-    let mut server_spans = Vec::new();
-    for _ in 0..200 {
-        server_spans = testing::spans_of_trace(trace_id)
-            .into_iter()
-            .filter(|s| s.span_kind == SpanKind::Server)
-            .collect();
-        if server_spans.len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(server_spans.len(), 2, "{server_spans:?}");
-    let upstream_span = server_spans
+    // Spans end when their response body is finished, just after the answer; wait for all five
+    // (bounded): caller -> client -> upstream server -> client -> downstream server.
+    let spans = wait_for_spans(trace_id, 5).await;
+    let child_of = |parent: &SpanData, kind: SpanKind| {
+        spans
+            .iter()
+            .find(|s| s.parent_span_id == parent.span_context.span_id() && s.span_kind == kind)
+            .cloned()
+    };
+    let upstream_client = spans
         .iter()
         .find(|s| s.parent_span_id == caller_context.span_id())
-        .expect("upstream server span is a child of the caller's span");
-    let downstream_span = server_spans
-        .iter()
-        .find(|s| s.parent_span_id == upstream_span.span_context.span_id())
-        .expect("downstream server span is a child of the upstream server span");
-    assert_eq!(downstream_span.name, "medbill.test.Whoami/Get");
+        .expect("the first client span is a child of the caller's span");
+    assert_eq!(upstream_client.span_kind, SpanKind::Client);
+    let upstream_span = child_of(upstream_client, SpanKind::Server)
+        .expect("upstream server span is a child of the caller's client span");
+    let downstream_client = child_of(&upstream_span, SpanKind::Client)
+        .expect("the outgoing call of the upstream handler has a client span");
+    let downstream_span = child_of(&downstream_client, SpanKind::Server)
+        .expect("downstream server span is a child of the upstream's client span");
+    for span in [
+        upstream_client,
+        &upstream_span,
+        &downstream_client,
+        &downstream_span,
+    ] {
+        assert_eq!(span.name, "medbill.test.Whoami/Get", "{span:?}");
+        assert_eq!(attr(span, "rpc.grpc.status_code").as_deref(), Some("0"));
+        assert_eq!(attr(span, "rpc.system").as_deref(), Some("grpc"));
+    }
+    assert_eq!(
+        attr(&downstream_client, "server.address"),
+        Some(downstream.local_addr().to_string())
+    );
     let tenant = downstream_span
         .attributes
         .iter()
@@ -384,6 +198,187 @@ async fn a_call_across_two_services_is_one_trace_and_keeps_the_tenant() {
 
     upstream.shutdown().await.unwrap();
     downstream.shutdown().await.unwrap();
+}
+
+/// Waits (bounded) until `trace_id` has at least `count` finished spans and returns them.
+async fn wait_for_spans(trace_id: TraceId, count: usize) -> Vec<SpanData> {
+    let mut spans = Vec::new();
+    for _ in 0..200 {
+        spans = testing::spans_of_trace(trace_id);
+        if spans.len() >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(spans.len(), count, "{spans:#?}");
+    spans
+}
+
+fn attr(span: &SpanData, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.as_str().into_owned())
+}
+
+#[tokio::test]
+async fn a_failed_call_marks_the_client_span_as_an_error() {
+    let _ = testing::span_exporter();
+    let handle = start(
+        Whoami::default(),
+        &tokens(&[("tok-a", "clinic-a")]),
+        &GrpcConfig::default(),
+    )
+    .await;
+    let caller = tracing::info_span!("test-caller");
+    let trace_id = caller.context().span().span_context().trace_id();
+    let status = whoami(channel(&handle), with_token("tok-unknown"))
+        .instrument(caller)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    // The caller's span, the client span and the server span.
+    let spans = wait_for_spans(trace_id, 3).await;
+    let client = spans
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Client)
+        .unwrap();
+    let server = spans
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Server)
+        .unwrap();
+    let unauthenticated = (Code::Unauthenticated as i32).to_string();
+    assert_eq!(
+        attr(client, "rpc.grpc.status_code"),
+        Some(unauthenticated.clone())
+    );
+    assert_eq!(attr(server, "rpc.grpc.status_code"), Some(unauthenticated));
+    // A client error is the caller's failure; for the server it is the caller's mistake.
+    assert!(
+        matches!(client.status, opentelemetry::trace::Status::Error { .. }),
+        "{client:?}"
+    );
+    assert_eq!(
+        server.status,
+        opentelemetry::trace::Status::Unset,
+        "{server:?}"
+    );
+    handle.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn health_and_reflection_calls_are_not_traced() {
+    let _ = testing::span_exporter();
+    let handle = start(
+        Whoami::default(),
+        &AuthConfig::default(),
+        &GrpcConfig::default(),
+    )
+    .await;
+    let caller = tracing::info_span!("test-probe");
+    let trace_id = caller.context().span().span_context().trace_id();
+    async {
+        assert_eq!(
+            health_status(&handle, WHOAMI).await.unwrap(),
+            ServingStatus::Serving as i32
+        );
+        assert!(
+            list_services(&handle, "v1")
+                .await
+                .contains(&WHOAMI.to_owned())
+        );
+        // A traced call in the same trace, so the check below has something to wait for.
+        whoami(channel(&handle), Request::new(String::new()))
+            .await
+            .unwrap();
+    }
+    .instrument(caller)
+    .await;
+    // The probe's own span and the client and server span of the Whoami call: nothing else.
+    let spans = wait_for_spans(trace_id, 3).await;
+    let mut names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "medbill.test.Whoami/Get",
+            "medbill.test.Whoami/Get",
+            "test-probe"
+        ]
+    );
+    // Nothing more arrives late for the health or reflection calls.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(testing::spans_of_trace(trace_id).len(), 3);
+    handle.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn request_messages_that_do_not_decode_are_invalid_argument() {
+    let _ = testing::span_exporter();
+    let handle = start(
+        Whoami::default(),
+        &AuthConfig::default(),
+        &GrpcConfig::default(),
+    )
+    .await;
+    let url = handle.url();
+    // google.protobuf.StringValue: field 1 (tag 0x0a), length-delimited.
+    let cases: [(&str, &[u8], bool, &str); 5] = [
+        (
+            "invalid UTF-8 in a string field",
+            &[0x0a, 0x02, 0xff, 0xfe],
+            true,
+            "invalid request message: invalid string value: data is not UTF-8 encoded",
+        ),
+        (
+            "a string longer than the message",
+            &[0x0a, 0x05, b'a'],
+            true,
+            "invalid request message: buffer underflow",
+        ),
+        (
+            "garbage",
+            &[
+                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            ],
+            true,
+            "invalid request message: ",
+        ),
+        (
+            "a frame cut short",
+            &[0x00, 0x00, 0x00, 0x00, 0x10, 0x0a, 0x01],
+            false,
+            "invalid request message: the request ends inside a message",
+        ),
+        (
+            "no message at all",
+            &[],
+            false,
+            "invalid request message: the request holds no message",
+        ),
+    ];
+    for (what, bytes, frame, expected) in cases {
+        let (code, message) = raw_call(&url, WHOAMI_GET, bytes, frame).await;
+        assert_eq!(code, Code::InvalidArgument, "{what}: {message}");
+        assert!(message.starts_with(expected), "{what}: {message}");
+    }
+    // Generated services (health here) get the same answer.
+    let (code, message) = raw_call(
+        &url,
+        "/grpc.health.v1.Health/Check",
+        &[0x0a, 0x01, 0xc3],
+        true,
+    )
+    .await;
+    assert_eq!(code, Code::InvalidArgument, "{message}");
+    assert!(
+        message.contains("HealthCheckRequest.service"),
+        "the field is named: {message}"
+    );
+    // A message that decodes still reaches the handler.
+    let (code, message) = raw_call(&url, WHOAMI_GET, &[0x0a, 0x02, b'h', b'i'], true).await;
+    assert_eq!(code, Code::Ok, "{message}");
+    handle.shutdown().await.unwrap();
 }
 
 #[tokio::test]

@@ -150,6 +150,7 @@ pub mod error;
 pub mod idempotency;
 pub mod outbox;
 pub mod rows;
+pub mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;

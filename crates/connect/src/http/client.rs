@@ -1,7 +1,12 @@
 //! The client half of the CORE HTTP transport, used by the services.
+//!
+//! Every HTTP attempt is a client span (`POST`, a child of the caller's span, its context sent
+//! in `traceparent`) and is counted in `medbill_payer_requests_total` and
+//! `medbill_payer_duration_milliseconds` by payer, payload type and outcome. The instruments
+//! come from the global OpenTelemetry meter when the client is built.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -13,9 +18,13 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Histogram};
+use opentelemetry::propagation::Injector;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-use tracing::debug;
+use tracing::{Instrument as _, Span, debug};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use uuid::Uuid;
 
 use crate::config::{CoreHttpConfig, PayerConnection, RetryPolicy};
@@ -50,6 +59,93 @@ struct Inner {
     request_timeout: Duration,
     retry: RetryPolicy,
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    metrics: PayerMetrics,
+}
+
+/// Meter (instrumentation scope) name, the same as the services'.
+const METER_NAME: &str = "medbill";
+
+/// Bucket bounds (milliseconds) of the payer call duration: real-time answers take tens of
+/// milliseconds to seconds, a batch upload up to the request timeout.
+const DURATION_BUCKETS_MS: [f64; 14] = [
+    5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1_000.0, 2_500.0, 5_000.0, 10_000.0, 15_000.0,
+    30_000.0, 60_000.0,
+];
+
+/// The instruments of payer calls.
+#[derive(Clone)]
+struct PayerMetrics {
+    requests: Counter<u64>,
+    duration: Histogram<f64>,
+}
+
+impl PayerMetrics {
+    fn global() -> Self {
+        let meter = opentelemetry::global::meter(METER_NAME);
+        Self {
+            requests: meter
+                .u64_counter("medbill.payer.requests")
+                .with_description(
+                    "HTTP calls to clearinghouses and payers, by payer, payload type and outcome.",
+                )
+                .with_unit("{request}")
+                .build(),
+            duration: meter
+                .f64_histogram("medbill.payer.duration")
+                .with_description("Duration of HTTP calls to clearinghouses and payers.")
+                .with_unit("ms")
+                .with_boundaries(DURATION_BUCKETS_MS.to_vec())
+                .build(),
+        }
+    }
+
+    fn record(
+        &self,
+        payer_id: &str,
+        payload_type: &PayloadType,
+        outcome: &'static str,
+        elapsed: Duration,
+    ) {
+        let labels = [
+            KeyValue::new("payer_id", payer_id.to_owned()),
+            KeyValue::new("payload_type", payload_type.as_str().to_owned()),
+            KeyValue::new("outcome", outcome),
+        ];
+        self.requests.add(1, &labels);
+        self.duration
+            .record(elapsed.as_secs_f64() * 1_000.0, &labels);
+    }
+}
+
+/// Returns the `outcome` label of a failed attempt (`ok` for success is the caller's).
+fn outcome(error: &ConnectError) -> &'static str {
+    match error {
+        ConnectError::Connect { .. } => "connect_error",
+        ConnectError::Tls { .. } => "tls_error",
+        ConnectError::Timeout { .. } => "timeout",
+        ConnectError::Transport { .. } => "transport_error",
+        ConnectError::HttpStatus { .. } => "http_error",
+        ConnectError::AuthRejected { .. } => "auth_rejected",
+        ConnectError::Refused { .. } => "refused",
+        ConnectError::ReceiverDown { .. } => "receiver_down",
+        ConnectError::MalformedResponse { .. } => "malformed_response",
+        ConnectError::Mismatch { .. } => "mismatch",
+        _ => "error",
+    }
+}
+
+/// Writes trace-context headers into an HTTP request.
+struct HeaderInjector<'a>(&'a mut http::HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
 }
 
 impl std::fmt::Debug for CoreHttpClient {
@@ -118,6 +214,7 @@ impl CoreHttpClient {
                 request_timeout: http.request_timeout(),
                 retry: connection.retry.clone(),
                 client,
+                metrics: PayerMetrics::global(),
             }),
         })
     }
@@ -153,9 +250,10 @@ impl CoreHttpClient {
             bytes = envelope.payload.len(),
             "sending core request"
         );
+        let payload_type = envelope.payload_type.clone();
         let encoded = CoreRequest { envelope }.encode();
         let result = with_retries(&inner.retry, &inner.payer_id, payload_id, |_| {
-            self.attempt(&encoded, payload_id)
+            self.attempt(&encoded, payload_id, &payload_type)
         })
         .await;
         if let Ok((response, attempts)) = &result {
@@ -171,11 +269,56 @@ impl CoreHttpClient {
         result
     }
 
-    /// Makes one attempt: POST, read the whole response within the request timeout, check the envelope.
+    /// Makes one attempt in a client span of its own, and counts it.
     async fn attempt(
         &self,
         encoded: &EncodedBody,
         payload_id: Uuid,
+        payload_type: &PayloadType,
+    ) -> Result<CoreResponse, ConnectError> {
+        let inner = &self.inner;
+        let span = tracing::info_span!(
+            "core.http",
+            otel.name = "POST",
+            otel.kind = "client",
+            http.request.method = "POST",
+            server.address = inner.endpoint.host().unwrap_or_default(),
+            server.port = i64::from(inner.endpoint.port_u16().unwrap_or_else(|| {
+                if inner.endpoint.scheme_str() == Some("https") { 443 } else { 80 }
+            })),
+            payer_id = %inner.payer_id,
+            core.payload_type = %payload_type,
+            core.payload_id = %payload_id,
+            http.response.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let result = self
+            .exchange_once(encoded, payload_id, &span)
+            .instrument(span.clone())
+            .await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(error) => {
+                let outcome = outcome(error);
+                span.record("error.type", outcome);
+                span.record("otel.status_code", "error");
+                outcome
+            }
+        };
+        inner
+            .metrics
+            .record(&inner.payer_id, payload_type, outcome, started.elapsed());
+        result
+    }
+
+    /// POSTs once, reads the whole response within the request timeout, checks the envelope.
+    async fn exchange_once(
+        &self,
+        encoded: &EncodedBody,
+        payload_id: Uuid,
+        span: &Span,
     ) -> Result<CoreResponse, ConnectError> {
         let inner = &self.inner;
         let payer_id = || inner.payer_id.clone();
@@ -187,6 +330,12 @@ impl CoreHttpClient {
             );
         if let Some(authorization) = &inner.authorization {
             builder = builder.header(AUTHORIZATION, authorization.clone());
+        }
+        if let Some(headers) = builder.headers_mut() {
+            let context = span.context();
+            opentelemetry::global::get_text_map_propagator(|propagator| {
+                propagator.inject_context(&context, &mut HeaderInjector(headers));
+            });
         }
         let request =
             builder
@@ -233,6 +382,11 @@ impl CoreHttpClient {
                 timeout_ms: u64::try_from(inner.request_timeout.as_millis()).unwrap_or(u64::MAX),
             })??;
 
+        // As i64: tracing-opentelemetry records unsigned integers as text.
+        span.record(
+            "http.response.status_code",
+            i64::from(parts.status.as_u16()),
+        );
         let content_type = parts
             .headers
             .get(CONTENT_TYPE)

@@ -2,6 +2,12 @@
 //!
 //! The whole body is in memory (CORE messages are bounded by the server's and client's body
 //! limits); it is parsed as a one-chunk stream.
+//!
+//! multer costs more CPU than the hand-written parser it replaced, measured (optimised build,
+//! loopback, the `core_roundtrip` bench's 1.6 kB real-time request): about 13 us against 3.5 us
+//! per envelope, so about 18 us more CPU per round trip (two decodes); a 4 MiB batch body takes
+//! 0.3 ms against 0.12 ms, beside 4 ms for its SHA-1 check. A payer exchange takes tens to
+//! hundreds of milliseconds, so a maintained parser is worth it here.
 
 use std::convert::Infallible;
 

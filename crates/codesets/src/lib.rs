@@ -158,7 +158,11 @@ struct Table {
 
 impl Table {
     fn load(list: CodeList) -> Table {
-        let parsed = csv::parse(list.raw());
+        Table::from_text(list.raw())
+    }
+
+    fn from_text(text: &str) -> Table {
+        let parsed = csv::parse(text);
         let mut table = Table {
             problems: parsed.problems,
             ..Table::default()
@@ -528,6 +532,53 @@ mod tests {
                 "category {code}"
             );
         }
+    }
+
+    #[test]
+    fn a_bad_record_is_reported_with_its_line_and_skipped() {
+        let text = "# SOURCES: s\r\n# LEGAL: l\r\ncode,description,alert\r\n\
+                    A1,\"one, with comma\",0\r\n\
+                    A2,too few\r\n\
+                    A3,\"two\r\nlines\",1\r\n\
+                    A4,\"bad\"quote,1\r\n\
+                    ,empty code,0\r\n\
+                    A1,duplicate,0\r\n\
+                    A5,\"say \"\"hi\"\"\",1\r\n";
+        let table = Table::from_text(text);
+        assert_eq!(
+            table.problems,
+            vec![
+                "line 8: field 2 is badly quoted (quotes inside a field must be doubled and the whole field quoted)",
+                "line 5: 2 fields, header has 3",
+                "line 9: empty code",
+                "line 10: duplicate code A1",
+            ]
+        );
+        assert_eq!((table.sources.as_str(), table.legal.as_str()), ("s", "l"));
+        let codes: Vec<&str> = table.entries.iter().map(Entry::code).collect();
+        assert_eq!(codes, vec!["A1", "A3", "A4", "A5"]);
+        assert_eq!(
+            table.get("A1").map(Entry::description),
+            Some("one, with comma")
+        );
+        assert_eq!(
+            table.get("A3").map(Entry::description),
+            Some("two\r\nlines")
+        );
+        assert_eq!(table.get("A5").map(Entry::description), Some("say \"hi\""));
+        assert_eq!(table.get("A5").and_then(|e| e.column("alert")), Some("1"));
+    }
+
+    #[test]
+    fn a_file_without_a_proper_header_is_reported() {
+        assert_eq!(
+            Table::from_text("# only a comment\n").problems,
+            vec!["no header row"]
+        );
+        let table = Table::from_text("\n\nname,description\n1,x\n");
+        assert_eq!(table.problems.len(), 1, "{:?}", table.problems);
+        assert!(table.problems[0].starts_with("line 3: header must start with code"));
+        assert!(table.entries.is_empty());
     }
 
     #[test]

@@ -448,8 +448,8 @@ impl CoreRequest {
     }
 
     /// Decodes and validates a request body: every mandatory field present and well formed.
-    pub fn decode(content_type: &str, body: &Bytes) -> Result<Self, EnvelopeError> {
-        let form = Form::parse(content_type, body)?;
+    pub async fn decode(content_type: &str, body: &Bytes) -> Result<Self, EnvelopeError> {
+        let form = Form::parse(content_type, body).await?;
         Ok(Self {
             envelope: form.envelope(true)?,
         })
@@ -470,8 +470,8 @@ impl CoreResponse {
     }
 
     /// Decodes and validates a response body.
-    pub fn decode(content_type: &str, body: &Bytes) -> Result<Self, EnvelopeError> {
-        let form = Form::parse(content_type, body)?;
+    pub async fn decode(content_type: &str, body: &Bytes) -> Result<Self, EnvelopeError> {
+        let form = Form::parse(content_type, body).await?;
         let error_code = form
             .text(EnvelopeField::ErrorCode)?
             .filter(|s| !s.is_empty())
@@ -516,9 +516,9 @@ struct Form {
 }
 
 impl Form {
-    fn parse(content_type: &str, body: &Bytes) -> Result<Self, EnvelopeError> {
+    async fn parse(content_type: &str, body: &Bytes) -> Result<Self, EnvelopeError> {
         let boundary = multipart::boundary_from_content_type(content_type)?;
-        let parts = multipart::parse(body, &boundary)?;
+        let parts = multipart::parse(body, &boundary).await?;
         let mut fields = HashMap::with_capacity(parts.len());
         for part in parts {
             // Unknown fields are ignored: later rule versions add some.
@@ -637,12 +637,14 @@ mod tests {
         }
     }
 
-    #[test]
-    fn request_round_trips() {
+    #[tokio::test]
+    async fn request_round_trips() {
         for mode in [ProcessingMode::RealTime, ProcessingMode::Batch] {
             let original = request(mode);
             let encoded = original.encode();
-            let decoded = CoreRequest::decode(&encoded.content_type, &encoded.body).unwrap();
+            let decoded = CoreRequest::decode(&encoded.content_type, &encoded.body)
+                .await
+                .unwrap();
             // The wire keeps whole seconds.
             assert_eq!(
                 decoded.envelope.timestamp.timestamp(),
@@ -654,8 +656,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn response_round_trips_with_error_code() {
+    #[tokio::test]
+    async fn response_round_trips_with_error_code() {
         let mut envelope = request(ProcessingMode::RealTime).envelope;
         envelope.payload = Bytes::new();
         let response = CoreResponse {
@@ -664,7 +666,9 @@ mod tests {
             error_message: "payer offline".into(),
         };
         let encoded = response.encode();
-        let decoded = CoreResponse::decode(&encoded.content_type, &encoded.body).unwrap();
+        let decoded = CoreResponse::decode(&encoded.content_type, &encoded.body)
+            .await
+            .unwrap();
         assert_eq!(decoded.error_code, ErrorCode::ReceiverDown);
         assert_eq!(decoded.error_message, "payer offline");
         assert!(decoded.envelope.payload.is_empty());
@@ -685,8 +689,8 @@ mod tests {
         encode_fields(&kept)
     }
 
-    #[test]
-    fn each_missing_field_is_named() {
+    #[tokio::test]
+    async fn each_missing_field_is_named() {
         for (name, field) in [
             ("PayloadType", EnvelopeField::PayloadType),
             ("ProcessingMode", EnvelopeField::ProcessingMode),
@@ -698,14 +702,16 @@ mod tests {
             ("Payload", EnvelopeField::Payload),
         ] {
             let body = body_without(name);
-            let err = CoreRequest::decode(&body.content_type, &body.body).unwrap_err();
+            let err = CoreRequest::decode(&body.content_type, &body.body)
+                .await
+                .unwrap_err();
             assert_eq!(err, EnvelopeError::Required(field), "missing {name}");
             assert_eq!(err.error_code().to_string(), format!("{name}Required"));
         }
     }
 
-    #[test]
-    fn illegal_values_are_named() {
+    #[tokio::test]
+    async fn illegal_values_are_named() {
         let cases: [(&str, &[u8], EnvelopeField); 4] = [
             ("PayloadID", b"not-a-uuid", EnvelopeField::PayloadId),
             ("TimeStamp", b"yesterday", EnvelopeField::TimeStamp),
@@ -729,30 +735,36 @@ mod tests {
                 }
             }
             let body = encode_fields(&fields);
-            let err = CoreRequest::decode(&body.content_type, &body.body).unwrap_err();
+            let err = CoreRequest::decode(&body.content_type, &body.body)
+                .await
+                .unwrap_err();
             assert_eq!(err.field(), Some(field), "{name}: {err}");
             assert_eq!(err.error_code(), ErrorCode::Illegal(field));
         }
     }
 
-    #[test]
-    fn version_mismatch_is_reported() {
+    #[tokio::test]
+    async fn version_mismatch_is_reported() {
         let mut req = request(ProcessingMode::RealTime);
         req.envelope.core_rule_version = "2.1.0".into();
         let body = req.encode();
-        let err = CoreRequest::decode(&body.content_type, &body.body).unwrap_err();
+        let err = CoreRequest::decode(&body.content_type, &body.body)
+            .await
+            .unwrap_err();
         assert_eq!(err, EnvelopeError::VersionMismatch("2.1.0".into()));
         assert_eq!(err.error_code().to_string(), "VersionMismatch");
     }
 
-    #[test]
-    fn batch_checksum_mismatch_is_illegal() {
+    #[tokio::test]
+    async fn batch_checksum_mismatch_is_illegal() {
         let req = request(ProcessingMode::Batch);
         let body = req.encode();
         // Flip one payload byte after encoding: the checksum no longer matches.
         let text = String::from_utf8(body.body.to_vec()).unwrap();
         let tampered = text.replace("ISA*00*...", "ISA*01*...");
-        let err = CoreRequest::decode(&body.content_type, &Bytes::from(tampered)).unwrap_err();
+        let err = CoreRequest::decode(&body.content_type, &Bytes::from(tampered))
+            .await
+            .unwrap_err();
         assert_eq!(err.field(), Some(EnvelopeField::CheckSum));
     }
 

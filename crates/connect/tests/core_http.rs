@@ -370,7 +370,10 @@ async fn post_raw(addr: SocketAddr, content_type: &str, body: Bytes) -> (u16, Co
         .unwrap()
         .to_owned();
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, CoreResponse::decode(&content_type, &body).unwrap())
+    (
+        status,
+        CoreResponse::decode(&content_type, &body).await.unwrap(),
+    )
 }
 
 #[tokio::test]

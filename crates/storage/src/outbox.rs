@@ -17,11 +17,21 @@
 //! Claiming is a lease: a claimed message's `next_attempt_at` moves `lease` into the future and
 //! gets a fresh `lease_token`, in one short statement (`FOR UPDATE SKIP LOCKED` on PostgreSQL,
 //! so replicas never claim the same message; SQLite has a single writer). No transaction stays
-//! open while delivering, and a relay that dies mid-delivery only delays the message until
-//! its lease expires. Messages carry no ordering guarantee.
+//! open while delivering. Messages carry no ordering guarantee.
+//!
+//! # Leases after a crash
+//!
+//! Each lease records the relay's *owner* (a name that stays the same when the relay's process
+//! is restarted; see [`RelayConfig::owner`]) and the process that took it. A relay that dies
+//! mid-delivery leaves its messages leased. When a relay with the same owner starts again it
+//! cannot have work in flight from before its start, so it first releases its owner's leases
+//! taken by an earlier process, and those messages are delivered at once. Leases of other owners
+//! (other replicas, possibly alive) are left to expire, so two replicas never deliver one
+//! message at the same time; a relay that is not restarted (a replica gone for good, or one
+//! whose host name changed) delays its messages until their lease expires.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
@@ -154,6 +164,19 @@ pub struct RelayConfig {
     /// milliseconds. Must exceed `delivery_timeout_ms` (it is raised to twice that if not), so
     /// only a crashed relay's messages are re-claimed.
     pub lease_ms: u64,
+    /// The relay's owner name, recorded with each lease. A relay restarted under the same name
+    /// takes back the leases its previous process held at once instead of waiting `lease_ms`.
+    ///
+    /// It must stay the same across restarts of one replica and differ between replicas that
+    /// share a database. Unset, it is the host name: a container or pod keeps it when it is
+    /// restarted after a crash (a Kubernetes StatefulSet pod keeps it even when rescheduled;
+    /// a Deployment's replacement pod gets a new name, so its predecessor's leases expire as
+    /// before), and replicas run on different hosts. The service namespace is not needed in the
+    /// name because each service's outbox is its own table. Set it when two replicas of one
+    /// service run on the same host (e.g. `replica-1`, `replica-2`); when no host name can be
+    /// found the relay uses a name of its own process, and a crashed relay's leases then expire
+    /// as usual.
+    pub owner: Option<String>,
 }
 
 impl Default for RelayConfig {
@@ -166,6 +189,7 @@ impl Default for RelayConfig {
             backoff_max_ms: 300_000,
             delivery_timeout_ms: 30_000,
             lease_ms: 120_000,
+            owner: None,
         }
     }
 }
@@ -206,28 +230,116 @@ impl RelayNotifier {
     }
 }
 
+/// Identifies this process in the leases it takes, so a relay never releases leases taken by
+/// a relay of the same process (which may still be delivering them).
+static PROCESS_ID: LazyLock<String> = LazyLock::new(|| uuid::Uuid::new_v4().to_string());
+
+/// Returns the default relay owner: the host name, or (when none can be read) a name of this
+/// process only.
+pub fn default_owner() -> String {
+    static OWNER: LazyLock<String> = LazyLock::new(|| {
+        host_name().unwrap_or_else(|| {
+            warn!(
+                "no host name found: outbox leases of a crashed relay will wait for expiry; set outbox.owner"
+            );
+            format!("process-{}", *PROCESS_ID)
+        })
+    });
+    OWNER.clone()
+}
+
+/// Reads the host name without a system call binding: the kernel's on Linux, else the
+/// variables shells and container runtimes set.
+fn host_name() -> Option<String> {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .chain(
+            ["HOSTNAME", "COMPUTERNAME"]
+                .iter()
+                .filter_map(|v| std::env::var(v).ok()),
+        )
+        .map(|name| name.trim().to_owned())
+        .find(|name| !name.is_empty())
+}
+
 /// Polls the outbox of one [`Database`] and delivers due messages.
 pub struct Relay<D> {
     db: Database,
     deliver: Arc<D>,
     config: RelayConfig,
     notifier: RelayNotifier,
+    owner: String,
+    process: String,
 }
 
 impl<D: Deliver> Relay<D> {
-    /// Creates a relay over `db`'s outbox delivering through `deliver`.
+    /// Creates a relay over `db`'s outbox delivering through `deliver`, owned by
+    /// `config.owner` or else [`default_owner`].
     pub fn new(db: Database, deliver: D, config: RelayConfig) -> Self {
+        let owner = config
+            .owner
+            .as_deref()
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map_or_else(default_owner, str::to_owned);
         Self {
             db,
             deliver: Arc::new(deliver),
             config,
             notifier: RelayNotifier::default(),
+            owner,
+            process: PROCESS_ID.clone(),
         }
+    }
+
+    /// Sets the owner name recorded with this relay's leases (see [`RelayConfig::owner`]).
+    pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = owner.into();
+        self
+    }
+
+    /// Returns the owner name recorded with this relay's leases.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Makes this relay act as if it ran in a new process, so one test can play a restart.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn as_if_restarted(mut self) -> Self {
+        self.process = uuid::Uuid::new_v4().to_string();
+        self
     }
 
     /// Returns a handle that wakes this relay.
     pub fn notifier(&self) -> RelayNotifier {
         self.notifier.clone()
+    }
+
+    /// Makes the messages leased under this relay's owner by an earlier process due at once, and
+    /// returns how many.
+    ///
+    /// [`Relay::spawn`] calls it before its first pass. Leases of this process and of other
+    /// owners are left alone. Call it before [`Relay::run_once`] when driving passes by hand.
+    pub async fn release_own_leases(&self) -> Result<u64, StorageError> {
+        let released = crate::with_db!(&self.db, |pool| {
+            sqlx::query(
+                "UPDATE platform_outbox \
+                 SET next_attempt_at = $1, lease_token = NULL, lease_owner = NULL, lease_process = NULL \
+                 WHERE status = 'PENDING' AND next_attempt_at > $1 \
+                   AND lease_owner = $2 AND lease_process <> $3",
+            )
+            .bind(time::now_micros())
+            .bind(&self.owner)
+            .bind(&self.process)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if released > 0 {
+            info!(owner = %self.owner, released, "outbox leases of a previous run released");
+        }
+        Ok(released)
     }
 
     /// Claims up to `batch_size` due messages and delivers them concurrently.
@@ -242,7 +354,8 @@ impl<D: Deliver> Relay<D> {
             Database::Postgres(pool) => {
                 sqlx::query_as(
                     "UPDATE platform_outbox \
-                     SET attempts = attempts + 1, next_attempt_at = $2, lease_token = $3 \
+                     SET attempts = attempts + 1, next_attempt_at = $2, lease_token = $3, \
+                         lease_owner = $5, lease_process = $6 \
                      WHERE id IN (SELECT id FROM platform_outbox \
                                   WHERE status = 'PENDING' AND next_attempt_at <= $1 \
                                   ORDER BY next_attempt_at, id LIMIT $4 \
@@ -253,13 +366,16 @@ impl<D: Deliver> Relay<D> {
                 .bind(lease_until)
                 .bind(&token)
                 .bind(limit)
+                .bind(&self.owner)
+                .bind(&self.process)
                 .fetch_all(pool)
                 .await?
             }
             Database::Sqlite(pool) => {
                 sqlx::query_as(
                     "UPDATE platform_outbox \
-                     SET attempts = attempts + 1, next_attempt_at = $2, lease_token = $3 \
+                     SET attempts = attempts + 1, next_attempt_at = $2, lease_token = $3, \
+                         lease_owner = $5, lease_process = $6 \
                      WHERE id IN (SELECT id FROM platform_outbox \
                                   WHERE status = 'PENDING' AND next_attempt_at <= $1 \
                                   ORDER BY next_attempt_at, id LIMIT $4) \
@@ -269,6 +385,8 @@ impl<D: Deliver> Relay<D> {
                 .bind(lease_until)
                 .bind(&token)
                 .bind(limit)
+                .bind(&self.owner)
+                .bind(&self.process)
                 .fetch_all(pool)
                 .await?
             }
@@ -363,7 +481,7 @@ impl<D: Deliver> Relay<D> {
             sqlx::query(
                 "UPDATE platform_outbox \
                  SET status = $1, next_attempt_at = $2, last_error = COALESCE($3, last_error), \
-                     delivered_at = $4, lease_token = NULL \
+                     delivered_at = $4, lease_token = NULL, lease_owner = NULL, lease_process = NULL \
                  WHERE id = $5 AND lease_token = $6",
             )
             .bind(status)
@@ -380,25 +498,39 @@ impl<D: Deliver> Relay<D> {
 
     /// Starts the relay loop on the current tokio runtime.
     ///
-    /// The loop runs a pass, then waits for the poll interval or a notification (a full batch
-    /// is followed by another pass at once). Database errors are logged and retried at the next
-    /// poll. Stop it with [`RelayHandle::shutdown`]; dropping the handle aborts the task.
+    /// The loop first releases the leases an earlier process of this owner left behind
+    /// ([`Relay::release_own_leases`]); until that succeeds it claims nothing. Then it runs a
+    /// pass, and waits for the poll interval or a notification (a full batch is followed by
+    /// another pass at once). Database errors are logged and retried at the next poll. Stop it
+    /// with [`RelayHandle::shutdown`]; dropping the handle aborts the task.
     pub fn spawn(self) -> RelayHandle {
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let notifier = self.notifier.clone();
         let poll = Duration::from_millis(self.config.poll_interval_ms.max(1));
         let batch = usize::try_from(self.config.batch_size.max(1)).unwrap_or(usize::MAX);
         let join = tokio::spawn(async move {
+            debug!(owner = %self.owner, "outbox relay started");
+            let mut released = false;
             loop {
                 if *stop_rx.borrow() {
                     break;
                 }
-                let full_batch = match self.run_once().await {
-                    Ok(pass) => pass.claimed >= batch,
-                    Err(e) => {
-                        warn!(error = %e, "outbox relay pass failed");
-                        false
+                if !released {
+                    match self.release_own_leases().await {
+                        Ok(_) => released = true,
+                        Err(e) => warn!(error = %e, "outbox lease release failed"),
                     }
+                }
+                let full_batch = if released {
+                    match self.run_once().await {
+                        Ok(pass) => pass.claimed >= batch,
+                        Err(e) => {
+                            warn!(error = %e, "outbox relay pass failed");
+                            false
+                        }
+                    }
+                } else {
+                    false
                 };
                 if full_batch {
                     continue;
@@ -453,7 +585,7 @@ impl RelayHandle {
 impl Drop for RelayHandle {
     fn drop(&mut self) {
         // Without a graceful shutdown, behave like a crash: claimed messages are re-delivered
-        // after their lease expires.
+        // when this owner's relay starts again, or else after their lease expires.
         if let Some(join) = self.join.take() {
             join.abort();
         }

@@ -321,7 +321,7 @@ medbill_storage::conformance_tests! {
                 .fetch_one(pool)
                 .await?
         });
-        assert_eq!((platform, service), (2, 1));
+        assert_eq!((platform, service), (3, 1));
         let url = db.redacted_url();
         match db {
             Database::Postgres(pool) => {
@@ -636,7 +636,11 @@ medbill_storage::conformance_tests! {
         // the receiver must replay instead of applying twice.
         receiver.set_mode(Mode::UpLoseFirstAck);
         let restarted = env.connect(env.namespace()).await?;
-        let relay = Relay::new(restarted.clone(), receiver.clone(), config).spawn();
+        // The crash may have come between a claim and its outcome: the restarted relay (same
+        // owner, new process) takes such a lease back at once instead of waiting two minutes.
+        let relay = Relay::new(restarted.clone(), receiver.clone(), config)
+            .as_if_restarted()
+            .spawn();
         wait_for("delivery", || async {
             Ok(outbox::state(&restarted, &msg_id)
                 .await?
@@ -706,6 +710,153 @@ medbill_storage::conformance_tests! {
             ("DELIVERED", 2),
             "{state:?}"
         );
+        Ok(())
+    }
+
+    async fn restarted_relay_takes_back_its_leases_at_once(env: TestEnv) -> anyhow::Result<()> {
+        let receiver_db = env.connect("receiver").await?;
+        receiver_db.migrate(&PG_MIGRATOR, &SQLITE_MIGRATOR).await?;
+        let receiver = Arc::new(Receiver::new(receiver_db));
+        receiver.set_mode(Mode::Hang);
+        let sender = env.db().clone();
+        let mut tx = sender.begin().await?;
+        let Enqueued::New(id) =
+            outbox::enqueue(&mut tx, "t1", "receiver.Apply", "m-1", b"x").await?
+        else {
+            bail!("new")
+        };
+        tx.commit().await?;
+
+        // Relay "relay-a" claims the message under a 10-minute lease and crashes mid-delivery.
+        let config = RelayConfig {
+            poll_interval_ms: 10,
+            delivery_timeout_ms: 60_000,
+            lease_ms: 600_000,
+            ..RelayConfig::default()
+        };
+        let crashed = Relay::new(sender.clone(), receiver.clone(), config.clone())
+            .with_owner("relay-a")
+            .spawn();
+        wait_for("a hanging delivery", || async { Ok(receiver.calls() >= 1) }).await?;
+        drop(crashed);
+        let leased = outbox::state(&sender, &id).await?.context("message")?;
+        assert_eq!((leased.status.as_str(), leased.attempts), ("PENDING", 1));
+        let now = medbill_storage::time::now_micros();
+        assert!(
+            leased.next_attempt_at > now + 500_000_000,
+            "leased for ten minutes: {leased:?}"
+        );
+        receiver.set_mode(Mode::Up);
+
+        // Another owner (another replica, maybe alive) neither releases nor claims the lease.
+        let other = Relay::new(
+            env.connect(env.namespace()).await?,
+            receiver.clone(),
+            config.clone(),
+        )
+        .with_owner("relay-b")
+        .as_if_restarted();
+        assert_eq!(other.release_own_leases().await?, 0);
+        assert_eq!(other.run_once().await?.claimed, 0);
+        // Nor does a second relay of the crashed relay's own process.
+        let same_process = Relay::new(sender.clone(), receiver.clone(), config.clone())
+            .with_owner("relay-a");
+        assert_eq!(same_process.release_own_leases().await?, 0);
+        assert_eq!(same_process.run_once().await?.claimed, 0);
+        assert_eq!(
+            outbox::state(&sender, &id).await?.context("message")?,
+            leased,
+            "the lease is untouched"
+        );
+        assert_eq!(receiver.applied(), 0);
+
+        // "relay-a" restarted (a new process, a new pool) delivers it at once.
+        let started = std::time::Instant::now();
+        let restarted_db = env.connect(env.namespace()).await?;
+        let restarted = Relay::new(restarted_db.clone(), receiver.clone(), config)
+            .with_owner("relay-a")
+            .as_if_restarted()
+            .spawn();
+        wait_for("redelivery by the restarted owner", || async {
+            Ok(outbox::counts(&restarted_db).await?.delivered == 1)
+        })
+        .await?;
+        restarted.shutdown().await;
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "delivered long before the lease expired: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(receiver.applied(), 1);
+        let state = outbox::state(&sender, &id).await?.context("message")?;
+        assert_eq!(
+            (state.status.as_str(), state.attempts),
+            ("DELIVERED", 2),
+            "{state:?}"
+        );
+        Ok(())
+    }
+
+    async fn releasing_own_leases_leaves_other_messages_alone(db: Database) -> anyhow::Result<()> {
+        let config = RelayConfig {
+            delivery_timeout_ms: 60_000,
+            lease_ms: 600_000,
+            backoff_initial_ms: 3_600_000,
+            backoff_max_ms: 3_600_000,
+            ..RelayConfig::default()
+        };
+        let hanging = Arc::new(Receiver::new(db.clone()));
+        hanging.set_mode(Mode::Hang);
+        let enqueue = |key: &'static str| {
+            let db = db.clone();
+            async move {
+                let mut tx = db.begin().await?;
+                let Enqueued::New(id) = outbox::enqueue(&mut tx, "t1", "d", key, b"x").await?
+                else {
+                    bail!("new")
+                };
+                tx.commit().await?;
+                Ok::<_, anyhow::Error>(id)
+            }
+        };
+
+        // relay-a fails one message retryably: it waits an hour, which is a backoff, not a lease.
+        let backing_off = enqueue("retry-later").await?;
+        let relay_a = Relay::new(db.clone(), Scripted, config.clone()).with_owner("relay-a");
+        assert_eq!(relay_a.run_once().await?.retried, 1);
+        // relay-a and relay-b each claim one message and stop mid-delivery.
+        let leased_by_a = enqueue("leased-a").await?;
+        let relay_a = Relay::new(db.clone(), hanging.clone(), config.clone()).with_owner("relay-a");
+        let pass = tokio::time::timeout(Duration::from_millis(300), relay_a.run_once()).await;
+        ensure!(pass.is_err(), "the delivery hangs");
+        let leased_by_b = enqueue("leased-b").await?;
+        let relay_b = Relay::new(db.clone(), hanging.clone(), config.clone()).with_owner("relay-b");
+        let pass = tokio::time::timeout(Duration::from_millis(300), relay_b.run_once()).await;
+        ensure!(pass.is_err(), "the delivery hangs");
+        assert_eq!(hanging.calls(), 2);
+
+        let ids = [leased_by_a, backing_off, leased_by_b];
+        let before = states_of(&db, &ids).await?;
+        let now = medbill_storage::time::now_micros();
+        ensure!(before.iter().all(|s| s.next_attempt_at > now), "{before:?}");
+        let restarted = Relay::new(db.clone(), Scripted, config)
+            .with_owner("relay-a")
+            .as_if_restarted();
+        assert_eq!(restarted.release_own_leases().await?, 1);
+        let after = states_of(&db, &ids).await?;
+        // Only relay-a's lease became due; attempts are kept.
+        assert!(
+            after[0].next_attempt_at <= medbill_storage::time::now_micros(),
+            "{:?}",
+            after[0]
+        );
+        assert_eq!(
+            (after[0].status.as_str(), after[0].attempts),
+            ("PENDING", 1)
+        );
+        assert_eq!(after[1], before[1], "the backoff is kept");
+        assert_eq!(after[2], before[2], "relay-b's lease is kept");
+        assert_eq!(restarted.release_own_leases().await?, 0, "released once");
         Ok(())
     }
 
@@ -842,6 +993,42 @@ medbill_storage::conformance_tests! {
         assert_eq!(outbox::counts(&db).await?.delivered, 60);
         Ok(())
     }
+}
+
+async fn states_of(db: &Database, ids: &[String]) -> anyhow::Result<Vec<outbox::OutboxState>> {
+    let mut states = Vec::with_capacity(ids.len());
+    for id in ids {
+        states.push(outbox::state(db, id).await?.context("message")?);
+    }
+    Ok(states)
+}
+
+#[test]
+fn relay_owner_defaults_to_a_stable_name_and_can_be_configured() {
+    let default = outbox::default_owner();
+    assert!(!default.is_empty());
+    assert_eq!(outbox::default_owner(), default, "the same name every time");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let db = Database::connect("sqlite::memory:", &PoolSettings::default(), "items")
+            .await
+            .unwrap();
+        let relay = Relay::new(db.clone(), Scripted, RelayConfig::default());
+        assert_eq!(relay.owner(), default);
+        let config = RelayConfig {
+            owner: Some(" replica-2 ".into()),
+            ..RelayConfig::default()
+        };
+        assert_eq!(
+            Relay::new(db.clone(), Scripted, config).owner(),
+            "replica-2"
+        );
+        let blank = RelayConfig {
+            owner: Some("  ".into()),
+            ..RelayConfig::default()
+        };
+        assert_eq!(Relay::new(db, Scripted, blank).owner(), default);
+    });
 }
 
 // ---------------------------------------------------------------------------------------------

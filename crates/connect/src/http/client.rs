@@ -402,7 +402,7 @@ impl CoreHttpClient {
             }
             status => {
                 // A CORE receiver answers envelope errors with the error code in a multipart body.
-                if let Ok(response) = CoreResponse::decode(content_type, &body)
+                if let Ok(response) = CoreResponse::decode(content_type, &body).await
                     && response.error_code != ErrorCode::Success
                 {
                     return Err(core_error(&inner.payer_id, payload_id, response));
@@ -414,12 +414,12 @@ impl CoreHttpClient {
                 });
             }
         }
-        let response = CoreResponse::decode(content_type, &body).map_err(|source| {
-            ConnectError::MalformedResponse {
+        let response = CoreResponse::decode(content_type, &body)
+            .await
+            .map_err(|source| ConnectError::MalformedResponse {
                 payer_id: payer_id(),
                 source,
-            }
-        })?;
+            })?;
         if response.error_code != ErrorCode::Success {
             return Err(core_error(&inner.payer_id, payload_id, response));
         }

@@ -191,7 +191,7 @@ async fn endpoint<H: CoreHandler>(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let request = match CoreRequest::decode(content_type, &body) {
+    let request = match CoreRequest::decode(content_type, &body).await {
         Ok(request) => request.envelope,
         Err(error) => {
             info!(field = ?error.field(), error = %error, bytes = body.len(), "core request envelope rejected");

@@ -187,8 +187,11 @@ pub fn identifier(
     value: &str,
     required: bool,
 ) -> Result<Option<String>, ServiceError> {
-    text(field, value, 128, required)
+    text(field, value, IDENTIFIER_LEN, required)
 }
+
+/// Longest identifier accepted by [`identifier`] (a patient, guarantor or encounter reference).
+pub const IDENTIFIER_LEN: usize = 128;
 
 #[cfg(test)]
 mod tests {

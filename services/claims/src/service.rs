@@ -3,7 +3,11 @@
 
 use std::sync::Arc;
 
-use medbill_domain::{ClaimId, CoverageId, Npi, PatientControlNumber, format_iso_date};
+use medbill_domain::{
+    ClaimId, CoverageId, Npi, PatientControlNumber,
+    estimate::{PlaceOfService, ServiceUnits},
+    format_iso_date,
+};
 use medbill_proto::claims::v1 as pb;
 use medbill_proto::claims::v1::claims_service_server::ClaimsServiceServer;
 use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
@@ -11,8 +15,8 @@ use medbill_runtime::ServiceError;
 use medbill_runtime::client::TracedChannel;
 use medbill_runtime::config::RetryPolicy;
 use medbill_runtime::fields::{
-    money, non_empty, optional_date, required_id, required_text, tenant_id, text, timestamp,
-    unimplemented,
+    IDENTIFIER_LEN, identifier, money, non_empty, optional_date, required_id, required_text,
+    tenant_id, text, timestamp, unimplemented,
 };
 use medbill_runtime::idempotent::{Begun, IdempotentCall};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
@@ -25,8 +29,6 @@ use crate::model::{
 };
 use crate::store::ClaimStore;
 
-/// Longest free-text reference accepted (patient_ref, encounter_ref).
-const MAX_REF_LEN: usize = 128;
 /// Longest payer identifier (NM109 of the payer is 80 characters).
 const MAX_PAYER_ID_LEN: usize = 80;
 
@@ -163,8 +165,8 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
             statuses,
             patient_control_number: non_empty(&req.patient_control_number),
             coverage_id: non_empty(&req.coverage_id),
-            patient_ref: non_empty(&req.patient_ref),
-            payer_id: non_empty(&req.payer_id),
+            patient_ref: identifier("patient_ref", &req.patient_ref, false)?,
+            payer_id: text("payer_id", &req.payer_id, MAX_PAYER_ID_LEN, false)?,
             service_date_from: from,
             service_date_to: to,
         };
@@ -289,7 +291,7 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
     }
 }
 
-/// Parses units: a plain decimal (digits and at most one point, up to 3 places), greater than zero.
+/// Parses units by the one rule claims and estimates share ([`ServiceUnits`]).
 fn units(field: &str, value: &str) -> Result<Decimal, ServiceError> {
     if value.is_empty() {
         return Err(ServiceError::invalid_argument(
@@ -297,39 +299,18 @@ fn units(field: &str, value: &str) -> Result<Decimal, ServiceError> {
             "is required (a decimal string such as \"1\")",
         ));
     }
-    let plain = value.len() <= 12
-        && value.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && value.bytes().filter(|&b| b == b'.').count() <= 1
-        && value.bytes().any(|b| b.is_ascii_digit())
-        && value.split('.').nth(1).is_none_or(|frac| frac.len() <= 3);
-    let parsed = plain
-        .then(|| Decimal::from_str_exact(value).ok())
-        .flatten()
-        .ok_or_else(|| {
-            ServiceError::invalid_argument(
-                field,
-                format!("{value:?} is not a plain decimal with at most 3 decimal places"),
-            )
-        })?;
-    if parsed <= Decimal::ZERO {
-        return Err(ServiceError::invalid_argument(
-            field,
-            "must be greater than zero",
-        ));
-    }
-    Ok(parsed)
+    ServiceUnits::parse(value)
+        .map(|u| u.as_decimal())
+        .map_err(|e| ServiceError::invalid_argument(field, e.to_string()))
 }
 
-/// Checks a two-digit code such as a place of service (CLM05-1 on 837P) or a facility type code.
-fn two_digits(field: &str, value: &str) -> Result<String, ServiceError> {
-    if value.len() == 2 && value.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(value.to_owned())
-    } else {
-        Err(ServiceError::invalid_argument(
-            field,
-            format!("{value:?} is not a two-digit code"),
-        ))
-    }
+/// Checks a facility type code (CLM05-1 on 837I): two digits, like a place of service.
+fn facility_type(field: &str, value: &str) -> Result<String, ServiceError> {
+    PlaceOfService::parse(value)
+        .map(|_| value.to_owned())
+        .map_err(|_| {
+            ServiceError::invalid_argument(field, "must be a two-digit facility type code")
+        })
 }
 
 /// Parses and checks each field of a ClaimInput, naming the first offending one (`claim.<field>`);
@@ -371,7 +352,7 @@ fn validate_input(input: &pb::ClaimInput) -> Result<NewClaim, ServiceError> {
         .map_err(|e| ServiceError::invalid_argument("claim.coverage_id", e.to_string()))?
         .to_string();
     let payer_id = required_text("claim.payer_id", &input.payer_id, MAX_PAYER_ID_LEN)?;
-    let patient_ref = required_text("claim.patient_ref", &input.patient_ref, MAX_REF_LEN)?;
+    let patient_ref = required_text("claim.patient_ref", &input.patient_ref, IDENTIFIER_LEN)?;
     if input.billing_provider_npi.is_empty() {
         return Err(ServiceError::invalid_argument(
             "claim.billing_provider_npi",
@@ -401,10 +382,13 @@ fn validate_input(input: &pb::ClaimInput) -> Result<NewClaim, ServiceError> {
                 ));
             }
             (
-                Some(two_digits(
-                    "claim.place_of_service",
-                    &input.place_of_service,
-                )?),
+                Some(
+                    PlaceOfService::parse(&input.place_of_service)
+                        .map_err(|e| {
+                            ServiceError::invalid_argument("claim.place_of_service", e.to_string())
+                        })?
+                        .to_string(),
+                ),
                 None,
             )
         }
@@ -423,7 +407,7 @@ fn validate_input(input: &pb::ClaimInput) -> Result<NewClaim, ServiceError> {
             }
             (
                 None,
-                Some(two_digits(
+                Some(facility_type(
                     "claim.facility_type_code",
                     &input.facility_type_code,
                 )?),
@@ -484,12 +468,7 @@ fn validate_input(input: &pb::ClaimInput) -> Result<NewClaim, ServiceError> {
         total_charge,
         service_date_from: optional_date("claim.service_date_from", &input.service_date_from)?,
         service_date_to: optional_date("claim.service_date_to", &input.service_date_to)?,
-        encounter_ref: text(
-            "claim.encounter_ref",
-            &input.encounter_ref,
-            MAX_REF_LEN,
-            false,
-        )?,
+        encounter_ref: identifier("claim.encounter_ref", &input.encounter_ref, false)?,
     })
 }
 

@@ -11,9 +11,6 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use medbill_domain::{AccountId, JournalEntryId, Money, TenantId};
 
-/// Longest accepted free-text reference, in characters.
-pub const MAX_TEXT_LEN: usize = 128;
-
 /// Reports a stored or supplied enum name that is not one of the known values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {what} {value:?}")]

@@ -8,14 +8,14 @@ use medbill_proto::collections::v1 as pb;
 use medbill_proto::collections::v1::collections_service_server::CollectionsServiceServer;
 use medbill_runtime::ServiceError;
 use medbill_runtime::fields::{
-    required_id, required_text, tenant_id, text, timestamp, unimplemented,
+    IDENTIFIER_LEN, identifier, required_id, required_text, tenant_id, timestamp, unimplemented,
 };
 use medbill_runtime::idempotent::{Begun, IdempotentCall};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
 use tonic::{Request, Response, Status};
 
 use crate::aging::{self, Aging};
-use crate::model::{Account, AccountFilter, AccountStatus, MAX_TEXT_LEN, NewAccount};
+use crate::model::{Account, AccountFilter, AccountStatus, NewAccount};
 use crate::store::CollectionsStore;
 
 /// The collections gRPC service over a [`CollectionsStore`].
@@ -59,8 +59,8 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
         let req = request.into_inner();
         let call = IdempotentCall::of(&req)?;
         let new = NewAccount {
-            patient_ref: required_text("patient_ref", &req.patient_ref, MAX_TEXT_LEN)?,
-            guarantor_ref: text("guarantor_ref", &req.guarantor_ref, MAX_TEXT_LEN, false)?,
+            patient_ref: required_text("patient_ref", &req.patient_ref, IDENTIFIER_LEN)?,
+            guarantor_ref: identifier("guarantor_ref", &req.guarantor_ref, false)?,
         };
         let mut op = match call.begin(self.store.database(), &tenant).await? {
             Begun::Replay(first) => return Ok(Response::new(first)),
@@ -127,7 +127,7 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
         };
         let filter = AccountFilter {
             status,
-            patient_ref: (!req.patient_ref.is_empty()).then(|| req.patient_ref.clone()),
+            patient_ref: identifier("patient_ref", &req.patient_ref, false)?,
         };
         let fingerprint = QueryFingerprint::builder("collections.ListAccounts")
             .field("tenant", tenant.as_str())
@@ -281,22 +281,22 @@ mod tests {
     #[test]
     fn references_are_checked() {
         assert_eq!(
-            required_text("patient_ref", "p-1", MAX_TEXT_LEN)
+            required_text("patient_ref", "p-1", IDENTIFIER_LEN)
                 .ok()
                 .as_deref(),
             Some("p-1")
         );
-        for bad in ["", "  ", " p", "p\n1", &"x".repeat(MAX_TEXT_LEN + 1)] {
+        for bad in ["", "  ", " p", "p\n1", &"x".repeat(IDENTIFIER_LEN + 1)] {
             assert!(
-                required_text("patient_ref", bad, MAX_TEXT_LEN).is_err(),
+                required_text("patient_ref", bad, IDENTIFIER_LEN).is_err(),
                 "{bad:?}"
             );
         }
         assert_eq!(
-            text("guarantor_ref", "", MAX_TEXT_LEN, false).ok(),
+            identifier("guarantor_ref", "", false).ok(),
             Some(None)
         );
-        assert!(text("guarantor_ref", " ", MAX_TEXT_LEN, false).is_err());
+        assert!(identifier("guarantor_ref", " ", false).is_err());
     }
 
     #[test]

@@ -14,7 +14,9 @@ use medbill_proto::remittance::v1 as pb;
 use medbill_proto::remittance::v1::ingest_era_stream_request::Part;
 use medbill_proto::remittance::v1::remittance_service_server::RemittanceServiceServer;
 use medbill_runtime::ServiceError;
-use medbill_runtime::fields::{non_empty, optional_instant, tenant_id, timestamp, unimplemented};
+use medbill_runtime::fields::{
+    identifier, optional_instant, tenant_id, text, timestamp, unimplemented,
+};
 use medbill_runtime::idempotent::{Begun, IdempotentCall, IdempotentRequest};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
 use prost::Message;
@@ -28,6 +30,8 @@ use crate::store::EraStore;
 
 /// Largest 835 accepted by default, in bytes (either RPC).
 pub const DEFAULT_MAX_ERA_BYTES: usize = 64 * 1024 * 1024;
+/// Longest payer identifier (the 835's N1*PR / TRN03 is at most 80 characters).
+const MAX_PAYER_ID_LEN: usize = 80;
 /// Longest file name accepted.
 const MAX_FILE_NAME_LEN: usize = 255;
 
@@ -358,8 +362,8 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
         };
         let filter = EraFilter {
             status,
-            payer_id: non_empty(&req.payer_id),
-            trace_number: non_empty(&req.trace_number),
+            payer_id: text("payer_id", &req.payer_id, MAX_PAYER_ID_LEN, false)?,
+            trace_number: identifier("trace_number", &req.trace_number, false)?,
             received_from,
             received_to,
         };

@@ -655,6 +655,49 @@ medbill_storage::conformance_tests! {
         Ok(())
     }
 
+    async fn every_mutating_rpc_keys_under_its_full_method_name(db: Database) -> anyhow::Result<()> {
+        let env = setup(db.clone()).await?;
+        let mut a = env.client(Caller::TenantA);
+        a.create_coverage(pb::CreateCoverageRequest {
+            idempotency_key: "same-key".into(),
+            patient_ref: "pat-1".into(),
+            payer_id: "SIMPPO".into(),
+            payer_name: "SIMULATED PPO HEALTH".into(),
+            member_id: "SPX100000001".into(),
+            subscriber_first_name: "AVERY".into(),
+            subscriber_last_name: "TESTPATIENT".into(),
+            subscriber_birth_date: "1985-03-14".into(),
+            effective_date: "2026-01-01".into(),
+            ..Default::default()
+        }).await?;
+        check(&mut a, avery("same-key")).await?;
+        a.estimate_patient_cost(pb::EstimatePatientCostRequest {
+            idempotency_key: "same-key".into(),
+            self_pay: true,
+            patient_ref: "pat-1".into(),
+            date_of_service: DOS.into(),
+            services: vec![pb::EstimateServiceInput {
+                procedure: Some(common::Procedure { code: "99213".into(), ..Default::default() }),
+                charge: "100.00".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }).await?;
+        let scopes: Vec<String> = medbill_storage::with_db!(db, |pool| {
+            sqlx::query_scalar("SELECT scope FROM platform_idempotency ORDER BY scope").fetch_all(pool).await?
+        });
+        assert_eq!(
+            scopes,
+            [
+                "medbill.eligibility.v1.EligibilityService/CheckEligibility",
+                "medbill.eligibility.v1.EligibilityService/CreateCoverage",
+                "medbill.eligibility.v1.EligibilityService/EstimatePatientCost",
+            ],
+            "one key per RPC, the same key in each"
+        );
+        Ok(())
+    }
+
     async fn a_provider_without_an_npi_is_refused_not_replaced(db: Database) -> anyhow::Result<()> {
         let env = setup(db).await?;
         let mut a = env.client(Caller::TenantA);

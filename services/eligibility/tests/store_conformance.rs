@@ -23,7 +23,8 @@ enum Keyed {
 }
 
 /// Creates a coverage as CreateCoverage does: in one transaction with its idempotency key (the
-/// fingerprint here is the coverage's debug form, the stored response its id).
+/// fingerprint here is the coverage's debug form plus the PHI fields that form redacts, the
+/// stored response its id).
 async fn create_keyed(
     store: &dyn EligibilityStore,
     t: &TenantId,

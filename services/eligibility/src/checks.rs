@@ -1,33 +1,38 @@
-//! CheckEligibility: validate the question, look the idempotency key up (a retry replays, a
-//! reused key is refused), answer from the cache when a fresh answer exists, otherwise send one
-//! 270 per distinct question in flight, read the 271, record the exchange (the audit row) and
-//! cache usable answers. Every answer, cached or shared included, is recorded under the caller's
-//! key before it is given, so one key always means one request. Failures are recorded and never
-//! cached.
+//! CheckEligibility on the idempotency path (`medbill_runtime::idempotent`): validate the
+//! question, ask the key first (a retry gets its first response, a reused key is refused,
+//! whatever the cache holds), answer from the cache when a fresh answer exists, otherwise send
+//! one 270 per distinct question in flight, read the 271 and commit the exchange (the audit row)
+//! with the key; usable answers are cached. Every answer, cached or shared included, is
+//! committed under the caller's key before it is given, so one key always means one request.
+//!
+//! A failed exchange (payer down or refusing, timeout, unusable 271) is kept as a FAILED check
+//! for audit, in a transaction of its own that does not record the key: the failure is the
+//! payer's, not the request's, so a retry with the same key asks the payer again. Failures are
+//! never cached.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use chrono::{NaiveDate, Utc};
 use medbill_connect::{ConnectError, Connections, ErrorKind, PayloadType};
-use medbill_domain::{CoverageId, EligibilityCheckId, IdempotencyKey, Npi, TenantId};
+use medbill_domain::{CoverageId, EligibilityCheckId, Npi, TenantId};
 use medbill_proto::common::v1 as common;
 use medbill_proto::eligibility::v1 as pb;
 use medbill_runtime::ServiceError;
-use medbill_runtime::fields::{identifier, key_reused};
-use medbill_storage::idempotency::Fingerprint;
+use medbill_runtime::fields::{date, identifier};
+use medbill_runtime::idempotent::{Begun, IdempotentCall};
 use medbill_x12::model::PersonName;
-use prost::Message;
-use tonic::Status;
+use tonic::{Code, Status};
 
 use crate::cache::{AnswerCache, CacheKey, SingleFlight};
 use crate::exchange::{AnswerError, Parties, Question, build_270, read_answer};
+use crate::mapping::answer_to_proto;
 use crate::model::{BenefitSummary, CheckStatus, Coverage, EligibilityCheck, StoredCheck};
-use crate::service::{date, idempotency_key, store_error, x12_identifier};
+use crate::service::{birth_date, x12_identifier};
 use crate::settings::{EligibilitySettings, Provider};
-use crate::store::{CheckRecord, EligibilityStore, KeyLookup, KeyedCheck, Recorded, StoreError};
+use crate::store::EligibilityStore;
 
 /// Characters that cannot appear in X12 values we write (the default separators) or in names.
 const X12_RESERVED: &[char] = &['*', '~', '^', ':', '|'];
@@ -35,108 +40,23 @@ const X12_RESERVED: &[char] = &['*', '~', '^', ':', '|'];
 /// Most coverages kept in memory (coverages never change once created).
 const MAX_CACHED_COVERAGES: usize = 100_000;
 
-/// Most records written in one transaction.
-const MAX_BATCH: usize = 256;
-
 /// Times a call starts over when the identical call it shared could not record its answer.
 const MAX_ROUNDS: usize = 3;
 
 /// Longest payer id, in characters (270 NM1*PR NM109).
 const MAX_PAYER_ID_LEN: usize = 80;
 
-/// The outcome of writing one record: the record back, and what its key held.
-type Written = Result<(CheckRecord, Recorded), StoreError>;
-
-/// One record waiting for the group commit, and where to send the outcome.
-struct PendingRecord {
-    record: CheckRecord,
-    reply: tokio::sync::oneshot::Sender<Written>,
-}
-
-/// Writes records in batches: calls that finish while a transaction commits share the next one,
-/// so the database's commit rate (an fsync each on SQLite) does not cap the check rate. Every
-/// caller still waits for its own record to be committed before it answers.
-#[derive(Default)]
-struct GroupCommit {
-    sender: OnceLock<tokio::sync::mpsc::Sender<PendingRecord>>,
-}
-
-impl GroupCommit {
-    async fn record(&self, store: &Arc<dyn EligibilityStore>, record: CheckRecord) -> Written {
-        let sender = self.sender.get_or_init(|| {
-            let (tx, rx) = tokio::sync::mpsc::channel(4 * MAX_BATCH);
-            tokio::spawn(write_batches(Arc::clone(store), rx));
-            tx
-        });
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        match sender.send(PendingRecord { record, reply }).await {
-            Ok(()) => answer.await.unwrap_or_else(|_| {
-                Err(StoreError::from(medbill_storage::StorageError::corrupt(
-                    "audit writer",
-                    "the writer stopped before answering".to_owned(),
-                )))
-            }),
-            // The writer is gone (its runtime shut down): write directly.
-            Err(tokio::sync::mpsc::error::SendError(p)) => {
-                let recorded = store.record_check(&p.record).await?;
-                Ok((p.record, recorded))
-            }
-        }
-    }
-}
-
-async fn write_batches(
-    store: Arc<dyn EligibilityStore>,
-    mut rx: tokio::sync::mpsc::Receiver<PendingRecord>,
-) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
-            }
-        }
-        let (records, replies): (Vec<_>, Vec<_>) =
-            batch.into_iter().map(|p| (p.record, p.reply)).unzip();
-        match store.record_checks(&records).await {
-            Ok(outcomes) if outcomes.len() == records.len() => {
-                for ((record, reply), outcome) in records.into_iter().zip(replies).zip(outcomes) {
-                    let _ = reply.send(Ok((record, outcome)));
-                }
-            }
-            // One bad record must not fail its neighbours: retry them one by one, so each caller
-            // gets its own outcome.
-            _ => {
-                for (record, reply) in records.into_iter().zip(replies) {
-                    let written = store.record_check(&record).await.map(|r| (record, r));
-                    let _ = reply.send(written);
-                }
-            }
-        }
-    }
-}
-
-/// A CheckEligibility answer: the check, and whether it was reused from an earlier call (the
-/// cache, or an identical call in flight) rather than asked of the payer for this call.
-#[derive(Debug, Clone)]
-pub struct CheckAnswer {
-    /// The check (without raw X12).
-    pub check: Arc<EligibilityCheck>,
-    /// True when the check was made for an earlier call.
-    pub from_cache: bool,
-}
-
 /// What an identical call in flight shares with the calls waiting on it.
 #[derive(Clone)]
 enum Flight {
-    /// The payer answered and the check is recorded under the running call's key.
+    /// The payer answered and the check is committed under the running call's key.
     Answered(Arc<EligibilityCheck>),
-    /// The exchange failed (recorded under the running call's key): everyone gets this status.
+    /// The exchange failed (kept as a FAILED check, no key recorded): everyone gets this status.
     Failed(Status),
-    /// The running call's key already held a request (its outcome inside), so its exchange was
-    /// not recorded and cannot be shared: the waiting calls start over.
-    KeyTaken(Box<Recorded>),
+    /// The running call's key already held a request, so its exchange was not recorded and
+    /// cannot be shared: the running call answers with what its key holds (inside), the
+    /// waiting calls start over.
+    KeyTaken(Box<Result<pb::CheckEligibilityResponse, Status>>),
 }
 
 /// The eligibility-check engine shared by all calls of one service.
@@ -147,7 +67,6 @@ pub struct Checks {
     flight: SingleFlight<Flight>,
     coverages: RwLock<HashMap<(String, String), Arc<Coverage>>>,
     control: AtomicU32,
-    writer: GroupCommit,
 }
 
 impl std::fmt::Debug for Checks {
@@ -174,8 +93,7 @@ struct Subject {
 #[derive(Clone)]
 struct Call {
     tenant: TenantId,
-    key: IdempotencyKey,
-    fingerprint: Fingerprint,
+    idempotent: IdempotentCall,
     question: Question,
     coverage_id: Option<CoverageId>,
     patient_ref: Option<String>,
@@ -195,7 +113,6 @@ impl Checks {
             flight: SingleFlight::default(),
             coverages: RwLock::new(HashMap::new()),
             control: AtomicU32::new(seed),
-            writer: GroupCommit::default(),
         }
     }
 
@@ -214,8 +131,8 @@ impl Checks {
         store: &Arc<dyn EligibilityStore>,
         tenant: &TenantId,
         req: &pb::CheckEligibilityRequest,
-    ) -> Result<CheckAnswer, Status> {
-        let key = idempotency_key(&req.idempotency_key)?;
+    ) -> Result<pb::CheckEligibilityResponse, Status> {
+        let idempotent = IdempotentCall::of(req)?;
         let subject = self.subject(store, tenant, req).await?;
         let date_of_service = match req.date_of_service.as_str() {
             "" => Utc::now().date_naive(),
@@ -252,32 +169,24 @@ impl Checks {
             service_types: question.service_types.clone(),
         };
 
-        let mut canonical = req.clone();
-        canonical.idempotency_key.clear();
         let call = Call {
             tenant: tenant.clone(),
-            key,
-            fingerprint: Fingerprint::of(&canonical.encode_to_vec()),
+            idempotent,
             question,
             coverage_id: subject.coverage_id,
             patient_ref: subject.patient_ref,
         };
+        let db = store.database();
         for _ in 0..MAX_ROUNDS {
             // The key before the cache: a retry gets its first answer and a reused key is
             // refused, whatever happens to be cached now.
-            match store
-                .find_check_by_key(tenant, &call.key, &call.fingerprint)
-                .await
-                .map_err(store_error)?
-            {
-                KeyLookup::Free => {}
-                KeyLookup::Replay(found) => return replay(*found),
-                KeyLookup::Conflict => return Err(key_reused(call.key.as_str()).into()),
+            if let Some(first) = call.idempotent.replayed(db, tenant).await? {
+                return Ok(first);
             }
             if !req.force_refresh
                 && let Some(hit) = self.cache.get(&cache_key)
             {
-                return self.reuse(store, &call, hit).await;
+                return reuse(store, &call, &hit).await;
             }
             let (outcome, ran) = self
                 .flight
@@ -286,16 +195,11 @@ impl Checks {
                 })
                 .await;
             match outcome {
-                Flight::Answered(check) if ran => {
-                    return Ok(CheckAnswer {
-                        check,
-                        from_cache: false,
-                    });
-                }
+                Flight::Answered(check) if ran => return Ok(answer(&check, false)),
                 // Another identical call made the payer call; this one shares its answer.
-                Flight::Answered(check) => return self.reuse(store, &call, check).await,
+                Flight::Answered(check) => return reuse(store, &call, &check).await,
                 Flight::Failed(status) => return Err(status),
-                Flight::KeyTaken(recorded) if ran => return key_outcome(&call.key, *recorded),
+                Flight::KeyTaken(own) if ran => return *own,
                 // The call this one waited on was not recorded: start over, key first.
                 Flight::KeyTaken(_) => {}
             }
@@ -305,35 +209,8 @@ impl Checks {
         ))
     }
 
-    /// Answers with an earlier check after recording it under the caller's key.
-    async fn reuse(
-        &self,
-        store: &Arc<dyn EligibilityStore>,
-        call: &Call,
-        check: Arc<EligibilityCheck>,
-    ) -> Result<CheckAnswer, Status> {
-        let record = CheckRecord::Reused {
-            tenant_id: call.tenant.clone(),
-            idempotency_key: call.key.clone(),
-            request_fingerprint: call.fingerprint,
-            check_id: check.id,
-        };
-        let (_, recorded) = self
-            .writer
-            .record(store, record)
-            .await
-            .map_err(store_error)?;
-        match recorded {
-            Recorded::New => Ok(CheckAnswer {
-                check,
-                from_cache: true,
-            }),
-            other => key_outcome(&call.key, other),
-        }
-    }
-
-    /// Sends the 270, reads the 271, records the exchange under the call's key and caches a
-    /// usable answer.
+    /// Sends the 270, reads the 271, commits the exchange under the call's key and caches a
+    /// usable answer; a failed exchange is kept without the key.
     async fn ask_payer(
         &self,
         store: &Arc<dyn EligibilityStore>,
@@ -428,33 +305,51 @@ impl Checks {
             check.error_message = Some(message.clone());
             check.summary = Some(BenefitSummary::unknown());
         }
-        let record = CheckRecord::Exchange(Box::new(StoredCheck {
+        let stored = StoredCheck {
             tenant_id: call.tenant.clone(),
-            idempotency_key: call.key.clone(),
-            request_fingerprint: call.fingerprint,
+            idempotency_key: call.idempotent.key().clone(),
             payer_attempts: attempts,
             check,
-        }));
-        let (record, recorded) = self
-            .writer
-            .record(store, record)
-            .await
-            .map_err(store_error)?;
-        let CheckRecord::Exchange(stored) = record else {
-            return Err(ServiceError::internal(StoreError::from(
-                medbill_storage::StorageError::corrupt(
-                    "audit writer",
-                    "answered with another record".to_owned(),
-                ),
-            ))
-            .into());
         };
-        if recorded != Recorded::New {
-            // The key already held a request (a concurrent call with the same key won): this
-            // exchange is not recorded, so it is neither cached nor shared.
-            return Ok(Flight::KeyTaken(Box::new(recorded)));
+        let db = store.database();
+        if let Some((_, status)) = failure {
+            // Kept for audit in a transaction of its own, without the key: the call answers
+            // with an error, and a retry under the same key must be able to succeed once the
+            // payer answers again.
+            let mut tx = db.begin().await.map_err(ServiceError::from)?;
+            store
+                .insert_check(&mut tx, &stored)
+                .await
+                .map_err(ServiceError::from)?;
+            tx.commit().await.map_err(ServiceError::from)?;
+            tracing::info!(
+                check_id = %id,
+                tenant = %call.tenant,
+                payer_id = %q.payer_id,
+                status = %stored.check.status,
+                attempts,
+                "eligibility check recorded"
+            );
+            return Ok(Flight::Failed(status));
         }
+        let mut op = match call.idempotent.begin(db, &call.tenant).await {
+            Ok(Begun::New(op)) => op,
+            // The key already holds a request (a concurrent call with the same key won): this
+            // exchange is not recorded, so it is neither cached nor shared.
+            Ok(Begun::Replay(first)) => return Ok(Flight::KeyTaken(Box::new(Ok(first)))),
+            Err(e) if e.code() == Code::AlreadyExists => {
+                return Ok(Flight::KeyTaken(Box::new(Err(e.into()))));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        store
+            .insert_check(op.tx(), &stored)
+            .await
+            .map_err(ServiceError::from)?;
         let mut check = stored.check;
+        check.raw_request.clear();
+        check.raw_response.clear();
+        op.commit(&answer(&check, false)).await?;
         tracing::info!(
             check_id = %id,
             tenant = %call.tenant,
@@ -463,11 +358,6 @@ impl Checks {
             attempts,
             "eligibility check recorded"
         );
-        if let Some((_, status)) = failure {
-            return Ok(Flight::Failed(status));
-        }
-        check.raw_request.clear();
-        check.raw_response.clear();
         let check = Arc::new(check);
         if check.is_reusable() {
             self.cache.put(cache_key, Arc::clone(&check));
@@ -542,24 +432,19 @@ impl Checks {
             .ok_or_else(|| {
             ServiceError::invalid_argument("inline.subscriber_name", "is required")
         })?;
-        let subscriber_birth_date = match s.subscriber_birth_date.as_str() {
-            "" => None,
-            raw => Some(past_date("inline.subscriber_birth_date", raw)?),
-        };
+        let subscriber_birth_date =
+            birth_date("inline.subscriber_birth_date", &s.subscriber_birth_date)?;
         let dependent = match person("inline.dependent_name", s.dependent_name.as_ref(), false)? {
             None => None,
             Some(name) => {
-                if s.dependent_birth_date.is_empty() {
-                    return Err(ServiceError::invalid_argument(
-                        "inline.dependent_birth_date",
-                        "is required with dependent_name",
-                    )
-                    .into());
-                }
-                Some((
-                    name,
-                    past_date("inline.dependent_birth_date", &s.dependent_birth_date)?,
-                ))
+                let birth = birth_date("inline.dependent_birth_date", &s.dependent_birth_date)?
+                    .ok_or_else(|| {
+                        ServiceError::invalid_argument(
+                            "inline.dependent_birth_date",
+                            "is required with dependent_name",
+                        )
+                    })?;
+                Some((name, birth))
             }
         };
         Ok(Subject {
@@ -598,7 +483,7 @@ impl Checks {
         let coverage = store
             .get_coverage(tenant, &id)
             .await
-            .map_err(store_error)?
+            .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::not_found(format!("coverage {id}")))?;
         let coverage = Arc::new(coverage);
         let mut map = self.coverages.write().unwrap_or_else(|e| e.into_inner());
@@ -676,37 +561,31 @@ impl Checks {
     }
 }
 
-/// Answers a retry with the check its key recorded; a failed check is not an answer.
-fn replay(found: KeyedCheck) -> Result<CheckAnswer, Status> {
-    if found.check.status == CheckStatus::Failed {
-        return Err(Status::unavailable(format!(
-            "eligibility check {} under this idempotency key failed: {}; retry with a new key",
-            found.check.id,
-            found
-                .check
-                .error_message
-                .as_deref()
-                .unwrap_or("no usable answer")
-        )));
-    }
-    Ok(CheckAnswer {
-        check: Arc::new(found.check),
-        from_cache: found.reused,
-    })
+/// Answers with an earlier check (the cache's, or an identical call's), committed under the
+/// caller's key first.
+async fn reuse(
+    store: &Arc<dyn EligibilityStore>,
+    call: &Call,
+    check: &EligibilityCheck,
+) -> Result<pb::CheckEligibilityResponse, Status> {
+    let op = match call
+        .idempotent
+        .begin(store.database(), &call.tenant)
+        .await?
+    {
+        Begun::Replay(first) => return Ok(first),
+        Begun::New(op) => op,
+    };
+    let response = answer(check, true);
+    op.commit(&response).await?;
+    Ok(response)
 }
 
-/// Answers a call whose key turned out to be taken when its answer was recorded.
-fn key_outcome(key: &IdempotencyKey, recorded: Recorded) -> Result<CheckAnswer, Status> {
-    match recorded {
-        Recorded::Replay(found) => replay(*found),
-        Recorded::Conflict => Err(key_reused(key.as_str()).into()),
-        Recorded::New => Err(ServiceError::internal(StoreError::from(
-            medbill_storage::StorageError::corrupt(
-                "eligibility check record",
-                "a recorded key was reported as taken".to_owned(),
-            ),
-        ))
-        .into()),
+/// Builds the response for a check (raw X12 already cleared); `reused` when it was made for an
+/// earlier call.
+fn answer(check: &EligibilityCheck, reused: bool) -> pb::CheckEligibilityResponse {
+    pb::CheckEligibilityResponse {
+        check: Some(answer_to_proto(check, reused)),
     }
 }
 
@@ -844,14 +723,6 @@ fn person(
         middle: part("middle_name", &n.middle_name, 25, false)?,
         suffix: part("suffix", &n.suffix, 10, false)?,
     }))
-}
-
-fn past_date(field: &str, raw: &str) -> Result<NaiveDate, ServiceError> {
-    let d = date(field, raw)?;
-    if d > Utc::now().date_naive() {
-        return Err(ServiceError::invalid_argument(field, "is in the future"));
-    }
-    Ok(d)
 }
 
 #[cfg(test)]

@@ -7,15 +7,14 @@ use medbill_domain::{CoverageId, EligibilityCheckId, EstimateId, Money, Npi, Ten
 use medbill_proto::common::v1 as common;
 use medbill_proto::eligibility::v1 as pb;
 use medbill_runtime::ServiceError;
-use medbill_runtime::fields::{identifier, required_id, text};
-use medbill_storage::idempotency::Fingerprint;
-use prost::Message;
+use medbill_runtime::fields::{date, identifier, required_id, text};
+use medbill_runtime::idempotent::{Begun, IdempotentCall};
 use tonic::Status;
 
-use crate::mapping::provider_from_proto;
+use crate::mapping::{estimate_to_proto, provider_from_proto};
 use crate::model::{CheckStatus, CostEstimate, CoverageStatus, Procedure, ProviderRef};
 use crate::pricing::{self, LineInput, PricingError};
-use crate::service::{EligibilityService, date, idempotency_key, store_error};
+use crate::service::EligibilityService;
 
 /// Most services priced in one estimate.
 pub const MAX_SERVICES: usize = 100;
@@ -35,14 +34,16 @@ at the time of the eligibility check. It is not a guarantee of payment; your act
 differ once the claim is processed.";
 
 impl EligibilityService {
-    /// Answers one EstimatePatientCost call.
+    /// Answers one EstimatePatientCost call: a retry replays the first estimate before the
+    /// benefits are read again, a new call prices the services and stores the estimate with its
+    /// key.
     pub(crate) async fn estimate(
         &self,
         tenant: &TenantId,
         req: &pb::EstimatePatientCostRequest,
-    ) -> Result<CostEstimate, Status> {
+    ) -> Result<pb::EstimatePatientCostResponse, Status> {
         use pb::estimate_patient_cost_request::BenefitsSource as B;
-        let key = idempotency_key(&req.idempotency_key)?;
+        let call = IdempotentCall::of(req)?;
         let dos = date("date_of_service", &req.date_of_service)?;
         let lines = validate_services(&req.services)?;
         let given_patient_ref = identifier("patient_ref", &req.patient_ref, false)?;
@@ -53,6 +54,10 @@ impl EligibilityService {
         }
         let provider = validate_provider(req.provider.as_ref())?;
         let settings = self.checks.settings();
+        let db = self.store.database();
+        if let Some(first) = call.replayed(db, tenant).await? {
+            return Ok(first);
+        }
 
         let (check, patient_ref) = if req.self_pay {
             (None, given_patient_ref.unwrap_or_default())
@@ -70,7 +75,7 @@ impl EligibilityService {
                     self.store
                         .get_check(tenant, &id, false)
                         .await
-                        .map_err(store_error)?
+                        .map_err(ServiceError::from)?
                         .ok_or_else(|| ServiceError::not_found(format!("eligibility check {id}")))?
                 }
                 Some(B::CoverageId(raw)) => {
@@ -78,7 +83,7 @@ impl EligibilityService {
                     self.store
                         .latest_completed_check(tenant, &id, dos)
                         .await
-                        .map_err(store_error)?
+                        .map_err(ServiceError::from)?
                         .ok_or_else(|| {
                             ServiceError::FailedPrecondition(format!(
                                 "coverage {id} has no completed eligibility check for {dos}; \
@@ -170,26 +175,26 @@ impl EligibilityService {
             provider,
             created_at: now,
         };
-        let mut canonical = req.clone();
-        canonical.idempotency_key.clear();
-        let stored = self
-            .store
-            .create_estimate(
-                tenant,
-                &key,
-                &Fingerprint::of(&canonical.encode_to_vec()),
-                &estimate,
-            )
+        let mut op = match call.begin(db, tenant).await? {
+            Begun::Replay(first) => return Ok(first),
+            Begun::New(op) => op,
+        };
+        self.store
+            .insert_estimate(op.tx(), tenant, &estimate)
             .await
-            .map_err(store_error)?;
+            .map_err(ServiceError::from)?;
+        let response = pb::EstimatePatientCostResponse {
+            estimate: Some(estimate_to_proto(&estimate)),
+        };
+        op.commit(&response).await?;
         tracing::info!(
-            estimate_id = %stored.id,
+            estimate_id = %estimate.id,
             tenant = %tenant,
-            lines = stored.lines.len(),
-            self_pay = stored.self_pay,
+            lines = estimate.lines.len(),
+            self_pay = estimate.self_pay,
             "cost estimate stored"
         );
-        Ok(stored)
+        Ok(response)
     }
 }
 

@@ -15,7 +15,6 @@ use medbill_runtime::fields::timestamp;
 use medbill_x12::model::PersonName;
 use prost::Message;
 
-use crate::checks::CheckAnswer;
 use crate::exchange::follow_up_text;
 use crate::model::{
     AaaRejection, Accumulator, Address, AllowedSource, Benefit, BenefitSummary, Breakdown,
@@ -433,11 +432,12 @@ pub fn check_to_proto(c: &EligibilityCheck) -> pb::EligibilityCheck {
     }
 }
 
-/// Maps a CheckEligibility answer to its wire message: an answer reused from an earlier check
-/// says so (`from_cache`, `cached_from_check_id`).
-pub fn answer_to_proto(a: &CheckAnswer) -> pb::EligibilityCheck {
-    let mut p = check_to_proto(&a.check);
-    if a.from_cache {
+/// Maps a CheckEligibility answer to its wire message: an answer `reused` from a check made for
+/// an earlier call (the cache, or an identical call in flight) says so (`from_cache`,
+/// `cached_from_check_id`).
+pub fn answer_to_proto(check: &EligibilityCheck, reused: bool) -> pb::EligibilityCheck {
+    let mut p = check_to_proto(check);
+    if reused {
         p.from_cache = true;
         p.cached_from_check_id = p.id.clone();
     }
@@ -771,16 +771,10 @@ mod tests {
 
     #[test]
     fn a_reused_answer_names_the_check_it_reuses() {
-        let check = std::sync::Arc::new(sample_check());
-        let fresh = answer_to_proto(&CheckAnswer {
-            check: check.clone(),
-            from_cache: false,
-        });
+        let check = sample_check();
+        let fresh = answer_to_proto(&check, false);
         assert!(!fresh.from_cache && fresh.cached_from_check_id.is_empty());
-        let reused = answer_to_proto(&CheckAnswer {
-            check,
-            from_cache: true,
-        });
+        let reused = answer_to_proto(&check, true);
         assert!(reused.from_cache);
         assert_eq!(reused.cached_from_check_id, reused.id);
     }

@@ -12,7 +12,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use medbill_domain::{
     CoverageId, Decimal, EligibilityCheckId, EstimateId, IdempotencyKey, Money, TenantId,
 };
-use medbill_storage::idempotency::Fingerprint;
 use medbill_x12::model::PersonName;
 
 /// Longest accepted free-text name (plan_name), in characters; identifiers follow
@@ -469,10 +468,9 @@ impl fmt::Debug for EligibilityCheck {
 pub struct StoredCheck {
     /// The billing organisation that owns the record.
     pub tenant_id: TenantId,
-    /// The caller's idempotency key.
+    /// The idempotency key of the call that made the exchange (the key itself is recorded by
+    /// `medbill_runtime::idempotent`, not here).
     pub idempotency_key: IdempotencyKey,
-    /// Fingerprint of the request the key came with.
-    pub request_fingerprint: Fingerprint,
     /// Payer attempts the exchange took (0 when nothing was sent).
     pub payer_attempts: u32,
     /// The check, with `raw_request`/`raw_response` holding the X12 exchanged.

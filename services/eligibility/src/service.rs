@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use medbill_connect::Connections;
 use medbill_domain::{CoverageId, format_iso_date};
 use medbill_domain::{EligibilityCheckId, EstimateId};
@@ -12,15 +12,15 @@ use medbill_proto::eligibility::v1 as pb;
 use medbill_proto::eligibility::v1::eligibility_service_server::EligibilityServiceServer;
 use medbill_runtime::ServiceError;
 use medbill_runtime::fields::{
-    database_busy, identifier, key_reused, required_id, required_text, tenant_id, text, timestamp,
+    date, identifier, phi_date, required_id, required_text, tenant_id, text, timestamp,
     unimplemented,
 };
-pub(crate) use medbill_runtime::fields::{date, idempotency_key};
+use medbill_runtime::idempotent::{Begun, IdempotentCall};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
 use tonic::{Request, Response, Status};
 
 use crate::checks::Checks;
-use crate::mapping::{answer_to_proto, check_to_proto, estimate_to_proto, status_from_proto};
+use crate::mapping::{check_to_proto, estimate_to_proto, status_from_proto};
 use crate::model::CheckFilter;
 use crate::settings::EligibilitySettings;
 
@@ -28,7 +28,7 @@ use crate::model::{
     Coverage, CoverageFilter, CoverageOrder, MAX_TEXT_LEN, NewCoverage, RELATIONSHIP_CODES,
     RELATIONSHIP_SELF, is_relationship_code,
 };
-use crate::store::{EligibilityStore, StoreError};
+use crate::store::EligibilityStore;
 
 /// The eligibility gRPC service over an [`EligibilityStore`], the payer connections and the
 /// eligibility settings (cache, providers, fee schedules).
@@ -83,17 +83,23 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
     ) -> Result<Response<pb::CreateCoverageResponse>, Status> {
         let tenant = tenant_id(&request)?;
         let req = request.into_inner();
-        let key = idempotency_key(&req.idempotency_key)?;
+        let call = IdempotentCall::of(&req)?;
         let new = validate_create(&req)?;
+        let mut op = match call.begin(self.store.database(), &tenant).await? {
+            Begun::Replay(first) => return Ok(Response::new(first)),
+            Begun::New(op) => op,
+        };
         let coverage = self
             .store
-            .create_coverage(&tenant, &key, &new)
+            .create_coverage(op.tx(), &tenant, &new)
             .await
-            .map_err(store_error)?;
-        tracing::info!(coverage_id = %coverage.id, tenant = %tenant, "coverage created");
-        Ok(Response::new(pb::CreateCoverageResponse {
+            .map_err(ServiceError::from)?;
+        let response = pb::CreateCoverageResponse {
             coverage: Some(to_proto(&coverage)),
-        }))
+        };
+        op.commit(&response).await?;
+        tracing::info!(coverage_id = %coverage.id, tenant = %tenant, "coverage created");
+        Ok(Response::new(response))
     }
 
     async fn get_coverage(
@@ -107,7 +113,7 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
             .store
             .get_coverage(&tenant, &id)
             .await
-            .map_err(store_error)?
+            .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::not_found(format!("coverage {id}")))?;
         Ok(Response::new(pb::GetCoverageResponse {
             coverage: Some(to_proto(&coverage)),
@@ -141,7 +147,7 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
             .store
             .list_coverages(&tenant, &filter, after.as_ref(), size.fetch_limit())
             .await
-            .map_err(store_error)?;
+            .map_err(ServiceError::from)?;
         let (page, next_page_token) = split_page(rows, size, &fingerprint, |c| c.id.to_string());
         Ok(Response::new(pb::ListCoveragesResponse {
             coverages: page.iter().map(to_proto).collect(),
@@ -155,10 +161,8 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
     ) -> Result<Response<pb::CheckEligibilityResponse>, Status> {
         let tenant = tenant_id(&request)?;
         let req = request.into_inner();
-        let answer = self.checks.check(&self.store, &tenant, &req).await?;
-        Ok(Response::new(pb::CheckEligibilityResponse {
-            check: Some(answer_to_proto(&answer)),
-        }))
+        let response = self.checks.check(&self.store, &tenant, &req).await?;
+        Ok(Response::new(response))
     }
 
     async fn get_eligibility_check(
@@ -172,7 +176,7 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
             .store
             .get_check(&tenant, &id, req.include_raw)
             .await
-            .map_err(store_error)?
+            .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::not_found(format!("eligibility check {id}")))?;
         Ok(Response::new(pb::GetEligibilityCheckResponse {
             check: Some(check_to_proto(&check)),
@@ -215,7 +219,7 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
             .store
             .list_checks(&tenant, &filter, after.as_ref(), size.fetch_limit())
             .await
-            .map_err(store_error)?;
+            .map_err(ServiceError::from)?;
         let (checks, next_page_token) = split_page(rows, size, &fingerprint, |c| c.id.to_string());
         Ok(Response::new(pb::ListEligibilityChecksResponse {
             checks: checks.iter().map(check_to_proto).collect(),
@@ -229,10 +233,8 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
     ) -> Result<Response<pb::EstimatePatientCostResponse>, Status> {
         let tenant = tenant_id(&request)?;
         let req = request.into_inner();
-        let estimate = self.estimate(&tenant, &req).await?;
-        Ok(Response::new(pb::EstimatePatientCostResponse {
-            estimate: Some(estimate_to_proto(&estimate)),
-        }))
+        let response = self.estimate(&tenant, &req).await?;
+        Ok(Response::new(response))
     }
 
     async fn get_cost_estimate(
@@ -250,7 +252,7 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
             .store
             .get_estimate(&tenant, &id)
             .await
-            .map_err(store_error)?
+            .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::not_found(format!("cost estimate {id}")))?;
         Ok(Response::new(pb::GetCostEstimateResponse {
             estimate: Some(estimate_to_proto(&estimate)),
@@ -275,16 +277,6 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
             "GetPriorAuthorization",
             "prior authorization (X12 278)",
         ))
-    }
-}
-
-/// Maps store failures to statuses: key reuse is the caller's error, a busy database is
-/// retryable, anything else is internal (logged, not shown).
-pub(crate) fn store_error(err: StoreError) -> Status {
-    match err {
-        StoreError::IdempotencyKeyReused { key } => key_reused(key).into(),
-        e if e.is_retryable() => database_busy(&e).into(),
-        e => ServiceError::internal(e).into(),
     }
 }
 
@@ -335,6 +327,16 @@ fn check_filter(req: &pb::ListEligibilityChecksRequest) -> Result<CheckFilter, S
     })
 }
 
+/// Parses an optional birth date (empty = unset): a real date, not in the future. The value
+/// identifies a patient, so no error repeats it (`medbill_runtime::fields::phi_date`).
+pub(crate) fn birth_date(field: &str, raw: &str) -> Result<Option<NaiveDate>, ServiceError> {
+    let parsed = phi_date(field, raw)?;
+    if parsed.is_some_and(|d| d > Utc::now().date_naive()) {
+        return Err(ServiceError::invalid_argument(field, "is in the future"));
+    }
+    Ok(parsed)
+}
+
 /// Checks an identifier (the one rule of `medbill_runtime::fields::identifier`) that also goes
 /// into an X12 element of at most `x12_max` characters.
 pub(crate) fn x12_identifier(
@@ -371,13 +373,8 @@ fn validate_create(req: &pb::CreateCoverageRequest) -> Result<NewCoverage, Servi
         required_text("subscriber_first_name", &req.subscriber_first_name, 35)?;
     let subscriber_last_name =
         required_text("subscriber_last_name", &req.subscriber_last_name, 60)?;
-    let subscriber_birth_date = date("subscriber_birth_date", &req.subscriber_birth_date)?;
-    if subscriber_birth_date > Utc::now().date_naive() {
-        return Err(ServiceError::invalid_argument(
-            "subscriber_birth_date",
-            "is in the future",
-        ));
-    }
+    let subscriber_birth_date = birth_date("subscriber_birth_date", &req.subscriber_birth_date)?
+        .ok_or_else(|| ServiceError::invalid_argument("subscriber_birth_date", "is required"))?;
     let relationship_to_subscriber = match req.relationship_to_subscriber.as_str() {
         "" => RELATIONSHIP_SELF.to_owned(),
         code if is_relationship_code(code) => code.to_owned(),
@@ -528,6 +525,36 @@ mod tests {
             let err = validate_create(&req).expect_err(field);
             assert_eq!(field_of(err), field);
         }
+    }
+
+    #[test]
+    fn an_invalid_birth_date_is_named_and_not_echoed() {
+        for value in ["1980-02-30", "02/28/1980", "1980-2-28"] {
+            let mut req = valid();
+            req.subscriber_birth_date = value.into();
+            let status = Status::from(validate_create(&req).expect_err(value));
+            assert_eq!(status.code(), tonic::Code::InvalidArgument);
+            assert!(
+                status
+                    .message()
+                    .starts_with("invalid subscriber_birth_date: "),
+                "{}",
+                status.message()
+            );
+            assert!(!status.message().contains(value), "{}", status.message());
+            assert!(!status.message().contains("1980"), "{}", status.message());
+        }
+        let mut missing = valid();
+        missing.subscriber_birth_date.clear();
+        assert_eq!(
+            field_of(validate_create(&missing).expect_err("required")),
+            "subscriber_birth_date"
+        );
+        assert_eq!(birth_date("d", "").ok(), Some(None));
+        assert_eq!(
+            birth_date("d", "1980-02-29").ok().flatten(),
+            NaiveDate::from_ymd_opt(1980, 2, 29)
+        );
     }
 
     #[test]

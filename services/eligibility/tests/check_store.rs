@@ -1,6 +1,9 @@
 //! Conformance of the eligibility-check records on SQLite and, when `MEDBILL_TEST_PG_URL` is set,
-//! PostgreSQL: group commit, one idempotency key per request whether the answer was asked of the
-//! payer or reused, raw X12 kept, and keys recorded before the upgrade still replaying.
+//! PostgreSQL: an exchange's audit row round-trips (raw X12 included) and stays in its tenant, is
+//! written in the transaction of the call's idempotency key or not at all, and an upgraded
+//! database holds no idempotency records of the older form. CheckEligibility's idempotency
+//! (replays, key reuse, answers from the cache or shared) is tested through gRPC in
+//! tests/checks.rs.
 
 use std::path::{Path, PathBuf};
 
@@ -9,9 +12,8 @@ use medbill_domain::{EligibilityCheckId, IdempotencyKey, Money, TenantId};
 use medbill_eligibility::model::{
     Accumulator, BenefitSummary, CheckStatus, CoverageStatus, EligibilityCheck,
 };
-use medbill_eligibility::store::{CheckRecord, KeyLookup, KeyedCheck, Recorded};
-use medbill_eligibility::{CheckFilter, StoredCheck, open_store};
-use medbill_storage::idempotency::Fingerprint;
+use medbill_eligibility::{CheckFilter, EligibilityStore, StoredCheck, open_store};
+use medbill_storage::idempotency::{self, Begin, Fingerprint, Lookup};
 use medbill_storage::testing::TestEnv;
 use medbill_storage::{Database, with_db};
 use sqlx::migrate::Migrator;
@@ -27,7 +29,6 @@ fn key(s: &str) -> IdempotencyKey {
 fn fp(s: &str) -> Fingerprint {
     Fingerprint::of(s.as_bytes())
 }
-
 fn check() -> EligibilityCheck {
     let m = |s: &str| Money::parse(s).ok();
     EligibilityCheck {
@@ -61,23 +62,40 @@ fn check() -> EligibilityCheck {
     }
 }
 
-fn exchange(tenant_id: &str, k: &str, fingerprint: &str) -> StoredCheck {
+fn stored(tenant_id: &str, k: &str, check: EligibilityCheck) -> StoredCheck {
     StoredCheck {
         tenant_id: tenant(tenant_id),
         idempotency_key: key(k),
-        request_fingerprint: fp(fingerprint),
         payer_attempts: 1,
-        check: check(),
+        check,
     }
 }
 
-fn reused(tenant_id: &str, k: &str, fingerprint: &str, id: EligibilityCheckId) -> CheckRecord {
-    CheckRecord::Reused {
-        tenant_id: tenant(tenant_id),
-        idempotency_key: key(k),
-        request_fingerprint: fp(fingerprint),
-        check_id: id,
+/// A failed exchange: the payer never answered.
+fn failed() -> EligibilityCheck {
+    EligibilityCheck {
+        id: EligibilityCheckId::new(),
+        status: CheckStatus::Failed,
+        summary: Some(BenefitSummary::unknown()),
+        error_message: Some("payer SIMPPO could not be reached (3 attempt(s))".into()),
+        raw_response: Vec::new(),
+        responded_at: None,
+        ..check()
     }
+}
+
+/// Writes a check in a transaction of its own.
+async fn insert(store: &dyn EligibilityStore, check: &StoredCheck) -> anyhow::Result<()> {
+    let mut tx = store.database().begin().await?;
+    store.insert_check(&mut tx, check).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn count(db: &Database, sql: &'static str) -> anyhow::Result<i64> {
+    Ok(with_db!(db, |pool| sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(pool)
+        .await?))
 }
 
 fn without_raw(mut c: EligibilityCheck) -> EligibilityCheck {
@@ -108,66 +126,61 @@ fn first_migrations(dialect: &str, count: usize) -> anyhow::Result<PathBuf> {
 medbill_storage::conformance_tests! {
     namespace = "eligibility";
 
-    async fn a_batch_records_each_key_once_and_round_trips(db: Database) -> anyhow::Result<()> {
+    async fn a_check_round_trips_raw_x12_included(db: Database) -> anyhow::Result<()> {
         let store = open_store(db).await?;
-        let a = exchange("tenant-a", "k-1", "f1");
-        let same_key = exchange("tenant-a", "k-1", "f2");
-        let same_request = exchange("tenant-a", "k-1", "f1");
-        let other_tenant = exchange("tenant-b", "k-1", "f3");
-        let outcomes = store
-            .record_checks(&[
-                CheckRecord::Exchange(Box::new(a.clone())),
-                CheckRecord::Exchange(Box::new(same_key)),
-                CheckRecord::Exchange(Box::new(same_request)),
-                CheckRecord::Exchange(Box::new(other_tenant.clone())),
-                reused("tenant-a", "k-2", "f4", a.check.id),
-            ])
-            .await?;
-        let first = KeyedCheck { check: without_raw(a.check.clone()), reused: false };
-        assert_eq!(
-            outcomes,
-            vec![
-                Recorded::New,
-                Recorded::Conflict,
-                Recorded::Replay(Box::new(first.clone())),
-                Recorded::New,
-                Recorded::New,
-            ],
-            "keys are per tenant; a reused answer records its key too"
-        );
-
         let t = tenant("tenant-a");
+        let a = stored("tenant-a", "k-1", check());
+        // A retry after a failed exchange writes another row under the same key.
+        let down = stored("tenant-a", "k-1", failed());
+        insert(store.as_ref(), &down).await?;
+        insert(store.as_ref(), &a).await?;
+
         let with_raw = store.get_check(&t, &a.check.id, true).await?.expect("stored");
         assert_eq!(with_raw, a.check, "exact round trip, raw X12 included");
         let plain = store.get_check(&t, &a.check.id, false).await?.expect("stored");
         assert_eq!(plain, without_raw(a.check.clone()));
+        assert_eq!(store.get_check(&t, &down.check.id, true).await?, Some(down.check.clone()), "no 271 reads back as none");
         assert!(store.get_check(&tenant("tenant-b"), &a.check.id, true).await?.is_none(), "tenant scoped");
-
-        assert_eq!(store.find_check_by_key(&t, &key("k-1"), &fp("f1")).await?, KeyLookup::Replay(Box::new(first)));
-        assert_eq!(store.find_check_by_key(&t, &key("k-1"), &fp("f9")).await?, KeyLookup::Conflict);
-        let by_reuse = KeyedCheck { check: without_raw(a.check.clone()), reused: true };
-        assert_eq!(store.find_check_by_key(&t, &key("k-2"), &fp("f4")).await?, KeyLookup::Replay(Box::new(by_reuse.clone())));
-        assert_eq!(store.find_check_by_key(&t, &key("k-3"), &fp("f4")).await?, KeyLookup::Free);
-        assert_eq!(
-            store.record_check(&reused("tenant-a", "k-2", "f5", a.check.id)).await?,
-            Recorded::Conflict,
-            "a key that reused an answer is still one request"
-        );
-        assert_eq!(
-            store.record_check(&reused("tenant-a", "k-2", "f4", EligibilityCheckId::new())).await?,
-            Recorded::Replay(Box::new(by_reuse)),
-        );
-        let b_key = store.find_check_by_key(&tenant("tenant-b"), &key("k-1"), &fp("f3")).await?;
-        assert_eq!(b_key, KeyLookup::Replay(Box::new(KeyedCheck { check: without_raw(other_tenant.check), reused: false })));
+        assert!(store.list_checks(&tenant("tenant-b"), &CheckFilter::default(), None, 10).await?.is_empty());
 
         let listed = store.list_checks(&t, &CheckFilter::default(), None, 10).await?;
-        assert_eq!(listed.len(), 1, "reusing an answer writes no audit row");
-        let failed = CheckFilter { status: Some(CheckStatus::Failed), ..CheckFilter::default() };
-        assert!(store.list_checks(&t, &failed, None, 10).await?.is_empty());
+        let mut expected = vec![without_raw(down.check.clone()), without_raw(a.check.clone())];
+        expected.sort_by_key(|c| c.id);
+        assert_eq!(listed, expected, "in id order, without raw X12");
+        let only_failed = CheckFilter { status: Some(CheckStatus::Failed), ..CheckFilter::default() };
+        assert_eq!(store.list_checks(&t, &only_failed, None, 10).await?, vec![without_raw(down.check)]);
         Ok(())
     }
 
-    async fn keys_recorded_before_the_upgrade_keep_replaying(env: TestEnv) -> anyhow::Result<()> {
+    async fn a_check_commits_with_its_key_or_not_at_all(db: Database) -> anyhow::Result<()> {
+        let store = open_store(db.clone()).await?;
+        let t = tenant("tenant-a");
+        let scope = "test/CheckEligibility";
+        let first = stored("tenant-a", "k-1", check());
+        let Begin::New(mut op) = idempotency::begin(&db, "tenant-a", scope, "k-1", &fp("r")).await? else {
+            anyhow::bail!("a fresh key is new");
+        };
+        store.insert_check(op.tx(), &first).await?;
+        drop(op);
+        assert!(store.get_check(&t, &first.check.id, false).await?.is_none(), "rolled back with the key");
+        assert_eq!(idempotency::lookup(&db, "tenant-a", scope, "k-1", &fp("r")).await?, Lookup::Absent);
+
+        let Begin::New(mut op) = idempotency::begin(&db, "tenant-a", scope, "k-1", &fp("r")).await? else {
+            anyhow::bail!("the key is free again");
+        };
+        store.insert_check(op.tx(), &first).await?;
+        op.commit(b"response").await?;
+        assert!(store.get_check(&t, &first.check.id, false).await?.is_some());
+        assert!(matches!(
+            idempotency::begin(&db, "tenant-a", scope, "k-1", &fp("r")).await?,
+            Begin::Replay(r) if r == b"response"
+        ));
+        assert!(matches!(idempotency::begin(&db, "tenant-a", scope, "k-1", &fp("other")).await?, Begin::Conflict));
+        assert_eq!(store.list_checks(&t, &CheckFilter::default(), None, 10).await?.len(), 1);
+        Ok(())
+    }
+
+    async fn an_upgraded_database_holds_no_idempotency_records_of_the_older_form(env: TestEnv) -> anyhow::Result<()> {
         // A database as the version before the keys moved left it: migrations 0001 and 0002,
         // with a check whose key lives only on its row.
         let (pg_dir, sqlite_dir) = (first_migrations("postgres", 2)?, first_migrations("sqlite", 2)?);
@@ -179,7 +192,6 @@ medbill_storage::conformance_tests! {
         db.migrate(&pg, &sqlite).await?;
         let old = check();
         let detail = medbill_eligibility::mapping::encode_check_detail(&old);
-        let fingerprint = fp("request").to_hex();
         with_db!(db, |pool| {
             sqlx::query(
                 "INSERT INTO eligibility_checks (tenant_id, id, idempotency_key, request_fingerprint, \
@@ -190,7 +202,7 @@ medbill_storage::conformance_tests! {
                  '1234567893', '2026-03-02', '30', 'COMPLETED', 'ACTIVE', 'T1', '', $3, $4, 1, $5)",
             )
             .bind(old.id.to_string())
-            .bind(&fingerprint)
+            .bind(fp("request").to_hex())
             .bind(&detail)
             .bind(&old.raw_request)
             .bind(medbill_storage::time::to_micros(old.created_at))
@@ -198,21 +210,23 @@ medbill_storage::conformance_tests! {
             .await?;
         });
 
-        let store = open_store(db).await?;
+        // Migration 0003 runs after the platform migration that cleared the older records, and
+        // copies the check's key back in under the older scope with an id as its response.
+        let (pg_dir, sqlite_dir) = (first_migrations("postgres", 3)?, first_migrations("sqlite", 3)?);
+        let pg = Migrator::new(pg_dir.as_path()).await?;
+        let sqlite = Migrator::new(sqlite_dir.as_path()).await?;
+        std::fs::remove_dir_all(pg_dir)?;
+        std::fs::remove_dir_all(sqlite_dir)?;
+        db.migrate(&pg, &sqlite).await?;
+        const OLD_FORM: &str = "SELECT COUNT(*) FROM platform_idempotency WHERE scope LIKE 'eligibility.%'";
+        assert_eq!(count(&db, OLD_FORM).await?, 1, "0003 re-inserts the older form");
+
+        // This version's migrations drop them; the check itself stays.
+        let store = open_store(db.clone()).await?;
+        assert_eq!(count(&db, OLD_FORM).await?, 0);
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM platform_idempotency").await?, 0);
         let t = tenant("tenant-a");
-        assert_eq!(
-            store.find_check_by_key(&t, &key("old-key"), &fp("request")).await?,
-            KeyLookup::Replay(Box::new(KeyedCheck { check: without_raw(old.clone()), reused: false }))
-        );
-        assert_eq!(store.find_check_by_key(&t, &key("old-key"), &fp("other")).await?, KeyLookup::Conflict);
-        // A key may be recorded again once its record is purged: the audit rows no longer hold it.
-        let again = exchange("tenant-a", "old-key", "again");
-        medbill_storage::idempotency::purge_before(
-            env.db(),
-            medbill_storage::time::to_micros(old.created_at) + 1,
-        )
-        .await?;
-        assert_eq!(store.record_check(&CheckRecord::Exchange(Box::new(again))).await?, Recorded::New);
+        assert_eq!(store.get_check(&t, &old.id, false).await?, Some(without_raw(old)));
         Ok(())
     }
 }

@@ -318,11 +318,21 @@ medbill_storage::conformance_tests! {
         let failed = list(&mut a, failed_only()).await?.checks;
         assert_eq!(failed.len(), 1, "the failed exchange is kept");
         assert!(!failed[0].error_message.is_empty());
+        let again = check(&mut a, avery("k-1")).await.expect_err("still down");
+        assert_eq!(again.code(), Code::Unavailable, "the failure is not replayed as an answer: {again:?}");
+        assert_eq!(env.payer_calls(), 2 * u64::from(ATTEMPTS), "the key did not record the failure");
+        assert_eq!(list(&mut a, failed_only()).await?.checks.len(), 2, "each failed exchange is kept");
 
+        // Once the payer is back, a retry under the same key gets an answer, then replays it.
         env.sim.faults().clear();
-        let got = check(&mut a, avery("k-2")).await?;
+        let got = check(&mut a, avery("k-1")).await?;
         assert!(!got.from_cache, "the failure was not cached");
-        assert_eq!(env.payer_calls(), u64::from(ATTEMPTS) + 1);
+        assert_eq!(got.status, pb::EligibilityCheckStatus::Completed as i32);
+        assert_eq!(env.payer_calls(), 2 * u64::from(ATTEMPTS) + 1);
+        assert_eq!(check(&mut a, avery("k-1")).await?, got);
+        let cached = check(&mut a, avery("k-2")).await?;
+        assert!(cached.from_cache);
+        assert_eq!(env.payer_calls(), 2 * u64::from(ATTEMPTS) + 1);
 
         env.sim.faults().set(Fault::ReceiverDown);
         let status = check(&mut a, pb::CheckEligibilityRequest { force_refresh: true, ..avery("k-3") }).await.expect_err("receiver down");
@@ -367,6 +377,52 @@ medbill_storage::conformance_tests! {
         }
         env.sim.faults().clear();
         assert!(!check(&mut a, avery("k-3")).await?.from_cache, "nothing cached");
+        Ok(())
+    }
+
+    async fn birth_dates_are_named_and_never_echoed(db: Database) -> anyhow::Result<()> {
+        let env = setup(db).await?;
+        let mut a = env.client(Caller::TenantA);
+        let tomorrow = medbill_domain::format_iso_date(chrono::Utc::now().date_naive() + chrono::Days::new(1));
+        let with_dependent = |key: &str, birth: &str| {
+            let mut req = avery(key);
+            if let Some(pb::check_eligibility_request::Subject::Inline(i)) = req.subject.as_mut() {
+                i.dependent_name = name("TESTPATIENT", "RILEY");
+                i.dependent_birth_date = birth.into();
+            }
+            req
+        };
+        let bad = ["03/14/1985", "1985-02-30", "19850314", tomorrow.as_str()];
+        for (i, value) in bad.into_iter().enumerate() {
+            let cases = [
+                ("inline.subscriber_birth_date", inline(&format!("s-{i}"), "SPX100000001", "TESTPATIENT", "AVERY", value)),
+                ("inline.dependent_birth_date", with_dependent(&format!("d-{i}"), value)),
+            ];
+            for (field, req) in cases {
+                let status = check(&mut a, req).await.expect_err(field);
+                assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+                assert!(status.message().contains(field), "{field}: {}", status.message());
+                assert!(!status.message().contains(value), "{field} echoes the birth date: {}", status.message());
+            }
+            let coverage = a.create_coverage(pb::CreateCoverageRequest {
+                idempotency_key: format!("c-{i}"),
+                patient_ref: "pat-1".into(),
+                payer_id: "SIMPPO".into(),
+                payer_name: "SIMULATED PPO HEALTH".into(),
+                member_id: "SPX100000001".into(),
+                subscriber_first_name: "AVERY".into(),
+                subscriber_last_name: "TESTPATIENT".into(),
+                subscriber_birth_date: value.into(),
+                effective_date: "2026-01-01".into(),
+                ..Default::default()
+            }).await.expect_err("bad birth date");
+            assert_eq!(coverage.code(), Code::InvalidArgument, "{coverage:?}");
+            assert!(coverage.message().contains("subscriber_birth_date"), "{}", coverage.message());
+            assert!(!coverage.message().contains(value), "echoes the birth date: {}", coverage.message());
+        }
+        let missing = check(&mut a, with_dependent("d-none", "")).await.expect_err("no dependent birth date");
+        assert!(missing.message().contains("inline.dependent_birth_date"), "{}", missing.message());
+        assert_eq!(env.payer_calls(), 0, "no payer call for bad input");
         Ok(())
     }
 
@@ -596,6 +652,49 @@ medbill_storage::conformance_tests! {
             let other = check(&mut a, body(key, variant + 1)).await.expect_err("reused");
             assert_eq!(other.code(), Code::AlreadyExists);
         }
+        Ok(())
+    }
+
+    async fn every_mutating_rpc_keys_under_its_full_method_name(db: Database) -> anyhow::Result<()> {
+        let env = setup(db.clone()).await?;
+        let mut a = env.client(Caller::TenantA);
+        a.create_coverage(pb::CreateCoverageRequest {
+            idempotency_key: "same-key".into(),
+            patient_ref: "pat-1".into(),
+            payer_id: "SIMPPO".into(),
+            payer_name: "SIMULATED PPO HEALTH".into(),
+            member_id: "SPX100000001".into(),
+            subscriber_first_name: "AVERY".into(),
+            subscriber_last_name: "TESTPATIENT".into(),
+            subscriber_birth_date: "1985-03-14".into(),
+            effective_date: "2026-01-01".into(),
+            ..Default::default()
+        }).await?;
+        check(&mut a, avery("same-key")).await?;
+        a.estimate_patient_cost(pb::EstimatePatientCostRequest {
+            idempotency_key: "same-key".into(),
+            self_pay: true,
+            patient_ref: "pat-1".into(),
+            date_of_service: DOS.into(),
+            services: vec![pb::EstimateServiceInput {
+                procedure: Some(common::Procedure { code: "99213".into(), ..Default::default() }),
+                charge: "100.00".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }).await?;
+        let scopes: Vec<String> = medbill_storage::with_db!(db, |pool| {
+            sqlx::query_scalar("SELECT scope FROM platform_idempotency ORDER BY scope").fetch_all(pool).await?
+        });
+        assert_eq!(
+            scopes,
+            [
+                "medbill.eligibility.v1.EligibilityService/CheckEligibility",
+                "medbill.eligibility.v1.EligibilityService/CreateCoverage",
+                "medbill.eligibility.v1.EligibilityService/EstimatePatientCost",
+            ],
+            "one key per RPC, the same key in each"
+        );
         Ok(())
     }
 

@@ -15,11 +15,12 @@ use sqlx::{AssertSqlSafe, Row};
 /// Table sizes the plans are checked at, in rows per table.
 const SIZES: [i64; 5] = [0, 10, 100, 1000, 3000];
 
-/// The `platform_idempotency` statements of `medbill_storage::idempotency` (`claim`'s look-up
-/// after a conflicting insert, and `complete`'s update), as that crate writes them.
+/// The `platform_idempotency` statements of `medbill_storage::idempotency` that every
+/// eligibility RPC runs through `medbill_runtime::idempotent` (the key look-up of `lookup` and of
+/// `reserve` after a conflicting insert, and `complete`'s update), as that crate writes them.
 const PLATFORM_STATEMENTS: &[KeyedLookup] = &[
     KeyedLookup {
-        name: "idempotency claim look-up",
+        name: "idempotency key look-up",
         sql: "SELECT request_sha256, response FROM platform_idempotency \
               WHERE tenant_id = $1 AND scope = $2 AND idem_key = $3",
         table: "platform_idempotency",
@@ -48,11 +49,11 @@ async fn fill(db: &Database, from: i64, to: i64) -> anyhow::Result<()> {
          relationship_to_subscriber, coverage_order, effective_date, created_at, updated_at) \
          SELECT 't-' || (i % 3), 'id-' || i, 'p-' || i, 'PAYER', 'PAYER', 'M' || i, 'F', 'L', \
          '1980-01-01', '18', 'PRIMARY', '2026-01-01', i, i FROM n",
-        "INSERT INTO eligibility_checks (tenant_id, id, idempotency_key, request_fingerprint, \
+        "INSERT INTO eligibility_checks (tenant_id, id, idempotency_key, \
          coverage_id, patient_ref, payer_id, member_id, provider_npi, date_of_service, \
          service_type_codes, status, coverage_status, trace_number, aaa_codes, detail, raw_270, \
          payer_attempts, created_at) \
-         SELECT 't-' || (i % 3), 'id-' || i, 'key-' || i, 'f', 'id-' || (i % 50), 'p-' || (i % 7), \
+         SELECT 't-' || (i % 3), 'id-' || i, 'key-' || i, 'id-' || (i % 50), 'p-' || (i % 7), \
          'PAYER', 'M', '1234567893', '2026-03-02', '30', 'COMPLETED', 'ACTIVE', 'T', '', $2, $2, \
          1, i FROM n",
         "INSERT INTO cost_estimates (tenant_id, id, patient_ref, date_of_service, self_pay, \
@@ -61,7 +62,8 @@ async fn fill(db: &Database, from: i64, to: i64) -> anyhow::Result<()> {
          FROM n",
         "INSERT INTO platform_idempotency (tenant_id, scope, idem_key, request_sha256, response, \
          created_at, completed_at) \
-         SELECT 't-' || (i % 3), 'eligibility.CheckEligibility', 'key-' || i, 'f', $2, i, i FROM n",
+         SELECT 't-' || (i % 3), 'medbill.eligibility.v1.EligibilityService/CheckEligibility', \
+         'key-' || i, 'f', $2, i, i FROM n",
     ];
     for statement in statements {
         let sql = format!("{series}{statement}");
@@ -80,7 +82,11 @@ async fn fill(db: &Database, from: i64, to: i64) -> anyhow::Result<()> {
 /// The values a look-up is asked with (a row of tenant `t-0` once there are enough rows).
 fn arguments(lookup: &KeyedLookup) -> Vec<&'static str> {
     match lookup.params {
-        3 => vec!["t-0", "eligibility.CheckEligibility", "key-6"],
+        3 => vec![
+            "t-0",
+            "medbill.eligibility.v1.EligibilityService/CheckEligibility",
+            "key-6",
+        ],
         _ => vec!["t-0", "id-6"],
     }
 }

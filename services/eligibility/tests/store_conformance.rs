@@ -2,19 +2,68 @@
 //! `MEDBILL_TEST_PG_URL` is set, on PostgreSQL, each on a fresh database.
 
 use chrono::NaiveDate;
-use medbill_domain::{CoverageId, IdempotencyKey, TenantId};
+use medbill_domain::{CoverageId, TenantId};
 use medbill_eligibility::store::StoreError;
 use medbill_eligibility::{
-    CoverageFilter, CoverageOrder, EligibilityStore, NewCoverage, open_store,
+    Coverage, CoverageFilter, CoverageOrder, EligibilityStore, NewCoverage, open_store,
 };
 use medbill_storage::Database;
+use medbill_storage::idempotency::{self, Begin, Fingerprint};
 
 fn tenant(s: &str) -> TenantId {
     TenantId::parse(s).expect("valid tenant id")
 }
 
-fn key(s: &str) -> IdempotencyKey {
-    IdempotencyKey::parse(s).expect("valid idempotency key")
+/// What a create under an idempotency key came to.
+#[derive(Debug)]
+enum Keyed {
+    Created(Box<Coverage>),
+    Replayed(Vec<u8>),
+    Conflict,
+}
+
+/// Creates a coverage as CreateCoverage does: in one transaction with its idempotency key (the
+/// fingerprint here is the coverage's debug form plus the PHI fields that form redacts, the
+/// stored response its id).
+async fn create_keyed(
+    store: &dyn EligibilityStore,
+    t: &TenantId,
+    key: &str,
+    new: &NewCoverage,
+) -> Result<Keyed, StoreError> {
+    let fp = Fingerprint::of(
+        format!("{new:?}|{}|{}", new.member_id, new.subscriber_last_name).as_bytes(),
+    );
+    match idempotency::begin(
+        store.database(),
+        t.as_str(),
+        "test/CreateCoverage",
+        key,
+        &fp,
+    )
+    .await?
+    {
+        Begin::Replay(response) => Ok(Keyed::Replayed(response)),
+        Begin::Conflict => Ok(Keyed::Conflict),
+        Begin::New(mut op) => {
+            let created = store.create_coverage(op.tx(), t, new).await?;
+            op.commit(created.id.to_string().as_bytes()).await?;
+            Ok(Keyed::Created(Box::new(created)))
+        }
+    }
+}
+
+/// Creates a coverage that must be new.
+async fn create(
+    store: &dyn EligibilityStore,
+    t: &TenantId,
+    key: &str,
+    new: &NewCoverage,
+) -> anyhow::Result<Coverage> {
+    match create_keyed(store, t, key, new).await? {
+        Keyed::Created(coverage) => Ok(*coverage),
+        other => anyhow::bail!("key {key}: expected a new coverage, got {other:?}"),
+    }
 }
 
 fn date(s: &str) -> NaiveDate {
@@ -53,7 +102,7 @@ medbill_storage::conformance_tests! {
         let store = open_store(db).await?;
         let t = tenant("clinic-a");
         let new = coverage("pat-1", "60054");
-        let created = store.create_coverage(&t, &key("k-1"), &new).await?;
+        let created = create(store.as_ref(), &t, "k-1", &new).await?;
         assert_eq!(created.fields, new);
         assert_eq!(created.tenant_id, t);
         assert_eq!(created.created_at, created.updated_at);
@@ -76,7 +125,7 @@ medbill_storage::conformance_tests! {
         new.termination_date = None;
         new.coverage_order = CoverageOrder::Tertiary;
         new.relationship_to_subscriber = "19".to_owned();
-        let created = store.create_coverage(&t, &key("k-1"), &new).await?;
+        let created = create(store.as_ref(), &t, "k-1", &new).await?;
         let read = store.get_coverage(&t, &created.id).await?.expect("stored");
         assert_eq!(read.fields, new);
         Ok(())
@@ -96,7 +145,7 @@ medbill_storage::conformance_tests! {
         .into_iter()
         .enumerate()
         {
-            let c = store.create_coverage(&t, &key(&format!("k-{i}")), &coverage(patient, payer)).await?;
+            let c = create(store.as_ref(), &t, &format!("k-{i}"), &coverage(patient, payer)).await?;
             ids.push(c.id);
         }
 
@@ -136,36 +185,41 @@ medbill_storage::conformance_tests! {
         let store = open_store(db).await?;
         let a = tenant("clinic-a");
         let b = tenant("clinic-b");
-        let created = store.create_coverage(&a, &key("k-1"), &coverage("pat-1", "60054")).await?;
+        let created = create(store.as_ref(), &a, "k-1", &coverage("pat-1", "60054")).await?;
         assert!(store.get_coverage(&b, &created.id).await?.is_none());
         assert_eq!(count(store.as_ref(), &b).await?, 0);
         let filter = CoverageFilter { patient_ref: Some("pat-1".into()), payer_id: None };
         assert!(store.list_coverages(&b, &filter, None, 50).await?.is_empty());
 
         // The same key in another tenant is another request.
-        let other = store.create_coverage(&b, &key("k-1"), &coverage("pat-1", "60054")).await?;
+        let other = create(store.as_ref(), &b, "k-1", &coverage("pat-1", "60054")).await?;
         assert_ne!(other.id, created.id);
         assert_eq!(count(store.as_ref(), &a).await?, 1);
         assert_eq!(count(store.as_ref(), &b).await?, 1);
         Ok(())
     }
 
-    async fn create_is_idempotent_per_key(db: Database) -> anyhow::Result<()> {
+    async fn a_coverage_commits_with_its_key(db: Database) -> anyhow::Result<()> {
+        // The RPC's replay and key-reuse answers are tested through gRPC (tests/grpc.rs); here,
+        // that the coverage is written in the key's transaction.
         let store = open_store(db).await?;
         let t = tenant("clinic-a");
         let new = coverage("pat-1", "60054");
-        let first = store.create_coverage(&t, &key("k-1"), &new).await?;
-        let again = store.create_coverage(&t, &key("k-1"), &new).await?;
-        assert_eq!(again, first, "a retry returns the first result");
+        let first = create(store.as_ref(), &t, "k-1", &new).await?;
+        let again = create_keyed(store.as_ref(), &t, "k-1", &new).await?;
+        assert!(
+            matches!(&again, Keyed::Replayed(id) if id == first.id.to_string().as_bytes()),
+            "a retry replays the first response: {again:?}"
+        );
         assert_eq!(count(store.as_ref(), &t).await?, 1, "a retry writes nothing");
 
         let mut different = new.clone();
         different.member_id = "OTHER".to_owned();
-        let err = store.create_coverage(&t, &key("k-1"), &different).await.expect_err("key reuse");
-        assert!(matches!(&err, StoreError::IdempotencyKeyReused { key } if key == "k-1"), "{err}");
+        let reused = create_keyed(store.as_ref(), &t, "k-1", &different).await?;
+        assert!(matches!(reused, Keyed::Conflict), "{reused:?}");
         assert_eq!(count(store.as_ref(), &t).await?, 1);
 
-        let second = store.create_coverage(&t, &key("k-2"), &new).await?;
+        let second = create(store.as_ref(), &t, "k-2", &new).await?;
         assert_ne!(second.id, first.id, "a new key is a new coverage");
         assert_eq!(count(store.as_ref(), &t).await?, 2);
         Ok(())
@@ -178,13 +232,13 @@ medbill_storage::conformance_tests! {
         // after the idempotency key has been claimed in the same transaction.
         let mut bad = coverage("pat-1", "60054");
         bad.termination_date = Some(date("2025-12-31"));
-        let err = store.create_coverage(&t, &key("k-1"), &bad).await.expect_err("constraint");
+        let err = create_keyed(store.as_ref(), &t, "k-1", &bad).await.expect_err("constraint");
         assert!(matches!(err, StoreError::Storage(_)), "{err}");
         assert_eq!(count(store.as_ref(), &t).await?, 0, "no coverage row");
 
         // The key was rolled back with the row: it is free for a (different) valid request.
         let good = coverage("pat-1", "60054");
-        let created = store.create_coverage(&t, &key("k-1"), &good).await?;
+        let created = create(store.as_ref(), &t, "k-1", &good).await?;
         assert_eq!(created.fields, good);
         assert_eq!(count(store.as_ref(), &t).await?, 1);
         Ok(())
@@ -193,7 +247,7 @@ medbill_storage::conformance_tests! {
     async fn migrations_can_run_again(db: Database) -> anyhow::Result<()> {
         let store = open_store(db.clone()).await?;
         let t = tenant("clinic-a");
-        let created = store.create_coverage(&t, &key("k-1"), &coverage("pat-1", "60054")).await?;
+        let created = create(store.as_ref(), &t, "k-1", &coverage("pat-1", "60054")).await?;
         // A restart runs the migrations again; data survives.
         let reopened = open_store(db).await?;
         assert_eq!(reopened.get_coverage(&t, &created.id).await?, Some(created));

@@ -45,12 +45,6 @@ pub fn key_reused(key: impl Display) -> ServiceError {
     ))
 }
 
-/// Reports a database too busy to answer now; the caller may retry.
-pub fn database_busy(error: &dyn Display) -> ServiceError {
-    tracing::warn!(error = %error, "database busy");
-    ServiceError::Unavailable("the database is busy; retry the call".to_owned())
-}
-
 /// Parses a required identifier (any typed id with `FromStr`).
 pub fn required_id<I>(field: &str, raw: &str) -> Result<I, ServiceError>
 where

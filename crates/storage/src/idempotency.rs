@@ -70,53 +70,6 @@ pub enum Reservation {
     Conflict,
 }
 
-/// The outcome of [`reserve_id`].
-#[derive(Debug)]
-#[must_use = "a reserved key must be completed, replayed or rejected"]
-pub enum IdReservation {
-    /// First time this key is seen: create the entity, then [`complete`] with its id.
-    New(Pending),
-    /// The same request already created the entity with this id: read it, write nothing.
-    Replay(String),
-    /// The key was already used for a different request.
-    Conflict,
-}
-
-/// Reserves a key for a request that records the id of the entity it created as its response
-/// (the older form; `medbill_runtime::idempotent` stores the response message instead, and
-/// stores still on this form move to it).
-pub async fn reserve_id(
-    tx: &mut Tx,
-    tenant_id: &str,
-    scope: &str,
-    key: &str,
-    fingerprint: &Fingerprint,
-) -> Result<IdReservation, StorageError> {
-    Ok(
-        match reserve(tx, tenant_id, scope, key, fingerprint).await? {
-            Reservation::New(pending) => IdReservation::New(pending),
-            Reservation::Conflict => IdReservation::Conflict,
-            Reservation::Replay(response) => {
-                IdReservation::Replay(String::from_utf8(response).map_err(|_| {
-                    StorageError::corrupt(
-                        "idempotency response",
-                        format!("{scope}: recorded id is not UTF-8"),
-                    )
-                })?)
-            }
-        },
-    )
-}
-
-/// Reports that the entity (`what`, e.g. "account") whose id a replayed key recorded no longer
-/// exists.
-pub fn replayed_entity_missing(what: &str, id: &str) -> StorageError {
-    StorageError::corrupt(
-        "idempotency response",
-        format!("{what} {id} recorded for the key does not exist"),
-    )
-}
-
 /// The outcome of [`lookup`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Lookup {

@@ -292,10 +292,7 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert_eq!(
-            identifier("guarantor_ref", "", false).ok(),
-            Some(None)
-        );
+        assert_eq!(identifier("guarantor_ref", "", false).ok(), Some(None));
         assert!(identifier("guarantor_ref", " ", false).is_err());
     }
 

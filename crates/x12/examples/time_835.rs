@@ -110,7 +110,7 @@ fn main() -> std::io::Result<()> {
         })),
         "validate" => Some(("validate", |d| medbill_x12::inspect::validate(d).len())),
         "tokenize" => Some(("tokenize", |d| medbill_x12::Tokenizer::new(d).count())),
-        // The yardstick of the speed target (issue 2): a zero-copy split into
+        // The yardstick of the speed target: a zero-copy split into
         // segments and elements on the ISA's delimiters, nothing checked or
         // built. Our figures are best read as a share of this one, taken on
         // the same machine at the same time.

@@ -5,7 +5,7 @@
 //! - [`delivery`]: the outbox messages remittance owes collections, and their gRPC delivery.
 //! - [`ingest`]: parsing and balancing a received 835 with `medbill_x12` (and when a file is rejected).
 //! - [`service`]: [`RemittanceService`], the gRPC service (IngestEra, IngestEraStream, GetEra, ListEras;
-//!   the rest answer UNIMPLEMENTED naming what brings them).
+//!   the rest answer UNIMPLEMENTED saying what is not built yet).
 //! - [`store`]: the [`EraStore`] trait and its PostgreSQL/SQLite implementation.
 //! - [`start`]: the service as the binary runs it (see `medbill_runtime::service`).
 

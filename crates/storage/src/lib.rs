@@ -149,6 +149,8 @@ mod database;
 pub mod error;
 pub mod idempotency;
 pub mod outbox;
+#[cfg(feature = "testing")]
+pub mod query_plans;
 pub mod rows;
 pub mod stats;
 #[cfg(feature = "testing")]

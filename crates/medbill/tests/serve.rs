@@ -14,7 +14,9 @@ fn medbill(args: &[&str]) -> Command {
             cmd.env_remove(name);
         }
     }
-    cmd.env_remove("RUST_LOG")
+    // Tests run side by side: each process takes a free port for /metrics, not the default.
+    cmd.env("MEDBILL_METRICS__LISTEN", "127.0.0.1:0")
+        .env_remove("RUST_LOG")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .arg("serve")
         .args(args)
@@ -232,7 +234,24 @@ fn split_mode_eligibility_without_payers_says_so_at_start() {
     .spawn()
     .expect("medbill starts");
     let lines = stdout_until(&mut child, "medbill listening");
+    // The metrics line names the port actually taken, and it answers in Prometheus text.
+    let metrics = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("metrics: http://"))
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .and_then(|addr| addr.parse::<SocketAddr>().ok())
+        .unwrap_or_else(|| panic!("no metrics line in {lines:?}"));
+    let mut stream = TcpStream::connect(metrics).expect("the metrics listener answers");
+    std::io::Write::write_all(
+        &mut stream,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .expect("request sent");
+    let mut body = String::new();
+    stream.read_to_string(&mut body).expect("response read");
     stop(child);
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(body.contains("# TYPE"), "{body}");
     assert!(
         lines
             .iter()

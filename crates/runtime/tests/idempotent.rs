@@ -152,6 +152,22 @@ medbill_storage::conformance_tests! {
         Ok(())
     }
 
+    async fn recording_an_answer_checks_the_key_in_the_same_step(db: Database) -> Result<()> {
+        let t = tenant("tenant-a");
+        let first = IdempotentCall::of(&open("k1", "p-1"))?;
+        ensure!(first.record(&db, &t, response("acct-1")).await? == response("acct-1"));
+        // A retry gets the first answer, not the one it brings.
+        let again = IdempotentCall::of(&open("k1", "p-1"))?;
+        ensure!(again.record(&db, &t, response("acct-other")).await? == response("acct-1"));
+        ensure!(again.replayed::<OpenAccountResponse>(&db, &t).await? == Some(response("acct-1")));
+        // Another request under the key is refused.
+        let other = IdempotentCall::of(&open("k1", "p-2"))?;
+        let status = tonic::Status::from(other.record(&db, &t, response("acct-2")).await.unwrap_err());
+        ensure!(status.code() == Code::AlreadyExists, "{status:?}");
+        ensure!(scopes(&db).await?.len() == 1);
+        Ok(())
+    }
+
     async fn a_call_that_fails_leaves_its_key_free(db: Database) -> Result<()> {
         let t = tenant("tenant-a");
         let call = IdempotentCall::of(&open("k1", "p-1"))?;

@@ -279,6 +279,62 @@ pub async fn lookup(
     })
 }
 
+/// The outcome of [`record`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// The key was new: it now holds this request and response.
+    New,
+    /// The same request was already processed: these are its response bytes.
+    Replay(Vec<u8>),
+    /// The key was already used for a different request.
+    Conflict,
+}
+
+/// Records a completed request whose only write is its record (an answer computed without
+/// changing anything, such as an eligibility answer from the cache) in one statement, outside any
+/// transaction: the key's check and its record in one step.
+pub async fn record(
+    db: &Database,
+    tenant_id: &str,
+    scope: &str,
+    key: &str,
+    fingerprint: &Fingerprint,
+    response: &[u8],
+) -> Result<Recorded, StorageError> {
+    let hex = fingerprint.to_hex();
+    let now = time::now_micros();
+    let inserted = with_db!(db, |pool| {
+        sqlx::query(
+            "INSERT INTO platform_idempotency \
+             (tenant_id, scope, idem_key, request_sha256, response, created_at, completed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) \
+             ON CONFLICT (tenant_id, scope, idem_key) DO NOTHING",
+        )
+        .bind(tenant_id)
+        .bind(scope)
+        .bind(key)
+        .bind(&hex)
+        .bind(response)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    if inserted == 1 {
+        return Ok(Recorded::New);
+    }
+    // The insert waited for any concurrent holder of the key to finish, so what is stored now
+    // is committed.
+    match lookup(db, tenant_id, scope, key, fingerprint).await? {
+        Lookup::Replay(bytes) => Ok(Recorded::Replay(bytes)),
+        Lookup::Conflict => Ok(Recorded::Conflict),
+        Lookup::Absent => Err(StorageError::IdempotencyIncomplete {
+            scope: scope.to_owned(),
+            key: key.to_owned(),
+        }),
+    }
+}
+
 /// Deletes completed idempotency records created before `cutoff_micros` (unix micros);
 /// returns how many were deleted. Keys older than the retention window can then be reused.
 pub async fn purge_before(db: &Database, cutoff_micros: i64) -> Result<u64, StorageError> {

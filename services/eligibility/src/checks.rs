@@ -178,15 +178,16 @@ impl Checks {
         };
         let db = store.database();
         for _ in 0..MAX_ROUNDS {
-            // The key before the cache: a retry gets its first answer and a reused key is
-            // refused, whatever happens to be cached now.
-            if let Some(first) = call.idempotent.replayed(db, tenant).await? {
-                return Ok(first);
-            }
+            // The key decides before the cache answers: a cached answer is recorded under the key
+            // in the same step that checks it (a retry gets its first answer, a reused key is
+            // refused), and a miss asks the key before the payer is asked.
             if !req.force_refresh
                 && let Some(hit) = self.cache.get(&cache_key)
             {
                 return reuse(store, &call, &hit).await;
+            }
+            if let Some(first) = call.idempotent.replayed(db, tenant).await? {
+                return Ok(first);
             }
             let (outcome, ran) = self
                 .flight
@@ -568,17 +569,11 @@ async fn reuse(
     call: &Call,
     check: &EligibilityCheck,
 ) -> Result<pb::CheckEligibilityResponse, Status> {
-    let op = match call
+    // Nothing changes but the key's record: one statement, no transaction.
+    Ok(call
         .idempotent
-        .begin(store.database(), &call.tenant)
-        .await?
-    {
-        Begun::Replay(first) => return Ok(first),
-        Begun::New(op) => op,
-    };
-    let response = answer(check, true);
-    op.commit(&response).await?;
-    Ok(response)
+        .record(store.database(), &call.tenant, answer(check, true))
+        .await?)
 }
 
 /// Builds the response for a check (raw X12 already cleared); `reused` when it was made for an

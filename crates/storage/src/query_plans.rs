@@ -98,6 +98,55 @@ pub fn check_parameters(lookup: &Lookup) {
     );
 }
 
+/// Keeps autovacuum away from `tables`, then grows them through [`SIZES`] with `fill(first, last)`
+/// (rows `first..=last`) and checks every look-up at each size. Returns what is wrong; empty when
+/// every plan reads through its key's index.
+pub async fn check_at_every_size<E: From<StorageError>>(
+    db: &Database,
+    tables: &[&str],
+    lookups: &[Lookup],
+    mut fill: impl AsyncFnMut(i64, i64) -> Result<(), E>,
+) -> Result<Vec<String>, E> {
+    without_autovacuum(db, tables).await?;
+    let mut problems = Vec::new();
+    let mut filled = 0;
+    for rows in SIZES {
+        if rows > filled {
+            fill(filled + 1, rows).await?;
+        }
+        filled = rows;
+        check_lookups(db, tables, lookups, rows, &mut problems).await?;
+    }
+    Ok(problems)
+}
+
+/// Inserts numbered rows `first..=last` in one transaction: each statement runs after
+/// `WITH RECURSIVE n(i)` counting from `$1` to `$2` and selects from `n`; `blob`, when given, is
+/// bound as `$3`.
+pub async fn insert_numbered(
+    db: &Database,
+    statements: &[impl AsRef<str>],
+    first: i64,
+    last: i64,
+    blob: Option<&[u8]>,
+) -> Result<(), StorageError> {
+    let series = "WITH RECURSIVE n(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM n WHERE i < $2) ";
+    crate::with_db!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        for statement in statements {
+            let mut query = sqlx::query(AssertSqlSafe(format!("{series}{}", statement.as_ref())))
+                .bind(first)
+                .bind(last);
+            if let Some(blob) = blob {
+                query = query.bind(blob);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
 /// Keeps autovacuum (and so auto-analyse) away from the tables, as on a server without it.
 pub async fn without_autovacuum(db: &Database, tables: &[&str]) -> Result<(), StorageError> {
     if let Database::Postgres(pool) = db {

@@ -11,12 +11,11 @@
 //! SQLite for `EXPLAIN QUERY PLAN` of the statement as prepared.
 
 use medbill_eligibility::store::{KEYED_LOOKUPS, KeyedLookup, PG_MIGRATOR, SQLITE_MIGRATOR};
-use medbill_storage::{Database, with_db};
-use sqlx::AssertSqlSafe;
+use medbill_storage::Database;
 
 use Arg::{Int, Text};
 use medbill_storage::query_plans::{
-    Arg, Lookup, SIZES, Use, check_lookups, check_parameters, index, without_autovacuum,
+    Arg, Lookup, Use, check_at_every_size, check_parameters, index, insert_numbered,
 };
 
 /// The id of row 6 of each table (of tenant `t-0`), which the look-ups ask for.
@@ -150,18 +149,18 @@ fn lookups() -> Vec<Lookup> {
 /// Ids are shaped like the service's (36 characters, rising like UUID v7) and the listed columns
 /// have few distinct values, as in a real tenant's rows, so the indexes have realistic sizes and
 /// heights.
-async fn fill(db: &Database, from: i64, to: i64) -> anyhow::Result<()> {
-    if from > to {
-        return Ok(());
-    }
-    let series = "WITH RECURSIVE n(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM n WHERE i < $3) ";
-    let statements = [
+async fn fill(db: &Database, first: i64, last: i64) -> anyhow::Result<()> {
+    let coverages = [
         "INSERT INTO coverages (tenant_id, id, patient_ref, payer_id, payer_name, member_id, \
          subscriber_first_name, subscriber_last_name, subscriber_birth_date, \
          relationship_to_subscriber, coverage_order, effective_date, created_at, updated_at) \
          SELECT 't-' || (i % 3), '0190f3a2-0000-7000-8000-' || (100000000000 + i), \
          'p-' || (i % 70), 'PAYER-' || (i % 5), 'PAYER', 'M' || i, 'F', 'L', '1980-01-01', '18', \
          'PRIMARY', '2026-01-01', i, i FROM n",
+    ];
+    insert_numbered(db, &coverages, first, last, None).await?;
+    // The rest bind an empty detail blob as $3.
+    let with_detail = [
         "INSERT INTO eligibility_checks (tenant_id, id, idempotency_key, \
          coverage_id, patient_ref, payer_id, member_id, provider_npi, date_of_service, \
          service_type_codes, status, coverage_status, trace_number, aaa_codes, detail, raw_270, \
@@ -169,28 +168,17 @@ async fn fill(db: &Database, from: i64, to: i64) -> anyhow::Result<()> {
          SELECT 't-' || (i % 3), '0190f3a2-0000-7000-8000-' || (100000000000 + i), 'key-' || i, \
          '0190f3a2-0000-7000-8000-' || (100000000000 + i % 50), 'p-' || (i % 70), \
          'PAYER-' || (i % 5), 'M', '1234567893', '2026-03-02', '30', 'COMPLETED', 'ACTIVE', 'T', \
-         '', $2, $2, 1, i FROM n",
+         '', $3, $3, 1, i FROM n",
         "INSERT INTO cost_estimates (tenant_id, id, patient_ref, date_of_service, self_pay, \
          total_charge, total_allowed, total_patient, detail, created_at) \
          SELECT 't-' || (i % 3), '0190f3a2-0000-7000-8000-' || (100000000000 + i), \
-         'p-' || (i % 70), '2026-03-02', false, 1, 1, 1, $2, i FROM n",
+         'p-' || (i % 70), '2026-03-02', false, 1, 1, 1, $3, i FROM n",
         "INSERT INTO platform_idempotency (tenant_id, scope, idem_key, request_sha256, response, \
          created_at, completed_at) \
          SELECT 't-' || (i % 3), 'medbill.eligibility.v1.EligibilityService/CheckEligibility', \
-         'key-' || i, 'f', $2, i, i FROM n",
+         'key-' || i, 'f', $3, i, i FROM n",
     ];
-    for statement in statements {
-        let sql = format!("{series}{statement}");
-        with_db!(db, |pool| {
-            sqlx::query(AssertSqlSafe(sql))
-                .bind(from)
-                .bind(vec![0u8])
-                .bind(to)
-                .execute(pool)
-                .await?;
-        });
-    }
-    Ok(())
+    Ok(insert_numbered(db, &with_detail, first, last, Some(&[0u8])).await?)
 }
 
 medbill_storage::conformance_tests! {
@@ -199,14 +187,9 @@ medbill_storage::conformance_tests! {
 
     async fn keyed_lookups_use_their_index_without_statistics(db: Database) -> anyhow::Result<()> {
         let lookups = lookups();
-        without_autovacuum(&db, &TABLES).await?;
-        let mut problems = Vec::new();
-        let mut filled = 0;
-        for rows in SIZES {
-            fill(&db, filled + 1, rows).await?;
-            filled = rows;
-            check_lookups(&db, &TABLES, &lookups, rows, &mut problems).await?;
-        }
+        let problems =
+            check_at_every_size(&db, &TABLES, &lookups, async |first, last| fill(&db, first, last).await)
+                .await?;
         assert!(problems.is_empty(), "{}", problems.join("\n\n"));
         Ok(())
     }

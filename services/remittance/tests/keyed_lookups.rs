@@ -13,12 +13,11 @@
 //! The statements are copied from `src/store.rs` (keep them in step).
 
 use medbill_remittance::store::{PG_MIGRATOR, SQLITE_MIGRATOR};
-use medbill_storage::{Database, with_db};
-use sqlx::AssertSqlSafe;
+use medbill_storage::Database;
 
 use Arg::Text;
 use medbill_storage::query_plans::{
-    Arg, Lookup, SIZES, Use, check_lookups, check_parameters, index, without_autovacuum,
+    Arg, Lookup, Use, check_at_every_size, check_parameters, index, insert_numbered,
 };
 
 /// ERA 6 (of tenant `t-0`), which the look-ups ask for: its id and content hash.
@@ -133,11 +132,7 @@ const SHA_KEY: &[(&str, &str)] = &[("tenant_id", "="), ("content_sha256", "=")];
 /// adjustment, in portable SQL. Ids and hashes are shaped like the service's (36 characters
 /// rising like UUID v7; 64 characters in no order) and the listed columns have few distinct
 /// values, so the indexes have realistic sizes and heights. ERA 6's hash is [`SHA_6`].
-async fn fill(db: &Database, from: i64, to: i64) -> anyhow::Result<()> {
-    if from > to {
-        return Ok(());
-    }
-    let series = "WITH RECURSIVE n(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM n WHERE i < $2) ";
+async fn fill(db: &Database, first: i64, last: i64) -> anyhow::Result<()> {
     let id = "'0190f3a2-0000-7000-8000-' || (100000000000 + i)";
     let sha = format!(
         "CASE WHEN i = 6 THEN '{SHA_6}' ELSE \
@@ -150,14 +145,7 @@ async fn fill(db: &Database, from: i64, to: i64) -> anyhow::Result<()> {
          SELECT 't-' || (i % 3), {id}, i, i, $3, {sha}, 1, 'POSTED', 'PAYER-' || (i % 5), \
          'TRN' || i, 1 FROM n"
     );
-    with_db!(db, |pool| {
-        sqlx::query(AssertSqlSafe(format!("{series}{eras}")))
-            .bind(from)
-            .bind(to)
-            .bind(vec![0u8])
-            .execute(pool)
-            .await?;
-    });
+    insert_numbered(db, &[eras], first, last, Some(&[0u8])).await?;
     let children = [
         format!(
             "INSERT INTO era_balance_problems (tenant_id, era_id, position, level, claim_ref, \
@@ -170,17 +158,7 @@ async fn fill(db: &Database, from: i64, to: i64) -> anyhow::Result<()> {
              SELECT 't-' || (i % 3), {id}, 1, '1234567893', '2026-12-31', 'WO', 10 FROM n"
         ),
     ];
-    for statement in children {
-        let sql = format!("{series}{statement}");
-        with_db!(db, |pool| {
-            sqlx::query(AssertSqlSafe(sql))
-                .bind(from)
-                .bind(to)
-                .execute(pool)
-                .await?;
-        });
-    }
-    Ok(())
+    Ok(insert_numbered(db, &children, first, last, None).await?)
 }
 
 medbill_storage::conformance_tests! {
@@ -188,14 +166,9 @@ medbill_storage::conformance_tests! {
     migrations = (&PG_MIGRATOR, &SQLITE_MIGRATOR);
 
     async fn keyed_lookups_use_their_index_without_statistics(db: Database) -> anyhow::Result<()> {
-        without_autovacuum(&db, &TABLES).await?;
-        let mut problems = Vec::new();
-        let mut filled = 0;
-        for rows in SIZES {
-            fill(&db, filled + 1, rows).await?;
-            filled = rows;
-            check_lookups(&db, &TABLES, LOOKUPS, rows, &mut problems).await?;
-        }
+        let problems =
+            check_at_every_size(&db, &TABLES, LOOKUPS, async |first, last| fill(&db, first, last).await)
+                .await?;
         assert!(problems.is_empty(), "{}", problems.join("\n\n"));
         Ok(())
     }

@@ -10,10 +10,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use medbill_domain::{EraId, Money, TenantId, format_iso_date, parse_iso_date};
+use medbill_domain::{EraId, TenantId, format_iso_date};
 use medbill_runtime::ErrorCode;
-use medbill_storage::rows::{cents, code};
+use medbill_storage::rows::{cents, code, date, money, timestamp};
 use medbill_storage::{Database, StorageError, Tx, time, with_db, with_tx};
 use sqlx::migrate::Migrator;
 use thiserror::Error;
@@ -225,13 +224,10 @@ fn era_from_rows(
     balance_problems: Vec<BalanceProblem>,
     provider_adjustments: Vec<ProviderAdjustment>,
 ) -> Result<Era, EraStoreError> {
-    let ts = |micros: i64, what: &'static str| -> Result<DateTime<Utc>, EraStoreError> {
-        time::from_micros(micros).ok_or_else(|| corrupt(what, format!("{micros} is out of range")))
-    };
     Ok(Era {
         id: EraId::parse(&row.id).map_err(|e| corrupt("ERA id", e.to_string()))?,
-        received_at: ts(row.received_at, "ERA received_at")?,
-        updated_at: ts(row.updated_at, "ERA updated_at")?,
+        received_at: timestamp(row.received_at, "ERA received_at")?,
+        updated_at: timestamp(row.updated_at, "ERA updated_at")?,
         content_sha256: row.content_sha256,
         byte_size: u64::try_from(row.byte_size)
             .map_err(|_| corrupt("ERA byte size", row.byte_size.to_string()))?,
@@ -244,15 +240,14 @@ fn era_from_rows(
             payer_id: row.payer_id,
             payee_name: row.payee_name,
             payee_npi: row.payee_npi,
-            payment_amount: row.payment_amount_cents.map(Money::from_minor_units),
+            payment_amount: row.payment_amount_cents.map(money),
             credit_debit: row.credit_debit,
             payment_method: row.payment_method,
             payment_date: row
                 .payment_date
                 .as_deref()
-                .map(parse_iso_date)
-                .transpose()
-                .map_err(|e| corrupt("ERA payment date", e.to_string()))?,
+                .map(|d| date(d, "ERA payment date"))
+                .transpose()?,
             trace_number: row.trace_number,
             claim_count: u32::try_from(row.claim_count)
                 .map_err(|_| corrupt("ERA claim count", row.claim_count.to_string()))?,
@@ -271,9 +266,9 @@ fn problem_from_row(row: ProblemRow) -> Result<BalanceProblem, EraStoreError> {
             .line_number
             .map(|n| u32::try_from(n).map_err(|_| corrupt("balance problem line", n.to_string())))
             .transpose()?,
-        expected: Money::from_minor_units(row.expected_cents),
-        actual: Money::from_minor_units(row.actual_cents),
-        difference: Money::from_minor_units(row.difference_cents),
+        expected: money(row.expected_cents),
+        actual: money(row.actual_cents),
+        difference: money(row.difference_cents),
         message: row.message,
     })
 }
@@ -284,14 +279,11 @@ fn plb_from_row(row: PlbRow) -> Result<ProviderAdjustment, EraStoreError> {
         fiscal_period_date: if row.fiscal_period_date.is_empty() {
             None
         } else {
-            Some(
-                parse_iso_date(&row.fiscal_period_date)
-                    .map_err(|e| corrupt("PLB fiscal period date", e.to_string()))?,
-            )
+            Some(date(&row.fiscal_period_date, "PLB fiscal period date")?)
         },
         reason: row.reason,
         reference: row.reference,
-        amount: Money::from_minor_units(row.amount_cents),
+        amount: money(row.amount_cents),
     })
 }
 

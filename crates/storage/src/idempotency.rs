@@ -135,27 +135,41 @@ pub async fn reserve(
         }));
     }
 
-    let row: Option<(String, Option<Vec<u8>>)> = with_tx!(tx, |conn| {
-        sqlx::query_as(
-            "SELECT request_sha256, response FROM platform_idempotency \
-             WHERE tenant_id = $1 AND scope = $2 AND idem_key = $3",
-        )
-        .bind(tenant_id)
-        .bind(scope)
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await?
+    let row: Option<KeyRow> = with_tx!(tx, |conn| {
+        sqlx::query_as(SELECT_KEY)
+            .bind(tenant_id)
+            .bind(scope)
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?
     });
-    let incomplete = || StorageError::IdempotencyIncomplete {
-        scope: scope.to_owned(),
-        key: key.to_owned(),
-    };
+    match settle(row, fingerprint) {
+        Lookup::Conflict => Ok(Reservation::Conflict),
+        Lookup::Replay(response) => Ok(Reservation::Replay(response)),
+        // The insert found a row, and a committed record always has a response (Tx::commit
+        // enforces it), so this means the row was written or purged outside this API; the
+        // caller may retry.
+        Lookup::Absent => Err(StorageError::IdempotencyIncomplete {
+            scope: scope.to_owned(),
+            key: key.to_owned(),
+        }),
+    }
+}
+
+/// Reads a key's record: its request fingerprint and (once completed) its response.
+const SELECT_KEY: &str = "SELECT request_sha256, response FROM platform_idempotency \
+     WHERE tenant_id = $1 AND scope = $2 AND idem_key = $3";
+
+/// A key's record as [`SELECT_KEY`] reads it.
+type KeyRow = (String, Option<Vec<u8>>);
+
+/// Compares a key's record with the request now asking: another request, the same one done, or
+/// nothing completed.
+fn settle(row: Option<KeyRow>, fingerprint: &Fingerprint) -> Lookup {
     match row {
-        Some((stored, _)) if stored != hex => Ok(Reservation::Conflict),
-        Some((_, Some(response))) => Ok(Reservation::Replay(response)),
-        // A committed record always has a response (Tx::commit enforces it), so these mean the
-        // row was written or purged outside this API; the caller may retry.
-        Some((_, None)) | None => Err(incomplete()),
+        Some((stored, _)) if stored != fingerprint.to_hex() => Lookup::Conflict,
+        Some((_, Some(response))) => Lookup::Replay(response),
+        Some((_, None)) | None => Lookup::Absent,
     }
 }
 
@@ -261,22 +275,15 @@ pub async fn lookup(
     key: &str,
     fingerprint: &Fingerprint,
 ) -> Result<Lookup, StorageError> {
-    let row: Option<(String, Option<Vec<u8>>)> = with_db!(db, |pool| {
-        sqlx::query_as(
-            "SELECT request_sha256, response FROM platform_idempotency \
-             WHERE tenant_id = $1 AND scope = $2 AND idem_key = $3",
-        )
-        .bind(tenant_id)
-        .bind(scope)
-        .bind(key)
-        .fetch_optional(pool)
-        .await?
+    let row: Option<KeyRow> = with_db!(db, |pool| {
+        sqlx::query_as(SELECT_KEY)
+            .bind(tenant_id)
+            .bind(scope)
+            .bind(key)
+            .fetch_optional(pool)
+            .await?
     });
-    Ok(match row {
-        Some((stored, _)) if stored != fingerprint.to_hex() => Lookup::Conflict,
-        Some((_, Some(response))) => Lookup::Replay(response),
-        Some((_, None)) | None => Lookup::Absent,
-    })
+    Ok(settle(row, fingerprint))
 }
 
 /// The outcome of [`record`].

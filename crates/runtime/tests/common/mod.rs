@@ -158,64 +158,40 @@ pub async fn health_status(handle: &ServerHandle, service: &str) -> Result<i32, 
 }
 
 pub async fn list_services(handle: &ServerHandle, version: &str) -> Vec<String> {
-    use tokio_stream_shim::once;
+    // The two reflection versions have the same shape in different modules.
+    macro_rules! list_with {
+        ($pb:path) => {{
+            use tokio_stream_shim::once;
+            use $pb as pb;
+            let mut client =
+                pb::server_reflection_client::ServerReflectionClient::new(channel(handle));
+            let request = pb::ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(pb::server_reflection_request::MessageRequest::ListServices(
+                    String::new(),
+                )),
+            };
+            let mut stream = client
+                .server_reflection_info(once(request))
+                .await
+                .unwrap()
+                .into_inner();
+            match stream
+                .message()
+                .await
+                .unwrap()
+                .and_then(|r| r.message_response)
+            {
+                Some(pb::server_reflection_response::MessageResponse::ListServicesResponse(
+                    list,
+                )) => list.service.into_iter().map(|s| s.name).collect(),
+                other => panic!("unexpected reflection answer: {other:?}"),
+            }
+        }};
+    }
     match version {
-        "v1" => {
-            use tonic_reflection::pb::v1::{
-                ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-                server_reflection_request::MessageRequest,
-                server_reflection_response::MessageResponse,
-            };
-            let mut client = ServerReflectionClient::new(channel(handle));
-            let request = ServerReflectionRequest {
-                host: String::new(),
-                message_request: Some(MessageRequest::ListServices(String::new())),
-            };
-            let mut stream = client
-                .server_reflection_info(once(request))
-                .await
-                .unwrap()
-                .into_inner();
-            match stream
-                .message()
-                .await
-                .unwrap()
-                .and_then(|r| r.message_response)
-            {
-                Some(MessageResponse::ListServicesResponse(list)) => {
-                    list.service.into_iter().map(|s| s.name).collect()
-                }
-                other => panic!("unexpected reflection answer: {other:?}"),
-            }
-        }
-        _ => {
-            use tonic_reflection::pb::v1alpha::{
-                ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-                server_reflection_request::MessageRequest,
-                server_reflection_response::MessageResponse,
-            };
-            let mut client = ServerReflectionClient::new(channel(handle));
-            let request = ServerReflectionRequest {
-                host: String::new(),
-                message_request: Some(MessageRequest::ListServices(String::new())),
-            };
-            let mut stream = client
-                .server_reflection_info(once(request))
-                .await
-                .unwrap()
-                .into_inner();
-            match stream
-                .message()
-                .await
-                .unwrap()
-                .and_then(|r| r.message_response)
-            {
-                Some(MessageResponse::ListServicesResponse(list)) => {
-                    list.service.into_iter().map(|s| s.name).collect()
-                }
-                other => panic!("unexpected reflection answer: {other:?}"),
-            }
-        }
+        "v1" => list_with!(tonic_reflection::pb::v1),
+        _ => list_with!(tonic_reflection::pb::v1alpha),
     }
 }
 

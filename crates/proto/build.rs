@@ -73,7 +73,14 @@ fn idempotent_requests(fds: &prost_types::FileDescriptorSet) -> Result<String, B
                 }
                 let input = method.input_type().rsplit('.').next().unwrap_or_default();
                 let output = method.output_type().rsplit('.').next().unwrap_or_default();
-                let Some(message) = file.message_type.iter().find(|m| m.name() == input) else {
+                // The request may live in any file of the package (a service file imports them).
+                let Some(message) = fds
+                    .file
+                    .iter()
+                    .filter(|f| f.package() == package)
+                    .flat_map(|f| &f.message_type)
+                    .find(|m| m.name() == input)
+                else {
                     return Err(
                         format!("{}: request {input} is not in {package}", method.name()).into(),
                     );

@@ -149,6 +149,7 @@ medbill_storage::conformance_tests! {
         // claims: a professional claim on that coverage
         let mut claims_client =
             claims::claims_service_client::ClaimsServiceClient::new(channel_to(&url, Caller::TenantA));
+        medbill_testkit::fixtures::register_provider(&mut claims_client, medbill_testkit::fixtures::billing_provider()).await?;
         let line = |code: &str, charge: &str, pointers: Vec<u32>| claims::ClaimLine {
             procedure_code: code.into(),
             charge: charge.into(),

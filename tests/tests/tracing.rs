@@ -106,6 +106,7 @@ medbill_storage::conformance_tests! {
         let caller_context = caller.context().span().span_context().clone();
         let mut claims_client =
             claims::claims_service_client::ClaimsServiceClient::new(channel_to(&url, Caller::TenantA));
+        medbill_testkit::fixtures::register_provider(&mut claims_client, medbill_testkit::fixtures::billing_provider()).await?;
         claims_client.create_claim(request).instrument(caller).await?;
 
         let spans = call_spans(caller_context.trace_id(), &[CREATE_CLAIM, GET_COVERAGE]).await;

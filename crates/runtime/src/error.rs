@@ -164,7 +164,10 @@ pub fn cap_echo(message: &str) -> String {
             out.push(' ');
         }
         let len = word.chars().count();
-        if len > MAX_ECHOED_RUN {
+        // A field label ("invalid claim.lines[0].charge:" or "claim.coverage_id: ...") opens the
+        // message and is the server's own path, never the client's input: it is kept whole.
+        let field_label = i < 2 && word.ends_with(':');
+        if len > MAX_ECHOED_RUN && !field_label {
             out.extend(word.chars().take(24));
             out.push_str(&format!("…({len} characters)"));
         } else {
@@ -314,6 +317,27 @@ mod tests {
         let s = status(ServiceError::invalid_argument("note", many_words));
         assert!(s.message().starts_with("invalid note: AB"));
         assert!(s.message().chars().count() <= MAX_MESSAGE + 1);
+
+        // A long field path is the server's own and survives whole; a long value after it does not.
+        let path = "claim.institutional.attending_provider_npi";
+        let s = status(ServiceError::invalid_argument(
+            path,
+            format!("{huge} is required"),
+        ));
+        assert!(
+            s.message().starts_with(&format!("invalid {path}: AAAA")),
+            "{}",
+            s.message()
+        );
+        let s = status(ServiceError::FailedPrecondition(format!(
+            "{path}: provider {huge} is not on file"
+        )));
+        assert!(
+            s.message().starts_with(&format!("{path}: provider AAAA")),
+            "{}",
+            s.message()
+        );
+        assert!(s.message().len() < 160, "{}", s.message().len());
 
         let short = status(ServiceError::invalid_argument("code", "\"Z99\" is unknown"));
         assert_eq!(short.message(), "invalid code: \"Z99\" is unknown");

@@ -6,6 +6,8 @@
 //! configured. [`TestServer::channel`] returns a channel that calls as one of them (or with no
 //! or a wrong token), ready for any generated client.
 
+pub mod fixtures;
+
 use std::collections::BTreeMap;
 
 use medbill_runtime::auth::Authenticator;

@@ -110,8 +110,8 @@ impl CoverageClient {
         Self { client, retry }
     }
 
-    /// Fetches the claim's coverage on behalf of the caller of `inbound` and checks that it is
-    /// the claim's payer and patient.
+    /// Fetches the claim's coverage on behalf of the caller of `inbound`, checks that it is the
+    /// claim's payer and patient, and returns it (the claim keeps its subscriber data).
     ///
     /// # Errors
     /// See [`CoverageError`]; UNAVAILABLE and DEADLINE_EXCEEDED are retried first as the policy
@@ -121,7 +121,7 @@ impl CoverageClient {
         inbound: &Request<T>,
         tenant: &TenantId,
         claim: &NewClaim,
-    ) -> Result<(), CoverageError> {
+    ) -> Result<pb::Coverage, CoverageError> {
         let coverage_id = claim.coverage_id.as_str();
         let answer = retry_idempotent(&self.retry, || {
             let mut client = self.client.clone();
@@ -148,7 +148,7 @@ impl CoverageClient {
             }
             Err(status) => Err(classify(coverage_id, &status)),
         };
-        let result = coverage.and_then(|c| matches_claim(&c, claim));
+        let result = coverage.and_then(|c| matches_claim(&c, claim).map(|()| c));
         match &result {
             Err(CoverageError::Unavailable { code }) => {
                 tracing::warn!(

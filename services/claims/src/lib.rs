@@ -3,16 +3,21 @@
 //!
 //! - [`coverage`]: [`CoverageClient`], CreateClaim's coverage check with the eligibility service over
 //!   gRPC (the caller's token forwarded, reads retried).
+//! - [`details`]: what a claim carries only for its 837 (demographics, other providers,
+//!   authorization numbers, institutional fields, the coverage snapshot).
 //! - [`lifecycle`]: which claim status may follow which, and why.
 //! - [`model`]: the claim and its validation rules (CLM01, diagnosis pointers, modifiers, total charge).
+//! - [`providers`]: the tenant's providers and service facilities (CreateProvider and friends).
 //! - [`service`]: [`ClaimsService`], the gRPC service (CreateClaim, GetClaim, ListClaims; the rest answer
 //!   UNIMPLEMENTED saying what is not built yet).
 //! - [`store`]: the [`ClaimStore`] trait and its PostgreSQL/SQLite implementation.
 //! - [`start`]: the service as the binary runs it (see `medbill_runtime::service`).
 
 pub mod coverage;
+pub mod details;
 pub mod lifecycle;
 pub mod model;
+pub mod providers;
 pub mod service;
 pub mod store;
 

@@ -11,6 +11,8 @@ use rust_decimal::Decimal;
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::details::ClaimDetails;
+
 /// Maximum number of procedure modifiers on a service line (SV101-3..SV101-6).
 pub const MAX_MODIFIERS: usize = 4;
 /// Maximum number of diagnosis pointers on a professional service line (SV107-1..SV107-4).
@@ -114,6 +116,10 @@ pub struct ClaimLine {
     pub service_date: NaiveDate,
     /// 1-based pointers into the claim's diagnoses (SV107).
     pub diagnosis_pointers: Vec<u32>,
+    /// Line-level prior authorization number (2400 REF*G1).
+    pub prior_authorization_number: Option<String>,
+    /// Line-level referral number (2400 REF*9F).
+    pub referral_number: Option<String>,
 }
 
 /// A claim as stored: header, diagnoses and lines.
@@ -157,6 +163,8 @@ pub struct Claim {
     pub service_date_to: NaiveDate,
     /// The EHR encounter this claim bills, if given.
     pub encounter_ref: Option<String>,
+    /// Demographics, other providers, authorization numbers, institutional fields, coverage snapshot.
+    pub details: ClaimDetails,
     /// When the claim was created.
     pub created_at: DateTime<Utc>,
     /// When the claim last changed.
@@ -226,6 +234,10 @@ pub struct NewClaimLine {
     pub service_date: NaiveDate,
     /// 1-based pointers into the claim's diagnoses.
     pub diagnosis_pointers: Vec<u32>,
+    /// Line-level prior authorization number (2400 REF*G1).
+    pub prior_authorization_number: Option<String>,
+    /// Line-level referral number (2400 REF*9F).
+    pub referral_number: Option<String>,
 }
 
 /// A claim to create. [`NewClaim::validate`] checks the rules that span fields; the caller (the gRPC layer)
@@ -266,6 +278,9 @@ pub struct NewClaim {
     pub service_date_to: Option<NaiveDate>,
     /// The EHR encounter.
     pub encounter_ref: Option<String>,
+    /// Demographics, other providers, authorization numbers, institutional fields; the coverage
+    /// snapshot is filled by CreateClaim from the eligibility service.
+    pub details: ClaimDetails,
 }
 
 /// A rule a claim being created breaks; `field` names the offending request field path.
@@ -588,6 +603,8 @@ mod tests {
             units: dec!(1),
             service_date: date(day),
             diagnosis_pointers: pointers,
+            prior_authorization_number: None,
+            referral_number: None,
         }
     }
 
@@ -613,6 +630,7 @@ mod tests {
             service_date_from: None,
             service_date_to: None,
             encounter_ref: None,
+            details: Default::default(),
         }
     }
 

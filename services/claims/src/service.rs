@@ -24,6 +24,7 @@ use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
 use crate::coverage::CoverageClient;
+use crate::details::wire::{coverage_snapshot, details_input, fill_claim, reference};
 use crate::model::{
     Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, NewClaim, NewClaimLine,
 };
@@ -60,6 +61,43 @@ impl ClaimsService {
         }
     }
 
+    /// The store (for the RPC modules beside this one).
+    pub(crate) fn store(&self) -> &Arc<dyn ClaimStore> {
+        &self.store
+    }
+
+    /// Checks that every NPI the claim names is a provider on file for the tenant
+    /// (FAILED_PRECONDITION naming the first field whose NPI is not).
+    async fn check_providers_on_file(
+        &self,
+        tenant: &medbill_domain::TenantId,
+        claim: &NewClaim,
+    ) -> Result<(), Status> {
+        let mut named: Vec<(&str, &str)> = vec![(
+            "claim.billing_provider_npi",
+            claim.billing_provider_npi.as_str(),
+        )];
+        if let Some(npi) = &claim.rendering_provider_npi {
+            named.push(("claim.rendering_provider_npi", npi.as_str()));
+        }
+        named.extend(claim.details.named_npis());
+        let npis: Vec<&str> = named.iter().map(|(_, npi)| *npi).collect();
+        let on_file = self
+            .store
+            .providers(tenant, &npis)
+            .await
+            .map_err(ServiceError::from)?;
+        for (field, npi) in named {
+            if !on_file.iter().any(|p| p.npi.as_str() == npi) {
+                return Err(ServiceError::FailedPrecondition(format!(
+                    "{field}: provider {npi} is not on file for this tenant; register it with CreateProvider"
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    }
+
     /// Wraps the service in its generated tonic server (apply message limits with
     /// `medbill_runtime::with_grpc_limits!`).
     pub fn into_server(self) -> ClaimsServiceServer<Self> {
@@ -81,7 +119,7 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
             .claim
             .as_ref()
             .ok_or_else(|| ServiceError::invalid_argument("claim", "is required"))?;
-        let new = validate_input(input)?;
+        let mut new = validate_input(input)?;
         new.validate()
             .map_err(|e| ServiceError::invalid_argument(format!("claim.{}", e.field), e.message))?;
         let db = self.store.database();
@@ -89,7 +127,9 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
         if let Some(first) = call.replayed(db, &tenant).await? {
             return Ok(Response::new(first));
         }
-        self.coverage.check_claim(&request, &tenant, &new).await?;
+        self.check_providers_on_file(&tenant, &new).await?;
+        let coverage = self.coverage.check_claim(&request, &tenant, &new).await?;
+        new.details.coverage = Some(coverage_snapshot(&coverage));
         let mut op = match call.begin(db, &tenant).await? {
             Begun::Replay(first) => return Ok(Response::new(first)),
             Begun::New(op) => op,
@@ -278,6 +318,34 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
         ))
     }
 
+    async fn create_provider(
+        &self,
+        request: Request<pb::CreateProviderRequest>,
+    ) -> Result<Response<pb::CreateProviderResponse>, Status> {
+        self.create_provider_rpc(request).await
+    }
+
+    async fn update_provider(
+        &self,
+        request: Request<pb::UpdateProviderRequest>,
+    ) -> Result<Response<pb::UpdateProviderResponse>, Status> {
+        self.update_provider_rpc(request).await
+    }
+
+    async fn get_provider(
+        &self,
+        request: Request<pb::GetProviderRequest>,
+    ) -> Result<Response<pb::GetProviderResponse>, Status> {
+        self.get_provider_rpc(request).await
+    }
+
+    async fn list_providers(
+        &self,
+        request: Request<pb::ListProvidersRequest>,
+    ) -> Result<Response<pb::ListProvidersResponse>, Status> {
+        self.list_providers_rpc(request).await
+    }
+
     type WatchClaimsStream = tonic::codegen::BoxStream<pb::WatchClaimsResponse>;
 
     async fn watch_claims(
@@ -444,6 +512,11 @@ fn validate_input(input: &pb::ClaimInput) -> Result<NewClaim, ServiceError> {
             service_date: optional_date(&at("service_date"), &line.service_date)?
                 .ok_or_else(|| ServiceError::invalid_argument(at("service_date"), "is required"))?,
             diagnosis_pointers: line.diagnosis_pointers.clone(),
+            prior_authorization_number: reference(
+                &at("prior_authorization_number"),
+                &line.prior_authorization_number,
+            )?,
+            referral_number: reference(&at("referral_number"), &line.referral_number)?,
         });
     }
     let total_charge = match input.total_charge.as_str() {
@@ -469,6 +542,7 @@ fn validate_input(input: &pb::ClaimInput) -> Result<NewClaim, ServiceError> {
         service_date_from: optional_date("claim.service_date_from", &input.service_date_from)?,
         service_date_to: optional_date("claim.service_date_to", &input.service_date_to)?,
         encounter_ref: identifier("claim.encounter_ref", &input.encounter_ref, false)?,
+        details: details_input(input, claim_type)?,
     })
 }
 
@@ -514,12 +588,14 @@ fn line_to_proto(l: &ClaimLine) -> pb::ClaimLine {
         units: l.units.to_string(),
         service_date: format_iso_date(l.service_date),
         diagnosis_pointers: l.diagnosis_pointers.clone(),
+        prior_authorization_number: l.prior_authorization_number.clone().unwrap_or_default(),
+        referral_number: l.referral_number.clone().unwrap_or_default(),
     }
 }
 
 /// Maps a stored claim to its wire form (money as decimal strings, dates as YYYY-MM-DD).
 pub fn to_proto(c: &Claim) -> pb::Claim {
-    pb::Claim {
+    let mut claim = pb::Claim {
         id: c.id.to_string(),
         patient_control_number: c.patient_control_number.to_string(),
         claim_type: match c.claim_type {
@@ -550,5 +626,7 @@ pub fn to_proto(c: &Claim) -> pb::Claim {
         created_at: Some(timestamp(c.created_at)),
         updated_at: Some(timestamp(c.updated_at)),
         ..Default::default()
-    }
+    };
+    fill_claim(&c.details, &mut claim);
+    claim
 }

@@ -13,6 +13,7 @@ use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServi
 use medbill_runtime::client::TracedChannel;
 use medbill_runtime::config::{ClientConfig, RetryPolicy};
 use medbill_storage::testing::TestEnv;
+use medbill_testkit::fixtures::{billing_provider, register_provider};
 use medbill_testkit::{Caller, TestServer, channel_to};
 use tonic::Code;
 
@@ -53,6 +54,10 @@ impl Suite {
         let store = open_store(env.db().clone()).await?;
         let service = ClaimsService::new(store, EligibilityServiceClient::new(channel), retry);
         let claims = TestServer::start(tonic::service::Routes::new(service.into_server())).await;
+        for caller in [Caller::TenantA, Caller::TenantB] {
+            let mut client = ClaimsServiceClient::new(claims.channel(caller));
+            register_provider(&mut client, billing_provider()).await?;
+        }
         Ok(Self {
             claims,
             eligibility,
@@ -445,6 +450,158 @@ medbill_storage::conformance_tests! {
         assert_eq!(err.code(), Code::Unavailable, "{err:?}");
         assert_eq!(err.message(), "eligibility service unavailable; retry");
         assert_eq!(list_all(&mut a).await?, vec![first], "nothing more was written");
+        Ok(())
+    }
+
+    async fn providers_are_registered_masked_updated_and_listed(env: TestEnv) -> anyhow::Result<()> {
+        let suite = Suite::start(&env).await?;
+        let mut a = suite.client(Caller::TenantA);
+        let got = a.get_provider(pb::GetProviderRequest { npi: "1234567893".into() }).await?.into_inner().provider.unwrap();
+        assert_eq!(got.tax_id, "*****6789", "the tax id is never answered whole");
+        assert_eq!(got.tax_id_type, pb::TaxIdType::Ein as i32);
+        assert_eq!(got.organization_name, "GENERAL HOSPITAL BILLING");
+
+        let doctor = pb::Provider {
+            npi: "1234567802".into(),
+            kind: pb::ProviderKind::Individual.into(),
+            person_name: Some(medbill_proto::common::v1::PersonName { last_name: "SMITH".into(), first_name: "ANNA".into(), ..Default::default() }),
+            taxonomy_code: "207Q00000X".into(),
+            ..Default::default()
+        };
+        let created = register_provider(&mut a, doctor.clone()).await?;
+        assert_eq!(created.person_name.as_ref().unwrap().last_name, "SMITH");
+        assert!(created.tax_id.is_empty());
+        // The same NPI under another key is a duplicate.
+        let dup = a.create_provider(pb::CreateProviderRequest { idempotency_key: "other".into(), provider: Some(doctor.clone()) }).await.unwrap_err();
+        assert_eq!(dup.code(), Code::AlreadyExists, "{dup:?}");
+
+        for (bad, field) in [
+            (pb::Provider { npi: "1234567890".into(), ..doctor.clone() }, "provider.npi"),
+            (pb::Provider { taxonomy_code: "207Q0000X".into(), ..doctor.clone() }, "provider.taxonomy_code"),
+            (pb::Provider { kind: 0, ..doctor.clone() }, "provider.kind"),
+            (pb::Provider { tax_id_type: pb::TaxIdType::Ssn.into(), tax_id: "12-345".into(), ..doctor.clone() }, "provider.tax_id"),
+            (pb::Provider { person_name: None, ..doctor.clone() }, "provider.person_name.last_name"),
+            (pb::Provider { npi: "1987654328".into(), kind: pb::ProviderKind::ServiceFacility.into(), person_name: None, organization_name: "CLINIC".into(), ..Default::default() }, "provider.address"),
+        ] {
+            let err = a.create_provider(pb::CreateProviderRequest { idempotency_key: format!("bad-{field}"), provider: Some(bad) }).await.unwrap_err();
+            assert_invalid(&err, field);
+            assert!(!err.message().contains("12-345"), "a tax id is never echoed: {}", err.message());
+        }
+
+        // An update with a tax id type and no digits keeps the tax id on file.
+        let mut renamed = billing_provider();
+        renamed.organization_name = "GENERAL HOSPITAL".into();
+        renamed.tax_id = String::new();
+        let updated = a.update_provider(pb::UpdateProviderRequest { idempotency_key: "u-1".into(), provider: Some(renamed) }).await?.into_inner().provider.unwrap();
+        assert_eq!(updated.organization_name, "GENERAL HOSPITAL");
+        assert_eq!(updated.tax_id, "*****6789");
+        let unknown = a.update_provider(pb::UpdateProviderRequest { idempotency_key: "u-2".into(), provider: Some(pb::Provider { npi: "1555555550".into(), ..doctor.clone() }) }).await.unwrap_err();
+        assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
+
+        let all = a.list_providers(pb::ListProvidersRequest { page_size: 1, ..Default::default() }).await?.into_inner();
+        assert_eq!(all.providers.iter().map(|p| p.npi.as_str()).collect::<Vec<_>>(), vec!["1234567802"]);
+        let next = a.list_providers(pb::ListProvidersRequest { page_size: 1, page_token: all.next_page_token, ..Default::default() }).await?.into_inner();
+        assert_eq!(next.providers.iter().map(|p| p.npi.as_str()).collect::<Vec<_>>(), vec!["1234567893"]);
+        assert!(next.next_page_token.is_empty());
+        let people = a.list_providers(pb::ListProvidersRequest { kind: pb::ProviderKind::Individual.into(), ..Default::default() }).await?.into_inner();
+        assert_eq!(people.providers.len(), 1);
+
+        // Tenant B has only its own billing provider.
+        let mut b = suite.client(Caller::TenantB);
+        let theirs = b.get_provider(pb::GetProviderRequest { npi: "1234567802".into() }).await.unwrap_err();
+        assert_eq!(theirs.code(), Code::NotFound);
+        let b_billing = b.get_provider(pb::GetProviderRequest { npi: "1234567893".into() }).await?.into_inner().provider.unwrap();
+        assert_eq!(b_billing.organization_name, "GENERAL HOSPITAL BILLING", "A's update did not touch B's record");
+        Ok(())
+    }
+
+    async fn claims_name_providers_on_file_and_carry_837_details(env: TestEnv) -> anyhow::Result<()> {
+        let suite = Suite::start(&env).await?;
+        let mut a = suite.client(Caller::TenantA);
+        let cov = suite.coverage(Caller::TenantA, "pat-1", "60054").await?;
+        let mut claim = input("PCN-1", &cov);
+        claim.rendering_provider_npi = "1234567802".into();
+        let err = a.create_claim(request("k-1", claim.clone())).await.unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+        assert!(err.message().contains("claim.rendering_provider_npi"), "{}", err.message());
+        assert!(list_all(&mut a).await?.is_empty(), "nothing was written");
+
+        register_provider(&mut a, pb::Provider {
+            npi: "1234567802".into(),
+            kind: pb::ProviderKind::Individual.into(),
+            person_name: Some(medbill_proto::common::v1::PersonName { last_name: "SMITH".into(), first_name: "ANNA".into(), ..Default::default() }),
+            ..Default::default()
+        }).await?;
+        claim.demographics = Some(pb::ClaimDemographics {
+            patient: Some(pb::ClaimPerson {
+                name: Some(medbill_proto::common::v1::PersonName { last_name: "DOE".into(), first_name: "JANE".into(), ..Default::default() }),
+                birth_date: "1984-03-09".into(),
+                gender: "F".into(),
+                address: Some(medbill_proto::common::v1::Address { line1: "2 OAK ST".into(), city: "SPRINGFIELD".into(), state: "IL".into(), postal_code: "62701".into(), ..Default::default() }),
+            }),
+            ..Default::default()
+        });
+        claim.prior_authorization_number = "AUTH-001".into();
+        claim.lines[0].prior_authorization_number = "AUTH-LINE-1".into();
+        claim.lines[1].referral_number = "REF9F".into();
+        let created = create(&mut a, request("k-2", claim.clone())).await?;
+        assert_eq!(created.rendering_provider_npi, "1234567802");
+        assert_eq!(created.prior_authorization_number, "AUTH-001");
+        assert_eq!(created.lines[0].prior_authorization_number, "AUTH-LINE-1");
+        assert_eq!(created.lines[1].referral_number, "REF9F");
+        let demographics = created.demographics.clone().unwrap();
+        assert_eq!(demographics.relationship_to_subscriber, "18", "the coverage's relationship (self) when the claim gives none");
+        assert_eq!(demographics.patient.as_ref().unwrap().birth_date, "1984-03-09");
+        let got = a.get_claim(pb::GetClaimRequest { id: created.id.clone() }).await?.into_inner().claim.unwrap();
+        assert_eq!(got, created, "details survive the round trip through the store");
+
+        // Bad details name their field and write nothing.
+        for (bad, field) in [
+            ({ let mut c = claim.clone(); c.patient_control_number = "PCN-2".into(); c.demographics.as_mut().unwrap().relationship_to_subscriber = "99".into(); c }, "claim.demographics.relationship_to_subscriber"),
+            ({ let mut c = claim.clone(); c.patient_control_number = "PCN-2".into(); c.demographics.as_mut().unwrap().patient.as_mut().unwrap().gender = "X".into(); c }, "claim.demographics.patient.gender"),
+            ({ let mut c = claim.clone(); c.patient_control_number = "PCN-2".into(); c.prior_authorization_number = "AUTH*1".into(); c }, "claim.prior_authorization_number"),
+            ({ let mut c = claim.clone(); c.patient_control_number = "PCN-2".into(); c.lines[1].referral_number = "x".repeat(51); c }, "claim.lines[1].referral_number"),
+            ({ let mut c = claim.clone(); c.patient_control_number = "PCN-2".into(); c.institutional = Some(pb::InstitutionalDetails::default()); c }, "claim.institutional"),
+        ] {
+            let err = a.create_claim(request(&format!("bad-{field}"), bad)).await.unwrap_err();
+            assert_invalid(&err, field);
+            assert!(!err.message().contains("DOE") && !err.message().contains("1984"), "no PHI echoed: {}", err.message());
+        }
+
+        // An institutional claim needs its UB-04 fields, and its attending provider on file.
+        let mut inst = input("PCN-3", &cov);
+        inst.claim_type = pb::ClaimType::Institutional.into();
+        inst.place_of_service = String::new();
+        inst.facility_type_code = "13".into();
+        for l in &mut inst.lines {
+            l.revenue_code = "0450".into();
+        }
+        let err = a.create_claim(request("k-3", inst.clone())).await.unwrap_err();
+        assert_invalid(&err, "claim.institutional");
+        inst.institutional = Some(pb::InstitutionalDetails {
+            admission_date: "2026-03-02".into(),
+            admission_hour: "1430".into(),
+            admission_type: "1".into(),
+            admission_source: "7".into(),
+            discharge_status: "01".into(),
+            attending_provider_npi: "1666666668".into(),
+            occurrence_codes: vec![pb::OccurrenceCode { code: "11".into(), date: "2026-03-01".into() }],
+            value_codes: vec![pb::ValueCode { code: "80".into(), amount: "1".into() }],
+            condition_codes: vec!["07".into()],
+            admitting_diagnosis: "R079".into(),
+        });
+        let err = a.create_claim(request("k-4", inst.clone())).await.unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+        assert!(err.message().contains("claim.institutional.attending_provider_npi"), "{}", err.message());
+        register_provider(&mut a, pb::Provider {
+            npi: "1666666668".into(),
+            kind: pb::ProviderKind::Individual.into(),
+            person_name: Some(medbill_proto::common::v1::PersonName { last_name: "JONES".into(), first_name: "AL".into(), ..Default::default() }),
+            ..Default::default()
+        }).await?;
+        let inst_claim = create(&mut a, request("k-5", inst.clone())).await?;
+        assert_eq!(inst_claim.institutional, inst.institutional);
+        assert_eq!(list_all(&mut a).await?.len(), 2);
         Ok(())
     }
 }

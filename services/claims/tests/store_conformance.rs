@@ -35,6 +35,8 @@ fn line(code: &str, charge: &str, day: &str) -> NewClaimLine {
         units: dec!(1),
         service_date: date(day),
         diagnosis_pointers: vec![1],
+        prior_authorization_number: None,
+        referral_number: None,
     }
 }
 
@@ -57,6 +59,7 @@ fn new_claim(pcn: &str, patient: &str, payer: &str, day: &str) -> NewClaim {
         service_date_from: None,
         service_date_to: None,
         encounter_ref: Some("enc-1".into()),
+        details: Default::default(),
     }
 }
 

@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 
 use super::history::{Transition, record_change};
 use super::{ClaimStoreError, SqlClaimStore, corrupt};
+use crate::details::ClaimDetails;
 use crate::model::{
     Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, NewClaim,
     StatusChangeSource,
@@ -33,6 +34,7 @@ struct ClaimRow {
     service_date_from: String,
     service_date_to: String,
     encounter_ref: Option<String>,
+    details_json: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -55,6 +57,8 @@ struct LineRow {
     units: String,
     service_date: String,
     diagnosis_pointers: String,
+    prior_authorization_number: Option<String>,
+    referral_number: Option<String>,
 }
 
 /// The list filter, shared by the header query and the detail subqueries so they select the same page.
@@ -81,14 +85,15 @@ macro_rules! claim_columns {
         "id, patient_control_number, claim_type, status, frequency_code, \
          payer_claim_control_number, coverage_id, payer_id, patient_ref, billing_provider_npi, \
          rendering_provider_npi, place_of_service, facility_type_code, total_charge_cents, \
-         service_date_from, service_date_to, encounter_ref, created_at, updated_at"
+         service_date_from, service_date_to, encounter_ref, details_json, created_at, updated_at"
     };
 }
 
 macro_rules! line_columns {
     () => {
         "claim_id, line_number, line_control_number, procedure_code, modifiers, revenue_code, \
-         charge_cents, units, service_date, diagnosis_pointers"
+         charge_cents, units, service_date, diagnosis_pointers, prior_authorization_number, \
+         referral_number"
     };
 }
 
@@ -112,6 +117,8 @@ fn line_from_row(row: LineRow) -> Result<ClaimLine, ClaimStoreError> {
             .map_err(|e| corrupt("claim line units", format!("{:?}: {e}", row.units)))?,
         service_date: date(&row.service_date, "claim line service date")?,
         diagnosis_pointers,
+        prior_authorization_number: row.prior_authorization_number,
+        referral_number: row.referral_number,
     })
 }
 
@@ -147,6 +154,8 @@ fn claim_from_rows(
         service_date_from: date(&row.service_date_from, "claim service date from")?,
         service_date_to: date(&row.service_date_to, "claim service date to")?,
         encounter_ref: row.encounter_ref,
+        details: ClaimDetails::from_json(&row.details_json)
+            .map_err(|e| corrupt("claim details", e.to_string()))?,
         created_at: timestamp(row.created_at, "claim created_at")?,
         updated_at: timestamp(row.updated_at, "claim updated_at")?,
     })
@@ -210,8 +219,9 @@ impl SqlClaimStore {
                 "INSERT INTO claims (tenant_id, id, patient_control_number, claim_type, status, \
                  frequency_code, payer_claim_control_number, coverage_id, payer_id, patient_ref, \
                  billing_provider_npi, rendering_provider_npi, place_of_service, facility_type_code, \
-                 total_charge_cents, service_date_from, service_date_to, encounter_ref, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)",
+                 total_charge_cents, service_date_from, service_date_to, encounter_ref, details_json, \
+                 created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $20, $19, $19)",
             )
             .bind(t)
             .bind(&id_text)
@@ -232,6 +242,7 @@ impl SqlClaimStore {
             .bind(&to)
             .bind(claim.encounter_ref.as_deref())
             .bind(now)
+            .bind(claim.details.to_json())
             .execute(&mut *conn)
             .await
             .map(|r| r.rows_affected())
@@ -275,8 +286,9 @@ impl SqlClaimStore {
             with_tx!(tx, |conn| {
                 sqlx::query(
                     "INSERT INTO claim_lines (tenant_id, claim_id, line_number, line_control_number, \
-                     procedure_code, modifiers, revenue_code, charge_cents, units, service_date, diagnosis_pointers) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     procedure_code, modifiers, revenue_code, charge_cents, units, service_date, diagnosis_pointers, \
+                     prior_authorization_number, referral_number) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 )
                 .bind(t)
                 .bind(&id_text)
@@ -289,6 +301,8 @@ impl SqlClaimStore {
                 .bind(line.units.to_string())
                 .bind(format_iso_date(line.service_date))
                 .bind(join(&line.diagnosis_pointers))
+                .bind(line.prior_authorization_number.as_deref())
+                .bind(line.referral_number.as_deref())
                 .execute(&mut *conn)
                 .await?
                 .rows_affected()
@@ -304,6 +318,8 @@ impl SqlClaimStore {
                 units: line.units,
                 service_date: line.service_date,
                 diagnosis_pointers: line.diagnosis_pointers.clone(),
+                prior_authorization_number: line.prior_authorization_number.clone(),
+                referral_number: line.referral_number.clone(),
             });
         }
 
@@ -343,6 +359,7 @@ impl SqlClaimStore {
             service_date_from: totals.service_date_from,
             service_date_to: totals.service_date_to,
             encounter_ref: claim.encounter_ref.clone(),
+            details: claim.details.clone(),
             created_at: at,
             updated_at: at,
         })

@@ -7,10 +7,12 @@
 //! it is still the one read, and appends the history entry. One file per aggregate:
 //!
 //! - `claims.rs`: claims, their diagnoses and lines (create, get, list);
-//! - `history.rs`: the status history and status changes.
+//! - `history.rs`: the status history and status changes;
+//! - `providers.rs`: the tenant's providers and service facilities.
 
 mod claims;
 mod history;
+mod providers;
 
 use std::sync::Arc;
 
@@ -27,6 +29,7 @@ use crate::model::{
     Claim, ClaimFilter, ClaimStatus, ClaimValidationError, NewClaim, StatusChange,
     StatusChangeSource,
 };
+use crate::providers::{NewProvider, Provider, ProviderKind};
 
 /// The PostgreSQL migrations of the claims service.
 pub static PG_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -59,6 +62,12 @@ pub enum ClaimStoreError {
         /// The status it had when read.
         expected: &'static str,
     },
+    /// A provider with this NPI is already on file.
+    #[error("provider {0} already exists; update it with UpdateProvider")]
+    DuplicateProvider(String),
+    /// No provider with this NPI is on file for the tenant.
+    #[error("provider {0} not found")]
+    ProviderNotFound(String),
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -73,7 +82,10 @@ impl From<sqlx::Error> for ClaimStoreError {
 impl ErrorCode for ClaimStoreError {
     fn error_code(&self) -> Code {
         match self {
-            Self::DuplicatePatientControlNumber(_) => Code::AlreadyExists,
+            Self::DuplicatePatientControlNumber(_) | Self::DuplicateProvider(_) => {
+                Code::AlreadyExists
+            }
+            Self::ProviderNotFound(_) => Code::NotFound,
             Self::Invalid(_) => Code::InvalidArgument,
             Self::NotFound(_) => Code::NotFound,
             Self::IllegalTransition(_) => Code::FailedPrecondition,
@@ -162,6 +174,46 @@ pub trait ClaimStore: Send + Sync {
         after_sequence: u64,
         limit: u32,
     ) -> Result<Vec<StatusChange>, ClaimStoreError>;
+
+    /// Registers a provider in `tx`; [`ClaimStoreError::DuplicateProvider`] when its NPI is on file.
+    async fn create_provider(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        provider: &NewProvider,
+    ) -> Result<Provider, ClaimStoreError>;
+
+    /// Replaces a provider's content in `tx`; [`ClaimStoreError::ProviderNotFound`] when its NPI is
+    /// not on file.
+    async fn update_provider(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        provider: &NewProvider,
+    ) -> Result<Provider, ClaimStoreError>;
+
+    /// Returns the provider with this NPI, or `None`.
+    async fn get_provider(
+        &self,
+        tenant: &TenantId,
+        npi: &str,
+    ) -> Result<Option<Provider>, ClaimStoreError>;
+
+    /// Returns the providers on file among `npis`, in NPI order (absent ones are left out).
+    async fn providers(
+        &self,
+        tenant: &TenantId,
+        npis: &[&str],
+    ) -> Result<Vec<Provider>, ClaimStoreError>;
+
+    /// Returns up to `limit` providers (of `kind` when given) with NPIs after `after`, in NPI order.
+    async fn list_providers(
+        &self,
+        tenant: &TenantId,
+        kind: Option<ProviderKind>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Provider>, ClaimStoreError>;
 }
 
 /// Runs the claims migrations on `db` and returns the store over it.
@@ -241,5 +293,49 @@ impl ClaimStore for SqlClaimStore {
         limit: u32,
     ) -> Result<Vec<StatusChange>, ClaimStoreError> {
         self.changes_after(tenant, after_sequence, limit).await
+    }
+
+    async fn create_provider(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        provider: &NewProvider,
+    ) -> Result<Provider, ClaimStoreError> {
+        self.insert_provider(tx, tenant, provider).await
+    }
+
+    async fn update_provider(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        provider: &NewProvider,
+    ) -> Result<Provider, ClaimStoreError> {
+        self.replace_provider(tx, tenant, provider).await
+    }
+
+    async fn get_provider(
+        &self,
+        tenant: &TenantId,
+        npi: &str,
+    ) -> Result<Option<Provider>, ClaimStoreError> {
+        self.provider(tenant, npi).await
+    }
+
+    async fn providers(
+        &self,
+        tenant: &TenantId,
+        npis: &[&str],
+    ) -> Result<Vec<Provider>, ClaimStoreError> {
+        self.providers_by_npi(tenant, npis).await
+    }
+
+    async fn list_providers(
+        &self,
+        tenant: &TenantId,
+        kind: Option<ProviderKind>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Provider>, ClaimStoreError> {
+        self.list_providers_page(tenant, kind, after, limit).await
     }
 }

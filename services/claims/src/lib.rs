@@ -8,6 +8,9 @@
 //! - [`lifecycle`]: which claim status may follow which, and why.
 //! - [`model`]: the claim and its validation rules (CLM01, diagnosis pointers, modifiers, total charge).
 //! - [`providers`]: the tenant's providers and service facilities (CreateProvider and friends).
+//! - [`settings`]: the `[claims]` section.
+//! - [`submission`]: READY claims into 837P/837I batches, stored and delivered (SubmitClaims,
+//!   GetSubmissionBatch, redelivery after a crash).
 //! - [`service`]: [`ClaimsService`], the gRPC service (CreateClaim, GetClaim, ListClaims; the rest answer
 //!   UNIMPLEMENTED saying what is not built yet).
 //! - [`store`]: the [`ClaimStore`] trait and its PostgreSQL/SQLite implementation.
@@ -19,7 +22,9 @@ pub mod lifecycle;
 pub mod model;
 pub mod providers;
 pub mod service;
+pub mod settings;
 pub mod store;
+pub mod submission;
 
 pub use coverage::{CoverageClient, CoverageError};
 pub use model::{
@@ -29,26 +34,50 @@ pub use model::{
 pub use service::ClaimsService;
 pub use store::{ClaimStore, ClaimStoreError, SqlClaimStore, open_store};
 
+use medbill_connect::{Connections, PayerConnection};
 use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
-use medbill_runtime::service::{ServiceDef, ServiceParts, StartContext, StartError, no_settings};
+use medbill_runtime::service::{ServiceDef, ServiceParts, StartContext, StartError};
 use medbill_runtime::{ServiceKind, grpc_route};
 
-/// The claims service as the binary lists it (no settings of its own yet).
+/// Top-level configuration key of the payer connections (`[[payers]]`), shared with eligibility.
+pub const PAYERS_SECTION: &str = "payers";
+
+/// The claims service as the binary lists it.
 pub const SERVICE: ServiceDef = ServiceDef {
     service: ServiceKind::Claims,
-    sections: &[],
-    check: no_settings,
+    sections: &[settings::SECTION, PAYERS_SECTION],
+    check: settings::check,
     start: |ctx| Box::pin(start(ctx)),
 };
 
-/// Starts the claims service: opens its store (running migrations), connects to eligibility
-/// for coverage checks, and returns its gRPC routes.
+/// Starts the claims service: reads its settings, opens the payer connections and its store
+/// (running migrations), connects to eligibility for coverage checks, and returns its gRPC routes
+/// and the task that delivers batches a crash left undelivered.
 pub async fn start(ctx: StartContext) -> Result<ServiceParts, StartError> {
+    let config = settings::ClaimsConfig::load(ctx.loaded())?;
+    let payers: Vec<PayerConnection> = ctx.loaded().section(PAYERS_SECTION)?;
+    let connections = Connections::open(&payers).map_err(StartError::setup)?;
+    let submitter = submission::delivery::Submitter::new(connections, &payers, &config.submission);
     let store = open_store(ctx.database().await?)
         .await
         .map_err(StartError::Migrations)?;
     let eligibility = EligibilityServiceClient::new(ctx.channel(ServiceKind::Eligibility)?);
-    let server =
-        ClaimsService::new(store, eligibility, ctx.config().client.retry.clone()).into_server();
-    Ok(ServiceParts::new().route(grpc_route!(server, ctx.grpc())))
+    let redelivery = submission::delivery::redeliver_task(
+        store.clone(),
+        submitter.clone(),
+        std::time::Duration::from_secs(config.submission.redeliver_after_secs),
+    );
+    let server = ClaimsService::new(store, eligibility, ctx.config().client.retry.clone())
+        .with_submitter(submitter)
+        .into_server();
+    let mut parts = ServiceParts::new()
+        .route(grpc_route!(server, ctx.grpc()))
+        .task(redelivery);
+    if config.submission.contact_phone.is_empty() {
+        parts = parts.notice(
+            "claims.submission.contact_phone is not configured: SubmitClaims refuses until the \
+             submitter's EDI contact is set (see docs/configuration.md)",
+        );
+    }
+    Ok(parts)
 }

@@ -165,6 +165,8 @@ pub struct Claim {
     pub encounter_ref: Option<String>,
     /// Demographics, other providers, authorization numbers, institutional fields, coverage snapshot.
     pub details: ClaimDetails,
+    /// The submission batch the claim was last sent in.
+    pub submission_batch_id: Option<Uuid>,
     /// When the claim was created.
     pub created_at: DateTime<Utc>,
     /// When the claim last changed.

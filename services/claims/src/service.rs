@@ -29,6 +29,7 @@ use crate::model::{
     Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, NewClaim, NewClaimLine,
 };
 use crate::store::ClaimStore;
+use crate::submission::delivery::Submitter;
 
 /// Longest payer identifier (NM109 of the payer is 80 characters).
 const MAX_PAYER_ID_LEN: usize = 80;
@@ -38,6 +39,7 @@ const MAX_PAYER_ID_LEN: usize = 80;
 pub struct ClaimsService {
     store: Arc<dyn ClaimStore>,
     coverage: CoverageClient,
+    submitter: Submitter,
 }
 
 impl std::fmt::Debug for ClaimsService {
@@ -58,7 +60,21 @@ impl ClaimsService {
         Self {
             store,
             coverage: CoverageClient::new(eligibility, retry),
+            submitter: Submitter::none(),
         }
+    }
+
+    /// Sets the payer routes and submitter contact SubmitClaims uses (without them every claim
+    /// is skipped for want of a payer connection).
+    #[must_use]
+    pub fn with_submitter(mut self, submitter: Submitter) -> Self {
+        self.submitter = submitter;
+        self
+    }
+
+    /// The payer routes and submitter contact.
+    pub(crate) fn submitter(&self) -> &Submitter {
+        &self.submitter
     }
 
     /// The store (for the RPC modules beside this one).
@@ -260,22 +276,16 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
 
     async fn submit_claims(
         &self,
-        _request: Request<pb::SubmitClaimsRequest>,
+        request: Request<pb::SubmitClaimsRequest>,
     ) -> Result<Response<pb::SubmitClaimsResponse>, Status> {
-        Err(unimplemented(
-            "SubmitClaims",
-            "claim submission (837P/837I batches to the clearinghouse)",
-        ))
+        self.submit_claims_rpc(request).await
     }
 
     async fn get_submission_batch(
         &self,
-        _request: Request<pb::GetSubmissionBatchRequest>,
+        request: Request<pb::GetSubmissionBatchRequest>,
     ) -> Result<Response<pb::GetSubmissionBatchResponse>, Status> {
-        Err(unimplemented(
-            "GetSubmissionBatch",
-            "claim submission (837P/837I batches to the clearinghouse)",
-        ))
+        self.get_submission_batch_rpc(request).await
     }
 
     async fn ingest_acknowledgement(
@@ -593,16 +603,20 @@ fn line_to_proto(l: &ClaimLine) -> pb::ClaimLine {
     }
 }
 
+/// Maps a claim type to the wire.
+pub(crate) fn claim_type_to_proto(t: ClaimType) -> pb::ClaimType {
+    match t {
+        ClaimType::Professional => pb::ClaimType::Professional,
+        ClaimType::Institutional => pb::ClaimType::Institutional,
+    }
+}
+
 /// Maps a stored claim to its wire form (money as decimal strings, dates as YYYY-MM-DD).
 pub fn to_proto(c: &Claim) -> pb::Claim {
     let mut claim = pb::Claim {
         id: c.id.to_string(),
         patient_control_number: c.patient_control_number.to_string(),
-        claim_type: match c.claim_type {
-            ClaimType::Professional => pb::ClaimType::Professional,
-            ClaimType::Institutional => pb::ClaimType::Institutional,
-        }
-        .into(),
+        claim_type: claim_type_to_proto(c.claim_type).into(),
         status: status_to_proto(c.status).into(),
         frequency_code: c.frequency_code.as_str().to_owned(),
         payer_claim_control_number: c.payer_claim_control_number.clone().unwrap_or_default(),
@@ -623,6 +637,10 @@ pub fn to_proto(c: &Claim) -> pb::Claim {
         service_date_from: format_iso_date(c.service_date_from),
         service_date_to: format_iso_date(c.service_date_to),
         encounter_ref: c.encounter_ref.clone().unwrap_or_default(),
+        submission_batch_id: c
+            .submission_batch_id
+            .map(|b| b.to_string())
+            .unwrap_or_default(),
         created_at: Some(timestamp(c.created_at)),
         updated_at: Some(timestamp(c.updated_at)),
         ..Default::default()

@@ -35,6 +35,7 @@ struct ClaimRow {
     service_date_to: String,
     encounter_ref: Option<String>,
     details_json: String,
+    submission_batch_id: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -85,7 +86,7 @@ macro_rules! claim_columns {
         "id, patient_control_number, claim_type, status, frequency_code, \
          payer_claim_control_number, coverage_id, payer_id, patient_ref, billing_provider_npi, \
          rendering_provider_npi, place_of_service, facility_type_code, total_charge_cents, \
-         service_date_from, service_date_to, encounter_ref, details_json, created_at, updated_at"
+         service_date_from, service_date_to, encounter_ref, details_json, submission_batch_id, created_at, updated_at"
     };
 }
 
@@ -156,6 +157,12 @@ fn claim_from_rows(
         encounter_ref: row.encounter_ref,
         details: ClaimDetails::from_json(&row.details_json)
             .map_err(|e| corrupt("claim details", e.to_string()))?,
+        submission_batch_id: row
+            .submission_batch_id
+            .as_deref()
+            .map(uuid::Uuid::try_parse)
+            .transpose()
+            .map_err(|e| corrupt("claim submission batch id", e.to_string()))?,
         created_at: timestamp(row.created_at, "claim created_at")?,
         updated_at: timestamp(row.updated_at, "claim updated_at")?,
     })
@@ -360,6 +367,7 @@ impl SqlClaimStore {
             service_date_to: totals.service_date_to,
             encounter_ref: claim.encounter_ref.clone(),
             details: claim.details.clone(),
+            submission_batch_id: None,
             created_at: at,
             updated_at: at,
         })

@@ -8,8 +8,10 @@
 //!
 //! - `claims.rs`: claims, their diagnoses and lines (create, get, list);
 //! - `history.rs`: the status history and status changes;
-//! - `providers.rs`: the tenant's providers and service facilities.
+//! - `providers.rs`: the tenant's providers and service facilities;
+//! - `batches.rs`: submission batches, their control numbers and delivery outcomes.
 
+mod batches;
 mod claims;
 mod history;
 mod providers;
@@ -30,6 +32,7 @@ use crate::model::{
     StatusChangeSource,
 };
 use crate::providers::{NewProvider, Provider, ProviderKind};
+use crate::submission::{NewBatch, SubmissionBatch};
 
 /// The PostgreSQL migrations of the claims service.
 pub static PG_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -214,6 +217,57 @@ pub trait ClaimStore: Send + Sync {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Provider>, ClaimStoreError>;
+
+    /// Hands out the next interchange control number of a tenant's payer route in `tx`; it is
+    /// never handed out again (it wraps to 1 after 999999999).
+    async fn next_control_number(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        route: &str,
+    ) -> Result<u32, ClaimStoreError>;
+
+    /// Stores a batch (CREATED, with its raw 837) and moves its claims READY -> SUBMITTED, in `tx`.
+    async fn create_batch(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        batch: &NewBatch<'_>,
+    ) -> Result<SubmissionBatch, ClaimStoreError>;
+
+    /// Records a batch delivered (CREATED -> SENT) in `tx`.
+    async fn batch_sent(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        batch_id: uuid::Uuid,
+        file_name: &str,
+    ) -> Result<(), ClaimStoreError>;
+
+    /// Records a failed delivery (CREATED -> FAILED) and puts its claims back to READY, in `tx`.
+    async fn batch_failed(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        batch_id: uuid::Uuid,
+        error: &str,
+    ) -> Result<(), ClaimStoreError>;
+
+    /// Returns a batch, with its raw 837 when `include_content`.
+    async fn get_batch(
+        &self,
+        tenant: &TenantId,
+        batch_id: uuid::Uuid,
+        include_content: bool,
+    ) -> Result<Option<SubmissionBatch>, ClaimStoreError>;
+
+    /// Returns (tenant, batch id) of batches of any tenant still CREATED and created before
+    /// `before` (unix micros), oldest first: deliveries a crash interrupted.
+    async fn undelivered_batches(
+        &self,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<(String, uuid::Uuid)>, ClaimStoreError>;
 }
 
 /// Runs the claims migrations on `db` and returns the store over it.
@@ -337,5 +391,60 @@ impl ClaimStore for SqlClaimStore {
         limit: u32,
     ) -> Result<Vec<Provider>, ClaimStoreError> {
         self.list_providers_page(tenant, kind, after, limit).await
+    }
+
+    async fn next_control_number(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        route: &str,
+    ) -> Result<u32, ClaimStoreError> {
+        self.allocate_control_number(tx, tenant, route).await
+    }
+
+    async fn create_batch(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        batch: &NewBatch<'_>,
+    ) -> Result<SubmissionBatch, ClaimStoreError> {
+        self.insert_batch(tx, tenant, batch).await
+    }
+
+    async fn batch_sent(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        batch_id: uuid::Uuid,
+        file_name: &str,
+    ) -> Result<(), ClaimStoreError> {
+        self.mark_sent(tx, tenant, batch_id, file_name).await
+    }
+
+    async fn batch_failed(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        batch_id: uuid::Uuid,
+        error: &str,
+    ) -> Result<(), ClaimStoreError> {
+        self.mark_failed(tx, tenant, batch_id, error).await
+    }
+
+    async fn get_batch(
+        &self,
+        tenant: &TenantId,
+        batch_id: uuid::Uuid,
+        include_content: bool,
+    ) -> Result<Option<SubmissionBatch>, ClaimStoreError> {
+        self.batch(tenant, batch_id, include_content).await
+    }
+
+    async fn undelivered_batches(
+        &self,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<(String, uuid::Uuid)>, ClaimStoreError> {
+        self.undelivered(before, limit).await
     }
 }

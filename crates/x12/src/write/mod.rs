@@ -75,7 +75,7 @@ pub use error::WriteError;
 pub use segment::{Element, X12Writer};
 pub use status276::write_276;
 pub use ta1::write_ta1;
-pub use validate::is_valid_npi;
+pub use validate::{is_icd10_format, is_valid_npi};
 
 /// Everything needed to wrap one transaction set in an interchange.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,9 +31,12 @@
 
 pub mod adjudicate;
 pub mod catalog;
+pub mod claim_rules;
+pub mod claims;
 pub mod config;
 pub mod faults;
 pub mod handler;
+pub mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,6 +51,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 pub use catalog::{Catalog, CatalogError, DEFAULT_CATALOG_TOML};
+pub use claims::{ClaimFront, ClaimRecord, ResultFile};
 pub use config::{AcceptedCredentialConfig, DEFAULT_LISTEN, PayerSimConfig, SECTION, TlsFiles};
 pub use faults::{Fault, Faults};
 pub use handler::SimHandler;
@@ -98,6 +102,7 @@ pub struct PayerSimHandle {
     faults: Faults,
     requests: Arc<AtomicU64>,
     payer_ids: Vec<String>,
+    claims: Arc<ClaimFront>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     grace: Duration,
@@ -117,6 +122,23 @@ impl PayerSimHandle {
     /// Returns the CORE endpoint URL, e.g. `http://127.0.0.1:50061/core`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Returns the claim front end: the claims received (accepted ones with their REF*1K payer
+    /// claim control number, for 276 answers and adjudication) and the files waiting for pickup.
+    /// Held in memory for the life of the process.
+    pub fn claims(&self) -> &Arc<ClaimFront> {
+        &self.claims
+    }
+
+    /// Returns the claims accepted so far (277CA A2), oldest first.
+    pub fn accepted_claims(&self) -> Vec<ClaimRecord> {
+        self.claims.accepted_claims()
+    }
+
+    /// Returns the claim with payer claim control number `number` (277CA REF*1K).
+    pub fn claim_by_payer_number(&self, number: &str) -> Option<ClaimRecord> {
+        self.claims.claim_by_payer_number(number)
     }
 
     /// Returns the fault switches (changes apply to the next request).
@@ -216,12 +238,14 @@ pub async fn start_with_catalog(
     let faults = Faults::new(config.fault.clone());
     let requests = Arc::new(AtomicU64::new(0));
     let payer_ids = catalog.payer_ids().into_iter().map(str::to_owned).collect();
+    let claims = Arc::new(ClaimFront::new());
     let handler = handler::SimHandler::new(
         Arc::new(catalog),
         faults.clone(),
         requests.clone(),
         config.sender_id.clone(),
-    );
+    )
+    .with_claims(claims.clone());
     let mut server = CoreServer::new(handler).with_receiver_ids(config.receiver_ids.clone());
     if !accepted.is_empty() {
         server = server.with_credentials(accepted);
@@ -257,6 +281,7 @@ pub async fn start_with_catalog(
         faults,
         requests,
         payer_ids,
+        claims,
         shutdown: Some(tx),
         task: Some(task),
         grace: Duration::from_millis(config.shutdown_grace_ms),

@@ -135,7 +135,11 @@ fn claim_acknowledgment_277ca_round_trip() {
         assert_eq!(r.reference.as_deref(), Some("ACK0001"));
         assert_eq!(r.payer_id.as_deref(), Some("ACME01"));
         assert_eq!(r.receiver_trace.as_deref(), Some("BATCH0001"));
-        assert_eq!(r.batch_statuses, vec![a.receiver_status.clone()]);
+        // 2200B, then 2200C with the provider's total and no date.
+        assert_eq!(r.batch_statuses.len(), 2);
+        assert_eq!(r.batch_statuses[0], a.receiver_status);
+        assert_eq!(r.batch_statuses[1].effective_date, None);
+        assert_eq!(r.batch_statuses[1].charge, a.receiver_status.charge);
         let provider = &a.providers[0];
         let expected: Vec<ClaimStatus> = provider
             .claims

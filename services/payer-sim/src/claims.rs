@@ -400,6 +400,7 @@ fn acknowledgment(
     let today = now.date();
     let total: Decimal = records.iter().map(|r| r.claim.total_charge).sum();
     let payer = records.first().map(|r| r.claim.payer_id.clone());
+    let trace = control();
     let mut providers: Vec<AcknowledgedProvider> = Vec::new();
     for r in records {
         let claim = &r.claim;
@@ -440,6 +441,7 @@ fn acknowledgment(
             _ => providers.push(AcknowledgedProvider {
                 name: claim.billing_name.clone(),
                 npi: claim.billing_npi.clone(),
+                trace: format!("{}-{}", trace, providers.len() + 1),
                 claims: vec![acknowledged],
             }),
         }
@@ -449,7 +451,6 @@ fn acknowledgment(
     let payer_name = catalog
         .payer(&payer_id)
         .map_or_else(|| payer_id.clone(), |p| p.entry.name.clone());
-    let trace = control();
     ClaimAcknowledgment {
         header: TransactionHeader {
             reference: format!("277CA{trace:09}"),

@@ -90,6 +90,17 @@ impl SimHandler {
         fault: Option<&Fault>,
         today: NaiveDate,
     ) -> Result<HandlerReply, HandlerError> {
+        self.respond("270", payload, fault, today)
+    }
+
+    /// Answers a real-time payload that must hold an `expected` (270 or 276) set.
+    fn respond(
+        &self,
+        expected: &str,
+        payload: &[u8],
+        fault: Option<&Fault>,
+        today: NaiveDate,
+    ) -> Result<HandlerReply, HandlerError> {
         let doc = Document::parse(payload);
         let Some(interchange) = doc.interchanges.iter().find(|i| i.isa.is_some()) else {
             return Err(illegal_payload(
@@ -111,6 +122,12 @@ impl SimHandler {
             ));
         };
         let set_id = set.set_id();
+        if set_id != expected {
+            return Err(illegal_payload(&format!(
+                "the payload holds a {} transaction set; its payload type carries {expected}",
+                set_id.chars().take(3).collect::<String>()
+            )));
+        }
         if set_id == "276" {
             let parsed = read_276(set);
             if parsed.has_errors() {
@@ -126,12 +143,6 @@ impl SimHandler {
                 payload_type: PayloadType::X12_277_RESPONSE,
                 payload: Bytes::from(text),
             });
-        }
-        if set_id != "270" {
-            return Err(illegal_payload(&format!(
-                "the payload holds a {} transaction set; this endpoint answers 270 and 276",
-                set_id.chars().take(3).collect::<String>()
-            )));
         }
         let parsed = read_270(set);
         if parsed.has_errors() {
@@ -253,7 +264,12 @@ impl CoreHandler for SimHandler {
             return self.batch(&request);
         }
         let today = Utc::now().date_naive();
-        self.answer(&request.payload, fault.as_ref(), today)
+        let expected = if request.payload_type == PayloadType::X12_276_REQUEST {
+            "276"
+        } else {
+            "270"
+        };
+        self.respond(expected, &request.payload, fault.as_ref(), today)
     }
 }
 

@@ -214,13 +214,16 @@ pub struct ClaimAcknowledgment {
     pub providers: Vec<AcknowledgedProvider>,
 }
 
-/// A billing provider in a 277CA (2000C/2100C) and its claims.
+/// A billing provider in a 277CA (2000C/2100C) and its claims. Its 2200C STC repeats the
+/// receiver-level status with the provider's total charge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AcknowledgedProvider {
     /// NM1*85 name.
     pub name: PartyName,
     /// NM109 with qualifier XX.
     pub npi: String,
+    /// 2200C TRN*1: the information source's trace for this provider (required by the guide).
+    pub trace: String,
     /// The claims, each under its own patient level (HL PT).
     pub claims: Vec<AcknowledgedClaim>,
 }

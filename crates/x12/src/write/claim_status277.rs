@@ -94,6 +94,17 @@ pub fn write_277ca(
     for p in &a.providers {
         let provider = w.hl(Some(receiver), "19", Some(!p.claims.is_empty()))?;
         nm1(w, "85", &p.name, "XX", &p.npi)?;
+        seg!(w, "TRN", "1", &p.trace)?;
+        // 2200C STC: the batch status again, with this provider's total charge (STC02 is not
+        // used at this level).
+        let total: Decimal = p.claims.iter().filter_map(|c| c.status.charge).sum();
+        let provider_status = StatusInfo {
+            effective_date: None,
+            charge: Some(total),
+            message: None,
+            ..a.receiver_status.clone()
+        };
+        write_stc(w, &provider_status, "receiver_status")?;
         for c in &p.claims {
             w.hl(Some(provider), "PT", None)?;
             patient_nm1(w, &c.patient_name, &c.member_id)?;
@@ -338,6 +349,7 @@ fn check_ack(a: &ClaimAcknowledgment) -> Result<(), WriteError> {
         let pctx = format!("provider {}", pi + 1);
         v::party(&pctx, "name", &p.name)?;
         v::required(&pctx, "npi", &p.npi, 80)?;
+        v::required(&pctx, "trace", &p.trace, 50)?;
         for (ci, c) in p.claims.iter().enumerate() {
             let cctx = format!("{pctx} claim {}", ci + 1);
             v::person(&cctx, "patient_name", &c.patient_name)?;

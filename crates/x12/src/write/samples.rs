@@ -794,6 +794,7 @@ pub fn claim_acknowledgment() -> ClaimAcknowledgment {
         providers: vec![AcknowledgedProvider {
             name: PartyName::organization("SUNRISE FAMILY MEDICINE"),
             npi: "1234567893".into(),
+            trace: "277CA000001-1".into(),
             claims: vec![
                 AcknowledgedClaim {
                     patient_name: PersonName::new("DOE", "JANE"),

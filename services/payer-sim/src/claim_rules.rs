@@ -269,11 +269,13 @@ pub fn check(
     claim: &ReceivedClaim,
     submitter: &str,
     accepted: &dyn AcceptedLookup,
-) -> Result<(), Rejection> {
-    let reject = |category: &str, status: &str, entity: Option<&str>, reason, line| Rejection {
-        code: code(category, status, entity),
-        reason,
-        line,
+) -> Result<(), Box<Rejection>> {
+    let reject = |category: &str, status: &str, entity: Option<&str>, reason, line| {
+        Box::new(Rejection {
+            code: code(category, status, entity),
+            reason,
+            line,
+        })
     };
     let Some(payer) = catalog.payer(&claim.payer_id) else {
         return Err(reject(

@@ -346,7 +346,7 @@ fn decide(
     state: &mut State,
     submitter: &str,
     claim: ReceivedClaim,
-    decided: Result<(), Rejection>,
+    decided: Result<(), Box<Rejection>>,
     today: NaiveDate,
 ) -> ClaimRecord {
     let rejected_line = decided.as_ref().err().and_then(|r| r.line);

@@ -9,6 +9,10 @@
 //! 71 birth date mismatch, 67 dependent not found). A 270 that fails X12 syntax checks gets a 999;
 //! a payload that is not X12 gets the CORE error `PayloadIllegal`.
 //!
+//! It also takes 837P/837I batches in CORE batch mode and keeps a TA1, 999s and 277CAs for
+//! pickup ([`claims`], edits in [`claim_rules`]), and answers 276 inquiries with 277s from the
+//! claims it received ([`status`]).
+//!
 //! [`Faults`] switch on misbehaviour at start or at run time: AAA 42, HTTP 503, CORE
 //! `Receiver Down`, a delay, a garbage answer, an answer about another member.
 //!

@@ -142,18 +142,31 @@ impl PayloadType {
     pub const X12_999_RESPONSE: Self = Self(Cow::Borrowed("X12_999_Response_005010X231A1"));
     /// A TA1 interchange acknowledgement returned in real time.
     pub const X12_TA1_RESPONSE: Self = Self(Cow::Borrowed("X12_TA1_Response_00501X231A1"));
-    /// A batch file submitted (837 claims and other batches).
-    pub const BATCH_SUBMISSION: Self = Self(Cow::Borrowed("X12_005010_Request_Batch_Submission"));
-    /// The receiver's answer to a batch submission.
+    /// A 277CA claim acknowledgement returned for pickup after an 837 batch. The CORE v2.2.0
+    /// table names no 277CA type; this follows its `X12_<set>_Response_<version>` pattern.
+    pub const X12_277CA_RESPONSE: Self = Self(Cow::Borrowed("X12_277CA_Response_005010X214"));
+    /// An 837P professional claim batch (CORE batch submission of one transaction type).
+    pub const X12_837P_REQUEST: Self = Self(Cow::Borrowed("X12_837_Request_005010X222A1"));
+    /// An 837I institutional claim batch.
+    pub const X12_837I_REQUEST: Self = Self(Cow::Borrowed("X12_837_Request_005010X223A2"));
+    /// A batch of any other or mixed content (CORE `BatchSubmissionMixed`).
+    pub const BATCH_SUBMISSION: Self =
+        Self(Cow::Borrowed("X12_005010_Request_BatchSubmissionMixed"));
+    /// The receiver's answer to a batch submission (a receipt; results come by retrieval).
     pub const BATCH_SUBMISSION_RESPONSE: Self =
-        Self(Cow::Borrowed("X12_005010_Response_Batch_Submission"));
-    /// A request for the next waiting batch result file (999, 277CA, 835).
+        Self(Cow::Borrowed("X12_005010_Response_BatchSubmissionMixed"));
+    /// A request for the next waiting batch result file (TA1, 999, 277CA, 835).
     pub const BATCH_RESULTS_RETRIEVAL: Self =
-        Self(Cow::Borrowed("X12_005010_Request_Batch_Results_Retrieval"));
-    /// A batch result file returned by a retrieval (empty payload when none waits).
+        Self(Cow::Borrowed("X12_005010_Request_BatchResultsMixed"));
+    /// A batch result file returned by a retrieval, when the receiver does not name its type.
     pub const BATCH_RESULTS_RESPONSE: Self =
-        Self(Cow::Borrowed("X12_005010_Response_Batch_Results_Retrieval"));
-    /// The confirmation that a retrieved result file was stored, so the receiver stops offering it.
+        Self(Cow::Borrowed("X12_005010_Response_BatchResultsMixed"));
+    /// The answer to a retrieval when no result file waits (empty payload).
+    pub const NO_BATCH_RESULTS_FILE: Self = Self(Cow::Borrowed("X12_NoBatchResultsFile"));
+    /// The confirmation that a retrieved result file was stored, so the receiver stops offering it;
+    /// the payload is the file id (SHA-1 of the file, hex). CORE's own confirmation is a 999
+    /// submission (`X12_999_Request_005010X231A1`); medbill names the file instead, which also
+    /// covers TA1 files that have no functional group to acknowledge.
     pub const BATCH_RESULTS_ACK: Self = Self(Cow::Borrowed(
         "X12_005010_Request_Batch_Results_Acknowledgement",
     ));
@@ -176,6 +189,27 @@ impl PayloadType {
     /// Returns the wire spelling.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Returns the submission type of a batch file: the 837P or 837I type when its GS08 says so,
+    /// [`Self::BATCH_SUBMISSION`] otherwise.
+    pub fn for_batch(contents: &[u8]) -> Self {
+        // The guide id appears in GS08 and ST03 of every set of that guide.
+        let gs08 = |version: &[u8]| memchr::memmem::find(contents, version).is_some();
+        if gs08(b"005010X222A1") {
+            Self::X12_837P_REQUEST
+        } else if gs08(b"005010X223A2") {
+            Self::X12_837I_REQUEST
+        } else {
+            Self::BATCH_SUBMISSION
+        }
+    }
+
+    /// Tells whether this is a batch submission type medbill sends (an 837 or the mixed type).
+    pub fn is_batch_submission(&self) -> bool {
+        *self == Self::BATCH_SUBMISSION
+            || *self == Self::X12_837P_REQUEST
+            || *self == Self::X12_837I_REQUEST
     }
 
     /// Returns the response type that answers this real-time request type, when it is a known one.
@@ -788,6 +822,24 @@ mod tests {
         );
         assert!(ErrorCode::parse("ReceiverDown").is_retryable());
         assert!(!ErrorCode::parse("PayloadTypeNotSupported").is_retryable());
+    }
+
+    #[test]
+    fn batch_type_follows_the_guide_in_gs08() {
+        let p = b"ISA*00~GS*HC*A*B*20260101*1200*1*X*005010X222A1~ST*837*0001*005010X222A1~";
+        let i = b"ISA*00~GS*HC*A*B*20260101*1200*1*X*005010X223A2~ST*837*0001*005010X223A2~";
+        assert_eq!(PayloadType::for_batch(p), PayloadType::X12_837P_REQUEST);
+        assert_eq!(
+            PayloadType::for_batch(p).as_str(),
+            "X12_837_Request_005010X222A1"
+        );
+        assert_eq!(PayloadType::for_batch(i), PayloadType::X12_837I_REQUEST);
+        assert_eq!(
+            PayloadType::for_batch(b"ISA*00~GS*HS~"),
+            PayloadType::BATCH_SUBMISSION
+        );
+        assert!(PayloadType::X12_837I_REQUEST.is_batch_submission());
+        assert!(!PayloadType::BATCH_RESULTS_RETRIEVAL.is_batch_submission());
     }
 
     #[test]

@@ -137,7 +137,7 @@ impl CoreHandler for BatchQueue {
                 payload,
             })
         };
-        if request.payload_type == PayloadType::BATCH_SUBMISSION {
+        if request.payload_type.is_batch_submission() {
             self.submitted.lock().unwrap().push(request.payload);
             reply(PayloadType::BATCH_SUBMISSION_RESPONSE, Bytes::new())
         } else if request.payload_type == PayloadType::BATCH_RESULTS_RETRIEVAL {

@@ -2,7 +2,9 @@
 # Independent validation of the X12 writers with pyx12's x12valid (PyPI, BSD licence).
 #
 # Generates the example 837P, 837I and 999 interchanges with our writers
-# (`cargo run -p medbill-x12 --example write_samples -- DIR`) and runs x12valid on each.
+# (`cargo run -p medbill-x12 --example write_samples -- DIR`) and the 999s and 277CAs payer-sim
+# answers to sample 837P and 837I batches (`cargo run -p medbill-payer-sim --example
+# write_acknowledgments -- DIR`), and runs x12valid on each.
 # Exits non-zero when pyx12 reports any error, cannot run, or a file is missing.
 # pyx12 has no 5010 map for 270/276: those are checked against the segment and element
 # tables in crates/x12/data/x12 by the Rust test tests/x12_tables_270.rs instead.
@@ -26,10 +28,12 @@ out="$(mktemp -d /var/tmp/medbill-pyx12-XXXXXX)"
 trap 'rm -rf "$out"' EXIT
 
 cargo run --quiet -p medbill-x12 --example write_samples -- "$out" >/dev/null
+cargo run --quiet -p medbill-payer-sim --example write_acknowledgments -- "$out" >/dev/null
 
 failed=()
 passed=()
-for name in 837p 837i 999; do
+names=(837p 837i 999 sim-999-accepted sim-277ca sim-999-837i sim-277ca-837i)
+for name in "${names[@]}"; do
   file="$out/$name.x12"
   if [ ! -s "$file" ]; then
     echo "FAIL $name: the example did not write $file"
@@ -55,7 +59,7 @@ for name in 837p 837i 999; do
 done
 
 if [ "${#failed[@]}" -gt 0 ]; then
-  echo "pyx12 validation FAILED: ${failed[*]} rejected; ${#passed[@]} of 3 files accepted"
+  echo "pyx12 validation FAILED: ${failed[*]} rejected; ${#passed[@]} of ${#names[@]} files accepted"
   exit 1
 fi
-echo "pyx12 validation PASSED: pyx12 $version accepted all 3 generated files (${passed[*]})"
+echo "pyx12 validation PASSED: pyx12 $version accepted all ${#names[@]} generated files (${passed[*]})"

@@ -2,7 +2,8 @@
 //! envelope facts (ISA width, counts, control numbers, HL numbering) checked on the text.
 
 use medbill_x12::Document;
-use medbill_x12::transactions::{ack999, claim837, inquiry270, status276, ta1};
+use medbill_x12::model::claim_status::{ClaimStatus, StatusKind};
+use medbill_x12::transactions::{ack999, claim_status277, claim837, inquiry270, status276, ta1};
 use medbill_x12::write::{self, Envelope, InterchangeHeader, Separators, samples};
 
 fn newline_separators() -> Separators {
@@ -115,6 +116,124 @@ fn claim_status_round_trip() {
         assert!(back.problems.is_empty(), "{:?}", back.problems);
         assert_eq!(back.value, q);
     }
+}
+
+#[test]
+fn claim_acknowledgment_277ca_round_trip() {
+    let a = samples::claim_acknowledgment();
+    for sep in all_separators() {
+        let text =
+            write::claim_acknowledgment_interchange(sep, &Envelope::test_default(4, 4, 4), &a)
+                .unwrap();
+        let doc = parse(&text);
+        let (_, group, ts) = doc.sets().next().unwrap();
+        assert_eq!(group.gs.unwrap().text(8), "005010X214");
+        let back = claim_status277::read_277(ts);
+        assert!(back.problems.is_empty(), "{:?}", back.problems);
+        let r = back.value;
+        assert_eq!(r.kind, StatusKind::ClaimAcknowledgment);
+        assert_eq!(r.reference.as_deref(), Some("ACK0001"));
+        assert_eq!(r.payer_id.as_deref(), Some("ACME01"));
+        assert_eq!(r.receiver_trace.as_deref(), Some("BATCH0001"));
+        // 2200B, then 2200C with the provider's total and no date.
+        assert_eq!(r.batch_statuses.len(), 2);
+        assert_eq!(r.batch_statuses[0], a.receiver_status);
+        assert_eq!(r.batch_statuses[1].effective_date, None);
+        assert_eq!(r.batch_statuses[1].charge, a.receiver_status.charge);
+        let provider = &a.providers[0];
+        let expected: Vec<ClaimStatus> = provider
+            .claims
+            .iter()
+            .map(|c| ClaimStatus {
+                trace_number: Some(c.patient_control_number.clone()),
+                patient_control_number: Some(c.patient_control_number.clone()),
+                payer_claim_number: c.payer_claim_number.clone(),
+                bill_type: c.bill_type.clone(),
+                provider_id: Some(provider.npi.clone()),
+                member_id: Some(c.member_id.clone()),
+                statuses: vec![c.status.clone()],
+                service_date: Some(c.service_date),
+                lines: c.lines.clone(),
+            })
+            .collect();
+        assert_eq!(r.claims, expected);
+    }
+    let text = write::claim_acknowledgment_interchange(
+        Separators::default(),
+        &Envelope::test_default(4, 4, 4),
+        &a,
+    )
+    .unwrap();
+    // One claim accepted and one rejected, with their charges, in 2200B.
+    assert!(
+        text.contains("~QTY*90*1~QTY*AA*1~AMT*YU*185.5~AMT*YY*200~"),
+        "{text}"
+    );
+    assert!(text.contains("~HL*4*3*PT~NM1*QC*1*DOE*JANE****MI*XJ123456789~TRN*2*PCN-2026-0001~STC*A2:20*20260303*WQ*185.5~REF*1K*SIM0000000001~"), "{text}");
+    assert!(
+        text.contains("~STC*A7:562:82*20260303*U*200********RENDERING NPI FAILS ITS CHECK DIGIT~"),
+        "{text}"
+    );
+}
+
+#[test]
+fn claim_status_response_277_round_trip() {
+    let a = samples::claim_status_answer();
+    for sep in all_separators() {
+        let text =
+            write::claim_status_response_interchange(sep, &Envelope::test_default(5, 5, 5), &a)
+                .unwrap();
+        let doc = parse(&text);
+        let (_, _, ts) = doc.sets().next().unwrap();
+        let back = claim_status277::read_277(ts);
+        assert!(back.problems.is_empty(), "{:?}", back.problems);
+        let r = back.value;
+        assert_eq!(r.kind, StatusKind::StatusResponse);
+        assert_eq!(r.payer_name.as_deref(), Some("ACME HEALTH PLAN"));
+        let expected: Vec<ClaimStatus> = a
+            .claims
+            .iter()
+            .map(|c| ClaimStatus {
+                trace_number: Some(c.trace_number.clone()),
+                patient_control_number: c.patient_control_number.clone(),
+                payer_claim_number: c.payer_claim_number.clone(),
+                bill_type: c.bill_type.clone(),
+                provider_id: Some(a.provider_npi.clone()),
+                member_id: Some(a.member_id.clone()),
+                statuses: c.statuses.clone(),
+                service_date: c.service_date,
+                lines: c.lines.clone(),
+            })
+            .collect();
+        assert_eq!(r.claims, expected);
+        assert_eq!(claim_status277::first_category(&r.claims[0]), Some("P1"));
+    }
+}
+
+#[test]
+fn status_writers_refuse_missing_required_values() {
+    let mut a = samples::claim_acknowledgment();
+    a.providers[0].claims[0].status.charge = None;
+    let err = write::claim_acknowledgment_interchange(
+        Separators::default(),
+        &Envelope::test_default(4, 4, 4),
+        &a,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("provider 1 claim 1: status: STC04"),
+        "{err}"
+    );
+    let mut q = samples::claim_status_answer();
+    q.claims[1].statuses.clear();
+    let err = write::claim_status_response_interchange(
+        Separators::default(),
+        &Envelope::test_default(5, 5, 5),
+        &q,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("claim 2: statuses"), "{err}");
 }
 
 #[test]

@@ -59,6 +59,19 @@ pub struct CatalogFile {
     /// Covered people.
     #[serde(default)]
     pub members: Vec<MemberEntry>,
+    /// The claim front end's rules (277CA): `[claims]`.
+    #[serde(default)]
+    pub claims: ClaimRules,
+}
+
+/// Rules of the claim front end beyond the member and NPI checks (`[claims]` in the catalog).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRules {
+    /// ICD-10-CM codes (without the dot) rejected as invalid even though well formed, e.g.
+    /// retired or header codes: a claim naming one gets STC A7:254 (principal) or A7:255.
+    #[serde(default)]
+    pub invalid_diagnoses: Vec<String>,
 }
 
 /// A payer: the id a 270 asks in 2100A NM109 (qualifier PI).
@@ -246,6 +259,7 @@ impl Payer {
 #[derive(Debug)]
 pub struct Catalog {
     payers: HashMap<String, Payer>,
+    claim_rules: ClaimRules,
     /// Members in file order (the wrong-member fault picks from them).
     members: Vec<Arc<Member>>,
 }
@@ -393,7 +407,14 @@ impl Catalog {
             }
             members.push(member);
         }
-        Ok(Self { payers, members })
+        for (i, code) in file.claims.invalid_diagnoses.iter().enumerate() {
+            text_value(code, 8).map_err(|r| bad(format!("claims.invalid_diagnoses[{i}]"), r))?;
+        }
+        Ok(Self {
+            payers,
+            claim_rules: file.claims.clone(),
+            members,
+        })
     }
 
     /// Returns the payer with `id`.
@@ -404,6 +425,11 @@ impl Catalog {
     /// Returns every member in file order.
     pub fn members(&self) -> &[Arc<Member>] {
         &self.members
+    }
+
+    /// Returns the claim front end's rules.
+    pub fn claim_rules(&self) -> &ClaimRules {
+        &self.claim_rules
     }
 
     /// Returns the number of payers.

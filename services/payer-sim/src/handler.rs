@@ -1,5 +1,9 @@
-//! The CORE handler: 270 in, 271 out (a 999 when the 270 fails syntax checks, a CORE error when
-//! the payload is not X12), with the fault switches applied first.
+//! The CORE handler, with the fault switches applied first:
+//!
+//! - real time: 270 in, 271 out; 276 in, 277 out (a 999 when the request fails syntax checks, a
+//!   CORE error when the payload is not X12);
+//! - batch: 837P/837I (or mixed) submissions taken in by [`ClaimFront`], results retrieval of the
+//!   oldest waiting TA1 / 999 / 277CA of the sender, and their acknowledgement.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -14,6 +18,7 @@ use medbill_connect::{
 };
 use medbill_x12::model::eligibility::{EligibilityInquiry, EligibilityResponse};
 use medbill_x12::transactions::inquiry270::read_270;
+use medbill_x12::transactions::status276::read_276;
 use medbill_x12::write::{
     self, EligibilityAnswer, Envelope, GroupHeader, InterchangeHeader, Separators, Usage,
     WriteError,
@@ -23,7 +28,9 @@ use tracing::{debug, info};
 
 use crate::adjudicate;
 use crate::catalog::Catalog;
+use crate::claims::ClaimFront;
 use crate::faults::{Fault, Faults};
+use crate::status;
 
 /// What the garbage fault answers: an HTML error page, as a misconfigured proxy returns.
 const GARBAGE: &[u8] =
@@ -38,6 +45,8 @@ pub struct SimHandler {
     control: AtomicU32,
     /// ISA06/GS02 when the 270's receiver ids cannot be echoed.
     sender_id: String,
+    /// Claims received and acknowledgement files waiting for pickup.
+    claims: Arc<ClaimFront>,
 }
 
 impl SimHandler {
@@ -55,7 +64,14 @@ impl SimHandler {
             requests,
             control: AtomicU32::new(1),
             sender_id,
+            claims: Arc::new(ClaimFront::new()),
         }
+    }
+
+    /// Uses `claims` as the claim front end's state (shared with the [`crate::PayerSimHandle`]).
+    pub fn with_claims(mut self, claims: Arc<ClaimFront>) -> Self {
+        self.claims = claims;
+        self
     }
 
     fn next_control(&self) -> u32 {
@@ -70,6 +86,17 @@ impl SimHandler {
     /// of service when the 270 has no DTP*291.
     pub fn answer(
         &self,
+        payload: &[u8],
+        fault: Option<&Fault>,
+        today: NaiveDate,
+    ) -> Result<HandlerReply, HandlerError> {
+        self.respond("270", payload, fault, today)
+    }
+
+    /// Answers a real-time payload that must hold an `expected` (270 or 276) set.
+    fn respond(
+        &self,
+        expected: &str,
         payload: &[u8],
         fault: Option<&Fault>,
         today: NaiveDate,
@@ -95,11 +122,27 @@ impl SimHandler {
             ));
         };
         let set_id = set.set_id();
-        if set_id != "270" {
+        if set_id != expected {
             return Err(illegal_payload(&format!(
-                "the payload holds a {} transaction set; this endpoint answers 270",
+                "the payload holds a {} transaction set; its payload type carries {expected}",
                 set_id.chars().take(3).collect::<String>()
             )));
+        }
+        if set_id == "276" {
+            let parsed = read_276(set);
+            if parsed.has_errors() {
+                return self.reply_999(&ids, group, &parsed.problems);
+            }
+            let now = Utc::now().naive_utc();
+            let answer = status::answer(&self.catalog, &self.claims, &parsed.value, now);
+            let envelope = ids.envelope(self.next_control(), now);
+            let text =
+                write::claim_status_response_interchange(Separators::default(), &envelope, &answer)
+                    .map_err(unwritable)?;
+            return Ok(HandlerReply {
+                payload_type: PayloadType::X12_277_RESPONSE,
+                payload: Bytes::from(text),
+            });
         }
         let parsed = read_270(set);
         if parsed.has_errors() {
@@ -182,11 +225,20 @@ impl SimHandler {
 impl CoreHandler for SimHandler {
     async fn handle(&self, request: InboundRequest) -> Result<HandlerReply, HandlerError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        if request.processing_mode != ProcessingMode::RealTime {
-            return Err(HandlerError::ProcessingModeNotSupported);
-        }
-        if request.payload_type != PayloadType::X12_270_REQUEST {
-            return Err(HandlerError::PayloadTypeNotSupported);
+        let real_time = request.payload_type == PayloadType::X12_270_REQUEST
+            || request.payload_type == PayloadType::X12_276_REQUEST;
+        let batch = request.payload_type.is_batch_submission()
+            || request.payload_type == PayloadType::BATCH_RESULTS_RETRIEVAL
+            || request.payload_type == PayloadType::BATCH_RESULTS_ACK;
+        match request.processing_mode {
+            _ if !real_time && !batch => return Err(HandlerError::PayloadTypeNotSupported),
+            ProcessingMode::RealTime if !real_time => {
+                return Err(HandlerError::ProcessingModeNotSupported);
+            }
+            ProcessingMode::Batch if !batch => {
+                return Err(HandlerError::ProcessingModeNotSupported);
+            }
+            _ => {}
         }
         let fault = self.faults.take();
         if let Some(fault) = &fault {
@@ -208,8 +260,63 @@ impl CoreHandler for SimHandler {
             Some(Fault::Delay { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
             _ => {}
         }
+        if batch {
+            return self.batch(&request);
+        }
         let today = Utc::now().date_naive();
-        self.answer(&request.payload, fault.as_ref(), today)
+        let expected = if request.payload_type == PayloadType::X12_276_REQUEST {
+            "276"
+        } else {
+            "270"
+        };
+        self.respond(expected, &request.payload, fault.as_ref(), today)
+    }
+}
+
+impl SimHandler {
+    /// Answers the batch requests: submission, results retrieval, results acknowledgement.
+    fn batch(&self, request: &InboundRequest) -> Result<HandlerReply, HandlerError> {
+        let sender = request.sender_id.as_str();
+        if request.payload_type.is_batch_submission() {
+            let summary = self
+                .claims
+                .intake(
+                    &self.catalog,
+                    sender,
+                    &request.payload,
+                    Utc::now().naive_utc(),
+                    &self.sender_id,
+                    &mut || self.next_control(),
+                )
+                .map_err(|e| illegal_payload(&e.to_string()))?;
+            debug!(payload_id = %request.payload_id, ?summary, "batch taken in");
+            // A receipt only: every acknowledgement is picked up by retrieval.
+            return Ok(HandlerReply {
+                payload_type: PayloadType::BATCH_SUBMISSION_RESPONSE,
+                payload: Bytes::new(),
+            });
+        }
+        if request.payload_type == PayloadType::BATCH_RESULTS_RETRIEVAL {
+            return Ok(match self.claims.next_file(sender) {
+                Some(file) => HandlerReply {
+                    payload_type: file.payload_type,
+                    payload: file.contents,
+                },
+                None => HandlerReply {
+                    payload_type: PayloadType::NO_BATCH_RESULTS_FILE,
+                    payload: Bytes::new(),
+                },
+            });
+        }
+        let file_id = std::str::from_utf8(&request.payload)
+            .map(str::trim)
+            .map_err(|_| illegal_payload("the acknowledged file id is not text"))?;
+        let removed = self.claims.acknowledge(sender, file_id);
+        debug!(payload_id = %request.payload_id, removed, "batch result acknowledged");
+        Ok(HandlerReply {
+            payload_type: PayloadType::BATCH_RESULTS_RESPONSE,
+            payload: Bytes::new(),
+        })
     }
 }
 
@@ -226,8 +333,8 @@ fn unwritable(error: WriteError) -> HandlerError {
     illegal_payload(&format!("the answer could not be written: {error}"))
 }
 
-/// The interchange ids of the answer: the 270's sender and receiver swapped.
-struct Parties {
+/// The interchange ids of an answer: the request's sender and receiver swapped.
+pub(crate) struct Parties {
     sender_qualifier: String,
     sender_id: String,
     receiver_qualifier: String,
@@ -238,7 +345,7 @@ struct Parties {
 }
 
 impl Parties {
-    fn of(interchange: &Interchange<'_>, fallback: &str) -> Self {
+    pub(crate) fn of(interchange: &Interchange<'_>, fallback: &str) -> Self {
         let isa = interchange.isa.as_ref();
         let gs = interchange.groups.first().and_then(|g| g.gs.as_ref());
         let field = |seg: Option<&Segment<'_>>, n: usize, max: usize| -> Option<String> {
@@ -268,7 +375,7 @@ impl Parties {
         }
     }
 
-    fn envelope(&self, control: u32, now: chrono::NaiveDateTime) -> Envelope {
+    pub(crate) fn envelope(&self, control: u32, now: chrono::NaiveDateTime) -> Envelope {
         let interchange = InterchangeHeader {
             sender_qualifier: self.sender_qualifier.clone(),
             sender_id: self.sender_id.clone(),

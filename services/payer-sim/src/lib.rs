@@ -9,6 +9,10 @@
 //! 71 birth date mismatch, 67 dependent not found). A 270 that fails X12 syntax checks gets a 999;
 //! a payload that is not X12 gets the CORE error `PayloadIllegal`.
 //!
+//! It also takes 837P/837I batches in CORE batch mode and keeps a TA1, 999s and 277CAs for
+//! pickup ([`claims`], edits in [`claim_rules`]), and answers 276 inquiries with 277s from the
+//! claims it received ([`status`]).
+//!
 //! [`Faults`] switch on misbehaviour at start or at run time: AAA 42, HTTP 503, CORE
 //! `Receiver Down`, a delay, a garbage answer, an answer about another member.
 //!
@@ -31,9 +35,12 @@
 
 pub mod adjudicate;
 pub mod catalog;
+pub mod claim_rules;
+pub mod claims;
 pub mod config;
 pub mod faults;
 pub mod handler;
+pub mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,6 +55,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 pub use catalog::{Catalog, CatalogError, DEFAULT_CATALOG_TOML};
+pub use claims::{ClaimFront, ClaimRecord, ResultFile};
 pub use config::{AcceptedCredentialConfig, DEFAULT_LISTEN, PayerSimConfig, SECTION, TlsFiles};
 pub use faults::{Fault, Faults};
 pub use handler::SimHandler;
@@ -98,6 +106,7 @@ pub struct PayerSimHandle {
     faults: Faults,
     requests: Arc<AtomicU64>,
     payer_ids: Vec<String>,
+    claims: Arc<ClaimFront>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     grace: Duration,
@@ -117,6 +126,23 @@ impl PayerSimHandle {
     /// Returns the CORE endpoint URL, e.g. `http://127.0.0.1:50061/core`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Returns the claim front end: the claims received (accepted ones with their REF*1K payer
+    /// claim control number, for 276 answers and adjudication) and the files waiting for pickup.
+    /// Held in memory for the life of the process.
+    pub fn claims(&self) -> &Arc<ClaimFront> {
+        &self.claims
+    }
+
+    /// Returns the claims accepted so far (277CA A2), oldest first.
+    pub fn accepted_claims(&self) -> Vec<ClaimRecord> {
+        self.claims.accepted_claims()
+    }
+
+    /// Returns the claim with payer claim control number `number` (277CA REF*1K).
+    pub fn claim_by_payer_number(&self, number: &str) -> Option<ClaimRecord> {
+        self.claims.claim_by_payer_number(number)
     }
 
     /// Returns the fault switches (changes apply to the next request).
@@ -216,12 +242,14 @@ pub async fn start_with_catalog(
     let faults = Faults::new(config.fault.clone());
     let requests = Arc::new(AtomicU64::new(0));
     let payer_ids = catalog.payer_ids().into_iter().map(str::to_owned).collect();
+    let claims = Arc::new(ClaimFront::new());
     let handler = handler::SimHandler::new(
         Arc::new(catalog),
         faults.clone(),
         requests.clone(),
         config.sender_id.clone(),
-    );
+    )
+    .with_claims(claims.clone());
     let mut server = CoreServer::new(handler).with_receiver_ids(config.receiver_ids.clone());
     if !accepted.is_empty() {
         server = server.with_credentials(accepted);
@@ -257,6 +285,7 @@ pub async fn start_with_catalog(
         faults,
         requests,
         payer_ids,
+        claims,
         shutdown: Some(tx),
         task: Some(task),
         grace: Duration::from_millis(config.shutdown_grace_ms),

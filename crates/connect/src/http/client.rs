@@ -499,19 +499,19 @@ impl RealTimeTransport for CoreHttpClient {
 
 /// Batch files over CORE HTTP: submission, retrieval of the next result file, and its acknowledgement.
 ///
-/// Retrieval sends [`PayloadType::BATCH_RESULTS_RETRIEVAL`] with an empty payload; the receiver answers with
-/// the oldest unacknowledged result file (empty payload when none waits). The file id is the SHA-1 of the
+/// Submission sends [`PayloadType::X12_837P_REQUEST`] or [`PayloadType::X12_837I_REQUEST`] when the file's GS08
+/// names one of those guides, [`PayloadType::BATCH_SUBMISSION`] otherwise. Retrieval sends
+/// [`PayloadType::BATCH_RESULTS_RETRIEVAL`] with an empty payload; the receiver answers with the oldest
+/// unacknowledged result file, typed by what it is (999, TA1, 277CA), or [`PayloadType::NO_BATCH_RESULTS_FILE`]
+/// with an empty payload when none waits. The file id is the SHA-1 of the
 /// contents; [`PayloadType::BATCH_RESULTS_ACK`] carries it back so the receiver stops offering that file.
 #[async_trait]
 impl BatchTransport for CoreHttpClient {
     async fn submit(&self, file: OutboundFile) -> Result<SubmissionReceipt, ConnectError> {
         let size = file.contents.len() as u64;
+        let payload_type = PayloadType::for_batch(&file.contents);
         let (response, _) = self
-            .send(
-                ProcessingMode::Batch,
-                PayloadType::BATCH_SUBMISSION,
-                file.contents,
-            )
+            .send(ProcessingMode::Batch, payload_type, file.contents)
             .await?;
         let payload_id = response.envelope.payload_id;
         let reply = Some(response.envelope.payload).filter(|p| !p.is_empty());
@@ -532,7 +532,9 @@ impl BatchTransport for CoreHttpClient {
             )
             .await?;
         let contents = response.envelope.payload;
-        if contents.is_empty() {
+        if contents.is_empty()
+            || response.envelope.payload_type == PayloadType::NO_BATCH_RESULTS_FILE
+        {
             return Ok(None);
         }
         let checksum = crate::envelope::checksum(&contents);

@@ -182,3 +182,116 @@ pub struct ClaimStatusResponse {
     /// Claims, in file order.
     pub claims: Vec<ClaimStatus>,
 }
+
+/// A 277CA claim acknowledgment to write (005010X214): the answer a payer or clearinghouse sends
+/// for each accepted 837 transaction set, one STC per claim.
+///
+/// The receiver-level counts and amounts (2200B QTY*90 / QTY*AA, AMT*YU / AMT*YY) are computed
+/// by the writer from the claims' categories and STC04 charges.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimAcknowledgment {
+    /// BHT03 (the acknowledgment's own reference), BHT04/05.
+    pub header: TransactionHeader,
+    /// 2100A NM1*PR name.
+    pub payer_name: String,
+    /// 2100A NM109 with qualifier PI.
+    pub payer_id: String,
+    /// 2200A TRN*1: the information source's trace of this acknowledgment.
+    pub source_trace: String,
+    /// 2200A DTP*050: when the 837 was received.
+    pub received: NaiveDate,
+    /// 2200A DTP*009: when it was processed.
+    pub processed: NaiveDate,
+    /// 2100B NM1*41: the submitter the acknowledgment goes to.
+    pub receiver_name: PartyName,
+    /// 2100B NM109 with qualifier 46 (the submitter's ETIN).
+    pub receiver_id: String,
+    /// 2200B TRN*2: the reference of the 837 acknowledged (its BHT03).
+    pub receiver_trace: String,
+    /// 2200B STC: the status of the batch as a whole (typically A1:19 or A1:20, action WQ).
+    pub receiver_status: StatusInfo,
+    /// Billing providers (HL 19) with their claims (HL PT), in file order.
+    pub providers: Vec<AcknowledgedProvider>,
+}
+
+/// A billing provider in a 277CA (2000C/2100C) and its claims. Its 2200C STC repeats the
+/// receiver-level status with the provider's total charge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcknowledgedProvider {
+    /// NM1*85 name.
+    pub name: PartyName,
+    /// NM109 with qualifier XX.
+    pub npi: String,
+    /// 2200C TRN*1: the information source's trace for this provider (required by the guide).
+    pub trace: String,
+    /// The claims, each under its own patient level (HL PT).
+    pub claims: Vec<AcknowledgedClaim>,
+}
+
+/// One claim in a 277CA (2000D/2100D/2200D, lines in 2220D).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcknowledgedClaim {
+    /// 2100D NM1*QC name.
+    pub patient_name: PersonName,
+    /// 2100D NM109 with qualifier MI: the subscriber's member id.
+    pub member_id: String,
+    /// 2200D TRN*2: the claim's CLM01.
+    pub patient_control_number: String,
+    /// 2200D STC: category/status/entity, date, action (WQ or U) and STC04 total charge
+    /// (required); STC12 free text may say why.
+    pub status: StatusInfo,
+    /// 2200D REF*1K: the payer claim control number (accepted claims).
+    pub payer_claim_number: Option<String>,
+    /// 2200D REF*BLT: institutional type of bill.
+    pub bill_type: Option<String>,
+    /// 2200D DTP*472: the claim's service dates.
+    pub service_date: DateRange,
+    /// 2220D: lines with a status of their own (rejected lines).
+    pub lines: Vec<LineStatus>,
+}
+
+/// A 277 claim status response to write (005010X212): the answer to one 276 inquiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimStatusAnswer {
+    /// BHT03/04/05.
+    pub header: TransactionHeader,
+    /// 2100A NM1*PR name.
+    pub payer_name: String,
+    /// 2100A NM109 with qualifier PI.
+    pub payer_id: String,
+    /// 2100B NM1*41: the information receiver of the 276.
+    pub receiver_name: PartyName,
+    /// 2100B NM109 with qualifier 46.
+    pub receiver_id: String,
+    /// 2100C NM1*1P: the service provider of the 276.
+    pub provider_name: PartyName,
+    /// 2100C NM109 with qualifier XX.
+    pub provider_npi: String,
+    /// 2100D NM1*IL.
+    pub subscriber_name: PersonName,
+    /// 2100D NM109 with qualifier MI.
+    pub member_id: String,
+    /// 2100E NM1*QC when the patient is a dependent (HL 23).
+    pub dependent: Option<PersonName>,
+    /// The claims answered (2200D, or 2200E under a dependent).
+    pub claims: Vec<AnsweredClaim>,
+}
+
+/// One claim answered in a 277 (2200D/E, lines in 2220D/E).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnsweredClaim {
+    /// TRN*2: the 276's TRN*1 trace number, echoed.
+    pub trace_number: String,
+    /// STC segments, at least one; the first carries STC04 total charge (required).
+    pub statuses: Vec<StatusInfo>,
+    /// REF*1K.
+    pub payer_claim_number: Option<String>,
+    /// REF*BLT.
+    pub bill_type: Option<String>,
+    /// REF*EJ: the provider's patient control number (CLM01).
+    pub patient_control_number: Option<String>,
+    /// DTP*472.
+    pub service_date: Option<DateRange>,
+    /// 2220D/E service lines.
+    pub lines: Vec<LineStatus>,
+}

@@ -1,5 +1,5 @@
 //! Writers: an envelope-aware segment writer ([`X12Writer`]) and typed writers for 837P, 837I,
-//! 270, 276, 999 and TA1, plus [`acknowledge_group`] / [`acknowledge_interchange`] to build the
+//! 270, 271, 276, 277, 277CA, 999 and TA1, plus [`acknowledge_group`] / [`acknowledge_interchange`] to build the
 //! 999 and TA1 for a received file.
 //!
 //! The writer owns every count and trailer: SE01, GE01 and IEA01 are counted, SE02, GE02 and IEA02
@@ -51,6 +51,7 @@ mod claim837_cob;
 mod claim837i;
 mod claim837p;
 mod claim837p_loops;
+mod claim_status277;
 mod eligibility270;
 mod eligibility271;
 mod envelope;
@@ -64,6 +65,7 @@ mod validate;
 
 pub use ack999::write_999;
 pub use acknowledge::{acknowledge_group, acknowledge_interchange};
+pub use claim_status277::{write_277, write_277ca};
 pub use claim837i::write_837i;
 pub use claim837p::write_837p;
 pub use eligibility270::write_270;
@@ -73,7 +75,7 @@ pub use error::WriteError;
 pub use segment::{Element, X12Writer};
 pub use status276::write_276;
 pub use ta1::write_ta1;
-pub use validate::is_valid_npi;
+pub use validate::{is_icd10_format, is_valid_npi};
 
 /// Everything needed to wrap one transaction set in an interchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +190,38 @@ pub fn claim_status_interchange(
         status276::VERSION,
         inquiry,
         write_276,
+    )
+}
+
+/// Writes a 277CA interchange (GS01 HN) holding one claim acknowledgment.
+pub fn claim_acknowledgment_interchange(
+    separators: Separators,
+    envelope: &Envelope,
+    ack: &crate::model::claim_status::ClaimAcknowledgment,
+) -> Result<String, WriteError> {
+    write_interchange(
+        separators,
+        envelope,
+        "HN",
+        claim_status277::ACK_VERSION,
+        ack,
+        write_277ca,
+    )
+}
+
+/// Writes a 277 interchange (GS01 HN) holding one claim status response.
+pub fn claim_status_response_interchange(
+    separators: Separators,
+    envelope: &Envelope,
+    answer: &crate::model::claim_status::ClaimStatusAnswer,
+) -> Result<String, WriteError> {
+    write_interchange(
+        separators,
+        envelope,
+        "HN",
+        claim_status277::STATUS_VERSION,
+        answer,
+        write_277,
     )
 }
 

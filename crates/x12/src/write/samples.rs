@@ -19,7 +19,10 @@ use crate::model::claim::{
     ProfessionalClaim, ProfessionalClaimSet, ProfessionalLine, Receiver, RelatedCause,
     ServiceFacility, Submitter, Subscriber, TaxId,
 };
-use crate::model::claim_status::{ClaimStatusInquiry, StatusClaimQuery, StatusDependent};
+use crate::model::claim_status::{
+    AcknowledgedClaim, AcknowledgedProvider, AnsweredClaim, ClaimAcknowledgment, ClaimStatusAnswer,
+    ClaimStatusInquiry, LineStatus, StatusClaimQuery, StatusCode, StatusDependent, StatusInfo,
+};
 use crate::model::eligibility::{Dependent, EligibilityInquiry, Trace};
 use crate::model::{Address, DateRange, PartyName, PersonName, TransactionHeader};
 
@@ -750,5 +753,158 @@ pub fn interchange_ack() -> InterchangeAck {
         time: NaiveTime::from_hms_opt(9, 31, 0).unwrap_or_default(),
         status: "A".into(),
         note_code: "000".into(),
+    }
+}
+
+fn status(category: &str, code: &str, entity: Option<&str>) -> StatusCode {
+    StatusCode {
+        category: category.into(),
+        category_description: medbill_codesets::short_description(
+            medbill_codesets::CodeList::ClaimStatusCategory,
+            category,
+        )
+        .map(str::to_owned),
+        status: code.into(),
+        entity: entity.map(str::to_owned),
+    }
+}
+
+/// Returns a 277CA for one billing provider: an accepted claim (A2:20 with REF*1K) and a claim
+/// rejected for an invalid rendering NPI (A7:562:82) with a rejected line (2220D).
+pub fn claim_acknowledgment() -> ClaimAcknowledgment {
+    let day = date(2026, 3, 3);
+    ClaimAcknowledgment {
+        header: header("ACK0001"),
+        payer_name: "ACME HEALTH PLAN".into(),
+        payer_id: "ACME01".into(),
+        source_trace: "277CA000001".into(),
+        received: day,
+        processed: day,
+        receiver_name: PartyName::organization("MEDBILL CLINIC BILLING"),
+        receiver_id: "MB123456".into(),
+        receiver_trace: "BATCH0001".into(),
+        receiver_status: StatusInfo {
+            codes: vec![status("A1", "19", Some("PR"))],
+            effective_date: Some(day),
+            action: Some("WQ".into()),
+            charge: Some(dec("385.50")),
+            paid: None,
+            message: None,
+        },
+        providers: vec![AcknowledgedProvider {
+            name: PartyName::organization("SUNRISE FAMILY MEDICINE"),
+            npi: "1234567893".into(),
+            trace: "277CA000001-1".into(),
+            claims: vec![
+                AcknowledgedClaim {
+                    patient_name: PersonName::new("DOE", "JANE"),
+                    member_id: "XJ123456789".into(),
+                    patient_control_number: "PCN-2026-0001".into(),
+                    status: StatusInfo {
+                        codes: vec![status("A2", "20", None)],
+                        effective_date: Some(day),
+                        action: Some("WQ".into()),
+                        charge: Some(dec("185.50")),
+                        paid: None,
+                        message: None,
+                    },
+                    payer_claim_number: Some("SIM0000000001".into()),
+                    bill_type: None,
+                    service_date: DateRange::day(date(2026, 2, 20)),
+                    lines: Vec::new(),
+                },
+                AcknowledgedClaim {
+                    patient_name: PersonName::new("ROE", "RICHARD"),
+                    member_id: "XR987654321".into(),
+                    patient_control_number: "PCN-2026-0002".into(),
+                    status: StatusInfo {
+                        codes: vec![status("A7", "562", Some("82"))],
+                        effective_date: Some(day),
+                        action: Some("U".into()),
+                        charge: Some(dec("200")),
+                        paid: None,
+                        message: Some("RENDERING NPI FAILS ITS CHECK DIGIT".into()),
+                    },
+                    payer_claim_number: None,
+                    bill_type: None,
+                    service_date: DateRange {
+                        from: date(2026, 2, 21),
+                        to: Some(date(2026, 2, 22)),
+                    },
+                    lines: vec![LineStatus {
+                        procedure: Procedure::hc("99213"),
+                        charge: Some(dec("200")),
+                        paid: None,
+                        revenue_code: None,
+                        units: Some(dec("1")),
+                        statuses: vec![StatusInfo {
+                            codes: vec![status("A7", "562", Some("82"))],
+                            effective_date: Some(day),
+                            action: Some("U".into()),
+                            charge: Some(dec("200")),
+                            paid: None,
+                            message: None,
+                        }],
+                        line_control_number: Some("LN-2".into()),
+                        service_date: Some(DateRange::day(date(2026, 2, 21))),
+                    }],
+                },
+            ],
+        }],
+    }
+}
+
+/// Returns a 277 answering [`claim_status_inquiry`]: the first claim pending (P1:20), the second
+/// not found (A4:35).
+pub fn claim_status_answer() -> ClaimStatusAnswer {
+    let day = date(2026, 3, 4);
+    ClaimStatusAnswer {
+        header: header("STAT0001"),
+        payer_name: "ACME HEALTH PLAN".into(),
+        payer_id: "ACME01".into(),
+        receiver_name: PartyName::organization("MEDBILL CLINIC BILLING"),
+        receiver_id: "MB123456".into(),
+        provider_name: PartyName::organization("SUNRISE FAMILY MEDICINE"),
+        provider_npi: "1234567893".into(),
+        subscriber_name: PersonName::new("DOE", "JANE"),
+        member_id: "XJ123456789".into(),
+        dependent: None,
+        claims: vec![
+            AnsweredClaim {
+                trace_number: "ST-TRACE-1".into(),
+                statuses: vec![StatusInfo {
+                    codes: vec![status("P1", "20", None)],
+                    effective_date: Some(day),
+                    action: None,
+                    charge: Some(dec("185.5")),
+                    paid: Some(dec("0")),
+                    message: None,
+                }],
+                payer_claim_number: Some("PAYERCLM998877".into()),
+                bill_type: None,
+                patient_control_number: Some("PCN-2026-0001".into()),
+                service_date: Some(DateRange::day(date(2026, 2, 20))),
+                lines: Vec::new(),
+            },
+            AnsweredClaim {
+                trace_number: "ST-TRACE-2".into(),
+                statuses: vec![StatusInfo {
+                    codes: vec![status("A4", "35", None)],
+                    effective_date: Some(day),
+                    action: None,
+                    charge: Some(dec("1289.95")),
+                    paid: None,
+                    message: None,
+                }],
+                payer_claim_number: None,
+                bill_type: Some("131".into()),
+                patient_control_number: Some("HOSP-0001".into()),
+                service_date: Some(DateRange {
+                    from: date(2026, 2, 10),
+                    to: Some(date(2026, 2, 10)),
+                }),
+                lines: Vec::new(),
+            },
+        ],
     }
 }

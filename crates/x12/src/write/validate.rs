@@ -139,15 +139,20 @@ pub(crate) fn gender(ctx: &str, field: &'static str, v: &str) -> Result<(), Writ
     code(ctx, field, v, &["F", "M", "U"])
 }
 
-/// ICD-10-CM without the dot: a letter, a digit, then up to 5 alphanumerics.
-pub(crate) fn icd10(ctx: &str, field: &'static str, v: &str) -> Result<(), WriteError> {
-    let b = v.as_bytes();
-    let ok = (3..=7).contains(&b.len())
+/// Tells whether `code` has the ICD-10-CM format without the dot: a letter, a digit, then 1 to
+/// 5 capital letters or digits (3 to 7 characters). Says nothing about whether the code exists.
+pub fn is_icd10_format(code: &str) -> bool {
+    let b = code.as_bytes();
+    (3..=7).contains(&b.len())
         && b.first().is_some_and(u8::is_ascii_uppercase)
         && b.get(1).is_some_and(u8::is_ascii_digit)
         && b.iter()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-    if !ok {
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+/// ICD-10-CM without the dot: a letter, a digit, then up to 5 alphanumerics.
+pub(crate) fn icd10(ctx: &str, field: &'static str, v: &str) -> Result<(), WriteError> {
+    if !is_icd10_format(v) {
         return Err(invalid(
             ctx,
             field,

@@ -89,3 +89,66 @@ pub fn read_837i(set: &TransactionSet<'_>) -> Parsed<InstitutionalClaimSet> {
         problems: problems.0,
     }
 }
+
+/// Returns the 837 loop id (`2300`, `2400`, `2010BA`, ...) the segment at `position` (1-based
+/// within the set, ST = 1, as IK302 counts) belongs to, for IK303; `None` in the header.
+pub fn loop_at(set: &TransactionSet<'_>, position: usize) -> Option<&'static str> {
+    let institutional = is_institutional(set);
+    let mut current: Option<&'static str> = None;
+    // Where the last HL / CLM / SBR / LX put us: NM1 loops depend on it.
+    let mut level = "";
+    for seg in set.segments.iter().take(position) {
+        let q = seg.text(1);
+        current = match seg.id() {
+            "NM1" => match (level, q.as_ref()) {
+                ("", "41") => Some("1000A"),
+                ("", "40") => Some("1000B"),
+                ("2000A", "85") => Some("2010AA"),
+                ("2000A", "87") => Some("2010AB"),
+                ("2000A", "PE") => Some("2010AC"),
+                ("2000B", "IL") => Some("2010BA"),
+                ("2000B", "PR") => Some("2010BB"),
+                ("2000C", "QC") => Some("2010CA"),
+                ("2300", "DN") if !institutional => Some("2310A"),
+                ("2300", "71") => Some("2310A"),
+                ("2300", "72") => Some("2310B"),
+                ("2300", "82") => Some(if institutional { "2310D" } else { "2310B" }),
+                ("2300", "77") => Some(if institutional { "2310E" } else { "2310C" }),
+                ("2300", "ZZ") => Some("2310C"),
+                ("2300", "DQ") => Some("2310D"),
+                ("2300", "PW") => Some("2310E"),
+                ("2300", "45") => Some("2310F"),
+                ("2320", "IL") => Some("2330A"),
+                ("2320", "PR") => Some("2330B"),
+                ("2400", _) => Some("2420"),
+                _ => current,
+            },
+            "HL" => {
+                level = match seg.text(3).as_ref() {
+                    "20" => "2000A",
+                    "22" => "2000B",
+                    "23" => "2000C",
+                    _ => level,
+                };
+                Some(level)
+            }
+            "CLM" => {
+                level = "2300";
+                Some(level)
+            }
+            "SBR" if level == "2300" || level == "2320" => {
+                level = "2320";
+                Some(level)
+            }
+            "LX" => {
+                level = "2400";
+                Some(level)
+            }
+            "LIN" => Some("2410"),
+            "SVD" => Some("2430"),
+            "SE" => None,
+            _ => current,
+        };
+    }
+    current
+}

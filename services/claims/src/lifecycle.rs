@@ -26,6 +26,11 @@ pub const TRANSITIONS: &[(ClaimStatus, ClaimStatus, &str)] = &[
     (Ready, Void, "cancelled before submission"),
     (
         Submitted,
+        Ready,
+        "the 837 batch could not be delivered; ready for the next batch",
+    ),
+    (
+        Submitted,
         Accepted,
         "accepted into adjudication (277CA A1/A2)",
     ),

@@ -12,9 +12,9 @@
 //! in one transaction with the idempotency record; delivery follows. A delivery failure marks the
 //! batch FAILED and puts its claims back to READY for the next batch.
 
-pub(crate) mod delivery;
+pub mod delivery;
 pub(crate) mod rpc;
-pub(crate) mod writer;
+pub mod writer;
 
 use chrono::{DateTime, Utc};
 use medbill_domain::{ClaimId, Money, code_enum};

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use chrono::{NaiveDate, Utc};
 use medbill_domain::{
     ClaimId, CoverageId, Npi, PatientControlNumber,
     estimate::{PlaceOfService, ServiceUnits},
@@ -26,7 +27,9 @@ use tonic::{Request, Response, Status};
 use crate::coverage::CoverageClient;
 use crate::model::{
     Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, NewClaim, NewClaimLine,
+    ScrubFinding, ScrubSeverity,
 };
+use crate::scrub::ScrubRules;
 use crate::store::ClaimStore;
 
 /// Longest payer identifier (NM109 of the payer is 80 characters).
@@ -35,8 +38,12 @@ const MAX_PAYER_ID_LEN: usize = 80;
 /// The claims gRPC service over a [`ClaimStore`], checking coverages with the eligibility service.
 #[derive(Clone)]
 pub struct ClaimsService {
-    store: Arc<dyn ClaimStore>,
-    coverage: CoverageClient,
+    pub(crate) store: Arc<dyn ClaimStore>,
+    pub(crate) coverage: CoverageClient,
+    /// Code sets and payer rules of ScrubClaim.
+    pub(crate) scrub_rules: Arc<ScrubRules>,
+    /// Today's date, for timely filing.
+    pub(crate) today: fn() -> NaiveDate,
 }
 
 impl std::fmt::Debug for ClaimsService {
@@ -57,7 +64,22 @@ impl ClaimsService {
         Self {
             store,
             coverage: CoverageClient::new(eligibility, retry),
+            scrub_rules: ScrubRules::builtin(),
+            today: || Utc::now().date_naive(),
         }
+    }
+
+    /// Uses these code sets and payer rules for ScrubClaim instead of the shipped code sets
+    /// with default rules (see `ClaimsConfig::scrub_rules`).
+    pub fn with_scrub_rules(mut self, rules: Arc<ScrubRules>) -> Self {
+        self.scrub_rules = rules;
+        self
+    }
+
+    /// Takes today's date from `today` (tests pin it; the default is the UTC date).
+    pub fn with_today(mut self, today: fn() -> NaiveDate) -> Self {
+        self.today = today;
+        self
     }
 
     /// Wraps the service in its generated tonic server (apply message limits with
@@ -210,12 +232,9 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
 
     async fn scrub_claim(
         &self,
-        _request: Request<pb::ScrubClaimRequest>,
+        request: Request<pb::ScrubClaimRequest>,
     ) -> Result<Response<pb::ScrubClaimResponse>, Status> {
-        Err(unimplemented(
-            "ScrubClaim",
-            "claim scrubbing (code sets, NCCI edits, coverage on the date of service)",
-        ))
+        self.scrub(request).await
     }
 
     async fn submit_claims(
@@ -549,6 +568,24 @@ pub fn to_proto(c: &Claim) -> pb::Claim {
         encounter_ref: c.encounter_ref.clone().unwrap_or_default(),
         created_at: Some(timestamp(c.created_at)),
         updated_at: Some(timestamp(c.updated_at)),
+        scrub_findings: c.scrub_findings.iter().map(finding_to_proto).collect(),
         ..Default::default()
+    }
+}
+
+/// Maps a scrub finding to its wire form.
+pub fn finding_to_proto(f: &ScrubFinding) -> pb::ScrubFinding {
+    pb::ScrubFinding {
+        edit_code: f.edit_code.as_str().to_owned(),
+        severity: match f.severity {
+            ScrubSeverity::Info => pb::ScrubSeverity::Info,
+            ScrubSeverity::Warning => pb::ScrubSeverity::Warning,
+            ScrubSeverity::Error => pb::ScrubSeverity::Error,
+        }
+        .into(),
+        message: f.message.clone(),
+        field: f.field.clone(),
+        line_number: f.line_number,
+        x12_location: f.x12_location.clone(),
     }
 }

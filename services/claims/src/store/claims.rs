@@ -149,6 +149,7 @@ fn claim_from_rows(
         encounter_ref: row.encounter_ref,
         created_at: timestamp(row.created_at, "claim created_at")?,
         updated_at: timestamp(row.updated_at, "claim updated_at")?,
+        scrub_findings: Vec::new(),
     })
 }
 
@@ -345,6 +346,7 @@ impl SqlClaimStore {
             encounter_ref: claim.encounter_ref.clone(),
             created_at: at,
             updated_at: at,
+            scrub_findings: Vec::new(),
         })
     }
 

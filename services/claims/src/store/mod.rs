@@ -7,10 +7,12 @@
 //! it is still the one read, and appends the history entry. One file per aggregate:
 //!
 //! - `claims.rs`: claims, their diagnoses and lines (create, get, list);
-//! - `history.rs`: the status history and status changes.
+//! - `history.rs`: the status history and status changes;
+//! - `scrub.rs`: the findings of each claim's latest scrub.
 
 mod claims;
 mod history;
+mod scrub;
 
 use std::sync::Arc;
 
@@ -24,7 +26,7 @@ use tonic::Code;
 
 use crate::lifecycle::IllegalTransition;
 use crate::model::{
-    Claim, ClaimFilter, ClaimStatus, ClaimValidationError, NewClaim, StatusChange,
+    Claim, ClaimFilter, ClaimStatus, ClaimValidationError, NewClaim, ScrubFinding, StatusChange,
     StatusChangeSource,
 };
 
@@ -131,6 +133,17 @@ pub trait ClaimStore: Send + Sync {
         change: NewStatus<'_>,
     ) -> Result<StatusChange, ClaimStoreError>;
 
+    /// Replaces the claim's scrub findings (the latest scrub's, errors first) in `tx`; `at` is
+    /// when it was scrubbed, in unix micros.
+    async fn replace_scrub_findings(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        claim_id: ClaimId,
+        findings: &[ScrubFinding],
+        at: i64,
+    ) -> Result<(), ClaimStoreError>;
+
     /// Returns the claim with this id, or `None` when the tenant has none.
     async fn get_claim(
         &self,
@@ -208,12 +221,25 @@ impl ClaimStore for SqlClaimStore {
         history::transition(tx, tenant, claim_id, change).await
     }
 
+    async fn replace_scrub_findings(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        claim_id: ClaimId,
+        findings: &[ScrubFinding],
+        at: i64,
+    ) -> Result<(), ClaimStoreError> {
+        scrub::replace(tx, tenant, claim_id, findings, at).await
+    }
+
     async fn get_claim(
         &self,
         tenant: &TenantId,
         id: ClaimId,
     ) -> Result<Option<Claim>, ClaimStoreError> {
-        self.get(tenant, id).await
+        let mut claim = self.get(tenant, id).await?;
+        scrub::attach(&self.db, tenant, claim.as_mut_slice()).await?;
+        Ok(claim)
     }
 
     async fn list_claims(
@@ -223,7 +249,9 @@ impl ClaimStore for SqlClaimStore {
         after: Option<ClaimId>,
         limit: u32,
     ) -> Result<Vec<Claim>, ClaimStoreError> {
-        self.list(tenant, filter, after, limit).await
+        let mut claims = self.list(tenant, filter, after, limit).await?;
+        scrub::attach(&self.db, tenant, &mut claims).await?;
+        Ok(claims)
     }
 
     async fn status_history(

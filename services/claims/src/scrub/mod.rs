@@ -11,6 +11,8 @@
 
 pub mod edits;
 mod rpc;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -8,6 +8,10 @@
 //! same tenant; this client has no token of its own) and is retried on UNAVAILABLE under the
 //! configured [`RetryPolicy`], since a read is idempotent.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
 use chrono::NaiveDate;
 use medbill_domain::TenantId;
 use medbill_proto::eligibility::v1 as pb;
@@ -99,18 +103,59 @@ impl From<CoverageError> for Status {
     }
 }
 
+/// How long coverage dates read from the eligibility service are reused by ScrubClaim.
+/// Coverages are written once there (no RPC changes one), so this bounds staleness should that
+/// change.
+const DATES_TTL: Duration = Duration::from_secs(300);
+/// Most coverages whose dates are kept; the cache is emptied when it is full.
+const DATES_MAX_ENTRIES: usize = 100_000;
+
+/// Coverage dates recently read, by tenant and coverage id, so scrubbing a burst of claims on
+/// one coverage asks eligibility once per [`DATES_TTL`] instead of once per claim. Only found
+/// coverages are kept.
+#[derive(Debug, Default)]
+struct DatesCache {
+    entries: Mutex<HashMap<(String, String), (Instant, CoverageDates)>>,
+}
+
+impl DatesCache {
+    fn get(&self, tenant: &TenantId, coverage_id: &str) -> Option<CoverageDates> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(&(tenant.as_str().to_owned(), coverage_id.to_owned()))
+            .filter(|(at, _)| at.elapsed() < DATES_TTL)
+            .map(|(_, dates)| *dates)
+    }
+
+    fn put(&self, tenant: &TenantId, coverage_id: &str, dates: CoverageDates) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= DATES_MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(
+            (tenant.as_str().to_owned(), coverage_id.to_owned()),
+            (Instant::now(), dates),
+        );
+    }
+}
+
 /// The generated eligibility client with the retry policy for its reads.
 #[derive(Clone, Debug)]
 pub struct CoverageClient {
     client: EligibilityServiceClient<TracedChannel>,
     retry: RetryPolicy,
+    dates: Arc<DatesCache>,
 }
 
 impl CoverageClient {
     /// Wraps the eligibility client (built with `medbill_runtime::client::connect` and no token:
     /// each call forwards the caller's) and the retry policy for its reads.
     pub fn new(client: EligibilityServiceClient<TracedChannel>, retry: RetryPolicy) -> Self {
-        Self { client, retry }
+        Self {
+            client,
+            retry,
+            dates: Arc::default(),
+        }
     }
 
     /// Fetches the claim's coverage on behalf of the caller of `inbound` and checks that it is
@@ -127,14 +172,23 @@ impl CoverageClient {
     ) -> Result<(), CoverageError> {
         let coverage_id = claim.coverage_id.as_str();
         let coverage = self.fetch(inbound, coverage_id).await;
+        // The claim's first scrub will ask for these dates.
+        if let Ok(dates) = coverage
+            .as_ref()
+            .map_err(drop)
+            .and_then(|c| dates_of(c).map_err(drop))
+        {
+            self.dates.put(tenant, coverage_id, dates);
+        }
         let result = coverage.and_then(|c| matches_claim(&c, claim));
         log_failure(&result, coverage_id, tenant, "claim not created");
         result
     }
 
     /// Returns the dates the claim's coverage is in force (ScrubClaim's coverage edit), asked
-    /// on behalf of the caller of `inbound`; a coverage the eligibility service no longer has
-    /// is [`CoverageDates::NotFound`], a finding rather than a failure.
+    /// on behalf of the caller of `inbound` unless read for this tenant in the last five
+    /// minutes; a coverage the eligibility service no longer has is
+    /// [`CoverageDates::NotFound`], a finding rather than a failure.
     ///
     /// # Errors
     /// [`CoverageError::Unavailable`] after the retries, [`CoverageError::Unexpected`] for any
@@ -145,8 +199,11 @@ impl CoverageClient {
         tenant: &TenantId,
         coverage_id: &str,
     ) -> Result<CoverageDates, CoverageError> {
+        if let Some(dates) = self.dates.get(tenant, coverage_id) {
+            return Ok(dates);
+        }
         let result = match self.fetch(inbound, coverage_id).await {
-            Ok(c) => dates_of(&c),
+            Ok(c) => dates_of(&c).inspect(|dates| self.dates.put(tenant, coverage_id, *dates)),
             Err(CoverageError::NotFound { .. }) => Ok(CoverageDates::NotFound),
             Err(e) => Err(e),
         };

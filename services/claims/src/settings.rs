@@ -25,7 +25,9 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use medbill_codesets::icd10::{Icd10CodeSets, Icd10Edition};
 use medbill_codesets::ncci::{MueLimits, PtpEdits};
-use medbill_codesets::procedures::{CptCodes, is_cpt_format, is_hcpcs_level2_format};
+use medbill_codesets::procedures::{
+    CptCodes, hcpcs_level2_stats, is_cpt_format, is_hcpcs_level2_format,
+};
 use medbill_runtime::LoadedConfig;
 use medbill_runtime::config::ConfigError;
 use serde::{Deserialize, Serialize};
@@ -194,6 +196,11 @@ impl ClaimsConfig {
                 })?;
             icd10.add(edition);
         }
+        // Decompress the shipped editions and HCPCS now rather than in the first scrub.
+        for edition in icd10.editions() {
+            edition.len();
+        }
+        hcpcs_level2_stats();
         let cpt = sets
             .cpt_file
             .as_ref()

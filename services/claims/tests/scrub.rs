@@ -47,6 +47,8 @@ struct Suite {
     claims: TestServer,
     eligibility: TestServer,
     service: ClaimsService,
+    env_db: medbill_storage::Database,
+    rules: Arc<medbill_claims::scrub::ScrubRules>,
     _files: tempfile::TempDir,
 }
 
@@ -59,13 +61,6 @@ impl Suite {
             EligibilityService::new(eligibility_store).into_server(),
         ))
         .await;
-        let channel =
-            medbill_runtime::client::connect(&eligibility.url(), &ClientConfig::default())?;
-        let retry = RetryPolicy {
-            initial_backoff_ms: 10,
-            max_backoff_ms: 50,
-            ..RetryPolicy::default()
-        };
         let files = tempfile::tempdir()?;
         let write = |name: &str, text: &str| -> anyhow::Result<PathBuf> {
             let path = files.path().join(name);
@@ -88,18 +83,24 @@ impl Suite {
             procedures_requiring_authorization: vec!["J3490".to_owned()],
         }];
         let rules = Arc::new(config.scrub_rules()?);
-        let store = open_store(env.db().clone()).await?;
-        let service = ClaimsService::new(store, EligibilityServiceClient::new(channel), retry)
-            .with_scrub_rules(rules)
-            .with_today(today);
+        let service = fresh_service(env.db(), &eligibility, rules.clone()).await?;
         let claims =
             TestServer::start(tonic::service::Routes::new(service.clone().into_server())).await;
         Ok(Self {
             claims,
             eligibility,
             service,
+            env_db: env.db().clone(),
+            rules,
             _files: files,
         })
+    }
+
+    /// Another claims server over the same store and rules, with its own eligibility client
+    /// (and so no coverage dates read yet).
+    async fn second_server(&self) -> anyhow::Result<TestServer> {
+        let service = fresh_service(&self.env_db, &self.eligibility, self.rules.clone()).await?;
+        Ok(TestServer::start(tonic::service::Routes::new(service.into_server())).await)
     }
 
     fn client(&self, caller: Caller) -> Client {
@@ -124,6 +125,26 @@ impl Suite {
         let coverage = c.create_coverage(req).await?.into_inner().coverage;
         Ok(coverage.map(|c| c.id).unwrap_or_default())
     }
+}
+
+async fn fresh_service(
+    db: &medbill_storage::Database,
+    eligibility: &TestServer,
+    rules: Arc<medbill_claims::scrub::ScrubRules>,
+) -> anyhow::Result<ClaimsService> {
+    let channel = medbill_runtime::client::connect(&eligibility.url(), &ClientConfig::default())?;
+    // Short pauses keep the "eligibility down" test quick.
+    let retry = RetryPolicy {
+        initial_backoff_ms: 10,
+        max_backoff_ms: 50,
+        ..RetryPolicy::default()
+    };
+    let store = open_store(db.clone()).await?;
+    Ok(
+        ClaimsService::new(store, EligibilityServiceClient::new(channel), retry)
+            .with_scrub_rules(rules)
+            .with_today(today),
+    )
 }
 
 fn line(code: &str, day: &str, pointers: Vec<u32>) -> pb::ClaimLine {
@@ -515,17 +536,27 @@ medbill_storage::conformance_tests! {
         Ok(())
     }
 
-    async fn eligibility_down_is_unavailable_and_writes_nothing(env: TestEnv) -> anyhow::Result<()> {
+    async fn eligibility_down_is_unavailable_unless_the_dates_were_read(env: TestEnv) -> anyhow::Result<()> {
         let suite = Suite::start(&env, false).await?;
         let mut a = suite.client(Caller::TenantA);
         let cov = suite.coverage(Caller::TenantA, "2026-01-01").await?;
-        let created = create(&mut a, input("PCN-1", &cov)).await?;
+        let first = create(&mut a, input("PCN-1", &cov)).await?;
+        let second = create(&mut a, input("PCN-2", &cov)).await?;
+        let other = suite.second_server().await?;
+        let mut a_other = ClaimsServiceClient::new(other.channel(Caller::TenantA));
         suite.eligibility.shutdown().await;
-        let err = a.scrub_claim(scrub_request("s-1", &created.id)).await.unwrap_err();
+
+        // A server that never read the coverage cannot scrub: UNAVAILABLE, nothing written.
+        let err = a_other.scrub_claim(scrub_request("s-1", &first.id)).await.unwrap_err();
         assert_eq!(err.code(), Code::Unavailable, "{err:?}");
-        let got = a.get_claim(pb::GetClaimRequest { id: created.id.clone() }).await?.into_inner().claim.unwrap_or_default();
+        assert_eq!(err.message(), "eligibility service unavailable; retry");
+        let got = a.get_claim(pb::GetClaimRequest { id: first.id.clone() }).await?.into_inner().claim.unwrap_or_default();
         assert_eq!(got.status(), pb::ClaimStatus::Draft);
         assert!(got.scrub_findings.is_empty());
+
+        // The server that created the claims read the coverage then and reuses its dates.
+        assert!(scrub(&mut a, "s-1", &first.id).await?.passed);
+        assert!(scrub(&mut a, "s-2", &second.id).await?.passed);
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 //! UTC. The wire (proto) and database shapes are mapped to and from these types at their boundaries.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use medbill_codesets::procedures::is_cpt_format;
 use medbill_domain::code_enum;
 pub use medbill_domain::codes::UnknownCode;
 use medbill_domain::{ClaimId, Money, Npi, PatientControlNumber};
@@ -451,7 +452,7 @@ impl NewClaim {
                 return Err(ClaimValidationError::new(
                     at("procedure_code"),
                     format!(
-                        "{:?} is not a CPT (5 digits, or 4 digits and F/T/U) or HCPCS Level II (letter and 4 digits) code",
+                        "{:?} is not a CPT (5 digits, or 4 digits and F/T/U/M) or HCPCS Level II (letter and 4 digits) code",
                         line.procedure_code
                     ),
                 ));
@@ -629,21 +630,12 @@ pub fn is_icd10_cm_format(code: &str) -> bool {
             .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
 }
 
-/// Returns whether `code` has the shape of a CPT code (5 digits, or 4 digits and F/T/U; CPT descriptions are
+/// Returns whether `code` has the shape of a CPT code (5 digits, or 4 digits and F/T/U/M; CPT descriptions are
 /// AMA-licensed, so only the format is checked) or a HCPCS Level II code (a letter and 4 digits).
 pub fn is_procedure_code_format(code: &str) -> bool {
     let b = code.as_bytes();
-    if b.len() != 5 {
-        return false;
-    }
-    let four_digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
-    match (b.first(), b.get(4)) {
-        (Some(first), Some(last)) if first.is_ascii_digit() => {
-            four_digits(&b[..4]) && (last.is_ascii_digit() || matches!(last, b'F' | b'T' | b'U'))
-        }
-        (Some(first), Some(_)) if first.is_ascii_uppercase() => four_digits(&b[1..]),
-        _ => false,
-    }
+    is_cpt_format(code)
+        || (b.len() == 5 && b[0].is_ascii_uppercase() && b[1..].iter().all(u8::is_ascii_digit))
 }
 
 #[cfg(test)]
@@ -809,6 +801,10 @@ mod tests {
     fn code_formats() {
         assert!(is_procedure_code_format("99213"));
         assert!(is_procedure_code_format("0001F"));
+        assert!(
+            is_procedure_code_format("0001M"),
+            "CPT multianalyte assays end in M"
+        );
         assert!(is_procedure_code_format("G0439"));
         assert!(!is_procedure_code_format("9921"));
         assert!(!is_procedure_code_format("0001X"));

@@ -433,6 +433,22 @@ mod tests {
     }
 
     #[test]
+    fn shipped_editions_keep_their_sources_and_legal_lines() {
+        for gz in [
+            &include_bytes!("../data/icd10cm_fy2025.csv.gz")[..],
+            &include_bytes!("../data/icd10cm_fy2026_apr.csv.gz")[..],
+        ] {
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(gz)
+                .read_to_string(&mut text)
+                .unwrap();
+            let mut lines = text.lines();
+            assert!(lines.next().unwrap().starts_with("# SOURCES: "));
+            assert!(lines.next().unwrap().starts_with("# LEGAL: "));
+        }
+    }
+
+    #[test]
     fn lookup_answers_by_date_of_service() {
         let sets = Icd10CodeSets::builtin();
         let in_26 = d("2026-05-01");

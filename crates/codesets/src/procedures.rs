@@ -222,6 +222,9 @@ mod tests {
             !is_hcpcs_level2_modifier("25"),
             "CPT modifiers are not in the file"
         );
+        let mut lines = HCPCS_LEVEL2_CSV.lines();
+        assert!(lines.next().unwrap().starts_with("# SOURCES: "));
+        assert!(lines.next().unwrap().starts_with("# LEGAL: "));
     }
 
     #[test]

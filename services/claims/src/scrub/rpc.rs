@@ -108,15 +108,11 @@ impl ClaimsService {
             .map_err(ServiceError::from)?;
         claim.status = change.to;
         claim.updated_at = change.at;
-        let response = pb::ScrubClaimResponse {
-            passed: errors == 0,
-            findings: findings.iter().map(finding_to_proto).collect(),
-            claim: None,
-        };
         claim.scrub_findings = findings;
         let response = pb::ScrubClaimResponse {
+            passed: errors == 0,
+            findings: claim.scrub_findings.iter().map(finding_to_proto).collect(),
             claim: Some(to_proto(&claim)),
-            ..response
         };
         op.commit(&response).await?;
         tracing::info!(

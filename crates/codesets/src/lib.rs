@@ -9,6 +9,10 @@
 #![forbid(unsafe_code)]
 
 mod csv;
+pub mod icd10;
+mod key;
+pub mod ncci;
+pub mod procedures;
 
 use std::collections::HashMap;
 use std::fmt;

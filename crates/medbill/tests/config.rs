@@ -88,7 +88,7 @@ fn configuration_md_documents_every_top_level_key_and_section() {
             "docs/configuration.md has no row for `{key}`"
         );
     }
-    for section in ["[eligibility]", "[[payers]]", "[payer_sim]"] {
+    for section in ["[eligibility]", "[[payers]]", "[claims]", "[payer_sim]"] {
         assert!(text.contains(section), "no heading for {section}");
     }
     for key in [
@@ -98,6 +98,10 @@ fn configuration_md_documents_every_top_level_key_and_section() {
         "eligibility.cache_max_entries",
         "payers[].transport.credentials",
         "payer_sim.listen",
+        "claims.code_sets.icd10cm[].valid_from",
+        "claims.code_sets.ncci.ptp_practitioner",
+        "claims.payers[].timely_filing_days",
+        "claims.payers[].procedures_requiring_authorization",
     ] {
         assert!(
             text.contains(key),

@@ -1,5 +1,6 @@
-//! The claims service's one question to the eligibility service: does the coverage a claim names
-//! exist for the caller's tenant, and is it the claim's payer and patient?
+//! The claims service's questions to the eligibility service: does the coverage a claim names
+//! exist for the caller's tenant, and is it the claim's payer and patient (CreateClaim)? On which
+//! dates is it in force (ScrubClaim)?
 //!
 //! The call goes through the generated eligibility client on a
 //! [`TracedChannel`](medbill_runtime::client::TracedChannel) (trace context and a default
@@ -7,6 +8,11 @@
 //! same tenant; this client has no token of its own) and is retried on UNAVAILABLE under the
 //! configured [`RetryPolicy`], since a read is idempotent.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
 use medbill_domain::TenantId;
 use medbill_proto::eligibility::v1 as pb;
 use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
@@ -17,6 +23,7 @@ use medbill_runtime::config::RetryPolicy;
 use tonic::{Code, Request, Status};
 
 use crate::model::NewClaim;
+use crate::scrub::CoverageDates;
 
 /// Explains why a claim's coverage was refused or could not be checked.
 #[derive(Debug, thiserror::Error)]
@@ -96,18 +103,59 @@ impl From<CoverageError> for Status {
     }
 }
 
+/// How long coverage dates read from the eligibility service are reused by ScrubClaim.
+/// Coverages are written once there (no RPC changes one), so this bounds staleness should that
+/// change.
+const DATES_TTL: Duration = Duration::from_secs(300);
+/// Most coverages whose dates are kept; the cache is emptied when it is full.
+const DATES_MAX_ENTRIES: usize = 100_000;
+
+/// Coverage dates recently read, by tenant and coverage id, so scrubbing a burst of claims on
+/// one coverage asks eligibility once per [`DATES_TTL`] instead of once per claim. Only found
+/// coverages are kept.
+#[derive(Debug, Default)]
+struct DatesCache {
+    entries: Mutex<HashMap<(String, String), (Instant, CoverageDates)>>,
+}
+
+impl DatesCache {
+    fn get(&self, tenant: &TenantId, coverage_id: &str) -> Option<CoverageDates> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(&(tenant.as_str().to_owned(), coverage_id.to_owned()))
+            .filter(|(at, _)| at.elapsed() < DATES_TTL)
+            .map(|(_, dates)| *dates)
+    }
+
+    fn put(&self, tenant: &TenantId, coverage_id: &str, dates: CoverageDates) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= DATES_MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(
+            (tenant.as_str().to_owned(), coverage_id.to_owned()),
+            (Instant::now(), dates),
+        );
+    }
+}
+
 /// The generated eligibility client with the retry policy for its reads.
 #[derive(Clone, Debug)]
 pub struct CoverageClient {
     client: EligibilityServiceClient<TracedChannel>,
     retry: RetryPolicy,
+    dates: Arc<DatesCache>,
 }
 
 impl CoverageClient {
     /// Wraps the eligibility client (built with `medbill_runtime::client::connect` and no token:
     /// each call forwards the caller's) and the retry policy for its reads.
     pub fn new(client: EligibilityServiceClient<TracedChannel>, retry: RetryPolicy) -> Self {
-        Self { client, retry }
+        Self {
+            client,
+            retry,
+            dates: Arc::default(),
+        }
     }
 
     /// Fetches the claim's coverage on behalf of the caller of `inbound`, checks that it is the
@@ -123,6 +171,52 @@ impl CoverageClient {
         claim: &NewClaim,
     ) -> Result<pb::Coverage, CoverageError> {
         let coverage_id = claim.coverage_id.as_str();
+        let coverage = self.fetch(inbound, coverage_id).await;
+        // The claim's first scrub will ask for these dates.
+        if let Ok(dates) = coverage
+            .as_ref()
+            .map_err(drop)
+            .and_then(|c| dates_of(c).map_err(drop))
+        {
+            self.dates.put(tenant, coverage_id, dates);
+        }
+        let result = coverage.and_then(|c| matches_claim(&c, claim).map(|()| c));
+        log_failure(&result, coverage_id, tenant, "claim not created");
+        result
+    }
+
+    /// Returns the dates the claim's coverage is in force (ScrubClaim's coverage edit), asked
+    /// on behalf of the caller of `inbound` unless read for this tenant in the last five
+    /// minutes; a coverage the eligibility service no longer has is
+    /// [`CoverageDates::NotFound`], a finding rather than a failure.
+    ///
+    /// # Errors
+    /// [`CoverageError::Unavailable`] after the retries, [`CoverageError::Unexpected`] for any
+    /// other failure or unreadable dates.
+    pub async fn coverage_dates<T: Sync>(
+        &self,
+        inbound: &Request<T>,
+        tenant: &TenantId,
+        coverage_id: &str,
+    ) -> Result<CoverageDates, CoverageError> {
+        if let Some(dates) = self.dates.get(tenant, coverage_id) {
+            return Ok(dates);
+        }
+        let result = match self.fetch(inbound, coverage_id).await {
+            Ok(c) => dates_of(&c).inspect(|dates| self.dates.put(tenant, coverage_id, *dates)),
+            Err(CoverageError::NotFound { .. }) => Ok(CoverageDates::NotFound),
+            Err(e) => Err(e),
+        };
+        log_failure(&result, coverage_id, tenant, "claim not scrubbed");
+        result
+    }
+
+    /// Fetches a coverage on behalf of the caller of `inbound`, retrying reads.
+    async fn fetch<T: Sync>(
+        &self,
+        inbound: &Request<T>,
+        coverage_id: &str,
+    ) -> Result<pb::Coverage, CoverageError> {
         let answer = retry_idempotent(&self.retry, || {
             let mut client = self.client.clone();
             let mut outbound = Request::new(pb::GetCoverageRequest {
@@ -135,7 +229,7 @@ impl CoverageClient {
             }
         })
         .await;
-        let coverage = match answer {
+        match answer {
             Ok(response) => {
                 response
                     .into_inner()
@@ -147,24 +241,52 @@ impl CoverageClient {
                     })
             }
             Err(status) => Err(classify(coverage_id, &status)),
-        };
-        let result = coverage.and_then(|c| matches_claim(&c, claim).map(|()| c));
-        match &result {
-            Err(CoverageError::Unavailable { code }) => {
-                tracing::warn!(
-                    coverage_id,
-                    tenant = %tenant,
-                    code = ?code,
-                    "eligibility service unavailable after retries; claim not created"
-                );
-            }
-            Err(err @ CoverageError::Unexpected { .. }) => {
-                tracing::error!(coverage_id, tenant = %tenant, error = %err, "coverage check failed");
-            }
-            _ => {}
         }
-        result
     }
+}
+
+/// Logs the failures that end a call without naming a field (`outcome` says what did not
+/// happen); the coverage id only, no PHI.
+fn log_failure<T>(
+    result: &Result<T, CoverageError>,
+    coverage_id: &str,
+    tenant: &TenantId,
+    outcome: &str,
+) {
+    match result {
+        Err(CoverageError::Unavailable { code }) => {
+            tracing::warn!(
+                coverage_id,
+                tenant = %tenant,
+                code = ?code,
+                "eligibility service unavailable after retries; {outcome}"
+            );
+        }
+        Err(err @ CoverageError::Unexpected { .. }) => {
+            tracing::error!(coverage_id, tenant = %tenant, error = %err, "coverage check failed");
+        }
+        _ => {}
+    }
+}
+
+/// Reads the coverage's effective and termination dates.
+fn dates_of(coverage: &pb::Coverage) -> Result<CoverageDates, CoverageError> {
+    let unreadable = |what: &str, value: &str| CoverageError::Unexpected {
+        coverage_id: coverage.id.clone(),
+        code: Code::Ok,
+        message: format!("coverage {what} {value:?} is not YYYY-MM-DD"),
+    };
+    let parse = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d");
+    let effective = parse(&coverage.effective_date)
+        .map_err(|_| unreadable("effective_date", &coverage.effective_date))?;
+    let termination = match coverage.termination_date.as_str() {
+        "" => None,
+        raw => Some(parse(raw).map_err(|_| unreadable("termination_date", raw))?),
+    };
+    Ok(CoverageDates::Known {
+        effective,
+        termination,
+    })
 }
 
 /// Maps the eligibility service's failure to a [`CoverageError`].

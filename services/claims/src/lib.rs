@@ -8,7 +8,8 @@
 //! - [`lifecycle`]: which claim status may follow which, and why.
 //! - [`model`]: the claim and its validation rules (CLM01, diagnosis pointers, modifiers, total charge).
 //! - [`providers`]: the tenant's providers and service facilities (CreateProvider and friends).
-//! - [`settings`]: the `[claims]` section.
+//! - [`scrub`]: the scrub edits (pure) and ScrubClaim.
+//! - [`settings`]: the `[claims]` section (code set files, payer scrub rules, submission).
 //! - [`submission`]: READY claims into 837P/837I batches, stored and delivered (SubmitClaims,
 //!   GetSubmissionBatch, redelivery after a crash).
 //! - [`service`]: [`ClaimsService`], the gRPC service (CreateClaim, GetClaim, ListClaims; the rest answer
@@ -21,6 +22,7 @@ pub mod details;
 pub mod lifecycle;
 pub mod model;
 pub mod providers;
+pub mod scrub;
 pub mod service;
 pub mod settings;
 pub mod store;
@@ -38,6 +40,7 @@ use medbill_connect::{Connections, PayerConnection};
 use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
 use medbill_runtime::service::{ServiceDef, ServiceParts, StartContext, StartError};
 use medbill_runtime::{ServiceKind, grpc_route};
+pub use settings::{ClaimsConfig, SECTION};
 
 /// Top-level configuration key of the payer connections (`[[payers]]`), shared with eligibility.
 pub const PAYERS_SECTION: &str = "payers";
@@ -45,16 +48,17 @@ pub const PAYERS_SECTION: &str = "payers";
 /// The claims service as the binary lists it.
 pub const SERVICE: ServiceDef = ServiceDef {
     service: ServiceKind::Claims,
-    sections: &[settings::SECTION, PAYERS_SECTION],
+    sections: &[SECTION, PAYERS_SECTION],
     check: settings::check,
     start: |ctx| Box::pin(start(ctx)),
 };
 
-/// Starts the claims service: reads its settings, opens the payer connections and its store
-/// (running migrations), connects to eligibility for coverage checks, and returns its gRPC routes
-/// and the task that delivers batches a crash left undelivered.
+/// Starts the claims service: reads its settings and code set files, opens the payer connections
+/// and its store (running migrations), connects to eligibility for coverage checks, and returns
+/// its gRPC routes and the task that delivers batches a crash left undelivered.
 pub async fn start(ctx: StartContext) -> Result<ServiceParts, StartError> {
-    let config = settings::ClaimsConfig::load(ctx.loaded())?;
+    let config = ClaimsConfig::load(ctx.loaded())?;
+    let rules = std::sync::Arc::new(config.scrub_rules()?);
     let payers: Vec<PayerConnection> = ctx.loaded().section(PAYERS_SECTION)?;
     let connections = Connections::open(&payers).map_err(StartError::setup)?;
     let submitter = submission::delivery::Submitter::new(connections, &payers, &config.submission);
@@ -69,6 +73,7 @@ pub async fn start(ctx: StartContext) -> Result<ServiceParts, StartError> {
     );
     let server = ClaimsService::new(store, eligibility, ctx.config().client.retry.clone())
         .with_submitter(submitter)
+        .with_scrub_rules(rules)
         .into_server();
     let mut parts = ServiceParts::new()
         .route(grpc_route!(server, ctx.grpc()))

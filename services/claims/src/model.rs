@@ -4,6 +4,7 @@
 //! UTC. The wire (proto) and database shapes are mapped to and from these types at their boundaries.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use medbill_codesets::procedures::is_cpt_format;
 use medbill_domain::code_enum;
 pub use medbill_domain::codes::UnknownCode;
 use medbill_domain::{ClaimId, Money, Npi, PatientControlNumber};
@@ -92,6 +93,85 @@ code_enum!(
     }
 );
 
+code_enum!(
+    /// How serious a scrub finding is.
+    ScrubSeverity, "scrub severity", {
+        /// Informational; no action needed.
+        Info => "INFO",
+        /// The claim can be sent but is likely to be reduced or questioned.
+        Warning => "WARNING",
+        /// The claim would be rejected or denied; it is held.
+        Error => "ERROR",
+    }
+);
+
+code_enum!(
+    /// The stable identifier of a scrub edit (ScrubFinding.edit_code); see `crate::scrub`.
+    EditCode, "scrub edit code", {
+        /// A field an 837 needs is missing.
+        RequiredField => "REQUIRED_FIELD",
+        /// The ICD-10-CM code is not valid in the code set in force on the date of service.
+        Icd10InvalidOnDos => "ICD10_INVALID_ON_DOS",
+        /// The ICD-10-CM code is in no loaded code set.
+        Icd10Unknown => "ICD10_UNKNOWN",
+        /// The ICD-10-CM code is a header, not billable: more characters are needed.
+        Icd10NotBillable => "ICD10_NOT_BILLABLE",
+        /// No ICD-10-CM code set is loaded for the date of service: the code was not checked.
+        Icd10CodeSetMissing => "ICD10_CODE_SET_MISSING",
+        /// The HCPCS Level II code is not in the code set.
+        HcpcsInvalid => "HCPCS_INVALID",
+        /// The procedure code has neither the CPT nor the HCPCS Level II shape.
+        CptFormat => "CPT_FORMAT",
+        /// The CPT code is not in the licensed CPT file configured.
+        CptInvalid => "CPT_INVALID",
+        /// No licensed CPT file is configured, so only the CPT code's format was checked.
+        CptNotChecked => "CPT_NOT_CHECKED",
+        /// An NPI fails its check digit.
+        NpiCheckDigit => "NPI_CHECK_DIGIT",
+        /// A diagnosis pointer is outside 1..12 or points at no diagnosis.
+        DiagnosisPointerRange => "DIAGNOSIS_POINTER_RANGE",
+        /// A line points at the same diagnosis twice.
+        DiagnosisPointerDuplicate => "DIAGNOSIS_POINTER_DUPLICATE",
+        /// The primary (first) diagnosis cannot be first-listed (an external cause code).
+        DiagnosisPointerPrimary => "DIAGNOSIS_POINTER_PRIMARY",
+        /// No line points at a diagnosis of the claim.
+        DiagnosisNotPointed => "DIAGNOSIS_NOT_POINTED",
+        /// The modifier is neither a HCPCS Level II modifier nor a known CPT modifier.
+        ModifierUnknown => "MODIFIER_UNKNOWN",
+        /// The modifier is not allowed with the line's code or other modifiers.
+        ModifierNotAllowed => "MODIFIER_NOT_ALLOWED",
+        /// The place of service is not a CMS place of service code.
+        PosInvalid => "POS_INVALID",
+        /// An NCCI procedure-to-procedure edit forbids the pair on one date of service.
+        NcciPtp => "NCCI_PTP",
+        /// More units than the medically unlikely edit allows.
+        MueUnits => "MUE_UNITS",
+        /// The payer's timely filing limit has passed (or is close).
+        TimelyFiling => "TIMELY_FILING",
+        /// The coverage is not in force on the date of service, or no longer exists.
+        CoverageInactive => "COVERAGE_INACTIVE",
+        /// The payer needs a prior authorization number for the procedure and none is on the claim.
+        PriorAuthMissing => "PRIOR_AUTH_MISSING",
+    }
+);
+
+/// One problem found by scrubbing a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScrubFinding {
+    /// Which edit fired.
+    pub edit_code: EditCode,
+    /// How serious it is.
+    pub severity: ScrubSeverity,
+    /// What is wrong and how to fix it, in plain words (no PHI).
+    pub message: String,
+    /// Path of the claim field, 0-based list indexes (`lines[1].modifiers[0]`); empty for the claim.
+    pub field: String,
+    /// 1-based line number; 0 for the claim.
+    pub line_number: u32,
+    /// Where the field lands in the 837 (`2400 SV1-01-2`); empty when not applicable.
+    pub x12_location: String,
+}
+
 /// Longest line item control number (REF*6R allows 50 characters).
 pub const MAX_LINE_CONTROL_NUMBER_LEN: usize = 50;
 
@@ -171,6 +251,8 @@ pub struct Claim {
     pub created_at: DateTime<Utc>,
     /// When the claim last changed.
     pub updated_at: DateTime<Utc>,
+    /// Findings of the latest scrub, errors first; empty before the first scrub.
+    pub scrub_findings: Vec<ScrubFinding>,
 }
 
 /// One entry of a claim's status history.
@@ -387,7 +469,7 @@ impl NewClaim {
                 return Err(ClaimValidationError::new(
                     at("procedure_code"),
                     format!(
-                        "{:?} is not a CPT (5 digits, or 4 digits and F/T/U) or HCPCS Level II (letter and 4 digits) code",
+                        "{:?} is not a CPT (5 digits, or 4 digits and F/T/U/M) or HCPCS Level II (letter and 4 digits) code",
                         line.procedure_code
                     ),
                 ));
@@ -565,21 +647,12 @@ pub fn is_icd10_cm_format(code: &str) -> bool {
             .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
 }
 
-/// Returns whether `code` has the shape of a CPT code (5 digits, or 4 digits and F/T/U; CPT descriptions are
+/// Returns whether `code` has the shape of a CPT code (5 digits, or 4 digits and F/T/U/M; CPT descriptions are
 /// AMA-licensed, so only the format is checked) or a HCPCS Level II code (a letter and 4 digits).
 pub fn is_procedure_code_format(code: &str) -> bool {
     let b = code.as_bytes();
-    if b.len() != 5 {
-        return false;
-    }
-    let four_digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
-    match (b.first(), b.get(4)) {
-        (Some(first), Some(last)) if first.is_ascii_digit() => {
-            four_digits(&b[..4]) && (last.is_ascii_digit() || matches!(last, b'F' | b'T' | b'U'))
-        }
-        (Some(first), Some(_)) if first.is_ascii_uppercase() => four_digits(&b[1..]),
-        _ => false,
-    }
+    is_cpt_format(code)
+        || (b.len() == 5 && b[0].is_ascii_uppercase() && b[1..].iter().all(u8::is_ascii_digit))
 }
 
 #[cfg(test)]
@@ -748,6 +821,10 @@ mod tests {
     fn code_formats() {
         assert!(is_procedure_code_format("99213"));
         assert!(is_procedure_code_format("0001F"));
+        assert!(
+            is_procedure_code_format("0001M"),
+            "CPT multianalyte assays end in M"
+        );
         assert!(is_procedure_code_format("G0439"));
         assert!(!is_procedure_code_format("9921"));
         assert!(!is_procedure_code_format("0001X"));

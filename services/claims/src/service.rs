@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use chrono::{NaiveDate, Utc};
 use medbill_domain::{
     ClaimId, CoverageId, Npi, PatientControlNumber,
     estimate::{PlaceOfService, ServiceUnits},
@@ -27,7 +28,9 @@ use crate::coverage::CoverageClient;
 use crate::details::wire::{coverage_snapshot, details_input, fill_claim, reference};
 use crate::model::{
     Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, NewClaim, NewClaimLine,
+    ScrubFinding, ScrubSeverity,
 };
+use crate::scrub::ScrubRules;
 use crate::store::ClaimStore;
 use crate::submission::delivery::Submitter;
 
@@ -37,9 +40,14 @@ const MAX_PAYER_ID_LEN: usize = 80;
 /// The claims gRPC service over a [`ClaimStore`], checking coverages with the eligibility service.
 #[derive(Clone)]
 pub struct ClaimsService {
-    store: Arc<dyn ClaimStore>,
-    coverage: CoverageClient,
-    submitter: Submitter,
+    pub(crate) store: Arc<dyn ClaimStore>,
+    pub(crate) coverage: CoverageClient,
+    /// Payer routes and the submitter contact of SubmitClaims.
+    pub(crate) submitter: Submitter,
+    /// Code sets and payer rules of ScrubClaim.
+    pub(crate) scrub_rules: Arc<ScrubRules>,
+    /// Today's date, for timely filing.
+    pub(crate) today: fn() -> NaiveDate,
 }
 
 impl std::fmt::Debug for ClaimsService {
@@ -61,6 +69,8 @@ impl ClaimsService {
             store,
             coverage: CoverageClient::new(eligibility, retry),
             submitter: Submitter::none(),
+            scrub_rules: ScrubRules::builtin(),
+            today: || Utc::now().date_naive(),
         }
     }
 
@@ -112,6 +122,19 @@ impl ClaimsService {
             }
         }
         Ok(())
+    }
+
+    /// Uses these code sets and payer rules for ScrubClaim instead of the shipped code sets
+    /// with default rules (see `ClaimsConfig::scrub_rules`).
+    pub fn with_scrub_rules(mut self, rules: Arc<ScrubRules>) -> Self {
+        self.scrub_rules = rules;
+        self
+    }
+
+    /// Takes today's date from `today` (tests pin it; the default is the UTC date).
+    pub fn with_today(mut self, today: fn() -> NaiveDate) -> Self {
+        self.today = today;
+        self
     }
 
     /// Wraps the service in its generated tonic server (apply message limits with
@@ -266,12 +289,9 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
 
     async fn scrub_claim(
         &self,
-        _request: Request<pb::ScrubClaimRequest>,
+        request: Request<pb::ScrubClaimRequest>,
     ) -> Result<Response<pb::ScrubClaimResponse>, Status> {
-        Err(unimplemented(
-            "ScrubClaim",
-            "claim scrubbing (code sets, NCCI edits, coverage on the date of service)",
-        ))
+        self.scrub(request).await
     }
 
     async fn submit_claims(
@@ -643,8 +663,26 @@ pub fn to_proto(c: &Claim) -> pb::Claim {
             .unwrap_or_default(),
         created_at: Some(timestamp(c.created_at)),
         updated_at: Some(timestamp(c.updated_at)),
+        scrub_findings: c.scrub_findings.iter().map(finding_to_proto).collect(),
         ..Default::default()
     };
     fill_claim(&c.details, &mut claim);
     claim
+}
+
+/// Maps a scrub finding to its wire form.
+pub fn finding_to_proto(f: &ScrubFinding) -> pb::ScrubFinding {
+    pb::ScrubFinding {
+        edit_code: f.edit_code.as_str().to_owned(),
+        severity: match f.severity {
+            ScrubSeverity::Info => pb::ScrubSeverity::Info,
+            ScrubSeverity::Warning => pb::ScrubSeverity::Warning,
+            ScrubSeverity::Error => pb::ScrubSeverity::Error,
+        }
+        .into(),
+        message: f.message.clone(),
+        field: f.field.clone(),
+        line_number: f.line_number,
+        x12_location: f.x12_location.clone(),
+    }
 }

@@ -35,11 +35,12 @@ use medbill_storage::query_plans::{
 const ID_6: &str = "0190f3a2-0000-7000-8000-100000000006";
 
 /// The tables the look-ups read.
-const TABLES: [&str; 4] = [
+const TABLES: [&str; 5] = [
     "claims",
     "claim_diagnoses",
     "claim_lines",
     "claim_status_history",
+    "claim_scrub_results",
 ];
 
 const TENANT_AND_ID: &[(&str, &str)] = &[("tenant_id", "="), ("id", "=")];
@@ -113,6 +114,22 @@ const LOOKUPS: &[Lookup] = &[
         postgres_only: false,
     },
     Lookup {
+        name: "scrub findings of a claim",
+        sql: "SELECT claim_id, findings FROM claim_scrub_results \
+              WHERE tenant_id = $1 AND claim_id IN ($2)",
+        args: &[Text("t-0"), Text(ID_6)],
+        uses: &[Use {
+            table: "claim_scrub_results",
+            alias: None,
+            pg: &[index("claim_scrub_results_pkey", TENANT_AND_CLAIM)],
+            sqlite: &[index(
+                "sqlite_autoindex_claim_scrub_results_1",
+                TENANT_AND_CLAIM,
+            )],
+        }],
+        postgres_only: false,
+    },
+    Lookup {
         name: "claim status before a change",
         sql: "SELECT status, patient_control_number FROM claims WHERE tenant_id = $1 AND id = $2",
         args: &[Text("t-0"), Text(ID_6)],
@@ -175,10 +192,10 @@ const LOOKUPS: &[Lookup] = &[
 
 const STATUS_KEY: &[(&str, &str)] = &[("tenant_id", "="), ("status", "="), ("id", "=")];
 
-/// Adds claims `from..=to` (over three tenants), each with one diagnosis, one line and one
-/// history entry, in portable SQL. Ids are shaped like the service's (36 characters, rising like
-/// UUID v7) and the listed columns have few distinct values, as in a real tenant's claims, so
-/// the indexes have realistic sizes and heights.
+/// Adds claims `from..=to` (over three tenants), each with one diagnosis, one line, one
+/// history entry and one scrub result, in portable SQL. Ids are shaped like the service's (36
+/// characters, rising like UUID v7) and the listed columns have few distinct values, as in a
+/// real tenant's claims, so the indexes have realistic sizes and heights.
 async fn fill(db: &Database, first: i64, last: i64) -> anyhow::Result<()> {
     let statements = [
         "INSERT INTO claims (tenant_id, id, patient_control_number, claim_type, status, \
@@ -197,6 +214,9 @@ async fn fill(db: &Database, first: i64, last: i64) -> anyhow::Result<()> {
         "INSERT INTO claim_status_history (tenant_id, id, sequence, claim_id, to_status, source, at) \
          SELECT 't-' || (i % 3), '0190f3a2-0000-7000-a000-' || (100000000000 + i), i, \
          '0190f3a2-0000-7000-8000-' || (100000000000 + i), 'DRAFT', 'CREATE', i FROM n",
+        "INSERT INTO claim_scrub_results (tenant_id, claim_id, scrubbed_at, error_count, findings) \
+         SELECT 't-' || (i % 3), '0190f3a2-0000-7000-8000-' || (100000000000 + i), i, 0, '[]' \
+         FROM n",
     ];
     Ok(insert_numbered(db, &statements, first, last, None).await?)
 }

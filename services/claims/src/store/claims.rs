@@ -165,6 +165,7 @@ fn claim_from_rows(
             .map_err(|e| corrupt("claim submission batch id", e.to_string()))?,
         created_at: timestamp(row.created_at, "claim created_at")?,
         updated_at: timestamp(row.updated_at, "claim updated_at")?,
+        scrub_findings: Vec::new(),
     })
 }
 
@@ -370,6 +371,7 @@ impl SqlClaimStore {
             submission_batch_id: None,
             created_at: at,
             updated_at: at,
+            scrub_findings: Vec::new(),
         })
     }
 

@@ -9,12 +9,14 @@
 //! - `claims.rs`: claims, their diagnoses and lines (create, get, list);
 //! - `history.rs`: the status history and status changes;
 //! - `providers.rs`: the tenant's providers and service facilities;
-//! - `batches.rs`: submission batches, their control numbers and delivery outcomes.
+//! - `batches.rs`: submission batches, their control numbers and delivery outcomes;
+//! - `scrub.rs`: the findings of each claim's latest scrub.
 
 mod batches;
 mod claims;
 mod history;
 mod providers;
+mod scrub;
 
 use std::sync::Arc;
 
@@ -28,7 +30,7 @@ use tonic::Code;
 
 use crate::lifecycle::IllegalTransition;
 use crate::model::{
-    Claim, ClaimFilter, ClaimStatus, ClaimValidationError, NewClaim, StatusChange,
+    Claim, ClaimFilter, ClaimStatus, ClaimValidationError, NewClaim, ScrubFinding, StatusChange,
     StatusChangeSource,
 };
 use crate::providers::{NewProvider, Provider, ProviderKind};
@@ -145,6 +147,17 @@ pub trait ClaimStore: Send + Sync {
         claim_id: ClaimId,
         change: NewStatus<'_>,
     ) -> Result<StatusChange, ClaimStoreError>;
+
+    /// Replaces the claim's scrub findings (the latest scrub's, errors first) in `tx`; `at` is
+    /// when it was scrubbed, in unix micros.
+    async fn replace_scrub_findings(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        claim_id: ClaimId,
+        findings: &[ScrubFinding],
+        at: i64,
+    ) -> Result<(), ClaimStoreError>;
 
     /// Returns the claim with this id, or `None` when the tenant has none.
     async fn get_claim(
@@ -314,12 +327,25 @@ impl ClaimStore for SqlClaimStore {
         history::transition(tx, tenant, claim_id, change).await
     }
 
+    async fn replace_scrub_findings(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        claim_id: ClaimId,
+        findings: &[ScrubFinding],
+        at: i64,
+    ) -> Result<(), ClaimStoreError> {
+        scrub::replace(tx, tenant, claim_id, findings, at).await
+    }
+
     async fn get_claim(
         &self,
         tenant: &TenantId,
         id: ClaimId,
     ) -> Result<Option<Claim>, ClaimStoreError> {
-        self.get(tenant, id).await
+        let mut claim = self.get(tenant, id).await?;
+        scrub::attach(&self.db, tenant, claim.as_mut_slice()).await?;
+        Ok(claim)
     }
 
     async fn list_claims(
@@ -329,7 +355,9 @@ impl ClaimStore for SqlClaimStore {
         after: Option<ClaimId>,
         limit: u32,
     ) -> Result<Vec<Claim>, ClaimStoreError> {
-        self.list(tenant, filter, after, limit).await
+        let mut claims = self.list(tenant, filter, after, limit).await?;
+        scrub::attach(&self.db, tenant, &mut claims).await?;
+        Ok(claims)
     }
 
     async fn status_history(

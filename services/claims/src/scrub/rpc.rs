@@ -1,0 +1,161 @@
+//! ScrubClaim: validate, read the claim and its coverage dates (outside any transaction), run
+//! the edits, then store the findings and move the claim to READY or HELD in one transaction
+//! with the idempotency record.
+
+use medbill_domain::ClaimId;
+use medbill_proto::claims::v1 as pb;
+use medbill_runtime::ServiceError;
+use medbill_runtime::fields::{required_id, tenant_id};
+use medbill_runtime::idempotent::{Begun, IdempotentCall};
+use medbill_storage::time;
+use tonic::{Request, Response, Status};
+
+use super::{ScrubContext, ScrubInput, error_count, scrub};
+use crate::model::{ClaimStatus, ScrubFinding, ScrubSeverity, StatusChangeSource};
+use crate::service::{ClaimsService, finding_to_proto, to_proto};
+use crate::store::NewStatus;
+
+/// Why a scrub moved the claim: "2 scrub errors", or "scrub passed" with its warnings.
+fn reason(findings: &[ScrubFinding]) -> String {
+    let count = |s: ScrubSeverity| findings.iter().filter(|f| f.severity == s).count();
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    match error_count(findings) {
+        0 => match count(ScrubSeverity::Warning) {
+            0 => "scrub passed".to_owned(),
+            n => format!("scrub passed with {}", plural(n, "warning")),
+        },
+        n => plural(n, "scrub error"),
+    }
+}
+
+impl ClaimsService {
+    /// Runs ScrubClaim (see the proto): DRAFT, HELD or READY claims only; the findings replace
+    /// the previous scrub's and the claim becomes READY (no error) or HELD.
+    pub(crate) async fn scrub(
+        &self,
+        request: Request<pb::ScrubClaimRequest>,
+    ) -> Result<Response<pb::ScrubClaimResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        // The request itself is kept: the coverage read forwards its token.
+        let req = request.get_ref();
+        let call = IdempotentCall::of(req)?;
+        let claim_id = required_id::<ClaimId>("claim_id", &req.claim_id)?;
+        let db = self.store.database();
+        // A retry replays before the claim and coverage are read again.
+        if let Some(first) = call.replayed(db, &tenant).await? {
+            return Ok(Response::new(first));
+        }
+        let mut claim = self
+            .store
+            .get_claim(&tenant, claim_id)
+            .await
+            .map_err(ServiceError::from)?
+            .ok_or_else(|| ServiceError::not_found(format!("claim {claim_id}")))?;
+        if !matches!(
+            claim.status,
+            ClaimStatus::Draft | ClaimStatus::Held | ClaimStatus::Ready
+        ) {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "claim {claim_id} is {}; only DRAFT, HELD or READY claims can be scrubbed",
+                claim.status.as_str()
+            ))
+            .into());
+        }
+        let coverage = self
+            .coverage
+            .coverage_dates(&request, &tenant, &claim.coverage_id)
+            .await?;
+        let input = ScrubInput::from_claim(&claim);
+        let ctx = ScrubContext {
+            code_sets: self.scrub_rules.code_sets(),
+            payer: self.scrub_rules.payer(&claim.payer_id),
+            today: (self.today)(),
+            coverage,
+        };
+        let findings = scrub(&input, &ctx);
+        let errors = error_count(&findings);
+        let to = if errors == 0 {
+            ClaimStatus::Ready
+        } else {
+            ClaimStatus::Held
+        };
+        let why = reason(&findings);
+
+        let mut op = match call.begin(db, &tenant).await? {
+            Begun::Replay(first) => return Ok(Response::new(first)),
+            Begun::New(op) => op,
+        };
+        self.store
+            .replace_scrub_findings(op.tx(), &tenant, claim_id, &findings, time::now_micros())
+            .await
+            .map_err(ServiceError::from)?;
+        // The status is read again inside the transaction: a claim submitted meanwhile is refused
+        // there (FAILED_PRECONDITION naming both statuses) and nothing is written.
+        let change = self
+            .store
+            .transition(
+                op.tx(),
+                &tenant,
+                claim_id,
+                NewStatus {
+                    to,
+                    source: StatusChangeSource::Scrub,
+                    source_id: "",
+                    reason: &why,
+                },
+            )
+            .await
+            .map_err(ServiceError::from)?;
+        claim.status = change.to;
+        claim.updated_at = change.at;
+        claim.scrub_findings = findings;
+        let response = pb::ScrubClaimResponse {
+            passed: errors == 0,
+            findings: claim.scrub_findings.iter().map(finding_to_proto).collect(),
+            claim: Some(to_proto(&claim)),
+        };
+        op.commit(&response).await?;
+        tracing::info!(
+            claim_id = %claim_id,
+            tenant = %tenant,
+            status = change.to.as_str(),
+            errors,
+            findings = claim.scrub_findings.len(),
+            "claim scrubbed"
+        );
+        Ok(Response::new(response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EditCode;
+
+    fn finding(severity: ScrubSeverity) -> ScrubFinding {
+        ScrubFinding {
+            edit_code: EditCode::TimelyFiling,
+            severity,
+            message: String::new(),
+            field: String::new(),
+            line_number: 0,
+            x12_location: String::new(),
+        }
+    }
+
+    #[test]
+    fn reasons_count_errors_or_warnings() {
+        use ScrubSeverity::{Error, Info, Warning};
+        assert_eq!(reason(&[]), "scrub passed");
+        assert_eq!(reason(&[finding(Info)]), "scrub passed");
+        assert_eq!(
+            reason(&[finding(Warning), finding(Info)]),
+            "scrub passed with 1 warning"
+        );
+        assert_eq!(reason(&[finding(Error)]), "1 scrub error");
+        assert_eq!(
+            reason(&[finding(Error), finding(Error), finding(Warning)]),
+            "2 scrub errors"
+        );
+    }
+}

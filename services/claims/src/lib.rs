@@ -1,20 +1,27 @@
 //! The medbill claims service: professional (837P) and institutional (837I) claims, their diagnoses and
 //! service lines, and the history of their status changes.
 //!
+//! - [`adjudication`]: payer adjudications (835) and the rules that turn one into a claim status.
+//! - [`aging`]: insurance A/R aging buckets.
+//! - [`watch`]: [`watch::WatchHub`], WatchClaims' replay-then-live stream.
 //! - [`coverage`]: [`CoverageClient`], CreateClaim's coverage check with the eligibility service over
 //!   gRPC (the caller's token forwarded, reads retried).
 //! - [`lifecycle`]: which claim status may follow which, and why.
 //! - [`model`]: the claim and its validation rules (CLM01, diagnosis pointers, modifiers, total charge).
-//! - [`service`]: [`ClaimsService`], the gRPC service (CreateClaim, GetClaim, ListClaims; the rest answer
-//!   UNIMPLEMENTED saying what is not built yet).
+//! - [`service`]: [`ClaimsService`], the gRPC service; the RPCs after submission (ApplyAdjudication,
+//!   CorrectClaim, VoidClaim, WatchClaims, ListClaimEvents, GetInsuranceAging) are in `rpc/`.
 //! - [`store`]: the [`ClaimStore`] trait and its PostgreSQL/SQLite implementation.
 //! - [`start`]: the service as the binary runs it (see `medbill_runtime::service`).
 
+pub mod adjudication;
+pub mod aging;
 pub mod coverage;
 pub mod lifecycle;
 pub mod model;
+mod rpc;
 pub mod service;
 pub mod store;
+pub mod watch;
 
 pub use coverage::{CoverageClient, CoverageError};
 pub use model::{
@@ -43,7 +50,8 @@ pub async fn start(ctx: StartContext) -> Result<ServiceParts, StartError> {
         .await
         .map_err(StartError::Migrations)?;
     let eligibility = EligibilityServiceClient::new(ctx.channel(ServiceKind::Eligibility)?);
-    let server =
-        ClaimsService::new(store, eligibility, ctx.config().client.retry.clone()).into_server();
+    let server = ClaimsService::new(store, eligibility, ctx.config().client.retry.clone())
+        .with_stopping(ctx.stopping())
+        .into_server();
     Ok(ServiceParts::new().route(grpc_route!(server, ctx.grpc())))
 }

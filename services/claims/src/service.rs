@@ -27,7 +27,10 @@ use crate::coverage::CoverageClient;
 use crate::model::{
     Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, NewClaim, NewClaimLine,
 };
+use crate::rpc;
 use crate::store::ClaimStore;
+use crate::watch::WatchHub;
+use medbill_runtime::service::Shutdown;
 
 /// Longest payer identifier (NM109 of the payer is 80 characters).
 const MAX_PAYER_ID_LEN: usize = 80;
@@ -35,8 +38,9 @@ const MAX_PAYER_ID_LEN: usize = 80;
 /// The claims gRPC service over a [`ClaimStore`], checking coverages with the eligibility service.
 #[derive(Clone)]
 pub struct ClaimsService {
-    store: Arc<dyn ClaimStore>,
-    coverage: CoverageClient,
+    pub(crate) store: Arc<dyn ClaimStore>,
+    pub(crate) coverage: CoverageClient,
+    pub(crate) watch: WatchHub,
 }
 
 impl std::fmt::Debug for ClaimsService {
@@ -57,7 +61,15 @@ impl ClaimsService {
         Self {
             store,
             coverage: CoverageClient::new(eligibility, retry),
+            watch: WatchHub::new(None),
         }
+    }
+
+    /// Ends every WatchClaims stream when `stopping` fires (the binary passes
+    /// `StartContext::stopping`, fired when the server starts to shut down).
+    pub fn with_stopping(mut self, stopping: Shutdown) -> Self {
+        self.watch = WatchHub::new(Some(stopping));
+        self
     }
 
     /// Wraps the service in its generated tonic server (apply message limits with
@@ -250,44 +262,46 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
 
     async fn correct_claim(
         &self,
-        _request: Request<pb::CorrectClaimRequest>,
+        request: Request<pb::CorrectClaimRequest>,
     ) -> Result<Response<pb::CorrectClaimResponse>, Status> {
-        Err(unimplemented(
-            "CorrectClaim",
-            "claim corrections (frequency 7 replacements with REF*F8)",
-        ))
+        rpc::corrections::correct_claim(self, request).await
     }
 
     async fn void_claim(
         &self,
-        _request: Request<pb::VoidClaimRequest>,
+        request: Request<pb::VoidClaimRequest>,
     ) -> Result<Response<pb::VoidClaimResponse>, Status> {
-        Err(unimplemented(
-            "VoidClaim",
-            "claim corrections (frequency 8 voids with REF*F8)",
-        ))
+        rpc::corrections::void_claim(self, request).await
     }
 
     async fn apply_adjudication(
         &self,
-        _request: Request<pb::ApplyAdjudicationRequest>,
+        request: Request<pb::ApplyAdjudicationRequest>,
     ) -> Result<Response<pb::ApplyAdjudicationResponse>, Status> {
-        Err(unimplemented(
-            "ApplyAdjudication",
-            "ERA posting (835 claim payments applied from the remittance service)",
-        ))
+        rpc::adjudication::apply_adjudication(self, request).await
     }
 
     type WatchClaimsStream = tonic::codegen::BoxStream<pb::WatchClaimsResponse>;
 
     async fn watch_claims(
         &self,
-        _request: Request<pb::WatchClaimsRequest>,
+        request: Request<pb::WatchClaimsRequest>,
     ) -> Result<Response<Self::WatchClaimsStream>, Status> {
-        Err(unimplemented(
-            "WatchClaims",
-            "claim status tracking (the status history is recorded already; streaming it comes with submission and acknowledgements)",
-        ))
+        rpc::events::watch_claims(self, request).await
+    }
+
+    async fn list_claim_events(
+        &self,
+        request: Request<pb::ListClaimEventsRequest>,
+    ) -> Result<Response<pb::ListClaimEventsResponse>, Status> {
+        rpc::events::list_claim_events(self, request).await
+    }
+
+    async fn get_insurance_aging(
+        &self,
+        request: Request<pb::GetInsuranceAgingRequest>,
+    ) -> Result<Response<pb::GetInsuranceAgingResponse>, Status> {
+        rpc::aging::get_insurance_aging(self, request).await
     }
 }
 
@@ -315,7 +329,7 @@ fn facility_type(field: &str, value: &str) -> Result<String, ServiceError> {
 
 /// Parses and checks each field of a ClaimInput, naming the first offending one (`claim.<field>`);
 /// cross-field rules are [`NewClaim::validate`]'s.
-fn validate_input(input: &pb::ClaimInput) -> Result<NewClaim, ServiceError> {
+pub(crate) fn validate_input(input: &pb::ClaimInput) -> Result<NewClaim, ServiceError> {
     if input.patient_control_number.is_empty() {
         return Err(ServiceError::invalid_argument(
             "claim.patient_control_number",
@@ -472,7 +486,7 @@ fn validate_input(input: &pb::ClaimInput) -> Result<NewClaim, ServiceError> {
     })
 }
 
-fn status_from_proto(raw: i32) -> Option<ClaimStatus> {
+pub(crate) fn status_from_proto(raw: i32) -> Option<ClaimStatus> {
     Some(match pb::ClaimStatus::try_from(raw).ok()? {
         pb::ClaimStatus::Unspecified => return None,
         pb::ClaimStatus::Draft => ClaimStatus::Draft,
@@ -488,7 +502,7 @@ fn status_from_proto(raw: i32) -> Option<ClaimStatus> {
     })
 }
 
-fn status_to_proto(s: ClaimStatus) -> pb::ClaimStatus {
+pub(crate) fn status_to_proto(s: ClaimStatus) -> pb::ClaimStatus {
     match s {
         ClaimStatus::Draft => pb::ClaimStatus::Draft,
         ClaimStatus::Held => pb::ClaimStatus::Held,
@@ -549,6 +563,15 @@ pub fn to_proto(c: &Claim) -> pb::Claim {
         encounter_ref: c.encounter_ref.clone().unwrap_or_default(),
         created_at: Some(timestamp(c.created_at)),
         updated_at: Some(timestamp(c.updated_at)),
+        original_claim_id: c
+            .original_claim_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        superseded_by_claim_id: c
+            .superseded_by_claim_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        adjudication: c.adjudication.as_ref().map(rpc::adjudication::to_proto),
         ..Default::default()
     }
 }

@@ -7,10 +7,20 @@
 //! it is still the one read, and appends the history entry. One file per aggregate:
 //!
 //! - `claims.rs`: claims, their diagnoses and lines (create, get, list);
-//! - `history.rs`: the status history and status changes.
+//! - `history.rs`: the status history and status changes;
+//! - `follow_up.rs`: [`FollowUpStore`], after submission: `adjudications.rs` (adjudications
+//!   applied from ERAs), `links.rs` (corrected and voided claims), `events.rs` (history reads for
+//!   ListClaimEvents and WatchClaims), `aging.rs` (insurance A/R aging).
 
+mod adjudications;
+mod aging;
 mod claims;
+mod events;
+mod follow_up;
 mod history;
+mod links;
+
+pub use follow_up::{FollowUpStore, NewAdjudication, WatchedChange};
 
 use std::sync::Arc;
 
@@ -59,6 +69,9 @@ pub enum ClaimStoreError {
         /// The status it had when read.
         expected: &'static str,
     },
+    /// The claim was corrected or voided already (it has a successor).
+    #[error("claim {0} was already corrected or voided; correct or void its successor instead")]
+    AlreadySuperseded(ClaimId),
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -78,6 +91,7 @@ impl ErrorCode for ClaimStoreError {
             Self::NotFound(_) => Code::NotFound,
             Self::IllegalTransition(_) => Code::FailedPrecondition,
             Self::ChangedConcurrently { .. } => Code::Aborted,
+            Self::AlreadySuperseded(_) => Code::FailedPrecondition,
             Self::Storage(e) => e.error_code(),
         }
     }
@@ -109,7 +123,7 @@ fn corrupt(what: &'static str, detail: impl Into<String>) -> ClaimStoreError {
 
 /// Stores claims; every method is scoped to one tenant. Writes take the caller's transaction.
 #[async_trait]
-pub trait ClaimStore: Send + Sync {
+pub trait ClaimStore: FollowUpStore + Send + Sync {
     /// Returns the database the store writes to (the RPC opens its transaction there).
     fn database(&self) -> &Database;
 

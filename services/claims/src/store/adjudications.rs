@@ -429,13 +429,13 @@ pub(super) async fn set_in_force(
 ) -> Result<(), ClaimStoreError> {
     let updated = with_tx!(tx, |conn| {
         sqlx::query(
+            // updated_at is the status change's, made in the same transaction.
             "UPDATE claims SET adjudication_id = $1, \
-             payer_claim_control_number = COALESCE($2, payer_claim_control_number), updated_at = $3 \
-             WHERE tenant_id = $4 AND id = $5",
+             payer_claim_control_number = COALESCE($2, payer_claim_control_number) \
+             WHERE tenant_id = $3 AND id = $4",
         )
         .bind(adjudication.map(|u| u.to_string()))
         .bind(payer_claim_control_number)
-        .bind(time::now_micros())
         .bind(tenant.as_str())
         .bind(claim_id.to_string())
         .execute(&mut *conn)

@@ -223,12 +223,14 @@ async fn correct(
             &why,
         )
         .await?;
-    svc.store
+    let linked_at = svc
+        .store
         .link_claims(op.tx(), &tenant, original.id, replacement.id)
         .await?;
     replacement.original_claim_id = Some(original.id);
     let mut original = original;
     original.superseded_by_claim_id = Some(replacement.id);
+    original.updated_at = linked_at;
     let response = pb::CorrectClaimResponse {
         original: Some(to_proto(&original)),
         replacement: Some(to_proto(&replacement)),
@@ -409,14 +411,15 @@ async fn void(
                 },
             )
             .await?;
-        svc.store
+        let linked_at = svc
+            .store
             .link_claims(op.tx(), &tenant, claim.id, void.id)
             .await?;
         void.status = ready.to;
         void.updated_at = ready.at;
         void.original_claim_id = Some(claim.id);
         claim.status = change.to;
-        claim.updated_at = change.at;
+        claim.updated_at = linked_at;
         claim.superseded_by_claim_id = Some(void.id);
         pb::VoidClaimResponse {
             claim: Some(to_proto(&claim)),

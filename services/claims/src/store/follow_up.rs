@@ -2,7 +2,7 @@
 //! voids, the history read back, aging), a supertrait of [`super::ClaimStore`].
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use medbill_domain::{ClaimId, TenantId};
 use medbill_storage::Tx;
 use uuid::Uuid;
@@ -62,15 +62,16 @@ pub trait FollowUpStore: Send + Sync {
         claim_id: ClaimId,
     ) -> Result<Vec<AppliedAdjudication>, ClaimStoreError>;
 
-    /// Links an original to the replacement or void claim that supersedes it, both ways, in `tx`;
-    /// FAILED_PRECONDITION when it was superseded already.
+    /// Links an original to the replacement or void claim that supersedes it, both ways, in `tx`,
+    /// and returns the original's new `updated_at`; FAILED_PRECONDITION when it was superseded
+    /// already.
     async fn link_claims(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
         original: ClaimId,
         successor: ClaimId,
-    ) -> Result<(), ClaimStoreError>;
+    ) -> Result<DateTime<Utc>, ClaimStoreError>;
 
     /// Rewrites the source and reason of a claim's creating history entry in `tx`.
     async fn describe_creation(
@@ -184,7 +185,7 @@ impl FollowUpStore for SqlClaimStore {
         tenant: &TenantId,
         original: ClaimId,
         successor: ClaimId,
-    ) -> Result<(), ClaimStoreError> {
+    ) -> Result<DateTime<Utc>, ClaimStoreError> {
         links::link(tx, tenant, original, successor).await
     }
 

@@ -1,20 +1,23 @@
 //! The chain of corrected and voided claims: original -> replacement (frequency 7) or void claim
 //! (frequency 8), stored on both claims.
 
+use chrono::{DateTime, Utc};
 use medbill_domain::{ClaimId, TenantId};
+use medbill_storage::rows::timestamp;
 use medbill_storage::{Tx, time, with_tx};
 
 use super::ClaimStoreError;
 use crate::model::StatusChangeSource;
 
-/// Links `original` to the claim that supersedes it, both ways, in `tx`. FAILED_PRECONDITION
-/// (`AlreadySuperseded`) when the original was superseded already (a concurrent correction).
+/// Links `original` to the claim that supersedes it, both ways, in `tx`, and returns the original's
+/// new `updated_at`. FAILED_PRECONDITION (`AlreadySuperseded`) when the original was superseded
+/// already (a concurrent correction).
 pub(super) async fn link(
     tx: &mut Tx,
     tenant: &TenantId,
     original: ClaimId,
     successor: ClaimId,
-) -> Result<(), ClaimStoreError> {
+) -> Result<DateTime<Utc>, ClaimStoreError> {
     let t = tenant.as_str();
     let now = time::now_micros();
     let (orig, succ) = (original.to_string(), successor.to_string());
@@ -46,7 +49,7 @@ pub(super) async fn link(
     if updated != 1 {
         return Err(ClaimStoreError::NotFound(successor));
     }
-    Ok(())
+    Ok(timestamp(now, "claim updated_at")?)
 }
 
 /// Rewrites the creating history entry of a claim made by a correction or a void, so its

@@ -101,19 +101,27 @@ impl WatchFilter {
     }
 }
 
-/// Starts a reader of the tenant's changes after `after` (or after the last committed one when
-/// `None`: live only) and returns its stream.
-pub fn follow(
+/// Starts a reader of the tenant's changes after `after` (or, when `None`, after the last change
+/// committed before this returns: live only) and returns its stream.
+///
+/// # Errors
+/// The database error when the last committed sequence cannot be read.
+pub async fn follow(
     store: Arc<dyn ClaimStore>,
     hub: &WatchHub,
     tenant: TenantId,
     filter: WatchFilter,
     after: Option<u64>,
-) -> ReceiverStream<Result<StatusChange, ClaimStoreError>> {
+) -> Result<ReceiverStream<Result<StatusChange, ClaimStoreError>>, ClaimStoreError> {
     let (tx, rx) = mpsc::channel(BUFFER);
     // Subscribed before the first read, so a commit between that read and the wait still wakes it.
     let wake = hub.inner.committed.subscribe();
     let stopping = hub.inner.stopping.clone();
+    // Read before answering, so a change committed after the call returns is never missed.
+    let after = match after {
+        Some(a) => a,
+        None => store.last_sequence(&tenant).await?,
+    };
     tokio::spawn(async move {
         let reader = Reader {
             store,
@@ -124,7 +132,7 @@ pub fn follow(
         };
         reader.run(after, wake).await;
     });
-    ReceiverStream::new(rx)
+    Ok(ReceiverStream::new(rx))
 }
 
 struct Reader {
@@ -144,17 +152,7 @@ enum Stop {
 }
 
 impl Reader {
-    async fn run(self, after: Option<u64>, mut wake: watch::Receiver<u64>) {
-        let mut last = match after {
-            Some(a) => a,
-            None => match self.store.last_sequence(&self.tenant).await {
-                Ok(last) => last,
-                Err(e) => {
-                    let _ = self.tx.send(Err(e)).await;
-                    return;
-                }
-            },
-        };
+    async fn run(self, mut last: u64, mut wake: watch::Receiver<u64>) {
         let mut gap_since: Option<Instant> = None;
         loop {
             if self.stopping.is_requested() {

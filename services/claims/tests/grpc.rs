@@ -378,9 +378,9 @@ medbill_storage::conformance_tests! {
         let err = a.scrub_claim(pb::ScrubClaimRequest::default()).await.unwrap_err();
         assert_eq!(err.code(), Code::Unimplemented);
         assert!(err.message().starts_with("ScrubClaim is not available in this version of medbill: "), "{}", err.message());
-        let err = a.watch_claims(pb::WatchClaimsRequest::default()).await.unwrap_err();
+        let err = a.submit_claims(pb::SubmitClaimsRequest::default()).await.unwrap_err();
         assert_eq!(err.code(), Code::Unimplemented);
-        assert!(err.message().starts_with("WatchClaims is not available in this version of medbill: "), "{}", err.message());
+        assert!(err.message().starts_with("SubmitClaims is not available in this version of medbill: "), "{}", err.message());
         Ok(())
     }
 

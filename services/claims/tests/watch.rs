@@ -177,7 +177,7 @@ medbill_storage::conformance_tests! {
         let cov = suite.coverage(Caller::TenantA, "pat-1", "60054").await?;
         suite.claim(&mut a, "PCN-1", &cov, "2026-03-02").await?;
         let mut s = watch(&mut a, pb::WatchClaimsRequest { after_sequence: 0, ..Default::default() }).await?;
-        let mut replaying = watch(&mut a, pb::WatchClaimsRequest { after_sequence: 0, ..Default::default() }).await?;
+        let mut replaying = watch(&mut a, pb::WatchClaimsRequest { after_sequence: 1, ..Default::default() }).await?;
         suite.claim(&mut a, "PCN-2", &cov, "2026-03-02").await?;
         assert_eq!(next(&mut replaying).await?.sequence, 2);
         suite.stopping.trigger();

@@ -141,11 +141,14 @@ pub(crate) async fn watch_claims(
         payer_id: text("payer_id", &req.payer_id, MAX_PAYER_ID_LEN, false)?,
     };
     let after = (req.after_sequence > 0).then_some(req.after_sequence);
-    let stream = follow(svc.store.clone(), &svc.watch, tenant, filter, after).map(|item| {
-        item.map(|change| pb::WatchClaimsResponse {
-            change: Some(change_to_proto(&change)),
-        })
-        .map_err(|e| Status::from(ServiceError::from(e)))
-    });
+    let stream = follow(svc.store.clone(), &svc.watch, tenant, filter, after)
+        .await
+        .map_err(ServiceError::from)?
+        .map(|item| {
+            item.map(|change| pb::WatchClaimsResponse {
+                change: Some(change_to_proto(&change)),
+            })
+            .map_err(|e| Status::from(ServiceError::from(e)))
+        });
     Ok(Response::new(Box::pin(stream)))
 }

@@ -457,9 +457,9 @@ fn adjustment_to_proto(a: &Adjustment) -> common::CasAdjustment {
     }
 }
 
-fn remark_to_proto(code: &String) -> common::RemarkCode {
+fn remark_to_proto(code: &str) -> common::RemarkCode {
     common::RemarkCode {
-        code: code.clone(),
+        code: code.to_owned(),
         description: String::new(),
     }
 }
@@ -479,7 +479,7 @@ pub(crate) fn to_proto(applied: &AppliedAdjudication) -> pb::Adjudication {
             .unwrap_or_default(),
         payer_claim_control_number: a.payer_claim_control_number.clone().unwrap_or_default(),
         adjustments: a.adjustments.iter().map(adjustment_to_proto).collect(),
-        remarks: a.remarks.iter().map(remark_to_proto).collect(),
+        remarks: a.remarks.iter().map(|r| remark_to_proto(r)).collect(),
         lines: a
             .lines
             .iter()
@@ -491,7 +491,7 @@ pub(crate) fn to_proto(applied: &AppliedAdjudication) -> pb::Adjudication {
                 allowed: l.allowed.map(|m| m.to_string()).unwrap_or_default(),
                 units: l.units.map(|u| u.to_string()).unwrap_or_default(),
                 adjustments: l.adjustments.iter().map(adjustment_to_proto).collect(),
-                remarks: l.remarks.iter().map(remark_to_proto).collect(),
+                remarks: l.remarks.iter().map(|r| remark_to_proto(r)).collect(),
             })
             .collect(),
         payment_date: a.payment_date.map(format_iso_date).unwrap_or_default(),

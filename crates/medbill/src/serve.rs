@@ -28,7 +28,8 @@ use medbill_runtime::config::{
 };
 use medbill_runtime::server::{Server, ServerHandle, shutdown_signal};
 use medbill_runtime::service::{
-    BackgroundTask, BackgroundTasks, Destination, ServiceDef, StartContext, TaskError,
+    BackgroundTask, BackgroundTasks, Destination, ServiceDef, ShutdownTrigger, StartContext,
+    TaskError,
 };
 use medbill_runtime::{metrics, telemetry};
 use tokio::net::TcpListener;
@@ -202,6 +203,8 @@ pub struct Running {
     /// The services it runs.
     pub services: Vec<ServiceKind>,
     tasks: BackgroundTasks,
+    /// Fired when shutdown begins, before the drain (see `StartContext::stopping`).
+    stopping: ShutdownTrigger,
     task_grace: Duration,
     /// What each service declared, for the wiring tests.
     #[cfg(test)]
@@ -221,7 +224,14 @@ impl Running {
         self,
         signal: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        let served = self.handle.run_until(signal).await;
+        let stopping = self.stopping;
+        let served = self
+            .handle
+            .run_until(async move {
+                signal.await;
+                stopping.trigger();
+            })
+            .await;
         let stopped = self.tasks.shutdown(self.task_grace).await;
         served.context("serving gRPC")?;
         stopped?;
@@ -271,9 +281,10 @@ pub async fn start(
     let mut serving = Vec::new();
     let mut pending = Vec::new();
     let mut started = Vec::new();
+    let (stopping, stopping_signal) = ShutdownTrigger::new();
     for def in target.services() {
         let service = def.service;
-        let ctx = StartContext::new(service, loaded.clone(), local_addr);
+        let ctx = StartContext::new(service, loaded.clone(), local_addr, stopping_signal.clone());
         let parts = (def.start)(ctx.clone())
             .await
             .with_context(|| service.to_string())?;
@@ -332,6 +343,7 @@ pub async fn start(
         handle,
         services: started.iter().map(|s| s.service).collect(),
         tasks,
+        stopping,
         task_grace: Duration::from_millis(config.grpc.drain_timeout_ms),
         #[cfg(test)]
         started,

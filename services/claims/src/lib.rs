@@ -1,6 +1,9 @@
 //! The medbill claims service: professional (837P) and institutional (837I) claims, their diagnoses and
 //! service lines, and the history of their status changes.
 //!
+//! - [`adjudication`]: payer adjudications (835) and the rules that turn one into a claim status.
+//! - [`aging`]: insurance A/R aging buckets.
+//! - [`watch`]: [`watch::WatchHub`], WatchClaims' replay-then-live stream.
 //! - [`coverage`]: [`CoverageClient`], CreateClaim's coverage check with the eligibility service over
 //!   gRPC (the caller's token forwarded, reads retried).
 //! - [`details`]: what a claim carries only for its 837 (demographics, other providers,
@@ -12,21 +15,25 @@
 //! - [`settings`]: the `[claims]` section (code set files, payer scrub rules, submission).
 //! - [`submission`]: READY claims into 837P/837I batches, stored and delivered (SubmitClaims,
 //!   GetSubmissionBatch, redelivery after a crash).
-//! - [`service`]: [`ClaimsService`], the gRPC service (CreateClaim, GetClaim, ListClaims; the rest answer
-//!   UNIMPLEMENTED saying what is not built yet).
+//! - [`service`]: [`ClaimsService`], the gRPC service; the RPCs after submission (ApplyAdjudication,
+//!   CorrectClaim, VoidClaim, WatchClaims, ListClaimEvents, GetInsuranceAging) are in `rpc/`.
 //! - [`store`]: the [`ClaimStore`] trait and its PostgreSQL/SQLite implementation.
 //! - [`start`]: the service as the binary runs it (see `medbill_runtime::service`).
 
+pub mod adjudication;
+pub mod aging;
 pub mod coverage;
 pub mod details;
 pub mod lifecycle;
 pub mod model;
 pub mod providers;
+mod rpc;
 pub mod scrub;
 pub mod service;
 pub mod settings;
 pub mod store;
 pub mod submission;
+pub mod watch;
 
 pub use coverage::{CoverageClient, CoverageError};
 pub use model::{
@@ -74,6 +81,7 @@ pub async fn start(ctx: StartContext) -> Result<ServiceParts, StartError> {
     let server = ClaimsService::new(store, eligibility, ctx.config().client.retry.clone())
         .with_submitter(submitter)
         .with_scrub_rules(rules)
+        .with_stopping(ctx.stopping())
         .into_server();
     let mut parts = ServiceParts::new()
         .route(grpc_route!(server, ctx.grpc()))

@@ -76,6 +76,23 @@ pub const TRANSITIONS: &[(ClaimStatus, ClaimStatus, &str)] = &[
         "paid in part after appeal or correction (835)",
     ),
     (Denied, Void, "void (frequency 8) sent to the payer"),
+    (Denied, Denied, "denied again (835)"),
+    (Submitted, Void, "void (frequency 8) sent to the payer"),
+    // A reversal (835 CLP02 22) returns the claim to where the reversed adjudication found it.
+    (Paid, Submitted, "adjudication reversed (835 CLP02 22)"),
+    (Paid, Accepted, "adjudication reversed (835 CLP02 22)"),
+    (
+        PartiallyPaid,
+        Submitted,
+        "adjudication reversed (835 CLP02 22)",
+    ),
+    (
+        PartiallyPaid,
+        Accepted,
+        "adjudication reversed (835 CLP02 22)",
+    ),
+    (Denied, Submitted, "adjudication reversed (835 CLP02 22)"),
+    (Denied, Accepted, "adjudication reversed (835 CLP02 22)"),
 ];
 
 /// A status change the life cycle does not allow.
@@ -154,5 +171,14 @@ mod tests {
             check(Rejected, Submitted).is_err(),
             "a rejection is corrected first"
         );
+        for adjudicated in [Paid, PartiallyPaid, Denied] {
+            for before in [Submitted, Accepted] {
+                assert!(
+                    check(adjudicated, before).is_ok(),
+                    "reversal of {adjudicated:?}"
+                );
+            }
+            assert!(check(adjudicated, Draft).is_err());
+        }
     }
 }

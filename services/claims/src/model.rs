@@ -253,6 +253,12 @@ pub struct Claim {
     pub updated_at: DateTime<Utc>,
     /// Findings of the latest scrub, errors first; empty before the first scrub.
     pub scrub_findings: Vec<ScrubFinding>,
+    /// For a replacement (7) or void (8): the claim it corrects.
+    pub original_claim_id: Option<ClaimId>,
+    /// For a corrected or voided claim: the replacement or void claim that superseded it.
+    pub superseded_by_claim_id: Option<ClaimId>,
+    /// The adjudication in force (the latest no reversal undid).
+    pub adjudication: Option<crate::adjudication::AppliedAdjudication>,
 }
 
 /// One entry of a claim's status history.

@@ -30,9 +30,12 @@ use crate::model::{
     Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, NewClaim, NewClaimLine,
     ScrubFinding, ScrubSeverity,
 };
+use crate::rpc;
 use crate::scrub::ScrubRules;
 use crate::store::ClaimStore;
 use crate::submission::delivery::Submitter;
+use crate::watch::WatchHub;
+use medbill_runtime::service::Shutdown;
 
 /// Longest payer identifier (NM109 of the payer is 80 characters).
 const MAX_PAYER_ID_LEN: usize = 80;
@@ -48,6 +51,7 @@ pub struct ClaimsService {
     pub(crate) scrub_rules: Arc<ScrubRules>,
     /// Today's date, for timely filing.
     pub(crate) today: fn() -> NaiveDate,
+    pub(crate) watch: WatchHub,
 }
 
 impl std::fmt::Debug for ClaimsService {
@@ -71,7 +75,16 @@ impl ClaimsService {
             submitter: Submitter::none(),
             scrub_rules: ScrubRules::builtin(),
             today: || Utc::now().date_naive(),
+            watch: WatchHub::new(None),
         }
+    }
+
+    /// Ends every WatchClaims stream when `stopping` fires (the binary passes
+    /// `StartContext::stopping`, fired when the server starts to shut down).
+    #[must_use]
+    pub fn with_stopping(mut self, stopping: Shutdown) -> Self {
+        self.watch = WatchHub::new(Some(stopping));
+        self
     }
 
     /// Sets the payer routes and submitter contact SubmitClaims uses (without them every claim
@@ -94,7 +107,7 @@ impl ClaimsService {
 
     /// Checks that every NPI the claim names is a provider on file for the tenant
     /// (FAILED_PRECONDITION naming the first field whose NPI is not).
-    async fn check_providers_on_file(
+    pub(crate) async fn check_providers_on_file(
         &self,
         tenant: &medbill_domain::TenantId,
         claim: &NewClaim,
@@ -320,32 +333,23 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
 
     async fn correct_claim(
         &self,
-        _request: Request<pb::CorrectClaimRequest>,
+        request: Request<pb::CorrectClaimRequest>,
     ) -> Result<Response<pb::CorrectClaimResponse>, Status> {
-        Err(unimplemented(
-            "CorrectClaim",
-            "claim corrections (frequency 7 replacements with REF*F8)",
-        ))
+        rpc::corrections::correct_claim(self, request).await
     }
 
     async fn void_claim(
         &self,
-        _request: Request<pb::VoidClaimRequest>,
+        request: Request<pb::VoidClaimRequest>,
     ) -> Result<Response<pb::VoidClaimResponse>, Status> {
-        Err(unimplemented(
-            "VoidClaim",
-            "claim corrections (frequency 8 voids with REF*F8)",
-        ))
+        rpc::corrections::void_claim(self, request).await
     }
 
     async fn apply_adjudication(
         &self,
-        _request: Request<pb::ApplyAdjudicationRequest>,
+        request: Request<pb::ApplyAdjudicationRequest>,
     ) -> Result<Response<pb::ApplyAdjudicationResponse>, Status> {
-        Err(unimplemented(
-            "ApplyAdjudication",
-            "ERA posting (835 claim payments applied from the remittance service)",
-        ))
+        rpc::adjudication::apply_adjudication(self, request).await
     }
 
     async fn create_provider(
@@ -380,12 +384,23 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
 
     async fn watch_claims(
         &self,
-        _request: Request<pb::WatchClaimsRequest>,
+        request: Request<pb::WatchClaimsRequest>,
     ) -> Result<Response<Self::WatchClaimsStream>, Status> {
-        Err(unimplemented(
-            "WatchClaims",
-            "claim status tracking (the status history is recorded already; streaming it comes with submission and acknowledgements)",
-        ))
+        rpc::events::watch_claims(self, request).await
+    }
+
+    async fn list_claim_events(
+        &self,
+        request: Request<pb::ListClaimEventsRequest>,
+    ) -> Result<Response<pb::ListClaimEventsResponse>, Status> {
+        rpc::events::list_claim_events(self, request).await
+    }
+
+    async fn get_insurance_aging(
+        &self,
+        request: Request<pb::GetInsuranceAgingRequest>,
+    ) -> Result<Response<pb::GetInsuranceAgingResponse>, Status> {
+        rpc::aging::get_insurance_aging(self, request).await
     }
 }
 
@@ -413,7 +428,7 @@ fn facility_type(field: &str, value: &str) -> Result<String, ServiceError> {
 
 /// Parses and checks each field of a ClaimInput, naming the first offending one (`claim.<field>`);
 /// cross-field rules are [`NewClaim::validate`]'s.
-fn validate_input(input: &pb::ClaimInput) -> Result<NewClaim, ServiceError> {
+pub(crate) fn validate_input(input: &pb::ClaimInput) -> Result<NewClaim, ServiceError> {
     if input.patient_control_number.is_empty() {
         return Err(ServiceError::invalid_argument(
             "claim.patient_control_number",
@@ -576,7 +591,7 @@ fn validate_input(input: &pb::ClaimInput) -> Result<NewClaim, ServiceError> {
     })
 }
 
-fn status_from_proto(raw: i32) -> Option<ClaimStatus> {
+pub(crate) fn status_from_proto(raw: i32) -> Option<ClaimStatus> {
     Some(match pb::ClaimStatus::try_from(raw).ok()? {
         pb::ClaimStatus::Unspecified => return None,
         pb::ClaimStatus::Draft => ClaimStatus::Draft,
@@ -592,7 +607,7 @@ fn status_from_proto(raw: i32) -> Option<ClaimStatus> {
     })
 }
 
-fn status_to_proto(s: ClaimStatus) -> pb::ClaimStatus {
+pub(crate) fn status_to_proto(s: ClaimStatus) -> pb::ClaimStatus {
     match s {
         ClaimStatus::Draft => pb::ClaimStatus::Draft,
         ClaimStatus::Held => pb::ClaimStatus::Held,
@@ -664,6 +679,15 @@ pub fn to_proto(c: &Claim) -> pb::Claim {
         created_at: Some(timestamp(c.created_at)),
         updated_at: Some(timestamp(c.updated_at)),
         scrub_findings: c.scrub_findings.iter().map(finding_to_proto).collect(),
+        original_claim_id: c
+            .original_claim_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        superseded_by_claim_id: c
+            .superseded_by_claim_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        adjudication: c.adjudication.as_ref().map(rpc::adjudication::to_proto),
         ..Default::default()
     };
     fill_claim(&c.details, &mut claim);

@@ -332,6 +332,11 @@ impl ClaimsConfig {
     }
 }
 
+/// Reads and checks the `[claims]` section without opening its files (the binary's `check`).
+pub fn check(config: &LoadedConfig) -> Result<(), ConfigError> {
+    ClaimsConfig::load(config).map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,9 +411,4 @@ mod tests {
                 .contains("valid_from")
         );
     }
-}
-
-/// Reads and checks the `[claims]` section without opening its files (the binary's `check`).
-pub fn check(config: &LoadedConfig) -> Result<(), ConfigError> {
-    ClaimsConfig::load(config).map(drop)
 }

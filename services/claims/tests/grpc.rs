@@ -380,9 +380,9 @@ medbill_storage::conformance_tests! {
     async fn unbuilt_rpcs_say_what_is_missing_in_plain_words(env: TestEnv) -> anyhow::Result<()> {
         let suite = Suite::start(&env).await?;
         let mut a = suite.client(Caller::TenantA);
-        let err = a.watch_claims(pb::WatchClaimsRequest::default()).await.unwrap_err();
+        let err = a.ingest_acknowledgement(pb::IngestAcknowledgementRequest::default()).await.unwrap_err();
         assert_eq!(err.code(), Code::Unimplemented);
-        assert!(err.message().starts_with("WatchClaims is not available in this version of medbill: "), "{}", err.message());
+        assert!(err.message().starts_with("IngestAcknowledgement is not available in this version of medbill: "), "{}", err.message());
         Ok(())
     }
 

@@ -7,11 +7,11 @@ use medbill_payer_sim::Fault;
 use medbill_proto::claims::v1 as pb;
 use medbill_storage::testing::TestEnv;
 use medbill_testkit::Caller;
-use support::{PayerSuite, create, get, professional};
+use support::payer::{self, PayerSuite, create, get, professional};
 use tonic::Code;
 
 async fn submit(
-    c: &mut support::Client,
+    c: &mut payer::Client,
     key: &str,
     ids: &[&str],
 ) -> anyhow::Result<pb::SubmitClaimsResponse> {

@@ -34,6 +34,31 @@ impl Shutdown {
     }
 }
 
+/// Fires the [`Shutdown`] signals made with it; dropping it fires them too.
+///
+/// The binary holds one to end long-lived calls (server streams) when the server starts to
+/// shut down, before the drain waits for them (see `StartContext::stopping`).
+#[derive(Debug)]
+pub struct ShutdownTrigger(watch::Sender<bool>);
+
+impl ShutdownTrigger {
+    /// Makes a trigger and the signal it fires.
+    pub fn new() -> (Self, Shutdown) {
+        let (tx, rx) = watch::channel(false);
+        (Self(tx), Shutdown(rx))
+    }
+
+    /// Fires the signal (again is harmless).
+    pub fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Returns another signal fired by this trigger.
+    pub fn signal(&self) -> Shutdown {
+        Shutdown(self.0.subscribe())
+    }
+}
+
 type TaskFn = Box<dyn FnOnce(Shutdown) -> BoxFuture<'static, Result<(), TaskError>> + Send>;
 
 /// A named unit of background work, not yet started: an outbox relay, a poller (ERA and

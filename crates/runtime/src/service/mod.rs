@@ -50,7 +50,9 @@ use medbill_storage::{Database, StorageError};
 use serde::de::DeserializeOwned;
 use tonic::service::RoutesBuilder;
 
-pub use background::{BackgroundTask, BackgroundTasks, Shutdown, TaskError, TaskFailures};
+pub use background::{
+    BackgroundTask, BackgroundTasks, Shutdown, ShutdownTrigger, TaskError, TaskFailures,
+};
 pub use outbox::{Destination, OutboxDelivery};
 
 use crate::client::{self, TracedChannel};
@@ -144,6 +146,7 @@ struct Inner {
     service: ServiceKind,
     config: Arc<LoadedConfig>,
     local_addr: SocketAddr,
+    stopping: Shutdown,
     database: tokio::sync::OnceCell<Database>,
     callees: Mutex<BTreeSet<ServiceKind>>,
 }
@@ -159,17 +162,31 @@ impl fmt::Debug for StartContext {
 
 impl StartContext {
     /// Creates the context of `service` in a process whose gRPC server listens on `local_addr`
-    /// (services called without a configured endpoint are reached there).
-    pub fn new(service: ServiceKind, config: Arc<LoadedConfig>, local_addr: SocketAddr) -> Self {
+    /// (services called without a configured endpoint are reached there) and fires `stopping`
+    /// when that server starts to shut down.
+    pub fn new(
+        service: ServiceKind,
+        config: Arc<LoadedConfig>,
+        local_addr: SocketAddr,
+        stopping: Shutdown,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 service,
                 config,
                 local_addr,
+                stopping,
                 database: tokio::sync::OnceCell::new(),
                 callees: Mutex::new(BTreeSet::new()),
             }),
         }
+    }
+
+    /// Returns the signal fired when the gRPC server starts to shut down, before it drains
+    /// in-flight calls: a server stream that would otherwise stay open (WatchClaims) ends on it,
+    /// so the drain does not wait for it. Background tasks stop later, on their own [`Shutdown`].
+    pub fn stopping(&self) -> Shutdown {
+        self.inner.stopping.clone()
     }
 
     /// Returns the service being started.

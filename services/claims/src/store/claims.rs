@@ -38,6 +38,9 @@ struct ClaimRow {
     submission_batch_id: Option<String>,
     created_at: i64,
     updated_at: i64,
+    original_claim_id: Option<String>,
+    superseded_by_claim_id: Option<String>,
+    adjudication_id: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -86,7 +89,8 @@ macro_rules! claim_columns {
         "id, patient_control_number, claim_type, status, frequency_code, \
          payer_claim_control_number, coverage_id, payer_id, patient_ref, billing_provider_npi, \
          rendering_provider_npi, place_of_service, facility_type_code, total_charge_cents, \
-         service_date_from, service_date_to, encounter_ref, details_json, submission_batch_id, created_at, updated_at"
+         service_date_from, service_date_to, encounter_ref, details_json, submission_batch_id, \
+         created_at, updated_at, original_claim_id, superseded_by_claim_id, adjudication_id"
     };
 }
 
@@ -166,15 +170,31 @@ fn claim_from_rows(
         created_at: timestamp(row.created_at, "claim created_at")?,
         updated_at: timestamp(row.updated_at, "claim updated_at")?,
         scrub_findings: Vec::new(),
+        original_claim_id: optional_claim_id(row.original_claim_id, "original claim id")?,
+        superseded_by_claim_id: optional_claim_id(
+            row.superseded_by_claim_id,
+            "superseded by claim id",
+        )?,
+        // Filled by `adjudications::attach` from `adjudication_id`.
+        adjudication: None,
     })
 }
 
+fn optional_claim_id(
+    raw: Option<String>,
+    what: &'static str,
+) -> Result<Option<ClaimId>, ClaimStoreError> {
+    raw.map(|s| ClaimId::parse(&s).map_err(|e| corrupt(what, e.to_string())))
+        .transpose()
+}
+
 /// Groups detail rows by claim id and builds the claims in header order.
+/// Each claim comes with the id of its adjudication in force, for `adjudications::attach`.
 fn assemble(
     headers: Vec<ClaimRow>,
     diagnoses: Vec<DiagnosisRow>,
     lines: Vec<LineRow>,
-) -> Result<Vec<Claim>, ClaimStoreError> {
+) -> Result<Vec<(Claim, Option<String>)>, ClaimStoreError> {
     let mut dx: HashMap<String, Vec<String>> = HashMap::new();
     for d in diagnoses {
         dx.entry(d.claim_id).or_default().push(d.code);
@@ -189,7 +209,8 @@ fn assemble(
         .map(|h| {
             let d = dx.remove(&h.id).unwrap_or_default();
             let l = ln.remove(&h.id).unwrap_or_default();
-            claim_from_rows(h, d, l)
+            let adjudication_id = h.adjudication_id.clone();
+            Ok((claim_from_rows(h, d, l)?, adjudication_id))
         })
         .collect()
 }
@@ -372,6 +393,9 @@ impl SqlClaimStore {
             created_at: at,
             updated_at: at,
             scrub_findings: Vec::new(),
+            original_claim_id: None,
+            superseded_by_claim_id: None,
+            adjudication: None,
         })
     }
 
@@ -415,7 +439,8 @@ impl SqlClaimStore {
             .await?;
             (headers, diagnoses, lines)
         });
-        Ok(assemble(headers, diagnoses, lines)?.into_iter().next())
+        let claims = assemble(headers, diagnoses, lines)?;
+        Ok(self.attach(tenant, claims).await?.into_iter().next())
     }
 
     /// Reads a page of claims matching `filter`, in id order.
@@ -489,6 +514,7 @@ impl SqlClaimStore {
             .await?;
             (headers, diagnoses, lines)
         });
-        assemble(headers, diagnoses, lines)
+        let claims = assemble(headers, diagnoses, lines)?;
+        self.attach(tenant, claims).await
     }
 }

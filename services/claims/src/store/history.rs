@@ -10,7 +10,7 @@ use crate::lifecycle;
 use crate::model::{ClaimStatus, StatusChange, StatusChangeSource};
 
 #[derive(sqlx::FromRow)]
-struct HistoryRow {
+pub(super) struct HistoryRow {
     id: String,
     sequence: i64,
     claim_id: String,
@@ -31,7 +31,7 @@ macro_rules! history_select {
     };
 }
 
-fn change_from_row(r: HistoryRow) -> Result<StatusChange, ClaimStoreError> {
+pub(super) fn change_from_row(r: HistoryRow) -> Result<StatusChange, ClaimStoreError> {
     Ok(StatusChange {
         id: Uuid::try_parse(&r.id).map_err(|e| corrupt("status history id", e.to_string()))?,
         sequence: u64::try_from(r.sequence)

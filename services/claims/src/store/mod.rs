@@ -10,13 +10,23 @@
 //! - `history.rs`: the status history and status changes;
 //! - `providers.rs`: the tenant's providers and service facilities;
 //! - `batches.rs`: submission batches, their control numbers and delivery outcomes;
-//! - `scrub.rs`: the findings of each claim's latest scrub.
+//! - `scrub.rs`: the findings of each claim's latest scrub;
+//! - `follow_up.rs`: [`FollowUpStore`], after submission: `adjudications.rs` (adjudications
+//!   applied from ERAs), `links.rs` (corrected and voided claims), `events.rs` (history reads for
+//!   ListClaimEvents and WatchClaims), `aging.rs` (insurance A/R aging).
 
+mod adjudications;
+mod aging;
 mod batches;
 mod claims;
+mod events;
+mod follow_up;
 mod history;
+mod links;
 mod providers;
 mod scrub;
+
+pub use follow_up::{FollowUpStore, NewAdjudication, WatchedChange};
 
 use std::sync::Arc;
 
@@ -73,6 +83,9 @@ pub enum ClaimStoreError {
     /// No provider with this NPI is on file for the tenant.
     #[error("provider {0} not found")]
     ProviderNotFound(String),
+    /// The claim was corrected or voided already (it has a successor).
+    #[error("claim {0} was already corrected or voided; correct or void its successor instead")]
+    AlreadySuperseded(ClaimId),
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -95,6 +108,7 @@ impl ErrorCode for ClaimStoreError {
             Self::NotFound(_) => Code::NotFound,
             Self::IllegalTransition(_) => Code::FailedPrecondition,
             Self::ChangedConcurrently { .. } => Code::Aborted,
+            Self::AlreadySuperseded(_) => Code::FailedPrecondition,
             Self::Storage(e) => e.error_code(),
         }
     }
@@ -126,7 +140,7 @@ fn corrupt(what: &'static str, detail: impl Into<String>) -> ClaimStoreError {
 
 /// Stores claims; every method is scoped to one tenant. Writes take the caller's transaction.
 #[async_trait]
-pub trait ClaimStore: Send + Sync {
+pub trait ClaimStore: FollowUpStore + Send + Sync {
     /// Returns the database the store writes to (the RPC opens its transaction there).
     fn database(&self) -> &Database;
 

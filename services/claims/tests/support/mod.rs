@@ -1,66 +1,40 @@
-//! The claims service as the submission tests run it: a real eligibility server for coverage
-//! checks, payer-sim as the payer over its CORE HTTP endpoint, and the claims server between
-//! them, each in its own database namespace.
+//! A claims server with its eligibility server, for the tests of the RPCs after submission:
+//! claims are created through the gRPC client and moved along legal paths with the store's
+//! `transition`, as acknowledgements would move them.
 
 #![allow(dead_code)]
 
+pub mod payer;
+
 use std::sync::Arc;
 
-use medbill_claims::settings::SubmissionConfig;
-use medbill_claims::submission::delivery::Submitter;
-use medbill_claims::{ClaimStore, ClaimsService, open_store};
-use medbill_connect::{
-    Connections, CoreHttpConfig, PayerConnection, RetryPolicy as ConnectRetry, TransportConfig,
-};
+use medbill_claims::store::NewStatus;
+use medbill_claims::{ClaimStatus, ClaimStore, ClaimsService, StatusChangeSource, open_store};
 use medbill_domain::{ClaimId, CoverageId, TenantId};
 use medbill_eligibility::EligibilityService;
-use medbill_payer_sim::{PayerSimConfig, PayerSimHandle};
 use medbill_proto::claims::v1 as pb;
 use medbill_proto::claims::v1::claims_service_client::ClaimsServiceClient;
-use medbill_proto::common::v1 as common;
 use medbill_proto::eligibility::v1 as elig;
 use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
 use medbill_runtime::client::TracedChannel;
 use medbill_runtime::config::{ClientConfig, RetryPolicy};
+use medbill_runtime::service::ShutdownTrigger;
 use medbill_storage::testing::TestEnv;
 use medbill_testkit::fixtures::{billing_provider, register_provider};
-use medbill_testkit::{Caller, TestServer, channel_to};
+use medbill_testkit::{Caller, TENANT_A, TestServer, channel_to};
 
-/// The claims client.
 pub type Client = ClaimsServiceClient<TracedChannel>;
 
-/// The payer-sim payer the sample coverages are with.
-pub const PAYER: &str = "SIMPPO";
-
-/// Claims, eligibility and payer-sim, wired as `serve --target all` wires them.
-pub struct PayerSuite {
+/// The servers, the claims store behind them and the trigger of their stopping signal.
+pub struct Suite {
     pub claims: TestServer,
     pub eligibility: TestServer,
-    pub sim: PayerSimHandle,
     pub store: Arc<dyn ClaimStore>,
+    pub stopping: ShutdownTrigger,
 }
 
-/// A payer connection to `sim` for `payer_id` over CORE HTTP.
-pub fn connection_to(sim: &PayerSimHandle, payer_id: &str) -> PayerConnection {
-    PayerConnection {
-        payer_id: payer_id.to_owned(),
-        sender_id: "MEDBILL".to_owned(),
-        receiver_id: payer_id.to_owned(),
-        transport: TransportConfig::CoreHttp(CoreHttpConfig::new(sim.url())),
-        batch_transport: None,
-        retry: ConnectRetry {
-            max_attempts: 1,
-            ..ConnectRetry::default()
-        },
-    }
-}
-
-impl PayerSuite {
-    /// Starts payer-sim, eligibility and claims; registers the sample billing provider for both
-    /// tenants.
+impl Suite {
     pub async fn start(env: &TestEnv) -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let sim = medbill_payer_sim::start(PayerSimConfig::default(), listener).await?;
         let eligibility_store =
             medbill_eligibility::open_store(env.connect("eligibility").await?).await?;
         let eligibility = TestServer::start(tonic::service::Routes::new(
@@ -69,20 +43,14 @@ impl PayerSuite {
         .await;
         let channel =
             medbill_runtime::client::connect(&eligibility.url(), &ClientConfig::default())?;
-        let payers = vec![connection_to(&sim, PAYER)];
-        let config = SubmissionConfig {
-            contact_phone: "2175550100".to_owned(),
-            usage: "test".to_owned(),
-            ..SubmissionConfig::default()
-        };
-        let submitter = Submitter::new(Connections::open(&payers)?, &payers, &config);
         let store = open_store(env.db().clone()).await?;
+        let (stopping, signal) = ShutdownTrigger::new();
         let service = ClaimsService::new(
             store.clone(),
             EligibilityServiceClient::new(channel),
             RetryPolicy::default(),
         )
-        .with_submitter(submitter);
+        .with_stopping(signal);
         let claims = TestServer::start(tonic::service::Routes::new(service.into_server())).await;
         for caller in [Caller::TenantA, Caller::TenantB] {
             let mut client = ClaimsServiceClient::new(claims.channel(caller));
@@ -91,8 +59,8 @@ impl PayerSuite {
         Ok(Self {
             claims,
             eligibility,
-            sim,
             store,
+            stopping,
         })
     }
 
@@ -100,129 +68,157 @@ impl PayerSuite {
         ClaimsServiceClient::new(self.claims.channel(caller))
     }
 
-    /// Creates a coverage with payer-sim's payer for `member_id` (a catalog member).
+    /// Creates a coverage of `patient_ref` with `payer_id` in the eligibility service.
     pub async fn coverage(
         &self,
         caller: Caller,
         patient_ref: &str,
-        member_id: &str,
-    ) -> anyhow::Result<String> {
+        payer_id: &str,
+    ) -> anyhow::Result<Cov> {
         let mut c = EligibilityServiceClient::new(channel_to(&self.eligibility.url(), caller));
+        let req = elig::CreateCoverageRequest {
+            idempotency_key: CoverageId::new().to_string(),
+            patient_ref: patient_ref.to_owned(),
+            payer_id: payer_id.to_owned(),
+            payer_name: "AETNA".to_owned(),
+            member_id: "W123456789".to_owned(),
+            subscriber_first_name: "JANE".to_owned(),
+            subscriber_last_name: "DOE".to_owned(),
+            subscriber_birth_date: "1984-03-09".to_owned(),
+            effective_date: "2025-01-01".to_owned(),
+            ..Default::default()
+        };
         let coverage = c
-            .create_coverage(elig::CreateCoverageRequest {
-                idempotency_key: CoverageId::new().to_string(),
-                patient_ref: patient_ref.to_owned(),
-                payer_id: PAYER.to_owned(),
-                payer_name: "SIMULATED PPO HEALTH".to_owned(),
-                member_id: member_id.to_owned(),
-                group_number: "GRP100".to_owned(),
-                subscriber_first_name: "AVERY".to_owned(),
-                subscriber_last_name: "TESTPATIENT".to_owned(),
-                subscriber_birth_date: "1985-03-14".to_owned(),
-                effective_date: "2026-01-01".to_owned(),
-                ..Default::default()
-            })
+            .create_coverage(req)
             .await?
             .into_inner()
             .coverage
             .ok_or_else(|| anyhow::anyhow!("response without coverage"))?;
-        Ok(coverage.id)
+        Ok(Cov {
+            id: coverage.id,
+            patient_ref: patient_ref.to_owned(),
+            payer_id: payer_id.to_owned(),
+        })
     }
 
-    /// Moves a claim DRAFT -> READY through the store, as a clean scrub does.
-    pub async fn make_ready(&self, caller: Caller, claim_id: &str) -> anyhow::Result<()> {
-        let tenant = TenantId::parse(match caller {
-            Caller::TenantB => medbill_testkit::TENANT_B,
-            _ => medbill_testkit::TENANT_A,
-        })?;
+    /// Creates a claim of tenant A through the client (two lines, 100.00 + 100.00, on `day`).
+    pub async fn claim(
+        &self,
+        c: &mut Client,
+        pcn: &str,
+        cov: &Cov,
+        day: &str,
+    ) -> anyhow::Result<pb::Claim> {
+        let req = pb::CreateClaimRequest {
+            idempotency_key: format!("create-{pcn}"),
+            claim: Some(input(pcn, cov, day)),
+        };
+        c.create_claim(req)
+            .await?
+            .into_inner()
+            .claim
+            .ok_or_else(|| anyhow::anyhow!("response without claim"))
+    }
+
+    /// Moves a claim of tenant A along `path` (each step legal), committing once.
+    pub async fn walk(&self, claim_id: &str, path: &[ClaimStatus]) -> anyhow::Result<()> {
+        let tenant = TenantId::parse(TENANT_A)?;
+        let id = ClaimId::parse(claim_id)?;
         let mut tx = self.store.database().begin().await?;
-        self.store
-            .transition(
-                &mut tx,
-                &tenant,
-                ClaimId::parse(claim_id)?,
-                medbill_claims::store::NewStatus {
-                    to: medbill_claims::ClaimStatus::Ready,
-                    source: medbill_claims::StatusChangeSource::Scrub,
-                    source_id: "",
-                    reason: "scrubbed clean (test)",
-                },
-            )
-            .await?;
+        for to in path {
+            let source = match to {
+                ClaimStatus::Ready | ClaimStatus::Held => StatusChangeSource::Scrub,
+                ClaimStatus::Submitted => StatusChangeSource::Submission,
+                _ => StatusChangeSource::ClaimAcknowledgement,
+            };
+            self.store
+                .transition(
+                    &mut tx,
+                    &tenant,
+                    id,
+                    NewStatus {
+                        to: *to,
+                        source,
+                        source_id: "",
+                        reason: "test",
+                    },
+                )
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
-}
 
-/// A patient who is the subscriber, with the demographics an 837 needs.
-pub fn self_patient() -> pb::ClaimDemographics {
-    pb::ClaimDemographics {
-        patient: Some(pb::ClaimPerson {
-            name: Some(common::PersonName {
-                last_name: "TESTPATIENT".into(),
-                first_name: "AVERY".into(),
-                ..Default::default()
-            }),
-            birth_date: "1985-03-14".into(),
-            gender: "F".into(),
-            address: Some(common::Address {
-                line1: "12 ELM ST".into(),
-                city: "SPRINGFIELD".into(),
-                state: "IL".into(),
-                postal_code: "62702".into(),
-                ..Default::default()
-            }),
-        }),
-        ..Default::default()
+    /// Moves a DRAFT claim of tenant A to SUBMITTED.
+    pub async fn submit(&self, claim_id: &str) -> anyhow::Result<()> {
+        self.walk(claim_id, &[ClaimStatus::Ready, ClaimStatus::Submitted])
+            .await
+    }
+
+    /// Moves a DRAFT claim of tenant A to ACCEPTED.
+    pub async fn accept(&self, claim_id: &str) -> anyhow::Result<()> {
+        self.walk(
+            claim_id,
+            &[
+                ClaimStatus::Ready,
+                ClaimStatus::Submitted,
+                ClaimStatus::Accepted,
+            ],
+        )
+        .await
+    }
+
+    /// Reads a claim through the client.
+    pub async fn get(&self, c: &mut Client, id: &str) -> anyhow::Result<pb::Claim> {
+        c.get_claim(pb::GetClaimRequest { id: id.to_owned() })
+            .await?
+            .into_inner()
+            .claim
+            .ok_or_else(|| anyhow::anyhow!("response without claim"))
     }
 }
 
-/// A professional claim on `coverage_id` with two lines on 2026-03-02.
-pub fn professional(pcn: &str, coverage_id: &str, patient_ref: &str) -> pb::ClaimInput {
-    let line = |code: &str, charge: &str, pointers: Vec<u32>| pb::ClaimLine {
+/// A coverage as a claim refers to it.
+pub struct Cov {
+    pub id: String,
+    pub patient_ref: String,
+    pub payer_id: String,
+}
+
+pub fn line(code: &str, charge: &str, day: &str) -> pb::ClaimLine {
+    pb::ClaimLine {
         procedure_code: code.to_owned(),
         charge: charge.to_owned(),
         units: "1".to_owned(),
-        service_date: "2026-03-02".to_owned(),
-        diagnosis_pointers: pointers,
-        ..Default::default()
-    };
-    pb::ClaimInput {
-        patient_control_number: pcn.to_owned(),
-        claim_type: pb::ClaimType::Professional.into(),
-        coverage_id: coverage_id.to_owned(),
-        payer_id: PAYER.to_owned(),
-        patient_ref: patient_ref.to_owned(),
-        billing_provider_npi: "1234567893".to_owned(),
-        place_of_service: "11".to_owned(),
-        diagnoses: vec!["E119".to_owned(), "I10".to_owned()],
-        lines: vec![
-            line("99213", "125.00", vec![1]),
-            line("G0439", "80.55", vec![2, 1]),
-        ],
-        demographics: Some(self_patient()),
-        prior_authorization_number: "AUTH123".to_owned(),
+        service_date: day.to_owned(),
+        diagnosis_pointers: vec![1],
         ..Default::default()
     }
 }
 
-/// Creates a claim and returns it.
-pub async fn create(c: &mut Client, key: &str, claim: pb::ClaimInput) -> anyhow::Result<pb::Claim> {
-    c.create_claim(pb::CreateClaimRequest {
-        idempotency_key: key.to_owned(),
-        claim: Some(claim),
-    })
-    .await?
-    .into_inner()
-    .claim
-    .ok_or_else(|| anyhow::anyhow!("response without claim"))
+pub fn input(pcn: &str, cov: &Cov, day: &str) -> pb::ClaimInput {
+    pb::ClaimInput {
+        patient_control_number: pcn.to_owned(),
+        claim_type: pb::ClaimType::Professional.into(),
+        coverage_id: cov.id.clone(),
+        payer_id: cov.payer_id.clone(),
+        patient_ref: cov.patient_ref.clone(),
+        billing_provider_npi: "1234567893".to_owned(),
+        place_of_service: "11".to_owned(),
+        diagnoses: vec!["E119".to_owned()],
+        lines: vec![line("99213", "100.00", day), line("G0439", "100.00", day)],
+        ..Default::default()
+    }
 }
 
-/// Reads a claim.
-pub async fn get(c: &mut Client, id: &str) -> anyhow::Result<pb::Claim> {
-    c.get_claim(pb::GetClaimRequest { id: id.to_owned() })
-        .await?
-        .into_inner()
-        .claim
-        .ok_or_else(|| anyhow::anyhow!("response without claim"))
+/// Asserts a status with `code` whose message contains every one of `parts`.
+pub fn assert_status(status: &tonic::Status, code: tonic::Code, parts: &[&str]) {
+    assert_eq!(status.code(), code, "{status:?}");
+    for part in parts {
+        assert!(
+            status.message().contains(part),
+            "message should contain {part:?}: {}",
+            status.message()
+        );
+    }
 }

@@ -1,0 +1,500 @@
+//! ApplyAdjudication: an ERA claim payment applied to its claim (see [`crate::adjudication`] for
+//! the rules), once per idempotency key.
+
+use medbill_domain::{ClaimId, Money, TenantId, format_iso_date};
+use medbill_proto::claims::v1 as pb;
+use medbill_proto::common::v1 as common;
+use medbill_runtime::ServiceError;
+use medbill_runtime::fields::{money, optional_date, required_id, tenant_id, timestamp};
+use medbill_runtime::idempotent::{Begun, IdempotentCall};
+use medbill_storage::Tx;
+use rust_decimal::Decimal;
+use tonic::{Request, Response, Status};
+
+use crate::adjudication::{
+    Adjudication, Adjustment, AdjustmentGroup, AppliedAdjudication, ClaimPaymentStatus,
+    LineAdjudication,
+};
+use crate::model::{Claim, ClaimFilter, StatusChangeSource};
+use crate::service::ClaimsService;
+use crate::store::{NewAdjudication, NewStatus};
+
+/// Longest ERA / claim payment id, payer claim control number (REF / CLP07 allow 50).
+const MAX_REFERENCE_LEN: usize = 50;
+/// Longest CARC or RARC.
+const MAX_REASON_LEN: usize = 5;
+
+/// Handles ApplyAdjudication.
+pub(crate) async fn apply_adjudication(
+    svc: &ClaimsService,
+    request: Request<pb::ApplyAdjudicationRequest>,
+) -> Result<Response<pb::ApplyAdjudicationResponse>, Status> {
+    let tenant = tenant_id(&request)?;
+    let req = request.into_inner();
+    let call = IdempotentCall::of(&req)?;
+    let adjudication = validate(
+        req.adjudication
+            .as_ref()
+            .ok_or_else(|| ServiceError::invalid_argument("adjudication", "is required"))?,
+    )?;
+    let db = svc.store.database();
+    // A redelivery answers the first result even if the claim has moved on since.
+    if let Some(first) = call.replayed(db, &tenant).await? {
+        return Ok(Response::new(first));
+    }
+    let claim = find_claim(svc, &tenant, req.claim_ref.as_ref()).await?;
+    let mut op = match call.begin(db, &tenant).await? {
+        Begun::Replay(first) => return Ok(Response::new(first)),
+        Begun::New(op) => op,
+    };
+    let claim = apply(svc, op.tx(), &tenant, claim, &adjudication).await?;
+    let pr = adjudication.patient_responsibility_adjustments();
+    let pr_total = adjudication.patient_responsibility_total().ok_or_else(|| {
+        ServiceError::invalid_argument("adjudication.adjustments", "the PR adjustments overflow")
+    })?;
+    let response = pb::ApplyAdjudicationResponse {
+        claim: Some(crate::service::to_proto(&claim)),
+        patient_responsibility: pr_total.to_string(),
+        patient_responsibility_adjustments: pr.into_iter().map(adjustment_to_proto).collect(),
+    };
+    op.commit(&response).await?;
+    svc.watch.notify();
+    tracing::info!(claim_id = %claim.id, tenant = %tenant, status = claim.status.as_str(), "adjudication applied");
+    Ok(Response::new(response))
+}
+
+/// Finds the claim by id or CLP01, NOT_FOUND for none of the tenant's.
+async fn find_claim(
+    svc: &ClaimsService,
+    tenant: &TenantId,
+    claim_ref: Option<&pb::apply_adjudication_request::ClaimRef>,
+) -> Result<Claim, ServiceError> {
+    use pb::apply_adjudication_request::ClaimRef;
+    match claim_ref {
+        Some(ClaimRef::ClaimId(raw)) => {
+            let id = required_id::<ClaimId>("claim_id", raw)?;
+            svc.store
+                .get_claim(tenant, id)
+                .await?
+                .ok_or_else(|| ServiceError::not_found(format!("claim {id}")))
+        }
+        Some(ClaimRef::PatientControlNumber(pcn)) if !pcn.is_empty() => {
+            let filter = ClaimFilter {
+                patient_control_number: Some(pcn.clone()),
+                ..ClaimFilter::default()
+            };
+            svc.store
+                .list_claims(tenant, &filter, None, 1)
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    ServiceError::not_found(format!(
+                        "claim with patient_control_number {}",
+                        medbill_runtime::error::cap_echo(pcn)
+                    ))
+                })
+        }
+        _ => Err(ServiceError::invalid_argument(
+            "claim_ref",
+            "claim_id or patient_control_number is required",
+        )),
+    }
+}
+
+/// Applies `adjudication` to `claim` in `tx` and returns the claim as it now stands.
+async fn apply(
+    svc: &ClaimsService,
+    tx: &mut Tx,
+    tenant: &TenantId,
+    mut claim: Claim,
+    adjudication: &Adjudication,
+) -> Result<Claim, ServiceError> {
+    let store = svc.store.as_ref();
+    let source_id = adjudication.era_id.as_str();
+    let pccn = adjudication.payer_claim_control_number.as_deref();
+    let (change, in_force) = if adjudication.status_code == ClaimPaymentStatus::Reversal {
+        let previous = store
+            .adjudication_in_force(tx, tenant, claim.id)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::FailedPrecondition(format!(
+                    "claim {} has no adjudication in force for a reversal (CLP02 22) to undo",
+                    claim.id
+                ))
+            })?;
+        let before = &previous.adjudication;
+        if !adjudication.negates(before) {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "adjudication.paid: a reversal must negate the adjudication in force (paid {}, \
+                 charge {}): expected paid {} and charge {}, got {} and {}",
+                before.paid,
+                before.charge,
+                -before.paid,
+                -before.charge,
+                adjudication.paid,
+                adjudication.charge
+            )));
+        }
+        let reason = format!(
+            "835 reversal (CLP02 22) of the adjudication of ERA {}; back to {}",
+            before.era_id,
+            previous.status_before.as_str()
+        );
+        let change = store
+            .transition(
+                tx,
+                tenant,
+                claim.id,
+                NewStatus {
+                    to: previous.status_before,
+                    source: StatusChangeSource::Adjudication,
+                    source_id,
+                    reason: &reason,
+                },
+            )
+            .await?;
+        let stored = store
+            .record_adjudication(
+                tx,
+                tenant,
+                claim.id,
+                NewAdjudication {
+                    adjudication,
+                    status_before: change.from.unwrap_or(claim.status),
+                    status_after: change.to,
+                    reverses: Some(previous.id),
+                },
+            )
+            .await?;
+        store
+            .mark_adjudication_reversed(tx, tenant, previous.id, stored.id)
+            .await?;
+        store
+            .set_adjudication_in_force(tx, tenant, claim.id, None, pccn)
+            .await?;
+        (change, None)
+    } else {
+        let to = adjudication.outcome().ok_or_else(|| {
+            ServiceError::invalid_argument(
+                "adjudication.claim_status_code",
+                "does not adjudicate the claim",
+            )
+        })?;
+        let reason = describe(adjudication, to);
+        let change = store
+            .transition(
+                tx,
+                tenant,
+                claim.id,
+                NewStatus {
+                    to,
+                    source: StatusChangeSource::Adjudication,
+                    source_id,
+                    reason: &reason,
+                },
+            )
+            .await?;
+        let stored = store
+            .record_adjudication(
+                tx,
+                tenant,
+                claim.id,
+                NewAdjudication {
+                    adjudication,
+                    status_before: change.from.unwrap_or(claim.status),
+                    status_after: to,
+                    reverses: None,
+                },
+            )
+            .await?;
+        store
+            .set_adjudication_in_force(tx, tenant, claim.id, Some(stored.id), pccn)
+            .await?;
+        after_adjudication_stored(svc, tx, tenant, &claim, &stored).await?;
+        (change, Some(stored))
+    };
+    claim.status = change.to;
+    claim.updated_at = change.at;
+    if let Some(pccn) = pccn {
+        claim.payer_claim_control_number = Some(pccn.to_owned());
+    }
+    claim.adjudication = in_force;
+    Ok(claim)
+}
+
+/// Coordination of benefits, called after an adjudication (not a reversal) is stored, in the same
+/// transaction: where the secondary claim will be created when the primary left a balance (and
+/// the reason recorded when it denied). Not built yet: it does nothing.
+async fn after_adjudication_stored(
+    _svc: &ClaimsService,
+    _tx: &mut Tx,
+    _tenant: &TenantId,
+    _claim: &Claim,
+    _applied: &AppliedAdjudication,
+) -> Result<(), ServiceError> {
+    Ok(())
+}
+
+/// The history reason of an adjudication, in plain words.
+fn describe(a: &Adjudication, to: crate::model::ClaimStatus) -> String {
+    let denied = a.denied_amount().unwrap_or(Money::ZERO);
+    let code = a.status_code.as_str();
+    match to {
+        crate::model::ClaimStatus::Denied => {
+            format!("835 CLP02 {code}: denied, paid {} of {}", a.paid, a.charge)
+        }
+        crate::model::ClaimStatus::PartiallyPaid => format!(
+            "835 CLP02 {code}: paid {} of {}, {denied} denied",
+            a.paid, a.charge
+        ),
+        _ => format!("835 CLP02 {code}: paid {} of {}", a.paid, a.charge),
+    }
+}
+
+fn text(
+    field: &str,
+    value: &str,
+    max: usize,
+    required: bool,
+) -> Result<Option<String>, ServiceError> {
+    if value.is_empty() {
+        return if required {
+            Err(ServiceError::invalid_argument(field, "is required"))
+        } else {
+            Ok(None)
+        };
+    }
+    if value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(ServiceError::invalid_argument(
+            field,
+            format!("must be at most {max} printable characters"),
+        ));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+fn reason_code(field: &str, value: &str) -> Result<String, ServiceError> {
+    if value.is_empty()
+        || value.len() > MAX_REASON_LEN
+        || !value.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(ServiceError::invalid_argument(
+            field,
+            format!(
+                "{:?} is not a code of 1 to {MAX_REASON_LEN} letters or digits",
+                medbill_runtime::error::cap_echo(value)
+            ),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+fn optional_money(field: &str, value: &str) -> Result<Option<Money>, ServiceError> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        money(field, value).map(Some)
+    }
+}
+
+fn optional_decimal(field: &str, value: &str) -> Result<Option<Decimal>, ServiceError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let parsed = Decimal::from_str_exact(value).map_err(|_| {
+        ServiceError::invalid_argument(field, "must be a decimal string such as \"1\"")
+    })?;
+    Ok(Some(parsed))
+}
+
+fn adjustments(
+    field: &str,
+    list: &[common::CasAdjustment],
+) -> Result<Vec<Adjustment>, ServiceError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let at = |f: &str| format!("{field}[{i}].{f}");
+            let group = match common::AdjustmentGroup::try_from(a.group) {
+                Ok(common::AdjustmentGroup::Co) => AdjustmentGroup::Co,
+                Ok(common::AdjustmentGroup::Pr) => AdjustmentGroup::Pr,
+                Ok(common::AdjustmentGroup::Oa) => AdjustmentGroup::Oa,
+                Ok(common::AdjustmentGroup::Pi) => AdjustmentGroup::Pi,
+                Ok(common::AdjustmentGroup::Cr) => AdjustmentGroup::Cr,
+                _ => {
+                    return Err(ServiceError::invalid_argument(
+                        at("group"),
+                        "is required (CO, PR, OA, PI or CR)",
+                    ));
+                }
+            };
+            Ok(Adjustment {
+                group,
+                reason: reason_code(&at("reason"), &a.reason)?,
+                amount: money(&at("amount"), &a.amount)?,
+                quantity: optional_decimal(&at("quantity"), &a.quantity)?,
+            })
+        })
+        .collect()
+}
+
+fn remarks(field: &str, list: &[common::RemarkCode]) -> Result<Vec<String>, ServiceError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, r)| reason_code(&format!("{field}[{i}].code"), &r.code))
+        .collect()
+}
+
+/// Parses and checks an adjudication, naming the first offending field (`adjudication.<field>`).
+pub(crate) fn validate(a: &pb::Adjudication) -> Result<Adjudication, ServiceError> {
+    let status_code: ClaimPaymentStatus = a.claim_status_code.parse().map_err(|_| {
+        ServiceError::invalid_argument(
+            "adjudication.claim_status_code",
+            format!(
+                "{:?} is not a CLP02 claim status code (1, 2, 3, 4, 19, 20, 21, 22, 23 or 25)",
+                medbill_runtime::error::cap_echo(&a.claim_status_code)
+            ),
+        )
+    })?;
+    if status_code == ClaimPaymentStatus::Predetermination {
+        return Err(ServiceError::invalid_argument(
+            "adjudication.claim_status_code",
+            "25 is a predetermination (pricing only): there is no payment to apply to a claim",
+        ));
+    }
+    let paid = money("adjudication.paid", &a.paid)?;
+    let reversal = status_code == ClaimPaymentStatus::Reversal;
+    if reversal && paid.is_positive() {
+        return Err(ServiceError::invalid_argument(
+            "adjudication.paid",
+            "must not be positive in a reversal (CLP02 22): it negates the payment it undoes",
+        ));
+    }
+    if !reversal && paid.is_negative() {
+        return Err(ServiceError::invalid_argument(
+            "adjudication.paid",
+            "must not be negative outside a reversal (CLP02 22)",
+        ));
+    }
+    let mut lines = Vec::with_capacity(a.lines.len());
+    for (i, l) in a.lines.iter().enumerate() {
+        let at = |f: &str| format!("adjudication.lines[{i}].{f}");
+        lines.push(LineAdjudication {
+            line_control_number: text(
+                &at("line_control_number"),
+                &l.line_control_number,
+                MAX_REFERENCE_LEN,
+                false,
+            )?,
+            procedure_code: text(&at("procedure_code"), &l.procedure_code, 48, true)?
+                .unwrap_or_default(),
+            charge: money(&at("charge"), &l.charge)?,
+            paid: money(&at("paid"), &l.paid)?,
+            allowed: optional_money(&at("allowed"), &l.allowed)?,
+            units: optional_decimal(&at("units"), &l.units)?,
+            adjustments: adjustments(&at("adjustments"), &l.adjustments)?,
+            remarks: remarks(&at("remarks"), &l.remarks)?,
+        });
+    }
+    let adjudication = Adjudication {
+        era_id: text("adjudication.era_id", &a.era_id, MAX_REFERENCE_LEN, true)?
+            .unwrap_or_default(),
+        claim_payment_id: text(
+            "adjudication.claim_payment_id",
+            &a.claim_payment_id,
+            MAX_REFERENCE_LEN,
+            true,
+        )?
+        .unwrap_or_default(),
+        status_code,
+        charge: money("adjudication.charge", &a.charge)?,
+        paid,
+        patient_responsibility: optional_money(
+            "adjudication.patient_responsibility",
+            &a.patient_responsibility,
+        )?,
+        payer_claim_control_number: text(
+            "adjudication.payer_claim_control_number",
+            &a.payer_claim_control_number,
+            MAX_REFERENCE_LEN,
+            false,
+        )?,
+        adjustments: adjustments("adjudication.adjustments", &a.adjustments)?,
+        remarks: remarks("adjudication.remarks", &a.remarks)?,
+        lines,
+        payment_date: optional_date("adjudication.payment_date", &a.payment_date)?,
+    };
+    if adjudication.denied_amount().is_none()
+        || adjudication.patient_responsibility_total().is_none()
+    {
+        return Err(ServiceError::invalid_argument(
+            "adjudication.adjustments",
+            "the adjustment amounts overflow",
+        ));
+    }
+    Ok(adjudication)
+}
+
+fn group_to_proto(g: AdjustmentGroup) -> common::AdjustmentGroup {
+    match g {
+        AdjustmentGroup::Co => common::AdjustmentGroup::Co,
+        AdjustmentGroup::Pr => common::AdjustmentGroup::Pr,
+        AdjustmentGroup::Oa => common::AdjustmentGroup::Oa,
+        AdjustmentGroup::Pi => common::AdjustmentGroup::Pi,
+        AdjustmentGroup::Cr => common::AdjustmentGroup::Cr,
+    }
+}
+
+fn adjustment_to_proto(a: &Adjustment) -> common::CasAdjustment {
+    common::CasAdjustment {
+        group: group_to_proto(a.group).into(),
+        reason: a.reason.clone(),
+        amount: a.amount.to_string(),
+        quantity: a.quantity.map(|q| q.to_string()).unwrap_or_default(),
+        // No CARC table is loaded in this service yet.
+        reason_description: String::new(),
+    }
+}
+
+fn remark_to_proto(code: &str) -> common::RemarkCode {
+    common::RemarkCode {
+        code: code.to_owned(),
+        description: String::new(),
+    }
+}
+
+/// Maps a stored adjudication to its wire form.
+pub(crate) fn to_proto(applied: &AppliedAdjudication) -> pb::Adjudication {
+    let a = &applied.adjudication;
+    pb::Adjudication {
+        era_id: a.era_id.clone(),
+        claim_payment_id: a.claim_payment_id.clone(),
+        claim_status_code: a.status_code.as_str().to_owned(),
+        charge: a.charge.to_string(),
+        paid: a.paid.to_string(),
+        patient_responsibility: a
+            .patient_responsibility
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+        payer_claim_control_number: a.payer_claim_control_number.clone().unwrap_or_default(),
+        adjustments: a.adjustments.iter().map(adjustment_to_proto).collect(),
+        remarks: a.remarks.iter().map(|r| remark_to_proto(r)).collect(),
+        lines: a
+            .lines
+            .iter()
+            .map(|l| pb::LineAdjudication {
+                line_control_number: l.line_control_number.clone().unwrap_or_default(),
+                procedure_code: l.procedure_code.clone(),
+                charge: l.charge.to_string(),
+                paid: l.paid.to_string(),
+                allowed: l.allowed.map(|m| m.to_string()).unwrap_or_default(),
+                units: l.units.map(|u| u.to_string()).unwrap_or_default(),
+                adjustments: l.adjustments.iter().map(adjustment_to_proto).collect(),
+                remarks: l.remarks.iter().map(|r| remark_to_proto(r)).collect(),
+            })
+            .collect(),
+        payment_date: a.payment_date.map(format_iso_date).unwrap_or_default(),
+        applied_at: Some(timestamp(applied.applied_at)),
+    }
+}

@@ -1,0 +1,98 @@
+//! The chain of corrected and voided claims: original -> replacement (frequency 7) or void claim
+//! (frequency 8), stored on both claims.
+
+use chrono::{DateTime, Utc};
+use medbill_domain::{ClaimId, TenantId};
+use medbill_storage::rows::timestamp;
+use medbill_storage::{Tx, time, with_tx};
+
+use super::ClaimStoreError;
+use crate::model::StatusChangeSource;
+
+/// Links `original` to the claim that supersedes it, both ways, in `tx`, and returns the original's
+/// new `updated_at`. FAILED_PRECONDITION (`AlreadySuperseded`) when the original was superseded
+/// already (a concurrent correction).
+pub(super) async fn link(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    original: ClaimId,
+    successor: ClaimId,
+) -> Result<DateTime<Utc>, ClaimStoreError> {
+    let t = tenant.as_str();
+    let now = time::now_micros();
+    let (orig, succ) = (original.to_string(), successor.to_string());
+    let updated = with_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE claims SET superseded_by_claim_id = $1, updated_at = $2 \
+             WHERE tenant_id = $3 AND id = $4 AND superseded_by_claim_id IS NULL",
+        )
+        .bind(&succ)
+        .bind(now)
+        .bind(t)
+        .bind(&orig)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    if updated != 1 {
+        return Err(ClaimStoreError::AlreadySuperseded(original));
+    }
+    let updated = with_tx!(tx, |conn| {
+        sqlx::query("UPDATE claims SET original_claim_id = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(&orig)
+            .bind(t)
+            .bind(&succ)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    if updated != 1 {
+        return Err(ClaimStoreError::NotFound(successor));
+    }
+    Ok(timestamp(now, "claim updated_at")?)
+}
+
+/// Rewrites the creating history entry of a claim made by a correction or a void, so its
+/// history says what made it and from which claim (CreateClaim's entry says "created").
+pub(super) async fn describe_creation(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    claim_id: ClaimId,
+    source: StatusChangeSource,
+    source_id: &str,
+    reason: &str,
+) -> Result<(), ClaimStoreError> {
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE claim_status_history SET source = $1, source_id = $2, reason = $3 \
+             WHERE tenant_id = $4 AND claim_id = $5 AND from_status IS NULL",
+        )
+        .bind(source.as_str())
+        .bind(source_id)
+        .bind(reason)
+        .bind(tenant.as_str())
+        .bind(claim_id.to_string())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(())
+}
+
+/// Reports whether the tenant has a claim with this patient control number, read in `tx`.
+pub(super) async fn patient_control_number_taken(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    pcn: &str,
+) -> Result<bool, ClaimStoreError> {
+    let found: Option<String> = with_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT id FROM claims WHERE tenant_id = $1 AND patient_control_number = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(pcn)
+        .fetch_optional(&mut *conn)
+        .await?
+    });
+    Ok(found.is_some())
+}

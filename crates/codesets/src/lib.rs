@@ -31,6 +31,8 @@ pub enum CodeList {
     ClaimStatus,
     /// 277/277CA claim status category codes (STC01-1, X12 code source 507).
     ClaimStatusCategory,
+    /// 277/277CA health care claim status codes (STC01-2, X12 code source 508; a partial list).
+    ClaimStatusCode,
     /// 271 eligibility or benefit information codes (EB01).
     EligibilityBenefit,
     /// 270/271 service type codes (EQ01, EB03).
@@ -43,12 +45,13 @@ pub enum CodeList {
 
 impl CodeList {
     /// Every list, in declaration order.
-    pub const ALL: [CodeList; 9] = [
+    pub const ALL: [CodeList; 10] = [
         CodeList::Carc,
         CodeList::Rarc,
         CodeList::AdjustmentGroup,
         CodeList::ClaimStatus,
         CodeList::ClaimStatusCategory,
+        CodeList::ClaimStatusCode,
         CodeList::EligibilityBenefit,
         CodeList::ServiceType,
         CodeList::PlaceOfService,
@@ -63,6 +66,7 @@ impl CodeList {
             CodeList::AdjustmentGroup => "claim adjustment group code",
             CodeList::ClaimStatus => "claim status code",
             CodeList::ClaimStatusCategory => "claim status category code",
+            CodeList::ClaimStatusCode => "health care claim status code",
             CodeList::EligibilityBenefit => "eligibility or benefit information code",
             CodeList::ServiceType => "service type code",
             CodeList::PlaceOfService => "place of service code",
@@ -78,6 +82,7 @@ impl CodeList {
             CodeList::AdjustmentGroup => "claim_adjustment_group_codes.csv",
             CodeList::ClaimStatus => "claim_status.csv",
             CodeList::ClaimStatusCategory => "claim_status_category.csv",
+            CodeList::ClaimStatusCode => "claim_status_code.csv",
             CodeList::EligibilityBenefit => "eligibility_benefit.csv",
             CodeList::ServiceType => "service_type.csv",
             CodeList::PlaceOfService => "pos.csv",
@@ -93,6 +98,7 @@ impl CodeList {
             CodeList::AdjustmentGroup => include_str!("../data/claim_adjustment_group_codes.csv"),
             CodeList::ClaimStatus => include_str!("../data/claim_status.csv"),
             CodeList::ClaimStatusCategory => include_str!("../data/claim_status_category.csv"),
+            CodeList::ClaimStatusCode => include_str!("../data/claim_status_code.csv"),
             CodeList::EligibilityBenefit => include_str!("../data/eligibility_benefit.csv"),
             CodeList::ServiceType => include_str!("../data/service_type.csv"),
             CodeList::PlaceOfService => include_str!("../data/pos.csv"),
@@ -239,6 +245,7 @@ static RARC: LazyLock<Table> = LazyLock::new(|| Table::load(CodeList::Rarc));
 static GROUP: LazyLock<Table> = LazyLock::new(|| Table::load(CodeList::AdjustmentGroup));
 static CLAIM_STATUS: LazyLock<Table> = LazyLock::new(|| Table::load(CodeList::ClaimStatus));
 static CATEGORY: LazyLock<Table> = LazyLock::new(|| Table::load(CodeList::ClaimStatusCategory));
+static STATUS_CODE: LazyLock<Table> = LazyLock::new(|| Table::load(CodeList::ClaimStatusCode));
 static BENEFIT: LazyLock<Table> = LazyLock::new(|| Table::load(CodeList::EligibilityBenefit));
 static SERVICE_TYPE: LazyLock<Table> = LazyLock::new(|| Table::load(CodeList::ServiceType));
 static POS: LazyLock<Table> = LazyLock::new(|| Table::load(CodeList::PlaceOfService));
@@ -251,6 +258,7 @@ fn table(list: CodeList) -> &'static Table {
         CodeList::AdjustmentGroup => &GROUP,
         CodeList::ClaimStatus => &CLAIM_STATUS,
         CodeList::ClaimStatusCategory => &CATEGORY,
+        CodeList::ClaimStatusCode => &STATUS_CODE,
         CodeList::EligibilityBenefit => &BENEFIT,
         CodeList::ServiceType => &SERVICE_TYPE,
         CodeList::PlaceOfService => &POS,
@@ -377,6 +385,7 @@ mod tests {
                 (CodeList::AdjustmentGroup, 5),
                 (CodeList::ClaimStatus, 10),
                 (CodeList::ClaimStatusCategory, 46),
+                (CodeList::ClaimStatusCode, 50),
                 (CodeList::EligibilityBenefit, 35),
                 (CodeList::ServiceType, 187),
                 (CodeList::PlaceOfService, 52),

@@ -4,6 +4,7 @@
 //! - [`adjudication`]: payer adjudications (835) and the rules that turn one into a claim status.
 //! - [`aging`]: insurance A/R aging buckets.
 //! - [`watch`]: [`watch::WatchHub`], WatchClaims' replay-then-live stream.
+//! - [`acknowledgements`]: TA1 / 999 / 277CA in (IngestAcknowledgement and the pickup task).
 //! - [`coverage`]: [`CoverageClient`], CreateClaim's coverage check with the eligibility service over
 //!   gRPC (the caller's token forwarded, reads retried).
 //! - [`details`]: what a claim carries only for its 837 (demographics, other providers,
@@ -20,6 +21,7 @@
 //! - [`store`]: the [`ClaimStore`] trait and its PostgreSQL/SQLite implementation.
 //! - [`start`]: the service as the binary runs it (see `medbill_runtime::service`).
 
+pub mod acknowledgements;
 pub mod adjudication;
 pub mod aging;
 pub mod coverage;
@@ -78,6 +80,11 @@ pub async fn start(ctx: StartContext) -> Result<ServiceParts, StartError> {
         submitter.clone(),
         std::time::Duration::from_secs(config.submission.redeliver_after_secs),
     );
+    let pickup = acknowledgements::pickup_task(
+        store.clone(),
+        submitter.clone(),
+        std::time::Duration::from_secs(config.submission.acknowledgement_poll_secs),
+    );
     let server = ClaimsService::new(store, eligibility, ctx.config().client.retry.clone())
         .with_submitter(submitter)
         .with_scrub_rules(rules)
@@ -85,7 +92,8 @@ pub async fn start(ctx: StartContext) -> Result<ServiceParts, StartError> {
         .into_server();
     let mut parts = ServiceParts::new()
         .route(grpc_route!(server, ctx.grpc()))
-        .task(redelivery);
+        .task(redelivery)
+        .task(pickup);
     if config.submission.contact_phone.is_empty() {
         parts = parts.notice(
             "claims.submission.contact_phone is not configured: SubmitClaims refuses until the \

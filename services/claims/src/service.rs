@@ -17,7 +17,7 @@ use medbill_runtime::client::TracedChannel;
 use medbill_runtime::config::RetryPolicy;
 use medbill_runtime::fields::{
     IDENTIFIER_LEN, identifier, money, non_empty, optional_date, required_id, required_text,
-    tenant_id, text, timestamp, unimplemented,
+    tenant_id, text, timestamp,
 };
 use medbill_runtime::idempotent::{Begun, IdempotentCall};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
@@ -323,12 +323,9 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
 
     async fn ingest_acknowledgement(
         &self,
-        _request: Request<pb::IngestAcknowledgementRequest>,
+        request: Request<pb::IngestAcknowledgementRequest>,
     ) -> Result<Response<pb::IngestAcknowledgementResponse>, Status> {
-        Err(unimplemented(
-            "IngestAcknowledgement",
-            "acknowledgement processing (999, TA1 and 277CA)",
-        ))
+        self.ingest_acknowledgement_rpc(request).await
     }
 
     async fn correct_claim(

@@ -23,6 +23,7 @@
 //! contact_phone = "2175550100"                  # 1000A PER04, digits only; required to submit
 //! usage = "production"                          # ISA15: "production" (P) or "test" (T)
 //! redeliver_after_secs = 300                    # a batch still CREATED this long is delivered again
+//! acknowledgement_poll_secs = 60                # how often 999 / 277CA files are picked up
 //! ```
 //!
 //! Payer routes are the `[[payers]]` connections shared with eligibility (medbill-connect's
@@ -77,6 +78,8 @@ pub struct SubmissionConfig {
     /// Seconds after which a batch still CREATED (a crash between storing and sending) is
     /// delivered by the background task.
     pub redeliver_after_secs: u64,
+    /// Seconds between two pickups of acknowledgements (TA1, 999, 277CA) from every payer route.
+    pub acknowledgement_poll_secs: u64,
 }
 
 impl Default for SubmissionConfig {
@@ -87,6 +90,7 @@ impl Default for SubmissionConfig {
             contact_phone: String::new(),
             usage: "production".to_owned(),
             redeliver_after_secs: 300,
+            acknowledgement_poll_secs: 60,
         }
     }
 }
@@ -110,6 +114,12 @@ impl SubmissionConfig {
         }
         if self.redeliver_after_secs == 0 {
             return Err(invalid(key("redeliver_after_secs"), "must be at least 1"));
+        }
+        if self.acknowledgement_poll_secs == 0 {
+            return Err(invalid(
+                key("acknowledgement_poll_secs"),
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

@@ -377,15 +377,6 @@ medbill_storage::conformance_tests! {
         Ok(())
     }
 
-    async fn unbuilt_rpcs_say_what_is_missing_in_plain_words(env: TestEnv) -> anyhow::Result<()> {
-        let suite = Suite::start(&env).await?;
-        let mut a = suite.client(Caller::TenantA);
-        let err = a.ingest_acknowledgement(pb::IngestAcknowledgementRequest::default()).await.unwrap_err();
-        assert_eq!(err.code(), Code::Unimplemented);
-        assert!(err.message().starts_with("IngestAcknowledgement is not available in this version of medbill: "), "{}", err.message());
-        Ok(())
-    }
-
     async fn unknown_coverage_is_a_failed_precondition_and_writes_nothing(env: TestEnv) -> anyhow::Result<()> {
         let suite = Suite::start(&env).await?;
         let mut a = suite.client(Caller::TenantA);

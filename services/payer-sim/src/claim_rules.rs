@@ -14,8 +14,8 @@
 //! | anything else | `A2:20` with REF*1K | 20 "accepted for processing" |
 //!
 //! Category meanings are in `crates/codesets/data/claim_status_category.csv` (code source 507).
-//! The status codes are X12 code source 508 (health care claim status codes); that list is not in
-//! medbill's code sets yet, so [`status_text`] holds the meanings of the ones used here.
+//! The status codes are X12 code source 508 (health care claim status codes), in
+//! `crates/codesets/data/claim_status_code.csv`; [`status_text`] reads them there.
 
 use chrono::NaiveDate;
 use medbill_x12::model::claim::{ClaimCommon, ClaimFrequency, LineProviderRole, Procedure};
@@ -378,19 +378,7 @@ pub fn check(
     Ok(())
 }
 
-/// Returns the meaning of a claim status code (code source 508) used by payer-sim.
+/// Returns the meaning of a claim status code (code source 508), from medbill's code sets.
 pub fn status_text(status: &str) -> Option<&'static str> {
-    Some(match status {
-        "19" => "Entity acknowledges receipt of claim/encounter.",
-        "20" => "Accepted for processing.",
-        "33" => "Subscriber and subscriber id not found.",
-        "35" => "Claim/encounter not found.",
-        "78" => "Duplicate of an existing claim/line, awaiting processing.",
-        "109" => "Entity not eligible for benefits for submitted dates of service.",
-        "116" => "Claim submitted to the incorrect payer.",
-        "254" => "Principal diagnosis code.",
-        "255" => "Diagnosis code.",
-        "562" => "Entity's National Provider Identifier (NPI).",
-        _ => return None,
-    })
+    medbill_codesets::describe(medbill_codesets::CodeList::ClaimStatusCode, status)
 }

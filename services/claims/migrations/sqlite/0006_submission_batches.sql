@@ -1,14 +1,15 @@
 -- Submission batches: the 837 interchanges sent to payers, what each held, and the control
 -- numbers that identify them to the payer's acknowledgements.
 
--- The last interchange control number (ISA13, also GS06) handed out per tenant and payer route.
+-- The last interchange control number (ISA13, also GS06) handed out per payer route. A route is
+-- one sender identity (ISA06) at one receiver, shared by every tenant submitting through it, and
+-- the receiver rejects a repeated ISA13 from a sender: so the counter belongs to the route, not to
+-- a tenant (the one table without tenant_id), and a number found in a 999 or TA1 names one batch.
 -- Allocated with INSERT ... ON CONFLICT DO UPDATE ... RETURNING in the transaction that stores
 -- the batch, so a number is used once even if the process dies between storing and sending.
 CREATE TABLE submission_control_numbers (
-    tenant_id   TEXT   NOT NULL,
-    route       TEXT   NOT NULL,
-    last_number BIGINT NOT NULL CHECK (last_number BETWEEN 1 AND 999999999),
-    PRIMARY KEY (tenant_id, route)
+    route       TEXT   NOT NULL PRIMARY KEY,
+    last_number BIGINT NOT NULL CHECK (last_number BETWEEN 1 AND 999999999)
 );
 
 CREATE TABLE submission_batches (
@@ -37,7 +38,7 @@ CREATE TABLE submission_batches (
     created_at                 BIGINT  NOT NULL,
     sent_at                    BIGINT,
     PRIMARY KEY (tenant_id, id),
-    CONSTRAINT submission_batches_control_number_key UNIQUE (tenant_id, route, interchange_control_number)
+    CONSTRAINT submission_batches_control_number_key UNIQUE (route, interchange_control_number)
 );
 
 -- Batches still to deliver (CREATED after a crash) are found by status across tenants.

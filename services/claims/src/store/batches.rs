@@ -38,22 +38,21 @@ fn control(n: i64) -> Result<u32, ClaimStoreError> {
 }
 
 impl SqlClaimStore {
-    /// Hands out the route's next interchange control number in `tx` (1 after 999999999).
+    /// Hands out the route's next interchange control number in `tx` (1 after 999999999). The
+    /// counter is the route's, shared by the tenants sending through it (see migration 0006).
     pub(super) async fn allocate_control_number(
         &self,
         tx: &mut Tx,
-        tenant: &TenantId,
         route: &str,
     ) -> Result<u32, ClaimStoreError> {
         let n: i64 = with_tx!(tx, |conn| {
             sqlx::query_scalar(
-                "INSERT INTO submission_control_numbers (tenant_id, route, last_number) VALUES ($1, $2, 1) \
-                 ON CONFLICT (tenant_id, route) DO UPDATE SET last_number = \
-                 CASE WHEN submission_control_numbers.last_number >= $3 THEN 1 \
+                "INSERT INTO submission_control_numbers (route, last_number) VALUES ($1, 1) \
+                 ON CONFLICT (route) DO UPDATE SET last_number = \
+                 CASE WHEN submission_control_numbers.last_number >= $2 THEN 1 \
                  ELSE submission_control_numbers.last_number + 1 END \
                  RETURNING last_number",
             )
-            .bind(tenant.as_str())
             .bind(route)
             .bind(MAX_CONTROL_NUMBER)
             .fetch_one(&mut *conn)

@@ -11,10 +11,12 @@
 //! - `providers.rs`: the tenant's providers and service facilities;
 //! - `batches.rs`: submission batches, their control numbers and delivery outcomes;
 //! - `scrub.rs`: the findings of each claim's latest scrub;
+//! - `acknowledgements.rs`: TA1 / 999 / 277CA files and the changes they cause;
 //! - `follow_up.rs`: [`FollowUpStore`], after submission: `adjudications.rs` (adjudications
 //!   applied from ERAs), `links.rs` (corrected and voided claims), `events.rs` (history reads for
 //!   ListClaimEvents and WatchClaims), `aging.rs` (insurance A/R aging).
 
+mod acknowledgements;
 mod adjudications;
 mod aging;
 mod batches;
@@ -38,13 +40,14 @@ use sqlx::migrate::Migrator;
 use thiserror::Error;
 use tonic::Code;
 
+use crate::acknowledgements::NewAcknowledgement;
 use crate::lifecycle::IllegalTransition;
 use crate::model::{
     Claim, ClaimFilter, ClaimStatus, ClaimValidationError, NewClaim, ScrubFinding, StatusChange,
     StatusChangeSource,
 };
 use crate::providers::{NewProvider, Provider, ProviderKind};
-use crate::submission::{NewBatch, SubmissionBatch};
+use crate::submission::{BatchStatus, NewBatch, SubmissionBatch};
 
 /// The PostgreSQL migrations of the claims service.
 pub static PG_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -245,14 +248,10 @@ pub trait ClaimStore: FollowUpStore + Send + Sync {
         limit: u32,
     ) -> Result<Vec<Provider>, ClaimStoreError>;
 
-    /// Hands out the next interchange control number of a tenant's payer route in `tx`; it is
-    /// never handed out again (it wraps to 1 after 999999999).
-    async fn next_control_number(
-        &self,
-        tx: &mut Tx,
-        tenant: &TenantId,
-        route: &str,
-    ) -> Result<u32, ClaimStoreError>;
+    /// Hands out the next interchange control number of a payer route in `tx` (the route's
+    /// counter, shared by the tenants sending through it); it is not handed out again until the
+    /// counter wraps to 1 after 999999999.
+    async fn next_control_number(&self, tx: &mut Tx, route: &str) -> Result<u32, ClaimStoreError>;
 
     /// Stores a batch (CREATED, with its raw 837) and moves its claims READY -> SUBMITTED, in `tx`.
     async fn create_batch(
@@ -295,6 +294,68 @@ pub trait ClaimStore: FollowUpStore + Send + Sync {
         before: i64,
         limit: u32,
     ) -> Result<Vec<(String, uuid::Uuid)>, ClaimStoreError>;
+
+    /// The stored result (protobuf AcknowledgementResult) of the tenant's acknowledgement with
+    /// this content hash, if one was ingested before.
+    async fn acknowledgement_result(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+    ) -> Result<Option<Vec<u8>>, ClaimStoreError>;
+
+    /// Stores an acknowledgement in `tx`; false when the same content is already stored.
+    async fn store_acknowledgement(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        ack: &NewAcknowledgement<'_>,
+    ) -> Result<bool, ClaimStoreError>;
+
+    /// The batch with this interchange control number, preferring `route` when given.
+    async fn batch_with_control_number(
+        &self,
+        tenant: &TenantId,
+        control: u32,
+        route: Option<&str>,
+    ) -> Result<Option<uuid::Uuid>, ClaimStoreError>;
+
+    /// Sets a batch's status (from a 999 or TA1) in `tx`.
+    async fn set_batch_status(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        batch_id: uuid::Uuid,
+        status: BatchStatus,
+    ) -> Result<(), ClaimStoreError>;
+
+    /// Records the payer's claim control number on a claim in `tx`.
+    async fn set_payer_claim_control_number(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        claim_id: ClaimId,
+        number: &str,
+    ) -> Result<(), ClaimStoreError>;
+
+    /// The tenant whose batch went through `route` with interchange control number `control`.
+    async fn batch_owner_by_control(
+        &self,
+        route: &str,
+        control: u32,
+    ) -> Result<Option<String>, ClaimStoreError>;
+
+    /// The tenant of the batch with this id.
+    async fn batch_owner(&self, batch_id: uuid::Uuid) -> Result<Option<String>, ClaimStoreError>;
+
+    /// Keeps a picked-up file that could not be read or attributed to a tenant, with the reason;
+    /// false when this route's file was kept before.
+    async fn keep_unassigned_file(
+        &self,
+        route: &str,
+        file_id: &str,
+        content: &[u8],
+        reason: &str,
+    ) -> Result<bool, ClaimStoreError>;
 }
 
 /// Runs the claims migrations on `db` and returns the store over it.
@@ -435,13 +496,8 @@ impl ClaimStore for SqlClaimStore {
         self.list_providers_page(tenant, kind, after, limit).await
     }
 
-    async fn next_control_number(
-        &self,
-        tx: &mut Tx,
-        tenant: &TenantId,
-        route: &str,
-    ) -> Result<u32, ClaimStoreError> {
-        self.allocate_control_number(tx, tenant, route).await
+    async fn next_control_number(&self, tx: &mut Tx, route: &str) -> Result<u32, ClaimStoreError> {
+        self.allocate_control_number(tx, route).await
     }
 
     async fn create_batch(
@@ -479,7 +535,11 @@ impl ClaimStore for SqlClaimStore {
         batch_id: uuid::Uuid,
         include_content: bool,
     ) -> Result<Option<SubmissionBatch>, ClaimStoreError> {
-        self.batch(tenant, batch_id, include_content).await
+        let Some(mut batch) = self.batch(tenant, batch_id, include_content).await? else {
+            return Ok(None);
+        };
+        batch.acknowledgement_ids = self.batch_acknowledgements(tenant, batch_id).await?;
+        Ok(Some(batch))
     }
 
     async fn undelivered_batches(
@@ -488,5 +548,74 @@ impl ClaimStore for SqlClaimStore {
         limit: u32,
     ) -> Result<Vec<(String, uuid::Uuid)>, ClaimStoreError> {
         self.undelivered(before, limit).await
+    }
+
+    async fn acknowledgement_result(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+    ) -> Result<Option<Vec<u8>>, ClaimStoreError> {
+        self.acknowledgement_by_hash(tenant, sha256).await
+    }
+
+    async fn store_acknowledgement(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        ack: &NewAcknowledgement<'_>,
+    ) -> Result<bool, ClaimStoreError> {
+        self.insert_acknowledgement(tx, tenant, ack).await
+    }
+
+    async fn batch_with_control_number(
+        &self,
+        tenant: &TenantId,
+        control: u32,
+        route: Option<&str>,
+    ) -> Result<Option<uuid::Uuid>, ClaimStoreError> {
+        self.batch_by_control(tenant, control, route).await
+    }
+
+    async fn set_batch_status(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        batch_id: uuid::Uuid,
+        status: BatchStatus,
+    ) -> Result<(), ClaimStoreError> {
+        self.update_batch_status(tx, tenant, batch_id, status).await
+    }
+
+    async fn set_payer_claim_control_number(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        claim_id: ClaimId,
+        number: &str,
+    ) -> Result<(), ClaimStoreError> {
+        self.set_payer_claim_number(tx, tenant, claim_id, number)
+            .await
+    }
+
+    async fn batch_owner_by_control(
+        &self,
+        route: &str,
+        control: u32,
+    ) -> Result<Option<String>, ClaimStoreError> {
+        self.owner_by_control(route, control).await
+    }
+
+    async fn batch_owner(&self, batch_id: uuid::Uuid) -> Result<Option<String>, ClaimStoreError> {
+        self.owner_by_batch_id(batch_id).await
+    }
+
+    async fn keep_unassigned_file(
+        &self,
+        route: &str,
+        file_id: &str,
+        content: &[u8],
+        reason: &str,
+    ) -> Result<bool, ClaimStoreError> {
+        self.keep_unassigned(route, file_id, content, reason).await
     }
 }

@@ -126,7 +126,7 @@ impl ClaimsService {
             }
             let id = new_batch_id();
             let control = store
-                .next_control_number(op.tx(), &tenant, &payer_id)
+                .next_control_number(op.tx(), &payer_id)
                 .await
                 .map_err(ServiceError::from)?;
             let content = write_batch(

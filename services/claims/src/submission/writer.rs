@@ -410,6 +410,12 @@ pub fn institutional_claim(
     })
 }
 
+/// BHT03 of a batch: its id without dashes (32 characters). A 277CA echoes it in 2200B TRN02,
+/// which is how an acknowledgement picked up from a shared route finds its batch.
+pub fn bht_reference(batch_id: &str) -> String {
+    batch_id.chars().filter(|c| *c != '-').collect()
+}
+
 /// One batch's claims, already modelled, of one type.
 pub enum ClaimSet {
     /// 837P claims.
@@ -453,7 +459,7 @@ pub fn write_batch(
     };
     let header = ClaimSetHeader {
         transaction: TransactionHeader {
-            reference: reference.chars().filter(|c| *c != '-').take(30).collect(),
+            reference: bht_reference(reference),
             created_date: date,
             created_time: time,
         },

@@ -36,6 +36,8 @@ pub struct PayerSuite {
     pub eligibility: TestServer,
     pub sim: PayerSimHandle,
     pub store: Arc<dyn ClaimStore>,
+    /// The payer routes, as the acknowledgement pickup task uses them.
+    pub submitter: Submitter,
 }
 
 /// A payer connection to `sim` for `payer_id` over CORE HTTP.
@@ -80,7 +82,7 @@ impl PayerSuite {
             EligibilityServiceClient::new(channel),
             RetryPolicy::default(),
         )
-        .with_submitter(submitter);
+        .with_submitter(submitter.clone());
         let claims = TestServer::start(tonic::service::Routes::new(service.into_server())).await;
         for caller in [Caller::TenantA, Caller::TenantB] {
             let mut client = ClaimsServiceClient::new(claims.channel(caller));
@@ -91,6 +93,7 @@ impl PayerSuite {
             eligibility,
             sim,
             store,
+            submitter,
         })
     }
 
@@ -223,4 +226,43 @@ pub async fn get(c: &mut Client, id: &str) -> anyhow::Result<pb::Claim> {
         .into_inner()
         .claim
         .ok_or_else(|| anyhow::anyhow!("response without claim"))
+}
+
+impl PayerSuite {
+    /// Runs one pass of the acknowledgement pickup task; returns the files taken.
+    pub async fn pick_up(&self) -> anyhow::Result<usize> {
+        medbill_claims::acknowledgements::pickup_once(self.store.as_ref(), &self.submitter)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// Creates a claim for `member_id` and moves it to READY.
+    pub async fn ready_claim(
+        &self,
+        c: &mut Client,
+        pcn: &str,
+        member_id: &str,
+    ) -> anyhow::Result<pb::Claim> {
+        let cov = self
+            .coverage(Caller::TenantA, &format!("pat-{pcn}"), member_id)
+            .await?;
+        let claim = create(
+            c,
+            &format!("create-{pcn}"),
+            professional(pcn, &cov, &format!("pat-{pcn}")),
+        )
+        .await?;
+        self.make_ready(Caller::TenantA, &claim.id).await?;
+        Ok(claim)
+    }
+}
+
+/// Submits every READY claim of the caller's tenant under `key`.
+pub async fn submit_all(c: &mut Client, key: &str) -> anyhow::Result<pb::SubmitClaimsResponse> {
+    Ok(c.submit_claims(pb::SubmitClaimsRequest {
+        idempotency_key: key.to_owned(),
+        ..Default::default()
+    })
+    .await?
+    .into_inner())
 }

@@ -451,8 +451,15 @@ fn with_demo_payers(loaded: LoadedConfig, sim: &PayerSimHandle) -> anyhow::Resul
             },
         );
     }
+    let claims: medbill_claims::ClaimsConfig = loaded.section(medbill_claims::SECTION)?;
+    if claims.submission.contact_phone.is_empty() {
+        // payer-sim accepts any submitter contact; a real route needs the operator's own.
+        loaded = loaded
+            .with_value("claims.submission.contact_phone", "5555550100")
+            .with_value("claims.submission.usage", "test");
+    }
     println!(
-        "eligibility: no [[payers]] configured; payers {} are answered by the in-process payer-sim",
+        "eligibility, claims: no [[payers]] configured; payers {} are answered by the in-process payer-sim",
         sim.payer_ids().join(", ")
     );
     Ok(loaded)

@@ -36,3 +36,13 @@ pub async fn start(env: &TestEnv, target: Target) -> anyhow::Result<Running> {
     )
     .await
 }
+
+/// Starts `target` with `tune` applied to the configuration first (a shorter poll interval, say).
+pub async fn start_tuned(
+    env: &TestEnv,
+    target: Target,
+    tune: impl FnOnce(LoadedConfig) -> LoadedConfig,
+) -> anyhow::Result<Running> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    serve::start(&tune(config(env)), target, listener).await
+}

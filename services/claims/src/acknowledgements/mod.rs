@@ -199,14 +199,18 @@ async fn owner(
     }
 }
 
-/// Handles one file picked up from `route`: applied for its tenant, or kept unassigned with the
-/// reason. Returns once the file is durably recorded either way (so it can be acknowledged).
+/// Handles one file picked up through the connection of `via`: applied for its tenant, or kept
+/// unassigned with the reason. Returns once the file is durably recorded either way (so it can be
+/// acknowledged). Routes that share an endpoint and sender id see each other's files, so the
+/// route a file answers is the one whose receiver id is the file's ISA06, when there is one.
 pub async fn take_inbound(
     store: &dyn ClaimStore,
-    route: &str,
+    submitter: &Submitter,
+    via: &str,
     file_id: &str,
     content: &[u8],
 ) -> Result<(), ClaimStoreError> {
+    let route = via;
     let read = match read::read(content, None) {
         Ok(read) => read,
         Err(reason) => {
@@ -217,6 +221,7 @@ pub async fn take_inbound(
             return Ok(());
         }
     };
+    let route = submitter.route_of_sender(&read.sender_id).unwrap_or(route);
     let tenant = match owner(store, route, &read).await? {
         Some(t) => TenantId::parse(&t).ok(),
         None => None,
@@ -285,7 +290,7 @@ pub async fn pickup_once(store: &dyn ClaimStore, submitter: &Submitter) -> Resul
                     break;
                 }
             };
-            take_inbound(store, &route, &file.file_id, &file.contents)
+            take_inbound(store, submitter, &route, &file.file_id, &file.contents)
                 .await
                 .map_err(|e| e.to_string())?;
             if let Err(e) = connection.acknowledge(&file.file_id).await {

@@ -48,6 +48,8 @@ pub struct ReadAck {
     pub kind: AckKind,
     /// ISA13 of the file itself.
     pub interchange_control_number: String,
+    /// ISA06 of the file: the payer or clearinghouse that sent it (our route's receiver id).
+    pub sender_id: String,
     /// What it says.
     pub body: AckBody,
 }
@@ -66,6 +68,7 @@ pub fn read(content: &[u8], expected: Option<AckKind>) -> Result<ReadAck, String
         return Err("not an X12 interchange: no ISA segment at byte 0".to_owned());
     };
     let interchange_control_number = isa.text(13).trim().to_owned();
+    let sender_id = isa.text(6).trim().to_owned();
     let functional = interchange
         .groups
         .first()
@@ -133,6 +136,7 @@ pub fn read(content: &[u8], expected: Option<AckKind>) -> Result<ReadAck, String
     Ok(ReadAck {
         kind,
         interchange_control_number,
+        sender_id,
         body,
     })
 }

@@ -87,6 +87,17 @@ impl Submitter {
         self.routes.get(payer_id)
     }
 
+    /// The route whose receiver id is `sender_id` (an acknowledgement's ISA06), if exactly one is.
+    pub fn route_of_sender(&self, sender_id: &str) -> Option<&str> {
+        let mut matching = self
+            .routes
+            .iter()
+            .filter(|(_, r)| r.receiver_id == sender_id)
+            .map(|(route, _)| route.as_str());
+        let first = matching.next()?;
+        matching.next().is_none().then_some(first)
+    }
+
     /// The submitter's contact, or `None` while `claims.submission.contact_phone` is not set.
     pub fn contact(&self) -> Option<&SubmitterContact> {
         self.contact_configured.then_some(&self.contact)

@@ -1,0 +1,228 @@
+//! A claim's life through `medbill serve --target all` (the zero-setup binary's own start, with
+//! the in-process payer-sim as the payer), called through the generated clients as an EHR would:
+//! providers and coverage, create, scrub, submit, the 999 and 277CA picked up with no client
+//! action (ACCEPTED, and REJECTED for a member not covered on the date of service), adjudication,
+//! a corrected claim sent and accepted in turn, and WatchClaims seeing every change. SQLite always;
+//! PostgreSQL too when `MEDBILL_TEST_PG_URL` is set.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use medbill::serve::Target;
+use medbill_proto::claims::v1 as claims;
+use medbill_proto::claims::v1::claims_service_client::ClaimsServiceClient;
+use medbill_proto::common::v1 as common_pb;
+use medbill_proto::eligibility::v1 as eligibility;
+use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
+use medbill_runtime::client::TracedChannel;
+use medbill_storage::testing::TestEnv;
+use medbill_testkit::fixtures::{billing_provider, register_provider};
+use medbill_testkit::{Caller, channel_to};
+
+type Claims = ClaimsServiceClient<TracedChannel>;
+
+async fn coverage(url: &str, patient_ref: &str, member_id: &str) -> anyhow::Result<String> {
+    let mut elig = EligibilityServiceClient::new(channel_to(url, Caller::TenantA));
+    Ok(elig
+        .create_coverage(eligibility::CreateCoverageRequest {
+            idempotency_key: format!("cov-{member_id}"),
+            patient_ref: patient_ref.into(),
+            payer_id: "SIMPPO".into(),
+            payer_name: "SIMULATED PPO HEALTH".into(),
+            member_id: member_id.into(),
+            subscriber_first_name: "AVERY".into(),
+            subscriber_last_name: "TESTPATIENT".into(),
+            subscriber_birth_date: "1985-03-14".into(),
+            effective_date: "2026-01-01".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .coverage
+        .expect("a coverage")
+        .id)
+}
+
+fn claim(pcn: &str, coverage_id: &str, patient_ref: &str) -> claims::ClaimInput {
+    let line = |code: &str, charge: &str, pointers: Vec<u32>| claims::ClaimLine {
+        procedure_code: code.into(),
+        charge: charge.into(),
+        units: "1".into(),
+        service_date: "2026-05-04".into(),
+        diagnosis_pointers: pointers,
+        ..Default::default()
+    };
+    claims::ClaimInput {
+        patient_control_number: pcn.into(),
+        claim_type: claims::ClaimType::Professional.into(),
+        coverage_id: coverage_id.into(),
+        payer_id: "SIMPPO".into(),
+        patient_ref: patient_ref.into(),
+        billing_provider_npi: billing_provider().npi,
+        place_of_service: "11".into(),
+        diagnoses: vec!["E119".into(), "I10".into()],
+        lines: vec![
+            line("G0439", "180.00", vec![1, 2]),
+            line("G0444", "25.00", vec![2]),
+        ],
+        demographics: Some(claims::ClaimDemographics {
+            patient: Some(claims::ClaimPerson {
+                name: Some(common_pb::PersonName {
+                    last_name: "TESTPATIENT".into(),
+                    first_name: "AVERY".into(),
+                    ..Default::default()
+                }),
+                birth_date: "1985-03-14".into(),
+                gender: "F".into(),
+                address: Some(common_pb::Address {
+                    line1: "12 ELM ST".into(),
+                    city: "SPRINGFIELD".into(),
+                    state: "IL".into(),
+                    postal_code: "62702".into(),
+                    ..Default::default()
+                }),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+async fn get(c: &mut Claims, id: &str) -> anyhow::Result<claims::Claim> {
+    Ok(c.get_claim(claims::GetClaimRequest { id: id.into() })
+        .await?
+        .into_inner()
+        .claim
+        .expect("a claim"))
+}
+
+/// Waits (up to 30 s) until the claim is in `status`: the pickup task runs every second.
+async fn until(
+    c: &mut Claims,
+    id: &str,
+    status: claims::ClaimStatus,
+) -> anyhow::Result<claims::Claim> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let current = get(c, id).await?;
+        if current.status == status as i32 {
+            return Ok(current);
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "claim {} stayed {:?}",
+            current.patient_control_number,
+            current.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn scrub(c: &mut Claims, key: &str, id: &str) -> anyhow::Result<claims::ScrubClaimResponse> {
+    Ok(c.scrub_claim(claims::ScrubClaimRequest {
+        idempotency_key: key.into(),
+        claim_id: id.into(),
+    })
+    .await?
+    .into_inner())
+}
+
+async fn submit(c: &mut Claims, key: &str) -> anyhow::Result<claims::SubmitClaimsResponse> {
+    Ok(c.submit_claims(claims::SubmitClaimsRequest {
+        idempotency_key: key.into(),
+        ..Default::default()
+    })
+    .await?
+    .into_inner())
+}
+
+medbill_storage::conformance_tests! {
+    async fn a_claim_goes_from_the_ehr_to_the_payer_and_back(env: TestEnv) -> anyhow::Result<()> {
+        let suite = common::start_tuned(&env, Target::All, |c| c.with_value("claims.submission.acknowledgement_poll_secs", 1)).await?;
+        let url = suite.handle.url();
+        let mut c = ClaimsServiceClient::new(channel_to(&url, Caller::TenantA));
+
+        // Every change of the tenant's claims, as a work queue screen would follow them.
+        let mut watch = c.clone().watch_claims(claims::WatchClaimsRequest::default()).await?.into_inner();
+
+        register_provider(&mut c, billing_provider()).await?;
+        let covered = coverage(&url, "ehr-patient-1", "SPX100000001").await?;
+        // payer-sim's SPX100000004 is not covered in 2026: its 277CA rejects the claim.
+        let lapsed = coverage(&url, "ehr-patient-4", "SPX100000004").await?;
+        let good = c.create_claim(claims::CreateClaimRequest { idempotency_key: "c-1".into(), claim: Some(claim("CYCLE-1", &covered, "ehr-patient-1")) }).await?.into_inner().claim.expect("a claim");
+        let bad = c.create_claim(claims::CreateClaimRequest { idempotency_key: "c-2".into(), claim: Some(claim("CYCLE-2", &lapsed, "ehr-patient-4")) }).await?.into_inner().claim.expect("a claim");
+
+        for (key, id) in [("s-1", &good.id), ("s-2", &bad.id)] {
+            let scrubbed = scrub(&mut c, key, id).await?;
+            assert!(scrubbed.passed, "{:?}", scrubbed.findings);
+        }
+        let sent = submit(&mut c, "sub-1").await?;
+        assert_eq!(sent.batches.len(), 1);
+        assert_eq!(sent.batches[0].status, claims::SubmissionBatchStatus::Sent as i32, "{:?}", sent.batches[0]);
+
+        let accepted = until(&mut c, &good.id, claims::ClaimStatus::Accepted).await?;
+        assert!(!accepted.payer_claim_control_number.is_empty(), "REF*1K recorded");
+        until(&mut c, &bad.id, claims::ClaimStatus::Rejected).await?;
+        let batch = c.get_submission_batch(claims::GetSubmissionBatchRequest { id: sent.batches[0].id.clone(), include_content: false }).await?.into_inner().batch.expect("a batch");
+        assert_eq!(batch.status, claims::SubmissionBatchStatus::Accepted as i32);
+
+        // The payer pays (as remittance will post it): PAID.
+        let paid = c.apply_adjudication(claims::ApplyAdjudicationRequest {
+            idempotency_key: "era-1-clp-1".into(),
+            claim_ref: Some(claims::apply_adjudication_request::ClaimRef::ClaimId(good.id.clone())),
+            adjudication: Some(claims::Adjudication {
+                era_id: "era-1".into(),
+                claim_payment_id: "clp-1".into(),
+                claim_status_code: "1".into(),
+                charge: "205.00".into(),
+                paid: "164.00".into(),
+                patient_responsibility: "41.00".into(),
+                payer_claim_control_number: accepted.payer_claim_control_number.clone(),
+                adjustments: vec![common_pb::CasAdjustment {
+                    group: common_pb::AdjustmentGroup::Pr.into(),
+                    reason: "2".into(),
+                    amount: "41.00".into(),
+                    ..Default::default()
+                }],
+                payment_date: "2026-06-01".into(),
+                ..Default::default()
+            }),
+        }).await?.into_inner();
+        assert_eq!(paid.claim.expect("a claim").status, claims::ClaimStatus::Paid as i32);
+        assert_eq!(paid.patient_responsibility, "41.00");
+
+        // A corrected claim (frequency 7, REF*F8) goes out and is accepted in turn.
+        let corrected = c.correct_claim(claims::CorrectClaimRequest {
+            idempotency_key: "fix-1".into(),
+            claim_id: good.id.clone(),
+            replacement: Some(claims::ClaimInput { patient_control_number: String::new(), ..claim("", &covered, "ehr-patient-1") }),
+            reason: "wrong units on line 2".into(),
+            ..Default::default()
+        }).await?.into_inner();
+        let replacement = corrected.replacement.expect("a replacement");
+        assert_eq!(replacement.frequency_code, "7");
+        assert_eq!(replacement.payer_claim_control_number, accepted.payer_claim_control_number);
+        assert_eq!(corrected.original.expect("the original").superseded_by_claim_id, replacement.id);
+        assert!(scrub(&mut c, "s-3", &replacement.id).await?.passed);
+        let resent = submit(&mut c, "sub-2").await?;
+        assert_eq!(resent.batches[0].interchange_control_number, "000000002");
+        until(&mut c, &replacement.id, claims::ClaimStatus::Accepted).await?;
+
+        // WatchClaims saw each of the original's changes, in order.
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while seen.len() < 5 && Instant::now() < deadline {
+            let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(5), watch.message()).await? else { break };
+            let change = message.change.expect("a change");
+            if change.claim_id == good.id {
+                seen.push(change.status());
+            }
+        }
+        use claims::ClaimStatus::{Accepted, Draft, Paid, Ready, Submitted};
+        assert_eq!(seen, vec![Draft, Ready, Submitted, Accepted, Paid]);
+
+        suite.shutdown().await?;
+        Ok(())
+    }
+}

@@ -210,20 +210,13 @@ struct PlbRow {
     amount_cents: i64,
 }
 
-/// An ERA's columns with its file's (`e` eras, `f` era_files; see `era_from`).
+/// An ERA's columns (its file's hash, size and name are copied into it: reads join nothing).
 macro_rules! era_columns {
     () => {
-        "e.id, e.file_id, e.set_position, e.set_control_number, e.received_at, e.updated_at, \
-         f.content_sha256, f.byte_size, e.status, e.rejection_reason, f.file_name, e.handling_code, \
-         e.payer_name, e.payer_id, e.payer_id_source, e.payee_name, e.payee_npi, e.payment_amount_cents, \
-         e.credit_debit, e.payment_method, e.payment_date, e.trace_number, e.claim_count"
-    };
-}
-
-/// ERAs joined to the file each came from.
-macro_rules! era_from {
-    () => {
-        " FROM eras e JOIN era_files f ON f.tenant_id = e.tenant_id AND f.id = e.file_id "
+        "id, file_id, set_position, set_control_number, received_at, updated_at, content_sha256, \
+         byte_size, status, rejection_reason, file_name, handling_code, payer_name, payer_id, \
+         payer_id_source, payee_name, payee_npi, payment_amount_cents, credit_debit, payment_method, \
+         payment_date, trace_number, claim_count"
     };
 }
 
@@ -366,8 +359,7 @@ macro_rules! load_era_rows {
         let headers: Vec<EraRow> = sqlx::query_as(concat!(
             "SELECT ",
             era_columns!(),
-            era_from!(),
-            "WHERE e.tenant_id = $1 AND e.id = $2"
+            " FROM eras WHERE tenant_id = $1 AND id = $2"
         ))
         .bind($tenant)
         .bind($id)
@@ -404,8 +396,7 @@ macro_rules! load_file_rows {
         let headers: Vec<EraRow> = sqlx::query_as(concat!(
             "SELECT ",
             era_columns!(),
-            era_from!(),
-            "WHERE e.tenant_id = $1 AND e.file_id = $2 ORDER BY e.set_position"
+            " FROM eras WHERE tenant_id = $1 AND file_id = $2 ORDER BY set_position"
         ))
         .bind($tenant)
         .bind($file)
@@ -551,6 +542,8 @@ impl EraStore for SqlEraStore {
             .collect::<Result<Vec<_>, _>>()?;
         let claim_count = i32::try_from(s.claim_count)
             .map_err(|_| too_large("claim_count".into(), s.claim_count))?;
+        let byte_size = i64::try_from(file.byte_size)
+            .map_err(|_| too_large("content".into(), file.byte_size))?;
         let set_position = i32::try_from(era.set_position)
             .map_err(|_| too_large("set_position".into(), era.set_position))?;
         let t = tenant.as_str();
@@ -564,9 +557,10 @@ impl EraStore for SqlEraStore {
                 "INSERT INTO eras (tenant_id, id, file_id, set_position, set_control_number, \
                  received_at, updated_at, status, rejection_reason, payer_name, payer_id, \
                  payer_id_source, payee_npi, payment_amount_cents, credit_debit, payment_method, \
-                 payment_date, trace_number, claim_count, handling_code, payee_name) \
+                 payment_date, trace_number, claim_count, handling_code, payee_name, \
+                 content_sha256, byte_size, file_name) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                 $17, $18, $19, $20, $21)",
+                 $17, $18, $19, $20, $21, $22, $23, $24)",
             )
             .bind(t)
             .bind(&id_text)
@@ -589,6 +583,9 @@ impl EraStore for SqlEraStore {
             .bind(claim_count)
             .bind(s.handling_code.as_deref())
             .bind(s.payee_name.as_deref())
+            .bind(&file.content_sha256)
+            .bind(byte_size)
+            .bind(&file.file_name)
             .execute(&mut *conn)
             .await?;
             for (i, (p, (expected, actual, difference, line_number))) in
@@ -681,16 +678,26 @@ impl EraStore for SqlEraStore {
     ) -> Result<Option<Vec<u8>>, EraStoreError> {
         let t = tenant.as_str();
         let id_text = id.to_string();
+        // Two look-ups by key rather than a join (see `era_columns!`).
         Ok(with_db!(self.db, |pool| {
-            sqlx::query_scalar(concat!(
-                "SELECT f.content",
-                era_from!(),
-                "WHERE e.tenant_id = $1 AND e.id = $2"
-            ))
-            .bind(t)
-            .bind(&id_text)
-            .fetch_optional(pool)
-            .await?
+            let file: Option<String> =
+                sqlx::query_scalar("SELECT file_id FROM eras WHERE tenant_id = $1 AND id = $2")
+                    .bind(t)
+                    .bind(&id_text)
+                    .fetch_optional(pool)
+                    .await?;
+            match file {
+                None => None,
+                Some(file) => {
+                    sqlx::query_scalar(
+                        "SELECT content FROM era_files WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(t)
+                    .bind(&file)
+                    .fetch_optional(pool)
+                    .await?
+                }
+            }
         }))
     }
 
@@ -727,10 +734,9 @@ impl EraStore for SqlEraStore {
             let headers: Vec<EraRow> = bind_filter!(sqlx::query_as(concat!(
                 "SELECT ",
                 era_columns!(),
-                era_from!(),
-                "WHERE e.tenant_id = $1 AND e.id IN (",
+                " FROM eras WHERE tenant_id = $1 AND id IN (",
                 list_filter!(),
-                ") ORDER BY e.id"
+                ") ORDER BY id"
             )))
             .fetch_all(pool)
             .await?;

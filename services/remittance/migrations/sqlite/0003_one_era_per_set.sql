@@ -24,6 +24,10 @@ CREATE TABLE eras_v3 (
     id                   TEXT    NOT NULL,
     received_at          BIGINT  NOT NULL,
     updated_at           BIGINT  NOT NULL,
+    -- Copies of the file's hash, size and name (see the PostgreSQL twin).
+    content_sha256       TEXT    NOT NULL CHECK (length(content_sha256) = 64),
+    byte_size            BIGINT  NOT NULL CHECK (byte_size >= 0),
+    file_name            TEXT    NOT NULL DEFAULT '',
     status               TEXT    NOT NULL CHECK (status IN ('RECEIVED', 'POSTED', 'UNBALANCED', 'REJECTED')),
     rejection_reason     TEXT    NOT NULL DEFAULT '',
     handling_code        TEXT,
@@ -45,10 +49,10 @@ CREATE TABLE eras_v3 (
     CONSTRAINT eras_file_fkey FOREIGN KEY (tenant_id, file_id) REFERENCES era_files (tenant_id, id),
     CONSTRAINT eras_file_set_key UNIQUE (tenant_id, file_id, set_position)
 );
-INSERT INTO eras_v3 (tenant_id, id, received_at, updated_at, status, rejection_reason, handling_code,
+INSERT INTO eras_v3 (tenant_id, id, received_at, updated_at, content_sha256, byte_size, file_name, status, rejection_reason, handling_code,
     payer_name, payer_id, payee_name, payee_npi, payment_amount_cents, credit_debit, payment_method,
     payment_date, trace_number, claim_count, file_id, set_position)
-SELECT tenant_id, id, received_at, updated_at, status, rejection_reason, handling_code,
+SELECT tenant_id, id, received_at, updated_at, content_sha256, byte_size, file_name, status, rejection_reason, handling_code,
     payer_name, payer_id, payee_name, payee_npi, payment_amount_cents, credit_debit, payment_method,
     payment_date, trace_number, claim_count, id, CASE WHEN status = 'REJECTED' THEN 0 ELSE 1 END
 FROM eras;

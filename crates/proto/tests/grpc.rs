@@ -55,6 +55,7 @@ impl RemittanceService for Echo {
             }),
             duplicate: false,
             bytes_received,
+            eras: Vec::new(),
         }))
     }
 

@@ -1,9 +1,12 @@
 //! The medbill remittance service: received 835 electronic remittance advice (ERA) files, kept raw and
 //! summarised, with the places where they do not balance.
 //!
-//! - [`model`]: the ERA, its payment summary and balance problems.
+//! - [`model`]: the received file, its ERAs (one per 835 transaction set), their payment summary and
+//!   balance problems.
 //! - [`delivery`]: the outbox messages remittance owes collections, and their gRPC delivery.
-//! - [`ingest`]: parsing and balancing a received 835 with `medbill_x12` (and when a file is rejected).
+//! - [`ingest`]: reading and balancing a received 835, set by set, with `medbill_x12` (when a set or a
+//!   file is rejected, and which element is the payer's identity).
+//! - [`intake`]: storing a file once and each of its sets as an ERA, in one transaction.
 //! - [`service`]: [`RemittanceService`], the gRPC service (IngestEra, IngestEraStream, GetEra, ListEras;
 //!   the rest answer UNIMPLEMENTED saying what is not built yet).
 //! - [`store`]: the [`EraStore`] trait and its PostgreSQL/SQLite implementation.
@@ -11,13 +14,17 @@
 
 pub mod delivery;
 pub mod ingest;
+pub mod intake;
 pub mod model;
 pub mod service;
 pub mod store;
 
-pub use model::{BalanceLevel, BalanceProblem, Era, EraFilter, EraStatus, EraSummary, NewEra};
+pub use intake::{Ingested, ingest_file};
+pub use model::{
+    BalanceLevel, BalanceProblem, Era, EraFile, EraFileId, EraFilter, EraStatus, EraSummary, NewEra,
+};
 pub use service::RemittanceService;
-pub use store::{EraStore, EraStoreError, Ingested, SqlEraStore, open_store};
+pub use store::{EraStore, EraStoreError, SqlEraStore, StoredFile, open_store};
 
 use medbill_runtime::service::{
     OutboxDelivery, ServiceDef, ServiceParts, StartContext, StartError, no_settings,

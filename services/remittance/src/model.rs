@@ -1,5 +1,5 @@
-//! Domain structs of the remittance service: an ERA (one received 835 file) with its payment summary and the
-//! places where it does not balance.
+//! Domain structs of the remittance service: a received 835 file (kept once, raw) and its ERAs (one per 835
+//! transaction set) with their payment summary and the places where they do not balance.
 //!
 //! Money is [`Money`] (exact, whole cents when stored), dates are [`NaiveDate`], timestamps are
 //! UTC. The wire (proto) and database shapes are mapped to and from these types at their boundaries.
@@ -78,13 +78,16 @@ pub struct EraSummary {
     pub handling_code: Option<String>,
     /// N1*PR 02.
     pub payer_name: Option<String>,
-    /// N1*PR 04 (or REF*2U).
+    /// The payer's identity as [`crate::ingest::payer_identity`] defines it.
     pub payer_id: Option<String>,
+    /// Which element `payer_id` came from: `N104:<N103>`, `REF*2U` or `TRN03`; `None` when there
+    /// is no payer id or the ERA was stored before payer identity was defined.
+    pub payer_id_source: Option<String>,
     /// N1*PE 02.
     pub payee_name: Option<String>,
     /// N1*PE 04 when qualified XX.
     pub payee_npi: Option<String>,
-    /// BPR02 total actual provider payment (of the first transaction set; see [`crate::ingest`]).
+    /// BPR02 total actual provider payment of the set.
     pub payment_amount: Option<Money>,
     /// BPR03: "C" credit or "D" debit.
     pub credit_debit: Option<String>,
@@ -94,26 +97,79 @@ pub struct EraSummary {
     pub payment_date: Option<NaiveDate>,
     /// TRN02: check or EFT trace number.
     pub trace_number: Option<String>,
-    /// Number of CLP loops.
+    /// Number of CLP loops of the set.
     pub claim_count: u32,
 }
 
-/// A received 835 file.
+/// Identifies a received 835 file (kept once, raw); UUID v7.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EraFileId(uuid::Uuid);
+
+impl EraFileId {
+    /// Returns a new time-ordered id.
+    pub fn new() -> Self {
+        Self(uuid::Uuid::now_v7())
+    }
+
+    /// Parses the hyphenated form, naming what is wrong.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        uuid::Uuid::parse_str(s)
+            .map(Self)
+            .map_err(|e| format!("{s:?} is not an ERA file id (a UUID): {e}"))
+    }
+}
+
+impl Default for EraFileId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for EraFileId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// A received 835 file as stored: the raw bytes stay in the store (see
+/// [`crate::store::EraStore::era_content`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Era {
+pub struct EraFile {
     /// UUID v7, assigned at receipt.
-    pub id: EraId,
+    pub id: EraFileId,
     /// When the file was received.
     pub received_at: DateTime<Utc>,
-    /// When the record last changed.
-    pub updated_at: DateTime<Utc>,
     /// Lowercase hex SHA-256 of the content.
     pub content_sha256: String,
     /// Size of the content in bytes.
     pub byte_size: u64,
-    /// What happened to the file.
+    /// Original file name; empty when not given.
+    pub file_name: String,
+}
+
+/// One ERA: one 835 transaction set (one BPR payment, one TRN trace) of a received file, or the
+/// one ERA standing for a file rejected before its sets could be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Era {
+    /// UUID v7, assigned at receipt.
+    pub id: EraId,
+    /// The file the set was read from.
+    pub file_id: EraFileId,
+    /// 1-based position among the file's 835 sets; 0 for a whole rejected file.
+    pub set_position: u32,
+    /// ST02; empty for a whole rejected file.
+    pub set_control_number: String,
+    /// When the file was received.
+    pub received_at: DateTime<Utc>,
+    /// When the record last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Lowercase hex SHA-256 of the file's content.
+    pub content_sha256: String,
+    /// Size of the file's content in bytes.
+    pub byte_size: u64,
+    /// What happened to the set.
     pub status: EraStatus,
-    /// Why the file was rejected (segment and position); empty unless status is REJECTED.
+    /// Why the set (or file) was rejected (segment and position); empty unless status is REJECTED.
     pub rejection_reason: String,
     /// Original file name; empty when not given.
     pub file_name: String,
@@ -125,17 +181,17 @@ pub struct Era {
     pub provider_adjustments: Vec<ProviderAdjustment>,
 }
 
-/// An ERA to store: the raw bytes and what parsing them found.
+/// An ERA to store: what reading one 835 set (or rejecting a whole file) found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEra {
-    /// The raw 835 bytes.
-    pub content: Vec<u8>,
-    /// Status after parsing (RECEIVED when not parsed).
+    /// 1-based position among the file's 835 sets; 0 for a whole rejected file.
+    pub set_position: u32,
+    /// ST02; empty for a whole rejected file.
+    pub set_control_number: String,
+    /// Status after parsing.
     pub status: EraStatus,
-    /// Why the file was rejected; empty unless REJECTED.
+    /// Why the set or file was rejected; empty unless REJECTED.
     pub rejection_reason: String,
-    /// Original file name; empty when not given.
-    pub file_name: String,
     /// Parsed summary.
     pub summary: EraSummary,
     /// Failed balancing checks.
@@ -157,6 +213,8 @@ pub struct EraFilter {
     pub received_from: Option<DateTime<Utc>>,
     /// Only ERAs received before this instant.
     pub received_to: Option<DateTime<Utc>>,
+    /// Only the ERAs of this file.
+    pub file_id: Option<EraFileId>,
 }
 
 /// Returns the lowercase hex SHA-256 of `content`.

@@ -1,10 +1,13 @@
 //! The gRPC face of the remittance service: ERA ingestion (unary and client streaming), GetEra and
 //! ListEras, with the tenant from the caller's token, idempotency, paging and precise statuses.
 //!
-//! A file that does not parse as an 835 is still stored (status REJECTED, raw bytes kept for audit and
-//! re-processing) and the call answers INVALID_ARGUMENT naming the X12 segment and position and the id
-//! of the stored ERA; a retry of the same file answers the same. An 835 that parses but does not balance
-//! is stored as UNBALANCED and returned normally, with its balance problems.
+//! A file is stored once and yields one ERA per 835 transaction set; the response lists them all
+//! (`eras`, in set order) and `era` is the first. A set that does not balance is UNBALANCED and a set
+//! whose 835 content is unusable is REJECTED (naming the X12 segment and byte offset), each without
+//! holding back the other sets, which are answered normally. When no ERA of the file is usable (a
+//! file that does not parse as an 835, or every set rejected) the file is still stored (raw bytes kept
+//! for audit and re-processing) and the call answers INVALID_ARGUMENT naming the X12 segment and
+//! position and the id of the stored ERA; a retry of the same file answers the same.
 
 use std::sync::Arc;
 
@@ -22,9 +25,10 @@ use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, spl
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::ingest::parse_era;
+use crate::intake::ingest_file;
 use crate::model::{
-    BalanceLevel, BalanceProblem, Era, EraFilter, EraStatus, ProviderAdjustment, sha256_hex,
+    BalanceLevel, BalanceProblem, Era, EraFileId, EraFilter, EraStatus, ProviderAdjustment,
+    sha256_hex,
 };
 use crate::store::EraStore;
 
@@ -84,6 +88,7 @@ impl RemittanceService {
         key: &str,
         key_field: &str,
         content: Vec<u8>,
+        sha256: Option<String>,
         file_name: String,
     ) -> Result<pb::IngestEraResponse, Status> {
         if content.is_empty() {
@@ -109,39 +114,56 @@ impl RemittanceService {
             content, file_name, ..
         } = canonical;
         let db = self.store.database();
-        // A retry is answered before the file is parsed again.
+        // A retry is answered before the file is read again.
         if let Some(first) = call.replayed(db, tenant).await? {
             return answer(first, true);
         }
-        // Parsing a large file is CPU work: keep it off the async workers.
-        let new = tokio::task::spawn_blocking(move || parse_era(content, file_name))
-            .await
-            .map_err(|e| Status::from(ServiceError::internal(e)))?;
+        let content = Arc::new(content);
+        let sha256 = match sha256 {
+            Some(known) => known,
+            // Hashing a large file is CPU work: keep it off the async workers.
+            None => {
+                let bytes = Arc::clone(&content);
+                tokio::task::spawn_blocking(move || sha256_hex(&bytes))
+                    .await
+                    .map_err(|e| Status::from(ServiceError::internal(e)))?
+            }
+        };
         let mut op = match call.begin(db, tenant).await? {
             Begun::Replay(first) => return answer(first, true),
             Begun::New(op) => op,
         };
-        let ingested = self
-            .store
-            .ingest_era(op.tx(), tenant, &new)
-            .await
-            .map_err(ServiceError::from)?;
+        let ingested = ingest_file(
+            self.store.as_ref(),
+            op.tx(),
+            tenant,
+            content,
+            &sha256,
+            &file_name,
+        )
+        .await
+        .map_err(ServiceError::from)?;
+        let eras: Vec<pb::Era> = ingested.eras.iter().map(to_proto).collect();
         let response = pb::IngestEraResponse {
-            era: Some(to_proto(&ingested.era)),
+            era: eras.first().cloned(),
             duplicate: ingested.duplicate,
+            eras,
         };
-        // A file that is not a usable 835 is kept (REJECTED) and its key answers the same error
-        // on every retry: the stored response is the ERA, the error is made from it.
+        // A file with no usable ERA is kept (REJECTED) and its key answers the same error on every
+        // retry: the stored response holds the ERAs, the error is made from them.
         op.commit(&response).await?;
-        let era = &ingested.era;
         if !ingested.duplicate {
-            tracing::info!(
-                era_id = %era.id,
-                tenant = %tenant,
-                status = %era.status,
-                claims = era.summary.claim_count,
-                "ERA received"
-            );
+            for era in &ingested.eras {
+                tracing::info!(
+                    era_id = %era.id,
+                    file_id = %era.file_id,
+                    set_position = era.set_position,
+                    tenant = %tenant,
+                    status = %era.status,
+                    claims = era.summary.claim_count,
+                    "ERA received"
+                );
+            }
         }
         answer(response, false)
     }
@@ -176,6 +198,7 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
                 &req.idempotency_key,
                 "idempotency_key",
                 req.content,
+                None,
                 file_name,
             )
             .await?;
@@ -274,6 +297,7 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
             )
             .into());
         }
+        let mut sha256 = None;
         if !header.content_sha256.is_empty() {
             let actual = sha256_hex(&content);
             if !header.content_sha256.eq_ignore_ascii_case(&actual) {
@@ -283,6 +307,7 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
                 )
                 .into());
             }
+            sha256 = Some(actual);
         }
         let response = self
             .ingest(
@@ -290,6 +315,7 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
                 &header.idempotency_key,
                 "header.idempotency_key",
                 content,
+                sha256,
                 file_name,
             )
             .await?;
@@ -297,6 +323,7 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
             era: response.era,
             duplicate: response.duplicate,
             bytes_received: received,
+            eras: response.eras,
         }))
     }
 
@@ -360,12 +387,21 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
             ),
             None => (None, None),
         };
+        let file_id = if req.file_id.is_empty() {
+            None
+        } else {
+            Some(
+                EraFileId::parse(&req.file_id)
+                    .map_err(|e| ServiceError::invalid_argument("file_id", e))?,
+            )
+        };
         let filter = EraFilter {
             status,
             payer_id: text("payer_id", &req.payer_id, MAX_PAYER_ID_LEN, false)?,
             trace_number: identifier("trace_number", &req.trace_number, false)?,
             received_from,
             received_to,
+            file_id,
         };
         let fingerprint = QueryFingerprint::builder("remittance.ListEras")
             .field("tenant", tenant.as_str())
@@ -377,6 +413,7 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
                 received_from.map(|t| t.timestamp_micros().to_string()),
             )
             .optional("to", received_to.map(|t| t.timestamp_micros().to_string()))
+            .optional("file_id", file_id.map(|f| f.to_string()))
             .finish();
         let after = decode_page_token(&req.page_token, &fingerprint)?
             .map(|cursor| {
@@ -428,20 +465,31 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
     }
 }
 
-/// Answers an ingest from its (first) response: an ERA kept as REJECTED is the client's error,
-/// naming the problem and the stored ERA, on the first call and on every retry. A replay changed
-/// nothing, so it reports `duplicate` as the contract defines it.
+/// Answers an ingest from its (first) response: a file with no usable ERA (every ERA REJECTED) is
+/// the client's error, naming the first problem and the stored ERA, on the first call and on every
+/// retry. A replay changed nothing, so it reports `duplicate` as the contract defines it.
 fn answer(
     mut response: pb::IngestEraResponse,
     replayed: bool,
 ) -> Result<pb::IngestEraResponse, Status> {
-    if let Some(era) = &response.era
-        && era.status == pb::EraStatus::Rejected as i32
+    // A response recorded before files were split into sets holds `era` alone.
+    if response.eras.is_empty()
+        && let Some(era) = &response.era
     {
+        response.eras.push(era.clone());
+    }
+    let rejected = |e: &pb::Era| e.status == pb::EraStatus::Rejected as i32;
+    if response.eras.iter().all(rejected)
+        && let Some(era) = response.eras.first()
+    {
+        let more = match response.eras.len() {
+            1 => String::new(),
+            n => format!(" (and {} more 835 sets, all rejected)", n - 1),
+        };
         return Err(ServiceError::invalid_argument(
             "content",
             format!(
-                "not a usable 835: {}; the file is kept as ERA {} with status REJECTED",
+                "not a usable 835: {}; the file is kept as ERA {} with status REJECTED{more}",
                 era.error_message, era.id
             ),
         )
@@ -560,5 +608,9 @@ pub fn to_proto(e: &Era) -> pb::Era {
         claim_payments: Vec::new(),
         content: Vec::new(),
         deposit_id: String::new(),
+        file_id: e.file_id.to_string(),
+        set_position: e.set_position,
+        set_control_number: e.set_control_number.clone(),
+        payer_id_source: s.payer_id_source.clone().unwrap_or_default(),
     }
 }

@@ -2,9 +2,10 @@
 //! are written once and run on PostgreSQL and SQLite (see `medbill_storage`'s store pattern).
 //!
 //! An ingest writes in the caller's transaction (the RPC's, which also holds its idempotency key): the
-//! ERA with its raw bytes, its balance problems and provider adjustments, together or not at all. The
-//! same content (by SHA-256) received again, under any key, is the same ERA: nothing new is written and
-//! the existing ERA is returned.
+//! file with its raw bytes ([`EraStore::store_file`]), then each ERA (one per 835 set) with its balance
+//! problems and provider adjustments ([`EraStore::add_era`]), together or not at all
+//! (see [`crate::intake`]). The same content (by SHA-256) received again, under any key, is the same
+//! file: nothing new is written and the file's ERAs are returned.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,8 +20,8 @@ use thiserror::Error;
 use tonic::Code;
 
 use crate::model::{
-    BalanceLevel, BalanceProblem, Era, EraFilter, EraStatus, EraSummary, NewEra,
-    ProviderAdjustment, sha256_hex,
+    BalanceLevel, BalanceProblem, Era, EraFile, EraFileId, EraFilter, EraStatus, EraSummary,
+    NewEra, ProviderAdjustment,
 };
 
 /// The PostgreSQL migrations of the remittance service.
@@ -45,6 +46,9 @@ pub enum EraStoreError {
     /// The database failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The 835 reader stopped before the end of the file (a panic or a cancelled task).
+    #[error("the 835 reader stopped: {0}")]
+    Reader(String),
 }
 
 impl ErrorCode for EraStoreError {
@@ -52,6 +56,7 @@ impl ErrorCode for EraStoreError {
         match self {
             Self::Invalid { .. } => Code::InvalidArgument,
             Self::Storage(e) => e.error_code(),
+            Self::Reader(_) => Code::Internal,
         }
     }
 
@@ -59,6 +64,7 @@ impl ErrorCode for EraStoreError {
         match self {
             Self::Invalid { field, message } => format!("invalid {field}: {message}"),
             Self::Storage(e) => e.client_message(),
+            Self::Reader(_) => "internal error".to_owned(),
         }
     }
 }
@@ -69,34 +75,56 @@ impl From<sqlx::Error> for EraStoreError {
     }
 }
 
-/// The result of an ingest.
+/// What [`EraStore::store_file`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ingested {
-    /// The ERA (as it is stored now).
-    pub era: Era,
-    /// True when nothing was written: the same content was already stored.
-    pub duplicate: bool,
+pub enum StoredFile {
+    /// The file is new and now stored; its ERAs are to be added.
+    New(EraFile),
+    /// The same content was stored before: its ERAs, in set order; nothing was written.
+    Duplicate(Vec<Era>),
 }
 
-/// Stores ERAs; every method is scoped to one tenant. Writes take the caller's transaction.
+/// Stores received files and their ERAs; every method is scoped to one tenant. Writes take the
+/// caller's transaction.
 #[async_trait]
 pub trait EraStore: Send + Sync {
     /// Returns the database the store writes to (the RPC opens its transaction there).
     fn database(&self) -> &Database;
 
-    /// Stores a received 835 in `tx`, once per content: content already stored (under any key)
-    /// returns the existing ERA (`duplicate`) and writes nothing.
-    async fn ingest_era(
+    /// Stores a received file in `tx`, once per content: content already stored (by `sha256`, under
+    /// any key) answers the ERAs of that file and writes nothing.
+    async fn store_file(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
+        content: &[u8],
+        sha256: &str,
+        file_name: &str,
+    ) -> Result<StoredFile, EraStoreError>;
+
+    /// Stores one ERA of `file` (stored in the same transaction) with its balance problems and
+    /// provider adjustments, and returns it as stored.
+    async fn add_era(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        file: &EraFile,
         era: &NewEra,
-    ) -> Result<Ingested, EraStoreError>;
+    ) -> Result<Era, EraStoreError>;
+
+    /// Removes every ERA of a file in `tx` (when the file turns out unusable as a whole after some
+    /// of its sets were stored); returns how many were removed.
+    async fn discard_eras(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        file: EraFileId,
+    ) -> Result<u64, EraStoreError>;
 
     /// Returns the ERA with this id, or `None` when the tenant has none.
     async fn get_era(&self, tenant: &TenantId, id: EraId) -> Result<Option<Era>, EraStoreError>;
 
-    /// Returns the raw bytes of an ERA, or `None` when the tenant has no such ERA.
+    /// Returns the raw bytes of the file an ERA came from, or `None` when the tenant has no such ERA.
     async fn era_content(
         &self,
         tenant: &TenantId,
@@ -135,6 +163,9 @@ impl SqlEraStore {
 #[derive(sqlx::FromRow)]
 struct EraRow {
     id: String,
+    file_id: String,
+    set_position: i32,
+    set_control_number: String,
     received_at: i64,
     updated_at: i64,
     content_sha256: String,
@@ -145,6 +176,7 @@ struct EraRow {
     handling_code: Option<String>,
     payer_name: Option<String>,
     payer_id: Option<String>,
+    payer_id_source: String,
     payee_name: Option<String>,
     payee_npi: Option<String>,
     payment_amount_cents: Option<i64>,
@@ -178,17 +210,16 @@ struct PlbRow {
     amount_cents: i64,
 }
 
+/// An ERA's columns (its file's hash, size and name are copied into it: reads join nothing).
 macro_rules! era_columns {
     () => {
-        "id, received_at, updated_at, content_sha256, byte_size, status, rejection_reason, file_name, \
-         handling_code, payer_name, payer_id, payee_name, payee_npi, payment_amount_cents, credit_debit, payment_method, payment_date, \
-         trace_number, claim_count"
+        "id, file_id, set_position, set_control_number, received_at, updated_at, content_sha256, \
+         byte_size, status, rejection_reason, file_name, handling_code, payer_name, payer_id, \
+         payer_id_source, payee_name, payee_npi, payment_amount_cents, credit_debit, payment_method, \
+         payment_date, trace_number, claim_count"
     };
 }
 
-/// The list filter, shared by the header query and the problems subquery so they select the same page.
-/// `$1` tenant, `$2` status, `$3` payer_id, `$4` trace_number, `$5` received from, `$6` received to,
-/// `$7` after id, `$8` limit.
 macro_rules! problem_columns {
     () => {
         "era_id, level, claim_ref, line_control_number, line_number, expected_cents, actual_cents, \
@@ -202,6 +233,9 @@ macro_rules! plb_columns {
     };
 }
 
+/// The list filter, shared by the header query and the child queries so they select the same page.
+/// `$1` tenant, `$2` status, `$3` payer_id, `$4` trace_number, `$5` received from, `$6` received to,
+/// `$7` after id, `$8` limit, `$9` file id.
 macro_rules! list_filter {
     () => {
         "SELECT id FROM eras WHERE tenant_id = $1 \
@@ -211,6 +245,7 @@ macro_rules! list_filter {
          AND ($5 IS NULL OR received_at >= $5) \
          AND ($6 IS NULL OR received_at < $6) \
          AND ($7 IS NULL OR id > $7) \
+         AND ($9 IS NULL OR file_id = $9) \
          ORDER BY id LIMIT $8"
     };
 }
@@ -226,6 +261,10 @@ fn era_from_rows(
 ) -> Result<Era, EraStoreError> {
     Ok(Era {
         id: EraId::parse(&row.id).map_err(|e| corrupt("ERA id", e.to_string()))?,
+        file_id: EraFileId::parse(&row.file_id).map_err(|e| corrupt("ERA file id", e))?,
+        set_position: u32::try_from(row.set_position)
+            .map_err(|_| corrupt("ERA set position", row.set_position.to_string()))?,
+        set_control_number: row.set_control_number,
         received_at: timestamp(row.received_at, "ERA received_at")?,
         updated_at: timestamp(row.updated_at, "ERA updated_at")?,
         content_sha256: row.content_sha256,
@@ -238,6 +277,7 @@ fn era_from_rows(
             handling_code: row.handling_code,
             payer_name: row.payer_name,
             payer_id: row.payer_id,
+            payer_id_source: (!row.payer_id_source.is_empty()).then_some(row.payer_id_source),
             payee_name: row.payee_name,
             payee_npi: row.payee_npi,
             payment_amount: row.payment_amount_cents.map(money),
@@ -312,8 +352,8 @@ fn assemble(
         .collect()
 }
 
-/// Reads one ERA's header, balance problems and provider adjustments through `$exec` (a pool,
-/// or `&mut *conn` inside a transaction); returns `Ok(None)` from the caller when there is none.
+/// Reads one ERA's header, balance problems and provider adjustments through `$exec` (a pool);
+/// returns `Ok(None)` from the caller when there is none.
 macro_rules! load_era_rows {
     ($exec:expr, $tenant:expr, $id:expr) => {{
         let headers: Vec<EraRow> = sqlx::query_as(concat!(
@@ -350,15 +390,53 @@ macro_rules! load_era_rows {
     }};
 }
 
+/// Reads the ERAs of one file (in set order) with their children through `&mut *conn`.
+macro_rules! load_file_rows {
+    ($conn:expr, $tenant:expr, $file:expr) => {{
+        let headers: Vec<EraRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            era_columns!(),
+            " FROM eras WHERE tenant_id = $1 AND file_id = $2 ORDER BY set_position"
+        ))
+        .bind($tenant)
+        .bind($file)
+        .fetch_all(&mut *$conn)
+        .await?;
+        let problems: Vec<ProblemRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            problem_columns!(),
+            " FROM era_balance_problems WHERE tenant_id = $1 AND era_id IN \
+             (SELECT id FROM eras WHERE tenant_id = $1 AND file_id = $2) ORDER BY era_id, position"
+        ))
+        .bind($tenant)
+        .bind($file)
+        .fetch_all(&mut *$conn)
+        .await?;
+        let plbs: Vec<PlbRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            plb_columns!(),
+            " FROM era_provider_adjustments WHERE tenant_id = $1 AND era_id IN \
+             (SELECT id FROM eras WHERE tenant_id = $1 AND file_id = $2) ORDER BY era_id, position"
+        ))
+        .bind($tenant)
+        .bind($file)
+        .fetch_all(&mut *$conn)
+        .await?;
+        (headers, problems, plbs)
+    }};
+}
+
 impl SqlEraStore {
     async fn load(&self, tenant: &str, id: &str) -> Result<Option<Era>, EraStoreError> {
         let (headers, problems, plbs) = with_db!(self.db, |pool| load_era_rows!(pool, tenant, id));
         Ok(assemble(headers, problems, plbs)?.into_iter().next())
     }
+}
 
-    async fn load_in(tx: &mut Tx, tenant: &str, id: &str) -> Result<Option<Era>, EraStoreError> {
-        let (headers, problems, plbs) = with_tx!(tx, |conn| load_era_rows!(&mut *conn, tenant, id));
-        Ok(assemble(headers, problems, plbs)?.into_iter().next())
+fn too_large(field: String, value: impl std::fmt::Display) -> EraStoreError {
+    EraStoreError::Invalid {
+        field,
+        message: format!("{value} does not fit"),
     }
 }
 
@@ -368,12 +446,74 @@ impl EraStore for SqlEraStore {
         &self.db
     }
 
-    async fn ingest_era(
+    async fn store_file(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
+        content: &[u8],
+        sha256: &str,
+        file_name: &str,
+    ) -> Result<StoredFile, EraStoreError> {
+        let byte_size =
+            i64::try_from(content.len()).map_err(|_| too_large("content".into(), content.len()))?;
+        let t = tenant.as_str();
+        let id = EraFileId::new();
+        let id_text = id.to_string();
+        let now = time::now_micros();
+        // ON CONFLICT makes "the same bytes received before, under another key" (also a concurrent
+        // ingest of the same bytes on PostgreSQL, which waits for the first) resolve to the first file.
+        let inserted = with_tx!(tx, |conn| {
+            sqlx::query(
+                "INSERT INTO era_files (tenant_id, id, received_at, content, content_sha256, \
+                 byte_size, file_name) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (tenant_id, content_sha256) DO NOTHING",
+            )
+            .bind(t)
+            .bind(&id_text)
+            .bind(now)
+            .bind(content)
+            .bind(sha256)
+            .bind(byte_size)
+            .bind(file_name)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+        });
+        if inserted == 1 {
+            return Ok(StoredFile::New(EraFile {
+                id,
+                received_at: timestamp(now, "ERA file received_at")?,
+                content_sha256: sha256.to_owned(),
+                byte_size: content.len() as u64,
+                file_name: file_name.to_owned(),
+            }));
+        }
+        let (headers, problems, plbs) = with_tx!(tx, |conn| {
+            let existing: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM era_files WHERE tenant_id = $1 AND content_sha256 = $2",
+            )
+            .bind(t)
+            .bind(sha256)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let Some(file) = existing else {
+                return Err(corrupt(
+                    "ERA file",
+                    format!("content {sha256} conflicts but no file holds it"),
+                ));
+            };
+            load_file_rows!(conn, t, &file)
+        });
+        Ok(StoredFile::Duplicate(assemble(headers, problems, plbs)?))
+    }
+
+    async fn add_era(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        file: &EraFile,
         era: &NewEra,
-    ) -> Result<Ingested, EraStoreError> {
+    ) -> Result<Era, EraStoreError> {
         let s = &era.summary;
         let payment_cents = s
             .payment_amount
@@ -382,10 +522,16 @@ impl EraStore for SqlEraStore {
         let mut problem_cents = Vec::with_capacity(era.balance_problems.len());
         for (i, p) in era.balance_problems.iter().enumerate() {
             let field = |f: &str| format!("balance_problems[{i}].{f}");
+            let line_number = p
+                .line_number
+                .map(i32::try_from)
+                .transpose()
+                .map_err(|_| too_large(field("line_number"), p.line_number.unwrap_or(0)))?;
             problem_cents.push((
                 cents(p.expected, &field("expected"))?,
                 cents(p.actual, &field("actual"))?,
                 cents(p.difference, &field("difference"))?,
+                line_number,
             ));
         }
         let plb_cents = era
@@ -394,135 +540,131 @@ impl EraStore for SqlEraStore {
             .enumerate()
             .map(|(i, a)| cents(a.amount, &format!("provider_adjustments[{i}].amount")))
             .collect::<Result<Vec<_>, _>>()?;
-        let byte_size = i64::try_from(era.content.len()).map_err(|_| EraStoreError::Invalid {
-            field: "content".into(),
-            message: "too large".into(),
-        })?;
-        let claim_count = i32::try_from(s.claim_count).map_err(|_| EraStoreError::Invalid {
-            field: "claim_count".into(),
-            message: format!("{} does not fit", s.claim_count),
-        })?;
-        let sha = sha256_hex(&era.content);
+        let claim_count = i32::try_from(s.claim_count)
+            .map_err(|_| too_large("claim_count".into(), s.claim_count))?;
+        let byte_size = i64::try_from(file.byte_size)
+            .map_err(|_| too_large("content".into(), file.byte_size))?;
+        let set_position = i32::try_from(era.set_position)
+            .map_err(|_| too_large("set_position".into(), era.set_position))?;
         let t = tenant.as_str();
-
-        // ON CONFLICT makes "the same bytes received before, under another key" (also a concurrent
-        // ingest of the same bytes on PostgreSQL, which waits for the first) resolve to the first ERA.
-        let id_text = EraId::new().to_string();
+        let id = EraId::new();
+        let id_text = id.to_string();
+        let file_id = file.id.to_string();
+        let received_at = time::to_micros(file.received_at);
         let now = time::now_micros();
-        let inserted = with_tx!(tx, |conn| {
+        with_tx!(tx, |conn| {
             sqlx::query(
-                        "INSERT INTO eras (tenant_id, id, received_at, updated_at, content, content_sha256, \
-                         byte_size, status, rejection_reason, payer_name, payer_id, payee_npi, \
-                         payment_amount_cents, credit_debit, payment_method, payment_date, trace_number, claim_count, \
-                         file_name, handling_code, payee_name) \
-                         VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
-                         ON CONFLICT (tenant_id, content_sha256) DO NOTHING",
-                    )
-                    .bind(t)
-                    .bind(&id_text)
-                    .bind(now)
-                    .bind(&era.content)
-                    .bind(&sha)
-                    .bind(byte_size)
-                    .bind(era.status.as_str())
-                    .bind(&era.rejection_reason)
-                    .bind(s.payer_name.as_deref())
-                    .bind(s.payer_id.as_deref())
-                    .bind(s.payee_npi.as_deref())
-                    .bind(payment_cents)
-                    .bind(s.credit_debit.as_deref())
-                    .bind(s.payment_method.as_deref())
-                    .bind(s.payment_date.map(format_iso_date))
-                    .bind(s.trace_number.as_deref())
-                    .bind(claim_count)
-                    .bind(&era.file_name)
-                    .bind(s.handling_code.as_deref())
-                    .bind(s.payee_name.as_deref())
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected()
-        });
-        let (id_text, duplicate) = if inserted == 0 {
-            let existing: Option<String> = with_tx!(tx, |conn| {
-                sqlx::query_scalar(
-                    "SELECT id FROM eras WHERE tenant_id = $1 AND content_sha256 = $2",
-                )
-                .bind(t)
-                .bind(&sha)
-                .fetch_optional(&mut *conn)
-                .await?
-            });
-            let id = existing.ok_or_else(|| {
-                corrupt(
-                    "ERA",
-                    format!("content {sha} conflicts but no ERA holds it"),
-                )
-            })?;
-            (id, true)
-        } else {
-            for (i, (p, (expected, actual, difference))) in
+                "INSERT INTO eras (tenant_id, id, file_id, set_position, set_control_number, \
+                 received_at, updated_at, status, rejection_reason, payer_name, payer_id, \
+                 payer_id_source, payee_npi, payment_amount_cents, credit_debit, payment_method, \
+                 payment_date, trace_number, claim_count, handling_code, payee_name, \
+                 content_sha256, byte_size, file_name) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                 $17, $18, $19, $20, $21, $22, $23, $24)",
+            )
+            .bind(t)
+            .bind(&id_text)
+            .bind(&file_id)
+            .bind(set_position)
+            .bind(&era.set_control_number)
+            .bind(received_at)
+            .bind(now)
+            .bind(era.status.as_str())
+            .bind(&era.rejection_reason)
+            .bind(s.payer_name.as_deref())
+            .bind(s.payer_id.as_deref())
+            .bind(s.payer_id_source.as_deref().unwrap_or_default())
+            .bind(s.payee_npi.as_deref())
+            .bind(payment_cents)
+            .bind(s.credit_debit.as_deref())
+            .bind(s.payment_method.as_deref())
+            .bind(s.payment_date.map(format_iso_date))
+            .bind(s.trace_number.as_deref())
+            .bind(claim_count)
+            .bind(s.handling_code.as_deref())
+            .bind(s.payee_name.as_deref())
+            .bind(&file.content_sha256)
+            .bind(byte_size)
+            .bind(&file.file_name)
+            .execute(&mut *conn)
+            .await?;
+            for (i, (p, (expected, actual, difference, line_number))) in
                 era.balance_problems.iter().zip(&problem_cents).enumerate()
             {
-                let position = i32::try_from(i + 1)
-                    .map_err(|_| corrupt("balance problem position", i.to_string()))?;
-                let line_number = p.line_number.map(i32::try_from).transpose().map_err(|_| {
-                    EraStoreError::Invalid {
-                        field: format!("balance_problems[{i}].line_number"),
-                        message: "does not fit".into(),
-                    }
-                })?;
-                with_tx!(tx, |conn| {
-                    sqlx::query(
-                            "INSERT INTO era_balance_problems (tenant_id, era_id, position, level, claim_ref, \
-                             line_number, expected_cents, actual_cents, difference_cents, line_control_number, message) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                        )
-                        .bind(t)
-                        .bind(&id_text)
-                        .bind(position)
-                        .bind(p.level.as_str())
-                        .bind(&p.claim_ref)
-                        .bind(line_number)
-                        .bind(*expected)
-                        .bind(*actual)
-                        .bind(*difference)
-                        .bind(&p.line_control_number)
-                        .bind(&p.message)
-                        .execute(&mut *conn)
-                        .await?
-                        .rows_affected()
-                });
+                sqlx::query(
+                    "INSERT INTO era_balance_problems (tenant_id, era_id, position, level, claim_ref, \
+                     line_number, expected_cents, actual_cents, difference_cents, line_control_number, message) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(t)
+                .bind(&id_text)
+                .bind(i32::try_from(i + 1).unwrap_or(i32::MAX))
+                .bind(p.level.as_str())
+                .bind(&p.claim_ref)
+                .bind(*line_number)
+                .bind(*expected)
+                .bind(*actual)
+                .bind(*difference)
+                .bind(&p.line_control_number)
+                .bind(&p.message)
+                .execute(&mut *conn)
+                .await?;
             }
             for (i, (a, amount_cents)) in
                 era.provider_adjustments.iter().zip(&plb_cents).enumerate()
             {
-                let position = i32::try_from(i + 1)
-                    .map_err(|_| corrupt("provider adjustment position", i.to_string()))?;
-                with_tx!(tx, |conn| {
-                    sqlx::query(
-                            "INSERT INTO era_provider_adjustments (tenant_id, era_id, position, provider_id, \
-                             fiscal_period_date, reason, reference, amount_cents) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                        )
-                        .bind(t)
-                        .bind(&id_text)
-                        .bind(position)
-                        .bind(&a.provider_id)
-                        .bind(a.fiscal_period_date.map(format_iso_date).unwrap_or_default())
-                        .bind(&a.reason)
-                        .bind(&a.reference)
-                        .bind(*amount_cents)
-                        .execute(&mut *conn)
-                        .await?
-                        .rows_affected()
-                });
+                sqlx::query(
+                    "INSERT INTO era_provider_adjustments (tenant_id, era_id, position, provider_id, \
+                     fiscal_period_date, reason, reference, amount_cents) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(t)
+                .bind(&id_text)
+                .bind(i32::try_from(i + 1).unwrap_or(i32::MAX))
+                .bind(&a.provider_id)
+                .bind(a.fiscal_period_date.map(format_iso_date).unwrap_or_default())
+                .bind(&a.reason)
+                .bind(&a.reference)
+                .bind(*amount_cents)
+                .execute(&mut *conn)
+                .await?;
             }
-            (id_text, false)
-        };
-        let era = Self::load_in(tx, t, &id_text)
-            .await?
-            .ok_or_else(|| corrupt("ERA", format!("ERA {id_text} vanished in its transaction")))?;
-        Ok(Ingested { era, duplicate })
+        });
+        Ok(Era {
+            id,
+            file_id: file.id,
+            set_position: era.set_position,
+            set_control_number: era.set_control_number.clone(),
+            received_at: file.received_at,
+            updated_at: timestamp(now, "ERA updated_at")?,
+            content_sha256: file.content_sha256.clone(),
+            byte_size: file.byte_size,
+            status: era.status,
+            rejection_reason: era.rejection_reason.clone(),
+            file_name: file.file_name.clone(),
+            summary: era.summary.clone(),
+            balance_problems: era.balance_problems.clone(),
+            provider_adjustments: era.provider_adjustments.clone(),
+        })
+    }
+
+    async fn discard_eras(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        file: EraFileId,
+    ) -> Result<u64, EraStoreError> {
+        let t = tenant.as_str();
+        let file = file.to_string();
+        // The children go with their ERA (ON DELETE CASCADE).
+        Ok(with_tx!(tx, |conn| {
+            sqlx::query("DELETE FROM eras WHERE tenant_id = $1 AND file_id = $2")
+                .bind(t)
+                .bind(&file)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+        }))
     }
 
     async fn get_era(&self, tenant: &TenantId, id: EraId) -> Result<Option<Era>, EraStoreError> {
@@ -536,12 +678,26 @@ impl EraStore for SqlEraStore {
     ) -> Result<Option<Vec<u8>>, EraStoreError> {
         let t = tenant.as_str();
         let id_text = id.to_string();
+        // Two look-ups by key rather than a join (see `era_columns!`).
         Ok(with_db!(self.db, |pool| {
-            sqlx::query_scalar("SELECT content FROM eras WHERE tenant_id = $1 AND id = $2")
-                .bind(t)
-                .bind(&id_text)
-                .fetch_optional(pool)
-                .await?
+            let file: Option<String> =
+                sqlx::query_scalar("SELECT file_id FROM eras WHERE tenant_id = $1 AND id = $2")
+                    .bind(t)
+                    .bind(&id_text)
+                    .fetch_optional(pool)
+                    .await?;
+            match file {
+                None => None,
+                Some(file) => {
+                    sqlx::query_scalar(
+                        "SELECT content FROM era_files WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(t)
+                    .bind(&file)
+                    .fetch_optional(pool)
+                    .await?
+                }
+            }
         }))
     }
 
@@ -557,8 +713,9 @@ impl EraStore for SqlEraStore {
         let from = filter.received_from.map(time::to_micros);
         let to = filter.received_to.map(time::to_micros);
         let after = after.map(|a| a.to_string());
+        let file = filter.file_id.map(|f| f.to_string());
         let limit = i64::from(limit);
-        // Binds the eight parameters of `list_filter!`, the same for each of the three queries.
+        // Binds the nine parameters of `list_filter!`, the same for each of the three queries.
         macro_rules! bind_filter {
             ($query:expr) => {
                 $query
@@ -570,6 +727,7 @@ impl EraStore for SqlEraStore {
                     .bind(to)
                     .bind(after.as_deref())
                     .bind(limit)
+                    .bind(file.as_deref())
             };
         }
         let (headers, problems, plbs) = with_db!(self.db, |pool| {

@@ -20,17 +20,47 @@ use medbill_storage::query_plans::{
     Arg, Lookup, Use, check_at_every_size, check_parameters, index, insert_numbered,
 };
 
-/// ERA 6 (of tenant `t-0`), which the look-ups ask for: its id and content hash.
+/// ERA 6 (of tenant `t-0`), which the look-ups ask for: its id (also its file's) and its file's
+/// content hash.
 const ID_6: &str = "0190f3a2-0000-7000-8000-100000000006";
 const SHA_6: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
 /// The tables the look-ups read.
-const TABLES: [&str; 3] = ["eras", "era_balance_problems", "era_provider_adjustments"];
+const TABLES: [&str; 4] = [
+    "era_files",
+    "eras",
+    "era_balance_problems",
+    "era_provider_adjustments",
+];
 
 const TENANT_AND_ID: &[(&str, &str)] = &[("tenant_id", "="), ("id", "=")];
 const TENANT_AND_ERA: &[(&str, &str)] = &[("tenant_id", "="), ("era_id", "=")];
 
 const ID: &[(&str, &str)] = &[("id", "=")];
+const TENANT_AND_FILE: &[(&str, &str)] = &[("tenant_id", "="), ("file_id", "=")];
+
+/// `era_files` by id (the file of an ERA, the foreign-key check of each ERA written).
+const FILE_BY_ID: Use = Use {
+    table: "era_files",
+    alias: None,
+    pg: &[
+        index("era_files_id_hash_idx", ID),
+        index("era_files_pkey", TENANT_AND_ID),
+        index("era_files_id_key", ID),
+    ],
+    sqlite: &[
+        index("sqlite_autoindex_era_files_1", TENANT_AND_ID),
+        index("era_files_id_key", ID),
+    ],
+};
+
+/// The ERAs of a file: the unique key on (tenant_id, file_id, set_position).
+const ERAS_OF_FILE: Use = Use {
+    table: "eras",
+    alias: None,
+    pg: &[index("eras_file_set_key", TENANT_AND_FILE)],
+    sqlite: &[index("sqlite_autoindex_eras_2", TENANT_AND_FILE)],
+};
 
 /// `eras` by id: the hash index on id (migration 0002), or either unique index.
 const ERA_BY_ID: Use = Use {
@@ -51,10 +81,11 @@ const ERA_BY_ID: Use = Use {
 const LOOKUPS: &[Lookup] = &[
     Lookup {
         name: "ERA by id",
-        sql: "SELECT id, received_at, updated_at, content_sha256, byte_size, status, \
-              rejection_reason, file_name, handling_code, payer_name, payer_id, payee_name, \
-              payee_npi, payment_amount_cents, credit_debit, payment_method, payment_date, \
-              trace_number, claim_count FROM eras WHERE tenant_id = $1 AND id = $2",
+        sql: "SELECT id, file_id, set_position, set_control_number, received_at, updated_at, \
+              content_sha256, byte_size, status, rejection_reason, file_name, handling_code, \
+              payer_name, payer_id, payer_id_source, payee_name, payee_npi, payment_amount_cents, \
+              credit_debit, payment_method, payment_date, trace_number, claim_count \
+              FROM eras WHERE tenant_id = $1 AND id = $2",
         args: &[Text("t-0"), Text(ID_6)],
         uses: &[ERA_BY_ID],
         postgres_only: false,
@@ -93,25 +124,42 @@ const LOOKUPS: &[Lookup] = &[
         postgres_only: false,
     },
     Lookup {
-        name: "ERA content",
-        sql: "SELECT content FROM eras WHERE tenant_id = $1 AND id = $2",
+        name: "the file of an ERA",
+        sql: "SELECT file_id FROM eras WHERE tenant_id = $1 AND id = $2",
         args: &[Text("t-0"), Text(ID_6)],
         uses: &[ERA_BY_ID],
         postgres_only: false,
     },
     Lookup {
-        name: "ERA by content hash (the same file received again)",
-        sql: "SELECT id FROM eras WHERE tenant_id = $1 AND content_sha256 = $2",
+        name: "content of a file",
+        sql: "SELECT content FROM era_files WHERE tenant_id = $1 AND id = $2",
+        args: &[Text("t-0"), Text(ID_6)],
+        uses: &[FILE_BY_ID],
+        postgres_only: false,
+    },
+    Lookup {
+        name: "file by content hash (the same file received again)",
+        sql: "SELECT id FROM era_files WHERE tenant_id = $1 AND content_sha256 = $2",
         args: &[Text("t-0"), Text(SHA_6)],
         uses: &[Use {
-            table: "eras",
+            table: "era_files",
             alias: None,
             pg: &[
-                index("eras_content_sha256_hash_idx", &[("content_sha256", "=")]),
-                index("eras_content_sha256_key", SHA_KEY),
+                index(
+                    "era_files_content_sha256_hash_idx",
+                    &[("content_sha256", "=")],
+                ),
+                index("era_files_content_sha256_key", SHA_KEY),
             ],
-            sqlite: &[index("sqlite_autoindex_eras_2", SHA_KEY)],
+            sqlite: &[index("sqlite_autoindex_era_files_2", SHA_KEY)],
         }],
+        postgres_only: false,
+    },
+    Lookup {
+        name: "ERAs of a file",
+        sql: "SELECT id FROM eras WHERE tenant_id = $1 AND file_id = $2 ORDER BY set_position",
+        args: &[Text("t-0"), Text(ID_6)],
+        uses: &[ERAS_OF_FILE],
         postgres_only: false,
     },
     Lookup {
@@ -121,6 +169,16 @@ const LOOKUPS: &[Lookup] = &[
         uses: &[Use {
             alias: Some("x"),
             ..ERA_BY_ID
+        }],
+        postgres_only: true,
+    },
+    Lookup {
+        name: "foreign-key check of an ERA's file",
+        sql: "SELECT 1 FROM ONLY era_files x WHERE tenant_id = $1 AND id = $2 FOR KEY SHARE OF x",
+        args: &[Text("t-0"), Text(ID_6)],
+        uses: &[Use {
+            alias: Some("x"),
+            ..FILE_BY_ID
         }],
         postgres_only: true,
     },
@@ -139,13 +197,19 @@ async fn fill(db: &Database, first: i64, last: i64) -> anyhow::Result<()> {
          '{}' || (100000000000 + (i * 7919) % 899999999999) END",
         &SHA_6[..52]
     );
+    // Each file has one ERA with the file's id, as migration 0003 carries over earlier ERAs.
+    let files = format!(
+        "INSERT INTO era_files (tenant_id, id, received_at, content, content_sha256, byte_size) \
+         SELECT 't-' || (i % 3), {id}, i, $3, {sha}, 1 FROM n"
+    );
+    insert_numbered(db, &[files], first, last, Some(&[0u8])).await?;
     let eras = format!(
-        "INSERT INTO eras (tenant_id, id, received_at, updated_at, content, content_sha256, \
-         byte_size, status, payer_id, trace_number, claim_count) \
-         SELECT 't-' || (i % 3), {id}, i, i, $3, {sha}, 1, 'POSTED', 'PAYER-' || (i % 5), \
+        "INSERT INTO eras (tenant_id, id, file_id, set_position, received_at, updated_at, \
+         content_sha256, byte_size, status, payer_id, trace_number, claim_count) \
+         SELECT 't-' || (i % 3), {id}, {id}, 1, i, i, {sha}, 1, 'POSTED', 'PAYER-' || (i % 5), \
          'TRN' || i, 1 FROM n"
     );
-    insert_numbered(db, &[eras], first, last, Some(&[0u8])).await?;
+    insert_numbered(db, &[eras], first, last, None).await?;
     let children = [
         format!(
             "INSERT INTO era_balance_problems (tenant_id, era_id, position, level, claim_ref, \

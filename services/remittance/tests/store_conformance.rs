@@ -4,10 +4,11 @@
 use anyhow::{Context, Result, ensure};
 use chrono::{Duration, Utc};
 use medbill_domain::{EraId, Money, TenantId};
-use medbill_remittance::ingest::parse_era;
-use medbill_remittance::model::{BalanceLevel, EraFilter, EraStatus, NewEra, sha256_hex};
-use medbill_remittance::store::{EraStoreError, Ingested, NAMESPACE, PG_MIGRATOR, SQLITE_MIGRATOR};
-use medbill_remittance::{EraStore, SqlEraStore};
+use std::sync::Arc;
+
+use medbill_remittance::model::{BalanceLevel, EraFilter, EraStatus, sha256_hex};
+use medbill_remittance::store::{EraStoreError, NAMESPACE, PG_MIGRATOR, SQLITE_MIGRATOR};
+use medbill_remittance::{EraStore, Ingested, SqlEraStore, ingest_file};
 use medbill_storage::idempotency::{self, Begin, Fingerprint};
 use medbill_storage::{Database, with_db};
 
@@ -30,13 +31,23 @@ enum Keyed {
     Conflict,
 }
 
+/// A file to ingest: its bytes and name.
+struct NewFile {
+    content: Vec<u8>,
+    file_name: String,
+}
+
+fn parse_era(content: Vec<u8>, file_name: String) -> NewFile {
+    NewFile { content, file_name }
+}
+
 /// Ingests as IngestEra does: in one transaction with its idempotency key (the fingerprint here
-/// is the content and file name; a replay answers the ERA the key recorded).
+/// is the content and file name; a replay answers the first ERA the key recorded).
 async fn ingest_keyed(
     store: &dyn EraStore,
     t: &TenantId,
     key: &str,
-    e: &NewEra,
+    e: &NewFile,
 ) -> Result<Keyed, EraStoreError> {
     let mut bytes = e.content.clone();
     bytes.extend_from_slice(e.file_name.as_bytes());
@@ -50,26 +61,42 @@ async fn ingest_keyed(
                 .await?
                 .expect("the recorded ERA exists");
             Ok(Keyed::Done(Box::new(Ingested {
-                era,
+                eras: vec![era],
                 duplicate: true,
             })))
         }
         Begin::New(mut op) => {
-            let ingested = store.ingest_era(op.tx(), t, e).await?;
-            op.commit(ingested.era.id.to_string().as_bytes()).await?;
+            let sha = sha256_hex(&e.content);
+            let content = Arc::new(e.content.clone());
+            let ingested = ingest_file(store, op.tx(), t, content, &sha, &e.file_name).await?;
+            op.commit(ingested.eras[0].id.to_string().as_bytes())
+                .await?;
             Ok(Keyed::Done(Box::new(ingested)))
         }
     }
+}
+
+/// What an ingest of a one-set file came to: its one ERA.
+#[derive(Debug)]
+struct One {
+    era: medbill_remittance::Era,
+    duplicate: bool,
 }
 
 async fn ingest(
     store: &dyn EraStore,
     t: &TenantId,
     key: &str,
-    e: &NewEra,
-) -> Result<Ingested, EraStoreError> {
+    e: &NewFile,
+) -> Result<One, EraStoreError> {
     match ingest_keyed(store, t, key, e).await? {
-        Keyed::Done(ingested) => Ok(*ingested),
+        Keyed::Done(ingested) => {
+            assert_eq!(ingested.eras.len(), 1, "a one-set file");
+            Ok(One {
+                era: ingested.eras[0].clone(),
+                duplicate: ingested.duplicate,
+            })
+        }
         Keyed::Conflict => panic!("key {key} was used for another request"),
     }
 }
@@ -84,6 +111,7 @@ fn variant(trace: &str) -> Vec<u8> {
 async fn count(db: &Database, table: &'static str) -> Result<i64> {
     let sql: &'static str = match table {
         "eras" => "SELECT COUNT(*) FROM eras",
+        "era_files" => "SELECT COUNT(*) FROM era_files",
         "era_balance_problems" => "SELECT COUNT(*) FROM era_balance_problems",
         "era_provider_adjustments" => "SELECT COUNT(*) FROM era_provider_adjustments",
         "platform_idempotency" => "SELECT COUNT(*) FROM platform_idempotency",
@@ -168,6 +196,7 @@ medbill_storage::conformance_tests! {
         ensure!(third.duplicate);
         assert_eq!(third.era.id, first.era.id);
         assert_eq!(count(&db, "eras").await?, 1);
+        assert_eq!(count(&db, "era_files").await?, 1);
         assert_eq!(count(&db, "era_provider_adjustments").await?, 1);
         assert_eq!(store.list_eras(&t, &EraFilter::default(), None, 100).await?.len(), 1);
         Ok(())
@@ -286,7 +315,7 @@ medbill_storage::conformance_tests! {
         let new = parse_era(BALANCED.to_vec(), String::new());
         let err = ingest(&store, &t, "k1", &new).await.unwrap_err();
         assert!(matches!(err, EraStoreError::Storage(_)), "unexpected {err:?}");
-        for table in ["eras", "era_balance_problems", "era_provider_adjustments", "platform_idempotency"] {
+        for table in ["era_files", "eras", "era_balance_problems", "era_provider_adjustments", "platform_idempotency"] {
             assert_eq!(count(&db, table).await?, 0, "{table} must be empty after the failed ingest");
         }
         Ok(())

@@ -17,7 +17,7 @@ use medbill_proto::eligibility::v1 as eligibility;
 use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
 use medbill_runtime::client::TracedChannel;
 use medbill_storage::testing::TestEnv;
-use medbill_testkit::fixtures::{billing_provider, register_provider};
+use medbill_testkit::fixtures::{billing_provider, patient_demographics, register_provider};
 use medbill_testkit::{Caller, channel_to};
 
 type Claims = ClaimsServiceClient<TracedChannel>;
@@ -66,25 +66,7 @@ fn claim(pcn: &str, coverage_id: &str, patient_ref: &str) -> claims::ClaimInput 
             line("G0439", "180.00", vec![1, 2]),
             line("G0444", "25.00", vec![2]),
         ],
-        demographics: Some(claims::ClaimDemographics {
-            patient: Some(claims::ClaimPerson {
-                name: Some(common_pb::PersonName {
-                    last_name: "TESTPATIENT".into(),
-                    first_name: "AVERY".into(),
-                    ..Default::default()
-                }),
-                birth_date: "1985-03-14".into(),
-                gender: "F".into(),
-                address: Some(common_pb::Address {
-                    line1: "12 ELM ST".into(),
-                    city: "SPRINGFIELD".into(),
-                    state: "IL".into(),
-                    postal_code: "62702".into(),
-                    ..Default::default()
-                }),
-            }),
-            ..Default::default()
-        }),
+        demographics: Some(patient_demographics()),
         ..Default::default()
     }
 }

@@ -46,3 +46,27 @@ pub async fn register_provider(
         .await?;
     Ok(answer.into_inner().provider.unwrap_or_default())
 }
+
+/// A patient who is the subscriber (payer-sim's demo member Avery Testpatient, born 1985-03-14),
+/// with every demographic field the 837 needs. Synthetic: no real person.
+pub fn patient_demographics() -> claims::ClaimDemographics {
+    claims::ClaimDemographics {
+        patient: Some(claims::ClaimPerson {
+            name: Some(medbill_proto::common::v1::PersonName {
+                last_name: "TESTPATIENT".to_owned(),
+                first_name: "AVERY".to_owned(),
+                ..Default::default()
+            }),
+            birth_date: "1985-03-14".to_owned(),
+            gender: "F".to_owned(),
+            address: Some(Address {
+                line1: "12 ELM ST".to_owned(),
+                city: "SPRINGFIELD".to_owned(),
+                state: "IL".to_owned(),
+                postal_code: "62702".to_owned(),
+                ..Default::default()
+            }),
+        }),
+        ..Default::default()
+    }
+}

@@ -22,7 +22,7 @@ use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServi
 use medbill_runtime::client::TracedChannel;
 use medbill_runtime::config::{ClientConfig, RetryPolicy};
 use medbill_storage::testing::TestEnv;
-use medbill_testkit::fixtures::{billing_provider, register_provider};
+use medbill_testkit::fixtures::{billing_provider, patient_demographics, register_provider};
 use medbill_testkit::{Caller, TENANT_A, TestServer, channel_to};
 use tonic::Code;
 
@@ -178,6 +178,7 @@ fn input(pcn: &str, coverage_id: &str) -> pb::ClaimInput {
             line("G0439", "2026-05-04", vec![1, 2]),
             line("J1100", "2026-05-04", vec![2]),
         ],
+        demographics: Some(patient_demographics()),
         ..Default::default()
     }
 }

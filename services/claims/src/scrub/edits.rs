@@ -113,6 +113,44 @@ pub fn required_fields(input: &ScrubInput<'_>, out: &mut Findings) {
         "at least one service line",
         0,
     );
+    // The 837 names the patient (2010BA when the subscriber, else 2010CA): name, birth date,
+    // gender and address are required there.
+    let patient = c.details.patient.as_ref();
+    let (name_loop, demo_loop) = if c.details.relationship() == crate::details::SELF {
+        ("2010BA NM103", "2010BA")
+    } else {
+        ("2010CA NM103", "2010CA")
+    };
+    require(
+        patient.is_none_or(|p| p.last_name.trim().is_empty()),
+        "demographics.patient.name.last_name".into(),
+        name_loop,
+        "the patient's name",
+        0,
+    );
+    if let Some(p) = patient {
+        require(
+            p.birth_date.is_none(),
+            "demographics.patient.birth_date".into(),
+            &format!("{demo_loop} DMG02"),
+            "the patient's birth date",
+            0,
+        );
+        require(
+            p.gender.is_none(),
+            "demographics.patient.gender".into(),
+            &format!("{demo_loop} DMG03"),
+            "the patient's gender",
+            0,
+        );
+        require(
+            p.address.is_none(),
+            "demographics.patient.address".into(),
+            &format!("{demo_loop} N301"),
+            "the patient's address",
+            0,
+        );
+    }
     match c.claim_type {
         ClaimType::Professional => {
             require(

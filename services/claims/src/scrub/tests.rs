@@ -58,7 +58,23 @@ fn claim() -> Claim {
         service_date_from: d("2026-05-04"),
         service_date_to: d("2026-05-04"),
         encounter_ref: None,
-        details: Default::default(),
+        details: crate::details::ClaimDetails {
+            patient: Some(crate::details::ClaimPerson {
+                last_name: "TESTPATIENT".into(),
+                first_name: "AVERY".into(),
+                birth_date: Some(d("1985-03-14")),
+                gender: Some("F".into()),
+                address: Some(crate::details::PostalAddress {
+                    line1: "12 ELM ST".into(),
+                    city: "SPRINGFIELD".into(),
+                    state: "IL".into(),
+                    postal_code: "62702".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
         submission_batch_id: None,
         original_claim_id: None,
         superseded_by_claim_id: None,
@@ -158,6 +174,26 @@ fn required_fields_name_what_is_missing() {
         vec![
             (Error, "facility_type_code", 0, "2300 CLM05-1"),
             (Error, "lines[1].revenue_code", 2, "2400 SV2-01"),
+        ]
+    );
+    // The 837 names the patient: a claim without demographics, or with some missing, is held.
+    let mut bare = claim();
+    bare.details.patient = None;
+    assert_eq!(
+        fired(&s.of(&bare), EditCode::RequiredField),
+        vec![(Error, "demographics.patient.name.last_name", 0, "2010BA NM103")]
+    );
+    let mut partial = claim();
+    if let Some(p) = partial.details.patient.as_mut() {
+        p.birth_date = None;
+        p.address = None;
+    }
+    partial.details.relationship_to_subscriber = Some("19".into());
+    assert_eq!(
+        fired(&s.of(&partial), EditCode::RequiredField),
+        vec![
+            (Error, "demographics.patient.birth_date", 0, "2010CA DMG02"),
+            (Error, "demographics.patient.address", 0, "2010CA N301"),
         ]
     );
 }

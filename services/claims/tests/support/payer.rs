@@ -21,7 +21,7 @@ use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServi
 use medbill_runtime::client::TracedChannel;
 use medbill_runtime::config::{ClientConfig, RetryPolicy};
 use medbill_storage::testing::TestEnv;
-use medbill_testkit::fixtures::{billing_provider, register_provider};
+use medbill_testkit::fixtures::{billing_provider, patient_demographics, register_provider};
 use medbill_testkit::{Caller, TestServer, channel_to};
 
 /// The claims client.
@@ -155,29 +155,6 @@ impl PayerSuite {
     }
 }
 
-/// A patient who is the subscriber, with the demographics an 837 needs.
-pub fn self_patient() -> pb::ClaimDemographics {
-    pb::ClaimDemographics {
-        patient: Some(pb::ClaimPerson {
-            name: Some(common::PersonName {
-                last_name: "TESTPATIENT".into(),
-                first_name: "AVERY".into(),
-                ..Default::default()
-            }),
-            birth_date: "1985-03-14".into(),
-            gender: "F".into(),
-            address: Some(common::Address {
-                line1: "12 ELM ST".into(),
-                city: "SPRINGFIELD".into(),
-                state: "IL".into(),
-                postal_code: "62702".into(),
-                ..Default::default()
-            }),
-        }),
-        ..Default::default()
-    }
-}
-
 /// A professional claim on `coverage_id` with two lines on 2026-03-02.
 pub fn professional(pcn: &str, coverage_id: &str, patient_ref: &str) -> pb::ClaimInput {
     let line = |code: &str, charge: &str, pointers: Vec<u32>| pb::ClaimLine {
@@ -201,7 +178,7 @@ pub fn professional(pcn: &str, coverage_id: &str, patient_ref: &str) -> pb::Clai
             line("99213", "125.00", vec![1]),
             line("G0439", "80.55", vec![2, 1]),
         ],
-        demographics: Some(self_patient()),
+        demographics: Some(patient_demographics()),
         prior_authorization_number: "AUTH123".to_owned(),
         ..Default::default()
     }

@@ -62,6 +62,7 @@ fn claim() -> Claim {
         submission_batch_id: None,
         original_claim_id: None,
         superseded_by_claim_id: None,
+        coordination: Default::default(),
         adjudication: None,
         created_at: now,
         updated_at: now,

@@ -88,15 +88,20 @@ pub fn decide_without_coverages(
     a: &Adjudication,
     outcome: Option<ClaimStatus>,
 ) -> Option<SecondaryPlan> {
-    if !is_primary(a.status_code)
-        || claim.coordination.secondary_claim_id.is_some()
+    if claim.coordination.secondary_claim_id.is_some()
         || claim.coordination.primary_claim_id.is_some()
         || claim.frequency_code == FrequencyCode::Void
+        || a.status_code == ClaimPaymentStatus::Reversal
     {
         return Some(SecondaryPlan::Nothing);
     }
+    // A denial (CLP02 4 or 23, or nothing paid with only denials) of a claim that is no
+    // secondary itself is the primary's.
     if outcome == Some(ClaimStatus::Denied) {
         return Some(SecondaryPlan::Note(notes::DENIED));
+    }
+    if !is_primary(a.status_code) {
+        return Some(SecondaryPlan::Nothing);
     }
     match remaining_balance(a) {
         Some(b) if b.is_positive() => None,

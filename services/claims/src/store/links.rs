@@ -108,14 +108,12 @@ pub(super) async fn link_secondary(
 ) -> Result<(), ClaimStoreError> {
     let t = tenant.as_str();
     let (prim, sec) = (primary.to_string(), secondary.to_string());
-    let now = time::now_micros();
     let updated = with_tx!(tx, |conn| {
         sqlx::query(
-            "UPDATE claims SET secondary_claim_id = $1, secondary_claim_note = NULL, updated_at = $2 \
-             WHERE tenant_id = $3 AND id = $4 AND secondary_claim_id IS NULL",
+            "UPDATE claims SET secondary_claim_id = $1, secondary_claim_note = NULL \
+             WHERE tenant_id = $2 AND id = $3 AND secondary_claim_id IS NULL",
         )
         .bind(&sec)
-        .bind(now)
         .bind(t)
         .bind(&prim)
         .execute(&mut *conn)

@@ -200,6 +200,9 @@ impl FollowUps {
             })?;
         let id = Uuid::now_v7();
         let trace = id.simple().to_string();
+        // Stored in microseconds: the answer says what a read gives back.
+        let asked_at =
+            DateTime::<Utc>::from_timestamp_micros(asked_at.timestamp_micros()).unwrap_or(asked_at);
         let inquiry = inquiry(
             claim,
             &trace,
@@ -421,21 +424,20 @@ fn money_of(d: Decimal) -> Money {
     Money::from_decimal(d)
 }
 
-/// The statuses in plain words: "P1 Pending/In Process: status 20 (entity PR)".
+/// The statuses in plain words, each as its codes and the category's meaning:
+/// "P1:20 Pending/In Process: ...", several joined by "; ".
 pub fn summarize(statuses: &[FollowUpStatusCode]) -> String {
     statuses
         .iter()
         .map(|s| {
-            let mut out = s.category.clone();
+            let mut out = format!("{}:{}", s.category, s.status);
+            if let Some(e) = &s.entity {
+                out.push(':');
+                out.push_str(e);
+            }
             if let Some(d) = &s.category_description {
                 out.push(' ');
                 out.push_str(d);
-            }
-            if !s.status.is_empty() {
-                out.push_str(&format!(": status {}", s.status));
-            }
-            if let Some(e) = &s.entity {
-                out.push_str(&format!(" (entity {e})"));
             }
             out
         })

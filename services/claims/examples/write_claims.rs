@@ -21,8 +21,7 @@ use medbill_claims::details::{
 };
 use medbill_claims::providers::{Provider, ProviderKind, ProviderName, TaxId};
 use medbill_claims::submission::writer::{
-    ClaimSet, RouteIdentity, SubmitterContact, institutional_claim, professional_claim,
-    write_batch,
+    ClaimSet, RouteIdentity, SubmitterContact, institutional_claim, professional_claim, write_batch,
 };
 use medbill_claims::{Claim, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, cob};
 use medbill_domain::{ClaimId, Money, Npi, PatientControlNumber};
@@ -286,7 +285,9 @@ fn write(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let providers = providers();
     let set = match claim.claim_type {
-        ClaimType::Professional => ClaimSet::Professional(vec![professional_claim(claim, &providers)?]),
+        ClaimType::Professional => {
+            ClaimSet::Professional(vec![professional_claim(claim, &providers)?])
+        }
         ClaimType::Institutional => {
             ClaimSet::Institutional(vec![institutional_claim(claim, &providers)?])
         }
@@ -302,22 +303,35 @@ fn write(
         contact_name: "EDI DESK".into(),
         phone: "2175550100".into(),
     };
-    let text = write_batch(set, &route, &contact, control, 1, &format!("BATCH{control}"))?;
+    let text = write_batch(
+        set,
+        &route,
+        &contact,
+        control,
+        1,
+        &format!("BATCH{control}"),
+    )?;
     std::fs::write(dir.join(format!("{name}.x12")), text)?;
     println!("wrote {name}.x12");
     Ok(())
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = PathBuf::from(
-        std::env::args()
-            .nth(1)
-            .ok_or("usage: write_claims DIR")?,
-    );
+    let dir = PathBuf::from(std::env::args().nth(1).ok_or("usage: write_claims DIR")?);
     std::fs::create_dir_all(&dir)?;
 
-    write(&dir, "claims-837p-cob", &secondary_of(&professional("PCN-COB-P-0001")), 101)?;
-    write(&dir, "claims-837i-cob", &secondary_of(&institutional("PCN-COB-I-0001")), 102)?;
+    write(
+        &dir,
+        "claims-837p-cob",
+        &secondary_of(&professional("PCN-COB-P-0001")),
+        101,
+    )?;
+    write(
+        &dir,
+        "claims-837i-cob",
+        &secondary_of(&institutional("PCN-COB-I-0001")),
+        102,
+    )?;
 
     let mut corrected = professional("PCN-CORR-0001-R1");
     corrected.frequency_code = FrequencyCode::Replacement;

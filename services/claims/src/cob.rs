@@ -285,3 +285,178 @@ pub fn secondary_claim(
         details,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adjudication::{Adjustment, LineAdjudication};
+    use chrono::Utc;
+
+    fn money(s: &str) -> Money {
+        Money::parse(s).unwrap()
+    }
+
+    fn adj(group: AdjustmentGroup, reason: &str, amount: &str) -> Adjustment {
+        Adjustment {
+            group,
+            reason: reason.into(),
+            amount: money(amount),
+            quantity: None,
+        }
+    }
+
+    fn adjudication(code: &str, paid: &str, adjustments: Vec<Adjustment>) -> Adjudication {
+        Adjudication {
+            era_id: "era".into(),
+            claim_payment_id: "cp".into(),
+            status_code: code.parse().unwrap(),
+            charge: money("200.00"),
+            paid: money(paid),
+            patient_responsibility: None,
+            payer_claim_control_number: None,
+            adjustments: vec![],
+            remarks: vec![],
+            lines: vec![LineAdjudication {
+                line_control_number: None,
+                procedure_code: "99213".into(),
+                charge: money("200.00"),
+                paid: money(paid),
+                allowed: None,
+                units: None,
+                adjustments,
+                remarks: vec![],
+            }],
+            payment_date: None,
+        }
+    }
+
+    fn coverage(order: elig::CoverageOrder, from: &str, to: &str) -> elig::Coverage {
+        elig::Coverage {
+            id: format!("cov-{from}-{to}"),
+            patient_ref: "pat".into(),
+            payer_id: "SIMHMO".into(),
+            coverage_order: order.into(),
+            effective_date: from.into(),
+            termination_date: to.into(),
+            ..Default::default()
+        }
+    }
+
+    fn claim() -> Claim {
+        let now = Utc::now();
+        let dos = NaiveDate::from_ymd_opt(2026, 5, 4).unwrap();
+        Claim {
+            id: medbill_domain::ClaimId::new(),
+            patient_control_number: PatientControlNumber::parse("PCN-1").unwrap(),
+            claim_type: crate::model::ClaimType::Professional,
+            status: ClaimStatus::Accepted,
+            frequency_code: FrequencyCode::Original,
+            payer_claim_control_number: None,
+            coverage_id: "cov-primary".into(),
+            payer_id: "SIMPPO".into(),
+            patient_ref: "pat".into(),
+            billing_provider_npi: medbill_domain::Npi::parse("1234567893").unwrap(),
+            rendering_provider_npi: None,
+            place_of_service: Some("11".into()),
+            facility_type_code: None,
+            diagnoses: vec!["E119".into()],
+            lines: vec![],
+            total_charge: money("200.00"),
+            service_date_from: dos,
+            service_date_to: dos,
+            encounter_ref: None,
+            details: Default::default(),
+            submission_batch_id: None,
+            created_at: now,
+            updated_at: now,
+            scrub_findings: vec![],
+            original_claim_id: None,
+            superseded_by_claim_id: None,
+            adjudication: None,
+            coordination: Default::default(),
+        }
+    }
+
+    use AdjustmentGroup::{Co, Oa, Pr};
+
+    #[test]
+    fn the_balance_is_what_neither_payment_nor_contract_covers() {
+        let a = adjudication(
+            "1",
+            "120.00",
+            vec![adj(Co, "45", "50.00"), adj(Pr, "2", "30.00")],
+        );
+        assert_eq!(remaining_balance(&a), Some(money("30.00")));
+        let full = adjudication("1", "150.00", vec![adj(Co, "45", "50.00")]);
+        assert_eq!(remaining_balance(&full), Some(Money::ZERO));
+        // An OA adjustment is not written off: it stays to bill.
+        let other = adjudication("1", "150.00", vec![adj(Oa, "23", "50.00")]);
+        assert_eq!(remaining_balance(&other), Some(money("50.00")));
+    }
+
+    #[test]
+    fn the_adjudication_alone_decides_denials_balances_and_secondaries() {
+        let c = claim();
+        let balance = adjudication("1", "120.00", vec![adj(Pr, "2", "80.00")]);
+        assert_eq!(
+            decide_without_coverages(&c, &balance, balance.outcome()),
+            None
+        );
+        let forwarded = adjudication("19", "120.00", vec![adj(Pr, "2", "80.00")]);
+        assert_eq!(
+            decide_without_coverages(&c, &forwarded, forwarded.outcome()),
+            None
+        );
+        let denied = adjudication("4", "0", vec![adj(Co, "50", "200.00")]);
+        assert_eq!(
+            decide_without_coverages(&c, &denied, denied.outcome()),
+            Some(SecondaryPlan::Note(notes::DENIED))
+        );
+        let none_left = adjudication("1", "150.00", vec![adj(Co, "45", "50.00")]);
+        assert_eq!(
+            decide_without_coverages(&c, &none_left, none_left.outcome()),
+            Some(SecondaryPlan::Note(notes::NO_BALANCE))
+        );
+        // A secondary payer's own adjudication makes nothing.
+        let as_secondary = adjudication("2", "80.00", vec![]);
+        assert_eq!(
+            decide_without_coverages(&c, &as_secondary, as_secondary.outcome()),
+            Some(SecondaryPlan::Nothing)
+        );
+        let mut secondary = claim();
+        secondary.coordination.primary_claim_id = Some(medbill_domain::ClaimId::new());
+        assert_eq!(
+            decide_without_coverages(&secondary, &balance, balance.outcome()),
+            Some(SecondaryPlan::Nothing)
+        );
+    }
+
+    #[test]
+    fn the_secondary_is_in_force_on_every_date_of_service() {
+        let c = claim(); // 2026-05-04
+        use elig::CoverageOrder::{Primary, Secondary};
+        let ended = coverage(Secondary, "2025-01-01", "2026-05-03");
+        let later = coverage(Secondary, "2026-05-05", "");
+        let primary = coverage(Primary, "2026-01-01", "");
+        assert_eq!(
+            decide(&c, &[ended, later, primary]),
+            SecondaryPlan::Note(notes::NO_COVERAGE)
+        );
+        let good = coverage(Secondary, "2026-01-01", "2026-05-04");
+        assert_eq!(
+            decide(&c, std::slice::from_ref(&good)),
+            SecondaryPlan::Create(Box::new(good))
+        );
+    }
+
+    #[test]
+    fn derived_patient_control_numbers_fit_clm01() {
+        let long = PatientControlNumber::parse("ABCDEFGHIJKLMNOPQRST").unwrap();
+        let all = derived_patient_control_numbers(&long);
+        assert_eq!(all[0], "ABCDEFGHIJKLMNOPQ-S2");
+        assert_eq!(all[1], "ABCDEFGHIJKLMNOP-S3");
+        assert!(all.iter().all(|p| p.len() <= 20));
+        let short = PatientControlNumber::parse("PCN-1").unwrap();
+        assert_eq!(derived_patient_control_numbers(&short)[0], "PCN-1-S2");
+    }
+}

@@ -25,8 +25,8 @@ use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
 use crate::coverage::CoverageClient;
-use crate::follow_up::FollowUps;
 use crate::details::wire::{coverage_snapshot, details_input, fill_claim, reference};
+use crate::follow_up::FollowUps;
 use crate::model::{
     Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, NewClaim, NewClaimLine,
     ScrubFinding, ScrubSeverity,

@@ -27,15 +27,16 @@ fn cas(group: common::AdjustmentGroup, reason: &str, amount: &str) -> common::Ca
 /// left to the patient (line PR 20.00 and 10.00, claim-level PR-3 10.00).
 fn primary_payment(claim: &pb::Claim, status_code: &str) -> pb::Adjudication {
     use common::AdjustmentGroup::{Co, Pr};
-    let line = |i: usize, paid: &str, adjustments: Vec<common::CasAdjustment>| pb::LineAdjudication {
-        line_control_number: claim.lines[i].line_control_number.clone(),
-        procedure_code: claim.lines[i].procedure_code.clone(),
-        charge: claim.lines[i].charge.clone(),
-        paid: paid.to_owned(),
-        units: "1".to_owned(),
-        adjustments,
-        ..Default::default()
-    };
+    let line =
+        |i: usize, paid: &str, adjustments: Vec<common::CasAdjustment>| pb::LineAdjudication {
+            line_control_number: claim.lines[i].line_control_number.clone(),
+            procedure_code: claim.lines[i].procedure_code.clone(),
+            charge: claim.lines[i].charge.clone(),
+            paid: paid.to_owned(),
+            units: "1".to_owned(),
+            adjustments,
+            ..Default::default()
+        };
     pb::Adjudication {
         era_id: "era-cob-1".to_owned(),
         claim_payment_id: "cp-1".to_owned(),
@@ -46,8 +47,16 @@ fn primary_payment(claim: &pb::Claim, status_code: &str) -> pb::Adjudication {
         payer_claim_control_number: "ICN-PRIMARY-1".to_owned(),
         adjustments: vec![cas(Pr, "3", "10.00")],
         lines: vec![
-            line(0, "80.00", vec![cas(Co, "45", "25.00"), cas(Pr, "2", "20.00")]),
-            line(1, "50.00", vec![cas(Co, "45", "20.55"), cas(Pr, "1", "10.00")]),
+            line(
+                0,
+                "80.00",
+                vec![cas(Co, "45", "25.00"), cas(Pr, "2", "20.00")],
+            ),
+            line(
+                1,
+                "50.00",
+                vec![cas(Co, "45", "20.55"), cas(Pr, "1", "10.00")],
+            ),
         ],
         payment_date: "2026-04-10".to_owned(),
         ..Default::default()
@@ -64,7 +73,10 @@ fn apply(key: &str, claim_id: &str, a: pb::Adjudication) -> pb::ApplyAdjudicatio
     }
 }
 
-async fn claims_of(c: &mut support::payer::Client, patient_ref: &str) -> anyhow::Result<Vec<pb::Claim>> {
+async fn claims_of(
+    c: &mut support::payer::Client,
+    patient_ref: &str,
+) -> anyhow::Result<Vec<pb::Claim>> {
     Ok(c.list_claims(pb::ListClaimsRequest {
         patient_ref: patient_ref.to_owned(),
         ..Default::default()

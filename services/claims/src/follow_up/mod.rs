@@ -217,7 +217,11 @@ impl FollowUps {
         })?;
         let control = {
             // A control number of its own, never handed out again (shared with the 837s).
-            let mut tx = store.database().begin().await.map_err(ClaimStoreError::from)?;
+            let mut tx = store
+                .database()
+                .begin()
+                .await
+                .map_err(ClaimStoreError::from)?;
             let n = store
                 .next_control_number(&mut tx, tenant, &claim.payer_id)
                 .await?;
@@ -246,12 +250,13 @@ impl FollowUps {
             ),
             set_control_number: 1,
         };
-        let raw = claim_status_interchange(Separators::default(), &envelope, &inquiry).map_err(
-            |e| CannotAsk::Unwritable {
-                claim_id: claim.id,
-                reason: e.to_string(),
-            },
-        )?;
+        let raw =
+            claim_status_interchange(Separators::default(), &envelope, &inquiry).map_err(|e| {
+                CannotAsk::Unwritable {
+                    claim_id: claim.id,
+                    reason: e.to_string(),
+                }
+            })?;
         let answer = connection
             .exchange(PayloadType::X12_276_REQUEST, Bytes::from(raw.clone()))
             .await;
@@ -273,9 +278,16 @@ impl FollowUps {
                 let payload = response.payload.to_vec();
                 (read_answer(base, &payload, &trace), payload)
             }
-            Err(e) => (failed(base, format!("the payer could not be asked: {e}")), Vec::new()),
+            Err(e) => (
+                failed(base, format!("the payer could not be asked: {e}")),
+                Vec::new(),
+            ),
         };
-        let mut tx = store.database().begin().await.map_err(ClaimStoreError::from)?;
+        let mut tx = store
+            .database()
+            .begin()
+            .await
+            .map_err(ClaimStoreError::from)?;
         store
             .record_follow_up(&mut tx, tenant, &follow_up, raw.as_bytes(), &raw_response)
             .await?;

@@ -32,7 +32,11 @@ fn reason(findings: &[ScrubFinding]) -> String {
 
 impl ClaimsService {
     /// Runs the scrub edits on a claim whose coverage dates are known.
-    pub(crate) fn scrub_findings(&self, claim: &Claim, coverage: CoverageDates) -> Vec<ScrubFinding> {
+    pub(crate) fn scrub_findings(
+        &self,
+        claim: &Claim,
+        coverage: CoverageDates,
+    ) -> Vec<ScrubFinding> {
         let input = ScrubInput::from_claim(claim);
         let ctx = ScrubContext {
             code_sets: self.scrub_rules.code_sets(),

@@ -11,9 +11,9 @@ use uuid::Uuid;
 pub use super::adjudications::NewAdjudication;
 pub use super::events::WatchedChange;
 use super::{ClaimStoreError, SqlClaimStore, adjudications, follow_ups, links};
-use crate::follow_up::FollowUp;
 use crate::adjudication::AppliedAdjudication;
 use crate::aging::PayerAging;
+use crate::follow_up::FollowUp;
 use crate::model::{StatusChange, StatusChangeSource};
 
 /// Adjudications, the correction chain, history reads and aging; every method is scoped to one

@@ -149,15 +149,13 @@ pub(super) async fn note_no_secondary(
     note: &str,
 ) -> Result<(), ClaimStoreError> {
     let updated = with_tx!(tx, |conn| {
-        sqlx::query(
-            "UPDATE claims SET secondary_claim_note = $1 WHERE tenant_id = $2 AND id = $3",
-        )
-        .bind(note)
-        .bind(tenant.as_str())
-        .bind(claim_id.to_string())
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
+        sqlx::query("UPDATE claims SET secondary_claim_note = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(note)
+            .bind(tenant.as_str())
+            .bind(claim_id.to_string())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
     });
     if updated != 1 {
         return Err(ClaimStoreError::NotFound(claim_id));

@@ -9,10 +9,10 @@ use std::collections::HashMap;
 
 use chrono::{NaiveDateTime, Utc};
 use medbill_x12::model::claim::{
-    Adjustment, BillingProvider, LineAdjudication, OtherPayer, ClaimCommon, ClaimFrequency, ClaimProvider, ClaimSetHeader,
-    InstitutionalClaim, InstitutionalClaimSet, InstitutionalLine, Patient, Payer, Procedure,
-    ProfessionalClaim, ProfessionalClaimSet, ProfessionalLine, Receiver, ServiceFacility,
-    Submitter, Subscriber, TaxId as X12TaxId,
+    Adjustment, BillingProvider, ClaimCommon, ClaimFrequency, ClaimProvider, ClaimSetHeader,
+    InstitutionalClaim, InstitutionalClaimSet, InstitutionalLine, LineAdjudication, OtherPayer,
+    Patient, Payer, Procedure, ProfessionalClaim, ProfessionalClaimSet, ProfessionalLine, Receiver,
+    ServiceFacility, Submitter, Subscriber, TaxId as X12TaxId,
 };
 use medbill_x12::model::{Address, DateRange, PartyName, PersonName, TransactionHeader};
 use medbill_x12::write::{
@@ -20,9 +20,7 @@ use medbill_x12::write::{
     professional_interchange,
 };
 
-use crate::details::{
-    ClaimPerson, OtherPayerAdjustment, OtherPayerSnapshot, PostalAddress, SELF,
-};
+use crate::details::{ClaimPerson, OtherPayerAdjustment, OtherPayerSnapshot, PostalAddress, SELF};
 use crate::model::{Claim, ClaimType, FrequencyCode};
 use crate::providers::{Provider, ProviderKind, TaxId};
 

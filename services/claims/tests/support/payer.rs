@@ -70,7 +70,10 @@ impl PayerSuite {
         .await;
         let channel =
             medbill_runtime::client::connect(&eligibility.url(), &ClientConfig::default())?;
-        let payers = vec![connection_to(&sim, PAYER), connection_to(&sim, SECOND_PAYER)];
+        let payers = vec![
+            connection_to(&sim, PAYER),
+            connection_to(&sim, SECOND_PAYER),
+        ];
         let config = SubmissionConfig {
             contact_phone: "2175550100".to_owned(),
             usage: "test".to_owned(),
@@ -109,8 +112,14 @@ impl PayerSuite {
         patient_ref: &str,
         member_id: &str,
     ) -> anyhow::Result<String> {
-        self.coverage_with(caller, patient_ref, PAYER, member_id, elig::CoverageOrder::Primary)
-            .await
+        self.coverage_with(
+            caller,
+            patient_ref,
+            PAYER,
+            member_id,
+            elig::CoverageOrder::Primary,
+        )
+        .await
     }
 
     /// Creates a coverage with `payer_id` (a payer-sim payer) for `member_id` in `order`.
@@ -151,7 +160,8 @@ impl PayerSuite {
 
     /// Moves a claim DRAFT -> READY through the store, as a clean scrub does.
     pub async fn make_ready(&self, caller: Caller, claim_id: &str) -> anyhow::Result<()> {
-        self.advance(caller, claim_id, medbill_claims::ClaimStatus::Ready).await
+        self.advance(caller, claim_id, medbill_claims::ClaimStatus::Ready)
+            .await
     }
 
     /// Moves a claim to `to` through the store (one legal step).

@@ -382,7 +382,7 @@ fn read_answer(base: FollowUp, payload: &[u8], trace: &str) -> FollowUp {
         if set.set_id() != "277" {
             continue;
         }
-        let parsed = read_277(&set).value;
+        let parsed = read_277(set).value;
         let mut claims = parsed.claims.into_iter();
         let matching = claims
             .clone()

@@ -4,7 +4,10 @@
 # Generates the example 837P, 837I and 999 interchanges with our writers
 # (`cargo run -p medbill-x12 --example write_samples -- DIR`) and the 999s and 277CAs payer-sim
 # answers to sample 837P and 837I batches (`cargo run -p medbill-payer-sim --example
-# write_acknowledgments -- DIR`), and runs x12valid on each.
+# write_acknowledgments -- DIR`), and the 837s the claims service's own writer makes from sample
+# claims: a COB secondary claim (837P and 837I, with 2320/2330/2430), a corrected claim
+# (frequency 7) and a void (frequency 8) (`cargo run -p medbill-claims --example write_claims --
+# DIR`), and runs x12valid on each.
 # Exits non-zero when pyx12 reports any error, cannot run, or a file is missing.
 # pyx12 has no 5010 map for 270/276: those are checked against the segment and element
 # tables in crates/x12/data/x12 by the Rust test tests/x12_tables_270.rs instead.
@@ -29,10 +32,12 @@ trap 'rm -rf "$out"' EXIT
 
 cargo run --quiet -p medbill-x12 --example write_samples -- "$out" >/dev/null
 cargo run --quiet -p medbill-payer-sim --example write_acknowledgments -- "$out" >/dev/null
+cargo run --quiet -p medbill-claims --example write_claims -- "$out" >/dev/null
 
 failed=()
 passed=()
-names=(837p 837i 999 sim-999-accepted sim-277ca sim-999-837i sim-277ca-837i)
+names=(837p 837i 999 sim-999-accepted sim-277ca sim-999-837i sim-277ca-837i
+  claims-837p-cob claims-837i-cob claims-837p-corrected claims-837i-void)
 for name in "${names[@]}"; do
   file="$out/$name.x12"
   if [ ! -s "$file" ]; then

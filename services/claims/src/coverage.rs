@@ -211,6 +211,65 @@ impl CoverageClient {
         result
     }
 
+    /// Lists every coverage of a patient on behalf of the caller of `inbound` (all pages),
+    /// retrying reads; coordination of benefits looks for the secondary one among them.
+    ///
+    /// # Errors
+    /// [`CoverageError::Unavailable`] after the retries, [`CoverageError::Unexpected`] for any
+    /// other failure.
+    pub async fn patient_coverages<T: Sync>(
+        &self,
+        inbound: &Request<T>,
+        tenant: &TenantId,
+        patient_ref: &str,
+    ) -> Result<Vec<pb::Coverage>, CoverageError> {
+        let mut all = Vec::new();
+        let mut page_token = String::new();
+        // A patient has a handful of coverages; the bound only stops a runaway paging loop.
+        for _ in 0..20 {
+            let answer = retry_idempotent(&self.retry, || {
+                let mut client = self.client.clone();
+                let mut outbound = Request::new(pb::ListCoveragesRequest {
+                    page_size: 500,
+                    page_token: page_token.clone(),
+                    patient_ref: patient_ref.to_owned(),
+                    payer_id: String::new(),
+                });
+                let forwarded = forward_caller_token(inbound, &mut outbound);
+                async move {
+                    forwarded?;
+                    client.list_coverages(outbound).await
+                }
+            })
+            .await;
+            let page = match answer {
+                Ok(response) => response.into_inner(),
+                Err(status) => {
+                    // A listing has no "not found": every failure is unavailable or unexpected.
+                    let err = match status.code() {
+                        code @ (Code::Unavailable | Code::DeadlineExceeded) => {
+                            CoverageError::Unavailable { code }
+                        }
+                        code => CoverageError::Unexpected {
+                            coverage_id: "(coverages of the patient)".to_owned(),
+                            code,
+                            message: status.message().to_owned(),
+                        },
+                    };
+                    let result = Err(err);
+                    log_failure(&result, "", tenant, "no secondary claim decided");
+                    return result;
+                }
+            };
+            all.extend(page.coverages);
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        Ok(all)
+    }
+
     /// Fetches a coverage on behalf of the caller of `inbound`, retrying reads.
     async fn fetch<T: Sync>(
         &self,
@@ -270,7 +329,7 @@ fn log_failure<T>(
 }
 
 /// Reads the coverage's effective and termination dates.
-fn dates_of(coverage: &pb::Coverage) -> Result<CoverageDates, CoverageError> {
+pub(crate) fn dates_of(coverage: &pb::Coverage) -> Result<CoverageDates, CoverageError> {
     let unreadable = |what: &str, value: &str| CoverageError::Unexpected {
         coverage_id: coverage.id.clone(),
         code: Code::Ok,

@@ -3,12 +3,15 @@
 //!
 //! - [`adjudication`]: payer adjudications (835) and the rules that turn one into a claim status.
 //! - [`aging`]: insurance A/R aging buckets.
+//! - [`cob`]: coordination of benefits: the secondary claim made from a primary's adjudication.
 //! - [`watch`]: [`watch::WatchHub`], WatchClaims' replay-then-live stream.
 //! - [`acknowledgements`]: TA1 / 999 / 277CA in (IngestAcknowledgement and the pickup task).
 //! - [`coverage`]: [`CoverageClient`], CreateClaim's coverage check with the eligibility service over
 //!   gRPC (the caller's token forwarded, reads retried).
 //! - [`details`]: what a claim carries only for its 837 (demographics, other providers,
 //!   authorization numbers, institutional fields, the coverage snapshot).
+//! - [`follow_up`]: 276/277 follow-up of unpaid claims (the background task, FollowUpClaim,
+//!   ListClaimFollowUps).
 //! - [`lifecycle`]: which claim status may follow which, and why.
 //! - [`model`]: the claim and its validation rules (CLM01, diagnosis pointers, modifiers, total charge).
 //! - [`providers`]: the tenant's providers and service facilities (CreateProvider and friends).
@@ -24,8 +27,10 @@
 pub mod acknowledgements;
 pub mod adjudication;
 pub mod aging;
+pub mod cob;
 pub mod coverage;
 pub mod details;
+pub mod follow_up;
 pub mod lifecycle;
 pub mod model;
 pub mod providers;
@@ -64,7 +69,8 @@ pub const SERVICE: ServiceDef = ServiceDef {
 
 /// Starts the claims service: reads its settings and code set files, opens the payer connections
 /// and its store (running migrations), connects to eligibility for coverage checks, and returns
-/// its gRPC routes and the task that delivers batches a crash left undelivered.
+/// its gRPC routes, the task that delivers batches a crash left undelivered and the task that
+/// follows up unpaid claims (276/277).
 pub async fn start(ctx: StartContext) -> Result<ServiceParts, StartError> {
     let config = ClaimsConfig::load(ctx.loaded())?;
     let rules = std::sync::Arc::new(config.scrub_rules()?);
@@ -85,15 +91,23 @@ pub async fn start(ctx: StartContext) -> Result<ServiceParts, StartError> {
         submitter.clone(),
         std::time::Duration::from_secs(config.submission.acknowledgement_poll_secs),
     );
+    let follow_ups = follow_up::FollowUps::new(submitter.clone(), config.follow_up_days());
+    let follow_up = follow_up::follow_up_task(
+        store.clone(),
+        follow_ups.clone(),
+        std::time::Duration::from_secs(config.follow_up_check_secs),
+    );
     let server = ClaimsService::new(store, eligibility, ctx.config().client.retry.clone())
         .with_submitter(submitter)
+        .with_follow_ups(follow_ups)
         .with_scrub_rules(rules)
         .with_stopping(ctx.stopping())
         .into_server();
     let mut parts = ServiceParts::new()
         .route(grpc_route!(server, ctx.grpc()))
         .task(redelivery)
-        .task(pickup);
+        .task(pickup)
+        .task(follow_up);
     if config.submission.contact_phone.is_empty() {
         parts = parts.notice(
             "claims.submission.contact_phone is not configured: SubmitClaims refuses until the \

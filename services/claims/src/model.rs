@@ -259,6 +259,19 @@ pub struct Claim {
     pub superseded_by_claim_id: Option<ClaimId>,
     /// The adjudication in force (the latest no reversal undid).
     pub adjudication: Option<crate::adjudication::AppliedAdjudication>,
+    /// Coordination of benefits: the primary / secondary claim link.
+    pub coordination: Coordination,
+}
+
+/// A claim's place in coordination of benefits (see [`crate::cob`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Coordination {
+    /// For a secondary claim: the primary whose adjudication it carries.
+    pub primary_claim_id: Option<ClaimId>,
+    /// For a primary: the secondary claim made from its adjudication.
+    pub secondary_claim_id: Option<ClaimId>,
+    /// For an adjudicated primary without a secondary claim: why none was made.
+    pub secondary_claim_note: Option<String>,
 }
 
 /// One entry of a claim's status history.

@@ -26,6 +26,7 @@ use tonic::{Request, Response, Status};
 
 use crate::coverage::CoverageClient;
 use crate::details::wire::{coverage_snapshot, details_input, fill_claim, reference};
+use crate::follow_up::FollowUps;
 use crate::model::{
     Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, NewClaim, NewClaimLine,
     ScrubFinding, ScrubSeverity,
@@ -52,6 +53,8 @@ pub struct ClaimsService {
     /// Today's date, for timely filing.
     pub(crate) today: fn() -> NaiveDate,
     pub(crate) watch: WatchHub,
+    /// Payer routes and intervals of the 276/277 follow-up.
+    pub(crate) follow_ups: FollowUps,
 }
 
 impl std::fmt::Debug for ClaimsService {
@@ -76,6 +79,7 @@ impl ClaimsService {
             scrub_rules: ScrubRules::builtin(),
             today: || Utc::now().date_naive(),
             watch: WatchHub::new(None),
+            follow_ups: FollowUps::new(Submitter::none(), Default::default()),
         }
     }
 
@@ -91,7 +95,16 @@ impl ClaimsService {
     /// is skipped for want of a payer connection).
     #[must_use]
     pub fn with_submitter(mut self, submitter: Submitter) -> Self {
+        self.follow_ups = FollowUps::new(submitter.clone(), Default::default());
         self.submitter = submitter;
+        self
+    }
+
+    /// Sets the follow-up routes and intervals (FollowUpClaim asks through them); call after
+    /// [`Self::with_submitter`], which sets them with the default interval.
+    #[must_use]
+    pub fn with_follow_ups(mut self, follow_ups: FollowUps) -> Self {
+        self.follow_ups = follow_ups;
         self
     }
 
@@ -399,6 +412,20 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
     ) -> Result<Response<pb::GetInsuranceAgingResponse>, Status> {
         rpc::aging::get_insurance_aging(self, request).await
     }
+
+    async fn follow_up_claim(
+        &self,
+        request: Request<pb::FollowUpClaimRequest>,
+    ) -> Result<Response<pb::FollowUpClaimResponse>, Status> {
+        crate::follow_up::rpc::follow_up_claim(self, request).await
+    }
+
+    async fn list_claim_follow_ups(
+        &self,
+        request: Request<pb::ListClaimFollowUpsRequest>,
+    ) -> Result<Response<pb::ListClaimFollowUpsResponse>, Status> {
+        crate::follow_up::rpc::list_claim_follow_ups(self, request).await
+    }
 }
 
 /// Parses units by the one rule claims and estimates share ([`ServiceUnits`]).
@@ -685,6 +712,21 @@ pub fn to_proto(c: &Claim) -> pb::Claim {
             .map(|id| id.to_string())
             .unwrap_or_default(),
         adjudication: c.adjudication.as_ref().map(rpc::adjudication::to_proto),
+        primary_claim_id: c
+            .coordination
+            .primary_claim_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        secondary_claim_id: c
+            .coordination
+            .secondary_claim_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        secondary_claim_note: c
+            .coordination
+            .secondary_claim_note
+            .clone()
+            .unwrap_or_default(),
         ..Default::default()
     };
     fill_claim(&c.details, &mut claim);

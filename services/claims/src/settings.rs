@@ -17,6 +17,7 @@
 //! payer_id = "60054"
 //! timely_filing_days = 120
 //! procedures_requiring_authorization = ["J3490", "E0601"]
+//! follow_up_days = 30                       # unpaid this long after submission: 276 to the payer
 //! [claims.submission]
 //! submitter_name = "GENERAL HOSPITAL BILLING"   # 837 loop 1000A NM103
 //! contact_name = "EDI DESK"                     # 1000A PER02
@@ -51,7 +52,7 @@ pub const SECTION: &str = "claims";
 pub const DEFAULT_TIMELY_FILING_DAYS: u32 = 365;
 
 /// Holds the `[claims]` section as configured.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClaimsConfig {
     /// Code set files beyond the shipped ones.
@@ -60,6 +61,19 @@ pub struct ClaimsConfig {
     pub payers: Vec<PayerRulesConfig>,
     /// How 837 batches are written and delivered.
     pub submission: SubmissionConfig,
+    /// Seconds between two passes of the 276/277 follow-up of unpaid claims (default 3600).
+    pub follow_up_check_secs: u64,
+}
+
+impl Default for ClaimsConfig {
+    fn default() -> Self {
+        Self {
+            code_sets: CodeSetsConfig::default(),
+            payers: Vec::new(),
+            submission: SubmissionConfig::default(),
+            follow_up_check_secs: 3600,
+        }
+    }
 }
 
 /// The `[claims.submission]` table.
@@ -178,10 +192,18 @@ pub struct PayerRulesConfig {
     /// CPT/HCPCS codes the payer pays only with a prior authorization number.
     #[serde(default)]
     pub procedures_requiring_authorization: Vec<String>,
+    /// Days a submitted claim waits unpaid before a 276 asks the payer about it, and between
+    /// two answered follow-ups.
+    #[serde(default = "default_follow_up_days")]
+    pub follow_up_days: u32,
 }
 
 fn default_timely_filing_days() -> u32 {
     DEFAULT_TIMELY_FILING_DAYS
+}
+
+fn default_follow_up_days() -> u32 {
+    crate::follow_up::DEFAULT_FOLLOW_UP_DAYS
 }
 
 fn invalid(key: String, reason: impl Into<String>) -> ConfigError {
@@ -206,6 +228,12 @@ impl ClaimsConfig {
 
     fn check(&self) -> Result<(), ConfigError> {
         self.submission.check()?;
+        if self.follow_up_check_secs == 0 {
+            return Err(invalid(
+                "claims.follow_up_check_secs".to_owned(),
+                "must be at least 1",
+            ));
+        }
         for (i, e) in self.code_sets.icd10cm.iter().enumerate() {
             if e.label.trim().is_empty() {
                 return Err(invalid(
@@ -234,6 +262,12 @@ impl ClaimsConfig {
                     format!("payer {} has rules twice", p.payer_id),
                 ));
             }
+            if p.follow_up_days == 0 {
+                return Err(invalid(
+                    format!("claims.payers[{i}].follow_up_days"),
+                    "must be at least 1",
+                ));
+            }
             if p.timely_filing_days == 0 {
                 return Err(invalid(
                     format!("claims.payers[{i}].timely_filing_days"),
@@ -250,6 +284,14 @@ impl ClaimsConfig {
             }
         }
         Ok(())
+    }
+
+    /// The follow-up interval of each payer with rules (others get the default).
+    pub fn follow_up_days(&self) -> std::collections::HashMap<String, u32> {
+        self.payers
+            .iter()
+            .map(|p| (p.payer_id.clone(), p.follow_up_days))
+            .collect()
     }
 
     /// Reads the configured code set files (once, at start) and builds the scrub rules: the

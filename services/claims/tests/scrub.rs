@@ -82,6 +82,7 @@ impl Suite {
             payer_id: "60054".to_owned(),
             timely_filing_days: 90,
             procedures_requiring_authorization: vec!["J3490".to_owned()],
+            follow_up_days: 30,
         }];
         let rules = Arc::new(config.scrub_rules()?);
         let service = fresh_service(env.db(), &eligibility, rules.clone()).await?;

@@ -7,6 +7,7 @@
 //! logged, and the Debug output of [`ClaimDetails`] leaves it out.
 
 use chrono::NaiveDate;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 pub(crate) mod wire;
@@ -148,6 +149,86 @@ pub struct ClaimDetails {
     pub institutional: Option<Institutional>,
     /// The coverage when the claim was created.
     pub coverage: Option<CoverageSnapshot>,
+    /// On a secondary claim: the primary payer and its adjudication (837 loops 2320/2330/2430).
+    #[serde(default)]
+    pub other_payer: Option<OtherPayerSnapshot>,
+}
+
+/// One CAS triplet as a secondary claim repeats it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtherPayerAdjustment {
+    /// CAS01: CO, PR, OA, PI or CR.
+    pub group: String,
+    /// CARC.
+    pub reason: String,
+    /// Amount.
+    pub amount: Decimal,
+    /// Units, when the payer sent them.
+    pub quantity: Option<Decimal>,
+}
+
+/// The primary payer's adjudication of one line (loop 2430).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtherPayerLine {
+    /// The claim line it belongs to (LX01 of the secondary claim).
+    pub line_number: u32,
+    /// SVD03 procedure code as adjudicated.
+    pub procedure_code: String,
+    /// SVD03 modifiers.
+    #[serde(default)]
+    pub modifiers: Vec<String>,
+    /// SVD04 revenue code (837I).
+    pub revenue_code: Option<String>,
+    /// SVD02.
+    pub paid: Decimal,
+    /// SVD05.
+    pub units: Decimal,
+    /// Line CAS.
+    #[serde(default)]
+    pub adjustments: Vec<OtherPayerAdjustment>,
+}
+
+/// The primary payer and its adjudication, copied onto a secondary claim when it was made, so
+/// the secondary's 837 never depends on the primary changing later.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtherPayerSnapshot {
+    /// 2330B NM109 (and SVD01).
+    pub payer_id: String,
+    /// 2330B NM103.
+    pub payer_name: String,
+    /// 2320 SBR01 of the primary coverage ("P").
+    pub payer_responsibility: String,
+    /// 2320 SBR02: the patient's relationship to the primary's subscriber.
+    pub relationship: String,
+    /// 2320 SBR03.
+    pub group_number: String,
+    /// 2330A NM109 (PHI).
+    pub member_id: String,
+    /// 2330A NM103 (PHI).
+    pub subscriber_last_name: String,
+    /// 2330A NM104 (PHI).
+    pub subscriber_first_name: String,
+    /// 2320 AMT*D: what the primary paid.
+    pub paid: Decimal,
+    /// 2320 AMT*EAF: what the primary left to the patient (its PR adjustments).
+    pub remaining_patient_liability: Option<Decimal>,
+    /// 2330B DTP*573: when the primary adjudicated (the ERA's payment date, else when applied).
+    pub adjudication_date: Option<NaiveDate>,
+    /// 2320 CAS.
+    #[serde(default)]
+    pub adjustments: Vec<OtherPayerAdjustment>,
+    /// 2430 per line.
+    #[serde(default)]
+    pub lines: Vec<OtherPayerLine>,
+}
+
+impl std::fmt::Debug for OtherPayerSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtherPayerSnapshot")
+            .field("payer_id", &self.payer_id)
+            .field("paid", &self.paid)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for ClaimDetails {
@@ -160,6 +241,7 @@ impl std::fmt::Debug for ClaimDetails {
             .field("service_facility_npi", &self.service_facility_npi)
             .field("institutional", &self.institutional)
             .field("coverage", &self.coverage.is_some())
+            .field("other_payer", &self.other_payer)
             .finish_non_exhaustive()
     }
 }

@@ -76,6 +76,7 @@ pub(crate) fn details_input(
         referral_number: reference("claim.referral_number", &input.referral_number)?,
         institutional,
         coverage: None,
+        other_payer: None,
     })
 }
 

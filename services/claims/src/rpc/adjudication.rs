@@ -1,9 +1,10 @@
 //! ApplyAdjudication: an ERA claim payment applied to its claim (see [`crate::adjudication`] for
 //! the rules), once per idempotency key.
 
-use medbill_domain::{ClaimId, Money, TenantId, format_iso_date};
+use medbill_domain::{ClaimId, Money, PatientControlNumber, TenantId, format_iso_date};
 use medbill_proto::claims::v1 as pb;
 use medbill_proto::common::v1 as common;
+use medbill_proto::eligibility::v1 as elig;
 use medbill_runtime::ServiceError;
 use medbill_runtime::fields::{money, optional_date, required_id, tenant_id, timestamp};
 use medbill_runtime::idempotent::{Begun, IdempotentCall};
@@ -15,7 +16,9 @@ use crate::adjudication::{
     Adjudication, Adjustment, AdjustmentGroup, AppliedAdjudication, ClaimPaymentStatus,
     LineAdjudication,
 };
-use crate::model::{Claim, ClaimFilter, StatusChangeSource};
+use crate::cob::{self, SecondaryPlan};
+use crate::model::{Claim, ClaimFilter, Coordination, StatusChangeSource};
+use crate::scrub::CoverageDates;
 use crate::service::ClaimsService;
 use crate::store::{NewAdjudication, NewStatus};
 
@@ -30,8 +33,9 @@ pub(crate) async fn apply_adjudication(
     request: Request<pb::ApplyAdjudicationRequest>,
 ) -> Result<Response<pb::ApplyAdjudicationResponse>, Status> {
     let tenant = tenant_id(&request)?;
-    let req = request.into_inner();
-    let call = IdempotentCall::of(&req)?;
+    // The request itself is kept: coordination of benefits forwards its token to eligibility.
+    let req = request.get_ref();
+    let call = IdempotentCall::of(req)?;
     let adjudication = validate(
         req.adjudication
             .as_ref()
@@ -43,11 +47,33 @@ pub(crate) async fn apply_adjudication(
         return Ok(Response::new(first));
     }
     let claim = find_claim(svc, &tenant, req.claim_ref.as_ref()).await?;
+    // Coordination of benefits reads the patient's coverages now, outside any transaction, when
+    // the adjudication could call for a secondary claim (see `crate::cob`).
+    let coverages = if adjudication.status_code != ClaimPaymentStatus::Reversal
+        && cob::decide_without_coverages(&claim, &adjudication, adjudication.outcome()).is_none()
+    {
+        Some(
+            svc.coverage
+                .patient_coverages(&request, &tenant, &claim.patient_ref)
+                .await
+                .map_err(Status::from)?,
+        )
+    } else {
+        None
+    };
     let mut op = match call.begin(db, &tenant).await? {
         Begun::Replay(first) => return Ok(Response::new(first)),
         Begun::New(op) => op,
     };
-    let claim = apply(svc, op.tx(), &tenant, claim, &adjudication).await?;
+    let claim = apply(
+        svc,
+        op.tx(),
+        &tenant,
+        claim,
+        &adjudication,
+        coverages.as_deref(),
+    )
+    .await?;
     let pr = adjudication.patient_responsibility_adjustments();
     let pr_total = adjudication.patient_responsibility_total().ok_or_else(|| {
         ServiceError::invalid_argument("adjudication.adjustments", "the PR adjustments overflow")
@@ -109,6 +135,7 @@ async fn apply(
     tenant: &TenantId,
     mut claim: Claim,
     adjudication: &Adjudication,
+    coverages: Option<&[elig::Coverage]>,
 ) -> Result<Claim, ServiceError> {
     let store = svc.store.as_ref();
     let source_id = adjudication.era_id.as_str();
@@ -211,7 +238,8 @@ async fn apply(
         store
             .set_adjudication_in_force(tx, tenant, claim.id, Some(stored.id), pccn)
             .await?;
-        after_adjudication_stored(svc, tx, tenant, &claim, &stored).await?;
+        claim.coordination =
+            after_adjudication_stored(svc, tx, tenant, &claim, &stored, coverages).await?;
         (change, Some(stored))
     };
     claim.status = change.to;
@@ -224,16 +252,90 @@ async fn apply(
 }
 
 /// Coordination of benefits, called after an adjudication (not a reversal) is stored, in the same
-/// transaction: where the secondary claim will be created when the primary left a balance (and
-/// the reason recorded when it denied). Not built yet: it does nothing.
+/// transaction: creates, scrubs and links the secondary claim when the primary left a balance and
+/// `coverages` (the patient's, read before the transaction) hold a secondary in force, or records
+/// on the claim why none was made. Returns the claim's coordination as it now stands.
 async fn after_adjudication_stored(
-    _svc: &ClaimsService,
-    _tx: &mut Tx,
-    _tenant: &TenantId,
-    _claim: &Claim,
-    _applied: &AppliedAdjudication,
-) -> Result<(), ServiceError> {
-    Ok(())
+    svc: &ClaimsService,
+    tx: &mut Tx,
+    tenant: &TenantId,
+    claim: &Claim,
+    applied: &AppliedAdjudication,
+    coverages: Option<&[elig::Coverage]>,
+) -> Result<Coordination, ServiceError> {
+    let a = &applied.adjudication;
+    let plan = match cob::decide_without_coverages(claim, a, Some(applied.status_after)) {
+        Some(plan) => plan,
+        None => cob::decide(
+            claim,
+            coverages.ok_or_else(|| ServiceError::internal("coverages were not read"))?,
+        ),
+    };
+    let mut coordination = claim.coordination.clone();
+    let coverage = match plan {
+        SecondaryPlan::Nothing => return Ok(coordination),
+        SecondaryPlan::Note(note) => {
+            svc.store
+                .note_no_secondary(tx, tenant, claim.id, note)
+                .await?;
+            coordination.secondary_claim_note = Some(note.to_owned());
+            return Ok(coordination);
+        }
+        SecondaryPlan::Create(coverage) => coverage,
+    };
+    let mut pcn = None;
+    for candidate in cob::derived_patient_control_numbers(&claim.patient_control_number) {
+        if !svc
+            .store
+            .patient_control_number_taken(tx, tenant, &candidate)
+            .await?
+        {
+            pcn = Some(PatientControlNumber::parse(&candidate).map_err(ServiceError::internal)?);
+            break;
+        }
+    }
+    let Some(pcn) = pcn else {
+        let note = "no secondary claim: every derived patient control number (-S2 .. -S9) is taken";
+        svc.store
+            .note_no_secondary(tx, tenant, claim.id, note)
+            .await?;
+        coordination.secondary_claim_note = Some(note.to_owned());
+        return Ok(coordination);
+    };
+    let new = cob::secondary_claim(claim, &coverage, applied, pcn);
+    let secondary = svc.store.create_claim(tx, tenant, &new).await?;
+    let why = format!(
+        "secondary claim (coordination of benefits) of claim {} after the primary payer's \
+         adjudication in ERA {}",
+        claim.id, a.era_id
+    );
+    svc.store
+        .describe_creation(
+            tx,
+            tenant,
+            secondary.id,
+            StatusChangeSource::Adjudication,
+            &claim.id.to_string(),
+            &why,
+        )
+        .await?;
+    svc.store
+        .link_secondary(tx, tenant, claim.id, secondary.id)
+        .await?;
+    // The coverage was read just now: its dates decide the coverage edit without asking again.
+    let dates = crate::coverage::dates_of(&coverage).unwrap_or(CoverageDates::NotFound);
+    let findings = svc.scrub_findings(&secondary, dates);
+    let change = svc.store_scrub(tx, tenant, secondary.id, &findings).await?;
+    tracing::info!(
+        claim_id = %claim.id,
+        secondary_claim_id = %secondary.id,
+        tenant = %tenant,
+        status = change.to.as_str(),
+        "secondary claim created"
+    );
+    coordination.secondary_claim_id = Some(secondary.id);
+    coordination.secondary_claim_note = None;
+    Ok(coordination)
 }
 
 /// The history reason of an adjudication, in plain words.

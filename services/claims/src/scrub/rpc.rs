@@ -2,16 +2,18 @@
 //! the edits, then store the findings and move the claim to READY or HELD in one transaction
 //! with the idempotency record.
 
-use medbill_domain::ClaimId;
+use medbill_domain::{ClaimId, TenantId};
 use medbill_proto::claims::v1 as pb;
 use medbill_runtime::ServiceError;
 use medbill_runtime::fields::{required_id, tenant_id};
 use medbill_runtime::idempotent::{Begun, IdempotentCall};
-use medbill_storage::time;
+use medbill_storage::{Tx, time};
 use tonic::{Request, Response, Status};
 
-use super::{ScrubContext, ScrubInput, error_count, scrub};
-use crate::model::{ClaimStatus, ScrubFinding, ScrubSeverity, StatusChangeSource};
+use super::{CoverageDates, ScrubContext, ScrubInput, error_count, scrub};
+use crate::model::{
+    Claim, ClaimStatus, ScrubFinding, ScrubSeverity, StatusChange, StatusChangeSource,
+};
 use crate::service::{ClaimsService, finding_to_proto, to_proto};
 use crate::store::NewStatus;
 
@@ -29,6 +31,55 @@ fn reason(findings: &[ScrubFinding]) -> String {
 }
 
 impl ClaimsService {
+    /// Runs the scrub edits on a claim whose coverage dates are known.
+    pub(crate) fn scrub_findings(
+        &self,
+        claim: &Claim,
+        coverage: CoverageDates,
+    ) -> Vec<ScrubFinding> {
+        let input = ScrubInput::from_claim(claim);
+        let ctx = ScrubContext {
+            code_sets: self.scrub_rules.code_sets(),
+            payer: self.scrub_rules.payer(&claim.payer_id),
+            today: (self.today)(),
+            coverage,
+        };
+        scrub(&input, &ctx)
+    }
+
+    /// Stores a scrub's findings and moves the claim to READY (no error) or HELD, in `tx`.
+    pub(crate) async fn store_scrub(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        claim_id: ClaimId,
+        findings: &[ScrubFinding],
+    ) -> Result<StatusChange, ServiceError> {
+        let to = if error_count(findings) == 0 {
+            ClaimStatus::Ready
+        } else {
+            ClaimStatus::Held
+        };
+        let why = reason(findings);
+        self.store
+            .replace_scrub_findings(tx, tenant, claim_id, findings, time::now_micros())
+            .await?;
+        Ok(self
+            .store
+            .transition(
+                tx,
+                tenant,
+                claim_id,
+                NewStatus {
+                    to,
+                    source: StatusChangeSource::Scrub,
+                    source_id: "",
+                    reason: &why,
+                },
+            )
+            .await?)
+    }
+
     /// Runs ScrubClaim (see the proto): DRAFT, HELD or READY claims only; the findings replace
     /// the previous scrub's and the claim becomes READY (no error) or HELD.
     pub(crate) async fn scrub(
@@ -65,47 +116,18 @@ impl ClaimsService {
             .coverage
             .coverage_dates(&request, &tenant, &claim.coverage_id)
             .await?;
-        let input = ScrubInput::from_claim(&claim);
-        let ctx = ScrubContext {
-            code_sets: self.scrub_rules.code_sets(),
-            payer: self.scrub_rules.payer(&claim.payer_id),
-            today: (self.today)(),
-            coverage,
-        };
-        let findings = scrub(&input, &ctx);
+        let findings = self.scrub_findings(&claim, coverage);
         let errors = error_count(&findings);
-        let to = if errors == 0 {
-            ClaimStatus::Ready
-        } else {
-            ClaimStatus::Held
-        };
-        let why = reason(&findings);
 
         let mut op = match call.begin(db, &tenant).await? {
             Begun::Replay(first) => return Ok(Response::new(first)),
             Begun::New(op) => op,
         };
-        self.store
-            .replace_scrub_findings(op.tx(), &tenant, claim_id, &findings, time::now_micros())
-            .await
-            .map_err(ServiceError::from)?;
         // The status is read again inside the transaction: a claim submitted meanwhile is refused
         // there (FAILED_PRECONDITION naming both statuses) and nothing is written.
         let change = self
-            .store
-            .transition(
-                op.tx(),
-                &tenant,
-                claim_id,
-                NewStatus {
-                    to,
-                    source: StatusChangeSource::Scrub,
-                    source_id: "",
-                    reason: &why,
-                },
-            )
-            .await
-            .map_err(ServiceError::from)?;
+            .store_scrub(op.tx(), &tenant, claim_id, &findings)
+            .await?;
         claim.status = change.to;
         claim.updated_at = change.at;
         claim.scrub_findings = findings;

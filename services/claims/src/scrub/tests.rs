@@ -78,6 +78,7 @@ fn claim() -> Claim {
         submission_batch_id: None,
         original_claim_id: None,
         superseded_by_claim_id: None,
+        coordination: Default::default(),
         adjudication: None,
         created_at: now,
         updated_at: now,
@@ -181,7 +182,12 @@ fn required_fields_name_what_is_missing() {
     bare.details.patient = None;
     assert_eq!(
         fired(&s.of(&bare), EditCode::RequiredField),
-        vec![(Error, "demographics.patient.name.last_name", 0, "2010BA NM103")]
+        vec![(
+            Error,
+            "demographics.patient.name.last_name",
+            0,
+            "2010BA NM103"
+        )]
     );
     let mut partial = claim();
     if let Some(p) = partial.details.patient.as_mut() {

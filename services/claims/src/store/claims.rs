@@ -41,6 +41,9 @@ struct ClaimRow {
     original_claim_id: Option<String>,
     superseded_by_claim_id: Option<String>,
     adjudication_id: Option<String>,
+    primary_claim_id: Option<String>,
+    secondary_claim_id: Option<String>,
+    secondary_claim_note: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -90,7 +93,8 @@ macro_rules! claim_columns {
          payer_claim_control_number, coverage_id, payer_id, patient_ref, billing_provider_npi, \
          rendering_provider_npi, place_of_service, facility_type_code, total_charge_cents, \
          service_date_from, service_date_to, encounter_ref, details_json, submission_batch_id, \
-         created_at, updated_at, original_claim_id, superseded_by_claim_id, adjudication_id"
+         created_at, updated_at, original_claim_id, superseded_by_claim_id, adjudication_id, \
+         primary_claim_id, secondary_claim_id, secondary_claim_note"
     };
 }
 
@@ -177,6 +181,11 @@ fn claim_from_rows(
         )?,
         // Filled by `adjudications::attach` from `adjudication_id`.
         adjudication: None,
+        coordination: crate::model::Coordination {
+            primary_claim_id: optional_claim_id(row.primary_claim_id, "primary claim id")?,
+            secondary_claim_id: optional_claim_id(row.secondary_claim_id, "secondary claim id")?,
+            secondary_claim_note: row.secondary_claim_note,
+        },
     })
 }
 
@@ -395,6 +404,7 @@ impl SqlClaimStore {
             scrub_findings: Vec::new(),
             original_claim_id: None,
             superseded_by_claim_id: None,
+            coordination: Default::default(),
             adjudication: None,
         })
     }

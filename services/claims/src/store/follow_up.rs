@@ -1,5 +1,6 @@
 //! [`FollowUpStore`]: what the claims store does after submission (adjudications, corrections and
-//! voids, the history read back, aging), a supertrait of [`super::ClaimStore`].
+//! voids, secondary claims, 276/277 follow-ups, the history read back, aging), a supertrait of
+//! [`super::ClaimStore`].
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -9,9 +10,10 @@ use uuid::Uuid;
 
 pub use super::adjudications::NewAdjudication;
 pub use super::events::WatchedChange;
-use super::{ClaimStoreError, SqlClaimStore, adjudications, links};
+use super::{ClaimStoreError, SqlClaimStore, adjudications, follow_ups, links};
 use crate::adjudication::AppliedAdjudication;
 use crate::aging::PayerAging;
+use crate::follow_up::FollowUp;
 use crate::model::{StatusChange, StatusChangeSource};
 
 /// Adjudications, the correction chain, history reads and aging; every method is scoped to one
@@ -83,6 +85,67 @@ pub trait FollowUpStore: Send + Sync {
         source_id: &str,
         reason: &str,
     ) -> Result<(), ClaimStoreError>;
+
+    /// Links a primary claim to its secondary claim both ways and clears the primary's note,
+    /// in `tx`; ABORTED when the primary got a secondary concurrently.
+    async fn link_secondary(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        primary: ClaimId,
+        secondary: ClaimId,
+    ) -> Result<(), ClaimStoreError>;
+
+    /// Records on a claim why no secondary claim was made from its adjudication, in `tx`.
+    async fn note_no_secondary(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        claim_id: ClaimId,
+        note: &str,
+    ) -> Result<(), ClaimStoreError>;
+
+    /// Stores a follow-up with its raw 276 and 277 in `tx`; an answered one starts the claim's
+    /// next follow-up interval and releases its lease.
+    async fn record_follow_up(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        follow_up: &FollowUp,
+        raw_request: &[u8],
+        raw_response: &[u8],
+    ) -> Result<(), ClaimStoreError>;
+
+    /// Returns up to `limit` follow-ups of a claim with ids after `after`, oldest first.
+    async fn follow_ups(
+        &self,
+        tenant: &TenantId,
+        claim_id: ClaimId,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<FollowUp>, ClaimStoreError>;
+
+    /// Returns (tenant, claim id) of up to `limit` claims of any tenant with `payer_id` due a
+    /// follow-up: SUBMITTED or ACCEPTED, not adjudicated, submitted at or before `due_before`
+    /// and not answered after it, and not leased at `now` (unix micros).
+    async fn follow_ups_due(
+        &self,
+        payer_id: &str,
+        due_before: i64,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<(String, ClaimId)>, ClaimStoreError>;
+
+    /// Takes a claim's follow-up lease until `until` when nobody holds it at `now`, in `tx`;
+    /// reports whether it was taken.
+    async fn lease_follow_up(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        claim_id: ClaimId,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, ClaimStoreError>;
 
     /// Reports whether the tenant has a claim with this CLM01, read in `tx`.
     async fn patient_control_number_taken(
@@ -199,6 +262,68 @@ impl FollowUpStore for SqlClaimStore {
         reason: &str,
     ) -> Result<(), ClaimStoreError> {
         links::describe_creation(tx, tenant, claim_id, source, source_id, reason).await
+    }
+
+    async fn link_secondary(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        primary: ClaimId,
+        secondary: ClaimId,
+    ) -> Result<(), ClaimStoreError> {
+        links::link_secondary(tx, tenant, primary, secondary).await
+    }
+
+    async fn note_no_secondary(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        claim_id: ClaimId,
+        note: &str,
+    ) -> Result<(), ClaimStoreError> {
+        links::note_no_secondary(tx, tenant, claim_id, note).await
+    }
+
+    async fn record_follow_up(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        follow_up: &FollowUp,
+        raw_request: &[u8],
+        raw_response: &[u8],
+    ) -> Result<(), ClaimStoreError> {
+        follow_ups::insert(tx, tenant, follow_up, raw_request, raw_response).await
+    }
+
+    async fn follow_ups(
+        &self,
+        tenant: &TenantId,
+        claim_id: ClaimId,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<FollowUp>, ClaimStoreError> {
+        follow_ups::list(&self.db, tenant, claim_id, after, limit).await
+    }
+
+    async fn follow_ups_due(
+        &self,
+        payer_id: &str,
+        due_before: i64,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<(String, ClaimId)>, ClaimStoreError> {
+        follow_ups::due(&self.db, payer_id, due_before, now, limit).await
+    }
+
+    async fn lease_follow_up(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        claim_id: ClaimId,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, ClaimStoreError> {
+        follow_ups::lease(tx, tenant, claim_id, now, until).await
     }
 
     async fn patient_control_number_taken(

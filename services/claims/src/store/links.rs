@@ -96,3 +96,69 @@ pub(super) async fn patient_control_number_taken(
     });
     Ok(found.is_some())
 }
+
+/// Links a primary claim to the secondary claim made from its adjudication, both ways, in `tx`,
+/// and clears the primary's note. ABORTED when the primary got a secondary since the caller read
+/// it; the unique index on `primary_claim_id` backs that up.
+pub(super) async fn link_secondary(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    primary: ClaimId,
+    secondary: ClaimId,
+) -> Result<(), ClaimStoreError> {
+    let t = tenant.as_str();
+    let (prim, sec) = (primary.to_string(), secondary.to_string());
+    let updated = with_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE claims SET secondary_claim_id = $1, secondary_claim_note = NULL \
+             WHERE tenant_id = $2 AND id = $3 AND secondary_claim_id IS NULL",
+        )
+        .bind(&sec)
+        .bind(t)
+        .bind(&prim)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    if updated != 1 {
+        return Err(ClaimStoreError::ChangedConcurrently {
+            claim_id: primary,
+            expected: "without a secondary claim",
+        });
+    }
+    let updated = with_tx!(tx, |conn| {
+        sqlx::query("UPDATE claims SET primary_claim_id = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(&prim)
+            .bind(t)
+            .bind(&sec)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    if updated != 1 {
+        return Err(ClaimStoreError::NotFound(secondary));
+    }
+    Ok(())
+}
+
+/// Records on a claim why no secondary claim was made from its adjudication, in `tx`.
+pub(super) async fn note_no_secondary(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    claim_id: ClaimId,
+    note: &str,
+) -> Result<(), ClaimStoreError> {
+    let updated = with_tx!(tx, |conn| {
+        sqlx::query("UPDATE claims SET secondary_claim_note = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(note)
+            .bind(tenant.as_str())
+            .bind(claim_id.to_string())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+    });
+    if updated != 1 {
+        return Err(ClaimStoreError::NotFound(claim_id));
+    }
+    Ok(())
+}

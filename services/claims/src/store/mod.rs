@@ -13,7 +13,8 @@
 //! - `scrub.rs`: the findings of each claim's latest scrub;
 //! - `acknowledgements.rs`: TA1 / 999 / 277CA files and the changes they cause;
 //! - `follow_up.rs`: [`FollowUpStore`], after submission: `adjudications.rs` (adjudications
-//!   applied from ERAs), `links.rs` (corrected and voided claims), `events.rs` (history reads for
+//!   applied from ERAs), `links.rs` (corrected and voided claims, primary -> secondary claims),
+//!   `follow_ups.rs` (276/277 follow-ups of unpaid claims), `events.rs` (history reads for
 //!   ListClaimEvents and WatchClaims), `aging.rs` (insurance A/R aging).
 
 mod acknowledgements;
@@ -23,6 +24,7 @@ mod batches;
 mod claims;
 mod events;
 mod follow_up;
+mod follow_ups;
 mod history;
 mod links;
 mod providers;

@@ -103,6 +103,11 @@ impl Submitter {
         self.contact_configured.then_some(&self.contact)
     }
 
+    /// The submitter's name (1000A NM103, and the information receiver of a 276).
+    pub fn submitter_name(&self) -> &str {
+        &self.contact.name
+    }
+
     /// The payer connections (also used to pick up acknowledgements).
     pub fn connections(&self) -> &Connections {
         &self.connections

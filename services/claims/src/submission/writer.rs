@@ -9,10 +9,10 @@ use std::collections::HashMap;
 
 use chrono::{NaiveDateTime, Utc};
 use medbill_x12::model::claim::{
-    BillingProvider, ClaimCommon, ClaimFrequency, ClaimProvider, ClaimSetHeader,
-    InstitutionalClaim, InstitutionalClaimSet, InstitutionalLine, Patient, Payer, Procedure,
-    ProfessionalClaim, ProfessionalClaimSet, ProfessionalLine, Receiver, ServiceFacility,
-    Submitter, Subscriber, TaxId as X12TaxId,
+    Adjustment, BillingProvider, ClaimCommon, ClaimFrequency, ClaimProvider, ClaimSetHeader,
+    InstitutionalClaim, InstitutionalClaimSet, InstitutionalLine, LineAdjudication, OtherPayer,
+    Patient, Payer, Procedure, ProfessionalClaim, ProfessionalClaimSet, ProfessionalLine, Receiver,
+    ServiceFacility, Submitter, Subscriber, TaxId as X12TaxId,
 };
 use medbill_x12::model::{Address, DateRange, PartyName, PersonName, TransactionHeader};
 use medbill_x12::write::{
@@ -20,7 +20,7 @@ use medbill_x12::write::{
     professional_interchange,
 };
 
-use crate::details::{ClaimPerson, PostalAddress, SELF};
+use crate::details::{ClaimPerson, OtherPayerAdjustment, OtherPayerSnapshot, PostalAddress, SELF};
 use crate::model::{Claim, ClaimType, FrequencyCode};
 use crate::providers::{Provider, ProviderKind, TaxId};
 
@@ -71,7 +71,7 @@ fn person_name(p: &ClaimPerson) -> PersonName {
     }
 }
 
-fn party_name(p: &Provider) -> PartyName {
+pub(crate) fn party_name(p: &Provider) -> PartyName {
     match p.kind {
         ProviderKind::Individual => PartyName::Person(PersonName {
             last: p.name.last_or_organization.clone(),
@@ -131,7 +131,7 @@ fn billing_provider(
 }
 
 /// The subscriber and, when the patient is someone else, the patient.
-fn parties(claim: &Claim) -> Result<(Subscriber, Option<Patient>), Unwritable> {
+pub(crate) fn parties(claim: &Claim) -> Result<(Subscriber, Option<Patient>), Unwritable> {
     let d = &claim.details;
     let coverage = d.coverage.as_ref().ok_or(
         "the claim has no coverage snapshot (created before medbill kept one); recreate it",
@@ -229,11 +229,80 @@ fn common(claim: &Claim) -> ClaimCommon {
         prior_authorization: claim.details.prior_authorization_number.clone(),
         medical_record_number: None,
         diagnoses: claim.diagnoses.clone(),
-        other_payers: Vec::new(),
+        other_payers: claim
+            .details
+            .other_payer
+            .as_ref()
+            .map(other_payer)
+            .into_iter()
+            .collect(),
     }
 }
 
-fn payer(claim: &Claim) -> Payer {
+fn cas(list: &[OtherPayerAdjustment]) -> Vec<Adjustment> {
+    list.iter()
+        .map(|a| Adjustment {
+            group: a.group.clone(),
+            reason: a.reason.clone(),
+            amount: a.amount,
+            quantity: a.quantity,
+        })
+        .collect()
+}
+
+/// Loops 2320/2330A/2330B of a secondary claim: the primary payer and what it decided.
+fn other_payer(o: &OtherPayerSnapshot) -> OtherPayer {
+    OtherPayer {
+        payer_responsibility: o.payer_responsibility.clone(),
+        relationship: o.relationship.clone(),
+        group_number: (!o.group_number.is_empty()).then(|| o.group_number.clone()),
+        claim_filing_indicator: "CI".to_owned(),
+        adjustments: cas(&o.adjustments),
+        paid_amount: Some(o.paid),
+        remaining_patient_liability: o.remaining_patient_liability,
+        benefits_assigned: "Y".to_owned(),
+        release_of_information: "Y".to_owned(),
+        subscriber_name: PersonName {
+            last: o.subscriber_last_name.clone(),
+            first: (!o.subscriber_first_name.is_empty()).then(|| o.subscriber_first_name.clone()),
+            middle: None,
+            suffix: None,
+        },
+        subscriber_id: o.member_id.clone(),
+        payer_name: o.payer_name.clone(),
+        payer_id: o.payer_id.clone(),
+        adjudication_date: o.adjudication_date,
+    }
+}
+
+/// Loop 2430 of one line of a secondary claim: the primary's adjudication of it, if any.
+fn line_adjudications(claim: &Claim, line_number: u32) -> Vec<LineAdjudication> {
+    let Some(o) = &claim.details.other_payer else {
+        return Vec::new();
+    };
+    o.lines
+        .iter()
+        .filter(|l| l.line_number == line_number)
+        .map(|l| LineAdjudication {
+            payer_id: o.payer_id.clone(),
+            paid_amount: l.paid,
+            procedure: Procedure {
+                qualifier: "HC".to_owned(),
+                code: l.procedure_code.clone(),
+                modifiers: l.modifiers.clone(),
+            },
+            revenue_code: l.revenue_code.clone(),
+            units: l.units,
+            adjustments: cas(&l.adjustments),
+            // DTP*573 is required in 2430; the claim-level date stands for every line.
+            adjudication_date: o
+                .adjudication_date
+                .unwrap_or_else(|| claim.created_at.date_naive()),
+        })
+        .collect()
+}
+
+pub(crate) fn payer(claim: &Claim) -> Payer {
     let name = claim
         .details
         .coverage
@@ -305,7 +374,7 @@ pub fn professional_claim(
             attachments: Vec::new(),
             note: None,
             providers: Vec::new(),
-            adjudications: Vec::new(),
+            adjudications: line_adjudications(claim, l.line_number),
         })
         .collect();
     Ok(ProfessionalClaim {
@@ -368,7 +437,7 @@ pub fn institutional_claim(
             service_date: Some(DateRange::day(l.service_date)),
             line_control_number: Some(l.line_control_number.clone()),
             drug: None,
-            adjudications: Vec::new(),
+            adjudications: line_adjudications(claim, l.line_number),
         })
         .collect();
     if claim.lines.iter().any(|l| l.revenue_code.is_none()) {

@@ -15,7 +15,6 @@ use medbill_eligibility::EligibilityService;
 use medbill_payer_sim::{PayerSimConfig, PayerSimHandle};
 use medbill_proto::claims::v1 as pb;
 use medbill_proto::claims::v1::claims_service_client::ClaimsServiceClient;
-use medbill_proto::common::v1 as common;
 use medbill_proto::eligibility::v1 as elig;
 use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
 use medbill_runtime::client::TracedChannel;
@@ -29,6 +28,8 @@ pub type Client = ClaimsServiceClient<TracedChannel>;
 
 /// The payer-sim payer the sample coverages are with.
 pub const PAYER: &str = "SIMPPO";
+/// payer-sim's second payer (secondary coverages).
+pub const SECOND_PAYER: &str = "SIMHMO";
 
 /// Claims, eligibility and payer-sim, wired as `serve --target all` wires them.
 pub struct PayerSuite {
@@ -69,7 +70,10 @@ impl PayerSuite {
         .await;
         let channel =
             medbill_runtime::client::connect(&eligibility.url(), &ClientConfig::default())?;
-        let payers = vec![connection_to(&sim, PAYER)];
+        let payers = vec![
+            connection_to(&sim, PAYER),
+            connection_to(&sim, SECOND_PAYER),
+        ];
         let config = SubmissionConfig {
             contact_phone: "2175550100".to_owned(),
             usage: "test".to_owned(),
@@ -108,13 +112,37 @@ impl PayerSuite {
         patient_ref: &str,
         member_id: &str,
     ) -> anyhow::Result<String> {
+        self.coverage_with(
+            caller,
+            patient_ref,
+            PAYER,
+            member_id,
+            elig::CoverageOrder::Primary,
+        )
+        .await
+    }
+
+    /// Creates a coverage with `payer_id` (a payer-sim payer) for `member_id` in `order`.
+    pub async fn coverage_with(
+        &self,
+        caller: Caller,
+        patient_ref: &str,
+        payer_id: &str,
+        member_id: &str,
+        order: elig::CoverageOrder,
+    ) -> anyhow::Result<String> {
         let mut c = EligibilityServiceClient::new(channel_to(&self.eligibility.url(), caller));
         let coverage = c
             .create_coverage(elig::CreateCoverageRequest {
                 idempotency_key: CoverageId::new().to_string(),
                 patient_ref: patient_ref.to_owned(),
-                payer_id: PAYER.to_owned(),
-                payer_name: "SIMULATED PPO HEALTH".to_owned(),
+                payer_id: payer_id.to_owned(),
+                coverage_order: order.into(),
+                payer_name: if payer_id == PAYER {
+                    "SIMULATED PPO HEALTH".to_owned()
+                } else {
+                    "SIMULATED HMO CARE".to_owned()
+                },
                 member_id: member_id.to_owned(),
                 group_number: "GRP100".to_owned(),
                 subscriber_first_name: "AVERY".to_owned(),
@@ -132,6 +160,17 @@ impl PayerSuite {
 
     /// Moves a claim DRAFT -> READY through the store, as a clean scrub does.
     pub async fn make_ready(&self, caller: Caller, claim_id: &str) -> anyhow::Result<()> {
+        self.advance(caller, claim_id, medbill_claims::ClaimStatus::Ready)
+            .await
+    }
+
+    /// Moves a claim to `to` through the store (one legal step).
+    pub async fn advance(
+        &self,
+        caller: Caller,
+        claim_id: &str,
+        to: medbill_claims::ClaimStatus,
+    ) -> anyhow::Result<()> {
         let tenant = TenantId::parse(match caller {
             Caller::TenantB => medbill_testkit::TENANT_B,
             _ => medbill_testkit::TENANT_A,
@@ -143,10 +182,10 @@ impl PayerSuite {
                 &tenant,
                 ClaimId::parse(claim_id)?,
                 medbill_claims::store::NewStatus {
-                    to: medbill_claims::ClaimStatus::Ready,
+                    to,
                     source: medbill_claims::StatusChangeSource::Scrub,
                     source_id: "",
-                    reason: "scrubbed clean (test)",
+                    reason: "moved by the test",
                 },
             )
             .await?;

@@ -23,13 +23,31 @@ use medbill_testkit::{Caller, channel_to};
 type Claims = ClaimsServiceClient<TracedChannel>;
 
 async fn coverage(url: &str, patient_ref: &str, member_id: &str) -> anyhow::Result<String> {
+    coverage_with(
+        url,
+        patient_ref,
+        "SIMPPO",
+        member_id,
+        eligibility::CoverageOrder::Primary,
+    )
+    .await
+}
+
+async fn coverage_with(
+    url: &str,
+    patient_ref: &str,
+    payer_id: &str,
+    member_id: &str,
+    order: eligibility::CoverageOrder,
+) -> anyhow::Result<String> {
     let mut elig = EligibilityServiceClient::new(channel_to(url, Caller::TenantA));
     Ok(elig
         .create_coverage(eligibility::CreateCoverageRequest {
             idempotency_key: format!("cov-{member_id}"),
             patient_ref: patient_ref.into(),
-            payer_id: "SIMPPO".into(),
-            payer_name: "SIMULATED PPO HEALTH".into(),
+            payer_id: payer_id.into(),
+            payer_name: format!("PAYER {payer_id}"),
+            coverage_order: order.into(),
             member_id: member_id.into(),
             subscriber_first_name: "AVERY".into(),
             subscriber_last_name: "TESTPATIENT".into(),
@@ -130,6 +148,8 @@ medbill_storage::conformance_tests! {
 
         register_provider(&mut c, billing_provider()).await?;
         let covered = coverage(&url, "ehr-patient-1", "SPX100000001").await?;
+        // The same patient's secondary coverage, for the claim that follows the primary's payment.
+        coverage_with(&url, "ehr-patient-1", "SIMHMO", "HMO0000001", eligibility::CoverageOrder::Secondary).await?;
         // payer-sim's SPX100000004 is not covered in 2026: its 277CA rejects the claim.
         let lapsed = coverage(&url, "ehr-patient-4", "SPX100000004").await?;
         let good = c.create_claim(claims::CreateClaimRequest { idempotency_key: "c-1".into(), claim: Some(claim("CYCLE-1", &covered, "ehr-patient-1")) }).await?.into_inner().claim.expect("a claim");
@@ -171,8 +191,14 @@ medbill_storage::conformance_tests! {
                 ..Default::default()
             }),
         }).await?.into_inner();
-        assert_eq!(paid.claim.expect("a claim").status, claims::ClaimStatus::Paid as i32);
+        let paid_claim = paid.claim.expect("a claim");
+        assert_eq!(paid_claim.status, claims::ClaimStatus::Paid as i32);
         assert_eq!(paid.patient_responsibility, "41.00");
+        // The primary left 41.00 and the patient has a secondary coverage: a secondary claim, scrubbed.
+        let secondary = get(&mut c, &paid_claim.secondary_claim_id).await?;
+        assert_eq!(secondary.payer_id, "SIMHMO");
+        assert_eq!(secondary.primary_claim_id, good.id);
+        assert_eq!(secondary.status, claims::ClaimStatus::Ready as i32, "{:?}", secondary.scrub_findings);
 
         // A corrected claim (frequency 7, REF*F8) goes out and is accepted in turn.
         let corrected = c.correct_claim(claims::CorrectClaimRequest {
@@ -188,8 +214,19 @@ medbill_storage::conformance_tests! {
         assert_eq!(corrected.original.expect("the original").superseded_by_claim_id, replacement.id);
         assert!(scrub(&mut c, "s-3", &replacement.id).await?.passed);
         let resent = submit(&mut c, "sub-2").await?;
-        assert_eq!(resent.batches[0].interchange_control_number, "000000002");
+        let by_route = |route: &str| resent.batches.iter().find(|b| b.route == route).map(|b| b.interchange_control_number.clone());
+        assert_eq!(by_route("SIMPPO").as_deref(), Some("000000002"), "the replacement: the PPO route's second interchange");
+        assert_eq!(by_route("SIMHMO").as_deref(), Some("000000001"), "the secondary claim: the HMO route's first");
         until(&mut c, &replacement.id, claims::ClaimStatus::Accepted).await?;
+
+        // Where is the replacement? A 276 to payer-sim answers with a 277.
+        let follow_up = c.follow_up_claim(claims::FollowUpClaimRequest { idempotency_key: "where-1".into(), claim_id: replacement.id.clone() })
+            .await?
+            .into_inner()
+            .follow_up
+            .expect("a follow-up");
+        assert_eq!(follow_up.outcome, claims::FollowUpOutcome::Answered as i32, "{follow_up:?}");
+        assert!(!follow_up.statuses.is_empty() && !follow_up.summary.is_empty(), "{follow_up:?}");
 
         // WatchClaims saw each of the original's changes, in order.
         let mut seen = Vec::new();

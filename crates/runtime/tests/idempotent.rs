@@ -82,9 +82,12 @@ fn every_keyed_request_of_the_contract_is_covered() {
         for service in &file.service {
             for method in &service.method {
                 let input = method.input_type().rsplit('.').next().unwrap();
-                let message = file
-                    .message_type
+                // A request may be declared in any file of the service's package.
+                let message = fds
+                    .file
                     .iter()
+                    .filter(|f| f.package() == file.package())
+                    .flat_map(|f| &f.message_type)
                     .find(|m| m.name() == input)
                     .unwrap();
                 if message.field.iter().any(|f| f.name() == "idempotency_key")
@@ -108,6 +111,8 @@ fn every_keyed_request_of_the_contract_is_covered() {
         medbill_proto::remittance::v1::IngestEraRequest::METHOD,
         medbill_proto::collections::v1::RecordPaymentRequest::METHOD,
         medbill_proto::claims::v1::ApplyAdjudicationRequest::METHOD,
+        medbill_proto::claims::v1::CreateProviderRequest::METHOD,
+        medbill_proto::claims::v1::FollowUpClaimRequest::METHOD,
     ] {
         assert!(
             keyed.iter().any(|k| k == expected),

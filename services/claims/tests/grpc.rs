@@ -2,106 +2,16 @@
 //! bootstrap: auth with two tenants, health, reflection), pointed at a real eligibility server for
 //! its coverage checks, on SQLite and, when `MEDBILL_TEST_PG_URL` is set, on PostgreSQL.
 
-use medbill_claims::{ClaimsService, open_store};
+mod support;
+
 use medbill_domain::CoverageId;
-use medbill_eligibility::EligibilityService;
 use medbill_proto::claims::v1 as pb;
-use medbill_proto::claims::v1::claims_service_client::ClaimsServiceClient;
 use medbill_proto::common::v1::ServiceDateRange;
-use medbill_proto::eligibility::v1 as elig;
-use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
-use medbill_runtime::client::TracedChannel;
-use medbill_runtime::config::{ClientConfig, RetryPolicy};
 use medbill_storage::testing::TestEnv;
+use medbill_testkit::Caller;
 use medbill_testkit::fixtures::{billing_provider, register_provider};
-use medbill_testkit::{Caller, TestServer, channel_to};
+use support::{Client, Cov, Suite};
 use tonic::Code;
-
-type Client = ClaimsServiceClient<TracedChannel>;
-
-/// A claims server and the eligibility server it checks coverages with, each in its own
-/// database namespace of the test database.
-struct Suite {
-    claims: TestServer,
-    eligibility: TestServer,
-}
-
-/// A coverage created in the eligibility service, as a claim refers to it.
-struct Cov {
-    id: String,
-    patient_ref: String,
-    payer_id: String,
-}
-
-impl Suite {
-    /// Starts the eligibility server, then the claims server with a client to it that has no
-    /// token of its own (it forwards each caller's).
-    async fn start(env: &TestEnv) -> anyhow::Result<Self> {
-        let eligibility_store =
-            medbill_eligibility::open_store(env.connect("eligibility").await?).await?;
-        let eligibility = TestServer::start(tonic::service::Routes::new(
-            EligibilityService::new(eligibility_store).into_server(),
-        ))
-        .await;
-        let channel =
-            medbill_runtime::client::connect(&eligibility.url(), &ClientConfig::default())?;
-        // Short pauses keep the "eligibility down" test quick; the attempts are the default's.
-        let retry = RetryPolicy {
-            initial_backoff_ms: 10,
-            max_backoff_ms: 50,
-            ..RetryPolicy::default()
-        };
-        let store = open_store(env.db().clone()).await?;
-        let service = ClaimsService::new(store, EligibilityServiceClient::new(channel), retry);
-        let claims = TestServer::start(tonic::service::Routes::new(service.into_server())).await;
-        for caller in [Caller::TenantA, Caller::TenantB] {
-            let mut client = ClaimsServiceClient::new(claims.channel(caller));
-            register_provider(&mut client, billing_provider()).await?;
-        }
-        Ok(Self {
-            claims,
-            eligibility,
-        })
-    }
-
-    fn client(&self, caller: Caller) -> Client {
-        ClaimsServiceClient::new(self.claims.channel(caller))
-    }
-
-    /// Creates a coverage for `patient_ref` with `payer_id` as `caller`, straight in the
-    /// eligibility service.
-    async fn coverage(
-        &self,
-        caller: Caller,
-        patient_ref: &str,
-        payer_id: &str,
-    ) -> anyhow::Result<Cov> {
-        let mut c = EligibilityServiceClient::new(channel_to(&self.eligibility.url(), caller));
-        let req = elig::CreateCoverageRequest {
-            idempotency_key: CoverageId::new().to_string(),
-            patient_ref: patient_ref.to_owned(),
-            payer_id: payer_id.to_owned(),
-            payer_name: "AETNA".to_owned(),
-            member_id: "W123456789".to_owned(),
-            subscriber_first_name: "JANE".to_owned(),
-            subscriber_last_name: "DOE".to_owned(),
-            subscriber_birth_date: "1984-03-09".to_owned(),
-            effective_date: "2026-01-01".to_owned(),
-            ..Default::default()
-        };
-        let coverage = c
-            .create_coverage(req)
-            .await?
-            .into_inner()
-            .coverage
-            .ok_or_else(|| anyhow::anyhow!("response without coverage"))?;
-        Ok(Cov {
-            id: coverage.id,
-            patient_ref: patient_ref.to_owned(),
-            payer_id: payer_id.to_owned(),
-        })
-    }
-}
 
 fn line(code: &str, charge: &str, day: &str, pointers: Vec<u32>) -> pb::ClaimLine {
     pb::ClaimLine {

@@ -222,9 +222,7 @@ impl FollowUps {
                 .begin()
                 .await
                 .map_err(ClaimStoreError::from)?;
-            let n = store
-                .next_control_number(&mut tx, &claim.payer_id)
-                .await?;
+            let n = store.next_control_number(&mut tx, &claim.payer_id).await?;
             tx.commit().await.map_err(ClaimStoreError::from)?;
             n
         };

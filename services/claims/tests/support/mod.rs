@@ -45,12 +45,15 @@ impl Suite {
             medbill_runtime::client::connect(&eligibility.url(), &ClientConfig::default())?;
         let store = open_store(env.db().clone()).await?;
         let (stopping, signal) = ShutdownTrigger::new();
-        let service = ClaimsService::new(
-            store.clone(),
-            EligibilityServiceClient::new(channel),
-            RetryPolicy::default(),
-        )
-        .with_stopping(signal);
+        // Short pauses keep the "eligibility down" tests quick; the attempts are the default's.
+        let retry = RetryPolicy {
+            initial_backoff_ms: 10,
+            max_backoff_ms: 50,
+            ..RetryPolicy::default()
+        };
+        let service =
+            ClaimsService::new(store.clone(), EligibilityServiceClient::new(channel), retry)
+                .with_stopping(signal);
         let claims = TestServer::start(tonic::service::Routes::new(service.into_server())).await;
         for caller in [Caller::TenantA, Caller::TenantB] {
             let mut client = ClaimsServiceClient::new(claims.channel(caller));

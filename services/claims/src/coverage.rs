@@ -3,7 +3,7 @@
 //! dates is it in force (ScrubClaim)?
 //!
 //! The call goes through the generated eligibility client on a
-//! [`TracedChannel`](medbill_runtime::client::TracedChannel) (trace context and a default
+//! [`TracedChannel`] (trace context and a default
 //! deadline), carries the inbound caller's bearer token (so the eligibility service resolves the
 //! same tenant; this client has no token of its own) and is retried on UNAVAILABLE under the
 //! configured [`RetryPolicy`], since a read is idempotent.

@@ -1,26 +1,29 @@
 //! The medbill claims service: professional (837P) and institutional (837I) claims, their diagnoses and
 //! service lines, and the history of their status changes.
 //!
-//! - [`adjudication`]: payer adjudications (835) and the rules that turn one into a claim status.
-//! - [`aging`]: insurance A/R aging buckets.
-//! - [`cob`]: coordination of benefits: the secondary claim made from a primary's adjudication.
-//! - [`watch`]: [`watch::WatchHub`], WatchClaims' replay-then-live stream.
-//! - [`acknowledgements`]: TA1 / 999 / 277CA in (IngestAcknowledgement and the pickup task).
-//! - [`coverage`]: [`CoverageClient`], CreateClaim's coverage check with the eligibility service over
-//!   gRPC (the caller's token forwarded, reads retried).
-//! - [`details`]: what a claim carries only for its 837 (demographics, other providers,
-//!   authorization numbers, institutional fields, the coverage snapshot).
-//! - [`follow_up`]: 276/277 follow-up of unpaid claims (the background task, FollowUpClaim,
-//!   ListClaimFollowUps).
-//! - [`lifecycle`]: which claim status may follow which, and why.
-//! - [`model`]: the claim and its validation rules (CLM01, diagnosis pointers, modifiers, total charge).
+//! The service is laid out by concern, each folder holding its rules and its RPCs (`rpc.rs`):
+//!
 //! - [`providers`]: the tenant's providers and service facilities (CreateProvider and friends).
+//! - [`model`] and [`details`]: the claim and its validation rules; what it carries only for its
+//!   837 (demographics, other providers, authorization numbers, 837I fields, coverage snapshot).
+//! - [`coverage`]: [`CoverageClient`], the coverage checks with the eligibility service over gRPC
+//!   (the caller's token forwarded, reads retried).
+//! - [`lifecycle`]: which claim status may follow which, and why.
 //! - [`scrub`]: the scrub edits (pure) and ScrubClaim.
-//! - [`settings`]: the `[claims]` section (code set files, payer scrub rules, submission).
 //! - [`submission`]: READY claims into 837P/837I batches, stored and delivered (SubmitClaims,
 //!   GetSubmissionBatch, redelivery after a crash).
-//! - [`service`]: [`ClaimsService`], the gRPC service; the RPCs after submission (ApplyAdjudication,
-//!   CorrectClaim, VoidClaim, WatchClaims, ListClaimEvents, GetInsuranceAging) are in `rpc/`.
+//! - [`acknowledgements`]: TA1 / 999 / 277CA in (IngestAcknowledgement and the pickup task).
+//! - `corrections`: CorrectClaim and VoidClaim.
+//! - [`adjudication`]: payer adjudications (835) and the rules that turn one into a claim status;
+//!   ApplyAdjudication.
+//! - [`cob`]: coordination of benefits: the secondary claim made from a primary's adjudication.
+//! - [`follow_up`]: 276/277 follow-up of unpaid claims (the background task, FollowUpClaim,
+//!   ListClaimFollowUps).
+//! - `events` and [`watch`]: ListClaimEvents, and WatchClaims' replay-then-live stream.
+//! - [`aging`]: insurance A/R aging (GetInsuranceAging).
+//! - [`settings`]: the `[claims]` section (code set files, payer rules, submission, follow-up).
+//! - [`service`]: [`ClaimsService`], the gRPC service: CreateClaim, GetClaim, ListClaims, and the
+//!   trait impl that hands every other RPC to its concern's `rpc.rs`.
 //! - [`store`]: the [`ClaimStore`] trait and its PostgreSQL/SQLite implementation.
 //! - [`start`]: the service as the binary runs it (see `medbill_runtime::service`).
 
@@ -28,13 +31,14 @@ pub mod acknowledgements;
 pub mod adjudication;
 pub mod aging;
 pub mod cob;
+pub(crate) mod corrections;
 pub mod coverage;
 pub mod details;
+pub(crate) mod events;
 pub mod follow_up;
 pub mod lifecycle;
 pub mod model;
 pub mod providers;
-mod rpc;
 pub mod scrub;
 pub mod service;
 pub mod settings;

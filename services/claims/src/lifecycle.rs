@@ -1,5 +1,5 @@
 //! The claim life cycle: which status may follow which, and why. The one table every status
-//! change is checked against; [`crate::store::SqlClaimStore::transition`] applies it together
+//! change is checked against; [`crate::store::ClaimStore::transition`] applies it together
 //! with the conditional update and the history row.
 
 use crate::model::ClaimStatus;

@@ -31,7 +31,6 @@ use crate::model::{
     Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, NewClaim, NewClaimLine,
     ScrubFinding, ScrubSeverity,
 };
-use crate::rpc;
 use crate::scrub::ScrubRules;
 use crate::store::ClaimStore;
 use crate::submission::delivery::Submitter;
@@ -345,21 +344,21 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
         &self,
         request: Request<pb::CorrectClaimRequest>,
     ) -> Result<Response<pb::CorrectClaimResponse>, Status> {
-        rpc::corrections::correct_claim(self, request).await
+        crate::corrections::correct_claim(self, request).await
     }
 
     async fn void_claim(
         &self,
         request: Request<pb::VoidClaimRequest>,
     ) -> Result<Response<pb::VoidClaimResponse>, Status> {
-        rpc::corrections::void_claim(self, request).await
+        crate::corrections::void_claim(self, request).await
     }
 
     async fn apply_adjudication(
         &self,
         request: Request<pb::ApplyAdjudicationRequest>,
     ) -> Result<Response<pb::ApplyAdjudicationResponse>, Status> {
-        rpc::adjudication::apply_adjudication(self, request).await
+        crate::adjudication::rpc::apply_adjudication(self, request).await
     }
 
     async fn create_provider(
@@ -396,21 +395,21 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
         &self,
         request: Request<pb::WatchClaimsRequest>,
     ) -> Result<Response<Self::WatchClaimsStream>, Status> {
-        rpc::events::watch_claims(self, request).await
+        crate::events::watch_claims(self, request).await
     }
 
     async fn list_claim_events(
         &self,
         request: Request<pb::ListClaimEventsRequest>,
     ) -> Result<Response<pb::ListClaimEventsResponse>, Status> {
-        rpc::events::list_claim_events(self, request).await
+        crate::events::list_claim_events(self, request).await
     }
 
     async fn get_insurance_aging(
         &self,
         request: Request<pb::GetInsuranceAgingRequest>,
     ) -> Result<Response<pb::GetInsuranceAgingResponse>, Status> {
-        rpc::aging::get_insurance_aging(self, request).await
+        crate::aging::rpc::get_insurance_aging(self, request).await
     }
 
     async fn follow_up_claim(
@@ -711,7 +710,10 @@ pub fn to_proto(c: &Claim) -> pb::Claim {
             .superseded_by_claim_id
             .map(|id| id.to_string())
             .unwrap_or_default(),
-        adjudication: c.adjudication.as_ref().map(rpc::adjudication::to_proto),
+        adjudication: c
+            .adjudication
+            .as_ref()
+            .map(crate::adjudication::rpc::to_proto),
         primary_claim_id: c
             .coordination
             .primary_claim_id

@@ -6,7 +6,7 @@
 //! - `read.rs`: which kind a file is and what it says;
 //! - `apply.rs`: what it changes (planned from committed data, then made in one transaction);
 //! - `rpc.rs`: IngestAcknowledgement;
-//! - this file: [`ingest`], shared by both ways in, and the pickup task.
+//! - this file: [`apply_in`] and [`take_inbound`], shared by both ways in, and the pickup task.
 //!
 //! A picked-up file belongs to no tenant until its batch is found: a TA1 or 999 by the route's
 //! interchange control number (unique per route), a 277CA by the batch id the 837 carried in BHT03

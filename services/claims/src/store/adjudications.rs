@@ -13,7 +13,7 @@ use crate::adjudication::{
 };
 use crate::model::{Claim, ClaimStatus};
 
-/// An adjudication to store with [`insert`].
+/// An adjudication to store.
 #[derive(Debug, Clone, Copy)]
 pub struct NewAdjudication<'a> {
     /// What the payer said.

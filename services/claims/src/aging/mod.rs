@@ -13,6 +13,8 @@
 //! The statuses are today's: the report ages today's open claims to the as-of date, it does not
 //! rebuild the books of a past day.
 
+pub(crate) mod rpc;
+
 use chrono::{Days, NaiveDate};
 use medbill_domain::Money;
 

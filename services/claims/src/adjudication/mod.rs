@@ -18,6 +18,8 @@
 //! A **reversal** (CLP02 22) carries the negated amounts of the adjudication in force; it moves the
 //! claim back to the status it had before that one, and a following adjudication replaces it.
 
+pub(crate) mod rpc;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use medbill_domain::{Money, code_enum};
 use rust_decimal::Decimal;

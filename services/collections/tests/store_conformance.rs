@@ -70,12 +70,10 @@ fn entry(
         kind,
         memo: format!("{kind} test"),
         source_ref: Some("claim-1".to_owned()),
+        payer_type: None,
         postings: legs
             .iter()
-            .map(|(ledger_account, amount)| Posting {
-                ledger_account: *ledger_account,
-                amount: money(amount),
-            })
+            .map(|(ledger_account, amount)| Posting::new(*ledger_account, money(amount)))
             .collect(),
     }
 }

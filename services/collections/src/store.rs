@@ -234,17 +234,18 @@ pub struct SqlCollectionsStore {
 /// Expands to the account columns plus the balance derived from the ledger (the sum of the
 /// account's `PATIENT_AR` postings), from `accounts a`; callers add the WHERE clause.
 ///
-/// The ledger account is tested inside the sum, not in the WHERE clause: a filter on it would let
-/// a planner without statistics read all of the tenant's `PATIENT_AR` postings through
-/// `postings_by_ledger_account`; this way only the account's entries (`journal_entries_by_account`)
-/// and their postings (primary key) are read.
+/// Only the account's entries (`journal_entries_by_account`) and their postings (primary key) are
+/// read, whatever the statistics: the ledger account is tested inside the sum, not in the WHERE
+/// clause (a filter on it lets a planner read all of the tenant's `PATIENT_AR` postings through
+/// `postings_by_ledger_account`), and `CROSS JOIN` makes SQLite keep the entries as the outer
+/// loop (PostgreSQL treats it as an inner join).
 macro_rules! select_accounts {
     () => {
         "SELECT a.tenant_id, a.id, a.patient_ref, a.guarantor_ref, a.status, a.created_at, \
          a.updated_at, CAST(COALESCE((SELECT SUM(CASE WHEN p.ledger_account = 'PATIENT_AR' \
-         THEN p.amount_cents ELSE 0 END) FROM journal_entries e \
-         JOIN postings p ON p.tenant_id = e.tenant_id AND p.entry_id = e.id \
-         WHERE e.tenant_id = a.tenant_id AND e.account_id = a.id), 0) AS BIGINT) AS balance_cents \
+         THEN p.amount_cents ELSE 0 END) FROM journal_entries e CROSS JOIN postings p \
+         WHERE p.tenant_id = e.tenant_id AND p.entry_id = e.id \
+         AND e.tenant_id = a.tenant_id AND e.account_id = a.id), 0) AS BIGINT) AS balance_cents \
          FROM accounts a "
     };
 }
@@ -265,7 +266,10 @@ impl SqlCollectionsStore {
 }
 
 const SELECT_ACCOUNT_ENTRIES: &str = "SELECT tenant_id, id, account_id, kind, memo, source_ref, posted_at, \
-     idempotency_key, payer_type FROM journal_entries WHERE tenant_id = $1 AND account_id = $2 ORDER BY id";
+     idempotency_key FROM journal_entries WHERE tenant_id = $1 AND account_id = $2 ORDER BY id";
+
+const SELECT_ACCOUNT_PAYERS: &str =
+    "SELECT entry_id, payer_type FROM payments WHERE tenant_id = $1 AND account_id = $2";
 
 const SELECT_ACCOUNT_POSTINGS: &str = "SELECT p.entry_id, p.line_no, p.ledger_account, p.amount_cents, \
      p.claim_ref FROM postings p JOIN journal_entries e ON e.tenant_id = p.tenant_id AND e.id = p.entry_id \
@@ -379,7 +383,7 @@ impl CollectionsStore for SqlCollectionsStore {
         let inserted = with_tx!(tx, |conn| {
             sqlx::query(
                 "INSERT INTO journal_entries (tenant_id, id, account_id, kind, memo, source_ref, \
-                 posted_at, idempotency_key, payer_type) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 posted_at, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(tenant.as_str())
             .bind(&entry_id)
@@ -389,7 +393,6 @@ impl CollectionsStore for SqlCollectionsStore {
             .bind(&entry.source_ref)
             .bind(now)
             .bind(key.as_str())
-            .bind(entry.payer_type.map(|p| p.as_str()))
             .execute(&mut *conn)
             .await
             .map(|r| r.rows_affected())
@@ -432,6 +435,14 @@ impl CollectionsStore for SqlCollectionsStore {
                 .await?;
             (headers, postings)
         });
+        let payers: Vec<(String, String)> = with_db!(self.db, |pool| {
+            sqlx::query_as(SELECT_ACCOUNT_PAYERS)
+                .bind(tenant.as_str())
+                .bind(&account_id)
+                .fetch_all(pool)
+                .await?
+        });
+        let mut payers: std::collections::HashMap<String, String> = payers.into_iter().collect();
         let mut by_entry: std::collections::HashMap<String, Vec<PostingRow>> =
             std::collections::HashMap::new();
         for p in postings {
@@ -441,7 +452,8 @@ impl CollectionsStore for SqlCollectionsStore {
             .into_iter()
             .map(|h| {
                 let mine = by_entry.remove(&h.id).unwrap_or_default();
-                h.into_model(mine)
+                let payer = payers.remove(&h.id);
+                h.into_model(mine, payer)
             })
             .collect()
     }
@@ -585,9 +597,9 @@ impl CollectionsStore for SqlCollectionsStore {
             sqlx::query_scalar(
                 "SELECT CAST(COALESCE(SUM(CASE WHEN p.ledger_account = 'PATIENT_AR' \
                  AND p.claim_ref = $3 THEN p.amount_cents ELSE 0 END), 0) AS BIGINT) \
-                 FROM journal_entries e \
-                 JOIN postings p ON p.tenant_id = e.tenant_id AND p.entry_id = e.id \
-                 WHERE e.tenant_id = $1 AND e.account_id = $2 \
+                 FROM journal_entries e CROSS JOIN postings p \
+                 WHERE p.tenant_id = e.tenant_id AND p.entry_id = e.id \
+                 AND e.tenant_id = $1 AND e.account_id = $2 \
                  AND e.kind IN ('PATIENT_RESPONSIBILITY', 'REVERSAL')",
             )
             .bind(tenant.as_str())
@@ -795,9 +807,9 @@ impl CollectionsStore for SqlCollectionsStore {
 const SELECT_CLAIM_BALANCES: &str = "SELECT p.claim_ref, \
      MIN(CASE WHEN p.ledger_account = 'PATIENT_AR' THEN e.posted_at END) AS first_posted, \
      CAST(COALESCE(SUM(CASE WHEN p.ledger_account = 'PATIENT_AR' THEN p.amount_cents ELSE 0 END), 0) \
-     AS BIGINT) AS cents FROM journal_entries e \
-     JOIN postings p ON p.tenant_id = e.tenant_id AND p.entry_id = e.id \
-     WHERE e.tenant_id = $1 AND e.account_id = $2 GROUP BY p.claim_ref";
+     AS BIGINT) AS cents FROM journal_entries e CROSS JOIN postings p \
+     WHERE p.tenant_id = e.tenant_id AND p.entry_id = e.id \
+     AND e.tenant_id = $1 AND e.account_id = $2 GROUP BY p.claim_ref";
 
 /// The aging of every account of tenant `$1` as of the instant `$2` (exclusive), in one pass
 /// over the tenant's `PATIENT_AR` postings, the way [`crate::aging::age`] does it for one
@@ -1016,7 +1028,6 @@ struct EntryRow {
     source_ref: Option<String>,
     posted_at: i64,
     idempotency_key: Option<String>,
-    payer_type: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -1030,7 +1041,11 @@ struct PostingRow {
 }
 
 impl EntryRow {
-    fn into_model(self, postings: Vec<PostingRow>) -> Result<JournalEntry, StoreError> {
+    fn into_model(
+        self,
+        postings: Vec<PostingRow>,
+        payer_type: Option<String>,
+    ) -> Result<JournalEntry, StoreError> {
         let postings = postings
             .into_iter()
             .map(|p| {
@@ -1056,8 +1071,7 @@ impl EntryRow {
             source_ref: self.source_ref,
             posted_at: timestamp(self.posted_at, "journal_entries.posted_at")?,
             idempotency_key: self.idempotency_key,
-            payer_type: self
-                .payer_type
+            payer_type: payer_type
                 .map(|t| t.parse().map_err(|e| corrupt("payer type", e)))
                 .transpose()?,
             postings,

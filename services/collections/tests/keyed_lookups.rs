@@ -15,10 +15,10 @@
 //! journal entry's idempotency key is only ever checked by inserting it (the unique index
 //! `journal_entries_by_key` enforces it without a plan), so there is no look-up by key to check.
 //!
-//! The balance `GetAccount` computes tests the ledger account inside its sum, so both backends
-//! read the account's entries and then their postings (with the ledger account in the WHERE
-//! clause they read all of the tenant's `PATIENT_AR` postings through
-//! `postings_by_ledger_account`). Not covered, because their SQL rather than the indexes
+//! The balance `GetAccount` computes tests the ledger account inside its sum and joins with
+//! `CROSS JOIN`, so both backends read the account's entries and then their postings (with the
+//! ledger account in the WHERE clause they read all of the tenant's `PATIENT_AR` postings
+//! through `postings_by_ledger_account`). Not covered, because their SQL rather than the indexes
 //! decides: on SQLite the postings `ListJournalEntries` reads (SQLite walks all of the tenant's postings in primary-key order,
 //! which spares it a sort, and looks up each one's entry).
 
@@ -79,9 +79,9 @@ const LOOKUPS: &[Lookup] = &[
         name: "account by id, with its balance",
         sql: "SELECT a.tenant_id, a.id, a.patient_ref, a.guarantor_ref, a.status, a.created_at, \
               a.updated_at, CAST(COALESCE((SELECT SUM(CASE WHEN p.ledger_account = 'PATIENT_AR' \
-              THEN p.amount_cents ELSE 0 END) FROM journal_entries e \
-              JOIN postings p ON p.tenant_id = e.tenant_id AND p.entry_id = e.id \
-              WHERE e.tenant_id = a.tenant_id AND e.account_id = a.id), 0) AS BIGINT) AS balance_cents \
+              THEN p.amount_cents ELSE 0 END) FROM journal_entries e CROSS JOIN postings p \
+              WHERE p.tenant_id = e.tenant_id AND p.entry_id = e.id \
+              AND e.tenant_id = a.tenant_id AND e.account_id = a.id), 0) AS BIGINT) AS balance_cents \
               FROM accounts a WHERE a.tenant_id = $1 AND a.id = $2",
         args: &[Text("t-0"), Text(ACCOUNT_6)],
         // The account, then its entries, then their postings: never the tenant's postings.
@@ -112,7 +112,7 @@ const LOOKUPS: &[Lookup] = &[
     Lookup {
         name: "journal entries of an account",
         sql: "SELECT tenant_id, id, account_id, kind, memo, source_ref, posted_at, \
-              idempotency_key, payer_type FROM journal_entries WHERE tenant_id = $1 \
+              idempotency_key FROM journal_entries WHERE tenant_id = $1 \
               AND account_id = $2 ORDER BY id",
         args: &[Text("t-0"), Text(ACCOUNT_6)],
         uses: &[Use {

@@ -6,9 +6,6 @@
 -- such as a credit balance. Written with the posting, never changed.
 ALTER TABLE postings ADD COLUMN claim_ref TEXT;
 
--- Who paid (PATIENT, GUARANTOR, AUTO_INSURER, ...), on payment entries only.
-ALTER TABLE journal_entries ADD COLUMN payer_type TEXT;
-
 -- The account patient responsibility and self-pay bills go to when the caller names none: one
 -- per patient, claimed with INSERT ... ON CONFLICT DO NOTHING so concurrent first postings for a
 -- new patient open one account, not two.
@@ -19,7 +16,9 @@ CREATE TABLE patient_default_accounts (
     PRIMARY KEY (tenant_id, patient_ref)
 );
 
--- A payment received (the journal entry holds the money; this row how it came).
+-- A payment received: the journal entry holds the money, this row how it came and who paid
+-- (PATIENT, GUARANTOR, AUTO_INSURER, ...). journal_entries gains no column for it: a new column
+-- there changes PostgreSQL's plans of its keyed look-ups without statistics.
 CREATE TABLE payments (
     tenant_id     TEXT   NOT NULL,
     id            TEXT   NOT NULL,
@@ -39,6 +38,7 @@ CREATE TABLE payments (
 );
 
 CREATE INDEX payments_by_account ON payments (tenant_id, account_id, id);
+CREATE UNIQUE INDEX payments_by_entry ON payments (tenant_id, entry_id);
 
 -- A refund of a credit balance (PENDING until paid out).
 CREATE TABLE refunds (

@@ -760,19 +760,8 @@ impl CollectionsStore for SqlCollectionsStore {
         let status = filter.status.map(AccountStatus::as_str);
         let min_bucket = i64::from(filter.min_bucket.max(1));
         let after = after.map(ToString::to_string);
-        let (totals, rows): (AgingTotalsRow, Vec<AgingRowRow>) = with_db!(self.db, |pool| {
-            let totals = sqlx::query_as(AGING_TOTALS)
-                .bind(tenant.as_str())
-                .bind(bounds.end)
-                .bind(bounds.d30)
-                .bind(bounds.d60)
-                .bind(bounds.d90)
-                .bind(bounds.d120)
-                .bind(status)
-                .bind(min_bucket)
-                .fetch_one(pool)
-                .await?;
-            let rows = sqlx::query_as(AGING_PAGE)
+        let rows: Vec<AgingRowRow> = with_db!(self.db, |pool| {
+            sqlx::query_as(AGING_PAGE)
                 .bind(tenant.as_str())
                 .bind(bounds.end)
                 .bind(bounds.d30)
@@ -784,9 +773,32 @@ impl CollectionsStore for SqlCollectionsStore {
                 .bind(after.as_deref())
                 .bind(i64::from(limit))
                 .fetch_all(pool)
-                .await?;
-            (totals, rows)
+                .await?
         });
+        let totals = match rows.first() {
+            Some(r) => AgingTotalsRow {
+                accounts: r.accounts,
+                b0: Some(r.t0),
+                b1: Some(r.t1),
+                b2: Some(r.t2),
+                b3: Some(r.t3),
+                b4: Some(r.t4),
+            },
+            // Past the last row (the ledger changed since the previous page): totals alone.
+            None => with_db!(self.db, |pool| {
+                sqlx::query_as(AGING_TOTALS)
+                    .bind(tenant.as_str())
+                    .bind(bounds.end)
+                    .bind(bounds.d30)
+                    .bind(bounds.d60)
+                    .bind(bounds.d90)
+                    .bind(bounds.d120)
+                    .bind(status)
+                    .bind(min_bucket)
+                    .fetch_one(pool)
+                    .await?
+            }),
+        };
         Ok(AgingReport {
             totals: aging_of(
                 totals.b0.unwrap_or(0),
@@ -811,46 +823,42 @@ const SELECT_CLAIM_BALANCES: &str = "SELECT p.claim_ref, \
      WHERE p.tenant_id = e.tenant_id AND p.entry_id = e.id \
      AND e.tenant_id = $1 AND e.account_id = $2 GROUP BY p.claim_ref";
 
-/// The aging of every account of tenant `$1` as of the instant `$2` (exclusive), in one pass
-/// over the tenant's `PATIENT_AR` postings, the way [`crate::aging::age`] does it for one
-/// account: credits pay the oldest charges first (a running sum of the charges per account,
-/// against the account's total credits), and what is open of each charge falls into the bucket of
-/// its posting day (`$3`..`$6`: the first instants of the days 30, 60, 90 and 120 days before).
-/// Accounts with nothing owed are left out; `$7` filters on status, `$8` on the oldest bucket.
+/// The aging of every account of tenant `$1` as of the instant `$2` (exclusive), in one
+/// aggregation over the tenant's `PATIENT_AR` postings. Credits pay the oldest charges first (as
+/// in [`crate::aging::age`]), so what stays open is the newest charges up to the balance `B`:
+/// the part of it in charges posted since an instant `t` is `min(B, N(t))`, `N(t)` the charges
+/// posted since `t`. With `t` the first instants of the days 30, 60, 90 and 120 days before
+/// (`$3`..`$6`), the buckets are the differences of those caps. Accounts owing nothing are left
+/// out; `$7` filters on status, `$8` on the oldest bucket (1 = 0-30 days ... 5 = over 120).
 macro_rules! aging_by_account {
     () => {
         "WITH ar AS ( \
-           SELECT e.account_id, e.posted_at, e.id AS entry_id, p.line_no, p.amount_cents \
+           SELECT e.account_id, \
+             SUM(p.amount_cents) AS bal, \
+             SUM(CASE WHEN p.amount_cents > 0 AND e.posted_at >= $3 THEN p.amount_cents ELSE 0 END) AS n30, \
+             SUM(CASE WHEN p.amount_cents > 0 AND e.posted_at >= $4 THEN p.amount_cents ELSE 0 END) AS n60, \
+             SUM(CASE WHEN p.amount_cents > 0 AND e.posted_at >= $5 THEN p.amount_cents ELSE 0 END) AS n90, \
+             SUM(CASE WHEN p.amount_cents > 0 AND e.posted_at >= $6 THEN p.amount_cents ELSE 0 END) AS n120 \
            FROM postings p JOIN journal_entries e ON e.tenant_id = p.tenant_id AND e.id = p.entry_id \
-           WHERE p.tenant_id = $1 AND p.ledger_account = 'PATIENT_AR' AND e.posted_at < $2), \
-         paid AS ( \
-           SELECT account_id, -SUM(amount_cents) AS cents FROM ar WHERE amount_cents < 0 \
-           GROUP BY account_id), \
-         charges AS ( \
-           SELECT account_id, posted_at, amount_cents, SUM(amount_cents) OVER ( \
-             PARTITION BY account_id ORDER BY posted_at, entry_id, line_no \
-             ROWS UNBOUNDED PRECEDING) AS through \
-           FROM ar WHERE amount_cents > 0), \
-         open_charges AS ( \
-           SELECT c.account_id, c.posted_at, \
-             CASE WHEN c.through - COALESCE(d.cents, 0) <= 0 THEN 0 \
-                  WHEN c.through - COALESCE(d.cents, 0) >= c.amount_cents THEN c.amount_cents \
-                  ELSE c.through - COALESCE(d.cents, 0) END AS cents \
-           FROM charges c LEFT JOIN paid d ON d.account_id = c.account_id), \
-         per_account AS ( \
-           SELECT account_id, \
-             CAST(SUM(CASE WHEN posted_at >= $3 THEN cents ELSE 0 END) AS BIGINT) AS b0, \
-             CAST(SUM(CASE WHEN posted_at < $3 AND posted_at >= $4 THEN cents ELSE 0 END) AS BIGINT) AS b1, \
-             CAST(SUM(CASE WHEN posted_at < $4 AND posted_at >= $5 THEN cents ELSE 0 END) AS BIGINT) AS b2, \
-             CAST(SUM(CASE WHEN posted_at < $5 AND posted_at >= $6 THEN cents ELSE 0 END) AS BIGINT) AS b3, \
-             CAST(SUM(CASE WHEN posted_at < $6 THEN cents ELSE 0 END) AS BIGINT) AS b4 \
-           FROM open_charges GROUP BY account_id HAVING SUM(cents) > 0), \
+           WHERE p.tenant_id = $1 AND p.ledger_account = 'PATIENT_AR' AND e.posted_at < $2 \
+           GROUP BY e.account_id HAVING SUM(p.amount_cents) > 0), \
+         capped AS ( \
+           SELECT account_id, bal, \
+             CASE WHEN bal < n30 THEN bal ELSE n30 END AS c30, \
+             CASE WHEN bal < n60 THEN bal ELSE n60 END AS c60, \
+             CASE WHEN bal < n90 THEN bal ELSE n90 END AS c90, \
+             CASE WHEN bal < n120 THEN bal ELSE n120 END AS c120 \
+           FROM ar), \
          matching AS ( \
-           SELECT r.account_id, a.patient_ref, a.status, r.b0, r.b1, r.b2, r.b3, r.b4 \
-           FROM per_account r JOIN accounts a ON a.tenant_id = $1 AND a.id = r.account_id \
+           SELECT r.account_id, a.patient_ref, a.status, \
+             CAST(r.c30 AS BIGINT) AS b0, CAST(r.c60 - r.c30 AS BIGINT) AS b1, \
+             CAST(r.c90 - r.c60 AS BIGINT) AS b2, CAST(r.c120 - r.c90 AS BIGINT) AS b3, \
+             CAST(r.bal - r.c120 AS BIGINT) AS b4 \
+           FROM capped r JOIN accounts a ON a.tenant_id = $1 AND a.id = r.account_id \
            WHERE ($7 IS NULL OR a.status = $7) \
-             AND ((r.b0 > 0 AND $8 <= 1) OR (r.b1 > 0 AND $8 <= 2) OR (r.b2 > 0 AND $8 <= 3) \
-               OR (r.b3 > 0 AND $8 <= 4) OR r.b4 > 0)) "
+             AND ((r.c30 > 0 AND $8 <= 1) OR (r.c60 > r.c30 AND $8 <= 2) \
+               OR (r.c90 > r.c60 AND $8 <= 3) OR (r.c120 > r.c90 AND $8 <= 4) \
+               OR r.bal > r.c120)) "
     };
 }
 
@@ -861,9 +869,16 @@ const AGING_TOTALS: &str = concat!(
      FROM matching"
 );
 
-const AGING_PAGE: &str = concat!(
+/// A page of rows, each carrying the totals over every matching account (window sums taken before
+/// the page's cursor filter, so the ledger is aggregated once per call).
+pub const AGING_PAGE: &str = concat!(
     aging_by_account!(),
-    "SELECT account_id, patient_ref, status, b0, b1, b2, b3, b4 FROM matching \
+    "SELECT account_id, patient_ref, status, b0, b1, b2, b3, b4, accounts, t0, t1, t2, t3, t4 \
+     FROM (SELECT m.account_id, m.patient_ref, m.status, m.b0, m.b1, m.b2, m.b3, m.b4, \
+       COUNT(*) OVER () AS accounts, CAST(SUM(m.b0) OVER () AS BIGINT) AS t0, \
+       CAST(SUM(m.b1) OVER () AS BIGINT) AS t1, CAST(SUM(m.b2) OVER () AS BIGINT) AS t2, \
+       CAST(SUM(m.b3) OVER () AS BIGINT) AS t3, CAST(SUM(m.b4) OVER () AS BIGINT) AS t4 \
+       FROM matching m) x \
      WHERE ($9 IS NULL OR account_id > $9) ORDER BY account_id LIMIT $10"
 );
 
@@ -930,6 +945,12 @@ struct AgingRowRow {
     b2: i64,
     b3: i64,
     b4: i64,
+    accounts: i64,
+    t0: i64,
+    t1: i64,
+    t2: i64,
+    t3: i64,
+    t4: i64,
 }
 
 impl AgingRowRow {

@@ -368,7 +368,7 @@ impl CollectionsStore for SqlCollectionsStore {
             with_tx!(tx, |conn| {
                 sqlx::query(
                     "INSERT INTO postings (tenant_id, entry_id, line_no, ledger_account, amount_cents, \
-                     claim_ref) VALUES ($1, $2, $3, $4, $5, $6)",
+                     claim_ref, account_id, posted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(tenant.as_str())
                 .bind(&entry_id)
@@ -376,6 +376,8 @@ impl CollectionsStore for SqlCollectionsStore {
                 .bind(posting.ledger_account.as_str())
                 .bind(*c)
                 .bind(posting.claim.map(|c| c.to_string()))
+                .bind(&account_id)
+                .bind(now)
                 .execute(&mut *conn)
                 .await?;
             });
@@ -824,7 +826,8 @@ const SELECT_CLAIM_BALANCES: &str = "SELECT p.claim_ref, \
      AND e.tenant_id = $1 AND e.account_id = $2 GROUP BY p.claim_ref";
 
 /// The aging of every account of tenant `$1` as of the instant `$2` (exclusive), in one
-/// aggregation over the tenant's `PATIENT_AR` postings. Credits pay the oldest charges first (as
+/// aggregation over the tenant's `PATIENT_AR` postings, read in account order from
+/// `postings_by_account` (each posting carries its entry's account and time). Credits pay the oldest charges first (as
 /// in [`crate::aging::age`]), so what stays open is the newest charges up to the balance `B`:
 /// the part of it in charges posted since an instant `t` is `min(B, N(t))`, `N(t)` the charges
 /// posted since `t`. With `t` the first instants of the days 30, 60, 90 and 120 days before
@@ -833,15 +836,15 @@ const SELECT_CLAIM_BALANCES: &str = "SELECT p.claim_ref, \
 macro_rules! aging_by_account {
     () => {
         "WITH ar AS ( \
-           SELECT e.account_id, \
+           SELECT p.account_id, \
              SUM(p.amount_cents) AS bal, \
-             SUM(CASE WHEN p.amount_cents > 0 AND e.posted_at >= $3 THEN p.amount_cents ELSE 0 END) AS n30, \
-             SUM(CASE WHEN p.amount_cents > 0 AND e.posted_at >= $4 THEN p.amount_cents ELSE 0 END) AS n60, \
-             SUM(CASE WHEN p.amount_cents > 0 AND e.posted_at >= $5 THEN p.amount_cents ELSE 0 END) AS n90, \
-             SUM(CASE WHEN p.amount_cents > 0 AND e.posted_at >= $6 THEN p.amount_cents ELSE 0 END) AS n120 \
-           FROM postings p JOIN journal_entries e ON e.tenant_id = p.tenant_id AND e.id = p.entry_id \
-           WHERE p.tenant_id = $1 AND p.ledger_account = 'PATIENT_AR' AND e.posted_at < $2 \
-           GROUP BY e.account_id HAVING SUM(p.amount_cents) > 0), \
+             SUM(CASE WHEN p.amount_cents > 0 AND p.posted_at >= $3 THEN p.amount_cents ELSE 0 END) AS n30, \
+             SUM(CASE WHEN p.amount_cents > 0 AND p.posted_at >= $4 THEN p.amount_cents ELSE 0 END) AS n60, \
+             SUM(CASE WHEN p.amount_cents > 0 AND p.posted_at >= $5 THEN p.amount_cents ELSE 0 END) AS n90, \
+             SUM(CASE WHEN p.amount_cents > 0 AND p.posted_at >= $6 THEN p.amount_cents ELSE 0 END) AS n120 \
+           FROM postings p \
+           WHERE p.tenant_id = $1 AND p.ledger_account = 'PATIENT_AR' AND p.posted_at < $2 \
+           GROUP BY p.account_id HAVING SUM(p.amount_cents) > 0), \
          capped AS ( \
            SELECT account_id, bal, \
              CASE WHEN bal < n30 THEN bal ELSE n30 END AS c30, \
@@ -871,7 +874,7 @@ const AGING_TOTALS: &str = concat!(
 
 /// A page of rows, each carrying the totals over every matching account (window sums taken before
 /// the page's cursor filter, so the ledger is aggregated once per call).
-pub const AGING_PAGE: &str = concat!(
+const AGING_PAGE: &str = concat!(
     aging_by_account!(),
     "SELECT account_id, patient_ref, status, b0, b1, b2, b3, b4, accounts, t0, t1, t2, t3, t4 \
      FROM (SELECT m.account_id, m.patient_ref, m.status, m.b0, m.b1, m.b2, m.b3, m.b4, \

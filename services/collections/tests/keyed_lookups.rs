@@ -185,12 +185,12 @@ async fn fill(db: &Database, first: i64, last: i64) -> anyhow::Result<()> {
              SELECT 't-' || (i % 3), {account}, 'p-' || i, 'OPEN', i, i FROM n"
         ),
         format!(
-            "INSERT INTO postings (tenant_id, entry_id, line_no, ledger_account, amount_cents) \
-             SELECT 't-' || (i % 3), {entry}, 1, 'PATIENT_AR', 100 FROM n"
+            "INSERT INTO postings (tenant_id, entry_id, line_no, ledger_account, amount_cents, \
+             account_id, posted_at) SELECT 't-' || (i % 3), {entry}, 1, 'PATIENT_AR', 100, {account}, i FROM n"
         ),
         format!(
-            "INSERT INTO postings (tenant_id, entry_id, line_no, ledger_account, amount_cents) \
-             SELECT 't-' || (i % 3), {entry}, 2, 'REVENUE', -100 FROM n"
+            "INSERT INTO postings (tenant_id, entry_id, line_no, ledger_account, amount_cents, \
+             account_id, posted_at) SELECT 't-' || (i % 3), {entry}, 2, 'REVENUE', -100, {account}, i FROM n"
         ),
         format!(
             "INSERT INTO journal_entries (tenant_id, id, account_id, kind, memo, posted_at, \

@@ -168,14 +168,16 @@ async fn backdated_charge(
     for (line, ledger, amount) in [(1_i64, "PATIENT_AR", cents), (2, "INSURANCE_AR", -cents)] {
         medbill_storage::with_tx!(tx, |conn| {
             sqlx::query(
-                "INSERT INTO postings (tenant_id, entry_id, line_no, ledger_account, amount_cents) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO postings (tenant_id, entry_id, line_no, ledger_account, amount_cents, \
+                 account_id, posted_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(TENANT_A)
             .bind(&entry)
             .bind(line)
             .bind(ledger)
             .bind(amount)
+            .bind(account)
+            .bind(at)
             .execute(&mut *conn)
             .await?;
         });

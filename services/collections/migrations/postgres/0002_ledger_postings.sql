@@ -6,6 +6,40 @@
 -- such as a credit balance. Written with the posting, never changed.
 ALTER TABLE postings ADD COLUMN claim_ref TEXT;
 
+-- The entry's account and posting time, copied onto each of its postings as they are written (the
+-- entry's insert trigger checks they match), so the aging report reads the tenant's PATIENT_AR
+-- postings in account order from one index instead of joining every journal entry.
+ALTER TABLE postings ADD COLUMN account_id TEXT;
+ALTER TABLE postings ADD COLUMN posted_at BIGINT;
+ALTER TABLE postings DISABLE TRIGGER postings_append_only;
+UPDATE postings p SET account_id = e.account_id, posted_at = e.posted_at
+  FROM journal_entries e WHERE e.tenant_id = p.tenant_id AND e.id = p.entry_id;
+ALTER TABLE postings ENABLE TRIGGER postings_append_only;
+CREATE INDEX postings_by_account
+    ON postings (tenant_id, ledger_account, account_id, posted_at, amount_cents);
+
+CREATE OR REPLACE FUNCTION journal_entry_must_balance() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
+DECLARE
+    legs  BIGINT;
+    total NUMERIC;
+BEGIN
+    SELECT count(*), coalesce(sum(amount_cents), 0) INTO legs, total
+      FROM postings WHERE tenant_id = NEW.tenant_id AND entry_id = NEW.id;
+    IF legs < 2 OR total <> 0 THEN
+        RAISE EXCEPTION 'journal entry % is unbalanced: % postings summing to % cents',
+            NEW.id, legs, total USING ERRCODE = 'check_violation';
+    END IF;
+    IF EXISTS (SELECT 1 FROM postings WHERE tenant_id = NEW.tenant_id AND entry_id = NEW.id
+                AND (account_id IS DISTINCT FROM NEW.account_id
+                     OR posted_at IS DISTINCT FROM NEW.posted_at)) THEN
+        RAISE EXCEPTION 'journal entry %: its postings name another account or time', NEW.id
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
 -- Who paid (PATIENT, GUARANTOR, AUTO_INSURER, ...), on payment entries only.
 
 

@@ -446,6 +446,46 @@ medbill_storage::conformance_tests! {
         Ok(())
     }
 
+    async fn concurrent_calls_keep_the_balance_rules(db: Database) -> anyhow::Result<()> {
+        let (server, _) = serve(db).await?;
+        let a = client(&server, Caller::TenantA);
+        // Eight first postings for a new patient at once open one account.
+        let mut calls = Vec::new();
+        for i in 0..8 {
+            let mut c = a.clone();
+            let claim = ClaimId::new();
+            calls.push(tokio::spawn(async move {
+                c.post_patient_responsibility(pr(&format!("first-{i}"), "pat-new", &claim, "10.00")).await
+            }));
+        }
+        let mut accounts = std::collections::BTreeSet::new();
+        for call in calls {
+            accounts.insert(call.await??.into_inner().account.expect("account").id);
+        }
+        assert_eq!(accounts.len(), 1, "one account for the patient: {accounts:?}");
+        let id = accounts.into_iter().next().expect("account");
+        let mut a = a;
+        assert_eq!(account(&mut a, &id).await?.balance, "80.00");
+        // A 130.00 payment leaves a 50.00 credit; ten refunds of 10.00 at once: five go through.
+        a.record_payment(payment("pay", &id, "130.00")).await?;
+        let mut calls = Vec::new();
+        for i in 0..10 {
+            let mut c = a.clone();
+            let id = id.clone();
+            calls.push(tokio::spawn(async move { c.issue_refund(refund(&format!("ref-{i}"), &id, "10.00")).await }));
+        }
+        let mut refunded = 0;
+        for call in calls {
+            match call.await? {
+                Ok(_) => refunded += 1,
+                Err(status) => assert_precondition(&status, &["10.00"]),
+            }
+        }
+        assert_eq!(refunded, 5);
+        assert_eq!(account(&mut a, &id).await?.balance, "0.00");
+        Ok(())
+    }
+
     async fn the_aging_report_adds_up_to_the_accounts(db: Database) -> anyhow::Result<()> {
         let (server, _) = serve(db.clone()).await?;
         let mut a = client(&server, Caller::TenantA);

@@ -240,8 +240,8 @@ fn every_mutating_request_carries_an_idempotency_key() {
         }
     }
     // 4 eligibility + 10 claims (with CreateProvider, UpdateProvider, FollowUpClaim) + 3 remittance
-    // + 9 collections mutating RPCs.
-    assert_eq!(mutating, 26);
+    // + 10 collections (with BillSelfPay) mutating RPCs.
+    assert_eq!(mutating, 27);
 }
 
 #[test]

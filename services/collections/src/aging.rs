@@ -41,12 +41,17 @@ impl Aging {
     }
 }
 
-/// Ages an account's ledger as of `today` (entries in any order).
+/// Ages an account's ledger as of `today` (entries in any order; those posted after `today`
+/// are left out, so a past date shows the ledger as it stood then). Days are UTC calendar days,
+/// as in the aging report's SQL.
 pub fn age(entries: &[JournalEntry], today: NaiveDate) -> Aging {
     let mut charges: Vec<(NaiveDate, Money)> = Vec::new();
     let mut credits = Money::ZERO;
     for entry in entries {
         let day = entry.posted_at.date_naive();
+        if day > today {
+            continue;
+        }
         for posting in entry
             .postings
             .iter()
@@ -95,15 +100,10 @@ mod tests {
             source_ref: None,
             posted_at: Utc.with_ymd_and_hms(2026, month, day, 12, 0, 0).unwrap(),
             idempotency_key: None,
+            payer_type: None,
             postings: vec![
-                Posting {
-                    ledger_account: LedgerAccount::PatientAr,
-                    amount,
-                },
-                Posting {
-                    ledger_account: LedgerAccount::Cash,
-                    amount: Money::ZERO - amount,
-                },
+                Posting::new(LedgerAccount::PatientAr, amount),
+                Posting::new(LedgerAccount::Cash, Money::ZERO - amount),
             ],
         }
     }
@@ -140,5 +140,11 @@ mod tests {
         assert_eq!(aging.days_over_120, m("8.00"), "121 days old");
         let credit = age(&[entry(1, 6, "10.00"), entry(2, 6, "-25.00")], today);
         assert_eq!(credit, Aging::default());
+        let later = age(&[entry(1, 6, "10.00"), entry(1, 7, "-10.00")], today);
+        assert_eq!(
+            later.days_0_30,
+            m("10.00"),
+            "a payment after the date is left out"
+        );
     }
 }

@@ -4,6 +4,11 @@
 //! - [`model`]: accounts, journal entries and postings, with the double-entry check;
 //! - [`store`]: the [`CollectionsStore`] trait and its PostgreSQL/SQLite implementation, with
 //!   [`open_store`] to migrate and connect;
+//! - [`records`]: what is kept next to ledger entries, per-claim balances and the allocation of
+//!   money to them, aging report rows;
+//! - [`posting`]: the RPCs that move money (patient responsibility, self-pay bills, payments,
+//!   refunds, write-offs);
+//! - [`settings`]: the `[collections]` section ([`CollectionsConfig`]);
 //! - [`service`]: [`CollectionsService`], the gRPC service (`CollectionsService::new(store).into_server()`);
 //! - [`start`]: the service as the binary runs it (see `medbill_runtime::service`).
 //!
@@ -14,26 +19,28 @@
 
 pub mod aging;
 pub mod model;
+pub mod posting;
+pub mod records;
 pub mod service;
+pub mod settings;
 pub mod store;
 
 pub use model::{
     Account, AccountFilter, AccountStatus, EntryKind, JournalEntry, LedgerAccount, LedgerError,
-    NewAccount, NewJournalEntry, Posting,
+    NewAccount, NewJournalEntry, PayerType, PaymentMethod, Posting, WriteOffKind,
 };
 pub use service::CollectionsService;
+pub use settings::CollectionsConfig;
 pub use store::{CollectionsStore, SqlCollectionsStore, StoreError, open_store};
 
-use medbill_runtime::service::{
-    Destination, ServiceDef, ServiceParts, StartContext, StartError, no_settings,
-};
+use medbill_runtime::service::{Destination, ServiceDef, ServiceParts, StartContext, StartError};
 use medbill_runtime::{ServiceKind, grpc_route};
 
-/// The collections service as the binary lists it (no settings of its own yet).
+/// The collections service as the binary lists it, with its `[collections]` section.
 pub const SERVICE: ServiceDef = ServiceDef {
     service: ServiceKind::Collections,
-    sections: &[],
-    check: no_settings,
+    sections: &[settings::SECTION],
+    check: settings::check,
     start: |ctx| Box::pin(start(ctx)),
 };
 
@@ -41,10 +48,11 @@ pub const SERVICE: ServiceDef = ServiceDef {
 /// routes. It receives remittance's account requests through the outbox
 /// ([`Destination::CollectionsOpenAccount`], deduplicated by idempotency key).
 pub async fn start(ctx: StartContext) -> Result<ServiceParts, StartError> {
+    let config = CollectionsConfig::load(ctx.loaded())?;
     let store = open_store(ctx.database().await?)
         .await
         .map_err(StartError::Migrations)?;
-    let server = CollectionsService::new(store).into_server();
+    let server = CollectionsService::with_config(store, config).into_server();
     Ok(ServiceParts::new()
         .route(grpc_route!(server, ctx.grpc()))
         .receives(&[Destination::CollectionsOpenAccount]))

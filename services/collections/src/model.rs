@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use medbill_domain::{AccountId, JournalEntryId, Money, TenantId};
+use medbill_domain::{AccountId, ClaimId, JournalEntryId, Money, TenantId};
 
 /// Reports a stored or supplied enum name that is not one of the known values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -96,6 +96,12 @@ named_enum! {
         AdministrativeWriteoff = "ADMINISTRATIVE_WRITEOFF",
         /// Overpayments owed back to the patient.
         RefundsPayable = "REFUNDS_PAYABLE",
+        /// Discounts granted for paying promptly or in full.
+        PromptPayDiscount = "PROMPT_PAY_DISCOUNT",
+        /// The self-pay discount taken off a self-pay encounter's charges.
+        SelfPayDiscount = "SELF_PAY_DISCOUNT",
+        /// Gross charges of self-pay encounters billed to patients.
+        PatientServiceRevenue = "PATIENT_SERVICE_REVENUE",
     }
 }
 
@@ -114,6 +120,75 @@ named_enum! {
         Adjustment = "ADJUSTMENT",
         /// Reverses an earlier entry (for example after an 835 claim reversal).
         Reversal = "REVERSAL",
+        /// A self-pay encounter's charges, net of the self-pay discount.
+        SelfPayCharge = "SELF_PAY_CHARGE",
+    }
+}
+
+named_enum! {
+    /// Who paid: the patient or a third party paying on the patient's behalf.
+    PayerType, "payer type" {
+        /// The patient.
+        Patient = "PATIENT",
+        /// The guarantor.
+        Guarantor = "GUARANTOR",
+        /// An automobile insurer.
+        AutoInsurer = "AUTO_INSURER",
+        /// A liability insurer.
+        LiabilityInsurer = "LIABILITY_INSURER",
+        /// A workers' compensation carrier.
+        WorkersCompensation = "WORKERS_COMPENSATION",
+        /// An attorney (settlement proceeds).
+        Attorney = "ATTORNEY",
+        /// A charity fund or foundation.
+        CharityFund = "CHARITY_FUND",
+        /// A collection agency remitting what it collected.
+        CollectionAgency = "COLLECTION_AGENCY",
+    }
+}
+
+named_enum! {
+    /// How money was paid in or is paid out.
+    PaymentMethod, "payment method" {
+        /// Cash.
+        Cash = "CASH",
+        /// Paper check.
+        Check = "CHECK",
+        /// Credit or debit card.
+        Card = "CARD",
+        /// ACH bank transfer.
+        Ach = "ACH",
+        /// Anything else, described in the reference.
+        Other = "OTHER",
+    }
+}
+
+named_enum! {
+    /// Why a balance is written off; each kind has its own ledger account.
+    WriteOffKind, "write-off kind" {
+        /// Uncollectable.
+        BadDebt = "BAD_DEBT",
+        /// Financial assistance or charity care.
+        CharityCare = "CHARITY_CARE",
+        /// A balance too small to bill.
+        SmallBalance = "SMALL_BALANCE",
+        /// An administrative decision.
+        Administrative = "ADMINISTRATIVE",
+        /// A discount for paying promptly or in full.
+        PromptPayDiscount = "PROMPT_PAY_DISCOUNT",
+    }
+}
+
+impl WriteOffKind {
+    /// Returns the ledger account the written-off amount is debited to.
+    pub fn ledger_account(self) -> LedgerAccount {
+        match self {
+            WriteOffKind::BadDebt => LedgerAccount::BadDebt,
+            WriteOffKind::CharityCare => LedgerAccount::CharityCare,
+            WriteOffKind::SmallBalance => LedgerAccount::SmallBalanceWriteoff,
+            WriteOffKind::Administrative => LedgerAccount::AdministrativeWriteoff,
+            WriteOffKind::PromptPayDiscount => LedgerAccount::PromptPayDiscount,
+        }
     }
 }
 
@@ -136,6 +211,26 @@ pub struct Account {
     pub created_at: DateTime<Utc>,
     /// When the account last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+impl Account {
+    /// Returns what is owed back to the patient: the opposite of a negative balance, else zero.
+    pub fn credit_balance(&self) -> Money {
+        if self.balance.is_negative() {
+            -self.balance
+        } else {
+            Money::ZERO
+        }
+    }
+
+    /// Returns what the patient owes now: a positive balance, else zero.
+    pub fn amount_due(&self) -> Money {
+        if self.balance.is_positive() {
+            self.balance
+        } else {
+            Money::ZERO
+        }
+    }
 }
 
 /// The fields of a new account supplied by the caller, already validated.
@@ -163,6 +258,28 @@ pub struct Posting {
     pub ledger_account: LedgerAccount,
     /// Debit positive, credit negative; whole cents, never zero.
     pub amount: Money,
+    /// The claim the amount belongs to (payment allocation); `None` when unallocated.
+    pub claim: Option<ClaimId>,
+}
+
+impl Posting {
+    /// Builds a posting not tied to a claim.
+    pub fn new(ledger_account: LedgerAccount, amount: Money) -> Self {
+        Self {
+            ledger_account,
+            amount,
+            claim: None,
+        }
+    }
+
+    /// Builds a posting tied to `claim` (when there is one).
+    pub fn on_claim(ledger_account: LedgerAccount, amount: Money, claim: Option<ClaimId>) -> Self {
+        Self {
+            ledger_account,
+            amount,
+            claim,
+        }
+    }
 }
 
 /// A journal entry to post, before it has an id.
@@ -176,6 +293,8 @@ pub struct NewJournalEntry {
     pub memo: String,
     /// Id of the record that caused the entry (claim, ERA, payment, ...), when there is one.
     pub source_ref: Option<String>,
+    /// Who paid, on payments.
+    pub payer_type: Option<PayerType>,
     /// Two or more postings summing to zero.
     pub postings: Vec<Posting>,
 }
@@ -274,8 +393,21 @@ pub struct JournalEntry {
     pub posted_at: DateTime<Utc>,
     /// The caller's idempotency key, when the entry was posted on request.
     pub idempotency_key: Option<String>,
+    /// Who paid, on payments.
+    pub payer_type: Option<PayerType>,
     /// The postings, in the order given.
     pub postings: Vec<Posting>,
+}
+
+impl JournalEntry {
+    /// Returns the entry's net change of the patient balance (its `PATIENT_AR` postings).
+    pub fn balance_change(&self) -> Money {
+        self.postings
+            .iter()
+            .filter(|p| p.ledger_account == LedgerAccount::PatientAr)
+            .map(|p| p.amount)
+            .sum()
+    }
 }
 
 #[cfg(test)]
@@ -288,12 +420,10 @@ mod tests {
             kind: EntryKind::Payment,
             memo: String::new(),
             source_ref: None,
+            payer_type: None,
             postings: amounts
                 .iter()
-                .map(|(ledger_account, a)| Posting {
-                    ledger_account: *ledger_account,
-                    amount: Money::parse(a).unwrap(),
-                })
+                .map(|(ledger_account, a)| Posting::new(*ledger_account, Money::parse(a).unwrap()))
                 .collect(),
         }
     }

@@ -3,25 +3,30 @@
 
 use std::sync::Arc;
 
-use medbill_domain::AccountId;
+use medbill_domain::{AccountId, JournalEntryId, Money};
 use medbill_proto::collections::v1 as pb;
 use medbill_proto::collections::v1::collections_service_server::CollectionsServiceServer;
 use medbill_runtime::ServiceError;
 use medbill_runtime::fields::{
-    IDENTIFIER_LEN, identifier, required_id, required_text, tenant_id, timestamp, unimplemented,
+    IDENTIFIER_LEN, identifier, optional_date, required_id, required_text, tenant_id, timestamp,
+    unimplemented,
 };
 use medbill_runtime::idempotent::{Begun, IdempotentCall};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
 use tonic::{Request, Response, Status};
 
 use crate::aging::{self, Aging};
-use crate::model::{Account, AccountFilter, AccountStatus, NewAccount};
+use crate::model::{Account, AccountFilter, AccountStatus, EntryKind, JournalEntry, NewAccount};
+use crate::posting::payer_type_to_proto;
+use crate::records::AgingReportFilter;
+use crate::settings::CollectionsConfig;
 use crate::store::CollectionsStore;
 
 /// The collections gRPC service over a [`CollectionsStore`].
 #[derive(Clone)]
 pub struct CollectionsService {
-    store: Arc<dyn CollectionsStore>,
+    pub(crate) store: Arc<dyn CollectionsStore>,
+    pub(crate) config: CollectionsConfig,
 }
 
 impl std::fmt::Debug for CollectionsService {
@@ -31,9 +36,15 @@ impl std::fmt::Debug for CollectionsService {
 }
 
 impl CollectionsService {
-    /// Builds the service over a store (see [`crate::store::open_store`]).
+    /// Builds the service over a store (see [`crate::store::open_store`]) with the default
+    /// settings (no self-pay discount).
     pub fn new(store: Arc<dyn CollectionsStore>) -> Self {
-        Self { store }
+        Self::with_config(store, CollectionsConfig::default())
+    }
+
+    /// Builds the service over a store with the `[collections]` settings.
+    pub fn with_config(store: Arc<dyn CollectionsStore>, config: CollectionsConfig) -> Self {
+        Self { store, config }
     }
 
     /// Wraps the service in its generated tonic server (apply message limits with
@@ -43,11 +54,9 @@ impl CollectionsService {
     }
 }
 
-/// What the ledger-posting RPCs need that is not built yet.
-const POSTING_ISSUE: &str = "posting to the patient ledger (payments, refunds, write-offs, patient responsibility from remittance)";
 /// What statements, plans, dunning and agencies need that is not built yet.
 const COLLECTION_ISSUE: &str =
-    "patient billing (statements, payment plans, dunning, agency placement, aging reports)";
+    "patient billing (statements, payment plans, dunning, agency placement)";
 
 #[tonic::async_trait]
 impl pb::collections_service_server::CollectionsService for CollectionsService {
@@ -155,37 +164,118 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
 
     async fn list_ledger_entries(
         &self,
-        _request: Request<pb::ListLedgerEntriesRequest>,
+        request: Request<pb::ListLedgerEntriesRequest>,
     ) -> Result<Response<pb::ListLedgerEntriesResponse>, Status> {
-        Err(unimplemented("ListLedgerEntries", POSTING_ISSUE))
+        let tenant = tenant_id(&request)?;
+        let req = request.into_inner();
+        let size = PageSize::from_i32(req.page_size)?;
+        let account_id = required_id::<AccountId>("account_id", &req.account_id)?;
+        let kind = match pb::EntryKind::try_from(req.kind) {
+            Ok(pb::EntryKind::Unspecified) => None,
+            Ok(k) => Some(kind_from_proto(k)),
+            Err(_) => {
+                return Err(ServiceError::invalid_argument(
+                    "kind",
+                    format!("unknown entry kind {}", req.kind),
+                )
+                .into());
+            }
+        };
+        let fingerprint = QueryFingerprint::builder("collections.ListLedgerEntries")
+            .field("tenant", tenant.as_str())
+            .field("account_id", account_id.to_string())
+            .optional("kind", kind.map(EntryKind::as_str))
+            .finish();
+        let after = decode_page_token(&req.page_token, &fingerprint)?
+            .map(|cursor| {
+                JournalEntryId::parse(&cursor).map_err(|_| {
+                    ServiceError::invalid_argument("page_token", "malformed page token")
+                })
+            })
+            .transpose()?;
+        self.store
+            .get_account(&tenant, &account_id)
+            .await
+            .map_err(ServiceError::from)?
+            .ok_or_else(|| ServiceError::not_found(format!("account {account_id}")))?;
+        // An account's ledger is read whole: the running balance needs every earlier entry.
+        let entries = self
+            .store
+            .list_journal_entries(&tenant, &account_id)
+            .await
+            .map_err(ServiceError::from)?;
+        let mut running = Money::ZERO;
+        let mut rows = Vec::new();
+        for entry in &entries {
+            running += entry.balance_change();
+            let listed = kind.is_none_or(|k| k == entry.kind)
+                && after.as_ref().is_none_or(|a| entry.id > *a);
+            if listed {
+                rows.push((entry, running));
+                if rows.len() >= size.fetch_limit() as usize {
+                    break;
+                }
+            }
+        }
+        let (page, next_page_token) =
+            split_page(rows, size, &fingerprint, |(e, _)| e.id.to_string());
+        Ok(Response::new(pb::ListLedgerEntriesResponse {
+            entries: page
+                .iter()
+                .map(|(e, running)| entry_to_proto(e, Some(*running)))
+                .collect(),
+            next_page_token,
+        }))
     }
 
     async fn post_patient_responsibility(
         &self,
-        _request: Request<pb::PostPatientResponsibilityRequest>,
+        request: Request<pb::PostPatientResponsibilityRequest>,
     ) -> Result<Response<pb::PostPatientResponsibilityResponse>, Status> {
-        Err(unimplemented("PostPatientResponsibility", POSTING_ISSUE))
+        let tenant = tenant_id(&request)?;
+        self.post_responsibility(tenant, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn bill_self_pay(
+        &self,
+        request: Request<pb::BillSelfPayRequest>,
+    ) -> Result<Response<pb::BillSelfPayResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        self.bill_self_pay_encounter(tenant, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn record_payment(
         &self,
-        _request: Request<pb::RecordPaymentRequest>,
+        request: Request<pb::RecordPaymentRequest>,
     ) -> Result<Response<pb::RecordPaymentResponse>, Status> {
-        Err(unimplemented("RecordPayment", POSTING_ISSUE))
+        let tenant = tenant_id(&request)?;
+        self.record_payment_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn issue_refund(
         &self,
-        _request: Request<pb::IssueRefundRequest>,
+        request: Request<pb::IssueRefundRequest>,
     ) -> Result<Response<pb::IssueRefundResponse>, Status> {
-        Err(unimplemented("IssueRefund", POSTING_ISSUE))
+        let tenant = tenant_id(&request)?;
+        self.issue_refund_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn write_off(
         &self,
-        _request: Request<pb::WriteOffRequest>,
+        request: Request<pb::WriteOffRequest>,
     ) -> Result<Response<pb::WriteOffResponse>, Status> {
-        Err(unimplemented("WriteOff", POSTING_ISSUE))
+        let tenant = tenant_id(&request)?;
+        self.write_off_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn generate_statements(
@@ -218,9 +308,71 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
 
     async fn aging_report(
         &self,
-        _request: Request<pb::AgingReportRequest>,
+        request: Request<pb::AgingReportRequest>,
     ) -> Result<Response<pb::AgingReportResponse>, Status> {
-        Err(unimplemented("AgingReport", COLLECTION_ISSUE))
+        let tenant = tenant_id(&request)?;
+        let req = request.into_inner();
+        let size = PageSize::from_i32(req.page_size)?;
+        let as_of = optional_date("as_of_date", &req.as_of_date)?
+            .unwrap_or_else(|| chrono::Utc::now().date_naive());
+        let status = match pb::AccountStatus::try_from(req.status) {
+            Ok(pb::AccountStatus::Unspecified) => None,
+            Ok(s) => Some(status_from_proto(s)),
+            Err(_) => {
+                return Err(ServiceError::invalid_argument(
+                    "status",
+                    format!("unknown account status {}", req.status),
+                )
+                .into());
+            }
+        };
+        let min_bucket = match pb::AgingBucket::try_from(req.min_bucket) {
+            Ok(pb::AgingBucket::Unspecified) => 1,
+            Ok(b) => u8::try_from(b as i32).unwrap_or(1),
+            Err(_) => {
+                return Err(ServiceError::invalid_argument(
+                    "min_bucket",
+                    format!("unknown aging bucket {}", req.min_bucket),
+                )
+                .into());
+            }
+        };
+        let filter = AgingReportFilter { status, min_bucket };
+        let fingerprint = QueryFingerprint::builder("collections.AgingReport")
+            .field("tenant", tenant.as_str())
+            .field("as_of_date", as_of.to_string())
+            .optional("status", status.map(AccountStatus::as_str))
+            .field("min_bucket", min_bucket.to_string())
+            .finish();
+        let after = decode_page_token(&req.page_token, &fingerprint)?
+            .map(|cursor| {
+                AccountId::parse(&cursor).map_err(|_| {
+                    ServiceError::invalid_argument("page_token", "malformed page token")
+                })
+            })
+            .transpose()?;
+        let report = self
+            .store
+            .aging_report(&tenant, as_of, &filter, after.as_ref(), size.fetch_limit())
+            .await
+            .map_err(ServiceError::from)?;
+        let (page, next_page_token) = split_page(report.rows, size, &fingerprint, |r| {
+            r.account_id.to_string()
+        });
+        Ok(Response::new(pb::AgingReportResponse {
+            totals: Some(aging_to_proto(&report.totals)),
+            account_count: u32::try_from(report.account_count).unwrap_or(u32::MAX),
+            rows: page
+                .iter()
+                .map(|r| pb::AgingReportRow {
+                    account_id: r.account_id.to_string(),
+                    patient_ref: r.patient_ref.clone(),
+                    status: status_to_proto(r.status) as i32,
+                    aging: Some(aging_to_proto(&r.aging)),
+                })
+                .collect(),
+            next_page_token,
+        }))
     }
 }
 
@@ -254,10 +406,65 @@ pub fn to_proto(a: &Account, aging: Option<&Aging>) -> pb::Account {
         created_at: Some(timestamp(a.created_at)),
         updated_at: Some(timestamp(a.updated_at)),
         aging: aging.map(aging_to_proto),
+        credit_balance: a.credit_balance().to_string(),
+        amount_due: a.amount_due().to_string(),
         // Statements and plans are not built yet.
         first_statement_date: String::new(),
         last_statement_date: String::new(),
         payment_plan_id: String::new(),
+    }
+}
+
+fn kind_from_proto(k: pb::EntryKind) -> EntryKind {
+    match k {
+        // Unspecified never reaches here (it means "no filter").
+        pb::EntryKind::Unspecified | pb::EntryKind::Adjustment => EntryKind::Adjustment,
+        pb::EntryKind::PatientResponsibility => EntryKind::PatientResponsibility,
+        pb::EntryKind::Payment => EntryKind::Payment,
+        pb::EntryKind::Refund => EntryKind::Refund,
+        pb::EntryKind::WriteOff => EntryKind::WriteOff,
+        pb::EntryKind::Reversal => EntryKind::Reversal,
+        pb::EntryKind::SelfPayCharge => EntryKind::SelfPayCharge,
+    }
+}
+
+fn kind_to_proto(k: EntryKind) -> pb::EntryKind {
+    match k {
+        EntryKind::PatientResponsibility => pb::EntryKind::PatientResponsibility,
+        EntryKind::Payment => pb::EntryKind::Payment,
+        EntryKind::Refund => pb::EntryKind::Refund,
+        EntryKind::WriteOff => pb::EntryKind::WriteOff,
+        EntryKind::Adjustment => pb::EntryKind::Adjustment,
+        EntryKind::Reversal => pb::EntryKind::Reversal,
+        EntryKind::SelfPayCharge => pb::EntryKind::SelfPayCharge,
+    }
+}
+
+/// Maps a posted journal entry to its wire form; `running` is the patient balance after it
+/// (ListLedgerEntries).
+pub fn entry_to_proto(e: &JournalEntry, running: Option<Money>) -> pb::JournalEntry {
+    pb::JournalEntry {
+        id: e.id.to_string(),
+        account_id: e.account_id.to_string(),
+        kind: kind_to_proto(e.kind) as i32,
+        memo: e.memo.clone(),
+        posted_at: Some(timestamp(e.posted_at)),
+        idempotency_key: e.idempotency_key.clone().unwrap_or_default(),
+        postings: e
+            .postings
+            .iter()
+            .map(|p| pb::Posting {
+                ledger_account: p.ledger_account.as_str().to_owned(),
+                amount: p.amount.to_string(),
+                claim_id: p.claim.map(|c| c.to_string()).unwrap_or_default(),
+            })
+            .collect(),
+        source_ref: e.source_ref.clone().unwrap_or_default(),
+        balance_change: e.balance_change().to_string(),
+        running_balance: running.map(|r| r.to_string()).unwrap_or_default(),
+        payer_type: e
+            .payer_type
+            .map_or(pb::PayerType::Unspecified, payer_type_to_proto) as i32,
     }
 }
 

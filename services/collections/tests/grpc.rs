@@ -103,13 +103,14 @@ medbill_storage::conformance_tests! {
         let account_id = AccountId::parse(&opened.id)?;
         let legs = |debit: LedgerAccount, credit: LedgerAccount, amount: &str| -> anyhow::Result<Vec<Posting>> {
             let amount = Money::parse(amount)?;
-            Ok(vec![Posting { ledger_account: debit, amount }, Posting { ledger_account: credit, amount: -amount }])
+            Ok(vec![Posting::new(debit, amount), Posting::new(credit, -amount)])
         };
         let responsibility = NewJournalEntry {
             account_id,
             kind: EntryKind::PatientResponsibility,
             memo: "PR".into(),
             source_ref: None,
+            payer_type: None,
             postings: legs(LedgerAccount::PatientAr, LedgerAccount::InsuranceAr, "125.40")?,
         };
         let mut tx = store.database().begin().await?;
@@ -246,16 +247,10 @@ medbill_storage::conformance_tests! {
         let (server, _) = serve(db).await?;
         let mut a = client(&server, Caller::TenantA);
         let results = [
-            a.list_ledger_entries(pb::ListLedgerEntriesRequest::default()).await.map(|_| ()),
-            a.post_patient_responsibility(pb::PostPatientResponsibilityRequest::default()).await.map(|_| ()),
-            a.record_payment(pb::RecordPaymentRequest::default()).await.map(|_| ()),
-            a.issue_refund(pb::IssueRefundRequest::default()).await.map(|_| ()),
-            a.write_off(pb::WriteOffRequest::default()).await.map(|_| ()),
             a.generate_statements(pb::GenerateStatementsRequest::default()).await.map(|_| ()),
             a.create_payment_plan(pb::CreatePaymentPlanRequest::default()).await.map(|_| ()),
             a.run_dunning(pb::RunDunningRequest::default()).await.map(|_| ()),
             a.place_with_agency(pb::PlaceWithAgencyRequest::default()).await.map(|_| ()),
-            a.aging_report(pb::AgingReportRequest::default()).await.map(|_| ()),
         ];
         for result in results {
             let status = result.expect_err("not built yet");

@@ -15,11 +15,11 @@
 //! journal entry's idempotency key is only ever checked by inserting it (the unique index
 //! `journal_entries_by_key` enforces it without a plan), so there is no look-up by key to check.
 //!
-//! Not covered, because their SQL rather than the indexes decides: the balance `GetAccount`
-//! computes (without statistics both backends read all of the tenant's `PATIENT_AR` postings
-//! through `postings_by_ledger_account` and match each to the account's entries, instead of
-//! reading the account's entries and then their postings), and on SQLite the postings
-//! `ListJournalEntries` reads (SQLite walks all of the tenant's postings in primary-key order,
+//! The balance `GetAccount` computes tests the ledger account inside its sum and joins with
+//! `CROSS JOIN`, so both backends read the account's entries and then their postings (with the
+//! ledger account in the WHERE clause they read all of the tenant's `PATIENT_AR` postings
+//! through `postings_by_ledger_account`). Not covered, because their SQL rather than the indexes
+//! decides: on SQLite the postings `ListJournalEntries` reads (SQLite walks all of the tenant's postings in primary-key order,
 //! which spares it a sort, and looks up each one's entry).
 
 use medbill_collections::store::{PG_MIGRATOR, SQLITE_MIGRATOR};
@@ -78,17 +78,21 @@ const LOOKUPS: &[Lookup] = &[
     Lookup {
         name: "account by id, with its balance",
         sql: "SELECT a.tenant_id, a.id, a.patient_ref, a.guarantor_ref, a.status, a.created_at, \
-              a.updated_at, CAST(COALESCE((SELECT SUM(p.amount_cents) FROM postings p \
-              JOIN journal_entries e ON e.tenant_id = p.tenant_id AND e.id = p.entry_id \
-              WHERE e.tenant_id = a.tenant_id AND e.account_id = a.id \
-              AND p.ledger_account = 'PATIENT_AR'), 0) AS BIGINT) AS balance_cents FROM accounts a \
-              WHERE a.tenant_id = $1 AND a.id = $2",
+              a.updated_at, CAST(COALESCE((SELECT SUM(CASE WHEN p.ledger_account = 'PATIENT_AR' \
+              THEN p.amount_cents ELSE 0 END) FROM journal_entries e CROSS JOIN postings p \
+              WHERE p.tenant_id = e.tenant_id AND p.entry_id = e.id \
+              AND e.tenant_id = a.tenant_id AND e.account_id = a.id), 0) AS BIGINT) AS balance_cents \
+              FROM accounts a WHERE a.tenant_id = $1 AND a.id = $2",
         args: &[Text("t-0"), Text(ACCOUNT_6)],
-        // The account only: the balance's join order is not checked (see the module docs).
-        uses: &[Use {
-            alias: Some("a"),
-            ..ACCOUNT_BY_ID
-        }],
+        // The account, then its entries, then their postings: never the tenant's postings.
+        uses: &[
+            Use {
+                alias: Some("a"),
+                ..ACCOUNT_BY_ID
+            },
+            ENTRIES_OF_ACCOUNT,
+            POSTINGS_OF_ENTRY,
+        ],
         postgres_only: false,
     },
     Lookup {
@@ -108,8 +112,8 @@ const LOOKUPS: &[Lookup] = &[
     Lookup {
         name: "journal entries of an account",
         sql: "SELECT tenant_id, id, account_id, kind, memo, source_ref, posted_at, \
-              idempotency_key FROM journal_entries WHERE tenant_id = $1 AND account_id = $2 \
-              ORDER BY id",
+              idempotency_key FROM journal_entries WHERE tenant_id = $1 \
+              AND account_id = $2 ORDER BY id",
         args: &[Text("t-0"), Text(ACCOUNT_6)],
         uses: &[Use {
             alias: None,
@@ -119,7 +123,7 @@ const LOOKUPS: &[Lookup] = &[
     },
     Lookup {
         name: "postings of an account",
-        sql: "SELECT p.entry_id, p.line_no, p.ledger_account, p.amount_cents \
+        sql: "SELECT p.entry_id, p.line_no, p.ledger_account, p.amount_cents, p.claim_ref \
               FROM postings p JOIN journal_entries e ON e.tenant_id = p.tenant_id AND e.id = p.entry_id \
               WHERE e.tenant_id = $1 AND e.account_id = $2 ORDER BY p.entry_id, p.line_no",
         args: &[Text("t-0"), Text(ACCOUNT_6)],
@@ -181,12 +185,12 @@ async fn fill(db: &Database, first: i64, last: i64) -> anyhow::Result<()> {
              SELECT 't-' || (i % 3), {account}, 'p-' || i, 'OPEN', i, i FROM n"
         ),
         format!(
-            "INSERT INTO postings (tenant_id, entry_id, line_no, ledger_account, amount_cents) \
-             SELECT 't-' || (i % 3), {entry}, 1, 'PATIENT_AR', 100 FROM n"
+            "INSERT INTO postings (tenant_id, entry_id, line_no, ledger_account, amount_cents, \
+             account_id, posted_at) SELECT 't-' || (i % 3), {entry}, 1, 'PATIENT_AR', 100, {account}, i FROM n"
         ),
         format!(
-            "INSERT INTO postings (tenant_id, entry_id, line_no, ledger_account, amount_cents) \
-             SELECT 't-' || (i % 3), {entry}, 2, 'REVENUE', -100 FROM n"
+            "INSERT INTO postings (tenant_id, entry_id, line_no, ledger_account, amount_cents, \
+             account_id, posted_at) SELECT 't-' || (i % 3), {entry}, 2, 'REVENUE', -100, {account}, i FROM n"
         ),
         format!(
             "INSERT INTO journal_entries (tenant_id, id, account_id, kind, memo, posted_at, \

@@ -70,12 +70,10 @@ fn entry(
         kind,
         memo: format!("{kind} test"),
         source_ref: Some("claim-1".to_owned()),
+        payer_type: None,
         postings: legs
             .iter()
-            .map(|(ledger_account, amount)| Posting {
-                ledger_account: *ledger_account,
-                amount: money(amount),
-            })
+            .map(|(ledger_account, amount)| Posting::new(*ledger_account, money(amount)))
             .collect(),
     }
 }
@@ -299,6 +297,24 @@ medbill_storage::conformance_tests! {
         });
         let err = result.expect_err("the trigger refuses an unbalanced entry");
         assert!(err.to_string().contains("unbalanced"), "{err}");
+        tx.rollback().await?;
+
+        // Balanced postings that name another account than their entry's.
+        let mut tx = db.begin().await?;
+        let result: Result<(), sqlx::Error> = with_tx!(tx, |conn| {
+            async {
+                for (line, ledger, cents) in [(1i64, "CASH", 1000i64), (2, "PATIENT_AR", -1000)] {
+                    sqlx::query("INSERT INTO postings (tenant_id, entry_id, line_no, ledger_account, amount_cents, account_id, posted_at) VALUES ('clinic-a', 'raw-2', $1, $2, $3, 'another', 0)")
+                        .bind(line).bind(ledger).bind(cents).execute(&mut *conn).await?;
+                }
+                sqlx::query("INSERT INTO journal_entries (tenant_id, id, account_id, kind, memo, posted_at) VALUES ('clinic-a', 'raw-2', $1, 'PAYMENT', '', 0)")
+                    .bind(&account_id).execute(&mut *conn).await?;
+                Ok(())
+            }
+            .await
+        });
+        let err = result.expect_err("the trigger refuses postings of another account");
+        assert!(err.to_string().contains("another account"), "{err}");
         tx.rollback().await?;
 
         // Posted history cannot be edited, extended or deleted.

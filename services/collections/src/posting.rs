@@ -1,0 +1,676 @@
+//! The RPCs that move money on the ledger: patient responsibility from remittance, self-pay
+//! bills, payments (the patient's and third parties'), refunds of a credit balance and
+//! write-offs. Each validates its request (errors name the field), locks the account, checks
+//! the balance rule it depends on, posts one balanced journal entry and its record, and commits
+//! them with its idempotency key: an error leaves nothing behind.
+
+use medbill_domain::{AccountId, ClaimId, EraId, EstimateId, Money, RefundId, TenantId};
+use medbill_proto::collections::v1 as pb;
+use medbill_proto::common::v1::AdjustmentGroup;
+use medbill_runtime::ServiceError;
+use medbill_runtime::fields::{identifier, money, optional_date, required_id, text};
+use medbill_runtime::idempotent::{Begun, IdempotentCall};
+use medbill_storage::Tx;
+use tonic::Status;
+
+use crate::model::{
+    Account, EntryKind, JournalEntry, LedgerAccount, NewJournalEntry, PayerType, PaymentMethod,
+    Posting, WriteOffKind,
+};
+use crate::records::{
+    NewPayment, NewRefund, NewResponsibility, NewSelfPayBill, ResponsibilityLine, allocate,
+};
+use crate::service::{CollectionsService, entry_to_proto, to_proto};
+
+/// Longest memo or reason accepted.
+const MEMO_LEN: usize = 500;
+
+/// Whose account a posting goes to.
+enum Target {
+    /// The named account.
+    Account(AccountId),
+    /// The patient's account, opened on demand.
+    Patient(String),
+}
+
+fn target(account_id: &str, patient_ref: &str) -> Result<Target, ServiceError> {
+    if !account_id.is_empty() {
+        return Ok(Target::Account(required_id("account_id", account_id)?));
+    }
+    match identifier("patient_ref", patient_ref, false)? {
+        Some(p) => Ok(Target::Patient(p)),
+        None => Err(ServiceError::invalid_argument(
+            "patient_ref",
+            "is required when account_id is empty",
+        )),
+    }
+}
+
+fn optional_id<I>(field: &str, raw: &str) -> Result<Option<I>, ServiceError>
+where
+    I: std::str::FromStr,
+    I::Err: std::fmt::Display,
+{
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    required_id(field, raw).map(Some)
+}
+
+/// A positive whole-cents amount.
+fn positive(field: &str, raw: &str) -> Result<Money, ServiceError> {
+    let amount = money(field, raw)?;
+    if !amount.is_positive() {
+        return Err(ServiceError::invalid_argument(
+            field,
+            format!("must be greater than zero, got {amount}"),
+        ));
+    }
+    whole_cents(field, amount)
+}
+
+fn whole_cents(field: &str, amount: Money) -> Result<Money, ServiceError> {
+    if amount.is_whole_cents() {
+        Ok(amount)
+    } else {
+        Err(ServiceError::invalid_argument(
+            field,
+            format!("{amount} is not a whole number of cents"),
+        ))
+    }
+}
+
+fn method(field: &str, raw: i32) -> Result<PaymentMethod, ServiceError> {
+    match pb::PaymentMethod::try_from(raw) {
+        Ok(pb::PaymentMethod::Cash) => Ok(PaymentMethod::Cash),
+        Ok(pb::PaymentMethod::Check) => Ok(PaymentMethod::Check),
+        Ok(pb::PaymentMethod::Card) => Ok(PaymentMethod::Card),
+        Ok(pb::PaymentMethod::Ach) => Ok(PaymentMethod::Ach),
+        Ok(pb::PaymentMethod::Other) => Ok(PaymentMethod::Other),
+        Ok(pb::PaymentMethod::Unspecified) => Err(ServiceError::invalid_argument(
+            field,
+            "is required (CASH, CHECK, CARD, ACH or OTHER)",
+        )),
+        Err(_) => Err(ServiceError::invalid_argument(
+            field,
+            format!("unknown payment method {raw}"),
+        )),
+    }
+}
+
+fn payer_type(raw: i32) -> Result<PayerType, ServiceError> {
+    Ok(match pb::PayerType::try_from(raw) {
+        Ok(pb::PayerType::Unspecified | pb::PayerType::Patient) => PayerType::Patient,
+        Ok(pb::PayerType::Guarantor) => PayerType::Guarantor,
+        Ok(pb::PayerType::AutoInsurer) => PayerType::AutoInsurer,
+        Ok(pb::PayerType::LiabilityInsurer) => PayerType::LiabilityInsurer,
+        Ok(pb::PayerType::WorkersCompensation) => PayerType::WorkersCompensation,
+        Ok(pb::PayerType::Attorney) => PayerType::Attorney,
+        Ok(pb::PayerType::CharityFund) => PayerType::CharityFund,
+        Ok(pb::PayerType::CollectionAgency) => PayerType::CollectionAgency,
+        Err(_) => {
+            return Err(ServiceError::invalid_argument(
+                "payer_type",
+                format!("unknown payer type {raw}"),
+            ));
+        }
+    })
+}
+
+/// Maps a payer type to its wire form.
+pub fn payer_type_to_proto(t: PayerType) -> pb::PayerType {
+    match t {
+        PayerType::Patient => pb::PayerType::Patient,
+        PayerType::Guarantor => pb::PayerType::Guarantor,
+        PayerType::AutoInsurer => pb::PayerType::AutoInsurer,
+        PayerType::LiabilityInsurer => pb::PayerType::LiabilityInsurer,
+        PayerType::WorkersCompensation => pb::PayerType::WorkersCompensation,
+        PayerType::Attorney => pb::PayerType::Attorney,
+        PayerType::CharityFund => pb::PayerType::CharityFund,
+        PayerType::CollectionAgency => pb::PayerType::CollectionAgency,
+    }
+}
+
+fn write_off_kind(raw: i32) -> Result<WriteOffKind, ServiceError> {
+    match pb::WriteOffKind::try_from(raw) {
+        Ok(pb::WriteOffKind::BadDebt) => Ok(WriteOffKind::BadDebt),
+        Ok(pb::WriteOffKind::CharityCare) => Ok(WriteOffKind::CharityCare),
+        Ok(pb::WriteOffKind::SmallBalance) => Ok(WriteOffKind::SmallBalance),
+        Ok(pb::WriteOffKind::Administrative) => Ok(WriteOffKind::Administrative),
+        Ok(pb::WriteOffKind::PromptPayDiscount) => Ok(WriteOffKind::PromptPayDiscount),
+        Ok(pb::WriteOffKind::Unspecified) => Err(ServiceError::invalid_argument(
+            "kind",
+            "is required (BAD_DEBT, CHARITY_CARE, SMALL_BALANCE, ADMINISTRATIVE or PROMPT_PAY_DISCOUNT)",
+        )),
+        Err(_) => Err(ServiceError::invalid_argument(
+            "kind",
+            format!("unknown write-off kind {raw}"),
+        )),
+    }
+}
+
+fn memo(field: &str, raw: &str, required: bool) -> Result<String, ServiceError> {
+    Ok(text(field, raw, MEMO_LEN, required)?.unwrap_or_default())
+}
+
+/// The account after `entry` was posted to `before` (the entry's time is the account's
+/// `updated_at`, as the store wrote it).
+fn after(mut before: Account, entry: &JournalEntry) -> Account {
+    before.balance += entry.balance_change();
+    before.updated_at = entry.posted_at;
+    before
+}
+
+fn err(e: impl Into<ServiceError>) -> Status {
+    Status::from(e.into())
+}
+
+impl CollectionsService {
+    async fn target_account(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        target: &Target,
+    ) -> Result<Account, Status> {
+        match target {
+            Target::Account(id) => self.store.lock_account(tx, tenant, id).await,
+            Target::Patient(p) => self.store.patient_account(tx, tenant, p).await,
+        }
+        .map_err(err)
+    }
+
+    /// PostPatientResponsibility: see the proto. The amount's PR lines, when sent, must add up
+    /// to it; a reversal may not take back more than was posted for the claim; a corrected
+    /// adjudication posts the difference with what the claim holds.
+    pub(crate) async fn post_responsibility(
+        &self,
+        tenant: TenantId,
+        req: pb::PostPatientResponsibilityRequest,
+    ) -> Result<pb::PostPatientResponsibilityResponse, Status> {
+        let call = IdempotentCall::of(&req)?;
+        let target = target(&req.account_id, &req.patient_ref)?;
+        let amount = whole_cents("amount", money("amount", &req.amount)?)?;
+        let claim: Option<ClaimId> = optional_id("claim_id", &req.claim_id)?;
+        let era: Option<EraId> = optional_id("era_id", &req.era_id)?;
+        let pcn = identifier("patient_control_number", &req.patient_control_number, false)?;
+        let service_date = optional_date("service_date", &req.service_date)?;
+        let memo_text = memo("memo", &req.memo, false)?;
+        if req.corrected && claim.is_none() {
+            return Err(err(ServiceError::invalid_argument(
+                "claim_id",
+                "is required for a corrected adjudication",
+            )));
+        }
+        if amount.is_zero() && !req.corrected {
+            return Err(err(ServiceError::invalid_argument(
+                "amount",
+                "must not be zero (negative for a reversal)",
+            )));
+        }
+        let mut lines = Vec::with_capacity(req.adjustments.len());
+        for (i, a) in req.adjustments.iter().enumerate() {
+            let field = format!("adjustments[{i}]");
+            if a.group != AdjustmentGroup::Pr as i32 {
+                return Err(err(ServiceError::invalid_argument(
+                    format!("{field}.group"),
+                    "must be PR (patient responsibility)",
+                )));
+            }
+            let reason =
+                identifier(&format!("{field}.reason"), &a.reason, true)?.unwrap_or_default();
+            let line_amount = whole_cents(
+                &format!("{field}.amount"),
+                money(&format!("{field}.amount"), &a.amount)?,
+            )?;
+            lines.push(ResponsibilityLine {
+                group: "PR".to_owned(),
+                reason,
+                amount: line_amount,
+            });
+        }
+        if !lines.is_empty() {
+            let sum: Money = lines.iter().map(|l| l.amount).sum();
+            if sum != amount {
+                return Err(err(ServiceError::invalid_argument(
+                    "adjustments",
+                    format!("the PR adjustments add up to {sum}, not the amount {amount}"),
+                )));
+            }
+        }
+
+        let mut op = match call.begin(self.store.database(), &tenant).await? {
+            Begun::Replay(first) => return Ok(first),
+            Begun::New(op) => op,
+        };
+        let account = self.target_account(op.tx(), &tenant, &target).await?;
+        let posted_for_claim = match &claim {
+            Some(c) => Some(
+                self.store
+                    .claim_responsibility(op.tx(), &tenant, &account.id, c)
+                    .await
+                    .map_err(err)?,
+            ),
+            None => None,
+        };
+        let change = if req.corrected {
+            amount - posted_for_claim.unwrap_or(Money::ZERO)
+        } else {
+            if let Some(posted) = posted_for_claim
+                && amount.is_negative()
+                && posted < -amount
+            {
+                return Err(err(ServiceError::FailedPrecondition(format!(
+                    "the reversal of {} exceeds the {posted} of patient responsibility posted for claim {}",
+                    -amount, req.claim_id
+                ))));
+            }
+            amount
+        };
+        if change.is_zero() {
+            // A correction that changes nothing: nothing to post.
+            let response = pb::PostPatientResponsibilityResponse {
+                account: Some(to_proto(&account, None)),
+                entry: None,
+            };
+            op.commit(&response).await?;
+            return Ok(response);
+        }
+        let kind = if change.is_positive() {
+            EntryKind::PatientResponsibility
+        } else {
+            EntryKind::Reversal
+        };
+        let memo_text = if memo_text.is_empty() {
+            match (req.corrected, kind) {
+                (true, _) => "patient responsibility, corrected adjudication".to_owned(),
+                (false, EntryKind::Reversal) => "patient responsibility reversed".to_owned(),
+                _ => "patient responsibility".to_owned(),
+            }
+        } else {
+            memo_text
+        };
+        let entry = NewJournalEntry {
+            account_id: account.id,
+            kind,
+            memo: memo_text,
+            source_ref: era.map(|e| e.to_string()),
+            payer_type: None,
+            postings: vec![
+                Posting::on_claim(LedgerAccount::PatientAr, change, claim),
+                Posting::on_claim(LedgerAccount::InsuranceAr, -change, claim),
+            ],
+        };
+        let posted = self
+            .store
+            .post_journal_entry(op.tx(), &tenant, call.key(), &entry)
+            .await
+            .map_err(err)?;
+        self.store
+            .insert_responsibility(
+                op.tx(),
+                &tenant,
+                &NewResponsibility {
+                    entry_id: posted.id,
+                    claim,
+                    era_id: era,
+                    patient_control_number: pcn,
+                    service_date,
+                    corrected: req.corrected,
+                    lines,
+                },
+            )
+            .await
+            .map_err(err)?;
+        let account = after(account, &posted);
+        let response = pb::PostPatientResponsibilityResponse {
+            account: Some(to_proto(&account, None)),
+            entry: Some(entry_to_proto(&posted, None)),
+        };
+        op.commit(&response).await?;
+        tracing::info!(account_id = %account.id, entry_id = %posted.id, "patient responsibility posted");
+        Ok(response)
+    }
+
+    /// BillSelfPay: the charges less the configured self-pay discount (rounded to the cent)
+    /// become patient A/R on the claim; one bill per claim.
+    pub(crate) async fn bill_self_pay_encounter(
+        &self,
+        tenant: TenantId,
+        req: pb::BillSelfPayRequest,
+    ) -> Result<pb::BillSelfPayResponse, Status> {
+        let call = IdempotentCall::of(&req)?;
+        let target = target(&req.account_id, &req.patient_ref)?;
+        let claim: ClaimId = required_id("claim_id", &req.claim_id)?;
+        let service_date = optional_date("service_date", &req.service_date)?.ok_or_else(|| {
+            ServiceError::invalid_argument(
+                "service_date",
+                "is required (a date such as 2026-03-02)",
+            )
+        })?;
+        let estimate: Option<EstimateId> = optional_id("estimate_id", &req.estimate_id)?;
+        if req.charges.is_empty() {
+            return Err(err(ServiceError::invalid_argument(
+                "charges",
+                "at least one charge line is required",
+            )));
+        }
+        let mut gross = Money::ZERO;
+        for (i, c) in req.charges.iter().enumerate() {
+            identifier(
+                &format!("charges[{i}].procedure_code"),
+                &c.procedure_code,
+                true,
+            )?;
+            gross += positive(&format!("charges[{i}].charge"), &c.charge)?;
+        }
+        let discount = gross.mul_rate(self.config.self_pay_discount).round_cents();
+        let net = gross - discount;
+
+        let mut op = match call.begin(self.store.database(), &tenant).await? {
+            Begun::Replay(first) => return Ok(first),
+            Begun::New(op) => op,
+        };
+        let account = self.target_account(op.tx(), &tenant, &target).await?;
+        let mut postings = Vec::with_capacity(3);
+        if net.is_positive() {
+            postings.push(Posting::on_claim(
+                LedgerAccount::PatientAr,
+                net,
+                Some(claim),
+            ));
+        }
+        if discount.is_positive() {
+            postings.push(Posting::on_claim(
+                LedgerAccount::SelfPayDiscount,
+                discount,
+                Some(claim),
+            ));
+        }
+        postings.push(Posting::on_claim(
+            LedgerAccount::PatientServiceRevenue,
+            -gross,
+            Some(claim),
+        ));
+        let entry = NewJournalEntry {
+            account_id: account.id,
+            kind: EntryKind::SelfPayCharge,
+            memo: format!("self-pay encounter of {service_date}"),
+            source_ref: Some(claim.to_string()),
+            payer_type: None,
+            postings,
+        };
+        let posted = self
+            .store
+            .post_journal_entry(op.tx(), &tenant, call.key(), &entry)
+            .await
+            .map_err(err)?;
+        self.store
+            .insert_self_pay_bill(
+                op.tx(),
+                &tenant,
+                &NewSelfPayBill {
+                    claim,
+                    entry_id: posted.id,
+                    service_date,
+                    gross,
+                    discount,
+                    estimate_id: estimate,
+                },
+            )
+            .await
+            .map_err(err)?;
+        let account = after(account, &posted);
+        let response = pb::BillSelfPayResponse {
+            account: Some(to_proto(&account, None)),
+            entry: Some(entry_to_proto(&posted, None)),
+            gross_charges: gross.to_string(),
+            discount: discount.to_string(),
+            patient_amount: net.to_string(),
+        };
+        op.commit(&response).await?;
+        Ok(response)
+    }
+
+    /// RecordPayment: debit CASH, credit PATIENT_AR allocated to the named claim or the oldest
+    /// open claims; what is left is a credit balance (PATIENT_AR tied to no claim).
+    pub(crate) async fn record_payment_rpc(
+        &self,
+        tenant: TenantId,
+        req: pb::RecordPaymentRequest,
+    ) -> Result<pb::RecordPaymentResponse, Status> {
+        let call = IdempotentCall::of(&req)?;
+        let account_id: AccountId = required_id("account_id", &req.account_id)?;
+        let amount = positive("amount", &req.amount)?;
+        let method = method("method", req.method)?;
+        let reference = identifier("reference", &req.reference, false)?;
+        if matches!(method, PaymentMethod::Check | PaymentMethod::Ach) && reference.is_none() {
+            return Err(err(ServiceError::invalid_argument(
+                "reference",
+                format!("is required for a {method} payment (check number or ACH trace)"),
+            )));
+        }
+        let received_date = optional_date("received_date", &req.received_date)?
+            .unwrap_or_else(|| chrono::Utc::now().date_naive());
+        let memo_text = memo("memo", &req.memo, false)?;
+        let payer = payer_type(req.payer_type)?;
+        let payer_ref = identifier("payer_ref", &req.payer_ref, false)?;
+        let claim: Option<ClaimId> = optional_id("claim_id", &req.claim_id)?;
+
+        let mut op = match call.begin(self.store.database(), &tenant).await? {
+            Begun::Replay(first) => return Ok(first),
+            Begun::New(op) => op,
+        };
+        let account = self
+            .store
+            .lock_account(op.tx(), &tenant, &account_id)
+            .await
+            .map_err(err)?;
+        let open = self
+            .store
+            .claim_balances(op.tx(), &tenant, &account_id)
+            .await
+            .map_err(err)?;
+        let mut postings = vec![Posting::new(LedgerAccount::Cash, amount)];
+        postings.extend(
+            allocate(amount, &open, claim)
+                .into_iter()
+                .map(|(c, part)| Posting::on_claim(LedgerAccount::PatientAr, -part, c)),
+        );
+        let payment_id = uuid::Uuid::now_v7();
+        let entry = NewJournalEntry {
+            account_id,
+            kind: EntryKind::Payment,
+            memo: if memo_text.is_empty() {
+                format!("{method} payment from {payer}").to_lowercase()
+            } else {
+                memo_text
+            },
+            source_ref: Some(payment_id.to_string()),
+            payer_type: Some(payer),
+            postings,
+        };
+        let posted = self
+            .store
+            .post_journal_entry(op.tx(), &tenant, call.key(), &entry)
+            .await
+            .map_err(err)?;
+        self.store
+            .insert_payment(
+                op.tx(),
+                &tenant,
+                &NewPayment {
+                    id: payment_id,
+                    account_id,
+                    entry_id: posted.id,
+                    payer_type: payer,
+                    payer_ref,
+                    method,
+                    reference,
+                    received_date,
+                    amount,
+                    claim,
+                },
+            )
+            .await
+            .map_err(err)?;
+        let account = after(account, &posted);
+        let response = pb::RecordPaymentResponse {
+            account: Some(to_proto(&account, None)),
+            entry: Some(entry_to_proto(&posted, None)),
+            // Payment plans are not built yet.
+            installments_paid: Vec::new(),
+        };
+        op.commit(&response).await?;
+        Ok(response)
+    }
+
+    /// IssueRefund: at most the credit balance (FAILED_PRECONDITION naming both amounts).
+    pub(crate) async fn issue_refund_rpc(
+        &self,
+        tenant: TenantId,
+        req: pb::IssueRefundRequest,
+    ) -> Result<pb::IssueRefundResponse, Status> {
+        let call = IdempotentCall::of(&req)?;
+        let account_id: AccountId = required_id("account_id", &req.account_id)?;
+        let amount = positive("amount", &req.amount)?;
+        let method = method("method", req.method)?;
+        let reason = memo("reason", &req.reason, true)?;
+        let reference = identifier("reference", &req.reference, false)?;
+
+        let mut op = match call.begin(self.store.database(), &tenant).await? {
+            Begun::Replay(first) => return Ok(first),
+            Begun::New(op) => op,
+        };
+        let account = self
+            .store
+            .lock_account(op.tx(), &tenant, &account_id)
+            .await
+            .map_err(err)?;
+        let credit = account.credit_balance();
+        if amount > credit {
+            return Err(err(ServiceError::FailedPrecondition(format!(
+                "amount {amount} exceeds the credit balance {credit} of account {account_id}"
+            ))));
+        }
+        let refund_id = RefundId::new();
+        let entry = NewJournalEntry {
+            account_id,
+            kind: EntryKind::Refund,
+            memo: reason.clone(),
+            source_ref: Some(refund_id.to_string()),
+            payer_type: None,
+            postings: vec![
+                Posting::new(LedgerAccount::PatientAr, amount),
+                Posting::new(LedgerAccount::RefundsPayable, -amount),
+            ],
+        };
+        let posted = self
+            .store
+            .post_journal_entry(op.tx(), &tenant, call.key(), &entry)
+            .await
+            .map_err(err)?;
+        let refund = NewRefund {
+            id: refund_id,
+            account_id,
+            entry_id: posted.id,
+            amount,
+            method,
+            reason,
+            reference,
+        };
+        self.store
+            .insert_refund(op.tx(), &tenant, &refund)
+            .await
+            .map_err(err)?;
+        let account = after(account, &posted);
+        let response = pb::IssueRefundResponse {
+            refund: Some(pb::Refund {
+                id: refund.id.to_string(),
+                account_id: account_id.to_string(),
+                amount: amount.to_string(),
+                method: req.method,
+                status: pb::RefundStatus::Pending as i32,
+                reason: refund.reason,
+                reference: refund.reference.unwrap_or_default(),
+                journal_entry_id: posted.id.to_string(),
+                created_at: Some(medbill_runtime::fields::timestamp(posted.posted_at)),
+            }),
+            account: Some(to_proto(&account, None)),
+            entry: Some(entry_to_proto(&posted, None)),
+        };
+        op.commit(&response).await?;
+        Ok(response)
+    }
+
+    /// WriteOff: at most the balance owed (FAILED_PRECONDITION naming both amounts); empty
+    /// amount means all of it. Allocated to the oldest open claims like a payment.
+    pub(crate) async fn write_off_rpc(
+        &self,
+        tenant: TenantId,
+        req: pb::WriteOffRequest,
+    ) -> Result<pb::WriteOffResponse, Status> {
+        let call = IdempotentCall::of(&req)?;
+        let account_id: AccountId = required_id("account_id", &req.account_id)?;
+        let amount = if req.amount.is_empty() {
+            None
+        } else {
+            Some(positive("amount", &req.amount)?)
+        };
+        let kind = write_off_kind(req.kind)?;
+        let reason = memo("reason", &req.reason, true)?;
+
+        let mut op = match call.begin(self.store.database(), &tenant).await? {
+            Begun::Replay(first) => return Ok(first),
+            Begun::New(op) => op,
+        };
+        let account = self
+            .store
+            .lock_account(op.tx(), &tenant, &account_id)
+            .await
+            .map_err(err)?;
+        let due = account.amount_due();
+        let amount = amount.unwrap_or(due);
+        if !amount.is_positive() {
+            return Err(err(ServiceError::FailedPrecondition(format!(
+                "account {account_id} owes nothing (balance {}): there is nothing to write off",
+                account.balance
+            ))));
+        }
+        if amount > due {
+            return Err(err(ServiceError::FailedPrecondition(format!(
+                "amount {amount} exceeds the balance {due} owed on account {account_id}"
+            ))));
+        }
+        let open = self
+            .store
+            .claim_balances(op.tx(), &tenant, &account_id)
+            .await
+            .map_err(err)?;
+        let mut postings = vec![Posting::new(kind.ledger_account(), amount)];
+        postings.extend(
+            allocate(amount, &open, None)
+                .into_iter()
+                .map(|(c, part)| Posting::on_claim(LedgerAccount::PatientAr, -part, c)),
+        );
+        let entry = NewJournalEntry {
+            account_id,
+            kind: EntryKind::WriteOff,
+            memo: reason,
+            source_ref: None,
+            payer_type: None,
+            postings,
+        };
+        let posted = self
+            .store
+            .post_journal_entry(op.tx(), &tenant, call.key(), &entry)
+            .await
+            .map_err(err)?;
+        let account = after(account, &posted);
+        let response = pb::WriteOffResponse {
+            account: Some(to_proto(&account, None)),
+            entry: Some(entry_to_proto(&posted, None)),
+        };
+        op.commit(&response).await?;
+        Ok(response)
+    }
+}

@@ -3,19 +3,27 @@
 //!
 //! - [`model`]: the received file, its ERAs (one per 835 transaction set), their payment summary and
 //!   balance problems.
-//! - [`delivery`]: the outbox messages remittance owes collections, and their gRPC delivery.
+//! - [`delivery`]: the outbox messages remittance owes claims and collections, and their gRPC
+//!   delivery.
+//! - [`directory`]: the claims payments are matched to, asked over gRPC.
+//! - [`matching`]: the rules matching a claim payment to its claim and its lines to claim lines.
+//! - [`posting`]: the posting worker: match, then post once, in one transaction.
 //! - [`ingest`]: reading and balancing a received 835, set by set, with `medbill_x12` (when a set or a
 //!   file is rejected, and which element is the payer's identity).
 //! - [`intake`]: storing a file once and each of its sets as an ERA, in one transaction.
-//! - [`service`]: [`RemittanceService`], the gRPC service (IngestEra, IngestEraStream, GetEra, ListEras;
-//!   the rest answer UNIMPLEMENTED saying what is not built yet).
+//! - [`service`]: [`RemittanceService`], the gRPC service (IngestEra, IngestEraStream, GetEra, ListEras,
+//!   ListClaimPayments, MatchClaimPayment, PostUnbalancedEra; the rest answer UNIMPLEMENTED saying
+//!   what is not built yet).
 //! - [`store`]: the [`EraStore`] trait and its PostgreSQL/SQLite implementation.
 //! - [`start`]: the service as the binary runs it (see `medbill_runtime::service`).
 
 pub mod delivery;
+pub mod directory;
 pub mod ingest;
 pub mod intake;
+pub mod matching;
 pub mod model;
+pub mod posting;
 pub mod service;
 pub mod store;
 
@@ -31,6 +39,9 @@ use medbill_runtime::service::{
 };
 use medbill_runtime::{ServiceKind, grpc_route};
 
+/// How often the posting worker looks for ERAs to post when nothing wakes it.
+const POSTING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The remittance service as the binary lists it (no settings of its own yet).
 pub const SERVICE: ServiceDef = ServiceDef {
     service: ServiceKind::Remittance,
@@ -40,19 +51,34 @@ pub const SERVICE: ServiceDef = ServiceDef {
 };
 
 /// Starts the remittance service: opens its store (running migrations) and returns its gRPC
-/// routes and its outbox delivery to collections ([`delivery::DESTINATIONS`]), for which the
+/// routes, its posting worker ([`posting::posting_task`], matching through the claims service)
+/// and its outbox delivery to claims and collections ([`delivery::DESTINATIONS`]), for which the
 /// binary runs a relay.
 pub async fn start(ctx: StartContext) -> Result<ServiceParts, StartError> {
     let db = ctx.database().await?;
     let store = open_store(db.clone())
         .await
         .map_err(StartError::Migrations)?;
-    let server = RemittanceService::new(store).into_server();
-    let collections = delivery::CollectionsDelivery::new(
-        ctx.channel(ServiceKind::Collections)?,
-        ctx.config().auth.clone(),
+    let auth = ctx.config().auth.clone();
+    let claims = ctx.channel(ServiceKind::Claims)?;
+    let directory = directory::GrpcClaimDirectory::new(claims.clone(), auth.clone());
+    let poster = posting::Poster::new(
+        store.clone(),
+        std::sync::Arc::new(directory),
+        medbill_storage::outbox::default_owner(),
     );
+    let server = RemittanceService::new(store)
+        .with_poster(poster.clone())
+        .into_server();
+    let deliveries = delivery::Deliveries {
+        claims: delivery::ClaimsDelivery::new(claims, auth.clone()),
+        collections: delivery::CollectionsDelivery::new(
+            ctx.channel(ServiceKind::Collections)?,
+            auth,
+        ),
+    };
     Ok(ServiceParts::new()
         .route(grpc_route!(server, ctx.grpc()))
-        .delivers(OutboxDelivery::new(db, delivery::DESTINATIONS, collections)))
+        .task(posting::posting_task(poster, POSTING_INTERVAL))
+        .delivers(OutboxDelivery::new(db, delivery::DESTINATIONS, deliveries)))
 }

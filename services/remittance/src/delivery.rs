@@ -152,7 +152,16 @@ impl Deliver for ClaimsDelivery {
                     .apply_adjudication(request)
                     .await
                     .map(drop)
-                    .map_err(classify)
+                    .map_err(|status| match status.code() {
+                        // The claim may wait for an earlier message of its own (a reversal
+                        // delivered after the correction that follows it): try again later.
+                        Code::FailedPrecondition => DeliveryError::Retryable(format!(
+                            "{:?}: {}",
+                            status.code(),
+                            status.message()
+                        )),
+                        _ => classify(status),
+                    })
             }
             _ => Err(DeliveryError::Permanent(format!(
                 "claims delivery does not take outbox destination {}",

@@ -465,7 +465,7 @@ medbill_storage::conformance_tests! {
 
         // The restarted process delivers each message once.
         let db = env.connect("remitcrash").await?;
-        medbill_remittance::open_store(db.clone()).await?;
+        let store = medbill_remittance::open_store(db.clone()).await?;
         let deliveries = Deliveries {
             claims: ClaimsDelivery::new(channel.clone(), two_tenant_auth()),
             collections: CollectionsDelivery::new(channel.clone(), two_tenant_auth()),

@@ -663,58 +663,76 @@ impl PaymentStore for SqlEraStore {
         let t = tenant.as_str();
         let era = era_id.to_string();
         let now = time::now_micros();
-        for o in outcomes {
-            let id = o.id.to_string();
-            let posted = o.status == PostingStatus::Posted;
+        // One UPDATE per batch; a payment moves only if it is still in `from`, so a batch that
+        // changes fewer rows than it names lost a race and the whole posting rolls back.
+        for part in outcomes.chunks(BATCH_ROWS) {
+            let rows: Vec<(String, String)> = part
+                .iter()
+                .map(|o| (o.id.to_string(), o.reverses.map(|r| r.to_string()).unwrap_or_default()))
+                .collect();
             let changed = with_tx!(tx, |conn| {
-                sqlx::query(
-                    "UPDATE claim_payments SET posting_status = $4, claim_id = $5, \
-                     match_note = $6, reverses_id = $7, posted_at = $8 \
-                     WHERE tenant_id = $1 AND id = $2 AND posting_status = $3",
-                )
-                .bind(t)
-                .bind(&id)
-                .bind(from.as_str())
-                .bind(o.status.as_str())
-                .bind(&o.claim_id)
-                .bind(&o.match_note)
-                .bind(o.reverses.map(|r| r.to_string()).unwrap_or_default())
-                .bind(posted.then_some(now))
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
+                let mut q = sqlx::QueryBuilder::new(
+                    "UPDATE claim_payments SET posting_status = v.column2, claim_id = v.column3, \
+                     match_note = v.column4, reverses_id = v.column5, \
+                     posted_at = CASE WHEN v.column2 = 'POSTED' THEN ",
+                );
+                q.push_bind(now);
+                q.push(" ELSE NULL END FROM (");
+                q.push_values(part.iter().zip(&rows), |mut b, (o, (id, reverses))| {
+                    b.push_bind(id.as_str())
+                        .push_bind(o.status.as_str())
+                        .push_bind(o.claim_id.as_str())
+                        .push_bind(o.match_note.as_str())
+                        .push_bind(reverses.as_str());
+                });
+                q.push(") AS v WHERE claim_payments.tenant_id = ");
+                q.push_bind(t);
+                q.push(" AND claim_payments.id = v.column1 AND claim_payments.posting_status = ");
+                q.push_bind(from.as_str());
+                q.build().execute(&mut *conn).await?.rows_affected()
             });
-            if changed != 1 {
+            if changed != part.len() as u64 {
                 return Err(EraStoreError::Conflict(format!(
-                    "claim payment {id} is no longer {}",
+                    "{} of {} claim payments of ERA {era} are no longer {}",
+                    part.len() as u64 - changed,
+                    part.len(),
                     from.as_str()
                 )));
             }
-            if !posted {
-                continue;
-            }
+        }
+        let mut lines = Vec::new();
+        for o in outcomes.iter().filter(|o| o.status == PostingStatus::Posted) {
+            let id = o.id.to_string();
             for (line, matched_by, claim_line, control) in &o.lines {
                 let line = i32::try_from(*line).map_err(|_| corrupt("line number", line.to_string()))?;
                 let claim_line = claim_line
                     .map(i32::try_from)
                     .transpose()
                     .map_err(|_| corrupt("claim line number", "too large"))?;
-                with_tx!(tx, |conn| {
-                    sqlx::query(
-                        "UPDATE claim_payment_lines SET matched_by = $4, claim_line_number = $5, \
-                         claim_line_control_number = $6 \
-                         WHERE tenant_id = $1 AND claim_payment_id = $2 AND line_number = $3",
-                    )
-                    .bind(t)
-                    .bind(&id)
-                    .bind(line)
-                    .bind(matched_by.as_str())
-                    .bind(claim_line)
-                    .bind(control)
-                    .execute(&mut *conn)
-                    .await?;
-                });
+                lines.push((id.clone(), line, *matched_by, claim_line, control.as_str()));
             }
+        }
+        for part in lines.chunks(BATCH_ROWS) {
+            with_tx!(tx, |conn| {
+                let mut q = sqlx::QueryBuilder::new(
+                    "UPDATE claim_payment_lines SET matched_by = v.column3, \
+                     claim_line_number = v.column4, claim_line_control_number = v.column5 FROM (",
+                );
+                q.push_values(part, |mut b, (id, line, how, claim_line, control)| {
+                    b.push_bind(id.as_str())
+                        .push_bind(*line)
+                        .push_bind(how.as_str())
+                        .push_bind(*claim_line)
+                        .push_bind(*control);
+                });
+                q.push(") AS v WHERE claim_payment_lines.tenant_id = ");
+                q.push_bind(t);
+                q.push(
+                    " AND claim_payment_lines.claim_payment_id = v.column1 \
+                     AND claim_payment_lines.line_number = v.column2",
+                );
+                q.build().execute(&mut *conn).await?;
+            });
         }
         let posted: Vec<&PostingOutcome> = outcomes
             .iter()

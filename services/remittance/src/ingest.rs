@@ -307,6 +307,11 @@ fn non_empty(s: &str) -> Option<String> {
     (!t.is_empty()).then(|| t.to_owned())
 }
 
+/// Returns the transaction set identifier (ST01) of the first set of `content`, if it has one.
+pub fn first_set_id(content: &[u8]) -> Option<String> {
+    first_set(content).map(|(id, _)| id)
+}
+
 /// The ST01 and position of the first transaction set of `content`, read a segment at a time.
 fn first_set(content: &[u8]) -> Option<(String, String)> {
     let mut segments = SegmentReader::new(content);

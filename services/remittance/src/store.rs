@@ -181,6 +181,15 @@ pub trait EraStore: PaymentStore {
 
     /// Returns the operator's reason an ERA was released for posting; empty when none.
     async fn review_reason(&self, tenant: &TenantId, id: EraId) -> Result<String, EraStoreError>;
+
+    /// Takes (or renews) the lease on retrieving 835s from payer route `route` for `owner`, for
+    /// `lease_micros`; false while another owner's lease runs.
+    async fn lease_route(
+        &self,
+        route: &str,
+        owner: &str,
+        lease_micros: i64,
+    ) -> Result<bool, EraStoreError>;
 }
 
 /// Runs the remittance migrations on `db` and returns the store over it.
@@ -932,6 +941,31 @@ impl EraStore for SqlEraStore {
         self.move_payments(tx, t, &id_text, PostingStatus::Held, PostingStatus::Pending)
             .await?;
         Ok(())
+    }
+
+    async fn lease_route(
+        &self,
+        route: &str,
+        owner: &str,
+        lease_micros: i64,
+    ) -> Result<bool, EraStoreError> {
+        let now = time::now_micros();
+        let won = with_db!(self.db, |pool| {
+            sqlx::query(
+                "INSERT INTO era_route_leases (route, owner, lease_until) VALUES ($1, $2, $3) \
+                 ON CONFLICT (route) DO UPDATE SET owner = excluded.owner, \
+                 lease_until = excluded.lease_until \
+                 WHERE era_route_leases.owner = excluded.owner OR era_route_leases.lease_until < $4",
+            )
+            .bind(route)
+            .bind(owner)
+            .bind(now.saturating_add(lease_micros))
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(won == 1)
     }
 
     async fn review_reason(&self, tenant: &TenantId, id: EraId) -> Result<String, EraStoreError> {

@@ -113,3 +113,10 @@ ALTER TABLE eras ADD COLUMN posting_lease_until BIGINT;
 ALTER TABLE eras ADD COLUMN posting_lease_owner TEXT NOT NULL DEFAULT '';
 -- The posting worker looks for RECEIVED ERAs of every tenant.
 CREATE INDEX eras_status_idx ON eras (status, id);
+
+-- Which replica is retrieving 835s from a payer route, until when (the pickup task's lease).
+CREATE TABLE era_route_leases (
+    route       TEXT   NOT NULL PRIMARY KEY,
+    owner       TEXT   NOT NULL,
+    lease_until BIGINT NOT NULL
+);

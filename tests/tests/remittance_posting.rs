@@ -116,7 +116,11 @@ async fn get(c: &mut Claims, id: &str) -> anyhow::Result<claims::Claim> {
 }
 
 /// Waits (up to 30 s) until the claim is in `status`.
-async fn until(c: &mut Claims, id: &str, status: claims::ClaimStatus) -> anyhow::Result<claims::Claim> {
+async fn until(
+    c: &mut Claims,
+    id: &str,
+    status: claims::ClaimStatus,
+) -> anyhow::Result<claims::Claim> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let current = get(c, id).await?;
@@ -134,11 +138,19 @@ async fn until(c: &mut Claims, id: &str, status: claims::ClaimStatus) -> anyhow:
 }
 
 /// Waits (up to 30 s) until the ERA is in `status`.
-async fn era_until(r: &mut Remit, id: &str, status: remit::EraStatus) -> anyhow::Result<remit::Era> {
+async fn era_until(
+    r: &mut Remit,
+    id: &str,
+    status: remit::EraStatus,
+) -> anyhow::Result<remit::Era> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let era = r
-            .get_era(remit::GetEraRequest { id: id.into(), include_claim_payments: true, include_content: false })
+            .get_era(remit::GetEraRequest {
+                id: id.into(),
+                include_claim_payments: true,
+                include_content: false,
+            })
             .await?
             .into_inner()
             .era
@@ -146,13 +158,22 @@ async fn era_until(r: &mut Remit, id: &str, status: remit::EraStatus) -> anyhow:
         if era.status == status as i32 {
             return Ok(era);
         }
-        anyhow::ensure!(Instant::now() < deadline, "ERA {id} stayed {:?}", era.status());
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "ERA {id} stayed {:?}",
+            era.status()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 /// Creates, scrubs and submits claims for `pcns`; returns them once the payer accepted them.
-async fn submitted_claims(c: &mut Claims, url: &str, pcns: &[&str], run: &str) -> anyhow::Result<Vec<claims::Claim>> {
+async fn submitted_claims(
+    c: &mut Claims,
+    url: &str,
+    pcns: &[&str],
+    run: &str,
+) -> anyhow::Result<Vec<claims::Claim>> {
     let covered = coverage(url, "ehr-patient-1", "SPX100000001").await?;
     let mut out = Vec::new();
     for pcn in pcns {
@@ -166,14 +187,20 @@ async fn submitted_claims(c: &mut Claims, url: &str, pcns: &[&str], run: &str) -
             .claim
             .expect("a claim");
         let scrubbed = c
-            .scrub_claim(claims::ScrubClaimRequest { idempotency_key: format!("s-{run}-{pcn}"), claim_id: claim.id.clone() })
+            .scrub_claim(claims::ScrubClaimRequest {
+                idempotency_key: format!("s-{run}-{pcn}"),
+                claim_id: claim.id.clone(),
+            })
             .await?
             .into_inner();
         assert!(scrubbed.passed, "{:?}", scrubbed.findings);
         out.push(claim);
     }
-    c.submit_claims(claims::SubmitClaimsRequest { idempotency_key: format!("sub-{run}"), ..Default::default() })
-        .await?;
+    c.submit_claims(claims::SubmitClaimsRequest {
+        idempotency_key: format!("sub-{run}"),
+        ..Default::default()
+    })
+    .await?;
     let mut accepted = Vec::new();
     for claim in out {
         accepted.push(until(c, &claim.id, claims::ClaimStatus::Accepted).await?);
@@ -189,10 +216,16 @@ fn x835(sets: &[(&str, &str, Vec<String>)]) -> Vec<u8> {
     out.push_str("GS*HP*SIMPPO*MEDBILL*20260601*1200*901*X*005010X221A1~");
     for (i, (amount, trace, claims)) in sets.iter().enumerate() {
         let control = format!("{:04}", i + 1);
-        let method = if amount.starts_with('0') { "NON" } else { "ACH" };
+        let method = if amount.starts_with('0') {
+            "NON"
+        } else {
+            "ACH"
+        };
         let mut segments = vec![
             format!("ST*835*{control}*005010X221A1"),
-            format!("BPR*I*{amount}*C*{method}*CCP*01*011000015*DA*123456789*1512345678**01*021000021*DA*987654321*20260601"),
+            format!(
+                "BPR*I*{amount}*C*{method}*CCP*01*011000015*DA*123456789*1512345678**01*021000021*DA*987654321*20260601"
+            ),
             format!("TRN*1*{trace}*1512345678"),
             "DTM*405*20260601".into(),
             format!("N1*PR*SIMULATED PPO HEALTH*XV*{PAYER}"),
@@ -232,22 +265,40 @@ fn paid_clp(pcn: &str, ccn: &str, line1: &str) -> Vec<String> {
     ]
 }
 
-async fn ingest(r: &mut Remit, key: &str, content: Vec<u8>) -> anyhow::Result<remit::IngestEraResponse> {
-    Ok(r.ingest_era(remit::IngestEraRequest { idempotency_key: key.into(), content, file_name: format!("{key}.835") })
-        .await?
-        .into_inner())
+async fn ingest(
+    r: &mut Remit,
+    key: &str,
+    content: Vec<u8>,
+) -> anyhow::Result<remit::IngestEraResponse> {
+    Ok(r.ingest_era(remit::IngestEraRequest {
+        idempotency_key: key.into(),
+        content,
+        file_name: format!("{key}.835"),
+    })
+    .await?
+    .into_inner())
 }
 
-async fn payments(r: &mut Remit, req: remit::ListClaimPaymentsRequest) -> anyhow::Result<Vec<remit::ClaimPayment>> {
-    Ok(r.list_claim_payments(req).await?.into_inner().claim_payments)
+async fn payments(
+    r: &mut Remit,
+    req: remit::ListClaimPaymentsRequest,
+) -> anyhow::Result<Vec<remit::ClaimPayment>> {
+    Ok(r.list_claim_payments(req)
+        .await?
+        .into_inner()
+        .claim_payments)
 }
 
 async fn events(c: &mut Claims, id: &str) -> anyhow::Result<usize> {
-    Ok(c.list_claim_events(claims::ListClaimEventsRequest { claim_id: id.into(), page_size: 500, page_token: String::new() })
-        .await?
-        .into_inner()
-        .events
-        .len())
+    Ok(c.list_claim_events(claims::ListClaimEventsRequest {
+        claim_id: id.into(),
+        page_size: 500,
+        page_token: String::new(),
+    })
+    .await?
+    .into_inner()
+    .events
+    .len())
 }
 
 /// The outbox rows remittance wrote for `destination`: (message key, payload).

@@ -47,9 +47,7 @@ pub use store::{ClaimStore, ClaimStoreError, SqlClaimStore, open_store};
 
 use medbill_connect::{Connections, PayerConnection};
 use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
-use medbill_runtime::service::{
-    Destination, ServiceDef, ServiceParts, StartContext, StartError,
-};
+use medbill_runtime::service::{Destination, ServiceDef, ServiceParts, StartContext, StartError};
 use medbill_runtime::{ServiceKind, grpc_route};
 pub use settings::{ClaimsConfig, SECTION};
 

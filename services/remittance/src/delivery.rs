@@ -37,7 +37,12 @@ pub async fn enqueue_adjudication(
     request: &claims_pb::ApplyAdjudicationRequest,
 ) -> Result<Enqueued, StorageError> {
     Destination::ClaimsApplyAdjudication
-        .enqueue(tx, tenant, &request.idempotency_key, &request.encode_to_vec())
+        .enqueue(
+            tx,
+            tenant,
+            &request.idempotency_key,
+            &request.encode_to_vec(),
+        )
         .await
 }
 
@@ -49,7 +54,12 @@ pub async fn enqueue_patient_responsibility(
     request: &pb::PostPatientResponsibilityRequest,
 ) -> Result<Enqueued, StorageError> {
     Destination::CollectionsPostPatientResponsibility
-        .enqueue(tx, tenant, &request.idempotency_key, &request.encode_to_vec())
+        .enqueue(
+            tx,
+            tenant,
+            &request.idempotency_key,
+            &request.encode_to_vec(),
+        )
         .await
 }
 
@@ -95,11 +105,14 @@ impl CollectionsDelivery {
             auth,
         }
     }
-
 }
 
 /// Builds a call as `tenant` (its token attached unless in dev mode).
-fn request<T>(auth: &AuthConfig, tenant: &str, body: T) -> Result<tonic::Request<T>, DeliveryError> {
+fn request<T>(
+    auth: &AuthConfig,
+    tenant: &str,
+    body: T,
+) -> Result<tonic::Request<T>, DeliveryError> {
     let mut request = tonic::Request::new(body);
     if !auth.is_dev_mode() {
         let token = auth.token_for_tenant(tenant).ok_or_else(|| {

@@ -70,7 +70,8 @@ pub trait ClaimDirectory: Send + Sync {
     ) -> Result<Vec<ClaimView>, DirectoryError>;
 
     /// Returns one claim of the tenant, or `None` when it has none with this id.
-    async fn by_id(&self, tenant: &TenantId, id: &str) -> Result<Option<ClaimView>, DirectoryError>;
+    async fn by_id(&self, tenant: &TenantId, id: &str)
+    -> Result<Option<ClaimView>, DirectoryError>;
 }
 
 /// [`ClaimDirectory`] over the claims service's gRPC API.
@@ -180,7 +181,11 @@ impl ClaimDirectory for GrpcClaimDirectory {
         }
     }
 
-    async fn by_id(&self, tenant: &TenantId, id: &str) -> Result<Option<ClaimView>, DirectoryError> {
+    async fn by_id(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<Option<ClaimView>, DirectoryError> {
         let request = self.request(tenant, pb::GetClaimRequest { id: id.to_owned() })?;
         match self.client.clone().get_claim(request).await {
             Ok(response) => Ok(response.into_inner().claim.as_ref().map(view)),

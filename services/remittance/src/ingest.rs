@@ -198,7 +198,10 @@ struct Parsed {
 
 /// Converts one CLP loop to what the store keeps, amounts in whole cents, dates read.
 fn claim_payment(c: &ClaimPayment<'_>) -> Result<NewClaimPayment, String> {
-    let at = format!("segment {} (CLP) at byte {}", c.segment_index, c.segment_offset);
+    let at = format!(
+        "segment {} (CLP) at byte {}",
+        c.segment_index, c.segment_offset
+    );
     let date = |q: &str| -> Result<Option<chrono::NaiveDate>, String> {
         c.dates
             .iter()
@@ -209,21 +212,34 @@ fn claim_payment(c: &ClaimPayment<'_>) -> Result<NewClaimPayment, String> {
     };
     let mut lines = Vec::with_capacity(c.services.len());
     for (i, s) in c.services.iter().enumerate() {
-        let svc_at = format!("segment {} (SVC) at byte {}", s.segment_index, s.segment_offset);
+        let svc_at = format!(
+            "segment {} (SVC) at byte {}",
+            s.segment_index, s.segment_offset
+        );
         lines.push(LinePayment {
-            line_number: u32::try_from(i + 1).map_err(|_| format!("X12 {svc_at}: too many lines"))?,
+            line_number: u32::try_from(i + 1)
+                .map_err(|_| format!("X12 {svc_at}: too many lines"))?,
             procedure: procedure(&s.procedure),
             submitted_procedure: s.submitted_procedure.as_deref().map(procedure),
             charge: whole_cents(s.charge, "SVC02", &svc_at)?,
             paid: whole_cents(s.paid, "SVC03", &svc_at)?,
-            revenue_code: s.revenue_code.as_deref().unwrap_or_default().trim().to_owned(),
+            revenue_code: s
+                .revenue_code
+                .as_deref()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
             units: s.units,
             service_date: s
                 .service_date()
                 .and_then(non_empty)
                 .map(|d| parse_x12_date(&d).map_err(|e| format!("X12 {svc_at}: DTM {e}")))
                 .transpose()?,
-            line_control_number: s.line_control_number().unwrap_or_default().trim().to_owned(),
+            line_control_number: s
+                .line_control_number()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
             allowed: s
                 .allowed()
                 .map(|a| whole_cents(a, "AMT*B6", &svc_at))
@@ -257,7 +273,11 @@ fn claim_payment(c: &ClaimPayment<'_>) -> Result<NewClaimPayment, String> {
         statement_from: date("232")?,
         statement_to: date("233")?,
         adjustments: adjustments(&c.adjustments, &at)?,
-        remarks: c.remark_codes().iter().map(|r| r.trim().to_owned()).collect(),
+        remarks: c
+            .remark_codes()
+            .iter()
+            .map(|r| r.trim().to_owned())
+            .collect(),
         lines,
     })
 }

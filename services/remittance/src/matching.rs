@@ -24,7 +24,10 @@ pub fn match_claim<'a>(
     if candidates.is_empty() {
         return Err(format!("no claim has patient control number (CLP01) {pcn}"));
     }
-    let same_payer: Vec<&ClaimView> = candidates.iter().filter(|c| c.payer_id == payer_id).collect();
+    let same_payer: Vec<&ClaimView> = candidates
+        .iter()
+        .filter(|c| c.payer_id == payer_id)
+        .collect();
     if same_payer.is_empty() {
         let billed: Vec<&str> = candidates.iter().map(|c| c.payer_id.as_str()).collect();
         return Err(format!(
@@ -43,7 +46,11 @@ pub fn match_claim<'a>(
         .ok_or_else(|| {
             let totals: Vec<String> = same_payer
                 .iter()
-                .map(|c| c.total_charge.map(|t| t.to_string()).unwrap_or_else(|| "?".into()))
+                .map(|c| {
+                    c.total_charge
+                        .map(|t| t.to_string())
+                        .unwrap_or_else(|| "?".into())
+                })
                 .collect();
             format!(
                 "CLP03 charge {} does not equal the total charge {} of the claim with patient \
@@ -62,13 +69,14 @@ pub fn match_lines(lines: &[LinePayment], claim: &ClaimView) -> Vec<LineOutcome>
     let mut taken = vec![false; claim.lines.len()];
     let mut out = Vec::with_capacity(lines.len());
     for line in lines {
-        let by_control = (!line.line_control_number.is_empty())
-            .then(|| {
-                claim.lines.iter().enumerate().find(|(i, c)| {
-                    !taken[*i] && c.line_control_number == line.line_control_number
+        let by_control =
+            (!line.line_control_number.is_empty())
+                .then(|| {
+                    claim.lines.iter().enumerate().find(|(i, c)| {
+                        !taken[*i] && c.line_control_number == line.line_control_number
+                    })
                 })
-            })
-            .flatten();
+                .flatten();
         let found = match by_control {
             Some((i, c)) => Some((i, c, LineMatch::ControlNumber)),
             None => claim
@@ -100,7 +108,11 @@ fn same_service(line: &LinePayment, c: &ClaimLineView) -> bool {
     let billed = line.submitted_procedure.as_ref().unwrap_or(&line.procedure);
     let code_ok = c.procedure_code == billed.code || c.procedure_code == line.procedure.code;
     let modifiers_ok = billed.modifiers.iter().all(|m| c.modifiers.contains(m))
-        || line.procedure.modifiers.iter().all(|m| c.modifiers.contains(m));
+        || line
+            .procedure
+            .modifiers
+            .iter()
+            .all(|m| c.modifiers.contains(m));
     let date_ok = match (line.service_date, c.service_date) {
         (Some(a), Some(b)) => a == b,
         _ => true,
@@ -191,9 +203,17 @@ mod tests {
     #[test]
     fn a_claim_is_confirmed_by_payer_and_charge() {
         let claims = [claim("OTHER", "120.00"), claim("P1", "120.00")];
-        assert_eq!(match_claim(&payment("120.00"), "P1", &claims).unwrap().payer_id, "P1");
+        assert_eq!(
+            match_claim(&payment("120.00"), "P1", &claims)
+                .unwrap()
+                .payer_id,
+            "P1"
+        );
         let reversal = payment("-120.00");
-        assert!(match_claim(&reversal, "P1", &claims).is_ok(), "a reversal states the charge negated");
+        assert!(
+            match_claim(&reversal, "P1", &claims).is_ok(),
+            "a reversal states the charge negated"
+        );
         let err = match_claim(&payment("120.00"), "P2", &claims).unwrap_err();
         assert!(err.contains("not to this ERA's payer P2"), "{err}");
         let err = match_claim(&payment("99.00"), "P1", &claims).unwrap_err();
@@ -239,6 +259,10 @@ mod tests {
         let got = match_lines(&[restated, added], &c);
         assert_eq!(got[0].1, LineMatch::Procedure);
         assert_eq!(got[0].2, Some(1));
-        assert_eq!(got[1].1, LineMatch::Unmatched, "a modifier not billed does not match");
+        assert_eq!(
+            got[1].1,
+            LineMatch::Unmatched,
+            "a modifier not billed does not match"
+        );
     }
 }

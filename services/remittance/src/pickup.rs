@@ -130,7 +130,11 @@ pub async fn pickup_once(
             let sha = tokio::task::spawn_blocking(move || sha256_hex(&bytes))
                 .await
                 .map_err(|e| failed(e.to_string()))?;
-            let mut tx = store.database().begin().await.map_err(EraStoreError::from)?;
+            let mut tx = store
+                .database()
+                .begin()
+                .await
+                .map_err(EraStoreError::from)?;
             let name = format!("{}/{}", route.payer_id, file.file_id);
             let ingested =
                 ingest_file(store.as_ref(), &mut tx, &route.tenant, content, &sha, &name).await?;
@@ -164,17 +168,20 @@ pub fn pickup_task(
     owner: String,
     interval: Duration,
 ) -> BackgroundTask {
-    BackgroundTask::new("remittance 835 pickup", move |shutdown: Shutdown| async move {
-        loop {
-            tokio::select! {
-                () = shutdown.requested() => return Ok(()),
-                () = tokio::time::sleep(interval) => {}
+    BackgroundTask::new(
+        "remittance 835 pickup",
+        move |shutdown: Shutdown| async move {
+            loop {
+                tokio::select! {
+                    () = shutdown.requested() => return Ok(()),
+                    () = tokio::time::sleep(interval) => {}
+                }
+                // The lease outlives a pass by the interval, so a live replica keeps its routes.
+                let lease = interval.saturating_mul(3).max(Duration::from_secs(30));
+                if let Err(e) = pickup_once(&store, Some(&poster), &routes, &owner, lease).await {
+                    tracing::warn!(error = %e, "835 pickup pass failed; trying again later");
+                }
             }
-            // The lease outlives a pass by the interval, so a live replica keeps its routes.
-            let lease = interval.saturating_mul(3).max(Duration::from_secs(30));
-            if let Err(e) = pickup_once(&store, Some(&poster), &routes, &owner, lease).await {
-                tracing::warn!(error = %e, "835 pickup pass failed; trying again later");
-            }
-        }
-    })
+        },
+    )
 }

@@ -79,7 +79,9 @@ pub struct Poster {
 
 impl std::fmt::Debug for Poster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Poster").field("owner", &self.owner).finish_non_exhaustive()
+        f.debug_struct("Poster")
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -112,7 +114,9 @@ impl Poster {
         for (tenant, era) in leased {
             match self.post_era(&tenant, era).await {
                 Ok(()) => posted += 1,
-                Err(e) => tracing::warn!(era_id = %era, error = %e, "posting an ERA failed; it is tried again later"),
+                Err(e) => {
+                    tracing::warn!(era_id = %era, error = %e, "posting an ERA failed; it is tried again later")
+                }
             }
         }
         Ok(posted)
@@ -153,7 +157,10 @@ impl Poster {
             for payment in &page {
                 let pcn = &payment.payment.patient_control_number;
                 if !claims.contains_key(pcn) {
-                    let found = self.directory.by_patient_control_number(tenant, pcn).await?;
+                    let found = self
+                        .directory
+                        .by_patient_control_number(tenant, pcn)
+                        .await?;
                     claims.insert(pcn.clone(), found);
                 }
                 let candidates = claims.get(pcn).map(Vec::as_slice).unwrap_or_default();
@@ -177,10 +184,22 @@ impl Poster {
             }
         }
         let mut tx = self.store.database().begin().await?;
-        write(self.store.as_ref(), &mut tx, tenant, era_id, PostingStatus::Pending, &outcomes, &messages).await?;
+        write(
+            self.store.as_ref(),
+            &mut tx,
+            tenant,
+            era_id,
+            PostingStatus::Pending,
+            &outcomes,
+            &messages,
+        )
+        .await?;
         self.store.mark_posted(&mut tx, tenant, era_id).await?;
         tx.commit().await?;
-        let unmatched = outcomes.iter().filter(|o| o.status == PostingStatus::Unmatched).count();
+        let unmatched = outcomes
+            .iter()
+            .filter(|o| o.status == PostingStatus::Unmatched)
+            .count();
         tracing::info!(era_id = %era_id, tenant = %tenant, posted = messages.len(), unmatched, "ERA posted");
         Ok(())
     }
@@ -200,7 +219,14 @@ impl Poster {
         } else {
             None
         };
-        Ok(posted(payment, claim, PostingMethod::ManualMatch, note, reverses, note))
+        Ok(posted(
+            payment,
+            claim,
+            PostingMethod::ManualMatch,
+            note,
+            reverses,
+            note,
+        ))
     }
 
     /// The claim directory (for a manual match's claim look-up).
@@ -227,7 +253,9 @@ pub async fn write(
     outcomes: &[PostingOutcome],
     messages: &[Messages],
 ) -> Result<(), PostingError> {
-    store.record_postings(tx, tenant, era_id, from, outcomes).await?;
+    store
+        .record_postings(tx, tenant, era_id, from, outcomes)
+        .await?;
     for m in messages {
         enqueue_adjudication(tx, tenant.as_str(), &m.adjudication).await?;
         if let Some(r) = &m.responsibility {
@@ -370,7 +398,10 @@ fn messages(
                     remarks: l.remarks.iter().map(|r| remark(r)).collect(),
                 })
                 .collect(),
-            payment_date: payment.payment_date.map(format_iso_date).unwrap_or_default(),
+            payment_date: payment
+                .payment_date
+                .map(format_iso_date)
+                .unwrap_or_default(),
             applied_at: None,
         }),
     };
@@ -385,18 +416,22 @@ fn messages(
     } else {
         pr.iter().map(|a| a.amount).sum()
     };
-    let responsibility = (!amount.is_zero()).then(|| collections_pb::PostPatientResponsibilityRequest {
-        idempotency_key: message_key(payment, "collections"),
-        account_id: String::new(),
-        patient_ref: claim.patient_ref.clone(),
-        claim_id: claim.id.clone(),
-        patient_control_number: p.patient_control_number.clone(),
-        era_id: payment.era_id.to_string(),
-        amount: amount.to_string(),
-        adjustments: pr.iter().map(|a| cas(a)).collect(),
-        service_date: claim.service_date_from.map(format_iso_date).unwrap_or_default(),
-        memo: format!("payer adjudication {}", p.payer_claim_control_number),
-    });
+    let responsibility =
+        (!amount.is_zero()).then(|| collections_pb::PostPatientResponsibilityRequest {
+            idempotency_key: message_key(payment, "collections"),
+            account_id: String::new(),
+            patient_ref: claim.patient_ref.clone(),
+            claim_id: claim.id.clone(),
+            patient_control_number: p.patient_control_number.clone(),
+            era_id: payment.era_id.to_string(),
+            amount: amount.to_string(),
+            adjustments: pr.iter().map(|a| cas(a)).collect(),
+            service_date: claim
+                .service_date_from
+                .map(format_iso_date)
+                .unwrap_or_default(),
+            memo: format!("payer adjudication {}", p.payer_claim_control_number),
+        });
     Messages {
         adjudication,
         responsibility,

@@ -33,7 +33,7 @@ use crate::model::{
     ProviderAdjustment, sha256_hex,
 };
 use crate::posting::{Poster, write};
-use crate::store::{EraStore, PostingMethod};
+use crate::store::EraStore;
 
 /// Longest operator note or reason.
 const MAX_REASON_LEN: usize = 500;
@@ -575,7 +575,9 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
         let claim_id = identifier("claim_id", &req.claim_id, true)?.unwrap_or_default();
         let note = required_text("note", &req.note, MAX_REASON_LEN)?;
         let Some(poster) = &self.poster else {
-            return Err(ServiceError::Unavailable("posting is not running in this process".into()).into());
+            return Err(
+                ServiceError::Unavailable("posting is not running in this process".into()).into(),
+            );
         };
         let db = self.store.database();
         // The claim is looked up over gRPC before any transaction is open.
@@ -629,7 +631,9 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
         posted.match_note = outcome.match_note.clone();
         posted.reverses = outcome.reverses;
         posted.posted_at = Some(chrono::Utc::now());
-        for (line, (_, how, claim_line, control)) in posted.payment.lines.iter_mut().zip(&outcome.lines) {
+        for (line, (_, how, claim_line, control)) in
+            posted.payment.lines.iter_mut().zip(&outcome.lines)
+        {
             line.matched_by = *how;
             line.claim_line_number = *claim_line;
             line.claim_line_control_number = control.clone();
@@ -638,7 +642,6 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
             claim_payment: Some(payment_to_proto(&posted)),
         };
         op.commit(&response).await?;
-        debug_assert_eq!(outcome.method, PostingMethod::ManualMatch);
         tracing::info!(claim_payment_id = %id, tenant = %tenant, "claim payment matched by hand and posted");
         Ok(Response::new(response))
     }
@@ -883,9 +886,9 @@ fn adjustment_to_proto(a: &Adjustment) -> common::CasAdjustment {
     }
 }
 
-fn remark_to_proto(code: &String) -> common::RemarkCode {
+fn remark_to_proto(code: &str) -> common::RemarkCode {
     common::RemarkCode {
-        code: code.clone(),
+        code: code.to_owned(),
         description: String::new(),
     }
 }
@@ -937,7 +940,7 @@ pub fn payment_to_proto(c: &ClaimPayment) -> pb::ClaimPayment {
         facility_type_code: p.facility_type_code.clone(),
         frequency_code: p.frequency_code.clone(),
         adjustments: p.adjustments.iter().map(adjustment_to_proto).collect(),
-        remarks: p.remarks.iter().map(remark_to_proto).collect(),
+        remarks: p.remarks.iter().map(|r| remark_to_proto(r)).collect(),
         lines: p
             .lines
             .iter()
@@ -953,7 +956,7 @@ pub fn payment_to_proto(c: &ClaimPayment) -> pb::ClaimPayment {
                 line_control_number: l.line_control_number.clone(),
                 allowed: l.allowed.map(|a| a.to_string()).unwrap_or_default(),
                 adjustments: l.adjustments.iter().map(adjustment_to_proto).collect(),
-                remarks: l.remarks.iter().map(remark_to_proto).collect(),
+                remarks: l.remarks.iter().map(|r| remark_to_proto(r)).collect(),
                 matched_by: match l.matched_by {
                     LineMatch::Pending => pb::LineMatch::Pending,
                     LineMatch::ControlNumber => pb::LineMatch::ControlNumber,

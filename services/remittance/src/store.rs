@@ -165,8 +165,12 @@ pub trait EraStore: PaymentStore {
 
     /// Marks a RECEIVED ERA POSTED in `tx` and drops its lease; `Conflict` when it is no longer
     /// RECEIVED (another worker posted it).
-    async fn mark_posted(&self, tx: &mut Tx, tenant: &TenantId, id: EraId)
-    -> Result<(), EraStoreError>;
+    async fn mark_posted(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        id: EraId,
+    ) -> Result<(), EraStoreError>;
 
     /// Records an operator's decision to post an UNBALANCED ERA in `tx`: the ERA becomes RECEIVED
     /// with the reason kept, and its HELD payments PENDING, for the posting worker.
@@ -901,7 +905,9 @@ impl EraStore for SqlEraStore {
         if changed == 1 {
             Ok(())
         } else {
-            Err(EraStoreError::Conflict(format!("ERA {id} is no longer RECEIVED")))
+            Err(EraStoreError::Conflict(format!(
+                "ERA {id} is no longer RECEIVED"
+            )))
         }
     }
 

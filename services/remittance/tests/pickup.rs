@@ -23,15 +23,24 @@ fn route(dir: &std::path::Path, tenant: &str) -> anyhow::Result<Route> {
         payer_id: "ACME".into(),
         sender_id: "MEDBILL01".into(),
         receiver_id: "ACMEHEALTH".into(),
-        transport: TransportConfig::Mailbox(MailboxConfig { dir: dir.to_owned() }),
+        transport: TransportConfig::Mailbox(MailboxConfig {
+            dir: dir.to_owned(),
+        }),
         batch_transport: None,
         retry: RetryPolicy::default(),
     })?;
-    Ok(Route { payer_id: "ACME".into(), connection, tenant: TenantId::parse(tenant)? })
+    Ok(Route {
+        payer_id: "ACME".into(),
+        connection,
+        tenant: TenantId::parse(tenant)?,
+    })
 }
 
 async fn eras(store: &Arc<dyn EraStore>, tenant: &str) -> anyhow::Result<usize> {
-    Ok(store.list_eras(&TenantId::parse(tenant)?, &EraFilter::default(), None, 100).await?.len())
+    Ok(store
+        .list_eras(&TenantId::parse(tenant)?, &EraFilter::default(), None, 100)
+        .await?
+        .len())
 }
 
 medbill_storage::conformance_tests! {

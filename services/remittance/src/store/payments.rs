@@ -244,7 +244,11 @@ fn flatten(i: usize, p: &NewClaimPayment) -> Result<Flat, EraStoreError> {
     let mut lines = Vec::with_capacity(p.lines.len());
     let mut adjustments = Vec::new();
     for (j, a) in p.adjustments.iter().enumerate() {
-        adjustments.push((0, to_i32(j + 1, "adjustment")?, cents(a.amount, &field("adjustments"))?));
+        adjustments.push((
+            0,
+            to_i32(j + 1, "adjustment")?,
+            cents(a.amount, &field("adjustments"))?,
+        ));
     }
     for l in &p.lines {
         let n = i32::try_from(l.line_number).map_err(|_| EraStoreError::Invalid {
@@ -255,10 +259,16 @@ fn flatten(i: usize, p: &NewClaimPayment) -> Result<Flat, EraStoreError> {
             n,
             cents(l.charge, &field("lines.charge"))?,
             cents(l.paid, &field("lines.paid"))?,
-            l.allowed.map(|a| cents(a, &field("lines.allowed"))).transpose()?,
+            l.allowed
+                .map(|a| cents(a, &field("lines.allowed")))
+                .transpose()?,
         ));
         for (j, a) in l.adjustments.iter().enumerate() {
-            adjustments.push((n, to_i32(j + 1, "adjustment")?, cents(a.amount, &field("lines.adjustments"))?));
+            adjustments.push((
+                n,
+                to_i32(j + 1, "adjustment")?,
+                cents(a.amount, &field("lines.adjustments"))?,
+            ));
         }
     }
     Ok(Flat {
@@ -645,9 +655,11 @@ impl PaymentStore for SqlEraStore {
         let t = tenant.as_str();
         let id = id.to_string();
         let found = with_db!(self.db, |pool| {
-            load_payments!(pool, ["SELECT id FROM claim_payments WHERE tenant_id = $1 AND id = $2"], |q| q
-                .bind(t)
-                .bind(id.as_str()))
+            load_payments!(
+                pool,
+                ["SELECT id FROM claim_payments WHERE tenant_id = $1 AND id = $2"],
+                |q| q.bind(t).bind(id.as_str())
+            )
         });
         Ok(found.into_iter().next())
     }
@@ -668,7 +680,12 @@ impl PaymentStore for SqlEraStore {
         for part in outcomes.chunks(BATCH_ROWS) {
             let rows: Vec<(String, String)> = part
                 .iter()
-                .map(|o| (o.id.to_string(), o.reverses.map(|r| r.to_string()).unwrap_or_default()))
+                .map(|o| {
+                    (
+                        o.id.to_string(),
+                        o.reverses.map(|r| r.to_string()).unwrap_or_default(),
+                    )
+                })
                 .collect();
             let changed = with_tx!(tx, |conn| {
                 let mut q = sqlx::QueryBuilder::new(
@@ -701,10 +718,14 @@ impl PaymentStore for SqlEraStore {
             }
         }
         let mut lines = Vec::new();
-        for o in outcomes.iter().filter(|o| o.status == PostingStatus::Posted) {
+        for o in outcomes
+            .iter()
+            .filter(|o| o.status == PostingStatus::Posted)
+        {
             let id = o.id.to_string();
             for (line, matched_by, claim_line, control) in &o.lines {
-                let line = i32::try_from(*line).map_err(|_| corrupt("line number", line.to_string()))?;
+                let line =
+                    i32::try_from(*line).map_err(|_| corrupt("line number", line.to_string()))?;
                 let claim_line = claim_line
                     .map(i32::try_from)
                     .transpose()

@@ -239,8 +239,8 @@ fn every_mutating_request_carries_an_idempotency_key() {
             mutating += 1;
         }
     }
-    // 4 eligibility + 7 claims + 3 remittance + 9 collections mutating RPCs.
-    assert_eq!(mutating, 23);
+    // 4 eligibility + 9 claims + 5 remittance + 9 collections mutating RPCs.
+    assert_eq!(mutating, 27);
 }
 
 #[test]

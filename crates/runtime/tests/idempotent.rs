@@ -81,10 +81,13 @@ fn every_keyed_request_of_the_contract_is_covered() {
     {
         for service in &file.service {
             for method in &service.method {
+                // The request may be declared in another file of the package.
                 let input = method.input_type().rsplit('.').next().unwrap();
-                let message = file
-                    .message_type
+                let message = fds
+                    .file
                     .iter()
+                    .filter(|f| f.package() == file.package())
+                    .flat_map(|f| f.message_type.iter())
                     .find(|m| m.name() == input)
                     .unwrap();
                 if message.field.iter().any(|f| f.name() == "idempotency_key")

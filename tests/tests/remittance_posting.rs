@@ -367,6 +367,9 @@ medbill_storage::conformance_tests! {
         let p2 = by_pcn("POST-2");
         assert_eq!(p2.lines[1].adjustments[0].group(), common_pb::AdjustmentGroup::Co);
         assert_eq!(p2.lines[1].remarks[0].code, "M80");
+        assert!(!p2.lines[1].remarks[0].description.is_empty(), "RARC text from the code sets");
+        assert!(!p2.lines[1].adjustments[0].reason_description.is_empty(), "CARC text from the code sets");
+        assert_eq!(by_pcn("POST-3").status_description, "Denied");
         let unmatched = by_pcn("POST-X");
         assert_eq!(unmatched.posting_status(), remit::PostingStatus::Unmatched);
         assert!(unmatched.match_note.contains("no claim has patient control number"), "{}", unmatched.match_note);

@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use medbill_codesets::{CodeList, short_description};
 use medbill_domain::{EraId, TenantId, format_iso_date};
 use medbill_proto::common::v1 as common;
 use medbill_proto::remittance::v1 as pb;
@@ -882,14 +883,18 @@ fn adjustment_to_proto(a: &Adjustment) -> common::CasAdjustment {
         reason: a.reason.clone(),
         amount: a.amount.to_string(),
         quantity: a.quantity.map(|q| q.to_string()).unwrap_or_default(),
-        reason_description: String::new(),
+        reason_description: short_description(CodeList::Carc, &a.reason)
+            .unwrap_or_default()
+            .to_owned(),
     }
 }
 
 fn remark_to_proto(code: &str) -> common::RemarkCode {
     common::RemarkCode {
         code: code.to_owned(),
-        description: String::new(),
+        description: short_description(CodeList::Rarc, code)
+            .unwrap_or_default()
+            .to_owned(),
     }
 }
 
@@ -902,23 +907,6 @@ fn procedure_to_proto(p: &ProcedureCode) -> common::Procedure {
     }
 }
 
-/// Returns the plain-language meaning of a CLP02 claim status code.
-fn claim_status_description(code: &str) -> &'static str {
-    match code {
-        "1" => "Processed as primary",
-        "2" => "Processed as secondary",
-        "3" => "Processed as tertiary",
-        "4" => "Denied",
-        "19" => "Processed as primary, forwarded to additional payer(s)",
-        "20" => "Processed as secondary, forwarded to additional payer(s)",
-        "21" => "Processed as tertiary, forwarded to additional payer(s)",
-        "22" => "Reversal of previous payment",
-        "23" => "Not our claim, forwarded to additional payer(s)",
-        "25" => "Predetermination pricing only, no payment",
-        _ => "",
-    }
-}
-
 /// Maps a stored claim payment to its wire form; amounts exactly as the 835 said.
 pub fn payment_to_proto(c: &ClaimPayment) -> pb::ClaimPayment {
     let p = &c.payment;
@@ -928,7 +916,9 @@ pub fn payment_to_proto(c: &ClaimPayment) -> pb::ClaimPayment {
         patient_control_number: p.patient_control_number.clone(),
         claim_id: c.claim_id.clone(),
         status_code: p.status_code.clone(),
-        status_description: claim_status_description(&p.status_code).to_owned(),
+        status_description: short_description(CodeList::ClaimStatus, &p.status_code)
+            .unwrap_or_default()
+            .to_owned(),
         charge: p.charge.to_string(),
         paid: p.paid.to_string(),
         patient_responsibility: p

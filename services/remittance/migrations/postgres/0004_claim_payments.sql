@@ -35,7 +35,10 @@ CREATE TABLE claim_payments (
     CONSTRAINT claim_payments_era_position_key UNIQUE (tenant_id, era_id, position),
     FOREIGN KEY (tenant_id, era_id) REFERENCES eras (tenant_id, id) ON DELETE CASCADE
 );
+-- Key look-ups (and the foreign-key checks of the child rows) without statistics, as migration
+-- 0002 explains for eras: a unique index on id alone and a hash index on it.
 CREATE UNIQUE INDEX claim_payments_id_key ON claim_payments (id);
+CREATE INDEX claim_payments_id_hash_idx ON claim_payments USING hash (id);
 CREATE INDEX claim_payments_claim_idx ON claim_payments (tenant_id, claim_id, id);
 CREATE INDEX claim_payments_pcn_idx ON claim_payments (tenant_id, patient_control_number, id);
 CREATE INDEX claim_payments_status_idx ON claim_payments (tenant_id, posting_status, id);

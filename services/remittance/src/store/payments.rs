@@ -19,8 +19,28 @@ use crate::model::{
     NewClaimPayment, PostingStatus, ProcedureCode,
 };
 
-/// Rows per multi-row INSERT (well under both backends' bind limits).
-const BATCH_ROWS: usize = 400;
+/// Most rows per multi-row statement (well under both backends' bind limits).
+const BATCH_ROWS: usize = 64;
+
+/// Splits `rows` into pieces of 64, 32, ... 1 rows, so a table's multi-row statements come in
+/// at most seven shapes: each is prepared once and stays in the connection's statement cache
+/// (a statement of every row count would be prepared anew, which costs PostgreSQL far more than
+/// the insert).
+fn batches<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut size = BATCH_ROWS;
+        while size > rest.len() {
+            size /= 2;
+        }
+        let (piece, tail) = rest.split_at(size);
+        rest = tail;
+        Some(piece)
+    })
+}
 
 /// How a claim payment came to be posted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,7 +326,7 @@ impl SqlEraStore {
             .map(|(i, p)| flatten(i, p))
             .collect::<Result<Vec<_>, _>>()?;
         let rows: Vec<(&NewClaimPayment, &Flat)> = payments.iter().zip(&flat).collect();
-        for chunk in rows.chunks(BATCH_ROWS) {
+        for chunk in batches(&rows) {
             with_tx!(tx, |conn| {
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO claim_payments (tenant_id, id, era_id, position, payer_id, \
@@ -347,7 +367,7 @@ impl SqlEraStore {
                         .map(move |(l, c)| (f.payment.0.as_str(), l, c))
                 })
                 .collect();
-            for part in lines.chunks(BATCH_ROWS) {
+            for part in batches(&lines) {
                 with_tx!(tx, |conn| {
                     let mut q = sqlx::QueryBuilder::new(
                         "INSERT INTO claim_payment_lines (tenant_id, claim_payment_id, \
@@ -390,7 +410,7 @@ impl SqlEraStore {
                         .map(move |(a, c)| (f.payment.0.as_str(), a, c))
                 })
                 .collect();
-            for part in adjustments.chunks(BATCH_ROWS) {
+            for part in batches(&adjustments) {
                 with_tx!(tx, |conn| {
                     let mut q = sqlx::QueryBuilder::new(
                         "INSERT INTO claim_payment_adjustments (tenant_id, claim_payment_id, \
@@ -421,7 +441,7 @@ impl SqlEraStore {
                     }
                 }
             }
-            for part in remarks.chunks(BATCH_ROWS) {
+            for part in batches(&remarks) {
                 with_tx!(tx, |conn| {
                     let mut q = sqlx::QueryBuilder::new(
                         "INSERT INTO claim_payment_remarks (tenant_id, claim_payment_id, \
@@ -677,7 +697,7 @@ impl PaymentStore for SqlEraStore {
         let now = time::now_micros();
         // One UPDATE per batch; a payment moves only if it is still in `from`, so a batch that
         // changes fewer rows than it names lost a race and the whole posting rolls back.
-        for part in outcomes.chunks(BATCH_ROWS) {
+        for part in batches(&outcomes) {
             let rows: Vec<(String, String)> = part
                 .iter()
                 .map(|o| {
@@ -733,7 +753,7 @@ impl PaymentStore for SqlEraStore {
                 lines.push((id.clone(), line, *matched_by, claim_line, control.as_str()));
             }
         }
-        for part in lines.chunks(BATCH_ROWS) {
+        for part in batches(&lines) {
             with_tx!(tx, |conn| {
                 let mut q = sqlx::QueryBuilder::new(
                     "UPDATE claim_payment_lines SET matched_by = v.column3, \
@@ -759,7 +779,7 @@ impl PaymentStore for SqlEraStore {
             .iter()
             .filter(|o| o.status == PostingStatus::Posted)
             .collect();
-        for part in posted.chunks(BATCH_ROWS) {
+        for part in batches(&posted) {
             let ids: Vec<String> = part.iter().map(|o| o.id.to_string()).collect();
             with_tx!(tx, |conn| {
                 let mut q = sqlx::QueryBuilder::new(

@@ -697,7 +697,7 @@ impl PaymentStore for SqlEraStore {
         let now = time::now_micros();
         // One UPDATE per batch; a payment moves only if it is still in `from`, so a batch that
         // changes fewer rows than it names lost a race and the whole posting rolls back.
-        for part in batches(&outcomes) {
+        for part in batches(outcomes) {
             let rows: Vec<(String, String)> = part
                 .iter()
                 .map(|o| {

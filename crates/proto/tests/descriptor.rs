@@ -239,9 +239,9 @@ fn every_mutating_request_carries_an_idempotency_key() {
             mutating += 1;
         }
     }
-    // 4 eligibility + 10 claims (with CreateProvider, UpdateProvider, FollowUpClaim) + 3 remittance
-    // + 10 collections (with BillSelfPay) mutating RPCs.
-    assert_eq!(mutating, 27);
+    // 4 eligibility + 10 claims (with CreateProvider, UpdateProvider, FollowUpClaim) + 5 remittance
+    // (with MatchClaimPayment, PostUnbalancedEra) + 10 collections (with BillSelfPay) mutating RPCs.
+    assert_eq!(mutating, 29);
 }
 
 #[test]

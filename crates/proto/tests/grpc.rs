@@ -10,7 +10,9 @@ use medbill_proto::remittance::v1::{
     Era, GetEraRequest, GetEraResponse, IngestEraRequest, IngestEraResponse, IngestEraStreamHeader,
     IngestEraStreamRequest, IngestEraStreamResponse, ListClaimPaymentsRequest,
     ListClaimPaymentsResponse, ListDenialsRequest, ListDenialsResponse, ListErasRequest,
-    ListErasResponse, ReconcileDepositRequest, ReconcileDepositResponse, ingest_era_stream_request,
+    ListErasResponse, MatchClaimPaymentRequest, MatchClaimPaymentResponse,
+    PostUnbalancedEraRequest, PostUnbalancedEraResponse, ReconcileDepositRequest,
+    ReconcileDepositResponse, ingest_era_stream_request,
 };
 use tokio_stream::StreamExt;
 use tonic::{Code, Request, Response, Status, Streaming};
@@ -89,6 +91,20 @@ impl RemittanceService for Echo {
         _: Request<ReconcileDepositRequest>,
     ) -> Result<Response<ReconcileDepositResponse>, Status> {
         Err(Status::unimplemented("reconcile_deposit"))
+    }
+
+    async fn match_claim_payment(
+        &self,
+        _: Request<MatchClaimPaymentRequest>,
+    ) -> Result<Response<MatchClaimPaymentResponse>, Status> {
+        Err(Status::unimplemented("match_claim_payment"))
+    }
+
+    async fn post_unbalanced_era(
+        &self,
+        _: Request<PostUnbalancedEraRequest>,
+    ) -> Result<Response<PostUnbalancedEraResponse>, Status> {
+        Err(Status::unimplemented("post_unbalanced_era"))
     }
 }
 

@@ -81,6 +81,7 @@ fn every_keyed_request_of_the_contract_is_covered() {
     {
         for service in &file.service {
             for method in &service.method {
+                // The request may be declared in another file of the package.
                 let input = method.input_type().rsplit('.').next().unwrap();
                 // A request may be declared in any file of the service's package.
                 let message = fds

@@ -56,7 +56,7 @@ pub use store::{ClaimStore, ClaimStoreError, SqlClaimStore, open_store};
 
 use medbill_connect::{Connections, PayerConnection};
 use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
-use medbill_runtime::service::{ServiceDef, ServiceParts, StartContext, StartError};
+use medbill_runtime::service::{Destination, ServiceDef, ServiceParts, StartContext, StartError};
 use medbill_runtime::{ServiceKind, grpc_route};
 pub use settings::{ClaimsConfig, SECTION};
 
@@ -111,7 +111,9 @@ pub async fn start(ctx: StartContext) -> Result<ServiceParts, StartError> {
         .route(grpc_route!(server, ctx.grpc()))
         .task(redelivery)
         .task(pickup)
-        .task(follow_up);
+        .task(follow_up)
+        // Remittance posts ERA claim payments here through its outbox (keyed per payment).
+        .receives(&[Destination::ClaimsApplyAdjudication]);
     if config.submission.contact_phone.is_empty() {
         parts = parts.notice(
             "claims.submission.contact_phone is not configured: SubmitClaims refuses until the \

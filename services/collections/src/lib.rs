@@ -45,8 +45,9 @@ pub const SERVICE: ServiceDef = ServiceDef {
 };
 
 /// Starts the collections service: opens its store (running migrations) and returns its gRPC
-/// routes. It receives remittance's account requests through the outbox
-/// ([`Destination::CollectionsOpenAccount`], deduplicated by idempotency key).
+/// routes. It receives remittance's account requests and patient responsibility through the
+/// outbox ([`Destination::CollectionsOpenAccount`],
+/// [`Destination::CollectionsPostPatientResponsibility`], deduplicated by idempotency key).
 pub async fn start(ctx: StartContext) -> Result<ServiceParts, StartError> {
     let config = CollectionsConfig::load(ctx.loaded())?;
     let store = open_store(ctx.database().await?)
@@ -55,5 +56,8 @@ pub async fn start(ctx: StartContext) -> Result<ServiceParts, StartError> {
     let server = CollectionsService::with_config(store, config).into_server();
     Ok(ServiceParts::new()
         .route(grpc_route!(server, ctx.grpc()))
-        .receives(&[Destination::CollectionsOpenAccount]))
+        .receives(&[
+            Destination::CollectionsOpenAccount,
+            Destination::CollectionsPostPatientResponsibility,
+        ]))
 }

@@ -1,13 +1,16 @@
-//! Delivery of remittance's outbox messages to the collections service over gRPC.
+//! Delivery of remittance's outbox messages to the claims and collections services over gRPC.
 //!
-//! Posting an ERA must not lose what it owes collections (a patient's account, the patient
-//! responsibility), even when collections is down or this process restarts. So remittance
-//! writes those calls to its outbox in the same transaction as the posting
-//! ([`enqueue_open_account`]), and a relay (started by the binary from remittance's
-//! `OutboxDelivery`, see [`crate::start`]) delivers them with [`CollectionsDelivery`] until
-//! collections accepts them. Collections deduplicates by the idempotency key, which is the
-//! outbox message key, so delivery is exactly once in effect.
+//! Posting an ERA must not lose what it owes claims (the adjudication) and collections (a
+//! patient's account, the patient responsibility), even when they are down or this process
+//! restarts. So remittance writes those calls to its outbox in the same transaction as the
+//! posting ([`enqueue_adjudication`], [`enqueue_patient_responsibility`],
+//! [`enqueue_open_account`]), and a relay (started by the binary from remittance's
+//! `OutboxDelivery`, see [`crate::start`]) delivers them with [`Deliveries`] until the receiver
+//! accepts them. Receivers deduplicate by the idempotency key, which is the outbox message key,
+//! so delivery is exactly once in effect.
 
+use medbill_proto::claims::v1 as claims_pb;
+use medbill_proto::claims::v1::claims_service_client::ClaimsServiceClient;
 use medbill_proto::collections::v1 as pb;
 use medbill_proto::collections::v1::collections_service_client::CollectionsServiceClient;
 use medbill_runtime::auth::attach_bearer;
@@ -20,7 +23,45 @@ use prost::Message as _;
 use tonic::Code;
 
 /// The outbox destinations remittance delivers to.
-pub const DESTINATIONS: &[Destination] = &[Destination::CollectionsOpenAccount];
+pub const DESTINATIONS: &[Destination] = &[
+    Destination::CollectionsOpenAccount,
+    Destination::ClaimsApplyAdjudication,
+    Destination::CollectionsPostPatientResponsibility,
+];
+
+/// Writes, in the caller's transaction, the ApplyAdjudication call for one posted claim payment;
+/// `request.idempotency_key` is the message key claims deduplicates by.
+pub async fn enqueue_adjudication(
+    tx: &mut Tx,
+    tenant: &str,
+    request: &claims_pb::ApplyAdjudicationRequest,
+) -> Result<Enqueued, StorageError> {
+    Destination::ClaimsApplyAdjudication
+        .enqueue(
+            tx,
+            tenant,
+            &request.idempotency_key,
+            &request.encode_to_vec(),
+        )
+        .await
+}
+
+/// Writes, in the caller's transaction, the PostPatientResponsibility call for one posted claim
+/// payment; `request.idempotency_key` is the message key collections deduplicates by.
+pub async fn enqueue_patient_responsibility(
+    tx: &mut Tx,
+    tenant: &str,
+    request: &pb::PostPatientResponsibilityRequest,
+) -> Result<Enqueued, StorageError> {
+    Destination::CollectionsPostPatientResponsibility
+        .enqueue(
+            tx,
+            tenant,
+            &request.idempotency_key,
+            &request.encode_to_vec(),
+        )
+        .await
+}
 
 /// Writes, in the caller's transaction, a request that collections open an account for
 /// `patient_ref`; `key` is the idempotency key collections deduplicates by.
@@ -64,18 +105,100 @@ impl CollectionsDelivery {
             auth,
         }
     }
+}
 
-    fn request<T>(&self, tenant: &str, body: T) -> Result<tonic::Request<T>, DeliveryError> {
-        let mut request = tonic::Request::new(body);
-        if !self.auth.is_dev_mode() {
-            let token = self.auth.token_for_tenant(tenant).ok_or_else(|| {
-                // Permanent until configured: retrying cannot conjure a token.
-                DeliveryError::Permanent(format!("no token is configured for tenant {tenant}"))
-            })?;
-            attach_bearer(&mut request, token)
-                .map_err(|status| DeliveryError::Permanent(status.message().to_owned()))?;
+/// Builds a call as `tenant` (its token attached unless in dev mode).
+fn request<T>(
+    auth: &AuthConfig,
+    tenant: &str,
+    body: T,
+) -> Result<tonic::Request<T>, DeliveryError> {
+    let mut request = tonic::Request::new(body);
+    if !auth.is_dev_mode() {
+        let token = auth.token_for_tenant(tenant).ok_or_else(|| {
+            // Permanent until configured: retrying cannot conjure a token.
+            DeliveryError::Permanent(format!("no token is configured for tenant {tenant}"))
+        })?;
+        attach_bearer(&mut request, token)
+            .map_err(|status| DeliveryError::Permanent(status.message().to_owned()))?;
+    }
+    Ok(request)
+}
+
+fn decode<M: prost::Message + Default>(message: &OutboxMessage) -> Result<M, DeliveryError> {
+    M::decode(message.payload.as_slice())
+        .map_err(|e| DeliveryError::Permanent(format!("undecodable payload: {e}")))
+}
+
+/// Delivers remittance's outbox messages to the claims service (ApplyAdjudication), calling as
+/// the message's tenant.
+#[derive(Clone)]
+pub struct ClaimsDelivery {
+    client: ClaimsServiceClient<TracedChannel>,
+    auth: AuthConfig,
+}
+
+impl std::fmt::Debug for ClaimsDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimsDelivery").finish_non_exhaustive()
+    }
+}
+
+impl ClaimsDelivery {
+    /// Builds the delivery over a channel to claims; `auth` gives each tenant's token.
+    pub fn new(channel: TracedChannel, auth: AuthConfig) -> Self {
+        Self {
+            client: ClaimsServiceClient::new(channel),
+            auth,
         }
-        Ok(request)
+    }
+}
+
+impl Deliver for ClaimsDelivery {
+    async fn deliver(&self, message: &OutboxMessage) -> Result<(), DeliveryError> {
+        match Destination::parse(&message.destination) {
+            Some(Destination::ClaimsApplyAdjudication) => {
+                let body: claims_pb::ApplyAdjudicationRequest = decode(message)?;
+                let request = request(&self.auth, &message.tenant_id, body)?;
+                self.client
+                    .clone()
+                    .apply_adjudication(request)
+                    .await
+                    .map(drop)
+                    .map_err(|status| match status.code() {
+                        // The claim may wait for an earlier message of its own (a reversal
+                        // delivered after the correction that follows it): try again later.
+                        Code::FailedPrecondition => DeliveryError::Retryable(format!(
+                            "{:?}: {}",
+                            status.code(),
+                            status.message()
+                        )),
+                        _ => classify(status),
+                    })
+            }
+            _ => Err(DeliveryError::Permanent(format!(
+                "claims delivery does not take outbox destination {}",
+                message.destination
+            ))),
+        }
+    }
+}
+
+/// Every delivery remittance makes: each message goes to its receiver.
+#[derive(Clone, Debug)]
+pub struct Deliveries {
+    /// To claims.
+    pub claims: ClaimsDelivery,
+    /// To collections.
+    pub collections: CollectionsDelivery,
+}
+
+impl Deliver for Deliveries {
+    async fn deliver(&self, message: &OutboxMessage) -> Result<(), DeliveryError> {
+        match Destination::parse(&message.destination).map(Destination::receiver) {
+            Some(medbill_runtime::ServiceKind::Claims) => self.claims.deliver(message).await,
+            _ => self.collections.deliver(message).await,
+        }
     }
 }
 
@@ -83,12 +206,21 @@ impl Deliver for CollectionsDelivery {
     async fn deliver(&self, message: &OutboxMessage) -> Result<(), DeliveryError> {
         match Destination::parse(&message.destination) {
             Some(Destination::CollectionsOpenAccount) => {
-                let body = pb::OpenAccountRequest::decode(message.payload.as_slice())
-                    .map_err(|e| DeliveryError::Permanent(format!("undecodable payload: {e}")))?;
-                let request = self.request(&message.tenant_id, body)?;
+                let body: pb::OpenAccountRequest = decode(message)?;
+                let request = request(&self.auth, &message.tenant_id, body)?;
                 self.client
                     .clone()
                     .open_account(request)
+                    .await
+                    .map(drop)
+                    .map_err(classify)
+            }
+            Some(Destination::CollectionsPostPatientResponsibility) => {
+                let body: pb::PostPatientResponsibilityRequest = decode(message)?;
+                let request = request(&self.auth, &message.tenant_id, body)?;
+                self.client
+                    .clone()
+                    .post_patient_responsibility(request)
                     .await
                     .map(drop)
                     .map_err(classify)
@@ -101,11 +233,13 @@ impl Deliver for CollectionsDelivery {
     }
 }
 
-/// Sorts a receiver's answer into worth-retrying and not.
+/// Sorts a receiver's answer into worth-retrying and not. UNIMPLEMENTED is retried: a receiver
+/// of an older version (during an upgrade) must not make a posting's message dead.
 fn classify(status: tonic::Status) -> DeliveryError {
     let detail = format!("{:?}: {}", status.code(), status.message());
     match status.code() {
-        Code::Unavailable
+        Code::Unimplemented
+        | Code::Unavailable
         | Code::DeadlineExceeded
         | Code::ResourceExhausted
         | Code::Aborted
@@ -125,6 +259,7 @@ mod tests {
             Code::Unavailable,
             Code::DeadlineExceeded,
             Code::ResourceExhausted,
+            Code::Unimplemented,
         ] {
             assert!(matches!(
                 classify(tonic::Status::new(code, "x")),

@@ -27,7 +27,8 @@ use medbill_x12::transactions::era835::{
 };
 
 use crate::model::{
-    BalanceLevel, BalanceProblem, EraStatus, EraSummary, NewEra, ProviderAdjustment,
+    Adjustment, BalanceLevel, BalanceProblem, EraStatus, EraSummary, LineMatch, LinePayment,
+    NewClaimPayment, NewEra, ProcedureCode, ProviderAdjustment,
 };
 
 /// Returns the payer's identity of one 835 set and the element it came from, the one definition
@@ -69,6 +70,7 @@ pub fn read_sets(content: &[u8], each: impl FnMut(NewEra)) -> Result<(), String>
         position: 0,
         problems: Vec::new(),
         failure: None,
+        claims: Vec::new(),
     };
     let envelope = for_each_claim_835(content, &mut sets);
     if let Some(problem) = envelope.iter().find(|p| p.is_error()) {
@@ -101,6 +103,7 @@ pub fn rejected_file(reason: String) -> NewEra {
         summary: EraSummary::default(),
         balance_problems: Vec::new(),
         provider_adjustments: Vec::new(),
+        claim_payments: Vec::new(),
     }
 }
 
@@ -112,12 +115,21 @@ struct Sets<F> {
     problems: Vec<BalanceProblem>,
     /// The first problem that makes the open set unusable.
     failure: Option<String>,
+    /// Claim payments of the open set.
+    claims: Vec<NewClaimPayment>,
 }
 
 impl<'a, F: FnMut(NewEra)> Era835Visitor<'a> for Sets<F> {
     fn claim(&mut self, _header: &Remittance<'a>, claim: &ClaimPayment<'a>) {
         if self.failure.is_some() {
             return;
+        }
+        match claim_payment(claim) {
+            Ok(payment) => self.claims.push(payment),
+            Err(reason) => {
+                self.failure = Some(reason);
+                return;
+            }
         }
         let mut found = Vec::new();
         balance::balance_claim(claim, &mut found);
@@ -144,6 +156,7 @@ impl<'a, F: FnMut(NewEra)> Era835Visitor<'a> for Sets<F> {
     fn set(&mut self, remittance: Remittance<'a>, problems: Vec<X12Error>) {
         self.position += 1;
         let balance_problems = std::mem::take(&mut self.problems);
+        let claim_payments = std::mem::take(&mut self.claims);
         let failure = self.failure.take().map(Err).unwrap_or(Ok(()));
         let read = failure
             .and_then(|()| match problems.iter().find(|p| p.is_error()) {
@@ -165,6 +178,7 @@ impl<'a, F: FnMut(NewEra)> Era835Visitor<'a> for Sets<F> {
                 summary: parsed.summary,
                 balance_problems: parsed.balance_problems,
                 provider_adjustments: parsed.provider_adjustments,
+                claim_payments,
             },
             Err(reason) => NewEra {
                 set_position: self.position,
@@ -180,6 +194,116 @@ struct Parsed {
     summary: EraSummary,
     balance_problems: Vec<BalanceProblem>,
     provider_adjustments: Vec<ProviderAdjustment>,
+}
+
+/// Converts one CLP loop to what the store keeps, amounts in whole cents, dates read.
+fn claim_payment(c: &ClaimPayment<'_>) -> Result<NewClaimPayment, String> {
+    let at = format!(
+        "segment {} (CLP) at byte {}",
+        c.segment_index, c.segment_offset
+    );
+    let date = |q: &str| -> Result<Option<chrono::NaiveDate>, String> {
+        c.dates
+            .iter()
+            .find(|d| d.qualifier == q)
+            .and_then(|d| non_empty(&d.date))
+            .map(|d| parse_x12_date(&d).map_err(|e| format!("X12 {at}: DTM*{q} {e}")))
+            .transpose()
+    };
+    let mut lines = Vec::with_capacity(c.services.len());
+    for (i, s) in c.services.iter().enumerate() {
+        let svc_at = format!(
+            "segment {} (SVC) at byte {}",
+            s.segment_index, s.segment_offset
+        );
+        lines.push(LinePayment {
+            line_number: u32::try_from(i + 1)
+                .map_err(|_| format!("X12 {svc_at}: too many lines"))?,
+            procedure: procedure(&s.procedure),
+            submitted_procedure: s.submitted_procedure.as_deref().map(procedure),
+            charge: whole_cents(s.charge, "SVC02", &svc_at)?,
+            paid: whole_cents(s.paid, "SVC03", &svc_at)?,
+            revenue_code: s
+                .revenue_code
+                .as_deref()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            units: s.units,
+            service_date: s
+                .service_date()
+                .and_then(non_empty)
+                .map(|d| parse_x12_date(&d).map_err(|e| format!("X12 {svc_at}: DTM {e}")))
+                .transpose()?,
+            line_control_number: s
+                .line_control_number()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            allowed: s
+                .allowed()
+                .map(|a| whole_cents(a, "AMT*B6", &svc_at))
+                .transpose()?,
+            adjustments: adjustments(&s.adjustments, &svc_at)?,
+            remarks: s
+                .remarks
+                .iter()
+                .filter(|r| r.qualifier == "HE")
+                .map(|r| r.code.trim().to_owned())
+                .collect(),
+            matched_by: LineMatch::Pending,
+            claim_line_number: None,
+            claim_line_control_number: String::new(),
+        });
+    }
+    let text = |t: Option<&str>| t.unwrap_or_default().trim().to_owned();
+    Ok(NewClaimPayment {
+        patient_control_number: c.patient_control_number.trim().to_owned(),
+        status_code: c.status_code.trim().to_owned(),
+        charge: whole_cents(c.charge, "CLP03", &at)?,
+        paid: whole_cents(c.paid, "CLP04", &at)?,
+        patient_responsibility: c
+            .patient_responsibility
+            .map(|a| whole_cents(a, "CLP05", &at))
+            .transpose()?,
+        filing_indicator: text(c.filing_indicator.as_deref()),
+        payer_claim_control_number: text(c.payer_claim_control_number.as_deref()),
+        facility_type_code: text(c.facility_type.as_deref()),
+        frequency_code: text(c.frequency.as_deref()),
+        statement_from: date("232")?,
+        statement_to: date("233")?,
+        adjustments: adjustments(&c.adjustments, &at)?,
+        remarks: c
+            .remark_codes()
+            .iter()
+            .map(|r| r.trim().to_owned())
+            .collect(),
+        lines,
+    })
+}
+
+fn procedure(p: &medbill_x12::transactions::era835::Procedure<'_>) -> ProcedureCode {
+    ProcedureCode {
+        qualifier: p.qualifier.trim().to_owned(),
+        code: p.code.trim().to_owned(),
+        modifiers: p.modifiers.iter().map(|m| m.trim().to_owned()).collect(),
+    }
+}
+
+fn adjustments(
+    cas: &[medbill_x12::transactions::era835::Adjustment<'_>],
+    at: &str,
+) -> Result<Vec<Adjustment>, String> {
+    cas.iter()
+        .map(|a| {
+            Ok(Adjustment {
+                group: a.group.trim().to_owned(),
+                reason: a.reason.trim().to_owned(),
+                amount: whole_cents(a.amount, "CAS amount", at)?,
+                quantity: a.quantity,
+            })
+        })
+        .collect()
 }
 
 /// Describes an X12 problem by position: "X12 segment 4 (BPR02) at byte 107: ...".
@@ -201,6 +325,11 @@ fn whole_cents(amount: rust_decimal::Decimal, what: &str, at: &str) -> Result<Mo
 fn non_empty(s: &str) -> Option<String> {
     let t = s.trim();
     (!t.is_empty()).then(|| t.to_owned())
+}
+
+/// Returns the transaction set identifier (ST01) of the first set of `content`, if it has one.
+pub fn first_set_id(content: &[u8]) -> Option<String> {
+    first_set(content).map(|(id, _)| id)
 }
 
 /// The ST01 and position of the first transaction set of `content`, read a segment at a time.

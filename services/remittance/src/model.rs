@@ -198,6 +198,8 @@ pub struct NewEra {
     pub balance_problems: Vec<BalanceProblem>,
     /// PLB provider-level adjustments.
     pub provider_adjustments: Vec<ProviderAdjustment>,
+    /// The set's claim payments (CLP loops) in file order; empty for a rejected set.
+    pub claim_payments: Vec<NewClaimPayment>,
 }
 
 /// Filters of an ERA listing; `None` means "any".
@@ -215,6 +217,209 @@ pub struct EraFilter {
     pub received_to: Option<DateTime<Utc>>,
     /// Only the ERAs of this file.
     pub file_id: Option<EraFileId>,
+}
+
+code_enum!(
+    /// Posting state of one claim payment.
+    PostingStatus, "posting status", {
+        /// Stored, waiting to be matched and posted.
+        Pending => "PENDING",
+        /// Matched to its claim and posted (messages to claims and collections written).
+        Posted => "POSTED",
+        /// No claim confirmed the payment; on the unmatched worklist with the reason.
+        Unmatched => "UNMATCHED",
+        /// Not posted because its ERA does not balance (waits for an operator decision).
+        Held => "HELD",
+    }
+);
+
+code_enum!(
+    /// How a service line payment found its claim line.
+    LineMatch, "line match", {
+        /// Not matched yet (its claim payment is not posted).
+        Pending => "PENDING",
+        /// By REF*6R, our line item control number.
+        ControlNumber => "CONTROL_NUMBER",
+        /// By procedure, modifiers, date and charge.
+        Procedure => "PROCEDURE",
+        /// No claim line matched: posted at claim level and flagged.
+        Unmatched => "UNMATCHED",
+    }
+);
+
+/// Identifies one claim payment (CLP loop) of an ERA; UUID v7.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClaimPaymentId(uuid::Uuid);
+
+impl ClaimPaymentId {
+    /// Returns a new time-ordered id.
+    pub fn new() -> Self {
+        Self(uuid::Uuid::now_v7())
+    }
+
+    /// Parses the hyphenated form, naming what is wrong.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        uuid::Uuid::parse_str(s)
+            .map(Self)
+            .map_err(|e| format!("{s:?} is not a claim payment id (a UUID): {e}"))
+    }
+}
+
+impl Default for ClaimPaymentId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for ClaimPaymentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// One CAS triplet with its group (CO, PR, OA, PI, CR), as the 835 said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adjustment {
+    /// CAS01 group code.
+    pub group: String,
+    /// CARC.
+    pub reason: String,
+    /// Amount; positive reduces the payment.
+    pub amount: Money,
+    /// Units, when sent.
+    pub quantity: Option<rust_decimal::Decimal>,
+}
+
+/// A procedure composite (SVC01 / SVC06).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcedureCode {
+    /// Qualifier (HC, AD, NU...).
+    pub qualifier: String,
+    /// The code.
+    pub code: String,
+    /// Modifiers in order.
+    pub modifiers: Vec<String>,
+}
+
+/// One service line payment (SVC loop) as the 835 said, with how it matched a claim line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinePayment {
+    /// 1-based SVC position within the claim payment.
+    pub line_number: u32,
+    /// SVC01 as adjudicated.
+    pub procedure: ProcedureCode,
+    /// SVC06 as billed, when the payer restated the code.
+    pub submitted_procedure: Option<ProcedureCode>,
+    /// SVC02.
+    pub charge: Money,
+    /// SVC03.
+    pub paid: Money,
+    /// SVC04; empty when not sent.
+    pub revenue_code: String,
+    /// SVC05; `None` when not sent.
+    pub units: Option<rust_decimal::Decimal>,
+    /// DTM*472 (or 150).
+    pub service_date: Option<NaiveDate>,
+    /// REF*6R; empty when not sent.
+    pub line_control_number: String,
+    /// AMT*B6.
+    pub allowed: Option<Money>,
+    /// Line CAS.
+    pub adjustments: Vec<Adjustment>,
+    /// LQ*HE codes.
+    pub remarks: Vec<String>,
+    /// How the line matched.
+    pub matched_by: LineMatch,
+    /// The claim line it matched (1-based), when matched.
+    pub claim_line_number: Option<u32>,
+    /// The claim line's control number, when matched.
+    pub claim_line_control_number: String,
+}
+
+/// One claim payment (CLP loop) to store, as the 835 said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewClaimPayment {
+    /// CLP01.
+    pub patient_control_number: String,
+    /// CLP02.
+    pub status_code: String,
+    /// CLP03.
+    pub charge: Money,
+    /// CLP04 (negative in a reversal).
+    pub paid: Money,
+    /// CLP05.
+    pub patient_responsibility: Option<Money>,
+    /// CLP06.
+    pub filing_indicator: String,
+    /// CLP07.
+    pub payer_claim_control_number: String,
+    /// CLP08.
+    pub facility_type_code: String,
+    /// CLP09.
+    pub frequency_code: String,
+    /// DTM*232.
+    pub statement_from: Option<NaiveDate>,
+    /// DTM*233.
+    pub statement_to: Option<NaiveDate>,
+    /// Claim CAS.
+    pub adjustments: Vec<Adjustment>,
+    /// MIA/MOA remark codes.
+    pub remarks: Vec<String>,
+    /// SVC loops.
+    pub lines: Vec<LinePayment>,
+}
+
+impl NewClaimPayment {
+    /// Returns true for a reversal (CLP02 22).
+    pub fn is_reversal(&self) -> bool {
+        self.status_code == "22"
+    }
+}
+
+/// A stored claim payment: what the 835 said plus where posting took it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimPayment {
+    /// Its id.
+    pub id: ClaimPaymentId,
+    /// The ERA it belongs to.
+    pub era_id: EraId,
+    /// 1-based CLP position within the ERA.
+    pub position: u32,
+    /// The ERA's payer identity.
+    pub payer_id: String,
+    /// The ERA's BPR16.
+    pub payment_date: Option<NaiveDate>,
+    /// What the 835 said.
+    pub payment: NewClaimPayment,
+    /// Posting state.
+    pub status: PostingStatus,
+    /// Matched claim id; empty when unmatched.
+    pub claim_id: String,
+    /// Why the payment is unmatched (or how it was matched by hand); empty otherwise.
+    pub match_note: String,
+    /// For a reversal: the claim payment it reverses, when found.
+    pub reverses: Option<ClaimPaymentId>,
+    /// When posted.
+    pub posted_at: Option<DateTime<Utc>>,
+}
+
+/// Filters of a claim payment listing; `None` means "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimPaymentFilter {
+    /// Only this ERA's.
+    pub era_id: Option<EraId>,
+    /// Only those matched to this claim.
+    pub claim_id: Option<String>,
+    /// Only this CLP01.
+    pub patient_control_number: Option<String>,
+    /// Only this payer's.
+    pub payer_id: Option<String>,
+    /// Only those whose ERA payment date (BPR16) is on or after this date.
+    pub paid_from: Option<NaiveDate>,
+    /// Only those whose ERA payment date is on or before this date.
+    pub paid_to: Option<NaiveDate>,
+    /// Only this posting state.
+    pub status: Option<PostingStatus>,
 }
 
 /// Returns the lowercase hex SHA-256 of `content`.

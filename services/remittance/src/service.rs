@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use medbill_codesets::{CodeList, short_description};
 use medbill_domain::{EraId, TenantId, format_iso_date};
 use medbill_proto::common::v1 as common;
 use medbill_proto::remittance::v1 as pb;
@@ -18,7 +19,8 @@ use medbill_proto::remittance::v1::ingest_era_stream_request::Part;
 use medbill_proto::remittance::v1::remittance_service_server::RemittanceServiceServer;
 use medbill_runtime::ServiceError;
 use medbill_runtime::fields::{
-    identifier, optional_instant, tenant_id, text, timestamp, unimplemented,
+    identifier, optional_date, optional_instant, required_text, tenant_id, text, timestamp,
+    unimplemented,
 };
 use medbill_runtime::idempotent::{Begun, IdempotentCall, IdempotentRequest};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
@@ -27,10 +29,15 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::intake::ingest_file;
 use crate::model::{
-    BalanceLevel, BalanceProblem, Era, EraFileId, EraFilter, EraStatus, ProviderAdjustment,
-    sha256_hex,
+    Adjustment, BalanceLevel, BalanceProblem, ClaimPayment, ClaimPaymentFilter, ClaimPaymentId,
+    Era, EraFileId, EraFilter, EraStatus, LineMatch, PostingStatus, ProcedureCode,
+    ProviderAdjustment, sha256_hex,
 };
+use crate::posting::{Poster, write};
 use crate::store::EraStore;
+
+/// Longest operator note or reason.
+const MAX_REASON_LEN: usize = 500;
 
 /// Largest 835 accepted by default, in bytes (either RPC).
 pub const DEFAULT_MAX_ERA_BYTES: usize = 64 * 1024 * 1024;
@@ -44,6 +51,7 @@ const MAX_FILE_NAME_LEN: usize = 255;
 pub struct RemittanceService {
     store: Arc<dyn EraStore>,
     max_era_bytes: usize,
+    poster: Option<Poster>,
 }
 
 impl std::fmt::Debug for RemittanceService {
@@ -61,6 +69,20 @@ impl RemittanceService {
         Self {
             store,
             max_era_bytes: DEFAULT_MAX_ERA_BYTES,
+            poster: None,
+        }
+    }
+
+    /// Posts through `poster`: it is woken after each ingest and release, and matches by hand
+    /// (MatchClaimPayment answers UNAVAILABLE without one).
+    pub fn with_poster(mut self, poster: Poster) -> Self {
+        self.poster = Some(poster);
+        self
+    }
+
+    fn wake_poster(&self) {
+        if let Some(p) = &self.poster {
+            p.wake();
         }
     }
 
@@ -152,6 +174,7 @@ impl RemittanceService {
         // A file with no usable ERA is kept (REJECTED) and its key answers the same error on every
         // retry: the stored response holds the ERAs, the error is made from them.
         op.commit(&response).await?;
+        self.wake_poster();
         if !ingested.duplicate {
             for era in &ingested.eras {
                 tracing::info!(
@@ -333,9 +356,6 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
     ) -> Result<Response<pb::GetEraResponse>, Status> {
         let tenant = tenant_id(&request)?;
         let req = request.into_inner();
-        // Claim payments are stored once posting exists; until then include_claim_payments
-        // answers the ERA without them (its summary still counts the claims) rather than
-        // failing the whole call over optional detail.
         if req.id.is_empty() {
             return Err(ServiceError::invalid_argument("id", "is required").into());
         }
@@ -348,6 +368,31 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
             .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::not_found(format!("ERA {id}")))?;
         let mut out = to_proto(&era);
+        out.review_reason = self
+            .store
+            .review_reason(&tenant, id)
+            .await
+            .map_err(ServiceError::from)?;
+        if req.include_claim_payments {
+            let filter = ClaimPaymentFilter {
+                era_id: Some(id),
+                ..Default::default()
+            };
+            let mut after = None;
+            loop {
+                let page = self
+                    .store
+                    .list_claim_payments(&tenant, &filter, after, 1_000)
+                    .await
+                    .map_err(ServiceError::from)?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.id);
+                out.claim_payments.extend(page.iter().map(payment_to_proto));
+                if page.len() < 1_000 {
+                    break;
+                }
+            }
+        }
         if req.include_content {
             out.content = self
                 .store
@@ -436,12 +481,217 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
 
     async fn list_claim_payments(
         &self,
-        _request: Request<pb::ListClaimPaymentsRequest>,
+        request: Request<pb::ListClaimPaymentsRequest>,
     ) -> Result<Response<pb::ListClaimPaymentsResponse>, Status> {
-        Err(unimplemented(
-            "ListClaimPayments",
-            "ERA posting (claim and line payments stored and posted to claims)",
-        ))
+        let tenant = tenant_id(&request)?;
+        let req = request.into_inner();
+        let size = PageSize::from_i32(req.page_size)?;
+        let status = match pb::PostingStatus::try_from(req.posting_status) {
+            Ok(pb::PostingStatus::Unspecified) => None,
+            Ok(pb::PostingStatus::Pending) => Some(PostingStatus::Pending),
+            Ok(pb::PostingStatus::Posted) => Some(PostingStatus::Posted),
+            Ok(pb::PostingStatus::Unmatched) => Some(PostingStatus::Unmatched),
+            Ok(pb::PostingStatus::Held) => Some(PostingStatus::Held),
+            Err(_) => {
+                return Err(ServiceError::invalid_argument(
+                    "posting_status",
+                    format!("{} is not a posting status", req.posting_status),
+                )
+                .into());
+            }
+        };
+        let era_id = if req.era_id.is_empty() {
+            None
+        } else {
+            Some(
+                EraId::parse(&req.era_id)
+                    .map_err(|e| ServiceError::invalid_argument("era_id", e.to_string()))?,
+            )
+        };
+        let paid_from = optional_date("payment_date_from", &req.payment_date_from)?;
+        let paid_to = optional_date("payment_date_to", &req.payment_date_to)?;
+        if let (Some(from), Some(to)) = (paid_from, paid_to)
+            && from > to
+        {
+            return Err(ServiceError::invalid_argument(
+                "payment_date_to",
+                format!("{to} is before payment_date_from {from}"),
+            )
+            .into());
+        }
+        let filter = ClaimPaymentFilter {
+            era_id,
+            claim_id: identifier("claim_id", &req.claim_id, false)?,
+            patient_control_number: identifier(
+                "patient_control_number",
+                &req.patient_control_number,
+                false,
+            )?,
+            payer_id: text("payer_id", &req.payer_id, MAX_PAYER_ID_LEN, false)?,
+            paid_from,
+            paid_to,
+            status,
+        };
+        let fingerprint = QueryFingerprint::builder("remittance.ListClaimPayments")
+            .field("tenant", tenant.as_str())
+            .optional("era_id", filter.era_id.map(|e| e.to_string()))
+            .optional("claim_id", filter.claim_id.as_deref())
+            .optional("pcn", filter.patient_control_number.as_deref())
+            .optional("payer_id", filter.payer_id.as_deref())
+            .optional("from", paid_from.map(format_iso_date))
+            .optional("to", paid_to.map(format_iso_date))
+            .optional("status", filter.status.map(PostingStatus::as_str))
+            .finish();
+        let after = decode_page_token(&req.page_token, &fingerprint)?
+            .map(|cursor| {
+                ClaimPaymentId::parse(&cursor).map_err(|_| {
+                    ServiceError::invalid_argument("page_token", "malformed page token")
+                })
+            })
+            .transpose()?;
+        let rows = self
+            .store
+            .list_claim_payments(&tenant, &filter, after, size.fetch_limit())
+            .await
+            .map_err(ServiceError::from)?;
+        let (page, next_page_token) = split_page(rows, size, &fingerprint, |p| p.id.to_string());
+        Ok(Response::new(pb::ListClaimPaymentsResponse {
+            claim_payments: page.iter().map(payment_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn match_claim_payment(
+        &self,
+        request: Request<pb::MatchClaimPaymentRequest>,
+    ) -> Result<Response<pb::MatchClaimPaymentResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        let req = request.into_inner();
+        let call = IdempotentCall::of(&req)?;
+        if req.claim_payment_id.is_empty() {
+            return Err(ServiceError::invalid_argument("claim_payment_id", "is required").into());
+        }
+        let id = ClaimPaymentId::parse(&req.claim_payment_id)
+            .map_err(|e| ServiceError::invalid_argument("claim_payment_id", e))?;
+        let claim_id = identifier("claim_id", &req.claim_id, true)?.unwrap_or_default();
+        let note = required_text("note", &req.note, MAX_REASON_LEN)?;
+        let Some(poster) = &self.poster else {
+            return Err(
+                ServiceError::Unavailable("posting is not running in this process".into()).into(),
+            );
+        };
+        let db = self.store.database();
+        // The claim is looked up over gRPC before any transaction is open.
+        if let Some(first) = call.replayed(db, &tenant).await? {
+            return Ok(Response::new(first));
+        }
+        let payment = self
+            .store
+            .get_claim_payment(&tenant, id)
+            .await
+            .map_err(ServiceError::from)?
+            .ok_or_else(|| ServiceError::not_found(format!("claim payment {id}")))?;
+        if payment.status != PostingStatus::Unmatched {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "claim payment {id} is {}; only an UNMATCHED payment is matched by hand",
+                payment.status.as_str()
+            ))
+            .into());
+        }
+        let claim = poster
+            .directory()
+            .by_id(&tenant, &claim_id)
+            .await
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?
+            .ok_or_else(|| ServiceError::not_found(format!("claim {claim_id}")))?;
+        let (outcome, messages) = poster
+            .post_matched(&tenant, &payment, &claim, &note)
+            .await
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        let mut op = match call.begin(db, &tenant).await? {
+            Begun::Replay(first) => return Ok(Response::new(first)),
+            Begun::New(op) => op,
+        };
+        write(
+            self.store.as_ref(),
+            op.tx(),
+            &tenant,
+            payment.era_id,
+            PostingStatus::Unmatched,
+            std::slice::from_ref(&outcome),
+            std::slice::from_ref(&messages),
+        )
+        .await
+        .map_err(|e| match e {
+            crate::posting::PostingError::Store(e) => ServiceError::from(e),
+            other => ServiceError::Unavailable(other.to_string()),
+        })?;
+        let mut posted = payment;
+        posted.status = PostingStatus::Posted;
+        posted.claim_id = outcome.claim_id.clone();
+        posted.match_note = outcome.match_note.clone();
+        posted.reverses = outcome.reverses;
+        posted.posted_at = Some(chrono::Utc::now());
+        for (line, (_, how, claim_line, control)) in
+            posted.payment.lines.iter_mut().zip(&outcome.lines)
+        {
+            line.matched_by = *how;
+            line.claim_line_number = *claim_line;
+            line.claim_line_control_number = control.clone();
+        }
+        let response = pb::MatchClaimPaymentResponse {
+            claim_payment: Some(payment_to_proto(&posted)),
+        };
+        op.commit(&response).await?;
+        tracing::info!(claim_payment_id = %id, tenant = %tenant, "claim payment matched by hand and posted");
+        Ok(Response::new(response))
+    }
+
+    async fn post_unbalanced_era(
+        &self,
+        request: Request<pb::PostUnbalancedEraRequest>,
+    ) -> Result<Response<pb::PostUnbalancedEraResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        let req = request.into_inner();
+        let call = IdempotentCall::of(&req)?;
+        if req.era_id.is_empty() {
+            return Err(ServiceError::invalid_argument("era_id", "is required").into());
+        }
+        let id = EraId::parse(&req.era_id)
+            .map_err(|e| ServiceError::invalid_argument("era_id", e.to_string()))?;
+        let reason = required_text("reason", &req.reason, MAX_REASON_LEN)?;
+        let mut op = match call.begin(self.store.database(), &tenant).await? {
+            Begun::Replay(first) => return Ok(Response::new(first)),
+            Begun::New(op) => op,
+        };
+        if self
+            .store
+            .get_era(&tenant, id)
+            .await
+            .map_err(ServiceError::from)?
+            .is_none()
+        {
+            return Err(ServiceError::not_found(format!("ERA {id}")).into());
+        }
+        self.store
+            .release_unbalanced(op.tx(), &tenant, id, &reason)
+            .await
+            .map_err(ServiceError::from)?;
+        let mut era = self
+            .store
+            .get_era(&tenant, id)
+            .await
+            .map_err(ServiceError::from)?
+            .ok_or_else(|| ServiceError::not_found(format!("ERA {id}")))?;
+        // Read outside the transaction: answer what it wrote.
+        era.status = EraStatus::Received;
+        let mut out = to_proto(&era);
+        out.review_reason = reason;
+        let response = pb::PostUnbalancedEraResponse { era: Some(out) };
+        op.commit(&response).await?;
+        self.wake_poster();
+        tracing::info!(era_id = %id, tenant = %tenant, "unbalanced ERA released for posting by an operator");
+        Ok(Response::new(response))
     }
 
     async fn list_denials(
@@ -612,5 +862,122 @@ pub fn to_proto(e: &Era) -> pb::Era {
         set_position: e.set_position,
         set_control_number: e.set_control_number.clone(),
         payer_id_source: s.payer_id_source.clone().unwrap_or_default(),
+        review_reason: String::new(),
+    }
+}
+
+fn group_to_proto(group: &str) -> common::AdjustmentGroup {
+    match group {
+        "CO" => common::AdjustmentGroup::Co,
+        "PR" => common::AdjustmentGroup::Pr,
+        "OA" => common::AdjustmentGroup::Oa,
+        "PI" => common::AdjustmentGroup::Pi,
+        "CR" => common::AdjustmentGroup::Cr,
+        _ => common::AdjustmentGroup::Unspecified,
+    }
+}
+
+fn adjustment_to_proto(a: &Adjustment) -> common::CasAdjustment {
+    common::CasAdjustment {
+        group: group_to_proto(&a.group).into(),
+        reason: a.reason.clone(),
+        amount: a.amount.to_string(),
+        quantity: a.quantity.map(|q| q.to_string()).unwrap_or_default(),
+        reason_description: short_description(CodeList::Carc, &a.reason)
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+fn remark_to_proto(code: &str) -> common::RemarkCode {
+    common::RemarkCode {
+        code: code.to_owned(),
+        description: short_description(CodeList::Rarc, code)
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+fn procedure_to_proto(p: &ProcedureCode) -> common::Procedure {
+    common::Procedure {
+        qualifier: p.qualifier.clone(),
+        code: p.code.clone(),
+        modifiers: p.modifiers.clone(),
+        ..Default::default()
+    }
+}
+
+/// Maps a stored claim payment to its wire form; amounts exactly as the 835 said.
+pub fn payment_to_proto(c: &ClaimPayment) -> pb::ClaimPayment {
+    let p = &c.payment;
+    pb::ClaimPayment {
+        id: c.id.to_string(),
+        era_id: c.era_id.to_string(),
+        patient_control_number: p.patient_control_number.clone(),
+        claim_id: c.claim_id.clone(),
+        status_code: p.status_code.clone(),
+        status_description: short_description(CodeList::ClaimStatus, &p.status_code)
+            .unwrap_or_default()
+            .to_owned(),
+        charge: p.charge.to_string(),
+        paid: p.paid.to_string(),
+        patient_responsibility: p
+            .patient_responsibility
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+        claim_filing_indicator: p.filing_indicator.clone(),
+        payer_claim_control_number: p.payer_claim_control_number.clone(),
+        facility_type_code: p.facility_type_code.clone(),
+        frequency_code: p.frequency_code.clone(),
+        adjustments: p.adjustments.iter().map(adjustment_to_proto).collect(),
+        remarks: p.remarks.iter().map(|r| remark_to_proto(r)).collect(),
+        lines: p
+            .lines
+            .iter()
+            .map(|l| pb::LinePayment {
+                line_number: l.line_number,
+                procedure: Some(procedure_to_proto(&l.procedure)),
+                submitted_procedure: l.submitted_procedure.as_ref().map(procedure_to_proto),
+                charge: l.charge.to_string(),
+                paid: l.paid.to_string(),
+                revenue_code: l.revenue_code.clone(),
+                units: l.units.map(|u| u.to_string()).unwrap_or_default(),
+                service_date: l.service_date.map(format_iso_date).unwrap_or_default(),
+                line_control_number: l.line_control_number.clone(),
+                allowed: l.allowed.map(|a| a.to_string()).unwrap_or_default(),
+                adjustments: l.adjustments.iter().map(adjustment_to_proto).collect(),
+                remarks: l.remarks.iter().map(|r| remark_to_proto(r)).collect(),
+                matched_by: match l.matched_by {
+                    LineMatch::Pending => pb::LineMatch::Pending,
+                    LineMatch::ControlNumber => pb::LineMatch::ControlNumber,
+                    LineMatch::Procedure => pb::LineMatch::Procedure,
+                    LineMatch::Unmatched => pb::LineMatch::Unmatched,
+                }
+                .into(),
+                claim_line_number: l.claim_line_number.unwrap_or(0),
+                claim_line_control_number: l.claim_line_control_number.clone(),
+            })
+            .collect(),
+        statement_period: match (p.statement_from, p.statement_to) {
+            (None, None) => None,
+            (from, to) => Some(common::ServiceDateRange {
+                from_date: from.map(format_iso_date).unwrap_or_default(),
+                to_date: to.map(format_iso_date).unwrap_or_default(),
+            }),
+        },
+        reversal: p.is_reversal(),
+        posting_status: match c.status {
+            PostingStatus::Pending => pb::PostingStatus::Pending,
+            PostingStatus::Posted => pb::PostingStatus::Posted,
+            PostingStatus::Unmatched => pb::PostingStatus::Unmatched,
+            PostingStatus::Held => pb::PostingStatus::Held,
+        }
+        .into(),
+        payer_id: c.payer_id.clone(),
+        payment_date: c.payment_date.map(format_iso_date).unwrap_or_default(),
+        match_note: c.match_note.clone(),
+        reverses_claim_payment_id: c.reverses.map(|r| r.to_string()).unwrap_or_default(),
+        posted_at: c.posted_at.map(timestamp),
+        position: c.position,
     }
 }

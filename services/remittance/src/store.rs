@@ -21,8 +21,12 @@ use tonic::Code;
 
 use crate::model::{
     BalanceLevel, BalanceProblem, Era, EraFile, EraFileId, EraFilter, EraStatus, EraSummary,
-    NewEra, ProviderAdjustment,
+    NewEra, PostingStatus, ProviderAdjustment,
 };
+
+mod payments;
+
+pub use payments::{PaymentStore, PostingMethod, PostingOutcome};
 
 /// The PostgreSQL migrations of the remittance service.
 pub static PG_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -49,6 +53,12 @@ pub enum EraStoreError {
     /// The 835 reader stopped before the end of the file (a panic or a cancelled task).
     #[error("the 835 reader stopped: {0}")]
     Reader(String),
+    /// A concurrent change won (a payment or ERA is no longer in the state read).
+    #[error("{0}")]
+    Conflict(String),
+    /// The ERA or claim payment is not in a state that allows the change.
+    #[error("{0}")]
+    Precondition(String),
 }
 
 impl ErrorCode for EraStoreError {
@@ -57,6 +67,8 @@ impl ErrorCode for EraStoreError {
             Self::Invalid { .. } => Code::InvalidArgument,
             Self::Storage(e) => e.error_code(),
             Self::Reader(_) => Code::Internal,
+            Self::Conflict(_) => Code::Aborted,
+            Self::Precondition(_) => Code::FailedPrecondition,
         }
     }
 
@@ -65,6 +77,7 @@ impl ErrorCode for EraStoreError {
             Self::Invalid { field, message } => format!("invalid {field}: {message}"),
             Self::Storage(e) => e.client_message(),
             Self::Reader(_) => "internal error".to_owned(),
+            Self::Conflict(m) | Self::Precondition(m) => m.clone(),
         }
     }
 }
@@ -87,7 +100,7 @@ pub enum StoredFile {
 /// Stores received files and their ERAs; every method is scoped to one tenant. Writes take the
 /// caller's transaction.
 #[async_trait]
-pub trait EraStore: Send + Sync {
+pub trait EraStore: PaymentStore {
     /// Returns the database the store writes to (the RPC opens its transaction there).
     fn database(&self) -> &Database;
 
@@ -139,6 +152,48 @@ pub trait EraStore: Send + Sync {
         after: Option<EraId>,
         limit: u32,
     ) -> Result<Vec<Era>, EraStoreError>;
+
+    /// Leases up to `limit` RECEIVED ERAs of any tenant to `owner` for `lease_micros` (those not
+    /// leased, or whose lease ran out), so two posting workers never post the same ERA at once;
+    /// returns (tenant, ERA id) pairs.
+    async fn lease_postable(
+        &self,
+        owner: &str,
+        lease_micros: i64,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, EraId)>, EraStoreError>;
+
+    /// Marks a RECEIVED ERA POSTED in `tx` and drops its lease; `Conflict` when it is no longer
+    /// RECEIVED (another worker posted it).
+    async fn mark_posted(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        id: EraId,
+    ) -> Result<(), EraStoreError>;
+
+    /// Records an operator's decision to post an UNBALANCED ERA in `tx`: the ERA becomes RECEIVED
+    /// with the reason kept, and its HELD payments PENDING, for the posting worker.
+    /// `Precondition` when the ERA is not UNBALANCED.
+    async fn release_unbalanced(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        id: EraId,
+        reason: &str,
+    ) -> Result<(), EraStoreError>;
+
+    /// Returns the operator's reason an ERA was released for posting; empty when none.
+    async fn review_reason(&self, tenant: &TenantId, id: EraId) -> Result<String, EraStoreError>;
+
+    /// Takes (or renews) the lease on retrieving 835s from payer route `route` for `owner`, for
+    /// `lease_micros`; false while another owner's lease runs.
+    async fn lease_route(
+        &self,
+        route: &str,
+        owner: &str,
+        lease_micros: i64,
+    ) -> Result<bool, EraStoreError>;
 }
 
 /// Runs the remittance migrations on `db` and returns the store over it.
@@ -630,6 +685,23 @@ impl EraStore for SqlEraStore {
                 .await?;
             }
         });
+        if !era.claim_payments.is_empty() {
+            let status = if era.status == EraStatus::Unbalanced {
+                PostingStatus::Held
+            } else {
+                PostingStatus::Pending
+            };
+            self.insert_claim_payments(
+                tx,
+                t,
+                &id_text,
+                s.payer_id.as_deref().unwrap_or_default(),
+                s.payment_date,
+                status,
+                &era.claim_payments,
+            )
+            .await?;
+        }
         Ok(Era {
             id,
             file_id: file.id,
@@ -764,5 +836,154 @@ impl EraStore for SqlEraStore {
             (headers, problems, plbs)
         });
         assemble(headers, problems, plbs)
+    }
+
+    async fn lease_postable(
+        &self,
+        owner: &str,
+        lease_micros: i64,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, EraId)>, EraStoreError> {
+        let now = time::now_micros();
+        let candidates: Vec<(String, String)> = with_db!(self.db, |pool| {
+            sqlx::query_as(
+                "SELECT tenant_id, id FROM eras WHERE status = 'RECEIVED' \
+                 AND (posting_lease_until IS NULL OR posting_lease_until < $1) \
+                 ORDER BY id LIMIT $2",
+            )
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        let mut leased = Vec::with_capacity(candidates.len());
+        for (tenant, id) in candidates {
+            // Only one worker's conditional update wins each ERA.
+            let won = with_db!(self.db, |pool| {
+                sqlx::query(
+                    "UPDATE eras SET posting_lease_until = $3, posting_lease_owner = $4 \
+                     WHERE tenant_id = $1 AND id = $2 AND status = 'RECEIVED' \
+                     AND (posting_lease_until IS NULL OR posting_lease_until < $5)",
+                )
+                .bind(&tenant)
+                .bind(&id)
+                .bind(now + lease_micros)
+                .bind(owner)
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected()
+            });
+            if won == 1 {
+                let tenant = TenantId::parse(&tenant)
+                    .map_err(|e| corrupt("ERA tenant", format!("{tenant:?}: {e}")))?;
+                let id = EraId::parse(&id).map_err(|e| corrupt("ERA id", e.to_string()))?;
+                leased.push((tenant, id));
+            }
+        }
+        Ok(leased)
+    }
+
+    async fn mark_posted(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        id: EraId,
+    ) -> Result<(), EraStoreError> {
+        let changed = with_tx!(tx, |conn| {
+            sqlx::query(
+                "UPDATE eras SET status = 'POSTED', updated_at = $3, posting_lease_until = NULL \
+                 WHERE tenant_id = $1 AND id = $2 AND status = 'RECEIVED'",
+            )
+            .bind(tenant.as_str())
+            .bind(id.to_string())
+            .bind(time::now_micros())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+        });
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(EraStoreError::Conflict(format!(
+                "ERA {id} is no longer RECEIVED"
+            )))
+        }
+    }
+
+    async fn release_unbalanced(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        id: EraId,
+        reason: &str,
+    ) -> Result<(), EraStoreError> {
+        let t = tenant.as_str();
+        let id_text = id.to_string();
+        let now = time::now_micros();
+        let changed = with_tx!(tx, |conn| {
+            sqlx::query(
+                "UPDATE eras SET status = 'RECEIVED', review_reason = $3, reviewed_at = $4, \
+                 updated_at = $4 WHERE tenant_id = $1 AND id = $2 AND status = 'UNBALANCED'",
+            )
+            .bind(t)
+            .bind(&id_text)
+            .bind(reason)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+        });
+        if changed != 1 {
+            let current = self
+                .load(t, &id_text)
+                .await?
+                .map(|e| e.status.as_str())
+                .unwrap_or("unknown");
+            return Err(EraStoreError::Precondition(format!(
+                "ERA {id} is {current}; only an UNBALANCED ERA waits for an operator's decision"
+            )));
+        }
+        self.move_payments(tx, t, &id_text, PostingStatus::Held, PostingStatus::Pending)
+            .await?;
+        Ok(())
+    }
+
+    async fn lease_route(
+        &self,
+        route: &str,
+        owner: &str,
+        lease_micros: i64,
+    ) -> Result<bool, EraStoreError> {
+        let now = time::now_micros();
+        let won = with_db!(self.db, |pool| {
+            sqlx::query(
+                "INSERT INTO era_route_leases (route, owner, lease_until) VALUES ($1, $2, $3) \
+                 ON CONFLICT (route) DO UPDATE SET owner = excluded.owner, \
+                 lease_until = excluded.lease_until \
+                 WHERE era_route_leases.owner = excluded.owner OR era_route_leases.lease_until < $4",
+            )
+            .bind(route)
+            .bind(owner)
+            .bind(now.saturating_add(lease_micros))
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(won == 1)
+    }
+
+    async fn review_reason(&self, tenant: &TenantId, id: EraId) -> Result<String, EraStoreError> {
+        let t = tenant.as_str();
+        let id = id.to_string();
+        let reason: Option<String> = with_db!(self.db, |pool| {
+            sqlx::query_scalar("SELECT review_reason FROM eras WHERE tenant_id = $1 AND id = $2")
+                .bind(t)
+                .bind(&id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(reason.unwrap_or_default())
     }
 }

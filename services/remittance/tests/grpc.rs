@@ -143,13 +143,26 @@ medbill_storage::conformance_tests! {
 
         let got = a.get_era(pb::GetEraRequest { id: era.id.clone(), ..Default::default() }).await?.into_inner().era;
         assert_eq!(got.as_ref(), Some(&era));
-        // Optional detail not stored yet does not fail the call: the ERA comes back without it.
+        // Claim payments on request, amounts as the 835 said, waiting to be posted.
         let detailed = a
             .get_era(pb::GetEraRequest { id: era.id.clone(), include_claim_payments: true, ..Default::default() })
             .await?
             .into_inner()
-            .era;
-        assert_eq!(detailed.as_ref(), Some(&era));
+            .era
+            .expect("era");
+        assert_eq!(detailed.claim_payments.len(), 2);
+        let first = &detailed.claim_payments[0];
+        assert_eq!((first.position, first.era_id.as_str()), (1, era.id.as_str()));
+        assert_eq!(first.posting_status(), pb::PostingStatus::Pending);
+        assert_eq!((first.patient_control_number.as_str(), first.charge.as_str(), first.paid.as_str()), ("666123", "211366.97", "138018.40"));
+        assert_eq!(first.payer_claim_control_number, "1999999444444");
+        assert_eq!(pb::Era { claim_payments: Vec::new(), ..detailed.clone() }, era);
+        let listed = a
+            .list_claim_payments(pb::ListClaimPaymentsRequest { era_id: era.id.clone(), page_size: 1, ..Default::default() })
+            .await?
+            .into_inner();
+        assert_eq!(listed.claim_payments, vec![first.clone()]);
+        assert!(!listed.next_page_token.is_empty());
         let with_content = a.get_era(pb::GetEraRequest { id: era.id.clone(), include_content: true, ..Default::default() }).await?.into_inner().era.expect("era");
         assert_eq!(with_content.content, BALANCED);
         assert_eq!(list_all(&mut a).await?, vec![era]);

@@ -115,6 +115,10 @@ async fn count(db: &Database, table: &'static str) -> Result<i64> {
         "era_balance_problems" => "SELECT COUNT(*) FROM era_balance_problems",
         "era_provider_adjustments" => "SELECT COUNT(*) FROM era_provider_adjustments",
         "platform_idempotency" => "SELECT COUNT(*) FROM platform_idempotency",
+        "claim_payments" => "SELECT COUNT(*) FROM claim_payments",
+        "claim_payment_lines" => "SELECT COUNT(*) FROM claim_payment_lines",
+        "claim_payment_adjustments" => "SELECT COUNT(*) FROM claim_payment_adjustments",
+        "claim_payment_postings" => "SELECT COUNT(*) FROM claim_payment_postings",
         other => anyhow::bail!("no count query for {other}"),
     };
     Ok(with_db!(db, |pool| sqlx::query_scalar::<_, i64>(sql)
@@ -315,7 +319,7 @@ medbill_storage::conformance_tests! {
         let new = parse_era(BALANCED.to_vec(), String::new());
         let err = ingest(&store, &t, "k1", &new).await.unwrap_err();
         assert!(matches!(err, EraStoreError::Storage(_)), "unexpected {err:?}");
-        for table in ["era_files", "eras", "era_balance_problems", "era_provider_adjustments", "platform_idempotency"] {
+        for table in ["era_files", "eras", "era_balance_problems", "era_provider_adjustments", "platform_idempotency", "claim_payments", "claim_payment_lines"] {
             assert_eq!(count(&db, table).await?, 0, "{table} must be empty after the failed ingest");
         }
         Ok(())
@@ -329,6 +333,88 @@ medbill_storage::conformance_tests! {
         let era = ingest(store.as_ref(), &t, "k1", &new).await?.era;
         let reopened = medbill_remittance::open_store(db).await?;
         assert_eq!(reopened.get_era(&t, era.id).await?, Some(era));
+        Ok(())
+    }
+
+    async fn claim_payments_are_stored_as_the_835_said_and_posted_once(db: Database) -> Result<()> {
+        use medbill_remittance::model::{ClaimPaymentFilter, LineMatch, PostingStatus};
+        use medbill_remittance::store::{PaymentStore, PostingMethod, PostingOutcome};
+        let store = SqlEraStore::new(db.clone());
+        let t = tenant("tenant-a");
+        let era = ingest(&store, &t, "k1", &parse_era(BALANCED.to_vec(), String::new())).await?.era;
+        assert_eq!(count(&db, "claim_payments").await?, 2);
+        assert!(count(&db, "claim_payment_adjustments").await? > 0);
+        let filter = ClaimPaymentFilter { era_id: Some(era.id), ..Default::default() };
+        let payments = store.list_claim_payments(&t, &filter, None, 10).await?;
+        assert_eq!(payments.iter().map(|p| (p.position, p.status)).collect::<Vec<_>>(), vec![(1, PostingStatus::Pending), (2, PostingStatus::Pending)]);
+        let first = &payments[0];
+        assert_eq!(first.payment.paid, money("138018.40"));
+        assert_eq!(first.payer_id, "999");
+        let groups: Vec<&str> = first.payment.adjustments.iter().map(|a| a.group.as_str()).collect();
+        assert!(!groups.is_empty(), "claim CAS kept by group");
+        // Another tenant sees none of them.
+        assert!(store.list_claim_payments(&tenant("tenant-b"), &filter, None, 10).await?.is_empty());
+        assert!(store.get_claim_payment(&tenant("tenant-b"), first.id).await?.is_none());
+
+        // Two workers: only one leases the ERA.
+        let a = store.lease_postable("worker-a", 60_000_000, 10).await?;
+        let b = store.lease_postable("worker-b", 60_000_000, 10).await?;
+        assert_eq!(a.iter().map(|(_, id)| *id).collect::<Vec<_>>(), vec![era.id]);
+        assert!(b.is_empty(), "a leased ERA is not leased again: {b:?}");
+
+        let outcome = |p: &medbill_remittance::model::ClaimPayment| PostingOutcome {
+            id: p.id,
+            status: PostingStatus::Posted,
+            claim_id: "claim-1".into(),
+            match_note: String::new(),
+            reverses: None,
+            lines: p.payment.lines.iter().map(|l| (l.line_number, LineMatch::Unmatched, None, String::new())).collect(),
+            method: PostingMethod::Auto,
+            reason: String::new(),
+        };
+        let outcomes: Vec<_> = payments.iter().map(outcome).collect();
+        let mut tx = db.begin().await?;
+        store.record_postings(&mut tx, &t, era.id, PostingStatus::Pending, &outcomes).await?;
+        store.mark_posted(&mut tx, &t, era.id).await?;
+        tx.commit().await?;
+        let posted = store.list_claim_payments(&t, &filter, None, 10).await?;
+        assert!(posted.iter().all(|p| p.status == PostingStatus::Posted && p.claim_id == "claim-1" && p.posted_at.is_some()));
+        assert_eq!(count(&db, "claim_payment_postings").await?, 2);
+        assert_eq!(store.get_era(&t, era.id).await?.map(|e| e.status), Some(EraStatus::Posted));
+
+        // Posting again (a second worker that lost the race) changes nothing and says why.
+        let mut tx = db.begin().await?;
+        let err = store.record_postings(&mut tx, &t, era.id, PostingStatus::Pending, &outcomes).await.unwrap_err();
+        tx.rollback().await?;
+        assert!(matches!(err, EraStoreError::Conflict(_)), "{err:?}");
+        let mut tx = db.begin().await?;
+        let err = store.mark_posted(&mut tx, &t, era.id).await.unwrap_err();
+        tx.rollback().await?;
+        assert!(matches!(err, EraStoreError::Conflict(_)), "{err:?}");
+        assert_eq!(count(&db, "claim_payment_postings").await?, 2);
+        Ok(())
+    }
+
+    async fn an_unbalanced_era_is_held_until_an_operator_releases_it(db: Database) -> Result<()> {
+        use medbill_remittance::model::{ClaimPaymentFilter, PostingStatus};
+        use medbill_remittance::store::PaymentStore;
+        let store = SqlEraStore::new(db.clone());
+        let t = tenant("tenant-a");
+        let era = ingest(&store, &t, "k1", &parse_era(UNBALANCED.to_vec(), String::new())).await?.era;
+        assert_eq!(era.status, EraStatus::Unbalanced);
+        let held = ClaimPaymentFilter { status: Some(PostingStatus::Held), ..Default::default() };
+        assert_eq!(store.list_claim_payments(&t, &held, None, 10).await?.len(), 2);
+        assert!(store.lease_postable("w", 60_000_000, 10).await?.is_empty(), "an unbalanced ERA is not posted");
+        let mut tx = db.begin().await?;
+        store.release_unbalanced(&mut tx, &t, era.id, "checked with the payer").await?;
+        tx.commit().await?;
+        assert_eq!(store.review_reason(&t, era.id).await?, "checked with the payer");
+        assert!(store.list_claim_payments(&t, &held, None, 10).await?.is_empty());
+        assert_eq!(store.lease_postable("w", 60_000_000, 10).await?.len(), 1);
+        let mut tx = db.begin().await?;
+        let err = store.release_unbalanced(&mut tx, &t, era.id, "again").await.unwrap_err();
+        tx.rollback().await?;
+        assert!(matches!(err, EraStoreError::Precondition(_)), "{err:?}");
         Ok(())
     }
 }

@@ -36,16 +36,28 @@ pub enum Destination {
     /// `CollectionsService/OpenAccount`: remittance asks collections to open the account of a
     /// patient an ERA leaves a balance for.
     CollectionsOpenAccount,
+    /// `ClaimsService/ApplyAdjudication`: remittance applies a posted ERA claim payment to its
+    /// claim (one message key per claim payment).
+    ClaimsApplyAdjudication,
+    /// `CollectionsService/PostPatientResponsibility`: remittance moves a posted claim payment's
+    /// patient responsibility (group PR) to the patient's account.
+    CollectionsPostPatientResponsibility,
 }
 
 impl Destination {
     /// Every destination.
-    pub const ALL: &'static [Destination] = &[Destination::CollectionsOpenAccount];
+    pub const ALL: &'static [Destination] = &[
+        Destination::CollectionsOpenAccount,
+        Destination::ClaimsApplyAdjudication,
+        Destination::CollectionsPostPatientResponsibility,
+    ];
 
     /// Returns the service that receives it.
     pub const fn receiver(self) -> ServiceKind {
         match self {
-            Destination::CollectionsOpenAccount => ServiceKind::Collections,
+            Destination::CollectionsOpenAccount
+            | Destination::CollectionsPostPatientResponsibility => ServiceKind::Collections,
+            Destination::ClaimsApplyAdjudication => ServiceKind::Claims,
         }
     }
 
@@ -53,6 +65,8 @@ impl Destination {
     pub const fn rpc(self) -> &'static str {
         match self {
             Destination::CollectionsOpenAccount => "OpenAccount",
+            Destination::ClaimsApplyAdjudication => "ApplyAdjudication",
+            Destination::CollectionsPostPatientResponsibility => "PostPatientResponsibility",
         }
     }
 
@@ -60,6 +74,10 @@ impl Destination {
     pub const fn as_str(self) -> &'static str {
         match self {
             Destination::CollectionsOpenAccount => "collections.OpenAccount",
+            Destination::ClaimsApplyAdjudication => "claims.ApplyAdjudication",
+            Destination::CollectionsPostPatientResponsibility => {
+                "collections.PostPatientResponsibility"
+            }
         }
     }
 

@@ -166,6 +166,25 @@ pub async fn apply_in(
     Ok(result)
 }
 
+/// What became of a picked-up file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// Applied, or kept unassigned: durably recorded, so it can be acknowledged at the route.
+    Recorded,
+    /// An 835: remittance's to take; not acknowledged.
+    LeftForRemittance,
+}
+
+/// Whether a file is an 835 remittance (its first functional group is HP).
+fn is_remittance(content: &[u8]) -> bool {
+    let doc = medbill_x12::Document::parse(content);
+    doc.interchanges
+        .first()
+        .and_then(|i| i.groups.first())
+        .and_then(|g| g.gs.as_ref())
+        .is_some_and(|gs| gs.text(1) == "HP")
+}
+
 /// The tenant a picked-up file belongs to, found through the batch it names.
 async fn owner(
     store: &dyn ClaimStore,
@@ -209,8 +228,11 @@ pub async fn take_inbound(
     via: &str,
     file_id: &str,
     content: &[u8],
-) -> Result<(), ClaimStoreError> {
+) -> Result<Taken, ClaimStoreError> {
     let route = via;
+    if is_remittance(content) {
+        return Ok(Taken::LeftForRemittance);
+    }
     let read = match read::read(content, None) {
         Ok(read) => read,
         Err(reason) => {
@@ -218,7 +240,7 @@ pub async fn take_inbound(
                 .keep_unassigned_file(route, file_id, content, &reason)
                 .await?;
             tracing::warn!(route, file_id, reason = %reason, "unreadable acknowledgement kept unassigned");
-            return Ok(());
+            return Ok(Taken::Recorded);
         }
     };
     let route = submitter.route_of_sender(&read.sender_id).unwrap_or(route);
@@ -240,11 +262,11 @@ pub async fn take_inbound(
             kind = read.kind.as_str(),
             "acknowledgement kept unassigned: no batch matched"
         );
-        return Ok(());
+        return Ok(Taken::Recorded);
     };
     let sha = sha256_hex(content);
     if earlier_result(store, &tenant, &sha).await?.is_some() {
-        return Ok(());
+        return Ok(Taken::Recorded);
     }
     let plan = apply::plan(store, &tenant, &read, Some(route)).await?;
     let mut tx = store.database().begin().await?;
@@ -259,18 +281,18 @@ pub async fn take_inbound(
         Ok(result) => {
             tx.commit().await.map_err(ClaimStoreError::from)?;
             tracing::info!(route, kind = read.kind.as_str(), tenant = %tenant, claims_updated = result.claims_updated, "acknowledgement applied");
-            Ok(())
+            Ok(Taken::Recorded)
         }
         // Another replica applied it first: nothing left to do.
-        Err(IngestError::Concurrent) => Ok(()),
+        Err(IngestError::Concurrent) => Ok(Taken::Recorded),
         Err(IngestError::Store(e)) => Err(e),
-        Err(IngestError::Unreadable(_)) => Ok(()),
+        Err(IngestError::Unreadable(_)) => Ok(Taken::Recorded),
     }
 }
 
 /// Picks up every waiting file of every route once; returns how many it took.
 pub async fn pickup_once(store: &dyn ClaimStore, submitter: &Submitter) -> Result<usize, String> {
-    let mut taken = 0;
+    let mut count = 0;
     let routes: Vec<String> = submitter
         .connections()
         .payer_ids()
@@ -290,18 +312,22 @@ pub async fn pickup_once(store: &dyn ClaimStore, submitter: &Submitter) -> Resul
                     break;
                 }
             };
-            take_inbound(store, submitter, &route, &file.file_id, &file.contents)
+            let outcome = take_inbound(store, submitter, &route, &file.file_id, &file.contents)
                 .await
                 .map_err(|e| e.to_string())?;
+            if outcome == Taken::LeftForRemittance {
+                // Remittance's pickup takes 835s; the route's next files wait for its next pass.
+                break;
+            }
             if let Err(e) = connection.acknowledge(&file.file_id).await {
                 // Recorded already; the next pass sees it again and finds it applied.
                 tracing::warn!(route = %route, error = %e, "could not acknowledge a picked-up file");
                 break;
             }
-            taken += 1;
+            count += 1;
         }
     }
-    Ok(taken)
+    Ok(count)
 }
 
 /// Most files taken from one route in one pass.

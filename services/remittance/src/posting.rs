@@ -1,0 +1,442 @@
+//! Posting: each claim payment of a balanced (or operator-released) ERA matched to its claim
+//! through the claims service and posted **once**.
+//!
+//! The posting worker ([`Poster`], run by [`posting_task`]) leases RECEIVED ERAs (so two replicas
+//! never post the same ERA at once), matches every PENDING payment **outside** any transaction
+//! (the claims service is asked over gRPC), then writes in **one transaction**: each payment's
+//! outcome (POSTED with its claim and line matches, or UNMATCHED with the reason), the posting
+//! records, the outbox messages to claims (`ApplyAdjudication`) and collections
+//! (`PostPatientResponsibility`, when the payment moves an amount to the patient), and the ERA's
+//! move to POSTED. Each message is keyed per claim payment (`remit-cp-<id>`, `…-pr`), so a
+//! redelivery, or a second worker losing the race, applies nothing twice: the payment moves out
+//! of PENDING only if it is still PENDING, and the ERA out of RECEIVED only if still RECEIVED.
+//!
+//! An ERA is POSTED once every payment is settled: posted, or on the unmatched worklist (matched
+//! later by MatchClaimPayment, [`Poster::post_matched`]). A reversal (CLP02 22) is paired with the
+//! posted payment it undoes (same CLP01 and CLP07, the opposite amount) and is applied to the
+//! claim like any adjudication; the claims service moves the claim back.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use medbill_domain::{EraId, Money, TenantId, format_iso_date};
+use medbill_proto::claims::v1 as claims_pb;
+use medbill_proto::collections::v1 as collections_pb;
+use medbill_proto::common::v1 as common;
+use medbill_runtime::service::{BackgroundTask, Shutdown};
+use medbill_storage::{StorageError, Tx};
+use thiserror::Error;
+use tokio::sync::Notify;
+
+use crate::delivery::{enqueue_adjudication, enqueue_patient_responsibility};
+use crate::directory::{ClaimDirectory, ClaimView, DirectoryError};
+use crate::matching::{match_claim, match_lines};
+use crate::model::{
+    Adjustment, ClaimPayment, ClaimPaymentFilter, EraStatus, LineMatch, PostingStatus,
+};
+use crate::store::{EraStore, EraStoreError, PostingMethod, PostingOutcome};
+
+/// Payments read per page while posting an ERA.
+const PAGE: u32 = 1_000;
+/// How long a worker holds an ERA it is posting.
+const LEASE: Duration = Duration::from_secs(120);
+
+/// Why posting failed (the ERA stays RECEIVED and is tried again when its lease runs out).
+#[derive(Debug, Error)]
+pub enum PostingError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] EraStoreError),
+    /// The claims service could not be asked.
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+}
+
+impl From<StorageError> for PostingError {
+    fn from(e: StorageError) -> Self {
+        Self::Store(EraStoreError::Storage(e))
+    }
+}
+
+/// The outbox messages one posted payment owes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Messages {
+    /// To claims.
+    pub adjudication: claims_pb::ApplyAdjudicationRequest,
+    /// To collections, when the payment moves an amount to (or back from) the patient.
+    pub responsibility: Option<collections_pb::PostPatientResponsibilityRequest>,
+}
+
+/// Matches and posts claim payments.
+#[derive(Clone)]
+pub struct Poster {
+    store: Arc<dyn EraStore>,
+    directory: Arc<dyn ClaimDirectory>,
+    owner: String,
+    wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Poster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poster")
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Poster {
+    /// A poster over `store`, asking `directory` for claims; `owner` names its leases.
+    pub fn new(
+        store: Arc<dyn EraStore>,
+        directory: Arc<dyn ClaimDirectory>,
+        owner: impl Into<String>,
+    ) -> Self {
+        Self {
+            store,
+            directory,
+            owner: owner.into(),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Asks the posting task to run now (after an ingest or an operator's release).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Leases and posts up to 16 RECEIVED ERAs; returns how many were posted. An ERA that fails
+    /// is logged and left for its lease to run out.
+    pub async fn run_once(&self) -> Result<usize, PostingError> {
+        let lease = i64::try_from(LEASE.as_micros()).unwrap_or(i64::MAX);
+        let leased = self.store.lease_postable(&self.owner, lease, 16).await?;
+        let mut posted = 0;
+        for (tenant, era) in leased {
+            match self.post_era(&tenant, era).await {
+                Ok(()) => posted += 1,
+                Err(e) => {
+                    tracing::warn!(era_id = %era, error = %e, "posting an ERA failed; it is tried again later")
+                }
+            }
+        }
+        Ok(posted)
+    }
+
+    /// Matches every PENDING payment of a RECEIVED ERA and posts them with the ERA, in one
+    /// transaction. An ERA in another status is left alone.
+    pub async fn post_era(&self, tenant: &TenantId, era_id: EraId) -> Result<(), PostingError> {
+        let Some(era) = self.store.get_era(tenant, era_id).await? else {
+            return Ok(());
+        };
+        if era.status != EraStatus::Received {
+            return Ok(());
+        }
+        let reason = self.store.review_reason(tenant, era_id).await?;
+        let method = if reason.is_empty() {
+            PostingMethod::Auto
+        } else {
+            PostingMethod::Operator
+        };
+        let payer_id = era.summary.payer_id.clone().unwrap_or_default();
+        let mut outcomes = Vec::new();
+        let mut messages = Vec::new();
+        let mut claims: HashMap<String, Vec<ClaimView>> = HashMap::new();
+        let filter = ClaimPaymentFilter {
+            era_id: Some(era_id),
+            status: Some(PostingStatus::Pending),
+            ..Default::default()
+        };
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .list_claim_payments(tenant, &filter, after, PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for payment in &page {
+                let pcn = &payment.payment.patient_control_number;
+                if !claims.contains_key(pcn) {
+                    let found = self
+                        .directory
+                        .by_patient_control_number(tenant, pcn)
+                        .await?;
+                    claims.insert(pcn.clone(), found);
+                }
+                let candidates = claims.get(pcn).map(Vec::as_slice).unwrap_or_default();
+                let reverses = if payment.payment.is_reversal() {
+                    self.store.find_reversed(tenant, payment).await?
+                } else {
+                    None
+                };
+                match match_claim(&payment.payment, &payer_id, candidates) {
+                    Ok(claim) => {
+                        let (outcome, message) =
+                            posted(payment, claim, method, &reason, reverses, &reason);
+                        outcomes.push(outcome);
+                        messages.push(message);
+                    }
+                    Err(why) => outcomes.push(unmatched(payment, why)),
+                }
+            }
+            if u32::try_from(page.len()).unwrap_or(u32::MAX) < PAGE {
+                break;
+            }
+        }
+        let mut tx = self.store.database().begin().await?;
+        write(
+            self.store.as_ref(),
+            &mut tx,
+            tenant,
+            era_id,
+            PostingStatus::Pending,
+            &outcomes,
+            &messages,
+        )
+        .await?;
+        self.store.mark_posted(&mut tx, tenant, era_id).await?;
+        tx.commit().await?;
+        let unmatched = outcomes
+            .iter()
+            .filter(|o| o.status == PostingStatus::Unmatched)
+            .count();
+        tracing::info!(era_id = %era_id, tenant = %tenant, posted = messages.len(), unmatched, "ERA posted");
+        Ok(())
+    }
+
+    /// Decides the posting of an UNMATCHED payment to `claim` chosen by an operator with `note`:
+    /// the outcome and messages to write with [`write`] (the caller's transaction holds its
+    /// idempotency key).
+    pub async fn post_matched(
+        &self,
+        tenant: &TenantId,
+        payment: &ClaimPayment,
+        claim: &ClaimView,
+        note: &str,
+    ) -> Result<(PostingOutcome, Messages), PostingError> {
+        let reverses = if payment.payment.is_reversal() {
+            self.store.find_reversed(tenant, payment).await?
+        } else {
+            None
+        };
+        Ok(posted(
+            payment,
+            claim,
+            PostingMethod::ManualMatch,
+            note,
+            reverses,
+            note,
+        ))
+    }
+
+    /// The claim directory (for a manual match's claim look-up).
+    pub fn directory(&self) -> &dyn ClaimDirectory {
+        self.directory.as_ref()
+    }
+
+    async fn wait(&self, interval: Duration, shutdown: &Shutdown) -> bool {
+        tokio::select! {
+            () = shutdown.requested() => false,
+            () = tokio::time::sleep(interval) => true,
+            () = self.wake.notified() => true,
+        }
+    }
+}
+
+/// Writes posting outcomes and their outbox messages in `tx` (see the module docs).
+pub async fn write(
+    store: &dyn EraStore,
+    tx: &mut Tx,
+    tenant: &TenantId,
+    era_id: EraId,
+    from: PostingStatus,
+    outcomes: &[PostingOutcome],
+    messages: &[Messages],
+) -> Result<(), PostingError> {
+    store
+        .record_postings(tx, tenant, era_id, from, outcomes)
+        .await?;
+    for m in messages {
+        enqueue_adjudication(tx, tenant.as_str(), &m.adjudication).await?;
+        if let Some(r) = &m.responsibility {
+            enqueue_patient_responsibility(tx, tenant.as_str(), r).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The background task that posts RECEIVED ERAs every `interval` (and at once when woken).
+pub fn posting_task(poster: Poster, interval: Duration) -> BackgroundTask {
+    BackgroundTask::new("remittance posting", move |shutdown: Shutdown| async move {
+        loop {
+            if !poster.wait(interval, &shutdown).await {
+                return Ok(());
+            }
+            // Post until nothing is left, then wait again.
+            loop {
+                match poster.run_once().await {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "posting pass failed; trying again later");
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn unmatched(payment: &ClaimPayment, why: String) -> PostingOutcome {
+    PostingOutcome {
+        id: payment.id,
+        status: PostingStatus::Unmatched,
+        claim_id: String::new(),
+        match_note: why,
+        reverses: None,
+        lines: Vec::new(),
+        method: PostingMethod::Auto,
+        reason: String::new(),
+    }
+}
+
+fn posted(
+    payment: &ClaimPayment,
+    claim: &ClaimView,
+    method: PostingMethod,
+    reason: &str,
+    reverses: Option<crate::model::ClaimPaymentId>,
+    note: &str,
+) -> (PostingOutcome, Messages) {
+    let lines = match_lines(&payment.payment.lines, claim);
+    let outcome = PostingOutcome {
+        id: payment.id,
+        status: PostingStatus::Posted,
+        claim_id: claim.id.clone(),
+        match_note: note.to_owned(),
+        reverses,
+        lines: lines.clone(),
+        method,
+        reason: reason.to_owned(),
+    };
+    (outcome, messages(payment, claim, &lines))
+}
+
+/// Returns the message key of a claim payment's call to `receiver`.
+pub fn message_key(payment: &ClaimPayment, receiver: &str) -> String {
+    format!("remit-cp-{}-{receiver}", payment.id)
+}
+
+fn cas(a: &Adjustment) -> common::CasAdjustment {
+    let group = match a.group.as_str() {
+        "CO" => common::AdjustmentGroup::Co,
+        "PR" => common::AdjustmentGroup::Pr,
+        "OA" => common::AdjustmentGroup::Oa,
+        "PI" => common::AdjustmentGroup::Pi,
+        "CR" => common::AdjustmentGroup::Cr,
+        _ => common::AdjustmentGroup::Unspecified,
+    };
+    common::CasAdjustment {
+        group: group.into(),
+        reason: a.reason.clone(),
+        amount: a.amount.to_string(),
+        quantity: a.quantity.map(|q| q.to_string()).unwrap_or_default(),
+        reason_description: String::new(),
+    }
+}
+
+fn remark(code: &str) -> common::RemarkCode {
+    common::RemarkCode {
+        code: code.to_owned(),
+        description: String::new(),
+    }
+}
+
+/// The ApplyAdjudication call and the patient responsibility (the PR adjustments at claim and
+/// line level; CLP05 when the payer sent no PR adjustment) of one posted payment.
+fn messages(
+    payment: &ClaimPayment,
+    claim: &ClaimView,
+    lines: &[crate::matching::LineOutcome],
+) -> Messages {
+    let p = &payment.payment;
+    let adjudication = claims_pb::ApplyAdjudicationRequest {
+        idempotency_key: message_key(payment, "claims"),
+        claim_ref: Some(claims_pb::apply_adjudication_request::ClaimRef::ClaimId(
+            claim.id.clone(),
+        )),
+        adjudication: Some(claims_pb::Adjudication {
+            era_id: payment.era_id.to_string(),
+            claim_payment_id: payment.id.to_string(),
+            claim_status_code: p.status_code.clone(),
+            charge: p.charge.to_string(),
+            paid: p.paid.to_string(),
+            patient_responsibility: p
+                .patient_responsibility
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+            payer_claim_control_number: p.payer_claim_control_number.clone(),
+            adjustments: p.adjustments.iter().map(cas).collect(),
+            remarks: p.remarks.iter().map(|r| remark(r)).collect(),
+            lines: p
+                .lines
+                .iter()
+                .zip(lines)
+                .map(|(l, (_, how, _, control))| claims_pb::LineAdjudication {
+                    // An unmatched line carries no control number: claims applies it at claim level.
+                    line_control_number: if *how == LineMatch::Unmatched {
+                        String::new()
+                    } else {
+                        control.clone()
+                    },
+                    procedure_code: l.procedure.code.clone(),
+                    charge: l.charge.to_string(),
+                    paid: l.paid.to_string(),
+                    allowed: l.allowed.map(|a| a.to_string()).unwrap_or_default(),
+                    units: l.units.map(|u| u.to_string()).unwrap_or_default(),
+                    adjustments: l.adjustments.iter().map(cas).collect(),
+                    remarks: l.remarks.iter().map(|r| remark(r)).collect(),
+                })
+                .collect(),
+            payment_date: payment
+                .payment_date
+                .map(format_iso_date)
+                .unwrap_or_default(),
+            applied_at: None,
+        }),
+    };
+    let pr: Vec<&Adjustment> = p
+        .adjustments
+        .iter()
+        .chain(p.lines.iter().flat_map(|l| l.adjustments.iter()))
+        .filter(|a| a.group == "PR")
+        .collect();
+    let amount: Money = if pr.is_empty() {
+        p.patient_responsibility.unwrap_or_default()
+    } else {
+        pr.iter().map(|a| a.amount).sum()
+    };
+    let responsibility =
+        (!amount.is_zero()).then(|| collections_pb::PostPatientResponsibilityRequest {
+            idempotency_key: message_key(payment, "collections"),
+            account_id: String::new(),
+            patient_ref: claim.patient_ref.clone(),
+            claim_id: claim.id.clone(),
+            patient_control_number: p.patient_control_number.clone(),
+            era_id: payment.era_id.to_string(),
+            amount: amount.to_string(),
+            adjustments: pr.iter().map(|a| cas(a)).collect(),
+            service_date: claim
+                .service_date_from
+                .map(format_iso_date)
+                .unwrap_or_default(),
+            memo: format!("payer adjudication {}", p.payer_claim_control_number),
+            // A payer's correction comes as a reversal (negative PR) then a new payment, each
+            // posted as it is; the ledger ends where the corrected adjudication says.
+            corrected: false,
+        });
+    Messages {
+        adjudication,
+        responsibility,
+    }
+}

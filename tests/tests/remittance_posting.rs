@@ -7,8 +7,8 @@
 //! the payment it undoes, and a crash between posting and delivery delivers once after a restart.
 //! SQLite always; PostgreSQL too when `MEDBILL_TEST_PG_URL` is set.
 //!
-//! Collections' PostPatientResponsibility is checked up to the outbox row (keyed per claim
-//! payment, amount and PR lines) while collections answers UNIMPLEMENTED for it.
+//! Collections' PostPatientResponsibility is checked at the outbox row (keyed per claim payment,
+//! amount and PR lines) and on the patient's ledger after delivery.
 
 mod common;
 
@@ -385,7 +385,7 @@ medbill_storage::conformance_tests! {
         assert!(bad.message().contains("payment_date_from"), "{}", bad.message());
 
         // The patient responsibility of each posted payment is in the outbox for collections,
-        // keyed per claim payment (collections' side is not built yet).
+        // keyed per claim payment.
         let remit_db = env.connect("remittance").await?;
         let pr_rows = outbox_rows(&remit_db, "collections.PostPatientResponsibility").await?;
         let mut prs: Vec<(String, String, usize)> = pr_rows
@@ -399,6 +399,21 @@ medbill_storage::conformance_tests! {
         prs.sort();
         assert_eq!(prs, vec![("POST-1".into(), "41.00".into(), 2), ("POST-2".into(), "20.00".into(), 1)]);
         assert_eq!(outbox_rows(&remit_db, "claims.ApplyAdjudication").await?.len(), 3);
+        // ... and the relay delivers them: the patient's ledger shows 41.00 + 20.00 of patient A/R.
+        let mut ledger = collections::collections_service_client::CollectionsServiceClient::new(channel_to(&url, Caller::TenantA));
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let accounts = ledger
+                .list_accounts(collections::ListAccountsRequest { patient_ref: "ehr-patient-1".into(), ..Default::default() })
+                .await?
+                .into_inner()
+                .accounts;
+            if accounts.iter().any(|a| a.balance == "61.00") {
+                break;
+            }
+            anyhow::ensure!(std::time::Instant::now() < deadline, "patient A/R not posted: {accounts:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
 
         // The same file again is the same ERA set: nothing is posted or applied twice.
         let history = events(&mut c, &paid.id).await?;
@@ -527,12 +542,11 @@ medbill_storage::conformance_tests! {
         let relay_config = RelayConfig { poll_interval_ms: 20, backoff_initial_ms: 20, backoff_max_ms: 100, ..RelayConfig::default() };
         let relay = Relay::new(db.clone(), deliveries.clone(), relay_config.clone());
         let pass = relay.run_once().await?;
-        assert_eq!(pass.delivered, 1, "{pass:?}");
+        assert_eq!(pass.delivered, 2, "claims and collections, each once: {pass:?}");
         until(&mut c, &claim.id, claims::ClaimStatus::Paid).await?;
         let history = events(&mut c, &claim.id).await?;
-        // Collections' message waits (its receiver does not implement the RPC yet) and is retried.
         let counts = outbox::counts(&db).await?;
-        assert_eq!((counts.pending, counts.delivered, counts.dead), (1, 1, 0));
+        assert_eq!((counts.pending, counts.delivered, counts.dead), (0, 2, 0));
         // A second restart and pass changes nothing on the claim.
         drop(relay);
         let relay = Relay::new(db.clone(), deliveries, relay_config).as_if_restarted();

@@ -375,6 +375,13 @@ impl fmt::Debug for Tx {
     }
 }
 
+/// A savepoint marked with [`Tx::savepoint`]: what to restore when rolling back to it.
+#[derive(Debug)]
+#[must_use = "a savepoint is released or rolled back to"]
+pub struct Savepoint {
+    pending: Vec<(String, String)>,
+}
+
 /// The connection of a [`Tx`], typed per backend; obtained with [`Tx::conn`] and normally
 /// used through [`crate::with_tx!`].
 #[derive(Debug)]
@@ -424,6 +431,45 @@ impl Tx {
         match self.inner {
             TxInner::Postgres(t) => t.rollback().await?,
             TxInner::Sqlite(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+
+    /// Marks a savepoint, so one unit of work among several in this transaction (a group
+    /// commit) can be undone alone with [`Tx::rollback_to`], or kept with [`Tx::release`].
+    /// Savepoints are not nested: release or roll back one before marking the next.
+    pub async fn savepoint(&mut self) -> Result<Savepoint, StorageError> {
+        self.execute_raw("SAVEPOINT medbill_unit").await?;
+        Ok(Savepoint {
+            pending: self.pending_idempotency.clone(),
+        })
+    }
+
+    /// Undoes everything written since `savepoint` (the idempotency keys reserved since then
+    /// too); the transaction stays usable.
+    pub async fn rollback_to(&mut self, savepoint: Savepoint) -> Result<(), StorageError> {
+        self.execute_raw("ROLLBACK TO SAVEPOINT medbill_unit")
+            .await?;
+        self.execute_raw("RELEASE SAVEPOINT medbill_unit").await?;
+        self.pending_idempotency = savepoint.pending;
+        Ok(())
+    }
+
+    /// Keeps what was written since `savepoint`.
+    pub async fn release(&mut self, savepoint: Savepoint) -> Result<(), StorageError> {
+        drop(savepoint);
+        self.execute_raw("RELEASE SAVEPOINT medbill_unit").await
+    }
+
+    /// Runs one fixed statement (savepoint control) in the transaction.
+    async fn execute_raw(&mut self, sql: &'static str) -> Result<(), StorageError> {
+        match &mut self.inner {
+            TxInner::Postgres(t) => {
+                sqlx::query(sql).execute(&mut **t).await?;
+            }
+            TxInner::Sqlite(t) => {
+                sqlx::query(sql).execute(&mut **t).await?;
+            }
         }
         Ok(())
     }

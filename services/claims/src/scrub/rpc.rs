@@ -6,7 +6,7 @@ use medbill_domain::ClaimId;
 use medbill_proto::claims::v1 as pb;
 use medbill_runtime::ServiceError;
 use medbill_runtime::fields::{required_id, tenant_id};
-use medbill_runtime::idempotent::{Begun, IdempotentCall};
+use medbill_runtime::idempotent::{IdempotentCall, Reserved};
 use medbill_storage::time;
 use tonic::{Request, Response, Status};
 
@@ -81,46 +81,64 @@ impl ClaimsService {
         };
         let why = reason(&findings);
 
-        let mut op = match call.begin(db, &tenant).await? {
-            Begun::Replay(first) => return Ok(Response::new(first)),
-            Begun::New(op) => op,
+        // The write goes in a group commit: concurrent calls share one transaction.
+        let store = std::sync::Arc::clone(self.store());
+        let unit_tenant = tenant.clone();
+        let (response, change) = self
+            .commits
+            .run(move |tx| {
+                Box::pin(async move {
+                    let pending = match call.reserve(tx, &unit_tenant).await? {
+                        Reserved::Replay(first) => return Ok((first, None)),
+                        Reserved::New(pending) => pending,
+                    };
+                    store
+                        .replace_scrub_findings(
+                            tx,
+                            &unit_tenant,
+                            claim_id,
+                            &findings,
+                            time::now_micros(),
+                        )
+                        .await?;
+                    // The status is read again inside the transaction: a claim submitted
+                    // meanwhile is refused there (FAILED_PRECONDITION naming both statuses) and
+                    // nothing is written.
+                    let change = store
+                        .transition(
+                            tx,
+                            &unit_tenant,
+                            claim_id,
+                            NewStatus {
+                                to,
+                                source: StatusChangeSource::Scrub,
+                                source_id: "",
+                                reason: &why,
+                            },
+                        )
+                        .await?;
+                    claim.status = change.to;
+                    claim.updated_at = change.at;
+                    claim.scrub_findings = findings;
+                    let response = pb::ScrubClaimResponse {
+                        passed: errors == 0,
+                        findings: claim.scrub_findings.iter().map(finding_to_proto).collect(),
+                        claim: Some(to_proto(&claim)),
+                    };
+                    pending.complete(tx, &response).await?;
+                    Ok((response, Some(change.to)))
+                })
+            })
+            .await?;
+        let Some(status) = change else {
+            return Ok(Response::new(response));
         };
-        self.store
-            .replace_scrub_findings(op.tx(), &tenant, claim_id, &findings, time::now_micros())
-            .await
-            .map_err(ServiceError::from)?;
-        // The status is read again inside the transaction: a claim submitted meanwhile is refused
-        // there (FAILED_PRECONDITION naming both statuses) and nothing is written.
-        let change = self
-            .store
-            .transition(
-                op.tx(),
-                &tenant,
-                claim_id,
-                NewStatus {
-                    to,
-                    source: StatusChangeSource::Scrub,
-                    source_id: "",
-                    reason: &why,
-                },
-            )
-            .await
-            .map_err(ServiceError::from)?;
-        claim.status = change.to;
-        claim.updated_at = change.at;
-        claim.scrub_findings = findings;
-        let response = pb::ScrubClaimResponse {
-            passed: errors == 0,
-            findings: claim.scrub_findings.iter().map(finding_to_proto).collect(),
-            claim: Some(to_proto(&claim)),
-        };
-        op.commit(&response).await?;
         tracing::info!(
             claim_id = %claim_id,
             tenant = %tenant,
-            status = change.to.as_str(),
+            status = status.as_str(),
             errors,
-            findings = claim.scrub_findings.len(),
+            findings = response.findings.len(),
             "claim scrubbed"
         );
         Ok(Response::new(response))

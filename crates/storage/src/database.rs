@@ -126,7 +126,8 @@ impl Database {
     ///   [`crate::url::sqlite_service_path`] (`sqlite://data/medbill.db` ->
     ///   `data/medbill-claims.db`; `sqlite://data/` -> `data/claims.db`; `sqlite::memory:` -> a
     ///   private in-memory database per call). The parent directory is created if missing.
-    ///   WAL journal, `create_if_missing`, foreign keys on, busy timeout from the settings.
+    ///   WAL journal, `create_if_missing`, foreign keys on, busy timeout from the settings,
+    ///   temporary tables and savepoint journals in memory.
     pub async fn connect(
         url: &str,
         settings: &PoolSettings,
@@ -324,7 +325,10 @@ async fn connect_sqlite(
     let options = options
         .create_if_missing(true)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_millis(settings.sqlite_busy_timeout_ms));
+        .busy_timeout(Duration::from_millis(settings.sqlite_busy_timeout_ms))
+        // Savepoints (a group commit marks one per call) journal the pages they change; in memory
+        // that is a copy, on disk a write per page.
+        .pragma("temp_store", "memory");
 
     let mut pool = SqlitePoolOptions::new()
         .max_connections(settings.sqlite_max_connections.max(1))

@@ -105,8 +105,8 @@ impl SqlClaimStore {
             .await?
             .rows_affected()
         });
-        // A batch holds up to 5,000 claims: its rows and the claims' batch id go in chunks of
-        // statements, not three statements per claim.
+        // A batch holds up to 5,000 claims: its rows go in chunks of statements, and the claims'
+        // move (with their batch id) in `transition_many`, not six statements per claim.
         let mut position = 0i32;
         for chunk in batch.claim_ids.chunks(CHUNK) {
             let claims: Vec<String> = chunk.iter().map(ToString::to_string).collect();
@@ -118,13 +118,6 @@ impl SqlClaimStore {
                 "INSERT INTO submission_batch_claims (tenant_id, batch_id, position, claim_id) \
                  VALUES {rows}"
             );
-            let ids = (0..claims.len())
-                .map(|i| format!("${}", 3 + i))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let update = format!(
-                "UPDATE claims SET submission_batch_id = $2 WHERE tenant_id = $1 AND id IN ({ids})"
-            );
             let first = position;
             position += i32::try_from(claims.len())
                 .map_err(|_| corrupt("batch position", claims.len().to_string()))?;
@@ -134,11 +127,6 @@ impl SqlClaimStore {
                 for (i, claim) in claims.iter().enumerate() {
                     let at = first + 1 + i32::try_from(i).unwrap_or(i32::MAX);
                     query = query.bind(at).bind(claim);
-                }
-                query.execute(&mut *conn).await?;
-                let mut query = sqlx::query(AssertSqlSafe(update.clone())).bind(t).bind(&id);
-                for claim in &claims {
-                    query = query.bind(claim);
                 }
                 query.execute(&mut *conn).await?.rows_affected()
             });
@@ -155,6 +143,7 @@ impl SqlClaimStore {
                 source_id: &id,
                 reason: &reason,
             },
+            Some(&id),
         )
         .await?;
         Ok(SubmissionBatch {

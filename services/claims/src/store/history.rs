@@ -209,7 +209,8 @@ fn placeholders(first: usize, n: usize) -> String {
 
 /// Moves every claim in `claim_ids` (distinct) from `from` to `change.to` in `tx`: what
 /// [`transition`] does for one claim, in a few statements per [`MANY_CHUNK`] claims instead of
-/// four per claim (SubmitClaims moves up to 5,000 claims READY -> SUBMITTED at once).
+/// four per claim (SubmitClaims moves up to 5,000 claims READY -> SUBMITTED at once), and
+/// records `batch_id` as the claims' submission batch in the same update when given.
 ///
 /// The life cycle is checked once; each chunk is one conditional update, and if a claim is no
 /// longer in `from` the call fails as [`transition`] would for it (FAILED_PRECONDITION naming
@@ -222,6 +223,7 @@ pub(super) async fn transition_many(
     claim_ids: &[ClaimId],
     from: ClaimStatus,
     change: NewStatus<'_>,
+    batch_id: Option<&str>,
 ) -> Result<(), ClaimStoreError> {
     let NewStatus {
         to,
@@ -237,10 +239,13 @@ pub(super) async fn transition_many(
     let now = time::now_micros();
     for chunk in claim_ids.chunks(MANY_CHUNK) {
         let ids: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+        // `status || ''` keeps PostgreSQL on the primary key: without statistics it would
+        // otherwise walk the (tenant, status) index, every claim in `from`, for each chunk.
         let sql = format!(
-            "UPDATE claims SET status = $1, updated_at = $2 \
-             WHERE tenant_id = $3 AND status = $4 AND id IN ({})",
-            placeholders(5, ids.len())
+            "UPDATE claims SET status = $1, updated_at = $2, \
+             submission_batch_id = COALESCE($5, submission_batch_id) \
+             WHERE tenant_id = $3 AND status || '' = $4 AND id IN ({})",
+            placeholders(6, ids.len())
         );
         let updated = with_tx!(tx, |conn| {
             // Only numbered placeholders are formatted into the text; the ids are bound.
@@ -248,7 +253,8 @@ pub(super) async fn transition_many(
                 .bind(to.as_str())
                 .bind(now)
                 .bind(t)
-                .bind(from.as_str());
+                .bind(from.as_str())
+                .bind(batch_id);
             for id in &ids {
                 query = query.bind(id);
             }

@@ -5,7 +5,7 @@
 //! A handler hands its write (the part between `begin` and `commit` of the usual path, with its
 //! key reserved through [`IdempotentCall::reserve`](crate::idempotent::IdempotentCall::reserve))
 //! to [`GroupCommit::run`] and gets its result once the transaction that carried it committed.
-//! One worker takes the units waiting (up to a limit) into one transaction, each inside its own
+//! A worker takes the units waiting (up to a limit) into one transaction, each inside its own
 //! savepoint: a unit that fails is rolled back alone and answers its own error; the others
 //! commit. If the commit itself fails, every unit of that transaction answers the error and
 //! nothing of theirs was written, so each may be retried. A unit's answer is never sent before
@@ -15,14 +15,19 @@ use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 
-use medbill_storage::{Database, Tx};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use medbill_storage::{Backend, Database, Tx};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use tonic::Status;
 
 use crate::ServiceError;
 
 /// Most units carried by one transaction.
 pub const MAX_UNITS: usize = 256;
+
+/// Transactions in flight at once on PostgreSQL.
+pub const POSTGRES_WORKERS: usize = 4;
 
 type Answer = Result<Box<dyn Any + Send>, Status>;
 
@@ -44,10 +49,19 @@ pub struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Starts the worker on the current tokio runtime.
+    /// Starts the workers on the current tokio runtime: one on SQLite (one writer at a time
+    /// anyway), [`POSTGRES_WORKERS`] on PostgreSQL, where one transaction's round trips can
+    /// overlap another's.
     pub fn start(db: Database) -> Self {
         let (units, rx) = mpsc::unbounded_channel();
-        tokio::spawn(worker(db, rx));
+        let rx = Arc::new(Mutex::new(rx));
+        let workers = match db.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => POSTGRES_WORKERS,
+        };
+        for _ in 0..workers {
+            tokio::spawn(worker(db.clone(), Arc::clone(&rx)));
+        }
         Self { units }
     }
 
@@ -82,15 +96,21 @@ impl GroupCommit {
     }
 }
 
-async fn worker(db: Database, mut rx: mpsc::UnboundedReceiver<Unit>) {
-    while let Some(first) = rx.recv().await {
-        let mut units = vec![first];
-        while units.len() < MAX_UNITS {
-            match rx.try_recv() {
-                Ok(unit) => units.push(unit),
-                Err(_) => break,
+async fn worker(db: Database, rx: Arc<Mutex<mpsc::UnboundedReceiver<Unit>>>) {
+    loop {
+        // One worker at a time takes what is waiting; the others run their transactions.
+        let units = {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            let mut units = vec![first];
+            while units.len() < MAX_UNITS {
+                match rx.try_recv() {
+                    Ok(unit) => units.push(unit),
+                    Err(_) => break,
+                }
             }
-        }
+            units
+        };
         // Its own task: a unit that panics drops its batch's answers (each caller sees an
         // abandoned transaction), not the worker.
         let db = db.clone();

@@ -116,8 +116,11 @@ const COVERAGE_MAX_ENTRIES: usize = 50_000;
 /// one tenant never sees another's.
 #[derive(Debug, Default)]
 struct CoverageCache {
-    entries: Mutex<HashMap<(String, String), (Instant, Arc<pb::Coverage>)>>,
+    entries: Mutex<HashMap<CacheKey, (Instant, Arc<pb::Coverage>)>>,
 }
+
+/// (tenant, coverage id).
+type CacheKey = (String, String);
 
 impl CoverageCache {
     fn get(&self, tenant: &TenantId, coverage_id: &str) -> Option<Arc<pb::Coverage>> {

@@ -298,7 +298,7 @@ mod tests {
         })
         .await?;
         assert_eq!(phase.ok, 8);
-        assert_eq!(phase.flagged, 3, "2, 4, 8");
+        assert_eq!(phase.flagged, 4, "2, 4, 6, 8");
         assert_eq!(phase.errors_text(), "Unavailable 2");
         Ok(())
     }

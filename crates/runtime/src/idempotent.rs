@@ -131,6 +131,67 @@ impl IdempotentCall {
 }
 
 impl IdempotentCall {
+    /// Reserves the call's key in a transaction the caller owns (a group commit, see
+    /// [`crate::group_commit`]): [`Reserved::New`] to do the work and complete it in the same
+    /// transaction, [`Reserved::Replay`] with the first call's response, or ALREADY_EXISTS for a
+    /// reused key. The same rules as [`IdempotentCall::begin`].
+    pub async fn reserve<Resp: Message + Default>(
+        &self,
+        tx: &mut medbill_storage::Tx,
+        tenant: &TenantId,
+    ) -> Result<Reserved<Resp>, ServiceError> {
+        match idempotency::reserve(
+            tx,
+            tenant.as_str(),
+            self.scope,
+            self.key.as_str(),
+            &self.fingerprint,
+        )
+        .await?
+        {
+            idempotency::Reservation::New(pending) => Ok(Reserved::New(Pending {
+                inner: pending,
+                response: PhantomData,
+            })),
+            idempotency::Reservation::Replay(bytes) => {
+                decode(self.scope, &bytes).map(Reserved::Replay)
+            }
+            idempotency::Reservation::Conflict => Err(key_reused(self.key.as_str())),
+        }
+    }
+}
+
+/// The outcome of [`IdempotentCall::reserve`].
+#[derive(Debug)]
+#[must_use = "a new call must be completed; a replay returned"]
+pub enum Reserved<Resp> {
+    /// First time this key is seen: write in the same transaction, then [`Pending::complete`].
+    New(Pending<Resp>),
+    /// The same request was already processed: this is its response.
+    Replay(Resp),
+}
+
+/// A key reserved in the caller's transaction, waiting for its response.
+#[derive(Debug)]
+pub struct Pending<Resp> {
+    inner: idempotency::Pending,
+    response: PhantomData<fn(Resp)>,
+}
+
+impl<Resp: Message> Pending<Resp> {
+    /// Stores `response` as the key's replay in `tx` (the transaction that reserved it); it
+    /// commits with the transaction's other writes.
+    pub async fn complete(
+        self,
+        tx: &mut medbill_storage::Tx,
+        response: &Resp,
+    ) -> Result<(), ServiceError> {
+        idempotency::complete(tx, self.inner, &response.encode_to_vec()).await?;
+        Ok(())
+    }
+}
+
+impl IdempotentCall {
     /// Answers a call that changes nothing but its own record (an answer from a cache): records
     /// the key with `response` in one statement and returns it, or the first call's response when
     /// this call repeats it, or ALREADY_EXISTS for a reused key. Cheaper than `begin` + `commit`

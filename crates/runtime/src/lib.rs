@@ -15,6 +15,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod fields;
+pub mod group_commit;
 pub mod idempotent;
 pub mod metrics;
 pub mod paging;

@@ -126,7 +126,8 @@ impl Database {
     ///   [`crate::url::sqlite_service_path`] (`sqlite://data/medbill.db` ->
     ///   `data/medbill-claims.db`; `sqlite://data/` -> `data/claims.db`; `sqlite::memory:` -> a
     ///   private in-memory database per call). The parent directory is created if missing.
-    ///   WAL journal, `create_if_missing`, foreign keys on, busy timeout from the settings.
+    ///   WAL journal, `create_if_missing`, foreign keys on, busy timeout from the settings,
+    ///   temporary tables and savepoint journals in memory.
     pub async fn connect(
         url: &str,
         settings: &PoolSettings,
@@ -324,7 +325,10 @@ async fn connect_sqlite(
     let options = options
         .create_if_missing(true)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_millis(settings.sqlite_busy_timeout_ms));
+        .busy_timeout(Duration::from_millis(settings.sqlite_busy_timeout_ms))
+        // Savepoints (a group commit marks one per call) journal the pages they change; in memory
+        // that is a copy, on disk a write per page.
+        .pragma("temp_store", "memory");
 
     let mut pool = SqlitePoolOptions::new()
         .max_connections(settings.sqlite_max_connections.max(1))
@@ -373,6 +377,13 @@ impl fmt::Debug for Tx {
             .field("pending_idempotency", &self.pending_idempotency.len())
             .finish()
     }
+}
+
+/// A savepoint marked with [`Tx::savepoint`]: what to restore when rolling back to it.
+#[derive(Debug)]
+#[must_use = "a savepoint is released or rolled back to"]
+pub struct Savepoint {
+    pending: Vec<(String, String)>,
 }
 
 /// The connection of a [`Tx`], typed per backend; obtained with [`Tx::conn`] and normally
@@ -424,6 +435,45 @@ impl Tx {
         match self.inner {
             TxInner::Postgres(t) => t.rollback().await?,
             TxInner::Sqlite(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+
+    /// Marks a savepoint, so one unit of work among several in this transaction (a group
+    /// commit) can be undone alone with [`Tx::rollback_to`], or kept with [`Tx::release`].
+    /// Savepoints are not nested: release or roll back one before marking the next.
+    pub async fn savepoint(&mut self) -> Result<Savepoint, StorageError> {
+        self.execute_raw("SAVEPOINT medbill_unit").await?;
+        Ok(Savepoint {
+            pending: self.pending_idempotency.clone(),
+        })
+    }
+
+    /// Undoes everything written since `savepoint` (the idempotency keys reserved since then
+    /// too); the transaction stays usable.
+    pub async fn rollback_to(&mut self, savepoint: Savepoint) -> Result<(), StorageError> {
+        self.execute_raw("ROLLBACK TO SAVEPOINT medbill_unit")
+            .await?;
+        self.execute_raw("RELEASE SAVEPOINT medbill_unit").await?;
+        self.pending_idempotency = savepoint.pending;
+        Ok(())
+    }
+
+    /// Keeps what was written since `savepoint`.
+    pub async fn release(&mut self, savepoint: Savepoint) -> Result<(), StorageError> {
+        drop(savepoint);
+        self.execute_raw("RELEASE SAVEPOINT medbill_unit").await
+    }
+
+    /// Runs one fixed statement (savepoint control) in the transaction.
+    async fn execute_raw(&mut self, sql: &'static str) -> Result<(), StorageError> {
+        match &mut self.inner {
+            TxInner::Postgres(t) => {
+                sqlx::query(sql).execute(&mut **t).await?;
+            }
+            TxInner::Sqlite(t) => {
+                sqlx::query(sql).execute(&mut **t).await?;
+            }
         }
         Ok(())
     }

@@ -158,7 +158,9 @@ pub mod testing;
 pub mod time;
 pub mod url;
 
-pub use database::{Backend, Database, PLATFORM_MIGRATIONS_TABLE, PoolSettings, Tx, TxConn};
+pub use database::{
+    Backend, Database, PLATFORM_MIGRATIONS_TABLE, PoolSettings, Savepoint, Tx, TxConn,
+};
 pub use error::StorageError;
 pub use sqlx;
 

@@ -103,38 +103,42 @@ impl From<CoverageError> for Status {
     }
 }
 
-/// How long coverage dates read from the eligibility service are reused by ScrubClaim.
-/// Coverages are written once there (no RPC changes one), so this bounds staleness should that
-/// change.
-const DATES_TTL: Duration = Duration::from_secs(300);
-/// Most coverages whose dates are kept; the cache is emptied when it is full.
-const DATES_MAX_ENTRIES: usize = 100_000;
+/// How long a coverage read from the eligibility service is reused by CreateClaim and
+/// ScrubClaim. Coverages are written once there (no RPC changes one), so this bounds staleness
+/// should that change.
+const COVERAGE_TTL: Duration = Duration::from_secs(300);
+/// Most coverages kept; the cache is emptied when it is full.
+const COVERAGE_MAX_ENTRIES: usize = 50_000;
 
-/// Coverage dates recently read, by tenant and coverage id, so scrubbing a burst of claims on
-/// one coverage asks eligibility once per [`DATES_TTL`] instead of once per claim. Only found
-/// coverages are kept.
+/// Coverages recently read, by tenant and coverage id, so a burst of claims on one coverage asks
+/// eligibility once per [`COVERAGE_TTL`] instead of once per CreateClaim and ScrubClaim (a gRPC
+/// call and a database read each). Only found coverages are kept; the key carries the tenant, so
+/// one tenant never sees another's.
 #[derive(Debug, Default)]
-struct DatesCache {
-    entries: Mutex<HashMap<(String, String), (Instant, CoverageDates)>>,
+struct CoverageCache {
+    entries: Mutex<HashMap<CacheKey, (Instant, Arc<pb::Coverage>)>>,
 }
 
-impl DatesCache {
-    fn get(&self, tenant: &TenantId, coverage_id: &str) -> Option<CoverageDates> {
+/// (tenant, coverage id).
+type CacheKey = (String, String);
+
+impl CoverageCache {
+    fn get(&self, tenant: &TenantId, coverage_id: &str) -> Option<Arc<pb::Coverage>> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries
             .get(&(tenant.as_str().to_owned(), coverage_id.to_owned()))
-            .filter(|(at, _)| at.elapsed() < DATES_TTL)
-            .map(|(_, dates)| *dates)
+            .filter(|(at, _)| at.elapsed() < COVERAGE_TTL)
+            .map(|(_, coverage)| Arc::clone(coverage))
     }
 
-    fn put(&self, tenant: &TenantId, coverage_id: &str, dates: CoverageDates) {
+    fn put(&self, tenant: &TenantId, coverage_id: &str, coverage: Arc<pb::Coverage>) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= DATES_MAX_ENTRIES {
+        if entries.len() >= COVERAGE_MAX_ENTRIES {
             entries.clear();
         }
         entries.insert(
             (tenant.as_str().to_owned(), coverage_id.to_owned()),
-            (Instant::now(), dates),
+            (Instant::now(), coverage),
         );
     }
 }
@@ -144,7 +148,7 @@ impl DatesCache {
 pub struct CoverageClient {
     client: EligibilityServiceClient<TracedChannel>,
     retry: RetryPolicy,
-    dates: Arc<DatesCache>,
+    cache: Arc<CoverageCache>,
 }
 
 impl CoverageClient {
@@ -154,12 +158,13 @@ impl CoverageClient {
         Self {
             client,
             retry,
-            dates: Arc::default(),
+            cache: Arc::default(),
         }
     }
 
-    /// Fetches the claim's coverage on behalf of the caller of `inbound`, checks that it is the
-    /// claim's payer and patient, and returns it (the claim keeps its subscriber data).
+    /// Fetches the claim's coverage on behalf of the caller of `inbound` (unless read for this
+    /// tenant in the last five minutes), checks that it is the claim's payer and patient, and
+    /// returns it (the claim keeps its subscriber data).
     ///
     /// # Errors
     /// See [`CoverageError`]; UNAVAILABLE and DEADLINE_EXCEEDED are retried first as the policy
@@ -171,16 +176,16 @@ impl CoverageClient {
         claim: &NewClaim,
     ) -> Result<pb::Coverage, CoverageError> {
         let coverage_id = claim.coverage_id.as_str();
-        let coverage = self.fetch(inbound, coverage_id).await;
-        // The claim's first scrub will ask for these dates.
-        if let Ok(dates) = coverage
-            .as_ref()
-            .map_err(drop)
-            .and_then(|c| dates_of(c).map_err(drop))
-        {
-            self.dates.put(tenant, coverage_id, dates);
-        }
-        let result = coverage.and_then(|c| matches_claim(&c, claim).map(|()| c));
+        let coverage = match self.cache.get(tenant, coverage_id) {
+            Some(cached) => Ok(cached),
+            None => self.fetch(inbound, coverage_id).await.map(|c| {
+                let c = Arc::new(c);
+                // The claim's first scrub will ask for it again.
+                self.cache.put(tenant, coverage_id, Arc::clone(&c));
+                c
+            }),
+        };
+        let result = coverage.and_then(|c| matches_claim(&c, claim).map(|()| (*c).clone()));
         log_failure(&result, coverage_id, tenant, "claim not created");
         result
     }
@@ -199,13 +204,18 @@ impl CoverageClient {
         tenant: &TenantId,
         coverage_id: &str,
     ) -> Result<CoverageDates, CoverageError> {
-        if let Some(dates) = self.dates.get(tenant, coverage_id) {
-            return Ok(dates);
-        }
-        let result = match self.fetch(inbound, coverage_id).await {
-            Ok(c) => dates_of(&c).inspect(|dates| self.dates.put(tenant, coverage_id, *dates)),
-            Err(CoverageError::NotFound { .. }) => Ok(CoverageDates::NotFound),
-            Err(e) => Err(e),
+        let cached = self.cache.get(tenant, coverage_id);
+        let result = match cached {
+            Some(coverage) => dates_of(&coverage),
+            None => match self.fetch(inbound, coverage_id).await {
+                Ok(c) => {
+                    let dates = dates_of(&c);
+                    self.cache.put(tenant, coverage_id, Arc::new(c));
+                    dates
+                }
+                Err(CoverageError::NotFound { .. }) => Ok(CoverageDates::NotFound),
+                Err(e) => Err(e),
+            },
         };
         log_failure(&result, coverage_id, tenant, "claim not scrubbed");
         result

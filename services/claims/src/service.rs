@@ -19,7 +19,8 @@ use medbill_runtime::fields::{
     IDENTIFIER_LEN, identifier, money, non_empty, optional_date, required_id, required_text,
     tenant_id, text, timestamp,
 };
-use medbill_runtime::idempotent::{Begun, IdempotentCall};
+use medbill_runtime::group_commit::GroupCommit;
+use medbill_runtime::idempotent::{IdempotentCall, Reserved};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
@@ -54,6 +55,8 @@ pub struct ClaimsService {
     pub(crate) watch: WatchHub,
     /// Payer routes and intervals of the 276/277 follow-up.
     pub(crate) follow_ups: FollowUps,
+    /// Shared transactions for the high-volume writes (CreateClaim, ScrubClaim).
+    pub(crate) commits: GroupCommit,
 }
 
 impl std::fmt::Debug for ClaimsService {
@@ -72,6 +75,7 @@ impl ClaimsService {
         retry: RetryPolicy,
     ) -> Self {
         Self {
+            commits: GroupCommit::start(store.database().clone()),
             store,
             coverage: CoverageClient::new(eligibility, retry),
             submitter: Submitter::none(),
@@ -194,20 +198,29 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
         self.check_providers_on_file(&tenant, &new).await?;
         let coverage = self.coverage.check_claim(&request, &tenant, &new).await?;
         new.details.coverage = Some(coverage_snapshot(&coverage));
-        let mut op = match call.begin(db, &tenant).await? {
-            Begun::Replay(first) => return Ok(Response::new(first)),
-            Begun::New(op) => op,
-        };
-        let claim = self
-            .store
-            .create_claim(op.tx(), &tenant, &new)
-            .await
-            .map_err(ServiceError::from)?;
-        let response = pb::CreateClaimResponse {
-            claim: Some(to_proto(&claim)),
-        };
-        op.commit(&response).await?;
-        tracing::info!(claim_id = %claim.id, tenant = %tenant, "claim created");
+        // The write goes in a group commit: concurrent calls share one transaction.
+        let store = Arc::clone(&self.store);
+        let unit_tenant = tenant.clone();
+        let (response, created) = self
+            .commits
+            .run(move |tx| {
+                Box::pin(async move {
+                    let pending = match call.reserve(tx, &unit_tenant).await? {
+                        Reserved::Replay(first) => return Ok((first, false)),
+                        Reserved::New(pending) => pending,
+                    };
+                    let claim = store.create_claim(tx, &unit_tenant, &new).await?;
+                    let response = pb::CreateClaimResponse {
+                        claim: Some(to_proto(&claim)),
+                    };
+                    pending.complete(tx, &response).await?;
+                    Ok((response, true))
+                })
+            })
+            .await?;
+        if created && let Some(claim) = &response.claim {
+            tracing::info!(claim_id = %claim.id, tenant = %tenant, "claim created");
+        }
         Ok(Response::new(response))
     }
 

@@ -334,6 +334,9 @@ medbill_storage::conformance_tests! {
         // Tenant A, whose token the claims service forwards, may use it.
         let mut a = suite.client(Caller::TenantA);
         create(&mut a, request("k-1", input("PCN-1", &theirs))).await?;
+        // Read for tenant A now, it is still not tenant B's.
+        let err = b.create_claim(request("k-2", input("PCN-2", &theirs))).await.unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
         Ok(())
     }
 
@@ -342,12 +345,16 @@ medbill_storage::conformance_tests! {
         let cov = suite.coverage(Caller::TenantA, "pat-1", "60054").await?;
         let mut a = suite.client(Caller::TenantA);
         let first = create(&mut a, request("k-1", input("PCN-1", &cov))).await?;
+        // A coverage the claims service has not read yet (one it read is reused for a while).
+        let unread = suite.coverage(Caller::TenantA, "pat-1", "60054").await?;
 
         suite.eligibility.shutdown().await;
-        let err = a.create_claim(request("k-2", input("PCN-2", &cov))).await.unwrap_err();
+        let err = a.create_claim(request("k-2", input("PCN-2", &unread))).await.unwrap_err();
         assert_eq!(err.code(), Code::Unavailable, "{err:?}");
         assert_eq!(err.message(), "eligibility service unavailable; retry");
         assert_eq!(list_all(&mut a).await?, vec![first], "nothing more was written");
+        // The coverage read for the first claim is reused: claims on it go on being created.
+        create(&mut a, request("k-3", input("PCN-3", &cov))).await?;
         Ok(())
     }
 

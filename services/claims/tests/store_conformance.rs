@@ -118,6 +118,24 @@ async fn count(db: &Database, table: &'static str) -> Result<i64> {
         .await?))
 }
 
+/// A batch of `claims` to store (the content does not matter to the store).
+fn batch(
+    id: uuid::Uuid,
+    claims: &[medbill_domain::ClaimId],
+) -> medbill_claims::submission::NewBatch<'_> {
+    medbill_claims::submission::NewBatch {
+        id,
+        route: "60054",
+        claim_type: ClaimType::Professional,
+        payer_id: "60054",
+        control_number: 1,
+        set_control_number: "0001",
+        claim_ids: claims,
+        total_charge: money("1.00"),
+        content: b"ISA",
+    }
+}
+
 medbill_storage::conformance_tests! {
     namespace = "claims";
     migrations = (&PG_MIGRATOR, &SQLITE_MIGRATOR);
@@ -394,6 +412,59 @@ medbill_storage::conformance_tests! {
         tx.rollback().await?;
         assert_eq!(store.get_claim(&t, c.id).await?.context("claim")?.status, ClaimStatus::Ready);
         assert_eq!(count(&db, "claim_status_history").await?, 2);
+        Ok(())
+    }
+
+    async fn a_batch_moves_its_claims_at_once_with_gap_free_history(db: Database) -> Result<()> {
+        let store = SqlClaimStore::new(db.clone());
+        let t = tenant("tenant-a");
+        // More claims than one statement takes, so the chunks meet.
+        let mut ready = Vec::new();
+        for i in 0..503 {
+            let c = create(&store, &t, &format!("k{i}"), &new_claim(&format!("PCN-{i}"), "pat-1", "60054", "2026-03-02")).await?;
+            ready.push(c.id);
+        }
+        let draft = create(&store, &t, "k-draft", &new_claim("PCN-D", "pat-1", "60054", "2026-03-02")).await?;
+        let mut tx = db.begin().await?;
+        for id in &ready {
+            store.transition(&mut tx, &t, *id, NewStatus { to: ClaimStatus::Ready, source: StatusChangeSource::Scrub, source_id: "", reason: "clean" }).await?;
+        }
+        tx.commit().await?;
+        let before = count(&db, "claim_status_history").await?;
+        assert_eq!(before, 504 + 503);
+
+        // A DRAFT claim among them: refused naming both statuses, nothing written.
+        let mut with_draft = ready.clone();
+        with_draft.insert(501, draft.id);
+        let mut tx = db.begin().await?;
+        let err = store.create_batch(&mut tx, &t, &batch(uuid::Uuid::now_v7(), &with_draft)).await.unwrap_err();
+        drop(tx);
+        assert_eq!(err.to_string(), "a claim in status DRAFT cannot move to SUBMITTED");
+        assert_eq!(count(&db, "claim_status_history").await?, before);
+        assert_eq!(store.get_claim(&t, ready[0]).await?.context("claim")?.status, ClaimStatus::Ready);
+
+        // Another tenant's claims are not found.
+        let mut tx = db.begin().await?;
+        let err = store.create_batch(&mut tx, &tenant("tenant-b"), &batch(uuid::Uuid::now_v7(), &ready[..2])).await.unwrap_err();
+        drop(tx);
+        assert!(matches!(err, ClaimStoreError::NotFound(id) if id == ready[0]), "unexpected {err:?}");
+
+        let id = uuid::Uuid::now_v7();
+        let mut tx = db.begin().await?;
+        store.create_batch(&mut tx, &t, &batch(id, &ready)).await?;
+        tx.commit().await?;
+        let changes = store.status_changes_after(&t, u64::try_from(before)?, 1000).await?;
+        assert_eq!(changes.len(), ready.len());
+        for (i, (change, claim)) in changes.iter().zip(&ready).enumerate() {
+            assert_eq!(change.sequence, u64::try_from(before)? + 1 + i as u64, "gap-free, in batch order");
+            assert_eq!((change.claim_id, change.from, change.to), (*claim, Some(ClaimStatus::Ready), ClaimStatus::Submitted));
+            assert_eq!(change.source_id, id.to_string());
+        }
+        let stored = store.get_batch(&t, id, false).await?.context("batch")?;
+        assert_eq!(stored.claim_ids, ready, "positions in order across chunks");
+        let last = store.get_claim(&t, ready[502]).await?.context("claim")?;
+        assert_eq!((last.status, last.submission_batch_id), (ClaimStatus::Submitted, Some(id)));
+        assert_eq!(store.get_claim(&t, draft.id).await?.context("claim")?.status, ClaimStatus::Draft);
         Ok(())
     }
 

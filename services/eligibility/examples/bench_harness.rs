@@ -1,16 +1,23 @@
-//! A quick harness for `medbill bench eligibility` until `medbill serve --target all` runs
-//! payer-sim: starts payer-sim and the eligibility service (dev-mode auth) on loopback ports in
-//! this process, then runs the same load driver the binary uses (`crates/medbill/src/bench.rs`)
-//! against them.
+//! `medbill bench eligibility` against the eligibility service alone: starts payer-sim and the
+//! eligibility service (dev-mode auth) on loopback ports in this process, then runs the same load
+//! driver the binary uses (`crates/medbill/src/bench/eligibility.rs`) against them.
 //!
 //! ```text
 //! cargo run --release -p medbill-eligibility --example bench_harness -- \
-//!     [--database-url postgres://...] eligibility --mode warm --concurrency 64 --duration 10
+//!     [--database-url postgres://...] --mode warm --concurrency 64 --duration 10
 //! ```
 //! Without `--database-url` a fresh SQLite file in a temporary directory is used.
 
-#[path = "../../../crates/medbill/src/bench.rs"]
-mod bench;
+// The binary's eligibility driver and the helpers it shares (the claims driver needs the whole
+// binary, so only these two files are compiled in; this harness uses part of them).
+#[allow(dead_code)]
+#[path = "../../../crates/medbill/src/bench/eligibility.rs"]
+mod eligibility;
+#[allow(dead_code)]
+#[path = "../../../crates/medbill/src/bench/load.rs"]
+mod load;
+
+use std::time::Duration;
 
 use clap::Parser;
 use medbill_connect::{Connections, CoreHttpConfig, PayerConnection, RetryPolicy, TransportConfig};
@@ -27,8 +34,23 @@ struct Args {
     /// Database for the eligibility service (default: SQLite in a temporary directory).
     #[arg(long)]
     database_url: Option<String>,
-    #[command(subcommand)]
-    bench: bench::BenchCommand,
+    /// Calls in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seconds to run (ignored when --requests is given).
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Stop after this many calls instead of after --duration.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// warm (cache hits) or cold (every call reaches the payer).
+    #[arg(long, value_enum, default_value_t = eligibility::Mode::Warm)]
+    mode: eligibility::Mode,
+    /// HTTP/2 connections the calls are spread over.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    #[command(flatten)]
+    member: eligibility::Member,
 }
 
 #[tokio::main]
@@ -73,39 +95,25 @@ async fn main() -> anyhow::Result<()> {
         .start(listener)
         .await?;
 
-    let bench::BenchCommand::Eligibility { url: _, .. } = &args.bench;
-    let cmd = match args.bench {
-        bench::BenchCommand::Eligibility {
-            token,
-            concurrency,
-            duration,
-            requests,
-            mode,
-            connections,
-            payer_id,
-            member_id,
-            last_name,
-            first_name,
-            birth_date,
-            date_of_service,
-            ..
-        } => bench::BenchCommand::Eligibility {
-            url: server.url(),
-            token,
-            concurrency,
-            duration,
-            requests,
-            mode,
-            connections,
-            payer_id,
-            member_id,
-            last_name,
-            first_name,
-            birth_date,
-            date_of_service,
+    let plan = eligibility::Plan {
+        url: server.url(),
+        token: None,
+        concurrency: args.concurrency.max(1),
+        limit: match args.requests {
+            Some(n) => load::Limit {
+                requests: Some(n),
+                duration: None,
+            },
+            None => load::Limit {
+                requests: None,
+                duration: Some(Duration::from_secs(args.duration.max(1))),
+            },
         },
+        mode: args.mode,
+        connections: args.connections.max(1),
+        member: args.member,
     };
-    bench::run(cmd).await?;
+    println!("{}", eligibility::run(&plan).await?);
     println!("payer-sim requests: {}", sim.requests_received());
     server.shutdown().await?;
     sim.shutdown().await?;

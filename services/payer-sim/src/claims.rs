@@ -17,7 +17,7 @@
 //! Everything is held in memory for the life of the process: a restart forgets accepted claims
 //! and waiting files.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -79,21 +79,26 @@ struct State {
     claims: Vec<ClaimRecord>,
     /// Claims accepted so far, for REF*1K numbering.
     accepted_count: u64,
+    /// (submitter, CLM01, total charge) of every accepted claim in `claims`: duplicate
+    /// detection looks one up instead of scanning every claim ever received.
+    accepted_keys: HashSet<(String, String, Decimal)>,
     /// Files waiting, by submitter, oldest first.
     pickup: HashMap<String, VecDeque<ResultFile>>,
 }
 
-/// Claims recorded before this interchange and those decided earlier in it.
-struct Duplicates<'a>(&'a [ClaimRecord], &'a [ClaimRecord]);
+/// Claims accepted before this interchange (by key) and those decided earlier in it.
+struct Duplicates<'a>(&'a HashSet<(String, String, Decimal)>, &'a [ClaimRecord]);
 
 impl AcceptedLookup for Duplicates<'_> {
     fn is_duplicate(&self, submitter: &str, pcn: &str, total: Decimal) -> bool {
-        self.0.iter().chain(self.1).any(|r| {
-            r.is_accepted()
-                && r.submitter == submitter
-                && r.claim.patient_control_number == pcn
-                && r.claim.total_charge == total
-        })
+        let key = (submitter.to_owned(), pcn.to_owned(), total);
+        self.0.contains(&key)
+            || self.1.iter().any(|r| {
+                r.is_accepted()
+                    && r.submitter == submitter
+                    && r.claim.patient_control_number == pcn
+                    && r.claim.total_charge == total
+            })
     }
 }
 
@@ -219,7 +224,7 @@ impl ClaimFront {
                 };
                 let mut records = Vec::new();
                 for claim in ReceivedClaim::all_of(&value) {
-                    let known = Duplicates(&state.claims, &new_claims);
+                    let known = Duplicates(&state.accepted_keys, &new_claims);
                     let decided = claim_rules::check(catalog, &claim, submitter, &known);
                     let record = decide(&mut state, submitter, claim, decided, now.date());
                     if record.is_accepted() {
@@ -246,6 +251,13 @@ impl ClaimFront {
             }
         }
         // Claims are recorded only once every file is written: an error leaves nothing behind.
+        for r in new_claims.iter().filter(|r| r.is_accepted()) {
+            state.accepted_keys.insert((
+                r.submitter.clone(),
+                r.claim.patient_control_number.clone(),
+                r.claim.total_charge,
+            ));
+        }
         state.claims.extend(new_claims);
         drop(state);
         self.queue(submitter, files);

@@ -325,7 +325,9 @@ async fn after_adjudication_stored(
     // The coverage was read just now: its dates decide the coverage edit without asking again.
     let dates = crate::coverage::dates_of(&coverage).unwrap_or(CoverageDates::NotFound);
     let findings = svc.scrub_findings(&secondary, dates);
-    let change = svc.store_scrub(tx, tenant, secondary.id, &findings).await?;
+    let change =
+        crate::scrub::rpc::store_scrub(svc.store().as_ref(), tx, tenant, secondary.id, &findings)
+            .await?;
     tracing::info!(
         claim_id = %claim.id,
         secondary_claim_id = %secondary.id,

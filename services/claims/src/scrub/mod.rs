@@ -10,7 +10,7 @@
 //! - `rpc`: ScrubClaim, the gRPC face.
 
 pub mod edits;
-mod rpc;
+pub(crate) mod rpc;
 #[cfg(test)]
 mod tests;
 

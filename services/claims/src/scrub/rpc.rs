@@ -6,7 +6,7 @@ use medbill_domain::{ClaimId, TenantId};
 use medbill_proto::claims::v1 as pb;
 use medbill_runtime::ServiceError;
 use medbill_runtime::fields::{required_id, tenant_id};
-use medbill_runtime::idempotent::{Begun, IdempotentCall};
+use medbill_runtime::idempotent::{IdempotentCall, Reserved};
 use medbill_storage::{Tx, time};
 use tonic::{Request, Response, Status};
 
@@ -15,7 +15,7 @@ use crate::model::{
     Claim, ClaimStatus, ScrubFinding, ScrubSeverity, StatusChange, StatusChangeSource,
 };
 use crate::service::{ClaimsService, finding_to_proto, to_proto};
-use crate::store::NewStatus;
+use crate::store::{ClaimStore, NewStatus};
 
 /// Why a scrub moved the claim: "2 scrub errors", or "scrub passed" with its warnings.
 fn reason(findings: &[ScrubFinding]) -> String {
@@ -46,40 +46,41 @@ impl ClaimsService {
         };
         scrub(&input, &ctx)
     }
+}
 
-    /// Stores a scrub's findings and moves the claim to READY (no error) or HELD, in `tx`.
-    pub(crate) async fn store_scrub(
-        &self,
-        tx: &mut Tx,
-        tenant: &TenantId,
-        claim_id: ClaimId,
-        findings: &[ScrubFinding],
-    ) -> Result<StatusChange, ServiceError> {
-        let to = if error_count(findings) == 0 {
-            ClaimStatus::Ready
-        } else {
-            ClaimStatus::Held
-        };
-        let why = reason(findings);
-        self.store
-            .replace_scrub_findings(tx, tenant, claim_id, findings, time::now_micros())
-            .await?;
-        Ok(self
-            .store
-            .transition(
-                tx,
-                tenant,
-                claim_id,
-                NewStatus {
-                    to,
-                    source: StatusChangeSource::Scrub,
-                    source_id: "",
-                    reason: &why,
-                },
-            )
-            .await?)
-    }
+/// Stores a scrub's findings and moves the claim to READY (no error) or HELD, in `tx`.
+pub(crate) async fn store_scrub(
+    store: &dyn ClaimStore,
+    tx: &mut Tx,
+    tenant: &TenantId,
+    claim_id: ClaimId,
+    findings: &[ScrubFinding],
+) -> Result<StatusChange, ServiceError> {
+    let to = if error_count(findings) == 0 {
+        ClaimStatus::Ready
+    } else {
+        ClaimStatus::Held
+    };
+    let why = reason(findings);
+    store
+        .replace_scrub_findings(tx, tenant, claim_id, findings, time::now_micros())
+        .await?;
+    Ok(store
+        .transition(
+            tx,
+            tenant,
+            claim_id,
+            NewStatus {
+                to,
+                source: StatusChangeSource::Scrub,
+                source_id: "",
+                reason: &why,
+            },
+        )
+        .await?)
+}
 
+impl ClaimsService {
     /// Runs ScrubClaim (see the proto): DRAFT, HELD or READY claims only; the findings replace
     /// the previous scrub's and the claim becomes READY (no error) or HELD.
     pub(crate) async fn scrub(
@@ -119,30 +120,44 @@ impl ClaimsService {
         let findings = self.scrub_findings(&claim, coverage);
         let errors = error_count(&findings);
 
-        let mut op = match call.begin(db, &tenant).await? {
-            Begun::Replay(first) => return Ok(Response::new(first)),
-            Begun::New(op) => op,
-        };
-        // The status is read again inside the transaction: a claim submitted meanwhile is refused
-        // there (FAILED_PRECONDITION naming both statuses) and nothing is written.
-        let change = self
-            .store_scrub(op.tx(), &tenant, claim_id, &findings)
+        // The write goes in a group commit: concurrent calls share one transaction.
+        let store = std::sync::Arc::clone(self.store());
+        let unit_tenant = tenant.clone();
+        let (response, change) = self
+            .commits
+            .run(move |tx| {
+                Box::pin(async move {
+                    let pending = match call.reserve(tx, &unit_tenant).await? {
+                        Reserved::Replay(first) => return Ok((first, None)),
+                        Reserved::New(pending) => pending,
+                    };
+                    // The status is read again inside the transaction: a claim submitted
+                    // meanwhile is refused there (FAILED_PRECONDITION naming both statuses) and
+                    // nothing is written.
+                    let change =
+                        store_scrub(store.as_ref(), tx, &unit_tenant, claim_id, &findings).await?;
+                    claim.status = change.to;
+                    claim.updated_at = change.at;
+                    claim.scrub_findings = findings;
+                    let response = pb::ScrubClaimResponse {
+                        passed: errors == 0,
+                        findings: claim.scrub_findings.iter().map(finding_to_proto).collect(),
+                        claim: Some(to_proto(&claim)),
+                    };
+                    pending.complete(tx, &response).await?;
+                    Ok((response, Some(change.to)))
+                })
+            })
             .await?;
-        claim.status = change.to;
-        claim.updated_at = change.at;
-        claim.scrub_findings = findings;
-        let response = pb::ScrubClaimResponse {
-            passed: errors == 0,
-            findings: claim.scrub_findings.iter().map(finding_to_proto).collect(),
-            claim: Some(to_proto(&claim)),
+        let Some(status) = change else {
+            return Ok(Response::new(response));
         };
-        op.commit(&response).await?;
         tracing::info!(
             claim_id = %claim_id,
             tenant = %tenant,
-            status = change.to.as_str(),
+            status = status.as_str(),
             errors,
-            findings = claim.scrub_findings.len(),
+            findings = response.findings.len(),
             "claim scrubbed"
         );
         Ok(Response::new(response))

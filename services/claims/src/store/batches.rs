@@ -5,15 +5,19 @@ use medbill_domain::{ClaimId, TenantId};
 use medbill_storage::rows::{cents, code, money, timestamp};
 use medbill_storage::{Tx, time, with_db, with_tx};
 use sha2::{Digest, Sha256};
+use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
-use super::history::transition;
+use super::history::{transition, transition_many};
 use super::{ClaimStoreError, NewStatus, SqlClaimStore, corrupt};
 use crate::model::{ClaimStatus, ClaimType, StatusChangeSource};
 use crate::submission::{BatchStatus, NewBatch, SubmissionBatch};
 
 /// Highest interchange control number (ISA13 has 9 digits); the counter wraps to 1 after it.
 const MAX_CONTROL_NUMBER: i64 = 999_999_999;
+
+/// Claims per statement when a batch's claims are recorded (two or three bound values each).
+const CHUNK: usize = 500;
 
 #[derive(sqlx::FromRow)]
 struct BatchRow {
@@ -100,45 +104,47 @@ impl SqlClaimStore {
             .await?
             .rows_affected()
         });
-        let reason = format!("sent in 837 interchange {:09}", batch.control_number);
-        for (i, claim_id) in batch.claim_ids.iter().enumerate() {
-            let position =
-                i32::try_from(i + 1).map_err(|_| corrupt("batch position", i.to_string()))?;
-            let claim = claim_id.to_string();
+        // A batch holds up to 5,000 claims: its rows go in chunks of statements, and the claims'
+        // move (with their batch id) in `transition_many`, not six statements per claim.
+        let mut position = 0i32;
+        for chunk in batch.claim_ids.chunks(CHUNK) {
+            let claims: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+            let rows = (0..claims.len())
+                .map(|i| format!("($1, $2, ${}, ${})", 3 + 2 * i, 4 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let insert = format!(
+                "INSERT INTO submission_batch_claims (tenant_id, batch_id, position, claim_id) \
+                 VALUES {rows}"
+            );
+            let first = position;
+            position += i32::try_from(claims.len())
+                .map_err(|_| corrupt("batch position", claims.len().to_string()))?;
             with_tx!(tx, |conn| {
-                sqlx::query(
-                    "INSERT INTO submission_batch_claims (tenant_id, batch_id, position, claim_id) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(t)
-                .bind(&id)
-                .bind(position)
-                .bind(&claim)
-                .execute(&mut *conn)
-                .await?;
-                sqlx::query(
-                    "UPDATE claims SET submission_batch_id = $3 WHERE tenant_id = $1 AND id = $2",
-                )
-                .bind(t)
-                .bind(&claim)
-                .bind(&id)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
+                // Only numbered placeholders are formatted into the text; the values are bound.
+                let mut query = sqlx::query(AssertSqlSafe(insert.clone())).bind(t).bind(&id);
+                for (i, claim) in claims.iter().enumerate() {
+                    let at = first + 1 + i32::try_from(i).unwrap_or(i32::MAX);
+                    query = query.bind(at).bind(claim);
+                }
+                query.execute(&mut *conn).await?.rows_affected()
             });
-            transition(
-                tx,
-                tenant,
-                *claim_id,
-                NewStatus {
-                    to: ClaimStatus::Submitted,
-                    source: StatusChangeSource::Submission,
-                    source_id: &id,
-                    reason: &reason,
-                },
-            )
-            .await?;
         }
+        let reason = format!("sent in 837 interchange {:09}", batch.control_number);
+        transition_many(
+            tx,
+            tenant,
+            batch.claim_ids,
+            ClaimStatus::Ready,
+            NewStatus {
+                to: ClaimStatus::Submitted,
+                source: StatusChangeSource::Submission,
+                source_id: &id,
+                reason: &reason,
+            },
+            Some(&id),
+        )
+        .await?;
         Ok(SubmissionBatch {
             id: batch.id,
             route: batch.route.to_owned(),

@@ -6,6 +6,7 @@ use medbill_domain::{ClaimId, ClaimLineId, Npi, PatientControlNumber, TenantId, 
 use medbill_storage::rows::{cents, code, date, money, timestamp};
 use medbill_storage::{Tx, time, with_db, with_tx};
 use rust_decimal::Decimal;
+use sqlx::AssertSqlSafe;
 
 use super::history::{Transition, record_change};
 use super::{ClaimStoreError, SqlClaimStore, corrupt};
@@ -296,70 +297,111 @@ impl SqlClaimStore {
             return Err(e.into());
         }
 
-        for (i, code) in claim.diagnoses.iter().enumerate() {
-            let position =
-                i32::try_from(i + 1).map_err(|_| corrupt("diagnosis position", i.to_string()))?;
+        // One statement for the diagnoses and one for the lines, not one per row (a claim has at
+        // most MAX_LINES lines: far below the backends' parameter limits).
+        if !claim.diagnoses.is_empty() {
+            let rows = (0..claim.diagnoses.len())
+                .map(|i| format!("($1, $2, ${}, ${})", 3 + 2 * i, 4 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO claim_diagnoses (tenant_id, claim_id, position, code) VALUES {rows}"
+            );
+            let mut values = Vec::with_capacity(claim.diagnoses.len());
+            for (i, code) in claim.diagnoses.iter().enumerate() {
+                let position = i32::try_from(i + 1)
+                    .map_err(|_| corrupt("diagnosis position", i.to_string()))?;
+                values.push((position, code));
+            }
             with_tx!(tx, |conn| {
-                sqlx::query(
-                    "INSERT INTO claim_diagnoses (tenant_id, claim_id, position, code) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(t)
-                .bind(&id_text)
-                .bind(position)
-                .bind(code)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
+                // Only numbered placeholders are formatted into the text; the values are bound.
+                let mut query = sqlx::query(AssertSqlSafe(sql.clone()))
+                    .bind(t)
+                    .bind(&id_text);
+                for (position, code) in &values {
+                    query = query.bind(*position).bind(*code);
+                }
+                query.execute(&mut *conn).await?.rows_affected()
             });
         }
 
         let mut lines = Vec::with_capacity(claim.lines.len());
         for (i, (line, charge_cents)) in claim.lines.iter().zip(&line_cents).enumerate() {
             let line_number =
-                i32::try_from(i + 1).map_err(|_| corrupt("claim line number", i.to_string()))?;
-            let line_control_number = match &line.line_control_number {
-                Some(lcn) => lcn.clone(),
-                None => ClaimLineId::new().to_string(),
-            };
+                u32::try_from(i + 1).map_err(|_| corrupt("claim line number", i.to_string()))?;
+            lines.push((
+                ClaimLine {
+                    line_number,
+                    line_control_number: match &line.line_control_number {
+                        Some(lcn) => lcn.clone(),
+                        None => ClaimLineId::new().to_string(),
+                    },
+                    procedure_code: line.procedure_code.clone(),
+                    modifiers: line.modifiers.clone(),
+                    revenue_code: line.revenue_code.clone(),
+                    charge: line.charge,
+                    units: line.units,
+                    service_date: line.service_date,
+                    diagnosis_pointers: line.diagnosis_pointers.clone(),
+                    prior_authorization_number: line.prior_authorization_number.clone(),
+                    referral_number: line.referral_number.clone(),
+                },
+                *charge_cents,
+            ));
+        }
+        if !lines.is_empty() {
+            // Eleven values per line after $1 tenant and $2 claim id.
+            let rows = (0..lines.len())
+                .map(|i| {
+                    let b = 3 + 11 * i;
+                    let cells = (b..b + 11)
+                        .map(|n| format!("${n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    format!("($1, $2, {cells})")
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO claim_lines (tenant_id, claim_id, line_number, line_control_number, \
+                 procedure_code, modifiers, revenue_code, charge_cents, units, service_date, \
+                 diagnosis_pointers, prior_authorization_number, referral_number) VALUES {rows}"
+            );
+            let mut values = Vec::with_capacity(lines.len());
+            for (line, _) in &lines {
+                values.push((
+                    i32::try_from(line.line_number)
+                        .map_err(|_| corrupt("claim line number", line.line_number.to_string()))?,
+                    line.modifiers.join(","),
+                    line.units.to_string(),
+                    format_iso_date(line.service_date),
+                    join(&line.diagnosis_pointers),
+                ));
+            }
             with_tx!(tx, |conn| {
-                sqlx::query(
-                    "INSERT INTO claim_lines (tenant_id, claim_id, line_number, line_control_number, \
-                     procedure_code, modifiers, revenue_code, charge_cents, units, service_date, diagnosis_pointers, \
-                     prior_authorization_number, referral_number) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                )
-                .bind(t)
-                .bind(&id_text)
-                .bind(line_number)
-                .bind(&line_control_number)
-                .bind(&line.procedure_code)
-                .bind(line.modifiers.join(","))
-                .bind(line.revenue_code.as_deref())
-                .bind(*charge_cents)
-                .bind(line.units.to_string())
-                .bind(format_iso_date(line.service_date))
-                .bind(join(&line.diagnosis_pointers))
-                .bind(line.prior_authorization_number.as_deref())
-                .bind(line.referral_number.as_deref())
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-            });
-            lines.push(ClaimLine {
-                line_number: u32::try_from(line_number)
-                    .map_err(|_| corrupt("claim line number", line_number.to_string()))?,
-                line_control_number,
-                procedure_code: line.procedure_code.clone(),
-                modifiers: line.modifiers.clone(),
-                revenue_code: line.revenue_code.clone(),
-                charge: line.charge,
-                units: line.units,
-                service_date: line.service_date,
-                diagnosis_pointers: line.diagnosis_pointers.clone(),
-                prior_authorization_number: line.prior_authorization_number.clone(),
-                referral_number: line.referral_number.clone(),
+                let mut query = sqlx::query(AssertSqlSafe(sql.clone()))
+                    .bind(t)
+                    .bind(&id_text);
+                for ((line, charge_cents), (number, modifiers, units, date, pointers)) in
+                    lines.iter().zip(&values)
+                {
+                    query = query
+                        .bind(*number)
+                        .bind(&line.line_control_number)
+                        .bind(&line.procedure_code)
+                        .bind(modifiers)
+                        .bind(line.revenue_code.as_deref())
+                        .bind(*charge_cents)
+                        .bind(units)
+                        .bind(date)
+                        .bind(pointers)
+                        .bind(line.prior_authorization_number.as_deref())
+                        .bind(line.referral_number.as_deref());
+                }
+                query.execute(&mut *conn).await?.rows_affected()
             });
         }
+        let lines: Vec<ClaimLine> = lines.into_iter().map(|(line, _)| line).collect();
 
         record_change(
             tx,

@@ -3,6 +3,7 @@
 use medbill_domain::{ClaimId, PatientControlNumber, TenantId};
 use medbill_storage::rows::{code, timestamp};
 use medbill_storage::{Tx, time, with_db, with_tx};
+use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
 use super::{ClaimStoreError, NewStatus, SqlClaimStore, corrupt};
@@ -192,6 +193,175 @@ pub(super) async fn transition(
         reason: reason.to_owned(),
         at: timestamp(now, "status history at")?,
     })
+}
+
+/// Claims moved per statement by [`transition_many`] (10 bound values per history row keep a
+/// statement far below both backends' parameter limits).
+const MANY_CHUNK: usize = 500;
+
+/// Numbered placeholders `$first, $first+1, …` for `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Moves every claim in `claim_ids` (distinct) from `from` to `change.to` in `tx`: what
+/// [`transition`] does for one claim, in a few statements per [`MANY_CHUNK`] claims instead of
+/// four per claim (SubmitClaims moves up to 5,000 claims READY -> SUBMITTED at once), and
+/// records `batch_id` as the claims' submission batch in the same update when given.
+///
+/// The life cycle is checked once; each chunk is one conditional update, and if a claim is no
+/// longer in `from` the call fails as [`transition`] would for it (FAILED_PRECONDITION naming
+/// both statuses, or ABORTED), leaving the caller to roll back. The history entries take the
+/// sequence numbers `last - n + 1 ..= last` from one bump of the tenant's counter, in
+/// `claim_ids` order, so numbers stay gap-free and commit in order.
+pub(super) async fn transition_many(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    claim_ids: &[ClaimId],
+    from: ClaimStatus,
+    change: NewStatus<'_>,
+    batch_id: Option<&str>,
+) -> Result<(), ClaimStoreError> {
+    let NewStatus {
+        to,
+        source,
+        source_id,
+        reason,
+    } = change;
+    if claim_ids.is_empty() {
+        return Ok(());
+    }
+    lifecycle::check(from, to)?;
+    let t = tenant.as_str();
+    let now = time::now_micros();
+    for chunk in claim_ids.chunks(MANY_CHUNK) {
+        let ids: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+        // `status || ''` keeps PostgreSQL on the primary key: without statistics it would
+        // otherwise walk the (tenant, status) index, every claim in `from`, for each chunk.
+        let sql = format!(
+            "UPDATE claims SET status = $1, updated_at = $2, \
+             submission_batch_id = COALESCE($5, submission_batch_id) \
+             WHERE tenant_id = $3 AND status || '' = $4 AND id IN ({})",
+            placeholders(6, ids.len())
+        );
+        let updated = with_tx!(tx, |conn| {
+            // Only numbered placeholders are formatted into the text; the ids are bound.
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(to.as_str())
+                .bind(now)
+                .bind(t)
+                .bind(from.as_str())
+                .bind(batch_id);
+            for id in &ids {
+                query = query.bind(id);
+            }
+            query.execute(&mut *conn).await?.rows_affected()
+        });
+        if updated != ids.len() as u64 {
+            return Err(moved_elsewhere(tx, tenant, chunk, from, to).await);
+        }
+    }
+    let n = i64::try_from(claim_ids.len())
+        .map_err(|_| corrupt("claims moved at once", claim_ids.len().to_string()))?;
+    let last: i64 = with_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "INSERT INTO claim_event_sequences (tenant_id, last_sequence) VALUES ($1, $2) \
+             ON CONFLICT (tenant_id) DO UPDATE SET last_sequence = claim_event_sequences.last_sequence + $2 \
+             RETURNING last_sequence",
+        )
+        .bind(t)
+        .bind(n)
+        .fetch_one(&mut *conn)
+        .await?
+    });
+    let mut sequence = last - n;
+    for chunk in claim_ids.chunks(MANY_CHUNK) {
+        // Ten values per row: $1 tenant, $2 from, $3 to, $4 source, $5 source id, $6 reason,
+        // $7 at are shared; each row binds its id, sequence and claim id.
+        let rows = (0..chunk.len())
+            .map(|i| {
+                let b = 8 + 3 * i;
+                format!("($1, ${b}, ${}, ${}, $2, $3, $4, $5, $6, $7)", b + 1, b + 2)
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO claim_status_history (tenant_id, id, sequence, claim_id, from_status, \
+             to_status, source, source_id, reason, at) VALUES {rows}"
+        );
+        let mut values = Vec::with_capacity(chunk.len());
+        for claim_id in chunk {
+            sequence += 1;
+            values.push((Uuid::now_v7().to_string(), sequence, claim_id.to_string()));
+        }
+        with_tx!(tx, |conn| {
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(t)
+                .bind(from.as_str())
+                .bind(to.as_str())
+                .bind(source.as_str())
+                .bind(source_id)
+                .bind(reason)
+                .bind(now);
+            for (id, sequence, claim) in &values {
+                query = query.bind(id).bind(*sequence).bind(claim);
+            }
+            query.execute(&mut *conn).await?.rows_affected()
+        });
+    }
+    Ok(())
+}
+
+/// Explains why a chunk of [`transition_many`] did not move every claim: the first claim not in
+/// `from` is missing, in a status the life cycle does not let move to `to`, or changed
+/// concurrently.
+async fn moved_elsewhere(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    chunk: &[ClaimId],
+    from: ClaimStatus,
+    to: ClaimStatus,
+) -> ClaimStoreError {
+    for claim_id in chunk {
+        let id = claim_id.to_string();
+        let status: Result<Option<String>, ClaimStoreError> = async {
+            Ok(with_tx!(tx, |conn| {
+                sqlx::query_scalar("SELECT status FROM claims WHERE tenant_id = $1 AND id = $2")
+                    .bind(tenant.as_str())
+                    .bind(&id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }))
+        }
+        .await;
+        let status = match status {
+            Ok(Some(s)) => s,
+            Ok(None) => return ClaimStoreError::NotFound(*claim_id),
+            Err(e) => return e,
+        };
+        let now = match code::<ClaimStatus>(&status, "claim status") {
+            Ok(s) => s,
+            Err(e) => return e.into(),
+        };
+        // Updated by this call: still counted as moved.
+        if now == to || now == from {
+            continue;
+        }
+        if let Err(e) = lifecycle::check(now, to) {
+            return e.into();
+        }
+        return ClaimStoreError::ChangedConcurrently {
+            claim_id: *claim_id,
+            expected: from.as_str(),
+        };
+    }
+    ClaimStoreError::ChangedConcurrently {
+        claim_id: chunk[0],
+        expected: from.as_str(),
+    }
 }
 
 impl SqlClaimStore {

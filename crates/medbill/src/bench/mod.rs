@@ -1,0 +1,146 @@
+//! `medbill bench`: load drivers against a suite, printing throughput and latency.
+//!
+//! One module per service driven (`eligibility`, `claims`); `load` holds what they share
+//! (connecting, the token, running calls at a fixed concurrency, percentiles, tables).
+
+pub mod claims;
+pub mod eligibility;
+pub mod load;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use load::Limit;
+
+/// Load drivers.
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Drive CheckEligibility (warm: cache hits; cold: every call reaches the payer).
+    Eligibility {
+        /// gRPC URL of the suite (or of the eligibility service).
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        url: String,
+        /// Bearer token (omit in dev mode, where no tokens are configured).
+        #[arg(long, env = "MEDBILL_BENCH_TOKEN")]
+        token: Option<String>,
+        /// Calls in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Seconds to run (ignored when --requests is given).
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Stop after this many calls instead of after --duration.
+        #[arg(long)]
+        requests: Option<u64>,
+        /// warm (cache hits) or cold (every call reaches the payer).
+        #[arg(long, value_enum, default_value_t = eligibility::Mode::Warm)]
+        mode: eligibility::Mode,
+        /// HTTP/2 connections the calls are spread over.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        #[command(flatten)]
+        member: eligibility::Member,
+    },
+    /// Drive CreateClaim, ScrubClaim and SubmitClaims, each measured on its own. Without
+    /// --url the suite (with payer-sim as the payer) starts in this process.
+    Claims {
+        /// gRPC URL of a running suite (or claims service, with eligibility reachable from it);
+        /// omit it to start the suite in this process.
+        #[arg(long)]
+        url: Option<String>,
+        /// Bearer token (omit in dev mode, where no tokens are configured).
+        #[arg(long, env = "MEDBILL_BENCH_TOKEN")]
+        token: Option<String>,
+        /// create, scrub, submit (each after the phases it needs, untimed), or all.
+        #[arg(long, value_enum, default_value_t = claims::Mode::All)]
+        mode: claims::Mode,
+        /// Calls in flight at once (create and scrub; SubmitClaims calls go one at a time).
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Claims created, scrubbed and submitted.
+        #[arg(long, default_value_t = 100_000)]
+        claims: u64,
+        /// Cap, in seconds, on each measured create and scrub phase (default: until --claims).
+        #[arg(long)]
+        duration: Option<u64>,
+        /// HTTP/2 connections the calls are spread over.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// Database of the in-process suite (also `MEDBILL_DATABASE_URL`; default: SQLite files
+        /// in a fresh temporary directory).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Directory for the in-process suite's SQLite files (kept afterwards).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Date of service of every claim (inside the shipped ICD-10-CM year and timely filing).
+        #[arg(long, default_value = "2026-05-04")]
+        date_of_service: String,
+    },
+}
+
+/// Runs a bench command and prints its figures.
+///
+/// # Errors
+/// The suite cannot be reached or started, or a setup call fails.
+pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Eligibility {
+            url,
+            token,
+            concurrency,
+            duration,
+            requests,
+            mode,
+            connections,
+            member,
+        } => {
+            let plan = eligibility::Plan {
+                url,
+                token,
+                concurrency: concurrency.max(1),
+                limit: match requests {
+                    Some(n) => Limit {
+                        requests: Some(n),
+                        duration: None,
+                    },
+                    None => Limit {
+                        requests: None,
+                        duration: Some(Duration::from_secs(duration.max(1))),
+                    },
+                },
+                mode,
+                connections: connections.max(1),
+                member,
+            };
+            println!("{}", eligibility::run(&plan).await?);
+        }
+        BenchCommand::Claims {
+            url,
+            token,
+            mode,
+            concurrency,
+            claims,
+            duration,
+            connections,
+            database_url,
+            data_dir,
+            date_of_service,
+        } => {
+            let plan = claims::Plan {
+                url,
+                token,
+                concurrency: concurrency.max(1),
+                connections: connections.max(1),
+                claims,
+                duration: duration.map(|s| Duration::from_secs(s.max(1))),
+                mode,
+                database_url,
+                data_dir,
+                date_of_service,
+            };
+            print!("{}", claims::run(&plan).await?);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! The claims bench at a tiny size, in process on SQLite: every phase runs and the figures add up.
+//! Nothing is asserted on time.
+
+use medbill::bench::claims::{self, Mode, Plan};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_claims_bench_creates_scrubs_and_submits_fifty_claims() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let plan = Plan {
+        url: None,
+        token: None,
+        concurrency: 8,
+        connections: 2,
+        claims: 50,
+        duration: None,
+        mode: Mode::All,
+        database_url: Some(format!("sqlite://{}/", dir.path().display())),
+        data_dir: Some(dir.path().to_owned()),
+        date_of_service: "2026-05-04".to_owned(),
+    };
+    let report = claims::run(&plan).await?;
+    let printed = report.to_string();
+    let create = report.create.as_ref().expect("create phase");
+    assert_eq!((create.ok, create.error_count()), (50, 0), "{printed}");
+    let scrub = report.scrub.as_ref().expect("scrub phase");
+    assert_eq!(
+        (scrub.ok, scrub.flagged),
+        (50, 50),
+        "every claim scrubs clean: {printed}"
+    );
+    let submit = report.submit.as_ref().expect("submit phase");
+    assert_eq!(submit.claims, 50, "{printed}");
+    assert_eq!((submit.batches, submit.failed_batches), (1, 0), "{printed}");
+    // One call with the batch, one that finds nothing READY.
+    assert_eq!(submit.calls.ok, 2, "{printed}");
+    assert!(submit.rss_peak >= submit.rss_before, "{printed}");
+    assert!(printed.contains("| CreateClaim "), "{printed}");
+    assert!(printed.contains("| SubmitClaims (per call) "), "{printed}");
+
+    // A mode measures its phase and marks the ones it needed as preparation.
+    let plan = Plan {
+        claims: 5,
+        mode: Mode::Scrub,
+        ..plan
+    };
+    let report = claims::run(&plan).await?;
+    assert!(report.submit.is_none());
+    assert_eq!(report.scrub.as_ref().map(|p| p.flagged), Some(5));
+    assert!(
+        report.to_string().contains("| CreateClaim (prep) "),
+        "{report}"
+    );
+    Ok(())
+}

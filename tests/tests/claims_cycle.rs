@@ -9,115 +9,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::claims::{Claims, claim_input, coverage, coverage_with, get, until};
 use medbill::serve::Target;
 use medbill_proto::claims::v1 as claims;
 use medbill_proto::claims::v1::claims_service_client::ClaimsServiceClient;
 use medbill_proto::common::v1 as common_pb;
 use medbill_proto::eligibility::v1 as eligibility;
-use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
-use medbill_runtime::client::TracedChannel;
 use medbill_storage::testing::TestEnv;
-use medbill_testkit::fixtures::{billing_provider, patient_demographics, register_provider};
+use medbill_testkit::fixtures::{billing_provider, register_provider};
 use medbill_testkit::{Caller, channel_to};
-
-type Claims = ClaimsServiceClient<TracedChannel>;
-
-async fn coverage(url: &str, patient_ref: &str, member_id: &str) -> anyhow::Result<String> {
-    coverage_with(
-        url,
-        patient_ref,
-        "SIMPPO",
-        member_id,
-        eligibility::CoverageOrder::Primary,
-    )
-    .await
-}
-
-async fn coverage_with(
-    url: &str,
-    patient_ref: &str,
-    payer_id: &str,
-    member_id: &str,
-    order: eligibility::CoverageOrder,
-) -> anyhow::Result<String> {
-    let mut elig = EligibilityServiceClient::new(channel_to(url, Caller::TenantA));
-    Ok(elig
-        .create_coverage(eligibility::CreateCoverageRequest {
-            idempotency_key: format!("cov-{member_id}"),
-            patient_ref: patient_ref.into(),
-            payer_id: payer_id.into(),
-            payer_name: format!("PAYER {payer_id}"),
-            coverage_order: order.into(),
-            member_id: member_id.into(),
-            subscriber_first_name: "AVERY".into(),
-            subscriber_last_name: "TESTPATIENT".into(),
-            subscriber_birth_date: "1985-03-14".into(),
-            effective_date: "2026-01-01".into(),
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .coverage
-        .expect("a coverage")
-        .id)
-}
-
-fn claim(pcn: &str, coverage_id: &str, patient_ref: &str) -> claims::ClaimInput {
-    let line = |code: &str, charge: &str, pointers: Vec<u32>| claims::ClaimLine {
-        procedure_code: code.into(),
-        charge: charge.into(),
-        units: "1".into(),
-        service_date: "2026-05-04".into(),
-        diagnosis_pointers: pointers,
-        ..Default::default()
-    };
-    claims::ClaimInput {
-        patient_control_number: pcn.into(),
-        claim_type: claims::ClaimType::Professional.into(),
-        coverage_id: coverage_id.into(),
-        payer_id: "SIMPPO".into(),
-        patient_ref: patient_ref.into(),
-        billing_provider_npi: billing_provider().npi,
-        place_of_service: "11".into(),
-        diagnoses: vec!["E119".into(), "I10".into()],
-        lines: vec![
-            line("G0439", "180.00", vec![1, 2]),
-            line("G0444", "25.00", vec![2]),
-        ],
-        demographics: Some(patient_demographics()),
-        ..Default::default()
-    }
-}
-
-async fn get(c: &mut Claims, id: &str) -> anyhow::Result<claims::Claim> {
-    Ok(c.get_claim(claims::GetClaimRequest { id: id.into() })
-        .await?
-        .into_inner()
-        .claim
-        .expect("a claim"))
-}
-
-/// Waits (up to 30 s) until the claim is in `status`: the pickup task runs every second.
-async fn until(
-    c: &mut Claims,
-    id: &str,
-    status: claims::ClaimStatus,
-) -> anyhow::Result<claims::Claim> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let current = get(c, id).await?;
-        if current.status == status as i32 {
-            return Ok(current);
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "claim {} stayed {:?}",
-            current.patient_control_number,
-            current.status()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 async fn scrub(c: &mut Claims, key: &str, id: &str) -> anyhow::Result<claims::ScrubClaimResponse> {
     Ok(c.scrub_claim(claims::ScrubClaimRequest {
@@ -152,8 +52,8 @@ medbill_storage::conformance_tests! {
         coverage_with(&url, "ehr-patient-1", "SIMHMO", "HMO0000001", eligibility::CoverageOrder::Secondary).await?;
         // payer-sim's SPX100000004 is not covered in 2026: its 277CA rejects the claim.
         let lapsed = coverage(&url, "ehr-patient-4", "SPX100000004").await?;
-        let good = c.create_claim(claims::CreateClaimRequest { idempotency_key: "c-1".into(), claim: Some(claim("CYCLE-1", &covered, "ehr-patient-1")) }).await?.into_inner().claim.expect("a claim");
-        let bad = c.create_claim(claims::CreateClaimRequest { idempotency_key: "c-2".into(), claim: Some(claim("CYCLE-2", &lapsed, "ehr-patient-4")) }).await?.into_inner().claim.expect("a claim");
+        let good = c.create_claim(claims::CreateClaimRequest { idempotency_key: "c-1".into(), claim: Some(claim_input("CYCLE-1", &covered, "ehr-patient-1")) }).await?.into_inner().claim.expect("a claim");
+        let bad = c.create_claim(claims::CreateClaimRequest { idempotency_key: "c-2".into(), claim: Some(claim_input("CYCLE-2", &lapsed, "ehr-patient-4")) }).await?.into_inner().claim.expect("a claim");
 
         for (key, id) in [("s-1", &good.id), ("s-2", &bad.id)] {
             let scrubbed = scrub(&mut c, key, id).await?;
@@ -204,7 +104,7 @@ medbill_storage::conformance_tests! {
         let corrected = c.correct_claim(claims::CorrectClaimRequest {
             idempotency_key: "fix-1".into(),
             claim_id: good.id.clone(),
-            replacement: Some(claims::ClaimInput { patient_control_number: String::new(), ..claim("", &covered, "ehr-patient-1") }),
+            replacement: Some(claims::ClaimInput { patient_control_number: String::new(), ..claim_input("", &covered, "ehr-patient-1") }),
             reason: "wrong units on line 2".into(),
             ..Default::default()
         }).await?.into_inner();

@@ -14,13 +14,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::claims::{Claims, PAYER, claim_input, coverage, get, until};
 use medbill::serve::Target;
 use medbill_proto::claims::v1 as claims;
 use medbill_proto::claims::v1::claims_service_client::ClaimsServiceClient;
 use medbill_proto::collections::v1 as collections;
 use medbill_proto::common::v1 as common_pb;
-use medbill_proto::eligibility::v1 as eligibility;
-use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
 use medbill_proto::remittance::v1 as remit;
 use medbill_proto::remittance::v1::remittance_service_client::RemittanceServiceClient;
 use medbill_remittance::delivery::{ClaimsDelivery, CollectionsDelivery, Deliveries};
@@ -35,107 +34,7 @@ use medbill_testkit::fixtures::{billing_provider, register_provider};
 use medbill_testkit::{Caller, TENANT_A, channel_to, two_tenant_auth};
 use prost::Message as _;
 
-type Claims = ClaimsServiceClient<TracedChannel>;
 type Remit = RemittanceServiceClient<TracedChannel>;
-
-const PAYER: &str = "SIMPPO";
-
-async fn coverage(url: &str, patient_ref: &str, member_id: &str) -> anyhow::Result<String> {
-    let mut elig = EligibilityServiceClient::new(channel_to(url, Caller::TenantA));
-    Ok(elig
-        .create_coverage(eligibility::CreateCoverageRequest {
-            idempotency_key: format!("cov-{member_id}"),
-            patient_ref: patient_ref.into(),
-            payer_id: PAYER.into(),
-            payer_name: "SIMULATED PPO HEALTH".into(),
-            member_id: member_id.into(),
-            subscriber_first_name: "AVERY".into(),
-            subscriber_last_name: "TESTPATIENT".into(),
-            subscriber_birth_date: "1985-03-14".into(),
-            effective_date: "2026-01-01".into(),
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .coverage
-        .expect("a coverage")
-        .id)
-}
-
-fn claim_input(pcn: &str, coverage_id: &str, patient_ref: &str) -> claims::ClaimInput {
-    let line = |code: &str, charge: &str, pointers: Vec<u32>| claims::ClaimLine {
-        procedure_code: code.into(),
-        charge: charge.into(),
-        units: "1".into(),
-        service_date: "2026-05-04".into(),
-        diagnosis_pointers: pointers,
-        ..Default::default()
-    };
-    claims::ClaimInput {
-        patient_control_number: pcn.into(),
-        claim_type: claims::ClaimType::Professional.into(),
-        coverage_id: coverage_id.into(),
-        payer_id: PAYER.into(),
-        patient_ref: patient_ref.into(),
-        billing_provider_npi: billing_provider().npi,
-        place_of_service: "11".into(),
-        diagnoses: vec!["E119".into(), "I10".into()],
-        lines: vec![
-            line("G0439", "180.00", vec![1, 2]),
-            line("G0444", "25.00", vec![2]),
-        ],
-        demographics: Some(claims::ClaimDemographics {
-            patient: Some(claims::ClaimPerson {
-                name: Some(common_pb::PersonName {
-                    last_name: "TESTPATIENT".into(),
-                    first_name: "AVERY".into(),
-                    ..Default::default()
-                }),
-                birth_date: "1985-03-14".into(),
-                gender: "F".into(),
-                address: Some(common_pb::Address {
-                    line1: "12 ELM ST".into(),
-                    city: "SPRINGFIELD".into(),
-                    state: "IL".into(),
-                    postal_code: "62702".into(),
-                    ..Default::default()
-                }),
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-async fn get(c: &mut Claims, id: &str) -> anyhow::Result<claims::Claim> {
-    Ok(c.get_claim(claims::GetClaimRequest { id: id.into() })
-        .await?
-        .into_inner()
-        .claim
-        .expect("a claim"))
-}
-
-/// Waits (up to 30 s) until the claim is in `status`.
-async fn until(
-    c: &mut Claims,
-    id: &str,
-    status: claims::ClaimStatus,
-) -> anyhow::Result<claims::Claim> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let current = get(c, id).await?;
-        if current.status == status as i32 {
-            return Ok(current);
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "claim {} stayed {:?}, expected {status:?}",
-            current.patient_control_number,
-            current.status()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// Waits (up to 30 s) until the ERA is in `status`.
 async fn era_until(

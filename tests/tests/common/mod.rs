@@ -3,6 +3,8 @@
 
 // Each test binary includes this module and uses a subset of it.
 #![allow(dead_code)]
+
+pub mod claims;
 use medbill::serve::{self, Running, Target};
 use medbill_runtime::config::{Config, LoadedConfig};
 use medbill_storage::testing::TestEnv;

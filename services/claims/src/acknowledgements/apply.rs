@@ -235,7 +235,12 @@ async fn plan_999(
         },
     ));
     // medbill writes one transaction set per batch, so a set's verdict is the batch's claims'.
-    let claims = batch_claims(store, tenant, batch_id).await?;
+    // They are read only when a set is rejected: an accepted 999 moves no claim.
+    let claims = if fa.sets.iter().any(|set| !set.is_accepted()) {
+        batch_claims(store, tenant, batch_id).await?
+    } else {
+        Vec::new()
+    };
     for set in &fa.sets {
         let accepted = set.is_accepted();
         let errors = describe_segment_errors(set);

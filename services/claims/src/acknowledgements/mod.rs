@@ -175,13 +175,11 @@ pub enum Taken {
     LeftForRemittance,
 }
 
-/// Whether a file is an 835 remittance (its first functional group is HP).
+/// Whether a file is an 835 remittance (its first functional group is HP). Only the segments up to
+/// the first GS are read: an 835 can be large and is not ours to parse.
 fn is_remittance(content: &[u8]) -> bool {
-    let doc = medbill_x12::Document::parse(content);
-    doc.interchanges
-        .first()
-        .and_then(|i| i.groups.first())
-        .and_then(|g| g.gs.as_ref())
+    medbill_x12::Tokenizer::new(content)
+        .find(|segment| segment.id() == "GS")
         .is_some_and(|gs| gs.text(1) == "HP")
 }
 
@@ -363,5 +361,20 @@ pub fn kind_from_proto(raw: i32) -> Result<Option<AckKind>, i32> {
         Ok(pb::AcknowledgementKind::AcknowledgementKind999) => Ok(Some(AckKind::Implementation999)),
         Ok(pb::AcknowledgementKind::AcknowledgementKind277ca) => Ok(Some(AckKind::Claim277Ca)),
         Err(_) => Err(raw),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_remittance;
+
+    #[test]
+    fn an_835_is_told_from_an_acknowledgement_by_its_first_group() {
+        let isa = "ISA*00*          *00*          *ZZ*SIMPPO         *ZZ*MEDBILL        *260302*0930*^*00501*000000001*0*T*:~";
+        let era = format!("{isa}GS*HP*SIMPPO*MEDBILL*20260302*0930*1*X*005010X221A1~ST*835*0001~");
+        let ack = format!("{isa}GS*FA*SIMPPO*MEDBILL*20260302*0930*1*X*005010X231A1~ST*999*0001~");
+        assert!(is_remittance(era.as_bytes()));
+        assert!(!is_remittance(ack.as_bytes()));
+        assert!(!is_remittance(b"not x12 at all"));
     }
 }

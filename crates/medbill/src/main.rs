@@ -1,6 +1,8 @@
 //! The medbill binary: `medbill serve` runs the services, `medbill x12` inspects and validates
-//! X12 files.
+//! X12 files, `medbill config check` checks a configuration, `medbill health` asks a running one whether it serves.
 
+mod config_cli;
+mod health;
 mod x12_cli;
 
 use medbill::{bench, serve};
@@ -24,6 +26,11 @@ enum Command {
     /// Load drivers against a running suite; they print throughput and latency.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Configuration tools: `config check` loads it as `serve` would, starting nothing.
+    #[command(subcommand)]
+    Config(config_cli::ConfigCommand),
+    /// Ask a running medbill's gRPC health service; exits 0 when it is SERVING.
+    Health(health::HealthArgs),
     /// X12 tools: inspect and validate interchanges.
     #[command(subcommand)]
     X12(x12_cli::X12Command),
@@ -33,6 +40,14 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => block_on(serve::run(args)),
         Command::Bench(cmd) => block_on(bench::run(cmd)),
+        Command::Config(cmd) => match config_cli::run(cmd) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("medbill: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Health(args) => block_on(health::run(args)),
         Command::X12(cmd) => x12_cli::run(cmd),
     }
 }

@@ -109,3 +109,56 @@ fn configuration_md_documents_every_top_level_key_and_section() {
         );
     }
 }
+
+/// `medbill config check` with only the given `MEDBILL_*` variables.
+fn config_check(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_medbill"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("MEDBILL_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.args(["config", "check"])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("medbill runs")
+}
+
+#[test]
+fn config_check_loads_as_serve_does_and_names_what_is_wrong() {
+    let file = docs().join("examples/hospital-split.toml");
+    let file = file.to_str().expect("UTF-8 path");
+
+    let ok = config_check(&["--config", file], &[]);
+    assert!(ok.status.success(), "{ok:?}");
+    assert_eq!(String::from_utf8_lossy(&ok.stdout), "configuration OK\n");
+
+    let typo = config_check(&["--config", file], &[("MEDBILL_OUTBOX__OWNERR", "pod-1")]);
+    assert!(!typo.status.success());
+    assert!(
+        String::from_utf8_lossy(&typo.stderr).contains("MEDBILL_OUTBOX__OWNERR"),
+        "{typo:?}"
+    );
+
+    // A misspelt first segment is no setting at all: serve ignores it, check warns or fails.
+    let stray = [("MEDBILL_DATABSE_URL", "postgres://x@db/medbill")];
+    let warned = config_check(&["--config", file], &stray);
+    assert!(warned.status.success(), "{warned:?}");
+    assert!(
+        String::from_utf8_lossy(&warned.stderr).contains("warning: MEDBILL_DATABSE_URL"),
+        "{warned:?}"
+    );
+    let denied = config_check(&["--config", file, "--deny-unknown-env"], &stray);
+    assert!(!denied.status.success(), "{denied:?}");
+
+    // What a service checks at its start fails here too (an NPI with a bad check digit).
+    let bad_npi = config_check(
+        &["--config", file],
+        &[(
+            "MEDBILL_ELIGIBILITY__DEFAULT_PROVIDER",
+            r#"{npi="1234567890", organization_name="X"}"#,
+        )],
+    );
+    assert!(!bad_npi.status.success(), "{bad_npi:?}");
+}

@@ -1,86 +1,12 @@
 //! `medbill serve` run as a process: where it listens, what a bind failure says, how a
 //! configuration error is printed, the log format chosen, and what split mode says at start.
 
-use std::io::{BufRead, BufReader, Read};
+mod common;
+
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-/// A `medbill serve` command with no `MEDBILL_*` or `RUST_LOG` from the test's environment.
-fn medbill(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_medbill"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("MEDBILL_") {
-            cmd.env_remove(name);
-        }
-    }
-    // Tests run side by side: each process takes a free port for /metrics, not the default.
-    cmd.env("MEDBILL_METRICS__LISTEN", "127.0.0.1:0")
-        .env_remove("RUST_LOG")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .arg("serve")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
-
-/// Returns a loopback address nothing listens on (bound and released).
-fn free_addr() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("its address")
-}
-
-/// Reads the child's stdout until a line contains `marker`; returns the lines read. Panics
-/// (with stderr) when the process ends first.
-fn stdout_until(child: &mut Child, marker: &str) -> Vec<String> {
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("UTF-8 stdout");
-        let done = line.contains(marker);
-        lines.push(line);
-        if done {
-            return lines;
-        }
-    }
-    let _ = child.kill();
-    let mut stderr = String::new();
-    if let Some(mut err) = child.stderr.take() {
-        let _ = err.read_to_string(&mut stderr);
-    }
-    panic!("medbill ended before printing {marker:?}; stdout {lines:?}; stderr:\n{stderr}");
-}
-
-/// Stops the child and returns its stderr.
-fn stop(mut child: Child) -> String {
-    let _ = child.kill();
-    let out = child.wait_with_output().expect("medbill exits");
-    String::from_utf8(out.stderr).expect("UTF-8 stderr")
-}
-
-/// Runs a command that must fail; returns its stderr.
-fn failure(mut cmd: Command) -> String {
-    let out = cmd.output().expect("medbill runs");
-    let stderr = String::from_utf8(out.stderr).expect("UTF-8 stderr");
-    assert!(
-        !out.status.success(),
-        "expected a failure; stderr:\n{stderr}"
-    );
-    stderr
-}
-
-fn connects(addr: SocketAddr) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
+use common::{connects, failure, free_addr, medbill, stdout_until, stop};
 
 #[test]
 fn payer_sim_alone_listens_on_the_listen_flag_and_logs_json_when_asked() {
@@ -269,5 +195,56 @@ fn split_mode_eligibility_without_payers_says_so_at_start() {
             .iter()
             .any(|l| l.starts_with("eligibility: database sqlite://")),
         "{lines:?}"
+    );
+}
+
+/// The address a started medbill printed in its "medbill listening on ADDR (...)" line.
+fn listening_addr(lines: &[String]) -> SocketAddr {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix("medbill listening on "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("no listening line in {lines:?}"))
+}
+
+#[test]
+fn medbill_health_says_serving_for_a_running_service_and_fails_when_none_listens() {
+    let data = tempfile::tempdir().expect("a temp dir");
+    let mut child = medbill(&[
+        "--target",
+        "claims",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.path().to_str().expect("UTF-8"),
+    ])
+    .spawn()
+    .expect("medbill starts");
+    let url = format!(
+        "http://{}",
+        listening_addr(&stdout_until(&mut child, "medbill listening"))
+    );
+    let health = |service: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_medbill"))
+            .args(["health", "--url", &url, "--service", service])
+            .output()
+            .expect("medbill health runs")
+    };
+    let whole = health("");
+    let claims = health("medbill.claims.v1.ClaimsService");
+    let other = health("medbill.collections.v1.CollectionsService");
+    stop(child);
+    let closed = health("");
+
+    assert!(whole.status.success(), "{whole:?}");
+    assert_eq!(String::from_utf8_lossy(&whole.stdout), "server: SERVING\n");
+    assert!(claims.status.success(), "{claims:?}");
+    // A service this process does not run is not SERVING here.
+    assert!(!other.status.success(), "{other:?}");
+    assert!(!closed.status.success(), "{closed:?}");
+    assert!(
+        String::from_utf8_lossy(&closed.stderr).contains("cannot connect"),
+        "{closed:?}"
     );
 }

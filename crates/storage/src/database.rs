@@ -264,17 +264,28 @@ async fn connect_postgres(
         source,
     };
 
-    // The namespace is validated as a plain identifier, so quoting it is enough.
-    let create = format!("CREATE SCHEMA IF NOT EXISTS \"{namespace}\"");
     let mut conn = PgConnection::connect_with(&options)
         .await
         .map_err(connect_err)?;
-    match conn.execute(AssertSqlSafe(create)).await {
-        Ok(_) => {}
-        // Two services racing on `CREATE SCHEMA IF NOT EXISTS` can both pass the existence
-        // check; the loser sees a unique violation on pg_namespace, and the schema exists.
-        Err(e) if crate::error::is_unique_violation(&e) => {}
-        Err(e) => return Err(connect_err(e)),
+    // A schema made beforehand for the service's own role (one role per service, each owning
+    // its schema: deploy/k8s) is used as it is: `CREATE SCHEMA IF NOT EXISTS` would need the
+    // CREATE privilege on the database, which such a role does not have.
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+            .bind(namespace)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(connect_err)?;
+    if !exists {
+        // The namespace is validated as a plain identifier, so quoting it is enough.
+        let create = format!("CREATE SCHEMA IF NOT EXISTS \"{namespace}\"");
+        match conn.execute(AssertSqlSafe(create)).await {
+            Ok(_) => {}
+            // Two services racing on `CREATE SCHEMA IF NOT EXISTS` can both pass the existence
+            // check; the loser sees a unique violation on pg_namespace, and the schema exists.
+            Err(e) if crate::error::is_unique_violation(&e) => {}
+            Err(e) => return Err(connect_err(e)),
+        }
     }
     conn.close().await.ok();
 

@@ -45,9 +45,16 @@ pub const SERVICE: ServiceDef = ServiceDef {
     start: |ctx| Box::pin(start(ctx)),
 };
 
-/// Reads and checks the `[eligibility]` section and the `[[payers]]` table.
+/// Reads and checks the `[eligibility]` section and the `[[payers]]` table, values included
+/// (provider NPIs, fee amounts), so `medbill config check` finds what the start would refuse.
 fn check_settings(config: &LoadedConfig) -> Result<(), medbill_runtime::config::ConfigError> {
-    EligibilityConfig::load(config).map(drop)
+    let (eligibility, payers) = EligibilityConfig::load(config)?;
+    EligibilitySettings::from_config(&eligibility, &payers)
+        .map(drop)
+        .map_err(|e| medbill_runtime::config::ConfigError::Invalid {
+            key: SECTION.to_owned(),
+            reason: e.to_string(),
+        })
 }
 
 /// Starts the eligibility service: checks its settings, opens the payer connections, opens its

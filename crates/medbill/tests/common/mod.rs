@@ -1,0 +1,85 @@
+//! `medbill serve` as a child process: start it with a clean environment, read what it prints,
+//! stop it. Shared by the test files that run the binary.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `medbill serve` command with no `MEDBILL_*` or `RUST_LOG` from the test's environment.
+pub fn medbill(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_medbill"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("MEDBILL_") {
+            cmd.env_remove(name);
+        }
+    }
+    // Tests run side by side: each process takes a free port for /metrics, not the default.
+    cmd.env("MEDBILL_METRICS__LISTEN", "127.0.0.1:0")
+        .env_remove("RUST_LOG")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .arg("serve")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Returns a loopback address nothing listens on (bound and released).
+pub fn free_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address")
+}
+
+/// Reads the child's stdout until a line contains `marker`; returns the lines read. Panics
+/// (with stderr) when the process ends first.
+pub fn stdout_until(child: &mut Child, marker: &str) -> Vec<String> {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("UTF-8 stdout");
+        let done = line.contains(marker);
+        lines.push(line);
+        if done {
+            return lines;
+        }
+    }
+    let _ = child.kill();
+    let mut stderr = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut stderr);
+    }
+    panic!("medbill ended before printing {marker:?}; stdout {lines:?}; stderr:\n{stderr}");
+}
+
+/// Stops the child and returns its stderr.
+pub fn stop(mut child: Child) -> String {
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("medbill exits");
+    String::from_utf8(out.stderr).expect("UTF-8 stderr")
+}
+
+/// Runs a command that must fail; returns its stderr.
+pub fn failure(mut cmd: Command) -> String {
+    let out = cmd.output().expect("medbill runs");
+    let stderr = String::from_utf8(out.stderr).expect("UTF-8 stderr");
+    assert!(
+        !out.status.success(),
+        "expected a failure; stderr:\n{stderr}"
+    );
+    stderr
+}
+
+pub fn connects(addr: SocketAddr) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}

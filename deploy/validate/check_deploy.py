@@ -13,15 +13,24 @@
    pipelines use components it defines, and every Secret the manifests need is named in
    docs/deploy.md (the platform team creates them; no value is in the repository).
 
-Usage: check_deploy.py MEDBILL_BINARY   (prints each problem; exits 1 when there is any)
+6. With --smoke PG_URL: the compose topology runs as processes on this machine (each compose
+   service's command and environment, host names mapped to local ports, a fresh database on the
+   given server): payer-sim and the four services start and report SERVING, and eligibility
+   checks cross from the eligibility process to payer-sim and back. The containers themselves need
+   a Docker daemon (see .ci/run); this proves the configuration they run with.
+
+Usage: check_deploy.py MEDBILL_BINARY [--smoke PG_URL]   (prints each problem; exits 1 on any)
 """
 
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import uuid
 from pathlib import Path
 
 import kubernetes_validate
@@ -192,6 +201,78 @@ def check_compose():
         medbill_check(f"{where}: {name}", None, env)
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthy(url, service, deadline):
+    while time.time() < deadline:
+        out = subprocess.run([MEDBILL, "health", "--url", url, "--service", service],
+                             capture_output=True, text=True, check=False)
+        if out.returncode == 0:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def smoke_compose(pg_url):
+    """Runs compose.yaml's services as local processes on a fresh database (see the module doc)."""
+    where = "deploy/compose.yaml (as processes)"
+    compose = yaml.safe_load((ROOT / "deploy/compose.yaml").read_text())
+    ports = {name: free_port() for name in compose["services"]}
+    database = f"medbill_compose_{uuid.uuid4().hex[:12]}"
+    server = re.sub(r"/[^/?]*(\?.*)?$", "", pg_url)
+    admin = f"{server}/postgres"
+    subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {database}"], check=True)
+    local = {f"http://{name}:{inner}": f"http://127.0.0.1:{ports[name]}"
+             for name in compose["services"] for inner in (50051, 50061)}
+    children = []
+    try:
+        for name, service in compose["services"].items():
+            command = [str(c) for c in service.get("command", [])]
+            if command[:1] != ["serve"]:
+                continue  # PostgreSQL, the collector, Jaeger: not ours
+            if "--listen" in command:
+                command[command.index("--listen") + 1] = f"127.0.0.1:{ports[name]}"
+            env = {"PATH": os.environ.get("PATH", ""),
+                   "MEDBILL_LISTEN": f"127.0.0.1:{ports[name]}",
+                   "MEDBILL_METRICS__LISTEN": "127.0.0.1:0"}
+            for key, value in service.get("environment", {}).items():
+                if key.startswith("OTEL_"):
+                    continue  # no collector here
+                value = str(value)
+                for host, there in local.items():
+                    value = value.replace(host, there)
+                value = re.sub(r"^postgres://[^@]+@postgres:5432/medbill", f"{server}/{database}", value)
+                env[key] = value
+            log = open(Path(tempfile.gettempdir()) / f"{database}-{name}.log", "w")
+            children.append((name, subprocess.Popen([MEDBILL, *command], env=env, stdout=log, stderr=log)))
+        deadline = time.time() + 120
+        for name, _ in children:
+            if name == "payer-sim":
+                continue
+            if not healthy(f"http://127.0.0.1:{ports[name]}", GRPC_SERVICES[name], deadline):
+                problem(where, f"{name} did not report SERVING (log: {tempfile.gettempdir()}/{database}-{name}.log)")
+        if not problems:
+            out = subprocess.run(
+                [MEDBILL, "bench", "eligibility", "--url", f"http://127.0.0.1:{ports['eligibility']}",
+                 "--mode", "cold", "--requests", "20", "--concurrency", "4"],
+                capture_output=True, text=True, check=False)
+            if out.returncode != 0:
+                problem(where, f"eligibility checks through payer-sim failed: {out.stderr.strip()}")
+            else:
+                print(f"{where}: 5 processes SERVING on one fresh database; eligibility through payer-sim:")
+                print("  " + out.stdout.strip().replace("\n", "\n  "))
+    finally:
+        for _, child in children:
+            child.terminate()
+        for _, child in children:
+            child.wait(timeout=60)
+        subprocess.run(["psql", admin, "-qc", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"], check=False)
+
+
 def secret_names(objects):
     names = set()
     for o in objects:
@@ -221,6 +302,8 @@ def main():
         secrets |= secret_names(objects)
     check_collector()
     check_compose()
+    if "--smoke" in sys.argv:
+        smoke_compose(sys.argv[sys.argv.index("--smoke") + 1])
 
     deploy_md = (ROOT / "docs/deploy.md").read_text()
     for name in sorted(secrets):

@@ -331,4 +331,28 @@ impl SqlClaimStore {
             })
             .collect()
     }
+
+    pub(super) async fn lease_undelivered(
+        &self,
+        tenant: &str,
+        batch_id: Uuid,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, ClaimStoreError> {
+        let updated = with_db!(self.db, |pool| {
+            sqlx::query(
+                "UPDATE submission_batches SET redelivery_lease_until = $1 \
+                 WHERE tenant_id = $2 AND id = $3 AND status = 'CREATED' \
+                 AND (redelivery_lease_until IS NULL OR redelivery_lease_until < $4)",
+            )
+            .bind(until)
+            .bind(tenant)
+            .bind(batch_id.to_string())
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(updated == 1)
+    }
 }

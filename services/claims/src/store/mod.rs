@@ -297,6 +297,16 @@ pub trait ClaimStore: FollowUpStore + Send + Sync {
         limit: u32,
     ) -> Result<Vec<(String, uuid::Uuid)>, ClaimStoreError>;
 
+    /// Takes the redelivery of a batch still CREATED until `until` (unix micros) when no other
+    /// process holds it at `now`; false when another does or the batch was delivered meanwhile.
+    async fn lease_redelivery(
+        &self,
+        tenant: &str,
+        batch_id: uuid::Uuid,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, ClaimStoreError>;
+
     /// The stored result (protobuf AcknowledgementResult) of the tenant's acknowledgement with
     /// this content hash, if one was ingested before.
     async fn acknowledgement_result(
@@ -550,6 +560,16 @@ impl ClaimStore for SqlClaimStore {
         limit: u32,
     ) -> Result<Vec<(String, uuid::Uuid)>, ClaimStoreError> {
         self.undelivered(before, limit).await
+    }
+
+    async fn lease_redelivery(
+        &self,
+        tenant: &str,
+        batch_id: uuid::Uuid,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, ClaimStoreError> {
+        self.lease_undelivered(tenant, batch_id, now, until).await
     }
 
     async fn acknowledgement_result(

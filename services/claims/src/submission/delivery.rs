@@ -185,23 +185,37 @@ pub fn redeliver_task(
     })
 }
 
-/// Delivers every batch still CREATED before `before` (unix micros); returns how many it tried.
+/// How long one replica holds a batch's redelivery: longer than a delivery with its retries.
+const REDELIVERY_LEASE: Duration = Duration::from_secs(300);
+
+/// Delivers every batch still CREATED before `before` (unix micros) that no other replica is
+/// redelivering; returns how many it delivered.
 pub async fn redeliver_once(
     store: &dyn ClaimStore,
     submitter: &Submitter,
     before: i64,
 ) -> Result<usize, ClaimStoreError> {
     let pending = store.undelivered_batches(before, REDELIVER_PAGE).await?;
+    let mut delivered = 0;
     for (tenant, id) in &pending {
+        let now = time::now_micros();
+        let until = now + i64::try_from(REDELIVERY_LEASE.as_micros()).unwrap_or(i64::MAX);
         let Ok(tenant) = TenantId::parse(tenant) else {
             continue;
         };
+        if !store
+            .lease_redelivery(tenant.as_str(), *id, now, until)
+            .await?
+        {
+            continue;
+        }
+        delivered += 1;
         if let Some(batch) = store.get_batch(&tenant, *id, true).await? {
             let content = batch.content.clone().unwrap_or_default();
             submitter.deliver(store, &tenant, &batch, content).await?;
         }
     }
-    Ok(pending.len())
+    Ok(delivered)
 }
 
 /// A batch id for logs and BHT03.

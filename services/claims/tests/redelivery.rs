@@ -15,10 +15,11 @@ use support::payer::{PayerSuite, submit_all};
 async fn as_if_never_sent(db: &Database) -> anyhow::Result<()> {
     const SQL: &str = "UPDATE submission_batches SET status = 'CREATED', sent_at = NULL, \
                        file_name = '', created_at = created_at - 3600000000";
-    match db {
-        Database::Sqlite(pool) => drop(sqlx::query(SQL).execute(pool).await?),
-        Database::Postgres(pool) => drop(sqlx::query(SQL).execute(pool).await?),
-    }
+    let changed = match db {
+        Database::Sqlite(pool) => sqlx::query(SQL).execute(pool).await?.rows_affected(),
+        Database::Postgres(pool) => sqlx::query(SQL).execute(pool).await?.rows_affected(),
+    };
+    anyhow::ensure!(changed > 0, "no batch to put back");
     Ok(())
 }
 

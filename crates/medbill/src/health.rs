@@ -2,9 +2,11 @@
 //! answers SERVING. For container health checks where no native gRPC probe exists (Docker's
 //! HEALTHCHECK, compose); Kubernetes probes the health service itself.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use medbill_runtime::tls::{ClientTlsFiles, client_tls};
 use tonic::transport::Endpoint;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -23,15 +25,34 @@ pub struct HealthArgs {
     /// Give up after this many milliseconds.
     #[arg(long, default_value_t = 3000)]
     pub timeout_ms: u64,
+    /// For an `https://` URL: PEM CA certificates to trust (default: the public web roots).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// For a listener that requires client certificates: this client's PEM certificate.
+    #[arg(long, requires = "key_file")]
+    pub cert_file: Option<PathBuf>,
+    /// The private key of `--cert-file`.
+    #[arg(long, requires = "cert_file")]
+    pub key_file: Option<PathBuf>,
 }
 
 /// Checks once; an error says what did not answer or what it answered.
 pub async fn run(args: HealthArgs) -> anyhow::Result<()> {
     let timeout = Duration::from_millis(args.timeout_ms);
-    let channel = Endpoint::from_shared(args.url.clone())
+    let mut endpoint = Endpoint::from_shared(args.url.clone())
         .with_context(|| format!("health: {} is not a URL", args.url))?
         .connect_timeout(timeout)
-        .timeout(timeout)
+        .timeout(timeout);
+    if args.url.starts_with("https://") {
+        let files = ClientTlsFiles {
+            ca_file: args.ca_file.clone(),
+            cert_file: args.cert_file.clone(),
+            key_file: args.key_file.clone(),
+        };
+        let host = endpoint.uri().host().unwrap_or_default().to_owned();
+        endpoint = endpoint.tls_config(client_tls(&files, &host).context("health: TLS")?)?;
+    }
+    let channel = endpoint
         .connect()
         .await
         .with_context(|| format!("health: cannot connect to {}", args.url))?;

@@ -331,6 +331,20 @@ pub async fn start(
     for name in serving {
         server = server.serving(name);
     }
+    if config.tls.enabled() {
+        let acceptor = medbill_runtime::tls::ReloadingAcceptor::load(&config.tls)
+            .context("tls: the listener's certificate files")?;
+        println!(
+            "tls: on{}; certificate files checked for rotation every {} ms",
+            if config.tls.client_ca.is_some() {
+                ", client certificates required (mutual TLS)"
+            } else {
+                ""
+            },
+            config.tls.reload_interval_ms
+        );
+        server = server.tls(Arc::new(acceptor));
+    }
     let handle = server
         .start(listener)
         .await

@@ -248,3 +248,71 @@ fn medbill_health_says_serving_for_a_running_service_and_fails_when_none_listens
         "{closed:?}"
     );
 }
+
+#[test]
+fn a_tls_listener_with_client_certificates_answers_medbill_health_only_with_one() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let write = |name: &str, pem: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, pem).expect("write");
+        path.to_str().expect("UTF-8").to_owned()
+    };
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "medbill test CA");
+    let ca_key = KeyPair::generate().expect("key");
+    let ca = ca_params.self_signed(&ca_key).expect("CA");
+    let issue = |name: &str| {
+        let key = KeyPair::generate().expect("key");
+        let cert = CertificateParams::new(vec![name.to_owned()])
+            .expect("params")
+            .signed_by(&key, &ca, &ca_key)
+            .expect("signed");
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = issue("localhost");
+    let (client_cert, client_key) = issue("ehr.example");
+    let ca_file = write("ca.crt", &ca.pem());
+    let data = dir.path().join("data");
+    let mut child = medbill(&[
+        "--target",
+        "eligibility",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().expect("UTF-8"),
+    ])
+    .env("MEDBILL_TLS__CERT", write("tls.crt", &server_cert))
+    .env("MEDBILL_TLS__KEY", write("tls.key", &server_key))
+    .env("MEDBILL_TLS__CLIENT_CA", &ca_file)
+    .spawn()
+    .expect("medbill starts");
+    let lines = stdout_until(&mut child, "medbill listening");
+    let port = listening_addr(&lines).port();
+    let health = |url: String, with_cert: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_medbill"));
+        cmd.args(["health", "--url", &url, "--ca-file", &ca_file]);
+        if with_cert {
+            cmd.args(["--cert-file", &write("client.crt", &client_cert)])
+                .args(["--key-file", &write("client.key", &client_key)]);
+        }
+        cmd.output().expect("medbill health runs")
+    };
+    let mutual = health(format!("https://localhost:{port}"), true);
+    let no_cert = health(format!("https://localhost:{port}"), false);
+    let plaintext = health(format!("http://127.0.0.1:{port}"), false);
+    stop(child);
+
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("tls: on, client certificates required")),
+        "{lines:?}"
+    );
+    assert!(mutual.status.success(), "{mutual:?}");
+    assert!(!no_cert.status.success(), "{no_cert:?}");
+    assert!(!plaintext.status.success(), "{plaintext:?}");
+}

@@ -45,6 +45,14 @@ pub enum ClientError {
         /// Why it was refused.
         reason: String,
     },
+    /// A `[client.tls]` file cannot be used for an `https://` endpoint.
+    #[error("TLS for {url}: {source}")]
+    Tls {
+        /// The endpoint.
+        url: String,
+        /// The file at fault.
+        source: crate::tls::TlsError,
+    },
 }
 
 /// Builds a channel to `url` that connects on first use (so services may start in any
@@ -58,11 +66,22 @@ pub fn connect_channel(url: &str, config: &ClientConfig) -> Result<Channel, Clie
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(invalid("must start with http:// or https://".to_owned()));
     }
-    let endpoint = Endpoint::from_shared(url.to_owned())
+    let mut endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|err| invalid(err.to_string()))?
         .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
         .timeout(Duration::from_millis(config.request_timeout_ms))
         .tcp_nodelay(true);
+    if url.starts_with("https://") {
+        let host = endpoint.uri().host().unwrap_or_default().to_owned();
+        let tls =
+            crate::tls::client_tls(&config.tls, &host).map_err(|source| ClientError::Tls {
+                url: url.to_owned(),
+                source,
+            })?;
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|err| invalid(err.to_string()))?;
+    }
     Ok(endpoint.connect_lazy())
 }
 

@@ -143,6 +143,8 @@ pub struct Config {
     pub outbox: OutboxConfig,
     /// The Prometheus `/metrics` listener and the outbox poll (`[metrics]`).
     pub metrics: crate::metrics::MetricsConfig,
+    /// TLS and mutual TLS on the gRPC listener (`[tls]`).
+    pub tls: crate::tls::TlsConfig,
 }
 
 impl Default for Config {
@@ -159,6 +161,7 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             outbox: OutboxConfig::default(),
             metrics: crate::metrics::MetricsConfig::default(),
+            tls: crate::tls::TlsConfig::default(),
         }
     }
 }
@@ -180,6 +183,7 @@ impl fmt::Debug for Config {
             .field("telemetry", &self.telemetry)
             .field("outbox", &self.outbox)
             .field("metrics", &self.metrics)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -268,6 +272,15 @@ impl Config {
         }
         if self.database_pool.sqlite_max_connections == 0 {
             return invalid("database_pool.sqlite_max_connections", "must be at least 1");
+        }
+        if let Some((key, reason)) = self.tls.problem() {
+            return invalid(key, reason);
+        }
+        if self.client.tls.cert_file.is_some() != self.client.tls.key_file.is_some() {
+            return invalid(
+                "client.tls.cert_file",
+                "client.tls.cert_file and client.tls.key_file go together",
+            );
         }
         for service in ServiceKind::ALL {
             if let Some(url) = self.endpoints.get(service)
@@ -424,6 +437,8 @@ pub struct ClientConfig {
     pub token: Option<Secret>,
     /// Retry policy for idempotent calls.
     pub retry: RetryPolicy,
+    /// What `https://` endpoints are trusted with and shown (`[client.tls]`).
+    pub tls: crate::tls::ClientTlsFiles,
 }
 
 impl Default for ClientConfig {
@@ -433,6 +448,7 @@ impl Default for ClientConfig {
             request_timeout_ms: 10_000,
             token: None,
             retry: RetryPolicy::default(),
+            tls: crate::tls::ClientTlsFiles::default(),
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod propagation;
 pub mod server;
 pub mod service;
 pub mod telemetry;
+pub mod tls;
 
 pub use auth::{Tenant, tenant};
 pub use config::{Config, LoadedConfig, Secret, ServiceKind};

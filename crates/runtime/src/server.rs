@@ -38,9 +38,11 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use tower::{Layer, Service};
 
@@ -55,6 +57,7 @@ use tonic_health::server::HealthReporter;
 use crate::auth::{AuthLayer, Authenticator};
 use crate::config::{DEFAULT_TENANT, GrpcConfig};
 use crate::propagation::GrpcTraceLayer;
+use crate::tls::ReloadingAcceptor;
 
 /// Health service name, always registered.
 pub const HEALTH_SERVICE_NAME: &str = "grpc.health.v1.Health";
@@ -96,6 +99,7 @@ pub struct Server {
     serving: Vec<String>,
     grpc: GrpcConfig,
     authenticator: Authenticator,
+    tls: Option<Arc<ReloadingAcceptor>>,
 }
 
 impl Server {
@@ -108,6 +112,7 @@ impl Server {
             serving: Vec::new(),
             grpc: GrpcConfig::default(),
             authenticator: Authenticator::dev(),
+            tls: None,
         }
     }
 
@@ -134,6 +139,13 @@ impl Server {
     /// Sets the token authenticator (default: dev mode).
     pub fn authenticator(mut self, authenticator: Authenticator) -> Self {
         self.authenticator = authenticator;
+        self
+    }
+
+    /// Serves TLS (mutual TLS when the acceptor has a client CA) with certificates reloaded
+    /// as they rotate; see [`crate::tls`].
+    pub fn tls(mut self, acceptor: Arc<ReloadingAcceptor>) -> Self {
+        self.tls = Some(acceptor);
         self
     }
 
@@ -197,6 +209,7 @@ impl Server {
         let grace = Duration::from_millis(self.grpc.shutdown_grace_ms);
         let drain = Duration::from_millis(self.grpc.drain_timeout_ms);
         let task_health = health.clone();
+        let tls = self.tls.clone();
 
         // SERVING before returning, so a probe right after `start` sees it.
         set_all(&health, &serving, ServingStatus::Serving).await;
@@ -212,13 +225,29 @@ impl Server {
                     tokio::time::sleep(grace).await;
                 }
             };
-            let serve = router.serve_with_incoming_shutdown(
-                // Small unary replies must not wait for Nagle's algorithm.
-                TcpIncoming::from(listener)
-                    .with_nodelay(Some(true))
-                    .with_keepalive(Some(Duration::from_secs(60))),
-                stop_accepting,
-            );
+            let serve = match &tls {
+                Some(acceptor) => {
+                    let reloader = acceptor.spawn_reloader();
+                    let incoming = acceptor.incoming(listener);
+                    async move {
+                        let served = router
+                            .serve_with_incoming_shutdown(incoming, stop_accepting)
+                            .await;
+                        reloader.abort();
+                        served
+                    }
+                    .boxed()
+                }
+                None => router
+                    .serve_with_incoming_shutdown(
+                        // Small unary replies must not wait for Nagle's algorithm.
+                        TcpIncoming::from(listener)
+                            .with_nodelay(Some(true))
+                            .with_keepalive(Some(Duration::from_secs(60))),
+                        stop_accepting,
+                    )
+                    .boxed(),
+            };
             let mut triggered = triggered;
             let deadline = async move {
                 wait_triggered(&mut triggered).await;

@@ -33,16 +33,16 @@ use crate::model::{
     Era, EraFileId, EraFilter, EraStatus, LineMatch, PostingStatus, ProcedureCode,
     ProviderAdjustment, sha256_hex,
 };
-use crate::posting::{Poster, write};
+use crate::posting::{Poster, Worklist, write};
 use crate::store::EraStore;
 
 /// Longest operator note or reason.
-const MAX_REASON_LEN: usize = 500;
+pub(crate) const MAX_REASON_LEN: usize = 500;
 
 /// Largest 835 accepted by default, in bytes (either RPC).
 pub const DEFAULT_MAX_ERA_BYTES: usize = 64 * 1024 * 1024;
 /// Longest payer identifier (the 835's N1*PR / TRN03 is at most 80 characters).
-const MAX_PAYER_ID_LEN: usize = 80;
+pub(crate) const MAX_PAYER_ID_LEN: usize = 80;
 /// Longest file name accepted.
 const MAX_FILE_NAME_LEN: usize = 255;
 
@@ -78,6 +78,11 @@ impl RemittanceService {
     pub fn with_poster(mut self, poster: Poster) -> Self {
         self.poster = Some(poster);
         self
+    }
+
+    /// The store the RPCs read and write.
+    pub(crate) fn store(&self) -> &dyn EraStore {
+        self.store.as_ref()
     }
 
     fn wake_poster(&self) {
@@ -608,6 +613,17 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
             .post_matched(&tenant, &payment, &claim, &note)
             .await
             .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        let received_on = self
+            .store
+            .get_era(&tenant, payment.era_id)
+            .await
+            .map_err(ServiceError::from)?
+            .map_or_else(
+                || chrono::Utc::now().date_naive(),
+                |e| e.received_at.date_naive(),
+            );
+        let mut worklist = Worklist::new(received_on);
+        worklist.add(&payment, &outcome.claim_id);
         let mut op = match call.begin(db, &tenant).await? {
             Begun::Replay(first) => return Ok(Response::new(first)),
             Begun::New(op) => op,
@@ -620,6 +636,7 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
             PostingStatus::Unmatched,
             std::slice::from_ref(&outcome),
             std::slice::from_ref(&messages),
+            &worklist,
         )
         .await
         .map_err(|e| match e {
@@ -696,12 +713,16 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
 
     async fn list_denials(
         &self,
-        _request: Request<pb::ListDenialsRequest>,
+        request: Request<pb::ListDenialsRequest>,
     ) -> Result<Response<pb::ListDenialsResponse>, Status> {
-        Err(unimplemented(
-            "ListDenials",
-            "the denial worklist (built from posted ERAs)",
-        ))
+        crate::denials::rpc::list_denials(self, request).await
+    }
+
+    async fn update_denial(
+        &self,
+        request: Request<pb::UpdateDenialRequest>,
+    ) -> Result<Response<pb::UpdateDenialResponse>, Status> {
+        crate::denials::rpc::update_denial(self, request).await
     }
 
     async fn reconcile_deposit(
@@ -710,6 +731,16 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
     ) -> Result<Response<pb::ReconcileDepositResponse>, Status> {
         Err(unimplemented(
             "ReconcileDeposit",
+            "deposit reconciliation (bank deposits matched to ERAs by TRN02 and amount)",
+        ))
+    }
+
+    async fn list_deposit_reconciliations(
+        &self,
+        _request: Request<pb::ListDepositReconciliationsRequest>,
+    ) -> Result<Response<pb::ListDepositReconciliationsResponse>, Status> {
+        Err(unimplemented(
+            "ListDepositReconciliations",
             "deposit reconciliation (bank deposits matched to ERAs by TRN02 and amount)",
         ))
     }
@@ -822,6 +853,7 @@ fn plb_to_proto(a: &ProviderAdjustment) -> pb::ProviderAdjustment {
         reference: a.reference.clone(),
         amount: a.amount.to_string(),
         description: plb_reason_description(&a.reason).to_owned(),
+        booked_at: None,
     }
 }
 
@@ -863,10 +895,11 @@ pub fn to_proto(e: &Era) -> pb::Era {
         set_control_number: e.set_control_number.clone(),
         payer_id_source: s.payer_id_source.clone().unwrap_or_default(),
         review_reason: String::new(),
+        reconciliation_status: pb::ReconciliationStatus::Unspecified.into(),
     }
 }
 
-fn group_to_proto(group: &str) -> common::AdjustmentGroup {
+pub(crate) fn group_to_proto(group: &str) -> common::AdjustmentGroup {
     match group {
         "CO" => common::AdjustmentGroup::Co,
         "PR" => common::AdjustmentGroup::Pr,
@@ -877,7 +910,7 @@ fn group_to_proto(group: &str) -> common::AdjustmentGroup {
     }
 }
 
-fn adjustment_to_proto(a: &Adjustment) -> common::CasAdjustment {
+pub(crate) fn adjustment_to_proto(a: &Adjustment) -> common::CasAdjustment {
     common::CasAdjustment {
         group: group_to_proto(&a.group).into(),
         reason: a.reason.clone(),
@@ -889,7 +922,7 @@ fn adjustment_to_proto(a: &Adjustment) -> common::CasAdjustment {
     }
 }
 
-fn remark_to_proto(code: &str) -> common::RemarkCode {
+pub(crate) fn remark_to_proto(code: &str) -> common::RemarkCode {
     common::RemarkCode {
         code: code.to_owned(),
         description: short_description(CodeList::Rarc, code)
@@ -898,7 +931,7 @@ fn remark_to_proto(code: &str) -> common::RemarkCode {
     }
 }
 
-fn procedure_to_proto(p: &ProcedureCode) -> common::Procedure {
+pub(crate) fn procedure_to_proto(p: &ProcedureCode) -> common::Procedure {
     common::Procedure {
         qualifier: p.qualifier.clone(),
         code: p.code.clone(),

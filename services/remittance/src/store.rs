@@ -24,8 +24,10 @@ use crate::model::{
     NewEra, PostingStatus, ProviderAdjustment,
 };
 
+mod denials;
 mod payments;
 
+pub use denials::DenialStore;
 pub use payments::{PaymentStore, PostingMethod, PostingOutcome};
 
 /// The PostgreSQL migrations of the remittance service.
@@ -100,7 +102,7 @@ pub enum StoredFile {
 /// Stores received files and their ERAs; every method is scoped to one tenant. Writes take the
 /// caller's transaction.
 #[async_trait]
-pub trait EraStore: PaymentStore {
+pub trait EraStore: PaymentStore + DenialStore {
     /// Returns the database the store writes to (the RPC opens its transaction there).
     fn database(&self) -> &Database;
 

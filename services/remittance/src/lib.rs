@@ -8,6 +8,8 @@
 //! - [`directory`]: the claims payments are matched to, asked over gRPC.
 //! - [`denials`]: the denial worklist (which posted payments and lines are denied, why, what to
 //!   do next), ListDenials and UpdateDenial.
+//! - [`deposits`]: bank deposits reconciled to ERAs by trace number and amount,
+//!   ReconcileDeposit and ListDepositReconciliations.
 //! - [`matching`]: the rules matching a claim payment to its claim and its lines to claim lines.
 //! - [`posting`]: the posting worker: match, then post once, in one transaction.
 //! - [`pickup`]: retrieval of 835s from the payer routes on a schedule.
@@ -22,6 +24,7 @@
 
 pub mod delivery;
 pub mod denials;
+pub mod deposits;
 pub mod directory;
 pub mod ingest;
 pub mod intake;

@@ -20,7 +20,6 @@ use medbill_proto::remittance::v1::remittance_service_server::RemittanceServiceS
 use medbill_runtime::ServiceError;
 use medbill_runtime::fields::{
     identifier, optional_date, optional_instant, required_text, tenant_id, text, timestamp,
-    unimplemented,
 };
 use medbill_runtime::idempotent::{Begun, IdempotentCall, IdempotentRequest};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
@@ -452,6 +451,10 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
             received_from,
             received_to,
             file_id,
+            reconciliation: crate::deposits::rpc::status_from_proto(
+                "reconciliation_status",
+                req.reconciliation_status,
+            )?,
         };
         let fingerprint = QueryFingerprint::builder("remittance.ListEras")
             .field("tenant", tenant.as_str())
@@ -464,6 +467,12 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
             )
             .optional("to", received_to.map(|t| t.timestamp_micros().to_string()))
             .optional("file_id", file_id.map(|f| f.to_string()))
+            .optional(
+                "reconciliation",
+                filter
+                    .reconciliation
+                    .map(crate::deposits::ReconciliationStatus::as_str),
+            )
             .finish();
         let after = decode_page_token(&req.page_token, &fingerprint)?
             .map(|cursor| {
@@ -727,22 +736,16 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
 
     async fn reconcile_deposit(
         &self,
-        _request: Request<pb::ReconcileDepositRequest>,
+        request: Request<pb::ReconcileDepositRequest>,
     ) -> Result<Response<pb::ReconcileDepositResponse>, Status> {
-        Err(unimplemented(
-            "ReconcileDeposit",
-            "deposit reconciliation (bank deposits matched to ERAs by TRN02 and amount)",
-        ))
+        crate::deposits::rpc::reconcile_deposit(self, request).await
     }
 
     async fn list_deposit_reconciliations(
         &self,
-        _request: Request<pb::ListDepositReconciliationsRequest>,
+        request: Request<pb::ListDepositReconciliationsRequest>,
     ) -> Result<Response<pb::ListDepositReconciliationsResponse>, Status> {
-        Err(unimplemented(
-            "ListDepositReconciliations",
-            "deposit reconciliation (bank deposits matched to ERAs by TRN02 and amount)",
-        ))
+        crate::deposits::rpc::list_deposit_reconciliations(self, request).await
     }
 }
 
@@ -807,23 +810,6 @@ fn file_name(field: &str, raw: &str) -> Result<String, ServiceError> {
     Ok(raw.to_owned())
 }
 
-/// Returns the plain-language meaning of a PLB03-1 adjustment reason, or "" when not known here.
-fn plb_reason_description(code: &str) -> &'static str {
-    match code {
-        "WO" => "Overpayment recovery",
-        "L6" => "Interest owed",
-        "FB" => "Forwarding balance",
-        "72" => "Authorized return",
-        "CS" => "Adjustment",
-        "J1" => "Nonreimbursable",
-        "CV" => "Capital passthru",
-        "50" => "Late charge",
-        "IR" => "Internal Revenue Service withholding",
-        "BD" => "Bad debt adjustment",
-        _ => "",
-    }
-}
-
 fn problem_to_proto(p: &BalanceProblem) -> common::BalanceProblem {
     common::BalanceProblem {
         level: match p.level {
@@ -852,8 +838,10 @@ fn plb_to_proto(a: &ProviderAdjustment) -> pb::ProviderAdjustment {
         reason: a.reason.clone(),
         reference: a.reference.clone(),
         amount: a.amount.to_string(),
-        description: plb_reason_description(&a.reason).to_owned(),
-        booked_at: None,
+        description: short_description(CodeList::ProviderAdjustmentReason, &a.reason)
+            .unwrap_or_default()
+            .to_owned(),
+        booked_at: a.booked_at.map(timestamp),
     }
 }
 
@@ -889,13 +877,34 @@ pub fn to_proto(e: &Era) -> pb::Era {
         provider_adjustments: e.provider_adjustments.iter().map(plb_to_proto).collect(),
         claim_payments: Vec::new(),
         content: Vec::new(),
-        deposit_id: String::new(),
+        deposit_id: e.deposit_id.clone(),
         file_id: e.file_id.to_string(),
         set_position: e.set_position,
         set_control_number: e.set_control_number.clone(),
         payer_id_source: s.payer_id_source.clone().unwrap_or_default(),
         review_reason: String::new(),
-        reconciliation_status: pb::ReconciliationStatus::Unspecified.into(),
+        reconciliation_status: era_reconciliation(e).into(),
+    }
+}
+
+/// An ERA's reconciliation outcome: its deposits' group's, else UNMATCHED_ERA when it moves
+/// money, else none.
+fn era_reconciliation(e: &Era) -> pb::ReconciliationStatus {
+    use crate::deposits::{EraAmounts, ReconciliationStatus};
+    let s = &e.summary;
+    match e.reconciliation {
+        Some(status) => crate::deposits::rpc::status_to_proto(status),
+        None if e.status != EraStatus::Rejected
+            && !EraAmounts::moved(
+                s.payment_amount,
+                s.credit_debit.as_deref(),
+                s.payment_method.as_deref(),
+            )
+            .is_zero() =>
+        {
+            crate::deposits::rpc::status_to_proto(ReconciliationStatus::UnmatchedEra)
+        }
+        None => pb::ReconciliationStatus::Unspecified,
     }
 }
 

@@ -361,21 +361,30 @@ impl DenialStore for SqlEraStore {
                 q.build().execute(&mut *conn).await?;
             });
         }
-        for (claim_id, by) in paid {
-            let note = format!("paid by claim payment {by}");
+        // One statement per batch: a posting of many payments resolves its claims' items without
+        // a round trip per payment.
+        let paid: Vec<(&str, String)> = paid
+            .iter()
+            .map(|(claim, by)| (claim.as_str(), by.to_string()))
+            .collect();
+        for part in batches(&paid) {
             with_tx!(tx, |conn| {
-                sqlx::query(
-                    "UPDATE denials SET status = 'RESOLVED', note = $3, updated_at = $4 \
-                     WHERE tenant_id = $1 AND claim_id = $2 AND claim_payment_id <> $5 \
-                     AND status <> 'RESOLVED' AND status <> 'WRITTEN_OFF'",
-                )
-                .bind(t)
-                .bind(claim_id.as_str())
-                .bind(note.as_str())
-                .bind(now)
-                .bind(by.to_string())
-                .execute(&mut *conn)
-                .await?;
+                let mut q = sqlx::QueryBuilder::new(
+                    "UPDATE denials SET status = 'RESOLVED', \
+                     note = 'paid by claim payment ' || v.column2, updated_at = ",
+                );
+                q.push_bind(now);
+                q.push(" FROM (");
+                q.push_values(part, |mut b, (claim, by)| {
+                    b.push_bind(*claim).push_bind(by.as_str());
+                });
+                q.push(") AS v WHERE denials.tenant_id = ");
+                q.push_bind(t);
+                q.push(
+                    " AND denials.claim_id = v.column1 AND denials.claim_payment_id <> v.column2 \
+                     AND denials.status <> 'RESOLVED' AND denials.status <> 'WRITTEN_OFF'",
+                );
+                q.build().execute(&mut *conn).await?;
             });
         }
         Ok(())

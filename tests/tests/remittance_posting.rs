@@ -323,6 +323,39 @@ medbill_storage::conformance_tests! {
         assert_eq!(outbox_rows(&remit_db, "claims.ApplyAdjudication").await?.len(), 3);
         assert_eq!(events(&mut c, &paid.id).await?, history);
 
+        // The denial worklist: the bundled line of POST-2 and the denied POST-3, with their CARC
+        // and RARC text and a suggested action; once each, however often the file comes.
+        let denials = r.list_denials(remit::ListDenialsRequest::default()).await?.into_inner();
+        let mut items: Vec<(String, u32, String, String, i32, i32)> = denials
+            .denials
+            .iter()
+            .map(|d| (d.claim_id.clone(), d.line_number, d.reason_code.clone(), d.denied_amount.clone(), d.category, d.action))
+            .collect();
+        items.sort();
+        let mut expected = vec![
+            (partial.id.clone(), 2, "97".to_owned(), "25.00".to_owned(), remit::DenialCategory::Coding as i32, remit::DenialAction::CorrectAndResubmit as i32),
+            (denied.id.clone(), 0, "204".to_owned(), "205.00".to_owned(), remit::DenialCategory::Eligibility as i32, remit::DenialAction::WriteOff as i32),
+        ];
+        expected.sort();
+        assert_eq!(items, expected);
+        let bundled = denials.denials.iter().find(|d| d.claim_id == partial.id).expect("the bundled line");
+        assert!(!bundled.reason_description.is_empty() && !bundled.remarks[0].description.is_empty(), "{bundled:?}");
+        assert_eq!(bundled.remarks[0].code, "M80");
+        assert_eq!(denials.counts_by_payer.iter().map(|c| (c.key.as_str(), c.count)).collect::<Vec<_>>(), [(PAYER, 2)]);
+        // The bank deposit of the payment reconciles to the penny.
+        let deposit = r.reconcile_deposit(remit::ReconcileDepositRequest {
+            idempotency_key: "deposit-1".into(),
+            deposit: Some(remit::Deposit {
+                trace_number: "EFT-POST-1".into(),
+                amount: "519.00".into(),
+                deposit_date: "2026-06-02".into(),
+                payment_method: "ACH".into(),
+                ..Default::default()
+            }),
+        }).await?.into_inner().reconciliation.expect("a reconciliation");
+        assert_eq!(deposit.status(), remit::ReconciliationStatus::Matched, "{}", deposit.message);
+        assert_eq!((deposit.era_ids.as_slice(), deposit.difference.as_str()), (std::slice::from_ref(&era_id), "0.00"));
+
         // The unmatched payment is matched by hand to the claim it pays (the payer mistyped CLP01).
         let matched = r.match_claim_payment(remit::MatchClaimPaymentRequest {
             idempotency_key: "match-1".into(),
@@ -344,6 +377,7 @@ medbill_storage::conformance_tests! {
         // Another tenant sees none of it.
         let mut other = RemittanceServiceClient::new(channel_to(&url, Caller::TenantB));
         assert!(payments(&mut other, remit::ListClaimPaymentsRequest::default()).await?.is_empty());
+        assert!(other.list_denials(remit::ListDenialsRequest::default()).await?.into_inner().denials.is_empty());
         let hidden = other.match_claim_payment(remit::MatchClaimPaymentRequest {
             idempotency_key: "match-b".into(), claim_payment_id: unmatched.id.clone(), claim_id: later.id.clone(), note: "x".into(),
         }).await.unwrap_err();

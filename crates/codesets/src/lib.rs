@@ -41,11 +41,13 @@ pub enum CodeList {
     PlaceOfService,
     /// 271 AAA reject reason codes (AAA03).
     AaaReject,
+    /// 835 PLB provider adjustment reason codes (PLB03-1, PLB05-1, ...).
+    ProviderAdjustmentReason,
 }
 
 impl CodeList {
     /// Every list, in declaration order.
-    pub const ALL: [CodeList; 10] = [
+    pub const ALL: [CodeList; 11] = [
         CodeList::Carc,
         CodeList::Rarc,
         CodeList::AdjustmentGroup,
@@ -56,6 +58,7 @@ impl CodeList {
         CodeList::ServiceType,
         CodeList::PlaceOfService,
         CodeList::AaaReject,
+        CodeList::ProviderAdjustmentReason,
     ];
 
     /// Returns a short human name of the list.
@@ -71,6 +74,7 @@ impl CodeList {
             CodeList::ServiceType => "service type code",
             CodeList::PlaceOfService => "place of service code",
             CodeList::AaaReject => "AAA reject reason code",
+            CodeList::ProviderAdjustmentReason => "provider adjustment reason code",
         }
     }
 
@@ -87,6 +91,7 @@ impl CodeList {
             CodeList::ServiceType => "service_type.csv",
             CodeList::PlaceOfService => "pos.csv",
             CodeList::AaaReject => "aaa_reject_reason.csv",
+            CodeList::ProviderAdjustmentReason => "provider_adjustment_reason.csv",
         }
     }
 
@@ -103,6 +108,9 @@ impl CodeList {
             CodeList::ServiceType => include_str!("../data/service_type.csv"),
             CodeList::PlaceOfService => include_str!("../data/pos.csv"),
             CodeList::AaaReject => include_str!("../data/aaa_reject_reason.csv"),
+            CodeList::ProviderAdjustmentReason => {
+                include_str!("../data/provider_adjustment_reason.csv")
+            }
         }
     }
 }
@@ -250,6 +258,7 @@ static BENEFIT: LazyLock<Table> = LazyLock::new(|| Table::load(CodeList::Eligibi
 static SERVICE_TYPE: LazyLock<Table> = LazyLock::new(|| Table::load(CodeList::ServiceType));
 static POS: LazyLock<Table> = LazyLock::new(|| Table::load(CodeList::PlaceOfService));
 static AAA: LazyLock<Table> = LazyLock::new(|| Table::load(CodeList::AaaReject));
+static PLB: LazyLock<Table> = LazyLock::new(|| Table::load(CodeList::ProviderAdjustmentReason));
 
 fn table(list: CodeList) -> &'static Table {
     match list {
@@ -263,6 +272,7 @@ fn table(list: CodeList) -> &'static Table {
         CodeList::ServiceType => &SERVICE_TYPE,
         CodeList::PlaceOfService => &POS,
         CodeList::AaaReject => &AAA,
+        CodeList::ProviderAdjustmentReason => &PLB,
     }
 }
 
@@ -390,8 +400,19 @@ mod tests {
                 (CodeList::ServiceType, 187),
                 (CodeList::PlaceOfService, 52),
                 (CodeList::AaaReject, 45),
+                (CodeList::ProviderAdjustmentReason, 41),
             ]
         );
+    }
+
+    #[test]
+    fn provider_adjustment_reasons() {
+        let plb = CodeList::ProviderAdjustmentReason;
+        assert_eq!(describe(plb, "L6"), Some("Interest Owed"));
+        assert_eq!(describe(plb, "WO"), Some("Overpayment Recovery"));
+        assert_eq!(describe(plb, "FB"), Some("Forwarding Balance"));
+        assert_eq!(describe(plb, "72"), Some("Authorized Return"));
+        assert_eq!(describe(plb, "ZZ"), None);
     }
 
     #[test]

@@ -89,6 +89,8 @@ fn four_services_with_their_key_rpcs() {
                 "ListEras",
                 "ListDenials",
                 "ReconcileDeposit",
+                "UpdateDenial",
+                "ListDepositReconciliations",
             ],
         ),
         (
@@ -239,9 +241,10 @@ fn every_mutating_request_carries_an_idempotency_key() {
             mutating += 1;
         }
     }
-    // 4 eligibility + 10 claims (with CreateProvider, UpdateProvider, FollowUpClaim) + 5 remittance
-    // (with MatchClaimPayment, PostUnbalancedEra) + 10 collections (with BillSelfPay) mutating RPCs.
-    assert_eq!(mutating, 29);
+    // 4 eligibility + 10 claims (with CreateProvider, UpdateProvider, FollowUpClaim) + 6 remittance
+    // (with MatchClaimPayment, PostUnbalancedEra, UpdateDenial) + 10 collections (with BillSelfPay)
+    // mutating RPCs.
+    assert_eq!(mutating, 30);
 }
 
 #[test]

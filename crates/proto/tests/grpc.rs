@@ -9,10 +9,11 @@ use medbill_proto::remittance::v1::remittance_service_server::{
 use medbill_proto::remittance::v1::{
     Era, GetEraRequest, GetEraResponse, IngestEraRequest, IngestEraResponse, IngestEraStreamHeader,
     IngestEraStreamRequest, IngestEraStreamResponse, ListClaimPaymentsRequest,
-    ListClaimPaymentsResponse, ListDenialsRequest, ListDenialsResponse, ListErasRequest,
+    ListClaimPaymentsResponse, ListDenialsRequest, ListDenialsResponse,
+    ListDepositReconciliationsRequest, ListDepositReconciliationsResponse, ListErasRequest,
     ListErasResponse, MatchClaimPaymentRequest, MatchClaimPaymentResponse,
     PostUnbalancedEraRequest, PostUnbalancedEraResponse, ReconcileDepositRequest,
-    ReconcileDepositResponse, ingest_era_stream_request,
+    ReconcileDepositResponse, UpdateDenialRequest, UpdateDenialResponse, ingest_era_stream_request,
 };
 use tokio_stream::StreamExt;
 use tonic::{Code, Request, Response, Status, Streaming};
@@ -105,6 +106,20 @@ impl RemittanceService for Echo {
         _: Request<PostUnbalancedEraRequest>,
     ) -> Result<Response<PostUnbalancedEraResponse>, Status> {
         Err(Status::unimplemented("post_unbalanced_era"))
+    }
+
+    async fn update_denial(
+        &self,
+        _: Request<UpdateDenialRequest>,
+    ) -> Result<Response<UpdateDenialResponse>, Status> {
+        Err(Status::unimplemented("update_denial"))
+    }
+
+    async fn list_deposit_reconciliations(
+        &self,
+        _: Request<ListDepositReconciliationsRequest>,
+    ) -> Result<Response<ListDepositReconciliationsResponse>, Status> {
+        Err(Status::unimplemented("list_deposit_reconciliations"))
     }
 }
 

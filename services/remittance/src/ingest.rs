@@ -396,6 +396,7 @@ fn summarise(
             reason: a.reason.to_string(),
             reference: a.reference.as_deref().unwrap_or_default().to_owned(),
             amount: whole_cents(a.amount, "PLB amount", &at)?,
+            booked_at: None,
         });
     }
     Ok(Parsed {

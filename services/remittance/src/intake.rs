@@ -3,7 +3,8 @@
 //! at a time off the async workers ([`crate::ingest::read_sets`]) and each is stored as its own ERA as
 //! soon as it is read, so memory holds the raw bytes and about one set, not the file's sets. A file
 //! rejected as a whole after some of its sets were stored keeps one REJECTED ERA in their place. All of
-//! it is one transaction: an error leaves nothing behind.
+//! it is one transaction: an error leaves nothing behind. Deposits already stored with the trace
+//! number of a new ERA are reconciled again in the same transaction (see [`crate::deposits`]).
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use medbill_storage::Tx;
 use tokio::sync::mpsc;
 
 use crate::ingest::{read_sets, rejected_file};
-use crate::model::{Era, NewEra};
+use crate::model::{Era, EraStatus, NewEra};
 use crate::store::{EraStore, EraStoreError, StoredFile};
 
 /// Sets read ahead of the one being stored: the reader waits beyond this.
@@ -71,6 +72,22 @@ pub async fn ingest_file(
                 .add_era(tx, tenant, &file, &rejected_file(reason))
                 .await?,
         ];
+    }
+    // Deposits that came before their 835 are reconciled now.
+    let mut traces: Vec<String> = eras
+        .iter()
+        .filter(|e| e.status != EraStatus::Rejected)
+        .filter_map(|e| e.summary.trace_number.clone())
+        .collect();
+    traces.sort();
+    traces.dedup();
+    for trace in traces {
+        for (outcome, deposit_ids) in store.refresh_trace(tx, tenant, &trace).await? {
+            for era in eras.iter_mut().filter(|e| outcome.era_ids.contains(&e.id)) {
+                era.deposit_id = deposit_ids.last().cloned().unwrap_or_default();
+                era.reconciliation = Some(outcome.status);
+            }
+        }
     }
     Ok(Ingested {
         eras,

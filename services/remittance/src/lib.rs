@@ -6,6 +6,10 @@
 //! - [`delivery`]: the outbox messages remittance owes claims and collections, and their gRPC
 //!   delivery.
 //! - [`directory`]: the claims payments are matched to, asked over gRPC.
+//! - [`denials`]: the denial worklist (which posted payments and lines are denied, why, what to
+//!   do next), ListDenials and UpdateDenial.
+//! - [`deposits`]: bank deposits reconciled to ERAs by trace number and amount,
+//!   ReconcileDeposit and ListDepositReconciliations.
 //! - [`matching`]: the rules matching a claim payment to its claim and its lines to claim lines.
 //! - [`posting`]: the posting worker: match, then post once, in one transaction.
 //! - [`pickup`]: retrieval of 835s from the payer routes on a schedule.
@@ -13,12 +17,14 @@
 //!   file is rejected, and which element is the payer's identity).
 //! - [`intake`]: storing a file once and each of its sets as an ERA, in one transaction.
 //! - [`service`]: [`RemittanceService`], the gRPC service (IngestEra, IngestEraStream, GetEra, ListEras,
-//!   ListClaimPayments, MatchClaimPayment, PostUnbalancedEra; the rest answer UNIMPLEMENTED saying
-//!   what is not built yet).
+//!   ListClaimPayments, MatchClaimPayment, PostUnbalancedEra), handing each concern's RPCs to its
+//!   folder's `rpc.rs`.
 //! - [`store`]: the [`EraStore`] trait and its PostgreSQL/SQLite implementation.
 //! - [`start`]: the service as the binary runs it (see `medbill_runtime::service`).
 
 pub mod delivery;
+pub mod denials;
+pub mod deposits;
 pub mod directory;
 pub mod ingest;
 pub mod intake;

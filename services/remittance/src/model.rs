@@ -69,6 +69,8 @@ pub struct ProviderAdjustment {
     pub reference: String,
     /// PLB04: positive reduces the payment, negative increases it.
     pub amount: Money,
+    /// When it was booked as a provider-level entry (with its ERA's posting); `None` until then.
+    pub booked_at: Option<DateTime<Utc>>,
 }
 
 /// The payment summary of a parsed 835 (BPR, TRN, N1 loops, claim count).
@@ -179,6 +181,10 @@ pub struct Era {
     pub balance_problems: Vec<BalanceProblem>,
     /// PLB provider-level adjustments, in file order.
     pub provider_adjustments: Vec<ProviderAdjustment>,
+    /// The last deposit reconciled with the ERA; empty until one names its trace number.
+    pub deposit_id: String,
+    /// The outcome of that deposit's group; `None` until a deposit names the trace number.
+    pub reconciliation: Option<crate::deposits::ReconciliationStatus>,
 }
 
 /// An ERA to store: what reading one 835 set (or rejecting a whole file) found.
@@ -217,6 +223,8 @@ pub struct EraFilter {
     pub received_to: Option<DateTime<Utc>>,
     /// Only the ERAs of this file.
     pub file_id: Option<EraFileId>,
+    /// Only ERAs with this reconciliation outcome (UNMATCHED_ERA: moving money, no deposit).
+    pub reconciliation: Option<crate::deposits::ReconciliationStatus>,
 }
 
 code_enum!(

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::NaiveDate;
 use medbill_domain::{EraId, Money, TenantId, format_iso_date};
 use medbill_proto::claims::v1 as claims_pb;
 use medbill_proto::collections::v1 as collections_pb;
@@ -30,10 +31,12 @@ use thiserror::Error;
 use tokio::sync::Notify;
 
 use crate::delivery::{enqueue_adjudication, enqueue_patient_responsibility};
+use crate::denials::{NewDenial, denials_of};
 use crate::directory::{ClaimDirectory, ClaimView, DirectoryError};
 use crate::matching::{match_claim, match_lines};
 use crate::model::{
-    Adjustment, ClaimPayment, ClaimPaymentFilter, EraStatus, LineMatch, PostingStatus,
+    Adjustment, ClaimPayment, ClaimPaymentFilter, ClaimPaymentId, EraStatus, LineMatch,
+    PostingStatus,
 };
 use crate::store::{EraStore, EraStoreError, PostingMethod, PostingOutcome};
 
@@ -66,6 +69,39 @@ pub struct Messages {
     pub adjudication: claims_pb::ApplyAdjudicationRequest,
     /// To collections, when the payment moves an amount to (or back from) the patient.
     pub responsibility: Option<collections_pb::PostPatientResponsibilityRequest>,
+}
+
+/// What posting adds to the denial worklist (see [`crate::denials`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Worklist {
+    /// The day the ERA arrived (a denial's age counts from it when the 835 has no payment date).
+    pub received_on: NaiveDate,
+    /// The items the posted payments make.
+    pub denials: Vec<NewDenial>,
+    /// (claim id, claim payment id) of each posted payment that pays its claim: it resolves the
+    /// claim's earlier open items.
+    pub paid: Vec<(String, ClaimPaymentId)>,
+}
+
+impl Worklist {
+    /// An empty worklist for an ERA received on `received_on`.
+    pub fn new(received_on: NaiveDate) -> Self {
+        Self {
+            received_on,
+            denials: Vec::new(),
+            paid: Vec::new(),
+        }
+    }
+
+    /// Adds what one posted payment makes.
+    pub fn add(&mut self, payment: &ClaimPayment, claim_id: &str) {
+        self.denials.extend(denials_of(payment, claim_id));
+        let p = &payment.payment;
+        let pays = matches!(p.status_code.as_str(), "1" | "2" | "3" | "19" | "20" | "21");
+        if pays && p.paid > Money::default() {
+            self.paid.push((claim_id.to_owned(), payment.id));
+        }
+    }
 }
 
 /// Matches and posts claim payments.
@@ -140,6 +176,7 @@ impl Poster {
         let payer_id = era.summary.payer_id.clone().unwrap_or_default();
         let mut outcomes = Vec::new();
         let mut messages = Vec::new();
+        let mut worklist = Worklist::new(era.received_at.date_naive());
         let mut claims: HashMap<String, Vec<ClaimView>> = HashMap::new();
         let filter = ClaimPaymentFilter {
             era_id: Some(era_id),
@@ -173,6 +210,7 @@ impl Poster {
                     Ok(claim) => {
                         let (outcome, message) =
                             posted(payment, claim, method, &reason, reverses, &reason);
+                        worklist.add(payment, &claim.id);
                         outcomes.push(outcome);
                         messages.push(message);
                     }
@@ -192,6 +230,7 @@ impl Poster {
             PostingStatus::Pending,
             &outcomes,
             &messages,
+            &worklist,
         )
         .await?;
         self.store.mark_posted(&mut tx, tenant, era_id).await?;
@@ -243,7 +282,9 @@ impl Poster {
     }
 }
 
-/// Writes posting outcomes and their outbox messages in `tx` (see the module docs).
+/// Writes posting outcomes, their outbox messages and their denial worklist items in `tx` (see
+/// the module docs).
+#[allow(clippy::too_many_arguments)]
 pub async fn write(
     store: &dyn EraStore,
     tx: &mut Tx,
@@ -252,9 +293,19 @@ pub async fn write(
     from: PostingStatus,
     outcomes: &[PostingOutcome],
     messages: &[Messages],
+    worklist: &Worklist,
 ) -> Result<(), PostingError> {
     store
         .record_postings(tx, tenant, era_id, from, outcomes)
+        .await?;
+    store
+        .add_denials(
+            tx,
+            tenant,
+            worklist.received_on,
+            &worklist.denials,
+            &worklist.paid,
+        )
         .await?;
     for m in messages {
         enqueue_adjudication(tx, tenant.as_str(), &m.adjudication).await?;

@@ -20,7 +20,6 @@ use medbill_proto::remittance::v1::remittance_service_server::RemittanceServiceS
 use medbill_runtime::ServiceError;
 use medbill_runtime::fields::{
     identifier, optional_date, optional_instant, required_text, tenant_id, text, timestamp,
-    unimplemented,
 };
 use medbill_runtime::idempotent::{Begun, IdempotentCall, IdempotentRequest};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
@@ -33,16 +32,16 @@ use crate::model::{
     Era, EraFileId, EraFilter, EraStatus, LineMatch, PostingStatus, ProcedureCode,
     ProviderAdjustment, sha256_hex,
 };
-use crate::posting::{Poster, write};
+use crate::posting::{Poster, Worklist, write};
 use crate::store::EraStore;
 
 /// Longest operator note or reason.
-const MAX_REASON_LEN: usize = 500;
+pub(crate) const MAX_REASON_LEN: usize = 500;
 
 /// Largest 835 accepted by default, in bytes (either RPC).
 pub const DEFAULT_MAX_ERA_BYTES: usize = 64 * 1024 * 1024;
 /// Longest payer identifier (the 835's N1*PR / TRN03 is at most 80 characters).
-const MAX_PAYER_ID_LEN: usize = 80;
+pub(crate) const MAX_PAYER_ID_LEN: usize = 80;
 /// Longest file name accepted.
 const MAX_FILE_NAME_LEN: usize = 255;
 
@@ -78,6 +77,11 @@ impl RemittanceService {
     pub fn with_poster(mut self, poster: Poster) -> Self {
         self.poster = Some(poster);
         self
+    }
+
+    /// The store the RPCs read and write.
+    pub(crate) fn store(&self) -> &dyn EraStore {
+        self.store.as_ref()
     }
 
     fn wake_poster(&self) {
@@ -447,6 +451,10 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
             received_from,
             received_to,
             file_id,
+            reconciliation: crate::deposits::rpc::status_from_proto(
+                "reconciliation_status",
+                req.reconciliation_status,
+            )?,
         };
         let fingerprint = QueryFingerprint::builder("remittance.ListEras")
             .field("tenant", tenant.as_str())
@@ -459,6 +467,12 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
             )
             .optional("to", received_to.map(|t| t.timestamp_micros().to_string()))
             .optional("file_id", file_id.map(|f| f.to_string()))
+            .optional(
+                "reconciliation",
+                filter
+                    .reconciliation
+                    .map(crate::deposits::ReconciliationStatus::as_str),
+            )
             .finish();
         let after = decode_page_token(&req.page_token, &fingerprint)?
             .map(|cursor| {
@@ -608,6 +622,17 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
             .post_matched(&tenant, &payment, &claim, &note)
             .await
             .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        let received_on = self
+            .store
+            .get_era(&tenant, payment.era_id)
+            .await
+            .map_err(ServiceError::from)?
+            .map_or_else(
+                || chrono::Utc::now().date_naive(),
+                |e| e.received_at.date_naive(),
+            );
+        let mut worklist = Worklist::new(received_on);
+        worklist.add(&payment, &outcome.claim_id);
         let mut op = match call.begin(db, &tenant).await? {
             Begun::Replay(first) => return Ok(Response::new(first)),
             Begun::New(op) => op,
@@ -620,6 +645,7 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
             PostingStatus::Unmatched,
             std::slice::from_ref(&outcome),
             std::slice::from_ref(&messages),
+            &worklist,
         )
         .await
         .map_err(|e| match e {
@@ -696,22 +722,30 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
 
     async fn list_denials(
         &self,
-        _request: Request<pb::ListDenialsRequest>,
+        request: Request<pb::ListDenialsRequest>,
     ) -> Result<Response<pb::ListDenialsResponse>, Status> {
-        Err(unimplemented(
-            "ListDenials",
-            "the denial worklist (built from posted ERAs)",
-        ))
+        crate::denials::rpc::list_denials(self, request).await
+    }
+
+    async fn update_denial(
+        &self,
+        request: Request<pb::UpdateDenialRequest>,
+    ) -> Result<Response<pb::UpdateDenialResponse>, Status> {
+        crate::denials::rpc::update_denial(self, request).await
     }
 
     async fn reconcile_deposit(
         &self,
-        _request: Request<pb::ReconcileDepositRequest>,
+        request: Request<pb::ReconcileDepositRequest>,
     ) -> Result<Response<pb::ReconcileDepositResponse>, Status> {
-        Err(unimplemented(
-            "ReconcileDeposit",
-            "deposit reconciliation (bank deposits matched to ERAs by TRN02 and amount)",
-        ))
+        crate::deposits::rpc::reconcile_deposit(self, request).await
+    }
+
+    async fn list_deposit_reconciliations(
+        &self,
+        request: Request<pb::ListDepositReconciliationsRequest>,
+    ) -> Result<Response<pb::ListDepositReconciliationsResponse>, Status> {
+        crate::deposits::rpc::list_deposit_reconciliations(self, request).await
     }
 }
 
@@ -776,23 +810,6 @@ fn file_name(field: &str, raw: &str) -> Result<String, ServiceError> {
     Ok(raw.to_owned())
 }
 
-/// Returns the plain-language meaning of a PLB03-1 adjustment reason, or "" when not known here.
-fn plb_reason_description(code: &str) -> &'static str {
-    match code {
-        "WO" => "Overpayment recovery",
-        "L6" => "Interest owed",
-        "FB" => "Forwarding balance",
-        "72" => "Authorized return",
-        "CS" => "Adjustment",
-        "J1" => "Nonreimbursable",
-        "CV" => "Capital passthru",
-        "50" => "Late charge",
-        "IR" => "Internal Revenue Service withholding",
-        "BD" => "Bad debt adjustment",
-        _ => "",
-    }
-}
-
 fn problem_to_proto(p: &BalanceProblem) -> common::BalanceProblem {
     common::BalanceProblem {
         level: match p.level {
@@ -821,7 +838,10 @@ fn plb_to_proto(a: &ProviderAdjustment) -> pb::ProviderAdjustment {
         reason: a.reason.clone(),
         reference: a.reference.clone(),
         amount: a.amount.to_string(),
-        description: plb_reason_description(&a.reason).to_owned(),
+        description: short_description(CodeList::ProviderAdjustmentReason, &a.reason)
+            .unwrap_or_default()
+            .to_owned(),
+        booked_at: a.booked_at.map(timestamp),
     }
 }
 
@@ -857,16 +877,38 @@ pub fn to_proto(e: &Era) -> pb::Era {
         provider_adjustments: e.provider_adjustments.iter().map(plb_to_proto).collect(),
         claim_payments: Vec::new(),
         content: Vec::new(),
-        deposit_id: String::new(),
+        deposit_id: e.deposit_id.clone(),
         file_id: e.file_id.to_string(),
         set_position: e.set_position,
         set_control_number: e.set_control_number.clone(),
         payer_id_source: s.payer_id_source.clone().unwrap_or_default(),
         review_reason: String::new(),
+        reconciliation_status: era_reconciliation(e).into(),
     }
 }
 
-fn group_to_proto(group: &str) -> common::AdjustmentGroup {
+/// An ERA's reconciliation outcome: its deposits' group's, else UNMATCHED_ERA when it moves
+/// money, else none.
+fn era_reconciliation(e: &Era) -> pb::ReconciliationStatus {
+    use crate::deposits::{EraAmounts, ReconciliationStatus};
+    let s = &e.summary;
+    match e.reconciliation {
+        Some(status) => crate::deposits::rpc::status_to_proto(status),
+        None if e.status != EraStatus::Rejected
+            && !EraAmounts::moved(
+                s.payment_amount,
+                s.credit_debit.as_deref(),
+                s.payment_method.as_deref(),
+            )
+            .is_zero() =>
+        {
+            crate::deposits::rpc::status_to_proto(ReconciliationStatus::UnmatchedEra)
+        }
+        None => pb::ReconciliationStatus::Unspecified,
+    }
+}
+
+pub(crate) fn group_to_proto(group: &str) -> common::AdjustmentGroup {
     match group {
         "CO" => common::AdjustmentGroup::Co,
         "PR" => common::AdjustmentGroup::Pr,
@@ -877,7 +919,7 @@ fn group_to_proto(group: &str) -> common::AdjustmentGroup {
     }
 }
 
-fn adjustment_to_proto(a: &Adjustment) -> common::CasAdjustment {
+pub(crate) fn adjustment_to_proto(a: &Adjustment) -> common::CasAdjustment {
     common::CasAdjustment {
         group: group_to_proto(&a.group).into(),
         reason: a.reason.clone(),
@@ -889,7 +931,7 @@ fn adjustment_to_proto(a: &Adjustment) -> common::CasAdjustment {
     }
 }
 
-fn remark_to_proto(code: &str) -> common::RemarkCode {
+pub(crate) fn remark_to_proto(code: &str) -> common::RemarkCode {
     common::RemarkCode {
         code: code.to_owned(),
         description: short_description(CodeList::Rarc, code)
@@ -898,7 +940,7 @@ fn remark_to_proto(code: &str) -> common::RemarkCode {
     }
 }
 
-fn procedure_to_proto(p: &ProcedureCode) -> common::Procedure {
+pub(crate) fn procedure_to_proto(p: &ProcedureCode) -> common::Procedure {
     common::Procedure {
         qualifier: p.qualifier.clone(),
         code: p.code.clone(),

@@ -19,13 +19,18 @@ use sqlx::migrate::Migrator;
 use thiserror::Error;
 use tonic::Code;
 
+use crate::deposits::ReconciliationStatus;
 use crate::model::{
     BalanceLevel, BalanceProblem, Era, EraFile, EraFileId, EraFilter, EraStatus, EraSummary,
     NewEra, PostingStatus, ProviderAdjustment,
 };
 
+mod denials;
+mod deposits;
 mod payments;
 
+pub use denials::DenialStore;
+pub use deposits::DepositStore;
 pub use payments::{PaymentStore, PostingMethod, PostingOutcome};
 
 /// The PostgreSQL migrations of the remittance service.
@@ -100,7 +105,7 @@ pub enum StoredFile {
 /// Stores received files and their ERAs; every method is scoped to one tenant. Writes take the
 /// caller's transaction.
 #[async_trait]
-pub trait EraStore: PaymentStore {
+pub trait EraStore: PaymentStore + DenialStore + DepositStore {
     /// Returns the database the store writes to (the RPC opens its transaction there).
     fn database(&self) -> &Database;
 
@@ -163,8 +168,9 @@ pub trait EraStore: PaymentStore {
         limit: u32,
     ) -> Result<Vec<(TenantId, EraId)>, EraStoreError>;
 
-    /// Marks a RECEIVED ERA POSTED in `tx` and drops its lease; `Conflict` when it is no longer
-    /// RECEIVED (another worker posted it).
+    /// Marks a RECEIVED ERA POSTED in `tx`, drops its lease and books its PLB provider
+    /// adjustments (their `booked_at`); `Conflict` when it is no longer RECEIVED (another worker
+    /// posted it).
     async fn mark_posted(
         &self,
         tx: &mut Tx,
@@ -240,6 +246,8 @@ struct EraRow {
     payment_date: Option<String>,
     trace_number: Option<String>,
     claim_count: i32,
+    deposit_id: String,
+    reconciliation_status: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -263,6 +271,7 @@ struct PlbRow {
     reason: String,
     reference: String,
     amount_cents: i64,
+    booked_at: Option<i64>,
 }
 
 /// An ERA's columns (its file's hash, size and name are copied into it: reads join nothing).
@@ -271,7 +280,7 @@ macro_rules! era_columns {
         "id, file_id, set_position, set_control_number, received_at, updated_at, content_sha256, \
          byte_size, status, rejection_reason, file_name, handling_code, payer_name, payer_id, \
          payer_id_source, payee_name, payee_npi, payment_amount_cents, credit_debit, payment_method, \
-         payment_date, trace_number, claim_count"
+         payment_date, trace_number, claim_count, deposit_id, reconciliation_status"
     };
 }
 
@@ -284,7 +293,7 @@ macro_rules! problem_columns {
 
 macro_rules! plb_columns {
     () => {
-        "era_id, provider_id, fiscal_period_date, reason, reference, amount_cents"
+        "era_id, provider_id, fiscal_period_date, reason, reference, amount_cents, booked_at"
     };
 }
 
@@ -301,6 +310,9 @@ macro_rules! list_filter {
          AND ($6 IS NULL OR received_at < $6) \
          AND ($7 IS NULL OR id > $7) \
          AND ($9 IS NULL OR file_id = $9) \
+         AND ($10 IS NULL OR reconciliation_status = $10) \
+         AND ($11 IS NULL OR (reconciliation_status = '' AND status <> 'REJECTED' \
+             AND COALESCE(payment_method, '') <> 'NON' AND COALESCE(payment_amount_cents, 0) <> 0)) \
          ORDER BY id LIMIT $8"
     };
 }
@@ -349,6 +361,10 @@ fn era_from_rows(
         },
         balance_problems,
         provider_adjustments,
+        deposit_id: row.deposit_id,
+        reconciliation: (!row.reconciliation_status.is_empty())
+            .then(|| code::<ReconciliationStatus>(&row.reconciliation_status, "ERA reconciliation"))
+            .transpose()?,
     })
 }
 
@@ -379,6 +395,10 @@ fn plb_from_row(row: PlbRow) -> Result<ProviderAdjustment, EraStoreError> {
         reason: row.reason,
         reference: row.reference,
         amount: money(row.amount_cents),
+        booked_at: row
+            .booked_at
+            .map(|t| timestamp(t, "PLB booked_at"))
+            .transpose()?,
     })
 }
 
@@ -717,6 +737,8 @@ impl EraStore for SqlEraStore {
             summary: era.summary.clone(),
             balance_problems: era.balance_problems.clone(),
             provider_adjustments: era.provider_adjustments.clone(),
+            deposit_id: String::new(),
+            reconciliation: None,
         })
     }
 
@@ -786,6 +808,11 @@ impl EraStore for SqlEraStore {
         let to = filter.received_to.map(time::to_micros);
         let after = after.map(|a| a.to_string());
         let file = filter.file_id.map(|f| f.to_string());
+        // UNMATCHED_ERA is not stored: an ERA that moves money and that no deposit named.
+        let (stored_reconciliation, unmatched_era) = match filter.reconciliation {
+            Some(ReconciliationStatus::UnmatchedEra) => (None, Some("1")),
+            other => (other.map(ReconciliationStatus::as_str), None),
+        };
         let limit = i64::from(limit);
         // Binds the nine parameters of `list_filter!`, the same for each of the three queries.
         macro_rules! bind_filter {
@@ -800,6 +827,8 @@ impl EraStore for SqlEraStore {
                     .bind(after.as_deref())
                     .bind(limit)
                     .bind(file.as_deref())
+                    .bind(stored_reconciliation)
+                    .bind(unmatched_era)
             };
         }
         let (headers, problems, plbs) = with_db!(self.db, |pool| {
@@ -902,13 +931,24 @@ impl EraStore for SqlEraStore {
             .await?
             .rows_affected()
         });
-        if changed == 1 {
-            Ok(())
-        } else {
-            Err(EraStoreError::Conflict(format!(
+        if changed != 1 {
+            return Err(EraStoreError::Conflict(format!(
                 "ERA {id} is no longer RECEIVED"
-            )))
+            )));
         }
+        // Its PLB adjustments are booked as provider-level entries with the posting.
+        with_tx!(tx, |conn| {
+            sqlx::query(
+                "UPDATE era_provider_adjustments SET booked_at = $3 \
+                 WHERE tenant_id = $1 AND era_id = $2 AND booked_at IS NULL",
+            )
+            .bind(tenant.as_str())
+            .bind(id.to_string())
+            .bind(time::now_micros())
+            .execute(&mut *conn)
+            .await?;
+        });
+        Ok(())
     }
 
     async fn release_unbalanced(

@@ -138,7 +138,7 @@ medbill_storage::conformance_tests! {
         let plb = &era.provider_adjustments[0];
         assert_eq!((plb.reason.as_str(), plb.reference.as_str(), plb.amount.as_str()), ("CV", "CP", "-1.27"));
         assert_eq!(plb.fiscal_period_date, "2002-12-31");
-        assert_eq!(plb.description, "Capital passthru");
+        assert_eq!(plb.description, "Capital Passthru", "from the provider adjustment reason code list");
         assert!(era.content.is_empty(), "content only on request");
 
         let got = a.get_era(pb::GetEraRequest { id: era.id.clone(), ..Default::default() }).await?.into_inner().era;
@@ -365,12 +365,10 @@ medbill_storage::conformance_tests! {
         }
         assert!(list_all(&mut a).await?.is_empty());
 
-        let err = a.list_denials(pb::ListDenialsRequest::default()).await.unwrap_err();
-        assert_eq!(err.code(), Code::Unimplemented);
-        assert!(err.message().starts_with("ListDenials is not available in this version of medbill: "), "{}", err.message());
-        let err = a.reconcile_deposit(pb::ReconcileDepositRequest::default()).await.unwrap_err();
-        assert_eq!(err.code(), Code::Unimplemented);
-        assert!(err.message().starts_with("ReconcileDeposit is not available in this version of medbill: "), "{}", err.message());
+        let empty = a.list_denials(pb::ListDenialsRequest::default()).await?.into_inner();
+        assert!(empty.denials.is_empty() && empty.total_count == 0, "no posted ERA, no denial");
+        let err = a.reconcile_deposit(pb::ReconcileDepositRequest { idempotency_key: "k-3".into(), deposit: None }).await.unwrap_err();
+        assert_invalid(&err, "deposit");
         Ok(())
     }
 }

@@ -26,11 +26,13 @@ const ID_6: &str = "0190f3a2-0000-7000-8000-100000000006";
 const SHA_6: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
 /// The tables the look-ups read.
-const TABLES: [&str; 4] = [
+const TABLES: [&str; 6] = [
     "era_files",
     "eras",
     "era_balance_problems",
     "era_provider_adjustments",
+    "denials",
+    "deposits",
 ];
 
 const TENANT_AND_ID: &[(&str, &str)] = &[("tenant_id", "="), ("id", "=")];
@@ -77,15 +79,54 @@ const ERA_BY_ID: Use = Use {
     ],
 };
 
-/// The store's keyed look-ups, as `src/store.rs` writes them.
+/// The store's keyed look-ups, as `src/store.rs` (and `src/store/denials.rs`,
+/// `src/store/deposits.rs`) write them.
 const LOOKUPS: &[Lookup] = &[
+    Lookup {
+        name: "denial worklist item by id",
+        sql: "SELECT id, status, note FROM denials WHERE tenant_id = $1 AND id = $2",
+        args: &[Text("t-0"), Text(ID_6)],
+        uses: &[Use {
+            table: "denials",
+            alias: None,
+            pg: &[
+                index("denials_id_hash_idx", ID),
+                index("denials_pkey", TENANT_AND_ID),
+                index("denials_id_key", ID),
+            ],
+            sqlite: &[
+                index("sqlite_autoindex_denials_1", TENANT_AND_ID),
+                index("denials_id_key", ID),
+            ],
+        }],
+        postgres_only: false,
+    },
+    Lookup {
+        name: "the deposits of a trace number and payer",
+        sql: "SELECT id, amount_cents FROM deposits \
+              WHERE tenant_id = $1 AND trace_number = $2 AND payer_id = $3 ORDER BY id",
+        args: &[Text("t-0"), Text("TRN6"), Text("")],
+        uses: &[Use {
+            table: "deposits",
+            alias: None,
+            pg: &[index(
+                "deposits_trace_idx",
+                &[("tenant_id", "="), ("trace_number", "="), ("payer_id", "=")],
+            )],
+            sqlite: &[index(
+                "deposits_trace_idx",
+                &[("tenant_id", "="), ("trace_number", "="), ("payer_id", "=")],
+            )],
+        }],
+        postgres_only: false,
+    },
     Lookup {
         name: "ERA by id",
         sql: "SELECT id, file_id, set_position, set_control_number, received_at, updated_at, \
               content_sha256, byte_size, status, rejection_reason, file_name, handling_code, \
               payer_name, payer_id, payer_id_source, payee_name, payee_npi, payment_amount_cents, \
-              credit_debit, payment_method, payment_date, trace_number, claim_count \
-              FROM eras WHERE tenant_id = $1 AND id = $2",
+              credit_debit, payment_method, payment_date, trace_number, claim_count, deposit_id, \
+              reconciliation_status FROM eras WHERE tenant_id = $1 AND id = $2",
         args: &[Text("t-0"), Text(ID_6)],
         uses: &[ERA_BY_ID],
         postgres_only: false,
@@ -109,8 +150,9 @@ const LOOKUPS: &[Lookup] = &[
     },
     Lookup {
         name: "provider adjustments of an ERA",
-        sql: "SELECT era_id, provider_id, fiscal_period_date, reason, reference, amount_cents \
-              FROM era_provider_adjustments WHERE tenant_id = $1 AND era_id = $2 ORDER BY position",
+        sql: "SELECT era_id, provider_id, fiscal_period_date, reason, reference, amount_cents, \
+              booked_at FROM era_provider_adjustments WHERE tenant_id = $1 AND era_id = $2 \
+              ORDER BY position",
         args: &[Text("t-0"), Text(ID_6)],
         uses: &[Use {
             table: "era_provider_adjustments",
@@ -220,6 +262,18 @@ async fn fill(db: &Database, first: i64, last: i64) -> anyhow::Result<()> {
             "INSERT INTO era_provider_adjustments (tenant_id, era_id, position, provider_id, \
              fiscal_period_date, reason, amount_cents) \
              SELECT 't-' || (i % 3), {id}, 1, '1234567893', '2026-12-31', 'WO', 10 FROM n"
+        ),
+        format!(
+            "INSERT INTO denials (tenant_id, id, claim_payment_id, line_number, era_id, \
+             patient_control_number, claim_status_code, age_from, denied_cents, category, action, \
+             created_at, updated_at) \
+             SELECT 't-' || (i % 3), {id}, {id}, 0, {id}, 'P' || i, '4', '2026-01-01', 100, \
+             'OTHER', 'APPEAL', i, i FROM n"
+        ),
+        format!(
+            "INSERT INTO deposits (tenant_id, id, trace_number, amount_cents, deposit_date, status, \
+             created_at, updated_at) \
+             SELECT 't-' || (i % 3), {id}, 'TRN' || i, 100, '2026-01-01', 'MATCHED', i, i FROM n"
         ),
     ];
     Ok(insert_numbered(db, &children, first, last, None).await?)

@@ -26,7 +26,7 @@ const BATCH_ROWS: usize = 64;
 /// at most seven shapes: each is prepared once and stays in the connection's statement cache
 /// (a statement of every row count would be prepared anew, which costs PostgreSQL far more than
 /// the insert).
-fn batches<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+pub(super) fn batches<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = rows;
     std::iter::from_fn(move || {
         if rest.is_empty() {
@@ -213,13 +213,13 @@ macro_rules! payment_filter {
     };
 }
 
-fn procedure_text(p: &ProcedureCode) -> String {
+pub(super) fn procedure_text(p: &ProcedureCode) -> String {
     let mut parts = vec![p.qualifier.as_str(), p.code.as_str()];
     parts.extend(p.modifiers.iter().map(String::as_str));
     parts.join(":")
 }
 
-fn procedure_from_text(text: &str) -> ProcedureCode {
+pub(super) fn procedure_from_text(text: &str) -> ProcedureCode {
     let mut parts = text.split(':').map(str::to_owned);
     ProcedureCode {
         qualifier: parts.next().unwrap_or_default(),
@@ -228,7 +228,10 @@ fn procedure_from_text(text: &str) -> ProcedureCode {
     }
 }
 
-fn optional_date(text: &str, what: &'static str) -> Result<Option<NaiveDate>, StorageError> {
+pub(super) fn optional_date(
+    text: &str,
+    what: &'static str,
+) -> Result<Option<NaiveDate>, StorageError> {
     if text.is_empty() {
         Ok(None)
     } else {

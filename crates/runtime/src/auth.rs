@@ -312,7 +312,10 @@ mod tests {
         let mut tokens = BTreeMap::new();
         tokens.insert(Secret::new("tok-a"), "clinic-a".to_owned());
         tokens.insert(Secret::new("tok-b"), "clinic-b".to_owned());
-        Authenticator::from_config(&AuthConfig { tokens })
+        Authenticator::from_config(&AuthConfig {
+            tokens,
+            ..AuthConfig::default()
+        })
     }
 
     #[test]

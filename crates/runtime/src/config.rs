@@ -127,6 +127,12 @@ pub struct Config {
     /// `sqlite://<data_dir>/medbill.db` (see [`Config::effective_database_url`]). The storage
     /// layer gives each service its own PostgreSQL schema or SQLite file from this one URL.
     pub database_url: Option<String>,
+    /// A file holding the PostgreSQL password (a mounted Secret), for a `database_url` that
+    /// carries none; read when the configuration loads.
+    pub database_password_file: Option<PathBuf>,
+    /// The password read from `database_password_file`.
+    #[serde(skip)]
+    pub database_password: Option<Secret>,
     /// Connection-pool settings (same keys as `medbill_storage::PoolSettings`).
     pub database_pool: DatabasePoolConfig,
     /// Where the other services are reached in split mode.
@@ -153,6 +159,8 @@ impl Default for Config {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 50051),
             data_dir: PathBuf::from("./data"),
             database_url: None,
+            database_password_file: None,
+            database_password: None,
             database_pool: DatabasePoolConfig::default(),
             endpoints: Endpoints::default(),
             auth: AuthConfig::default(),
@@ -175,6 +183,7 @@ impl fmt::Debug for Config {
                 "database_url",
                 &self.database_url.as_deref().map(redact_url_password),
             )
+            .field("database_password_file", &self.database_password_file)
             .field("database_pool", &self.database_pool)
             .field("endpoints", &self.endpoints)
             .field("auth", &self.auth)
@@ -192,10 +201,23 @@ impl Config {
     /// Returns the database URL to connect with: `database_url` when set, else
     /// `sqlite://<data_dir>/medbill.db` (from which storage derives one file per service,
     /// e.g. `medbill-claims.db`).
+    /// With `database_password_file`, the password goes into a PostgreSQL URL that has none.
     pub fn effective_database_url(&self) -> String {
-        match &self.database_url {
+        let url = match &self.database_url {
             Some(url) => url.clone(),
             None => format!("sqlite://{}", self.data_dir.join("medbill.db").display()),
+        };
+        match (&self.database_password, url::Url::parse(&url)) {
+            (Some(password), Ok(mut parsed))
+                if parsed.scheme().starts_with("postgres") && parsed.password().is_none() =>
+            {
+                // Percent-encoded by `set_password`, so any character may be in the file.
+                match parsed.set_password(Some(password.expose())) {
+                    Ok(()) => parsed.to_string(),
+                    Err(()) => url,
+                }
+            }
+            _ => url,
         }
     }
 
@@ -212,6 +234,61 @@ impl Config {
             .get(service)
             .map(str::to_owned)
             .unwrap_or_else(|| local_url(local_addr))
+    }
+
+    /// Reads the `*_file` secrets (`auth.tokens_file`, `client.token_file`,
+    /// `database_password_file`). An error names the key and the file, never what is in it.
+    pub fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        fn read(key: &str, path: &Path) -> Result<String, ConfigError> {
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+                key: key.to_owned(),
+                reason: format!("{}: {e}", path.display()),
+            })
+        }
+        if let Some(path) = &self.auth.tokens_file {
+            let text = read("auth.tokens_file", path)?;
+            let tokens: BTreeMap<String, String> = toml::from_str(&text).map_err(|e| {
+                // The parser's message quotes the file: give only the line.
+                let line = e
+                    .span()
+                    .map(|span| text[..span.start].matches('\n').count() + 1)
+                    .unwrap_or(1);
+                ConfigError::Invalid {
+                    key: "auth.tokens_file".to_owned(),
+                    reason: format!(
+                        "{}: line {line} is not a \"<token>\" = \"<tenant>\" pair",
+                        path.display()
+                    ),
+                }
+            })?;
+            for (token, tenant) in tokens {
+                if self
+                    .auth
+                    .tokens
+                    .insert(Secret::new(token), tenant)
+                    .is_some()
+                {
+                    return Err(ConfigError::Invalid {
+                        key: "auth.tokens_file".to_owned(),
+                        reason: format!("{}: a token is also in auth.tokens", path.display()),
+                    });
+                }
+            }
+        }
+        if let Some(path) = &self.client.token_file {
+            if self.client.token.is_some() {
+                return Err(ConfigError::Invalid {
+                    key: "client.token_file".to_owned(),
+                    reason: "set client.token or client.token_file, not both".to_owned(),
+                });
+            }
+            self.client.token = Some(Secret::new(read("client.token_file", path)?.trim()));
+        }
+        if let Some(path) = &self.database_password_file {
+            let password = read("database_password_file", path)?;
+            self.database_password = Some(Secret::new(password.trim_end_matches(['\r', '\n'])));
+        }
+        Ok(())
     }
 
     /// Checks values that deserialise but make no sense (zero limits, empty tenants).
@@ -359,6 +436,9 @@ impl Endpoints {
 pub struct AuthConfig {
     /// Token -> tenant id.
     pub tokens: BTreeMap<Secret, String>,
+    /// A file of more tokens, `"<token>" = "<tenant>"` lines as under `[auth.tokens]` (a mounted
+    /// Secret); read when the configuration loads and added to `tokens`.
+    pub tokens_file: Option<PathBuf>,
 }
 
 impl AuthConfig {
@@ -435,6 +515,8 @@ pub struct ClientConfig {
     pub request_timeout_ms: u64,
     /// Token sent on calls that carry no `authorization` of their own.
     pub token: Option<Secret>,
+    /// A file holding `token` (a mounted Secret), read when the configuration loads.
+    pub token_file: Option<PathBuf>,
     /// Retry policy for idempotent calls.
     pub retry: RetryPolicy,
     /// What `https://` endpoints are trusted with and shown (`[client.tls]`).
@@ -447,6 +529,7 @@ impl Default for ClientConfig {
             connect_timeout_ms: 5_000,
             request_timeout_ms: 10_000,
             token: None,
+            token_file: None,
             retry: RetryPolicy::default(),
             tls: crate::tls::ClientTlsFiles::default(),
         }
@@ -718,9 +801,10 @@ impl LoadedConfig {
 
     /// Extracts and validates the runtime keys of `figment`.
     pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
-        let config: Config = figment
+        let mut config: Config = figment
             .extract()
             .map_err(|e| ConfigError::from_figment(&figment, e))?;
+        config.read_secret_files()?;
         config.validate()?;
         Ok(Self { config, figment })
     }
@@ -983,6 +1067,76 @@ mod tests {
             assert_eq!(config.grpc.request_timeout(), Duration::from_secs(30));
             assert_eq!(config.telemetry.log_format, LogFormat::Pretty);
             assert_eq!(config.outbox.poll_interval_ms, 1_000);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_come_from_mounted_files_and_errors_never_quote_them() {
+        Jail::expect_with(|jail| {
+            jail.create_file("tokens", "\"tok-file\" = \"clinic-b\"\n")?;
+            jail.create_file("client-token", "svc-token-1\n")?;
+            jail.create_file("db-password", "p@ss:w/rd\n")?;
+            jail.create_file(
+                "medbill.toml",
+                r#"
+                database_url = "postgres://claims@db:5432/medbill?sslmode=verify-full"
+                database_password_file = "db-password"
+                [auth]
+                tokens = { "tok-inline" = "clinic-a" }
+                tokens_file = "tokens"
+                [client]
+                token_file = "client-token"
+                "#,
+            )?;
+            let config = load_in_jail(Some("medbill.toml"), &ConfigOverrides::default())
+                .map_err(|e| e.to_string())?;
+            let tenants: Vec<(&str, &str)> = config
+                .auth
+                .tokens
+                .iter()
+                .map(|(t, tenant)| (t.expose(), tenant.as_str()))
+                .collect();
+            assert_eq!(
+                tenants,
+                [("tok-file", "clinic-b"), ("tok-inline", "clinic-a")]
+            );
+            assert_eq!(
+                config.client.token.as_ref().map(Secret::expose),
+                Some("svc-token-1")
+            );
+            // The password goes in percent-encoded; what is printed hides it.
+            assert_eq!(
+                config.effective_database_url(),
+                "postgres://claims:p%40ss%3Aw%2Frd@db:5432/medbill?sslmode=verify-full"
+            );
+            assert!(!config.database_url_for_display().contains("ss%3A"));
+            assert!(!format!("{config:?}").contains("p@ss"));
+
+            // A malformed tokens file: the error says where, not what.
+            jail.create_file("tokens", "\"tok-secret-123\" = clinic-b\n")?;
+            let err = load_in_jail(Some("medbill.toml"), &ConfigOverrides::default())
+                .expect_err("a malformed tokens file")
+                .to_string();
+            assert!(
+                err.contains("auth.tokens_file") && err.contains("line 1"),
+                "{err}"
+            );
+            assert!(
+                !err.contains("tok-secret-123") && !err.contains("clinic-b"),
+                "{err}"
+            );
+
+            // A missing file names the key and the path.
+            jail.create_file("tokens", "")?;
+            std::fs::remove_file("client-token").map_err(|e| e.to_string())?;
+            let err = load_in_jail(Some("medbill.toml"), &ConfigOverrides::default())
+                .expect_err("a missing token file")
+                .to_string();
+            assert!(
+                err.contains("client.token_file") && err.contains("client-token"),
+                "{err}"
+            );
             Ok(())
         });
     }

@@ -55,6 +55,7 @@ pub fn two_tenant_auth() -> AuthConfig {
             (Secret::new(TOKEN_A), TENANT_A.to_owned()),
             (Secret::new(TOKEN_B), TENANT_B.to_owned()),
         ]),
+        ..AuthConfig::default()
     }
 }
 

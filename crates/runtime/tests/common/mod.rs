@@ -123,6 +123,7 @@ pub fn tokens(pairs: &[(&str, &str)]) -> AuthConfig {
             .iter()
             .map(|(token, tenant)| (Secret::new(*token), (*tenant).to_owned()))
             .collect(),
+        ..AuthConfig::default()
     }
 }
 

@@ -9,8 +9,9 @@
 # (frequency 7) and a void (frequency 8) (`cargo run -p medbill-claims --example write_claims --
 # DIR`), and runs x12valid on each.
 # Exits non-zero when pyx12 reports any error, cannot run, or a file is missing.
-# pyx12 has no 5010 map for 270/276: those are checked against the segment and element
-# tables in crates/x12/data/x12 by the Rust test tests/x12_tables_270.rs instead.
+# pyx12 has no 5010 map for 270/276/278 (its 278 maps are 004010X094): those are checked against
+# the segment and element tables in crates/x12/data/x12 by the Rust test tests/x12_tables_270.rs
+# instead.
 #
 # Environment: PYX12_VENV (default /var/tmp/medbill-pyx12-venv), PYX12_VERSION (default 4.0.0),
 # CARGO_TARGET_DIR (passed through to cargo).

@@ -697,29 +697,29 @@ mod tests {
             invalid_at(&rule(
                 "plan = \"NOPE\"\nprocedure = \"1\"\noutcome = \"approve\""
             )),
-            "prior_authorization.rules[6].plan"
+            "prior_authorization.rules[7].plan"
         );
         assert_eq!(
             invalid_at(&rule("plan = \"PPO-GOLD\"\noutcome = \"approve\"")),
-            "prior_authorization.rules[6].procedure"
+            "prior_authorization.rules[7].procedure"
         );
         assert_eq!(
             invalid_at(&rule(
                 "plan = \"PPO-GOLD\"\nprocedure = \"1\"\noutcome = \"partial\""
             )),
-            "prior_authorization.rules[6].max_units"
+            "prior_authorization.rules[7].max_units"
         );
         assert_eq!(
             invalid_at(&rule(
                 "plan = \"PPO-GOLD\"\nprocedure = \"1\"\noutcome = \"pend\""
             )),
-            "prior_authorization.rules[6].then"
+            "prior_authorization.rules[7].then"
         );
         assert_eq!(
             invalid_at(&rule(
                 "plan = \"PPO-GOLD\"\nprocedure = \"1\"\noutcome = \"deny\"\nthen = \"approve\""
             )),
-            "prior_authorization.rules[6].then"
+            "prior_authorization.rules[7].then"
         );
     }
 

@@ -155,6 +155,7 @@ fn pline(
         diagnosis_pointers: pointers.to_vec(),
         service_date: DateRange::day(day),
         line_control_number: Some(ctl.into()),
+        prior_authorization: None,
         drug: None,
         attachments: Vec::new(),
         note: None,
@@ -276,6 +277,7 @@ pub fn professional_set() -> ProfessionalClaimSet {
                         )
                     },
                 ],
+                prior_authorization: Some("AUTHL2".into()),
                 ..pline("83036", &[], "35.50", "1", &[1], dos, "L2-0001")
             },
             ProfessionalLine {

@@ -63,6 +63,7 @@ pub(super) fn read_sv1(seg: &Segment<'_>, p: &mut Problems) -> Option<Profession
         diagnosis_pointers: pointers,
         service_date: DateRange::day(NaiveDate::default()),
         line_control_number: None,
+        prior_authorization: None,
         drug: None,
         attachments: Vec::new(),
         note: None,

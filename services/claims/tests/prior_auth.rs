@@ -258,7 +258,14 @@ medbill_storage::conformance_tests! {
         let late = scrubbed(&mut c, claim("PA-LATE", &coverage, "1", "2027-01-05", Some(&number))).await?;
         assert!(auth_findings(&late)[0].2.contains("expired"), "{:?}", late.findings);
 
-        // Exhausted: 3 units billed, 2 approved.
+        // Exhausted across claims: PA-OK billed the 2 units approved and the held PA-LATE one more
+        // (a claim counts until it is voided, rejected or denied).
+        let more = scrubbed(&mut c, claim("PA-MORE", &coverage, "1", DOS, Some(&number))).await?;
+        let found = auth_findings(&more);
+        assert!(found[0].2.contains("exhausted") && found[0].2.contains("other claims already billed 3"), "{found:?}");
+        assert_eq!(more.claim.unwrap_or_default().status(), pb::ClaimStatus::Held);
+
+        // Exhausted within the claim: 3 units billed, 2 approved.
         let over = scrubbed(&mut c, claim("PA-OVER", &coverage, "3", DOS, Some(&number))).await?;
         assert!(auth_findings(&over)[0].2.contains("exhausted"), "{:?}", over.findings);
 

@@ -782,8 +782,8 @@ pub fn coverage(input: &ScrubInput<'_>, ctx: &ScrubContext<'_>, out: &mut Findin
 /// Procedures the payer pays only with a prior authorization carry a number (REF*G1) on the
 /// line or the claim. When the coverage's approved authorizations were read from the eligibility
 /// service, the number must be one of them, certify the line's procedure on its date of service,
-/// and have units left for it (the claim's lines with the same number and procedure, in line
-/// order, use them up).
+/// and have units left for it (other claims' lines and this claim's lines with the same number
+/// and procedure, in line order, use them up).
 pub fn prior_authorization(input: &ScrubInput<'_>, ctx: &ScrubContext<'_>, out: &mut Findings) {
     let needed = &ctx.payer.procedures_requiring_authorization;
     if needed.is_empty() {
@@ -865,9 +865,17 @@ pub fn prior_authorization(input: &ScrubInput<'_>, ctx: &ScrubContext<'_>, out: 
             .find(|(n, c, _)| (n, c) == (&key.0, &key.1))
             .map_or(rust_decimal::Decimal::ZERO, |(_, _, u)| *u);
         let total = so_far + line.units;
-        if total > limit {
+        if total + service.used_elsewhere > limit {
+            let elsewhere = if service.used_elsewhere.is_zero() {
+                String::new()
+            } else {
+                format!(
+                    " and other claims already billed {}",
+                    service.used_elsewhere
+                )
+            };
             fail(format!(
-                "prior authorization {number} certifies {limit} unit(s) of {}; this claim bills {total} (exhausted)",
+                "prior authorization {number} certifies {limit} unit(s) of {}; this claim bills {total}{elsewhere} (exhausted)",
                 line.procedure_code
             ));
         }

@@ -283,9 +283,26 @@ pub struct AuthorizedService {
     pub from: NaiveDate,
     /// Last certified day.
     pub to: NaiveDate,
+    /// Units of this procedure other claims already billed under the number (line-level
+    /// numbers only).
+    pub used_elsewhere: rust_decimal::Decimal,
 }
 
 impl ApprovedAuthorization {
+    /// Adds the units other claims billed: (number, procedure code, units) rows.
+    pub fn add_used_elsewhere(all: &mut [Self], used: &[(String, String, rust_decimal::Decimal)]) {
+        for (number, code, units) in used {
+            let services = all
+                .iter_mut()
+                .filter(|a| &a.number == number)
+                .flat_map(|a| a.services.iter_mut())
+                .filter(|s| &s.procedure_code == code);
+            for s in services {
+                s.used_elsewhere += *units;
+            }
+        }
+    }
+
     /// Reads an authorization answered by the eligibility service; services the payer did not
     /// certify, or whose dates do not read, are left out.
     pub fn from_proto(a: &medbill_proto::eligibility::v1::PriorAuthorization) -> Self {
@@ -302,6 +319,7 @@ impl ApprovedAuthorization {
                     units: rust_decimal::Decimal::from_str_exact(&s.approved_units).ok(),
                     from: day(&dates.from_date)?,
                     to: day(&dates.to_date).or(day(&dates.from_date))?,
+                    used_elsewhere: rust_decimal::Decimal::ZERO,
                 })
             })
             .collect();

@@ -133,12 +133,24 @@ impl ClaimsService {
                 .coverage
                 .approved_authorizations(&request, &claim.coverage_id)
                 .await?;
-            Some(
-                found
-                    .iter()
-                    .map(ApprovedAuthorization::from_proto)
-                    .collect::<Vec<_>>(),
-            )
+            let mut approved: Vec<ApprovedAuthorization> = found
+                .iter()
+                .map(ApprovedAuthorization::from_proto)
+                .collect();
+            let mut numbers: Vec<String> = claim
+                .lines
+                .iter()
+                .filter_map(|l| l.prior_authorization_number.clone())
+                .collect();
+            numbers.sort();
+            numbers.dedup();
+            let used = self
+                .store
+                .authorization_units_used(&tenant, &numbers, claim.id)
+                .await
+                .map_err(ServiceError::from)?;
+            ApprovedAuthorization::add_used_elsewhere(&mut approved, &used);
+            Some(approved)
         } else {
             None
         };

@@ -623,6 +623,7 @@ fn prior_authorization_numbers_are_checked_against_the_approved_ones() {
             units: Some(rust_decimal::Decimal::from_str_exact(units).unwrap()),
             from: d(from),
             to: d(to),
+            used_elsewhere: Decimal::ZERO,
         }],
     };
     let dos = line.service_date;
@@ -664,6 +665,12 @@ fn prior_authorization_numbers_are_checked_against_the_approved_ones() {
         "{:?}",
         messages(&s, &input)
     );
+    // Units other claims billed count too.
+    let mut shared = on_file("1.5", &around(-5), &around(5));
+    shared.services[0].used_elsewhere = Decimal::ONE;
+    s.approved = Some(vec![shared]);
+    let m = messages(&s, &input);
+    assert!(m[0].contains("other claims already billed 1"), "{m:?}");
     // Another procedure only.
     let mut other = on_file("1", &around(-5), &around(5));
     other.services[0].procedure_code = "99999".into();

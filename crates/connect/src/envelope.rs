@@ -138,6 +138,11 @@ impl PayloadType {
     pub const X12_276_REQUEST: Self = Self(Cow::Borrowed("X12_276_Request_005010X212"));
     /// A 277 claim status response.
     pub const X12_277_RESPONSE: Self = Self(Cow::Borrowed("X12_277_Response_005010X212"));
+    /// A 278 health care services review request (prior authorization), or an inquiry about a
+    /// pended one; the CORE Phase IV name of the 005010X217 request.
+    pub const X12_278_REQUEST: Self = Self(Cow::Borrowed("X12_278_Request_005010X217E1_2"));
+    /// A 278 health care services review response.
+    pub const X12_278_RESPONSE: Self = Self(Cow::Borrowed("X12_278_Response_005010X217E1_2"));
     /// A 999 acknowledgement returned in real time when the request does not pass syntax checks.
     pub const X12_999_RESPONSE: Self = Self(Cow::Borrowed("X12_999_Response_005010X231A1"));
     /// A TA1 interchange acknowledgement returned in real time.
@@ -218,6 +223,8 @@ impl PayloadType {
             Some(Self::X12_271_RESPONSE)
         } else if *self == Self::X12_276_REQUEST {
             Some(Self::X12_277_RESPONSE)
+        } else if *self == Self::X12_278_REQUEST {
+            Some(Self::X12_278_RESPONSE)
         } else {
             None
         }

@@ -63,6 +63,8 @@ fn four_services_with_their_key_rpcs() {
                 "EstimatePatientCost",
                 "RequestPriorAuthorization",
                 "GetPriorAuthorization",
+                "ListPriorAuthorizations",
+                "RefreshPriorAuthorization",
             ],
         ),
         (
@@ -241,10 +243,10 @@ fn every_mutating_request_carries_an_idempotency_key() {
             mutating += 1;
         }
     }
-    // 4 eligibility + 10 claims (with CreateProvider, UpdateProvider, FollowUpClaim) + 6 remittance
-    // (with MatchClaimPayment, PostUnbalancedEra, UpdateDenial) + 10 collections (with BillSelfPay)
-    // mutating RPCs.
-    assert_eq!(mutating, 30);
+    // 5 eligibility (with RefreshPriorAuthorization) + 10 claims (with CreateProvider,
+    // UpdateProvider, FollowUpClaim) + 6 remittance (with MatchClaimPayment, PostUnbalancedEra,
+    // UpdateDenial) + 10 collections (with BillSelfPay) mutating RPCs.
+    assert_eq!(mutating, 31);
 }
 
 #[test]

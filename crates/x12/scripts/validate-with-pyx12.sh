@@ -6,11 +6,13 @@
 # answers to sample 837P and 837I batches (`cargo run -p medbill-payer-sim --example
 # write_acknowledgments -- DIR`), and the 837s the claims service's own writer makes from sample
 # claims: a COB secondary claim (837P and 837I, with 2320/2330/2430), a corrected claim
-# (frequency 7) and a void (frequency 8) (`cargo run -p medbill-claims --example write_claims --
+# (frequency 7), a void (frequency 8) and a claim with prior authorization numbers at claim and line
+# level (REF*G1 in 2300 and 2400) (`cargo run -p medbill-claims --example write_claims --
 # DIR`), and runs x12valid on each.
 # Exits non-zero when pyx12 reports any error, cannot run, or a file is missing.
-# pyx12 has no 5010 map for 270/276: those are checked against the segment and element
-# tables in crates/x12/data/x12 by the Rust test tests/x12_tables_270.rs instead.
+# pyx12 has no 5010 map for 270/276/278 (its 278 maps are 004010X094): those are checked against
+# the segment and element tables in crates/x12/data/x12 by the Rust test tests/x12_tables_270.rs
+# instead.
 #
 # Environment: PYX12_VENV (default /var/tmp/medbill-pyx12-venv), PYX12_VERSION (default 4.0.0),
 # CARGO_TARGET_DIR (passed through to cargo).
@@ -37,7 +39,7 @@ cargo run --quiet -p medbill-claims --example write_claims -- "$out" >/dev/null
 failed=()
 passed=()
 names=(837p 837i 999 sim-999-accepted sim-277ca sim-999-837i sim-277ca-837i
-  claims-837p-cob claims-837i-cob claims-837p-corrected claims-837i-void)
+  claims-837p-cob claims-837i-cob claims-837p-corrected claims-837i-void claims-837p-authorized)
 for name in "${names[@]}"; do
   file="$out/$name.x12"
   if [ ! -s "$file" ]; then

@@ -554,3 +554,15 @@ fn json_without_the_new_fields_still_reads() {
     expected.occurrences.clear();
     assert_eq!(back, expected);
 }
+
+#[test]
+fn line_prior_authorization_is_written_before_the_line_control_number() {
+    let set = samples::professional_set();
+    let text = write::professional_interchange(
+        Separators::default(),
+        &write::Envelope::test_default(1, 1, 1),
+        &set,
+    )
+    .unwrap();
+    assert!(text.contains("REF*G1*AUTHL2~REF*6R*L2-0001~"), "{text}");
+}

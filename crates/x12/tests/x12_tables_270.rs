@@ -1,4 +1,4 @@
-//! Checks generated 270s (and 276s) against the X12 5010 segment and element tables in `data/x12/`
+//! Checks generated 270s (and 276s and 278s) against the X12 5010 segment and element tables in `data/x12/`
 //! (restated from pyx12's maps; pyx12 itself has no 5010 270 map, so `x12valid` cannot check it).
 //!
 //! What the tables cover: the 835, 837P, 837I, 999 and 277 guides. A data element's type and
@@ -14,6 +14,8 @@
 //! Not covered by the tables: EQ (270 only). It is checked here against the 270 rules instead:
 //! EQ01 repeats 1-2 character service type codes that exist in medbill-codesets' service type list.
 //! HL03 and NM101 are checked against the 270 hierarchy (20 PR, 21 1P, 22 IL, 23 03).
+//! The 278's own segments (UM, HCR, HSD, MSG) are checked against the 005010X217 codes listed in
+//! `RULES_278`; pyx12 has 278 maps for 004010X094 only.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -151,6 +153,28 @@ const LEVELS_276: &[(&str, &str)] = &[
     ("23", "QC"),
 ];
 
+/// The same for the 278 (the EV level names its servicing facility; SS names nobody here).
+const LEVELS_278: &[(&str, &str)] = &[
+    ("20", "X3"),
+    ("21", "1P"),
+    ("22", "IL"),
+    ("EV", "FA"),
+    ("SS", "-"),
+];
+
+/// 278-only segments, checked against the 005010X217 rules here: (segment, element, allowed).
+const RULES_278: &[(&str, usize, &[&str])] = &[
+    ("UM", 1, &["AR", "HS", "SC"]),
+    ("UM", 2, &["1", "2", "3", "4", "I", "R", "S"]),
+    ("UM", 6, &["", "03", "E", "U"]),
+    ("HCR", 1, &["A1", "A2", "A3", "A4", "A6", "C", "CT", "NA"]),
+    ("HSD", 1, &["DY", "FL", "HS", "MN", "VS"]),
+];
+
+/// Elements the tables' claim guides require that the 278 leaves out: SV102 and SV203 (the
+/// charge is situational in a 278) and DMG03 (gender).
+const OPTIONAL_IN_278: &[&str] = &["SV102", "SV203", "DMG03"];
+
 fn check_270(text: &str, sep: Separators) -> Vec<String> {
     check(text, sep, LEVELS_270)
 }
@@ -170,6 +194,21 @@ fn check(text: &str, sep: Separators, levels: &[(&str, &str)]) -> Vec<String> {
         let els: Vec<&str> = seg.split(sep.element).collect();
         let id = els[0];
         let at = |msg: String| format!("segment {} ({id}): {msg}", i + 1);
+        if let Some(rules) = Some(RULES_278.iter().filter(|(seg, _, _)| *seg == id))
+            && levels == LEVELS_278
+            && matches!(id, "UM" | "HCR" | "HSD" | "MSG")
+        {
+            for (_, n, allowed) in rules {
+                let v = els.get(*n).copied().unwrap_or("");
+                if !allowed.contains(&v) {
+                    problems.push(at(format!("{id}{n:02} {v:?} is not one of {allowed:?}")));
+                }
+            }
+            if id == "MSG" && els.get(1).is_none_or(|v| v.is_empty() || v.len() > 264) {
+                problems.push(at("MSG01 must hold 1 to 264 characters".into()));
+            }
+            continue;
+        }
         match id {
             "EQ" => {
                 if els.len() != 2 {
@@ -210,8 +249,21 @@ fn check(text: &str, sep: Separators, levels: &[(&str, &str)]) -> Vec<String> {
             problems.push(at("segment id is not in the tables".into()));
             continue;
         }
+        let mut values: Vec<(String, &str)> = Vec::new();
         for (n, v) in els.iter().enumerate().skip(1) {
             let name = format!("{id}{n:02}");
+            // A composite is checked component by component (HI01-01, SV101-02...).
+            let composite = t.elements.contains_key(&format!("{name}-01"));
+            if composite && (v.contains(sep.component) || !t.elements.contains_key(&name)) {
+                for (k, c) in v.split(sep.component).enumerate() {
+                    values.push((format!("{name}-{:02}", k + 1), c));
+                }
+            } else {
+                values.push((name, v));
+            }
+        }
+        for (name, v) in values {
+            let n: usize = name[id.len()..id.len() + 2].parse().unwrap_or(0);
             let Some(rule) = t.elements.get(&name) else {
                 problems.push(at(format!("{name} is not in the tables")));
                 continue;
@@ -236,7 +288,7 @@ fn check(text: &str, sep: Separators, levels: &[(&str, &str)]) -> Vec<String> {
             }
             if !rule.any_open && rule.code_lists.len() == 1 {
                 let list = rule.code_lists.iter().next().unwrap();
-                if !list.split(' ').any(|c| c == *v) {
+                if !list.split(' ').any(|c| c == v) {
                     problems.push(at(format!("{name} {v:?} is not one of {list}")));
                 }
             }
@@ -247,7 +299,8 @@ fn check(text: &str, sep: Separators, levels: &[(&str, &str)]) -> Vec<String> {
             };
             // BHT06 is required by the guides in the tables, but the 270 uses it only with
             // BHT02 = 01 (cancellation, BHT06 = RT); a request (BHT02 = 13) leaves it out.
-            if name == "BHT06" {
+            if name == "BHT06" || (levels == LEVELS_278 && OPTIONAL_IN_278.contains(&name.as_str()))
+            {
                 continue;
             }
             if rule.required_everywhere && els.get(n).is_none_or(|v| v.is_empty()) {
@@ -297,6 +350,38 @@ fn generated_276_matches_the_tables() {
         let problems = check(&bad, sep, LEVELS_276);
         assert!(problems.iter().any(|p| p.contains("AMT02")), "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("HL03")), "{problems:?}");
+    }
+}
+
+#[test]
+fn generated_278s_match_the_tables() {
+    // pyx12 has maps for the 004010X094 278 only, none for 005010X217.
+    let request = samples::review_request();
+    let response = samples::review_response();
+    let mut inquiry = samples::review_request();
+    inquiry.kind = medbill_x12::model::review::ReviewKind::Inquiry;
+    inquiry.event.as_mut().unwrap().reference = Some("REV-4411".into());
+    for sep in [Separators::default(), Separators::unusual()] {
+        for r in [&request, &response, &inquiry] {
+            let text = write::review_interchange(sep, &Envelope::test_default(7, 7, 7), r).unwrap();
+            let problems = check(&text, sep, LEVELS_278);
+            assert!(problems.is_empty(), "{}\n{text}", problems.join("\n"));
+        }
+    }
+    let sep = Separators::default();
+    let good = write::review_interchange(sep, &Envelope::test_default(7, 7, 7), &response).unwrap();
+    for (from, to, expect) in [
+        ("HCR*A2*", "HCR*A9*", "HCR01"),
+        ("UM*HS*I*2*", "UM*XX*I*2*", "UM01"),
+        ("HSD*FL*8~", "HSD*ZZ*8~", "HSD01"),
+        ("SV1*HC:27447**UN*1~", "SV1*HC:27447**UN*X~", "SV104"),
+    ] {
+        assert!(good.contains(from), "{from} not in\n{good}");
+        let problems = check(&good.replacen(from, to, 1), sep, LEVELS_278);
+        assert!(
+            problems.iter().any(|p| p.contains(expect)),
+            "{expect}: {problems:?}"
+        );
     }
 }
 

@@ -338,6 +338,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     corrected.payer_claim_control_number = Some("SIM0000000007".into());
     write(&dir, "claims-837p-corrected", &corrected, 103)?;
 
+    // An authorization number on the claim (2300 REF*G1) and another on its second line (2400).
+    let mut authorized = professional("PCN-AUTH-0001");
+    authorized.details.prior_authorization_number = Some("SIMAUTH000000001".into());
+    if let Some(line) = authorized.lines.get_mut(1) {
+        line.prior_authorization_number = Some("SIMAUTH000000002".into());
+    }
+    write(&dir, "claims-837p-authorized", &authorized, 105)?;
+
     let mut void = institutional("PCN-VOID-0001-V1");
     void.frequency_code = FrequencyCode::Void;
     void.payer_claim_control_number = Some("SIM0000000008".into());

@@ -221,6 +221,55 @@ impl CoverageClient {
         result
     }
 
+    /// Lists the approved (in total, partially or modified) prior authorizations of a coverage on
+    /// behalf of the caller of `inbound` (all pages), retrying reads: the scrub checks the
+    /// claim's authorization numbers against them.
+    ///
+    /// # Errors
+    /// [`CoverageError::Unavailable`] after the retries, [`CoverageError::Unexpected`] for any
+    /// other failure.
+    pub async fn approved_authorizations<T: Sync>(
+        &self,
+        inbound: &Request<T>,
+        coverage_id: &str,
+    ) -> Result<Vec<pb::PriorAuthorization>, CoverageError> {
+        use pb::PriorAuthorizationStatus as S;
+        let mut all = Vec::new();
+        let mut page_token = String::new();
+        // A coverage has a handful of authorizations; the bound only stops a runaway loop.
+        for _ in 0..20 {
+            let answer = retry_idempotent(&self.retry, || {
+                let mut client = self.client.clone();
+                let mut outbound = Request::new(pb::ListPriorAuthorizationsRequest {
+                    page_size: 500,
+                    page_token: page_token.clone(),
+                    coverage_id: coverage_id.to_owned(),
+                    statuses: vec![
+                        S::Approved as i32,
+                        S::PartiallyApproved as i32,
+                        S::Modified as i32,
+                    ],
+                    ..Default::default()
+                });
+                let forwarded = forward_caller_token(inbound, &mut outbound);
+                async move {
+                    forwarded?;
+                    client.list_prior_authorizations(outbound).await
+                }
+            })
+            .await;
+            let page = answer
+                .map_err(|status| classify(coverage_id, &status))?
+                .into_inner();
+            all.extend(page.prior_authorizations);
+            if page.next_page_token.is_empty() {
+                return Ok(all);
+            }
+            page_token = page.next_page_token;
+        }
+        Ok(all)
+    }
+
     /// Lists every coverage of a patient on behalf of the caller of `inbound` (all pages),
     /// retrying reads; coordination of benefits looks for the secondary one among them.
     ///

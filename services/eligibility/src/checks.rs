@@ -11,12 +11,11 @@
 //! never cached.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use chrono::{NaiveDate, Utc};
-use medbill_connect::{ConnectError, Connections, ErrorKind, PayloadType};
+use medbill_connect::{Connections, PayloadType};
 use medbill_domain::{CoverageId, EligibilityCheckId, Npi, TenantId};
 use medbill_proto::common::v1 as common;
 use medbill_proto::eligibility::v1 as pb;
@@ -30,6 +29,7 @@ use crate::cache::{AnswerCache, CacheKey, SingleFlight};
 use crate::exchange::{AnswerError, Parties, Question, build_270, read_answer};
 use crate::mapping::answer_to_proto;
 use crate::model::{BenefitSummary, CheckStatus, Coverage, EligibilityCheck, StoredCheck};
+use crate::payer::{self, ControlNumbers, now};
 use crate::service::{birth_date, x12_identifier};
 use crate::settings::{EligibilitySettings, Provider};
 use crate::store::EligibilityStore;
@@ -66,7 +66,7 @@ pub struct Checks {
     cache: AnswerCache,
     flight: SingleFlight<Flight>,
     coverages: RwLock<HashMap<(String, String), Arc<Coverage>>>,
-    control: AtomicU32,
+    control: ControlNumbers,
 }
 
 impl std::fmt::Debug for Checks {
@@ -103,16 +103,13 @@ impl Checks {
     /// Builds the engine over the payer connections and settings.
     pub fn new(connections: Connections, settings: EligibilitySettings) -> Self {
         let cache = AnswerCache::new(settings.cache_ttl, settings.cache_max_entries);
-        // Control numbers only need to differ between nearby interchanges; start from the clock
-        // so a restart does not reuse the last ones.
-        let seed = u32::try_from(Utc::now().timestamp().rem_euclid(900_000_000)).unwrap_or(1);
         Self {
             connections,
             settings,
             cache,
             flight: SingleFlight::default(),
             coverages: RwLock::new(HashMap::new()),
-            control: AtomicU32::new(seed),
+            control: ControlNumbers::default(),
         }
     }
 
@@ -121,8 +118,13 @@ impl Checks {
         &self.settings
     }
 
+    /// Returns the payer connections.
+    pub fn connections(&self) -> &Connections {
+        &self.connections
+    }
+
     fn next_control(&self) -> u32 {
-        self.control.fetch_add(1, Ordering::Relaxed) % 999_999_999 + 1
+        self.control.next()
     }
 
     /// Answers one CheckEligibility call.
@@ -139,7 +141,7 @@ impl Checks {
             raw => date("date_of_service", raw)?,
         };
         let service_types = service_types(&req.service_type_codes)?;
-        let provider = self.provider(tenant, req.provider.as_ref())?;
+        let provider = self.provider(tenant, "provider", req.provider.as_ref())?;
         let question = Question {
             payer_id: subject.payer_id,
             payer_name: subject.payer_name,
@@ -279,7 +281,14 @@ impl Checks {
         let (attempts, failure) = match exchanged {
             Err(e) => {
                 let attempts = e.attempts();
-                (attempts, Some(payer_failure(&id, &q.payer_id, &e)))
+                (
+                    attempts,
+                    Some(payer::failure(
+                        &format!("eligibility check {id}"),
+                        &q.payer_id,
+                        &e,
+                    )),
+                )
             }
             Ok(response) => {
                 check.responded_at = Some(now());
@@ -497,31 +506,35 @@ impl Checks {
 
     /// Returns the provider asking: the request's, else the tenant's configured one. A provider
     /// given in the request must carry its NPI; an empty provider message counts as unset.
-    fn provider(
+    pub(crate) fn provider(
         &self,
         tenant: &TenantId,
+        field: &str,
         given: Option<&common::ProviderRef>,
     ) -> Result<Provider, Status> {
         match given {
             Some(p) if *p != common::ProviderRef::default() => {
                 if p.npi.is_empty() {
                     return Err(ServiceError::invalid_argument(
-                        "provider.npi",
-                        "is required when provider is given; leave provider unset to use the \
-                         tenant's configured provider",
+                        format!("{field}.npi"),
+                        format!(
+                            "is required when {field} is given; leave {field} unset to use the \
+                             tenant's configured provider"
+                        ),
                     )
                     .into());
                 }
-                let npi = Npi::parse(&p.npi)
-                    .map_err(|e| ServiceError::invalid_argument("provider.npi", e.to_string()))?;
+                let npi = Npi::parse(&p.npi).map_err(|e| {
+                    ServiceError::invalid_argument(format!("{field}.npi"), e.to_string())
+                })?;
                 let name = if !p.organization_name.is_empty() {
                     p.organization_name.clone()
                 } else if let Some(n) = p.person_name.as_ref().filter(|n| !n.last_name.is_empty()) {
                     n.last_name.clone()
                 } else {
                     return Err(ServiceError::invalid_argument(
-                        "provider.organization_name",
-                        "a provider name is required with provider.npi",
+                        format!("{field}.organization_name"),
+                        format!("a provider name is required with {field}.npi"),
                     )
                     .into());
                 };
@@ -531,7 +544,7 @@ impl Checks {
                     || name.trim() != name
                 {
                     return Err(ServiceError::invalid_argument(
-                        "provider.organization_name",
+                        format!("{field}.organization_name"),
                         "must be 1 to 60 characters without X12 separators or control characters",
                     )
                     .into());
@@ -584,34 +597,6 @@ fn answer(check: &EligibilityCheck, reused: bool) -> pb::CheckEligibilityRespons
     }
 }
 
-/// Maps a transport failure to the recorded message and the caller's status.
-fn payer_failure(id: &EligibilityCheckId, payer: &str, e: &ConnectError) -> (String, Status) {
-    let attempts = e.attempts();
-    let message = match e.kind() {
-        ErrorKind::Timeout => {
-            format!("payer {payer} did not answer in time ({attempts} attempt(s)): {e}")
-        }
-        ErrorKind::Unavailable => {
-            format!("payer {payer} could not be reached ({attempts} attempt(s)): {e}")
-        }
-        ErrorKind::Unauthorized => {
-            format!("payer {payer} refused our connection credentials or identity: {e}")
-        }
-        ErrorKind::Rejected => format!("payer {payer} refused the request: {e}"),
-        ErrorKind::Protocol => format!("payer {payer} answered with a broken response: {e}"),
-        ErrorKind::Local => format!("payer {payer} cannot be reached from here: {e}"),
-    };
-    let text = format!("eligibility check {id}: {message}");
-    let status = match e.kind() {
-        ErrorKind::Timeout => Status::deadline_exceeded(text),
-        ErrorKind::Unavailable | ErrorKind::Protocol => Status::unavailable(text),
-        ErrorKind::Unauthorized | ErrorKind::Rejected | ErrorKind::Local => {
-            Status::failed_precondition(text)
-        }
-    };
-    (message, status)
-}
-
 /// Maps an unusable 271 to the recorded message and the caller's status.
 fn answer_failure(id: &EligibilityCheckId, payer: &str, e: &AnswerError) -> (String, Status) {
     let message = format!("payer {payer}: {e}");
@@ -619,12 +604,6 @@ fn answer_failure(id: &EligibilityCheckId, payer: &str, e: &AnswerError) -> (Str
         "eligibility check {id}: {message} (the exchange is kept for audit)"
     ));
     (message, status)
-}
-
-/// Returns the current time at the microsecond precision the database keeps.
-fn now() -> chrono::DateTime<Utc> {
-    let micros = medbill_storage::time::now_micros();
-    medbill_storage::time::from_micros(micros).unwrap_or_else(Utc::now)
 }
 
 /// Checks a member id: 2 to 80 letters, digits or hyphens (payer-specific, PHI: never echoed).

@@ -14,10 +14,7 @@ use medbill_x12::model::eligibility::{
 };
 use medbill_x12::model::{DateRange, PartyName, PersonName, TransactionHeader};
 use medbill_x12::transactions::eligibility271::read_271;
-use medbill_x12::write::{
-    Envelope, GroupHeader, InterchangeHeader, Separators, Usage, WriteError,
-    eligibility_interchange,
-};
+use medbill_x12::write::{Separators, WriteError, eligibility_interchange};
 use rust_decimal::Decimal;
 
 use crate::model::{
@@ -63,14 +60,7 @@ impl std::fmt::Debug for Question {
     }
 }
 
-/// Envelope identities of one exchange.
-#[derive(Debug, Clone)]
-pub struct Parties {
-    /// ISA06 / GS02: who we are to the payer.
-    pub sender_id: String,
-    /// ISA08 / GS03: the payer (or its clearinghouse).
-    pub receiver_id: String,
-}
+pub use crate::payer::Parties;
 
 /// Writes the 270 interchange for `question` with trace number `trace` and control number
 /// `control` (ISA13, GS06 and ST02 derive from it).
@@ -110,38 +100,8 @@ pub fn build_270(
         service_date: Some(DateRange::day(question.date_of_service)),
         service_types: question.service_types.clone(),
     };
-    let envelope = Envelope {
-        interchange: InterchangeHeader {
-            sender_qualifier: "ZZ".to_owned(),
-            sender_id: fit(&parties.sender_id, 15),
-            receiver_qualifier: "ZZ".to_owned(),
-            receiver_id: fit(&parties.receiver_id, 15),
-            date,
-            time,
-            control_number: control,
-            ack_requested: false,
-            usage: Usage::Production,
-        },
-        group: GroupHeader::new(
-            fit(&parties.sender_id, 15),
-            fit(&parties.receiver_id, 15),
-            date,
-            time,
-            control,
-        ),
-        // ST02 is 4 to 9 digits and never zero.
-        set_control_number: control % 9_999 + 1,
-    };
+    let envelope = crate::payer::envelope(parties, control, now);
     eligibility_interchange(Separators::default(), &envelope, &inquiry)
-}
-
-fn fit(id: &str, max: usize) -> String {
-    let trimmed: String = id.chars().take(max).collect();
-    if trimmed.chars().count() < 2 {
-        format!("{trimmed:<2}").replace(' ', "X")
-    } else {
-        trimmed
-    }
 }
 
 /// Why a payer's answer cannot be used. Messages carry no PHI.

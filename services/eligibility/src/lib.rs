@@ -1,7 +1,7 @@
 //! The medbill eligibility service: patients' insurance coverages, real-time eligibility checks
 //! (X12 270 -> 271 through `medbill_connect`) with a benefit summary, an answer cache with single
-//! flight, and patient cost estimates (Good Faith Estimates for self-pay). Prior authorizations
-//! (X12 278) are not built yet.
+//! flight, patient cost estimates (Good Faith Estimates for self-pay), and prior authorizations
+//! (X12 278 request, inquiry and response).
 //!
 //! - [`model`]: coverages and stored checks as Rust types (PHI redacted from `Debug`);
 //! - [`store`]: the [`EligibilityStore`] trait and its PostgreSQL/SQLite implementation, with
@@ -10,6 +10,8 @@
 //!   flight; [`checks`]: CheckEligibility; [`pricing`] and [`estimates`]: EstimatePatientCost;
 //! - [`settings`]: the `[eligibility]` section ([`EligibilityConfig`]), the `[[payers]]` table,
 //!   and providers, fee schedules and payer identities resolved from them;
+//! - [`prior_auth`]: the prior authorization RPCs, their store and the pended-review poller;
+//! - [`payer`]: what the 270 and 278 exchanges share (envelope, control numbers, failures);
 //! - [`service`]: [`EligibilityService`], the gRPC service;
 //! - [`start`]: the service as the binary runs it (see `medbill_runtime::service`).
 
@@ -21,7 +23,9 @@ pub mod estimates;
 pub mod exchange;
 pub mod mapping;
 pub mod model;
+pub mod payer;
 pub mod pricing;
+pub mod prior_auth;
 pub mod service;
 pub mod settings;
 pub mod store;
@@ -67,8 +71,18 @@ pub async fn start(ctx: StartContext) -> Result<ServiceParts, StartError> {
     let store = open_store(ctx.database().await?)
         .await
         .map_err(StartError::Migrations)?;
-    let server = EligibilityService::with_payers(store, connections, settings).into_server();
+    let service = EligibilityService::with_payers(store, connections, settings);
+    let poller = (config.prior_auth_poll_secs > 0).then(|| {
+        prior_auth::poller::poll_task(
+            service.prior_auths().clone(),
+            std::time::Duration::from_secs(config.prior_auth_poll_secs),
+        )
+    });
+    let server = service.into_server();
     let mut parts = ServiceParts::new().route(grpc_route!(server, ctx.grpc()));
+    if let Some(poller) = poller {
+        parts = parts.task(poller);
+    }
     if payers.is_empty() {
         parts = parts.notice(
             "no [[payers]] configured: eligibility checks cannot reach any payer until \

@@ -226,7 +226,10 @@ fn level_to_proto(l: Option<RejectionLevel>) -> pb::RejectionLevel {
 
 fn level_from_proto(value: i32) -> Option<RejectionLevel> {
     match pb::RejectionLevel::try_from(value).ok()? {
-        pb::RejectionLevel::Unspecified => None,
+        // The 278 levels never reach a 271 check.
+        pb::RejectionLevel::Unspecified
+        | pb::RejectionLevel::PatientEvent
+        | pb::RejectionLevel::Service => None,
         pb::RejectionLevel::InformationSource => Some(RejectionLevel::InformationSource),
         pb::RejectionLevel::InformationReceiver => Some(RejectionLevel::InformationReceiver),
         pb::RejectionLevel::Subscriber => Some(RejectionLevel::Subscriber),

@@ -13,7 +13,6 @@ use medbill_proto::eligibility::v1::eligibility_service_server::EligibilityServi
 use medbill_runtime::ServiceError;
 use medbill_runtime::fields::{
     date, identifier, phi_date, required_id, required_text, tenant_id, text, timestamp,
-    unimplemented,
 };
 use medbill_runtime::idempotent::{Begun, IdempotentCall};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
@@ -22,6 +21,8 @@ use tonic::{Request, Response, Status};
 use crate::checks::Checks;
 use crate::mapping::{check_to_proto, estimate_to_proto, status_from_proto};
 use crate::model::CheckFilter;
+use crate::prior_auth::PriorAuths;
+use crate::prior_auth::store::PriorAuthStore;
 use crate::settings::EligibilitySettings;
 
 use crate::model::{
@@ -36,6 +37,7 @@ use crate::store::EligibilityStore;
 pub struct EligibilityService {
     pub(crate) store: Arc<dyn EligibilityStore>,
     pub(crate) checks: Arc<Checks>,
+    pub(crate) prior_auths: Arc<PriorAuths>,
 }
 
 impl std::fmt::Debug for EligibilityService {
@@ -62,10 +64,22 @@ impl EligibilityService {
         connections: Connections,
         settings: EligibilitySettings,
     ) -> Self {
+        let checks = Arc::new(Checks::new(connections, settings));
+        let prior_auths = Arc::new(PriorAuths::new(
+            checks.clone(),
+            store.clone(),
+            PriorAuthStore::new(store.database().clone()),
+        ));
         Self {
             store,
-            checks: Arc::new(Checks::new(connections, settings)),
+            checks,
+            prior_auths,
         }
+    }
+
+    /// Returns the prior authorization engine (the poller runs over it).
+    pub fn prior_auths(&self) -> &Arc<PriorAuths> {
+        &self.prior_auths
     }
 
     /// Wraps the service in its generated tonic server (apply message limits with
@@ -261,21 +275,41 @@ impl pb::eligibility_service_server::EligibilityService for EligibilityService {
 
     async fn request_prior_authorization(
         &self,
-        _request: Request<pb::RequestPriorAuthorizationRequest>,
+        request: Request<pb::RequestPriorAuthorizationRequest>,
     ) -> Result<Response<pb::RequestPriorAuthorizationResponse>, Status> {
-        Err(unimplemented(
-            "RequestPriorAuthorization",
-            "prior authorization (X12 278)",
+        let tenant = tenant_id(&request)?;
+        let req = request.into_inner();
+        Ok(Response::new(
+            self.prior_auths.request(&tenant, &req).await?,
         ))
     }
 
     async fn get_prior_authorization(
         &self,
-        _request: Request<pb::GetPriorAuthorizationRequest>,
+        request: Request<pb::GetPriorAuthorizationRequest>,
     ) -> Result<Response<pb::GetPriorAuthorizationResponse>, Status> {
-        Err(unimplemented(
-            "GetPriorAuthorization",
-            "prior authorization (X12 278)",
+        let tenant = tenant_id(&request)?;
+        let req = request.into_inner();
+        Ok(Response::new(self.prior_auths.get(&tenant, &req).await?))
+    }
+
+    async fn list_prior_authorizations(
+        &self,
+        request: Request<pb::ListPriorAuthorizationsRequest>,
+    ) -> Result<Response<pb::ListPriorAuthorizationsResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        let req = request.into_inner();
+        Ok(Response::new(self.prior_auths.list(&tenant, &req).await?))
+    }
+
+    async fn refresh_prior_authorization(
+        &self,
+        request: Request<pb::RefreshPriorAuthorizationRequest>,
+    ) -> Result<Response<pb::RefreshPriorAuthorizationResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        let req = request.into_inner();
+        Ok(Response::new(
+            self.prior_auths.refresh(&tenant, &req).await?,
         ))
     }
 }

@@ -46,6 +46,9 @@ pub struct EligibilityConfig {
     pub providers: BTreeMap<String, ProviderConfig>,
     /// Allowed amounts per tenant and payer for cost estimates.
     pub fee_schedules: Vec<FeeScheduleConfig>,
+    /// Seconds between passes of the background task that asks payers again about pended prior
+    /// authorizations (each is asked at most once per interval); 0 turns the task off.
+    pub prior_auth_poll_secs: u64,
 }
 
 impl Default for EligibilityConfig {
@@ -56,6 +59,7 @@ impl Default for EligibilityConfig {
             default_provider: None,
             providers: BTreeMap::new(),
             fee_schedules: Vec::new(),
+            prior_auth_poll_secs: 300,
         }
     }
 }

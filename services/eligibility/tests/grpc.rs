@@ -221,17 +221,18 @@ medbill_storage::conformance_tests! {
         Ok(())
     }
 
-    async fn later_rpcs_say_when_they_arrive(db: Database) -> anyhow::Result<()> {
+    async fn prior_authorization_rpcs_name_missing_fields(db: Database) -> anyhow::Result<()> {
         let server = serve(db).await?;
         let mut a = client(&server, Caller::TenantA);
         let statuses = [
-            a.request_prior_authorization(pb::RequestPriorAuthorizationRequest::default()).await.map(|_| ()),
-            a.get_prior_authorization(pb::GetPriorAuthorizationRequest::default()).await.map(|_| ()),
+            (a.request_prior_authorization(pb::RequestPriorAuthorizationRequest::default()).await.map(|_| ()), "idempotency_key"),
+            (a.get_prior_authorization(pb::GetPriorAuthorizationRequest::default()).await.map(|_| ()), "id"),
+            (a.refresh_prior_authorization(pb::RefreshPriorAuthorizationRequest::default()).await.map(|_| ()), "idempotency_key"),
         ];
-        for result in statuses {
-            let status = result.expect_err("not built yet");
-            assert_eq!(status.code(), Code::Unimplemented);
-            assert!(status.message().contains("is not available in this version of medbill: prior authorization (X12 278) is not built yet"), "{}", status.message());
+        for (result, field) in statuses {
+            let status = result.expect_err("empty request");
+            assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+            assert!(status.message().contains(field), "{field}: {}", status.message());
         }
         Ok(())
     }

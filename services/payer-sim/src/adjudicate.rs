@@ -23,33 +23,29 @@ pub const PLAN_COVERAGE: &str = "30";
 /// Builds the 271 answer to `q`; `today` is the date of service when the 270 gives none.
 pub fn answer(catalog: &Catalog, q: &EligibilityInquiry, today: NaiveDate) -> EligibilityResponse {
     let mut r = skeleton(catalog, q);
-    let Some(payer) = catalog.payer(&q.payer_id) else {
-        reject(&mut r, RejectionLevel::Source, "79", "C");
-        return r;
+    let member = match identify(
+        catalog,
+        &q.payer_id,
+        &q.provider_npi,
+        &q.member_id,
+        &q.subscriber_name,
+        q.subscriber_birth_date,
+    ) {
+        Identified::Member(member) => member,
+        Identified::Rejected(who, reason) => {
+            let level = match who {
+                Who::Payer => RejectionLevel::Source,
+                Who::Provider => RejectionLevel::Receiver,
+                Who::Subscriber => {
+                    r.subscriber = Some(echo_subscriber(q));
+                    RejectionLevel::Subscriber
+                }
+            };
+            reject(&mut r, level, reason, "C");
+            return r;
+        }
     };
-    if !is_valid_npi(&q.provider_npi) {
-        reject(&mut r, RejectionLevel::Receiver, "43", "C");
-        return r;
-    }
     r.subscriber = Some(echo_subscriber(q));
-    if q.member_id.is_empty() || !payer.accepts_member_id(&q.member_id) {
-        reject(&mut r, RejectionLevel::Subscriber, "72", "C");
-        return r;
-    }
-    let Some(member) = payer.member(&q.member_id) else {
-        reject(&mut r, RejectionLevel::Subscriber, "75", "C");
-        return r;
-    };
-    if !name_matches(&q.subscriber_name, member) {
-        reject(&mut r, RejectionLevel::Subscriber, "73", "C");
-        return r;
-    }
-    if q.subscriber_birth_date
-        .is_some_and(|d| d != member.entry.birth_date)
-    {
-        reject(&mut r, RejectionLevel::Subscriber, "71", "C");
-        return r;
-    }
     if let Some(dep) = &q.dependent {
         r.dependent = Some(EligibilityPerson {
             name: dep.name.clone(),
@@ -64,6 +60,57 @@ pub fn answer(catalog: &Catalog, q: &EligibilityInquiry, today: NaiveDate) -> El
     r.subscriber = Some(subscriber_on_file(q, member));
     r.benefits = benefits(member, &asked_service_types(q), date_of_service);
     r
+}
+
+/// Who a request was refused about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    /// The payer asked is not in the catalog.
+    Payer,
+    /// The provider's NPI fails its check digit.
+    Provider,
+    /// The member is not on file, or the name or birth date differ.
+    Subscriber,
+}
+
+/// The member a request is about, or why it is refused (with the AAA03 reason).
+#[derive(Debug)]
+pub enum Identified<'a> {
+    /// Found and matching.
+    Member(&'a Member),
+    /// Refused: AAA 79 (payer), 43 (provider), 72, 75, 73 or 71 (subscriber).
+    Rejected(Who, &'static str),
+}
+
+/// Finds the member a 270 or 278 asks about, checking payer, provider NPI, member id format,
+/// name and birth date in that order (the first failure decides).
+pub fn identify<'a>(
+    catalog: &'a Catalog,
+    payer_id: &str,
+    provider_npi: &str,
+    member_id: &str,
+    name: &PersonName,
+    birth_date: Option<NaiveDate>,
+) -> Identified<'a> {
+    let Some(payer) = catalog.payer(payer_id) else {
+        return Identified::Rejected(Who::Payer, "79");
+    };
+    if !is_valid_npi(provider_npi) {
+        return Identified::Rejected(Who::Provider, "43");
+    }
+    if member_id.is_empty() || !payer.accepts_member_id(member_id) {
+        return Identified::Rejected(Who::Subscriber, "72");
+    }
+    let Some(member) = payer.member(member_id) else {
+        return Identified::Rejected(Who::Subscriber, "75");
+    };
+    if !name_matches(name, member) {
+        return Identified::Rejected(Who::Subscriber, "73");
+    }
+    if birth_date.is_some_and(|d| d != member.entry.birth_date) {
+        return Identified::Rejected(Who::Subscriber, "71");
+    }
+    Identified::Member(member)
 }
 
 /// Returns EQ01's service types without repeats, or 30 when none was asked.

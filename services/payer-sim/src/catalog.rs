@@ -62,6 +62,81 @@ pub struct CatalogFile {
     /// The claim front end's rules (277CA): `[claims]`.
     #[serde(default)]
     pub claims: ClaimRules,
+    /// Prior authorization (278) rules: `[prior_authorization]`.
+    #[serde(default)]
+    pub prior_authorization: PriorAuthRules,
+}
+
+/// How the payer answers 278 requests (`[prior_authorization]` in the catalog).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorAuthRules {
+    /// Requesting or servicing provider NPIs the payer has no record of (AAA 51).
+    #[serde(default)]
+    pub providers_not_on_file: Vec<String>,
+    /// Days a certification runs from the first requested day when the request gives no end.
+    #[serde(default = "default_certified_days")]
+    pub certified_days: u32,
+    /// The rules, the first match deciding; a service no rule matches needs no authorization
+    /// (HCR*NA).
+    #[serde(default)]
+    pub rules: Vec<AuthRule>,
+}
+
+impl Default for PriorAuthRules {
+    fn default() -> Self {
+        Self {
+            providers_not_on_file: Vec::new(),
+            certified_days: default_certified_days(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+fn default_certified_days() -> u32 {
+    90
+}
+
+/// What the payer decides about a requested service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthOutcome {
+    /// Certified in total (HCR*A1), every unit asked.
+    Approve,
+    /// Certified partially (HCR*A2): at most `max_units`.
+    Partial,
+    /// Not certified (HCR*A3) with the rule's reason.
+    Deny,
+    /// Pended (HCR*A4); an inquiry quoting the REF*NT gets `then`.
+    Pend,
+}
+
+/// One authorization rule: a procedure code (or a UM03 service type) of a plan and the outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthRule {
+    /// The plan id the rule applies to.
+    pub plan: String,
+    /// Procedure code (SV101-2 / SV202-2) it matches.
+    #[serde(default)]
+    pub procedure: Option<String>,
+    /// Service type (UM03) it matches when no procedure rule matched.
+    #[serde(default)]
+    pub service_type: Option<String>,
+    /// The decision.
+    pub outcome: AuthOutcome,
+    /// Units certified at most (`partial`).
+    #[serde(default)]
+    pub max_units: Option<u32>,
+    /// HCR03 reason code (`partial`, `deny`).
+    #[serde(default)]
+    pub reason_code: Option<String>,
+    /// The reason in plain words, answered as MSG.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The decision an inquiry gets about a pended service (`pend`): approve, partial or deny.
+    #[serde(default)]
+    pub then: Option<AuthOutcome>,
 }
 
 /// Rules of the claim front end beyond the member and NPI checks (`[claims]` in the catalog).
@@ -260,6 +335,7 @@ impl Payer {
 pub struct Catalog {
     payers: HashMap<String, Payer>,
     claim_rules: ClaimRules,
+    prior_auth: PriorAuthRules,
     /// Members in file order (the wrong-member fault picks from them).
     members: Vec<Arc<Member>>,
 }
@@ -410,9 +486,12 @@ impl Catalog {
         for (i, code) in file.claims.invalid_diagnoses.iter().enumerate() {
             text_value(code, 8).map_err(|r| bad(format!("claims.invalid_diagnoses[{i}]"), r))?;
         }
+        check_prior_auth(&file.prior_authorization, &plans)
+            .map_err(|(at, reason)| bad(format!("prior_authorization.{at}"), reason))?;
         Ok(Self {
             payers,
             claim_rules: file.claims.clone(),
+            prior_auth: file.prior_authorization.clone(),
             members,
         })
     }
@@ -432,10 +511,72 @@ impl Catalog {
         &self.claim_rules
     }
 
+    /// Returns the prior authorization rules.
+    pub fn prior_auth(&self) -> &PriorAuthRules {
+        &self.prior_auth
+    }
+
+    /// Returns the first rule of `plan` for `procedure`, else for `service_type`.
+    pub fn auth_rule(&self, plan: &str, procedure: &str, service_type: &str) -> Option<&AuthRule> {
+        let rules = self.prior_auth.rules.iter().filter(|r| r.plan == plan);
+        rules
+            .clone()
+            .find(|r| r.procedure.as_deref() == Some(procedure))
+            .or_else(|| {
+                rules
+                    .filter(|r| r.procedure.is_none())
+                    .find(|r| r.service_type.as_deref() == Some(service_type))
+            })
+    }
+
     /// Returns the number of payers.
     pub fn payer_count(&self) -> usize {
         self.payers.len()
     }
+}
+
+fn check_prior_auth(
+    rules: &PriorAuthRules,
+    plans: &HashMap<String, Arc<Plan>>,
+) -> Result<(), (String, &'static str)> {
+    for (i, npi) in rules.providers_not_on_file.iter().enumerate() {
+        text_value(npi, 10).map_err(|r| (format!("providers_not_on_file[{i}]"), r))?;
+    }
+    if rules.certified_days == 0 {
+        return Err(("certified_days".into(), "must be at least 1"));
+    }
+    for (i, r) in rules.rules.iter().enumerate() {
+        let at = |field: &str| format!("rules[{i}].{field}");
+        if !plans.contains_key(&r.plan) {
+            return Err((at("plan"), "names no plan of the catalog"));
+        }
+        match (&r.procedure, &r.service_type) {
+            (Some(p), None) => text_value(p, 48).map_err(|e| (at("procedure"), e))?,
+            (None, Some(st)) => service_type(st).map_err(|e| (at("service_type"), e))?,
+            _ => return Err((at("procedure"), "give either procedure or service_type")),
+        }
+        let partial = r.outcome == AuthOutcome::Partial || r.then == Some(AuthOutcome::Partial);
+        if partial != r.max_units.is_some() {
+            return Err((
+                at("max_units"),
+                "is given with a partial outcome and only then",
+            ));
+        }
+        match (r.outcome, r.then) {
+            (AuthOutcome::Pend, None | Some(AuthOutcome::Pend)) => {
+                return Err((at("then"), "a pend rule names approve, partial or deny"));
+            }
+            (AuthOutcome::Pend, _) | (_, None) => {}
+            (_, Some(_)) => return Err((at("then"), "is only for outcome = \"pend\"")),
+        }
+        if let Some(code) = &r.reason_code {
+            text_value(code, 2).map_err(|e| (at("reason_code"), e))?;
+        }
+        if let Some(reason) = &r.reason {
+            text_value(reason, 264).map_err(|e| (at("reason"), e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Checks a text value the 271 writer will carry: present, not too long, no X12 separator.
@@ -542,6 +683,44 @@ mod tests {
             Err(CatalogError::Invalid { at, .. }) => at,
             other => panic!("expected an invalid entry, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn bad_prior_authorization_rules_are_named() {
+        let rule = |body: &str| {
+            format!(
+                "{}\n[[prior_authorization.rules]]\n{body}",
+                DEFAULT_CATALOG_TOML
+            )
+        };
+        assert_eq!(
+            invalid_at(&rule(
+                "plan = \"NOPE\"\nprocedure = \"1\"\noutcome = \"approve\""
+            )),
+            "prior_authorization.rules[7].plan"
+        );
+        assert_eq!(
+            invalid_at(&rule("plan = \"PPO-GOLD\"\noutcome = \"approve\"")),
+            "prior_authorization.rules[7].procedure"
+        );
+        assert_eq!(
+            invalid_at(&rule(
+                "plan = \"PPO-GOLD\"\nprocedure = \"1\"\noutcome = \"partial\""
+            )),
+            "prior_authorization.rules[7].max_units"
+        );
+        assert_eq!(
+            invalid_at(&rule(
+                "plan = \"PPO-GOLD\"\nprocedure = \"1\"\noutcome = \"pend\""
+            )),
+            "prior_authorization.rules[7].then"
+        );
+        assert_eq!(
+            invalid_at(&rule(
+                "plan = \"PPO-GOLD\"\nprocedure = \"1\"\noutcome = \"deny\"\nthen = \"approve\""
+            )),
+            "prior_authorization.rules[7].then"
+        );
     }
 
     #[test]

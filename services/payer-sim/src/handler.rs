@@ -1,6 +1,6 @@
 //! The CORE handler, with the fault switches applied first:
 //!
-//! - real time: 270 in, 271 out; 276 in, 277 out (a 999 when the request fails syntax checks, a
+//! - real time: 270 in, 271 out; 276 in, 277 out; 278 in, 278 out (a 999 when the request fails syntax checks, a
 //!   CORE error when the payload is not X12);
 //! - batch: 837P/837I (or mixed) submissions taken in by [`ClaimFront`], results retrieval of the
 //!   oldest waiting TA1 / 999 / 277CA of the sender, and their acknowledgement.
@@ -18,6 +18,7 @@ use medbill_connect::{
 };
 use medbill_x12::model::eligibility::{EligibilityInquiry, EligibilityResponse};
 use medbill_x12::transactions::inquiry270::read_270;
+use medbill_x12::transactions::review278::read_278;
 use medbill_x12::transactions::status276::read_276;
 use medbill_x12::write::{
     self, EligibilityAnswer, Envelope, GroupHeader, InterchangeHeader, Separators, Usage,
@@ -30,6 +31,7 @@ use crate::adjudicate;
 use crate::catalog::Catalog;
 use crate::claims::ClaimFront;
 use crate::faults::{Fault, Faults};
+use crate::prior_auth::PriorAuthDesk;
 use crate::status;
 
 /// What the garbage fault answers: an HTML error page, as a misconfigured proxy returns.
@@ -47,6 +49,8 @@ pub struct SimHandler {
     sender_id: String,
     /// Claims received and acknowledgement files waiting for pickup.
     claims: Arc<ClaimFront>,
+    /// Prior authorization numbering and pended reviews.
+    prior_auth: Arc<PriorAuthDesk>,
 }
 
 impl SimHandler {
@@ -65,7 +69,13 @@ impl SimHandler {
             control: AtomicU32::new(1),
             sender_id,
             claims: Arc::new(ClaimFront::new()),
+            prior_auth: Arc::new(PriorAuthDesk::default()),
         }
+    }
+
+    /// Returns the prior authorization desk (pended reviews).
+    pub fn prior_auth(&self) -> &Arc<PriorAuthDesk> {
+        &self.prior_auth
     }
 
     /// Uses `claims` as the claim front end's state (shared with the [`crate::PayerSimHandle`]).
@@ -127,6 +137,21 @@ impl SimHandler {
                 "the payload holds a {} transaction set; its payload type carries {expected}",
                 set_id.chars().take(3).collect::<String>()
             )));
+        }
+        if set_id == "278" {
+            let parsed = read_278(set);
+            if parsed.has_errors() {
+                return self.reply_999(&ids, group, &parsed.problems);
+            }
+            let now = Utc::now().naive_utc();
+            let answer = self.prior_auth.answer(&self.catalog, &parsed.value, today);
+            let envelope = ids.envelope(self.next_control(), now);
+            let text = write::review_interchange(Separators::default(), &envelope, &answer)
+                .map_err(unwritable)?;
+            return Ok(HandlerReply {
+                payload_type: PayloadType::X12_278_RESPONSE,
+                payload: Bytes::from(text),
+            });
         }
         if set_id == "276" {
             let parsed = read_276(set);
@@ -212,7 +237,7 @@ impl SimHandler {
         info!(
             status = %ack.status,
             problems = problems.len(),
-            "270 failed syntax checks; answered with a 999"
+            "real-time request failed syntax checks; answered with a 999"
         );
         Ok(HandlerReply {
             payload_type: PayloadType::X12_999_RESPONSE,
@@ -226,7 +251,8 @@ impl CoreHandler for SimHandler {
     async fn handle(&self, request: InboundRequest) -> Result<HandlerReply, HandlerError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let real_time = request.payload_type == PayloadType::X12_270_REQUEST
-            || request.payload_type == PayloadType::X12_276_REQUEST;
+            || request.payload_type == PayloadType::X12_276_REQUEST
+            || request.payload_type == PayloadType::X12_278_REQUEST;
         let batch = request.payload_type.is_batch_submission()
             || request.payload_type == PayloadType::BATCH_RESULTS_RETRIEVAL
             || request.payload_type == PayloadType::BATCH_RESULTS_ACK;
@@ -266,6 +292,8 @@ impl CoreHandler for SimHandler {
         let today = Utc::now().date_naive();
         let expected = if request.payload_type == PayloadType::X12_276_REQUEST {
             "276"
+        } else if request.payload_type == PayloadType::X12_278_REQUEST {
+            "278"
         } else {
             "270"
         };

@@ -11,7 +11,8 @@
 //!
 //! It also takes 837P/837I batches in CORE batch mode and keeps a TA1, 999s and 277CAs for
 //! pickup ([`claims`], edits in [`claim_rules`]), and answers 276 inquiries with 277s from the
-//! claims it received ([`status`]).
+//! claims it received ([`status`]), and 278 prior authorization requests and inquiries from the
+//! catalog's rules ([`prior_auth`]).
 //!
 //! [`Faults`] switch on misbehaviour at start or at run time: AAA 42, HTTP 503, CORE
 //! `Receiver Down`, a delay, a garbage answer, an answer about another member.
@@ -40,6 +41,7 @@ pub mod claims;
 pub mod config;
 pub mod faults;
 pub mod handler;
+pub mod prior_auth;
 pub mod status;
 
 use std::net::SocketAddr;

@@ -1,11 +1,12 @@
 //! `medbill bench`: load drivers against a suite, printing throughput and latency.
 //!
-//! One module per service driven (`eligibility`, `claims`); `load` holds what they share
+//! One module per service driven (`eligibility`, `claims`, `prior_auth`); `load` holds what they share
 //! (connecting, the token, running calls at a fixed concurrency, percentiles, tables).
 
 pub mod claims;
 pub mod eligibility;
 pub mod load;
+pub mod prior_auth;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -77,6 +78,45 @@ pub enum BenchCommand {
         #[arg(long, default_value = "2026-05-04")]
         date_of_service: String,
     },
+    /// Drive RequestPriorAuthorization (X12 278 to payer-sim and back), printing latency
+    /// percentiles. Without --url the suite starts in this process.
+    PriorAuth(PriorAuthArgs),
+}
+
+/// Arguments of `medbill bench prior-auth`.
+#[derive(Debug, clap::Args)]
+pub struct PriorAuthArgs {
+    /// gRPC URL of a running suite (or eligibility service, with a route to payer-sim); omit it
+    /// to start the suite in this process.
+    #[arg(long)]
+    url: Option<String>,
+    /// Bearer token (omit in dev mode, where no tokens are configured).
+    #[arg(long, env = "MEDBILL_BENCH_TOKEN")]
+    token: Option<String>,
+    /// Calls in flight at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Seconds to run (ignored when --requests is given).
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Stop after this many calls instead of after --duration.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// HTTP/2 connections the calls are spread over.
+    #[arg(long, default_value_t = 2)]
+    connections: usize,
+    /// Procedure code asked for (27447: approved by payer-sim's built-in catalog).
+    #[arg(long, default_value = "27447")]
+    procedure: String,
+    /// Database of the in-process suite (also `MEDBILL_DATABASE_URL`; default: SQLite files in a
+    /// fresh temporary directory).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Directory for the in-process suite's SQLite files (kept afterwards).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    member: eligibility::Member,
 }
 
 /// Runs a bench command and prints its figures.
@@ -140,6 +180,29 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 date_of_service,
             };
             print!("{}", claims::run(&plan).await?);
+        }
+        BenchCommand::PriorAuth(a) => {
+            let plan = prior_auth::Plan {
+                url: a.url,
+                token: a.token,
+                concurrency: a.concurrency.max(1),
+                limit: match a.requests {
+                    Some(n) => Limit {
+                        requests: Some(n),
+                        duration: None,
+                    },
+                    None => Limit {
+                        requests: None,
+                        duration: Some(Duration::from_secs(a.duration.max(1))),
+                    },
+                },
+                connections: a.connections.max(1),
+                member: a.member,
+                procedure: a.procedure,
+                database_url: a.database_url,
+                data_dir: a.data_dir,
+            };
+            println!("{}", prior_auth::run(&plan).await?);
         }
     }
     Ok(())

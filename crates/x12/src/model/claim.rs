@@ -284,7 +284,7 @@ pub struct Drug {
     pub unit: String,
 }
 
-/// A professional service line (loop 2400: LX, SV1, PWK, DTP*472, REF*6R, NTE, loops 2410, 2420A..F
+/// A professional service line (loop 2400: LX, SV1, PWK, DTP*472, REF*G1, REF*6R, NTE, loops 2410, 2420A..F
 /// and 2430).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProfessionalLine {
@@ -304,6 +304,10 @@ pub struct ProfessionalLine {
     pub service_date: DateRange,
     /// REF*6R: our line item control number; the 835 REF*6R echoes it.
     pub line_control_number: Option<String>,
+    /// REF*G1 in 2400: the prior authorization number for this line when it differs from the
+    /// claim's (2300 REF*G1).
+    #[serde(default)]
+    pub prior_authorization: Option<String>,
     /// Loop 2410 (LIN*N4, CTP): the drug given, for drug codes (J-codes) where payers want the NDC.
     pub drug: Option<Drug>,
     /// PWK in 2400: line supplemental information (attachments), at most 10.

@@ -1,5 +1,5 @@
-//! Input and output models for the transactions medbill writes (837P, 837I, 270, 276, 999, TA1)
-//! and reads back (271, 277/277CA, 999, TA1, 837P, 837I).
+//! Input and output models for the transactions medbill writes (837P, 837I, 270, 276, 278, 999,
+//! TA1) and reads back (271, 277/277CA, 278, 999, TA1, 837P, 837I).
 //!
 //! The writers in [`crate::write`] take these models and the readers in
 //! [`crate::transactions`] return them, so a write-then-read round trip compares equal.
@@ -9,6 +9,7 @@ pub mod ack;
 pub mod claim;
 pub mod claim_status;
 pub mod eligibility;
+pub mod review;
 
 use chrono::{NaiveDate, NaiveTime};
 use serde::{Deserialize, Serialize};

@@ -10,6 +10,7 @@ pub mod eligibility271;
 pub mod era835;
 pub mod inquiry270;
 pub mod read;
+pub mod review278;
 pub mod status276;
 pub mod ta1;
 

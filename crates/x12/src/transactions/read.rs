@@ -5,6 +5,7 @@ use rust_decimal::Decimal;
 
 use crate::decimal::parse_decimal;
 use crate::error::{Error, ErrorKind};
+use crate::model::claim::Procedure;
 use crate::model::{Address, DateRange, PartyName, PersonName};
 use crate::segment::Segment;
 use crate::tree::TransactionSet;
@@ -260,4 +261,19 @@ pub(crate) fn hhmm(t: &str) -> chrono::NaiveTime {
     t.get(..4)
         .and_then(|t| chrono::NaiveTime::parse_from_str(t, "%H%M").ok())
         .unwrap_or_default()
+}
+
+/// Reads a procedure composite (qualifier, code, up to four modifiers) from element `n`.
+pub(crate) fn procedure(seg: &Segment<'_>, n: usize) -> Procedure {
+    let c = components(seg, n);
+    let mut it = c.into_iter();
+    let qualifier = it.next().unwrap_or_default();
+    let code = it.next().unwrap_or_default();
+    // Components 3..6 are modifiers; 7 is a description, which the model does not hold.
+    let modifiers = it.take(4).filter(|m| !m.is_empty()).collect();
+    Procedure {
+        qualifier,
+        code,
+        modifiers,
+    }
 }

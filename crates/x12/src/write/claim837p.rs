@@ -124,6 +124,7 @@ fn check(ctx: &str, claim: &ProfessionalClaim) -> Result<(), WriteError> {
             ));
         }
         v::optional(&lctx, "line_control_number", &l.line_control_number, 50)?;
+        v::optional(&lctx, "prior_authorization", &l.prior_authorization, 50)?;
         c::check_drug(&lctx, l.drug.as_ref())?;
         c::check_attachments(&lctx, &l.attachments)?;
         // TPO notes have their own 2400 NTE, meant for repricers, which the model does not hold.
@@ -201,6 +202,10 @@ fn write_claim(w: &mut X12Writer, ctx: &str, claim: &ProfessionalClaim) -> Resul
         // TR3 order in 2400: PWK, DTP, REF, NTE, then loops 2410, 2420A..F and 2430.
         c::write_attachments(w, &l.attachments)?;
         c::write_dtp(w, "472", &l.service_date)?;
+        // 2400 REF order: G1 (prior authorization) before 6R (line item control number).
+        if let Some(n) = &l.prior_authorization {
+            seg!(w, "REF", "G1", n)?;
+        }
         if let Some(n) = &l.line_control_number {
             seg!(w, "REF", "6R", n)?;
         }

@@ -1,6 +1,6 @@
 //! Writers: an envelope-aware segment writer ([`X12Writer`]) and typed writers for 837P, 837I,
-//! 270, 271, 276, 277, 277CA, 999 and TA1, plus [`acknowledge_group`] / [`acknowledge_interchange`] to build the
-//! 999 and TA1 for a received file.
+//! 270, 271, 276, 277, 277CA, 278, 999 and TA1, plus [`acknowledge_group`] /
+//! [`acknowledge_interchange`] to build the 999 and TA1 for a received file.
 //!
 //! The writer owns every count and trailer: SE01, GE01 and IEA01 are counted, SE02, GE02 and IEA02
 //! repeat the caller's control numbers, the ISA is padded to its fixed width of 106 characters and
@@ -57,6 +57,7 @@ mod eligibility271;
 mod envelope;
 mod error;
 mod format;
+pub mod review278;
 pub mod samples;
 mod segment;
 mod status276;
@@ -72,6 +73,7 @@ pub use eligibility270::write_270;
 pub use eligibility271::{EligibilityAnswer, eligibility_response_interchange, write_271};
 pub use envelope::{GroupHeader, InterchangeHeader, Separators, Usage};
 pub use error::WriteError;
+pub use review278::write_278;
 pub use segment::{Element, X12Writer};
 pub use status276::write_276;
 pub use ta1::write_ta1;
@@ -174,6 +176,22 @@ pub fn eligibility_interchange(
         eligibility270::VERSION,
         inquiry,
         write_270,
+    )
+}
+
+/// Writes a 278 interchange (GS01 HI) holding one request, inquiry or response.
+pub fn review_interchange(
+    separators: Separators,
+    envelope: &Envelope,
+    review: &crate::model::review::ServicesReview,
+) -> Result<String, WriteError> {
+    write_interchange(
+        separators,
+        envelope,
+        "HI",
+        review278::version_of(review.kind),
+        review,
+        write_278,
     )
 }
 

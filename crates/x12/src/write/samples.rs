@@ -24,6 +24,7 @@ use crate::model::claim_status::{
     ClaimStatusInquiry, LineStatus, StatusClaimQuery, StatusCode, StatusDependent, StatusInfo,
 };
 use crate::model::eligibility::{Dependent, EligibilityInquiry, Trace};
+use crate::model::review::ServicesReview;
 use crate::model::{Address, DateRange, PartyName, PersonName, TransactionHeader};
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -154,6 +155,7 @@ fn pline(
         diagnosis_pointers: pointers.to_vec(),
         service_date: DateRange::day(day),
         line_control_number: Some(ctl.into()),
+        prior_authorization: None,
         drug: None,
         attachments: Vec::new(),
         note: None,
@@ -275,6 +277,7 @@ pub fn professional_set() -> ProfessionalClaimSet {
                         )
                     },
                 ],
+                prior_authorization: Some("AUTHL2".into()),
                 ..pline("83036", &[], "35.50", "1", &[1], dos, "L2-0001")
             },
             ProfessionalLine {
@@ -907,4 +910,104 @@ pub fn claim_status_answer() -> ClaimStatusAnswer {
             },
         ],
     }
+}
+
+/// Returns a 278 request: a knee arthroplasty (SV1) and its physical therapy visits, with a
+/// servicing facility, two diagnoses and requested dates.
+pub fn review_request() -> ServicesReview {
+    use crate::model::review::{ReviewEvent, ReviewKind, ReviewProvider, ReviewService};
+    let service = |code: &str, units: i64, revenue: Option<&str>| ReviewService {
+        traces: Vec::new(),
+        request_category: "HS".into(),
+        certification_type: "I".into(),
+        decision: None,
+        dates: Some(DateRange {
+            from: date(2026, 3, 2),
+            to: Some(date(2026, 4, 30)),
+        }),
+        revenue_code: revenue.map(str::to_owned),
+        procedure: Procedure::hc(code),
+        units: Decimal::from(units),
+        certified_units: None,
+    };
+    ServicesReview {
+        kind: ReviewKind::Request,
+        header: header("AUTH0001"),
+        payer_name: "ACME HEALTH PLAN".into(),
+        payer_id: "ACME01".into(),
+        requester_name: PartyName::organization("SUNRISE FAMILY MEDICINE"),
+        requester_npi: "1234567893".into(),
+        subscriber_name: PersonName::new("DOE", "JANE"),
+        member_id: "XJ123456789".into(),
+        subscriber_birth_date: Some(date(1980, 4, 15)),
+        rejections: Vec::new(),
+        event: Some(ReviewEvent {
+            traces: vec![Trace {
+                kind: "1".into(),
+                number: "AUTH-TRACE-1".into(),
+                originator: Some("1123456789".into()),
+            }],
+            request_category: "HS".into(),
+            certification_type: "I".into(),
+            service_type: "2".into(),
+            place_of_service: Some("22".into()),
+            level_of_service: Some("E".into()),
+            decision: None,
+            reference: None,
+            event_dates: Some(DateRange {
+                from: date(2026, 3, 2),
+                to: Some(date(2026, 4, 30)),
+            }),
+            diagnoses: vec!["M1711".into(), "E119".into()],
+            notes: Some("PAIN NOT RELIEVED BY 6 MONTHS OF CONSERVATIVE THERAPY".into()),
+            provider: Some(ReviewProvider {
+                entity: "FA".into(),
+                name: PartyName::organization("SUNRISE SURGERY CENTER"),
+                npi: "1245319599".into(),
+            }),
+            services: vec![
+                service("27447", 1, None),
+                service("97110", 12, Some("0420")),
+            ],
+        }),
+    }
+}
+
+/// Returns the payer's 278 response to [`review_request`]: the surgery certified, the therapy
+/// certified partially (8 of 12 units) with a reason.
+pub fn review_response() -> ServicesReview {
+    use crate::model::review::{ReviewDecision, ReviewKind};
+    let mut r = review_request();
+    r.kind = ReviewKind::Response;
+    r.header.reference = "AUTH0001".into();
+    let certified = Some(DateRange {
+        from: date(2026, 3, 2),
+        to: Some(date(2026, 4, 30)),
+    });
+    if let Some(ev) = r.event.as_mut() {
+        ev.traces = vec![Trace {
+            kind: "2".into(),
+            number: "AUTH-TRACE-1".into(),
+            originator: Some("1123456789".into()),
+        }];
+        ev.decision = Some(ReviewDecision {
+            action: "A2".into(),
+            authorization_number: Some("CERT778899".into()),
+            reason: None,
+            certified,
+        });
+        ev.reference = Some("REV-4411".into());
+        ev.notes = None;
+        let decided = [("A1", None, "1"), ("A2", Some("ZZ"), "8")];
+        for (s, (action, reason, units)) in ev.services.iter_mut().zip(decided) {
+            s.decision = Some(ReviewDecision {
+                action: action.into(),
+                authorization_number: Some("CERT778899".into()),
+                reason: reason.map(str::to_owned),
+                certified,
+            });
+            s.certified_units = Decimal::from_str_exact(units).ok();
+        }
+    }
+    r
 }

@@ -324,7 +324,8 @@ async fn after_adjudication_stored(
         .await?;
     // The coverage was read just now: its dates decide the coverage edit without asking again.
     let dates = crate::coverage::dates_of(&coverage).unwrap_or(CoverageDates::NotFound);
-    let findings = svc.scrub_findings(&secondary, dates);
+    // The secondary payer's authorizations are not on file: only the numbers' presence is checked.
+    let findings = svc.scrub_findings(&secondary, dates, None);
     let change =
         crate::scrub::rpc::store_scrub(svc.store().as_ref(), tx, tenant, secondary.id, &findings)
             .await?;

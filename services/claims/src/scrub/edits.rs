@@ -780,25 +780,108 @@ pub fn coverage(input: &ScrubInput<'_>, ctx: &ScrubContext<'_>, out: &mut Findin
 }
 
 /// Procedures the payer pays only with a prior authorization carry a number (REF*G1) on the
-/// line or the claim.
+/// line or the claim. When the coverage's approved authorizations were read from the eligibility
+/// service, the number must be one of them, certify the line's procedure on its date of service,
+/// and have units left for it (other claims' lines and this claim's lines with the same number
+/// and procedure, in line order, use them up).
 pub fn prior_authorization(input: &ScrubInput<'_>, ctx: &ScrubContext<'_>, out: &mut Findings) {
     let needed = &ctx.payer.procedures_requiring_authorization;
     if needed.is_empty() {
         return;
     }
+    let mut used: Vec<(String, String, rust_decimal::Decimal)> = Vec::new();
     for (i, line) in input.claim.lines.iter().enumerate() {
-        if needed.contains(&line.procedure_code) && !input.authorizations.covers_line(i) {
+        if !needed.contains(&line.procedure_code) {
+            continue;
+        }
+        let field = format!("lines[{i}].prior_authorization");
+        let mut fail = |message: String| {
             out.push(
                 E::PriorAuthMissing,
                 Error,
-                format!(
-                    "payer {} requires a prior authorization number for {}; none is on the line or the claim",
-                    input.claim.payer_id, line.procedure_code
-                ),
-                format!("lines[{i}].prior_authorization"),
+                message,
+                field.clone(),
                 line_no(i),
                 "2400 REF02 (REF01 G1)",
             );
+        };
+        let Some(number) = input.authorizations.number_of(i) else {
+            let hint = ctx
+                .approved_authorizations
+                .and_then(|all| {
+                    all.iter().find(|a| {
+                        a.services.iter().any(|s| {
+                            s.procedure_code == line.procedure_code
+                                && (s.from..=s.to).contains(&line.service_date)
+                        })
+                    })
+                })
+                .map(|a| format!(" (approved authorization {} covers it)", a.number))
+                .unwrap_or_default();
+            fail(format!(
+                "payer {} requires a prior authorization number for {}; none is on the line or the claim{hint}",
+                input.claim.payer_id, line.procedure_code
+            ));
+            continue;
+        };
+        let Some(approved) = ctx.approved_authorizations else {
+            continue;
+        };
+        let Some(auth) = approved.iter().find(|a| a.number == number) else {
+            fail(format!(
+                "prior authorization {number} is not an approved authorization of the claim's coverage"
+            ));
+            continue;
+        };
+        let for_code: Vec<&super::AuthorizedService> = auth
+            .services
+            .iter()
+            .filter(|s| s.procedure_code == line.procedure_code)
+            .collect();
+        if for_code.is_empty() {
+            fail(format!(
+                "prior authorization {number} does not certify procedure {}",
+                line.procedure_code
+            ));
+            continue;
+        }
+        let Some(service) = for_code
+            .iter()
+            .find(|s| (s.from..=s.to).contains(&line.service_date))
+        else {
+            let s = for_code[0];
+            fail(format!(
+                "prior authorization {number} certifies {} from {} to {}; the line's date of service {} is outside it (expired or not yet valid)",
+                line.procedure_code, s.from, s.to, line.service_date
+            ));
+            continue;
+        };
+        let Some(limit) = service.units else {
+            continue;
+        };
+        let key = (number.to_owned(), line.procedure_code.clone());
+        let so_far = used
+            .iter()
+            .find(|(n, c, _)| (n, c) == (&key.0, &key.1))
+            .map_or(rust_decimal::Decimal::ZERO, |(_, _, u)| *u);
+        let total = so_far + line.units;
+        if total + service.used_elsewhere > limit {
+            let elsewhere = if service.used_elsewhere.is_zero() {
+                String::new()
+            } else {
+                format!(
+                    " and other claims already billed {}",
+                    service.used_elsewhere
+                )
+            };
+            fail(format!(
+                "prior authorization {number} certifies {limit} unit(s) of {}; this claim bills {total}{elsewhere} (exhausted)",
+                line.procedure_code
+            ));
+        }
+        match used.iter_mut().find(|(n, c, _)| (n, c) == (&key.0, &key.1)) {
+            Some(entry) => entry.2 = total,
+            None => used.push((key.0, key.1, total)),
         }
     }
 }

@@ -144,9 +144,15 @@ pub struct Authorizations {
 }
 
 impl Authorizations {
-    fn covers_line(&self, index: usize) -> bool {
-        let present = |n: &Option<String>| n.as_deref().is_some_and(|s| !s.trim().is_empty());
-        present(&self.claim) || self.lines.get(index).is_some_and(present)
+    /// Returns the number that applies to a line: its own, else the claim's.
+    pub fn number_of(&self, index: usize) -> Option<&str> {
+        fn present(n: &Option<String>) -> Option<&str> {
+            n.as_deref().filter(|s| !s.trim().is_empty())
+        }
+        self.lines
+            .get(index)
+            .and_then(present)
+            .or_else(|| present(&self.claim))
     }
 }
 
@@ -251,6 +257,77 @@ pub struct ScrubContext<'a> {
     pub today: NaiveDate,
     /// The coverage's dates from the eligibility service.
     pub coverage: CoverageDates,
+    /// The coverage's approved prior authorizations from the eligibility service; `None` when
+    /// they were not read (no line needs one, or the claim is scrubbed without asking), in which
+    /// case only the presence of a number is checked.
+    pub approved_authorizations: Option<&'a [ApprovedAuthorization]>,
+}
+
+/// An approved prior authorization as the scrub uses it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovedAuthorization {
+    /// The number quoted on the claim (REF*G1).
+    pub number: String,
+    /// The services it certifies.
+    pub services: Vec<AuthorizedService>,
+}
+
+/// One certified service of an [`ApprovedAuthorization`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthorizedService {
+    /// Procedure code.
+    pub procedure_code: String,
+    /// Units approved (`None` when the payer gave no count).
+    pub units: Option<rust_decimal::Decimal>,
+    /// First certified day.
+    pub from: NaiveDate,
+    /// Last certified day.
+    pub to: NaiveDate,
+    /// Units of this procedure other claims already billed under the number (line-level
+    /// numbers only).
+    pub used_elsewhere: rust_decimal::Decimal,
+}
+
+impl ApprovedAuthorization {
+    /// Adds the units other claims billed: (number, procedure code, units) rows.
+    pub fn add_used_elsewhere(all: &mut [Self], used: &[(String, String, rust_decimal::Decimal)]) {
+        for (number, code, units) in used {
+            let services = all
+                .iter_mut()
+                .filter(|a| &a.number == number)
+                .flat_map(|a| a.services.iter_mut())
+                .filter(|s| &s.procedure_code == code);
+            for s in services {
+                s.used_elsewhere += *units;
+            }
+        }
+    }
+
+    /// Reads an authorization answered by the eligibility service; services the payer did not
+    /// certify, or whose dates do not read, are left out.
+    pub fn from_proto(a: &medbill_proto::eligibility::v1::PriorAuthorization) -> Self {
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+        let overall = a.certified_dates.as_ref();
+        let services = a
+            .services
+            .iter()
+            .filter(|s| matches!(s.action_code.as_str(), "A1" | "A2" | "A6"))
+            .filter_map(|s| {
+                let dates = s.certified_dates.as_ref().or(overall)?;
+                Some(AuthorizedService {
+                    procedure_code: s.procedure.as_ref()?.code.clone(),
+                    units: rust_decimal::Decimal::from_str_exact(&s.approved_units).ok(),
+                    from: day(&dates.from_date)?,
+                    to: day(&dates.to_date).or(day(&dates.from_date))?,
+                    used_elsewhere: rust_decimal::Decimal::ZERO,
+                })
+            })
+            .collect();
+        Self {
+            number: a.authorization_number.clone(),
+            services,
+        }
+    }
 }
 
 /// Collects findings.

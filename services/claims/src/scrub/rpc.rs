@@ -10,7 +10,7 @@ use medbill_runtime::idempotent::{IdempotentCall, Reserved};
 use medbill_storage::{Tx, time};
 use tonic::{Request, Response, Status};
 
-use super::{CoverageDates, ScrubContext, ScrubInput, error_count, scrub};
+use super::{ApprovedAuthorization, CoverageDates, ScrubContext, ScrubInput, error_count, scrub};
 use crate::model::{
     Claim, ClaimStatus, ScrubFinding, ScrubSeverity, StatusChange, StatusChangeSource,
 };
@@ -36,6 +36,7 @@ impl ClaimsService {
         &self,
         claim: &Claim,
         coverage: CoverageDates,
+        approved_authorizations: Option<&[ApprovedAuthorization]>,
     ) -> Vec<ScrubFinding> {
         let input = ScrubInput::from_claim(claim);
         let ctx = ScrubContext {
@@ -43,6 +44,7 @@ impl ClaimsService {
             payer: self.scrub_rules.payer(&claim.payer_id),
             today: (self.today)(),
             coverage,
+            approved_authorizations,
         };
         scrub(&input, &ctx)
     }
@@ -117,7 +119,42 @@ impl ClaimsService {
             .coverage
             .coverage_dates(&request, &tenant, &claim.coverage_id)
             .await?;
-        let findings = self.scrub_findings(&claim, coverage);
+        // The coverage's approved authorizations are read only when a line needs one.
+        let needed = &self
+            .scrub_rules
+            .payer(&claim.payer_id)
+            .procedures_requiring_authorization;
+        let approved = if claim
+            .lines
+            .iter()
+            .any(|l| needed.contains(&l.procedure_code))
+        {
+            let found = self
+                .coverage
+                .approved_authorizations(&request, &claim.coverage_id)
+                .await?;
+            let mut approved: Vec<ApprovedAuthorization> = found
+                .iter()
+                .map(ApprovedAuthorization::from_proto)
+                .collect();
+            let mut numbers: Vec<String> = claim
+                .lines
+                .iter()
+                .filter_map(|l| l.prior_authorization_number.clone())
+                .collect();
+            numbers.sort();
+            numbers.dedup();
+            let used = self
+                .store
+                .authorization_units_used(&tenant, &numbers, claim.id)
+                .await
+                .map_err(ServiceError::from)?;
+            ApprovedAuthorization::add_used_elsewhere(&mut approved, &used);
+            Some(approved)
+        } else {
+            None
+        };
+        let findings = self.scrub_findings(&claim, coverage, approved.as_deref());
         let errors = error_count(&findings);
 
         // The write goes in a group commit: concurrent calls share one transaction.

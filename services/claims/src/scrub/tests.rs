@@ -91,6 +91,7 @@ struct Setup {
     payer: PayerRules,
     today: NaiveDate,
     coverage: CoverageDates,
+    approved: Option<Vec<ApprovedAuthorization>>,
 }
 
 impl Setup {
@@ -103,6 +104,7 @@ impl Setup {
                 effective: d("2024-01-01"),
                 termination: None,
             },
+            approved: None,
         }
     }
 
@@ -114,6 +116,7 @@ impl Setup {
                 payer: &self.payer,
                 today: self.today,
                 coverage: self.coverage,
+                approved_authorizations: self.approved.as_deref(),
             },
         )
     }
@@ -605,4 +608,72 @@ fn prior_authorization_for_listed_procedures() {
         lines: vec![],
     };
     assert!(fired(&s.run(&input), EditCode::PriorAuthMissing).is_empty());
+}
+
+#[test]
+fn prior_authorization_numbers_are_checked_against_the_approved_ones() {
+    let mut s = Setup::new();
+    s.payer.procedures_requiring_authorization = HashSet::from(["G0444".to_owned()]);
+    let c = claim();
+    let line = &c.lines[1];
+    let on_file = |units: &str, from: &str, to: &str| ApprovedAuthorization {
+        number: "SIMAUTH1".into(),
+        services: vec![AuthorizedService {
+            procedure_code: line.procedure_code.clone(),
+            units: Some(rust_decimal::Decimal::from_str_exact(units).unwrap()),
+            from: d(from),
+            to: d(to),
+            used_elsewhere: Decimal::ZERO,
+        }],
+    };
+    let dos = line.service_date;
+    let around = |days: i64| (dos + chrono::Duration::days(days)).to_string();
+    let messages = |s: &Setup, input: &ScrubInput<'_>| -> Vec<String> {
+        s.run(input)
+            .into_iter()
+            .filter(|f| f.edit_code == EditCode::PriorAuthMissing)
+            .map(|f| f.message)
+            .collect()
+    };
+    let mut input = ScrubInput::from_claim(&c);
+    // Missing, with an approved one on file: the message names it.
+    s.approved = Some(vec![on_file("1", &around(-5), &around(5))]);
+    let m = messages(&s, &input);
+    assert_eq!(m.len(), 1);
+    assert!(
+        m[0].contains("approved authorization SIMAUTH1 covers it"),
+        "{m:?}"
+    );
+    // The approved number, covering procedure, date and units: no finding.
+    input.authorizations.lines = vec![None, Some("SIMAUTH1".into())];
+    assert!(messages(&s, &input).is_empty());
+    // A number the payer never approved.
+    input.authorizations.lines = vec![None, Some("NOPE".into())];
+    assert!(messages(&s, &input)[0].contains("not an approved authorization"));
+    // Expired: the date of service is after the certified period.
+    input.authorizations.lines = vec![None, Some("SIMAUTH1".into())];
+    s.approved = Some(vec![on_file("1", &around(-30), &around(-1))]);
+    assert!(
+        messages(&s, &input)[0].contains("expired"),
+        "{:?}",
+        messages(&s, &input)
+    );
+    // Exhausted: fewer units approved than billed.
+    s.approved = Some(vec![on_file("0.5", &around(-5), &around(5))]);
+    assert!(
+        messages(&s, &input)[0].contains("exhausted"),
+        "{:?}",
+        messages(&s, &input)
+    );
+    // Units other claims billed count too.
+    let mut shared = on_file("1.5", &around(-5), &around(5));
+    shared.services[0].used_elsewhere = Decimal::ONE;
+    s.approved = Some(vec![shared]);
+    let m = messages(&s, &input);
+    assert!(m[0].contains("other claims already billed 1"), "{m:?}");
+    // Another procedure only.
+    let mut other = on_file("1", &around(-5), &around(5));
+    other.services[0].procedure_code = "99999".into();
+    s.approved = Some(vec![other]);
+    assert!(messages(&s, &input)[0].contains("does not certify procedure"));
 }

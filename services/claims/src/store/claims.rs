@@ -233,6 +233,37 @@ fn join<T: ToString>(items: &[T]) -> String {
         .join(",")
 }
 impl SqlClaimStore {
+    /// See [`super::ClaimStore::authorization_units_used`]; one query per number (a claim
+    /// quotes one or two).
+    pub(super) async fn units_under_authorizations(
+        &self,
+        tenant: &TenantId,
+        numbers: &[String],
+        except: ClaimId,
+    ) -> Result<Vec<(String, String, Decimal)>, ClaimStoreError> {
+        const SQL: &str = "SELECT l.procedure_code, l.units FROM claim_lines l \
+             JOIN claims c ON c.tenant_id = l.tenant_id AND c.id = l.claim_id \
+             WHERE l.tenant_id = $1 AND l.prior_authorization_number = $2 AND l.claim_id <> $3 \
+             AND c.status NOT IN ('VOID', 'REJECTED', 'DENIED')";
+        let mut out = Vec::new();
+        for number in numbers {
+            let rows: Vec<(String, String)> = with_db!(self.db, |pool| {
+                sqlx::query_as(SQL)
+                    .bind(tenant.as_str())
+                    .bind(number)
+                    .bind(except.to_string())
+                    .fetch_all(pool)
+                    .await?
+            });
+            for (code, units) in rows {
+                let units = Decimal::from_str_exact(&units)
+                    .map_err(|e| corrupt("claim line units", format!("{units:?}: {e}")))?;
+                out.push((number.clone(), code, units));
+            }
+        }
+        Ok(out)
+    }
+
     /// Writes a new DRAFT claim with its diagnoses, lines and first history entry in `tx`.
     pub(super) async fn insert_claim(
         &self,

@@ -178,6 +178,16 @@ pub trait ClaimStore: FollowUpStore + Send + Sync {
         at: i64,
     ) -> Result<(), ClaimStoreError>;
 
+    /// Returns (number, procedure code, units) of every line of the tenant's other claims (not
+    /// `except`, not VOID, REJECTED or DENIED) that carries one of `numbers` as its own prior
+    /// authorization number: the units those claims already billed under it.
+    async fn authorization_units_used(
+        &self,
+        tenant: &TenantId,
+        numbers: &[String],
+        except: ClaimId,
+    ) -> Result<Vec<(String, String, rust_decimal::Decimal)>, ClaimStoreError>;
+
     /// Returns the claim with this id, or `None` when the tenant has none.
     async fn get_claim(
         &self,
@@ -423,6 +433,16 @@ impl ClaimStore for SqlClaimStore {
         at: i64,
     ) -> Result<(), ClaimStoreError> {
         scrub::replace(tx, tenant, claim_id, findings, at).await
+    }
+
+    async fn authorization_units_used(
+        &self,
+        tenant: &TenantId,
+        numbers: &[String],
+        except: ClaimId,
+    ) -> Result<Vec<(String, String, rust_decimal::Decimal)>, ClaimStoreError> {
+        self.units_under_authorizations(tenant, numbers, except)
+            .await
     }
 
     async fn get_claim(

@@ -370,6 +370,11 @@ pub fn professional_claim(
                 .collect(),
             service_date: DateRange::day(l.service_date),
             line_control_number: Some(l.line_control_number.clone()),
+            // 2400 REF*G1 only when it differs from the claim's 2300 REF*G1.
+            prior_authorization: l
+                .prior_authorization_number
+                .clone()
+                .filter(|n| claim.details.prior_authorization_number.as_ref() != Some(n)),
             drug: None,
             attachments: Vec::new(),
             note: None,

@@ -7,10 +7,10 @@ use crate::error::ErrorKind;
 use crate::model::DateRange;
 use crate::model::claim::{
     Accident, Adjustment, AmbulanceTransport, Attachment, InstitutionalLine, LineAdjudication,
-    Note, Procedure, ProfessionalLine, RelatedCause,
+    Note, ProfessionalLine, RelatedCause,
 };
 use crate::segment::Segment;
-use crate::transactions::read::{Problems, components, opt, text};
+use crate::transactions::read::{Problems, components, opt, procedure, text};
 
 /// Reads a CAS segment: group then (reason, amount, quantity) triplets.
 pub(crate) fn read_cas(seg: &Segment<'_>, p: &mut Problems) -> Vec<Adjustment> {
@@ -36,20 +36,6 @@ pub(crate) fn read_cas(seg: &Segment<'_>, p: &mut Problems) -> Vec<Adjustment> {
     out
 }
 
-fn procedure_of(seg: &Segment<'_>, n: usize) -> Procedure {
-    let c = components(seg, n);
-    let mut it = c.into_iter();
-    let qualifier = it.next().unwrap_or_default();
-    let code = it.next().unwrap_or_default();
-    // Components 3..6 are modifiers; 7 is a description, which the model does not hold.
-    let modifiers = it.take(4).filter(|m| !m.is_empty()).collect();
-    Procedure {
-        qualifier,
-        code,
-        modifiers,
-    }
-}
-
 pub(super) fn read_sv1(seg: &Segment<'_>, p: &mut Problems) -> Option<ProfessionalLine> {
     let charge = p.req_decimal(seg, 2, "SV102")?;
     let units = p.req_decimal(seg, 4, "SV104")?;
@@ -69,7 +55,7 @@ pub(super) fn read_sv1(seg: &Segment<'_>, p: &mut Problems) -> Option<Profession
         }
     }
     Some(ProfessionalLine {
-        procedure: procedure_of(seg, 1),
+        procedure: procedure(seg, 1),
         charge,
         unit_basis: text(seg, 3),
         units,
@@ -77,6 +63,7 @@ pub(super) fn read_sv1(seg: &Segment<'_>, p: &mut Problems) -> Option<Profession
         diagnosis_pointers: pointers,
         service_date: DateRange::day(NaiveDate::default()),
         line_control_number: None,
+        prior_authorization: None,
         drug: None,
         attachments: Vec::new(),
         note: None,
@@ -91,7 +78,7 @@ pub(super) fn read_sv2(seg: &Segment<'_>, p: &mut Problems) -> Option<Institutio
     let procedure = if seg.bytes(2).is_empty() {
         None
     } else {
-        Some(procedure_of(seg, 2))
+        Some(procedure(seg, 2))
     };
     Some(InstitutionalLine {
         revenue_code: text(seg, 1),
@@ -112,7 +99,7 @@ pub(super) fn read_svd(seg: &Segment<'_>, p: &mut Problems) -> Option<LineAdjudi
     Some(LineAdjudication {
         payer_id: text(seg, 1),
         paid_amount: paid,
-        procedure: procedure_of(seg, 3),
+        procedure: procedure(seg, 3),
         revenue_code: opt(seg, 4),
         units,
         adjustments: Vec::new(),

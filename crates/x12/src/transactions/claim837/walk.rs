@@ -347,6 +347,13 @@ pub(super) fn walk<'a>(set: &TransactionSet<'a>) -> (ClaimSetHeader, Vec<Draft<'
                             }
                         }
                     }
+                    (Loop::Line, "G1") => {
+                        if let (Some(d), &LineDraft::Professional(i)) = (drafts.last_mut(), &line)
+                            && let Some(l) = d.plines.get_mut(i)
+                        {
+                            l.prior_authorization = opt(seg, 2);
+                        }
+                    }
                     (Loop::Line, "6R") => {
                         if let Some(d) = drafts.last_mut() {
                             match line {

@@ -36,6 +36,7 @@ use tracing::info;
 use crate::catalog::Catalog;
 use crate::claim_rules::{self, AcceptedLookup, ReceivedClaim, Rejection};
 use crate::handler::Parties;
+use crate::payment::Payments;
 
 /// A claim payer-sim received, with the status its 277CA gave it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,10 +127,12 @@ pub enum IntakeError {
     Unwritable(#[from] WriteError),
 }
 
-/// The claim front end's state: received claims and files for pickup.
+/// The claim front end's state: received claims and files for pickup, and the payment of the
+/// accepted claims ([`Payments`]).
 #[derive(Default)]
 pub struct ClaimFront {
     state: Mutex<State>,
+    payments: Payments,
 }
 
 impl std::fmt::Debug for ClaimFront {
@@ -139,9 +142,42 @@ impl std::fmt::Debug for ClaimFront {
 }
 
 impl ClaimFront {
-    /// Returns an empty front end.
+    /// Returns an empty front end paying accepted claims at once.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Returns an empty front end paying accepted claims as `payments` says (lag, deposit file).
+    pub fn with_payments(payments: Payments) -> Self {
+        Self {
+            state: Mutex::default(),
+            payments,
+        }
+    }
+
+    /// Returns the payment state: claims waiting, deposits made.
+    pub fn payments(&self) -> &Payments {
+        &self.payments
+    }
+
+    /// Adjudicates and pays `submitter`'s claims due at `now`, queueing the 835s behind the files
+    /// already waiting; returns how many 835 files were queued.
+    pub fn settle_due(
+        &self,
+        catalog: &Catalog,
+        submitter: &str,
+        now: NaiveDateTime,
+        sender_id: &str,
+        control: &mut dyn FnMut() -> u32,
+    ) -> Result<usize, WriteError> {
+        let files = self
+            .payments
+            .settle(catalog, submitter, now, sender_id, control)?;
+        let n = files.len();
+        if n > 0 {
+            self.queue(submitter, files);
+        }
+        Ok(n)
     }
 
     /// Takes in one 837 payload from `submitter`: writes the TA1 / 999 / 277CA files and queues
@@ -258,9 +294,16 @@ impl ClaimFront {
                 r.claim.total_charge,
             ));
         }
+        // Queued for payment once their acknowledgements are queued, so the 835 never comes first.
+        let accepted: Vec<ClaimRecord> = new_claims
+            .iter()
+            .filter(|r| r.is_accepted())
+            .cloned()
+            .collect();
         state.claims.extend(new_claims);
         drop(state);
         self.queue(submitter, files);
+        self.payments.enqueue(&accepted, now);
         info!(
             groups = summary.groups.len(),
             accepted = summary.accepted,
@@ -279,10 +322,18 @@ impl ClaimFront {
             .extend(files);
     }
 
-    /// Returns the oldest file waiting for `submitter`, without removing it.
+    /// Returns the file to offer `submitter` next, without removing it: the oldest
+    /// acknowledgement (TA1, 999, 277CA), else the oldest 835. Acknowledgements never wait behind
+    /// a payment, so a client that takes only acknowledgements is never blocked by an 835 it
+    /// leaves for another (medbill's claims and remittance services share a route).
     pub fn next_file(&self, submitter: &str) -> Option<ResultFile> {
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.pickup.get(submitter)?.front().cloned()
+        let queue = state.pickup.get(submitter)?;
+        queue
+            .iter()
+            .find(|f| f.payload_type.as_str() != crate::payment::ERA_PAYLOAD_TYPE)
+            .or_else(|| queue.front())
+            .cloned()
     }
 
     /// Removes the file `file_id` of `submitter`; returns whether it was waiting.
@@ -344,7 +395,7 @@ impl ClaimFront {
     }
 }
 
-fn file(payload_type: PayloadType, text: String) -> ResultFile {
+pub(crate) fn file(payload_type: PayloadType, text: String) -> ResultFile {
     let contents = Bytes::from(text);
     ResultFile {
         file_id: medbill_connect::envelope::checksum(&contents),

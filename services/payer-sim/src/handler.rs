@@ -297,6 +297,16 @@ impl SimHandler {
             });
         }
         if request.payload_type == PayloadType::BATCH_RESULTS_RETRIEVAL {
+            // Claims due for payment are paid first, their 835s queued behind waiting files.
+            self.claims
+                .settle_due(
+                    &self.catalog,
+                    sender,
+                    Utc::now().naive_utc(),
+                    &self.sender_id,
+                    &mut || self.next_control(),
+                )
+                .map_err(unwritable)?;
             return Ok(match self.claims.next_file(sender) {
                 Some(file) => HandlerReply {
                     payload_type: file.payload_type,

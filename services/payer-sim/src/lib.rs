@@ -40,6 +40,7 @@ pub mod claims;
 pub mod config;
 pub mod faults;
 pub mod handler;
+pub mod payment;
 pub mod status;
 
 use std::net::SocketAddr;
@@ -59,6 +60,7 @@ pub use claims::{ClaimFront, ClaimRecord, ResultFile};
 pub use config::{AcceptedCredentialConfig, DEFAULT_LISTEN, PayerSimConfig, SECTION, TlsFiles};
 pub use faults::{Fault, Faults};
 pub use handler::SimHandler;
+pub use payment::{Deposit, Payments};
 
 /// Why payer-sim could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +145,11 @@ impl PayerSimHandle {
     /// Returns the claim with payer claim control number `number` (277CA REF*1K).
     pub fn claim_by_payer_number(&self, number: &str) -> Option<ClaimRecord> {
         self.claims.claim_by_payer_number(number)
+    }
+
+    /// Returns the deposits payer-sim's payments made so far (what the payees' banks show).
+    pub fn deposits(&self) -> Vec<Deposit> {
+        self.claims.payments().deposits()
     }
 
     /// Returns the fault switches (changes apply to the next request).
@@ -242,7 +249,10 @@ pub async fn start_with_catalog(
     let faults = Faults::new(config.fault.clone());
     let requests = Arc::new(AtomicU64::new(0));
     let payer_ids = catalog.payer_ids().into_iter().map(str::to_owned).collect();
-    let claims = Arc::new(ClaimFront::new());
+    let claims = Arc::new(ClaimFront::with_payments(Payments::new(
+        Duration::from_secs(config.adjudication_lag_secs),
+        config.deposit_file.clone(),
+    )));
     let handler = handler::SimHandler::new(
         Arc::new(catalog),
         faults.clone(),

@@ -645,3 +645,77 @@ async fn acknowledgements_are_offered_before_an_835_left_waiting() -> Result<()>
     sim.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_276_after_payment_is_answered_finalized_with_the_amount_paid() -> Result<()> {
+    use medbill_x12::model::claim_status::StatusClaimQuery;
+    use medbill_x12::transactions::claim_status277::read_277;
+
+    let sim = start(PayerSimConfig::default()).await?;
+    let conn = connection(&sim, "MEDBILL01")?;
+    let day = recent();
+    let claims = vec![
+        bill(
+            "PCN-S1",
+            "SIMPPO",
+            "SPX100000001",
+            day,
+            &[("99214", &[], 10, "2000")],
+        ),
+        bill(
+            "PCN-S2",
+            "SIMPPO",
+            "SPX100000001",
+            day,
+            &[("70450", &[], 1, "900")],
+        ),
+    ];
+    submit(&conn, batch(claims, 81)).await?;
+    let eras = eras(&pick_up(&conn).await?);
+    let number = |pcn: &str, status: &str| {
+        clp(&eras, pcn, status)
+            .payer_claim_control_number
+            .as_deref()
+            .map(str::to_owned)
+    };
+    let mut q = samples::claim_status_inquiry();
+    q.payer_id = "SIMPPO".into();
+    q.member_id = "SPX100000001".into();
+    q.claims = [
+        ("T-PAID", "PCN-S1", number("PCN-S1", "1")),
+        ("T-DENIED", "PCN-S2", number("PCN-S2", "4")),
+    ]
+    .into_iter()
+    .map(|(trace, pcn, n)| StatusClaimQuery {
+        trace_number: trace.into(),
+        payer_claim_number: n,
+        bill_type: None,
+        patient_control_number: Some(pcn.into()),
+        total_charge: None,
+        service_date: Some(DateRange::day(day)),
+    })
+    .collect();
+    let text = write::claim_status_interchange(
+        Separators::default(),
+        &Envelope::test_default(9, 9, 1),
+        &q,
+    )?;
+    let answer = conn
+        .exchange(PayloadType::X12_276_REQUEST, Bytes::from(text))
+        .await?;
+    let doc = Document::parse(&answer.payload);
+    let (_, _, set) = doc.sets().next().context("a 277")?;
+    let r = read_277(set);
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    let stc = |i: usize| {
+        let s = &r.value.claims[i].statuses[0];
+        (
+            format!("{}:{}", s.codes[0].category, s.codes[0].status),
+            s.paid,
+        )
+    };
+    assert_eq!(stc(0), ("F1:65".to_owned(), Some(dec("200"))));
+    assert_eq!(stc(1), ("F2:107".to_owned(), Some(Decimal::ZERO)));
+    sim.shutdown().await?;
+    Ok(())
+}

@@ -65,6 +65,20 @@ pub struct Deposit {
     pub submitter: String,
 }
 
+/// How a claim was finally adjudicated: what a 276 is answered with (277 STC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// STC01-1: `F1` paid, `F4` adjudicated with nothing to pay (the patient owes it), `F2`
+    /// denied, `F3` revised (reversed by a corrected claim).
+    pub category: &'static str,
+    /// STC01-2: `65` paid, else `107` processed according to contract provisions.
+    pub status: &'static str,
+    /// What was paid (CLP04).
+    pub paid: Money,
+    /// The payment day.
+    pub date: NaiveDate,
+}
+
 struct Pending {
     due: NaiveDateTime,
     record: ClaimRecord,
@@ -94,6 +108,8 @@ struct Ledger {
     forward: HashMap<(String, String, String), Money>,
     payments: u64,
     deposits: Vec<Deposit>,
+    /// By payer claim number.
+    outcomes: HashMap<String, Outcome>,
 }
 
 /// Adjudication and payment state (in memory for the life of the process).
@@ -138,6 +154,7 @@ struct Pass {
     standing: HashMap<String, Standing>,
     /// The services of `standing`, for duplicate detection without a scan.
     services: HashSet<ServiceKey>,
+    outcomes: Vec<(String, Outcome)>,
     forward: HashMap<(String, String, String), Money>,
 }
 
@@ -199,6 +216,11 @@ impl Payments {
     /// Returns how many accepted claims wait for adjudication.
     pub fn pending(&self) -> usize {
         self.lock().pending.len()
+    }
+
+    /// Returns how the claim with payer claim number `number` was adjudicated, once it was.
+    pub fn outcome(&self, number: &str) -> Option<Outcome> {
+        self.lock().outcomes.get(number).copied()
     }
 
     /// Returns every deposit made so far, oldest first.
@@ -322,6 +344,15 @@ impl Payments {
                         moved.0 -= s.deductible;
                         moved.1 -= s.out_of_pocket;
                         pass.reversed.insert(replaced.to_owned());
+                        pass.outcomes.push((
+                            replaced.to_owned(),
+                            Outcome {
+                                category: "F3",
+                                status: "107",
+                                paid: Money::ZERO,
+                                date: today,
+                            },
+                        ));
                     }
                     None => {
                         // Not paid yet: the replacement takes its place.
@@ -360,6 +391,20 @@ impl Payments {
                     -interest,
                 ));
             }
+            let (category, status) = match (decision.status(), decision.paid().is_positive()) {
+                ("4", _) => ("F2", "107"),
+                (_, true) => ("F1", "65"),
+                (_, false) => ("F4", "107"),
+            };
+            pass.outcomes.push((
+                number.clone(),
+                Outcome {
+                    category,
+                    status,
+                    paid: decision.paid(),
+                    date: today,
+                },
+            ));
             if decision.status() == "1" {
                 let moved = pass
                     .met
@@ -524,6 +569,7 @@ fn commit(ledger: &mut Ledger, catalog: &Catalog, pass: Pass, sets: u64) {
         }
     }
     ledger.forward.extend(pass.forward);
+    ledger.outcomes.extend(pass.outcomes);
     ledger.payments += sets;
 }
 

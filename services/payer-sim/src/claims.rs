@@ -18,7 +18,7 @@
 //! and waiting files.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use chrono::{NaiveDate, NaiveDateTime};
@@ -77,7 +77,7 @@ pub struct ResultFile {
 #[derive(Default)]
 struct State {
     /// Every claim received and answered, in arrival order.
-    claims: Vec<ClaimRecord>,
+    claims: Vec<Arc<ClaimRecord>>,
     /// Claims accepted so far, for REF*1K numbering.
     accepted_count: u64,
     /// (submitter, CLM01, total charge) of every accepted claim in `claims`: duplicate
@@ -88,7 +88,10 @@ struct State {
 }
 
 /// Claims accepted before this interchange (by key) and those decided earlier in it.
-struct Duplicates<'a>(&'a HashSet<(String, String, Decimal)>, &'a [ClaimRecord]);
+struct Duplicates<'a>(
+    &'a HashSet<(String, String, Decimal)>,
+    &'a [Arc<ClaimRecord>],
+);
 
 impl AcceptedLookup for Duplicates<'_> {
     fn is_duplicate(&self, submitter: &str, pcn: &str, total: Decimal) -> bool {
@@ -219,7 +222,7 @@ impl ClaimFront {
         }
 
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let mut new_claims: Vec<ClaimRecord> = Vec::new();
+        let mut new_claims: Vec<Arc<ClaimRecord>> = Vec::new();
         for group in &interchange.groups {
             // Read each set once: its problems go into the 999, its claims into the 277CA.
             let mut problems: Vec<X12Error> = doc.problems.clone();
@@ -268,7 +271,7 @@ impl ClaimFront {
                     } else {
                         summary.rejected += 1;
                     }
-                    new_claims.push(record.clone());
+                    new_claims.push(Arc::new(record.clone()));
                     records.push(record);
                 }
                 let ack277 = acknowledgment(
@@ -295,7 +298,7 @@ impl ClaimFront {
             ));
         }
         // Queued for payment once their acknowledgements are queued, so the 835 never comes first.
-        let accepted: Vec<ClaimRecord> = new_claims
+        let accepted: Vec<Arc<ClaimRecord>> = new_claims
             .iter()
             .filter(|r| r.is_accepted())
             .cloned()
@@ -360,7 +363,7 @@ impl ClaimFront {
             .claims
             .iter()
             .filter(|r| r.is_accepted())
-            .cloned()
+            .map(|r| ClaimRecord::clone(r))
             .collect()
     }
 
@@ -371,7 +374,7 @@ impl ClaimFront {
             .claims
             .iter()
             .find(|r| r.payer_claim_number.as_deref() == Some(number))
-            .cloned()
+            .map(|r| ClaimRecord::clone(r))
     }
 
     /// Returns the latest claim received for `payer_id` with this member id and CLM01.
@@ -391,7 +394,7 @@ impl ClaimFront {
                     && r.claim.member_id == member_id
                     && r.claim.patient_control_number == pcn
             })
-            .cloned()
+            .map(|r| ClaimRecord::clone(r))
     }
 }
 

@@ -26,7 +26,7 @@ pub mod remit;
 use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 use medbill_domain::Money;
@@ -81,7 +81,8 @@ pub struct Outcome {
 
 struct Pending {
     due: NaiveDateTime,
-    record: ClaimRecord,
+    /// Shared with the front end's record of the claim (not a copy).
+    record: Arc<ClaimRecord>,
 }
 
 /// A service paid on a claim still standing: payer, member, code, modifiers, date.
@@ -200,7 +201,7 @@ impl Payments {
     }
 
     /// Queues the accepted claims among `records` for adjudication `lag` after `now`.
-    pub fn enqueue(&self, records: &[ClaimRecord], now: NaiveDateTime) {
+    pub fn enqueue(&self, records: &[Arc<ClaimRecord>], now: NaiveDateTime) {
         let due = now
             .checked_add_signed(self.lag)
             .unwrap_or(NaiveDateTime::MAX);

@@ -11,7 +11,9 @@
 //!
 //! It also takes 837P/837I batches in CORE batch mode and keeps a TA1, 999s and 277CAs for
 //! pickup ([`claims`], edits in [`claim_rules`]), and answers 276 inquiries with 277s from the
-//! claims it received ([`status`]).
+//! claims it received ([`status`]). Accepted claims are adjudicated from the catalog and paid in
+//! balanced 835s queued for pickup, with deposit records ([`payment`]); the accumulators they move
+//! show in the next 271.
 //!
 //! [`Faults`] switch on misbehaviour at start or at run time: AAA 42, HTTP 503, CORE
 //! `Receiver Down`, a delay, a garbage answer, an answer about another member.

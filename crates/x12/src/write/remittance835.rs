@@ -52,7 +52,7 @@ const METHODS: &[&str] = &["ACH", "BOP", "CHK", "FWT", "NON"];
 const CLAIM_STATUS: &[&str] = &["1", "2", "3", "4", "19", "20", "21", "22", "23", "25"];
 const ADJUSTMENT_GROUPS: &[&str] = &["CO", "CR", "OA", "PI", "PR"];
 
-/// Writes one 835 set (ST..SE) into an open group (GS01 `HP`, GS08 [`VERSION`]).
+/// Writes one 835 set (ST..SE) into an open group (GS01 `HP`, GS08 `005010X221A1`).
 pub fn write_835(
     w: &mut X12Writer,
     advice: &RemittanceAdvice<'_>,

@@ -39,7 +39,8 @@ async fn submit(c: &mut Claims, key: &str) -> anyhow::Result<claims::SubmitClaim
 
 medbill_storage::conformance_tests! {
     async fn a_claim_goes_from_the_ehr_to_the_payer_and_back(env: TestEnv) -> anyhow::Result<()> {
-        let suite = common::start_tuned(&env, Target::All, |c| c.with_value("claims.submission.acknowledgement_poll_secs", 1)).await?;
+        // payer-sim pays nothing here: these tests make their own 835s (or none).
+        let suite = common::start_tuned(&env, Target::All, |c| c.with_value("claims.submission.acknowledgement_poll_secs", 1).with_value("payer_sim.adjudication_lag_secs", 86_400)).await?;
         let url = suite.handle.url();
         let mut c = ClaimsServiceClient::new(channel_to(&url, Caller::TenantA));
 

@@ -214,7 +214,8 @@ async fn outbox_rows(db: &Database, destination: &str) -> anyhow::Result<Vec<(St
 
 medbill_storage::conformance_tests! {
     async fn an_835_is_matched_posted_once_and_reaches_the_claims(env: TestEnv) -> anyhow::Result<()> {
-        let suite = common::start_tuned(&env, Target::All, |c| c.with_value("claims.submission.acknowledgement_poll_secs", 1)).await?;
+        // payer-sim pays nothing here: these tests make their own 835s (or none).
+        let suite = common::start_tuned(&env, Target::All, |c| c.with_value("claims.submission.acknowledgement_poll_secs", 1).with_value("payer_sim.adjudication_lag_secs", 86_400)).await?;
         let url = suite.handle.url();
         let mut c = ClaimsServiceClient::new(channel_to(&url, Caller::TenantA));
         let mut r = RemittanceServiceClient::new(channel_to(&url, Caller::TenantA));
@@ -435,7 +436,8 @@ medbill_storage::conformance_tests! {
         // Claims (with eligibility and payer-sim) run as the binary runs them; remittance's store,
         // posting worker and relay are driven by hand so the "crash" falls between posting and
         // delivery.
-        let suite = common::start_tuned(&env, Target::All, |c| c.with_value("claims.submission.acknowledgement_poll_secs", 1)).await?;
+        // payer-sim pays nothing here: these tests make their own 835s (or none).
+        let suite = common::start_tuned(&env, Target::All, |c| c.with_value("claims.submission.acknowledgement_poll_secs", 1).with_value("payer_sim.adjudication_lag_secs", 86_400)).await?;
         let url = suite.handle.url();
         let mut c = ClaimsServiceClient::new(channel_to(&url, Caller::TenantA));
         register_provider(&mut c, billing_provider()).await?;

@@ -1,10 +1,12 @@
 //! `medbill serve` run as a process: where it listens, what a bind failure says, how a
-//! configuration error is printed, the log format chosen, and what split mode says at start.
+//! configuration error is printed, the log format chosen, what split mode says at start, TLS,
+//! `medbill health`, and the zero-setup binary paying a claim end to end.
 
 mod common;
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
 
 use common::{connects, failure, free_addr, medbill, stdout_until, stop};
 
@@ -315,4 +317,174 @@ fn a_tls_listener_with_client_certificates_answers_medbill_health_only_with_one(
     assert!(mutual.status.success(), "{mutual:?}");
     assert!(!no_cert.status.success(), "{no_cert:?}");
     assert!(!plaintext.status.success(), "{plaintext:?}");
+}
+
+/// Waits (up to 30 s) until `check` returns `Some`.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The zero-setup binary pays claims: `medbill serve --target all` with nothing but a data
+/// directory and two poll intervals; a claim created, scrubbed and submitted through the gRPC
+/// clients is accepted and paid by the payer-sim inside, its 835 retrieved and posted by
+/// remittance, and the copay reaches the patient's ledger.
+#[test]
+fn the_zero_setup_binary_pays_a_claim_and_posts_the_copay() {
+    use medbill_proto::claims::v1 as claims;
+    use medbill_proto::collections::v1 as collections;
+    use medbill_proto::eligibility::v1 as eligibility;
+    use medbill_testkit::fixtures::{billing_provider, patient_demographics, register_provider};
+    use medbill_testkit::{Caller, channel_to};
+
+    let dir = tempfile::tempdir().expect("a data directory");
+    let addr = free_addr();
+    let mut cmd = medbill(&[
+        "--target",
+        "all",
+        "--listen",
+        &addr.to_string(),
+        "--data-dir",
+        &dir.path().display().to_string(),
+    ]);
+    cmd.env("MEDBILL_PAYER_SIM__LISTEN", "127.0.0.1:0")
+        .env("MEDBILL_CLAIMS__SUBMISSION__ACKNOWLEDGEMENT_POLL_SECS", "1")
+        .env("MEDBILL_REMITTANCE__ERA_PICKUP__POLL_SECS", "1");
+    let mut child = cmd.spawn().expect("medbill starts");
+    // Its output is read to the end while it runs: a closed or full pipe would stop it.
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let started = stdout
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains("medbill listening on"));
+    assert!(started, "medbill ended before listening");
+    std::thread::spawn(move || stdout.for_each(drop));
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let url = format!("http://{addr}");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let mut elig = eligibility::eligibility_service_client::EligibilityServiceClient::new(
+            channel_to(&url, Caller::Anonymous),
+        );
+        let coverage = elig
+            .create_coverage(eligibility::CreateCoverageRequest {
+                idempotency_key: "cov-zero".into(),
+                patient_ref: "ehr-zero".into(),
+                payer_id: "SIMPPO".into(),
+                payer_name: "SIMULATED PPO HEALTH".into(),
+                coverage_order: eligibility::CoverageOrder::Primary.into(),
+                member_id: "SPX100000001".into(),
+                subscriber_first_name: "AVERY".into(),
+                subscriber_last_name: "TESTPATIENT".into(),
+                subscriber_birth_date: "1985-03-14".into(),
+                effective_date: "2026-01-01".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("a coverage")
+            .into_inner()
+            .coverage
+            .expect("a coverage")
+            .id;
+        let mut c = claims::claims_service_client::ClaimsServiceClient::new(channel_to(
+            &url,
+            Caller::Anonymous,
+        ));
+        register_provider(&mut c, billing_provider())
+            .await
+            .expect("a provider");
+        let claim = c
+            .create_claim(claims::CreateClaimRequest {
+                idempotency_key: "c-zero".into(),
+                claim: Some(claims::ClaimInput {
+                    patient_control_number: "ZERO-1".into(),
+                    claim_type: claims::ClaimType::Professional.into(),
+                    coverage_id: coverage,
+                    payer_id: "SIMPPO".into(),
+                    patient_ref: "ehr-zero".into(),
+                    billing_provider_npi: billing_provider().npi,
+                    place_of_service: "11".into(),
+                    diagnoses: vec!["I10".into()],
+                    lines: vec![claims::ClaimLine {
+                        procedure_code: "99213".into(),
+                        charge: "130.00".into(),
+                        units: "1".into(),
+                        service_date: "2026-05-04".into(),
+                        diagnosis_pointers: vec![1],
+                        ..Default::default()
+                    }],
+                    demographics: Some(patient_demographics()),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("a claim")
+            .into_inner()
+            .claim
+            .expect("a claim");
+        let scrubbed = c
+            .scrub_claim(claims::ScrubClaimRequest {
+                idempotency_key: "s-zero".into(),
+                claim_id: claim.id.clone(),
+            })
+            .await
+            .expect("scrubbed")
+            .into_inner();
+        assert!(scrubbed.passed, "{:?}", scrubbed.findings);
+        c.submit_claims(claims::SubmitClaimsRequest {
+            idempotency_key: "sub-zero".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("submitted");
+        let id = claim.id.clone();
+        let paid = eventually("the claim PAID", || {
+            let mut c = c.clone();
+            let id = id.clone();
+            async move {
+                let claim = c
+                    .get_claim(claims::GetClaimRequest { id })
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .claim?;
+                (claim.status() == claims::ClaimStatus::Paid).then_some(claim)
+            }
+        })
+        .await;
+        assert_eq!(paid.patient_control_number, "ZERO-1");
+        // 99213 at SIMPPO: 100.00 allowed, 25.00 copay (PR-3), 75.00 paid.
+        let ledger = collections::collections_service_client::CollectionsServiceClient::new(
+            channel_to(&url, Caller::Anonymous),
+        );
+        eventually("the copay on the ledger", || {
+            let mut l = ledger.clone();
+            async move {
+                let accounts = l
+                    .list_accounts(collections::ListAccountsRequest {
+                        patient_ref: "ehr-zero".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .accounts;
+                accounts.iter().any(|a| a.balance == "25.00").then_some(())
+            }
+        })
+        .await;
+    });
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -52,6 +52,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             write::ack_interchange(sep, &env, &samples::functional_ack())?,
         ),
         (
+            "835.x12",
+            write::remittance_interchange(sep, &env, &samples::remittance())?,
+        ),
+        (
             "ta1.x12",
             write::ta1_interchange(sep, &interchange, &samples::interchange_ack())?,
         ),

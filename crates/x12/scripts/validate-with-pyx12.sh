@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Independent validation of the X12 writers with pyx12's x12valid (PyPI, BSD licence).
 #
-# Generates the example 837P, 837I and 999 interchanges with our writers
+# Generates the example 837P, 837I, 835 and 999 interchanges with our writers
 # (`cargo run -p medbill-x12 --example write_samples -- DIR`) and the 999s and 277CAs payer-sim
-# answers to sample 837P and 837I batches (`cargo run -p medbill-payer-sim --example
-# write_acknowledgments -- DIR`), and the 837s the claims service's own writer makes from sample
+# answers to sample 837P and 837I batches, with the 835s it pays them with by EFT and by check
+# (`cargo run -p medbill-payer-sim --example write_acknowledgments -- DIR`), and the 837s the claims service's own writer makes from sample
 # claims: a COB secondary claim (837P and 837I, with 2320/2330/2430), a corrected claim
 # (frequency 7), a void (frequency 8) and a claim with prior authorization numbers at claim and line
 # level (REF*G1 in 2300 and 2400) (`cargo run -p medbill-claims --example write_claims --
@@ -38,8 +38,9 @@ cargo run --quiet -p medbill-claims --example write_claims -- "$out" >/dev/null
 
 failed=()
 passed=()
-names=(837p 837i 999 sim-999-accepted sim-277ca sim-999-837i sim-277ca-837i
-  claims-837p-cob claims-837i-cob claims-837p-corrected claims-837i-void claims-837p-authorized)
+names=(837p 837i 999 835 sim-999-accepted sim-277ca sim-999-837i sim-277ca-837i
+  sim-835-eft sim-835-check claims-837p-cob claims-837i-cob claims-837p-corrected claims-837i-void
+  claims-837p-authorized)
 for name in "${names[@]}"; do
   file="$out/$name.x12"
   if [ ! -s "$file" ]; then
@@ -55,7 +56,10 @@ for name in "${names[@]}"; do
   "$python" -m pyx12.scripts.x12valid "$file" >"$log" 2>&1
   rc=$?
   set -e
-  if [ "$rc" -eq 0 ] && grep -q "^$file: OK$" "$log" && ! grep -q "ERROR" "$log"; then
+  # pyx12 4.0.0 cannot build its own 999 for a set without ST03, which the 835 guide marks not
+  # used: that one message (and its traceback, which has no ERROR line) is not a finding.
+  errors="$(grep "ERROR" "$log" | grep -v "ERROR Failed to create 999 response$" || true)"
+  if [ "$rc" -eq 0 ] && grep -q "^$file: OK$" "$log" && [ -z "$errors" ]; then
     echo "ok   $name"
     passed+=("$name")
   else

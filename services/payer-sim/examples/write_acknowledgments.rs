@@ -4,12 +4,15 @@
 //! Usage: `cargo run -p medbill-payer-sim --example write_acknowledgments -- DIR`
 //!
 //! Files: `sim-999-accepted.x12`, `sim-277ca.x12` (one accepted and one rejected claim) from the
-//! 837P, and `sim-277ca-837i.x12` from the 837I.
+//! 837P, and `sim-277ca-837i.x12` from the 837I; then the 835s paying the accepted claims:
+//! `sim-835-eft.x12` (SIMPPO, EFT: the 837P and 837I claims) and `sim-835-check.x12` (SIMHMO,
+//! check: one more 837P claim).
 
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use medbill_connect::PayloadType;
+use medbill_payer_sim::payment::ERA_PAYLOAD_TYPE;
 use medbill_payer_sim::{Catalog, ClaimFront};
 use medbill_x12::model::PersonName;
 use medbill_x12::model::claim::ProfessionalClaim;
@@ -102,6 +105,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if names.next().is_some() {
         return Err("payer-sim wrote fewer files than expected".into());
+    }
+
+    let mut hmo = samples::professional_set();
+    let mut c = professional("PCN-CHECK", "HMO0000001");
+    c.payer.id = "SIMHMO".into();
+    c.subscriber.name = PersonName::new("PLACEHOLDER", "QUINN");
+    hmo.claims = vec![c];
+    let h837 = write::professional_interchange(
+        Separators::default(),
+        &Envelope::test_default(3, 3, 1),
+        &hmo,
+    )?;
+    front.intake(
+        &catalog,
+        "SAMPLES",
+        h837.as_bytes(),
+        now,
+        "MEDBILLSIM",
+        &mut next,
+    )?;
+    front.settle_due(&catalog, "SAMPLES", now, "MEDBILLSIM", &mut next)?;
+    let mut eras = ["sim-835-eft.x12", "sim-835-check.x12"].into_iter();
+    while let Some(file) = front.next_file("SAMPLES") {
+        if file.payload_type.as_str() == ERA_PAYLOAD_TYPE {
+            let name = eras.next().ok_or("more 835s than expected")?;
+            let text = String::from_utf8(file.contents.to_vec())?.replace('~', "~\n");
+            std::fs::write(dir.join(name), text)?;
+        }
+        front.acknowledge("SAMPLES", &file.file_id);
+    }
+    if eras.next().is_some() {
+        return Err("payer-sim wrote fewer 835s than expected".into());
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ use medbill_x12::model::eligibility::{
 use medbill_x12::model::{DateRange, PartyName, PersonName};
 use medbill_x12::write::is_valid_npi;
 
-use crate::catalog::{Catalog, Member};
+use crate::catalog::{Catalog, Member, Met};
 
 /// The service type asked when EQ01 is missing: health benefit plan coverage.
 pub const PLAN_COVERAGE: &str = "30";
@@ -58,7 +58,12 @@ pub fn answer(catalog: &Catalog, q: &EligibilityInquiry, today: NaiveDate) -> El
     }
     let date_of_service = q.service_date.map_or(today, |d| d.from);
     r.subscriber = Some(subscriber_on_file(q, member));
-    r.benefits = benefits(member, &asked_service_types(q), date_of_service);
+    r.benefits = benefits(
+        member,
+        catalog.met(member),
+        &asked_service_types(q),
+        date_of_service,
+    );
     r
 }
 
@@ -214,7 +219,7 @@ fn echo_subscriber(q: &EligibilityInquiry) -> EligibilityPerson {
 fn subscriber_on_file(q: &EligibilityInquiry, member: &Member) -> EligibilityPerson {
     let m = &member.entry;
     let mut dates = vec![("346".to_owned(), DateRange::day(m.active_from))];
-    if let Some(to) = m.active_to {
+    if let Some(to) = member.last_covered_day() {
         dates.push(("347".to_owned(), DateRange::day(to)));
     }
     EligibilityPerson {
@@ -264,7 +269,12 @@ fn remaining(total: Money, met: Money) -> Money {
 }
 
 /// The EB loops of a member found on file.
-fn benefits(member: &Member, asked: &[String], date_of_service: NaiveDate) -> Vec<Benefit> {
+fn benefits(
+    member: &Member,
+    met: Met,
+    asked: &[String],
+    date_of_service: NaiveDate,
+) -> Vec<Benefit> {
     let plan = &member.plan.entry;
     let mut status_types = vec![PLAN_COVERAGE.to_owned()];
     status_types.extend(asked.iter().filter(|s| *s != PLAN_COVERAGE).cloned());
@@ -290,14 +300,13 @@ fn benefits(member: &Member, asked: &[String], date_of_service: NaiveDate) -> Ve
             out.push(b);
         }
     };
-    accumulator("C", "IND", tier.deductible_individual, m.deductible_met);
+    accumulator("C", "IND", tier.deductible_individual, met.deductible);
     if let Some(family) = tier.deductible_family {
-        let met = m.family_deductible_met.unwrap_or(m.deductible_met);
-        accumulator("C", "FAM", family, met);
+        accumulator("C", "FAM", family, met.family_deductible);
     }
-    accumulator("G", "IND", tier.oop_max_individual, m.oop_met);
+    accumulator("G", "IND", tier.oop_max_individual, met.oop);
     if let Some(family) = tier.oop_max_family {
-        accumulator("G", "FAM", family, m.family_oop_met.unwrap_or(m.oop_met));
+        accumulator("G", "FAM", family, met.family_oop);
     }
     let mut coinsurance = eb("A", Some("IND"), plan_level());
     coinsurance.percent = Some(tier.coinsurance.as_decimal());
@@ -526,5 +535,42 @@ mod tests {
         assert_eq!(deductible.amount, Some(dec("2400")));
         assert_eq!(deductible.in_network, Some(false));
         assert!(r.benefits.iter().all(|b| b.info != "B"));
+    }
+
+    #[test]
+    fn a_retroactive_termination_shows_inactive_from_its_day_and_moved_accumulators_show() {
+        let c = Catalog::default_catalog().unwrap();
+        let mut q = inquiry("SPX100000008", "RETROACTIVE", "LEE");
+        q.service_date = Some(DateRange::day(d(2026, 9, 30)));
+        let r = answer(&c, &q, d(2030, 1, 1));
+        assert_eq!(r.benefits[0].info, "1");
+        let end = r
+            .subscriber
+            .as_ref()
+            .unwrap()
+            .dates
+            .iter()
+            .find(|x| x.0 == "347");
+        assert_eq!(end.map(|x| x.1.from), Some(d(2026, 9, 30)));
+        q.service_date = Some(DateRange::day(d(2026, 10, 1)));
+        assert_eq!(answer(&c, &q, d(2030, 1, 1)).benefits[0].info, "6");
+
+        // Deductible 1500 with 300 met; adjudication moves it and the 271 follows.
+        q.service_date = Some(DateRange::day(d(2026, 3, 2)));
+        let member = c
+            .payer("SIMPPO")
+            .unwrap()
+            .member("SPX100000008")
+            .unwrap()
+            .clone();
+        c.add_met(
+            &member,
+            Money::parse("200").unwrap(),
+            Money::parse("260").unwrap(),
+        );
+        let r = answer(&c, &q, d(2030, 1, 1));
+        assert_eq!(find(&r, "C", "IND", "29").amount, Some(dec("1000")));
+        assert_eq!(find(&r, "C", "FAM", "29").amount, Some(dec("2500")));
+        assert_eq!(find(&r, "G", "IND", "29").amount, Some(dec("4440")));
     }
 }

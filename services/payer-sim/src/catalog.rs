@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
 use medbill_domain::dates::{iso, iso_option};
@@ -161,6 +161,71 @@ pub struct PayerEntry {
     /// itself; a member id that does not match is answered AAA 72. Absent: any id.
     #[serde(default)]
     pub member_id_format: Option<String>,
+    /// The payer's federal tax id (9 digits): TRN03 is `1` followed by it. Absent: `000000000`.
+    #[serde(default)]
+    pub tax_id: Option<String>,
+    /// How the payer pays (BPR04): `eft` (ACH, the default) or `check`.
+    #[serde(default)]
+    pub payment_method: PaymentMethod,
+    /// Days after the first date of service within which a claim must be received; later
+    /// claims are denied CO-29. Default 365.
+    #[serde(default = "default_timely_filing_days")]
+    pub timely_filing_days: u32,
+    /// Days from receipt within which a clean claim must be paid; a claim paid later earns
+    /// interest at `interest_rate` (PLB L6). Default 30.
+    #[serde(default = "default_prompt_pay_days")]
+    pub prompt_pay_days: u32,
+    /// Yearly interest on late payments, a fraction (`"0.12"` = 12% a year). Default 0: none.
+    #[serde(default)]
+    pub interest_rate: Rate,
+    /// The allowed amount of a procedure not in `procedures`, as a fraction of its charge.
+    /// Default 1 (the charge is allowed).
+    #[serde(default = "default_unlisted_rate")]
+    pub unlisted_rate: Rate,
+    /// The fee schedule: allowed amount per unit of each procedure code, and its rules.
+    #[serde(default)]
+    pub procedures: Vec<ProcedureEntry>,
+}
+
+fn default_timely_filing_days() -> u32 {
+    365
+}
+
+fn default_prompt_pay_days() -> u32 {
+    30
+}
+
+fn default_unlisted_rate() -> Rate {
+    Rate::ONE
+}
+
+/// How a payer pays.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    /// Electronic funds transfer (BPR04 `ACH`, TRN02 the EFT trace number).
+    #[default]
+    Eft,
+    /// Paper check (BPR04 `CHK`, TRN02 the check number).
+    Check,
+}
+
+/// One procedure of a payer's fee schedule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcedureEntry {
+    /// CPT/HCPCS code (SV101-2 / SV202-2).
+    pub code: String,
+    /// Allowed amount per unit; the line is allowed `min(charge, allowed x units)`.
+    pub allowed: Money,
+    /// The service type it is billed under (`"98"` office visit...): the member's copay for that
+    /// type applies (PR-3) instead of deductible and coinsurance.
+    #[serde(default)]
+    pub service_type: Option<String>,
+    /// The modifiers the payer accepts with this code; a line with another one is denied CO-4
+    /// (RARC N823). Absent: any modifier.
+    #[serde(default)]
+    pub modifiers: Option<Vec<String>>,
 }
 
 /// A benefit plan of one payer.
@@ -187,6 +252,14 @@ pub struct PlanEntry {
     /// Service type codes the plan does not cover (answered EB*I).
     #[serde(default)]
     pub not_covered: Vec<String>,
+    /// Procedure codes the plan does not cover: a line billing one is denied PR-204 (RARC N130),
+    /// the patient's to pay.
+    #[serde(default)]
+    pub not_covered_procedures: Vec<String>,
+    /// Procedure codes that need prior authorization: a line billing one on a claim without
+    /// REF*G1 is denied CO-197 (RARC M62).
+    #[serde(default)]
+    pub prior_authorization: Vec<String>,
 }
 
 /// The cost sharing of one network tier.
@@ -260,6 +333,11 @@ pub struct MemberEntry {
     /// Whether the asking provider is in network for this member.
     #[serde(default)]
     pub network: Network,
+    /// Coverage terminated retroactively from this day: the 271 answers inactive from it and
+    /// adjudication denies its lines CO-27 (RARC N30), while the claim front end, working from the
+    /// enrollment roster (`active_from` / `active_to`), still accepts the claim.
+    #[serde(default, with = "iso_option")]
+    pub retro_terminated_from: Option<NaiveDate>,
 }
 
 /// A checked plan.
@@ -292,9 +370,25 @@ impl Member {
         }
     }
 
-    /// Tells whether coverage is active on `date`.
+    /// Tells whether coverage is active on `date` (the 271 and adjudication): enrolled and not
+    /// terminated retroactively.
     pub fn active_on(&self, date: NaiveDate) -> bool {
+        self.enrolled_on(date) && self.entry.retro_terminated_from.is_none_or(|t| date < t)
+    }
+
+    /// Tells whether the enrollment roster shows the member covered on `date` (the claim front
+    /// end's check, blind to a retroactive termination).
+    pub fn enrolled_on(&self, date: NaiveDate) -> bool {
         self.entry.active_from <= date && self.entry.active_to.is_none_or(|to| date <= to)
+    }
+
+    /// Returns the last day of coverage: `active_to`, or the day before a retroactive termination.
+    pub fn last_covered_day(&self) -> Option<NaiveDate> {
+        let retro = self.entry.retro_terminated_from.and_then(|t| t.pred_opt());
+        match (self.entry.active_to, retro) {
+            (Some(a), Some(r)) => Some(a.min(r)),
+            (a, r) => a.or(r),
+        }
     }
 }
 
@@ -328,6 +422,16 @@ impl Payer {
     pub fn member(&self, member_id: &str) -> Option<&Arc<Member>> {
         self.members.get(member_id)
     }
+
+    /// Returns the fee schedule entry of procedure `code`.
+    pub fn procedure(&self, code: &str) -> Option<&ProcedureEntry> {
+        self.entry.procedures.iter().find(|p| p.code == code)
+    }
+
+    /// TRN03 / BPR10: `1` followed by the payer's tax id.
+    pub fn company_id(&self) -> String {
+        format!("1{}", self.entry.tax_id.as_deref().unwrap_or("000000000"))
+    }
 }
 
 /// A checked catalog, indexed for lookups.
@@ -338,6 +442,21 @@ pub struct Catalog {
     prior_auth: PriorAuthRules,
     /// Members in file order (the wrong-member fault picks from them).
     members: Vec<Arc<Member>>,
+    /// What adjudicated claims added to each member's deductible and out-of-pocket met.
+    moved: Mutex<HashMap<(String, String), Met>>,
+}
+
+/// A member's accumulators for the year: deductible and out-of-pocket met, individual and family.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Met {
+    /// Individual deductible met.
+    pub deductible: Money,
+    /// Individual out-of-pocket met.
+    pub oop: Money,
+    /// Family deductible met.
+    pub family_deductible: Money,
+    /// Family out-of-pocket met.
+    pub family_oop: Money,
 }
 
 impl Catalog {
@@ -390,6 +509,22 @@ impl Catalog {
                 }
                 None => None,
             };
+            if let Some(t) = &p.tax_id
+                && (t.len() != 9 || !t.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(bad(format!("payers[{i}].tax_id"), "must be 9 digits"));
+            }
+            for (j, proc_) in p.procedures.iter().enumerate() {
+                let at = |field: &str| format!("payers[{i}].procedures[{j}].{field}");
+                text_value(&proc_.code, 48).map_err(|r| bad(at("code"), r))?;
+                amount(proc_.allowed).map_err(|r| bad(at("allowed"), r))?;
+                if let Some(st) = &proc_.service_type {
+                    service_type(st).map_err(|r| bad(at("service_type"), r))?;
+                }
+                for m in proc_.modifiers.iter().flatten() {
+                    text_value(m, 2).map_err(|r| bad(at("modifiers"), r))?;
+                }
+            }
             let payer = Payer {
                 entry: p.clone(),
                 format,
@@ -421,6 +556,13 @@ impl Catalog {
             }
             for st in &p.not_covered {
                 service_type(st).map_err(|r| bad(at("not_covered"), r))?;
+            }
+            for code in p
+                .not_covered_procedures
+                .iter()
+                .chain(&p.prior_authorization)
+            {
+                text_value(code, 48).map_err(|r| bad(at("not_covered_procedures"), r))?;
             }
             let plan = Arc::new(Plan { entry: p.clone() });
             if plans.insert(p.id.clone(), plan).is_some() {
@@ -493,6 +635,7 @@ impl Catalog {
             claim_rules: file.claims.clone(),
             prior_auth: file.prior_authorization.clone(),
             members,
+            moved: Mutex::new(HashMap::new()),
         })
     }
 
@@ -504,6 +647,42 @@ impl Catalog {
     /// Returns every member in file order.
     pub fn members(&self) -> &[Arc<Member>] {
         &self.members
+    }
+
+    /// Returns what `member` has met so far: the catalog's figures plus what adjudicated claims
+    /// added (the 271 answers these, and adjudication starts from them).
+    pub fn met(&self, member: &Member) -> Met {
+        let m = &member.entry;
+        let base = Met {
+            deductible: m.deductible_met,
+            oop: m.oop_met,
+            family_deductible: m.family_deductible_met.unwrap_or(m.deductible_met),
+            family_oop: m.family_oop_met.unwrap_or(m.oop_met),
+        };
+        let moved = self.moved.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (member.plan.entry.payer.clone(), m.member_id.clone());
+        let add = moved.get(&key).copied().unwrap_or_default();
+        Met {
+            deductible: base.deductible + add.deductible,
+            oop: base.oop + add.oop,
+            family_deductible: base.family_deductible + add.family_deductible,
+            family_oop: base.family_oop + add.family_oop,
+        }
+    }
+
+    /// Moves `member`'s accumulators by `deductible` and `oop` (negative to take back a reversed
+    /// claim's share), individual and family alike.
+    pub fn add_met(&self, member: &Member, deductible: Money, oop: Money) {
+        let mut moved = self.moved.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (
+            member.plan.entry.payer.clone(),
+            member.entry.member_id.clone(),
+        );
+        let m = moved.entry(key).or_default();
+        m.deductible += deductible;
+        m.oop += oop;
+        m.family_deductible += deductible;
+        m.family_oop += oop;
     }
 
     /// Returns the claim front end's rules.

@@ -80,6 +80,8 @@ pub struct ReceivedClaim {
     pub frequency: ClaimFrequency,
     /// REF*F8 of a replacement or void.
     pub replaces: Option<String>,
+    /// REF*G1: the prior authorization number.
+    pub prior_authorization: Option<String>,
     /// HI codes, principal first.
     pub diagnoses: Vec<String>,
     /// The claim's service dates: the statement period (837I) or first to last line date.
@@ -193,6 +195,7 @@ impl ReceivedClaim {
             total_charge: c.total_charge,
             frequency: c.frequency,
             replaces: c.payer_claim_number.clone(),
+            prior_authorization: c.prior_authorization.clone(),
             diagnoses: c.diagnoses.clone(),
             service_date: DateRange::day(NaiveDate::MIN),
             bill_type: None,
@@ -354,7 +357,7 @@ pub fn check(
     if !claim
         .service_days()
         .into_iter()
-        .all(|d| member.active_on(d))
+        .all(|d| member.enrolled_on(d))
     {
         return Err(reject(
             "A3",

@@ -18,7 +18,7 @@
 //! and waiting files.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use chrono::{NaiveDate, NaiveDateTime};
@@ -36,6 +36,7 @@ use tracing::info;
 use crate::catalog::Catalog;
 use crate::claim_rules::{self, AcceptedLookup, ReceivedClaim, Rejection};
 use crate::handler::Parties;
+use crate::payment::Payments;
 
 /// A claim payer-sim received, with the status its 277CA gave it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,7 +77,7 @@ pub struct ResultFile {
 #[derive(Default)]
 struct State {
     /// Every claim received and answered, in arrival order.
-    claims: Vec<ClaimRecord>,
+    claims: Vec<Arc<ClaimRecord>>,
     /// Claims accepted so far, for REF*1K numbering.
     accepted_count: u64,
     /// (submitter, CLM01, total charge) of every accepted claim in `claims`: duplicate
@@ -87,7 +88,10 @@ struct State {
 }
 
 /// Claims accepted before this interchange (by key) and those decided earlier in it.
-struct Duplicates<'a>(&'a HashSet<(String, String, Decimal)>, &'a [ClaimRecord]);
+struct Duplicates<'a>(
+    &'a HashSet<(String, String, Decimal)>,
+    &'a [Arc<ClaimRecord>],
+);
 
 impl AcceptedLookup for Duplicates<'_> {
     fn is_duplicate(&self, submitter: &str, pcn: &str, total: Decimal) -> bool {
@@ -126,10 +130,12 @@ pub enum IntakeError {
     Unwritable(#[from] WriteError),
 }
 
-/// The claim front end's state: received claims and files for pickup.
+/// The claim front end's state: received claims and files for pickup, and the payment of the
+/// accepted claims ([`Payments`]).
 #[derive(Default)]
 pub struct ClaimFront {
     state: Mutex<State>,
+    payments: Payments,
 }
 
 impl std::fmt::Debug for ClaimFront {
@@ -139,9 +145,42 @@ impl std::fmt::Debug for ClaimFront {
 }
 
 impl ClaimFront {
-    /// Returns an empty front end.
+    /// Returns an empty front end paying accepted claims at once.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Returns an empty front end paying accepted claims as `payments` says (lag, deposit file).
+    pub fn with_payments(payments: Payments) -> Self {
+        Self {
+            state: Mutex::default(),
+            payments,
+        }
+    }
+
+    /// Returns the payment state: claims waiting, deposits made.
+    pub fn payments(&self) -> &Payments {
+        &self.payments
+    }
+
+    /// Adjudicates and pays `submitter`'s claims due at `now`, queueing the 835s behind the files
+    /// already waiting; returns how many 835 files were queued.
+    pub fn settle_due(
+        &self,
+        catalog: &Catalog,
+        submitter: &str,
+        now: NaiveDateTime,
+        sender_id: &str,
+        control: &mut dyn FnMut() -> u32,
+    ) -> Result<usize, WriteError> {
+        let files = self
+            .payments
+            .settle(catalog, submitter, now, sender_id, control)?;
+        let n = files.len();
+        if n > 0 {
+            self.queue(submitter, files);
+        }
+        Ok(n)
     }
 
     /// Takes in one 837 payload from `submitter`: writes the TA1 / 999 / 277CA files and queues
@@ -183,7 +222,7 @@ impl ClaimFront {
         }
 
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let mut new_claims: Vec<ClaimRecord> = Vec::new();
+        let mut new_claims: Vec<Arc<ClaimRecord>> = Vec::new();
         for group in &interchange.groups {
             // Read each set once: its problems go into the 999, its claims into the 277CA.
             let mut problems: Vec<X12Error> = doc.problems.clone();
@@ -232,7 +271,7 @@ impl ClaimFront {
                     } else {
                         summary.rejected += 1;
                     }
-                    new_claims.push(record.clone());
+                    new_claims.push(Arc::new(record.clone()));
                     records.push(record);
                 }
                 let ack277 = acknowledgment(
@@ -258,9 +297,16 @@ impl ClaimFront {
                 r.claim.total_charge,
             ));
         }
+        // Queued for payment once their acknowledgements are queued, so the 835 never comes first.
+        let accepted: Vec<Arc<ClaimRecord>> = new_claims
+            .iter()
+            .filter(|r| r.is_accepted())
+            .cloned()
+            .collect();
         state.claims.extend(new_claims);
         drop(state);
         self.queue(submitter, files);
+        self.payments.enqueue(&accepted, now);
         info!(
             groups = summary.groups.len(),
             accepted = summary.accepted,
@@ -279,10 +325,18 @@ impl ClaimFront {
             .extend(files);
     }
 
-    /// Returns the oldest file waiting for `submitter`, without removing it.
+    /// Returns the file to offer `submitter` next, without removing it: the oldest
+    /// acknowledgement (TA1, 999, 277CA), else the oldest 835. Acknowledgements never wait behind
+    /// a payment, so a client that takes only acknowledgements is never blocked by an 835 it
+    /// leaves for another (medbill's claims and remittance services share a route).
     pub fn next_file(&self, submitter: &str) -> Option<ResultFile> {
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.pickup.get(submitter)?.front().cloned()
+        let queue = state.pickup.get(submitter)?;
+        queue
+            .iter()
+            .find(|f| f.payload_type.as_str() != crate::payment::ERA_PAYLOAD_TYPE)
+            .or_else(|| queue.front())
+            .cloned()
     }
 
     /// Removes the file `file_id` of `submitter`; returns whether it was waiting.
@@ -309,7 +363,7 @@ impl ClaimFront {
             .claims
             .iter()
             .filter(|r| r.is_accepted())
-            .cloned()
+            .map(|r| ClaimRecord::clone(r))
             .collect()
     }
 
@@ -320,7 +374,7 @@ impl ClaimFront {
             .claims
             .iter()
             .find(|r| r.payer_claim_number.as_deref() == Some(number))
-            .cloned()
+            .map(|r| ClaimRecord::clone(r))
     }
 
     /// Returns the latest claim received for `payer_id` with this member id and CLM01.
@@ -340,11 +394,11 @@ impl ClaimFront {
                     && r.claim.member_id == member_id
                     && r.claim.patient_control_number == pcn
             })
-            .cloned()
+            .map(|r| ClaimRecord::clone(r))
     }
 }
 
-fn file(payload_type: PayloadType, text: String) -> ResultFile {
+pub(crate) fn file(payload_type: PayloadType, text: String) -> ResultFile {
     let contents = Bytes::from(text);
     ResultFile {
         file_id: medbill_connect::envelope::checksum(&contents),

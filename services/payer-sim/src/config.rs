@@ -25,6 +25,8 @@ pub const DEFAULT_LISTEN: SocketAddr =
 /// sender_id = "MEDBILLSIM"
 /// receiver_ids = []                                 # CORE ReceiverIDs served; empty: any
 /// fault = { kind = "delay", ms = 200 }              # optional, at start
+/// adjudication_lag_secs = 0                         # accepted claims are paid after this
+/// deposit_file = "/var/lib/medbill/deposits.jsonl"  # optional: deposits, one JSON a line
 ///
 /// [[credentials]]                                   # absent: no authentication
 /// sender_ids = ["MEDBILL01"]
@@ -56,6 +58,12 @@ pub struct PayerSimConfig {
     pub fault: Option<Fault>,
     /// How long a graceful shutdown waits for requests in flight, in milliseconds.
     pub shutdown_grace_ms: u64,
+    /// Seconds between a claim's acceptance (277CA A2) and its adjudication and payment (835);
+    /// 0 pays at the submitter's next retrieval.
+    pub adjudication_lag_secs: u64,
+    /// A file every deposit is appended to, one JSON object a line (see the crate README);
+    /// absent: deposits are kept in memory only (`PayerSimHandle::deposits`).
+    pub deposit_file: Option<PathBuf>,
 }
 
 impl Default for PayerSimConfig {
@@ -70,6 +78,8 @@ impl Default for PayerSimConfig {
             tls: None,
             fault: None,
             shutdown_grace_ms: 5_000,
+            adjudication_lag_secs: 0,
+            deposit_file: None,
         }
     }
 }

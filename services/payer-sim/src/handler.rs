@@ -44,7 +44,7 @@ pub struct SimHandler {
     faults: Faults,
     requests: Arc<AtomicU64>,
     /// ISA13/GS06 of the next answer.
-    control: AtomicU32,
+    control: Arc<AtomicU32>,
     /// ISA06/GS02 when the 270's receiver ids cannot be echoed.
     sender_id: String,
     /// Claims received and acknowledgement files waiting for pickup.
@@ -66,7 +66,7 @@ impl SimHandler {
             catalog,
             faults,
             requests,
-            control: AtomicU32::new(1),
+            control: Arc::new(AtomicU32::new(1)),
             sender_id,
             claims: Arc::new(ClaimFront::new()),
             prior_auth: Arc::new(PriorAuthDesk::default()),
@@ -85,9 +85,7 @@ impl SimHandler {
     }
 
     fn next_control(&self) -> u32 {
-        // ISA13 runs 1..=999999999 and then starts again.
-        let n = self.control.fetch_add(1, Ordering::Relaxed);
-        n % 999_999_999 + 1
+        next_control(&self.control)
     }
 
     /// Answers one 270 payload (no transport concerns): a 271 or 999 reply, or a CORE error.
@@ -287,7 +285,7 @@ impl CoreHandler for SimHandler {
             _ => {}
         }
         if batch {
-            return self.batch(&request);
+            return self.batch(&request).await;
         }
         let today = Utc::now().date_naive();
         let expected = if request.payload_type == PayloadType::X12_276_REQUEST {
@@ -303,7 +301,7 @@ impl CoreHandler for SimHandler {
 
 impl SimHandler {
     /// Answers the batch requests: submission, results retrieval, results acknowledgement.
-    fn batch(&self, request: &InboundRequest) -> Result<HandlerReply, HandlerError> {
+    async fn batch(&self, request: &InboundRequest) -> Result<HandlerReply, HandlerError> {
         let sender = request.sender_id.as_str();
         if request.payload_type.is_batch_submission() {
             let summary = self
@@ -325,6 +323,26 @@ impl SimHandler {
             });
         }
         if request.payload_type == PayloadType::BATCH_RESULTS_RETRIEVAL {
+            // Claims due for payment are paid first, their 835s queued behind waiting files;
+            // a large pass is CPU work, kept off the async workers.
+            let (catalog, claims, control) = (
+                self.catalog.clone(),
+                self.claims.clone(),
+                self.control.clone(),
+            );
+            let (submitter, sender_id) = (sender.to_owned(), self.sender_id.clone());
+            tokio::task::spawn_blocking(move || {
+                claims.settle_due(
+                    &catalog,
+                    &submitter,
+                    Utc::now().naive_utc(),
+                    &sender_id,
+                    &mut || next_control(&control),
+                )
+            })
+            .await
+            .map_err(|e| HandlerError::ReceiverDown(format!("payment pass failed: {e}")))?
+            .map_err(unwritable)?;
             return Ok(match self.claims.next_file(sender) {
                 Some(file) => HandlerReply {
                     payload_type: file.payload_type,
@@ -346,6 +364,11 @@ impl SimHandler {
             payload: Bytes::new(),
         })
     }
+}
+
+/// ISA13 runs 1..=999999999 and then starts again.
+fn next_control(counter: &AtomicU32) -> u32 {
+    counter.fetch_add(1, Ordering::Relaxed) % 999_999_999 + 1
 }
 
 fn illegal_payload(message: &str) -> HandlerError {

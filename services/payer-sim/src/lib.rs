@@ -12,7 +12,9 @@
 //! It also takes 837P/837I batches in CORE batch mode and keeps a TA1, 999s and 277CAs for
 //! pickup ([`claims`], edits in [`claim_rules`]), and answers 276 inquiries with 277s from the
 //! claims it received ([`status`]), and 278 prior authorization requests and inquiries from the
-//! catalog's rules ([`prior_auth`]).
+//! catalog's rules ([`prior_auth`]). Accepted claims are adjudicated from the catalog and paid in
+//! balanced 835s queued for pickup, with deposit records ([`payment`]); the accumulators they move
+//! show in the next 271.
 //!
 //! [`Faults`] switch on misbehaviour at start or at run time: AAA 42, HTTP 503, CORE
 //! `Receiver Down`, a delay, a garbage answer, an answer about another member.
@@ -41,6 +43,7 @@ pub mod claims;
 pub mod config;
 pub mod faults;
 pub mod handler;
+pub mod payment;
 pub mod prior_auth;
 pub mod status;
 
@@ -61,6 +64,7 @@ pub use claims::{ClaimFront, ClaimRecord, ResultFile};
 pub use config::{AcceptedCredentialConfig, DEFAULT_LISTEN, PayerSimConfig, SECTION, TlsFiles};
 pub use faults::{Fault, Faults};
 pub use handler::SimHandler;
+pub use payment::{Deposit, Payments};
 
 /// Why payer-sim could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +149,11 @@ impl PayerSimHandle {
     /// Returns the claim with payer claim control number `number` (277CA REF*1K).
     pub fn claim_by_payer_number(&self, number: &str) -> Option<ClaimRecord> {
         self.claims.claim_by_payer_number(number)
+    }
+
+    /// Returns the deposits payer-sim's payments made so far (what the payees' banks show).
+    pub fn deposits(&self) -> Vec<Deposit> {
+        self.claims.payments().deposits()
     }
 
     /// Returns the fault switches (changes apply to the next request).
@@ -244,7 +253,10 @@ pub async fn start_with_catalog(
     let faults = Faults::new(config.fault.clone());
     let requests = Arc::new(AtomicU64::new(0));
     let payer_ids = catalog.payer_ids().into_iter().map(str::to_owned).collect();
-    let claims = Arc::new(ClaimFront::new());
+    let claims = Arc::new(ClaimFront::with_payments(Payments::new(
+        Duration::from_secs(config.adjudication_lag_secs),
+        config.deposit_file.clone(),
+    )));
     let handler = handler::SimHandler::new(
         Arc::new(catalog),
         faults.clone(),

@@ -4,6 +4,9 @@
 //! A claim is found by its REF*1K payer claim control number, else by payer, member id and REF*EJ
 //! patient control number. The answer, per claim asked about:
 //!
+//! - adjudicated (paid in an 835): `F1:65` paid (STC05 the amount), `F4:107` nothing to pay (the
+//!   patient owes it all), `F2:107` denied, `F3:107` reversed by a corrected claim; STC02 the
+//!   payment day;
 //! - accepted and not adjudicated: `P1:20` (category P1 "pending / in process: the claim is in the
 //!   adjudication system", status 20 "accepted for processing"), with REF*1K;
 //! - rejected by the 277CA: the 277CA's STC again (A3/A7 with its status and entity code);
@@ -43,7 +46,20 @@ pub fn answer(
                 });
             match found {
                 Some(r) => {
-                    let status = if r.is_accepted() {
+                    let outcome = r
+                        .payer_claim_number
+                        .as_deref()
+                        .and_then(|n| claims.payments().outcome(n));
+                    let status = if let Some(o) = outcome {
+                        StatusInfo {
+                            codes: vec![claim_rules::code(o.category, o.status, None)],
+                            effective_date: Some(o.date),
+                            action: None,
+                            charge: Some(r.claim.total_charge),
+                            paid: Some(o.paid.as_decimal()),
+                            message: None,
+                        }
+                    } else if r.is_accepted() {
                         StatusInfo {
                             codes: vec![claim_rules::code("P1", "20", None)],
                             effective_date: Some(today),

@@ -239,6 +239,11 @@ impl InProcess {
         };
         let mut loaded = serve::load_config(None, &overrides).context("loading configuration")?;
         loaded = loaded.with_value("payer_sim.listen", "127.0.0.1:0");
+        // The claims bench measures the claims service: payer-sim keeps accepted claims unpaid
+        // (paying them is measured by payer-sim's own pay_claims bench) unless asked otherwise.
+        if !loaded.contains("payer_sim.adjudication_lag_secs") {
+            loaded = loaded.with_value("payer_sim.adjudication_lag_secs", 86_400);
+        }
         if !loaded.contains("claims.submission.contact_phone") {
             loaded = loaded
                 .with_value("claims.submission.contact_phone", "2175550100")

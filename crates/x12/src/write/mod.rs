@@ -1,5 +1,5 @@
 //! Writers: an envelope-aware segment writer ([`X12Writer`]) and typed writers for 837P, 837I,
-//! 270, 271, 276, 277, 277CA, 278, 999 and TA1, plus [`acknowledge_group`] /
+//! 270, 271, 276, 277, 277CA, 278, 835, 999 and TA1, plus [`acknowledge_group`] /
 //! [`acknowledge_interchange`] to build the 999 and TA1 for a received file.
 //!
 //! The writer owns every count and trailer: SE01, GE01 and IEA01 are counted, SE02, GE02 and IEA02
@@ -57,6 +57,7 @@ mod eligibility271;
 mod envelope;
 mod error;
 mod format;
+mod remittance835;
 pub mod review278;
 pub mod samples;
 mod segment;
@@ -73,6 +74,7 @@ pub use eligibility270::write_270;
 pub use eligibility271::{EligibilityAnswer, eligibility_response_interchange, write_271};
 pub use envelope::{GroupHeader, InterchangeHeader, Separators, Usage};
 pub use error::WriteError;
+pub use remittance835::{EftAccounts, RemittanceAdvice, write_835};
 pub use review278::write_278;
 pub use segment::{Element, X12Writer};
 pub use status276::write_276;
@@ -241,6 +243,22 @@ pub fn claim_status_response_interchange(
         answer,
         write_277,
     )
+}
+
+/// Writes an 835 interchange (GS01 HP) holding one remittance advice; refuses one that does not
+/// balance.
+pub fn remittance_interchange(
+    separators: Separators,
+    envelope: &Envelope,
+    advice: &RemittanceAdvice<'_>,
+) -> Result<String, WriteError> {
+    let mut w = X12Writer::new(separators)?;
+    w.begin_interchange(&envelope.interchange)?;
+    w.begin_group("HP", &envelope.group, remittance835::VERSION)?;
+    write_835(&mut w, advice, envelope.set_control_number)?;
+    w.end_group()?;
+    w.end_interchange()?;
+    w.finish()
 }
 
 /// Writes a 999 interchange holding one acknowledgment.

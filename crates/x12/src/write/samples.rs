@@ -1011,3 +1011,204 @@ pub fn review_response() -> ServicesReview {
     }
     r
 }
+
+/// A balanced 835 paying three claims by EFT and reversing a fourth: a partly paid claim with
+/// deductible, coinsurance and copay (PR-1/2/3), CO-45, a restated code (SVC06), REF*6R and
+/// AMT*B6; a denial (CO-197 with LQ*HE N54); a reversal (CLP02 22) and its correction
+/// (frequency 7); PLB interest (L6) and a recoupment (WO). BPR02 130.50.
+pub fn remittance() -> super::RemittanceAdvice<'static> {
+    use crate::transactions::era835 as m;
+    use std::borrow::Cow::Borrowed as B;
+    let adj = |group: &'static str, reason: &'static str, amount: &str| m::Adjustment {
+        group: B(group),
+        reason: B(reason),
+        amount: dec(amount),
+        quantity: None,
+    };
+    let dtm = |qualifier: &'static str, date: &'static str| m::DateRef {
+        qualifier: B(qualifier),
+        date: B(date),
+    };
+    let reference = |qualifier: &'static str, value: &'static str| m::Reference {
+        qualifier: B(qualifier),
+        value: B(value),
+    };
+    let proc_ = |code: &'static str| m::Procedure {
+        qualifier: B("HC"),
+        code: B(code),
+        ..m::Procedure::default()
+    };
+    let patient = |last: &'static str, first: &'static str, id: &'static str| m::Name {
+        entity: B("QC"),
+        entity_type: B("1"),
+        last: Some(B(last)),
+        first: Some(B(first)),
+        id_qualifier: Some(B("MI")),
+        id: Some(B(id)),
+        ..m::Name::default()
+    };
+    let line =
+        |code: &'static str, charge: &str, paid: &str, lcn: &'static str| m::ServicePayment {
+            procedure: proc_(code),
+            charge: dec(charge),
+            paid: dec(paid),
+            units: Some(dec("1")),
+            dates: [dtm("472", "20260310")].into_iter().collect(),
+            references: [reference("6R", lcn)].into_iter().collect(),
+            ..m::ServicePayment::default()
+        };
+    let claim = |pcn: &'static str, status: &'static str, charge: &str, paid: &str, pr: &str| {
+        m::ClaimPayment {
+            header_number: Some(B("1")),
+            patient_control_number: B(pcn),
+            status_code: B(status),
+            charge: dec(charge),
+            paid: dec(paid),
+            patient_responsibility: Some(dec(pr)),
+            filing_indicator: Some(B("12")),
+            facility_type: Some(B("11")),
+            frequency: Some(B("1")),
+            dates: [dtm("232", "20260310"), dtm("233", "20260310")]
+                .into_iter()
+                .collect(),
+            ..m::ClaimPayment::default()
+        }
+    };
+
+    let mut office = line("99213", "200", "104", "PCN0001-1");
+    office.procedure.modifiers.push(B("25"));
+    office.adjustments = [
+        adj("CO", "45", "50"),
+        adj("PR", "1", "20"),
+        adj("PR", "2", "26"),
+    ]
+    .into_iter()
+    .collect();
+    office.amounts.push(m::AmountRef {
+        qualifier: B("B6"),
+        amount: dec("150"),
+    });
+    let mut lab = line("85027", "100", "50", "PCN0001-2");
+    lab.submitted_procedure = Some(Box::new(proc_("85025")));
+    lab.adjustments = [adj("CO", "45", "40"), adj("PR", "3", "10")]
+        .into_iter()
+        .collect();
+    lab.amounts.push(m::AmountRef {
+        qualifier: B("B6"),
+        amount: dec("60"),
+    });
+    let mut paid = claim("PCN0001", "1", "300", "154", "56");
+    paid.payer_claim_control_number = Some(B("SIM0000000001"));
+    paid.names
+        .push(patient("TESTPATIENT", "AVERY", "SPX100000001"));
+    paid.services = vec![office, lab];
+
+    let mut scan = line("70450", "120", "0", "PCN0002-1");
+    scan.adjustments = [adj("CO", "197", "120")].into_iter().collect();
+    scan.remarks.push(m::Remark {
+        qualifier: B("HE"),
+        code: B("N54"),
+    });
+    let mut denied = claim("PCN0002", "4", "120", "0", "0");
+    denied.payer_claim_control_number = Some(B("SIM0000000002"));
+    denied
+        .names
+        .push(patient("SAMPLEMAN", "JORDAN", "SPX100000002"));
+    denied.services = vec![scan];
+
+    let mut reversal = claim("PCN0003", "22", "-80", "-60", "0");
+    reversal.payer_claim_control_number = Some(B("SIM0000000003"));
+    reversal.adjustments = [adj("CO", "45", "-20")].into_iter().collect();
+    reversal
+        .names
+        .push(patient("FICTIONAL", "CASEY", "SPX100000005"));
+
+    let mut visit = line("99212", "80", "64", "PCN0003-1");
+    visit.adjustments = [adj("PR", "2", "16")].into_iter().collect();
+    let mut correction = claim("PCN0003", "1", "80", "64", "16");
+    correction.payer_claim_control_number = Some(B("SIM0000000004"));
+    correction.frequency = Some(B("7"));
+    correction
+        .names
+        .push(patient("FICTIONAL", "CASEY", "SPX100000005"));
+    correction.services = vec![visit];
+
+    let plb = |reason: &'static str, reference: Option<&'static str>, amount: &str| {
+        m::ProviderAdjustment {
+            provider_id: B("1234567893"),
+            fiscal_period_date: B("20261231"),
+            reason: B(reason),
+            reference: reference.map(B),
+            amount: dec(amount),
+            segment_index: 0,
+        }
+    };
+    let remittance = m::Remittance {
+        control_number: B("0001"),
+        payment: m::Payment {
+            handling: B("I"),
+            amount: dec("130.5"),
+            credit_debit: B("C"),
+            method: B("ACH"),
+            format: Some(B("CCP")),
+            originating_company_id: Some(B("1512345678")),
+            date: Some(B("20260320")),
+            ..m::Payment::default()
+        },
+        trace: Some(m::Trace {
+            type_code: B("1"),
+            number: B("EFT0000000001"),
+            originator: Some(B("1512345678")),
+            supplemental: None,
+        }),
+        references: vec![reference("EV", "MEDBILL01")],
+        dates: vec![dtm("405", "20260318")],
+        payer: m::Party {
+            entity: B("PR"),
+            name: B("SIMULATED PPO HEALTH"),
+            id_qualifier: Some(B("XV")),
+            id: Some(B("SIMPPO")),
+            address_lines: vec![B("100 PAYER WAY")],
+            city: Some(B("HARTFORD")),
+            state: Some(B("CT")),
+            postal_code: Some(B("06101")),
+            contacts: vec![m::Contact {
+                function: B("BL"),
+                name: Some(B("PROVIDER SERVICES")),
+                numbers: vec![(B("TE"), B("8005550199"))],
+            }],
+            ..m::Party::default()
+        },
+        payee: m::Party {
+            entity: B("PE"),
+            name: B("MEDBILL CLINIC"),
+            id_qualifier: Some(B("XX")),
+            id: Some(B("1234567893")),
+            address_lines: vec![B("1 CLINIC ROAD")],
+            city: Some(B("SPRINGFIELD")),
+            state: Some(B("IL")),
+            postal_code: Some(B("62701")),
+            references: vec![reference("TJ", "123456789")],
+            ..m::Party::default()
+        },
+        header_numbers: vec![m::HeaderNumber {
+            number: B("1"),
+            ..m::HeaderNumber::default()
+        }],
+        claims: vec![paid, denied, reversal, correction],
+        provider_adjustments: vec![
+            plb("L6", Some("PCN0001"), "-2.5"),
+            plb("WO", Some("SIM0000000003"), "30"),
+        ],
+        ..m::Remittance::default()
+    };
+    super::RemittanceAdvice {
+        remittance,
+        accounts: Some(super::EftAccounts {
+            payer_routing: "011000015".into(),
+            payer_account: "900001".into(),
+            payee_routing: "071000013".into(),
+            payee_account: "123456".into(),
+        }),
+    }
+}

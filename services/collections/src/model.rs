@@ -8,7 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use medbill_domain::{AccountId, ClaimId, JournalEntryId, Money, TenantId};
 
 /// Reports a stored or supplied enum name that is not one of the known values.
@@ -211,6 +211,17 @@ pub struct Account {
     pub created_at: DateTime<Utc>,
     /// When the account last changed.
     pub updated_at: DateTime<Utc>,
+    /// Where the account stands with statements, plans and dunning.
+    pub collection: CollectionState,
+}
+
+/// An account's place in the collection cycle, kept on its row by the RPCs that move it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CollectionState {
+    /// Date of the first statement (starts the IRS 501(r) 120-day clock).
+    pub first_statement_date: Option<NaiveDate>,
+    /// Date of the latest statement.
+    pub last_statement_date: Option<NaiveDate>,
 }
 
 impl Account {

@@ -46,7 +46,7 @@ fn target(account_id: &str, patient_ref: &str) -> Result<Target, ServiceError> {
     }
 }
 
-fn optional_id<I>(field: &str, raw: &str) -> Result<Option<I>, ServiceError>
+pub(crate) fn optional_id<I>(field: &str, raw: &str) -> Result<Option<I>, ServiceError>
 where
     I: std::str::FromStr,
     I::Err: std::fmt::Display,
@@ -58,7 +58,7 @@ where
 }
 
 /// A positive whole-cents amount.
-fn positive(field: &str, raw: &str) -> Result<Money, ServiceError> {
+pub(crate) fn positive(field: &str, raw: &str) -> Result<Money, ServiceError> {
     let amount = money(field, raw)?;
     if !amount.is_positive() {
         return Err(ServiceError::invalid_argument(
@@ -67,6 +67,14 @@ fn positive(field: &str, raw: &str) -> Result<Money, ServiceError> {
         ));
     }
     whole_cents(field, amount)
+}
+
+/// An optional whole-cents amount (empty = not sent).
+pub(crate) fn optional_money(field: &str, raw: &str) -> Result<Option<Money>, ServiceError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    whole_cents(field, money(field, raw)?).map(Some)
 }
 
 fn whole_cents(field: &str, amount: Money) -> Result<Money, ServiceError> {
@@ -80,7 +88,7 @@ fn whole_cents(field: &str, amount: Money) -> Result<Money, ServiceError> {
     }
 }
 
-fn method(field: &str, raw: i32) -> Result<PaymentMethod, ServiceError> {
+pub(crate) fn method(field: &str, raw: i32) -> Result<PaymentMethod, ServiceError> {
     match pb::PaymentMethod::try_from(raw) {
         Ok(pb::PaymentMethod::Cash) => Ok(PaymentMethod::Cash),
         Ok(pb::PaymentMethod::Check) => Ok(PaymentMethod::Check),
@@ -149,7 +157,7 @@ fn write_off_kind(raw: i32) -> Result<WriteOffKind, ServiceError> {
     }
 }
 
-fn memo(field: &str, raw: &str, required: bool) -> Result<String, ServiceError> {
+pub(crate) fn memo(field: &str, raw: &str, required: bool) -> Result<String, ServiceError> {
     Ok(text(field, raw, MEMO_LEN, required)?.unwrap_or_default())
 }
 
@@ -161,7 +169,7 @@ fn after(mut before: Account, entry: &JournalEntry) -> Account {
     before
 }
 
-fn err(e: impl Into<ServiceError>) -> Status {
+pub(crate) fn err(e: impl Into<ServiceError>) -> Status {
     Status::from(e.into())
 }
 
@@ -195,6 +203,8 @@ impl CollectionsService {
         let pcn = identifier("patient_control_number", &req.patient_control_number, false)?;
         let service_date = optional_date("service_date", &req.service_date)?;
         let memo_text = memo("memo", &req.memo, false)?;
+        let total_charge = optional_money("total_charge", &req.total_charge)?;
+        let payer_paid = optional_money("payer_paid", &req.payer_paid)?;
         if req.corrected && claim.is_none() {
             return Err(err(ServiceError::invalid_argument(
                 "claim_id",
@@ -316,6 +326,8 @@ impl CollectionsService {
                     patient_control_number: pcn,
                     service_date,
                     corrected: req.corrected,
+                    total_charge,
+                    payer_paid,
                     lines,
                 },
             )

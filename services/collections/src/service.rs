@@ -16,6 +16,7 @@ use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, spl
 use tonic::{Request, Response, Status};
 
 use crate::aging::{self, Aging};
+use crate::clock::Clock;
 use crate::model::{Account, AccountFilter, AccountStatus, EntryKind, JournalEntry, NewAccount};
 use crate::posting::payer_type_to_proto;
 use crate::records::AgingReportFilter;
@@ -27,6 +28,7 @@ use crate::store::CollectionsStore;
 pub struct CollectionsService {
     pub(crate) store: Arc<dyn CollectionsStore>,
     pub(crate) config: CollectionsConfig,
+    pub(crate) clock: Clock,
 }
 
 impl std::fmt::Debug for CollectionsService {
@@ -44,7 +46,19 @@ impl CollectionsService {
 
     /// Builds the service over a store with the `[collections]` settings.
     pub fn with_config(store: Arc<dyn CollectionsStore>, config: CollectionsConfig) -> Self {
-        Self { store, config }
+        Self {
+            store,
+            config,
+            clock: Clock::system(),
+        }
+    }
+
+    /// Uses `clock` for today's date (statements, dunning, the 501(r) guard) instead of the
+    /// system clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Wraps the service in its generated tonic server (apply message limits with
@@ -54,9 +68,8 @@ impl CollectionsService {
     }
 }
 
-/// What statements, plans, dunning and agencies need that is not built yet.
-const COLLECTION_ISSUE: &str =
-    "patient billing (statements, payment plans, dunning, agency placement)";
+/// What plans, dunning and agencies need that is not built yet.
+const COLLECTION_ISSUE: &str = "patient billing (payment plans, dunning, agency placement)";
 
 #[tonic::async_trait]
 impl pb::collections_service_server::CollectionsService for CollectionsService {
@@ -107,7 +120,7 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
                 .list_journal_entries(&tenant, &id)
                 .await
                 .map_err(ServiceError::from)?;
-            Some(aging::age(&entries, chrono::Utc::now().date_naive()))
+            Some(aging::age(&entries, self.clock.today()))
         } else {
             None
         };
@@ -280,9 +293,32 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
 
     async fn generate_statements(
         &self,
-        _request: Request<pb::GenerateStatementsRequest>,
+        request: Request<pb::GenerateStatementsRequest>,
     ) -> Result<Response<pb::GenerateStatementsResponse>, Status> {
-        Err(unimplemented("GenerateStatements", COLLECTION_ISSUE))
+        let tenant = tenant_id(&request)?;
+        self.generate_statements_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_statement(
+        &self,
+        request: Request<pb::GetStatementRequest>,
+    ) -> Result<Response<pb::GetStatementResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        self.get_statement_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_statement_print_file(
+        &self,
+        request: Request<pb::GetStatementPrintFileRequest>,
+    ) -> Result<Response<pb::GetStatementPrintFileResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        self.get_statement_print_file_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn create_payment_plan(
@@ -386,7 +422,7 @@ fn status_from_proto(s: pb::AccountStatus) -> AccountStatus {
     }
 }
 
-fn status_to_proto(s: AccountStatus) -> pb::AccountStatus {
+pub(crate) fn status_to_proto(s: AccountStatus) -> pb::AccountStatus {
     match s {
         AccountStatus::Open => pb::AccountStatus::Open,
         AccountStatus::PaymentPlan => pb::AccountStatus::PaymentPlan,
@@ -408,11 +444,15 @@ pub fn to_proto(a: &Account, aging: Option<&Aging>) -> pb::Account {
         aging: aging.map(aging_to_proto),
         credit_balance: a.credit_balance().to_string(),
         amount_due: a.amount_due().to_string(),
-        // Statements and plans are not built yet.
-        first_statement_date: String::new(),
-        last_statement_date: String::new(),
+        first_statement_date: date_text(a.collection.first_statement_date),
+        last_statement_date: date_text(a.collection.last_statement_date),
         payment_plan_id: String::new(),
     }
+}
+
+/// A date on the wire: "YYYY-MM-DD", empty when none.
+pub(crate) fn date_text(d: Option<chrono::NaiveDate>) -> String {
+    d.map(|d| d.to_string()).unwrap_or_default()
 }
 
 fn kind_from_proto(k: pb::EntryKind) -> EntryKind {
@@ -468,7 +508,7 @@ pub fn entry_to_proto(e: &JournalEntry, running: Option<Money>) -> pb::JournalEn
     }
 }
 
-fn aging_to_proto(a: &Aging) -> pb::AgingBuckets {
+pub(crate) fn aging_to_proto(a: &Aging) -> pb::AgingBuckets {
     pb::AgingBuckets {
         days_0_30: a.days_0_30.to_string(),
         days_31_60: a.days_31_60.to_string(),
@@ -521,6 +561,7 @@ mod tests {
             balance: medbill_domain::Money::ZERO,
             created_at: Utc::now(),
             updated_at: Utc::now(),
+            collection: Default::default(),
         };
         let wire = to_proto(&account, None);
         assert_eq!(wire.balance, "0.00");

@@ -3,9 +3,19 @@
 //! ```toml
 //! [collections]
 //! self_pay_discount = "0.25"   # 25% off a self-pay encounter's charges (BillSelfPay)
+//! section_501r = true          # the IRS 501(r) guard before extraordinary collection actions
+//!
+//! [collections.statements]
+//! minimum_balance = "5.00"
+//! due_in_days = 30
+//!
+//! [collections.tenants.clinic-a]
+//! section_501r = false         # a for-profit tenant
 //! ```
 
-use medbill_domain::Rate;
+use std::collections::BTreeMap;
+
+use medbill_domain::{Money, Rate, TenantId};
 use medbill_runtime::LoadedConfig;
 use medbill_runtime::config::ConfigError;
 use serde::{Deserialize, Serialize};
@@ -14,12 +24,74 @@ use serde::{Deserialize, Serialize};
 pub const SECTION: &str = "collections";
 
 /// Holds the `[collections]` section as configured.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CollectionsConfig {
     /// Fraction taken off a self-pay encounter's gross charges, from 0 to 1 (`"0.25"` = 25%);
     /// 0 by default.
     pub self_pay_discount: Rate,
+    /// Whether tenants are tax-exempt hospital facilities bound by IRS 501(r) (the guard before
+    /// extraordinary collection actions); on by default, the safe reading.
+    pub section_501r: bool,
+    /// What a statement says and when it is due.
+    pub statements: StatementSettings,
+    /// Per-tenant overrides, by tenant id.
+    pub tenants: BTreeMap<String, TenantSettings>,
+}
+
+impl Default for CollectionsConfig {
+    fn default() -> Self {
+        Self {
+            self_pay_discount: Rate::ZERO,
+            section_501r: true,
+            statements: StatementSettings::default(),
+            tenants: BTreeMap::new(),
+        }
+    }
+}
+
+/// The `[collections.statements]` table.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatementSettings {
+    /// Accounts owing less than this get no statement (GenerateStatements' default).
+    pub minimum_balance: Money,
+    /// Days from the statement date to the due date (GenerateStatements' default).
+    pub due_in_days: u32,
+    /// The name printed at the top of each statement.
+    pub facility_name: String,
+    /// How to pay and whom to call, printed on each statement.
+    pub contact_text: String,
+    /// The plain-language summary of the financial assistance policy (IRS 501(r)), printed on
+    /// each statement.
+    pub financial_assistance_summary: String,
+}
+
+impl Default for StatementSettings {
+    fn default() -> Self {
+        Self {
+            minimum_balance: Money::from_minor_units(1),
+            due_in_days: 30,
+            facility_name: "Patient Billing Office".to_owned(),
+            contact_text: "Pay online, by phone or by mail with the account number above. \
+                Questions about your bill? Call the billing office, Monday to Friday."
+                .to_owned(),
+            financial_assistance_summary: "Financial assistance is available. If you cannot pay \
+                this bill in full, you may qualify for free or discounted care under our \
+                financial assistance policy, based on your household income and size. Ask the \
+                billing office for an application or a free copy of the policy and its \
+                plain-language summary. Applying stops collection actions while we review it."
+                .to_owned(),
+        }
+    }
+}
+
+/// One tenant's overrides (`[collections.tenants.<tenant id>]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantSettings {
+    /// Overrides `collections.section_501r` for this tenant.
+    pub section_501r: Option<bool>,
 }
 
 impl CollectionsConfig {
@@ -29,6 +101,14 @@ impl CollectionsConfig {
     /// [`ConfigError`] naming the key.
     pub fn load(config: &LoadedConfig) -> Result<Self, ConfigError> {
         config.section(SECTION)
+    }
+
+    /// Returns whether the IRS 501(r) guard applies to `tenant`.
+    pub fn section_501r(&self, tenant: &TenantId) -> bool {
+        self.tenants
+            .get(tenant.as_str())
+            .and_then(|t| t.section_501r)
+            .unwrap_or(self.section_501r)
     }
 }
 
@@ -49,5 +129,19 @@ mod tests {
         assert!(toml::from_str::<CollectionsConfig>("self_pay_discount = \"1.5\"").is_err());
         assert!(toml::from_str::<CollectionsConfig>("discount = \"0.1\"").is_err());
         assert_eq!(CollectionsConfig::default().self_pay_discount, Rate::ZERO);
+    }
+
+    #[test]
+    fn section_501r_is_on_unless_a_tenant_turns_it_off() {
+        let c: CollectionsConfig = toml::from_str(
+            "[statements]\nminimum_balance = \"5.00\"\n[tenants.t2]\nsection_501r = false",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let t = |s: &str| TenantId::parse(s).unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.section_501r(&t("t1")));
+        assert!(!c.section_501r(&t("t2")));
+        assert_eq!(c.statements.minimum_balance, Money::from_minor_units(500));
+        assert_eq!(c.statements.due_in_days, 30);
+        assert!(toml::from_str::<CollectionsConfig>("[statements]\nminimum = \"1\"").is_err());
     }
 }

@@ -7,6 +7,8 @@
 //!   [`open_store`] to migrate and connect;
 //! - [`records`]: what is kept next to ledger entries, per-claim balances and the allocation of
 //!   money to them, aging report rows;
+//! - [`plans`]: payment plans, their schedule and standing (CreatePaymentPlan, GetPaymentPlan,
+//!   CancelPaymentPlan; payments applied to installments);
 //! - [`posting`]: the RPCs that move money (patient responsibility, self-pay bills, payments,
 //!   refunds, write-offs);
 //! - [`statements`]: patient statements built from the ledger, their PDF and print-vendor file
@@ -24,6 +26,7 @@
 pub mod aging;
 pub mod clock;
 pub mod model;
+pub mod plans;
 pub mod posting;
 pub mod records;
 pub mod service;
@@ -38,7 +41,9 @@ pub use model::{
 };
 pub use service::CollectionsService;
 pub use settings::CollectionsConfig;
-pub use store::{CollectionsStore, SqlCollectionsStore, StatementStore, StoreError, open_store};
+pub use store::{
+    CollectionsStore, PlanStore, SqlCollectionsStore, StatementStore, StoreError, open_store,
+};
 
 use medbill_runtime::service::{Destination, ServiceDef, ServiceParts, StartContext, StartError};
 use medbill_runtime::{ServiceKind, grpc_route};

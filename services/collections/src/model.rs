@@ -5,11 +5,8 @@
 //! sum of the account's postings on [`LedgerAccount::PatientAr`], so it cannot drift from the
 //! ledger.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, NaiveDate, Utc};
-use medbill_domain::{AccountId, ClaimId, JournalEntryId, Money, TenantId};
+use medbill_domain::{AccountId, ClaimId, JournalEntryId, Money, PaymentPlanId, TenantId};
 
 /// Reports a stored or supplied enum name that is not one of the known values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,24 +39,26 @@ macro_rules! named_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
-        impl FromStr for $name {
-            type Err = UnknownValue;
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::model::UnknownValue;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($text => Ok($name::$variant),)+
-                    other => Err(UnknownValue { what: $what, value: other.to_owned() }),
+                    other => Err($crate::model::UnknownValue { what: $what, value: other.to_owned() }),
                 }
             }
         }
     };
 }
+
+pub(crate) use named_enum;
 
 named_enum! {
     /// Where a patient account stands in the collection cycle.
@@ -222,6 +221,8 @@ pub struct CollectionState {
     pub first_statement_date: Option<NaiveDate>,
     /// Date of the latest statement.
     pub last_statement_date: Option<NaiveDate>,
+    /// The live payment plan (ACTIVE or DELINQUENT), when there is one.
+    pub payment_plan: Option<(PaymentPlanId, crate::plans::PlanStatus)>,
 }
 
 impl Account {

@@ -334,6 +334,10 @@ impl CollectionsService {
             .await
             .map_err(err)?;
         let account = after(account, &posted);
+        if change.is_negative() {
+            self.keep_plan_within_balance(op.tx(), &tenant, &account)
+                .await?;
+        }
         let response = pb::PostPatientResponsibilityResponse {
             account: Some(to_proto(&account, None)),
             entry: Some(entry_to_proto(&posted, None)),
@@ -526,11 +530,16 @@ impl CollectionsService {
             .await
             .map_err(err)?;
         let account = after(account, &posted);
+        let installments_paid = self.pay_plan(op.tx(), &tenant, &account, amount).await?;
+        let account = self
+            .store
+            .lock_account(op.tx(), &tenant, &account_id)
+            .await
+            .map_err(err)?;
         let response = pb::RecordPaymentResponse {
             account: Some(to_proto(&account, None)),
             entry: Some(entry_to_proto(&posted, None)),
-            // Payment plans are not built yet.
-            installments_paid: Vec::new(),
+            installments_paid,
         };
         op.commit(&response).await?;
         Ok(response)
@@ -678,6 +687,8 @@ impl CollectionsService {
             .await
             .map_err(err)?;
         let account = after(account, &posted);
+        self.keep_plan_within_balance(op.tx(), &tenant, &account)
+            .await?;
         let response = pb::WriteOffResponse {
             account: Some(to_proto(&account, None)),
             entry: Some(entry_to_proto(&posted, None)),

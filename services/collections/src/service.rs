@@ -68,8 +68,8 @@ impl CollectionsService {
     }
 }
 
-/// What plans, dunning and agencies need that is not built yet.
-const COLLECTION_ISSUE: &str = "patient billing (payment plans, dunning, agency placement)";
+/// What dunning and agencies need that is not built yet.
+const COLLECTION_ISSUE: &str = "patient billing (dunning, agency placement)";
 
 #[tonic::async_trait]
 impl pb::collections_service_server::CollectionsService for CollectionsService {
@@ -323,9 +323,32 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
 
     async fn create_payment_plan(
         &self,
-        _request: Request<pb::CreatePaymentPlanRequest>,
+        request: Request<pb::CreatePaymentPlanRequest>,
     ) -> Result<Response<pb::CreatePaymentPlanResponse>, Status> {
-        Err(unimplemented("CreatePaymentPlan", COLLECTION_ISSUE))
+        let tenant = tenant_id(&request)?;
+        self.create_payment_plan_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_payment_plan(
+        &self,
+        request: Request<pb::GetPaymentPlanRequest>,
+    ) -> Result<Response<pb::GetPaymentPlanResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        self.get_payment_plan_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn cancel_payment_plan(
+        &self,
+        request: Request<pb::CancelPaymentPlanRequest>,
+    ) -> Result<Response<pb::CancelPaymentPlanResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        self.cancel_payment_plan_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn run_dunning(
@@ -446,7 +469,16 @@ pub fn to_proto(a: &Account, aging: Option<&Aging>) -> pb::Account {
         amount_due: a.amount_due().to_string(),
         first_statement_date: date_text(a.collection.first_statement_date),
         last_statement_date: date_text(a.collection.last_statement_date),
-        payment_plan_id: String::new(),
+        payment_plan_id: a
+            .collection
+            .payment_plan
+            .map(|(id, _)| id.to_string())
+            .unwrap_or_default(),
+        payment_plan_status: a
+            .collection
+            .payment_plan
+            .map(|(_, status)| status.as_str().to_owned())
+            .unwrap_or_default(),
     }
 }
 

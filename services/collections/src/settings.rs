@@ -35,6 +35,8 @@ pub struct CollectionsConfig {
     pub section_501r: bool,
     /// What a statement says and when it is due.
     pub statements: StatementSettings,
+    /// Payment plan policy.
+    pub payment_plans: PlanSettings,
     /// Per-tenant overrides, by tenant id.
     pub tenants: BTreeMap<String, TenantSettings>,
 }
@@ -45,6 +47,7 @@ impl Default for CollectionsConfig {
             self_pay_discount: Rate::ZERO,
             section_501r: true,
             statements: StatementSettings::default(),
+            payment_plans: PlanSettings::default(),
             tenants: BTreeMap::new(),
         }
     }
@@ -82,6 +85,31 @@ impl Default for StatementSettings {
                 billing office for an application or a free copy of the policy and its \
                 plain-language summary. Applying stops collection actions while we review it."
                 .to_owned(),
+        }
+    }
+}
+
+/// The `[collections.payment_plans]` table.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlanSettings {
+    /// The smallest regular installment a plan may have.
+    pub minimum_installment: Money,
+    /// The most installments a plan may have.
+    pub max_installments: u32,
+    /// Days after its due date before an unpaid installment counts as missed.
+    pub grace_days: u32,
+    /// Missed installments that default a plan (fewer make it DELINQUENT).
+    pub default_after_missed: u32,
+}
+
+impl Default for PlanSettings {
+    fn default() -> Self {
+        Self {
+            minimum_installment: Money::from_minor_units(2500),
+            max_installments: 60,
+            grace_days: 10,
+            default_after_missed: 2,
         }
     }
 }

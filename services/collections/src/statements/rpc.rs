@@ -200,6 +200,8 @@ impl CollectionsService {
             .await
             .map_err(err)?;
         let texts = &self.config.statements;
+        let due_date = cycle.date + chrono::Days::new(u64::from(cycle.due_in_days));
+        let installment_due = self.plan_due_by(tx, tenant, &account, due_date).await?;
         let statement = build(&StatementInput {
             account_id: account.id,
             patient_ref: &account.patient_ref,
@@ -208,7 +210,7 @@ impl CollectionsService {
             previous,
             statement_date: cycle.date,
             due_in_days: cycle.due_in_days,
-            installment_due: None,
+            installment_due,
             dunning_message: String::new(),
             financial_assistance_summary: &texts.financial_assistance_summary,
             contact_text: &texts.contact_text,

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use medbill_domain::{AccountId, ClaimId, IdempotencyKey, JournalEntryId, Money, TenantId};
+use medbill_domain::{
+    AccountId, ClaimId, IdempotencyKey, JournalEntryId, Money, PaymentPlanId, TenantId,
+};
 use medbill_runtime::ErrorCode;
 use medbill_storage::rows::{self, timestamp};
 use medbill_storage::{Database, StorageError, Tx, time, with_db, with_tx};
@@ -84,7 +86,7 @@ impl ErrorCode for StoreError {
 /// Stores patient accounts and their ledger, every operation scoped to one tenant. Writes take
 /// the caller's transaction (the RPC's, which also holds its idempotency key).
 #[async_trait]
-pub trait CollectionsStore: StatementStore + Send + Sync {
+pub trait CollectionsStore: StatementStore + PlanStore + Send + Sync {
     /// Returns the database the store writes to (the RPC opens its transaction there).
     fn database(&self) -> &Database;
 
@@ -242,7 +244,12 @@ pub struct SqlCollectionsStore {
 macro_rules! select_accounts {
     () => {
         "SELECT a.tenant_id, a.id, a.patient_ref, a.guarantor_ref, a.status, a.created_at, \
-         a.updated_at, a.first_statement_date, a.last_statement_date, CAST(COALESCE((SELECT SUM(CASE WHEN p.ledger_account = 'PATIENT_AR' \
+         a.updated_at, a.first_statement_date, a.last_statement_date, \
+         (SELECT pp.id FROM payment_plans pp WHERE pp.tenant_id = a.tenant_id \
+         AND pp.account_id = a.id AND pp.status IN ('ACTIVE', 'DELINQUENT')) AS payment_plan_id, \
+         (SELECT pp.status FROM payment_plans pp WHERE pp.tenant_id = a.tenant_id \
+         AND pp.account_id = a.id AND pp.status IN ('ACTIVE', 'DELINQUENT')) \
+         AS payment_plan_status, CAST(COALESCE((SELECT SUM(CASE WHEN p.ledger_account = 'PATIENT_AR' \
          THEN p.amount_cents ELSE 0 END) FROM journal_entries e CROSS JOIN postings p \
          WHERE p.tenant_id = e.tenant_id AND p.entry_id = e.id \
          AND e.tenant_id = a.tenant_id AND e.account_id = a.id), 0) AS BIGINT) AS balance_cents \
@@ -250,7 +257,9 @@ macro_rules! select_accounts {
     };
 }
 
+mod plans;
 mod statements;
+pub use plans::PlanStore;
 pub use statements::StatementStore;
 
 const SELECT_ACCOUNT: &str = concat!(select_accounts!(), "WHERE a.tenant_id = $1 AND a.id = $2");
@@ -1025,6 +1034,8 @@ struct AccountRow {
     updated_at: i64,
     first_statement_date: Option<String>,
     last_statement_date: Option<String>,
+    payment_plan_id: Option<String>,
+    payment_plan_status: Option<String>,
     balance_cents: i64,
 }
 
@@ -1051,6 +1062,15 @@ impl AccountRow {
                     self.last_statement_date.as_deref(),
                     "accounts.last_statement_date",
                 )?,
+                payment_plan: match (self.payment_plan_id, self.payment_plan_status) {
+                    (Some(id), Some(status)) => Some((
+                        PaymentPlanId::parse(&id).map_err(|e| corrupt("payment plan id", e))?,
+                        status
+                            .parse()
+                            .map_err(|e| corrupt("payment plan status", e))?,
+                    )),
+                    _ => None,
+                },
             },
         })
     }

@@ -1,7 +1,11 @@
 //! The medbill collections service: patient accounts on a double-entry ledger.
 //!
+//! - [`agency`]: agency placement behind the IRS 501(r) guard (PlaceWithAgency,
+//!   RecallPlacement), the placement file;
 //! - [`aging`]: what is owed by age, from the ledger (oldest charges paid first);
 //! - [`clock`]: today's date as the service sees it (statements and dunning count days from it);
+//! - [`dunning`]: the dunning cadence, its holds and small-balance write-offs (RunDunning,
+//!   SetAccountHolds);
 //! - [`model`]: accounts, journal entries and postings, with the double-entry check;
 //! - [`store`]: the [`CollectionsStore`] trait and its PostgreSQL/SQLite implementation, with
 //!   [`open_store`] to migrate and connect;
@@ -23,8 +27,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod agency;
 pub mod aging;
 pub mod clock;
+pub mod dunning;
 pub mod model;
 pub mod plans;
 pub mod posting;
@@ -42,7 +48,8 @@ pub use model::{
 pub use service::CollectionsService;
 pub use settings::CollectionsConfig;
 pub use store::{
-    CollectionsStore, PlanStore, SqlCollectionsStore, StatementStore, StoreError, open_store,
+    CollectionsStore, DunningStore, PlanStore, SqlCollectionsStore, StatementStore, StoreError,
+    open_store,
 };
 
 use medbill_runtime::service::{Destination, ServiceDef, ServiceParts, StartContext, StartError};

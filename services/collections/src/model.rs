@@ -101,6 +101,8 @@ named_enum! {
         SelfPayDiscount = "SELF_PAY_DISCOUNT",
         /// Gross charges of self-pay encounters billed to patients.
         PatientServiceRevenue = "PATIENT_SERVICE_REVENUE",
+        /// What collection agencies keep of what they collect.
+        CollectionAgencyFees = "COLLECTION_AGENCY_FEES",
     }
 }
 

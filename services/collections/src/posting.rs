@@ -187,6 +187,34 @@ impl CollectionsService {
         .map_err(err)
     }
 
+    /// The fee an agency keeps of `amount`: the one it reported, else its configured rate
+    /// (rounded to the cent) when the account is placed with it, else nothing.
+    async fn agency_fee(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        account_id: &AccountId,
+        amount: Money,
+        reported: Option<Money>,
+    ) -> Result<Money, Status> {
+        if let Some(fee) = reported {
+            return Ok(fee);
+        }
+        let placement = self
+            .store
+            .live_placement(tx, tenant, account_id)
+            .await
+            .map_err(err)?;
+        let rate = placement.and_then(|p| {
+            self.config
+                .agencies
+                .iter()
+                .find(|a| a.id == p.agency_id)
+                .map(|a| a.fee_rate)
+        });
+        Ok(rate.map_or(Money::ZERO, |r| amount.mul_rate(r).round_cents()))
+    }
+
     /// PostPatientResponsibility: see the proto. The amount's PR lines, when sent, must add up
     /// to it; a reversal may not take back more than was posted for the claim; a corrected
     /// adjudication posts the difference with what the claim holds.
@@ -466,11 +494,24 @@ impl CollectionsService {
             )));
         }
         let received_date = optional_date("received_date", &req.received_date)?
-            .unwrap_or_else(|| chrono::Utc::now().date_naive());
+            .unwrap_or_else(|| self.clock.today());
         let memo_text = memo("memo", &req.memo, false)?;
         let payer = payer_type(req.payer_type)?;
         let payer_ref = identifier("payer_ref", &req.payer_ref, false)?;
         let claim: Option<ClaimId> = optional_id("claim_id", &req.claim_id)?;
+        let agency_fee = optional_money("agency_fee", &req.agency_fee)?;
+        if agency_fee.is_some() && payer != PayerType::CollectionAgency {
+            return Err(err(ServiceError::invalid_argument(
+                "agency_fee",
+                "is only for payments from a collection agency (payer_type COLLECTION_AGENCY)",
+            )));
+        }
+        if agency_fee.is_some_and(|fee| fee.is_negative() || fee > amount) {
+            return Err(err(ServiceError::invalid_argument(
+                "agency_fee",
+                format!("must be between 0.00 and the amount {amount}"),
+            )));
+        }
 
         let mut op = match call.begin(self.store.database(), &tenant).await? {
             Begun::Replay(first) => return Ok(first),
@@ -486,7 +527,22 @@ impl CollectionsService {
             .claim_balances(op.tx(), &tenant, &account_id)
             .await
             .map_err(err)?;
-        let mut postings = vec![Posting::new(LedgerAccount::Cash, amount)];
+        let fee = if payer == PayerType::CollectionAgency {
+            Some(
+                self.agency_fee(op.tx(), &tenant, &account_id, amount, agency_fee)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let kept = fee.unwrap_or(Money::ZERO);
+        let mut postings = Vec::with_capacity(3);
+        if (amount - kept).is_positive() {
+            postings.push(Posting::new(LedgerAccount::Cash, amount - kept));
+        }
+        if kept.is_positive() {
+            postings.push(Posting::new(LedgerAccount::CollectionAgencyFees, kept));
+        }
         postings.extend(
             allocate(amount, &open, claim)
                 .into_iter()
@@ -540,6 +596,7 @@ impl CollectionsService {
             account: Some(to_proto(&account, None)),
             entry: Some(entry_to_proto(&posted, None)),
             installments_paid,
+            agency_fee: fee.map(|f| f.to_string()).unwrap_or_default(),
         };
         op.commit(&response).await?;
         Ok(response)

@@ -9,7 +9,6 @@ use medbill_proto::collections::v1::collections_service_server::CollectionsServi
 use medbill_runtime::ServiceError;
 use medbill_runtime::fields::{
     IDENTIFIER_LEN, identifier, optional_date, required_id, required_text, tenant_id, timestamp,
-    unimplemented,
 };
 use medbill_runtime::idempotent::{Begun, IdempotentCall};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
@@ -68,9 +67,6 @@ impl CollectionsService {
     }
 }
 
-/// What dunning and agencies need that is not built yet.
-const COLLECTION_ISSUE: &str = "patient billing (dunning, agency placement)";
-
 #[tonic::async_trait]
 impl pb::collections_service_server::CollectionsService for CollectionsService {
     async fn open_account(
@@ -124,8 +120,13 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
         } else {
             None
         };
+        let dunning = self
+            .store
+            .dunning_state(&tenant, &id)
+            .await
+            .map_err(ServiceError::from)?;
         Ok(Response::new(pb::GetAccountResponse {
-            account: Some(to_proto(&account, aging.as_ref())),
+            account: Some(self.with_dunning(to_proto(&account, aging.as_ref()), &dunning)),
         }))
     }
 
@@ -353,16 +354,42 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
 
     async fn run_dunning(
         &self,
-        _request: Request<pb::RunDunningRequest>,
+        request: Request<pb::RunDunningRequest>,
     ) -> Result<Response<pb::RunDunningResponse>, Status> {
-        Err(unimplemented("RunDunning", COLLECTION_ISSUE))
+        let tenant = tenant_id(&request)?;
+        self.run_dunning_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn set_account_holds(
+        &self,
+        request: Request<pb::SetAccountHoldsRequest>,
+    ) -> Result<Response<pb::SetAccountHoldsResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        self.set_account_holds_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn place_with_agency(
         &self,
-        _request: Request<pb::PlaceWithAgencyRequest>,
+        request: Request<pb::PlaceWithAgencyRequest>,
     ) -> Result<Response<pb::PlaceWithAgencyResponse>, Status> {
-        Err(unimplemented("PlaceWithAgency", COLLECTION_ISSUE))
+        let tenant = tenant_id(&request)?;
+        self.place_with_agency_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn recall_placement(
+        &self,
+        request: Request<pb::RecallPlacementRequest>,
+    ) -> Result<Response<pb::RecallPlacementResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        self.recall_placement_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn aging_report(
@@ -372,8 +399,8 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
         let tenant = tenant_id(&request)?;
         let req = request.into_inner();
         let size = PageSize::from_i32(req.page_size)?;
-        let as_of = optional_date("as_of_date", &req.as_of_date)?
-            .unwrap_or_else(|| chrono::Utc::now().date_naive());
+        let as_of =
+            optional_date("as_of_date", &req.as_of_date)?.unwrap_or_else(|| self.clock.today());
         let status = match pb::AccountStatus::try_from(req.status) {
             Ok(pb::AccountStatus::Unspecified) => None,
             Ok(s) => Some(status_from_proto(s)),
@@ -479,6 +506,10 @@ pub fn to_proto(a: &Account, aging: Option<&Aging>) -> pb::Account {
             .payment_plan
             .map(|(_, status)| status.as_str().to_owned())
             .unwrap_or_default(),
+        // Read apart from the account row: GetAccount and the holds RPCs add them.
+        dunning_stage: String::new(),
+        financial_assistance_pending: false,
+        disputed: false,
     }
 }
 

@@ -37,6 +37,10 @@ pub struct CollectionsConfig {
     pub statements: StatementSettings,
     /// Payment plan policy.
     pub payment_plans: PlanSettings,
+    /// The dunning cadence.
+    pub dunning: DunningSettings,
+    /// The collection agencies accounts may be placed with.
+    pub agencies: Vec<AgencySettings>,
     /// Per-tenant overrides, by tenant id.
     pub tenants: BTreeMap<String, TenantSettings>,
 }
@@ -48,6 +52,8 @@ impl Default for CollectionsConfig {
             section_501r: true,
             statements: StatementSettings::default(),
             payment_plans: PlanSettings::default(),
+            dunning: DunningSettings::default(),
+            agencies: Vec::new(),
             tenants: BTreeMap::new(),
         }
     }
@@ -112,6 +118,91 @@ impl Default for PlanSettings {
             default_after_missed: 2,
         }
     }
+}
+
+/// What a dunning stage does when an account reaches it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StageAction {
+    /// Send a statement.
+    Statement,
+    /// Send a statement with a past-due reminder.
+    Reminder,
+    /// Send the written final notice (the 30-day notice 501(r) requires before an
+    /// extraordinary collection action).
+    FinalNotice,
+    /// The account may be placed with an agency (PlaceWithAgency still decides).
+    AgencyEligible,
+}
+
+/// One stage of the dunning cadence (`[[collections.dunning.stages]]`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DunningStage {
+    /// The stage's name, shown on the account.
+    pub name: String,
+    /// Days since the first statement from which the stage is due.
+    pub after_days: u32,
+    /// What reaching it does.
+    pub action: StageAction,
+    /// The message printed on the stage's statement; `{allowed_date}` is replaced by the first
+    /// date an extraordinary collection action may start.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// The `[collections.dunning]` table.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DunningSettings {
+    /// The stages, in order of `after_days`.
+    pub stages: Vec<DunningStage>,
+    /// Balances owed below this are written off (SMALL_BALANCE) by RunDunning.
+    pub small_balance_threshold: Money,
+}
+
+impl Default for DunningSettings {
+    fn default() -> Self {
+        let stage = |name: &str, after_days, action, message: &str| DunningStage {
+            name: name.to_owned(),
+            after_days,
+            action,
+            message: message.to_owned(),
+        };
+        Self {
+            stages: vec![
+                stage("statement 1", 0, StageAction::Statement, ""),
+                stage(
+                    "statement 2",
+                    30,
+                    StageAction::Reminder,
+                    "Your balance is past due. Please pay it, or call us to set up a payment plan \
+                     or to apply for financial assistance.",
+                ),
+                stage(
+                    "final notice",
+                    60,
+                    StageAction::FinalNotice,
+                    "FINAL NOTICE: unless this balance is paid, a payment plan is agreed or you \
+                     apply for financial assistance, this account may be referred to a collection \
+                     agency on or after {allowed_date}. Financial assistance is available: ask us \
+                     for the policy and an application.",
+                ),
+                stage("pre-collection", 90, StageAction::AgencyEligible, ""),
+            ],
+            small_balance_threshold: Money::from_minor_units(500),
+        }
+    }
+}
+
+/// A collection agency (`[[collections.agencies]]`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgencySettings {
+    /// The agency's id, as PlaceWithAgency names it.
+    pub id: String,
+    /// The agency's fee on what it collects, from 0 to 1 (`"0.25"` = 25%).
+    pub fee_rate: Rate,
 }
 
 /// One tenant's overrides (`[collections.tenants.<tenant id>]`).

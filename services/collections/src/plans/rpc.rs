@@ -368,6 +368,43 @@ impl CollectionsService {
         self.store.save_plan(tx, tenant, plan).await.map_err(err)
     }
 
+    /// Re-evaluates the account's live plan as of `as_of` (dunning's first step), saving a
+    /// changed status when `save`; returns the plan's status.
+    pub(crate) async fn evaluate_plan(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        account: &Account,
+        as_of: NaiveDate,
+        save: bool,
+    ) -> Result<Option<PlanStatus>, Status> {
+        let Some((plan_id, _)) = account.collection.payment_plan else {
+            return Ok(None);
+        };
+        let Some(mut plan) = self
+            .store
+            .plan_in(tx, tenant, &plan_id)
+            .await
+            .map_err(err)?
+        else {
+            return Ok(None);
+        };
+        cut_to(&mut plan.installments, account.amount_due());
+        let settings = &self.config.payment_plans;
+        let status = standing(
+            &plan,
+            as_of,
+            settings.grace_days,
+            settings.default_after_missed,
+        );
+        if save && status != plan.status {
+            plan.status = status;
+            self.store.save_plan(tx, tenant, &plan).await.map_err(err)?;
+            tracing::info!(plan_id = %plan.id, status = %status, "payment plan re-evaluated");
+        }
+        Ok(Some(status))
+    }
+
     /// What the account's live plan has due by `date` (the statement's minimum due).
     pub(crate) async fn plan_due_by(
         &self,

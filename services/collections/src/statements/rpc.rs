@@ -63,6 +63,8 @@ pub(crate) struct Cycle {
     pub(crate) date: chrono::NaiveDate,
     pub(crate) minimum: Money,
     pub(crate) due_in_days: u32,
+    /// The dunning message to print; `None` prints the message of the account's stage.
+    pub(crate) dunning_message: Option<String>,
 }
 
 impl CollectionsService {
@@ -109,6 +111,7 @@ impl CollectionsService {
             date: statement_date,
             minimum,
             due_in_days,
+            dunning_message: None,
         };
         let mut op = match call.begin(self.store.database(), &tenant).await? {
             Begun::Replay(first) => return Ok(first),
@@ -202,6 +205,10 @@ impl CollectionsService {
         let texts = &self.config.statements;
         let due_date = cycle.date + chrono::Days::new(u64::from(cycle.due_in_days));
         let installment_due = self.plan_due_by(tx, tenant, &account, due_date).await?;
+        let dunning_message = match &cycle.dunning_message {
+            Some(message) => message.clone(),
+            None => self.stage_message(tx, tenant, &account, cycle.date).await?,
+        };
         let statement = build(&StatementInput {
             account_id: account.id,
             patient_ref: &account.patient_ref,
@@ -211,7 +218,7 @@ impl CollectionsService {
             statement_date: cycle.date,
             due_in_days: cycle.due_in_days,
             installment_due,
-            dunning_message: String::new(),
+            dunning_message,
             financial_assistance_summary: &texts.financial_assistance_summary,
             contact_text: &texts.contact_text,
             // Stored in microseconds: the answer equals a later read.

@@ -86,7 +86,7 @@ impl ErrorCode for StoreError {
 /// Stores patient accounts and their ledger, every operation scoped to one tenant. Writes take
 /// the caller's transaction (the RPC's, which also holds its idempotency key).
 #[async_trait]
-pub trait CollectionsStore: StatementStore + PlanStore + Send + Sync {
+pub trait CollectionsStore: StatementStore + PlanStore + DunningStore + Send + Sync {
     /// Returns the database the store writes to (the RPC opens its transaction there).
     fn database(&self) -> &Database;
 
@@ -257,8 +257,10 @@ macro_rules! select_accounts {
     };
 }
 
+mod dunning;
 mod plans;
 mod statements;
+pub use dunning::DunningStore;
 pub use plans::PlanStore;
 pub use statements::StatementStore;
 

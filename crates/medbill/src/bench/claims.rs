@@ -213,23 +213,29 @@ impl std::fmt::Display for Report {
 type Client = ClaimsServiceClient<InterceptedService<Channel, Bearer>>;
 type Eligibility = EligibilityServiceClient<InterceptedService<Channel, Bearer>>;
 
-/// The suite started in this process, and where its SQLite files are.
-struct InProcess {
+/// The suite started in this process, and where its SQLite files are (the collections bench
+/// starts it the same way).
+pub(super) struct InProcess {
     running: Running,
     /// Removed at the end when the bench made it.
     temp_dir: Option<PathBuf>,
-    target: String,
+    pub(super) target: String,
 }
 
 impl InProcess {
-    async fn start(plan: &Plan, run_id: &str) -> anyhow::Result<Self> {
-        let temp_dir = plan
-            .data_dir
+    /// Starts the suite on `database_url` (else SQLite files in `data_dir`, else in a fresh
+    /// temporary directory removed at the end).
+    pub(super) async fn start(
+        data_dir: Option<PathBuf>,
+        database_url: Option<String>,
+        run_id: &str,
+    ) -> anyhow::Result<Self> {
+        let temp_dir = data_dir
             .is_none()
             .then(|| std::env::temp_dir().join(format!("medbill-bench-{run_id}")));
         let overrides = ConfigOverrides {
-            data_dir: plan.data_dir.clone().or_else(|| temp_dir.clone()),
-            database_url: plan.database_url.clone(),
+            data_dir: data_dir.or_else(|| temp_dir.clone()),
+            database_url,
             ..ConfigOverrides::default()
         };
         let mut loaded = serve::load_config(None, &overrides).context("loading configuration")?;
@@ -252,11 +258,11 @@ impl InProcess {
         })
     }
 
-    fn url(&self) -> String {
+    pub(super) fn url(&self) -> String {
         format!("http://{}", self.running.handle.local_addr())
     }
 
-    async fn stop(self) -> anyhow::Result<()> {
+    pub(super) async fn stop(self) -> anyhow::Result<()> {
         self.running.shutdown().await?;
         if let Some(dir) = self.temp_dir {
             let _ = std::fs::remove_dir_all(dir);
@@ -273,7 +279,9 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let run_id = uuid::Uuid::now_v7().simple().to_string();
     let suite = match &plan.url {
         Some(_) => None,
-        None => Some(InProcess::start(plan, &run_id).await?),
+        None => {
+            Some(InProcess::start(plan.data_dir.clone(), plan.database_url.clone(), &run_id).await?)
+        }
     };
     let url = match (&plan.url, &suite) {
         (Some(url), _) => url.clone(),

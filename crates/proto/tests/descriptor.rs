@@ -245,8 +245,9 @@ fn every_mutating_request_carries_an_idempotency_key() {
     }
     // 5 eligibility (with RefreshPriorAuthorization) + 10 claims (with CreateProvider,
     // UpdateProvider, FollowUpClaim) + 6 remittance (with MatchClaimPayment, PostUnbalancedEra,
-    // UpdateDenial) + 10 collections (with BillSelfPay) mutating RPCs.
-    assert_eq!(mutating, 31);
+    // UpdateDenial) + 13 collections (with BillSelfPay, CancelPaymentPlan, RecallPlacement,
+    // SetAccountHolds) mutating RPCs.
+    assert_eq!(mutating, 34);
 }
 
 #[test]

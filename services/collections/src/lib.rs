@@ -1,15 +1,25 @@
 //! The medbill collections service: patient accounts on a double-entry ledger.
 //!
+//! - [`agency`]: agency placement behind the IRS 501(r) guard (PlaceWithAgency,
+//!   RecallPlacement), the placement file;
 //! - [`aging`]: what is owed by age, from the ledger (oldest charges paid first);
+//! - [`clock`]: today's date as the service sees it (statements and dunning count days from it);
+//! - [`dunning`]: the dunning cadence, its holds and small-balance write-offs (RunDunning,
+//!   SetAccountHolds);
 //! - [`model`]: accounts, journal entries and postings, with the double-entry check;
 //! - [`store`]: the [`CollectionsStore`] trait and its PostgreSQL/SQLite implementation, with
 //!   [`open_store`] to migrate and connect;
 //! - [`records`]: what is kept next to ledger entries, per-claim balances and the allocation of
 //!   money to them, aging report rows;
+//! - [`plans`]: payment plans, their schedule and standing (CreatePaymentPlan, GetPaymentPlan,
+//!   CancelPaymentPlan; payments applied to installments);
 //! - [`posting`]: the RPCs that move money (patient responsibility, self-pay bills, payments,
 //!   refunds, write-offs);
+//! - [`statements`]: patient statements built from the ledger, their PDF and print-vendor file
+//!   (GenerateStatements, GetStatement, GetStatementPrintFile);
 //! - [`settings`]: the `[collections]` section ([`CollectionsConfig`]);
-//! - [`service`]: [`CollectionsService`], the gRPC service (`CollectionsService::new(store).into_server()`);
+//! - [`service`]: [`CollectionsService`], the gRPC service (`CollectionsService::new(store).into_server()`):
+//!   the accounts and ledger reads, and the trait impl that hands every other RPC to its concern;
 //! - [`start`]: the service as the binary runs it (see `medbill_runtime::service`).
 //!
 //! An account's balance is derived from the ledger, never stored: the sum of its postings on
@@ -17,21 +27,30 @@
 
 #![forbid(unsafe_code)]
 
+pub mod agency;
 pub mod aging;
+pub mod clock;
+pub mod dunning;
 pub mod model;
+pub mod plans;
 pub mod posting;
 pub mod records;
 pub mod service;
 pub mod settings;
+pub mod statements;
 pub mod store;
 
+pub use clock::Clock;
 pub use model::{
-    Account, AccountFilter, AccountStatus, EntryKind, JournalEntry, LedgerAccount, LedgerError,
-    NewAccount, NewJournalEntry, PayerType, PaymentMethod, Posting, WriteOffKind,
+    Account, AccountFilter, AccountStatus, CollectionState, EntryKind, JournalEntry, LedgerAccount,
+    LedgerError, NewAccount, NewJournalEntry, PayerType, PaymentMethod, Posting, WriteOffKind,
 };
 pub use service::CollectionsService;
 pub use settings::CollectionsConfig;
-pub use store::{CollectionsStore, SqlCollectionsStore, StoreError, open_store};
+pub use store::{
+    CollectionsStore, DunningStore, PlanStore, SqlCollectionsStore, StatementStore, StoreError,
+    open_store,
+};
 
 use medbill_runtime::service::{Destination, ServiceDef, ServiceParts, StartContext, StartError};
 use medbill_runtime::{ServiceKind, grpc_route};

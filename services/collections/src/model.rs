@@ -5,11 +5,8 @@
 //! sum of the account's postings on [`LedgerAccount::PatientAr`], so it cannot drift from the
 //! ledger.
 
-use std::fmt;
-use std::str::FromStr;
-
-use chrono::{DateTime, Utc};
-use medbill_domain::{AccountId, ClaimId, JournalEntryId, Money, TenantId};
+use chrono::{DateTime, NaiveDate, Utc};
+use medbill_domain::{AccountId, ClaimId, JournalEntryId, Money, PaymentPlanId, TenantId};
 
 /// Reports a stored or supplied enum name that is not one of the known values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,24 +39,26 @@ macro_rules! named_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
-        impl FromStr for $name {
-            type Err = UnknownValue;
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::model::UnknownValue;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($text => Ok($name::$variant),)+
-                    other => Err(UnknownValue { what: $what, value: other.to_owned() }),
+                    other => Err($crate::model::UnknownValue { what: $what, value: other.to_owned() }),
                 }
             }
         }
     };
 }
+
+pub(crate) use named_enum;
 
 named_enum! {
     /// Where a patient account stands in the collection cycle.
@@ -102,6 +101,8 @@ named_enum! {
         SelfPayDiscount = "SELF_PAY_DISCOUNT",
         /// Gross charges of self-pay encounters billed to patients.
         PatientServiceRevenue = "PATIENT_SERVICE_REVENUE",
+        /// What collection agencies keep of what they collect.
+        CollectionAgencyFees = "COLLECTION_AGENCY_FEES",
     }
 }
 
@@ -211,6 +212,19 @@ pub struct Account {
     pub created_at: DateTime<Utc>,
     /// When the account last changed.
     pub updated_at: DateTime<Utc>,
+    /// Where the account stands with statements, plans and dunning.
+    pub collection: CollectionState,
+}
+
+/// An account's place in the collection cycle, kept on its row by the RPCs that move it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CollectionState {
+    /// Date of the first statement (starts the IRS 501(r) 120-day clock).
+    pub first_statement_date: Option<NaiveDate>,
+    /// Date of the latest statement.
+    pub last_statement_date: Option<NaiveDate>,
+    /// The live payment plan (ACTIVE or DELINQUENT), when there is one.
+    pub payment_plan: Option<(PaymentPlanId, crate::plans::PlanStatus)>,
 }
 
 impl Account {

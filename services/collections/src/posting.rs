@@ -46,7 +46,7 @@ fn target(account_id: &str, patient_ref: &str) -> Result<Target, ServiceError> {
     }
 }
 
-fn optional_id<I>(field: &str, raw: &str) -> Result<Option<I>, ServiceError>
+pub(crate) fn optional_id<I>(field: &str, raw: &str) -> Result<Option<I>, ServiceError>
 where
     I: std::str::FromStr,
     I::Err: std::fmt::Display,
@@ -58,7 +58,7 @@ where
 }
 
 /// A positive whole-cents amount.
-fn positive(field: &str, raw: &str) -> Result<Money, ServiceError> {
+pub(crate) fn positive(field: &str, raw: &str) -> Result<Money, ServiceError> {
     let amount = money(field, raw)?;
     if !amount.is_positive() {
         return Err(ServiceError::invalid_argument(
@@ -67,6 +67,14 @@ fn positive(field: &str, raw: &str) -> Result<Money, ServiceError> {
         ));
     }
     whole_cents(field, amount)
+}
+
+/// An optional whole-cents amount (empty = not sent).
+pub(crate) fn optional_money(field: &str, raw: &str) -> Result<Option<Money>, ServiceError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    whole_cents(field, money(field, raw)?).map(Some)
 }
 
 fn whole_cents(field: &str, amount: Money) -> Result<Money, ServiceError> {
@@ -80,7 +88,7 @@ fn whole_cents(field: &str, amount: Money) -> Result<Money, ServiceError> {
     }
 }
 
-fn method(field: &str, raw: i32) -> Result<PaymentMethod, ServiceError> {
+pub(crate) fn method(field: &str, raw: i32) -> Result<PaymentMethod, ServiceError> {
     match pb::PaymentMethod::try_from(raw) {
         Ok(pb::PaymentMethod::Cash) => Ok(PaymentMethod::Cash),
         Ok(pb::PaymentMethod::Check) => Ok(PaymentMethod::Check),
@@ -149,7 +157,7 @@ fn write_off_kind(raw: i32) -> Result<WriteOffKind, ServiceError> {
     }
 }
 
-fn memo(field: &str, raw: &str, required: bool) -> Result<String, ServiceError> {
+pub(crate) fn memo(field: &str, raw: &str, required: bool) -> Result<String, ServiceError> {
     Ok(text(field, raw, MEMO_LEN, required)?.unwrap_or_default())
 }
 
@@ -161,7 +169,7 @@ fn after(mut before: Account, entry: &JournalEntry) -> Account {
     before
 }
 
-fn err(e: impl Into<ServiceError>) -> Status {
+pub(crate) fn err(e: impl Into<ServiceError>) -> Status {
     Status::from(e.into())
 }
 
@@ -177,6 +185,34 @@ impl CollectionsService {
             Target::Patient(p) => self.store.patient_account(tx, tenant, p).await,
         }
         .map_err(err)
+    }
+
+    /// The fee an agency keeps of `amount`: the one it reported, else its configured rate
+    /// (rounded to the cent) when the account is placed with it, else nothing.
+    async fn agency_fee(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        account_id: &AccountId,
+        amount: Money,
+        reported: Option<Money>,
+    ) -> Result<Money, Status> {
+        if let Some(fee) = reported {
+            return Ok(fee);
+        }
+        let placement = self
+            .store
+            .live_placement(tx, tenant, account_id)
+            .await
+            .map_err(err)?;
+        let rate = placement.and_then(|p| {
+            self.config
+                .agencies
+                .iter()
+                .find(|a| a.id == p.agency_id)
+                .map(|a| a.fee_rate)
+        });
+        Ok(rate.map_or(Money::ZERO, |r| amount.mul_rate(r).round_cents()))
     }
 
     /// PostPatientResponsibility: see the proto. The amount's PR lines, when sent, must add up
@@ -195,6 +231,8 @@ impl CollectionsService {
         let pcn = identifier("patient_control_number", &req.patient_control_number, false)?;
         let service_date = optional_date("service_date", &req.service_date)?;
         let memo_text = memo("memo", &req.memo, false)?;
+        let total_charge = optional_money("total_charge", &req.total_charge)?;
+        let payer_paid = optional_money("payer_paid", &req.payer_paid)?;
         if req.corrected && claim.is_none() {
             return Err(err(ServiceError::invalid_argument(
                 "claim_id",
@@ -316,12 +354,18 @@ impl CollectionsService {
                     patient_control_number: pcn,
                     service_date,
                     corrected: req.corrected,
+                    total_charge,
+                    payer_paid,
                     lines,
                 },
             )
             .await
             .map_err(err)?;
         let account = after(account, &posted);
+        if change.is_negative() {
+            self.keep_plan_within_balance(op.tx(), &tenant, &account)
+                .await?;
+        }
         let response = pb::PostPatientResponsibilityResponse {
             account: Some(to_proto(&account, None)),
             entry: Some(entry_to_proto(&posted, None)),
@@ -450,11 +494,24 @@ impl CollectionsService {
             )));
         }
         let received_date = optional_date("received_date", &req.received_date)?
-            .unwrap_or_else(|| chrono::Utc::now().date_naive());
+            .unwrap_or_else(|| self.clock.today());
         let memo_text = memo("memo", &req.memo, false)?;
         let payer = payer_type(req.payer_type)?;
         let payer_ref = identifier("payer_ref", &req.payer_ref, false)?;
         let claim: Option<ClaimId> = optional_id("claim_id", &req.claim_id)?;
+        let agency_fee = optional_money("agency_fee", &req.agency_fee)?;
+        if agency_fee.is_some() && payer != PayerType::CollectionAgency {
+            return Err(err(ServiceError::invalid_argument(
+                "agency_fee",
+                "is only for payments from a collection agency (payer_type COLLECTION_AGENCY)",
+            )));
+        }
+        if agency_fee.is_some_and(|fee| fee.is_negative() || fee > amount) {
+            return Err(err(ServiceError::invalid_argument(
+                "agency_fee",
+                format!("must be between 0.00 and the amount {amount}"),
+            )));
+        }
 
         let mut op = match call.begin(self.store.database(), &tenant).await? {
             Begun::Replay(first) => return Ok(first),
@@ -470,7 +527,22 @@ impl CollectionsService {
             .claim_balances(op.tx(), &tenant, &account_id)
             .await
             .map_err(err)?;
-        let mut postings = vec![Posting::new(LedgerAccount::Cash, amount)];
+        let fee = if payer == PayerType::CollectionAgency {
+            Some(
+                self.agency_fee(op.tx(), &tenant, &account_id, amount, agency_fee)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let kept = fee.unwrap_or(Money::ZERO);
+        let mut postings = Vec::with_capacity(3);
+        if (amount - kept).is_positive() {
+            postings.push(Posting::new(LedgerAccount::Cash, amount - kept));
+        }
+        if kept.is_positive() {
+            postings.push(Posting::new(LedgerAccount::CollectionAgencyFees, kept));
+        }
         postings.extend(
             allocate(amount, &open, claim)
                 .into_iter()
@@ -514,11 +586,17 @@ impl CollectionsService {
             .await
             .map_err(err)?;
         let account = after(account, &posted);
+        let installments_paid = self.pay_plan(op.tx(), &tenant, &account, amount).await?;
+        let account = self
+            .store
+            .lock_account(op.tx(), &tenant, &account_id)
+            .await
+            .map_err(err)?;
         let response = pb::RecordPaymentResponse {
             account: Some(to_proto(&account, None)),
             entry: Some(entry_to_proto(&posted, None)),
-            // Payment plans are not built yet.
-            installments_paid: Vec::new(),
+            installments_paid,
+            agency_fee: fee.map(|f| f.to_string()).unwrap_or_default(),
         };
         op.commit(&response).await?;
         Ok(response)
@@ -666,6 +744,8 @@ impl CollectionsService {
             .await
             .map_err(err)?;
         let account = after(account, &posted);
+        self.keep_plan_within_balance(op.tx(), &tenant, &account)
+            .await?;
         let response = pb::WriteOffResponse {
             account: Some(to_proto(&account, None)),
             entry: Some(entry_to_proto(&posted, None)),

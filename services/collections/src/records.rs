@@ -123,6 +123,10 @@ pub struct NewResponsibility {
     pub service_date: Option<NaiveDate>,
     /// True when the entry posts a corrected adjudication's difference.
     pub corrected: bool,
+    /// Charges billed on the claim (CLP03), when remittance sent them.
+    pub total_charge: Option<Money>,
+    /// What the payer paid (CLP04), when remittance sent it.
+    pub payer_paid: Option<Money>,
     /// The PR lines.
     pub lines: Vec<ResponsibilityLine>,
 }

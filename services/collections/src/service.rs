@@ -9,13 +9,13 @@ use medbill_proto::collections::v1::collections_service_server::CollectionsServi
 use medbill_runtime::ServiceError;
 use medbill_runtime::fields::{
     IDENTIFIER_LEN, identifier, optional_date, required_id, required_text, tenant_id, timestamp,
-    unimplemented,
 };
 use medbill_runtime::idempotent::{Begun, IdempotentCall};
 use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, split_page};
 use tonic::{Request, Response, Status};
 
 use crate::aging::{self, Aging};
+use crate::clock::Clock;
 use crate::model::{Account, AccountFilter, AccountStatus, EntryKind, JournalEntry, NewAccount};
 use crate::posting::payer_type_to_proto;
 use crate::records::AgingReportFilter;
@@ -27,6 +27,7 @@ use crate::store::CollectionsStore;
 pub struct CollectionsService {
     pub(crate) store: Arc<dyn CollectionsStore>,
     pub(crate) config: CollectionsConfig,
+    pub(crate) clock: Clock,
 }
 
 impl std::fmt::Debug for CollectionsService {
@@ -44,7 +45,19 @@ impl CollectionsService {
 
     /// Builds the service over a store with the `[collections]` settings.
     pub fn with_config(store: Arc<dyn CollectionsStore>, config: CollectionsConfig) -> Self {
-        Self { store, config }
+        Self {
+            store,
+            config,
+            clock: Clock::system(),
+        }
+    }
+
+    /// Uses `clock` for today's date (statements, dunning, the 501(r) guard) instead of the
+    /// system clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Wraps the service in its generated tonic server (apply message limits with
@@ -53,10 +66,6 @@ impl CollectionsService {
         CollectionsServiceServer::new(self)
     }
 }
-
-/// What statements, plans, dunning and agencies need that is not built yet.
-const COLLECTION_ISSUE: &str =
-    "patient billing (statements, payment plans, dunning, agency placement)";
 
 #[tonic::async_trait]
 impl pb::collections_service_server::CollectionsService for CollectionsService {
@@ -107,12 +116,17 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
                 .list_journal_entries(&tenant, &id)
                 .await
                 .map_err(ServiceError::from)?;
-            Some(aging::age(&entries, chrono::Utc::now().date_naive()))
+            Some(aging::age(&entries, self.clock.today()))
         } else {
             None
         };
+        let dunning = self
+            .store
+            .dunning_state(&tenant, &id)
+            .await
+            .map_err(ServiceError::from)?;
         Ok(Response::new(pb::GetAccountResponse {
-            account: Some(to_proto(&account, aging.as_ref())),
+            account: Some(self.with_dunning(to_proto(&account, aging.as_ref()), &dunning)),
         }))
     }
 
@@ -280,30 +294,102 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
 
     async fn generate_statements(
         &self,
-        _request: Request<pb::GenerateStatementsRequest>,
+        request: Request<pb::GenerateStatementsRequest>,
     ) -> Result<Response<pb::GenerateStatementsResponse>, Status> {
-        Err(unimplemented("GenerateStatements", COLLECTION_ISSUE))
+        let tenant = tenant_id(&request)?;
+        self.generate_statements_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_statement(
+        &self,
+        request: Request<pb::GetStatementRequest>,
+    ) -> Result<Response<pb::GetStatementResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        self.get_statement_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_statement_print_file(
+        &self,
+        request: Request<pb::GetStatementPrintFileRequest>,
+    ) -> Result<Response<pb::GetStatementPrintFileResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        self.get_statement_print_file_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn create_payment_plan(
         &self,
-        _request: Request<pb::CreatePaymentPlanRequest>,
+        request: Request<pb::CreatePaymentPlanRequest>,
     ) -> Result<Response<pb::CreatePaymentPlanResponse>, Status> {
-        Err(unimplemented("CreatePaymentPlan", COLLECTION_ISSUE))
+        let tenant = tenant_id(&request)?;
+        self.create_payment_plan_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_payment_plan(
+        &self,
+        request: Request<pb::GetPaymentPlanRequest>,
+    ) -> Result<Response<pb::GetPaymentPlanResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        self.get_payment_plan_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn cancel_payment_plan(
+        &self,
+        request: Request<pb::CancelPaymentPlanRequest>,
+    ) -> Result<Response<pb::CancelPaymentPlanResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        self.cancel_payment_plan_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn run_dunning(
         &self,
-        _request: Request<pb::RunDunningRequest>,
+        request: Request<pb::RunDunningRequest>,
     ) -> Result<Response<pb::RunDunningResponse>, Status> {
-        Err(unimplemented("RunDunning", COLLECTION_ISSUE))
+        let tenant = tenant_id(&request)?;
+        self.run_dunning_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn set_account_holds(
+        &self,
+        request: Request<pb::SetAccountHoldsRequest>,
+    ) -> Result<Response<pb::SetAccountHoldsResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        self.set_account_holds_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn place_with_agency(
         &self,
-        _request: Request<pb::PlaceWithAgencyRequest>,
+        request: Request<pb::PlaceWithAgencyRequest>,
     ) -> Result<Response<pb::PlaceWithAgencyResponse>, Status> {
-        Err(unimplemented("PlaceWithAgency", COLLECTION_ISSUE))
+        let tenant = tenant_id(&request)?;
+        self.place_with_agency_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn recall_placement(
+        &self,
+        request: Request<pb::RecallPlacementRequest>,
+    ) -> Result<Response<pb::RecallPlacementResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        self.recall_placement_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn aging_report(
@@ -313,8 +399,8 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
         let tenant = tenant_id(&request)?;
         let req = request.into_inner();
         let size = PageSize::from_i32(req.page_size)?;
-        let as_of = optional_date("as_of_date", &req.as_of_date)?
-            .unwrap_or_else(|| chrono::Utc::now().date_naive());
+        let as_of =
+            optional_date("as_of_date", &req.as_of_date)?.unwrap_or_else(|| self.clock.today());
         let status = match pb::AccountStatus::try_from(req.status) {
             Ok(pb::AccountStatus::Unspecified) => None,
             Ok(s) => Some(status_from_proto(s)),
@@ -386,7 +472,7 @@ fn status_from_proto(s: pb::AccountStatus) -> AccountStatus {
     }
 }
 
-fn status_to_proto(s: AccountStatus) -> pb::AccountStatus {
+pub(crate) fn status_to_proto(s: AccountStatus) -> pb::AccountStatus {
     match s {
         AccountStatus::Open => pb::AccountStatus::Open,
         AccountStatus::PaymentPlan => pb::AccountStatus::PaymentPlan,
@@ -408,11 +494,28 @@ pub fn to_proto(a: &Account, aging: Option<&Aging>) -> pb::Account {
         aging: aging.map(aging_to_proto),
         credit_balance: a.credit_balance().to_string(),
         amount_due: a.amount_due().to_string(),
-        // Statements and plans are not built yet.
-        first_statement_date: String::new(),
-        last_statement_date: String::new(),
-        payment_plan_id: String::new(),
+        first_statement_date: date_text(a.collection.first_statement_date),
+        last_statement_date: date_text(a.collection.last_statement_date),
+        payment_plan_id: a
+            .collection
+            .payment_plan
+            .map(|(id, _)| id.to_string())
+            .unwrap_or_default(),
+        payment_plan_status: a
+            .collection
+            .payment_plan
+            .map(|(_, status)| status.as_str().to_owned())
+            .unwrap_or_default(),
+        // Read apart from the account row: GetAccount and the holds RPCs add them.
+        dunning_stage: String::new(),
+        financial_assistance_pending: false,
+        disputed: false,
     }
+}
+
+/// A date on the wire: "YYYY-MM-DD", empty when none.
+pub(crate) fn date_text(d: Option<chrono::NaiveDate>) -> String {
+    d.map(|d| d.to_string()).unwrap_or_default()
 }
 
 fn kind_from_proto(k: pb::EntryKind) -> EntryKind {
@@ -468,7 +571,7 @@ pub fn entry_to_proto(e: &JournalEntry, running: Option<Money>) -> pb::JournalEn
     }
 }
 
-fn aging_to_proto(a: &Aging) -> pb::AgingBuckets {
+pub(crate) fn aging_to_proto(a: &Aging) -> pb::AgingBuckets {
     pb::AgingBuckets {
         days_0_30: a.days_0_30.to_string(),
         days_31_60: a.days_31_60.to_string(),
@@ -521,6 +624,7 @@ mod tests {
             balance: medbill_domain::Money::ZERO,
             created_at: Utc::now(),
             updated_at: Utc::now(),
+            collection: Default::default(),
         };
         let wire = to_proto(&account, None);
         assert_eq!(wire.balance, "0.00");

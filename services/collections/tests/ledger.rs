@@ -322,7 +322,7 @@ medbill_storage::conformance_tests! {
     }
 
     async fn self_pay_encounters_are_billed_with_the_discount(db: Database) -> anyhow::Result<()> {
-        let config = CollectionsConfig { self_pay_discount: Rate::parse("0.25")? };
+        let config = CollectionsConfig { self_pay_discount: Rate::parse("0.25")?, ..Default::default() };
         let (server, _) = serve_with(db, config).await?;
         let mut a = client(&server, Caller::TenantA);
         let claim = ClaimId::new();

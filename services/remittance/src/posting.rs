@@ -482,6 +482,9 @@ fn messages(
                 .map(format_iso_date)
                 .unwrap_or_default(),
             memo: format!("payer adjudication {}", p.payer_claim_control_number),
+            // CLP03 and CLP04: the patient's statement shows them beside the patient's share.
+            total_charge: p.charge.to_string(),
+            payer_paid: p.paid.to_string(),
             // A payer's correction comes as a reversal (negative PR) then a new payment, each
             // posted as it is; the ledger ends where the corrected adjudication says.
             corrected: false,

@@ -213,7 +213,8 @@ impl std::fmt::Display for Report {
 type Client = ClaimsServiceClient<InterceptedService<Channel, Bearer>>;
 type Eligibility = EligibilityServiceClient<InterceptedService<Channel, Bearer>>;
 
-/// The suite started in this process, and where its SQLite files are.
+/// The suite started in this process, and where its SQLite files are (the collections bench
+/// starts it the same way).
 pub(super) struct InProcess {
     running: Running,
     /// Removed at the end when the bench made it.

@@ -1,9 +1,10 @@
 //! `medbill bench`: load drivers against a suite, printing throughput and latency.
 //!
-//! One module per service driven (`eligibility`, `claims`, `prior_auth`); `load` holds what they share
-//! (connecting, the token, running calls at a fixed concurrency, percentiles, tables).
+//! One module per service driven (`eligibility`, `claims`, `prior_auth`, `collections`); `load`
+//! holds what they share (connecting, the token, running calls at a fixed concurrency, percentiles, tables).
 
 pub mod claims;
+pub mod collections;
 pub mod eligibility;
 pub mod load;
 pub mod prior_auth;
@@ -77,6 +78,39 @@ pub enum BenchCommand {
         /// Date of service of every claim (inside the shipped ICD-10-CM year and timely filing).
         #[arg(long, default_value = "2026-05-04")]
         date_of_service: String,
+    },
+    /// Drive PostPatientResponsibility and RecordPayment, then a statement cycle and the
+    /// statements' PDFs. Without --url the suite starts in this process.
+    Collections {
+        /// gRPC URL of a running suite (or collections service); omit it to start the suite in
+        /// this process.
+        #[arg(long)]
+        url: Option<String>,
+        /// Bearer token (omit in dev mode, where no tokens are configured).
+        #[arg(long, env = "MEDBILL_BENCH_TOKEN")]
+        token: Option<String>,
+        /// Calls in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// HTTP/2 connections the calls are spread over.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// Accounts opened (untimed) and billed.
+        #[arg(long, default_value_t = 1_000)]
+        accounts: u64,
+        /// Calls of PostPatientResponsibility and of RecordPayment.
+        #[arg(long, default_value_t = 20_000)]
+        calls: u64,
+        /// Statements fetched with their PDF.
+        #[arg(long, default_value_t = 1_000)]
+        pdfs: u64,
+        /// Database of the in-process suite (also `MEDBILL_DATABASE_URL`; default: SQLite files
+        /// in a fresh temporary directory).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Directory for the in-process suite's SQLite files (kept afterwards).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Drive RequestPriorAuthorization (X12 278 to payer-sim and back), printing latency
     /// percentiles. Without --url the suite starts in this process.
@@ -203,6 +237,30 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 data_dir: a.data_dir,
             };
             println!("{}", prior_auth::run(&plan).await?);
+        }
+        BenchCommand::Collections {
+            url,
+            token,
+            concurrency,
+            connections,
+            accounts,
+            calls,
+            pdfs,
+            database_url,
+            data_dir,
+        } => {
+            let plan = collections::Plan {
+                url,
+                token,
+                concurrency: concurrency.max(1),
+                connections: connections.max(1),
+                accounts,
+                calls,
+                pdfs,
+                database_url,
+                data_dir,
+            };
+            print!("{}", collections::run(&plan).await?);
         }
     }
     Ok(())

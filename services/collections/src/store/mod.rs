@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use medbill_domain::{AccountId, ClaimId, IdempotencyKey, JournalEntryId, Money, TenantId};
+use medbill_domain::{
+    AccountId, ClaimId, IdempotencyKey, JournalEntryId, Money, PaymentPlanId, TenantId,
+};
 use medbill_runtime::ErrorCode;
 use medbill_storage::rows::{self, timestamp};
 use medbill_storage::{Database, StorageError, Tx, time, with_db, with_tx};
@@ -20,8 +22,8 @@ use tonic::Code;
 
 use crate::aging::Aging;
 use crate::model::{
-    Account, AccountFilter, AccountStatus, JournalEntry, LedgerAccount, LedgerError, NewAccount,
-    NewJournalEntry, Posting,
+    Account, AccountFilter, AccountStatus, CollectionState, JournalEntry, LedgerAccount,
+    LedgerError, NewAccount, NewJournalEntry, Posting,
 };
 use crate::records::{
     AgingReport, AgingReportFilter, AgingRow, ClaimBalance, NewPayment, NewRefund,
@@ -84,7 +86,7 @@ impl ErrorCode for StoreError {
 /// Stores patient accounts and their ledger, every operation scoped to one tenant. Writes take
 /// the caller's transaction (the RPC's, which also holds its idempotency key).
 #[async_trait]
-pub trait CollectionsStore: Send + Sync {
+pub trait CollectionsStore: StatementStore + PlanStore + DunningStore + Send + Sync {
     /// Returns the database the store writes to (the RPC opens its transaction there).
     fn database(&self) -> &Database;
 
@@ -242,13 +244,25 @@ pub struct SqlCollectionsStore {
 macro_rules! select_accounts {
     () => {
         "SELECT a.tenant_id, a.id, a.patient_ref, a.guarantor_ref, a.status, a.created_at, \
-         a.updated_at, CAST(COALESCE((SELECT SUM(CASE WHEN p.ledger_account = 'PATIENT_AR' \
+         a.updated_at, a.first_statement_date, a.last_statement_date, \
+         (SELECT pp.id FROM payment_plans pp WHERE pp.tenant_id = a.tenant_id \
+         AND pp.account_id = a.id AND pp.status IN ('ACTIVE', 'DELINQUENT')) AS payment_plan_id, \
+         (SELECT pp.status FROM payment_plans pp WHERE pp.tenant_id = a.tenant_id \
+         AND pp.account_id = a.id AND pp.status IN ('ACTIVE', 'DELINQUENT')) \
+         AS payment_plan_status, CAST(COALESCE((SELECT SUM(CASE WHEN p.ledger_account = 'PATIENT_AR' \
          THEN p.amount_cents ELSE 0 END) FROM journal_entries e CROSS JOIN postings p \
          WHERE p.tenant_id = e.tenant_id AND p.entry_id = e.id \
          AND e.tenant_id = a.tenant_id AND e.account_id = a.id), 0) AS BIGINT) AS balance_cents \
          FROM accounts a "
     };
 }
+
+mod dunning;
+mod plans;
+mod statements;
+pub use dunning::DunningStore;
+pub use plans::PlanStore;
+pub use statements::StatementStore;
 
 const SELECT_ACCOUNT: &str = concat!(select_accounts!(), "WHERE a.tenant_id = $1 AND a.id = $2");
 
@@ -444,21 +458,9 @@ impl CollectionsStore for SqlCollectionsStore {
                 .fetch_all(pool)
                 .await?
         });
-        let mut payers: std::collections::HashMap<String, String> = payers.into_iter().collect();
-        let mut by_entry: std::collections::HashMap<String, Vec<PostingRow>> =
-            std::collections::HashMap::new();
-        for p in postings {
-            by_entry.entry(p.entry_id.clone()).or_default().push(p);
-        }
-        headers
-            .into_iter()
-            .map(|h| {
-                let mine = by_entry.remove(&h.id).unwrap_or_default();
-                let payer = payers.remove(&h.id);
-                h.into_model(mine, payer)
-            })
-            .collect()
+        assemble_entries(headers, postings, payers)
     }
+
     async fn lock_account(
         &self,
         tx: &mut Tx,
@@ -681,11 +683,19 @@ impl CollectionsStore for SqlCollectionsStore {
         r: &NewResponsibility,
     ) -> Result<(), StoreError> {
         let entry_id = r.entry_id.to_string();
+        let total_charge = r
+            .total_charge
+            .map(|m| rows::cents(m, "total_charge"))
+            .transpose()?;
+        let payer_paid = r
+            .payer_paid
+            .map(|m| rows::cents(m, "payer_paid"))
+            .transpose()?;
         with_tx!(tx, |conn| {
             sqlx::query(
                 "INSERT INTO responsibility_entries (tenant_id, entry_id, claim_ref, era_id, \
-                 patient_control_number, service_date, corrected) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 patient_control_number, service_date, corrected, total_charge_cents, \
+                 payer_paid_cents) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(tenant.as_str())
             .bind(&entry_id)
@@ -694,6 +704,8 @@ impl CollectionsStore for SqlCollectionsStore {
             .bind(r.patient_control_number.as_deref())
             .bind(r.service_date.map(|d| d.to_string()))
             .bind(r.corrected)
+            .bind(total_charge)
+            .bind(payer_paid)
             .execute(&mut *conn)
             .await?;
         });
@@ -988,6 +1000,7 @@ async fn insert_account(
         balance: Money::ZERO,
         created_at: timestamp(now, "accounts.created_at")?,
         updated_at: timestamp(now, "accounts.updated_at")?,
+        collection: CollectionState::default(),
     };
     let id = opened.id.to_string();
     with_tx!(tx, |conn| {
@@ -1021,6 +1034,10 @@ struct AccountRow {
     status: String,
     created_at: i64,
     updated_at: i64,
+    first_statement_date: Option<String>,
+    last_statement_date: Option<String>,
+    payment_plan_id: Option<String>,
+    payment_plan_status: Option<String>,
     balance_cents: i64,
 }
 
@@ -1038,6 +1055,25 @@ impl AccountRow {
             balance: Money::from_minor_units(self.balance_cents),
             created_at: timestamp(self.created_at, "accounts.created_at")?,
             updated_at: timestamp(self.updated_at, "accounts.updated_at")?,
+            collection: CollectionState {
+                first_statement_date: optional_date(
+                    self.first_statement_date.as_deref(),
+                    "accounts.first_statement_date",
+                )?,
+                last_statement_date: optional_date(
+                    self.last_statement_date.as_deref(),
+                    "accounts.last_statement_date",
+                )?,
+                payment_plan: match (self.payment_plan_id, self.payment_plan_status) {
+                    (Some(id), Some(status)) => Some((
+                        PaymentPlanId::parse(&id).map_err(|e| corrupt("payment plan id", e))?,
+                        status
+                            .parse()
+                            .map_err(|e| corrupt("payment plan status", e))?,
+                    )),
+                    _ => None,
+                },
+            },
         })
     }
 }
@@ -1101,6 +1137,32 @@ impl EntryRow {
             postings,
         })
     }
+}
+
+/// Joins entry headers with their postings and payers (each list read for one account).
+fn assemble_entries(
+    headers: Vec<EntryRow>,
+    postings: Vec<PostingRow>,
+    payers: Vec<(String, String)>,
+) -> Result<Vec<JournalEntry>, StoreError> {
+    let mut payers: std::collections::HashMap<String, String> = payers.into_iter().collect();
+    let mut by_entry: std::collections::HashMap<String, Vec<PostingRow>> =
+        std::collections::HashMap::new();
+    for p in postings {
+        by_entry.entry(p.entry_id.clone()).or_default().push(p);
+    }
+    headers
+        .into_iter()
+        .map(|h| {
+            let mine = by_entry.remove(&h.id).unwrap_or_default();
+            let payer = payers.remove(&h.id);
+            h.into_model(mine, payer)
+        })
+        .collect()
+}
+
+fn optional_date(text: Option<&str>, what: &'static str) -> Result<Option<NaiveDate>, StoreError> {
+    Ok(text.map(|t| rows::date(t, what)).transpose()?)
 }
 
 fn claim_ref(text: Option<&str>) -> Result<Option<ClaimId>, StoreError> {

@@ -62,9 +62,9 @@ pub async fn run(plan: &Plan) -> anyhow::Result<String> {
     let run_id = uuid::Uuid::now_v7().simple().to_string();
     let suite = match &plan.url {
         Some(_) => None,
-        None => {
-            Some(InProcess::start(plan.data_dir.as_ref(), plan.database_url.as_ref(), &run_id).await?)
-        }
+        None => Some(
+            InProcess::start(plan.data_dir.as_ref(), plan.database_url.as_ref(), &run_id).await?,
+        ),
     };
     let url = match (&plan.url, &suite) {
         (Some(url), _) => url.clone(),

@@ -17,7 +17,7 @@ use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServi
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-use super::load::{self, Bearer, Limit, Phase, ms};
+use super::load::{self, Bearer, Limit, Phase};
 
 /// What the eligibility bench measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -97,16 +97,7 @@ impl std::fmt::Display for Report {
             p.elapsed.as_secs_f64(),
             p.throughput()
         )?;
-        writeln!(
-            f,
-            "latency p50 {} ms, p90 {} ms, p99 {} ms, max {} ms; answered from cache: {}",
-            ms(p.percentile(50.0)),
-            ms(p.percentile(90.0)),
-            ms(p.percentile(99.0)),
-            ms(p.percentile(100.0)),
-            p.flagged
-        )?;
-        write!(f, "errors: {}", p.errors_text())
+        p.write_latency_and_errors(f, "answered from cache")
     }
 }
 

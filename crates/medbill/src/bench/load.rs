@@ -142,6 +142,25 @@ impl Phase {
         self.errors.values().sum()
     }
 
+    /// Writes the lines every single-phase bench prints under its headline: the latency
+    /// percentiles with the flagged calls (named `flagged`, e.g. "pended"), then the errors.
+    pub fn write_latency_and_errors(
+        &self,
+        f: &mut std::fmt::Formatter<'_>,
+        flagged: &str,
+    ) -> std::fmt::Result {
+        writeln!(
+            f,
+            "latency p50 {} ms, p90 {} ms, p99 {} ms, max {} ms; {flagged}: {}",
+            ms(self.percentile(50.0)),
+            ms(self.percentile(90.0)),
+            ms(self.percentile(99.0)),
+            ms(self.percentile(100.0)),
+            self.flagged
+        )?;
+        write!(f, "errors: {}", self.errors_text())
+    }
+
     /// Describes the errors: "none" or each code with its count.
     pub fn errors_text(&self) -> String {
         if self.errors.is_empty() {

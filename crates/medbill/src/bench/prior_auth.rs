@@ -20,7 +20,7 @@ use tonic::transport::Channel;
 
 use super::claims::InProcess;
 use super::eligibility::Member;
-use super::load::{self, Bearer, Limit, Phase, ms};
+use super::load::{self, Bearer, Limit, Phase};
 
 /// One prior authorization run.
 #[derive(Debug, Clone)]
@@ -65,16 +65,7 @@ impl std::fmt::Display for Report {
             p.elapsed.as_secs_f64(),
             p.throughput()
         )?;
-        writeln!(
-            f,
-            "latency p50 {} ms, p90 {} ms, p99 {} ms, max {} ms; pended: {}",
-            ms(p.percentile(50.0)),
-            ms(p.percentile(90.0)),
-            ms(p.percentile(99.0)),
-            ms(p.percentile(100.0)),
-            p.flagged
-        )?;
-        write!(f, "errors: {}", p.errors_text())
+        p.write_latency_and_errors(f, "pended")
     }
 }
 

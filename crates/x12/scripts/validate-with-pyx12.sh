@@ -32,9 +32,14 @@ fi
 out="$(mktemp -d /var/tmp/medbill-pyx12-XXXXXX)"
 trap 'rm -rf "$out"' EXIT
 
-cargo run --quiet -p medbill-x12 --example write_samples -- "$out" >/dev/null
-cargo run --quiet -p medbill-payer-sim --example write_acknowledgments -- "$out" >/dev/null
-cargo run --quiet -p medbill-claims --example write_claims -- "$out" >/dev/null
+# Built with the whole workspace's features (as `cargo test --workspace` builds them), so after
+# the test suite nothing is compiled again; `cargo run -p` would rebuild dependencies with the
+# one package's features.
+cargo build --quiet --workspace --examples
+examples="${CARGO_TARGET_DIR:-target}/debug/examples"
+"$examples/write_samples" "$out" >/dev/null
+"$examples/write_acknowledgments" "$out" >/dev/null
+"$examples/write_claims" "$out" >/dev/null
 
 failed=()
 passed=()

@@ -323,6 +323,12 @@ impl Config {
         if self.grpc.max_encoding_message_size == 0 {
             return invalid("grpc.max_encoding_message_size", "must be greater than 0");
         }
+        if self.grpc.max_concurrent_streams == 0 {
+            return invalid("grpc.max_concurrent_streams", "must be at least 1");
+        }
+        if self.grpc.max_header_list_size < 1024 {
+            return invalid("grpc.max_header_list_size", "must be at least 1024");
+        }
         if self.grpc.request_timeout_ms == 0 {
             return invalid("grpc.request_timeout_ms", "must be greater than 0");
         }
@@ -484,6 +490,20 @@ pub struct GrpcConfig {
     pub shutdown_grace_ms: u64,
     /// Longest wait for in-flight calls to finish after the listener closes.
     pub drain_timeout_ms: u64,
+    /// Calls one HTTP/2 connection may have open at once (the SETTINGS the client must obey).
+    pub max_concurrent_streams: u32,
+    /// Largest header block (metadata) a request may carry, in bytes.
+    pub max_header_list_size: u32,
+    /// Streams a client may open and reset before the server has accepted them; beyond it the
+    /// connection is closed (HTTP/2 "rapid reset").
+    pub max_pending_reset_streams: usize,
+    /// How often an idle connection is pinged; 0 = never.
+    pub keepalive_interval_ms: u64,
+    /// A connection whose client does not answer a ping within this is closed.
+    pub keepalive_timeout_ms: u64,
+    /// Connections are closed gracefully after this long, so clients reconnect and spread over
+    /// new replicas; 0 = never.
+    pub max_connection_age_secs: u64,
 }
 
 impl Default for GrpcConfig {
@@ -494,6 +514,12 @@ impl Default for GrpcConfig {
             request_timeout_ms: 30_000,
             shutdown_grace_ms: 0,
             drain_timeout_ms: 30_000,
+            max_concurrent_streams: 256,
+            max_header_list_size: 16 * 1024,
+            max_pending_reset_streams: 20,
+            keepalive_interval_ms: 60_000,
+            keepalive_timeout_ms: 20_000,
+            max_connection_age_secs: 0,
         }
     }
 }

@@ -194,7 +194,19 @@ impl Server {
 
         // No `Server::timeout`: tonic answers an expired deadline with CANCELLED, so
         // `DeadlineLayer` enforces it and answers DEADLINE_EXCEEDED instead.
-        let router = tonic::transport::Server::builder()
+        // HTTP/2 limits a slow or hostile client cannot talk its way around (see `GrpcConfig`).
+        let grpc = &self.grpc;
+        let every = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
+        let mut builder = tonic::transport::Server::builder()
+            .max_concurrent_streams(grpc.max_concurrent_streams)
+            .http2_max_header_list_size(grpc.max_header_list_size)
+            .http2_max_pending_accept_reset_streams(Some(grpc.max_pending_reset_streams))
+            .http2_keepalive_interval(every(grpc.keepalive_interval_ms))
+            .http2_keepalive_timeout(every(grpc.keepalive_timeout_ms));
+        if grpc.max_connection_age_secs > 0 {
+            builder = builder.max_connection_age(Duration::from_secs(grpc.max_connection_age_secs));
+        }
+        let router = builder
             .layer(GrpcTraceLayer::default())
             .layer(DecodeErrorLayer)
             .layer(DeadlineLayer::new(self.grpc.request_timeout()))

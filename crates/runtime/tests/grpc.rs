@@ -580,3 +580,29 @@ async fn a_stream_that_never_ends_cannot_block_shutdown_past_the_drain_timeout()
         .unwrap();
     drop(watch);
 }
+
+#[tokio::test]
+async fn a_request_whose_metadata_exceeds_the_header_limit_is_refused_and_the_server_goes_on() {
+    let grpc = GrpcConfig {
+        max_header_list_size: 4 * 1024,
+        ..GrpcConfig::default()
+    };
+    let handle = start(Whoami::default(), &AuthConfig::default(), &grpc).await;
+    let request_with = |bytes: usize| {
+        let mut request = Request::new(String::new());
+        let value = "x".repeat(bytes).parse().expect("ASCII metadata");
+        request.metadata_mut().insert("x-padding", value);
+        request
+    };
+    let small = whoami(channel(&handle), request_with(512)).await;
+    // Above the configured 4 KiB, below the 16 KiB a default would allow.
+    let large = whoami(channel(&handle), request_with(8 * 1024)).await;
+    let after = whoami(channel(&handle), request_with(512)).await;
+    assert_eq!(small.ok().as_deref(), Some("default"));
+    assert!(large.is_err(), "{large:?}");
+    assert_eq!(
+        after.ok().as_deref(),
+        Some("default"),
+        "the server still answers"
+    );
+}

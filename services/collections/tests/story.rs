@@ -1,4 +1,4 @@
-//! The collections story of issue 15's "Done when", through the generated gRPC client on SQLite
+//! A patient account's collections story, through the generated gRPC client on SQLite
 //! and, when `MEDBILL_TEST_PG_URL` is set, on PostgreSQL, with the service's clock walked over
 //! four months: patient responsibility from an ERA, a copay, an insurer's reversal, a
 //! third-party payment, a refund of a credit, a statement (PDF), a payment plan paid then

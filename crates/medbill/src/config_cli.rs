@@ -46,18 +46,13 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
 /// (the same filter the loader applies), except `MEDBILL_CONFIG` which names the file.
 fn ignored_variables(names: impl Iterator<Item = std::ffi::OsString>) -> Vec<String> {
     let sections = serve::sections();
-    let known = |first: &str| {
-        config::runtime_keys()
-            .iter()
-            .chain(sections.iter())
-            .any(|k| k.eq_ignore_ascii_case(first))
-    };
     let mut ignored: Vec<String> = names
         .filter_map(|n| n.into_string().ok())
         .filter(|name| name != config::CONFIG_FILE_ENV)
         .filter(|name| {
-            name.strip_prefix(config::ENV_PREFIX)
-                .is_some_and(|rest| !known(rest.split("__").next().unwrap_or_default()))
+            name.strip_prefix(config::ENV_PREFIX).is_some_and(|rest| {
+                !config::is_claimed_segment(rest.split("__").next().unwrap_or_default(), &sections)
+            })
         })
         .collect();
     ignored.sort();

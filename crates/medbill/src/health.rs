@@ -3,11 +3,11 @@
 //! HEALTHCHECK, compose); Kubernetes probes the health service itself.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
-use medbill_runtime::tls::{ClientTlsFiles, client_tls};
-use tonic::transport::Endpoint;
+use medbill_runtime::client;
+use medbill_runtime::config::ClientConfig;
+use medbill_runtime::tls::ClientTlsFiles;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -38,21 +38,19 @@ pub struct HealthArgs {
 
 /// Checks once; an error says what did not answer or what it answered.
 pub async fn run(args: HealthArgs) -> anyhow::Result<()> {
-    let timeout = Duration::from_millis(args.timeout_ms);
-    let mut endpoint = Endpoint::from_shared(args.url.clone())
-        .with_context(|| format!("health: {} is not a URL", args.url))?
-        .connect_timeout(timeout)
-        .timeout(timeout);
-    if args.url.starts_with("https://") {
-        let files = ClientTlsFiles {
+    let config = ClientConfig {
+        connect_timeout_ms: args.timeout_ms,
+        request_timeout_ms: args.timeout_ms,
+        tls: ClientTlsFiles {
             ca_file: args.ca_file.clone(),
             cert_file: args.cert_file.clone(),
             key_file: args.key_file.clone(),
-        };
-        let host = endpoint.uri().host().unwrap_or_default().to_owned();
-        endpoint = endpoint.tls_config(client_tls(&files, &host).context("health: TLS")?)?;
-    }
-    let channel = endpoint
+        },
+        ..ClientConfig::default()
+    };
+    // Connected now (not lazily), so "nothing listens" and "did not answer" read apart.
+    let channel = client::endpoint(&args.url, &config)
+        .with_context(|| format!("health: {}", args.url))?
         .connect()
         .await
         .with_context(|| format!("health: cannot connect to {}", args.url))?;

@@ -55,10 +55,9 @@ pub enum ClientError {
     },
 }
 
-/// Builds a channel to `url` that connects on first use (so services may start in any
-/// order), with the configured connect timeout and per-request timeout. Must be called
-/// inside a Tokio runtime.
-pub fn connect_channel(url: &str, config: &ClientConfig) -> Result<Channel, ClientError> {
+/// The endpoint of `url` with the configured connect and request timeouts and, for an
+/// `https://` URL, the `[client.tls]` trust and client certificate.
+pub fn endpoint(url: &str, config: &ClientConfig) -> Result<Endpoint, ClientError> {
     let invalid = |reason: String| ClientError::InvalidUrl {
         url: url.to_owned(),
         reason,
@@ -66,23 +65,29 @@ pub fn connect_channel(url: &str, config: &ClientConfig) -> Result<Channel, Clie
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(invalid("must start with http:// or https://".to_owned()));
     }
-    let mut endpoint = Endpoint::from_shared(url.to_owned())
+    let endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|err| invalid(err.to_string()))?
         .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
         .timeout(Duration::from_millis(config.request_timeout_ms))
         .tcp_nodelay(true);
-    if url.starts_with("https://") {
-        let host = endpoint.uri().host().unwrap_or_default().to_owned();
-        let tls =
-            crate::tls::client_tls(&config.tls, &host).map_err(|source| ClientError::Tls {
-                url: url.to_owned(),
-                source,
-            })?;
-        endpoint = endpoint
-            .tls_config(tls)
-            .map_err(|err| invalid(err.to_string()))?;
+    if !url.starts_with("https://") {
+        return Ok(endpoint);
     }
-    Ok(endpoint.connect_lazy())
+    let host = endpoint.uri().host().unwrap_or_default().to_owned();
+    let tls = crate::tls::client_tls(&config.tls, &host).map_err(|source| ClientError::Tls {
+        url: url.to_owned(),
+        source,
+    })?;
+    endpoint
+        .tls_config(tls)
+        .map_err(|err| invalid(err.to_string()))
+}
+
+/// Builds a channel to `url` that connects on first use (so services may start in any
+/// order), with the configured connect timeout and per-request timeout. Must be called
+/// inside a Tokio runtime.
+pub fn connect_channel(url: &str, config: &ClientConfig) -> Result<Channel, ClientError> {
+    Ok(endpoint(url, config)?.connect_lazy())
 }
 
 /// Builds a lazy channel to `url` wrapped in a [`ClientInterceptor`] using `config`'s token,

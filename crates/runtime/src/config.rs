@@ -736,6 +736,16 @@ impl<'de> serde::Deserializer<'de> for FieldsProbe<'_> {
     }
 }
 
+/// Whether the first key segment of a `MEDBILL_*` variable (`outbox` of
+/// `MEDBILL_OUTBOX__OWNER`) is a key the runtime or one of `sections` claims: the loader reads
+/// only those variables and ignores the rest.
+pub fn is_claimed_segment(first: &str, sections: &[impl AsRef<str>]) -> bool {
+    runtime_keys().iter().any(|k| k.eq_ignore_ascii_case(first))
+        || sections
+            .iter()
+            .any(|k| k.as_ref().eq_ignore_ascii_case(first))
+}
+
 /// Builds the layered figment (defaults are supplied by `#[serde(default)]`): TOML file, then
 /// environment, then flag overrides. `config_file` is the `--config` flag; without it
 /// `MEDBILL_CONFIG` is consulted. `sections` names the services' top-level keys, so that their
@@ -755,14 +765,12 @@ pub fn figment(
         }
         figment = figment.merge(Toml::file_exact(path));
     }
-    let known: Vec<String> = runtime_keys()
-        .iter()
-        .chain(sections)
-        .map(|k| k.to_ascii_lowercase())
-        .collect();
+    let sections: Vec<String> = sections.iter().map(|s| (*s).to_owned()).collect();
     let env = Env::prefixed(ENV_PREFIX).split("__").filter(move |key| {
-        let first = key.as_str().split('.').next().unwrap_or_default();
-        known.iter().any(|k| k.eq_ignore_ascii_case(first))
+        is_claimed_segment(
+            key.as_str().split('.').next().unwrap_or_default(),
+            &sections,
+        )
     });
     figment = figment.merge(env);
     let layer = OverrideLayer {

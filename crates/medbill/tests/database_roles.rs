@@ -115,16 +115,11 @@ impl Drop for Roles {
                 .expect("a runtime");
             rt.block_on(async {
                 let mut conn = PgConnection::connect(&server).await.expect("connect");
+                // The test database, with everything the roles own, is dropped by then.
                 for name in names {
-                    // The test database (with the objects the role owns) is dropped first.
-                    for _ in 0..50 {
-                        let dropped = conn
-                            .execute(AssertSqlSafe(format!("DROP ROLE IF EXISTS \"{name}\"")))
-                            .await;
-                        if dropped.is_ok() {
-                            break;
-                        }
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    let drop_role = format!("DROP ROLE IF EXISTS \"{name}\"");
+                    if let Err(e) = conn.execute(AssertSqlSafe(drop_role)).await {
+                        eprintln!("warning: cannot drop test role {name}: {e}");
                     }
                 }
             });

@@ -56,6 +56,46 @@ impl fmt::Debug for Tenant {
     }
 }
 
+/// Who made a call, as the audit trail and per-subject limits name them: the user or client id an
+/// identity provider's token carries, `token:<digest prefix>` for a static token (never the token
+/// itself), or [`Subject::ANONYMOUS`] in dev mode.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Subject(String);
+
+impl Subject {
+    /// The subject of a token-less call in dev mode.
+    pub const ANONYMOUS: &'static str = "anonymous";
+
+    /// Wraps a subject id.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// Returns the subject id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Names a static token by the first bytes of its SHA-256 digest: stable across restarts,
+    /// distinct per token, and useless for guessing the token.
+    fn of_static_token(digest: &[u8; 32]) -> Self {
+        let prefix: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+        Self(format!("token:{prefix}"))
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Subject({:?})", self.0)
+    }
+}
+
 /// The bearer token a call was authenticated with, kept so handlers can pass it on.
 #[derive(Clone, Debug)]
 pub struct CallerToken(pub Secret);
@@ -84,6 +124,17 @@ impl From<AuthError> for Status {
     fn from(err: AuthError) -> Self {
         Status::unauthenticated(err.to_string())
     }
+}
+
+/// What [`Authenticator::authenticate`] learned about a caller.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    /// The tenant the call acts for.
+    pub tenant: Tenant,
+    /// Who is calling.
+    pub subject: Subject,
+    /// The token presented (none in dev mode), for passing on to downstream services.
+    pub token: Option<Secret>,
 }
 
 /// Resolves bearer tokens to tenants.
@@ -136,13 +187,14 @@ impl Authenticator {
 
     /// Resolves the tenant for a call given its `authorization` header value (`None` when the
     /// header is absent).
-    pub fn authenticate(
-        &self,
-        authorization: Option<&[u8]>,
-    ) -> Result<(Tenant, Option<Secret>), AuthError> {
+    pub fn authenticate(&self, authorization: Option<&[u8]>) -> Result<Authenticated, AuthError> {
         let Some(raw) = authorization else {
             return if self.is_dev_mode() {
-                Ok((Tenant::new(DEFAULT_TENANT), None))
+                Ok(Authenticated {
+                    tenant: Tenant::new(DEFAULT_TENANT),
+                    subject: Subject::new(Subject::ANONYMOUS),
+                    token: None,
+                })
             } else {
                 Err(AuthError::Missing)
             };
@@ -160,7 +212,11 @@ impl Authenticator {
             }
         }
         found
-            .map(|tenant| (tenant.clone(), Some(Secret::new(token))))
+            .map(|tenant| Authenticated {
+                tenant: tenant.clone(),
+                subject: Subject::of_static_token(&presented),
+                token: Some(Secret::new(token)),
+            })
             .ok_or(AuthError::Unknown)
     }
 }
@@ -196,6 +252,11 @@ pub fn tenant<T>(request: &tonic::Request<T>) -> Result<Tenant, Status> {
             tracing::error!("no tenant in request extensions: auth layer not installed");
             Status::internal("internal error")
         })
+}
+
+/// Returns who made this call, as resolved by [`AuthLayer`] (none when the layer is not installed).
+pub fn subject<T>(request: &tonic::Request<T>) -> Option<Subject> {
+    request.extensions().get::<Subject>().cloned()
 }
 
 /// Returns the token the caller authenticated with (none in dev mode).
@@ -284,9 +345,14 @@ where
             .get(http::header::AUTHORIZATION)
             .map(http::HeaderValue::as_bytes);
         match self.authenticator.authenticate(header) {
-            Ok((tenant, token)) => {
+            Ok(Authenticated {
+                tenant,
+                subject,
+                token,
+            }) => {
                 tracing::Span::current().record("tenant", tenant.as_str());
                 req.extensions_mut().insert(tenant);
+                req.extensions_mut().insert(subject);
                 if let Some(token) = token {
                     req.extensions_mut().insert(CallerToken(token));
                 }
@@ -321,11 +387,15 @@ mod tests {
     #[test]
     fn known_tokens_resolve_to_their_tenants() {
         let auth = configured();
-        let (tenant, token) = auth.authenticate(Some(b"Bearer tok-a")).unwrap();
-        assert_eq!(tenant.as_str(), "clinic-a");
-        assert_eq!(token.unwrap().expose(), "tok-a");
-        let (tenant, _) = auth.authenticate(Some(b"bearer   tok-b ")).unwrap();
-        assert_eq!(tenant.as_str(), "clinic-b");
+        let a = auth.authenticate(Some(b"Bearer tok-a")).unwrap();
+        assert_eq!(a.tenant.as_str(), "clinic-a");
+        assert_eq!(a.token.unwrap().expose(), "tok-a");
+        let b = auth.authenticate(Some(b"bearer   tok-b ")).unwrap();
+        assert_eq!(b.tenant.as_str(), "clinic-b");
+        // Each token is its own subject, named without revealing the token.
+        assert!(a.subject.as_str().starts_with("token:"), "{:?}", a.subject);
+        assert_ne!(a.subject, b.subject);
+        assert!(!a.subject.as_str().contains("tok-a"));
     }
 
     #[test]
@@ -363,9 +433,10 @@ mod tests {
     fn dev_mode_gives_the_default_tenant_and_rejects_tokens() {
         let auth = Authenticator::from_config(&AuthConfig::default());
         assert!(auth.is_dev_mode());
-        let (tenant, token) = auth.authenticate(None).unwrap();
-        assert_eq!(tenant.as_str(), DEFAULT_TENANT);
-        assert!(token.is_none());
+        let dev = auth.authenticate(None).unwrap();
+        assert_eq!(dev.tenant.as_str(), DEFAULT_TENANT);
+        assert_eq!(dev.subject.as_str(), Subject::ANONYMOUS);
+        assert!(dev.token.is_none());
         let err = auth.authenticate(Some(b"Bearer anything")).unwrap_err();
         assert_eq!(err, AuthError::UnknownInDevMode);
         assert!(err.to_string().contains("dev mode"));

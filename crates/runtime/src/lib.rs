@@ -1,6 +1,6 @@
 //! Service runtime shared by the medbill services: layered config, telemetry (tracing +
 //! OpenTelemetry with W3C propagation across gRPC, JSON logs carrying trace ids), metrics
-//! (Prometheus text format, optional OTLP push), bearer-token auth resolving the tenant,
+//! (Prometheus text format, optional OTLP push), bearer-token auth resolving the tenant, per-tenant limits,
 //! one error type mapped to gRPC status, page tokens, the gRPC server bootstrap (health,
 //! reflection, limits, deadlines, graceful shutdown), service-to-service clients, and the
 //! [`service`] contract by which every service crate is started, with its background tasks and
@@ -17,6 +17,7 @@ pub mod error;
 pub mod fields;
 pub mod group_commit;
 pub mod idempotent;
+pub mod limits;
 pub mod metrics;
 pub mod paging;
 pub mod propagation;

@@ -1,4 +1,4 @@
-//! gRPC server bootstrap: health, reflection, tracing, auth, limits, deadlines and graceful
+//! gRPC server bootstrap: health, reflection, tracing, auth, per-tenant limits, deadlines and graceful
 //! shutdown around a set of service routes.
 //!
 //! ```no_run
@@ -56,6 +56,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::auth::{AuthLayer, Authenticator};
 use crate::config::{DEFAULT_TENANT, GrpcConfig};
+use crate::limits::{LimitLayer, LimitsConfig};
 use crate::propagation::GrpcTraceLayer;
 use crate::tls::ReloadingAcceptor;
 
@@ -99,6 +100,7 @@ pub struct Server {
     serving: Vec<String>,
     grpc: GrpcConfig,
     authenticator: Authenticator,
+    limits: LimitsConfig,
     tls: Option<Arc<ReloadingAcceptor>>,
 }
 
@@ -112,6 +114,7 @@ impl Server {
             serving: Vec::new(),
             grpc: GrpcConfig::default(),
             authenticator: Authenticator::dev(),
+            limits: LimitsConfig::unlimited(),
             tls: None,
         }
     }
@@ -139,6 +142,12 @@ impl Server {
     /// Sets the token authenticator (default: dev mode).
     pub fn authenticator(mut self, authenticator: Authenticator) -> Self {
         self.authenticator = authenticator;
+        self
+    }
+
+    /// Sets the per-tenant call limits (default: none; `medbill serve` passes `[limits]`).
+    pub fn limits(mut self, limits: LimitsConfig) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -211,6 +220,7 @@ impl Server {
             .layer(DecodeErrorLayer)
             .layer(DeadlineLayer::new(self.grpc.request_timeout()))
             .layer(AuthLayer::new(self.authenticator))
+            .layer(LimitLayer::new(self.limits))
             .add_routes(self.routes)
             .add_service(health_service)
             .add_service(reflection_v1)

@@ -20,6 +20,7 @@ use http_body_util::BodyExt as _;
 use medbill_runtime::auth::{self, Authenticator};
 use medbill_runtime::client::{self, TracedChannel};
 use medbill_runtime::config::{AuthConfig, ClientConfig, GrpcConfig, Secret};
+use medbill_runtime::limits::LimitsConfig;
 use medbill_runtime::server::{Server, ServerHandle};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -128,11 +129,21 @@ pub fn tokens(pairs: &[(&str, &str)]) -> AuthConfig {
 }
 
 pub async fn start(service: Whoami, auth: &AuthConfig, grpc: &GrpcConfig) -> ServerHandle {
+    start_limited(service, auth, grpc, LimitsConfig::unlimited()).await
+}
+
+pub async fn start_limited(
+    service: Whoami,
+    auth: &AuthConfig,
+    grpc: &GrpcConfig,
+    limits: LimitsConfig,
+) -> ServerHandle {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     Server::new(Routes::new(service))
         .serving(WHOAMI)
         .grpc_config(grpc)
         .authenticator(Authenticator::from_config(auth))
+        .limits(limits)
         .start(listener)
         .await
         .unwrap()

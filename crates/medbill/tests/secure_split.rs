@@ -1,0 +1,331 @@
+//! A split deployment secured the way docs/security.md describes, as separate `medbill serve`
+//! processes: eligibility and claims each on TLS requiring client certificates from one CA,
+//! claims calling eligibility over mutual TLS with the caller's token forwarded, per-tenant
+//! limits shedding a flooding tenant without hurting another. On SQLite (a data directory per
+//! process) and, with `MEDBILL_TEST_PG_URL`, on one fresh PostgreSQL database.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+
+use common::{medbill, stdout_until, stop};
+use medbill_proto::claims::v1 as claims;
+use medbill_proto::eligibility::v1 as eligibility;
+use medbill_runtime::client::{self, TracedChannel};
+use medbill_runtime::config::{ClientConfig, Secret};
+use medbill_runtime::tls::ClientTlsFiles;
+use medbill_storage::Backend;
+use medbill_storage::testing::{self, TestEnv};
+use medbill_testkit::fixtures::{billing_provider, patient_demographics, register_provider};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use tonic::Code;
+
+type Eligibility = eligibility::eligibility_service_client::EligibilityServiceClient<TracedChannel>;
+type Claims = claims::claims_service_client::ClaimsServiceClient<TracedChannel>;
+
+const TOKENS: &str = r#"{"tok-clinic-a"="clinic-a","tok-clinic-b"="clinic-b"}"#;
+
+/// A CA and the certificates it issued, as files.
+struct Pki {
+    dir: tempfile::TempDir,
+    ca: rcgen::Certificate,
+    ca_key: KeyPair,
+}
+
+/// A certificate and its key, as file paths.
+struct Issued {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl Pki {
+    fn new(name: &str) -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let ca_key = KeyPair::generate().expect("a CA key");
+        let ca = params.self_signed(&ca_key).expect("a CA");
+        let dir = tempfile::tempdir().expect("a directory for the PKI");
+        std::fs::write(dir.path().join("ca.crt"), ca.pem()).expect("write the CA");
+        Self { dir, ca, ca_key }
+    }
+
+    fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
+    /// Issues a certificate for `dns_name`, written as `<file>.crt` and `<file>.key`.
+    fn issue(&self, file: &str, dns_name: &str) -> Issued {
+        let key = KeyPair::generate().expect("a key");
+        let cert = CertificateParams::new(vec![dns_name.to_owned()])
+            .expect("params")
+            .signed_by(&key, &self.ca, &self.ca_key)
+            .expect("a certificate");
+        let issued = Issued {
+            cert: self.dir.path().join(format!("{file}.crt")),
+            key: self.dir.path().join(format!("{file}.key")),
+        };
+        std::fs::write(&issued.cert, cert.pem()).expect("write the certificate");
+        std::fs::write(&issued.key, key.serialize_pem()).expect("write the key");
+        issued
+    }
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+/// Where a process keeps its data: its own SQLite directory, or the shared PostgreSQL database.
+enum Store<'a> {
+    Sqlite(&'a Path),
+    Postgres(&'a str),
+}
+
+/// Starts one service on TLS with mutual TLS, the two tenants' tokens and the settings in `env`.
+fn serve(
+    target: &str,
+    store: &Store<'_>,
+    pki: &Pki,
+    env: &[(&str, String)],
+) -> (Child, SocketAddr) {
+    let listener = pki.issue(target, "localhost");
+    let data_dir = match store {
+        Store::Sqlite(root) => root.join(target),
+        Store::Postgres(_) => pki.dir.path().join(target),
+    };
+    let mut args = vec![
+        "--target",
+        target,
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        path(&data_dir),
+    ];
+    if let Store::Postgres(url) = store {
+        args.extend(["--database-url", url]);
+    }
+    let mut cmd = medbill(&args);
+    cmd.env("MEDBILL_TLS__CERT", &listener.cert)
+        .env("MEDBILL_TLS__KEY", &listener.key)
+        .env("MEDBILL_TLS__CLIENT_CA", pki.ca_file())
+        .env("MEDBILL_AUTH__TOKENS", TOKENS);
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let mut child = cmd.spawn().expect("medbill starts");
+    let lines = stdout_until(&mut child, "medbill listening");
+    let addr = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("medbill listening on "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no listening address in {lines:?}"));
+    (child, addr)
+}
+
+/// A channel to `addr` over TLS as `localhost`, with a client certificate when given.
+fn channel(addr: SocketAddr, ca: &Path, client: Option<&Issued>, token: &str) -> TracedChannel {
+    let config = ClientConfig {
+        token: Some(Secret::new(token)),
+        tls: ClientTlsFiles {
+            ca_file: Some(ca.to_path_buf()),
+            cert_file: client.map(|c| c.cert.clone()),
+            key_file: client.map(|c| c.key.clone()),
+        },
+        ..ClientConfig::default()
+    };
+    client::connect(&format!("https://localhost:{}", addr.port()), &config).expect("a valid URL")
+}
+
+/// Reports whether a call failed in the connection (the handshake or the h2 layer), not in a
+/// handler: how a listener refuses a client it does not let in. The code tonic gives such a
+/// failure depends on where the connection broke (UNAVAILABLE, INTERNAL or CANCELLED).
+fn refused_by_transport(status: &tonic::Status) -> bool {
+    std::error::Error::source(status).is_some_and(|e| e.is::<tonic::transport::Error>())
+}
+
+fn coverage_request(key: &str) -> eligibility::CreateCoverageRequest {
+    eligibility::CreateCoverageRequest {
+        idempotency_key: key.into(),
+        patient_ref: "ehr-secure-1".into(),
+        payer_id: "SIMPPO".into(),
+        payer_name: "SIMULATED PPO HEALTH".into(),
+        coverage_order: eligibility::CoverageOrder::Primary.into(),
+        member_id: "SPX100000001".into(),
+        subscriber_first_name: "AVERY".into(),
+        subscriber_last_name: "TESTPATIENT".into(),
+        subscriber_birth_date: "1985-03-14".into(),
+        effective_date: "2026-01-01".into(),
+        ..Default::default()
+    }
+}
+
+fn claim_request(coverage_id: String) -> claims::CreateClaimRequest {
+    claims::CreateClaimRequest {
+        idempotency_key: "claim-secure-1".into(),
+        claim: Some(claims::ClaimInput {
+            patient_control_number: "SECURE-1".into(),
+            claim_type: claims::ClaimType::Professional.into(),
+            coverage_id,
+            payer_id: "SIMPPO".into(),
+            patient_ref: "ehr-secure-1".into(),
+            billing_provider_npi: billing_provider().npi,
+            place_of_service: "11".into(),
+            diagnoses: vec!["I10".into()],
+            lines: vec![claims::ClaimLine {
+                procedure_code: "99213".into(),
+                charge: "130.00".into(),
+                units: "1".into(),
+                service_date: "2026-05-04".into(),
+                diagnosis_pointers: vec![1],
+                ..Default::default()
+            }],
+            demographics: Some(patient_demographics()),
+            ..Default::default()
+        }),
+    }
+}
+
+async fn walk(store: Store<'_>) {
+    let pki = Pki::new("medbill test CA");
+    let ca = pki.ca_file();
+    let claims_client = pki.issue("claims-client", "claims.medbill");
+    let ehr = pki.issue("ehr", "ehr.example");
+    let stranger_pki = Pki::new("another CA");
+    let stranger = stranger_pki.issue("stranger", "ehr.example");
+
+    // Eligibility sheds a tenant over 2 calls a second (burst 10).
+    let (eligibility_child, eligibility_addr) = serve(
+        "eligibility",
+        &store,
+        &pki,
+        &[
+            ("MEDBILL_LIMITS__TENANT_CALLS_PER_SEC", "2".into()),
+            ("MEDBILL_LIMITS__TENANT_BURST", "10".into()),
+        ],
+    );
+    let (claims_child, claims_addr) = serve(
+        "claims",
+        &store,
+        &pki,
+        &[
+            (
+                "MEDBILL_ENDPOINTS__ELIGIBILITY",
+                format!("https://localhost:{}", eligibility_addr.port()),
+            ),
+            ("MEDBILL_CLIENT__TLS__CA_FILE", path(&ca).to_owned()),
+            (
+                "MEDBILL_CLIENT__TLS__CERT_FILE",
+                path(&claims_client.cert).to_owned(),
+            ),
+            (
+                "MEDBILL_CLIENT__TLS__KEY_FILE",
+                path(&claims_client.key).to_owned(),
+            ),
+        ],
+    );
+
+    // Without a certificate from the CA nothing gets through, whatever the token.
+    let plaintext = client::connect(
+        &format!("http://127.0.0.1:{}", claims_addr.port()),
+        &ClientConfig {
+            token: Some(Secret::new("tok-clinic-a")),
+            ..ClientConfig::default()
+        },
+    )
+    .expect("a URL");
+    let refused = Claims::new(plaintext)
+        .list_claims(claims::ListClaimsRequest::default())
+        .await
+        .expect_err("plaintext against a TLS listener");
+    assert!(refused_by_transport(&refused), "{refused:?}");
+    for client in [None, Some(&stranger)] {
+        let refused = Claims::new(channel(claims_addr, &ca, client, "tok-clinic-a"))
+            .list_claims(claims::ListClaimsRequest::default())
+            .await
+            .expect_err("no client certificate from the CA");
+        assert!(refused_by_transport(&refused), "{refused:?}");
+    }
+
+    // With one: a coverage, a provider, and a claim whose coverage check crosses to eligibility
+    // over mutual TLS carrying clinic-a's token.
+    let mut elig_a = Eligibility::new(channel(eligibility_addr, &ca, Some(&ehr), "tok-clinic-a"));
+    let coverage = elig_a
+        .create_coverage(coverage_request("cov-secure-1"))
+        .await
+        .expect("a coverage")
+        .into_inner()
+        .coverage
+        .expect("a coverage")
+        .id;
+    let mut claims_a = Claims::new(channel(claims_addr, &ca, Some(&ehr), "tok-clinic-a"));
+    register_provider(&mut claims_a, billing_provider())
+        .await
+        .expect("a provider");
+    let claim = claims_a
+        .create_claim(claim_request(coverage.clone()))
+        .await
+        .expect("a claim checked against its coverage in eligibility")
+        .into_inner()
+        .claim
+        .expect("a claim");
+    assert_eq!(claim.coverage_id, coverage);
+    // clinic-b sees none of it.
+    let mut claims_b = Claims::new(channel(claims_addr, &ca, Some(&ehr), "tok-clinic-b"));
+    let hidden = claims_b
+        .get_claim(claims::GetClaimRequest {
+            id: claim.id.clone(),
+        })
+        .await
+        .expect_err("another tenant's claim");
+    assert_eq!(hidden.code(), Code::NotFound);
+
+    // clinic-b floods eligibility: shed with a retry hint, while clinic-a is still served.
+    let mut elig_b = Eligibility::new(channel(eligibility_addr, &ca, Some(&ehr), "tok-clinic-b"));
+    let mut shed = 0;
+    for _ in 0..40 {
+        // Calls within the burst reach the handler; what it answers does not matter here.
+        if let Err(status) = elig_b
+            .list_coverages(eligibility::ListCoveragesRequest::default())
+            .await
+            && status.code() == Code::ResourceExhausted
+        {
+            assert!(status.metadata().get("grpc-retry-pushback-ms").is_some());
+            shed += 1;
+        }
+    }
+    assert!(
+        shed >= 15,
+        "only {shed} of 40 calls over the limit were refused"
+    );
+    let fine = elig_a
+        .get_coverage(eligibility::GetCoverageRequest {
+            id: coverage.clone(),
+        })
+        .await
+        .expect("clinic-a is not hurt by clinic-b's flood");
+    assert_eq!(fine.into_inner().coverage.map(|c| c.id), Some(coverage));
+
+    stop(claims_child);
+    stop(eligibility_child);
+}
+
+#[test]
+fn a_split_deployment_on_mutual_tls_serves_its_tenants_and_sheds_a_flood_on_sqlite() {
+    let data = tempfile::tempdir().expect("a data directory");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(walk(Store::Sqlite(data.path())));
+}
+
+#[test]
+fn a_split_deployment_on_mutual_tls_serves_its_tenants_and_sheds_a_flood_on_postgres() {
+    testing::run(
+        Backend::Postgres,
+        "a_split_deployment_on_mutual_tls_on_postgres",
+        "secure_split",
+        None,
+        |env: TestEnv| async move { walk(Store::Postgres(env.url())).await },
+    );
+}

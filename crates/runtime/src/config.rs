@@ -151,6 +151,8 @@ pub struct Config {
     pub metrics: crate::metrics::MetricsConfig,
     /// TLS and mutual TLS on the gRPC listener (`[tls]`).
     pub tls: crate::tls::TlsConfig,
+    /// The audit trail (`[audit]`).
+    pub audit: crate::audit::AuditConfig,
 }
 
 impl Default for Config {
@@ -170,6 +172,7 @@ impl Default for Config {
             outbox: OutboxConfig::default(),
             metrics: crate::metrics::MetricsConfig::default(),
             tls: crate::tls::TlsConfig::default(),
+            audit: crate::audit::AuditConfig::default(),
         }
     }
 }
@@ -193,6 +196,7 @@ impl fmt::Debug for Config {
             .field("outbox", &self.outbox)
             .field("metrics", &self.metrics)
             .field("tls", &self.tls)
+            .field("audit", &self.audit)
             .finish()
     }
 }

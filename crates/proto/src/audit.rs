@@ -279,10 +279,7 @@ mod tests {
     #[test]
     fn ids_are_read_from_requests_and_nested_responses_but_never_phi() {
         let touched = Touched::new();
-        let request = claims::GetClaimRequest {
-            id: "c-1".into(),
-            ..Default::default()
-        };
+        let request = claims::GetClaimRequest { id: "c-1".into() };
         touched.note_encoded(
             <claims::GetClaimRequest as AuditSchema>::SCHEMA,
             &request.encode_to_vec(),

@@ -44,7 +44,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         idempotent_requests(&fds)?,
     )?;
 
+    fs::write(out_dir.join("audit_schemas.rs"), audit_schemas(&fds)?)?;
+
     tonic_prost_build::configure()
+        // Every message a medbill server decodes or encodes passes through the audit codec,
+        // which notes the ids of the resources it names (see `audit`).
+        .codec_path("crate::audit::AuditCodec")
         // Map fields encode in key order, so a request's encoding (its idempotency
         // fingerprint) does not depend on hash order.
         .btree_map(".")
@@ -98,6 +103,232 @@ fn idempotent_requests(fds: &prost_types::FileDescriptorSet) -> Result<String, B
                     service = service.name(),
                     method = method.name(),
                 ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Fields that name a resource, by field name: the kind recorded in the audit trail.
+/// A field `id` names the resource of its message (see [`id_kind`]).
+const RESOURCE_FIELDS: &[(&str, &str)] = &[
+    ("account_id", "account"),
+    ("account_ids", "account"),
+    ("acknowledgement_ids", "acknowledgement"),
+    ("agency_id", "agency"),
+    ("batch_id", "submission_batch"),
+    ("cached_from_check_id", "eligibility_check"),
+    ("claim_id", "claim"),
+    ("claim_ids", "claim"),
+    ("claim_payment_id", "claim_payment"),
+    ("coverage_id", "coverage"),
+    ("denial_id", "denial"),
+    ("deposit_id", "deposit"),
+    ("deposit_ids", "deposit"),
+    ("eligibility_check_id", "eligibility_check"),
+    ("encounter_ref", "encounter_ref"),
+    ("era_id", "era"),
+    ("era_ids", "era"),
+    ("estimate_id", "cost_estimate"),
+    ("file_id", "era_file"),
+    ("guarantor_ref", "guarantor_ref"),
+    ("journal_entry_id", "journal_entry"),
+    ("original_claim_id", "claim"),
+    ("patient_ref", "patient_ref"),
+    ("payment_plan_id", "payment_plan"),
+    ("placement_id", "placement"),
+    ("plan_id", "payment_plan"),
+    ("primary_claim_id", "claim"),
+    ("reverses_claim_payment_id", "claim_payment"),
+    ("secondary_claim_id", "claim"),
+    ("statement_id", "statement"),
+    ("submission_batch_id", "submission_batch"),
+    ("superseded_by_claim_id", "claim"),
+];
+
+/// Fields whose names look like ids but are not recorded: PHI (`member_id`), identifiers of
+/// parties rather than of a patient's records, and X12 envelope details.
+const NOT_RESOURCE_FIELDS: &[&str] = &[
+    "idempotency_key",
+    // An audit filter or event field: its kind is in the field beside it.
+    "resource_id",
+    "loop_id",
+    "member_id",
+    "payer_id",
+    "payer_ref",
+    "provider_id",
+    "bank_account_ref",
+    "segment_id",
+    "source_id",
+    "source_ref",
+    "tax_id",
+    "trace_id",
+    "transaction_set_id",
+];
+
+/// Messages whose `id` names no resource a patient's data lives in (reading the audit trail is
+/// itself recorded, by its filters, not by the ids of the events it returns).
+const ID_NOT_RESOURCE: &[&str] = &["AuditEvent"];
+
+/// The kind named by a message's `id` field: the message's own resource, read from its name
+/// (`Claim`, `GetClaimRequest` and `RefreshPriorAuthorizationRequest` name a claim and a prior
+/// authorization).
+fn id_kind(message: &str) -> String {
+    let base = message.strip_suffix("Request").unwrap_or(message);
+    let base = ["Get", "Refresh", "Cancel"]
+        .iter()
+        .find_map(|verb| base.strip_prefix(verb))
+        .unwrap_or(base);
+    let base = match base {
+        "AcknowledgementResult" => "Acknowledgement",
+        "DenialWorkItem" => "Denial",
+        "DepositReconciliation" => "Deposit",
+        other => other,
+    };
+    let mut kind = String::new();
+    for (i, c) in base.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            kind.push('_');
+        }
+        kind.push(c.to_ascii_lowercase());
+    }
+    kind
+}
+
+/// Generates the audit schema of every medbill message (which fields hold resource ids, which
+/// hold messages that may) and an `AuditSchema` impl for every RPC's request and response, so a
+/// new RPC is covered the moment its proto is written. An id-like field that is neither a
+/// resource nor listed as none fails the build, so nobody forgets to decide.
+fn audit_schemas(fds: &prost_types::FileDescriptorSet) -> Result<String, Box<dyn Error>> {
+    use prost_types::field_descriptor_proto::Type;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    // Every message (nested ones too) by full name, without the leading dot.
+    let mut messages: BTreeMap<String, &prost_types::DescriptorProto> = BTreeMap::new();
+    fn collect<'a>(
+        prefix: &str,
+        list: &'a [prost_types::DescriptorProto],
+        out: &mut BTreeMap<String, &'a prost_types::DescriptorProto>,
+    ) {
+        for m in list {
+            let name = format!("{prefix}.{}", m.name());
+            collect(&name, &m.nested_type, out);
+            out.insert(name, m);
+        }
+    }
+    for file in &fds.file {
+        if file.package().starts_with("medbill.") {
+            collect(file.package(), &file.message_type, &mut messages);
+        }
+    }
+
+    // Direct ids of each message, then which messages reach an id at all (a fixpoint).
+    let mut ids: BTreeMap<&str, Vec<(i32, String)>> = BTreeMap::new();
+    for (name, m) in &messages {
+        let mut own = Vec::new();
+        for f in &m.field {
+            if f.r#type() != Type::String {
+                continue;
+            }
+            let field = f.name();
+            if field == "id" && ID_NOT_RESOURCE.contains(&m.name()) {
+                continue;
+            } else if field == "id" {
+                own.push((f.number(), id_kind(m.name())));
+            } else if let Some((_, kind)) = RESOURCE_FIELDS.iter().find(|(n, _)| *n == field) {
+                own.push((f.number(), (*kind).to_owned()));
+            } else if ["_id", "_ids", "_ref", "_refs"]
+                .iter()
+                .any(|s| field.ends_with(s))
+                && !NOT_RESOURCE_FIELDS.contains(&field)
+            {
+                return Err(format!(
+                    "{name}.{field} looks like an id: list it in RESOURCE_FIELDS or \
+                     NOT_RESOURCE_FIELDS in crates/proto/build.rs"
+                )
+                .into());
+            }
+        }
+        ids.insert(name.as_str(), own);
+    }
+    let nested = |m: &prost_types::DescriptorProto| -> Vec<(i32, String)> {
+        m.field
+            .iter()
+            .filter(|f| f.r#type() == Type::Message)
+            .map(|f| (f.number(), f.type_name().trim_start_matches('.').to_owned()))
+            .filter(|(_, t)| messages.contains_key(t))
+            .collect()
+    };
+    let mut reaching: BTreeSet<&str> = ids
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, _)| *k)
+        .collect();
+    loop {
+        let before = reaching.len();
+        for (name, m) in &messages {
+            if nested(m).iter().any(|(_, t)| reaching.contains(t.as_str())) {
+                reaching.insert(name.as_str());
+            }
+        }
+        if reaching.len() == before {
+            break;
+        }
+    }
+
+    let ident = |full: &str| format!("SCHEMA_{}", full.replace('.', "_").to_uppercase());
+    let mut out = String::from("// @generated by build.rs from the v1 descriptors.\n");
+    out.push_str("static SCHEMA_NONE: crate::audit::MessageSchema = crate::audit::MessageSchema { fields: &[] };\n");
+    for name in &reaching {
+        let m = messages[*name];
+        let mut fields: Vec<String> = ids[name]
+            .iter()
+            .map(|(n, kind)| format!("({n}, crate::audit::FieldRole::Id({kind:?}))"))
+            .collect();
+        for (n, t) in nested(m) {
+            if reaching.contains(t.as_str()) {
+                fields.push(format!(
+                    "({n}, crate::audit::FieldRole::Message(&{}))",
+                    ident(&t)
+                ));
+            }
+        }
+        out.push_str(&format!(
+            "static {}: crate::audit::MessageSchema = crate::audit::MessageSchema {{ fields: &[{}] }};\n",
+            ident(name),
+            fields.join(", ")
+        ));
+    }
+
+    // One impl per type an RPC sends or receives (each once).
+    let mut done = BTreeSet::new();
+    for file in &fds.file {
+        let package = file.package();
+        if !package.starts_with("medbill.") {
+            continue;
+        }
+        let module = format!("crate::{}", package.replace('.', "::"));
+        for service in &file.service {
+            for method in &service.method {
+                for ty in [method.input_type(), method.output_type()] {
+                    let full = ty.trim_start_matches('.');
+                    if !done.insert(full.to_owned()) {
+                        continue;
+                    }
+                    let Some(short) = full.strip_prefix(package).and_then(|s| s.strip_prefix('.'))
+                    else {
+                        return Err(format!("{full} is not in {package}").into());
+                    };
+                    let schema = if reaching.contains(full) {
+                        ident(full)
+                    } else {
+                        "SCHEMA_NONE".to_owned()
+                    };
+                    out.push_str(&format!(
+                        "impl crate::audit::AuditSchema for {module}::{short} {{ \
+                         const SCHEMA: &'static crate::audit::MessageSchema = &{schema}; }}\n"
+                    ));
+                }
             }
         }
     }

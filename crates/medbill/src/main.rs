@@ -1,6 +1,8 @@
 //! The medbill binary: `medbill serve` runs the services, `medbill x12` inspects and validates
-//! X12 files, `medbill config check` checks a configuration, `medbill health` asks a running one whether it serves.
+//! X12 files, `medbill config check` checks a configuration, `medbill health` asks a running one whether it serves,
+//! `medbill audit` exports and purges the audit trail.
 
+mod audit_cli;
 mod config_cli;
 mod health;
 mod x12_cli;
@@ -29,6 +31,10 @@ enum Command {
     /// Configuration tools: `config check` loads it as `serve` would, starting nothing.
     #[command(subcommand)]
     Config(config_cli::ConfigCommand),
+    /// The audit trail: `audit export` writes it as JSON lines, `audit purge` applies the
+    /// retention.
+    #[command(subcommand)]
+    Audit(audit_cli::AuditCommand),
     /// Ask a running medbill's gRPC health service; exits 0 when it is SERVING.
     Health(health::HealthArgs),
     /// X12 tools: inspect and validate interchanges.
@@ -47,6 +53,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Audit(cmd) => block_on(audit_cli::run(cmd)),
         Command::Health(args) => block_on(health::run(args)),
         Command::X12(cmd) => x12_cli::run(cmd),
     }

@@ -22,6 +22,7 @@ use medbill_connect::{
 };
 use medbill_eligibility::{EligibilityConfig, ProviderConfig};
 use medbill_payer_sim::{PayerSimConfig, PayerSimHandle};
+use medbill_runtime::audit::AuditTrail;
 use medbill_runtime::auth::Authenticator;
 use medbill_runtime::config::{
     self, Config, ConfigError, ConfigOverrides, LoadedConfig, LogFormat, ServiceKind,
@@ -206,6 +207,8 @@ pub struct Running {
     /// Fired when shutdown begins, before the drain (see `StartContext::stopping`).
     stopping: ShutdownTrigger,
     task_grace: Duration,
+    /// The audit trail's writers, flushed after gRPC drained (none with `audit.enabled = false`).
+    audit: Option<AuditTrail>,
     /// What each service declared, for the wiring tests.
     #[cfg(test)]
     started: Vec<Started>,
@@ -232,6 +235,10 @@ impl Running {
                 stopping.trigger();
             })
             .await;
+        // Every call has ended: write the records still queued before anything else stops.
+        if let Some(audit) = &self.audit {
+            audit.close().await;
+        }
         let stopped = self.tasks.shutdown(self.task_grace).await;
         served.context("serving gRPC")?;
         stopped?;
@@ -279,6 +286,7 @@ pub async fn start(
 
     let mut routes = RoutesBuilder::default();
     let mut serving = Vec::new();
+    let mut audited = Vec::new();
     let mut pending = Vec::new();
     let mut started = Vec::new();
     let (stopping, stopping_signal) = ShutdownTrigger::new();
@@ -298,6 +306,9 @@ pub async fn start(
         }
         for route in parts.routes {
             serving.push(route.name());
+            if let Some(db) = ctx.opened_database() {
+                audited.push((route.name().to_owned(), db.clone()));
+            }
             route.add_to(&mut routes);
         }
         pending.extend(parts.tasks);
@@ -332,6 +343,17 @@ pub async fn start(
     for name in serving {
         server = server.serving(name);
     }
+    let audit = config
+        .audit
+        .enabled
+        .then(|| AuditTrail::start(audited, &config.audit));
+    if let Some(trail) = &audit {
+        server = server
+            .audit(trail.clone())
+            .serving(medbill_proto::service_names::AUDIT);
+    } else {
+        println!("audit: off (audit.enabled = false); calls are not recorded");
+    }
     if config.tls.enabled() {
         let acceptor = medbill_runtime::tls::ReloadingAcceptor::load(&config.tls)
             .context("tls: the listener's certificate files")?;
@@ -360,6 +382,7 @@ pub async fn start(
         tasks,
         stopping,
         task_grace: Duration::from_millis(config.grpc.drain_timeout_ms),
+        audit,
         #[cfg(test)]
         started,
     })

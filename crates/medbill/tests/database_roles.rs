@@ -1,6 +1,7 @@
 //! How a deployment shares one PostgreSQL database (docs/deploy.md): several replicas starting at
 //! once migrate one fresh database without stepping on each other, and a service whose role owns
-//! only its own schema starts with no other privilege and cannot read another service's tables.
+//! only its own schema starts with no other privilege and cannot read another service's tables,
+//! and cannot change or delete its own audit rows except through the operator's purge.
 //! PostgreSQL only (skipped without `MEDBILL_TEST_PG_URL`).
 
 mod common;
@@ -189,6 +190,42 @@ fn a_service_role_owning_only_its_schema_starts_and_cannot_read_another_schema()
                     .to_string()
                     .contains("permission denied for schema eligibility"),
                 "{denied}"
+            );
+
+            // The audit trail binds the role that owns it: no UPDATE or DELETE of its rows...
+            for sql in [
+                "UPDATE claims.platform_audit SET subject = 'someone-else'",
+                "DELETE FROM claims.platform_audit",
+            ] {
+                let refused = claims_conn
+                    .execute(sql)
+                    .await
+                    .expect_err("the owner may not change audit rows");
+                assert!(
+                    refused.to_string().contains("permission denied"),
+                    "{refused}"
+                );
+            }
+            // ...but the operator's purge, run as that role, gets past both for its own
+            // transaction only.
+            let db = medbill_storage::Database::connect(
+                &claims_url,
+                &testing::test_pool_settings(),
+                "claims",
+            )
+            .await
+            .expect("connect as the claims role");
+            medbill_storage::audit::purge(&db, 0)
+                .await
+                .expect("the purge runs as the owning role");
+            db.close().await;
+            let refused = claims_conn
+                .execute("DELETE FROM claims.platform_audit")
+                .await
+                .expect_err("DELETE refused again after the purge");
+            assert!(
+                refused.to_string().contains("permission denied"),
+                "{refused}"
             );
             claims_conn.close().await.ok();
         },

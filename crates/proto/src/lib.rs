@@ -23,6 +23,13 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
     rustdoc::all
 )]
 pub mod medbill {
+    /// `medbill.audit.v1`: the audit trail every process serves.
+    pub mod audit {
+        /// Messages, `audit_service_client` and `audit_service_server`.
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/medbill.audit.v1.rs"));
+        }
+    }
     /// `medbill.common.v1`: shared value types.
     pub mod common {
         /// Shared value types (names, addresses, providers, dates, adjustments).
@@ -64,6 +71,8 @@ pub mod medbill {
     }
 }
 
+pub mod audit;
+
 pub use medbill::{claims, collections, common, eligibility, remittance};
 
 /// The request of a mutating RPC: it carries an `idempotency_key`, and a retry with the same key
@@ -73,7 +82,7 @@ pub use medbill::{claims, collections, common, eligibility, remittance};
 /// has an `idempotency_key` field; `medbill_runtime::idempotent` is the one place that uses it.
 pub trait IdempotentRequest: prost::Message + Clone + Default {
     /// The RPC's response message, stored and replayed.
-    type Response: prost::Message + Default;
+    type Response: prost::Message + Default + audit::AuditSchema;
     /// The full gRPC method name, `package.Service/Method`: the scope of the key.
     const METHOD: &'static str;
     /// Returns the key as sent (possibly empty).
@@ -86,6 +95,11 @@ pub trait IdempotentRequest: prost::Message + Clone + Default {
         canonical.clear_idempotency_key();
         canonical.encode_to_vec()
     }
+}
+
+#[allow(missing_docs, clippy::all)]
+mod audit_schemas {
+    include!(concat!(env!("OUT_DIR"), "/audit_schemas.rs"));
 }
 
 #[allow(missing_docs, clippy::all)]
@@ -104,6 +118,8 @@ pub mod service_names {
     pub const REMITTANCE: &str = "medbill.remittance.v1.RemittanceService";
     /// `medbill.collections.v1.CollectionsService`.
     pub const COLLECTIONS: &str = "medbill.collections.v1.CollectionsService";
+    /// `medbill.audit.v1.AuditService`, served by every process.
+    pub const AUDIT: &str = "medbill.audit.v1.AuditService";
     /// All four, in the order eligibility, claims, remittance, collections.
     pub const ALL: [&str; 4] = [ELIGIBILITY, CLAIMS, REMITTANCE, COLLECTIONS];
 }

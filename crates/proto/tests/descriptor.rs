@@ -1,5 +1,5 @@
-//! Checks the encoded descriptor set the build emits: the four services, their
-//! key RPCs with the right streaming shape, and doc comments carried through.
+//! Checks the encoded descriptor set the build emits: the four services and the
+//! shared audit service, their key RPCs with the right streaming shape, and doc comments carried through.
 
 use std::collections::BTreeMap;
 
@@ -38,19 +38,21 @@ fn method<'a>(
 }
 
 #[test]
-fn four_services_with_their_key_rpcs() {
+fn four_services_and_the_audit_service_with_their_key_rpcs() {
     let set = decode();
     let all = services(&set);
     assert_eq!(
         all.keys().map(String::as_str).collect::<Vec<_>>(),
         vec![
+            "medbill.audit.v1.AuditService",
             "medbill.claims.v1.ClaimsService",
             "medbill.collections.v1.CollectionsService",
             "medbill.eligibility.v1.EligibilityService",
             "medbill.remittance.v1.RemittanceService",
         ]
     );
-    let expected: [(&str, &[&str]); 4] = [
+    let expected: [(&str, &[&str]); 5] = [
+        ("medbill.audit.v1.AuditService", &["ListAuditEvents"]),
         (
             "medbill.eligibility.v1.EligibilityService",
             &[

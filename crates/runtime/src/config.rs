@@ -153,6 +153,8 @@ pub struct Config {
     pub tls: crate::tls::TlsConfig,
     /// Per-tenant and per-subject call rates and concurrency per service (`[limits]`).
     pub limits: crate::limits::LimitsConfig,
+    /// The audit trail (`[audit]`).
+    pub audit: crate::audit::AuditConfig,
 }
 
 impl Default for Config {
@@ -173,6 +175,7 @@ impl Default for Config {
             metrics: crate::metrics::MetricsConfig::default(),
             tls: crate::tls::TlsConfig::default(),
             limits: crate::limits::LimitsConfig::default(),
+            audit: crate::audit::AuditConfig::default(),
         }
     }
 }
@@ -197,6 +200,7 @@ impl fmt::Debug for Config {
             .field("metrics", &self.metrics)
             .field("tls", &self.tls)
             .field("limits", &self.limits)
+            .field("audit", &self.audit)
             .finish()
     }
 }

@@ -22,19 +22,25 @@
 //! Ok(Response::new(response))
 //! ```
 //!
+//! The call's audit record (see [`crate::audit`]) is written with the change: `commit` and
+//! `complete` add it to the transaction, so the record exists exactly when the change does.
+//!
 //! A handler that must do slow outside work first (a payer call) asks [`IdempotentCall::replayed`]
 //! before it, so a retry never repeats the work and a reused key is refused at once; it then
 //! begins as above, which settles a race with a concurrent first call.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use medbill_domain::{IdempotencyKey, TenantId};
 pub use medbill_proto::IdempotentRequest;
+use medbill_proto::audit::AuditSchema;
 use medbill_storage::Database;
 use medbill_storage::idempotency::{self, Begin, Fingerprint, Lookup, Recorded};
 use prost::Message;
 
 use crate::ServiceError;
+use crate::audit::AuditContext;
 use crate::fields::{idempotency_key, key_reused};
 
 /// One mutating call: its scope, its validated key and the fingerprint of its request.
@@ -43,6 +49,9 @@ pub struct IdempotentCall {
     scope: &'static str,
     key: IdempotencyKey,
     fingerprint: Fingerprint,
+    /// The audit context of the call being served, taken when the call is read (in the
+    /// handler's task; the write may run in a group commit's).
+    audit: Option<Arc<AuditContext>>,
 }
 
 impl IdempotentCall {
@@ -53,6 +62,7 @@ impl IdempotentCall {
             scope: R::METHOD,
             key: idempotency_key(request.idempotency_key())?,
             fingerprint: Fingerprint::of(&request.canonical_bytes()),
+            audit: crate::audit::current(),
         })
     }
 
@@ -68,6 +78,7 @@ impl IdempotentCall {
             scope,
             key: idempotency_key(key)?,
             fingerprint: Fingerprint::of(canonical),
+            audit: crate::audit::current(),
         })
     }
 
@@ -106,7 +117,7 @@ impl IdempotentCall {
 
     /// Opens the call's transaction and reserves its key: [`Begun::New`] to do the work,
     /// [`Begun::Replay`] with the first call's response, or ALREADY_EXISTS for a reused key.
-    pub async fn begin<Resp: Message + Default>(
+    pub async fn begin<Resp: Message + Default + AuditSchema>(
         &self,
         db: &Database,
         tenant: &TenantId,
@@ -122,6 +133,7 @@ impl IdempotentCall {
         {
             Begin::New(inner) => Ok(Begun::New(Operation {
                 inner,
+                audit: self.audit.clone(),
                 response: PhantomData,
             })),
             Begin::Replay(bytes) => decode(self.scope, &bytes).map(Begun::Replay),
@@ -135,7 +147,7 @@ impl IdempotentCall {
     /// [`crate::group_commit`]): [`Reserved::New`] to do the work and complete it in the same
     /// transaction, [`Reserved::Replay`] with the first call's response, or ALREADY_EXISTS for a
     /// reused key. The same rules as [`IdempotentCall::begin`].
-    pub async fn reserve<Resp: Message + Default>(
+    pub async fn reserve<Resp: Message + Default + AuditSchema>(
         &self,
         tx: &mut medbill_storage::Tx,
         tenant: &TenantId,
@@ -151,6 +163,7 @@ impl IdempotentCall {
         {
             idempotency::Reservation::New(pending) => Ok(Reserved::New(Pending {
                 inner: pending,
+                audit: self.audit.clone(),
                 response: PhantomData,
             })),
             idempotency::Reservation::Replay(bytes) => {
@@ -175,18 +188,26 @@ pub enum Reserved<Resp> {
 #[derive(Debug)]
 pub struct Pending<Resp> {
     inner: idempotency::Pending,
+    audit: Option<Arc<AuditContext>>,
     response: PhantomData<fn(Resp)>,
 }
 
-impl<Resp: Message> Pending<Resp> {
-    /// Stores `response` as the key's replay in `tx` (the transaction that reserved it); it
-    /// commits with the transaction's other writes.
+impl<Resp: Message + AuditSchema> Pending<Resp> {
+    /// Stores `response` as the key's replay, and the call's audit record, in `tx` (the
+    /// transaction that reserved it); they commit with the transaction's other writes.
     pub async fn complete(
         self,
         tx: &mut medbill_storage::Tx,
         response: &Resp,
     ) -> Result<(), ServiceError> {
-        idempotency::complete(tx, self.inner, &response.encode_to_vec()).await?;
+        let encoded = response.encode_to_vec();
+        if let Some(audit) = &self.audit {
+            audit.record_in::<Resp>(tx, &encoded).await?;
+        }
+        idempotency::complete(tx, self.inner, &encoded).await?;
+        if let Some(audit) = &self.audit {
+            audit.mark_written();
+        }
         Ok(())
     }
 }
@@ -233,18 +254,27 @@ pub enum Begun<Resp> {
 #[derive(Debug)]
 pub struct Operation<Resp> {
     inner: idempotency::Operation,
+    audit: Option<Arc<AuditContext>>,
     response: PhantomData<fn(Resp)>,
 }
 
-impl<Resp: Message> Operation<Resp> {
+impl<Resp: Message + AuditSchema> Operation<Resp> {
     /// Returns the transaction for the call's writes and outbox messages.
     pub fn tx(&mut self) -> &mut medbill_storage::Tx {
         self.inner.tx()
     }
 
-    /// Stores `response` as the key's replay and commits everything written, atomically.
-    pub async fn commit(self, response: &Resp) -> Result<(), ServiceError> {
-        self.inner.commit(&response.encode_to_vec()).await?;
+    /// Stores `response` as the key's replay and the call's audit record, and commits
+    /// everything written, atomically.
+    pub async fn commit(mut self, response: &Resp) -> Result<(), ServiceError> {
+        let encoded = response.encode_to_vec();
+        if let Some(audit) = &self.audit {
+            audit.record_in::<Resp>(self.inner.tx(), &encoded).await?;
+        }
+        self.inner.commit(&encoded).await?;
+        if let Some(audit) = &self.audit {
+            audit.mark_written();
+        }
         Ok(())
     }
 }

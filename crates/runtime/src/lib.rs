@@ -10,6 +10,7 @@
 //! RPC); reflection descriptor sets are passed in as bytes. It depends on no service crate: each
 //! service owns its settings and extracts them from the configuration the runtime loads.
 
+pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod config;

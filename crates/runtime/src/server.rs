@@ -30,7 +30,8 @@
 //! itself answers INTERNAL, which [`DecodeErrorLayer`] corrects.
 //!
 //! Every call but health and reflection gets a server span and the `rpc.server.*` metrics
-//! ([`GrpcTraceLayer`]).
+//! ([`GrpcTraceLayer`]), and, with an [`AuditTrail`], an audit record ([`AuditLayer`]); the
+//! audit service (`ListAuditEvents`) is then served beside health.
 //!
 //! Shutdown: health turns NOT_SERVING for every service, the server waits
 //! `grpc.shutdown_grace_ms`, stops accepting, and lets in-flight calls finish (HTTP/2 GOAWAY)
@@ -54,6 +55,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::audit::{AuditApi, AuditLayer, AuditTrail};
 use crate::auth::{AuthLayer, Authenticator};
 use crate::config::{DEFAULT_TENANT, GrpcConfig};
 use crate::limits::{LimitLayer, LimitsConfig};
@@ -102,6 +104,7 @@ pub struct Server {
     authenticator: Authenticator,
     limits: LimitsConfig,
     tls: Option<Arc<ReloadingAcceptor>>,
+    audit: Option<AuditTrail>,
 }
 
 impl Server {
@@ -116,6 +119,7 @@ impl Server {
             authenticator: Authenticator::dev(),
             limits: LimitsConfig::unlimited(),
             tls: None,
+            audit: None,
         }
     }
 
@@ -155,6 +159,13 @@ impl Server {
     /// as they rotate; see [`crate::tls`].
     pub fn tls(mut self, acceptor: Arc<ReloadingAcceptor>) -> Self {
         self.tls = Some(acceptor);
+        self
+    }
+
+    /// Records every call to the trail's services and serves `ListAuditEvents` over them (see
+    /// [`crate::audit`]). Without it nothing is recorded.
+    pub fn audit(mut self, trail: AuditTrail) -> Self {
+        self.audit = Some(trail);
         self
     }
 
@@ -215,16 +226,21 @@ impl Server {
         if grpc.max_connection_age_secs > 0 {
             builder = builder.max_connection_age(Duration::from_secs(grpc.max_connection_age_secs));
         }
-        let router = builder
+        let mut router = builder
             .layer(GrpcTraceLayer::default())
             .layer(DecodeErrorLayer)
             .layer(DeadlineLayer::new(self.grpc.request_timeout()))
             .layer(AuthLayer::new(self.authenticator))
             .layer(LimitLayer::new(self.limits))
+            // Inside the limits: a refused flood does not become a flood of audit rows.
+            .layer(AuditLayer::new(self.audit.clone().unwrap_or_default()))
             .add_routes(self.routes)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);
+        if let Some(trail) = &self.audit {
+            router = router.add_service(AuditApi::new(trail.clone()).into_server(&self.grpc));
+        }
 
         let (trigger, triggered) = watch::channel(false);
         let serving = self.serving.clone();

@@ -145,6 +145,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 mod database;
 pub mod error;
 pub mod idempotency;

@@ -10,7 +10,7 @@
 //!     .descriptor_set(fds)
 //!     .serving("medbill.claims.v1.ClaimsService")
 //!     .grpc_config(&config.grpc)
-//!     .authenticator(Authenticator::from_config(&config.auth))
+//!     .authenticator(Authenticator::from_config(&config.auth)?)
 //!     .start(listener).await?;
 //! println!("listening on {}", handle.local_addr());
 //! handle.run_until(shutdown_signal()).await?;
@@ -57,6 +57,7 @@ use tonic_health::server::HealthReporter;
 use crate::auth::{AuthLayer, Authenticator};
 use crate::config::{DEFAULT_TENANT, GrpcConfig};
 use crate::propagation::GrpcTraceLayer;
+use crate::scopes::ScopeTable;
 use crate::tls::ReloadingAcceptor;
 
 /// Health service name, always registered.
@@ -99,6 +100,7 @@ pub struct Server {
     serving: Vec<String>,
     grpc: GrpcConfig,
     authenticator: Authenticator,
+    scopes: ScopeTable,
     tls: Option<Arc<ReloadingAcceptor>>,
 }
 
@@ -112,6 +114,7 @@ impl Server {
             serving: Vec::new(),
             grpc: GrpcConfig::default(),
             authenticator: Authenticator::dev(),
+            scopes: ScopeTable::medbill(),
             tls: None,
         }
     }
@@ -142,6 +145,13 @@ impl Server {
         self
     }
 
+    /// Sets the scope table enforced after authentication (default: the medbill table,
+    /// [`crate::scopes::RPC_SCOPES`]); servers of other services extend it.
+    pub fn scopes(mut self, scopes: ScopeTable) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
     /// Serves TLS (mutual TLS when the acceptor has a client CA) with certificates reloaded
     /// as they rotate; see [`crate::tls`].
     pub fn tls(mut self, acceptor: Arc<ReloadingAcceptor>) -> Self {
@@ -156,6 +166,13 @@ impl Server {
             tracing::warn!(
                 tenant = DEFAULT_TENANT,
                 "auth dev mode: no tokens configured, every call without a token is tenant \"default\""
+            );
+        }
+        if self.authenticator.all_scope_token_count() > 0 {
+            tracing::warn!(
+                tokens = self.authenticator.all_scope_token_count(),
+                "auth.tokens entries carry every scope, privileged ones included; \
+                 give each caller only its scopes with [[auth.static_tokens]]"
             );
         }
 
@@ -210,7 +227,7 @@ impl Server {
             .layer(GrpcTraceLayer::default())
             .layer(DecodeErrorLayer)
             .layer(DeadlineLayer::new(self.grpc.request_timeout()))
-            .layer(AuthLayer::new(self.authenticator))
+            .layer(AuthLayer::with_scopes(self.authenticator, self.scopes))
             .add_routes(self.routes)
             .add_service(health_service)
             .add_service(reflection_v1)

@@ -1650,6 +1650,86 @@ mod tests {
     }
 
     #[test]
+    fn static_tokens_oidc_and_client_credentials_load_and_are_checked() {
+        Jail::expect_with(|jail| {
+            jail.create_file("desk-token", "desk-s3cret\n")?;
+            jail.create_file("client-secret", "cc-s3cret\n")?;
+            jail.create_file(
+                "medbill.toml",
+                r#"
+                [[auth.static_tokens]]
+                token_file = "desk-token"
+                tenant = "clinic-a"
+                scopes = ["collections.read", "collections.payments"]
+                subject = "front-desk"
+
+                [auth.oidc]
+                issuer = "https://idp.example"
+                audience = ["medbill", "medbill-api"]
+                jwks_url = "https://idp.example/jwks"
+
+                [client.oidc]
+                token_url = "https://idp.example/token"
+                client_id = "relay"
+                client_secret_file = "client-secret"
+                tenant = "clinic-a"
+                "#,
+            )?;
+            let config = load_in_jail(Some("medbill.toml"), &ConfigOverrides::default())
+                .map_err(|e| e.to_string())?;
+            assert!(!config.auth.is_dev_mode());
+            assert_eq!(
+                config.auth.token_for_tenant("clinic-a").map(Secret::expose),
+                Some("desk-s3cret")
+            );
+            let oidc = config.auth.oidc.as_ref().expect("oidc");
+            assert_eq!(oidc.audience, ["medbill", "medbill-api"]);
+            assert_eq!((oidc.leeway_secs, oidc.jwks_min_refetch_secs), (60, 30));
+            let client = config.client.oidc.as_ref().expect("client.oidc");
+            assert_eq!(
+                client.client_secret.as_ref().map(Secret::expose),
+                Some("cc-s3cret")
+            );
+            let debug = format!("{config:?}");
+            assert!(!debug.contains("desk-s3cret"), "{debug}");
+            assert!(!debug.contains("cc-s3cret"), "{debug}");
+            Ok(())
+        });
+        let rejected = |toml: &str| {
+            let mut text = String::new();
+            Jail::expect_with(|jail| {
+                jail.create_file("bad.toml", toml)?;
+                text = load_in_jail(Some("bad.toml"), &ConfigOverrides::default())
+                    .expect_err("rejected")
+                    .to_string();
+                Ok(())
+            });
+            text
+        };
+        let text = rejected(
+            "[[auth.static_tokens]]\ntoken = \"t\"\ntenant = \"a\"\nscopes = [\"claims.raed\"]\n",
+        );
+        assert!(text.contains("auth.static_tokens[0].scopes"), "{text}");
+        assert!(text.contains("claims.raed"), "{text}");
+        let text = rejected(
+            "[auth.oidc]\nissuer = \"i\"\naudience = \"a\"\njwks_url = \"https://i/jwks\"\nalgorithms = [\"HS256\"]\n",
+        );
+        assert!(text.contains("auth.oidc.algorithms"), "{text}");
+        assert!(text.contains("HMAC"), "{text}");
+        let text = rejected("[auth.oidc]\nissuer = \"i\"\naudience = \"a\"\n");
+        assert!(text.contains("jwks_url"), "{text}");
+        let text = rejected(
+            "[client.oidc]\ntoken_url = \"https://i/token\"\nclient_id = \"c\"\ntenant = \"a\"\n",
+        );
+        assert!(text.contains("client.oidc.client_secret_file"), "{text}");
+        let text = rejected(
+            "[auth.tokens]\n\"same\" = \"a\"\n[[auth.static_tokens]]\ntoken = \"same\"\ntenant = \"a\"\n",
+        );
+        assert!(text.contains("configured twice"), "{text}");
+        assert!(!text.contains("same\""), "{text}");
+    }
+
+    #[test]
     fn debug_never_shows_tokens_or_database_password() {
         Jail::expect_with(|jail| {
             jail.set_env("MEDBILL_AUTH__TOKENS", r#"{"sup3r-s3cret"="clinic-a"}"#);

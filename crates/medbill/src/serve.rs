@@ -338,7 +338,9 @@ pub async fn start(
     let mut server = Server::new(routes.routes())
         .descriptor_set(medbill_proto::FILE_DESCRIPTOR_SET)
         .grpc_config(&config.grpc)
-        .authenticator(Authenticator::from_config(&config.auth))
+        .authenticator(
+            Authenticator::from_config(&config.auth).map_err(|e| anyhow::anyhow!("auth: {e}"))?,
+        )
         .limits(config.limits);
     for name in serving {
         server = server.serving(name);

@@ -29,6 +29,9 @@ fn the_hospital_split_example_loads_with_its_values() {
     assert_eq!(config.telemetry.log_format, LogFormat::Json);
     assert_eq!(config.outbox.batch_size, 32);
     assert_eq!(config.database_pool.max_connections, 20);
+    let oidc = config.auth.oidc.as_ref().expect("[auth.oidc]");
+    assert_eq!(oidc.audience, ["medbill"]);
+    assert_eq!(oidc.algorithms, ["RS256", "PS256", "ES256"]);
 
     let (eligibility, payers) = EligibilityConfig::load(&loaded).expect("eligibility section");
     assert_eq!(eligibility.cache_ttl_secs, 43_200);

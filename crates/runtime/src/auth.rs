@@ -1,10 +1,20 @@
-//! Bearer-token authentication that resolves the caller's tenant.
+//! Bearer-token authentication that resolves the caller's tenant, subject and scopes, and the
+//! scope check of every call.
 //!
-//! Tokens are mapped to tenants in config (`auth.tokens`). [`AuthLayer`] checks the
-//! `authorization: Bearer <token>` header of every call except health and reflection, rejects
-//! a missing, malformed or unknown token with UNAUTHENTICATED, and stores the resolved
-//! [`Tenant`] (and the presented token, for passing on to downstream services) in the request
-//! extensions, where handlers read it with [`tenant`].
+//! A token is either static (`auth.tokens`, `[[auth.static_tokens]]`) or a JWT from the
+//! identity provider (`[auth.oidc]`, see [`crate::oidc`]); both may be configured at once: a
+//! presented token is first compared with the static ones, then, if it has a JWT's shape,
+//! verified as one. [`AuthLayer`] checks the `authorization: Bearer <token>` header of every
+//! call except health and reflection, rejects a missing, malformed, unknown or invalid token
+//! with UNAUTHENTICATED (saying why, never echoing the token), then checks the method's scope in
+//! [`crate::scopes`] and answers PERMISSION_DENIED naming a scope the token lacks. It stores the
+//! resolved [`Tenant`], [`Subject`], [`Granted`] scopes and the presented token (for passing on
+//! to downstream services) in the request extensions, where handlers read them with [`tenant`],
+//! [`subject`] and [`caller_token`].
+//!
+//! Scopes of static tokens: a `[[auth.static_tokens]]` entry carries exactly its `scopes`; an
+//! `auth.tokens` entry (the original form) carries every scope, privileged ones included, as it
+//! could call every RPC before scopes existed; the server warns about them at start.
 //!
 //! Dev mode (no tokens configured): a call without a token is the tenant
 //! [`crate::config::DEFAULT_TENANT`]. A call *with* a token is rejected as
@@ -23,7 +33,11 @@ use tonic::Status;
 use tonic::metadata::MetadataValue;
 use tower::{Layer, Service};
 
+use futures::future::BoxFuture;
+
 use crate::config::{AuthConfig, DEFAULT_TENANT, Secret};
+use crate::oidc::{JwtRejection, JwtVerifier};
+use crate::scopes::{Granted, ScopeTable};
 
 /// Path prefixes reachable without a token: probes and service discovery.
 pub const EXEMPT_PATH_PREFIXES: &[&str] = &["/grpc.health.v1.Health/", "/grpc.reflection."];
@@ -101,7 +115,7 @@ impl fmt::Debug for Subject {
 pub struct CallerToken(pub Secret);
 
 /// Why a call was not authenticated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     /// No `authorization` header.
     #[error("missing bearer token: send the header `authorization: Bearer <token>`")]
@@ -118,11 +132,18 @@ pub enum AuthError {
          call it without a token, or configure auth.tokens"
     )]
     UnknownInDevMode,
+    /// A JWT that was refused.
+    #[error("invalid bearer token: {0}")]
+    Jwt(JwtRejection),
 }
 
 impl From<AuthError> for Status {
     fn from(err: AuthError) -> Self {
-        Status::unauthenticated(err.to_string())
+        match err {
+            // Not the caller's fault, and worth retrying.
+            AuthError::Jwt(JwtRejection::KeysUnavailable) => Status::unavailable(err.to_string()),
+            _ => Status::unauthenticated(err.to_string()),
+        }
     }
 }
 
@@ -135,18 +156,38 @@ pub struct Authenticated {
     pub subject: Subject,
     /// The token presented (none in dev mode), for passing on to downstream services.
     pub token: Option<Secret>,
+    /// The scopes the caller holds.
+    pub scopes: Granted,
 }
 
-/// Resolves bearer tokens to tenants.
+/// Why the authentication configuration cannot be used (the message names the key).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AuthSetupError(pub String);
+
+/// One static token, by digest.
+#[derive(Clone)]
+struct StaticEntry {
+    digest: [u8; 32],
+    tenant: Tenant,
+    subject: Subject,
+    scopes: Granted,
+}
+
+/// Resolves bearer tokens to tenants, subjects and scopes.
 #[derive(Clone)]
 pub struct Authenticator {
-    entries: Vec<([u8; 32], Tenant)>,
+    entries: Vec<StaticEntry>,
+    jwt: Option<Arc<JwtVerifier>>,
+    /// How many static tokens carry every scope (the `auth.tokens` form), for the start warning.
+    all_scope_tokens: usize,
 }
 
 impl fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Authenticator")
             .field("token_count", &self.entries.len())
+            .field("jwt", &self.jwt)
             .finish()
     }
 }
@@ -161,39 +202,88 @@ fn digests_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
 }
 
 impl Authenticator {
-    /// Builds an authenticator from the configured token map.
-    pub fn from_config(config: &AuthConfig) -> Self {
-        Self {
-            entries: config
-                .tokens
-                .iter()
-                .map(|(token, tenant)| (digest(token.expose()), Tenant::new(tenant.clone())))
-                .collect(),
+    /// Builds an authenticator from the configuration. Fails when `[auth.oidc]` is unusable
+    /// (the configuration check names the same problems first).
+    pub fn from_config(config: &AuthConfig) -> Result<Self, AuthSetupError> {
+        let mut entries: Vec<StaticEntry> = config
+            .tokens
+            .iter()
+            .map(|(token, tenant)| {
+                let digest = digest(token.expose());
+                StaticEntry {
+                    digest,
+                    tenant: Tenant::new(tenant.clone()),
+                    subject: Subject::of_static_token(&digest),
+                    scopes: Granted::All,
+                }
+            })
+            .collect();
+        let all_scope_tokens = entries.len();
+        for entry in &config.static_tokens {
+            let Some(token) = &entry.token else {
+                return Err(AuthSetupError(
+                    "auth.static_tokens: an entry has neither token nor token_file".into(),
+                ));
+            };
+            let digest = digest(token.expose());
+            entries.push(StaticEntry {
+                digest,
+                tenant: Tenant::new(entry.tenant.clone()),
+                subject: entry
+                    .subject
+                    .clone()
+                    .map(Subject::new)
+                    .unwrap_or_else(|| Subject::of_static_token(&digest)),
+                scopes: Granted::only(entry.scopes.iter().cloned()),
+            });
         }
+        let jwt = config
+            .oidc
+            .as_ref()
+            .map(JwtVerifier::new)
+            .transpose()
+            .map_err(AuthSetupError)?
+            .map(Arc::new);
+        Ok(Self {
+            entries,
+            jwt,
+            all_scope_tokens,
+        })
     }
 
     /// Builds a dev-mode authenticator (no tokens).
     pub fn dev() -> Self {
         Self {
             entries: Vec::new(),
+            jwt: None,
+            all_scope_tokens: 0,
         }
     }
 
-    /// Reports whether no tokens are configured, so every token-less caller is the default
-    /// tenant.
+    /// Reports whether no authentication is configured, so every token-less caller is the
+    /// default tenant with every scope.
     pub fn is_dev_mode(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_empty() && self.jwt.is_none()
     }
 
-    /// Resolves the tenant for a call given its `authorization` header value (`None` when the
+    /// How many static tokens carry every scope (`auth.tokens` entries).
+    pub fn all_scope_token_count(&self) -> usize {
+        self.all_scope_tokens
+    }
+
+    /// Resolves the caller of a call given its `authorization` header value (`None` when the
     /// header is absent).
-    pub fn authenticate(&self, authorization: Option<&[u8]>) -> Result<Authenticated, AuthError> {
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&[u8]>,
+    ) -> Result<Authenticated, AuthError> {
         let Some(raw) = authorization else {
             return if self.is_dev_mode() {
                 Ok(Authenticated {
                     tenant: Tenant::new(DEFAULT_TENANT),
                     subject: Subject::new(Subject::ANONYMOUS),
                     token: None,
+                    scopes: Granted::All,
                 })
             } else {
                 Err(AuthError::Missing)
@@ -204,20 +294,33 @@ impl Authenticator {
             return Err(AuthError::UnknownInDevMode);
         }
         let presented = digest(token);
-        let mut found: Option<&Tenant> = None;
+        let mut found: Option<&StaticEntry> = None;
         // Every entry is compared so the time taken does not depend on which one matched.
-        for (expected, tenant) in &self.entries {
-            if digests_equal(expected, &presented) && found.is_none() {
-                found = Some(tenant);
+        for entry in &self.entries {
+            if digests_equal(&entry.digest, &presented) && found.is_none() {
+                found = Some(entry);
             }
         }
-        found
-            .map(|tenant| Authenticated {
-                tenant: tenant.clone(),
-                subject: Subject::of_static_token(&presented),
+        if let Some(entry) = found {
+            return Ok(Authenticated {
+                tenant: entry.tenant.clone(),
+                subject: entry.subject.clone(),
                 token: Some(Secret::new(token)),
-            })
-            .ok_or(AuthError::Unknown)
+                scopes: entry.scopes.clone(),
+            });
+        }
+        match &self.jwt {
+            Some(verifier) if crate::oidc::looks_like_jwt(token) => {
+                let verified = verifier.verify(token).await.map_err(AuthError::Jwt)?;
+                Ok(Authenticated {
+                    tenant: verified.tenant,
+                    subject: verified.subject,
+                    token: Some(Secret::new(token)),
+                    scopes: verified.scopes,
+                })
+            }
+            _ => Err(AuthError::Unknown),
+        }
     }
 }
 
@@ -259,6 +362,12 @@ pub fn subject<T>(request: &tonic::Request<T>) -> Option<Subject> {
     request.extensions().get::<Subject>().cloned()
 }
 
+/// Returns the scopes the caller holds, as resolved by [`AuthLayer`] (none when the layer is
+/// not installed).
+pub fn granted<T>(request: &tonic::Request<T>) -> Option<Granted> {
+    request.extensions().get::<Granted>().cloned()
+}
+
 /// Returns the token the caller authenticated with (none in dev mode).
 pub fn caller_token<T>(request: &tonic::Request<T>) -> Option<Secret> {
     request
@@ -287,17 +396,25 @@ pub fn forward_caller_token<T, U>(
     }
 }
 
-/// Tower layer that authenticates every non-exempt call (see the module docs).
+/// Tower layer that authenticates every non-exempt call and checks its scope (see the module
+/// docs).
 #[derive(Clone, Debug)]
 pub struct AuthLayer {
     authenticator: Arc<Authenticator>,
+    scopes: ScopeTable,
 }
 
 impl AuthLayer {
-    /// Wraps an authenticator.
+    /// Wraps an authenticator, enforcing the medbill scope table.
     pub fn new(authenticator: Authenticator) -> Self {
+        Self::with_scopes(authenticator, ScopeTable::medbill())
+    }
+
+    /// Wraps an authenticator, enforcing `scopes`.
+    pub fn with_scopes(authenticator: Authenticator, scopes: ScopeTable) -> Self {
         Self {
             authenticator: Arc::new(authenticator),
+            scopes,
         }
     }
 }
@@ -309,6 +426,7 @@ impl<S> Layer<S> for AuthLayer {
         AuthService {
             inner,
             authenticator: Arc::clone(&self.authenticator),
+            scopes: self.scopes.clone(),
         }
     }
 }
@@ -318,19 +436,20 @@ impl<S> Layer<S> for AuthLayer {
 pub struct AuthService<S> {
     inner: S,
     authenticator: Arc<Authenticator>,
+    scopes: ScopeTable,
 }
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for AuthService<S>
 where
-    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
+    ReqBody: Send + 'static,
     ResBody: Default + Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future =
-        futures::future::Either<S::Future, futures::future::Ready<Result<S::Response, S::Error>>>;
+    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -338,32 +457,51 @@ where
 
     fn call(&mut self, mut req: http::Request<ReqBody>) -> Self::Future {
         if is_exempt(req.uri().path()) {
-            return futures::future::Either::Left(self.inner.call(req));
+            return Box::pin(self.inner.call(req));
         }
-        let header = req
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .map(http::HeaderValue::as_bytes);
-        match self.authenticator.authenticate(header) {
-            Ok(Authenticated {
+        // The clone is the one made ready next time; this call uses the ready one.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let authenticator = Arc::clone(&self.authenticator);
+        let scopes = self.scopes.clone();
+        let span = tracing::Span::current();
+        Box::pin(async move {
+            let header = req
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .map(http::HeaderValue::as_bytes);
+            let path = req.uri().path().to_owned();
+            let authenticated = match authenticator.authenticate(header).await {
+                Ok(authenticated) => authenticated,
+                Err(err) => {
+                    tracing::info!(path, reason = %err, "call rejected: unauthenticated");
+                    return Ok(Status::from(err).into_http::<ResBody>());
+                }
+            };
+            // Dev mode grants everything, unknown methods included (they answer UNIMPLEMENTED).
+            if !authenticator.is_dev_mode()
+                && let Err(denied) = crate::scopes::check(&scopes, &path, &authenticated.scopes)
+            {
+                tracing::info!(path, tenant = authenticated.tenant.as_str(),
+                    subject = authenticated.subject.as_str(), reason = %denied,
+                    "call rejected: permission denied");
+                return Ok(Status::from(denied).into_http::<ResBody>());
+            }
+            let Authenticated {
                 tenant,
                 subject,
                 token,
-            }) => {
-                tracing::Span::current().record("tenant", tenant.as_str());
-                req.extensions_mut().insert(tenant);
-                req.extensions_mut().insert(subject);
-                if let Some(token) = token {
-                    req.extensions_mut().insert(CallerToken(token));
-                }
-                futures::future::Either::Left(self.inner.call(req))
+                scopes,
+            } = authenticated;
+            span.record("tenant", tenant.as_str());
+            req.extensions_mut().insert(tenant);
+            req.extensions_mut().insert(subject);
+            req.extensions_mut().insert(scopes);
+            if let Some(token) = token {
+                req.extensions_mut().insert(CallerToken(token));
             }
-            Err(err) => {
-                tracing::info!(path = req.uri().path(), reason = ?err, "call rejected: unauthenticated");
-                let response = Status::from(err).into_http::<ResBody>();
-                futures::future::Either::Right(futures::future::ready(Ok(response)))
-            }
-        }
+            inner.call(req).await
+        })
     }
 }
 
@@ -382,15 +520,16 @@ mod tests {
             tokens,
             ..AuthConfig::default()
         })
+        .unwrap()
     }
 
-    #[test]
-    fn known_tokens_resolve_to_their_tenants() {
+    #[tokio::test]
+    async fn known_tokens_resolve_to_their_tenants() {
         let auth = configured();
-        let a = auth.authenticate(Some(b"Bearer tok-a")).unwrap();
+        let a = auth.authenticate(Some(b"Bearer tok-a")).await.unwrap();
         assert_eq!(a.tenant.as_str(), "clinic-a");
         assert_eq!(a.token.unwrap().expose(), "tok-a");
-        let b = auth.authenticate(Some(b"bearer   tok-b ")).unwrap();
+        let b = auth.authenticate(Some(b"bearer   tok-b ")).await.unwrap();
         assert_eq!(b.tenant.as_str(), "clinic-b");
         // Each token is its own subject, named without revealing the token.
         assert!(a.subject.as_str().starts_with("token:"), "{:?}", a.subject);
@@ -398,55 +537,64 @@ mod tests {
         assert!(!a.subject.as_str().contains("tok-a"));
     }
 
-    #[test]
-    fn missing_malformed_and_unknown_tokens_are_rejected() {
+    #[tokio::test]
+    async fn missing_malformed_and_unknown_tokens_are_rejected() {
         let auth = configured();
-        assert_eq!(auth.authenticate(None).unwrap_err(), AuthError::Missing);
         assert_eq!(
-            auth.authenticate(Some(b"tok-a")).unwrap_err(),
+            auth.authenticate(None).await.unwrap_err(),
+            AuthError::Missing
+        );
+        assert_eq!(
+            auth.authenticate(Some(b"tok-a")).await.unwrap_err(),
             AuthError::Malformed
         );
         assert_eq!(
-            auth.authenticate(Some(b"Basic dG9rLWE=")).unwrap_err(),
+            auth.authenticate(Some(b"Basic dG9rLWE="))
+                .await
+                .unwrap_err(),
             AuthError::Malformed
         );
         assert_eq!(
-            auth.authenticate(Some(b"Bearer ")).unwrap_err(),
+            auth.authenticate(Some(b"Bearer ")).await.unwrap_err(),
             AuthError::Malformed
         );
         assert_eq!(
-            auth.authenticate(Some(&[0xff, 0xfe])).unwrap_err(),
+            auth.authenticate(Some(&[0xff, 0xfe])).await.unwrap_err(),
             AuthError::Malformed
         );
         assert_eq!(
-            auth.authenticate(Some(b"Bearer tok-c")).unwrap_err(),
+            auth.authenticate(Some(b"Bearer tok-c")).await.unwrap_err(),
             AuthError::Unknown
         );
         // A prefix of a real token is not that token.
         assert_eq!(
-            auth.authenticate(Some(b"Bearer tok-")).unwrap_err(),
+            auth.authenticate(Some(b"Bearer tok-")).await.unwrap_err(),
             AuthError::Unknown
         );
     }
 
-    #[test]
-    fn dev_mode_gives_the_default_tenant_and_rejects_tokens() {
-        let auth = Authenticator::from_config(&AuthConfig::default());
+    #[tokio::test]
+    async fn dev_mode_gives_the_default_tenant_and_rejects_tokens() {
+        let auth = Authenticator::from_config(&AuthConfig::default()).unwrap();
         assert!(auth.is_dev_mode());
-        let dev = auth.authenticate(None).unwrap();
+        let dev = auth.authenticate(None).await.unwrap();
         assert_eq!(dev.tenant.as_str(), DEFAULT_TENANT);
         assert_eq!(dev.subject.as_str(), Subject::ANONYMOUS);
         assert!(dev.token.is_none());
-        let err = auth.authenticate(Some(b"Bearer anything")).unwrap_err();
+        let err = auth
+            .authenticate(Some(b"Bearer anything"))
+            .await
+            .unwrap_err();
         assert_eq!(err, AuthError::UnknownInDevMode);
         assert!(err.to_string().contains("dev mode"));
     }
 
-    #[test]
-    fn statuses_never_contain_the_token() {
+    #[tokio::test]
+    async fn statuses_never_contain_the_token() {
         let auth = configured();
         let err = auth
             .authenticate(Some(b"Bearer secret-guess-123"))
+            .await
             .unwrap_err();
         let status = Status::from(err);
         assert_eq!(status.code(), tonic::Code::Unauthenticated);

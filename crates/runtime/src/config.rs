@@ -283,6 +283,31 @@ impl Config {
                 }
             }
         }
+        for (index, entry) in self.auth.static_tokens.iter_mut().enumerate() {
+            if let Some(path) = &entry.token_file {
+                let key = format!("auth.static_tokens[{index}].token_file");
+                if entry.token.is_some() {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        reason: "set token or token_file, not both".to_owned(),
+                    });
+                }
+                entry.token = Some(Secret::new(read(&key, path)?.trim()));
+            }
+        }
+        if let Some(oidc) = &mut self.client.oidc
+            && let Some(path) = &oidc.client_secret_file
+        {
+            if oidc.client_secret.is_some() {
+                return Err(ConfigError::Invalid {
+                    key: "client.oidc.client_secret_file".to_owned(),
+                    reason: "set client.oidc.client_secret or client_secret_file, not both"
+                        .to_owned(),
+                });
+            }
+            let secret = read("client.oidc.client_secret_file", path)?;
+            oidc.client_secret = Some(Secret::new(secret.trim()));
+        }
         if let Some(path) = &self.client.token_file {
             if self.client.token.is_some() {
                 return Err(ConfigError::Invalid {
@@ -324,6 +349,52 @@ impl Config {
             if tenant.trim().is_empty() {
                 return invalid("auth.tokens", "a token maps to an empty tenant");
             }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (index, entry) in self.auth.static_tokens.iter().enumerate() {
+            let key = format!("auth.static_tokens[{index}]");
+            let Some(token) = &entry.token else {
+                return invalid(&key, "needs token or token_file");
+            };
+            if token.expose().is_empty()
+                || token
+                    .expose()
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+            {
+                return invalid(
+                    &format!("{key}.token"),
+                    "is empty or contains whitespace or control characters",
+                );
+            }
+            if self.auth.tokens.contains_key(token) || !seen.insert(token.clone()) {
+                return invalid(
+                    &format!("{key}.token"),
+                    "the same token is configured twice",
+                );
+            }
+            if entry.tenant.trim().is_empty() {
+                return invalid(&format!("{key}.tenant"), "is required");
+            }
+            if let Some(scope) = entry.scopes.iter().find(|s| !crate::scopes::is_known(s)) {
+                return Err(ConfigError::Invalid {
+                    key: format!("{key}.scopes"),
+                    reason: format!(
+                        "unknown scope `{scope}`; expected some of {}",
+                        crate::scopes::ALL.join(", ")
+                    ),
+                });
+            }
+        }
+        if let Some(oidc) = &self.auth.oidc
+            && let Some((key, reason)) = oidc.problem()
+        {
+            return invalid(key, &reason);
+        }
+        if let Some(oidc) = &self.client.oidc
+            && let Some((key, reason)) = oidc.problem()
+        {
+            return invalid(key, reason);
         }
         if self.grpc.max_decoding_message_size == 0 {
             return invalid("grpc.max_decoding_message_size", "must be greater than 0");
@@ -443,32 +514,70 @@ impl Endpoints {
     }
 }
 
-/// Holds bearer tokens mapped to tenants. Empty means dev mode: every caller without a token
-/// is the tenant [`DEFAULT_TENANT`].
+/// Holds how callers are authenticated: static bearer tokens and/or JWTs from an identity
+/// provider. Nothing configured means dev mode: every caller without a token is the tenant
+/// [`DEFAULT_TENANT`] with every scope.
 #[derive(Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
-    /// Token -> tenant id.
+    /// Token -> tenant id (the original form: such a token carries every scope).
     pub tokens: BTreeMap<Secret, String>,
     /// A file of more tokens, `"<token>" = "<tenant>"` lines as under `[auth.tokens]` (a mounted
     /// Secret); read when the configuration loads and added to `tokens`.
     pub tokens_file: Option<PathBuf>,
+    /// Static tokens with their scopes (`[[auth.static_tokens]]`).
+    pub static_tokens: Vec<StaticToken>,
+    /// JWT access tokens from an OIDC / OAuth 2.0 identity provider (`[auth.oidc]`).
+    pub oidc: Option<crate::oidc::OidcConfig>,
+}
+
+/// One `[[auth.static_tokens]]` entry: a token, its tenant and exactly the scopes it carries.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StaticToken {
+    /// The token (prefer `token_file`).
+    pub token: Option<Secret>,
+    /// A file holding the token (a mounted Secret), read when the configuration loads.
+    pub token_file: Option<PathBuf>,
+    /// The tenant it acts for.
+    pub tenant: String,
+    /// The scopes it carries (see `medbill_runtime::scopes`).
+    pub scopes: Vec<String>,
+    /// The subject it is recorded as; unset: `token:<digest prefix>`.
+    pub subject: Option<String>,
+}
+
+impl fmt::Debug for StaticToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StaticToken")
+            .field("token_file", &self.token_file)
+            .field("tenant", &self.tenant)
+            .field("scopes", &self.scopes)
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AuthConfig {
-    /// Reports whether no tokens are configured (dev mode).
+    /// Reports whether no authentication is configured (dev mode).
     pub fn is_dev_mode(&self) -> bool {
-        self.tokens.is_empty()
+        self.tokens.is_empty() && self.static_tokens.is_empty() && self.oidc.is_none()
     }
 
-    /// Returns a token that authenticates as `tenant`, for calls made on a tenant's behalf
-    /// without an inbound request (e.g. the outbox relay). The smallest such token is chosen
-    /// so the choice is stable.
+    /// Returns a static token that authenticates as `tenant`, for calls made on a tenant's
+    /// behalf without an inbound request (e.g. the outbox relay): from `auth.tokens` the
+    /// smallest such token (a stable choice), else the first `[[auth.static_tokens]]` entry.
     pub fn token_for_tenant(&self, tenant: &str) -> Option<&Secret> {
         self.tokens
             .iter()
             .find(|(_, t)| t.as_str() == tenant)
             .map(|(token, _)| token)
+            .or_else(|| {
+                self.static_tokens
+                    .iter()
+                    .find(|s| s.tenant == tenant)
+                    .and_then(|s| s.token.as_ref())
+            })
     }
 }
 
@@ -479,6 +588,8 @@ impl fmt::Debug for AuthConfig {
         f.debug_struct("AuthConfig")
             .field("token_count", &self.tokens.len())
             .field("tenants", &tenants)
+            .field("static_tokens", &self.static_tokens)
+            .field("oidc", &self.oidc)
             .finish()
     }
 }
@@ -555,6 +666,9 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// What `https://` endpoints are trusted with and shown (`[client.tls]`).
     pub tls: crate::tls::ClientTlsFiles,
+    /// The service's own OAuth client-credentials grant (`[client.oidc]`), for calls made
+    /// without an inbound request.
+    pub oidc: Option<crate::credentials::ClientCredentialsConfig>,
 }
 
 impl Default for ClientConfig {
@@ -566,6 +680,7 @@ impl Default for ClientConfig {
             token_file: None,
             retry: RetryPolicy::default(),
             tls: crate::tls::ClientTlsFiles::default(),
+            oidc: None,
         }
     }
 }
@@ -1540,6 +1655,86 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    #[test]
+    fn static_tokens_oidc_and_client_credentials_load_and_are_checked() {
+        Jail::expect_with(|jail| {
+            jail.create_file("desk-token", "desk-s3cret\n")?;
+            jail.create_file("client-secret", "cc-s3cret\n")?;
+            jail.create_file(
+                "medbill.toml",
+                r#"
+                [[auth.static_tokens]]
+                token_file = "desk-token"
+                tenant = "clinic-a"
+                scopes = ["collections.read", "collections.payments"]
+                subject = "front-desk"
+
+                [auth.oidc]
+                issuer = "https://idp.example"
+                audience = ["medbill", "medbill-api"]
+                jwks_url = "https://idp.example/jwks"
+
+                [client.oidc]
+                token_url = "https://idp.example/token"
+                client_id = "relay"
+                client_secret_file = "client-secret"
+                tenant = "clinic-a"
+                "#,
+            )?;
+            let config = load_in_jail(Some("medbill.toml"), &ConfigOverrides::default())
+                .map_err(|e| e.to_string())?;
+            assert!(!config.auth.is_dev_mode());
+            assert_eq!(
+                config.auth.token_for_tenant("clinic-a").map(Secret::expose),
+                Some("desk-s3cret")
+            );
+            let oidc = config.auth.oidc.as_ref().expect("oidc");
+            assert_eq!(oidc.audience, ["medbill", "medbill-api"]);
+            assert_eq!((oidc.leeway_secs, oidc.jwks_min_refetch_secs), (60, 30));
+            let client = config.client.oidc.as_ref().expect("client.oidc");
+            assert_eq!(
+                client.client_secret.as_ref().map(Secret::expose),
+                Some("cc-s3cret")
+            );
+            let debug = format!("{config:?}");
+            assert!(!debug.contains("desk-s3cret"), "{debug}");
+            assert!(!debug.contains("cc-s3cret"), "{debug}");
+            Ok(())
+        });
+        let rejected = |toml: &str| {
+            let mut text = String::new();
+            Jail::expect_with(|jail| {
+                jail.create_file("bad.toml", toml)?;
+                text = load_in_jail(Some("bad.toml"), &ConfigOverrides::default())
+                    .expect_err("rejected")
+                    .to_string();
+                Ok(())
+            });
+            text
+        };
+        let text = rejected(
+            "[[auth.static_tokens]]\ntoken = \"t\"\ntenant = \"a\"\nscopes = [\"claims.raed\"]\n",
+        );
+        assert!(text.contains("auth.static_tokens[0].scopes"), "{text}");
+        assert!(text.contains("claims.raed"), "{text}");
+        let text = rejected(
+            "[auth.oidc]\nissuer = \"i\"\naudience = \"a\"\njwks_url = \"https://i/jwks\"\nalgorithms = [\"HS256\"]\n",
+        );
+        assert!(text.contains("auth.oidc.algorithms"), "{text}");
+        assert!(text.contains("HMAC"), "{text}");
+        let text = rejected("[auth.oidc]\nissuer = \"i\"\naudience = \"a\"\n");
+        assert!(text.contains("jwks_url"), "{text}");
+        let text = rejected(
+            "[client.oidc]\ntoken_url = \"https://i/token\"\nclient_id = \"c\"\ntenant = \"a\"\n",
+        );
+        assert!(text.contains("client.oidc.client_secret_file"), "{text}");
+        let text = rejected(
+            "[auth.tokens]\n\"same\" = \"a\"\n[[auth.static_tokens]]\ntoken = \"same\"\ntenant = \"a\"\n",
+        );
+        assert!(text.contains("configured twice"), "{text}");
+        assert!(!text.contains("same\""), "{text}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Service runtime shared by the medbill services: layered config, telemetry (tracing +
 //! OpenTelemetry with W3C propagation across gRPC, JSON logs carrying trace ids), metrics
-//! (Prometheus text format, optional OTLP push), bearer-token auth resolving the tenant, per-tenant limits,
+//! (Prometheus text format, optional OTLP push), authentication (static bearer tokens and OIDC JWTs) resolving the tenant
+//! and subject, scopes per RPC, per-tenant limits, the audit trail,
 //! one error type mapped to gRPC status, page tokens, the gRPC server bootstrap (health,
 //! reflection, limits, deadlines, graceful shutdown), service-to-service clients, and the
 //! [`service`] contract by which every service crate is started, with its background tasks and
@@ -14,14 +15,18 @@ pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod fields;
 pub mod group_commit;
+pub mod http_client;
 pub mod idempotent;
 pub mod limits;
 pub mod metrics;
+pub mod oidc;
 pub mod paging;
 pub mod propagation;
+pub mod scopes;
 pub mod server;
 pub mod service;
 pub mod telemetry;

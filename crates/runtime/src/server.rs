@@ -10,7 +10,7 @@
 //!     .descriptor_set(fds)
 //!     .serving("medbill.claims.v1.ClaimsService")
 //!     .grpc_config(&config.grpc)
-//!     .authenticator(Authenticator::from_config(&config.auth))
+//!     .authenticator(Authenticator::from_config(&config.auth)?)
 //!     .start(listener).await?;
 //! println!("listening on {}", handle.local_addr());
 //! handle.run_until(shutdown_signal()).await?;
@@ -60,6 +60,7 @@ use crate::auth::{AuthLayer, Authenticator};
 use crate::config::{DEFAULT_TENANT, GrpcConfig};
 use crate::limits::{LimitLayer, LimitsConfig};
 use crate::propagation::GrpcTraceLayer;
+use crate::scopes::ScopeTable;
 use crate::tls::ReloadingAcceptor;
 
 /// Health service name, always registered.
@@ -103,6 +104,7 @@ pub struct Server {
     grpc: GrpcConfig,
     authenticator: Authenticator,
     limits: LimitsConfig,
+    scopes: ScopeTable,
     tls: Option<Arc<ReloadingAcceptor>>,
     audit: Option<AuditTrail>,
 }
@@ -118,6 +120,7 @@ impl Server {
             grpc: GrpcConfig::default(),
             authenticator: Authenticator::dev(),
             limits: LimitsConfig::unlimited(),
+            scopes: ScopeTable::medbill(),
             tls: None,
             audit: None,
         }
@@ -155,6 +158,13 @@ impl Server {
         self
     }
 
+    /// Sets the scope table enforced after authentication (default: the medbill table,
+    /// [`crate::scopes::RPC_SCOPES`]); servers of other services extend it.
+    pub fn scopes(mut self, scopes: ScopeTable) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
     /// Serves TLS (mutual TLS when the acceptor has a client CA) with certificates reloaded
     /// as they rotate; see [`crate::tls`].
     pub fn tls(mut self, acceptor: Arc<ReloadingAcceptor>) -> Self {
@@ -176,6 +186,13 @@ impl Server {
             tracing::warn!(
                 tenant = DEFAULT_TENANT,
                 "auth dev mode: no tokens configured, every call without a token is tenant \"default\""
+            );
+        }
+        if self.authenticator.all_scope_token_count() > 0 {
+            tracing::warn!(
+                tokens = self.authenticator.all_scope_token_count(),
+                "auth.tokens entries carry every scope, privileged ones included; \
+                 give each caller only its scopes with [[auth.static_tokens]]"
             );
         }
 
@@ -230,7 +247,7 @@ impl Server {
             .layer(GrpcTraceLayer::default())
             .layer(DecodeErrorLayer)
             .layer(DeadlineLayer::new(self.grpc.request_timeout()))
-            .layer(AuthLayer::new(self.authenticator))
+            .layer(AuthLayer::with_scopes(self.authenticator, self.scopes))
             .layer(LimitLayer::new(self.limits))
             // Inside the limits: a refused flood does not become a flood of audit rows.
             .layer(AuditLayer::new(self.audit.clone().unwrap_or_default()))

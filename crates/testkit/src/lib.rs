@@ -7,6 +7,7 @@
 //! or a wrong token), ready for any generated client.
 
 pub mod fixtures;
+pub mod idp;
 
 use std::collections::BTreeMap;
 
@@ -84,7 +85,9 @@ impl TestServer {
         let mut server = Server::new(routes)
             .descriptor_set(medbill_proto::FILE_DESCRIPTOR_SET)
             .grpc_config(grpc)
-            .authenticator(Authenticator::from_config(&two_tenant_auth()));
+            .authenticator(
+                Authenticator::from_config(&two_tenant_auth()).expect("static tokens always build"),
+            );
         // Tests mount one or more services; reporting all four SERVING keeps the setup uniform.
         for name in medbill_proto::service_names::ALL {
             server = server.serving(name);

@@ -60,6 +60,16 @@ pub enum CoverageError {
         /// The last status code seen.
         code: Code,
     },
+    /// The eligibility service refused the caller's forwarded token a scope it lacks: the
+    /// caller's own problem, passed on as PERMISSION_DENIED. (A token refused there as
+    /// UNAUTHENTICATED after this service accepted it is a deployment error: Unexpected.)
+    #[error("the eligibility service refused this call's token: {message}")]
+    Refused {
+        /// PERMISSION_DENIED.
+        code: Code,
+        /// The eligibility service's reason (names the scope; never the token).
+        message: String,
+    },
     /// Any other answer: a bug or a deployment error, reported to the caller as internal.
     #[error("eligibility GetCoverage for coverage {coverage_id} failed with {code:?}: {message}")]
     Unexpected {
@@ -96,6 +106,7 @@ impl From<CoverageError> for Status {
             )
             .into(),
             CoverageError::Unavailable { .. } => ServiceError::Unavailable(err.to_string()).into(),
+            CoverageError::Refused { code, .. } => Status::new(code, err.to_string()),
             // Logged with its detail where it happens (with tenant and coverage id); the caller
             // sees a bare internal error.
             CoverageError::Unexpected { .. } => Status::internal("internal error"),
@@ -309,6 +320,10 @@ impl CoverageClient {
                         code @ (Code::Unavailable | Code::DeadlineExceeded) => {
                             CoverageError::Unavailable { code }
                         }
+                        code @ Code::PermissionDenied => CoverageError::Refused {
+                            code,
+                            message: status.message().to_owned(),
+                        },
                         code => CoverageError::Unexpected {
                             coverage_id: "(coverages of the patient)".to_owned(),
                             code,
@@ -414,6 +429,10 @@ fn classify(coverage_id: &str, status: &Status) -> CoverageError {
             coverage_id: coverage_id.to_owned(),
         },
         code @ (Code::Unavailable | Code::DeadlineExceeded) => CoverageError::Unavailable { code },
+        code @ Code::PermissionDenied => CoverageError::Refused {
+            code,
+            message: status.message().to_owned(),
+        },
         code => CoverageError::Unexpected {
             coverage_id: coverage_id.to_owned(),
             code,
@@ -474,6 +493,17 @@ mod tests {
             assert_eq!(s.code(), Code::Internal, "{other:?}");
             assert_eq!(s.message(), "internal error", "detail is not leaked");
         }
+        // A scope the caller's forwarded token lacks is the caller's to hear about.
+        let lacking = Status::permission_denied(
+            "permission denied: medbill.eligibility.v1.EligibilityService/GetCoverage needs the scope `eligibility.read`, which this token does not carry",
+        );
+        let s: Status = classify(id, &lacking).into();
+        assert_eq!(s.code(), Code::PermissionDenied);
+        assert!(
+            s.message().contains("`eligibility.read`"),
+            "{}",
+            s.message()
+        );
     }
 
     #[test]

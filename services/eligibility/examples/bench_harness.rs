@@ -91,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
     let service = EligibilityService::with_payers(store, Connections::open(&payers)?, settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let server = Server::new(tonic::service::Routes::new(service.into_server()))
-        .authenticator(Authenticator::from_config(&AuthConfig::default()))
+        .authenticator(Authenticator::from_config(&AuthConfig::default())?)
         .start(listener)
         .await?;
 

@@ -15,7 +15,7 @@ use medbill_proto::collections::v1 as pb;
 use medbill_proto::collections::v1::collections_service_client::CollectionsServiceClient;
 use medbill_runtime::auth::attach_bearer;
 use medbill_runtime::client::TracedChannel;
-use medbill_runtime::config::AuthConfig;
+use medbill_runtime::credentials::{OutgoingTokenError, OutgoingTokens};
 use medbill_runtime::service::Destination;
 use medbill_storage::outbox::{Deliver, DeliveryError, Enqueued, OutboxMessage};
 use medbill_storage::{StorageError, Tx};
@@ -86,7 +86,7 @@ pub async fn enqueue_open_account(
 #[derive(Clone)]
 pub struct CollectionsDelivery {
     client: CollectionsServiceClient<TracedChannel>,
-    auth: AuthConfig,
+    tokens: OutgoingTokens,
 }
 
 impl std::fmt::Debug for CollectionsDelivery {
@@ -97,30 +97,35 @@ impl std::fmt::Debug for CollectionsDelivery {
 }
 
 impl CollectionsDelivery {
-    /// Builds the delivery over a channel to collections; `auth` gives each tenant's token
+    /// Builds the delivery over a channel to collections; `tokens` gives each tenant's token
     /// (in dev mode, with no tokens, calls go without one and act for the default tenant).
-    pub fn new(channel: TracedChannel, auth: AuthConfig) -> Self {
+    pub fn new(channel: TracedChannel, tokens: impl Into<OutgoingTokens>) -> Self {
         Self {
             client: CollectionsServiceClient::new(channel),
-            auth,
+            tokens: tokens.into(),
         }
     }
 }
 
 /// Builds a call as `tenant` (its token attached unless in dev mode).
-fn request<T>(
-    auth: &AuthConfig,
+async fn request<T>(
+    tokens: &OutgoingTokens,
     tenant: &str,
     body: T,
 ) -> Result<tonic::Request<T>, DeliveryError> {
     let mut request = tonic::Request::new(body);
-    if !auth.is_dev_mode() {
-        let token = auth.token_for_tenant(tenant).ok_or_else(|| {
-            // Permanent until configured: retrying cannot conjure a token.
-            DeliveryError::Permanent(format!("no token is configured for tenant {tenant}"))
-        })?;
-        attach_bearer(&mut request, token)
-            .map_err(|status| DeliveryError::Permanent(status.message().to_owned()))?;
+    match tokens.for_tenant(tenant).await {
+        Ok(Some(token)) => attach_bearer(&mut request, &token)
+            .map_err(|status| DeliveryError::Permanent(status.message().to_owned()))?,
+        Ok(None) => {}
+        // Permanent until configured: retrying cannot conjure a token.
+        Err(e @ OutgoingTokenError::NotConfigured { .. }) => {
+            return Err(DeliveryError::Permanent(e.to_string()));
+        }
+        // The identity provider may answer on a later attempt.
+        Err(e @ OutgoingTokenError::Provider(_)) => {
+            return Err(DeliveryError::Retryable(e.to_string()));
+        }
     }
     Ok(request)
 }
@@ -135,7 +140,7 @@ fn decode<M: prost::Message + Default>(message: &OutboxMessage) -> Result<M, Del
 #[derive(Clone)]
 pub struct ClaimsDelivery {
     client: ClaimsServiceClient<TracedChannel>,
-    auth: AuthConfig,
+    tokens: OutgoingTokens,
 }
 
 impl std::fmt::Debug for ClaimsDelivery {
@@ -145,11 +150,11 @@ impl std::fmt::Debug for ClaimsDelivery {
 }
 
 impl ClaimsDelivery {
-    /// Builds the delivery over a channel to claims; `auth` gives each tenant's token.
-    pub fn new(channel: TracedChannel, auth: AuthConfig) -> Self {
+    /// Builds the delivery over a channel to claims; `tokens` gives each tenant's token.
+    pub fn new(channel: TracedChannel, tokens: impl Into<OutgoingTokens>) -> Self {
         Self {
             client: ClaimsServiceClient::new(channel),
-            auth,
+            tokens: tokens.into(),
         }
     }
 }
@@ -159,7 +164,7 @@ impl Deliver for ClaimsDelivery {
         match Destination::parse(&message.destination) {
             Some(Destination::ClaimsApplyAdjudication) => {
                 let body: claims_pb::ApplyAdjudicationRequest = decode(message)?;
-                let request = request(&self.auth, &message.tenant_id, body)?;
+                let request = request(&self.tokens, &message.tenant_id, body).await?;
                 self.client
                     .clone()
                     .apply_adjudication(request)
@@ -207,7 +212,7 @@ impl Deliver for CollectionsDelivery {
         match Destination::parse(&message.destination) {
             Some(Destination::CollectionsOpenAccount) => {
                 let body: pb::OpenAccountRequest = decode(message)?;
-                let request = request(&self.auth, &message.tenant_id, body)?;
+                let request = request(&self.tokens, &message.tenant_id, body).await?;
                 self.client
                     .clone()
                     .open_account(request)
@@ -217,7 +222,7 @@ impl Deliver for CollectionsDelivery {
             }
             Some(Destination::CollectionsPostPatientResponsibility) => {
                 let body: pb::PostPatientResponsibilityRequest = decode(message)?;
-                let request = request(&self.auth, &message.tenant_id, body)?;
+                let request = request(&self.tokens, &message.tenant_id, body).await?;
                 self.client
                     .clone()
                     .post_patient_responsibility(request)

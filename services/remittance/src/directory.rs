@@ -9,7 +9,7 @@ use medbill_proto::claims::v1 as pb;
 use medbill_proto::claims::v1::claims_service_client::ClaimsServiceClient;
 use medbill_runtime::auth::attach_bearer;
 use medbill_runtime::client::TracedChannel;
-use medbill_runtime::config::AuthConfig;
+use medbill_runtime::credentials::{OutgoingTokenError, OutgoingTokens};
 use thiserror::Error;
 
 /// What matching needs to know of one claim line.
@@ -78,7 +78,7 @@ pub trait ClaimDirectory: Send + Sync {
 #[derive(Clone)]
 pub struct GrpcClaimDirectory {
     client: ClaimsServiceClient<TracedChannel>,
-    auth: AuthConfig,
+    tokens: OutgoingTokens,
 }
 
 impl std::fmt::Debug for GrpcClaimDirectory {
@@ -88,23 +88,31 @@ impl std::fmt::Debug for GrpcClaimDirectory {
 }
 
 impl GrpcClaimDirectory {
-    /// Builds the directory over a channel to claims; `auth` gives each tenant's token (none in
-    /// dev mode).
-    pub fn new(channel: TracedChannel, auth: AuthConfig) -> Self {
+    /// Builds the directory over a channel to claims; `tokens` gives each tenant's token (none
+    /// in dev mode).
+    pub fn new(channel: TracedChannel, tokens: impl Into<OutgoingTokens>) -> Self {
         Self {
             client: ClaimsServiceClient::new(channel),
-            auth,
+            tokens: tokens.into(),
         }
     }
 
-    fn request<T>(&self, tenant: &TenantId, body: T) -> Result<tonic::Request<T>, DirectoryError> {
+    async fn request<T>(
+        &self,
+        tenant: &TenantId,
+        body: T,
+    ) -> Result<tonic::Request<T>, DirectoryError> {
         let mut request = tonic::Request::new(body);
-        if !self.auth.is_dev_mode() {
-            let token = self.auth.token_for_tenant(tenant.as_str()).ok_or_else(|| {
-                DirectoryError::Refused(format!("no token is configured for tenant {tenant}"))
-            })?;
-            attach_bearer(&mut request, token)
-                .map_err(|status| DirectoryError::Refused(status.message().to_owned()))?;
+        match self.tokens.for_tenant(tenant.as_str()).await {
+            Ok(Some(token)) => attach_bearer(&mut request, &token)
+                .map_err(|status| DirectoryError::Refused(status.message().to_owned()))?,
+            Ok(None) => {}
+            Err(e @ OutgoingTokenError::NotConfigured { .. }) => {
+                return Err(DirectoryError::Refused(e.to_string()));
+            }
+            Err(e @ OutgoingTokenError::Provider(_)) => {
+                return Err(DirectoryError::Unavailable(e.to_string()));
+            }
         }
         Ok(request)
     }
@@ -157,15 +165,17 @@ impl ClaimDirectory for GrpcClaimDirectory {
         let mut out = Vec::new();
         let mut page_token = String::new();
         loop {
-            let request = self.request(
-                tenant,
-                pb::ListClaimsRequest {
-                    page_size: 100,
-                    page_token: page_token.clone(),
-                    patient_control_number: patient_control_number.to_owned(),
-                    ..Default::default()
-                },
-            )?;
+            let request = self
+                .request(
+                    tenant,
+                    pb::ListClaimsRequest {
+                        page_size: 100,
+                        page_token: page_token.clone(),
+                        patient_control_number: patient_control_number.to_owned(),
+                        ..Default::default()
+                    },
+                )
+                .await?;
             let page = self
                 .client
                 .clone()
@@ -186,7 +196,9 @@ impl ClaimDirectory for GrpcClaimDirectory {
         tenant: &TenantId,
         id: &str,
     ) -> Result<Option<ClaimView>, DirectoryError> {
-        let request = self.request(tenant, pb::GetClaimRequest { id: id.to_owned() })?;
+        let request = self
+            .request(tenant, pb::GetClaimRequest { id: id.to_owned() })
+            .await?;
         match self.client.clone().get_claim(request).await {
             Ok(response) => Ok(response.into_inner().claim.as_ref().map(view)),
             Err(status) if status.code() == tonic::Code::NotFound => Ok(None),

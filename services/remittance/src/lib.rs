@@ -84,7 +84,7 @@ pub async fn start(ctx: StartContext) -> Result<ServiceParts, StartError> {
     let store = open_store(db.clone())
         .await
         .map_err(StartError::Migrations)?;
-    let auth = ctx.config().auth.clone();
+    let auth = ctx.outgoing_tokens()?;
     let claims = ctx.channel(ServiceKind::Claims)?;
     let directory = directory::GrpcClaimDirectory::new(claims.clone(), auth.clone());
     let poster = posting::Poster::new(

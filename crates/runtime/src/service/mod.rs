@@ -269,6 +269,14 @@ impl StartContext {
         Ok(channel)
     }
 
+    /// Returns where the service's own calls (those made without an inbound request) get their
+    /// tokens: static tokens per tenant and the `[client.oidc]` grant.
+    pub fn outgoing_tokens(&self) -> Result<crate::credentials::OutgoingTokens, StartError> {
+        let config = self.config();
+        crate::credentials::OutgoingTokens::new(&config.auth, config.client.oidc.as_ref())
+            .map_err(StartError::Setup)
+    }
+
     /// Returns the services the service asked channels to, sorted.
     pub fn callees(&self) -> Vec<ServiceKind> {
         self.inner

@@ -21,6 +21,7 @@ use medbill_runtime::auth::{self, Authenticator};
 use medbill_runtime::client::{self, TracedChannel};
 use medbill_runtime::config::{AuthConfig, ClientConfig, GrpcConfig, Secret};
 use medbill_runtime::limits::LimitsConfig;
+use medbill_runtime::scopes::{self, ScopeTable};
 use medbill_runtime::server::{Server, ServerHandle};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -34,6 +35,8 @@ use tonic_prost::ProstCodec;
 
 pub const WHOAMI: &str = "medbill.test.Whoami";
 pub const WHOAMI_GET: &str = "/medbill.test.Whoami/Get";
+/// The test method as the scope table names it; it needs `claims.read`.
+pub const WHOAMI_METHOD: &str = "medbill.test.Whoami/Get";
 
 #[derive(Clone, Default)]
 pub struct Whoami {
@@ -118,6 +121,25 @@ pub async fn whoami(channel: TracedChannel, request: Request<String>) -> Result<
     .map(Response::into_inner)
 }
 
+/// Calls `path` (which need not exist) with `token`, as Whoami's request shape.
+pub async fn call_path(
+    channel: TracedChannel,
+    path: &'static str,
+    token: &str,
+) -> Result<String, Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unavailable(format!("not ready: {e}")))?;
+    grpc.unary(
+        with_token(token),
+        PathAndQuery::from_static(path),
+        ProstCodec::<String, String>::default(),
+    )
+    .await
+    .map(Response::into_inner)
+}
+
 pub fn tokens(pairs: &[(&str, &str)]) -> AuthConfig {
     AuthConfig {
         tokens: pairs
@@ -142,7 +164,8 @@ pub async fn start_limited(
     Server::new(Routes::new(service))
         .serving(WHOAMI)
         .grpc_config(grpc)
-        .authenticator(Authenticator::from_config(auth))
+        .authenticator(Authenticator::from_config(auth).unwrap())
+        .scopes(ScopeTable::medbill().with(&[(WHOAMI_METHOD, scopes::CLAIMS_READ)]))
         .limits(limits)
         .start(listener)
         .await

@@ -1,8 +1,11 @@
 //! A split deployment secured the way docs/security.md describes, as separate `medbill serve`
-//! processes: eligibility and claims each on TLS requiring client certificates from one CA,
-//! claims calling eligibility over mutual TLS with the caller's token forwarded, per-tenant
-//! limits shedding a flooding tenant without hurting another. On SQLite (a data directory per
-//! process) and, with `MEDBILL_TEST_PG_URL`, on one fresh PostgreSQL database.
+//! processes: eligibility and claims each on TLS requiring client certificates from one CA;
+//! an EHR calling with an OIDC client-credentials token from the (test) identity provider, bad
+//! tokens and a missing scope refused with the right codes; claims calling eligibility over
+//! mutual TLS with the caller's token forwarded; every call in the append-only audit trail that
+//! ListAuditEvents and `medbill audit export` return, with no PHI in it; per-tenant limits
+//! shedding a flooding tenant without hurting another. On SQLite (a data directory per process)
+//! and, with `MEDBILL_TEST_PG_URL`, on one fresh PostgreSQL database.
 
 mod common;
 
@@ -13,19 +16,27 @@ use std::process::Child;
 use common::{medbill, stdout_until, stop};
 use medbill_proto::claims::v1 as claims;
 use medbill_proto::eligibility::v1 as eligibility;
+use medbill_proto::medbill::audit::v1 as audit;
 use medbill_runtime::client::{self, TracedChannel};
 use medbill_runtime::config::{ClientConfig, Secret};
+use medbill_runtime::credentials::{ClientCredentials, ClientCredentialsConfig};
 use medbill_runtime::tls::ClientTlsFiles;
 use medbill_storage::Backend;
 use medbill_storage::testing::{self, TestEnv};
 use medbill_testkit::fixtures::{billing_provider, patient_demographics, register_provider};
+use medbill_testkit::idp::{self, RegisteredClient, TestIdentityProvider};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use tonic::Code;
 
 type Eligibility = eligibility::eligibility_service_client::EligibilityServiceClient<TracedChannel>;
 type Claims = claims::claims_service_client::ClaimsServiceClient<TracedChannel>;
+type Audit = audit::audit_service_client::AuditServiceClient<TracedChannel>;
 
-const TOKENS: &str = r#"{"tok-clinic-a"="clinic-a","tok-clinic-b"="clinic-b"}"#;
+/// clinic-b calls with a static token; clinic-a's EHR and compliance officer with the provider's.
+const TOKENS: &str = r#"{"tok-clinic-b"="clinic-b"}"#;
+
+/// The PHI the walk sends; none of it may be in the audit trail.
+const PHI: [&str; 4] = ["TESTPATIENT", "AVERY", "1985-03-14", "SPX100000001"];
 
 /// A CA and the certificates it issued, as files.
 struct Pki {
@@ -88,6 +99,7 @@ fn serve(
     target: &str,
     store: &Store<'_>,
     pki: &Pki,
+    provider: &TestIdentityProvider,
     env: &[(&str, String)],
 ) -> (Child, SocketAddr) {
     let listener = pki.issue(target, "localhost");
@@ -110,7 +122,10 @@ fn serve(
     cmd.env("MEDBILL_TLS__CERT", &listener.cert)
         .env("MEDBILL_TLS__KEY", &listener.key)
         .env("MEDBILL_TLS__CLIENT_CA", pki.ca_file())
-        .env("MEDBILL_AUTH__TOKENS", TOKENS);
+        .env("MEDBILL_AUTH__TOKENS", TOKENS)
+        .env("MEDBILL_AUTH__OIDC__ISSUER", provider.issuer())
+        .env("MEDBILL_AUTH__OIDC__AUDIENCE", idp::AUDIENCE)
+        .env("MEDBILL_AUTH__OIDC__JWKS_URL", provider.jwks_url());
     for (key, value) in env {
         cmd.env(key, value);
     }
@@ -126,9 +141,9 @@ fn serve(
 }
 
 /// A channel to `addr` over TLS as `localhost`, with a client certificate when given.
-fn channel(addr: SocketAddr, ca: &Path, client: Option<&Issued>, token: &str) -> TracedChannel {
+fn channel(addr: SocketAddr, ca: &Path, client: Option<&Issued>, token: &Secret) -> TracedChannel {
     let config = ClientConfig {
-        token: Some(Secret::new(token)),
+        token: Some(token.clone()),
         tls: ClientTlsFiles {
             ca_file: Some(ca.to_path_buf()),
             cert_file: client.map(|c| c.cert.clone()),
@@ -188,7 +203,40 @@ fn claim_request(coverage_id: String) -> claims::CreateClaimRequest {
     }
 }
 
+/// The EHR's access token, through the provider's client-credentials grant.
+async fn client_credentials(provider: &TestIdentityProvider, scope: &str) -> Secret {
+    provider.register_client(
+        "ehr-clinic-a",
+        RegisteredClient {
+            secret: "ehr-secret".into(),
+            tenant: "clinic-a".into(),
+            scope: scope.into(),
+            expires_in: 600,
+        },
+    );
+    ClientCredentials::new(&ClientCredentialsConfig {
+        token_url: provider.token_url(),
+        client_id: "ehr-clinic-a".into(),
+        client_secret: Some(Secret::new("ehr-secret")),
+        scope: Some(scope.into()),
+        audience: Some(idp::AUDIENCE.into()),
+        tenant: "clinic-a".into(),
+        ..ClientCredentialsConfig::default()
+    })
+    .expect("a client-credentials client")
+    .token()
+    .await
+    .expect("a token from the provider")
+}
+
 async fn walk(store: Store<'_>) {
+    let provider = TestIdentityProvider::start().await;
+    let ehr_token = client_credentials(
+        &provider,
+        "eligibility.read eligibility.write claims.read claims.write",
+    )
+    .await;
+    let clinic_b = Secret::new("tok-clinic-b");
     let pki = Pki::new("medbill test CA");
     let ca = pki.ca_file();
     let claims_client = pki.issue("claims-client", "claims.medbill");
@@ -201,6 +249,7 @@ async fn walk(store: Store<'_>) {
         "eligibility",
         &store,
         &pki,
+        &provider,
         &[
             ("MEDBILL_LIMITS__TENANT_CALLS_PER_SEC", "2".into()),
             ("MEDBILL_LIMITS__TENANT_BURST", "10".into()),
@@ -210,6 +259,7 @@ async fn walk(store: Store<'_>) {
         "claims",
         &store,
         &pki,
+        &provider,
         &[
             (
                 "MEDBILL_ENDPOINTS__ELIGIBILITY",
@@ -231,7 +281,7 @@ async fn walk(store: Store<'_>) {
     let plaintext = client::connect(
         &format!("http://127.0.0.1:{}", claims_addr.port()),
         &ClientConfig {
-            token: Some(Secret::new("tok-clinic-a")),
+            token: Some(ehr_token.clone()),
             ..ClientConfig::default()
         },
     )
@@ -242,16 +292,53 @@ async fn walk(store: Store<'_>) {
         .expect_err("plaintext against a TLS listener");
     assert!(refused_by_transport(&refused), "{refused:?}");
     for client in [None, Some(&stranger)] {
-        let refused = Claims::new(channel(claims_addr, &ca, client, "tok-clinic-a"))
+        let refused = Claims::new(channel(claims_addr, &ca, client, &ehr_token))
             .list_claims(claims::ListClaimsRequest::default())
             .await
             .expect_err("no client certificate from the CA");
         assert!(refused_by_transport(&refused), "{refused:?}");
     }
 
-    // With one: a coverage, a provider, and a claim whose coverage check crosses to eligibility
-    // over mutual TLS carrying clinic-a's token.
-    let mut elig_a = Eligibility::new(channel(eligibility_addr, &ca, Some(&ehr), "tok-clinic-a"));
+    // With one, bad tokens are still refused, each with its code.
+    let claims_with =
+        |token: &str| Claims::new(channel(claims_addr, &ca, Some(&ehr), &Secret::new(token)));
+    let now = idp::now();
+    let mut expired = provider.claims("clinic-a", "ehr-clinic-a", "claims.read");
+    expired["exp"] = (now - 3_600).into();
+    let mut other_audience = provider.claims("clinic-a", "ehr-clinic-a", "claims.read");
+    other_audience["aud"] = "another-suite".into();
+    let good = provider.claims("clinic-a", "ehr-clinic-a", "claims.read");
+    for (what, token) in [
+        ("forged signature", provider.forge(&good)),
+        ("expired", provider.mint(&expired)),
+        ("wrong audience", provider.mint(&other_audience)),
+        ("alg none", provider.unsigned(&good)),
+        (
+            "HS256 keyed with the public key",
+            provider.hmac_with_public_key(&good),
+        ),
+    ] {
+        let refused = claims_with(&token)
+            .list_claims(claims::ListClaimsRequest::default())
+            .await
+            .expect_err(what);
+        assert_eq!(refused.code(), Code::Unauthenticated, "{what}: {refused:?}");
+    }
+    // A good token without the scope an RPC needs.
+    let read_only = provider.token("clinic-a", "viewer", "claims.read");
+    let denied = claims_with(&read_only)
+        .void_claim(claims::VoidClaimRequest {
+            idempotency_key: "void-denied".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("no claims.write");
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    assert!(denied.message().contains("claims.write"), "{denied:?}");
+
+    // A coverage, a provider, and a claim whose coverage check crosses to eligibility over mutual
+    // TLS carrying the EHR's token.
+    let mut elig_a = Eligibility::new(channel(eligibility_addr, &ca, Some(&ehr), &ehr_token));
     let coverage = elig_a
         .create_coverage(coverage_request("cov-secure-1"))
         .await
@@ -260,7 +347,7 @@ async fn walk(store: Store<'_>) {
         .coverage
         .expect("a coverage")
         .id;
-    let mut claims_a = Claims::new(channel(claims_addr, &ca, Some(&ehr), "tok-clinic-a"));
+    let mut claims_a = Claims::new(channel(claims_addr, &ca, Some(&ehr), &ehr_token));
     register_provider(&mut claims_a, billing_provider())
         .await
         .expect("a provider");
@@ -273,7 +360,7 @@ async fn walk(store: Store<'_>) {
         .expect("a claim");
     assert_eq!(claim.coverage_id, coverage);
     // clinic-b sees none of it.
-    let mut claims_b = Claims::new(channel(claims_addr, &ca, Some(&ehr), "tok-clinic-b"));
+    let mut claims_b = Claims::new(channel(claims_addr, &ca, Some(&ehr), &clinic_b));
     let hidden = claims_b
         .get_claim(claims::GetClaimRequest {
             id: claim.id.clone(),
@@ -283,7 +370,7 @@ async fn walk(store: Store<'_>) {
     assert_eq!(hidden.code(), Code::NotFound);
 
     // clinic-b floods eligibility: shed with a retry hint, while clinic-a is still served.
-    let mut elig_b = Eligibility::new(channel(eligibility_addr, &ca, Some(&ehr), "tok-clinic-b"));
+    let mut elig_b = Eligibility::new(channel(eligibility_addr, &ca, Some(&ehr), &clinic_b));
     let mut shed = 0;
     for _ in 0..40 {
         // Calls within the burst reach the handler; what it answers does not matter here.
@@ -306,21 +393,92 @@ async fn walk(store: Store<'_>) {
         })
         .await
         .expect("clinic-a is not hurt by clinic-b's flood");
-    assert_eq!(fine.into_inner().coverage.map(|c| c.id), Some(coverage));
+    assert_eq!(
+        fine.into_inner().coverage.map(|c| c.id),
+        Some(coverage.clone())
+    );
+
+    // The audit trail: the EHR cannot read it; the compliance officer sees every call, by whom.
+    let officer = Secret::new(provider.token("clinic-a", "compliance-officer", "audit.read"));
+    let listing = |token: &Secret| {
+        let mut client = Audit::new(channel(claims_addr, &ca, Some(&ehr), token));
+        async move {
+            client
+                .list_audit_events(audit::ListAuditEventsRequest {
+                    page_size: 100,
+                    ..Default::default()
+                })
+                .await
+        }
+    };
+    let refused = listing(&ehr_token).await.expect_err("no audit.read");
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    let events = listing(&officer)
+        .await
+        .expect("the officer reads the audit trail")
+        .into_inner()
+        .events;
+    let created = events
+        .iter()
+        .find(|e| e.method == "CreateClaim")
+        .unwrap_or_else(|| panic!("no CreateClaim in {events:#?}"));
+    assert_eq!(created.subject, "ehr-clinic-a");
+    assert_eq!(created.code, 0);
+    assert!(
+        created.resources.iter().any(|r| r.resource_id == claim.id),
+        "{created:?}"
+    );
+    // Only clinic-a's callers: clinic-b's GetClaim is in clinic-b's trail, not here.
+    assert!(
+        events.iter().all(|e| ["ehr-clinic-a", "viewer", "compliance-officer"]
+            .contains(&e.subject.as_str())),
+        "{events:#?}"
+    );
+    assert!(
+        !events.iter().any(|e| e.method == "GetClaim"),
+        "{events:#?}"
+    );
 
     stop(claims_child);
     stop(eligibility_child);
+
+    // The operator's export of the claims database holds the same calls, and no PHI.
+    let mut export = std::process::Command::new(env!("CARGO_BIN_EXE_medbill"));
+    export.args(["audit", "export", "--service", "claims"]);
+    match &store {
+        Store::Sqlite(root) => {
+            export.args(["--data-dir", path(&root.join("claims"))]);
+        }
+        Store::Postgres(url) => {
+            export.args(["--database-url", url]);
+        }
+    }
+    let out = export
+        .env_remove("MEDBILL_CONFIG")
+        .output()
+        .expect("medbill audit export runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = String::from_utf8(out.stdout).expect("UTF-8");
+    assert!(lines.lines().count() >= events.len(), "{lines}");
+    assert!(lines.contains(&claim.id), "{lines}");
+    for phi in PHI {
+        assert!(!lines.contains(phi), "PHI {phi} in the audit export");
+    }
 }
 
 #[test]
-fn a_split_deployment_on_mutual_tls_serves_its_tenants_and_sheds_a_flood_on_sqlite() {
+fn a_split_deployment_on_mutual_tls_and_oidc_is_authenticated_audited_and_limited_on_sqlite() {
     let data = tempfile::tempdir().expect("a data directory");
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     runtime.block_on(walk(Store::Sqlite(data.path())));
 }
 
 #[test]
-fn a_split_deployment_on_mutual_tls_serves_its_tenants_and_sheds_a_flood_on_postgres() {
+fn a_split_deployment_on_mutual_tls_and_oidc_is_authenticated_audited_and_limited_on_postgres() {
     testing::run(
         Backend::Postgres,
         "a_split_deployment_on_mutual_tls_on_postgres",

@@ -20,10 +20,10 @@ use crate::model::{
 };
 
 /// Most rows per multi-row statement (well under both backends' bind limits).
-const BATCH_ROWS: usize = 64;
+const BATCH_ROWS: usize = 256;
 
-/// Splits `rows` into pieces of 64, 32, ... 1 rows, so a table's multi-row statements come in
-/// at most seven shapes: each is prepared once and stays in the connection's statement cache
+/// Splits `rows` into pieces of 256, 128, ... 1 rows, so a table's multi-row statements come in
+/// at most nine shapes: each is prepared once and stays in the connection's statement cache
 /// (a statement of every row count would be prepared anew, which costs PostgreSQL far more than
 /// the insert).
 pub(super) fn batches<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
@@ -93,6 +93,17 @@ pub trait PaymentStore: Send + Sync {
         &self,
         tenant: &TenantId,
         filter: &ClaimPaymentFilter,
+        after: Option<ClaimPaymentId>,
+        limit: u32,
+    ) -> Result<Vec<ClaimPayment>, EraStoreError>;
+
+    /// Returns up to `limit` PENDING claim payments of one ERA with ids greater than `after`, in
+    /// CLP order: the posting worker's page, read by the ERA's index (the filtered listing's
+    /// optional conditions cannot use one).
+    async fn pending_payments(
+        &self,
+        tenant: &TenantId,
+        era_id: EraId,
         after: Option<ClaimPaymentId>,
         limit: u32,
     ) -> Result<Vec<ClaimPayment>, EraStoreError>;
@@ -667,6 +678,34 @@ impl PaymentStore for SqlEraStore {
                 .bind(status)
                 .bind(after.as_deref())
                 .bind(limit))
+        }))
+    }
+
+    async fn pending_payments(
+        &self,
+        tenant: &TenantId,
+        era_id: EraId,
+        after: Option<ClaimPaymentId>,
+        limit: u32,
+    ) -> Result<Vec<ClaimPayment>, EraStoreError> {
+        let t = tenant.as_str();
+        let era = era_id.to_string();
+        // Every id is greater than the empty string.
+        let after = after.map(|a| a.to_string()).unwrap_or_default();
+        let limit = i64::from(limit);
+        Ok(with_db!(self.db, |pool| {
+            load_payments!(
+                pool,
+                [
+                    "SELECT id FROM claim_payments WHERE tenant_id = $1 AND era_id = $2 \
+                     AND id > $3 AND posting_status = 'PENDING' ORDER BY id LIMIT $4"
+                ],
+                |q| q
+                    .bind(t)
+                    .bind(era.as_str())
+                    .bind(after.as_str())
+                    .bind(limit)
+            )
         }))
     }
 

@@ -20,10 +20,10 @@ use crate::model::{
 };
 
 /// Most rows per multi-row statement (well under both backends' bind limits).
-const BATCH_ROWS: usize = 256;
+const BATCH_ROWS: usize = 64;
 
-/// Splits `rows` into pieces of 256, 128, ... 1 rows, so a table's multi-row statements come in
-/// at most nine shapes: each is prepared once and stays in the connection's statement cache
+/// Splits `rows` into pieces of 64, 32, ... 1 rows, so a table's multi-row statements come in
+/// at most seven shapes: each is prepared once and stays in the connection's statement cache
 /// (a statement of every row count would be prepared anew, which costs PostgreSQL far more than
 /// the insert).
 pub(super) fn batches<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {

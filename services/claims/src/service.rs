@@ -325,6 +325,49 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
         }))
     }
 
+    async fn get_claims_by_patient_control_numbers(
+        &self,
+        request: Request<pb::GetClaimsByPatientControlNumbersRequest>,
+    ) -> Result<Response<pb::GetClaimsByPatientControlNumbersResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        let req = request.into_inner();
+        let max = crate::store::MAX_LOOKUP_NUMBERS;
+        if req.patient_control_numbers.is_empty() || req.patient_control_numbers.len() > max {
+            return Err(ServiceError::invalid_argument(
+                "patient_control_numbers",
+                format!(
+                    "gives {} numbers; 1 to {max} are looked up per call",
+                    req.patient_control_numbers.len()
+                ),
+            )
+            .into());
+        }
+        let mut numbers = Vec::with_capacity(req.patient_control_numbers.len());
+        for (i, raw) in req.patient_control_numbers.iter().enumerate() {
+            let number = raw.trim();
+            if number.is_empty() {
+                return Err(ServiceError::invalid_argument(
+                    format!("patient_control_numbers[{i}]"),
+                    "is empty",
+                )
+                .into());
+            }
+            numbers.push(number.to_owned());
+        }
+        numbers.sort();
+        numbers.dedup();
+        let claims = self
+            .store
+            .claims_by_patient_control_numbers(&tenant, &numbers)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(
+            pb::GetClaimsByPatientControlNumbersResponse {
+                claims: claims.iter().map(to_proto).collect(),
+            },
+        ))
+    }
+
     async fn scrub_claim(
         &self,
         request: Request<pb::ScrubClaimRequest>,

@@ -180,6 +180,21 @@ medbill_storage::conformance_tests! {
         assert_invalid(&list(&mut a, bad_dates).await.unwrap_err(), "service_dates.from_date");
         let bad_size = pb::ListClaimsRequest { page_size: -1, ..Default::default() };
         assert_invalid(&list(&mut a, bad_size).await.unwrap_err(), "page_size");
+
+        // Many CLM01s in one look-up: found ones in id order with their lines, unknown ones absent,
+        // another tenant's claims NOT found (absent).
+        let numbers = |n: &[&str]| pb::GetClaimsByPatientControlNumbersRequest { patient_control_numbers: n.iter().map(|s| (*s).to_owned()).collect() };
+        let found = a.get_claims_by_patient_control_numbers(numbers(&["PCN-3", "PCN-0", "NOPE", "PCN-3"])).await?.into_inner().claims;
+        assert_eq!(found.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), vec![ids[0].clone(), ids[3].clone()]);
+        assert!(found.iter().all(|c| !c.lines.is_empty()), "claims come with their lines");
+        assert!(b.get_claims_by_patient_control_numbers(numbers(&["PCN-0"])).await?.into_inner().claims.is_empty());
+        let none = a.get_claims_by_patient_control_numbers(numbers(&[])).await.unwrap_err();
+        assert_invalid(&none, "patient_control_numbers");
+        let blank = a.get_claims_by_patient_control_numbers(numbers(&["PCN-0", " "])).await.unwrap_err();
+        assert_invalid(&blank, "patient_control_numbers[1]");
+        let many: Vec<String> = (0..1_001).map(|i| format!("P{i}")).collect();
+        let too_many = a.get_claims_by_patient_control_numbers(pb::GetClaimsByPatientControlNumbersRequest { patient_control_numbers: many }).await.unwrap_err();
+        assert_invalid(&too_many, "patient_control_numbers");
         Ok(())
     }
 

@@ -46,6 +46,18 @@ pub async fn enqueue_adjudication(
         .await
 }
 
+/// Writes, in the caller's transaction, many already encoded calls to `destination` as
+/// `(idempotency key, encoded request)` pairs, with multi-row INSERTs (posting a large ERA
+/// enqueues two messages per claim payment); a key already enqueued is skipped.
+pub async fn enqueue_many(
+    tx: &mut Tx,
+    tenant: &str,
+    destination: Destination,
+    messages: &[(String, Vec<u8>)],
+) -> Result<u64, StorageError> {
+    medbill_storage::outbox::enqueue_many(tx, tenant, destination.as_str(), messages).await
+}
+
 /// Writes, in the caller's transaction, the PostPatientResponsibility call for one posted claim
 /// payment; `request.idempotency_key` is the message key collections deduplicates by.
 pub async fn enqueue_patient_responsibility(

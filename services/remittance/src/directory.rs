@@ -2,6 +2,8 @@
 //! reads claims' tables): [`ClaimDirectory`] and its implementation over the claims service's
 //! generated client, [`GrpcClaimDirectory`], calling as the payment's tenant.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use medbill_domain::{Money, TenantId, parse_iso_date};
@@ -11,6 +13,10 @@ use medbill_runtime::auth::attach_bearer;
 use medbill_runtime::client::TracedChannel;
 use medbill_runtime::credentials::{OutgoingTokenError, OutgoingTokens};
 use thiserror::Error;
+
+/// Patient control numbers per GetClaimsByPatientControlNumbers call (the claims service takes
+/// up to 1,000).
+const LOOKUP_NUMBERS: usize = 1_000;
 
 /// What matching needs to know of one claim line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +74,22 @@ pub trait ClaimDirectory: Send + Sync {
         tenant: &TenantId,
         patient_control_number: &str,
     ) -> Result<Vec<ClaimView>, DirectoryError>;
+
+    /// Returns the tenant's claims for each of `patient_control_numbers` (a number with none
+    /// maps to nothing), asked together: posting looks up a page of payments at once. The
+    /// default asks one number at a time.
+    async fn by_patient_control_numbers(
+        &self,
+        tenant: &TenantId,
+        patient_control_numbers: &[String],
+    ) -> Result<HashMap<String, Vec<ClaimView>>, DirectoryError> {
+        let mut out = HashMap::new();
+        for pcn in patient_control_numbers {
+            let found = self.by_patient_control_number(tenant, pcn).await?;
+            out.insert(pcn.clone(), found);
+        }
+        Ok(out)
+    }
 
     /// Returns one claim of the tenant, or `None` when it has none with this id.
     async fn by_id(&self, tenant: &TenantId, id: &str)
@@ -189,6 +211,35 @@ impl ClaimDirectory for GrpcClaimDirectory {
             }
             page_token = page.next_page_token;
         }
+    }
+
+    async fn by_patient_control_numbers(
+        &self,
+        tenant: &TenantId,
+        patient_control_numbers: &[String],
+    ) -> Result<HashMap<String, Vec<ClaimView>>, DirectoryError> {
+        let mut out: HashMap<String, Vec<ClaimView>> = HashMap::new();
+        for chunk in patient_control_numbers.chunks(LOOKUP_NUMBERS) {
+            let request = self.request(
+                tenant,
+                pb::GetClaimsByPatientControlNumbersRequest {
+                    patient_control_numbers: chunk.to_vec(),
+                },
+            )?;
+            let found = self
+                .client
+                .clone()
+                .get_claims_by_patient_control_numbers(request)
+                .await
+                .map_err(failed)?
+                .into_inner();
+            for claim in &found.claims {
+                out.entry(claim.patient_control_number.clone())
+                    .or_default()
+                    .push(view(claim));
+            }
+        }
+        Ok(out)
     }
 
     async fn by_id(

@@ -18,7 +18,8 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use medbill_domain::{EraId, Money, TenantId, format_iso_date};
@@ -30,20 +31,53 @@ use medbill_storage::{StorageError, Tx};
 use thiserror::Error;
 use tokio::sync::Notify;
 
-use crate::delivery::{enqueue_adjudication, enqueue_patient_responsibility};
+use crate::delivery::enqueue_many;
 use crate::denials::{NewDenial, denials_of};
 use crate::directory::{ClaimDirectory, ClaimView, DirectoryError};
 use crate::matching::{match_claim, match_lines};
-use crate::model::{
-    Adjustment, ClaimPayment, ClaimPaymentFilter, ClaimPaymentId, EraStatus, LineMatch,
-    PostingStatus,
-};
+use crate::model::{Adjustment, ClaimPayment, ClaimPaymentId, EraStatus, LineMatch, PostingStatus};
 use crate::store::{EraStore, EraStoreError, PostingMethod, PostingOutcome};
+use medbill_runtime::service::Destination;
+use prost::Message as _;
 
 /// Payments read per page while posting an ERA.
 const PAGE: u32 = 1_000;
 /// How long a worker holds an ERA it is posting.
 const LEASE: Duration = Duration::from_secs(120);
+
+/// How much posting has done in this process since it started: the posting worker adds each
+/// ERA it posts (the log line "ERA posted" carries the same figures per ERA); load drivers print
+/// them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PostingTotals {
+    /// ERAs posted.
+    pub eras: u64,
+    /// Claim payments settled (posted or put on the unmatched worklist).
+    pub payments: u64,
+    /// Time spent finding the payments' claims (the claims service's look-ups) and matching.
+    pub matching: Duration,
+    /// Time spent in the store: reading the payments and the posting transactions.
+    pub store: Duration,
+}
+
+static ERAS: AtomicU64 = AtomicU64::new(0);
+static PAYMENTS: AtomicU64 = AtomicU64::new(0);
+static MATCHING_MICROS: AtomicU64 = AtomicU64::new(0);
+static STORE_MICROS: AtomicU64 = AtomicU64::new(0);
+
+/// Returns what posting has done in this process so far (see [`PostingTotals`]).
+pub fn totals() -> PostingTotals {
+    PostingTotals {
+        eras: ERAS.load(Ordering::Relaxed),
+        payments: PAYMENTS.load(Ordering::Relaxed),
+        matching: Duration::from_micros(MATCHING_MICROS.load(Ordering::Relaxed)),
+        store: Duration::from_micros(STORE_MICROS.load(Ordering::Relaxed)),
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
 
 /// Why posting failed (the ERA stays RECEIVED and is tried again when its lease runs out).
 #[derive(Debug, Error)]
@@ -178,28 +212,39 @@ impl Poster {
         let mut messages = Vec::new();
         let mut worklist = Worklist::new(era.received_at.date_naive());
         let mut claims: HashMap<String, Vec<ClaimView>> = HashMap::new();
-        let filter = ClaimPaymentFilter {
-            era_id: Some(era_id),
-            status: Some(PostingStatus::Pending),
-            ..Default::default()
-        };
         let mut after = None;
+        let mut store_time = Duration::ZERO;
+        let mut matching_time = Duration::ZERO;
         loop {
+            let read = Instant::now();
             let page = self
                 .store
-                .list_claim_payments(tenant, &filter, after, PAGE)
+                .pending_payments(tenant, era_id, after, PAGE)
                 .await?;
+            store_time += read.elapsed();
+            let matching = Instant::now();
             let Some(last) = page.last() else { break };
             after = Some(last.id);
+            // One look-up for the page's claims, not one per payment.
+            let mut wanted: Vec<String> = page
+                .iter()
+                .map(|p| p.payment.patient_control_number.clone())
+                .filter(|pcn| !claims.contains_key(pcn))
+                .collect();
+            wanted.sort();
+            wanted.dedup();
+            if !wanted.is_empty() {
+                let mut found = self
+                    .directory
+                    .by_patient_control_numbers(tenant, &wanted)
+                    .await?;
+                for pcn in wanted {
+                    let views = found.remove(&pcn).unwrap_or_default();
+                    claims.insert(pcn, views);
+                }
+            }
             for payment in &page {
                 let pcn = &payment.payment.patient_control_number;
-                if !claims.contains_key(pcn) {
-                    let found = self
-                        .directory
-                        .by_patient_control_number(tenant, pcn)
-                        .await?;
-                    claims.insert(pcn.clone(), found);
-                }
                 let candidates = claims.get(pcn).map(Vec::as_slice).unwrap_or_default();
                 let reverses = if payment.payment.is_reversal() {
                     self.store.find_reversed(tenant, payment).await?
@@ -217,10 +262,12 @@ impl Poster {
                     Err(why) => outcomes.push(unmatched(payment, why)),
                 }
             }
+            matching_time += matching.elapsed();
             if u32::try_from(page.len()).unwrap_or(u32::MAX) < PAGE {
                 break;
             }
         }
+        let written = Instant::now();
         let mut tx = self.store.database().begin().await?;
         write(
             self.store.as_ref(),
@@ -235,11 +282,24 @@ impl Poster {
         .await?;
         self.store.mark_posted(&mut tx, tenant, era_id).await?;
         tx.commit().await?;
+        store_time += written.elapsed();
         let unmatched = outcomes
             .iter()
             .filter(|o| o.status == PostingStatus::Unmatched)
             .count();
-        tracing::info!(era_id = %era_id, tenant = %tenant, posted = messages.len(), unmatched, "ERA posted");
+        ERAS.fetch_add(1, Ordering::Relaxed);
+        PAYMENTS.fetch_add(outcomes.len() as u64, Ordering::Relaxed);
+        MATCHING_MICROS.fetch_add(micros(matching_time), Ordering::Relaxed);
+        STORE_MICROS.fetch_add(micros(store_time), Ordering::Relaxed);
+        tracing::info!(
+            era_id = %era_id,
+            tenant = %tenant,
+            posted = messages.len(),
+            unmatched,
+            matching_ms = matching_time.as_millis(),
+            store_ms = store_time.as_millis(),
+            "ERA posted"
+        );
         Ok(())
     }
 
@@ -307,12 +367,35 @@ pub async fn write(
             &worklist.paid,
         )
         .await?;
-    for m in messages {
-        enqueue_adjudication(tx, tenant.as_str(), &m.adjudication).await?;
-        if let Some(r) = &m.responsibility {
-            enqueue_patient_responsibility(tx, tenant.as_str(), r).await?;
-        }
-    }
+    // Multi-row INSERTs: one statement per few hundred messages, not one per message.
+    let adjudications: Vec<(String, Vec<u8>)> = messages
+        .iter()
+        .map(|m| {
+            (
+                m.adjudication.idempotency_key.clone(),
+                m.adjudication.encode_to_vec(),
+            )
+        })
+        .collect();
+    let responsibilities: Vec<(String, Vec<u8>)> = messages
+        .iter()
+        .filter_map(|m| m.responsibility.as_ref())
+        .map(|r| (r.idempotency_key.clone(), r.encode_to_vec()))
+        .collect();
+    enqueue_many(
+        tx,
+        tenant.as_str(),
+        Destination::ClaimsApplyAdjudication,
+        &adjudications,
+    )
+    .await?;
+    enqueue_many(
+        tx,
+        tenant.as_str(),
+        Destination::CollectionsPostPatientResponsibility,
+        &responsibilities,
+    )
+    .await?;
     Ok(())
 }
 

@@ -11,6 +11,8 @@
 
 use std::sync::Arc;
 
+use sha2::{Digest, Sha256};
+
 use medbill_codesets::{CodeList, short_description};
 use medbill_domain::{EraId, TenantId, format_iso_date};
 use medbill_proto::common::v1 as common;
@@ -106,8 +108,9 @@ impl RemittanceService {
     /// Parses, balances and stores one file; the shared body of both ingest RPCs.
     ///
     /// Both RPCs are one operation for idempotency: the scope is IngestEra's and the request is
-    /// the IngestEra message with its key cleared, so a unary retry of a streamed upload under
-    /// the same key is recognised as the same request. `key_field` names the key in errors.
+    /// the IngestEra message with its key cleared and the content's SHA-256 (hex) in place of the
+    /// content, so a unary retry of a streamed upload under the same key is recognised as the
+    /// same request. `key_field` names the key in errors.
     async fn ingest(
         &self,
         tenant: &TenantId,
@@ -125,25 +128,6 @@ impl RemittanceService {
             .into());
         }
         self.check_size(content.len())?;
-        let canonical = pb::IngestEraRequest {
-            idempotency_key: String::new(),
-            content,
-            file_name,
-        };
-        let call = IdempotentCall::from_parts(
-            pb::IngestEraRequest::METHOD,
-            key,
-            &canonical.encode_to_vec(),
-        )
-        .map_err(|e| rename(e, key_field))?;
-        let pb::IngestEraRequest {
-            content, file_name, ..
-        } = canonical;
-        let db = self.store.database();
-        // A retry is answered before the file is read again.
-        if let Some(first) = call.replayed(db, tenant).await? {
-            return answer(first, true);
-        }
         let content = Arc::new(content);
         let sha256 = match sha256 {
             Some(known) => known,
@@ -155,6 +139,24 @@ impl RemittanceService {
                     .map_err(|e| Status::from(ServiceError::internal(e)))?
             }
         };
+        // The request stands for itself by its content's hash, not its bytes: a copy of a large
+        // file only to fingerprint it would double the memory an ingest takes.
+        let canonical = pb::IngestEraRequest {
+            idempotency_key: String::new(),
+            content: sha256.as_bytes().to_vec(),
+            file_name,
+        };
+        let call = IdempotentCall::from_parts(
+            pb::IngestEraRequest::METHOD,
+            key,
+            &canonical.encode_to_vec(),
+        )
+        .map_err(|e| rename(e, key_field))?;
+        let file_name = canonical.file_name;
+        let db = self.store.database();
+        if let Some(first) = call.replayed(db, tenant).await? {
+            return answer(first, true);
+        }
         let mut op = match call.begin(db, tenant).await? {
             Begun::Replay(first) => return answer(first, true),
             Begun::New(op) => op,
@@ -280,6 +282,8 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
                 .unwrap_or(0)
                 .min(self.max_era_bytes),
         );
+        // Hashed as it arrives, so the content is never read again for its hash.
+        let mut hasher = Sha256::new();
         let mut n = 0usize;
         while let Some(message) = stream.message().await? {
             n += 1;
@@ -295,6 +299,7 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
                         )
                         .into());
                     }
+                    hasher.update(&chunk);
                     content.extend_from_slice(&chunk);
                 }
                 Some(Part::Header(_)) => {
@@ -324,18 +329,16 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
             )
             .into());
         }
-        let mut sha256 = None;
-        if !header.content_sha256.is_empty() {
-            let actual = sha256_hex(&content);
-            if !header.content_sha256.eq_ignore_ascii_case(&actual) {
-                return Err(ServiceError::invalid_argument(
-                    "header.content_sha256",
-                    format!("does not match the received content (its SHA-256 is {actual})"),
-                )
-                .into());
-            }
-            sha256 = Some(actual);
+        let actual = format!("{:x}", hasher.finalize());
+        if !header.content_sha256.is_empty() && !header.content_sha256.eq_ignore_ascii_case(&actual)
+        {
+            return Err(ServiceError::invalid_argument(
+                "header.content_sha256",
+                format!("does not match the received content (its SHA-256 is {actual})"),
+            )
+            .into());
         }
+        let sha256 = Some(actual);
         let response = self
             .ingest(
                 &tenant,

@@ -33,6 +33,9 @@ pub use denials::DenialStore;
 pub use deposits::DepositStore;
 pub use payments::{PaymentStore, PostingMethod, PostingOutcome};
 
+/// Most bytes of a received file stored in one row of `era_file_chunks`.
+const FILE_CHUNK: usize = 1024 * 1024;
+
 /// The PostgreSQL migrations of the remittance service.
 pub static PG_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 /// The SQLite migrations of the remittance service.
@@ -546,7 +549,8 @@ impl EraStore for SqlEraStore {
             .bind(t)
             .bind(&id_text)
             .bind(now)
-            .bind(content)
+            // The bytes go to era_file_chunks, a piece at a time.
+            .bind(&[] as &[u8])
             .bind(sha256)
             .bind(byte_size)
             .bind(file_name)
@@ -555,6 +559,22 @@ impl EraStore for SqlEraStore {
             .rows_affected()
         });
         if inserted == 1 {
+            for (position, piece) in content.chunks(FILE_CHUNK).enumerate() {
+                let position = i32::try_from(position)
+                    .map_err(|_| too_large("content".into(), content.len()))?;
+                with_tx!(tx, |conn| {
+                    sqlx::query(
+                        "INSERT INTO era_file_chunks (tenant_id, file_id, position, bytes) \
+                         VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(t)
+                    .bind(&id_text)
+                    .bind(position)
+                    .bind(piece)
+                    .execute(&mut *conn)
+                    .await?;
+                });
+            }
             return Ok(StoredFile::New(EraFile {
                 id,
                 received_at: timestamp(now, "ERA file received_at")?,
@@ -783,13 +803,28 @@ impl EraStore for SqlEraStore {
             match file {
                 None => None,
                 Some(file) => {
-                    sqlx::query_scalar(
+                    let whole: Option<Vec<u8>> = sqlx::query_scalar(
                         "SELECT content FROM era_files WHERE tenant_id = $1 AND id = $2",
                     )
                     .bind(t)
                     .bind(&file)
                     .fetch_optional(pool)
-                    .await?
+                    .await?;
+                    match whole {
+                        // Stored in pieces (see `store_file`).
+                        Some(whole) if whole.is_empty() => {
+                            let pieces: Vec<Vec<u8>> = sqlx::query_scalar(
+                                "SELECT bytes FROM era_file_chunks \
+                                 WHERE tenant_id = $1 AND file_id = $2 ORDER BY position",
+                            )
+                            .bind(t)
+                            .bind(&file)
+                            .fetch_all(pool)
+                            .await?;
+                            Some(pieces.concat())
+                        }
+                        other => other,
+                    }
                 }
             }
         }))

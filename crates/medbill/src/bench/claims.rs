@@ -217,6 +217,8 @@ type Eligibility = EligibilityServiceClient<InterceptedService<Channel, Bearer>>
 /// starts it the same way).
 pub(super) struct InProcess {
     running: Running,
+    /// The configuration it runs with (the remittance bench reads its database).
+    config: medbill_runtime::config::Config,
     /// Removed at the end when the bench made it.
     temp_dir: Option<PathBuf>,
     pub(super) target: String,
@@ -257,10 +259,15 @@ impl InProcess {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let running = serve::start(&loaded, Target::All, listener).await?;
         Ok(Self {
+            config: loaded.config().clone(),
             running,
             temp_dir,
             target,
         })
+    }
+
+    pub(super) fn config(&self) -> &medbill_runtime::config::Config {
+        &self.config
     }
 
     pub(super) fn url(&self) -> String {
@@ -446,7 +453,7 @@ async fn submit(client: &mut Client, run_id: &str, in_process: bool) -> anyhow::
 
 /// Registers the billing provider (once per tenant: a known NPI is fine) and creates the
 /// coverage the claims name; returns the coverage id.
-async fn setup(
+pub(super) async fn setup(
     claims: &mut Client,
     eligibility: &mut Eligibility,
     plan: &Plan,
@@ -507,7 +514,7 @@ async fn setup(
 
 /// A professional claim that scrubs clean and can be written into an 837P: two diagnoses,
 /// a preventive visit and an injection on `dos`, the patient (the subscriber) with demographics.
-fn claim(coverage_id: &str, dos: &str) -> pb::ClaimInput {
+pub(super) fn claim(coverage_id: &str, dos: &str) -> pb::ClaimInput {
     let line = |code: &str, charge: &str, pointers: Vec<u32>| pb::ClaimLine {
         procedure_code: code.to_owned(),
         charge: charge.to_owned(),

@@ -8,6 +8,7 @@ pub mod collections;
 pub mod eligibility;
 pub mod load;
 pub mod prior_auth;
+pub mod remittance;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -111,6 +112,35 @@ pub enum BenchCommand {
         /// Directory for the in-process suite's SQLite files (kept afterwards).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+    /// A large 835 through IngestEraStream, matched, posted and delivered to claims and
+    /// collections, each stage timed, with the peak resident memory. The suite starts in this
+    /// process; the claims the 835 pays are created, scrubbed and submitted first (untimed).
+    Remittance {
+        /// Size of the 835 in MB (about 2,480 claim payments per MB).
+        #[arg(long, default_value_t = 50.0)]
+        mb: f64,
+        /// Files of --mb uploaded at once (the extra ones pay no existing claim), to measure
+        /// the memory of concurrent ingests.
+        #[arg(long, default_value_t = 1)]
+        concurrent_uploads: usize,
+        /// Calls in flight while creating and scrubbing the claims (setup).
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Database of the in-process suite (also `MEDBILL_DATABASE_URL`; default: SQLite files
+        /// in a fresh temporary directory).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Directory for the in-process suite's SQLite files (kept afterwards).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Date of service of every claim (inside the shipped ICD-10-CM year and timely filing).
+        #[arg(long, default_value = "2026-05-04")]
+        date_of_service: String,
+        /// Create no claims: every payment goes to the unmatched worklist and nothing is
+        /// delivered (ingest, posting and memory without the claims setup).
+        #[arg(long)]
+        skip_claims: bool,
     },
     /// Drive RequestPriorAuthorization (X12 278 to payer-sim and back), printing latency
     /// percentiles. Without --url the suite starts in this process.
@@ -237,6 +267,26 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 data_dir: a.data_dir,
             };
             println!("{}", prior_auth::run(&plan).await?);
+        }
+        BenchCommand::Remittance {
+            mb,
+            concurrent_uploads,
+            concurrency,
+            database_url,
+            data_dir,
+            date_of_service,
+            skip_claims,
+        } => {
+            let plan = remittance::Plan {
+                skip_claims,
+                mb,
+                concurrent_uploads: concurrent_uploads.max(1),
+                concurrency: concurrency.max(1),
+                database_url,
+                data_dir,
+                date_of_service,
+            };
+            print!("{}", remittance::run(&plan).await?);
         }
         BenchCommand::Collections {
             url,

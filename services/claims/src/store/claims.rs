@@ -526,6 +526,74 @@ impl SqlClaimStore {
         Ok(self.attach(tenant, claims).await?.into_iter().next())
     }
 
+    /// Reads every claim whose CLM01 is one of `numbers` (at most a few thousand), in id order:
+    /// the headers by an `IN` list, then their diagnoses and lines by claim id.
+    pub(super) async fn by_patient_control_numbers(
+        &self,
+        tenant: &TenantId,
+        numbers: &[String],
+    ) -> Result<Vec<Claim>, ClaimStoreError> {
+        if numbers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let t = tenant.as_str();
+        let placeholders = |n: usize| {
+            (2..n + 2)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        // Only numbered placeholders are formatted into the text; the values are bound.
+        let header_sql = format!(
+            concat!(
+                "SELECT ",
+                claim_columns!(),
+                " FROM claims WHERE tenant_id = $1 AND patient_control_number IN ({}) ORDER BY id"
+            ),
+            placeholders(numbers.len())
+        );
+        let headers: Vec<ClaimRow> = with_db!(self.db, |pool| {
+            let mut q = sqlx::query_as(AssertSqlSafe(header_sql.clone())).bind(t);
+            for n in numbers {
+                q = q.bind(n.as_str());
+            }
+            q.fetch_all(pool).await?
+        });
+        if headers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = headers.iter().map(|h| h.id.clone()).collect();
+        let diagnosis_sql = format!(
+            "SELECT claim_id, code FROM claim_diagnoses WHERE tenant_id = $1 AND claim_id IN ({}) \
+             ORDER BY claim_id, position",
+            placeholders(ids.len())
+        );
+        let line_sql = format!(
+            concat!(
+                "SELECT ",
+                line_columns!(),
+                " FROM claim_lines WHERE tenant_id = $1 AND claim_id IN ({}) \
+                 ORDER BY claim_id, line_number"
+            ),
+            placeholders(ids.len())
+        );
+        let (diagnoses, lines) = with_db!(self.db, |pool| {
+            let mut q = sqlx::query_as(AssertSqlSafe(diagnosis_sql.clone())).bind(t);
+            for id in &ids {
+                q = q.bind(id.as_str());
+            }
+            let diagnoses: Vec<DiagnosisRow> = q.fetch_all(pool).await?;
+            let mut q = sqlx::query_as(AssertSqlSafe(line_sql.clone())).bind(t);
+            for id in &ids {
+                q = q.bind(id.as_str());
+            }
+            let lines: Vec<LineRow> = q.fetch_all(pool).await?;
+            (diagnoses, lines)
+        });
+        let claims = assemble(headers, diagnoses, lines)?;
+        self.attach(tenant, claims).await
+    }
+
     /// Reads a page of claims matching `filter`, in id order.
     pub(super) async fn list(
         &self,

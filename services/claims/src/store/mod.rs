@@ -59,6 +59,9 @@ pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 /// The storage namespace (PostgreSQL schema, SQLite file suffix) of the claims service.
 pub const NAMESPACE: &str = "claims";
 
+/// Most patient control numbers one GetClaimsByPatientControlNumbers call looks up.
+pub const MAX_LOOKUP_NUMBERS: usize = 1_000;
+
 /// Errors of the claims store; each names what is wrong precisely and declares its gRPC code.
 #[derive(Debug, Error)]
 pub enum ClaimStoreError {
@@ -202,6 +205,14 @@ pub trait ClaimStore: FollowUpStore + Send + Sync {
         filter: &ClaimFilter,
         after: Option<ClaimId>,
         limit: u32,
+    ) -> Result<Vec<Claim>, ClaimStoreError>;
+
+    /// Returns every claim whose patient control number (CLM01) is one of `numbers` (at most
+    /// [`MAX_LOOKUP_NUMBERS`]), in id order.
+    async fn claims_by_patient_control_numbers(
+        &self,
+        tenant: &TenantId,
+        numbers: &[String],
     ) -> Result<Vec<Claim>, ClaimStoreError>;
 
     /// Returns a claim's status history, oldest first (empty when the tenant has no such claim).
@@ -463,6 +474,16 @@ impl ClaimStore for SqlClaimStore {
         limit: u32,
     ) -> Result<Vec<Claim>, ClaimStoreError> {
         let mut claims = self.list(tenant, filter, after, limit).await?;
+        scrub::attach(&self.db, tenant, &mut claims).await?;
+        Ok(claims)
+    }
+
+    async fn claims_by_patient_control_numbers(
+        &self,
+        tenant: &TenantId,
+        numbers: &[String],
+    ) -> Result<Vec<Claim>, ClaimStoreError> {
+        let mut claims = self.by_patient_control_numbers(tenant, numbers).await?;
         scrub::attach(&self.db, tenant, &mut claims).await?;
         Ok(claims)
     }

@@ -97,6 +97,17 @@ pub trait PaymentStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<ClaimPayment>, EraStoreError>;
 
+    /// Returns up to `limit` PENDING claim payments of one ERA with ids greater than `after`, in
+    /// CLP order: the posting worker's page, read by the ERA's index (the filtered listing's
+    /// optional conditions cannot use one).
+    async fn pending_payments(
+        &self,
+        tenant: &TenantId,
+        era_id: EraId,
+        after: Option<ClaimPaymentId>,
+        limit: u32,
+    ) -> Result<Vec<ClaimPayment>, EraStoreError>;
+
     /// Returns one claim payment, or `None` when the tenant has none with this id.
     async fn get_claim_payment(
         &self,
@@ -667,6 +678,34 @@ impl PaymentStore for SqlEraStore {
                 .bind(status)
                 .bind(after.as_deref())
                 .bind(limit))
+        }))
+    }
+
+    async fn pending_payments(
+        &self,
+        tenant: &TenantId,
+        era_id: EraId,
+        after: Option<ClaimPaymentId>,
+        limit: u32,
+    ) -> Result<Vec<ClaimPayment>, EraStoreError> {
+        let t = tenant.as_str();
+        let era = era_id.to_string();
+        // Every id is greater than the empty string.
+        let after = after.map(|a| a.to_string()).unwrap_or_default();
+        let limit = i64::from(limit);
+        Ok(with_db!(self.db, |pool| {
+            load_payments!(
+                pool,
+                [
+                    "SELECT id FROM claim_payments WHERE tenant_id = $1 AND era_id = $2 \
+                     AND id > $3 AND posting_status = 'PENDING' ORDER BY id LIMIT $4"
+                ],
+                |q| q
+                    .bind(t)
+                    .bind(era.as_str())
+                    .bind(after.as_str())
+                    .bind(limit)
+            )
         }))
     }
 

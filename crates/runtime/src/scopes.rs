@@ -114,6 +114,10 @@ pub const RPC_SCOPES: &[(&str, &str)] = &[
     // claims
     ("medbill.claims.v1.ClaimsService/CreateClaim", CLAIMS_WRITE),
     ("medbill.claims.v1.ClaimsService/GetClaim", CLAIMS_READ),
+    (
+        "medbill.claims.v1.ClaimsService/GetClaimsByPatientControlNumbers",
+        CLAIMS_READ,
+    ),
     ("medbill.claims.v1.ClaimsService/ListClaims", CLAIMS_READ),
     ("medbill.claims.v1.ClaimsService/ScrubClaim", CLAIMS_WRITE),
     ("medbill.claims.v1.ClaimsService/SubmitClaims", CLAIMS_WRITE),

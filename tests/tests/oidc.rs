@@ -20,7 +20,7 @@ use medbill_runtime::client::{self, TracedChannel};
 use medbill_runtime::config::{ClientConfig, Config, LoadedConfig, Secret, StaticToken};
 use medbill_runtime::oidc::OidcConfig;
 use medbill_storage::testing::TestEnv;
-use medbill_testkit::fixtures::{billing_provider, register_provider};
+use medbill_testkit::fixtures::{billing_provider, demo_member_coverage, register_provider};
 use medbill_testkit::idp::{self, TestIdentityProvider};
 use medbill_testkit::{TENANT_A, TENANT_B, two_tenant_auth};
 use tonic::Code;
@@ -172,19 +172,7 @@ medbill_storage::conformance_tests! {
 
         let ehr_token = provider.token(TENANT_A, "ehr-system", "eligibility.read eligibility.write claims.read claims.write");
         let coverage = EligibilityServiceClient::new(as_token(&eligibility_server.handle.url(), &ehr_token))
-            .create_coverage(eligibility::CreateCoverageRequest {
-                idempotency_key: "cov-oidc-1".into(),
-                patient_ref: "oidc-patient-1".into(),
-                payer_id: PAYER.into(),
-                payer_name: "PAYER".into(),
-                coverage_order: eligibility::CoverageOrder::Primary.into(),
-                member_id: "SPX100000001".into(),
-                subscriber_first_name: "AVERY".into(),
-                subscriber_last_name: "TESTPATIENT".into(),
-                subscriber_birth_date: "1985-03-14".into(),
-                effective_date: "2026-01-01".into(),
-                ..Default::default()
-            })
+            .create_coverage(demo_member_coverage("cov-oidc-1", "oidc-patient-1"))
             .await?
             .into_inner()
             .coverage

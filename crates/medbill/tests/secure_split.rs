@@ -23,7 +23,9 @@ use medbill_runtime::credentials::{ClientCredentials, ClientCredentialsConfig};
 use medbill_runtime::tls::ClientTlsFiles;
 use medbill_storage::Backend;
 use medbill_storage::testing::{self, TestEnv};
-use medbill_testkit::fixtures::{billing_provider, patient_demographics, register_provider};
+use medbill_testkit::fixtures::{
+    billing_provider, demo_member_coverage, office_visit_claim, register_provider,
+};
 use medbill_testkit::idp::{self, RegisteredClient, TestIdentityProvider};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use tonic::Code;
@@ -159,48 +161,6 @@ fn channel(addr: SocketAddr, ca: &Path, client: Option<&Issued>, token: &Secret)
 /// failure depends on where the connection broke (UNAVAILABLE, INTERNAL or CANCELLED).
 fn refused_by_transport(status: &tonic::Status) -> bool {
     std::error::Error::source(status).is_some_and(|e| e.is::<tonic::transport::Error>())
-}
-
-fn coverage_request(key: &str) -> eligibility::CreateCoverageRequest {
-    eligibility::CreateCoverageRequest {
-        idempotency_key: key.into(),
-        patient_ref: "ehr-secure-1".into(),
-        payer_id: "SIMPPO".into(),
-        payer_name: "SIMULATED PPO HEALTH".into(),
-        coverage_order: eligibility::CoverageOrder::Primary.into(),
-        member_id: "SPX100000001".into(),
-        subscriber_first_name: "AVERY".into(),
-        subscriber_last_name: "TESTPATIENT".into(),
-        subscriber_birth_date: "1985-03-14".into(),
-        effective_date: "2026-01-01".into(),
-        ..Default::default()
-    }
-}
-
-fn claim_request(coverage_id: String) -> claims::CreateClaimRequest {
-    claims::CreateClaimRequest {
-        idempotency_key: "claim-secure-1".into(),
-        claim: Some(claims::ClaimInput {
-            patient_control_number: "SECURE-1".into(),
-            claim_type: claims::ClaimType::Professional.into(),
-            coverage_id,
-            payer_id: "SIMPPO".into(),
-            patient_ref: "ehr-secure-1".into(),
-            billing_provider_npi: billing_provider().npi,
-            place_of_service: "11".into(),
-            diagnoses: vec!["I10".into()],
-            lines: vec![claims::ClaimLine {
-                procedure_code: "99213".into(),
-                charge: "130.00".into(),
-                units: "1".into(),
-                service_date: "2026-05-04".into(),
-                diagnosis_pointers: vec![1],
-                ..Default::default()
-            }],
-            demographics: Some(patient_demographics()),
-            ..Default::default()
-        }),
-    }
 }
 
 /// The EHR's access token, through the provider's client-credentials grant.
@@ -340,7 +300,7 @@ async fn walk(store: Store<'_>) {
     // TLS carrying the EHR's token.
     let mut elig_a = Eligibility::new(channel(eligibility_addr, &ca, Some(&ehr), &ehr_token));
     let coverage = elig_a
-        .create_coverage(coverage_request("cov-secure-1"))
+        .create_coverage(demo_member_coverage("cov-secure-1", "ehr-secure-1"))
         .await
         .expect("a coverage")
         .into_inner()
@@ -352,7 +312,10 @@ async fn walk(store: Store<'_>) {
         .await
         .expect("a provider");
     let claim = claims_a
-        .create_claim(claim_request(coverage.clone()))
+        .create_claim(claims::CreateClaimRequest {
+            idempotency_key: "claim-secure-1".into(),
+            claim: Some(office_visit_claim("SECURE-1", &coverage, "ehr-secure-1")),
+        })
         .await
         .expect("a claim checked against its coverage in eligibility")
         .into_inner()

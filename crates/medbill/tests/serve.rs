@@ -344,7 +344,9 @@ fn the_zero_setup_binary_pays_a_claim_and_posts_the_copay() {
     use medbill_proto::claims::v1 as claims;
     use medbill_proto::collections::v1 as collections;
     use medbill_proto::eligibility::v1 as eligibility;
-    use medbill_testkit::fixtures::{billing_provider, patient_demographics, register_provider};
+    use medbill_testkit::fixtures::{
+        billing_provider, demo_member_coverage, office_visit_claim, register_provider,
+    };
     use medbill_testkit::{Caller, channel_to};
 
     let dir = tempfile::tempdir().expect("a data directory");
@@ -378,19 +380,7 @@ fn the_zero_setup_binary_pays_a_claim_and_posts_the_copay() {
             channel_to(&url, Caller::Anonymous),
         );
         let coverage = elig
-            .create_coverage(eligibility::CreateCoverageRequest {
-                idempotency_key: "cov-zero".into(),
-                patient_ref: "ehr-zero".into(),
-                payer_id: "SIMPPO".into(),
-                payer_name: "SIMULATED PPO HEALTH".into(),
-                coverage_order: eligibility::CoverageOrder::Primary.into(),
-                member_id: "SPX100000001".into(),
-                subscriber_first_name: "AVERY".into(),
-                subscriber_last_name: "TESTPATIENT".into(),
-                subscriber_birth_date: "1985-03-14".into(),
-                effective_date: "2026-01-01".into(),
-                ..Default::default()
-            })
+            .create_coverage(demo_member_coverage("cov-zero", "ehr-zero"))
             .await
             .expect("a coverage")
             .into_inner()
@@ -407,26 +397,7 @@ fn the_zero_setup_binary_pays_a_claim_and_posts_the_copay() {
         let claim = c
             .create_claim(claims::CreateClaimRequest {
                 idempotency_key: "c-zero".into(),
-                claim: Some(claims::ClaimInput {
-                    patient_control_number: "ZERO-1".into(),
-                    claim_type: claims::ClaimType::Professional.into(),
-                    coverage_id: coverage,
-                    payer_id: "SIMPPO".into(),
-                    patient_ref: "ehr-zero".into(),
-                    billing_provider_npi: billing_provider().npi,
-                    place_of_service: "11".into(),
-                    diagnoses: vec!["I10".into()],
-                    lines: vec![claims::ClaimLine {
-                        procedure_code: "99213".into(),
-                        charge: "130.00".into(),
-                        units: "1".into(),
-                        service_date: "2026-05-04".into(),
-                        diagnosis_pointers: vec![1],
-                        ..Default::default()
-                    }],
-                    demographics: Some(patient_demographics()),
-                    ..Default::default()
-                }),
+                claim: Some(office_visit_claim("ZERO-1", &coverage, "ehr-zero")),
             })
             .await
             .expect("a claim")

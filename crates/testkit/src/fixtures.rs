@@ -1,9 +1,10 @@
 //! Records a test needs on file before the call it is about: the billing provider every sample
-//! claim names.
+//! claim names, payer-sim's demo member's coverage and an office-visit claim.
 
 use medbill_proto::claims::v1 as claims;
 use medbill_proto::claims::v1::claims_service_client::ClaimsServiceClient;
 use medbill_proto::common::v1::Address;
+use medbill_proto::eligibility::v1 as eligibility;
 use medbill_runtime::client::TracedChannel;
 
 /// The billing provider NPI the sample claims use (valid check digit).
@@ -67,6 +68,52 @@ pub fn patient_demographics() -> claims::ClaimDemographics {
                 ..Default::default()
             }),
         }),
+        ..Default::default()
+    }
+}
+
+/// Payer-sim's demo member SPX100000001 (Avery Testpatient, born 1985-03-14) as the primary
+/// subscriber of the simulated PPO from 2026-01-01, for `patient_ref`. Synthetic: no real person.
+pub fn demo_member_coverage(
+    idempotency_key: &str,
+    patient_ref: &str,
+) -> eligibility::CreateCoverageRequest {
+    eligibility::CreateCoverageRequest {
+        idempotency_key: idempotency_key.to_owned(),
+        patient_ref: patient_ref.to_owned(),
+        payer_id: "SIMPPO".to_owned(),
+        payer_name: "SIMULATED PPO HEALTH".to_owned(),
+        coverage_order: eligibility::CoverageOrder::Primary.into(),
+        member_id: "SPX100000001".to_owned(),
+        subscriber_first_name: "AVERY".to_owned(),
+        subscriber_last_name: "TESTPATIENT".to_owned(),
+        subscriber_birth_date: "1985-03-14".to_owned(),
+        effective_date: "2026-01-01".to_owned(),
+        ..Default::default()
+    }
+}
+
+/// An office visit (99213, 130.00 on 2026-05-04, hypertension I10) for the demo member's
+/// coverage, billed by [`billing_provider`] to the simulated PPO.
+pub fn office_visit_claim(pcn: &str, coverage_id: &str, patient_ref: &str) -> claims::ClaimInput {
+    claims::ClaimInput {
+        patient_control_number: pcn.to_owned(),
+        claim_type: claims::ClaimType::Professional.into(),
+        coverage_id: coverage_id.to_owned(),
+        payer_id: "SIMPPO".to_owned(),
+        patient_ref: patient_ref.to_owned(),
+        billing_provider_npi: BILLING_NPI.to_owned(),
+        place_of_service: "11".to_owned(),
+        diagnoses: vec!["I10".to_owned()],
+        lines: vec![claims::ClaimLine {
+            procedure_code: "99213".to_owned(),
+            charge: "130.00".to_owned(),
+            units: "1".to_owned(),
+            service_date: "2026-05-04".to_owned(),
+            diagnosis_pointers: vec![1],
+            ..Default::default()
+        }],
+        demographics: Some(patient_demographics()),
         ..Default::default()
     }
 }

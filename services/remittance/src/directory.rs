@@ -225,7 +225,8 @@ impl ClaimDirectory for GrpcClaimDirectory {
                 pb::GetClaimsByPatientControlNumbersRequest {
                     patient_control_numbers: chunk.to_vec(),
                 },
-            )?;
+            )
+            .await?;
             let found = self
                 .client
                 .clone()

@@ -220,13 +220,14 @@ impl ClaimDirectory for GrpcClaimDirectory {
     ) -> Result<HashMap<String, Vec<ClaimView>>, DirectoryError> {
         let mut out: HashMap<String, Vec<ClaimView>> = HashMap::new();
         for chunk in patient_control_numbers.chunks(LOOKUP_NUMBERS) {
-            let request = self.request(
-                tenant,
-                pb::GetClaimsByPatientControlNumbersRequest {
-                    patient_control_numbers: chunk.to_vec(),
-                },
-            )
-            .await?;
+            let request = self
+                .request(
+                    tenant,
+                    pb::GetClaimsByPatientControlNumbersRequest {
+                        patient_control_numbers: chunk.to_vec(),
+                    },
+                )
+                .await?;
             let found = self
                 .client
                 .clone()

@@ -220,6 +220,8 @@ pub(super) struct InProcess {
     /// Removed at the end when the bench made it.
     temp_dir: Option<PathBuf>,
     pub(super) target: String,
+    /// The suite's database URL and pool settings (a driver that fills tables connects there).
+    pub(super) database: (String, medbill_storage::PoolSettings),
 }
 
 impl InProcess {
@@ -254,12 +256,17 @@ impl InProcess {
             Some(url) if url.starts_with("postgres") => "in process, PostgreSQL".to_owned(),
             _ => "in process, SQLite".to_owned(),
         };
+        let database = (
+            loaded.config().effective_database_url(),
+            loaded.config().database_pool.clone(),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let running = serve::start(&loaded, Target::All, listener).await?;
         Ok(Self {
             running,
             temp_dir,
             target,
+            database,
         })
     }
 

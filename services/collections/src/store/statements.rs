@@ -332,6 +332,10 @@ fn batches<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
 }
 
 /// The service behind each charge entry of the accounts `first` through `last` (id order).
+///
+/// Here and in [`StatementStore::statement_sources`] the account's entries are the outer loop
+/// (`CROSS JOIN` keeps them so in SQLite, PostgreSQL reads it as an inner join): with the
+/// detail table outer, SQLite reads every row of the tenant once per batch to save a sort.
 async fn services_between(
     tx: &mut Tx,
     tenant: &TenantId,
@@ -351,8 +355,8 @@ async fn services_between(
         let heads = sqlx::query_as(
             "SELECT r.entry_id, r.service_date, r.patient_control_number, \
              r.total_charge_cents, r.payer_paid_cents FROM journal_entries e \
-             JOIN responsibility_entries r ON r.tenant_id = e.tenant_id AND r.entry_id = e.id \
-             WHERE e.tenant_id = $1 AND e.account_id BETWEEN $2 AND $3",
+             CROSS JOIN responsibility_entries r WHERE r.tenant_id = e.tenant_id \
+             AND r.entry_id = e.id AND e.tenant_id = $1 AND e.account_id BETWEEN $2 AND $3",
         )
         .bind(tenant.as_str())
         .bind(first)
@@ -361,8 +365,8 @@ async fn services_between(
         .await?;
         let lines = sqlx::query_as(
             "SELECT l.entry_id, l.reason, l.amount_cents FROM journal_entries e \
-             JOIN responsibility_lines l ON l.tenant_id = e.tenant_id AND l.entry_id = e.id \
-             WHERE e.tenant_id = $1 AND e.account_id BETWEEN $2 AND $3 \
+             CROSS JOIN responsibility_lines l WHERE l.tenant_id = e.tenant_id \
+             AND l.entry_id = e.id AND e.tenant_id = $1 AND e.account_id BETWEEN $2 AND $3 \
              ORDER BY l.entry_id, l.line_no",
         )
         .bind(tenant.as_str())
@@ -372,9 +376,9 @@ async fn services_between(
         .await?;
         let bills = sqlx::query_as(
             "SELECT b.entry_id, b.service_date, b.gross_cents, b.discount_cents \
-             FROM journal_entries e \
-             JOIN self_pay_bills b ON b.tenant_id = e.tenant_id AND b.entry_id = e.id \
-             WHERE e.tenant_id = $1 AND e.account_id BETWEEN $2 AND $3",
+             FROM journal_entries e CROSS JOIN self_pay_bills b \
+             WHERE b.tenant_id = e.tenant_id AND b.entry_id = e.id \
+             AND e.tenant_id = $1 AND e.account_id BETWEEN $2 AND $3",
         )
         .bind(tenant.as_str())
         .bind(first)
@@ -600,9 +604,9 @@ impl StatementStore for SqlCollectionsStore {
                 .await?;
                 let postings = sqlx::query_as(
                     "SELECT p.entry_id, p.line_no, p.ledger_account, p.amount_cents, p.claim_ref \
-                     FROM journal_entries e JOIN postings p \
-                     ON p.tenant_id = e.tenant_id AND p.entry_id = e.id \
-                     WHERE e.tenant_id = $1 AND e.account_id BETWEEN $2 AND $3 \
+                     FROM journal_entries e CROSS JOIN postings p \
+                     WHERE p.tenant_id = e.tenant_id AND p.entry_id = e.id \
+                     AND e.tenant_id = $1 AND e.account_id BETWEEN $2 AND $3 \
                      ORDER BY p.entry_id, p.line_no",
                 )
                 .bind(tenant.as_str())

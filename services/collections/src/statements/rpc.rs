@@ -229,7 +229,7 @@ impl CollectionsService {
     ) -> Result<Vec<Statement>, Status> {
         let owing: Vec<Account> = self
             .store
-            .statement_candidates(tx, tenant, cycle.date, first, last)
+            .statement_candidates(tx, tenant, first, last)
             .await
             .map_err(err)?
             .into_iter()

@@ -47,13 +47,14 @@ pub trait StatementStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<AccountId>, StoreError>;
 
-    /// Returns the accounts `first` through `last` (id order) that may get a statement dated
-    /// `date`: OPEN or on a payment plan, none yet of that date. Balances are not filtered here.
+    /// Returns the accounts `first` through `last` (id order) that may get a statement: OPEN or
+    /// on a payment plan. Balances and earlier statements are not filtered here (the caller has
+    /// each account's latest statement from [`StatementStore::statement_sources`]; a filter on
+    /// the date here lets PostgreSQL read every statement of that date per account).
     async fn statement_candidates(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
-        date: NaiveDate,
         first: &AccountId,
         last: &AccountId,
     ) -> Result<Vec<Account>, StoreError>;
@@ -560,7 +561,6 @@ impl StatementStore for SqlCollectionsStore {
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
-        date: NaiveDate,
         first: &AccountId,
         last: &AccountId,
     ) -> Result<Vec<Account>, StoreError> {
@@ -568,14 +568,11 @@ impl StatementStore for SqlCollectionsStore {
             sqlx::query_as(concat!(
                 select_accounts!(),
                 "WHERE a.tenant_id = $1 AND a.id BETWEEN $2 AND $3 \
-                 AND a.status IN ('OPEN', 'PAYMENT_PLAN') AND NOT EXISTS (SELECT 1 FROM \
-                 statements s WHERE s.tenant_id = a.tenant_id AND s.account_id = a.id \
-                 AND s.statement_date = $4) ORDER BY a.id"
+                 AND a.status IN ('OPEN', 'PAYMENT_PLAN') ORDER BY a.id"
             ))
             .bind(tenant.as_str())
             .bind(first.to_string())
             .bind(last.to_string())
-            .bind(date.to_string())
             .fetch_all(&mut *conn)
             .await?
         });

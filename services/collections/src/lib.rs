@@ -35,6 +35,7 @@ pub mod model;
 pub mod plans;
 pub mod posting;
 pub mod records;
+pub mod seed;
 pub mod service;
 pub mod settings;
 pub mod statements;

@@ -74,6 +74,9 @@ pub struct StatementSettings {
     /// The plain-language summary of the financial assistance policy (IRS 501(r)), printed on
     /// each statement.
     pub financial_assistance_summary: String,
+    /// Accounts a statement cycle covers per transaction (read together, written with
+    /// multi-row INSERTs); 1000 by default.
+    pub batch_accounts: u32,
 }
 
 impl Default for StatementSettings {
@@ -91,6 +94,7 @@ impl Default for StatementSettings {
                 billing office for an application or a free copy of the policy and its \
                 plain-language summary. Applying stops collection actions while we review it."
                 .to_owned(),
+            batch_accounts: 1000,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! file, and the next statement carrying the previous balance.
 
 use chrono::NaiveDate;
-use medbill_collections::{Clock, CollectionsService, open_store};
+use medbill_collections::{Clock, CollectionsConfig, CollectionsService, open_store};
 use medbill_domain::ClaimId;
 use medbill_proto::collections::v1 as pb;
 use medbill_proto::collections::v1::collections_service_client::CollectionsServiceClient;
@@ -22,9 +22,36 @@ fn today_plus(n: u64) -> NaiveDate {
 }
 
 async fn serve(db: Database, clock: Clock) -> anyhow::Result<TestServer> {
+    serve_with(db, clock, CollectionsConfig::default()).await
+}
+
+async fn serve_with(
+    db: Database,
+    clock: Clock,
+    config: CollectionsConfig,
+) -> anyhow::Result<TestServer> {
     let store = open_store(db).await?;
-    let service = CollectionsService::new(store).with_clock(clock);
+    let service = CollectionsService::with_config(store, config).with_clock(clock);
     Ok(TestServer::start(tonic::service::Routes::new(service.into_server())).await)
+}
+
+/// A statement without what differs between two accounts' statements of the same shape.
+fn shape(s: &pb::Statement) -> pb::Statement {
+    pb::Statement {
+        id: String::new(),
+        account_id: String::new(),
+        patient_ref: String::new(),
+        created_at: None,
+        lines: s
+            .lines
+            .iter()
+            .map(|l| pb::StatementLine {
+                claim_id: String::new(),
+                ..l.clone()
+            })
+            .collect(),
+        ..s.clone()
+    }
 }
 
 fn pr_line(reason: &str, amount: &str) -> CasAdjustment {
@@ -181,6 +208,76 @@ medbill_storage::conformance_tests! {
         assert_eq!(s2.previous_balance, "100.00");
         assert_eq!(s2.lines.len(), 1);
         assert_eq!(s2.amount_due, "130.00");
+        Ok(())
+    }
+
+    async fn a_cycle_in_batches_retried_after_an_interruption_states_each_account_once(db: Database) -> anyhow::Result<()> {
+        let mut config = CollectionsConfig::default();
+        config.statements.batch_accounts = 2;
+        let server = serve_with(db, Clock::fixed(today_plus(0)), config).await?;
+        let mut c = CollectionsServiceClient::new(server.channel(Caller::TenantA));
+        let today = today_plus(0).to_string();
+        let mut accounts = Vec::new();
+        for i in 0..8 {
+            let mut req = pr(&format!("pr-{i}"), &format!("pat-{i}"), "40.00");
+            req.adjustments = vec![pr_line("2", "40.00")];
+            let account = c.post_patient_responsibility(req).await?.into_inner().account.unwrap_or_default();
+            accounts.push(account.id);
+        }
+        // One account paid in full (and more): a credit, no statement.
+        c.record_payment(pb::RecordPaymentRequest {
+            idempotency_key: "pay-credit".into(),
+            account_id: accounts[7].clone(),
+            amount: "50.00".into(),
+            method: pb::PaymentMethod::Card as i32,
+            ..Default::default()
+        })
+        .await?;
+        let credit = accounts[7].clone();
+        accounts.sort();
+
+        // What an interrupted cycle leaves: the batches it committed (here: three accounts
+        // stated on the date), its key not recorded.
+        let mut partial = cycle("cycle-interrupted-part", &today);
+        partial.account_ids = accounts[..3].to_vec();
+        let before = generate(&mut c, partial).await?;
+        assert_eq!(before.len(), 3);
+
+        // The retry with the cycle's key states the rest, once each, across batches of two.
+        let answer = c.generate_statements(cycle("cycle", &today)).await?.into_inner();
+        assert_eq!(answer.statement_count, 4, "8 accounts, 3 already stated, 1 in credit");
+        assert_eq!(answer.statements.len(), 4);
+        assert_eq!(answer.total_due, "160.00");
+        let stated: std::collections::BTreeSet<_> =
+            before.iter().chain(&answer.statements).map(|s| s.account_id.clone()).collect();
+        assert_eq!(stated.len(), 7, "each owing account once");
+        assert!(!stated.contains(&credit), "the account in credit gets none");
+        // A statement built in a batch says what one built alone says.
+        for s in &answer.statements {
+            assert_eq!(shape(s), shape(&before[0]), "batch and single-account statements agree");
+            assert_eq!(s.amount_due, "40.00");
+            assert!(s.lines[0].description.contains("coinsurance 40.00"), "{:?}", s.lines);
+        }
+        let file = c.get_statement_print_file(pb::GetStatementPrintFileRequest {
+            statement_date: today.clone(),
+            page_size: 50,
+            ..Default::default()
+        }).await?.into_inner();
+        assert_eq!(file.statement_count, 7, "seven statements of the date, no duplicate");
+        for id in &stated {
+            let got = c.get_account(pb::GetAccountRequest { id: id.clone(), include_aging: false })
+                .await?.into_inner().account.unwrap_or_default();
+            assert_eq!((got.first_statement_date.as_str(), got.last_statement_date.as_str()), (today.as_str(), today.as_str()));
+        }
+
+        // The same key replays the answer; another key for the cycle, asking for the summary
+        // only, finds nothing left to state.
+        let replay = c.generate_statements(cycle("cycle", &today)).await?.into_inner();
+        assert_eq!(replay, answer);
+        let mut summary = cycle("cycle-again", &today);
+        summary.omit_statements = true;
+        let again = c.generate_statements(summary).await?.into_inner();
+        assert_eq!((again.statement_count, again.statements.len(), again.total_due.as_str()), (0, 0, "0.00"));
         Ok(())
     }
 

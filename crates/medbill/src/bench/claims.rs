@@ -222,6 +222,8 @@ pub(super) struct InProcess {
     /// Removed at the end when the bench made it.
     temp_dir: Option<PathBuf>,
     pub(super) target: String,
+    /// The suite's database URL and pool settings (a driver that fills tables connects there).
+    pub(super) database: (String, medbill_storage::PoolSettings),
 }
 
 impl InProcess {
@@ -256,6 +258,10 @@ impl InProcess {
             Some(url) if url.starts_with("postgres") => "in process, PostgreSQL".to_owned(),
             _ => "in process, SQLite".to_owned(),
         };
+        let database = (
+            loaded.config().effective_database_url(),
+            loaded.config().database_pool.clone(),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let running = serve::start(&loaded, Target::All, listener).await?;
         Ok(Self {
@@ -263,6 +269,7 @@ impl InProcess {
             running,
             temp_dir,
             target,
+            database,
         })
     }
 

@@ -1,28 +1,40 @@
 //! `medbill bench collections`: PostPatientResponsibility and RecordPayment at a fixed
-//! concurrency, then a statement cycle and the statements' PDFs.
+//! concurrency, a statement cycle over every account, the statements' PDFs and the aging report
+//! over a large ledger.
 //!
 //! ```text
-//! medbill bench collections --accounts 1000 --calls 20000 --concurrency 64
+//! medbill bench collections --accounts 100000 --calls 20000 --concurrency 64 \
+//!     --aging-entries 1000000 [--database-url postgres://...]
 //! ```
 //!
 //! Without `--url` the suite starts in this process as `medbill serve --target all` starts it
 //! (SQLite files in a fresh directory, or the database of `--database-url` /
-//! `MEDBILL_DATABASE_URL`). The driver opens `--accounts` accounts (untimed), then measures:
+//! `MEDBILL_DATABASE_URL`). The driver fills the collections database directly (untimed,
+//! `INSERT ... SELECT`, see `medbill_collections::seed`): `--accounts` accounts each owing one
+//! patient responsibility. It then measures:
 //!
 //! - `PostPatientResponsibility`: `--calls` postings, each for a new claim, spread over the
 //!   accounts;
 //! - `RecordPayment`: `--calls` card payments spread over the accounts;
-//! - `GenerateStatements`: one cycle over every account (statements per second);
+//! - `GenerateStatements`: one cycle over every account (statements per second; the answer
+//!   carries the count only);
 //! - `GetStatement` with its PDF for up to `--pdfs` statements at the concurrency (pages per
-//!   second rendered by the service and received).
+//!   second rendered by the service and received);
+//! - `AgingReport` (first page and totals) after `--aging-entries` more entries were filled over
+//!   the accounts (untimed).
+//!
+//! With `--url` the driver fills the database of `--database-url` (the suite's), under
+//! `--tenant` (the tenant of the bearer token; `default` in dev mode).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
+use medbill_collections::seed::LedgerSeed;
 use medbill_proto::collections::v1 as pb;
 use medbill_proto::collections::v1::collections_service_client::CollectionsServiceClient;
+use medbill_storage::{Database, PoolSettings};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -42,8 +54,12 @@ pub struct Plan {
     pub concurrency: usize,
     /// HTTP/2 connections.
     pub connections: usize,
-    /// Accounts the calls are spread over.
+    /// Accounts filled (each owing), the calls are spread over and the cycle states.
     pub accounts: u64,
+    /// Ledger entries filled over the accounts before the aging report is timed; 0 skips it.
+    pub aging_entries: u64,
+    /// The tenant the driver's calls act for (the bearer token's; `default` in dev mode).
+    pub tenant: String,
     /// Calls of each measured RPC.
     pub calls: u64,
     /// Statements fetched with their PDF.
@@ -74,7 +90,12 @@ pub async fn run(plan: &Plan) -> anyhow::Result<String> {
     let target = suite
         .as_ref()
         .map_or_else(|| format!("suite at {url}"), |s| s.target.clone());
-    let result = phases(plan, &url, &run_id, &target).await;
+    let database = match (&suite, &plan.database_url) {
+        (Some(s), _) => s.database.clone(),
+        (None, Some(url)) => (url.clone(), PoolSettings::default()),
+        (None, None) => bail!("--url needs --database-url (the suite's database) to fill"),
+    };
+    let result = phases(plan, &url, &run_id, &target, &database).await;
     if let Some(suite) = suite {
         suite.stop().await?;
     }
@@ -93,7 +114,13 @@ fn row(table: &mut Table, name: &str, p: &Phase, unit: &str) {
     ]);
 }
 
-async fn phases(plan: &Plan, url: &str, run_id: &str, target: &str) -> anyhow::Result<String> {
+async fn phases(
+    plan: &Plan,
+    url: &str,
+    run_id: &str,
+    target: &str,
+    database: &(String, PoolSettings),
+) -> anyhow::Result<String> {
     let bearer = Bearer::new(plan.token.as_deref())?;
     let clients: Vec<Client> = load::connect(url, plan.connections)
         .await?
@@ -103,22 +130,27 @@ async fn phases(plan: &Plan, url: &str, run_id: &str, target: &str) -> anyhow::R
     let clients = Arc::new(clients);
     let run = Arc::new(run_id.to_owned());
 
-    // Setup, untimed: the accounts.
-    let mut ids = Vec::new();
+    // Setup, untimed: the accounts, filled directly.
+    let db = Database::connect(
+        &database.0,
+        &database.1,
+        medbill_collections::store::NAMESPACE,
+    )
+    .await
+    .context("connecting to the collections database")?;
+    let seed = LedgerSeed::new(
+        &plan.tenant,
+        u16::from_str_radix(&run[run.len() - 4..], 16)?,
+    )?;
+    let accounts = i64::try_from(plan.accounts.max(1))?;
+    let started = Instant::now();
+    seed.accounts(&db, accounts).await?;
+    let mut notes = vec![format!(
+        "filled {accounts} accounts owing 100.00 each in {:.1} s (untimed)",
+        started.elapsed().as_secs_f64()
+    )];
+    let ids: Vec<String> = (0..accounts).map(|n| seed.account_id(n)).collect();
     let mut c = clients[0].clone();
-    for n in 0..plan.accounts.max(1) {
-        let account = c
-            .open_account(pb::OpenAccountRequest {
-                idempotency_key: format!("{run}/open/{n}"),
-                patient_ref: format!("bench-{}-{n}", &run[run.len() - 8..]),
-                guarantor_ref: String::new(),
-            })
-            .await?
-            .into_inner()
-            .account
-            .unwrap_or_default();
-        ids.push(account.id);
-    }
     let ids = Arc::new(ids);
     let limit = Limit {
         requests: Some(plan.calls),
@@ -171,18 +203,19 @@ async fn phases(plan: &Plan, url: &str, run_id: &str, target: &str) -> anyhow::R
     row(&mut table, "RecordPayment", &pay, "calls/s");
 
     let started = Instant::now();
-    let statements = c
+    let answer = c
         .generate_statements(pb::GenerateStatementsRequest {
             idempotency_key: format!("{run}/cycle"),
+            omit_statements: true,
             ..Default::default()
         })
         .await?
-        .into_inner()
-        .statements;
+        .into_inner();
     let mut cycle = Phase::default();
-    cycle.ok = u64::try_from(statements.len()).unwrap_or(u64::MAX);
     cycle.record(started.elapsed());
     cycle.finish(started.elapsed());
+    // The rate counts statements, not the one call.
+    cycle.ok = u64::from(answer.statement_count);
     row(
         &mut table,
         "GenerateStatements (one cycle)",
@@ -190,8 +223,7 @@ async fn phases(plan: &Plan, url: &str, run_id: &str, target: &str) -> anyhow::R
         "statements/s",
     );
 
-    let statement_ids: Arc<Vec<String>> =
-        Arc::new(statements.iter().map(|s| s.id.clone()).collect());
+    let statement_ids = Arc::new(cycle_statement_ids(&mut c, plan.pdfs).await?);
     if statement_ids.is_empty() {
         bail!("the cycle made no statement");
     }
@@ -222,9 +254,69 @@ async fn phases(plan: &Plan, url: &str, run_id: &str, target: &str) -> anyhow::R
         "pages/s",
     );
 
+    if plan.aging_entries > 0 {
+        let entries = i64::try_from(plan.aging_entries)?;
+        let started = Instant::now();
+        seed.entries(&db, accounts, entries).await?;
+        notes.push(format!(
+            "filled {entries} more ledger entries in {:.1} s (untimed)",
+            started.elapsed().as_secs_f64()
+        ));
+        for pass in ["AgingReport (first call)", "AgingReport (again)"] {
+            let started = Instant::now();
+            let report = c
+                .aging_report(pb::AgingReportRequest {
+                    page_size: 50,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            let mut aging = Phase::default();
+            aging.record(started.elapsed());
+            aging.finish(started.elapsed());
+            row(&mut table, pass, &aging, "reports/s");
+            notes.push(format!(
+                "{pass}: {} accounts owing, total {}",
+                report.account_count,
+                report.totals.map(|t| t.total).unwrap_or_default()
+            ));
+        }
+    }
+    db.close().await;
+
     Ok(format!(
-        "collections bench ({target}, concurrency {}, {} accounts)\n{table}\n",
+        "collections bench ({target}, concurrency {}, {} accounts)\n{table}\n{}\n",
         plan.concurrency,
         ids.len(),
+        notes.join("\n"),
     ))
+}
+
+/// Up to `wanted` ids of the statements of today's cycle, read from its print-vendor file.
+async fn cycle_statement_ids(c: &mut Client, wanted: u64) -> anyhow::Result<Vec<String>> {
+    let date = chrono::Utc::now().date_naive().to_string();
+    let wanted = usize::try_from(wanted)?;
+    let (mut ids, mut page_token) = (Vec::new(), String::new());
+    while ids.len() < wanted {
+        let page = c
+            .get_statement_print_file(pb::GetStatementPrintFileRequest {
+                statement_date: date.clone(),
+                page_size: 500,
+                page_token,
+            })
+            .await?
+            .into_inner();
+        for line in String::from_utf8(page.content)?.lines() {
+            let record: serde_json::Value = serde_json::from_str(line)?;
+            if let Some(id) = record["statement_id"].as_str() {
+                ids.push(id.to_owned());
+            }
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    ids.truncate(wanted);
+    Ok(ids)
 }

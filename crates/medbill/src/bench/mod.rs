@@ -96,9 +96,16 @@ pub enum BenchCommand {
         /// HTTP/2 connections the calls are spread over.
         #[arg(long, default_value_t = 4)]
         connections: usize,
-        /// Accounts opened (untimed) and billed.
+        /// Accounts filled (untimed, each owing 100.00), billed and stated by the cycle.
         #[arg(long, default_value_t = 1_000)]
         accounts: u64,
+        /// Ledger entries filled over the accounts (untimed) before AgingReport is timed; 0
+        /// skips it.
+        #[arg(long, default_value_t = 0)]
+        aging_entries: u64,
+        /// The tenant the calls act for (the bearer token's; `default` in dev mode).
+        #[arg(long, default_value = "default")]
+        tenant: String,
         /// Calls of PostPatientResponsibility and of RecordPayment.
         #[arg(long, default_value_t = 20_000)]
         calls: u64,
@@ -294,6 +301,8 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             concurrency,
             connections,
             accounts,
+            aging_entries,
+            tenant,
             calls,
             pdfs,
             database_url,
@@ -305,6 +314,8 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 concurrency: concurrency.max(1),
                 connections: connections.max(1),
                 accounts,
+                aging_entries,
+                tenant,
                 calls,
                 pdfs,
                 database_url,

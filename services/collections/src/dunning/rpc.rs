@@ -64,21 +64,32 @@ impl CollectionsService {
             .dunning_state_in(tx, tenant, &account.id)
             .await
             .map_err(err)?;
+        Ok(self.stage_message_of(account, &state, on))
+    }
+
+    /// The dunning message of the stage `state` records for the account, as of `on`; empty
+    /// before the first stage.
+    pub(crate) fn stage_message_of(
+        &self,
+        account: &Account,
+        state: &DunningState,
+        on: NaiveDate,
+    ) -> String {
         let stages = &self.config.dunning.stages;
         let Some(stage) = usize::try_from(state.stage)
             .ok()
             .and_then(|n| n.checked_sub(1))
             .and_then(|i| stages.get(i))
         else {
-            return Ok(String::new());
+            return String::new();
         };
         let allowed = Self::allowed_date(
             account.collection.first_statement_date,
             state.final_notice_date.unwrap_or(on),
         );
-        Ok(stage
+        stage
             .message
-            .replace("{allowed_date}", &allowed.to_string()))
+            .replace("{allowed_date}", &allowed.to_string())
     }
 
     /// RunDunning: every OPEN account or account on a plan (or the named ones), once per as-of

@@ -1,6 +1,6 @@
 //! GenerateStatements, GetStatement and GetStatementPrintFile.
 
-use medbill_domain::{AccountId, Money, StatementId, TenantId};
+use medbill_domain::{AccountId, JournalEntryId, Money, StatementId, TenantId};
 use medbill_proto::collections::v1 as pb;
 use medbill_runtime::ServiceError;
 use medbill_runtime::fields::{date, optional_date, required_id, timestamp};
@@ -9,13 +9,14 @@ use medbill_runtime::paging::{PageSize, QueryFingerprint, decode_page_token, spl
 use medbill_storage::Tx;
 use tonic::Status;
 
-use super::{Statement, StatementInput, build, pdf, print};
-use crate::model::{Account, AccountStatus};
+use std::collections::HashMap;
+
+use super::{PreviousStatement, ServiceDetail, Statement, StatementInput, build, pdf, print};
+use crate::dunning::DunningState;
+use crate::model::{Account, AccountStatus, JournalEntry};
 use crate::posting::{err, positive};
 use crate::service::{CollectionsService, aging_to_proto};
 
-/// Candidate accounts read per query while a cycle runs.
-const CANDIDATE_BATCH: u32 = 500;
 /// The longest payment term a statement may give.
 const MAX_DUE_IN_DAYS: u32 = 365;
 
@@ -67,6 +68,20 @@ pub(crate) struct Cycle {
     pub(crate) dunning_message: Option<String>,
 }
 
+/// The response of a cycle: `listed` statements (all, unless the caller asked for the summary),
+/// how many were made and what they ask for.
+fn cycle_response(
+    listed: &[Statement],
+    count: usize,
+    total_due: Money,
+) -> pb::GenerateStatementsResponse {
+    pb::GenerateStatementsResponse {
+        statements: listed.iter().map(statement_to_proto).collect(),
+        total_due: total_due.to_string(),
+        statement_count: u32::try_from(count).unwrap_or(u32::MAX),
+    }
+}
+
 impl CollectionsService {
     /// GenerateStatements: one statement per account owing at least the minimum, none for an
     /// account that already has one of that date or later (a cycle run again adds nothing).
@@ -113,59 +128,157 @@ impl CollectionsService {
             due_in_days,
             dunning_message: None,
         };
+        if only.is_empty() {
+            return self
+                .generate_for_every_account(&call, &tenant, &cycle, req.omit_statements)
+                .await;
+        }
+        // Named accounts (a handful): one transaction, each account locked as it is stated.
         let mut op = match call.begin(self.store.database(), &tenant).await? {
             Begun::Replay(first) => return Ok(first),
             Begun::New(op) => op,
         };
         let mut statements = Vec::new();
-        if only.is_empty() {
-            let mut after: Option<AccountId> = None;
-            loop {
-                let batch = self
-                    .store
-                    .statement_candidates(
-                        op.tx(),
-                        &tenant,
-                        statement_date,
-                        after.as_ref(),
-                        CANDIDATE_BATCH,
-                    )
-                    .await
-                    .map_err(err)?;
-                let Some(last) = batch.last() else { break };
-                after = Some(last.id);
-                for account in batch {
-                    if let Some(s) = self
-                        .statement_for(op.tx(), &tenant, account, &cycle)
-                        .await?
-                    {
-                        statements.push(s);
-                    }
-                }
-            }
-        } else {
-            for id in &only {
-                let account = self
-                    .store
-                    .lock_account(op.tx(), &tenant, id)
-                    .await
-                    .map_err(err)?;
-                if let Some(s) = self
-                    .statement_for(op.tx(), &tenant, account, &cycle)
-                    .await?
-                {
-                    statements.push(s);
-                }
+        for id in &only {
+            let account = self
+                .store
+                .lock_account(op.tx(), &tenant, id)
+                .await
+                .map_err(err)?;
+            if let Some(s) = self
+                .statement_for(op.tx(), &tenant, account, &cycle)
+                .await?
+            {
+                statements.push(s);
             }
         }
+        let count = statements.len();
         let total_due: Money = statements.iter().map(|s| s.amount_due).sum();
-        let response = pb::GenerateStatementsResponse {
-            statements: statements.iter().map(statement_to_proto).collect(),
-            total_due: total_due.to_string(),
-        };
+        if req.omit_statements {
+            statements.clear();
+        }
+        let response = cycle_response(&statements, count, total_due);
         op.commit(&response).await?;
-        tracing::info!(tenant = %tenant, statements = statements.len(), date = %statement_date, "statements generated");
+        tracing::info!(tenant = %tenant, statements = count, date = %statement_date, "statements generated");
         Ok(response)
+    }
+
+    /// A cycle over every account, one transaction per run of `statements.batch_accounts` accounts (each
+    /// account once: a statement of the cycle's date is never made twice, whether by this call,
+    /// a retry of it after an interruption, or another call). The key is recorded with the
+    /// response after the last batch; until then a retry carries on where the work stopped, and
+    /// its response lists the statements it made.
+    async fn generate_for_every_account(
+        &self,
+        call: &IdempotentCall,
+        tenant: &TenantId,
+        cycle: &Cycle,
+        omit_statements: bool,
+    ) -> Result<pb::GenerateStatementsResponse, Status> {
+        let db = self.store.database();
+        if let Some(first) = call.replayed(db, tenant).await? {
+            return Ok(first);
+        }
+        let (mut listed, mut count, mut total_due) = (Vec::new(), 0_usize, Money::ZERO);
+        let batch = self.config.statements.batch_accounts.max(1);
+        let mut after: Option<AccountId> = None;
+        loop {
+            let mut tx = db.begin().await.map_err(err)?;
+            let run = self
+                .store
+                .lock_account_run(&mut tx, tenant, after.as_ref(), batch)
+                .await
+                .map_err(err)?;
+            let (Some(first), Some(last)) = (run.first(), run.last()) else {
+                break;
+            };
+            after = Some(*last);
+            let statements = self
+                .statements_for_run(&mut tx, tenant, first, last, cycle)
+                .await?;
+            self.store
+                .insert_statements(&mut tx, tenant, &statements)
+                .await
+                .map_err(err)?;
+            tx.commit().await.map_err(err)?;
+            count += statements.len();
+            total_due += statements.iter().map(|s| s.amount_due).sum::<Money>();
+            if !omit_statements {
+                listed.extend(statements);
+            }
+        }
+        let response = cycle_response(&listed, count, total_due);
+        match call.begin(db, tenant).await? {
+            // A concurrent retry finished first; this call made no statement it did not.
+            Begun::Replay(first) => return Ok(first),
+            Begun::New(op) => op.commit(&response).await?,
+        }
+        tracing::info!(tenant = %tenant, statements = count, date = %cycle.date, "statements generated");
+        Ok(response)
+    }
+
+    /// Builds the statements of the cycle for the accounts `first` through `last` (locked in
+    /// `tx`) from a few reads for the whole run.
+    async fn statements_for_run(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        first: &AccountId,
+        last: &AccountId,
+        cycle: &Cycle,
+    ) -> Result<Vec<Statement>, Status> {
+        let owing: Vec<Account> = self
+            .store
+            .statement_candidates(tx, tenant, first, last)
+            .await
+            .map_err(err)?
+            .into_iter()
+            .filter(|a| a.amount_due() >= cycle.minimum)
+            .collect();
+        if owing.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sources = self
+            .store
+            .statement_sources(tx, tenant, first, last)
+            .await
+            .map_err(err)?;
+        let states = self
+            .store
+            .dunning_states_between(tx, tenant, first, last)
+            .await
+            .map_err(err)?;
+        let never_dunned = DunningState::default();
+        let mut statements = Vec::with_capacity(owing.len());
+        for account in owing {
+            let previous = sources.previous.remove(&account.id);
+            if previous.is_some_and(|(_, date)| date >= cycle.date) {
+                continue;
+            }
+            let entries = sources.ledgers.remove(&account.id).unwrap_or_default();
+            let dunning_message = match &cycle.dunning_message {
+                Some(message) => message.clone(),
+                None => self.stage_message_of(
+                    &account,
+                    states.get(&account.id).unwrap_or(&never_dunned),
+                    cycle.date,
+                ),
+            };
+            let statement = self
+                .compose(
+                    tx,
+                    tenant,
+                    &account,
+                    &entries,
+                    &sources.services,
+                    previous.map(|(p, _)| p),
+                    dunning_message,
+                    cycle,
+                )
+                .await?;
+            statements.push(statement);
+        }
+        Ok(statements)
     }
 
     /// Builds and stores the account's statement of the cycle, or `None` when it gets none (not
@@ -202,18 +315,50 @@ impl CollectionsService {
             .service_details(tx, tenant, &account.id)
             .await
             .map_err(err)?;
-        let texts = &self.config.statements;
-        let due_date = cycle.date + chrono::Days::new(u64::from(cycle.due_in_days));
-        let installment_due = self.plan_due_by(tx, tenant, &account, due_date).await?;
         let dunning_message = match &cycle.dunning_message {
             Some(message) => message.clone(),
             None => self.stage_message(tx, tenant, &account, cycle.date).await?,
         };
-        let statement = build(&StatementInput {
+        let statement = self
+            .compose(
+                tx,
+                tenant,
+                &account,
+                &entries,
+                &services,
+                previous,
+                dunning_message,
+                cycle,
+            )
+            .await?;
+        self.store
+            .insert_statements(tx, tenant, std::slice::from_ref(&statement))
+            .await
+            .map_err(err)?;
+        Ok(Some(statement))
+    }
+
+    /// Builds (does not store) the account's statement of the cycle from what was read.
+    #[allow(clippy::too_many_arguments)]
+    async fn compose(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        account: &Account,
+        entries: &[JournalEntry],
+        services: &HashMap<JournalEntryId, ServiceDetail>,
+        previous: Option<PreviousStatement>,
+        dunning_message: String,
+        cycle: &Cycle,
+    ) -> Result<Statement, Status> {
+        let texts = &self.config.statements;
+        let due_date = cycle.date + chrono::Days::new(u64::from(cycle.due_in_days));
+        let installment_due = self.plan_due_by(tx, tenant, account, due_date).await?;
+        Ok(build(&StatementInput {
             account_id: account.id,
             patient_ref: &account.patient_ref,
-            entries: &entries,
-            services: &services,
+            entries,
+            services,
             previous,
             statement_date: cycle.date,
             due_in_days: cycle.due_in_days,
@@ -224,12 +369,7 @@ impl CollectionsService {
             // Stored in microseconds: the answer equals a later read.
             now: medbill_storage::rows::timestamp(medbill_storage::time::now_micros(), "now")
                 .map_err(err)?,
-        });
-        self.store
-            .insert_statement(tx, tenant, &statement)
-            .await
-            .map_err(err)?;
-        Ok(Some(statement))
+        }))
     }
 
     /// GetStatement: the stored statement, rendered as PDF on request.

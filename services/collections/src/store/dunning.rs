@@ -1,5 +1,7 @@
 //! Dunning state and agency placements in the store.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use medbill_domain::{AccountId, AgencyPlacementId, Money, TenantId};
@@ -21,6 +23,16 @@ pub trait DunningStore: Send + Sync {
         tenant: &TenantId,
         account_id: &AccountId,
     ) -> Result<DunningState, StoreError>;
+
+    /// Returns the dunning states of the accounts `first` through `last` (id order) that have
+    /// one, read in `tx` (the others have the default).
+    async fn dunning_states_between(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        first: &AccountId,
+        last: &AccountId,
+    ) -> Result<HashMap<AccountId, DunningState>, StoreError>;
 
     /// Returns the account's dunning state.
     async fn dunning_state(
@@ -158,6 +170,47 @@ impl DunningStore for SqlCollectionsStore {
                 .await?
         });
         state_of(row)
+    }
+
+    async fn dunning_states_between(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        first: &AccountId,
+        last: &AccountId,
+    ) -> Result<HashMap<AccountId, DunningState>, StoreError> {
+        type AccountStateRow = (
+            String,
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            bool,
+            bool,
+        );
+        let found: Vec<AccountStateRow> = with_tx!(tx, |conn| {
+            sqlx::query_as(
+                "SELECT account_id, stage, stage_date, final_notice_date, last_run_date, \
+                 financial_assistance_pending, disputed FROM dunning_states \
+                 WHERE tenant_id = $1 AND account_id BETWEEN $2 AND $3",
+            )
+            .bind(tenant.as_str())
+            .bind(first.to_string())
+            .bind(last.to_string())
+            .fetch_all(&mut *conn)
+            .await?
+        });
+        found
+            .into_iter()
+            .map(
+                |(account, stage, stage_date, notice, last_run, fa, disputed)| {
+                    Ok((
+                        AccountId::parse(&account).map_err(|e| corrupt("account id", e))?,
+                        state_of(Some((stage, stage_date, notice, last_run, fa, disputed)))?,
+                    ))
+                },
+            )
+            .collect()
     }
 
     async fn dunning_state(

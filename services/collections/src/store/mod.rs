@@ -262,7 +262,7 @@ mod plans;
 mod statements;
 pub use dunning::DunningStore;
 pub use plans::PlanStore;
-pub use statements::StatementStore;
+pub use statements::{StatementSources, StatementStore};
 
 const SELECT_ACCOUNT: &str = concat!(select_accounts!(), "WHERE a.tenant_id = $1 AND a.id = $2");
 

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use medbill_domain::{AccountId, JournalEntryId, Money, StatementId, TenantId};
 use medbill_storage::rows::{self, timestamp};
-use medbill_storage::{Tx, with_db, with_tx};
+use medbill_storage::{Tx, TxConn, with_db, with_tx};
 
 use super::{
     AccountRow, EntryRow, PostingRow, SELECT_ACCOUNT_ENTRIES, SELECT_ACCOUNT_PAYERS,
@@ -37,18 +37,39 @@ pub trait StatementStore: Send + Sync {
         account_id: &AccountId,
     ) -> Result<HashMap<JournalEntryId, ServiceDetail>, StoreError>;
 
-    /// Returns up to `limit` accounts after `after` (id order) that may get a statement dated
-    /// `date`: OPEN or on a payment plan, none yet of that date. Balances are not filtered here.
+    /// Returns the ids of up to `limit` accounts after `after`, in id order, locked for the rest
+    /// of `tx` (a posting to one of them waits): the run of accounts one statement batch covers.
+    async fn lock_account_run(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        after: Option<&AccountId>,
+        limit: u32,
+    ) -> Result<Vec<AccountId>, StoreError>;
+
+    /// Returns the accounts `first` through `last` (id order) that may get a statement: OPEN or
+    /// on a payment plan. Balances and earlier statements are not filtered here (the caller has
+    /// each account's latest statement from [`StatementStore::statement_sources`]; a filter on
+    /// the date here lets PostgreSQL read every statement of that date per account).
     async fn statement_candidates(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
-        date: NaiveDate,
-        after: Option<&AccountId>,
-        limit: u32,
+        first: &AccountId,
+        last: &AccountId,
     ) -> Result<Vec<Account>, StoreError>;
 
-    /// Returns the account's latest statement, and whether one is dated `date`.
+    /// Returns what the statements of the accounts `first` through `last` (id order) are built
+    /// from, in a few queries for the whole run.
+    async fn statement_sources(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        first: &AccountId,
+        last: &AccountId,
+    ) -> Result<StatementSources, StoreError>;
+
+    /// Returns the account's latest statement, and whether one is dated `date` or later.
     async fn previous_statement(
         &self,
         tx: &mut Tx,
@@ -57,12 +78,13 @@ pub trait StatementStore: Send + Sync {
         date: NaiveDate,
     ) -> Result<(Option<PreviousStatement>, bool), StoreError>;
 
-    /// Stores a statement and its lines and sets the account's statement dates.
-    async fn insert_statement(
+    /// Stores statements and their lines (multi-row INSERTs) and sets their accounts' statement
+    /// dates.
+    async fn insert_statements(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
-        statement: &Statement,
+        statements: &[Statement],
     ) -> Result<(), StoreError>;
 
     /// Returns one statement with its lines.
@@ -80,6 +102,17 @@ pub trait StatementStore: Send + Sync {
         after: Option<&StatementId>,
         limit: u32,
     ) -> Result<Vec<Statement>, StoreError>;
+}
+
+/// What the statements of a run of accounts are built from.
+#[derive(Debug, Default)]
+pub struct StatementSources {
+    /// Each account's journal entries, oldest first (accounts without entries are absent).
+    pub ledgers: HashMap<AccountId, Vec<JournalEntry>>,
+    /// The service behind each charge entry.
+    pub services: HashMap<JournalEntryId, ServiceDetail>,
+    /// Each account's latest statement and its date.
+    pub previous: HashMap<AccountId, (PreviousStatement, NaiveDate)>,
 }
 
 /// Expands to the statement columns with the account's patient ref; callers add the WHERE clause.
@@ -193,6 +226,250 @@ impl StatementRow {
     }
 }
 
+/// The statement columns of one row of a multi-row INSERT.
+struct StatementValues<'a> {
+    id: String,
+    account_id: String,
+    statement_date: String,
+    due_date: String,
+    sequence: i64,
+    first_post_discharge: bool,
+    /// previous balance, new charges, payments, adjustments, closing balance, amount due,
+    /// minimum due, then the five aging buckets.
+    cents: [i64; 12],
+    dunning_message: &'a str,
+    financial_assistance_summary: &'a str,
+    contact_text: &'a str,
+    last_entry_id: Option<String>,
+    created_at: i64,
+}
+
+impl<'a> StatementValues<'a> {
+    fn of(s: &'a Statement) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: s.id.to_string(),
+            account_id: s.account_id.to_string(),
+            statement_date: s.statement_date.to_string(),
+            due_date: s.due_date.to_string(),
+            sequence: i64::from(s.sequence),
+            first_post_discharge: s.first_post_discharge,
+            cents: [
+                cents(s.previous_balance, "previous_balance")?,
+                cents(s.new_charges, "new_charges")?,
+                cents(s.payments, "payments")?,
+                cents(s.adjustments, "adjustments")?,
+                cents(s.closing_balance, "closing_balance")?,
+                cents(s.amount_due, "amount_due")?,
+                cents(s.minimum_due, "minimum_due")?,
+                cents(s.aging.days_0_30, "aging")?,
+                cents(s.aging.days_31_60, "aging")?,
+                cents(s.aging.days_61_90, "aging")?,
+                cents(s.aging.days_91_120, "aging")?,
+                cents(s.aging.days_over_120, "aging")?,
+            ],
+            dunning_message: &s.dunning_message,
+            financial_assistance_summary: &s.financial_assistance_summary,
+            contact_text: &s.contact_text,
+            last_entry_id: s.last_entry_id.map(|e| e.to_string()),
+            created_at: s.created_at.timestamp_micros(),
+        })
+    }
+}
+
+/// The columns of one statement line of a multi-row INSERT.
+struct LineValues<'a> {
+    statement_id: &'a str,
+    line_no: i64,
+    date: String,
+    description: &'a str,
+    amount: i64,
+    claim: Option<String>,
+    charges: Option<i64>,
+    paid: Option<i64>,
+    adjusted: Option<i64>,
+}
+
+impl<'a> LineValues<'a> {
+    fn of(
+        statement_id: &'a str,
+        index: usize,
+        line: &'a StatementLine,
+    ) -> Result<Self, StoreError> {
+        let optional = |m: Option<Money>| m.map(|m| cents(m, "lines")).transpose();
+        Ok(Self {
+            statement_id,
+            line_no: i64::try_from(index + 1).unwrap_or(i64::MAX),
+            date: line.date.to_string(),
+            description: &line.description,
+            amount: cents(line.amount, "lines.amount")?,
+            claim: line.claim.map(|c| c.to_string()),
+            charges: optional(line.charges)?,
+            paid: optional(line.insurance_paid)?,
+            adjusted: optional(line.insurance_adjustments)?,
+        })
+    }
+}
+
+/// Most rows per multi-row statement (well under both backends' bind limits: 64 statements of
+/// 24 columns).
+const BATCH_ROWS: usize = 64;
+
+/// Splits `rows` into pieces of 64, 32, ... 1 rows, so each multi-row statement comes in at most
+/// seven shapes, each prepared once and kept in the connection's statement cache.
+fn batches<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut size = BATCH_ROWS;
+        while size > rest.len() {
+            size /= 2;
+        }
+        let (piece, tail) = rest.split_at(size);
+        rest = tail;
+        Some(piece)
+    })
+}
+
+/// The service behind each charge entry of the accounts `first` through `last` (id order).
+///
+/// Here and in [`StatementStore::statement_sources`] the account's entries are the outer loop
+/// (`CROSS JOIN` keeps them so in SQLite, PostgreSQL reads it as an inner join): with the
+/// detail table outer, SQLite reads every row of the tenant once per batch to save a sort.
+async fn services_between(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    first: &str,
+    last: &str,
+) -> Result<HashMap<JournalEntryId, ServiceDetail>, StoreError> {
+    type Responsibility = (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+    );
+    type Line = (String, String, i64);
+    type Bill = (String, String, i64, i64);
+    let (heads, lines, bills): (Vec<Responsibility>, Vec<Line>, Vec<Bill>) = with_tx!(tx, |conn| {
+        let heads = sqlx::query_as(
+            "SELECT r.entry_id, r.service_date, r.patient_control_number, \
+             r.total_charge_cents, r.payer_paid_cents FROM journal_entries e \
+             CROSS JOIN responsibility_entries r WHERE r.tenant_id = e.tenant_id \
+             AND r.entry_id = e.id AND e.tenant_id = $1 AND e.account_id BETWEEN $2 AND $3",
+        )
+        .bind(tenant.as_str())
+        .bind(first)
+        .bind(last)
+        .fetch_all(&mut *conn)
+        .await?;
+        let lines = sqlx::query_as(
+            "SELECT l.entry_id, l.reason, l.amount_cents FROM journal_entries e \
+             CROSS JOIN responsibility_lines l WHERE l.tenant_id = e.tenant_id \
+             AND l.entry_id = e.id AND e.tenant_id = $1 AND e.account_id BETWEEN $2 AND $3 \
+             ORDER BY l.entry_id, l.line_no",
+        )
+        .bind(tenant.as_str())
+        .bind(first)
+        .bind(last)
+        .fetch_all(&mut *conn)
+        .await?;
+        let bills = sqlx::query_as(
+            "SELECT b.entry_id, b.service_date, b.gross_cents, b.discount_cents \
+             FROM journal_entries e CROSS JOIN self_pay_bills b \
+             WHERE b.tenant_id = e.tenant_id AND b.entry_id = e.id \
+             AND e.tenant_id = $1 AND e.account_id BETWEEN $2 AND $3",
+        )
+        .bind(tenant.as_str())
+        .bind(first)
+        .bind(last)
+        .fetch_all(&mut *conn)
+        .await?;
+        (heads, lines, bills)
+    });
+    let entry_id = |id: &str| JournalEntryId::parse(id).map_err(|e| corrupt("journal entry id", e));
+    let mut details = HashMap::new();
+    for (id, service_date, pcn, charge, paid) in heads {
+        details.insert(
+            entry_id(&id)?,
+            ServiceDetail {
+                service_date: service_date
+                    .map(|d| rows::date(&d, "responsibility_entries.service_date"))
+                    .transpose()?,
+                patient_control_number: pcn,
+                charges: charge.map(Money::from_minor_units),
+                insurance_paid: paid.map(Money::from_minor_units),
+                self_pay_discount: None,
+                responsibility: Vec::new(),
+            },
+        );
+    }
+    for (id, reason, amount) in lines {
+        if let Some(d) = details.get_mut(&entry_id(&id)?) {
+            d.responsibility
+                .push((reason, Money::from_minor_units(amount)));
+        }
+    }
+    for (id, service_date, gross, discount) in bills {
+        details.insert(
+            entry_id(&id)?,
+            ServiceDetail {
+                service_date: Some(rows::date(&service_date, "self_pay_bills.service_date")?),
+                patient_control_number: None,
+                charges: Some(Money::from_minor_units(gross)),
+                insurance_paid: Some(Money::ZERO),
+                self_pay_discount: Some(Money::from_minor_units(discount)),
+                responsibility: Vec::new(),
+            },
+        );
+    }
+    Ok(details)
+}
+
+/// The latest statement of each of the accounts `first` through `last` (id order) that has one:
+/// its account id, what the next statement needs of it, and its date.
+async fn latest_statements_between(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    first: &str,
+    last: &str,
+) -> Result<Vec<(String, PreviousStatement, NaiveDate)>, StoreError> {
+    let found: Vec<(String, i64, i64, Option<String>, String)> = with_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT s.account_id, s.sequence, s.closing_balance_cents, s.last_entry_id, \
+             s.statement_date FROM statements s \
+             WHERE s.tenant_id = $1 AND s.account_id BETWEEN $2 AND $3 \
+             AND s.statement_date = (SELECT MAX(l.statement_date) FROM statements l \
+             WHERE l.tenant_id = s.tenant_id AND l.account_id = s.account_id)",
+        )
+        .bind(tenant.as_str())
+        .bind(first)
+        .bind(last)
+        .fetch_all(&mut *conn)
+        .await?
+    });
+    found
+        .into_iter()
+        .map(|(account, sequence, closing, last, date)| {
+            let previous = PreviousStatement {
+                sequence: u32::try_from(sequence).map_err(|e| corrupt("statement sequence", e))?,
+                closing_balance: Money::from_minor_units(closing),
+                last_entry_id: last
+                    .map(|id| {
+                        JournalEntryId::parse(&id).map_err(|e| corrupt("journal entry id", e))
+                    })
+                    .transpose()?,
+            };
+            Ok((
+                account,
+                previous,
+                rows::date(&date, "statements.statement_date")?,
+            ))
+        })
+        .collect()
+}
+
 fn cents(m: Money, what: &str) -> Result<i64, StoreError> {
     Ok(rows::cents(m, what)?)
 }
@@ -234,115 +511,135 @@ impl StatementStore for SqlCollectionsStore {
         tenant: &TenantId,
         account_id: &AccountId,
     ) -> Result<HashMap<JournalEntryId, ServiceDetail>, StoreError> {
-        type Responsibility = (
-            String,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-            Option<i64>,
-        );
-        let account_id = account_id.to_string();
-        let (heads, lines, bills): (
-            Vec<Responsibility>,
-            Vec<(String, String, i64)>,
-            Vec<(String, String, i64, i64)>,
-        ) = with_tx!(tx, |conn| {
-            let heads = sqlx::query_as(
-                "SELECT r.entry_id, r.service_date, r.patient_control_number, \
-                 r.total_charge_cents, r.payer_paid_cents FROM responsibility_entries r \
-                 JOIN journal_entries e ON e.tenant_id = r.tenant_id AND e.id = r.entry_id \
-                 WHERE e.tenant_id = $1 AND e.account_id = $2",
-            )
-            .bind(tenant.as_str())
-            .bind(&account_id)
-            .fetch_all(&mut *conn)
-            .await?;
-            let lines = sqlx::query_as(
-                "SELECT l.entry_id, l.reason, l.amount_cents FROM responsibility_lines l \
-                 JOIN journal_entries e ON e.tenant_id = l.tenant_id AND e.id = l.entry_id \
-                 WHERE e.tenant_id = $1 AND e.account_id = $2 ORDER BY l.entry_id, l.line_no",
-            )
-            .bind(tenant.as_str())
-            .bind(&account_id)
-            .fetch_all(&mut *conn)
-            .await?;
-            let bills = sqlx::query_as(
-                "SELECT b.entry_id, b.service_date, b.gross_cents, b.discount_cents \
-                 FROM self_pay_bills b \
-                 JOIN journal_entries e ON e.tenant_id = b.tenant_id AND e.id = b.entry_id \
-                 WHERE e.tenant_id = $1 AND e.account_id = $2",
-            )
-            .bind(tenant.as_str())
-            .bind(&account_id)
-            .fetch_all(&mut *conn)
-            .await?;
-            (heads, lines, bills)
-        });
-        let entry_id =
-            |id: &str| JournalEntryId::parse(id).map_err(|e| corrupt("journal entry id", e));
-        let mut details = HashMap::new();
-        for (id, service_date, pcn, charge, paid) in heads {
-            details.insert(
-                entry_id(&id)?,
-                ServiceDetail {
-                    service_date: service_date
-                        .map(|d| rows::date(&d, "responsibility_entries.service_date"))
-                        .transpose()?,
-                    patient_control_number: pcn,
-                    charges: charge.map(Money::from_minor_units),
-                    insurance_paid: paid.map(Money::from_minor_units),
-                    self_pay_discount: None,
-                    responsibility: Vec::new(),
-                },
-            );
-        }
-        for (id, reason, amount) in lines {
-            if let Some(d) = details.get_mut(&entry_id(&id)?) {
-                d.responsibility
-                    .push((reason, Money::from_minor_units(amount)));
+        let id = account_id.to_string();
+        services_between(tx, tenant, &id, &id).await
+    }
+
+    async fn lock_account_run(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        after: Option<&AccountId>,
+        limit: u32,
+    ) -> Result<Vec<AccountId>, StoreError> {
+        // '' sorts before every id: a bound that is never NULL keeps the index range usable in
+        // PostgreSQL's generic plans.
+        let after = after.map(ToString::to_string).unwrap_or_default();
+        let ids: Vec<String> = match tx.conn() {
+            // Row locks: a posting to one of these accounts waits for the batch's commit, so
+            // the ledger read below is the ledger the statement states.
+            TxConn::Postgres(conn) => {
+                sqlx::query_scalar(
+                    "SELECT id FROM accounts WHERE tenant_id = $1 AND id > $2 \
+                     ORDER BY id LIMIT $3 FOR UPDATE",
+                )
+                .bind(tenant.as_str())
+                .bind(&after)
+                .bind(i64::from(limit))
+                .fetch_all(&mut *conn)
+                .await?
             }
-        }
-        for (id, service_date, gross, discount) in bills {
-            details.insert(
-                entry_id(&id)?,
-                ServiceDetail {
-                    service_date: Some(rows::date(&service_date, "self_pay_bills.service_date")?),
-                    patient_control_number: None,
-                    charges: Some(Money::from_minor_units(gross)),
-                    insurance_paid: Some(Money::ZERO),
-                    self_pay_discount: Some(Money::from_minor_units(discount)),
-                    responsibility: Vec::new(),
-                },
-            );
-        }
-        Ok(details)
+            // The transaction (BEGIN IMMEDIATE) holds SQLite's write lock already.
+            TxConn::Sqlite(conn) => {
+                sqlx::query_scalar(
+                    "SELECT id FROM accounts WHERE tenant_id = $1 AND id > $2 \
+                     ORDER BY id LIMIT $3",
+                )
+                .bind(tenant.as_str())
+                .bind(&after)
+                .bind(i64::from(limit))
+                .fetch_all(&mut *conn)
+                .await?
+            }
+        };
+        ids.iter()
+            .map(|id| AccountId::parse(id).map_err(|e| corrupt("account id", e)))
+            .collect()
     }
 
     async fn statement_candidates(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
-        date: NaiveDate,
-        after: Option<&AccountId>,
-        limit: u32,
+        first: &AccountId,
+        last: &AccountId,
     ) -> Result<Vec<Account>, StoreError> {
-        let after = after.map(ToString::to_string);
         let rows: Vec<AccountRow> = with_tx!(tx, |conn| {
             sqlx::query_as(concat!(
                 select_accounts!(),
-                "WHERE a.tenant_id = $1 AND a.status IN ('OPEN', 'PAYMENT_PLAN') \
-                 AND ($2 IS NULL OR a.id > $2) AND NOT EXISTS (SELECT 1 FROM statements s \
-                 WHERE s.tenant_id = a.tenant_id AND s.account_id = a.id \
-                 AND s.statement_date = $3) ORDER BY a.id LIMIT $4"
+                "WHERE a.tenant_id = $1 AND a.id BETWEEN $2 AND $3 \
+                 AND a.status IN ('OPEN', 'PAYMENT_PLAN') ORDER BY a.id"
             ))
             .bind(tenant.as_str())
-            .bind(after.as_deref())
-            .bind(date.to_string())
-            .bind(i64::from(limit))
+            .bind(first.to_string())
+            .bind(last.to_string())
             .fetch_all(&mut *conn)
             .await?
         });
         rows.into_iter().map(AccountRow::into_model).collect()
+    }
+
+    async fn statement_sources(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        first: &AccountId,
+        last: &AccountId,
+    ) -> Result<StatementSources, StoreError> {
+        let (first, last) = (first.to_string(), last.to_string());
+        let (headers, postings, payers): (Vec<EntryRow>, Vec<PostingRow>, Vec<(String, String)>) =
+            with_tx!(tx, |conn| {
+                let headers = sqlx::query_as(
+                    "SELECT tenant_id, id, account_id, kind, memo, source_ref, posted_at, \
+                     idempotency_key FROM journal_entries \
+                     WHERE tenant_id = $1 AND account_id BETWEEN $2 AND $3 ORDER BY account_id, id",
+                )
+                .bind(tenant.as_str())
+                .bind(&first)
+                .bind(&last)
+                .fetch_all(&mut *conn)
+                .await?;
+                let postings = sqlx::query_as(
+                    "SELECT p.entry_id, p.line_no, p.ledger_account, p.amount_cents, p.claim_ref \
+                     FROM journal_entries e CROSS JOIN postings p \
+                     WHERE p.tenant_id = e.tenant_id AND p.entry_id = e.id \
+                     AND e.tenant_id = $1 AND e.account_id BETWEEN $2 AND $3 \
+                     ORDER BY p.entry_id, p.line_no",
+                )
+                .bind(tenant.as_str())
+                .bind(&first)
+                .bind(&last)
+                .fetch_all(&mut *conn)
+                .await?;
+                let payers = sqlx::query_as(
+                    "SELECT entry_id, payer_type FROM payments \
+                     WHERE tenant_id = $1 AND account_id BETWEEN $2 AND $3",
+                )
+                .bind(tenant.as_str())
+                .bind(&first)
+                .bind(&last)
+                .fetch_all(&mut *conn)
+                .await?;
+                (headers, postings, payers)
+            });
+        let mut ledgers: HashMap<AccountId, Vec<JournalEntry>> = HashMap::new();
+        for entry in super::assemble_entries(headers, postings, payers)? {
+            ledgers.entry(entry.account_id).or_default().push(entry);
+        }
+        let services = services_between(tx, tenant, &first, &last).await?;
+        let latest = latest_statements_between(tx, tenant, &first, &last).await?;
+        let mut previous = HashMap::with_capacity(latest.len());
+        for (account, statement, date) in latest {
+            previous.insert(
+                AccountId::parse(&account).map_err(|e| corrupt("account id", e))?,
+                (statement, date),
+            );
+        }
+        Ok(StatementSources {
+            ledgers,
+            services,
+            previous,
+        })
     }
 
     async fn previous_statement(
@@ -352,129 +649,110 @@ impl StatementStore for SqlCollectionsStore {
         account_id: &AccountId,
         date: NaiveDate,
     ) -> Result<(Option<PreviousStatement>, bool), StoreError> {
-        let rows: Vec<(i64, i64, Option<String>, String)> = with_tx!(tx, |conn| {
-            sqlx::query_as(
-                "SELECT sequence, closing_balance_cents, last_entry_id, statement_date \
-                 FROM statements WHERE tenant_id = $1 AND account_id = $2 \
-                 ORDER BY statement_date DESC LIMIT 1",
-            )
-            .bind(tenant.as_str())
-            .bind(account_id.to_string())
-            .fetch_all(&mut *conn)
-            .await?
-        });
-        let Some((sequence, closing, last, latest)) = rows.into_iter().next() else {
-            return Ok((None, false));
-        };
-        let previous = PreviousStatement {
-            sequence: u32::try_from(sequence).map_err(|e| corrupt("statement sequence", e))?,
-            closing_balance: Money::from_minor_units(closing),
-            last_entry_id: last
-                .map(|id| JournalEntryId::parse(&id).map_err(|e| corrupt("journal entry id", e)))
-                .transpose()?,
-        };
-        let dated = rows::date(&latest, "statements.statement_date")? >= date;
-        Ok((Some(previous), dated))
+        let id = account_id.to_string();
+        let latest = latest_statements_between(tx, tenant, &id, &id).await?;
+        Ok(match latest.into_iter().next() {
+            Some((_, previous, latest)) => (Some(previous), latest >= date),
+            None => (None, false),
+        })
     }
 
-    async fn insert_statement(
+    async fn insert_statements(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
-        s: &Statement,
+        statements: &[Statement],
     ) -> Result<(), StoreError> {
-        let id = s.id.to_string();
-        let account_id = s.account_id.to_string();
-        let created = s.created_at.timestamp_micros();
-        let values = [
-            cents(s.previous_balance, "previous_balance")?,
-            cents(s.new_charges, "new_charges")?,
-            cents(s.payments, "payments")?,
-            cents(s.adjustments, "adjustments")?,
-            cents(s.closing_balance, "closing_balance")?,
-            cents(s.amount_due, "amount_due")?,
-            cents(s.minimum_due, "minimum_due")?,
-            cents(s.aging.days_0_30, "aging")?,
-            cents(s.aging.days_31_60, "aging")?,
-            cents(s.aging.days_61_90, "aging")?,
-            cents(s.aging.days_91_120, "aging")?,
-            cents(s.aging.days_over_120, "aging")?,
-        ];
-        with_tx!(tx, |conn| {
-            sqlx::query(
-                "INSERT INTO statements (tenant_id, id, account_id, statement_date, due_date, \
-                 sequence, first_post_discharge, previous_balance_cents, new_charges_cents, \
-                 payments_cents, adjustments_cents, closing_balance_cents, amount_due_cents, \
-                 minimum_due_cents, aging_0_30_cents, aging_31_60_cents, aging_61_90_cents, \
-                 aging_91_120_cents, aging_over_120_cents, dunning_message, \
-                 financial_assistance_summary, contact_text, last_entry_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                 $17, $18, $19, $20, $21, $22, $23, $24)",
-            )
-            .bind(tenant.as_str())
-            .bind(&id)
-            .bind(&account_id)
-            .bind(s.statement_date.to_string())
-            .bind(s.due_date.to_string())
-            .bind(i64::from(s.sequence))
-            .bind(s.first_post_discharge)
-            .bind(values[0])
-            .bind(values[1])
-            .bind(values[2])
-            .bind(values[3])
-            .bind(values[4])
-            .bind(values[5])
-            .bind(values[6])
-            .bind(values[7])
-            .bind(values[8])
-            .bind(values[9])
-            .bind(values[10])
-            .bind(values[11])
-            .bind(&s.dunning_message)
-            .bind(&s.financial_assistance_summary)
-            .bind(&s.contact_text)
-            .bind(s.last_entry_id.map(|e| e.to_string()))
-            .bind(created)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query(
-                "UPDATE accounts SET first_statement_date = COALESCE(first_statement_date, $3), \
-                 last_statement_date = $3 WHERE tenant_id = $1 AND id = $2",
-            )
-            .bind(tenant.as_str())
-            .bind(&account_id)
-            .bind(s.statement_date.to_string())
-            .execute(&mut *conn)
-            .await?;
-        });
-        for (i, line) in s.lines.iter().enumerate() {
-            let line_no = i64::try_from(i + 1).unwrap_or(i64::MAX);
-            let amount = cents(line.amount, "lines.amount")?;
-            let optional = |m: Option<Money>| m.map(|m| cents(m, "lines")).transpose();
-            let (charges, paid, adjusted) = (
-                optional(line.charges)?,
-                optional(line.insurance_paid)?,
-                optional(line.insurance_adjustments)?,
-            );
+        let heads = statements
+            .iter()
+            .map(StatementValues::of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut lines = Vec::new();
+        for (s, head) in statements.iter().zip(&heads) {
+            for (i, line) in s.lines.iter().enumerate() {
+                lines.push(LineValues::of(&head.id, i, line)?);
+            }
+        }
+        for piece in batches(&heads) {
             with_tx!(tx, |conn| {
-                sqlx::query(
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO statements (tenant_id, id, account_id, statement_date, due_date, \
+                     sequence, first_post_discharge, previous_balance_cents, new_charges_cents, \
+                     payments_cents, adjustments_cents, closing_balance_cents, amount_due_cents, \
+                     minimum_due_cents, aging_0_30_cents, aging_31_60_cents, aging_61_90_cents, \
+                     aging_91_120_cents, aging_over_120_cents, dunning_message, \
+                     financial_assistance_summary, contact_text, last_entry_id, created_at) ",
+                );
+                q.push_values(piece, |mut b, v| {
+                    b.push_bind(tenant.as_str())
+                        .push_bind(v.id.as_str())
+                        .push_bind(v.account_id.as_str())
+                        .push_bind(v.statement_date.as_str())
+                        .push_bind(v.due_date.as_str())
+                        .push_bind(v.sequence)
+                        .push_bind(v.first_post_discharge);
+                    for c in v.cents {
+                        b.push_bind(c);
+                    }
+                    b.push_bind(v.dunning_message)
+                        .push_bind(v.financial_assistance_summary)
+                        .push_bind(v.contact_text)
+                        .push_bind(v.last_entry_id.as_deref())
+                        .push_bind(v.created_at);
+                });
+                q.build().execute(&mut *conn).await?;
+            });
+        }
+        for piece in batches(&lines) {
+            with_tx!(tx, |conn| {
+                let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO statement_lines (tenant_id, statement_id, line_no, line_date, \
                      description, amount_cents, claim_ref, charges_cents, insurance_paid_cents, \
-                     insurance_adjustments_cents) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(tenant.as_str())
-                .bind(&id)
-                .bind(line_no)
-                .bind(line.date.to_string())
-                .bind(&line.description)
-                .bind(amount)
-                .bind(line.claim.map(|c| c.to_string()))
-                .bind(charges)
-                .bind(paid)
-                .bind(adjusted)
-                .execute(&mut *conn)
-                .await?;
+                     insurance_adjustments_cents) ",
+                );
+                q.push_values(piece, |mut b, l| {
+                    b.push_bind(tenant.as_str())
+                        .push_bind(l.statement_id)
+                        .push_bind(l.line_no)
+                        .push_bind(l.date.as_str())
+                        .push_bind(l.description)
+                        .push_bind(l.amount)
+                        .push_bind(l.claim.as_deref())
+                        .push_bind(l.charges)
+                        .push_bind(l.paid)
+                        .push_bind(l.adjusted);
+                });
+                q.build().execute(&mut *conn).await?;
             });
+        }
+        // The accounts' statement dates, one UPDATE per piece of accounts stated on a date.
+        let mut by_date: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for v in &heads {
+            by_date
+                .entry(v.statement_date.as_str())
+                .or_default()
+                .push(v.account_id.as_str());
+        }
+        for (date, accounts) in by_date {
+            for piece in batches(&accounts) {
+                with_tx!(tx, |conn| {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "UPDATE accounts SET first_statement_date = COALESCE(first_statement_date, ",
+                    );
+                    q.push_bind(date)
+                        .push("), last_statement_date = ")
+                        .push_bind(date)
+                        .push(" WHERE tenant_id = ")
+                        .push_bind(tenant.as_str())
+                        .push(" AND id IN (");
+                    let mut ids = q.separated(", ");
+                    for id in piece {
+                        ids.push_bind(*id);
+                    }
+                    q.push(")");
+                    q.build().execute(&mut *conn).await?;
+                });
+            }
         }
         Ok(())
     }

@@ -48,6 +48,30 @@ where
         .map_err(|e: T::Err| StorageError::corrupt(what, e.to_string()))
 }
 
+/// The most rows one multi-row INSERT/UPDATE statement carries (well under SQLite's variable
+/// limit and PostgreSQL's 65,535 parameters for the widest table written this way).
+pub const STATEMENT_ROWS: usize = 64;
+
+/// Splits `rows` into pieces of 64, 32, ... 1 rows, so a table's multi-row statements come in
+/// at most seven shapes: each is prepared once and stays in the connection's statement cache
+/// (a statement of every row count would be prepared anew, which costs PostgreSQL far more than
+/// the insert).
+pub fn statement_pieces<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut size = STATEMENT_ROWS;
+        while size > rest.len() {
+            size /= 2;
+        }
+        let (piece, tail) = rest.split_at(size);
+        rest = tail;
+        Some(piece)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +110,17 @@ mod tests {
             code::<u8>("x", "n"),
             Err(StorageError::Corrupt { what: "n", .. })
         ));
+    }
+
+    #[test]
+    fn statement_pieces_come_in_power_of_two_sizes_and_cover_every_row() {
+        let rows: Vec<usize> = (0..200).collect();
+        let sizes: Vec<usize> = statement_pieces(&rows).map(<[usize]>::len).collect();
+        assert_eq!(sizes, vec![64, 64, 64, 8]);
+        let again: Vec<usize> = statement_pieces(&rows).flatten().copied().collect();
+        assert_eq!(again, rows);
+        assert_eq!(statement_pieces::<usize>(&[]).count(), 0);
+        let odd: Vec<usize> = statement_pieces(&rows[..7]).map(<[usize]>::len).collect();
+        assert_eq!(odd, vec![4, 2, 1]);
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use medbill_domain::{AccountId, JournalEntryId, Money, StatementId, TenantId};
-use medbill_storage::rows::{self, timestamp};
+use medbill_storage::rows::{self, statement_pieces, timestamp};
 use medbill_storage::{Tx, TxConn, with_db, with_tx};
 
 use super::{
@@ -308,28 +308,6 @@ impl<'a> LineValues<'a> {
             adjusted: optional(line.insurance_adjustments)?,
         })
     }
-}
-
-/// Most rows per multi-row statement (well under both backends' bind limits: 64 statements of
-/// 24 columns).
-const BATCH_ROWS: usize = 64;
-
-/// Splits `rows` into pieces of 64, 32, ... 1 rows, so each multi-row statement comes in at most
-/// seven shapes, each prepared once and kept in the connection's statement cache.
-fn batches<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
-    let mut rest = rows;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let mut size = BATCH_ROWS;
-        while size > rest.len() {
-            size /= 2;
-        }
-        let (piece, tail) = rest.split_at(size);
-        rest = tail;
-        Some(piece)
-    })
 }
 
 /// The service behind each charge entry of the accounts `first` through `last` (id order).
@@ -673,7 +651,7 @@ impl StatementStore for SqlCollectionsStore {
                 lines.push(LineValues::of(&head.id, i, line)?);
             }
         }
-        for piece in batches(&heads) {
+        for piece in statement_pieces(&heads) {
             with_tx!(tx, |conn| {
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO statements (tenant_id, id, account_id, statement_date, due_date, \
@@ -703,7 +681,7 @@ impl StatementStore for SqlCollectionsStore {
                 q.build().execute(&mut *conn).await?;
             });
         }
-        for piece in batches(&lines) {
+        for piece in statement_pieces(&lines) {
             with_tx!(tx, |conn| {
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO statement_lines (tenant_id, statement_id, line_no, line_date, \
@@ -734,7 +712,7 @@ impl StatementStore for SqlCollectionsStore {
                 .push(v.account_id.as_str());
         }
         for (date, accounts) in by_date {
-            for piece in batches(&accounts) {
+            for piece in statement_pieces(&accounts) {
                 with_tx!(tx, |conn| {
                     let mut q = sqlx::QueryBuilder::new(
                         "UPDATE accounts SET first_statement_date = COALESCE(first_statement_date, ",

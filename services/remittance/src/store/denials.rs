@@ -4,10 +4,10 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use medbill_domain::{EraId, TenantId, format_iso_date};
-use medbill_storage::rows::{cents, code, date, money, timestamp};
+use medbill_storage::rows::{cents, code, date, money, statement_pieces, timestamp};
 use medbill_storage::{Tx, time, with_db, with_tx};
 
-use super::payments::{batches, optional_date, procedure_from_text, procedure_text};
+use super::payments::{optional_date, procedure_from_text, procedure_text};
 use super::{EraStoreError, SqlEraStore, corrupt};
 use crate::denials::{Denial, DenialCount, DenialFilter, DenialStatus, NewDenial};
 use crate::model::{Adjustment, ClaimPaymentId};
@@ -320,7 +320,7 @@ impl DenialStore for SqlEraStore {
                 age_from: format_iso_date(d.payment_date.unwrap_or(received_on)),
             });
         }
-        for part in batches(&flat) {
+        for part in statement_pieces(&flat) {
             with_tx!(tx, |conn| {
                 let mut q = sqlx::QueryBuilder::new(concat!(
                     "INSERT INTO denials (tenant_id, ",
@@ -367,7 +367,7 @@ impl DenialStore for SqlEraStore {
             .iter()
             .map(|(claim, by)| (claim.as_str(), by.to_string()))
             .collect();
-        for part in batches(&paid) {
+        for part in statement_pieces(&paid) {
             with_tx!(tx, |conn| {
                 let mut q = sqlx::QueryBuilder::new(
                     "UPDATE denials SET status = 'RESOLVED', \

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use medbill_domain::{EraId, TenantId, format_iso_date};
-use medbill_storage::rows::{cents, code, date, money, timestamp};
+use medbill_storage::rows::{cents, code, date, money, statement_pieces, timestamp};
 use medbill_storage::{StorageError, Tx, time, with_db, with_tx};
 use rust_decimal::Decimal;
 
@@ -18,29 +18,6 @@ use crate::model::{
     Adjustment, ClaimPayment, ClaimPaymentFilter, ClaimPaymentId, LineMatch, LinePayment,
     NewClaimPayment, PostingStatus, ProcedureCode,
 };
-
-/// Most rows per multi-row statement (well under both backends' bind limits).
-const BATCH_ROWS: usize = 64;
-
-/// Splits `rows` into pieces of 64, 32, ... 1 rows, so a table's multi-row statements come in
-/// at most seven shapes: each is prepared once and stays in the connection's statement cache
-/// (a statement of every row count would be prepared anew, which costs PostgreSQL far more than
-/// the insert).
-pub(super) fn batches<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
-    let mut rest = rows;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let mut size = BATCH_ROWS;
-        while size > rest.len() {
-            size /= 2;
-        }
-        let (piece, tail) = rest.split_at(size);
-        rest = tail;
-        Some(piece)
-    })
-}
 
 /// How a claim payment came to be posted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -340,7 +317,7 @@ impl SqlEraStore {
             .map(|(i, p)| flatten(i, p))
             .collect::<Result<Vec<_>, _>>()?;
         let rows: Vec<(&NewClaimPayment, &Flat)> = payments.iter().zip(&flat).collect();
-        for chunk in batches(&rows) {
+        for chunk in statement_pieces(&rows) {
             with_tx!(tx, |conn| {
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO claim_payments (tenant_id, id, era_id, position, payer_id, \
@@ -381,7 +358,7 @@ impl SqlEraStore {
                         .map(move |(l, c)| (f.payment.0.as_str(), l, c))
                 })
                 .collect();
-            for part in batches(&lines) {
+            for part in statement_pieces(&lines) {
                 with_tx!(tx, |conn| {
                     let mut q = sqlx::QueryBuilder::new(
                         "INSERT INTO claim_payment_lines (tenant_id, claim_payment_id, \
@@ -424,7 +401,7 @@ impl SqlEraStore {
                         .map(move |(a, c)| (f.payment.0.as_str(), a, c))
                 })
                 .collect();
-            for part in batches(&adjustments) {
+            for part in statement_pieces(&adjustments) {
                 with_tx!(tx, |conn| {
                     let mut q = sqlx::QueryBuilder::new(
                         "INSERT INTO claim_payment_adjustments (tenant_id, claim_payment_id, \
@@ -455,7 +432,7 @@ impl SqlEraStore {
                     }
                 }
             }
-            for part in batches(&remarks) {
+            for part in statement_pieces(&remarks) {
                 with_tx!(tx, |conn| {
                     let mut q = sqlx::QueryBuilder::new(
                         "INSERT INTO claim_payment_remarks (tenant_id, claim_payment_id, \
@@ -739,7 +716,7 @@ impl PaymentStore for SqlEraStore {
         let now = time::now_micros();
         // One UPDATE per batch; a payment moves only if it is still in `from`, so a batch that
         // changes fewer rows than it names lost a race and the whole posting rolls back.
-        for part in batches(outcomes) {
+        for part in statement_pieces(outcomes) {
             let rows: Vec<(String, String)> = part
                 .iter()
                 .map(|o| {
@@ -795,7 +772,7 @@ impl PaymentStore for SqlEraStore {
                 lines.push((id.clone(), line, *matched_by, claim_line, control.as_str()));
             }
         }
-        for part in batches(&lines) {
+        for part in statement_pieces(&lines) {
             with_tx!(tx, |conn| {
                 let mut q = sqlx::QueryBuilder::new(
                     "UPDATE claim_payment_lines SET matched_by = v.column3, \
@@ -821,7 +798,7 @@ impl PaymentStore for SqlEraStore {
             .iter()
             .filter(|o| o.status == PostingStatus::Posted)
             .collect();
-        for part in batches(&posted) {
+        for part in statement_pieces(&posted) {
             let ids: Vec<String> = part.iter().map(|o| o.id.to_string()).collect();
             with_tx!(tx, |conn| {
                 let mut q = sqlx::QueryBuilder::new(

@@ -1,7 +1,8 @@
 //! A split deployment secured the way docs/security.md describes, as separate `medbill serve`
 //! processes: eligibility and claims each on TLS requiring client certificates from one CA;
 //! an EHR calling with an OIDC client-credentials token from the (test) identity provider, bad
-//! tokens and a missing scope refused with the right codes; claims calling eligibility over
+//! tokens and a missing scope refused with the right codes (the refusal of a scope on the audit
+//! record); claims calling eligibility over
 //! mutual TLS with the caller's token forwarded; every call in the append-only audit trail that
 //! ListAuditEvents and `medbill audit export` return, with no PHI in it; per-tenant limits
 //! shedding a flooding tenant without hurting another. On SQLite (a data directory per process)
@@ -9,11 +10,12 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 
-use common::{medbill, stdout_until, stop};
+use common::{medbill, stop_gracefully};
 use medbill_proto::claims::v1 as claims;
 use medbill_proto::eligibility::v1 as eligibility;
 use medbill_proto::medbill::audit::v1 as audit;
@@ -125,6 +127,9 @@ fn serve(
         .env("MEDBILL_TLS__KEY", &listener.key)
         .env("MEDBILL_TLS__CLIENT_CA", pki.ca_file())
         .env("MEDBILL_AUTH__TOKENS", TOKENS)
+        .env("MEDBILL_GRPC__SHUTDOWN_GRACE_MS", "0")
+        // Warnings only: stderr is read when the process has exited, so it must not fill its pipe.
+        .env("MEDBILL_TELEMETRY__FILTER", "warn")
         .env("MEDBILL_AUTH__OIDC__ISSUER", provider.issuer())
         .env("MEDBILL_AUTH__OIDC__AUDIENCE", idp::AUDIENCE)
         .env("MEDBILL_AUTH__OIDC__JWKS_URL", provider.jwks_url());
@@ -132,7 +137,18 @@ fn serve(
         cmd.env(key, value);
     }
     let mut child = cmd.spawn().expect("medbill starts");
-    let lines = stdout_until(&mut child, "medbill listening");
+    // Read up to the listening line, then keep draining: a process whose stdout is closed
+    // cannot print its shutdown lines and would not exit cleanly.
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let mut lines = Vec::new();
+    for line in stdout.by_ref().map_while(Result::ok) {
+        let listening = line.contains("medbill listening");
+        lines.push(line);
+        if listening {
+            break;
+        }
+    }
+    std::thread::spawn(move || stdout.for_each(drop));
     let addr = lines
         .iter()
         .find_map(|l| l.strip_prefix("medbill listening on "))
@@ -402,8 +418,9 @@ async fn walk(store: Store<'_>) {
         "{events:#?}"
     );
 
-    stop(claims_child);
-    stop(eligibility_child);
+    // SIGTERM: the reads still queued are written before the processes exit.
+    stop_gracefully(claims_child);
+    stop_gracefully(eligibility_child);
 
     // The operator's export of the claims database holds the same calls, and no PHI.
     let mut export = std::process::Command::new(env!("CARGO_BIN_EXE_medbill"));
@@ -431,6 +448,15 @@ async fn walk(store: Store<'_>) {
     for phi in PHI {
         assert!(!lines.contains(phi), "PHI {phi} in the audit export");
     }
+    // The viewer's attempt to void a claim without the scope is on the record too (written in
+    // a batch, so certainly by the time the process has shut down).
+    let denied_attempt = lines.lines().any(|line| {
+        let record: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        record["method"] == "VoidClaim"
+            && record["subject"] == "viewer"
+            && record["code"] == Code::PermissionDenied as i32
+    });
+    assert!(denied_attempt, "{lines}");
 }
 
 #[test]

@@ -1,13 +1,12 @@
-//! Bearer-token authentication that resolves the caller's tenant, subject and scopes, and the
-//! scope check of every call.
+//! Bearer-token authentication that resolves the caller's tenant, subject and scopes.
 //!
 //! A token is either static (`auth.tokens`, `[[auth.static_tokens]]`) or a JWT from the
 //! identity provider (`[auth.oidc]`, see [`crate::oidc`]); both may be configured at once: a
 //! presented token is first compared with the static ones, then, if it has a JWT's shape,
 //! verified as one. [`AuthLayer`] checks the `authorization: Bearer <token>` header of every
 //! call except health and reflection, rejects a missing, malformed, unknown or invalid token
-//! with UNAUTHENTICATED (saying why, never echoing the token), then checks the method's scope in
-//! [`crate::scopes`] and answers PERMISSION_DENIED naming a scope the token lacks. It stores the
+//! with UNAUTHENTICATED (saying why, never echoing the token). The method's scope is checked
+//! further in by [`crate::scopes::ScopeLayer`], inside the audit layer. [`AuthLayer`] stores the
 //! resolved [`Tenant`], [`Subject`], [`Granted`] scopes and the presented token (for passing on
 //! to downstream services) in the request extensions, where handlers read them with [`tenant`],
 //! [`subject`] and [`caller_token`].
@@ -37,7 +36,7 @@ use futures::future::BoxFuture;
 
 use crate::config::{AuthConfig, DEFAULT_TENANT, Secret};
 use crate::oidc::{JwtRejection, JwtVerifier};
-use crate::scopes::{Granted, ScopeTable};
+use crate::scopes::Granted;
 
 /// Path prefixes reachable without a token: probes and service discovery.
 pub const EXEMPT_PATH_PREFIXES: &[&str] = &["/grpc.health.v1.Health/", "/grpc.reflection."];
@@ -396,25 +395,19 @@ pub fn forward_caller_token<T, U>(
     }
 }
 
-/// Tower layer that authenticates every non-exempt call and checks its scope (see the module
-/// docs).
+/// Tower layer that authenticates every non-exempt call (see the module docs); the scope of the
+/// call is checked further in, by [`crate::scopes::ScopeLayer`], inside the audit layer so a
+/// refusal is on the record.
 #[derive(Clone, Debug)]
 pub struct AuthLayer {
     authenticator: Arc<Authenticator>,
-    scopes: ScopeTable,
 }
 
 impl AuthLayer {
-    /// Wraps an authenticator, enforcing the medbill scope table.
+    /// Wraps an authenticator.
     pub fn new(authenticator: Authenticator) -> Self {
-        Self::with_scopes(authenticator, ScopeTable::medbill())
-    }
-
-    /// Wraps an authenticator, enforcing `scopes`.
-    pub fn with_scopes(authenticator: Authenticator, scopes: ScopeTable) -> Self {
         Self {
             authenticator: Arc::new(authenticator),
-            scopes,
         }
     }
 }
@@ -426,7 +419,6 @@ impl<S> Layer<S> for AuthLayer {
         AuthService {
             inner,
             authenticator: Arc::clone(&self.authenticator),
-            scopes: self.scopes.clone(),
         }
     }
 }
@@ -436,7 +428,6 @@ impl<S> Layer<S> for AuthLayer {
 pub struct AuthService<S> {
     inner: S,
     authenticator: Arc<Authenticator>,
-    scopes: ScopeTable,
 }
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for AuthService<S>
@@ -463,7 +454,6 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let authenticator = Arc::clone(&self.authenticator);
-        let scopes = self.scopes.clone();
         let span = tracing::Span::current();
         Box::pin(async move {
             let header = req
@@ -478,15 +468,6 @@ where
                     return Ok(Status::from(err).into_http::<ResBody>());
                 }
             };
-            // Dev mode grants everything, unknown methods included (they answer UNIMPLEMENTED).
-            if !authenticator.is_dev_mode()
-                && let Err(denied) = crate::scopes::check(&scopes, &path, &authenticated.scopes)
-            {
-                tracing::info!(path, tenant = authenticated.tenant.as_str(),
-                    subject = authenticated.subject.as_str(), reason = %denied,
-                    "call rejected: permission denied");
-                return Ok(Status::from(denied).into_http::<ResBody>());
-            }
             let Authenticated {
                 tenant,
                 subject,

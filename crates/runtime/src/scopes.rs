@@ -414,6 +414,86 @@ pub fn check(table: &ScopeTable, path: &str, granted: &Granted) -> Result<(), De
     }
 }
 
+/// Tower layer that checks every call's scope against a [`ScopeTable`], answering
+/// PERMISSION_DENIED naming the scope lacked (or that the method has none). It sits inside the
+/// auth layer, which puts the caller's [`Granted`] scopes in the request extensions, and inside
+/// the audit layer, so a refused call is on the audit record. A non-exempt call without granted
+/// scopes (no auth layer in front) is refused: the check fails closed.
+#[derive(Clone, Debug)]
+pub struct ScopeLayer {
+    table: ScopeTable,
+    enforce: bool,
+}
+
+impl ScopeLayer {
+    /// Checks calls against `table`; `enforce = false` (dev mode, no auth configured) lets every
+    /// call through, unknown methods included (they answer UNIMPLEMENTED).
+    pub fn new(table: ScopeTable, enforce: bool) -> Self {
+        Self { table, enforce }
+    }
+}
+
+impl<S> tower::Layer<S> for ScopeLayer {
+    type Service = ScopeService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ScopeService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// Service produced by [`ScopeLayer`].
+#[derive(Clone, Debug)]
+pub struct ScopeService<S> {
+    inner: S,
+    layer: ScopeLayer,
+}
+
+impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for ScopeService<S>
+where
+    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ResBody: Default + Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future =
+        futures::future::Either<S::Future, futures::future::Ready<Result<S::Response, S::Error>>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
+        let path = req.uri().path();
+        if !self.layer.enforce || crate::auth::is_exempt(path) {
+            return futures::future::Either::Left(self.inner.call(req));
+        }
+        let verdict = match req.extensions().get::<Granted>() {
+            Some(granted) => check(&self.layer.table, path, granted),
+            None => Err(Denied::Undefined {
+                method: path.trim_start_matches('/').to_owned(),
+            }),
+        };
+        match verdict {
+            Ok(()) => futures::future::Either::Left(self.inner.call(req)),
+            Err(denied) => {
+                let subject = req.extensions().get::<crate::auth::Subject>();
+                tracing::info!(path, subject = subject.map(crate::auth::Subject::as_str),
+                    reason = %denied, "call rejected: permission denied");
+                let response = tonic::Status::from(denied).into_http::<ResBody>();
+                futures::future::Either::Right(futures::future::ready(Ok(response)))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

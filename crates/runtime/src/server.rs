@@ -60,7 +60,7 @@ use crate::auth::{AuthLayer, Authenticator};
 use crate::config::{DEFAULT_TENANT, GrpcConfig};
 use crate::limits::{LimitLayer, LimitsConfig};
 use crate::propagation::GrpcTraceLayer;
-use crate::scopes::ScopeTable;
+use crate::scopes::{ScopeLayer, ScopeTable};
 use crate::tls::ReloadingAcceptor;
 
 /// Health service name, always registered.
@@ -234,6 +234,8 @@ impl Server {
         // HTTP/2 limits a slow or hostile client cannot talk its way around (see `GrpcConfig`).
         let grpc = &self.grpc;
         let every = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
+        // Dev mode (nothing configured) grants every scope; see `ScopeLayer`.
+        let enforce_scopes = !self.authenticator.is_dev_mode();
         let mut builder = tonic::transport::Server::builder()
             .max_concurrent_streams(grpc.max_concurrent_streams)
             .http2_max_header_list_size(grpc.max_header_list_size)
@@ -247,10 +249,12 @@ impl Server {
             .layer(GrpcTraceLayer::default())
             .layer(DecodeErrorLayer)
             .layer(DeadlineLayer::new(self.grpc.request_timeout()))
-            .layer(AuthLayer::with_scopes(self.authenticator, self.scopes))
+            .layer(AuthLayer::new(self.authenticator))
             .layer(LimitLayer::new(self.limits))
             // Inside the limits: a refused flood does not become a flood of audit rows.
             .layer(AuditLayer::new(self.audit.clone().unwrap_or_default()))
+            // Inside the audit layer: a call refused for a missing scope is on the record.
+            .layer(ScopeLayer::new(self.scopes, enforce_scopes))
             .add_routes(self.routes)
             .add_service(health_service)
             .add_service(reflection_v1)

@@ -62,6 +62,27 @@ pub fn stop(mut child: Child) -> String {
     String::from_utf8(out.stderr).expect("UTF-8 stderr")
 }
 
+/// Stops the child the way Kubernetes does (SIGTERM), waits for it to drain and exit, and
+/// returns its stderr. Panics when it does not exit within 60 s or exits unsuccessfully.
+pub fn stop_gracefully(child: Child) -> String {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "SIGTERM not delivered");
+    let (done, waited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let out = waited
+        .recv_timeout(Duration::from_secs(60))
+        .expect("medbill exits within 60 s of SIGTERM")
+        .expect("medbill exits");
+    let stderr = String::from_utf8(out.stderr).expect("UTF-8 stderr");
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    stderr
+}
+
 /// Runs a command that must fail; returns its stderr.
 pub fn failure(mut cmd: Command) -> String {
     let out = cmd.output().expect("medbill runs");

@@ -34,6 +34,7 @@ use tower::{Layer, Service};
 
 use crate::auth::{Subject, Tenant, is_exempt};
 use crate::metrics::METER_NAME;
+use crate::propagation::split_path;
 
 /// Entries a bucket or semaphore table may hold before idle ones are swept.
 pub const TABLE_SWEEP_AT: usize = 4096;
@@ -363,13 +364,6 @@ impl Limiter {
     }
 }
 
-/// Returns the gRPC service of a call path (`/pkg.Service/Method` -> `pkg.Service`).
-fn service_of(path: &str) -> &str {
-    path.trim_start_matches('/')
-        .split_once('/')
-        .map_or(path, |(service, _)| service)
-}
-
 /// Tower layer applying a [`Limiter`] to every call that is not exempt from auth.
 #[derive(Clone, Debug)]
 pub struct LimitLayer {
@@ -442,7 +436,7 @@ where
         let (true, Some(tenant)) = (!is_exempt(path), tenant) else {
             return Box::pin(self.inner.call(req));
         };
-        let service = service_of(path).to_owned();
+        let service = split_path(path).0.to_owned();
         let subject = req.extensions().get::<Subject>();
         match self
             .layer
@@ -628,11 +622,5 @@ mod tests {
             status.metadata().get("grpc-retry-pushback-ms").unwrap(),
             "250"
         );
-    }
-
-    #[test]
-    fn the_service_is_the_path_before_the_method() {
-        assert_eq!(service_of("/medbill.claims.v1.ClaimsService/GetClaim"), SVC);
-        assert_eq!(service_of("odd"), "odd");
     }
 }

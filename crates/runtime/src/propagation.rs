@@ -91,8 +91,9 @@ pub fn inject_span_context(span: &Span, headers: &mut http::HeaderMap) {
     });
 }
 
-/// Splits `/pkg.Service/Method` into service and method; anything else is `("unknown", "unknown")`.
-fn split_path(path: &str) -> (&str, &str) {
+/// Splits `/pkg.Service/Method` into service and method; anything else is `("unknown", "unknown")`,
+/// so a caller cannot mint metric labels or limiter keys of its own.
+pub(crate) fn split_path(path: &str) -> (&str, &str) {
     let valid = |s: &str| {
         !s.is_empty()
             && s.len() <= MAX_NAME_LEN

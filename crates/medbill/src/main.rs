@@ -7,7 +7,7 @@ mod config_cli;
 mod health;
 mod x12_cli;
 
-use medbill::{bench, serve};
+use medbill::{bench, demo, serve};
 
 use std::process::ExitCode;
 
@@ -28,6 +28,9 @@ enum Command {
     /// Load drivers against a running suite; they print throughput and latency.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// A synthetic hospital's day through the whole revenue cycle, with progress bars and a
+    /// summary (starts the suite in this process unless `--url` is given).
+    Demo(demo::DemoArgs),
     /// Configuration tools: `config check` loads it as `serve` would, starting nothing.
     #[command(subcommand)]
     Config(config_cli::ConfigCommand),
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => block_on(serve::run(args)),
         Command::Bench(cmd) => block_on(bench::run(cmd)),
+        Command::Demo(args) => block_on(demo::run(args)),
         Command::Config(cmd) => match config_cli::run(cmd) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {

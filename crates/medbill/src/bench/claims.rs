@@ -34,7 +34,7 @@ use medbill_proto::claims::v1::claims_service_client::ClaimsServiceClient;
 use medbill_proto::common::v1 as common;
 use medbill_proto::eligibility::v1 as elig;
 use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
-use medbill_runtime::config::ConfigOverrides;
+use medbill_runtime::config::{ConfigOverrides, LoadedConfig};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -213,15 +213,15 @@ impl std::fmt::Display for Report {
 type Client = ClaimsServiceClient<InterceptedService<Channel, Bearer>>;
 type Eligibility = EligibilityServiceClient<InterceptedService<Channel, Bearer>>;
 
-/// The suite started in this process, and where its SQLite files are (the collections bench
-/// starts it the same way).
-pub(super) struct InProcess {
+/// The suite started in this process, and where its SQLite files are (the other benches and
+/// `medbill demo` start it the same way).
+pub(crate) struct InProcess {
     running: Running,
     /// The configuration it runs with (the remittance bench reads its database).
     config: medbill_runtime::config::Config,
     /// Removed at the end when the bench made it.
     temp_dir: Option<PathBuf>,
-    pub(super) target: String,
+    pub(crate) target: String,
     /// The suite's database URL and pool settings (a driver that fills tables connects there).
     pub(super) database: (String, medbill_storage::PoolSettings),
 }
@@ -229,10 +229,21 @@ pub(super) struct InProcess {
 impl InProcess {
     /// Starts `serve --target all` with payer-sim on a free port, on `database_url` or SQLite
     /// files in `data_dir` (a fresh temporary directory, removed at the end, when unset).
-    pub(super) async fn start(
+    pub(crate) async fn start(
         data_dir: Option<&PathBuf>,
         database_url: Option<&String>,
         run_id: &str,
+    ) -> anyhow::Result<Self> {
+        Self::start_configured(data_dir, database_url, run_id, |loaded| loaded).await
+    }
+
+    /// As [`InProcess::start`], with `configure` setting values first (a value it sets wins
+    /// over the bench defaults below).
+    pub(crate) async fn start_configured(
+        data_dir: Option<&PathBuf>,
+        database_url: Option<&String>,
+        run_id: &str,
+        configure: impl FnOnce(LoadedConfig) -> LoadedConfig,
     ) -> anyhow::Result<Self> {
         let temp_dir = data_dir
             .is_none()
@@ -242,7 +253,8 @@ impl InProcess {
             database_url: database_url.cloned(),
             ..ConfigOverrides::default()
         };
-        let mut loaded = serve::load_config(None, &overrides).context("loading configuration")?;
+        let mut loaded =
+            configure(serve::load_config(None, &overrides).context("loading configuration")?);
         loaded = loaded.with_value("payer_sim.listen", "127.0.0.1:0");
         // The claims bench measures the claims service: payer-sim keeps accepted claims unpaid
         // (paying them is measured by payer-sim's own pay_claims bench) unless asked otherwise.
@@ -273,15 +285,15 @@ impl InProcess {
         })
     }
 
-    pub(super) fn config(&self) -> &medbill_runtime::config::Config {
+    pub(crate) fn config(&self) -> &medbill_runtime::config::Config {
         &self.config
     }
 
-    pub(super) fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.running.handle.local_addr())
     }
 
-    pub(super) async fn stop(self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
         self.running.shutdown().await?;
         if let Some(dir) = self.temp_dir {
             let _ = std::fs::remove_dir_all(dir);

@@ -10,6 +10,12 @@ use std::time::{Duration, Instant};
 
 /// A `medbill serve` command with no `MEDBILL_*` or `RUST_LOG` from the test's environment.
 pub fn medbill(args: &[&str]) -> Command {
+    medbill_command("serve", args)
+}
+
+/// A `medbill <subcommand>` command with no `MEDBILL_*` or `RUST_LOG` from the test's
+/// environment, its output piped.
+pub fn medbill_command(subcommand: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_medbill"));
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("MEDBILL_") {
@@ -20,7 +26,7 @@ pub fn medbill(args: &[&str]) -> Command {
     cmd.env("MEDBILL_METRICS__LISTEN", "127.0.0.1:0")
         .env_remove("RUST_LOG")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .arg("serve")
+        .arg(subcommand)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -1,4 +1,5 @@
-//! The claims bench at a tiny size, in process on SQLite: every phase runs and the figures add up.
+//! The claims and cycle benches at a tiny size, in process on SQLite: every phase runs and the
+//! figures add up.
 //! Nothing is asserted on time.
 
 use medbill::bench::claims::{self, Mode, Plan};
@@ -49,6 +50,69 @@ async fn the_claims_bench_creates_scrubs_and_submits_fifty_claims() -> anyhow::R
     assert!(
         report.to_string().contains("| CreateClaim (prep) "),
         "{report}"
+    );
+    Ok(())
+}
+
+/// The whole-cycle bench at a tiny size: every stage is timed and every claim made is
+/// accounted for at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cycle_bench_times_every_stage_of_a_small_day() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let args = medbill::demo::DemoArgs {
+        url: None,
+        eligibility_url: None,
+        claims_url: None,
+        remittance_url: None,
+        collections_url: None,
+        token: None,
+        encounters: 20,
+        seed: 3,
+        day: "2026-09-15".to_owned(),
+        concurrency: 8,
+        wait_secs: 120,
+        json: None,
+        database_url: Some(format!("sqlite://{}/", dir.path().display())),
+        data_dir: Some(dir.path().to_owned()),
+        write_suite: None,
+        quiet: true,
+    };
+    let printed = medbill::bench::cycle::run(args).await?;
+    for stage in [
+        "on file",
+        "eligibility",
+        "claims",
+        "scrub",
+        "submit",
+        "payer acknowledgements",
+        "payment",
+        "patient ledgers",
+        "statements",
+        "patient payments",
+        "whole day",
+    ] {
+        assert!(
+            printed.contains(&format!("| {stage} ")),
+            "{stage}: {printed}"
+        );
+    }
+    let created: u64 = printed
+        .lines()
+        .find(|l| l.starts_with("| claims "))
+        .and_then(|l| l.split('|').nth(2))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the claims stage's items");
+    let at_the_end: u64 = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("claims: "))
+        .expect("the claims by status")
+        .split(", ")
+        .filter_map(|s| s.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(created, at_the_end, "{printed}");
+    assert!(
+        created >= 15,
+        "20 encounters less the self-pay ones: {printed}"
     );
     Ok(())
 }

@@ -1,10 +1,12 @@
 //! `medbill bench`: load drivers against a suite, printing throughput and latency.
 //!
-//! One module per service driven (`eligibility`, `claims`, `prior_auth`, `collections`); `load`
+//! One module per service driven (`eligibility`, `claims`, `prior_auth`, `collections`,
+//! `remittance`) and one for the whole cycle (`cycle`); `load`
 //! holds what they share (connecting, the token, running calls at a fixed concurrency, percentiles, tables).
 
 pub mod claims;
 pub mod collections;
+pub mod cycle;
 pub mod eligibility;
 pub mod load;
 pub mod prior_auth;
@@ -152,6 +154,9 @@ pub enum BenchCommand {
     /// Drive RequestPriorAuthorization (X12 278 to payer-sim and back), printing latency
     /// percentiles. Without --url the suite starts in this process.
     PriorAuth(PriorAuthArgs),
+    /// A synthetic hospital's day at scale (the `medbill demo` flow: eligibility to patient
+    /// payments), each stage timed. Without --url the suite starts in this process.
+    Cycle(crate::demo::DemoArgs),
 }
 
 /// Arguments of `medbill bench prior-auth`.
@@ -274,6 +279,10 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 data_dir: a.data_dir,
             };
             println!("{}", prior_auth::run(&plan).await?);
+        }
+        BenchCommand::Cycle(mut args) => {
+            args.quiet = true;
+            print!("{}", cycle::run(args).await?);
         }
         BenchCommand::Remittance {
             mb,

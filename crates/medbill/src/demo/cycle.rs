@@ -21,7 +21,7 @@ use rust_decimal::Decimal;
 use super::hospital::{BILLING_NPI, Encounter, Hospital, PHYSICIAN_NPI, PatientChoice};
 use super::progress::Progress;
 
-/// The four services' clients (one suite URL, or the same channel to each).
+/// The four services' clients (one suite, or one process per service).
 #[derive(Clone)]
 pub struct Clients {
     /// Eligibility and prior authorization.
@@ -32,18 +32,6 @@ pub struct Clients {
     pub remittance: RemittanceServiceClient<TracedChannel>,
     /// Collections.
     pub collections: CollectionsServiceClient<TracedChannel>,
-}
-
-impl Clients {
-    /// Clients of the suite behind `channel`.
-    pub fn new(channel: &TracedChannel) -> Self {
-        Self {
-            eligibility: EligibilityServiceClient::new(channel.clone()),
-            claims: ClaimsServiceClient::new(channel.clone()),
-            remittance: RemittanceServiceClient::new(channel.clone()),
-            collections: CollectionsServiceClient::new(channel.clone()),
-        }
-    }
 }
 
 /// How the day is run.
@@ -75,6 +63,8 @@ pub struct StageTiming {
 pub struct Record {
     /// When the run started (denials are counted from here).
     pub started_at: Option<prost_types::Timestamp>,
+    /// The run's date (statements, payments, aging).
+    pub today: chrono::NaiveDate,
     /// Stage timings, in order.
     pub stages: Vec<StageTiming>,
     /// Eligibility answers by coverage status name.
@@ -105,6 +95,7 @@ pub async fn run(
 ) -> anyhow::Result<Record> {
     let mut record = Record {
         started_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+        today: options.today,
         ..Record::default()
     };
     let coverages = stage(&mut record, "on file", || {
@@ -787,7 +778,7 @@ async fn wait_for_ledgers(
     let deadline = Instant::now() + options.wait;
     let bar = progress.bar("patient ledgers", wanted.len() as u64);
     loop {
-        let found = accounts_of(clients, options, &wanted).await?;
+        let found = accounts_of(clients, &wanted).await?;
         let settled = wanted
             .iter()
             .filter(|p| match (found.get(*p), expected_with_pr.get(*p)) {
@@ -813,42 +804,36 @@ async fn wait_for_ledgers(
     }
 }
 
-/// The account of each of `patients` that has one.
+/// The account of each of `patients` that has one: the tenant's accounts read a page (500) at a
+/// time, so a day of 100,000 patients costs 200 calls, not one per patient.
 pub async fn accounts_of(
     clients: &Clients,
-    options: &Options,
     patients: &[String],
 ) -> anyhow::Result<BTreeMap<String, coll::Account>> {
-    let bar = indicatif::ProgressBar::hidden();
-    let answers = each(
-        patients.to_vec(),
-        options.concurrency,
-        &bar,
-        |patient_ref| {
-            let mut client = clients.collections.clone();
-            async move {
-                let accounts = client
-                    .list_accounts(coll::ListAccountsRequest {
-                        patient_ref: patient_ref.clone(),
-                        page_size: 10,
-                        ..Default::default()
-                    })
-                    .await
-                    .context("ListAccounts")?
-                    .into_inner()
-                    .accounts;
-                anyhow::Ok(accounts.into_iter().next().map(|a| (patient_ref, a)))
-            }
-        },
-    )
-    .await;
+    let wanted: std::collections::HashSet<&String> = patients.iter().collect();
+    let mut client = clients.collections.clone();
     let mut out = BTreeMap::new();
-    for a in answers {
-        if let Some((p, account)) = a? {
-            out.insert(p, account);
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_accounts(coll::ListAccountsRequest {
+                page_size: 500,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .context("ListAccounts")?
+            .into_inner();
+        for account in page.accounts {
+            if wanted.contains(&account.patient_ref) {
+                out.insert(account.patient_ref.clone(), account);
+            }
         }
+        if page.next_page_token.is_empty() {
+            return Ok(out);
+        }
+        page_token = page.next_page_token;
     }
-    Ok(out)
 }
 
 /// One statement cycle, dated today, over the run's accounts.
@@ -891,7 +876,7 @@ async fn patient_payments(
     accounts: &BTreeMap<String, String>,
 ) -> anyhow::Result<BTreeMap<String, u64>> {
     let patients: Vec<String> = accounts.keys().cloned().collect();
-    let current = accounts_of(clients, options, &patients).await?;
+    let current = accounts_of(clients, &patients).await?;
     let due: Vec<(String, coll::Account)> = current
         .into_iter()
         .filter(|(_, a)| decimal(&a.amount_due).is_ok_and(|d| d > Decimal::ZERO))

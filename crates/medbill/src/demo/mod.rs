@@ -23,6 +23,11 @@ use std::time::Duration;
 use anyhow::Context;
 use medbill_runtime::config::{ClientConfig, Secret};
 
+use medbill_proto::claims::v1::claims_service_client::ClaimsServiceClient;
+use medbill_proto::collections::v1::collections_service_client::CollectionsServiceClient;
+use medbill_proto::eligibility::v1::eligibility_service_client::EligibilityServiceClient;
+use medbill_proto::remittance::v1::remittance_service_client::RemittanceServiceClient;
+
 use crate::bench::claims::InProcess;
 use cycle::{Clients, Options};
 use hospital::Hospital;
@@ -36,6 +41,18 @@ pub struct DemoArgs {
     /// start the suite in this process.
     #[arg(long)]
     pub url: Option<String>,
+    /// In split mode (one process per service), the eligibility service's URL (default --url).
+    #[arg(long, requires = "url")]
+    pub eligibility_url: Option<String>,
+    /// In split mode, the claims service's URL (default --url).
+    #[arg(long, requires = "url")]
+    pub claims_url: Option<String>,
+    /// In split mode, the remittance service's URL (default --url).
+    #[arg(long, requires = "url")]
+    pub remittance_url: Option<String>,
+    /// In split mode, the collections service's URL (default --url).
+    #[arg(long, requires = "url")]
+    pub collections_url: Option<String>,
     /// Bearer token (omit in dev mode, where no tokens are configured).
     #[arg(long, env = "MEDBILL_DEMO_TOKEN")]
     pub token: Option<String>,
@@ -95,7 +112,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("wrote {} and {}", catalog.display(), config.display());
         return Ok(());
     }
-    let summary = day_at_the_hospital(&args, day).await?;
+    let outcome = run_day(&args, day, true).await?;
+    let summary = outcome.summary.context("a summary")?;
     println!("{summary}");
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&summary)?)
@@ -129,9 +147,28 @@ poll_secs = 1
     text.parse().unwrap_or_default()
 }
 
-/// Generates the hospital, runs its day against the suite (started here without `--url`) and
-/// reads the summary back.
-async fn day_at_the_hospital(args: &DemoArgs, day: chrono::NaiveDate) -> anyhow::Result<Summary> {
+/// What a run of the day gives.
+pub struct DayOutcome {
+    /// Where it ran ("in process, SQLite", "in process, PostgreSQL" or the URL).
+    pub target: String,
+    /// Stage timings and the ids made.
+    pub record: cycle::Record,
+    /// The run's claims by status at the end.
+    pub claim_statuses: std::collections::BTreeMap<String, u64>,
+    /// The summary, when asked for.
+    pub summary: Option<Summary>,
+}
+
+/// Generates the hospital, runs its day against the suite (started here without `--url`) and,
+/// when `summarise`, reads the summary back.
+///
+/// # Errors
+/// The suite cannot be started or reached, a stage fails.
+pub async fn run_day(
+    args: &DemoArgs,
+    day: chrono::NaiveDate,
+    summarise: bool,
+) -> anyhow::Result<DayOutcome> {
     let run = uuid::Uuid::now_v7().simple().to_string();
     // Six characters of the random part: keys and control numbers unique to this run.
     let run = run[run.len() - 6..].to_owned();
@@ -168,9 +205,23 @@ async fn day_at_the_hospital(args: &DemoArgs, day: chrono::NaiveDate) -> anyhow:
         request_timeout_ms: 120_000,
         ..ClientConfig::default()
     };
-    let channel = medbill_runtime::client::connect(&url, &config)
-        .with_context(|| format!("--url {url} cannot be used"))?;
-    let clients = Clients::new(&channel);
+    let connect = |flag: &str, service_url: &Option<String>| {
+        let service_url = service_url.as_ref().unwrap_or(&url);
+        medbill_runtime::client::connect(service_url, &config)
+            .with_context(|| format!("--{flag} {service_url} cannot be used"))
+    };
+    let clients = Clients {
+        eligibility: EligibilityServiceClient::new(connect(
+            "eligibility-url",
+            &args.eligibility_url,
+        )?),
+        claims: ClaimsServiceClient::new(connect("claims-url", &args.claims_url)?),
+        remittance: RemittanceServiceClient::new(connect("remittance-url", &args.remittance_url)?),
+        collections: CollectionsServiceClient::new(connect(
+            "collections-url",
+            &args.collections_url,
+        )?),
+    };
     let options = Options {
         concurrency: args.concurrency.max(1),
         wait: Duration::from_secs(args.wait_secs.max(1)),
@@ -178,9 +229,28 @@ async fn day_at_the_hospital(args: &DemoArgs, day: chrono::NaiveDate) -> anyhow:
         run,
     };
     let progress = Progress::new(!args.quiet);
+    let target = match &suite {
+        Some(s) => s.target.clone(),
+        None => url.clone(),
+    };
     let outcome = async {
         let record = cycle::run(&hospital, &clients, &options, &progress).await?;
-        summary::collect(&hospital, &record, &clients, &options).await
+        let mut claim_statuses = std::collections::BTreeMap::new();
+        for claim in cycle::claims_by_control_number(&clients, &record.control_numbers).await? {
+            *claim_statuses
+                .entry(summary::status_name(claim.status()))
+                .or_insert(0) += 1;
+        }
+        let summary = match summarise {
+            true => Some(summary::collect(&hospital, &record, &clients).await?),
+            false => None,
+        };
+        anyhow::Ok(DayOutcome {
+            target,
+            record,
+            claim_statuses,
+            summary,
+        })
     }
     .await;
     if let Some(suite) = suite {

@@ -12,7 +12,7 @@ use medbill_proto::common::v1 as common;
 use medbill_proto::remittance::v1 as remit;
 use rust_decimal::Decimal;
 
-use super::cycle::{self, Clients, Options, Record, StageTiming, decimal};
+use super::cycle::{self, Clients, Record, StageTiming, decimal};
 use super::hospital::Hospital;
 
 /// The summary of one run (also written as JSON with `--json`).
@@ -137,7 +137,6 @@ pub async fn collect(
     hospital: &Hospital,
     record: &Record,
     clients: &Clients,
-    options: &Options,
 ) -> anyhow::Result<Summary> {
     let claims = cycle::claims_by_control_number(clients, &record.control_numbers).await?;
     let mut figures = ClaimFigures {
@@ -191,7 +190,7 @@ pub async fn collect(
 
     let denials = denials(clients, record).await?;
     let patients: Vec<String> = record.accounts.keys().cloned().collect();
-    let accounts = cycle::accounts_of(clients, options, &patients).await?;
+    let accounts = cycle::accounts_of(clients, &patients).await?;
     let mut owed = Decimal::ZERO;
     let mut by_kind: BTreeMap<i32, Decimal> = BTreeMap::new();
     let mut collections = clients.collections.clone();
@@ -221,7 +220,7 @@ pub async fn collect(
     let kind = |k: coll::EntryKind| money(by_kind.get(&(k as i32)).copied().unwrap_or_default());
     let aging = collections
         .aging_report(coll::AgingReportRequest {
-            as_of_date: options.today.format("%Y-%m-%d").to_string(),
+            as_of_date: record.today.format("%Y-%m-%d").to_string(),
             page_size: 1,
             ..Default::default()
         })
@@ -339,7 +338,7 @@ async fn denials(clients: &Clients, record: &Record) -> anyhow::Result<DenialFig
     })
 }
 
-fn status_name(s: claims::ClaimStatus) -> String {
+pub fn status_name(s: claims::ClaimStatus) -> String {
     s.as_str_name()
         .trim_start_matches("CLAIM_STATUS_")
         .to_owned()

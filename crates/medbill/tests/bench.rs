@@ -70,7 +70,7 @@ async fn the_cycle_bench_times_every_stage_of_a_small_day() -> anyhow::Result<()
         seed: 3,
         day: "2026-09-15".to_owned(),
         concurrency: 8,
-        wait_secs: 120,
+        wait_secs: Some(120),
         json: None,
         database_url: Some(format!("sqlite://{}/", dir.path().display())),
         data_dir: Some(dir.path().to_owned()),

@@ -69,9 +69,10 @@ pub struct DemoArgs {
     /// Calls in flight at once in each stage.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
-    /// Longest wait, in seconds, for the payer's acknowledgements, payments and the ledgers.
-    #[arg(long, default_value_t = 180)]
-    pub wait_secs: u64,
+    /// Longest wait, in seconds, for the payer's acknowledgements, payments and the ledgers
+    /// (default: 180 plus one per 20 encounters).
+    #[arg(long)]
+    pub wait_secs: Option<u64>,
     /// Also write the summary as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -224,7 +225,11 @@ pub async fn run_day(
     };
     let options = Options {
         concurrency: args.concurrency.max(1),
-        wait: Duration::from_secs(args.wait_secs.max(1)),
+        wait: Duration::from_secs(
+            args.wait_secs
+                .unwrap_or(180 + args.encounters as u64 / 20)
+                .max(1),
+        ),
         today: chrono::Utc::now().date_naive(),
         run,
     };

@@ -238,6 +238,15 @@ fn every_mutating_request_carries_an_idempotency_key() {
             let msg = msgs
                 .get(&carrier)
                 .unwrap_or_else(|| panic!("{carrier} missing"));
+            // A batch carries a key per item: its `items` are requests of the single RPC.
+            let msg = match field(msg, "items") {
+                Some(items) if field(msg, "idempotency_key").is_none() => {
+                    assert_eq!(items.label(), Label::Repeated, "{carrier}.items");
+                    msgs.get(items.type_name())
+                        .unwrap_or_else(|| panic!("{} missing", items.type_name()))
+                }
+                _ => msg,
+            };
             let key = field(msg, "idempotency_key")
                 .unwrap_or_else(|| panic!("{service}/{} has no idempotency_key", rpc.name()));
             assert_eq!(key.r#type(), Type::String);
@@ -245,11 +254,11 @@ fn every_mutating_request_carries_an_idempotency_key() {
             mutating += 1;
         }
     }
-    // 5 eligibility (with RefreshPriorAuthorization) + 10 claims (with CreateProvider,
-    // UpdateProvider, FollowUpClaim) + 6 remittance (with MatchClaimPayment, PostUnbalancedEra,
+    // 5 eligibility (with RefreshPriorAuthorization) + 11 claims (with CreateProvider,
+    // UpdateProvider, FollowUpClaim, the ApplyAdjudications batch) + 6 remittance (with MatchClaimPayment, PostUnbalancedEra,
     // UpdateDenial) + 13 collections (with BillSelfPay, CancelPaymentPlan, RecallPlacement,
     // SetAccountHolds) mutating RPCs.
-    assert_eq!(mutating, 34);
+    assert_eq!(mutating, 35);
 }
 
 #[test]

@@ -92,6 +92,11 @@ impl IdempotentCall {
         self.scope
     }
 
+    /// Returns the fingerprint of the request.
+    pub fn fingerprint(&self) -> &Fingerprint {
+        &self.fingerprint
+    }
+
     /// Returns the first call's response when this call repeats it, `None` when the key is new
     /// (or its first call has not committed), ALREADY_EXISTS when the key was used for a
     /// different request. Reads only; reserves nothing.

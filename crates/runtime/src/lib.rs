@@ -13,6 +13,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod batch;
 pub mod client;
 pub mod config;
 pub mod credentials;

@@ -135,6 +135,10 @@ pub const RPC_SCOPES: &[(&str, &str)] = &[
         "medbill.claims.v1.ClaimsService/ApplyAdjudication",
         CLAIMS_WRITE,
     ),
+    (
+        "medbill.claims.v1.ClaimsService/ApplyAdjudications",
+        CLAIMS_WRITE,
+    ),
     ("medbill.claims.v1.ClaimsService/WatchClaims", CLAIMS_READ),
     (
         "medbill.claims.v1.ClaimsService/CreateProvider",

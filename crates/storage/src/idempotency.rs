@@ -286,6 +286,49 @@ pub async fn lookup(
     Ok(settle(row, fingerprint))
 }
 
+/// Keys read per statement by [`lookup_many`].
+const LOOKUP_CHUNK: usize = 500;
+
+/// Reads the records of many keys of one scope at once: what [`lookup`] answers for each
+/// `(key, fingerprint)`, in the same order, in one statement per [`LOOKUP_CHUNK`] keys (a batch
+/// call settles its replays before any outside work).
+pub async fn lookup_many(
+    db: &Database,
+    tenant_id: &str,
+    scope: &str,
+    calls: &[(&str, &Fingerprint)],
+) -> Result<Vec<Lookup>, StorageError> {
+    let mut found: std::collections::HashMap<String, KeyRow> = std::collections::HashMap::new();
+    for chunk in calls.chunks(LOOKUP_CHUNK) {
+        let placeholders = (0..chunk.len())
+            .map(|i| format!("${}", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // Only numbered placeholders are formatted into the text; the keys are bound.
+        let sql = format!(
+            "SELECT idem_key, request_sha256, response FROM platform_idempotency \
+             WHERE tenant_id = $1 AND scope = $2 AND idem_key IN ({placeholders})"
+        );
+        let rows: Vec<(String, String, Option<Vec<u8>>)> = with_db!(db, |pool| {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(tenant_id)
+                .bind(scope);
+            for (key, _) in chunk {
+                q = q.bind(*key);
+            }
+            q.fetch_all(pool).await?
+        });
+        found.extend(
+            rows.into_iter()
+                .map(|(key, sha, response)| (key, (sha, response))),
+        );
+    }
+    Ok(calls
+        .iter()
+        .map(|(key, fingerprint)| settle(found.get(*key).cloned(), fingerprint))
+        .collect())
+}
+
 /// The outcome of [`record`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Recorded {

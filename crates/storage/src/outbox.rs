@@ -165,6 +165,10 @@ pub enum DeliveryError {
     Permanent(String),
 }
 
+/// Single deliveries in flight at once in [`Deliver::deliver_batch`]'s default: a receiver
+/// without a batch call sees no more concurrent calls than a pass of the former default size.
+pub const DELIVERIES_AT_ONCE: usize = 16;
+
 /// Delivers outbox messages to their receivers (implemented by each service).
 ///
 /// The receiver resolves the tenant from the caller's credentials, so an implementation calls
@@ -178,6 +182,21 @@ pub trait Deliver: Send + Sync + 'static {
         &self,
         message: &OutboxMessage,
     ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+
+    /// Delivers the messages of one relay pass and returns one outcome per message, in order;
+    /// each outcome is recorded alone (a failed message is retried or dead-lettered by itself).
+    ///
+    /// The default delivers each message with [`Deliver::deliver`], [`DELIVERIES_AT_ONCE`] at a
+    /// time. A receiver with a batch RPC overrides it to send many messages per call.
+    fn deliver_batch(
+        &self,
+        messages: &[OutboxMessage],
+    ) -> impl Future<Output = Vec<Result<(), DeliveryError>>> + Send {
+        use futures::StreamExt as _;
+        futures::stream::iter(messages.iter().map(|message| self.deliver(message)))
+            .buffered(DELIVERIES_AT_ONCE)
+            .collect::<Vec<_>>()
+    }
 }
 
 impl<D: Deliver> Deliver for Arc<D> {
@@ -187,6 +206,13 @@ impl<D: Deliver> Deliver for Arc<D> {
     ) -> impl Future<Output = Result<(), DeliveryError>> + Send {
         D::deliver(self, message)
     }
+
+    fn deliver_batch(
+        &self,
+        messages: &[OutboxMessage],
+    ) -> impl Future<Output = Vec<Result<(), DeliveryError>>> + Send {
+        D::deliver_batch(self, messages)
+    }
 }
 
 /// Relay settings (deserialisable from the service configuration).
@@ -195,7 +221,7 @@ impl<D: Deliver> Deliver for Arc<D> {
 pub struct RelayConfig {
     /// How often the relay looks for due messages when not notified, in milliseconds.
     pub poll_interval_ms: u64,
-    /// Maximum messages claimed per pass; they are delivered concurrently.
+    /// Maximum messages claimed per pass; they are delivered together ([`Deliver::deliver_batch`]).
     pub batch_size: u32,
     /// Attempts after which a retryable failure becomes DEAD.
     pub max_attempts: u32,
@@ -228,7 +254,9 @@ impl Default for RelayConfig {
     fn default() -> Self {
         Self {
             poll_interval_ms: 1_000,
-            batch_size: 16,
+            // One full ApplyAdjudications call; receivers without a batch call get the pass
+            // DELIVERIES_AT_ONCE at a time.
+            batch_size: 1_000,
             max_attempts: 20,
             backoff_initial_ms: 500,
             backoff_max_ms: 300_000,
@@ -437,52 +465,56 @@ impl<D: Deliver> Relay<D> {
             }
         };
 
-        // The batch is delivered concurrently, so a pass lasts at most one delivery timeout
-        // (plus bookkeeping) and stays well inside the lease.
-        let outcomes = futures::future::join_all(
-            messages
-                .iter()
-                .map(|message| self.deliver_one(message, &token, timeout)),
-        )
-        .await;
+        if messages.is_empty() {
+            return Ok(RelayPass::default());
+        }
+        // The pass is delivered at once (concurrently, or in batch calls), so it lasts at most
+        // one delivery timeout (plus bookkeeping) and stays well inside the lease.
+        let outcomes =
+            match tokio::time::timeout(timeout, self.deliver.deliver_batch(&messages)).await {
+                Ok(outcomes) if outcomes.len() == messages.len() => outcomes,
+                Ok(outcomes) => {
+                    let reason = format!(
+                        "the delivery answered {} outcomes for {} messages",
+                        outcomes.len(),
+                        messages.len()
+                    );
+                    vec![Err(DeliveryError::Retryable(reason)); messages.len()]
+                }
+                Err(_) => {
+                    let reason = format!("delivery timed out after {} ms", timeout.as_millis());
+                    vec![Err(DeliveryError::Retryable(reason)); messages.len()]
+                }
+            };
         let mut pass = RelayPass {
             claimed: messages.len(),
             ..RelayPass::default()
         };
-        for outcome in outcomes {
-            match outcome? {
-                Outcome::Delivered => pass.delivered += 1,
-                Outcome::Retried => pass.retried += 1,
-                Outcome::Dead => pass.dead += 1,
+        let mut delivered = Vec::new();
+        for (message, outcome) in messages.iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => delivered.push(message.id.as_str()),
+                Err(error) => match self.record_failure(message, &token, error).await? {
+                    Outcome::Retried => pass.retried += 1,
+                    Outcome::Dead => pass.dead += 1,
+                },
             }
         }
+        self.finish_delivered(&delivered, &token).await?;
+        pass.delivered = delivered.len();
+        debug!(delivered = pass.delivered, "outbox messages delivered");
         Ok(pass)
     }
 
-    /// Delivers one claimed message and records the outcome.
-    async fn deliver_one(
+    /// Records a failed delivery: another attempt after the backoff, or DEAD.
+    async fn record_failure(
         &self,
         message: &OutboxMessage,
         token: &str,
-        timeout: Duration,
+        error: DeliveryError,
     ) -> Result<Outcome, StorageError> {
-        let outcome = tokio::time::timeout(timeout, self.deliver.deliver(message))
-            .await
-            .unwrap_or_else(|_| {
-                Err(DeliveryError::Retryable(format!(
-                    "delivery timed out after {} ms",
-                    timeout.as_millis()
-                )))
-            });
-        match outcome {
-            Ok(()) => {
-                self.finish(message, token, STATUS_DELIVERED, None, time::now_micros())
-                    .await?;
-                debug!(message_id = %message.id, destination = %message.destination,
-                    "outbox message delivered");
-                Ok(Outcome::Delivered)
-            }
-            Err(DeliveryError::Retryable(reason))
+        match error {
+            DeliveryError::Retryable(reason)
                 if message.attempts < i64::from(self.config.max_attempts) =>
             {
                 let next = time::now_micros()
@@ -494,7 +526,7 @@ impl<D: Deliver> Relay<D> {
                     "outbox delivery failed, will retry");
                 Ok(Outcome::Retried)
             }
-            Err(DeliveryError::Retryable(reason) | DeliveryError::Permanent(reason)) => {
+            DeliveryError::Retryable(reason) | DeliveryError::Permanent(reason) => {
                 self.finish(
                     message,
                     token,
@@ -509,6 +541,35 @@ impl<D: Deliver> Relay<D> {
                 Ok(Outcome::Dead)
             }
         }
+    }
+
+    /// Marks the messages `ids` DELIVERED, in one statement per [`ENQUEUE_ROWS`] ids, guarded by
+    /// the lease token as [`Relay::finish`] is.
+    async fn finish_delivered(&self, ids: &[&str], token: &str) -> Result<(), StorageError> {
+        let now = time::now_micros();
+        for chunk in ids.chunks(ENQUEUE_ROWS) {
+            let placeholders = (0..chunk.len())
+                .map(|i| format!("${}", i + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            // Only numbered placeholders are formatted into the text; the ids are bound.
+            let sql = format!(
+                "UPDATE platform_outbox \
+                 SET status = 'DELIVERED', next_attempt_at = $1, delivered_at = $1, \
+                     lease_token = NULL, lease_owner = NULL, lease_process = NULL \
+                 WHERE lease_token = $2 AND id IN ({placeholders})"
+            );
+            crate::with_db!(&self.db, |pool| {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(now)
+                    .bind(token);
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                q.execute(pool).await?;
+            });
+        }
+        Ok(())
     }
 
     /// Records a delivery outcome, guarded by the lease token: if our lease expired and another
@@ -597,7 +658,6 @@ impl<D: Deliver> Relay<D> {
 }
 
 enum Outcome {
-    Delivered,
     Retried,
     Dead,
 }

@@ -998,6 +998,59 @@ medbill_storage::conformance_tests! {
         assert_eq!(outbox::counts(&db).await?.delivered, 60);
         Ok(())
     }
+
+    async fn relay_delivers_a_pass_in_one_batch_and_retries_only_the_failed(db: Database) -> anyhow::Result<()> {
+        let mut tx = db.begin().await?;
+        let mut ids = HashMap::new();
+        for key in ["m-1", "m-2", "flaky", "m-3", "broken", "m-4"] {
+            let Enqueued::New(id) = outbox::enqueue(&mut tx, "t1", "d", key, b"p").await? else {
+                bail!("new")
+            };
+            ids.insert(key, id);
+        }
+        tx.commit().await?;
+        let receiver = Arc::new(Batching::default());
+        let relay = Relay::new(
+            db.clone(),
+            receiver.clone(),
+            RelayConfig {
+                batch_size: 50,
+                backoff_initial_ms: 0,
+                backoff_max_ms: 0,
+                ..RelayConfig::default()
+            },
+        );
+        let p = relay.run_once().await?;
+        assert_eq!((p.claimed, p.delivered, p.retried, p.dead), (6, 4, 1, 1));
+        assert_eq!(receiver.calls(), vec![6], "the whole pass in one batch call");
+        let flaky = outbox::state(&db, &ids["flaky"]).await?.context("flaky")?;
+        assert_eq!((flaky.status.as_str(), flaky.attempts), ("PENDING", 1));
+        assert_eq!(flaky.last_error.as_deref(), Some("busy once"));
+        let broken = outbox::state(&db, &ids["broken"]).await?.context("broken")?;
+        assert_eq!(broken.status, "DEAD");
+        let delivered = outbox::state(&db, &ids["m-3"]).await?.context("m-3")?;
+        assert_eq!(delivered.status, "DELIVERED");
+        assert!(delivered.delivered_at.is_some());
+
+        // Only the failed message comes back, and it is delivered on its own next pass.
+        let p = relay.run_once().await?;
+        assert_eq!((p.claimed, p.delivered), (1, 1));
+        assert_eq!(receiver.calls(), vec![6, 1]);
+        assert_eq!(relay.run_once().await?.claimed, 0);
+        let seen = receiver.seen();
+        for key in ["m-1", "m-2", "m-3", "m-4", "flaky"] {
+            assert_eq!(seen.get(key), Some(&1), "{key} applied once: {seen:?}");
+        }
+        assert_eq!(
+            outbox::counts(&db).await?,
+            outbox::OutboxCounts {
+                pending: 0,
+                delivered: 5,
+                dead: 1
+            }
+        );
+        Ok(())
+    }
 }
 
 async fn states_of(db: &Database, ids: &[String]) -> anyhow::Result<Vec<outbox::OutboxState>> {
@@ -1151,6 +1204,45 @@ impl Deliver for Scripted {
     }
 }
 
+/// A receiver with a batch call: records each call's size and applies every message once by
+/// key; "flaky" fails retryably the first time, "broken" always fails permanently.
+#[derive(Default)]
+struct Batching {
+    calls: Mutex<Vec<usize>>,
+    applied: Mutex<HashMap<String, usize>>,
+}
+
+impl Batching {
+    fn calls(&self) -> Vec<usize> {
+        self.calls.lock().unwrap().clone()
+    }
+    fn seen(&self) -> HashMap<String, usize> {
+        self.applied.lock().unwrap().clone()
+    }
+}
+
+impl Deliver for Batching {
+    async fn deliver(&self, _: &OutboxMessage) -> Result<(), DeliveryError> {
+        Err(DeliveryError::Permanent("only batches are taken".into()))
+    }
+
+    async fn deliver_batch(&self, messages: &[OutboxMessage]) -> Vec<Result<(), DeliveryError>> {
+        self.calls.lock().unwrap().push(messages.len());
+        let mut applied = self.applied.lock().unwrap();
+        messages
+            .iter()
+            .map(|m| match m.message_key.as_str() {
+                "broken" => Err(DeliveryError::Permanent("bad request".into())),
+                "flaky" if m.attempts == 1 => Err(DeliveryError::Retryable("busy once".into())),
+                key => {
+                    *applied.entry(key.to_owned()).or_default() += 1;
+                    Ok(())
+                }
+            })
+            .collect()
+    }
+}
+
 /// Counts deliveries per message id.
 #[derive(Default)]
 struct Counting {
@@ -1187,6 +1279,42 @@ mod lookups {
     use super::*;
 
     medbill_storage::conformance_tests! {
+        async fn lookup_many_answers_each_key_in_order(db: Database) -> anyhow::Result<()> {
+            let done = Fingerprint::of(b"a");
+            let other = Fingerprint::of(b"b");
+            let Begin::New(op) = idempotency::begin(&db, "t1", "s", "k1", &done).await? else {
+                bail!("new");
+            };
+            op.commit(b"first answer").await?;
+            let Begin::New(op) = idempotency::begin(&db, "t1", "s", "k2", &done).await? else {
+                bail!("new");
+            };
+            op.commit(b"second answer").await?;
+            let found = idempotency::lookup_many(
+                &db,
+                "t1",
+                "s",
+                &[("k2", &done), ("absent", &done), ("k1", &other), ("k1", &done)],
+            )
+            .await?;
+            ensure!(
+                found
+                    == vec![
+                        Lookup::Replay(b"second answer".to_vec()),
+                        Lookup::Absent,
+                        Lookup::Conflict,
+                        Lookup::Replay(b"first answer".to_vec()),
+                    ],
+                "{found:?}"
+            );
+            // Another tenant's or scope's keys are not this one's.
+            let elsewhere = idempotency::lookup_many(&db, "t2", "s", &[("k1", &done)]).await?;
+            ensure!(elsewhere == vec![Lookup::Absent]);
+            let elsewhere = idempotency::lookup_many(&db, "t1", "s2", &[("k1", &done)]).await?;
+            ensure!(elsewhere == vec![Lookup::Absent]);
+            Ok(())
+        }
+
         async fn lookup_sees_only_completed_keys(db: Database) -> anyhow::Result<()> {
             let request = Fingerprint::of(b"check eligibility p-1");
             let other = Fingerprint::of(b"check eligibility p-2");

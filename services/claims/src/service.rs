@@ -417,6 +417,13 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
         crate::adjudication::rpc::apply_adjudication(self, request).await
     }
 
+    async fn apply_adjudications(
+        &self,
+        request: Request<pb::ApplyAdjudicationsRequest>,
+    ) -> Result<Response<pb::ApplyAdjudicationsResponse>, Status> {
+        crate::adjudication::rpc::apply_adjudications(self, request).await
+    }
+
     async fn create_provider(
         &self,
         request: Request<pb::CreateProviderRequest>,

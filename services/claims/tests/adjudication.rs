@@ -339,4 +339,101 @@ medbill_storage::conformance_tests! {
         assert_eq!(r.claim.unwrap().status, pb::ClaimStatus::Paid as i32);
         Ok(())
     }
+
+    async fn a_batch_applies_each_item_once_and_a_bad_item_alone(env: TestEnv) -> anyhow::Result<()> {
+        use pb::apply_adjudication_result::Outcome;
+        let suite = Suite::start(&env).await?;
+        let mut a = suite.client(Caller::TenantA);
+        let cov = suite.coverage(Caller::TenantA, "pat-1", "60054").await?;
+        let mut claims = Vec::new();
+        for pcn in ["PCN-1", "PCN-2", "PCN-3", "PCN-4"] {
+            let c = suite.claim(&mut a, pcn, &cov, "2026-03-02").await?;
+            suite.accept(&c.id).await?;
+            claims.push(c.id);
+        }
+        let single = a.apply_adjudication(by_id("single", &claims[0], paid())).await?.into_inner();
+        let mut bad = paid();
+        bad.lines[1].paid = "8O.00".to_owned();
+        let items = vec![
+            by_id("single", &claims[0], paid()),
+            by_pcn("b-2", "PCN-2", partial()),
+            by_id("b-3", &ClaimId::new().to_string(), paid()),
+            by_id("b-4", &claims[2], bad),
+            by_id("b-5", &claims[3], paid()),
+            // Nothing in force to reverse: fails inside the transaction, alone.
+            by_id("b-6", &claims[2], reversal_of_paid()),
+            // The same claim again: reverses what b-5 just applied.
+            by_id("b-7", &claims[3], reversal_of_paid()),
+        ];
+        let request = pb::ApplyAdjudicationsRequest { items };
+        let results = a.apply_adjudications(request.clone()).await?.into_inner().results;
+        assert_eq!(results.len(), 7);
+        let applied = |i: usize| match &results[i].outcome {
+            Some(Outcome::Applied(r)) => r.clone(),
+            other => panic!("item {i} not applied: {other:?}"),
+        };
+        let failed = |i: usize, code: Code, words: &[&str]| match &results[i].outcome {
+            Some(Outcome::Error(e)) => {
+                assert_eq!(Code::from(e.code), code, "item {i}: {e:?}");
+                for w in words {
+                    assert!(e.message.contains(w), "item {i}: {e:?} lacks {w}");
+                }
+            }
+            other => panic!("item {i} did not fail: {other:?}"),
+        };
+        assert_eq!(applied(0), single, "the single call's key replays its answer");
+        assert_eq!(applied(1).claim.unwrap().status, pb::ClaimStatus::PartiallyPaid as i32);
+        failed(2, Code::NotFound, &["claim"]);
+        failed(3, Code::InvalidArgument, &["adjudication.lines[1].paid"]);
+        assert_eq!(applied(4).claim.unwrap().status, pb::ClaimStatus::Paid as i32);
+        failed(5, Code::FailedPrecondition, &["no adjudication in force"]);
+        let reversed = applied(6).claim.unwrap();
+        assert_eq!(reversed.status, pb::ClaimStatus::Accepted as i32);
+        assert_eq!(reversed.adjudication, None);
+
+        // Stored once each; the failed items left nothing behind.
+        assert_eq!(stored(&suite, &claims[0]).await?, 1);
+        assert_eq!(stored(&suite, &claims[1]).await?, 1);
+        assert_eq!(stored(&suite, &claims[2]).await?, 0);
+        assert_eq!(history_len(&suite, &claims[2]).await?, 4);
+        assert_eq!(stored(&suite, &claims[3]).await?, 2);
+        // Every transition is in the history WatchClaims streams.
+        let t = TenantId::parse(TENANT_A)?;
+        let events = suite.store.status_history(&t, ClaimId::parse(&claims[3])?).await?;
+        let tail: Vec<_> = events.iter().rev().take(2).map(|e| e.to).collect();
+        assert_eq!(tail, vec![ClaimStatus::Accepted, ClaimStatus::Paid]);
+        assert_eq!(suite.get(&mut a, &claims[3]).await?, reversed);
+
+        // Items share the single call's keys: either call replays the other.
+        let again = a.apply_adjudication(by_pcn("b-2", "PCN-2", partial())).await?.into_inner();
+        assert_eq!(again, applied(1));
+        let err = a.apply_adjudication(by_pcn("b-2", "PCN-2", paid())).await.unwrap_err();
+        assert_eq!(err.code(), Code::AlreadyExists, "{err:?}");
+        // Redelivering the batch applies nothing new, and fails the failed items again.
+        let redelivered = a.apply_adjudications(request).await?.into_inner().results;
+        for i in [0, 1, 4, 6] {
+            assert_eq!(redelivered[i], results[i], "item {i}");
+        }
+        assert!(matches!(redelivered[5].outcome, Some(Outcome::Error(_))));
+        assert_eq!(stored(&suite, &claims[3]).await?, 2);
+        assert_eq!(history_len(&suite, &claims[1]).await?, 5);
+
+        // A key reused for another request inside a batch is refused for that item only.
+        let mixed = pb::ApplyAdjudicationsRequest {
+            items: vec![by_pcn("b-2", "PCN-2", paid()), by_id("b-6", &claims[2], paid())],
+        };
+        let r = a.apply_adjudications(mixed).await?.into_inner().results;
+        assert!(matches!(&r[0].outcome, Some(Outcome::Error(e)) if Code::from(e.code) == Code::AlreadyExists), "{r:?}");
+        assert!(matches!(&r[1].outcome, Some(Outcome::Applied(_))), "a failed item's key is free: {r:?}");
+
+        // The cap and an empty batch name the field.
+        let err = a.apply_adjudications(pb::ApplyAdjudicationsRequest::default()).await.unwrap_err();
+        assert_status(&err, Code::InvalidArgument, &["items"]);
+        let too_many = pb::ApplyAdjudicationsRequest {
+            items: (0..1_001).map(|i| by_id(&format!("x-{i}"), &claims[0], paid())).collect(),
+        };
+        let err = a.apply_adjudications(too_many).await.unwrap_err();
+        assert_status(&err, Code::InvalidArgument, &["items", "1000"]);
+        Ok(())
+    }
 }

@@ -171,6 +171,79 @@ impl ClaimsDelivery {
     }
 }
 
+/// Adjudications sent per ApplyAdjudications call (the RPC's cap).
+pub const ADJUDICATIONS_PER_CALL: usize = 1_000;
+
+impl ClaimsDelivery {
+    /// Sends one tenant's adjudications in one ApplyAdjudications call and returns each one's
+    /// outcome, in order. A claims service without the batch RPC (an older version during an
+    /// upgrade) gets them one by one.
+    async fn deliver_adjudications(
+        &self,
+        tenant: &str,
+        messages: &[&OutboxMessage],
+    ) -> Vec<Result<(), DeliveryError>> {
+        let mut items = Vec::with_capacity(messages.len());
+        let mut outcomes: Vec<Option<Result<(), DeliveryError>>> = Vec::new();
+        for message in messages {
+            match decode::<claims_pb::ApplyAdjudicationRequest>(message) {
+                Ok(item) => {
+                    items.push(item);
+                    outcomes.push(None);
+                }
+                Err(e) => outcomes.push(Some(Err(e))),
+            }
+        }
+        let answer = match request(
+            &self.tokens,
+            tenant,
+            claims_pb::ApplyAdjudicationsRequest { items },
+        )
+        .await
+        {
+            Ok(call) => self.client.clone().apply_adjudications(call).await,
+            Err(e) => return vec![Err(e); messages.len()],
+        };
+        let mut results = match answer {
+            Ok(response) => response.into_inner().results.into_iter(),
+            Err(status) if status.code() == Code::Unimplemented => {
+                return futures::future::join_all(messages.iter().map(|m| self.deliver(m))).await;
+            }
+            Err(status) => {
+                let error = adjudication_error(status);
+                return vec![Err(error); messages.len()];
+            }
+        };
+        outcomes
+            .into_iter()
+            .map(|decoded| match decoded {
+                Some(failed) => failed,
+                None => match results.next().and_then(|r| r.outcome) {
+                    Some(claims_pb::apply_adjudication_result::Outcome::Applied(_)) => Ok(()),
+                    Some(claims_pb::apply_adjudication_result::Outcome::Error(e)) => Err(
+                        adjudication_error(tonic::Status::new(Code::from(e.code), e.message)),
+                    ),
+                    None => Err(DeliveryError::Retryable(
+                        "ApplyAdjudications answered no result for the message".to_owned(),
+                    )),
+                },
+            })
+            .collect()
+    }
+}
+
+/// Sorts claims' answer to an adjudication: as [`classify`], but FAILED_PRECONDITION is retried,
+/// since the claim may wait for an earlier message of its own (a reversal delivered after the
+/// correction that follows it).
+fn adjudication_error(status: tonic::Status) -> DeliveryError {
+    match status.code() {
+        Code::FailedPrecondition => {
+            DeliveryError::Retryable(format!("{:?}: {}", status.code(), status.message()))
+        }
+        _ => classify(status),
+    }
+}
+
 impl Deliver for ClaimsDelivery {
     async fn deliver(&self, message: &OutboxMessage) -> Result<(), DeliveryError> {
         match Destination::parse(&message.destination) {
@@ -182,22 +255,53 @@ impl Deliver for ClaimsDelivery {
                     .apply_adjudication(request)
                     .await
                     .map(drop)
-                    .map_err(|status| match status.code() {
-                        // The claim may wait for an earlier message of its own (a reversal
-                        // delivered after the correction that follows it): try again later.
-                        Code::FailedPrecondition => DeliveryError::Retryable(format!(
-                            "{:?}: {}",
-                            status.code(),
-                            status.message()
-                        )),
-                        _ => classify(status),
-                    })
+                    .map_err(adjudication_error)
             }
             _ => Err(DeliveryError::Permanent(format!(
                 "claims delivery does not take outbox destination {}",
                 message.destination
             ))),
         }
+    }
+
+    /// Adjudications go in ApplyAdjudications calls of up to [`ADJUDICATIONS_PER_CALL`], one
+    /// tenant per call (the tenant is the caller's), the calls at once; anything else alone.
+    async fn deliver_batch(&self, messages: &[OutboxMessage]) -> Vec<Result<(), DeliveryError>> {
+        let mut calls: Vec<(&str, Vec<usize>)> = Vec::new();
+        let mut alone = Vec::new();
+        for (i, message) in messages.iter().enumerate() {
+            if Destination::parse(&message.destination)
+                != Some(Destination::ClaimsApplyAdjudication)
+            {
+                alone.push(i);
+                continue;
+            }
+            match calls.iter_mut().find(|(tenant, indices)| {
+                *tenant == message.tenant_id && indices.len() < ADJUDICATIONS_PER_CALL
+            }) {
+                Some((_, indices)) => indices.push(i),
+                None => calls.push((message.tenant_id.as_str(), vec![i])),
+            }
+        }
+        let batched = futures::future::join_all(calls.iter().map(|(tenant, indices)| {
+            let part: Vec<&OutboxMessage> = indices.iter().map(|&i| &messages[i]).collect();
+            async move { self.deliver_adjudications(tenant, &part).await }
+        }));
+        let single = futures::future::join_all(alone.iter().map(|&i| self.deliver(&messages[i])));
+        let (batched, single) = futures::future::join(batched, single).await;
+        let mut outcomes: Vec<Option<Result<(), DeliveryError>>> = vec![None; messages.len()];
+        for ((_, indices), results) in calls.iter().zip(batched) {
+            for (&i, result) in indices.iter().zip(results) {
+                outcomes[i] = Some(result);
+            }
+        }
+        for (&i, result) in alone.iter().zip(single) {
+            outcomes[i] = Some(result);
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(DeliveryError::Retryable("not delivered".into()))))
+            .collect()
     }
 }
 
@@ -210,12 +314,43 @@ pub struct Deliveries {
     pub collections: CollectionsDelivery,
 }
 
+impl Deliveries {
+    fn to_claims(message: &OutboxMessage) -> bool {
+        Destination::parse(&message.destination).map(Destination::receiver)
+            == Some(medbill_runtime::ServiceKind::Claims)
+    }
+}
+
 impl Deliver for Deliveries {
     async fn deliver(&self, message: &OutboxMessage) -> Result<(), DeliveryError> {
-        match Destination::parse(&message.destination).map(Destination::receiver) {
-            Some(medbill_runtime::ServiceKind::Claims) => self.claims.deliver(message).await,
-            _ => self.collections.deliver(message).await,
+        if Self::to_claims(message) {
+            self.claims.deliver(message).await
+        } else {
+            self.collections.deliver(message).await
         }
+    }
+
+    /// Each receiver's share of the pass goes through its own batch path, both at once.
+    async fn deliver_batch(&self, messages: &[OutboxMessage]) -> Vec<Result<(), DeliveryError>> {
+        let (claims, collections): (Vec<OutboxMessage>, Vec<OutboxMessage>) =
+            messages.iter().cloned().partition(Self::to_claims);
+        let (claims, collections) = futures::future::join(
+            self.claims.deliver_batch(&claims),
+            self.collections.deliver_batch(&collections),
+        )
+        .await;
+        let (mut claims, mut collections) = (claims.into_iter(), collections.into_iter());
+        messages
+            .iter()
+            .map(|m| {
+                let next = if Self::to_claims(m) {
+                    claims.next()
+                } else {
+                    collections.next()
+                };
+                next.unwrap_or_else(|| Err(DeliveryError::Retryable("not delivered".into())))
+            })
+            .collect()
     }
 }
 

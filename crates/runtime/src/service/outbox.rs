@@ -112,6 +112,11 @@ trait ErasedDeliver: Send + Sync + 'static {
         &'a self,
         message: &'a OutboxMessage,
     ) -> BoxFuture<'a, Result<(), DeliveryError>>;
+
+    fn deliver_batch_boxed<'a>(
+        &'a self,
+        messages: &'a [OutboxMessage],
+    ) -> BoxFuture<'a, Vec<Result<(), DeliveryError>>>;
 }
 
 impl<D: Deliver> ErasedDeliver for D {
@@ -120,6 +125,13 @@ impl<D: Deliver> ErasedDeliver for D {
         message: &'a OutboxMessage,
     ) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(Deliver::deliver(self, message))
+    }
+
+    fn deliver_batch_boxed<'a>(
+        &'a self,
+        messages: &'a [OutboxMessage],
+    ) -> BoxFuture<'a, Vec<Result<(), DeliveryError>>> {
+        Box::pin(Deliver::deliver_batch(self, messages))
     }
 }
 
@@ -185,15 +197,50 @@ struct Checked {
     inner: Arc<dyn ErasedDeliver>,
 }
 
+impl Checked {
+    fn declares(&self, message: &OutboxMessage) -> bool {
+        Destination::parse(&message.destination).is_some_and(|d| self.destinations.contains(&d))
+    }
+
+    fn undeclared(message: &OutboxMessage) -> DeliveryError {
+        DeliveryError::Permanent(format!(
+            "outbox destination {} is not delivered by this service",
+            message.destination
+        ))
+    }
+}
+
 impl Deliver for Checked {
     async fn deliver(&self, message: &OutboxMessage) -> Result<(), DeliveryError> {
-        match Destination::parse(&message.destination) {
-            Some(d) if self.destinations.contains(&d) => self.inner.deliver_boxed(message).await,
-            _ => Err(DeliveryError::Permanent(format!(
-                "outbox destination {} is not delivered by this service",
-                message.destination
-            ))),
+        if self.declares(message) {
+            self.inner.deliver_boxed(message).await
+        } else {
+            Err(Self::undeclared(message))
         }
+    }
+
+    async fn deliver_batch(&self, messages: &[OutboxMessage]) -> Vec<Result<(), DeliveryError>> {
+        let (declared, undeclared): (Vec<_>, Vec<_>) =
+            messages.iter().partition(|m| self.declares(m));
+        if undeclared.is_empty() {
+            return self.inner.deliver_batch_boxed(messages).await;
+        }
+        let declared: Vec<OutboxMessage> = declared.into_iter().cloned().collect();
+        let mut outcomes = self.inner.deliver_batch_boxed(&declared).await.into_iter();
+        messages
+            .iter()
+            .map(|m| {
+                if self.declares(m) {
+                    outcomes.next().unwrap_or_else(|| {
+                        Err(DeliveryError::Retryable(
+                            "no outcome for the message".into(),
+                        ))
+                    })
+                } else {
+                    Err(Self::undeclared(m))
+                }
+            })
+            .collect()
     }
 }
 

@@ -1,11 +1,15 @@
 //! ApplyAdjudication: an ERA claim payment applied to its claim (see [`crate::adjudication`] for
 //! the rules), once per idempotency key.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use medbill_domain::{ClaimId, Money, PatientControlNumber, TenantId, format_iso_date};
 use medbill_proto::claims::v1 as pb;
 use medbill_proto::common::v1 as common;
 use medbill_proto::eligibility::v1 as elig;
 use medbill_runtime::ServiceError;
+use medbill_runtime::batch::{BatchCall, BatchWork, item_error};
 use medbill_runtime::fields::{money, optional_date, required_id, tenant_id, timestamp};
 use medbill_runtime::idempotent::{Begun, IdempotentCall};
 use medbill_storage::Tx;
@@ -49,9 +53,7 @@ pub(crate) async fn apply_adjudication(
     let claim = find_claim(svc, &tenant, req.claim_ref.as_ref()).await?;
     // Coordination of benefits reads the patient's coverages now, outside any transaction, when
     // the adjudication could call for a secondary claim (see `crate::cob`).
-    let coverages = if adjudication.status_code != ClaimPaymentStatus::Reversal
-        && cob::decide_without_coverages(&claim, &adjudication, adjudication.outcome()).is_none()
-    {
+    let coverages = if needs_coverages(&claim, &adjudication) {
         Some(
             svc.coverage
                 .patient_coverages(&request, &tenant, &claim.patient_ref)
@@ -65,7 +67,7 @@ pub(crate) async fn apply_adjudication(
         Begun::Replay(first) => return Ok(Response::new(first)),
         Begun::New(op) => op,
     };
-    let claim = apply(
+    let (claim, response) = apply_and_answer(
         svc,
         op.tx(),
         &tenant,
@@ -74,6 +76,30 @@ pub(crate) async fn apply_adjudication(
         coverages.as_deref(),
     )
     .await?;
+    op.commit(&response).await?;
+    svc.watch.notify();
+    tracing::info!(claim_id = %claim.id, tenant = %tenant, status = claim.status.as_str(), "adjudication applied");
+    Ok(Response::new(response))
+}
+
+/// Tells whether coordination of benefits must read the patient's coverages before applying
+/// `adjudication` to `claim`.
+fn needs_coverages(claim: &Claim, adjudication: &Adjudication) -> bool {
+    adjudication.status_code != ClaimPaymentStatus::Reversal
+        && cob::decide_without_coverages(claim, adjudication, adjudication.outcome()).is_none()
+}
+
+/// Applies `adjudication` to `claim` in `tx` and returns the claim as it now stands with
+/// ApplyAdjudication's answer.
+async fn apply_and_answer(
+    svc: &ClaimsService,
+    tx: &mut Tx,
+    tenant: &TenantId,
+    claim: Claim,
+    adjudication: &Adjudication,
+    coverages: Option<&[elig::Coverage]>,
+) -> Result<(Claim, pb::ApplyAdjudicationResponse), ServiceError> {
+    let claim = apply(svc, tx, tenant, claim, adjudication, coverages).await?;
     let pr = adjudication.patient_responsibility_adjustments();
     let pr_total = adjudication.patient_responsibility_total().ok_or_else(|| {
         ServiceError::invalid_argument("adjudication.adjustments", "the PR adjustments overflow")
@@ -83,10 +109,242 @@ pub(crate) async fn apply_adjudication(
         patient_responsibility: pr_total.to_string(),
         patient_responsibility_adjustments: pr.into_iter().map(adjustment_to_proto).collect(),
     };
-    op.commit(&response).await?;
+    Ok((claim, response))
+}
+
+/// Most items of one ApplyAdjudications call.
+pub const MAX_BATCH_ITEMS: usize = 1_000;
+
+/// Handles ApplyAdjudications: every item as ApplyAdjudication would apply it, under its scope,
+/// in one transaction (see `medbill_runtime::batch`). The claims are read in one look-up per kind
+/// of reference, each patient's coverages once, all before the transaction.
+pub(crate) async fn apply_adjudications(
+    svc: &ClaimsService,
+    request: Request<pb::ApplyAdjudicationsRequest>,
+) -> Result<Response<pb::ApplyAdjudicationsResponse>, Status> {
+    let tenant = tenant_id(&request)?;
+    let items = &request.get_ref().items;
+    let mut batch = BatchCall::of(items, "items", MAX_BATCH_ITEMS)?;
+    let db = svc.store.database();
+    batch.settle_replays(db, &tenant).await?;
+
+    // Validate every item still to apply, then read their claims in bulk.
+    let mut adjudications: Vec<Option<Adjudication>> = (0..items.len()).map(|_| None).collect();
+    let mut ids = Vec::new();
+    let mut numbers = Vec::new();
+    for i in batch.pending() {
+        let item = &items[i];
+        let checked = item
+            .adjudication
+            .as_ref()
+            .ok_or_else(|| ServiceError::invalid_argument("adjudication", "is required"))
+            .and_then(validate)
+            .and_then(|a| claim_key(item.claim_ref.as_ref()).map(|key| (a, key)));
+        match checked {
+            Ok((adjudication, key)) => {
+                adjudications[i] = Some(adjudication);
+                match key {
+                    ClaimKey::Id(id) => ids.push(id),
+                    ClaimKey::Number(pcn) => numbers.push(pcn),
+                }
+            }
+            Err(e) => batch.fail(i, e),
+        }
+    }
+    let mut by_id: HashMap<ClaimId, Claim> = HashMap::new();
+    let mut by_number: HashMap<String, ClaimId> = HashMap::new();
+    ids.sort_unstable();
+    ids.dedup();
+    for claim in svc
+        .store
+        .claims_by_ids(&tenant, &ids)
+        .await
+        .map_err(ServiceError::from)?
+    {
+        by_id.insert(claim.id, claim);
+    }
+    numbers.sort_unstable();
+    numbers.dedup();
+    // In id order: the first claim of a number is the one ApplyAdjudication finds.
+    for claim in svc
+        .store
+        .claims_by_patient_control_numbers(&tenant, &numbers)
+        .await
+        .map_err(ServiceError::from)?
+    {
+        by_number
+            .entry(claim.patient_control_number.to_string())
+            .or_insert(claim.id);
+        by_id.entry(claim.id).or_insert(claim);
+    }
+
+    // Each item's claim; a claim met twice in the batch reads the patient's coverages whatever
+    // the first sight of it says, as an earlier item may change what the later one needs.
+    let mut claim_of: Vec<Option<ClaimId>> = vec![None; items.len()];
+    let mut seen: HashMap<ClaimId, usize> = HashMap::new();
+    for i in batch.pending() {
+        let found = match claim_key(items[i].claim_ref.as_ref()) {
+            Ok(ClaimKey::Id(id)) => by_id
+                .contains_key(&id)
+                .then_some(id)
+                .ok_or_else(|| ServiceError::not_found(format!("claim {id}"))),
+            Ok(ClaimKey::Number(pcn)) => by_number.get(&pcn).copied().ok_or_else(|| {
+                ServiceError::not_found(format!(
+                    "claim with patient_control_number {}",
+                    medbill_runtime::error::cap_echo(&pcn)
+                ))
+            }),
+            Err(e) => Err(e),
+        };
+        match found {
+            Ok(id) => {
+                claim_of[i] = Some(id);
+                *seen.entry(id).or_default() += 1;
+            }
+            Err(e) => batch.fail(i, e),
+        }
+    }
+    let mut patients: Vec<String> = Vec::new();
+    for i in batch.pending() {
+        let (Some(id), Some(adjudication)) = (claim_of[i], &adjudications[i]) else {
+            continue;
+        };
+        let claim = &by_id[&id];
+        let again = seen.get(&id).is_some_and(|n| *n > 1)
+            && adjudication.status_code != ClaimPaymentStatus::Reversal;
+        if (again || needs_coverages(claim, adjudication)) && !patients.contains(&claim.patient_ref)
+        {
+            patients.push(claim.patient_ref.clone());
+        }
+    }
+    let read = futures::future::join_all(
+        patients
+            .iter()
+            .map(|patient| svc.coverage.patient_coverages(&request, &tenant, patient)),
+    )
+    .await;
+    let mut coverages: HashMap<String, Vec<elig::Coverage>> = HashMap::new();
+    for (patient, answer) in patients.into_iter().zip(read) {
+        match answer {
+            Ok(list) => {
+                coverages.insert(patient, list);
+            }
+            // Only the items of this patient wait for eligibility (their redelivery retries).
+            Err(e) => {
+                let status = Status::from(e);
+                for i in batch.pending() {
+                    if claim_of[i].is_some_and(|id| by_id[&id].patient_ref == patient) {
+                        batch.fail(i, status.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    let work = Applying {
+        svc,
+        tenant: &tenant,
+        adjudications,
+        claim_of,
+        read: by_id,
+        current: Mutex::new(HashMap::new()),
+        coverages,
+    };
+    let response = batch
+        .apply(db, &tenant, &work, |results| {
+            pb::ApplyAdjudicationsResponse {
+                results: results
+                    .into_iter()
+                    .map(|r| pb::ApplyAdjudicationResult {
+                        outcome: Some(match r {
+                            Ok(applied) => pb::apply_adjudication_result::Outcome::Applied(applied),
+                            Err(status) => {
+                                pb::apply_adjudication_result::Outcome::Error(item_error(&status))
+                            }
+                        }),
+                    })
+                    .collect(),
+            }
+        })
+        .await?;
     svc.watch.notify();
-    tracing::info!(claim_id = %claim.id, tenant = %tenant, status = claim.status.as_str(), "adjudication applied");
+    tracing::info!(tenant = %tenant, items = items.len(), "adjudications applied");
     Ok(Response::new(response))
+}
+
+/// How a request names its claim.
+enum ClaimKey {
+    Id(ClaimId),
+    Number(String),
+}
+
+fn claim_key(
+    claim_ref: Option<&pb::apply_adjudication_request::ClaimRef>,
+) -> Result<ClaimKey, ServiceError> {
+    use pb::apply_adjudication_request::ClaimRef;
+    match claim_ref {
+        Some(ClaimRef::ClaimId(raw)) => required_id::<ClaimId>("claim_id", raw).map(ClaimKey::Id),
+        Some(ClaimRef::PatientControlNumber(pcn)) if !pcn.is_empty() => {
+            Ok(ClaimKey::Number(pcn.clone()))
+        }
+        _ => Err(ServiceError::invalid_argument(
+            "claim_ref",
+            "claim_id or patient_control_number is required",
+        )),
+    }
+}
+
+/// The writes of one ApplyAdjudications call, item by item.
+struct Applying<'s> {
+    svc: &'s ClaimsService,
+    tenant: &'s TenantId,
+    adjudications: Vec<Option<Adjudication>>,
+    claim_of: Vec<Option<ClaimId>>,
+    /// The claims as read before the transaction.
+    read: HashMap<ClaimId, Claim>,
+    /// The claims as the items applied so far left them (a claim may appear twice).
+    current: Mutex<HashMap<ClaimId, Claim>>,
+    coverages: HashMap<String, Vec<elig::Coverage>>,
+}
+
+impl BatchWork<pb::ApplyAdjudicationResponse> for Applying<'_> {
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        index: usize,
+    ) -> impl std::future::Future<Output = Result<pb::ApplyAdjudicationResponse, ServiceError>> + Send + 'a
+    {
+        async move {
+            let (Some(adjudication), Some(id)) = (&self.adjudications[index], self.claim_of[index])
+            else {
+                return Err(ServiceError::internal(
+                    "batch item applied without its claim",
+                ));
+            };
+            let claim = self
+                .current
+                .lock()
+                .map_err(|_| ServiceError::internal("batch claims poisoned"))?
+                .get(&id)
+                .or_else(|| self.read.get(&id))
+                .cloned()
+                .ok_or_else(|| ServiceError::internal("batch claim not read"))?;
+            let coverages = self.coverages.get(&claim.patient_ref).map(Vec::as_slice);
+            let (claim, response) =
+                apply_and_answer(self.svc, tx, self.tenant, claim, adjudication, coverages).await?;
+            self.current
+                .lock()
+                .map_err(|_| ServiceError::internal("batch claims poisoned"))?
+                .insert(id, claim);
+            Ok(response)
+        }
+    }
+
+    fn restart(&self) {
+        if let Ok(mut current) = self.current.lock() {
+            current.clear();
+        }
+    }
 }
 
 /// Finds the claim by id or CLP01, NOT_FOUND for none of the tenant's.

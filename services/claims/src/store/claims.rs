@@ -526,11 +526,32 @@ impl SqlClaimStore {
         Ok(self.attach(tenant, claims).await?.into_iter().next())
     }
 
-    /// Reads every claim whose CLM01 is one of `numbers` (at most a few thousand), in id order:
-    /// the headers by an `IN` list, then their diagnoses and lines by claim id.
+    /// Reads every claim whose CLM01 is one of `numbers` (at most a few thousand), in id order.
     pub(super) async fn by_patient_control_numbers(
         &self,
         tenant: &TenantId,
+        numbers: &[String],
+    ) -> Result<Vec<Claim>, ClaimStoreError> {
+        self.by_keys(tenant, KeyColumn::PatientControlNumber, numbers)
+            .await
+    }
+
+    /// Reads every claim whose id is one of `ids` (at most a few thousand), in id order.
+    pub(super) async fn by_ids(
+        &self,
+        tenant: &TenantId,
+        ids: &[ClaimId],
+    ) -> Result<Vec<Claim>, ClaimStoreError> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        self.by_keys(tenant, KeyColumn::Id, &ids).await
+    }
+
+    /// Reads every claim whose `column` is one of `numbers`, in id order: the headers by an `IN`
+    /// list, then their diagnoses and lines by claim id.
+    async fn by_keys(
+        &self,
+        tenant: &TenantId,
+        column: KeyColumn,
         numbers: &[String],
     ) -> Result<Vec<Claim>, ClaimStoreError> {
         if numbers.is_empty() {
@@ -548,8 +569,9 @@ impl SqlClaimStore {
             concat!(
                 "SELECT ",
                 claim_columns!(),
-                " FROM claims WHERE tenant_id = $1 AND patient_control_number IN ({}) ORDER BY id"
+                " FROM claims WHERE tenant_id = $1 AND {} IN ({}) ORDER BY id"
             ),
+            column.name(),
             placeholders(numbers.len())
         );
         let headers: Vec<ClaimRow> = with_db!(self.db, |pool| {
@@ -667,5 +689,21 @@ impl SqlClaimStore {
         });
         let claims = assemble(headers, diagnoses, lines)?;
         self.attach(tenant, claims).await
+    }
+}
+
+/// A unique column claims are read by in bulk (only these names are formatted into SQL).
+#[derive(Clone, Copy, Debug)]
+enum KeyColumn {
+    Id,
+    PatientControlNumber,
+}
+
+impl KeyColumn {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Id => "id",
+            Self::PatientControlNumber => "patient_control_number",
+        }
     }
 }

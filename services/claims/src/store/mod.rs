@@ -215,6 +215,14 @@ pub trait ClaimStore: FollowUpStore + Send + Sync {
         numbers: &[String],
     ) -> Result<Vec<Claim>, ClaimStoreError>;
 
+    /// Returns every claim of the tenant whose id is one of `ids` (at most
+    /// [`MAX_LOOKUP_NUMBERS`]), in id order; an id with no claim is absent.
+    async fn claims_by_ids(
+        &self,
+        tenant: &TenantId,
+        ids: &[ClaimId],
+    ) -> Result<Vec<Claim>, ClaimStoreError>;
+
     /// Returns a claim's status history, oldest first (empty when the tenant has no such claim).
     async fn status_history(
         &self,
@@ -484,6 +492,16 @@ impl ClaimStore for SqlClaimStore {
         numbers: &[String],
     ) -> Result<Vec<Claim>, ClaimStoreError> {
         let mut claims = self.by_patient_control_numbers(tenant, numbers).await?;
+        scrub::attach(&self.db, tenant, &mut claims).await?;
+        Ok(claims)
+    }
+
+    async fn claims_by_ids(
+        &self,
+        tenant: &TenantId,
+        ids: &[ClaimId],
+    ) -> Result<Vec<Claim>, ClaimStoreError> {
+        let mut claims = self.by_ids(tenant, ids).await?;
         scrub::attach(&self.db, tenant, &mut claims).await?;
         Ok(claims)
     }

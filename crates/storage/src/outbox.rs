@@ -344,6 +344,49 @@ pub struct Relay<D> {
     notifier: RelayNotifier,
     owner: String,
     process: String,
+    destinations: Destinations,
+}
+
+/// Which destinations' messages a relay claims.
+///
+/// A service that delivers to several receivers runs one relay per destination (and one for
+/// anything else), so a slow receiver never holds up the passes of a fast one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Destinations {
+    /// Every message.
+    #[default]
+    All,
+    /// Only messages to this destination.
+    Only(String),
+    /// Every message except those to these destinations.
+    Except(Vec<String>),
+}
+
+impl Destinations {
+    /// The claim statement's extra condition, its placeholders numbered from `first`.
+    fn condition(&self, first: usize) -> String {
+        match self {
+            Self::All => String::new(),
+            Self::Only(_) => format!(" AND destination = ${first}"),
+            Self::Except(list) if list.is_empty() => String::new(),
+            Self::Except(list) => format!(
+                " AND destination NOT IN ({})",
+                (first..first + list.len())
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    /// The values bound to [`Destinations::condition`]'s placeholders, in order.
+    fn values(&self) -> &[String] {
+        match self {
+            Self::All => &[],
+            Self::Only(one) => std::slice::from_ref(one),
+            Self::Except(list) => list,
+        }
+    }
 }
 
 impl<D: Deliver> Relay<D> {
@@ -363,7 +406,14 @@ impl<D: Deliver> Relay<D> {
             notifier: RelayNotifier::default(),
             owner,
             process: PROCESS_ID.clone(),
+            destinations: Destinations::All,
         }
+    }
+
+    /// Makes this relay claim only the messages `destinations` selects.
+    pub fn for_destinations(mut self, destinations: Destinations) -> Self {
+        self.destinations = destinations;
+        self
     }
 
     /// Sets the owner name recorded with this relay's leases (see [`RelayConfig::owner`]).
@@ -423,48 +473,35 @@ impl<D: Deliver> Relay<D> {
         let lease_until = now.saturating_add(micros(lease));
         let token = uuid::Uuid::new_v4().to_string();
         let limit = i64::from(self.config.batch_size.max(1));
-        let messages: Vec<OutboxMessage> = match &self.db {
-            Database::Postgres(pool) => {
-                sqlx::query_as(
-                    "UPDATE platform_outbox \
-                     SET attempts = attempts + 1, next_attempt_at = $2, lease_token = $3, \
-                         lease_owner = $5, lease_process = $6 \
-                     WHERE id IN (SELECT id FROM platform_outbox \
-                                  WHERE status = 'PENDING' AND next_attempt_at <= $1 \
-                                  ORDER BY next_attempt_at, id LIMIT $4 \
-                                  FOR UPDATE SKIP LOCKED) \
-                     RETURNING id, tenant_id, destination, message_key, payload, attempts, created_at",
-                )
-                .bind(now)
-                .bind(lease_until)
-                .bind(&token)
-                .bind(limit)
-                .bind(&self.owner)
-                .bind(&self.process)
-                .fetch_all(pool)
-                .await?
-            }
-            Database::Sqlite(pool) => {
-                sqlx::query_as(
-                    "UPDATE platform_outbox \
-                     SET attempts = attempts + 1, next_attempt_at = $2, lease_token = $3, \
-                         lease_owner = $5, lease_process = $6 \
-                     WHERE id IN (SELECT id FROM platform_outbox \
-                                  WHERE status = 'PENDING' AND next_attempt_at <= $1 \
-                                  ORDER BY next_attempt_at, id LIMIT $4) \
-                     RETURNING id, tenant_id, destination, message_key, payload, attempts, created_at",
-                )
-                .bind(now)
-                .bind(lease_until)
-                .bind(&token)
-                .bind(limit)
-                .bind(&self.owner)
-                .bind(&self.process)
-                .fetch_all(pool)
-                .await?
-            }
+        // Only numbered placeholders are formatted into the text; the destinations are bound.
+        let condition = self.destinations.condition(7);
+        let lock = match &self.db {
+            Database::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+            // SQLite has a single writer: nobody else can claim meanwhile.
+            Database::Sqlite(_) => "",
         };
-
+        let sql = format!(
+            "UPDATE platform_outbox \
+             SET attempts = attempts + 1, next_attempt_at = $2, lease_token = $3, \
+                 lease_owner = $5, lease_process = $6 \
+             WHERE id IN (SELECT id FROM platform_outbox \
+                          WHERE status = 'PENDING' AND next_attempt_at <= $1{condition} \
+                          ORDER BY next_attempt_at, id LIMIT $4{lock}) \
+             RETURNING id, tenant_id, destination, message_key, payload, attempts, created_at"
+        );
+        let messages: Vec<OutboxMessage> = crate::with_db!(&self.db, |pool| {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(now)
+                .bind(lease_until)
+                .bind(&token)
+                .bind(limit)
+                .bind(&self.owner)
+                .bind(&self.process);
+            for destination in self.destinations.values() {
+                q = q.bind(destination);
+            }
+            q.fetch_all(pool).await?
+        });
         if messages.is_empty() {
             return Ok(RelayPass::default());
         }

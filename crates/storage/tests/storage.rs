@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 use medbill_storage::idempotency::{self, Begin, Fingerprint, Lookup, Reservation};
 use medbill_storage::outbox::{
-    self, Deliver, DeliveryError, Enqueued, OutboxMessage, Relay, RelayConfig,
+    self, Deliver, DeliveryError, Destinations, Enqueued, OutboxMessage, Relay, RelayConfig,
 };
 use medbill_storage::testing::TestEnv;
 use medbill_storage::{Backend, Database, PoolSettings, StorageError, Tx, with_db, with_tx};
@@ -996,6 +996,26 @@ medbill_storage::conformance_tests! {
             "a message was delivered twice: {seen:?}"
         );
         assert_eq!(outbox::counts(&db).await?.delivered, 60);
+        Ok(())
+    }
+
+    async fn relays_split_by_destination_claim_only_their_own(db: Database) -> anyhow::Result<()> {
+        let mut tx = db.begin().await?;
+        for (destination, key) in [("slow", "s-1"), ("fast", "f-1"), ("other", "o-1"), ("fast", "f-2")] {
+            outbox::enqueue(&mut tx, "t1", destination, key, b"p").await?;
+        }
+        tx.commit().await?;
+        let receiver = Arc::new(Batching::default());
+        let relay = |scope| Relay::new(db.clone(), receiver.clone(), RelayConfig::default()).for_destinations(scope);
+        let fast = relay(Destinations::Only("fast".into()));
+        assert_eq!(fast.run_once().await?.delivered, 2);
+        assert_eq!(fast.run_once().await?.claimed, 0, "the others are not fast's");
+        let rest = relay(Destinations::Except(vec!["fast".into(), "slow".into()]));
+        assert_eq!(rest.run_once().await?.delivered, 1);
+        assert_eq!(receiver.calls(), vec![2, 1]);
+        let slow = relay(Destinations::Only("slow".into()));
+        assert_eq!(slow.run_once().await?.delivered, 1);
+        assert_eq!(outbox::counts(&db).await?.delivered, 4);
         Ok(())
     }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use medbill_storage::outbox::{
-    self, Deliver, DeliveryError, Enqueued, OutboxMessage, Relay, RelayConfig,
+    self, Deliver, DeliveryError, Destinations, Enqueued, OutboxMessage, Relay, RelayConfig,
 };
 use medbill_storage::{Database, StorageError, Tx};
 
@@ -168,23 +168,41 @@ impl OutboxDelivery {
         &self.destinations
     }
 
-    /// Returns the relay as a background task named `"<service> outbox relay"`.
+    /// Returns the relays as a background task named `"<service> outbox relay"`: one relay per
+    /// declared destination, so a slow receiver never holds up the passes of a fast one, and
+    /// one for any other destination (which it dead-letters).
     ///
-    /// The relay leases each message it claims (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so any
-    /// number of replicas may run it. On shutdown it records the delivery in hand first.
+    /// Each relay leases the messages it claims (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so any
+    /// number of replicas may run them. On shutdown each records the delivery in hand first.
     pub fn into_task(self, service: ServiceKind, config: &RelayConfig) -> BackgroundTask {
         let config = config.clone();
-        let deliver = Checked {
+        let names: Vec<String> = self
+            .destinations
+            .iter()
+            .map(|d| d.as_str().to_owned())
+            .collect();
+        let deliver = Arc::new(Checked {
             destinations: self.destinations,
             inner: self.deliver,
-        };
+        });
         let db = self.db;
         BackgroundTask::new(
             format!("{service} outbox relay"),
             move |shutdown| async move {
-                let relay = Relay::new(db, deliver, config).spawn();
+                let scopes = names
+                    .iter()
+                    .cloned()
+                    .map(Destinations::Only)
+                    .chain([Destinations::Except(names.clone())]);
+                let relays: Vec<_> = scopes
+                    .map(|scope| {
+                        Relay::new(db.clone(), Arc::clone(&deliver), config.clone())
+                            .for_destinations(scope)
+                            .spawn()
+                    })
+                    .collect();
                 shutdown.requested().await;
-                relay.shutdown().await;
+                futures::future::join_all(relays.into_iter().map(|r| r.shutdown())).await;
                 Ok(())
             },
         )

@@ -308,36 +308,31 @@ struct Applying<'s> {
 }
 
 impl BatchWork<pb::ApplyAdjudicationResponse> for Applying<'_> {
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut Tx,
+    async fn apply(
+        &self,
+        tx: &mut Tx,
         index: usize,
-    ) -> impl std::future::Future<Output = Result<pb::ApplyAdjudicationResponse, ServiceError>> + Send + 'a
-    {
-        async move {
-            let (Some(adjudication), Some(id)) = (&self.adjudications[index], self.claim_of[index])
-            else {
-                return Err(ServiceError::internal(
-                    "batch item applied without its claim",
-                ));
-            };
-            let claim = self
-                .current
-                .lock()
-                .map_err(|_| ServiceError::internal("batch claims poisoned"))?
-                .get(&id)
-                .or_else(|| self.read.get(&id))
-                .cloned()
-                .ok_or_else(|| ServiceError::internal("batch claim not read"))?;
-            let coverages = self.coverages.get(&claim.patient_ref).map(Vec::as_slice);
-            let (claim, response) =
-                apply_and_answer(self.svc, tx, self.tenant, claim, adjudication, coverages).await?;
-            self.current
-                .lock()
-                .map_err(|_| ServiceError::internal("batch claims poisoned"))?
-                .insert(id, claim);
-            Ok(response)
-        }
+    ) -> Result<pb::ApplyAdjudicationResponse, ServiceError> {
+        let (Some(adjudication), Some(id)) = (&self.adjudications[index], self.claim_of[index])
+        else {
+            return Err(ServiceError::internal("batch item applied without its claim"));
+        };
+        let claim = self
+            .current
+            .lock()
+            .map_err(|_| ServiceError::internal("batch claims poisoned"))?
+            .get(&id)
+            .or_else(|| self.read.get(&id))
+            .cloned()
+            .ok_or_else(|| ServiceError::internal("batch claim not read"))?;
+        let coverages = self.coverages.get(&claim.patient_ref).map(Vec::as_slice);
+        let (claim, response) =
+            apply_and_answer(self.svc, tx, self.tenant, claim, adjudication, coverages).await?;
+        self.current
+            .lock()
+            .map_err(|_| ServiceError::internal("batch claims poisoned"))?
+            .insert(id, claim);
+        Ok(response)
     }
 
     fn restart(&self) {

@@ -254,9 +254,10 @@ impl Default for RelayConfig {
     fn default() -> Self {
         Self {
             poll_interval_ms: 1_000,
-            // One full ApplyAdjudications call; receivers without a batch call get the pass
-            // DELIVERIES_AT_ONCE at a time.
-            batch_size: 1_000,
+            // A pass must fit in one delivery timeout: messages to a receiver without a batch
+            // call go DELIVERIES_AT_ONCE at a time. Raise it (up to 1,000, one ApplyAdjudications
+            // call) where the receivers take batches.
+            batch_size: 16,
             max_attempts: 20,
             backoff_initial_ms: 500,
             backoff_max_ms: 300_000,

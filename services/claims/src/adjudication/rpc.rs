@@ -315,7 +315,9 @@ impl BatchWork<pb::ApplyAdjudicationResponse> for Applying<'_> {
     ) -> Result<pb::ApplyAdjudicationResponse, ServiceError> {
         let (Some(adjudication), Some(id)) = (&self.adjudications[index], self.claim_of[index])
         else {
-            return Err(ServiceError::internal("batch item applied without its claim"));
+            return Err(ServiceError::internal(
+                "batch item applied without its claim",
+            ));
         };
         let claim = self
             .current

@@ -74,6 +74,38 @@ medbill_storage::conformance_tests! {
         Ok(())
     }
 
+    async fn a_277ca_picked_up_after_the_payment_leaves_the_claim_paid(env: TestEnv) -> anyhow::Result<()> {
+        let suite = PayerSuite::start(&env).await?;
+        let mut a = suite.client(Caller::TenantA);
+        let claim = suite.ready_claim(&mut a, "PCN-1", "SPX100000001").await?;
+        submit_all(&mut a, "s-1").await?;
+        // The payer paid before its 277CA was picked up (remittance delivered the ERA first).
+        let paid = pb::Adjudication {
+            era_id: "era-1".to_owned(),
+            claim_payment_id: "cp-1".to_owned(),
+            claim_status_code: "1".to_owned(),
+            charge: "205.55".to_owned(),
+            paid: "150.00".to_owned(),
+            payer_claim_control_number: "SIM-ICN-1".to_owned(),
+            payment_date: "2026-04-10".to_owned(),
+            ..Default::default()
+        };
+        a.apply_adjudication(pb::ApplyAdjudicationRequest {
+            idempotency_key: "era-1/cp-1".to_owned(),
+            claim_ref: Some(pb::apply_adjudication_request::ClaimRef::ClaimId(claim.id.clone())),
+            adjudication: Some(paid),
+        })
+        .await?;
+        assert_eq!(get(&mut a, &claim.id).await?.status, pb::ClaimStatus::Paid as i32);
+        let before = events(&mut a, &claim.id).await?.len();
+
+        assert_eq!(suite.pick_up().await?, 3, "TA1, 999 and the late 277CA");
+        let after = get(&mut a, &claim.id).await?;
+        assert_eq!(after.status, pb::ClaimStatus::Paid as i32, "the acknowledgement does not undo the payment");
+        assert_eq!(events(&mut a, &claim.id).await?.len(), before);
+        Ok(())
+    }
+
     async fn pushed_acknowledgements_apply_once_and_bad_files_name_the_problem(env: TestEnv) -> anyhow::Result<()> {
         let suite = PayerSuite::start(&env).await?;
         let mut a = suite.client(Caller::TenantA);

@@ -370,6 +370,18 @@ async fn claim_ack(
     if claim.status == to {
         return Ok(ack);
     }
+    // The payer may adjudicate and pay before its 277CA is picked up: an acknowledgement
+    // arriving after the 835 is kept, but it never takes a claim back from its adjudication.
+    if matches!(
+        claim.status,
+        ClaimStatus::Paid | ClaimStatus::PartiallyPaid | ClaimStatus::Denied
+    ) {
+        plan.result.warnings.push(format!(
+            "277CA for {pcn} arrived after the claim was adjudicated ({}); status unchanged",
+            claim.status.as_str()
+        ));
+        return Ok(ack);
+    }
     if lifecycle::check(claim.status, to).is_err() {
         plan.result.warnings.push(format!(
             "277CA for {pcn}: the claim is {} and cannot become {}; status unchanged",

@@ -459,3 +459,90 @@ fn the_zero_setup_binary_pays_a_claim_and_posts_the_copay() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The collections story (`medbill_testkit::collections_story`) told through the zero-setup
+/// binary, its months walked on the training clock (`[collections.training_clock]`).
+#[test]
+fn the_zero_setup_binary_tells_the_collections_story_on_a_training_clock() {
+    use medbill_testkit::collections_story::{self, AGENCY, AGENCY_FEE_RATE, day};
+    use medbill_testkit::{Caller, channel_to};
+
+    let dir = tempfile::tempdir().expect("a data directory");
+    let today = dir.path().join("today");
+    std::fs::write(&today, day(0).to_string()).expect("write the date");
+    let file = dir.path().join("medbill.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[collections.training_clock]\ndate_file = {:?}\n\n\
+             [[collections.agencies]]\nid = \"{AGENCY}\"\nfee_rate = \"{AGENCY_FEE_RATE}\"\n",
+            today.display().to_string()
+        ),
+    )
+    .expect("write the config");
+    let addr = free_addr();
+    let mut cmd = medbill(&[
+        "--config",
+        file.to_str().expect("UTF-8"),
+        "--target",
+        "all",
+        "--listen",
+        &addr.to_string(),
+        "--data-dir",
+        &dir.path().display().to_string(),
+    ]);
+    cmd.env("MEDBILL_PAYER_SIM__LISTEN", "127.0.0.1:0");
+    let mut child = cmd.spawn().expect("medbill starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let started = stdout
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains("medbill listening on"));
+    assert!(started, "medbill ended before listening");
+    std::thread::spawn(move || stdout.for_each(drop));
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let told = runtime.block_on(async {
+        let mut c = medbill_proto::collections::v1::collections_service_client::CollectionsServiceClient::new(
+            channel_to(&format!("http://{addr}"), Caller::Anonymous),
+        );
+        collections_story::run(&mut c, &|date| Ok(std::fs::write(&today, date.to_string())?))
+            .await
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Err(e) = told {
+        panic!("the story failed through the binary: {e:#}");
+    }
+}
+
+#[test]
+fn a_training_clock_is_refused_where_callers_are_authenticated() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let today = dir.path().join("today");
+    std::fs::write(&today, "2026-01-05").expect("write the date");
+    let file = dir.path().join("medbill.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[auth.tokens]\n\"a-long-enough-test-token\" = \"tenant-a\"\n\n\
+             [collections.training_clock]\ndate_file = {:?}\n",
+            today.display().to_string()
+        ),
+    )
+    .expect("write the config");
+    let stderr = failure(medbill(&[
+        "--config",
+        file.to_str().expect("UTF-8"),
+        "--target",
+        "collections",
+        "--data-dir",
+        &dir.path().display().to_string(),
+    ]));
+    assert!(stderr.contains("collections.training_clock"), "{stderr}");
+    assert!(
+        stderr.contains("training and test environments only"),
+        "{stderr}"
+    );
+}

@@ -257,8 +257,9 @@ fn every_mutating_request_carries_an_idempotency_key() {
     // 5 eligibility (with RefreshPriorAuthorization) + 11 claims (with CreateProvider,
     // UpdateProvider, FollowUpClaim, the ApplyAdjudications batch) + 6 remittance (with MatchClaimPayment, PostUnbalancedEra,
     // UpdateDenial) + 13 collections (with BillSelfPay, CancelPaymentPlan, RecallPlacement,
-    // SetAccountHolds) mutating RPCs.
-    assert_eq!(mutating, 35);
+    // SetAccountHolds) + 2 collections batches (PostPatientResponsibilities, RecordPayments)
+    // mutating RPCs.
+    assert_eq!(mutating, 37);
 }
 
 #[test]

@@ -289,3 +289,150 @@ fn decode<Resp: Message + Default>(scope: &str, bytes: &[u8]) -> Result<Resp, Se
         ServiceError::internal(format!("stored response of {scope} does not decode: {e}"))
     })
 }
+
+/// Most items one batch call may carry; more is INVALID_ARGUMENT naming `items`.
+pub const MAX_BATCH_ITEMS: usize = 1000;
+
+/// A batch RPC: many items, each the request of a single mutating RPC, applied in one
+/// transaction, each item once by its own key under the single RPC's scope (so a single call
+/// and a batch deduplicate against each other), each in a savepoint: an item that fails is
+/// undone alone and answers its own error, the others commit. The batch call's audit record
+/// (with the ids of every item's answer) is written once, with the change.
+///
+/// ```ignore
+/// let calls = items.iter().map(BatchCall::item).collect::<Vec<_>>();   // checked before writing
+/// let mut batch = BatchCall::begin(db).await?;
+/// for call in calls {
+///     let result = match batch.open(&tenant, &call?).await? {
+///         Err(status) => Err(status),                       // a reused key: this item only
+///         Ok(Opened::Replay(first)) => Ok(first),
+///         Ok(Opened::New(item)) => {
+///             let result = apply(batch.tx(), ...).await;   // the single RPC's writes
+///             batch.finish(item, result).await?             // kept, or undone alone
+///         }
+///     };
+/// }
+/// batch.commit(&response).await?;
+/// ```
+#[derive(Debug)]
+pub struct BatchCall {
+    tx: medbill_storage::Tx,
+    audit: Option<Arc<AuditContext>>,
+}
+
+/// The outcome of [`BatchCall::open`] for an item that may proceed.
+#[derive(Debug)]
+#[must_use = "a new item must be finished; a replay returned"]
+pub enum Opened<Resp> {
+    /// First time the item's key is seen: write, then [`BatchCall::finish`].
+    New(BatchItem<Resp>),
+    /// The item was already applied (singly or in a batch): its first response.
+    Replay(Resp),
+}
+
+/// An item's savepoint and reserved key, waiting for its result.
+#[derive(Debug)]
+pub struct BatchItem<Resp> {
+    savepoint: medbill_storage::Savepoint,
+    pending: Pending<Resp>,
+}
+
+impl BatchCall {
+    /// Checks one item (its key, required) and reads its call: the single RPC's scope and
+    /// fingerprint. The item's audit is the batch's record.
+    pub fn item<R: IdempotentRequest>(request: &R) -> Result<IdempotentCall, ServiceError> {
+        let mut call = IdempotentCall::of(request)?;
+        call.audit = None;
+        Ok(call)
+    }
+
+    /// Checks the number of items: at least one, at most [`MAX_BATCH_ITEMS`].
+    pub fn check_len(field: &str, len: usize) -> Result<(), ServiceError> {
+        if len == 0 || len > MAX_BATCH_ITEMS {
+            return Err(ServiceError::invalid_argument(
+                field,
+                format!("must hold 1 to {MAX_BATCH_ITEMS} items, got {len}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Opens the batch's transaction.
+    pub async fn begin(db: &Database) -> Result<Self, ServiceError> {
+        Ok(Self {
+            tx: db.begin().await?,
+            audit: crate::audit::current(),
+        })
+    }
+
+    /// Returns the transaction for the items' writes.
+    pub fn tx(&mut self) -> &mut medbill_storage::Tx {
+        &mut self.tx
+    }
+
+    /// Marks the item's savepoint and reserves its key there. The outer error means the
+    /// batch's transaction failed; the inner one is this item's (a key used for another
+    /// request: ALREADY_EXISTS naming it).
+    pub async fn open<Resp: Message + Default + AuditSchema>(
+        &mut self,
+        tenant: &TenantId,
+        call: &IdempotentCall,
+    ) -> Result<Result<Opened<Resp>, tonic::Status>, ServiceError> {
+        let savepoint = self.tx.savepoint().await?;
+        match call.reserve::<Resp>(&mut self.tx, tenant).await {
+            Ok(Reserved::New(pending)) => Ok(Ok(Opened::New(BatchItem { savepoint, pending }))),
+            Ok(Reserved::Replay(first)) => {
+                self.tx.release(savepoint).await?;
+                Ok(Ok(Opened::Replay(first)))
+            }
+            Err(e) => {
+                self.tx.rollback_to(savepoint).await?;
+                Ok(Err(e.into()))
+            }
+        }
+    }
+
+    /// Keeps the item's writes with its response as the key's replay, or, when it failed,
+    /// undoes them (its key is free again) and answers its error. The outer error means the
+    /// batch's transaction failed.
+    pub async fn finish<Resp: Message + AuditSchema>(
+        &mut self,
+        item: BatchItem<Resp>,
+        result: Result<Resp, tonic::Status>,
+    ) -> Result<Result<Resp, tonic::Status>, ServiceError> {
+        let kept = match result {
+            Ok(response) => match item.pending.complete(&mut self.tx, &response).await {
+                Ok(()) => Ok(response),
+                Err(e) => Err(tonic::Status::from(e)),
+            },
+            Err(status) => Err(status),
+        };
+        match kept {
+            Ok(response) => {
+                self.tx.release(item.savepoint).await?;
+                Ok(Ok(response))
+            }
+            Err(status) => {
+                self.tx.rollback_to(item.savepoint).await?;
+                Ok(Err(status))
+            }
+        }
+    }
+
+    /// Writes the batch call's audit record and commits every item kept.
+    pub async fn commit<Resp: Message + AuditSchema>(
+        mut self,
+        response: &Resp,
+    ) -> Result<(), ServiceError> {
+        if let Some(audit) = &self.audit {
+            audit
+                .record_in::<Resp>(&mut self.tx, &response.encode_to_vec())
+                .await?;
+        }
+        self.tx.commit().await?;
+        if let Some(audit) = &self.audit {
+            audit.mark_written();
+        }
+        Ok(())
+    }
+}

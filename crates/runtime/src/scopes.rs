@@ -233,11 +233,19 @@ pub const RPC_SCOPES: &[(&str, &str)] = &[
         COLLECTIONS_PAYMENTS,
     ),
     (
+        "medbill.collections.v1.CollectionsService/PostPatientResponsibilities",
+        COLLECTIONS_PAYMENTS,
+    ),
+    (
         "medbill.collections.v1.CollectionsService/BillSelfPay",
         COLLECTIONS_PAYMENTS,
     ),
     (
         "medbill.collections.v1.CollectionsService/RecordPayment",
+        COLLECTIONS_PAYMENTS,
+    ),
+    (
+        "medbill.collections.v1.CollectionsService/RecordPayments",
         COLLECTIONS_PAYMENTS,
     ),
     (

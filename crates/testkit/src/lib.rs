@@ -6,6 +6,7 @@
 //! configured. [`TestServer::channel`] returns a channel that calls as one of them (or with no
 //! or a wrong token), ready for any generated client.
 
+pub mod collections_story;
 pub mod fixtures;
 pub mod idp;
 

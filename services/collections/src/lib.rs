@@ -3,6 +3,8 @@
 //! - [`agency`]: agency placement behind the IRS 501(r) guard (PlaceWithAgency,
 //!   RecallPlacement), the placement file;
 //! - [`aging`]: what is owed by age, from the ledger (oldest charges paid first);
+//! - [`batch`]: the batch path of patient responsibility and payments (PostPatientResponsibilities,
+//!   RecordPayments), each item applied once by its own key;
 //! - [`clock`]: today's date as the service sees it (statements and dunning count days from it);
 //! - [`dunning`]: the dunning cadence, its holds and small-balance write-offs (RunDunning,
 //!   SetAccountHolds);
@@ -29,6 +31,7 @@
 
 pub mod agency;
 pub mod aging;
+pub mod batch;
 pub mod clock;
 pub mod dunning;
 pub mod model;
@@ -70,10 +73,24 @@ pub const SERVICE: ServiceDef = ServiceDef {
 /// [`Destination::CollectionsPostPatientResponsibility`], deduplicated by idempotency key).
 pub async fn start(ctx: StartContext) -> Result<ServiceParts, StartError> {
     let config = CollectionsConfig::load(ctx.loaded())?;
+    let clock = match &config.training_clock {
+        None => Clock::system(),
+        Some(training) => Clock::date_file(&training.date_file).map_err(|reason| {
+            medbill_runtime::config::ConfigError::Invalid {
+                key: format!("{}.training_clock.date_file", settings::SECTION),
+                reason,
+            }
+        })?,
+    };
+    if config.training_clock.is_some() {
+        tracing::warn!(today = %clock.today(), "collections runs on a training clock, not the calendar");
+    }
     let store = open_store(ctx.database().await?)
         .await
         .map_err(StartError::Migrations)?;
-    let server = CollectionsService::with_config(store, config).into_server();
+    let server = CollectionsService::with_config(store, config)
+        .with_clock(clock)
+        .into_server();
     Ok(ServiceParts::new()
         .route(grpc_route!(server, ctx.grpc()))
         .receives(&[

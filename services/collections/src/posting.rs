@@ -4,7 +4,9 @@
 //! the balance rule it depends on, posts one balanced journal entry and its record, and commits
 //! them with its idempotency key: an error leaves nothing behind.
 
-use medbill_domain::{AccountId, ClaimId, EraId, EstimateId, Money, RefundId, TenantId};
+use medbill_domain::{
+    AccountId, ClaimId, EraId, EstimateId, IdempotencyKey, Money, RefundId, TenantId,
+};
 use medbill_proto::collections::v1 as pb;
 use medbill_proto::common::v1::AdjustmentGroup;
 use medbill_runtime::ServiceError;
@@ -173,6 +175,115 @@ pub(crate) fn err(e: impl Into<ServiceError>) -> Status {
     Status::from(e.into())
 }
 
+/// A checked PostPatientResponsibility request.
+pub(crate) struct Responsibility {
+    target: Target,
+    amount: Money,
+    claim: Option<ClaimId>,
+    era: Option<EraId>,
+    pcn: Option<String>,
+    service_date: Option<chrono::NaiveDate>,
+    memo: String,
+    corrected: bool,
+    total_charge: Option<Money>,
+    payer_paid: Option<Money>,
+    lines: Vec<ResponsibilityLine>,
+}
+
+impl Responsibility {
+    /// The account named by the request, when it names one (else the patient's).
+    pub(crate) fn account_id(&self) -> Option<AccountId> {
+        match self.target {
+            Target::Account(id) => Some(id),
+            Target::Patient(_) => None,
+        }
+    }
+}
+
+/// Checks a PostPatientResponsibility request (errors name the field); nothing is read or
+/// written.
+pub(crate) fn responsibility(
+    req: &pb::PostPatientResponsibilityRequest,
+) -> Result<Responsibility, ServiceError> {
+    let target = target(&req.account_id, &req.patient_ref)?;
+    let amount = whole_cents("amount", money("amount", &req.amount)?)?;
+    let claim: Option<ClaimId> = optional_id("claim_id", &req.claim_id)?;
+    let era: Option<EraId> = optional_id("era_id", &req.era_id)?;
+    let pcn = identifier("patient_control_number", &req.patient_control_number, false)?;
+    let service_date = optional_date("service_date", &req.service_date)?;
+    let memo_text = memo("memo", &req.memo, false)?;
+    let total_charge = optional_money("total_charge", &req.total_charge)?;
+    let payer_paid = optional_money("payer_paid", &req.payer_paid)?;
+    if req.corrected && claim.is_none() {
+        return Err(ServiceError::invalid_argument(
+            "claim_id",
+            "is required for a corrected adjudication",
+        ));
+    }
+    if amount.is_zero() && !req.corrected {
+        return Err(ServiceError::invalid_argument(
+            "amount",
+            "must not be zero (negative for a reversal)",
+        ));
+    }
+    let mut lines = Vec::with_capacity(req.adjustments.len());
+    for (i, a) in req.adjustments.iter().enumerate() {
+        let field = format!("adjustments[{i}]");
+        if a.group != AdjustmentGroup::Pr as i32 {
+            return Err(ServiceError::invalid_argument(
+                format!("{field}.group"),
+                "must be PR (patient responsibility)",
+            ));
+        }
+        let reason = identifier(&format!("{field}.reason"), &a.reason, true)?.unwrap_or_default();
+        let line_amount = whole_cents(
+            &format!("{field}.amount"),
+            money(&format!("{field}.amount"), &a.amount)?,
+        )?;
+        lines.push(ResponsibilityLine {
+            group: "PR".to_owned(),
+            reason,
+            amount: line_amount,
+        });
+    }
+    if !lines.is_empty() {
+        let sum: Money = lines.iter().map(|l| l.amount).sum();
+        if sum != amount {
+            return Err(ServiceError::invalid_argument(
+                "adjustments",
+                format!("the PR adjustments add up to {sum}, not the amount {amount}"),
+            ));
+        }
+    }
+    Ok(Responsibility {
+        target,
+        amount,
+        claim,
+        era,
+        pcn,
+        service_date,
+        memo: memo_text,
+        corrected: req.corrected,
+        total_charge,
+        payer_paid,
+        lines,
+    })
+}
+
+/// A checked RecordPayment request.
+pub(crate) struct Payment {
+    pub(crate) account_id: AccountId,
+    amount: Money,
+    method: PaymentMethod,
+    reference: Option<String>,
+    received_date: chrono::NaiveDate,
+    memo: String,
+    payer: PayerType,
+    payer_ref: Option<String>,
+    claim: Option<ClaimId>,
+    agency_fee: Option<Money>,
+}
+
 impl CollectionsService {
     async fn target_account(
         &self,
@@ -224,155 +335,115 @@ impl CollectionsService {
         req: pb::PostPatientResponsibilityRequest,
     ) -> Result<pb::PostPatientResponsibilityResponse, Status> {
         let call = IdempotentCall::of(&req)?;
-        let target = target(&req.account_id, &req.patient_ref)?;
-        let amount = whole_cents("amount", money("amount", &req.amount)?)?;
-        let claim: Option<ClaimId> = optional_id("claim_id", &req.claim_id)?;
-        let era: Option<EraId> = optional_id("era_id", &req.era_id)?;
-        let pcn = identifier("patient_control_number", &req.patient_control_number, false)?;
-        let service_date = optional_date("service_date", &req.service_date)?;
-        let memo_text = memo("memo", &req.memo, false)?;
-        let total_charge = optional_money("total_charge", &req.total_charge)?;
-        let payer_paid = optional_money("payer_paid", &req.payer_paid)?;
-        if req.corrected && claim.is_none() {
-            return Err(err(ServiceError::invalid_argument(
-                "claim_id",
-                "is required for a corrected adjudication",
-            )));
-        }
-        if amount.is_zero() && !req.corrected {
-            return Err(err(ServiceError::invalid_argument(
-                "amount",
-                "must not be zero (negative for a reversal)",
-            )));
-        }
-        let mut lines = Vec::with_capacity(req.adjustments.len());
-        for (i, a) in req.adjustments.iter().enumerate() {
-            let field = format!("adjustments[{i}]");
-            if a.group != AdjustmentGroup::Pr as i32 {
-                return Err(err(ServiceError::invalid_argument(
-                    format!("{field}.group"),
-                    "must be PR (patient responsibility)",
-                )));
-            }
-            let reason =
-                identifier(&format!("{field}.reason"), &a.reason, true)?.unwrap_or_default();
-            let line_amount = whole_cents(
-                &format!("{field}.amount"),
-                money(&format!("{field}.amount"), &a.amount)?,
-            )?;
-            lines.push(ResponsibilityLine {
-                group: "PR".to_owned(),
-                reason,
-                amount: line_amount,
-            });
-        }
-        if !lines.is_empty() {
-            let sum: Money = lines.iter().map(|l| l.amount).sum();
-            if sum != amount {
-                return Err(err(ServiceError::invalid_argument(
-                    "adjustments",
-                    format!("the PR adjustments add up to {sum}, not the amount {amount}"),
-                )));
-            }
-        }
-
+        let checked = responsibility(&req)?;
         let mut op = match call.begin(self.store.database(), &tenant).await? {
             Begun::Replay(first) => return Ok(first),
             Begun::New(op) => op,
         };
-        let account = self.target_account(op.tx(), &tenant, &target).await?;
-        let posted_for_claim = match &claim {
+        let response = self
+            .apply_responsibility(op.tx(), &tenant, call.key(), checked)
+            .await?;
+        op.commit(&response).await?;
+        Ok(response)
+    }
+
+    /// Posts a checked PostPatientResponsibility in `tx` (the single call's or a batch item's)
+    /// and returns its answer; an error leaves `tx` for the caller to roll back.
+    pub(crate) async fn apply_responsibility(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        r: Responsibility,
+    ) -> Result<pb::PostPatientResponsibilityResponse, Status> {
+        let account = self.target_account(tx, tenant, &r.target).await?;
+        let posted_for_claim = match &r.claim {
             Some(c) => Some(
                 self.store
-                    .claim_responsibility(op.tx(), &tenant, &account.id, c)
+                    .claim_responsibility(tx, tenant, &account.id, c)
                     .await
                     .map_err(err)?,
             ),
             None => None,
         };
-        let change = if req.corrected {
-            amount - posted_for_claim.unwrap_or(Money::ZERO)
+        let change = if r.corrected {
+            r.amount - posted_for_claim.unwrap_or(Money::ZERO)
         } else {
-            if let Some(posted) = posted_for_claim
-                && amount.is_negative()
-                && posted < -amount
+            if let (Some(posted), Some(claim)) = (posted_for_claim, &r.claim)
+                && r.amount.is_negative()
+                && posted < -r.amount
             {
                 return Err(err(ServiceError::FailedPrecondition(format!(
-                    "the reversal of {} exceeds the {posted} of patient responsibility posted for claim {}",
-                    -amount, req.claim_id
+                    "the reversal of {} exceeds the {posted} of patient responsibility posted for claim {claim}",
+                    -r.amount
                 ))));
             }
-            amount
+            r.amount
         };
         if change.is_zero() {
             // A correction that changes nothing: nothing to post.
-            let response = pb::PostPatientResponsibilityResponse {
+            return Ok(pb::PostPatientResponsibilityResponse {
                 account: Some(to_proto(&account, None)),
                 entry: None,
-            };
-            op.commit(&response).await?;
-            return Ok(response);
+            });
         }
         let kind = if change.is_positive() {
             EntryKind::PatientResponsibility
         } else {
             EntryKind::Reversal
         };
-        let memo_text = if memo_text.is_empty() {
-            match (req.corrected, kind) {
+        let memo_text = if r.memo.is_empty() {
+            match (r.corrected, kind) {
                 (true, _) => "patient responsibility, corrected adjudication".to_owned(),
                 (false, EntryKind::Reversal) => "patient responsibility reversed".to_owned(),
                 _ => "patient responsibility".to_owned(),
             }
         } else {
-            memo_text
+            r.memo
         };
         let entry = NewJournalEntry {
             account_id: account.id,
             kind,
             memo: memo_text,
-            source_ref: era.map(|e| e.to_string()),
+            source_ref: r.era.map(|e| e.to_string()),
             payer_type: None,
             postings: vec![
-                Posting::on_claim(LedgerAccount::PatientAr, change, claim),
-                Posting::on_claim(LedgerAccount::InsuranceAr, -change, claim),
+                Posting::on_claim(LedgerAccount::PatientAr, change, r.claim),
+                Posting::on_claim(LedgerAccount::InsuranceAr, -change, r.claim),
             ],
         };
         let posted = self
             .store
-            .post_journal_entry(op.tx(), &tenant, call.key(), &entry)
+            .post_journal_entry(tx, tenant, key, &entry)
             .await
             .map_err(err)?;
         self.store
             .insert_responsibility(
-                op.tx(),
-                &tenant,
+                tx,
+                tenant,
                 &NewResponsibility {
                     entry_id: posted.id,
-                    claim,
-                    era_id: era,
-                    patient_control_number: pcn,
-                    service_date,
-                    corrected: req.corrected,
-                    total_charge,
-                    payer_paid,
-                    lines,
+                    claim: r.claim,
+                    era_id: r.era,
+                    patient_control_number: r.pcn,
+                    service_date: r.service_date,
+                    corrected: r.corrected,
+                    total_charge: r.total_charge,
+                    payer_paid: r.payer_paid,
+                    lines: r.lines,
                 },
             )
             .await
             .map_err(err)?;
         let account = after(account, &posted);
         if change.is_negative() {
-            self.keep_plan_within_balance(op.tx(), &tenant, &account)
-                .await?;
+            self.keep_plan_within_balance(tx, tenant, &account).await?;
         }
-        let response = pb::PostPatientResponsibilityResponse {
+        tracing::info!(account_id = %account.id, entry_id = %posted.id, "patient responsibility posted");
+        Ok(pb::PostPatientResponsibilityResponse {
             account: Some(to_proto(&account, None)),
             entry: Some(entry_to_proto(&posted, None)),
-        };
-        op.commit(&response).await?;
-        tracing::info!(account_id = %account.id, entry_id = %posted.id, "patient responsibility posted");
-        Ok(response)
+        })
     }
 
     /// BillSelfPay: the charges less the configured self-pay discount (rounded to the cent)
@@ -483,15 +554,29 @@ impl CollectionsService {
         req: pb::RecordPaymentRequest,
     ) -> Result<pb::RecordPaymentResponse, Status> {
         let call = IdempotentCall::of(&req)?;
+        let checked = self.payment(&req)?;
+        let mut op = match call.begin(self.store.database(), &tenant).await? {
+            Begun::Replay(first) => return Ok(first),
+            Begun::New(op) => op,
+        };
+        let response = self
+            .apply_payment(op.tx(), &tenant, call.key(), checked)
+            .await?;
+        op.commit(&response).await?;
+        Ok(response)
+    }
+
+    /// Checks a RecordPayment request (errors name the field); nothing is read or written.
+    pub(crate) fn payment(&self, req: &pb::RecordPaymentRequest) -> Result<Payment, ServiceError> {
         let account_id: AccountId = required_id("account_id", &req.account_id)?;
         let amount = positive("amount", &req.amount)?;
         let method = method("method", req.method)?;
         let reference = identifier("reference", &req.reference, false)?;
         if matches!(method, PaymentMethod::Check | PaymentMethod::Ach) && reference.is_none() {
-            return Err(err(ServiceError::invalid_argument(
+            return Err(ServiceError::invalid_argument(
                 "reference",
                 format!("is required for a {method} payment (check number or ACH trace)"),
-            )));
+            ));
         }
         let received_date = optional_date("received_date", &req.received_date)?
             .unwrap_or_else(|| self.clock.today());
@@ -501,35 +586,55 @@ impl CollectionsService {
         let claim: Option<ClaimId> = optional_id("claim_id", &req.claim_id)?;
         let agency_fee = optional_money("agency_fee", &req.agency_fee)?;
         if agency_fee.is_some() && payer != PayerType::CollectionAgency {
-            return Err(err(ServiceError::invalid_argument(
+            return Err(ServiceError::invalid_argument(
                 "agency_fee",
                 "is only for payments from a collection agency (payer_type COLLECTION_AGENCY)",
-            )));
+            ));
         }
         if agency_fee.is_some_and(|fee| fee.is_negative() || fee > amount) {
-            return Err(err(ServiceError::invalid_argument(
+            return Err(ServiceError::invalid_argument(
                 "agency_fee",
                 format!("must be between 0.00 and the amount {amount}"),
-            )));
+            ));
         }
+        Ok(Payment {
+            account_id,
+            amount,
+            method,
+            reference,
+            received_date,
+            memo: memo_text,
+            payer,
+            payer_ref,
+            claim,
+            agency_fee,
+        })
+    }
 
-        let mut op = match call.begin(self.store.database(), &tenant).await? {
-            Begun::Replay(first) => return Ok(first),
-            Begun::New(op) => op,
-        };
+    /// Records a checked payment in `tx` (the single call's or a batch item's) and returns its
+    /// answer; an error leaves `tx` for the caller to roll back.
+    pub(crate) async fn apply_payment(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        p: Payment,
+    ) -> Result<pb::RecordPaymentResponse, Status> {
+        let account_id = p.account_id;
+        let amount = p.amount;
         let account = self
             .store
-            .lock_account(op.tx(), &tenant, &account_id)
+            .lock_account(tx, tenant, &account_id)
             .await
             .map_err(err)?;
         let open = self
             .store
-            .claim_balances(op.tx(), &tenant, &account_id)
+            .claim_balances(tx, tenant, &account_id)
             .await
             .map_err(err)?;
-        let fee = if payer == PayerType::CollectionAgency {
+        let fee = if p.payer == PayerType::CollectionAgency {
             Some(
-                self.agency_fee(op.tx(), &tenant, &account_id, amount, agency_fee)
+                self.agency_fee(tx, tenant, &account_id, amount, p.agency_fee)
                     .await?,
             )
         } else {
@@ -544,7 +649,7 @@ impl CollectionsService {
             postings.push(Posting::new(LedgerAccount::CollectionAgencyFees, kept));
         }
         postings.extend(
-            allocate(amount, &open, claim)
+            allocate(amount, &open, p.claim)
                 .into_iter()
                 .map(|(c, part)| Posting::on_claim(LedgerAccount::PatientAr, -part, c)),
         );
@@ -552,54 +657,52 @@ impl CollectionsService {
         let entry = NewJournalEntry {
             account_id,
             kind: EntryKind::Payment,
-            memo: if memo_text.is_empty() {
-                format!("{method} payment from {payer}").to_lowercase()
+            memo: if p.memo.is_empty() {
+                format!("{} payment from {}", p.method, p.payer).to_lowercase()
             } else {
-                memo_text
+                p.memo
             },
             source_ref: Some(payment_id.to_string()),
-            payer_type: Some(payer),
+            payer_type: Some(p.payer),
             postings,
         };
         let posted = self
             .store
-            .post_journal_entry(op.tx(), &tenant, call.key(), &entry)
+            .post_journal_entry(tx, tenant, key, &entry)
             .await
             .map_err(err)?;
         self.store
             .insert_payment(
-                op.tx(),
-                &tenant,
+                tx,
+                tenant,
                 &NewPayment {
                     id: payment_id,
                     account_id,
                     entry_id: posted.id,
-                    payer_type: payer,
-                    payer_ref,
-                    method,
-                    reference,
-                    received_date,
+                    payer_type: p.payer,
+                    payer_ref: p.payer_ref,
+                    method: p.method,
+                    reference: p.reference,
+                    received_date: p.received_date,
                     amount,
-                    claim,
+                    claim: p.claim,
                 },
             )
             .await
             .map_err(err)?;
         let account = after(account, &posted);
-        let installments_paid = self.pay_plan(op.tx(), &tenant, &account, amount).await?;
+        let installments_paid = self.pay_plan(tx, tenant, &account, amount).await?;
         let account = self
             .store
-            .lock_account(op.tx(), &tenant, &account_id)
+            .lock_account(tx, tenant, &account_id)
             .await
             .map_err(err)?;
-        let response = pb::RecordPaymentResponse {
+        Ok(pb::RecordPaymentResponse {
             account: Some(to_proto(&account, None)),
             entry: Some(entry_to_proto(&posted, None)),
             installments_paid,
             agency_fee: fee.map(|f| f.to_string()).unwrap_or_default(),
-        };
-        op.commit(&response).await?;
-        Ok(response)
+        })
     }
 
     /// IssueRefund: at most the credit balance (FAILED_PRECONDITION naming both amounts).

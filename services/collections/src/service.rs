@@ -252,6 +252,26 @@ impl pb::collections_service_server::CollectionsService for CollectionsService {
             .map(Response::new)
     }
 
+    async fn post_patient_responsibilities(
+        &self,
+        request: Request<pb::PostPatientResponsibilitiesRequest>,
+    ) -> Result<Response<pb::PostPatientResponsibilitiesResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        self.post_responsibilities(tenant, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn record_payments(
+        &self,
+        request: Request<pb::RecordPaymentsRequest>,
+    ) -> Result<Response<pb::RecordPaymentsResponse>, Status> {
+        let tenant = tenant_id(&request)?;
+        self.record_payments_rpc(tenant, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
     async fn bill_self_pay(
         &self,
         request: Request<pb::BillSelfPayRequest>,

@@ -11,6 +11,10 @@
 //!
 //! [collections.tenants.clinic-a]
 //! section_501r = false         # a for-profit tenant
+//!
+//! # Training and test environments only (refused when callers are authenticated):
+//! [collections.training_clock]
+//! date_file = "/srv/medbill-training/today"   # today's date, YYYY-MM-DD, read at each call
 //! ```
 
 use std::collections::BTreeMap;
@@ -43,6 +47,22 @@ pub struct CollectionsConfig {
     pub agencies: Vec<AgencySettings>,
     /// Per-tenant overrides, by tenant id.
     pub tenants: BTreeMap<String, TenantSettings>,
+    /// Today's date from a file instead of the system clock, for training and test
+    /// environments; unset (the system clock) by default.
+    pub training_clock: Option<TrainingClock>,
+}
+
+/// The `[collections.training_clock]` table: today's date is what a file says, so a training
+/// environment walks a months-long collection story (statements, plan installments missed,
+/// dunning stages, the 501(r) waiting periods) in minutes by rewriting the file. Dates that
+/// start legal clocks are then set at will, so a server that authenticates its callers (a
+/// production server) refuses it at start.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingClock {
+    /// The file holding today's date (`YYYY-MM-DD`); read at each call, it must hold a date
+    /// at start.
+    pub date_file: std::path::PathBuf,
 }
 
 impl Default for CollectionsConfig {
@@ -55,6 +75,7 @@ impl Default for CollectionsConfig {
             dunning: DunningSettings::default(),
             agencies: Vec::new(),
             tenants: BTreeMap::new(),
+            training_clock: None,
         }
     }
 }
@@ -235,9 +256,20 @@ impl CollectionsConfig {
     }
 }
 
-/// Reads and checks the `[collections]` section (the binary's `check`).
+/// Reads and checks the `[collections]` section (the binary's `check`): a training clock is
+/// refused unless the server runs without authentication (dev mode).
 pub fn check(config: &LoadedConfig) -> Result<(), ConfigError> {
-    CollectionsConfig::load(config).map(drop)
+    let collections = CollectionsConfig::load(config)?;
+    if collections.training_clock.is_some() && !config.config().auth.is_dev_mode() {
+        return Err(ConfigError::Invalid {
+            key: format!("{SECTION}.training_clock"),
+            reason: "is for training and test environments only, and this server authenticates \
+                     its callers (auth is configured): statement and dunning dates must follow \
+                     the real calendar"
+                .to_owned(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! medbill bench collections --accounts 100000 --calls 20000 --concurrency 64 \
-//!     --aging-entries 1000000 [--database-url postgres://...]
+//!     --aging-entries 1000000 [--batch 1000] [--database-url postgres://...]
 //! ```
 //!
 //! Without `--url` the suite starts in this process as `medbill serve --target all` starts it
@@ -16,6 +16,9 @@
 //! - `PostPatientResponsibility`: `--calls` postings, each for a new claim, spread over the
 //!   accounts;
 //! - `RecordPayment`: `--calls` card payments spread over the accounts;
+//! - with `--batch B`: `PostPatientResponsibilities` and `RecordPayments`, `--calls` items each
+//!   in calls of `B` items (consecutive accounts), `--batch-concurrency` calls in flight (calls
+//!   per second and items per second);
 //! - `GenerateStatements`: one cycle over every account (statements per second; the answer
 //!   carries the count only);
 //! - `GetStatement` with its PDF for up to `--pdfs` statements at the concurrency (pages per
@@ -64,6 +67,10 @@ pub struct Plan {
     pub calls: u64,
     /// Statements fetched with their PDF.
     pub pdfs: u64,
+    /// Items per batch call; 0 skips the batch phases.
+    pub batch: u64,
+    /// Batch calls in flight.
+    pub batch_concurrency: usize,
     /// Database of the in-process suite.
     pub database_url: Option<String>,
     /// Directory of the in-process suite's SQLite files.
@@ -201,6 +208,9 @@ async fn phases(
     })
     .await?;
     row(&mut table, "RecordPayment", &pay, "calls/s");
+    if plan.batch > 0 {
+        batches(plan, &clients, &ids, &run, &mut table, &mut notes).await?;
+    }
 
     let started = Instant::now();
     let answer = c
@@ -290,6 +300,94 @@ async fn phases(
         ids.len(),
         notes.join("\n"),
     ))
+}
+
+/// The batch phases: `plan.calls` items of each batch RPC in calls of `plan.batch` items.
+async fn batches(
+    plan: &Plan,
+    clients: &Arc<Vec<Client>>,
+    ids: &Arc<Vec<String>>,
+    run: &Arc<String>,
+    table: &mut Table,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let size = plan.batch;
+    let limit = Limit {
+        requests: Some(plan.calls.div_ceil(size).max(1)),
+        duration: None,
+    };
+    // The accounts of batch `n`, item `i`: consecutive, so a batch names distinct accounts.
+    let account = |ids: &[String], n: u64, i: u64| {
+        ids[usize::try_from((n * size + i) % ids.len() as u64).unwrap_or(0)].clone()
+    };
+    let (cl, ac, r) = (Arc::clone(clients), Arc::clone(ids), Arc::clone(run));
+    let post = load::drive(plan.batch_concurrency, limit, move |n| {
+        let mut client = cl[usize::try_from(n).unwrap_or(0) % cl.len()].clone();
+        let items = (0..size)
+            .map(|i| pb::PostPatientResponsibilityRequest {
+                idempotency_key: format!("{r}/prb/{n}/{i}"),
+                account_id: account(&ac, n, i),
+                claim_id: uuid::Uuid::now_v7().to_string(),
+                amount: "100.00".into(),
+                ..Default::default()
+            })
+            .collect();
+        async move {
+            let answer = client
+                .post_patient_responsibilities(pb::PostPatientResponsibilitiesRequest { items })
+                .await?
+                .into_inner();
+            // Flagged: a batch with an item that failed.
+            Ok(answer.results.iter().any(|r| {
+                matches!(
+                    r.outcome,
+                    Some(pb::post_patient_responsibility_result::Outcome::Error(_)) | None
+                )
+            }))
+        }
+    })
+    .await?;
+    let (cl, ac, r) = (Arc::clone(clients), Arc::clone(ids), Arc::clone(run));
+    let pay = load::drive(plan.batch_concurrency, limit, move |n| {
+        let mut client = cl[usize::try_from(n).unwrap_or(0) % cl.len()].clone();
+        let items = (0..size)
+            .map(|i| pb::RecordPaymentRequest {
+                idempotency_key: format!("{r}/payb/{n}/{i}"),
+                account_id: account(&ac, n, i),
+                amount: "10.00".into(),
+                method: pb::PaymentMethod::Card as i32,
+                ..Default::default()
+            })
+            .collect();
+        async move {
+            let answer = client
+                .record_payments(pb::RecordPaymentsRequest { items })
+                .await?
+                .into_inner();
+            Ok(answer.results.iter().any(|r| {
+                matches!(
+                    r.outcome,
+                    Some(pb::record_payment_result::Outcome::Error(_)) | None
+                )
+            }))
+        }
+    })
+    .await?;
+    for (name, phase) in [
+        (
+            format!("PostPatientResponsibilities ({size} a call)"),
+            &post,
+        ),
+        (format!("RecordPayments ({size} a call)"), &pay),
+    ] {
+        row(table, &name, phase, "calls/s");
+        notes.push(format!(
+            "{name}: {:.0} items/s, {} calls with a failed item",
+            phase.rate(phase.ok * size),
+            phase.flagged
+        ));
+    }
+    Ok(())
 }
 
 /// Up to `wanted` ids of the statements of today's cycle, read from its print-vendor file.

@@ -114,6 +114,13 @@ pub enum BenchCommand {
         /// Statements fetched with their PDF.
         #[arg(long, default_value_t = 1_000)]
         pdfs: u64,
+        /// Items per call of PostPatientResponsibilities and RecordPayments (the batch path,
+        /// measured after the single calls: --calls items each); 0 skips it.
+        #[arg(long, default_value_t = 0)]
+        batch: u64,
+        /// Batch calls in flight at once.
+        #[arg(long, default_value_t = 4)]
+        batch_concurrency: usize,
         /// Database of the in-process suite (also `MEDBILL_DATABASE_URL`; default: SQLite files
         /// in a fresh temporary directory).
         #[arg(long)]
@@ -314,10 +321,14 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             tenant,
             calls,
             pdfs,
+            batch,
+            batch_concurrency,
             database_url,
             data_dir,
         } => {
             let plan = collections::Plan {
+                batch,
+                batch_concurrency: batch_concurrency.max(1),
                 url,
                 token,
                 concurrency: concurrency.max(1),

@@ -317,7 +317,7 @@ async fn batches(
         duration: None,
     };
     // The accounts of batch `n`, item `i`: consecutive, so a batch names distinct accounts.
-    let account = |ids: &[String], n: u64, i: u64| {
+    let account = move |ids: &[String], n: u64, i: u64| {
         ids[usize::try_from((n * size + i) % ids.len() as u64).unwrap_or(0)].clone()
     };
     let (cl, ac, r) = (Arc::clone(clients), Arc::clone(ids), Arc::clone(run));

@@ -713,6 +713,10 @@ impl StatementStore for SqlCollectionsStore {
         }
         for (date, accounts) in by_date {
             for piece in statement_pieces(&accounts) {
+                // The id range keeps PostgreSQL on the primary key: with no statistics it
+                // otherwise reads every account of the tenant for each piece's IN list.
+                let low = piece.iter().min().copied().unwrap_or_default();
+                let high = piece.iter().max().copied().unwrap_or_default();
                 with_tx!(tx, |conn| {
                     let mut q = sqlx::QueryBuilder::new(
                         "UPDATE accounts SET first_statement_date = COALESCE(first_statement_date, ",
@@ -722,6 +726,10 @@ impl StatementStore for SqlCollectionsStore {
                         .push_bind(date)
                         .push(" WHERE tenant_id = ")
                         .push_bind(tenant.as_str())
+                        .push(" AND id BETWEEN ")
+                        .push_bind(low)
+                        .push(" AND ")
+                        .push_bind(high)
                         .push(" AND id IN (");
                     let mut ids = q.separated(", ");
                     for id in piece {

@@ -32,11 +32,14 @@ fn item_error(status: &Status) -> pb::ItemError {
     }
 }
 
+/// An item checked before anything is written: its call and request, or its error.
+type Checked<T> = Result<(IdempotentCall, T), Status>;
+
 /// Checks each item (its key and its request) before anything is written.
 fn check_items<R, T>(
     items: &[R],
     check: impl Fn(&R) -> Result<T, ServiceError>,
-) -> Result<Vec<Result<(IdempotentCall, T), Status>>, Status>
+) -> Result<Vec<Checked<T>>, Status>
 where
     R: medbill_runtime::idempotent::IdempotentRequest,
 {

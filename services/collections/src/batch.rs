@@ -17,20 +17,13 @@ use medbill_proto::collections::v1 as pb;
 use medbill_proto::collections::v1::post_patient_responsibility_result::Outcome as PrOutcome;
 use medbill_proto::collections::v1::record_payment_result::Outcome as PaymentOutcome;
 use medbill_runtime::ServiceError;
+use medbill_runtime::batch::item_error;
 use medbill_runtime::idempotent::{BatchCall, IdempotentCall, Opened};
 use medbill_storage::Tx;
 use tonic::Status;
 
 use crate::posting::{Payment, Responsibility, err, responsibility};
 use crate::service::CollectionsService;
-
-/// An item's error as the batch answers it: what the single RPC would have answered.
-fn item_error(status: &Status) -> pb::ItemError {
-    pb::ItemError {
-        code: status.code() as i32,
-        message: status.message().to_owned(),
-    }
-}
 
 /// An item checked before anything is written: its call and request, or its error.
 type Checked<T> = Result<(IdempotentCall, T), Status>;

@@ -96,7 +96,9 @@ fn pr_response(
     }
 }
 
-fn pr_error(r: &pb::PostPatientResponsibilityResult) -> anyhow::Result<&pb::ItemError> {
+fn pr_error(
+    r: &pb::PostPatientResponsibilityResult,
+) -> anyhow::Result<&medbill_proto::common::v1::ItemError> {
     match &r.outcome {
         Some(PrOutcome::Error(e)) => Ok(e),
         other => anyhow::bail!("expected an error, got {other:?}"),

@@ -8,7 +8,7 @@
 //! single RPC's response, or the status that call would have answered for that item.
 //!
 //! ```ignore
-//! let mut batch = BatchCall::of(&req.items, "items", MAX_ITEMS)?;   // INVALID_ARGUMENT over the cap
+//! let mut batch = BatchCall::of(&req.items, "items", MAX_BATCH_ITEMS)?;   // INVALID_ARGUMENT over the cap
 //! batch.settle_replays(db, &tenant).await?;     // one read: replays and reused keys answered
 //! for i in batch.pending() { /* outside work; batch.fail(i, err) for an item that cannot go */ }
 //! let results = batch.apply(db, &tenant, &work, respond).await?;   // one transaction
@@ -37,15 +37,30 @@ use crate::audit::AuditContext;
 use crate::fields::key_reused;
 use crate::idempotent::IdempotentCall;
 
+/// Most items one batch call may carry; more is INVALID_ARGUMENT naming the items field.
+pub const MAX_BATCH_ITEMS: usize = 1_000;
+
 /// The write of one batch item inside the batch's transaction (implemented by the service).
 pub trait BatchWork<Resp>: Sync {
+    /// An item's failure: the status the single RPC would have answered.
+    type Error: Into<Status> + Send;
+
+    /// Runs first in each transaction the batch writes in, before any item: e.g. locking the
+    /// rows the items touch in one order, so concurrent batches wait instead of deadlocking.
+    fn prepare<'a>(
+        &'a self,
+        _tx: &'a mut Tx,
+    ) -> impl Future<Output = Result<(), ServiceError>> + Send + 'a {
+        async { Ok(()) }
+    }
+
     /// Writes item `index` in `tx` (its key is already reserved there) and returns the single
     /// RPC's response for it. An error undoes the item alone.
     fn apply<'a>(
         &'a self,
         tx: &'a mut Tx,
         index: usize,
-    ) -> impl Future<Output = Result<Resp, ServiceError>> + Send + 'a;
+    ) -> impl Future<Output = Result<Resp, Self::Error>> + Send + 'a;
 
     /// Forgets what the items written so far left behind: their transaction was rolled back and
     /// they are about to be written again, each in its savepoint.
@@ -204,6 +219,7 @@ impl<Req: IdempotentRequest> BatchCall<Req> {
         guarded: bool,
     ) -> Result<(Tx, Option<Vec<(usize, Result<Req::Response, Status>)>>), ServiceError> {
         let mut tx = db.begin().await?;
+        work.prepare(&mut tx).await?;
         let mut written = Vec::new();
         for (i, item) in self.items.iter().enumerate() {
             let Item::Pending(call) = item else { continue };
@@ -219,7 +235,7 @@ impl<Req: IdempotentRequest> BatchCall<Req> {
                 (None, Ok(_)) => {}
                 (None, Err(_)) => return Ok((tx, None)),
             }
-            written.push((i, answer.map_err(Status::from)));
+            written.push((i, answer));
         }
         Ok((tx, Some(written)))
     }
@@ -244,27 +260,30 @@ async fn write_one<Resp, W>(
     call: &IdempotentCall,
     work: &W,
     index: usize,
-) -> Result<Resp, ServiceError>
+) -> Result<Resp, Status>
 where
     Resp: Message + Default,
     W: BatchWork<Resp>,
 {
-    let pending = match idempotency::reserve(
+    let reserved = idempotency::reserve(
         tx,
         tenant.as_str(),
         call.scope(),
         call.key().as_str(),
         call.fingerprint(),
     )
-    .await?
-    {
+    .await
+    .map_err(ServiceError::from)?;
+    let pending = match reserved {
         Reservation::New(pending) => pending,
         // Completed by another call since the replays were read (or earlier in this batch).
-        Reservation::Replay(bytes) => return decode(&bytes),
-        Reservation::Conflict => return Err(key_reused(call.key().as_str())),
+        Reservation::Replay(bytes) => return Ok(decode(&bytes)?),
+        Reservation::Conflict => return Err(key_reused(call.key().as_str()).into()),
     };
-    let response = work.apply(tx, index).await?;
-    idempotency::complete(tx, pending, &response.encode_to_vec()).await?;
+    let response = work.apply(tx, index).await.map_err(Into::into)?;
+    idempotency::complete(tx, pending, &response.encode_to_vec())
+        .await
+        .map_err(ServiceError::from)?;
     Ok(response)
 }
 

@@ -1,93 +1,53 @@
 //! The batch path of PostPatientResponsibility and RecordPayment: many items in one call and
 //! one transaction, each item exactly the single RPC's request, applied once by its own key
-//! under the single RPC's scope (`medbill_runtime::idempotent::BatchCall`), so a redelivered
-//! batch, or an item sent singly before, applies nothing twice.
+//! under the single RPC's scope (the kit's `medbill_runtime::batch`), so a redelivered batch,
+//! or an item sent singly before, applies nothing twice.
 //!
 //! A bad item fails alone, and nothing of it stays: every item is checked before anything is
 //! written (an item the single RPC would refuse for its request answers that error), and what
-//! only the database can tell (an unknown account, a reversal above what the claim holds, a
-//! key used for another request) is undone with the item's savepoint. The accounts the items
-//! name are locked first, in one sorted order, so two batches (or a batch and single calls)
-//! touching the same accounts wait for each other instead of deadlocking on PostgreSQL.
+//! only the database can tell (an unknown account, a reversal above what the claim holds) is
+//! undone with the item alone. The accounts the items name are locked first, in one sorted
+//! order, so two batches (or a batch and single calls) touching the same accounts wait for
+//! each other instead of deadlocking on PostgreSQL.
 
 use std::collections::BTreeSet;
 
-use medbill_domain::{AccountId, TenantId};
+use medbill_domain::{AccountId, IdempotencyKey, TenantId};
 use medbill_proto::collections::v1 as pb;
 use medbill_proto::collections::v1::post_patient_responsibility_result::Outcome as PrOutcome;
 use medbill_proto::collections::v1::record_payment_result::Outcome as PaymentOutcome;
 use medbill_runtime::ServiceError;
-use medbill_runtime::batch::item_error;
-use medbill_runtime::idempotent::{BatchCall, IdempotentCall, Opened};
+use medbill_runtime::batch::{BatchCall, BatchWork, MAX_BATCH_ITEMS, item_error};
+use medbill_runtime::idempotent::IdempotentRequest;
 use medbill_storage::Tx;
 use tonic::Status;
 
-use crate::posting::{Payment, Responsibility, err, responsibility};
+use crate::posting::{Payment, Responsibility, responsibility};
 use crate::service::CollectionsService;
 
-/// An item checked before anything is written: its call and request, or its error.
-type Checked<T> = Result<(IdempotentCall, T), Status>;
-
-/// Checks each item (its key and its request) before anything is written.
-fn check_items<R, T>(
-    items: &[R],
-    check: impl Fn(&R) -> Result<T, ServiceError>,
-) -> Result<Vec<Checked<T>>, Status>
-where
-    R: medbill_runtime::idempotent::IdempotentRequest,
-{
-    BatchCall::check_len("items", items.len())?;
-    Ok(items
-        .iter()
-        .map(|item| Ok((BatchCall::item(item)?, check(item)?)))
-        .map(|r: Result<_, ServiceError>| r.map_err(Status::from))
-        .collect())
-}
-
 impl CollectionsService {
-    /// Locks `accounts` in id order (an unknown one is left for its item to report).
-    async fn lock_in_order(
-        &self,
-        tx: &mut Tx,
-        tenant: &TenantId,
-        accounts: impl IntoIterator<Item = AccountId>,
-    ) -> Result<(), Status> {
-        let sorted: BTreeSet<AccountId> = accounts.into_iter().collect();
-        for id in sorted {
-            match self.store.lock_account(tx, tenant, &id).await {
-                Ok(_) | Err(crate::store::StoreError::AccountNotFound(_)) => {}
-                Err(e) => return Err(err(e)),
-            }
-        }
-        Ok(())
-    }
-
     /// PostPatientResponsibilities: see the module docs.
     pub(crate) async fn post_responsibilities(
         &self,
         tenant: TenantId,
         req: pb::PostPatientResponsibilitiesRequest,
     ) -> Result<pb::PostPatientResponsibilitiesResponse, Status> {
-        let checked = check_items(&req.items, responsibility)?;
-        let mut batch = BatchCall::begin(self.store.database()).await?;
-        let named = checked.iter().flatten().filter_map(|(_, r)| r.account_id());
-        self.lock_in_order(batch.tx(), &tenant, named.collect::<Vec<_>>())
+        let (batch, work) = self.checked(&tenant, &req.items, responsibility).await?;
+        let response = batch
+            .apply(self.store.database(), &tenant, &work, |results| {
+                pb::PostPatientResponsibilitiesResponse {
+                    results: results
+                        .into_iter()
+                        .map(|r| pb::PostPatientResponsibilityResult {
+                            outcome: Some(match r {
+                                Ok(response) => PrOutcome::Response(response),
+                                Err(status) => PrOutcome::Error(item_error(&status)),
+                            }),
+                        })
+                        .collect(),
+                }
+            })
             .await?;
-        let mut results = Vec::with_capacity(checked.len());
-        for item in checked {
-            let result = match item {
-                Err(status) => Err(status),
-                Ok((call, r)) => self.apply_item(&mut batch, &tenant, &call, r).await?,
-            };
-            results.push(pb::PostPatientResponsibilityResult {
-                outcome: Some(match result {
-                    Ok(response) => PrOutcome::Response(response),
-                    Err(status) => PrOutcome::Error(item_error(&status)),
-                }),
-            });
-        }
-        let response = pb::PostPatientResponsibilitiesResponse { results };
-        batch.commit(&response).await?;
         Ok(response)
     }
 
@@ -97,89 +57,144 @@ impl CollectionsService {
         tenant: TenantId,
         req: pb::RecordPaymentsRequest,
     ) -> Result<pb::RecordPaymentsResponse, Status> {
-        let checked = check_items(&req.items, |item| self.payment(item))?;
-        let mut batch = BatchCall::begin(self.store.database()).await?;
-        let named = checked.iter().flatten().map(|(_, p)| p.account_id);
-        self.lock_in_order(batch.tx(), &tenant, named.collect::<Vec<_>>())
+        let (batch, work) = self
+            .checked(&tenant, &req.items, |item| self.payment(item))
             .await?;
-        let mut results = Vec::with_capacity(checked.len());
-        for item in checked {
-            let result = match item {
-                Err(status) => Err(status),
-                Ok((call, p)) => self.apply_item(&mut batch, &tenant, &call, p).await?,
-            };
-            results.push(pb::RecordPaymentResult {
-                outcome: Some(match result {
-                    Ok(response) => PaymentOutcome::Response(response),
-                    Err(status) => PaymentOutcome::Error(item_error(&status)),
-                }),
-            });
-        }
-        let response = pb::RecordPaymentsResponse { results };
-        batch.commit(&response).await?;
+        let response = batch
+            .apply(self.store.database(), &tenant, &work, |results| {
+                pb::RecordPaymentsResponse {
+                    results: results
+                        .into_iter()
+                        .map(|r| pb::RecordPaymentResult {
+                            outcome: Some(match r {
+                                Ok(response) => PaymentOutcome::Response(response),
+                                Err(status) => PaymentOutcome::Error(item_error(&status)),
+                            }),
+                        })
+                        .collect(),
+                }
+            })
+            .await?;
         Ok(response)
     }
 
-    /// Applies one checked item in its savepoint: its first answer when its key was applied
-    /// before, else the single RPC's writes, kept or undone alone. The outer error is the
-    /// batch's (its transaction failed); the inner one the item's.
-    async fn apply_item<I: BatchItem>(
-        &self,
-        batch: &mut BatchCall,
-        tenant: &TenantId,
-        call: &IdempotentCall,
-        item: I,
-    ) -> Result<Result<I::Response, Status>, Status> {
-        Ok(match batch.open::<I::Response>(tenant, call).await? {
-            Err(status) => Err(status),
-            Ok(Opened::Replay(first)) => Ok(first),
-            Ok(Opened::New(opened)) => {
-                let result = item.apply(self, batch.tx(), tenant, call).await;
-                batch.finish(opened, result).await?
+    /// Reads the batch (replays answered with one read) and checks each item still to write;
+    /// an item its check refuses answers that error and is never written.
+    async fn checked<'s, R, T>(
+        &'s self,
+        tenant: &'s TenantId,
+        items: &[R],
+        check: impl Fn(&R) -> Result<T, ServiceError>,
+    ) -> Result<(BatchCall<R>, Posting<'s, T>), Status>
+    where
+        R: IdempotentRequest,
+        T: PostingItem,
+    {
+        let mut batch = BatchCall::of(items, "items", MAX_BATCH_ITEMS)?;
+        batch.settle_replays(self.store.database(), tenant).await?;
+        let mut work = Posting {
+            service: self,
+            tenant,
+            items: (0..items.len()).map(|_| None).collect(),
+        };
+        for i in batch.pending() {
+            let checked = IdempotencyKey::parse(items[i].idempotency_key())
+                .map_err(|e| ServiceError::invalid_argument("idempotency_key", e.to_string()))
+                .and_then(|key| Ok((key, check(&items[i])?)));
+            match checked {
+                Ok(item) => work.items[i] = Some(item),
+                Err(e) => batch.fail(i, e),
             }
-        })
+        }
+        Ok((batch, work))
     }
 }
 
-/// A checked item of a batch and the single RPC that applies it.
-trait BatchItem: Send {
-    type Response: prost::Message + Default + medbill_proto::audit::AuditSchema + Send;
+/// The checked items of one batch, by position, and how to write them.
+struct Posting<'s, T> {
+    service: &'s CollectionsService,
+    tenant: &'s TenantId,
+    items: Vec<Option<(IdempotencyKey, T)>>,
+}
 
-    async fn apply(
+impl<T: PostingItem> BatchWork<T::Response> for Posting<'_, T> {
+    type Error = Status;
+
+    /// Locks the accounts the items name, in id order (an unknown one is left for its item
+    /// to report).
+    async fn prepare(&self, tx: &mut Tx) -> Result<(), ServiceError> {
+        let sorted: BTreeSet<AccountId> = self
+            .items
+            .iter()
+            .flatten()
+            .filter_map(|(_, item)| item.account_id())
+            .collect();
+        for id in sorted {
+            match self.service.store.lock_account(tx, self.tenant, &id).await {
+                Ok(_) | Err(crate::store::StoreError::AccountNotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply(&self, tx: &mut Tx, index: usize) -> Result<T::Response, Status> {
+        let Some((key, item)) = &self.items[index] else {
+            return Err(ServiceError::internal("batch item written without its check").into());
+        };
+        // A copy: a batch whose item failed is written again, each item in a savepoint.
+        item.clone().apply(self.service, tx, self.tenant, key).await
+    }
+}
+
+/// A checked item of a batch and the single RPC's writes that apply it.
+trait PostingItem: Clone + Send + Sync {
+    type Response: prost::Message + Default + Send;
+
+    /// The account the item names, when it names one (locked before the items are written).
+    fn account_id(&self) -> Option<AccountId>;
+
+    fn apply(
         self,
         service: &CollectionsService,
         tx: &mut Tx,
         tenant: &TenantId,
-        call: &IdempotentCall,
-    ) -> Result<Self::Response, Status>;
+        key: &IdempotencyKey,
+    ) -> impl std::future::Future<Output = Result<Self::Response, Status>> + Send;
 }
 
-impl BatchItem for Responsibility {
+impl PostingItem for Responsibility {
     type Response = pb::PostPatientResponsibilityResponse;
 
+    fn account_id(&self) -> Option<AccountId> {
+        Responsibility::account_id(self)
+    }
+
     async fn apply(
         self,
         service: &CollectionsService,
         tx: &mut Tx,
         tenant: &TenantId,
-        call: &IdempotentCall,
+        key: &IdempotencyKey,
     ) -> Result<Self::Response, Status> {
-        service
-            .apply_responsibility(tx, tenant, call.key(), self)
-            .await
+        service.apply_responsibility(tx, tenant, key, self).await
     }
 }
 
-impl BatchItem for Payment {
+impl PostingItem for Payment {
     type Response = pb::RecordPaymentResponse;
+
+    fn account_id(&self) -> Option<AccountId> {
+        Some(self.account_id)
+    }
 
     async fn apply(
         self,
         service: &CollectionsService,
         tx: &mut Tx,
         tenant: &TenantId,
-        call: &IdempotentCall,
+        key: &IdempotencyKey,
     ) -> Result<Self::Response, Status> {
-        service.apply_payment(tx, tenant, call.key(), self).await
+        service.apply_payment(tx, tenant, key, self).await
     }
 }

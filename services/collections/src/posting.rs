@@ -28,6 +28,7 @@ use crate::service::{CollectionsService, entry_to_proto, to_proto};
 const MEMO_LEN: usize = 500;
 
 /// Whose account a posting goes to.
+#[derive(Clone)]
 enum Target {
     /// The named account.
     Account(AccountId),
@@ -176,6 +177,7 @@ pub(crate) fn err(e: impl Into<ServiceError>) -> Status {
 }
 
 /// A checked PostPatientResponsibility request.
+#[derive(Clone)]
 pub(crate) struct Responsibility {
     target: Target,
     amount: Money,
@@ -271,6 +273,7 @@ pub(crate) fn responsibility(
 }
 
 /// A checked RecordPayment request.
+#[derive(Clone)]
 pub(crate) struct Payment {
     pub(crate) account_id: AccountId,
     amount: Money,

@@ -9,17 +9,20 @@
 //! accepts them. Receivers deduplicate by the idempotency key, which is the outbox message key,
 //! so delivery is exactly once in effect.
 
+use std::future::Future;
+
 use medbill_proto::claims::v1 as claims_pb;
 use medbill_proto::claims::v1::claims_service_client::ClaimsServiceClient;
 use medbill_proto::collections::v1 as pb;
 use medbill_proto::collections::v1::collections_service_client::CollectionsServiceClient;
+use medbill_proto::common::v1 as common;
 use medbill_runtime::auth::attach_bearer;
 use medbill_runtime::client::TracedChannel;
 use medbill_runtime::credentials::{OutgoingTokenError, OutgoingTokens};
 use medbill_runtime::service::Destination;
 use medbill_storage::outbox::{Deliver, DeliveryError, Enqueued, OutboxMessage};
 use medbill_storage::{StorageError, Tx};
-use prost::Message as _;
+use prost::Message;
 use tonic::Code;
 
 /// The outbox destinations remittance delivers to.
@@ -171,8 +174,100 @@ impl ClaimsDelivery {
     }
 }
 
-/// Adjudications sent per ApplyAdjudications call (the RPC's cap).
-pub const ADJUDICATIONS_PER_CALL: usize = 1_000;
+/// Messages sent per batch call (ApplyAdjudications, PostPatientResponsibilities: the kit's cap).
+pub const MESSAGES_PER_CALL: usize = medbill_runtime::batch::MAX_BATCH_ITEMS;
+
+/// Decodes each message's request for a batch call; one that does not decode fails alone.
+fn decoded<Req: Message + Default>(
+    messages: &[&OutboxMessage],
+) -> (Vec<Req>, Vec<Option<Result<(), DeliveryError>>>) {
+    let mut items = Vec::with_capacity(messages.len());
+    let mut failed = Vec::with_capacity(messages.len());
+    for message in messages {
+        match decode::<Req>(message) {
+            Ok(item) => {
+                items.push(item);
+                failed.push(None);
+            }
+            Err(e) => failed.push(Some(Err(e))),
+        }
+    }
+    (items, failed)
+}
+
+/// Matches a batch call's answer (one result per item sent, in order) back to the messages.
+fn matched(
+    failed: Vec<Option<Result<(), DeliveryError>>>,
+    mut results: impl Iterator<Item = Result<(), tonic::Status>>,
+    error: fn(tonic::Status) -> DeliveryError,
+) -> Vec<Result<(), DeliveryError>> {
+    failed
+        .into_iter()
+        .map(|decode_failure| match decode_failure {
+            Some(failed) => failed,
+            None => match results.next() {
+                Some(result) => result.map_err(error),
+                None => Err(DeliveryError::Retryable(
+                    "the batch call answered no result for the message".to_owned(),
+                )),
+            },
+        })
+        .collect()
+}
+
+/// An item's failure as the receiver reported it.
+fn item_status(e: common::ItemError) -> tonic::Status {
+    tonic::Status::new(Code::from(e.code), e.message)
+}
+
+/// Delivers a pass through a batch RPC: the messages to `destination` in calls of up to
+/// [`MESSAGES_PER_CALL`], one tenant per call (the tenant is the caller's), every call at once;
+/// any other message alone through `single`. Outcomes in message order.
+async fn in_calls<'m, D, F, Fut>(
+    single: &D,
+    messages: &'m [OutboxMessage],
+    destination: Destination,
+    call: F,
+) -> Vec<Result<(), DeliveryError>>
+where
+    D: Deliver,
+    F: Fn(&'m str, Vec<&'m OutboxMessage>) -> Fut,
+    Fut: Future<Output = Vec<Result<(), DeliveryError>>>,
+{
+    let mut calls: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut alone = Vec::new();
+    for (i, message) in messages.iter().enumerate() {
+        if Destination::parse(&message.destination) != Some(destination) {
+            alone.push(i);
+            continue;
+        }
+        match calls.iter_mut().find(|(tenant, indices)| {
+            *tenant == message.tenant_id && indices.len() < MESSAGES_PER_CALL
+        }) {
+            Some((_, indices)) => indices.push(i),
+            None => calls.push((message.tenant_id.as_str(), vec![i])),
+        }
+    }
+    let batched =
+        futures::future::join_all(calls.iter().map(|(tenant, indices)| {
+            call(tenant, indices.iter().map(|&i| &messages[i]).collect())
+        }));
+    let singles = futures::future::join_all(alone.iter().map(|&i| single.deliver(&messages[i])));
+    let (batched, singles) = futures::future::join(batched, singles).await;
+    let mut outcomes: Vec<Option<Result<(), DeliveryError>>> = vec![None; messages.len()];
+    for ((_, indices), results) in calls.iter().zip(batched) {
+        for (&i, result) in indices.iter().zip(results) {
+            outcomes[i] = Some(result);
+        }
+    }
+    for (&i, result) in alone.iter().zip(singles) {
+        outcomes[i] = Some(result);
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Err(DeliveryError::Retryable("not delivered".into()))))
+        .collect()
+}
 
 impl ClaimsDelivery {
     /// Sends one tenant's adjudications in one ApplyAdjudications call and returns each one's
@@ -181,19 +276,9 @@ impl ClaimsDelivery {
     async fn deliver_adjudications(
         &self,
         tenant: &str,
-        messages: &[&OutboxMessage],
+        messages: Vec<&OutboxMessage>,
     ) -> Vec<Result<(), DeliveryError>> {
-        let mut items = Vec::with_capacity(messages.len());
-        let mut outcomes: Vec<Option<Result<(), DeliveryError>>> = Vec::new();
-        for message in messages {
-            match decode::<claims_pb::ApplyAdjudicationRequest>(message) {
-                Ok(item) => {
-                    items.push(item);
-                    outcomes.push(None);
-                }
-                Err(e) => outcomes.push(Some(Err(e))),
-            }
-        }
+        let (items, failed) = decoded::<claims_pb::ApplyAdjudicationRequest>(&messages);
         let answer = match request(
             &self.tokens,
             tenant,
@@ -204,31 +289,20 @@ impl ClaimsDelivery {
             Ok(call) => self.client.clone().apply_adjudications(call).await,
             Err(e) => return vec![Err(e); messages.len()],
         };
-        let mut results = match answer {
-            Ok(response) => response.into_inner().results.into_iter(),
+        let results = match answer {
+            Ok(response) => response.into_inner().results,
             Err(status) if status.code() == Code::Unimplemented => {
                 return futures::future::join_all(messages.iter().map(|m| self.deliver(m))).await;
             }
-            Err(status) => {
-                let error = adjudication_error(status);
-                return vec![Err(error); messages.len()];
-            }
+            Err(status) => return vec![Err(adjudication_error(status)); messages.len()],
         };
-        outcomes
-            .into_iter()
-            .map(|decoded| match decoded {
-                Some(failed) => failed,
-                None => match results.next().and_then(|r| r.outcome) {
-                    Some(claims_pb::apply_adjudication_result::Outcome::Applied(_)) => Ok(()),
-                    Some(claims_pb::apply_adjudication_result::Outcome::Error(e)) => Err(
-                        adjudication_error(tonic::Status::new(Code::from(e.code), e.message)),
-                    ),
-                    None => Err(DeliveryError::Retryable(
-                        "ApplyAdjudications answered no result for the message".to_owned(),
-                    )),
-                },
-            })
-            .collect()
+        use claims_pb::apply_adjudication_result::Outcome;
+        let results = results.into_iter().map(|r| match r.outcome {
+            Some(Outcome::Applied(_)) => Ok(()),
+            Some(Outcome::Error(e)) => Err(item_status(e)),
+            None => Err(tonic::Status::internal("no outcome")),
+        });
+        matched(failed, results, adjudication_error)
     }
 }
 
@@ -264,44 +338,15 @@ impl Deliver for ClaimsDelivery {
         }
     }
 
-    /// Adjudications go in ApplyAdjudications calls of up to [`ADJUDICATIONS_PER_CALL`], one
-    /// tenant per call (the tenant is the caller's), the calls at once; anything else alone.
+    /// Adjudications go in ApplyAdjudications calls (see [`in_calls`]); anything else alone.
     async fn deliver_batch(&self, messages: &[OutboxMessage]) -> Vec<Result<(), DeliveryError>> {
-        let mut calls: Vec<(&str, Vec<usize>)> = Vec::new();
-        let mut alone = Vec::new();
-        for (i, message) in messages.iter().enumerate() {
-            if Destination::parse(&message.destination)
-                != Some(Destination::ClaimsApplyAdjudication)
-            {
-                alone.push(i);
-                continue;
-            }
-            match calls.iter_mut().find(|(tenant, indices)| {
-                *tenant == message.tenant_id && indices.len() < ADJUDICATIONS_PER_CALL
-            }) {
-                Some((_, indices)) => indices.push(i),
-                None => calls.push((message.tenant_id.as_str(), vec![i])),
-            }
-        }
-        let batched = futures::future::join_all(calls.iter().map(|(tenant, indices)| {
-            let part: Vec<&OutboxMessage> = indices.iter().map(|&i| &messages[i]).collect();
-            async move { self.deliver_adjudications(tenant, &part).await }
-        }));
-        let single = futures::future::join_all(alone.iter().map(|&i| self.deliver(&messages[i])));
-        let (batched, single) = futures::future::join(batched, single).await;
-        let mut outcomes: Vec<Option<Result<(), DeliveryError>>> = vec![None; messages.len()];
-        for ((_, indices), results) in calls.iter().zip(batched) {
-            for (&i, result) in indices.iter().zip(results) {
-                outcomes[i] = Some(result);
-            }
-        }
-        for (&i, result) in alone.iter().zip(single) {
-            outcomes[i] = Some(result);
-        }
-        outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| Err(DeliveryError::Retryable("not delivered".into()))))
-            .collect()
+        in_calls(
+            self,
+            messages,
+            Destination::ClaimsApplyAdjudication,
+            |tenant, part| self.deliver_adjudications(tenant, part),
+        )
+        .await
     }
 }
 
@@ -382,6 +427,60 @@ impl Deliver for CollectionsDelivery {
                 message.destination
             ))),
         }
+    }
+
+    /// Patient responsibility goes in PostPatientResponsibilities calls (see [`in_calls`]);
+    /// anything else (opening an account) alone.
+    async fn deliver_batch(&self, messages: &[OutboxMessage]) -> Vec<Result<(), DeliveryError>> {
+        in_calls(
+            self,
+            messages,
+            Destination::CollectionsPostPatientResponsibility,
+            |tenant, part| self.deliver_responsibilities(tenant, part),
+        )
+        .await
+    }
+}
+
+impl CollectionsDelivery {
+    /// Sends one tenant's patient responsibilities in one PostPatientResponsibilities call and
+    /// returns each one's outcome, in order; a collections service without the batch RPC gets
+    /// them one by one.
+    async fn deliver_responsibilities(
+        &self,
+        tenant: &str,
+        messages: Vec<&OutboxMessage>,
+    ) -> Vec<Result<(), DeliveryError>> {
+        let (items, failed) = decoded::<pb::PostPatientResponsibilityRequest>(&messages);
+        let answer = match request(
+            &self.tokens,
+            tenant,
+            pb::PostPatientResponsibilitiesRequest { items },
+        )
+        .await
+        {
+            Ok(call) => {
+                self.client
+                    .clone()
+                    .post_patient_responsibilities(call)
+                    .await
+            }
+            Err(e) => return vec![Err(e); messages.len()],
+        };
+        let results = match answer {
+            Ok(response) => response.into_inner().results,
+            Err(status) if status.code() == Code::Unimplemented => {
+                return futures::future::join_all(messages.iter().map(|m| self.deliver(m))).await;
+            }
+            Err(status) => return vec![Err(classify(status)); messages.len()],
+        };
+        use pb::post_patient_responsibility_result::Outcome;
+        let results = results.into_iter().map(|r| match r.outcome {
+            Some(Outcome::Response(_)) => Ok(()),
+            Some(Outcome::Error(e)) => Err(item_status(e)),
+            None => Err(tonic::Status::internal("no outcome")),
+        });
+        matched(failed, results, classify)
     }
 }
 

@@ -9,7 +9,7 @@ use medbill_proto::claims::v1 as pb;
 use medbill_proto::common::v1 as common;
 use medbill_proto::eligibility::v1 as elig;
 use medbill_runtime::ServiceError;
-use medbill_runtime::batch::{BatchCall, BatchWork, item_error};
+use medbill_runtime::batch::{BatchCall, BatchWork, MAX_BATCH_ITEMS, item_error};
 use medbill_runtime::fields::{money, optional_date, required_id, tenant_id, timestamp};
 use medbill_runtime::idempotent::{Begun, IdempotentCall};
 use medbill_storage::Tx;
@@ -111,9 +111,6 @@ async fn apply_and_answer(
     };
     Ok((claim, response))
 }
-
-/// Most items of one ApplyAdjudications call.
-pub const MAX_BATCH_ITEMS: usize = 1_000;
 
 /// Handles ApplyAdjudications: every item as ApplyAdjudication would apply it, under its scope,
 /// in one transaction (see `medbill_runtime::batch`). The claims are read in one look-up per kind
@@ -308,6 +305,8 @@ struct Applying<'s> {
 }
 
 impl BatchWork<pb::ApplyAdjudicationResponse> for Applying<'_> {
+    type Error = ServiceError;
+
     async fn apply(
         &self,
         tx: &mut Tx,

@@ -5,10 +5,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use common::{free_addr, medbill, medbill_command, stop_gracefully};
+use common::{free_addr, medbill, medbill_command, spawn_listening, stop_gracefully};
 use medbill_proto::claims::v1 as claims;
 use medbill_proto::collections::v1 as coll;
 use medbill_proto::remittance::v1 as remit;
@@ -67,19 +66,7 @@ async fn day(database_url: Option<&str>) {
     }
     let mut cmd = medbill(&args);
     cmd.env("MEDBILL_PAYER_SIM__LISTEN", "127.0.0.1:0");
-    let mut serve = cmd.spawn().expect("medbill serve starts");
-    let mut stdout = BufReader::new(serve.stdout.take().expect("piped stdout")).lines();
-    assert!(
-        stdout
-            .by_ref()
-            .map_while(Result::ok)
-            .any(|line| line.contains("medbill listening on")),
-        "medbill serve ended before listening"
-    );
-    std::thread::spawn(move || stdout.for_each(drop));
-    // Its logs are read while it runs: a full pipe would stop it.
-    let mut stderr = serve.stderr.take().expect("piped stderr");
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let serve = spawn_listening(cmd);
     let url = format!("http://{addr}");
 
     let json = dir.path().join("day.json");

@@ -4,11 +4,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::{connects, failure, free_addr, medbill, stdout_until, stop};
+use common::{connects, failure, free_addr, medbill, spawn_listening, stdout_until, stop};
 
 #[test]
 fn payer_sim_alone_listens_on_the_listen_flag_and_logs_json_when_asked() {
@@ -362,17 +362,7 @@ fn the_zero_setup_binary_pays_a_claim_and_posts_the_copay() {
     cmd.env("MEDBILL_PAYER_SIM__LISTEN", "127.0.0.1:0")
         .env("MEDBILL_CLAIMS__SUBMISSION__ACKNOWLEDGEMENT_POLL_SECS", "1")
         .env("MEDBILL_REMITTANCE__ERA_PICKUP__POLL_SECS", "1");
-    let mut child = cmd.spawn().expect("medbill starts");
-    // Its output is read to the end while it runs: a closed or full pipe would stop it.
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-    let started = stdout
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|line| line.contains("medbill listening on"));
-    assert!(started, "medbill ended before listening");
-    std::thread::spawn(move || stdout.for_each(drop));
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let mut child = spawn_listening(cmd);
     let url = format!("http://{addr}");
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     runtime.block_on(async {
@@ -492,16 +482,7 @@ fn the_zero_setup_binary_tells_the_collections_story_on_a_training_clock() {
         &dir.path().display().to_string(),
     ]);
     cmd.env("MEDBILL_PAYER_SIM__LISTEN", "127.0.0.1:0");
-    let mut child = cmd.spawn().expect("medbill starts");
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-    let started = stdout
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|line| line.contains("medbill listening on"));
-    assert!(started, "medbill ended before listening");
-    std::thread::spawn(move || stdout.for_each(drop));
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let mut child = spawn_listening(cmd);
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let told = runtime.block_on(async {
         let mut c = medbill_proto::collections::v1::collections_service_client::CollectionsServiceClient::new(

@@ -61,6 +61,22 @@ pub fn stdout_until(child: &mut Child, marker: &str) -> Vec<String> {
     panic!("medbill ended before printing {marker:?}; stdout {lines:?}; stderr:\n{stderr}");
 }
 
+/// Spawns `cmd`, waits until it prints that it listens, and from then on reads its output to
+/// the end in the background (a closed or full pipe would stop it). Panics when it ends first.
+pub fn spawn_listening(mut cmd: Command) -> Child {
+    let mut child = cmd.spawn().expect("medbill starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let started = stdout
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains("medbill listening on"));
+    assert!(started, "medbill ended before listening");
+    std::thread::spawn(move || stdout.for_each(drop));
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    child
+}
+
 /// Stops the child and returns its stderr.
 pub fn stop(mut child: Child) -> String {
     let _ = child.kill();

@@ -32,23 +32,19 @@ impl CollectionsService {
         tenant: TenantId,
         req: pb::PostPatientResponsibilitiesRequest,
     ) -> Result<pb::PostPatientResponsibilitiesResponse, Status> {
-        let (batch, work) = self.checked(&tenant, &req.items, responsibility).await?;
-        let response = batch
-            .apply(self.store.database(), &tenant, &work, |results| {
-                pb::PostPatientResponsibilitiesResponse {
-                    results: results
-                        .into_iter()
-                        .map(|r| pb::PostPatientResponsibilityResult {
-                            outcome: Some(match r {
-                                Ok(response) => PrOutcome::Response(response),
-                                Err(status) => PrOutcome::Error(item_error(&status)),
-                            }),
-                        })
-                        .collect(),
-                }
-            })
-            .await?;
-        Ok(response)
+        self.run_batch(
+            &tenant,
+            &req.items,
+            responsibility,
+            |r| pb::PostPatientResponsibilityResult {
+                outcome: Some(match r {
+                    Ok(response) => PrOutcome::Response(response),
+                    Err(status) => PrOutcome::Error(item_error(&status)),
+                }),
+            },
+            |results| pb::PostPatientResponsibilitiesResponse { results },
+        )
+        .await
     }
 
     /// RecordPayments: see the module docs.
@@ -57,25 +53,43 @@ impl CollectionsService {
         tenant: TenantId,
         req: pb::RecordPaymentsRequest,
     ) -> Result<pb::RecordPaymentsResponse, Status> {
-        let (batch, work) = self
-            .checked(&tenant, &req.items, |item| self.payment(item))
-            .await?;
-        let response = batch
-            .apply(self.store.database(), &tenant, &work, |results| {
-                pb::RecordPaymentsResponse {
-                    results: results
-                        .into_iter()
-                        .map(|r| pb::RecordPaymentResult {
-                            outcome: Some(match r {
-                                Ok(response) => PaymentOutcome::Response(response),
-                                Err(status) => PaymentOutcome::Error(item_error(&status)),
-                            }),
-                        })
-                        .collect(),
-                }
+        self.run_batch(
+            &tenant,
+            &req.items,
+            |item| self.payment(item),
+            |r| pb::RecordPaymentResult {
+                outcome: Some(match r {
+                    Ok(response) => PaymentOutcome::Response(response),
+                    Err(status) => PaymentOutcome::Error(item_error(&status)),
+                }),
+            },
+            |results| pb::RecordPaymentsResponse { results },
+        )
+        .await
+    }
+
+    /// Checks the items, writes them through the kit's batch path and answers one `result` per
+    /// item, in order, gathered into the batch's `response`.
+    async fn run_batch<R, T, Item, Resp>(
+        &self,
+        tenant: &TenantId,
+        items: &[R],
+        check: impl Fn(&R) -> Result<T, ServiceError>,
+        result: impl Fn(Result<T::Response, Status>) -> Item,
+        response: impl FnOnce(Vec<Item>) -> Resp,
+    ) -> Result<Resp, Status>
+    where
+        R: IdempotentRequest<Response = T::Response>,
+        T: PostingItem,
+        Resp: prost::Message + medbill_proto::audit::AuditSchema,
+    {
+        let (batch, work) = self.checked(tenant, items, check).await?;
+        let answer = batch
+            .apply(self.store.database(), tenant, &work, |results| {
+                response(results.into_iter().map(result).collect())
             })
             .await?;
-        Ok(response)
+        Ok(answer)
     }
 
     /// Reads the batch (replays answered with one read) and checks each item still to write;

@@ -240,15 +240,19 @@ pub async fn run_day(
     };
     let outcome = async {
         let record = cycle::run(&hospital, &clients, &options, &progress).await?;
-        let mut claim_statuses = std::collections::BTreeMap::new();
-        for claim in cycle::claims_by_control_number(&clients, &record.control_numbers).await? {
-            *claim_statuses
-                .entry(summary::status_name(claim.status()))
-                .or_insert(0) += 1;
-        }
-        let summary = match summarise {
-            true => Some(summary::collect(&hospital, &record, &clients).await?),
-            false => None,
+        // The summary reads every claim already; without one, only the statuses are read.
+        let (summary, claim_statuses) = if summarise {
+            let summary = summary::collect(&hospital, &record, &clients).await?;
+            let statuses = summary.claims.by_status.clone();
+            (Some(summary), statuses)
+        } else {
+            let mut statuses = std::collections::BTreeMap::new();
+            for claim in cycle::claims_by_control_number(&clients, &record.control_numbers).await? {
+                *statuses
+                    .entry(summary::status_name(claim.status()))
+                    .or_insert(0) += 1;
+            }
+            (None, statuses)
         };
         anyhow::Ok(DayOutcome {
             target,

@@ -62,6 +62,20 @@ pub trait BatchWork<Resp>: Sync {
         index: usize,
     ) -> impl Future<Output = Result<Resp, Self::Error>> + Send + 'a;
 
+    /// Writes the items `indices` all at once (multi-row statements across the items, where the
+    /// one-by-one path runs each item's statements) and returns their responses in the same
+    /// order; `Ok(None)` means the work has no such path and the items are written one by one.
+    /// Any error, an item's or the store's, makes the kit roll back and write the items one by
+    /// one, each in its savepoint, so every item still gets the single RPC's answer: this path
+    /// need not say which item failed.
+    fn apply_many<'a>(
+        &'a self,
+        _tx: &'a mut Tx,
+        _indices: &'a [usize],
+    ) -> impl Future<Output = Result<Option<Vec<Resp>>, ServiceError>> + Send + 'a {
+        async { Ok(None) }
+    }
+
     /// Forgets what the items written so far left behind: their transaction was rolled back and
     /// they are about to be written again, each in its savepoint.
     fn restart(&self) {}
@@ -220,6 +234,15 @@ impl<Req: IdempotentRequest> BatchCall<Req> {
     ) -> Result<(Tx, Option<Vec<(usize, Result<Req::Response, Status>)>>), ServiceError> {
         let mut tx = db.begin().await?;
         work.prepare(&mut tx).await?;
+        if !guarded {
+            match self.write_together(&mut tx, tenant, work).await {
+                Ok(Some(written)) => return Ok((tx, Some(written))),
+                // The work writes items one by one.
+                Ok(None) => {}
+                // Written again one by one, each in its savepoint.
+                Err(_) => return Ok((tx, None)),
+            }
+        }
         let mut written = Vec::new();
         for (i, item) in self.items.iter().enumerate() {
             let Item::Pending(call) = item else { continue };
@@ -238,6 +261,55 @@ impl<Req: IdempotentRequest> BatchCall<Req> {
             written.push((i, answer));
         }
         Ok((tx, Some(written)))
+    }
+
+    /// The fast path of an unguarded run: every pending item through [`BatchWork::apply_many`],
+    /// then every key recorded with its response in multi-row statements. `Ok(None)` when the
+    /// work has no such path; an error when anything failed (an item, the store, a key already
+    /// held), and the caller rolls back.
+    #[allow(clippy::type_complexity)]
+    async fn write_together<W: BatchWork<Req::Response>>(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        work: &W,
+    ) -> Result<Option<Vec<(usize, Result<Req::Response, Status>)>>, ServiceError> {
+        let pending: Vec<(usize, &IdempotentCall)> = self
+            .items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| match item {
+                Item::Pending(call) => Some((i, call)),
+                Item::Answered(_) => None,
+            })
+            .collect();
+        let indices: Vec<usize> = pending.iter().map(|(i, _)| *i).collect();
+        let Some(responses) = work.apply_many(tx, &indices).await? else {
+            return Ok(None);
+        };
+        if responses.len() != pending.len() {
+            return Err(ServiceError::internal(
+                "a batch's items written together gave the wrong number of answers",
+            ));
+        }
+        let encoded: Vec<Vec<u8>> = responses.iter().map(Message::encode_to_vec).collect();
+        let records: Vec<idempotency::CompletedRecord<'_>> = pending
+            .iter()
+            .zip(&encoded)
+            .map(|((_, call), bytes)| (call.key().as_str(), call.fingerprint(), bytes.as_slice()))
+            .collect();
+        if !idempotency::record_many_in(tx, tenant.as_str(), Req::METHOD, &records).await? {
+            return Err(ServiceError::Coded {
+                code: tonic::Code::Aborted,
+                message: "a batch item's key was taken meanwhile".to_owned(),
+            });
+        }
+        Ok(Some(
+            indices
+                .into_iter()
+                .zip(responses.into_iter().map(Ok))
+                .collect(),
+        ))
     }
 
     fn answers(&mut self) -> Vec<Result<Req::Response, Status>> {

@@ -329,6 +329,56 @@ pub async fn lookup_many(
         .collect())
 }
 
+/// Rows per statement in [`record_many_in`] (six bound values a row).
+const RECORD_CHUNK: usize = 500;
+
+/// One completed request for [`record_many_in`]: its key, fingerprint and encoded response.
+pub type CompletedRecord<'a> = (&'a str, &'a Fingerprint, &'a [u8]);
+
+/// Records many completed requests of one scope in the caller's transaction, in one multi-row
+/// statement per [`RECORD_CHUNK`] keys, as [`reserve`] then [`complete`] would each one (a batch
+/// call writing its items together). Returns whether every key was new: `false` when any key is
+/// already held (by a committed request or a concurrent one that has now finished); then the
+/// transaction holds some of the records and must be rolled back, and the caller takes the
+/// one-key path, which tells a replay from a conflict.
+pub async fn record_many_in(
+    tx: &mut Tx,
+    tenant_id: &str,
+    scope: &str,
+    records: &[CompletedRecord<'_>],
+) -> Result<bool, StorageError> {
+    let now = time::now_micros();
+    let mut inserted = 0u64;
+    for chunk in records.chunks(RECORD_CHUNK) {
+        // $1 tenant, $2 scope, $3 now are shared; each row binds key, fingerprint and response.
+        let rows = (0..chunk.len())
+            .map(|i| {
+                let b = 4 + 3 * i;
+                format!("($1, $2, ${b}, ${}, ${}, $3, $3)", b + 1, b + 2)
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        // Only numbered placeholders are formatted into the text; the values are bound.
+        let sql = format!(
+            "INSERT INTO platform_idempotency \
+             (tenant_id, scope, idem_key, request_sha256, response, created_at, completed_at) \
+             VALUES {rows} ON CONFLICT (tenant_id, scope, idem_key) DO NOTHING"
+        );
+        let hexes: Vec<String> = chunk.iter().map(|(_, f, _)| f.to_hex()).collect();
+        inserted += with_tx!(tx, |conn| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(tenant_id)
+                .bind(scope)
+                .bind(now);
+            for ((key, _, response), hex) in chunk.iter().zip(&hexes) {
+                q = q.bind(*key).bind(hex).bind(*response);
+            }
+            q.execute(&mut *conn).await?.rows_affected()
+        });
+    }
+    Ok(inserted == records.len() as u64)
+}
+
 /// The outcome of [`record`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Recorded {

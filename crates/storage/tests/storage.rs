@@ -1335,6 +1335,52 @@ mod lookups {
             Ok(())
         }
 
+        async fn record_many_in_writes_completed_keys_or_reports_a_taken_one(db: Database) -> anyhow::Result<()> {
+            let a = Fingerprint::of(b"a");
+            let b = Fingerprint::of(b"b");
+            // 1,200 keys: more than one statement's worth.
+            let keys: Vec<String> = (0..1200).map(|i| format!("k{i}")).collect();
+            let records: Vec<idempotency::CompletedRecord<'_>> = keys
+                .iter()
+                .map(|k| (k.as_str(), &a, k.as_bytes()))
+                .collect();
+            let mut tx = db.begin().await?;
+            ensure!(idempotency::record_many_in(&mut tx, "t1", "s", &records).await?);
+            tx.commit().await?;
+            let found = idempotency::lookup_many(
+                &db,
+                "t1",
+                "s",
+                &[("k0", &a), ("k1199", &a), ("k5", &b)],
+            )
+            .await?;
+            ensure!(
+                found
+                    == vec![
+                        Lookup::Replay(b"k0".to_vec()),
+                        Lookup::Replay(b"k1199".to_vec()),
+                        Lookup::Conflict,
+                    ],
+                "{found:?}"
+            );
+            // One key already held: reported, and the caller rolls back what the call wrote.
+            let mut tx = db.begin().await?;
+            let taken = [("new-1", &a, b"x".as_slice()), ("k7", &b, b"y".as_slice())];
+            ensure!(!idempotency::record_many_in(&mut tx, "t1", "s", &taken).await?);
+            tx.rollback().await?;
+            let found = idempotency::lookup_many(&db, "t1", "s", &[("new-1", &a), ("k7", &a)]).await?;
+            ensure!(
+                found == vec![Lookup::Absent, Lookup::Replay(b"k7".to_vec())],
+                "{found:?}"
+            );
+            // The same key twice in one call is taken too.
+            let mut tx = db.begin().await?;
+            let twice = [("dup", &a, b"x".as_slice()), ("dup", &a, b"x".as_slice())];
+            ensure!(!idempotency::record_many_in(&mut tx, "t1", "s", &twice).await?);
+            tx.rollback().await?;
+            Ok(())
+        }
+
         async fn lookup_sees_only_completed_keys(db: Database) -> anyhow::Result<()> {
             let request = Fingerprint::of(b"check eligibility p-1");
             let other = Fingerprint::of(b"check eligibility p-2");

@@ -7,7 +7,11 @@ use medbill_proto::claims::v1 as pb;
 use medbill_storage::testing::TestEnv;
 use medbill_testkit::Caller;
 use medbill_x12::model::ack::InterchangeAck;
-use medbill_x12::write::{InterchangeHeader, Separators, ta1_interchange};
+use medbill_x12::model::claim_status::AcknowledgedClaim;
+use medbill_x12::write::{
+    Envelope, InterchangeHeader, Separators, claim_acknowledgment_interchange, samples,
+    ta1_interchange,
+};
 use support::payer::{PayerSuite, get, submit_all};
 use tonic::Code;
 
@@ -103,6 +107,62 @@ medbill_storage::conformance_tests! {
         let after = get(&mut a, &claim.id).await?;
         assert_eq!(after.status, pb::ClaimStatus::Paid as i32, "the acknowledgement does not undo the payment");
         assert_eq!(events(&mut a, &claim.id).await?.len(), before);
+        Ok(())
+    }
+
+    async fn a_277ca_moves_its_claims_together_and_a_claim_named_twice_in_file_order(env: TestEnv) -> anyhow::Result<()> {
+        let suite = PayerSuite::start(&env).await?;
+        let mut a = suite.client(Caller::TenantA);
+        let twice = suite.ready_claim(&mut a, "PCN-1", "SPX100000001").await?;
+        let once = suite.ready_claim(&mut a, "PCN-2", "SPX100000001").await?;
+        let also = suite.ready_claim(&mut a, "PCN-3", "SPX100000001").await?;
+        let batch = submit_all(&mut a, "s-1").await?.batches.remove(0);
+
+        // PCN-2 and PCN-3 accepted (one move for both); PCN-1 accepted, then rejected further
+        // down the same file: it moves one claim at a time, in file order.
+        let mut ack = samples::claim_acknowledgment();
+        ack.receiver_trace = batch.id.clone();
+        let template = ack.providers[0].claims.clone();
+        let (accepted, rejected) = (&template[0], &template[1]);
+        let named = |pcn: &str, like: &AcknowledgedClaim, icn: Option<&str>| AcknowledgedClaim {
+            patient_control_number: pcn.to_owned(),
+            payer_claim_number: icn.map(str::to_owned),
+            ..like.clone()
+        };
+        ack.providers[0].claims = vec![
+            named("PCN-1", accepted, Some("ICN-1")),
+            named("PCN-2", accepted, Some("ICN-2")),
+            named("PCN-1", rejected, None),
+            named("PCN-3", accepted, Some("ICN-3")),
+        ];
+        let file = claim_acknowledgment_interchange(Separators::default(), &Envelope::test_default(91, 91, 1), &ack)?;
+        let result = ingest(&mut a, "ca-1", file.as_bytes()).await?;
+        assert_eq!(result.claims_updated, 4, "{result:?}");
+        assert!(result.warnings.is_empty(), "{:?}", result.warnings);
+
+        for (claim, icn) in [(&once, "ICN-2"), (&also, "ICN-3")] {
+            let now = get(&mut a, &claim.id).await?;
+            assert_eq!(now.status, pb::ClaimStatus::Accepted as i32);
+            assert_eq!(now.payer_claim_control_number, icn, "REF*1K of each claim, not another's");
+            let last = events(&mut a, &claim.id).await?.pop().unwrap();
+            assert!(last.reason.starts_with("277CA A2:20: "), "{}", last.reason);
+        }
+        let now = get(&mut a, &twice.id).await?;
+        assert_eq!(now.status, pb::ClaimStatus::Rejected as i32, "the later status in the file wins");
+        assert_eq!(now.payer_claim_control_number, "ICN-1");
+        let history: Vec<i32> = events(&mut a, &twice.id).await?.iter().map(|e| e.status).collect();
+        assert_eq!(
+            &history[history.len() - 2..],
+            [pb::ClaimStatus::Accepted as i32, pb::ClaimStatus::Rejected as i32]
+        );
+        // The tenant's history (these three claims') stays gap-free across the grouped and the
+        // one-by-one moves.
+        let mut sequences = Vec::new();
+        for claim in [&twice, &once, &also] {
+            sequences.extend(events(&mut a, &claim.id).await?.iter().map(|e| e.sequence));
+        }
+        sequences.sort_unstable();
+        assert_eq!(sequences, (1..=sequences.len() as u64).collect::<Vec<_>>());
         Ok(())
     }
 

@@ -3,6 +3,8 @@
 //! the caller's transaction. A move the claim's life cycle no longer allows (an ERA arrived first,
 //! say) becomes a warning, never a failed file.
 
+use std::collections::HashMap;
+
 use medbill_codesets::{CodeList, describe};
 use medbill_domain::{ClaimId, TenantId};
 use medbill_proto::claims::v1 as pb;
@@ -17,8 +19,8 @@ use uuid::Uuid;
 
 use super::read::{AckBody, AckKind, ReadAck};
 use crate::lifecycle;
-use crate::model::{ClaimFilter, ClaimStatus, StatusChangeSource};
-use crate::store::{ClaimStore, ClaimStoreError, NewStatus};
+use crate::model::{Claim, ClaimStatus, StatusChangeSource};
+use crate::store::{ClaimStore, ClaimStoreError, MAX_LOOKUP_NUMBERS, NewStatus};
 use crate::submission::BatchStatus;
 
 /// One claim status change an acknowledgement asks for.
@@ -28,6 +30,8 @@ pub struct Move {
     pub claim_id: ClaimId,
     /// Its CLM01 (for warnings).
     pub patient_control_number: String,
+    /// The status it had when the plan read it.
+    pub from: ClaimStatus,
     /// The status to move to.
     pub to: ClaimStatus,
     /// 999/TA1 or 277CA.
@@ -98,7 +102,8 @@ pub async fn plan(
     Ok(plan)
 }
 
-/// The claims of a batch still waiting for the payer, with their CLM01.
+/// The claims of a batch still waiting for the payer, with their CLM01, read
+/// [`MAX_LOOKUP_NUMBERS`] at a time (a batch holds up to 5,000).
 async fn batch_claims(
     store: &dyn ClaimStore,
     tenant: &TenantId,
@@ -107,16 +112,21 @@ async fn batch_claims(
     let Some(batch) = store.get_batch(tenant, batch_id, false).await? else {
         return Ok(Vec::new());
     };
-    let mut out = Vec::with_capacity(batch.claim_ids.len());
-    for id in batch.claim_ids {
-        if let Some(c) = store.get_claim(tenant, id).await? {
-            // Only claims still in this batch's hands: a claim sent again since is the new batch's.
-            if c.submission_batch_id == Some(batch_id) {
-                out.push((c.id, c.patient_control_number.to_string(), c.status));
-            }
+    let mut found = HashMap::with_capacity(batch.claim_ids.len());
+    for chunk in batch.claim_ids.chunks(MAX_LOOKUP_NUMBERS) {
+        for c in store.claims_by_ids(tenant, chunk).await? {
+            found.insert(c.id, c);
         }
     }
-    Ok(out)
+    // In the batch's order; only claims still in this batch's hands: a claim sent again since
+    // is the new batch's.
+    Ok(batch
+        .claim_ids
+        .iter()
+        .filter_map(|id| found.remove(id))
+        .filter(|c| c.submission_batch_id == Some(batch_id))
+        .map(|c| (c.id, c.patient_control_number.to_string(), c.status))
+        .collect())
 }
 
 async fn plan_ta1(
@@ -147,10 +157,11 @@ async fn plan_ta1(
             "TA1 rejected interchange {:09}: note {} ({note})",
             ta1.control_number, ta1.note_code
         );
-        for (claim_id, pcn, _) in batch_claims(store, tenant, batch_id).await? {
+        for (claim_id, pcn, from) in batch_claims(store, tenant, batch_id).await? {
             plan.moves.push(Move {
                 claim_id,
                 patient_control_number: pcn,
+                from,
                 to: ClaimStatus::Rejected,
                 source: StatusChangeSource::SyntaxAcknowledgement,
                 reason: reason.clone(),
@@ -255,11 +266,12 @@ async fn plan_999(
                 "999 {verdict} transaction set {}{first}",
                 set.control_number
             );
-            for (claim_id, pcn, _) in &claims {
+            for (claim_id, pcn, from) in &claims {
                 claim_ids.push(claim_id.to_string());
                 plan.moves.push(Move {
                     claim_id: *claim_id,
                     patient_control_number: pcn.clone(),
+                    from: *from,
                     to: ClaimStatus::Rejected,
                     source: StatusChangeSource::SyntaxAcknowledgement,
                     reason: reason.clone(),
@@ -306,24 +318,45 @@ async fn plan_277ca(
         plan.batch_id = Some(id);
         plan.result.batch_id = id.to_string();
     }
-    for c in &ca.claims {
-        let ack = claim_ack(store, tenant, c, plan).await?;
+    // The claims the file names, read a thousand numbers at a time, not one query per claim.
+    let numbers: Vec<String> = ca.claims.iter().map(named_number).collect();
+    let mut distinct = numbers.clone();
+    distinct.sort();
+    distinct.dedup();
+    let mut claims: HashMap<String, Claim> = HashMap::with_capacity(distinct.len());
+    for chunk in distinct.chunks(MAX_LOOKUP_NUMBERS) {
+        // In id order: the first claim with a number is the one it names.
+        for claim in store
+            .claims_by_patient_control_numbers(tenant, chunk)
+            .await?
+        {
+            claims
+                .entry(claim.patient_control_number.to_string())
+                .or_insert(claim);
+        }
+    }
+    for (c, pcn) in ca.claims.iter().zip(numbers) {
+        let claim = claims.get(&pcn);
+        let ack = claim_ack(c, pcn, claim, plan);
         plan.result.claims.push(ack);
     }
     Ok(())
 }
 
-async fn claim_ack(
-    store: &dyn ClaimStore,
-    tenant: &TenantId,
-    c: &X12ClaimStatus,
-    plan: &mut Plan,
-) -> Result<pb::ClaimAck, ClaimStoreError> {
-    let pcn = c
-        .patient_control_number
+/// The patient control number a 277CA claim names (TRN02 when CLM01 is not echoed).
+fn named_number(c: &X12ClaimStatus) -> String {
+    c.patient_control_number
         .clone()
         .or_else(|| c.trace_number.clone())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn claim_ack(
+    c: &X12ClaimStatus,
+    pcn: String,
+    claim: Option<&Claim>,
+    plan: &mut Plan,
+) -> pb::ClaimAck {
     let info = c.statuses.first();
     let code = info.and_then(|i| i.codes.first());
     let category = code.map(|s| s.category.clone()).unwrap_or_default();
@@ -346,15 +379,11 @@ async fn claim_ack(
         message: info.and_then(|i| i.message.clone()).unwrap_or_default(),
         ..Default::default()
     };
-    let filter = ClaimFilter {
-        patient_control_number: Some(pcn.clone()),
-        ..ClaimFilter::default()
-    };
-    let Some(claim) = store.list_claims(tenant, &filter, None, 1).await?.pop() else {
+    let Some(claim) = claim else {
         plan.result.warnings.push(format!(
             "277CA for patient control number {pcn}: no such claim"
         ));
-        return Ok(ack);
+        return ack;
     };
     ack.claim_id = claim.id.to_string();
     let to = if accepted {
@@ -365,10 +394,10 @@ async fn claim_ack(
         plan.result.warnings.push(format!(
             "277CA for {pcn}: category {category} neither accepts nor rejects; status unchanged"
         ));
-        return Ok(ack);
+        return ack;
     };
     if claim.status == to {
-        return Ok(ack);
+        return ack;
     }
     // The payer may adjudicate and pay before its 277CA is picked up: an acknowledgement
     // arriving after the 835 is kept, but it never takes a claim back from its adjudication.
@@ -380,7 +409,7 @@ async fn claim_ack(
             "277CA for {pcn} arrived after the claim was adjudicated ({}); status unchanged",
             claim.status.as_str()
         ));
-        return Ok(ack);
+        return ack;
     }
     if lifecycle::check(claim.status, to).is_err() {
         plan.result.warnings.push(format!(
@@ -388,21 +417,28 @@ async fn claim_ack(
             claim.status.as_str(),
             to.as_str()
         ));
-        return Ok(ack);
+        return ack;
     }
     plan.moves.push(Move {
         claim_id: claim.id,
         patient_control_number: pcn,
+        from: claim.status,
         to,
         source: StatusChangeSource::ClaimAcknowledgement,
         reason: format!("277CA {category}:{status}: {description}"),
         payer_claim_control_number: accepted.then(|| c.payer_claim_number.clone()).flatten(),
     });
-    Ok(ack)
+    ack
 }
 
 /// Makes the plan's changes in `tx` and returns the final answer (claims updated counted,
 /// moves the life cycle refused turned into warnings).
+///
+/// A 277CA names thousands of claims: the moves go together, a few statements per group of
+/// claims making the same move (from, to, reason), each group in a savepoint. A group in which
+/// some claim no longer has the status the plan read (an ERA posted meanwhile, say), and any
+/// claim the file names twice, moves one claim at a time in file order instead, so each refused
+/// move becomes its own warning.
 pub async fn execute(
     store: &dyn ClaimStore,
     tx: &mut Tx,
@@ -416,8 +452,61 @@ pub async fn execute(
             .set_batch_status(tx, tenant, *batch_id, *status)
             .await?;
     }
-    let mut updated = 0u32;
+    let mut named = HashMap::<ClaimId, usize>::with_capacity(plan.moves.len());
     for m in &plan.moves {
+        *named.entry(m.claim_id).or_default() += 1;
+    }
+    let mut one_by_one = Vec::new();
+    let mut groups: Vec<(&Move, Vec<usize>)> = Vec::new();
+    let mut group_of = HashMap::<(ClaimStatus, ClaimStatus, &str, &str), usize>::new();
+    for (i, m) in plan.moves.iter().enumerate() {
+        if named[&m.claim_id] > 1 {
+            one_by_one.push(i);
+            continue;
+        }
+        let key = (m.from, m.to, m.source.as_str(), m.reason.as_str());
+        let g = *group_of.entry(key).or_insert_with(|| {
+            groups.push((m, Vec::new()));
+            groups.len() - 1
+        });
+        groups[g].1.push(i);
+    }
+    let mut updated = 0u32;
+    for (first, members) in &groups {
+        let ids: Vec<ClaimId> = members.iter().map(|&i| plan.moves[i].claim_id).collect();
+        let savepoint = tx.savepoint().await?;
+        let moved = store
+            .transition_many(
+                tx,
+                tenant,
+                &ids,
+                first.from,
+                NewStatus {
+                    to: first.to,
+                    source: first.source,
+                    source_id: &source_id,
+                    reason: &first.reason,
+                },
+            )
+            .await;
+        match moved {
+            Ok(()) => {
+                tx.release(savepoint).await?;
+                updated += u32::try_from(ids.len()).unwrap_or(u32::MAX);
+            }
+            Err(
+                ClaimStoreError::IllegalTransition(_) | ClaimStoreError::ChangedConcurrently { .. },
+            ) => {
+                tx.rollback_to(savepoint).await?;
+                one_by_one.extend(members);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    one_by_one.sort_unstable();
+    let mut warnings = Vec::new();
+    for i in one_by_one {
+        let m = &plan.moves[i];
         let moved = store
             .transition(
                 tx,
@@ -433,18 +522,22 @@ pub async fn execute(
             .await;
         match moved {
             Ok(_) => updated += 1,
-            Err(ClaimStoreError::IllegalTransition(e)) => plan.result.warnings.push(format!(
+            Err(ClaimStoreError::IllegalTransition(e)) => warnings.push(format!(
                 "claim {}: {e}; status unchanged",
                 m.patient_control_number
             )),
             Err(e) => return Err(e),
         }
-        if let Some(number) = &m.payer_claim_control_number {
-            store
-                .set_payer_claim_control_number(tx, tenant, m.claim_id, number)
-                .await?;
-        }
     }
+    plan.result.warnings.extend(warnings);
+    let numbers: Vec<(ClaimId, &str)> = plan
+        .moves
+        .iter()
+        .filter_map(|m| Some((m.claim_id, m.payer_claim_control_number.as_deref()?)))
+        .collect();
+    store
+        .set_payer_claim_control_numbers(tx, tenant, &numbers)
+        .await?;
     plan.result.id = source_id;
     plan.result.claims_updated = updated;
     plan.result.received_at = Some(timestamp(chrono::Utc::now()));

@@ -3,11 +3,15 @@
 
 use medbill_domain::{ClaimId, TenantId};
 use medbill_storage::{Tx, time, with_db, with_tx};
+use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
 use super::{ClaimStoreError, SqlClaimStore, corrupt};
 use crate::acknowledgements::NewAcknowledgement;
 use crate::submission::BatchStatus;
+
+/// Claims per statement in [`SqlClaimStore::set_payer_claim_numbers`] (three bound values each).
+const NUMBERS_CHUNK: usize = 500;
 
 impl SqlClaimStore {
     /// The stored result of an acknowledgement with this content hash, if the tenant has one.
@@ -107,25 +111,41 @@ impl SqlClaimStore {
         Ok(())
     }
 
-    /// Records the payer's claim control number (REF*1K / CLP07) on a claim, in `tx`.
-    pub(super) async fn set_payer_claim_number(
+    /// Records the payer's claim control numbers, one UPDATE per [`NUMBERS_CHUNK`] claims (a
+    /// CASE over the claim ids).
+    pub(super) async fn set_payer_claim_numbers(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
-        claim_id: ClaimId,
-        number: &str,
+        numbers: &[(ClaimId, &str)],
     ) -> Result<(), ClaimStoreError> {
-        with_tx!(tx, |conn| {
-            sqlx::query(
-                "UPDATE claims SET payer_claim_control_number = $3 WHERE tenant_id = $1 AND id = $2",
-            )
-            .bind(tenant.as_str())
-            .bind(claim_id.to_string())
-            .bind(number)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-        });
+        for chunk in numbers.chunks(NUMBERS_CHUNK) {
+            // $1 tenant; each claim binds its id and number for the CASE, then its id again.
+            let cases: String = (0..chunk.len())
+                .map(|i| format!(" WHEN ${} THEN ${}", 2 + 2 * i, 3 + 2 * i))
+                .collect();
+            let first_id = 2 + 2 * chunk.len();
+            let ids = (first_id..first_id + chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            // Only numbered placeholders are formatted into the text; the values are bound.
+            let sql = format!(
+                "UPDATE claims SET payer_claim_control_number = CASE id{cases} END \
+                 WHERE tenant_id = $1 AND id IN ({ids})"
+            );
+            let ids: Vec<String> = chunk.iter().map(|(id, _)| id.to_string()).collect();
+            with_tx!(tx, |conn| {
+                let mut query = sqlx::query(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+                for ((_, number), id) in chunk.iter().zip(&ids) {
+                    query = query.bind(id).bind(*number);
+                }
+                for id in &ids {
+                    query = query.bind(id);
+                }
+                query.execute(&mut *conn).await?.rows_affected()
+            });
+        }
         Ok(())
     }
 

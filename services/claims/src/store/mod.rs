@@ -170,6 +170,18 @@ pub trait ClaimStore: FollowUpStore + Send + Sync {
         change: NewStatus<'_>,
     ) -> Result<StatusChange, ClaimStoreError>;
 
+    /// Moves every claim of `claim_ids` (distinct) from `from` to `change.to` in `tx`, a few
+    /// statements per 500 claims; fails as [`ClaimStore::transition`] would for the first claim
+    /// no longer in `from`, after which the caller must roll `tx` (or its savepoint) back.
+    async fn transition_many(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        claim_ids: &[ClaimId],
+        from: ClaimStatus,
+        change: NewStatus<'_>,
+    ) -> Result<(), ClaimStoreError>;
+
     /// Replaces the claim's scrub findings (the latest scrub's, errors first) in `tx`; `at` is
     /// when it was scrubbed, in unix micros.
     async fn replace_scrub_findings(
@@ -369,13 +381,13 @@ pub trait ClaimStore: FollowUpStore + Send + Sync {
         status: BatchStatus,
     ) -> Result<(), ClaimStoreError>;
 
-    /// Records the payer's claim control number on a claim in `tx`.
-    async fn set_payer_claim_control_number(
+    /// Records the payer's claim control number on each claim in `tx` (a few statements for
+    /// a whole 277CA).
+    async fn set_payer_claim_control_numbers(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
-        claim_id: ClaimId,
-        number: &str,
+        numbers: &[(ClaimId, &str)],
     ) -> Result<(), ClaimStoreError>;
 
     /// The tenant whose batch went through `route` with interchange control number `control`.
@@ -441,6 +453,17 @@ impl ClaimStore for SqlClaimStore {
         change: NewStatus<'_>,
     ) -> Result<StatusChange, ClaimStoreError> {
         history::transition(tx, tenant, claim_id, change).await
+    }
+
+    async fn transition_many(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        claim_ids: &[ClaimId],
+        from: ClaimStatus,
+        change: NewStatus<'_>,
+    ) -> Result<(), ClaimStoreError> {
+        history::transition_many(tx, tenant, claim_ids, from, change, None).await
     }
 
     async fn replace_scrub_findings(
@@ -667,15 +690,13 @@ impl ClaimStore for SqlClaimStore {
         self.update_batch_status(tx, tenant, batch_id, status).await
     }
 
-    async fn set_payer_claim_control_number(
+    async fn set_payer_claim_control_numbers(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
-        claim_id: ClaimId,
-        number: &str,
+        numbers: &[(ClaimId, &str)],
     ) -> Result<(), ClaimStoreError> {
-        self.set_payer_claim_number(tx, tenant, claim_id, number)
-            .await
+        self.set_payer_claim_numbers(tx, tenant, numbers).await
     }
 
     async fn batch_owner_by_control(

@@ -23,13 +23,14 @@ use medbill_x12::Error as X12Error;
 use medbill_x12::balance::{self, Level};
 use medbill_x12::stream::SegmentReader;
 use medbill_x12::transactions::era835::{
-    ClaimPayment, Era835Visitor, Remittance, for_each_claim_835,
+    ClaimPayment, Era835Visitor, Remittance, for_each_claim_835_read,
 };
 
 use crate::model::{
     Adjustment, BalanceLevel, BalanceProblem, EraStatus, EraSummary, LineMatch, LinePayment,
     NewClaimPayment, NewEra, ProcedureCode, ProviderAdjustment,
 };
+use crate::upload::Upload;
 
 /// Returns the payer's identity of one 835 set and the element it came from, the one definition
 /// used for storing, filtering and answering:
@@ -60,11 +61,12 @@ pub fn payer_identity(r: &Remittance<'_>) -> Option<(String, String)> {
         .map(|id| (id, "TRN03".to_owned()))
 }
 
-/// Reads the 835 sets of `content` in file order, handing each to `each` as soon as its SE is read.
+/// Reads the 835 sets of `content` in file order, a window at a time, handing each to `each` as
+/// soon as its SE is read.
 ///
 /// Returns `Err(reason)` when the file as a whole must be rejected (see the module docs); the sets
 /// already handed out must then be discarded and [`rejected_file`] stored instead.
-pub fn read_sets(content: &[u8], each: impl FnMut(NewEra)) -> Result<(), String> {
+pub fn read_sets(content: &Upload, each: impl FnMut(NewEra)) -> Result<(), String> {
     let mut sets = Sets {
         each,
         position: 0,
@@ -72,12 +74,12 @@ pub fn read_sets(content: &[u8], each: impl FnMut(NewEra)) -> Result<(), String>
         failure: None,
         claims: Vec::new(),
     };
-    let envelope = for_each_claim_835(content, &mut sets);
+    let envelope = for_each_claim_835_read(content.reader(), &mut sets);
     if let Some(problem) = envelope.iter().find(|p| p.is_error()) {
         return Err(describe(problem));
     }
     if sets.position == 0 {
-        return Err(match first_set(content) {
+        return Err(match first_set(content.reader()) {
             Some((id, at)) => format!("X12 {at}: transaction set {id:?} is not an 835"),
             None => "no X12 transaction set (ST..SE) found; expected an 835".to_owned(),
         });
@@ -89,7 +91,7 @@ pub fn read_sets(content: &[u8], each: impl FnMut(NewEra)) -> Result<(), String>
 /// tools); the service stores them one at a time instead.
 pub fn parse_file(content: &[u8]) -> Result<Vec<NewEra>, String> {
     let mut out = Vec::new();
-    read_sets(content, |era| out.push(era))?;
+    read_sets(&Upload::in_memory(content.to_vec()), |era| out.push(era))?;
     Ok(out)
 }
 
@@ -333,7 +335,7 @@ pub fn first_set_id(content: &[u8]) -> Option<String> {
 }
 
 /// The ST01 and position of the first transaction set of `content`, read a segment at a time.
-fn first_set(content: &[u8]) -> Option<(String, String)> {
+fn first_set(content: impl std::io::Read) -> Option<(String, String)> {
     let mut segments = SegmentReader::new(content);
     while let Some(seg) = segments.next_segment() {
         if seg.is("ST") {

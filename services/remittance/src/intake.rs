@@ -1,12 +1,12 @@
 //! Ingesting one received 835 file in the caller's transaction: the file is stored once, raw, with its
 //! hash ([`EraStore::store_file`]); unless the same content was stored before, its 835 sets are read one
 //! at a time off the async workers ([`crate::ingest::read_sets`]) and each is stored as its own ERA as
-//! soon as it is read, so memory holds the raw bytes and about one set, not the file's sets. A file
+//! soon as it is read, so memory holds a window of the file and about one set, not the file's sets
+//! (plus the raw bytes of a file that came whole; a streamed upload is spooled to a temporary file,
+//! see [`crate::upload`]). A file
 //! rejected as a whole after some of its sets were stored keeps one REJECTED ERA in their place. All of
 //! it is one transaction: an error leaves nothing behind. Deposits already stored with the trace
 //! number of a new ERA are reconciled again in the same transaction (see [`crate::deposits`]).
-
-use std::sync::Arc;
 
 use medbill_domain::TenantId;
 use medbill_storage::Tx;
@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use crate::ingest::{read_sets, rejected_file};
 use crate::model::{Era, EraStatus, NewEra};
 use crate::store::{EraStore, EraStoreError, StoredFile};
+use crate::upload::Upload;
 
 /// Sets read ahead of the one being stored: the reader waits beyond this.
 const SETS_IN_FLIGHT: usize = 2;
@@ -34,10 +35,11 @@ pub async fn ingest_file(
     store: &dyn EraStore,
     tx: &mut Tx,
     tenant: &TenantId,
-    content: Arc<Vec<u8>>,
+    content: impl Into<Upload>,
     sha256: &str,
     file_name: &str,
 ) -> Result<Ingested, EraStoreError> {
+    let content = content.into();
     let file = match store
         .store_file(tx, tenant, &content, sha256, file_name)
         .await?

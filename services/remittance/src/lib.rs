@@ -34,6 +34,7 @@ pub mod pickup;
 pub mod posting;
 pub mod service;
 pub mod store;
+pub mod upload;
 
 pub use intake::{Ingested, ingest_file};
 pub use model::{

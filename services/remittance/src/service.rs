@@ -35,7 +35,8 @@ use crate::model::{
     ProviderAdjustment, sha256_hex,
 };
 use crate::posting::{Poster, Worklist, write};
-use crate::store::EraStore;
+use crate::store::{EraStore, EraStoreError};
+use crate::upload::{Spool, Upload};
 
 /// Longest operator note or reason.
 pub(crate) const MAX_REASON_LEN: usize = 500;
@@ -116,7 +117,7 @@ impl RemittanceService {
         tenant: &TenantId,
         key: &str,
         key_field: &str,
-        content: Vec<u8>,
+        content: Upload,
         sha256: Option<String>,
         file_name: String,
     ) -> Result<pb::IngestEraResponse, Status> {
@@ -127,16 +128,20 @@ impl RemittanceService {
             )
             .into());
         }
-        self.check_size(content.len())?;
-        let content = Arc::new(content);
-        let sha256 = match sha256 {
-            Some(known) => known,
+        self.check_size(usize::try_from(content.len()).unwrap_or(usize::MAX))?;
+        let sha256 = match (sha256, &content) {
+            (Some(known), _) => known,
             // Hashing a large file is CPU work: keep it off the async workers.
-            None => {
-                let bytes = Arc::clone(&content);
+            (None, Upload::Memory(bytes)) => {
+                let bytes = Arc::clone(bytes);
                 tokio::task::spawn_blocking(move || sha256_hex(&bytes))
                     .await
                     .map_err(|e| Status::from(ServiceError::internal(e)))?
+            }
+            (None, Upload::Spooled { .. }) => {
+                return Err(
+                    ServiceError::internal("a spooled upload arrived without its hash").into(),
+                );
             }
         };
         // The request stands for itself by its content's hash, not its bytes: a copy of a large
@@ -226,7 +231,7 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
                 &tenant,
                 &req.idempotency_key,
                 "idempotency_key",
-                req.content,
+                Upload::in_memory(req.content),
                 None,
                 file_name,
             )
@@ -277,19 +282,16 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
                 )
             })?;
         }
-        let mut content = Vec::with_capacity(
-            usize::try_from(header.total_size)
-                .unwrap_or(0)
-                .min(self.max_era_bytes),
-        );
-        // Hashed as it arrives, so the content is never read again for its hash.
+        // Spooled to a temporary file as it arrives (see `crate::upload`) and hashed on the way,
+        // so the content is never read again for its hash.
+        let mut content = Spool::new().map_err(spool_failed)?;
         let mut hasher = Sha256::new();
         let mut n = 0usize;
         while let Some(message) = stream.message().await? {
             n += 1;
             match message.part {
                 Some(Part::Chunk(chunk)) => {
-                    if content.len() + chunk.len() > self.max_era_bytes {
+                    if content.len() + chunk.len() as u64 > self.max_era_bytes as u64 {
                         return Err(ServiceError::invalid_argument(
                             "chunk",
                             format!(
@@ -300,7 +302,7 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
                         .into());
                     }
                     hasher.update(&chunk);
-                    content.extend_from_slice(&chunk);
+                    content.push(&chunk).await.map_err(spool_failed)?;
                 }
                 Some(Part::Header(_)) => {
                     return Err(ServiceError::invalid_argument(
@@ -318,7 +320,7 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
                 }
             }
         }
-        let received = content.len() as u64;
+        let received = content.len();
         if header.total_size > 0 && header.total_size != received {
             return Err(ServiceError::invalid_argument(
                 "header.total_size",
@@ -344,7 +346,7 @@ impl pb::remittance_service_server::RemittanceService for RemittanceService {
                 &tenant,
                 &header.idempotency_key,
                 "header.idempotency_key",
-                content,
+                content.finish().await.map_err(spool_failed)?,
                 sha256,
                 file_name,
             )
@@ -784,6 +786,12 @@ fn answer(
     }
     response.duplicate |= replayed;
     Ok(response)
+}
+
+/// The answer when a streamed upload cannot be spooled (UNAVAILABLE: the temporary directory is
+/// full or missing; the client may retry).
+fn spool_failed(e: std::io::Error) -> Status {
+    ServiceError::from(EraStoreError::Spool(e.to_string())).into()
 }
 
 /// Renames the field of an INVALID_ARGUMENT (a header field of the streaming RPC).

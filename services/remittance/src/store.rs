@@ -24,6 +24,7 @@ use crate::model::{
     BalanceLevel, BalanceProblem, Era, EraFile, EraFileId, EraFilter, EraStatus, EraSummary,
     NewEra, PostingStatus, ProviderAdjustment,
 };
+use crate::upload::Upload;
 
 mod denials;
 mod deposits;
@@ -61,6 +62,10 @@ pub enum EraStoreError {
     /// The 835 reader stopped before the end of the file (a panic or a cancelled task).
     #[error("the 835 reader stopped: {0}")]
     Reader(String),
+    /// A streamed upload's temporary file could not be written or read (a full or missing
+    /// temporary directory).
+    #[error("the upload's temporary file failed: {0}")]
+    Spool(String),
     /// A concurrent change won (a payment or ERA is no longer in the state read).
     #[error("{0}")]
     Conflict(String),
@@ -75,6 +80,7 @@ impl ErrorCode for EraStoreError {
             Self::Invalid { .. } => Code::InvalidArgument,
             Self::Storage(e) => e.error_code(),
             Self::Reader(_) => Code::Internal,
+            Self::Spool(_) => Code::Unavailable,
             Self::Conflict(_) => Code::Aborted,
             Self::Precondition(_) => Code::FailedPrecondition,
         }
@@ -85,6 +91,9 @@ impl ErrorCode for EraStoreError {
             Self::Invalid { field, message } => format!("invalid {field}: {message}"),
             Self::Storage(e) => e.client_message(),
             Self::Reader(_) => "internal error".to_owned(),
+            Self::Spool(_) => {
+                "the upload could not be kept in temporary storage; retry the call".to_owned()
+            }
             Self::Conflict(m) | Self::Precondition(m) => m.clone(),
         }
     }
@@ -118,7 +127,7 @@ pub trait EraStore: PaymentStore + DenialStore + DepositStore {
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
-        content: &[u8],
+        content: &Upload,
         sha256: &str,
         file_name: &str,
     ) -> Result<StoredFile, EraStoreError>;
@@ -528,7 +537,7 @@ impl EraStore for SqlEraStore {
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
-        content: &[u8],
+        content: &Upload,
         sha256: &str,
         file_name: &str,
     ) -> Result<StoredFile, EraStoreError> {
@@ -559,9 +568,14 @@ impl EraStore for SqlEraStore {
             .rows_affected()
         });
         if inserted == 1 {
-            for (position, piece) in content.chunks(FILE_CHUNK).enumerate() {
-                let position = i32::try_from(position)
-                    .map_err(|_| too_large("content".into(), content.len()))?;
+            let mut index = 0;
+            while let Some(piece) = content
+                .piece(index, FILE_CHUNK)
+                .map_err(|e| EraStoreError::Spool(e.to_string()))?
+            {
+                let position =
+                    i32::try_from(index).map_err(|_| too_large("content".into(), content.len()))?;
+                index += 1;
                 with_tx!(tx, |conn| {
                     sqlx::query(
                         "INSERT INTO era_file_chunks (tenant_id, file_id, position, bytes) \
@@ -570,7 +584,7 @@ impl EraStore for SqlEraStore {
                     .bind(t)
                     .bind(&id_text)
                     .bind(position)
-                    .bind(piece)
+                    .bind(piece.as_ref())
                     .execute(&mut *conn)
                     .await?;
                 });
@@ -579,7 +593,7 @@ impl EraStore for SqlEraStore {
                 id,
                 received_at: timestamp(now, "ERA file received_at")?,
                 content_sha256: sha256.to_owned(),
-                byte_size: content.len() as u64,
+                byte_size: content.len(),
                 file_name: file_name.to_owned(),
             }));
         }

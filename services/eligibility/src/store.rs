@@ -177,12 +177,38 @@ const SELECT_COVERAGE: &str = "SELECT tenant_id, id, patient_ref, payer_id, paye
      relationship_to_subscriber, coverage_order, effective_date, termination_date, created_at, \
      updated_at FROM coverages WHERE tenant_id = $1 AND id = $2";
 
-const SELECT_COVERAGE_PAGE: &str = "SELECT tenant_id, id, patient_ref, payer_id, payer_name, member_id, \
+/// The start of a page of coverages; [`coverage_page_sql`] adds the filters given.
+const SELECT_COVERAGES: &str = "SELECT tenant_id, id, patient_ref, payer_id, payer_name, member_id, \
      group_number, plan_name, subscriber_first_name, subscriber_last_name, subscriber_birth_date, \
      relationship_to_subscriber, coverage_order, effective_date, termination_date, created_at, \
-     updated_at FROM coverages \
-     WHERE tenant_id = $1 AND ($2 IS NULL OR patient_ref = $2) AND ($3 IS NULL OR payer_id = $3) \
-     AND ($4 IS NULL OR id > $4) ORDER BY id LIMIT $5";
+     updated_at FROM coverages WHERE tenant_id = $1";
+
+/// A patient's coverages, first page: what claims asks for each adjudication that may need a
+/// secondary claim, so it must stay on the patient index (see the keyed look-up test).
+pub const SELECT_PATIENT_COVERAGES: &str = "SELECT tenant_id, id, patient_ref, payer_id, payer_name, member_id, \
+     group_number, plan_name, subscriber_first_name, subscriber_last_name, subscriber_birth_date, \
+     relationship_to_subscriber, coverage_order, effective_date, termination_date, created_at, \
+     updated_at FROM coverages WHERE tenant_id = $1 AND patient_ref = $2 ORDER BY id LIMIT $3";
+
+/// A page of coverages with only the filters given in its WHERE clause: a `($n IS NULL OR ..)`
+/// filter keeps both databases off the patient and payer indexes (SQLite plans it once for every
+/// value), which made each look-up of a patient's coverages read the tenant's every coverage.
+fn coverage_page_sql(patient: bool, payer: bool, after: bool) -> String {
+    let mut sql = SELECT_COVERAGES.to_owned();
+    let mut n = 1;
+    for (given, column) in [
+        (patient, "patient_ref ="),
+        (payer, "payer_id ="),
+        (after, "id >"),
+    ] {
+        if given {
+            n += 1;
+            sql.push_str(&format!(" AND {column} ${n}"));
+        }
+    }
+    sql.push_str(&format!(" ORDER BY id LIMIT ${}", n + 1));
+    sql
+}
 
 const SELECT_CHECK: &str = "SELECT detail, NULL AS raw_270, NULL AS raw_271 \
      FROM eligibility_checks WHERE tenant_id = $1 AND id = $2";
@@ -475,15 +501,25 @@ impl EligibilityStore for SqlEligibilityStore {
         limit: u32,
     ) -> Result<Vec<Coverage>, StoreError> {
         let after = after.map(ToString::to_string);
+        let sql = coverage_page_sql(
+            filter.patient_ref.is_some(),
+            filter.payer_id.is_some(),
+            after.is_some(),
+        );
         let rows: Vec<CoverageRow> = with_db!(self.db, |pool| {
-            sqlx::query_as(SELECT_COVERAGE_PAGE)
-                .bind(tenant.as_str())
-                .bind(filter.patient_ref.as_deref())
-                .bind(filter.payer_id.as_deref())
-                .bind(after.as_deref())
-                .bind(i64::from(limit))
-                .fetch_all(pool)
-                .await?
+            // Only numbered placeholders are formatted into the text; the values are bound.
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+            for value in [
+                filter.patient_ref.as_deref(),
+                filter.payer_id.as_deref(),
+                after.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                query = query.bind(value);
+            }
+            query.bind(i64::from(limit)).fetch_all(pool).await?
         });
         rows.into_iter().map(CoverageRow::into_model).collect()
     }
@@ -702,5 +738,33 @@ impl CoverageRow {
             created_at: timestamp(self.created_at, "coverages.created_at")?,
             updated_at: timestamp(self.updated_at, "coverages.updated_at")?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SELECT_PATIENT_COVERAGES, coverage_page_sql};
+
+    #[test]
+    fn a_coverage_page_names_only_the_filters_given() {
+        // The patient's look-up is the statement whose plan the keyed look-up test checks.
+        assert_eq!(
+            coverage_page_sql(true, false, false),
+            SELECT_PATIENT_COVERAGES
+        );
+        let all = coverage_page_sql(true, true, true);
+        assert!(
+            all.ends_with(
+                "WHERE tenant_id = $1 AND patient_ref = $2 AND payer_id = $3 AND id > $4 \
+                 ORDER BY id LIMIT $5"
+            ),
+            "{all}"
+        );
+        let none = coverage_page_sql(false, false, false);
+        assert!(
+            none.ends_with("WHERE tenant_id = $1 ORDER BY id LIMIT $2"),
+            "{none}"
+        );
+        assert!(!none.contains("IS NULL"));
     }
 }

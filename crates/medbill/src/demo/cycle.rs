@@ -98,21 +98,21 @@ pub async fn run(
         today: options.today,
         ..Record::default()
     };
-    let coverages = stage(&mut record, "on file", || {
+    let coverages = stage(&mut record, progress, "on file", || {
         register(hospital, clients, options, progress)
     })
     .await?;
-    let checks = stage(&mut record, "eligibility", || {
+    let checks = stage(&mut record, progress, "eligibility", || {
         check_eligibility(hospital, clients, options, progress, &coverages)
     })
     .await?;
     record.eligibility = checks;
-    let (authorizations, statuses) = stage(&mut record, "prior authorization", || {
+    let (authorizations, statuses) = stage(&mut record, progress, "prior authorization", || {
         authorize(hospital, clients, options, progress, &coverages)
     })
     .await?;
     record.prior_authorizations = statuses;
-    let created = stage(&mut record, "claims", || {
+    let created = stage(&mut record, progress, "claims", || {
         create_claims(
             hospital,
             clients,
@@ -127,43 +127,43 @@ pub async fn run(
     record.claim_ids = created.ids;
     record.control_numbers = created.control_numbers;
     let ids: Vec<String> = record.claim_ids.values().cloned().collect();
-    let ready = stage(&mut record, "scrub", || {
+    let ready = stage(&mut record, progress, "scrub", || {
         scrub(clients, options, progress, &ids)
     })
     .await?;
-    stage(&mut record, "submit", || {
+    stage(&mut record, progress, "submit", || {
         submit(clients, options, progress, &ready)
     })
     .await?;
     let pcns = record.control_numbers.clone();
-    stage(&mut record, "payer acknowledgements", || {
+    stage(&mut record, progress, "payer acknowledgements", || {
         wait_for_claims(clients, options, progress, &pcns, "acknowledged", |s| {
             s != claims::ClaimStatus::Submitted
         })
     })
     .await?;
-    stage(&mut record, "payment", || {
+    stage(&mut record, progress, "payment", || {
         wait_for_claims(clients, options, progress, &pcns, "paid or denied", |s| {
             s != claims::ClaimStatus::Submitted && s != claims::ClaimStatus::Accepted
         })
     })
     .await?;
-    stage(&mut record, "self-pay", || {
+    stage(&mut record, progress, "self-pay", || {
         bill_self_pay(hospital, clients, options, progress)
     })
     .await?;
-    let accounts = stage(&mut record, "patient ledgers", || {
+    let accounts = stage(&mut record, progress, "patient ledgers", || {
         wait_for_ledgers(hospital, clients, options, progress, &pcns)
     })
     .await?;
     record.accounts = accounts;
     let account_ids: Vec<String> = record.accounts.values().cloned().collect();
-    stage(&mut record, "statements", || {
+    stage(&mut record, progress, "statements", || {
         statements(clients, options, progress, &account_ids)
     })
     .await?;
     let accounts = record.accounts.clone();
-    let choices = stage(&mut record, "patient payments", || {
+    let choices = stage(&mut record, progress, "patient payments", || {
         patient_payments(hospital, clients, options, progress, &accounts)
     })
     .await?;
@@ -174,6 +174,7 @@ pub async fn run(
 /// Runs one stage, timing it; `T: Counted` says how many items it handled.
 async fn stage<T: Counted, F, Fut>(
     record: &mut Record,
+    progress: &Progress,
     name: &'static str,
     body: F,
 ) -> anyhow::Result<T>
@@ -188,6 +189,7 @@ where
         items: out.count(),
         seconds: started.elapsed().as_secs_f64(),
     };
+    progress.finished(name, timing.items, timing.seconds);
     record.stages.push(timing);
     Ok(out)
 }

@@ -15,6 +15,14 @@ impl Progress {
         }
     }
 
+    /// Says on standard error that a stage ended, when no bars are drawn (`--quiet`, a log): a
+    /// long day shows where it is, and a run stopped part way keeps the stages it finished.
+    pub fn finished(&self, stage: &str, items: u64, seconds: f64) {
+        if self.bars.is_none() {
+            eprintln!("stage {stage}: {items} items in {seconds:.2} s");
+        }
+    }
+
     /// A bar for a stage of `len` items (0 when not yet known).
     pub fn bar(&self, stage: &str, len: u64) -> ProgressBar {
         let Some(bars) = &self.bars else {

@@ -148,6 +148,7 @@
 pub mod audit;
 mod database;
 pub mod error;
+pub mod filters;
 pub mod idempotency;
 pub mod outbox;
 #[cfg(feature = "testing")]

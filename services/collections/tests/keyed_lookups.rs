@@ -18,9 +18,8 @@
 //! The balance `GetAccount` computes tests the ledger account inside its sum and joins with
 //! `CROSS JOIN`, so both backends read the account's entries and then their postings (with the
 //! ledger account in the WHERE clause they read all of the tenant's `PATIENT_AR` postings
-//! through `postings_by_ledger_account`). Not covered, because their SQL rather than the indexes
-//! decides: on SQLite the postings `ListJournalEntries` reads (SQLite walks all of the tenant's postings in primary-key order,
-//! which spares it a sort, and looks up each one's entry).
+//! through `postings_by_ledger_account`). The postings of an account's
+//! entries are read the same way (entries first), on both backends.
 
 use medbill_collections::store::{PG_MIGRATOR, SQLITE_MIGRATOR};
 use medbill_storage::Database;
@@ -124,12 +123,14 @@ const LOOKUPS: &[Lookup] = &[
     Lookup {
         name: "postings of an account",
         sql: "SELECT p.entry_id, p.line_no, p.ledger_account, p.amount_cents, p.claim_ref \
-              FROM postings p JOIN journal_entries e ON e.tenant_id = p.tenant_id AND e.id = p.entry_id \
-              WHERE e.tenant_id = $1 AND e.account_id = $2 ORDER BY p.entry_id, p.line_no",
+              FROM journal_entries e CROSS JOIN postings p \
+              WHERE p.tenant_id = e.tenant_id AND p.entry_id = e.id \
+              AND e.tenant_id = $1 AND e.account_id = $2 ORDER BY p.entry_id, p.line_no",
         args: &[Text("t-0"), Text(ACCOUNT_6)],
+        // The account's entries, then their postings: never the tenant's postings (with a plain
+        // JOIN, SQLite walked all of them in primary-key order to save a sort).
         uses: &[ENTRIES_OF_ACCOUNT, POSTINGS_OF_ENTRY],
-        // SQLite reads these the other way round (see the module docs).
-        postgres_only: true,
+        postgres_only: false,
     },
     Lookup {
         name: "postings of a new journal entry (the balance trigger)",

@@ -190,24 +190,20 @@ pub const SELECT_PATIENT_COVERAGES: &str = "SELECT tenant_id, id, patient_ref, p
      relationship_to_subscriber, coverage_order, effective_date, termination_date, created_at, \
      updated_at FROM coverages WHERE tenant_id = $1 AND patient_ref = $2 ORDER BY id LIMIT $3";
 
-/// A page of coverages with only the filters given in its WHERE clause: a `($n IS NULL OR ..)`
-/// filter keeps both databases off the patient and payer indexes (SQLite plans it once for every
-/// value), which made each look-up of a patient's coverages read the tenant's every coverage.
+/// A page of coverages naming only the filters given (see `medbill_storage::filters`): the
+/// `($n IS NULL OR ..)` form made each look-up of a patient's coverages read the tenant's every
+/// coverage.
 fn coverage_page_sql(patient: bool, payer: bool, after: bool) -> String {
-    let mut sql = SELECT_COVERAGES.to_owned();
-    let mut n = 1;
-    for (given, column) in [
-        (patient, "patient_ref ="),
-        (payer, "payer_id ="),
-        (after, "id >"),
-    ] {
-        if given {
-            n += 1;
-            sql.push_str(&format!(" AND {column} ${n}"));
-        }
-    }
-    sql.push_str(&format!(" ORDER BY id LIMIT ${}", n + 1));
-    sql
+    medbill_storage::filters::page_sql(
+        SELECT_COVERAGES,
+        2,
+        &[
+            (patient, "patient_ref ="),
+            (payer, "payer_id ="),
+            (after, "id >"),
+        ],
+        "id",
+    )
 }
 
 const SELECT_CHECK: &str = "SELECT detail, NULL AS raw_270, NULL AS raw_271 \

@@ -266,11 +266,10 @@ pub use statements::{StatementSources, StatementStore};
 
 const SELECT_ACCOUNT: &str = concat!(select_accounts!(), "WHERE a.tenant_id = $1 AND a.id = $2");
 
-const SELECT_ACCOUNT_PAGE: &str = concat!(
-    select_accounts!(),
-    "WHERE a.tenant_id = $1 AND ($2 IS NULL OR a.status = $2) \
-     AND ($3 IS NULL OR a.patient_ref = $3) AND ($4 IS NULL OR a.id > $4) ORDER BY a.id LIMIT $5"
-);
+/// The start of a page of accounts; `list_accounts` adds the filters given (see
+/// `medbill_storage::filters`: with `($4 IS NULL OR a.id > $4)` each page of a listing read the
+/// tenant's accounts from the first).
+const SELECT_ACCOUNT_PAGE: &str = concat!(select_accounts!(), "WHERE a.tenant_id = $1");
 
 impl SqlCollectionsStore {
     /// Wraps a migrated database.
@@ -285,9 +284,14 @@ const SELECT_ACCOUNT_ENTRIES: &str = "SELECT tenant_id, id, account_id, kind, me
 const SELECT_ACCOUNT_PAYERS: &str =
     "SELECT entry_id, payer_type FROM payments WHERE tenant_id = $1 AND account_id = $2";
 
+/// The account's entries are the outer loop (`CROSS JOIN` keeps them so in SQLite): with postings
+/// outer, SQLite read every posting of the tenant for each account to save a sort, which made a
+/// statement or a ledger read grow with the tenant (13 s per 1,000 named statements at 10,000
+/// accounts).
 const SELECT_ACCOUNT_POSTINGS: &str = "SELECT p.entry_id, p.line_no, p.ledger_account, p.amount_cents, \
-     p.claim_ref FROM postings p JOIN journal_entries e ON e.tenant_id = p.tenant_id AND e.id = p.entry_id \
-     WHERE e.tenant_id = $1 AND e.account_id = $2 ORDER BY p.entry_id, p.line_no";
+     p.claim_ref FROM journal_entries e CROSS JOIN postings p \
+     WHERE p.tenant_id = e.tenant_id AND p.entry_id = e.id \
+     AND e.tenant_id = $1 AND e.account_id = $2 ORDER BY p.entry_id, p.line_no";
 
 #[async_trait]
 impl CollectionsStore for SqlCollectionsStore {
@@ -327,15 +331,25 @@ impl CollectionsStore for SqlCollectionsStore {
         limit: u32,
     ) -> Result<Vec<Account>, StoreError> {
         let after = after.map(ToString::to_string);
+        let status = filter.status.map(AccountStatus::as_str);
+        let given = [status, filter.patient_ref.as_deref(), after.as_deref()];
+        let sql = medbill_storage::filters::page_sql(
+            SELECT_ACCOUNT_PAGE,
+            2,
+            &[
+                (status.is_some(), "a.status ="),
+                (filter.patient_ref.is_some(), "a.patient_ref ="),
+                (after.is_some(), "a.id >"),
+            ],
+            "a.id",
+        );
         let rows: Vec<AccountRow> = with_db!(self.db, |pool| {
-            sqlx::query_as(SELECT_ACCOUNT_PAGE)
-                .bind(tenant.as_str())
-                .bind(filter.status.map(AccountStatus::as_str))
-                .bind(filter.patient_ref.as_deref())
-                .bind(after.as_deref())
-                .bind(i64::from(limit))
-                .fetch_all(pool)
-                .await?
+            // Only numbered placeholders are formatted into the text; the values are bound.
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+            for value in given.into_iter().flatten() {
+                query = query.bind(value);
+            }
+            query.bind(i64::from(limit)).fetch_all(pool).await?
         });
         rows.into_iter().map(AccountRow::into_model).collect()
     }

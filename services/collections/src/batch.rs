@@ -255,3 +255,68 @@ impl PostingItem for Payment {
         service.record_payments_in(tx, tenant, items).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use medbill_domain::{ClaimId, TenantId};
+    use medbill_proto::collections::v1 as pb;
+    use medbill_runtime::batch::BatchWork;
+    use medbill_storage::Database;
+
+    use crate::posting::responsibility;
+    use crate::{CollectionsService, open_store};
+
+    fn item(
+        key: &str,
+        patient: &str,
+        claim: &ClaimId,
+        amount: &str,
+    ) -> pb::PostPatientResponsibilityRequest {
+        pb::PostPatientResponsibilityRequest {
+            idempotency_key: key.into(),
+            patient_ref: patient.into(),
+            claim_id: claim.to_string(),
+            amount: amount.into(),
+            ..Default::default()
+        }
+    }
+
+    medbill_storage::conformance_tests! {
+        namespace = "collections";
+
+        async fn items_that_all_go_are_written_together(db: Database) -> anyhow::Result<()> {
+            let service = CollectionsService::new(open_store(db).await?);
+            let tenant = TenantId::parse("clinic-a")?;
+            let claim = ClaimId::new();
+            let items = vec![
+                item("k-1", "pat-1", &claim, "10.00"),
+                item("k-2", "pat-2", &claim, "20.00"),
+                item("k-3", "pat-1", &claim, "-4.00"),
+            ];
+            let (batch, work) = service.checked(&tenant, &items, responsibility).await?;
+            let mut tx = service.store.database().begin().await?;
+            let written = work.apply_many(&mut tx, &batch.pending()).await?;
+            let balances = written.map(|w| {
+                w.into_iter()
+                    .map(|r| r.account.unwrap_or_default().balance)
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(balances, Some(vec!["10.00".into(), "20.00".into(), "6.00".into()]));
+            tx.rollback().await?;
+
+            // An item that cannot go (more reversed than its claim holds, counting the items
+            // before it) fails the whole write; the kit then writes the items one by one.
+            let over = vec![
+                item("k-1", "pat-1", &claim, "10.00"),
+                item("k-2", "pat-1", &claim, "-6.00"),
+                item("k-3", "pat-1", &claim, "-6.00"),
+            ];
+            let (batch, work) = service.checked(&tenant, &over, responsibility).await?;
+            let mut tx = service.store.database().begin().await?;
+            let refused = work.apply_many(&mut tx, &batch.pending()).await.err();
+            assert_eq!(refused.map(|e| tonic::Status::from(e).code()), Some(tonic::Code::FailedPrecondition));
+            tx.rollback().await?;
+            Ok(())
+        }
+    }
+}

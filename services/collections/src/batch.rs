@@ -3,12 +3,18 @@
 //! under the single RPC's scope (the kit's `medbill_runtime::batch`), so a redelivered batch,
 //! or an item sent singly before, applies nothing twice.
 //!
+//! The items are written together: the single RPC's rules worked out over the whole batch in
+//! memory, in item order, from one read of the accounts and their claims, then multi-row
+//! statements for what they write (`post_responsibilities_in`, `record_payments_in`, of which
+//! the single RPC is the one-item case), every account locked at once in id order.
+//!
 //! A bad item fails alone, and nothing of it stays: every item is checked before anything is
 //! written (an item the single RPC would refuse for its request answers that error), and what
-//! only the database can tell (an unknown account, a reversal above what the claim holds) is
-//! undone with the item alone. The accounts the items name are locked first, in one sorted
-//! order, so two batches (or a batch and single calls) touching the same accounts wait for
-//! each other instead of deadlocking on PostgreSQL.
+//! only the database can tell (an unknown account, a reversal above what the claim holds) fails
+//! the write together; the kit rolls it back and writes the items one by one, each in its
+//! savepoint, the accounts they name locked first in id order, so two batches (or a batch and
+//! single calls) touching the same accounts wait for each other instead of deadlocking on
+//! PostgreSQL.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};

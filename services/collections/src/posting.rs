@@ -2,7 +2,8 @@
 //! bills, payments (the patient's and third parties'), refunds of a credit balance and
 //! write-offs. Each validates its request (errors name the field), locks the account, checks
 //! the balance rule it depends on, posts one balanced journal entry and its record, and commits
-//! them with its idempotency key: an error leaves nothing behind.
+//! them with its idempotency key: an error leaves nothing behind. Patient responsibility and
+//! payments are written by code that takes many items (a batch's) as well as one.
 
 use std::collections::{BTreeSet, HashMap};
 

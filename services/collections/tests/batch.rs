@@ -418,6 +418,35 @@ medbill_storage::conformance_tests! {
         Ok(())
     }
 
+    async fn a_batch_larger_than_one_statement_is_written_whole(db: Database) -> anyhow::Result<()> {
+        let (_server, mut c) = serve(db).await?;
+        let mut ids = Vec::new();
+        for i in 0..40 {
+            ids.push(open(&mut c, &format!("pat-{i}")).await?);
+        }
+        let claim = ClaimId::new();
+        // Three items per account, an account's items apart in the batch.
+        let items = ["10.00", "20.00", "-5.00"]
+            .iter()
+            .enumerate()
+            .flat_map(|(round, amount)| {
+                ids.iter().enumerate().map(move |(i, id)| pr(&format!("pr-{round}-{i}"), id, &claim, amount))
+            })
+            .collect();
+        let results = c.post_patient_responsibilities(pb::PostPatientResponsibilitiesRequest { items }).await?.into_inner().results;
+        assert_eq!(results.len(), 120);
+        for r in &results[80..] {
+            assert_eq!(pr_response(r)?.account.as_ref().map(|a| a.balance.as_str()), Some("25.00"));
+        }
+        let items = (0..120).map(|n| payment(&format!("pay-{n}"), &ids[n % 40], "5.00")).collect();
+        let results = c.record_payments(pb::RecordPaymentsRequest { items }).await?.into_inner().results;
+        assert!(results.iter().all(|r| matches!(r.outcome, Some(PayOutcome::Response(_)))));
+        for id in &ids {
+            assert_eq!((balance(&mut c, id).await?, entry_count(&mut c, id).await?), ("10.00".into(), 6));
+        }
+        Ok(())
+    }
+
     async fn a_batch_holds_one_to_a_thousand_items(db: Database) -> anyhow::Result<()> {
         let (_server, mut c) = serve(db).await?;
         let empty = c.record_payments(pb::RecordPaymentsRequest { items: vec![] }).await.err();

@@ -17,7 +17,7 @@ use medbill_domain::{
 };
 use medbill_runtime::ErrorCode;
 use medbill_storage::rows::{self, timestamp};
-use medbill_storage::{Database, StorageError, Tx, TxConn, time, with_db, with_tx};
+use medbill_storage::{Backend, Database, StorageError, Tx, TxConn, time, with_db, with_tx};
 use sqlx::AssertSqlSafe;
 use sqlx::migrate::Migrator;
 use tonic::Code;
@@ -516,7 +516,7 @@ impl CollectionsStore for SqlCollectionsStore {
                 ));
             }
         }
-        for chunk in legs.chunks(ROWS_CHUNK) {
+        for chunk in legs.chunks(rows_chunk(tx)) {
             let sql = format!(
                 "INSERT INTO postings (tenant_id, entry_id, line_no, ledger_account, amount_cents, \
                  claim_ref, account_id, posted_at) VALUES {}",
@@ -538,7 +538,7 @@ impl CollectionsStore for SqlCollectionsStore {
             });
         }
         let headers: Vec<_> = posted.iter().zip(&ids).collect();
-        for chunk in headers.chunks(ROWS_CHUNK) {
+        for chunk in headers.chunks(rows_chunk(tx)) {
             let sql = format!(
                 "INSERT INTO journal_entries (tenant_id, id, account_id, kind, memo, source_ref, \
                  posted_at, idempotency_key) VALUES {}",
@@ -577,7 +577,7 @@ impl CollectionsStore for SqlCollectionsStore {
             touched.insert(account.clone(), *now);
         }
         let touched: Vec<(String, i64)> = touched.into_iter().collect();
-        for chunk in touched.chunks(ROWS_CHUNK) {
+        for chunk in touched.chunks(rows_chunk(tx)) {
             // $1 tenant; each account binds its id and time for the CASE, then its id again.
             let cases: String = (0..chunk.len())
                 .map(|i| format!(" WHEN ${} THEN ${}", 2 + 2 * i, 3 + 2 * i))
@@ -644,7 +644,7 @@ impl CollectionsStore for SqlCollectionsStore {
             .collect();
         let now = time::now_micros();
         let mut accounts = Vec::with_capacity(sorted.len());
-        for chunk in sorted.chunks(ROWS_CHUNK) {
+        for chunk in sorted.chunks(rows_chunk(tx)) {
             if chunk.len() > 1
                 && let TxConn::Postgres(conn) = tx.conn()
             {
@@ -718,7 +718,7 @@ impl CollectionsStore for SqlCollectionsStore {
                     None => (*p, AccountId::new(), true),
                 })
                 .collect();
-            for chunk in candidates.chunks(ROWS_CHUNK) {
+            for chunk in candidates.chunks(rows_chunk(tx)) {
                 // A concurrent first posting for the same patient waits here (PostgreSQL)
                 // and then finds the other's choice.
                 let sql = format!(
@@ -769,7 +769,7 @@ impl CollectionsStore for SqlCollectionsStore {
     ) -> Result<HashMap<AccountId, Vec<ClaimBalance>>, StoreError> {
         let ids: Vec<String> = account_ids.iter().map(ToString::to_string).collect();
         let mut balances: HashMap<AccountId, Vec<ClaimBalance>> = HashMap::new();
-        for chunk in ids.chunks(ROWS_CHUNK) {
+        for chunk in ids.chunks(rows_chunk(tx)) {
             let sql = format!(
                 "SELECT e.account_id, p.claim_ref, \
                  MIN(CASE WHEN p.ledger_account = 'PATIENT_AR' THEN e.posted_at END) AS first_posted, \
@@ -822,7 +822,7 @@ impl CollectionsStore for SqlCollectionsStore {
             .map(|a| a.to_string())
             .collect();
         let mut posted = HashMap::new();
-        for chunk in accounts.chunks(ROWS_CHUNK) {
+        for chunk in accounts.chunks(rows_chunk(tx)) {
             let sql = format!(
                 "SELECT e.account_id, p.claim_ref, CAST(COALESCE(SUM(CASE WHEN \
                  p.ledger_account = 'PATIENT_AR' THEN p.amount_cents ELSE 0 END), 0) AS BIGINT) \
@@ -860,7 +860,7 @@ impl CollectionsStore for SqlCollectionsStore {
         payments: &[NewPayment],
     ) -> Result<(), StoreError> {
         let now = time::now_micros();
-        for chunk in payments.chunks(ROWS_CHUNK) {
+        for chunk in payments.chunks(rows_chunk(tx)) {
             // $1 tenant and $2 the time are shared; each row binds ten values.
             let tuples = (0..chunk.len())
                 .map(|i| {
@@ -946,7 +946,7 @@ impl CollectionsStore for SqlCollectionsStore {
         responsibilities: &[NewResponsibility],
     ) -> Result<(), StoreError> {
         let mut lines = Vec::new();
-        for chunk in responsibilities.chunks(ROWS_CHUNK) {
+        for chunk in responsibilities.chunks(rows_chunk(tx)) {
             let sql = format!(
                 "INSERT INTO responsibility_entries (tenant_id, entry_id, claim_ref, era_id, \
                  patient_control_number, service_date, corrected, total_charge_cents, \
@@ -990,7 +990,7 @@ impl CollectionsStore for SqlCollectionsStore {
                 q.execute(&mut *conn).await?;
             });
         }
-        for chunk in lines.chunks(ROWS_CHUNK) {
+        for chunk in lines.chunks(rows_chunk(tx)) {
             let sql = format!(
                 "INSERT INTO responsibility_lines (tenant_id, entry_id, line_no, group_code, \
                  reason, amount_cents) VALUES {}",
@@ -1293,7 +1293,7 @@ async fn insert_accounts(
             collection: CollectionState::default(),
         });
     }
-    for chunk in opened.chunks(ROWS_CHUNK) {
+    for chunk in opened.chunks(rows_chunk(tx)) {
         // $1 tenant, $2 status and $3 the time are shared; each row binds three values.
         let rows = (0..chunk.len())
             .map(|i| format!("($1, {}, $2, $3, $3)", placeholders(4 + 3 * i, 3)))
@@ -1318,9 +1318,16 @@ async fn insert_accounts(
     Ok(opened)
 }
 
-/// Rows per multi-row statement: at most ten bound values a row keeps every statement far
-/// below both backends' limits on bound values.
-const ROWS_CHUNK: usize = 500;
+/// Rows per multi-row statement in `tx`. SQLite finds each bound value's name by a walk of
+/// the statement's parameter list, so binding `n` values costs about `n²` and its statements
+/// stay small; PostgreSQL takes large ones (a round trip each). At most ten bound values a row
+/// keeps both far below their limits.
+fn rows_chunk(tx: &Tx) -> usize {
+    match tx.backend() {
+        Backend::Postgres => 500,
+        Backend::Sqlite => 32,
+    }
+}
 
 /// Numbered placeholders `$first, $first+1, …` for `n` values.
 fn placeholders(first: usize, n: usize) -> String {
@@ -1347,7 +1354,7 @@ async fn existing_accounts(
 ) -> Result<std::collections::HashSet<String>, StoreError> {
     let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
     let mut found = std::collections::HashSet::new();
-    for chunk in ids.chunks(ROWS_CHUNK) {
+    for chunk in ids.chunks(rows_chunk(tx)) {
         let sql = format!(
             "SELECT id FROM accounts WHERE tenant_id = $1 AND id IN ({})",
             placeholders(2, chunk.len())
@@ -1371,7 +1378,7 @@ async fn default_accounts(
     patient_refs: &[&str],
 ) -> Result<HashMap<String, AccountId>, StoreError> {
     let mut chosen = HashMap::new();
-    for chunk in patient_refs.chunks(ROWS_CHUNK) {
+    for chunk in patient_refs.chunks(rows_chunk(tx)) {
         let sql = format!(
             "SELECT patient_ref, account_id FROM patient_default_accounts \
              WHERE tenant_id = $1 AND patient_ref IN ({})",
@@ -1399,7 +1406,7 @@ async fn oldest_open_accounts(
     patient_refs: &[&str],
 ) -> Result<HashMap<String, AccountId>, StoreError> {
     let mut oldest = HashMap::new();
-    for chunk in patient_refs.chunks(ROWS_CHUNK) {
+    for chunk in patient_refs.chunks(rows_chunk(tx)) {
         let sql = format!(
             "SELECT patient_ref, MIN(id) FROM accounts WHERE tenant_id = $1 \
              AND patient_ref IN ({}) AND status <> 'CLOSED' GROUP BY patient_ref",

@@ -329,14 +329,21 @@ pub async fn lookup_many(
         .collect())
 }
 
-/// Rows per statement in [`record_many_in`] (six bound values a row).
-const RECORD_CHUNK: usize = 500;
+/// Rows per statement in [`record_many_in`] (three bound values a row). SQLite finds each
+/// bound value's name by a walk of the statement's parameter list (binding `n` values costs
+/// about `n²`), so its statements stay small; PostgreSQL takes large ones.
+fn record_chunk(tx: &Tx) -> usize {
+    match tx.backend() {
+        crate::Backend::Postgres => 500,
+        crate::Backend::Sqlite => 64,
+    }
+}
 
 /// One completed request for [`record_many_in`]: its key, fingerprint and encoded response.
 pub type CompletedRecord<'a> = (&'a str, &'a Fingerprint, &'a [u8]);
 
 /// Records many completed requests of one scope in the caller's transaction, in one multi-row
-/// statement per [`RECORD_CHUNK`] keys, as [`reserve`] then [`complete`] would each one (a batch
+/// statement per [`record_chunk`] keys, as [`reserve`] then [`complete`] would each one (a batch
 /// call writing its items together). Returns whether every key was new: `false` when any key is
 /// already held (by a committed request or a concurrent one that has now finished); then the
 /// transaction holds some of the records and must be rolled back, and the caller takes the
@@ -349,7 +356,7 @@ pub async fn record_many_in(
 ) -> Result<bool, StorageError> {
     let now = time::now_micros();
     let mut inserted = 0u64;
-    for chunk in records.chunks(RECORD_CHUNK) {
+    for chunk in records.chunks(record_chunk(tx)) {
         // $1 tenant, $2 scope, $3 now are shared; each row binds key, fingerprint and response.
         let rows = (0..chunk.len())
             .map(|i| {

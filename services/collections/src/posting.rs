@@ -2,7 +2,10 @@
 //! bills, payments (the patient's and third parties'), refunds of a credit balance and
 //! write-offs. Each validates its request (errors name the field), locks the account, checks
 //! the balance rule it depends on, posts one balanced journal entry and its record, and commits
-//! them with its idempotency key: an error leaves nothing behind.
+//! them with its idempotency key: an error leaves nothing behind. Patient responsibility and
+//! payments are written by code that takes many items (a batch's) as well as one.
+
+use std::collections::{BTreeSet, HashMap};
 
 use medbill_domain::{
     AccountId, ClaimId, EraId, EstimateId, IdempotencyKey, Money, RefundId, TenantId,
@@ -19,10 +22,13 @@ use crate::model::{
     Account, EntryKind, JournalEntry, LedgerAccount, NewJournalEntry, PayerType, PaymentMethod,
     Posting, WriteOffKind,
 };
+use crate::plans::LivePlan;
 use crate::records::{
-    NewPayment, NewRefund, NewResponsibility, NewSelfPayBill, ResponsibilityLine, allocate,
+    ClaimBalance, NewPayment, NewRefund, NewResponsibility, NewSelfPayBill, ResponsibilityLine,
+    allocate,
 };
 use crate::service::{CollectionsService, entry_to_proto, to_proto};
+use crate::store::StoreError;
 
 /// Longest memo or reason accepted.
 const MEMO_LEN: usize = 500;
@@ -272,6 +278,96 @@ pub(crate) fn responsibility(
     })
 }
 
+/// What a checked PostPatientResponsibility changes on the patient balance, given the patient
+/// responsibility its claim holds (`posted`, when it names a claim): a corrected adjudication
+/// the difference, else its amount; a reversal may not take back more than the claim holds
+/// (FAILED_PRECONDITION naming both amounts).
+fn responsibility_change(r: &Responsibility, posted: Option<Money>) -> Result<Money, ServiceError> {
+    if r.corrected {
+        return Ok(r.amount - posted.unwrap_or(Money::ZERO));
+    }
+    if let (Some(posted), Some(claim)) = (posted, &r.claim)
+        && r.amount.is_negative()
+        && posted < -r.amount
+    {
+        return Err(ServiceError::FailedPrecondition(format!(
+            "the reversal of {} exceeds the {posted} of patient responsibility posted for claim {claim}",
+            -r.amount
+        )));
+    }
+    Ok(r.amount)
+}
+
+/// The journal entry that posts `change` (not zero) of a checked PostPatientResponsibility to
+/// `account_id`: PATIENT_AR against INSURANCE_AR on the claim.
+fn responsibility_entry(
+    r: &Responsibility,
+    account_id: AccountId,
+    change: Money,
+) -> NewJournalEntry {
+    let kind = if change.is_positive() {
+        EntryKind::PatientResponsibility
+    } else {
+        EntryKind::Reversal
+    };
+    let memo = if r.memo.is_empty() {
+        match (r.corrected, kind) {
+            (true, _) => "patient responsibility, corrected adjudication".to_owned(),
+            (false, EntryKind::Reversal) => "patient responsibility reversed".to_owned(),
+            _ => "patient responsibility".to_owned(),
+        }
+    } else {
+        r.memo.clone()
+    };
+    NewJournalEntry {
+        account_id,
+        kind,
+        memo,
+        source_ref: r.era.map(|e| e.to_string()),
+        payer_type: None,
+        postings: vec![
+            Posting::on_claim(LedgerAccount::PatientAr, change, r.claim),
+            Posting::on_claim(LedgerAccount::InsuranceAr, -change, r.claim),
+        ],
+    }
+}
+
+/// The journal entry of a checked RecordPayment whose id is `payment_id`: CASH (less the
+/// agency's `fee`, booked to COLLECTION_AGENCY_FEES) against PATIENT_AR, allocated over the
+/// account's `open` items as [`allocate`] does.
+fn payment_entry(
+    p: &Payment,
+    payment_id: uuid::Uuid,
+    open: &[ClaimBalance],
+    fee: Option<Money>,
+) -> NewJournalEntry {
+    let kept = fee.unwrap_or(Money::ZERO);
+    let mut postings = Vec::with_capacity(3);
+    if (p.amount - kept).is_positive() {
+        postings.push(Posting::new(LedgerAccount::Cash, p.amount - kept));
+    }
+    if kept.is_positive() {
+        postings.push(Posting::new(LedgerAccount::CollectionAgencyFees, kept));
+    }
+    postings.extend(
+        allocate(p.amount, open, p.claim)
+            .into_iter()
+            .map(|(c, part)| Posting::on_claim(LedgerAccount::PatientAr, -part, c)),
+    );
+    NewJournalEntry {
+        account_id: p.account_id,
+        kind: EntryKind::Payment,
+        memo: if p.memo.is_empty() {
+            format!("{} payment from {}", p.method, p.payer).to_lowercase()
+        } else {
+            p.memo.clone()
+        },
+        source_ref: Some(payment_id.to_string()),
+        payer_type: Some(p.payer),
+        postings,
+    }
+}
+
 /// A checked RecordPayment request.
 #[derive(Clone)]
 pub(crate) struct Payment {
@@ -344,109 +440,172 @@ impl CollectionsService {
             Begun::New(op) => op,
         };
         let response = self
-            .apply_responsibility(op.tx(), &tenant, call.key(), checked)
-            .await?;
+            .post_responsibilities_in(op.tx(), &tenant, &[(call.key(), &checked)])
+            .await?
+            .pop()
+            .ok_or_else(|| err(ServiceError::internal("a posting without its answer")))?;
         op.commit(&response).await?;
         Ok(response)
     }
 
-    /// Posts a checked PostPatientResponsibility in `tx` (the single call's or a batch item's)
-    /// and returns its answer; an error leaves `tx` for the caller to roll back.
-    pub(crate) async fn apply_responsibility(
+    /// Posts checked PostPatientResponsibility requests in `tx` (the single call's one, a
+    /// batch's many) as if each were posted alone after the one before, with multi-row
+    /// statements across them, and returns their answers in order. The first item that fails
+    /// (an unknown account, a reversal above what its claim holds) fails the call and leaves
+    /// `tx` for the caller to roll back.
+    pub(crate) async fn post_responsibilities_in(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
-        key: &IdempotencyKey,
-        r: Responsibility,
-    ) -> Result<pb::PostPatientResponsibilityResponse, Status> {
-        let account = self.target_account(tx, tenant, &r.target).await?;
-        let posted_for_claim = match &r.claim {
-            Some(c) => Some(
-                self.store
-                    .claim_responsibility(tx, tenant, &account.id, c)
-                    .await
-                    .map_err(err)?,
-            ),
-            None => None,
-        };
-        let change = if r.corrected {
-            r.amount - posted_for_claim.unwrap_or(Money::ZERO)
+        items: &[(&IdempotencyKey, &Responsibility)],
+    ) -> Result<Vec<pb::PostPatientResponsibilityResponse>, Status> {
+        // Whose account each item posts to: the one named, or the patient's (opened on demand).
+        let patients: Vec<&str> = items
+            .iter()
+            .filter_map(|(_, r)| match &r.target {
+                Target::Patient(p) => Some(p.as_str()),
+                Target::Account(_) => None,
+            })
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let chosen = if patients.is_empty() {
+            Vec::new()
         } else {
-            if let (Some(posted), Some(claim)) = (posted_for_claim, &r.claim)
-                && r.amount.is_negative()
-                && posted < -r.amount
-            {
-                return Err(err(ServiceError::FailedPrecondition(format!(
-                    "the reversal of {} exceeds the {posted} of patient responsibility posted for claim {claim}",
-                    -r.amount
-                ))));
-            }
-            r.amount
+            self.store
+                .patient_accounts(tx, tenant, &patients)
+                .await
+                .map_err(err)?
         };
-        if change.is_zero() {
-            // A correction that changes nothing: nothing to post.
-            return Ok(pb::PostPatientResponsibilityResponse {
-                account: Some(to_proto(&account, None)),
-                entry: None,
-            });
+        let by_patient: HashMap<&str, AccountId> = patients.into_iter().zip(chosen).collect();
+        let targets = items
+            .iter()
+            .map(|(_, r)| match &r.target {
+                Target::Account(id) => Ok(*id),
+                Target::Patient(p) => by_patient
+                    .get(p.as_str())
+                    .copied()
+                    .ok_or_else(|| err(ServiceError::internal("a patient without an account"))),
+            })
+            .collect::<Result<Vec<_>, Status>>()?;
+        let mut accounts = self.locked(tx, tenant, &targets).await?;
+        let pairs: Vec<(AccountId, ClaimId)> = items
+            .iter()
+            .zip(&targets)
+            .filter_map(|((_, r), id)| r.claim.map(|c| (*id, c)))
+            .collect();
+        let mut held = if pairs.is_empty() {
+            HashMap::new()
+        } else {
+            self.store
+                .claim_responsibilities(tx, tenant, &pairs)
+                .await
+                .map_err(err)?
+        };
+
+        // Item by item in memory: what each posts, given what the items before it posted.
+        let mut steps: Vec<(Account, Option<usize>)> = Vec::with_capacity(items.len());
+        let mut entries: Vec<(&IdempotencyKey, NewJournalEntry)> = Vec::new();
+        for ((key, r), id) in items.iter().zip(&targets) {
+            let account = accounts
+                .get_mut(id)
+                .ok_or(err(StoreError::AccountNotFound(*id)))?;
+            let posted = r
+                .claim
+                .map(|c| held.get(&(*id, c)).copied().unwrap_or(Money::ZERO));
+            let change = responsibility_change(r, posted).map_err(err)?;
+            if change.is_zero() {
+                // A correction that changes nothing: nothing to post.
+                steps.push((account.clone(), None));
+                continue;
+            }
+            if let Some(c) = r.claim {
+                *held.entry((*id, c)).or_insert(Money::ZERO) += change;
+            }
+            account.balance += change;
+            steps.push((account.clone(), Some(entries.len())));
+            entries.push((*key, responsibility_entry(r, *id, change)));
         }
-        let kind = if change.is_positive() {
-            EntryKind::PatientResponsibility
-        } else {
-            EntryKind::Reversal
-        };
-        let memo_text = if r.memo.is_empty() {
-            match (r.corrected, kind) {
-                (true, _) => "patient responsibility, corrected adjudication".to_owned(),
-                (false, EntryKind::Reversal) => "patient responsibility reversed".to_owned(),
-                _ => "patient responsibility".to_owned(),
-            }
-        } else {
-            r.memo
-        };
-        let entry = NewJournalEntry {
-            account_id: account.id,
-            kind,
-            memo: memo_text,
-            source_ref: r.era.map(|e| e.to_string()),
-            payer_type: None,
-            postings: vec![
-                Posting::on_claim(LedgerAccount::PatientAr, change, r.claim),
-                Posting::on_claim(LedgerAccount::InsuranceAr, -change, r.claim),
-            ],
-        };
+        let refs: Vec<(&IdempotencyKey, &NewJournalEntry)> =
+            entries.iter().map(|(k, e)| (*k, e)).collect();
         let posted = self
             .store
-            .post_journal_entry(tx, tenant, key, &entry)
+            .post_journal_entries(tx, tenant, &refs)
             .await
             .map_err(err)?;
-        self.store
-            .insert_responsibility(
-                tx,
-                tenant,
-                &NewResponsibility {
-                    entry_id: posted.id,
+        let records: Vec<NewResponsibility> = items
+            .iter()
+            .zip(&steps)
+            .filter_map(|((_, r), (_, i))| {
+                i.map(|i| NewResponsibility {
+                    entry_id: posted[i].id,
                     claim: r.claim,
                     era_id: r.era,
-                    patient_control_number: r.pcn,
+                    patient_control_number: r.pcn.clone(),
                     service_date: r.service_date,
                     corrected: r.corrected,
                     total_charge: r.total_charge,
                     payer_paid: r.payer_paid,
-                    lines: r.lines,
-                },
-            )
+                    lines: r.lines.clone(),
+                })
+            })
+            .collect();
+        self.store
+            .insert_responsibilities(tx, tenant, &records)
             .await
             .map_err(err)?;
-        let account = after(account, &posted);
-        if change.is_negative() {
-            self.keep_plan_within_balance(tx, tenant, &account).await?;
+
+        // The answers, in order: a reversal keeps the account's plan within what is owed,
+        // and what that did to the plan shows from the next item on.
+        let mut plans: HashMap<AccountId, LivePlan> = HashMap::new();
+        let mut answers = Vec::with_capacity(steps.len());
+        for (mut account, i) in steps {
+            if let Some(plan) = plans.get(&account.id) {
+                account.collection.payment_plan = *plan;
+            }
+            let entry = i.map(|i| &posted[i]);
+            if let Some(entry) = entry {
+                account.updated_at = entry.posted_at;
+                if entry.balance_change().is_negative() {
+                    let live = self.keep_plan_within_balance(tx, tenant, &account).await?;
+                    plans.insert(account.id, live);
+                }
+            }
+            answers.push(pb::PostPatientResponsibilityResponse {
+                account: Some(to_proto(&account, None)),
+                entry: entry.map(|e| entry_to_proto(e, None)),
+            });
         }
-        tracing::info!(account_id = %account.id, entry_id = %posted.id, "patient responsibility posted");
-        Ok(pb::PostPatientResponsibilityResponse {
-            account: Some(to_proto(&account, None)),
-            entry: Some(entry_to_proto(&posted, None)),
-        })
+        tracing::info!(entries = posted.len(), "patient responsibility posted");
+        Ok(answers)
+    }
+
+    /// Locks the accounts `targets` (one statement, in id order) and reads them; the first
+    /// target, in order, that does not exist fails the call (NOT_FOUND naming it).
+    async fn locked(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        targets: &[AccountId],
+    ) -> Result<HashMap<AccountId, Account>, Status> {
+        let distinct: Vec<AccountId> = targets
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let found: HashMap<AccountId, Account> = self
+            .store
+            .lock_accounts(tx, tenant, &distinct)
+            .await
+            .map_err(err)?
+            .into_iter()
+            .map(|a| (a.id, a))
+            .collect();
+        match targets.iter().find(|id| !found.contains_key(id)) {
+            Some(missing) => Err(err(StoreError::AccountNotFound(*missing))),
+            None => Ok(found),
+        }
     }
 
     /// BillSelfPay: the charges less the configured self-pay discount (rounded to the cent)
@@ -563,8 +722,10 @@ impl CollectionsService {
             Begun::New(op) => op,
         };
         let response = self
-            .apply_payment(op.tx(), &tenant, call.key(), checked)
-            .await?;
+            .record_payments_in(op.tx(), &tenant, &[(call.key(), &checked)])
+            .await?
+            .pop()
+            .ok_or_else(|| err(ServiceError::internal("a payment without its answer")))?;
         op.commit(&response).await?;
         Ok(response)
     }
@@ -614,98 +775,124 @@ impl CollectionsService {
         })
     }
 
-    /// Records a checked payment in `tx` (the single call's or a batch item's) and returns its
-    /// answer; an error leaves `tx` for the caller to roll back.
-    pub(crate) async fn apply_payment(
+    /// Records checked RecordPayment requests in `tx` (the single call's one, a batch's many)
+    /// as if each were recorded alone after the one before, with multi-row statements across
+    /// them: the accounts' open items are read once and each payment is allocated in memory
+    /// over what the payments before it left open. Returns the answers in order; the first
+    /// item that fails (an unknown account) fails the call and leaves `tx` for the caller to
+    /// roll back.
+    pub(crate) async fn record_payments_in(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
-        key: &IdempotencyKey,
-        p: Payment,
-    ) -> Result<pb::RecordPaymentResponse, Status> {
-        let account_id = p.account_id;
-        let amount = p.amount;
-        let account = self
+        items: &[(&IdempotencyKey, &Payment)],
+    ) -> Result<Vec<pb::RecordPaymentResponse>, Status> {
+        let targets: Vec<AccountId> = items.iter().map(|(_, p)| p.account_id).collect();
+        let mut accounts = self.locked(tx, tenant, &targets).await?;
+        let distinct: Vec<AccountId> = accounts.keys().copied().collect();
+        let mut open = self
             .store
-            .lock_account(tx, tenant, &account_id)
+            .claim_balances_of(tx, tenant, &distinct)
             .await
             .map_err(err)?;
-        let open = self
-            .store
-            .claim_balances(tx, tenant, &account_id)
-            .await
-            .map_err(err)?;
-        let fee = if p.payer == PayerType::CollectionAgency {
-            Some(
-                self.agency_fee(tx, tenant, &account_id, amount, p.agency_fee)
-                    .await?,
-            )
-        } else {
-            None
-        };
-        let kept = fee.unwrap_or(Money::ZERO);
-        let mut postings = Vec::with_capacity(3);
-        if (amount - kept).is_positive() {
-            postings.push(Posting::new(LedgerAccount::Cash, amount - kept));
-        }
-        if kept.is_positive() {
-            postings.push(Posting::new(LedgerAccount::CollectionAgencyFees, kept));
-        }
-        postings.extend(
-            allocate(amount, &open, p.claim)
-                .into_iter()
-                .map(|(c, part)| Posting::on_claim(LedgerAccount::PatientAr, -part, c)),
-        );
-        let payment_id = uuid::Uuid::now_v7();
-        let entry = NewJournalEntry {
-            account_id,
-            kind: EntryKind::Payment,
-            memo: if p.memo.is_empty() {
-                format!("{} payment from {}", p.method, p.payer).to_lowercase()
+
+        let mut steps: Vec<(Account, Option<Money>)> = Vec::with_capacity(items.len());
+        let mut entries: Vec<(&IdempotencyKey, NewJournalEntry)> = Vec::with_capacity(items.len());
+        let mut ids = Vec::with_capacity(items.len());
+        for (key, p) in items {
+            let fee = if p.payer == PayerType::CollectionAgency {
+                Some(
+                    self.agency_fee(tx, tenant, &p.account_id, p.amount, p.agency_fee)
+                        .await?,
+                )
             } else {
-                p.memo
-            },
-            source_ref: Some(payment_id.to_string()),
-            payer_type: Some(p.payer),
-            postings,
-        };
+                None
+            };
+            let payment_id = uuid::Uuid::now_v7();
+            let account_open = open.entry(p.account_id).or_default();
+            let entry = payment_entry(p, payment_id, account_open, fee);
+            // What the entry leaves open, for the payments after it. An item it opens (only a
+            // credit, tied to no claim) was first posted after everything read.
+            for posting in &entry.postings {
+                if posting.ledger_account != LedgerAccount::PatientAr {
+                    continue;
+                }
+                match account_open.iter_mut().find(|b| b.claim == posting.claim) {
+                    Some(b) => b.balance += posting.amount,
+                    None => account_open.push(ClaimBalance {
+                        claim: posting.claim,
+                        first_posted: i64::MAX,
+                        balance: posting.amount,
+                    }),
+                }
+            }
+            let account = accounts
+                .get_mut(&p.account_id)
+                .ok_or(err(StoreError::AccountNotFound(p.account_id)))?;
+            account.balance += entry
+                .postings
+                .iter()
+                .filter(|x| x.ledger_account == LedgerAccount::PatientAr)
+                .map(|x| x.amount)
+                .sum::<Money>();
+            steps.push((account.clone(), fee));
+            ids.push(payment_id);
+            entries.push((*key, entry));
+        }
+        let refs: Vec<(&IdempotencyKey, &NewJournalEntry)> =
+            entries.iter().map(|(k, e)| (*k, e)).collect();
         let posted = self
             .store
-            .post_journal_entry(tx, tenant, key, &entry)
+            .post_journal_entries(tx, tenant, &refs)
             .await
             .map_err(err)?;
+        let records: Vec<NewPayment> = items
+            .iter()
+            .zip(&ids)
+            .zip(&posted)
+            .map(|(((_, p), id), entry)| NewPayment {
+                id: *id,
+                account_id: p.account_id,
+                entry_id: entry.id,
+                payer_type: p.payer,
+                payer_ref: p.payer_ref.clone(),
+                method: p.method,
+                reference: p.reference.clone(),
+                received_date: p.received_date,
+                amount: p.amount,
+                claim: p.claim,
+            })
+            .collect();
         self.store
-            .insert_payment(
-                tx,
-                tenant,
-                &NewPayment {
-                    id: payment_id,
-                    account_id,
-                    entry_id: posted.id,
-                    payer_type: p.payer,
-                    payer_ref: p.payer_ref,
-                    method: p.method,
-                    reference: p.reference,
-                    received_date: p.received_date,
-                    amount,
-                    claim: p.claim,
-                },
-            )
+            .insert_payments(tx, tenant, &records)
             .await
             .map_err(err)?;
-        let account = after(account, &posted);
-        let installments_paid = self.pay_plan(tx, tenant, &account, amount).await?;
-        let account = self
-            .store
-            .lock_account(tx, tenant, &account_id)
-            .await
-            .map_err(err)?;
-        Ok(pb::RecordPaymentResponse {
-            account: Some(to_proto(&account, None)),
-            entry: Some(entry_to_proto(&posted, None)),
-            installments_paid,
-            agency_fee: fee.map(|f| f.to_string()).unwrap_or_default(),
-        })
+
+        // The answers, in order: each payment pays toward the account's live plan, and what
+        // that did to the plan shows in its answer and from the next item on.
+        let mut plans: HashMap<AccountId, LivePlan> = HashMap::new();
+        let mut answers = Vec::with_capacity(steps.len());
+        for (((_, p), (mut account, fee)), entry) in items.iter().zip(steps).zip(&posted) {
+            if let Some(plan) = plans.get(&account.id) {
+                account.collection.payment_plan = *plan;
+            }
+            account.updated_at = entry.posted_at;
+            let installments_paid = if account.collection.payment_plan.is_some() {
+                let (paid, live) = self.pay_plan(tx, tenant, &account, p.amount).await?;
+                plans.insert(account.id, live);
+                account.collection.payment_plan = live;
+                paid
+            } else {
+                Vec::new()
+            };
+            answers.push(pb::RecordPaymentResponse {
+                account: Some(to_proto(&account, None)),
+                entry: Some(entry_to_proto(entry, None)),
+                installments_paid,
+                agency_fee: fee.map(|f| f.to_string()).unwrap_or_default(),
+            });
+        }
+        Ok(answers)
     }
 
     /// IssueRefund: at most the credit balance (FAILED_PRECONDITION naming both amounts).

@@ -373,4 +373,95 @@ medbill_storage::conformance_tests! {
         assert_eq!(balance(store.as_ref(), &t, &acct.id).await?, money("-5.00"));
         Ok(())
     }
+
+    async fn entries_posted_together_balance_and_a_bad_one_writes_nothing(db: Database) -> anyhow::Result<()> {
+        let store = open_store(db).await?;
+        let t = tenant("clinic-a");
+        let acct = store.open(&t, &account("pat-1")).await?;
+        let other = store.open(&t, &account("pat-2")).await?;
+        let (k1, k2, k3, k4) = (key("m-1"), key("m-2"), key("m-3"), key("m-4"));
+        let charge = patient_responsibility(acct.id, "90.00");
+        let paid = payment(acct.id, "25.00");
+        let elsewhere = patient_responsibility(other.id, "12.00");
+
+        // One unbalanced entry among good ones: refused before anything is written.
+        let unbalanced =
+            entry(acct.id, EntryKind::Payment, &[(LedgerAccount::Cash, "5.00"), (LedgerAccount::PatientAr, "-4.99")]);
+        let mut tx = store.database().begin().await?;
+        let err = store
+            .post_journal_entries(&mut tx, &t, &[(&k1, &charge), (&k4, &unbalanced), (&k2, &paid)])
+            .await
+            .expect_err("unbalanced");
+        assert!(matches!(err, StoreError::Ledger(LedgerError::Unbalanced { .. })), "{err}");
+        tx.commit().await?;
+        assert!(store.list_journal_entries(&t, &acct.id).await?.is_empty(), "nothing written");
+
+        // An unknown account among good ones is named.
+        let stranger = AccountId::new();
+        let mut tx = store.database().begin().await?;
+        let err = store
+            .post_journal_entries(&mut tx, &t, &[(&k1, &charge), (&k4, &payment(stranger, "1.00"))])
+            .await
+            .expect_err("unknown account");
+        assert!(matches!(err, StoreError::AccountNotFound(id) if id == stranger), "{err}");
+        tx.rollback().await?;
+
+        let mut tx = store.database().begin().await?;
+        let posted = store
+            .post_journal_entries(&mut tx, &t, &[(&k1, &charge), (&k2, &paid), (&k3, &elsewhere)])
+            .await?;
+        tx.commit().await?;
+        assert_eq!(posted.len(), 3);
+        assert!(posted[0].posted_at < posted[1].posted_at, "each after the one before");
+        assert_eq!(balance(store.as_ref(), &t, &acct.id).await?, money("65.00"));
+        assert_eq!(balance(store.as_ref(), &t, &other.id).await?, money("12.00"));
+        let listed = store.list_journal_entries(&t, &acct.id).await?;
+        assert_eq!(listed, posted[..2].to_vec(), "read back as posted, in order");
+        let account = store.get_account(&t, &acct.id).await?.expect("account exists");
+        assert_eq!(account.updated_at, posted[1].posted_at, "the time of its last entry");
+
+        // A key already posted, among new ones: DUPLICATE, and the caller rolls back.
+        let mut tx = store.database().begin().await?;
+        let err = store
+            .post_journal_entries(&mut tx, &t, &[(&k4, &paid), (&k2, &paid)])
+            .await
+            .expect_err("key reused");
+        assert!(matches!(err, StoreError::DuplicateEntryKey(_)), "{err}");
+        tx.rollback().await?;
+        assert_eq!(store.list_journal_entries(&t, &acct.id).await?.len(), 2);
+        Ok(())
+    }
+
+    async fn patients_accounts_are_chosen_together_as_one_by_one(db: Database) -> anyhow::Result<()> {
+        let store = open_store(db).await?;
+        let t = tenant("clinic-a");
+        let older = store.open(&t, &account("pat-old")).await?;
+        store.open(&t, &account("pat-old")).await?;
+        let mut tx = store.database().begin().await?;
+        let chosen_before = store.patient_account(&mut tx, &t, "pat-chosen").await?;
+        tx.commit().await?;
+
+        let mut tx = store.database().begin().await?;
+        let ids = store
+            .patient_accounts(&mut tx, &t, &["pat-new", "pat-old", "pat-chosen", "pat-new-2"])
+            .await?;
+        tx.commit().await?;
+        assert_eq!(ids[1], older.id, "the patient's oldest account");
+        assert_eq!(ids[2], chosen_before.id, "the account chosen before");
+        assert_ne!(ids[0], ids[3]);
+        for (patient, id) in [("pat-new", ids[0]), ("pat-new-2", ids[3])] {
+            let opened = store.get_account(&t, &id).await?.expect("opened on demand");
+            assert_eq!((opened.patient_ref.as_str(), opened.balance), (patient, Money::ZERO));
+        }
+        // Asked again (together or alone): the same accounts, none opened twice.
+        let before = count_accounts(store.as_ref(), &t).await?;
+        let mut tx = store.database().begin().await?;
+        let again = store.patient_accounts(&mut tx, &t, &["pat-new-2", "pat-new"]).await?;
+        let alone = store.patient_account(&mut tx, &t, "pat-new").await?;
+        tx.commit().await?;
+        assert_eq!(again, vec![ids[3], ids[0]]);
+        assert_eq!(alone.id, ids[0]);
+        assert_eq!(count_accounts(store.as_ref(), &t).await?, before);
+        Ok(())
+    }
 }

@@ -31,6 +31,10 @@ named_enum! {
     }
 }
 
+/// An account's live plan (ACTIVE or DELINQUENT) and its status, `None` when it has none: what
+/// the account's row shows after a payment or credit settled the plan.
+pub type LivePlan = Option<(PaymentPlanId, PlanStatus)>;
+
 impl PlanStatus {
     /// Returns whether the plan still governs the account (it keeps it out of dunning).
     pub fn is_live(self) -> bool {

@@ -12,8 +12,8 @@ use medbill_storage::Tx;
 use tonic::Status;
 
 use super::{
-    Frequency, Installment, Plan, PlanStatus, ScheduleError, Terms, apply_payment, cut_to,
-    schedule, standing,
+    Frequency, Installment, LivePlan, Plan, PlanStatus, ScheduleError, Terms, apply_payment,
+    cut_to, schedule, standing,
 };
 use crate::model::{Account, AccountStatus};
 use crate::posting::{err, memo, positive};
@@ -296,16 +296,17 @@ impl CollectionsService {
     }
 
     /// Applies a payment of `amount` to the account's live plan (in the payment's transaction);
-    /// returns the installments it paid toward. A plan paid off is COMPLETED.
+    /// returns the installments it paid toward and the plan still live after it (a plan paid
+    /// off is COMPLETED, and no longer live).
     pub(crate) async fn pay_plan(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
         account: &Account,
         amount: Money,
-    ) -> Result<Vec<pb::Installment>, Status> {
+    ) -> Result<(Vec<pb::Installment>, LivePlan), Status> {
         let Some((plan_id, _)) = account.collection.payment_plan else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         };
         let Some(mut plan) = self
             .store
@@ -313,50 +314,55 @@ impl CollectionsService {
             .await
             .map_err(err)?
         else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         };
         let (touched, _) = apply_payment(&mut plan.installments, amount);
-        self.settle_plan(tx, tenant, &mut plan, account.amount_due())
+        let live = self
+            .settle_plan(tx, tenant, &mut plan, account.amount_due())
             .await?;
         let as_of = self.clock.today();
         let grace = self.config.payment_plans.grace_days;
-        Ok(touched
+        let touched = touched
             .iter()
             .map(|i| installment_to_proto(i, as_of, grace))
-            .collect())
+            .collect();
+        Ok((touched, live))
     }
 
     /// Keeps the account's live plan within what the account owes after a credit that was not
-    /// a payment (a write-off, an insurer's reversal).
+    /// a payment (a write-off, an insurer's reversal); returns the plan still live after it.
     pub(crate) async fn keep_plan_within_balance(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
         account: &Account,
-    ) -> Result<(), Status> {
+    ) -> Result<LivePlan, Status> {
         let Some((plan_id, _)) = account.collection.payment_plan else {
-            return Ok(());
+            return Ok(None);
         };
-        if let Some(mut plan) = self
+        match self
             .store
             .plan_in(tx, tenant, &plan_id)
             .await
             .map_err(err)?
         {
-            self.settle_plan(tx, tenant, &mut plan, account.amount_due())
-                .await?;
+            Some(mut plan) => {
+                self.settle_plan(tx, tenant, &mut plan, account.amount_due())
+                    .await
+            }
+            None => Ok(None),
         }
-        Ok(())
     }
 
-    /// Cuts the schedule to `owed`, re-evaluates the standing as of today and saves the plan.
+    /// Cuts the schedule to `owed`, re-evaluates the standing as of today and saves the plan;
+    /// returns it when it is still live.
     async fn settle_plan(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
         plan: &mut Plan,
         owed: Money,
-    ) -> Result<(), Status> {
+    ) -> Result<LivePlan, Status> {
         cut_to(&mut plan.installments, owed);
         let settings = &self.config.payment_plans;
         plan.status = standing(
@@ -365,7 +371,8 @@ impl CollectionsService {
             settings.grace_days,
             settings.default_after_missed,
         );
-        self.store.save_plan(tx, tenant, plan).await.map_err(err)
+        self.store.save_plan(tx, tenant, plan).await.map_err(err)?;
+        Ok(plan.status.is_live().then_some((plan.id, plan.status)))
     }
 
     /// Re-evaluates the account's live plan as of `as_of` (dunning's first step), saving a

@@ -7,6 +7,7 @@
 //! itself (a trigger on `journal_entries`, see the migrations), so no code path can commit an
 //! unbalanced entry.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -16,7 +17,8 @@ use medbill_domain::{
 };
 use medbill_runtime::ErrorCode;
 use medbill_storage::rows::{self, timestamp};
-use medbill_storage::{Database, StorageError, Tx, time, with_db, with_tx};
+use medbill_storage::{Backend, Database, StorageError, Tx, TxConn, time, with_db, with_tx};
+use sqlx::AssertSqlSafe;
 use sqlx::migrate::Migrator;
 use tonic::Code;
 
@@ -127,7 +129,24 @@ pub trait CollectionsStore: StatementStore + PlanStore + DunningStore + Send + S
         tenant: &TenantId,
         key: &IdempotencyKey,
         entry: &NewJournalEntry,
-    ) -> Result<JournalEntry, StoreError>;
+    ) -> Result<JournalEntry, StoreError> {
+        self.post_journal_entries(tx, tenant, &[(key, entry)])
+            .await?
+            .pop()
+            .ok_or_else(|| corrupt("journal entry", "posted without an answer"))
+    }
+
+    /// Posts many entries as [`post_journal_entry`](Self::post_journal_entry) posts one, in
+    /// order (each posted a microsecond or more after the one before), with multi-row
+    /// statements; returns them posted, in order. Every entry is checked before anything is
+    /// written; any error leaves `tx` for the caller to roll back (a key already posted is
+    /// [`StoreError::DuplicateEntryKey`] naming the first key of the statement that failed).
+    async fn post_journal_entries(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        entries: &[(&IdempotencyKey, &NewJournalEntry)],
+    ) -> Result<Vec<JournalEntry>, StoreError>;
 
     /// Returns the journal entries of the tenant's account `account_id`, oldest first.
     async fn list_journal_entries(
@@ -144,7 +163,22 @@ pub trait CollectionsStore: StatementStore + PlanStore + DunningStore + Send + S
         tx: &mut Tx,
         tenant: &TenantId,
         id: &AccountId,
-    ) -> Result<Account, StoreError>;
+    ) -> Result<Account, StoreError> {
+        self.lock_accounts(tx, tenant, &[*id])
+            .await?
+            .pop()
+            .ok_or(StoreError::AccountNotFound(*id))
+    }
+
+    /// Locks the tenant's accounts `ids` (distinct) as [`lock_account`](Self::lock_account)
+    /// locks one, in id order (so two callers locking overlapping sets wait for each other
+    /// instead of deadlocking), and returns those that exist, in id order.
+    async fn lock_accounts(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        ids: &[AccountId],
+    ) -> Result<Vec<Account>, StoreError>;
 
     /// Returns the patient's account for postings that name none, locked as by
     /// [`lock_account`](Self::lock_account): the one chosen before, else the patient's oldest
@@ -155,7 +189,24 @@ pub trait CollectionsStore: StatementStore + PlanStore + DunningStore + Send + S
         tx: &mut Tx,
         tenant: &TenantId,
         patient_ref: &str,
-    ) -> Result<Account, StoreError>;
+    ) -> Result<Account, StoreError> {
+        let chosen = self.patient_accounts(tx, tenant, &[patient_ref]).await?;
+        let id = chosen
+            .first()
+            .ok_or_else(|| corrupt("default account", "not chosen"))?;
+        self.lock_account(tx, tenant, id).await
+    }
+
+    /// Chooses (opening where needed) the account of each patient in `patient_refs` (distinct)
+    /// as [`patient_account`](Self::patient_account) does for one, without locking them:
+    /// returns their ids in the order of `patient_refs`. The choices are written in
+    /// patient order, so concurrent callers wait for each other instead of deadlocking.
+    async fn patient_accounts(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        patient_refs: &[&str],
+    ) -> Result<Vec<AccountId>, StoreError>;
 
     /// Returns the account's `PATIENT_AR` balance per claim (unallocated amounts under `None`),
     /// oldest first by the claim's first posting, read in `tx`.
@@ -164,7 +215,22 @@ pub trait CollectionsStore: StatementStore + PlanStore + DunningStore + Send + S
         tx: &mut Tx,
         tenant: &TenantId,
         account_id: &AccountId,
-    ) -> Result<Vec<ClaimBalance>, StoreError>;
+    ) -> Result<Vec<ClaimBalance>, StoreError> {
+        Ok(self
+            .claim_balances_of(tx, tenant, &[*account_id])
+            .await?
+            .remove(account_id)
+            .unwrap_or_default())
+    }
+
+    /// [`claim_balances`](Self::claim_balances) of many accounts in one read; an account with
+    /// no open items has no entry.
+    async fn claim_balances_of(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        account_ids: &[AccountId],
+    ) -> Result<HashMap<AccountId, Vec<ClaimBalance>>, StoreError>;
 
     /// Returns the patient responsibility posted so far for `claim` on the account (its
     /// responsibility and reversal entries), read in `tx`.
@@ -174,7 +240,22 @@ pub trait CollectionsStore: StatementStore + PlanStore + DunningStore + Send + S
         tenant: &TenantId,
         account_id: &AccountId,
         claim: &ClaimId,
-    ) -> Result<Money, StoreError>;
+    ) -> Result<Money, StoreError> {
+        Ok(self
+            .claim_responsibilities(tx, tenant, &[(*account_id, *claim)])
+            .await?
+            .remove(&(*account_id, *claim))
+            .unwrap_or(Money::ZERO))
+    }
+
+    /// [`claim_responsibility`](Self::claim_responsibility) of many (account, claim) pairs in
+    /// one read; a pair with nothing posted has no entry.
+    async fn claim_responsibilities(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        pairs: &[(AccountId, ClaimId)],
+    ) -> Result<HashMap<(AccountId, ClaimId), Money>, StoreError>;
 
     /// Records how a payment came (payer, method, reference) next to its journal entry.
     async fn insert_payment(
@@ -182,6 +263,18 @@ pub trait CollectionsStore: StatementStore + PlanStore + DunningStore + Send + S
         tx: &mut Tx,
         tenant: &TenantId,
         payment: &NewPayment,
+    ) -> Result<(), StoreError> {
+        self.insert_payments(tx, tenant, std::slice::from_ref(payment))
+            .await
+    }
+
+    /// Records many payments as [`insert_payment`](Self::insert_payment) records one, with
+    /// multi-row statements.
+    async fn insert_payments(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        payments: &[NewPayment],
     ) -> Result<(), StoreError>;
 
     /// Records a refund (status PENDING) next to its journal entry.
@@ -198,6 +291,18 @@ pub trait CollectionsStore: StatementStore + PlanStore + DunningStore + Send + S
         tx: &mut Tx,
         tenant: &TenantId,
         responsibility: &NewResponsibility,
+    ) -> Result<(), StoreError> {
+        self.insert_responsibilities(tx, tenant, std::slice::from_ref(responsibility))
+            .await
+    }
+
+    /// Records many as [`insert_responsibility`](Self::insert_responsibility) records one,
+    /// with multi-row statements.
+    async fn insert_responsibilities(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        responsibilities: &[NewResponsibility],
     ) -> Result<(), StoreError>;
 
     /// Records a self-pay bill; [`StoreError::SelfPayAlreadyBilled`] when the claim has one.
@@ -354,96 +459,160 @@ impl CollectionsStore for SqlCollectionsStore {
         rows.into_iter().map(AccountRow::into_model).collect()
     }
 
-    async fn post_journal_entry(
+    async fn post_journal_entries(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
-        key: &IdempotencyKey,
-        entry: &NewJournalEntry,
-    ) -> Result<JournalEntry, StoreError> {
+        entries: &[(&IdempotencyKey, &NewJournalEntry)],
+    ) -> Result<Vec<JournalEntry>, StoreError> {
         // Checked before any I/O: an unbalanced entry never reaches the database.
-        let cents = entry.balanced_cents()?;
-        let account_id = entry.account_id.to_string();
-        let exists: Option<String> = with_tx!(tx, |conn| {
-            sqlx::query_scalar("SELECT id FROM accounts WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant.as_str())
-                .bind(&account_id)
-                .fetch_optional(&mut *conn)
-                .await?
-        });
-        if exists.is_none() {
-            return Err(StoreError::AccountNotFound(entry.account_id));
+        let cents = entries
+            .iter()
+            .map(|(_, e)| e.balanced_cents())
+            .collect::<Result<Vec<_>, _>>()?;
+        let accounts: Vec<AccountId> = entries
+            .iter()
+            .map(|(_, e)| e.account_id)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let found = existing_accounts(tx, tenant, &accounts).await?;
+        if let Some((_, e)) = entries
+            .iter()
+            .find(|(_, e)| !found.contains(&e.account_id.to_string()))
+        {
+            return Err(StoreError::AccountNotFound(e.account_id));
         }
 
-        let now = time::now_micros();
-        let posted = JournalEntry {
-            id: JournalEntryId::new(),
-            tenant_id: tenant.clone(),
-            account_id: entry.account_id,
-            kind: entry.kind,
-            memo: entry.memo.clone(),
-            source_ref: entry.source_ref.clone(),
-            posted_at: timestamp(now, "journal_entries.posted_at")?,
-            idempotency_key: Some(key.as_str().to_owned()),
-            payer_type: entry.payer_type,
-            postings: entry.postings.clone(),
-        };
-        let entry_id = posted.id.to_string();
-        // Postings first, entry row last: the entry's insert trigger verifies the balance of
-        // the postings already written (see the migrations).
-        for (i, (posting, c)) in entry.postings.iter().zip(&cents).enumerate() {
-            let line_no = i64::try_from(i + 1).unwrap_or(i64::MAX);
+        // Each entry a microsecond or more after the one before: the ledger's order is the
+        // order the entries were given in.
+        let mut last = 0;
+        let mut posted = Vec::with_capacity(entries.len());
+        for (key, entry) in entries {
+            let now = time::now_micros().max(last + 1);
+            last = now;
+            posted.push((
+                JournalEntry {
+                    id: JournalEntryId::new(),
+                    tenant_id: tenant.clone(),
+                    account_id: entry.account_id,
+                    kind: entry.kind,
+                    memo: entry.memo.clone(),
+                    source_ref: entry.source_ref.clone(),
+                    posted_at: timestamp(now, "journal_entries.posted_at")?,
+                    idempotency_key: Some(key.as_str().to_owned()),
+                    payer_type: entry.payer_type,
+                    postings: entry.postings.clone(),
+                },
+                now,
+            ));
+        }
+        let ids: Vec<(String, String)> = posted
+            .iter()
+            .map(|(e, _)| (e.id.to_string(), e.account_id.to_string()))
+            .collect();
+
+        // Postings first, entry rows last: each entry's insert trigger verifies the balance
+        // of its postings already written (see the migrations).
+        let mut legs = Vec::new();
+        for (((entry, now), (id, account)), cents) in posted.iter().zip(&ids).zip(&cents) {
+            for (i, (posting, c)) in entry.postings.iter().zip(cents).enumerate() {
+                let line_no = i64::try_from(i + 1).unwrap_or(i64::MAX);
+                let claim = posting.claim.map(|c| c.to_string());
+                legs.push((
+                    id,
+                    line_no,
+                    posting.ledger_account.as_str(),
+                    *c,
+                    claim,
+                    account,
+                    *now,
+                ));
+            }
+        }
+        for chunk in legs.chunks(rows_chunk(tx)) {
+            let sql = format!(
+                "INSERT INTO postings (tenant_id, entry_id, line_no, ledger_account, amount_cents, \
+                 claim_ref, account_id, posted_at) VALUES {}",
+                value_rows(chunk.len(), 7)
+            );
             with_tx!(tx, |conn| {
-                sqlx::query(
-                    "INSERT INTO postings (tenant_id, entry_id, line_no, ledger_account, amount_cents, \
-                     claim_ref, account_id, posted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(tenant.as_str())
-                .bind(&entry_id)
-                .bind(line_no)
-                .bind(posting.ledger_account.as_str())
-                .bind(*c)
-                .bind(posting.claim.map(|c| c.to_string()))
-                .bind(&account_id)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
+                let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+                for (id, line_no, ledger, c, claim, account, now) in chunk {
+                    q = q
+                        .bind(*id)
+                        .bind(*line_no)
+                        .bind(*ledger)
+                        .bind(*c)
+                        .bind(claim.as_deref())
+                        .bind(*account)
+                        .bind(*now);
+                }
+                q.execute(&mut *conn).await?;
             });
         }
-        let inserted = with_tx!(tx, |conn| {
-            sqlx::query(
+        let headers: Vec<_> = posted.iter().zip(&ids).collect();
+        for chunk in headers.chunks(rows_chunk(tx)) {
+            let sql = format!(
                 "INSERT INTO journal_entries (tenant_id, id, account_id, kind, memo, source_ref, \
-                 posted_at, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(tenant.as_str())
-            .bind(&entry_id)
-            .bind(&account_id)
-            .bind(entry.kind.as_str())
-            .bind(&entry.memo)
-            .bind(&entry.source_ref)
-            .bind(now)
-            .bind(key.as_str())
-            .execute(&mut *conn)
-            .await
-            .map(|r| r.rows_affected())
-        });
-        if let Err(e) = inserted {
-            // A fresh UUID v7 cannot collide: the unique key broken is (tenant, idempotency_key).
-            if medbill_storage::error::is_unique_violation(&e) {
-                return Err(StoreError::DuplicateEntryKey(key.as_str().to_owned()));
+                 posted_at, idempotency_key) VALUES {}",
+                value_rows(chunk.len(), 7)
+            );
+            let inserted = with_tx!(tx, |conn| {
+                let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+                for ((entry, now), (id, account)) in chunk {
+                    q = q
+                        .bind(id)
+                        .bind(account)
+                        .bind(entry.kind.as_str())
+                        .bind(&entry.memo)
+                        .bind(&entry.source_ref)
+                        .bind(*now)
+                        .bind(&entry.idempotency_key);
+                }
+                q.execute(&mut *conn).await.map(|r| r.rows_affected())
+            });
+            if let Err(e) = inserted {
+                // A fresh UUID v7 cannot collide: the unique key broken is (tenant, idempotency_key).
+                if medbill_storage::error::is_unique_violation(&e) {
+                    let first = chunk
+                        .first()
+                        .and_then(|((entry, _), _)| entry.idempotency_key.clone())
+                        .unwrap_or_default();
+                    return Err(StoreError::DuplicateEntryKey(first));
+                }
+                return Err(e.into());
             }
-            return Err(e.into());
         }
-        with_tx!(tx, |conn| {
-            // The account's activity changes what it owes; keep updated_at meaningful.
-            sqlx::query("UPDATE accounts SET updated_at = $3 WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant.as_str())
-                .bind(&account_id)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-        });
-        Ok(posted)
+        // The accounts' activity changes what they owe; keep updated_at meaningful (the time
+        // of each account's last entry).
+        let mut touched: BTreeMap<String, i64> = BTreeMap::new();
+        for ((_, now), (_, account)) in &headers {
+            touched.insert(account.clone(), *now);
+        }
+        let touched: Vec<(String, i64)> = touched.into_iter().collect();
+        for chunk in touched.chunks(rows_chunk(tx)) {
+            // $1 tenant; each account binds its id and time for the CASE, then its id again.
+            let cases: String = (0..chunk.len())
+                .map(|i| format!(" WHEN ${} THEN ${}", 2 + 2 * i, 3 + 2 * i))
+                .collect();
+            let sql = format!(
+                "UPDATE accounts SET updated_at = CASE id{cases} END \
+                 WHERE tenant_id = $1 AND id IN ({})",
+                placeholders(2 + 2 * chunk.len(), chunk.len())
+            );
+            with_tx!(tx, |conn| {
+                let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+                for (id, now) in chunk {
+                    q = q.bind(id).bind(*now);
+                }
+                for (id, _) in chunk {
+                    q = q.bind(id);
+                }
+                q.execute(&mut *conn).await?;
+            });
+        }
+        Ok(posted.into_iter().map(|(e, _)| e).collect())
     }
 
     async fn list_journal_entries(
@@ -475,189 +644,283 @@ impl CollectionsStore for SqlCollectionsStore {
         assemble_entries(headers, postings, payers)
     }
 
-    async fn lock_account(
+    async fn lock_accounts(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
-        id: &AccountId,
-    ) -> Result<Account, StoreError> {
-        let id_text = id.to_string();
+        ids: &[AccountId],
+    ) -> Result<Vec<Account>, StoreError> {
+        let sorted: Vec<String> = ids
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(ToString::to_string)
+            .collect();
         let now = time::now_micros();
-        // The row lock (PostgreSQL) serialises postings to the account; SQLite's Tx already
-        // holds the write lock.
-        let touched = with_tx!(tx, |conn| {
-            sqlx::query("UPDATE accounts SET updated_at = $3 WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant.as_str())
-                .bind(&id_text)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        });
-        if touched == 0 {
-            return Err(StoreError::AccountNotFound(*id));
-        }
-        let row: Option<AccountRow> = with_tx!(tx, |conn| {
-            sqlx::query_as(SELECT_ACCOUNT)
-                .bind(tenant.as_str())
-                .bind(&id_text)
-                .fetch_optional(&mut *conn)
-                .await?
-        });
-        row.map(AccountRow::into_model)
-            .transpose()?
-            .ok_or(StoreError::AccountNotFound(*id))
-    }
-
-    async fn patient_account(
-        &self,
-        tx: &mut Tx,
-        tenant: &TenantId,
-        patient_ref: &str,
-    ) -> Result<Account, StoreError> {
-        let chosen: Option<String> = with_tx!(tx, |conn| {
-            sqlx::query_scalar(
-                "SELECT account_id FROM patient_default_accounts \
-                 WHERE tenant_id = $1 AND patient_ref = $2",
-            )
-            .bind(tenant.as_str())
-            .bind(patient_ref)
-            .fetch_optional(&mut *conn)
-            .await?
-        });
-        if let Some(id) = chosen {
-            let id = AccountId::parse(&id).map_err(|e| corrupt("default account id", e))?;
-            return self.lock_account(tx, tenant, &id).await;
-        }
-        let existing: Option<String> = with_tx!(tx, |conn| {
-            sqlx::query_scalar(
-                "SELECT id FROM accounts WHERE tenant_id = $1 AND patient_ref = $2 \
-                 AND status <> 'CLOSED' ORDER BY id LIMIT 1",
-            )
-            .bind(tenant.as_str())
-            .bind(patient_ref)
-            .fetch_optional(&mut *conn)
-            .await?
-        });
-        let candidate = match &existing {
-            Some(id) => AccountId::parse(id).map_err(|e| corrupt("account id", e))?,
-            None => AccountId::new(),
-        };
-        // A concurrent first posting for the same patient waits here (PostgreSQL) and then
-        // finds the other's choice.
-        let chosen: String = with_tx!(tx, |conn| {
-            sqlx::query(
-                "INSERT INTO patient_default_accounts (tenant_id, patient_ref, account_id) \
-                 VALUES ($1, $2, $3) ON CONFLICT (tenant_id, patient_ref) DO NOTHING",
-            )
-            .bind(tenant.as_str())
-            .bind(patient_ref)
-            .bind(candidate.to_string())
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query_scalar(
-                "SELECT account_id FROM patient_default_accounts \
-                 WHERE tenant_id = $1 AND patient_ref = $2",
-            )
-            .bind(tenant.as_str())
-            .bind(patient_ref)
-            .fetch_one(&mut *conn)
-            .await?
-        });
-        let chosen = AccountId::parse(&chosen).map_err(|e| corrupt("default account id", e))?;
-        if chosen == candidate && existing.is_none() {
-            let new = NewAccount {
-                patient_ref: patient_ref.to_owned(),
-                guarantor_ref: None,
-            };
-            insert_account(tx, tenant, chosen, &new).await?;
-        }
-        self.lock_account(tx, tenant, &chosen).await
-    }
-
-    async fn claim_balances(
-        &self,
-        tx: &mut Tx,
-        tenant: &TenantId,
-        account_id: &AccountId,
-    ) -> Result<Vec<ClaimBalance>, StoreError> {
-        let rows: Vec<(Option<String>, Option<i64>, i64)> = with_tx!(tx, |conn| {
-            sqlx::query_as(SELECT_CLAIM_BALANCES)
-                .bind(tenant.as_str())
-                .bind(account_id.to_string())
-                .fetch_all(&mut *conn)
-                .await?
-        });
-        let mut balances = Vec::with_capacity(rows.len());
-        for (claim, first_posted, cents) in rows {
-            // A claim with postings on other ledger accounts only owes the patient nothing.
-            let Some(first_posted) = first_posted else {
-                continue;
-            };
-            balances.push(ClaimBalance {
-                claim: claim_ref(claim.as_deref())?,
-                first_posted,
-                balance: Money::from_minor_units(cents),
+        let mut accounts = Vec::with_capacity(sorted.len());
+        for chunk in sorted.chunks(rows_chunk(tx)) {
+            if chunk.len() > 1
+                && let TxConn::Postgres(conn) = tx.conn()
+            {
+                // An UPDATE locks rows in the order its plan meets them; this takes them in id
+                // order first. (SQLite's Tx already holds the write lock.)
+                let sql = format!(
+                    "SELECT id FROM accounts WHERE tenant_id = $1 AND id IN ({}) \
+                     ORDER BY id FOR UPDATE",
+                    placeholders(2, chunk.len())
+                );
+                let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant.as_str());
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.execute(&mut *conn).await?;
+            }
+            let list = placeholders(3, chunk.len());
+            let update = format!(
+                "UPDATE accounts SET updated_at = $2 WHERE tenant_id = $1 AND id IN ({list})"
+            );
+            let select = format!(
+                "{}WHERE a.tenant_id = $1 AND a.id IN ({}) ORDER BY a.id",
+                select_accounts!(),
+                placeholders(2, chunk.len())
+            );
+            let rows: Vec<AccountRow> = with_tx!(tx, |conn| {
+                let mut q = sqlx::query(AssertSqlSafe(update.clone()))
+                    .bind(tenant.as_str())
+                    .bind(now);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.execute(&mut *conn).await?;
+                let mut q = sqlx::query_as(AssertSqlSafe(select.clone())).bind(tenant.as_str());
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(&mut *conn).await?
             });
+            for row in rows {
+                accounts.push(row.into_model()?);
+            }
         }
-        balances.sort_by_key(|b| b.first_posted);
+        Ok(accounts)
+    }
+
+    async fn patient_accounts(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        patient_refs: &[&str],
+    ) -> Result<Vec<AccountId>, StoreError> {
+        let sorted: Vec<&str> = patient_refs
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut chosen = default_accounts(tx, tenant, &sorted).await?;
+        let missing: Vec<&str> = sorted
+            .iter()
+            .copied()
+            .filter(|p| !chosen.contains_key(*p))
+            .collect();
+        if !missing.is_empty() {
+            let existing = oldest_open_accounts(tx, tenant, &missing).await?;
+            let candidates: Vec<(&str, AccountId, bool)> = missing
+                .iter()
+                .map(|p| match existing.get(*p) {
+                    Some(id) => (*p, *id, false),
+                    None => (*p, AccountId::new(), true),
+                })
+                .collect();
+            for chunk in candidates.chunks(rows_chunk(tx)) {
+                // A concurrent first posting for the same patient waits here (PostgreSQL)
+                // and then finds the other's choice.
+                let sql = format!(
+                    "INSERT INTO patient_default_accounts (tenant_id, patient_ref, account_id) \
+                     VALUES {} ON CONFLICT (tenant_id, patient_ref) DO NOTHING",
+                    value_rows(chunk.len(), 2)
+                );
+                let ids: Vec<String> = chunk.iter().map(|(_, id, _)| id.to_string()).collect();
+                with_tx!(tx, |conn| {
+                    let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+                    for ((p, _, _), id) in chunk.iter().zip(&ids) {
+                        q = q.bind(*p).bind(id);
+                    }
+                    q.execute(&mut *conn).await?;
+                });
+            }
+            let now_chosen = default_accounts(tx, tenant, &missing).await?;
+            let opened: Vec<(AccountId, NewAccount)> = candidates
+                .iter()
+                .filter(|(p, id, new)| *new && now_chosen.get(*p) == Some(id))
+                .map(|(p, id, _)| {
+                    let account = NewAccount {
+                        patient_ref: (*p).to_owned(),
+                        guarantor_ref: None,
+                    };
+                    (*id, account)
+                })
+                .collect();
+            insert_accounts(tx, tenant, &opened).await?;
+            chosen.extend(now_chosen);
+        }
+        patient_refs
+            .iter()
+            .map(|p| {
+                chosen
+                    .get(*p)
+                    .copied()
+                    .ok_or_else(|| corrupt("default account", "not chosen"))
+            })
+            .collect()
+    }
+
+    async fn claim_balances_of(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        account_ids: &[AccountId],
+    ) -> Result<HashMap<AccountId, Vec<ClaimBalance>>, StoreError> {
+        let ids: Vec<String> = account_ids.iter().map(ToString::to_string).collect();
+        let mut balances: HashMap<AccountId, Vec<ClaimBalance>> = HashMap::new();
+        for chunk in ids.chunks(rows_chunk(tx)) {
+            let sql = format!(
+                "SELECT e.account_id, p.claim_ref, \
+                 MIN(CASE WHEN p.ledger_account = 'PATIENT_AR' THEN e.posted_at END) AS first_posted, \
+                 CAST(COALESCE(SUM(CASE WHEN p.ledger_account = 'PATIENT_AR' THEN p.amount_cents \
+                 ELSE 0 END), 0) AS BIGINT) AS cents FROM journal_entries e CROSS JOIN postings p \
+                 WHERE p.tenant_id = e.tenant_id AND p.entry_id = e.id \
+                 AND e.tenant_id = $1 AND e.account_id IN ({}) GROUP BY e.account_id, p.claim_ref",
+                placeholders(2, chunk.len())
+            );
+            let rows: Vec<(String, Option<String>, Option<i64>, i64)> = with_tx!(tx, |conn| {
+                let mut q = sqlx::query_as(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(&mut *conn).await?
+            });
+            for (account, claim, first_posted, cents) in rows {
+                // A claim with postings on other ledger accounts only owes the patient nothing.
+                let Some(first_posted) = first_posted else {
+                    continue;
+                };
+                let account = AccountId::parse(&account).map_err(|e| corrupt("account id", e))?;
+                balances.entry(account).or_default().push(ClaimBalance {
+                    claim: claim_ref(claim.as_deref())?,
+                    first_posted,
+                    balance: Money::from_minor_units(cents),
+                });
+            }
+        }
+        for open in balances.values_mut() {
+            // The claim breaks ties: the order does not hang on how the rows were read.
+            open.sort_by_key(|b| (b.first_posted, b.claim));
+        }
         Ok(balances)
     }
 
-    async fn claim_responsibility(
+    async fn claim_responsibilities(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
-        account_id: &AccountId,
-        claim: &ClaimId,
-    ) -> Result<Money, StoreError> {
-        let cents: i64 = with_tx!(tx, |conn| {
-            sqlx::query_scalar(
-                "SELECT CAST(COALESCE(SUM(CASE WHEN p.ledger_account = 'PATIENT_AR' \
-                 AND p.claim_ref = $3 THEN p.amount_cents ELSE 0 END), 0) AS BIGINT) \
+        pairs: &[(AccountId, ClaimId)],
+    ) -> Result<HashMap<(AccountId, ClaimId), Money>, StoreError> {
+        let wanted: std::collections::HashSet<(AccountId, ClaimId)> =
+            pairs.iter().copied().collect();
+        let accounts: Vec<String> = pairs
+            .iter()
+            .map(|(a, _)| *a)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|a| a.to_string())
+            .collect();
+        let mut posted = HashMap::new();
+        for chunk in accounts.chunks(rows_chunk(tx)) {
+            let sql = format!(
+                "SELECT e.account_id, p.claim_ref, CAST(COALESCE(SUM(CASE WHEN \
+                 p.ledger_account = 'PATIENT_AR' THEN p.amount_cents ELSE 0 END), 0) AS BIGINT) \
                  FROM journal_entries e CROSS JOIN postings p \
                  WHERE p.tenant_id = e.tenant_id AND p.entry_id = e.id \
-                 AND e.tenant_id = $1 AND e.account_id = $2 \
-                 AND e.kind IN ('PATIENT_RESPONSIBILITY', 'REVERSAL')",
-            )
-            .bind(tenant.as_str())
-            .bind(account_id.to_string())
-            .bind(claim.to_string())
-            .fetch_one(&mut *conn)
-            .await?
-        });
-        Ok(Money::from_minor_units(cents))
+                 AND e.tenant_id = $1 AND e.account_id IN ({}) \
+                 AND e.kind IN ('PATIENT_RESPONSIBILITY', 'REVERSAL') \
+                 GROUP BY e.account_id, p.claim_ref",
+                placeholders(2, chunk.len())
+            );
+            let rows: Vec<(String, Option<String>, i64)> = with_tx!(tx, |conn| {
+                let mut q = sqlx::query_as(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(&mut *conn).await?
+            });
+            for (account, claim, cents) in rows {
+                let Some(claim) = claim_ref(claim.as_deref())? else {
+                    continue;
+                };
+                let account = AccountId::parse(&account).map_err(|e| corrupt("account id", e))?;
+                if wanted.contains(&(account, claim)) {
+                    posted.insert((account, claim), Money::from_minor_units(cents));
+                }
+            }
+        }
+        Ok(posted)
     }
 
-    async fn insert_payment(
+    async fn insert_payments(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
-        payment: &NewPayment,
+        payments: &[NewPayment],
     ) -> Result<(), StoreError> {
-        let cents = rows::cents(payment.amount, "amount")?;
         let now = time::now_micros();
-        with_tx!(tx, |conn| {
-            sqlx::query(
+        for chunk in payments.chunks(rows_chunk(tx)) {
+            // $1 tenant and $2 the time are shared; each row binds ten values.
+            let tuples = (0..chunk.len())
+                .map(|i| {
+                    let b = 3 + 10 * i;
+                    format!("($1, {}, $2)", placeholders(b, 10))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
                 "INSERT INTO payments (tenant_id, id, account_id, entry_id, payer_type, payer_ref, \
                  method, reference, received_date, amount_cents, claim_ref, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
-            .bind(tenant.as_str())
-            .bind(payment.id.to_string())
-            .bind(payment.account_id.to_string())
-            .bind(payment.entry_id.to_string())
-            .bind(payment.payer_type.as_str())
-            .bind(payment.payer_ref.as_deref())
-            .bind(payment.method.as_str())
-            .bind(payment.reference.as_deref())
-            .bind(payment.received_date.to_string())
-            .bind(cents)
-            .bind(payment.claim.map(|c| c.to_string()))
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-        });
+                 VALUES {tuples}"
+            );
+            let values = chunk
+                .iter()
+                .map(|p| {
+                    Ok((
+                        p.id.to_string(),
+                        p.account_id.to_string(),
+                        p.entry_id.to_string(),
+                        p.received_date.to_string(),
+                        rows::cents(p.amount, "amount")?,
+                        p.claim.map(|c| c.to_string()),
+                    ))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            with_tx!(tx, |conn| {
+                let mut q = sqlx::query(AssertSqlSafe(sql.clone()))
+                    .bind(tenant.as_str())
+                    .bind(now);
+                for (p, (id, account, entry, received, cents, claim)) in chunk.iter().zip(&values) {
+                    q = q
+                        .bind(id)
+                        .bind(account)
+                        .bind(entry)
+                        .bind(p.payer_type.as_str())
+                        .bind(p.payer_ref.as_deref())
+                        .bind(p.method.as_str())
+                        .bind(p.reference.as_deref())
+                        .bind(received)
+                        .bind(*cents)
+                        .bind(claim.as_deref());
+                }
+                q.execute(&mut *conn).await?;
+            });
+        }
         Ok(())
     }
 
@@ -690,55 +953,74 @@ impl CollectionsStore for SqlCollectionsStore {
         Ok(())
     }
 
-    async fn insert_responsibility(
+    async fn insert_responsibilities(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
-        r: &NewResponsibility,
+        responsibilities: &[NewResponsibility],
     ) -> Result<(), StoreError> {
-        let entry_id = r.entry_id.to_string();
-        let total_charge = r
-            .total_charge
-            .map(|m| rows::cents(m, "total_charge"))
-            .transpose()?;
-        let payer_paid = r
-            .payer_paid
-            .map(|m| rows::cents(m, "payer_paid"))
-            .transpose()?;
-        with_tx!(tx, |conn| {
-            sqlx::query(
+        let mut lines = Vec::new();
+        for chunk in responsibilities.chunks(rows_chunk(tx)) {
+            let sql = format!(
                 "INSERT INTO responsibility_entries (tenant_id, entry_id, claim_ref, era_id, \
                  patient_control_number, service_date, corrected, total_charge_cents, \
-                 payer_paid_cents) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(tenant.as_str())
-            .bind(&entry_id)
-            .bind(r.claim.map(|c| c.to_string()))
-            .bind(r.era_id.map(|e| e.to_string()))
-            .bind(r.patient_control_number.as_deref())
-            .bind(r.service_date.map(|d| d.to_string()))
-            .bind(r.corrected)
-            .bind(total_charge)
-            .bind(payer_paid)
-            .execute(&mut *conn)
-            .await?;
-        });
-        for (i, line) in r.lines.iter().enumerate() {
-            let cents = rows::cents(line.amount, "adjustments.amount")?;
-            let line_no = i64::try_from(i + 1).unwrap_or(i64::MAX);
+                 payer_paid_cents) VALUES {}",
+                value_rows(chunk.len(), 8)
+            );
+            let mut values = Vec::with_capacity(chunk.len());
+            for r in chunk {
+                let entry_id = r.entry_id.to_string();
+                for (i, line) in r.lines.iter().enumerate() {
+                    let cents = rows::cents(line.amount, "adjustments.amount")?;
+                    let line_no = i64::try_from(i + 1).unwrap_or(i64::MAX);
+                    lines.push((entry_id.clone(), line_no, line, cents));
+                }
+                values.push((
+                    entry_id,
+                    r.claim.map(|c| c.to_string()),
+                    r.era_id.map(|e| e.to_string()),
+                    r.service_date.map(|d| d.to_string()),
+                    r.total_charge
+                        .map(|m| rows::cents(m, "total_charge"))
+                        .transpose()?,
+                    r.payer_paid
+                        .map(|m| rows::cents(m, "payer_paid"))
+                        .transpose()?,
+                ));
+            }
             with_tx!(tx, |conn| {
-                sqlx::query(
-                    "INSERT INTO responsibility_lines (tenant_id, entry_id, line_no, group_code, \
-                     reason, amount_cents) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(tenant.as_str())
-                .bind(&entry_id)
-                .bind(line_no)
-                .bind(&line.group)
-                .bind(&line.reason)
-                .bind(cents)
-                .execute(&mut *conn)
-                .await?;
+                let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+                for (r, (entry, claim, era, date, charge, paid)) in chunk.iter().zip(&values) {
+                    q = q
+                        .bind(entry)
+                        .bind(claim.as_deref())
+                        .bind(era.as_deref())
+                        .bind(r.patient_control_number.as_deref())
+                        .bind(date.as_deref())
+                        .bind(r.corrected)
+                        .bind(*charge)
+                        .bind(*paid);
+                }
+                q.execute(&mut *conn).await?;
+            });
+        }
+        for chunk in lines.chunks(rows_chunk(tx)) {
+            let sql = format!(
+                "INSERT INTO responsibility_lines (tenant_id, entry_id, line_no, group_code, \
+                 reason, amount_cents) VALUES {}",
+                value_rows(chunk.len(), 5)
+            );
+            with_tx!(tx, |conn| {
+                let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+                for (entry, line_no, line, cents) in chunk {
+                    q = q
+                        .bind(entry)
+                        .bind(*line_no)
+                        .bind(&line.group)
+                        .bind(&line.reason)
+                        .bind(*cents);
+                }
+                q.execute(&mut *conn).await?;
             });
         }
         Ok(())
@@ -843,13 +1125,6 @@ impl CollectionsStore for SqlCollectionsStore {
         })
     }
 }
-
-const SELECT_CLAIM_BALANCES: &str = "SELECT p.claim_ref, \
-     MIN(CASE WHEN p.ledger_account = 'PATIENT_AR' THEN e.posted_at END) AS first_posted, \
-     CAST(COALESCE(SUM(CASE WHEN p.ledger_account = 'PATIENT_AR' THEN p.amount_cents ELSE 0 END), 0) \
-     AS BIGINT) AS cents FROM journal_entries e CROSS JOIN postings p \
-     WHERE p.tenant_id = e.tenant_id AND p.entry_id = e.id \
-     AND e.tenant_id = $1 AND e.account_id = $2 GROUP BY p.claim_ref";
 
 /// The aging of every account of tenant `$1` as of the instant `$2` (exclusive), in one
 /// aggregation over the tenant's `PATIENT_AR` postings, read in account order from
@@ -1003,36 +1278,167 @@ async fn insert_account(
     id: AccountId,
     account: &NewAccount,
 ) -> Result<Account, StoreError> {
+    insert_accounts(tx, tenant, &[(id, account.clone())])
+        .await?
+        .pop()
+        .ok_or_else(|| corrupt("account", "opened without an answer"))
+}
+
+/// Inserts accounts (status OPEN, balance zero) with the given ids in `tx`, with multi-row
+/// statements.
+async fn insert_accounts(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    accounts: &[(AccountId, NewAccount)],
+) -> Result<Vec<Account>, StoreError> {
     // Stored precision is microseconds; the returned value equals a later read.
     let now = time::now_micros();
-    let opened = Account {
-        id,
-        tenant_id: tenant.clone(),
-        patient_ref: account.patient_ref.clone(),
-        guarantor_ref: account.guarantor_ref.clone(),
-        status: AccountStatus::Open,
-        balance: Money::ZERO,
-        created_at: timestamp(now, "accounts.created_at")?,
-        updated_at: timestamp(now, "accounts.updated_at")?,
-        collection: CollectionState::default(),
-    };
-    let id = opened.id.to_string();
-    with_tx!(tx, |conn| {
-        sqlx::query(
+    let mut opened = Vec::with_capacity(accounts.len());
+    for (id, account) in accounts {
+        opened.push(Account {
+            id: *id,
+            tenant_id: tenant.clone(),
+            patient_ref: account.patient_ref.clone(),
+            guarantor_ref: account.guarantor_ref.clone(),
+            status: AccountStatus::Open,
+            balance: Money::ZERO,
+            created_at: timestamp(now, "accounts.created_at")?,
+            updated_at: timestamp(now, "accounts.updated_at")?,
+            collection: CollectionState::default(),
+        });
+    }
+    for chunk in opened.chunks(rows_chunk(tx)) {
+        // $1 tenant, $2 status and $3 the time are shared; each row binds three values.
+        let rows = (0..chunk.len())
+            .map(|i| format!("($1, {}, $2, $3, $3)", placeholders(4 + 3 * i, 3)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
             "INSERT INTO accounts (tenant_id, id, patient_ref, guarantor_ref, status, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(tenant.as_str())
-        .bind(&id)
-        .bind(&opened.patient_ref)
-        .bind(&opened.guarantor_ref)
-        .bind(opened.status.as_str())
-        .bind(now)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    });
+             created_at, updated_at) VALUES {rows}"
+        );
+        let ids: Vec<String> = chunk.iter().map(|a| a.id.to_string()).collect();
+        with_tx!(tx, |conn| {
+            let mut q = sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(tenant.as_str())
+                .bind(AccountStatus::Open.as_str())
+                .bind(now);
+            for (a, id) in chunk.iter().zip(&ids) {
+                q = q.bind(id).bind(&a.patient_ref).bind(&a.guarantor_ref);
+            }
+            q.execute(&mut *conn).await?;
+        });
+    }
     Ok(opened)
+}
+
+/// Rows per multi-row statement in `tx`. SQLite finds each bound value's name by a walk of
+/// the statement's parameter list, so binding `n` values costs about `n²` and its statements
+/// stay small; PostgreSQL takes large ones (a round trip each). At most ten bound values a row
+/// keeps both far below their limits.
+fn rows_chunk(tx: &Tx) -> usize {
+    match tx.backend() {
+        Backend::Postgres => 500,
+        Backend::Sqlite => 32,
+    }
+}
+
+/// Numbered placeholders `$first, $first+1, …` for `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `n` rows for a multi-row INSERT whose first column is the tenant (`$1`), each binding
+/// `width` more values numbered from `$2`: `($1, $2, $3), ($1, $4, $5)`.
+fn value_rows(n: usize, width: usize) -> String {
+    (0..n)
+        .map(|i| format!("($1, {})", placeholders(2 + width * i, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The ids among `ids` of the tenant's accounts, read in `tx`.
+async fn existing_accounts(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    ids: &[AccountId],
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    let mut found = std::collections::HashSet::new();
+    for chunk in ids.chunks(rows_chunk(tx)) {
+        let sql = format!(
+            "SELECT id FROM accounts WHERE tenant_id = $1 AND id IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let rows: Vec<String> = with_tx!(tx, |conn| {
+            let mut q = sqlx::query_scalar(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+            for id in chunk {
+                q = q.bind(id);
+            }
+            q.fetch_all(&mut *conn).await?
+        });
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// The accounts chosen before for postings to the patients `patient_refs`, by patient.
+async fn default_accounts(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    patient_refs: &[&str],
+) -> Result<HashMap<String, AccountId>, StoreError> {
+    let mut chosen = HashMap::new();
+    for chunk in patient_refs.chunks(rows_chunk(tx)) {
+        let sql = format!(
+            "SELECT patient_ref, account_id FROM patient_default_accounts \
+             WHERE tenant_id = $1 AND patient_ref IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let rows: Vec<(String, String)> = with_tx!(tx, |conn| {
+            let mut q = sqlx::query_as(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+            for p in chunk {
+                q = q.bind(*p);
+            }
+            q.fetch_all(&mut *conn).await?
+        });
+        for (patient, id) in rows {
+            let id = AccountId::parse(&id).map_err(|e| corrupt("default account id", e))?;
+            chosen.insert(patient, id);
+        }
+    }
+    Ok(chosen)
+}
+
+/// Each patient's oldest account not CLOSED, by patient (a patient with none is absent).
+async fn oldest_open_accounts(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    patient_refs: &[&str],
+) -> Result<HashMap<String, AccountId>, StoreError> {
+    let mut oldest = HashMap::new();
+    for chunk in patient_refs.chunks(rows_chunk(tx)) {
+        let sql = format!(
+            "SELECT patient_ref, MIN(id) FROM accounts WHERE tenant_id = $1 \
+             AND patient_ref IN ({}) AND status <> 'CLOSED' GROUP BY patient_ref",
+            placeholders(2, chunk.len())
+        );
+        let rows: Vec<(String, String)> = with_tx!(tx, |conn| {
+            let mut q = sqlx::query_as(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+            for p in chunk {
+                q = q.bind(*p);
+            }
+            q.fetch_all(&mut *conn).await?
+        });
+        for (patient, id) in rows {
+            let id = AccountId::parse(&id).map_err(|e| corrupt("account id", e))?;
+            oldest.insert(patient, id);
+        }
+    }
+    Ok(oldest)
 }
 
 fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {

@@ -373,8 +373,11 @@ async fn phases(
     let clients = channels
         .iter()
         .map(|c| {
-            Bearer::new(plan.token.as_deref())
-                .map(|i| ClaimsServiceClient::with_interceptor(c.clone(), i))
+            Bearer::new(plan.token.as_deref()).map(|i| {
+                // A batch's answer carries up to 1,000 claims: the server's limit, not tonic's 4 MiB.
+                ClaimsServiceClient::with_interceptor(c.clone(), i)
+                    .max_decoding_message_size(16 * 1024 * 1024)
+            })
         })
         .collect::<anyhow::Result<Vec<Client>>>()?;
     let clients = Arc::new(clients);

@@ -1,6 +1,7 @@
 //! ScrubClaim: validate, read the claim and its coverage dates (outside any transaction), run
 //! the edits, then store the findings and move the claim to READY or HELD in one transaction
-//! with the idempotency record.
+//! with the idempotency record. ScrubClaims does the same for many claims: read in one look-up,
+//! each distinct coverage once, and written through the batch kit (together when all go).
 
 use std::collections::HashMap;
 

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use sqlx::AssertSqlSafe;
 
 use super::history::{Transition, append_history};
-use super::{ClaimStoreError, SqlClaimStore, corrupt};
+use super::{ClaimStoreError, SqlClaimStore, corrupt, rows_per_statement};
 use crate::details::ClaimDetails;
 use crate::model::{
     Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, NewClaim,
@@ -232,13 +232,6 @@ fn join<T: ToString>(items: &[T]) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
-/// Claims per header INSERT (20 bound values each).
-const HEADER_CHUNK: usize = 250;
-/// Diagnoses per INSERT (3 bound values each).
-const DIAGNOSIS_CHUNK: usize = 1_000;
-/// Lines per INSERT (12 bound values each); all chunks stay far below both backends' limits.
-const LINE_CHUNK: usize = 500;
-
 /// A new claim checked and given its id and stored values, ready to insert.
 struct Prepared<'a> {
     claim: &'a NewClaim,
@@ -368,7 +361,7 @@ impl SqlClaimStore {
             prepared.push(Prepared::of(claim)?);
         }
 
-        for chunk in prepared.chunks(HEADER_CHUNK) {
+        for chunk in prepared.chunks(rows_per_statement(17)) {
             // $1 tenant, $2 status, $3 created_at = updated_at; seventeen values per claim.
             let rows = (0..chunk.len())
                 .map(|i| {
@@ -443,7 +436,7 @@ impl SqlClaimStore {
                     .map(|(code, position)| (p.id_text.as_str(), position, code))
             })
             .collect();
-        for chunk in diagnoses.chunks(DIAGNOSIS_CHUNK) {
+        for chunk in diagnoses.chunks(rows_per_statement(3)) {
             let rows = (0..chunk.len())
                 .map(|i| format!("($1, ${}, ${}, ${})", 2 + 3 * i, 3 + 3 * i, 4 + 3 * i))
                 .collect::<Vec<_>>()
@@ -470,7 +463,7 @@ impl SqlClaimStore {
                     .map(move |(line, values)| (p, line, values))
             })
             .collect();
-        for chunk in lines.chunks(LINE_CHUNK) {
+        for chunk in lines.chunks(rows_per_statement(12)) {
             let rows = (0..chunk.len())
                 .map(|i| {
                     let b = 2 + 12 * i;

@@ -6,7 +6,7 @@ use medbill_storage::{Tx, time, with_db, with_tx};
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
-use super::{ClaimStoreError, NewStatus, SqlClaimStore, corrupt};
+use super::{ClaimStoreError, NewStatus, SqlClaimStore, corrupt, rows_per_statement};
 use crate::lifecycle;
 use crate::model::{ClaimStatus, StatusChange, StatusChangeSource};
 
@@ -89,7 +89,7 @@ pub(super) async fn record_change(
 /// Appends status changes to the history in the caller's transaction, in order, and returns each
 /// one's id and per-tenant sequence number. The changes take `last - n + 1 ..= last` from one bump
 /// of the tenant's sequence row, which stays locked until the transaction ends, so numbers are
-/// gap-free and commit in order; the rows go in multi-row statements of [`MANY_CHUNK`].
+/// gap-free and commit in order; the rows go in multi-row statements.
 pub(super) async fn append_history(
     tx: &mut Tx,
     tenant: &str,
@@ -113,7 +113,7 @@ pub(super) async fn append_history(
     });
     let mut sequence = last - n;
     let mut written = Vec::with_capacity(changes.len());
-    for chunk in changes.chunks(MANY_CHUNK) {
+    for chunk in changes.chunks(rows_per_statement(9)) {
         // $1 tenant; nine values per row.
         let rows = (0..chunk.len())
             .map(|i| format!("($1, {})", placeholders(2 + 9 * i, 9)))
@@ -232,9 +232,7 @@ pub(super) async fn transition(
     })
 }
 
-/// Claims moved, or history rows written, per statement by [`transition_many`] and
-/// [`append_history`] (10 bound values per history row keep a statement far below both
-/// backends' parameter limits).
+/// Claims moved per statement by [`transition_many`] (their ids in one IN list).
 const MANY_CHUNK: usize = 500;
 
 /// Numbered placeholders `$first, $first+1, …` for `n` values.

@@ -65,14 +65,14 @@ fn decode(text: &str) -> Result<Vec<ScrubFinding>, ClaimStoreError> {
         .collect()
 }
 
-/// Replaces each claim's scrub findings in `tx`: one upsert per [`CHUNK`] claims.
+/// Replaces each claim's scrub findings in `tx`, many claims per upsert.
 pub(super) async fn replace(
     tx: &mut Tx,
     tenant: &TenantId,
     scrubs: &[(ClaimId, &[ScrubFinding])],
     at_micros: i64,
 ) -> Result<(), ClaimStoreError> {
-    for chunk in scrubs.chunks(CHUNK) {
+    for chunk in scrubs.chunks(super::rows_per_statement(3)) {
         let values: Vec<(String, i32, String)> = chunk
             .iter()
             .map(|(claim_id, findings)| {

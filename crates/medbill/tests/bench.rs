@@ -18,15 +18,21 @@ async fn the_claims_bench_creates_scrubs_and_submits_fifty_claims() -> anyhow::R
         database_url: Some(format!("sqlite://{}/", dir.path().display())),
         data_dir: Some(dir.path().to_owned()),
         date_of_service: "2026-05-04".to_owned(),
+        batch: 0,
+        batch_concurrency: 1,
     };
     let report = claims::run(&plan).await?;
     let printed = report.to_string();
-    let create = report.create.as_ref().expect("create phase");
-    assert_eq!((create.ok, create.error_count()), (50, 0), "{printed}");
-    let scrub = report.scrub.as_ref().expect("scrub phase");
+    let (create, created) = report.create.as_ref().expect("create phase");
     assert_eq!(
-        (scrub.ok, scrub.flagged),
-        (50, 50),
+        (create.ok, create.error_count(), *created),
+        (50, 0, 50),
+        "{printed}"
+    );
+    let (scrub, scrubbed, passed) = report.scrub.as_ref().expect("scrub phase");
+    assert_eq!(
+        (scrub.ok, *scrubbed, *passed),
+        (50, 50, 50),
         "every claim scrubs clean: {printed}"
     );
     let submit = report.submit.as_ref().expect("submit phase");
@@ -46,11 +52,41 @@ async fn the_claims_bench_creates_scrubs_and_submits_fifty_claims() -> anyhow::R
     };
     let report = claims::run(&plan).await?;
     assert!(report.submit.is_none());
-    assert_eq!(report.scrub.as_ref().map(|p| p.flagged), Some(5));
+    assert_eq!(report.scrub.as_ref().map(|s| s.2), Some(5));
     assert!(
         report.to_string().contains("| CreateClaim (prep) "),
         "{report}"
     );
+
+    // The batch path: 45 claims in calls of 20 (the last carries 5), every one created,
+    // scrubbed clean and submitted (in a fresh database: the run above left five READY).
+    let dir = tempfile::tempdir()?;
+    let plan = Plan {
+        database_url: Some(format!("sqlite://{}/", dir.path().display())),
+        data_dir: Some(dir.path().to_owned()),
+        claims: 45,
+        mode: Mode::All,
+        batch: 20,
+        batch_concurrency: 2,
+        ..plan
+    };
+    let report = claims::run(&plan).await?;
+    let printed = report.to_string();
+    let (create, created) = report.create.as_ref().expect("create phase");
+    assert_eq!(
+        (create.ok, create.flagged, *created),
+        (3, 0, 45),
+        "{printed}"
+    );
+    let (scrub, scrubbed, passed) = report.scrub.as_ref().expect("scrub phase");
+    assert_eq!((scrub.ok, *scrubbed, *passed), (3, 45, 45), "{printed}");
+    assert_eq!(
+        report.submit.as_ref().map(|s| s.claims),
+        Some(45),
+        "{printed}"
+    );
+    assert!(printed.contains("| CreateClaims (20 a call) "), "{printed}");
+    assert!(printed.contains("| ScrubClaims (20 a call) "), "{printed}");
     Ok(())
 }
 

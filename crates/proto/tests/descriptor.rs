@@ -254,12 +254,12 @@ fn every_mutating_request_carries_an_idempotency_key() {
             mutating += 1;
         }
     }
-    // 5 eligibility (with RefreshPriorAuthorization) + 11 claims (with CreateProvider,
-    // UpdateProvider, FollowUpClaim, the ApplyAdjudications batch) + 6 remittance (with MatchClaimPayment, PostUnbalancedEra,
+    // 5 eligibility (with RefreshPriorAuthorization) + 13 claims (with CreateProvider,
+    // UpdateProvider, FollowUpClaim, the ApplyAdjudications, CreateClaims and ScrubClaims batches) + 6 remittance (with MatchClaimPayment, PostUnbalancedEra,
     // UpdateDenial) + 13 collections (with BillSelfPay, CancelPaymentPlan, RecallPlacement,
     // SetAccountHolds) + 2 collections batches (PostPatientResponsibilities, RecordPayments)
     // mutating RPCs.
-    assert_eq!(mutating, 37);
+    assert_eq!(mutating, 39);
 }
 
 #[test]

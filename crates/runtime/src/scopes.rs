@@ -120,6 +120,8 @@ pub const RPC_SCOPES: &[(&str, &str)] = &[
     ),
     ("medbill.claims.v1.ClaimsService/ListClaims", CLAIMS_READ),
     ("medbill.claims.v1.ClaimsService/ScrubClaim", CLAIMS_WRITE),
+    ("medbill.claims.v1.ClaimsService/CreateClaims", CLAIMS_WRITE),
+    ("medbill.claims.v1.ClaimsService/ScrubClaims", CLAIMS_WRITE),
     ("medbill.claims.v1.ClaimsService/SubmitClaims", CLAIMS_WRITE),
     (
         "medbill.claims.v1.ClaimsService/GetSubmissionBatch",

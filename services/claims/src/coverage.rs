@@ -26,7 +26,7 @@ use crate::model::NewClaim;
 use crate::scrub::CoverageDates;
 
 /// Explains why a claim's coverage was refused or could not be checked.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CoverageError {
     /// The eligibility service does not know the coverage for the caller's tenant.
     #[error("claim.coverage_id: coverage {coverage_id} does not exist for this tenant")]
@@ -186,19 +186,54 @@ impl CoverageClient {
         tenant: &TenantId,
         claim: &NewClaim,
     ) -> Result<pb::Coverage, CoverageError> {
-        let coverage_id = claim.coverage_id.as_str();
-        let coverage = match self.cache.get(tenant, coverage_id) {
-            Some(cached) => Ok(cached),
-            None => self.fetch(inbound, coverage_id).await.map(|c| {
-                let c = Arc::new(c);
-                // The claim's first scrub will ask for it again.
-                self.cache.put(tenant, coverage_id, Arc::clone(&c));
-                c
-            }),
-        };
-        let result = coverage.and_then(|c| matches_claim(&c, claim).map(|()| (*c).clone()));
-        log_failure(&result, coverage_id, tenant, "claim not created");
-        result
+        self.check_claims(inbound, tenant, &[claim])
+            .await
+            .pop()
+            .unwrap_or_else(|| {
+                Err(CoverageError::Unexpected {
+                    coverage_id: claim.coverage_id.clone(),
+                    code: Code::Ok,
+                    message: "no answer for the claim".to_owned(),
+                })
+            })
+    }
+
+    /// [`Self::check_claim`] for many claims (CreateClaims): each distinct coverage is read
+    /// once, those not cached concurrently, and each claim checked against its coverage; one
+    /// answer per claim, in order.
+    pub async fn check_claims<T: Sync>(
+        &self,
+        inbound: &Request<T>,
+        tenant: &TenantId,
+        claims: &[&NewClaim],
+    ) -> Vec<Result<pb::Coverage, CoverageError>> {
+        let mut ids: Vec<&str> = claims.iter().map(|c| c.coverage_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let read = futures::future::join_all(ids.iter().map(|id| async move {
+            let result = match self.cache.get(tenant, id) {
+                Some(cached) => Ok(cached),
+                None => self.fetch(inbound, id).await.map(|c| {
+                    let c = Arc::new(c);
+                    // The claim's first scrub will ask for it again.
+                    self.cache.put(tenant, id, Arc::clone(&c));
+                    c
+                }),
+            };
+            // Once per coverage, not per claim.
+            log_failure(&result, id, tenant, "claim not created");
+            result
+        }))
+        .await;
+        let found: HashMap<&str, Result<Arc<pb::Coverage>, CoverageError>> =
+            ids.into_iter().zip(read).collect();
+        claims
+            .iter()
+            .map(|claim| match &found[claim.coverage_id.as_str()] {
+                Ok(c) => matches_claim(c, claim).map(|()| (**c).clone()),
+                Err(e) => Err(e.clone()),
+            })
+            .collect()
     }
 
     /// Returns the dates the claim's coverage is in force (ScrubClaim's coverage edit), asked

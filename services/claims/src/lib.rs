@@ -33,6 +33,7 @@ pub mod aging;
 pub mod cob;
 pub(crate) mod corrections;
 pub mod coverage;
+pub(crate) mod creation;
 pub mod details;
 pub(crate) mod events;
 pub mod follow_up;

@@ -128,29 +128,15 @@ impl ClaimsService {
         tenant: &medbill_domain::TenantId,
         claim: &NewClaim,
     ) -> Result<(), Status> {
-        let mut named: Vec<(&str, &str)> = vec![(
-            "claim.billing_provider_npi",
-            claim.billing_provider_npi.as_str(),
-        )];
-        if let Some(npi) = &claim.rendering_provider_npi {
-            named.push(("claim.rendering_provider_npi", npi.as_str()));
-        }
-        named.extend(claim.details.named_npis());
+        let named = named_npis(claim);
         let npis: Vec<&str> = named.iter().map(|(_, npi)| *npi).collect();
         let on_file = self
             .store
             .providers(tenant, &npis)
             .await
             .map_err(ServiceError::from)?;
-        for (field, npi) in named {
-            if !on_file.iter().any(|p| p.npi.as_str() == npi) {
-                return Err(ServiceError::FailedPrecondition(format!(
-                    "{field}: provider {npi} is not on file for this tenant; register it with CreateProvider"
-                ))
-                .into());
-            }
-        }
-        Ok(())
+        let on_file: Vec<&str> = on_file.iter().map(|p| p.npi.as_str()).collect();
+        providers_on_file(&named, &on_file)
     }
 
     /// Uses these code sets and payer rules for ScrubClaim instead of the shipped code sets
@@ -183,13 +169,7 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
         // The request itself (not only its body) is kept: the coverage check forwards its token.
         let req = request.get_ref();
         let call = IdempotentCall::of(req)?;
-        let input = req
-            .claim
-            .as_ref()
-            .ok_or_else(|| ServiceError::invalid_argument("claim", "is required"))?;
-        let mut new = validate_input(input)?;
-        new.validate()
-            .map_err(|e| ServiceError::invalid_argument(format!("claim.{}", e.field), e.message))?;
+        let mut new = crate::creation::new_claim(req)?;
         let db = self.store.database();
         // A retry replays before the coverage check is asked again.
         if let Some(first) = call.replayed(db, &tenant).await? {
@@ -210,9 +190,7 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
                         Reserved::New(pending) => pending,
                     };
                     let claim = store.create_claim(tx, &unit_tenant, &new).await?;
-                    let response = pb::CreateClaimResponse {
-                        claim: Some(to_proto(&claim)),
-                    };
+                    let response = crate::creation::created(&claim);
                     pending.complete(tx, &response).await?;
                     Ok((response, true))
                 })
@@ -375,6 +353,20 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
         self.scrub(request).await
     }
 
+    async fn create_claims(
+        &self,
+        request: Request<pb::CreateClaimsRequest>,
+    ) -> Result<Response<pb::CreateClaimsResponse>, Status> {
+        crate::creation::create_claims(self, request).await
+    }
+
+    async fn scrub_claims(
+        &self,
+        request: Request<pb::ScrubClaimsRequest>,
+    ) -> Result<Response<pb::ScrubClaimsResponse>, Status> {
+        crate::scrub::rpc::scrub_claims(self, request).await
+    }
+
     async fn submit_claims(
         &self,
         request: Request<pb::SubmitClaimsRequest>,
@@ -488,6 +480,32 @@ impl pb::claims_service_server::ClaimsService for ClaimsService {
     ) -> Result<Response<pb::ListClaimFollowUpsResponse>, Status> {
         crate::follow_up::rpc::list_claim_follow_ups(self, request).await
     }
+}
+
+/// Every (field, NPI) a claim names, billing provider first.
+pub(crate) fn named_npis(claim: &NewClaim) -> Vec<(&'static str, &str)> {
+    let mut named: Vec<(&'static str, &str)> = vec![(
+        "claim.billing_provider_npi",
+        claim.billing_provider_npi.as_str(),
+    )];
+    if let Some(npi) = &claim.rendering_provider_npi {
+        named.push(("claim.rendering_provider_npi", npi.as_str()));
+    }
+    named.extend(claim.details.named_npis());
+    named
+}
+
+/// FAILED_PRECONDITION naming the first field of `named` whose NPI is not among `on_file`.
+pub(crate) fn providers_on_file(named: &[(&str, &str)], on_file: &[&str]) -> Result<(), Status> {
+    for (field, npi) in named {
+        if !on_file.contains(npi) {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "{field}: provider {npi} is not on file for this tenant; register it with CreateProvider"
+            ))
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// Parses units by the one rule claims and estimates share ([`ServiceUnits`]).

@@ -19,12 +19,17 @@
 //!   READY; the 837s are written, stored and delivered to payer-sim over CORE HTTP. In process,
 //!   the resident memory is sampled before and during the phase, to show it bounded by a batch.
 //!
+//! With `--batch B` the create and scrub phases call CreateClaims and ScrubClaims instead, `B`
+//! claims a call and `--batch-concurrency` calls in flight: the rows give claims per second
+//! (items) and the latency of a call.
+//!
 //! A phase the mode does not measure still runs when a later one needs its claims (`--mode
 //! submit` creates and scrubs first); its row is marked "prep". `--duration` caps each timed
 //! create and scrub phase. Every call carries its own idempotency key; errors are counted by
 //! gRPC code and left out of the latencies.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -99,6 +104,10 @@ pub struct Plan {
     pub data_dir: Option<PathBuf>,
     /// Date of service of every claim (within the shipped ICD-10-CM year and timely filing).
     pub date_of_service: String,
+    /// Claims per CreateClaims / ScrubClaims call; 0 calls CreateClaim and ScrubClaim.
+    pub batch: u64,
+    /// Batch calls in flight.
+    pub batch_concurrency: usize,
 }
 
 /// The figures of SubmitClaims.
@@ -127,10 +136,12 @@ pub struct Report {
     pub concurrency: usize,
     /// The phases measured.
     pub mode: Mode,
-    /// CreateClaim (one call per claim).
-    pub create: Option<Phase>,
-    /// ScrubClaim (one call per claim; flagged = passed).
-    pub scrub: Option<Phase>,
+    /// Claims per batch call (0: unary) and batch calls in flight.
+    pub batch: (u64, usize),
+    /// CreateClaim or CreateClaims, and the claims created.
+    pub create: Option<(Phase, u64)>,
+    /// ScrubClaim or ScrubClaims, the claims scrubbed and how many passed (READY).
+    pub scrub: Option<(Phase, u64, u64)>,
     /// SubmitClaims.
     pub submit: Option<Submitted>,
 }
@@ -144,11 +155,18 @@ fn mib(bytes: Option<u64>) -> String {
 
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "claims bench ({:?}, concurrency {}, {})",
-            self.mode, self.concurrency, self.target
-        )?;
+        match self.batch {
+            (0, _) => writeln!(
+                f,
+                "claims bench ({:?}, concurrency {}, {})",
+                self.mode, self.concurrency, self.target
+            )?,
+            (size, calls) => writeln!(
+                f,
+                "claims bench ({:?}, {size} claims a call, {calls} calls in flight, {})",
+                self.mode, self.target
+            )?,
+        }
         let mut table = Table::new(&[
             "phase", "claims", "calls ok", "errors", "seconds", "claims/s", "p50 ms", "p99 ms",
             "max ms",
@@ -173,25 +191,40 @@ impl std::fmt::Display for Report {
                 format!("{name} (prep)")
             }
         };
-        if let Some(p) = &self.create {
-            row(label(Mode::Create, "CreateClaim"), p.ok, p);
+        let (create, scrub) = match self.batch.0 {
+            0 => ("CreateClaim".to_owned(), "ScrubClaim".to_owned()),
+            n => (
+                format!("CreateClaims ({n} a call)"),
+                format!("ScrubClaims ({n} a call)"),
+            ),
+        };
+        if let Some((p, claims)) = &self.create {
+            row(label(Mode::Create, &create), *claims, p);
         }
-        if let Some(p) = &self.scrub {
-            row(label(Mode::Scrub, "ScrubClaim"), p.ok, p);
+        if let Some((p, claims, _)) = &self.scrub {
+            row(label(Mode::Scrub, &scrub), *claims, p);
         }
         if let Some(s) = &self.submit {
             row("SubmitClaims (per call)".to_owned(), s.claims, &s.calls);
         }
         write!(f, "{table}")?;
-        for (name, p) in [("create", &self.create), ("scrub", &self.scrub)] {
+        let create = self.create.as_ref().map(|(p, _)| p);
+        let scrub = self.scrub.as_ref().map(|(p, _, _)| p);
+        for (name, p) in [("create", create), ("scrub", scrub)] {
             if let Some(p) = p
                 && p.error_count() > 0
             {
                 writeln!(f, "{name} errors: {}", p.errors_text())?;
             }
+            if let Some(p) = p
+                && self.batch.0 > 0
+                && p.flagged > 0
+            {
+                writeln!(f, "{name}: {} calls with a failed item", p.flagged)?;
+            }
         }
-        if let Some(p) = &self.scrub {
-            writeln!(f, "scrub: {} of {} claims passed (READY)", p.flagged, p.ok)?;
+        if let Some((_, claims, passed)) = &self.scrub {
+            writeln!(f, "scrub: {passed} of {claims} claims passed (READY)")?;
         }
         if let Some(s) = &self.submit {
             writeln!(
@@ -340,8 +373,11 @@ async fn phases(
     let clients = channels
         .iter()
         .map(|c| {
-            Bearer::new(plan.token.as_deref())
-                .map(|i| ClaimsServiceClient::with_interceptor(c.clone(), i))
+            Bearer::new(plan.token.as_deref()).map(|i| {
+                // A batch's answer carries up to 1,000 claims: the server's limit, not tonic's 4 MiB.
+                ClaimsServiceClient::with_interceptor(c.clone(), i)
+                    .max_decoding_message_size(16 * 1024 * 1024)
+            })
         })
         .collect::<anyhow::Result<Vec<Client>>>()?;
     let clients = Arc::new(clients);
@@ -356,6 +392,7 @@ async fn phases(
         target,
         concurrency: plan.concurrency,
         mode: plan.mode,
+        batch: (plan.batch, plan.batch_concurrency),
         create: None,
         scrub: None,
         submit: None,
@@ -367,63 +404,139 @@ async fn phases(
 
     // Create: the ids go on to the scrub phase.
     let created = Arc::new(Mutex::new(Vec::new()));
-    let ids = Arc::clone(&created);
-    let prefix = &run_id[run_id.len() - 8..];
-    let create_clients = Arc::clone(&clients);
-    let run = run_id.to_owned();
-    let pcn_prefix = prefix.to_owned();
-    let phase = load::drive(plan.concurrency, timed(Mode::Create), move |n| {
-        let mut client = create_clients[n as usize % create_clients.len()].clone();
+    let prefix = run_id[run_id.len() - 8..].to_owned();
+    let request = move |n: u64| {
         let mut input = template.clone();
         // CLM01 is at most 20 characters: "B" + 8 of the run id + 11 digits.
-        input.patient_control_number = format!("B{pcn_prefix}{n:011}");
-        let req = pb::CreateClaimRequest {
-            idempotency_key: format!("bench-{run}-create-{n}"),
+        input.patient_control_number = format!("B{prefix}{n:011}");
+        pb::CreateClaimRequest {
+            idempotency_key: format!("bench-{prefix}-create-{n}"),
             claim: Some(input),
-        };
-        let ids = Arc::clone(&ids);
-        async move {
-            let claim = client.create_claim(req).await?.into_inner().claim;
-            if let Some(c) = claim {
-                ids.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(c.id);
-            }
-            Ok(false)
         }
-    })
-    .await?;
-    report.create = Some(phase);
+    };
+    let phase = if plan.batch == 0 {
+        let (cl, ids) = (Arc::clone(&clients), Arc::clone(&created));
+        load::drive(plan.concurrency, timed(Mode::Create), move |n| {
+            let mut client = cl[n as usize % cl.len()].clone();
+            let req = request(n);
+            let ids = Arc::clone(&ids);
+            async move {
+                if let Some(c) = client.create_claim(req).await?.into_inner().claim {
+                    lock(&ids).push(c.id);
+                }
+                Ok(false)
+            }
+        })
+        .await?
+    } else {
+        let (size, total) = (plan.batch, plan.claims);
+        let (cl, ids) = (Arc::clone(&clients), Arc::clone(&created));
+        let limit = load::batch_calls(total, size, timed(Mode::Create).duration);
+        load::drive(plan.batch_concurrency, limit, move |n| {
+            let mut client = cl[n as usize % cl.len()].clone();
+            let items = load::batch_items(n, size, total).map(&request).collect();
+            let ids = Arc::clone(&ids);
+            async move {
+                let results = client
+                    .create_claims(pb::CreateClaimsRequest { items })
+                    .await?
+                    .into_inner()
+                    .results;
+                let mut failed = false;
+                let mut made = Vec::with_capacity(results.len());
+                for r in results {
+                    match r.outcome {
+                        Some(pb::create_claim_result::Outcome::Created(c)) => {
+                            made.extend(c.claim.map(|c| c.id));
+                        }
+                        _ => failed = true,
+                    }
+                }
+                lock(&ids).extend(made);
+                // Flagged: a call with an item that failed.
+                Ok(failed)
+            }
+        })
+        .await?
+    };
+    let ids: Arc<Vec<String>> = Arc::new(std::mem::take(&mut *lock(&created)));
+    report.create = Some((phase, ids.len() as u64));
     if !plan.mode.runs(Mode::Scrub) {
         return Ok(report);
     }
 
-    let ids: Arc<Vec<String>> = Arc::new(std::mem::take(
-        &mut *created.lock().unwrap_or_else(PoisonError::into_inner),
-    ));
-    let scrub_clients = Arc::clone(&clients);
     let run = run_id.to_owned();
-    let scrub_ids = Arc::clone(&ids);
-    let limit = Limit {
-        requests: Some(ids.len() as u64),
-        ..timed(Mode::Scrub)
+    let request = move |ids: &[String], n: u64| pb::ScrubClaimRequest {
+        idempotency_key: format!("bench-{run}-scrub-{n}"),
+        claim_id: ids[n as usize].clone(),
     };
-    let phase = load::drive(plan.concurrency, limit, move |n| {
-        let mut client = scrub_clients[n as usize % scrub_clients.len()].clone();
-        let req = pb::ScrubClaimRequest {
-            idempotency_key: format!("bench-{run}-scrub-{n}"),
-            claim_id: scrub_ids[n as usize].clone(),
+    let scrubbed = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+    let count = Arc::clone(&scrubbed);
+    let total = ids.len() as u64;
+    let phase = if plan.batch == 0 {
+        let cl = Arc::clone(&clients);
+        let limit = Limit {
+            requests: Some(total),
+            ..timed(Mode::Scrub)
         };
-        async move { Ok(client.scrub_claim(req).await?.into_inner().passed) }
-    })
-    .await?;
-    report.scrub = Some(phase);
+        load::drive(plan.concurrency, limit, move |n| {
+            let mut client = cl[n as usize % cl.len()].clone();
+            let req = request(&ids, n);
+            let count = Arc::clone(&count);
+            async move {
+                let passed = client.scrub_claim(req).await?.into_inner().passed;
+                count.0.fetch_add(1, Ordering::Relaxed);
+                count.1.fetch_add(u64::from(passed), Ordering::Relaxed);
+                Ok(false)
+            }
+        })
+        .await?
+    } else {
+        let size = plan.batch;
+        let cl = Arc::clone(&clients);
+        let limit = load::batch_calls(total, size, timed(Mode::Scrub).duration);
+        load::drive(plan.batch_concurrency, limit, move |n| {
+            let mut client = cl[n as usize % cl.len()].clone();
+            let items = load::batch_items(n, size, total)
+                .map(|i| request(&ids, i))
+                .collect();
+            let count = Arc::clone(&count);
+            async move {
+                let results = client
+                    .scrub_claims(pb::ScrubClaimsRequest { items })
+                    .await?
+                    .into_inner()
+                    .results;
+                let mut failed = false;
+                for r in results {
+                    match r.outcome {
+                        Some(pb::scrub_claim_result::Outcome::Scrubbed(s)) => {
+                            count.0.fetch_add(1, Ordering::Relaxed);
+                            count.1.fetch_add(u64::from(s.passed), Ordering::Relaxed);
+                        }
+                        _ => failed = true,
+                    }
+                }
+                Ok(failed)
+            }
+        })
+        .await?
+    };
+    report.scrub = Some((
+        phase,
+        scrubbed.0.load(Ordering::Relaxed),
+        scrubbed.1.load(Ordering::Relaxed),
+    ));
     if !plan.mode.runs(Mode::Submit) {
         return Ok(report);
     }
 
     report.submit = Some(submit(&mut clients[0].clone(), run_id, in_process).await?);
     Ok(report)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Calls SubmitClaims (at most [`SUBMIT_BATCH`] claims each) until nothing is READY, sampling

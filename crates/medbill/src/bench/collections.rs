@@ -312,10 +312,7 @@ async fn batches(
     notes: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     let size = plan.batch;
-    let limit = Limit {
-        requests: Some(plan.calls.div_ceil(size).max(1)),
-        duration: None,
-    };
+    let limit = load::batch_calls(plan.calls, size, None);
     // The accounts of batch `n`, item `i`: consecutive, so a batch names distinct accounts.
     let account = move |ids: &[String], n: u64, i: u64| {
         ids[usize::try_from((n * size + i) % ids.len() as u64).unwrap_or(0)].clone()

@@ -180,6 +180,21 @@ pub fn ms(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64() * 1000.0)
 }
 
+/// The limit of a batch phase: enough calls of `size` items for `items` items (the last call
+/// carries the rest), each phase capped by `duration`.
+pub fn batch_calls(items: u64, size: u64, duration: Option<Duration>) -> Limit {
+    Limit {
+        requests: Some(items.div_ceil(size.max(1)).max(1)),
+        duration,
+    }
+}
+
+/// The items of batch call `n` of `size` items over `total` items: `n * size ..` up to `total`.
+pub fn batch_items(n: u64, size: u64, total: u64) -> std::ops::Range<u64> {
+    let first = n.saturating_mul(size).min(total);
+    first..first.saturating_add(size).min(total)
+}
+
 /// Runs `call(n)` for n = 0, 1, 2, … with `concurrency` calls in flight until `limit`, and
 /// measures each. A call answers whether it is flagged ([`Phase::flagged`]); errors are counted
 /// by code and left out of the latencies.

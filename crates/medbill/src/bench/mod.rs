@@ -81,6 +81,13 @@ pub enum BenchCommand {
         /// Date of service of every claim (inside the shipped ICD-10-CM year and timely filing).
         #[arg(long, default_value = "2026-05-04")]
         date_of_service: String,
+        /// Claims per CreateClaims / ScrubClaims call (the batch path, instead of CreateClaim
+        /// and ScrubClaim); 0 calls the single RPCs.
+        #[arg(long, default_value_t = 0)]
+        batch: u64,
+        /// Batch calls in flight at once.
+        #[arg(long, default_value_t = 2)]
+        batch_concurrency: usize,
     },
     /// Drive PostPatientResponsibility and RecordPayment, then a statement cycle and the
     /// statements' PDFs. Without --url the suite starts in this process.
@@ -249,6 +256,8 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             database_url,
             data_dir,
             date_of_service,
+            batch,
+            batch_concurrency,
         } => {
             let plan = claims::Plan {
                 url,
@@ -261,6 +270,8 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 database_url,
                 data_dir,
                 date_of_service,
+                batch: batch.min(medbill_runtime::batch::MAX_BATCH_ITEMS as u64),
+                batch_concurrency: batch_concurrency.max(1),
             };
             print!("{}", claims::run(&plan).await?);
         }

@@ -170,6 +170,8 @@ async fn phases(plan: &Plan, suite: &InProcess, run_id: &str) -> anyhow::Result<
         database_url: None,
         data_dir: None,
         date_of_service: plan.date_of_service.clone(),
+        batch: 0,
+        batch_concurrency: 1,
     };
     let setup_started = Instant::now();
     let coverage = claims_bench::setup(

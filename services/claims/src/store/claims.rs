@@ -8,8 +8,8 @@ use medbill_storage::{Tx, time, with_db, with_tx};
 use rust_decimal::Decimal;
 use sqlx::AssertSqlSafe;
 
-use super::history::{Transition, record_change};
-use super::{ClaimStoreError, SqlClaimStore, corrupt};
+use super::history::{Transition, append_history};
+use super::{ClaimStoreError, SqlClaimStore, corrupt, rows_per_statement};
 use crate::details::ClaimDetails;
 use crate::model::{
     Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, NewClaim,
@@ -232,6 +232,85 @@ fn join<T: ToString>(items: &[T]) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
+/// A new claim checked and given its id and stored values, ready to insert.
+struct Prepared<'a> {
+    claim: &'a NewClaim,
+    id: ClaimId,
+    id_text: String,
+    total_charge: medbill_domain::Money,
+    total_cents: i64,
+    service_date_from: chrono::NaiveDate,
+    service_date_to: chrono::NaiveDate,
+    from: String,
+    to: String,
+    lines: Vec<ClaimLine>,
+    line_values: Vec<LineValues>,
+}
+
+/// The stored forms of a line's values.
+struct LineValues {
+    number: i32,
+    charge_cents: i64,
+    modifiers: String,
+    units: String,
+    date: String,
+    pointers: String,
+}
+
+impl<'a> Prepared<'a> {
+    fn of(claim: &'a NewClaim) -> Result<Self, ClaimStoreError> {
+        let totals = claim.validate()?;
+        let total_cents = cents(totals.total_charge, "claim.total_charge")?;
+        let mut lines = Vec::with_capacity(claim.lines.len());
+        let mut line_values = Vec::with_capacity(claim.lines.len());
+        for (i, line) in claim.lines.iter().enumerate() {
+            let charge_cents = cents(line.charge, &format!("claim.lines[{i}].charge"))?;
+            let line_number =
+                u32::try_from(i + 1).map_err(|_| corrupt("claim line number", i.to_string()))?;
+            let number =
+                i32::try_from(i + 1).map_err(|_| corrupt("claim line number", i.to_string()))?;
+            line_values.push(LineValues {
+                number,
+                charge_cents,
+                modifiers: line.modifiers.join(","),
+                units: line.units.to_string(),
+                date: format_iso_date(line.service_date),
+                pointers: join(&line.diagnosis_pointers),
+            });
+            lines.push(ClaimLine {
+                line_number,
+                line_control_number: match &line.line_control_number {
+                    Some(lcn) => lcn.clone(),
+                    None => ClaimLineId::new().to_string(),
+                },
+                procedure_code: line.procedure_code.clone(),
+                modifiers: line.modifiers.clone(),
+                revenue_code: line.revenue_code.clone(),
+                charge: line.charge,
+                units: line.units,
+                service_date: line.service_date,
+                diagnosis_pointers: line.diagnosis_pointers.clone(),
+                prior_authorization_number: line.prior_authorization_number.clone(),
+                referral_number: line.referral_number.clone(),
+            });
+        }
+        let id = ClaimId::new();
+        Ok(Self {
+            claim,
+            id,
+            id_text: id.to_string(),
+            total_charge: totals.total_charge,
+            total_cents,
+            service_date_from: totals.service_date_from,
+            service_date_to: totals.service_date_to,
+            from: format_iso_date(totals.service_date_from),
+            to: format_iso_date(totals.service_date_to),
+            lines,
+            line_values,
+        })
+    }
+}
+
 impl SqlClaimStore {
     /// See [`super::ClaimStore::authorization_units_used`]; one query per number (a claim
     /// quotes one or two).
@@ -264,132 +343,135 @@ impl SqlClaimStore {
         Ok(out)
     }
 
-    /// Writes a new DRAFT claim with its diagnoses, lines and first history entry in `tx`.
-    pub(super) async fn insert_claim(
+    /// Writes new DRAFT claims with their diagnoses, lines and first history entries in `tx`,
+    /// and returns them as stored, in order: one statement per table and chunk across the
+    /// claims, the history from one bump of the tenant's sequence counter. CreateClaim is the
+    /// one-claim case; CreateClaims writes a batch's claims together.
+    pub(super) async fn insert_claims(
         &self,
         tx: &mut Tx,
         tenant: &TenantId,
-        claim: &NewClaim,
-    ) -> Result<Claim, ClaimStoreError> {
-        let totals = claim.validate()?;
-        let total_cents = cents(totals.total_charge, "claim.total_charge")?;
-        let mut line_cents = Vec::with_capacity(claim.lines.len());
-        for (i, line) in claim.lines.iter().enumerate() {
-            line_cents.push(cents(line.charge, &format!("claim.lines[{i}].charge"))?);
-        }
+        claims: &[&NewClaim],
+    ) -> Result<Vec<Claim>, ClaimStoreError> {
         let t = tenant.as_str();
-        let id = ClaimId::new();
-        let id_text = id.to_string();
         let now = time::now_micros();
         let status = ClaimStatus::Draft;
-        let from = format_iso_date(totals.service_date_from);
-        let to = format_iso_date(totals.service_date_to);
-        let inserted = with_tx!(tx, |conn| {
-            sqlx::query(
-                "INSERT INTO claims (tenant_id, id, patient_control_number, claim_type, status, \
-                 frequency_code, payer_claim_control_number, coverage_id, payer_id, patient_ref, \
-                 billing_provider_npi, rendering_provider_npi, place_of_service, facility_type_code, \
-                 total_charge_cents, service_date_from, service_date_to, encounter_ref, details_json, \
-                 created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $20, $19, $19)",
-            )
-            .bind(t)
-            .bind(&id_text)
-            .bind(claim.patient_control_number.as_str())
-            .bind(claim.claim_type.as_str())
-            .bind(status.as_str())
-            .bind(claim.frequency_code.as_str())
-            .bind(claim.payer_claim_control_number.as_deref())
-            .bind(&claim.coverage_id)
-            .bind(&claim.payer_id)
-            .bind(&claim.patient_ref)
-            .bind(claim.billing_provider_npi.as_str())
-            .bind(claim.rendering_provider_npi.as_ref().map(Npi::as_str))
-            .bind(claim.place_of_service.as_deref())
-            .bind(claim.facility_type_code.as_deref())
-            .bind(total_cents)
-            .bind(&from)
-            .bind(&to)
-            .bind(claim.encounter_ref.as_deref())
-            .bind(now)
-            .bind(claim.details.to_json())
-            .execute(&mut *conn)
-            .await
-            .map(|r| r.rows_affected())
-        });
-        if let Err(e) = inserted {
-            // A fresh UUID v7 cannot collide, so the only unique key this insert can break is
-            // (tenant_id, patient_control_number).
-            if medbill_storage::error::is_unique_violation(&e) {
-                return Err(ClaimStoreError::DuplicatePatientControlNumber(
-                    claim.patient_control_number.as_str().to_owned(),
-                ));
-            }
-            return Err(e.into());
+        let mut prepared = Vec::with_capacity(claims.len());
+        for claim in claims {
+            prepared.push(Prepared::of(claim)?);
         }
 
-        // One statement for the diagnoses and one for the lines, not one per row (a claim has at
-        // most MAX_LINES lines: far below the backends' parameter limits).
-        if !claim.diagnoses.is_empty() {
-            let rows = (0..claim.diagnoses.len())
-                .map(|i| format!("($1, $2, ${}, ${})", 3 + 2 * i, 4 + 2 * i))
+        for chunk in prepared.chunks(rows_per_statement(17)) {
+            // $1 tenant, $2 status, $3 created_at = updated_at; seventeen values per claim.
+            let rows = (0..chunk.len())
+                .map(|i| {
+                    let b = 4 + 17 * i;
+                    let cells = (b..b + 17)
+                        .map(|n| format!("${n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    format!("($1, $2, $3, $3, {cells})")
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO claims (tenant_id, status, created_at, updated_at, id, \
+                 patient_control_number, claim_type, frequency_code, payer_claim_control_number, \
+                 coverage_id, payer_id, patient_ref, billing_provider_npi, rendering_provider_npi, \
+                 place_of_service, facility_type_code, total_charge_cents, service_date_from, \
+                 service_date_to, encounter_ref, details_json) VALUES {rows}"
+            );
+            let inserted = with_tx!(tx, |conn| {
+                // Only numbered placeholders are formatted into the text; the values are bound.
+                let mut query = sqlx::query(AssertSqlSafe(sql.clone()))
+                    .bind(t)
+                    .bind(status.as_str())
+                    .bind(now);
+                for p in chunk {
+                    let claim = p.claim;
+                    query = query
+                        .bind(&p.id_text)
+                        .bind(claim.patient_control_number.as_str())
+                        .bind(claim.claim_type.as_str())
+                        .bind(claim.frequency_code.as_str())
+                        .bind(claim.payer_claim_control_number.as_deref())
+                        .bind(&claim.coverage_id)
+                        .bind(&claim.payer_id)
+                        .bind(&claim.patient_ref)
+                        .bind(claim.billing_provider_npi.as_str())
+                        .bind(claim.rendering_provider_npi.as_ref().map(Npi::as_str))
+                        .bind(claim.place_of_service.as_deref())
+                        .bind(claim.facility_type_code.as_deref())
+                        .bind(p.total_cents)
+                        .bind(&p.from)
+                        .bind(&p.to)
+                        .bind(claim.encounter_ref.as_deref())
+                        .bind(claim.details.to_json());
+                }
+                query.execute(&mut *conn).await.map(|r| r.rows_affected())
+            });
+            if let Err(e) = inserted {
+                // A fresh UUID v7 cannot collide, so the only unique key this insert can break is
+                // (tenant_id, patient_control_number); among many claims it is not known whose
+                // (the batch writes them again one by one, which names it).
+                if medbill_storage::error::is_unique_violation(&e)
+                    && let [one] = chunk
+                {
+                    return Err(ClaimStoreError::DuplicatePatientControlNumber(
+                        one.claim.patient_control_number.as_str().to_owned(),
+                    ));
+                }
+                return Err(e.into());
+            }
+        }
+
+        // $1 tenant; three values per diagnosis.
+        let diagnoses: Vec<(&str, i32, &String)> = prepared
+            .iter()
+            .flat_map(|p| {
+                p.claim
+                    .diagnoses
+                    .iter()
+                    .zip(1..)
+                    .map(|(code, position)| (p.id_text.as_str(), position, code))
+            })
+            .collect();
+        for chunk in diagnoses.chunks(rows_per_statement(3)) {
+            let rows = (0..chunk.len())
+                .map(|i| format!("($1, ${}, ${}, ${})", 2 + 3 * i, 3 + 3 * i, 4 + 3 * i))
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!(
                 "INSERT INTO claim_diagnoses (tenant_id, claim_id, position, code) VALUES {rows}"
             );
-            let mut values = Vec::with_capacity(claim.diagnoses.len());
-            for (i, code) in claim.diagnoses.iter().enumerate() {
-                let position = i32::try_from(i + 1)
-                    .map_err(|_| corrupt("diagnosis position", i.to_string()))?;
-                values.push((position, code));
-            }
             with_tx!(tx, |conn| {
-                // Only numbered placeholders are formatted into the text; the values are bound.
-                let mut query = sqlx::query(AssertSqlSafe(sql.clone()))
-                    .bind(t)
-                    .bind(&id_text);
-                for (position, code) in &values {
-                    query = query.bind(*position).bind(*code);
+                let mut query = sqlx::query(AssertSqlSafe(sql.clone())).bind(t);
+                for (claim_id, position, code) in chunk {
+                    query = query.bind(*claim_id).bind(*position).bind(*code);
                 }
                 query.execute(&mut *conn).await?.rows_affected()
             });
         }
 
-        let mut lines = Vec::with_capacity(claim.lines.len());
-        for (i, (line, charge_cents)) in claim.lines.iter().zip(&line_cents).enumerate() {
-            let line_number =
-                u32::try_from(i + 1).map_err(|_| corrupt("claim line number", i.to_string()))?;
-            lines.push((
-                ClaimLine {
-                    line_number,
-                    line_control_number: match &line.line_control_number {
-                        Some(lcn) => lcn.clone(),
-                        None => ClaimLineId::new().to_string(),
-                    },
-                    procedure_code: line.procedure_code.clone(),
-                    modifiers: line.modifiers.clone(),
-                    revenue_code: line.revenue_code.clone(),
-                    charge: line.charge,
-                    units: line.units,
-                    service_date: line.service_date,
-                    diagnosis_pointers: line.diagnosis_pointers.clone(),
-                    prior_authorization_number: line.prior_authorization_number.clone(),
-                    referral_number: line.referral_number.clone(),
-                },
-                *charge_cents,
-            ));
-        }
-        if !lines.is_empty() {
-            // Eleven values per line after $1 tenant and $2 claim id.
-            let rows = (0..lines.len())
+        // $1 tenant; twelve values per line.
+        let lines: Vec<(&Prepared<'_>, &ClaimLine, &LineValues)> = prepared
+            .iter()
+            .flat_map(|p| {
+                p.lines
+                    .iter()
+                    .zip(&p.line_values)
+                    .map(move |(line, values)| (p, line, values))
+            })
+            .collect();
+        for chunk in lines.chunks(rows_per_statement(12)) {
+            let rows = (0..chunk.len())
                 .map(|i| {
-                    let b = 3 + 11 * i;
-                    let cells = (b..b + 11)
+                    let b = 2 + 12 * i;
+                    let cells = (b..b + 12)
                         .map(|n| format!("${n}"))
                         .collect::<Vec<_>>()
                         .join(", ");
-                    format!("($1, $2, {cells})")
+                    format!("($1, {cells})")
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
@@ -398,88 +480,78 @@ impl SqlClaimStore {
                  procedure_code, modifiers, revenue_code, charge_cents, units, service_date, \
                  diagnosis_pointers, prior_authorization_number, referral_number) VALUES {rows}"
             );
-            let mut values = Vec::with_capacity(lines.len());
-            for (line, _) in &lines {
-                values.push((
-                    i32::try_from(line.line_number)
-                        .map_err(|_| corrupt("claim line number", line.line_number.to_string()))?,
-                    line.modifiers.join(","),
-                    line.units.to_string(),
-                    format_iso_date(line.service_date),
-                    join(&line.diagnosis_pointers),
-                ));
-            }
             with_tx!(tx, |conn| {
-                let mut query = sqlx::query(AssertSqlSafe(sql.clone()))
-                    .bind(t)
-                    .bind(&id_text);
-                for ((line, charge_cents), (number, modifiers, units, date, pointers)) in
-                    lines.iter().zip(&values)
-                {
+                let mut query = sqlx::query(AssertSqlSafe(sql.clone())).bind(t);
+                for (p, line, v) in chunk {
                     query = query
-                        .bind(*number)
+                        .bind(&p.id_text)
+                        .bind(v.number)
                         .bind(&line.line_control_number)
                         .bind(&line.procedure_code)
-                        .bind(modifiers)
+                        .bind(&v.modifiers)
                         .bind(line.revenue_code.as_deref())
-                        .bind(*charge_cents)
-                        .bind(units)
-                        .bind(date)
-                        .bind(pointers)
+                        .bind(v.charge_cents)
+                        .bind(&v.units)
+                        .bind(&v.date)
+                        .bind(&v.pointers)
                         .bind(line.prior_authorization_number.as_deref())
                         .bind(line.referral_number.as_deref());
                 }
                 query.execute(&mut *conn).await?.rows_affected()
             });
         }
-        let lines: Vec<ClaimLine> = lines.into_iter().map(|(line, _)| line).collect();
 
-        record_change(
-            tx,
-            t,
-            Transition {
-                claim_id: &id_text,
+        let changes: Vec<Transition<'_>> = prepared
+            .iter()
+            .map(|p| Transition {
+                claim_id: &p.id_text,
                 from: None,
                 to: status,
                 source: StatusChangeSource::Create,
                 source_id: "",
                 reason: "created",
                 at: now,
-            },
-        )
-        .await?;
+            })
+            .collect();
+        append_history(tx, t, &changes).await?;
 
         let at = timestamp(now, "claim created_at")?;
-        Ok(Claim {
-            id,
-            patient_control_number: claim.patient_control_number.clone(),
-            claim_type: claim.claim_type,
-            status,
-            frequency_code: claim.frequency_code,
-            payer_claim_control_number: claim.payer_claim_control_number.clone(),
-            coverage_id: claim.coverage_id.clone(),
-            payer_id: claim.payer_id.clone(),
-            patient_ref: claim.patient_ref.clone(),
-            billing_provider_npi: claim.billing_provider_npi.clone(),
-            rendering_provider_npi: claim.rendering_provider_npi.clone(),
-            place_of_service: claim.place_of_service.clone(),
-            facility_type_code: claim.facility_type_code.clone(),
-            diagnoses: claim.diagnoses.clone(),
-            lines,
-            total_charge: totals.total_charge,
-            service_date_from: totals.service_date_from,
-            service_date_to: totals.service_date_to,
-            encounter_ref: claim.encounter_ref.clone(),
-            details: claim.details.clone(),
-            submission_batch_id: None,
-            created_at: at,
-            updated_at: at,
-            scrub_findings: Vec::new(),
-            original_claim_id: None,
-            superseded_by_claim_id: None,
-            coordination: Default::default(),
-            adjudication: None,
-        })
+        Ok(prepared
+            .into_iter()
+            .map(|p| {
+                let claim = p.claim;
+                Claim {
+                    id: p.id,
+                    patient_control_number: claim.patient_control_number.clone(),
+                    claim_type: claim.claim_type,
+                    status,
+                    frequency_code: claim.frequency_code,
+                    payer_claim_control_number: claim.payer_claim_control_number.clone(),
+                    coverage_id: claim.coverage_id.clone(),
+                    payer_id: claim.payer_id.clone(),
+                    patient_ref: claim.patient_ref.clone(),
+                    billing_provider_npi: claim.billing_provider_npi.clone(),
+                    rendering_provider_npi: claim.rendering_provider_npi.clone(),
+                    place_of_service: claim.place_of_service.clone(),
+                    facility_type_code: claim.facility_type_code.clone(),
+                    diagnoses: claim.diagnoses.clone(),
+                    lines: p.lines,
+                    total_charge: p.total_charge,
+                    service_date_from: p.service_date_from,
+                    service_date_to: p.service_date_to,
+                    encounter_ref: claim.encounter_ref.clone(),
+                    details: claim.details.clone(),
+                    submission_batch_id: None,
+                    created_at: at,
+                    updated_at: at,
+                    scrub_findings: Vec::new(),
+                    original_claim_id: None,
+                    superseded_by_claim_id: None,
+                    coordination: Default::default(),
+                    adjudication: None,
+                }
+            })
+            .collect())
     }
 
     /// Reads one claim with its diagnoses and lines.

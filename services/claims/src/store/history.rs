@@ -6,7 +6,7 @@ use medbill_storage::{Tx, time, with_db, with_tx};
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
-use super::{ClaimStoreError, NewStatus, SqlClaimStore, corrupt};
+use super::{ClaimStoreError, NewStatus, SqlClaimStore, corrupt, rows_per_statement};
 use crate::lifecycle;
 use crate::model::{ClaimStatus, StatusChange, StatusChangeSource};
 
@@ -74,47 +74,84 @@ pub(super) struct Transition<'a> {
 }
 
 /// Appends a status change to the history in the caller's transaction and returns its id and per-tenant
-/// sequence number. The tenant's sequence row stays locked until the transaction ends, so numbers are
-/// gap-free and commit in order.
+/// sequence number (see [`append_history`]).
 pub(super) async fn record_change(
     tx: &mut Tx,
     tenant: &str,
     t: Transition<'_>,
 ) -> Result<(Uuid, u64), ClaimStoreError> {
-    let sequence: i64 = with_tx!(tx, |conn| {
+    append_history(tx, tenant, &[t])
+        .await?
+        .pop()
+        .ok_or_else(|| corrupt("claim event sequence", "no history row written"))
+}
+
+/// Appends status changes to the history in the caller's transaction, in order, and returns each
+/// one's id and per-tenant sequence number. The changes take `last - n + 1 ..= last` from one bump
+/// of the tenant's sequence row, which stays locked until the transaction ends, so numbers are
+/// gap-free and commit in order; the rows go in multi-row statements.
+pub(super) async fn append_history(
+    tx: &mut Tx,
+    tenant: &str,
+    changes: &[Transition<'_>],
+) -> Result<Vec<(Uuid, u64)>, ClaimStoreError> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = i64::try_from(changes.len())
+        .map_err(|_| corrupt("status changes at once", changes.len().to_string()))?;
+    let last: i64 = with_tx!(tx, |conn| {
         sqlx::query_scalar(
-            "INSERT INTO claim_event_sequences (tenant_id, last_sequence) VALUES ($1, 1) \
-             ON CONFLICT (tenant_id) DO UPDATE SET last_sequence = claim_event_sequences.last_sequence + 1 \
+            "INSERT INTO claim_event_sequences (tenant_id, last_sequence) VALUES ($1, $2) \
+             ON CONFLICT (tenant_id) DO UPDATE SET last_sequence = claim_event_sequences.last_sequence + $2 \
              RETURNING last_sequence",
         )
         .bind(tenant)
+        .bind(n)
         .fetch_one(&mut *conn)
         .await?
     });
-    let uuid = Uuid::now_v7();
-    let id = uuid.to_string();
-    with_tx!(tx, |conn| {
-        sqlx::query(
-            "INSERT INTO claim_status_history (tenant_id, id, sequence, claim_id, from_status, to_status, \
-             source, source_id, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(tenant)
-        .bind(&id)
-        .bind(sequence)
-        .bind(t.claim_id)
-        .bind(t.from.map(ClaimStatus::as_str))
-        .bind(t.to.as_str())
-        .bind(t.source.as_str())
-        .bind(t.source_id)
-        .bind(t.reason)
-        .bind(t.at)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-    });
-    let sequence = u64::try_from(sequence)
-        .map_err(|_| corrupt("claim event sequence", sequence.to_string()))?;
-    Ok((uuid, sequence))
+    let mut sequence = last - n;
+    let mut written = Vec::with_capacity(changes.len());
+    for chunk in changes.chunks(rows_per_statement(9)) {
+        // $1 tenant; nine values per row.
+        let rows = (0..chunk.len())
+            .map(|i| format!("($1, {})", placeholders(2 + 9 * i, 9)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO claim_status_history (tenant_id, id, sequence, claim_id, from_status, \
+             to_status, source, source_id, reason, at) VALUES {rows}"
+        );
+        let mut values = Vec::with_capacity(chunk.len());
+        for _ in chunk {
+            sequence += 1;
+            values.push((Uuid::now_v7(), sequence));
+        }
+        with_tx!(tx, |conn| {
+            // Only numbered placeholders are formatted into the text; the values are bound.
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone())).bind(tenant);
+            for (t, (id, sequence)) in chunk.iter().zip(&values) {
+                query = query
+                    .bind(id.to_string())
+                    .bind(*sequence)
+                    .bind(t.claim_id)
+                    .bind(t.from.map(ClaimStatus::as_str))
+                    .bind(t.to.as_str())
+                    .bind(t.source.as_str())
+                    .bind(t.source_id)
+                    .bind(t.reason)
+                    .bind(t.at);
+            }
+            query.execute(&mut *conn).await?.rows_affected()
+        });
+        for (id, sequence) in values {
+            let sequence = u64::try_from(sequence)
+                .map_err(|_| corrupt("claim event sequence", sequence.to_string()))?;
+            written.push((id, sequence));
+        }
+    }
+    Ok(written)
 }
 
 /// Moves a claim to `to` if the life cycle allows it from the status it has now: one
@@ -195,8 +232,7 @@ pub(super) async fn transition(
     })
 }
 
-/// Claims moved per statement by [`transition_many`] (10 bound values per history row keep a
-/// statement far below both backends' parameter limits).
+/// Claims moved per statement by [`transition_many`] (their ids in one IN list).
 const MANY_CHUNK: usize = 500;
 
 /// Numbered placeholders `$first, $first+1, …` for `n` values.
@@ -235,8 +271,89 @@ pub(super) async fn transition_many(
         return Ok(());
     }
     lifecycle::check(from, to)?;
-    let t = tenant.as_str();
     let now = time::now_micros();
+    update_status(tx, tenant, claim_ids, from, to, now, batch_id).await?;
+    let ids: Vec<String> = claim_ids.iter().map(ToString::to_string).collect();
+    let changes: Vec<Transition<'_>> = ids
+        .iter()
+        .map(|id| Transition {
+            claim_id: id,
+            from: Some(from),
+            to,
+            source,
+            source_id,
+            reason,
+            at: now,
+        })
+        .collect();
+    append_history(tx, tenant.as_str(), &changes).await?;
+    Ok(())
+}
+
+/// One claim's move for [`move_claims`].
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimMove<'a> {
+    /// The claim.
+    pub claim_id: ClaimId,
+    /// The status it was read in.
+    pub from: ClaimStatus,
+    /// Where it goes, why and from what.
+    pub change: NewStatus<'a>,
+}
+
+/// Moves each claim of `moves` (distinct) from its `from` to its own new status in `tx`: the
+/// life cycle checked per move, one conditional update per (from, to) group and chunk, and the
+/// history rows in `moves` order from one bump of the tenant's counter. Fails as
+/// [`transition_many`] does when a claim is no longer in its `from`, leaving the caller to roll
+/// back. Returns when the claims moved, in unix micros.
+pub(super) async fn move_claims(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    moves: &[ClaimMove<'_>],
+) -> Result<i64, ClaimStoreError> {
+    let now = time::now_micros();
+    let mut groups: Vec<((ClaimStatus, ClaimStatus), Vec<ClaimId>)> = Vec::new();
+    for m in moves {
+        lifecycle::check(m.from, m.change.to)?;
+        let key = (m.from, m.change.to);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, ids)) => ids.push(m.claim_id),
+            None => groups.push((key, vec![m.claim_id])),
+        }
+    }
+    for ((from, to), ids) in &groups {
+        update_status(tx, tenant, ids, *from, *to, now, None).await?;
+    }
+    let ids: Vec<String> = moves.iter().map(|m| m.claim_id.to_string()).collect();
+    let changes: Vec<Transition<'_>> = moves
+        .iter()
+        .zip(&ids)
+        .map(|(m, id)| Transition {
+            claim_id: id,
+            from: Some(m.from),
+            to: m.change.to,
+            source: m.change.source,
+            source_id: m.change.source_id,
+            reason: m.change.reason,
+            at: now,
+        })
+        .collect();
+    append_history(tx, tenant.as_str(), &changes).await?;
+    Ok(now)
+}
+
+/// Sets `to` (and the submission batch when given) on every claim of `claim_ids` that is still in
+/// `from`, [`MANY_CHUNK`] claims per statement; fails naming the first claim that was not.
+async fn update_status(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    claim_ids: &[ClaimId],
+    from: ClaimStatus,
+    to: ClaimStatus,
+    now: i64,
+    batch_id: Option<&str>,
+) -> Result<(), ClaimStoreError> {
+    let t = tenant.as_str();
     for chunk in claim_ids.chunks(MANY_CHUNK) {
         let ids: Vec<String> = chunk.iter().map(ToString::to_string).collect();
         // `status || ''` keeps PostgreSQL on the primary key: without statistics it would
@@ -263,54 +380,6 @@ pub(super) async fn transition_many(
         if updated != ids.len() as u64 {
             return Err(moved_elsewhere(tx, tenant, chunk, from, to).await);
         }
-    }
-    let n = i64::try_from(claim_ids.len())
-        .map_err(|_| corrupt("claims moved at once", claim_ids.len().to_string()))?;
-    let last: i64 = with_tx!(tx, |conn| {
-        sqlx::query_scalar(
-            "INSERT INTO claim_event_sequences (tenant_id, last_sequence) VALUES ($1, $2) \
-             ON CONFLICT (tenant_id) DO UPDATE SET last_sequence = claim_event_sequences.last_sequence + $2 \
-             RETURNING last_sequence",
-        )
-        .bind(t)
-        .bind(n)
-        .fetch_one(&mut *conn)
-        .await?
-    });
-    let mut sequence = last - n;
-    for chunk in claim_ids.chunks(MANY_CHUNK) {
-        // Ten values per row: $1 tenant, $2 from, $3 to, $4 source, $5 source id, $6 reason,
-        // $7 at are shared; each row binds its id, sequence and claim id.
-        let rows = (0..chunk.len())
-            .map(|i| {
-                let b = 8 + 3 * i;
-                format!("($1, ${b}, ${}, ${}, $2, $3, $4, $5, $6, $7)", b + 1, b + 2)
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "INSERT INTO claim_status_history (tenant_id, id, sequence, claim_id, from_status, \
-             to_status, source, source_id, reason, at) VALUES {rows}"
-        );
-        let mut values = Vec::with_capacity(chunk.len());
-        for claim_id in chunk {
-            sequence += 1;
-            values.push((Uuid::now_v7().to_string(), sequence, claim_id.to_string()));
-        }
-        with_tx!(tx, |conn| {
-            let mut query = sqlx::query(AssertSqlSafe(sql.clone()))
-                .bind(t)
-                .bind(from.as_str())
-                .bind(to.as_str())
-                .bind(source.as_str())
-                .bind(source_id)
-                .bind(reason)
-                .bind(now);
-            for (id, sequence, claim) in &values {
-                query = query.bind(id).bind(*sequence).bind(claim);
-            }
-            query.execute(&mut *conn).await?.rows_affected()
-        });
     }
     Ok(())
 }

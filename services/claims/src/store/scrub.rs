@@ -65,37 +65,50 @@ fn decode(text: &str) -> Result<Vec<ScrubFinding>, ClaimStoreError> {
         .collect()
 }
 
-/// Replaces the claim's scrub findings with `findings` in `tx`.
+/// Replaces each claim's scrub findings in `tx`, many claims per upsert.
 pub(super) async fn replace(
     tx: &mut Tx,
     tenant: &TenantId,
-    claim_id: ClaimId,
-    findings: &[ScrubFinding],
+    scrubs: &[(ClaimId, &[ScrubFinding])],
     at_micros: i64,
 ) -> Result<(), ClaimStoreError> {
-    let errors = findings
-        .iter()
-        .filter(|f| f.severity == ScrubSeverity::Error)
-        .count();
-    let errors = i32::try_from(errors).unwrap_or(i32::MAX);
-    let body = encode(findings);
-    let id = claim_id.to_string();
-    with_tx!(tx, |conn| {
-        sqlx::query(
+    for chunk in scrubs.chunks(super::rows_per_statement(3)) {
+        let values: Vec<(String, i32, String)> = chunk
+            .iter()
+            .map(|(claim_id, findings)| {
+                let errors = findings
+                    .iter()
+                    .filter(|f| f.severity == ScrubSeverity::Error)
+                    .count();
+                (
+                    claim_id.to_string(),
+                    i32::try_from(errors).unwrap_or(i32::MAX),
+                    encode(findings),
+                )
+            })
+            .collect();
+        // $1 tenant, $2 scrubbed_at; three values per claim.
+        let rows = (0..chunk.len())
+            .map(|i| format!("($1, ${}, $2, ${}, ${})", 3 + 3 * i, 4 + 3 * i, 5 + 3 * i))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
             "INSERT INTO claim_scrub_results (tenant_id, claim_id, scrubbed_at, error_count, findings) \
-             VALUES ($1, $2, $3, $4, $5) \
+             VALUES {rows} \
              ON CONFLICT (tenant_id, claim_id) DO UPDATE SET scrubbed_at = excluded.scrubbed_at, \
-             error_count = excluded.error_count, findings = excluded.findings",
-        )
-        .bind(tenant.as_str())
-        .bind(&id)
-        .bind(at_micros)
-        .bind(errors)
-        .bind(&body)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-    });
+             error_count = excluded.error_count, findings = excluded.findings"
+        );
+        with_tx!(tx, |conn| {
+            // Only numbered placeholders are formatted into the text; the values are bound.
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(tenant.as_str())
+                .bind(at_micros);
+            for (id, errors, body) in &values {
+                query = query.bind(id).bind(*errors).bind(body);
+            }
+            query.execute(&mut *conn).await?.rows_affected()
+        });
+    }
     Ok(())
 }
 

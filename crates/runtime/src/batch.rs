@@ -124,15 +124,7 @@ impl<Req: IdempotentRequest> BatchCall<Req> {
         db: &Database,
         tenant: &TenantId,
     ) -> Result<(), ServiceError> {
-        let pending: Vec<(usize, &IdempotentCall)> = self
-            .items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, item)| match item {
-                Item::Pending(call) => Some((i, call)),
-                Item::Answered(_) => None,
-            })
-            .collect();
+        let pending = self.pending_calls();
         let keys: Vec<(&str, &idempotency::Fingerprint)> = pending
             .iter()
             .map(|(_, call)| (call.key().as_str(), call.fingerprint()))
@@ -155,11 +147,18 @@ impl<Req: IdempotentRequest> BatchCall<Req> {
 
     /// Returns the indices of the items still to write, in order.
     pub fn pending(&self) -> Vec<usize> {
+        self.pending_calls().into_iter().map(|(i, _)| i).collect()
+    }
+
+    /// The items still to write with their calls, in order.
+    fn pending_calls(&self) -> Vec<(usize, &IdempotentCall)> {
         self.items
             .iter()
             .enumerate()
-            .filter(|(_, item)| matches!(item, Item::Pending(_)))
-            .map(|(i, _)| i)
+            .filter_map(|(i, item)| match item {
+                Item::Pending(call) => Some((i, call)),
+                Item::Answered(_) => None,
+            })
             .collect()
     }
 
@@ -274,15 +273,7 @@ impl<Req: IdempotentRequest> BatchCall<Req> {
         tenant: &TenantId,
         work: &W,
     ) -> Result<Option<Vec<(usize, Result<Req::Response, Status>)>>, ServiceError> {
-        let pending: Vec<(usize, &IdempotentCall)> = self
-            .items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, item)| match item {
-                Item::Pending(call) => Some((i, call)),
-                Item::Answered(_) => None,
-            })
-            .collect();
+        let pending = self.pending_calls();
         let indices: Vec<usize> = pending.iter().map(|(i, _)| *i).collect();
         let Some(responses) = work.apply_many(tx, &indices).await? else {
             return Ok(None);

@@ -1391,26 +1391,13 @@ async fn default_accounts(
     tenant: &TenantId,
     patient_refs: &[&str],
 ) -> Result<HashMap<String, AccountId>, StoreError> {
-    let mut chosen = HashMap::new();
-    for chunk in patient_refs.chunks(rows_chunk(tx)) {
-        let sql = format!(
+    account_by_patient(tx, tenant, patient_refs, "default account id", |ins| {
+        format!(
             "SELECT patient_ref, account_id FROM patient_default_accounts \
-             WHERE tenant_id = $1 AND patient_ref IN ({})",
-            placeholders(2, chunk.len())
-        );
-        let rows: Vec<(String, String)> = with_tx!(tx, |conn| {
-            let mut q = sqlx::query_as(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
-            for p in chunk {
-                q = q.bind(*p);
-            }
-            q.fetch_all(&mut *conn).await?
-        });
-        for (patient, id) in rows {
-            let id = AccountId::parse(&id).map_err(|e| corrupt("default account id", e))?;
-            chosen.insert(patient, id);
-        }
-    }
-    Ok(chosen)
+             WHERE tenant_id = $1 AND patient_ref IN ({ins})"
+        )
+    })
+    .await
 }
 
 /// Each patient's oldest account not CLOSED, by patient (a patient with none is absent).
@@ -1419,13 +1406,28 @@ async fn oldest_open_accounts(
     tenant: &TenantId,
     patient_refs: &[&str],
 ) -> Result<HashMap<String, AccountId>, StoreError> {
-    let mut oldest = HashMap::new();
-    for chunk in patient_refs.chunks(rows_chunk(tx)) {
-        let sql = format!(
+    account_by_patient(tx, tenant, patient_refs, "account id", |ins| {
+        format!(
             "SELECT patient_ref, MIN(id) FROM accounts WHERE tenant_id = $1 \
-             AND patient_ref IN ({}) AND status <> 'CLOSED' GROUP BY patient_ref",
-            placeholders(2, chunk.len())
-        );
+             AND patient_ref IN ({ins}) AND status <> 'CLOSED' GROUP BY patient_ref"
+        )
+    })
+    .await
+}
+
+/// Runs `select` (given the placeholders `$2, ..` of a chunk of `patient_refs`; `$1` is the
+/// tenant) a chunk at a time and gathers its (patient, account id) rows; `what` names the id in
+/// an error.
+async fn account_by_patient(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    patient_refs: &[&str],
+    what: &'static str,
+    select: impl Fn(&str) -> String,
+) -> Result<HashMap<String, AccountId>, StoreError> {
+    let mut found = HashMap::new();
+    for chunk in patient_refs.chunks(rows_chunk(tx)) {
+        let sql = select(&placeholders(2, chunk.len()));
         let rows: Vec<(String, String)> = with_tx!(tx, |conn| {
             let mut q = sqlx::query_as(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
             for p in chunk {
@@ -1434,11 +1436,11 @@ async fn oldest_open_accounts(
             q.fetch_all(&mut *conn).await?
         });
         for (patient, id) in rows {
-            let id = AccountId::parse(&id).map_err(|e| corrupt("account id", e))?;
-            oldest.insert(patient, id);
+            let id = AccountId::parse(&id).map_err(|e| corrupt(what, e))?;
+            found.insert(patient, id);
         }
     }
-    Ok(oldest)
+    Ok(found)
 }
 
 fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {

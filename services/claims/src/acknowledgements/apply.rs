@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::read::{AckBody, AckKind, ReadAck};
 use crate::lifecycle;
 use crate::model::{Claim, ClaimStatus, StatusChangeSource};
-use crate::store::{ClaimStore, ClaimStoreError, MAX_LOOKUP_NUMBERS, NewStatus};
+use crate::store::{ClaimMove, ClaimStore, ClaimStoreError, MAX_LOOKUP_NUMBERS, NewStatus};
 use crate::submission::BatchStatus;
 
 /// One claim status change an acknowledgement asks for.
@@ -434,11 +434,11 @@ fn claim_ack(
 /// Makes the plan's changes in `tx` and returns the final answer (claims updated counted,
 /// moves the life cycle refused turned into warnings).
 ///
-/// A 277CA names thousands of claims: the moves go together, a few statements per group of
-/// claims making the same move (from, to, reason), each group in a savepoint. A group in which
-/// some claim no longer has the status the plan read (an ERA posted meanwhile, say), and any
-/// claim the file names twice, moves one claim at a time in file order instead, so each refused
-/// move becomes its own warning.
+/// A 277CA names thousands of claims: the claims it names once move together through
+/// [`ClaimStore::move_claims`] (a few statements per 500 claims), in a savepoint. If some claim
+/// no longer has the status the plan read (an ERA posted meanwhile, say), that is undone and
+/// every move goes one claim at a time in file order instead, so each refused move becomes its
+/// own warning; a claim the file names twice always moves that way.
 pub async fn execute(
     store: &dyn ClaimStore,
     tx: &mut Tx,
@@ -456,49 +456,37 @@ pub async fn execute(
     for m in &plan.moves {
         *named.entry(m.claim_id).or_default() += 1;
     }
-    let mut one_by_one = Vec::new();
-    let mut groups: Vec<(&Move, Vec<usize>)> = Vec::new();
-    let mut group_of = HashMap::<(ClaimStatus, ClaimStatus, &str, &str), usize>::new();
-    for (i, m) in plan.moves.iter().enumerate() {
-        if named[&m.claim_id] > 1 {
-            one_by_one.push(i);
-            continue;
-        }
-        let key = (m.from, m.to, m.source.as_str(), m.reason.as_str());
-        let g = *group_of.entry(key).or_insert_with(|| {
-            groups.push((m, Vec::new()));
-            groups.len() - 1
-        });
-        groups[g].1.push(i);
-    }
-    let mut updated = 0u32;
-    for (first, members) in &groups {
-        let ids: Vec<ClaimId> = members.iter().map(|&i| plan.moves[i].claim_id).collect();
-        let savepoint = tx.savepoint().await?;
-        let moved = store
-            .transition_many(
-                tx,
-                tenant,
-                &ids,
-                first.from,
-                NewStatus {
-                    to: first.to,
-                    source: first.source,
+    let (together, mut one_by_one): (Vec<usize>, Vec<usize>) =
+        (0..plan.moves.len()).partition(|&i| named[&plan.moves[i].claim_id] == 1);
+    let moves: Vec<ClaimMove<'_>> = together
+        .iter()
+        .map(|&i| {
+            let m = &plan.moves[i];
+            ClaimMove {
+                claim_id: m.claim_id,
+                from: m.from,
+                change: NewStatus {
+                    to: m.to,
+                    source: m.source,
                     source_id: &source_id,
-                    reason: &first.reason,
+                    reason: &m.reason,
                 },
-            )
-            .await;
-        match moved {
-            Ok(()) => {
+            }
+        })
+        .collect();
+    let mut updated = 0u32;
+    if !moves.is_empty() {
+        let savepoint = tx.savepoint().await?;
+        match store.move_claims(tx, tenant, &moves).await {
+            Ok(_) => {
                 tx.release(savepoint).await?;
-                updated += u32::try_from(ids.len()).unwrap_or(u32::MAX);
+                updated = u32::try_from(moves.len()).unwrap_or(u32::MAX);
             }
             Err(
                 ClaimStoreError::IllegalTransition(_) | ClaimStoreError::ChangedConcurrently { .. },
             ) => {
                 tx.rollback_to(savepoint).await?;
-                one_by_one.extend(members);
+                one_by_one.extend(together);
             }
             Err(e) => return Err(e),
         }

@@ -193,18 +193,6 @@ pub trait ClaimStore: FollowUpStore + Send + Sync {
         change: NewStatus<'_>,
     ) -> Result<StatusChange, ClaimStoreError>;
 
-    /// Moves every claim of `claim_ids` (distinct) from `from` to `change.to` in `tx`, a few
-    /// statements per 500 claims; fails as [`ClaimStore::transition`] would for the first claim
-    /// no longer in `from`, after which the caller must roll `tx` (or its savepoint) back.
-    async fn transition_many(
-        &self,
-        tx: &mut Tx,
-        tenant: &TenantId,
-        claim_ids: &[ClaimId],
-        from: ClaimStatus,
-        change: NewStatus<'_>,
-    ) -> Result<(), ClaimStoreError>;
-
     /// Replaces the claim's scrub findings (the latest scrub's, errors first) in `tx`; `at` is
     /// when it was scrubbed, in unix micros.
     async fn replace_scrub_findings(
@@ -522,17 +510,6 @@ impl ClaimStore for SqlClaimStore {
         moves: &[ClaimMove<'_>],
     ) -> Result<i64, ClaimStoreError> {
         history::move_claims(tx, tenant, moves).await
-    }
-
-    async fn transition_many(
-        &self,
-        tx: &mut Tx,
-        tenant: &TenantId,
-        claim_ids: &[ClaimId],
-        from: ClaimStatus,
-        change: NewStatus<'_>,
-    ) -> Result<(), ClaimStoreError> {
-        history::transition_many(tx, tenant, claim_ids, from, change, None).await
     }
 
     async fn replace_scrub_findings_many(

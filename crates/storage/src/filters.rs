@@ -1,4 +1,6 @@
-//! Page queries whose WHERE clause names only the filters a call gives.
+//! Statement text built from parts: page queries whose WHERE clause names only the filters a
+//! call gives ([`page_sql`]), and numbered placeholders for IN lists and multi-row statements
+//! ([`placeholders`]). Only numbered placeholders are formatted into the text; values are bound.
 //!
 //! A list filter written `($2 IS NULL OR patient_ref = $2)` keeps one statement for every
 //! combination, but neither database can use an index for it: SQLite plans a statement once for
@@ -21,6 +23,14 @@ pub fn page_sql(base: &str, first: usize, filters: &[(bool, &str)], order_by: &s
     }
     sql.push_str(&format!(" ORDER BY {order_by} LIMIT ${n}"));
     sql
+}
+
+/// Numbered placeholders `$first, $first+1, …` for `n` values.
+pub fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The status history of claims, and status changes checked against the life cycle.
 
 use medbill_domain::{ClaimId, PatientControlNumber, TenantId};
+use medbill_storage::filters::placeholders;
 use medbill_storage::rows::{code, timestamp};
 use medbill_storage::{Tx, time, with_db, with_tx};
 use sqlx::AssertSqlSafe;
@@ -234,14 +235,6 @@ pub(super) async fn transition(
 
 /// Claims moved per statement by [`transition_many`] (their ids in one IN list).
 const MANY_CHUNK: usize = 500;
-
-/// Numbered placeholders `$first, $first+1, …` for `n` values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// Moves every claim in `claim_ids` (distinct) from `from` to `change.to` in `tx`: what
 /// [`transition`] does for one claim, in a few statements per [`MANY_CHUNK`] claims instead of

@@ -16,6 +16,7 @@ use medbill_domain::{
     AccountId, ClaimId, IdempotencyKey, JournalEntryId, Money, PaymentPlanId, TenantId,
 };
 use medbill_runtime::ErrorCode;
+use medbill_storage::filters::placeholders;
 use medbill_storage::rows::{self, timestamp};
 use medbill_storage::{Backend, Database, StorageError, Tx, TxConn, time, with_db, with_tx};
 use sqlx::AssertSqlSafe;
@@ -1341,14 +1342,6 @@ fn rows_chunk(tx: &Tx) -> usize {
         Backend::Postgres => 500,
         Backend::Sqlite => 32,
     }
-}
-
-/// Numbered placeholders `$first, $first+1, …` for `n` values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// `n` rows for a multi-row INSERT whose first column is the tenant (`$1`), each binding

@@ -329,13 +329,12 @@ pub async fn lookup_many(
         .collect())
 }
 
-/// Rows per statement in [`record_many_in`] (three bound values a row). SQLite finds each
-/// bound value's name by a walk of the statement's parameter list (binding `n` values costs
-/// about `n²`), so its statements stay small; PostgreSQL takes large ones.
+/// Rows per statement in [`record_many_in`] (three bound values a row; small on SQLite, see
+/// [`crate::filters::SQLITE_BINDS_PER_STATEMENT`]).
 fn record_chunk(tx: &Tx) -> usize {
     match tx.backend() {
         crate::Backend::Postgres => 500,
-        crate::Backend::Sqlite => 64,
+        crate::Backend::Sqlite => crate::filters::sqlite_rows_per_statement(3),
     }
 }
 

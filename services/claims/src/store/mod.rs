@@ -143,15 +143,10 @@ pub struct NewStatus<'a> {
     pub reason: &'a str,
 }
 
-/// Values bound per multi-row statement. SQLite (through sqlx, which binds by parameter name)
-/// looks each parameter's name up by a walk over the statement's parameters, so a statement's
-/// binding costs the square of its parameters: 6,000 of them made that walk 70 % of a batch's
-/// CPU. About 500 keeps it small, and still far fewer round trips than a statement per row.
-const BINDS_PER_STATEMENT: usize = 512;
-
-/// Rows of `per_row` bound values each that one multi-row statement carries.
+/// Rows of `per_row` bound values each that one multi-row statement carries: the SQLite bound
+/// (`medbill_storage::filters::SQLITE_BINDS_PER_STATEMENT`) on both databases.
 fn rows_per_statement(per_row: usize) -> usize {
-    (BINDS_PER_STATEMENT / per_row.max(1)).max(1)
+    medbill_storage::filters::sqlite_rows_per_statement(per_row)
 }
 
 fn corrupt(what: &'static str, detail: impl Into<String>) -> ClaimStoreError {

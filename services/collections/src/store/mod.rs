@@ -1333,14 +1333,13 @@ async fn insert_accounts(
     Ok(opened)
 }
 
-/// Rows per multi-row statement in `tx`. SQLite finds each bound value's name by a walk of
-/// the statement's parameter list, so binding `n` values costs about `n²` and its statements
-/// stay small; PostgreSQL takes large ones (a round trip each). At most ten bound values a row
-/// keeps both far below their limits.
+/// Rows per multi-row statement in `tx`, of at most ten bound values each: small on SQLite (see
+/// `medbill_storage::filters::SQLITE_BINDS_PER_STATEMENT`), large on PostgreSQL (a round trip
+/// each).
 fn rows_chunk(tx: &Tx) -> usize {
     match tx.backend() {
         Backend::Postgres => 500,
-        Backend::Sqlite => 32,
+        Backend::Sqlite => medbill_storage::filters::sqlite_rows_per_statement(10),
     }
 }
 

@@ -106,6 +106,9 @@ async fn the_cycle_bench_times_every_stage_of_a_small_day() -> anyhow::Result<()
         seed: 3,
         day: "2026-09-15".to_owned(),
         concurrency: 8,
+        // Several batch calls per stage (the demo's tests run one call per stage).
+        batch: 6,
+        batch_concurrency: 2,
         wait_secs: Some(120),
         json: None,
         database_url: Some(format!("sqlite://{}/", dir.path().display())),

@@ -39,6 +39,10 @@ pub struct Clients {
 pub struct Options {
     /// Calls in flight at once in each stage.
     pub concurrency: usize,
+    /// Items per call for the stages with batch RPCs (1: unary calls).
+    pub batch: usize,
+    /// Batch calls in flight at once.
+    pub batch_concurrency: usize,
     /// Longest wait for the payer's acknowledgements, its payments and the patients' ledgers.
     pub wait: Duration,
     /// Today's date: statements and payments are dated with it.
@@ -264,6 +268,53 @@ where
     out.into_iter().map(|(_, t)| t).collect()
 }
 
+/// Runs `call` on `items` in chunks of `options.batch`, `options.batch_concurrency` chunks at
+/// once, advancing `bar` per item; `call` answers one result per item of its chunk, and the
+/// answers come back in item order.
+async fn each_batch<I, T, F, Fut>(
+    items: Vec<I>,
+    options: &Options,
+    bar: &indicatif::ProgressBar,
+    call: F,
+) -> anyhow::Result<Vec<T>>
+where
+    F: Fn(Vec<I>) -> Fut,
+    Fut: Future<Output = anyhow::Result<Vec<T>>>,
+{
+    let mut chunks: Vec<Vec<I>> = Vec::new();
+    for item in items {
+        match chunks.last_mut() {
+            Some(chunk) if chunk.len() < options.batch => chunk.push(item),
+            _ => chunks.push(vec![item]),
+        }
+    }
+    let answers = each(chunks, options.batch_concurrency, bar, |chunk| {
+        let n = chunk.len();
+        let fut = call(chunk);
+        async move {
+            let answers = fut.await?;
+            anyhow::ensure!(
+                answers.len() == n,
+                "a batch of {n} items was answered with {} results",
+                answers.len()
+            );
+            bar.inc(n.saturating_sub(1) as u64);
+            Ok(answers)
+        }
+    })
+    .await;
+    let mut out = Vec::new();
+    for chunk in answers {
+        out.extend(chunk?);
+    }
+    Ok(out)
+}
+
+/// The status a single call would have answered for a batch item that failed.
+fn item_status(error: common::ItemError) -> tonic::Status {
+    tonic::Status::new(tonic::Code::from_i32(error.code), error.message)
+}
+
 /// Coverage ids of each insured patient: (primary, secondary).
 type Coverages = HashMap<String, (String, Option<String>)>;
 
@@ -486,25 +537,48 @@ async fn create_claims(
 ) -> anyhow::Result<Created> {
     let insured: Vec<&Encounter> = hospital.encounters.iter().filter(|e| e.insured()).collect();
     let bar = progress.bar("claims", insured.len() as u64);
-    let answers = each(insured, options.concurrency, &bar, |e| {
-        let mut client = clients.claims.clone();
-        let input = claim_input(
+    let request = |e: &Encounter| claims::CreateClaimRequest {
+        idempotency_key: format!("demo-{}-claim-{}", options.run, e.index),
+        claim: Some(claim_input(
             e,
             &coverages[&e.patient.patient_ref].0,
             authorizations.get(&e.index).map(String::as_str),
-        );
-        let key = format!("demo-{}-claim-{}", options.run, e.index);
-        async move {
-            let answer = client
-                .create_claim(claims::CreateClaimRequest {
-                    idempotency_key: key,
-                    claim: Some(input),
-                })
-                .await;
-            (e, answer)
-        }
-    })
-    .await;
+        )),
+    };
+    let answers: Vec<(
+        &Encounter,
+        Result<claims::CreateClaimResponse, tonic::Status>,
+    )> = if options.batch > 1 {
+        each_batch(insured, options, &bar, |chunk| {
+            let mut client = clients.claims.clone();
+            let items = chunk.iter().map(|e| request(e)).collect();
+            async move {
+                let results = client
+                    .create_claims(claims::CreateClaimsRequest { items })
+                    .await
+                    .context("CreateClaims")?
+                    .into_inner()
+                    .results;
+                let answers = results.into_iter().map(|r| match r.outcome {
+                    Some(claims::create_claim_result::Outcome::Created(c)) => Ok(c),
+                    Some(claims::create_claim_result::Outcome::Error(e)) => Err(item_status(e)),
+                    None => Err(tonic::Status::internal("CreateClaims answered no outcome")),
+                });
+                anyhow::Ok(chunk.into_iter().zip(answers).collect())
+            }
+        })
+        .await?
+    } else {
+        each(insured, options.concurrency, &bar, |e| {
+            let mut client = clients.claims.clone();
+            let request = request(e);
+            async move {
+                let answer = client.create_claim(request).await.map(|a| a.into_inner());
+                (e, answer)
+            }
+        })
+        .await
+    };
     bar.finish();
     let mut out = Created {
         ids: BTreeMap::new(),
@@ -514,10 +588,7 @@ async fn create_claims(
     for (e, answer) in answers {
         match answer {
             Ok(a) => {
-                let claim = a
-                    .into_inner()
-                    .claim
-                    .context("CreateClaim answered no claim")?;
+                let claim = a.claim.context("CreateClaim answered no claim")?;
                 out.control_numbers.push(claim.patient_control_number);
                 out.ids.insert(e.index, claim.id);
             }
@@ -544,24 +615,58 @@ async fn scrub(
     ids: &[String],
 ) -> anyhow::Result<Vec<String>> {
     let bar = progress.bar("scrub", ids.len() as u64);
-    let answers = each(ids.to_vec(), options.concurrency, &bar, |id| {
-        let mut client = clients.claims.clone();
-        let key = format!("demo-{}-scrub-{id}", options.run);
-        async move {
-            let answer = client
-                .scrub_claim(claims::ScrubClaimRequest {
-                    idempotency_key: key,
-                    claim_id: id.clone(),
-                })
-                .await
-                .context("ScrubClaim")?
-                .into_inner();
-            anyhow::Ok(answer.passed.then_some(id))
-        }
-    })
-    .await;
+    let request = |id: &str| claims::ScrubClaimRequest {
+        idempotency_key: format!("demo-{}-scrub-{id}", options.run),
+        claim_id: id.to_owned(),
+    };
+    let passed: Vec<bool> = if options.batch > 1 {
+        each_batch(ids.to_vec(), options, &bar, |chunk| {
+            let mut client = clients.claims.clone();
+            let items = chunk.iter().map(|id| request(id)).collect();
+            async move {
+                let results = client
+                    .scrub_claims(claims::ScrubClaimsRequest { items })
+                    .await
+                    .context("ScrubClaims")?
+                    .into_inner()
+                    .results;
+                results
+                    .into_iter()
+                    .map(|r| match r.outcome {
+                        Some(claims::scrub_claim_result::Outcome::Scrubbed(a)) => Ok(a.passed),
+                        Some(claims::scrub_claim_result::Outcome::Error(e)) => {
+                            Err(item_status(e)).context("ScrubClaims item")
+                        }
+                        None => bail!("ScrubClaims answered no outcome"),
+                    })
+                    .collect()
+            }
+        })
+        .await?
+    } else {
+        each(ids.to_vec(), options.concurrency, &bar, |id| {
+            let mut client = clients.claims.clone();
+            let request = request(&id);
+            async move {
+                let answer = client
+                    .scrub_claim(request)
+                    .await
+                    .context("ScrubClaim")?
+                    .into_inner();
+                anyhow::Ok(answer.passed)
+            }
+        })
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?
+    };
     bar.finish();
-    answers.into_iter().filter_map(Result::transpose).collect()
+    Ok(ids
+        .iter()
+        .zip(passed)
+        .filter(|(_, passed)| *passed)
+        .map(|(id, _)| id.clone())
+        .collect())
 }
 
 /// SubmitClaims for the READY claims, in calls of at most 5,000.
@@ -893,44 +998,87 @@ async fn patient_payments(
         .collect();
     let bar = progress.bar("patient payments", due.len() as u64);
     let today = options.today.format("%Y-%m-%d").to_string();
-    let answers = each(due, options.concurrency, &bar, |(patient_ref, account)| {
-        let mut client = clients.collections.clone();
-        let choice = hospital.patient_choice(&patient_ref);
+    let first_due = (options.today + chrono::Days::new(30))
+        .format("%Y-%m-%d")
+        .to_string();
+    let mut out = BTreeMap::new();
+    let mut payments = Vec::new();
+    let mut others = Vec::new();
+    for (patient_ref, account) in due {
+        let choice = match hospital.patient_choice(&patient_ref) {
+            PatientChoice::PaymentPlan if decimal(&account.amount_due)? < Decimal::from(100) => {
+                PatientChoice::PaysInFull
+            }
+            c => c,
+        };
+        *out.entry(choice.name().to_owned()).or_insert(0) += 1;
         let key = format!("demo-{}-patient-{patient_ref}", options.run);
-        let today = today.clone();
-        async move {
-            let amount = account.amount_due.clone();
-            let first_due = (options.today + chrono::Days::new(30))
-                .format("%Y-%m-%d")
-                .to_string();
-            let choice = match choice {
-                PatientChoice::PaymentPlan if decimal(&amount)? < Decimal::from(100) => {
-                    PatientChoice::PaysInFull
-                }
-                c => c,
-            };
-            match choice {
-                PatientChoice::PaysInFull => {
-                    client
-                        .record_payment(coll::RecordPaymentRequest {
-                            idempotency_key: key,
-                            account_id: account.id.clone(),
-                            amount,
-                            method: coll::PaymentMethod::Card.into(),
-                            reference: format!("CARD-{}", account.id.len()),
-                            received_date: today,
-                            payer_type: coll::PayerType::Patient.into(),
-                            ..Default::default()
-                        })
-                        .await
-                        .context("RecordPayment")?;
-                }
-                PatientChoice::PaymentPlan => {
+        match choice {
+            PatientChoice::PaysInFull => payments.push(coll::RecordPaymentRequest {
+                idempotency_key: key,
+                account_id: account.id.clone(),
+                amount: account.amount_due,
+                method: coll::PaymentMethod::Card.into(),
+                reference: format!("CARD-{}", account.id.len()),
+                received_date: today.clone(),
+                payer_type: coll::PayerType::Patient.into(),
+                ..Default::default()
+            }),
+            PatientChoice::NotYet => bar.inc(1),
+            c => others.push((c, key, account)),
+        }
+    }
+    if options.batch > 1 {
+        each_batch(payments, options, &bar, |items| {
+            let mut client = clients.collections.clone();
+            async move {
+                let results = client
+                    .record_payments(coll::RecordPaymentsRequest { items })
+                    .await
+                    .context("RecordPayments")?
+                    .into_inner()
+                    .results;
+                results
+                    .into_iter()
+                    .map(|r| match r.outcome {
+                        Some(coll::record_payment_result::Outcome::Response(_)) => Ok(()),
+                        Some(coll::record_payment_result::Outcome::Error(e)) => {
+                            Err(item_status(e)).context("RecordPayments item")
+                        }
+                        None => bail!("RecordPayments answered no outcome"),
+                    })
+                    .collect()
+            }
+        })
+        .await?;
+    } else {
+        each(payments, options.concurrency, &bar, |request| {
+            let mut client = clients.collections.clone();
+            async move {
+                client
+                    .record_payment(request)
+                    .await
+                    .context("RecordPayment")
+            }
+        })
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    }
+    let answers = each(
+        others,
+        options.concurrency,
+        &bar,
+        |(choice, key, account)| {
+            let mut client = clients.collections.clone();
+            let first_due = first_due.clone();
+            async move {
+                if choice == PatientChoice::PaymentPlan {
                     client
                         .create_payment_plan(coll::CreatePaymentPlanRequest {
                             idempotency_key: key,
-                            account_id: account.id.clone(),
-                            total_amount: amount,
+                            account_id: account.id,
+                            total_amount: account.amount_due,
                             terms: Some(
                                 coll::create_payment_plan_request::Terms::InstallmentCount(6),
                             ),
@@ -939,29 +1087,26 @@ async fn patient_payments(
                         })
                         .await
                         .context("CreatePaymentPlan")?;
-                }
-                PatientChoice::FinancialAssistance => {
+                } else {
                     client
                         .write_off(coll::WriteOffRequest {
                             idempotency_key: key,
-                            account_id: account.id.clone(),
-                            amount,
+                            account_id: account.id,
+                            amount: account.amount_due,
                             kind: coll::WriteOffKind::CharityCare.into(),
                             reason: "financial assistance approved".to_owned(),
                         })
                         .await
                         .context("WriteOff")?;
                 }
-                PatientChoice::NotYet => {}
+                anyhow::Ok(())
             }
-            anyhow::Ok(choice)
-        }
-    })
+        },
+    )
     .await;
     bar.finish();
-    let mut out = BTreeMap::new();
-    for choice in answers {
-        *out.entry(choice?.name().to_owned()).or_insert(0) += 1;
+    for answer in answers {
+        answer?;
     }
     Ok(out)
 }

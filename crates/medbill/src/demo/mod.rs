@@ -69,6 +69,13 @@ pub struct DemoArgs {
     /// Calls in flight at once in each stage.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
+    /// Items per call where the services take many at once (CreateClaims, ScrubClaims,
+    /// RecordPayments); 1 makes one unary call per item (CreateClaim, ScrubClaim, RecordPayment).
+    #[arg(long, default_value_t = 250)]
+    pub batch: usize,
+    /// Batch calls in flight at once.
+    #[arg(long, default_value_t = 2)]
+    pub batch_concurrency: usize,
     /// Longest wait, in seconds, for the payer's acknowledgements, payments and the ledgers
     /// (default: 180 plus one per 20 encounters).
     #[arg(long)]
@@ -225,6 +232,8 @@ pub async fn run_day(
     };
     let options = Options {
         concurrency: args.concurrency.max(1),
+        batch: args.batch.clamp(1, 1000),
+        batch_concurrency: args.batch_concurrency.max(1),
         wait: Duration::from_secs(
             args.wait_secs
                 .unwrap_or(180 + args.encounters as u64 / 20)

@@ -239,7 +239,11 @@ impl<Req: IdempotentRequest> BatchCall<Req> {
                 // The work writes items one by one.
                 Ok(None) => {}
                 // Written again one by one, each in its savepoint.
-                Err(_) => return Ok((tx, None)),
+                Err(e) => {
+                    let status = Status::from(e);
+                    tracing::debug!(code = ?status.code(), "batch items written one by one");
+                    return Ok((tx, None));
+                }
             }
         }
         let mut written = Vec::new();

@@ -86,6 +86,31 @@ async fn claims_of(
     .claims)
 }
 
+/// A claim's answer without what differs between two claims given the same adjudication: ids,
+/// control numbers, times, and which secondary claim was made (only that one was).
+fn comparable(answer: &pb::ApplyAdjudicationResponse) -> pb::ApplyAdjudicationResponse {
+    let mut answer = answer.clone();
+    if let Some(c) = answer.claim.as_mut() {
+        c.id.clear();
+        c.patient_control_number.clear();
+        c.created_at = None;
+        c.updated_at = None;
+        if !c.secondary_claim_id.is_empty() {
+            c.secondary_claim_id = "made".to_owned();
+        }
+        for l in &mut c.lines {
+            l.line_control_number.clear();
+        }
+        if let Some(a) = c.adjudication.as_mut() {
+            a.applied_at = None;
+            for l in &mut a.lines {
+                l.line_control_number.clear();
+            }
+        }
+    }
+    answer
+}
+
 medbill_storage::conformance_tests! {
     namespace = "claims";
 
@@ -221,6 +246,116 @@ medbill_storage::conformance_tests! {
         full.lines[1].adjustments.truncate(1);
         let answer = a.apply_adjudication(apply("k-2", &other.id, full)).await?.into_inner();
         assert_eq!(answer.claim.unwrap().secondary_claim_note, notes::NO_BALANCE);
+        Ok(())
+    }
+
+    async fn a_batch_writes_plain_adjudications_together_and_answers_as_single_calls_do(env: TestEnv) -> anyhow::Result<()> {
+        use pb::apply_adjudication_result::Outcome;
+        let suite = PayerSuite::start(&env).await?;
+        let mut a = suite.client(Caller::TenantA);
+        // pat-1 has a secondary coverage (a secondary claim is made), pat-2 none.
+        let with_secondary = suite.coverage(Caller::TenantA, "pat-1", "SPX100000001").await?;
+        suite
+            .coverage_with(Caller::TenantA, "pat-1", SECOND_PAYER, "HMO0000001", elig::CoverageOrder::Secondary)
+            .await?;
+        let alone = suite.coverage(Caller::TenantA, "pat-2", "SPX100000002").await?;
+        let remark = |code: &str| common::RemarkCode { code: code.to_owned(), ..Default::default() };
+        // Each case is applied to two like claims: by ApplyAdjudication to the first, as one item
+        // of a single ApplyAdjudications to the second.
+        let cases: Vec<(&str, &str, &str)> = vec![
+            ("paid, no secondary coverage", "pat-2", "1"),
+            ("denied, with remarks", "pat-2", "4"),
+            ("paid, a secondary claim made", "pat-1", "1"),
+            ("paid as the secondary payer", "pat-2", "2"),
+            ("reversed", "pat-2", "22"),
+        ];
+        let mut pairs = Vec::new();
+        for (i, (_, patient, _)) in cases.iter().enumerate() {
+            let cov = if *patient == "pat-1" { &with_secondary } else { &alone };
+            let mut pair = Vec::new();
+            for side in ["A", "B"] {
+                let pcn = format!("PCN-BATCH-{side}{i}");
+                let claim = create(&mut a, &format!("c-{side}{i}"), professional(&pcn, cov, patient)).await?;
+                suite.make_ready(Caller::TenantA, &claim.id).await?;
+                suite.advance(Caller::TenantA, &claim.id, ClaimStatus::Submitted).await?;
+                pair.push(claim);
+            }
+            pairs.push(pair);
+        }
+        let adjudication_of = |claim: &pb::Claim, code: &str| {
+            let mut adjudication = primary_payment(claim, if code == "22" { "1" } else { code });
+            match code {
+                "4" => {
+                    adjudication.paid = "0".into();
+                    adjudication.remarks = vec![remark("N130")];
+                    for l in &mut adjudication.lines {
+                        l.paid = "0".into();
+                        l.remarks = vec![remark("M15"), remark("N20")];
+                    }
+                }
+                "22" => {
+                    let negate = |m: &mut String| *m = format!("-{m}");
+                    adjudication.claim_status_code = "22".into();
+                    negate(&mut adjudication.charge);
+                    negate(&mut adjudication.paid);
+                    negate(&mut adjudication.patient_responsibility);
+                    for adj in &mut adjudication.adjustments {
+                        negate(&mut adj.amount);
+                    }
+                    for l in &mut adjudication.lines {
+                        negate(&mut l.charge);
+                        negate(&mut l.paid);
+                        for adj in &mut l.adjustments {
+                            negate(&mut adj.amount);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            adjudication
+        };
+        // The reversal needs an adjudication in force first.
+        let reversed = cases.len() - 1;
+        for (side, claim) in pairs[reversed].iter().enumerate() {
+            a.apply_adjudication(apply(&format!("first-{side}"), &claim.id, primary_payment(claim, "1"))).await?;
+        }
+
+        let mut singles = Vec::new();
+        for ((_, _, code), pair) in cases.iter().zip(&pairs) {
+            let key = format!("single-{}", pair[0].id);
+            singles.push(a.apply_adjudication(apply(&key, &pair[0].id, adjudication_of(&pair[0], code))).await?.into_inner());
+        }
+        let items = cases
+            .iter()
+            .zip(&pairs)
+            .map(|((_, _, code), pair)| apply(&format!("batch-{}", pair[1].id), &pair[1].id, adjudication_of(&pair[1], code)))
+            .collect();
+        let results = a.apply_adjudications(pb::ApplyAdjudicationsRequest { items }).await?.into_inner().results;
+
+        for (i, ((case, _, _), pair)) in cases.iter().zip(&pairs).enumerate() {
+            let Some(Outcome::Applied(batched)) = &results[i].outcome else {
+                panic!("{case}: {:?}", results[i]);
+            };
+            assert_eq!(comparable(batched), comparable(&singles[i]), "{case}");
+            // What the batch answered is what it stored, and the history says the same.
+            let claim = batched.claim.clone().unwrap();
+            assert_eq!(get(&mut a, &pair[1].id).await?, claim, "{case}: read back");
+            let events = |id: &str| {
+                let mut c = a.clone();
+                let id = id.to_owned();
+                async move {
+                    let events = c.list_claim_events(pb::ListClaimEventsRequest { claim_id: id, ..Default::default() }).await?.into_inner().events;
+                    anyhow::Ok(events.into_iter().map(|e| (e.status, e.reason, e.source_id)).collect::<Vec<_>>())
+                }
+            };
+            assert_eq!(events(&pair[1].id).await?, events(&pair[0].id).await?, "{case}: history");
+        }
+        let statuses: Vec<i32> = singles.iter().map(|r| r.claim.as_ref().unwrap().status).collect();
+        use pb::ClaimStatus as S;
+        assert_eq!(statuses, [S::Paid, S::Denied, S::Paid, S::Paid, S::Submitted].map(|s| s as i32));
+        assert_eq!(singles[0].claim.as_ref().unwrap().secondary_claim_note, notes::NO_COVERAGE);
+        assert_eq!(singles[1].claim.as_ref().unwrap().secondary_claim_note, notes::DENIED);
+        assert_eq!(claims_of(&mut a, "pat-1").await?.len(), 4, "both paid claims of pat-1 got their secondary");
         Ok(())
     }
 }

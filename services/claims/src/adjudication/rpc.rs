@@ -21,10 +21,10 @@ use crate::adjudication::{
     LineAdjudication,
 };
 use crate::cob::{self, SecondaryPlan};
-use crate::model::{Claim, ClaimFilter, Coordination, StatusChangeSource};
+use crate::model::{Claim, ClaimFilter, ClaimStatus, Coordination, StatusChangeSource};
 use crate::scrub::CoverageDates;
 use crate::service::ClaimsService;
-use crate::store::{NewAdjudication, NewStatus};
+use crate::store::{AdjudicationInForce, ClaimMove, NewAdjudication, NewStatus};
 
 /// Longest ERA / claim payment id, payer claim control number (REF / CLP07 allow 50).
 const MAX_REFERENCE_LEN: usize = 50;
@@ -100,16 +100,24 @@ async fn apply_and_answer(
     coverages: Option<&[elig::Coverage]>,
 ) -> Result<(Claim, pb::ApplyAdjudicationResponse), ServiceError> {
     let claim = apply(svc, tx, tenant, claim, adjudication, coverages).await?;
+    let response = answer(&claim, adjudication)?;
+    Ok((claim, response))
+}
+
+/// ApplyAdjudication's answer: the claim as `adjudication` left it, with the patient's share.
+fn answer(
+    claim: &Claim,
+    adjudication: &Adjudication,
+) -> Result<pb::ApplyAdjudicationResponse, ServiceError> {
     let pr = adjudication.patient_responsibility_adjustments();
     let pr_total = adjudication.patient_responsibility_total().ok_or_else(|| {
         ServiceError::invalid_argument("adjudication.adjustments", "the PR adjustments overflow")
     })?;
-    let response = pb::ApplyAdjudicationResponse {
-        claim: Some(crate::service::to_proto(&claim)),
+    Ok(pb::ApplyAdjudicationResponse {
+        claim: Some(crate::service::to_proto(claim)),
         patient_responsibility: pr_total.to_string(),
         patient_responsibility_adjustments: pr.into_iter().map(adjustment_to_proto).collect(),
-    };
-    Ok((claim, response))
+    })
 }
 
 /// Handles ApplyAdjudications: every item as ApplyAdjudication would apply it, under its scope,
@@ -336,10 +344,141 @@ impl BatchWork<pb::ApplyAdjudicationResponse> for Applying<'_> {
         Ok(response)
     }
 
+    /// Items that adjudicate a claim no other item of the batch names, without a reversal or a
+    /// secondary claim to make (most of an ERA), are written together: their moves through
+    /// `move_claims`, the adjudications in force through `record_adjudications_in_force`. The
+    /// others are written first, one by one in item order as `apply` writes them, in the same
+    /// transaction. Any failure sends the whole batch down the one-by-one path.
+    async fn apply_many(
+        &self,
+        tx: &mut Tx,
+        indices: &[usize],
+    ) -> Result<Option<Vec<pb::ApplyAdjudicationResponse>>, ServiceError> {
+        let mut named: HashMap<ClaimId, usize> = HashMap::new();
+        for id in indices.iter().filter_map(|&i| self.claim_of[i]) {
+            *named.entry(id).or_default() += 1;
+        }
+        let mut responses: Vec<Option<pb::ApplyAdjudicationResponse>> =
+            (0..indices.len()).map(|_| None).collect();
+        let mut together = Vec::new();
+        for (k, &i) in indices.iter().enumerate() {
+            match self.written_together(i, &named) {
+                Some(item) => together.push((k, item)),
+                None => responses[k] = Some(self.apply(tx, i).await?),
+            }
+        }
+        if !together.is_empty() {
+            let store = self.svc.store.as_ref();
+            let reasons: Vec<String> = together
+                .iter()
+                .map(|(_, t)| describe(t.adjudication, t.to))
+                .collect();
+            let moves: Vec<ClaimMove<'_>> = together
+                .iter()
+                .zip(&reasons)
+                .map(|((_, t), reason)| ClaimMove {
+                    claim_id: t.claim.id,
+                    from: t.claim.status,
+                    change: NewStatus {
+                        to: t.to,
+                        source: StatusChangeSource::Adjudication,
+                        source_id: &t.adjudication.era_id,
+                        reason,
+                    },
+                })
+                .collect();
+            let at = store.move_claims(tx, self.tenant, &moves).await?;
+            let at = medbill_storage::time::from_micros(at)
+                .ok_or_else(|| ServiceError::internal("status change time out of range"))?;
+            let items: Vec<AdjudicationInForce<'_>> = together
+                .iter()
+                .map(|(_, t)| AdjudicationInForce {
+                    claim_id: t.claim.id,
+                    new: NewAdjudication {
+                        adjudication: t.adjudication,
+                        status_before: t.claim.status,
+                        status_after: t.to,
+                        reverses: None,
+                    },
+                    secondary_note: t.note,
+                })
+                .collect();
+            let stored = store
+                .record_adjudications_in_force(tx, self.tenant, &items)
+                .await?;
+            let mut current = self
+                .current
+                .lock()
+                .map_err(|_| ServiceError::internal("batch claims poisoned"))?;
+            for ((k, t), stored) in together.into_iter().zip(stored) {
+                let mut claim = t.claim.clone();
+                claim.status = t.to;
+                claim.updated_at = at;
+                if let Some(pccn) = &t.adjudication.payer_claim_control_number {
+                    claim.payer_claim_control_number = Some(pccn.clone());
+                }
+                if let Some(note) = t.note {
+                    claim.coordination.secondary_claim_note = Some(note.to_owned());
+                }
+                claim.adjudication = Some(stored);
+                responses[k] = Some(answer(&claim, t.adjudication)?);
+                current.insert(claim.id, claim);
+            }
+        }
+        responses
+            .into_iter()
+            .map(|r| r.ok_or_else(|| ServiceError::internal("batch item not written")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
     fn restart(&self) {
         if let Ok(mut current) = self.current.lock() {
             current.clear();
         }
+    }
+}
+
+/// An item [`Applying::apply_many`] writes together with others.
+struct Together<'a> {
+    claim: &'a Claim,
+    adjudication: &'a Adjudication,
+    to: ClaimStatus,
+    /// Why no secondary claim is made, when coordination of benefits records it.
+    note: Option<&'static str>,
+}
+
+impl Applying<'_> {
+    /// Item `index` as one to write together, or `None` when it goes one by one: its claim is
+    /// named by another item too, it is a reversal, it does not adjudicate, or coordination of
+    /// benefits makes a secondary claim from it (or lacks the coverages to decide).
+    fn written_together(
+        &self,
+        index: usize,
+        named: &HashMap<ClaimId, usize>,
+    ) -> Option<Together<'_>> {
+        let adjudication = self.adjudications[index].as_ref()?;
+        let id = self.claim_of[index]?;
+        if named.get(&id) != Some(&1) || adjudication.status_code == ClaimPaymentStatus::Reversal {
+            return None;
+        }
+        let claim = self.read.get(&id)?;
+        let to = adjudication.outcome()?;
+        let plan = match cob::decide_without_coverages(claim, adjudication, Some(to)) {
+            Some(plan) => plan,
+            None => cob::decide(claim, self.coverages.get(&claim.patient_ref)?),
+        };
+        let note = match plan {
+            SecondaryPlan::Nothing => None,
+            SecondaryPlan::Note(note) => Some(note),
+            SecondaryPlan::Create(_) => return None,
+        };
+        Some(Together {
+            claim,
+            adjudication,
+            to,
+            note,
+        })
     }
 }
 

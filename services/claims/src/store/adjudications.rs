@@ -5,9 +5,10 @@ use medbill_domain::{ClaimId, TenantId, format_iso_date};
 use medbill_storage::rows::{cents, code, date, money, timestamp};
 use medbill_storage::{Tx, time, with_db, with_tx};
 use rust_decimal::Decimal;
+use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
-use super::{ClaimStoreError, SqlClaimStore, corrupt};
+use super::{ClaimStoreError, SqlClaimStore, corrupt, rows_per_statement, tenant_rows};
 use crate::adjudication::{
     Adjudication, AdjustmentGroup, AppliedAdjudication, ClaimPaymentStatus, LineAdjudication,
 };
@@ -24,6 +25,18 @@ pub struct NewAdjudication<'a> {
     pub status_after: ClaimStatus,
     /// For a reversal, the adjudication it undoes.
     pub reverses: Option<Uuid>,
+}
+
+/// An adjudication of a claim to store and put in force (see
+/// [`super::FollowUpStore::record_adjudications_in_force`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AdjudicationInForce<'a> {
+    /// The claim.
+    pub claim_id: ClaimId,
+    /// The adjudication.
+    pub new: NewAdjudication<'a>,
+    /// Why no secondary claim is made from it, when coordination of benefits says so.
+    pub secondary_note: Option<&'a str>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -194,155 +207,210 @@ pub(super) async fn insert(
     claim_id: ClaimId,
     new: NewAdjudication<'_>,
 ) -> Result<AppliedAdjudication, ClaimStoreError> {
-    let a = new.adjudication;
+    insert_many(tx, tenant, &[(claim_id, new)])
+        .await?
+        .pop()
+        .ok_or_else(|| corrupt("adjudication", "none stored"))
+}
+
+/// A line's values for `claim_adjudication_lines`, after the tenant.
+struct LineValues<'a> {
+    adjudication_id: &'a str,
+    position: i32,
+    line: &'a LineAdjudication,
+    charge: i64,
+    paid: i64,
+    allowed: Option<i64>,
+}
+
+/// An adjustment's or remark's place: its adjudication, line (0: the claim) and position.
+struct Place<'a> {
+    adjudication_id: &'a str,
+    line_position: i32,
+    position: i32,
+}
+
+/// Stores adjudications (of any claims) with their lines, adjustments and remarks in `tx`: one
+/// multi-row INSERT per table and [`rows_per_statement`] rows, in `items` order. Returns them as
+/// stored, in the same order.
+pub(super) async fn insert_many(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    items: &[(ClaimId, NewAdjudication<'_>)],
+) -> Result<Vec<AppliedAdjudication>, ClaimStoreError> {
     let t = tenant.as_str();
-    let uuid = Uuid::now_v7();
-    let id = uuid.to_string();
     let now = time::now_micros();
-    let charge = cents(a.charge, "adjudication.charge")?;
-    let paid = cents(a.paid, "adjudication.paid")?;
-    let pr = a
-        .patient_responsibility
-        .map(|m| cents(m, "adjudication.patient_responsibility"))
-        .transpose()?;
-    let payment_date = a.payment_date.map(format_iso_date);
-    let reverses = new.reverses.map(|u| u.to_string());
-    with_tx!(tx, |conn| {
-        sqlx::query(
+    let ids: Vec<(Uuid, String, String)> = items
+        .iter()
+        .map(|(claim, _)| {
+            let id = Uuid::now_v7();
+            (id, id.to_string(), claim.to_string())
+        })
+        .collect();
+
+    // Headers: fourteen values each after the tenant.
+    let mut headers = Vec::with_capacity(items.len());
+    let mut lines = Vec::new();
+    let mut adjustments = Vec::new();
+    let mut remarks = Vec::new();
+    for ((_, new), (_, id, _)) in items.iter().zip(&ids) {
+        let a = new.adjudication;
+        headers.push((
+            cents(a.charge, "adjudication.charge")?,
+            cents(a.paid, "adjudication.paid")?,
+            a.patient_responsibility
+                .map(|m| cents(m, "adjudication.patient_responsibility"))
+                .transpose()?,
+            a.payment_date.map(format_iso_date),
+            new.reverses.map(|u| u.to_string()),
+        ));
+        let at = |line_position, position| Place {
+            adjudication_id: id,
+            line_position,
+            position,
+        };
+        for (i, adj) in a.adjustments.iter().enumerate() {
+            let amount = cents(adj.amount, &format!("adjudication.adjustments[{i}].amount"))?;
+            adjustments.push((at(0, position(i)?), adj, amount));
+        }
+        for (i, code) in a.remarks.iter().enumerate() {
+            remarks.push((at(0, position(i)?), code));
+        }
+        for (i, line) in a.lines.iter().enumerate() {
+            let pos = position(i)?;
+            let field = format!("adjudication.lines[{i}]");
+            lines.push(LineValues {
+                adjudication_id: id,
+                position: pos,
+                line,
+                charge: cents(line.charge, &format!("{field}.charge"))?,
+                paid: cents(line.paid, &format!("{field}.paid"))?,
+                allowed: line
+                    .allowed
+                    .map(|m| cents(m, &format!("{field}.allowed")))
+                    .transpose()?,
+            });
+            for (j, adj) in line.adjustments.iter().enumerate() {
+                let amount = cents(adj.amount, &format!("{field}.adjustments[{j}].amount"))?;
+                adjustments.push((at(pos, position(j)?), adj, amount));
+            }
+            for (j, code) in line.remarks.iter().enumerate() {
+                remarks.push((at(pos, position(j)?), code));
+            }
+        }
+    }
+
+    let rows: Vec<usize> = (0..items.len()).collect();
+    for chunk in rows.chunks(rows_per_statement(14)) {
+        let sql = format!(
             "INSERT INTO claim_adjudications (tenant_id, id, claim_id, era_id, claim_payment_id, \
              claim_status_code, charge_cents, paid_cents, patient_responsibility_cents, \
-             payer_claim_control_number, payment_date, applied_at, status_before, status_after, reverses_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(t)
-        .bind(&id)
-        .bind(claim_id.to_string())
-        .bind(&a.era_id)
-        .bind(&a.claim_payment_id)
-        .bind(a.status_code.as_str())
-        .bind(charge)
-        .bind(paid)
-        .bind(pr)
-        .bind(a.payer_claim_control_number.as_deref())
-        .bind(payment_date.as_deref())
-        .bind(now)
-        .bind(new.status_before.as_str())
-        .bind(new.status_after.as_str())
-        .bind(reverses.as_deref())
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-    });
-    insert_adjustments(tx, t, &id, 0, &a.adjustments, "adjudication.adjustments").await?;
-    insert_remarks(tx, t, &id, 0, &a.remarks).await?;
-    for (i, line) in a.lines.iter().enumerate() {
-        let pos = position(i)?;
-        let field = format!("adjudication.lines[{i}]");
-        let charge = cents(line.charge, &format!("{field}.charge"))?;
-        let paid = cents(line.paid, &format!("{field}.paid"))?;
-        let allowed = line
-            .allowed
-            .map(|m| cents(m, &format!("{field}.allowed")))
-            .transpose()?;
+             payer_claim_control_number, payment_date, applied_at, status_before, status_after, \
+             reverses_id) VALUES {}",
+            tenant_rows(chunk.len(), 14)
+        );
         with_tx!(tx, |conn| {
-            sqlx::query(
-                "INSERT INTO claim_adjudication_lines (tenant_id, adjudication_id, position, \
-                 line_control_number, procedure_code, charge_cents, paid_cents, allowed_cents, units) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(t)
-            .bind(&id)
-            .bind(pos)
-            .bind(line.line_control_number.as_deref())
-            .bind(&line.procedure_code)
-            .bind(charge)
-            .bind(paid)
-            .bind(allowed)
-            .bind(line.units.map(|u| u.to_string()))
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-        });
-        insert_adjustments(
-            tx,
-            t,
-            &id,
-            pos,
-            &line.adjustments,
-            &format!("{field}.adjustments"),
-        )
-        .await?;
-        insert_remarks(tx, t, &id, pos, &line.remarks).await?;
-    }
-    Ok(AppliedAdjudication {
-        id: uuid,
-        adjudication: a.clone(),
-        applied_at: timestamp(now, "adjudication applied_at")?,
-        status_before: new.status_before,
-        status_after: new.status_after,
-        reverses: new.reverses,
-        reversed_by: None,
-    })
-}
-
-async fn insert_adjustments(
-    tx: &mut Tx,
-    tenant: &str,
-    adjudication_id: &str,
-    line_position: i32,
-    adjustments: &[crate::adjudication::Adjustment],
-    field: &str,
-) -> Result<(), ClaimStoreError> {
-    for (i, adj) in adjustments.iter().enumerate() {
-        let amount = cents(adj.amount, &format!("{field}[{i}].amount"))?;
-        let pos = position(i)?;
-        with_tx!(tx, |conn| {
-            sqlx::query(
-                "INSERT INTO claim_adjudication_adjustments (tenant_id, adjudication_id, line_position, \
-                 position, group_code, reason, amount_cents, quantity) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(tenant)
-            .bind(adjudication_id)
-            .bind(line_position)
-            .bind(pos)
-            .bind(adj.group.as_str())
-            .bind(&adj.reason)
-            .bind(amount)
-            .bind(adj.quantity.map(|q| q.to_string()))
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
+            // Only numbered placeholders are formatted into the text; the values are bound.
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone())).bind(t);
+            for &i in chunk {
+                let (_, new) = &items[i];
+                let a = new.adjudication;
+                let (charge, paid, pr, payment_date, reverses) = &headers[i];
+                query = query
+                    .bind(&ids[i].1)
+                    .bind(&ids[i].2)
+                    .bind(&a.era_id)
+                    .bind(&a.claim_payment_id)
+                    .bind(a.status_code.as_str())
+                    .bind(*charge)
+                    .bind(*paid)
+                    .bind(*pr)
+                    .bind(a.payer_claim_control_number.as_deref())
+                    .bind(payment_date.as_deref())
+                    .bind(now)
+                    .bind(new.status_before.as_str())
+                    .bind(new.status_after.as_str())
+                    .bind(reverses.as_deref());
+            }
+            query.execute(&mut *conn).await?.rows_affected()
         });
     }
-    Ok(())
-}
-
-async fn insert_remarks(
-    tx: &mut Tx,
-    tenant: &str,
-    adjudication_id: &str,
-    line_position: i32,
-    remarks: &[String],
-) -> Result<(), ClaimStoreError> {
-    for (i, remark) in remarks.iter().enumerate() {
-        let pos = position(i)?;
+    for chunk in lines.chunks(rows_per_statement(8)) {
+        let sql = format!(
+            "INSERT INTO claim_adjudication_lines (tenant_id, adjudication_id, position, \
+             line_control_number, procedure_code, charge_cents, paid_cents, allowed_cents, units) \
+             VALUES {}",
+            tenant_rows(chunk.len(), 8)
+        );
         with_tx!(tx, |conn| {
-            sqlx::query(
-                "INSERT INTO claim_adjudication_remarks (tenant_id, adjudication_id, line_position, \
-                 position, code) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(tenant)
-            .bind(adjudication_id)
-            .bind(line_position)
-            .bind(pos)
-            .bind(remark)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone())).bind(t);
+            for l in chunk {
+                query = query
+                    .bind(l.adjudication_id)
+                    .bind(l.position)
+                    .bind(l.line.line_control_number.as_deref())
+                    .bind(&l.line.procedure_code)
+                    .bind(l.charge)
+                    .bind(l.paid)
+                    .bind(l.allowed)
+                    .bind(l.line.units.map(|u| u.to_string()));
+            }
+            query.execute(&mut *conn).await?.rows_affected()
         });
     }
-    Ok(())
+    for chunk in adjustments.chunks(rows_per_statement(7)) {
+        let sql = format!(
+            "INSERT INTO claim_adjudication_adjustments (tenant_id, adjudication_id, \
+             line_position, position, group_code, reason, amount_cents, quantity) VALUES {}",
+            tenant_rows(chunk.len(), 7)
+        );
+        with_tx!(tx, |conn| {
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone())).bind(t);
+            for (at, adj, amount) in chunk {
+                query = query
+                    .bind(at.adjudication_id)
+                    .bind(at.line_position)
+                    .bind(at.position)
+                    .bind(adj.group.as_str())
+                    .bind(&adj.reason)
+                    .bind(*amount)
+                    .bind(adj.quantity.map(|q| q.to_string()));
+            }
+            query.execute(&mut *conn).await?.rows_affected()
+        });
+    }
+    for chunk in remarks.chunks(rows_per_statement(4)) {
+        let sql = format!(
+            "INSERT INTO claim_adjudication_remarks (tenant_id, adjudication_id, line_position, \
+             position, code) VALUES {}",
+            tenant_rows(chunk.len(), 4)
+        );
+        with_tx!(tx, |conn| {
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone())).bind(t);
+            for (at, code) in chunk {
+                query = query
+                    .bind(at.adjudication_id)
+                    .bind(at.line_position)
+                    .bind(at.position)
+                    .bind(code.as_str());
+            }
+            query.execute(&mut *conn).await?.rows_affected()
+        });
+    }
+    let applied_at = timestamp(now, "adjudication applied_at")?;
+    Ok(items
+        .iter()
+        .zip(ids)
+        .map(|((_, new), (id, _, _))| AppliedAdjudication {
+            id,
+            adjudication: new.adjudication.clone(),
+            applied_at,
+            status_before: new.status_before,
+            status_after: new.status_after,
+            reverses: new.reverses,
+            reversed_by: None,
+        })
+        .collect())
 }
 
 /// Reads the adjudication in force on a claim inside `tx` (what a reversal undoes).
@@ -427,23 +495,65 @@ pub(super) async fn set_in_force(
     adjudication: Option<Uuid>,
     payer_claim_control_number: Option<&str>,
 ) -> Result<(), ClaimStoreError> {
-    let updated = with_tx!(tx, |conn| {
-        sqlx::query(
+    set_in_force_many(
+        tx,
+        tenant,
+        &[(claim_id, adjudication, payer_claim_control_number)],
+    )
+    .await
+}
+
+/// What [`set_in_force`] does, for distinct claims: one UPDATE per [`rows_per_statement`] claims.
+/// NOT_FOUND naming the first claim of a statement that did not update all of its claims.
+pub(super) async fn set_in_force_many(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    items: &[(ClaimId, Option<Uuid>, Option<&str>)],
+) -> Result<(), ClaimStoreError> {
+    for chunk in items.chunks(rows_per_statement(5)) {
+        // $1 tenant; each claim binds its id and adjudication, its id and number, then its id.
+        let n = chunk.len();
+        let cases = |first: usize| -> String {
+            (0..n)
+                .map(|i| format!(" WHEN ${} THEN ${}", first + 2 * i, first + 1 + 2 * i))
+                .collect()
+        };
+        let sql = format!(
             // updated_at is the status change's, made in the same transaction.
-            "UPDATE claims SET adjudication_id = $1, \
-             payer_claim_control_number = COALESCE($2, payer_claim_control_number) \
-             WHERE tenant_id = $3 AND id = $4",
-        )
-        .bind(adjudication.map(|u| u.to_string()))
-        .bind(payer_claim_control_number)
-        .bind(tenant.as_str())
-        .bind(claim_id.to_string())
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-    });
-    if updated != 1 {
-        return Err(ClaimStoreError::NotFound(claim_id));
+            "UPDATE claims SET adjudication_id = CASE id{} END, \
+             payer_claim_control_number = COALESCE(CASE id{} END, payer_claim_control_number) \
+             WHERE tenant_id = $1 AND id IN ({})",
+            cases(2),
+            cases(2 + 2 * n),
+            medbill_storage::filters::placeholders(2 + 4 * n, n)
+        );
+        let values: Vec<(String, Option<String>, Option<&str>)> = chunk
+            .iter()
+            .map(|(claim, adjudication, number)| {
+                (
+                    claim.to_string(),
+                    adjudication.map(|u| u.to_string()),
+                    *number,
+                )
+            })
+            .collect();
+        let updated = with_tx!(tx, |conn| {
+            // Only numbered placeholders are formatted into the text; the values are bound.
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+            for (claim, adjudication, _) in &values {
+                query = query.bind(claim).bind(adjudication.as_deref());
+            }
+            for (claim, _, number) in &values {
+                query = query.bind(claim).bind(*number);
+            }
+            for (claim, _, _) in &values {
+                query = query.bind(claim);
+            }
+            query.execute(&mut *conn).await?.rows_affected()
+        });
+        if updated != n as u64 {
+            return Err(ClaimStoreError::NotFound(chunk[0].0));
+        }
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use sqlx::AssertSqlSafe;
 
 use super::history::{Transition, append_history};
-use super::{ClaimStoreError, SqlClaimStore, corrupt, rows_per_statement};
+use super::{ClaimStoreError, SqlClaimStore, corrupt, rows_per_statement, tenant_rows};
 use crate::details::ClaimDetails;
 use crate::model::{
     Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, NewClaim,
@@ -437,10 +437,7 @@ impl SqlClaimStore {
             })
             .collect();
         for chunk in diagnoses.chunks(rows_per_statement(3)) {
-            let rows = (0..chunk.len())
-                .map(|i| format!("($1, ${}, ${}, ${})", 2 + 3 * i, 3 + 3 * i, 4 + 3 * i))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let rows = tenant_rows(chunk.len(), 3);
             let sql = format!(
                 "INSERT INTO claim_diagnoses (tenant_id, claim_id, position, code) VALUES {rows}"
             );
@@ -464,17 +461,7 @@ impl SqlClaimStore {
             })
             .collect();
         for chunk in lines.chunks(rows_per_statement(12)) {
-            let rows = (0..chunk.len())
-                .map(|i| {
-                    let b = 2 + 12 * i;
-                    let cells = (b..b + 12)
-                        .map(|n| format!("${n}"))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    format!("($1, {cells})")
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
+            let rows = tenant_rows(chunk.len(), 12);
             let sql = format!(
                 "INSERT INTO claim_lines (tenant_id, claim_id, line_number, line_control_number, \
                  procedure_code, modifiers, revenue_code, charge_cents, units, service_date, \

@@ -8,7 +8,7 @@ use medbill_domain::{ClaimId, TenantId};
 use medbill_storage::Tx;
 use uuid::Uuid;
 
-pub use super::adjudications::NewAdjudication;
+pub use super::adjudications::{AdjudicationInForce, NewAdjudication};
 pub use super::events::WatchedChange;
 use super::{ClaimStoreError, SqlClaimStore, adjudications, follow_ups, links};
 use crate::adjudication::AppliedAdjudication;
@@ -56,6 +56,17 @@ pub trait FollowUpStore: Send + Sync {
         adjudication: Option<Uuid>,
         payer_claim_control_number: Option<&str>,
     ) -> Result<(), ClaimStoreError>;
+
+    /// Stores adjudications of distinct claims and puts each in force, with its payer claim
+    /// control number and note when given, in `tx`: what record_adjudication,
+    /// set_adjudication_in_force and note_no_secondary do for each, in a few multi-row statements
+    /// for all (ApplyAdjudications). Returns them as stored, in order.
+    async fn record_adjudications_in_force(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        items: &[AdjudicationInForce<'_>],
+    ) -> Result<Vec<AppliedAdjudication>, ClaimStoreError>;
 
     /// Returns every adjudication applied to a claim, oldest first.
     async fn adjudications(
@@ -232,6 +243,40 @@ impl FollowUpStore for SqlClaimStore {
             payer_claim_control_number,
         )
         .await
+    }
+
+    async fn record_adjudications_in_force(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        items: &[AdjudicationInForce<'_>],
+    ) -> Result<Vec<AppliedAdjudication>, ClaimStoreError> {
+        let new: Vec<(ClaimId, NewAdjudication<'_>)> =
+            items.iter().map(|i| (i.claim_id, i.new)).collect();
+        let stored = adjudications::insert_many(tx, tenant, &new).await?;
+        let in_force: Vec<(ClaimId, Option<Uuid>, Option<&str>)> = items
+            .iter()
+            .zip(&stored)
+            .map(|(i, s)| {
+                let number = i.new.adjudication.payer_claim_control_number.as_deref();
+                (i.claim_id, Some(s.id), number)
+            })
+            .collect();
+        adjudications::set_in_force_many(tx, tenant, &in_force).await?;
+        let mut notes: Vec<(&str, Vec<ClaimId>)> = Vec::new();
+        for item in items {
+            let Some(note) = item.secondary_note else {
+                continue;
+            };
+            match notes.iter_mut().find(|(n, _)| *n == note) {
+                Some((_, ids)) => ids.push(item.claim_id),
+                None => notes.push((note, vec![item.claim_id])),
+            }
+        }
+        for (note, ids) in notes {
+            links::note_no_secondary_many(tx, tenant, &ids, note).await?;
+        }
+        Ok(stored)
     }
 
     async fn adjudications(

@@ -7,7 +7,7 @@ use medbill_storage::{Tx, time, with_db, with_tx};
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
-use super::{ClaimStoreError, NewStatus, SqlClaimStore, corrupt, rows_per_statement};
+use super::{ClaimStoreError, NewStatus, SqlClaimStore, corrupt, rows_per_statement, tenant_rows};
 use crate::lifecycle;
 use crate::model::{ClaimStatus, StatusChange, StatusChangeSource};
 
@@ -116,10 +116,7 @@ pub(super) async fn append_history(
     let mut written = Vec::with_capacity(changes.len());
     for chunk in changes.chunks(rows_per_statement(9)) {
         // $1 tenant; nine values per row.
-        let rows = (0..chunk.len())
-            .map(|i| format!("($1, {})", placeholders(2 + 9 * i, 9)))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let rows = tenant_rows(chunk.len(), 9);
         let sql = format!(
             "INSERT INTO claim_status_history (tenant_id, id, sequence, claim_id, from_status, \
              to_status, source, source_id, reason, at) VALUES {rows}"

@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use medbill_domain::{ClaimId, TenantId};
 use medbill_storage::rows::timestamp;
 use medbill_storage::{Tx, time, with_tx};
+use sqlx::AssertSqlSafe;
 
-use super::ClaimStoreError;
+use super::{ClaimStoreError, rows_per_statement};
 use crate::model::StatusChangeSource;
 
 /// Links `original` to the claim that supersedes it, both ways, in `tx`, and returns the original's
@@ -148,17 +149,36 @@ pub(super) async fn note_no_secondary(
     claim_id: ClaimId,
     note: &str,
 ) -> Result<(), ClaimStoreError> {
-    let updated = with_tx!(tx, |conn| {
-        sqlx::query("UPDATE claims SET secondary_claim_note = $1 WHERE tenant_id = $2 AND id = $3")
-            .bind(note)
-            .bind(tenant.as_str())
-            .bind(claim_id.to_string())
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-    });
-    if updated != 1 {
-        return Err(ClaimStoreError::NotFound(claim_id));
+    note_no_secondary_many(tx, tenant, &[claim_id], note).await
+}
+
+/// What [`note_no_secondary`] does, for distinct claims given the same note: one UPDATE per
+/// [`rows_per_statement`] claims; NOT_FOUND naming the first claim of one that missed a claim.
+pub(super) async fn note_no_secondary_many(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    claim_ids: &[ClaimId],
+    note: &str,
+) -> Result<(), ClaimStoreError> {
+    for chunk in claim_ids.chunks(rows_per_statement(1)) {
+        let sql = format!(
+            "UPDATE claims SET secondary_claim_note = $1 WHERE tenant_id = $2 AND id IN ({})",
+            medbill_storage::filters::placeholders(3, chunk.len())
+        );
+        let ids: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+        let updated = with_tx!(tx, |conn| {
+            // Only numbered placeholders are formatted into the text; the ids are bound.
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(note)
+                .bind(tenant.as_str());
+            for id in &ids {
+                query = query.bind(id);
+            }
+            query.execute(&mut *conn).await?.rows_affected()
+        });
+        if updated != chunk.len() as u64 {
+            return Err(ClaimStoreError::NotFound(chunk[0]));
+        }
     }
     Ok(())
 }

@@ -30,7 +30,7 @@ mod links;
 mod providers;
 mod scrub;
 
-pub use follow_up::{FollowUpStore, NewAdjudication, WatchedChange};
+pub use follow_up::{AdjudicationInForce, FollowUpStore, NewAdjudication, WatchedChange};
 pub use history::ClaimMove;
 
 use std::sync::Arc;
@@ -147,6 +147,18 @@ pub struct NewStatus<'a> {
 /// (`medbill_storage::filters::SQLITE_BINDS_PER_STATEMENT`) on both databases.
 fn rows_per_statement(per_row: usize) -> usize {
     medbill_storage::filters::sqlite_rows_per_statement(per_row)
+}
+
+/// The `VALUES` rows of a multi-row INSERT whose rows all start with the tenant (`$1`) and then
+/// carry `per_row` values each, numbered on from `$2`.
+fn tenant_rows(rows: usize, per_row: usize) -> String {
+    (0..rows)
+        .map(|i| {
+            let cells = medbill_storage::filters::placeholders(2 + per_row * i, per_row);
+            format!("($1, {cells})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn corrupt(what: &'static str, detail: impl Into<String>) -> ClaimStoreError {

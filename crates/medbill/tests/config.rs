@@ -27,7 +27,7 @@ fn the_hospital_split_example_loads_with_its_values() {
     assert_eq!(config.grpc.max_decoding_message_size, 32 * 1024 * 1024);
     assert_eq!(config.grpc.shutdown_grace_ms, 5_000);
     assert_eq!(config.telemetry.log_format, LogFormat::Json);
-    assert_eq!(config.outbox.batch_size, 32);
+    assert_eq!(config.outbox.batch_size, 500);
     assert_eq!(config.database_pool.max_connections, 20);
     let oidc = config.auth.oidc.as_ref().expect("[auth.oidc]");
     assert_eq!(oidc.audience, ["medbill"]);

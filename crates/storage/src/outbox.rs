@@ -254,10 +254,11 @@ impl Default for RelayConfig {
     fn default() -> Self {
         Self {
             poll_interval_ms: 1_000,
-            // A pass must fit in one delivery timeout: messages to a receiver without a batch
-            // call go DELIVERIES_AT_ONCE at a time. Raise it (up to 1,000, one ApplyAdjudications
-            // call) where the receivers take batches.
-            batch_size: 16,
+            // A pass must fit in one delivery timeout. Remittance's receivers take batch calls
+            // (ApplyAdjudications, PostPatientResponsibilities: 500 items in one transaction
+            // each); a receiver without one gets DELIVERIES_AT_ONCE messages at a time, so lower
+            // it where such a receiver is slow.
+            batch_size: 500,
             max_attempts: 20,
             backoff_initial_ms: 500,
             backoff_max_ms: 300_000,

@@ -34,7 +34,7 @@ const ACCOUNT_6: &str = "0190f3a2-0000-7000-8000-100000000006";
 const ENTRY_6: &str = "0190f3a2-0000-7000-9000-100000000006";
 
 /// The tables the look-ups read.
-const TABLES: [&str; 3] = ["accounts", "journal_entries", "postings"];
+const TABLES: [&str; 4] = ["accounts", "journal_entries", "postings", "self_pay_bills"];
 
 const TENANT_AND_ID: &[(&str, &str)] = &[("tenant_id", "="), ("id", "=")];
 const TENANT_AND_ACCOUNT: &[(&str, &str)] = &[("tenant_id", "="), ("account_id", "=")];
@@ -133,6 +133,29 @@ const LOOKUPS: &[Lookup] = &[
         postgres_only: false,
     },
     Lookup {
+        name: "self-pay bills of a run of accounts (statements)",
+        sql: "SELECT b.entry_id, b.service_date, b.gross_cents, b.discount_cents \
+              FROM journal_entries e CROSS JOIN self_pay_bills b \
+              WHERE b.tenant_id = e.tenant_id AND b.entry_id = e.id \
+              AND e.tenant_id = $1 AND e.account_id BETWEEN $2 AND $3",
+        args: &[Text("t-0"), Text(ACCOUNT_6), Text(ACCOUNT_6)],
+        // The accounts' entries, then each entry's bill: never the tenant's every bill per entry.
+        uses: &[
+            Use {
+                pg: &[index("journal_entries_by_account", &[("tenant_id", "=")])],
+                sqlite: &[index("journal_entries_by_account", &[("tenant_id", "=")])],
+                ..ENTRIES_OF_ACCOUNT
+            },
+            Use {
+                table: "self_pay_bills",
+                alias: Some("b"),
+                pg: &[index("self_pay_bills_by_entry", TENANT_AND_ENTRY)],
+                sqlite: &[index("self_pay_bills_by_entry", TENANT_AND_ENTRY)],
+            },
+        ],
+        postgres_only: false,
+    },
+    Lookup {
         name: "postings of a new journal entry (the balance trigger)",
         sql: "SELECT count(*), coalesce(sum(amount_cents), 0) FROM postings \
               WHERE tenant_id = $1 AND entry_id = $2",
@@ -173,7 +196,8 @@ const LOOKUPS: &[Lookup] = &[
     },
 ];
 
-/// Adds accounts `from..=to` (over three tenants), each with one journal entry of two postings,
+/// Adds accounts `from..=to` (over three tenants), each with one journal entry of two postings
+/// and a self-pay bill,
 /// in portable SQL and one transaction (an entry's postings go first, see the migrations). Ids are
 /// shaped like the service's (36 characters, rising like UUID v7) and the listed columns have few
 /// distinct values, so the indexes have realistic sizes and heights.
@@ -197,6 +221,11 @@ async fn fill(db: &Database, first: i64, last: i64) -> anyhow::Result<()> {
             "INSERT INTO journal_entries (tenant_id, id, account_id, kind, memo, posted_at, \
              idempotency_key) \
              SELECT 't-' || (i % 3), {entry}, {account}, 'CHARGE', '', i, 'key-' || i FROM n"
+        ),
+        format!(
+            "INSERT INTO self_pay_bills (tenant_id, claim_ref, entry_id, service_date, \
+             gross_cents, discount_cents) \
+             SELECT 't-' || (i % 3), 'claim-' || i, {entry}, '2026-09-15', 100, 0 FROM n"
         ),
     ];
     Ok(insert_numbered(db, &statements, first, last, None).await?)

@@ -771,10 +771,14 @@ async fn wait_for_claims(
     }
 }
 
-/// Waits between polls: 250 ms, or as long as the poll took when that was longer (a day of
-/// 100,000 claims reads 100 pages a poll; the driver must not crowd out the suite it waits for).
+/// Waits between polls: as long as the poll took (a day of 100,000 claims reads 100 pages a
+/// poll; the driver must not crowd out the suite it waits for), from 250 ms to one second: a poll
+/// made slow by a busy suite must not add as much again to the stage it measures.
 async fn pause_after(polled: Instant) {
-    tokio::time::sleep(polled.elapsed().max(Duration::from_millis(250))).await;
+    let pause = polled
+        .elapsed()
+        .clamp(Duration::from_millis(250), Duration::from_secs(1));
+    tokio::time::sleep(pause).await;
 }
 
 /// For every encounter without insurance: the Good Faith Estimate the patient was given

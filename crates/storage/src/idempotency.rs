@@ -309,8 +309,11 @@ pub async fn lookup_many(
             "SELECT idem_key, request_sha256, response FROM platform_idempotency \
              WHERE tenant_id = $1 AND scope = $2 AND idem_key IN ({placeholders})"
         );
+        // One-shot: the text changes with the chunk's length, and a kept generic plan would be
+        // the one made while the table was small (see `query_plans::Lookup::planned_each_time`).
         let rows: Vec<(String, String, Option<Vec<u8>>)> = with_db!(db, |pool| {
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                .persistent(false)
                 .bind(tenant_id)
                 .bind(scope);
             for (key, _) in chunk {

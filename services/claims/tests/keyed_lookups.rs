@@ -47,6 +47,7 @@ const TENANT_AND_ID: &[(&str, &str)] = &[("tenant_id", "="), ("id", "=")];
 const TENANT_AND_CLAIM: &[(&str, &str)] = &[("tenant_id", "="), ("claim_id", "=")];
 
 const ID: &[(&str, &str)] = &[("id", "=")];
+const PCN_KEY: &[(&str, &str)] = &[("tenant_id", "="), ("patient_control_number", "=")];
 
 /// `claims` by id: the hash index on id (migration 0002), or either unique index.
 const CLAIM_BY_ID: Use = Use {
@@ -75,6 +76,23 @@ const LOOKUPS: &[Lookup] = &[
         args: &[Text("t-0"), Text(ID_6)],
         uses: &[CLAIM_BY_ID],
         postgres_only: false,
+        planned_each_time: false,
+    },
+    Lookup {
+        name: "claims by patient control numbers (a page of GetClaimsByPatientControlNumbers)",
+        // Not `ORDER BY id` (the store sorts): with it both databases walk the tenant's claims
+        // in id order and test each against the list.
+        sql: "SELECT id, patient_control_number, status FROM claims \
+              WHERE tenant_id = $1 AND patient_control_number IN ($2, $3, $4)",
+        args: &[Text("t-0"), Text("P6"), Text("P9"), Text("P12")],
+        uses: &[Use {
+            table: "claims",
+            alias: None,
+            pg: &[index("claims_patient_control_number_key", PCN_KEY)],
+            sqlite: &[index("sqlite_autoindex_claims_2", PCN_KEY)],
+        }],
+        postgres_only: false,
+        planned_each_time: true,
     },
     Lookup {
         name: "diagnoses of a claim",
@@ -91,6 +109,7 @@ const LOOKUPS: &[Lookup] = &[
             )],
         }],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "lines of a claim",
@@ -112,6 +131,7 @@ const LOOKUPS: &[Lookup] = &[
             ],
         }],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "scrub findings of a claim",
@@ -128,6 +148,7 @@ const LOOKUPS: &[Lookup] = &[
             )],
         }],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "claim status before a change",
@@ -135,6 +156,7 @@ const LOOKUPS: &[Lookup] = &[
         args: &[Text("t-0"), Text(ID_6)],
         uses: &[CLAIM_BY_ID],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "claim status change",
@@ -163,6 +185,7 @@ const LOOKUPS: &[Lookup] = &[
             ..CLAIM_BY_ID
         }],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "status history of a claim",
@@ -177,6 +200,7 @@ const LOOKUPS: &[Lookup] = &[
             ..CLAIM_BY_ID
         }],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "foreign-key check of a claim's diagnosis, line or history entry",
@@ -187,6 +211,7 @@ const LOOKUPS: &[Lookup] = &[
             ..CLAIM_BY_ID
         }],
         postgres_only: true,
+        planned_each_time: false,
     },
 ];
 

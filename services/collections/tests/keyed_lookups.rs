@@ -93,6 +93,7 @@ const LOOKUPS: &[Lookup] = &[
             POSTINGS_OF_ENTRY,
         ],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "account before a posting",
@@ -100,6 +101,7 @@ const LOOKUPS: &[Lookup] = &[
         args: &[Text("t-0"), Text(ACCOUNT_6)],
         uses: &[ACCOUNT_BY_ID],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "account touched by a posting",
@@ -107,6 +109,7 @@ const LOOKUPS: &[Lookup] = &[
         args: &[Text("t-0"), Text(ACCOUNT_6), Text("7")],
         uses: &[ACCOUNT_BY_ID],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "journal entries of an account",
@@ -119,6 +122,7 @@ const LOOKUPS: &[Lookup] = &[
             ..ENTRIES_OF_ACCOUNT
         }],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "postings of an account",
@@ -131,6 +135,7 @@ const LOOKUPS: &[Lookup] = &[
         // JOIN, SQLite walked all of them in primary-key order to save a sort).
         uses: &[ENTRIES_OF_ACCOUNT, POSTINGS_OF_ENTRY],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "self-pay bills of a run of accounts (statements)",
@@ -154,6 +159,7 @@ const LOOKUPS: &[Lookup] = &[
             },
         ],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "postings of a new journal entry (the balance trigger)",
@@ -165,6 +171,7 @@ const LOOKUPS: &[Lookup] = &[
             ..POSTINGS_OF_ENTRY
         }],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "journal entry of a new posting (the append-only trigger)",
@@ -172,6 +179,7 @@ const LOOKUPS: &[Lookup] = &[
         args: &[Text("t-0"), Text(ENTRY_6)],
         uses: &[ENTRY_BY_ID],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "foreign-key check of a journal entry's account",
@@ -182,6 +190,7 @@ const LOOKUPS: &[Lookup] = &[
             ..ACCOUNT_BY_ID
         }],
         postgres_only: true,
+        planned_each_time: false,
     },
     Lookup {
         name: "foreign-key check of a posting's journal entry",
@@ -193,6 +202,7 @@ const LOOKUPS: &[Lookup] = &[
             ..ENTRY_BY_ID
         }],
         postgres_only: true,
+        planned_each_time: false,
     },
 ];
 

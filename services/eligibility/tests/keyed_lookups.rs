@@ -119,6 +119,7 @@ const PLATFORM_LOOKUPS: &[Lookup] = &[
         args: &[Text("t-0"), Text(SCOPE), Text("key-6")],
         uses: &[IDEMPOTENCY_BY_KEY],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "idempotency completion",
@@ -127,6 +128,7 @@ const PLATFORM_LOOKUPS: &[Lookup] = &[
         args: &[Text("f"), Int(7), Text("t-0"), Text(SCOPE), Text("key-6")],
         uses: &[IDEMPOTENCY_BY_KEY],
         postgres_only: false,
+        planned_each_time: false,
     },
 ];
 
@@ -154,6 +156,7 @@ fn lookups() -> Vec<Lookup> {
             args: &[Text("t-0"), Text(ID_6)],
             uses: std::slice::from_ref(used),
             postgres_only: false,
+            planned_each_time: false,
         }
     });
     store
@@ -173,6 +176,7 @@ fn patient_lookup() -> Lookup {
         args: &[Text("t-0"), Text("p-6"), Int(100)],
         uses: std::slice::from_ref(&COVERAGES_OF_PATIENT),
         postgres_only: false,
+        planned_each_time: false,
     }
 }
 

@@ -100,6 +100,7 @@ const LOOKUPS: &[Lookup] = &[
             ],
         }],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "the deposits of a trace number and payer",
@@ -119,6 +120,7 @@ const LOOKUPS: &[Lookup] = &[
             )],
         }],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "ERA by id",
@@ -130,6 +132,7 @@ const LOOKUPS: &[Lookup] = &[
         args: &[Text("t-0"), Text(ID_6)],
         uses: &[ERA_BY_ID],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "balance problems of an ERA",
@@ -147,6 +150,7 @@ const LOOKUPS: &[Lookup] = &[
             )],
         }],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "provider adjustments of an ERA",
@@ -164,6 +168,7 @@ const LOOKUPS: &[Lookup] = &[
             )],
         }],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "the file of an ERA",
@@ -171,6 +176,7 @@ const LOOKUPS: &[Lookup] = &[
         args: &[Text("t-0"), Text(ID_6)],
         uses: &[ERA_BY_ID],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "content of a file",
@@ -178,6 +184,7 @@ const LOOKUPS: &[Lookup] = &[
         args: &[Text("t-0"), Text(ID_6)],
         uses: &[FILE_BY_ID],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "file by content hash (the same file received again)",
@@ -196,6 +203,7 @@ const LOOKUPS: &[Lookup] = &[
             sqlite: &[index("sqlite_autoindex_era_files_2", SHA_KEY)],
         }],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "ERAs of a file",
@@ -203,6 +211,7 @@ const LOOKUPS: &[Lookup] = &[
         args: &[Text("t-0"), Text(ID_6)],
         uses: &[ERAS_OF_FILE],
         postgres_only: false,
+        planned_each_time: false,
     },
     Lookup {
         name: "foreign-key check of an ERA's balance problem or provider adjustment",
@@ -213,6 +222,7 @@ const LOOKUPS: &[Lookup] = &[
             ..ERA_BY_ID
         }],
         postgres_only: true,
+        planned_each_time: false,
     },
     Lookup {
         name: "foreign-key check of an ERA's file",
@@ -223,6 +233,7 @@ const LOOKUPS: &[Lookup] = &[
             ..FILE_BY_ID
         }],
         postgres_only: true,
+        planned_each_time: false,
     },
 ];
 

@@ -628,13 +628,18 @@ impl SqlClaimStore {
             concat!(
                 "SELECT ",
                 claim_columns!(),
-                " FROM claims WHERE tenant_id = $1 AND {} IN ({}) ORDER BY id"
+                " FROM claims WHERE tenant_id = $1 AND {} IN ({})"
             ),
             column.name(),
             placeholders(numbers.len())
         );
+        // One-shot statements (here and below): their text changes with the list's length, and
+        // a prepared one would keep the generic plan PostgreSQL made while the table was small
+        // (the tenant's claims walked per page of numbers); planned per run, it uses the key.
         let headers: Vec<ClaimRow> = with_db!(self.db, |pool| {
-            let mut q = sqlx::query_as(AssertSqlSafe(header_sql.clone())).bind(t);
+            let mut q = sqlx::query_as(AssertSqlSafe(header_sql.clone()))
+                .persistent(false)
+                .bind(t);
             for n in numbers {
                 q = q.bind(n.as_str());
             }
@@ -643,6 +648,11 @@ impl SqlClaimStore {
         if headers.is_empty() {
             return Ok(Vec::new());
         }
+        // Sorted here, not by the statement: with `ORDER BY id` both databases chose to walk the
+        // tenant's claims in primary-key order and test each against the list (no sort, but a
+        // scan of every claim per page of numbers).
+        let mut headers = headers;
+        headers.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         let ids: Vec<String> = headers.iter().map(|h| h.id.clone()).collect();
         let diagnosis_sql = format!(
             "SELECT claim_id, code FROM claim_diagnoses WHERE tenant_id = $1 AND claim_id IN ({}) \
@@ -659,12 +669,16 @@ impl SqlClaimStore {
             placeholders(ids.len())
         );
         let (diagnoses, lines) = with_db!(self.db, |pool| {
-            let mut q = sqlx::query_as(AssertSqlSafe(diagnosis_sql.clone())).bind(t);
+            let mut q = sqlx::query_as(AssertSqlSafe(diagnosis_sql.clone()))
+                .persistent(false)
+                .bind(t);
             for id in &ids {
                 q = q.bind(id.as_str());
             }
             let diagnoses: Vec<DiagnosisRow> = q.fetch_all(pool).await?;
-            let mut q = sqlx::query_as(AssertSqlSafe(line_sql.clone())).bind(t);
+            let mut q = sqlx::query_as(AssertSqlSafe(line_sql.clone()))
+                .persistent(false)
+                .bind(t);
             for id in &ids {
                 q = q.bind(id.as_str());
             }

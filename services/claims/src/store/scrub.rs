@@ -133,8 +133,11 @@ pub(super) async fn attach(
              WHERE tenant_id = $1 AND claim_id IN ({placeholders})"
         );
         let rows: Vec<(String, String)> = with_db!(db, |pool| {
-            // Only numbered placeholders are formatted into the text; the ids are bound.
-            let mut query = sqlx::query_as(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+            // Only numbered placeholders are formatted into the text; the ids are bound. One-shot,
+            // as the claims read by key (see `by_keys`).
+            let mut query = sqlx::query_as(AssertSqlSafe(sql.clone()))
+                .persistent(false)
+                .bind(tenant.as_str());
             for id in &ids {
                 query = query.bind(id);
             }

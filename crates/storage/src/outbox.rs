@@ -600,6 +600,7 @@ impl<D: Deliver> Relay<D> {
             );
             crate::with_db!(&self.db, |pool| {
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .persistent(false)
                     .bind(now)
                     .bind(token);
                 for id in chunk {

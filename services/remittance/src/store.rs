@@ -881,34 +881,43 @@ impl EraStore for SqlEraStore {
             };
         }
         let (headers, problems, plbs) = with_db!(self.db, |pool| {
-            let headers: Vec<EraRow> = bind_filter!(sqlx::query_as(concat!(
-                "SELECT ",
-                era_columns!(),
-                " FROM eras WHERE tenant_id = $1 AND id IN (",
-                list_filter!(),
-                ") ORDER BY id"
-            )))
+            let headers: Vec<EraRow> = bind_filter!(
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    era_columns!(),
+                    " FROM eras WHERE tenant_id = $1 AND id IN (",
+                    list_filter!(),
+                    ") ORDER BY id"
+                ))
+                .persistent(false)
+            )
             .fetch_all(pool)
             .await?;
             if headers.is_empty() {
                 return Ok(Vec::new());
             }
-            let problems: Vec<ProblemRow> = bind_filter!(sqlx::query_as(concat!(
-                "SELECT ",
-                problem_columns!(),
-                " FROM era_balance_problems WHERE tenant_id = $1 AND era_id IN (",
-                list_filter!(),
-                ") ORDER BY era_id, position"
-            )))
+            let problems: Vec<ProblemRow> = bind_filter!(
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    problem_columns!(),
+                    " FROM era_balance_problems WHERE tenant_id = $1 AND era_id IN (",
+                    list_filter!(),
+                    ") ORDER BY era_id, position"
+                ))
+                .persistent(false)
+            )
             .fetch_all(pool)
             .await?;
-            let plbs: Vec<PlbRow> = bind_filter!(sqlx::query_as(concat!(
-                "SELECT ",
-                plb_columns!(),
-                " FROM era_provider_adjustments WHERE tenant_id = $1 AND era_id IN (",
-                list_filter!(),
-                ") ORDER BY era_id, position"
-            )))
+            let plbs: Vec<PlbRow> = bind_filter!(
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    plb_columns!(),
+                    " FROM era_provider_adjustments WHERE tenant_id = $1 AND era_id IN (",
+                    list_filter!(),
+                    ") ORDER BY era_id, position"
+                ))
+                .persistent(false)
+            )
             .fetch_all(pool)
             .await?;
             (headers, problems, plbs)

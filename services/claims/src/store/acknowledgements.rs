@@ -136,7 +136,9 @@ impl SqlClaimStore {
             );
             let ids: Vec<String> = chunk.iter().map(|(id, _)| id.to_string()).collect();
             with_tx!(tx, |conn| {
-                let mut query = sqlx::query(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+                let mut query = sqlx::query(AssertSqlSafe(sql.clone()))
+                    .persistent(false)
+                    .bind(tenant.as_str());
                 for ((_, number), id) in chunk.iter().zip(&ids) {
                     query = query.bind(id).bind(*number);
                 }

@@ -539,7 +539,9 @@ pub(super) async fn set_in_force_many(
             .collect();
         let updated = with_tx!(tx, |conn| {
             // Only numbered placeholders are formatted into the text; the values are bound.
-            let mut query = sqlx::query(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone()))
+                .persistent(false)
+                .bind(tenant.as_str());
             for (claim, adjudication, _) in &values {
                 query = query.bind(claim).bind(adjudication.as_deref());
             }

@@ -357,6 +357,7 @@ async fn update_status(
         let updated = with_tx!(tx, |conn| {
             // Only numbered placeholders are formatted into the text; the ids are bound.
             let mut query = sqlx::query(AssertSqlSafe(sql.clone()))
+                .persistent(false)
                 .bind(to.as_str())
                 .bind(now)
                 .bind(t)

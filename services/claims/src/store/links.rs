@@ -169,6 +169,7 @@ pub(super) async fn note_no_secondary_many(
         let updated = with_tx!(tx, |conn| {
             // Only numbered placeholders are formatted into the text; the ids are bound.
             let mut query = sqlx::query(AssertSqlSafe(sql.clone()))
+                .persistent(false)
                 .bind(note)
                 .bind(tenant.as_str());
             for id in &ids {

@@ -603,7 +603,9 @@ impl CollectionsStore for SqlCollectionsStore {
                 placeholders(2 + 2 * chunk.len(), chunk.len())
             );
             with_tx!(tx, |conn| {
-                let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+                let mut q = sqlx::query(AssertSqlSafe(sql.clone()))
+                    .persistent(false)
+                    .bind(tenant.as_str());
                 for (id, now) in chunk {
                     q = q.bind(id).bind(*now);
                 }
@@ -670,7 +672,9 @@ impl CollectionsStore for SqlCollectionsStore {
                      ORDER BY id FOR UPDATE",
                     placeholders(2, chunk.len())
                 );
-                let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant.as_str());
+                let mut q = sqlx::query(AssertSqlSafe(sql))
+                    .persistent(false)
+                    .bind(tenant.as_str());
                 for id in chunk {
                     q = q.bind(id);
                 }
@@ -687,6 +691,7 @@ impl CollectionsStore for SqlCollectionsStore {
             );
             let rows: Vec<AccountRow> = with_tx!(tx, |conn| {
                 let mut q = sqlx::query(AssertSqlSafe(update.clone()))
+                    .persistent(false)
                     .bind(tenant.as_str())
                     .bind(now);
                 for id in chunk {
@@ -795,7 +800,9 @@ impl CollectionsStore for SqlCollectionsStore {
                 placeholders(2, chunk.len())
             );
             let rows: Vec<(String, Option<String>, Option<i64>, i64)> = with_tx!(tx, |conn| {
-                let mut q = sqlx::query_as(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+                let mut q = sqlx::query_as(AssertSqlSafe(sql.clone()))
+                    .persistent(false)
+                    .bind(tenant.as_str());
                 for id in chunk {
                     q = q.bind(id);
                 }
@@ -849,7 +856,9 @@ impl CollectionsStore for SqlCollectionsStore {
                 placeholders(2, chunk.len())
             );
             let rows: Vec<(String, Option<String>, i64)> = with_tx!(tx, |conn| {
-                let mut q = sqlx::query_as(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+                let mut q = sqlx::query_as(AssertSqlSafe(sql.clone()))
+                    .persistent(false)
+                    .bind(tenant.as_str());
                 for id in chunk {
                     q = q.bind(id);
                 }
@@ -1366,7 +1375,9 @@ async fn existing_accounts(
             placeholders(2, chunk.len())
         );
         let rows: Vec<String> = with_tx!(tx, |conn| {
-            let mut q = sqlx::query_scalar(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+            let mut q = sqlx::query_scalar(AssertSqlSafe(sql.clone()))
+                .persistent(false)
+                .bind(tenant.as_str());
             for id in chunk {
                 q = q.bind(id);
             }
@@ -1421,7 +1432,9 @@ async fn account_by_patient(
     for chunk in patient_refs.chunks(rows_chunk(tx)) {
         let sql = select(&placeholders(2, chunk.len()));
         let rows: Vec<(String, String)> = with_tx!(tx, |conn| {
-            let mut q = sqlx::query_as(AssertSqlSafe(sql.clone())).bind(tenant.as_str());
+            let mut q = sqlx::query_as(AssertSqlSafe(sql.clone()))
+                .persistent(false)
+                .bind(tenant.as_str());
             for p in chunk {
                 q = q.bind(*p);
             }

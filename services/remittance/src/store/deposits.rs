@@ -115,6 +115,7 @@ impl SqlEraStore {
                 group_eras!(),
                 ") ORDER BY id"
             ))
+            .persistent(false)
             .bind(tenant)
             .bind(trace)
             .bind(payer)
@@ -126,6 +127,7 @@ impl SqlEraStore {
                 group_eras!(),
                 ") GROUP BY era_id"
             ))
+            .persistent(false)
             .bind(tenant)
             .bind(trace)
             .bind(payer)
@@ -137,6 +139,7 @@ impl SqlEraStore {
                 group_eras!(),
                 ") GROUP BY era_id"
             ))
+            .persistent(false)
             .bind(tenant)
             .bind(trace)
             .bind(payer)
@@ -212,6 +215,7 @@ impl SqlEraStore {
                 group_eras!(),
                 ")"
             ))
+            .persistent(false)
             .bind(tenant)
             .bind(trace)
             .bind(payer)

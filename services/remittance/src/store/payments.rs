@@ -588,7 +588,7 @@ macro_rules! load_payments {
             let $q = sqlx::query_as(concat!(
                 "SELECT ", payment_columns!(),
                 " FROM claim_payments WHERE tenant_id = $1 AND id IN (", $($sub)+, ") ORDER BY id"
-            ));
+            )).persistent(false);
             $bind.fetch_all($pool).await?
         };
         if headers.is_empty() {
@@ -611,7 +611,7 @@ macro_rules! load_payments {
                      quantity FROM claim_payment_adjustments \
                      WHERE tenant_id = $1 AND claim_payment_id IN (", $($sub)+,
                     ") ORDER BY claim_payment_id, line_number, position"
-                ));
+                )).persistent(false);
                 $bind.fetch_all($pool).await?
             };
             let remarks: Vec<RemarkRow> = {
@@ -619,7 +619,7 @@ macro_rules! load_payments {
                     "SELECT claim_payment_id, line_number, code FROM claim_payment_remarks \
                      WHERE tenant_id = $1 AND claim_payment_id IN (", $($sub)+,
                     ") ORDER BY claim_payment_id, line_number, position"
-                ));
+                )).persistent(false);
                 $bind.fetch_all($pool).await?
             };
             assemble(headers, lines, adjustments, remarks)?

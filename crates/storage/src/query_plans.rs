@@ -276,13 +276,14 @@ async fn explain_postgres(
 
 /// Returns what is wrong with a PostgreSQL plan: nothing may be read by a sequential scan, and
 /// every scan of a listed table must be an index scan on its index with the key columns in the
-/// index condition.
+/// index condition, or a bitmap heap scan whose every bitmap index scan is such a scan.
 fn check_pg_plan(lookup: &Lookup, plan: &str, context: &str) -> Vec<String> {
     let mut problems = Vec::new();
     if plan.contains("Seq Scan") {
         problems.push("a sequential scan".to_owned());
     }
     let lines: Vec<&str> = plan.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
     for used in lookup.uses {
         let target = match used.alias {
             Some(alias) => format!(" on {} {alias}", used.table),
@@ -295,34 +296,52 @@ fn check_pg_plan(lookup: &Lookup, plan: &str, context: &str) -> Vec<String> {
             problems.push(format!("no scan{target}"));
         }
         for i in scans {
-            let Some(index) = used.pg.iter().find(|index| {
-                let scan = format!("Scan using {}{target}", index.name);
-                lines[i].contains(&format!("Index {scan}"))
-                    || lines[i].contains(&format!("Index Only {scan}"))
-            }) else {
-                let trimmed = lines[i].trim().trim_start_matches("->").trim();
-                problems.push(format!("`{trimmed}` instead of {}", used.pg[0].name));
-                continue;
+            // A bitmap heap scan reads what its bitmap index scans (its children) find.
+            let index_scans: Vec<usize> = if lines[i].contains(&format!("Bitmap Heap Scan{target}"))
+            {
+                (i + 1..lines.len())
+                    .take_while(|&j| indent(lines[j]) > indent(lines[i]))
+                    .filter(|&j| lines[j].contains("Bitmap Index Scan on "))
+                    .collect()
+            } else {
+                vec![i]
             };
-            // The node's details run up to its first child (or the next node).
-            let condition = lines[i + 1..]
-                .iter()
-                .take_while(|l| !l.contains("->"))
-                .find_map(|l| l.trim().strip_prefix("Index Cond: "))
-                .unwrap_or_default();
-            let clauses: Vec<&str> = condition
-                .split(" AND ")
-                .map(|c| c.trim_start_matches('('))
-                .collect();
-            for (column, op) in index.key {
-                if !clauses
+            if index_scans.is_empty() {
+                problems.push(format!("no bitmap index scan under {}", lines[i].trim()));
+            }
+            for k in index_scans {
+                let Some(index) = used.pg.iter().find(|index| {
+                    let scan = format!("Scan using {}{target}", index.name);
+                    lines[k].contains(&format!("Index {scan}"))
+                        || lines[k].contains(&format!("Index Only {scan}"))
+                        || lines[k]
+                            .trim_end()
+                            .ends_with(&format!("Bitmap Index Scan on {}", index.name))
+                }) else {
+                    let trimmed = lines[k].trim().trim_start_matches("->").trim();
+                    problems.push(format!("`{trimmed}` instead of {}", used.pg[0].name));
+                    continue;
+                };
+                // The node's details run up to its first child (or the next node).
+                let condition = lines[k + 1..]
                     .iter()
-                    .any(|c| c.starts_with(&format!("{column} {op} ")))
-                {
-                    problems.push(format!(
-                        "{column} {op} is not in the index condition of {}",
-                        index.name
-                    ));
+                    .take_while(|l| !l.contains("->"))
+                    .find_map(|l| l.trim().strip_prefix("Index Cond: "))
+                    .unwrap_or_default();
+                let clauses: Vec<&str> = condition
+                    .split(" AND ")
+                    .map(|c| c.trim_start_matches('('))
+                    .collect();
+                for (column, op) in index.key {
+                    if !clauses
+                        .iter()
+                        .any(|c| c.starts_with(&format!("{column} {op} ")))
+                    {
+                        problems.push(format!(
+                            "{column} {op} is not in the index condition of {}",
+                            index.name
+                        ));
+                    }
                 }
             }
         }

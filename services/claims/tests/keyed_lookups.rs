@@ -33,6 +33,8 @@ use medbill_storage::query_plans::{
 
 /// The id of claim 6 (of tenant `t-0`), which the look-ups ask for.
 const ID_6: &str = "0190f3a2-0000-7000-8000-100000000006";
+/// The id of claim 9 (of tenant `t-0`).
+const ID_9: &str = "0190f3a2-0000-7000-8000-100000000009";
 
 /// The tables the look-ups read.
 const TABLES: [&str; 5] = [
@@ -91,6 +93,48 @@ const LOOKUPS: &[Lookup] = &[
             pg: &[index("claims_patient_control_number_key", PCN_KEY)],
             sqlite: &[index("sqlite_autoindex_claims_2", PCN_KEY)],
         }],
+        postgres_only: false,
+        planned_each_time: true,
+    },
+    Lookup {
+        name: "claims moved together (a chunk of a batch's status change)",
+        sql: "UPDATE claims SET status = $1, updated_at = $2, \
+              submission_batch_id = COALESCE($5, submission_batch_id) \
+              WHERE tenant_id || '' = $3 AND status || '' = $4 AND id IN ($6, $7)",
+        args: &[
+            Text("READY"),
+            Int(7),
+            Text("t-0"),
+            Text("DRAFT"),
+            Text("batch-1"),
+            Text(ID_6),
+            Text(ID_9),
+        ],
+        // Each claim by its id: never every claim of the tenant through an index on `tenant_id`
+        // (SQLite took the status index, PostgreSQL that of secondary claims' primaries).
+        uses: &[CLAIM_BY_ID],
+        postgres_only: false,
+        planned_each_time: true,
+    },
+    Lookup {
+        name: "adjudications put in force together",
+        sql: "UPDATE claims SET adjudication_id = CASE id WHEN $2 THEN $3 WHEN $4 THEN $5 END, \
+              payer_claim_control_number = COALESCE(CASE id WHEN $6 THEN $7 WHEN $8 THEN $9 END, \
+              payer_claim_control_number) WHERE tenant_id || '' = $1 AND id IN ($10, $11)",
+        args: &[
+            Text("t-0"),
+            Text(ID_6),
+            Text("adj-6"),
+            Text(ID_9),
+            Text("adj-9"),
+            Text(ID_6),
+            Text("ICN-6"),
+            Text(ID_9),
+            Text("ICN-9"),
+            Text(ID_6),
+            Text(ID_9),
+        ],
+        uses: &[CLAIM_BY_ID],
         postgres_only: false,
         planned_each_time: true,
     },

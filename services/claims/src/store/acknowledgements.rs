@@ -130,9 +130,10 @@ impl SqlClaimStore {
                 .collect::<Vec<_>>()
                 .join(", ");
             // Only numbered placeholders are formatted into the text; the values are bound.
+            // `tenant_id || ''`: the claims by their ids alone (see `history::update_status`).
             let sql = format!(
                 "UPDATE claims SET payer_claim_control_number = CASE id{cases} END \
-                 WHERE tenant_id = $1 AND id IN ({ids})"
+                 WHERE tenant_id || '' = $1 AND id IN ({ids})"
             );
             let ids: Vec<String> = chunk.iter().map(|(id, _)| id.to_string()).collect();
             with_tx!(tx, |conn| {

@@ -512,6 +512,7 @@ pub(super) async fn set_in_force_many(
 ) -> Result<(), ClaimStoreError> {
     for chunk in items.chunks(rows_per_statement(5)) {
         // $1 tenant; each claim binds its id and adjudication, its id and number, then its id.
+        // `tenant_id || ''`: the claims by their ids alone (see `history::update_status`).
         let n = chunk.len();
         let cases = |first: usize| -> String {
             (0..n)
@@ -522,7 +523,7 @@ pub(super) async fn set_in_force_many(
             // updated_at is the status change's, made in the same transaction.
             "UPDATE claims SET adjudication_id = CASE id{} END, \
              payer_claim_control_number = COALESCE(CASE id{} END, payer_claim_control_number) \
-             WHERE tenant_id = $1 AND id IN ({})",
+             WHERE tenant_id || '' = $1 AND id IN ({})",
             cases(2),
             cases(2 + 2 * n),
             medbill_storage::filters::placeholders(2 + 4 * n, n)

@@ -346,12 +346,13 @@ async fn update_status(
     let t = tenant.as_str();
     for chunk in claim_ids.chunks(MANY_CHUNK) {
         let ids: Vec<String> = chunk.iter().map(ToString::to_string).collect();
-        // `status || ''` keeps PostgreSQL on the primary key: without statistics it would
-        // otherwise walk the (tenant, status) index, every claim in `from`, for each chunk.
+        // `tenant_id || ''` and `status || ''` leave the id list as the only indexed condition:
+        // otherwise SQLite (always) and PostgreSQL (with old statistics) walked the tenant's
+        // claims through an index on `tenant_id` for each chunk.
         let sql = format!(
             "UPDATE claims SET status = $1, updated_at = $2, \
              submission_batch_id = COALESCE($5, submission_batch_id) \
-             WHERE tenant_id = $3 AND status || '' = $4 AND id IN ({})",
+             WHERE tenant_id || '' = $3 AND status || '' = $4 AND id IN ({})",
             placeholders(6, ids.len())
         );
         let updated = with_tx!(tx, |conn| {

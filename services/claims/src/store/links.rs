@@ -162,7 +162,8 @@ pub(super) async fn note_no_secondary_many(
 ) -> Result<(), ClaimStoreError> {
     for chunk in claim_ids.chunks(rows_per_statement(1)) {
         let sql = format!(
-            "UPDATE claims SET secondary_claim_note = $1 WHERE tenant_id = $2 AND id IN ({})",
+            // `tenant_id || ''`: the claims by their ids alone (see `history::update_status`).
+            "UPDATE claims SET secondary_claim_note = $1 WHERE tenant_id || '' = $2 AND id IN ({})",
             medbill_storage::filters::placeholders(3, chunk.len())
         );
         let ids: Vec<String> = chunk.iter().map(ToString::to_string).collect();

@@ -1,6 +1,8 @@
 //! Adjudications applied to claims: every one kept (reversals included), the one in force pointed
 //! at by `claims.adjudication_id`.
 
+use std::collections::HashMap;
+
 use medbill_domain::{ClaimId, TenantId, format_iso_date};
 use medbill_storage::rows::{cents, code, date, money, timestamp};
 use medbill_storage::{Tx, time, with_db, with_tx};
@@ -83,18 +85,59 @@ struct RemarkRow {
     code: String,
 }
 
-const HEADER_SELECT: &str = "SELECT id, era_id, claim_payment_id, claim_status_code, charge_cents, paid_cents, \
-     patient_responsibility_cents, payer_claim_control_number, payment_date, applied_at, \
-     status_before, status_after, reverses_id, reversed_by_id \
-     FROM claim_adjudications WHERE tenant_id = $1 AND id = $2";
-const LINES_SELECT: &str = "SELECT position, line_control_number, procedure_code, charge_cents, paid_cents, \
-     allowed_cents, units FROM claim_adjudication_lines \
-     WHERE tenant_id = $1 AND adjudication_id = $2 ORDER BY position";
-const ADJUSTMENTS_SELECT: &str = "SELECT line_position, group_code, reason, amount_cents, quantity \
-     FROM claim_adjudication_adjustments WHERE tenant_id = $1 AND adjudication_id = $2 \
-     ORDER BY line_position, position";
+macro_rules! header_columns {
+    () => {
+        "id, era_id, claim_payment_id, claim_status_code, charge_cents, paid_cents, \
+         patient_responsibility_cents, payer_claim_control_number, payment_date, applied_at, \
+         status_before, status_after, reverses_id, reversed_by_id"
+    };
+}
+macro_rules! line_columns {
+    () => {
+        "position, line_control_number, procedure_code, charge_cents, paid_cents, allowed_cents, units"
+    };
+}
+macro_rules! adjustment_columns {
+    () => {
+        "line_position, group_code, reason, amount_cents, quantity"
+    };
+}
+
+const HEADER_SELECT: &str = concat!(
+    "SELECT ",
+    header_columns!(),
+    " FROM claim_adjudications WHERE tenant_id = $1 AND id = $2"
+);
+const LINES_SELECT: &str = concat!(
+    "SELECT ",
+    line_columns!(),
+    " FROM claim_adjudication_lines WHERE tenant_id = $1 AND adjudication_id = $2 ORDER BY position"
+);
+const ADJUSTMENTS_SELECT: &str = concat!(
+    "SELECT ",
+    adjustment_columns!(),
+    " FROM claim_adjudication_adjustments WHERE tenant_id = $1 AND adjudication_id = $2 \
+     ORDER BY line_position, position"
+);
 const REMARKS_SELECT: &str = "SELECT line_position, code FROM claim_adjudication_remarks \
      WHERE tenant_id = $1 AND adjudication_id = $2 ORDER BY line_position, position";
+
+/// A row of an adjudication's lines, adjustments or remarks read for many adjudications.
+#[derive(sqlx::FromRow)]
+struct Keyed<Row> {
+    adjudication_id: String,
+    #[sqlx(flatten)]
+    row: Row,
+}
+
+/// The rows by adjudication id, in the order read.
+fn group<Row>(rows: Vec<Keyed<Row>>) -> HashMap<String, Vec<Row>> {
+    let mut out: HashMap<String, Vec<Row>> = HashMap::new();
+    for r in rows {
+        out.entry(r.adjudication_id).or_default().push(r.row);
+    }
+    out
+}
 
 fn exact(raw: Option<String>, what: &'static str) -> Result<Option<Decimal>, ClaimStoreError> {
     raw.map(|s| Decimal::from_str_exact(&s).map_err(|e| corrupt(what, format!("{s:?}: {e}"))))
@@ -596,16 +639,116 @@ impl SqlClaimStore {
         assemble(header, lines, adjustments, remarks)
     }
 
-    /// Fills each claim's adjudication in force from its id (one look-up per adjudicated claim).
+    /// Reads the adjudications with these ids, four one-shot statements per
+    /// [`rows_per_statement`] ids (their text changes with the list's length).
+    async fn load_adjudications(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> Result<HashMap<String, AppliedAdjudication>, ClaimStoreError> {
+        let t = tenant.as_str();
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(rows_per_statement(1)) {
+            let list = medbill_storage::filters::placeholders(2, chunk.len());
+            let headers_sql = format!(
+                concat!(
+                    "SELECT ",
+                    header_columns!(),
+                    " FROM claim_adjudications WHERE tenant_id = $1 AND id IN ({})"
+                ),
+                list
+            );
+            let lines_sql = format!(
+                concat!(
+                    "SELECT adjudication_id, ",
+                    line_columns!(),
+                    " FROM claim_adjudication_lines WHERE tenant_id = $1 \
+                     AND adjudication_id IN ({}) ORDER BY adjudication_id, position"
+                ),
+                list
+            );
+            let adjustments_sql = format!(
+                concat!(
+                    "SELECT adjudication_id, ",
+                    adjustment_columns!(),
+                    " FROM claim_adjudication_adjustments WHERE tenant_id = $1 \
+                     AND adjudication_id IN ({}) ORDER BY adjudication_id, line_position, position"
+                ),
+                list
+            );
+            let remarks_sql = format!(
+                "SELECT adjudication_id, line_position, code FROM claim_adjudication_remarks \
+                 WHERE tenant_id = $1 AND adjudication_id IN ({list}) \
+                 ORDER BY adjudication_id, line_position, position"
+            );
+            // Only numbered placeholders are formatted into the text; the ids are bound.
+            let (headers, lines, adjustments, remarks) = with_db!(self.db, |pool| {
+                let mut q = sqlx::query_as(AssertSqlSafe(headers_sql.clone()))
+                    .persistent(false)
+                    .bind(t);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                let headers: Vec<HeaderRow> = q.fetch_all(pool).await?;
+                let mut q = sqlx::query_as(AssertSqlSafe(lines_sql.clone()))
+                    .persistent(false)
+                    .bind(t);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                let lines: Vec<Keyed<LineRow>> = q.fetch_all(pool).await?;
+                let mut q = sqlx::query_as(AssertSqlSafe(adjustments_sql.clone()))
+                    .persistent(false)
+                    .bind(t);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                let adjustments: Vec<Keyed<AdjustmentRow>> = q.fetch_all(pool).await?;
+                let mut q = sqlx::query_as(AssertSqlSafe(remarks_sql.clone()))
+                    .persistent(false)
+                    .bind(t);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                let remarks: Vec<Keyed<RemarkRow>> = q.fetch_all(pool).await?;
+                (headers, lines, adjustments, remarks)
+            });
+            let mut lines = group(lines);
+            let mut adjustments = group(adjustments);
+            let mut remarks = group(remarks);
+            for h in headers {
+                let id = h.id.clone();
+                let applied = assemble(
+                    h,
+                    lines.remove(&id).unwrap_or_default(),
+                    adjustments.remove(&id).unwrap_or_default(),
+                    remarks.remove(&id).unwrap_or_default(),
+                )?;
+                out.insert(id, applied);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Fills each claim's adjudication in force from its id, read for all the claims at once.
     pub(super) async fn attach(
         &self,
         tenant: &TenantId,
         claims: Vec<(Claim, Option<String>)>,
     ) -> Result<Vec<Claim>, ClaimStoreError> {
+        let ids: Vec<String> = claims.iter().filter_map(|(_, id)| id.clone()).collect();
+        let mut found = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.load_adjudications(tenant, &ids).await?
+        };
         let mut out = Vec::with_capacity(claims.len());
         for (mut claim, adjudication_id) in claims {
             if let Some(id) = adjudication_id {
-                claim.adjudication = Some(self.load_adjudication(tenant, &id).await?);
+                let applied = found
+                    .remove(&id)
+                    .ok_or_else(|| corrupt("claims.adjudication_id", id))?;
+                claim.adjudication = Some(applied);
             }
             out.push(claim);
         }

@@ -300,10 +300,7 @@ pub async fn lookup_many(
 ) -> Result<Vec<Lookup>, StorageError> {
     let mut found: std::collections::HashMap<String, KeyRow> = std::collections::HashMap::new();
     for chunk in calls.chunks(LOOKUP_CHUNK) {
-        let placeholders = (0..chunk.len())
-            .map(|i| format!("${}", i + 3))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let placeholders = crate::filters::placeholders(3, chunk.len());
         // Only numbered placeholders are formatted into the text; the keys are bound.
         let sql = format!(
             "SELECT idem_key, request_sha256, response FROM platform_idempotency \

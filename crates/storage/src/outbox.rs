@@ -373,10 +373,7 @@ impl Destinations {
             Self::Except(list) if list.is_empty() => String::new(),
             Self::Except(list) => format!(
                 " AND destination NOT IN ({})",
-                (first..first + list.len())
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::filters::placeholders(first, list.len())
             ),
         }
     }
@@ -587,10 +584,7 @@ impl<D: Deliver> Relay<D> {
     async fn finish_delivered(&self, ids: &[&str], token: &str) -> Result<(), StorageError> {
         let now = time::now_micros();
         for chunk in ids.chunks(ENQUEUE_ROWS) {
-            let placeholders = (0..chunk.len())
-                .map(|i| format!("${}", i + 3))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let placeholders = crate::filters::placeholders(3, chunk.len());
             // Only numbered placeholders are formatted into the text; the ids are bound.
             let sql = format!(
                 "UPDATE platform_outbox \

@@ -125,10 +125,7 @@ impl SqlClaimStore {
                 .map(|i| format!(" WHEN ${} THEN ${}", 2 + 2 * i, 3 + 2 * i))
                 .collect();
             let first_id = 2 + 2 * chunk.len();
-            let ids = (first_id..first_id + chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let ids = medbill_storage::filters::placeholders(first_id, chunk.len());
             // Only numbered placeholders are formatted into the text; the values are bound.
             // `tenant_id || ''`: the claims by their ids alone (see `history::update_status`).
             let sql = format!(

@@ -365,11 +365,7 @@ impl SqlClaimStore {
             // $1 tenant, $2 status, $3 created_at = updated_at; seventeen values per claim.
             let rows = (0..chunk.len())
                 .map(|i| {
-                    let b = 4 + 17 * i;
-                    let cells = (b..b + 17)
-                        .map(|n| format!("${n}"))
-                        .collect::<Vec<_>>()
-                        .join(", ");
+                    let cells = medbill_storage::filters::placeholders(4 + 17 * i, 17);
                     format!("($1, $2, $3, $3, {cells})")
                 })
                 .collect::<Vec<_>>()
@@ -617,12 +613,7 @@ impl SqlClaimStore {
             return Ok(Vec::new());
         }
         let t = tenant.as_str();
-        let placeholders = |n: usize| {
-            (2..n + 2)
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let placeholders = |n: usize| medbill_storage::filters::placeholders(2, n);
         // Only numbered placeholders are formatted into the text; the values are bound.
         let header_sql = format!(
             concat!(

@@ -124,10 +124,7 @@ pub(super) async fn attach(
     let mut found: HashMap<String, String> = HashMap::new();
     for chunk in claims.chunks(CHUNK) {
         let ids: Vec<String> = chunk.iter().map(|c| c.id.to_string()).collect();
-        let placeholders = (2..ids.len() + 2)
-            .map(|n| format!("${n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let placeholders = medbill_storage::filters::placeholders(2, ids.len());
         let sql = format!(
             "SELECT claim_id, findings FROM claim_scrub_results \
              WHERE tenant_id = $1 AND claim_id IN ({placeholders})"

@@ -11,7 +11,7 @@ use crate::error::{ConfigError, ConnectError};
 use crate::http::client::CoreHttpClient;
 use crate::mailbox::{Mailbox, MailboxSide};
 use crate::transport::{
-    BatchTransport, InboundFile, OutboundFile, RealTimeRequest, RealTimeResponse,
+    BatchTransport, InboundFile, InboundKind, OutboundFile, RealTimeRequest, RealTimeResponse,
     RealTimeTransport, SubmissionReceipt,
 };
 
@@ -116,7 +116,15 @@ impl Connection {
 
     /// Returns the oldest unacknowledged inbound batch file (999, 277CA, 835), if any.
     pub async fn next_inbound(&self) -> Result<Option<InboundFile>, ConnectError> {
-        self.batch.next_inbound().await
+        self.batch.next_inbound(InboundKind::Any).await
+    }
+
+    /// Returns the oldest unacknowledged inbound batch file of `kind`, if any.
+    pub async fn next_inbound_of(
+        &self,
+        kind: InboundKind,
+    ) -> Result<Option<InboundFile>, ConnectError> {
+        self.batch.next_inbound(kind).await
     }
 
     /// Marks an inbound file processed so it is not returned again.

@@ -163,6 +163,15 @@ impl PayloadType {
     /// A request for the next waiting batch result file (TA1, 999, 277CA, 835).
     pub const BATCH_RESULTS_RETRIEVAL: Self =
         Self(Cow::Borrowed("X12_005010_Request_BatchResultsMixed"));
+    /// A request for the next waiting acknowledgement (TA1, 999, 277CA) only; a medbill name,
+    /// like the mixed type, for [`InboundKind::Acknowledgements`](crate::InboundKind).
+    pub const BATCH_RESULTS_RETRIEVAL_ACKNOWLEDGEMENTS: Self = Self(Cow::Borrowed(
+        "X12_005010_Request_BatchResultsAcknowledgements",
+    ));
+    /// A request for the next waiting 835 only; a medbill name, for
+    /// [`InboundKind::Remittance`](crate::InboundKind).
+    pub const BATCH_RESULTS_RETRIEVAL_835: Self =
+        Self(Cow::Borrowed("X12_005010_Request_BatchResults835"));
     /// A batch result file returned by a retrieval, when the receiver does not name its type.
     pub const BATCH_RESULTS_RESPONSE: Self =
         Self(Cow::Borrowed("X12_005010_Response_BatchResultsMixed"));
@@ -208,6 +217,26 @@ impl PayloadType {
         } else {
             Self::BATCH_SUBMISSION
         }
+    }
+
+    /// The retrieval request type that asks for files of `kind`.
+    pub fn retrieval(kind: crate::InboundKind) -> Self {
+        match kind {
+            crate::InboundKind::Any => Self::BATCH_RESULTS_RETRIEVAL,
+            crate::InboundKind::Acknowledgements => Self::BATCH_RESULTS_RETRIEVAL_ACKNOWLEDGEMENTS,
+            crate::InboundKind::Remittance => Self::BATCH_RESULTS_RETRIEVAL_835,
+        }
+    }
+
+    /// The kind of file a retrieval request of this type asks for, when it is one.
+    pub fn retrieved_kind(&self) -> Option<crate::InboundKind> {
+        [
+            crate::InboundKind::Any,
+            crate::InboundKind::Acknowledgements,
+            crate::InboundKind::Remittance,
+        ]
+        .into_iter()
+        .find(|kind| Self::retrieval(*kind) == *self)
     }
 
     /// Tells whether this is a batch submission type medbill sends (an 837 or the mixed type).

@@ -74,6 +74,6 @@ pub use http::server::{
 pub use mailbox::{Mailbox, MailboxSide};
 pub use secret::{Secret, SecretSource};
 pub use transport::{
-    BatchTransport, InboundFile, OutboundFile, RealTimeRequest, RealTimeResponse,
+    BatchTransport, InboundFile, InboundKind, OutboundFile, RealTimeRequest, RealTimeResponse,
     RealTimeTransport, SubmissionReceipt,
 };

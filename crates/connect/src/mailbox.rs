@@ -26,7 +26,9 @@ use tracing::{debug, info};
 use uuid::Uuid;
 
 use crate::error::{ConfigError, ConnectError};
-use crate::transport::{BatchTransport, InboundFile, OutboundFile, SubmissionReceipt};
+use crate::transport::{
+    BatchTransport, InboundFile, InboundKind, KIND_PREFIX, OutboundFile, SubmissionReceipt,
+};
 
 const TEMP_PREFIX: &str = ".tmp-";
 
@@ -149,6 +151,26 @@ impl Mailbox {
         .await
     }
 
+    /// Reads the first [`KIND_PREFIX`] bytes of a waiting file (all of a shorter one).
+    async fn read_start(&self, file_id: &str) -> Result<Vec<u8>, ConnectError> {
+        use std::io::Read as _;
+        check_file_name(file_id)?;
+        let path = self.receive_dir.join(file_id);
+        run_blocking(move || {
+            let failed = |source| ConnectError::Mailbox {
+                path: path.clone(),
+                operation: "read",
+                source,
+            };
+            let mut start = Vec::with_capacity(KIND_PREFIX);
+            fs::File::open(&path)
+                .and_then(|f| f.take(KIND_PREFIX as u64).read_to_end(&mut start))
+                .map_err(failed)?;
+            Ok(start)
+        })
+        .await
+    }
+
     /// Moves a processed file into the archive; a file already archived is not an error.
     pub async fn archive(&self, file_id: &str) -> Result<(), ConnectError> {
         check_file_name(file_id)?;
@@ -194,8 +216,21 @@ impl BatchTransport for Mailbox {
         self.put(&file.label, file.contents).await
     }
 
-    async fn next_inbound(&self) -> Result<Option<InboundFile>, ConnectError> {
+    async fn next_inbound(&self, kind: InboundKind) -> Result<Option<InboundFile>, ConnectError> {
         for pending in self.pending().await? {
+            if kind != InboundKind::Any {
+                // The kind is told from the file's start; a large 835 is not read to skip it.
+                match self.read_start(&pending.file_id).await {
+                    Ok(start) if !kind.takes(&start) => continue,
+                    Ok(_) => {}
+                    Err(ConnectError::Mailbox { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
             match self.read(&pending.file_id).await {
                 Ok(file) => return Ok(Some(file)),
                 // Another reader archived it between listing and reading: take the next one.

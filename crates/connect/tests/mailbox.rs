@@ -3,8 +3,8 @@
 use bytes::Bytes;
 use medbill_connect::Mailbox;
 use medbill_connect::{
-    BatchTransport, ConnectError, Connection, ErrorKind, MailboxConfig, MailboxSide, OutboundFile,
-    PayerConnection, PayloadType, RetryPolicy, TransportConfig,
+    BatchTransport, ConnectError, Connection, ErrorKind, InboundKind, MailboxConfig, MailboxSide,
+    OutboundFile, PayerConnection, PayloadType, RetryPolicy, TransportConfig,
 };
 
 fn file(label: &str, contents: &'static [u8]) -> OutboundFile {
@@ -50,7 +50,11 @@ async fn submitted_file_lands_whole_in_outbound_and_the_partner_archives_it() {
         b"ISA*837 batch~"
     );
 
-    let picked = partner.next_inbound().await.unwrap().unwrap();
+    let picked = partner
+        .next_inbound(InboundKind::Any)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(picked.file_id, receipt.submission_id);
     assert_eq!(&picked.contents[..], b"ISA*837 batch~");
     assert_eq!(
@@ -64,7 +68,13 @@ async fn submitted_file_lands_whole_in_outbound_and_the_partner_archives_it() {
         names_in(&root.path().join("archive").join("outbound")),
         [receipt.submission_id]
     );
-    assert!(partner.next_inbound().await.unwrap().is_none());
+    assert!(
+        partner
+            .next_inbound(InboundKind::Any)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -86,7 +96,7 @@ async fn inbound_files_come_in_the_order_they_were_written() {
     std::fs::write(root.path().join("inbound").join(".upload"), b"half").unwrap();
 
     let mut seen = Vec::new();
-    while let Some(inbound) = provider.next_inbound().await.unwrap() {
+    while let Some(inbound) = provider.next_inbound(InboundKind::Any).await.unwrap() {
         seen.push(String::from_utf8(inbound.contents.to_vec()).unwrap());
         provider.acknowledge(&inbound.file_id).await.unwrap();
     }
@@ -112,7 +122,7 @@ async fn restart_neither_loses_nor_double_reads_a_file() {
     // First run: picks up A, crashes before acknowledging it.
     let first_id = {
         let run = Mailbox::open(root.path(), MailboxSide::Provider).unwrap();
-        let a = run.next_inbound().await.unwrap().unwrap();
+        let a = run.next_inbound(InboundKind::Any).await.unwrap().unwrap();
         assert_eq!(&a.contents[..], b"file A~");
         a.file_id
     };
@@ -120,7 +130,7 @@ async fn restart_neither_loses_nor_double_reads_a_file() {
     // Second run: A again (same id, so the consumer can deduplicate); this time it is acknowledged.
     {
         let run = Mailbox::open(root.path(), MailboxSide::Provider).unwrap();
-        let a = run.next_inbound().await.unwrap().unwrap();
+        let a = run.next_inbound(InboundKind::Any).await.unwrap().unwrap();
         assert_eq!(a.file_id, first_id);
         assert_eq!(&a.contents[..], b"file A~");
         run.acknowledge(&a.file_id).await.unwrap();
@@ -128,11 +138,11 @@ async fn restart_neither_loses_nor_double_reads_a_file() {
 
     // Third run: A is gone for good; B is next; a repeated acknowledgement is harmless.
     let run = Mailbox::open(root.path(), MailboxSide::Provider).unwrap();
-    let b = run.next_inbound().await.unwrap().unwrap();
+    let b = run.next_inbound(InboundKind::Any).await.unwrap().unwrap();
     assert_eq!(&b.contents[..], b"file B~");
     run.acknowledge(&b.file_id).await.unwrap();
     run.acknowledge(&b.file_id).await.unwrap();
-    assert!(run.next_inbound().await.unwrap().is_none());
+    assert!(run.next_inbound(InboundKind::Any).await.unwrap().is_none());
     assert_eq!(
         names_in(&root.path().join("archive").join("inbound")).len(),
         2
@@ -153,7 +163,13 @@ async fn interrupted_write_leaves_nothing_visible_and_is_cleaned_on_open() {
     let stale = root.path().join("outbound").join(".tmp-0192-837P.x12");
     std::fs::write(&stale, b"half a fi").unwrap();
     let partner = Mailbox::open(root.path(), MailboxSide::Partner).unwrap();
-    assert!(partner.next_inbound().await.unwrap().is_none());
+    assert!(
+        partner
+            .next_inbound(InboundKind::Any)
+            .await
+            .unwrap()
+            .is_none()
+    );
     drop(provider);
 
     let _reopened = Mailbox::open(root.path(), MailboxSide::Provider).unwrap();
@@ -191,5 +207,92 @@ async fn mailbox_connection_carries_batches_but_not_real_time() {
             .join("acme/outbound")
             .join(&receipt.submission_id)
             .exists()
+    );
+}
+
+/// An interchange header of 106 bytes (`*` elements, `~` segments) and `rest` after it.
+fn interchange(rest: &str) -> Bytes {
+    let isa = "ISA*00*          *00*          *ZZ*SIMPPO         *ZZ*MEDBILL        \
+               *260302*0930*^*00501*000000001*0*P*:~";
+    assert_eq!(isa.len(), 106);
+    Bytes::from(format!("{isa}\n{rest}"))
+}
+
+#[tokio::test]
+async fn retrieval_by_kind_takes_its_own_files_past_the_others() {
+    let root = tempfile::tempdir().unwrap();
+    let provider = Mailbox::open(root.path(), MailboxSide::Provider).unwrap();
+    let partner = Mailbox::open(root.path(), MailboxSide::Partner).unwrap();
+    let files = [
+        (
+            "999",
+            interchange("GS*FA*SIMPPO*MEDBILL*20260302*0930*1*X*005010X231A1~ST*999*0001~"),
+        ),
+        (
+            "835",
+            interchange("GS*HP*SIMPPO*MEDBILL*20260302*0930*2*X*005010X221A1~ST*835*0001~"),
+        ),
+        (
+            "TA1",
+            interchange("TA1*000000001*260302*0930*R*022~IEA*0*000000001~"),
+        ),
+        (
+            "277CA",
+            interchange("GS*HN*SIMPPO*MEDBILL*20260302*0930*3*X*005010X214~ST*277*0001~"),
+        ),
+    ];
+    for (label, contents) in files {
+        partner
+            .submit(OutboundFile {
+                label: label.into(),
+                contents,
+            })
+            .await
+            .unwrap();
+        // Names and modification times order the files as sent.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let kind_of = |f: &medbill_connect::InboundFile| {
+        let text = String::from_utf8(f.contents.to_vec()).unwrap();
+        ["999", "835", "TA1", "277"]
+            .into_iter()
+            .find(|id| text.contains(&format!("ST*{id}*")) || text.contains(&format!("\n{id}*")))
+            .unwrap()
+    };
+
+    // The 835 is taken first although an acknowledgement is older.
+    let era = provider
+        .next_inbound(InboundKind::Remittance)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kind_of(&era), "835");
+    assert_eq!(InboundKind::of(&era.contents), InboundKind::Remittance);
+    provider.acknowledge(&era.file_id).await.unwrap();
+    assert!(
+        provider
+            .next_inbound(InboundKind::Remittance)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let mut acknowledgements = Vec::new();
+    while let Some(f) = provider
+        .next_inbound(InboundKind::Acknowledgements)
+        .await
+        .unwrap()
+    {
+        assert_eq!(InboundKind::of(&f.contents), InboundKind::Acknowledgements);
+        acknowledgements.push(kind_of(&f));
+        provider.acknowledge(&f.file_id).await.unwrap();
+    }
+    assert_eq!(acknowledgements, ["999", "TA1", "277"]);
+    assert!(
+        provider
+            .next_inbound(InboundKind::Any)
+            .await
+            .unwrap()
+            .is_none()
     );
 }

@@ -106,7 +106,7 @@ fn main() -> anyhow::Result<()> {
         let mut bytes = 0usize;
         let mut paid_claims = 0usize;
         let mut balanced = true;
-        while let Some(f) = front.next_file("BENCH") {
+        while let Some(f) = front.next_file("BENCH", medbill_connect::InboundKind::Any) {
             let (sets, _) = read_all_835(&f.contents);
             for s in &sets {
                 paid_claims += s.claims.len();

@@ -89,7 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "sim-277ca-837i.x12",
     ]
     .into_iter();
-    while let Some(file) = front.next_file("SAMPLES") {
+    while let Some(file) = front.next_file("SAMPLES", medbill_connect::InboundKind::Any) {
         let name = names.next().ok_or("more files than expected")?;
         let expected = if name.contains("277ca") {
             PayloadType::X12_277CA_RESPONSE
@@ -127,7 +127,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     front.settle_due(&catalog, "SAMPLES", now, "MEDBILLSIM", &mut next)?;
     let mut eras = ["sim-835-eft.x12", "sim-835-check.x12"].into_iter();
-    while let Some(file) = front.next_file("SAMPLES") {
+    while let Some(file) = front.next_file("SAMPLES", medbill_connect::InboundKind::Any) {
         if file.payload_type.as_str() == ERA_PAYLOAD_TYPE {
             let name = eras.next().ok_or("more 835s than expected")?;
             let text = String::from_utf8(file.contents.to_vec())?.replace('~', "~\n");

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use chrono::{NaiveDate, NaiveDateTime};
-use medbill_connect::PayloadType;
+use medbill_connect::{InboundKind, PayloadType};
 use medbill_x12::model::TransactionHeader;
 use medbill_x12::model::claim_status::{
     AcknowledgedClaim, AcknowledgedProvider, ClaimAcknowledgment, LineStatus, StatusInfo,
@@ -325,18 +325,20 @@ impl ClaimFront {
             .extend(files);
     }
 
-    /// Returns the file to offer `submitter` next, without removing it: the oldest
-    /// acknowledgement (TA1, 999, 277CA), else the oldest 835. Acknowledgements never wait behind
-    /// a payment, so a client that takes only acknowledgements is never blocked by an 835 it
-    /// leaves for another (medbill's claims and remittance services share a route).
-    pub fn next_file(&self, submitter: &str) -> Option<ResultFile> {
+    /// Returns the file of `kind` to offer `submitter` next, without removing it: the oldest of
+    /// that kind. Asked for any file, the oldest acknowledgement (TA1, 999, 277CA) comes before
+    /// any 835, so a client that asks for any file and takes only acknowledgements is never
+    /// blocked by an 835 it leaves for another.
+    pub fn next_file(&self, submitter: &str, kind: InboundKind) -> Option<ResultFile> {
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let queue = state.pickup.get(submitter)?;
-        queue
-            .iter()
-            .find(|f| f.payload_type.as_str() != crate::payment::ERA_PAYLOAD_TYPE)
-            .or_else(|| queue.front())
-            .cloned()
+        let is_era = |f: &&ResultFile| f.payload_type.as_str() == crate::payment::ERA_PAYLOAD_TYPE;
+        match kind {
+            InboundKind::Any => queue.iter().find(|f| !is_era(f)).or_else(|| queue.front()),
+            InboundKind::Acknowledgements => queue.iter().find(|f| !is_era(f)),
+            InboundKind::Remittance => queue.iter().find(is_era),
+        }
+        .cloned()
     }
 
     /// Removes the file `file_id` of `submitter`; returns whether it was waiting.

@@ -252,7 +252,7 @@ impl CoreHandler for SimHandler {
             || request.payload_type == PayloadType::X12_276_REQUEST
             || request.payload_type == PayloadType::X12_278_REQUEST;
         let batch = request.payload_type.is_batch_submission()
-            || request.payload_type == PayloadType::BATCH_RESULTS_RETRIEVAL
+            || request.payload_type.retrieved_kind().is_some()
             || request.payload_type == PayloadType::BATCH_RESULTS_ACK;
         match request.processing_mode {
             _ if !real_time && !batch => return Err(HandlerError::PayloadTypeNotSupported),
@@ -322,7 +322,7 @@ impl SimHandler {
                 payload: Bytes::new(),
             });
         }
-        if request.payload_type == PayloadType::BATCH_RESULTS_RETRIEVAL {
+        if let Some(kind) = request.payload_type.retrieved_kind() {
             // Claims due for payment are paid first, their 835s queued behind waiting files;
             // a large pass is CPU work, kept off the async workers.
             let (catalog, claims, control) = (
@@ -343,7 +343,7 @@ impl SimHandler {
             .await
             .map_err(|e| HandlerError::ReceiverDown(format!("payment pass failed: {e}")))?
             .map_err(unwritable)?;
-            return Ok(match self.claims.next_file(sender) {
+            return Ok(match self.claims.next_file(sender, kind) {
                 Some(file) => HandlerReply {
                     payload_type: file.payload_type,
                     payload: file.contents,

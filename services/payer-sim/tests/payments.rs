@@ -565,7 +565,7 @@ fn a_claim_paid_after_the_prompt_pay_days_earns_interest() -> Result<()> {
         1
     );
     let mut files = Vec::new();
-    while let Some(f) = front.next_file("MEDBILL01") {
+    while let Some(f) = front.next_file("MEDBILL01", medbill_connect::InboundKind::Any) {
         front.acknowledge("MEDBILL01", &f.file_id);
         files.push(f);
     }
@@ -642,6 +642,43 @@ async fn acknowledgements_are_offered_before_an_835_left_waiting() -> Result<()>
     submit(&conn, batch(vec![b], 72)).await?;
     let order: Vec<String> = pick_up(&conn).await?.iter().map(first_set).collect();
     assert_eq!(order, vec!["999", "277", "835", "835"]);
+    sim.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn retrieval_by_kind_offers_the_835_past_waiting_acknowledgements_and_back() -> Result<()> {
+    use medbill_connect::InboundKind;
+
+    let sim = start(PayerSimConfig::default()).await?;
+    let conn = connection(&sim, "MEDBILL01")?;
+    let a = bill(
+        "PCN-K1",
+        "SIMPPO",
+        "SPX100000001",
+        recent(),
+        &[("99213", &[], 1, "130")],
+    );
+    submit(&conn, batch(vec![a], 73)).await?;
+    // The 999 and 277CA wait, untaken; remittance's retrieval is offered the 835 all the same.
+    let era = conn
+        .next_inbound_of(InboundKind::Remittance)
+        .await?
+        .context("the 835")?;
+    assert_eq!(first_set(&era), "835");
+    conn.acknowledge(&era.file_id).await?;
+    assert!(
+        conn.next_inbound_of(InboundKind::Remittance)
+            .await?
+            .is_none()
+    );
+    let mut acknowledgements = Vec::new();
+    while let Some(f) = conn.next_inbound_of(InboundKind::Acknowledgements).await? {
+        acknowledgements.push(first_set(&f));
+        conn.acknowledge(&f.file_id).await?;
+    }
+    assert_eq!(acknowledgements, vec!["999", "277"]);
+    assert!(conn.next_inbound().await?.is_none());
     sim.shutdown().await?;
     Ok(())
 }

@@ -5,14 +5,15 @@
 //! takes the route's waiting files oldest first, stores each 835 as IngestEra does (raw, once by
 //! content: the same file twice is one set of ERAs) for the tenant the route belongs to, wakes the
 //! posting worker, and only then acknowledges the file, so a crash before the acknowledgement
-//! retrieves it again and finds it stored. A file that is not an 835 (a 999, TA1 or 277CA) is the
-//! claims service's: it is left unacknowledged and the route's pass ends.
+//! retrieves it again and finds it stored. The pass asks the route for 835s only, so acknowledgements
+//! waiting for the claims service do not hold it up; a receiver that offers one all the same has it
+//! left unacknowledged, and the route's pass ends.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use medbill_connect::Connection;
+use medbill_connect::{Connection, InboundKind};
 use medbill_domain::TenantId;
 use medbill_runtime::service::{BackgroundTask, Shutdown};
 use serde::Deserialize;
@@ -115,14 +116,15 @@ pub async fn pickup_once(
         for _ in 0..PER_ROUTE {
             let Some(file) = route
                 .connection
-                .next_inbound()
+                .next_inbound_of(InboundKind::Remittance)
                 .await
                 .map_err(|e| failed(e.to_string()))?
             else {
                 break;
             };
             if first_set_id(&file.contents).as_deref() != Some("835") {
-                // An acknowledgement for the claims service: not ours to take.
+                // An acknowledgement for the claims service, offered by a receiver that does not
+                // retrieve by kind: not ours to take.
                 break;
             }
             let content = Arc::new(file.contents.to_vec());

@@ -34,7 +34,7 @@ use crate::envelope::{
 use crate::error::{ConfigError, ConnectError, payload_type_mismatch};
 use crate::retry::with_retries;
 use crate::transport::{
-    BatchTransport, InboundFile, OutboundFile, RealTimeRequest, RealTimeResponse,
+    BatchTransport, InboundFile, InboundKind, OutboundFile, RealTimeRequest, RealTimeResponse,
     RealTimeTransport, SubmissionReceipt,
 };
 
@@ -501,8 +501,9 @@ impl RealTimeTransport for CoreHttpClient {
 ///
 /// Submission sends [`PayloadType::X12_837P_REQUEST`] or [`PayloadType::X12_837I_REQUEST`] when the file's GS08
 /// names one of those guides, [`PayloadType::BATCH_SUBMISSION`] otherwise. Retrieval sends
-/// [`PayloadType::BATCH_RESULTS_RETRIEVAL`] with an empty payload; the receiver answers with the oldest
-/// unacknowledged result file, typed by what it is (999, TA1, 277CA), or [`PayloadType::NO_BATCH_RESULTS_FILE`]
+/// [`PayloadType::retrieval`] of the kind asked for (any file, acknowledgements, 835s) with an empty payload;
+/// the receiver answers with the oldest unacknowledged result file of that kind, typed by what it is (999,
+/// TA1, 277CA, 835), or [`PayloadType::NO_BATCH_RESULTS_FILE`]
 /// with an empty payload when none waits. The file id is the SHA-1 of the
 /// contents; [`PayloadType::BATCH_RESULTS_ACK`] carries it back so the receiver stops offering that file.
 #[async_trait]
@@ -523,11 +524,11 @@ impl BatchTransport for CoreHttpClient {
         })
     }
 
-    async fn next_inbound(&self) -> Result<Option<InboundFile>, ConnectError> {
+    async fn next_inbound(&self, kind: InboundKind) -> Result<Option<InboundFile>, ConnectError> {
         let (response, _) = self
             .send(
                 ProcessingMode::Batch,
-                PayloadType::BATCH_RESULTS_RETRIEVAL,
+                PayloadType::retrieval(kind),
                 Bytes::new(),
             )
             .await?;

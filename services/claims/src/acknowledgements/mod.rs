@@ -21,6 +21,7 @@ pub(crate) mod rpc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use medbill_connect::InboundKind;
 use medbill_domain::TenantId;
 use medbill_proto::claims::v1 as pb;
 use medbill_runtime::service::{BackgroundTask, Shutdown};
@@ -302,7 +303,10 @@ pub async fn pickup_once(store: &dyn ClaimStore, submitter: &Submitter) -> Resul
         };
         // A bound per pass keeps one busy route from starving the others.
         for _ in 0..PICKUP_PER_ROUTE {
-            let file = match connection.next_inbound().await {
+            let file = match connection
+                .next_inbound_of(InboundKind::Acknowledgements)
+                .await
+            {
                 Ok(Some(file)) => file,
                 Ok(None) => break,
                 Err(e) => {
@@ -314,7 +318,8 @@ pub async fn pickup_once(store: &dyn ClaimStore, submitter: &Submitter) -> Resul
                 .await
                 .map_err(|e| e.to_string())?;
             if outcome == Taken::LeftForRemittance {
-                // Remittance's pickup takes 835s; the route's next files wait for its next pass.
+                // Offered an 835 all the same (a receiver that does not retrieve by kind):
+                // remittance's pickup takes it; the route's next files wait for its next pass.
                 break;
             }
             if let Err(e) = connection.acknowledge(&file.file_id).await {

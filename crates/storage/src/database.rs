@@ -1,6 +1,9 @@
 //! Connecting by URL scheme, per-service namespaces, migrations and transactions.
 
+use std::any::Any;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -217,6 +220,7 @@ impl Database {
         Ok(Tx {
             inner,
             pending_idempotency: Vec::new(),
+            deferred: Vec::new(),
         })
     }
 
@@ -379,6 +383,8 @@ pub struct Tx {
     inner: TxInner,
     /// (scope, key) of idempotency keys reserved in this transaction and not yet completed.
     pending_idempotency: Vec<(String, String)>,
+    /// Writes held back to just before the commit ([`Tx::defer`]), in the order deferred.
+    deferred: Vec<Deferred>,
 }
 
 impl fmt::Debug for Tx {
@@ -386,8 +392,25 @@ impl fmt::Debug for Tx {
         f.debug_struct("Tx")
             .field("backend", &self.backend())
             .field("pending_idempotency", &self.pending_idempotency.len())
+            .field("deferred", &self.deferred.len())
             .finish()
     }
+}
+
+/// The future of a [`WriteDeferred`] function, borrowing the transaction.
+pub type DeferredWrite<'t> = Pin<Box<dyn Future<Output = Result<(), StorageError>> + Send + 't>>;
+
+/// An item held back with [`Tx::defer`].
+pub type DeferredItem = Box<dyn Any + Send>;
+
+/// Writes every item deferred under one kind, in the order deferred, just before the commit.
+pub type WriteDeferred = for<'t> fn(&'t mut Tx, Vec<DeferredItem>) -> DeferredWrite<'t>;
+
+/// One item of [`Tx::defer`].
+struct Deferred {
+    kind: &'static str,
+    write: WriteDeferred,
+    item: DeferredItem,
 }
 
 /// A savepoint marked with [`Tx::savepoint`]: what to restore when rolling back to it.
@@ -395,6 +418,7 @@ impl fmt::Debug for Tx {
 #[must_use = "a savepoint is released or rolled back to"]
 pub struct Savepoint {
     pending: Vec<(String, String)>,
+    deferred: usize,
 }
 
 /// The connection of a [`Tx`], typed per backend; obtained with [`Tx::conn`] and normally
@@ -429,10 +453,14 @@ impl Tx {
     /// Fails with [`StorageError::IdempotencyNotCompleted`] (and rolls back) when an
     /// idempotency key reserved in this transaction was not completed with its response: a
     /// committed key without a response could never be replayed.
-    pub async fn commit(self) -> Result<(), StorageError> {
+    pub async fn commit(mut self) -> Result<(), StorageError> {
         if let Some((scope, key)) = self.pending_idempotency.first().cloned() {
             self.rollback().await?;
             return Err(StorageError::IdempotencyNotCompleted { scope, key });
+        }
+        if let Err(e) = self.write_deferred().await {
+            self.rollback().await?;
+            return Err(e);
         }
         match self.inner {
             TxInner::Postgres(t) => t.commit().await?,
@@ -457,7 +485,44 @@ impl Tx {
         self.execute_raw("SAVEPOINT medbill_unit").await?;
         Ok(Savepoint {
             pending: self.pending_idempotency.clone(),
+            deferred: self.deferred.len(),
         })
+    }
+
+    /// Holds `item` back to be written by `write`, with every other item of `kind`, just before
+    /// the transaction commits (an item deferred after a savepoint is dropped when rolling back
+    /// to it). For rows whose writing takes a lock the next writer waits on (a per-tenant
+    /// counter): written last, the lock is held for the commit only, not for the rest of the
+    /// transaction. A failing `write` fails the commit, and nothing is written.
+    pub fn defer<T: Any + Send>(&mut self, kind: &'static str, write: WriteDeferred, item: T) {
+        self.deferred.push(Deferred {
+            kind,
+            write,
+            item: Box::new(item),
+        });
+    }
+
+    /// The items of `kind` deferred so far that are `T`, to amend before they are written.
+    pub fn deferred_mut<T: Any>(&mut self, kind: &'static str) -> impl Iterator<Item = &mut T> {
+        self.deferred
+            .iter_mut()
+            .filter(move |d| d.kind == kind)
+            .filter_map(|d| d.item.downcast_mut::<T>())
+    }
+
+    /// Writes the deferred items, each kind's together, kinds in the order first deferred.
+    async fn write_deferred(&mut self) -> Result<(), StorageError> {
+        let mut kinds: Vec<(&'static str, WriteDeferred, Vec<DeferredItem>)> = Vec::new();
+        for d in std::mem::take(&mut self.deferred) {
+            match kinds.iter_mut().find(|(kind, _, _)| *kind == d.kind) {
+                Some((_, _, items)) => items.push(d.item),
+                None => kinds.push((d.kind, d.write, vec![d.item])),
+            }
+        }
+        for (_, write, items) in kinds {
+            write(self, items).await?;
+        }
+        Ok(())
     }
 
     /// Undoes everything written since `savepoint` (the idempotency keys reserved since then
@@ -467,6 +532,7 @@ impl Tx {
             .await?;
         self.execute_raw("RELEASE SAVEPOINT medbill_unit").await?;
         self.pending_idempotency = savepoint.pending;
+        self.deferred.truncate(savepoint.deferred);
         Ok(())
     }
 

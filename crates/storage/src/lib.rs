@@ -161,7 +161,8 @@ pub mod time;
 pub mod url;
 
 pub use database::{
-    Backend, Database, PLATFORM_MIGRATIONS_TABLE, PoolSettings, Savepoint, Tx, TxConn,
+    Backend, Database, DeferredItem, DeferredWrite, PLATFORM_MIGRATIONS_TABLE, PoolSettings,
+    Savepoint, Tx, TxConn, WriteDeferred,
 };
 pub use error::StorageError;
 pub use sqlx;

@@ -58,26 +58,8 @@ impl ItemStore {
     }
 
     async fn insert(&self, tx: &mut Tx, item: &Item) -> Result<(), StoreError> {
-        let result = with_tx!(tx, |conn| {
-            sqlx::query(
-                "INSERT INTO items (id, tenant_id, name, amount_cents, active, note, raw, service_date, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(&item.id)
-            .bind(&item.tenant_id)
-            .bind(&item.name)
-            .bind(item.amount_cents)
-            .bind(item.active)
-            .bind(&item.note)
-            .bind(&item.raw)
-            .bind(&item.service_date)
-            .bind(item.created_at)
-            .execute(&mut *conn)
-            .await
-            .map(|r| r.rows_affected())
-        });
-        match result {
-            Ok(_) => Ok(()),
+        match insert_row(tx, item).await {
+            Ok(()) => Ok(()),
             Err(e) if medbill_storage::error::is_unique_violation(&e) => {
                 Err(StoreError::DuplicateName(item.name.clone()))
             }
@@ -156,6 +138,45 @@ fn item(tenant: &str, name: &str, cents: i64) -> Item {
         service_date: "2026-03-01".to_owned(),
         created_at: medbill_storage::time::now_micros(),
     }
+}
+
+/// Inserts one item row in `tx`.
+async fn insert_row(tx: &mut Tx, item: &Item) -> Result<(), sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO items (id, tenant_id, name, amount_cents, active, note, raw, service_date, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&item.id)
+        .bind(&item.tenant_id)
+        .bind(&item.name)
+        .bind(item.amount_cents)
+        .bind(item.active)
+        .bind(&item.note)
+        .bind(&item.raw)
+        .bind(&item.service_date)
+        .bind(item.created_at)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(())
+}
+
+/// Writes items deferred with [`Tx::defer`] at the commit, in the order deferred.
+fn write_deferred_items(
+    tx: &mut Tx,
+    items: Vec<medbill_storage::DeferredItem>,
+) -> medbill_storage::DeferredWrite<'_> {
+    Box::pin(async move {
+        for item in items {
+            let item = item
+                .downcast::<Item>()
+                .map_err(|_| StorageError::corrupt("deferred item", "not an item"))?;
+            insert_row(tx, &item).await?;
+        }
+        Ok(())
+    })
 }
 
 /// The handler of an idempotent "create item" RPC in THE pattern: reserve, write, outbox,
@@ -581,6 +602,41 @@ medbill_storage::conformance_tests! {
             matches!(c, Reservation::New(_)),
             "no idempotency record survived: {c:?}"
         );
+        Ok(())
+    }
+
+    async fn deferred_writes_happen_at_the_commit_and_follow_savepoints(db: Database) -> anyhow::Result<()> {
+        let store = ItemStore::new(db.clone());
+        let mut tx = db.begin().await?;
+        tx.defer("items", write_deferred_items, item("t1", "first", 1));
+        tx.defer("items", write_deferred_items, item("t1", "second", 2));
+        // Deferred, not written: the transaction itself does not see them yet.
+        let seen: i64 = with_tx!(&mut tx, |conn| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM items").fetch_one(&mut *conn).await?
+        });
+        assert_eq!(seen, 0);
+        let savepoint = tx.savepoint().await?;
+        tx.defer("items", write_deferred_items, item("t1", "dropped", 3));
+        tx.rollback_to(savepoint).await?;
+        // An item deferred so far can still be amended.
+        for pending in tx.deferred_mut::<Item>("items") {
+            if pending.name == "second" {
+                pending.amount_cents = 20;
+            }
+        }
+        tx.commit().await?;
+        let listed = store.list("t1", None, None, 10).await?;
+        let names: Vec<(&str, i64)> = listed.iter().map(|i| (i.name.as_str(), i.amount_cents)).collect();
+        assert_eq!(names, [("first", 1), ("second", 20)]);
+
+        // A deferred write that fails fails the commit, and the transaction's other writes go too.
+        let mut tx = db.begin().await?;
+        store.insert(&mut tx, &item("t1", "direct", 4)).await?;
+        tx.defer("items", write_deferred_items, item("t1", "first", 5));
+        let err = tx.commit().await.unwrap_err();
+        assert!(matches!(err, StorageError::Database(_)), "{err}");
+        assert_eq!(store.count_named("t1", "direct").await?, 0);
+        assert_eq!(store.count_named("t1", "first").await?, 1);
         Ok(())
     }
 

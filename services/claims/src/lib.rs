@@ -50,7 +50,7 @@ pub mod watch;
 pub use coverage::{CoverageClient, CoverageError};
 pub use model::{
     Claim, ClaimFilter, ClaimLine, ClaimStatus, ClaimType, FrequencyCode, NewClaim, NewClaimLine,
-    StatusChange, StatusChangeSource,
+    StatusChange, StatusChangeSource, StatusMove,
 };
 pub use service::ClaimsService;
 pub use store::{ClaimStore, ClaimStoreError, SqlClaimStore, open_store};

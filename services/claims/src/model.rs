@@ -274,6 +274,24 @@ pub struct Coordination {
     pub secondary_claim_note: Option<String>,
 }
 
+/// A claim's status change made in a transaction. Its history entry is written, and given its
+/// per-tenant sequence number, when the transaction commits (read it back with the history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusMove {
+    /// UUID v7 of the history entry.
+    pub history_id: Uuid,
+    /// The claim that changed.
+    pub claim_id: ClaimId,
+    /// CLM01 of the claim.
+    pub patient_control_number: PatientControlNumber,
+    /// The status it had.
+    pub from: ClaimStatus,
+    /// The new status.
+    pub to: ClaimStatus,
+    /// When it changed.
+    pub at: DateTime<Utc>,
+}
+
 /// One entry of a claim's status history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusChange {

@@ -10,7 +10,8 @@
 //! notify.
 //!
 //! **Why the sequence can be trusted on PostgreSQL**: a sequence is taken with an upsert on the
-//! tenant's `claim_event_sequences` row, which stays locked until the writing transaction ends. A
+//! tenant's `claim_event_sequences` row, which stays locked until the writing transaction ends
+//! (the history rows are written last, just before the commit, so the lock spans the commit only). A
 //! second transaction of the tenant waits at its own upsert until the first commits (or rolls back,
 //! taking its number back), so sequences become visible gap-free and in order: whoever can see
 //! sequence n can see every sequence before it. The reader still refuses to run ahead of a hole:

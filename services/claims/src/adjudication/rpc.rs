@@ -581,7 +581,7 @@ async fn apply(
                 claim.id,
                 NewAdjudication {
                     adjudication,
-                    status_before: change.from.unwrap_or(claim.status),
+                    status_before: change.from,
                     status_after: change.to,
                     reverses: Some(previous.id),
                 },
@@ -622,7 +622,7 @@ async fn apply(
                 claim.id,
                 NewAdjudication {
                     adjudication,
-                    status_before: change.from.unwrap_or(claim.status),
+                    status_before: change.from,
                     status_after: to,
                     reverses: None,
                 },

@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 
 use super::{ApprovedAuthorization, CoverageDates, ScrubContext, ScrubInput, error_count, scrub};
 use crate::model::{
-    Claim, ClaimStatus, ScrubFinding, ScrubSeverity, StatusChange, StatusChangeSource,
+    Claim, ClaimStatus, ScrubFinding, ScrubSeverity, StatusChangeSource, StatusMove,
 };
 use crate::service::{ClaimsService, finding_to_proto, to_proto};
 use crate::store::{ClaimMove, ClaimStore, NewStatus};
@@ -147,7 +147,7 @@ pub(crate) async fn store_scrub(
     tenant: &TenantId,
     claim_id: ClaimId,
     findings: &[ScrubFinding],
-) -> Result<StatusChange, ServiceError> {
+) -> Result<StatusMove, ServiceError> {
     let (to, why) = target(findings);
     store
         .replace_scrub_findings(tx, tenant, claim_id, findings, time::now_micros())

@@ -496,7 +496,7 @@ impl SqlClaimStore {
                 at: now,
             })
             .collect();
-        append_history(tx, t, &changes).await?;
+        append_history(tx, t, &changes);
 
         let at = timestamp(now, "claim created_at")?;
         Ok(prepared

@@ -3,13 +3,13 @@
 use medbill_domain::{ClaimId, PatientControlNumber, TenantId};
 use medbill_storage::filters::placeholders;
 use medbill_storage::rows::{code, timestamp};
-use medbill_storage::{Tx, time, with_db, with_tx};
+use medbill_storage::{DeferredItem, DeferredWrite, StorageError, Tx, time, with_db, with_tx};
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
 use super::{ClaimStoreError, NewStatus, SqlClaimStore, corrupt, rows_per_statement, tenant_rows};
 use crate::lifecycle;
-use crate::model::{ClaimStatus, StatusChange, StatusChangeSource};
+use crate::model::{ClaimStatus, StatusChange, StatusChangeSource, StatusMove};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct HistoryRow {
@@ -55,7 +55,7 @@ pub(super) fn change_from_row(r: HistoryRow) -> Result<StatusChange, ClaimStoreE
     })
 }
 
-/// One status change to append with [`record_change`].
+/// One status change to append with [`append_history`].
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Transition<'a> {
     /// The claim.
@@ -74,33 +74,118 @@ pub(super) struct Transition<'a> {
     pub at: i64,
 }
 
-/// Appends a status change to the history in the caller's transaction and returns its id and per-tenant
-/// sequence number (see [`append_history`]).
-pub(super) async fn record_change(
-    tx: &mut Tx,
-    tenant: &str,
-    t: Transition<'_>,
-) -> Result<(Uuid, u64), ClaimStoreError> {
-    append_history(tx, tenant, &[t])
-        .await?
-        .pop()
-        .ok_or_else(|| corrupt("claim event sequence", "no history row written"))
+/// What [`append_history`] defers to the commit: one call's status changes of one tenant.
+struct PendingHistory {
+    tenant: String,
+    rows: Vec<PendingRow>,
 }
 
-/// Appends status changes to the history in the caller's transaction, in order, and returns each
-/// one's id and per-tenant sequence number. The changes take `last - n + 1 ..= last` from one bump
-/// of the tenant's sequence row, which stays locked until the transaction ends, so numbers are
-/// gap-free and commit in order; the rows go in multi-row statements.
-pub(super) async fn append_history(
+/// An owned [`Transition`] with its id.
+struct PendingRow {
+    id: Uuid,
+    claim_id: String,
+    from: Option<ClaimStatus>,
+    to: ClaimStatus,
+    source: StatusChangeSource,
+    source_id: String,
+    reason: String,
+    at: i64,
+}
+
+/// The kind the history rows are deferred under (see [`Tx::defer`]).
+const PENDING_HISTORY: &str = "claim_status_history";
+
+/// Appends status changes to the history in the caller's transaction, in order, and returns
+/// each one's id. The rows are written when the transaction commits, after everything else
+/// (see [`write_history`]): their per-tenant sequence numbers come from a counter row that
+/// stays locked until the commit, so taking it last keeps one writer's lock from spanning the
+/// rest of its transaction (a group commit's every unit, a batch's every claim).
+pub(super) fn append_history(tx: &mut Tx, tenant: &str, changes: &[Transition<'_>]) -> Vec<Uuid> {
+    let rows: Vec<PendingRow> = changes
+        .iter()
+        .map(|t| PendingRow {
+            id: Uuid::now_v7(),
+            claim_id: t.claim_id.to_owned(),
+            from: t.from,
+            to: t.to,
+            source: t.source,
+            source_id: t.source_id.to_owned(),
+            reason: t.reason.to_owned(),
+            at: t.at,
+        })
+        .collect();
+    let ids = rows.iter().map(|r| r.id).collect();
+    if !rows.is_empty() {
+        tx.defer(
+            PENDING_HISTORY,
+            write_history,
+            PendingHistory {
+                tenant: tenant.to_owned(),
+                rows,
+            },
+        );
+    }
+    ids
+}
+
+/// Rewrites the source and reason of a claim's creating entry appended in this transaction and
+/// not yet written; returns whether there was one.
+pub(super) fn describe_pending_creation(
     tx: &mut Tx,
     tenant: &str,
-    changes: &[Transition<'_>],
-) -> Result<Vec<(Uuid, u64)>, ClaimStoreError> {
-    if changes.is_empty() {
-        return Ok(Vec::new());
+    claim_id: &str,
+    source: StatusChangeSource,
+    source_id: &str,
+    reason: &str,
+) -> bool {
+    let mut found = false;
+    for pending in tx.deferred_mut::<PendingHistory>(PENDING_HISTORY) {
+        if pending.tenant != tenant {
+            continue;
+        }
+        for row in &mut pending.rows {
+            if row.claim_id == claim_id && row.from.is_none() {
+                row.source = source;
+                row.source_id = source_id.to_owned();
+                row.reason = reason.to_owned();
+                found = true;
+            }
+        }
     }
-    let n = i64::try_from(changes.len())
-        .map_err(|_| corrupt("status changes at once", changes.len().to_string()))?;
+    found
+}
+
+/// Writes the status changes deferred in a transaction, just before it commits: per tenant,
+/// in the order appended, numbered `last - n + 1 ..= last` from one bump of the tenant's
+/// sequence row, which stays locked until the commit, so numbers are gap-free and commit in
+/// order; the rows go in multi-row statements.
+fn write_history(tx: &mut Tx, items: Vec<DeferredItem>) -> DeferredWrite<'_> {
+    Box::pin(async move {
+        let mut tenants: Vec<(String, Vec<PendingRow>)> = Vec::new();
+        for item in items {
+            let pending = item
+                .downcast::<PendingHistory>()
+                .map_err(|_| StorageError::corrupt("deferred status history", "another kind"))?;
+            let PendingHistory { tenant, rows } = *pending;
+            match tenants.iter_mut().find(|(t, _)| *t == tenant) {
+                Some((_, all)) => all.extend(rows),
+                None => tenants.push((tenant, rows)),
+            }
+        }
+        for (tenant, rows) in tenants {
+            number_and_insert(tx, &tenant, &rows).await?;
+        }
+        Ok(())
+    })
+}
+
+async fn number_and_insert(
+    tx: &mut Tx,
+    tenant: &str,
+    rows: &[PendingRow],
+) -> Result<(), StorageError> {
+    let n = i64::try_from(rows.len())
+        .map_err(|_| StorageError::corrupt("status changes at once", rows.len().to_string()))?;
     let last: i64 = with_tx!(tx, |conn| {
         sqlx::query_scalar(
             "INSERT INTO claim_event_sequences (tenant_id, last_sequence) VALUES ($1, $2) \
@@ -113,43 +198,33 @@ pub(super) async fn append_history(
         .await?
     });
     let mut sequence = last - n;
-    let mut written = Vec::with_capacity(changes.len());
-    for chunk in changes.chunks(rows_per_statement(9)) {
+    for chunk in rows.chunks(rows_per_statement(9)) {
         // $1 tenant; nine values per row.
-        let rows = tenant_rows(chunk.len(), 9);
+        let values = tenant_rows(chunk.len(), 9);
         let sql = format!(
             "INSERT INTO claim_status_history (tenant_id, id, sequence, claim_id, from_status, \
-             to_status, source, source_id, reason, at) VALUES {rows}"
+             to_status, source, source_id, reason, at) VALUES {values}"
         );
-        let mut values = Vec::with_capacity(chunk.len());
-        for _ in chunk {
-            sequence += 1;
-            values.push((Uuid::now_v7(), sequence));
-        }
         with_tx!(tx, |conn| {
             // Only numbered placeholders are formatted into the text; the values are bound.
             let mut query = sqlx::query(AssertSqlSafe(sql.clone())).bind(tenant);
-            for (t, (id, sequence)) in chunk.iter().zip(&values) {
+            for r in chunk {
+                sequence += 1;
                 query = query
-                    .bind(id.to_string())
-                    .bind(*sequence)
-                    .bind(t.claim_id)
-                    .bind(t.from.map(ClaimStatus::as_str))
-                    .bind(t.to.as_str())
-                    .bind(t.source.as_str())
-                    .bind(t.source_id)
-                    .bind(t.reason)
-                    .bind(t.at);
+                    .bind(r.id.to_string())
+                    .bind(sequence)
+                    .bind(&r.claim_id)
+                    .bind(r.from.map(ClaimStatus::as_str))
+                    .bind(r.to.as_str())
+                    .bind(r.source.as_str())
+                    .bind(&r.source_id)
+                    .bind(&r.reason)
+                    .bind(r.at);
             }
             query.execute(&mut *conn).await?.rows_affected()
         });
-        for (id, sequence) in values {
-            let sequence = u64::try_from(sequence)
-                .map_err(|_| corrupt("claim event sequence", sequence.to_string()))?;
-            written.push((id, sequence));
-        }
     }
-    Ok(written)
+    Ok(())
 }
 
 /// Moves a claim to `to` if the life cycle allows it from the status it has now: one
@@ -159,7 +234,7 @@ pub(super) async fn transition(
     tenant: &TenantId,
     claim_id: ClaimId,
     change: NewStatus<'_>,
-) -> Result<StatusChange, ClaimStoreError> {
+) -> Result<StatusMove, ClaimStoreError> {
     let NewStatus {
         to,
         source,
@@ -201,10 +276,10 @@ pub(super) async fn transition(
             expected: from.as_str(),
         });
     }
-    let (id, sequence) = record_change(
+    let ids = append_history(
         tx,
         t,
-        Transition {
+        &[Transition {
             claim_id: &id_text,
             from: Some(from),
             to,
@@ -212,20 +287,18 @@ pub(super) async fn transition(
             source_id,
             reason,
             at: now,
-        },
-    )
-    .await?;
-    Ok(StatusChange {
-        id,
-        sequence,
+        }],
+    );
+    Ok(StatusMove {
+        history_id: ids
+            .first()
+            .copied()
+            .ok_or_else(|| corrupt("status history", "no entry appended"))?,
         claim_id,
         patient_control_number: PatientControlNumber::parse(&pcn)
             .map_err(|e| corrupt("patient control number", e.to_string()))?,
-        from: Some(from),
+        from,
         to,
-        source,
-        source_id: source_id.to_owned(),
-        reason: reason.to_owned(),
         at: timestamp(now, "status history at")?,
     })
 }
@@ -276,7 +349,7 @@ pub(super) async fn transition_many(
             at: now,
         })
         .collect();
-    append_history(tx, tenant.as_str(), &changes).await?;
+    append_history(tx, tenant.as_str(), &changes);
     Ok(())
 }
 
@@ -328,7 +401,7 @@ pub(super) async fn move_claims(
             at: now,
         })
         .collect();
-    append_history(tx, tenant.as_str(), &changes).await?;
+    append_history(tx, tenant.as_str(), &changes);
     Ok(now)
 }
 

@@ -63,6 +63,18 @@ pub(super) async fn describe_creation(
     source_id: &str,
     reason: &str,
 ) -> Result<(), ClaimStoreError> {
+    // A claim created in this transaction: its entry is not written until the commit.
+    let id_text = claim_id.to_string();
+    if super::history::describe_pending_creation(
+        tx,
+        tenant.as_str(),
+        &id_text,
+        source,
+        source_id,
+        reason,
+    ) {
+        return Ok(());
+    }
     with_tx!(tx, |conn| {
         sqlx::query(
             "UPDATE claim_status_history SET source = $1, source_id = $2, reason = $3 \

@@ -47,7 +47,7 @@ use crate::acknowledgements::NewAcknowledgement;
 use crate::lifecycle::IllegalTransition;
 use crate::model::{
     Claim, ClaimFilter, ClaimStatus, ClaimValidationError, NewClaim, ScrubFinding, StatusChange,
-    StatusChangeSource,
+    StatusChangeSource, StatusMove,
 };
 use crate::providers::{NewProvider, Provider, ProviderKind};
 use crate::submission::{BatchStatus, NewBatch, SubmissionBatch};
@@ -198,7 +198,7 @@ pub trait ClaimStore: FollowUpStore + Send + Sync {
         tenant: &TenantId,
         claim_id: ClaimId,
         change: NewStatus<'_>,
-    ) -> Result<StatusChange, ClaimStoreError>;
+    ) -> Result<StatusMove, ClaimStoreError>;
 
     /// Replaces the claim's scrub findings (the latest scrub's, errors first) in `tx`; `at` is
     /// when it was scrubbed, in unix micros.
@@ -506,7 +506,7 @@ impl ClaimStore for SqlClaimStore {
         tenant: &TenantId,
         claim_id: ClaimId,
         change: NewStatus<'_>,
-    ) -> Result<StatusChange, ClaimStoreError> {
+    ) -> Result<StatusMove, ClaimStoreError> {
         history::transition(tx, tenant, claim_id, change).await
     }
 

@@ -658,59 +658,42 @@ impl SqlClaimStore {
                 ),
                 list
             );
-            let lines_sql = format!(
-                concat!(
-                    "SELECT adjudication_id, ",
-                    line_columns!(),
-                    " FROM claim_adjudication_lines WHERE tenant_id = $1 \
-                     AND adjudication_id IN ({}) ORDER BY adjudication_id, position"
-                ),
-                list
+            // An adjudication's rows in one of its child tables, for the ids of `list`.
+            let children = |columns: &str, table: &str, order: &str| {
+                format!(
+                    "SELECT adjudication_id, {columns} FROM {table} WHERE tenant_id = $1 \
+                     AND adjudication_id IN ({list}) ORDER BY adjudication_id, {order}"
+                )
+            };
+            let lines_sql = children(line_columns!(), "claim_adjudication_lines", "position");
+            let adjustments_sql = children(
+                adjustment_columns!(),
+                "claim_adjudication_adjustments",
+                "line_position, position",
             );
-            let adjustments_sql = format!(
-                concat!(
-                    "SELECT adjudication_id, ",
-                    adjustment_columns!(),
-                    " FROM claim_adjudication_adjustments WHERE tenant_id = $1 \
-                     AND adjudication_id IN ({}) ORDER BY adjudication_id, line_position, position"
-                ),
-                list
+            let remarks_sql = children(
+                "line_position, code",
+                "claim_adjudication_remarks",
+                "line_position, position",
             );
-            let remarks_sql = format!(
-                "SELECT adjudication_id, line_position, code FROM claim_adjudication_remarks \
-                 WHERE tenant_id = $1 AND adjudication_id IN ({list}) \
-                 ORDER BY adjudication_id, line_position, position"
-            );
-            // Only numbered placeholders are formatted into the text; the ids are bound.
+            // Only numbered placeholders are formatted into the text; the tenant and ids are bound.
+            macro_rules! fetch_for_chunk {
+                ($pool:expr, $sql:expr) => {{
+                    let mut q = sqlx::query_as(AssertSqlSafe($sql.clone()))
+                        .persistent(false)
+                        .bind(t);
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    q.fetch_all($pool).await?
+                }};
+            }
             let (headers, lines, adjustments, remarks) = with_db!(self.db, |pool| {
-                let mut q = sqlx::query_as(AssertSqlSafe(headers_sql.clone()))
-                    .persistent(false)
-                    .bind(t);
-                for id in chunk {
-                    q = q.bind(id);
-                }
-                let headers: Vec<HeaderRow> = q.fetch_all(pool).await?;
-                let mut q = sqlx::query_as(AssertSqlSafe(lines_sql.clone()))
-                    .persistent(false)
-                    .bind(t);
-                for id in chunk {
-                    q = q.bind(id);
-                }
-                let lines: Vec<Keyed<LineRow>> = q.fetch_all(pool).await?;
-                let mut q = sqlx::query_as(AssertSqlSafe(adjustments_sql.clone()))
-                    .persistent(false)
-                    .bind(t);
-                for id in chunk {
-                    q = q.bind(id);
-                }
-                let adjustments: Vec<Keyed<AdjustmentRow>> = q.fetch_all(pool).await?;
-                let mut q = sqlx::query_as(AssertSqlSafe(remarks_sql.clone()))
-                    .persistent(false)
-                    .bind(t);
-                for id in chunk {
-                    q = q.bind(id);
-                }
-                let remarks: Vec<Keyed<RemarkRow>> = q.fetch_all(pool).await?;
+                let headers: Vec<HeaderRow> = fetch_for_chunk!(pool, headers_sql);
+                let lines: Vec<Keyed<LineRow>> = fetch_for_chunk!(pool, lines_sql);
+                let adjustments: Vec<Keyed<AdjustmentRow>> =
+                    fetch_for_chunk!(pool, adjustments_sql);
+                let remarks: Vec<Keyed<RemarkRow>> = fetch_for_chunk!(pool, remarks_sql);
                 (headers, lines, adjustments, remarks)
             });
             let mut lines = group(lines);
